@@ -1,0 +1,60 @@
+/*
+ * conf.h -- table-driven configuration (STYLE 2.6).
+ *
+ * Each role describes its settings in one table of cf_conf_opt. The same
+ * table drives, in increasing precedence: defaults, a config file given with
+ * --config FILE (lines "key = value", '#' comments), COFFER_<KEY>
+ * environment variables (upper case, '-' as '_'), and --key=value or
+ * --key value arguments; and it drives --help and --print-config.
+ * An unknown key is an error, as is a value outside [min, max].
+ *
+ * Threads: none; call from one thread at start-up.
+ */
+#ifndef COFFER_CONF_H
+#define COFFER_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "coffer/common.h"
+
+enum cf_conf_type {
+    CF_CONF_STR,  /* char * (owned by the destination struct; release with cf_conf_fini) */
+    CF_CONF_U64,  /* uint64_t, decimal */
+    CF_CONF_SIZE, /* uint64_t, decimal with optional K, M, G, T suffix (powers of 1024) */
+    CF_CONF_BOOL, /* bool: true/false/yes/no/1/0; a bare --flag means true */
+};
+
+struct cf_conf_opt {
+    const char *name; /* "listen"; lower case, '-' separated */
+    enum cf_conf_type type;
+    const char *def;   /* default as text; NULL means unset (STR only) */
+    uint64_t min, max; /* bounds for U64 and SIZE */
+    size_t off;        /* offsetof() the field in the destination struct */
+    const char *help;  /* one line */
+    bool reloadable;   /* may change without a restart */
+};
+
+/* Results of cf_conf_load besides 0 and negative errors. */
+#define CF_CONF_EXIT_HELP  1 /* --help was given and usage printed to stdout */
+#define CF_CONF_EXIT_PRINT 2 /* --print-config was given and the values printed */
+
+/* Fill dst (a struct the table describes; borrowed) from defaults, file,
+ * environment and argv[0..argc) (borrowed; argv[0] is not skipped, so pass
+ * the arguments after the sub-command). `usage` is the text printed first by
+ * --help (borrowed). Returns 0, CF_CONF_EXIT_HELP, CF_CONF_EXIT_PRINT, or
+ * CF_EINVAL with a message in err (may be NULL) naming the key and, for a
+ * bound, quoting it. On any return, release dst with cf_conf_fini. */
+CF_MUST_CHECK int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc,
+                               char **argv, const char *usage, char *err);
+
+/* Print "--name=value" for every option, in table order. */
+void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void *src);
+
+/* Free the strings that cf_conf_load stored in dst. Idempotent. */
+void cf_conf_fini(const struct cf_conf_opt *opts, size_t n, void *dst);
+
+/* Parse a size with an optional K/M/G/T suffix. Returns 0 or CF_EINVAL. */
+CF_MUST_CHECK int cf_conf_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * filer.h -- the filer role: the storage node's HTTP service over a store.
+ *
+ * Role: exposes a cf_store (store.h) as the HTTP API documented in
+ * README.md ("The filer"): PUT/GET/HEAD/DELETE /o/<path>, GET /status,
+ * GET /list. `coffer filer` runs one; `coffer server` (later) embeds several.
+ * Threads: a filer serves each connection on its own thread; the functions
+ * below are called from one controlling thread.
+ */
+#ifndef COFFER_FILER_H
+#define COFFER_FILER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/io.h"
+
+struct cf_filer_conf {
+    uint64_t id;
+    char *dir;
+    char *listen;
+    uint64_t capacity;
+    bool read_only;
+    char *log_level;
+};
+
+extern const struct cf_conf_opt cf_filer_conf_opts[];
+extern const size_t cf_filer_conf_nopts;
+
+struct cf_filer;
+
+/* Open the store and start serving. conf is borrowed; io (NULL for the real
+ * system calls) is kept until cf_filer_free. On success *out is the filer
+ * (caller owns; release with cf_filer_free) and *port_out the bound port.
+ * Returns 0 or a CF_E* code with the reason in err (may be NULL). */
+CF_MUST_CHECK int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
+                                 struct cf_filer **out, uint16_t *port_out, char *err);
+
+/* Stop accepting, let requests in flight finish (up to timeout_s), close. */
+void cf_filer_drain(struct cf_filer *f, unsigned timeout_s);
+
+/* Drain with no wait if still serving, then release. NULL is a no-op. */
+void cf_filer_free(struct cf_filer *f);
+
+/* `coffer filer [options]`: argv holds the options only. Returns the exit status. */
+int cf_filer_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * http.h -- the HTTP server glue every coffer role uses (libmicrohttpd).
+ *
+ * Role: one way to start a server (a thread per connection, bounded
+ * connection count, header and memory caps, strict parsing), one way to
+ * reply (JSON errors from err.h), and one way to stop (drain: stop accepting,
+ * let requests in flight finish, then close).
+ *
+ * The handler contract. cf_http_handler_cb has MHD's access-handler
+ * signature. On its first call for a request (*req_cls == NULL) it must
+ * either queue a reply or set *req_cls to its own state; the server counts
+ * the request as in flight from that call until MHD reports it complete,
+ * when cf_http_done_cb gets the same *req_cls (never NULL) and must release it.
+ * While draining, new requests get 503 without reaching the handler.
+ *
+ * Percent-decoding: URLs and query arguments are decoded, except that "%00"
+ * is left as the three bytes "%00" so a NUL can never truncate a path
+ * silently; validators then refuse the '%'.
+ *
+ * Threads: the handler and done callbacks run on connection threads,
+ * concurrently. cf_http_server_* functions other than _start/_drain/_free are
+ * thread-safe.
+ */
+#ifndef COFFER_HTTP_H
+#define COFFER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <microhttpd.h>
+#include <jansson.h>
+
+#include "coffer/common.h"
+
+typedef enum MHD_Result (*cf_http_handler_cb)(void *cls, struct MHD_Connection *c, const char *url,
+                                              const char *method, const char *version,
+                                              const char *upload_data, size_t *upload_data_size,
+                                              void **req_cls);
+typedef void (*cf_http_done_cb)(void *cls, struct MHD_Connection *c, void *req_state,
+                                enum MHD_RequestTerminationCode why);
+
+struct cf_http_server;
+
+struct cf_http_server_opts {
+    int listen_fd;              /* taken: closed by cf_http_server_free */
+    cf_http_handler_cb handler; /* required */
+    cf_http_done_cb done;       /* may be NULL if the handler never sets state */
+    void *cls;                  /* passed to both; kept until cf_http_server_free */
+    unsigned conn_limit;        /* 0: CF_HTTP_CONN_MAX */
+};
+
+/* Start serving on opts->listen_fd. On success *out is the server (caller
+ * owns; release with cf_http_server_free). Returns 0 or CF_EIO with a reason
+ * in err (may be NULL); on failure listen_fd is closed. */
+CF_MUST_CHECK int cf_http_server_start(const struct cf_http_server_opts *opts,
+                                       struct cf_http_server **out, char *err);
+
+/* Stop accepting, wait up to timeout_s for requests in flight, then close
+ * every connection. Idempotent. */
+void cf_http_server_drain(struct cf_http_server *s, unsigned timeout_s);
+
+/* Stop (draining with timeout 0 if not done) and release. NULL is a no-op. */
+void cf_http_server_free(struct cf_http_server *s);
+
+/* Requests seen since start, and requests in flight now. */
+uint64_t cf_http_server_requests(const struct cf_http_server *s);
+uint64_t cf_http_server_in_flight(const struct cf_http_server *s);
+
+/* Queue a reply with a copy of body (len bytes; may be NULL if len == 0) and
+ * optional extra headers as a NULL-terminated array of name, value pairs
+ * (borrowed). Returns MHD's result. */
+enum MHD_Result cf_http_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                              const char *body, size_t len, const char *const *headers);
+
+/* Queue j as the JSON body (takes ownership of the reference j). */
+enum MHD_Result cf_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
+
+/* Queue {"error":"<NAME>","message":"<strerror>: <detail>"} with err's HTTP
+ * status. fmt may be NULL for no detail. A reply queued before the request's
+ * body was read closes the connection afterwards (libmicrohttpd does so). */
+enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const char *fmt, ...)
+    CF_PRINTF(3, 4);
+
+/* A request header's value, or NULL (valid until the request completes). */
+const char *cf_http_header(struct MHD_Connection *c, const char *name);
+
+/* A query argument's decoded value, or NULL (valid until the request completes). */
+const char *cf_http_query(struct MHD_Connection *c, const char *name);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * limits.h -- every cap on input-driven sizes, in one place.
+ *
+ * Role: any size that comes from the network or a file is checked against
+ * one of these before memory is allocated for it (STYLE 2.3).
+ */
+#ifndef COFFER_LIMITS_H
+#define COFFER_LIMITS_H
+
+/* Object paths (objpath.h). A path is at most this many bytes... */
+#define CF_PATH_MAX 512
+/* ...and each '/'-separated segment at most this many. */
+#define CF_PATH_SEGMENT_MAX 200
+/* Segments per path. */
+#define CF_PATH_DEPTH_MAX 16
+
+/* A request's header block (request line + headers), in bytes. Larger gets 431. */
+#define CF_HTTP_HEADER_MAX (16 * 1024)
+/* Per-connection memory of the HTTP server (headers + receive buffer). */
+#define CF_HTTP_CONN_MEMORY (64 * 1024)
+/* Simultaneous client connections to one server; each has a thread. */
+#define CF_HTTP_CONN_MAX 1024
+/* Idle seconds before a connection is closed. */
+#define CF_HTTP_IDLE_TIMEOUT_S 120
+
+/* Bytes a filer buffers per upload before writing to disk. */
+#define CF_FILER_WRITE_BUF (256 * 1024)
+/* /list page size: default and maximum. */
+#define CF_LIST_DEFAULT 1000
+#define CF_LIST_MAX     10000
+
+/* Seconds SIGTERM waits for requests in flight before closing them. */
+#define CF_DRAIN_TIMEOUT_S 30
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * log.h -- one-line events on stderr.
+ *
+ * Format: `2026-01-02T03:04:05.678Z INFO filer[4121] message`.
+ * cf_log() checks the level before evaluating its arguments.
+ * Client-supplied strings must pass through cf_log_escape() first.
+ * Threads: safe; each event is written with one write(2).
+ */
+#ifndef COFFER_LOG_H
+#define COFFER_LOG_H
+
+#include <stddef.h>
+#include "coffer/common.h"
+
+enum cf_log_level {
+    CF_LOG_ERROR = 0, /* an operator must act */
+    CF_LOG_WARN = 1,
+    CF_LOG_INFO = 2,
+    CF_LOG_DEBUG = 3,
+};
+
+extern int cf_log_level_cur;
+
+/* Set the role name printed in every line (kept: pass a static string) and the level. */
+void cf_log_init(const char *role, enum cf_log_level level);
+
+/* Parse "error", "warn", "info" or "debug". Returns the level or CF_EINVAL. */
+CF_MUST_CHECK int cf_log_level_parse(const char *s);
+
+void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...) CF_PRINTF(3, 4);
+
+#define cf_log(level, ...)                                                                         \
+    do {                                                                                           \
+        if ((int)(level) <= cf_log_level_cur)                                                      \
+            cf_log_write((level), 0, __VA_ARGS__);                                                 \
+    } while (0)
+
+/* Like cf_log, and appends ": <strerror> (<ENAME>)" for the errno value err. */
+#define cf_log_errno(level, err, ...)                                                              \
+    do {                                                                                           \
+        if ((int)(level) <= cf_log_level_cur)                                                      \
+            cf_log_write((level), (err), __VA_ARGS__);                                             \
+    } while (0)
+
+/* Copy s into out (cap bytes, always NUL-terminated) with control bytes,
+ * quotes, backslashes and non-ASCII bytes written as \xHH; cut with "..."
+ * if it does not fit. Returns out. */
+char *cf_log_escape(char *out, size_t cap, const char *s);
+
+#endif

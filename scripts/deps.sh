@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages coffer needs, calling apt-get only when one is
+# missing. Usage: scripts/deps.sh [build|bench]   (default: build)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+      libcmocka-dev libzstd-dev)
+if [ "${1:-build}" = bench ]; then
+    pkgs+=(nginx-light)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in
+    *" installed") ;;
+    *) missing+=("$p") ;;
+    esac
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing missing Debian packages: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,74 @@
+/*
+ * common.c -- assertions, allocation wrappers and clocks.
+ */
+#include "coffer/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coffer/log.h"
+
+void cf_assert_fail(const char *expr, const char *file, int line)
+{
+    cf_log_write(CF_LOG_ERROR, 0, "assertion \"%s\" failed at %s:%d", expr, file, line);
+    abort();
+}
+
+static CF_NORETURN void oom(size_t n)
+{
+    cf_log_write(CF_LOG_ERROR, 0, "out of memory allocating %zu bytes", n);
+    abort();
+}
+
+void *cf_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom(n);
+    return p;
+}
+
+void *cf_xcalloc(size_t count, size_t n)
+{
+    void *p = calloc(count ? count : 1, n ? n : 1);
+    if (p == NULL)
+        oom(count * n);
+    return p;
+}
+
+void *cf_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom(n);
+    return q;
+}
+
+char *cf_xstrndup(const char *s, size_t n)
+{
+    char *p = cf_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *cf_xstrdup(const char *s)
+{
+    return cf_xstrndup(s, strlen(s));
+}
+
+uint64_t cf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cf_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

@@ -1,0 +1,304 @@
+/*
+ * http.c -- HTTP server glue on libmicrohttpd (http.h).
+ */
+#include "coffer/http.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coffer/err.h"
+#include "coffer/limits.h"
+#include "coffer/log.h"
+
+struct cf_http_server {
+    struct MHD_Daemon *d;
+    struct cf_http_server_opts opts;
+    atomic_uint_fast64_t requests;
+    atomic_uint_fast64_t in_flight;
+    atomic_bool draining;
+    bool stopped;
+    int sentinel; /* its address marks requests whose handler kept no state */
+    int deferred; /* its address marks bodiless requests not yet handed over */
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
+ * NUL-terminated URL, and a decoded NUL would silently truncate it. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+
+    (void)cls;
+    (void)c;
+    for (const char *r = s; *r != '\0'; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    if (cf_log_level_cur < CF_LOG_INFO)
+        return;
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    cf_log(CF_LOG_INFO, "http: %s", msg);
+}
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    size_t *total = cls;
+
+    (void)kind;
+    *total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Does the request carry a body? */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    return cl != NULL && strcmp(cl, "0") != 0;
+}
+
+static enum MHD_Result call_first(struct cf_http_server *s, struct MHD_Connection *c,
+                                  const char *url, const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    enum MHD_Result r;
+
+    *req_cls = NULL;
+    r = s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
+                        req_cls);
+    if (*req_cls == NULL)
+        *req_cls = &s->sentinel;
+    return r;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
+{
+    struct cf_http_server *s = cls;
+    size_t hdr = strlen(url) + strlen(method) + 16;
+
+    if (*req_cls == &s->sentinel) {
+        /* The handler replied on its first call; MHD may still deliver body bytes. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*req_cls == &s->deferred)
+        return call_first(s, c, url, method, version, upload_data, upload_data_size, req_cls);
+    if (*req_cls != NULL)
+        return s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
+                               req_cls);
+
+    if (atomic_load(&s->draining))
+        return cf_http_reply_error(c, CF_EUNAVAIL, "shutting down");
+    (void)MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr);
+    if (hdr > CF_HTTP_HEADER_MAX)
+        return cf_http_reply_error(c, CF_EHDRTOOLARGE, "request headers over %d bytes",
+                                   CF_HTTP_HEADER_MAX);
+    atomic_fetch_add(&s->requests, 1);
+    atomic_fetch_add(&s->in_flight, 1);
+    if (!has_body(c)) {
+        /* libmicrohttpd 0.9.75 closes the connection after any reply queued
+         * on this first call; one call later, keep-alive survives. */
+        *req_cls = &s->deferred;
+        return MHD_YES;
+    }
+    return call_first(s, c, url, method, version, upload_data, upload_data_size, req_cls);
+}
+
+static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
+                    enum MHD_RequestTerminationCode why)
+{
+    struct cf_http_server *s = cls;
+
+    if (*req_cls == NULL)
+        return; /* refused before it reached the handler */
+    if (*req_cls != &s->sentinel && *req_cls != &s->deferred && s->opts.done != NULL)
+        s->opts.done(s->opts.cls, c, *req_cls, why);
+    *req_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_server **out,
+                         char *err)
+{
+    struct cf_http_server *s = cf_xcalloc(1, sizeof(*s));
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+
+    s->opts = *opts;
+    atomic_init(&s->requests, 0);
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->draining, false);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd,
+                            MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CF_HTTP_IDLE_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
+                            MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_UNESCAPE_CALLBACK,
+                            unescape, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+    if (s->d == NULL) {
+        cf_err_set(err, "cannot start the HTTP server (libmicrohttpd refused its options)");
+        close(opts->listen_fd);
+        free(s);
+        return CF_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+void cf_http_server_drain(struct cf_http_server *s, unsigned timeout_s)
+{
+    uint64_t deadline;
+    MHD_socket lfd;
+
+    if (s == NULL || s->stopped)
+        return;
+    atomic_store(&s->draining, true);
+    lfd = MHD_quiesce_daemon(s->d);
+    /* Refuse new connections at once rather than leave them in the backlog. */
+    if (lfd != MHD_INVALID_SOCKET)
+        (void)shutdown(lfd, SHUT_RDWR);
+    deadline = cf_now_ns() + (uint64_t)timeout_s * 1000000000u;
+    while (atomic_load(&s->in_flight) > 0 && cf_now_ns() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->in_flight) > 0)
+        cf_log(CF_LOG_WARN, "drain: closing %llu requests still in flight after %us",
+               (unsigned long long)atomic_load(&s->in_flight), timeout_s);
+    MHD_stop_daemon(s->d);
+    s->d = NULL;
+    /* DESIGN: MHD leaves a quiesced listen socket to the caller, after stop. */
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    s->stopped = true;
+}
+
+void cf_http_server_free(struct cf_http_server *s)
+{
+    if (s == NULL)
+        return;
+    cf_http_server_drain(s, 0);
+    free(s);
+}
+
+uint64_t cf_http_server_requests(const struct cf_http_server *s)
+{
+    return atomic_load(&((struct cf_http_server *)s)->requests);
+}
+
+uint64_t cf_http_server_in_flight(const struct cf_http_server *s)
+{
+    return atomic_load(&((struct cf_http_server *)s)->in_flight);
+}
+
+enum MHD_Result cf_http_reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                              const char *body, size_t len, const char *const *headers)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result r;
+
+    resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)(body ? body : ""),
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    if (ctype != NULL)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i += 2)
+        (void)MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    r = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result cf_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    enum MHD_Result r;
+    size_t n;
+
+    json_decref(j);
+    if (text == NULL)
+        return MHD_NO;
+    n = strlen(text);
+    r = cf_http_reply(c, status, "application/json", text, n, NULL);
+    free(text);
+    return r;
+}
+
+enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const char *fmt, ...)
+{
+    char detail[CF_ERR_LEN], msg[CF_ERR_LEN + 64];
+    json_t *j;
+    char *text;
+    enum MHD_Result r;
+    va_list ap;
+
+    detail[0] = '\0';
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+    }
+    (void)snprintf(msg, sizeof(msg), "%s%s%s", cf_strerror(err), detail[0] ? ": " : "", detail);
+    /* json_stringn escapes for us; invalid UTF-8 in msg would make it fail. */
+    j = json_pack("{s:s,s:s}", "error", cf_err_name(err), "message", msg);
+    if (j == NULL)
+        j = json_pack("{s:s,s:s}", "error", cf_err_name(err), "message", cf_strerror(err));
+    text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    r = cf_http_reply(c, (unsigned)cf_err_http_status(err), "application/json", text ? text : "{}",
+                      text ? strlen(text) : 2, NULL);
+    free(text);
+    return r;
+}
+
+const char *cf_http_header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+const char *cf_http_query(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}

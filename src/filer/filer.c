@@ -1,0 +1,478 @@
+/*
+ * filer.c -- the filer's HTTP service (filer.h).
+ */
+#include "coffer/filer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coffer/err.h"
+#include "coffer/http.h"
+#include "coffer/limits.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/objpath.h"
+#include "coffer/range.h"
+#include "coffer/sha512.h"
+#include "coffer/store.h"
+
+#define SHA_HEADER "X-Coffer-SHA512"
+#define OBJ_PREFIX "/o/"
+
+struct cf_filer {
+    struct cf_store *store;
+    struct cf_http_server *http;
+    uint32_t id;
+    uint64_t started_ns;
+};
+
+/* State of one request that carries a body (PUT). */
+struct put_req {
+    struct cf_store_put *put;
+    int err; /* first error; replied at the end of the body (MHD cannot reply mid-body) */
+    char path[CF_PATH_MAX + 1];
+    uint64_t t0;
+};
+
+#define OFF(f) offsetof(struct cf_filer_conf, f)
+const struct cf_conf_opt cf_filer_conf_opts[] = {
+    {"id", CF_CONF_U64, "1", 1, UINT32_MAX, OFF(id), "filer id, unique in the cluster", false},
+    {"dir", CF_CONF_STR, "./data/filer1", 0, 0, OFF(dir), "directory holding the objects", false},
+    {"listen", CF_CONF_STR, "127.0.0.1:8301", 0, 0, OFF(listen),
+     "HOST:PORT to serve HTTP on (port 0: any free port)", false},
+    {"capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(capacity),
+     "bytes this filer may hold (K, M, G, T suffixes); 0: the filesystem's size", false},
+    {"read-only", CF_CONF_BOOL, "false", 0, 0, OFF(read_only),
+     "refuse new objects; reads and deletes still work", true},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+const size_t cf_filer_conf_nopts = CF_ARRAY_LEN(cf_filer_conf_opts);
+
+/* ---- object requests ---- */
+
+static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, const char *path,
+                                 bool head)
+{
+    static const char *const no_range[] = {"Accept-Ranges", "bytes", NULL};
+    struct cf_store_obj obj;
+    struct cf_range range;
+    struct MHD_Response *resp;
+    enum cf_range_result rr;
+    enum MHD_Result r;
+    char hex[CF_SHA512_HEX_LEN + 1], cr[96];
+    unsigned status = MHD_HTTP_OK;
+    uint64_t len;
+    int rc;
+
+    rc = cf_store_get(f->store, path, strlen(path), &obj);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, NULL);
+    rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), obj.size, &range);
+    if (rr == CF_RANGE_UNSATISFIABLE) {
+        const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
+        close(obj.fd);
+        (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, obj.size);
+        return cf_http_reply(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, NULL, NULL, 0, hdrs);
+    }
+    if (obj.size == 0) {
+        close(obj.fd);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+        len = 0;
+    } else if (rr == CF_RANGE_OK) {
+        len = range.last - range.first + 1;
+        resp = MHD_create_response_from_fd_at_offset64(len, obj.fd, range.first);
+        (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
+                       range.last, obj.size);
+        status = MHD_HTTP_PARTIAL_CONTENT;
+    } else {
+        len = obj.size;
+        /* MHD sends it with sendfile(2) and closes the fd when done. */
+        resp = MHD_create_response_from_fd64(obj.size, obj.fd);
+    }
+    if (resp == NULL) {
+        if (obj.size != 0)
+            close(obj.fd);
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
+    }
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    (void)MHD_add_response_header(resp, no_range[0], no_range[1]);
+    if (status == MHD_HTTP_PARTIAL_CONTENT)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    if (obj.has_sha) {
+        cf_sha512_hex(obj.sha, hex);
+        (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+    }
+    r = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    if (!head)
+        cf_store_count_out(f->store, len);
+    return r;
+}
+
+static enum MHD_Result serve_delete(struct cf_filer *f, struct MHD_Connection *c, const char *path)
+{
+    int rc = cf_store_delete(f->store, path, strlen(path));
+
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, NULL);
+    return cf_http_reply(c, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
+}
+
+/* Parse Content-Length, or -1 for a chunked or absent length. */
+static int content_length(struct MHD_Connection *c, int64_t *out)
+{
+    const char *cl = cf_http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = cf_http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    char *end = NULL;
+    unsigned long long v;
+
+    *out = 0;
+    if (te != NULL) {
+        *out = -1;
+        return 0;
+    }
+    if (cl == NULL)
+        return 0; /* HTTP/1.1: no length and no chunking means no body */
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0 || v > INT64_MAX)
+        return CF_EBADREQ;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, const char *path,
+                                 void **req_cls)
+{
+    const char *want = cf_http_header(c, SHA_HEADER);
+    uint8_t expect[CF_SHA512_LEN];
+    char err[CF_ERR_LEN] = "";
+    struct put_req *req;
+    int64_t size;
+    int rc;
+
+    rc = content_length(c, &size);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "invalid Content-Length");
+    if (want != NULL && cf_sha512_parse_hex(want, strlen(want), expect) < 0)
+        return cf_http_reply_error(c, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
+    req = cf_xcalloc(1, sizeof(*req));
+    req->t0 = cf_now_ns();
+    (void)snprintf(req->path, sizeof(req->path), "%s", path);
+    rc = cf_store_put_begin(f->store, path, strlen(path), size, want ? expect : NULL, &req->put,
+                            err);
+    if (rc < 0) {
+        free(req);
+        cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
+               cf_strerror(rc), err);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
+    *req_cls = req;
+    return MHD_YES;
+}
+
+static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, struct put_req *req)
+{
+    uint8_t sha[CF_SHA512_LEN];
+    char hex[CF_SHA512_HEX_LEN + 1], err[CF_ERR_LEN] = "";
+    uint64_t size = 0;
+    json_t *j;
+    int rc = req->err;
+
+    if (rc < 0)
+        goto fail;
+    rc = cf_store_put_commit(req->put, sha, &size, err);
+    req->put = NULL;
+    if (rc < 0)
+        goto fail;
+    cf_sha512_hex(sha, hex);
+    cf_log(CF_LOG_DEBUG, "put %s bytes=%" PRIu64 " ms=%.1f", req->path, size,
+           (double)(cf_now_ns() - req->t0) / 1e6);
+    j = json_pack("{s:s,s:I,s:s}", "path", req->path, "size", (json_int_t)size, "sha512", hex);
+    {
+        const char *hdrs[] = {SHA_HEADER, hex, NULL};
+        char *text = json_dumps(j, JSON_COMPACT);
+        enum MHD_Result r;
+        json_decref(j);
+        if (text == NULL)
+            return MHD_NO;
+        r = cf_http_reply(c, MHD_HTTP_CREATED, "application/json", text, strlen(text), hdrs);
+        free(text);
+        return r;
+    }
+fail:
+    cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s failed: %s%s%s", req->path,
+           cf_strerror(rc), err[0] ? ": " : "", err);
+    (void)f;
+    return cf_http_reply_error(c, rc, "%s", err);
+}
+
+/* ---- service requests ---- */
+
+static enum MHD_Result serve_status(struct cf_filer *f, struct MHD_Connection *c)
+{
+    struct cf_store_stats st;
+    json_t *j;
+
+    cf_store_get_stats(f->store, &st);
+    j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)f->id,
+                  "total_bytes", (json_int_t)st.total_bytes, "used_bytes",
+                  (json_int_t)st.used_bytes, "free_bytes",
+                  (json_int_t)(st.total_bytes > st.used_bytes ? st.total_bytes - st.used_bytes : 0),
+                  "reserved_bytes", (json_int_t)st.reserved_bytes, "objects",
+                  (json_int_t)st.objects, "read_only", st.read_only, "bytes_in",
+                  (json_int_t)st.bytes_in, "bytes_out", (json_int_t)st.bytes_out, "requests",
+                  (json_int_t)cf_http_server_requests(f->http), "io_errors",
+                  (json_int_t)st.io_errors, "uptime_s",
+                  (json_int_t)((cf_now_ns() - f->started_ns) / 1000000000u), "in_flight",
+                  (json_int_t)cf_http_server_in_flight(f->http));
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the status");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+static int list_one(void *ctx, const char *path, uint64_t size)
+{
+    json_t *arr = ctx;
+
+    if (json_array_append_new(arr, json_pack("{s:s,s:I}", "path", path, "size", (json_int_t)size)) <
+        0)
+        return CF_EINTERNAL;
+    return 0;
+}
+
+static enum MHD_Result serve_list(struct cf_filer *f, struct MHD_Connection *c)
+{
+    const char *after = cf_http_query(c, "after"), *ls = cf_http_query(c, "limit");
+    unsigned long long limit = CF_LIST_DEFAULT;
+    json_t *arr, *next;
+    int n;
+
+    if (ls != NULL) {
+        char *end = NULL;
+        errno = 0;
+        limit = strtoull(ls, &end, 10);
+        if (ls[0] < '0' || ls[0] > '9' || *end != '\0' || errno != 0 || limit == 0)
+            return cf_http_reply_error(c, CF_EBADREQ, "limit must be a positive number");
+        if (limit > CF_LIST_MAX)
+            limit = CF_LIST_MAX;
+    }
+    if (after != NULL && after[0] != '\0') {
+        char err[CF_ERR_LEN];
+        if (cf_objpath_validate(after, strlen(after), err) < 0)
+            return cf_http_reply_error(c, CF_EBADPATH, "after: %s", err);
+    }
+    arr = json_array();
+    n = cf_store_list(f->store, after, (size_t)limit, list_one, arr);
+    if (n < 0) {
+        json_decref(arr);
+        return cf_http_reply_error(c, n, NULL);
+    }
+    next = json_null();
+    if ((unsigned long long)n == limit) {
+        json_t *last = json_array_get(arr, (size_t)n - 1);
+        next = json_incref(json_object_get(last, "path"));
+    }
+    return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o,s:o}", "objects", arr, "next", next));
+}
+
+static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+    const char *hdrs[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
+    char *text = NULL;
+    json_t *j = json_pack("{s:s,s:s}", "error", cf_err_name(CF_EMETHOD), "message",
+                          "method not allowed here");
+    enum MHD_Result r;
+
+    text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    r = cf_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", text ? text : "{}",
+                      text ? strlen(text) : 2, hdrs);
+    free(text);
+    return r;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf_filer *f = cls;
+    struct put_req *req = *req_cls;
+    bool get = !strcmp(method, MHD_HTTP_METHOD_GET), head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
+
+    (void)version;
+    if (req != NULL) {
+        /* The body of a PUT, in pieces; then one last call with none. */
+        if (*upload_data_size > 0) {
+            if (req->err == 0) {
+                req->err = cf_store_put_write(req->put, upload_data, *upload_data_size);
+                if (req->err < 0) {
+                    /* Release the temporary and the reservation now; the rest
+                     * of the body is read and dropped. */
+                    cf_store_put_abort(req->put);
+                    req->put = NULL;
+                }
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return put_finish(f, c, req);
+    }
+    if (strncmp(url, OBJ_PREFIX, sizeof(OBJ_PREFIX) - 1) == 0) {
+        const char *path = url + sizeof(OBJ_PREFIX) - 1;
+        char err[CF_ERR_LEN];
+        bool put = !strcmp(method, MHD_HTTP_METHOD_PUT), del = !strcmp(method, "DELETE");
+        if (!get && !head && !put && !del)
+            return method_not_allowed(c, "GET, HEAD, PUT, DELETE");
+        /* DESIGN §4: refuse a bad path before anything touches the disk. */
+        if (cf_objpath_validate(path, strlen(path), err) < 0) {
+            cf_log(CF_LOG_INFO, "%s refused: bad path: %s", method, err);
+            return cf_http_reply_error(c, CF_EBADPATH, "%s", err);
+        }
+        if (put)
+            return put_begin(f, c, path, req_cls);
+        if (del)
+            return serve_delete(f, c, path);
+        return serve_get(f, c, path, head);
+    }
+    if (!strcmp(url, "/status"))
+        return get || head ? serve_status(f, c) : method_not_allowed(c, "GET, HEAD");
+    if (!strcmp(url, "/list"))
+        return get || head ? serve_list(f, c) : method_not_allowed(c, "GET, HEAD");
+    return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    struct put_req *req = state;
+
+    (void)cls;
+    (void)c;
+    if (req->put != NULL) {
+        /* The client went away mid-body, or the server is closing: nothing stays. */
+        cf_log(CF_LOG_INFO, "put %s abandoned (termination code %d): discarded", req->path,
+               (int)why);
+        cf_store_put_abort(req->put);
+    }
+    free(req);
+}
+
+/* ---- life cycle ---- */
+
+int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
+                   struct cf_filer **out, uint16_t *port_out, char *err)
+{
+    struct cf_filer *f = cf_xcalloc(1, sizeof(*f));
+    struct cf_store_opts so = {.dir = conf->dir,
+                               .id = (uint32_t)conf->id,
+                               .capacity = conf->capacity,
+                               .read_only = conf->read_only,
+                               .io = io};
+    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = f};
+    int rc;
+
+    f->id = (uint32_t)conf->id;
+    f->started_ns = cf_now_ns();
+    rc = cf_store_open(&so, &f->store, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_http_server_start(&ho, &f->http, err);
+    if (rc < 0)
+        goto out;
+    *out = f;
+    f = NULL;
+out:
+    cf_filer_free(f);
+    return rc;
+}
+
+void cf_filer_drain(struct cf_filer *f, unsigned timeout_s)
+{
+    cf_http_server_drain(f->http, timeout_s);
+}
+
+void cf_filer_free(struct cf_filer *f)
+{
+    if (f == NULL)
+        return;
+    cf_http_server_free(f->http);
+    cf_store_close(f->store);
+    free(f);
+}
+
+static const char usage[] =
+    "usage: coffer filer --id N --dir DIR --listen HOST:PORT [--capacity BYTES] [--read-only]\n"
+    "\n"
+    "Runs a storage node: objects under DIR served over HTTP (see README.md).\n"
+    "Prints \"coffer filer N listening on http://HOST:PORT\" when ready;\n"
+    "SIGTERM or SIGINT drains requests in flight and exits.\n";
+
+int cf_filer_main(int argc, char **argv)
+{
+    struct cf_filer_conf conf = {0};
+    struct cf_filer *f = NULL;
+    char err[CF_ERR_LEN] = "";
+    sigset_t set;
+    uint16_t port = 0;
+    int rc, sig = 0, level, status = 1;
+
+    rc = cf_conf_load(cf_filer_conf_opts, cf_filer_conf_nopts, &conf, argc, argv, usage, err);
+    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
+        status = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "coffer filer: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    level = cf_log_level_parse(conf.log_level);
+    if (level < 0) {
+        fprintf(stderr, "coffer filer: log-level: expected error, warn, info or debug\n");
+        status = 2;
+        goto out;
+    }
+    cf_log_init("filer", (enum cf_log_level)level);
+    /* Connection threads inherit this mask, so only sigwait() below sees them. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    rc = cf_filer_start(&conf, NULL, &f, &port, err);
+    if (rc < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start filer %" PRIu64 ": %s", conf.id, err);
+        goto out;
+    }
+    {
+        const char *host = conf.listen;
+        const char *colon = strrchr(host, ':');
+        int hl = (int)(colon - host);
+        printf("coffer filer %" PRIu64 " listening on http://%.*s:%u\n", conf.id, hl > 0 ? hl : 9,
+               hl > 0 ? host : "127.0.0.1", (unsigned)port);
+        fflush(stdout);
+    }
+    cf_log(CF_LOG_INFO, "filer %" PRIu64 " serving \"%s\" on port %u", conf.id, conf.dir,
+           (unsigned)port);
+    if (sigwait(&set, &sig) != 0)
+        sig = SIGTERM;
+    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
+           CF_DRAIN_TIMEOUT_S);
+    cf_filer_drain(f, CF_DRAIN_TIMEOUT_S);
+    cf_log(CF_LOG_INFO, "filer %" PRIu64 " stopped", conf.id);
+    status = 0;
+out:
+    cf_filer_free(f);
+    cf_conf_fini(cf_filer_conf_opts, cf_filer_conf_nopts, &conf);
+    return status;
+}
