@@ -88,6 +88,11 @@ CF_MUST_CHECK int cf_store_put_begin(struct cf_store *s, const char *path, size_
  * aborted. */
 CF_MUST_CHECK int cf_store_put_write(struct cf_store_put *p, const void *data, size_t n);
 
+/* Give the expected SHA-512 (borrowed) once the bytes are sent, as an HTTP
+ * trailer does. Returns 0, or CF_ECHECKSUM if a different one was given to
+ * cf_store_put_begin. The comparison happens at commit. */
+CF_MUST_CHECK int cf_store_put_expect(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN]);
+
 /* Make the upload durable and visible; p is released whatever the result.
  * On success sha (may be NULL) receives the SHA-512 and *size_out (may be NULL)
  * the size. Returns 0, CF_EBADREQ (fewer bytes than declared), CF_ECHECKSUM,

@@ -182,10 +182,25 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     char hex[CF_SHA512_HEX_LEN + 1], err[CF_ERR_LEN] = "";
     uint64_t size = 0;
     json_t *j;
+    const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, SHA_HEADER);
     int rc = req->err;
 
     if (rc < 0)
         goto fail;
+    if (trailer != NULL) {
+        /* A sender that learns the checksum while streaming sends it last. */
+        if (cf_sha512_parse_hex(trailer, strlen(trailer), sha) < 0) {
+            (void)snprintf(err, sizeof(err), "trailer %s must be 128 hex digits", SHA_HEADER);
+            rc = CF_EBADREQ;
+        } else {
+            rc = cf_store_put_expect(req->put, sha);
+        }
+        if (rc < 0) {
+            cf_store_put_abort(req->put);
+            req->put = NULL;
+            goto fail;
+        }
+    }
     rc = cf_store_put_commit(req->put, sha, &size, err);
     req->put = NULL;
     if (rc < 0)

@@ -586,6 +586,15 @@ fail:
     return rc;
 }
 
+int cf_store_put_expect(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN])
+{
+    if (p->has_expect && memcmp(p->expect, sha, CF_SHA512_LEN) != 0)
+        return CF_ECHECKSUM;
+    p->has_expect = true;
+    memcpy(p->expect, sha, CF_SHA512_LEN);
+    return 0;
+}
+
 /* Undo a commit whose directory fsync failed: the name must not survive. */
 static void unpublish(struct cf_store_put *p)
 {
