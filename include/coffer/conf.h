@@ -39,7 +39,8 @@ struct cf_conf_opt {
 #define CF_CONF_EXIT_HELP  1 /* --help was given and usage printed to stdout */
 #define CF_CONF_EXIT_PRINT 2 /* --print-config was given and the values printed */
 
-/* Fill dst (a struct the table describes; borrowed) from defaults, file,
+/* Fill dst (a zeroed struct the table describes; borrowed; U64, SIZE and
+ * BOOL options must have a default) from defaults, file,
  * environment and argv[0..argc) (borrowed; argv[0] is not skipped, so pass
  * the arguments after the sub-command). `usage` is the text printed first by
  * --help (borrowed). Returns 0, CF_CONF_EXIT_HELP, CF_CONF_EXIT_PRINT, or

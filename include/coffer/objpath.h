@@ -12,7 +12,8 @@
  * including NUL, '%', '\\', spaces and non-ASCII bytes, is refused.
  *
  * The layout. A path p is stored at  objects/HH/HH/<name>  where HH/HH is
- * the 16-bit bucket of p (FNV-1a 64 folded, printed as two hex bytes, 65,536
+ * the 16-bit bucket of p (h = FNV-1a 64 of p; h ^= h >> 32; h ^= h >> 16;
+ * bucket = h & 0xffff; printed as two hex bytes, 65,536
  * buckets, so a filer holding 100 million objects has ~1,500 per directory)
  * and <name> is p with every '/' replaced by '+' ('+' is outside the
  * alphabet, so the mapping is reversible). The bucket function is part of the

@@ -22,7 +22,7 @@ static int reserve(struct cf_buf *b, size_t n)
 {
     size_t want, cap;
 
-    if (n > b->limit || b->len > b->limit - n)
+    if (n > b->limit || b->len > b->limit - n || b->len + n == SIZE_MAX)
         return CF_ETOOLARGE;
     want = b->len + n + 1;
     if (want <= b->cap)

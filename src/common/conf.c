@@ -241,8 +241,13 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
             print = true;
         else if (!strncmp(argv[i], "--config=", 9))
             config = argv[i] + 9;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                cf_err_set(err, "option --config needs a value");
+                return CF_EINVAL;
+            }
             config = argv[++i];
+        }
     }
     if (config != NULL) {
         rc = load_file(opts, n, dst, config, err);

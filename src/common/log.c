@@ -41,10 +41,11 @@ static const char *errno_name(int e)
     case x:                                                                                        \
         return #x;
         E(ENOENT)
-        E(EIO) E(ENOSPC) E(EDQUOT) E(EEXIST) E(EACCES) E(EPERM) E(EROFS) E(ENOMEM) E(EINVAL)
-            E(EBADF) E(EAGAIN) E(EINTR) E(EPIPE) E(ECONNRESET) E(ECONNREFUSED) E(ETIMEDOUT)
-                E(EADDRINUSE) E(ENAMETOOLONG) E(ENOTDIR) E(EISDIR) E(EMFILE) E(ENFILE) E(EFBIG)
-                    E(ENOTEMPTY) E(EXDEV) E(ENOTSUP)
+        E(EIO)
+        E(ENOSPC) E(EDQUOT) E(EEXIST) E(EACCES) E(EPERM) E(EROFS) E(ENOMEM) E(EINVAL) E(EBADF)
+            E(EAGAIN) E(EINTR) E(EPIPE) E(ECONNRESET) E(ECONNREFUSED) E(ETIMEDOUT) E(EADDRINUSE)
+                E(ENAMETOOLONG) E(ENOTDIR) E(EISDIR) E(EMFILE) E(ENFILE) E(EFBIG) E(ENOTEMPTY)
+                    E(EXDEV) E(ENOTSUP)
 #undef E
                         default : return "E?";
     }
@@ -85,23 +86,31 @@ void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...)
         return;
 }
 
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+}
+
 char *cf_log_escape(char *out, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    size_t o = 0, full = 0, room;
 
     if (cap == 0)
         return out;
+    /* Keep room for "..." only when the escaped string cannot fit whole;
+     * stop measuring as soon as that is known. */
+    for (const char *t = s; *t != '\0' && full < cap; t++)
+        full += needs_escape((unsigned char)*t) ? 4 : 1;
+    if (full < cap)
+        room = cap - 1;
+    else
+        room = cap >= 4 ? cap - 4 : 0;
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        size_t need = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
-        if (o + need + 4 > cap) {
-            if (o + 4 <= cap) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
+        size_t need = needs_escape(c) ? 4 : 1;
+        if (o + need > room)
             break;
-        }
         if (need == 4) {
             out[o++] = '\\';
             out[o++] = 'x';
@@ -110,6 +119,10 @@ char *cf_log_escape(char *out, size_t cap, const char *s)
         } else {
             out[o++] = (char)c;
         }
+    }
+    if (full >= cap && cap >= 4) {
+        memcpy(out + o, "...", 3);
+        o += 3;
     }
     out[o] = '\0';
     return out;

@@ -4,6 +4,7 @@
 #include "coffer/range.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const char *skip_blanks(const char *s)
 {
@@ -39,7 +40,7 @@ enum cf_range_result cf_range_parse(const char *h, uint64_t size, struct cf_rang
     if (h == NULL)
         return CF_RANGE_NONE;
     s = skip_blanks(h);
-    if (strncmp(s, "bytes", 5) != 0)
+    if (strncasecmp(s, "bytes", 5) != 0) /* RFC 9110: units are case-insensitive */
         return CF_RANGE_NONE;
     s = skip_blanks(s + 5);
     if (*s != '=')
