@@ -36,19 +36,43 @@ int cf_log_level_parse(const char *s)
 /* errno names for the values a storage node meets; strerror covers the rest. */
 static const char *errno_name(int e)
 {
-    switch (e) {
-#define E(x)                                                                                       \
-    case x:                                                                                        \
-        return #x;
-        E(ENOENT)
-        E(EIO)
-        E(ENOSPC) E(EDQUOT) E(EEXIST) E(EACCES) E(EPERM) E(EROFS) E(ENOMEM) E(EINVAL) E(EBADF)
-            E(EAGAIN) E(EINTR) E(EPIPE) E(ECONNRESET) E(ECONNREFUSED) E(ETIMEDOUT) E(EADDRINUSE)
-                E(ENAMETOOLONG) E(ENOTDIR) E(EISDIR) E(EMFILE) E(ENFILE) E(EFBIG) E(ENOTEMPTY)
-                    E(EXDEV) E(ENOTSUP)
-#undef E
-                        default : return "E?";
-    }
+    static const struct {
+        int e;
+        const char *name;
+    } names[] = {
+        {ENOENT, "ENOENT"},
+        {EIO, "EIO"},
+        {ENOSPC, "ENOSPC"},
+        {EDQUOT, "EDQUOT"},
+        {EEXIST, "EEXIST"},
+        {EACCES, "EACCES"},
+        {EPERM, "EPERM"},
+        {EROFS, "EROFS"},
+        {ENOMEM, "ENOMEM"},
+        {EINVAL, "EINVAL"},
+        {EBADF, "EBADF"},
+        {EAGAIN, "EAGAIN"},
+        {EINTR, "EINTR"},
+        {EPIPE, "EPIPE"},
+        {ECONNRESET, "ECONNRESET"},
+        {ECONNREFUSED, "ECONNREFUSED"},
+        {ETIMEDOUT, "ETIMEDOUT"},
+        {EADDRINUSE, "EADDRINUSE"},
+        {ENAMETOOLONG, "ENAMETOOLONG"},
+        {ENOTDIR, "ENOTDIR"},
+        {EISDIR, "EISDIR"},
+        {EMFILE, "EMFILE"},
+        {ENFILE, "ENFILE"},
+        {EFBIG, "EFBIG"},
+        {ENOTEMPTY, "ENOTEMPTY"},
+        {EXDEV, "EXDEV"},
+        {ENOTSUP, "ENOTSUP"},
+    };
+
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++)
+        if (names[i].e == e)
+            return names[i].name;
+    return "E?";
 }
 
 void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...)
