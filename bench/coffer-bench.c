@@ -1,0 +1,951 @@
+/*
+ * coffer-bench.c -- HTTP load generator for the filer benchmark (bench/run.sh).
+ *
+ * One thread keeps up to --concurrency requests in flight through libcurl's
+ * multi interface; each slot owns one easy handle that is reused for every
+ * request it carries, so connections stay alive. Request i goes to --url with
+ * every "{i}" replaced by i.
+ *
+ * Bodies: object i is a deterministic byte stream (counter-based splitmix64
+ * seeded by i), produced while curl reads it (PUT) and compared while curl
+ * writes it (GET), so an object of any size is never held in memory and every
+ * byte a GET returns is checked. Any offset of the stream can be produced
+ * directly, which lets curl rewind an upload (CURLOPT_SEEKFUNCTION).
+ *
+ * Bounded by --count and --time-limit (no new request after the limit).
+ * Figures, not pass/fail: the exit status is 1 only if a request failed (a
+ * transport error, an unexpected status, a wrong byte or length, a wrong
+ * X-Coffer-SHA512 reply), 2 for a usage or set-up error.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "coffer/common.h"
+#include "coffer/sha512.h"
+
+enum bench_method {
+    BENCH_PUT,
+    BENCH_GET,
+    BENCH_DELETE,
+};
+
+#define BENCH_MAX_EXPECT      8
+#define BENCH_URL_MAX         2048
+#define BENCH_MAX_CONCURRENCY 1024
+#define BENCH_ERRORS_SHOWN    10
+/* Bytes generated per step when verifying or hashing: fits the stack, and
+ * large enough that the per-call overhead is noise next to the mixing. */
+#define BENCH_CHUNK 16384
+/* curl's receive and send buffers for large objects: 16 KiB (the default)
+ * costs one callback per 16 KiB, which shows at several GB/s on loopback. */
+#define BENCH_BIG_BUFFER (512L * 1024L)
+
+struct bench_opts {
+    enum bench_method method;
+    uint64_t size;
+    uint64_t count;
+    unsigned concurrency;
+    const char *url_tmpl;
+    long expect[BENCH_MAX_EXPECT];
+    size_t n_expect;
+    bool sha_header;
+    double time_limit; /* seconds */
+    double timeout;    /* seconds, per request */
+    const char *label;
+    bool json;
+};
+
+struct bench;
+
+/* One request in flight at a time; the easy handle lives as long as the run. */
+struct bench_slot {
+    struct bench *b;
+    CURL *easy;
+    struct curl_slist *hdrs; /* owned; rebuilt per request */
+    uint64_t index;
+    uint64_t seed;
+    uint64_t off;      /* bytes produced (PUT) or received (GET) so far */
+    uint64_t bad_off;  /* first mismatching offset when mismatch */
+    bool mismatch;     /* a received byte differs, or the body is too long */
+    bool sha_seen;     /* the reply carried X-Coffer-SHA512 */
+    bool sha_mismatch; /* ... and it differs from the expected one */
+    uint64_t t0_ns;
+    char url[BENCH_URL_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct bench {
+    struct bench_opts o;
+    CURLM *multi;
+    struct bench_slot *slots; /* o.concurrency of them */
+    struct bench_slot **free_slots;
+    size_t n_free;
+    char (*sha_hex)[CF_SHA512_HEX_LEN + 1]; /* expected digests of 0..count-1 with --sha-header */
+    uint64_t next;                          /* next index to issue */
+    uint64_t ok;
+    uint64_t errors;
+    uint64_t *lat_ns; /* latency of each successful request */
+    size_t n_lat;
+    size_t cap_lat;
+    uint64_t start_ns;
+    uint64_t end_ns;
+};
+
+/* ---- deterministic content ---- */
+
+#define GEN_GAMMA UINT64_C(0x9e3779b97f4a7c15)
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static uint64_t gen_seed(uint64_t index)
+{
+    return mix64(index ^ UINT64_C(0x636f66666572)); /* "coffer" */
+}
+
+/* Bytes [off, off + n) of the object with this seed: little-endian word k is
+ * splitmix64's k-th output, so any offset is reachable without the ones before. */
+static void gen_fill(uint64_t seed, uint64_t off, unsigned char *p, size_t n)
+{
+    uint64_t k = off / 8;
+    size_t skip = (size_t)(off % 8);
+
+    while (n > 0) {
+        uint64_t w = mix64(seed + (k + 1) * GEN_GAMMA);
+        unsigned char bytes[8];
+        size_t take = 8 - skip;
+
+        bytes[0] = (unsigned char)w;
+        bytes[1] = (unsigned char)(w >> 8);
+        bytes[2] = (unsigned char)(w >> 16);
+        bytes[3] = (unsigned char)(w >> 24);
+        bytes[4] = (unsigned char)(w >> 32);
+        bytes[5] = (unsigned char)(w >> 40);
+        bytes[6] = (unsigned char)(w >> 48);
+        bytes[7] = (unsigned char)(w >> 56);
+        if (take > n)
+            take = n;
+        memcpy(p, bytes + skip, take);
+        p += take;
+        n -= take;
+        skip = 0;
+        k++;
+    }
+}
+
+/* SHA-512 (hex) of object `index` of `size` bytes. Returns 0 or CF_E*. */
+static int gen_sha512_hex(uint64_t index, uint64_t size, char hex[CF_SHA512_HEX_LEN + 1])
+{
+    struct cf_sha512 ctx = {NULL};
+    unsigned char buf[BENCH_CHUNK];
+    uint8_t digest[CF_SHA512_LEN];
+    uint64_t seed = gen_seed(index);
+    uint64_t off = 0;
+    int rc;
+
+    rc = cf_sha512_init(&ctx);
+    if (rc != 0)
+        goto out;
+    while (off < size) {
+        size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+
+        gen_fill(seed, off, buf, n);
+        rc = cf_sha512_update(&ctx, buf, n);
+        if (rc != 0)
+            goto out;
+        off += n;
+    }
+    rc = cf_sha512_final(&ctx, digest);
+    if (rc != 0)
+        goto out;
+    cf_sha512_hex(digest, hex);
+out:
+    cf_sha512_fini(&ctx);
+    return rc;
+}
+
+/* ---- option parsing ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: coffer-bench --url TEMPLATE [options]\n"
+           "  --url TEMPLATE         request URL; every {i} becomes the request index\n"
+           "                         (e.g. http://127.0.0.1:8301/o/bench/{i})\n"
+           "  --method PUT|GET|DELETE  default PUT\n"
+           "  --size BYTES           object size, K/M/G suffixes (x1024); default 4K\n"
+           "  --count N              requests, indexes 0..N-1; default 1000\n"
+           "  --concurrency C        requests in flight; default 16\n"
+           "  --expect-status LIST   accepted statuses, e.g. 201,204;\n"
+           "                         default PUT 201, GET 200, DELETE 204\n"
+           "  --sha-header           send X-Coffer-SHA512 on PUT; a 2xx reply to PUT or GET\n"
+           "                         must carry the same digest (computed before the clock)\n"
+           "  --time-limit SECONDS   issue no request after this; default 120\n"
+           "  --timeout SECONDS      per-request limit; default 300\n"
+           "  --label TEXT           name printed with the results\n"
+           "  --json                 print one JSON line on stdout (the summary goes to stderr)\n");
+}
+
+/* Parse a decimal count into *out. Returns 0 or -1. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    int rc = -1;
+
+    if (s[0] < '0' || s[0] > '9')
+        goto out;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        goto out;
+    *out = v;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Parse "4096", "4K", "64M", "1G" (binary multiples) into *out. Returns 0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+    uint64_t mult = 1;
+    int rc = -1;
+
+    if (s[0] < '0' || s[0] > '9')
+        goto out;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
+        goto out;
+    if (*end != '\0') {
+        switch (*end) {
+        case 'k':
+        case 'K':
+            mult = UINT64_C(1) << 10;
+            break;
+        case 'm':
+        case 'M':
+            mult = UINT64_C(1) << 20;
+            break;
+        case 'g':
+        case 'G':
+            mult = UINT64_C(1) << 30;
+            break;
+        default:
+            goto out;
+        }
+        end++;
+        if (strcmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+            goto out;
+    }
+    if (v > UINT64_MAX / mult)
+        goto out;
+    *out = v * mult;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Parse a positive number of seconds. Returns 0 or -1. */
+static int parse_seconds(const char *s, double *out)
+{
+    char *end = NULL;
+    double v;
+    int rc = -1;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v > 1e7)
+        goto out;
+    *out = v;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Parse "201" or "201,204" into o->expect. Returns 0 or -1. */
+static int parse_expect(const char *s, struct bench_opts *o)
+{
+    const char *p = s;
+    int rc = -1;
+
+    o->n_expect = 0;
+    for (;;) {
+        char *end = NULL;
+        long v;
+
+        if (*p < '1' || *p > '9' || o->n_expect == BENCH_MAX_EXPECT)
+            goto out;
+        errno = 0;
+        v = strtol(p, &end, 10);
+        if (errno != 0 || v < 100 || v > 599)
+            goto out;
+        o->expect[o->n_expect++] = v;
+        if (*end == '\0')
+            break;
+        if (*end != ',')
+            goto out;
+        p = end + 1;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+static const char *method_name(enum bench_method m)
+{
+    switch (m) {
+    case BENCH_PUT:
+        return "PUT";
+    case BENCH_GET:
+        return "GET";
+    case BENCH_DELETE:
+        return "DELETE";
+    }
+    return "?";
+}
+
+/* Fill o from argv. Returns 0, 1 after --help, or -1 after printing why. */
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+    enum {
+        OPT_METHOD = 256,
+        OPT_SIZE,
+        OPT_COUNT,
+        OPT_CONC,
+        OPT_URL,
+        OPT_EXPECT,
+        OPT_SHA,
+        OPT_LIMIT,
+        OPT_TIMEOUT,
+        OPT_LABEL,
+        OPT_JSON,
+        OPT_HELP
+    };
+    static const struct option longopts[] = {
+        {"method", required_argument, NULL, OPT_METHOD},
+        {"size", required_argument, NULL, OPT_SIZE},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"concurrency", required_argument, NULL, OPT_CONC},
+        {"url", required_argument, NULL, OPT_URL},
+        {"expect-status", required_argument, NULL, OPT_EXPECT},
+        {"sha-header", no_argument, NULL, OPT_SHA},
+        {"time-limit", required_argument, NULL, OPT_LIMIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t conc = 16;
+    const char *expect = NULL;
+    int rc = -1;
+
+    o->method = BENCH_PUT;
+    o->size = 4096;
+    o->count = 1000;
+    o->time_limit = 120;
+    o->timeout = 300;
+    o->label = "";
+    for (;;) {
+        int c = getopt_long(argc, argv, "", longopts, NULL);
+        const char *bad = NULL;
+
+        if (c == -1)
+            break;
+        switch (c) {
+        case OPT_METHOD:
+            if (strcasecmp(optarg, "PUT") == 0)
+                o->method = BENCH_PUT;
+            else if (strcasecmp(optarg, "GET") == 0)
+                o->method = BENCH_GET;
+            else if (strcasecmp(optarg, "DELETE") == 0)
+                o->method = BENCH_DELETE;
+            else
+                bad = "--method must be PUT, GET or DELETE";
+            break;
+        case OPT_SIZE:
+            if (parse_size(optarg, &o->size) != 0)
+                bad = "--size must be a byte count, optionally with K, M or G";
+            break;
+        case OPT_COUNT:
+            if (parse_u64(optarg, &o->count) != 0)
+                bad = "--count must be a non-negative integer";
+            break;
+        case OPT_CONC:
+            if (parse_u64(optarg, &conc) != 0 || conc < 1 || conc > BENCH_MAX_CONCURRENCY)
+                bad = "--concurrency must be 1 to 1024";
+            break;
+        case OPT_URL:
+            o->url_tmpl = optarg;
+            break;
+        case OPT_EXPECT:
+            expect = optarg;
+            break;
+        case OPT_SHA:
+            o->sha_header = true;
+            break;
+        case OPT_LIMIT:
+            if (parse_seconds(optarg, &o->time_limit) != 0)
+                bad = "--time-limit must be a positive number of seconds";
+            break;
+        case OPT_TIMEOUT:
+            if (parse_seconds(optarg, &o->timeout) != 0)
+                bad = "--timeout must be a positive number of seconds";
+            break;
+        case OPT_LABEL:
+            o->label = optarg;
+            break;
+        case OPT_JSON:
+            o->json = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            rc = 1;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
+        }
+        if (bad != NULL) {
+            fprintf(stderr, "coffer-bench: %s (got \"%s\")\n", bad, optarg);
+            goto out;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "coffer-bench: unexpected argument \"%s\"\n", argv[optind]);
+        goto out;
+    }
+    if (o->url_tmpl == NULL) {
+        fprintf(stderr, "coffer-bench: --url is required\n");
+        usage(stderr);
+        goto out;
+    }
+    o->concurrency = (unsigned)conc;
+    if (expect != NULL) {
+        if (parse_expect(expect, o) != 0) {
+            fprintf(stderr,
+                    "coffer-bench: --expect-status takes codes such as 201,204 (got \"%s\")\n",
+                    expect);
+            goto out;
+        }
+    } else {
+        o->n_expect = 1;
+        o->expect[0] = o->method == BENCH_PUT ? 201 : o->method == BENCH_GET ? 200 : 204;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+/* ---- requests ---- */
+
+/* Write the URL of request `index` into out. Returns 0, or -1 if it does not fit. */
+static int format_url(const char *tmpl, uint64_t index, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *p = tmpl;
+    int rc = -1;
+
+    while (*p != '\0') {
+        if (strncmp(p, "{i}", 3) == 0) {
+            int n = snprintf(out + len, cap - len, "%" PRIu64, index);
+
+            if (n < 0 || (size_t)n >= cap - len)
+                goto out;
+            len += (size_t)n;
+            p += 3;
+        } else {
+            if (len + 1 >= cap)
+                goto out;
+            out[len++] = *p++;
+        }
+    }
+    out[len] = '\0';
+    rc = 0;
+out:
+    return rc;
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct bench_slot *s = arg;
+    uint64_t left = s->b->o.size - s->off;
+    size_t n = size * nitems;
+
+    if (n > left)
+        n = (size_t)left;
+    gen_fill(s->seed, s->off, (unsigned char *)buf, n);
+    s->off += n;
+    return n;
+}
+
+/* curl rewinds an upload when it must resend it (a reused connection that the
+ * server had closed); the stream can restart at any offset. */
+static int seek_cb(void *arg, curl_off_t offset, int origin)
+{
+    struct bench_slot *s = arg;
+
+    if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > s->b->o.size)
+        return CURL_SEEKFUNC_FAIL;
+    s->off = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static bool status_expected(const struct bench_opts *o, long status)
+{
+    for (size_t i = 0; i < o->n_expect; i++)
+        if (o->expect[i] == status)
+            return true;
+    return false;
+}
+
+/* GET bodies are compared with the generator as they arrive; other bodies
+ * (PUT replies, error JSON) are drained so the connection can be reused. */
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct bench_slot *s = arg;
+    const struct bench_opts *o = &s->b->o;
+    size_t n = size * nmemb;
+    long status = 0;
+    size_t done = 0;
+
+    if (o->method != BENCH_GET)
+        goto out;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        goto out;
+    if (s->mismatch) {
+        s->off += n;
+        goto out;
+    }
+    while (done < n) {
+        unsigned char want[BENCH_CHUNK];
+        size_t step = n - done < sizeof(want) ? n - done : sizeof(want);
+
+        if (s->off >= o->size) {
+            s->mismatch = true;
+            s->bad_off = s->off;
+            s->off += n - done;
+            break;
+        }
+        if (step > o->size - s->off)
+            step = (size_t)(o->size - s->off);
+        gen_fill(s->seed, s->off, want, step);
+        if (memcmp(want, data + done, step) != 0) {
+            size_t j = 0;
+
+            while (want[j] == (unsigned char)data[done + j])
+                j++;
+            s->mismatch = true;
+            s->bad_off = s->off + j;
+            s->off += n - done;
+            break;
+        }
+        s->off += step;
+        done += step;
+    }
+out:
+    return n;
+}
+
+static size_t header_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+    static const char name[] = "X-Coffer-SHA512:";
+    struct bench_slot *s = arg;
+    size_t n = size * nitems;
+    size_t i = sizeof(name) - 1;
+    size_t end;
+    const char *want;
+
+    if (s->b->sha_hex == NULL || n < i || strncasecmp(data, name, i) != 0)
+        goto out;
+    while (i < n && (data[i] == ' ' || data[i] == '\t'))
+        i++;
+    end = n;
+    while (end > i && (data[end - 1] == '\r' || data[end - 1] == '\n' || data[end - 1] == ' '))
+        end--;
+    want = s->b->sha_hex[s->index];
+    s->sha_seen = true;
+    s->sha_mismatch =
+        end - i != CF_SHA512_HEX_LEN || strncasecmp(data + i, want, CF_SHA512_HEX_LEN) != 0;
+out:
+    return n;
+}
+
+/* Options that stay the same for every request a handle carries. Returns 0 or -1. */
+static int slot_init(struct bench *b, struct bench_slot *s)
+{
+    const struct bench_opts *o = &b->o;
+    int c = 0; /* any option that fails makes it non-zero */
+    int rc = -1;
+
+    s->b = b;
+    s->easy = curl_easy_init();
+    if (s->easy == NULL)
+        goto out;
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000));
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
+    c |= (int)curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+    if (o->size >= (uint64_t)BENCH_BIG_BUFFER) {
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, BENCH_BIG_BUFFER);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_UPLOAD_BUFFERSIZE, BENCH_BIG_BUFFER);
+    }
+    switch (o->method) {
+    case BENCH_PUT:
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_UPLOAD, 1L);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_READFUNCTION, read_cb);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_READDATA, s);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKFUNCTION, seek_cb);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKDATA, s);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)o->size);
+        break;
+    case BENCH_GET:
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+        break;
+    case BENCH_DELETE:
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+        break;
+    }
+    if (c != 0)
+        goto out;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Issue request `index` on the free slot s. Returns 0 or -1 (set-up failure). */
+static int slot_start(struct bench *b, struct bench_slot *s, uint64_t index)
+{
+    char sha_line[sizeof("X-Coffer-SHA512: ") + CF_SHA512_HEX_LEN];
+    struct curl_slist *h = NULL;
+    int n;
+    int rc = -1;
+
+    s->index = index;
+    s->seed = gen_seed(index);
+    s->off = 0;
+    s->bad_off = 0;
+    s->mismatch = false;
+    s->sha_seen = false;
+    s->sha_mismatch = false;
+    s->errbuf[0] = '\0';
+    if (format_url(b->o.url_tmpl, index, s->url, sizeof(s->url)) != 0) {
+        fprintf(stderr, "coffer-bench: URL for index %" PRIu64 " is over %d bytes\n", index,
+                BENCH_URL_MAX);
+        goto out;
+    }
+    curl_slist_free_all(s->hdrs);
+    s->hdrs = NULL;
+    /* No "Expect: 100-continue" round trip before each body. */
+    h = curl_slist_append(NULL, "Expect:");
+    if (h == NULL)
+        goto out;
+    s->hdrs = h;
+    if (b->o.sha_header && b->o.method == BENCH_PUT) {
+        n = snprintf(sha_line, sizeof(sha_line), "X-Coffer-SHA512: %s", b->sha_hex[index]);
+        if (n < 0 || (size_t)n >= sizeof(sha_line))
+            goto out;
+        h = curl_slist_append(s->hdrs, sha_line);
+        if (h == NULL)
+            goto out;
+        s->hdrs = h;
+    }
+    if (curl_easy_setopt(s->easy, CURLOPT_URL, s->url) != CURLE_OK ||
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs) != CURLE_OK)
+        goto out;
+    s->t0_ns = cf_now_ns();
+    if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK)
+        goto out;
+    rc = 0;
+out:
+    return rc;
+}
+
+static void record_latency(struct bench *b, uint64_t ns)
+{
+    if (b->n_lat == b->cap_lat) {
+        b->cap_lat = b->cap_lat ? b->cap_lat * 2 : 4096;
+        b->lat_ns = cf_xrealloc(b->lat_ns, b->cap_lat * sizeof(*b->lat_ns));
+    }
+    b->lat_ns[b->n_lat++] = ns;
+}
+
+/* Judge a finished request: every status is checked, and every GET byte. */
+static void slot_finish(struct bench *b, struct bench_slot *s, CURLcode result)
+{
+    const struct bench_opts *o = &b->o;
+    uint64_t now = cf_now_ns();
+    long status = 0;
+    char why[CURL_ERROR_SIZE + 64];
+
+    why[0] = '\0';
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (result != CURLE_OK)
+        snprintf(why, sizeof(why), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
+    else if (!status_expected(o, status))
+        snprintf(why, sizeof(why), "status %ld", status);
+    else if (o->method == BENCH_GET && status >= 200 && status <= 299 && s->mismatch)
+        snprintf(why, sizeof(why), "wrong byte at offset %" PRIu64, s->bad_off);
+    else if (o->method == BENCH_GET && status >= 200 && status <= 299 && s->off != o->size)
+        snprintf(why, sizeof(why), "body of %" PRIu64 " bytes, expected %" PRIu64, s->off, o->size);
+    else if (b->sha_hex != NULL && status >= 200 && status <= 299 && !s->sha_seen)
+        snprintf(why, sizeof(why), "reply without X-Coffer-SHA512");
+    else if (s->sha_mismatch)
+        snprintf(why, sizeof(why), "reply X-Coffer-SHA512 differs from the object's digest");
+    if (why[0] != '\0') {
+        b->errors++;
+        if (b->errors <= BENCH_ERRORS_SHOWN)
+            fprintf(stderr, "coffer-bench: %s %s: %s\n", method_name(o->method), s->url, why);
+        else if (b->errors == BENCH_ERRORS_SHOWN + 1)
+            fprintf(stderr, "coffer-bench: further errors are counted, not shown\n");
+    } else {
+        b->ok++;
+        record_latency(b, now - s->t0_ns);
+    }
+    b->end_ns = now;
+}
+
+/* Expected digests of objects 0..count-1, computed before the clock starts so
+ * hashing does not stall the event loop. Hashing stops at the time limit and
+ * the run is cut to the objects hashed. Returns 0 or -1. */
+static int precompute_sha(struct bench *b)
+{
+    uint64_t t0 = cf_now_ns();
+    uint64_t limit_ns = (uint64_t)(b->o.time_limit * 1e9);
+    size_t cap = 0;
+    uint64_t i;
+    int rc = -1;
+
+    for (i = 0; i < b->o.count; i++) {
+        if (cf_now_ns() - t0 >= limit_ns)
+            break;
+        if (i == cap) {
+            cap = cap ? cap * 2 : 1024;
+            b->sha_hex = cf_xrealloc(b->sha_hex, cap * sizeof(*b->sha_hex));
+        }
+        if (gen_sha512_hex(i, b->o.size, b->sha_hex[i]) != 0) {
+            fprintf(stderr, "coffer-bench: SHA-512 failed\n");
+            goto out;
+        }
+    }
+    if (i < b->o.count) {
+        fprintf(stderr,
+                "coffer-bench: hashed %" PRIu64 " objects within the time limit; count cut\n", i);
+        b->o.count = i;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Drive the requests until count is reached or the time limit passes and
+ * nothing is in flight. Returns 0, or -1 if curl could not be driven. */
+static int run(struct bench *b)
+{
+    const struct bench_opts *o = &b->o;
+    uint64_t limit_ns = (uint64_t)(o->time_limit * 1e9);
+    unsigned in_flight = 0;
+    int rc = -1;
+
+    b->start_ns = cf_now_ns();
+    b->end_ns = b->start_ns;
+    for (;;) {
+        int running = 0;
+        unsigned finished = 0;
+
+        while (b->n_free > 0 && b->next < o->count && cf_now_ns() - b->start_ns < limit_ns) {
+            struct bench_slot *s = b->free_slots[b->n_free - 1];
+
+            if (slot_start(b, s, b->next) != 0)
+                goto out;
+            b->n_free--;
+            b->next++;
+            in_flight++;
+        }
+        if (in_flight == 0)
+            break;
+        if (curl_multi_perform(b->multi, &running) != CURLM_OK)
+            goto out;
+        for (;;) {
+            int queued = 0;
+            CURLMsg *msg = curl_multi_info_read(b->multi, &queued);
+            char *priv = NULL;
+            struct bench_slot *s;
+
+            if (msg == NULL)
+                break;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            s = (struct bench_slot *)(void *)priv;
+            slot_finish(b, s, msg->data.result);
+            curl_multi_remove_handle(b->multi, s->easy);
+            b->free_slots[b->n_free++] = s;
+            in_flight--;
+            finished++;
+        }
+        /* A finished request frees a slot for the next one; otherwise wait. */
+        if (finished == 0 && curl_multi_poll(b->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+            goto out;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of the sorted latencies, in ms. */
+static double percentile_ms(const uint64_t *sorted, size_t n, double p)
+{
+    size_t rank;
+
+    if (n == 0)
+        return 0;
+    rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return (double)sorted[rank - 1] / 1e6;
+}
+
+/* The label as a JSON string body: quotes, backslashes and control bytes escaped. */
+static void json_escape(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+static void report(struct bench *b)
+{
+    const struct bench_opts *o = &b->o;
+    double secs = (double)(b->end_ns - b->start_ns) / 1e9;
+    double ops = secs > 0 ? (double)b->ok / secs : 0;
+    double mbs = o->method == BENCH_DELETE ? 0 : ops * (double)o->size / 1e6;
+    double p50, p99;
+    char size_txt[40];
+    FILE *human = o->json ? stderr : stdout;
+
+    qsort(b->lat_ns, b->n_lat, sizeof(*b->lat_ns), cmp_u64);
+    p50 = percentile_ms(b->lat_ns, b->n_lat, 50);
+    p99 = percentile_ms(b->lat_ns, b->n_lat, 99);
+    if (o->method == BENCH_DELETE)
+        size_txt[0] = '\0';
+    else
+        snprintf(size_txt, sizeof(size_txt), " of %" PRIu64 " B", o->size);
+    fprintf(human,
+            "%s%s%s x %" PRIu64 "%s (c=%u) in %.2f s: %.1f ops/s, %.1f MB/s, p50 %.2f ms, "
+            "p99 %.2f ms, errors %" PRIu64 "\n",
+            o->label, o->label[0] ? ": " : "", method_name(o->method), b->next, size_txt,
+            o->concurrency, secs, ops, mbs, p50, p99, b->errors);
+    if (o->json) {
+        printf("{\"label\":\"");
+        json_escape(stdout, o->label);
+        printf("\",\"method\":\"%s\",\"size\":%" PRIu64 ",\"concurrency\":%u,\"issued\":%" PRIu64
+               ",\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"seconds\":%.3f,\"ops_per_s\":%.1f,"
+               "\"mb_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+               method_name(o->method), o->size, o->concurrency, b->next, b->ok, b->errors, secs,
+               ops, mbs, p50, p99);
+    }
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b;
+    bool curl_up = false;
+    int prc;
+    int rc = 2;
+
+    memset(&b, 0, sizeof(b));
+    prc = parse_args(argc, argv, &b.o);
+    if (prc != 0) {
+        rc = prc > 0 ? 0 : 2;
+        goto out;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "coffer-bench: curl_global_init failed\n");
+        goto out;
+    }
+    curl_up = true;
+    if (b.o.sha_header && b.o.method != BENCH_DELETE && precompute_sha(&b) != 0)
+        goto out;
+    b.multi = curl_multi_init();
+    if (b.multi == NULL)
+        goto out;
+    /* Keep one idle connection per slot so every request finds a live one. */
+    if (curl_multi_setopt(b.multi, CURLMOPT_MAXCONNECTS, (long)b.o.concurrency) != CURLM_OK)
+        goto out;
+    b.slots = cf_xcalloc(b.o.concurrency, sizeof(*b.slots));
+    b.free_slots = cf_xcalloc(b.o.concurrency, sizeof(*b.free_slots));
+    for (unsigned i = 0; i < b.o.concurrency; i++) {
+        if (slot_init(&b, &b.slots[i]) != 0) {
+            fprintf(stderr, "coffer-bench: could not set up a curl handle\n");
+            goto out;
+        }
+        b.free_slots[b.o.concurrency - 1 - i] = &b.slots[i];
+    }
+    b.n_free = b.o.concurrency;
+    if (run(&b) != 0) {
+        fprintf(stderr, "coffer-bench: curl multi interface failed\n");
+        goto out;
+    }
+    report(&b);
+    rc = b.errors > 0 ? 1 : 0;
+out:
+    if (b.slots != NULL) {
+        for (unsigned i = 0; i < b.o.concurrency; i++) {
+            if (b.slots[i].easy != NULL) {
+                curl_multi_remove_handle(b.multi, b.slots[i].easy);
+                curl_easy_cleanup(b.slots[i].easy);
+            }
+            curl_slist_free_all(b.slots[i].hdrs);
+        }
+    }
+    if (b.multi != NULL)
+        curl_multi_cleanup(b.multi);
+    if (curl_up)
+        curl_global_cleanup();
+    free(b.slots);
+    free(b.free_slots);
+    free(b.sha_hex);
+    free(b.lat_ns);
+    return rc;
+}
