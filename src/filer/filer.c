@@ -18,6 +18,7 @@
 #include "coffer/net.h"
 #include "coffer/objpath.h"
 #include "coffer/range.h"
+#include "coffer/role.h"
 #include "coffer/sha512.h"
 #include "coffer/store.h"
 
@@ -438,49 +439,20 @@ int cf_filer_main(int argc, char **argv)
     char err[CF_ERR_LEN] = "";
     sigset_t set;
     uint16_t port = 0;
-    int rc, sig = 0, level, status = 1;
+    int status, sig;
 
-    rc = cf_conf_load(cf_filer_conf_opts, cf_filer_conf_nopts, &conf, argc, argv, usage, err);
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
-        status = 0;
+    status = cf_role_config("filer", cf_filer_conf_opts, cf_filer_conf_nopts, &conf, argc, argv,
+                            usage, &conf.log_level);
+    if (status >= 0)
         goto out;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "coffer filer: %s\n", err);
-        status = 2;
-        goto out;
-    }
-    level = cf_log_level_parse(conf.log_level);
-    if (level < 0) {
-        fprintf(stderr, "coffer filer: log-level: expected error, warn, info or debug\n");
-        status = 2;
-        goto out;
-    }
-    cf_log_init("filer", (enum cf_log_level)level);
-    /* Connection threads inherit this mask, so only sigwait() below sees them. */
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-    rc = cf_filer_start(&conf, NULL, &f, &port, err);
-    if (rc < 0) {
+    status = 1;
+    cf_role_signals(&set);
+    if (cf_filer_start(&conf, NULL, &f, &port, err) < 0) {
         cf_log(CF_LOG_ERROR, "cannot start filer %" PRIu64 ": %s", conf.id, err);
         goto out;
     }
-    {
-        const char *host = conf.listen;
-        const char *colon = strrchr(host, ':');
-        int hl = (int)(colon - host);
-        printf("coffer filer %" PRIu64 " listening on http://%.*s:%u\n", conf.id, hl > 0 ? hl : 9,
-               hl > 0 ? host : "127.0.0.1", (unsigned)port);
-        fflush(stdout);
-    }
-    cf_log(CF_LOG_INFO, "filer %" PRIu64 " serving \"%s\" on port %u", conf.id, conf.dir,
-           (unsigned)port);
-    if (sigwait(&set, &sig) != 0)
-        sig = SIGTERM;
+    cf_role_announce("filer", conf.id, conf.listen, port);
+    sig = cf_role_wait(&set);
     cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
            CF_DRAIN_TIMEOUT_S);
     cf_filer_drain(f, CF_DRAIN_TIMEOUT_S);

@@ -1,0 +1,45 @@
+/*
+ * distrib.h -- the distributor: which filers get the replicas of a new object.
+ *
+ * Role: DESIGN §2. Candidates are the filers that are online and writable
+ * and not excluded (e.g. already holding a replica, or failed during this
+ * upload). They are ordered by weight, heaviest first, and filers of equal
+ * weight are shuffled (Fisher-Yates) so that no one filer is a thundering
+ * herd; the first r are chosen. Never two replicas on one filer.
+ *
+ * Threads: pure; thread-safe given a thread-safe rng.
+ */
+#ifndef COFFER_DISTRIB_H
+#define COFFER_DISTRIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+
+struct cf_distrib_filer {
+    uint32_t id;
+    uint32_t weight; /* higher is preferred; 0 is never chosen */
+    bool online;
+    bool read_only;
+};
+
+/* A source of uniform 64-bit random numbers. */
+typedef uint64_t (*cf_distrib_rng_cb)(void *ctx);
+
+/* Choose r filers from f[0..n) (borrowed), skipping the ids in
+ * exclude[0..nex) (borrowed, may be NULL when nex == 0). Writes the chosen
+ * indexes into f into out[0..r). Returns r, CF_EINVAL if r == 0, or
+ * CF_EUNAVAIL if fewer than r candidates exist (out is then unspecified). */
+CF_MUST_CHECK int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r,
+                                    const uint32_t *exclude, size_t nex, cf_distrib_rng_cb rng,
+                                    void *rng_ctx, size_t *out);
+
+/* Number of filers that are candidates (online, writable, weight > 0). */
+size_t cf_distrib_writable(const struct cf_distrib_filer *f, size_t n);
+
+/* A thread-safe rng for cf_distrib_choose, from getrandom(2). ctx is unused. */
+uint64_t cf_distrib_rng_os(void *ctx);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * fetch.h -- read a byte range of one object from its replicas, failing over.
+ *
+ * Role: the download service's pump (DESIGN §2, patent FIG. 11). Bytes come
+ * from the first replica; if it refuses, stalls or breaks mid-stream, the
+ * next replica is asked for the rest (Range from the byte already received),
+ * so the reader sees one correct stream. For a whole-object read with a
+ * known SHA-512, the last byte is held back until the digest of everything
+ * matches: a mismatch fails the read instead of finishing with wrong bytes.
+ * Memory is bounded by CF_FETCH_BUF whatever the object size.
+ *
+ * Threads: a cf_fetch belongs to one thread; distinct ones run concurrently.
+ */
+#ifndef COFFER_FETCH_H
+#define COFFER_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "coffer/common.h"
+#include "coffer/sha512.h"
+
+#define CF_FETCH_BUF          (256 * 1024)
+#define CF_FETCH_MAX_REPLICAS 16
+
+struct cf_fetch;
+
+/* Called when a replica fails, with its index in urls and why (borrowed). */
+typedef void (*cf_fetch_fail_cb)(void *ctx, size_t replica, const char *why);
+
+struct cf_fetch_opts {
+    const char *const *urls;  /* replicas in preference order; copied */
+    size_t n;                 /* 1..CF_FETCH_MAX_REPLICAS */
+    uint64_t first;           /* first byte wanted */
+    uint64_t len;             /* bytes wanted */
+    const uint8_t *sha;       /* whole-object SHA-512 to verify, or NULL (copied) */
+    unsigned stall_s;         /* a replica sending nothing this long is abandoned */
+    cf_fetch_fail_cb on_fail; /* may be NULL */
+    void *ctx;
+};
+
+/* Prepare a read (no I/O yet). On success *out is the fetch (caller owns;
+ * release with cf_fetch_free). Returns 0, CF_EINVAL, or CF_EINTERNAL. */
+CF_MUST_CHECK int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch **out);
+
+/* Copy up to max bytes of the range into buf. Returns the count (> 0), 0 at
+ * the end of a complete and verified range, CF_EUNAVAIL when every replica
+ * failed, or CF_ECORRUPT when the bytes do not match the SHA-512. After an
+ * error, every later call returns the same error. */
+CF_MUST_CHECK ssize_t cf_fetch_read(struct cf_fetch *f, char *buf, size_t max);
+
+/* Release. NULL is a no-op. */
+void cf_fetch_free(struct cf_fetch *f);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * httpc.h -- small blocking HTTP client calls with JSON bodies (libcurl).
+ *
+ * Role: the control-plane requests roles and the CLI make of each other
+ * (a filer's /status, an object's info); bulk bytes go through fanout.h and
+ * fetch.h instead. Reply bodies are capped at CF_HTTPC_BODY_MAX.
+ * Threads: reentrant; call cf_httpc_global_init once before threads start.
+ */
+#ifndef COFFER_HTTPC_H
+#define COFFER_HTTPC_H
+
+#include <jansson.h>
+
+#include "coffer/common.h"
+
+#define CF_HTTPC_BODY_MAX (1024 * 1024)
+
+/* curl_global_init; call once at start-up. Returns 0 or CF_EINTERNAL. */
+CF_MUST_CHECK int cf_httpc_global_init(void);
+
+/* method url (both borrowed) with an optional JSON body (borrowed, may be
+ * NULL), within timeout_ms. On a reply, *status is its HTTP status and
+ * *out (may be NULL to ignore) its parsed JSON body (caller owns;
+ * json_decref; NULL if the body was empty or not JSON). Returns 0 whenever a
+ * reply arrived (whatever its status), or CF_EUNAVAIL (no connection, timed
+ * out, reset) / CF_ETOOLARGE (reply body over the cap) with err (may be NULL). */
+CF_MUST_CHECK int cf_httpc_json(const char *method, const char *url, const json_t *body,
+                                long timeout_ms, long *status, json_t **out, char *err);
+
+#endif

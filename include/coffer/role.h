@@ -1,0 +1,38 @@
+/*
+ * role.h -- what every `coffer ROLE` process does around its service:
+ * load its configuration, set up logging and signals, wait for SIGTERM.
+ *
+ * Threads: call from the main thread, before any other thread starts
+ * (connection threads inherit the signal mask set here).
+ */
+#ifndef COFFER_ROLE_H
+#define COFFER_ROLE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+
+/* Load conf (a zeroed struct described by opts) from argv, and start
+ * logging as `role` at the level named by *log_level (a field of conf; may
+ * point to NULL for "info"). Returns -1 to go on, or the exit status to
+ * return at once (0 after --help or --print-config, 2 for a bad setting,
+ * with the reason on stderr). conf must be released with cf_conf_fini
+ * either way. */
+int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, void *conf, int argc,
+                   char **argv, const char *usage, char *const *log_level);
+
+/* Ignore SIGPIPE and block SIGTERM and SIGINT in this thread and every
+ * thread it starts later; set receives the blocked set for cf_role_wait. */
+void cf_role_signals(sigset_t *set);
+
+/* Print the ready line on stdout, which tests and scripts wait for:
+ * "coffer ROLE [ID ]listening on http://HOST:PORT" (id 0 is left out; the
+ * host is the one in listen, "HOST:PORT", or 127.0.0.1 when it is empty). */
+void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_t port);
+
+/* Wait for SIGTERM or SIGINT (blocked by cf_role_signals); returns it. */
+int cf_role_wait(const sigset_t *set);
+
+#endif

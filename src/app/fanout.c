@@ -1,0 +1,304 @@
+/*
+ * fanout.c -- one body to several filers at once over libcurl's multi
+ * interface (fanout.h).
+ */
+#include "coffer/fanout.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+#define SHA_HEADER "X-Coffer-SHA512"
+
+struct target {
+    struct cf_fanout *f;
+    CURL *h;
+    struct curl_slist *hdrs;
+    enum cf_fanout_state state;
+    bool paused;
+    bool done;  /* the transfer ended (state says how) */
+    size_t off; /* bytes of the current piece taken */
+    char reply_sha[CF_SHA512_HEX_LEN + 1];
+    char reason[160];
+};
+
+struct cf_fanout {
+    CURLM *m;
+    size_t n;
+    struct target t[CF_FANOUT_MAX];
+    const char *piece; /* the current piece, borrowed during cf_fanout_write */
+    size_t piece_len;
+    bool eof;
+    char sha_hex[CF_SHA512_HEX_LEN + 1];
+};
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct target *t = ud;
+    struct cf_fanout *f = t->f;
+    size_t room = size * nitems, left = f->piece_len - t->off;
+
+    if (left == 0) {
+        if (f->eof)
+            return 0;
+        t->paused = true;
+        return CURL_READFUNC_PAUSE;
+    }
+    if (left > room)
+        left = room;
+    memcpy(buf, f->piece + t->off, left);
+    t->off += left;
+    return left;
+}
+
+static int trailer_cb(struct curl_slist **list, void *ud)
+{
+    struct target *t = ud;
+    char line[sizeof(SHA_HEADER) + CF_SHA512_HEX_LEN + 4];
+    struct curl_slist *l;
+
+    (void)snprintf(line, sizeof(line), SHA_HEADER ": %s", t->f->sha_hex);
+    l = curl_slist_append(*list, line);
+    if (l == NULL)
+        return CURL_TRAILERFUNC_ABORT;
+    *list = l;
+    return CURL_TRAILERFUNC_OK;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct target *t = ud;
+    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
+
+    if (n > k + 1 && strncasecmp(buf, SHA_HEADER, k) == 0 && buf[k] == ':') {
+        const char *v = buf + k + 1;
+        size_t vl = n - k - 1;
+        while (vl > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            vl--;
+        }
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl == CF_SHA512_HEX_LEN) {
+            memcpy(t->reply_sha, v, vl);
+            t->reply_sha[vl] = '\0';
+        }
+    }
+    return n;
+}
+
+/* Reply bodies are small JSON; keep the start of one for the reason. */
+static size_t write_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct target *t = ud;
+    size_t n = size * nitems;
+
+    if (t->reason[0] == '\0')
+        (void)snprintf(t->reason, sizeof(t->reason), "%.*s", (int)(n < 150 ? n : 150), buf);
+    return n;
+}
+
+static void fail(struct target *t, const char *why)
+{
+    (void)snprintf(t->reason, sizeof(t->reason), "%s", why);
+    t->state = CF_FANOUT_FAILED;
+}
+
+int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct cf_fanout **out)
+{
+    struct cf_fanout *f = NULL;
+    int rc = 0;
+
+    if (n == 0 || n > CF_FANOUT_MAX)
+        return CF_EINVAL;
+    f = cf_xcalloc(1, sizeof(*f));
+    f->m = curl_multi_init();
+    if (f->m == NULL) {
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct target *t = &f->t[i];
+        t->f = f;
+        t->h = curl_easy_init();
+        t->hdrs = curl_slist_append(NULL, "Transfer-Encoding: chunked");
+        t->hdrs = curl_slist_append(t->hdrs, "Expect:");
+        t->hdrs = curl_slist_append(t->hdrs, "Trailer: " SHA_HEADER);
+        if (t->h == NULL || t->hdrs == NULL) {
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+        f->n++;
+        (void)curl_easy_setopt(t->h, CURLOPT_URL, urls[i]);
+        (void)curl_easy_setopt(t->h, CURLOPT_UPLOAD, 1L);
+        (void)curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->hdrs);
+        (void)curl_easy_setopt(t->h, CURLOPT_READFUNCTION, read_cb);
+        (void)curl_easy_setopt(t->h, CURLOPT_READDATA, t);
+        (void)curl_easy_setopt(t->h, CURLOPT_TRAILERFUNCTION, trailer_cb);
+        (void)curl_easy_setopt(t->h, CURLOPT_TRAILERDATA, t);
+        (void)curl_easy_setopt(t->h, CURLOPT_HEADERFUNCTION, header_cb);
+        (void)curl_easy_setopt(t->h, CURLOPT_HEADERDATA, t);
+        (void)curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, write_cb);
+        (void)curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t);
+        (void)curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
+        (void)curl_easy_setopt(t->h, CURLOPT_NOSIGNAL, 1L);
+        (void)curl_easy_setopt(t->h, CURLOPT_TCP_NODELAY, 1L);
+        (void)curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT, (long)stall_s);
+        (void)curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        (void)curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_TIME, (long)stall_s);
+        if (curl_multi_add_handle(f->m, t->h) != CURLM_OK) {
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+    }
+    *out = f;
+    f = NULL;
+out:
+    cf_fanout_free(f);
+    return rc;
+}
+
+/* Collect the transfers that ended. */
+static void reap(struct cf_fanout *f)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+        struct target *t = NULL;
+        long status = 0;
+        char st[16];
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        (void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        t->done = true;
+        if (msg->data.result != CURLE_OK) {
+            fail(t, curl_easy_strerror(msg->data.result));
+            continue;
+        }
+        (void)curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 201) {
+            char detail[sizeof(t->reason)];
+            memcpy(detail, t->reason, sizeof(detail));
+            (void)snprintf(st, sizeof(st), "%ld", status % 1000);
+            (void)snprintf(t->reason, sizeof(t->reason), "HTTP %.3s %.140s", st, detail);
+            t->state = CF_FANOUT_FAILED;
+            continue;
+        }
+        if (!f->eof) {
+            fail(t, "replied before the body ended");
+            continue;
+        }
+        if (strcmp(t->reply_sha, f->sha_hex) != 0) {
+            fail(t, "the filer's SHA-512 differs from the one sent");
+            continue;
+        }
+        t->reason[0] = '\0';
+        t->state = CF_FANOUT_OK;
+    }
+}
+
+/* Is target t still waiting for something? */
+static bool pending(const struct cf_fanout *f, const struct target *t)
+{
+    if (t->done || t->state != CF_FANOUT_SENDING)
+        return false;
+    return f->eof ? true : t->off < f->piece_len;
+}
+
+/* Run the transfers until no live target is pending. */
+static void pump(struct cf_fanout *f)
+{
+    for (;;) {
+        bool any = false;
+        int running = 0;
+
+        for (size_t i = 0; i < f->n; i++) {
+            struct target *t = &f->t[i];
+            if (t->paused && pending(f, t)) {
+                t->paused = false;
+                (void)curl_easy_pause(t->h, CURLPAUSE_CONT);
+            }
+        }
+        (void)curl_multi_perform(f->m, &running);
+        reap(f);
+        for (size_t i = 0; i < f->n; i++)
+            any = any || pending(f, &f->t[i]);
+        if (!any)
+            return;
+        (void)curl_multi_poll(f->m, NULL, 0, 100, NULL);
+    }
+}
+
+static int live(const struct cf_fanout *f)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < f->n; i++)
+        n += f->t[i].state != CF_FANOUT_FAILED;
+    return n;
+}
+
+int cf_fanout_write(struct cf_fanout *f, const void *p, size_t n)
+{
+    f->piece = p;
+    f->piece_len = n;
+    for (size_t i = 0; i < f->n; i++)
+        f->t[i].off = 0;
+    pump(f);
+    for (size_t i = 0; i < f->n; i++) {
+        /* Ended early, e.g. 409 or 507 before the body was all sent. */
+        if (f->t[i].done && f->t[i].state == CF_FANOUT_SENDING)
+            fail(&f->t[i], "ended before the body was sent");
+    }
+    f->piece = NULL;
+    f->piece_len = 0;
+    return live(f);
+}
+
+int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA512_LEN])
+{
+    int ok = 0;
+
+    cf_sha512_hex(sha, f->sha_hex);
+    f->eof = true;
+    f->piece = NULL;
+    f->piece_len = 0;
+    for (size_t i = 0; i < f->n; i++)
+        f->t[i].off = 0;
+    pump(f);
+    for (size_t i = 0; i < f->n; i++)
+        ok += f->t[i].state == CF_FANOUT_OK;
+    return ok;
+}
+
+enum cf_fanout_state cf_fanout_state(const struct cf_fanout *f, size_t i, const char **reason)
+{
+    if (reason != NULL)
+        *reason = f->t[i].state == CF_FANOUT_FAILED ? f->t[i].reason : "";
+    return f->t[i].state;
+}
+
+void cf_fanout_free(struct cf_fanout *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < CF_FANOUT_MAX; i++) {
+        struct target *t = &f->t[i];
+        if (t->h != NULL) {
+            if (f->m != NULL)
+                (void)curl_multi_remove_handle(f->m, t->h);
+            curl_easy_cleanup(t->h);
+        }
+        curl_slist_free_all(t->hdrs);
+    }
+    if (f->m != NULL)
+        curl_multi_cleanup(f->m);
+    free(f);
+}

@@ -1,0 +1,248 @@
+/*
+ * fetch.c -- a byte range from replicas with fail-over (fetch.h).
+ */
+#include "coffer/fetch.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+struct cf_fetch {
+    char *urls[CF_FETCH_MAX_REPLICAS];
+    size_t n, cur; /* replicas, and the one being read */
+    uint64_t first, len;
+    uint64_t got;       /* bytes of the range received (buffered or delivered) */
+    uint64_t delivered; /* bytes handed to the reader */
+    bool verify;
+    uint8_t sha[CF_SHA512_LEN];
+    struct cf_sha512 h;
+    unsigned stall_s;
+    cf_fetch_fail_cb on_fail;
+    void *ctx;
+
+    CURLM *m;
+    CURL *e;     /* the transfer in progress, or NULL */
+    bool paused; /* the write callback paused it: the buffer was full */
+    bool e_bad;  /* it sent a wrong status or too many bytes */
+    char e_why[96];
+    int err; /* sticky */
+
+    char *buf; /* received, not yet delivered: buf[start, end) */
+    size_t start, end;
+};
+
+static void replica_failed(struct cf_fetch *f, const char *why)
+{
+    cf_log(CF_LOG_WARN, "replica %s failed at byte %" PRIu64 " of %" PRIu64 ": %s", f->urls[f->cur],
+           f->got, f->len, why);
+    if (f->on_fail != NULL)
+        f->on_fail(f->ctx, f->cur, why);
+}
+
+static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct cf_fetch *f = ud;
+    size_t n = size * nitems;
+    long status = 0;
+
+    (void)curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 206) {
+        (void)snprintf(f->e_why, sizeof(f->e_why), "HTTP status %ld", status);
+        f->e_bad = true;
+        return 0; /* abort this transfer */
+    }
+    if (n > f->len - f->got) {
+        (void)snprintf(f->e_why, sizeof(f->e_why), "more bytes than the range");
+        f->e_bad = true;
+        return 0;
+    }
+    if (CF_FETCH_BUF - f->end < n && f->start > 0) {
+        memmove(f->buf, f->buf + f->start, f->end - f->start);
+        f->end -= f->start;
+        f->start = 0;
+    }
+    if (CF_FETCH_BUF - f->end < n) {
+        f->paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* libcurl hands the same bytes again later */
+    }
+    if (f->verify && cf_sha512_update(&f->h, p, n) < 0) {
+        (void)snprintf(f->e_why, sizeof(f->e_why), "digest failure");
+        f->e_bad = true;
+        return 0;
+    }
+    memcpy(f->buf + f->end, p, n);
+    f->end += n;
+    f->got += n;
+    return n;
+}
+
+int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch **out)
+{
+    struct cf_fetch *f;
+
+    if (o->n == 0 || o->n > CF_FETCH_MAX_REPLICAS)
+        return CF_EINVAL;
+    f = cf_xcalloc(1, sizeof(*f));
+    for (size_t i = 0; i < o->n; i++)
+        f->urls[i] = cf_xstrdup(o->urls[i]);
+    f->n = o->n;
+    f->first = o->first;
+    f->len = o->len;
+    f->stall_s = o->stall_s;
+    f->on_fail = o->on_fail;
+    f->ctx = o->ctx;
+    if (o->sha != NULL) {
+        f->verify = true;
+        memcpy(f->sha, o->sha, CF_SHA512_LEN);
+        if (cf_sha512_init(&f->h) < 0) {
+            cf_fetch_free(f);
+            return CF_EINTERNAL;
+        }
+    }
+    f->buf = cf_xmalloc(CF_FETCH_BUF);
+    f->m = curl_multi_init();
+    if (f->m == NULL) {
+        cf_fetch_free(f);
+        return CF_EINTERNAL;
+    }
+    *out = f;
+    return 0;
+}
+
+static void drop_transfer(struct cf_fetch *f)
+{
+    if (f->e == NULL)
+        return;
+    (void)curl_multi_remove_handle(f->m, f->e);
+    curl_easy_cleanup(f->e);
+    f->e = NULL;
+    f->paused = false;
+}
+
+/* Ask the current replica for the rest of the range. */
+static int start_transfer(struct cf_fetch *f)
+{
+    char range[64];
+
+    f->e = curl_easy_init();
+    if (f->e == NULL)
+        return CF_EINTERNAL;
+    f->e_bad = false;
+    f->e_why[0] = '\0';
+    (void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->first + f->got,
+                   f->first + f->len - 1);
+    (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
+    (void)curl_easy_setopt(f->e, CURLOPT_RANGE, range);
+    (void)curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, write_cb);
+    (void)curl_easy_setopt(f->e, CURLOPT_WRITEDATA, f);
+    (void)curl_easy_setopt(f->e, CURLOPT_NOSIGNAL, 1L);
+    (void)curl_easy_setopt(f->e, CURLOPT_TCP_NODELAY, 1L);
+    (void)curl_easy_setopt(f->e, CURLOPT_CONNECTTIMEOUT, (long)f->stall_s);
+    (void)curl_easy_setopt(f->e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    (void)curl_easy_setopt(f->e, CURLOPT_LOW_SPEED_TIME, (long)f->stall_s);
+    if (curl_multi_add_handle(f->m, f->e) != CURLM_OK) {
+        curl_easy_cleanup(f->e);
+        f->e = NULL;
+        return CF_EINTERNAL;
+    }
+    return 0;
+}
+
+/* The current transfer ended with result rc: keep going or fail over. */
+static void transfer_done(struct cf_fetch *f, CURLcode rc)
+{
+    char why[160];
+
+    if (rc == CURLE_OK && f->got == f->len) {
+        drop_transfer(f);
+        return;
+    }
+    if (f->e_bad)
+        (void)snprintf(why, sizeof(why), "%s", f->e_why);
+    else if (rc != CURLE_OK)
+        (void)snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+    else
+        (void)snprintf(why, sizeof(why), "the body ended early");
+    replica_failed(f, why);
+    drop_transfer(f);
+    f->cur++;
+    if (f->cur == f->n) {
+        f->err = CF_EUNAVAIL;
+        return;
+    }
+}
+
+/* Run until the buffer holds something, the range is complete, or error. */
+static void fill(struct cf_fetch *f)
+{
+    while (f->err == 0 && f->start == f->end && f->got < f->len) {
+        CURLMsg *msg;
+        int running = 0, left;
+
+        if (f->e == NULL) {
+            int rc = start_transfer(f);
+            if (rc < 0) {
+                f->err = rc;
+                return;
+            }
+        } else if (f->paused) {
+            f->paused = false;
+            (void)curl_easy_pause(f->e, CURLPAUSE_CONT);
+        }
+        (void)curl_multi_perform(f->m, &running);
+        while ((msg = curl_multi_info_read(f->m, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE)
+                transfer_done(f, msg->data.result);
+        if (f->start == f->end && f->e != NULL)
+            (void)curl_multi_poll(f->m, NULL, 0, 100, NULL);
+    }
+}
+
+ssize_t cf_fetch_read(struct cf_fetch *f, char *out, size_t max)
+{
+    size_t n;
+
+    if (f->err < 0)
+        return f->err;
+    if (f->delivered == f->len)
+        return 0;
+    fill(f);
+    if (f->err < 0)
+        return f->err;
+    n = f->end - f->start;
+    if (n > max)
+        n = max;
+    if (f->verify && f->delivered + n == f->len) {
+        /* The last byte waits for the whole digest. */
+        uint8_t got[CF_SHA512_LEN];
+        if (cf_sha512_final(&f->h, got) < 0 || memcmp(got, f->sha, sizeof(got)) != 0) {
+            cf_log(CF_LOG_ERROR, "SHA-512 mismatch reading %" PRIu64 " bytes from %s", f->len,
+                   f->urls[f->cur < f->n ? f->cur : f->n - 1]);
+            f->err = CF_ECORRUPT;
+            return f->err;
+        }
+    }
+    memcpy(out, f->buf + f->start, n);
+    f->start += n;
+    f->delivered += n;
+    return (ssize_t)n;
+}
+
+void cf_fetch_free(struct cf_fetch *f)
+{
+    if (f == NULL)
+        return;
+    drop_transfer(f);
+    if (f->m != NULL)
+        curl_multi_cleanup(f->m);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->urls[i]);
+    cf_sha512_fini(&f->h);
+    free(f->buf);
+    free(f);
+}
