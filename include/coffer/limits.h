@@ -7,8 +7,9 @@
 #ifndef COFFER_LIMITS_H
 #define COFFER_LIMITS_H
 
-/* Object paths (objpath.h). A path is at most this many bytes... */
-#define CF_PATH_MAX 512
+/* Object paths (objpath.h). A path is at most this many bytes (a filer
+ * stores it as one file name, and NAME_MAX is 255)... */
+#define CF_PATH_MAX 255
 /* ...and each '/'-separated segment at most this many. */
 #define CF_PATH_SEGMENT_MAX 200
 /* Segments per path. */

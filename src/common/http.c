@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -76,13 +77,20 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     cf_log(CF_LOG_INFO, "http: %s", msg);
 }
 
-static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
+struct header_scan {
+    size_t bytes;           /* request line and headers, roughly as sent */
+    unsigned content_length; /* how many Content-Length headers */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
-    size_t *total = cls;
+    struct header_scan *hs = cls;
 
     (void)kind;
-    *total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    hs->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        hs->content_length++;
     return MHD_YES;
 }
 
@@ -116,7 +124,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
                                  size_t *upload_data_size, void **req_cls)
 {
     struct cf_http_server *s = cls;
-    size_t hdr = strlen(url) + strlen(method) + 16;
+    struct header_scan hs = {strlen(url) + strlen(method) + 16, 0};
 
     if (*req_cls == &s->sentinel) {
         /* The handler replied on its first call; MHD may still deliver body bytes. */
@@ -131,10 +139,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
     if (atomic_load(&s->draining))
         return cf_http_reply_error(c, CF_EUNAVAIL, "shutting down");
-    (void)MHD_get_connection_values(c, MHD_HEADER_KIND, sum_header, &hdr);
-    if (hdr > CF_HTTP_HEADER_MAX)
+    (void)MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
+    if (hs.bytes > CF_HTTP_HEADER_MAX)
         return cf_http_reply_error(c, CF_EHDRTOOLARGE, "request headers over %d bytes",
                                    CF_HTTP_HEADER_MAX);
+    /* Two lengths make the body's end ambiguous: the way to request smuggling. */
+    if (hs.content_length > 1)
+        return cf_http_reply_error(c, CF_EBADREQ, "more than one Content-Length header");
     atomic_fetch_add(&s->requests, 1);
     atomic_fetch_add(&s->in_flight, 1);
     if (!has_body(c)) {

@@ -254,8 +254,8 @@ static void test_validate_lengths(void **state)
 
     (void)state;
     /* Total length: exactly CF_PATH_MAX is accepted, one more is refused.
-     * 200 + 1 + 200 + 1 + 110 = 512. */
-    n = make_path(p, sizeof(p), 2, CF_PATH_SEGMENT_MAX, 'a');
+     * 200 + 1 + 54 = 255. */
+    n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX, 'a');
     p[n++] = '/';
     memset(p + n, 'b', CF_PATH_MAX - n);
     n = CF_PATH_MAX;
@@ -267,13 +267,13 @@ static void test_validate_lengths(void **state)
     check_valid(p, n - 1, true, "CF_PATH_MAX - 1 bytes");
 
     /* A long path whose only fault is its length (all segments short). */
-    n = make_path(p, sizeof(p), CF_PATH_DEPTH_MAX, 31, 'c'); /* 16*31 + 15 = 511 */
-    assert_int_equal(n, 511);
-    check_valid(p, n, true, "511 bytes of 16 segments");
-    p[n] = 'c';
-    check_valid(p, n + 1, true, "512 bytes of 16 segments");
-    p[n + 1] = 'c';
-    check_valid(p, n + 2, false, "513 bytes of 16 segments");
+    n = make_path(p, sizeof(p), CF_PATH_DEPTH_MAX, 14, 'c'); /* 16*14 + 15 = 239 */
+    assert_int_equal(n, 239);
+    check_valid(p, n, true, "239 bytes of 16 segments");
+    memset(p + n, 'c', 16);
+    check_valid(p, n + 16, true, "255 bytes of 16 segments");
+    p[n + 16] = 'c';
+    check_valid(p, n + 17, false, "256 bytes of 16 segments");
 
     /* Segment length. */
     n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX, 's');

@@ -1,0 +1,288 @@
+/*
+ * harness.h -- integration-test harness: real `coffer filer` processes on
+ * 127.0.0.1, a case runner with hard deadlines, HTTP over libcurl and raw
+ * sockets, deterministic payloads and on-disk checks.
+ *
+ * Role: the shared code of every tests/integration/it_*.c (STYLE 2.8). Each
+ * executable is run as `it_x COFFER TMPDIR [ARG] [CASE...]` and hands its
+ * table of cases to it_run(). it_run forks one child per case, in its own
+ * process group, with its own temp directory (mkdtemp under TMPDIR). The
+ * parent waits with a deadline; on timeout it kills the whole group (the case
+ * and every filer the case started). The temp directory is removed when the
+ * case passes; when it fails, the *.log files in it (the filers' stderr) are
+ * printed and the directory is kept.
+ *
+ * Failing: the IT_* check macros print file, line and the expression and exit
+ * the case's process with status 1; nothing else is needed to clean up.
+ *
+ * Waiting: never sleep() for synchronization. it_wait_for() polls a condition
+ * a bounded number of times (Redis `wait_for_condition 50 100`); every bound
+ * is multiplied by COFFER_TEST_TIMEOUT_MULTIPLIER (environment, default 1).
+ *
+ * Threads: it_http, it_raw_* and the it_gen/it_prng functions may be called
+ * from several threads of a case at once (each with its own structs);
+ * everything else is for the case's main thread only.
+ */
+#ifndef COFFER_IT_HARNESS_H
+#define COFFER_IT_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "coffer/common.h"
+#include "coffer/sha512.h"
+
+#define IT_PATH_MAX  1024
+#define IT_HDRS_MAX  (16 * 1024)       /* response headers kept by it_http */
+#define IT_BODY_KEEP (4 * 1024 * 1024) /* response body bytes kept by it_http */
+#define IT_MIB       (1024u * 1024u)
+
+/* ---- the case runner ---------------------------------------------------- */
+
+typedef void (*it_case_cb)(void *arg);
+
+struct it_case {
+    const char *name;
+    it_case_cb fn;
+    void *arg;          /* passed to fn; borrowed, must outlive it_run */
+    unsigned timeout_s; /* the case's hard deadline, before the multiplier */
+};
+
+/* Run the cases named on the command line (argv[3 + skip_args]...), or all of
+ * them. argv[1] is the coffer binary and argv[2] the parent of the temp
+ * directories; the skip_args arguments after them belong to the caller.
+ * Returns the process exit status: 0 if every case passed. */
+int it_run(int argc, char **argv, unsigned skip_args, const struct it_case *cases, size_t n);
+
+/* The COFFER_TEST_TIMEOUT_MULTIPLIER in force (>= 1). */
+unsigned it_multiplier(void);
+
+/* snprintf that fails the case on truncation. */
+void it_fmt(char *out, size_t cap, const char *fmt, ...) CF_PRINTF(3, 4);
+
+/* The case's temp directory. */
+const char *it_case_dir(void);
+/* Write "<case temp dir>/<name>" into out (IT_PATH_MAX bytes). */
+void it_case_path(char out[IT_PATH_MAX], const char *name);
+
+/* ---- failing a case ------------------------------------------------------ */
+
+CF_NORETURN void it_fail(const char *file, int line, const char *fmt, ...) CF_PRINTF(3, 4);
+void it_check_i64(const char *file, int line, const char *what, int64_t got, int64_t want);
+void it_check_str(const char *file, int line, const char *what, const char *got, const char *want);
+
+#define IT_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            it_fail(__FILE__, __LINE__, "check failed: %s", #cond);                                \
+    } while (0)
+#define IT_CHECKF(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            it_fail(__FILE__, __LINE__, __VA_ARGS__);                                              \
+    } while (0)
+/* Each argument is evaluated once. */
+#define IT_EQ(got, want)    it_check_i64(__FILE__, __LINE__, #got, (int64_t)(got), (int64_t)(want))
+#define IT_STREQ(got, want) it_check_str(__FILE__, __LINE__, #got, (got), (want))
+
+/* ---- bounded polling ----------------------------------------------------- */
+
+typedef bool (*it_cond_cb)(void *arg);
+
+/* Evaluate cond(arg) up to tries * multiplier times, delay_ms apart.
+ * Returns true as soon as it holds, false if it never did. */
+bool it_wait_for(it_cond_cb cond, void *arg, unsigned tries, unsigned delay_ms);
+
+/* ---- deterministic payloads ---------------------------------------------- */
+
+/* The payload (seed, size) is the byte stream whose byte at offset p is
+ * byte p % 8 (little-endian) of splitmix64(seed + (p / 8) * golden gamma):
+ * any range of it can be recomputed without the rest. */
+void it_prng_fill(uint64_t seed, uint64_t off, void *buf, size_t n);
+void it_prng_sha512(uint64_t seed, uint64_t size, uint8_t out[CF_SHA512_LEN]);
+
+/* A payload read front to back, hashing what it hands out. */
+struct it_gen {
+    uint64_t seed;
+    uint64_t size;
+    uint64_t pos; /* bytes handed out so far */
+    struct cf_sha512 sha;
+};
+
+void it_gen_init(struct it_gen *g, uint64_t seed, uint64_t size);
+/* Hand out the next min(cap, size - pos) bytes. Returns how many. */
+size_t it_gen_read(struct it_gen *g, void *buf, size_t cap);
+/* The SHA-512 of all bytes; requires pos == size. Releases the context. */
+void it_gen_final(struct it_gen *g, uint8_t out[CF_SHA512_LEN]);
+void it_gen_fini(struct it_gen *g);
+
+/* Convenience: the hex digest of a payload. */
+void it_hex(const uint8_t d[CF_SHA512_LEN], char hex[CF_SHA512_HEX_LEN + 1]);
+
+/* ---- filer processes ------------------------------------------------------ */
+
+struct it_filer {
+    pid_t pid;  /* -1 when not running */
+    int out_fd; /* read end of its stdout; -1 when not running */
+    unsigned id;
+    unsigned port;         /* from the ready line */
+    char dir[IT_PATH_MAX]; /* --dir */
+    char log[IT_PATH_MAX]; /* its stderr, appended across restarts */
+    char base[64];         /* "http://127.0.0.1:PORT" */
+    char ready_line[256];  /* the line it printed, without '\n' */
+};
+
+/* Name a filer: --id id, --dir <case dir>/name, stderr to <case dir>/name.log.
+ * Starts nothing. */
+void it_filer_init(struct it_filer *f, unsigned id, const char *name);
+
+/* Start `coffer filer --id --dir --listen 127.0.0.1:0` plus the extra
+ * arguments (strings, NULL-terminated) and wait for its ready line.
+ * Returns 0 when ready. Returns -1 if it exited first (its wait status in
+ * *status) and fails the case if it neither got ready nor exited in time. */
+int it_filer_start(struct it_filer *f, int *status, ...) __attribute__((sentinel));
+/* The same, failing the case unless the filer gets ready. */
+void it_filer_start_ok(struct it_filer *f, ...) __attribute__((sentinel));
+
+/* SIGTERM, wait (bounded) for the exit, SIGKILL if it does not come.
+ * Returns the wait status, or -1 if SIGKILL was needed. */
+int it_filer_stop(struct it_filer *f);
+/* it_filer_stop, failing the case unless the filer exited with status 0. */
+void it_filer_stop_ok(struct it_filer *f);
+/* SIGKILL and reap. */
+void it_filer_kill9(struct it_filer *f);
+/* Send a signal to the filer (it must be running). */
+void it_filer_signal(const struct it_filer *f, int sig);
+/* Wait up to timeout_ms (times the multiplier) for the filer to exit.
+ * Returns true with its wait status in *status, or false. */
+bool it_filer_wait_exit(struct it_filer *f, unsigned timeout_ms, int *status);
+
+/* The text of the filer's log, up to cap - 1 bytes of its end, NUL-terminated. */
+void it_filer_read_log(const struct it_filer *f, char *out, size_t cap);
+
+/* ---- HTTP over libcurl ---------------------------------------------------- */
+
+/* A request body: a payload, sent with Content-Length or chunked. */
+struct it_body {
+    struct it_gen gen;
+    bool chunked; /* no Content-Length; Transfer-Encoding: chunked */
+    bool expect;  /* let curl send Expect: 100-continue (off by default) */
+};
+
+struct it_resp {
+    long status; /* 0 when no response came */
+    int curl_code;
+    char hdrs[IT_HDRS_MAX]; /* headers of the final response */
+    size_t hdrs_len;
+    char *body; /* first IT_BODY_KEEP bytes, NUL-terminated; owned */
+    size_t body_len;
+    size_t body_cap;            /* bytes allocated at body */
+    uint64_t total;             /* all body bytes received */
+    uint8_t sha[CF_SHA512_LEN]; /* of all body bytes */
+    struct cf_sha512 ctx;
+};
+
+/* A reusable connection (keep-alive). it_http accepts NULL for a one-off. */
+struct it_client {
+    void *easy; /* CURL * */
+};
+
+void it_client_init(struct it_client *c);
+void it_client_fini(struct it_client *c);
+
+/* Send method target (e.g. "/o/a/b", sent as is) to f with the body (may be
+ * NULL) and the extra header lines (NULL-terminated). Fills resp, which the
+ * caller releases with it_resp_fini. Returns resp->status. A transport error
+ * after a status line arrived is kept in curl_code and is not a failure. */
+long it_http(struct it_client *c, const struct it_filer *f, const char *method, const char *target,
+             struct it_body *body, struct it_resp *resp, ...) __attribute__((sentinel));
+void it_resp_fini(struct it_resp *r);
+
+/* The value of response header name (case-insensitive) copied into out,
+ * or false if absent. */
+bool it_resp_header(const struct it_resp *r, const char *name, char *out, size_t cap);
+/* The body as JSON; fails the case if it is not. Caller owns; json_decref. */
+json_t *it_resp_json(const struct it_resp *r);
+/* An error reply: one line of JSON with string "error" equal to name (when
+ * not NULL) and a string "message". Fails the case otherwise. */
+void it_check_error_body(const struct it_resp *r, const char *name);
+
+/* Members of a JSON object, failing the case when absent or mistyped. */
+int64_t it_json_int(const json_t *o, const char *key);
+const char *it_json_str(const json_t *o, const char *key);
+bool it_json_bool(const json_t *o, const char *key);
+
+/* GET /status as JSON (caller owns), and one integer of it. */
+json_t *it_status(const struct it_filer *f);
+int64_t it_status_int(const struct it_filer *f, const char *key);
+
+/* PUT /o/path with the payload (seed, size); checks the 201 reply (JSON
+ * path, size, sha512 and the X-Coffer-SHA512 header) and returns the digest
+ * in sha (may be NULL). */
+void it_put_ok(struct it_client *c, const struct it_filer *f, const char *path, uint64_t seed,
+               uint64_t size, bool chunked, uint8_t sha[CF_SHA512_LEN]);
+/* PUT of a payload, returning the status; resp is released. */
+long it_put_status(struct it_client *c, const struct it_filer *f, const char *path, uint64_t seed,
+                   uint64_t size, bool chunked);
+/* Check a 201 reply for (path, size, sha). */
+void it_check_put_reply(const struct it_resp *r, const char *path, uint64_t size,
+                        const uint8_t sha[CF_SHA512_LEN]);
+/* GET /o/path: 200, Content-Length, X-Coffer-SHA512 and the body's SHA-512
+ * all match (size, sha). The body is hashed as it streams. */
+void it_get_ok(struct it_client *c, const struct it_filer *f, const char *path, uint64_t size,
+               const uint8_t sha[CF_SHA512_LEN]);
+/* PUT then GET a payload, and check the object's file on disk. */
+void it_roundtrip(struct it_client *c, const struct it_filer *f, const char *path, uint64_t seed,
+                  uint64_t size, bool chunked);
+/* The status of a request without a body; resp released. */
+long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,
+                  const char *target);
+
+/* ---- raw sockets ---------------------------------------------------------- */
+
+/* Connect to the filer (fails the case on error). The socket is close-on-exec
+ * and its reads and writes time out. */
+int it_raw_connect(const struct it_filer *f);
+/* Connect to 127.0.0.1:port; returns the fd or -errno. */
+int it_raw_try_connect(unsigned port);
+/* Send all n bytes; returns false if the peer went away. */
+bool it_raw_send(int fd, const void *p, size_t n);
+/* Send the next n bytes of a payload. Returns false if the peer went away. */
+bool it_raw_send_gen(int fd, struct it_gen *g, uint64_t n);
+/* Connect and send the header block of a raw PUT of /o/path: Content-Length
+ * when size >= 0, else chunked; the body is the caller's to send. */
+int it_raw_put_begin(const struct it_filer *f, const char *path, int64_t size);
+/* Read a reply until EOF or until its headers and Content-Length body are in.
+ * Keeps up to cap - 1 bytes in buf (NUL-terminated). Returns the status,
+ * 0 if the connection closed with no status line, or -1 on timeout. */
+long it_raw_read_reply(int fd, char *buf, size_t cap);
+/* Connect, send n bytes, shut down the write side, read the reply, close.
+ * Same returns as it_raw_read_reply. */
+long it_raw_exchange(const struct it_filer *f, const void *req, size_t n, char *buf, size_t cap);
+
+/* ---- the filer's directory ------------------------------------------------- */
+
+/* Regular files under dir whose name starts with ".tmp." (recursive). */
+unsigned it_count_tmp(const char *dir);
+/* Regular files under dir (recursive); 0 if dir is absent. */
+unsigned it_count_files(const char *dir);
+/* Size of the file of object path in f's store, or -1 if absent. */
+int64_t it_object_file_size(const struct it_filer *f, const char *path);
+/* The object's file holds exactly (size, sha). */
+void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
+                          const uint8_t sha[CF_SHA512_LEN]);
+/* Every entry under dir except *.log files, one "path type size mtime" line
+ * each, sorted: compare two snapshots to see that nothing changed. Caller
+ * owns; free(). */
+char *it_tree_snapshot(const char *dir);
+/* Wait (bounded) until f's directory holds at least n temporary files: the
+ * filer has started writing that many uploads. */
+void it_wait_tmp(const struct it_filer *f, unsigned n);
+/* Wait (bounded) until f's directory holds no temporary file. */
+void it_wait_no_tmp(const struct it_filer *f);
+
+#endif
