@@ -24,6 +24,11 @@
 /* Idle seconds before a connection is closed. */
 #define CF_HTTP_IDLE_TIMEOUT_S 120
 
+/* A request refused before its body arrives: a body up to this size is read
+ * and dropped so the client gets the reply; a larger one closes the
+ * connection (clients sending big bodies should use Expect: 100-continue). */
+#define CF_HTTP_DISCARD_MAX (4 * 1024 * 1024)
+
 /* Bytes a filer buffers per upload before writing to disk. */
 #define CF_FILER_WRITE_BUF (256 * 1024)
 /* /list page size: default and maximum. */

@@ -36,6 +36,7 @@ struct cf_filer {
 struct put_req {
     struct cf_store_put *put;
     int err; /* first error; replied at the end of the body (MHD cannot reply mid-body) */
+    char msg[CF_ERR_LEN]; /* its detail */
     char path[CF_PATH_MAX + 1];
     uint64_t t0;
 };
@@ -168,9 +169,18 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
     rc = cf_store_put_begin(f->store, path, strlen(path), size, want ? expect : NULL, &req->put,
                             err);
     if (rc < 0) {
-        free(req);
         cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
                cf_strerror(rc), err);
+        if (size > 0 && size <= CF_HTTP_DISCARD_MAX) {
+            /* A reply now would close the connection under a client still
+             * sending, which then sees a reset instead of the reason: read
+             * and drop a small body first. */
+            req->err = rc;
+            (void)snprintf(req->msg, sizeof(req->msg), "%s", err);
+            *req_cls = req;
+            return MHD_YES;
+        }
+        free(req);
         return cf_http_reply_error(c, rc, "%s", err);
     }
     *req_cls = req;
@@ -186,8 +196,10 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, SHA_HEADER);
     int rc = req->err;
 
-    if (rc < 0)
-        goto fail;
+    if (rc < 0) {
+        (void)snprintf(err, sizeof(err), "%s", req->msg);
+        goto done;
+    }
     if (trailer != NULL) {
         /* A sender that learns the checksum while streaming sends it last. */
         if (cf_sha512_parse_hex(trailer, strlen(trailer), sha) < 0) {
@@ -224,6 +236,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
 fail:
     cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s failed: %s%s%s", req->path,
            cf_strerror(rc), err[0] ? ": " : "", err);
+done:
     (void)f;
     return cf_http_reply_error(c, rc, "%s", err);
 }
@@ -330,6 +343,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                 if (req->err < 0) {
                     /* Release the temporary and the reservation now; the rest
                      * of the body is read and dropped. */
+                    (void)snprintf(req->msg, sizeof(req->msg), "while receiving the body");
+                    cf_log(req->err == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s failed: %s",
+                           req->path, cf_strerror(req->err));
                     cf_store_put_abort(req->put);
                     req->put = NULL;
                 }

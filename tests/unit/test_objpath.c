@@ -280,8 +280,12 @@ static void test_validate_lengths(void **state)
     check_valid(p, n, true, "one segment of CF_PATH_SEGMENT_MAX");
     n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX + 1, 's');
     check_valid(p, n, false, "one segment of CF_PATH_SEGMENT_MAX + 1");
-    n = make_path(p, sizeof(p), 2, CF_PATH_SEGMENT_MAX, 's');
-    check_valid(p, n, true, "two segments of CF_PATH_SEGMENT_MAX");
+    n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX, 's');
+    p[n++] = '/';
+    memset(p + n, 't', CF_PATH_MAX - n);
+    n = CF_PATH_MAX;
+    p[n] = '\0';
+    check_valid(p, n, true, "a segment of CF_PATH_SEGMENT_MAX and another up to CF_PATH_MAX");
     /* An over-long segment in the middle. */
     memcpy(p, "a/", 2);
     n = 2 + make_path(p + 2, sizeof(p) - 2, 1, CF_PATH_SEGMENT_MAX + 1, 's');
@@ -389,7 +393,7 @@ static void test_relpath_capacity(void **state)
 
     (void)state;
     /* The longest path fits in CF_OBJPATH_REL_MAX exactly (with its NUL). */
-    n = make_path(p, sizeof(p), 2, CF_PATH_SEGMENT_MAX, 'm');
+    n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX, 'm');
     p[n++] = '/';
     memset(p + n, 'n', CF_PATH_MAX - n);
     n = CF_PATH_MAX;
@@ -445,9 +449,9 @@ static void test_name_roundtrip(void **state)
     (void)state;
     for (size_t i = 0; i < CF_ARRAY_LEN(good_paths); i++)
         roundtrip(good_paths[i].p, good_paths[i].len);
-    n = make_path(p, sizeof(p), CF_PATH_DEPTH_MAX, 31, 'r');
+    n = make_path(p, sizeof(p), CF_PATH_DEPTH_MAX, 14, 'r');
     roundtrip(p, n);
-    n = make_path(p, sizeof(p), 2, CF_PATH_SEGMENT_MAX, 'r');
+    n = make_path(p, sizeof(p), 1, CF_PATH_SEGMENT_MAX, 'r');
     roundtrip(p, n);
 }
 
