@@ -78,7 +78,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct header_scan {
-    size_t bytes;           /* request line and headers, roughly as sent */
+    size_t bytes;            /* request line and headers, roughly as sent */
     unsigned content_length; /* how many Content-Length headers */
 };
 
