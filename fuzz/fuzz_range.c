@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "coffer/range.h"
 
@@ -60,7 +61,7 @@ static enum cf_range_result ref_parse(const char *s, uint64_t size, struct cf_ra
 
     while (is_blank(s[i]))
         i++;
-    if (strncmp(s + i, "bytes", 5) != 0)
+    if (strncasecmp(s + i, "bytes", 5) != 0) /* RFC 9110: case-insensitive */
         return CF_RANGE_NONE;
     i += 5;
     while (is_blank(s[i]))

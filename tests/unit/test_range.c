@@ -33,6 +33,8 @@ static const struct range_case cases[] = {
     {NULL, 0, NONE, 0, 0},
     /* a-b */
     {"bytes=0-0", 100, OK, 0, 0},
+    {"bYtes=0-0", 100, OK, 0, 0}, /* units are case-insensitive (found by fuzz_range) */
+    {"BYTES=2-3", 100, OK, 2, 3},
     {"bytes=0-1", 100, OK, 0, 1},
     {"bytes=0-98", 100, OK, 0, 98},
     {"bytes=0-99", 100, OK, 0, 99},
