@@ -1,33 +1,61 @@
 /*
- * main.c -- `coffer ROLE ...` dispatch.
+ * main.c -- `coffer COMMAND ...` dispatch.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "coffer/app.h"
+#include "coffer/cli.h"
 #include "coffer/common.h"
 #include "coffer/filer.h"
+#include "coffer/objsrv.h"
+#include "coffer/server.h"
 
-static const char usage[] = "usage: coffer <command> [options]\n"
-                            "\n"
-                            "Commands:\n"
-                            "  filer     run a storage node (coffer filer --help)\n"
-                            "  version   print the version\n"
-                            "\n"
-                            "coffer is a replicated object store; see README.md.\n";
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"server", cf_server_main, "run everything on this machine (filers, app, objsrv)"},
+    {"put", cf_cli_put, "upload a file; prints its UUID"},
+    {"get", cf_cli_get, "download an object by UUID"},
+    {"stat", cf_cli_stat, "show an object's record"},
+    {"admin", cf_cli_admin, "register filers and shards (filer add|list, shard add|list)"},
+    {"filer", cf_filer_main, "run a storage node"},
+    {"app", cf_app_main, "run the upload service and object database"},
+    {"objsrv", cf_objsrv_main, "run the download service"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: coffer <command> [options]   (coffer <command> --help for each)\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < CF_ARRAY_LEN(commands); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-8s %s\n\ncoffer is a replicated object store; see README.md.\n", "version",
+            "print the version");
+}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("coffer %s\n", CF_VERSION);
         return 0;
     }
-    if (!strcmp(argv[1], "filer"))
-        return cf_filer_main(argc - 2, argv + 2);
-    fprintf(stderr, "coffer: unknown command \"%s\"\n\n%s", argv[1], usage);
+    for (size_t i = 0; i < CF_ARRAY_LEN(commands); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "coffer: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
     return 2;
 }

@@ -1,0 +1,57 @@
+/*
+ * app.h -- the app role: upload service, distributor, object info, and
+ * (until the monitor role lands) filer tracking.
+ *
+ * Role: DESIGN §2 upload. POST /v1/objects streams the body to r filers at
+ * once (fanout.h) while computing its SHA-512, replaces a filer that fails
+ * by copying from a finished replica (replica.h), and commits the object
+ * record (objdb.h) only after r filers acknowledged a durable write.
+ * GET /v1/objects/<uuid>/info returns the record. A tracker thread polls
+ * every registered filer's /status and keeps the filer summary table and the
+ * distributor's view current.
+ *
+ * Threads: each connection is served on its own thread; the functions below
+ * are called from one controlling thread.
+ */
+#ifndef COFFER_APP_H
+#define COFFER_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+
+struct cf_app_conf {
+    char *listen;
+    char *db;          /* catalog URI */
+    uint64_t replicas; /* default r */
+    uint64_t stall_s;  /* a filer silent this long fails */
+    uint64_t poll_ms;  /* filer /status polling period */
+    char *log_level;
+};
+
+extern const struct cf_conf_opt cf_app_conf_opts[];
+extern const size_t cf_app_conf_nopts;
+
+struct cf_app;
+
+/* Open the object database and start serving. conf is borrowed. On success
+ * *out is the app (caller owns; release with cf_app_free) and *port_out the
+ * bound port. Returns 0 or a CF_E* code with the reason in err (may be NULL). */
+CF_MUST_CHECK int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out,
+                               uint16_t *port_out, char *err);
+
+/* Poll every filer's /status once now (the tracker does it every poll_ms). */
+void cf_app_poll_filers(struct cf_app *a);
+
+/* Stop accepting, let requests in flight finish (up to timeout_s), close. */
+void cf_app_drain(struct cf_app *a, unsigned timeout_s);
+
+/* Drain with no wait if still serving, stop the tracker, release. NULL is a no-op. */
+void cf_app_free(struct cf_app *a);
+
+/* `coffer app [options]`. Returns the exit status. */
+int cf_app_main(int argc, char **argv);
+
+#endif

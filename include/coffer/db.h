@@ -1,0 +1,203 @@
+/*
+ * db.h -- the one database interface of coffer (DESIGN §3).
+ *
+ * Role: every metadata access (object database, file system database,
+ * filer registry) goes through these few calls, so the same callers run on
+ * SQLite (embedded default) and, later, PostgreSQL (scale-out) by changing a
+ * URI. Backends live behind a private table of operations (src/db/db_int.h).
+ *
+ * URIs:
+ *   "sqlite:PATH"    a SQLite file (created if missing); PATH is used as is
+ *                    (relative to the working directory) and may not be empty.
+ *   "postgres://..." and "postgresql://..." are reserved for the libpq
+ *                    backend and give CF_EINVAL ("not built yet") for now.
+ *
+ * The SQL subset. Callers write SQL that both engines accept:
+ *   - parameters are positional and numbered, "?1 ?2 ..." (the PostgreSQL
+ *     backend rewrites them to "$1 $2 ..."); numbering starts at 1;
+ *   - types: INTEGER (small numbers and 0/1 flags), BIGINT (ids, sizes,
+ *     milliseconds since the epoch), TEXT, BLOB; "INTEGER PRIMARY KEY" for a
+ *     64-bit key (the rowid in SQLite; the PostgreSQL backend maps it to
+ *     BIGINT PRIMARY KEY and BLOB to BYTEA in DDL); no AUTOINCREMENT, no
+ *     SERIAL: callers allocate ids themselves or use UPDATE ... RETURNING;
+ *   - INSERT/UPDATE/DELETE ... RETURNING instead of last_insert_rowid;
+ *     ON CONFLICT (...) DO NOTHING / DO UPDATE for upserts;
+ *   - no engine-specific functions (group_concat, string_agg, ifnull):
+ *     coalesce, max, count, min are fine.
+ *
+ * Durability (DESIGN §4): a SQLite connection runs in WAL mode with
+ * synchronous=FULL, so once cf_db_commit (or a statement outside a
+ * transaction) returns success the change survives a power failure. Foreign
+ * keys are enforced.
+ *
+ * Errors. Every fallible call returns 0 (or a non-negative result) or a
+ * negative CF_E* code, with a detail in `err` (char[CF_ERR_LEN], may be NULL):
+ *   CF_EEXIST    a UNIQUE or PRIMARY KEY constraint failed
+ *   CF_EINVAL    another constraint failed (NOT NULL, CHECK, FOREIGN KEY),
+ *                a bad URI, or a bad bind (index out of range, value too big)
+ *   CF_EBUSY     the database stayed locked past the busy timeout
+ *   CF_ENOSPC, CF_EREADONLY, CF_ECORRUPT, CF_ENOMEM    as named
+ *   CF_EINTERNAL bad SQL or misuse (a bug in the caller)
+ *   CF_EIO       anything else
+ * Logging: the db layer logs once, at ERROR, the failures an operator must
+ * see (CF_EIO, CF_ECORRUPT, CF_ENOSPC, CF_EREADONLY, CF_EINTERNAL) with the
+ * database and the SQL, and at WARN a busy timeout. CF_EEXIST and constraint
+ * failures are results, not events, and are not logged. Callers must not log
+ * these codes again.
+ *
+ * Threads: a struct cf_db and its statements are used by one thread at a
+ * time (SQLite "multi-thread" mode); distinct connections may be used
+ * concurrently. struct cf_db_pool is thread-safe and hands connections out.
+ */
+#ifndef COFFER_DB_H
+#define COFFER_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+
+/* Longest URI accepted, in bytes, not counting the NUL. */
+#define CF_DB_URI_MAX 1024
+/* Milliseconds a statement waits for a lock before CF_EBUSY, by default. */
+#define CF_DB_BUSY_TIMEOUT_MS 5000
+/* Prepared statements kept per connection (objdb uses about 20). Beyond
+ * this, cf_db_finalize really finalizes. */
+#define CF_DB_STMT_CACHE_MAX 64
+/* Connections in one pool. */
+#define CF_DB_POOL_MAX 64
+
+/* cf_db_step results besides negative errors. */
+#define CF_DB_DONE 0 /* the statement has finished */
+#define CF_DB_ROW  1 /* a row is available through the column getters */
+
+struct cf_db;      /* one connection */
+struct cf_db_stmt; /* a prepared statement of one connection */
+struct cf_db_pool; /* N connections to one database */
+
+/* ---- connections ------------------------------------------------------- */
+
+/* Open a connection to uri (borrowed). On success *out is the connection
+ * (caller owns; release with cf_db_close). Returns 0, CF_EINVAL (bad or
+ * unsupported URI), or the backend's error; *out is NULL on failure. */
+CF_MUST_CHECK int cf_db_open(const char *uri, struct cf_db **out, char *err);
+
+/* Finalize every statement (none may still be in use) and close. NULL is a
+ * no-op. An open transaction is rolled back. */
+void cf_db_close(struct cf_db *db);
+
+/* "sqlite" (static string): for the rare caller that must know. */
+const char *cf_db_backend(const struct cf_db *db);
+
+/* Change how long a statement waits for a lock before CF_EBUSY (0: fail at
+ * once). Returns 0 or CF_EIO. */
+CF_MUST_CHECK int cf_db_set_busy_timeout(struct cf_db *db, unsigned ms);
+
+/* Run sql (borrowed): one or more ';'-separated statements without
+ * parameters whose rows, if any, are discarded (schema scripts).
+ * Returns 0 or an error as listed above. */
+CF_MUST_CHECK int cf_db_exec(struct cf_db *db, const char *sql, char *err);
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Start a write transaction that takes the write lock now (SQLite BEGIN
+ * IMMEDIATE), so no statement inside it can fail with CF_EBUSY half way.
+ * Returns 0, CF_EBUSY, or CF_EINTERNAL if one is already open. */
+CF_MUST_CHECK int cf_db_begin(struct cf_db *db, char *err);
+
+/* Commit. On success the changes are durable. On failure (CF_EINTERNAL if
+ * no transaction is open) the transaction has been rolled back and nothing
+ * of it is visible. */
+CF_MUST_CHECK int cf_db_commit(struct cf_db *db, char *err);
+
+/* Roll back the open transaction; a no-op if none is open. Cannot fail. */
+void cf_db_rollback(struct cf_db *db);
+
+/* True while a transaction is open. */
+bool cf_db_in_transaction(struct cf_db *db);
+
+/* ---- statements -------------------------------------------------------- */
+
+/* Prepare sql (borrowed; the cache keeps its own copy). Statements are
+ * cached by SQL text: preparing the same text again on this connection
+ * returns the cached statement, reset, with no bindings, unless it is in use,
+ * in which case a new one is prepared. On success *out is the statement
+ * (valid until cf_db_finalize; release it before cf_db_close). Returns 0 or
+ * CF_EINTERNAL (bad SQL) / another error; *out is NULL on failure. */
+CF_MUST_CHECK int cf_db_prepare(struct cf_db *db, const char *sql, struct cf_db_stmt **out,
+                                char *err);
+
+/* Done with s: it is reset, its bindings cleared, and it goes back to the
+ * cache (or is finalized if it was not cached). Release a statement as soon
+ * as its rows have been read: an unfinished SELECT holds a read snapshot.
+ * A change made outside a transaction by a statement released before it
+ * finished may or may not be committed: run changes to CF_DB_DONE (or use
+ * cf_db_step_one). NULL is a no-op. */
+void cf_db_finalize(struct cf_db_stmt *s);
+
+/* Reset s to run again (after CF_DB_DONE or part way through its rows) and
+ * clear its bindings. */
+void cf_db_reset(struct cf_db_stmt *s);
+
+/* Bind parameter ?i (1-based). Bind errors (index out of range, value too
+ * big) are remembered and reported by the next cf_db_step as CF_EINVAL with
+ * the parameter named, so a run of binds needs no checks of its own.
+ * Values are copied: the caller's memory is borrowed only for the call.
+ * bind_text binds SQL NULL when str is NULL; bind_blob binds an empty blob
+ * when n == 0 (p may then be NULL). */
+void cf_db_bind_int64(struct cf_db_stmt *s, int i, int64_t v);
+void cf_db_bind_text(struct cf_db_stmt *s, int i, const char *str);
+void cf_db_bind_blob(struct cf_db_stmt *s, int i, const void *p, size_t n);
+void cf_db_bind_null(struct cf_db_stmt *s, int i);
+
+/* Run s to its next row. Returns CF_DB_ROW, CF_DB_DONE, or an error (see
+ * the list above). After an error, reset or finalize s; in a transaction,
+ * roll back. */
+CF_MUST_CHECK int cf_db_step(struct cf_db_stmt *s, char *err);
+
+/* Run s, which returns at most one row, to completion: a look-up by key, or
+ * an INSERT/UPDATE/DELETE ... RETURNING (whose autocommit change SQLite
+ * commits only when the statement finishes, so stepping to the end is what
+ * makes it durable and reports a failed commit). If vals is not NULL, the
+ * first n columns of the row, if there is one, are copied there as integers.
+ * Returns CF_DB_ROW (there was a row), CF_DB_DONE (none), CF_EINTERNAL for
+ * a second row, or an error. s is left finished, not reset. */
+CF_MUST_CHECK int cf_db_step_one(struct cf_db_stmt *s, int64_t *vals, int n, char *err);
+
+/* Column i (0-based) of the current row; only after cf_db_step returned
+ * CF_DB_ROW. Getters never allocate (SQLite may convert a value in place).
+ * Pointers are valid until the next step, reset or finalize of s.
+ * column_text returns NULL for SQL NULL, and the length (without the NUL it
+ * always appends) in *len if len is not NULL. column_blob returns NULL for
+ * SQL NULL and for an empty blob; *len is the size. column_int64 gives 0 for
+ * SQL NULL. */
+int64_t cf_db_column_int64(struct cf_db_stmt *s, int i);
+const char *cf_db_column_text(struct cf_db_stmt *s, int i, size_t *len);
+const void *cf_db_column_blob(struct cf_db_stmt *s, int i, size_t *len);
+bool cf_db_column_is_null(struct cf_db_stmt *s, int i);
+
+/* ---- connection pool --------------------------------------------------- */
+
+/* Open n connections (1..CF_DB_POOL_MAX) to uri (borrowed). On success *out
+ * is the pool (caller owns; release with cf_db_pool_close). Returns 0 or the
+ * first connection's error (CF_EINVAL for n out of range); nothing is left
+ * open on failure. */
+CF_MUST_CHECK int cf_db_pool_open(const char *uri, unsigned n, struct cf_db_pool **out, char *err);
+
+/* Take a connection, waiting while all are taken. The caller has it to
+ * itself until cf_db_pool_release. Cannot fail. */
+struct cf_db *cf_db_pool_acquire(struct cf_db_pool *p);
+
+/* Give db (from cf_db_pool_acquire on p) back. Every statement of db must
+ * be finalized; a transaction left open is rolled back (and logged, as a
+ * bug). */
+void cf_db_pool_release(struct cf_db_pool *p, struct cf_db *db);
+
+/* The pool's size. */
+unsigned cf_db_pool_size(const struct cf_db_pool *p);
+
+/* Close every connection. All must have been released. NULL is a no-op. */
+void cf_db_pool_close(struct cf_db_pool *p);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * objdb.h -- the sharded object database (DESIGN §3, patent FIG. 5A-7).
+ *
+ * Role: where every object is. The `app` role records an object here once
+ * its replicas are durable, and looks it up by UUID; maintenance jobs walk
+ * it per filer. Layout:
+ *
+ *   catalog (one database, its URI given to cf_objdb_open)
+ *     shards  (500C)  id, location (a db.h URI), read_only, obsolete, created
+ *     filers  (700)   id, url, weight, total/used bytes, objects, read_only,
+ *                     status, last_seen: the filer summary table
+ *   shard N (one database per shard, at its location)
+ *     objects          (500A)  the object-filer map: id, rnd, replicas, key,
+ *                              deleted flag and time, path, size, sha512, created
+ *     object_filers    (500A/500D) (object id, filer id); indexed by
+ *                              (filer id, object id), which is the per-filer
+ *                              rebuild index: one range scan per shard lists F
+ *     deleted_objects, deleted_object_filers  (500B) the deleted-object map,
+ *                              with a per-filer "purged" flag so a purge can resume
+ *
+ * A shard's location is a db.h URI. A relative "sqlite:" path is resolved
+ * against the catalog's directory (when the catalog is itself SQLite), so a
+ * data directory can move as a whole.
+ *
+ * Record life cycle (DESIGN §2: "an upload that fails leaves no visible
+ * record"):
+ *   cf_objdb_reserve  picks a writable shard and hands out an object id and
+ *                     64 random bits: the UUID and the filer path are known
+ *                     before any byte is sent. Nothing is written per object:
+ *                     ids come from a block reserved durably in the shard
+ *                     (CF_OBJDB_ID_BLOCK at a time), so an id is never handed
+ *                     out twice, even across a crash, and never reused.
+ *   cf_objdb_commit   writes the record and its filers in one transaction,
+ *                     after every replica is durable (DESIGN §4). Only now
+ *                     can a look-up find it. An upload that fails or crashes
+ *                     before this leaves no row at all; bytes it left on a
+ *                     filer are recognisable by their path
+ *                     (cf_uuid_parse_filer_path) and have no record.
+ *   cf_objdb_set_deleted  marks (or unmarks) the record deleted.
+ *   cf_objdb_move_deleted moves a marked record to the deleted-object map;
+ *                     from then on look-ups do not find it.
+ *
+ * Look-up: cf_objdb_get finds a record with one indexed query on one shard
+ * (objects by primary key joined with its object_filers rows), and the UUID's
+ * random part must match, so a guessed object id finds nothing.
+ *
+ * The shards table is read at open and cached; a UUID naming a shard not in
+ * the cache triggers a re-read of the catalog (the first miss at once, then
+ * at most once per CF_OBJDB_RELOAD_MIN_MS), so shards added by another
+ * process are found.
+ * Each shard has its own pool of connections.
+ *
+ * Errors: as db.h (CF_EBUSY, CF_EIO, ...; logged there) plus those named per
+ * function, with a detail in err (char[CF_ERR_LEN], may be NULL).
+ * Threads: every function is thread-safe, including concurrently with
+ * cf_objdb_shard_add; only cf_objdb_close must run alone.
+ */
+#ifndef COFFER_OBJDB_H
+#define COFFER_OBJDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/db.h"
+#include "coffer/limits.h"
+#include "coffer/uuid.h"
+
+/* Replicas (filers) one record may list. */
+#define CF_OBJDB_REPLICAS_MAX 16
+/* Bytes of a record's encryption key (a wrapped AES-256-GCM key fits). */
+#define CF_OBJDB_KEY_MAX 64
+/* A filer's URL and status text, in bytes without the NUL. */
+#define CF_OBJDB_URL_MAX    255
+#define CF_OBJDB_STATUS_MAX 31
+/* Object ids a shard reserves durably at a time (see "Record life cycle"):
+ * one commit per 1024 uploads; a crash loses at most this many ids of 2^48. */
+#define CF_OBJDB_ID_BLOCK 1024
+/* Minimum spacing of catalog re-reads caused by unknown shards, so a client
+ * sending made-up UUIDs cannot turn each request into a catalog read. */
+#define CF_OBJDB_RELOAD_MIN_MS 1000
+/* Connections per shard and for the catalog when the caller passes 0. */
+#define CF_OBJDB_POOL_DEFAULT 4
+
+struct cf_objdb;
+
+/* An object record. Fixed size, caller-owned, no pointers: filled by
+ * cf_objdb_get, read by cf_objdb_commit. */
+struct cf_objdb_record {
+    struct cf_uuid uuid;
+    char path[CF_PATH_MAX + 1]; /* where the filers keep the bytes (objpath.h) */
+    uint64_t size;
+    uint8_t sha512[64];
+    unsigned replicas;                      /* wanted copies, 1..CF_OBJDB_REPLICAS_MAX */
+    unsigned nfilers;                       /* filers holding a copy, 1..CF_OBJDB_REPLICAS_MAX */
+    uint32_t filers[CF_OBJDB_REPLICAS_MAX]; /* ascending in a record from cf_objdb_get */
+    size_t key_len;                         /* 0: no encryption key */
+    uint8_t key[CF_OBJDB_KEY_MAX];
+    bool deleted;
+    uint64_t deleted_ms; /* when marked deleted (ms since the epoch); 0 if not deleted */
+    uint64_t created_ms; /* set by cf_objdb_commit */
+};
+
+struct cf_objdb_shard {
+    uint16_t id;
+    char location[CF_DB_URI_MAX + 1]; /* as stored in the catalog */
+    bool read_only;
+    bool obsolete;
+    uint64_t created_ms;
+};
+
+struct cf_objdb_filer {
+    uint32_t id; /* >= 1; the filer's own --id */
+    char url[CF_OBJDB_URL_MAX + 1];
+    uint32_t weight;
+    uint64_t total_bytes;
+    uint64_t used_bytes;
+    uint64_t objects;
+    bool read_only;
+    char status[CF_OBJDB_STATUS_MAX + 1]; /* "online", "offline", ... (free text) */
+    uint64_t last_seen_ms;
+};
+
+/* A position in a walk over every shard (cf_objdb_list_filer). Zero it to
+ * start; the walk is over when `done` is true. */
+struct cf_objdb_cursor {
+    uint16_t shard;
+    uint64_t after_oid;
+    bool done;
+};
+
+/* ---- open / close ------------------------------------------------------ */
+
+/* Open the catalog at catalog_uri (borrowed), creating its tables if they do
+ * not exist, and every shard it lists, with pool_size connections each (0:
+ * CF_OBJDB_POOL_DEFAULT). On success *out is the object database (caller
+ * owns; release with cf_objdb_close). Returns 0, CF_EINVAL (bad URI, or a
+ * database that is not a coffer catalog/shard of this version), or a db.h
+ * error; nothing is left open on failure. */
+CF_MUST_CHECK int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb **out,
+                                char *err);
+
+/* Close every pool. No call may be in progress. NULL is a no-op. */
+void cf_objdb_close(struct cf_objdb *odb);
+
+/* Re-read the shards table now (picks up shards and flags changed by
+ * another process). Returns 0 or an error; the cache is unchanged on error. */
+CF_MUST_CHECK int cf_objdb_refresh(struct cf_objdb *odb, char *err);
+
+/* ---- shards ------------------------------------------------------------ */
+
+/* Create a shard and register it. id 0 picks the next free id. location
+ * (borrowed) is a db.h URI, or NULL for "sqlite:shard-XXXX.db" next to a
+ * SQLite catalog. The shard's database is created and stamped with its id
+ * before the catalog row is written, so a listed shard always exists.
+ * On success *id_out (may be NULL) is the id. Returns 0; CF_EEXIST if the id
+ * or the location is already registered; CF_EINVAL for an id out of range,
+ * a NULL location with a non-SQLite catalog, or a location that holds
+ * another shard; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_add(struct cf_objdb *odb, uint16_t id, const char *location,
+                                     uint16_t *id_out, char *err);
+
+/* Set a shard's flags. A read-only or obsolete shard gets no new objects;
+ * its records stay readable. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only,
+                                     bool obsolete, char *err);
+
+/* A snapshot of the cached shards table, in id order. On success *out is an
+ * array of *n entries (caller owns; free() it; NULL when *n is 0). Cannot
+ * fail. */
+void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size_t *n);
+
+/* ---- records ------------------------------------------------------------- */
+
+/* Reserve a UUID for a new object in a writable shard (round robin among
+ * shards neither read-only nor obsolete), or in shard `shard` when it is
+ * not 0. Writes nothing per object (see "Record life cycle"). Returns 0;
+ * CF_EUNAVAIL if no shard is writable; CF_ENOTFOUND for an unknown shard;
+ * CF_EREADONLY for a named shard that takes no new objects; CF_ENOSPC if the
+ * shard has used every object id; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct cf_uuid *out,
+                                   char *err);
+
+/* Commit rec (borrowed) as a new, visible record: rec->uuid from
+ * cf_objdb_reserve; path valid for a filer (objpath.h); replicas and nfilers
+ * in 1..CF_OBJDB_REPLICAS_MAX; filers distinct, nonzero; key_len <=
+ * CF_OBJDB_KEY_MAX. deleted and created_ms are ignored. On success the record
+ * is durable. Returns 0; CF_EINVAL for a bad field or a UUID that was never
+ * reserved; CF_EEXIST if the UUID was already committed; CF_ENOTFOUND for an
+ * unknown shard; or a db.h error. On failure nothing was written. */
+CF_MUST_CHECK int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec,
+                                  char *err);
+
+/* Look-up flags. */
+#define CF_OBJDB_GET_DELETED 1u /* also return a record marked deleted */
+
+/* Find the committed record for uuid (borrowed) and fill *out. Returns 0,
+ * or CF_ENOTFOUND if the shard is unknown, there is no such object id, the
+ * random part differs, the record was moved to the deleted map, or it is
+ * marked deleted and flags lack CF_OBJDB_GET_DELETED; CF_ECORRUPT for a row
+ * that breaks the record's bounds; or a db.h error. *out is undefined on
+ * failure. */
+CF_MUST_CHECK int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flags,
+                               struct cf_objdb_record *out, char *err);
+
+/* Mark (deleted = true) or unmark a committed record; marking records the
+ * time. Returns 0 (also when it already was in that state), CF_ENOTFOUND as
+ * cf_objdb_get, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                       bool deleted, char *err);
+
+/* Move a record marked deleted, with its filers, to the deleted-object map,
+ * in one transaction. Returns 0, CF_ENOTFOUND as cf_objdb_get, CF_EINVAL if
+ * the record is not marked deleted, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                        char *err);
+
+/* List the objects (committed, including those marked deleted) that filer
+ * filer_id holds, walking the shards in id order and each one by object id
+ * through the per-filer index. Writes up to cap UUIDs to out and advances
+ * *cur. Returns the number written (0 only when the walk is over, and then
+ * cur->done is true), or a db.h error (*cur unchanged; retry). A shard added
+ * during the walk is visited if its id is above the cursor's. */
+CF_MUST_CHECK int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id,
+                                      struct cf_objdb_cursor *cur, struct cf_uuid *out, size_t cap,
+                                      char *err);
+
+/* ---- filer summary table ------------------------------------------------- */
+
+/* Register filer f (borrowed): id >= 1, url 1..CF_OBJDB_URL_MAX bytes,
+ * status at most CF_OBJDB_STATUS_MAX. Returns 0, CF_EEXIST (id or url taken),
+ * CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f,
+                                     char *err);
+
+/* Change a filer's url and weight (admin). Returns 0, CF_ENOTFOUND,
+ * CF_EEXIST (url taken), CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url,
+                                        uint32_t weight, char *err);
+
+/* Refresh what a filer reported (its /status): total_bytes, used_bytes,
+ * objects, read_only, status and last_seen_ms of f (borrowed) for f->id; url
+ * and weight are left alone. Returns 0, CF_ENOTFOUND, CF_EINVAL, or a db.h
+ * error. */
+CF_MUST_CHECK int cf_objdb_filer_set_status(struct cf_objdb *odb, const struct cf_objdb_filer *f,
+                                            char *err);
+
+/* Fill *out with filer id's row. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_get(struct cf_objdb *odb, uint32_t id, struct cf_objdb_filer *out,
+                                     char *err);
+
+/* Every filer in id order. On success *out is an array of *n entries (caller
+ * owns; free() it; NULL when *n is 0). Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_list(struct cf_objdb *odb, struct cf_objdb_filer **out, size_t *n,
+                                      char *err);
+
+/* Unregister a filer. Returns 0, CF_ENOTFOUND, or a db.h error. Records that
+ * list it are not touched (rebuild moves them first). */
+CF_MUST_CHECK int cf_objdb_filer_remove(struct cf_objdb *odb, uint32_t id, char *err);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * objsrv.h -- the objsrv role: the download service.
+ *
+ * Role: DESIGN §2 download (patent FIG. 11, 24). GET /v1/objects/<uuid>
+ * (and HEAD, and a single Range) asks `app` for the object record (cached
+ * for cache_ms; records are immutable except for their filer list), orders
+ * the replicas by status and weight, and streams the bytes from the first
+ * that works, failing over to the next at the byte reached (fetch.h).
+ * Whole-object reads are verified against the record's SHA-512; a mismatch
+ * fails the connection before the last byte, so a client never receives a
+ * complete wrong object.
+ *
+ * Threads: each connection is served on its own thread; the functions below
+ * are called from one controlling thread.
+ */
+#ifndef COFFER_OBJSRV_H
+#define COFFER_OBJSRV_H
+
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+
+struct cf_objsrv_conf {
+    char *listen;
+    char *app;         /* base URL of the app role */
+    uint64_t cache_ms; /* how long a record is reused */
+    uint64_t stall_s;  /* a replica silent this long is abandoned */
+    char *log_level;
+};
+
+extern const struct cf_conf_opt cf_objsrv_conf_opts[];
+extern const size_t cf_objsrv_conf_nopts;
+
+struct cf_objsrv;
+
+/* Start serving. conf is borrowed. On success *out is the service (caller
+ * owns; release with cf_objsrv_free) and *port_out the bound port. Returns 0
+ * or a CF_E* code with the reason in err (may be NULL). */
+CF_MUST_CHECK int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out,
+                                  uint16_t *port_out, char *err);
+
+/* Stop accepting, let requests in flight finish (up to timeout_s), close. */
+void cf_objsrv_drain(struct cf_objsrv *o, unsigned timeout_s);
+
+/* Drain with no wait if still serving, then release. NULL is a no-op. */
+void cf_objsrv_free(struct cf_objsrv *o);
+
+/* `coffer objsrv [options]`. Returns the exit status. */
+int cf_objsrv_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * server.h -- `coffer server`: the embedded single-machine system.
+ *
+ * Role: DESIGN §1. One process runs N filers (each its own directory under
+ * the data directory), the app (with a SQLite object database under the data
+ * directory: catalog.db and shard-0001.db, created on first start) and objsrv,
+ * registers the filers, prints the URLs, and on SIGINT/SIGTERM drains and
+ * stops everything. Every role keeps its own HTTP server and talks to the
+ * others over HTTP on loopback, exactly as separate processes would.
+ */
+#ifndef COFFER_SERVER_H
+#define COFFER_SERVER_H
+
+/* `coffer server [options]`. Returns the exit status. */
+int cf_server_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,621 @@
+/*
+ * app.c -- the app role: upload service, object info, filer tracking (app.h).
+ */
+#include "coffer/app.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coffer/distrib.h"
+#include "coffer/err.h"
+#include "coffer/fanout.h"
+#include "coffer/http.h"
+#include "coffer/httpc.h"
+#include "coffer/limits.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/objdb.h"
+#include "coffer/replica.h"
+#include "coffer/role.h"
+#include "coffer/sha512.h"
+#include "coffer/uuid.h"
+
+#define SHA_HEADER "X-Coffer-SHA512"
+#define OBJECTS    "/v1/objects"
+#define URL_MAX    (CF_OBJDB_URL_MAX + 4 + CF_UUID_PATH_SIZE)
+
+struct cf_app {
+    struct cf_objdb *odb;
+    struct cf_http_server *http;
+    unsigned replicas, stall_s, poll_ms;
+
+    pthread_mutex_t mu; /* guards view */
+    struct cf_objdb_filer *view;
+    size_t nview;
+
+    pthread_t tracker;
+    bool tracker_started;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    bool stop;
+};
+
+/* One upload in progress. */
+struct upload {
+    struct cf_uuid uuid;
+    char uuid_text[CF_UUID_SIZE];
+    char path[CF_UUID_PATH_SIZE];
+    unsigned r;
+    size_t n;                          /* targets opened */
+    uint32_t ids[CF_FANOUT_MAX];       /* their filer ids */
+    char urls[CF_FANOUT_MAX][URL_MAX]; /* their PUT/GET URLs */
+    struct cf_fanout *fo;
+    struct cf_sha512 h;
+    uint64_t size;
+    bool has_expect;
+    uint8_t expect[CF_SHA512_LEN];
+    int err;
+    uint64_t t0;
+};
+
+#define OFF(f) offsetof(struct cf_app_conf, f)
+const struct cf_conf_opt cf_app_conf_opts[] = {
+    {"listen", CF_CONF_STR, "127.0.0.1:8200", 0, 0, OFF(listen), "HOST:PORT to serve HTTP on",
+     false},
+    {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db),
+     "object database catalog URI (sqlite:PATH)", false},
+    {"replicas", CF_CONF_U64, "2", 1, CF_FANOUT_MAX, OFF(replicas),
+     "replicas of each object unless ?replicas= says otherwise", true},
+    {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
+     "seconds a filer may accept no bytes before it is replaced", true},
+    {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
+     "how often each filer's /status is polled", true},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
+
+/* ---- the filers as the distributor sees them ---- */
+
+static bool online(const struct cf_objdb_filer *f)
+{
+    return strcmp(f->status, "online") == 0;
+}
+
+/* Copy of the view; caller frees *out. */
+static void view_snapshot(struct cf_app *a, struct cf_objdb_filer **out, size_t *n)
+{
+    pthread_mutex_lock(&a->mu);
+    *n = a->nview;
+    *out = cf_xcalloc(a->nview ? a->nview : 1, sizeof(**out));
+    if (a->nview > 0)
+        memcpy(*out, a->view, a->nview * sizeof(**out));
+    pthread_mutex_unlock(&a->mu);
+}
+
+static const struct cf_objdb_filer *find_filer(const struct cf_objdb_filer *v, size_t n,
+                                               uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+/* Ask one filer for its /status and fill the reported fields of f. */
+static void poll_one(struct cf_objdb_filer *f)
+{
+    char url[CF_OBJDB_URL_MAX + 16], err[CF_ERR_LEN] = "";
+    json_t *j = NULL;
+    long status = 0;
+    bool was_online = online(f);
+
+    (void)snprintf(url, sizeof(url), "%s/status", f->url);
+    if (cf_httpc_json("GET", url, NULL, 2000, &status, &j, err) == 0 && status == 200 &&
+        json_is_object(j)) {
+        f->total_bytes = (uint64_t)json_integer_value(json_object_get(j, "total_bytes"));
+        f->used_bytes = (uint64_t)json_integer_value(json_object_get(j, "used_bytes"));
+        f->objects = (uint64_t)json_integer_value(json_object_get(j, "objects"));
+        f->read_only = json_is_true(json_object_get(j, "read_only"));
+        (void)snprintf(f->status, sizeof(f->status), "online");
+        f->last_seen_ms = cf_wall_ms();
+    } else {
+        (void)snprintf(f->status, sizeof(f->status), "offline");
+    }
+    if (was_online != online(f))
+        cf_log(online(f) ? CF_LOG_INFO : CF_LOG_WARN, "filer %" PRIu32 " (%s) is now %s%s%s", f->id,
+               f->url, f->status, err[0] ? ": " : "", err);
+    json_decref(j);
+}
+
+void cf_app_poll_filers(struct cf_app *a)
+{
+    struct cf_objdb_filer *fl = NULL;
+    char err[CF_ERR_LEN];
+    size_t n = 0;
+
+    if (cf_objdb_filer_list(a->odb, &fl, &n, err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot list filers: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        poll_one(&fl[i]);
+        if (cf_objdb_filer_set_status(a->odb, &fl[i], err) < 0)
+            cf_log(CF_LOG_WARN, "cannot record filer %" PRIu32 "'s status: %s", fl[i].id, err);
+    }
+    pthread_mutex_lock(&a->mu);
+    free(a->view);
+    a->view = fl;
+    a->nview = n;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Mark a filer offline in the view at once, so the next upload avoids it. */
+static void view_mark_offline(struct cf_app *a, uint32_t id)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->nview; i++)
+        if (a->view[i].id == id)
+            (void)snprintf(a->view[i].status, sizeof(a->view[i].status), "offline");
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void *tracker_main(void *arg)
+{
+    struct cf_app *a = arg;
+
+    pthread_mutex_lock(&a->stop_mu);
+    while (!a->stop) {
+        struct timespec ts;
+        pthread_mutex_unlock(&a->stop_mu);
+        cf_app_poll_filers(a);
+        pthread_mutex_lock(&a->stop_mu);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += a->poll_ms / 1000;
+        ts.tv_nsec += (long)(a->poll_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!a->stop)
+            (void)pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts);
+    }
+    pthread_mutex_unlock(&a->stop_mu);
+    return NULL;
+}
+
+/* ---- choosing filers ---- */
+
+/* Choose `want` filers not in exclude; append them to u. */
+static int choose(struct cf_app *a, struct upload *u, size_t want, const uint32_t *exclude,
+                  size_t nex)
+{
+    struct cf_objdb_filer *v = NULL;
+    struct cf_distrib_filer *d = NULL;
+    size_t n = 0, idx[CF_FANOUT_MAX];
+    int rc;
+
+    view_snapshot(a, &v, &n);
+    d = cf_xcalloc(n ? n : 1, sizeof(*d));
+    for (size_t i = 0; i < n; i++) {
+        d[i].id = v[i].id;
+        d[i].weight = v[i].weight;
+        d[i].online = online(&v[i]);
+        d[i].read_only = v[i].read_only;
+    }
+    rc = cf_distrib_choose(d, n, want, exclude, nex, cf_distrib_rng_os, NULL, idx);
+    if (rc > 0) {
+        for (size_t i = 0; i < want; i++) {
+            const struct cf_objdb_filer *f = &v[idx[i]];
+            u->ids[u->n] = f->id;
+            (void)snprintf(u->urls[u->n], URL_MAX, "%s/o/%s", f->url, u->path);
+            u->n++;
+        }
+        rc = 0;
+    }
+    free(d);
+    free(v);
+    return rc;
+}
+
+/* ---- upload ---- */
+
+static void upload_free(struct upload *u)
+{
+    if (u == NULL)
+        return;
+    cf_fanout_free(u->fo);
+    cf_sha512_fini(&u->h);
+    free(u);
+}
+
+/* Best effort: remove replicas of an upload that will not be recorded. */
+static void remove_replicas(const struct upload *u, const bool *written)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        char err[CF_ERR_LEN];
+        long status = 0;
+        if (!written[i])
+            continue;
+        if (cf_httpc_json("DELETE", u->urls[i], NULL, 5000, &status, NULL, err) < 0 ||
+            (status != 204 && status != 404))
+            cf_log(CF_LOG_ERROR,
+                   "upload %s failed, and its replica on filer %" PRIu32
+                   " could not be removed (status %ld%s%s): an audit will find it",
+                   u->uuid_text, u->ids[i], status, err[0] ? ", " : "", err);
+    }
+}
+
+static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
+{
+    const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, SHA_HEADER);
+    const char *urls[CF_FANOUT_MAX];
+    char err[CF_ERR_LEN] = "";
+    struct upload *u = cf_xcalloc(1, sizeof(*u));
+    enum MHD_Result r;
+    int rc;
+
+    u->t0 = cf_now_ns();
+    u->r = a->replicas;
+    if (rs != NULL) {
+        char *end = NULL;
+        unsigned long v;
+        errno = 0;
+        v = strtoul(rs, &end, 10);
+        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < 1 ||
+            v > CF_FANOUT_MAX) {
+            r = cf_http_reply_error(c, CF_EBADREQ, "replicas must be 1..%d", CF_FANOUT_MAX);
+            goto fail;
+        }
+        u->r = (unsigned)v;
+    }
+    if (want != NULL) {
+        if (cf_sha512_parse_hex(want, strlen(want), u->expect) < 0) {
+            r = cf_http_reply_error(c, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
+            goto fail;
+        }
+        u->has_expect = true;
+    }
+    rc = cf_objdb_reserve(a->odb, 0, &u->uuid, err);
+    if (rc < 0) {
+        r = cf_http_reply_error(c, rc, "cannot reserve an object id: %s", err);
+        goto fail;
+    }
+    cf_uuid_format(&u->uuid, u->uuid_text);
+    cf_uuid_filer_path(&u->uuid, u->path);
+    rc = choose(a, u, u->r, NULL, 0);
+    if (rc < 0) {
+        r = cf_http_reply_error(c, CF_EUNAVAIL, "fewer than %u writable filers are online", u->r);
+        goto fail;
+    }
+    for (size_t i = 0; i < u->n; i++)
+        urls[i] = u->urls[i];
+    if (cf_sha512_init(&u->h) < 0 || cf_fanout_open(urls, u->n, a->stall_s, &u->fo) < 0) {
+        r = cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfers");
+        goto fail;
+    }
+    *req_cls = u;
+    return MHD_YES;
+fail:
+    upload_free(u);
+    return r;
+}
+
+static void upload_body(struct upload *u, const char *p, size_t n)
+{
+    if (u->err < 0)
+        return;
+    u->size += n;
+    if (cf_sha512_update(&u->h, p, n) < 0) {
+        u->err = CF_EINTERNAL;
+        return;
+    }
+    /* With every target failed there is nothing to copy from later. */
+    if (cf_fanout_write(u->fo, p, n) == 0)
+        u->err = CF_EUNAVAIL;
+}
+
+static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
+                                    const struct cf_objdb_record *rec, const struct upload *u,
+                                    const struct cf_objdb_filer *v, size_t nv);
+
+static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c, struct upload *u)
+{
+    struct cf_objdb_record rec;
+    struct cf_objdb_filer *v = NULL;
+    uint8_t sha[CF_SHA512_LEN] = {0};
+    bool ok[CF_FANOUT_MAX] = {false};
+    char err[CF_ERR_LEN] = "";
+    size_t nv = 0, good = 0;
+    enum MHD_Result r;
+    int rc = u->err;
+
+    if (rc == 0 && cf_sha512_final(&u->h, sha) < 0)
+        rc = CF_EINTERNAL;
+    if (rc == 0 && u->has_expect && memcmp(sha, u->expect, sizeof(sha)) != 0) {
+        rc = CF_ECHECKSUM;
+        (void)snprintf(err, sizeof(err), "the body does not match %s", SHA_HEADER);
+    }
+    /* Finish even after an error, so the filers see the end of the body;
+     * with a wrong trailer they refuse to store it. */
+    if (cf_fanout_finish(u->fo, sha) < (int)u->n && rc == 0)
+        cf_log(CF_LOG_DEBUG, "upload %s: some filers failed; replacing them", u->uuid_text);
+    for (size_t i = 0; i < u->n; i++) {
+        const char *why = "";
+        ok[i] = cf_fanout_state(u->fo, i, &why) == CF_FANOUT_OK;
+        if (ok[i]) {
+            good++;
+        } else if (rc == 0) {
+            cf_log(CF_LOG_WARN, "upload %s: filer %" PRIu32 " failed: %s", u->uuid_text, u->ids[i],
+                   why);
+            view_mark_offline(a, u->ids[i]);
+        }
+    }
+    /* DESIGN §2: a filer that failed is replaced by a copy from a finished
+     * replica before the client hears of success. */
+    while (rc == 0 && good < u->r) {
+        const char *srcs[CF_FANOUT_MAX];
+        size_t ns = 0, k = u->n;
+        if (good == 0) {
+            rc = CF_EUNAVAIL;
+            (void)snprintf(err, sizeof(err), "every filer failed");
+            break;
+        }
+        if (u->n == CF_FANOUT_MAX || choose(a, u, 1, u->ids, u->n) < 0) {
+            rc = CF_EUNAVAIL;
+            (void)snprintf(err, sizeof(err), "only %zu of %u replicas written and no other filer",
+                           good, u->r);
+            break;
+        }
+        for (size_t i = 0; i < k; i++)
+            if (ok[i])
+                srcs[ns++] = u->urls[i];
+        if (cf_replica_copy(srcs, ns, u->urls[k], u->size, sha, a->stall_s, err) == 0) {
+            ok[k] = true;
+            good++;
+            cf_log(CF_LOG_INFO, "upload %s: replaced a failed filer with filer %" PRIu32,
+                   u->uuid_text, u->ids[k]);
+        } else {
+            cf_log(CF_LOG_WARN, "upload %s: copy to filer %" PRIu32 " failed: %s", u->uuid_text,
+                   u->ids[k], err);
+            err[0] = '\0';
+        }
+    }
+    if (rc < 0)
+        goto fail;
+    memset(&rec, 0, sizeof(rec));
+    rec.uuid = u->uuid;
+    (void)snprintf(rec.path, sizeof(rec.path), "%s", u->path);
+    rec.size = u->size;
+    memcpy(rec.sha512, sha, sizeof(sha));
+    rec.replicas = u->r;
+    for (size_t i = 0; i < u->n; i++)
+        if (ok[i])
+            rec.filers[rec.nfilers++] = u->ids[i];
+    /* DESIGN §4: the record, the commit point, is written last. */
+    rc = cf_objdb_commit(a->odb, &rec, err);
+    if (rc < 0)
+        goto fail;
+    cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
+           rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
+    view_snapshot(a, &v, &nv);
+    r = reply_record(c, MHD_HTTP_CREATED, &rec, u, v, nv);
+    free(v);
+    return r;
+fail:
+    cf_log(rc == CF_ECHECKSUM ? CF_LOG_INFO : CF_LOG_WARN, "upload %s failed: %s%s%s", u->uuid_text,
+           cf_strerror(rc), err[0] ? ": " : "", err);
+    remove_replicas(u, ok);
+    return cf_http_reply_error(c, rc, "%s", err);
+}
+
+/* ---- object info ---- */
+
+static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
+                                    const struct cf_objdb_record *rec, const struct upload *u,
+                                    const struct cf_objdb_filer *v, size_t nv)
+{
+    char uuid[CF_UUID_SIZE], hex[CF_SHA512_HEX_LEN + 1];
+    json_t *filers = json_array(), *j;
+
+    (void)u;
+    cf_uuid_format(&rec->uuid, uuid);
+    cf_sha512_hex(rec->sha512, hex);
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        const struct cf_objdb_filer *f = find_filer(v, nv, rec->filers[i]);
+        (void)json_array_append_new(
+            filers,
+            json_pack("{s:I,s:s,s:s,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",
+                      f ? f->url : "", "status", f ? f->status : "unknown", "weight",
+                      (json_int_t)(f ? f->weight : 0), "read_only", f ? f->read_only : false));
+    }
+    j = json_pack("{s:s,s:I,s:s,s:I,s:s,s:o,s:I,s:b}", "uuid", uuid, "size", (json_int_t)rec->size,
+                  "sha512", hex, "replicas", (json_int_t)rec->replicas, "path", rec->path, "filers",
+                  filers, "created_ms", (json_int_t)rec->created_ms, "deleted", rec->deleted);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the record");
+    return cf_http_reply_json(c, status, j);
+}
+
+static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, const char *id,
+                                  size_t len)
+{
+    struct cf_objdb_record rec;
+    struct cf_objdb_filer *v = NULL;
+    struct cf_uuid uuid;
+    char err[CF_ERR_LEN] = "";
+    enum MHD_Result r;
+    size_t nv = 0;
+    int rc;
+
+    rc = cf_uuid_parse(id, len, &uuid, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
+    rc = cf_objdb_get(a->odb, &uuid, 0, &rec, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, rc == CF_ENOTFOUND ? "no such object" : "%s", err);
+    view_snapshot(a, &v, &nv);
+    r = reply_record(c, MHD_HTTP_OK, &rec, NULL, v, nv);
+    free(v);
+    return r;
+}
+
+/* ---- routing ---- */
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf_app *a = cls;
+    struct upload *u = *req_cls;
+    size_t plen = sizeof(OBJECTS) - 1;
+
+    (void)version;
+    if (u != NULL) {
+        if (*upload_data_size > 0) {
+            upload_body(u, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return upload_finish(a, c, u);
+    }
+    if (strcmp(url, OBJECTS) == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use POST to upload");
+        return upload_begin(a, c, req_cls);
+    }
+    if (strncmp(url, OBJECTS "/", plen + 1) == 0) {
+        const char *id = url + plen + 1, *slash = strchr(id, '/');
+        if (slash != NULL && strcmp(slash, "/info") == 0) {
+            if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, "HEAD") != 0)
+                return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+            return serve_info(a, c, id, (size_t)(slash - id));
+        }
+        return cf_http_reply_error(c, CF_ENOTFOUND, "downloads are served by objsrv");
+    }
+    if (strcmp(url, "/status") == 0) {
+        json_t *j = json_pack("{s:s,s:I,s:I}", "role", "app", "requests",
+                              (json_int_t)cf_http_server_requests(a->http), "in_flight",
+                              (json_int_t)cf_http_server_in_flight(a->http));
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
+    return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    struct upload *u = state;
+
+    (void)cls;
+    (void)c;
+    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL)
+        cf_log(CF_LOG_INFO, "upload %s abandoned by the client; nothing recorded", u->uuid_text);
+    /* Freeing the fan-out aborts the filers' transfers: each drops its temporary. */
+    upload_free(u);
+}
+
+/* ---- life cycle ---- */
+
+int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *port_out, char *err)
+{
+    struct cf_app *a = cf_xcalloc(1, sizeof(*a));
+    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = a};
+    int rc;
+
+    a->replicas = (unsigned)conf->replicas;
+    a->stall_s = (unsigned)conf->stall_s;
+    a->poll_ms = (unsigned)conf->poll_ms;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->stop_mu, NULL);
+    pthread_cond_init(&a->stop_cv, NULL);
+    rc = cf_objdb_open(conf->db, 0, &a->odb, err);
+    if (rc < 0)
+        goto out;
+    cf_app_poll_filers(a);
+    if (pthread_create(&a->tracker, NULL, tracker_main, a) != 0) {
+        cf_err_set(err, "cannot start the filer tracker thread");
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    a->tracker_started = true;
+    rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_http_server_start(&ho, &a->http, err);
+    if (rc < 0)
+        goto out;
+    *out = a;
+    a = NULL;
+out:
+    cf_app_free(a);
+    return rc;
+}
+
+void cf_app_drain(struct cf_app *a, unsigned timeout_s)
+{
+    cf_http_server_drain(a->http, timeout_s);
+}
+
+void cf_app_free(struct cf_app *a)
+{
+    if (a == NULL)
+        return;
+    cf_http_server_free(a->http);
+    if (a->tracker_started) {
+        pthread_mutex_lock(&a->stop_mu);
+        a->stop = true;
+        pthread_cond_signal(&a->stop_cv);
+        pthread_mutex_unlock(&a->stop_mu);
+        pthread_join(a->tracker, NULL);
+    }
+    cf_objdb_close(a->odb);
+    free(a->view);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->stop_mu);
+    pthread_cond_destroy(&a->stop_cv);
+    free(a);
+}
+
+static const char usage[] =
+    "usage: coffer app [--listen HOST:PORT] [--db sqlite:PATH] [--replicas R]\n"
+    "\n"
+    "Runs the upload service: POST /v1/objects streams a body to R filers at once\n"
+    "and records it under a UUID; GET /v1/objects/UUID/info returns the record.\n"
+    "Filers are registered with `coffer admin filer add`.\n";
+
+int cf_app_main(int argc, char **argv)
+{
+    struct cf_app_conf conf = {0};
+    struct cf_app *a = NULL;
+    char err[CF_ERR_LEN] = "";
+    sigset_t set;
+    uint16_t port = 0;
+    int status, sig;
+
+    status = cf_role_config("app", cf_app_conf_opts, cf_app_conf_nopts, &conf, argc, argv, usage,
+                            &conf.log_level);
+    if (status >= 0)
+        goto out;
+    status = 1;
+    cf_role_signals(&set);
+    if (cf_httpc_global_init() < 0 || cf_app_start(&conf, &a, &port, err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start the app: %s", err);
+        goto out;
+    }
+    cf_role_announce("app", 0, conf.listen, port);
+    sig = cf_role_wait(&set);
+    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
+           CF_DRAIN_TIMEOUT_S);
+    cf_app_drain(a, CF_DRAIN_TIMEOUT_S);
+    status = 0;
+out:
+    cf_app_free(a);
+    cf_conf_fini(cf_app_conf_opts, cf_app_conf_nopts, &conf);
+    return status;
+}

@@ -1,0 +1,542 @@
+/*
+ * client.c -- put, get, stat and admin commands (cli.h).
+ */
+#include "coffer/cli.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/buf.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/objdb.h"
+#include "coffer/sha512.h"
+#include "coffer/uuid.h"
+
+#define SHA_HEADER   "X-Coffer-SHA512"
+#define PROGRESS_MIN (8u << 20)
+
+struct client_conf {
+    char *app;
+    char *objsrv;
+    char *db;
+    char *out;
+    uint64_t replicas;
+    uint64_t id;
+    char *url;
+    uint64_t weight;
+    char *location;
+};
+
+#define OFF(f) offsetof(struct client_conf, f)
+static const struct cf_conf_opt put_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+    {"replicas", CF_CONF_U64, "0", 0, 16, OFF(replicas), "replicas (0: the server's default)",
+     false},
+};
+static const struct cf_conf_opt get_opts[] = {
+    {"objsrv", CF_CONF_STR, "http://127.0.0.1:8201", 0, 0, OFF(objsrv), "URL of the objsrv role",
+     false},
+    {"o", CF_CONF_STR, NULL, 0, 0, OFF(out), "write to this file instead of stdout", false},
+};
+static const struct cf_conf_opt stat_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+};
+static const struct cf_conf_opt admin_opts[] = {
+    {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db), "object database catalog URI",
+     false},
+    {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer or shard id", false},
+    {"url", CF_CONF_STR, NULL, 0, 0, OFF(url), "filer base URL, http://HOST:PORT", false},
+    {"weight", CF_CONF_U64, "100", 0, 1000000, OFF(weight), "filer weight", false},
+    {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
+};
+
+/* Load options after `nargs` positional arguments (written to pos[]). */
+static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct client_conf *c,
+                int argc, char **argv, const char *usage, char **pos, int nargs)
+{
+    char err[CF_ERR_LEN] = "";
+    char *rest[64];
+    int k = 0, p = 0, rc;
+
+    if (argc > (int)CF_ARRAY_LEN(rest)) {
+        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
+        return 2;
+    }
+    for (int i = 0; i < argc; i++) {
+        /* "-o FILE" is accepted as the short form of --o. */
+        if (strcmp(argv[i], "-o") == 0) {
+            rest[k++] = "--o";
+            continue;
+        }
+        if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && p < nargs &&
+            (k == 0 || strncmp(rest[k - 1], "--", 2) != 0 || strchr(rest[k - 1], '=') != NULL ||
+             !strcmp(rest[k - 1], "--help"))) {
+            pos[p++] = argv[i];
+            continue;
+        }
+        rest[k++] = argv[i];
+    }
+    rc = cf_conf_load(o, n, c, k, rest, usage, err);
+    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "coffer %s: %s\n", cmd, err);
+        return 2;
+    }
+    if (p < nargs) {
+        fprintf(stderr, "%s", usage);
+        return 2;
+    }
+    return -1;
+}
+
+/* ---- progress ---- */
+
+struct progress {
+    bool on;
+    uint64_t t0;
+    const char *what;
+};
+
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct progress *p = ud;
+    curl_off_t total = ultotal > 0 ? ultotal : dltotal, now = ultotal > 0 ? ulnow : dlnow;
+    double s = (double)(cf_now_ns() - p->t0) / 1e9;
+    char bar[31];
+    int fill;
+
+    if (!p->on || total <= 0)
+        return 0;
+    fill = (int)(30 * now / total);
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(30 - fill));
+    bar[30] = '\0';
+    fprintf(stderr, "\r%s [%s] %3d%% %8.1f MiB %7.1f MiB/s", p->what, bar, (int)(100 * now / total),
+            (double)now / 1048576.0, s > 0 ? (double)now / 1048576.0 / s : 0.0);
+    if (now == total)
+        fputc('\n', stderr);
+    return 0;
+}
+
+static void progress_setup(CURL *h, struct progress *p, const char *what, uint64_t size)
+{
+    p->on = size >= PROGRESS_MIN && isatty(STDERR_FILENO);
+    p->t0 = cf_now_ns();
+    p->what = what;
+    if (!p->on)
+        return;
+    (void)curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    (void)curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    (void)curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
+}
+
+/* Print the message of a JSON error reply, or the status. */
+static void print_error(const char *cmd, long status, const struct cf_buf *body)
+{
+    json_t *j = body->len ? json_loadb(body->base, body->len, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(j, "message"));
+
+    fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status, msg ? msg : "(no detail)");
+    json_decref(j);
+}
+
+static size_t to_buf(char *p, size_t size, size_t nitems, void *ud)
+{
+    return cf_buf_append(ud, p, size * nitems) < 0 ? 0 : size * nitems;
+}
+
+/* ---- put ---- */
+
+struct put_src {
+    FILE *f;
+    struct cf_sha512 h;
+    int err;
+};
+
+static size_t put_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct put_src *s = ud;
+    size_t n = fread(buf, 1, size * nitems, s->f);
+
+    if (n == 0 && ferror(s->f)) {
+        s->err = errno;
+        return CURL_READFUNC_ABORT;
+    }
+    if (cf_sha512_update(&s->h, buf, n) < 0)
+        return CURL_READFUNC_ABORT;
+    return n;
+}
+
+int cf_cli_put(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer put FILE [--replicas R] [--app URL]\n"
+                                "Uploads FILE (- for stdin) and prints its UUID.\n";
+    struct client_conf c = {0};
+    struct put_src src = {0};
+    struct progress prog;
+    struct curl_slist *hdrs = NULL;
+    struct cf_buf body;
+    struct stat st;
+    char *file = NULL, url[512], hex[CF_SHA512_HEX_LEN + 1];
+    uint8_t d[CF_SHA512_LEN];
+    json_t *j = NULL;
+    CURL *h = NULL;
+    CURLcode cc;
+    long status = 0;
+    int rc;
+
+    cf_buf_init(&body, CF_HTTPC_BODY_MAX);
+    rc = load("put", put_opts, CF_ARRAY_LEN(put_opts), &c, argc, argv, usage, &file, 1);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    src.f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (src.f == NULL || fstat(fileno(src.f), &st) < 0) {
+        fprintf(stderr, "coffer put: cannot open \"%s\": %s\n", file, strerror(errno));
+        goto out;
+    }
+    if (cf_sha512_init(&src.h) < 0 || cf_httpc_global_init() < 0 || !(h = curl_easy_init()))
+        goto out;
+    if (c.replicas > 0)
+        (void)snprintf(url, sizeof(url), "%s/v1/objects?replicas=%" PRIu64, c.app, c.replicas);
+    else
+        (void)snprintf(url, sizeof(url), "%s/v1/objects", c.app);
+    (void)curl_easy_setopt(h, CURLOPT_URL, url);
+    (void)curl_easy_setopt(h, CURLOPT_POST, 1L);
+    (void)curl_easy_setopt(h, CURLOPT_READFUNCTION, put_read);
+    (void)curl_easy_setopt(h, CURLOPT_READDATA, &src);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_buf);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+    if (S_ISREG(st.st_mode))
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+    else
+        hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    progress_setup(h, &prog, "put", S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "coffer put: %s: %s\n", url,
+                src.err ? strerror(src.err) : curl_easy_strerror(cc));
+        goto out;
+    }
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 201) {
+        print_error("put", status, &body);
+        goto out;
+    }
+    j = json_loadb(body.base, body.len, 0, NULL);
+    if (cf_sha512_final(&src.h, d) < 0)
+        goto out;
+    cf_sha512_hex(d, hex);
+    if (json_string_value(json_object_get(j, "uuid")) == NULL ||
+        json_string_value(json_object_get(j, "sha512")) == NULL ||
+        strcmp(hex, json_string_value(json_object_get(j, "sha512"))) != 0) {
+        fprintf(stderr, "coffer put: the server recorded a different SHA-512 than was sent\n");
+        goto out;
+    }
+    printf("%s\n", json_string_value(json_object_get(j, "uuid")));
+    rc = 0;
+out:
+    json_decref(j);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    cf_sha512_fini(&src.h);
+    if (src.f != NULL && src.f != stdin)
+        fclose(src.f);
+    cf_buf_fini(&body);
+    cf_conf_fini(put_opts, CF_ARRAY_LEN(put_opts), &c);
+    return rc;
+}
+
+/* ---- get ---- */
+
+struct get_dst {
+    FILE *f;
+    CURL *h;
+    struct cf_sha512 h512;
+    struct cf_buf err; /* the body of an error reply */
+    bool ok;           /* status 200 seen */
+    char sha[CF_SHA512_HEX_LEN + 1];
+};
+
+static size_t get_header(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct get_dst *d = ud;
+    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
+
+    if (n >= k + 2 + CF_SHA512_HEX_LEN && strncasecmp(p, SHA_HEADER ":", k + 1) == 0) {
+        const char *v = p + k + 1;
+        while (*v == ' ')
+            v++;
+        if ((size_t)(p + n - v) >= CF_SHA512_HEX_LEN) {
+            memcpy(d->sha, v, CF_SHA512_HEX_LEN);
+            d->sha[CF_SHA512_HEX_LEN] = '\0';
+        }
+    }
+    return n;
+}
+
+static size_t get_write(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct get_dst *d = ud;
+    size_t n = size * nitems;
+    long status = 0;
+
+    (void)curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200)
+        return to_buf(p, size, nitems, &d->err);
+    d->ok = true;
+    if (cf_sha512_update(&d->h512, p, n) < 0 || fwrite(p, 1, n, d->f) != n)
+        return 0;
+    return n;
+}
+
+int cf_cli_get(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer get UUID [-o FILE] [--objsrv URL]\n"
+                                "Downloads an object to FILE (or stdout), verified.\n";
+    struct client_conf c = {0};
+    struct get_dst d = {0};
+    struct progress prog;
+    char *uuid = NULL, url[512], tmp[4096] = "", hex[CF_SHA512_HEX_LEN + 1];
+    uint8_t dg[CF_SHA512_LEN];
+    curl_off_t size = 0;
+    CURLcode cc;
+    long status = 0;
+    int rc, fd = -1;
+
+    cf_buf_init(&d.err, CF_HTTPC_BODY_MAX);
+    rc = load("get", get_opts, CF_ARRAY_LEN(get_opts), &c, argc, argv, usage, &uuid, 1);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (!cf_uuid_is_valid(uuid, strlen(uuid))) {
+        fprintf(stderr, "coffer get: \"%s\" is not a UUID\n", uuid);
+        rc = 2;
+        goto out;
+    }
+    if (c.out != NULL) {
+        /* Write beside the target and rename at the end: never a partial file. */
+        char *copy = cf_xstrdup(c.out);
+        int n = snprintf(tmp, sizeof(tmp), "%s/.coffer-get-XXXXXX", dirname(copy));
+        free(copy);
+        if (n < 0 || (size_t)n >= sizeof(tmp) || (fd = mkstemp(tmp)) < 0 ||
+            (d.f = fdopen(fd, "wb")) == NULL) {
+            fprintf(stderr, "coffer get: cannot write beside \"%s\": %s\n", c.out, strerror(errno));
+            tmp[0] = '\0';
+            goto out;
+        }
+        fd = -1;
+    } else {
+        d.f = stdout;
+    }
+    if (cf_sha512_init(&d.h512) < 0 || cf_httpc_global_init() < 0 || !(d.h = curl_easy_init()))
+        goto out;
+    (void)snprintf(url, sizeof(url), "%s/v1/objects/%s", c.objsrv, uuid);
+    (void)curl_easy_setopt(d.h, CURLOPT_URL, url);
+    (void)curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, get_write);
+    (void)curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
+    (void)curl_easy_setopt(d.h, CURLOPT_HEADERFUNCTION, get_header);
+    (void)curl_easy_setopt(d.h, CURLOPT_HEADERDATA, &d);
+    prog.on = false;
+    if (c.out != NULL)
+        progress_setup(d.h, &prog, "get", PROGRESS_MIN);
+    cc = curl_easy_perform(d.h);
+    (void)curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 && status != 0) {
+        print_error("get", status, &d.err);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "coffer get: %s: %s (the download was not completed)\n", url,
+                curl_easy_strerror(cc));
+        goto out;
+    }
+    (void)curl_easy_getinfo(d.h, CURLINFO_SIZE_DOWNLOAD_T, &size);
+    if (cf_sha512_final(&d.h512, dg) < 0)
+        goto out;
+    cf_sha512_hex(dg, hex);
+    if (strcmp(hex, d.sha) != 0) {
+        fprintf(stderr, "coffer get: the bytes received do not match the object's SHA-512\n");
+        goto out;
+    }
+    if (c.out != NULL) {
+        int e = fflush(d.f) != 0 || fsync(fileno(d.f)) != 0 ? errno : 0;
+        if (fclose(d.f) != 0 && e == 0)
+            e = errno;
+        d.f = NULL;
+        if (e != 0 || rename(tmp, c.out) != 0) {
+            fprintf(stderr, "coffer get: cannot write \"%s\": %s\n", c.out,
+                    strerror(e ? e : errno));
+            goto out;
+        }
+        tmp[0] = '\0';
+    }
+    rc = 0;
+out:
+    if (d.f != NULL && d.f != stdout)
+        fclose(d.f);
+    if (tmp[0] != '\0')
+        unlink(tmp);
+    curl_easy_cleanup(d.h);
+    cf_sha512_fini(&d.h512);
+    cf_buf_fini(&d.err);
+    cf_conf_fini(get_opts, CF_ARRAY_LEN(get_opts), &c);
+    return rc;
+}
+
+/* ---- stat ---- */
+
+int cf_cli_stat(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer stat UUID [--app URL]\n"
+                                "Prints the object's record: size, SHA-512, filers.\n";
+    struct client_conf c = {0};
+    char *uuid = NULL, url[512], err[CF_ERR_LEN] = "", *text = NULL;
+    json_t *j = NULL;
+    long status = 0;
+    int rc;
+
+    rc = load("stat", stat_opts, CF_ARRAY_LEN(stat_opts), &c, argc, argv, usage, &uuid, 1);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (!cf_uuid_is_valid(uuid, strlen(uuid))) {
+        fprintf(stderr, "coffer stat: \"%s\" is not a UUID\n", uuid);
+        rc = 2;
+        goto out;
+    }
+    (void)snprintf(url, sizeof(url), "%s/v1/objects/%s/info", c.app, uuid);
+    if (cf_httpc_global_init() < 0 || cf_httpc_json("GET", url, NULL, 10000, &status, &j, err)) {
+        fprintf(stderr, "coffer stat: %s\n", err);
+        goto out;
+    }
+    if (status != 200) {
+        const char *m = json_string_value(json_object_get(j, "message"));
+        fprintf(stderr, "coffer stat: HTTP %ld: %s\n", status, m ? m : "(no detail)");
+        goto out;
+    }
+    text = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", text ? text : "{}");
+    rc = 0;
+out:
+    free(text);
+    json_decref(j);
+    cf_conf_fini(stat_opts, CF_ARRAY_LEN(stat_opts), &c);
+    return rc;
+}
+
+/* ---- admin ---- */
+
+static int admin_filer(struct cf_objdb *odb, const char *verb, const struct client_conf *c,
+                       char *err)
+{
+    if (strcmp(verb, "add") == 0) {
+        struct cf_objdb_filer f = {0};
+        if (c->id == 0 || c->url == NULL) {
+            cf_err_set(err, "filer add needs --id N and --url http://HOST:PORT");
+            return CF_EINVAL;
+        }
+        f.id = (uint32_t)c->id;
+        (void)snprintf(f.url, sizeof(f.url), "%s", c->url);
+        f.weight = (uint32_t)c->weight;
+        (void)snprintf(f.status, sizeof(f.status), "unknown");
+        return cf_objdb_filer_add(odb, &f, err);
+    }
+    if (strcmp(verb, "list") == 0) {
+        struct cf_objdb_filer *fl = NULL;
+        size_t n = 0;
+        int rc = cf_objdb_filer_list(odb, &fl, &n, err);
+        if (rc < 0)
+            return rc;
+        printf("%-4s %-28s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "weight", "status", "used",
+               "total", "objects", "ro");
+        for (size_t i = 0; i < n; i++)
+            printf("%-4" PRIu32 " %-28s %-7" PRIu32 " %-8s %14" PRIu64 " %14" PRIu64 " %10" PRIu64
+                   " %s\n",
+                   fl[i].id, fl[i].url, fl[i].weight, fl[i].status, fl[i].used_bytes,
+                   fl[i].total_bytes, fl[i].objects, fl[i].read_only ? "yes" : "no");
+        free(fl);
+        return 0;
+    }
+    cf_err_set(err, "unknown verb \"filer %.32s\" (add, list)", verb);
+    return CF_EINVAL;
+}
+
+static int admin_shard(struct cf_objdb *odb, const char *verb, const struct client_conf *c,
+                       char *err)
+{
+    if (strcmp(verb, "add") == 0) {
+        uint16_t id = 0;
+        int rc = cf_objdb_shard_add(odb, (uint16_t)c->id, c->location, &id, err);
+        if (rc == 0)
+            printf("shard %u added\n", (unsigned)id);
+        return rc;
+    }
+    if (strcmp(verb, "list") == 0) {
+        struct cf_objdb_shard *sl = NULL;
+        size_t n = 0;
+        cf_objdb_shard_list(odb, &sl, &n);
+        printf("%-6s %-40s %-9s %s\n", "id", "location", "read-only", "obsolete");
+        for (size_t i = 0; i < n; i++)
+            printf("%-6u %-40s %-9s %s\n", (unsigned)sl[i].id, sl[i].location,
+                   sl[i].read_only ? "yes" : "no", sl[i].obsolete ? "yes" : "no");
+        free(sl);
+        return 0;
+    }
+    cf_err_set(err, "unknown verb \"shard %.32s\" (add, list)", verb);
+    return CF_EINVAL;
+}
+
+int cf_cli_admin(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--db URI]\n"
+        "       coffer admin filer list [--db URI]\n"
+        "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
+        "       coffer admin shard list [--db URI]\n";
+    struct client_conf c = {0};
+    struct cf_objdb *odb = NULL;
+    char *pos[2] = {NULL, NULL}, err[CF_ERR_LEN] = "";
+    int rc;
+
+    rc = load("admin", admin_opts, CF_ARRAY_LEN(admin_opts), &c, argc, argv, usage, pos, 2);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (cf_objdb_open(c.db, 1, &odb, err) < 0) {
+        fprintf(stderr, "coffer admin: %s\n", err);
+        goto out;
+    }
+    if (strcmp(pos[0], "filer") == 0)
+        rc = admin_filer(odb, pos[1], &c, err);
+    else if (strcmp(pos[0], "shard") == 0)
+        rc = admin_shard(odb, pos[1], &c, err);
+    else {
+        fprintf(stderr, "%s", usage);
+        rc = 2;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "coffer admin: %s%s%s\n", cf_strerror(rc), err[0] ? ": " : "", err);
+        rc = rc == CF_EINVAL ? 2 : 1;
+    }
+out:
+    cf_objdb_close(odb);
+    cf_conf_fini(admin_opts, CF_ARRAY_LEN(admin_opts), &c);
+    return rc;
+}

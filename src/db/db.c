@@ -1,0 +1,452 @@
+/*
+ * db.c -- the backend-independent half of the database interface (db.h):
+ * URI dispatch, the per-connection statement cache, deferred bind errors,
+ * transactions and the connection pool.
+ */
+#include "db_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+/* ---- failures ------------------------------------------------------------ */
+
+void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const char *detail)
+{
+    enum cf_log_level level = CF_LOG_ERROR;
+
+    /* Constraint results are answers to the caller, not events (db.h). */
+    if (rc == CF_EEXIST || rc == CF_EINVAL)
+        return;
+    if (rc == CF_EBUSY)
+        level = CF_LOG_WARN;
+    cf_log(level, "db \"%s\": %.200s: %s (%s)", db->uri, what, detail, cf_err_name(rc));
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static const char sqlite_scheme[] = "sqlite:";
+
+int cf_db_open(const char *uri, struct cf_db **out, char *err)
+{
+    struct cf_db *db = NULL;
+    const struct cf__db_ops *ops = NULL;
+    const char *target = NULL;
+    char detail[CF_ERR_LEN] = "";
+    int rc = 0;
+
+    *out = NULL;
+    if (strlen(uri) > CF_DB_URI_MAX) {
+        cf_err_set(err, "database URI longer than %d bytes", CF_DB_URI_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    if (strncmp(uri, sqlite_scheme, sizeof(sqlite_scheme) - 1) == 0) {
+        ops = &cf__db_sqlite_ops;
+        target = uri + sizeof(sqlite_scheme) - 1;
+    } else if (strncmp(uri, "postgres://", 11) == 0 || strncmp(uri, "postgresql://", 13) == 0) {
+        cf_err_set(err, "database \"%s\": the PostgreSQL backend is not built yet", uri);
+        rc = CF_EINVAL;
+        goto out;
+    } else {
+        cf_err_set(err, "database \"%s\": unknown scheme (expected sqlite:PATH)", uri);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    db = cf_xcalloc(1, sizeof(*db));
+    db->ops = ops;
+    db->uri = cf_xstrdup(uri);
+    rc = ops->open(db, target, detail);
+    if (rc < 0) {
+        cf__db_log_failure(db, rc, "open", detail);
+        cf_err_set(err, "database \"%s\": %s", uri, detail);
+        goto out;
+    }
+    *out = db;
+    db = NULL;
+out:
+    if (db != NULL) {
+        free(db->uri);
+        free(db);
+    }
+    return rc;
+}
+
+void cf_db_close(struct cf_db *db)
+{
+    struct cf_db_stmt *s, *next;
+
+    if (db == NULL)
+        return;
+    cf_assert(db->nout == 0);
+    cf_db_rollback(db);
+    for (s = db->cache; s != NULL; s = next) {
+        next = s->next;
+        db->ops->finalize(s);
+        free(s->sql);
+        free(s);
+    }
+    db->ops->close(db);
+    free(db->uri);
+    free(db);
+}
+
+const char *cf_db_backend(const struct cf_db *db)
+{
+    return db->ops->name;
+}
+
+int cf_db_set_busy_timeout(struct cf_db *db, unsigned ms)
+{
+    return db->ops->set_busy_timeout(db, ms);
+}
+
+int cf_db_exec(struct cf_db *db, const char *sql, char *err)
+{
+    char detail[CF_ERR_LEN] = "";
+    int rc = db->ops->exec(db, sql, detail);
+
+    if (rc < 0) {
+        cf__db_log_failure(db, rc, sql, detail);
+        cf_err_set(err, "%s", detail);
+    }
+    return rc;
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+/* FNV-1a 64: a cheap filter before strcmp in the cache walk. */
+static uint64_t sql_hash(const char *p)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (; *p != '\0'; p++) {
+        h ^= (unsigned char)*p;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+int cf_db_prepare(struct cf_db *db, const char *sql, struct cf_db_stmt **out, char *err)
+{
+    struct cf_db_stmt *s = NULL, *c;
+    char detail[CF_ERR_LEN] = "";
+    uint64_t hash = sql_hash(sql);
+    bool dup = false;
+    int rc = 0;
+
+    *out = NULL;
+    for (c = db->cache; c != NULL; c = c->next) {
+        if (c->hash != hash || strcmp(c->sql, sql) != 0)
+            continue;
+        if (!c->in_use) {
+            s = c;
+            goto found;
+        }
+        dup = true;
+    }
+    s = cf_xcalloc(1, sizeof(*s));
+    s->db = db;
+    s->sql = cf_xstrdup(sql);
+    s->hash = hash;
+    rc = db->ops->prepare(s, detail);
+    if (rc < 0) {
+        cf__db_log_failure(db, rc, sql, detail);
+        cf_err_set(err, "%s", detail);
+        free(s->sql);
+        free(s);
+        s = NULL;
+        goto out;
+    }
+    /* A second copy of an in-use statement is used once: the cache keeps one per text. */
+    if (!dup && db->ncached < CF_DB_STMT_CACHE_MAX) {
+        s->cached = true;
+        s->next = db->cache;
+        db->cache = s;
+        db->ncached++;
+    }
+found:
+    s->in_use = true;
+    db->nout++;
+    *out = s;
+out:
+    return rc;
+}
+
+void cf_db_reset(struct cf_db_stmt *s)
+{
+    s->db->ops->reset(s);
+    s->bind_err = 0;
+}
+
+void cf_db_finalize(struct cf_db_stmt *s)
+{
+    if (s == NULL)
+        return;
+    cf_assert(s->in_use);
+    s->in_use = false;
+    s->db->nout--;
+    if (s->cached) {
+        cf_db_reset(s);
+        return;
+    }
+    s->db->ops->finalize(s);
+    free(s->sql);
+    free(s);
+}
+
+static void note_bind(struct cf_db_stmt *s, int i, int rc, int native)
+{
+    if (rc < 0 && s->bind_err == 0) {
+        s->bind_err = rc;
+        s->bind_index = i;
+        s->bind_native = native;
+    }
+}
+
+void cf_db_bind_int64(struct cf_db_stmt *s, int i, int64_t v)
+{
+    int native = 0;
+    int rc = s->db->ops->bind_int64(s, i, v, &native);
+
+    note_bind(s, i, rc, native);
+}
+
+void cf_db_bind_text(struct cf_db_stmt *s, int i, const char *str)
+{
+    int native = 0;
+    int rc = s->db->ops->bind_text(s, i, str, &native);
+
+    note_bind(s, i, rc, native);
+}
+
+void cf_db_bind_blob(struct cf_db_stmt *s, int i, const void *p, size_t n)
+{
+    int native = 0;
+    int rc = s->db->ops->bind_blob(s, i, p, n, &native);
+
+    note_bind(s, i, rc, native);
+}
+
+void cf_db_bind_null(struct cf_db_stmt *s, int i)
+{
+    int native = 0;
+    int rc = s->db->ops->bind_null(s, i, &native);
+
+    note_bind(s, i, rc, native);
+}
+
+int cf_db_step(struct cf_db_stmt *s, char *err)
+{
+    char detail[CF_ERR_LEN] = "";
+    int rc;
+
+    if (s->bind_err != 0) {
+        /* A bad bind is a bug or an input that escaped its cap: worth a line. */
+        (void)snprintf(detail, sizeof(detail), "binding parameter ?%d failed [%s %d]",
+                       s->bind_index, s->db->ops->name, s->bind_native);
+        cf_log(CF_LOG_ERROR, "db \"%s\": %.200s: %s", s->db->uri, s->sql, detail);
+        rc = CF_EINVAL;
+    } else {
+        rc = s->db->ops->step(s, detail);
+        if (rc < 0)
+            cf__db_log_failure(s->db, rc, s->sql, detail);
+    }
+    if (rc < 0)
+        cf_err_set(err, "%s", detail);
+    return rc;
+}
+
+int cf_db_step_one(struct cf_db_stmt *s, int64_t *vals, int n, char *err)
+{
+    int rc, first;
+
+    first = cf_db_step(s, err);
+    rc = first;
+    if (first != CF_DB_ROW)
+        goto out;
+    for (int i = 0; vals != NULL && i < n; i++)
+        vals[i] = cf_db_column_int64(s, i);
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_ROW) {
+        cf_err_set(err, "statement returned more than one row");
+        cf_log(CF_LOG_ERROR, "db \"%s\": %.200s: more than one row", s->db->uri, s->sql);
+        rc = CF_EINTERNAL;
+    }
+    if (rc == CF_DB_DONE)
+        rc = first;
+out:
+    return rc;
+}
+
+int64_t cf_db_column_int64(struct cf_db_stmt *s, int i)
+{
+    return s->db->ops->column_int64(s, i);
+}
+
+const char *cf_db_column_text(struct cf_db_stmt *s, int i, size_t *len)
+{
+    return s->db->ops->column_text(s, i, len);
+}
+
+const void *cf_db_column_blob(struct cf_db_stmt *s, int i, size_t *len)
+{
+    return s->db->ops->column_blob(s, i, len);
+}
+
+bool cf_db_column_is_null(struct cf_db_stmt *s, int i)
+{
+    return s->db->ops->column_is_null(s, i);
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* Run a parameterless statement that returns no rows, through the cache. */
+static int run_simple(struct cf_db *db, const char *sql, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_ROW)
+        rc = 0;
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+bool cf_db_in_transaction(struct cf_db *db)
+{
+    return db->ops->in_transaction(db);
+}
+
+int cf_db_begin(struct cf_db *db, char *err)
+{
+    int rc;
+
+    if (cf_db_in_transaction(db)) {
+        cf_err_set(err, "a transaction is already open");
+        cf_log(CF_LOG_ERROR, "db \"%s\": begin inside a transaction", db->uri);
+        rc = CF_EINTERNAL;
+    } else {
+        rc = run_simple(db, db->ops->begin_sql, err);
+    }
+    return rc;
+}
+
+int cf_db_commit(struct cf_db *db, char *err)
+{
+    int rc = run_simple(db, "COMMIT", err);
+
+    /* A failed COMMIT may leave the transaction open (SQLITE_BUSY): db.h
+     * promises that nothing of it stays visible or pending. */
+    if (rc < 0)
+        cf_db_rollback(db);
+    return rc;
+}
+
+void cf_db_rollback(struct cf_db *db)
+{
+    if (!cf_db_in_transaction(db))
+        return;
+    /* Logged inside if it fails; the connection then stays unusable, which
+     * the next statement reports. */
+    (void)run_simple(db, "ROLLBACK", NULL);
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+
+struct cf_db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct cf_db *free; /* idle connections, most recently released first */
+    unsigned n, nfree;
+    struct cf_db **all;
+};
+
+int cf_db_pool_open(const char *uri, unsigned n, struct cf_db_pool **out, char *err)
+{
+    struct cf_db_pool *p = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (n < 1 || n > CF_DB_POOL_MAX) {
+        cf_err_set(err, "pool size %u outside 1..%d", n, CF_DB_POOL_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    p = cf_xcalloc(1, sizeof(*p));
+    p->all = cf_xcalloc(n, sizeof(*p->all));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    for (; p->n < n; p->n++) {
+        rc = cf_db_open(uri, &p->all[p->n], err);
+        if (rc < 0)
+            goto out;
+        p->all[p->n]->next_free = p->free;
+        p->free = p->all[p->n];
+        p->nfree++;
+    }
+    *out = p;
+    p = NULL;
+out:
+    cf_db_pool_close(p);
+    return rc;
+}
+
+struct cf_db *cf_db_pool_acquire(struct cf_db_pool *p)
+{
+    struct cf_db *db;
+
+    pthread_mutex_lock(&p->mu);
+    while (p->free == NULL)
+        pthread_cond_wait(&p->cv, &p->mu);
+    db = p->free;
+    p->free = db->next_free;
+    p->nfree--;
+    pthread_mutex_unlock(&p->mu);
+    db->next_free = NULL;
+    return db;
+}
+
+void cf_db_pool_release(struct cf_db_pool *p, struct cf_db *db)
+{
+    /* Another thread will use db next: a statement still out would be shared. */
+    cf_assert(db->nout == 0);
+    if (cf_db_in_transaction(db)) {
+        cf_log(CF_LOG_ERROR, "db \"%s\": connection released inside a transaction; rolled back",
+               db->uri);
+        cf_db_rollback(db);
+    }
+    pthread_mutex_lock(&p->mu);
+    db->next_free = p->free;
+    p->free = db;
+    p->nfree++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+unsigned cf_db_pool_size(const struct cf_db_pool *p)
+{
+    return p->n;
+}
+
+void cf_db_pool_close(struct cf_db_pool *p)
+{
+    if (p == NULL)
+        return;
+    cf_assert(p->nfree == p->n);
+    for (unsigned i = 0; i < p->n; i++)
+        cf_db_close(p->all[i]);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->all);
+    free(p);
+}

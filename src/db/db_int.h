@@ -1,0 +1,77 @@
+/*
+ * db_int.h -- private to src/db: the connection and statement structs and
+ * the table of operations a backend provides.
+ *
+ * db.c owns everything backend-independent: URI dispatch, the statement
+ * cache, deferred bind errors, transactions bookkeeping and the pool. A
+ * backend (sqlite.c now, postgres.c later) fills the handles `h` and
+ * implements struct cf__db_ops. Adding PostgreSQL means: a new ops table, a
+ * "postgres://" branch in cf_db_open, and in its prepare the rewrites named
+ * in db.h (?N -> $N; in DDL INTEGER PRIMARY KEY -> BIGINT PRIMARY KEY,
+ * BLOB -> BYTEA). Callers do not change.
+ *
+ * Threads: as db.h; nothing here is shared between connections.
+ */
+#ifndef COFFER_DB_INT_H
+#define COFFER_DB_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/db.h"
+
+struct cf_db_stmt {
+    struct cf_db *db;
+    void *h;                 /* backend statement (sqlite3_stmt *) */
+    char *sql;               /* owned copy: the cache key and the text for messages */
+    uint64_t hash;           /* of sql */
+    bool cached;             /* on db->cache; otherwise finalized on release */
+    bool in_use;             /* handed out by cf_db_prepare, not yet released */
+    int bind_err;            /* first bind failure since the last reset, or 0 */
+    int bind_index;          /* its parameter */
+    int bind_native;         /* backend code, for the message */
+    struct cf_db_stmt *next; /* cache list */
+};
+
+struct cf_db {
+    const struct cf__db_ops *ops;
+    void *h;                  /* backend connection (sqlite3 *) */
+    char *uri;                /* owned; for messages */
+    struct cf_db_stmt *cache; /* cached statements, most recently prepared first */
+    size_t ncached;
+    size_t nout;             /* statements handed out and not yet released */
+    struct cf_db *next_free; /* cf_db_pool's free list */
+};
+
+/* A backend. Every function gets a valid handle; error returns follow db.h
+ * and put a detail in err (may be NULL). bind_* return 0 or a negative CF_E*
+ * and set *native to the backend's code on failure. */
+struct cf__db_ops {
+    const char *name;
+    const char *begin_sql; /* a write transaction that locks at once */
+    int (*open)(struct cf_db *db, const char *target, char *err);
+    void (*close)(struct cf_db *db);
+    int (*set_busy_timeout)(struct cf_db *db, unsigned ms);
+    int (*exec)(struct cf_db *db, const char *sql, char *err);
+    bool (*in_transaction)(struct cf_db *db);
+    int (*prepare)(struct cf_db_stmt *s, char *err);
+    void (*finalize)(struct cf_db_stmt *s);
+    void (*reset)(struct cf_db_stmt *s);
+    int (*bind_int64)(struct cf_db_stmt *s, int i, int64_t v, int *native);
+    int (*bind_text)(struct cf_db_stmt *s, int i, const char *str, int *native);
+    int (*bind_blob)(struct cf_db_stmt *s, int i, const void *p, size_t n, int *native);
+    int (*bind_null)(struct cf_db_stmt *s, int i, int *native);
+    int (*step)(struct cf_db_stmt *s, char *err);
+    int64_t (*column_int64)(struct cf_db_stmt *s, int i);
+    const char *(*column_text)(struct cf_db_stmt *s, int i, size_t *len);
+    const void *(*column_blob)(struct cf_db_stmt *s, int i, size_t *len);
+    bool (*column_is_null)(struct cf_db_stmt *s, int i);
+};
+
+extern const struct cf__db_ops cf__db_sqlite_ops;
+
+/* Log a failure once, at the level its code deserves (db.h "Logging"). */
+void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const char *detail);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * filers.c -- the filer summary table (patent FIG. 7) in the catalog (objdb.h).
+ */
+#include "objdb_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+#define FILER_COLUMNS                                                                              \
+    "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen"
+
+static int check_text(const char *what, const char *s, size_t min, size_t max, char *err)
+{
+    size_t len = strnlen(s, max + 1);
+
+    if (len < min || len > max) {
+        cf_err_set(err, "filer %s must be %zu..%zu bytes", what, min, max);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+static int check_filer(const struct cf_objdb_filer *f, char *err)
+{
+    int rc = 0;
+
+    if (f->id == 0) {
+        cf_err_set(err, "filer id 0 is not a filer");
+        rc = CF_EINVAL;
+    } else if (f->total_bytes > INT64_MAX || f->used_bytes > INT64_MAX || f->objects > INT64_MAX ||
+               f->last_seen_ms > INT64_MAX) {
+        cf_err_set(err, "filer %u: a counter is out of range", (unsigned)f->id);
+        rc = CF_EINVAL;
+    } else {
+        rc = check_text("status", f->status, 0, CF_OBJDB_STATUS_MAX, err);
+    }
+    return rc;
+}
+
+/* Columns in FILER_COLUMNS order into *f. */
+static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
+{
+    int64_t id = cf_db_column_int64(s, 0), weight = cf_db_column_int64(s, 2);
+
+    memset(f, 0, sizeof(*f));
+    if (id < 1 || id > UINT32_MAX || weight < 0 || weight > UINT32_MAX)
+        return CF_ECORRUPT;
+    f->id = (uint32_t)id;
+    f->weight = (uint32_t)weight;
+    f->total_bytes = (uint64_t)cf_db_column_int64(s, 3);
+    f->used_bytes = (uint64_t)cf_db_column_int64(s, 4);
+    f->objects = (uint64_t)cf_db_column_int64(s, 5);
+    f->read_only = cf_db_column_int64(s, 6) != 0;
+    f->last_seen_ms = (uint64_t)cf_db_column_int64(s, 8);
+    if (cf__objdb_copy_text(s, 1, f->url, sizeof(f->url)) < 0 ||
+        cf__objdb_copy_text(s, 7, f->status, sizeof(f->status)) < 0)
+        return CF_ECORRUPT;
+    return 0;
+}
+
+static int corrupt(const struct cf_objdb *odb, char *err)
+{
+    cf_err_set(err, "a filers row is out of bounds");
+    cf_log(CF_LOG_ERROR, "objdb \"%s\": a filers row is out of bounds", odb->catalog_uri);
+    return CF_ECORRUPT;
+}
+
+/* Run s (which RETURNs the id of the row it changed) to the end; no row is
+ * CF_ENOTFOUND for filer id. */
+static int run_changed(struct cf_db_stmt *s, uint32_t id, char *err)
+{
+    int rc = cf_db_step_one(s, NULL, 0, err);
+
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no filer %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
+{
+    static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = check_filer(f, err);
+    if (rc < 0)
+        goto out;
+    rc = check_text("url", f->url, 1, CF_OBJDB_URL_MAX, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, f->id);
+    cf_db_bind_text(s, 2, f->url);
+    cf_db_bind_int64(s, 3, f->weight);
+    cf_db_bind_int64(s, 4, (int64_t)f->total_bytes);
+    cf_db_bind_int64(s, 5, (int64_t)f->used_bytes);
+    cf_db_bind_int64(s, 6, (int64_t)f->objects);
+    cf_db_bind_int64(s, 7, f->read_only);
+    cf_db_bind_text(s, 8, f->status);
+    cf_db_bind_int64(s, 9, (int64_t)f->last_seen_ms);
+    rc = cf_db_step_one(s, NULL, 0, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "filer %u or url \"%s\" is already registered", (unsigned)f->id, f->url);
+    if (rc > 0)
+        rc = 0;
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url, uint32_t weight,
+                          char *err)
+{
+    static const char sql[] = "UPDATE filers SET url = ?2, weight = ?3 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = check_text("url", url, 1, CF_OBJDB_URL_MAX, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, id);
+    cf_db_bind_text(s, 2, url);
+    cf_db_bind_int64(s, 3, weight);
+    rc = run_changed(s, id, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "url \"%s\" is already registered", url);
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_set_status(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
+{
+    static const char sql[] =
+        "UPDATE filers SET total_bytes = ?2, used_bytes = ?3, objects = ?4, read_only = ?5,"
+        " status = ?6, last_seen = ?7 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = check_filer(f, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, f->id);
+    cf_db_bind_int64(s, 2, (int64_t)f->total_bytes);
+    cf_db_bind_int64(s, 3, (int64_t)f->used_bytes);
+    cf_db_bind_int64(s, 4, (int64_t)f->objects);
+    cf_db_bind_int64(s, 5, f->read_only);
+    cf_db_bind_text(s, 6, f->status);
+    cf_db_bind_int64(s, 7, (int64_t)f->last_seen_ms);
+    rc = run_changed(s, f->id, err);
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_get(struct cf_objdb *odb, uint32_t id, struct cf_objdb_filer *out, char *err)
+{
+    static const char sql[] = "SELECT " FILER_COLUMNS " FROM filers WHERE id = ?1";
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, id);
+    rc = cf_db_step(s, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no filer %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = read_filer(s, out);
+    if (rc < 0)
+        rc = corrupt(odb, err);
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_list(struct cf_objdb *odb, struct cf_objdb_filer **out, size_t *n, char *err)
+{
+    static const char sql[] = "SELECT " FILER_COLUMNS " FROM filers ORDER BY id";
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    struct cf_objdb_filer *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc < 0)
+            goto out;
+        if (rc == CF_DB_DONE)
+            break;
+        if (len == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            v = cf_xrealloc(v, cap * sizeof(*v));
+        }
+        rc = read_filer(s, &v[len]);
+        if (rc < 0) {
+            rc = corrupt(odb, err);
+            goto out;
+        }
+        len++;
+    }
+    *out = v;
+    *n = len;
+    v = NULL;
+    rc = 0;
+out:
+    free(v);
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_remove(struct cf_objdb *odb, uint32_t id, char *err)
+{
+    static const char sql[] = "DELETE FROM filers WHERE id = ?1 RETURNING id";
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, id);
+    rc = run_changed(s, id, err);
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    return rc;
+}

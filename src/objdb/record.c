@@ -1,0 +1,511 @@
+/*
+ * record.c -- object records in the shards: commit, look-up by UUID,
+ * delete marks, the deleted-object map, and the per-filer listing (objdb.h).
+ */
+#include "objdb_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/objpath.h"
+
+/* ---- commit ------------------------------------------------------------------ */
+
+static int check_record(const struct cf_objdb_record *rec, char *err)
+{
+    const char *nul = memchr(rec->path, '\0', sizeof(rec->path));
+
+    if (rec->uuid.shard == 0 || rec->uuid.oid == 0 || rec->uuid.oid > CF_UUID_OID_MAX) {
+        cf_err_set(err, "record has no valid UUID");
+        return CF_EINVAL;
+    }
+    if (nul == NULL || cf_objpath_validate(rec->path, (size_t)(nul - rec->path), err) < 0) {
+        if (nul == NULL)
+            cf_err_set(err, "record path is not terminated");
+        return CF_EINVAL;
+    }
+    if (rec->replicas < 1 || rec->replicas > CF_OBJDB_REPLICAS_MAX || rec->nfilers < 1 ||
+        rec->nfilers > CF_OBJDB_REPLICAS_MAX) {
+        cf_err_set(err, "replicas %u and filers %u must be in 1..%d", rec->replicas, rec->nfilers,
+                   CF_OBJDB_REPLICAS_MAX);
+        return CF_EINVAL;
+    }
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        if (rec->filers[i] == 0) {
+            cf_err_set(err, "filer id 0 is not a filer");
+            return CF_EINVAL;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (rec->filers[j] == rec->filers[i]) {
+                cf_err_set(err, "filer %u listed twice", (unsigned)rec->filers[i]);
+                return CF_EINVAL;
+            }
+        }
+    }
+    if (rec->key_len > CF_OBJDB_KEY_MAX || rec->size > (uint64_t)INT64_MAX) {
+        cf_err_set(err, "record key or size out of range");
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* The shard for uuid, or CF_ENOTFOUND with a message. */
+static int find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                      struct cf__objdb_shard **out, char *err)
+{
+    *out = cf__objdb_shard_find(odb, uuid->shard);
+    if (*out != NULL)
+        return 0;
+    cf_err_set(err, "no shard %u", (unsigned)uuid->shard);
+    return CF_ENOTFOUND;
+}
+
+int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, char *err)
+{
+    static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
+    static const char sql_obj[] =
+        "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
+        " sha512, created) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)";
+    static const char sql_filer[] =
+        "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    char text[CF_UUID_SIZE];
+    int64_t next_oid = 0;
+    int rc;
+
+    rc = check_record(rec, err);
+    if (rc < 0)
+        goto out;
+    rc = find_shard(odb, &rec->uuid, &sh, err);
+    if (rc < 0)
+        goto out;
+    cf_uuid_format(&rec->uuid, text);
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+
+    /* An id above the durable high-water mark was never handed out; taking
+     * it would collide with a later reservation. */
+    rc = cf_db_prepare(db, sql_next, &s, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step_one(s, &next_oid, 1, err);
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+    if (rec->uuid.oid >= (uint64_t)next_oid) {
+        cf_err_set(err, "UUID %s was never reserved", text);
+        rc = CF_EINVAL;
+        goto out;
+    }
+
+    rc = cf_db_prepare(db, sql_obj, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)rec->uuid.oid);
+    cf_db_bind_int64(s, 2, cf__objdb_i64(rec->uuid.rnd));
+    cf_db_bind_int64(s, 3, rec->replicas);
+    if (rec->key_len > 0)
+        cf_db_bind_blob(s, 4, rec->key, rec->key_len);
+    else
+        cf_db_bind_null(s, 4);
+    cf_db_bind_text(s, 5, rec->path);
+    cf_db_bind_int64(s, 6, (int64_t)rec->size);
+    cf_db_bind_blob(s, 7, rec->sha512, sizeof(rec->sha512));
+    cf_db_bind_int64(s, 8, (int64_t)cf_wall_ms());
+    rc = cf_db_step_one(s, NULL, 0, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "UUID %s is already committed", text);
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+
+    rc = cf_db_prepare(db, sql_filer, &s, err);
+    if (rc < 0)
+        goto out;
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        cf_db_reset(s);
+        cf_db_bind_int64(s, 1, (int64_t)rec->uuid.oid);
+        cf_db_bind_int64(s, 2, rec->filers[i]);
+        rc = cf_db_step_one(s, NULL, 0, err);
+        if (rc < 0)
+            goto out;
+    }
+    cf_db_finalize(s);
+    s = NULL;
+
+    /* DESIGN §4: the record is the commit point, written after the replicas. */
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_finalize(s);
+    if (db != NULL) {
+        cf_db_rollback(db);
+        cf_db_pool_release(sh->pool, db);
+    }
+    return rc;
+}
+
+/* ---- look-up ----------------------------------------------------------------- */
+
+/* Columns of the look-up's first row that describe the object. */
+enum {
+    COL_REPLICAS,
+    COL_KEY,
+    COL_DELETED,
+    COL_DELETED_AT,
+    COL_PATH,
+    COL_SIZE,
+    COL_SHA512,
+    COL_CREATED,
+    COL_FILER,
+};
+
+static int read_object_columns(struct cf_db_stmt *s, struct cf_objdb_record *out)
+{
+    const void *p;
+    size_t len;
+    int64_t replicas = cf_db_column_int64(s, COL_REPLICAS);
+    int64_t size = cf_db_column_int64(s, COL_SIZE);
+
+    if (replicas < 1 || replicas > CF_OBJDB_REPLICAS_MAX || size < 0)
+        return CF_ECORRUPT;
+    out->replicas = (unsigned)replicas;
+    out->size = (uint64_t)size;
+    p = cf_db_column_blob(s, COL_KEY, &len);
+    if (len > CF_OBJDB_KEY_MAX)
+        return CF_ECORRUPT;
+    out->key_len = len;
+    if (len > 0)
+        memcpy(out->key, p, len);
+    out->deleted = cf_db_column_int64(s, COL_DELETED) != 0;
+    out->deleted_ms = (uint64_t)cf_db_column_int64(s, COL_DELETED_AT);
+    if (cf__objdb_copy_text(s, COL_PATH, out->path, sizeof(out->path)) < 0)
+        return CF_ECORRUPT;
+    p = cf_db_column_blob(s, COL_SHA512, &len);
+    if (len != sizeof(out->sha512))
+        return CF_ECORRUPT;
+    memcpy(out->sha512, p, len);
+    out->created_ms = (uint64_t)cf_db_column_int64(s, COL_CREATED);
+    return 0;
+}
+
+int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flags,
+                 struct cf_objdb_record *out, char *err)
+{
+    /* DESIGN §3: one indexed access to one shard. The object by primary key
+     * and its filers by the (object_id, filer_id) key, in one statement: one
+     * row per filer, in filer order straight from that index. */
+    static const char sql[] =
+        "SELECT o.replicas, o.enc_key, o.deleted, o.deleted_at, o.path, o.size, o.sha512,"
+        " o.created, f.filer_id"
+        " FROM objects o LEFT JOIN object_filers f ON f.object_id = o.id"
+        " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    char text[CF_UUID_SIZE];
+    unsigned rows = 0;
+    int rc;
+
+    rc = find_shard(odb, uuid, &sh, err);
+    if (rc < 0)
+        goto out;
+    cf_uuid_format(uuid, text);
+    memset(out, 0, sizeof(*out));
+    out->uuid = *uuid;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
+    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
+    for (;;) {
+        int64_t filer;
+
+        rc = cf_db_step(s, err);
+        if (rc < 0)
+            goto out;
+        if (rc == CF_DB_DONE)
+            break;
+        if (rows++ == 0) {
+            rc = read_object_columns(s, out);
+            if (rc < 0)
+                goto corrupt;
+        }
+        if (cf_db_column_is_null(s, COL_FILER))
+            continue; /* LEFT JOIN of an object with no filers: caught below */
+        filer = cf_db_column_int64(s, COL_FILER);
+        if (out->nfilers >= CF_OBJDB_REPLICAS_MAX || filer < 1 || filer > UINT32_MAX)
+            goto corrupt;
+        out->filers[out->nfilers++] = (uint32_t)filer;
+    }
+    if (rows == 0) {
+        cf_err_set(err, "no object %s", text);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    if (out->nfilers == 0)
+        goto corrupt;
+    if (out->deleted && (flags & CF_OBJDB_GET_DELETED) == 0) {
+        cf_err_set(err, "object %s is deleted", text);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = 0;
+    goto out;
+corrupt:
+    cf_err_set(err, "shard %u: record of %s is out of bounds", (unsigned)uuid->shard, text);
+    cf_log(CF_LOG_ERROR, "objdb: shard %u: record of %s is out of bounds", (unsigned)uuid->shard,
+           text);
+    rc = CF_ECORRUPT;
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+/* ---- delete ------------------------------------------------------------------- */
+
+int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool deleted, char *err)
+{
+    /* Marking again keeps the first time: the retention clock does not restart. */
+    static const char sql_mark[] =
+        "UPDATE objects SET deleted = 1, deleted_at = coalesce(deleted_at, ?3)"
+        " WHERE id = ?1 AND rnd = ?2 RETURNING id";
+    static const char sql_unmark[] = "UPDATE objects SET deleted = 0, deleted_at = NULL"
+                                     " WHERE id = ?1 AND rnd = ?2 RETURNING id";
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    char text[CF_UUID_SIZE];
+    int rc;
+
+    rc = find_shard(odb, uuid, &sh, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_prepare(db, deleted ? sql_mark : sql_unmark, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
+    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
+    if (deleted)
+        cf_db_bind_int64(s, 3, (int64_t)cf_wall_ms());
+    rc = cf_db_step_one(s, NULL, 0, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_uuid_format(uuid, text);
+        cf_err_set(err, "no object %s", text);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = 0;
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+/* Prepare sql, bind ?1 = oid, run it to the end. */
+static int run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)oid);
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc <= 0)
+            goto out;
+    }
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)
+{
+    static const char sql_check[] = "SELECT deleted FROM objects WHERE id = ?1 AND rnd = ?2";
+    static const char sql_copy[] =
+        "INSERT INTO deleted_objects (id, rnd, replicas, enc_key, deleted_at, path, size,"
+        " sha512, created) SELECT id, rnd, replicas, enc_key, deleted_at, path, size, sha512,"
+        " created FROM objects WHERE id = ?1";
+    static const char sql_copy_filers[] =
+        "INSERT INTO deleted_object_filers (object_id, filer_id, purged)"
+        " SELECT object_id, filer_id, 0 FROM object_filers WHERE object_id = ?1";
+    static const char sql_del_filers[] = "DELETE FROM object_filers WHERE object_id = ?1";
+    static const char sql_del[] = "DELETE FROM objects WHERE id = ?1";
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    char text[CF_UUID_SIZE];
+    int64_t deleted = 0;
+    int rc;
+
+    rc = find_shard(odb, uuid, &sh, err);
+    if (rc < 0)
+        goto out;
+    cf_uuid_format(uuid, text);
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_prepare(db, sql_check, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
+    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
+    rc = cf_db_step_one(s, &deleted, 1, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no object %s", text);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    if (deleted == 0) {
+        cf_err_set(err, "object %s is not marked deleted", text);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = run_oid(db, sql_copy, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = run_oid(db, sql_copy_filers, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = run_oid(db, sql_del_filers, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = run_oid(db, sql_del, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_finalize(s);
+    if (db != NULL) {
+        cf_db_rollback(db);
+        cf_db_pool_release(sh->pool, db);
+    }
+    return rc;
+}
+
+/* ---- per-filer listing --------------------------------------------------------- */
+
+/* The first cached shard with id >= id, or NULL. */
+static struct cf__objdb_shard *shard_at_or_after(struct cf_objdb *odb, uint32_t id)
+{
+    struct cf__objdb_shard *sh = NULL;
+
+    pthread_rwlock_rdlock(&odb->lock);
+    for (size_t i = 0; i < odb->nshards && sh == NULL; i++)
+        if (odb->shards[i]->id >= id)
+            sh = odb->shards[i];
+    pthread_rwlock_unlock(&odb->lock);
+    return sh;
+}
+
+/* Up to `want` objects of filer on shard sh after after_oid, appended to out.
+ * Returns how many. */
+static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after_oid,
+                      struct cf_uuid *out, size_t want, char *err)
+{
+    /* The per-filer index (filer_id, object_id) gives the rows in order. */
+    static const char sql[] = "SELECT f.object_id, o.rnd FROM object_filers f"
+                              " JOIN objects o ON o.id = f.object_id"
+                              " WHERE f.filer_id = ?1 AND f.object_id > ?2"
+                              " ORDER BY f.object_id LIMIT ?3";
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    struct cf_db_stmt *s = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, filer);
+    cf_db_bind_int64(s, 2, (int64_t)after_oid);
+    cf_db_bind_int64(s, 3, (int64_t)want);
+    for (;;) {
+        int64_t oid;
+
+        rc = cf_db_step(s, err);
+        if (rc < 0)
+            goto out;
+        if (rc == CF_DB_DONE)
+            break;
+        oid = cf_db_column_int64(s, 0);
+        if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
+            cf_err_set(err, "shard %u: object id %lld out of bounds", (unsigned)sh->id,
+                       (long long)oid);
+            cf_log(CF_LOG_ERROR, "objdb: shard %u: object id %lld out of bounds", (unsigned)sh->id,
+                   (long long)oid);
+            rc = CF_ECORRUPT;
+            goto out;
+        }
+        out[n].shard = sh->id;
+        out[n].oid = (uint64_t)oid;
+        out[n].rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
+        n++;
+    }
+    rc = (int)n;
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_objdb_cursor *cur,
+                        struct cf_uuid *out, size_t cap, char *err)
+{
+    struct cf_objdb_cursor c = *cur;
+    size_t n = 0;
+    int rc = 0;
+
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    while (!c.done && n < cap) {
+        struct cf__objdb_shard *sh = shard_at_or_after(odb, c.shard);
+
+        if (sh == NULL) {
+            c.done = true;
+            break;
+        }
+        if (sh->id != c.shard) {
+            c.shard = sh->id;
+            c.after_oid = 0;
+        }
+        rc = list_shard(sh, filer_id, c.after_oid, out + n, cap - n, err);
+        if (rc < 0)
+            goto out;
+        if (rc > 0)
+            c.after_oid = out[n + (size_t)rc - 1].oid;
+        n += (size_t)rc;
+        if (n < cap) {
+            /* This shard is exhausted: on to the next id. */
+            if (c.shard == CF_UUID_SHARD_MAX)
+                c.done = true;
+            else
+                c.shard++;
+            c.after_oid = 0;
+        }
+    }
+    *cur = c;
+    rc = (int)n;
+out:
+    return rc;
+}

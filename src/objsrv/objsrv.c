@@ -1,0 +1,416 @@
+/*
+ * objsrv.c -- the download service (objsrv.h).
+ */
+#include "coffer/objsrv.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/fetch.h"
+#include "coffer/http.h"
+#include "coffer/httpc.h"
+#include "coffer/limits.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/range.h"
+#include "coffer/role.h"
+#include "coffer/sha512.h"
+#include "coffer/uuid.h"
+
+#define SHA_HEADER "X-Coffer-SHA512"
+#define OBJECTS    "/v1/objects/"
+#define URL_MAX    300
+/* Cache slots: a record is ~5 KiB, so 1024 slots hold ~5 MiB. */
+#define CACHE_SLOTS 1024
+#define READ_BLOCK  (64 * 1024)
+
+struct record {
+    char uuid[CF_UUID_SIZE];
+    uint64_t size;
+    uint8_t sha[CF_SHA512_LEN];
+    size_t n;                                  /* replicas, best first */
+    char urls[CF_FETCH_MAX_REPLICAS][URL_MAX]; /* GET URLs of the bytes */
+};
+
+struct slot {
+    pthread_mutex_t mu;
+    uint64_t expires_ns; /* 0: empty */
+    struct record rec;
+};
+
+struct cf_objsrv {
+    struct cf_http_server *http;
+    char *app;
+    uint64_t cache_ns;
+    unsigned stall_s;
+    struct slot *cache;
+};
+
+#define OFF(f) offsetof(struct cf_objsrv_conf, f)
+const struct cf_conf_opt cf_objsrv_conf_opts[] = {
+    {"listen", CF_CONF_STR, "127.0.0.1:8201", 0, 0, OFF(listen), "HOST:PORT to serve HTTP on",
+     false},
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app),
+     "base URL of the app role, asked for object records", false},
+    {"cache-ms", CF_CONF_U64, "30000", 0, 86400000, OFF(cache_ms),
+     "how long an object record is reused (0: ask every time)", true},
+    {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
+     "seconds a replica may send nothing before the next one is asked", true},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
+
+/* ---- records, from the cache or the app ---- */
+
+static struct slot *slot_of(struct cf_objsrv *o, const char *uuid)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (const char *p = uuid; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return &o->cache[h % CACHE_SLOTS];
+}
+
+static bool cache_get(struct cf_objsrv *o, const char *uuid, struct record *out)
+{
+    struct slot *s = slot_of(o, uuid);
+    bool hit;
+
+    pthread_mutex_lock(&s->mu);
+    hit = s->expires_ns > cf_now_ns() && strcmp(s->rec.uuid, uuid) == 0;
+    if (hit)
+        *out = s->rec;
+    pthread_mutex_unlock(&s->mu);
+    return hit;
+}
+
+static void cache_put(struct cf_objsrv *o, const struct record *r)
+{
+    struct slot *s = slot_of(o, r->uuid);
+
+    if (o->cache_ns == 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->rec = *r;
+    s->expires_ns = cf_now_ns() + o->cache_ns;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void cache_drop(struct cf_objsrv *o, const char *uuid)
+{
+    struct slot *s = slot_of(o, uuid);
+
+    pthread_mutex_lock(&s->mu);
+    if (strcmp(s->rec.uuid, uuid) == 0)
+        s->expires_ns = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Replica order: online before anything else, then heavier first. */
+static int rank(json_t *f)
+{
+    const char *st = json_string_value(json_object_get(f, "status"));
+    int w = (int)json_integer_value(json_object_get(f, "weight"));
+
+    return (st != NULL && strcmp(st, "online") == 0 ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
+}
+
+/* Turn the app's JSON record into a struct record. */
+static int parse_record(json_t *j, const char *uuid, struct record *r, char *err)
+{
+    json_t *filers = json_object_get(j, "filers");
+    const char *sha = json_string_value(json_object_get(j, "sha512"));
+    const char *path = json_string_value(json_object_get(j, "path"));
+    json_t *sorted[CF_FETCH_MAX_REPLICAS];
+    size_t n = json_array_size(filers);
+
+    if (sha == NULL || path == NULL || !json_is_integer(json_object_get(j, "size")) || n == 0 ||
+        n > CF_FETCH_MAX_REPLICAS || cf_sha512_parse_hex(sha, strlen(sha), r->sha) < 0) {
+        cf_err_set(err, "the app sent a malformed record");
+        return CF_EINTERNAL;
+    }
+    (void)snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
+    r->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = i;
+        sorted[i] = json_array_get(filers, i);
+        while (k > 0 && rank(sorted[k - 1]) < rank(sorted[k])) {
+            json_t *t = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = t;
+            k--;
+        }
+    }
+    r->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *url = json_string_value(json_object_get(sorted[i], "url"));
+        int w;
+        if (url == NULL || url[0] == '\0')
+            continue;
+        w = snprintf(r->urls[r->n], URL_MAX, "%s/o/%s", url, path);
+        if (w > 0 && w < URL_MAX)
+            r->n++;
+    }
+    if (r->n == 0) {
+        cf_err_set(err, "no replica of the object is registered");
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
+{
+    char url[URL_MAX + 64];
+    json_t *j = NULL;
+    long status = 0;
+    int rc;
+
+    if (cache_get(o, uuid, r))
+        return 0;
+    (void)snprintf(url, sizeof(url), "%s/v1/objects/%s/info", o->app, uuid);
+    rc = cf_httpc_json("GET", url, NULL, 10000, &status, &j, err);
+    if (rc < 0) {
+        rc = CF_EUNAVAIL;
+        goto out;
+    }
+    if (status == 404) {
+        cf_err_set(err, "no such object");
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    if (status != 200) {
+        cf_err_set(err, "the app answered %ld", status);
+        rc = CF_EUNAVAIL;
+        goto out;
+    }
+    rc = parse_record(j, uuid, r, err);
+    if (rc == 0)
+        cache_put(o, r);
+out:
+    json_decref(j);
+    return rc;
+}
+
+/* ---- streaming ---- */
+
+struct stream {
+    struct cf_objsrv *o;
+    struct cf_fetch *f;
+    char uuid[CF_UUID_SIZE];
+};
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    ssize_t n;
+
+    (void)pos;
+    n = cf_fetch_read(s->f, buf, max);
+    if (n > 0)
+        return n;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    cf_log(CF_LOG_ERROR, "download of %s failed: %s; closing the connection", s->uuid,
+           cf_strerror((int)n));
+    /* The replica list may be stale (a rebuild moved it): ask again next time. */
+    cache_drop(s->o, s->uuid);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_cb(void *cls)
+{
+    struct stream *s = cls;
+
+    cf_fetch_free(s->f);
+    free(s);
+}
+
+static void replica_failed(void *ctx, size_t replica, const char *why)
+{
+    struct stream *s = ctx;
+
+    cf_log(CF_LOG_WARN, "download of %s: replica %zu failed (%s); trying the next", s->uuid,
+           replica, why);
+}
+
+static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
+{
+    struct record rec;
+    struct cf_range range = {0, 0};
+    struct cf_fetch_opts fo;
+    struct stream *s = NULL;
+    struct MHD_Response *resp;
+    const char *urls[CF_FETCH_MAX_REPLICAS];
+    char err[CF_ERR_LEN] = "", hex[CF_SHA512_HEX_LEN + 1], cr[96];
+    enum cf_range_result rr;
+    enum MHD_Result r;
+    unsigned status = MHD_HTTP_OK;
+    int rc;
+
+    struct cf_uuid u;
+
+    if (cf_uuid_parse(id, strlen(id), &u, err) < 0)
+        return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
+    rc = get_record(o, id, &rec, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), rec.size, &range);
+    if (rr == CF_RANGE_UNSATISFIABLE) {
+        const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
+        (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, rec.size);
+        return cf_http_reply(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, NULL, NULL, 0, hdrs);
+    }
+    if (rr == CF_RANGE_NONE) {
+        range.first = 0;
+        range.last = rec.size - 1; /* unused when size == 0 */
+    }
+    cf_sha512_hex(rec.sha, hex);
+    if (rec.size == 0) {
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        for (size_t i = 0; i < rec.n; i++)
+            urls[i] = rec.urls[i];
+        s = cf_xcalloc(1, sizeof(*s));
+        s->o = o;
+        memcpy(s->uuid, rec.uuid, sizeof(s->uuid));
+        fo = (struct cf_fetch_opts){.urls = urls,
+                                    .n = rec.n,
+                                    .first = range.first,
+                                    .len = range.last - range.first + 1,
+                                    .sha = rr == CF_RANGE_NONE ? rec.sha : NULL,
+                                    .stall_s = o->stall_s,
+                                    .on_fail = replica_failed,
+                                    .ctx = s};
+        if (cf_fetch_open(&fo, &s->f) < 0) {
+            free(s);
+            return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
+        }
+        resp = MHD_create_response_from_callback(fo.len, READ_BLOCK, read_cb, s, free_cb);
+        if (resp == NULL)
+            free_cb(s);
+    }
+    if (resp == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+    if (rr == CF_RANGE_OK) {
+        (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
+                       range.last, rec.size);
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        status = MHD_HTTP_PARTIAL_CONTENT;
+    }
+    r = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf_objsrv *o = cls;
+
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)req_cls;
+    if (strncmp(url, OBJECTS, sizeof(OBJECTS) - 1) == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use GET or HEAD; uploads go to the app");
+        return serve_download(o, c, url + sizeof(OBJECTS) - 1);
+    }
+    if (strcmp(url, "/status") == 0) {
+        json_t *j = json_pack("{s:s,s:I,s:I}", "role", "objsrv", "requests",
+                              (json_int_t)cf_http_server_requests(o->http), "in_flight",
+                              (json_int_t)cf_http_server_in_flight(o->http));
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
+    return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+}
+
+/* ---- life cycle ---- */
+
+int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, uint16_t *port_out,
+                    char *err)
+{
+    struct cf_objsrv *o = cf_xcalloc(1, sizeof(*o));
+    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .cls = o};
+    int rc;
+
+    o->app = cf_xstrdup(conf->app);
+    o->cache_ns = conf->cache_ms * 1000000u;
+    o->stall_s = (unsigned)conf->stall_s;
+    o->cache = cf_xcalloc(CACHE_SLOTS, sizeof(*o->cache));
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        pthread_mutex_init(&o->cache[i].mu, NULL);
+    rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_http_server_start(&ho, &o->http, err);
+    if (rc < 0)
+        goto out;
+    *out = o;
+    o = NULL;
+out:
+    cf_objsrv_free(o);
+    return rc;
+}
+
+void cf_objsrv_drain(struct cf_objsrv *o, unsigned timeout_s)
+{
+    cf_http_server_drain(o->http, timeout_s);
+}
+
+void cf_objsrv_free(struct cf_objsrv *o)
+{
+    if (o == NULL)
+        return;
+    cf_http_server_free(o->http);
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        pthread_mutex_destroy(&o->cache[i].mu);
+    free(o->cache);
+    free(o->app);
+    free(o);
+}
+
+static const char usage[] =
+    "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
+    "\n"
+    "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
+    "best replica, failing over to the others, and verifies its SHA-512.\n";
+
+int cf_objsrv_main(int argc, char **argv)
+{
+    struct cf_objsrv_conf conf = {0};
+    struct cf_objsrv *o = NULL;
+    char err[CF_ERR_LEN] = "";
+    sigset_t set;
+    uint16_t port = 0;
+    int status, sig;
+
+    status = cf_role_config("objsrv", cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &conf, argc, argv,
+                            usage, &conf.log_level);
+    if (status >= 0)
+        goto out;
+    status = 1;
+    cf_role_signals(&set);
+    if (cf_httpc_global_init() < 0 || cf_objsrv_start(&conf, &o, &port, err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start objsrv: %s", err);
+        goto out;
+    }
+    cf_role_announce("objsrv", 0, conf.listen, port);
+    sig = cf_role_wait(&set);
+    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
+           CF_DRAIN_TIMEOUT_S);
+    cf_objsrv_drain(o, CF_DRAIN_TIMEOUT_S);
+    status = 0;
+out:
+    cf_objsrv_free(o);
+    cf_conf_fini(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &conf);
+    return status;
+}

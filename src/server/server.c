@@ -1,0 +1,218 @@
+/*
+ * server.c -- the embedded single-machine system (server.h).
+ */
+#include "coffer/server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coffer/app.h"
+#include "coffer/err.h"
+#include "coffer/filer.h"
+#include "coffer/httpc.h"
+#include "coffer/limits.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/objsrv.h"
+#include "coffer/role.h"
+
+#define FILERS_MAX 16
+
+struct server_conf {
+    char *data;
+    uint64_t filers;
+    char *host;
+    uint64_t port;
+    uint64_t replicas;
+    uint64_t filer_capacity;
+    char *log_level;
+};
+
+#define OFF(f) offsetof(struct server_conf, f)
+static const struct cf_conf_opt opts[] = {
+    {"data", CF_CONF_STR, "./data", 0, 0, OFF(data), "directory for the databases and filers",
+     false},
+    {"filers", CF_CONF_U64, "3", 1, FILERS_MAX, OFF(filers), "filers to run", false},
+    {"host", CF_CONF_STR, "127.0.0.1", 0, 0, OFF(host), "address every role listens on", false},
+    {"port", CF_CONF_U64, "8200", 0, 65000, OFF(port),
+     "app on PORT, objsrv on PORT+1, filer i on PORT+100+i; 0: any free ports", false},
+    {"replicas", CF_CONF_U64, "2", 1, FILERS_MAX, OFF(replicas), "replicas of each object", true},
+    {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
+     "bytes each filer may hold; 0: the filesystem's size", false},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+
+static const char usage[] =
+    "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R]\n"
+    "\n"
+    "Runs the whole system on this machine: N filers, the app (upload service)\n"
+    "and objsrv (download service), with SQLite under DIR. Ctrl-C stops it.\n";
+
+struct server {
+    struct cf_filer *filers[FILERS_MAX];
+    uint16_t filer_ports[FILERS_MAX];
+    size_t nfilers;
+    struct cf_app *app;
+    struct cf_objsrv *objsrv;
+};
+
+static int addr(char *out, size_t cap, const char *host, uint64_t port)
+{
+    int n = snprintf(out, cap, "%s:%" PRIu64, host, port);
+    return n < 0 || (size_t)n >= cap ? CF_ETOOLARGE : 0;
+}
+
+/* Create the first shard if there is none, and register (or re-point) the filers. */
+static int prepare_db(const char *uri, const struct server_conf *conf, const struct server *s,
+                      char *err)
+{
+    struct cf_objdb *odb = NULL;
+    struct cf_objdb_shard *shards = NULL;
+    size_t nshards = 0;
+    int rc;
+
+    rc = cf_objdb_open(uri, 1, &odb, err);
+    if (rc < 0)
+        goto out;
+    cf_objdb_shard_list(odb, &shards, &nshards);
+    if (nshards == 0) {
+        rc = cf_objdb_shard_add(odb, 0, NULL, NULL, err);
+        if (rc < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < s->nfilers; i++) {
+        struct cf_objdb_filer f;
+        uint32_t id = (uint32_t)(i + 1);
+        char url[CF_OBJDB_URL_MAX + 1];
+
+        (void)snprintf(url, sizeof(url), "http://%s:%u", conf->host, (unsigned)s->filer_ports[i]);
+        rc = cf_objdb_filer_get(odb, id, &f, err);
+        if (rc == CF_ENOTFOUND) {
+            memset(&f, 0, sizeof(f));
+            f.id = id;
+            (void)snprintf(f.url, sizeof(f.url), "%s", url);
+            f.weight = 100;
+            (void)snprintf(f.status, sizeof(f.status), "unknown");
+            rc = cf_objdb_filer_add(odb, &f, err);
+        } else if (rc == 0 && strcmp(f.url, url) != 0) {
+            rc = cf_objdb_filer_update(odb, id, url, f.weight, err);
+        }
+        if (rc < 0)
+            goto out;
+    }
+out:
+    free(shards);
+    cf_objdb_close(odb);
+    return rc;
+}
+
+static int start(struct server *s, const struct server_conf *conf, char *err)
+{
+    char listen[128], dir[4096], uri[4200], app_url[160];
+    struct cf_app_conf ac = {0};
+    struct cf_objsrv_conf oc = {0};
+    uint16_t app_port = 0, objsrv_port = 0;
+    int rc;
+
+    if (mkdir(conf->data, 0755) < 0 && errno != EEXIST) {
+        cf_err_set(err, "mkdir \"%s\": %s", conf->data, strerror(errno));
+        return CF_EIO;
+    }
+    for (size_t i = 0; i < conf->filers; i++) {
+        struct cf_filer_conf fc = {0};
+        fc.id = i + 1;
+        if (snprintf(dir, sizeof(dir), "%s/filer%zu", conf->data, i + 1) >= (int)sizeof(dir) ||
+            addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 101 + i : 0) < 0) {
+            cf_err_set(err, "data directory path too long");
+            return CF_EINVAL;
+        }
+        fc.dir = dir;
+        fc.listen = listen;
+        fc.capacity = conf->filer_capacity;
+        rc = cf_filer_start(&fc, NULL, &s->filers[i], &s->filer_ports[i], err);
+        if (rc < 0)
+            return rc;
+        s->nfilers++;
+    }
+    (void)snprintf(uri, sizeof(uri), "sqlite:%s/catalog.db", conf->data);
+    rc = prepare_db(uri, conf, s, err);
+    if (rc < 0)
+        return rc;
+    if (addr(listen, sizeof(listen), conf->host, conf->port) < 0)
+        return CF_EINVAL;
+    ac.listen = listen;
+    ac.db = uri;
+    ac.replicas = conf->replicas;
+    ac.stall_s = 10;
+    ac.poll_ms = 1000;
+    rc = cf_app_start(&ac, &s->app, &app_port, err);
+    if (rc < 0)
+        return rc;
+    (void)snprintf(app_url, sizeof(app_url), "http://%s:%u", conf->host, (unsigned)app_port);
+    if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 1 : 0) < 0)
+        return CF_EINVAL;
+    oc.listen = listen;
+    oc.app = app_url;
+    oc.cache_ms = 30000;
+    oc.stall_s = 10;
+    rc = cf_objsrv_start(&oc, &s->objsrv, &objsrv_port, err);
+    if (rc < 0)
+        return rc;
+    printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s\n", s->nfilers,
+           conf->replicas, conf->data);
+    printf("coffer app listening on %s\n", app_url);
+    printf("coffer objsrv listening on http://%s:%u\n", conf->host, (unsigned)objsrv_port);
+    for (size_t i = 0; i < s->nfilers; i++)
+        printf("coffer filer %zu listening on http://%s:%u\n", i + 1, conf->host,
+               (unsigned)s->filer_ports[i]);
+    fflush(stdout);
+    return 0;
+}
+
+static void stop(struct server *s, unsigned timeout_s)
+{
+    /* Front to back: no new downloads, then no new uploads, then the filers. */
+    if (s->objsrv != NULL)
+        cf_objsrv_drain(s->objsrv, timeout_s);
+    if (s->app != NULL)
+        cf_app_drain(s->app, timeout_s);
+    for (size_t i = 0; i < s->nfilers; i++)
+        cf_filer_drain(s->filers[i], timeout_s);
+    cf_objsrv_free(s->objsrv);
+    cf_app_free(s->app);
+    for (size_t i = 0; i < s->nfilers; i++)
+        cf_filer_free(s->filers[i]);
+}
+
+int cf_server_main(int argc, char **argv)
+{
+    struct server_conf conf = {0};
+    struct server s = {0};
+    char err[CF_ERR_LEN] = "";
+    sigset_t set;
+    int status, sig;
+
+    status = cf_role_config("server", opts, CF_ARRAY_LEN(opts), &conf, argc, argv, usage,
+                            &conf.log_level);
+    if (status >= 0)
+        goto out;
+    status = 1;
+    cf_role_signals(&set);
+    if (cf_httpc_global_init() < 0 || start(&s, &conf, err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start the server: %s", err);
+        stop(&s, 0);
+        goto out;
+    }
+    sig = cf_role_wait(&set);
+    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
+           CF_DRAIN_TIMEOUT_S);
+    stop(&s, CF_DRAIN_TIMEOUT_S);
+    status = 0;
+out:
+    cf_conf_fini(opts, CF_ARRAY_LEN(opts), &conf);
+    return status;
+}

@@ -1,0 +1,563 @@
+/*
+ * test_db.c -- the database interface (db.h) on its SQLite backend, against
+ * real database files in a temporary directory (no mocks, STYLE 2.8).
+ *
+ * Covers: URIs, value types through bind and column, the error mapping
+ * (UNIQUE/PRIMARY KEY -> CF_EEXIST, other constraints -> CF_EINVAL, bad SQL
+ * -> CF_EINTERNAL, lock timeout -> CF_EBUSY), deferred bind errors,
+ * transactions (rollback leaves nothing, commit is seen by another
+ * connection), RETURNING, the statement cache, and the pool under threads.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coffer/db.h"
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+struct fixture {
+    char dir[64];
+    char uri[128];
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL)
+        return -1;
+    (void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-db-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    (void)snprintf(fx->uri, sizeof(fx->uri), "sqlite:%s/t.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    DIR *d = opendir(fx->dir);
+    struct dirent *e;
+
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                (void)unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    (void)rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static struct cf_db *open_db(const struct fixture *fx)
+{
+    struct cf_db *db = NULL;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_db_open(fx->uri, &db, err) != 0)
+        fail_msg("open %s: %s", fx->uri, err);
+    return db;
+}
+
+static void exec_ok(struct cf_db *db, const char *sql)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_db_exec(db, sql, err) != 0)
+        fail_msg("exec \"%s\": %s", sql, err);
+}
+
+/* Run sql with ?1 = v and return the step result (to completion). */
+static int run_int(struct cf_db *db, const char *sql, int64_t v, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    int rc = cf_db_prepare(db, sql, &s, err);
+
+    if (rc == 0) {
+        cf_db_bind_int64(s, 1, v);
+        rc = cf_db_step_one(s, NULL, 0, err);
+    }
+    cf_db_finalize(s);
+    return rc;
+}
+
+static int64_t count_rows(struct cf_db *db, const char *table)
+{
+    char sql[128];
+    struct cf_db_stmt *s = NULL;
+    int64_t n = -1;
+
+    (void)snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    assert_int_equal(cf_db_prepare(db, sql, &s, NULL), 0);
+    assert_int_equal(cf_db_step_one(s, &n, 1, NULL), CF_DB_ROW);
+    cf_db_finalize(s);
+    return n;
+}
+
+/* ---- URIs and open ------------------------------------------------------ */
+
+static void test_open_uris(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db = NULL;
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 16];
+
+    assert_int_equal(cf_db_open("mysql://x", &db, err), CF_EINVAL);
+    assert_null(db);
+    assert_non_null(strstr(err, "unknown scheme"));
+    assert_int_equal(cf_db_open("postgres://u@h/db", &db, err), CF_EINVAL);
+    assert_non_null(strstr(err, "not built yet"));
+    assert_int_equal(cf_db_open("postgresql://u@h/db", &db, err), CF_EINVAL);
+    assert_int_equal(cf_db_open("sqlite:", &db, err), CF_EINVAL);
+    assert_int_equal(cf_db_open("sqlite:file:x.db", &db, err), CF_EINVAL);
+    memset(uri, 'a', sizeof(uri));
+    memcpy(uri, "sqlite:", 7);
+    uri[CF_DB_URI_MAX + 1] = '\0';
+    assert_int_equal(cf_db_open(uri, &db, err), CF_EINVAL);
+    assert_null(db);
+
+    (void)snprintf(uri, sizeof(uri), "sqlite:%s/no/such/dir/x.db", fx->dir);
+    assert_int_equal(cf_db_open(uri, &db, err), CF_EIO);
+    assert_null(db);
+    assert_non_null(strstr(err, "no/such/dir"));
+
+    db = open_db(fx);
+    assert_string_equal(cf_db_backend(db), "sqlite");
+    cf_db_close(db);
+    cf_db_close(NULL);
+}
+
+/* DESIGN §4: WAL, synchronous=FULL and foreign keys on every connection. */
+static void test_durability_settings(void **state)
+{
+    static const struct {
+        const char *sql, *want;
+    } pragmas[] = {
+        {"PRAGMA journal_mode", "wal"},
+        {"PRAGMA synchronous", "2"},
+        {"PRAGMA foreign_keys", "1"},
+    };
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+
+    for (size_t i = 0; i < CF_ARRAY_LEN(pragmas); i++) {
+        struct cf_db_stmt *s = NULL;
+        const char *got;
+
+        assert_int_equal(cf_db_prepare(db, pragmas[i].sql, &s, NULL), 0);
+        assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+        got = cf_db_column_text(s, 0, NULL);
+        assert_non_null(got);
+        assert_string_equal(got, pragmas[i].want);
+        cf_db_finalize(s);
+    }
+    cf_db_close(db);
+}
+
+/* ---- types ---------------------------------------------------------------- */
+
+static void test_types_round_trip(void **state)
+{
+    static const char blob[] = {'a', '\0', 'b', '\xff', '\0'};
+    static const char text[] = "caf\xc3\xa9 \"quoted\" 'x'";
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    struct cf_db_stmt *s = NULL;
+    const void *bp;
+    const char *tp;
+    size_t len = 99;
+
+    exec_ok(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, i BIGINT, s TEXT, b BLOB, n TEXT)");
+    assert_int_equal(
+        cf_db_prepare(db, "INSERT INTO t (k, i, s, b, n) VALUES (?1, ?2, ?3, ?4, ?5)", &s, NULL),
+        0);
+    cf_db_bind_int64(s, 1, 1);
+    cf_db_bind_int64(s, 2, INT64_MIN);
+    cf_db_bind_text(s, 3, text);
+    cf_db_bind_blob(s, 4, blob, sizeof(blob));
+    cf_db_bind_null(s, 5);
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_DONE);
+    cf_db_reset(s);
+    cf_db_bind_int64(s, 1, 2);
+    cf_db_bind_int64(s, 2, INT64_MAX);
+    cf_db_bind_text(s, 3, NULL);    /* NULL text is SQL NULL */
+    cf_db_bind_blob(s, 4, NULL, 0); /* an empty blob, not NULL */
+    cf_db_bind_text(s, 5, "");
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_DONE);
+    cf_db_finalize(s);
+
+    assert_int_equal(cf_db_prepare(db, "SELECT i, s, b, n FROM t ORDER BY k", &s, NULL), 0);
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+    assert_true(cf_db_column_int64(s, 0) == INT64_MIN);
+    tp = cf_db_column_text(s, 1, &len);
+    assert_int_equal(len, strlen(text));
+    assert_string_equal(tp, text);
+    bp = cf_db_column_blob(s, 2, &len);
+    assert_int_equal(len, sizeof(blob));
+    assert_memory_equal(bp, blob, sizeof(blob));
+    assert_true(cf_db_column_is_null(s, 3));
+    assert_null(cf_db_column_text(s, 3, &len));
+    assert_int_equal(len, 0);
+    assert_true(cf_db_column_int64(s, 3) == 0);
+
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+    assert_true(cf_db_column_int64(s, 0) == INT64_MAX);
+    assert_true(cf_db_column_is_null(s, 1));
+    assert_false(cf_db_column_is_null(s, 2));
+    (void)cf_db_column_blob(s, 2, &len);
+    assert_int_equal(len, 0);
+    assert_false(cf_db_column_is_null(s, 3));
+    tp = cf_db_column_text(s, 3, &len);
+    assert_non_null(tp);
+    assert_int_equal(len, 0);
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_DONE);
+    cf_db_finalize(s);
+    cf_db_close(db);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static void test_constraint_mapping(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(db, "CREATE TABLE p (id INTEGER PRIMARY KEY, u TEXT UNIQUE, v BIGINT NOT NULL"
+                " CHECK (v >= 0));"
+                "CREATE TABLE c (pid BIGINT NOT NULL REFERENCES p (id))");
+    assert_int_equal(run_int(db, "INSERT INTO p (id, u, v) VALUES (?1, 'a', 1)", 1, err),
+                     CF_DB_DONE);
+    /* PRIMARY KEY and UNIQUE: CF_EEXIST */
+    assert_int_equal(run_int(db, "INSERT INTO p (id, u, v) VALUES (?1, 'b', 1)", 1, err),
+                     CF_EEXIST);
+    assert_non_null(strstr(err, "UNIQUE constraint failed"));
+    assert_int_equal(run_int(db, "INSERT INTO p (id, u, v) VALUES (?1, 'a', 1)", 2, err),
+                     CF_EEXIST);
+    /* NOT NULL, CHECK, FOREIGN KEY: CF_EINVAL */
+    assert_int_equal(run_int(db, "INSERT INTO p (id, u, v) VALUES (?1, 'c', NULL)", 3, err),
+                     CF_EINVAL);
+    assert_int_equal(run_int(db, "INSERT INTO p (id, u, v) VALUES (?1, 'c', -1)", 3, err),
+                     CF_EINVAL);
+    assert_int_equal(run_int(db, "INSERT INTO c (pid) VALUES (?1)", 99, err), CF_EINVAL);
+    assert_non_null(strstr(err, "FOREIGN KEY"));
+    assert_int_equal(run_int(db, "INSERT INTO c (pid) VALUES (?1)", 1, err), CF_DB_DONE);
+    assert_int_equal(count_rows(db, "p"), 1);
+    cf_db_close(db);
+}
+
+static void test_bad_sql_and_binds(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    struct cf_db_stmt *s = NULL;
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(db, "CREATE TABLE t (a BIGINT)");
+    assert_int_equal(cf_db_prepare(db, "SELEKT 1", &s, err), CF_EINTERNAL);
+    assert_null(s);
+    assert_non_null(strstr(err, "syntax error"));
+    assert_int_equal(cf_db_prepare(db, "SELECT 1; SELECT 2", &s, err), CF_EINTERNAL);
+    assert_null(s);
+    assert_int_equal(cf_db_prepare(db, "", &s, err), CF_EINTERNAL);
+    assert_int_equal(cf_db_exec(db, "INSERT INTO nowhere VALUES (1)", err), CF_EINTERNAL);
+
+    /* A bad bind is reported by the step, naming the parameter; nothing runs. */
+    assert_int_equal(cf_db_prepare(db, "INSERT INTO t (a) VALUES (?1)", &s, NULL), 0);
+    cf_db_bind_int64(s, 1, 5);
+    cf_db_bind_int64(s, 7, 5);
+    cf_db_bind_int64(s, 0, 5);
+    assert_int_equal(cf_db_step(s, err), CF_EINVAL);
+    assert_non_null(strstr(err, "?7"));
+    /* reset clears the remembered failure */
+    cf_db_reset(s);
+    cf_db_bind_int64(s, 1, 5);
+    assert_int_equal(cf_db_step(s, err), CF_DB_DONE);
+    cf_db_finalize(s);
+    assert_int_equal(count_rows(db, "t"), 1);
+    cf_db_close(db);
+}
+
+/* Two connections: one holds the write lock, the other times out with CF_EBUSY. */
+static void test_busy(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *a = open_db(fx), *b = open_db(fx);
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(a, "CREATE TABLE t (a BIGINT)");
+    assert_int_equal(cf_db_set_busy_timeout(b, 10), 0);
+    assert_int_equal(cf_db_begin(a, NULL), 0);
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 1, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_begin(b, err), CF_EBUSY);
+    assert_false(cf_db_in_transaction(b));
+    assert_int_equal(run_int(b, "INSERT INTO t (a) VALUES (?1)", 2, err), CF_EBUSY);
+    /* WAL: the reader is not blocked, and does not see the uncommitted row. */
+    assert_int_equal(count_rows(b, "t"), 0);
+    assert_int_equal(cf_db_commit(a, NULL), 0);
+    assert_int_equal(cf_db_begin(b, NULL), 0);
+    assert_int_equal(run_int(b, "INSERT INTO t (a) VALUES (?1)", 2, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_commit(b, NULL), 0);
+    assert_int_equal(count_rows(a, "t"), 2);
+    cf_db_close(a);
+    cf_db_close(b);
+}
+
+/* ---- transactions ------------------------------------------------------------- */
+
+static void test_transactions(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx), *other = NULL;
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(db, "CREATE TABLE t (a BIGINT UNIQUE)");
+    assert_false(cf_db_in_transaction(db));
+
+    assert_int_equal(cf_db_begin(db, NULL), 0);
+    assert_true(cf_db_in_transaction(db));
+    assert_int_equal(cf_db_begin(db, err), CF_EINTERNAL);
+    assert_int_equal(run_int(db, "INSERT INTO t (a) VALUES (?1)", 1, NULL), CF_DB_DONE);
+    assert_int_equal(run_int(db, "INSERT INTO t (a) VALUES (?1)", 2, NULL), CF_DB_DONE);
+    assert_int_equal(count_rows(db, "t"), 2);
+    cf_db_rollback(db);
+    assert_false(cf_db_in_transaction(db));
+    assert_int_equal(count_rows(db, "t"), 0);
+    cf_db_rollback(db); /* no transaction: a no-op */
+
+    /* A failed statement inside a transaction, then rollback: nothing of it stays. */
+    assert_int_equal(cf_db_begin(db, NULL), 0);
+    assert_int_equal(run_int(db, "INSERT INTO t (a) VALUES (?1)", 3, NULL), CF_DB_DONE);
+    assert_int_equal(run_int(db, "INSERT INTO t (a) VALUES (?1)", 3, NULL), CF_EEXIST);
+    cf_db_rollback(db);
+    assert_int_equal(count_rows(db, "t"), 0);
+
+    assert_int_equal(cf_db_begin(db, NULL), 0);
+    assert_int_equal(run_int(db, "INSERT INTO t (a) VALUES (?1)", 4, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_commit(db, NULL), 0);
+    assert_false(cf_db_in_transaction(db));
+    assert_int_equal(cf_db_commit(db, err), CF_EINTERNAL); /* nothing to commit */
+
+    /* Committed means visible to a new connection (and durable: WAL, FULL). */
+    cf_db_close(db);
+    other = open_db(fx);
+    assert_int_equal(count_rows(other, "t"), 1);
+    cf_db_close(other);
+}
+
+static void test_returning(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    struct cf_db_stmt *s = NULL;
+    int64_t v[2] = {0, 0};
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, n BIGINT)");
+    for (int64_t want = 1; want <= 3; want++) {
+        assert_int_equal(
+            cf_db_prepare(db, "INSERT INTO t (name, n) VALUES (?1, 0) RETURNING id, n", &s, NULL),
+            0);
+        cf_db_bind_text(s, 1, "x");
+        assert_int_equal(cf_db_step_one(s, v, 2, NULL), CF_DB_ROW);
+        assert_true(v[0] == want && v[1] == 0);
+        cf_db_finalize(s);
+    }
+    assert_int_equal(
+        cf_db_prepare(db, "UPDATE t SET n = n + ?1 WHERE id = ?2 RETURNING n", &s, NULL), 0);
+    cf_db_bind_int64(s, 1, 10);
+    cf_db_bind_int64(s, 2, 2);
+    assert_int_equal(cf_db_step_one(s, v, 1, NULL), CF_DB_ROW);
+    assert_true(v[0] == 10);
+    cf_db_reset(s);
+    cf_db_bind_int64(s, 1, 10);
+    cf_db_bind_int64(s, 2, 99);
+    assert_int_equal(cf_db_step_one(s, v, 1, NULL), CF_DB_DONE); /* no such row */
+    cf_db_finalize(s);
+
+    assert_int_equal(cf_db_prepare(db, "DELETE FROM t WHERE id = ?1 RETURNING id", &s, NULL), 0);
+    cf_db_bind_int64(s, 1, 1);
+    assert_int_equal(cf_db_step_one(s, NULL, 0, NULL), CF_DB_ROW);
+    cf_db_finalize(s);
+    assert_int_equal(count_rows(db, "t"), 2);
+
+    /* step_one refuses a statement that returns several rows. */
+    assert_int_equal(cf_db_prepare(db, "SELECT id FROM t", &s, NULL), 0);
+    assert_int_equal(cf_db_step_one(s, v, 1, err), CF_EINTERNAL);
+    cf_db_finalize(s);
+    cf_db_close(db);
+}
+
+/* ---- statement cache ------------------------------------------------------------- */
+
+static void test_statement_cache(void **state)
+{
+    static const char sql[] = "SELECT ?1";
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    struct cf_db_stmt *a = NULL, *b = NULL, *c = NULL;
+    char text[64];
+
+    assert_int_equal(cf_db_prepare(db, sql, &a, NULL), 0);
+    /* The same text while the first is in use: a separate statement. */
+    assert_int_equal(cf_db_prepare(db, sql, &b, NULL), 0);
+    assert_ptr_not_equal(a, b);
+    cf_db_bind_int64(a, 1, 1);
+    cf_db_bind_int64(b, 1, 2);
+    assert_int_equal(cf_db_step(a, NULL), CF_DB_ROW);
+    assert_int_equal(cf_db_step(b, NULL), CF_DB_ROW);
+    assert_true(cf_db_column_int64(a, 0) == 1);
+    assert_true(cf_db_column_int64(b, 0) == 2);
+    cf_db_finalize(b);
+    cf_db_finalize(a);
+
+    /* Released: the cached one comes back, reset and with its bindings cleared. */
+    assert_int_equal(cf_db_prepare(db, sql, &c, NULL), 0);
+    assert_ptr_equal(c, a);
+    assert_int_equal(cf_db_step(c, NULL), CF_DB_ROW);
+    assert_true(cf_db_column_is_null(c, 0));
+    cf_db_finalize(c);
+
+    /* More distinct texts than the cache holds still work (the rest are finalized). */
+    for (int i = 0; i < CF_DB_STMT_CACHE_MAX * 2; i++) {
+        struct cf_db_stmt *s = NULL;
+
+        (void)snprintf(text, sizeof(text), "SELECT %d", i);
+        assert_int_equal(cf_db_prepare(db, text, &s, NULL), 0);
+        assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+        assert_true(cf_db_column_int64(s, 0) == i);
+        cf_db_finalize(s);
+    }
+    cf_db_finalize(NULL);
+    cf_db_close(db);
+}
+
+/* ---- pool ------------------------------------------------------------------------ */
+
+#define POOL_THREADS 8
+#define POOL_ROWS    150
+
+struct worker {
+    struct cf_db_pool *pool;
+    int id;
+    int failures;
+};
+
+static void *pool_worker(void *arg)
+{
+    struct worker *w = arg;
+
+    for (int i = 0; i < POOL_ROWS; i++) {
+        struct cf_db *db = cf_db_pool_acquire(w->pool);
+        struct cf_db_stmt *s = NULL;
+        int64_t id = 0;
+        int rc;
+
+        rc = cf_db_begin(db, NULL);
+        if (rc == 0)
+            rc = cf_db_prepare(db, "INSERT INTO t (who, n) VALUES (?1, ?2) RETURNING id", &s, NULL);
+        if (rc == 0) {
+            cf_db_bind_int64(s, 1, w->id);
+            cf_db_bind_int64(s, 2, i);
+            rc = cf_db_step_one(s, &id, 1, NULL);
+        }
+        cf_db_finalize(s);
+        if (rc == CF_DB_ROW && id > 0)
+            rc = cf_db_commit(db, NULL);
+        else
+            rc = -1;
+        if (rc != 0)
+            w->failures++;
+        cf_db_pool_release(w->pool, db);
+    }
+    return NULL;
+}
+
+static void test_pool_threads(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db_pool *pool = NULL;
+    struct worker w[POOL_THREADS];
+    pthread_t th[POOL_THREADS];
+    struct cf_db *db;
+    struct cf_db_stmt *s = NULL;
+    int64_t v[2];
+    char err[CF_ERR_LEN] = "";
+
+    assert_int_equal(cf_db_pool_open(fx->uri, 0, &pool, err), CF_EINVAL);
+    assert_int_equal(cf_db_pool_open(fx->uri, CF_DB_POOL_MAX + 1, &pool, err), CF_EINVAL);
+    assert_null(pool);
+    assert_int_equal(cf_db_pool_open("sqlite:/nonexistent-dir/x.db", 2, &pool, err), CF_EIO);
+    assert_null(pool);
+
+    assert_int_equal(cf_db_pool_open(fx->uri, 3, &pool, err), 0);
+    assert_int_equal(cf_db_pool_size(pool), 3);
+    db = cf_db_pool_acquire(pool);
+    exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, who BIGINT NOT NULL, n BIGINT NOT NULL,"
+                " UNIQUE (who, n))");
+    cf_db_pool_release(pool, db);
+
+    /* More threads than connections: acquire must wait, never share. */
+    for (int i = 0; i < POOL_THREADS; i++) {
+        w[i].pool = pool;
+        w[i].id = i;
+        w[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < POOL_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+
+    db = cf_db_pool_acquire(pool);
+    assert_int_equal(count_rows(db, "t"), POOL_THREADS * POOL_ROWS);
+    assert_int_equal(cf_db_prepare(db, "SELECT count(DISTINCT id), max(id) FROM t", &s, NULL), 0);
+    assert_int_equal(cf_db_step_one(s, v, 2, NULL), CF_DB_ROW);
+    assert_true(v[0] == POOL_THREADS * POOL_ROWS && v[1] == POOL_THREADS * POOL_ROWS);
+    cf_db_finalize(s);
+
+    /* A connection released inside a transaction comes back rolled back. */
+    assert_int_equal(cf_db_begin(db, NULL), 0);
+    assert_int_equal(run_int(db, "DELETE FROM t WHERE id > ?1", 0, NULL), CF_DB_DONE);
+    cf_db_pool_release(pool, db);
+    for (unsigned i = 0; i < cf_db_pool_size(pool) + 1; i++) {
+        db = cf_db_pool_acquire(pool);
+        assert_false(cf_db_in_transaction(db));
+        assert_int_equal(count_rows(db, "t"), POOL_THREADS * POOL_ROWS);
+        cf_db_pool_release(pool, db);
+    }
+    cf_db_pool_close(pool);
+    cf_db_pool_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_uris, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durability_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_types_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_constraint_mapping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_sql_and_binds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
+    };
+
+    cf_log_init("test_db", CF_LOG_ERROR);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
