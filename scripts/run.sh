@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # `make run`: start coffer on this machine and say how to use it.
-# Today that is one filer (the storage node); `coffer server` replaces it
-# when the upload and download services land.
 set -euo pipefail
 bin=${1:-build/release/coffer}
-dir=${COFFER_DATA:-./data}/filer1
-listen=${COFFER_LISTEN:-127.0.0.1:8301}
-url=http://$listen
+data=${COFFER_DATA:-./data}
+port=${COFFER_PORT:-8200}
+app=http://127.0.0.1:$port
+objsrv=http://127.0.0.1:$((port + 1))
 
 cat <<TXT
-Starting coffer filer 1 on $url with its data in $dir (Ctrl-C stops it).
+Starting coffer server: 3 filers, the app (uploads) on $app and objsrv
+(downloads) on $objsrv, with everything stored under $data. Ctrl-C stops it.
 
-Try, from another terminal:
-  curl -X PUT --data-binary @README.md $url/o/docs/readme     # store (201, SHA-512 back)
-  curl $url/o/docs/readme                                     # read it back
-  curl -H 'Range: bytes=0-99' $url/o/docs/readme              # the first 100 bytes
-  curl $url/status                                            # usage and counters
-  curl "$url/list?limit=10"                                   # what is stored
-  curl -X DELETE $url/o/docs/readme                           # remove it
-See README.md ("The filer") for the whole API; $bin filer --help for settings.
+Try, from another terminal in this directory:
+  uuid=\$($bin put README.md)              # upload: 2 replicas, prints the UUID
+  $bin get \$uuid -o /tmp/readme.copy       # download, verified by SHA-512
+  $bin stat \$uuid                          # the record: size, SHA-512, filers
+  $bin admin filer list                     # the filer summary table
+  curl -X POST --data-binary @README.md '$app/v1/objects?replicas=3'
+  curl $objsrv/v1/objects/\$uuid
+See README.md for the HTTP APIs; $bin --help for every command.
 
 TXT
-exec "$bin" filer --id 1 --dir "$dir" --listen "$listen"
+exec "$bin" server --data "$data" --port "$port"

@@ -168,12 +168,16 @@ static void view_mark_offline(struct cf_app *a, uint32_t id)
 static void *tracker_main(void *arg)
 {
     struct cf_app *a = arg;
+    char err[CF_ERR_LEN];
 
     pthread_mutex_lock(&a->stop_mu);
     while (!a->stop) {
         struct timespec ts;
         pthread_mutex_unlock(&a->stop_mu);
         cf_app_poll_filers(a);
+        /* Shards added by `coffer admin shard add` start taking new objects. */
+        if (cf_objdb_refresh(a->odb, err) < 0)
+            cf_log(CF_LOG_WARN, "cannot re-read the shards table: %s", err);
         pthread_mutex_lock(&a->stop_mu);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += a->poll_ms / 1000;
