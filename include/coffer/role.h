@@ -35,4 +35,27 @@ void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_
 /* Wait for SIGTERM or SIGINT (blocked by cf_role_signals); returns it. */
 int cf_role_wait(const sigset_t *set);
 
+/* What cf_role_run needs to know of a role. Offsets are offsetof() fields
+ * of the role's configuration struct. */
+struct cf_role {
+    const char *name; /* "filer" */
+    const struct cf_conf_opt *opts;
+    size_t nopts;
+    const char *usage;
+    size_t log_level_off; /* char *: the log level */
+    size_t listen_off; /* char *: HOST:PORT for the ready line; SIZE_MAX: the role prints its own */
+    size_t id_off;     /* uint64_t: the id in the ready line; SIZE_MAX: none */
+    /* Start from conf (borrowed); on success *svc is the service. */
+    int (*start)(const void *conf, void **svc, uint16_t *port, char *err);
+    void (*drain)(void *svc, unsigned timeout_s);
+    void (*free)(void *svc); /* NULL-safe */
+};
+
+/* The whole life of a role process: load conf (a zeroed struct the role
+ * describes; borrowed) from argv, set up logging and signals, start, print
+ * the ready line, wait for SIGTERM or SIGINT, drain (up to
+ * CF_DRAIN_TIMEOUT_S) and stop. Returns the exit status: 0, 1 when the role
+ * could not start (logged), 2 for bad settings. */
+int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv);
+
 #endif

@@ -593,33 +593,40 @@ static const char usage[] =
     "and records it under a UUID; GET /v1/objects/UUID/info returns the record.\n"
     "Filers are registered with `coffer admin filer add`.\n";
 
+static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct cf_app *x = NULL;
+    int rc = cf_app_start(conf, &x, port, err);
+
+    *svc = x;
+    return rc;
+}
+
+static void role_drain(void *svc, unsigned timeout_s)
+{
+    cf_app_drain(svc, timeout_s);
+}
+
+static void role_free(void *svc)
+{
+    cf_app_free(svc);
+}
+
 int cf_app_main(int argc, char **argv)
 {
+    static const struct cf_role role = {
+        .name = "app",
+        .opts = cf_app_conf_opts,
+        .nopts = CF_ARRAY_LEN(cf_app_conf_opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct cf_app_conf, log_level),
+        .listen_off = offsetof(struct cf_app_conf, listen),
+        .id_off = SIZE_MAX,
+        .start = role_start,
+        .drain = role_drain,
+        .free = role_free,
+    };
     struct cf_app_conf conf = {0};
-    struct cf_app *a = NULL;
-    char err[CF_ERR_LEN] = "";
-    sigset_t set;
-    uint16_t port = 0;
-    int status, sig;
 
-    status = cf_role_config("app", cf_app_conf_opts, cf_app_conf_nopts, &conf, argc, argv, usage,
-                            &conf.log_level);
-    if (status >= 0)
-        goto out;
-    status = 1;
-    cf_role_signals(&set);
-    if (cf_httpc_global_init() < 0 || cf_app_start(&conf, &a, &port, err) < 0) {
-        cf_log(CF_LOG_ERROR, "cannot start the app: %s", err);
-        goto out;
-    }
-    cf_role_announce("app", 0, conf.listen, port);
-    sig = cf_role_wait(&set);
-    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
-           CF_DRAIN_TIMEOUT_S);
-    cf_app_drain(a, CF_DRAIN_TIMEOUT_S);
-    status = 0;
-out:
-    cf_app_free(a);
-    cf_conf_fini(cf_app_conf_opts, cf_app_conf_nopts, &conf);
-    return status;
+    return cf_role_run(&role, &conf, argc, argv);
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/limits.h"
 #include "coffer/log.h"
 
 int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, void *conf, int argc,
@@ -36,6 +38,10 @@ int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, v
 void cf_role_signals(sigset_t *set)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* A shell starts background jobs with SIGINT ignored, and an ignored
+     * signal is discarded even while blocked: sigwait would never see it. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
@@ -63,4 +69,40 @@ void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_
            hl > 0 ? listen : "127.0.0.1", (unsigned)port);
     fflush(stdout);
     cf_log(CF_LOG_INFO, "%s %sserving on port %u", role, ids, (unsigned)port);
+}
+
+int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
+{
+    char *const *level = (char *const *)(void *)((char *)conf + r->log_level_off);
+    char err[CF_ERR_LEN] = "";
+    void *svc = NULL;
+    sigset_t set;
+    uint16_t port = 0;
+    int status, sig;
+
+    status = cf_role_config(r->name, r->opts, r->nopts, conf, argc, argv, r->usage, level);
+    if (status >= 0)
+        goto out;
+    status = 1;
+    cf_role_signals(&set);
+    if (cf_httpc_global_init() < 0 || r->start(conf, &svc, &port, err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start the %s: %s", r->name, err);
+        goto out;
+    }
+    if (r->listen_off != SIZE_MAX) {
+        uint64_t id = 0;
+        if (r->id_off != SIZE_MAX)
+            memcpy(&id, (char *)conf + r->id_off, sizeof(id));
+        cf_role_announce(r->name, id, *(char *const *)(void *)((char *)conf + r->listen_off), port);
+    }
+    sig = cf_role_wait(&set);
+    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
+           CF_DRAIN_TIMEOUT_S);
+    r->drain(svc, CF_DRAIN_TIMEOUT_S);
+    cf_log(CF_LOG_INFO, "%s stopped", r->name);
+    status = 0;
+out:
+    r->free(svc);
+    cf_conf_fini(r->opts, r->nopts, conf);
+    return status;
 }

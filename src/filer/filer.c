@@ -448,34 +448,40 @@ static const char usage[] =
     "Prints \"coffer filer N listening on http://HOST:PORT\" when ready;\n"
     "SIGTERM or SIGINT drains requests in flight and exits.\n";
 
+static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct cf_filer *x = NULL;
+    int rc = cf_filer_start(conf, NULL, &x, port, err);
+
+    *svc = x;
+    return rc;
+}
+
+static void role_drain(void *svc, unsigned timeout_s)
+{
+    cf_filer_drain(svc, timeout_s);
+}
+
+static void role_free(void *svc)
+{
+    cf_filer_free(svc);
+}
+
 int cf_filer_main(int argc, char **argv)
 {
+    static const struct cf_role role = {
+        .name = "filer",
+        .opts = cf_filer_conf_opts,
+        .nopts = CF_ARRAY_LEN(cf_filer_conf_opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct cf_filer_conf, log_level),
+        .listen_off = offsetof(struct cf_filer_conf, listen),
+        .id_off = offsetof(struct cf_filer_conf, id),
+        .start = role_start,
+        .drain = role_drain,
+        .free = role_free,
+    };
     struct cf_filer_conf conf = {0};
-    struct cf_filer *f = NULL;
-    char err[CF_ERR_LEN] = "";
-    sigset_t set;
-    uint16_t port = 0;
-    int status, sig;
 
-    status = cf_role_config("filer", cf_filer_conf_opts, cf_filer_conf_nopts, &conf, argc, argv,
-                            usage, &conf.log_level);
-    if (status >= 0)
-        goto out;
-    status = 1;
-    cf_role_signals(&set);
-    if (cf_filer_start(&conf, NULL, &f, &port, err) < 0) {
-        cf_log(CF_LOG_ERROR, "cannot start filer %" PRIu64 ": %s", conf.id, err);
-        goto out;
-    }
-    cf_role_announce("filer", conf.id, conf.listen, port);
-    sig = cf_role_wait(&set);
-    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
-           CF_DRAIN_TIMEOUT_S);
-    cf_filer_drain(f, CF_DRAIN_TIMEOUT_S);
-    cf_log(CF_LOG_INFO, "filer %" PRIu64 " stopped", conf.id);
-    status = 0;
-out:
-    cf_filer_free(f);
-    cf_conf_fini(cf_filer_conf_opts, cf_filer_conf_nopts, &conf);
-    return status;
+    return cf_role_run(&role, &conf, argc, argv);
 }

@@ -384,33 +384,40 @@ static const char usage[] =
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
     "best replica, failing over to the others, and verifies its SHA-512.\n";
 
+static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct cf_objsrv *x = NULL;
+    int rc = cf_objsrv_start(conf, &x, port, err);
+
+    *svc = x;
+    return rc;
+}
+
+static void role_drain(void *svc, unsigned timeout_s)
+{
+    cf_objsrv_drain(svc, timeout_s);
+}
+
+static void role_free(void *svc)
+{
+    cf_objsrv_free(svc);
+}
+
 int cf_objsrv_main(int argc, char **argv)
 {
+    static const struct cf_role role = {
+        .name = "objsrv",
+        .opts = cf_objsrv_conf_opts,
+        .nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct cf_objsrv_conf, log_level),
+        .listen_off = offsetof(struct cf_objsrv_conf, listen),
+        .id_off = SIZE_MAX,
+        .start = role_start,
+        .drain = role_drain,
+        .free = role_free,
+    };
     struct cf_objsrv_conf conf = {0};
-    struct cf_objsrv *o = NULL;
-    char err[CF_ERR_LEN] = "";
-    sigset_t set;
-    uint16_t port = 0;
-    int status, sig;
 
-    status = cf_role_config("objsrv", cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &conf, argc, argv,
-                            usage, &conf.log_level);
-    if (status >= 0)
-        goto out;
-    status = 1;
-    cf_role_signals(&set);
-    if (cf_httpc_global_init() < 0 || cf_objsrv_start(&conf, &o, &port, err) < 0) {
-        cf_log(CF_LOG_ERROR, "cannot start objsrv: %s", err);
-        goto out;
-    }
-    cf_role_announce("objsrv", 0, conf.listen, port);
-    sig = cf_role_wait(&set);
-    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
-           CF_DRAIN_TIMEOUT_S);
-    cf_objsrv_drain(o, CF_DRAIN_TIMEOUT_S);
-    status = 0;
-out:
-    cf_objsrv_free(o);
-    cf_conf_fini(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &conf);
-    return status;
+    return cf_role_run(&role, &conf, argc, argv);
 }

@@ -173,8 +173,10 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     return 0;
 }
 
-static void stop(struct server *s, unsigned timeout_s)
+static void server_drain(void *svc, unsigned timeout_s)
 {
+    struct server *s = svc;
+
     /* Front to back: no new downloads, then no new uploads, then the filers. */
     if (s->objsrv != NULL)
         cf_objsrv_drain(s->objsrv, timeout_s);
@@ -182,37 +184,51 @@ static void stop(struct server *s, unsigned timeout_s)
         cf_app_drain(s->app, timeout_s);
     for (size_t i = 0; i < s->nfilers; i++)
         cf_filer_drain(s->filers[i], timeout_s);
+}
+
+static void server_free(void *svc)
+{
+    struct server *s = svc;
+
+    if (s == NULL)
+        return;
     cf_objsrv_free(s->objsrv);
     cf_app_free(s->app);
     for (size_t i = 0; i < s->nfilers; i++)
         cf_filer_free(s->filers[i]);
+    free(s);
+}
+
+static int server_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct server *s = cf_xcalloc(1, sizeof(*s));
+    int rc = start(s, conf, err);
+
+    (void)port;
+    if (rc < 0) {
+        server_drain(s, 0);
+        server_free(s);
+        s = NULL;
+    }
+    *svc = s;
+    return rc;
 }
 
 int cf_server_main(int argc, char **argv)
 {
+    static const struct cf_role role = {
+        .name = "server",
+        .opts = opts,
+        .nopts = CF_ARRAY_LEN(opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct server_conf, log_level),
+        .listen_off = SIZE_MAX, /* it prints a ready line per role */
+        .id_off = SIZE_MAX,
+        .start = server_start,
+        .drain = server_drain,
+        .free = server_free,
+    };
     struct server_conf conf = {0};
-    struct server s = {0};
-    char err[CF_ERR_LEN] = "";
-    sigset_t set;
-    int status, sig;
 
-    status = cf_role_config("server", opts, CF_ARRAY_LEN(opts), &conf, argc, argv, usage,
-                            &conf.log_level);
-    if (status >= 0)
-        goto out;
-    status = 1;
-    cf_role_signals(&set);
-    if (cf_httpc_global_init() < 0 || start(&s, &conf, err) < 0) {
-        cf_log(CF_LOG_ERROR, "cannot start the server: %s", err);
-        stop(&s, 0);
-        goto out;
-    }
-    sig = cf_role_wait(&set);
-    cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
-           CF_DRAIN_TIMEOUT_S);
-    stop(&s, CF_DRAIN_TIMEOUT_S);
-    status = 0;
-out:
-    cf_conf_fini(opts, CF_ARRAY_LEN(opts), &conf);
-    return status;
+    return cf_role_run(&role, &conf, argc, argv);
 }
