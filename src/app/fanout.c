@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "coffer/err.h"
+#include "coffer/httpc.h"
 #include "coffer/log.h"
 
 #define SHA_HEADER "X-Coffer-SHA512"
@@ -134,6 +135,7 @@ int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct c
             goto out;
         }
         f->n++;
+        cf_httpc_share(t->h);
         (void)curl_easy_setopt(t->h, CURLOPT_URL, urls[i]);
         (void)curl_easy_setopt(t->h, CURLOPT_UPLOAD, 1L);
         (void)curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->hdrs);

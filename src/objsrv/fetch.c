@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/httpc.h"
 #include "coffer/log.h"
 
 struct cf_fetch {
@@ -136,6 +137,7 @@ static int start_transfer(struct cf_fetch *f)
     f->e_why[0] = '\0';
     (void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->first + f->got,
                    f->first + f->len - 1);
+    cf_httpc_share(f->e);
     (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
     (void)curl_easy_setopt(f->e, CURLOPT_RANGE, range);
     (void)curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, write_cb);
