@@ -6,6 +6,12 @@
  * request it carries, so connections stay alive. Request i goes to --url with
  * every "{i}" replaced by i.
  *
+ * The data path (coffer server) names objects by the UUID the app returns, so
+ * two more modes: POST uploads to a fixed URL, check the 201 JSON reply (size,
+ * and sha512 with --sha-header) and record its "uuid" as line i of
+ * --uuids-out; --uuids-in reads such a file back and request i goes to --url
+ * with "{uuid}" replaced by line i, its bytes checked against object i.
+ *
  * Bodies: object i is a deterministic byte stream (counter-based splitmix64
  * seeded by i), produced while curl reads it (PUT) and compared while curl
  * writes it (GET), so an object of any size is never held in memory and every
@@ -21,6 +27,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,11 +35,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "coffer/buf.h"
 #include "coffer/common.h"
 #include "coffer/sha512.h"
 
 enum bench_method {
     BENCH_PUT,
+    BENCH_POST,
     BENCH_GET,
     BENCH_DELETE,
 };
@@ -47,6 +56,13 @@ enum bench_method {
 /* curl's receive and send buffers for large objects: 16 KiB (the default)
  * costs one callback per 16 KiB, which shows at several GB/s on loopback. */
 #define BENCH_BIG_BUFFER (512L * 1024L)
+/* A UUID as recorded in a --uuids-out file: the app's are 36 characters; the
+ * cap only keeps a wrong reply from growing memory or the URL. */
+#define BENCH_UUID_MAX 64
+/* The app's reply to an upload is about 600 bytes with 3 filers. */
+#define BENCH_REPLY_MAX 65536
+/* A --uuids-out line for an index whose upload failed. */
+#define BENCH_NO_UUID "-"
 
 struct bench_opts {
     enum bench_method method;
@@ -61,6 +77,8 @@ struct bench_opts {
     double timeout;    /* seconds, per request */
     const char *label;
     bool json;
+    const char *uuids_out; /* POST: write the returned UUIDs here, line i = index i */
+    const char *uuids_in;  /* read UUIDs from here for {uuid} */
 };
 
 struct bench;
@@ -72,11 +90,13 @@ struct bench_slot {
     struct curl_slist *hdrs; /* owned; rebuilt per request */
     uint64_t index;
     uint64_t seed;
-    uint64_t off;      /* bytes produced (PUT) or received (GET) so far */
-    uint64_t bad_off;  /* first mismatching offset when mismatch */
-    bool mismatch;     /* a received byte differs, or the body is too long */
-    bool sha_seen;     /* the reply carried X-Coffer-SHA512 */
-    bool sha_mismatch; /* ... and it differs from the expected one */
+    uint64_t off;        /* bytes produced (PUT) or received (GET) so far */
+    uint64_t bad_off;    /* first mismatching offset when mismatch */
+    bool mismatch;       /* a received byte differs, or the body is too long */
+    bool sha_seen;       /* the reply carried X-Coffer-SHA512 */
+    bool sha_mismatch;   /* ... and it differs from the expected one */
+    bool reply_overrun;  /* a POST reply went past BENCH_REPLY_MAX */
+    struct cf_buf reply; /* POST: the reply body */
     uint64_t t0_ns;
     char url[BENCH_URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
@@ -89,9 +109,13 @@ struct bench {
     struct bench_slot **free_slots;
     size_t n_free;
     char (*sha_hex)[CF_SHA512_HEX_LEN + 1]; /* expected digests of 0..count-1 with --sha-header */
-    uint64_t next;                          /* next index to issue */
+    char (*uuids)[BENCH_UUID_MAX + 1];      /* --uuids-in/out; "" where none */
+    uint64_t n_uuids;                       /* entries of uuids in use */
+    uint64_t cap_uuids;
+    uint64_t next; /* next index to issue */
     uint64_t ok;
     uint64_t errors;
+    uint64_t skipped; /* --uuids-in lines without a UUID (their upload failed) */
     uint64_t *lat_ns; /* latency of each successful request */
     size_t n_lat;
     size_t cap_lat;
@@ -182,16 +206,23 @@ static void usage(FILE *f)
 {
     fprintf(
         f, "usage: coffer-bench --url TEMPLATE [options]\n"
-           "  --url TEMPLATE         request URL; every {i} becomes the request index\n"
+           "  --url TEMPLATE         request URL; every {i} becomes the request index and\n"
+           "                         every {uuid} line i of --uuids-in\n"
            "                         (e.g. http://127.0.0.1:8301/o/bench/{i})\n"
-           "  --method PUT|GET|DELETE  default PUT\n"
+           "  --method PUT|POST|GET|DELETE  default PUT; POST expects the app's JSON reply\n"
+           "                         {\"uuid\":..,\"size\":..,\"sha512\":..}\n"
+           "  --uuids-out FILE       with POST: write each reply's uuid to FILE, line i for\n"
+           "                         request i (\"-\" where the upload failed)\n"
+           "  --uuids-in FILE        with GET or DELETE: line i of FILE is object i's uuid;\n"
+           "                         --count is cut to the lines, \"-\" lines are skipped\n"
            "  --size BYTES           object size, K/M/G suffixes (x1024); default 4K\n"
            "  --count N              requests, indexes 0..N-1; default 1000\n"
            "  --concurrency C        requests in flight; default 16\n"
            "  --expect-status LIST   accepted statuses, e.g. 201,204;\n"
-           "                         default PUT 201, GET 200, DELETE 204\n"
-           "  --sha-header           send X-Coffer-SHA512 on PUT; a 2xx reply to PUT or GET\n"
-           "                         must carry the same digest (computed before the clock)\n"
+           "                         default PUT and POST 201, GET 200, DELETE 204\n"
+           "  --sha-header           send X-Coffer-SHA512 on PUT and POST; a 2xx reply to PUT\n"
+           "                         or GET must carry the same digest, a POST reply's JSON\n"
+           "                         the same sha512 (computed before the clock)\n"
            "  --time-limit SECONDS   issue no request after this; default 120\n"
            "  --timeout SECONDS      per-request limit; default 300\n"
            "  --label TEXT           name printed with the results\n"
@@ -311,6 +342,8 @@ static const char *method_name(enum bench_method m)
     switch (m) {
     case BENCH_PUT:
         return "PUT";
+    case BENCH_POST:
+        return "POST";
     case BENCH_GET:
         return "GET";
     case BENCH_DELETE:
@@ -334,6 +367,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         OPT_TIMEOUT,
         OPT_LABEL,
         OPT_JSON,
+        OPT_UUIDS_OUT,
+        OPT_UUIDS_IN,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -348,6 +383,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"label", required_argument, NULL, OPT_LABEL},
         {"json", no_argument, NULL, OPT_JSON},
+        {"uuids-out", required_argument, NULL, OPT_UUIDS_OUT},
+        {"uuids-in", required_argument, NULL, OPT_UUIDS_IN},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -371,12 +408,14 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         case OPT_METHOD:
             if (strcasecmp(optarg, "PUT") == 0)
                 o->method = BENCH_PUT;
+            else if (strcasecmp(optarg, "POST") == 0)
+                o->method = BENCH_POST;
             else if (strcasecmp(optarg, "GET") == 0)
                 o->method = BENCH_GET;
             else if (strcasecmp(optarg, "DELETE") == 0)
                 o->method = BENCH_DELETE;
             else
-                bad = "--method must be PUT, GET or DELETE";
+                bad = "--method must be PUT, POST, GET or DELETE";
             break;
         case OPT_SIZE:
             if (parse_size(optarg, &o->size) != 0)
@@ -413,6 +452,12 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         case OPT_JSON:
             o->json = true;
             break;
+        case OPT_UUIDS_OUT:
+            o->uuids_out = optarg;
+            break;
+        case OPT_UUIDS_IN:
+            o->uuids_in = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             rc = 1;
@@ -435,6 +480,18 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         usage(stderr);
         goto out;
     }
+    if (o->uuids_out != NULL && o->method != BENCH_POST) {
+        fprintf(stderr, "coffer-bench: --uuids-out goes with --method POST\n");
+        goto out;
+    }
+    if (o->uuids_in != NULL && o->method != BENCH_GET && o->method != BENCH_DELETE) {
+        fprintf(stderr, "coffer-bench: --uuids-in goes with --method GET or DELETE\n");
+        goto out;
+    }
+    if ((strstr(o->url_tmpl, "{uuid}") != NULL) != (o->uuids_in != NULL)) {
+        fprintf(stderr, "coffer-bench: a --url with {uuid} needs --uuids-in, and the reverse\n");
+        goto out;
+    }
     o->concurrency = (unsigned)conc;
     if (expect != NULL) {
         if (parse_expect(expect, o) != 0) {
@@ -445,24 +502,153 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         }
     } else {
         o->n_expect = 1;
-        o->expect[0] = o->method == BENCH_PUT ? 201 : o->method == BENCH_GET ? 200 : 204;
+        o->expect[0] = o->method == BENCH_PUT || o->method == BENCH_POST ? 201
+                       : o->method == BENCH_GET                          ? 200
+                                                                         : 204;
     }
     rc = 0;
 out:
     return rc;
 }
 
+/* ---- UUID files ---- */
+
+/* A UUID is safe to record and to put in a URL: 1 to BENCH_UUID_MAX
+ * characters of A-Z a-z 0-9 and '-', the first not '-' (so never BENCH_NO_UUID). */
+static bool uuid_ok(const char *p, size_t n)
+{
+    if (n < 1 || n > BENCH_UUID_MAX || p[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Make b->uuids hold entries 0..n-1; new entries are "". */
+static void uuids_reserve(struct bench *b, uint64_t n)
+{
+    uint64_t cap = b->cap_uuids;
+
+    if (n <= cap)
+        return;
+    while (cap < n)
+        cap = cap ? cap * 2 : 1024;
+    b->uuids = cf_xrealloc(b->uuids, (size_t)cap * sizeof(*b->uuids));
+    memset(b->uuids + b->cap_uuids, 0, (size_t)(cap - b->cap_uuids) * sizeof(*b->uuids));
+    b->cap_uuids = cap;
+}
+
+/* Read --uuids-in: line i is object i's UUID, or BENCH_NO_UUID. Only the first
+ * --count lines are read, and --count is cut to the lines there are.
+ * Returns 0, or -1 after printing why. */
+static int uuids_load(struct bench *b)
+{
+    const char *path = b->o.uuids_in;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int rc = -1;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        int err = errno;
+
+        fprintf(stderr, "coffer-bench: open \"%s\" failed: %s\n", path, strerror(err));
+        goto out;
+    }
+    while (b->n_uuids < b->o.count) {
+        ssize_t got = getline(&line, &line_cap, f);
+        size_t n;
+
+        if (got < 0)
+            break;
+        n = (size_t)got;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        uuids_reserve(b, b->n_uuids + 1);
+        if (n == strlen(BENCH_NO_UUID) && memcmp(line, BENCH_NO_UUID, n) == 0) {
+            b->uuids[b->n_uuids][0] = '\0';
+        } else if (uuid_ok(line, n)) {
+            memcpy(b->uuids[b->n_uuids], line, n);
+            b->uuids[b->n_uuids][n] = '\0';
+        } else {
+            fprintf(stderr, "coffer-bench: %s:%" PRIu64 ": not a uuid\n", path, b->n_uuids + 1);
+            goto out;
+        }
+        b->n_uuids++;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "coffer-bench: read \"%s\" failed\n", path);
+        goto out;
+    }
+    b->o.count = b->n_uuids;
+    rc = 0;
+out:
+    free(line);
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
+/* Write --uuids-out: one line per request issued, in index order.
+ * Returns 0, or -1 after printing why. */
+static int uuids_save(struct bench *b)
+{
+    const char *path = b->o.uuids_out;
+    FILE *f = NULL;
+    int rc = -1;
+
+    f = fopen(path, "w");
+    if (f == NULL) {
+        int err = errno;
+
+        fprintf(stderr, "coffer-bench: open \"%s\" failed: %s\n", path, strerror(err));
+        goto out;
+    }
+    for (uint64_t i = 0; i < b->next; i++) {
+        const char *u = i < b->cap_uuids && b->uuids[i][0] != '\0' ? b->uuids[i] : BENCH_NO_UUID;
+
+        if (fprintf(f, "%s\n", u) < 0)
+            break;
+    }
+    if (ferror(f) || fflush(f) != 0) {
+        fprintf(stderr, "coffer-bench: write \"%s\" failed\n", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f != NULL && fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "coffer-bench: close \"%s\" failed\n", path);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* ---- requests ---- */
 
-/* Write the URL of request `index` into out. Returns 0, or -1 if it does not fit. */
-static int format_url(const char *tmpl, uint64_t index, char *out, size_t cap)
+/* Write the URL of request `index` into out; uuid (borrowed) replaces {uuid}
+ * and is NULL when the template has none. Returns 0, or -1 if it does not fit. */
+static int format_url(const char *tmpl, uint64_t index, const char *uuid, char *out, size_t cap)
 {
     size_t len = 0;
     const char *p = tmpl;
     int rc = -1;
 
     while (*p != '\0') {
-        if (strncmp(p, "{i}", 3) == 0) {
+        if (uuid != NULL && strncmp(p, "{uuid}", 6) == 0) {
+            size_t n = strlen(uuid);
+
+            if (n >= cap - len)
+                goto out;
+            memcpy(out + len, uuid, n);
+            len += n;
+            p += 6;
+        } else if (strncmp(p, "{i}", 3) == 0) {
             int n = snprintf(out + len, cap - len, "%" PRIu64, index);
 
             if (n < 0 || (size_t)n >= cap - len)
@@ -514,8 +700,9 @@ static bool status_expected(const struct bench_opts *o, long status)
     return false;
 }
 
-/* GET bodies are compared with the generator as they arrive; other bodies
- * (PUT replies, error JSON) are drained so the connection can be reused. */
+/* GET bodies are compared with the generator as they arrive and POST replies
+ * kept for slot_finish; other bodies (PUT replies, error JSON) are drained so
+ * the connection can be reused. */
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct bench_slot *s = arg;
@@ -524,6 +711,11 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
     long status = 0;
     size_t done = 0;
 
+    if (o->method == BENCH_POST) {
+        if (!s->reply_overrun && cf_buf_append(&s->reply, data, n) != 0)
+            s->reply_overrun = true;
+        goto out;
+    }
     if (o->method != BENCH_GET)
         goto out;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -612,6 +804,7 @@ static int slot_init(struct bench *b, struct bench_slot *s)
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, BENCH_BIG_BUFFER);
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_UPLOAD_BUFFERSIZE, BENCH_BIG_BUFFER);
     }
+    cf_buf_init(&s->reply, BENCH_REPLY_MAX);
     switch (o->method) {
     case BENCH_PUT:
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_UPLOAD, 1L);
@@ -620,6 +813,15 @@ static int slot_init(struct bench *b, struct bench_slot *s)
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKFUNCTION, seek_cb);
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKDATA, s);
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)o->size);
+        break;
+    case BENCH_POST:
+        /* The body comes from read_cb, its length announced up front. */
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_POST, 1L);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_READFUNCTION, read_cb);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_READDATA, s);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKFUNCTION, seek_cb);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_SEEKDATA, s);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->size);
         break;
     case BENCH_GET:
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
@@ -645,13 +847,19 @@ static int slot_start(struct bench *b, struct bench_slot *s, uint64_t index)
 
     s->index = index;
     s->seed = gen_seed(index);
+    if (b->o.method == BENCH_POST)
+        uuids_reserve(b, index + 1);
     s->off = 0;
     s->bad_off = 0;
     s->mismatch = false;
     s->sha_seen = false;
     s->sha_mismatch = false;
+    s->reply_overrun = false;
+    cf_buf_fini(&s->reply);
+    cf_buf_init(&s->reply, BENCH_REPLY_MAX);
     s->errbuf[0] = '\0';
-    if (format_url(b->o.url_tmpl, index, s->url, sizeof(s->url)) != 0) {
+    if (format_url(b->o.url_tmpl, index, b->o.uuids_in != NULL ? b->uuids[index] : NULL, s->url,
+                   sizeof(s->url)) != 0) {
         fprintf(stderr, "coffer-bench: URL for index %" PRIu64 " is over %d bytes\n", index,
                 BENCH_URL_MAX);
         goto out;
@@ -663,7 +871,14 @@ static int slot_start(struct bench *b, struct bench_slot *s, uint64_t index)
     if (h == NULL)
         goto out;
     s->hdrs = h;
-    if (b->o.sha_header && b->o.method == BENCH_PUT) {
+    if (b->o.method == BENCH_POST) {
+        /* Not curl's default form type: the body is an object's bytes. */
+        h = curl_slist_append(s->hdrs, "Content-Type: application/octet-stream");
+        if (h == NULL)
+            goto out;
+        s->hdrs = h;
+    }
+    if (b->o.sha_header && (b->o.method == BENCH_PUT || b->o.method == BENCH_POST)) {
         n = snprintf(sha_line, sizeof(sha_line), "X-Coffer-SHA512: %s", b->sha_hex[index]);
         if (n < 0 || (size_t)n >= sizeof(sha_line))
             goto out;
@@ -692,7 +907,54 @@ static void record_latency(struct bench *b, uint64_t ns)
     b->lat_ns[b->n_lat++] = ns;
 }
 
-/* Judge a finished request: every status is checked, and every GET byte. */
+/* Check the app's 201 reply to the POST on s and record its uuid; on a wrong
+ * reply, say why in why (left as it is otherwise). */
+static void check_post_reply(struct bench *b, struct bench_slot *s, char *why, size_t cap)
+{
+    json_t *root = NULL;
+    json_t *v;
+    json_error_t jerr;
+    const char *uuid;
+    size_t n;
+
+    if (s->reply_overrun) {
+        snprintf(why, cap, "reply over %d bytes", BENCH_REPLY_MAX);
+        goto out;
+    }
+    root = json_loadb(s->reply.base != NULL ? s->reply.base : "", s->reply.len, 0, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        snprintf(why, cap, "reply is not a JSON object: %s", root == NULL ? jerr.text : "");
+        goto out;
+    }
+    v = json_object_get(root, "uuid");
+    uuid = json_string_value(v);
+    n = json_string_length(v);
+    if (uuid == NULL || !uuid_ok(uuid, n)) {
+        snprintf(why, cap, "reply without a valid \"uuid\"");
+        goto out;
+    }
+    v = json_object_get(root, "size");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) != b->o.size) {
+        snprintf(why, cap, "reply \"size\" is not %" PRIu64, b->o.size);
+        goto out;
+    }
+    if (b->sha_hex != NULL) {
+        v = json_object_get(root, "sha512");
+        if (json_string_length(v) != CF_SHA512_HEX_LEN ||
+            strncasecmp(json_string_value(v), b->sha_hex[s->index], CF_SHA512_HEX_LEN) != 0) {
+            snprintf(why, cap, "reply \"sha512\" differs from the object's digest");
+            goto out;
+        }
+    }
+    memcpy(b->uuids[s->index], uuid, n);
+    b->uuids[s->index][n] = '\0';
+out:
+    json_decref(root);
+}
+
+/* Judge a finished request: every status is checked, every GET byte, and
+ * every POST reply. */
 static void slot_finish(struct bench *b, struct bench_slot *s, CURLcode result)
 {
     const struct bench_opts *o = &b->o;
@@ -710,10 +972,13 @@ static void slot_finish(struct bench *b, struct bench_slot *s, CURLcode result)
         snprintf(why, sizeof(why), "wrong byte at offset %" PRIu64, s->bad_off);
     else if (o->method == BENCH_GET && status >= 200 && status <= 299 && s->off != o->size)
         snprintf(why, sizeof(why), "body of %" PRIu64 " bytes, expected %" PRIu64, s->off, o->size);
-    else if (b->sha_hex != NULL && status >= 200 && status <= 299 && !s->sha_seen)
+    else if (o->method != BENCH_POST && b->sha_hex != NULL && status >= 200 && status <= 299 &&
+             !s->sha_seen)
         snprintf(why, sizeof(why), "reply without X-Coffer-SHA512");
     else if (s->sha_mismatch)
         snprintf(why, sizeof(why), "reply X-Coffer-SHA512 differs from the object's digest");
+    else if (o->method == BENCH_POST && status >= 200 && status <= 299)
+        check_post_reply(b, s, why, sizeof(why));
     if (why[0] != '\0') {
         b->errors++;
         if (b->errors <= BENCH_ERRORS_SHOWN)
@@ -778,6 +1043,12 @@ static int run(struct bench *b)
         while (b->n_free > 0 && b->next < o->count && cf_now_ns() - b->start_ns < limit_ns) {
             struct bench_slot *s = b->free_slots[b->n_free - 1];
 
+            /* The upload of this object failed: there is nothing to fetch. */
+            if (o->uuids_in != NULL && b->uuids[b->next][0] == '\0') {
+                b->skipped++;
+                b->next++;
+                continue;
+            }
             if (slot_start(b, s, b->next) != 0)
                 goto out;
             b->n_free--;
@@ -872,17 +1143,18 @@ static void report(struct bench *b)
         snprintf(size_txt, sizeof(size_txt), " of %" PRIu64 " B", o->size);
     fprintf(human,
             "%s%s%s x %" PRIu64 "%s (c=%u) in %.2f s: %.1f ops/s, %.1f MB/s, p50 %.2f ms, "
-            "p99 %.2f ms, errors %" PRIu64 "\n",
+            "p99 %.2f ms, errors %" PRIu64 "%s\n",
             o->label, o->label[0] ? ": " : "", method_name(o->method), b->next, size_txt,
-            o->concurrency, secs, ops, mbs, p50, p99, b->errors);
+            o->concurrency, secs, ops, mbs, p50, p99, b->errors,
+            b->skipped > 0 ? " (some --uuids-in lines had no uuid)" : "");
     if (o->json) {
         printf("{\"label\":\"");
         json_escape(stdout, o->label);
         printf("\",\"method\":\"%s\",\"size\":%" PRIu64 ",\"concurrency\":%u,\"issued\":%" PRIu64
                ",\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"seconds\":%.3f,\"ops_per_s\":%.1f,"
-               "\"mb_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+               "\"mb_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"skipped\":%" PRIu64 "}\n",
                method_name(o->method), o->size, o->concurrency, b->next, b->ok, b->errors, secs,
-               ops, mbs, p50, p99);
+               ops, mbs, p50, p99, b->skipped);
     }
     fflush(stdout);
 }
@@ -905,6 +1177,8 @@ int main(int argc, char **argv)
         goto out;
     }
     curl_up = true;
+    if (b.o.uuids_in != NULL && uuids_load(&b) != 0)
+        goto out;
     if (b.o.sha_header && b.o.method != BENCH_DELETE && precompute_sha(&b) != 0)
         goto out;
     b.multi = curl_multi_init();
@@ -929,6 +1203,8 @@ int main(int argc, char **argv)
     }
     report(&b);
     rc = b.errors > 0 ? 1 : 0;
+    if (b.o.uuids_out != NULL && uuids_save(&b) != 0)
+        rc = 2;
 out:
     if (b.slots != NULL) {
         for (unsigned i = 0; i < b.o.concurrency; i++) {
@@ -937,6 +1213,7 @@ out:
                 curl_easy_cleanup(b.slots[i].easy);
             }
             curl_slist_free_all(b.slots[i].hdrs);
+            cf_buf_fini(&b.slots[i].reply);
         }
     }
     if (b.multi != NULL)
@@ -947,5 +1224,6 @@ out:
     free(b.free_slots);
     free(b.sha_hex);
     free(b.lat_ns);
+    free(b.uuids);
     return rc;
 }
