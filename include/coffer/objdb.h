@@ -99,7 +99,7 @@ struct cf_objdb_record {
     uint8_t key[CF_OBJDB_KEY_MAX];
     bool deleted;
     uint64_t deleted_ms; /* when marked deleted (ms since the epoch); 0 if not deleted */
-    uint64_t created_ms; /* set by cf_objdb_commit */
+    uint64_t created_ms; /* ms since the epoch; cf_objdb_commit uses now when 0 */
 };
 
 struct cf_objdb_shard {
@@ -185,7 +185,7 @@ CF_MUST_CHECK int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct 
 /* Commit rec (borrowed) as a new, visible record: rec->uuid from
  * cf_objdb_reserve; path valid for a filer (objpath.h); replicas and nfilers
  * in 1..CF_OBJDB_REPLICAS_MAX; filers distinct, nonzero; key_len <=
- * CF_OBJDB_KEY_MAX. deleted and created_ms are ignored. On success the record
+ * CF_OBJDB_KEY_MAX. deleted is ignored; created_ms 0 means now. On success the record
  * is durable. Returns 0; CF_EINVAL for a bad field or a UUID that was never
  * reserved; CF_EEXIST if the UUID was already committed; CF_ENOTFOUND for an
  * unknown shard; or a db.h error. On failure nothing was written. */

@@ -345,9 +345,10 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         rc = CF_ECHECKSUM;
         (void)snprintf(err, sizeof(err), "the body does not match %s", SHA_HEADER);
     }
-    /* Finish even after an error, so the filers see the end of the body;
-     * with a wrong trailer they refuse to store it. */
-    if (cf_fanout_finish(u->fo, sha) < (int)u->n && rc == 0)
+    /* Finish even after an error, so the filers see the end of the body.
+     * On a checksum mismatch the trailer carries the client's checksum, so
+     * the filers refuse the bytes rather than store them for us to delete. */
+    if (cf_fanout_finish(u->fo, rc == CF_ECHECKSUM ? u->expect : sha) < (int)u->n && rc == 0)
         cf_log(CF_LOG_DEBUG, "upload %s: some filers failed; replacing them", u->uuid_text);
     for (size_t i = 0; i < u->n; i++) {
         const char *why = "";
@@ -398,6 +399,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     rec.size = u->size;
     memcpy(rec.sha512, sha, sizeof(sha));
     rec.replicas = u->r;
+    rec.created_ms = cf_wall_ms();
     for (size_t i = 0; i < u->n; i++)
         if (ok[i])
             rec.filers[rec.nfilers++] = u->ids[i];

@@ -22,8 +22,9 @@ struct target {
     struct curl_slist *hdrs;
     enum cf_fanout_state state;
     bool paused;
-    bool done;  /* the transfer ended (state says how) */
-    size_t off; /* bytes of the current piece taken */
+    bool done;        /* the transfer ended (state says how) */
+    size_t off;       /* bytes of the current piece taken */
+    uint64_t last_ns; /* when it last took bytes, or was last given some to take */
     char reply_sha[CF_SHA512_HEX_LEN + 1];
     char reason[160];
 };
@@ -35,6 +36,7 @@ struct cf_fanout {
     const char *piece; /* the current piece, borrowed during cf_fanout_write */
     size_t piece_len;
     bool eof;
+    uint64_t stall_ns; /* a target with work that takes nothing this long fails */
     char sha_hex[CF_SHA512_HEX_LEN + 1];
 };
 
@@ -52,6 +54,7 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
     }
     if (left > room)
         left = room;
+    t->last_ns = cf_now_ns();
     memcpy(buf, f->piece + t->off, left);
     t->off += left;
     return left;
@@ -118,6 +121,7 @@ int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct c
     if (n == 0 || n > CF_FANOUT_MAX)
         return CF_EINVAL;
     f = cf_xcalloc(1, sizeof(*f));
+    f->stall_ns = (uint64_t)stall_s * 1000000000u;
     f->m = curl_multi_init();
     if (f->m == NULL) {
         rc = CF_EINTERNAL;
@@ -151,8 +155,6 @@ int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct c
         (void)curl_easy_setopt(t->h, CURLOPT_NOSIGNAL, 1L);
         (void)curl_easy_setopt(t->h, CURLOPT_TCP_NODELAY, 1L);
         (void)curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT, (long)stall_s);
-        (void)curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        (void)curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_TIME, (long)stall_s);
         if (curl_multi_add_handle(f->m, t->h) != CURLM_OK) {
             rc = CF_EINTERNAL;
             goto out;
@@ -230,6 +232,17 @@ static void pump(struct cf_fanout *f)
         }
         (void)curl_multi_perform(f->m, &running);
         reap(f);
+        for (size_t i = 0; i < f->n; i++) {
+            struct target *t = &f->t[i];
+            /* libcurl's low-speed limit also fails a target paused while it
+             * waits for a stalled one, so a stall fails every target; only
+             * a target that has work and takes none is stalled. */
+            if (pending(f, t) && cf_now_ns() - t->last_ns > f->stall_ns) {
+                (void)curl_multi_remove_handle(f->m, t->h);
+                t->done = true;
+                fail(t, "took no bytes for the stall time");
+            }
+        }
         for (size_t i = 0; i < f->n; i++)
             any = any || pending(f, &f->t[i]);
         if (!any)
@@ -251,8 +264,10 @@ int cf_fanout_write(struct cf_fanout *f, const void *p, size_t n)
 {
     f->piece = p;
     f->piece_len = n;
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         f->t[i].off = 0;
+        f->t[i].last_ns = cf_now_ns();
+    }
     pump(f);
     for (size_t i = 0; i < f->n; i++) {
         /* Ended early, e.g. 409 or 507 before the body was all sent. */
@@ -272,8 +287,10 @@ int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA512_LEN])
     f->eof = true;
     f->piece = NULL;
     f->piece_len = 0;
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         f->t[i].off = 0;
+        f->t[i].last_ns = cf_now_ns();
+    }
     pump(f);
     for (size_t i = 0; i < f->n; i++)
         ok += f->t[i].state == CF_FANOUT_OK;

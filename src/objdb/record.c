@@ -119,7 +119,7 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     cf_db_bind_text(s, 5, rec->path);
     cf_db_bind_int64(s, 6, (int64_t)rec->size);
     cf_db_bind_blob(s, 7, rec->sha512, sizeof(rec->sha512));
-    cf_db_bind_int64(s, 8, (int64_t)cf_wall_ms());
+    cf_db_bind_int64(s, 8, (int64_t)(rec->created_ms ? rec->created_ms : cf_wall_ms()));
     rc = cf_db_step_one(s, NULL, 0, err);
     if (rc == CF_EEXIST)
         cf_err_set(err, "UUID %s is already committed", text);
