@@ -25,7 +25,11 @@
 
 #include <curl/curl.h>
 
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
 #include "coffer/objpath.h"
+#include "coffer/uuid.h"
 
 extern char **environ;
 
@@ -457,9 +461,9 @@ void it_filer_init(struct it_filer *f, unsigned id, const char *name)
               strerror(errno));
 }
 
-/* The environment for a filer: ours without COFFER_* (the filer reads its
+/* The environment for a coffer process: ours without COFFER_* (it reads its
  * settings from COFFER_<KEY>; a test sets them explicitly). */
-static void filer_env(char **envp, size_t cap)
+static void child_env(char **envp, size_t cap)
 {
     size_t n = 0;
 
@@ -472,24 +476,26 @@ static void filer_env(char **envp, size_t cap)
     envp[n] = NULL;
 }
 
-static void filer_exec(char **args, char **envp, int out_w, int log_fd, pid_t parent)
+/* in_fd: the child's stdin, or -1 for /dev/null. */
+static void child_exec(char **args, char **envp, int in_fd, int out_w, int log_fd, pid_t parent)
 {
     struct sigaction dfl;
     sigset_t none;
-    int null_fd;
+    int stdin_fd = in_fd;
 
     /* Between fork and exec: async-signal-safe calls only. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
         _exit(126);
-    /* The case ignores SIGPIPE; the filer starts as a shell would start it. */
+    /* The case ignores SIGPIPE; the child starts as a shell would start it. */
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++)
         (void)sigaction(s, &dfl, NULL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_w, 1) < 0 || dup2(log_fd, 2) < 0)
+    if (stdin_fd < 0)
+        stdin_fd = open("/dev/null", O_RDONLY);
+    if (stdin_fd < 0 || dup2(stdin_fd, 0) < 0 || dup2(out_w, 1) < 0 || dup2(log_fd, 2) < 0)
         _exit(126);
     /* No inherited socket may keep a test's connection open. */
     close_range(3, ~0u, 0);
@@ -497,16 +503,16 @@ static void filer_exec(char **args, char **envp, int out_w, int log_fd, pid_t pa
     _exit(127);
 }
 
-/* Read the ready line into f->ready_line. Returns 1 when read, 0 on EOF
- * (the filer exited), -1 on timeout. */
-static int read_ready_line(struct it_filer *f)
+/* Read one line from fd into buf (cap bytes, without the '\n') before the
+ * deadline (ms since boot). Returns 1 when read, 0 on EOF (the process
+ * exited), -1 on timeout. */
+static int read_line(int fd, char *buf, size_t cap, uint64_t deadline, const char *what)
 {
-    uint64_t deadline = now_ms() + (uint64_t)IT_READY_MS * g_it.mult;
     size_t len = 0;
     int rc = -1;
 
     for (;;) {
-        struct pollfd pfd = {f->out_fd, POLLIN, 0};
+        struct pollfd pfd = {fd, POLLIN, 0};
         uint64_t now = now_ms();
         ssize_t n;
         int r;
@@ -520,22 +526,33 @@ static int read_ready_line(struct it_filer *f)
         if (r == 0)
             break;
         /* One byte at a time: nothing after the line is consumed. */
-        n = read(f->out_fd, f->ready_line + len, 1);
+        n = read(fd, buf + len, 1);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             rc = 0;
             break;
         }
-        if (f->ready_line[len] == '\n') {
-            f->ready_line[len] = '\0';
+        if (buf[len] == '\n') {
+            buf[len] = '\0';
             rc = 1;
             break;
         }
         len++;
-        IT_CHECKF(len + 1 < sizeof(f->ready_line), "filer %u: ready line too long", f->id);
+        IT_CHECKF(len + 1 < cap, "%s: ready line too long", what);
     }
     return rc;
+}
+
+/* Read the ready line into f->ready_line. Returns 1 when read, 0 on EOF
+ * (the filer exited), -1 on timeout. */
+static int read_ready_line(struct it_filer *f)
+{
+    char what[32];
+
+    it_fmt(what, sizeof(what), "filer %u", f->id);
+    return read_line(f->out_fd, f->ready_line, sizeof(f->ready_line),
+                     now_ms() + (uint64_t)IT_READY_MS * g_it.mult, what);
 }
 
 static void parse_ready_line(struct it_filer *f)
@@ -590,7 +607,7 @@ static int filer_startv(struct it_filer *f, int *status, va_list ap)
         args[n++] = (char *)a;
     }
     args[n] = NULL;
-    filer_env(envp, IT_ENV_MAX);
+    child_env(envp, IT_ENV_MAX);
     log_fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     IT_CHECKF(log_fd >= 0, "open \"%s\": %s", f->log, strerror(errno));
     IT_CHECKF(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
@@ -599,7 +616,7 @@ static int filer_startv(struct it_filer *f, int *status, va_list ap)
     pid = fork();
     IT_CHECKF(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0)
-        filer_exec(args, envp, pipefd[1], log_fd, parent);
+        child_exec(args, envp, -1, pipefd[1], log_fd, parent);
     /* Our copy of the write end must go, or EOF would never come. */
     close(pipefd[1]);
     pipefd[1] = -1;
@@ -853,28 +870,23 @@ static void set_method(CURL *e, const char *method, struct it_body *body)
     }
 }
 
-long it_http(struct it_client *c, const struct it_filer *f, const char *method, const char *target,
-             struct it_body *body, struct it_resp *resp, ...)
+/* Set e up for one request to base + target (curl_easy_reset first); resp is
+ * zeroed and its hash started. Returns the header list, which must outlive
+ * the transfer (caller frees it after http_collect). */
+static struct curl_slist *http_prepare(CURL *e, const char *base, const char *method,
+                                       const char *target, struct it_body *body,
+                                       struct it_resp *resp, va_list ap)
 {
-    struct it_client own = {NULL};
     struct curl_slist *hl = NULL;
     char url[IT_PATH_MAX + 64];
     const char *h;
-    va_list ap;
-    CURL *e;
     int n;
 
     memset(resp, 0, sizeof(*resp));
     IT_CHECK(cf_sha512_init(&resp->ctx) == 0);
-    if (c == NULL) {
-        it_client_init(&own);
-        c = &own;
-    }
-    e = c->easy;
     curl_easy_reset(e);
-    n = snprintf(url, sizeof(url), "%s%s", f->base, target);
+    n = snprintf(url, sizeof(url), "%s%s", base, target);
     IT_CHECK(n > 0 && (size_t)n < sizeof(url));
-    va_start(ap, resp);
     for (;;) {
         h = va_arg(ap, const char *);
         if (h == NULL)
@@ -882,7 +894,6 @@ long it_http(struct it_client *c, const struct it_filer *f, const char *method, 
         hl = curl_slist_append(hl, h);
         IT_CHECK(hl != NULL);
     }
-    va_end(ap);
     if (body == NULL || !body->expect) {
         hl = curl_slist_append(hl, "Expect:");
         IT_CHECK(hl != NULL);
@@ -903,10 +914,32 @@ long it_http(struct it_client *c, const struct it_filer *f, const char *method, 
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)IT_CURL_BUFSIZE);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)IT_CURL_BUFSIZE);
     set_method(e, method, body);
-    resp->curl_code = (int)curl_easy_perform(e);
+    return hl;
+}
+
+/* The transfer on e ended with cc: fill in resp. */
+static void http_collect(CURL *e, struct it_resp *resp, CURLcode cc)
+{
+    resp->curl_code = (int)cc;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
     IT_CHECK(cf_sha512_final(&resp->ctx, resp->sha) == 0);
     cf_sha512_fini(&resp->ctx);
+}
+
+static long http_v(struct it_client *c, const char *base, const char *method, const char *target,
+                   struct it_body *body, struct it_resp *resp, va_list ap)
+{
+    struct it_client own = {NULL};
+    struct curl_slist *hl;
+    CURL *e;
+
+    if (c == NULL) {
+        it_client_init(&own);
+        c = &own;
+    }
+    e = c->easy;
+    hl = http_prepare(e, base, method, target, body, resp, ap);
+    http_collect(e, resp, curl_easy_perform(e));
     /* Drop the header list before curl_easy_reset could reuse it. */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl);
@@ -915,6 +948,30 @@ long it_http(struct it_client *c, const struct it_filer *f, const char *method, 
     IT_CHECKF(resp->status != 0, "%s %s: no response (curl: %s)", method, target,
               curl_easy_strerror((CURLcode)resp->curl_code));
     return resp->status;
+}
+
+long it_http(struct it_client *c, const struct it_filer *f, const char *method, const char *target,
+             struct it_body *body, struct it_resp *resp, ...)
+{
+    va_list ap;
+    long st;
+
+    va_start(ap, resp);
+    st = http_v(c, f->base, method, target, body, resp, ap);
+    va_end(ap);
+    return st;
+}
+
+long it_http_to(struct it_client *c, const char *base, const char *method, const char *target,
+                struct it_body *body, struct it_resp *resp, ...)
+{
+    va_list ap;
+    long st;
+
+    va_start(ap, resp);
+    st = http_v(c, base, method, target, body, resp, ap);
+    va_end(ap);
+    return st;
 }
 
 void it_resp_fini(struct it_resp *r)
@@ -1388,6 +1445,30 @@ void it_check_object_file(const struct it_filer *f, const char *path, uint64_t s
     IT_CHECKF(memcmp(d, sha, CF_SHA512_LEN) == 0, "file \"%s\" differs from what was put", file);
 }
 
+void it_flip_object_byte(const struct it_filer *f, const char *path, uint64_t off)
+{
+    char file[IT_PATH_MAX];
+    unsigned char b;
+    int fd;
+
+    object_file(file, f, path);
+    fd = open(file, O_RDWR | O_CLOEXEC);
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", file, strerror(errno));
+    IT_CHECKF(pread(fd, &b, 1, (off_t)off) == 1, "pread \"%s\": %s", file, strerror(errno));
+    b ^= 0xff;
+    IT_CHECKF(pwrite(fd, &b, 1, (off_t)off) == 1, "pwrite \"%s\": %s", file, strerror(errno));
+    IT_CHECKF(fsync(fd) == 0, "fsync \"%s\": %s", file, strerror(errno));
+    close(fd);
+}
+
+void it_truncate_object(const struct it_filer *f, const char *path, uint64_t size)
+{
+    char file[IT_PATH_MAX];
+
+    object_file(file, f, path);
+    IT_CHECKF(truncate(file, (off_t)size) == 0, "truncate \"%s\": %s", file, strerror(errno));
+}
+
 struct snap {
     char **lines;
     size_t n, cap;
@@ -1492,4 +1573,789 @@ void it_wait_no_tmp(const struct it_filer *f)
 {
     IT_CHECKF(it_wait_for(no_tmp, (void *)f, 50, 100), "temporary files remain under %s (%u)",
               f->dir, it_count_tmp(f->dir));
+}
+
+/* ---- many transfers at once ------------------------------------------------ */
+
+#define IT_XFER_MS 240000 /* one it_xfer_run batch */
+
+static size_t xfer_read(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    struct it_xfer *x = ud;
+
+    if (x->pause_at > 0 && x->pause_state == 0 && x->body->gen.pos >= x->pause_at) {
+        x->pause_state = 1;
+        return CURL_READFUNC_PAUSE;
+    }
+    return on_read(buf, size, nmemb, x->body);
+}
+
+static size_t xfer_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct it_xfer *x = ud;
+
+    if (x->body == NULL && x->pause_at > 0 && x->pause_state == 0 &&
+        x->resp.total + size * nmemb >= x->pause_at) {
+        x->pause_state = 1;
+        return CURL_WRITEFUNC_PAUSE; /* libcurl delivers the same bytes again */
+    }
+    return on_body(p, size, nmemb, &x->resp);
+}
+
+void it_xfer_init(struct it_xfer *x, const char *base, const char *method, const char *target,
+                  struct it_body *body, ...)
+{
+    va_list ap;
+    CURL *e;
+
+    memset(x, 0, sizeof(*x));
+    e = curl_easy_init();
+    IT_CHECK(e != NULL);
+    x->easy = e;
+    x->body = body;
+    va_start(ap, body);
+    x->hdrs = http_prepare(e, base, method, target, body, &x->resp, ap);
+    va_end(ap);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, xfer_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    if (body != NULL) {
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, xfer_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, x);
+    }
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+}
+
+void it_xfer_run(struct it_xfer *x, size_t n, it_pause_cb on_pause, void *arg)
+{
+    uint64_t deadline = now_ms() + (uint64_t)IT_XFER_MS * g_it.mult;
+    CURLM *m = curl_multi_init();
+    size_t left = n;
+
+    IT_CHECK(m != NULL);
+    /* Every transfer its own connection, kept until the end. */
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)n + 4);
+    for (size_t i = 0; i < n; i++)
+        IT_CHECK(curl_multi_add_handle(m, x[i].easy) == CURLM_OK);
+    while (left > 0) {
+        CURLMsg *msg;
+        int running = 0, q;
+
+        IT_CHECK(curl_multi_perform(m, &running) == CURLM_OK);
+        while ((msg = curl_multi_info_read(m, &q)) != NULL) {
+            struct it_xfer *t = NULL;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            http_collect(t->easy, &t->resp, msg->data.result);
+            t->done = true;
+            curl_multi_remove_handle(m, t->easy);
+            left--;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (x[i].pause_state != 1)
+                continue;
+            x[i].pause_state = 2;
+            IT_CHECKF(on_pause != NULL, "transfer %zu paused with no on_pause", i);
+            on_pause(&x[i], arg);
+            curl_easy_pause(x[i].easy, CURLPAUSE_CONT);
+        }
+        IT_CHECKF(now_ms() < deadline, "%zu of %zu transfers still running after %u ms", left, n,
+                  IT_XFER_MS * g_it.mult);
+        if (left > 0)
+            IT_CHECK(curl_multi_poll(m, NULL, 0, 100, NULL) == CURLM_OK);
+    }
+    curl_multi_cleanup(m);
+}
+
+void it_xfer_fini(struct it_xfer *x)
+{
+    if (x->easy != NULL)
+        curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->hdrs);
+    it_resp_fini(&x->resp);
+    x->easy = NULL;
+    x->hdrs = NULL;
+}
+
+/* ---- other coffer processes ------------------------------------------------ */
+
+#define IT_CMD_MS    60000
+#define IT_CMD_KEEP  (64 * 1024)
+#define IT_FILE_SCAN (16 * 1024 * 1024)
+
+/* Fork and exec coffer with args, stdin from in_fd (-1: /dev/null), stdout
+ * into a pipe (*out_fd: its read end) and stderr appended to log. The child
+ * is registered so a failing case kills it. */
+static pid_t spawn(char **args, const char *log, int in_fd, int *out_fd)
+{
+    char *envp[IT_ENV_MAX];
+    int pipefd[2] = {-1, -1}, log_fd;
+    pid_t parent = getpid(), pid;
+
+    child_env(envp, IT_ENV_MAX);
+    log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    IT_CHECKF(log_fd >= 0, "open \"%s\": %s", log, strerror(errno));
+    IT_CHECKF(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    IT_CHECKF(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        child_exec(args, envp, in_fd, pipefd[1], log_fd, parent);
+    close(pipefd[1]);
+    close(log_fd);
+    registry_set(0, pid);
+    *out_fd = pipefd[0];
+    return pid;
+}
+
+/* args[0..] from argv0, the fixed arguments and then the caller's (NULL-terminated). */
+static size_t collect_args(char **args, size_t n, va_list ap)
+{
+    for (;;) {
+        const char *a = va_arg(ap, const char *);
+        if (a == NULL)
+            break;
+        IT_CHECKF(n < IT_ARGS_MAX, "more than %d arguments", IT_ARGS_MAX);
+        args[n++] = (char *)a;
+    }
+    args[n] = NULL;
+    return n;
+}
+
+static void proc_reaped(struct it_proc *p)
+{
+    registry_set(p->pid, 0);
+    p->pid = -1;
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    p->out_fd = -1;
+}
+
+bool it_proc_wait_exit(struct it_proc *p, unsigned timeout_ms, int *status)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms * g_it.mult;
+    bool exited = false;
+
+    IT_CHECKF(p->pid > 0, "%s is not running", p->name);
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            proc_reaped(p);
+            if (status != NULL)
+                *status = st;
+            exited = true;
+            break;
+        }
+        IT_CHECKF(r == 0 || errno == EINTR, "waitpid %d: %s", (int)p->pid, strerror(errno));
+        if (now_ms() >= deadline)
+            break;
+        nap_ms(5);
+    }
+    return exited;
+}
+
+void it_proc_signal(const struct it_proc *p, int sig)
+{
+    IT_CHECKF(p->pid > 0, "%s is not running", p->name);
+    IT_CHECKF(kill(p->pid, sig) == 0, "kill %d: %s", (int)p->pid, strerror(errno));
+}
+
+void it_proc_kill9(struct it_proc *p)
+{
+    int st;
+
+    it_proc_signal(p, SIGKILL);
+    while (waitpid(p->pid, &st, 0) < 0) {
+        IT_CHECKF(errno == EINTR, "waitpid %d: %s", (int)p->pid, strerror(errno));
+    }
+    proc_reaped(p);
+}
+
+int it_proc_stop(struct it_proc *p)
+{
+    int st = 0;
+
+    it_proc_signal(p, SIGTERM);
+    if (!it_proc_wait_exit(p, IT_STOP_MS, &st)) {
+        fprintf(stderr, "%s did not exit within %u ms of SIGTERM: SIGKILL\n", p->name,
+                IT_STOP_MS * g_it.mult);
+        it_proc_kill9(p);
+        st = -1;
+    }
+    return st;
+}
+
+void it_proc_stop_ok(struct it_proc *p)
+{
+    char name[sizeof(p->name)];
+    int st;
+
+    memcpy(name, p->name, sizeof(name));
+    st = it_proc_stop(p);
+    IT_CHECKF(st == 0, "%s: exit status 0x%x after SIGTERM, expected exit 0", name, (unsigned)st);
+}
+
+uint64_t it_proc_peak_rss(const struct it_proc *p)
+{
+    char path[64], line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    FILE *f;
+
+    it_fmt(path, sizeof(path), "/proc/%d/status", (int)p->pid);
+    f = fopen(path, "r");
+    IT_CHECKF(f != NULL, "open \"%s\": %s", path, strerror(errno));
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = sscanf(line, "VmHWM: %llu kB", &kb) == 1;
+    fclose(f);
+    IT_CHECKF(found, "no VmHWM in %s", path);
+    return (uint64_t)kb * 1024u;
+}
+
+/* "<prefix>http://127.0.0.1:PORT": the base URL into base (IT_URL_MAX) and
+ * the port into *port (may be NULL). */
+static void parse_url_line(const char *line, const char *prefix, char *base, unsigned *port)
+{
+    static const char host[] = "http://127.0.0.1:";
+    size_t plen = strlen(prefix);
+    const char *p;
+    char *end = NULL;
+    unsigned long v;
+
+    IT_CHECKF(strncmp(line, prefix, plen) == 0 && strncmp(line + plen, host, sizeof(host) - 1) == 0,
+              "ready line \"%s\" is not \"%s%s...\"", line, prefix, host);
+    p = line + plen + sizeof(host) - 1;
+    errno = 0;
+    v = strtoul(p, &end, 10);
+    IT_CHECKF(errno == 0 && end != p && *end == '\0' && v > 0 && v < 65536,
+              "bad port in ready line \"%s\"", line);
+    it_fmt(base, IT_URL_MAX, "http://127.0.0.1:%lu", v);
+    if (port != NULL)
+        *port = (unsigned)v;
+}
+
+/* Read the next ready line of p into buf, failing the case (with its log)
+ * if it exits or stays silent. */
+static void proc_read_line(struct it_proc *p, char *buf, size_t cap)
+{
+    int r = read_line(p->out_fd, buf, cap, now_ms() + (uint64_t)IT_READY_MS * g_it.mult, p->name);
+    char log[4096];
+    int fd;
+    ssize_t n = 0;
+
+    if (r > 0)
+        return;
+    if (r < 0)
+        it_proc_kill9(p);
+    else
+        (void)it_proc_wait_exit(p, IT_READY_MS, NULL);
+    fd = open(p->log, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, log, sizeof(log) - 1);
+        close(fd);
+    }
+    log[n > 0 ? n : 0] = '\0';
+    it_fail(__FILE__, __LINE__, "%s %s before its ready line; log:\n%s", p->name,
+            r < 0 ? "printed nothing in time" : "exited", log);
+}
+
+static void proc_startv(struct it_proc *p, const char *name, char **args)
+{
+    memset(p, 0, sizeof(*p));
+    p->pid = -1;
+    p->out_fd = -1;
+    it_fmt(p->name, sizeof(p->name), "%s", name);
+    it_fmt(p->log, IT_PATH_MAX, "%s/%s.log", g_it.case_dir, name);
+    p->pid = spawn(args, p->log, -1, &p->out_fd);
+}
+
+void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
+{
+    char *args[IT_ARGS_MAX + 1], dir[IT_PATH_MAX], n[16], line[256], prefix[64];
+    va_list ap;
+
+    memset(s, 0, sizeof(*s));
+    IT_CHECK(nfilers <= IT_SERVER_FILERS);
+    it_case_path(dir, data);
+    it_fmt(n, sizeof(n), "%u", nfilers);
+    args[0] = (char *)g_it.coffer;
+    args[1] = "server";
+    args[2] = "--data";
+    args[3] = dir;
+    args[4] = "--port";
+    args[5] = "0";
+    args[6] = "--filers";
+    args[7] = n;
+    va_start(ap, nfilers);
+    (void)collect_args(args, 8, ap);
+    va_end(ap);
+    proc_startv(&s->p, "server", args);
+    proc_read_line(&s->p, s->p.ready_line, sizeof(s->p.ready_line));
+    IT_CHECKF(strncmp(s->p.ready_line, "coffer server ready: ", 21) == 0,
+              "first line \"%s\" is not \"coffer server ready: ...\"", s->p.ready_line);
+    proc_read_line(&s->p, line, sizeof(line));
+    parse_url_line(line, "coffer app listening on ", s->p.base, &s->p.port);
+    proc_read_line(&s->p, line, sizeof(line));
+    parse_url_line(line, "coffer objsrv listening on ", s->objsrv, NULL);
+    for (unsigned i = 0; i < nfilers; i++) {
+        proc_read_line(&s->p, line, sizeof(line));
+        it_fmt(prefix, sizeof(prefix), "coffer filer %u listening on ", i + 1);
+        parse_url_line(line, prefix, s->filers[i], NULL);
+    }
+    s->nfilers = nfilers;
+}
+
+int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...)
+{
+    uint64_t deadline = now_ms() + (uint64_t)IT_CMD_MS * g_it.mult;
+    char *args[IT_ARGS_MAX + 1], log[IT_PATH_MAX], junk[4096];
+    struct it_proc p;
+    size_t len = 0;
+    int in_fd = -1, st = 0;
+    va_list ap;
+
+    args[0] = (char *)g_it.coffer;
+    va_start(ap, in_file);
+    (void)collect_args(args, 1, ap);
+    va_end(ap);
+    if (in_file != NULL) {
+        in_fd = open(in_file, O_RDONLY | O_CLOEXEC);
+        IT_CHECKF(in_fd >= 0, "open \"%s\": %s", in_file, strerror(errno));
+    }
+    memset(&p, 0, sizeof(p));
+    it_fmt(p.name, sizeof(p.name), "coffer %s", args[1] != NULL ? args[1] : "");
+    it_case_path(log, "cmd.log");
+    p.pid = spawn(args, log, in_fd, &p.out_fd);
+    if (in_fd >= 0)
+        close(in_fd);
+    if (out != NULL && cap > 0)
+        out[0] = '\0';
+    /* Read stdout to EOF: the command has exited or closed it. */
+    for (;;) {
+        struct pollfd pfd = {p.out_fd, POLLIN, 0};
+        uint64_t now = now_ms();
+        bool keep = out != NULL && len + 1 < cap;
+        ssize_t k;
+        int r;
+
+        if (now >= deadline) {
+            it_proc_kill9(&p);
+            it_fail(__FILE__, __LINE__, "%s ran longer than %u ms", p.name, IT_CMD_MS * g_it.mult);
+        }
+        r = poll(&pfd, 1, (int)(deadline - now));
+        if (r < 0 && errno == EINTR)
+            continue;
+        IT_CHECKF(r >= 0, "poll: %s", strerror(errno));
+        if (r == 0)
+            continue;
+        k = keep ? read(p.out_fd, out + len, cap - 1 - len) : read(p.out_fd, junk, sizeof(junk));
+        if (k < 0 && errno == EINTR)
+            continue;
+        IT_CHECKF(k >= 0, "read: %s", strerror(errno));
+        if (k == 0)
+            break;
+        if (keep) {
+            len += (size_t)k;
+            out[len] = '\0';
+        }
+    }
+    if (!it_proc_wait_exit(&p, IT_READY_MS, &st)) {
+        it_proc_kill9(&p);
+        it_fail(__FILE__, __LINE__, "%s closed stdout but did not exit", args[1]);
+    }
+    return st;
+}
+
+bool it_file_contains(const char *path, const char *needle)
+{
+    char *buf = cf_xmalloc(IT_FILE_SCAN + 1);
+    size_t len = 0;
+    bool found;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    while (len < IT_FILE_SCAN) {
+        ssize_t k = read(fd, buf + len, IT_FILE_SCAN - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        IT_CHECKF(k >= 0, "read \"%s\": %s", path, strerror(errno));
+        if (k == 0)
+            break;
+        len += (size_t)k;
+    }
+    close(fd);
+    buf[len] = '\0';
+    found = strstr(buf, needle) != NULL;
+    free(buf);
+    return found;
+}
+
+/* ---- the data path ----------------------------------------------------------- */
+
+void it_case_db(char out[IT_PATH_MAX])
+{
+    it_fmt(out, IT_PATH_MAX, "sqlite:%s/catalog.db", g_it.case_dir);
+}
+
+void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weight)
+{
+    char id[16], w[16];
+    int st;
+
+    it_fmt(id, sizeof(id), "%u", f->id);
+    it_fmt(w, sizeof(w), "%u", weight);
+    st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "add", "--db", db, "--id", id, "--url",
+                       f->base, "--weight", w, NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "coffer admin filer add --id %s: status 0x%x (see cmd.log)", id, (unsigned)st);
+}
+
+void it_admin_shard_add(const char *db)
+{
+    char out[256];
+    int st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", db, NULL);
+
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "coffer admin shard add: status 0x%x (see cmd.log)", (unsigned)st);
+    IT_CHECKF(strstr(out, "shard ") != NULL && strstr(out, " added") != NULL,
+              "coffer admin shard add printed \"%s\"", out);
+}
+
+void it_app_start_ok(struct it_proc *p, const char *db, ...)
+{
+    char *args[IT_ARGS_MAX + 1];
+    va_list ap;
+    size_t n = 0;
+
+    args[n++] = (char *)g_it.coffer;
+    args[n++] = "app";
+    args[n++] = "--listen";
+    args[n++] = "127.0.0.1:0";
+    args[n++] = "--db";
+    args[n++] = (char *)db;
+    args[n++] = "--replicas";
+    args[n++] = "2";
+    args[n++] = "--poll-ms";
+    args[n++] = "200";
+    args[n++] = "--stall-s";
+    args[n++] = "3";
+    va_start(ap, db);
+    (void)collect_args(args, n, ap);
+    va_end(ap);
+    proc_startv(p, "app", args);
+    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
+    parse_url_line(p->ready_line, "coffer app listening on ", p->base, &p->port);
+}
+
+void it_objsrv_start_ok(struct it_proc *p, const char *app, ...)
+{
+    char *args[IT_ARGS_MAX + 1];
+    va_list ap;
+    size_t n = 0;
+
+    args[n++] = (char *)g_it.coffer;
+    args[n++] = "objsrv";
+    args[n++] = "--listen";
+    args[n++] = "127.0.0.1:0";
+    args[n++] = "--app";
+    args[n++] = (char *)app;
+    args[n++] = "--cache-ms";
+    args[n++] = "0";
+    args[n++] = "--stall-s";
+    args[n++] = "3";
+    va_start(ap, app);
+    (void)collect_args(args, n, ap);
+    va_end(ap);
+    proc_startv(p, "objsrv", args);
+    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
+    parse_url_line(p->ready_line, "coffer objsrv listening on ", p->base, &p->port);
+}
+
+static void copy_str(char *out, size_t cap, const char *s, const char *what)
+{
+    size_t len = strlen(s);
+
+    IT_CHECKF(len < cap, "%s is %zu bytes long", what, len);
+    memcpy(out, s, len + 1);
+}
+
+void it_record_from_json(const json_t *j, struct it_record *rec)
+{
+    char path[CF_UUID_PATH_SIZE], err[CF_ERR_LEN] = "";
+    const char *sha, *uuid;
+    struct cf_uuid u;
+    json_t *fl, *f;
+    size_t i;
+
+    memset(rec, 0, sizeof(*rec));
+    IT_CHECKF(json_is_object(j), "a record is not a JSON object");
+    uuid = it_json_str(j, "uuid");
+    IT_CHECKF(cf_uuid_parse(uuid, strlen(uuid), &u, err) == 0, "record uuid \"%s\": %s", uuid, err);
+    copy_str(rec->uuid, sizeof(rec->uuid), uuid, "uuid");
+    copy_str(rec->path, sizeof(rec->path), it_json_str(j, "path"), "path");
+    cf_uuid_filer_path(&u, path);
+    IT_STREQ(rec->path, path);
+    IT_CHECK(it_json_int(j, "size") >= 0);
+    rec->size = (uint64_t)it_json_int(j, "size");
+    sha = it_json_str(j, "sha512");
+    IT_CHECKF(cf_sha512_parse_hex(sha, strlen(sha), rec->sha) == 0, "record sha512 \"%s\"", sha);
+    rec->replicas = (unsigned)it_json_int(j, "replicas");
+    IT_CHECK(!it_json_bool(j, "deleted"));
+    (void)it_json_int(j, "created_ms");
+    fl = json_object_get(j, "filers");
+    IT_CHECKF(json_is_array(fl), "record has no \"filers\" array");
+    IT_CHECK(json_array_size(fl) <= IT_REPLICAS_MAX);
+    json_array_foreach(fl, i, f)
+    {
+        unsigned id = (unsigned)it_json_int(f, "id");
+        IT_CHECKF(!it_record_has(rec, id), "record %s lists filer %u twice", rec->uuid, id);
+        rec->filers[i] = id;
+        copy_str(rec->urls[i], IT_URL_MAX, it_json_str(f, "url"), "filer url");
+        copy_str(rec->status[i], sizeof(rec->status[i]), it_json_str(f, "status"), "status");
+        (void)it_json_int(f, "weight");
+        (void)it_json_bool(f, "read_only");
+        rec->nfilers = i + 1;
+    }
+}
+
+bool it_record_has(const struct it_record *rec, unsigned id)
+{
+    bool has = false;
+
+    for (size_t i = 0; i < rec->nfilers && !has; i++)
+        has = rec->filers[i] == id;
+    return has;
+}
+
+void it_check_upload_reply(const struct it_resp *r, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
+                           unsigned replicas, struct it_record *rec)
+{
+    struct it_record own;
+    json_t *j;
+
+    if (rec == NULL)
+        rec = &own;
+    IT_CHECKF(r->status == 201, "upload: status %ld (curl: %s), body %.300s", r->status,
+              curl_easy_strerror((CURLcode)r->curl_code), r->body ? r->body : "");
+    j = it_resp_json(r);
+    it_record_from_json(j, rec);
+    json_decref(j);
+    IT_EQ(rec->size, size);
+    IT_CHECKF(memcmp(rec->sha, sha, CF_SHA512_LEN) == 0,
+              "upload %s: sha512 differs from the body's", rec->uuid);
+    IT_EQ(rec->nfilers, rec->replicas);
+    if (replicas > 0)
+        IT_EQ(rec->replicas, replicas);
+}
+
+long it_upload(struct it_client *c, const char *app, uint64_t seed, uint64_t size, unsigned r,
+               bool chunked, struct it_record *rec)
+{
+    struct it_body b = {.chunked = chunked};
+    char target[64];
+    uint8_t sha[CF_SHA512_LEN];
+    struct it_resp resp;
+    long st;
+
+    if (r > 0)
+        it_fmt(target, sizeof(target), "/v1/objects?replicas=%u", r);
+    else
+        it_fmt(target, sizeof(target), "/v1/objects");
+    it_gen_init(&b.gen, seed, size);
+    st = it_http_to(c, app, "POST", target, &b, &resp, NULL);
+    if (st == 201) {
+        it_gen_final(&b.gen, sha);
+        it_check_upload_reply(&resp, size, sha, r, rec);
+    } else {
+        it_gen_fini(&b.gen);
+    }
+    it_resp_fini(&resp);
+    return st;
+}
+
+void it_upload_ok(struct it_client *c, const char *app, uint64_t seed, uint64_t size, unsigned r,
+                  bool chunked, struct it_record *rec)
+{
+    long st = it_upload(c, app, seed, size, r, chunked, rec);
+
+    IT_CHECKF(st == 201, "upload of %llu bytes (seed %llu, r %u): status %ld",
+              (unsigned long long)size, (unsigned long long)seed, r, st);
+}
+
+long it_info(const char *app, const char *uuid, struct it_record *rec)
+{
+    char target[128];
+    struct it_resp r;
+    long st;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", uuid);
+    st = it_http_to(NULL, app, "GET", target, NULL, &r, NULL);
+    if (st == 200) {
+        json_t *j = it_resp_json(&r);
+        it_record_from_json(j, rec);
+        json_decref(j);
+        IT_STREQ(rec->uuid, uuid);
+    }
+    it_resp_fini(&r);
+    return st;
+}
+
+void it_check_download(const struct it_resp *r, const struct it_record *rec)
+{
+    char hex[CF_SHA512_HEX_LEN + 1], hdr[CF_SHA512_HEX_LEN + 8];
+
+    it_hex(rec->sha, hex);
+    IT_CHECKF(r->status == 200, "GET %s: status %ld, body %.300s", rec->uuid, r->status,
+              r->body ? r->body : "");
+    IT_CHECKF(r->curl_code == CURLE_OK, "GET %s: curl: %s after %llu bytes", rec->uuid,
+              curl_easy_strerror((CURLcode)r->curl_code), (unsigned long long)r->total);
+    IT_EQ(r->total, rec->size);
+    IT_CHECKF(memcmp(r->sha, rec->sha, CF_SHA512_LEN) == 0, "GET %s: body differs from the record",
+              rec->uuid);
+    IT_CHECK(it_resp_header(r, "Content-Length", hdr, sizeof(hdr)));
+    IT_EQ(strtoull(hdr, NULL, 10), rec->size);
+    IT_CHECK(it_resp_header(r, "X-Coffer-SHA512", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, hex);
+    IT_CHECK(it_resp_header(r, "Accept-Ranges", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, "bytes");
+}
+
+void it_download_ok(struct it_client *c, const char *objsrv, const struct it_record *rec)
+{
+    char target[128];
+    struct it_resp r;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    it_http_to(c, objsrv, "GET", target, NULL, &r, NULL);
+    it_check_download(&r, rec);
+    it_resp_fini(&r);
+}
+
+void it_check_placement(const struct it_filer *fl, size_t n, const struct it_record *rec)
+{
+    size_t found = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (it_record_has(rec, fl[i].id)) {
+            it_check_object_file(&fl[i], rec->path, rec->size, rec->sha);
+            found++;
+        } else {
+            IT_CHECKF(it_object_file_size(&fl[i], rec->path) == -1,
+                      "object %s is on filer %u, which its record does not list", rec->uuid,
+                      fl[i].id);
+        }
+    }
+    IT_CHECKF(found == rec->nfilers, "object %s: %zu of the %zu filers it lists are known",
+              rec->uuid, found, rec->nfilers);
+}
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    const struct cf_uuid *x = a, *y = b;
+
+    if (x->shard != y->shard)
+        return x->shard < y->shard ? -1 : 1;
+    if (x->oid != y->oid)
+        return x->oid < y->oid ? -1 : 1;
+    return 0;
+}
+
+unsigned it_objdb_count(const char *db, unsigned max_id)
+{
+    char uri[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    struct cf_objdb *odb = NULL;
+    struct cf_uuid *all = NULL, page[256];
+    size_t n = 0, cap = 0;
+    unsigned distinct = 0;
+
+    it_fmt(uri, sizeof(uri), "%s", db);
+    cf_log_init("it", CF_LOG_WARN); /* no INFO lines from objdb in the test's output */
+    IT_CHECKF(cf_objdb_open(uri, 1, &odb, err) == 0, "open %s: %s", db, err);
+    for (unsigned id = 1; id <= max_id; id++) {
+        struct cf_objdb_cursor cur;
+        memset(&cur, 0, sizeof(cur));
+        while (!cur.done) {
+            int k = cf_objdb_list_filer(odb, id, &cur, page, CF_ARRAY_LEN(page), err);
+            IT_CHECKF(k >= 0, "list filer %u: %s", id, err);
+            if (k == 0)
+                continue;
+            if (n + (size_t)k > cap) {
+                cap = 2 * (n + (size_t)k);
+                all = cf_xrealloc(all, cap * sizeof(*all));
+            }
+            memcpy(all + n, page, (size_t)k * sizeof(*page));
+            n += (size_t)k;
+        }
+    }
+    cf_objdb_close(odb);
+    if (n > 0)
+        qsort(all, n, sizeof(*all), cmp_uuid);
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || cmp_uuid(&all[i - 1], &all[i]) != 0;
+    free(all);
+    return distinct;
+}
+
+void it_cluster_start(struct it_cluster *c, size_t n, const unsigned *weights, unsigned ro_mask,
+                      unsigned stall_s)
+{
+    char name[16], stall[16];
+
+    memset(c, 0, sizeof(*c));
+    IT_CHECK(n >= 1 && n <= IT_CLUSTER_MAX);
+    it_case_db(c->db);
+    for (size_t i = 0; i < n; i++) {
+        it_fmt(name, sizeof(name), "f%zu", i + 1);
+        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
+        if (ro_mask & (1u << i))
+            it_filer_start_ok(&c->f[i], "--read-only", NULL);
+        else
+            it_filer_start_ok(&c->f[i], NULL);
+        c->n++;
+        it_admin_filer_add(c->db, &c->f[i], weights != NULL ? weights[i] : 100);
+    }
+    it_admin_shard_add(c->db);
+    it_fmt(stall, sizeof(stall), "%u", stall_s);
+    it_app_start_ok(&c->app, c->db, "--stall-s", stall, NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", stall, NULL);
+}
+
+void it_cluster_stop(struct it_cluster *c)
+{
+    if (c->objsrv.pid > 0)
+        it_proc_stop_ok(&c->objsrv);
+    if (c->app.pid > 0)
+        it_proc_stop_ok(&c->app);
+    for (size_t i = 0; i < c->n; i++)
+        if (c->f[i].pid > 0)
+            it_filer_stop_ok(&c->f[i]);
+}
+
+struct status_wait {
+    const struct it_cluster *c;
+    const char *uuid, *status;
+    unsigned id;
+};
+
+static bool filer_has_status(void *arg)
+{
+    const struct status_wait *w = arg;
+    struct it_record rec;
+    bool yes = false;
+
+    IT_EQ(it_info(w->c->app.base, w->uuid, &rec), 200);
+    for (size_t i = 0; i < rec.nfilers; i++)
+        yes = yes || (rec.filers[i] == w->id && strcmp(rec.status[i], w->status) == 0);
+    return yes;
+}
+
+void it_wait_filer_status(const struct it_cluster *c, const char *uuid, unsigned id,
+                          const char *status)
+{
+    struct status_wait w = {c, uuid, status, id};
+
+    IT_CHECKF(it_wait_for(filer_has_status, &w, 100, 100),
+              "the app never reported filer %u %s (record %s)", id, status, uuid);
 }

@@ -1,7 +1,8 @@
 /*
- * harness.h -- integration-test harness: real `coffer filer` processes on
- * 127.0.0.1, a case runner with hard deadlines, HTTP over libcurl and raw
- * sockets, deterministic payloads and on-disk checks.
+ * harness.h -- integration-test harness: real `coffer` processes (filers,
+ * app, objsrv, server, one-shot commands) on 127.0.0.1, a case runner with
+ * hard deadlines, HTTP over libcurl (one request or a batch at once) and raw
+ * sockets, deterministic payloads, on-disk and object-database checks.
  *
  * Role: the shared code of every tests/integration/it_*.c (STYLE 2.8). Each
  * executable is run as `it_x COFFER TMPDIR [ARG] [CASE...]` and hands its
@@ -18,6 +19,10 @@
  * Waiting: never sleep() for synchronization. it_wait_for() polls a condition
  * a bounded number of times (Redis `wait_for_condition 50 100`); every bound
  * is multiplied by COFFER_TEST_TIMEOUT_MULTIPLIER (environment, default 1).
+ *
+ * Processes: every process a case starts (filers, it_proc, commands) is
+ * registered, killed if the case fails, and must be stopped by a case that
+ * passes.
  *
  * Threads: it_http, it_raw_* and the it_gen/it_prng functions may be called
  * from several threads of a case at once (each with its own structs);
@@ -200,6 +205,9 @@ void it_client_fini(struct it_client *c);
  * after a status line arrived is kept in curl_code and is not a failure. */
 long it_http(struct it_client *c, const struct it_filer *f, const char *method, const char *target,
              struct it_body *body, struct it_resp *resp, ...) __attribute__((sentinel));
+/* The same, to any role: base is "http://127.0.0.1:PORT". */
+long it_http_to(struct it_client *c, const char *base, const char *method, const char *target,
+                struct it_body *body, struct it_resp *resp, ...) __attribute__((sentinel));
 void it_resp_fini(struct it_resp *r);
 
 /* The value of response header name (case-insensitive) copied into out,
@@ -275,6 +283,10 @@ int64_t it_object_file_size(const struct it_filer *f, const char *path);
 /* The object's file holds exactly (size, sha). */
 void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
                           const uint8_t sha[CF_SHA512_LEN]);
+/* Invert the byte at off of the object's file in f's store, in place. */
+void it_flip_object_byte(const struct it_filer *f, const char *path, uint64_t off);
+/* Cut the object's file in f's store to size bytes. */
+void it_truncate_object(const struct it_filer *f, const char *path, uint64_t size);
 /* Every entry under dir except *.log files, one "path type size mtime" line
  * each, sorted: compare two snapshots to see that nothing changed. Caller
  * owns; free(). */
@@ -284,5 +296,178 @@ char *it_tree_snapshot(const char *dir);
 void it_wait_tmp(const struct it_filer *f, unsigned n);
 /* Wait (bounded) until f's directory holds no temporary file. */
 void it_wait_no_tmp(const struct it_filer *f);
+
+/* ---- many transfers at once (libcurl multi) -------------------------------- */
+
+/* One request of a batch run by it_xfer_run. */
+struct it_xfer {
+    void *easy;           /* CURL *; owned */
+    void *hdrs;           /* struct curl_slist *; owned */
+    struct it_body *body; /* kept until it_xfer_fini; may be NULL */
+    struct it_resp resp;  /* filled in when the transfer ends (status 0: no response) */
+    bool done;
+    /* When pause_at > 0 the transfer pauses once, when pause_at bytes of
+     * its request body (or, without one, of its response body) have passed,
+     * and it_xfer_run calls on_pause before it resumes. */
+    uint64_t pause_at;
+    int pause_state; /* 0 not yet, 1 paused, 2 resumed */
+};
+
+typedef void (*it_pause_cb)(struct it_xfer *x, void *arg);
+
+/* Prepare x like it_http_to (same options and callbacks) without starting it.
+ * body (may be NULL) is kept. Release with it_xfer_fini. */
+void it_xfer_init(struct it_xfer *x, const char *base, const char *method, const char *target,
+                  struct it_body *body, ...) __attribute__((sentinel));
+/* Run x[0..n) at once until every one has ended; fails the case if that
+ * takes longer than IT_XFER_MS (times the multiplier). on_pause (may be NULL
+ * if no transfer pauses) runs on the calling thread while its transfer is
+ * paused; the others keep going. */
+void it_xfer_run(struct it_xfer *x, size_t n, it_pause_cb on_pause, void *arg);
+void it_xfer_fini(struct it_xfer *x);
+
+/* ---- other coffer processes: app, objsrv, server, commands ----------------- */
+
+#define IT_SERVER_FILERS 16
+#define IT_URL_MAX       64
+
+/* A `coffer app`, `coffer objsrv` or `coffer server` process, started by
+ * it_app_start_ok, it_objsrv_start_ok or it_server_start_ok. */
+struct it_proc {
+    pid_t pid;             /* -1 when not running */
+    int out_fd;            /* read end of its stdout; -1 when not running */
+    unsigned port;         /* from its ready line */
+    char name[32];         /* in messages; its stderr is <case dir>/<name>.log */
+    char log[IT_PATH_MAX]; /* appended across restarts */
+    char base[IT_URL_MAX]; /* "http://127.0.0.1:PORT" of its ready line */
+    char ready_line[256];  /* without '\n' */
+};
+
+/* SIGTERM, wait (bounded) for the exit, SIGKILL if it does not come.
+ * Returns the wait status, or -1 if SIGKILL was needed. */
+int it_proc_stop(struct it_proc *p);
+/* it_proc_stop, failing the case unless it exited with status 0. */
+void it_proc_stop_ok(struct it_proc *p);
+/* SIGKILL and reap. */
+void it_proc_kill9(struct it_proc *p);
+/* Send a signal (it must be running). */
+void it_proc_signal(const struct it_proc *p, int sig);
+/* Wait up to timeout_ms (times the multiplier) for the exit. Returns true
+ * with its wait status in *status (may be NULL), or false. */
+bool it_proc_wait_exit(struct it_proc *p, unsigned timeout_ms, int *status);
+/* Peak resident set size (VmHWM) of a running process, in bytes. */
+uint64_t it_proc_peak_rss(const struct it_proc *p);
+
+/* `coffer server`: every role in one process. */
+struct it_server {
+    struct it_proc p;                          /* p.base is the app's URL */
+    char objsrv[IT_URL_MAX];                   /* objsrv's base URL */
+    unsigned nfilers;                          /* from its filer lines */
+    char filers[IT_SERVER_FILERS][IT_URL_MAX]; /* filer i + 1's base URL */
+};
+
+/* Start `coffer server --data <case dir>/<data> --port 0 --filers N ARGS...`
+ * (stderr to <case dir>/server.log) and read its ready lines: "coffer server
+ * ready: ...", then the app's, objsrv's and each filer's. */
+void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
+    __attribute__((sentinel));
+
+/* Run `coffer ARGS...` (NULL-terminated) to its end, from a clean
+ * environment (no COFFER_*): stdin from in_file (NULL: /dev/null), stdout
+ * into out (up to cap - 1 bytes kept, NUL-terminated; out may be NULL if
+ * cap is 0), stderr appended to <case dir>/cmd.log. Fails the case if it
+ * runs longer than IT_CMD_MS. Returns its wait status. */
+int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...) __attribute__((sentinel));
+
+/* Whether the text file at path (its first 16 MiB) contains needle. */
+bool it_file_contains(const char *path, const char *needle);
+
+/* ---- the data path: object database, app, objsrv ---------------------------- */
+
+#define IT_REPLICAS_MAX 16
+
+/* An object record as the app reports it (POST /v1/objects, .../info). */
+struct it_record {
+    char uuid[40];
+    char path[256];
+    uint64_t size;
+    uint8_t sha[CF_SHA512_LEN];
+    unsigned replicas;
+    size_t nfilers;
+    unsigned filers[IT_REPLICAS_MAX]; /* ids, in the order listed */
+    char urls[IT_REPLICAS_MAX][IT_URL_MAX];
+    char status[IT_REPLICAS_MAX][32]; /* each filer's status as the app sees it */
+};
+
+/* The case's object database catalog: "sqlite:<case dir>/catalog.db". */
+void it_case_db(char out[IT_PATH_MAX]);
+/* `coffer admin filer add --db DB --id ID --url BASE --weight W`; must exit 0. */
+void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weight);
+/* `coffer admin shard add --db DB`; must exit 0. */
+void it_admin_shard_add(const char *db);
+/* Start `coffer app --listen 127.0.0.1:0 --db DB --replicas 2 --poll-ms 200
+ * --stall-s 3 ARGS...` (later arguments override) as "app". */
+void it_app_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sentinel));
+/* Start `coffer objsrv --listen 127.0.0.1:0 --app APP --cache-ms 0
+ * --stall-s 3 ARGS...` as "objsrv". */
+void it_objsrv_start_ok(struct it_proc *p, const char *app, ...) __attribute__((sentinel));
+
+/* Parse a record, failing the case if it is malformed: uuid canonical and
+ * its filer path equal to "path", distinct filer ids, deleted false. */
+void it_record_from_json(const json_t *j, struct it_record *rec);
+/* Whether filer id is one of rec's. */
+bool it_record_has(const struct it_record *rec, unsigned id);
+
+/* Check a reply to POST /v1/objects: 201, a record of (size, sha), with
+ * nfilers == replicas, and replicas == r unless r is 0. Fills rec (may be
+ * NULL). */
+void it_check_upload_reply(const struct it_resp *r, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
+                           unsigned replicas, struct it_record *rec);
+/* POST app/v1/objects[?replicas=r] (r 0: the app's default) with the
+ * payload (seed, size), Content-Length or chunked. Returns the status; on
+ * 201 the reply is checked as above and rec (may be NULL) filled. */
+long it_upload(struct it_client *c, const char *app, uint64_t seed, uint64_t size, unsigned r,
+               bool chunked, struct it_record *rec);
+/* it_upload that must give 201. */
+void it_upload_ok(struct it_client *c, const char *app, uint64_t seed, uint64_t size, unsigned r,
+                  bool chunked, struct it_record *rec);
+/* GET app/v1/objects/UUID/info. Returns the status; on 200 fills rec. */
+long it_info(const char *app, const char *uuid, struct it_record *rec);
+/* Check a reply to GET objsrv/v1/objects/UUID: 200 with no transport
+ * error, Content-Length, X-Coffer-SHA512 and Accept-Ranges, and a body of
+ * exactly rec's size and SHA-512. */
+void it_check_download(const struct it_resp *r, const struct it_record *rec);
+/* GET objsrv/v1/objects/UUID and check it as above. */
+void it_download_ok(struct it_client *c, const char *objsrv, const struct it_record *rec);
+/* The bytes of rec are on disk, with its size and SHA-512, on exactly the
+ * filers of fl[0..n) that rec lists, and on none of the others; every filer
+ * rec lists is in fl. */
+void it_check_placement(const struct it_filer *fl, size_t n, const struct it_record *rec);
+/* Distinct objects the object database at db lists for filers 1..max_id
+ * (through its per-filer index, every shard). */
+unsigned it_objdb_count(const char *db, unsigned max_id);
+
+/* A data-path system of separate processes: filers 1..n (dirs f1..fn),
+ * their registration and one shard in <case dir>/catalog.db, the app and
+ * objsrv. */
+#define IT_CLUSTER_MAX 8
+struct it_cluster {
+    struct it_filer f[IT_CLUSTER_MAX]; /* f[i] has id i + 1 */
+    size_t n;
+    char db[IT_PATH_MAX];
+    struct it_proc app, objsrv;
+};
+
+/* Start n filers, filer i + 1 with weight weights[i] (weights may be NULL:
+ * all 100) and --read-only when bit i of ro_mask is set; register them and
+ * a shard; start the app (with --stall-s stall_s) and objsrv (the same). */
+void it_cluster_start(struct it_cluster *c, size_t n, const unsigned *weights, unsigned ro_mask,
+                      unsigned stall_s);
+/* Stop objsrv, the app and every filer still running; each must exit 0. */
+void it_cluster_stop(struct it_cluster *c);
+/* Wait (bounded) until the app reports filer id with the given status
+ * ("online", "offline") in the record of uuid. */
+void it_wait_filer_status(const struct it_cluster *c, const char *uuid, unsigned id,
+                          const char *status);
 
 #endif

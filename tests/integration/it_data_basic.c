@@ -1,0 +1,451 @@
+/*
+ * it_data_basic.c -- the data path through real processes: filers, `coffer
+ * app` and `coffer objsrv` on 127.0.0.1 (issue 3, DESIGN §2-4). Round trips
+ * of small objects, placement on exactly r filers (checked on disk), the
+ * replica count, read-only filers, malformed and unknown UUIDs, 100
+ * concurrent uploads and downloads, and records surviving a restart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* Object files under a filer's directory (temporary ones included). */
+static unsigned files_on(const struct it_filer *f)
+{
+    char dir[IT_PATH_MAX];
+
+    it_fmt(dir, sizeof(dir), "%s/objects", f->dir);
+    return it_count_files(dir);
+}
+
+/* The record from .../info matches the one the upload returned. */
+static void check_info_matches(const struct it_cluster *c, const struct it_record *up)
+{
+    struct it_record info;
+
+    IT_EQ(it_info(c->app.base, up->uuid, &info), 200);
+    IT_STREQ(info.path, up->path);
+    IT_EQ(info.size, up->size);
+    IT_CHECK(memcmp(info.sha, up->sha, CF_SHA512_LEN) == 0);
+    IT_EQ(info.replicas, up->replicas);
+    IT_EQ(info.nfilers, up->nfilers);
+    for (size_t i = 0; i < up->nfilers; i++)
+        IT_CHECKF(it_record_has(&info, up->filers[i]), "info of %s lacks filer %u", up->uuid,
+                  up->filers[i]);
+}
+
+/* A Range read through objsrv returns exactly the payload's bytes there. */
+static void check_range(const struct it_cluster *c, const struct it_record *rec, uint64_t seed,
+                        uint64_t first, uint64_t last)
+{
+    char target[128], hdr[96], cr[96], want_cr[96];
+    unsigned char *want;
+    uint64_t n = last - first + 1;
+    struct it_resp r;
+
+    IT_CHECK(n <= IT_BODY_KEEP);
+    want = cf_xmalloc((size_t)n);
+    it_prng_fill(seed, first, want, (size_t)n);
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
+           (unsigned long long)last);
+    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
+    IT_EQ(r.curl_code, 0);
+    IT_EQ(r.total, n);
+    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
+    IT_CHECK(it_resp_header(&r, "Content-Range", cr, sizeof(cr)));
+    it_fmt(want_cr, sizeof(want_cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
+           (unsigned long long)last, (unsigned long long)rec->size);
+    IT_STREQ(cr, want_cr);
+    it_resp_fini(&r);
+    free(want);
+}
+
+/* HEAD through objsrv: the headers of the object and no body. */
+static void check_head(const struct it_cluster *c, const struct it_record *rec)
+{
+    char target[128], hdr[CF_SHA512_HEX_LEN + 8], hex[CF_SHA512_HEX_LEN + 1];
+    struct it_resp r;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    IT_EQ(it_http_to(NULL, c->objsrv.base, "HEAD", target, NULL, &r, NULL), 200);
+    IT_EQ(r.total, 0);
+    IT_CHECK(it_resp_header(&r, "Content-Length", hdr, sizeof(hdr)));
+    IT_EQ(strtoull(hdr, NULL, 10), rec->size);
+    IT_CHECK(it_resp_header(&r, "X-Coffer-SHA512", hdr, sizeof(hdr)));
+    it_hex(rec->sha, hex);
+    IT_STREQ(hdr, hex);
+    it_resp_fini(&r);
+}
+
+/* Upload, look up, download, HEAD, and check placement on disk. */
+static void roundtrip(const struct it_cluster *c, struct it_client *cl, uint64_t seed,
+                      uint64_t size, bool chunked, struct it_record *rec)
+{
+    it_upload_ok(cl, c->app.base, seed, size, 0, chunked, rec);
+    IT_EQ(rec->replicas, 2);
+    check_info_matches(c, rec);
+    it_download_ok(cl, c->objsrv.base, rec);
+    check_head(c, rec);
+    it_check_placement(c->f, c->n, rec);
+}
+
+/* 0 B, 1 B, 1 MiB (Content-Length and chunked) and an odd size through app
+ * then objsrv, each on exactly 2 of 3 filers; Range reads; the expected
+ * checksum given by the client. */
+static void t_roundtrip_small(void *arg)
+{
+    static const uint64_t sizes[] = {0, 1, IT_MIB, IT_MIB, 3 * IT_MIB + 17};
+    struct it_record rec[CF_ARRAY_LEN(sizes)], r2;
+    struct it_cluster c;
+    struct it_client cl;
+    struct it_body b = {.chunked = false};
+    struct it_resp r;
+    char hdr[CF_SHA512_HEX_LEN + 32], hex[CF_SHA512_HEX_LEN + 1], target[128];
+    uint8_t sha[CF_SHA512_LEN];
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    it_client_init(&cl);
+    for (size_t i = 0; i < CF_ARRAY_LEN(sizes); i++)
+        roundtrip(&c, &cl, 100 + i, sizes[i], i == 3, &rec[i]);
+    for (size_t i = 0; i < CF_ARRAY_LEN(sizes); i++)
+        for (size_t k = 0; k < i; k++)
+            IT_CHECK(strcmp(rec[i].uuid, rec[k].uuid) != 0);
+
+    /* Ranges: the start, a middle part, the last byte, a suffix. */
+    check_range(&c, &rec[4], 104, 0, 0);
+    check_range(&c, &rec[4], 104, 0, 65535);
+    check_range(&c, &rec[4], 104, IT_MIB - 5, 2 * IT_MIB + 11);
+    check_range(&c, &rec[4], 104, rec[4].size - 1, rec[4].size - 1);
+    check_range(&c, &rec[1], 101, 0, 0);
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec[4].uuid);
+    IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, "Range: bytes=-10", NULL), 206);
+    IT_EQ(r.total, 10);
+    it_resp_fini(&r);
+    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-", (unsigned long long)rec[4].size);
+    IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, hdr, NULL), 416);
+    it_resp_fini(&r);
+    /* No range of an empty object is satisfiable. */
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec[0].uuid);
+    IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, "Range: bytes=0-0", NULL), 416);
+    IT_CHECK(it_resp_header(&r, "Content-Range", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, "bytes */0");
+    it_resp_fini(&r);
+
+    /* The client's own checksum, as a header: accepted when it matches. */
+    it_prng_sha512(7, 123457, sha);
+    it_hex(sha, hex);
+    it_fmt(hdr, sizeof(hdr), "X-Coffer-SHA512: %s", hex);
+    it_gen_init(&b.gen, 7, 123457);
+    IT_EQ(it_http_to(&cl, c.app.base, "POST", "/v1/objects", &b, &r, hdr, NULL), 201);
+    it_gen_fini(&b.gen);
+    it_check_upload_reply(&r, 123457, sha, 2, &r2);
+    it_resp_fini(&r);
+    it_download_ok(&cl, c.objsrv.base, &r2);
+    it_check_placement(c.f, c.n, &r2);
+
+    IT_EQ(it_objdb_count(c.db, 3), CF_ARRAY_LEN(sizes) + 1);
+    it_client_fini(&cl);
+    it_cluster_stop(&c);
+}
+
+/* A body that does not match the client's X-Coffer-SHA512 gets 422 and
+ * leaves nothing: no record, no bytes, no temporary file. A malformed
+ * header gets 400. */
+static void t_checksum_mismatch(void *arg)
+{
+    struct it_body b = {.chunked = false};
+    struct it_cluster c;
+    struct it_resp r;
+    char hdr[CF_SHA512_HEX_LEN + 32], hex[CF_SHA512_HEX_LEN + 1];
+    uint8_t sha[CF_SHA512_LEN];
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    it_prng_sha512(8, 2 * IT_MIB, sha); /* another payload's digest */
+    it_hex(sha, hex);
+    it_fmt(hdr, sizeof(hdr), "X-Coffer-SHA512: %s", hex);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        b.chunked = chunked;
+        it_gen_init(&b.gen, 9, 2 * IT_MIB);
+        IT_EQ(it_http_to(NULL, c.app.base, "POST", "/v1/objects", &b, &r, hdr, NULL), 422);
+        it_gen_fini(&b.gen);
+        it_check_error_body(&r, "ECHECKSUM");
+        it_resp_fini(&r);
+    }
+    it_gen_init(&b.gen, 9, 1000);
+    b.chunked = false;
+    IT_EQ(
+        it_http_to(NULL, c.app.base, "POST", "/v1/objects", &b, &r, "X-Coffer-SHA512: 12ab", NULL),
+        400);
+    it_gen_fini(&b.gen);
+    it_check_error_body(&r, "EBADREQ");
+    it_resp_fini(&r);
+    for (size_t i = 0; i < c.n; i++) {
+        it_wait_no_tmp(&c.f[i]);
+        IT_EQ(files_on(&c.f[i]), 0);
+        IT_EQ(it_status_int(&c.f[i], "objects"), 0);
+    }
+    IT_EQ(it_objdb_count(c.db, 3), 0);
+    it_cluster_stop(&c);
+}
+
+/* r = 3 and r = 4 on 4 filers land on exactly that many; r = 5 gets 503
+ * and leaves no record and no bytes; a bad ?replicas= gets 400. */
+static void t_replicas_on_4(void *arg)
+{
+    static const char *const bad[] = {"0", "17", "abc", "-1", "2x", ""};
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_client cl;
+    struct it_body b;
+    struct it_resp r;
+    char target[64];
+    unsigned used[5] = {0};
+
+    (void)arg;
+    it_cluster_start(&c, 4, NULL, 0, 3);
+    it_client_init(&cl);
+    for (unsigned i = 0; i < 12; i++) {
+        it_upload_ok(&cl, c.app.base, 200 + i, 1000 + i * 40503, 3, i % 2 == 1, &rec);
+        IT_EQ(rec.nfilers, 3);
+        it_check_placement(c.f, c.n, &rec);
+        for (size_t k = 0; k < rec.nfilers; k++)
+            used[rec.filers[k]]++;
+        if (i == 0)
+            it_download_ok(&cl, c.objsrv.base, &rec);
+    }
+    /* Equal weights: the shuffle spreads the replicas. A filer is left out
+     * of an object with probability 1/4, so of all 12 with 4^-12 (6e-8). */
+    for (unsigned id = 1; id <= 4; id++)
+        IT_CHECKF(used[id] > 0, "filer %u holds none of 12 objects", id);
+    it_upload_ok(&cl, c.app.base, 300, 4096, 4, false, &rec);
+    it_check_placement(c.f, c.n, &rec);
+    it_download_ok(&cl, c.objsrv.base, &rec);
+
+    IT_EQ(it_upload(&cl, c.app.base, 301, 4096, 5, false, NULL), 503);
+    /* A large body: the client waits for 100 Continue, as curl's own
+     * default does, so it sees the refusal instead of a reset mid-body. */
+    memset(&b, 0, sizeof(b));
+    b.chunked = true;
+    b.expect = true;
+    it_gen_init(&b.gen, 302, 3 * IT_MIB);
+    IT_EQ(it_http_to(&cl, c.app.base, "POST", "/v1/objects?replicas=5", &b, &r, NULL), 503);
+    it_gen_fini(&b.gen);
+    it_check_error_body(&r, "EUNAVAIL");
+    it_resp_fini(&r);
+    for (size_t i = 0; i < CF_ARRAY_LEN(bad); i++) {
+        it_fmt(target, sizeof(target), "/v1/objects?replicas=%s", bad[i]);
+        memset(&b, 0, sizeof(b));
+        it_gen_init(&b.gen, 303, 100);
+        IT_EQ(it_http_to(&cl, c.app.base, "POST", target, &b, &r, NULL), 400);
+        it_gen_fini(&b.gen);
+        it_check_error_body(&r, "EBADREQ");
+        it_resp_fini(&r);
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        it_wait_no_tmp(&c.f[i]);
+        IT_EQ(files_on(&c.f[i]), used[i + 1] + 1);
+    }
+    IT_EQ(it_objdb_count(c.db, 4), 13);
+    it_client_fini(&cl);
+    it_cluster_stop(&c);
+}
+
+/* A read-only filer, however heavy, is never chosen. */
+static void t_read_only_never_chosen(void *arg)
+{
+    static const unsigned weights[] = {100, 100, 1000};
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_client cl;
+
+    (void)arg;
+    it_cluster_start(&c, 3, weights, 1u << 2, 3);
+    it_client_init(&cl);
+    for (unsigned i = 0; i < 30; i++) {
+        it_upload_ok(&cl, c.app.base, 400 + i, 100 + 997 * i, 0, i % 3 == 0, &rec);
+        IT_CHECKF(!it_record_has(&rec, 3), "upload %u went to the read-only filer", i);
+        it_check_placement(c.f, c.n, &rec);
+    }
+    it_download_ok(&cl, c.objsrv.base, &rec);
+    IT_EQ(it_upload(&cl, c.app.base, 450, 100, 3, false, NULL), 503);
+    IT_EQ(it_status_int(&c.f[2], "objects"), 0);
+    IT_EQ(files_on(&c.f[2]), 0);
+    IT_EQ(it_objdb_count(c.db, 3), 30);
+    it_client_fini(&cl);
+    it_cluster_stop(&c);
+}
+
+/* Malformed UUIDs get 400 and unknown ones 404, from the app's info and
+ * from objsrv (GET and HEAD). */
+static void t_uuids(void *arg)
+{
+    static const char *const malformed[] = {
+        "",
+        "0001000-0000-0001-0000-000000000000",   /* 35 bytes */
+        "000100000-0000-0001-0000-000000000000", /* 37 bytes */
+        "00010000-0000-0001-0000-0000000000000", /* 37: a digit too many */
+        "00010000-0000-0001-ABCD-000000000000",  /* uppercase */
+        "00010000-0000-0001-abcg-000000000000",  /* not hex */
+        "000100000000-0001-abcd-0000000000000",  /* hyphen missing */
+        "00010000-00000-001-abcd-000000000000",  /* hyphen moved */
+        "00010000_0000_0001_abcd_000000000000",  /* other separator */
+        "{00010000-0000-0001-abcd-000000000000}",
+        "%2000010000-0000-0001-abcd-00000000000",
+        "00010000-0000-0001-abcd-00000000000%00",
+        "00010000-0000-0001-abcd-0000000000%2e%2e",
+        "..",
+        "00000000-0000-0001-abcd-000000000000", /* shard 0 */
+        "00010000-0000-0000-abcd-000000000000", /* object 0 */
+    };
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_resp r;
+    char target[160], unknown[3][40];
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    it_upload_ok(NULL, c.app.base, 500, 5000, 0, false, &rec);
+    for (size_t i = 0; i < CF_ARRAY_LEN(malformed); i++) {
+        it_fmt(target, sizeof(target), "/v1/objects/%s/info", malformed[i]);
+        IT_CHECKF(it_http_to(NULL, c.app.base, "GET", target, NULL, &r, NULL) == 400,
+                  "app GET %s: status %ld", target, r.status);
+        it_check_error_body(&r, "EBADREQ");
+        it_resp_fini(&r);
+        it_fmt(target, sizeof(target), "/v1/objects/%s", malformed[i]);
+        IT_CHECKF(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, NULL) == 400,
+                  "objsrv GET %s: status %ld", target, r.status);
+        it_check_error_body(&r, "EBADREQ");
+        it_resp_fini(&r);
+        IT_EQ(it_http_to(NULL, c.objsrv.base, "HEAD", target, NULL, &r, NULL), 400);
+        it_resp_fini(&r);
+    }
+    /* Well-formed but unknown: another object id, the right object id with
+     * other random bits, a shard that does not exist. */
+    it_fmt(unknown[0], sizeof(unknown[0]), "%.17s%c%s", rec.uuid, rec.uuid[17] == '9' ? '8' : '9',
+           rec.uuid + 18);
+    it_fmt(unknown[1], sizeof(unknown[1]), "%.35s%c", rec.uuid, rec.uuid[35] == '0' ? '1' : '0');
+    it_fmt(unknown[2], sizeof(unknown[2]), "beef%s", rec.uuid + 4);
+    for (size_t i = 0; i < 3; i++) {
+        IT_CHECK(strcmp(unknown[i], rec.uuid) != 0);
+        it_fmt(target, sizeof(target), "/v1/objects/%s/info", unknown[i]);
+        IT_CHECKF(it_http_to(NULL, c.app.base, "GET", target, NULL, &r, NULL) == 404,
+                  "app GET %s: status %ld", target, r.status);
+        it_check_error_body(&r, "ENOTFOUND");
+        it_resp_fini(&r);
+        it_fmt(target, sizeof(target), "/v1/objects/%s", unknown[i]);
+        IT_CHECKF(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, NULL) == 404,
+                  "objsrv GET %s: status %ld", target, r.status);
+        it_check_error_body(&r, "ENOTFOUND");
+        it_resp_fini(&r);
+        IT_EQ(it_http_to(NULL, c.objsrv.base, "HEAD", target, NULL, &r, NULL), 404);
+        it_resp_fini(&r);
+    }
+    /* Uploads go to the app only; objsrv refuses them. */
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec.uuid);
+    IT_EQ(it_http_to(NULL, c.objsrv.base, "DELETE", target, NULL, &r, NULL), 405);
+    it_resp_fini(&r);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_cluster_stop(&c);
+}
+
+#define N_CONC 100
+
+/* 100 uploads at once, then 100 downloads at once, all byte-exact. */
+static void t_concurrent(void *arg)
+{
+    static struct it_xfer x[N_CONC];
+    static struct it_body b[N_CONC];
+    static struct it_record rec[N_CONC];
+    uint8_t sha[CF_SHA512_LEN];
+    char target[128];
+    struct it_cluster c;
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    for (size_t i = 0; i < N_CONC; i++) {
+        /* 0 B to ~390 KiB; every tenth empty; half of them chunked. */
+        uint64_t size = i % 10 == 0 ? 0 : (i * 40009) % (400 * 1024);
+        memset(&b[i], 0, sizeof(b[i]));
+        b[i].chunked = i % 2 == 1;
+        it_gen_init(&b[i].gen, 600 + i, size);
+        it_xfer_init(&x[i], c.app.base, "POST", "/v1/objects", &b[i], NULL);
+    }
+    it_xfer_run(x, N_CONC, NULL, NULL);
+    for (size_t i = 0; i < N_CONC; i++) {
+        IT_CHECKF(x[i].resp.status == 201, "upload %zu: status %ld (curl %d) %.200s", i,
+                  x[i].resp.status, x[i].resp.curl_code, x[i].resp.body ? x[i].resp.body : "");
+        it_gen_final(&b[i].gen, sha);
+        it_check_upload_reply(&x[i].resp, b[i].gen.size, sha, 2, &rec[i]);
+        it_xfer_fini(&x[i]);
+    }
+    for (size_t i = 0; i < N_CONC; i++) {
+        for (size_t k = 0; k < i; k++)
+            IT_CHECK(strcmp(rec[i].uuid, rec[k].uuid) != 0);
+        it_fmt(target, sizeof(target), "/v1/objects/%s", rec[i].uuid);
+        it_xfer_init(&x[i], c.objsrv.base, "GET", target, NULL, NULL);
+    }
+    it_xfer_run(x, N_CONC, NULL, NULL);
+    for (size_t i = 0; i < N_CONC; i++) {
+        it_check_download(&x[i].resp, &rec[i]);
+        it_xfer_fini(&x[i]);
+        it_check_placement(c.f, c.n, &rec[i]);
+    }
+    IT_EQ(it_objdb_count(c.db, 3), N_CONC);
+    it_cluster_stop(&c);
+}
+
+/* Records are durable: after the app and objsrv restart (on new ports) every
+ * object is found and served, and new objects get new UUIDs. While the app
+ * is down objsrv answers 503. */
+static void t_restart(void *arg)
+{
+    struct it_record rec[4], again;
+    struct it_cluster c;
+    struct it_resp r;
+    char target[128];
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    for (unsigned i = 0; i < 3; i++)
+        it_upload_ok(NULL, c.app.base, 700 + i, 70000 + i, 0, false, &rec[i]);
+    /* Without the app objsrv cannot find records: 503, not 404. */
+    it_proc_stop_ok(&c.app);
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec[0].uuid);
+    IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, NULL), 503);
+    it_check_error_body(&r, "EUNAVAIL");
+    it_resp_fini(&r);
+    it_proc_stop_ok(&c.objsrv);
+    it_app_start_ok(&c.app, c.db, NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        IT_EQ(it_info(c.app.base, rec[i].uuid, &again), 200);
+        IT_CHECK(memcmp(again.sha, rec[i].sha, CF_SHA512_LEN) == 0);
+        it_download_ok(NULL, c.objsrv.base, &rec[i]);
+    }
+    it_upload_ok(NULL, c.app.base, 703, 1234, 0, false, &rec[3]);
+    for (unsigned i = 0; i < 3; i++)
+        IT_CHECK(strcmp(rec[3].uuid, rec[i].uuid) != 0);
+    it_download_ok(NULL, c.objsrv.base, &rec[3]);
+    IT_EQ(it_objdb_count(c.db, 3), 4);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"roundtrip_small", t_roundtrip_small, NULL, 40},
+        {"checksum_mismatch", t_checksum_mismatch, NULL, 40},
+        {"replicas_on_4", t_replicas_on_4, NULL, 40},
+        {"read_only_never_chosen", t_read_only_never_chosen, NULL, 40},
+        {"uuids", t_uuids, NULL, 40},
+        {"concurrent", t_concurrent, NULL, 90},
+        {"restart", t_restart, NULL, 40},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}

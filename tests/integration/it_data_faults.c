@@ -1,0 +1,513 @@
+/*
+ * it_data_faults.c -- the data path under faults (issue 3, DESIGN §2, §4):
+ * a filer down before an upload, killed (-9) or stopped (SIGSTOP) in the
+ * middle of one, a full filer, an upload that cannot be completed, a client
+ * that vanishes mid-body, a replica down, stalled or killed in the middle of
+ * a download, corrupt or truncated replicas on disk, and SIGTERM with
+ * transfers in flight.
+ *
+ * Filer weights make the choices deterministic where a case needs them:
+ * the distributor takes the heaviest writable online filers, and objsrv
+ * reads the heaviest online replica first.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define BIG (64ull * 1024 * 1024)
+
+/* A whole-object GET through objsrv, for a case that expects it to fail. */
+static void get_whole(const struct it_cluster *c, const struct it_record *rec, struct it_resp *r)
+{
+    char target[128];
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    (void)it_http_to(NULL, c->objsrv.base, "GET", target, NULL, r, NULL);
+}
+
+/* A Range read through objsrv gives exactly the payload's bytes there. */
+static void check_range(const struct it_cluster *c, const struct it_record *rec, uint64_t seed,
+                        uint64_t first, uint64_t last)
+{
+    char target[128], hdr[96];
+    unsigned char *want;
+    uint64_t n = last - first + 1;
+    struct it_resp r;
+
+    IT_CHECK(n <= IT_BODY_KEEP);
+    want = cf_xmalloc((size_t)n);
+    it_prng_fill(seed, first, want, (size_t)n);
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
+           (unsigned long long)last);
+    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
+    IT_EQ(r.curl_code, 0);
+    IT_EQ(r.total, n);
+    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
+    it_resp_fini(&r);
+    free(want);
+}
+
+/* ---- uploads --------------------------------------------------------------- */
+
+/* Filer 1, the heaviest, is killed; uploads still get 2 replicas, never on
+ * filer 1: at once (usually before the app's next poll: the failed
+ * transfer is replaced) and after the app marked it offline. */
+static void t_filer_down_before_upload(void *arg)
+{
+    static const unsigned weights[] = {100, 50, 50};
+    struct it_record all, rec;
+    struct it_cluster c;
+    struct it_client cl;
+
+    (void)arg;
+    it_cluster_start(&c, 3, weights, 0, 3);
+    it_client_init(&cl);
+    it_upload_ok(&cl, c.app.base, 1, 300000, 3, false, &all);
+    it_filer_kill9(&c.f[0]);
+    it_upload_ok(&cl, c.app.base, 2, 2 * IT_MIB, 0, false, &rec);
+    IT_CHECK(!it_record_has(&rec, 1));
+    it_check_placement(c.f, c.n, &rec);
+    it_download_ok(&cl, c.objsrv.base, &rec);
+
+    it_wait_filer_status(&c, all.uuid, 1, "offline");
+    for (unsigned i = 0; i < 10; i++) {
+        it_upload_ok(&cl, c.app.base, 10 + i, 1000 * i, 0, i % 2 == 1, &rec);
+        IT_CHECKF(!it_record_has(&rec, 1), "upload %u chose the dead filer 1", i);
+        it_check_placement(c.f, c.n, &rec);
+        it_download_ok(&cl, c.objsrv.base, &rec);
+    }
+    IT_EQ(it_upload(&cl, c.app.base, 30, 100, 3, false, NULL), 503);
+    /* The object that has a replica on filer 1 is still served. */
+    it_download_ok(&cl, c.objsrv.base, &all);
+    it_client_fini(&cl);
+    it_cluster_stop(&c);
+}
+
+/* The upload is paused: once filer arg has started writing it, kill it. */
+static void kill_mid_upload(struct it_xfer *x, void *arg)
+{
+    struct it_filer *f = arg;
+
+    (void)x;
+    it_wait_tmp(f, 1);
+    it_filer_kill9(f);
+}
+
+/* Filers 1 and 2 (weight 100) get the upload; filer 1 is killed in the
+ * middle of the body. The client still gets 201 with 2 replicas: 2 and 3
+ * (weight 1), copied from 2 before the reply. A restarted filer 1 drops its
+ * temporary and holds nothing. */
+static void t_filer_killed_mid_upload(void *arg)
+{
+    static const unsigned weights[] = {100, 100, 1};
+    struct it_body b = {.chunked = false};
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_xfer x;
+    uint8_t sha[CF_SHA512_LEN];
+
+    (void)arg;
+    it_cluster_start(&c, 3, weights, 0, 3);
+    it_gen_init(&b.gen, 40, BIG);
+    it_xfer_init(&x, c.app.base, "POST", "/v1/objects", &b, NULL);
+    x.pause_at = BIG / 4;
+    it_xfer_run(&x, 1, kill_mid_upload, &c.f[0]);
+    it_gen_final(&b.gen, sha);
+    it_check_upload_reply(&x.resp, BIG, sha, 2, &rec);
+    it_xfer_fini(&x);
+    IT_CHECKF(it_record_has(&rec, 2) && it_record_has(&rec, 3), "record lists filers %u and %u",
+              rec.filers[0], rec.filers[1]);
+    IT_CHECK(it_file_contains(c.app.log, "filer 1 failed"));
+    IT_CHECK(it_file_contains(c.app.log, "replaced a failed filer with filer 3"));
+    it_check_placement(c.f, c.n, &rec);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+
+    /* The killed filer left a temporary; on restart it is swept. */
+    it_filer_start_ok(&c.f[0], NULL);
+    it_wait_no_tmp(&c.f[0]);
+    IT_EQ(it_object_file_size(&c.f[0], rec.path), -1);
+    IT_EQ(it_status_int(&c.f[0], "objects"), 0);
+    it_cluster_stop(&c);
+}
+
+/* The same, but stop it (SIGSTOP): it keeps its connections and reads nothing. */
+static void stop_mid_upload(struct it_xfer *x, void *arg)
+{
+    struct it_filer *f = arg;
+
+    (void)x;
+    it_wait_tmp(f, 1);
+    it_filer_signal(f, SIGSTOP);
+}
+
+/* Filer 1 stops answering (SIGSTOP) in the middle of the body: after
+ * --stall-s the app gives up on it and the client still gets 2 replicas,
+ * on filers 2 and 3. Resumed, filer 1 drops its temporary. */
+static void t_filer_stalls_mid_upload(void *arg)
+{
+    static const unsigned weights[] = {100, 100, 1};
+    struct it_body b = {.chunked = true};
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_xfer x;
+    uint8_t sha[CF_SHA512_LEN];
+
+    (void)arg;
+    it_cluster_start(&c, 3, weights, 0, 3);
+    it_gen_init(&b.gen, 45, BIG);
+    it_xfer_init(&x, c.app.base, "POST", "/v1/objects", &b, NULL);
+    x.pause_at = BIG / 4;
+    it_xfer_run(&x, 1, stop_mid_upload, &c.f[0]);
+    it_filer_signal(&c.f[0], SIGCONT);
+    it_gen_final(&b.gen, sha);
+    it_check_upload_reply(&x.resp, BIG, sha, 2, &rec);
+    it_xfer_fini(&x);
+    IT_CHECKF(it_record_has(&rec, 2) && it_record_has(&rec, 3), "record lists filers %u and %u",
+              rec.filers[0], rec.filers[1]);
+    IT_CHECK(it_file_contains(c.app.log, "filer 1 failed"));
+    it_wait_no_tmp(&c.f[0]);
+    it_check_placement(c.f, c.n, &rec);
+    IT_EQ(it_status_int(&c.f[0], "objects"), 0);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_cluster_stop(&c);
+}
+
+/* Filer 1, the heaviest, is full (--capacity 1M): it refuses the body
+ * part-way (507) and is replaced, so the client still gets 2 replicas. */
+static void t_filer_full(void *arg)
+{
+    static const unsigned weights[] = {100, 50, 50};
+    struct it_record rec;
+    struct it_cluster c;
+    char name[8];
+
+    (void)arg;
+    memset(&c, 0, sizeof(c));
+    it_case_db(c.db);
+    for (size_t i = 0; i < 3; i++) {
+        it_fmt(name, sizeof(name), "f%zu", i + 1);
+        it_filer_init(&c.f[i], (unsigned)(i + 1), name);
+        if (i == 0)
+            it_filer_start_ok(&c.f[i], "--capacity", "1M", NULL);
+        else
+            it_filer_start_ok(&c.f[i], NULL);
+        c.n++;
+        it_admin_filer_add(c.db, &c.f[i], weights[i]);
+    }
+    it_admin_shard_add(c.db);
+    it_app_start_ok(&c.app, c.db, NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        it_upload_ok(NULL, c.app.base, 48 + i, 2 * IT_MIB + i, 0, i == 1, &rec);
+        IT_CHECKF(it_record_has(&rec, 2) && it_record_has(&rec, 3), "record lists filers %u and %u",
+                  rec.filers[0], rec.filers[1]);
+        it_check_placement(c.f, c.n, &rec);
+        it_download_ok(NULL, c.objsrv.base, &rec);
+    }
+    IT_CHECK(it_file_contains(c.app.log, "filer 1 failed"));
+    it_wait_no_tmp(&c.f[0]);
+    IT_EQ(it_status_int(&c.f[0], "objects"), 0);
+    it_cluster_stop(&c);
+}
+
+/* With 2 filers and r = 2, a filer killed mid-upload cannot be replaced:
+ * 503, no record, and the survivor's copy is removed. */
+static void t_upload_fails_cleanly(void *arg)
+{
+    struct it_body b = {.chunked = true};
+    struct it_cluster c;
+    struct it_xfer x;
+
+    (void)arg;
+    it_cluster_start(&c, 2, NULL, 0, 3);
+    it_gen_init(&b.gen, 50, BIG / 2);
+    it_xfer_init(&x, c.app.base, "POST", "/v1/objects", &b, NULL);
+    x.pause_at = BIG / 8;
+    it_xfer_run(&x, 1, kill_mid_upload, &c.f[1]);
+    it_gen_fini(&b.gen);
+    IT_CHECKF(x.resp.status == 503, "status %ld, body %.200s", x.resp.status,
+              x.resp.body ? x.resp.body : "");
+    it_check_error_body(&x.resp, "EUNAVAIL");
+    it_xfer_fini(&x);
+    it_wait_no_tmp(&c.f[0]);
+    IT_EQ(it_status_int(&c.f[0], "objects"), 0);
+    IT_EQ(it_objdb_count(c.db, 2), 0);
+    it_cluster_stop(&c);
+}
+
+static bool two_writing(void *arg)
+{
+    const struct it_cluster *c = arg;
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        n += it_count_tmp(c->f[i].dir) > 0;
+    return n >= 2;
+}
+
+/* A client that goes away in the middle of its body leaves no record, no
+ * bytes and no temporary file on any filer. */
+static void t_client_vanishes(void *arg)
+{
+    struct it_cluster c;
+    struct it_gen g;
+    char req[256];
+    int fd;
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        fd = it_raw_try_connect(c.app.port);
+        IT_CHECK(fd >= 0);
+        if (chunked)
+            it_fmt(req, sizeof(req),
+                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n%x\r\n",
+                   (unsigned)(8 * IT_MIB));
+        else
+            it_fmt(req, sizeof(req),
+                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Length: %u\r\n\r\n",
+                   (unsigned)(8 * IT_MIB));
+        IT_CHECK(it_raw_send(fd, req, strlen(req)));
+        it_gen_init(&g, 60, 8 * IT_MIB);
+        IT_CHECK(it_raw_send_gen(fd, &g, 2 * IT_MIB));
+        it_gen_fini(&g);
+        /* Both chosen filers are writing before the client leaves. */
+        IT_CHECKF(it_wait_for(two_writing, &c, 50, 100), "the filers never started writing");
+        close(fd);
+        for (size_t i = 0; i < c.n; i++)
+            it_wait_no_tmp(&c.f[i]);
+    }
+    for (size_t i = 0; i < c.n; i++)
+        IT_EQ(it_status_int(&c.f[i], "objects"), 0);
+    IT_EQ(it_objdb_count(c.db, 3), 0);
+    IT_CHECK(it_file_contains(c.app.log, "abandoned by the client"));
+    it_cluster_stop(&c);
+}
+
+/* ---- downloads ------------------------------------------------------------- */
+
+/* Weights 100, 50, 10: objects go to filers 1 and 2, and objsrv reads
+ * filer 1 first. */
+static const unsigned dl_weights[] = {100, 50, 10};
+
+/* Restart the app with --poll-ms poll_ms, and objsrv, which must follow it
+ * to its new port. */
+static void restart_roles(struct it_cluster *c, const char *poll_ms)
+{
+    it_proc_stop_ok(&c->objsrv);
+    it_proc_stop_ok(&c->app);
+    it_app_start_ok(&c->app, c->db, "--poll-ms", poll_ms, NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
+}
+
+/* The first replica's filer is down while the app still reports it online
+ * (it polls once, at start): objsrv fails over to the next replica. Once
+ * the app reports it offline, objsrv reads the other replica directly. */
+static void t_download_first_down(void *arg)
+{
+    struct it_record rec, small;
+    struct it_cluster c;
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    it_upload_ok(NULL, c.app.base, 70, BIG, 0, false, &rec);
+    it_upload_ok(NULL, c.app.base, 71, 1, 0, false, &small);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    restart_roles(&c, "600000");
+    it_filer_kill9(&c.f[0]);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_download_ok(NULL, c.objsrv.base, &small);
+    IT_CHECK(it_file_contains(c.objsrv.log, "trying the next"));
+
+    restart_roles(&c, "200");
+    it_wait_filer_status(&c, rec.uuid, 1, "offline");
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    check_range(&c, &rec, 70, BIG / 2, BIG / 2 + 100);
+    it_cluster_stop(&c);
+}
+
+/* The first replica's filer accepts connections but answers nothing
+ * (SIGSTOP): after --stall-s objsrv reads the next replica. */
+static void t_download_first_stalled(void *arg)
+{
+    struct it_record rec;
+    struct it_cluster c;
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    it_upload_ok(NULL, c.app.base, 75, 8 * IT_MIB, 0, false, &rec);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    it_filer_signal(&c.f[0], SIGSTOP);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    IT_CHECK(it_file_contains(c.objsrv.log, "trying the next"));
+    it_filer_signal(&c.f[0], SIGCONT);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_cluster_stop(&c);
+}
+
+static void kill_mid_download(struct it_xfer *x, void *arg)
+{
+    struct it_filer *f = arg;
+
+    (void)x;
+    it_filer_kill9(f);
+}
+
+/* Filer 1 is killed while objsrv streams from it to a client that has
+ * paused: the client still gets one correct response, the rest coming from
+ * filer 2 (Range from the byte reached). */
+static void t_download_killed_mid_stream(void *arg)
+{
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_xfer x;
+    char target[128];
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    it_upload_ok(NULL, c.app.base, 80, BIG, 0, false, &rec);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec.uuid);
+    it_xfer_init(&x, c.objsrv.base, "GET", target, NULL, NULL);
+    x.pause_at = 4 * IT_MIB;
+    it_xfer_run(&x, 1, kill_mid_download, &c.f[0]);
+    it_check_download(&x.resp, &rec);
+    it_xfer_fini(&x);
+    IT_CHECK(it_file_contains(c.objsrv.log, "failed at byte"));
+    IT_CHECK(it_file_contains(c.objsrv.log, "trying the next"));
+    it_cluster_stop(&c);
+}
+
+/* Not a complete, matching 200: an error or a short body. */
+static void check_not_served(const struct it_resp *r, const struct it_record *rec)
+{
+    IT_CHECKF(r->status == 200 || r->status == 0 || r->status >= 500, "status %ld", r->status);
+    IT_CHECKF(r->total < rec->size, "%llu of %llu bytes of a corrupt object were served",
+              (unsigned long long)r->total, (unsigned long long)rec->size);
+    IT_CHECK(memcmp(r->sha, rec->sha, CF_SHA512_LEN) != 0);
+    if (r->status == 200)
+        IT_CHECKF(r->curl_code != 0, "a short body ended without a transport error");
+}
+
+/* A byte flipped on disk in the replica read first: the whole-object read
+ * fails before its last byte; with both replicas corrupt, the same. Range
+ * reads of intact regions still work. */
+static void t_corrupt_replica(void *arg)
+{
+    const uint64_t size = 4 * IT_MIB, at = 3 * IT_MIB + 12345;
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_resp r;
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    it_upload_ok(NULL, c.app.base, 90, size, 0, false, &rec);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    it_download_ok(NULL, c.objsrv.base, &rec);
+
+    it_flip_object_byte(&c.f[0], rec.path, at);
+    get_whole(&c, &rec, &r);
+    check_not_served(&r, &rec);
+    it_resp_fini(&r);
+    IT_CHECK(it_file_contains(c.objsrv.log, "SHA-512 mismatch"));
+    check_range(&c, &rec, 90, 0, 65535);
+    check_range(&c, &rec, 90, at + 1, size - 1);
+
+    it_flip_object_byte(&c.f[1], rec.path, at);
+    get_whole(&c, &rec, &r);
+    check_not_served(&r, &rec);
+    it_resp_fini(&r);
+    check_range(&c, &rec, 90, at - 1000, at - 1);
+    it_cluster_stop(&c);
+}
+
+/* A replica cut short on disk ends early: objsrv goes on from the next
+ * replica at the byte reached, and the client gets the whole object. */
+static void t_truncated_replica(void *arg)
+{
+    const uint64_t size = 6 * IT_MIB;
+    struct it_record rec;
+    struct it_cluster c;
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    it_upload_ok(NULL, c.app.base, 95, size, 0, false, &rec);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    it_truncate_object(&c.f[0], rec.path, size / 2 + 3);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    IT_CHECK(it_file_contains(c.objsrv.log, "trying the next"));
+    it_cluster_stop(&c);
+}
+
+static void term_proc(struct it_xfer *x, void *arg)
+{
+    (void)x;
+    it_proc_signal(arg, SIGTERM);
+}
+
+/* SIGTERM stops the app and objsrv only after the requests in flight:
+ * an upload and a download that were paused mid-body when it came finish
+ * byte-exact, and each role exits 0. */
+static void t_sigterm_drains(void *arg)
+{
+    struct it_body b = {.chunked = false};
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_xfer x;
+    uint8_t sha[CF_SHA512_LEN];
+    char target[128];
+    int st;
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    it_gen_init(&b.gen, 98, BIG / 2);
+    it_xfer_init(&x, c.app.base, "POST", "/v1/objects", &b, NULL);
+    x.pause_at = BIG / 8;
+    it_xfer_run(&x, 1, term_proc, &c.app);
+    it_gen_final(&b.gen, sha);
+    it_check_upload_reply(&x.resp, BIG / 2, sha, 2, &rec);
+    it_xfer_fini(&x);
+    IT_CHECKF(it_proc_wait_exit(&c.app, 40000, &st), "the app did not exit after SIGTERM");
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the app: status 0x%x", (unsigned)st);
+    it_check_placement(c.f, c.n, &rec);
+
+    it_proc_stop_ok(&c.objsrv);
+    it_app_start_ok(&c.app, c.db, NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec.uuid);
+    it_xfer_init(&x, c.objsrv.base, "GET", target, NULL, NULL);
+    x.pause_at = 4 * IT_MIB;
+    it_xfer_run(&x, 1, term_proc, &c.objsrv);
+    it_check_download(&x.resp, &rec);
+    it_xfer_fini(&x);
+    IT_CHECKF(it_proc_wait_exit(&c.objsrv, 40000, &st), "objsrv did not exit after SIGTERM");
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "objsrv: status 0x%x", (unsigned)st);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"filer_down_before_upload", t_filer_down_before_upload, NULL, 40},
+        {"filer_killed_mid_upload", t_filer_killed_mid_upload, NULL, 40},
+        {"filer_stalls_mid_upload", t_filer_stalls_mid_upload, NULL, 40},
+        {"filer_full", t_filer_full, NULL, 40},
+        {"upload_fails_cleanly", t_upload_fails_cleanly, NULL, 40},
+        {"client_vanishes", t_client_vanishes, NULL, 40},
+        {"download_first_down", t_download_first_down, NULL, 40},
+        {"download_first_stalled", t_download_first_stalled, NULL, 40},
+        {"download_killed_mid_stream", t_download_killed_mid_stream, NULL, 40},
+        {"corrupt_replica", t_corrupt_replica, NULL, 40},
+        {"truncated_replica", t_truncated_replica, NULL, 40},
+        {"sigterm_drains", t_sigterm_drains, NULL, 60},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
