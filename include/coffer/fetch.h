@@ -50,6 +50,10 @@ CF_MUST_CHECK int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch *
  * error, every later call returns the same error. */
 CF_MUST_CHECK ssize_t cf_fetch_read(struct cf_fetch *f, char *buf, size_t max);
 
+/* Which replicas (bit i for urls[i]) supplied bytes so far: after
+ * CF_ECORRUPT, a single bit names the corrupt replica. */
+uint32_t cf_fetch_sources(const struct cf_fetch *f);
+
 /* Release. NULL is a no-op. */
 void cf_fetch_free(struct cf_fetch *f);
 

@@ -19,6 +19,7 @@ struct cf_fetch {
     uint64_t first, len;
     uint64_t got;       /* bytes of the range received (buffered or delivered) */
     uint64_t delivered; /* bytes handed to the reader */
+    uint32_t sources;   /* bit i: replica i supplied bytes */
     bool verify;
     uint8_t sha[CF_SHA512_LEN];
     struct cf_sha512 h;
@@ -79,6 +80,7 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     memcpy(f->buf + f->end, p, n);
     f->end += n;
     f->got += n;
+    f->sources |= UINT32_C(1) << f->cur;
     return n;
 }
 
@@ -233,6 +235,11 @@ ssize_t cf_fetch_read(struct cf_fetch *f, char *out, size_t max)
     f->start += n;
     f->delivered += n;
     return (ssize_t)n;
+}
+
+uint32_t cf_fetch_sources(const struct cf_fetch *f)
+{
+    return f->sources;
 }
 
 void cf_fetch_free(struct cf_fetch *f)

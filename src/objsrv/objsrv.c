@@ -42,8 +42,20 @@ struct slot {
     struct record rec;
 };
 
+/* A replica that served bytes not matching the record, remembered for a
+ * while so that reads of that object try it last (until an audit repairs it). */
+struct suspect {
+    pthread_mutex_t mu;
+    uint64_t expires_ns; /* 0: empty */
+    char uuid[CF_UUID_SIZE];
+    char url[URL_MAX];
+};
+
+#define SUSPECT_NS (600ull * 1000000000ull)
+
 struct cf_objsrv {
     struct cf_http_server *http;
+    struct suspect *suspects;
     char *app;
     uint64_t cache_ns;
     unsigned stall_s;
@@ -108,6 +120,41 @@ static void cache_drop(struct cf_objsrv *o, const char *uuid)
     if (strcmp(s->rec.uuid, uuid) == 0)
         s->expires_ns = 0;
     pthread_mutex_unlock(&s->mu);
+}
+
+static struct suspect *suspect_of(struct cf_objsrv *o, const char *uuid)
+{
+    return &o->suspects[slot_of(o, uuid) - o->cache];
+}
+
+static void suspect_put(struct cf_objsrv *o, const char *uuid, const char *url)
+{
+    struct suspect *s = suspect_of(o, uuid);
+
+    pthread_mutex_lock(&s->mu);
+    (void)snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
+    (void)snprintf(s->url, sizeof(s->url), "%s", url);
+    s->expires_ns = cf_now_ns() + SUSPECT_NS;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Move a suspect replica of r to the end of its list. */
+static void demote_suspect(struct cf_objsrv *o, struct record *r)
+{
+    struct suspect *s = suspect_of(o, r->uuid);
+    char url[URL_MAX] = "";
+
+    pthread_mutex_lock(&s->mu);
+    if (s->expires_ns > cf_now_ns() && strcmp(s->uuid, r->uuid) == 0)
+        memcpy(url, s->url, sizeof(url));
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; url[0] != '\0' && i + 1 < r->n; i++) {
+        if (strcmp(r->urls[i], url) == 0) {
+            memmove(r->urls[i], r->urls[i + 1], (r->n - i - 1) * sizeof(r->urls[0]));
+            memcpy(r->urls[r->n - 1], url, sizeof(url));
+            break;
+        }
+    }
 }
 
 /* Replica order: online before anything else, then heavier first. */
@@ -200,7 +247,7 @@ out:
 struct stream {
     struct cf_objsrv *o;
     struct cf_fetch *f;
-    char uuid[CF_UUID_SIZE];
+    struct record rec; /* the replicas in the order fetch uses them */
 };
 
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
@@ -214,10 +261,20 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         return n;
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    cf_log(CF_LOG_ERROR, "download of %s failed: %s; closing the connection", s->uuid,
+    cf_log(CF_LOG_ERROR, "download of %s failed: %s; closing the connection", s->rec.uuid,
            cf_strerror((int)n));
+    if (n == CF_ECORRUPT) {
+        uint32_t src = cf_fetch_sources(s->f);
+        /* One source: it is the corrupt one. Serve the others first. */
+        if (src != 0 && (src & (src - 1)) == 0) {
+            const char *url = s->rec.urls[__builtin_ctz(src)];
+            cf_log(CF_LOG_ERROR, "replica %s of %s does not match its SHA-512; reading it last",
+                   url, s->rec.uuid);
+            suspect_put(s->o, s->rec.uuid, url);
+        }
+    }
     /* The replica list may be stale (a rebuild moved it): ask again next time. */
-    cache_drop(s->o, s->uuid);
+    cache_drop(s->o, s->rec.uuid);
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -233,7 +290,7 @@ static void replica_failed(void *ctx, size_t replica, const char *why)
 {
     struct stream *s = ctx;
 
-    cf_log(CF_LOG_WARN, "download of %s: replica %zu failed (%s); trying the next", s->uuid,
+    cf_log(CF_LOG_WARN, "download of %s: replica %zu failed (%s); trying the next", s->rec.uuid,
            replica, why);
 }
 
@@ -258,6 +315,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
+    demote_suspect(o, &rec);
     rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), rec.size, &range);
     if (rr == CF_RANGE_UNSATISFIABLE) {
         const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
@@ -276,7 +334,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
             urls[i] = rec.urls[i];
         s = cf_xcalloc(1, sizeof(*s));
         s->o = o;
-        memcpy(s->uuid, rec.uuid, sizeof(s->uuid));
+        s->rec = rec;
         fo = (struct cf_fetch_opts){.urls = urls,
                                     .n = rec.n,
                                     .first = range.first,
@@ -346,8 +404,11 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
     o->cache_ns = conf->cache_ms * 1000000u;
     o->stall_s = (unsigned)conf->stall_s;
     o->cache = cf_xcalloc(CACHE_SLOTS, sizeof(*o->cache));
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    o->suspects = cf_xcalloc(CACHE_SLOTS, sizeof(*o->suspects));
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_init(&o->cache[i].mu, NULL);
+        pthread_mutex_init(&o->suspects[i].mu, NULL);
+    }
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -371,9 +432,12 @@ void cf_objsrv_free(struct cf_objsrv *o)
     if (o == NULL)
         return;
     cf_http_server_free(o->http);
-    for (size_t i = 0; i < CACHE_SLOTS; i++)
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_destroy(&o->cache[i].mu);
+        pthread_mutex_destroy(&o->suspects[i].mu);
+    }
     free(o->cache);
+    free(o->suspects);
     free(o->app);
     free(o);
 }

@@ -419,6 +419,10 @@ static void t_corrupt_replica(void *arg)
     IT_CHECK(it_file_contains(c.objsrv.log, "SHA-512 mismatch"));
     check_range(&c, &rec, 90, 0, 65535);
     check_range(&c, &rec, 90, at + 1, size - 1);
+    /* objsrv now reads the replica that failed its check last: the intact
+     * one serves the whole object. */
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    IT_CHECK(it_file_contains(c.objsrv.log, "reading it last"));
 
     it_flip_object_byte(&c.f[1], rec.path, at);
     get_whole(&c, &rec, &r);
