@@ -8,9 +8,12 @@
  *
  * The handler contract. cf_http_handler_cb has MHD's access-handler
  * signature. On its first call for a request (*req_cls == NULL) it must
- * either queue a reply or set *req_cls to its own state; the server counts
- * the request as in flight from that call until MHD reports it complete,
- * when cf_http_done_cb gets the same *req_cls (never NULL) and must release it.
+ * queue a reply, call cf_http_refuse, or set *req_cls to its own state; the
+ * server counts the request as in flight from that call until MHD reports
+ * it complete, when cf_http_done_cb gets the same state (never NULL) and
+ * must release it. The first call of a request without a body comes one
+ * call late (libmicrohttpd 0.9.75 would close the connection after a reply
+ * queued earlier), which the handler does not see.
  * While draining, new requests get 503 without reaching the handler.
  *
  * Percent-decoding: URLs and query arguments are decoded, except that "%00"
@@ -79,6 +82,16 @@ enum MHD_Result cf_http_reply_json(struct MHD_Connection *c, unsigned status, js
  * body was read closes the connection afterwards (libmicrohttpd does so). */
 enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const char *fmt, ...)
     CF_PRINTF(3, 4);
+
+/* Refuse a request from the handler's first call (req_cls as given to the
+ * handler, which must leave *req_cls NULL): the reply is
+ * cf_http_reply_error(err, fmt...), sent at once for a request without a body
+ * or with one over CF_HTTP_DISCARD_MAX bytes (chunked counts as over; the
+ * connection then closes), or after the body was read and dropped, so a
+ * client still sending reads the reason instead of a reset. Returns what the
+ * handler should return. */
+enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
+                               ...) CF_PRINTF(4, 5);
 
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);

@@ -259,10 +259,9 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
 {
     const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, SHA_HEADER);
     const char *urls[CF_FANOUT_MAX];
-    char err[CF_ERR_LEN] = "";
+    char err[CF_ERR_LEN] = "", msg[CF_ERR_LEN + 64] = "";
     struct upload *u = cf_xcalloc(1, sizeof(*u));
-    enum MHD_Result r;
-    int rc;
+    int rc = CF_EBADREQ;
 
     u->t0 = cf_now_ns();
     u->r = a->replicas;
@@ -273,41 +272,43 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
         v = strtoul(rs, &end, 10);
         if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < 1 ||
             v > CF_FANOUT_MAX) {
-            r = cf_http_reply_error(c, CF_EBADREQ, "replicas must be 1..%d", CF_FANOUT_MAX);
+            (void)snprintf(msg, sizeof(msg), "replicas must be 1..%d", CF_FANOUT_MAX);
             goto fail;
         }
         u->r = (unsigned)v;
     }
     if (want != NULL) {
         if (cf_sha512_parse_hex(want, strlen(want), u->expect) < 0) {
-            r = cf_http_reply_error(c, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
+            (void)snprintf(msg, sizeof(msg), "%s must be 128 hex digits", SHA_HEADER);
             goto fail;
         }
         u->has_expect = true;
     }
     rc = cf_objdb_reserve(a->odb, 0, &u->uuid, err);
     if (rc < 0) {
-        r = cf_http_reply_error(c, rc, "cannot reserve an object id: %s", err);
+        (void)snprintf(msg, sizeof(msg), "cannot reserve an object id: %s", err);
         goto fail;
     }
     cf_uuid_format(&u->uuid, u->uuid_text);
     cf_uuid_filer_path(&u->uuid, u->path);
     rc = choose(a, u, u->r, NULL, 0);
     if (rc < 0) {
-        r = cf_http_reply_error(c, CF_EUNAVAIL, "fewer than %u writable filers are online", u->r);
+        rc = CF_EUNAVAIL;
+        (void)snprintf(msg, sizeof(msg), "fewer than %u writable filers are online", u->r);
         goto fail;
     }
     for (size_t i = 0; i < u->n; i++)
         urls[i] = u->urls[i];
     if (cf_sha512_init(&u->h) < 0 || cf_fanout_open(urls, u->n, a->stall_s, &u->fo) < 0) {
-        r = cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfers");
+        rc = CF_EINTERNAL;
+        (void)snprintf(msg, sizeof(msg), "cannot start the transfers");
         goto fail;
     }
     *req_cls = u;
     return MHD_YES;
 fail:
     upload_free(u);
-    return r;
+    return cf_http_refuse(c, req_cls, rc, "%s", msg);
 }
 
 static void upload_body(struct upload *u, const char *p, size_t n)

@@ -3,6 +3,8 @@
  */
 #include "coffer/http.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,8 +26,6 @@ struct cf_http_server {
     atomic_uint_fast64_t in_flight;
     atomic_bool draining;
     bool stopped;
-    int sentinel; /* its address marks requests whose handler kept no state */
-    int deferred; /* its address marks bodiless requests not yet handed over */
 };
 
 static int hexval(char c)
@@ -105,17 +105,32 @@ static bool has_body(struct MHD_Connection *c)
     return cl != NULL && strcmp(cl, "0") != 0;
 }
 
-static enum MHD_Result call_first(struct cf_http_server *s, struct MHD_Connection *c,
-                                  const char *url, const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
+/* What the server keeps per request around the handler's own state. */
+struct request {
+    void *user;    /* the handler's state (its *req_cls); first member */
+    bool deferred; /* a bodiless request whose handler has not run yet */
+    bool answered; /* the handler replied on its first call; drop any body */
+    int refused;   /* cf_http_refuse: the error to send once the body is read */
+    char msg[CF_ERR_LEN];
+};
+
+static struct request *request_of(void **req_cls)
+{
+    return (struct request *)(void *)((char *)req_cls - offsetof(struct request, user));
+}
+
+static enum MHD_Result call_first(struct cf_http_server *s, struct request *rq,
+                                  struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size)
 {
     enum MHD_Result r;
 
-    *req_cls = NULL;
+    rq->deferred = false;
     r = s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
-                        req_cls);
-    if (*req_cls == NULL)
-        *req_cls = &s->sentinel;
+                        &rq->user);
+    if (rq->user == NULL && rq->refused == 0)
+        rq->answered = true;
     return r;
 }
 
@@ -124,18 +139,24 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
                                  size_t *upload_data_size, void **req_cls)
 {
     struct cf_http_server *s = cls;
+    struct request *rq = *req_cls;
     struct header_scan hs = {strlen(url) + strlen(method) + 16, 0};
 
-    if (*req_cls == &s->sentinel) {
-        /* The handler replied on its first call; MHD may still deliver body bytes. */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (*req_cls == &s->deferred)
-        return call_first(s, c, url, method, version, upload_data, upload_data_size, req_cls);
-    if (*req_cls != NULL)
+    if (rq != NULL) {
+        if (rq->deferred)
+            return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
+        if (rq->answered || rq->refused != 0) {
+            if (*upload_data_size > 0) {
+                *upload_data_size = 0; /* read and dropped */
+                return MHD_YES;
+            }
+            if (rq->answered)
+                return MHD_YES;
+            return cf_http_reply_error(c, rq->refused, "%s", rq->msg);
+        }
         return s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
-                               req_cls);
+                               &rq->user);
+    }
 
     if (atomic_load(&s->draining))
         return cf_http_reply_error(c, CF_EUNAVAIL, "shutting down");
@@ -148,26 +169,63 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         return cf_http_reply_error(c, CF_EBADREQ, "more than one Content-Length header");
     atomic_fetch_add(&s->requests, 1);
     atomic_fetch_add(&s->in_flight, 1);
+    rq = cf_xcalloc(1, sizeof(*rq));
+    *req_cls = rq;
     if (!has_body(c)) {
         /* libmicrohttpd 0.9.75 closes the connection after any reply queued
          * on this first call; one call later, keep-alive survives. */
-        *req_cls = &s->deferred;
+        rq->deferred = true;
         return MHD_YES;
     }
-    return call_first(s, c, url, method, version, upload_data, upload_data_size, req_cls);
+    return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
 }
 
 static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
                     enum MHD_RequestTerminationCode why)
 {
     struct cf_http_server *s = cls;
+    struct request *rq = *req_cls;
 
-    if (*req_cls == NULL)
+    if (rq == NULL)
         return; /* refused before it reached the handler */
-    if (*req_cls != &s->sentinel && *req_cls != &s->deferred && s->opts.done != NULL)
-        s->opts.done(s->opts.cls, c, *req_cls, why);
+    if (rq->user != NULL && s->opts.done != NULL)
+        s->opts.done(s->opts.cls, c, rq->user, why);
+    free(rq);
     *req_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
+                               ...)
+{
+    struct request *rq = request_of(req_cls);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    unsigned long long len = 0;
+    va_list ap;
+
+    rq->msg[0] = '\0';
+    if (fmt != NULL) {
+        va_start(ap, fmt);
+        (void)vsnprintf(rq->msg, sizeof(rq->msg), fmt, ap);
+        va_end(ap);
+    }
+    if (cl != NULL) {
+        errno = 0;
+        len = strtoull(cl, &end, 10);
+        if (errno != 0 || *end != '\0')
+            len = ULLONG_MAX;
+    }
+    /* A reply now would close the connection under a client still sending,
+     * which then sees a reset instead of the reason: read and drop a small
+     * body first. A large or chunked one is refused at once. */
+    if (cl != NULL && len > 0 && len <= CF_HTTP_DISCARD_MAX) {
+        rq->refused = err;
+        return MHD_YES;
+    }
+    rq->answered = true;
+    return cf_http_reply_error(c, err, "%s", rq->msg);
 }
 
 int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_server **out,

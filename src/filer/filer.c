@@ -160,28 +160,19 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
 
     rc = content_length(c, &size);
     if (rc < 0)
-        return cf_http_reply_error(c, rc, "invalid Content-Length");
+        return cf_http_refuse(c, req_cls, rc, "invalid Content-Length");
     if (want != NULL && cf_sha512_parse_hex(want, strlen(want), expect) < 0)
-        return cf_http_reply_error(c, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
+        return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
     req = cf_xcalloc(1, sizeof(*req));
     req->t0 = cf_now_ns();
     (void)snprintf(req->path, sizeof(req->path), "%s", path);
     rc = cf_store_put_begin(f->store, path, strlen(path), size, want ? expect : NULL, &req->put,
                             err);
     if (rc < 0) {
+        free(req);
         cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
                cf_strerror(rc), err);
-        if (size > 0 && size <= CF_HTTP_DISCARD_MAX) {
-            /* A reply now would close the connection under a client still
-             * sending, which then sees a reset instead of the reason: read
-             * and drop a small body first. */
-            req->err = rc;
-            (void)snprintf(req->msg, sizeof(req->msg), "%s", err);
-            *req_cls = req;
-            return MHD_YES;
-        }
-        free(req);
-        return cf_http_reply_error(c, rc, "%s", err);
+        return cf_http_refuse(c, req_cls, rc, "%s", err);
     }
     *req_cls = req;
     return MHD_YES;
@@ -364,7 +355,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         /* DESIGN §4: refuse a bad path before anything touches the disk. */
         if (cf_objpath_validate(path, strlen(path), err) < 0) {
             cf_log(CF_LOG_INFO, "%s refused: bad path: %s", method, err);
-            return cf_http_reply_error(c, CF_EBADPATH, "%s", err);
+            return cf_http_refuse(c, req_cls, CF_EBADPATH, "%s", err);
         }
         if (put)
             return put_begin(f, c, path, req_cls);
