@@ -108,11 +108,6 @@ int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch **out)
         }
     }
     f->buf = cf_xmalloc(CF_FETCH_BUF);
-    f->m = curl_multi_init();
-    if (f->m == NULL) {
-        cf_fetch_free(f);
-        return CF_EINTERNAL;
-    }
     *out = f;
     return 0;
 }
@@ -121,14 +116,16 @@ static void drop_transfer(struct cf_fetch *f)
 {
     if (f->e == NULL)
         return;
-    (void)curl_multi_remove_handle(f->m, f->e);
+    if (f->m != NULL)
+        (void)curl_multi_remove_handle(f->m, f->e);
     curl_easy_cleanup(f->e);
     f->e = NULL;
     f->paused = false;
 }
 
-/* Ask the current replica for the rest of the range. */
-static int start_transfer(struct cf_fetch *f)
+/* Ask the current replica for the rest of the range; through the multi
+ * handle (so it can pause when the buffer is full) unless `blocking`. */
+static int start_transfer(struct cf_fetch *f, bool blocking)
 {
     char range[64];
 
@@ -149,7 +146,11 @@ static int start_transfer(struct cf_fetch *f)
     (void)curl_easy_setopt(f->e, CURLOPT_CONNECTTIMEOUT, (long)f->stall_s);
     (void)curl_easy_setopt(f->e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     (void)curl_easy_setopt(f->e, CURLOPT_LOW_SPEED_TIME, (long)f->stall_s);
-    if (curl_multi_add_handle(f->m, f->e) != CURLM_OK) {
+    if (blocking)
+        return 0;
+    if (f->m == NULL)
+        f->m = curl_multi_init();
+    if (f->m == NULL || curl_multi_add_handle(f->m, f->e) != CURLM_OK) {
         curl_easy_cleanup(f->e);
         f->e = NULL;
         return CF_EINTERNAL;
@@ -188,8 +189,19 @@ static void fill(struct cf_fetch *f)
         CURLMsg *msg;
         int running = 0, left;
 
+        if (f->e == NULL && f->len - f->got <= CF_FETCH_BUF - f->end) {
+            /* The rest fits in the buffer (every small object does): one
+             * blocking transfer, without the cost of a multi handle. */
+            int rc = start_transfer(f, true);
+            if (rc < 0) {
+                f->err = rc;
+                return;
+            }
+            transfer_done(f, curl_easy_perform(f->e));
+            continue;
+        }
         if (f->e == NULL) {
-            int rc = start_transfer(f);
+            int rc = start_transfer(f, false);
             if (rc < 0) {
                 f->err = rc;
                 return;
