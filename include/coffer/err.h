@@ -34,7 +34,8 @@
     XX(ENOSPC, 507, "insufficient storage")                                                        \
     XX(ENOMEM, 507, "out of memory")                                                               \
     XX(ECORRUPT, 500, "stored data is corrupt")                                                    \
-    XX(EBUSY, 503, "resource busy")
+    XX(EBUSY, 503, "resource busy")                                                                \
+    XX(ETOOMANY, 429, "too many requests")
 
 enum cf_err {
     CF_OK = 0,

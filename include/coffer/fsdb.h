@@ -1,0 +1,442 @@
+/*
+ * fsdb.h -- the file system database, sharded by client (DESIGN §3, patent
+ * FIG. 4A-4G, issue 4).
+ *
+ * Role: what clients see. The gateway keeps here, per client, the users,
+ * groups, folders with their permissions, virtual objects ("files") with
+ * their version history, and the trash; each version names a stored object
+ * by its UUID text (objdb.h), which this module treats as opaque. Layout:
+ *
+ *   catalog (one database, its URI given to cf_fsdb_open; not the objdb one)
+ *     shards   id, location (a db.h URI), read_only, created
+ *     clients  id, name UNIQUE, shard_id, info, replicas, created
+ *   shard N (one database per shard): all of one client's rows live in its
+ *   shard, and every row carries its client id
+ *     users, usergroups, group_members
+ *     folders       (id, client, parent NULL for the root, name, created,
+ *                   modified); a name is unique among the live folders and
+ *                   files of one parent
+ *     folder_perms  (folder, user|group, principal, none|read|read-write)
+ *     objects       virtual objects: (id, client, folder, name, current version)
+ *     versions      (id, object, number, uuid, size, sha512, created, by user)
+ *     trash         one row per deleted folder or file: kind, item, original
+ *                   parent and name, deleted time, by user
+ *
+ * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
+ * against the catalog's directory. A new client goes to the writable shard
+ * with the fewest clients (lowest id on a tie). Ids of users, groups,
+ * folders, files, versions and trash entries come from one counter per
+ * shard, so an id names at most one row of one kind; they are meaningful
+ * only together with their client id.
+ *
+ * Isolation: every function takes a client id, finds the client's shard in
+ * the catalog, and matches every row on that client id, so an id guessed
+ * from another client finds nothing (CF_ENOTFOUND, never CF_EPERM).
+ *
+ * Trash: deleting a folder or file detaches it from the tree (its parent
+ * becomes NULL in the database) and adds a trash row; a folder's contents
+ * stay inside it. Trashed items are invisible to path look-ups and listings
+ * but keep their versions, so they can be restored. Emptying the trash
+ * deletes their rows for good.
+ *
+ * Reference count: the number of versions (of live and of trashed files)
+ * naming a UUID is derived by query (cf_fsdb_uuid_refs, and inside
+ * cf_fsdb_trash_empty), never stored, so it cannot drift. Copies and
+ * restored versions share a UUID. Copies stay inside one client, so the
+ * count of the client's shard is the whole count.
+ *
+ * Permissions (cf_fsdb_perm_effective): for a user on a folder, the nearest
+ * folder on the way up to the root that has an entry for the user or one of
+ * the user's groups decides; at that folder the user's own entry wins over
+ * group entries, and among group entries the highest level wins. No entry
+ * anywhere: none. A user flagged admin (cf_fsdb_user_add) has read-write
+ * everywhere in the client, whatever the entries say; a disabled user has
+ * none. Enforcing the result is the caller's job.
+ *
+ * Names (folders, files, users, groups, clients): 1..CF_FSDB_NAME_MAX bytes
+ * of valid UTF-8 without '/' or NUL, not "." or ".."; case-sensitive. Paths
+ * are "/" or "/" followed by names joined by '/', one trailing '/' allowed.
+ *
+ * Errors: as db.h (CF_EBUSY, CF_EIO, ...; logged there) plus those named per
+ * function, with a detail in err (char[CF_ERR_LEN], may be NULL). An unknown
+ * client id, or an id that is not the client's, gives CF_ENOTFOUND. A
+ * function that fails changes nothing.
+ * Threads: every function is thread-safe, including concurrently with
+ * cf_fsdb_shard_add; only cf_fsdb_close must run alone. Writes to one shard
+ * serialise in one transaction each (db.h cf_db_begin).
+ */
+#ifndef COFFER_FSDB_H
+#define COFFER_FSDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/db.h"
+
+/* Bytes of a name, without the NUL (NAME_MAX of most file systems). */
+#define CF_FSDB_NAME_MAX 255
+/* Bytes of a path, without the NUL; longer gives CF_ETOOLARGE. */
+#define CF_FSDB_PATH_MAX 4095
+/* Bytes of a stored password hash (opaque text; another module computes it). */
+#define CF_FSDB_HASH_MAX 255
+/* Bytes of a client's info text. */
+#define CF_FSDB_INFO_MAX 1023
+/* A stored object's UUID text: exactly this many bytes of [0-9a-f-]. */
+#define CF_FSDB_UUID_LEN 36
+/* Replicas a client may ask for, and the default (0 at cf_fsdb_client_add). */
+#define CF_FSDB_REPLICAS_MAX     16
+#define CF_FSDB_REPLICAS_DEFAULT 2
+/* Rows one listing may return; a folder, version history, trash or member
+ * list longer than this gives CF_ETOOLARGE rather than unbounded memory. */
+#define CF_FSDB_LIST_MAX 100000
+/* Connections per shard and for the catalog when the caller passes 0. */
+#define CF_FSDB_POOL_DEFAULT 4
+
+struct cf_fsdb;
+
+enum cf_fsdb_kind {
+    CF_FSDB_FOLDER = 0,
+    CF_FSDB_FILE = 1,
+};
+
+enum cf_fsdb_principal {
+    CF_FSDB_USER = 0,
+    CF_FSDB_GROUP = 1,
+};
+
+/* Ordered: a higher level allows everything a lower one does. */
+enum cf_fsdb_level {
+    CF_FSDB_NONE = 0,
+    CF_FSDB_READ = 1,
+    CF_FSDB_READ_WRITE = 2,
+};
+
+/* Fixed-size, caller-owned, no pointers. */
+struct cf_fsdb_shard {
+    uint32_t id;
+    char location[CF_DB_URI_MAX + 1]; /* as stored in the catalog */
+    bool read_only;                   /* takes no new clients */
+    uint64_t created_ms;
+};
+
+struct cf_fsdb_client {
+    uint64_t id;
+    char name[CF_FSDB_NAME_MAX + 1];
+    uint32_t shard;
+    char info[CF_FSDB_INFO_MAX + 1];
+    unsigned replicas; /* wanted copies of each stored object */
+    uint64_t created_ms;
+};
+
+struct cf_fsdb_user {
+    uint64_t id;
+    char name[CF_FSDB_NAME_MAX + 1];
+    char pw_hash[CF_FSDB_HASH_MAX + 1];
+    bool admin;
+    bool disabled;
+    uint64_t created_ms;
+};
+
+struct cf_fsdb_group {
+    uint64_t id;
+    char name[CF_FSDB_NAME_MAX + 1];
+};
+
+struct cf_fsdb_perm {
+    enum cf_fsdb_principal kind;
+    uint64_t principal; /* a user or group id of the same client */
+    enum cf_fsdb_level level;
+};
+
+/* A folder or a file. For a file, the fields after `modified_ms` describe
+ * its current version; for a folder they are zero. */
+struct cf_fsdb_entry {
+    enum cf_fsdb_kind kind;
+    uint64_t id;
+    uint64_t parent; /* 0 for the root */
+    char name[CF_FSDB_NAME_MAX + 1];
+    uint64_t created_ms;
+    uint64_t modified_ms;
+    uint64_t version;    /* current version's id */
+    uint32_t version_no; /* its number, 1 for the first upload */
+    char uuid[CF_FSDB_UUID_LEN + 1];
+    uint64_t size;
+    uint8_t sha512[64];
+};
+
+struct cf_fsdb_version {
+    uint64_t id;
+    uint64_t file;
+    uint32_t number; /* 1, 2, ... in upload order */
+    char uuid[CF_FSDB_UUID_LEN + 1];
+    uint64_t size;
+    uint8_t sha512[64];
+    uint64_t created_ms;
+    uint64_t by_user; /* 0: not recorded */
+    bool current;
+};
+
+/* What a new version stores (cf_fsdb_file_put). */
+struct cf_fsdb_put {
+    char uuid[CF_FSDB_UUID_LEN + 1];
+    uint64_t size;
+    uint8_t sha512[64];
+    uint64_t by_user; /* 0: not recorded */
+};
+
+struct cf_fsdb_trash {
+    uint64_t id;
+    enum cf_fsdb_kind kind;
+    uint64_t item; /* the folder or file id */
+    uint64_t orig_parent;
+    char orig_name[CF_FSDB_NAME_MAX + 1];
+    uint64_t deleted_ms;
+    uint64_t by_user;
+};
+
+/* A UUID whose last reference is gone (cf_fsdb_trash_empty). */
+struct cf_fsdb_uuid {
+    char text[CF_FSDB_UUID_LEN + 1];
+};
+
+/* ---- names --------------------------------------------------------------- */
+
+/* Check name (len bytes, borrowed; need not be NUL-terminated) against the
+ * rules above. Returns 0 or CF_EINVAL with the reason. */
+CF_MUST_CHECK int cf_fsdb_name_validate(const char *name, size_t len, char *err);
+
+/* ---- open / close, shards ------------------------------------------------ */
+
+/* Open the catalog at catalog_uri (borrowed), creating its tables if
+ * missing, and every shard it lists, with pool_size connections each (0:
+ * CF_FSDB_POOL_DEFAULT). On success *out is the database (caller owns;
+ * release with cf_fsdb_close). Returns 0, CF_EINVAL (bad URI, or a database
+ * that is not a coffer fsdb catalog/shard of this version), or a db.h error;
+ * nothing is left open on failure. */
+CF_MUST_CHECK int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **out,
+                               char *err);
+
+/* Close every pool. No call may be in progress. NULL is a no-op. */
+void cf_fsdb_close(struct cf_fsdb *fs);
+
+/* Create a shard and register it (the shard's database is created first, the
+ * catalog row last). location (borrowed) is a db.h URI, or NULL for
+ * "sqlite:fsshard-NNNN.db" next to a SQLite catalog. *id_out (may be NULL)
+ * gets the new id. Returns 0, CF_EEXIST (location registered), CF_EINVAL
+ * (NULL location with a non-SQLite catalog, or a database that holds another
+ * shard), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out,
+                                    char *err);
+
+/* A read-only shard gets no new clients; its clients keep working. Returns
+ * 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_shard_set_read_only(struct cf_fsdb *fs, uint32_t id, bool read_only,
+                                              char *err);
+
+/* The shards table, in id order. *out: array of *n (caller owns; free();
+ * NULL when *n is 0). Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_shard_list(struct cf_fsdb *fs, struct cf_fsdb_shard **out, size_t *n,
+                                     char *err);
+
+/* ---- clients ------------------------------------------------------------- */
+
+/* Add a client named name (borrowed) with info (borrowed, may be NULL) and
+ * replicas (0: CF_FSDB_REPLICAS_DEFAULT) in the least-loaded writable shard,
+ * and create its root folder. *out (may be NULL) gets the row. Returns 0,
+ * CF_EEXIST (name taken), CF_EINVAL (bad name, info or replicas),
+ * CF_EUNAVAIL (no writable shard), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info,
+                                     unsigned replicas, struct cf_fsdb_client *out, char *err);
+
+/* Fill *out with client id's row. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_get(struct cf_fsdb *fs, uint64_t id, struct cf_fsdb_client *out,
+                                     char *err);
+
+/* The client named name (borrowed). Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_find(struct cf_fsdb *fs, const char *name,
+                                      struct cf_fsdb_client *out, char *err);
+
+/* Every client in id order. *out: array of *n (caller owns; free(); NULL
+ * when *n is 0). Returns 0, CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_list(struct cf_fsdb *fs, struct cf_fsdb_client **out, size_t *n,
+                                      char *err);
+
+/* ---- users and groups ------------------------------------------------------ */
+
+/* Add a user. pw_hash (borrowed) is stored as is: 1..CF_FSDB_HASH_MAX bytes of
+ * printable ASCII. admin: read-write everywhere (see "Permissions"). *id_out
+ * (may be NULL) gets the id. Returns 0, CF_EEXIST (name taken in this
+ * client), CF_EINVAL, CF_ENOTFOUND (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_add(struct cf_fsdb *fs, uint64_t client, const char *name,
+                                   const char *pw_hash, bool admin, uint64_t *id_out, char *err);
+
+/* The user named name (borrowed) in client, with its stored hash, for login.
+ * Returns 0, CF_ENOTFOUND, CF_EINVAL (bad name), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_get(struct cf_fsdb *fs, uint64_t client, const char *name,
+                                   struct cf_fsdb_user *out, char *err);
+
+/* The client's users in id order. *out: array of *n (caller owns; free()).
+ * Returns 0, CF_ENOTFOUND, CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user **out,
+                                    size_t *n, char *err);
+
+/* Disable (or enable again) a user. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                            bool disabled, char *err);
+
+/* Add a group. Returns 0 (*id_out, may be NULL, gets the id), CF_EEXIST,
+ * CF_EINVAL, CF_ENOTFOUND (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_add(struct cf_fsdb *fs, uint64_t client, const char *name,
+                                    uint64_t *id_out, char *err);
+
+/* Make user a member of group (both of client), or stop it. Returns 0 (also
+ * when already in that state), CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_member_add(struct cf_fsdb *fs, uint64_t client, uint64_t group,
+                                           uint64_t user, char *err);
+CF_MUST_CHECK int cf_fsdb_group_member_remove(struct cf_fsdb *fs, uint64_t client, uint64_t group,
+                                              uint64_t user, char *err);
+
+/* The groups user belongs to, in id order. *out: array of *n (caller owns;
+ * free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (user), CF_ETOOLARGE,
+ * or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                      struct cf_fsdb_group **out, size_t *n, char *err);
+
+/* ---- folders ----------------------------------------------------------------- */
+
+/* The folder at path (borrowed, NUL-terminated), component by component.
+ * Returns 0 with *folder_out set, CF_EINVAL (bad path or name),
+ * CF_ETOOLARGE (path too long), CF_ENOTFOUND (a component is missing or is a
+ * file), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path,
+                                  uint64_t *folder_out, char *err);
+
+/* The folder or file at path (as cf_fsdb_resolve; "/" is the root folder).
+ * Returns 0 with *out filled, or the errors of cf_fsdb_resolve. */
+CF_MUST_CHECK int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path,
+                                 struct cf_fsdb_entry *out, char *err);
+
+/* Create folder name (borrowed) in parent. *id_out (may be NULL) gets its id.
+ * Returns 0, CF_EEXIST (a folder or file of that name is there), CF_EINVAL,
+ * CF_ENOTFOUND (parent), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t parent,
+                                const char *name, uint64_t *id_out, char *err);
+
+/* Folders (by name) then files (by name) in folder. *out: array of *n
+ * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND,
+ * CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                               struct cf_fsdb_entry **out, size_t *n, char *err);
+
+/* Move and/or rename the folder or file `id` of kind into new_parent as
+ * new_name (borrowed; NULL keeps the name). Returns 0, CF_EEXIST (name taken
+ * there), CF_EINVAL (bad name; moving the root; a folder into itself or its
+ * own subtree), CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind,
+                               uint64_t id, uint64_t new_parent, const char *new_name, char *err);
+
+/* ---- permissions ------------------------------------------------------------- */
+
+/* Set (insert or replace) the entry of principal on folder. An explicit
+ * CF_FSDB_NONE entry stops inheritance from above. Returns 0, CF_EINVAL (bad
+ * kind or level), CF_ENOTFOUND (folder or principal), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_perm_set(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                   enum cf_fsdb_principal kind, uint64_t principal,
+                                   enum cf_fsdb_level level, char *err);
+
+/* Remove that entry. Returns 0 (also if there was none), CF_ENOTFOUND
+ * (folder), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_perm_remove(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                      enum cf_fsdb_principal kind, uint64_t principal, char *err);
+
+/* The entries set on folder itself (users first, then groups, by id).
+ * *out: array of *n (caller owns; free(); NULL when *n is 0). Returns 0,
+ * CF_ENOTFOUND, CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                    struct cf_fsdb_perm **out, size_t *n, char *err);
+
+/* The effective level of user on folder (see "Permissions"). Returns 0 with
+ * *out set, CF_ENOTFOUND (user or folder), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                         uint64_t folder, enum cf_fsdb_level *out, char *err);
+
+/* ---- files and versions ------------------------------------------------------ */
+
+/* Record an upload of name (borrowed) in folder: a new name creates the file
+ * with version 1; an existing file gets the next version, which becomes
+ * current. One transaction: concurrent puts of one name serialise and each
+ * ends up as a version. put (borrowed): uuid of CF_FSDB_UUID_LEN bytes of
+ * [0-9a-f-]. *out (may be NULL) gets the file with its new current version.
+ * Returns 0, CF_EEXIST (a folder has that name), CF_EINVAL, CF_ENOTFOUND
+ * (folder), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                   const char *name, const struct cf_fsdb_put *put,
+                                   struct cf_fsdb_entry *out, char *err);
+
+/* The live file name (borrowed) in folder, with its current version.
+ * Returns 0, CF_ENOTFOUND, CF_EINVAL (bad name), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_file_get(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                   const char *name, struct cf_fsdb_entry *out, char *err);
+
+/* Every version of file (live or trashed), oldest first. *out: array of *n
+ * (caller owns; free()). Returns 0, CF_ENOTFOUND, CF_ETOOLARGE, or a db.h
+ * error. */
+CF_MUST_CHECK int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                   struct cf_fsdb_version **out, size_t *n, char *err);
+
+/* Make a new current version of the live file `file` that names the UUID,
+ * size and checksum of its version `version`. *out (may be NULL) gets the
+ * file. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                          uint64_t version, uint64_t by_user,
+                                          struct cf_fsdb_entry *out, char *err);
+
+/* Copy the live file `file` to dst_folder as dst_name (borrowed): a new file
+ * whose version 1 shares the current version's UUID. *out (may be NULL) gets
+ * it. Returns 0, CF_EEXIST, CF_EINVAL, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_file_copy(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                    uint64_t dst_folder, const char *dst_name, uint64_t by_user,
+                                    struct cf_fsdb_entry *out, char *err);
+
+/* The number of versions (of live or trashed files) of client that name uuid
+ * (borrowed text), in *count. Returns 0, CF_EINVAL (bad uuid), CF_ENOTFOUND
+ * (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_uuid_refs(struct cf_fsdb *fs, uint64_t client, const char *uuid,
+                                    uint64_t *count, char *err);
+
+/* ---- trash -------------------------------------------------------------------- */
+
+/* Move the live folder (with its contents) or file `id` of kind to the
+ * trash. *trash_id (may be NULL) gets the trash entry. Returns 0, CF_EINVAL
+ * (the root), CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind,
+                                    uint64_t id, uint64_t by_user, uint64_t *trash_id, char *err);
+
+/* The client's trash entries deleted before before_ms (0: all), oldest
+ * first: the retention walk and the user's listing. *out: array of *n
+ * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND,
+ * CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
+                                     struct cf_fsdb_trash **out, size_t *n, char *err);
+
+/* Put trash entry trash_id back into folder parent (0: its original parent)
+ * as name (borrowed; NULL: its original name). Returns 0, CF_EEXIST (the
+ * name is taken there: give another place or name), CF_ENOTFOUND (no such
+ * entry, or the destination folder is gone or in the trash), CF_EINVAL (bad
+ * name; a folder into its own subtree), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
+                                        uint64_t parent, const char *name, char *err);
+
+/* Delete for good trash entry trash_id (0: every entry deleted before
+ * before_ms; before_ms 0: every entry), with all their folders, files and
+ * versions, in one transaction. On success *out lists, once each, the UUIDs
+ * that no version of the client names any more, for the delete service
+ * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (client,
+ * or a nonzero trash_id that is not in its trash), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
+                                      uint64_t before_ms, struct cf_fsdb_uuid **out, size_t *n,
+                                      char *err);
+
+#endif

@@ -1,0 +1,986 @@
+/*
+ * fsdb.c -- the file system database's catalog (shards, clients), its
+ * cached shards table, name rules, and the helpers of fsdb_int.h (fsdb.h).
+ */
+#include "fsdb_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+/* SQL follows the subset in db.h. coffer_meta holds one row that says what a
+ * database is, so an fsdb shard is never opened as the catalog, as another
+ * shard, or as an objdb database (whose kinds are "catalog" and "shard"),
+ * and, in a shard, the id counter of every table (cf__fsdb_new_id). */
+static const char meta_schema[] = "CREATE TABLE IF NOT EXISTS coffer_meta ("
+                                  " id INTEGER PRIMARY KEY CHECK (id = 1),"
+                                  " kind TEXT NOT NULL,"
+                                  " version INTEGER NOT NULL,"
+                                  " shard_id INTEGER NOT NULL DEFAULT 0,"
+                                  " last_id BIGINT NOT NULL DEFAULT 0);";
+
+static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
+                                     " id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 65535),"
+                                     " location TEXT NOT NULL UNIQUE,"
+                                     " read_only INTEGER NOT NULL DEFAULT 0,"
+                                     " created BIGINT NOT NULL);"
+                                     "CREATE TABLE IF NOT EXISTS clients ("
+                                     " id INTEGER PRIMARY KEY,"
+                                     " name TEXT NOT NULL UNIQUE,"
+                                     " shard_id BIGINT NOT NULL REFERENCES shards (id),"
+                                     " info TEXT NOT NULL,"
+                                     " replicas INTEGER NOT NULL,"
+                                     " created BIGINT NOT NULL);"
+                                     "CREATE INDEX IF NOT EXISTS clients_by_shard"
+                                     " ON clients (shard_id);";
+
+/* Every row carries client_id and every query matches it (fsdb.h
+ * "Isolation"). A trashed folder or file has a NULL parent, so the UNIQUE
+ * constraints (NULLs are distinct in both engines) hold among live rows
+ * only; is_root tells the root apart from a trashed folder. versions_by_uuid
+ * makes the reference count one index range. */
+static const char shard_schema[] =
+    "CREATE TABLE IF NOT EXISTS users ("
+    " id INTEGER PRIMARY KEY,"
+    " client_id BIGINT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " pw_hash TEXT NOT NULL,"
+    " admin INTEGER NOT NULL CHECK (admin IN (0, 1)),"
+    " disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),"
+    " created BIGINT NOT NULL,"
+    " UNIQUE (client_id, name));"
+    "CREATE TABLE IF NOT EXISTS usergroups ("
+    " id INTEGER PRIMARY KEY,"
+    " client_id BIGINT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " UNIQUE (client_id, name));"
+    "CREATE TABLE IF NOT EXISTS group_members ("
+    " group_id BIGINT NOT NULL REFERENCES usergroups (id),"
+    " user_id BIGINT NOT NULL REFERENCES users (id),"
+    " PRIMARY KEY (group_id, user_id));"
+    "CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members (user_id, group_id);"
+    "CREATE TABLE IF NOT EXISTS folders ("
+    " id INTEGER PRIMARY KEY,"
+    " client_id BIGINT NOT NULL,"
+    " parent_id BIGINT REFERENCES folders (id),"
+    " name TEXT NOT NULL,"
+    " is_root INTEGER NOT NULL DEFAULT 0 CHECK (is_root IN (0, 1)),"
+    " created BIGINT NOT NULL,"
+    " modified BIGINT NOT NULL,"
+    " UNIQUE (client_id, parent_id, name));"
+    "CREATE UNIQUE INDEX IF NOT EXISTS folders_root ON folders (client_id) WHERE is_root = 1;"
+    "CREATE INDEX IF NOT EXISTS folders_by_parent ON folders (parent_id);"
+    "CREATE TABLE IF NOT EXISTS folder_perms ("
+    " folder_id BIGINT NOT NULL REFERENCES folders (id),"
+    " kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
+    " principal_id BIGINT NOT NULL,"
+    " level INTEGER NOT NULL CHECK (level IN (0, 1, 2)),"
+    " PRIMARY KEY (folder_id, kind, principal_id));"
+    "CREATE TABLE IF NOT EXISTS objects ("
+    " id INTEGER PRIMARY KEY,"
+    " client_id BIGINT NOT NULL,"
+    " folder_id BIGINT REFERENCES folders (id),"
+    " name TEXT NOT NULL,"
+    " current_version BIGINT NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " modified BIGINT NOT NULL,"
+    " UNIQUE (client_id, folder_id, name));"
+    "CREATE INDEX IF NOT EXISTS objects_by_folder ON objects (folder_id);"
+    "CREATE TABLE IF NOT EXISTS versions ("
+    " id INTEGER PRIMARY KEY,"
+    " object_id BIGINT NOT NULL REFERENCES objects (id),"
+    " number INTEGER NOT NULL,"
+    " uuid TEXT NOT NULL,"
+    " size BIGINT NOT NULL,"
+    " sha512 BLOB NOT NULL CHECK (length(sha512) = 64),"
+    " created BIGINT NOT NULL,"
+    " by_user BIGINT NOT NULL,"
+    " UNIQUE (object_id, number));"
+    "CREATE INDEX IF NOT EXISTS versions_by_uuid ON versions (uuid);"
+    "CREATE TABLE IF NOT EXISTS trash ("
+    " id INTEGER PRIMARY KEY,"
+    " client_id BIGINT NOT NULL,"
+    " kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
+    " item_id BIGINT NOT NULL,"
+    " orig_parent BIGINT NOT NULL,"
+    " orig_name TEXT NOT NULL,"
+    " deleted_at BIGINT NOT NULL,"
+    " by_user BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS trash_by_client ON trash (client_id, deleted_at);";
+
+/* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
+
+static void bind_args(struct cf_db_stmt *s, const char *types, va_list ap)
+{
+    for (int i = 0; types[i] != '\0'; i++) {
+        int idx = i + 1;
+        int64_t v;
+        const char *t;
+        const void *p;
+        size_t n;
+
+        switch (types[i]) {
+        case 'i':
+            cf_db_bind_int64(s, idx, va_arg(ap, int64_t));
+            break;
+        case 'z':
+            v = va_arg(ap, int64_t);
+            if (v == 0)
+                cf_db_bind_null(s, idx);
+            else
+                cf_db_bind_int64(s, idx, v);
+            break;
+        case 't':
+            t = va_arg(ap, const char *);
+            cf_db_bind_text(s, idx, t);
+            break;
+        case 'b':
+            p = va_arg(ap, const void *);
+            n = va_arg(ap, size_t);
+            cf_db_bind_blob(s, idx, p, n);
+            break;
+        default:
+            cf_assert(!"bad bind type");
+        }
+    }
+}
+
+int cf__fsdb_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
+                   const char *types, ...)
+{
+    va_list ap;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, out, err);
+    if (rc < 0)
+        return rc;
+    va_start(ap, types);
+    bind_args(*out, types, ap);
+    va_end(ap);
+    return 0;
+}
+
+int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
+                 const char *types, ...)
+{
+    struct cf_db_stmt *s = NULL;
+    va_list ap;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    va_start(ap, types);
+    bind_args(s, types, ap);
+    va_end(ap);
+    rc = cf_db_step_one(s, vals, vals == NULL ? 0 : nvals, err);
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+int cf__fsdb_new_id(struct cf_db *db, int64_t *out, char *err)
+{
+    static const char sql[] = "UPDATE coffer_meta SET last_id = last_id + 1"
+                              " WHERE id = 1 AND kind = 'fs-shard' RETURNING last_id";
+    int rc;
+
+    rc = cf__fsdb_run(db, out, 1, err, sql, "");
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "coffer_meta row missing");
+        rc = CF_ECORRUPT;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int cf__fsdb_copy_text(struct cf_db_stmt *s, int col, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *p = cf_db_column_text(s, col, &len);
+    int rc = 0;
+
+    if (len >= cap) {
+        rc = CF_ECORRUPT;
+        goto out;
+    }
+    if (len > 0)
+        memcpy(out, p, len);
+    out[len] = '\0';
+out:
+    return rc;
+}
+
+int cf__fsdb_grow(void **arr, size_t *cap, size_t n, size_t elem, char *err)
+{
+    if (n >= CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "more than %d rows", CF_FSDB_LIST_MAX);
+        return CF_ETOOLARGE;
+    }
+    if (n >= *cap) {
+        *cap = *cap == 0 ? 16 : *cap * 2;
+        *arr = cf_xrealloc(*arr, *cap * elem);
+    }
+    return 0;
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0: no overlong
+ * forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    uint32_t c;
+    size_t len, i;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        len = 2;
+        c = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        c = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        c = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0u) != 0x80u)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3fu);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+        (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int cf_fsdb_name_validate(const char *name, size_t len, char *err)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    size_t i = 0;
+
+    if (len == 0 || len > CF_FSDB_NAME_MAX) {
+        cf_err_set(err, "a name has 1 to %d bytes, not %zu", CF_FSDB_NAME_MAX, len);
+        return CF_EINVAL;
+    }
+    if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+        cf_err_set(err, "\".\" and \"..\" are not names");
+        return CF_EINVAL;
+    }
+    while (i < len) {
+        size_t k;
+
+        if (p[i] == '/' || p[i] == '\0') {
+            cf_err_set(err, "a name may not contain '/' or NUL (byte %zu)", i);
+            return CF_EINVAL;
+        }
+        k = utf8_seq(p + i, len - i);
+        if (k == 0) {
+            cf_err_set(err, "a name must be UTF-8 (bad byte %zu)", i);
+            return CF_EINVAL;
+        }
+        i += k;
+    }
+    return 0;
+}
+
+int cf__fsdb_check_name(const char *name, char *err)
+{
+    if (name == NULL) {
+        cf_err_set(err, "no name");
+        return CF_EINVAL;
+    }
+    /* strnlen: a name longer than the cap is refused without reading it all. */
+    return cf_fsdb_name_validate(name, strnlen(name, CF_FSDB_NAME_MAX + 1), err);
+}
+
+/* ---- schema ------------------------------------------------------------------ */
+
+static int meta_check(struct cf_db *db, const char *uri, const char *kind, uint32_t shard_id,
+                      char *err)
+{
+    static const char sql[] = "SELECT kind, version, shard_id FROM coffer_meta WHERE id = 1";
+    struct cf_db_stmt *s = NULL;
+    char got[16], detail[CF_ERR_LEN] = "";
+    int64_t version, sid;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, detail);
+    if (rc == CF_EINTERNAL) {
+        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", uri, kind, detail);
+        rc = CF_EINVAL;
+    } else if (rc < 0) {
+        cf_err_set(err, "%s", detail);
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE || cf__fsdb_copy_text(s, 0, got, sizeof(got)) < 0) {
+        cf_err_set(err, "\"%s\" is not a coffer %s", uri, kind);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    version = cf_db_column_int64(s, 1);
+    sid = cf_db_column_int64(s, 2);
+    if (strcmp(got, kind) != 0) {
+        cf_err_set(err, "\"%s\" is a coffer %s, not an %s", uri, got, kind);
+        rc = CF_EINVAL;
+    } else if (version != CF__FSDB_SCHEMA_VERSION) {
+        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %d", uri,
+                   (long long)version, CF__FSDB_SCHEMA_VERSION);
+        rc = CF_EINVAL;
+    } else if (sid != (int64_t)shard_id) {
+        cf_err_set(err, "\"%s\" holds fs shard %lld, not %u", uri, (long long)sid,
+                   (unsigned)shard_id);
+        rc = CF_EINVAL;
+    } else {
+        rc = 0;
+    }
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+/* Create the tables of the catalog (shard_id 0) or a shard if missing and
+ * stamp coffer_meta, in one transaction, checking the stamp before the rest
+ * so a wrong file gets no extra tables. */
+static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, char *err)
+{
+    static const char stamp[] = "INSERT INTO coffer_meta (id, kind, version, shard_id, last_id)"
+                                " VALUES (1, ?1, ?2, ?3, 0) ON CONFLICT (id) DO NOTHING";
+    const char *kind = shard_id == 0 ? "fs-catalog" : "fs-shard";
+    int rc;
+
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_exec(db, meta_schema, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
+                      (int64_t)shard_id);
+    if (rc < 0)
+        goto out;
+    rc = meta_check(db, uri, kind, shard_id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_rollback(db);
+    return rc;
+}
+
+/* ---- shard cache -------------------------------------------------------------- */
+
+static int resolve_location(const struct cf_fsdb *fs, const char *loc, char *out, size_t cap,
+                            char *err)
+{
+    static const char scheme[] = "sqlite:";
+    const size_t sl = sizeof(scheme) - 1;
+    int n;
+
+    if (fs->catalog_dir != NULL && strncmp(loc, scheme, sl) == 0 && loc[sl] != '/' &&
+        loc[sl] != '\0')
+        n = snprintf(out, cap, "%s%s/%s", scheme, fs->catalog_dir, loc + sl);
+    else
+        n = snprintf(out, cap, "%s", loc);
+    if (n < 0 || (size_t)n >= cap) {
+        cf_err_set(err, "shard location \"%.64s...\" is longer than %d bytes", loc, CF_DB_URI_MAX);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+static void shard_free(struct cf__fsdb_shard *sh)
+{
+    if (sh == NULL)
+        return;
+    cf_db_pool_close(sh->pool);
+    free(sh->location);
+    free(sh);
+}
+
+static int shard_open(struct cf_fsdb *fs, uint32_t id, const char *location, bool create,
+                      struct cf__fsdb_shard **out, char *err)
+{
+    struct cf__fsdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    char uri[CF_DB_URI_MAX + 1];
+    int rc;
+
+    *out = NULL;
+    rc = resolve_location(fs, location, uri, sizeof(uri), err);
+    if (rc < 0)
+        goto out;
+    sh = cf_xcalloc(1, sizeof(*sh));
+    sh->id = id;
+    sh->location = cf_xstrdup(location);
+    rc = cf_db_pool_open(uri, fs->pool_size, &sh->pool, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(sh->pool);
+    if (create)
+        rc = schema_init(db, uri, id, err);
+    else
+        rc = meta_check(db, uri, "fs-shard", id, err);
+    cf_db_pool_release(sh->pool, db);
+    if (rc < 0)
+        goto out;
+    *out = sh;
+    sh = NULL;
+out:
+    shard_free(sh);
+    return rc;
+}
+
+static struct cf__fsdb_shard *shard_lookup(struct cf_fsdb *fs, uint32_t id)
+{
+    struct cf__fsdb_shard *sh = NULL;
+
+    pthread_rwlock_rdlock(&fs->lock);
+    for (size_t i = 0; i < fs->nshards && sh == NULL; i++)
+        if (fs->shards[i]->id == id)
+            sh = fs->shards[i];
+    pthread_rwlock_unlock(&fs->lock);
+    return sh;
+}
+
+/* Add sh to the cache, keeping it sorted. Caller holds reload_mu. */
+static void shard_insert(struct cf_fsdb *fs, struct cf__fsdb_shard *sh)
+{
+    size_t i = 0;
+
+    pthread_rwlock_wrlock(&fs->lock);
+    if (fs->nshards == fs->cap) {
+        fs->cap = fs->cap == 0 ? 8 : fs->cap * 2;
+        fs->shards = cf_xrealloc(fs->shards, fs->cap * sizeof(*fs->shards));
+    }
+    while (i < fs->nshards && fs->shards[i]->id < sh->id)
+        i++;
+    memmove(&fs->shards[i + 1], &fs->shards[i], (fs->nshards - i) * sizeof(*fs->shards));
+    fs->shards[i] = sh;
+    fs->nshards++;
+    pthread_rwlock_unlock(&fs->lock);
+}
+
+/* Read the shards table; open shards not cached yet and refresh the flags of
+ * the others. Caller holds reload_mu. */
+static int reload_locked(struct cf_fsdb *fs, char *err)
+{
+    static const char sql[] = "SELECT id, location, read_only, created FROM shards ORDER BY id";
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    struct cf_db_stmt *s = NULL;
+    char location[CF_DB_URI_MAX + 1];
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        struct cf__fsdb_shard *sh;
+        int64_t id;
+
+        rc = cf_db_step(s, err);
+        if (rc <= 0)
+            goto out;
+        id = cf_db_column_int64(s, 0);
+        if (id < 1 || id > 65535 || cf__fsdb_copy_text(s, 1, location, sizeof(location)) < 0) {
+            cf_err_set(err, "catalog row of fs shard %lld is out of bounds", (long long)id);
+            rc = CF_ECORRUPT;
+            goto out;
+        }
+        sh = shard_lookup(fs, (uint32_t)id);
+        if (sh == NULL) {
+            rc = shard_open(fs, (uint32_t)id, location, false, &sh, err);
+            if (rc < 0)
+                goto out;
+            sh->created_ms = (uint64_t)cf_db_column_int64(s, 3);
+            shard_insert(fs, sh);
+            cf_log(CF_LOG_INFO, "fsdb: shard %u at \"%s\"", (unsigned)sh->id, sh->location);
+        }
+        pthread_rwlock_wrlock(&fs->lock);
+        sh->read_only = cf_db_column_int64(s, 2) != 0;
+        pthread_rwlock_unlock(&fs->lock);
+    }
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    return rc;
+}
+
+/* The cached shard id, re-reading the catalog if it is not cached: the id
+ * comes from the catalog itself, so a miss is a shard another process added
+ * (no rate limit is needed, unlike objdb's UUIDs from clients). */
+static int shard_find(struct cf_fsdb *fs, uint32_t id, struct cf__fsdb_shard **out, char *err)
+{
+    int rc = 0;
+
+    *out = shard_lookup(fs, id);
+    if (*out != NULL)
+        goto out;
+    pthread_mutex_lock(&fs->reload_mu);
+    rc = reload_locked(fs, err);
+    pthread_mutex_unlock(&fs->reload_mu);
+    if (rc < 0)
+        goto out;
+    *out = shard_lookup(fs, id);
+    if (*out == NULL) {
+        cf_err_set(err, "fs shard %u is not in the catalog", (unsigned)id);
+        rc = CF_ECORRUPT;
+    }
+out:
+    return rc;
+}
+
+/* ---- open / close ------------------------------------------------------------- */
+
+static char *sqlite_dir(const char *uri)
+{
+    static const char scheme[] = "sqlite:";
+    const char *path, *slash;
+    char *dir = NULL;
+
+    if (strncmp(uri, scheme, sizeof(scheme) - 1) != 0)
+        goto out;
+    path = uri + sizeof(scheme) - 1;
+    slash = strrchr(path, '/');
+    if (slash == NULL)
+        dir = cf_xstrdup(".");
+    else if (slash == path)
+        dir = cf_xstrdup("/");
+    else
+        dir = cf_xstrndup(path, (size_t)(slash - path));
+out:
+    return dir;
+}
+
+int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **out, char *err)
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_db *db = NULL;
+    int rc;
+
+    *out = NULL;
+    fs = cf_xcalloc(1, sizeof(*fs));
+    fs->catalog_uri = cf_xstrdup(catalog_uri);
+    fs->catalog_dir = sqlite_dir(catalog_uri);
+    fs->pool_size = pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size;
+    pthread_rwlock_init(&fs->lock, NULL);
+    pthread_mutex_init(&fs->reload_mu, NULL);
+    rc = cf_db_pool_open(catalog_uri, fs->pool_size, &fs->catalog, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = schema_init(db, catalog_uri, 0, err);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0)
+        goto out;
+    pthread_mutex_lock(&fs->reload_mu);
+    rc = reload_locked(fs, err);
+    pthread_mutex_unlock(&fs->reload_mu);
+    if (rc < 0)
+        goto out;
+    *out = fs;
+    fs = NULL;
+out:
+    cf_fsdb_close(fs);
+    return rc;
+}
+
+void cf_fsdb_close(struct cf_fsdb *fs)
+{
+    if (fs == NULL)
+        return;
+    for (size_t i = 0; i < fs->nshards; i++)
+        shard_free(fs->shards[i]);
+    free(fs->shards);
+    cf_db_pool_close(fs->catalog);
+    pthread_mutex_destroy(&fs->reload_mu);
+    pthread_rwlock_destroy(&fs->lock);
+    free(fs->catalog_dir);
+    free(fs->catalog_uri);
+    free(fs);
+}
+
+/* ---- shards ------------------------------------------------------------------- */
+
+int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out, char *err)
+{
+    static const char sql_max[] = "SELECT coalesce(max(id), 0) FROM shards";
+    static const char sql[] = "INSERT INTO shards (id, location, read_only, created)"
+                              " VALUES (?1, ?2, 0, ?3)";
+    struct cf__fsdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    char auto_loc[32];
+    int64_t max = 0;
+    uint32_t id;
+    int rc;
+
+    pthread_mutex_lock(&fs->reload_mu);
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf__fsdb_run(db, &max, 1, err, sql_max, "");
+    if (rc < 0)
+        goto out;
+    if (max >= 65535) {
+        cf_err_set(err, "no fs shard id is free");
+        rc = CF_EINVAL;
+        goto out;
+    }
+    id = (uint32_t)max + 1;
+    if (location == NULL) {
+        if (fs->catalog_dir == NULL) {
+            cf_err_set(err, "a shard needs a location unless the catalog is SQLite");
+            rc = CF_EINVAL;
+            goto out;
+        }
+        /* Relative: resolved against the catalog's directory. */
+        (void)snprintf(auto_loc, sizeof(auto_loc), "sqlite:fsshard-%04u.db", (unsigned)id);
+        location = auto_loc;
+    }
+    /* The shard's database first, the catalog row (the commit point) last. */
+    rc = shard_open(fs, id, location, true, &sh, err);
+    if (rc < 0)
+        goto out;
+    sh->created_ms = cf_wall_ms();
+    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iti", (int64_t)id, location, (int64_t)sh->created_ms);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "fs shard location \"%s\" is already registered", location);
+    if (rc < 0)
+        goto out;
+    shard_insert(fs, sh);
+    cf_log(CF_LOG_INFO, "fsdb: added shard %u at \"%s\"", (unsigned)id, sh->location);
+    sh = NULL;
+    if (id_out != NULL)
+        *id_out = id;
+    rc = 0;
+out:
+    cf_db_pool_release(fs->catalog, db);
+    pthread_mutex_unlock(&fs->reload_mu);
+    shard_free(sh);
+    return rc;
+}
+
+int cf_fsdb_shard_set_read_only(struct cf_fsdb *fs, uint32_t id, bool read_only, char *err)
+{
+    static const char sql[] = "UPDATE shards SET read_only = ?2 WHERE id = ?1 RETURNING id";
+    struct cf__fsdb_shard *sh;
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    int rc;
+
+    rc = cf__fsdb_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_only);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no fs shard %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = 0;
+    sh = shard_lookup(fs, id);
+    if (sh != NULL) {
+        pthread_rwlock_wrlock(&fs->lock);
+        sh->read_only = read_only;
+        pthread_rwlock_unlock(&fs->lock);
+    }
+out:
+    cf_db_pool_release(fs->catalog, db);
+    return rc;
+}
+
+int cf_fsdb_shard_list(struct cf_fsdb *fs, struct cf_fsdb_shard **out, size_t *n, char *err)
+{
+    static const char sql[] = "SELECT id, location, read_only, created FROM shards ORDER BY id";
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_shard *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc < 0)
+            goto out;
+        memset(&v[cnt], 0, sizeof(v[cnt]));
+        v[cnt].id = (uint32_t)cf_db_column_int64(s, 0);
+        rc = cf__fsdb_copy_text(s, 1, v[cnt].location, sizeof(v[cnt].location));
+        if (rc < 0)
+            goto out;
+        v[cnt].read_only = cf_db_column_int64(s, 2) != 0;
+        v[cnt].created_ms = (uint64_t)cf_db_column_int64(s, 3);
+        cnt++;
+    }
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- clients -------------------------------------------------------------------- */
+
+static const char client_cols[] = "SELECT id, name, shard_id, info, replicas, created FROM clients";
+
+static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
+{
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    c->id = (uint64_t)cf_db_column_int64(s, 0);
+    rc = cf__fsdb_copy_text(s, 1, c->name, sizeof(c->name));
+    if (rc == 0)
+        rc = cf__fsdb_copy_text(s, 3, c->info, sizeof(c->info));
+    c->shard = (uint32_t)cf_db_column_int64(s, 2);
+    c->replicas = (unsigned)cf_db_column_int64(s, 4);
+    c->created_ms = (uint64_t)cf_db_column_int64(s, 5);
+    return rc;
+}
+
+/* One client row by id (text NULL) or by name. */
+static int client_get(struct cf_fsdb *fs, uint64_t id, const char *name, struct cf_fsdb_client *out,
+                      char *err)
+{
+    static const char by_id[] = "SELECT id, name, shard_id, info, replicas, created FROM clients"
+                                " WHERE id = ?1";
+    static const char by_name[] = "SELECT id, name, shard_id, info, replicas, created FROM clients"
+                                  " WHERE name = ?1";
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    if (name == NULL)
+        rc = cf__fsdb_query(db, &s, err, by_id, "i", (int64_t)id);
+    else
+        rc = cf__fsdb_query(db, &s, err, by_name, "t", name);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such client");
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = client_row(s, out);
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    return rc;
+}
+
+int cf_fsdb_client_get(struct cf_fsdb *fs, uint64_t id, struct cf_fsdb_client *out, char *err)
+{
+    return client_get(fs, id, NULL, out, err);
+}
+
+int cf_fsdb_client_find(struct cf_fsdb *fs, const char *name, struct cf_fsdb_client *out, char *err)
+{
+    int rc = cf__fsdb_check_name(name, err);
+
+    if (rc < 0)
+        return rc;
+    return client_get(fs, 0, name, out, err);
+}
+
+int cf_fsdb_client_list(struct cf_fsdb *fs, struct cf_fsdb_client **out, size_t *n, char *err)
+{
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_client *v = NULL;
+    size_t cnt = 0, cap = 0;
+    char sql[128];
+    int rc;
+
+    (void)snprintf(sql, sizeof(sql), "%s ORDER BY id", client_cols);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc < 0)
+            goto out;
+        rc = client_row(s, &v[cnt]);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
+/* The client's root folder, in its own shard transaction. A root left by a
+ * client_add whose catalog commit failed (same id, reused) is kept. */
+static int make_root(struct cf__fsdb_shard *sh, uint64_t client, uint64_t now, char *err)
+{
+    static const char sql[] = "INSERT INTO folders (id, client_id, parent_id, name, is_root,"
+                              " created, modified) VALUES (?1, ?2, NULL, '', 1, ?3, ?3)"
+                              " ON CONFLICT DO NOTHING";
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    int64_t id = 0;
+    int rc;
+
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_new_id(db, &id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iii", id, (int64_t)client, (int64_t)now);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_rollback(db);
+    cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, unsigned replicas,
+                       struct cf_fsdb_client *out, char *err)
+{
+    /* Least-loaded: fewest clients among writable shards, lowest id on a tie. */
+    static const char sql_pick[] = "SELECT s.id FROM shards s LEFT JOIN clients c"
+                                   " ON c.shard_id = s.id WHERE s.read_only = 0"
+                                   " GROUP BY s.id ORDER BY count(c.id), s.id LIMIT 1";
+    static const char sql_ins[] =
+        "INSERT INTO clients (id, name, shard_id, info, replicas, created)"
+        " SELECT coalesce(max(id), 0) + 1, ?1, ?2, ?3, ?4, ?5 FROM clients RETURNING id";
+    struct cf__fsdb_shard *sh = NULL;
+    struct cf_db *db = NULL;
+    struct cf_fsdb_client c;
+    int64_t shard = 0, id = 0;
+    uint64_t now = cf_wall_ms();
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    rc = cf__fsdb_check_name(name, err);
+    if (rc < 0)
+        goto out;
+    if (info == NULL)
+        info = "";
+    if (strnlen(info, CF_FSDB_INFO_MAX + 1) > CF_FSDB_INFO_MAX || replicas > CF_FSDB_REPLICAS_MAX) {
+        cf_err_set(err, "info over %d bytes or replicas over %d", CF_FSDB_INFO_MAX,
+                   CF_FSDB_REPLICAS_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    if (replicas == 0)
+        replicas = CF_FSDB_REPLICAS_DEFAULT;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, &shard, 1, err, sql_pick, "");
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no writable fs shard");
+        rc = CF_EUNAVAIL;
+        goto out;
+    }
+    rc = cf__fsdb_run(db, &id, 1, err, sql_ins, "titii", name, shard, info, (int64_t)replicas,
+                      (int64_t)now);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "client \"%s\" exists", name);
+    if (rc < 0)
+        goto out;
+    rc = shard_find(fs, (uint32_t)shard, &sh, err);
+    if (rc < 0)
+        goto out;
+    /* The root in the shard first, the catalog row (the commit point) last. */
+    rc = make_root(sh, (uint64_t)id, now, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(db, err);
+    if (rc < 0)
+        goto out;
+    c.id = (uint64_t)id;
+    (void)snprintf(c.name, sizeof(c.name), "%s", name);
+    (void)snprintf(c.info, sizeof(c.info), "%s", info);
+    c.shard = (uint32_t)shard;
+    c.replicas = replicas;
+    c.created_ms = now;
+    if (out != NULL)
+        *out = c;
+    cf_log(CF_LOG_INFO, "fsdb: client %llu in shard %u", (unsigned long long)id, (unsigned)shard);
+out:
+    if (db != NULL) {
+        cf_db_rollback(db);
+        cf_db_pool_release(fs->catalog, db);
+    }
+    return rc;
+}
+
+int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, char *err)
+{
+    static const char sql[] = "SELECT shard_id FROM clients WHERE id = ?1";
+    struct cf_db *db;
+    int64_t shard = 0;
+    int rc;
+
+    c->sh = NULL;
+    c->db = NULL;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf__fsdb_run(db, &shard, 1, err, sql, "i", (int64_t)client);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no client %llu", (unsigned long long)client);
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    rc = shard_find(fs, (uint32_t)shard, &c->sh, err);
+    if (rc < 0)
+        goto out;
+    c->db = cf_db_pool_acquire(c->sh->pool);
+out:
+    return rc;
+}
+
+void cf__fsdb_release(struct cf__fsdb_conn *c)
+{
+    if (c->db == NULL)
+        return;
+    cf_db_rollback(c->db);
+    cf_db_pool_release(c->sh->pool, c->db);
+    c->db = NULL;
+}

@@ -1,0 +1,394 @@
+/*
+ * trash.c -- the trash of the file system database: delete, list, restore
+ * and empty, the last returning the UUIDs nothing names any more (fsdb.h).
+ */
+#include "fsdb_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+/* The subtree of folder ?2 of client ?1, the folder included. */
+#define SUB_CTE                                                                                    \
+    "WITH RECURSIVE sub (id) AS ("                                                                 \
+    " SELECT id FROM folders WHERE id = ?2 AND client_id = ?1"                                     \
+    " UNION ALL SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) "
+
+int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, uint64_t id,
+                      uint64_t by_user, uint64_t *trash_id, char *err)
+{
+    static const char sql_folder[] = "SELECT parent_id, name FROM folders"
+                                     " WHERE client_id = ?1 AND id = ?2 AND parent_id IS NOT NULL";
+    static const char sql_file[] = "SELECT folder_id, name FROM objects"
+                                   " WHERE client_id = ?1 AND id = ?2 AND folder_id IS NOT NULL";
+    static const char sql_ins[] = "INSERT INTO trash (id, client_id, kind, item_id, orig_parent,"
+                                  " orig_name, deleted_at, by_user) VALUES (?1, ?2, ?3, ?4, ?5,"
+                                  " ?6, ?7, ?8)";
+    static const char det_folder[] = "UPDATE folders SET parent_id = NULL WHERE id = ?1";
+    static const char det_file[] = "UPDATE objects SET folder_id = NULL WHERE id = ?1";
+    static const char sql_root[] =
+        "SELECT count(*) FROM folders WHERE client_id = ?1 AND id = ?2 AND is_root = 1";
+    static const char touch[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    char name[CF_FSDB_NAME_MAX + 1];
+    int64_t tid = 0, parent, now = (int64_t)cf_wall_ms();
+    int rc;
+
+    if (kind != CF_FSDB_FOLDER && kind != CF_FSDB_FILE) {
+        cf_err_set(err, "bad kind %d", (int)kind);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    /* The root has no parent and a trashed item has none either: both miss here. */
+    rc = cf__fsdb_query(c.db, &s, err, kind == CF_FSDB_FOLDER ? sql_folder : sql_file, "ii",
+                        (int64_t)client, (int64_t)id);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        int64_t is_root = 0;
+
+        if (kind == CF_FSDB_FOLDER) {
+            rc = cf__fsdb_run(c.db, &is_root, 1, err, sql_root, "ii", (int64_t)client, (int64_t)id);
+            if (rc < 0)
+                goto out;
+        }
+        cf_err_set(err,
+                   is_root ? "the root cannot be deleted" : "no such item, or it is in the trash");
+        rc = is_root ? CF_EINVAL : CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    parent = cf_db_column_int64(s, 0);
+    rc = cf__fsdb_copy_text(s, 1, name, sizeof(name));
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+    rc = cf__fsdb_folder_live(c.db, client, (uint64_t)parent, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_new_id(c.db, &tid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, sql_ins, "iiiiitii", tid, (int64_t)client, (int64_t)kind,
+                      (int64_t)id, parent, name, now, (int64_t)by_user);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? det_folder : det_file, "i",
+                      (int64_t)id);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, touch, "ii", parent, now);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && trash_id != NULL)
+        *trash_id = (uint64_t)tid;
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+static int trash_row(struct cf_db_stmt *s, struct cf_fsdb_trash *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->id = (uint64_t)cf_db_column_int64(s, 0);
+    t->kind = cf_db_column_int64(s, 1) == 0 ? CF_FSDB_FOLDER : CF_FSDB_FILE;
+    t->item = (uint64_t)cf_db_column_int64(s, 2);
+    t->orig_parent = (uint64_t)cf_db_column_int64(s, 3);
+    t->deleted_ms = (uint64_t)cf_db_column_int64(s, 5);
+    t->by_user = (uint64_t)cf_db_column_int64(s, 6);
+    return cf__fsdb_copy_text(s, 4, t->orig_name, sizeof(t->orig_name));
+}
+
+/* Trash rows of client: entry trash_id, or (trash_id 0) those deleted before
+ * before_ms (0: all), oldest first. */
+static int trash_select(struct cf_db *db, uint64_t client, uint64_t trash_id, uint64_t before_ms,
+                        struct cf_fsdb_trash **out, size_t *n, char *err)
+{
+    static const char sql_one[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
+                                  " by_user FROM trash WHERE client_id = ?1 AND id = ?2";
+    static const char sql_all[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
+                                  " by_user FROM trash WHERE client_id = ?1"
+                                  " AND (?2 = 0 OR deleted_at < ?2) ORDER BY deleted_at, id";
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_trash *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    if (trash_id != 0)
+        rc = cf__fsdb_query(db, &s, err, sql_one, "ii", (int64_t)client, (int64_t)trash_id);
+    else
+        rc = cf__fsdb_query(db, &s, err, sql_all, "ii", (int64_t)client, (int64_t)before_ms);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc < 0)
+            goto out;
+        rc = trash_row(s, &v[cnt]);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+    if (rc == 0 && trash_id != 0 && cnt == 0) {
+        cf_err_set(err, "no trash entry %llu", (unsigned long long)trash_id);
+        rc = CF_ENOTFOUND;
+    }
+out:
+    cf_db_finalize(s);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
+                       struct cf_fsdb_trash **out, size_t *n, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = trash_select(c.db, client, 0, before_ms, out, n, err);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t parent,
+                          const char *name, char *err)
+{
+    static const char upd_folder[] =
+        "UPDATE folders SET parent_id = ?2, name = ?3, modified = ?4 WHERE id = ?1";
+    static const char upd_file[] =
+        "UPDATE objects SET folder_id = ?2, name = ?3, modified = ?4 WHERE id = ?1";
+    static const char del[] = "DELETE FROM trash WHERE id = ?1";
+    static const char touch[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_trash *t = NULL;
+    int64_t now = (int64_t)cf_wall_ms();
+    size_t n = 0;
+    int rc;
+
+    if (name != NULL) {
+        rc = cf__fsdb_check_name(name, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = trash_select(c.db, client, trash_id, 0, &t, &n, err);
+    if (rc < 0)
+        goto out;
+    if (parent == 0)
+        parent = t->orig_parent;
+    if (name == NULL)
+        name = t->orig_name;
+    rc = cf__fsdb_folder_live(c.db, client, parent, err);
+    if (rc < 0) {
+        if (rc == CF_ENOTFOUND)
+            cf_err_set(err, "the destination folder is gone or in the trash");
+        goto out;
+    }
+    if (t->kind == CF_FSDB_FOLDER) {
+        /* Unreachable while the folder is detached (its subtree is not live),
+         * kept so a damaged trash row cannot create a cycle. */
+        rc = cf__fsdb_is_within(c.db, client, parent, t->item, err);
+        if (rc < 0)
+            goto out;
+        if (rc > 0) {
+            cf_err_set(err, "a folder cannot go into its own subtree");
+            rc = CF_EINVAL;
+            goto out;
+        }
+    }
+    rc = cf__fsdb_name_free(c.db, client, parent, name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, t->kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
+                      (int64_t)t->item, (int64_t)parent, name, now);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, del, "i", (int64_t)t->id);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, touch, "ii", (int64_t)parent, now);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+out:
+    cf__fsdb_release(&c);
+    free(t);
+    return rc;
+}
+
+/* ---- empty ----------------------------------------------------------------------- */
+
+struct uuid_set {
+    struct cf_fsdb_uuid *v;
+    size_t n, cap;
+};
+
+/* Append the first column of every row of s to set. */
+static int collect_uuids(struct cf_db_stmt *s, struct uuid_set *set, char *err)
+{
+    int rc;
+
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        /* Not capped at CF_FSDB_LIST_MAX: these rows are already in the
+         * database, and refusing would leave a trash that can never empty. */
+        if (set->n == set->cap) {
+            set->cap = set->cap == 0 ? 16 : set->cap * 2;
+            set->v = cf_xrealloc(set->v, set->cap * sizeof(*set->v));
+        }
+        rc = cf__fsdb_copy_text(s, 0, set->v[set->n].text, sizeof(set->v[set->n].text));
+        if (rc < 0)
+            break;
+        set->n++;
+    }
+    return rc;
+}
+
+/* Delete trash entry t with everything under it; add the UUIDs its versions
+ * named to set. */
+static int purge_entry(struct cf_db *db, uint64_t client, const struct cf_fsdb_trash *t,
+                       struct uuid_set *set, char *err)
+{
+    /* Folder: every file of the subtree, then the folders in one statement
+     * (foreign keys are checked at its end, so order inside it is free). */
+    static const char *const folder_sql[] = {
+        SUB_CTE "SELECT DISTINCT v.uuid FROM versions v JOIN objects o ON o.id = v.object_id"
+                " WHERE o.folder_id IN (SELECT id FROM sub)",
+        SUB_CTE "DELETE FROM versions WHERE object_id IN"
+                " (SELECT id FROM objects WHERE folder_id IN (SELECT id FROM sub))",
+        SUB_CTE "DELETE FROM objects WHERE folder_id IN (SELECT id FROM sub)",
+        SUB_CTE "DELETE FROM folder_perms WHERE folder_id IN (SELECT id FROM sub)",
+        SUB_CTE "DELETE FROM folders WHERE id IN (SELECT id FROM sub)",
+    };
+    static const char *const file_sql[] = {
+        "SELECT DISTINCT v.uuid FROM versions v JOIN objects o ON o.id = v.object_id"
+        " WHERE o.client_id = ?1 AND o.id = ?2",
+        "DELETE FROM versions WHERE object_id IN"
+        " (SELECT id FROM objects WHERE client_id = ?1 AND id = ?2)",
+        "DELETE FROM objects WHERE client_id = ?1 AND id = ?2",
+    };
+    static const char del[] = "DELETE FROM trash WHERE client_id = ?1 AND id = ?2";
+    const char *const *sql = t->kind == CF_FSDB_FOLDER ? folder_sql : file_sql;
+    size_t nsql = t->kind == CF_FSDB_FOLDER ? CF_ARRAY_LEN(folder_sql) : CF_ARRAY_LEN(file_sql);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf__fsdb_query(db, &s, err, sql[0], "ii", (int64_t)client, (int64_t)t->item);
+    if (rc < 0)
+        goto out;
+    rc = collect_uuids(s, set, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 1; i < nsql; i++) {
+        cf_db_finalize(s);
+        s = NULL;
+        rc = cf__fsdb_query(db, &s, err, sql[i], "ii", (int64_t)client, (int64_t)t->item);
+        if (rc < 0)
+            goto out;
+        rc = cf_db_step(s, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = cf__fsdb_run(db, NULL, 0, err, del, "ii", (int64_t)client, (int64_t)t->id);
+out:
+    cf_db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+static int uuid_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cf_fsdb_uuid *)a)->text, ((const struct cf_fsdb_uuid *)b)->text);
+}
+
+int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t before_ms,
+                        struct cf_fsdb_uuid **out, size_t *n, char *err)
+{
+    /* Shard-wide, not per client: the delete service is told about a UUID
+     * only when no version in the shard names it, whoever owns that version. */
+    static const char sql_refs[] = "SELECT count(*) FROM versions WHERE uuid = ?1";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_trash *t = NULL;
+    struct uuid_set set = {NULL, 0, 0};
+    size_t nt = 0, k = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = trash_select(c.db, client, trash_id, before_ms, &t, &nt, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < nt; i++) {
+        rc = purge_entry(c.db, client, &t[i], &set, err);
+        if (rc < 0)
+            goto out;
+    }
+    if (set.n > 1)
+        qsort(set.v, set.n, sizeof(*set.v), uuid_cmp);
+    /* Keep each UUID once, and only those nothing names any more. */
+    for (size_t i = 0; i < set.n; i++) {
+        int64_t refs = 0;
+
+        if (k > 0 && strcmp(set.v[k - 1].text, set.v[i].text) == 0)
+            continue;
+        rc = cf__fsdb_run(c.db, &refs, 1, err, sql_refs, "t", set.v[i].text);
+        if (rc < 0)
+            goto out;
+        if (refs == 0)
+            set.v[k++] = set.v[i];
+    }
+    rc = cf_db_commit(c.db, err);
+    if (rc < 0)
+        goto out;
+    if (nt > 0)
+        cf_log(CF_LOG_INFO, "fsdb: client %llu: emptied %zu trash entries, %zu objects unused",
+               (unsigned long long)client, nt, k);
+    if (k > 0) {
+        *out = set.v;
+        *n = k;
+        set.v = NULL;
+    }
+out:
+    cf__fsdb_release(&c);
+    free(set.v);
+    free(t);
+    return rc;
+}

@@ -1,0 +1,821 @@
+/*
+ * tree.c -- folders, paths, files and versions of the file system database
+ * (fsdb.h).
+ */
+#include "fsdb_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+static const char file_cols[] =
+    "SELECT o.id, o.folder_id, o.name, o.created, o.modified, v.id, v.number, v.uuid, v.size,"
+    " v.sha512 FROM objects o JOIN versions v ON v.id = o.current_version";
+
+static int check_uuid(const char *u, char *err)
+{
+    size_t len = u == NULL ? 0 : strnlen(u, CF_FSDB_UUID_LEN + 1);
+
+    if (len != CF_FSDB_UUID_LEN) {
+        cf_err_set(err, "a UUID has %d characters", CF_FSDB_UUID_LEN);
+        return CF_EINVAL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f') || u[i] == '-')) {
+            cf_err_set(err, "a UUID is lowercase hex and '-'");
+            return CF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int copy_sha(struct cf_db_stmt *s, int col, uint8_t out[64])
+{
+    size_t len = 0;
+    const void *p = cf_db_column_blob(s, col, &len);
+
+    if (p == NULL || len != 64)
+        return CF_ECORRUPT;
+    memcpy(out, p, 64);
+    return 0;
+}
+
+/* A row of file_cols into e. */
+static int file_row(struct cf_db_stmt *s, struct cf_fsdb_entry *e)
+{
+    int rc;
+
+    memset(e, 0, sizeof(*e));
+    e->kind = CF_FSDB_FILE;
+    e->id = (uint64_t)cf_db_column_int64(s, 0);
+    e->parent = (uint64_t)cf_db_column_int64(s, 1);
+    rc = cf__fsdb_copy_text(s, 2, e->name, sizeof(e->name));
+    e->created_ms = (uint64_t)cf_db_column_int64(s, 3);
+    e->modified_ms = (uint64_t)cf_db_column_int64(s, 4);
+    e->version = (uint64_t)cf_db_column_int64(s, 5);
+    e->version_no = (uint32_t)cf_db_column_int64(s, 6);
+    if (rc == 0)
+        rc = cf__fsdb_copy_text(s, 7, e->uuid, sizeof(e->uuid));
+    e->size = (uint64_t)cf_db_column_int64(s, 8);
+    if (rc == 0)
+        rc = copy_sha(s, 9, e->sha512);
+    return rc;
+}
+
+/* A folder row (id, parent_id, name, created, modified) into e. */
+static int folder_row(struct cf_db_stmt *s, struct cf_fsdb_entry *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->kind = CF_FSDB_FOLDER;
+    e->id = (uint64_t)cf_db_column_int64(s, 0);
+    e->parent = (uint64_t)cf_db_column_int64(s, 1);
+    e->created_ms = (uint64_t)cf_db_column_int64(s, 3);
+    e->modified_ms = (uint64_t)cf_db_column_int64(s, 4);
+    return cf__fsdb_copy_text(s, 2, e->name, sizeof(e->name));
+}
+
+/* Run s (one row expected) into e with row(). CF_ENOTFOUND if no row. */
+static int one_entry(struct cf_db_stmt *s, int (*row)(struct cf_db_stmt *, struct cf_fsdb_entry *),
+                     struct cf_fsdb_entry *e, char *err)
+{
+    int rc = cf_db_step(s, err);
+
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "not found");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_DB_ROW)
+        rc = row(s, e);
+    return rc;
+}
+
+int cf__fsdb_file_entry(struct cf_db *db, uint64_t client, uint64_t file, struct cf_fsdb_entry *out,
+                        char *err)
+{
+    char sql[512];
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    (void)snprintf(sql, sizeof(sql), "%s WHERE o.client_id = ?1 AND o.id = ?2", file_cols);
+    rc = cf__fsdb_query(db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
+    if (rc == 0)
+        rc = one_entry(s, file_row, out, err);
+    cf_db_finalize(s);
+    return rc;
+}
+
+/* The live file name in folder. */
+static int file_by_name(struct cf_db *db, uint64_t client, uint64_t folder, const char *name,
+                        struct cf_fsdb_entry *out, char *err)
+{
+    char sql[512];
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    (void)snprintf(sql, sizeof(sql),
+                   "%s WHERE o.client_id = ?1 AND o.folder_id = ?2"
+                   " AND o.name = ?3",
+                   file_cols);
+    rc = cf__fsdb_query(db, &s, err, sql, "iit", (int64_t)client, (int64_t)folder, name);
+    if (rc == 0)
+        rc = one_entry(s, file_row, out, err);
+    cf_db_finalize(s);
+    return rc;
+}
+
+/* The folder name in parent, or the root when name is NULL. */
+static int folder_by_name(struct cf_db *db, uint64_t client, uint64_t parent, const char *name,
+                          struct cf_fsdb_entry *out, char *err)
+{
+    static const char sql_child[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                                    " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
+    static const char sql_root[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                                   " WHERE client_id = ?1 AND is_root = 1";
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    if (name == NULL)
+        rc = cf__fsdb_query(db, &s, err, sql_root, "i", (int64_t)client);
+    else
+        rc = cf__fsdb_query(db, &s, err, sql_child, "iit", (int64_t)client, (int64_t)parent, name);
+    if (rc == 0)
+        rc = one_entry(s, folder_row, out, err);
+    cf_db_finalize(s);
+    return rc;
+}
+
+int cf__fsdb_name_free(struct cf_db *db, uint64_t client, uint64_t parent, const char *name,
+                       char *err)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM folders WHERE client_id = ?1 AND parent_id = ?2"
+        " AND name = ?3) + (SELECT count(*) FROM objects WHERE client_id = ?1"
+        " AND folder_id = ?2 AND name = ?3)";
+    int64_t n = 0;
+    int rc;
+
+    rc = cf__fsdb_run(db, &n, 1, err, sql, "iit", (int64_t)client, (int64_t)parent, name);
+    if (rc >= 0 && n > 0) {
+        cf_err_set(err, "\"%s\" exists", name);
+        rc = CF_EEXIST;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- paths ------------------------------------------------------------------- */
+
+/* Walk path to the folder holding its last component. On success *folder is
+ * that folder (the root for "/") and last (CF_FSDB_NAME_MAX + 1 bytes) the
+ * last component, or "" for "/". */
+static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *folder, char *last,
+                char *err)
+{
+    struct cf_fsdb_entry e;
+    const char *p, *q;
+    size_t plen;
+    int rc;
+
+    last[0] = '\0';
+    if (path == NULL || path[0] != '/') {
+        cf_err_set(err, "a path starts with '/'");
+        rc = CF_EINVAL;
+        goto out;
+    }
+    plen = strnlen(path, CF_FSDB_PATH_MAX + 1);
+    if (plen > CF_FSDB_PATH_MAX) {
+        cf_err_set(err, "a path has at most %d bytes", CF_FSDB_PATH_MAX);
+        rc = CF_ETOOLARGE;
+        goto out;
+    }
+    rc = folder_by_name(db, client, 0, NULL, &e, err);
+    if (rc < 0)
+        goto out;
+    *folder = e.id;
+    p = path + 1;
+    while (*p != '\0') {
+        size_t len;
+
+        q = strchr(p, '/');
+        if (q == NULL)
+            q = path + plen;
+        len = (size_t)(q - p);
+        rc = cf_fsdb_name_validate(p, len, err);
+        if (rc < 0)
+            goto out;
+        memcpy(last, p, len);
+        last[len] = '\0';
+        /* The last component (one trailing '/' allowed) is the caller's. */
+        if (*q == '\0' || q[1] == '\0')
+            break;
+        rc = folder_by_name(db, client, *folder, last, &e, err);
+        if (rc < 0)
+            goto out;
+        *folder = e.id;
+        last[0] = '\0';
+        p = q + 1;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+/* The entry at path, folder or file. */
+static int lookup(struct cf_db *db, uint64_t client, const char *path, struct cf_fsdb_entry *out,
+                  char *err)
+{
+    char last[CF_FSDB_NAME_MAX + 1];
+    uint64_t parent = 0;
+    int rc;
+
+    rc = walk(db, client, path, &parent, last, err);
+    if (rc < 0)
+        goto out;
+    if (last[0] == '\0') {
+        rc = folder_by_name(db, client, 0, NULL, out, err);
+        goto out;
+    }
+    rc = folder_by_name(db, client, parent, last, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = file_by_name(db, client, parent, last, out, err);
+out:
+    return rc;
+}
+
+int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path, struct cf_fsdb_entry *out,
+                   char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = lookup(c.db, client, path, out, err);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path, uint64_t *folder_out,
+                    char *err)
+{
+    struct cf_fsdb_entry e;
+    int rc;
+
+    rc = cf_fsdb_lookup(fs, client, path, &e, err);
+    if (rc == 0 && e.kind != CF_FSDB_FOLDER) {
+        cf_err_set(err, "\"%s\" is a file", e.name);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == 0)
+        *folder_out = e.id;
+    return rc;
+}
+
+/* ---- folders ------------------------------------------------------------------ */
+
+static int touch_folder(struct cf_db *db, uint64_t folder, int64_t now, char *err)
+{
+    static const char sql[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
+    int rc = cf__fsdb_run(db, NULL, 0, err, sql, "ii", (int64_t)folder, now);
+
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t parent, const char *name,
+                  uint64_t *id_out, char *err)
+{
+    static const char sql[] = "INSERT INTO folders (id, client_id, parent_id, name, is_root,"
+                              " created, modified) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int64_t id = 0, now = (int64_t)cf_wall_ms();
+    int rc;
+
+    rc = cf__fsdb_check_name(name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, parent, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_name_free(c.db, client, parent, name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_new_id(c.db, &id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)parent, name,
+                      now);
+    if (rc < 0)
+        goto out;
+    rc = touch_folder(c.db, parent, now, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && id_out != NULL)
+        *id_out = (uint64_t)id;
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+/* Append the rows of s to *v (cnt, cap) through row(). */
+static int collect(struct cf_db_stmt *s, int (*row)(struct cf_db_stmt *, struct cf_fsdb_entry *),
+                   struct cf_fsdb_entry **v, size_t *cnt, size_t *cap, char *err)
+{
+    int rc;
+
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)v, cap, *cnt, sizeof(**v), err);
+        if (rc < 0)
+            break;
+        rc = row(s, &(*v)[*cnt]);
+        if (rc < 0)
+            break;
+        (*cnt)++;
+    }
+    return rc;
+}
+
+int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf_fsdb_entry **out,
+                 size_t *n, char *err)
+{
+    static const char sql_dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                                   " WHERE client_id = ?1 AND parent_id = ?2 ORDER BY name";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_entry *v = NULL;
+    size_t cnt = 0, cap = 0;
+    char sql_files[512];
+    int rc;
+
+    (void)snprintf(sql_files, sizeof(sql_files),
+                   "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name", file_cols);
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_query(c.db, &s, err, sql_dirs, "ii", (int64_t)client, (int64_t)folder);
+    if (rc < 0)
+        goto out;
+    rc = collect(s, folder_row, &v, &cnt, &cap, err);
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+    rc = cf__fsdb_query(c.db, &s, err, sql_files, "ii", (int64_t)client, (int64_t)folder);
+    if (rc < 0)
+        goto out;
+    rc = collect(s, file_row, &v, &cnt, &cap, err);
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
+/* The live file `file`: its entry, and its folder is live. */
+static int live_file(struct cf_db *db, uint64_t client, uint64_t file, struct cf_fsdb_entry *e,
+                     char *err)
+{
+    int rc = cf__fsdb_file_entry(db, client, file, e, err);
+
+    if (rc == 0 && e->parent == 0) {
+        cf_err_set(err, "the file is in the trash");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == 0)
+        rc = cf__fsdb_folder_live(db, client, e->parent, err);
+    return rc;
+}
+
+int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, uint64_t id,
+                 uint64_t new_parent, const char *new_name, char *err)
+{
+    static const char sql_folder[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                                     " WHERE client_id = ?1 AND id = ?2";
+    static const char upd_folder[] =
+        "UPDATE folders SET parent_id = ?2, name = ?3, modified = ?4 WHERE id = ?1";
+    static const char upd_file[] =
+        "UPDATE objects SET folder_id = ?2, name = ?3, modified = ?4 WHERE id = ?1";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_entry e;
+    int64_t now = (int64_t)cf_wall_ms();
+    const char *name;
+    int rc;
+
+    if (new_name != NULL) {
+        rc = cf__fsdb_check_name(new_name, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    if (kind == CF_FSDB_FOLDER) {
+        rc = cf__fsdb_query(c.db, &s, err, sql_folder, "ii", (int64_t)client, (int64_t)id);
+        if (rc == 0)
+            rc = one_entry(s, folder_row, &e, err);
+        cf_db_finalize(s);
+        s = NULL;
+        if (rc < 0)
+            goto out;
+        if (e.parent == 0) {
+            rc = cf__fsdb_folder_live(c.db, client, id, err);
+            if (rc == 0) {
+                cf_err_set(err, "the root cannot move");
+                rc = CF_EINVAL;
+            }
+            goto out;
+        }
+        rc = cf__fsdb_folder_live(c.db, client, id, err);
+    } else if (kind == CF_FSDB_FILE) {
+        rc = live_file(c.db, client, id, &e, err);
+    } else {
+        cf_err_set(err, "bad kind %d", (int)kind);
+        rc = CF_EINVAL;
+    }
+    if (rc < 0)
+        goto out;
+    name = new_name != NULL ? new_name : e.name;
+    rc = cf__fsdb_folder_live(c.db, client, new_parent, err);
+    if (rc < 0)
+        goto out;
+    if (kind == CF_FSDB_FOLDER) {
+        rc = cf__fsdb_is_within(c.db, client, new_parent, id, err);
+        if (rc < 0)
+            goto out;
+        if (rc > 0) {
+            cf_err_set(err, "a folder cannot move into itself or its own subtree");
+            rc = CF_EINVAL;
+            goto out;
+        }
+    }
+    if (e.parent == new_parent && strcmp(e.name, name) == 0) {
+        rc = 0;
+        goto out;
+    }
+    rc = cf__fsdb_name_free(c.db, client, new_parent, name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
+                      (int64_t)id, (int64_t)new_parent, name, now);
+    if (rc < 0)
+        goto out;
+    rc = touch_folder(c.db, e.parent, now, err);
+    if (rc == 0)
+        rc = touch_folder(c.db, new_parent, now, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+/* ---- files and versions ---------------------------------------------------------- */
+
+/* Add the next version of object with put's content and make it current. */
+static int add_version(struct cf_db *db, uint64_t object, const struct cf_fsdb_put *put,
+                       int64_t now, char *err)
+{
+    static const char sql_num[] =
+        "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE object_id = ?1";
+    static const char sql_ins[] = "INSERT INTO versions (id, object_id, number, uuid, size,"
+                                  " sha512, created, by_user) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                                  " ?7, ?8)";
+    static const char sql_cur[] =
+        "UPDATE objects SET current_version = ?2, modified = ?3 WHERE id = ?1";
+    int64_t vid = 0, num = 0;
+    int rc;
+
+    rc = cf__fsdb_new_id(db, &vid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, &num, 1, err, sql_num, "i", (int64_t)object);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, NULL, 0, err, sql_ins, "iiitibii", vid, (int64_t)object, num, put->uuid,
+                      (int64_t)put->size, (const void *)put->sha512, sizeof(put->sha512), now,
+                      (int64_t)put->by_user);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, NULL, 0, err, sql_cur, "iii", (int64_t)object, vid, now);
+out:
+    return rc < 0 ? rc : 0;
+}
+
+/* Create file name in folder with put as version 1. Caller checked the name is free. */
+static int new_file(struct cf_db *db, uint64_t client, uint64_t folder, const char *name,
+                    const struct cf_fsdb_put *put, int64_t now, int64_t *id_out, char *err)
+{
+    static const char sql[] = "INSERT INTO objects (id, client_id, folder_id, name,"
+                              " current_version, created, modified) VALUES (?1, ?2, ?3, ?4, 0,"
+                              " ?5, ?5)";
+    int64_t id = 0;
+    int rc;
+
+    rc = cf__fsdb_new_id(db, &id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)folder, name,
+                      now);
+    if (rc < 0)
+        goto out;
+    rc = add_version(db, (uint64_t)id, put, now, err);
+    if (rc < 0)
+        goto out;
+    rc = touch_folder(db, folder, now, err);
+    *id_out = id;
+out:
+    return rc;
+}
+
+int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
+                     const struct cf_fsdb_put *put, struct cf_fsdb_entry *out, char *err)
+{
+    static const char sql_dir[] = "SELECT count(*) FROM folders"
+                                  " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
+    static const char sql_obj[] = "SELECT id FROM objects"
+                                  " WHERE client_id = ?1 AND folder_id = ?2 AND name = ?3";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_entry e;
+    int64_t id = 0, ndirs = 0, now = (int64_t)cf_wall_ms();
+    int rc;
+
+    rc = cf__fsdb_check_name(name, err);
+    if (rc == 0)
+        rc = check_uuid(put->uuid, err);
+    if (rc == 0 && put->size > (uint64_t)INT64_MAX) {
+        cf_err_set(err, "size out of range");
+        rc = CF_EINVAL;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    /* The write lock is taken here, so concurrent puts of one name serialise:
+     * the second sees the first's file and adds a version. */
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, &ndirs, 1, err, sql_dir, "iit", (int64_t)client, (int64_t)folder, name);
+    if (rc < 0)
+        goto out;
+    if (ndirs > 0) {
+        cf_err_set(err, "\"%s\" is a folder", name);
+        rc = CF_EEXIST;
+        goto out;
+    }
+    rc = cf__fsdb_run(c.db, &id, 1, err, sql_obj, "iit", (int64_t)client, (int64_t)folder, name);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_ROW)
+        rc = add_version(c.db, (uint64_t)id, put, now, err);
+    else
+        rc = new_file(c.db, client, folder, name, put, now, &id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_file_entry(c.db, client, (uint64_t)id, &e, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && out != NULL)
+        *out = e;
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_file_get(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
+                     struct cf_fsdb_entry *out, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_check_name(name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    if (rc < 0)
+        goto out;
+    rc = file_by_name(c.db, client, folder, name, out, err);
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                     struct cf_fsdb_version **out, size_t *n, char *err)
+{
+    static const char sql[] =
+        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
+        " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
+        " WHERE o.client_id = ?1 AND o.id = ?2 ORDER BY v.number";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_version *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        struct cf_fsdb_version *x;
+
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc < 0)
+            goto out;
+        x = &v[cnt];
+        memset(x, 0, sizeof(*x));
+        x->id = (uint64_t)cf_db_column_int64(s, 0);
+        x->file = file;
+        x->number = (uint32_t)cf_db_column_int64(s, 1);
+        rc = cf__fsdb_copy_text(s, 2, x->uuid, sizeof(x->uuid));
+        if (rc == 0)
+            rc = copy_sha(s, 4, x->sha512);
+        if (rc < 0)
+            goto out;
+        x->size = (uint64_t)cf_db_column_int64(s, 3);
+        x->created_ms = (uint64_t)cf_db_column_int64(s, 5);
+        x->by_user = (uint64_t)cf_db_column_int64(s, 6);
+        x->current = cf_db_column_int64(s, 7) == (int64_t)x->id;
+        cnt++;
+    }
+    if (rc == 0 && cnt == 0) {
+        cf_err_set(err, "no such file");
+        rc = CF_ENOTFOUND;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64_t version,
+                            uint64_t by_user, struct cf_fsdb_entry *out, char *err)
+{
+    static const char sql[] =
+        "SELECT uuid, size, sha512 FROM versions WHERE id = ?1 AND object_id = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_entry e;
+    struct cf_fsdb_put put;
+    int rc;
+
+    memset(&put, 0, sizeof(put));
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = live_file(c.db, client, file, &e, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)version, (int64_t)file);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no version %llu of this file", (unsigned long long)version);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_copy_text(s, 0, put.uuid, sizeof(put.uuid));
+    if (rc == 0)
+        rc = copy_sha(s, 2, put.sha512);
+    if (rc < 0)
+        goto out;
+    put.size = (uint64_t)cf_db_column_int64(s, 1);
+    put.by_user = by_user;
+    cf_db_finalize(s);
+    s = NULL;
+    rc = add_version(c.db, file, &put, (int64_t)cf_wall_ms(), err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_file_entry(c.db, client, file, &e, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && out != NULL)
+        *out = e;
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_file_copy(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64_t dst_folder,
+                      const char *dst_name, uint64_t by_user, struct cf_fsdb_entry *out, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_entry e;
+    struct cf_fsdb_put put;
+    int64_t now = (int64_t)cf_wall_ms(), id = 0;
+    int rc;
+
+    rc = cf__fsdb_check_name(dst_name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = live_file(c.db, client, file, &e, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, dst_folder, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_name_free(c.db, client, dst_folder, dst_name, err);
+    if (rc < 0)
+        goto out;
+    memset(&put, 0, sizeof(put));
+    memcpy(put.uuid, e.uuid, sizeof(put.uuid));
+    put.size = e.size;
+    memcpy(put.sha512, e.sha512, sizeof(put.sha512));
+    put.by_user = by_user;
+    rc = new_file(c.db, client, dst_folder, dst_name, &put, now, &id, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_file_entry(c.db, client, (uint64_t)id, &e, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && out != NULL)
+        *out = e;
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_uuid_refs(struct cf_fsdb *fs, uint64_t client, const char *uuid, uint64_t *count,
+                      char *err)
+{
+    static const char sql[] = "SELECT count(*) FROM versions v JOIN objects o"
+                              " ON o.id = v.object_id WHERE o.client_id = ?1 AND v.uuid = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int64_t n = 0;
+    int rc;
+
+    rc = check_uuid(uuid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_run(c.db, &n, 1, err, sql, "it", (int64_t)client, uuid);
+    if (rc < 0)
+        goto out;
+    *count = (uint64_t)n;
+    rc = 0;
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
