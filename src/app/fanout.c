@@ -5,6 +5,7 @@
 #include "coffer/fanout.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct target {
 
 struct cf_fanout {
     CURLM *m;
+    bool m_cached; /* m is this thread's cached multi handle (see multi_get) */
     size_t n;
     struct target t[CF_FANOUT_MAX];
     const char *piece; /* the current piece, borrowed during cf_fanout_write */
@@ -39,6 +41,72 @@ struct cf_fanout {
     uint64_t stall_ns; /* a target with work that takes nothing this long fails */
     char sha_hex[CF_SHA512_HEX_LEN + 1];
 };
+
+/* Each thread keeps one multi handle for its fan-outs: making one costs a
+ * wake-up socket pair and its teardown, on every upload otherwise. A thread
+ * running two fan-outs at once (an upload and the copy that replaces one of
+ * its filers) gives the second its own handle. */
+struct multi_cache {
+    CURLM *m;
+    bool busy;
+};
+
+static pthread_key_t multi_key;
+static pthread_once_t multi_once = PTHREAD_ONCE_INIT;
+
+static void multi_cache_free(void *p)
+{
+    struct multi_cache *mc = p;
+
+    curl_multi_cleanup(mc->m);
+    free(mc);
+}
+
+static void multi_key_init(void)
+{
+    if (pthread_key_create(&multi_key, multi_cache_free) != 0)
+        cf_assert(!"pthread_key_create failed");
+}
+
+static CURLM *multi_get(bool *cached)
+{
+    struct multi_cache *mc;
+
+    pthread_once(&multi_once, multi_key_init);
+    mc = pthread_getspecific(multi_key);
+    if (mc == NULL) {
+        CURLM *m = curl_multi_init();
+        if (m == NULL)
+            return NULL;
+        mc = cf_xcalloc(1, sizeof(*mc));
+        mc->m = m;
+        if (pthread_setspecific(multi_key, mc) != 0) {
+            multi_cache_free(mc);
+            *cached = false;
+            return curl_multi_init();
+        }
+    }
+    if (mc->busy) {
+        *cached = false;
+        return curl_multi_init();
+    }
+    mc->busy = true;
+    *cached = true;
+    return mc->m;
+}
+
+static void multi_put(CURLM *m, bool cached)
+{
+    struct multi_cache *mc;
+
+    if (!cached) {
+        curl_multi_cleanup(m);
+        return;
+    }
+    mc = pthread_getspecific(multi_key);
+    cf_assert(mc != NULL && mc->m == m);
+    mc->busy = false;
+}
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
@@ -122,7 +190,7 @@ int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct c
         return CF_EINVAL;
     f = cf_xcalloc(1, sizeof(*f));
     f->stall_ns = (uint64_t)stall_s * 1000000000u;
-    f->m = curl_multi_init();
+    f->m = multi_get(&f->m_cached);
     if (f->m == NULL) {
         rc = CF_EINTERNAL;
         goto out;
@@ -318,6 +386,6 @@ void cf_fanout_free(struct cf_fanout *f)
         curl_slist_free_all(t->hdrs);
     }
     if (f->m != NULL)
-        curl_multi_cleanup(f->m);
+        multi_put(f->m, f->m_cached);
     free(f);
 }
