@@ -326,7 +326,7 @@ static void upload_body(struct upload *u, const char *p, size_t n)
 }
 
 static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
-                                    const struct cf_objdb_record *rec, const struct upload *u,
+                                    const struct cf_objdb_record *rec,
                                     const struct cf_objdb_filer *v, size_t nv);
 
 static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c, struct upload *u)
@@ -411,7 +411,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
            rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
     view_snapshot(a, &v, &nv);
-    r = reply_record(c, MHD_HTTP_CREATED, &rec, u, v, nv);
+    r = reply_record(c, MHD_HTTP_CREATED, &rec, v, nv);
     free(v);
     return r;
 fail:
@@ -424,13 +424,12 @@ fail:
 /* ---- object info ---- */
 
 static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
-                                    const struct cf_objdb_record *rec, const struct upload *u,
+                                    const struct cf_objdb_record *rec,
                                     const struct cf_objdb_filer *v, size_t nv)
 {
     char uuid[CF_UUID_SIZE], hex[CF_SHA512_HEX_LEN + 1];
     json_t *filers = json_array(), *j;
 
-    (void)u;
     cf_uuid_format(&rec->uuid, uuid);
     cf_sha512_hex(rec->sha512, hex);
     for (unsigned i = 0; i < rec->nfilers; i++) {
@@ -467,7 +466,7 @@ static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, co
     if (rc < 0)
         return cf_http_reply_error(c, rc, rc == CF_ENOTFOUND ? "no such object" : "%s", err);
     view_snapshot(a, &v, &nv);
-    r = reply_record(c, MHD_HTTP_OK, &rec, NULL, v, nv);
+    r = reply_record(c, MHD_HTTP_OK, &rec, v, nv);
     free(v);
     return r;
 }
