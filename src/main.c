@@ -8,6 +8,7 @@
 #include "coffer/cli.h"
 #include "coffer/common.h"
 #include "coffer/filer.h"
+#include "coffer/gateway.h"
 #include "coffer/objsrv.h"
 #include "coffer/server.h"
 
@@ -26,6 +27,7 @@ static const struct command commands[] = {
     {"filer", cf_filer_main, "run a storage node"},
     {"app", cf_app_main, "run the upload service and object database"},
     {"objsrv", cf_objsrv_main, "run the download service"},
+    {"gateway", cf_gateway_main, "run the client API (users, folders, files, trash)"},
 };
 
 static void usage(FILE *f)

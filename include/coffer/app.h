@@ -9,6 +9,11 @@
  * GET /v1/objects/<uuid>/info returns the record. A tracker thread polls
  * every registered filer's /status and keeps the filer summary table and the
  * distributor's view current.
+ * Delete and purge (purge.h): DELETE /v1/objects/<uuid> marks a record
+ * deleted (204; 404 if unknown), POST /v1/objects/<uuid>/undelete brings it
+ * back while no replica has been purged (204; 404 otherwise), and POST
+ * /v1/admin/purge runs the delete + purge pass now and replies with its
+ * counts; a purger thread runs the same pass every purge_interval_ms.
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
@@ -29,6 +34,10 @@ struct cf_app_conf {
     uint64_t stall_s;  /* a filer silent this long fails */
     uint64_t poll_ms;  /* filer /status polling period */
     char *log_level;
+    /* Delete and purge (purge.h). A struct zeroed by a caller that does not
+     * know these means retention 0 and no periodic pass. */
+    uint64_t purge_retention_s; /* time from the delete mark to the purge */
+    uint64_t purge_interval_ms; /* period of the pass; 0: only on demand */
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

@@ -259,4 +259,84 @@ CF_MUST_CHECK int cf_objdb_filer_list(struct cf_objdb *odb, struct cf_objdb_file
  * list it are not touched (rebuild moves them first). */
 CF_MUST_CHECK int cf_objdb_filer_remove(struct cf_objdb *odb, uint32_t id, char *err);
 
+/* ---- the deleted-object map: delete and purge services (issue 4) --------------
+ *
+ * Functions used by the delete and purge services (purge.h), in deleted.c.
+ * A record goes: objects (marked deleted) -> deleted_objects (moved by
+ * cf_objdb_move_deleted) -> gone (cf_objdb_remove_deleted, once every replica
+ * is purged). Each (object, filer) row of deleted_object_filers carries a
+ * purge state, so a purge resumes where it stopped:
+ *   NONE  the replica is (believed) on the filer;
+ *   SENT  a DELETE may have reached the filer: the outcome is unknown, so the
+ *         purge sends it again, and the record can no longer be undeleted;
+ *   DONE  the filer answered 204 or 404: the replica is gone.
+ * SENT is written (and durable) before a DELETE goes out: that is what makes
+ * cf_objdb_undelete safe against a purge running at the same time in any
+ * process, since both decide in one transaction of the shard.
+ */
+enum cf_objdb_purge {
+    CF_OBJDB_PURGE_NONE = 0,
+    CF_OBJDB_PURGE_DONE = 1,
+    CF_OBJDB_PURGE_SENT = 2,
+};
+
+/* A record of the deleted-object map. Fixed size, caller-owned. */
+struct cf_objdb_deleted {
+    struct cf_uuid uuid;
+    char path[CF_PATH_MAX + 1]; /* where the filers keep (kept) the bytes */
+    uint64_t size;
+    uint64_t deleted_ms;                              /* when the record was marked deleted */
+    unsigned nfilers;                                 /* 0..CF_OBJDB_REPLICAS_MAX */
+    uint32_t filers[CF_OBJDB_REPLICAS_MAX];           /* ascending */
+    enum cf_objdb_purge state[CF_OBJDB_REPLICAS_MAX]; /* of filers[i] */
+};
+
+/* List records still in the object map, marked deleted at or before
+ * before_ms, walking the shards in id order and each by object id (a scan
+ * of the objects table: there is no index on the mark). Writes up to cap
+ * UUIDs to out and advances *cur (zeroed to start). Returns the number
+ * written (0 only when the walk is over, and then cur->done is true), or a
+ * db.h error (*cur unchanged; retry). */
+CF_MUST_CHECK int cf_objdb_list_marked(struct cf_objdb *odb, uint64_t before_ms,
+                                       struct cf_objdb_cursor *cur, struct cf_uuid *out, size_t cap,
+                                       char *err);
+
+/* List deleted-map records marked deleted at or before before_ms, with
+ * their filers and purge states, in the same order and with the same
+ * cursor and returns as cf_objdb_list_marked; CF_ECORRUPT for a row out of
+ * bounds. */
+CF_MUST_CHECK int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms,
+                                        struct cf_objdb_cursor *cur, struct cf_objdb_deleted *out,
+                                        size_t cap, char *err);
+
+/* Fill *out with the deleted-map record of uuid (borrowed). Returns 0,
+ * CF_ENOTFOUND (unknown shard, no such row, or the random part differs),
+ * CF_ECORRUPT, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_get_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                       struct cf_objdb_deleted *out, char *err);
+
+/* Set the purge state of (uuid, filer_id) to state. Moving to SENT only
+ * happens from NONE (a DONE replica stays DONE); DONE is final. Returns 0
+ * when the row is now in `state` (or DONE), CF_ENOTFOUND if the record or
+ * that filer's row is not in the deleted map (e.g. it was undeleted: the
+ * caller must not send the DELETE), CF_EINVAL for state NONE, or a db.h
+ * error. */
+CF_MUST_CHECK int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                           uint32_t filer_id, enum cf_objdb_purge state, char *err);
+
+/* Remove the deleted-map record of uuid and its filer rows, in one
+ * transaction, if every replica is DONE. Returns 0; CF_EBUSY if some
+ * replica is not DONE (nothing changed); CF_ENOTFOUND as
+ * cf_objdb_get_deleted; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                          char *err);
+
+/* Undelete uuid, in one transaction: a record still in the object map is
+ * unmarked (as cf_objdb_set_deleted false); a deleted-map record whose
+ * replicas are all NONE is moved back to the object map, unmarked, with its
+ * filers. Returns 0; CF_ENOTFOUND if there is no such record, or its purge
+ * has begun on some filer (some replica SENT or DONE: its bytes may be
+ * gone); or a db.h error. */
+CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err);
+
 #endif

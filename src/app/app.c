@@ -21,6 +21,7 @@
 #include "coffer/log.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
+#include "coffer/purge.h"
 #include "coffer/replica.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
@@ -41,6 +42,10 @@ struct cf_app {
 
     pthread_t tracker;
     bool tracker_started;
+    pthread_t purger;
+    bool purger_started;
+    uint64_t purge_retention_ms, purge_interval_ms;
+    pthread_mutex_t purge_mu; /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
@@ -77,6 +82,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
      "how often each filer's /status is polled", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    {"purge-retention-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(purge_retention_s),
+     "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
+    {"purge-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(purge_interval_ms),
+     "how often the delete and purge pass runs (0: only on POST /v1/admin/purge)", true},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -191,6 +200,104 @@ static void *tracker_main(void *arg)
     }
     pthread_mutex_unlock(&a->stop_mu);
     return NULL;
+}
+
+/* Deadline now + ms for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* ---- delete and purge ---- */
+
+static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&a->purge_mu);
+    rc = cf_purge_run(a->odb, a->purge_retention_ms, CF_PURGE_TIMEOUT_MS, st, err);
+    pthread_mutex_unlock(&a->purge_mu);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "delete/purge pass stopped: %s", err);
+    else if (st->moved + st->purged + st->failed + st->removed > 0)
+        cf_log(CF_LOG_INFO,
+               "delete/purge pass: moved=%" PRIu64 " purged=%" PRIu64 " failed=%" PRIu64
+               " skipped=%" PRIu64 " removed=%" PRIu64 " pending=%" PRIu64,
+               st->moved, st->purged, st->failed, st->skipped, st->removed, st->pending);
+    return rc;
+}
+
+/* Its own thread, so a long pass never delays the tracker's polling. */
+static void *purger_main(void *arg)
+{
+    struct cf_app *a = arg;
+
+    pthread_mutex_lock(&a->stop_mu);
+    while (!a->stop) {
+        struct timespec ts = deadline_in(a->purge_interval_ms);
+        (void)pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts);
+        if (!a->stop) {
+            struct cf_purge_stats st;
+            char err[CF_ERR_LEN] = "";
+            pthread_mutex_unlock(&a->stop_mu);
+            (void)purge_pass(a, &st, err);
+            pthread_mutex_lock(&a->stop_mu);
+        }
+    }
+    pthread_mutex_unlock(&a->stop_mu);
+    return NULL;
+}
+
+static enum MHD_Result serve_purge_now(struct cf_app *a, struct MHD_Connection *c)
+{
+    struct cf_purge_stats st;
+    char err[CF_ERR_LEN] = "";
+    json_t *j;
+
+    if (purge_pass(a, &st, err) < 0)
+        return cf_http_reply_error(c, CF_EUNAVAIL, "the pass stopped part way: %s", err);
+    j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "moved", (json_int_t)st.moved, "purged",
+                  (json_int_t)st.purged, "failed", (json_int_t)st.failed, "skipped",
+                  (json_int_t)st.skipped, "removed", (json_int_t)st.removed, "pending",
+                  (json_int_t)st.pending, "restored", (json_int_t)st.restored);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* DELETE /v1/objects/<uuid> (mark) or POST .../undelete. */
+static enum MHD_Result serve_delete(struct cf_app *a, struct MHD_Connection *c, const char *id,
+                                    size_t len, bool undelete)
+{
+    struct cf_uuid uuid;
+    char err[CF_ERR_LEN] = "", text[CF_UUID_SIZE];
+    int rc;
+
+    rc = cf_uuid_parse(id, len, &uuid, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
+    cf_uuid_format(&uuid, text);
+    if (undelete)
+        rc = cf_objdb_undelete(a->odb, &uuid, err);
+    else
+        rc = cf_objdb_set_deleted(a->odb, &uuid, true, err);
+    if (rc < 0)
+        return cf_http_reply_error(
+            c, rc, "%s",
+            rc == CF_ENOTFOUND
+                ? (undelete ? "no such object, or its purge has begun" : "no such object")
+                : err);
+    cf_log(CF_LOG_INFO, "object %s %s", text, undelete ? "undeleted" : "marked deleted");
+    return cf_http_reply(c, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, NULL);
 }
 
 /* ---- choosing filers ---- */
@@ -497,12 +604,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (strncmp(url, OBJECTS "/", plen + 1) == 0) {
         const char *id = url + plen + 1, *slash = strchr(id, '/');
+        if (slash == NULL && strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
+            return serve_delete(a, c, id, strlen(id), false);
+        if (slash != NULL && strcmp(slash, "/undelete") == 0) {
+            if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+                return cf_http_reply_error(c, CF_EMETHOD, "use POST");
+            return serve_delete(a, c, id, (size_t)(slash - id), true);
+        }
         if (slash != NULL && strcmp(slash, "/info") == 0) {
             if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, "HEAD") != 0)
                 return cf_http_reply_error(c, CF_EMETHOD, "use GET");
             return serve_info(a, c, id, (size_t)(slash - id));
         }
         return cf_http_reply_error(c, CF_ENOTFOUND, "downloads are served by objsrv");
+    }
+    if (strcmp(url, "/v1/admin/purge") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use POST");
+        return serve_purge_now(a, c);
     }
     if (strcmp(url, "/status") == 0) {
         json_t *j = json_pack("{s:s,s:I,s:I}", "role", "app", "requests",
@@ -537,7 +656,10 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->replicas = (unsigned)conf->replicas;
     a->stall_s = (unsigned)conf->stall_s;
     a->poll_ms = (unsigned)conf->poll_ms;
+    a->purge_retention_ms = conf->purge_retention_s * 1000;
+    a->purge_interval_ms = conf->purge_interval_ms;
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cv, NULL);
     rc = cf_objdb_open(conf->db, 0, &a->odb, err);
@@ -550,6 +672,14 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
         goto out;
     }
     a->tracker_started = true;
+    if (a->purge_interval_ms > 0) {
+        if (pthread_create(&a->purger, NULL, purger_main, a) != 0) {
+            cf_err_set(err, "cannot start the purge thread");
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+        a->purger_started = true;
+    }
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -573,16 +703,18 @@ void cf_app_free(struct cf_app *a)
     if (a == NULL)
         return;
     cf_http_server_free(a->http);
-    if (a->tracker_started) {
-        pthread_mutex_lock(&a->stop_mu);
-        a->stop = true;
-        pthread_cond_signal(&a->stop_cv);
-        pthread_mutex_unlock(&a->stop_mu);
+    pthread_mutex_lock(&a->stop_mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->stop_cv);
+    pthread_mutex_unlock(&a->stop_mu);
+    if (a->tracker_started)
         pthread_join(a->tracker, NULL);
-    }
+    if (a->purger_started)
+        pthread_join(a->purger, NULL);
     cf_objdb_close(a->odb);
     free(a->view);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->purge_mu);
     pthread_mutex_destroy(&a->stop_mu);
     pthread_cond_destroy(&a->stop_cv);
     free(a);
@@ -593,6 +725,8 @@ static const char usage[] =
     "\n"
     "Runs the upload service: POST /v1/objects streams a body to R filers at once\n"
     "and records it under a UUID; GET /v1/objects/UUID/info returns the record.\n"
+    "DELETE /v1/objects/UUID marks it deleted; after --purge-retention-s its\n"
+    "replicas are purged (POST /v1/admin/purge runs the pass now).\n"
     "Filers are registered with `coffer admin filer add`.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)

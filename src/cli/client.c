@@ -36,6 +36,7 @@ struct client_conf {
     char *url;
     uint64_t weight;
     char *location;
+    bool now;
 };
 
 #define OFF(f) offsetof(struct client_conf, f)
@@ -59,6 +60,11 @@ static const struct cf_conf_opt admin_opts[] = {
     {"url", CF_CONF_STR, NULL, 0, 0, OFF(url), "filer base URL, http://HOST:PORT", false},
     {"weight", CF_CONF_U64, "100", 0, 1000000, OFF(weight), "filer weight", false},
     {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
+};
+
+static const struct cf_conf_opt purge_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+    {"now", CF_CONF_BOOL, "false", 0, 0, OFF(now), "run the delete and purge pass now", false},
 };
 
 /* Load options after `nargs` positional arguments (written to pos[]). */
@@ -502,18 +508,70 @@ static int admin_shard(struct cf_objdb *odb, const char *verb, const struct clie
     return CF_EINVAL;
 }
 
+/* `coffer admin purge --now [--app URL]`: POST {app}/v1/admin/purge. */
+static int admin_purge(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer admin purge --now [--app URL]\n"
+                                "Runs the app's delete and purge pass now and prints its counts.\n";
+    struct client_conf c = {0};
+    char url[1024], err[CF_ERR_LEN] = "";
+    json_t *j = NULL;
+    long status = 0;
+    int rc;
+
+    rc = load("admin purge", purge_opts, CF_ARRAY_LEN(purge_opts), &c, argc, argv, usage, NULL, 0);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (!c.now) {
+        fprintf(stderr, "%s", usage);
+        goto out;
+    }
+    rc = 1;
+    if (snprintf(url, sizeof(url), "%s/v1/admin/purge", c.app) >= (int)sizeof(url)) {
+        fprintf(stderr, "coffer admin purge: --app URL too long\n");
+        goto out;
+    }
+    if (cf_httpc_global_init() < 0 ||
+        cf_httpc_json("POST", url, NULL, 600000L, &status, &j, err) < 0) {
+        fprintf(stderr, "coffer admin purge: %s: %s\n", url, err);
+        goto out;
+    }
+    if (status != 200 || !json_is_object(j)) {
+        const char *m = json_string_value(json_object_get(j, "message"));
+        fprintf(stderr, "coffer admin purge: status %ld%s%s\n", status, m ? ": " : "", m ? m : "");
+        goto out;
+    }
+    printf("moved %" PRId64 ", purged %" PRId64 ", failed %" PRId64 ", skipped %" PRId64
+           ", removed %" PRId64 ", pending %" PRId64 "\n",
+           (int64_t)json_integer_value(json_object_get(j, "moved")),
+           (int64_t)json_integer_value(json_object_get(j, "purged")),
+           (int64_t)json_integer_value(json_object_get(j, "failed")),
+           (int64_t)json_integer_value(json_object_get(j, "skipped")),
+           (int64_t)json_integer_value(json_object_get(j, "removed")),
+           (int64_t)json_integer_value(json_object_get(j, "pending")));
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(purge_opts, CF_ARRAY_LEN(purge_opts), &c);
+    return rc;
+}
+
 int cf_cli_admin(int argc, char **argv)
 {
     static const char usage[] =
         "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--db URI]\n"
         "       coffer admin filer list [--db URI]\n"
         "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
-        "       coffer admin shard list [--db URI]\n";
+        "       coffer admin shard list [--db URI]\n"
+        "       coffer admin purge --now [--app URL]\n";
     struct client_conf c = {0};
     struct cf_objdb *odb = NULL;
     char *pos[2] = {NULL, NULL}, err[CF_ERR_LEN] = "";
     int rc;
 
+    if (argc >= 1 && strcmp(argv[0], "purge") == 0)
+        return admin_purge(argc - 1, argv + 1);
     rc = load("admin", admin_opts, CF_ARRAY_LEN(admin_opts), &c, argc, argv, usage, pos, 2);
     if (rc >= 0)
         goto out;

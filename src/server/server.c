@@ -11,8 +11,11 @@
 #include <sys/stat.h>
 
 #include "coffer/app.h"
+#include "coffer/auth.h"
 #include "coffer/err.h"
 #include "coffer/filer.h"
+#include "coffer/fsdb.h"
+#include "coffer/gateway.h"
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
@@ -39,7 +42,8 @@ static const struct cf_conf_opt opts[] = {
     {"filers", CF_CONF_U64, "3", 1, FILERS_MAX, OFF(filers), "filers to run", false},
     {"host", CF_CONF_STR, "127.0.0.1", 0, 0, OFF(host), "address every role listens on", false},
     {"port", CF_CONF_U64, "8200", 0, 65000, OFF(port),
-     "app on PORT, objsrv on PORT+1, filer i on PORT+100+i; 0: any free ports", false},
+     "app on PORT, objsrv on PORT+1, gateway on PORT+2, filer i on PORT+100+i; 0: any free ports",
+     false},
     {"replicas", CF_CONF_U64, "2", 1, FILERS_MAX, OFF(replicas), "replicas of each object", true},
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
@@ -49,8 +53,10 @@ static const struct cf_conf_opt opts[] = {
 static const char usage[] =
     "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R]\n"
     "\n"
-    "Runs the whole system on this machine: N filers, the app (upload service)\n"
-    "and objsrv (download service), with SQLite under DIR. Ctrl-C stops it.\n";
+    "Runs the whole system on this machine: N filers, the app (upload service),\n"
+    "objsrv (download service) and the gateway (client API), with SQLite under\n"
+    "DIR. On first start it makes client \"demo\" with admin user \"admin\" and\n"
+    "prints the password once. Ctrl-C stops it.\n";
 
 struct server {
     struct cf_filer *filers[FILERS_MAX];
@@ -58,12 +64,65 @@ struct server {
     size_t nfilers;
     struct cf_app *app;
     struct cf_objsrv *objsrv;
+    struct cf_gateway *gateway;
 };
 
 static int addr(char *out, size_t cap, const char *host, uint64_t port)
 {
     int n = snprintf(out, cap, "%s:%" PRIu64, host, port);
     return n < 0 || (size_t)n >= cap ? CF_ETOOLARGE : 0;
+}
+
+/* The file system database of the embedded system: one shard, and client
+ * "demo" with admin user "admin". When the user is made, its password (random,
+ * stored only hashed) goes into pw for the caller to print once; otherwise pw
+ * is "". */
+static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_DEFAULT + 1],
+                        char *err)
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_shard *shards = NULL;
+    struct cf_fsdb_client cl;
+    struct cf_fsdb_user u;
+    struct cf_auth_key rnd = {0};
+    char hash[CF_AUTH_PWHASH_SIZE];
+    size_t nshards = 0;
+    int rc;
+
+    pw[0] = '\0';
+    rc = cf_fsdb_open(uri, 1, &fs, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_fsdb_shard_list(fs, &shards, &nshards, err);
+    if (rc == 0 && nshards == 0)
+        rc = cf_fsdb_shard_add(fs, NULL, NULL, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_fsdb_client_find(fs, "demo", &cl, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_fsdb_client_add(fs, "demo", "made by coffer server", replicas, &cl, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_fsdb_user_get(fs, cl.id, "admin", &u, err);
+    if (rc != CF_ENOTFOUND)
+        goto out;
+    /* 96 random bits as 24 hex digits: typed once, then kept by the CLI. */
+    rc = cf_auth_key_generate(&rnd);
+    for (size_t i = 0; rc == 0 && i < 12; i++)
+        (void)snprintf(pw + 2 * i, 3, "%02x", rnd.bytes[i]);
+    if (rc == 0)
+        rc = cf_auth_password_hash(pw, strlen(pw), CF_AUTH_PBKDF2_ITER_DEFAULT, hash);
+    if (rc == 0)
+        rc = cf_fsdb_user_add(fs, cl.id, "admin", hash, true, NULL, err);
+    if (rc < 0) {
+        cf_err_set(err, "cannot make the demo user: %s", cf_strerror(rc));
+        pw[0] = '\0';
+    }
+out:
+    cf_auth_key_fini(&rnd);
+    free(shards);
+    cf_fsdb_close(fs);
+    return rc;
 }
 
 /* Create the first shard if there is none, and register (or re-point) the filers. */
@@ -112,10 +171,12 @@ out:
 
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
-    char listen[128], dir[4096], uri[4200], app_url[160];
+    char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
+    char pw[CF_AUTH_KEY_DEFAULT + 1] = "";
     struct cf_app_conf ac = {0};
     struct cf_objsrv_conf oc = {0};
-    uint16_t app_port = 0, objsrv_port = 0;
+    struct cf_gateway_conf gc = {0};
+    uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0;
     int rc;
 
     if (mkdir(conf->data, 0755) < 0 && errno != EEXIST) {
@@ -149,6 +210,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     ac.replicas = conf->replicas;
     ac.stall_s = 10;
     ac.poll_ms = 1000;
+    ac.purge_retention_s = 86400;
+    ac.purge_interval_ms = 60000;
     rc = cf_app_start(&ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
@@ -162,13 +225,37 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     rc = cf_objsrv_start(&oc, &s->objsrv, &objsrv_port, err);
     if (rc < 0)
         return rc;
+    (void)snprintf(objsrv_url, sizeof(objsrv_url), "http://%s:%u", conf->host,
+                   (unsigned)objsrv_port);
+    (void)snprintf(uri, sizeof(uri), "sqlite:%s/fs-catalog.db", conf->data);
+    (void)snprintf(key, sizeof(key), "%s/gateway.key", conf->data);
+    rc = prepare_fsdb(uri, (unsigned)conf->replicas, pw, err);
+    if (rc < 0)
+        return rc;
+    if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 2 : 0) < 0)
+        return CF_EINVAL;
+    gc.listen = listen;
+    gc.db = uri;
+    gc.app = app_url;
+    gc.objsrv = objsrv_url;
+    gc.key_file = key;
+    gc.token_ttl_s = 3600;
+    gc.stall_s = 10;
+    rc = cf_gateway_start(&gc, &s->gateway, &gateway_port, err);
+    if (rc < 0)
+        return rc;
     printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s\n", s->nfilers,
            conf->replicas, conf->data);
     printf("coffer app listening on %s\n", app_url);
-    printf("coffer objsrv listening on http://%s:%u\n", conf->host, (unsigned)objsrv_port);
+    printf("coffer objsrv listening on %s\n", objsrv_url);
     for (size_t i = 0; i < s->nfilers; i++)
         printf("coffer filer %zu listening on http://%s:%u\n", i + 1, conf->host,
                (unsigned)s->filer_ports[i]);
+    printf("coffer gateway listening on http://%s:%u\n", conf->host, (unsigned)gateway_port);
+    /* Printed once, on the start that made the user; only its hash is kept. */
+    if (pw[0] != '\0')
+        printf("coffer gateway login: client demo user admin password %s\n", pw);
+    memset(pw, 0, sizeof(pw));
     fflush(stdout);
     return 0;
 }
@@ -177,7 +264,10 @@ static void server_drain(void *svc, unsigned timeout_s)
 {
     struct server *s = svc;
 
-    /* Front to back: no new downloads, then no new uploads, then the filers. */
+    /* Front to back: no new client calls, no new downloads, then no new
+     * uploads, then the filers. */
+    if (s->gateway != NULL)
+        cf_gateway_drain(s->gateway, timeout_s);
     if (s->objsrv != NULL)
         cf_objsrv_drain(s->objsrv, timeout_s);
     if (s->app != NULL)
@@ -192,6 +282,7 @@ static void server_free(void *svc)
 
     if (s == NULL)
         return;
+    cf_gateway_free(s->gateway);
     cf_objsrv_free(s->objsrv);
     cf_app_free(s->app);
     for (size_t i = 0; i < s->nfilers; i++)

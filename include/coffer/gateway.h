@@ -1,0 +1,77 @@
+/*
+ * gateway.h -- the gateway role: the client API of issue 4 (patent FIG. 4A-4D,
+ * 8, 12, 25).
+ *
+ * Role: what a person uses. Clients see folders and files, never UUIDs unless
+ * they ask. The gateway keeps no state of its own beyond its token key: the
+ * tree, users and permissions live in the file system database (fsdb.h), the
+ * bytes go through the upload service (`app`, POST /v1/objects) and come back
+ * through the download service (`objsrv`, GET /v1/objects/<uuid>).
+ *
+ *   POST   /api/v1/login                 {client,user,password} -> {token,expires_s}
+ *   GET    /api/v1/fs/<path>             a file's bytes (Range) or a folder's listing
+ *   HEAD   /api/v1/fs/<path>
+ *   PUT    /api/v1/fs/<path>             upload: a new file or a new version (201)
+ *   DELETE /api/v1/fs/<path>             the file or folder goes to the trash (204)
+ *   POST   /api/v1/fs/<path>?op=mkdir | op=move&to=<path> | op=copy&to=<path>
+ *   GET    /api/v1/versions/<path>       a file's versions
+ *   POST   /api/v1/versions/<path>?restore=<version id>
+ *   GET    /api/v1/trash                 the trash entries the user may read
+ *   POST   /api/v1/trash/<id>?op=restore[&to=<path>]
+ *   DELETE /api/v1/trash[/<id>]          delete for good
+ *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
+ *
+ * Invariants: an upload is streamed to the app as it arrives (memory is one
+ * piece whatever the size) and recorded in fsdb only after the app answered
+ * 201. Every call but login needs a valid bearer token (auth.h) or gets 401.
+ * Every call checks the user's effective permission (fsdb.h): read for GET,
+ * HEAD and listings, read-write for everything that changes something; a
+ * denial is 403. Another client's data cannot be named at all (tokens carry
+ * the client id and every fsdb call is scoped by it), so it is 404.
+ *
+ * Threads: each connection is served on its own thread; the functions below
+ * are called from one controlling thread.
+ */
+#ifndef COFFER_GATEWAY_H
+#define COFFER_GATEWAY_H
+
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+
+struct cf_gateway_conf {
+    char *listen;
+    char *db;       /* the fsdb catalog's URI */
+    char *app;      /* base URL of the upload service */
+    char *objsrv;   /* base URL of the download service */
+    char *key_file; /* the token key (auth.h); made (mode 0600) if missing */
+    uint64_t token_ttl_s;
+    uint64_t stall_s; /* the app or objsrv silent this long fails a transfer */
+    char *log_level;
+};
+
+extern const struct cf_conf_opt cf_gateway_conf_opts[];
+extern const size_t cf_gateway_conf_nopts;
+
+struct cf_gateway;
+
+/* Start serving. conf is borrowed. On success *out is the service (caller
+ * owns; release with cf_gateway_free) and *port_out the bound port. Returns
+ * 0 or a CF_E* code with the reason in err (may be NULL): CF_EINVAL for a bad
+ * setting, the codes of cf_auth_key_load for the key file, of cf_fsdb_open
+ * for the catalog, CF_EIO if the port cannot be bound. Nothing is left
+ * running on failure. */
+CF_MUST_CHECK int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
+                                   uint16_t *port_out, char *err);
+
+/* Stop accepting, let requests in flight finish (up to timeout_s), close. */
+void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s);
+
+/* Drain with no wait if still serving, then release. NULL is a no-op. */
+void cf_gateway_free(struct cf_gateway *g);
+
+/* `coffer gateway [options]`. Returns the exit status. */
+int cf_gateway_main(int argc, char **argv);
+
+#endif

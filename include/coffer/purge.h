@@ -1,0 +1,61 @@
+/*
+ * purge.h -- the delete service and the purge service (issue 4, DESIGN §2
+ * Delete), run by the app role periodically and on demand.
+ *
+ * Role: one pass, cf_purge_run, does both jobs in order:
+ *   delete  every object record marked deleted (DELETE /v1/objects/<uuid>,
+ *           which the gateway sends only once no live virtual object uses
+ *           the object) for at least the retention is moved to the
+ *           deleted-object map (cf_objdb_move_deleted). Until then an
+ *           undelete is a plain unmark.
+ *   purge   for every deleted-map record marked at least the retention ago,
+ *           each replica not yet purged is removed from its filer with
+ *           DELETE <filer>/o/<path>. Its state goes NONE -> SENT (durable,
+ *           before the request) -> DONE (on 204, or 404: already gone). A
+ *           filer the summary table does not show online, or that fails, is
+ *           skipped and retried by a later pass; the others go on. When every
+ *           replica is DONE the record is removed.
+ * Undelete (cf_objdb_undelete) works until the first DELETE is sent.
+ *
+ * Safety (DESIGN §4): a pass may be killed at any moment and run again:
+ * every step is one shard transaction or an idempotent DELETE, and SENT is
+ * written before a DELETE goes out, so no replica of an undeleted record is
+ * ever removed.
+ *
+ * Threads: cf_purge_run may run in several threads or processes at once
+ * (the states make that safe, if wasteful); the app serializes its own.
+ */
+#ifndef COFFER_PURGE_H
+#define COFFER_PURGE_H
+
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/objdb.h"
+
+/* Records fetched from a shard per query in a pass. */
+#define CF_PURGE_BATCH 64
+/* Default time a filer may take to answer a DELETE. */
+#define CF_PURGE_TIMEOUT_MS 5000
+
+/* What one pass did. */
+struct cf_purge_stats {
+    uint64_t moved;    /* records moved to the deleted-object map */
+    uint64_t purged;   /* replicas removed from a filer (or found absent) */
+    uint64_t failed;   /* replicas whose DELETE failed: retried next pass */
+    uint64_t skipped;  /* replicas on a filer not online or not registered */
+    uint64_t removed;  /* deleted-map records removed, every replica gone */
+    uint64_t pending;  /* deleted-map records left with replicas to purge */
+    uint64_t restored; /* records undeleted while the pass ran (left alone) */
+};
+
+/* Run one delete + purge pass over every shard of odb (borrowed): records
+ * marked deleted at or before now - retention_ms. Each DELETE may take up to
+ * timeout_ms. Fills *st (zeroed first). Returns 0 when the pass went over
+ * every shard (replicas it could not purge are counted, not errors), or a
+ * db.h error with err (may be NULL) that stopped it part way: what was done
+ * stays done, and the next pass resumes. */
+CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
+                               struct cf_purge_stats *st, char *err);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * purge.c -- the delete service and the purge service (purge.h).
+ */
+#include "coffer/purge.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/uuid.h"
+
+#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
+
+/* The delete service: move marked records past the retention to the map. */
+static int move_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_purge_stats *st,
+                       char *err)
+{
+    struct cf_objdb_cursor cur = {0};
+    struct cf_uuid batch[CF_PURGE_BATCH];
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN];
+    int rc = 0;
+
+    while (!cur.done) {
+        rc = cf_objdb_list_marked(odb, before_ms, &cur, batch, CF_ARRAY_LEN(batch), err);
+        if (rc < 0)
+            goto out;
+        for (int i = 0; i < rc; i++) {
+            int r = cf_objdb_move_deleted(odb, &batch[i], why);
+
+            cf_uuid_format(&batch[i], text);
+            if (r == 0) {
+                st->moved++;
+                cf_log(CF_LOG_INFO, "delete: object %s moved to the deleted-object map", text);
+            } else if (r == CF_EINVAL || r == CF_ENOTFOUND) {
+                /* Undeleted (or moved by another pass) since it was listed. */
+                st->restored++;
+                cf_log(CF_LOG_DEBUG, "delete: object %s left alone: %s", text, why);
+            } else {
+                cf_log(CF_LOG_WARN, "delete: cannot move object %s: %s", text, why);
+            }
+        }
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+static const struct cf_objdb_filer *filer_of(const struct cf_objdb_filer *fl, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fl[i].id == id)
+            return &fl[i];
+    return NULL;
+}
+
+/* Remove one replica. Returns true when the filer's replica is known gone. */
+static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
+                          const struct cf_objdb_filer *f, long timeout_ms, const char *text,
+                          struct cf_purge_stats *st, bool *restored)
+{
+    char url[URL_MAX], why[CF_ERR_LEN] = "";
+    long status = 0;
+    int rc;
+
+    /* DESIGN §4: SENT is durable before the DELETE goes out, so an undelete
+     * can never bring back a record whose bytes are being removed. */
+    rc = cf_objdb_set_purge_state(odb, &d->uuid, f->id, CF_OBJDB_PURGE_SENT, why);
+    if (rc == CF_ENOTFOUND) {
+        *restored = true;
+        return false;
+    }
+    if (rc < 0) {
+        st->failed++;
+        cf_log(CF_LOG_WARN, "purge: object %s on filer %" PRIu32 " not purged: %s", text, f->id,
+               why);
+        return false;
+    }
+    if (snprintf(url, sizeof(url), "%s/o/%s", f->url, d->path) >= (int)sizeof(url)) {
+        st->failed++;
+        cf_log(CF_LOG_ERROR, "purge: object %s on filer %" PRIu32 " not purged: URL too long", text,
+               f->id);
+        return false;
+    }
+    rc = cf_httpc_json("DELETE", url, NULL, timeout_ms, &status, NULL, why);
+    if (rc < 0 || (status != 204 && status != 404)) {
+        st->failed++;
+        if (rc >= 0)
+            (void)snprintf(why, sizeof(why), "status %ld", status);
+        cf_log(CF_LOG_WARN, "purge: object %s on filer %" PRIu32 " not purged: %s", text, f->id,
+               why);
+        return false;
+    }
+    rc = cf_objdb_set_purge_state(odb, &d->uuid, f->id, CF_OBJDB_PURGE_DONE, why);
+    if (rc < 0) {
+        /* The bytes are gone but SENT stays: the next pass sends the
+         * DELETE again, gets 404, and records DONE. */
+        st->failed++;
+        cf_log(CF_LOG_WARN, "purge: object %s on filer %" PRIu32 " purged, not recorded: %s", text,
+               f->id, why);
+        return false;
+    }
+    st->purged++;
+    cf_log(CF_LOG_INFO, "purge: object %s purged from filer %" PRIu32 " (%s)", text, f->id,
+           status == 404 ? "already absent" : "deleted");
+    return true;
+}
+
+static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
+                         const struct cf_objdb_filer *fl, size_t nfl, long timeout_ms,
+                         struct cf_purge_stats *st)
+{
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    bool restored = false;
+    unsigned left = 0;
+    int rc;
+
+    cf_uuid_format(&d->uuid, text);
+    for (unsigned i = 0; i < d->nfilers && !restored; i++) {
+        const struct cf_objdb_filer *f = filer_of(fl, nfl, d->filers[i]);
+
+        if (d->state[i] == CF_OBJDB_PURGE_DONE)
+            continue;
+        if (f == NULL || strcmp(f->status, "online") != 0) {
+            st->skipped++;
+            left++;
+            cf_log(CF_LOG_INFO, "purge: object %s on filer %" PRIu32 " not purged: filer %s", text,
+                   d->filers[i], f == NULL ? "not registered" : "not online");
+            continue;
+        }
+        if (!purge_replica(odb, d, f, timeout_ms, text, st, &restored))
+            left++;
+    }
+    if (restored) {
+        st->restored++;
+        cf_log(CF_LOG_INFO, "purge: object %s was undeleted; left alone", text);
+        return;
+    }
+    if (left > 0) {
+        st->pending++;
+        return;
+    }
+    rc = cf_objdb_remove_deleted(odb, &d->uuid, why);
+    if (rc == 0) {
+        st->removed++;
+        cf_log(CF_LOG_INFO, "purge: object %s removed: no replica left", text);
+    } else {
+        st->pending++;
+        cf_log(CF_LOG_WARN, "purge: cannot remove object %s: %s", text, why);
+    }
+}
+
+int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
+                 struct cf_purge_stats *st, char *err)
+{
+    struct cf_objdb_cursor cur = {0};
+    struct cf_objdb_deleted *batch = NULL;
+    struct cf_objdb_filer *fl = NULL;
+    uint64_t now = cf_wall_ms(), before = now > retention_ms ? now - retention_ms : 0;
+    size_t nfl = 0;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    rc = move_marked(odb, before, st, err);
+    if (rc < 0)
+        goto out;
+    /* The summary table as the tracker last saw it: filers not online are
+     * skipped rather than waited for. */
+    rc = cf_objdb_filer_list(odb, &fl, &nfl, err);
+    if (rc < 0)
+        goto out;
+    batch = cf_xcalloc(CF_PURGE_BATCH, sizeof(*batch));
+    while (!cur.done) {
+        rc = cf_objdb_list_deleted(odb, before, &cur, batch, CF_PURGE_BATCH, err);
+        if (rc < 0)
+            goto out;
+        for (int i = 0; i < rc; i++)
+            purge_record(odb, &batch[i], fl, nfl, timeout_ms, st);
+    }
+    rc = 0;
+out:
+    free(batch);
+    free(fl);
+    return rc;
+}

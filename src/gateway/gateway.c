@@ -1,0 +1,1103 @@
+/*
+ * gateway.c -- the client API: login, files and folders, versions, trash
+ * (gateway.h).
+ */
+#include "coffer/gateway.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/auth.h"
+#include "coffer/buf.h"
+#include "coffer/err.h"
+#include "coffer/fetch.h"
+#include "coffer/fsdb.h"
+#include "coffer/http.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/range.h"
+#include "coffer/role.h"
+#include "coffer/sha512.h"
+#include "gateway_int.h"
+
+#define API        "/api/v1"
+#define FS         API "/fs"
+#define VERSIONS   API "/versions"
+#define TRASH      API "/trash"
+#define LOGIN      API "/login"
+#define SHA_HEADER "X-Coffer-SHA512"
+#define URL_MAX    600
+#define READ_BLOCK (64 * 1024)
+/* A login body is three short strings; anything bigger is not one. */
+#define LOGIN_BODY_MAX (8 * 1024)
+/* issue 4: failed logins are rate-limited. Five tries per quarter hour per
+ * (client, user) is the usual lock-out policy; 64 Ki entries is 2 MiB. */
+#define LOGIN_FAILURES_MAX 5
+#define LOGIN_WINDOW_MS    (15u * 60u * 1000u)
+#define LOGIN_ENTRIES      65536
+
+struct cf_gateway {
+    struct cf_http_server *http;
+    struct cf_fsdb *fs;
+    struct cf_auth_key key;
+    struct cf_auth_limiter *limiter;
+    char *app;
+    char *objsrv;
+    uint64_t ttl_s;
+    unsigned stall_s;
+    /* Verified for unknown clients and users, so that a login costs one
+     * hash whether or not the name exists. */
+    char dummy_hash[CF_AUTH_PWHASH_SIZE];
+};
+
+#define OFF(f) offsetof(struct cf_gateway_conf, f)
+const struct cf_conf_opt cf_gateway_conf_opts[] = {
+    {"listen", CF_CONF_STR, "127.0.0.1:8202", 0, 0, OFF(listen), "HOST:PORT to serve HTTP on",
+     false},
+    {"db", CF_CONF_STR, "sqlite:./data/fs-catalog.db", 0, 0, OFF(db),
+     "URI of the file system database's catalog", false},
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "base URL of the upload service",
+     false},
+    {"objsrv", CF_CONF_STR, "http://127.0.0.1:8201", 0, 0, OFF(objsrv),
+     "base URL of the download service", false},
+    {"key-file", CF_CONF_STR, "./data/gateway.key", 0, 0, OFF(key_file),
+     "token key (hex); made if missing; every gateway of a system needs the same one", false},
+    {"token-ttl-s", CF_CONF_U64, "3600", 1, CF_AUTH_TOKEN_TTL_MAX, OFF(token_ttl_s),
+     "seconds a login token stays valid", false},
+    {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
+     "seconds the app or objsrv may take no bytes before a transfer fails", false},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
+
+/* Who is calling, from a verified token. */
+struct who {
+    uint64_t client;
+    uint64_t user;
+    uint64_t root; /* the client's root folder */
+};
+
+/* A path split into its folder and last name. */
+struct target {
+    char path[CF_FSDB_PATH_MAX + 1];
+    char parent[CF_FSDB_PATH_MAX + 1];
+    char name[CF_FSDB_NAME_MAX + 1];
+    bool root;
+};
+
+enum req_kind {
+    REQ_LOGIN = 0,
+    REQ_PUT = 1,
+};
+
+/* State of a request that has a body. */
+struct req {
+    enum req_kind kind;
+    struct cf_buf body; /* login */
+    bool body_too_big;
+    struct cf__gateway_pipe *pipe; /* upload */
+    int err;                       /* upload: the first failure, passed on at the end */
+    struct who who;
+    uint64_t folder;
+    uint64_t size;
+    uint64_t t0;
+    char name[CF_FSDB_NAME_MAX + 1];
+};
+
+/* ---- helpers ---- */
+
+static enum MHD_Result reply_err(struct MHD_Connection *c, int rc, const char *err)
+{
+    if (err != NULL && err[0] != '\0')
+        return cf_http_reply_error(c, rc, "%s", err);
+    return cf_http_reply_error(c, rc, NULL);
+}
+
+static enum MHD_Result reply_empty(struct MHD_Connection *c, unsigned status)
+{
+    return cf_http_reply(c, status, NULL, NULL, 0, NULL);
+}
+
+/* Split path (the URL after the prefix: "" or "/...") into t. Returns 0,
+ * CF_ETOOLARGE or CF_EINVAL (a bad last name; the folder's names are checked
+ * when it is resolved). */
+static int split_path(const char *path, struct target *t, char *err)
+{
+    size_t len = strlen(path);
+    const char *slash;
+
+    memset(t, 0, sizeof(*t));
+    if (len == 0) {
+        path = "/";
+        len = 1;
+    }
+    if (path[0] != '/') {
+        cf_err_set(err, "a path starts with '/'");
+        return CF_EINVAL;
+    }
+    if (len > CF_FSDB_PATH_MAX) {
+        cf_err_set(err, "the path is longer than %d bytes", CF_FSDB_PATH_MAX);
+        return CF_ETOOLARGE;
+    }
+    if (strstr(path, "//") != NULL) {
+        cf_err_set(err, "a path has no empty names");
+        return CF_EINVAL;
+    }
+    memcpy(t->path, path, len + 1);
+    if (len > 1 && t->path[len - 1] == '/')
+        t->path[--len] = '\0';
+    if (len == 1) {
+        t->root = true;
+        memcpy(t->parent, "/", 2);
+        return 0;
+    }
+    slash = strrchr(t->path, '/');
+    if (slash == t->path) {
+        memcpy(t->parent, "/", 2);
+    } else {
+        memcpy(t->parent, t->path, (size_t)(slash - t->path));
+        t->parent[slash - t->path] = '\0';
+    }
+    len = strlen(slash + 1);
+    if (len > CF_FSDB_NAME_MAX) {
+        cf_err_set(err, "a name is longer than %d bytes", CF_FSDB_NAME_MAX);
+        return CF_EINVAL;
+    }
+    memcpy(t->name, slash + 1, len + 1);
+    return cf_fsdb_name_validate(t->name, len, err);
+}
+
+/* Check the bearer token. Returns 0 and fills *w, or CF_EAUTH. */
+static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct who *w)
+{
+    const char *h = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    struct cf_auth_token_info info;
+    struct cf_span tok;
+
+    if (h == NULL || cf_auth_bearer_parse(h, strlen(h), &tok) < 0 ||
+        cf_auth_token_verify(&g->key, tok.ptr, tok.len, cf_wall_ms() / 1000, &info) < 0)
+        return CF_EAUTH;
+    w->client = info.client_id;
+    w->user = info.user_id;
+    /* The client may have gone since the token was made. */
+    if (cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL) < 0)
+        return CF_EAUTH;
+    return 0;
+}
+
+/* Does the user have at least `want` on folder? Returns 0, CF_EPERM, or an
+ * fsdb error. */
+static int need(struct cf_gateway *g, const struct who *w, uint64_t folder, enum cf_fsdb_level want,
+                char *err)
+{
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    int rc = cf_fsdb_perm_effective(g->fs, w->client, w->user, folder, &have, err);
+
+    if (rc == CF_ENOTFOUND && folder != w->root) {
+        /* A folder in the trash: its original place is gone, ask the root. */
+        rc = cf_fsdb_perm_effective(g->fs, w->client, w->user, w->root, &have, err);
+    }
+    if (rc < 0)
+        return rc;
+    if (have < want) {
+        cf_err_set(err, "you may not %s here", want == CF_FSDB_READ ? "read" : "write");
+        return CF_EPERM;
+    }
+    return 0;
+}
+
+static json_t *entry_json(const struct cf_fsdb_entry *e)
+{
+    char hex[CF_SHA512_HEX_LEN + 1];
+
+    if (e->kind == CF_FSDB_FOLDER)
+        return json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", e->name, "type", "folder", "id",
+                         (json_int_t)e->id, "created_ms", (json_int_t)e->created_ms, "modified_ms",
+                         (json_int_t)e->modified_ms);
+    cf_sha512_hex(e->sha512, hex);
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:I,s:I}", "name", e->name, "type", "file", "id",
+                     (json_int_t)e->id, "created_ms", (json_int_t)e->created_ms, "modified_ms",
+                     (json_int_t)e->modified_ms, "size", (json_int_t)e->size, "sha512", hex,
+                     "version", (json_int_t)e->version, "version_no", (json_int_t)e->version_no);
+}
+
+static enum MHD_Result reply_entry(struct MHD_Connection *c, unsigned status,
+                                   const struct cf_fsdb_entry *e)
+{
+    json_t *j = entry_json(e);
+
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, status, j);
+}
+
+/* Parse a decimal id (untrusted). */
+static int parse_id(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return CF_EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0)
+        return CF_EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* ---- downloads ---- */
+
+struct stream {
+    struct cf_fetch *f;
+    char uuid[CF_FSDB_UUID_LEN + 1];
+};
+
+static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    ssize_t n;
+
+    (void)pos;
+    n = cf_fetch_read(s->f, buf, max);
+    if (n > 0)
+        return n;
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    cf_log(CF_LOG_ERROR, "download of %s from objsrv failed: %s; closing the connection", s->uuid,
+           cf_strerror((int)n));
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_cb(void *cls)
+{
+    struct stream *s = cls;
+
+    cf_fetch_free(s->f);
+    free(s);
+}
+
+/* Stream the object uuid of (size, sha) from objsrv, honouring Range. */
+static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
+                                   uint64_t size, const uint8_t *sha, uint32_t version_no)
+{
+    struct cf_range range = {0, 0};
+    struct cf_fetch_opts fo;
+    struct stream *s = NULL;
+    struct MHD_Response *resp = NULL;
+    char url[URL_MAX], hex[CF_SHA512_HEX_LEN + 1], cr[96], vs[16];
+    const char *urls[1];
+    enum cf_range_result rr;
+    enum MHD_Result r;
+    unsigned status = MHD_HTTP_OK;
+    int w;
+
+    rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), size, &range);
+    if (rr == CF_RANGE_UNSATISFIABLE) {
+        const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
+        (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+        return cf_http_reply(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, NULL, NULL, 0, hdrs);
+    }
+    if (rr == CF_RANGE_NONE) {
+        range.first = 0;
+        range.last = size - 1; /* unused when size == 0 */
+    }
+    w = snprintf(url, sizeof(url), "%s/v1/objects/%s", g->objsrv, uuid);
+    if (w < 0 || (size_t)w >= sizeof(url))
+        return cf_http_reply_error(c, CF_EINTERNAL, "the objsrv URL is too long");
+    if (size == 0) {
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        urls[0] = url;
+        s = cf_xcalloc(1, sizeof(*s));
+        (void)snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
+        /* Whole reads are verified against the SHA-512 fsdb recorded, so
+         * the client never gets a complete wrong file. */
+        fo = (struct cf_fetch_opts){.urls = urls,
+                                    .n = 1,
+                                    .first = range.first,
+                                    .len = range.last - range.first + 1,
+                                    .sha = rr == CF_RANGE_NONE ? sha : NULL,
+                                    .stall_s = g->stall_s};
+        if (cf_fetch_open(&fo, &s->f) < 0) {
+            free(s);
+            return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
+        }
+        resp = MHD_create_response_from_callback(fo.len, READ_BLOCK, read_cb, s, free_cb);
+        if (resp == NULL)
+            free_cb(s);
+    }
+    if (resp == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
+    cf_sha512_hex(sha, hex);
+    (void)snprintf(vs, sizeof(vs), "%" PRIu32, version_no);
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+    (void)MHD_add_response_header(resp, "X-Coffer-Version", vs);
+    if (rr == CF_RANGE_OK) {
+        (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
+                       range.last, size);
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        status = MHD_HTTP_PARTIAL_CONTENT;
+    }
+    r = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* ---- login ---- */
+
+static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
+{
+    json_t *j = NULL, *out = NULL;
+    json_error_t je;
+    const char *client, *user, *pw;
+    struct cf_fsdb_client cl;
+    struct cf_fsdb_user u;
+    struct cf_span parts[2];
+    char token[CF_AUTH_TOKEN_SIZE] = "", esc[2][96];
+    const char *stored;
+    uint64_t now_s = cf_wall_ms() / 1000, retry_ms = 0;
+    bool known = true;
+    enum MHD_Result res;
+    int rc;
+
+    if (r->body_too_big) {
+        res = cf_http_reply_error(c, CF_ETOOLARGE, "a login body is at most %d bytes",
+                                  LOGIN_BODY_MAX);
+        goto out;
+    }
+    if (r->body.len > 0)
+        j = json_loadb(r->body.base, r->body.len, 0, &je);
+    client = json_string_value(json_object_get(j, "client"));
+    user = json_string_value(json_object_get(j, "user"));
+    pw = json_string_value(json_object_get(j, "password"));
+    if (client == NULL || user == NULL || pw == NULL) {
+        res = cf_http_reply_error(c, CF_EBADREQ,
+                                  "send JSON {\"client\":..., \"user\":..., \"password\":...}");
+        goto out;
+    }
+    parts[0] = (struct cf_span){client, strlen(client)};
+    parts[1] = (struct cf_span){user, strlen(user)};
+    rc = cf_auth_limiter_check(g->limiter, parts, 2, &retry_ms);
+    if (rc < 0) {
+        res = cf_http_reply_error(c, rc, "too many failed logins; try again in %" PRIu64 " s",
+                                  (retry_ms + 999) / 1000);
+        goto out;
+    }
+    if (cf_fsdb_client_find(g->fs, client, &cl, NULL) < 0 ||
+        cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL) < 0)
+        known = false;
+    stored = known ? u.pw_hash : g->dummy_hash;
+    /* The same work for unknown names as for a wrong password. */
+    rc = cf_auth_password_verify(stored, strlen(stored), pw,
+                                 json_string_length(json_object_get(j, "password")));
+    if (rc == 0 && (!known || u.disabled))
+        rc = CF_EAUTH;
+    if (rc < 0) {
+        if (rc == CF_ECORRUPT)
+            cf_log(CF_LOG_ERROR, "user \"%s\" of client \"%s\" has a malformed password hash",
+                   cf_log_escape(esc[1], sizeof(esc[1]), user),
+                   cf_log_escape(esc[0], sizeof(esc[0]), client));
+        cf_auth_limiter_fail(g->limiter, parts, 2);
+        cf_log(CF_LOG_INFO, "login of \"%s\" in client \"%s\" refused",
+               cf_log_escape(esc[1], sizeof(esc[1]), user),
+               cf_log_escape(esc[0], sizeof(esc[0]), client));
+        res = cf_http_reply_error(c, CF_EAUTH, "wrong client, user or password");
+        goto out;
+    }
+    cf_auth_limiter_success(g->limiter, parts, 2);
+    rc = cf_auth_token_issue(&g->key, cl.id, u.id, now_s, g->ttl_s, token);
+    if (rc < 0) {
+        res = cf_http_reply_error(c, rc, "cannot issue a token");
+        goto out;
+    }
+    out = json_pack("{s:s,s:I,s:I,s:I}", "token", token, "expires_s", (json_int_t)g->ttl_s,
+                    "client_id", (json_int_t)cl.id, "user_id", (json_int_t)u.id);
+    res = out != NULL ? cf_http_reply_json(c, MHD_HTTP_OK, out)
+                      : cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+out:
+    json_decref(j);
+    return res;
+}
+
+/* ---- uploads ---- */
+
+static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c, const char *path,
+                                 void **req_cls)
+{
+    struct target t;
+    struct cf_fsdb_entry e;
+    struct cf_fsdb_client cl;
+    struct req *r = NULL;
+    char err[CF_ERR_LEN] = "", url[URL_MAX];
+    struct who w;
+    int rc, n;
+
+    rc = authenticate(g, c, &w);
+    if (rc < 0)
+        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+    rc = split_path(path, &t, err);
+    if (rc == 0 && t.root) {
+        rc = CF_EINVAL;
+        cf_err_set(err, "cannot upload to the root folder");
+    }
+    r = cf_xcalloc(1, sizeof(*r));
+    r->kind = REQ_PUT;
+    r->who = w;
+    r->t0 = cf_now_ns();
+    if (rc == 0)
+        rc = cf_fsdb_resolve(g->fs, w.client, t.parent, &r->folder, err);
+    if (rc == 0)
+        rc = need(g, &w, r->folder, CF_FSDB_READ_WRITE, err);
+    if (rc == 0 && cf_fsdb_lookup(g->fs, w.client, t.path, &e, NULL) == 0 &&
+        e.kind == CF_FSDB_FOLDER) {
+        rc = CF_EEXIST;
+        cf_err_set(err, "a folder has that name");
+    }
+    if (rc == 0)
+        rc = cf_fsdb_client_get(g->fs, w.client, &cl, err);
+    if (rc == 0) {
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u", g->app, cl.replicas);
+        if (n < 0 || (size_t)n >= sizeof(url)) {
+            rc = CF_EINTERNAL;
+            cf_err_set(err, "the app URL is too long");
+        }
+    }
+    if (rc == 0 && cf__gateway_pipe_open(url, g->stall_s, &r->pipe) < 0) {
+        rc = CF_EINTERNAL;
+        cf_err_set(err, "cannot start the transfer");
+    }
+    if (rc < 0) {
+        free(r);
+        return cf_http_refuse(c, req_cls, rc, "%s", err);
+    }
+    memcpy(r->name, t.name, sizeof(r->name));
+    *req_cls = r;
+    return MHD_YES;
+}
+
+static void put_body(struct req *r, const char *p, size_t n)
+{
+    r->size += n;
+    if (r->err < 0)
+        return;
+    if (cf__gateway_pipe_write(r->pipe, p, n) < 0)
+        r->err = CF_EUNAVAIL;
+}
+
+static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
+{
+    struct cf_fsdb_put put;
+    struct cf_fsdb_entry e;
+    json_t *reply = NULL;
+    const char *uuid, *sha, *msg;
+    char err[CF_ERR_LEN] = "";
+    enum MHD_Result res;
+    long status = 0;
+    int rc;
+
+    rc = cf__gateway_pipe_finish(r->pipe, &status, &reply, err);
+    if (rc == 0 && status != 201) {
+        msg = json_string_value(json_object_get(reply, "message"));
+        cf_log(CF_LOG_WARN, "upload refused by the app: HTTP %ld", status);
+        rc = status == 507 ? CF_ENOSPC : CF_EUNAVAIL;
+        cf_err_set(err, "the upload service answered %ld%s%.200s", status, msg ? ": " : "",
+                   msg ? msg : "");
+    }
+    if (rc < 0) {
+        res = reply_err(c, rc, err);
+        goto out;
+    }
+    uuid = json_string_value(json_object_get(reply, "uuid"));
+    sha = json_string_value(json_object_get(reply, "sha512"));
+    memset(&put, 0, sizeof(put));
+    if (uuid == NULL || strlen(uuid) != CF_FSDB_UUID_LEN || sha == NULL ||
+        cf_sha512_parse_hex(sha, strlen(sha), put.sha512) < 0 ||
+        !json_is_integer(json_object_get(reply, "size")) ||
+        (uint64_t)json_integer_value(json_object_get(reply, "size")) != r->size) {
+        cf_log(CF_LOG_ERROR, "the upload service sent a malformed record");
+        res = cf_http_reply_error(c, CF_EINTERNAL, "the upload service sent a malformed record");
+        goto out;
+    }
+    memcpy(put.uuid, uuid, CF_FSDB_UUID_LEN + 1);
+    put.size = r->size;
+    put.by_user = r->who.user;
+    rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, &e, err);
+    if (rc < 0) {
+        /* The object is stored but named by nothing: the delete service's
+         * audit of unreferenced objects finds it (issue 4). */
+        cf_log(CF_LOG_WARN, "upload %s stored but not recorded: %s", uuid, cf_strerror(rc));
+        res = reply_err(c, rc, err);
+        goto out;
+    }
+    cf_log(CF_LOG_DEBUG,
+           "put client=%" PRIu64 " file=%" PRIu64 " v=%" PRIu32 " uuid=%s bytes=%" PRIu64
+           " ms=%.1f",
+           r->who.client, e.id, e.version_no, uuid, r->size, (double)(cf_now_ns() - r->t0) / 1e6);
+    res = reply_entry(c, MHD_HTTP_CREATED, &e);
+out:
+    json_decref(reply);
+    return res;
+}
+
+/* ---- /api/v1/fs ---- */
+
+static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, const struct who *w,
+                              const struct target *t)
+{
+    struct cf_fsdb_entry e, *list = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+    json_t *arr, *j;
+    int rc;
+
+    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    if (rc == 0)
+        rc = need(g, w, e.kind == CF_FSDB_FOLDER ? e.id : e.parent, CF_FSDB_READ, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    if (e.kind == CF_FSDB_FILE)
+        return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no);
+    rc = cf_fsdb_list(g->fs, w->client, e.id, &list, &n, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        (void)json_array_append_new(arr, entry_json(&list[i]));
+    free(list);
+    j = json_pack("{s:s,s:I,s:o}", "path", t->path, "id", (json_int_t)e.id, "entries", arr);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the listing");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result fs_delete(struct cf_gateway *g, struct MHD_Connection *c,
+                                 const struct who *w, const struct target *t)
+{
+    struct cf_fsdb_entry e;
+    char err[CF_ERR_LEN] = "";
+    uint64_t tid = 0;
+    int rc;
+
+    if (t->root)
+        return cf_http_reply_error(c, CF_EINVAL, "the root folder cannot be deleted");
+    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    if (rc == 0)
+        rc = need(g, w, e.parent, CF_FSDB_READ_WRITE, err);
+    if (rc == 0)
+        rc = cf_fsdb_trash_put(g->fs, w->client, e.kind, e.id, w->user, &tid, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    return reply_empty(c, MHD_HTTP_NO_CONTENT);
+}
+
+/* Resolve the destination `to` (a full path) of a move or copy and check
+ * that the user may write there. */
+static int dest(struct cf_gateway *g, const struct who *w, const char *to, struct target *t,
+                uint64_t *folder, char *err)
+{
+    int rc;
+
+    if (to == NULL) {
+        cf_err_set(err, "give the destination as to=<path>");
+        return CF_EINVAL;
+    }
+    rc = split_path(to, t, err);
+    if (rc == 0 && t->root) {
+        cf_err_set(err, "the destination cannot be the root folder");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = cf_fsdb_resolve(g->fs, w->client, t->parent, folder, err);
+    if (rc == 0)
+        rc = need(g, w, *folder, CF_FSDB_READ_WRITE, err);
+    return rc;
+}
+
+static enum MHD_Result fs_post(struct cf_gateway *g, struct MHD_Connection *c, const struct who *w,
+                               const struct target *t)
+{
+    const char *op = cf_http_query(c, "op"), *to = cf_http_query(c, "to");
+    struct cf_fsdb_entry e, out;
+    struct target dt;
+    char err[CF_ERR_LEN] = "";
+    uint64_t folder = 0;
+    int rc;
+
+    if (op == NULL)
+        return cf_http_reply_error(c, CF_EINVAL, "give op=mkdir, op=move or op=copy");
+    if (strcmp(op, "mkdir") == 0) {
+        if (t->root)
+            return cf_http_reply_error(c, CF_EEXIST, "the root folder exists");
+        rc = cf_fsdb_resolve(g->fs, w->client, t->parent, &folder, err);
+        if (rc == 0)
+            rc = need(g, w, folder, CF_FSDB_READ_WRITE, err);
+        if (rc == 0)
+            rc = cf_fsdb_mkdir(g->fs, w->client, folder, t->name, NULL, err);
+        if (rc == 0)
+            rc = cf_fsdb_lookup(g->fs, w->client, t->path, &out, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return reply_entry(c, MHD_HTTP_CREATED, &out);
+    }
+    if (strcmp(op, "move") != 0 && strcmp(op, "copy") != 0)
+        return cf_http_reply_error(c, CF_EINVAL, "op is mkdir, move or copy");
+    if (t->root)
+        return cf_http_reply_error(c, CF_EINVAL, "the root folder cannot be moved or copied");
+    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    if (rc == 0)
+        rc = need(g, w, e.parent, op[0] == 'm' ? CF_FSDB_READ_WRITE : CF_FSDB_READ, err);
+    if (rc == 0)
+        rc = dest(g, w, to, &dt, &folder, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    if (op[0] == 'm') {
+        rc = cf_fsdb_move(g->fs, w->client, e.kind, e.id, folder, dt.name, err);
+        if (rc == 0)
+            rc = cf_fsdb_lookup(g->fs, w->client, dt.path, &out, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return reply_entry(c, MHD_HTTP_OK, &out);
+    }
+    if (e.kind != CF_FSDB_FILE)
+        return cf_http_reply_error(c, CF_EINVAL, "only files can be copied");
+    rc = cf_fsdb_file_copy(g->fs, w->client, e.id, folder, dt.name, w->user, &out, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    return reply_entry(c, MHD_HTTP_CREATED, &out);
+}
+
+/* ---- /api/v1/versions ---- */
+
+static json_t *version_json(const struct cf_fsdb_version *v)
+{
+    char hex[CF_SHA512_HEX_LEN + 1];
+
+    cf_sha512_hex(v->sha512, hex);
+    return json_pack("{s:I,s:I,s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)v->id, "number",
+                     (json_int_t)v->number, "size", (json_int_t)v->size, "sha512", hex,
+                     "created_ms", (json_int_t)v->created_ms, "by_user", (json_int_t)v->by_user,
+                     "current", v->current);
+}
+
+static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                                const struct who *w, const struct target *t)
+{
+    const char *restore = cf_http_query(c, "restore"), *dl = cf_http_query(c, "download");
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    struct cf_fsdb_version *v = NULL;
+    struct cf_fsdb_entry e, out;
+    char err[CF_ERR_LEN] = "";
+    enum MHD_Result res;
+    uint64_t id = 0;
+    size_t n = 0;
+    json_t *arr;
+    int rc;
+
+    if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "use GET, or POST with restore=<id>");
+    if (post && parse_id(restore, &id) < 0)
+        return cf_http_reply_error(c, CF_EINVAL, "give restore=<version id>");
+    if (!post && dl != NULL && parse_id(dl, &id) < 0)
+        return cf_http_reply_error(c, CF_EINVAL, "give download=<version id>");
+    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    if (rc == 0 && e.kind != CF_FSDB_FILE) {
+        rc = CF_EINVAL;
+        cf_err_set(err, "folders have no versions");
+    }
+    if (rc == 0)
+        rc = need(g, w, e.parent, post ? CF_FSDB_READ_WRITE : CF_FSDB_READ, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    if (post) {
+        rc = cf_fsdb_version_restore(g->fs, w->client, e.id, id, w->user, &out, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return reply_entry(c, MHD_HTTP_OK, &out);
+    }
+    rc = cf_fsdb_versions(g->fs, w->client, e.id, &v, &n, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    if (id != 0) {
+        size_t i = 0;
+        while (i < n && v[i].id != id)
+            i++;
+        if (i == n)
+            res = cf_http_reply_error(c, CF_ENOTFOUND, "the file has no version %" PRIu64, id);
+        else
+            res = serve_bytes(g, c, v[i].uuid, v[i].size, v[i].sha512, v[i].number);
+        free(v);
+        return res;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        (void)json_array_append_new(arr, version_json(&v[i]));
+    free(v);
+    return cf_http_reply_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:s,s:I,s:o}", "path", t->path, "file", (json_int_t)e.id, "versions", arr));
+}
+
+/* ---- /api/v1/trash ---- */
+
+static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                             const struct who *w, const char *rest)
+{
+    struct cf_fsdb_trash *list = NULL, *entry = NULL;
+    struct cf_fsdb_uuid *gone = NULL;
+    char err[CF_ERR_LEN] = "";
+    enum MHD_Result res;
+    uint64_t id = 0, folder = 0;
+    size_t n = 0, ngone = 0;
+    json_t *arr = NULL;
+    int rc;
+
+    if (rest[0] == '/' && rest[1] != '\0' && parse_id(rest + 1, &id) < 0)
+        return cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
+    if (rest[0] != '\0' && rest[0] != '/')
+        return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+    rc = cf_fsdb_trash_list(g->fs, w->client, 0, &list, &n, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    for (size_t i = 0; id != 0 && i < n; i++)
+        if (list[i].id == id)
+            entry = &list[i];
+    if (id != 0 && entry == NULL) {
+        res = cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
+        goto out;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+        arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const struct cf_fsdb_trash *t = &list[i];
+            if ((entry != NULL && t != entry) ||
+                need(g, w, t->orig_parent ? t->orig_parent : w->root, CF_FSDB_READ, NULL) < 0)
+                continue;
+            (void)json_array_append_new(
+                arr, json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "id", (json_int_t)t->id, "type",
+                               t->kind == CF_FSDB_FOLDER ? "folder" : "file", "name", t->orig_name,
+                               "orig_parent", (json_int_t)t->orig_parent, "deleted_ms",
+                               (json_int_t)t->deleted_ms, "by_user", (json_int_t)t->by_user));
+        }
+        res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "entries", arr));
+        goto out;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+        const char *op = cf_http_query(c, "op"), *to = cf_http_query(c, "to");
+        struct target dt;
+        if (entry == NULL || op == NULL || strcmp(op, "restore") != 0) {
+            res =
+                cf_http_reply_error(c, CF_EINVAL, "use POST " TRASH "/<id>?op=restore[&to=<path>]");
+            goto out;
+        }
+        if (to != NULL) {
+            /* Only an entry the caller may see can be taken elsewhere. */
+            rc = need(g, w, entry->orig_parent ? entry->orig_parent : w->root, CF_FSDB_READ, err);
+            if (rc == 0)
+                rc = dest(g, w, to, &dt, &folder, err);
+            if (rc == 0)
+                rc = cf_fsdb_trash_restore(g->fs, w->client, id, folder, dt.name, err);
+        } else {
+            rc = need(g, w, entry->orig_parent ? entry->orig_parent : w->root, CF_FSDB_READ_WRITE,
+                      err);
+            if (rc == 0)
+                rc = cf_fsdb_trash_restore(g->fs, w->client, id, 0, NULL, err);
+        }
+        res = rc < 0 ? reply_err(c, rc, err) : reply_empty(c, MHD_HTTP_NO_CONTENT);
+        goto out;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) != 0) {
+        res = cf_http_reply_error(c, CF_EMETHOD, "use GET, POST or DELETE");
+        goto out;
+    }
+    /* Emptying the whole trash destroys every user's deleted items: it needs
+     * read-write on the root folder (admins have it). */
+    rc = need(g, w, entry != NULL && entry->orig_parent ? entry->orig_parent : w->root,
+              CF_FSDB_READ_WRITE, err);
+    if (rc == 0)
+        rc = cf_fsdb_trash_empty(g->fs, w->client, id, 0, &gone, &ngone, err);
+    if (rc < 0) {
+        res = reply_err(c, rc, err);
+        goto out;
+    }
+    /* Nothing names these objects any more: hand them to the app's delete
+     * service (marked now, purged after its retention, undeletable until
+     * then). A failure leaves an unnamed object recorded, which costs space
+     * but loses nothing; it is logged for an audit. */
+    for (size_t i = 0; i < ngone; i++) {
+        char url[512], derr[CF_ERR_LEN] = "";
+        long status = 0;
+        (void)snprintf(url, sizeof(url), "%s/v1/objects/%s", g->app, gone[i].text);
+        if (cf_httpc_json("DELETE", url, NULL, 10000, &status, NULL, derr) < 0 ||
+            (status != 204 && status != 404))
+            cf_log(CF_LOG_WARN,
+                   "client %" PRIu64 ": object %s is no longer referenced but the app did not "
+                   "take it for deletion (status %ld%s%s)",
+                   w->client, gone[i].text, status, derr[0] ? ", " : "", derr);
+        else
+            cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s deleted (no file uses it)",
+                   w->client, gone[i].text);
+    }
+    res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:I}", "unreferenced", (json_int_t)ngone));
+out:
+    free(gone);
+    free(list);
+    return res;
+}
+
+/* ---- routing ---- */
+
+/* `url` starts with prefix and then ends or goes on with '/'. */
+static const char *under(const char *url, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (strncmp(url, prefix, n) != 0 || (url[n] != '\0' && url[n] != '/'))
+        return NULL;
+    return url + n;
+}
+
+static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, const char *url,
+                             const char *method, void **req_cls)
+{
+    const char *rest;
+    struct target t;
+    char err[CF_ERR_LEN] = "";
+    struct who w;
+    int rc;
+
+    if (strcmp(url, LOGIN) == 0) {
+        struct req *r;
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use POST");
+        r = cf_xcalloc(1, sizeof(*r));
+        r->kind = REQ_LOGIN;
+        cf_buf_init(&r->body, LOGIN_BODY_MAX);
+        *req_cls = r;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/status") == 0) {
+        json_t *j = json_pack("{s:s,s:I,s:I}", "role", "gateway", "requests",
+                              (json_int_t)cf_http_server_requests(g->http), "in_flight",
+                              (json_int_t)cf_http_server_in_flight(g->http));
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
+    rest = under(url, FS);
+    if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
+        return put_begin(g, c, rest, req_cls);
+    if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL)
+        return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
+    rc = authenticate(g, c, &w);
+    if (rc < 0)
+        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+    if (rest == NULL) {
+        rest = under(url, TRASH);
+        if (rest != NULL)
+            return trash(g, c, method, &w, rest);
+        rest = under(url, VERSIONS);
+    }
+    rc = split_path(rest, &t, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    if (under(url, VERSIONS) != NULL)
+        return versions(g, c, method, &w, &t);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+        return fs_get(g, c, &w, &t);
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
+        return fs_delete(g, c, &w, &t);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return fs_post(g, c, &w, &t);
+    return cf_http_reply_error(c, CF_EMETHOD, "use GET, HEAD, PUT, DELETE or POST");
+}
+
+static void req_free(struct req *r)
+{
+    if (r == NULL)
+        return;
+    cf__gateway_pipe_free(r->pipe);
+    cf_buf_fini(&r->body);
+    free(r);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf_gateway *g = cls;
+    struct req *r = *req_cls;
+
+    (void)version;
+    if (r == NULL)
+        return route(g, c, url, method, req_cls);
+    if (*upload_data_size > 0) {
+        if (r->kind == REQ_PUT)
+            put_body(r, upload_data, *upload_data_size);
+        else if (cf_buf_append(&r->body, upload_data, *upload_data_size) < 0)
+            r->body_too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->kind == REQ_PUT) {
+        if (r->err < 0)
+            return cf_http_reply_error(c, r->err, "the upload service failed");
+        return put_finish(g, c, r);
+    }
+    return login_finish(g, c, r);
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    req_free(state);
+}
+
+/* ---- life cycle ---- */
+
+/* Load the token key, or make and save one if there is none. */
+static int key_init(struct cf_auth_key *k, const char *path, char *err)
+{
+    int rc = cf_auth_key_load(k, path, err);
+
+    if (rc != CF_ENOTFOUND)
+        return rc;
+    rc = cf_auth_key_generate(k);
+    if (rc == 0)
+        rc = cf_auth_key_save(k, path, err);
+    if (rc == CF_EEXIST) /* another process made it first */
+        rc = cf_auth_key_load(k, path, err);
+    if (rc == 0)
+        cf_log(CF_LOG_INFO, "made a new token key in \"%s\"; give every gateway the same one",
+               path);
+    return rc;
+}
+
+int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
+                     uint16_t *port_out, char *err)
+{
+    struct cf_gateway *g = cf_xcalloc(1, sizeof(*g));
+    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = g};
+    struct cf_auth_limiter_conf lc = {
+        .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
+    struct cf_auth_key rnd;
+    char dummy[CF_AUTH_KEY_DEFAULT * 2 + 1] = "";
+    int rc;
+
+    g->app = cf_xstrdup(conf->app);
+    g->objsrv = cf_xstrdup(conf->objsrv);
+    g->ttl_s = conf->token_ttl_s;
+    g->stall_s = (unsigned)conf->stall_s;
+    rc = cf_httpc_global_init();
+    if (rc < 0) {
+        cf_err_set(err, "cannot initialise libcurl");
+        goto out;
+    }
+    rc = key_init(&g->key, conf->key_file, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_auth_limiter_new(&lc, &g->limiter);
+    if (rc < 0) {
+        cf_err_set(err, "cannot create the login limiter");
+        goto out;
+    }
+    /* A random password nobody knows, hashed at the cost new users get. */
+    rc = cf_auth_key_generate(&rnd);
+    for (size_t i = 0; rc == 0 && i < rnd.len; i++)
+        (void)snprintf(dummy + 2 * i, 3, "%02x", rnd.bytes[i]);
+    cf_auth_key_fini(&rnd);
+    if (rc == 0)
+        rc =
+            cf_auth_password_hash(dummy, strlen(dummy), CF_AUTH_PBKDF2_ITER_DEFAULT, g->dummy_hash);
+    if (rc < 0) {
+        cf_err_set(err, "cannot hash the dummy password");
+        goto out;
+    }
+    rc = cf_fsdb_open(conf->db, 0, &g->fs, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_http_server_start(&ho, &g->http, err);
+    if (rc < 0)
+        goto out;
+    *out = g;
+    g = NULL;
+out:
+    cf_gateway_free(g);
+    return rc;
+}
+
+void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s)
+{
+    cf_http_server_drain(g->http, timeout_s);
+}
+
+void cf_gateway_free(struct cf_gateway *g)
+{
+    if (g == NULL)
+        return;
+    cf_http_server_free(g->http);
+    cf_fsdb_close(g->fs);
+    cf_auth_limiter_free(g->limiter);
+    cf_auth_key_fini(&g->key);
+    free(g->app);
+    free(g->objsrv);
+    free(g);
+}
+
+static const char usage[] =
+    "usage: coffer gateway [--listen HOST:PORT] [--db sqlite:FS-CATALOG] [--app URL]\n"
+    "                      [--objsrv URL] [--key-file PATH] [--token-ttl-s N]\n"
+    "\n"
+    "Runs the client API (/api/v1/login, /api/v1/fs/PATH, /api/v1/versions/PATH,\n"
+    "/api/v1/trash): users, folders, files, versions and the trash, over the\n"
+    "upload service (app) and the download service (objsrv).\n";
+
+static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct cf_gateway *x = NULL;
+    int rc = cf_gateway_start(conf, &x, port, err);
+
+    *svc = x;
+    return rc;
+}
+
+static void role_drain(void *svc, unsigned timeout_s)
+{
+    cf_gateway_drain(svc, timeout_s);
+}
+
+static void role_free(void *svc)
+{
+    cf_gateway_free(svc);
+}
+
+int cf_gateway_main(int argc, char **argv)
+{
+    static const struct cf_role role = {
+        .name = "gateway",
+        .opts = cf_gateway_conf_opts,
+        .nopts = CF_ARRAY_LEN(cf_gateway_conf_opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct cf_gateway_conf, log_level),
+        .listen_off = offsetof(struct cf_gateway_conf, listen),
+        .id_off = SIZE_MAX,
+        .start = role_start,
+        .drain = role_drain,
+        .free = role_free,
+    };
+    struct cf_gateway_conf conf = {0};
+
+    return cf_role_run(&role, &conf, argc, argv);
+}

@@ -1,0 +1,419 @@
+/*
+ * test_objdb_deleted.c -- the purge side of the object database (objdb.h,
+ * "the deleted-object map") on real SQLite files in a temporary directory
+ * (no mocks, STYLE 2.8).
+ *
+ * Covers: listing marked records by time across shards and pages, moving
+ * them, listing the deleted map with filers and purge states, the state
+ * rules (SENT never overwrites DONE, unknown rows refused), removal only when
+ * every replica is DONE, and undelete: from the object map always, from the
+ * deleted map only while every replica is NONE. Walks are checked against a
+ * reference model (an array of what was marked and moved).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coffer/common.h"
+#include "coffer/db.h"
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/uuid.h"
+
+struct fixture {
+    char dir[64];
+    char catalog[128];
+    struct cf_objdb *odb;
+};
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (e->d_type == DT_DIR) {
+            char sub[512];
+            (void)snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+            remove_tree(sub);
+        } else {
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+    (void)rmdir(dir);
+}
+
+static void open_odb(struct fixture *fx)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_open(fx->catalog, 2, &fx->odb, err) != 0)
+        fail_msg("open %s: %s", fx->catalog, err);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL)
+        return -1;
+    (void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-objdbdel-XXXXXX");
+    if (mkdtemp(fx->dir) == NULL)
+        return -1;
+    (void)snprintf(fx->catalog, sizeof(fx->catalog), "sqlite:%s/catalog.db", fx->dir);
+    open_odb(fx);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    cf_objdb_close(fx->odb);
+    remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static uint16_t add_shard(struct fixture *fx, uint16_t id, const char *location)
+{
+    uint16_t got = 0;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_shard_add(fx->odb, id, location, &got, err) != 0)
+        fail_msg("shard_add %u: %s", (unsigned)id, err);
+    return got;
+}
+
+/* A record for u on the given filers, with bytes derived from the UUID. */
+static void make_record(struct cf_objdb_record *r, const struct cf_uuid *u, const uint32_t *filers,
+                        unsigned n)
+{
+    memset(r, 0, sizeof(*r));
+    r->uuid = *u;
+    cf_uuid_filer_path(u, r->path);
+    r->size = u->oid * 1000 + u->shard;
+    for (size_t i = 0; i < sizeof(r->sha512); i++)
+        r->sha512[i] = (uint8_t)(u->rnd >> (8 * (i % 8))) ^ (uint8_t)i;
+    r->replicas = n;
+    r->nfilers = n;
+    memcpy(r->filers, filers, n * sizeof(*filers));
+}
+
+/* Reserve in shard (0: any writable) and commit on the given filers. */
+static struct cf_uuid put(struct fixture *fx, uint16_t shard, const uint32_t *filers, unsigned n)
+{
+    struct cf_objdb_record r;
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_reserve(fx->odb, shard, &u, err) != 0)
+        fail_msg("reserve: %s", err);
+    make_record(&r, &u, filers, n);
+    if (cf_objdb_commit(fx->odb, &r, err) != 0)
+        fail_msg("commit: %s", err);
+    return u;
+}
+
+static void assert_same_uuid(const struct cf_uuid *a, const struct cf_uuid *b)
+{
+    assert_int_equal(a->shard, b->shard);
+    assert_true(a->oid == b->oid);
+    assert_true(a->rnd == b->rnd);
+}
+
+/* ---- marked records ------------------------------------------------------- */
+
+static void mark(struct fixture *fx, const struct cf_uuid *u)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_set_deleted(fx->odb, u, true, err) != 0)
+        fail_msg("set_deleted: %s", err);
+}
+
+static void move(struct fixture *fx, const struct cf_uuid *u)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_move_deleted(fx->odb, u, err) != 0)
+        fail_msg("move_deleted: %s", err);
+}
+
+static void test_list_marked(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_uuid a, b, c, out[4];
+    char err[CF_ERR_LEN] = "";
+    int n;
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 2, NULL);
+    a = put(fx, 1, f, 2);
+    b = put(fx, 1, f, 2);
+    c = put(fx, 2, f, 2);
+    (void)b;
+    mark(fx, &a);
+    mark(fx, &c);
+
+    /* Nothing was marked at time 0. */
+    assert_int_equal(cf_objdb_list_marked(fx->odb, 0, &cur, out, 4, err), 0);
+    assert_true(cur.done);
+
+    /* One at a time: a (shard 1), then c (shard 2), then the end. */
+    memset(&cur, 0, sizeof(cur));
+    n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 1, err);
+    assert_int_equal(n, 1);
+    assert_same_uuid(&out[0], &a);
+    n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 1, err);
+    assert_int_equal(n, 1);
+    assert_same_uuid(&out[0], &c);
+    n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 1, err);
+    assert_int_equal(n, 0);
+    assert_true(cur.done);
+
+    /* Moved and unmarked records are no longer listed. */
+    move(fx, &a);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &c, false, err), 0);
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 4, err), 0);
+}
+
+/* ---- the deleted map ------------------------------------------------------ */
+
+static void test_list_and_get_deleted(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[3] = {7, 3, 5};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_deleted out[4], d;
+    struct cf_objdb_record rec;
+    struct cf_uuid u, other;
+    char err[CF_ERR_LEN] = "";
+    uint64_t t0;
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 3);
+    other = put(fx, 1, f, 2);
+    assert_int_equal(cf_objdb_get(fx->odb, &u, 0, &rec, err), 0);
+    t0 = cf_wall_ms();
+    mark(fx, &u);
+    move(fx, &u);
+
+    assert_int_equal(cf_objdb_list_deleted(fx->odb, cf_wall_ms(), &cur, out, 4, err), 1);
+    assert_same_uuid(&out[0].uuid, &u);
+    assert_string_equal(out[0].path, rec.path);
+    assert_true(out[0].size == rec.size);
+    assert_true(out[0].deleted_ms >= t0 && out[0].deleted_ms <= cf_wall_ms());
+    assert_int_equal(out[0].nfilers, 3);
+    assert_int_equal(out[0].filers[0], 3);
+    assert_int_equal(out[0].filers[1], 5);
+    assert_int_equal(out[0].filers[2], 7);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(out[0].state[i], CF_OBJDB_PURGE_NONE);
+
+    /* Not yet past a retention that ends before the mark. */
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_deleted(fx->odb, t0 - 1, &cur, out, 4, err), 0);
+
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), 0);
+    assert_same_uuid(&d.uuid, &u);
+    assert_int_equal(d.nfilers, 3);
+    /* A live record, a wrong random part, an unknown shard: not in the map. */
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &other, &d, err), CF_ENOTFOUND);
+    u.rnd ^= 1;
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 3, CF_OBJDB_PURGE_DONE, err),
+                     CF_ENOTFOUND);
+    u.rnd ^= 1;
+    u.shard = 9;
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), CF_ENOTFOUND);
+}
+
+static void test_purge_states_and_remove(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[3] = {1, 2, 3};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_deleted d, out[2];
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 3);
+    mark(fx, &u);
+    move(fx, &u);
+
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 1, CF_OBJDB_PURGE_SENT, err), 0);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 2, CF_OBJDB_PURGE_DONE, err), 0);
+    /* SENT never overwrites DONE; NONE cannot be set; filer 4 has no row. */
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 2, CF_OBJDB_PURGE_SENT, err), 0);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 1, CF_OBJDB_PURGE_NONE, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 4, CF_OBJDB_PURGE_DONE, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), 0);
+    assert_int_equal(d.state[0], CF_OBJDB_PURGE_SENT);
+    assert_int_equal(d.state[1], CF_OBJDB_PURGE_DONE);
+    assert_int_equal(d.state[2], CF_OBJDB_PURGE_NONE);
+
+    /* Not every replica is gone: the record stays, unchanged. */
+    assert_int_equal(cf_objdb_remove_deleted(fx->odb, &u, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 1, CF_OBJDB_PURGE_DONE, err), 0);
+    assert_int_equal(cf_objdb_remove_deleted(fx->odb, &u, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), 0);
+    assert_int_equal(d.nfilers, 3);
+
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 3, CF_OBJDB_PURGE_DONE, err), 0);
+    assert_int_equal(cf_objdb_remove_deleted(fx->odb, &u, err), 0);
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_remove_deleted(fx->odb, &u, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_list_deleted(fx->odb, cf_wall_ms(), &cur, out, 2, err), 0);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), CF_ENOTFOUND);
+}
+
+static void test_undelete_rules(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {4, 9};
+    struct cf_objdb_record rec;
+    struct cf_objdb_deleted d;
+    struct cf_uuid u, never;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 2);
+
+    /* Marked, still in the object map: a plain unmark. */
+    mark(fx, &u);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), 0);
+    assert_int_equal(cf_objdb_get(fx->odb, &u, 0, &rec, err), 0);
+    assert_false(rec.deleted);
+
+    /* Moved, nothing purged: moved back with its filers. */
+    mark(fx, &u);
+    move(fx, &u);
+    assert_int_equal(cf_objdb_get(fx->odb, &u, CF_OBJDB_GET_DELETED, &rec, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), 0);
+    assert_int_equal(cf_objdb_get(fx->odb, &u, 0, &rec, err), 0);
+    assert_false(rec.deleted);
+    assert_true(rec.deleted_ms == 0);
+    assert_int_equal(rec.nfilers, 2);
+    assert_int_equal(rec.filers[0], 4);
+    assert_int_equal(rec.filers[1], 9);
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), CF_ENOTFOUND);
+    /* A purge that listed it before the undelete must not touch it now. */
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 4, CF_OBJDB_PURGE_SENT, err),
+                     CF_ENOTFOUND);
+
+    /* Once a DELETE may have gone out, the record cannot come back. */
+    mark(fx, &u);
+    move(fx, &u);
+    assert_int_equal(cf_objdb_set_purge_state(fx->odb, &u, 9, CF_OBJDB_PURGE_SENT, err), 0);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_get(fx->odb, &u, CF_OBJDB_GET_DELETED, &rec, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_get_deleted(fx->odb, &u, &d, err), 0);
+    assert_int_equal(d.nfilers, 2);
+
+    /* Never committed: not found. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &never, err), 0);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &never, err), CF_ENOTFOUND);
+}
+
+/* ---- walks against a reference model -------------------------------------- */
+
+#define WALK_OBJECTS 40
+
+static void test_walk_pages(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_uuid made[WALK_OBJECTS];
+    bool moved[WALK_OBJECTS] = {false}, marked[WALK_OBJECTS] = {false};
+    char err[CF_ERR_LEN] = "";
+    size_t want_moved = 0, want_marked = 0;
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 3, NULL);
+    for (size_t i = 0; i < WALK_OBJECTS; i++) {
+        made[i] = put(fx, i % 3 == 0 ? 3 : 1, f, 2);
+        if (i % 2 == 0) {
+            mark(fx, &made[i]);
+            if (i % 4 == 0) {
+                move(fx, &made[i]);
+                moved[i] = true;
+                want_moved++;
+            } else {
+                marked[i] = true;
+                want_marked++;
+            }
+        }
+    }
+    for (size_t cap = 1; cap <= 7; cap += 3) {
+        struct cf_objdb_cursor cur = {0, 0, false};
+        struct cf_objdb_deleted dout[7];
+        struct cf_uuid uout[7];
+        size_t seen = 0;
+        int n;
+
+        while ((n = cf_objdb_list_deleted(fx->odb, cf_wall_ms(), &cur, dout, cap, err)) > 0) {
+            for (int k = 0; k < n; k++) {
+                size_t i;
+                for (i = 0; i < WALK_OBJECTS; i++)
+                    if (made[i].shard == dout[k].uuid.shard && made[i].oid == dout[k].uuid.oid)
+                        break;
+                assert_true(i < WALK_OBJECTS && moved[i]);
+                assert_true(made[i].rnd == dout[k].uuid.rnd);
+                assert_int_equal(dout[k].nfilers, 2);
+                seen++;
+            }
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(seen, want_moved);
+
+        memset(&cur, 0, sizeof(cur));
+        seen = 0;
+        while ((n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, uout, cap, err)) > 0) {
+            for (int k = 0; k < n; k++) {
+                size_t i;
+                for (i = 0; i < WALK_OBJECTS; i++)
+                    if (made[i].shard == uout[k].shard && made[i].oid == uout[k].oid)
+                        break;
+                assert_true(i < WALK_OBJECTS && marked[i]);
+                seen++;
+            }
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(seen, want_marked);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_list_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_get_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_states_and_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undelete_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_walk_pages, setup, teardown),
+    };
+
+    cf_log_init("test_objdb_deleted", CF_LOG_ERROR);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
