@@ -6,10 +6,13 @@ data=${COFFER_DATA:-./data}
 port=${COFFER_PORT:-8200}
 app=http://127.0.0.1:$port
 objsrv=http://127.0.0.1:$((port + 1))
+gateway=http://127.0.0.1:$((port + 2))
 
 cat <<TXT
-Starting coffer server: 3 filers, the app (uploads) on $app and objsrv
-(downloads) on $objsrv, with everything stored under $data. Ctrl-C stops it.
+Starting coffer server: 3 filers, the app (uploads) on $app, objsrv
+(downloads) on $objsrv and the gateway (client files) on $gateway, with
+everything stored under $data. Ctrl-C stops it. On the first start the
+gateway's admin password is printed below: keep it.
 
 Try, from another terminal in this directory:
   uuid=\$($bin put README.md)              # upload: 2 replicas, prints the UUID
@@ -18,6 +21,10 @@ Try, from another terminal in this directory:
   $bin admin filer list                     # the filer summary table
   curl -X POST --data-binary @README.md '$app/v1/objects?replicas=3'
   curl $objsrv/v1/objects/\$uuid
+  tok=\$(curl -s -d '{"client":"demo","user":"admin","password":"PASSWORD"}' \\
+        $gateway/api/v1/login | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
+  curl -H "Authorization: Bearer \$tok" -T README.md $gateway/api/v1/fs/readme.md
+  curl -H "Authorization: Bearer \$tok" $gateway/api/v1/fs/
 See README.md for the HTTP APIs; $bin --help for every command.
 
 TXT
