@@ -29,8 +29,9 @@
  * denial is 403. Another client's data cannot be named at all (tokens carry
  * the client id and every fsdb call is scoped by it), so it is 404.
  *
- * Threads: each connection is served on its own thread; the functions below
- * are called from one controlling thread.
+ * Threads: each connection is served on its own thread, and the trash
+ * retention pass runs on one more; the functions below are called from one
+ * controlling thread.
  */
 #ifndef COFFER_GATEWAY_H
 #define COFFER_GATEWAY_H
@@ -48,6 +49,13 @@ struct cf_gateway_conf {
     char *key_file; /* the token key (auth.h); made (mode 0600) if missing */
     uint64_t token_ttl_s;
     uint64_t stall_s; /* the app or objsrv silent this long fails a transfer */
+    /* issue 4 delete service: every trash_interval_ms (0: never) a thread
+     * deletes for good every client's trash entries older than
+     * trash_retention_s (at most ten years) and hands the objects no version
+     * names any more to the app (DELETE /v1/objects/<uuid>), as emptying
+     * the trash by hand does. */
+    uint64_t trash_retention_s;
+    uint64_t trash_interval_ms;
     char *log_level;
 };
 
@@ -65,7 +73,8 @@ struct cf_gateway;
 CF_MUST_CHECK int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
                                    uint16_t *port_out, char *err);
 
-/* Stop accepting, let requests in flight finish (up to timeout_s), close. */
+/* Stop the trash retention thread (a pass in progress finishes first), stop
+ * accepting, let requests in flight finish (up to timeout_s), close. */
 void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s);
 
 /* Drain with no wait if still serving, then release. NULL is a no-op. */

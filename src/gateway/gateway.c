@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
@@ -39,6 +41,11 @@
 #define LOGIN_FAILURES_MAX 5
 #define LOGIN_WINDOW_MS    (15u * 60u * 1000u)
 #define LOGIN_ENTRIES      65536
+/* Ten years: more than any retention policy asks, and far from overflowing
+ * a millisecond count. */
+#define TRASH_RETENTION_MAX (10ull * 365 * 86400)
+/* One app DELETE; it only marks a record. */
+#define DELETE_TIMEOUT_MS 10000
 
 struct cf_gateway {
     struct cf_http_server *http;
@@ -52,6 +59,14 @@ struct cf_gateway {
     /* Verified for unknown clients and users, so that a login costs one
      * hash whether or not the name exists. */
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
+    /* issue 4 trash retention: a thread empties old trash entries. */
+    uint64_t trash_retention_ms, trash_interval_ms;
+    pthread_t trasher;
+    bool trasher_started;
+    bool sync_init; /* stop_mu and stop_cv exist */
+    bool stop;      /* guarded by stop_mu */
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
 };
 
 #define OFF(f) offsetof(struct cf_gateway_conf, f)
@@ -70,6 +85,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "seconds a login token stays valid", false},
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds the app or objsrv may take no bytes before a transfer fails", false},
+    {"trash-retention-s", CF_CONF_U64, "2592000", 0, TRASH_RETENTION_MAX, OFF(trash_retention_s),
+     "seconds a trash entry stays before it is deleted for good", false},
+    {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
+     "milliseconds between trash retention passes; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
@@ -681,10 +700,12 @@ static json_t *version_json(const struct cf_fsdb_version *v)
     char hex[CF_SHA512_HEX_LEN + 1];
 
     cf_sha512_hex(v->sha512, hex);
-    return json_pack("{s:I,s:I,s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)v->id, "number",
-                     (json_int_t)v->number, "size", (json_int_t)v->size, "sha512", hex,
-                     "created_ms", (json_int_t)v->created_ms, "by_user", (json_int_t)v->by_user,
-                     "current", v->current);
+    /* issue 4: clients see UUIDs only when they ask; listing versions is
+     * asking (an operator needs it to follow an object to the app). */
+    return json_pack("{s:I,s:I,s:s,s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)v->id, "number",
+                     (json_int_t)v->number, "uuid", v->uuid, "size", (json_int_t)v->size, "sha512",
+                     hex, "created_ms", (json_int_t)v->created_ms, "by_user",
+                     (json_int_t)v->by_user, "current", v->current);
 }
 
 static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
@@ -744,6 +765,126 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
     return cf_http_reply_json(
         c, MHD_HTTP_OK,
         json_pack("{s:s,s:I,s:o}", "path", t->path, "file", (json_int_t)e.id, "versions", arr));
+}
+
+/* ---- the delete service's side of the trash ---- */
+
+/* Nothing names these n objects (borrowed) of client any more: hand each to
+ * the app's delete service (marked now, purged after its retention,
+ * undeletable until then). A failure leaves an unnamed object recorded,
+ * which costs space but loses nothing; it is logged for an audit. Used by
+ * DELETE /api/v1/trash and by the retention thread alike. */
+static void release_objects(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *gone,
+                            size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char url[URL_MAX], derr[CF_ERR_LEN] = "";
+        long status = 0;
+        int w = snprintf(url, sizeof(url), "%s/v1/objects/%s", g->app, gone[i].text);
+
+        if (w < 0 || (size_t)w >= sizeof(url)) {
+            cf_err_set(derr, "the app URL is too long");
+        } else if (cf_httpc_json("DELETE", url, NULL, DELETE_TIMEOUT_MS, &status, NULL, derr) ==
+                       0 &&
+                   (status == 204 || status == 404)) {
+            cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s deleted (no file uses it)", client,
+                   gone[i].text);
+            continue;
+        }
+        cf_log(CF_LOG_WARN,
+               "client %" PRIu64 ": object %s is no longer referenced but the app did not "
+               "take it for deletion (status %ld%s%s)",
+               client, gone[i].text, status, derr[0] ? ", " : "", derr);
+    }
+}
+
+/* One retention pass: for every client, delete for good the trash entries
+ * older than the retention and release their objects. fsdb empties each
+ * client's entries in one transaction, so a pass killed halfway leaves each
+ * client either done or untouched, and the next pass picks up the rest. An
+ * object whose app DELETE was refused (logged above), or not sent because
+ * the gateway died after the commit, stays recorded but unreferenced: space,
+ * not data, is what is lost. */
+static void trash_pass(struct cf_gateway *g)
+{
+    struct cf_fsdb_client *cl = NULL;
+    char err[CF_ERR_LEN] = "";
+    uint64_t now = cf_wall_ms();
+    size_t n = 0;
+
+    /* before_ms 0 would mean every entry: a clock this early has nothing
+     * to expire. */
+    if (now <= g->trash_retention_ms)
+        goto out;
+    if (cf_fsdb_client_list(g->fs, &cl, &n, err) < 0) {
+        cf_log(CF_LOG_WARN, "trash retention: cannot list the clients: %s", err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cf_fsdb_uuid *gone = NULL;
+        size_t ngone = 0;
+        int rc;
+
+        err[0] = '\0';
+        rc = cf_fsdb_trash_empty(g->fs, cl[i].id, 0, now - g->trash_retention_ms, &gone, &ngone,
+                                 err);
+        if (rc < 0 && rc != CF_ENOTFOUND) /* ENOTFOUND: the client went meanwhile */
+            cf_log(CF_LOG_WARN, "trash retention: client %" PRIu64 ": %s", cl[i].id, err);
+        if (ngone > 0)
+            cf_log(CF_LOG_INFO, "trash retention: client %" PRIu64 ": %zu objects unreferenced",
+                   cl[i].id, ngone);
+        if (rc == 0)
+            release_objects(g, cl[i].id, gone, ngone);
+        free(gone);
+    }
+out:
+    free(cl);
+}
+
+/* Deadline now + ms for pthread_cond_timedwait (CLOCK_REALTIME). */
+static struct timespec deadline_in(uint64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *trasher_main(void *arg)
+{
+    struct cf_gateway *g = arg;
+
+    pthread_mutex_lock(&g->stop_mu);
+    while (!g->stop) {
+        struct timespec ts = deadline_in(g->trash_interval_ms);
+        (void)pthread_cond_timedwait(&g->stop_cv, &g->stop_mu, &ts);
+        if (!g->stop) {
+            pthread_mutex_unlock(&g->stop_mu);
+            trash_pass(g);
+            pthread_mutex_lock(&g->stop_mu);
+        }
+    }
+    pthread_mutex_unlock(&g->stop_mu);
+    return NULL;
+}
+
+/* Stop the retention thread; a pass in progress finishes first. Idempotent. */
+static void trasher_stop(struct cf_gateway *g)
+{
+    if (!g->trasher_started)
+        return;
+    pthread_mutex_lock(&g->stop_mu);
+    g->stop = true;
+    pthread_cond_broadcast(&g->stop_cv);
+    pthread_mutex_unlock(&g->stop_mu);
+    pthread_join(g->trasher, NULL);
+    g->trasher_started = false;
 }
 
 /* ---- /api/v1/trash ---- */
@@ -828,24 +969,7 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
         res = reply_err(c, rc, err);
         goto out;
     }
-    /* Nothing names these objects any more: hand them to the app's delete
-     * service (marked now, purged after its retention, undeletable until
-     * then). A failure leaves an unnamed object recorded, which costs space
-     * but loses nothing; it is logged for an audit. */
-    for (size_t i = 0; i < ngone; i++) {
-        char url[512], derr[CF_ERR_LEN] = "";
-        long status = 0;
-        (void)snprintf(url, sizeof(url), "%s/v1/objects/%s", g->app, gone[i].text);
-        if (cf_httpc_json("DELETE", url, NULL, 10000, &status, NULL, derr) < 0 ||
-            (status != 204 && status != 404))
-            cf_log(CF_LOG_WARN,
-                   "client %" PRIu64 ": object %s is no longer referenced but the app did not "
-                   "take it for deletion (status %ld%s%s)",
-                   w->client, gone[i].text, status, derr[0] ? ", " : "", derr);
-        else
-            cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s deleted (no file uses it)",
-                   w->client, gone[i].text);
-    }
+    release_objects(g, w->client, gone, ngone);
     res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:I}", "unreferenced", (json_int_t)ngone));
 out:
     free(gone);
@@ -997,6 +1121,16 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     g->objsrv = cf_xstrdup(conf->objsrv);
     g->ttl_s = conf->token_ttl_s;
     g->stall_s = (unsigned)conf->stall_s;
+    g->trash_retention_ms = conf->trash_retention_s * 1000u;
+    g->trash_interval_ms = conf->trash_interval_ms;
+    if (conf->trash_retention_s > TRASH_RETENTION_MAX) {
+        rc = CF_EINVAL;
+        cf_err_set(err, "trash-retention-s is at most %llu", TRASH_RETENTION_MAX);
+        goto out;
+    }
+    pthread_mutex_init(&g->stop_mu, NULL);
+    pthread_cond_init(&g->stop_cv, NULL);
+    g->sync_init = true;
     rc = cf_httpc_global_init();
     if (rc < 0) {
         cf_err_set(err, "cannot initialise libcurl");
@@ -1031,6 +1165,14 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     rc = cf_http_server_start(&ho, &g->http, err);
     if (rc < 0)
         goto out;
+    if (g->trash_interval_ms > 0) {
+        if (pthread_create(&g->trasher, NULL, trasher_main, g) != 0) {
+            rc = CF_EINTERNAL;
+            cf_err_set(err, "cannot start the trash retention thread");
+            goto out;
+        }
+        g->trasher_started = true;
+    }
     *out = g;
     g = NULL;
 out:
@@ -1040,6 +1182,7 @@ out:
 
 void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s)
 {
+    trasher_stop(g);
     cf_http_server_drain(g->http, timeout_s);
 }
 
@@ -1047,22 +1190,31 @@ void cf_gateway_free(struct cf_gateway *g)
 {
     if (g == NULL)
         return;
+    /* Before fsdb closes: the thread uses it. */
+    trasher_stop(g);
     cf_http_server_free(g->http);
     cf_fsdb_close(g->fs);
     cf_auth_limiter_free(g->limiter);
     cf_auth_key_fini(&g->key);
     free(g->app);
     free(g->objsrv);
+    if (g->sync_init) {
+        pthread_mutex_destroy(&g->stop_mu);
+        pthread_cond_destroy(&g->stop_cv);
+    }
     free(g);
 }
 
 static const char usage[] =
     "usage: coffer gateway [--listen HOST:PORT] [--db sqlite:FS-CATALOG] [--app URL]\n"
     "                      [--objsrv URL] [--key-file PATH] [--token-ttl-s N]\n"
+    "                      [--trash-retention-s N] [--trash-interval-ms MS]\n"
     "\n"
     "Runs the client API (/api/v1/login, /api/v1/fs/PATH, /api/v1/versions/PATH,\n"
     "/api/v1/trash): users, folders, files, versions and the trash, over the\n"
-    "upload service (app) and the download service (objsrv).\n";
+    "upload service (app) and the download service (objsrv). Every\n"
+    "--trash-interval-ms it deletes for good the trash entries older than\n"
+    "--trash-retention-s and hands their unreferenced objects to the app.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

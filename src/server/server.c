@@ -241,6 +241,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     gc.key_file = key;
     gc.token_ttl_s = 3600;
     gc.stall_s = 10;
+    gc.trash_retention_s = 30u * 86400u;
+    gc.trash_interval_ms = 60000;
     rc = cf_gateway_start(&gc, &s->gateway, &gateway_port, err);
     if (rc < 0)
         return rc;

@@ -2049,6 +2049,37 @@ void it_app_start_ok(struct it_proc *p, const char *db, ...)
     parse_url_line(p->ready_line, "coffer app listening on ", p->base, &p->port);
 }
 
+void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, const char *objsrv,
+                         ...)
+{
+    char *args[IT_ARGS_MAX + 1];
+    char key[IT_PATH_MAX];
+    va_list ap;
+    size_t n = 0;
+
+    it_case_path(key, "gateway.key");
+    args[n++] = (char *)g_it.coffer;
+    args[n++] = "gateway";
+    args[n++] = "--listen";
+    args[n++] = "127.0.0.1:0";
+    args[n++] = "--db";
+    args[n++] = (char *)fsdb;
+    args[n++] = "--app";
+    args[n++] = (char *)app;
+    args[n++] = "--objsrv";
+    args[n++] = (char *)objsrv;
+    args[n++] = "--key-file";
+    args[n++] = key;
+    args[n++] = "--stall-s";
+    args[n++] = "3";
+    va_start(ap, objsrv);
+    (void)collect_args(args, n, ap);
+    va_end(ap);
+    proc_startv(p, "gateway", args);
+    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
+    parse_url_line(p->ready_line, "coffer gateway listening on ", p->base, &p->port);
+}
+
 void it_objsrv_start_ok(struct it_proc *p, const char *app, ...)
 {
     char *args[IT_ARGS_MAX + 1];

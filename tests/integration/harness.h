@@ -412,6 +412,12 @@ void it_app_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sent
  * --stall-s 3 ARGS...` as "objsrv". */
 void it_objsrv_start_ok(struct it_proc *p, const char *app, ...) __attribute__((sentinel));
 
+/* Start `coffer gateway --listen 127.0.0.1:0 --db FSDB --app APP --objsrv
+ * OBJSRV --key-file <case dir>/gateway.key --stall-s 3 ARGS...` (later
+ * arguments override) as "gateway". */
+void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, const char *objsrv,
+                         ...) __attribute__((sentinel));
+
 /* Parse a record, failing the case if it is malformed: uuid canonical and
  * its filer path equal to "path", distinct filer ids, deleted false. */
 void it_record_from_json(const json_t *j, struct it_record *rec);

@@ -1,0 +1,621 @@
+/*
+ * it_gateway2.c -- the client API (issue 4) against separate processes (two
+ * filers, `coffer app` with a purge retention of 0, objsrv and `coffer
+ * gateway`): the permission matrix, concurrent uploads to one path, delete
+ * then purge end to end, the gateway's trash retention, and two clients on
+ * two shards.
+ *
+ * Before the gateway starts, each case makes the file system catalog itself
+ * (the real fsdb, SQLite): shard 1 with client "acme" (admin "boss", "ro" in
+ * group "readers", "rw" in group "writers", "nobody" with no entry) and
+ * client "other" (admin "eve"); then shard 2 with client "beta" (admin
+ * "bea"), which goes there because it is the least-loaded shard. acme's
+ * tree: /proj (readers: read, writers: read-write), /proj/sub (no entry:
+ * inherits) and /proj/closed (both groups: none).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "coffer/auth.h"
+#include "coffer/err.h"
+#include "coffer/fsdb.h"
+#include "coffer/httpc.h"
+#include "harness.h"
+
+#define HDR_MAX (CF_AUTH_TOKEN_LEN + 64)
+#define TEST_PW "correct horse"
+#define FS      "/api/v1/fs"
+#define NCONC   8
+
+/* The callers of the permission matrix, in this order. */
+enum who { BOSS, RO, RW, NOBODY, EVE, NOTOKEN, EXPIRED, NWHO };
+static const char *const who_names[NWHO] = {"boss", "ro",      "rw",     "nobody",
+                                            "eve",  "notoken", "expired"};
+
+struct sys {
+    struct it_cluster c;
+    struct it_proc gw;
+    char fsdb[IT_PATH_MAX + 32];
+    uint64_t acme, other, beta;
+    uint32_t acme_shard, beta_shard;
+    uint64_t rw_id;
+    char hdr[NWHO][HDR_MAX]; /* "Authorization: Bearer ..."; "" for NOTOKEN */
+    char bea[HDR_MAX];
+};
+
+static void add_user(struct cf_fsdb *fs, uint64_t client, const char *name, bool admin,
+                     uint64_t *id)
+{
+    char hash[CF_AUTH_PWHASH_SIZE];
+
+    /* The minimum cost keeps the test fast; the format is the same. */
+    IT_EQ(cf_auth_password_hash(TEST_PW, strlen(TEST_PW), CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+    IT_EQ(cf_fsdb_user_add(fs, client, name, hash, admin, id, NULL), 0);
+}
+
+static void make_catalog(struct sys *s)
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme, other, beta;
+    uint64_t ro = 0, readers = 0, writers = 0, root = 0, proj = 0, closed = 0;
+    uint32_t shard2 = 0;
+
+    IT_EQ(cf_fsdb_open(s->fsdb, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "other", NULL, 2, &other, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, &shard2, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "beta", NULL, 2, &beta, NULL), 0);
+    IT_EQ(beta.shard, shard2);
+    IT_CHECK(acme.shard != beta.shard);
+    s->acme = acme.id;
+    s->other = other.id;
+    s->beta = beta.id;
+    s->acme_shard = acme.shard;
+    s->beta_shard = beta.shard;
+    add_user(fs, acme.id, "boss", true, NULL);
+    add_user(fs, acme.id, "ro", false, &ro);
+    add_user(fs, acme.id, "rw", false, &s->rw_id);
+    add_user(fs, acme.id, "nobody", false, NULL);
+    add_user(fs, other.id, "eve", true, NULL);
+    add_user(fs, beta.id, "bea", true, NULL);
+    IT_EQ(cf_fsdb_group_add(fs, acme.id, "readers", &readers, NULL), 0);
+    IT_EQ(cf_fsdb_group_add(fs, acme.id, "writers", &writers, NULL), 0);
+    IT_EQ(cf_fsdb_group_member_add(fs, acme.id, readers, ro, NULL), 0);
+    IT_EQ(cf_fsdb_group_member_add(fs, acme.id, writers, s->rw_id, NULL), 0);
+    IT_EQ(cf_fsdb_resolve(fs, acme.id, "/", &root, NULL), 0);
+    IT_EQ(cf_fsdb_mkdir(fs, acme.id, root, "proj", &proj, NULL), 0);
+    IT_EQ(cf_fsdb_mkdir(fs, acme.id, proj, "sub", NULL, NULL), 0);
+    IT_EQ(cf_fsdb_mkdir(fs, acme.id, proj, "closed", &closed, NULL), 0);
+    IT_EQ(cf_fsdb_perm_set(fs, acme.id, proj, CF_FSDB_GROUP, readers, CF_FSDB_READ, NULL), 0);
+    IT_EQ(cf_fsdb_perm_set(fs, acme.id, proj, CF_FSDB_GROUP, writers, CF_FSDB_READ_WRITE, NULL), 0);
+    IT_EQ(cf_fsdb_perm_set(fs, acme.id, closed, CF_FSDB_GROUP, readers, CF_FSDB_NONE, NULL), 0);
+    IT_EQ(cf_fsdb_perm_set(fs, acme.id, closed, CF_FSDB_GROUP, writers, CF_FSDB_NONE, NULL), 0);
+    cf_fsdb_close(fs);
+}
+
+/* POST /api/v1/login, which must give 200; the token into hdr. */
+static void login(const struct sys *s, const char *client, const char *user, char hdr[HDR_MAX])
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    json_t *body = json_pack("{s:s,s:s,s:s}", "client", client, "user", user, "password", TEST_PW);
+    json_t *out = NULL;
+    long status = 0;
+
+    it_fmt(url, sizeof(url), "%s/api/v1/login", s->gw.base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 20000, &status, &out, err) == 0, "login: %s", err);
+    IT_EQ(status, 200);
+    it_fmt(hdr, HDR_MAX, "Authorization: Bearer %s", it_json_str(out, "token"));
+    json_decref(body);
+    json_decref(out);
+}
+
+/* Filers f1, f2 registered with one objdb shard; the app (purge retention 0,
+ * purge only on request), objsrv; the fs catalog; the gateway with the extra
+ * arguments gw_args[0..n); every caller logged in. */
+static void start(struct sys *s, const char *const *gw_args, size_t n)
+{
+    char key[IT_PATH_MAX], tok[CF_AUTH_TOKEN_SIZE];
+    struct cf_auth_key k;
+    uint64_t now = (uint64_t)time(NULL);
+
+    memset(s, 0, sizeof(*s));
+    IT_EQ(cf_httpc_global_init(), 0);
+    it_case_db(s->c.db);
+    for (size_t i = 0; i < 2; i++) {
+        char name[16];
+        it_fmt(name, sizeof(name), "f%zu", i + 1);
+        it_filer_init(&s->c.f[i], (unsigned)(i + 1), name);
+        it_filer_start_ok(&s->c.f[i], NULL);
+        s->c.n++;
+        it_admin_filer_add(s->c.db, &s->c.f[i], 100);
+    }
+    it_admin_shard_add(s->c.db);
+    it_app_start_ok(&s->c.app, s->c.db, "--purge-retention-s", "0", "--purge-interval-ms", "0",
+                    NULL);
+    it_objsrv_start_ok(&s->c.objsrv, s->c.app.base, NULL);
+    {
+        char path[IT_PATH_MAX];
+        it_case_path(path, "fs-catalog.db");
+        it_fmt(s->fsdb, sizeof(s->fsdb), "sqlite:%s", path);
+    }
+    make_catalog(s);
+    IT_CHECK(n <= 4);
+    it_gateway_start_ok(&s->gw, s->fsdb, s->c.app.base, s->c.objsrv.base, n > 0 ? gw_args[0] : NULL,
+                        n > 1 ? gw_args[1] : NULL, n > 2 ? gw_args[2] : NULL,
+                        n > 3 ? gw_args[3] : NULL, NULL);
+    login(s, "acme", "boss", s->hdr[BOSS]);
+    login(s, "acme", "ro", s->hdr[RO]);
+    login(s, "acme", "rw", s->hdr[RW]);
+    login(s, "acme", "nobody", s->hdr[NOBODY]);
+    login(s, "other", "eve", s->hdr[EVE]);
+    login(s, "beta", "bea", s->bea);
+    s->hdr[NOTOKEN][0] = '\0';
+    /* rw's token, signed with the gateway's key, expired 990 s ago. */
+    it_case_path(key, "gateway.key");
+    IT_EQ(cf_auth_key_load(&k, key, NULL), 0);
+    IT_EQ(cf_auth_token_issue(&k, s->acme, s->rw_id, now - 1000, 10, tok), 0);
+    it_fmt(s->hdr[EXPIRED], HDR_MAX, "Authorization: Bearer %s", tok);
+    cf_auth_key_fini(&k);
+}
+
+static void stop(struct sys *s)
+{
+    it_proc_stop_ok(&s->gw);
+    it_cluster_stop(&s->c);
+}
+
+/* A request without a body; auth "" or NULL sends no token. */
+static long req(const struct sys *s, const char *auth, const char *method, const char *target,
+                struct it_resp *r)
+{
+    return it_http_to(NULL, s->gw.base, method, target, NULL, r,
+                      auth != NULL && auth[0] != '\0' ? auth : NULL, NULL);
+}
+
+static long st(const struct sys *s, const char *auth, const char *method, const char *target)
+{
+    struct it_resp r;
+    long status = req(s, auth, method, target, &r);
+
+    it_resp_fini(&r);
+    return status;
+}
+
+static long put_status(const struct sys *s, const char *auth, const char *target, uint64_t seed,
+                       uint64_t size)
+{
+    struct it_body b = {.chunked = true};
+    struct it_resp r;
+    long status;
+
+    it_gen_init(&b.gen, seed, size);
+    status = it_http_to(NULL, s->gw.base, "PUT", target, &b, &r,
+                        auth != NULL && auth[0] != '\0' ? auth : NULL, NULL);
+    it_gen_fini(&b.gen);
+    it_resp_fini(&r);
+    return status;
+}
+
+static void put_ok(const struct sys *s, const char *auth, const char *target, uint64_t seed,
+                   uint64_t size)
+{
+    IT_EQ(put_status(s, auth, target, seed, size), 201);
+}
+
+/* GET: 200 and exactly the payload (seed, size). */
+static void get_ok(const struct sys *s, const char *auth, const char *target, uint64_t seed,
+                   uint64_t size)
+{
+    uint8_t sha[CF_SHA512_LEN];
+    struct it_resp r;
+
+    IT_EQ(req(s, auth, "GET", target, &r), 200);
+    IT_EQ(r.curl_code, 0);
+    IT_EQ(r.total, size);
+    it_prng_sha512(seed, size, sha);
+    IT_CHECKF(memcmp(r.sha, sha, sizeof(sha)) == 0, "GET %s: wrong bytes", target);
+    it_resp_fini(&r);
+}
+
+/* The versions of the file at path (after FS): JSON array (caller owns). */
+static json_t *versions(const struct sys *s, const char *auth, const char *path)
+{
+    char target[512];
+    struct it_resp r;
+    json_t *j, *v;
+
+    it_fmt(target, sizeof(target), "/api/v1/versions%s", path);
+    IT_EQ(req(s, auth, "GET", target, &r), 200);
+    j = it_resp_json(&r);
+    v = json_incref(json_object_get(j, "versions"));
+    IT_CHECK(json_is_array(v));
+    json_decref(j);
+    it_resp_fini(&r);
+    return v;
+}
+
+/* The UUID of the current version of the file at path. */
+static void current_uuid(const struct sys *s, const char *auth, const char *path, char out[40])
+{
+    json_t *v = versions(s, auth, path), *e;
+    size_t i;
+    int found = 0;
+
+    json_array_foreach(v, i, e)
+    {
+        if (it_json_bool(e, "current")) {
+            it_fmt(out, 40, "%s", it_json_str(e, "uuid"));
+            found++;
+        }
+    }
+    IT_EQ(found, 1);
+    json_decref(v);
+}
+
+/* Entries in the caller's trash. */
+static size_t trash_count(const struct sys *s, const char *auth)
+{
+    struct it_resp r;
+    json_t *j;
+    size_t n;
+
+    IT_EQ(req(s, auth, "GET", "/api/v1/trash", &r), 200);
+    j = it_resp_json(&r);
+    n = json_array_size(json_object_get(j, "entries"));
+    json_decref(j);
+    it_resp_fini(&r);
+    return n;
+}
+
+/* Names in the folder listing at target. */
+static size_t listing_size(const struct sys *s, const char *auth, const char *target)
+{
+    struct it_resp r;
+    json_t *j;
+    size_t n;
+
+    IT_EQ(req(s, auth, "GET", target, &r), 200);
+    j = it_resp_json(&r);
+    n = json_array_size(json_object_get(j, "entries"));
+    json_decref(j);
+    it_resp_fini(&r);
+    return n;
+}
+
+/* ---- the permission matrix ---- */
+
+/* The level of caller w on folder (0 /proj, 1 /proj/sub, 2 /proj/closed). */
+static enum cf_fsdb_level level_of(enum who w, int folder)
+{
+    switch (w) {
+    case BOSS:
+        return CF_FSDB_READ_WRITE;
+    case RO:
+        return folder == 2 ? CF_FSDB_NONE : CF_FSDB_READ;
+    case RW:
+        return folder == 2 ? CF_FSDB_NONE : CF_FSDB_READ_WRITE;
+    default:
+        return CF_FSDB_NONE;
+    }
+}
+
+/* The status caller w gets: ok if allowed `want`; 403 if not; 404 for
+ * another client; 401 without a valid token. */
+static long expect(enum who w, int folder, enum cf_fsdb_level want, long ok)
+{
+    if (w == NOTOKEN || w == EXPIRED)
+        return 401;
+    if (w == EVE)
+        return 404;
+    return level_of(w, folder) >= want ? ok : 403;
+}
+
+static void t_matrix(void *arg)
+{
+    static const char *const folders[] = {"/proj", "/proj/sub", "/proj/closed"};
+    struct sys s;
+    char target[256];
+
+    (void)arg;
+    start(&s, NULL, 0);
+    /* boss fills each folder: f.bin to read, one del-<who>.bin per caller
+     * to delete. */
+    for (int f = 0; f < 3; f++) {
+        it_fmt(target, sizeof(target), FS "%s/f.bin", folders[f]);
+        put_ok(&s, s.hdr[BOSS], target, 100 + (uint64_t)f, 3000);
+        for (int w = 0; w < NWHO; w++) {
+            it_fmt(target, sizeof(target), FS "%s/del-%s.bin", folders[f], who_names[w]);
+            put_ok(&s, s.hdr[BOSS], target, 200 + (uint64_t)w, 100);
+        }
+    }
+    for (int f = 0; f < 3; f++) {
+        for (int w = 0; w < NWHO; w++) {
+            const char *h = s.hdr[w];
+            long want;
+            /* GET of a file, and of the folder's listing. */
+            it_fmt(target, sizeof(target), FS "%s/f.bin", folders[f]);
+            want = expect((enum who)w, f, CF_FSDB_READ, 200);
+            IT_CHECKF(st(&s, h, "GET", target) == want, "GET %s by %s: want %ld", target,
+                      who_names[w], want);
+            if (want == 200)
+                get_ok(&s, h, target, 100 + (uint64_t)f, 3000);
+            IT_CHECKF(st(&s, h, "HEAD", target) == want, "HEAD %s by %s", target, who_names[w]);
+            it_fmt(target, sizeof(target), FS "%s", folders[f]);
+            IT_CHECKF(st(&s, h, "GET", target) == want, "GET %s by %s: want %ld", target,
+                      who_names[w], want);
+            /* PUT of a new file, and of a new version of f.bin. */
+            it_fmt(target, sizeof(target), FS "%s/new-%s.bin", folders[f], who_names[w]);
+            want = expect((enum who)w, f, CF_FSDB_READ_WRITE, 201);
+            IT_CHECKF(put_status(&s, h, target, 300 + (uint64_t)w, 500) == want,
+                      "PUT %s by %s: want %ld", target, who_names[w], want);
+            if (want == 201)
+                get_ok(&s, s.hdr[BOSS], target, 300 + (uint64_t)w, 500);
+            else
+                IT_EQ(st(&s, s.hdr[BOSS], "GET", target), 404);
+            /* mkdir. */
+            it_fmt(target, sizeof(target), FS "%s/d-%s?op=mkdir", folders[f], who_names[w]);
+            IT_CHECKF(st(&s, h, "POST", target) == want, "mkdir %s by %s: want %ld", target,
+                      who_names[w], want);
+            it_fmt(target, sizeof(target), FS "%s/d-%s", folders[f], who_names[w]);
+            IT_EQ(st(&s, s.hdr[BOSS], "GET", target), want == 201 ? 200 : 404);
+            /* DELETE. */
+            it_fmt(target, sizeof(target), FS "%s/del-%s.bin", folders[f], who_names[w]);
+            want = expect((enum who)w, f, CF_FSDB_READ_WRITE, 204);
+            IT_CHECKF(st(&s, h, "DELETE", target) == want, "DELETE %s by %s: want %ld", target,
+                      who_names[w], want);
+            IT_EQ(st(&s, s.hdr[BOSS], "GET", target), want == 204 ? 404 : 200);
+        }
+    }
+    /* f.bin is untouched by every refused call. */
+    get_ok(&s, s.hdr[BOSS], FS "/proj/closed/f.bin", 102, 3000);
+    stop(&s);
+}
+
+/* ---- concurrent uploads to one path ---- */
+
+static void t_concurrent(void *arg)
+{
+    struct sys s;
+    struct it_xfer x[NCONC];
+    struct it_body b[NCONC];
+    json_t *v, *e;
+    int64_t ids[NCONC];
+    size_t n201 = 0, i;
+    int current = 0;
+    char cur_sha[CF_SHA512_HEX_LEN + 1] = "";
+
+    (void)arg;
+    start(&s, NULL, 0);
+    for (i = 0; i < NCONC; i++) {
+        b[i] = (struct it_body){.chunked = (i % 2) == 0};
+        it_gen_init(&b[i].gen, 500 + i, 64 * 1024 + i * 4096);
+        it_xfer_init(&x[i], s.gw.base, "PUT", FS "/proj/same.bin", &b[i], s.hdr[RW], NULL);
+    }
+    it_xfer_run(x, NCONC, NULL, NULL);
+    for (i = 0; i < NCONC; i++) {
+        long status = x[i].resp.status;
+        IT_CHECKF(status == 201 || (status >= 400 && status < 600), "upload %zu: status %ld", i,
+                  status);
+        if (status == 201) {
+            json_t *j = it_resp_json(&x[i].resp);
+            uint8_t sha[CF_SHA512_LEN];
+            char hex[CF_SHA512_HEX_LEN + 1];
+            it_prng_sha512(500 + i, 64 * 1024 + i * 4096, sha);
+            it_hex(sha, hex);
+            IT_STREQ(it_json_str(j, "sha512"), hex);
+            ids[n201++] = it_json_int(j, "version");
+            json_decref(j);
+        } else {
+            /* Cleanly refused: an error body, nothing recorded. */
+            it_check_error_body(&x[i].resp, NULL);
+        }
+        it_xfer_fini(&x[i]);
+        it_gen_fini(&b[i].gen);
+    }
+    IT_CHECK(n201 >= 1);
+    v = versions(&s, s.hdr[BOSS], "/proj/same.bin");
+    IT_EQ(json_array_size(v), n201);
+    json_array_foreach(v, i, e)
+    {
+        bool known = false;
+        for (size_t k = 0; k < n201; k++)
+            known = known || ids[k] == it_json_int(e, "id");
+        IT_CHECKF(known, "version %" PRId64 " was not a 201 reply", it_json_int(e, "id"));
+        IT_EQ(it_json_int(e, "number"), (int64_t)i + 1);
+        if (it_json_bool(e, "current")) {
+            current++;
+            it_fmt(cur_sha, sizeof(cur_sha), "%s", it_json_str(e, "sha512"));
+        }
+    }
+    json_decref(v);
+    IT_EQ(current, 1);
+    /* The file's bytes are the current version's. */
+    {
+        struct it_resp r;
+        char got[CF_SHA512_HEX_LEN + 1];
+        IT_EQ(req(&s, s.hdr[BOSS], "GET", FS "/proj/same.bin", &r), 200);
+        it_hex(r.sha, got);
+        IT_STREQ(got, cur_sha);
+        it_resp_fini(&r);
+    }
+    IT_EQ(listing_size(&s, s.hdr[BOSS], FS "/proj"), 3); /* sub, closed, same.bin */
+    stop(&s);
+}
+
+/* ---- delete then purge ---- */
+
+struct purge_wait {
+    const struct sys *s;
+    const struct it_record *rec;
+};
+
+/* The status of GET app/v1/objects/UUID/info. */
+static long info_status(const struct sys *s, const char *uuid)
+{
+    struct it_record rec;
+
+    return it_info(s->c.app.base, uuid, &rec);
+}
+
+/* Run the app's pass; true once the record is gone and no filer holds it. */
+static bool purged(void *arg)
+{
+    const struct purge_wait *p = arg;
+    char url[IT_URL_MAX + 32];
+    long status = 0;
+
+    it_fmt(url, sizeof(url), "%s/v1/admin/purge", p->s->c.app.base);
+    IT_EQ(cf_httpc_json("POST", url, NULL, 20000, &status, NULL, NULL), 0);
+    IT_EQ(status, 200);
+    for (size_t i = 0; i < p->s->c.n; i++)
+        if (it_object_file_size(&p->s->c.f[i], p->rec->path) >= 0)
+            return false;
+    return info_status(p->s, p->rec->uuid) == 404;
+}
+
+static void t_delete_purge(void *arg)
+{
+    struct sys s;
+    struct it_record rec;
+    struct purge_wait pw = {&s, &rec};
+    struct it_resp r;
+    char uuid[40];
+    uint8_t sha[CF_SHA512_LEN];
+    json_t *j;
+
+    (void)arg;
+    start(&s, NULL, 0);
+    put_ok(&s, s.hdr[BOSS], FS "/gone.bin", 61, 200000);
+    current_uuid(&s, s.hdr[BOSS], "/gone.bin", uuid);
+    IT_EQ(it_info(s.c.app.base, uuid, &rec), 200);
+    it_prng_sha512(61, 200000, sha);
+    IT_EQ(rec.nfilers, 2);
+    it_check_placement(s.c.f, s.c.n, &rec);
+    for (size_t i = 0; i < s.c.n; i++)
+        it_check_object_file(&s.c.f[i], rec.path, 200000, sha);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", FS "/gone.bin"), 204);
+    /* In the trash the object is still live. */
+    IT_EQ(info_status(&s, uuid), 200);
+    IT_EQ(req(&s, s.hdr[BOSS], "DELETE", "/api/v1/trash", &r), 200);
+    j = it_resp_json(&r);
+    IT_EQ(it_json_int(j, "unreferenced"), 1);
+    json_decref(j);
+    it_resp_fini(&r);
+    IT_CHECKF(it_wait_for(purged, &pw, 50, 100), "object %s was never purged", uuid);
+    for (size_t i = 0; i < s.c.n; i++)
+        IT_EQ(it_object_file_size(&s.c.f[i], rec.path), -1);
+    IT_EQ(info_status(&s, uuid), 404);
+    IT_EQ(it_objdb_count(s.c.db, 2), 0);
+    stop(&s);
+}
+
+/* ---- trash retention in the gateway ---- */
+
+struct retention_wait {
+    const struct sys *s;
+    const char *uuid;
+};
+
+static bool trash_gone(void *arg)
+{
+    const struct retention_wait *w = arg;
+
+    return trash_count(w->s, w->s->hdr[BOSS]) == 0 && info_status(w->s, w->uuid) == 404;
+}
+
+static void t_retention(void *arg)
+{
+    static const char *const args[] = {"--trash-retention-s", "0", "--trash-interval-ms", "200"};
+    struct sys s;
+    char uuid[40], kept[40];
+    struct retention_wait w = {&s, uuid};
+
+    (void)arg;
+    /* First without retention passes, as a gateway stopped before its
+     * pass: the entries wait for the next gateway to run one. */
+    start(&s, NULL, 0);
+    put_ok(&s, s.hdr[BOSS], FS "/old.bin", 71, 5000);
+    current_uuid(&s, s.hdr[BOSS], "/old.bin", uuid);
+    /* A copy shares its object: the original's deletion must not take it. */
+    put_ok(&s, s.hdr[BOSS], FS "/orig.bin", 72, 5000);
+    current_uuid(&s, s.hdr[BOSS], "/orig.bin", kept);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", FS "/orig.bin?op=copy&to=/copy.bin"), 201);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", FS "/old.bin"), 204);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", FS "/orig.bin"), 204);
+    IT_EQ(trash_count(&s, s.hdr[BOSS]), 2);
+    IT_EQ(info_status(&s, uuid), 200);
+    it_proc_stop_ok(&s.gw);
+    it_gateway_start_ok(&s.gw, s.fsdb, s.c.app.base, s.c.objsrv.base, args[0], args[1], args[2],
+                        args[3], NULL);
+    IT_CHECKF(it_wait_for(trash_gone, &w, 100, 100), "the trash retention never ran");
+    IT_EQ(info_status(&s, kept), 200);
+    get_ok(&s, s.hdr[BOSS], FS "/copy.bin", 72, 5000);
+    IT_EQ(st(&s, s.hdr[BOSS], "GET", FS "/old.bin"), 404);
+    IT_CHECK(it_file_contains(s.gw.log, "trash retention"));
+    stop(&s);
+}
+
+/* ---- two clients on two shards ---- */
+
+static void t_shards(void *arg)
+{
+    struct sys s;
+
+    (void)arg;
+    start(&s, NULL, 0);
+    IT_CHECK(s.acme_shard != s.beta_shard);
+    /* The same path in each client holds that client's bytes. */
+    put_ok(&s, s.hdr[BOSS], FS "/same.bin", 81, 7000);
+    put_ok(&s, s.bea, FS "/same.bin", 82, 9000);
+    get_ok(&s, s.hdr[BOSS], FS "/same.bin", 81, 7000);
+    get_ok(&s, s.bea, FS "/same.bin", 82, 9000);
+    IT_EQ(st(&s, s.bea, "POST", FS "/bdir?op=mkdir"), 201);
+    put_ok(&s, s.bea, FS "/bdir/only-b.bin", 83, 100);
+    /* Neither sees the other's names. */
+    IT_EQ(st(&s, s.bea, "GET", FS "/proj"), 404);
+    IT_EQ(st(&s, s.hdr[BOSS], "GET", FS "/bdir"), 404);
+    IT_EQ(st(&s, s.hdr[BOSS], "GET", FS "/bdir/only-b.bin"), 404);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", FS "/bdir"), 404);
+    IT_EQ(listing_size(&s, s.bea, FS "/"), 2);       /* bdir, same.bin */
+    IT_EQ(listing_size(&s, s.hdr[BOSS], FS "/"), 2); /* proj, same.bin */
+    /* Versions, trash and restore work on each shard, separately. */
+    put_ok(&s, s.bea, FS "/same.bin", 84, 9100);
+    {
+        json_t *v = versions(&s, s.bea, "/same.bin");
+        IT_EQ(json_array_size(v), 2);
+        json_decref(v);
+        v = versions(&s, s.hdr[BOSS], "/same.bin");
+        IT_EQ(json_array_size(v), 1);
+        json_decref(v);
+    }
+    IT_EQ(st(&s, s.bea, "DELETE", FS "/same.bin"), 204);
+    IT_EQ(trash_count(&s, s.bea), 1);
+    IT_EQ(trash_count(&s, s.hdr[BOSS]), 0);
+    get_ok(&s, s.hdr[BOSS], FS "/same.bin", 81, 7000);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", "/api/v1/trash"), 200);
+    IT_EQ(trash_count(&s, s.bea), 1);
+    IT_EQ(st(&s, s.bea, "DELETE", "/api/v1/trash"), 200);
+    IT_EQ(trash_count(&s, s.bea), 0);
+    IT_EQ(st(&s, s.bea, "GET", FS "/same.bin"), 404);
+    get_ok(&s, s.hdr[BOSS], FS "/same.bin", 81, 7000);
+    get_ok(&s, s.bea, FS "/bdir/only-b.bin", 83, 100);
+    stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"matrix", t_matrix, NULL, 120},
+        {"concurrent", t_concurrent, NULL, 60},
+        {"delete_purge", t_delete_purge, NULL, 60},
+        {"retention", t_retention, NULL, 60},
+        {"shards", t_shards, NULL, 60},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
