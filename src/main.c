@@ -20,10 +20,20 @@ struct command {
 
 static const struct command commands[] = {
     {"server", cf_server_main, "run everything on this machine (filers, app, objsrv)"},
-    {"put", cf_cli_put, "upload a file; prints its UUID"},
-    {"get", cf_cli_get, "download an object by UUID"},
+    {"login", cf_cli_login, "log in to the gateway; keeps the token for the path commands"},
+    {"ls", cf_cli_ls, "list a folder: coffer ls [/PATH]"},
+    {"put", cf_cli_put, "upload: put FILE /PATH, or put FILE (prints the object's UUID)"},
+    {"get", cf_cli_get, "download: get /PATH, or get UUID [-o FILE]"},
+    {"rm", cf_cli_rm, "move a file or folder to the trash"},
+    {"mv", cf_cli_mv, "move or rename: mv /FROM /TO"},
+    {"cp", cf_cli_cp, "copy a file: cp /FROM /TO"},
+    {"mkdir", cf_cli_mkdir, "make a folder"},
+    {"trash", cf_cli_trash, "list the trash, or empty it (--empty)"},
+    {"restore", cf_cli_restore, "put a trash entry back: restore ID [--to /PATH]"},
+    {"versions", cf_cli_versions, "list a file's versions, or --restore ID"},
     {"stat", cf_cli_stat, "show an object's record"},
-    {"admin", cf_cli_admin, "register filers and shards (filer add|list, shard add|list)"},
+    {"admin", cf_cli_admin,
+     "filer add|list, shard add|list, purge, client add, user add, group add|member, perm set"},
     {"filer", cf_filer_main, "run a storage node"},
     {"app", cf_app_main, "run the upload service and object database"},
     {"objsrv", cf_objsrv_main, "run the download service"},
@@ -35,8 +45,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: coffer <command> [options]   (coffer <command> --help for each)\n\n"
                "Commands:\n");
     for (size_t i = 0; i < CF_ARRAY_LEN(commands); i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "  %-8s %s\n\ncoffer is a replicated object store; see README.md.\n", "version",
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-9s %s\n\ncoffer is a replicated object store; see README.md.\n", "version",
             "print the version");
 }
 

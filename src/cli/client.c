@@ -22,9 +22,9 @@
 #include "coffer/objdb.h"
 #include "coffer/sha512.h"
 #include "coffer/uuid.h"
+#include "cli_int.h"
 
-#define SHA_HEADER   "X-Coffer-SHA512"
-#define PROGRESS_MIN (8u << 20)
+#define SHA_HEADER "X-Coffer-SHA512"
 
 struct client_conf {
     char *app;
@@ -107,18 +107,29 @@ static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct c
     return -1;
 }
 
-/* ---- progress ---- */
+/* The positional arguments as load() sees them: pos[0..return), up to max. */
+static int positionals(int argc, char **argv, char **pos, int max)
+{
+    int p = 0;
 
-struct progress {
-    bool on;
-    uint64_t t0;
-    const char *what;
-};
+    for (int i = 0; i < argc && p < max; i++) {
+        const char *prev = i > 0 ? argv[i - 1] : "";
+        if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
+            continue;
+        if ((strncmp(prev, "--", 2) == 0 && strchr(prev, '=') == NULL && strcmp(prev, "--help")) ||
+            strcmp(prev, "-o") == 0)
+            continue;
+        pos[p++] = argv[i];
+    }
+    return p;
+}
+
+/* ---- progress ---- */
 
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
-    struct progress *p = ud;
+    struct cf__cli_progress *p = ud;
     curl_off_t total = ultotal > 0 ? ultotal : dltotal, now = ultotal > 0 ? ulnow : dlnow;
     double s = (double)(cf_now_ns() - p->t0) / 1e9;
     char bar[31];
@@ -137,9 +148,9 @@ static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-static void progress_setup(CURL *h, struct progress *p, const char *what, uint64_t size)
+void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size)
 {
-    p->on = size >= PROGRESS_MIN && isatty(STDERR_FILENO);
+    p->on = size >= CF__CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
     p->t0 = cf_now_ns();
     p->what = what;
     if (!p->on)
@@ -150,7 +161,7 @@ static void progress_setup(CURL *h, struct progress *p, const char *what, uint64
 }
 
 /* Print the message of a JSON error reply, or the status. */
-static void print_error(const char *cmd, long status, const struct cf_buf *body)
+void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body)
 {
     json_t *j = body->len ? json_loadb(body->base, body->len, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(j, "message"));
@@ -159,7 +170,7 @@ static void print_error(const char *cmd, long status, const struct cf_buf *body)
     json_decref(j);
 }
 
-static size_t to_buf(char *p, size_t size, size_t nitems, void *ud)
+size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud)
 {
     return cf_buf_append(ud, p, size * nitems) < 0 ? 0 : size * nitems;
 }
@@ -189,10 +200,12 @@ static size_t put_read(char *buf, size_t size, size_t nitems, void *ud)
 int cf_cli_put(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer put FILE [--replicas R] [--app URL]\n"
-                                "Uploads FILE (- for stdin) and prints its UUID.\n";
+                                "       coffer put FILE /PATH   (see coffer login)\n"
+                                "Uploads FILE (- for stdin) and prints its UUID, or stores\n"
+                                "it at /PATH through the gateway.\n";
     struct client_conf c = {0};
     struct put_src src = {0};
-    struct progress prog;
+    struct cf__cli_progress prog;
     struct curl_slist *hdrs = NULL;
     struct cf_buf body;
     struct stat st;
@@ -204,6 +217,11 @@ int cf_cli_put(int argc, char **argv)
     long status = 0;
     int rc;
 
+    char *pos[2];
+
+    /* A second argument is a remote path: the gateway's `put FILE /path`. */
+    if (positionals(argc, argv, pos, 2) == 2)
+        return cf__cli_fs_put(argc, argv);
     cf_buf_init(&body, CF_HTTPC_BODY_MAX);
     rc = load("put", put_opts, CF_ARRAY_LEN(put_opts), &c, argc, argv, usage, &file, 1);
     if (rc >= 0)
@@ -224,7 +242,7 @@ int cf_cli_put(int argc, char **argv)
     (void)curl_easy_setopt(h, CURLOPT_POST, 1L);
     (void)curl_easy_setopt(h, CURLOPT_READFUNCTION, put_read);
     (void)curl_easy_setopt(h, CURLOPT_READDATA, &src);
-    (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_buf);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cf__cli_to_buf);
     (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
     if (S_ISREG(st.st_mode))
@@ -232,7 +250,7 @@ int cf_cli_put(int argc, char **argv)
     else
         hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
     (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    progress_setup(h, &prog, "put", S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
+    cf__cli_progress_setup(h, &prog, "put", S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         fprintf(stderr, "coffer put: %s: %s\n", url,
@@ -241,7 +259,7 @@ int cf_cli_put(int argc, char **argv)
     }
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 201) {
-        print_error("put", status, &body);
+        cf__cli_print_error("put", status, &body);
         goto out;
     }
     j = json_loadb(body.base, body.len, 0, NULL);
@@ -304,7 +322,7 @@ static size_t get_write(char *p, size_t size, size_t nitems, void *ud)
 
     (void)curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200)
-        return to_buf(p, size, nitems, &d->err);
+        return cf__cli_to_buf(p, size, nitems, &d->err);
     d->ok = true;
     if (cf_sha512_update(&d->h512, p, n) < 0 || fwrite(p, 1, n, d->f) != n)
         return 0;
@@ -314,10 +332,12 @@ static size_t get_write(char *p, size_t size, size_t nitems, void *ud)
 int cf_cli_get(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer get UUID [-o FILE] [--objsrv URL]\n"
-                                "Downloads an object to FILE (or stdout), verified.\n";
+                                "       coffer get /PATH [-o FILE]   (see coffer login)\n"
+                                "Downloads an object, or the file at /PATH through the gateway,\n"
+                                "to FILE (or stdout), verified.\n";
     struct client_conf c = {0};
     struct get_dst d = {0};
-    struct progress prog;
+    struct cf__cli_progress prog;
     char *uuid = NULL, url[512], tmp[4096] = "", hex[CF_SHA512_HEX_LEN + 1];
     uint8_t dg[CF_SHA512_LEN];
     curl_off_t size = 0;
@@ -325,6 +345,11 @@ int cf_cli_get(int argc, char **argv)
     long status = 0;
     int rc, fd = -1;
 
+    char *pos[1];
+
+    /* A path, not a UUID: the gateway's `get /path`. */
+    if (positionals(argc, argv, pos, 1) == 1 && pos[0][0] == '/')
+        return cf__cli_fs_get(argc, argv);
     cf_buf_init(&d.err, CF_HTTPC_BODY_MAX);
     rc = load("get", get_opts, CF_ARRAY_LEN(get_opts), &c, argc, argv, usage, &uuid, 1);
     if (rc >= 0)
@@ -360,11 +385,11 @@ int cf_cli_get(int argc, char **argv)
     (void)curl_easy_setopt(d.h, CURLOPT_HEADERDATA, &d);
     prog.on = false;
     if (c.out != NULL)
-        progress_setup(d.h, &prog, "get", PROGRESS_MIN);
+        cf__cli_progress_setup(d.h, &prog, "get", CF__CLI_PROGRESS_MIN);
     cc = curl_easy_perform(d.h);
     (void)curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200 && status != 0) {
-        print_error("get", status, &d.err);
+        cf__cli_print_error("get", status, &d.err);
         goto out;
     }
     if (cc != CURLE_OK) {
@@ -564,7 +589,8 @@ int cf_cli_admin(int argc, char **argv)
         "       coffer admin filer list [--db URI]\n"
         "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
         "       coffer admin shard list [--db URI]\n"
-        "       coffer admin purge --now [--app URL]\n";
+        "       coffer admin purge --now [--app URL]\n"
+        "       coffer admin client|user|group|perm ...   (coffer admin user --help)\n";
     struct client_conf c = {0};
     struct cf_objdb *odb = NULL;
     char *pos[2] = {NULL, NULL}, err[CF_ERR_LEN] = "";
@@ -572,6 +598,9 @@ int cf_cli_admin(int argc, char **argv)
 
     if (argc >= 1 && strcmp(argv[0], "purge") == 0)
         return admin_purge(argc - 1, argv + 1);
+    if (argc >= 1 && (strcmp(argv[0], "client") == 0 || strcmp(argv[0], "user") == 0 ||
+                      strcmp(argv[0], "group") == 0 || strcmp(argv[0], "perm") == 0))
+        return cf__cli_fs_admin(argc, argv);
     rc = load("admin", admin_opts, CF_ARRAY_LEN(admin_opts), &c, argc, argv, usage, pos, 2);
     if (rc >= 0)
         goto out;

@@ -1,0 +1,43 @@
+/*
+ * cli_int.h -- helpers shared by the files of the CLI (client.c, fs.c).
+ *
+ * Threads: none; the CLI runs one command on one thread.
+ */
+#ifndef COFFER_CLI_INT_H
+#define COFFER_CLI_INT_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/buf.h"
+
+/* Transfers smaller than this get no progress bar. */
+#define CF__CLI_PROGRESS_MIN (8u << 20)
+
+/* State of one progress bar; kept by curl until the transfer ends. */
+struct cf__cli_progress {
+    bool on;
+    uint64_t t0;
+    const char *what; /* borrowed; valid until the transfer ends */
+};
+
+/* Show a bar on stderr for h's transfer when size >= CF__CLI_PROGRESS_MIN
+ * and stderr is a terminal. p and what are kept until the transfer ends. */
+void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size);
+
+/* Print "coffer CMD: HTTP STATUS: MESSAGE" from a JSON error reply (borrowed). */
+void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body);
+
+/* A CURLOPT_WRITEFUNCTION appending to the struct cf_buf ud (its cap ends
+ * the transfer). */
+size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud);
+
+/* The gateway forms of put and get (fs.c): `put FILE /path`, `get /path`. */
+int cf__cli_fs_put(int argc, char **argv);
+int cf__cli_fs_get(int argc, char **argv);
+/* `admin client|user|group|perm ...` on the file system database (fs.c). */
+int cf__cli_fs_admin(int argc, char **argv);
+
+#endif
