@@ -78,6 +78,11 @@ struct cf_db_pool; /* N connections to one database */
 
 /* ---- connections ------------------------------------------------------- */
 
+/* The directory of a "sqlite:PATH" URI (borrowed), against which relative
+ * shard locations are resolved: "." for a bare file name. Caller owns the
+ * result (free()); NULL for a URI of another backend. */
+char *cf_db_sqlite_dir(const char *uri);
+
 /* Open a connection to uri (borrowed). On success *out is the connection
  * (caller owns; release with cf_db_close). Returns 0, CF_EINVAL (bad or
  * unsupported URI), or the backend's error; *out is NULL on failure. */

@@ -450,3 +450,19 @@ void cf_db_pool_close(struct cf_db_pool *p)
     free(p->all);
     free(p);
 }
+
+char *cf_db_sqlite_dir(const char *uri)
+{
+    static const char scheme[] = "sqlite:";
+    const char *path, *slash;
+
+    if (strncmp(uri, scheme, sizeof(scheme) - 1) != 0)
+        return NULL;
+    path = uri + sizeof(scheme) - 1;
+    slash = strrchr(path, '/');
+    if (slash == NULL)
+        return cf_xstrdup(".");
+    if (slash == path)
+        return cf_xstrdup("/");
+    return cf_xstrndup(path, (size_t)(slash - path));
+}

@@ -548,26 +548,6 @@ out:
 
 /* ---- open / close ------------------------------------------------------------- */
 
-static char *sqlite_dir(const char *uri)
-{
-    static const char scheme[] = "sqlite:";
-    const char *path, *slash;
-    char *dir = NULL;
-
-    if (strncmp(uri, scheme, sizeof(scheme) - 1) != 0)
-        goto out;
-    path = uri + sizeof(scheme) - 1;
-    slash = strrchr(path, '/');
-    if (slash == NULL)
-        dir = cf_xstrdup(".");
-    else if (slash == path)
-        dir = cf_xstrdup("/");
-    else
-        dir = cf_xstrndup(path, (size_t)(slash - path));
-out:
-    return dir;
-}
-
 int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **out, char *err)
 {
     struct cf_fsdb *fs = NULL;
@@ -577,7 +557,7 @@ int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **o
     *out = NULL;
     fs = cf_xcalloc(1, sizeof(*fs));
     fs->catalog_uri = cf_xstrdup(catalog_uri);
-    fs->catalog_dir = sqlite_dir(catalog_uri);
+    fs->catalog_dir = cf_db_sqlite_dir(catalog_uri);
     fs->pool_size = pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size;
     pthread_rwlock_init(&fs->lock, NULL);
     pthread_mutex_init(&fs->reload_mu, NULL);

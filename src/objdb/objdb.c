@@ -383,27 +383,6 @@ int cf_objdb_refresh(struct cf_objdb *odb, char *err)
 
 /* ---- open / close ---------------------------------------------------------- */
 
-/* The directory of a "sqlite:PATH" catalog, or NULL for other backends. */
-static char *sqlite_dir(const char *uri)
-{
-    static const char scheme[] = "sqlite:";
-    const char *path, *slash;
-    char *dir = NULL;
-
-    if (strncmp(uri, scheme, sizeof(scheme) - 1) != 0)
-        goto out;
-    path = uri + sizeof(scheme) - 1;
-    slash = strrchr(path, '/');
-    if (slash == NULL)
-        dir = cf_xstrdup(".");
-    else if (slash == path)
-        dir = cf_xstrdup("/");
-    else
-        dir = cf_xstrndup(path, (size_t)(slash - path));
-out:
-    return dir;
-}
-
 int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb **out, char *err)
 {
     struct cf_objdb *odb = NULL;
@@ -413,7 +392,7 @@ int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb *
     *out = NULL;
     odb = cf_xcalloc(1, sizeof(*odb));
     odb->catalog_uri = cf_xstrdup(catalog_uri);
-    odb->catalog_dir = sqlite_dir(catalog_uri);
+    odb->catalog_dir = cf_db_sqlite_dir(catalog_uri);
     odb->pool_size = pool_size == 0 ? CF_OBJDB_POOL_DEFAULT : pool_size;
     pthread_rwlock_init(&odb->lock, NULL);
     pthread_mutex_init(&odb->reload_mu, NULL);
