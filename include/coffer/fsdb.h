@@ -291,6 +291,11 @@ CF_MUST_CHECK int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client,
 CF_MUST_CHECK int cf_fsdb_group_add(struct cf_fsdb *fs, uint64_t client, const char *name,
                                     uint64_t *id_out, char *err);
 
+/* The id of client's group called name (borrowed). Returns 0 (*id_out set),
+ * CF_ENOTFOUND, CF_EINVAL (bad name), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_find(struct cf_fsdb *fs, uint64_t client, const char *name,
+                                     uint64_t *id_out, char *err);
+
 /* Make user a member of group (both of client), or stop it. Returns 0 (also
  * when already in that state), CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_group_member_add(struct cf_fsdb *fs, uint64_t client, uint64_t group,

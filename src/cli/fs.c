@@ -101,7 +101,7 @@ static const struct cf_conf_opt admin_opts[] = {
      "user add: password (default: a generated one, printed)", false},
     {"path", CF_CONF_STR, NULL, 0, 0, OFF(path), "perm set: the folder", false},
     {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set: the user", false},
-    {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group id", false},
+    {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group name", false},
     {"level", CF_CONF_STR, NULL, 0, 0, OFF(level), "perm set: none, read or read-write", false},
 };
 
@@ -1179,22 +1179,6 @@ static int find_user(struct cf_fsdb *fs, uint64_t client, const char *name, uint
     return rc;
 }
 
-/* fsdb has no look-up of a group by name: groups are named by the id that
- * `admin group add` prints. */
-static int group_id(const char *s, uint64_t *id, char *err)
-{
-    char *end = NULL;
-
-    errno = 0;
-    *id = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || errno != 0 || *end != '\0' || *id == 0) {
-        cf_err_set(err, "a group is given by the id that admin group add printed, not \"%.64s\"",
-                   s);
-        return CF_EINVAL;
-    }
-    return 0;
-}
-
 static int admin_user_add(struct cf_fsdb *fs, const struct fs_conf *c, const char *name, char *err)
 {
     char pw[2 * 16 + 1] = "", hash[CF_AUTH_PWHASH_SIZE] = "";
@@ -1258,7 +1242,7 @@ static int admin_perm_set(struct cf_fsdb *fs, const struct fs_conf *c, char *err
         rc = find_user(fs, client, c->user, &who, err);
     if (rc == 0 && c->group != NULL) {
         kind = CF_FSDB_GROUP;
-        rc = group_id(c->group, &who, err);
+        rc = cf_fsdb_group_find(fs, client, c->group, &who, err);
     }
     if (rc == 0)
         rc = cf_fsdb_perm_set(fs, client, folder, kind, who, level, err);
@@ -1273,8 +1257,8 @@ int cf__cli_fs_admin(int argc, char **argv)
     static const char usage[] =
         "usage: coffer admin client add NAME [--replicas R]\n"
         "       coffer admin user add --client C NAME [--admin] [--password P]\n"
-        "       coffer admin group add --client C NAME            (prints the group id)\n"
-        "       coffer admin group member --client C GROUP-ID USER\n"
+        "       coffer admin group add --client C NAME\n"
+        "       coffer admin group member --client C GROUP USER\n"
         "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"
         "                             --level none|read|read-write\n"
         "They work on the file system database: --fs-db URI (COFFER_FS_DB, default\n"
@@ -1307,7 +1291,15 @@ int cf__cli_fs_admin(int argc, char **argv)
         goto report;
     if (strcmp(what, "client") == 0) {
         struct cf_fsdb_client cl;
-        rc = cf_fsdb_client_add(fs, pos[2], NULL, (unsigned)c.replicas, &cl, err);
+        struct cf_fsdb_shard *shards = NULL;
+        size_t nshards = 0;
+        /* A new file system database gets its first shard beside the catalog. */
+        rc = cf_fsdb_shard_list(fs, &shards, &nshards, err);
+        free(shards);
+        if (rc == 0 && nshards == 0)
+            rc = cf_fsdb_shard_add(fs, NULL, NULL, err);
+        if (rc == 0)
+            rc = cf_fsdb_client_add(fs, pos[2], NULL, (unsigned)c.replicas, &cl, err);
         if (rc == 0)
             printf("client %s (id %" PRIu64 ", shard %" PRIu32 ", %u replicas) added\n", cl.name,
                    cl.id, cl.shard, cl.replicas);
@@ -1324,7 +1316,7 @@ int cf__cli_fs_admin(int argc, char **argv)
         uint64_t client = 0, group = 0, user = 0;
         rc = find_client(fs, &c, &client, err);
         if (rc == 0)
-            rc = group_id(pos[2], &group, err);
+            rc = cf_fsdb_group_find(fs, client, pos[2], &group, err);
         if (rc == 0)
             rc = find_user(fs, client, pos[3], &user, err);
         if (rc == 0)

@@ -101,6 +101,39 @@ int cf_fsdb_group_add(struct cf_fsdb *fs, uint64_t client, const char *name, uin
     return principal_add(fs, client, name, NULL, false, id_out, err);
 }
 
+int cf_fsdb_group_find(struct cf_fsdb *fs, uint64_t client, const char *name, uint64_t *id_out,
+                       char *err)
+{
+    static const char sql[] = "SELECT id FROM usergroups WHERE client_id = ?1 AND name = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf__fsdb_check_name(name, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_query(c.db, &s, err, sql, "it", (int64_t)client, name);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such group");
+        rc = CF_ENOTFOUND;
+        goto out;
+    }
+    *id_out = (uint64_t)cf_db_column_int64(s, 0);
+    rc = 0;
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
 static int user_row(struct cf_db_stmt *s, struct cf_fsdb_user *u)
 {
     int rc;

@@ -520,6 +520,14 @@ static void test_users_groups(void **state)
     assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "staff", &g1, err), 0);
     assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "ops", &g2, err), 0);
     assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "ops", NULL, err), CF_EEXIST);
+    {
+        uint64_t found = 0;
+        assert_int_equal(cf_fsdb_group_find(fx->fs, fx->a, "ops", &found, err), 0);
+        assert_int_equal(found, g2);
+        assert_int_equal(cf_fsdb_group_find(fx->fs, fx->a, "nope", &found, err), CF_ENOTFOUND);
+        /* Another client's group of the same name is not found. */
+        assert_int_equal(cf_fsdb_group_find(fx->fs, fx->b, "ops", &found, err), CF_ENOTFOUND);
+    }
     assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, g1, alice, err), 0);
     assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, g1, alice, err), 0);
     assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, g2, alice, err), 0);
