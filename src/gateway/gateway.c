@@ -511,6 +511,9 @@ static void put_body(struct req *r, const char *p, size_t n)
         r->err = CF_EUNAVAIL;
 }
 
+static void release_objects(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *gone,
+                            size_t n);
+
 static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
 {
     struct cf_fsdb_put put;
@@ -550,9 +553,13 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
     put.by_user = r->who.user;
     rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, &e, err);
     if (rc < 0) {
-        /* The object is stored but named by nothing: the delete service's
-         * audit of unreferenced objects finds it (issue 4). */
-        cf_log(CF_LOG_WARN, "upload %s stored but not recorded: %s", uuid, cf_strerror(rc));
+        /* Stored but named by nothing (say a folder took the name meanwhile):
+         * the new object is handed straight to the delete service. */
+        struct cf_fsdb_uuid orphan;
+        memcpy(orphan.text, uuid, sizeof(orphan.text));
+        cf_log(CF_LOG_WARN, "upload %s stored but not recorded (%s): releasing it", uuid,
+               cf_strerror(rc));
+        release_objects(g, r->who.client, &orphan, 1);
         res = reply_err(c, rc, err);
         goto out;
     }
