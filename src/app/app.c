@@ -53,6 +53,7 @@ struct cf_app {
 
 /* One upload in progress. */
 struct upload {
+    bool committed; /* the record is in the object database */
     struct cf_uuid uuid;
     char uuid_text[CF_UUID_SIZE];
     char path[CF_UUID_PATH_SIZE];
@@ -515,6 +516,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     rc = cf_objdb_commit(a->odb, &rec, err);
     if (rc < 0)
         goto fail;
+    u->committed = true;
     cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
            rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
     view_snapshot(a, &v, &nv);
@@ -635,12 +637,24 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void done(void *cls, struct MHD_Connection *c, void *state,
                  enum MHD_RequestTerminationCode why)
 {
+    struct cf_app *a = cls;
     struct upload *u = state;
+    char err[CF_ERR_LEN] = "";
 
-    (void)cls;
     (void)c;
-    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL)
+    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->committed) {
+        /* Committed, but the client never learned the UUID (it gave up while
+         * a replacement copy ran, say): nothing can name the object, so it
+         * goes to the delete service instead of staying forever. */
+        if (cf_objdb_set_deleted(a->odb, &u->uuid, true, err) < 0)
+            cf_log(CF_LOG_ERROR, "upload %s committed, its reply lost, and not marked deleted: %s",
+                   u->uuid_text, err);
+        else
+            cf_log(CF_LOG_WARN, "upload %s committed but its reply was lost: marked deleted",
+                   u->uuid_text);
+    } else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL) {
         cf_log(CF_LOG_INFO, "upload %s abandoned by the client; nothing recorded", u->uuid_text);
+    }
     /* Freeing the fan-out aborts the filers' transfers: each drops its temporary. */
     upload_free(u);
 }

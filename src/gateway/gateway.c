@@ -216,9 +216,31 @@ static int need(struct cf_gateway *g, const struct who *w, uint64_t folder, enum
     enum cf_fsdb_level have = CF_FSDB_NONE;
     int rc = cf_fsdb_perm_effective(g->fs, w->client, w->user, folder, &have, err);
 
-    if (rc == CF_ENOTFOUND && folder != w->root) {
-        /* A folder in the trash: its original place is gone, ask the root. */
+    if (rc < 0)
+        return rc;
+    if (have < want) {
+        cf_err_set(err, "you may not %s here", want == CF_FSDB_READ ? "read" : "write");
+        return CF_EPERM;
+    }
+    return 0;
+}
+
+/* A trash entry is judged by its original folder. When that folder is
+ * itself gone or in the trash its permissions cannot be evaluated, and only
+ * the user who deleted the item, or one with read-write on the root, may
+ * act on it (so deleting a restricted folder does not open its contents to
+ * everyone who can read the root). */
+static int need_trash(struct cf_gateway *g, const struct who *w, const struct cf_fsdb_trash *t,
+                      enum cf_fsdb_level want, char *err)
+{
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    uint64_t f = t->orig_parent ? t->orig_parent : w->root;
+    int rc = cf_fsdb_perm_effective(g->fs, w->client, w->user, f, &have, err);
+
+    if (rc == CF_ENOTFOUND && f != w->root) {
         rc = cf_fsdb_perm_effective(g->fs, w->client, w->user, w->root, &have, err);
+        if (rc == 0 && t->by_user != w->user && have < CF_FSDB_READ_WRITE)
+            have = CF_FSDB_NONE;
     }
     if (rc < 0)
         return rc;
@@ -410,6 +432,9 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
                                   (retry_ms + 999) / 1000);
         goto out;
     }
+    /* Counted before the slow hash, so parallel guesses see each other; a
+     * success clears the key. */
+    cf_auth_limiter_fail(g->limiter, parts, 2);
     if (cf_fsdb_client_find(g->fs, client, &cl, NULL) < 0 ||
         cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL) < 0)
         known = false;
@@ -424,7 +449,6 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
             cf_log(CF_LOG_ERROR, "user \"%s\" of client \"%s\" has a malformed password hash",
                    cf_log_escape(esc[1], sizeof(esc[1]), user),
                    cf_log_escape(esc[0], sizeof(esc[0]), client));
-        cf_auth_limiter_fail(g->limiter, parts, 2);
         cf_log(CF_LOG_INFO, "login of \"%s\" in client \"%s\" refused",
                cf_log_escape(esc[1], sizeof(esc[1]), user),
                cf_log_escape(esc[0], sizeof(esc[0]), client));
@@ -926,8 +950,7 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
         arr = json_array();
         for (size_t i = 0; i < n; i++) {
             const struct cf_fsdb_trash *t = &list[i];
-            if ((entry != NULL && t != entry) ||
-                need(g, w, t->orig_parent ? t->orig_parent : w->root, CF_FSDB_READ, NULL) < 0)
+            if ((entry != NULL && t != entry) || need_trash(g, w, t, CF_FSDB_READ, NULL) < 0)
                 continue;
             (void)json_array_append_new(
                 arr, json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "id", (json_int_t)t->id, "type",
@@ -946,18 +969,15 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
                 cf_http_reply_error(c, CF_EINVAL, "use POST " TRASH "/<id>?op=restore[&to=<path>]");
             goto out;
         }
-        if (to != NULL) {
-            /* Only an entry the caller may see can be taken elsewhere. */
-            rc = need(g, w, entry->orig_parent ? entry->orig_parent : w->root, CF_FSDB_READ, err);
-            if (rc == 0)
-                rc = dest(g, w, to, &dt, &folder, err);
+        /* Taking an item out of the trash, to its place or elsewhere, is a
+         * write where it was (README: restores need read-write). */
+        rc = need_trash(g, w, entry, CF_FSDB_READ_WRITE, err);
+        if (rc == 0 && to != NULL) {
+            rc = dest(g, w, to, &dt, &folder, err);
             if (rc == 0)
                 rc = cf_fsdb_trash_restore(g->fs, w->client, id, folder, dt.name, err);
-        } else {
-            rc = need(g, w, entry->orig_parent ? entry->orig_parent : w->root, CF_FSDB_READ_WRITE,
-                      err);
-            if (rc == 0)
-                rc = cf_fsdb_trash_restore(g->fs, w->client, id, 0, NULL, err);
+        } else if (rc == 0) {
+            rc = cf_fsdb_trash_restore(g->fs, w->client, id, 0, NULL, err);
         }
         res = rc < 0 ? reply_err(c, rc, err) : reply_empty(c, MHD_HTTP_NO_CONTENT);
         goto out;
@@ -968,8 +988,8 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
     }
     /* Emptying the whole trash destroys every user's deleted items: it needs
      * read-write on the root folder (admins have it). */
-    rc = need(g, w, entry != NULL && entry->orig_parent ? entry->orig_parent : w->root,
-              CF_FSDB_READ_WRITE, err);
+    rc = entry != NULL ? need_trash(g, w, entry, CF_FSDB_READ_WRITE, err)
+                       : need(g, w, w->root, CF_FSDB_READ_WRITE, err);
     if (rc == 0)
         rc = cf_fsdb_trash_empty(g->fs, w->client, id, 0, &gone, &ngone, err);
     if (rc < 0) {

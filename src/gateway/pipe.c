@@ -133,7 +133,7 @@ static void pump(struct cf__gateway_pipe *p)
          * take its time to write the replicas (its own stall limit bounds
          * that), so the wait for its reply is bounded by the same limit
          * counted from the last byte, times the filers it may try. */
-        if (cf_now_ns() - p->last_ns > (p->eof ? 6 * p->stall_ns : p->stall_ns)) {
+        if (cf_now_ns() - p->last_ns > (p->eof ? 30 * p->stall_ns : p->stall_ns)) {
             (void)curl_multi_remove_handle(p->m, p->h);
             p->done = true;
             p->result = CURLE_OPERATION_TIMEDOUT;

@@ -335,14 +335,18 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
         s = cf_xcalloc(1, sizeof(*s));
         s->o = o;
         s->rec = rec;
-        fo = (struct cf_fetch_opts){.urls = urls,
-                                    .n = rec.n,
-                                    .first = range.first,
-                                    .len = range.last - range.first + 1,
-                                    .sha = rr == CF_RANGE_NONE ? rec.sha : NULL,
-                                    .stall_s = o->stall_s,
-                                    .on_fail = replica_failed,
-                                    .ctx = s};
+        fo = (struct cf_fetch_opts){
+            .urls = urls,
+            .n = rec.n,
+            .first = range.first,
+            .len = range.last - range.first + 1,
+            /* A range covering the whole object (the gateway always
+             * sends one) is verified like a plain GET. */
+            .sha = rr == CF_RANGE_NONE || (range.first == 0 && range.last + 1 == rec.size) ? rec.sha
+                                                                                           : NULL,
+            .stall_s = o->stall_s,
+            .on_fail = replica_failed,
+            .ctx = s};
         if (cf_fetch_open(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
