@@ -607,14 +607,42 @@ static void t_shards(void *arg)
     stop(&s);
 }
 
+/* A corrupt replica read through the gateway, whose reads are whole-object
+ * ranges: the first read breaks off instead of delivering wrong bytes,
+ * objsrv then reads that replica last, and the next read is whole and right. */
+static void t_corrupt(void *arg)
+{
+    struct sys s;
+    struct it_record rec;
+    struct it_resp r;
+    uint8_t sha[CF_SHA512_LEN];
+    char uuid[40];
+    bool whole_and_right;
+
+    (void)arg;
+    start(&s, NULL, 0);
+    put_ok(&s, s.hdr[BOSS], FS "/c.bin", 71, 300000);
+    current_uuid(&s, s.hdr[BOSS], "/c.bin", uuid);
+    IT_EQ(it_info(s.c.app.base, uuid, &rec), 200);
+    IT_EQ(rec.nfilers, 2);
+    /* Equal weights: objsrv reads the replica on filer 1 first. */
+    it_flip_object_byte(&s.c.f[0], rec.path, 250000);
+    it_prng_sha512(71, 300000, sha);
+    (void)req(&s, s.hdr[BOSS], "GET", FS "/c.bin", &r);
+    whole_and_right = r.curl_code == 0 && r.total == 300000 && memcmp(r.sha, sha, sizeof(sha)) == 0;
+    IT_CHECKF(!whole_and_right, "the corrupt replica went unnoticed");
+    IT_CHECK(r.total < 300000);
+    it_resp_fini(&r);
+    get_ok(&s, s.hdr[BOSS], FS "/c.bin", 71, 300000);
+    stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"matrix", t_matrix, NULL, 120},
-        {"concurrent", t_concurrent, NULL, 60},
-        {"delete_purge", t_delete_purge, NULL, 60},
-        {"retention", t_retention, NULL, 60},
-        {"shards", t_shards, NULL, 60},
+        {"corrupt", t_corrupt, NULL, 60},       {"matrix", t_matrix, NULL, 120},
+        {"concurrent", t_concurrent, NULL, 60}, {"delete_purge", t_delete_purge, NULL, 60},
+        {"retention", t_retention, NULL, 60},   {"shards", t_shards, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
