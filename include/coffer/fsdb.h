@@ -420,9 +420,9 @@ CF_MUST_CHECK int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf
                                     uint64_t id, uint64_t by_user, uint64_t *trash_id, char *err);
 
 /* The client's trash entries deleted before before_ms (0: all), oldest
- * first: the retention walk and the user's listing. *out: array of *n
- * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND,
- * CF_ETOOLARGE, or a db.h error. */
+ * first, at most CF_FSDB_LIST_MAX of them: the retention walk and the user's
+ * listing. *out: array of *n (caller owns; free(); NULL when *n is 0).
+ * Returns 0, CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
                                      struct cf_fsdb_trash **out, size_t *n, char *err);
 
@@ -434,8 +434,9 @@ CF_MUST_CHECK int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64
 CF_MUST_CHECK int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
                                         uint64_t parent, const char *name, char *err);
 
-/* Delete for good trash entry trash_id (0: every entry deleted before
- * before_ms; before_ms 0: every entry), with all their folders, files and
+/* Delete for good trash entry trash_id (0: the oldest CF_FSDB_LIST_MAX
+ * entries deleted before before_ms, or of all when before_ms is 0: call
+ * again while entries remain), with all their folders, files and
  * versions, in one transaction. On success *out lists, once each, the UUIDs
  * that no version of the client names any more, for the delete service
  * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (client,

@@ -121,7 +121,8 @@ static int trash_select(struct cf_db *db, uint64_t client, uint64_t trash_id, ui
                                   " by_user FROM trash WHERE client_id = ?1 AND id = ?2";
     static const char sql_all[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
                                   " by_user FROM trash WHERE client_id = ?1"
-                                  " AND (?2 = 0 OR deleted_at < ?2) ORDER BY deleted_at, id";
+                                  " AND (?2 = 0 OR deleted_at < ?2) ORDER BY deleted_at, id"
+                                  " LIMIT ?3";
     struct cf_db_stmt *s = NULL;
     struct cf_fsdb_trash *v = NULL;
     size_t cnt = 0, cap = 0;
@@ -130,7 +131,10 @@ static int trash_select(struct cf_db *db, uint64_t client, uint64_t trash_id, ui
     if (trash_id != 0)
         rc = cf__fsdb_query(db, &s, err, sql_one, "ii", (int64_t)client, (int64_t)trash_id);
     else
-        rc = cf__fsdb_query(db, &s, err, sql_all, "ii", (int64_t)client, (int64_t)before_ms);
+        /* The oldest CF_FSDB_LIST_MAX at most: a huge trash is listed and
+         * emptied a batch at a time instead of failing whole. */
+        rc = cf__fsdb_query(db, &s, err, sql_all, "iii", (int64_t)client, (int64_t)before_ms,
+                            (int64_t)CF_FSDB_LIST_MAX);
     if (rc < 0)
         goto out;
     for (;;) {
