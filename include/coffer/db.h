@@ -3,22 +3,31 @@
  *
  * Role: every metadata access (object database, file system database,
  * filer registry) goes through these few calls, so the same callers run on
- * SQLite (embedded default) and, later, PostgreSQL (scale-out) by changing a
- * URI. Backends live behind a private table of operations (src/db/db_int.h).
+ * SQLite (embedded default) and PostgreSQL (scale-out) by changing a URI. Backends live behind a
+ * private table of operations (src/db/db_int.h).
  *
  * URIs:
  *   "sqlite:PATH"    a SQLite file (created if missing); PATH is used as is
  *                    (relative to the working directory) and may not be empty.
- *   "postgres://..." and "postgresql://..." are reserved for the libpq
- *                    backend and give CF_EINVAL ("not built yet") for now.
+ *   "postgres://..." and "postgresql://..."   a PostgreSQL database, as a
+ *                    libpq connection URI (passed to libpq as is);
+ *   "postgres:CONNINFO"   the same with a libpq key=value string, e.g.
+ *                    "postgres:host=/run/pg port=5433 dbname=coffer".
+ *                    PostgreSQL notes: write transactions of one database are
+ *                    serialized by an advisory lock taken at cf_db_begin
+ *                    (READ COMMITTED inside), as SQLite's BEGIN IMMEDIATE
+ *                    serializes them; a statement that fails inside a
+ *                    transaction aborts it (roll back, as required below);
+ *                    "INTEGER PRIMARY KEY" becomes an identity key, so a table
+ *                    must either always supply its ids or never.
  *
  * The SQL subset. Callers write SQL that both engines accept:
  *   - parameters are positional and numbered, "?1 ?2 ..." (the PostgreSQL
  *     backend rewrites them to "$1 $2 ..."); numbering starts at 1;
  *   - types: INTEGER (small numbers and 0/1 flags), BIGINT (ids, sizes,
  *     milliseconds since the epoch), TEXT, BLOB; "INTEGER PRIMARY KEY" for a
- *     64-bit key (the rowid in SQLite; the PostgreSQL backend maps it to
- *     BIGINT PRIMARY KEY and BLOB to BYTEA in DDL); no AUTOINCREMENT, no
+ *     64-bit key (the rowid in SQLite; in cf_db_exec the PostgreSQL backend
+ *     maps it to a BIGINT identity key and BLOB to BYTEA); no AUTOINCREMENT, no
  *     SERIAL: callers allocate ids themselves or use UPDATE ... RETURNING;
  *   - INSERT/UPDATE/DELETE ... RETURNING instead of last_insert_rowid;
  *     ON CONFLICT (...) DO NOTHING / DO UPDATE for upserts;
@@ -65,6 +74,10 @@
 /* Prepared statements kept per connection (objdb uses about 20). Beyond
  * this, cf_db_finalize really finalizes. */
 #define CF_DB_STMT_CACHE_MAX 64
+/* Bytes of one statement's result the PostgreSQL backend keeps (it fetches
+ * a result whole at the first step); beyond this the step fails with
+ * CF_ETOOLARGE. Results in coffer are a record or a page of a listing. */
+#define CF_DB_PG_RESULT_MAX (64 * 1024 * 1024)
 /* Connections in one pool. */
 #define CF_DB_POOL_MAX 64
 
@@ -92,7 +105,7 @@ CF_MUST_CHECK int cf_db_open(const char *uri, struct cf_db **out, char *err);
  * no-op. An open transaction is rolled back. */
 void cf_db_close(struct cf_db *db);
 
-/* "sqlite" (static string): for the rare caller that must know. */
+/* "sqlite" or "postgres" (static string): for the rare caller that must know. */
 const char *cf_db_backend(const struct cf_db *db);
 
 /* Change how long a statement waits for a lock before CF_EBUSY (0: fail at

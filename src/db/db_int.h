@@ -4,7 +4,7 @@
  *
  * db.c owns everything backend-independent: URI dispatch, the statement
  * cache, deferred bind errors, transactions bookkeeping and the pool. A
- * backend (sqlite.c now, postgres.c later) fills the handles `h` and
+ * backend (sqlite.c, postgres.c) fills the handles `h` and
  * implements struct cf__db_ops. Adding PostgreSQL means: a new ops table, a
  * "postgres://" branch in cf_db_open, and in its prepare the rewrites named
  * in db.h (?N -> $N; in DDL INTEGER PRIMARY KEY -> BIGINT PRIMARY KEY,
@@ -37,7 +37,7 @@ struct cf_db_stmt {
 struct cf_db {
     const struct cf__db_ops *ops;
     void *h;                  /* backend connection (sqlite3 *) */
-    char *uri;                /* owned; for messages */
+    char *uri;                /* owned; for messages, passwords masked */
     struct cf_db_stmt *cache; /* cached statements, most recently prepared first */
     size_t ncached;
     size_t nout;             /* statements handed out and not yet released */
@@ -50,6 +50,8 @@ struct cf_db {
 struct cf__db_ops {
     const char *name;
     const char *begin_sql; /* a write transaction that locks at once */
+    /* If not NULL, used instead of begin_sql (PostgreSQL: BEGIN, then a lock). */
+    int (*begin)(struct cf_db *db, char *err);
     int (*open)(struct cf_db *db, const char *target, char *err);
     void (*close)(struct cf_db *db);
     int (*set_busy_timeout)(struct cf_db *db, unsigned ms);
@@ -70,6 +72,7 @@ struct cf__db_ops {
 };
 
 extern const struct cf__db_ops cf__db_sqlite_ops;
+extern const struct cf__db_ops cf__db_postgres_ops;
 
 /* Log a failure once, at the level its code deserves (db.h "Logging"). */
 void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const char *detail);

@@ -28,9 +28,11 @@
 #include "coffer/fsdb.h"
 #include "coffer/log.h"
 
+#include "dbtest.h"
+
 struct fixture {
     char dir[64];
-    char catalog[128];
+    char catalog[CF_DB_URI_MAX + 1];
     struct cf_fsdb *fs;
     uint64_t a, b; /* clients in shards 1 and 2 */
 };
@@ -71,6 +73,19 @@ static uint64_t add_client(struct fixture *fx, const char *name, uint32_t want_s
     return c.id;
 }
 
+/* A location for a new shard: NULL (a file next to the catalog) on SQLite,
+ * a new database on PostgreSQL, where NULL is not accepted (fsdb.h). */
+static const char *shard_loc(struct fixture *fx)
+{
+    static char loc[CF_DB_URI_MAX + 1];
+
+    if (!cf_test_db_pg())
+        return NULL;
+    if (cf_test_db_new(fx->dir, "fsshard", loc, sizeof(loc)) != 0)
+        fail_msg("no database for a shard");
+    return loc;
+}
+
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
@@ -82,11 +97,12 @@ static int setup(void **state)
     (void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-fsdb-XXXXXX");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    (void)snprintf(fx->catalog, sizeof(fx->catalog), "sqlite:%s/fscatalog.db", fx->dir);
+    if (cf_test_db_new(fx->dir, "fscatalog", fx->catalog, sizeof(fx->catalog)) != 0)
+        return -1;
     open_fs(fx);
-    if (cf_fsdb_shard_add(fx->fs, NULL, &id, err) != 0 || id != 1)
+    if (cf_fsdb_shard_add(fx->fs, shard_loc(fx), &id, err) != 0 || id != 1)
         fail_msg("shard 1: %s", err);
-    if (cf_fsdb_shard_add(fx->fs, NULL, &id, err) != 0 || id != 2)
+    if (cf_fsdb_shard_add(fx->fs, shard_loc(fx), &id, err) != 0 || id != 2)
         fail_msg("shard 2: %s", err);
     fx->a = add_client(fx, "acme", 1);
     fx->b = add_client(fx, "globex", 2);
@@ -100,6 +116,7 @@ static int teardown(void **state)
 
     cf_fsdb_close(fx->fs);
     remove_tree(fx->dir);
+    cf_test_db_drop_all();
     free(fx);
     return 0;
 }
@@ -201,7 +218,7 @@ static void test_clients_and_shards(void **state)
     assert_int_equal(cf_fsdb_client_add(fx->fs, "big", NULL, 17, NULL, err), CF_EINVAL);
 
     /* A shard added at run time takes the next clients. */
-    assert_int_equal(cf_fsdb_shard_add(fx->fs, NULL, &sid, err), 0);
+    assert_int_equal(cf_fsdb_shard_add(fx->fs, shard_loc(fx), &sid, err), 0);
     assert_int_equal(sid, 3);
     add_client(fx, "hooli", 3);
     add_client(fx, "wonka", 3);

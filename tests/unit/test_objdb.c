@@ -29,9 +29,11 @@
 #include "coffer/objdb.h"
 #include "coffer/uuid.h"
 
+#include "dbtest.h"
+
 struct fixture {
     char dir[64];
-    char catalog[128];
+    char catalog[CF_DB_URI_MAX + 1];
     struct cf_objdb *odb;
 };
 
@@ -74,7 +76,8 @@ static int setup(void **state)
     (void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-objdb-XXXXXX");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    (void)snprintf(fx->catalog, sizeof(fx->catalog), "sqlite:%s/catalog.db", fx->dir);
+    if (cf_test_db_new(fx->dir, "catalog", fx->catalog, sizeof(fx->catalog)) != 0)
+        return -1;
     open_odb(fx);
     *state = fx;
     return 0;
@@ -86,8 +89,23 @@ static int teardown(void **state)
 
     cf_objdb_close(fx->odb);
     remove_tree(fx->dir);
+    cf_test_db_drop_all();
     free(fx);
     return 0;
+}
+
+/* A location for a new shard: NULL (a file next to the catalog) on SQLite,
+ * a new database on PostgreSQL, where NULL is not accepted (objdb.h). The
+ * result is valid until the next call. */
+static const char *shard_loc(struct fixture *fx)
+{
+    static char loc[CF_DB_URI_MAX + 1];
+
+    if (!cf_test_db_pg())
+        return NULL;
+    if (cf_test_db_new(fx->dir, "shard", loc, sizeof(loc)) != 0)
+        fail_msg("no database for a shard");
+    return loc;
 }
 
 static uint16_t add_shard(struct fixture *fx, uint16_t id, const char *location)
@@ -95,6 +113,8 @@ static uint16_t add_shard(struct fixture *fx, uint16_t id, const char *location)
     uint16_t got = 0;
     char err[CF_ERR_LEN] = "";
 
+    if (location == NULL)
+        location = shard_loc(fx);
     if (cf_objdb_shard_add(fx->odb, id, location, &got, err) != 0)
         fail_msg("shard_add %u: %s", (unsigned)id, err);
     return got;
@@ -139,6 +159,48 @@ static void assert_same_uuid(const struct cf_uuid *a, const struct cf_uuid *b)
 
 /* ---- catalog and shards -------------------------------------------------- */
 
+/* The same checks with PostgreSQL databases as locations: no NULL or
+ * relative locations there (objdb.h). */
+static void shards_add_and_reopen_pg(struct fixture *fx)
+{
+    struct cf_objdb_shard *v = NULL;
+    struct cf_objdb *bad = NULL;
+    size_t n = 0;
+    uint16_t id = 0;
+    char err[CF_ERR_LEN] = "", loc1[CF_DB_URI_MAX + 1], loc8[CF_DB_URI_MAX + 1];
+
+    (void)snprintf(loc1, sizeof(loc1), "%s", shard_loc(fx));
+    assert_int_equal(add_shard(fx, 0, loc1), 1);
+    assert_int_equal(add_shard(fx, 7, NULL), 7);
+    (void)snprintf(loc8, sizeof(loc8), "%s", shard_loc(fx));
+    assert_int_equal(add_shard(fx, 0, loc8), 8);
+
+    assert_int_equal(cf_objdb_shard_add(fx->odb, 9, NULL, &id, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_shard_add(fx->odb, 7, shard_loc(fx), &id, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_shard_add(fx->odb, 9, loc8, &id, err), CF_EINVAL);
+    assert_non_null(strstr(err, "holds shard 8"));
+    assert_int_equal(cf_objdb_shard_add(fx->odb, 9, fx->catalog, &id, err), CF_EINVAL);
+    assert_non_null(strstr(err, "is a coffer catalog"));
+
+    cf_objdb_shard_list(fx->odb, &v, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].location, loc1);
+    assert_int_equal(v[2].id, 8);
+    assert_true(v[2].created_ms > 0 && !v[2].read_only && !v[2].obsolete);
+    free(v);
+
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    open_odb(fx);
+    cf_objdb_shard_list(fx->odb, &v, &n);
+    assert_int_equal(n, 3);
+    free(v);
+
+    assert_int_equal(cf_objdb_open(loc1, 1, &bad, err), CF_EINVAL);
+    assert_null(bad);
+    assert_non_null(strstr(err, "is a coffer shard, not a catalog"));
+}
+
 static void test_shards_add_and_reopen(void **state)
 {
     struct fixture *fx = *state;
@@ -147,6 +209,10 @@ static void test_shards_add_and_reopen(void **state)
     uint16_t id = 0;
     char err[CF_ERR_LEN] = "", loc[160], path[160];
 
+    if (cf_test_db_pg()) {
+        shards_add_and_reopen_pg(fx);
+        return;
+    }
     cf_objdb_shard_list(fx->odb, &v, &n);
     assert_int_equal(n, 0);
     assert_null(v);
@@ -556,14 +622,14 @@ static void test_shard_added_elsewhere(void **state)
 
     add_shard(fx, 1, NULL);
     assert_int_equal(cf_objdb_open(fx->catalog, 1, &other, err), 0);
-    assert_int_equal(cf_objdb_shard_add(other, 2, NULL, NULL, err), 0);
+    assert_int_equal(cf_objdb_shard_add(other, 2, shard_loc(fx), NULL, err), 0);
     assert_int_equal(cf_objdb_reserve(other, 2, &u, err), 0);
     make_record(&r, &u, f, 2);
     assert_int_equal(cf_objdb_commit(other, &r, err), 0);
     assert_int_equal(cf_objdb_get(fx->odb, &u, 0, &got, err), 0);
     assert_string_equal(got.path, r.path);
 
-    assert_int_equal(cf_objdb_shard_add(other, 3, NULL, NULL, err), 0);
+    assert_int_equal(cf_objdb_shard_add(other, 3, shard_loc(fx), NULL, err), 0);
     assert_int_equal(cf_objdb_shard_set(other, 1, true, false, err), 0);
     assert_int_equal(cf_objdb_refresh(fx->odb, err), 0);
     cf_objdb_shard_list(fx->odb, &v, &n);

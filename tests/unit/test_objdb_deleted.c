@@ -29,9 +29,11 @@
 #include "coffer/objdb.h"
 #include "coffer/uuid.h"
 
+#include "dbtest.h"
+
 struct fixture {
     char dir[64];
-    char catalog[128];
+    char catalog[CF_DB_URI_MAX + 1];
     struct cf_objdb *odb;
 };
 
@@ -74,7 +76,8 @@ static int setup(void **state)
     (void)snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-objdbdel-XXXXXX");
     if (mkdtemp(fx->dir) == NULL)
         return -1;
-    (void)snprintf(fx->catalog, sizeof(fx->catalog), "sqlite:%s/catalog.db", fx->dir);
+    if (cf_test_db_new(fx->dir, "catalog", fx->catalog, sizeof(fx->catalog)) != 0)
+        return -1;
     open_odb(fx);
     *state = fx;
     return 0;
@@ -86,6 +89,7 @@ static int teardown(void **state)
 
     cf_objdb_close(fx->odb);
     remove_tree(fx->dir);
+    cf_test_db_drop_all();
     free(fx);
     return 0;
 }
@@ -93,8 +97,14 @@ static int teardown(void **state)
 static uint16_t add_shard(struct fixture *fx, uint16_t id, const char *location)
 {
     uint16_t got = 0;
-    char err[CF_ERR_LEN] = "";
+    char err[CF_ERR_LEN] = "", loc[CF_DB_URI_MAX + 1];
 
+    /* A NULL location (a file next to the catalog) is SQLite-only. */
+    if (location == NULL && cf_test_db_pg()) {
+        if (cf_test_db_new(fx->dir, "shard", loc, sizeof(loc)) != 0)
+            fail_msg("no database for shard %u", (unsigned)id);
+        location = loc;
+    }
     if (cf_objdb_shard_add(fx->odb, id, location, &got, err) != 0)
         fail_msg("shard_add %u: %s", (unsigned)id, err);
     return got;
