@@ -3,8 +3,11 @@
  */
 #include "dbtest.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "coffer/db.h"
@@ -75,4 +78,26 @@ void cf_test_db_drop_all(void)
         (void)admin(sql);
     }
     nmade = 0;
+}
+
+void cf_test_rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (e->d_type == DT_DIR) {
+            char sub[512];
+            (void)snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+            cf_test_rm_tree(sub);
+        } else {
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+    (void)rmdir(dir);
 }

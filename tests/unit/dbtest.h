@@ -24,4 +24,7 @@ int cf_test_db_new(const char *dir, const char *tag, char *uri, size_t cap);
 /* Drop the PostgreSQL databases made so far (a no-op on SQLite). */
 void cf_test_db_drop_all(void);
 
+/* Remove dir and everything under it (best effort; for test directories). */
+void cf_test_rm_tree(const char *dir);
+
 #endif

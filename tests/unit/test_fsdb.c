@@ -37,22 +37,6 @@ struct fixture {
     uint64_t a, b; /* clients in shards 1 and 2 */
 };
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        (void)unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 static void open_fs(struct fixture *fx)
 {
     char err[CF_ERR_LEN] = "";
@@ -115,7 +99,7 @@ static int teardown(void **state)
     struct fixture *fx = *state;
 
     cf_fsdb_close(fx->fs);
-    remove_tree(fx->dir);
+    cf_test_rm_tree(fx->dir);
     cf_test_db_drop_all();
     free(fx);
     return 0;

@@ -37,28 +37,6 @@ struct fixture {
     struct cf_objdb *odb;
 };
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (e->d_type == DT_DIR) {
-            char sub[512];
-            (void)snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
-            remove_tree(sub);
-        } else {
-            (void)unlinkat(dirfd(d), e->d_name, 0);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 static void open_odb(struct fixture *fx)
 {
     char err[CF_ERR_LEN] = "";
@@ -88,7 +66,7 @@ static int teardown(void **state)
     struct fixture *fx = *state;
 
     cf_objdb_close(fx->odb);
-    remove_tree(fx->dir);
+    cf_test_rm_tree(fx->dir);
     cf_test_db_drop_all();
     free(fx);
     return 0;
