@@ -445,4 +445,27 @@ CF_MUST_CHECK int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint6
                                       uint64_t before_ms, struct cf_fsdb_uuid **out, size_t *n,
                                       char *err);
 
+/* Objects to hand to the delete service. cf_fsdb_trash_empty records the
+ * UUIDs it returns here in the same transaction as the deletion, so a caller
+ * killed before the delete service took them finds them again; the caller
+ * forgets each with cf_fsdb_release_done once the delete service has it.
+ * cf_fsdb_release_add records one more (an object stored but named by
+ * nothing). */
+
+/* The client's pending UUIDs, oldest first, at most CF_FSDB_LIST_MAX. *out:
+ * array of *n (caller owns; free(); NULL when *n is 0). Returns 0 or a db.h
+ * error. */
+CF_MUST_CHECK int cf_fsdb_release_pending(struct cf_fsdb *fs, uint64_t client,
+                                          struct cf_fsdb_uuid **out, size_t *n, char *err);
+
+/* Record uuid (borrowed, CF_FSDB_UUID_LEN bytes) as pending for client.
+ * Returns 0 (also when it already was), CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_release_add(struct cf_fsdb *fs, uint64_t client, const char *uuid,
+                                      char *err);
+
+/* Forget a pending uuid (borrowed). Returns 0 (also when it was not
+ * pending) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_release_done(struct cf_fsdb *fs, uint64_t client, const char *uuid,
+                                       char *err);
+
 #endif

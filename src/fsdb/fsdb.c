@@ -110,7 +110,12 @@ static const char shard_schema[] =
     " orig_name TEXT NOT NULL,"
     " deleted_at BIGINT NOT NULL,"
     " by_user BIGINT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS trash_by_client ON trash (client_id, deleted_at);";
+    "CREATE INDEX IF NOT EXISTS trash_by_client ON trash (client_id, deleted_at);"
+    "CREATE TABLE IF NOT EXISTS pending_release ("
+    " client_id BIGINT NOT NULL,"
+    " uuid TEXT NOT NULL,"
+    " since BIGINT NOT NULL,"
+    " PRIMARY KEY (client_id, uuid));";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 

@@ -343,6 +343,8 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
     /* Shard-wide, not per client: the delete service is told about a UUID
      * only when no version in the shard names it, whoever owns that version. */
     static const char sql_refs[] = "SELECT count(*) FROM versions WHERE uuid = ?1";
+    static const char sql_pending[] = "INSERT INTO pending_release (client_id, uuid, since)"
+                                      " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_fsdb_trash *t = NULL;
     struct uuid_set set = {NULL, 0, 0};
@@ -379,6 +381,14 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
         if (refs == 0)
             set.v[k++] = set.v[i];
     }
+    /* DESIGN §4: what the delete service must still be told survives a crash
+     * of the caller, in the same transaction as the deletion. */
+    for (size_t i = 0; i < k; i++) {
+        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_pending, "iti", (int64_t)client, set.v[i].text,
+                          (int64_t)cf_wall_ms());
+        if (rc < 0)
+            goto out;
+    }
     rc = cf_db_commit(c.db, err);
     if (rc < 0)
         goto out;
@@ -394,5 +404,68 @@ out:
     cf__fsdb_release(&c);
     free(set.v);
     free(t);
+    return rc;
+}
+
+int cf_fsdb_release_pending(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_uuid **out,
+                            size_t *n, char *err)
+{
+    static const char sql[] = "SELECT uuid FROM pending_release WHERE client_id = ?1"
+                              " ORDER BY since, uuid LIMIT ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct uuid_set set = {NULL, 0, 0};
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)CF_FSDB_LIST_MAX);
+    if (rc < 0)
+        goto out;
+    rc = collect_uuids(s, &set, err);
+    if (rc < 0)
+        goto out;
+    *out = set.v;
+    *n = set.n;
+    set.v = NULL;
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    free(set.v);
+    return rc;
+}
+
+int cf_fsdb_release_add(struct cf_fsdb *fs, uint64_t client, const char *uuid, char *err)
+{
+    static const char sql[] = "INSERT INTO pending_release (client_id, uuid, since)"
+                              " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    if (strlen(uuid) != CF_FSDB_UUID_LEN) {
+        cf_err_set(err, "not a UUID");
+        return CF_EINVAL;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "iti", (int64_t)client, uuid,
+                          (int64_t)cf_wall_ms());
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_release_done(struct cf_fsdb *fs, uint64_t client, const char *uuid, char *err)
+{
+    static const char sql[] = "DELETE FROM pending_release WHERE client_id = ?1 AND uuid = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "it", (int64_t)client, uuid);
+    cf__fsdb_release(&c);
     return rc;
 }

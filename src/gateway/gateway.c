@@ -583,6 +583,8 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
         memcpy(orphan.text, uuid, sizeof(orphan.text));
         cf_log(CF_LOG_WARN, "upload %s stored but not recorded (%s): releasing it", uuid,
                cf_strerror(rc));
+        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
+            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
         release_objects(g, r->who.client, &orphan, 1);
         res = reply_err(c, rc, err);
         goto out;
@@ -820,6 +822,11 @@ static void release_objects(struct cf_gateway *g, uint64_t client, const struct 
                    (status == 204 || status == 404)) {
             cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s deleted (no file uses it)", client,
                    gone[i].text);
+            /* Taken: no longer pending. If this fails, the next pass sends the
+             * DELETE again, which the app answers 404: harmless. */
+            if (cf_fsdb_release_done(g->fs, client, gone[i].text, derr) < 0)
+                cf_log(CF_LOG_WARN, "client %" PRIu64 ": object %s stays pending: %s", client,
+                       gone[i].text, derr);
             continue;
         }
         cf_log(CF_LOG_WARN,
@@ -829,13 +836,12 @@ static void release_objects(struct cf_gateway *g, uint64_t client, const struct 
     }
 }
 
-/* One retention pass: for every client, delete for good the trash entries
- * older than the retention and release their objects. fsdb empties each
- * client's entries in one transaction, so a pass killed halfway leaves each
- * client either done or untouched, and the next pass picks up the rest. An
- * object whose app DELETE was refused (logged above), or not sent because
- * the gateway died after the commit, stays recorded but unreferenced: space,
- * not data, is what is lost. */
+/* One retention pass: for every client, hand over the objects still pending
+ * release, then delete for good the trash entries older than the retention
+ * and release their objects. fsdb empties each client's entries and records
+ * their objects as pending in one transaction, and forgets one only after
+ * the app took it, so a pass killed anywhere (or an app that was down)
+ * leaves work the next pass finishes (DESIGN §4). */
 static void trash_pass(struct cf_gateway *g)
 {
     struct cf_fsdb_client *cl = NULL;
@@ -856,6 +862,14 @@ static void trash_pass(struct cf_gateway *g)
         size_t ngone = 0;
         int rc;
 
+        /* First what an earlier pass or request left untold (killed, or the
+         * app was down). */
+        err[0] = '\0';
+        if (cf_fsdb_release_pending(g->fs, cl[i].id, &gone, &ngone, err) == 0)
+            release_objects(g, cl[i].id, gone, ngone);
+        free(gone);
+        gone = NULL;
+        ngone = 0;
         err[0] = '\0';
         rc = cf_fsdb_trash_empty(g->fs, cl[i].id, 0, now - g->trash_retention_ms, &gone, &ngone,
                                  err);

@@ -821,6 +821,28 @@ static void test_retention(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(tv[0].orig_name, "new");
     free(tv);
+
+    /* What emptying returned stays pending until the delete service has it. */
+    {
+        char u1[CF_FSDB_UUID_LEN + 1], u9[CF_FSDB_UUID_LEN + 1];
+        uuid_of(1, u1);
+        uuid_of(9, u9);
+        assert_int_equal(cf_fsdb_release_pending(fx->fs, fx->a, &uv, &n, err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(uv[0].text, u1);
+        free(uv);
+        assert_int_equal(cf_fsdb_release_pending(fx->fs, fx->b, &uv, &n, err), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(cf_fsdb_release_add(fx->fs, fx->a, u9, err), 0);
+        assert_int_equal(cf_fsdb_release_add(fx->fs, fx->a, u9, err), 0);
+        assert_int_equal(cf_fsdb_release_add(fx->fs, fx->a, "short", err), CF_EINVAL);
+        assert_int_equal(cf_fsdb_release_done(fx->fs, fx->a, u1, err), 0);
+        assert_int_equal(cf_fsdb_release_done(fx->fs, fx->a, u1, err), 0);
+        assert_int_equal(cf_fsdb_release_pending(fx->fs, fx->a, &uv, &n, err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(uv[0].text, u9);
+        free(uv);
+    }
 }
 
 /* ---- concurrency ------------------------------------------------------------------ */
