@@ -676,32 +676,40 @@ void it_filer_start_ok(struct it_filer *f, ...)
     }
 }
 
-static void filer_reaped(struct it_filer *f)
+/* A child this harness started, as the filer and process helpers share it:
+ * where its pid and stdout live, and its name for messages. */
+struct child {
+    pid_t *pid;
+    int *out_fd;
+    const char *what;
+};
+
+static void child_reaped(struct child c)
 {
-    registry_set(f->pid, 0);
-    f->pid = -1;
-    if (f->out_fd >= 0)
-        close(f->out_fd);
-    f->out_fd = -1;
+    registry_set(*c.pid, 0);
+    *c.pid = -1;
+    if (*c.out_fd >= 0)
+        close(*c.out_fd);
+    *c.out_fd = -1;
 }
 
-bool it_filer_wait_exit(struct it_filer *f, unsigned timeout_ms, int *status)
+static bool child_wait_exit(struct child c, unsigned timeout_ms, int *status)
 {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms * g_it.mult;
     bool exited = false;
 
-    IT_CHECKF(f->pid > 0, "filer %u is not running", f->id);
+    IT_CHECKF(*c.pid > 0, "%s is not running", c.what);
     for (;;) {
         int st = 0;
-        pid_t r = waitpid(f->pid, &st, WNOHANG);
-        if (r == f->pid) {
-            filer_reaped(f);
+        pid_t r = waitpid(*c.pid, &st, WNOHANG);
+        if (r == *c.pid) {
+            child_reaped(c);
             if (status != NULL)
                 *status = st;
             exited = true;
             break;
         }
-        IT_CHECKF(r == 0 || errno == EINTR, "waitpid %d: %s", (int)f->pid, strerror(errno));
+        IT_CHECKF(r == 0 || errno == EINTR, "waitpid %d: %s", (int)*c.pid, strerror(errno));
         if (now_ms() >= deadline)
             break;
         nap_ms(5);
@@ -709,35 +717,71 @@ bool it_filer_wait_exit(struct it_filer *f, unsigned timeout_ms, int *status)
     return exited;
 }
 
+static void child_signal(pid_t pid, const char *what, int sig)
+{
+    IT_CHECKF(pid > 0, "%s is not running", what);
+    IT_CHECKF(kill(pid, sig) == 0, "kill %d: %s", (int)pid, strerror(errno));
+}
+
+static void child_kill9(struct child c)
+{
+    int st;
+
+    child_signal(*c.pid, c.what, SIGKILL);
+    while (waitpid(*c.pid, &st, 0) < 0) {
+        IT_CHECKF(errno == EINTR, "waitpid %d: %s", (int)*c.pid, strerror(errno));
+    }
+    child_reaped(c);
+}
+
+static int child_stop(struct child c)
+{
+    int st = 0;
+
+    child_signal(*c.pid, c.what, SIGTERM);
+    if (!child_wait_exit(c, IT_STOP_MS, &st)) {
+        fprintf(stderr, "%s did not exit within %u ms of SIGTERM: SIGKILL\n", c.what,
+                IT_STOP_MS * g_it.mult);
+        child_kill9(c);
+        st = -1;
+    }
+    return st;
+}
+
+/* A filer as a child, named "filer N" (in buf) for messages. */
+static struct child filer_child(struct it_filer *f, char *buf, size_t cap)
+{
+    (void)snprintf(buf, cap, "filer %u", f->id);
+    return (struct child){&f->pid, &f->out_fd, buf};
+}
+
+bool it_filer_wait_exit(struct it_filer *f, unsigned timeout_ms, int *status)
+{
+    char what[32];
+
+    return child_wait_exit(filer_child(f, what, sizeof(what)), timeout_ms, status);
+}
+
 void it_filer_signal(const struct it_filer *f, int sig)
 {
-    IT_CHECKF(f->pid > 0, "filer %u is not running", f->id);
-    IT_CHECKF(kill(f->pid, sig) == 0, "kill %d: %s", (int)f->pid, strerror(errno));
+    char what[32];
+
+    (void)snprintf(what, sizeof(what), "filer %u", f->id);
+    child_signal(f->pid, what, sig);
 }
 
 void it_filer_kill9(struct it_filer *f)
 {
-    int st;
+    char what[32];
 
-    it_filer_signal(f, SIGKILL);
-    while (waitpid(f->pid, &st, 0) < 0) {
-        IT_CHECKF(errno == EINTR, "waitpid %d: %s", (int)f->pid, strerror(errno));
-    }
-    filer_reaped(f);
+    child_kill9(filer_child(f, what, sizeof(what)));
 }
 
 int it_filer_stop(struct it_filer *f)
 {
-    int st = 0;
+    char what[32];
 
-    it_filer_signal(f, SIGTERM);
-    if (!it_filer_wait_exit(f, IT_STOP_MS, &st)) {
-        fprintf(stderr, "filer %u did not exit within %u ms of SIGTERM: SIGKILL\n", f->id,
-                IT_STOP_MS * g_it.mult);
-        it_filer_kill9(f);
-        st = -1;
-    }
-    return st;
+    return child_stop(filer_child(f, what, sizeof(what)));
 }
 
 void it_filer_stop_ok(struct it_filer *f)
@@ -1723,68 +1767,24 @@ static size_t collect_args(char **args, size_t n, va_list ap)
     return n;
 }
 
-static void proc_reaped(struct it_proc *p)
-{
-    registry_set(p->pid, 0);
-    p->pid = -1;
-    if (p->out_fd >= 0)
-        close(p->out_fd);
-    p->out_fd = -1;
-}
-
 bool it_proc_wait_exit(struct it_proc *p, unsigned timeout_ms, int *status)
 {
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms * g_it.mult;
-    bool exited = false;
-
-    IT_CHECKF(p->pid > 0, "%s is not running", p->name);
-    for (;;) {
-        int st = 0;
-        pid_t r = waitpid(p->pid, &st, WNOHANG);
-        if (r == p->pid) {
-            proc_reaped(p);
-            if (status != NULL)
-                *status = st;
-            exited = true;
-            break;
-        }
-        IT_CHECKF(r == 0 || errno == EINTR, "waitpid %d: %s", (int)p->pid, strerror(errno));
-        if (now_ms() >= deadline)
-            break;
-        nap_ms(5);
-    }
-    return exited;
+    return child_wait_exit((struct child){&p->pid, &p->out_fd, p->name}, timeout_ms, status);
 }
 
 void it_proc_signal(const struct it_proc *p, int sig)
 {
-    IT_CHECKF(p->pid > 0, "%s is not running", p->name);
-    IT_CHECKF(kill(p->pid, sig) == 0, "kill %d: %s", (int)p->pid, strerror(errno));
+    child_signal(p->pid, p->name, sig);
 }
 
 void it_proc_kill9(struct it_proc *p)
 {
-    int st;
-
-    it_proc_signal(p, SIGKILL);
-    while (waitpid(p->pid, &st, 0) < 0) {
-        IT_CHECKF(errno == EINTR, "waitpid %d: %s", (int)p->pid, strerror(errno));
-    }
-    proc_reaped(p);
+    child_kill9((struct child){&p->pid, &p->out_fd, p->name});
 }
 
 int it_proc_stop(struct it_proc *p)
 {
-    int st = 0;
-
-    it_proc_signal(p, SIGTERM);
-    if (!it_proc_wait_exit(p, IT_STOP_MS, &st)) {
-        fprintf(stderr, "%s did not exit within %u ms of SIGTERM: SIGKILL\n", p->name,
-                IT_STOP_MS * g_it.mult);
-        it_proc_kill9(p);
-        st = -1;
-    }
-    return st;
+    return child_stop((struct child){&p->pid, &p->out_fd, p->name});
 }
 
 void it_proc_stop_ok(struct it_proc *p)
