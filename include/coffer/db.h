@@ -195,6 +195,20 @@ const char *cf_db_column_text(struct cf_db_stmt *s, int i, size_t *len);
 const void *cf_db_column_blob(struct cf_db_stmt *s, int i, size_t *len);
 bool cf_db_column_is_null(struct cf_db_stmt *s, int i);
 
+/* Copy text column i (SQL NULL reads as "") into out (cap bytes, always
+ * NUL-terminated). Returns 0, or CF_ECORRUPT if it does not fit. */
+CF_MUST_CHECK int cf_db_column_copy_text(struct cf_db_stmt *s, int i, char *out, size_t cap);
+
+/* Check a database's identity row (coffer_meta id 1: kind, version,
+ * shard_id), as objdb and fsdb stamp it: it must say `kind`, `version` and
+ * shard_id (0 for a catalog). uri (borrowed) names the database in messages
+ * and shard_word names a shard ("shard", "fs shard"). Returns 0, CF_EINVAL
+ * with the reason in err (not a coffer database, another kind, another
+ * version, another shard), or a backend error. */
+CF_MUST_CHECK int cf_db_meta_check(struct cf_db *db, const char *uri, const char *kind,
+                                   int64_t version, int64_t shard_id, const char *shard_word,
+                                   char *err);
+
 /* ---- connection pool --------------------------------------------------- */
 
 /* Open n connections (1..CF_DB_POOL_MAX) to uri (borrowed). On success *out

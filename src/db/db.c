@@ -508,3 +508,64 @@ char *cf_db_sqlite_dir(const char *uri)
         return cf_xstrdup("/");
     return cf_xstrndup(path, (size_t)(slash - path));
 }
+
+int cf_db_column_copy_text(struct cf_db_stmt *s, int i, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *p = cf_db_column_text(s, i, &len);
+
+    if (len >= cap)
+        return CF_ECORRUPT;
+    if (len > 0)
+        memcpy(out, p, len);
+    out[len] = '\0';
+    return 0;
+}
+
+int cf_db_meta_check(struct cf_db *db, const char *uri, const char *kind, int64_t version,
+                     int64_t shard_id, const char *shard_word, char *err)
+{
+    static const char sql[] = "SELECT kind, version, shard_id FROM coffer_meta WHERE id = 1";
+    struct cf_db_stmt *s = NULL;
+    char got[16], detail[CF_ERR_LEN] = "";
+    int64_t v, sid;
+    int rc;
+
+    /* A database without the table is not ours: say so rather than "no such table". */
+    rc = cf_db_prepare(db, sql, &s, detail);
+    if (rc == CF_EINTERNAL) {
+        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", uri, kind, detail);
+        rc = CF_EINVAL;
+    } else if (rc < 0) {
+        cf_err_set(err, "%s", detail);
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc < 0)
+        goto out;
+    if (rc == CF_DB_DONE || cf_db_column_copy_text(s, 0, got, sizeof(got)) < 0) {
+        cf_err_set(err, "\"%s\" is not a coffer %s", uri, kind);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    v = cf_db_column_int64(s, 1);
+    sid = cf_db_column_int64(s, 2);
+    if (strcmp(got, kind) != 0) {
+        cf_err_set(err, "\"%s\" is a coffer %s, not a %s", uri, got, kind);
+        rc = CF_EINVAL;
+    } else if (v != version) {
+        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %lld", uri,
+                   (long long)v, (long long)version);
+        rc = CF_EINVAL;
+    } else if (sid != shard_id) {
+        cf_err_set(err, "\"%s\" holds %s %lld, not %s %lld", uri, shard_word, (long long)sid,
+                   shard_word, (long long)shard_id);
+        rc = CF_EINVAL;
+    } else {
+        rc = 0;
+    }
+out:
+    cf_db_finalize(s);
+    return rc;
+}

@@ -202,23 +202,6 @@ int cf__fsdb_new_id(struct cf_db *db, int64_t *out, char *err)
     return rc < 0 ? rc : 0;
 }
 
-int cf__fsdb_copy_text(struct cf_db_stmt *s, int col, char *out, size_t cap)
-{
-    size_t len = 0;
-    const char *p = cf_db_column_text(s, col, &len);
-    int rc = 0;
-
-    if (len >= cap) {
-        rc = CF_ECORRUPT;
-        goto out;
-    }
-    if (len > 0)
-        memcpy(out, p, len);
-    out[len] = '\0';
-out:
-    return rc;
-}
-
 int cf__fsdb_grow(void **arr, size_t *cap, size_t n, size_t elem, char *err)
 {
     if (n >= CF_FSDB_LIST_MAX) {
@@ -308,55 +291,6 @@ int cf__fsdb_check_name(const char *name, char *err)
     return cf_fsdb_name_validate(name, strnlen(name, CF_FSDB_NAME_MAX + 1), err);
 }
 
-/* ---- schema ------------------------------------------------------------------ */
-
-static int meta_check(struct cf_db *db, const char *uri, const char *kind, uint32_t shard_id,
-                      char *err)
-{
-    static const char sql[] = "SELECT kind, version, shard_id FROM coffer_meta WHERE id = 1";
-    struct cf_db_stmt *s = NULL;
-    char got[16], detail[CF_ERR_LEN] = "";
-    int64_t version, sid;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, detail);
-    if (rc == CF_EINTERNAL) {
-        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", uri, kind, detail);
-        rc = CF_EINVAL;
-    } else if (rc < 0) {
-        cf_err_set(err, "%s", detail);
-    }
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    if (rc == CF_DB_DONE || cf__fsdb_copy_text(s, 0, got, sizeof(got)) < 0) {
-        cf_err_set(err, "\"%s\" is not a coffer %s", uri, kind);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    version = cf_db_column_int64(s, 1);
-    sid = cf_db_column_int64(s, 2);
-    if (strcmp(got, kind) != 0) {
-        cf_err_set(err, "\"%s\" is a coffer %s, not an %s", uri, got, kind);
-        rc = CF_EINVAL;
-    } else if (version != CF__FSDB_SCHEMA_VERSION) {
-        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %d", uri,
-                   (long long)version, CF__FSDB_SCHEMA_VERSION);
-        rc = CF_EINVAL;
-    } else if (sid != (int64_t)shard_id) {
-        cf_err_set(err, "\"%s\" holds fs shard %lld, not %u", uri, (long long)sid,
-                   (unsigned)shard_id);
-        rc = CF_EINVAL;
-    } else {
-        rc = 0;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
-}
-
 /* Create the tables of the catalog (shard_id 0) or a shard if missing and
  * stamp coffer_meta, in one transaction, checking the stamp before the rest
  * so a wrong file gets no extra tables. */
@@ -377,7 +311,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
                       (int64_t)shard_id);
     if (rc < 0)
         goto out;
-    rc = meta_check(db, uri, kind, shard_id, err);
+    rc = cf_db_meta_check(db, uri, kind, CF__FSDB_SCHEMA_VERSION, shard_id, "fs shard", err);
     if (rc < 0)
         goto out;
     rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
@@ -441,7 +375,7 @@ static int shard_open(struct cf_fsdb *fs, uint32_t id, const char *location, boo
     if (create)
         rc = schema_init(db, uri, id, err);
     else
-        rc = meta_check(db, uri, "fs-shard", id, err);
+        rc = cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
     cf_db_pool_release(sh->pool, db);
     if (rc < 0)
         goto out;
@@ -503,7 +437,7 @@ static int reload_locked(struct cf_fsdb *fs, char *err)
         if (rc <= 0)
             goto out;
         id = cf_db_column_int64(s, 0);
-        if (id < 1 || id > 65535 || cf__fsdb_copy_text(s, 1, location, sizeof(location)) < 0) {
+        if (id < 1 || id > 65535 || cf_db_column_copy_text(s, 1, location, sizeof(location)) < 0) {
             cf_err_set(err, "catalog row of fs shard %lld is out of bounds", (long long)id);
             rc = CF_ECORRUPT;
             goto out;
@@ -707,7 +641,7 @@ int cf_fsdb_shard_list(struct cf_fsdb *fs, struct cf_fsdb_shard **out, size_t *n
             goto out;
         memset(&v[cnt], 0, sizeof(v[cnt]));
         v[cnt].id = (uint32_t)cf_db_column_int64(s, 0);
-        rc = cf__fsdb_copy_text(s, 1, v[cnt].location, sizeof(v[cnt].location));
+        rc = cf_db_column_copy_text(s, 1, v[cnt].location, sizeof(v[cnt].location));
         if (rc < 0)
             goto out;
         v[cnt].read_only = cf_db_column_int64(s, 2) != 0;
@@ -737,9 +671,9 @@ static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
 
     memset(c, 0, sizeof(*c));
     c->id = (uint64_t)cf_db_column_int64(s, 0);
-    rc = cf__fsdb_copy_text(s, 1, c->name, sizeof(c->name));
+    rc = cf_db_column_copy_text(s, 1, c->name, sizeof(c->name));
     if (rc == 0)
-        rc = cf__fsdb_copy_text(s, 3, c->info, sizeof(c->info));
+        rc = cf_db_column_copy_text(s, 3, c->info, sizeof(c->info));
     c->shard = (uint32_t)cf_db_column_int64(s, 2);
     c->replicas = (unsigned)cf_db_column_int64(s, 4);
     c->created_ms = (uint64_t)cf_db_column_int64(s, 5);

@@ -82,10 +82,6 @@ int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const ch
  * caller's transaction, so an id is taken only if the row using it is. */
 int cf__fsdb_new_id(struct cf_db *db, int64_t *out, char *err);
 
-/* Copy a text column (NULL reads as "") into out (cap bytes). Returns 0, or
- * CF_ECORRUPT if it does not fit. */
-int cf__fsdb_copy_text(struct cf_db_stmt *s, int col, char *out, size_t cap);
-
 /* cf_fsdb_name_validate on a NUL-terminated name; NULL is CF_EINVAL. */
 int cf__fsdb_check_name(const char *name, char *err);
 

@@ -69,7 +69,7 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     if (rc < 0)
         goto out;
     parent = cf_db_column_int64(s, 0);
-    rc = cf__fsdb_copy_text(s, 1, name, sizeof(name));
+    rc = cf_db_column_copy_text(s, 1, name, sizeof(name));
     if (rc < 0)
         goto out;
     cf_db_finalize(s);
@@ -109,7 +109,7 @@ static int trash_row(struct cf_db_stmt *s, struct cf_fsdb_trash *t)
     t->orig_parent = (uint64_t)cf_db_column_int64(s, 3);
     t->deleted_ms = (uint64_t)cf_db_column_int64(s, 5);
     t->by_user = (uint64_t)cf_db_column_int64(s, 6);
-    return cf__fsdb_copy_text(s, 4, t->orig_name, sizeof(t->orig_name));
+    return cf_db_column_copy_text(s, 4, t->orig_name, sizeof(t->orig_name));
 }
 
 /* Trash rows of client: entry trash_id, or (trash_id 0) those deleted before
@@ -273,7 +273,7 @@ static int collect_uuids(struct cf_db_stmt *s, struct uuid_set *set, char *err)
             set->cap = set->cap == 0 ? 16 : set->cap * 2;
             set->v = cf_xrealloc(set->v, set->cap * sizeof(*set->v));
         }
-        rc = cf__fsdb_copy_text(s, 0, set->v[set->n].text, sizeof(set->v[set->n].text));
+        rc = cf_db_column_copy_text(s, 0, set->v[set->n].text, sizeof(set->v[set->n].text));
         if (rc < 0)
             break;
         set->n++;

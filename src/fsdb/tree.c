@@ -52,13 +52,13 @@ static int file_row(struct cf_db_stmt *s, struct cf_fsdb_entry *e)
     e->kind = CF_FSDB_FILE;
     e->id = (uint64_t)cf_db_column_int64(s, 0);
     e->parent = (uint64_t)cf_db_column_int64(s, 1);
-    rc = cf__fsdb_copy_text(s, 2, e->name, sizeof(e->name));
+    rc = cf_db_column_copy_text(s, 2, e->name, sizeof(e->name));
     e->created_ms = (uint64_t)cf_db_column_int64(s, 3);
     e->modified_ms = (uint64_t)cf_db_column_int64(s, 4);
     e->version = (uint64_t)cf_db_column_int64(s, 5);
     e->version_no = (uint32_t)cf_db_column_int64(s, 6);
     if (rc == 0)
-        rc = cf__fsdb_copy_text(s, 7, e->uuid, sizeof(e->uuid));
+        rc = cf_db_column_copy_text(s, 7, e->uuid, sizeof(e->uuid));
     e->size = (uint64_t)cf_db_column_int64(s, 8);
     if (rc == 0)
         rc = copy_sha(s, 9, e->sha512);
@@ -74,7 +74,7 @@ static int folder_row(struct cf_db_stmt *s, struct cf_fsdb_entry *e)
     e->parent = (uint64_t)cf_db_column_int64(s, 1);
     e->created_ms = (uint64_t)cf_db_column_int64(s, 3);
     e->modified_ms = (uint64_t)cf_db_column_int64(s, 4);
-    return cf__fsdb_copy_text(s, 2, e->name, sizeof(e->name));
+    return cf_db_column_copy_text(s, 2, e->name, sizeof(e->name));
 }
 
 /* Run s (one row expected) into e with row(). CF_ENOTFOUND if no row. */
@@ -666,7 +666,7 @@ int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
         x->id = (uint64_t)cf_db_column_int64(s, 0);
         x->file = file;
         x->number = (uint32_t)cf_db_column_int64(s, 1);
-        rc = cf__fsdb_copy_text(s, 2, x->uuid, sizeof(x->uuid));
+        rc = cf_db_column_copy_text(s, 2, x->uuid, sizeof(x->uuid));
         if (rc == 0)
             rc = copy_sha(s, 4, x->sha512);
         if (rc < 0)
@@ -725,7 +725,7 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     }
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_copy_text(s, 0, put.uuid, sizeof(put.uuid));
+    rc = cf_db_column_copy_text(s, 0, put.uuid, sizeof(put.uuid));
     if (rc == 0)
         rc = copy_sha(s, 2, put.sha512);
     if (rc < 0)

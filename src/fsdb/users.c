@@ -140,9 +140,9 @@ static int user_row(struct cf_db_stmt *s, struct cf_fsdb_user *u)
 
     memset(u, 0, sizeof(*u));
     u->id = (uint64_t)cf_db_column_int64(s, 0);
-    rc = cf__fsdb_copy_text(s, 1, u->name, sizeof(u->name));
+    rc = cf_db_column_copy_text(s, 1, u->name, sizeof(u->name));
     if (rc == 0)
-        rc = cf__fsdb_copy_text(s, 2, u->pw_hash, sizeof(u->pw_hash));
+        rc = cf_db_column_copy_text(s, 2, u->pw_hash, sizeof(u->pw_hash));
     u->admin = cf_db_column_int64(s, 3) != 0;
     u->disabled = cf_db_column_int64(s, 4) != 0;
     u->created_ms = (uint64_t)cf_db_column_int64(s, 5);
@@ -353,7 +353,7 @@ int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
             goto out;
         memset(&v[cnt], 0, sizeof(v[cnt]));
         v[cnt].id = (uint64_t)cf_db_column_int64(s, 0);
-        rc = cf__fsdb_copy_text(s, 1, v[cnt].name, sizeof(v[cnt].name));
+        rc = cf_db_column_copy_text(s, 1, v[cnt].name, sizeof(v[cnt].name));
         if (rc < 0)
             goto out;
         cnt++;

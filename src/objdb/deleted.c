@@ -194,7 +194,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
 
     memset(d, 0, sizeof(*d));
     if (oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || size < 0 ||
-        cf__objdb_copy_text(s, 3, d->path, sizeof(d->path)) < 0)
+        cf_db_column_copy_text(s, 3, d->path, sizeof(d->path)) < 0)
         return oid_out_of_bounds(sh, oid, err);
     d->uuid.shard = sh->id;
     d->uuid.oid = (uint64_t)oid;

@@ -55,8 +55,8 @@ static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
     f->objects = (uint64_t)cf_db_column_int64(s, 5);
     f->read_only = cf_db_column_int64(s, 6) != 0;
     f->last_seen_ms = (uint64_t)cf_db_column_int64(s, 8);
-    if (cf__objdb_copy_text(s, 1, f->url, sizeof(f->url)) < 0 ||
-        cf__objdb_copy_text(s, 7, f->status, sizeof(f->status)) < 0)
+    if (cf_db_column_copy_text(s, 1, f->url, sizeof(f->url)) < 0 ||
+        cf_db_column_copy_text(s, 7, f->status, sizeof(f->status)) < 0)
         return CF_ECORRUPT;
     return 0;
 }

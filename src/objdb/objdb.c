@@ -78,73 +78,7 @@ static const char shard_schema[] =
     "CREATE INDEX IF NOT EXISTS deleted_object_filers_by_filer"
     " ON deleted_object_filers (filer_id, object_id);";
 
-int cf__objdb_copy_text(struct cf_db_stmt *s, int col, char *out, size_t cap)
-{
-    size_t len = 0;
-    const char *p = cf_db_column_text(s, col, &len);
-    int rc = 0;
-
-    if (len >= cap) {
-        rc = CF_ECORRUPT;
-        goto out;
-    }
-    if (len > 0)
-        memcpy(out, p, len);
-    out[len] = '\0';
-out:
-    return rc;
-}
-
 /* ---- schema ---------------------------------------------------------------- */
-
-/* Check coffer_meta says `kind`, this version and, for a shard, shard_id. */
-static int meta_check(struct cf_db *db, const char *uri, const char *kind, uint16_t shard_id,
-                      char *err)
-{
-    static const char sql[] = "SELECT kind, version, shard_id FROM coffer_meta WHERE id = 1";
-    struct cf_db_stmt *s = NULL;
-    char got[16], detail[CF_ERR_LEN] = "";
-    int64_t version, sid;
-    int rc;
-
-    /* A database without the table is not ours: say so rather than "no such table". */
-    rc = cf_db_prepare(db, sql, &s, detail);
-    if (rc == CF_EINTERNAL) {
-        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", uri, kind, detail);
-        rc = CF_EINVAL;
-    } else if (rc < 0) {
-        cf_err_set(err, "%s", detail);
-    }
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    if (rc == CF_DB_DONE || cf__objdb_copy_text(s, 0, got, sizeof(got)) < 0) {
-        cf_err_set(err, "\"%s\" is not a coffer %s", uri, kind);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    version = cf_db_column_int64(s, 1);
-    sid = cf_db_column_int64(s, 2);
-    if (strcmp(got, kind) != 0) {
-        cf_err_set(err, "\"%s\" is a coffer %s, not a %s", uri, got, kind);
-        rc = CF_EINVAL;
-    } else if (version != CF__OBJDB_SCHEMA_VERSION) {
-        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %d", uri,
-                   (long long)version, CF__OBJDB_SCHEMA_VERSION);
-        rc = CF_EINVAL;
-    } else if (sid != shard_id) {
-        cf_err_set(err, "\"%s\" holds shard %lld, not shard %u", uri, (long long)sid,
-                   (unsigned)shard_id);
-        rc = CF_EINVAL;
-    } else {
-        rc = 0;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
-}
 
 /* Create the tables of a catalog (shard_id 0) or a shard if missing, stamp
  * coffer_meta, and check it, in one transaction: two processes creating the
@@ -173,7 +107,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
     rc = cf_db_step(s, err);
     if (rc < 0)
         goto out;
-    rc = meta_check(db, uri, kind, shard_id, err);
+    rc = cf_db_meta_check(db, uri, kind, CF__OBJDB_SCHEMA_VERSION, shard_id, "shard", err);
     if (rc < 0)
         goto out;
     rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
@@ -242,7 +176,7 @@ static int shard_open(struct cf_objdb *odb, uint16_t id, const char *location, b
     if (create)
         rc = schema_init(db, uri, id, err);
     else
-        rc = meta_check(db, uri, "shard", id, err);
+        rc = cf_db_meta_check(db, uri, "shard", CF__OBJDB_SCHEMA_VERSION, id, "shard", err);
     cf_db_pool_release(sh->pool, db);
     if (rc < 0)
         goto out;
@@ -321,7 +255,7 @@ static int reload_locked(struct cf_objdb *odb, char *err)
             goto out;
         id = cf_db_column_int64(s, 0);
         if (id < 1 || id > CF_UUID_SHARD_MAX ||
-            cf__objdb_copy_text(s, 1, location, sizeof(location)) < 0) {
+            cf_db_column_copy_text(s, 1, location, sizeof(location)) < 0) {
             cf_err_set(err, "catalog row of shard %lld is out of bounds", (long long)id);
             cf_log(CF_LOG_ERROR, "objdb \"%s\": catalog row of shard %lld is out of bounds",
                    odb->catalog_uri, (long long)id);

@@ -75,8 +75,4 @@ static inline uint64_t cf__objdb_u64(int64_t v)
     return u;
 }
 
-/* Copy a text column (NULL reads as "") into out (cap bytes). Returns 0, or
- * CF_ECORRUPT if it does not fit. */
-int cf__objdb_copy_text(struct cf_db_stmt *s, int col, char *out, size_t cap);
-
 #endif

@@ -187,7 +187,7 @@ static int read_object_columns(struct cf_db_stmt *s, struct cf_objdb_record *out
         memcpy(out->key, p, len);
     out->deleted = cf_db_column_int64(s, COL_DELETED) != 0;
     out->deleted_ms = (uint64_t)cf_db_column_int64(s, COL_DELETED_AT);
-    if (cf__objdb_copy_text(s, COL_PATH, out->path, sizeof(out->path)) < 0)
+    if (cf_db_column_copy_text(s, COL_PATH, out->path, sizeof(out->path)) < 0)
         return CF_ECORRUPT;
     p = cf_db_column_blob(s, COL_SHA512, &len);
     if (len != sizeof(out->sha512))
