@@ -35,7 +35,8 @@
     XX(ENOMEM, 507, "out of memory")                                                               \
     XX(ECORRUPT, 500, "stored data is corrupt")                                                    \
     XX(EBUSY, 503, "resource busy")                                                                \
-    XX(ETOOMANY, 429, "too many requests")
+    XX(ETOOMANY, 429, "too many requests")                                                         \
+    XX(ECANCELED, 503, "canceled")
 
 enum cf_err {
     CF_OK = 0,

@@ -211,8 +211,10 @@ CF_MUST_CHECK int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uui
                                        bool deleted, char *err);
 
 /* Move a record marked deleted, with its filers, to the deleted-object map,
- * in one transaction. Returns 0, CF_ENOTFOUND as cf_objdb_get, CF_EINVAL if
- * the record is not marked deleted, or a db.h error. */
+ * in one transaction. An alias (see "maintenance" below) has no bytes: its
+ * row is simply removed. Returns 0, CF_ENOTFOUND as cf_objdb_get, CF_EINVAL
+ * if the record is not marked deleted, CF_EBUSY for a holder that still has
+ * an alias in the object map (it stays, marked), or a db.h error. */
 CF_MUST_CHECK int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                         char *err);
 
@@ -338,5 +340,141 @@ CF_MUST_CHECK int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_
  * has begun on some filer (some replica SENT or DONE: its bytes may be
  * gone); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err);
+
+/* ---- maintenance: rebuild, rebalance, audit, dedupe (issue 5) ---------------
+ *
+ * Functions in maint.c. Replicas change only by these, each one shard
+ * transaction, so a reader never sees a record listing a filer before the
+ * copy there is durable (callers copy first, then add), and a replica
+ * dropped from a record is not deleted at once: it goes to the shard's
+ * stale-replica list (stale_replicas: object id, filer, path, since, state)
+ * and is deleted by cf_objdb_stale_* once it has been out of every record
+ * longer than the readers' record cache (the caller's delay), so a reader
+ * holding an older record still finds its bytes.
+ *
+ * Stale replica states, as the purge's (NONE -> SENT -> gone):
+ *   a row in state NONE is dropped without deleting anything if the record
+ *   lists (object, filer) again; cf_objdb_stale_claim moves it to SENT
+ *   (durable, before the DELETE goes out) only while the record does not
+ *   list that filer; cf_objdb_add_filer refuses (CF_EBUSY) to list a filer
+ *   whose stale row for that object is SENT, since its bytes may be going.
+ *
+ * Dedupe: a record may be an alias of another record of the same shard
+ * (its "holder"): it has its own UUID, name, delete mark and life, but no
+ * filers and no bytes of its own; cf_objdb_get of an alias returns the
+ * holder's path, size, sha512, filers and key with the alias's own uuid,
+ * deleted mark and times, in one statement on one shard. A holder with a
+ * live alias (any alias still in the object map, marked deleted or not) is
+ * never moved to the deleted map: cf_objdb_move_deleted returns CF_EBUSY.
+ * Maintenance walks (cf_objdb_list_records, cf_objdb_list_filer) see
+ * holders and plain records only.
+ */
+
+/* Add filer_id to the record of uuid, after its copy there is durable.
+ * Drops a NONE stale row of (uuid, filer_id) in the same transaction.
+ * Returns 0; CF_EEXIST if the record already lists it; CF_ENOTFOUND if the
+ * record is gone (moved to the deleted map: the caller should delete the
+ * copy it made); CF_EBUSY if a stale DELETE of that replica may be in
+ * flight (retry later); CF_EINVAL for an alias or filer 0 or a record
+ * already at CF_OBJDB_REPLICAS_MAX; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_add_filer(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                     uint32_t filer_id, char *err);
+
+/* Replace old_filer by new_filer in the record of uuid, in one
+ * transaction; when stale is true (old_filer still holds bytes) the old
+ * replica goes to the stale-replica list, else it is forgotten (its filer is
+ * dead). new_filer 0: only drop old_filer. Returns 0; CF_ENOTFOUND if the
+ * record is gone or does not list old_filer; CF_EEXIST if it already lists
+ * new_filer; CF_EBUSY as cf_objdb_add_filer; CF_EINVAL if dropping would
+ * leave the record without filers; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_replace_filer(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                         uint32_t old_filer, uint32_t new_filer, bool stale,
+                                         char *err);
+
+/* Walk every record that holds bytes (not aliases), committed, including
+ * those marked deleted, shards in id order and each by object id; with
+ * filer_id != 0 only records listing that filer, by scanning the records
+ * (the patent's first rebuild method; cf_objdb_list_filer is the second).
+ * Writes up to cap records to out and advances *cur. Returns the number
+ * written (0 only when the walk is over, cur->done true), CF_ECORRUPT, or a
+ * db.h error (*cur unchanged). */
+CF_MUST_CHECK int cf_objdb_list_records(struct cf_objdb *odb, uint32_t filer_id,
+                                        struct cf_objdb_cursor *cur, struct cf_objdb_record *out,
+                                        size_t cap, char *err);
+
+/* A replica waiting to be deleted (see above). */
+struct cf_objdb_stale {
+    struct cf_uuid uuid; /* rnd is 0: only the shard and object id are known */
+    uint32_t filer;
+    char path[CF_PATH_MAX + 1];
+    uint64_t since_ms;
+    bool sent; /* SENT: a DELETE may have gone out */
+};
+
+/* List stale replicas dropped at or before before_ms, as cf_objdb_list_marked
+ * (cursor, returns). */
+CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
+                                      struct cf_objdb_cursor *cur, struct cf_objdb_stale *out,
+                                      size_t cap, char *err);
+
+/* Claim a stale replica for deletion: in one transaction, if the record of
+ * its object lists the filer again, remove the row and return 1 (do not
+ * delete anything); else set SENT and return 0 (send the DELETE, then call
+ * cf_objdb_stale_done). CF_ENOTFOUND if the row is gone; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st,
+                                       char *err);
+
+/* The DELETE of a claimed stale replica succeeded (204 or 404): remove its
+ * row. Returns 0 (also if already gone) or a db.h error. */
+CF_MUST_CHECK int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st,
+                                      char *err);
+
+/* Find a holder record, not marked deleted, with this content: sha512 and
+ * size equal and at least min_replicas filers, in a shard that takes new
+ * objects (so an alias can be made there). Shards are searched in id order
+ * through an index on sha512. On success fills *out and returns 1; returns
+ * 0 if there is none, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64],
+                                        uint64_t size, unsigned min_replicas,
+                                        struct cf_objdb_record *out, char *err);
+
+/* Commit a new alias record: alias (reserved with cf_objdb_reserve in the
+ * holder's shard) of holder, in one transaction that checks the holder is
+ * still a holder, in the object map and not marked deleted. created_ms 0:
+ * now. Returns 0; CF_ENOTFOUND if the holder is gone or marked deleted (the
+ * caller commits its own record instead); CF_EINVAL if the shards differ
+ * or the UUID was never reserved; CF_EEXIST; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
+                                        const struct cf_uuid *holder, uint64_t created_ms,
+                                        char *err);
+
+/* A pair of records of one shard with the same content (dedupe job). */
+struct cf_objdb_dup {
+    struct cf_uuid holder; /* the record that keeps its replicas (lowest id) */
+    struct cf_uuid dup;    /* a record that becomes its alias */
+};
+
+/* Walk the shards for holder records (not marked deleted) with the same
+ * sha512 and size as a lower-numbered one in the same shard, with at least
+ * as many filers as the duplicate. Writes up to cap pairs, advances *cur
+ * (whose after_oid is the duplicate's object id). Returns as
+ * cf_objdb_list_marked. */
+CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
+                                     struct cf_objdb_dup *out, size_t cap, char *err);
+
+/* Turn record d->dup into an alias of d->holder, in one transaction that
+ * checks both are still holders with equal content, neither marked deleted:
+ * dup's filers go to the stale-replica list (its bytes are deleted later).
+ * Returns 0; CF_ENOTFOUND if something changed (skip it); or a db.h error. */
+CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d,
+                                      char *err);
+
+/* Count records per state for metrics and reports, over every shard:
+ * holders with fewer filers than wanted replicas ("deficit"), all records,
+ * aliases. Returns 0 or a db.h error. */
+struct cf_objdb_counts {
+    uint64_t records, aliases, deficit, stale;
+};
+CF_MUST_CHECK int cf_objdb_count(struct cf_objdb *odb, struct cf_objdb_counts *out, char *err);
 
 #endif

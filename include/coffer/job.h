@@ -1,0 +1,136 @@
+/*
+ * job.h -- resumable maintenance jobs run by the app role (rebuild,
+ * rebalance, audit, dedupe; patent FIG. 9 services, claims 18-23).
+ *
+ * Role: one way to start, follow, stop and resume a long job. A job is a
+ * kind (a registered struct cf_job_kind) and its arguments (a JSON object).
+ * Its state lives in the catalog (table `jobs`: id, kind, args as canonical
+ * JSON text, state, cursor text, counters JSON, started, updated, message),
+ * so a job killed at any moment (the app killed -9) is resumed by starting
+ * the same kind with the same arguments again: the run function receives the
+ * last cursor it checkpointed and the counters saved with it. Each job must
+ * therefore make every step idempotent, checkpoint only after the work
+ * before the cursor is durable, and never lower the number of good
+ * replicas (DESIGN §4).
+ *
+ * HTTP (served by the app, see cf_jobs_serve):
+ *   POST /v1/admin/jobs            {"kind":K,"args":{...}} -> 202 {"id":N,...}
+ *                                  (resumes an unfinished job of the same kind
+ *                                  and args; 409 if one of that kind is
+ *                                  already running in this process)
+ *   GET  /v1/admin/jobs            the 50 most recent jobs
+ *   GET  /v1/admin/jobs/N          one job: {"id","kind","args","state",
+ *                                  "total_objects","done_objects","total_bytes",
+ *                                  "done_bytes","counters":{...},"message",
+ *                                  "started_ms","updated_ms"}
+ *   DELETE /v1/admin/jobs/N        ask a running job to stop (202); it stops
+ *                                  at its next check, state "stopped"
+ * States: "running", "done", "failed" (message says why), "stopped",
+ * "interrupted" (reported for a "running" row this process does not run
+ * whose updated time is over CF_JOB_STALE_MS old: its process died).
+ *
+ * Threads: a job runs on its own thread; cf_job_* calls are made by that
+ * thread only, except cf_job_should_stop (any thread). struct cf_jobs is
+ * thread-safe.
+ */
+#ifndef COFFER_JOB_H
+#define COFFER_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "coffer/common.h"
+#include "coffer/objdb.h"
+#include "coffer/scribe.h"
+
+#define CF_JOB_CURSOR_MAX 255
+#define CF_JOB_STALE_MS   30000
+/* Counters a job may keep (named, e.g. "copied", "fixed", "failed"). */
+#define CF_JOB_COUNTERS_MAX 16
+
+/* What every job may use (all borrowed from the app, valid while it runs). */
+struct cf_job_env {
+    struct cf_objdb *odb;
+    struct cf_scribe *scribe; /* may be NULL */
+    unsigned stall_s;         /* a filer silent this long fails a transfer */
+    uint64_t stale_delay_ms;  /* a replica dropped from a record is deleted after this */
+    /* A fresh copy of the filer summary table as the app sees it (caller
+     * frees *out). */
+    void (*filers)(void *ctx, struct cf_objdb_filer **out, size_t *n);
+    void *filers_ctx;
+};
+
+struct cf_job;
+
+struct cf_job_kind {
+    const char *name; /* "rebuild" */
+    /* Check and normalise args (a JSON object, owned by the framework; the
+     * function may add defaults). Returns 0 or CF_EINVAL with err: the POST
+     * gets 400. May be NULL (any object accepted). */
+    int (*check)(const struct cf_job_env *env, json_t *args, char *err);
+    /* Do the work. Returns 0 when finished (state "done"), CF_ECANCELED
+     * after cf_job_should_stop said so (state "stopped"), or another CF_E*
+     * code with err (state "failed"). */
+    int (*run)(struct cf_job *j, char *err);
+};
+
+/* ---- for a job's run function ---- */
+
+const struct cf_job_env *cf_job_env(struct cf_job *j);
+const json_t *cf_job_args(struct cf_job *j);
+uint64_t cf_job_id(struct cf_job *j);
+/* The cursor saved by the last checkpoint ("" when the job is new). */
+const char *cf_job_cursor(struct cf_job *j);
+/* True once a stop was asked for (DELETE, or the app shutting down). */
+bool cf_job_should_stop(struct cf_job *j);
+/* Progress: totals may be estimates and change; done counts only go up. */
+void cf_job_set_total(struct cf_job *j, uint64_t objects, uint64_t bytes);
+void cf_job_done(struct cf_job *j, uint64_t objects, uint64_t bytes);
+/* A named counter += n (created at first use; at most CF_JOB_COUNTERS_MAX). */
+void cf_job_count(struct cf_job *j, const char *name, uint64_t n);
+uint64_t cf_job_counter(struct cf_job *j, const char *name);
+/* Save cursor (<= CF_JOB_CURSOR_MAX bytes) with the progress and counters,
+ * durably. Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_job_checkpoint(struct cf_job *j, const char *cursor, char *err);
+/* Account bytes moved against the bandwidth limit (args "bw_mbps", MB/s;
+ * 0 or absent: none) and sleep as needed; returns early if a stop is asked. */
+void cf_job_throttle(struct cf_job *j, uint64_t bytes);
+/* Write an event to the scribe (kind CF_SCRIBE_JOB unless given). */
+void cf_job_log(struct cf_job *j, const char *kind, uint32_t filer, const char *object,
+                const char *fmt, ...) CF_PRINTF(5, 6);
+
+/* ---- for the app ---- */
+
+struct cf_jobs;
+
+/* Create the job runner: kinds (borrowed, static) and env (copied). Creates
+ * the jobs table if missing. Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_jobs_open(const struct cf_job_env *env, const struct cf_job_kind *const *kinds,
+                               size_t nkinds, struct cf_jobs **out, char *err);
+
+/* Start (or resume) a job of kind with args (borrowed). On success *id is
+ * its id. Returns 0, CF_ENOTFOUND (unknown kind), CF_EINVAL (bad args),
+ * CF_EEXIST (a job of this kind is already running here; *id is its id),
+ * or a db.h error. */
+CF_MUST_CHECK int cf_jobs_start(struct cf_jobs *js, const char *kind, const json_t *args,
+                                uint64_t *id, char *err);
+
+/* Run kind with args now on the calling thread, to its end (periodic
+ * passes). Returns as the run function, or CF_EEXIST if one is running. */
+CF_MUST_CHECK int cf_jobs_run_sync(struct cf_jobs *js, const char *kind, const json_t *args,
+                                   char *err);
+
+/* Serve the HTTP API above for url (starting "/v1/admin/jobs"). Returns
+ * MHD's result; the caller routes only bodiless requests or POSTs with a
+ * small JSON body already read into body/len. */
+enum MHD_Result cf_jobs_serve(struct cf_jobs *js, struct MHD_Connection *c, const char *method,
+                              const char *url, const char *body, size_t len);
+
+/* Ask every running job to stop and wait for them. Then release. NULL is a
+ * no-op. */
+void cf_jobs_close(struct cf_jobs *js);
+
+#endif
