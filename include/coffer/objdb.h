@@ -113,7 +113,8 @@ struct cf_objdb_shard {
 struct cf_objdb_filer {
     uint32_t id; /* >= 1; the filer's own --id */
     char url[CF_OBJDB_URL_MAX + 1];
-    uint32_t weight;
+    uint32_t weight;      /* the distributor's: base_weight scaled by fullness and latency */
+    uint32_t base_weight; /* the operator's (filer add/update); read only, set from weight */
     uint64_t total_bytes;
     uint64_t used_bytes;
     uint64_t objects;
@@ -231,13 +232,15 @@ CF_MUST_CHECK int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id,
 /* ---- filer summary table ------------------------------------------------- */
 
 /* Register filer f (borrowed): id >= 1, url 1..CF_OBJDB_URL_MAX bytes,
- * status at most CF_OBJDB_STATUS_MAX. Returns 0, CF_EEXIST (id or url taken),
- * CF_EINVAL, or a db.h error. */
+ * status at most CF_OBJDB_STATUS_MAX; f->weight becomes both its weight and
+ * its base_weight (f->base_weight is ignored). Returns 0, CF_EEXIST (id or
+ * url taken), CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                                      char *err);
 
-/* Change a filer's url and weight (admin). Returns 0, CF_ENOTFOUND,
- * CF_EEXIST (url taken), CF_EINVAL, or a db.h error. */
+/* Change a filer's url and weight (admin): both weight and base_weight
+ * become `weight` (the tracker scales weight again at its next poll).
+ * Returns 0, CF_ENOTFOUND, CF_EEXIST (url taken), CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url,
                                         uint32_t weight, char *err);
 
@@ -247,6 +250,28 @@ CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const
  * error. */
 CF_MUST_CHECK int cf_objdb_filer_set_status(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                                             char *err);
+
+/* monitor (issue 5): filer tracking (tracker.h) and the operator's maintenance switch. */
+#define CF_OBJDB_MAINTENANCE "maintenance"
+
+/* The tracker's write of what it decided for f->id: total_bytes,
+ * used_bytes, objects, read_only, status, weight and last_seen_ms of f
+ * (borrowed), in one statement, except that a filer whose stored status is
+ * CF_OBJDB_MAINTENANCE keeps that status and read_only (only its numbers
+ * change), so a poll in flight never undoes the operator. On success *out
+ * (may be NULL) is the row as stored. Returns 0, CF_ENOTFOUND, CF_EINVAL, or
+ * a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_objdb_filer *f,
+                                       struct cf_objdb_filer *out, char *err);
+
+/* The operator puts filer id in maintenance (on: status
+ * CF_OBJDB_MAINTENANCE, read_only) or takes it out (off: a filer in
+ * maintenance becomes "unknown" and stays read_only until the tracker's next
+ * poll decides; any other status is left alone). Returns 0, CF_ENOTFOUND, or
+ * a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_set_maintenance(struct cf_objdb *odb, uint32_t id, bool on,
+                                                 char *err);
+/* end monitor (issue 5) */
 
 /* Fill *out with filer id's row. Returns 0, CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_get(struct cf_objdb *odb, uint32_t id, struct cf_objdb_filer *out,
@@ -412,7 +437,9 @@ struct cf_objdb_stale {
 };
 
 /* List stale replicas dropped at or before before_ms, as cf_objdb_list_marked
- * (cursor, returns). */
+ * (cursor, returns). One object's rows are never split over two pages, so
+ * a page may hold fewer than cap before the end; cap must exceed the rows
+ * of any one object (64 is ample), else CF_EINVAL. */
 CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
                                       struct cf_objdb_cursor *cur, struct cf_objdb_stale *out,
                                       size_t cap, char *err);

@@ -12,90 +12,11 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-/* The first cached shard with id >= id, or NULL. */
-static struct cf__objdb_shard *shard_from(struct cf_objdb *odb, uint32_t id)
+static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+                             void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
-    struct cf__objdb_shard *sh = NULL;
-
-    pthread_rwlock_rdlock(&odb->lock);
-    for (size_t i = 0; i < odb->nshards && sh == NULL; i++)
-        if (odb->shards[i]->id >= id)
-            sh = odb->shards[i];
-    pthread_rwlock_unlock(&odb->lock);
-    return sh;
-}
-
-static int find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                      struct cf__objdb_shard **out, char *err)
-{
-    *out = cf__objdb_shard_find(odb, uuid->shard);
-    if (*out != NULL)
-        return 0;
-    cf_err_set(err, "no shard %u", (unsigned)uuid->shard);
-    return CF_ENOTFOUND;
-}
-
-static int oid_out_of_bounds(struct cf__objdb_shard *sh, int64_t oid, char *err)
-{
-    cf_err_set(err, "shard %u: object id %lld out of bounds", (unsigned)sh->id, (long long)oid);
-    cf_log(CF_LOG_ERROR, "objdb: shard %u: object id %lld out of bounds", (unsigned)sh->id,
-           (long long)oid);
-    return CF_ECORRUPT;
-}
-
-/* ---- walks over every shard ------------------------------------------------------ */
-
-/* Lists up to `want` entries of one shard after after_oid into out (an array
- * of entries of `size` bytes); returns how many, or an error. The last
- * entry's object id is returned in *last_oid. */
-typedef int (*list_shard_cb)(struct cf__objdb_shard *sh, uint64_t before_ms, uint64_t after_oid,
-                             void *out, size_t want, uint64_t *last_oid, char *err);
-
-static int walk(struct cf_objdb *odb, uint64_t before_ms, struct cf_objdb_cursor *cur, void *out,
-                size_t size, size_t cap, list_shard_cb cb, char *err)
-{
-    struct cf_objdb_cursor c = *cur;
-    size_t n = 0;
-    int rc = 0;
-
-    if (cap > INT_MAX)
-        cap = INT_MAX;
-    while (!c.done && n < cap) {
-        struct cf__objdb_shard *sh = shard_from(odb, c.shard);
-        uint64_t last = 0;
-
-        if (sh == NULL) {
-            c.done = true;
-            break;
-        }
-        if (sh->id != c.shard) {
-            c.shard = sh->id;
-            c.after_oid = 0;
-        }
-        rc = cb(sh, before_ms, c.after_oid, (char *)out + n * size, cap - n, &last, err);
-        if (rc < 0)
-            goto out;
-        if (rc > 0)
-            c.after_oid = last;
-        n += (size_t)rc;
-        if (n < cap) {
-            /* This shard is exhausted: on to the next id. */
-            if (c.shard == CF_UUID_SHARD_MAX)
-                c.done = true;
-            else
-                c.shard++;
-            c.after_oid = 0;
-        }
-    }
-    *cur = c;
-    rc = (int)n;
-out:
-    return rc;
-}
-
-static int list_marked_shard(struct cf__objdb_shard *sh, uint64_t before_ms, uint64_t after_oid,
-                             void *vout, size_t want, uint64_t *last_oid, char *err)
-{
+    (void)more;
+    uint64_t before_ms = *(const uint64_t *)arg;
     static const char sql[] = "SELECT id, rnd FROM objects"
                               " WHERE id > ?1 AND deleted = 1 AND deleted_at <= ?2"
                               " ORDER BY id LIMIT ?3";
@@ -121,7 +42,7 @@ static int list_marked_shard(struct cf__objdb_shard *sh, uint64_t before_ms, uin
             break;
         oid = cf_db_column_int64(s, 0);
         if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
-            rc = oid_out_of_bounds(sh, oid, err);
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
             goto out;
         }
         out[n].shard = sh->id;
@@ -140,7 +61,7 @@ out:
 int cf_objdb_list_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_objdb_cursor *cur,
                          struct cf_uuid *out, size_t cap, char *err)
 {
-    return walk(odb, before_ms, cur, out, sizeof(*out), cap, list_marked_shard, err);
+    return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_marked_shard, err);
 }
 
 /* Fill d's filers and states from the deleted_object_filers rows of d->uuid. */
@@ -195,7 +116,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     memset(d, 0, sizeof(*d));
     if (oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || size < 0 ||
         cf_db_column_copy_text(s, 3, d->path, sizeof(d->path)) < 0)
-        return oid_out_of_bounds(sh, oid, err);
+        return cf__objdb_oid_out_of_bounds(sh, oid, err);
     d->uuid.shard = sh->id;
     d->uuid.oid = (uint64_t)oid;
     d->uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
@@ -204,9 +125,11 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     return 0;
 }
 
-static int list_deleted_shard(struct cf__objdb_shard *sh, uint64_t before_ms, uint64_t after_oid,
-                              void *vout, size_t want, uint64_t *last_oid, char *err)
+static int list_deleted_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+                              void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
+    (void)more;
+    uint64_t before_ms = *(const uint64_t *)arg;
     static const char sql[] = "SELECT id, rnd, deleted_at, path, size FROM deleted_objects"
                               " WHERE id > ?1 AND deleted_at <= ?2 ORDER BY id LIMIT ?3";
     struct cf_objdb_deleted *out = vout;
@@ -232,7 +155,7 @@ static int list_deleted_shard(struct cf__objdb_shard *sh, uint64_t before_ms, ui
         if (rc == CF_DB_DONE)
             break;
         if (n >= want) {
-            rc = oid_out_of_bounds(sh, cf_db_column_int64(s, 0), err);
+            rc = cf__objdb_oid_out_of_bounds(sh, cf_db_column_int64(s, 0), err);
             goto out;
         }
         rc = read_deleted_row(sh, s, &out[n], err);
@@ -259,7 +182,7 @@ out:
 int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms, struct cf_objdb_cursor *cur,
                           struct cf_objdb_deleted *out, size_t cap, char *err)
 {
-    return walk(odb, before_ms, cur, out, sizeof(*out), cap, list_deleted_shard, err);
+    return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_deleted_shard, err);
 }
 
 /* ---- one record ----------------------------------------------------------------- */
@@ -306,7 +229,7 @@ int cf_objdb_get_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
     struct cf_db *db = NULL;
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
@@ -343,7 +266,7 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
         rc = CF_EINVAL;
         goto out;
     }
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
@@ -371,26 +294,6 @@ out:
     return rc;
 }
 
-/* Prepare sql, bind ?1 = oid, run it to the end. */
-static int run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
-{
-    struct cf_db_stmt *s = NULL;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)oid);
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
-}
-
 int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)
 {
     static const char sql_filers[] = "DELETE FROM deleted_object_filers WHERE object_id = ?1";
@@ -401,7 +304,7 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
     char text[CF_UUID_SIZE];
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
@@ -420,10 +323,10 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
             goto out;
         }
     }
-    rc = run_oid(db, sql_filers, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_filers, uuid->oid, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_obj, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_obj, uuid->oid, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -455,7 +358,7 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
     char text[CF_UUID_SIZE];
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     cf_uuid_format(uuid, text);
@@ -494,16 +397,16 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
         rc = CF_ENOTFOUND;
         goto out;
     }
-    rc = run_oid(db, sql_copy, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_copy, uuid->oid, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_copy_filers, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_copy_filers, uuid->oid, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_del_filers, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_del_filers, uuid->oid, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_del, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);

@@ -5,6 +5,7 @@
  */
 #include "objdb_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,61 @@ static const char shard_schema[] =
     "CREATE INDEX IF NOT EXISTS deleted_object_filers_by_filer"
     " ON deleted_object_filers (filer_id, object_id);";
 
+/* Version 2 of a shard (dedupe and maintenance, objdb.h "maintenance"):
+ * objects.alias names the holder of an alias record (NULL for a record that
+ * holds bytes); the content index finds holders by SHA-512; stale_replicas
+ * lists replicas dropped from records and waiting to be deleted. Applied
+ * to a fresh shard right after shard_schema, and to a version 1 shard when
+ * it is opened. */
+static const char shard_v2[] =
+    "ALTER TABLE objects ADD COLUMN alias BIGINT;"
+    "CREATE INDEX IF NOT EXISTS objects_by_alias ON objects (alias);"
+    "CREATE INDEX IF NOT EXISTS objects_by_content ON objects (sha512);"
+    "CREATE TABLE IF NOT EXISTS stale_replicas ("
+    " object_id BIGINT NOT NULL,"
+    " filer_id BIGINT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " since BIGINT NOT NULL,"
+    " sent INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1)),"
+    " PRIMARY KEY (object_id, filer_id));"
+    "CREATE INDEX IF NOT EXISTS stale_replicas_by_time ON stale_replicas (since);";
+
 /* ---- schema ---------------------------------------------------------------- */
+
+/* Inside the caller's transaction: if db is a version 1 shard, create what
+ * version 1 lacks (a fresh shard is stamped 1 and comes through here too)
+ * and stamp it version 2. Anything else is left for cf_db_meta_check. */
+static int shard_upgrade(struct cf_db *db, char *err)
+{
+    static const char sql_version[] =
+        "SELECT version FROM coffer_meta WHERE id = 1 AND kind = 'shard'";
+    static const char sql_stamp[] = "UPDATE coffer_meta SET version = ?1 WHERE id = 1";
+    struct cf_db_stmt *s = NULL;
+    int64_t version = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, sql_version, &s, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step_one(s, &version, 1, err);
+    if (rc < 0 || rc == CF_DB_DONE || version != 1)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+    rc = cf_db_exec(db, shard_schema, err);
+    if (rc == 0)
+        rc = cf_db_exec(db, shard_v2, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_prepare(db, sql_stamp, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, CF__OBJDB_SHARD_VERSION);
+    rc = cf_db_step_one(s, NULL, 0, err);
+out:
+    cf_db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
 
 /* Create the tables of a catalog (shard_id 0) or a shard if missing, stamp
  * coffer_meta, and check it, in one transaction: two processes creating the
@@ -88,6 +143,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
     static const char stamp[] = "INSERT INTO coffer_meta (id, kind, version, shard_id, next_oid)"
                                 " VALUES (1, ?1, ?2, ?3, 1) ON CONFLICT (id) DO NOTHING";
     const char *kind = shard_id == 0 ? "catalog" : "shard";
+    int64_t version = shard_id == 0 ? CF__OBJDB_CATALOG_VERSION : CF__OBJDB_SHARD_VERSION;
     struct cf_db_stmt *s = NULL;
     int rc;
 
@@ -97,26 +153,152 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
     rc = cf_db_exec(db, meta_schema, err);
     if (rc < 0)
         goto out;
-    /* Check before creating the rest, so a wrong file gets no extra tables. */
+    /* Check before creating the rest, so a wrong file gets no extra tables.
+     * A new shard starts at version 1 and is upgraded like an old one. */
     rc = cf_db_prepare(db, stamp, &s, err);
     if (rc < 0)
         goto out;
     cf_db_bind_text(s, 1, kind);
-    cf_db_bind_int64(s, 2, CF__OBJDB_SCHEMA_VERSION);
+    cf_db_bind_int64(s, 2, shard_id == 0 ? version : 1);
     cf_db_bind_int64(s, 3, shard_id);
     rc = cf_db_step(s, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_meta_check(db, uri, kind, CF__OBJDB_SCHEMA_VERSION, shard_id, "shard", err);
+    if (shard_id != 0) {
+        rc = shard_upgrade(db, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = cf_db_meta_check(db, uri, kind, version, shard_id, "shard", err);
     if (rc < 0)
         goto out;
-    rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
+    if (shard_id == 0)
+        rc = cf_db_exec(db, catalog_schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
 out:
     cf_db_finalize(s);
     cf_db_rollback(db);
+    return rc;
+}
+
+/* Open an existing shard: upgrade it if it is version 1, then check it. */
+static int shard_check(struct cf_db *db, const char *uri, uint16_t id, char *err)
+{
+    int rc = cf_db_begin(db, err);
+
+    if (rc == 0)
+        rc = shard_upgrade(db, err);
+    if (rc == 0)
+        rc = cf_db_commit(db, err);
+    cf_db_rollback(db);
+    if (rc == CF_EINTERNAL) /* no coffer_meta: let the check say what it is */
+        rc = 0;
+    if (rc < 0)
+        return rc;
+    return cf_db_meta_check(db, uri, "shard", CF__OBJDB_SHARD_VERSION, id, "shard", err);
+}
+
+/* ---- helpers shared by the record files (objdb_int.h) ---- */
+
+int cf__objdb_find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                         struct cf__objdb_shard **out, char *err)
+{
+    *out = cf__objdb_shard_find(odb, uuid->shard);
+    if (*out != NULL)
+        return 0;
+    cf_err_set(err, "no shard %u", (unsigned)uuid->shard);
+    return CF_ENOTFOUND;
+}
+
+struct cf__objdb_shard *cf__objdb_shard_from(struct cf_objdb *odb, uint32_t id)
+{
+    struct cf__objdb_shard *sh = NULL;
+
+    pthread_rwlock_rdlock(&odb->lock);
+    for (size_t i = 0; i < odb->nshards && sh == NULL; i++)
+        if (odb->shards[i]->id >= id)
+            sh = odb->shards[i];
+    pthread_rwlock_unlock(&odb->lock);
+    return sh;
+}
+
+int cf__objdb_oid_out_of_bounds(struct cf__objdb_shard *sh, int64_t oid, char *err)
+{
+    cf_err_set(err, "shard %u: object id %lld out of bounds", (unsigned)sh->id, (long long)oid);
+    cf_log(CF_LOG_ERROR, "objdb: shard %u: object id %lld out of bounds", (unsigned)sh->id,
+           (long long)oid);
+    return CF_ECORRUPT;
+}
+
+int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)oid);
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc <= 0)
+            goto out;
+    }
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor *cur, void *out,
+                   size_t size, size_t cap, cf__objdb_list_cb cb, char *err)
+{
+    struct cf_objdb_cursor c = *cur;
+    size_t n = 0;
+    int rc = 0;
+
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    while (!c.done && n < cap) {
+        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, c.shard);
+        uint64_t last = 0;
+        bool more = false;
+
+        if (sh == NULL) {
+            c.done = true;
+            break;
+        }
+        if (sh->id != c.shard) {
+            c.shard = sh->id;
+            c.after_oid = 0;
+        }
+        rc = cb(sh, arg, c.after_oid, (char *)out + n * size, cap - n, &last, &more, err);
+        if (rc < 0)
+            goto out;
+        if (rc > 0)
+            c.after_oid = last;
+        n += (size_t)rc;
+        if (more) {
+            if (n > 0)
+                break;
+            cf_err_set(err, "shard %u: one object's rows do not fit in a page of %zu",
+                       (unsigned)sh->id, cap);
+            rc = CF_EINVAL;
+            goto out;
+        }
+        if (n < cap) {
+            /* This shard is exhausted: on to the next id. */
+            if (c.shard == CF_UUID_SHARD_MAX)
+                c.done = true;
+            else
+                c.shard++;
+            c.after_oid = 0;
+        }
+    }
+    *cur = c;
+    rc = (int)n;
+out:
     return rc;
 }
 
@@ -176,7 +358,7 @@ static int shard_open(struct cf_objdb *odb, uint16_t id, const char *location, b
     if (create)
         rc = schema_init(db, uri, id, err);
     else
-        rc = cf_db_meta_check(db, uri, "shard", CF__OBJDB_SCHEMA_VERSION, id, "shard", err);
+        rc = shard_check(db, uri, id, err);
     cf_db_pool_release(sh->pool, db);
     if (rc < 0)
         goto out;

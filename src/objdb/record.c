@@ -52,17 +52,6 @@ static int check_record(const struct cf_objdb_record *rec, char *err)
     return 0;
 }
 
-/* The shard for uuid, or CF_ENOTFOUND with a message. */
-static int find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                      struct cf__objdb_shard **out, char *err)
-{
-    *out = cf__objdb_shard_find(odb, uuid->shard);
-    if (*out != NULL)
-        return 0;
-    cf_err_set(err, "no shard %u", (unsigned)uuid->shard);
-    return CF_ENOTFOUND;
-}
-
 int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, char *err)
 {
     static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
@@ -81,7 +70,7 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     rc = check_record(rec, err);
     if (rc < 0)
         goto out;
-    rc = find_shard(odb, &rec->uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, &rec->uuid, &sh, err);
     if (rc < 0)
         goto out;
     cf_uuid_format(&rec->uuid, text);
@@ -168,7 +157,7 @@ enum {
     COL_FILER,
 };
 
-static int read_object_columns(struct cf_db_stmt *s, struct cf_objdb_record *out)
+int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *out)
 {
     const void *p;
     size_t len;
@@ -203,10 +192,13 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
     /* DESIGN §3: one indexed access to one shard. The object by primary key
      * and its filers by the (object_id, filer_id) key, in one statement: one
      * row per filer, in filer order straight from that index. */
+    /* An alias (objdb.h "maintenance") reads its holder's content and
+     * filers, in the same statement: h is o itself for any other record. */
     static const char sql[] =
-        "SELECT o.replicas, o.enc_key, o.deleted, o.deleted_at, o.path, o.size, o.sha512,"
+        "SELECT h.replicas, h.enc_key, o.deleted, o.deleted_at, h.path, h.size, h.sha512,"
         " o.created, f.filer_id"
-        " FROM objects o LEFT JOIN object_filers f ON f.object_id = o.id"
+        " FROM objects o JOIN objects h ON h.id = coalesce(o.alias, o.id)"
+        " LEFT JOIN object_filers f ON f.object_id = h.id"
         " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
     struct cf__objdb_shard *sh = NULL;
     struct cf_db *db = NULL;
@@ -215,7 +207,7 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
     unsigned rows = 0;
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     cf_uuid_format(uuid, text);
@@ -236,7 +228,7 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
         if (rc == CF_DB_DONE)
             break;
         if (rows++ == 0) {
-            rc = read_object_columns(s, out);
+            rc = cf__objdb_read_record_columns(s, out);
             if (rc < 0)
                 goto corrupt;
         }
@@ -289,7 +281,7 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
     char text[CF_UUID_SIZE];
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
@@ -317,29 +309,11 @@ out:
     return rc;
 }
 
-/* Prepare sql, bind ?1 = oid, run it to the end. */
-static int run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
-{
-    struct cf_db_stmt *s = NULL;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)oid);
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
-}
-
 int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)
 {
-    static const char sql_check[] = "SELECT deleted FROM objects WHERE id = ?1 AND rnd = ?2";
+    static const char sql_check[] =
+        "SELECT deleted, alias IS NOT NULL FROM objects WHERE id = ?1 AND rnd = ?2";
+    static const char sql_aliased[] = "SELECT count(*) FROM objects WHERE alias = ?1";
     static const char sql_copy[] =
         "INSERT INTO deleted_objects (id, rnd, replicas, enc_key, deleted_at, path, size,"
         " sha512, created) SELECT id, rnd, replicas, enc_key, deleted_at, path, size, sha512,"
@@ -353,10 +327,10 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
-    int64_t deleted = 0;
+    int64_t row[2] = {0, 0}, aliases = 0;
     int rc;
 
-    rc = find_shard(odb, uuid, &sh, err);
+    rc = cf__objdb_find_shard(odb, uuid, &sh, err);
     if (rc < 0)
         goto out;
     cf_uuid_format(uuid, text);
@@ -369,7 +343,7 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         goto out;
     cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
     cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    rc = cf_db_step_one(s, &deleted, 1, err);
+    rc = cf_db_step_one(s, row, 2, err);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -377,21 +351,41 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         rc = CF_ENOTFOUND;
         goto out;
     }
-    if (deleted == 0) {
+    if (row[0] == 0) {
         cf_err_set(err, "object %s is not marked deleted", text);
         rc = CF_EINVAL;
         goto out;
     }
-    rc = run_oid(db, sql_copy, uuid->oid, err);
+    if (row[1] != 0) { /* an alias: no bytes of its own, nothing to purge */
+        rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
+        if (rc == 0)
+            rc = cf_db_commit(db, err);
+        goto out;
+    }
+    cf_db_finalize(s);
+    s = NULL;
+    rc = cf_db_prepare(db, sql_aliased, &s, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_copy_filers, uuid->oid, err);
+    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
+    rc = cf_db_step_one(s, &aliases, 1, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_del_filers, uuid->oid, err);
+    if (aliases > 0) {
+        cf_err_set(err, "object %s still backs %lld alias(es)", text, (long long)aliases);
+        rc = CF_EBUSY;
+        goto out;
+    }
+    rc = cf__objdb_run_oid(db, sql_copy, uuid->oid, err);
     if (rc < 0)
         goto out;
-    rc = run_oid(db, sql_del, uuid->oid, err);
+    rc = cf__objdb_run_oid(db, sql_copy_filers, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__objdb_run_oid(db, sql_del_filers, uuid->oid, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -405,19 +399,6 @@ out:
 }
 
 /* ---- per-filer listing --------------------------------------------------------- */
-
-/* The first cached shard with id >= id, or NULL. */
-static struct cf__objdb_shard *shard_at_or_after(struct cf_objdb *odb, uint32_t id)
-{
-    struct cf__objdb_shard *sh = NULL;
-
-    pthread_rwlock_rdlock(&odb->lock);
-    for (size_t i = 0; i < odb->nshards && sh == NULL; i++)
-        if (odb->shards[i]->id >= id)
-            sh = odb->shards[i];
-    pthread_rwlock_unlock(&odb->lock);
-    return sh;
-}
 
 /* Up to `want` objects of filer on shard sh after after_oid, appended to out.
  * Returns how many. */
@@ -479,7 +460,7 @@ int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_objdb
     if (cap > INT_MAX)
         cap = INT_MAX;
     while (!c.done && n < cap) {
-        struct cf__objdb_shard *sh = shard_at_or_after(odb, c.shard);
+        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, c.shard);
 
         if (sh == NULL) {
             c.done = true;

@@ -1,0 +1,676 @@
+/*
+ * maint.c -- what rebuild, rebalance, audit and dedupe change in the shards
+ * (objdb.h, "maintenance"): adding and replacing a record's filers, the
+ * stale-replica list, walks over records, and aliases.
+ *
+ * Every change is one shard transaction that re-reads what it depends on,
+ * so a job acting on a listing that has gone out of date fails cleanly
+ * (CF_ENOTFOUND, CF_EEXIST, CF_EBUSY) instead of writing a wrong record.
+ */
+#include "objdb_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+/* A connection of uuid's shard in a write transaction. */
+struct txn {
+    struct cf__objdb_shard *sh;
+    struct cf_db *db;
+    char text[CF_UUID_SIZE];
+};
+
+static int txn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct txn *t, char *err)
+{
+    int rc;
+
+    t->db = NULL;
+    cf_uuid_format(uuid, t->text);
+    rc = cf__objdb_find_shard(odb, uuid, &t->sh, err);
+    if (rc < 0)
+        return rc;
+    t->db = cf_db_pool_acquire(t->sh->pool);
+    return cf_db_begin(t->db, err);
+}
+
+/* Roll back whatever is still open and give the connection back. */
+static void txn_end(struct txn *t)
+{
+    if (t->db == NULL)
+        return;
+    cf_db_rollback(t->db);
+    cf_db_pool_release(t->sh->pool, t->db);
+    t->db = NULL;
+}
+
+/* Run sql with up to 4 integer parameters and return its first row's first
+ * n columns in vals: CF_DB_ROW, CF_DB_DONE, or an error. */
+static int query(struct cf_db *db, const char *sql, const int64_t *args, int nargs, int64_t *vals,
+                 int n, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    int rc = cf_db_prepare(db, sql, &s, err);
+
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < nargs; i++)
+        cf_db_bind_int64(s, i + 1, args[i]);
+    rc = cf_db_step(s, err);
+    for (int i = 0; rc == CF_DB_ROW && i < n; i++)
+        vals[i] = cf_db_column_int64(s, i);
+    cf_db_finalize(s);
+    return rc;
+}
+
+/* The object row of uuid in t: whether it is an alias and how many filers
+ * it lists. CF_ENOTFOUND if there is none. */
+static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, int64_t *nfilers,
+                      char *err)
+{
+    static const char sql[] = "SELECT alias IS NOT NULL,"
+                              " (SELECT count(*) FROM object_filers WHERE object_id = ?1)"
+                              " FROM objects WHERE id = ?1 AND rnd = ?2";
+    int64_t args[2] = {(int64_t)uuid->oid, cf__objdb_i64(uuid->rnd)}, v[2] = {0, 0};
+    int rc = query(t->db, sql, args, 2, v, 2, err);
+
+    if (rc < 0)
+        return rc;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no object %s", t->text);
+        return CF_ENOTFOUND;
+    }
+    *alias = v[0] != 0;
+    *nfilers = v[1];
+    return 0;
+}
+
+/* Whether the record lists filer: 1, 0, or an error. */
+static int lists(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+{
+    static const char sql[] = "SELECT 1 FROM object_filers WHERE object_id = ?1 AND filer_id = ?2";
+    int64_t args[2] = {(int64_t)oid, filer};
+    int rc = query(t->db, sql, args, 2, NULL, 0, err);
+
+    return rc < 0 ? rc : rc == CF_DB_ROW;
+}
+
+/* Before listing filer for oid: a NONE stale row of that replica is
+ * dropped (the bytes stay and are wanted again); a SENT one means the
+ * bytes may be going: CF_EBUSY. */
+static int clear_stale(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+{
+    static const char sql_get[] =
+        "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_del[] =
+        "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    int64_t args[2] = {(int64_t)oid, filer}, sent = 0;
+    int rc = query(t->db, sql_get, args, 2, &sent, 1, err);
+
+    if (rc <= 0)
+        return rc;
+    if (sent != 0) {
+        cf_err_set(err, "the replica of %s on filer %u is being deleted", t->text, (unsigned)filer);
+        return CF_EBUSY;
+    }
+    return query(t->db, sql_del, args, 2, NULL, 0, err);
+}
+
+static int insert_filer(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+{
+    static const char sql[] = "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
+    int64_t args[2] = {(int64_t)oid, filer};
+    int rc = query(t->db, sql, args, 2, NULL, 0, err);
+
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "object %s already lists filer %u", t->text, (unsigned)filer);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_add_filer(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                       char *err)
+{
+    struct txn t;
+    bool alias = false;
+    int64_t nfilers = 0;
+    int rc;
+
+    if (filer_id == 0) {
+        cf_err_set(err, "filer id 0 is not a filer");
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = object_row(&t, uuid, &alias, &nfilers, err);
+    if (rc == 0 && (alias || nfilers >= CF_OBJDB_REPLICAS_MAX)) {
+        cf_err_set(err, "object %s %s", t.text,
+                   alias ? "is an alias" : "already has the most filers a record may list");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = clear_stale(&t, uuid->oid, filer_id, err);
+    if (rc == 0)
+        rc = insert_filer(&t, uuid->oid, filer_id, err);
+    if (rc == 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc;
+}
+
+int cf_objdb_replace_filer(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t old_filer,
+                           uint32_t new_filer, bool stale, char *err)
+{
+    static const char sql_drop[] =
+        "DELETE FROM object_filers WHERE object_id = ?1 AND filer_id = ?2";
+    /* A replica dropped twice keeps its state: a SENT one is going anyway. */
+    static const char sql_stale[] =
+        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+        " SELECT id, ?2, path, ?3, 0 FROM objects WHERE id = ?1"
+        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
+    struct txn t;
+    bool alias = false;
+    int64_t nfilers = 0;
+    int rc;
+
+    if (old_filer == 0 || old_filer == new_filer) {
+        cf_err_set(err, "bad filers %u -> %u", (unsigned)old_filer, (unsigned)new_filer);
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = object_row(&t, uuid, &alias, &nfilers, err);
+    if (rc == 0) {
+        rc = lists(&t, uuid->oid, old_filer, err);
+        if (rc == 0) {
+            cf_err_set(err, "object %s does not list filer %u", t.text, (unsigned)old_filer);
+            rc = CF_ENOTFOUND;
+        } else if (rc > 0) {
+            rc = 0;
+        }
+    }
+    if (rc == 0 && new_filer == 0 && nfilers <= 1) {
+        cf_err_set(err, "filer %u holds the only replica of %s", (unsigned)old_filer, t.text);
+        rc = CF_EINVAL;
+    }
+    if (rc == 0 && new_filer != 0) {
+        rc = clear_stale(&t, uuid->oid, new_filer, err);
+        if (rc == 0)
+            rc = insert_filer(&t, uuid->oid, new_filer, err);
+    }
+    if (rc == 0) {
+        int64_t args[2] = {(int64_t)uuid->oid, old_filer};
+        rc = query(t.db, sql_drop, args, 2, NULL, 0, err);
+    }
+    if (rc >= 0 && stale) {
+        int64_t args[3] = {(int64_t)uuid->oid, old_filer, (int64_t)cf_wall_ms()};
+        rc = query(t.db, sql_stale, args, 3, NULL, 0, err);
+    }
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc;
+}
+
+/* ---- walks ------------------------------------------------------------------------ */
+
+struct records_arg {
+    uint32_t filer;
+};
+
+/* Fill the filers of out[0..n) (ascending object ids) from one query over
+ * their id range. */
+static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_objdb_record *out,
+                       size_t n, char *err)
+{
+    static const char sql[] = "SELECT object_id, filer_id FROM object_filers"
+                              " WHERE object_id >= ?1 AND object_id <= ?2"
+                              " ORDER BY object_id, filer_id";
+    struct cf_db_stmt *s = NULL;
+    size_t i = 0;
+    int rc = cf_db_prepare(db, sql, &s, err);
+
+    if (rc < 0)
+        return rc;
+    cf_db_bind_int64(s, 1, (int64_t)out[0].uuid.oid);
+    cf_db_bind_int64(s, 2, (int64_t)out[n - 1].uuid.oid);
+    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+        uint64_t oid = (uint64_t)cf_db_column_int64(s, 0);
+        int64_t filer = cf_db_column_int64(s, 1);
+
+        while (i < n && out[i].uuid.oid < oid)
+            i++;
+        if (i == n || out[i].uuid.oid != oid)
+            continue; /* an alias's or a row outside the page */
+        if (out[i].nfilers >= CF_OBJDB_REPLICAS_MAX || filer < 1 || filer > UINT32_MAX) {
+            rc = cf__objdb_oid_out_of_bounds(sh, (int64_t)oid, err);
+            break;
+        }
+        out[i].filers[out[i].nfilers++] = (uint32_t)filer;
+    }
+    cf_db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+                              void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+{
+    (void)more;
+    static const char sql_all[] =
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        " FROM objects WHERE id > ?1 AND alias IS NULL ORDER BY id LIMIT ?2";
+    /* The first rebuild method: scan the records, test each one's filers. */
+    static const char sql_filer[] =
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        " FROM objects o WHERE id > ?1 AND alias IS NULL AND EXISTS (SELECT 1 FROM"
+        " object_filers f WHERE f.object_id = o.id AND f.filer_id = ?3) ORDER BY id LIMIT ?2";
+    const struct records_arg *arg = varg;
+    struct cf_objdb_record *out = vout;
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    struct cf_db_stmt *s = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, arg->filer ? sql_filer : sql_all, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)after_oid);
+    cf_db_bind_int64(s, 2, (int64_t)want);
+    if (arg->filer)
+        cf_db_bind_int64(s, 3, arg->filer);
+    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+        int64_t oid = cf_db_column_int64(s, 8);
+
+        if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
+            goto out;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].uuid.shard = sh->id;
+        out[n].uuid.oid = (uint64_t)oid;
+        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 9));
+        if (cf__objdb_read_record_columns(s, &out[n]) < 0) {
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
+            goto out;
+        }
+        *last_oid = (uint64_t)oid;
+        n++;
+    }
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
+    if (n > 0)
+        rc = read_filers(sh, db, out, n, err);
+    if (rc == 0)
+        rc = (int)n;
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+int cf_objdb_list_records(struct cf_objdb *odb, uint32_t filer_id, struct cf_objdb_cursor *cur,
+                          struct cf_objdb_record *out, size_t cap, char *err)
+{
+    struct records_arg arg = {.filer = filer_id};
+
+    return cf__objdb_walk(odb, &arg, cur, out, sizeof(*out), cap, list_records_shard, err);
+}
+
+/* ---- stale replicas -------------------------------------------------------------- */
+
+static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+                            void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+{
+    static const char sql[] = "SELECT object_id, filer_id, path, since, sent FROM stale_replicas"
+                              " WHERE object_id > ?1 AND since <= ?2"
+                              " ORDER BY object_id, filer_id LIMIT ?3";
+    uint64_t before_ms = *(const uint64_t *)varg;
+    struct cf_objdb_stale *out = vout;
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    struct cf_db_stmt *s = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)after_oid);
+    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
+    cf_db_bind_int64(s, 3, (int64_t)want);
+    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+        int64_t oid = cf_db_column_int64(s, 0), filer = cf_db_column_int64(s, 1);
+
+        if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || filer < 1 ||
+            filer > UINT32_MAX) {
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
+            goto out;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].uuid.shard = sh->id;
+        out[n].uuid.oid = (uint64_t)oid;
+        out[n].filer = (uint32_t)filer;
+        if (cf_db_column_copy_text(s, 2, out[n].path, sizeof(out[n].path)) < 0) {
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
+            goto out;
+        }
+        out[n].since_ms = (uint64_t)cf_db_column_int64(s, 3);
+        out[n].sent = cf_db_column_int64(s, 4) != 0;
+        n++;
+    }
+    if (rc < 0)
+        goto out;
+    /* The cursor moves by object id: when the page is full, leave the last
+     * object's rows for the next page unless they are all the page holds. */
+    if (n == want) {
+        size_t k = n;
+        while (k > 0 && out[k - 1].uuid.oid == out[n - 1].uuid.oid)
+            k--;
+        n = k;
+        *more = true;
+    }
+    if (n > 0)
+        *last_oid = out[n - 1].uuid.oid;
+    rc = (int)n;
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objdb_cursor *cur,
+                        struct cf_objdb_stale *out, size_t cap, char *err)
+{
+    return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_stale_shard, err);
+}
+
+int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)
+{
+    static const char sql_get[] =
+        "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_del[] =
+        "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_sent[] =
+        "UPDATE stale_replicas SET sent = 1 WHERE object_id = ?1 AND filer_id = ?2";
+    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer}, sent = 0;
+    struct txn t;
+    int rc, listed = 0;
+
+    rc = txn_begin(odb, &st->uuid, &t, err);
+    if (rc == 0) {
+        rc = query(t.db, sql_get, args, 2, &sent, 1, err);
+        if (rc == CF_DB_DONE) {
+            cf_err_set(err, "no stale replica of object %llu on filer %u",
+                       (unsigned long long)st->uuid.oid, (unsigned)st->filer);
+            rc = CF_ENOTFOUND;
+        }
+    }
+    if (rc >= 0)
+        rc = listed = lists(&t, st->uuid.oid, st->filer, err);
+    if (rc >= 0)
+        rc = query(t.db, listed ? sql_del : sql_sent, args, 2, NULL, 0, err);
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : listed;
+}
+
+int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)
+{
+    static const char sql[] = "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer};
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db *db;
+    int rc = cf__objdb_find_shard(odb, &st->uuid, &sh, err);
+
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = query(db, sql, args, 2, NULL, 0, err);
+    cf_db_pool_release(sh->pool, db);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- dedupe --------------------------------------------------------------------- */
+
+int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64_t size,
+                          unsigned min_replicas, struct cf_objdb_record *out, char *err)
+{
+    static const char sql[] =
+        "SELECT o.id, o.rnd FROM objects o WHERE o.sha512 = ?1 AND o.size = ?2"
+        " AND o.alias IS NULL AND o.deleted = 0"
+        " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = o.id) >= ?3"
+        " ORDER BY o.id LIMIT 1";
+    uint32_t next = 1;
+
+    if (size > INT64_MAX)
+        return 0;
+    for (;;) {
+        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        struct cf_uuid uuid = {0};
+        struct cf_db_stmt *s = NULL;
+        struct cf_db *db;
+        bool writable;
+        int rc;
+
+        if (sh == NULL)
+            return 0;
+        next = (uint32_t)sh->id + 1;
+        pthread_rwlock_rdlock(&odb->lock);
+        writable = !sh->read_only && !sh->obsolete;
+        pthread_rwlock_unlock(&odb->lock);
+        if (!writable)
+            continue;
+        db = cf_db_pool_acquire(sh->pool);
+        rc = cf_db_prepare(db, sql, &s, err);
+        if (rc == 0) {
+            cf_db_bind_blob(s, 1, sha512, 64);
+            cf_db_bind_int64(s, 2, (int64_t)size);
+            cf_db_bind_int64(s, 3, min_replicas);
+            rc = cf_db_step(s, err);
+            if (rc == CF_DB_ROW) {
+                uuid.shard = sh->id;
+                uuid.oid = (uint64_t)cf_db_column_int64(s, 0);
+                uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
+            }
+        }
+        cf_db_finalize(s);
+        cf_db_pool_release(sh->pool, db);
+        if (rc < 0)
+            return rc;
+        if (rc == CF_DB_ROW) {
+            rc = cf_objdb_get(odb, &uuid, 0, out, err);
+            if (rc == 0)
+                return 1;
+            if (rc != CF_ENOTFOUND) /* deleted since: look further */
+                return rc;
+        }
+    }
+}
+
+int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
+                          const struct cf_uuid *holder, uint64_t created_ms, char *err)
+{
+    static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
+    static const char sql_holder[] =
+        "SELECT 1 FROM objects"
+        " WHERE id = ?1 AND rnd = ?2 AND alias IS NULL AND deleted = 0";
+    static const char sql_insert[] =
+        "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
+        " sha512, created, alias) SELECT ?1, ?2, replicas, enc_key, 0, NULL, path, size,"
+        " sha512, ?3, id FROM objects WHERE id = ?4";
+    int64_t next_oid = 0;
+    struct txn t;
+    int rc;
+
+    if (alias->shard != holder->shard || alias->oid == holder->oid) {
+        cf_err_set(err, "an alias must be in its holder's shard");
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, alias, &t, err);
+    if (rc == 0)
+        rc = query(t.db, sql_next, NULL, 0, &next_oid, 1, err);
+    if (rc >= 0 && alias->oid >= (uint64_t)next_oid) {
+        cf_err_set(err, "UUID %s was never reserved", t.text);
+        rc = CF_EINVAL;
+    }
+    if (rc >= 0) {
+        int64_t args[2] = {(int64_t)holder->oid, cf__objdb_i64(holder->rnd)};
+        rc = query(t.db, sql_holder, args, 2, NULL, 0, err);
+        if (rc == CF_DB_DONE) {
+            cf_err_set(err, "the holder is gone or marked deleted");
+            rc = CF_ENOTFOUND;
+        }
+    }
+    if (rc >= 0) {
+        int64_t args[4] = {(int64_t)alias->oid, cf__objdb_i64(alias->rnd),
+                           (int64_t)(created_ms ? created_ms : cf_wall_ms()), (int64_t)holder->oid};
+        rc = query(t.db, sql_insert, args, 4, NULL, 0, err);
+        if (rc == CF_EEXIST)
+            cf_err_set(err, "UUID %s is already committed", t.text);
+    }
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : 0;
+}
+
+static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+                           void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+{
+    (void)more;
+    /* For each live holder d, the lowest-numbered live holder h with the
+     * same content, if it is not d and has at least d's filers. */
+    static const char sql[] =
+        "SELECT d.id, d.rnd, h.id, h.rnd FROM objects d JOIN objects h ON h.id ="
+        " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
+        "  AND x.alias IS NULL AND x.deleted = 0)"
+        " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND h.id < d.id"
+        " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="
+        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)"
+        " ORDER BY d.id LIMIT ?2";
+    struct cf_objdb_dup *out = vout;
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    struct cf_db_stmt *s = NULL;
+    size_t n = 0;
+    int rc;
+
+    (void)varg;
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, (int64_t)after_oid);
+    cf_db_bind_int64(s, 2, (int64_t)want);
+    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+        int64_t d = cf_db_column_int64(s, 0), h = cf_db_column_int64(s, 2);
+
+        if (n >= want || d < 1 || (uint64_t)d > CF_UUID_OID_MAX || h < 1) {
+            rc = cf__objdb_oid_out_of_bounds(sh, d, err);
+            goto out;
+        }
+        out[n].dup.shard = out[n].holder.shard = sh->id;
+        out[n].dup.oid = (uint64_t)d;
+        out[n].dup.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
+        out[n].holder.oid = (uint64_t)h;
+        out[n].holder.rnd = cf__objdb_u64(cf_db_column_int64(s, 3));
+        *last_oid = (uint64_t)d;
+        n++;
+    }
+    if (rc >= 0)
+        rc = (int)n;
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(sh->pool, db);
+    return rc;
+}
+
+int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_cursor *cur, struct cf_objdb_dup *out,
+                       size_t cap, char *err)
+{
+    return cf__objdb_walk(odb, NULL, cur, out, sizeof(*out), cap, list_dups_shard, err);
+}
+
+int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char *err)
+{
+    static const char sql_check[] =
+        "SELECT 1 FROM objects d JOIN objects h ON h.sha512 = d.sha512 AND h.size = d.size"
+        " WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
+        " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0";
+    static const char sql_stale[] =
+        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+        " SELECT f.object_id, f.filer_id, o.path, ?2, 0 FROM object_filers f"
+        " JOIN objects o ON o.id = f.object_id WHERE f.object_id = ?1"
+        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
+    static const char sql_drop[] = "DELETE FROM object_filers WHERE object_id = ?1";
+    /* Aliases of the duplicate follow it to the holder: no alias of an alias. */
+    static const char sql_repoint[] = "UPDATE objects SET alias = ?2 WHERE alias = ?1 OR id = ?1";
+    struct txn t;
+    int rc;
+
+    if (d->dup.shard != d->holder.shard || d->dup.oid == d->holder.oid) {
+        cf_err_set(err, "a duplicate and its holder must be distinct records of one shard");
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, &d->dup, &t, err);
+    if (rc == 0) {
+        int64_t args[4] = {(int64_t)d->dup.oid, cf__objdb_i64(d->dup.rnd), (int64_t)d->holder.oid,
+                           cf__objdb_i64(d->holder.rnd)};
+        rc = query(t.db, sql_check, args, 4, NULL, 0, err);
+        if (rc == CF_DB_DONE) {
+            cf_err_set(err, "%s or its holder changed", t.text);
+            rc = CF_ENOTFOUND;
+        }
+    }
+    if (rc >= 0) {
+        int64_t args[2] = {(int64_t)d->dup.oid, (int64_t)cf_wall_ms()};
+        rc = query(t.db, sql_stale, args, 2, NULL, 0, err);
+    }
+    if (rc >= 0) {
+        int64_t args[1] = {(int64_t)d->dup.oid};
+        rc = query(t.db, sql_drop, args, 1, NULL, 0, err);
+    }
+    if (rc >= 0) {
+        int64_t args[2] = {(int64_t)d->dup.oid, (int64_t)d->holder.oid};
+        rc = query(t.db, sql_repoint, args, 2, NULL, 0, err);
+    }
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- counts --------------------------------------------------------------------- */
+
+int cf_objdb_count(struct cf_objdb *odb, struct cf_objdb_counts *out, char *err)
+{
+    static const char sql[] =
+        "SELECT (SELECT count(*) FROM objects),"
+        " (SELECT count(*) FROM objects WHERE alias IS NOT NULL),"
+        " (SELECT count(*) FROM objects o WHERE o.alias IS NULL AND o.replicas >"
+        "  (SELECT count(*) FROM object_filers f WHERE f.object_id = o.id)),"
+        " (SELECT count(*) FROM stale_replicas)";
+    uint32_t next = 1;
+
+    memset(out, 0, sizeof(*out));
+    for (;;) {
+        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        int64_t v[4] = {0, 0, 0, 0};
+        struct cf_db *db;
+        int rc;
+
+        if (sh == NULL)
+            return 0;
+        next = (uint32_t)sh->id + 1;
+        db = cf_db_pool_acquire(sh->pool);
+        rc = query(db, sql, NULL, 0, v, 4, err);
+        cf_db_pool_release(sh->pool, db);
+        if (rc < 0)
+            return rc;
+        out->records += (uint64_t)v[0];
+        out->aliases += (uint64_t)v[1];
+        out->deficit += (uint64_t)v[2];
+        out->stale += (uint64_t)v[3];
+    }
+}

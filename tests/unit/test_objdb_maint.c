@@ -1,0 +1,451 @@
+/*
+ * test_objdb_maint.c -- the maintenance calls of the object database
+ * (objdb.h, "maintenance") on real databases (SQLite files, or PostgreSQL
+ * under test_db_pg).
+ *
+ * Covers: adding and replacing filers with every refusal, the stale-replica
+ * protocol (a replica wanted again is kept; a SENT one cannot be listed
+ * again until it is done), the two walks per filer (scan and index) giving
+ * the same objects, aliases (look-up through the holder, no purge of a
+ * holder with a live alias, no alias of a deleted holder), the dedupe
+ * listing and conversion, counts, and the upgrade of a version 1 shard.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/common.h"
+#include "coffer/db.h"
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/uuid.h"
+
+#include "dbtest.h"
+#include "objdbtest.h"
+
+static void get_ok(struct fixture *fx, const struct cf_uuid *u, struct cf_objdb_record *r)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_get(fx->odb, u, CF_OBJDB_GET_DELETED, r, err) != 0)
+        fail_msg("get: %s", err);
+}
+
+static void assert_filers(struct fixture *fx, const struct cf_uuid *u, const uint32_t *want,
+                          unsigned n)
+{
+    struct cf_objdb_record r;
+
+    get_ok(fx, u, &r);
+    assert_int_equal(r.nfilers, n);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(r.filers[i], want[i]);
+}
+
+/* Every stale replica now (before_ms = now). */
+static int stale_all(struct fixture *fx, struct cf_objdb_stale *out, size_t cap)
+{
+    struct cf_objdb_cursor cur = {0, 0, false};
+    char err[CF_ERR_LEN] = "";
+    int n = cf_objdb_stale_list(fx->odb, cf_wall_ms(), &cur, out, cap, err);
+
+    if (n < 0)
+        fail_msg("stale_list: %s", err);
+    return n;
+}
+
+static void test_add_and_replace(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_uuid u, ghost;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 2);
+    ghost = u;
+    ghost.rnd ^= 1;
+
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 3, err), 0);
+    assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 3, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 0, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &ghost, 4, err), CF_ENOTFOUND);
+
+    /* 3 -> 4 forgetting 3 (a dead filer): no stale row. */
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 3, 4, false, err), 0);
+    assert_filers(fx, &u, (const uint32_t[]){1, 2, 4}, 3);
+    struct cf_objdb_stale st[8];
+    assert_int_equal(stale_all(fx, st, 8), 0);
+
+    /* Refusals: not listed, already listed, the last replica. */
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 9, 5, true, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 2, true, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 0, false, err), 0);
+    assert_filers(fx, &u, (const uint32_t[]){4}, 1);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 4, 0, false, err), CF_EINVAL);
+    assert_filers(fx, &u, (const uint32_t[]){4}, 1);
+    /* Only the replica dropped with stale = true is on the list. */
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(st[0].filer, 1);
+    assert_true(st[0].uuid.oid == u.oid);
+    assert_false(st[0].sent);
+}
+
+static void test_stale_protocol(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_objdb_stale st[8];
+    struct cf_objdb_record r;
+    char err[CF_ERR_LEN] = "";
+    struct cf_uuid u;
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 2);
+    get_ok(fx, &u, &r);
+
+    /* Rebalance 1 -> 3: filer 1's bytes are stale, under the record's path. */
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 3, true, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_string_equal(st[0].path, r.path);
+    /* Not yet old enough at time 0. */
+    {
+        struct cf_objdb_cursor cur = {0, 0, false};
+        assert_int_equal(cf_objdb_stale_list(fx->odb, 0, &cur, st, 8, err), 0);
+        assert_true(cur.done);
+    }
+
+    /* Moved back before the drain: the row goes, the bytes stay wanted. */
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 0);
+
+    /* Dropped again, then listed again behind the list's back (commit does
+     * not look at it): claim sees the record and keeps the bytes. */
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 0);
+
+    /* Claimed: SENT, and the filer cannot be listed until it is done. */
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_true(st[0].sent);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 1, true, err), CF_EBUSY);
+    assert_filers(fx, &u, (const uint32_t[]){2, 3}, 2);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
+}
+
+/* The stale list pages by object id without losing rows of one object. */
+static void test_stale_pages(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[4] = {1, 2, 3, 4};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_stale st[3];
+    char err[CF_ERR_LEN] = "";
+    unsigned seen = 0;
+    int n;
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 2, NULL);
+    for (int i = 0; i < 5; i++) {
+        struct cf_uuid u = put(fx, (uint16_t)(1 + i % 2), f, 4);
+        assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+        assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 0, true, err), 0);
+    }
+    while ((n = cf_objdb_stale_list(fx->odb, cf_wall_ms(), &cur, st, 3, err)) > 0) {
+        /* Never one object's rows split over two pages. */
+        assert_true(n % 2 == 0);
+        seen += (unsigned)n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(seen, 10);
+}
+
+/* Scan (list_records with a filer) and index (list_filer) agree. */
+static void test_walks_agree(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    unsigned want[6] = {0};
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 3, NULL);
+    for (unsigned i = 0; i < 40; i++) {
+        uint32_t f[2] = {1 + i % 5, 1 + (i / 5 + i % 5 + 1) % 5};
+        if (f[0] == f[1])
+            f[1] = 1 + f[0] % 5;
+        (void)put(fx, (uint16_t)(i % 3 ? 1 : 3), f, 2);
+        want[f[0]]++;
+        want[f[1]]++;
+    }
+    for (uint32_t filer = 1; filer <= 5; filer++) {
+        struct cf_objdb_cursor c1 = {0, 0, false}, c2 = {0, 0, false};
+        struct cf_objdb_record recs[7];
+        struct cf_uuid ids[7];
+        unsigned total = 0;
+        int n1, n2;
+
+        for (;;) {
+            n1 = cf_objdb_list_records(fx->odb, filer, &c1, recs, 7, err);
+            n2 = cf_objdb_list_filer(fx->odb, filer, &c2, ids, 7, err);
+            assert_int_equal(n1, n2);
+            if (n1 <= 0)
+                break;
+            for (int k = 0; k < n1; k++) {
+                bool has = false;
+                assert_same_uuid(&recs[k].uuid, &ids[k]);
+                assert_int_equal(recs[k].nfilers, 2);
+                for (unsigned j = 0; j < recs[k].nfilers; j++)
+                    has = has || recs[k].filers[j] == filer;
+                assert_true(has);
+            }
+            total += (unsigned)n1;
+        }
+        assert_int_equal(n1, 0);
+        assert_int_equal(total, want[filer]);
+    }
+    /* Every record, unfiltered, with its filers. */
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[16];
+        unsigned total = 0;
+        int n;
+        while ((n = cf_objdb_list_records(fx->odb, 0, &c, recs, 16, err)) > 0) {
+            for (int k = 0; k < n; k++) {
+                struct cf_objdb_record r;
+                get_ok(fx, &recs[k].uuid, &r);
+                assert_int_equal(r.nfilers, recs[k].nfilers);
+                assert_memory_equal(r.filers, recs[k].filers, r.nfilers * sizeof(r.filers[0]));
+                assert_string_equal(r.path, recs[k].path);
+                assert_memory_equal(r.sha512, recs[k].sha512, 64);
+            }
+            total += (unsigned)n;
+        }
+        assert_int_equal(total, 40);
+    }
+}
+
+static void test_alias(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {4, 6};
+    struct cf_objdb_record holder, found, ar;
+    struct cf_uuid h, a, other;
+    struct cf_objdb_counts counts;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 2, NULL);
+    h = put(fx, 2, f, 2);
+    get_ok(fx, &h, &holder);
+
+    /* Found by content, with enough replicas; not with more wanted. */
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 2, &found, err), 1);
+    assert_same_uuid(&found.uuid, &h);
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 3, &found, err), 0);
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size + 1, 1, &found, err),
+                     0);
+
+    /* An alias must be reserved in the holder's shard. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &other, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &other, &h, 0, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 2, &a, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), CF_EEXIST);
+
+    /* The alias reads as the holder's content under its own UUID. */
+    get_ok(fx, &a, &ar);
+    assert_same_uuid(&ar.uuid, &a);
+    assert_string_equal(ar.path, holder.path);
+    assert_int_equal(ar.nfilers, 2);
+    assert_int_equal(ar.filers[0], 4);
+    assert_memory_equal(ar.sha512, holder.sha512, 64);
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &a, 9, err), CF_EINVAL);
+    /* Walks see only the holder. */
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[4];
+        assert_int_equal(cf_objdb_list_records(fx->odb, 0, &c, recs, 4, err), 1);
+        assert_same_uuid(&recs[0].uuid, &h);
+    }
+    assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
+    assert_true(counts.records == 2 && counts.aliases == 1 && counts.deficit == 0);
+
+    /* The holder deleted by its own name keeps its bytes for the alias. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &h, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h, err), CF_EBUSY);
+    get_ok(fx, &a, &ar);
+    assert_false(ar.deleted);
+    assert_int_equal(ar.nfilers, 2);
+    /* No new alias of a deleted holder, and it is not found by content. */
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 1, &found, err), 0);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 2, &other, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &other, &h, 0, err), CF_ENOTFOUND);
+
+    /* The alias goes (no bytes to purge), then the holder can. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &a, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &a, err), 0);
+    assert_int_equal(cf_objdb_get(fx->odb, &a, CF_OBJDB_GET_DELETED, &ar, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h, err), 0);
+    assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
+    assert_true(counts.records == 0 && counts.aliases == 0);
+}
+
+/* Commit a record with the content of `like` on the given filers. */
+static struct cf_uuid put_same(struct fixture *fx, uint16_t shard,
+                               const struct cf_objdb_record *like, const uint32_t *filers,
+                               unsigned n)
+{
+    struct cf_objdb_record r;
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_reserve(fx->odb, shard, &u, err) != 0)
+        fail_msg("reserve: %s", err);
+    make_record(&r, &u, filers, n);
+    r.size = like->size;
+    memcpy(r.sha512, like->sha512, sizeof(r.sha512));
+    if (cf_objdb_commit(fx->odb, &r, err) != 0)
+        fail_msg("commit: %s", err);
+    return u;
+}
+
+static void test_dups(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f12[2] = {1, 2}, f34[2] = {3, 4}, f5[1] = {5};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_record h, r;
+    struct cf_objdb_dup dups[8];
+    struct cf_objdb_stale st[8];
+    struct cf_objdb_counts counts;
+    struct cf_uuid hu, d1, d2, lone, inline_alias;
+    char err[CF_ERR_LEN] = "";
+    int n;
+
+    add_shard(fx, 1, NULL);
+    hu = put(fx, 1, f12, 2);
+    get_ok(fx, &hu, &h);
+    d1 = put_same(fx, 1, &h, f34, 2);
+    d2 = put_same(fx, 1, &h, f5, 1);
+    lone = put(fx, 1, f12, 2);
+    (void)lone;
+    /* d1 already backs an inline alias: it must follow d1 to the holder. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &inline_alias, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &inline_alias, &d1, 0, err), 0);
+
+    n = cf_objdb_list_dups(fx->odb, &cur, dups, 8, err);
+    assert_int_equal(n, 2);
+    assert_same_uuid(&dups[0].holder, &hu);
+    assert_same_uuid(&dups[0].dup, &d1);
+    assert_same_uuid(&dups[1].dup, &d2);
+    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 8, err), 0);
+
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cf_objdb_make_alias(fx->odb, &dups[i], err), 0);
+    assert_int_equal(cf_objdb_make_alias(fx->odb, &dups[0], err), CF_ENOTFOUND);
+
+    /* All three names read the holder's replicas; the duplicates' own
+     * replicas wait on the stale list under their own paths. */
+    get_ok(fx, &d1, &r);
+    assert_string_equal(r.path, h.path);
+    assert_int_equal(r.filers[0], 1);
+    get_ok(fx, &inline_alias, &r);
+    assert_string_equal(r.path, h.path);
+    assert_int_equal(stale_all(fx, st, 8), 3);
+    for (int i = 0; i < 3; i++)
+        assert_string_not_equal(st[i].path, h.path);
+    assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
+    assert_true(counts.records == 5 && counts.aliases == 3 && counts.stale == 3);
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 8, err), 0);
+}
+
+/* A version 1 shard (no alias column, no stale list) is upgraded on open. */
+static void test_upgrade_v1(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_objdb_shard *shards = NULL;
+    struct cf_objdb_record r;
+    struct cf_uuid u, a;
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1];
+    struct cf_db *db = NULL;
+    size_t n = 0;
+
+    add_shard(fx, 1, NULL);
+    u = put(fx, 1, f, 2);
+    cf_objdb_shard_list(fx->odb, &shards, &n);
+    assert_int_equal(n, 1);
+    if (strncmp(shards[0].location, "sqlite:", 7) == 0 && shards[0].location[7] != '/')
+        (void)snprintf(uri, sizeof(uri), "sqlite:%s/%s", fx->dir, shards[0].location + 7);
+    else
+        (void)snprintf(uri, sizeof(uri), "%s", shards[0].location);
+    free(shards);
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(cf_db_exec(db,
+                                "DROP INDEX objects_by_alias; DROP INDEX objects_by_content;"
+                                " DROP TABLE stale_replicas; ALTER TABLE objects DROP COLUMN alias;"
+                                " UPDATE coffer_meta SET version = 1",
+                                err),
+                     0);
+    cf_db_close(db);
+
+    open_odb(fx);
+    get_ok(fx, &u, &r);
+    assert_int_equal(r.nfilers, 2);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &a, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &u, 0, err), 0);
+    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 3, true, err), 0);
+    {
+        struct cf_objdb_stale st[2];
+        assert_int_equal(stale_all(fx, st, 2), 1);
+    }
+    /* And it says version 2 now: a second open does not upgrade again. */
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    open_odb(fx);
+    {
+        struct cf_objdb_record hr;
+        get_ok(fx, &a, &r);
+        get_ok(fx, &u, &hr);
+        assert_string_equal(r.path, hr.path);
+        assert_int_equal(r.nfilers, 2);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_and_replace, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_protocol, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
+    };
+
+    cf_log_init("test_objdb_maint", CF_LOG_ERROR);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
