@@ -16,6 +16,29 @@
  * queued earlier), which the handler does not see.
  * While draining, new requests get 503 without reaching the handler.
  *
+ * Metrics (issue 5, metrics.h). GET and HEAD /metrics are answered by the
+ * server itself with cf_metrics_render's text (text/plain; version=0.0.4)
+ * and never reach the handler. Every other request, those refused before
+ * the handler (503 while draining, 431, 400) included, is counted when MHD
+ * reports it complete, under role="<opts.role>":
+ *   coffer_http_requests_total{role,method,code}  method GET, HEAD, PUT,
+ *       POST, DELETE or OTHER; code the status class "1xx".."5xx", or "none"
+ *       if no reply was queued. Errors are the 4xx and 5xx series.
+ *   coffer_http_request_seconds{role}  histogram, from the first call for
+ *       the request to its completion; one observation per counted request.
+ *   coffer_http_request_bytes_total{role}  request body bytes received
+ *       (handed to the handler or read and dropped).
+ *   coffer_http_response_bytes_total{role}  body bytes of replies queued
+ *       through cf_http_reply and the functions built on it (not of HEAD);
+ *       responses a handler queues with MHD itself (streamed files) are not
+ *       counted, their length being unknown here.
+ *   coffer_http_incomplete_total{role}  requests that ended otherwise than
+ *       by a complete reply (client gone, timeout, shutdown).
+ *   coffer_http_in_flight{role}  gauge of the requests counted in flight.
+ * Scrapes of /metrics count in none of these (so a scrape never changes
+ * what the next one reads), but do count in cf_http_server_requests and
+ * _in_flight, and a drain waits for them.
+ *
  * Percent-decoding: URLs and query arguments are decoded, except that "%00"
  * is left as the three bytes "%00" so a NUL can never truncate a path
  * silently; validators then refuse the '%'.
@@ -49,6 +72,7 @@ struct cf_http_server_opts {
     cf_http_done_cb done;       /* may be NULL if the handler never sets state */
     void *cls;                  /* passed to both; kept until cf_http_server_free */
     unsigned conn_limit;        /* 0: CF_HTTP_CONN_MAX */
+    const char *role;           /* metrics label (kept: a static word); NULL: "unknown" */
 };
 
 /* Start serving on opts->listen_fd. On success *out is the server (caller

@@ -15,9 +15,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "coffer/buf.h"
 #include "coffer/err.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/metrics.h"
+
+/* ---- metrics (issue 5): per-server series, looked up once at start ---- */
+
+/* The cap on the text of one scrape: a few hundred series take ~50 KiB. */
+#define METRICS_TEXT_MAX (4 * 1024 * 1024)
+
+enum method_class { M_GET, M_HEAD, M_PUT, M_POST, M_DELETE, M_OTHER, M_NCLASSES };
+static const char *const method_names[M_NCLASSES] = {"GET",  "HEAD",   "PUT",
+                                                     "POST", "DELETE", "OTHER"};
+/* Index: status / 100, 0 for no reply queued. */
+static const char *const code_names[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+struct http_metrics {
+    struct cf_metric *requests[M_NCLASSES][6];
+    struct cf_metric *seconds;
+    struct cf_metric *req_bytes;
+    struct cf_metric *resp_bytes;
+    struct cf_metric *incomplete;
+    struct cf_metric *in_flight;
+};
+/* ---- end metrics ---- */
 
 struct cf_http_server {
     struct MHD_Daemon *d;
@@ -26,6 +49,7 @@ struct cf_http_server {
     atomic_uint_fast64_t in_flight;
     atomic_bool draining;
     bool stopped;
+    struct http_metrics m; /* issue 5 */
 };
 
 static int hexval(char c)
@@ -112,7 +136,161 @@ struct request {
     bool answered; /* the handler replied on its first call; drop any body */
     int refused;   /* cf_http_refuse: the error to send once the body is read */
     char msg[CF_ERR_LEN];
+    /* metrics (issue 5) */
+    uint64_t start_ns;   /* the request's first call */
+    uint64_t body_bytes; /* request body received */
+    uint64_t resp_bytes; /* reply body queued through cf_http_reply */
+    unsigned status;     /* as queued; 0 until a reply is */
+    enum method_class method;
+    bool early;  /* refused before the handler: not in requests nor in_flight */
+    bool scrape; /* GET or HEAD /metrics: in no metric */
 };
+
+/* ---- metrics (issue 5) ---- */
+
+/* The request whose handler runs on this thread, so that cf_http_reply
+ * can count its reply's bytes (connection threads: one request at a time). */
+static _Thread_local struct request *cur_rq;
+
+static enum method_class method_class_of(const char *m)
+{
+    if (strcmp(m, "GET") == 0)
+        return M_GET;
+    if (strcmp(m, "HEAD") == 0)
+        return M_HEAD;
+    if (strcmp(m, "PUT") == 0)
+        return M_PUT;
+    if (strcmp(m, "POST") == 0)
+        return M_POST;
+    if (strcmp(m, "DELETE") == 0)
+        return M_DELETE;
+    return M_OTHER;
+}
+
+static void metrics_init(struct http_metrics *m, const char *role)
+{
+    char labels[160];
+    int n;
+
+    if (role == NULL || strlen(role) > 64)
+        role = "unknown";
+    for (size_t i = 0; i < M_NCLASSES; i++) {
+        for (size_t k = 0; k < CF_ARRAY_LEN(code_names); k++) {
+            n = snprintf(labels, sizeof(labels), "role=\"%s\",method=\"%s\",code=\"%s\"", role,
+                         method_names[i], code_names[k]);
+            cf_assert(n > 0 && (size_t)n < sizeof(labels));
+            m->requests[i][k] = cf_metric_counter("coffer_http_requests_total",
+                                                  "HTTP requests completed, by method and status "
+                                                  "class (none: no reply was queued).",
+                                                  labels);
+        }
+    }
+    n = snprintf(labels, sizeof(labels), "role=\"%s\"", role);
+    cf_assert(n > 0 && (size_t)n < sizeof(labels));
+    m->seconds =
+        cf_metric_histogram("coffer_http_request_seconds",
+                            "Time from a request's headers to its completion.", labels, NULL, 0);
+    m->req_bytes = cf_metric_counter("coffer_http_request_bytes_total",
+                                     "Request body bytes received.", labels);
+    m->resp_bytes = cf_metric_counter(
+        "coffer_http_response_bytes_total",
+        "Reply body bytes queued through cf_http_reply (streamed objects not included).", labels);
+    m->incomplete =
+        cf_metric_counter("coffer_http_incomplete_total",
+                          "Requests ended without a complete reply (client gone, timeout, "
+                          "shutdown).",
+                          labels);
+    m->in_flight = cf_metric_gauge("coffer_http_in_flight", "Requests in flight.", labels);
+}
+
+/* The status of the reply queued on c, once there is one. */
+static void note_status(struct request *rq, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (rq->status != 0)
+        return;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (ci != NULL)
+        rq->status = ci->http_status;
+}
+
+static void metrics_done(struct http_metrics *m, const struct request *rq,
+                         enum MHD_RequestTerminationCode why)
+{
+    unsigned code = rq->status / 100;
+
+    if (code > 5)
+        code = 0;
+    /* Observed before the counter, so a reader who sees the count sees the
+     * observation too on this (x86, TSO) and most machines. */
+    cf_metric_observe(m->seconds, (double)(cf_now_ns() - rq->start_ns) / 1e9);
+    cf_metric_add(m->requests[rq->method][code], 1);
+    if (rq->body_bytes > 0)
+        cf_metric_add(m->req_bytes, rq->body_bytes);
+    if (rq->resp_bytes > 0)
+        cf_metric_add(m->resp_bytes, rq->resp_bytes);
+    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        cf_metric_add(m->incomplete, 1);
+    if (!rq->early)
+        cf_metric_gauge_add(m->in_flight, -1);
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *c)
+{
+    struct cf_buf b;
+    enum MHD_Result r;
+
+    cf_buf_init(&b, METRICS_TEXT_MAX);
+    if (cf_metrics_render(&b) < 0)
+        r = cf_http_reply_error(c, CF_EINTERNAL, "metrics text over %d bytes", METRICS_TEXT_MAX);
+    else
+        r = cf_http_reply(c, 200, "text/plain; version=0.0.4", b.base, b.len, NULL);
+    cf_buf_fini(&b);
+    return r;
+}
+
+/* Call the handler with the request's metrics bookkeeping around it. */
+static enum MHD_Result call_handler(struct cf_http_server *s, struct request *rq,
+                                    struct MHD_Connection *c, const char *url, const char *method,
+                                    const char *version, const char *upload_data,
+                                    size_t *upload_data_size)
+{
+    size_t before = *upload_data_size;
+    enum MHD_Result r;
+
+    cur_rq = rq;
+    r = s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
+                        &rq->user);
+    cur_rq = NULL;
+    if (*upload_data_size <= before)
+        rq->body_bytes += before - *upload_data_size;
+    note_status(rq, c);
+    return r;
+}
+
+/* A reply from the server itself (not the handler), counted the same way. */
+static enum MHD_Result reply_error_counted(struct request *rq, struct MHD_Connection *c, int err,
+                                           const char *msg)
+{
+    enum MHD_Result r;
+
+    cur_rq = rq;
+    r = cf_http_reply_error(c, err, "%s", msg);
+    cur_rq = NULL;
+    note_status(rq, c);
+    return r;
+}
+
+/* Refused before the handler: counted in the metrics only. */
+static enum MHD_Result refuse_early(struct request *rq, struct MHD_Connection *c, int err,
+                                    const char *msg)
+{
+    rq->early = true;
+    rq->answered = true;
+    return reply_error_counted(rq, c, err, msg);
+}
+/* ---- end metrics ---- */
 
 static struct request *request_of(void **req_cls)
 {
@@ -127,8 +305,11 @@ static enum MHD_Result call_first(struct cf_http_server *s, struct request *rq,
     enum MHD_Result r;
 
     rq->deferred = false;
-    r = s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
-                        &rq->user);
+    if (rq->scrape) { /* issue 5 */
+        rq->answered = true;
+        return serve_metrics(c);
+    }
+    r = call_handler(s, rq, c, url, method, version, upload_data, upload_data_size);
     if (rq->user == NULL && rq->refused == 0)
         rq->answered = true;
     return r;
@@ -141,36 +322,45 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     struct cf_http_server *s = cls;
     struct request *rq = *req_cls;
     struct header_scan hs = {strlen(url) + strlen(method) + 16, 0};
+    char msg[64];
 
     if (rq != NULL) {
         if (rq->deferred)
             return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
         if (rq->answered || rq->refused != 0) {
             if (*upload_data_size > 0) {
-                *upload_data_size = 0; /* read and dropped */
+                rq->body_bytes += *upload_data_size; /* issue 5 */
+                *upload_data_size = 0;               /* read and dropped */
                 return MHD_YES;
             }
             if (rq->answered)
                 return MHD_YES;
-            return cf_http_reply_error(c, rq->refused, "%s", rq->msg);
+            return reply_error_counted(rq, c, rq->refused, rq->msg);
         }
-        return s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
-                               &rq->user);
+        return call_handler(s, rq, c, url, method, version, upload_data, upload_data_size);
     }
 
+    /* The request's state exists from its first call, refused or not, so
+     * that the metrics see every request (issue 5). */
+    rq = cf_xcalloc(1, sizeof(*rq));
+    rq->start_ns = cf_now_ns();
+    rq->method = method_class_of(method);
+    *req_cls = rq;
     if (atomic_load(&s->draining))
-        return cf_http_reply_error(c, CF_EUNAVAIL, "shutting down");
+        return refuse_early(rq, c, CF_EUNAVAIL, "shutting down");
     (void)MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
-    if (hs.bytes > CF_HTTP_HEADER_MAX)
-        return cf_http_reply_error(c, CF_EHDRTOOLARGE, "request headers over %d bytes",
-                                   CF_HTTP_HEADER_MAX);
+    if (hs.bytes > CF_HTTP_HEADER_MAX) {
+        (void)snprintf(msg, sizeof(msg), "request headers over %d bytes", CF_HTTP_HEADER_MAX);
+        return refuse_early(rq, c, CF_EHDRTOOLARGE, msg);
+    }
     /* Two lengths make the body's end ambiguous: the way to request smuggling. */
     if (hs.content_length > 1)
-        return cf_http_reply_error(c, CF_EBADREQ, "more than one Content-Length header");
+        return refuse_early(rq, c, CF_EBADREQ, "more than one Content-Length header");
     atomic_fetch_add(&s->requests, 1);
     atomic_fetch_add(&s->in_flight, 1);
-    rq = cf_xcalloc(1, sizeof(*rq));
-    *req_cls = rq;
+    rq->scrape = strcmp(url, "/metrics") == 0 && (rq->method == M_GET || rq->method == M_HEAD);
+    if (!rq->scrape)
+        cf_metric_gauge_add(s->m.in_flight, 1); /* issue 5 */
     if (!has_body(c)) {
         /* libmicrohttpd 0.9.75 closes the connection after any reply queued
          * on this first call; one call later, keep-alive survives. */
@@ -185,14 +375,21 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
 {
     struct cf_http_server *s = cls;
     struct request *rq = *req_cls;
+    bool early;
 
     if (rq == NULL)
-        return; /* refused before it reached the handler */
+        return;
     if (rq->user != NULL && s->opts.done != NULL)
         s->opts.done(s->opts.cls, c, rq->user, why);
+    /* issue 5: a scrape counts in no metric, so scrapes do not move them. */
+    note_status(rq, c);
+    if (!rq->scrape)
+        metrics_done(&s->m, rq, why);
+    early = rq->early;
     free(rq);
     *req_cls = NULL;
-    atomic_fetch_sub(&s->in_flight, 1);
+    if (!early) /* refused before the handler: never counted in flight */
+        atomic_fetch_sub(&s->in_flight, 1);
 }
 
 enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
@@ -236,6 +433,7 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
                      MHD_USE_ERROR_LOG;
 
     s->opts = *opts;
+    metrics_init(&s->m, opts->role); /* issue 5 */
     atomic_init(&s->requests, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->draining, false);
@@ -319,6 +517,9 @@ enum MHD_Result cf_http_reply(struct MHD_Connection *c, unsigned status, const c
         (void)MHD_add_response_header(resp, headers[i], headers[i + 1]);
     r = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
+    /* issue 5: the reply body's bytes, for the request being handled here. */
+    if (r == MHD_YES && cur_rq != NULL && cur_rq->method != M_HEAD)
+        cur_rq->resp_bytes += len;
     return r;
 }
 

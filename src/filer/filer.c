@@ -397,7 +397,8 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                .capacity = conf->capacity,
                                .read_only = conf->read_only,
                                .io = io};
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = f};
+    struct cf_http_server_opts ho = {
+        .listen_fd = -1, .handler = handler, .done = done, .cls = f, .role = "filer"};
     int rc;
 
     f->id = (uint32_t)conf->id;

@@ -1151,7 +1151,8 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                      uint16_t *port_out, char *err)
 {
     struct cf_gateway *g = cf_xcalloc(1, sizeof(*g));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = g};
+    struct cf_http_server_opts ho = {
+        .listen_fd = -1, .handler = handler, .done = done, .cls = g, .role = "gateway"};
     struct cf_auth_limiter_conf lc = {
         .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
     struct cf_auth_key rnd;
