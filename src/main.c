@@ -9,6 +9,7 @@
 #include "coffer/common.h"
 #include "coffer/filer.h"
 #include "coffer/gateway.h"
+#include "coffer/monitor.h"
 #include "coffer/objsrv.h"
 #include "coffer/server.h"
 
@@ -33,11 +34,13 @@ static const struct command commands[] = {
     {"versions", cf_cli_versions, "list a file's versions, or --restore ID"},
     {"stat", cf_cli_stat, "show an object's record"},
     {"admin", cf_cli_admin,
-     "filer add|list, shard add|list, purge, client add, user add, group add|member, perm set"},
+     "filer add|list|maintenance, filers, log, shard add|list, purge, client add, user add, "
+     "group add|member, perm set"},
     {"filer", cf_filer_main, "run a storage node"},
     {"app", cf_app_main, "run the upload service and object database"},
     {"objsrv", cf_objsrv_main, "run the download service"},
     {"gateway", cf_gateway_main, "run the client API (users, folders, files, trash)"},
+    {"monitor", cf_monitor_main, "run filer tracking, the filer summary table and the event log"},
 };
 
 static void usage(FILE *f)

@@ -18,8 +18,14 @@
  * Kinds are short words (CF_SCRIBE_KIND_MAX bytes, [a-z0-9_.-]): the ones
  * coffer writes are listed below, callers may add their own.
  *
+ * Text: a message or object is stored as one line of valid UTF-8 (control
+ * characters become spaces, invalid bytes '?'), so every event is valid
+ * TEXT on PostgreSQL and a valid JSON string. Callers taking events from
+ * outside (the monitor's POST /v1/log) refuse a message over
+ * CF_SCRIBE_MSG_MAX bytes themselves; cf_scribe_event cuts its own.
+ *
  * Errors: db.h codes with a detail in err (char[CF_ERR_LEN], may be NULL);
- * CF_EINVAL for a bad kind or a message over CF_SCRIBE_MSG_MAX bytes.
+ * CF_EINVAL for a bad kind or object.
  * A failed cf_scribe_event is logged (WARN) and otherwise ignored by
  * callers: the scribe must never stop the data path.
  * Threads: every function is thread-safe (the handle holds a pool).
@@ -38,13 +44,13 @@
 #define CF_SCRIBE_QUERY_MAX 10000
 
 /* Kinds written by coffer itself. */
-#define CF_SCRIBE_FILER_STATUS "filer.status"    /* a filer changed status */
-#define CF_SCRIBE_FILER_ERROR  "filer.error"     /* a filer failed a request */
-#define CF_SCRIBE_CHECKSUM     "checksum"        /* a replica failed its SHA-512 */
-#define CF_SCRIBE_MISSING      "missing"         /* a replica was not on its filer */
-#define CF_SCRIBE_REPAIR       "repair"          /* a replica was rewritten or added */
-#define CF_SCRIBE_JOB          "job"             /* a maintenance job started/progressed/ended */
-#define CF_SCRIBE_DEDUPE       "dedupe"          /* an object now shares another's replicas */
+#define CF_SCRIBE_FILER_STATUS "filer.status" /* a filer changed status */
+#define CF_SCRIBE_FILER_ERROR  "filer.error"  /* a filer failed a request */
+#define CF_SCRIBE_CHECKSUM     "checksum"     /* a replica failed its SHA-512 */
+#define CF_SCRIBE_MISSING      "missing"      /* a replica was not on its filer */
+#define CF_SCRIBE_REPAIR       "repair"       /* a replica was rewritten or added */
+#define CF_SCRIBE_JOB          "job"          /* a maintenance job started/progressed/ended */
+#define CF_SCRIBE_DEDUPE       "dedupe"       /* an object now shares another's replicas */
 
 struct cf_scribe;
 
@@ -52,19 +58,19 @@ struct cf_scribe_event {
     uint64_t id;
     uint64_t at_ms;
     char kind[CF_SCRIBE_KIND_MAX + 1];
-    uint32_t filer;                      /* 0: none */
-    char object[40];                     /* a UUID's text, or "" */
+    uint32_t filer;  /* 0: none */
+    char object[40]; /* a UUID's text, or "" */
     char message[CF_SCRIBE_MSG_MAX + 1];
 };
 
 /* What to return; zero fields do not filter. */
 struct cf_scribe_query {
-    uint64_t since_ms;  /* at >= since_ms */
-    uint64_t until_ms;  /* at <= until_ms; 0: no bound */
-    const char *kind;   /* exact kind, or NULL */
-    uint32_t filer;     /* 0: any */
-    uint64_t after_id;  /* id > after_id (paging) */
-    size_t limit;       /* 1..CF_SCRIBE_QUERY_MAX; 0: 100 */
+    uint64_t since_ms; /* at >= since_ms */
+    uint64_t until_ms; /* at <= until_ms; 0: no bound */
+    const char *kind;  /* exact kind, or NULL */
+    uint32_t filer;    /* 0: any */
+    uint64_t after_id; /* id > after_id (paging) */
+    size_t limit;      /* 1..CF_SCRIBE_QUERY_MAX; 0: 100 */
 };
 
 /* Open the scribe on the database at uri (borrowed; the catalog's URI) with
@@ -77,9 +83,10 @@ CF_MUST_CHECK int cf_scribe_open(const char *uri, unsigned pool, struct cf_scrib
 void cf_scribe_close(struct cf_scribe *s);
 
 /* Append one event, now, durably. kind as above; filer 0 for none; object
- * (borrowed) a UUID text or NULL; message printf-style, cut at
- * CF_SCRIBE_MSG_MAX bytes. s may be NULL (then nothing happens, returns 0).
- * Returns 0 or an error (already logged at WARN). */
+ * (borrowed) a UUID text (under 40 bytes) or NULL; message printf-style, cut
+ * at CF_SCRIBE_MSG_MAX bytes (on a UTF-8 boundary). s may be NULL (then
+ * nothing happens, returns 0). Returns 0, CF_EINVAL (bad kind or object), or
+ * a db.h error; every error is already logged at WARN. */
 int cf_scribe_event(struct cf_scribe *s, const char *kind, uint32_t filer, const char *object,
                     const char *fmt, ...) CF_PRINTF(5, 6);
 

@@ -3,8 +3,9 @@
  *
  * Role: DESIGN §1. One process runs N filers (each its own directory under
  * the data directory), the app (with a SQLite object database under the data
- * directory: catalog.db and shard-0001.db, created on first start), objsrv
- * and the gateway (file system database fs-catalog.db, a client "demo" with
+ * directory: catalog.db and shard-0001.db, created on first start), objsrv,
+ * the monitor (filer tracking and the scribe; the app only re-reads its
+ * summary table) and the gateway (file system database fs-catalog.db, a client "demo" with
  * an admin whose password is printed once, on first start), registers the
  * filers, prints the URLs, and on SIGINT/SIGTERM drains and stops everything. Every role keeps its
  * own HTTP server and talks to the others over HTTP on loopback, exactly as separate processes

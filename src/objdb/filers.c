@@ -10,7 +10,7 @@
 #include "coffer/log.h"
 
 #define FILER_COLUMNS                                                                              \
-    "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen"
+    "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen, base_weight"
 
 static int check_text(const char *what, const char *s, size_t min, size_t max, char *err)
 {
@@ -44,12 +44,15 @@ static int check_filer(const struct cf_objdb_filer *f, char *err)
 static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
 {
     int64_t id = cf_db_column_int64(s, 0), weight = cf_db_column_int64(s, 2);
+    int64_t base = cf_db_column_int64(s, 9);
 
     memset(f, 0, sizeof(*f));
-    if (id < 1 || id > UINT32_MAX || weight < 0 || weight > UINT32_MAX)
+    if (id < 1 || id > UINT32_MAX || weight < 0 || weight > UINT32_MAX || base < 0 ||
+        base > UINT32_MAX)
         return CF_ECORRUPT;
     f->id = (uint32_t)id;
     f->weight = (uint32_t)weight;
+    f->base_weight = (uint32_t)base;
     f->total_bytes = (uint64_t)cf_db_column_int64(s, 3);
     f->used_bytes = (uint64_t)cf_db_column_int64(s, 4);
     f->objects = (uint64_t)cf_db_column_int64(s, 5);
@@ -84,7 +87,7 @@ static int run_changed(struct cf_db_stmt *s, uint32_t id, char *err)
 int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
 {
     static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3)";
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     int rc;
@@ -123,7 +126,8 @@ out:
 int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url, uint32_t weight,
                           char *err)
 {
-    static const char sql[] = "UPDATE filers SET url = ?2, weight = ?3 WHERE id = ?1 RETURNING id";
+    static const char sql[] =
+        "UPDATE filers SET url = ?2, weight = ?3, base_weight = ?3 WHERE id = ?1 RETURNING id";
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     int rc;
@@ -176,6 +180,81 @@ out:
     cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_objdb_filer *f,
+                         struct cf_objdb_filer *out, char *err)
+{
+    /* One statement, so the operator's maintenance switch, written between
+     * the tracker's read and this write, is never overwritten. */
+    static const char sql[] =
+        "UPDATE filers SET total_bytes = ?2, used_bytes = ?3, objects = ?4,"
+        " read_only = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "' THEN 1 ELSE ?5 END,"
+        " status = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "' THEN status ELSE ?6 END,"
+        " weight = ?7, last_seen = ?8 WHERE id = ?1 RETURNING " FILER_COLUMNS;
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = check_filer(f, err);
+    if (rc < 0)
+        goto out;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, f->id);
+    cf_db_bind_int64(s, 2, (int64_t)f->total_bytes);
+    cf_db_bind_int64(s, 3, (int64_t)f->used_bytes);
+    cf_db_bind_int64(s, 4, (int64_t)f->objects);
+    cf_db_bind_int64(s, 5, f->read_only);
+    cf_db_bind_text(s, 6, f->status);
+    cf_db_bind_int64(s, 7, f->weight);
+    cf_db_bind_int64(s, 8, (int64_t)f->last_seen_ms);
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no filer %u", (unsigned)f->id);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    if (out != NULL && read_filer(s, out) < 0) {
+        rc = corrupt(odb, err);
+        goto out;
+    }
+    /* Run to the end: an autocommit change is durable only then. */
+    rc = cf_db_step(s, err);
+    if (rc > 0) {
+        cf_err_set(err, "filer %u: more than one row", (unsigned)f->id);
+        rc = CF_EINTERNAL;
+    }
+out:
+    cf_db_finalize(s);
+    if (db != NULL)
+        cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_set_maintenance(struct cf_objdb *odb, uint32_t id, bool on, char *err)
+{
+    static const char sql_on[] = "UPDATE filers SET status = '" CF_OBJDB_MAINTENANCE "',"
+                                 " read_only = 1 WHERE id = ?1 RETURNING id";
+    static const char sql_off[] =
+        "UPDATE filers SET status = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "'"
+        " THEN 'unknown' ELSE status END WHERE id = ?1 RETURNING id";
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_prepare(db, on ? sql_on : sql_off, &s, err);
+    if (rc < 0)
+        goto out;
+    cf_db_bind_int64(s, 1, id);
+    rc = run_changed(s, id, err);
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
     return rc;
 }
 

@@ -38,7 +38,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " objects BIGINT NOT NULL,"
                                      " read_only INTEGER NOT NULL,"
                                      " status TEXT NOT NULL,"
-                                     " last_seen BIGINT NOT NULL);";
+                                     " last_seen BIGINT NOT NULL,"
+                                     " base_weight BIGINT NOT NULL DEFAULT 0);";
 
 /* object_filers' primary key serves the look-up by object; its second index
  * (filer_id, object_id) is the per-filer rebuild index (500D). Child rows are
@@ -135,6 +136,37 @@ out:
     return rc < 0 ? rc : 0;
 }
 
+/* monitor (issue 5): inside the caller's transaction, give a catalog made
+ * before filers.base_weight (the operator's weight, which the tracker scales
+ * into weight) that column, starting equal to weight. */
+static int catalog_migrate(struct cf_db *db, char *err)
+{
+    static const char sql_has_sqlite[] =
+        "SELECT count(*) FROM pragma_table_info('filers') WHERE name = 'base_weight'";
+    static const char sql_has_pg[] =
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = 'filers' AND column_name = 'base_weight'";
+    static const char sql_add[] = "ALTER TABLE filers ADD COLUMN base_weight BIGINT NOT NULL"
+                                  " DEFAULT 0;"
+                                  "UPDATE filers SET base_weight = weight;";
+    bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
+    struct cf_db_stmt *s = NULL;
+    int64_t has = 0;
+    int rc;
+
+    rc = cf_db_prepare(db, pg ? sql_has_pg : sql_has_sqlite, &s, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step_one(s, &has, 1, err);
+    if (rc < 0)
+        goto out;
+    rc = has > 0 ? 0 : cf_db_exec(db, sql_add, err);
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+/* end monitor (issue 5) */
+
 /* Create the tables of a catalog (shard_id 0) or a shard if missing, stamp
  * coffer_meta, and check it, in one transaction: two processes creating the
  * same database at once end with one stamp. */
@@ -174,6 +206,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
         goto out;
     if (shard_id == 0)
         rc = cf_db_exec(db, catalog_schema, err);
+    if (rc == 0 && shard_id == 0)
+        rc = catalog_migrate(db, err); /* monitor (issue 5) */
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);

@@ -19,6 +19,7 @@
 #include "coffer/range.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
+#include "coffer/tracker.h"
 #include "coffer/uuid.h"
 
 #define SHA_HEADER "X-Coffer-SHA512"
@@ -157,13 +158,14 @@ static void demote_suspect(struct cf_objsrv *o, struct record *r)
     }
 }
 
-/* Replica order: online before anything else, then heavier first. */
+/* Replica order: filers that answer (online, busy, read-only, maintenance:
+ * cf_tracker_up) before the others, then heavier first. */
 static int rank(json_t *f)
 {
     const char *st = json_string_value(json_object_get(f, "status"));
     int w = (int)json_integer_value(json_object_get(f, "weight"));
 
-    return (st != NULL && strcmp(st, "online") == 0 ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
+    return (st != NULL && cf_tracker_up(st) ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
 }
 
 /* Turn the app's JSON record into a struct record. */
@@ -401,7 +403,8 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
                     char *err)
 {
     struct cf_objsrv *o = cf_xcalloc(1, sizeof(*o));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .cls = o};
+    struct cf_http_server_opts ho = {
+        .listen_fd = -1, .handler = handler, .cls = o, .role = "objsrv"};
     int rc;
 
     o->app = cf_xstrdup(conf->app);

@@ -19,6 +19,7 @@
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/monitor.h"
 #include "coffer/objdb.h"
 #include "coffer/objsrv.h"
 #include "coffer/role.h"
@@ -42,7 +43,8 @@ static const struct cf_conf_opt opts[] = {
     {"filers", CF_CONF_U64, "3", 1, FILERS_MAX, OFF(filers), "filers to run", false},
     {"host", CF_CONF_STR, "127.0.0.1", 0, 0, OFF(host), "address every role listens on", false},
     {"port", CF_CONF_U64, "8200", 0, 65000, OFF(port),
-     "app on PORT, objsrv on PORT+1, gateway on PORT+2, filer i on PORT+100+i; 0: any free ports",
+     "app on PORT, objsrv on PORT+1, gateway on PORT+2, monitor on PORT+3, filer i on "
+     "PORT+100+i; 0: any free ports",
      false},
     {"replicas", CF_CONF_U64, "2", 1, FILERS_MAX, OFF(replicas), "replicas of each object", true},
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
@@ -54,7 +56,8 @@ static const char usage[] =
     "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R]\n"
     "\n"
     "Runs the whole system on this machine: N filers, the app (upload service),\n"
-    "objsrv (download service) and the gateway (client API), with SQLite under\n"
+    "objsrv (download service), the gateway (client API) and the monitor (filer\n"
+    "tracking and the event log), with SQLite under\n"
     "DIR. On first start it makes client \"demo\" with admin user \"admin\" and\n"
     "prints the password once. Ctrl-C stops it.\n";
 
@@ -65,6 +68,7 @@ struct server {
     struct cf_app *app;
     struct cf_objsrv *objsrv;
     struct cf_gateway *gateway;
+    struct cf_monitor *monitor; /* monitor (issue 5) */
 };
 
 static int addr(char *out, size_t cap, const char *host, uint64_t port)
@@ -172,6 +176,9 @@ out:
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
     char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
+    char monitor_url[160];
+    struct cf_monitor_conf mc = {0};
+    uint16_t monitor_port = 0;
     char pw[CF_AUTH_KEY_DEFAULT + 1] = "";
     struct cf_app_conf ac = {0};
     struct cf_objsrv_conf oc = {0};
@@ -203,6 +210,17 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     rc = prepare_db(uri, conf, s, err);
     if (rc < 0)
         return rc;
+    /* monitor (issue 5): first, so the summary table is true when the app,
+     * which only re-reads it, starts. */
+    if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 3 : 0) < 0)
+        return CF_EINVAL;
+    mc.listen = listen;
+    mc.db = uri;
+    rc = cf_monitor_start(&mc, &s->monitor, &monitor_port, err);
+    if (rc < 0)
+        return rc;
+    (void)snprintf(monitor_url, sizeof(monitor_url), "http://%s:%u", conf->host,
+                   (unsigned)monitor_port);
     if (addr(listen, sizeof(listen), conf->host, conf->port) < 0)
         return CF_EINVAL;
     ac.listen = listen;
@@ -210,8 +228,17 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     ac.replicas = conf->replicas;
     ac.stall_s = 10;
     ac.poll_ms = 1000;
+    ac.track_filers = false; /* monitor (issue 5): the monitor tracks, the app re-reads */
     ac.purge_retention_s = 86400;
     ac.purge_interval_ms = 60000;
+    /* Maintenance (issue 5), the app's defaults: the stale delay outlives
+     * objsrv's record cache (cache_ms below), so a reader holding a record
+     * from before a move still finds its bytes. */
+    ac.dedupe = true;
+    ac.stale_delay_ms = 60000;
+    ac.audit_interval_s = 604800;
+    ac.audit_bw_mbps = 20;
+    ac.dedupe_interval_s = 86400;
     rc = cf_app_start(&ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
@@ -250,6 +277,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
            conf->replicas, conf->data);
     printf("coffer app listening on %s\n", app_url);
     printf("coffer objsrv listening on %s\n", objsrv_url);
+    printf("coffer monitor listening on %s\n", monitor_url);
     for (size_t i = 0; i < s->nfilers; i++)
         printf("coffer filer %zu listening on http://%s:%u\n", i + 1, conf->host,
                (unsigned)s->filer_ports[i]);
@@ -274,6 +302,8 @@ static void server_drain(void *svc, unsigned timeout_s)
         cf_objsrv_drain(s->objsrv, timeout_s);
     if (s->app != NULL)
         cf_app_drain(s->app, timeout_s);
+    if (s->monitor != NULL)
+        cf_monitor_drain(s->monitor, timeout_s);
     for (size_t i = 0; i < s->nfilers; i++)
         cf_filer_drain(s->filers[i], timeout_s);
 }
@@ -287,6 +317,7 @@ static void server_free(void *svc)
     cf_gateway_free(s->gateway);
     cf_objsrv_free(s->objsrv);
     cf_app_free(s->app);
+    cf_monitor_free(s->monitor);
     for (size_t i = 0; i < s->nfilers; i++)
         cf_filer_free(s->filers[i]);
     free(s);

@@ -1899,6 +1899,8 @@ void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers,
     parse_url_line(line, "coffer app listening on ", s->p.base, &s->p.port);
     proc_read_line(&s->p, line, sizeof(line));
     parse_url_line(line, "coffer objsrv listening on ", s->objsrv, NULL);
+    proc_read_line(&s->p, line, sizeof(line));
+    parse_url_line(line, "coffer monitor listening on ", s->monitor, NULL); /* issue 5 */
     for (unsigned i = 0; i < nfilers; i++) {
         proc_read_line(&s->p, line, sizeof(line));
         it_fmt(prefix, sizeof(prefix), "coffer filer %u listening on ", i + 1);
@@ -2078,6 +2080,31 @@ void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, c
     proc_startv(p, "gateway", args);
     proc_read_line(p, p->ready_line, sizeof(p->ready_line));
     parse_url_line(p->ready_line, "coffer gateway listening on ", p->base, &p->port);
+}
+
+/* monitor (issue 5) */
+void it_monitor_start_ok(struct it_proc *p, const char *db, ...)
+{
+    char *args[IT_ARGS_MAX + 1];
+    va_list ap;
+    size_t n = 0;
+
+    args[n++] = (char *)g_it.coffer;
+    args[n++] = "monitor";
+    args[n++] = "--listen";
+    args[n++] = "127.0.0.1:0";
+    args[n++] = "--db";
+    args[n++] = (char *)db;
+    args[n++] = "--poll-ms";
+    args[n++] = "200";
+    args[n++] = "--offline-after";
+    args[n++] = "2";
+    va_start(ap, db);
+    (void)collect_args(args, n, ap);
+    va_end(ap);
+    proc_startv(p, "monitor", args);
+    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
+    parse_url_line(p->ready_line, "coffer monitor listening on ", p->base, &p->port);
 }
 
 void it_objsrv_start_ok(struct it_proc *p, const char *app, ...)

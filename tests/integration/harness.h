@@ -362,13 +362,14 @@ uint64_t it_proc_peak_rss(const struct it_proc *p);
 struct it_server {
     struct it_proc p;                          /* p.base is the app's URL */
     char objsrv[IT_URL_MAX];                   /* objsrv's base URL */
+    char monitor[IT_URL_MAX];                  /* the monitor's base URL (issue 5) */
     unsigned nfilers;                          /* from its filer lines */
     char filers[IT_SERVER_FILERS][IT_URL_MAX]; /* filer i + 1's base URL */
 };
 
 /* Start `coffer server --data <case dir>/<data> --port 0 --filers N ARGS...`
  * (stderr to <case dir>/server.log) and read its ready lines: "coffer server
- * ready: ...", then the app's, objsrv's and each filer's. */
+ * ready: ...", then the app's, objsrv's, the monitor's and each filer's. */
 void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
     __attribute__((sentinel));
 
@@ -408,6 +409,10 @@ void it_admin_shard_add(const char *db);
 /* Start `coffer app --listen 127.0.0.1:0 --db DB --replicas 2 --poll-ms 200
  * --stall-s 3 ARGS...` (later arguments override) as "app". */
 void it_app_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sentinel));
+/* Start `coffer monitor --listen 127.0.0.1:0 --db DB --poll-ms 200
+ * --offline-after 2 ARGS...` (later arguments override) as "monitor"
+ * (issue 5). */
+void it_monitor_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sentinel));
 /* Start `coffer objsrv --listen 127.0.0.1:0 --app APP --cache-ms 0
  * --stall-s 3 ARGS...` as "objsrv". */
 void it_objsrv_start_ok(struct it_proc *p, const char *app, ...) __attribute__((sentinel));

@@ -1,0 +1,79 @@
+/*
+ * monitor.h -- the monitor role: filer tracking, the filer summary table
+ * and the scribe over HTTP (DESIGN §1, patent FIG. 7 and 9).
+ *
+ * Role: `coffer monitor` opens the object database catalog, runs a tracker
+ * (tracker.h) that keeps the filer summary table true, opens the scribe
+ * (scribe.h) on the same database, and serves:
+ *   GET  /v1/filers   {"filers":[{id, url, status, weight, base_weight,
+ *                     used_bytes, total_bytes, objects, read_only,
+ *                     last_seen_ms, latency_ms (null until measured),
+ *                     failures}], "now_ms"}: the summary table as stored,
+ *                     with the tracker's measurements
+ *   POST /v1/filers/ID/maintenance  {"on":true|false}: the operator puts
+ *                     the filer in maintenance or takes it out (objdb.h
+ *                     cf_objdb_filer_set_maintenance); 200 with its row, 404
+ *                     for an unknown filer; a scribe event records it
+ *   GET  /v1/log?since=MS&until=MS&kind=K&filer=ID&after=ID&limit=N
+ *                     {"events":[{id, at_ms, kind, filer, object, message}],
+ *                     "next_after"}: scribe events in id order; every
+ *                     argument optional (cf_scribe_query); page with
+ *                     after=next_after until "events" is empty
+ *   POST /v1/log      {"kind", "filer" (optional, 0), "object" (optional),
+ *                     "message"}: append an event (201 {"ok":true}); a bad
+ *                     kind, a message over CF_SCRIBE_MSG_MAX bytes, a body
+ *                     over CF_MONITOR_BODY_MAX, or anything else malformed
+ *                     is refused with 400/413 and nothing is written
+ *   GET  /status      {"role":"monitor", requests, in_flight}
+ * These are control-plane endpoints with no authentication: listen on an
+ * internal address only (as the app and the filers).
+ *
+ * Threads: each connection is served on its own thread, the tracker on
+ * another; the functions below are called from one controlling thread.
+ */
+#ifndef COFFER_MONITOR_H
+#define COFFER_MONITOR_H
+
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+
+/* A POST body the monitor reads at most. */
+#define CF_MONITOR_BODY_MAX (16 * 1024)
+
+struct cf_monitor_conf {
+    char *listen;
+    char *db; /* object database catalog URI */
+    uint64_t poll_ms;
+    uint64_t timeout_ms;
+    uint64_t offline_after;
+    uint64_t busy_ms;
+    char *high_water; /* a fraction, "0.95"; NULL: the tracker's default */
+    char *low_water;  /* a fraction below high_water, "0.90"; NULL: default */
+    char *log_level;
+};
+
+extern const struct cf_conf_opt cf_monitor_conf_opts[];
+extern const size_t cf_monitor_conf_nopts;
+
+struct cf_monitor;
+
+/* Open the catalog and the scribe, poll every filer once, start the tracker
+ * thread and serve. conf is borrowed; zero numbers take the tracker's
+ * defaults. On success *out is the monitor (caller owns; cf_monitor_free)
+ * and *port_out the bound port. Returns 0, CF_EINVAL (a bad setting, named
+ * in err), or another CF_E* code with the reason in err (may be NULL). */
+CF_MUST_CHECK int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
+                                   uint16_t *port_out, char *err);
+
+/* Stop accepting, let requests in flight finish (up to timeout_s). */
+void cf_monitor_drain(struct cf_monitor *m, unsigned timeout_s);
+
+/* Drain with no wait if still serving, stop the tracker, release. NULL is a no-op. */
+void cf_monitor_free(struct cf_monitor *m);
+
+/* `coffer monitor [options]`. Returns the exit status. */
+int cf_monitor_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * tracker.h -- filer tracking: keeps the filer summary table (objdb.h, patent
+ * FIG. 7) true.
+ *
+ * Role: the monitor role runs one (monitor.h); an app started with
+ * --track-filers runs its own. Each poll reads the summary table (so filers
+ * added, removed or put in maintenance by others are seen), asks every
+ * filer for GET /status at once (libcurl multi: a slow or stopped filer costs
+ * the others nothing; each answer is recorded as it arrives), measures the
+ * latency, decides the status, and writes it back (cf_objdb_filer_track).
+ *
+ * Statuses (the table's status text, which is the state: it survives
+ * restarts):
+ *   online       answers, writable
+ *   busy         answers, writable, but its latency EWMA is over busy_ms or
+ *                it answered 503 (draining): chosen less often (weight / 4)
+ *   read-only    answers, but says read_only, or used/total reached
+ *                high_water; it stays read-only until used/total falls below
+ *                low_water (hysteresis), even across tracker restarts
+ *   offline      no good answer (none within timeout_ms, not 200 JSON, or
+ *                another filer id) offline_after polls in a row
+ *   maintenance  set by the operator (cf_objdb_filer_set_maintenance); kept,
+ *                only the numbers are refreshed
+ *   unknown      registered and not yet decided (or maintenance just ended)
+ * read_only in the table is "not writable": true unless the status is online
+ * or busy (cf_tracker_writable). The distributor takes filers that are
+ * cf_tracker_up and not read_only, heaviest first.
+ *
+ * Weight: base_weight (the operator's) * free / 10 * latency factor, where
+ * free is the free tenth of capacity rounded up (1..10) and the latency
+ * factor is 1, 1/2 over busy_ms / 4, and 1/4 when busy; at least 1 while
+ * base_weight > 0. Coarse steps on purpose: the distributor shuffles filers
+ * of equal weight, so filers of similar fullness and speed share the load
+ * instead of the single heaviest taking every upload between two polls.
+ *
+ * Side effects: each status change is logged (INFO, or WARN for offline) and
+ * appended to the scribe (CF_SCRIBE_FILER_STATUS) with its reason; a rise of
+ * a filer's io_errors counter is a CF_SCRIBE_FILER_ERROR event; gauges per
+ * filer (label filer="ID"): coffer_filer_up, coffer_filer_used_bytes,
+ * coffer_filer_total_bytes, coffer_filer_objects,
+ * coffer_filer_latency_seconds.
+ *
+ * Errors: a failed table read or write is logged (WARN) and retried at the
+ * next poll; polling never stops for it.
+ * Threads: cf_tracker_poll_once and cf_tracker_info are thread-safe (polls
+ * are serialized); cf_tracker_start and cf_tracker_free are called by the
+ * owner's controlling thread.
+ */
+#ifndef COFFER_TRACKER_H
+#define COFFER_TRACKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "coffer/common.h"
+#include "coffer/objdb.h"
+#include "coffer/scribe.h"
+
+/* Defaults of struct cf_tracker_opts (a zero field takes its default). */
+#define CF_TRACKER_POLL_MS       1000
+#define CF_TRACKER_TIMEOUT_MS    1000
+#define CF_TRACKER_OFFLINE_AFTER 2
+#define CF_TRACKER_BUSY_MS       500
+#define CF_TRACKER_HIGH_WATER    0.95
+#define CF_TRACKER_LOW_WATER     0.90
+/* Filers one tracker polls at most (more are left out, with a warning). */
+#define CF_TRACKER_FILERS_MAX 4096
+
+struct cf_tracker_opts {
+    unsigned poll_ms;       /* period of cf_tracker_start's thread */
+    unsigned timeout_ms;    /* a /status slower than this is no answer */
+    unsigned offline_after; /* polls without an answer before "offline" */
+    unsigned busy_ms;       /* latency EWMA over this is "busy" */
+    double high_water;      /* used/total at which a filer turns read-only, (0, 1] */
+    double low_water;       /* used/total under which it turns writable again, < high_water */
+};
+
+/* What the tracker measured of one filer (beyond the table). */
+struct cf_tracker_info {
+    uint32_t id;
+    bool measured;     /* at least one answer since the tracker started */
+    double latency_ms; /* EWMA (alpha 0.3) of answered polls; 0 until measured */
+    unsigned failures; /* polls without an answer in a row */
+    uint64_t polls;    /* polls of this filer since the tracker started */
+};
+
+struct cf_tracker;
+
+/* Statuses in which a filer answers and may take new objects. */
+static inline bool cf_tracker_writable(const char *status)
+{
+    return strcmp(status, "online") == 0 || strcmp(status, "busy") == 0;
+}
+
+/* Statuses in which a filer answers requests (reads, deletes). */
+static inline bool cf_tracker_up(const char *status)
+{
+    return cf_tracker_writable(status) || strcmp(status, "read-only") == 0 ||
+           strcmp(status, CF_OBJDB_MAINTENANCE) == 0;
+}
+
+/* A tracker over odb (kept until cf_tracker_free) that writes events to
+ * scribe (kept; may be NULL) with opts (borrowed; NULL: all defaults).
+ * Starts no thread and sends nothing. On success *out is the tracker (caller
+ * owns; cf_tracker_free). Returns 0 or CF_EINVAL (bad opts; err says which).
+ * cf_httpc_global_init must have run. */
+CF_MUST_CHECK int cf_tracker_open(struct cf_objdb *odb, struct cf_scribe *scribe,
+                                  const struct cf_tracker_opts *opts, struct cf_tracker **out,
+                                  char *err);
+
+/* One poll of every registered filer, now; returns when each has answered
+ * or timed out (at most about timeout_ms) and the table is written. */
+void cf_tracker_poll_once(struct cf_tracker *t);
+
+/* Poll every poll_ms on a thread of its own until cf_tracker_free (a poll
+ * that overruns is followed by the next at once). Returns 0 or CF_EINTERNAL
+ * (no thread); calling it twice is CF_EINVAL. */
+CF_MUST_CHECK int cf_tracker_start(struct cf_tracker *t);
+
+/* Fill *out with what was measured of filer id. Returns 0, or CF_ENOTFOUND
+ * if the tracker has not polled it. */
+CF_MUST_CHECK int cf_tracker_info(struct cf_tracker *t, uint32_t id, struct cf_tracker_info *out);
+
+/* Stop the thread (waiting for a poll in flight, at most about timeout_ms)
+ * and release. NULL is a no-op. */
+void cf_tracker_free(struct cf_tracker *t);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * monitor_cmds.c -- `coffer admin filers`, `coffer admin log` and `coffer
+ * admin filer maintenance`, against the monitor's HTTP API (monitor.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coffer/buf.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/scribe.h"
+#include "cli_int.h"
+
+#define TIMEOUT_MS 30000L
+#define URL_MAX    2048
+/* Events one `admin log` prints at most. */
+#define LOG_LIMIT_MAX 1000000
+
+struct mon_conf {
+    char *monitor;
+    char *since;
+    char *until;
+    char *kind;
+    uint64_t filer;
+    uint64_t limit;
+    uint64_t id;
+};
+
+#define OFF(f) offsetof(struct mon_conf, f)
+#define MONITOR_OPT                                                                                \
+    {                                                                                              \
+        "monitor", CF_CONF_STR, "http://127.0.0.1:8203", 0, 0, OFF(monitor),                       \
+            "URL of the monitor role", false                                                       \
+    }
+static const struct cf_conf_opt filers_opts[] = {MONITOR_OPT};
+static const struct cf_conf_opt log_opts[] = {
+    MONITOR_OPT,
+    {"since", CF_CONF_STR, NULL, 0, 0, OFF(since),
+     "from: 90s, 15m, 1h, 2d ago, an ISO time (2026-01-02T03:04:05Z) or ms since the epoch", false},
+    {"until", CF_CONF_STR, NULL, 0, 0, OFF(until), "to (same forms as --since)", false},
+    {"kind", CF_CONF_STR, NULL, 0, 0, OFF(kind), "only this kind (filer.status, job, ...)", false},
+    {"filer", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(filer), "only this filer (0: any)", false},
+    {"limit", CF_CONF_U64, "100", 1, LOG_LIMIT_MAX, OFF(limit), "events to print at most", false},
+};
+static const struct cf_conf_opt maint_opts[] = {
+    MONITOR_OPT,
+    {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer id", false},
+};
+
+/* Load opts from argv (after the sub-command); pos (may be NULL) receives a
+ * lone "on"/"off". Returns -1 to go on, or the exit status. */
+static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct mon_conf *c,
+                int argc, char **argv, const char *usage, const char **pos)
+{
+    char err[CF_ERR_LEN] = "", *rest[64];
+    int k = 0, rc;
+
+    if (argc > (int)CF_ARRAY_LEN(rest)) {
+        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
+        return 2;
+    }
+    for (int i = 0; i < argc; i++) {
+        bool after_opt = i > 0 && strncmp(argv[i - 1], "--", 2) == 0 &&
+                         strchr(argv[i - 1], '=') == NULL && strcmp(argv[i - 1], "--help") != 0;
+        if (pos != NULL && !after_opt && (!strcmp(argv[i], "on") || !strcmp(argv[i], "off"))) {
+            *pos = argv[i];
+            continue;
+        }
+        rest[k++] = argv[i];
+    }
+    rc = cf_conf_load(o, n, c, k, rest, usage, err);
+    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "coffer %s: %s\n", cmd, err);
+        return 2;
+    }
+    return -1;
+}
+
+/* method base+path with body (may be NULL): 0 and *out on the wanted status,
+ * else 1 with the reason printed. */
+static int call(const char *cmd, const char *method, const char *base, const char *path,
+                const json_t *body, long want, json_t **out)
+{
+    char url[URL_MAX], err[CF_ERR_LEN] = "";
+    json_t *j = NULL;
+    long status = 0;
+
+    *out = NULL;
+    if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url)) {
+        fprintf(stderr, "coffer %s: --monitor URL too long\n", cmd);
+        return 1;
+    }
+    if (cf_httpc_global_init() < 0 ||
+        cf_httpc_json(method, url, body, TIMEOUT_MS, &status, &j, err) < 0) {
+        fprintf(stderr, "coffer %s: %s (is `coffer monitor` running there?)\n", cmd, err);
+        return 1;
+    }
+    if (status != want || !json_is_object(j)) {
+        const char *m = json_string_value(json_object_get(j, "message"));
+        fprintf(stderr, "coffer %s: HTTP %ld%s%s\n", cmd, status, m ? ": " : "", m ? m : "");
+        json_decref(j);
+        return 1;
+    }
+    *out = j;
+    return 0;
+}
+
+static uint64_t jint(const json_t *o, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(o, key));
+
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+/* "1.5 GiB" style. */
+static void human(uint64_t v, char *out, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double d = (double)v;
+    size_t u = 0;
+
+    while (d >= 1024 && u + 1 < CF_ARRAY_LEN(units)) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        (void)snprintf(out, cap, "%" PRIu64 " B", v);
+    else
+        (void)snprintf(out, cap, "%.1f %s", d, units[u]);
+}
+
+static void iso_time(uint64_t ms, char *out, size_t cap)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&s, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
+        strlen(out) + 6 > cap) {
+        (void)snprintf(out, cap, "%" PRIu64, ms);
+        return;
+    }
+    (void)snprintf(out + strlen(out), cap - strlen(out), ".%03uZ", (unsigned)(ms % 1000));
+}
+
+/* ---- admin filers ---- */
+
+static int admin_filers(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer admin filers [--monitor URL]\n"
+                                "Prints the filer summary table as the monitor keeps it.\n";
+    struct mon_conf c = {0};
+    json_t *j = NULL, *arr;
+    uint64_t now;
+    int rc;
+
+    rc = load("admin filers", filers_opts, CF_ARRAY_LEN(filers_opts), &c, argc, argv, usage, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, 200, &j);
+    if (rc != 0)
+        goto out;
+    arr = json_object_get(j, "filers");
+    now = jint(j, "now_ms");
+    printf("%-4s %-28s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "status", "weight",
+           "used / total", "used", "objects", "latency", "last seen");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *f = json_array_get(arr, i);
+        const json_t *lat = json_object_get(f, "latency_ms");
+        uint64_t used = jint(f, "used_bytes"), total = jint(f, "total_bytes");
+        uint64_t seen = jint(f, "last_seen_ms");
+        char u[16], t[16], pct[8] = "-", l[16] = "-", s[32] = "never", ut[40];
+
+        human(used, u, sizeof(u));
+        human(total, t, sizeof(t));
+        (void)snprintf(ut, sizeof(ut), "%s / %s", u, t);
+        if (total > 0)
+            (void)snprintf(pct, sizeof(pct), "%.0f%%", 100.0 * (double)used / (double)total);
+        if (json_is_number(lat))
+            (void)snprintf(l, sizeof(l), "%.1fms", json_number_value(lat));
+        if (seen > 0)
+            (void)snprintf(s, sizeof(s), "%.1fs ago",
+                           now > seen ? (double)(now - seen) / 1000.0 : 0.0);
+        printf("%-4" PRIu64 " %-28s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
+               jint(f, "id"), jstr(f, "url"), jstr(f, "status"), jint(f, "weight"), ut, pct,
+               jint(f, "objects"), l, s);
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(filers_opts, CF_ARRAY_LEN(filers_opts), &c);
+    return rc;
+}
+
+/* ---- admin log ---- */
+
+/* "90s", "15m", "1h", "2d" ago; an ISO time (UTC); or ms since the epoch. */
+static int parse_when(const char *s, uint64_t now_ms, uint64_t *out)
+{
+    static const char *const iso[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+                                      "%Y-%m-%d %H:%M:%S",  "%Y-%m-%dT%H:%MZ",
+                                      "%Y-%m-%dT%H:%M",     "%Y-%m-%d"};
+    char *end = NULL;
+    unsigned long long v;
+    size_t len = strlen(s);
+
+    if (len > 0 && s[0] >= '0' && s[0] <= '9') {
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == 0 && end != s) {
+            uint64_t unit = 0;
+            if (*end == '\0')
+                unit = 1; /* plain milliseconds since the epoch */
+            else if (!strcmp(end, "s"))
+                unit = 1000;
+            else if (!strcmp(end, "m"))
+                unit = 60000;
+            else if (!strcmp(end, "h"))
+                unit = 3600000;
+            else if (!strcmp(end, "d"))
+                unit = 86400000;
+            if (unit == 1 && v <= INT64_MAX) {
+                *out = v;
+                return 0;
+            }
+            if (unit > 1 && v <= now_ms / unit) {
+                *out = now_ms - v * unit;
+                return 0;
+            }
+        }
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(iso); i++) {
+        struct tm tm;
+        time_t t;
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(s, iso[i], &tm);
+        if (end == NULL || *end != '\0')
+            continue;
+        t = timegm(&tm);
+        if (t < 0)
+            return CF_EINVAL;
+        *out = (uint64_t)t * 1000u;
+        return 0;
+    }
+    return CF_EINVAL;
+}
+
+static int print_events(const json_t *arr, uint64_t *printed, uint64_t limit)
+{
+    for (size_t i = 0; i < json_array_size(arr) && *printed < limit; i++) {
+        const json_t *e = json_array_get(arr, i);
+        char when[40], filer[32] = "-", esc[CF_SCRIBE_MSG_MAX * 4 + 8], obj[96];
+        iso_time(jint(e, "at_ms"), when, sizeof(when));
+        if (jint(e, "filer") != 0)
+            (void)snprintf(filer, sizeof(filer), "filer=%" PRIu64, jint(e, "filer"));
+        cf_log_escape(obj, sizeof(obj), jstr(e, "object"));
+        printf("%-24s %6" PRIu64 " %-14s %-12s %s%s%s\n", when, jint(e, "id"), jstr(e, "kind"),
+               filer, obj, obj[0] ? " " : "", cf_log_escape(esc, sizeof(esc), jstr(e, "message")));
+        (*printed)++;
+    }
+    return 0;
+}
+
+static int admin_log(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin log [--monitor URL] [--since 1h|ISO|MS] [--until ...]\n"
+        "                        [--kind K] [--filer ID] [--limit N]\n"
+        "Prints the scribe's events (filer status changes and errors, checksum\n"
+        "mismatches, repairs, jobs), oldest first.\n";
+    struct mon_conf c = {0};
+    uint64_t now = cf_wall_ms(), since = 0, until = 0, after = 0, printed = 0;
+    json_t *j = NULL;
+    int rc;
+
+    rc = load("admin log", log_opts, CF_ARRAY_LEN(log_opts), &c, argc, argv, usage, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if ((c.since != NULL && parse_when(c.since, now, &since) < 0) ||
+        (c.until != NULL && parse_when(c.until, now, &until) < 0)) {
+        fprintf(stderr, "coffer admin log: --since/--until must be like 90s, 15m, 1h, 2d, "
+                        "2026-01-02T03:04:05Z or milliseconds since the epoch\n");
+        goto out;
+    }
+    for (;;) {
+        struct cf_buf path;
+        size_t got;
+        uint64_t page = c.limit - printed;
+        char *esc = NULL;
+        bool ok;
+        if (page > CF_SCRIBE_QUERY_MAX)
+            page = CF_SCRIBE_QUERY_MAX;
+        rc = 1;
+        cf_buf_init(&path, URL_MAX);
+        ok = cf_buf_printf(&path, "/v1/log?since=%" PRIu64 "&after=%" PRIu64 "&limit=%" PRIu64,
+                           since, after, page) == 0;
+        if (ok && until != 0)
+            ok = cf_buf_printf(&path, "&until=%" PRIu64, until) == 0;
+        if (ok && c.filer != 0)
+            ok = cf_buf_printf(&path, "&filer=%" PRIu64, c.filer) == 0;
+        if (ok && c.kind != NULL) {
+            esc = curl_easy_escape(NULL, c.kind, 0);
+            ok = esc != NULL && cf_buf_printf(&path, "&kind=%s", esc) == 0;
+            curl_free(esc);
+        }
+        if (!ok) {
+            cf_buf_fini(&path);
+            fprintf(stderr, "coffer admin log: --kind too long\n");
+            goto out;
+        }
+        json_decref(j);
+        j = NULL;
+        rc = call("admin log", "GET", c.monitor, path.base, NULL, 200, &j);
+        cf_buf_fini(&path);
+        if (rc != 0)
+            goto out;
+        got = json_array_size(json_object_get(j, "events"));
+        (void)print_events(json_object_get(j, "events"), &printed, c.limit);
+        after = jint(j, "next_after");
+        if (got == 0 || got < page || printed >= c.limit)
+            break;
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(log_opts, CF_ARRAY_LEN(log_opts), &c);
+    return rc;
+}
+
+/* ---- admin filer maintenance ---- */
+
+static int admin_maintenance(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin filer maintenance --id N on|off [--monitor URL]\n"
+        "Puts a filer in maintenance (it takes no new objects; the monitor keeps\n"
+        "the status) or takes it out (the monitor decides again at its next poll).\n";
+    struct mon_conf c = {0};
+    const char *pos = NULL;
+    char path[64];
+    json_t *j = NULL, *body = NULL;
+    int rc;
+
+    rc = load("admin filer maintenance", maint_opts, CF_ARRAY_LEN(maint_opts), &c, argc, argv,
+              usage, &pos);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (pos == NULL || c.id == 0) {
+        fprintf(stderr, "%s", usage);
+        goto out;
+    }
+    (void)snprintf(path, sizeof(path), "/v1/filers/%" PRIu64 "/maintenance", c.id);
+    body = json_pack("{s:b}", "on", strcmp(pos, "on") == 0);
+    rc = call("admin filer maintenance", "POST", c.monitor, path, body, 200, &j);
+    if (rc != 0)
+        goto out;
+    printf("filer %" PRIu64 " is %s\n", c.id, jstr(j, "status"));
+out:
+    json_decref(body);
+    json_decref(j);
+    cf_conf_fini(maint_opts, CF_ARRAY_LEN(maint_opts), &c);
+    return rc;
+}
+
+int cf__cli_monitor_admin(int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "filers") == 0)
+        return admin_filers(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "log") == 0)
+        return admin_log(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[0], "filer") == 0 && strcmp(argv[1], "maintenance") == 0)
+        return admin_maintenance(argc - 2, argv + 2);
+    fprintf(stderr, "coffer admin: not a monitor command\n");
+    return 2;
+}

@@ -1,0 +1,500 @@
+/*
+ * monitor.c -- the monitor role (monitor.h): tracker, summary table and
+ * scribe over HTTP.
+ */
+#include "coffer/monitor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/buf.h"
+#include "coffer/err.h"
+#include "coffer/http.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/objdb.h"
+#include "coffer/role.h"
+#include "coffer/scribe.h"
+#include "coffer/tracker.h"
+
+#define FILERS "/v1/filers"
+#define LOG    "/v1/log"
+
+struct cf_monitor {
+    struct cf_objdb *odb;
+    struct cf_scribe *scribe;
+    struct cf_tracker *tracker;
+    struct cf_http_server *http;
+};
+
+/* A POST being read. */
+struct req {
+    bool log; /* POST /v1/log; else maintenance of filer id */
+    uint32_t id;
+    bool too_big; /* the body passed CF_MONITOR_BODY_MAX */
+    struct cf_buf body;
+};
+
+#define OFF(f) offsetof(struct cf_monitor_conf, f)
+const struct cf_conf_opt cf_monitor_conf_opts[] = {
+    {"listen", CF_CONF_STR, "127.0.0.1:8203", 0, 0, OFF(listen), "HOST:PORT to serve HTTP on",
+     false},
+    {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db),
+     "object database catalog URI (sqlite:PATH or postgres://...)", false},
+    {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
+     "how often every filer's /status is polled", true},
+    {"timeout-ms", CF_CONF_U64, "1000", 10, 60000, OFF(timeout_ms),
+     "a /status slower than this is no answer", true},
+    {"offline-after", CF_CONF_U64, "2", 1, 100, OFF(offline_after),
+     "polls in a row without an answer before a filer is offline", true},
+    {"busy-ms", CF_CONF_U64, "500", 1, 600000, OFF(busy_ms),
+     "latency (moving average) over which a filer is busy", true},
+    {"high-water", CF_CONF_STR, "0.95", 0, 0, OFF(high_water),
+     "used/total at which a filer turns read-only, in (0, 1]", true},
+    {"low-water", CF_CONF_STR, "0.90", 0, 0, OFF(low_water),
+     "used/total under which a read-only filer is writable again, below high-water", true},
+    {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+};
+const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
+
+/* ---- small parsers ------------------------------------------------------------ */
+
+/* A fraction "0.95" (NULL: 0, the default). */
+static int parse_fraction(const char *name, const char *s, double *out, char *err)
+{
+    char *end = NULL;
+    double v;
+
+    *out = 0;
+    if (s == NULL)
+        return 0;
+    errno = 0;
+    v = strtod(s, &end);
+    if (s[0] == '\0' || *end != '\0' || errno != 0 || !(v > 0 && v <= 1)) {
+        cf_err_set(err, "--%s must be a fraction in (0, 1], not \"%.32s\"", name, s);
+        return CF_EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Decimal digits only, at most max. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno != 0 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- GET /v1/filers ------------------------------------------------------------- */
+
+static json_t *filer_json(struct cf_monitor *m, const struct cf_objdb_filer *f)
+{
+    struct cf_tracker_info ti;
+    bool measured = cf_tracker_info(m->tracker, f->id, &ti) == 0 && ti.measured;
+    json_t *j;
+
+    if (!measured)
+        memset(&ti, 0, sizeof(ti));
+    j = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I}", "id", (json_int_t)f->id, "url",
+                  f->url, "status", f->status, "weight", (json_int_t)f->weight, "base_weight",
+                  (json_int_t)f->base_weight, "used_bytes", (json_int_t)f->used_bytes,
+                  "total_bytes", (json_int_t)f->total_bytes, "objects", (json_int_t)f->objects,
+                  "read_only", f->read_only, "last_seen_ms", (json_int_t)f->last_seen_ms,
+                  "failures", (json_int_t)ti.failures);
+    if (j != NULL)
+        (void)json_object_set_new(j, "latency_ms",
+                                  measured ? json_real(ti.latency_ms) : json_null());
+    return j;
+}
+
+static enum MHD_Result serve_filers(struct cf_monitor *m, struct MHD_Connection *c)
+{
+    struct cf_objdb_filer *fl = NULL;
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_objdb_filer_list(m->odb, &fl, &n, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (json_array_append_new(arr, filer_json(m, &fl[i])) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    free(fl);
+    j = json_pack("{s:o,s:I}", "filers", arr, "now_ms", (json_int_t)cf_wall_ms());
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* ---- maintenance ----------------------------------------------------------------- */
+
+static enum MHD_Result finish_maintenance(struct cf_monitor *m, struct MHD_Connection *c,
+                                          struct req *r)
+{
+    struct cf_objdb_filer before, after;
+    char err[CF_ERR_LEN] = "";
+    json_t *j = NULL, *on;
+    json_error_t je;
+    enum MHD_Result res;
+    int rc;
+
+    if (r->body.len > 0)
+        j = json_loadb(r->body.base, r->body.len, 0, &je);
+    on = json_object_get(j, "on");
+    if (!json_is_object(j) || !json_is_boolean(on)) {
+        res = cf_http_reply_error(c, CF_EBADREQ, "send JSON {\"on\": true} or {\"on\": false}");
+        goto out;
+    }
+    rc = cf_objdb_filer_get(m->odb, r->id, &before, err);
+    if (rc == 0)
+        rc = cf_objdb_filer_set_maintenance(m->odb, r->id, json_is_true(on), err);
+    if (rc == 0)
+        rc = cf_objdb_filer_get(m->odb, r->id, &after, err);
+    if (rc < 0) {
+        res = cf_http_reply_error(c, rc, "%s", err);
+        goto out;
+    }
+    if (strcmp(before.status, after.status) != 0) {
+        cf_log(CF_LOG_INFO, "filer %" PRIu32 " (%s) is now %s: set by the operator", after.id,
+               after.url, after.status);
+        (void)cf_scribe_event(m->scribe, CF_SCRIBE_FILER_STATUS, after.id, NULL,
+                              "%s -> %s: set by the operator", before.status, after.status);
+    }
+    res = cf_http_reply_json(c, MHD_HTTP_OK, filer_json(m, &after));
+out:
+    json_decref(j);
+    return res;
+}
+
+/* ---- the log ----------------------------------------------------------------------- */
+
+static enum MHD_Result serve_log(struct cf_monitor *m, struct MHD_Connection *c)
+{
+    static const char *const names[] = {"since", "until", "after", "filer", "limit"};
+    struct cf_scribe_query q = {0};
+    struct cf_scribe_event *ev = NULL;
+    uint64_t v[CF_ARRAY_LEN(names)] = {0};
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++) {
+        const char *s = cf_http_query(c, names[i]);
+        uint64_t max = strcmp(names[i], "filer") == 0   ? UINT32_MAX
+                       : strcmp(names[i], "limit") == 0 ? CF_SCRIBE_QUERY_MAX
+                                                        : (uint64_t)INT64_MAX;
+        if (s != NULL && !parse_u64(s, max, &v[i]))
+            return cf_http_reply_error(c, CF_EBADREQ, "%s must be a decimal number up to %" PRIu64,
+                                       names[i], max);
+    }
+    q.since_ms = v[0];
+    q.until_ms = v[1];
+    q.after_id = v[2];
+    q.filer = (uint32_t)v[3];
+    q.limit = (size_t)v[4];
+    q.kind = cf_http_query(c, "kind");
+    if (q.kind != NULL && q.kind[0] == '\0')
+        q.kind = NULL;
+    rc = cf_scribe_query(m->scribe, &q, &ev, &n, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc == CF_EINVAL ? CF_EBADREQ : rc, "%s", err);
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *e =
+            json_pack("{s:I,s:I,s:s,s:I,s:s,s:s}", "id", (json_int_t)ev[i].id, "at_ms",
+                      (json_int_t)ev[i].at_ms, "kind", ev[i].kind, "filer", (json_int_t)ev[i].filer,
+                      "object", ev[i].object, "message", ev[i].message);
+        if (json_array_append_new(arr, e) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    j = json_pack("{s:o,s:I}", "events", arr, "next_after",
+                  (json_int_t)(n > 0 ? ev[n - 1].id : q.after_id));
+    free(ev);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result finish_log(struct cf_monitor *m, struct MHD_Connection *c, struct req *r)
+{
+    json_t *j = NULL, *jf, *jo;
+    json_error_t je;
+    const char *kind, *object = "", *message;
+    json_int_t filer = 0;
+    enum MHD_Result res;
+    int rc;
+
+    if (r->body.len > 0)
+        j = json_loadb(r->body.base, r->body.len, 0, &je);
+    kind = json_string_value(json_object_get(j, "kind"));
+    message = json_string_value(json_object_get(j, "message"));
+    jf = json_object_get(j, "filer");
+    jo = json_object_get(j, "object");
+    if (!json_is_object(j) || kind == NULL || message == NULL ||
+        (jf != NULL && !json_is_integer(jf)) || (jo != NULL && !json_is_string(jo))) {
+        res = cf_http_reply_error(c, CF_EBADREQ,
+                                  "send JSON {\"kind\", \"message\", \"filer\"?, \"object\"?}");
+        goto out;
+    }
+    if (jf != NULL)
+        filer = json_integer_value(jf);
+    if (jo != NULL)
+        object = json_string_value(jo);
+    if (filer < 0 || filer > UINT32_MAX) {
+        res = cf_http_reply_error(c, CF_EBADREQ, "filer must be 0..%" PRIu32, UINT32_MAX);
+        goto out;
+    }
+    if (strlen(message) > CF_SCRIBE_MSG_MAX || strlen(object) >= 40 ||
+        strlen(kind) > CF_SCRIBE_KIND_MAX || strlen(kind) == 0) {
+        res = cf_http_reply_error(c, CF_EBADREQ,
+                                  "message at most %d bytes, object under 40, kind 1..%d",
+                                  CF_SCRIBE_MSG_MAX, CF_SCRIBE_KIND_MAX);
+        goto out;
+    }
+    /* %s: the message is data, never a format. */
+    rc = cf_scribe_event(m->scribe, kind, (uint32_t)filer, object, "%s", message);
+    if (rc < 0) {
+        res = cf_http_reply_error(c, rc == CF_EINVAL ? CF_EBADREQ : rc, "%s",
+                                  rc == CF_EINVAL ? "kind must be [a-z0-9_.-]" : "not recorded");
+        goto out;
+    }
+    res = cf_http_reply_json(c, MHD_HTTP_CREATED, json_pack("{s:b}", "ok", 1));
+out:
+    json_decref(j);
+    return res;
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+/* "/v1/filers/<id>/maintenance": the id, or 0. */
+static uint32_t maintenance_id(const char *url)
+{
+    static const char suffix[] = "/maintenance";
+    const char *p = url + sizeof(FILERS);
+    char digits[16];
+    size_t len;
+    uint64_t id = 0;
+
+    if (strncmp(url, FILERS "/", sizeof(FILERS)) != 0)
+        return 0;
+    len = strcspn(p, "/");
+    if (len == 0 || len >= sizeof(digits) || strcmp(p + len, suffix) != 0)
+        return 0;
+    memcpy(digits, p, len);
+    digits[len] = '\0';
+    if (!parse_u64(digits, UINT32_MAX, &id))
+        return 0;
+    return (uint32_t)id;
+}
+
+static enum MHD_Result route(struct cf_monitor *m, struct MHD_Connection *c, const char *url,
+                             const char *method, void **req_cls)
+{
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    uint32_t id;
+    struct req *r;
+
+    if (strcmp(url, FILERS) == 0) {
+        if (!get)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET");
+        return serve_filers(m, c);
+    }
+    if (strcmp(url, LOG) == 0) {
+        if (get)
+            return serve_log(m, c);
+        if (!post)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET or POST");
+        r = cf_xcalloc(1, sizeof(*r));
+        r->log = true;
+        cf_buf_init(&r->body, CF_MONITOR_BODY_MAX);
+        *req_cls = r;
+        return MHD_YES;
+    }
+    id = maintenance_id(url);
+    if (id != 0) {
+        if (!post)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use POST");
+        r = cf_xcalloc(1, sizeof(*r));
+        r->id = id;
+        cf_buf_init(&r->body, CF_MONITOR_BODY_MAX);
+        *req_cls = r;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/status") == 0) {
+        json_t *j = json_pack("{s:s,s:I,s:I}", "role", "monitor", "requests",
+                              (json_int_t)cf_http_server_requests(m->http), "in_flight",
+                              (json_int_t)cf_http_server_in_flight(m->http));
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
+    return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf_monitor *m = cls;
+    struct req *r = *req_cls;
+
+    (void)version;
+    if (r == NULL)
+        return route(m, c, url, method, req_cls);
+    if (*upload_data_size > 0) {
+        if (!r->too_big && cf_buf_append(&r->body, upload_data, *upload_data_size) < 0)
+            r->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return cf_http_reply_error(c, CF_ETOOLARGE, "a body is at most %d bytes",
+                                   CF_MONITOR_BODY_MAX);
+    return r->log ? finish_log(m, c, r) : finish_maintenance(m, c, r);
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    struct req *r = state;
+
+    (void)cls;
+    (void)c;
+    (void)why;
+    cf_buf_fini(&r->body);
+    free(r);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------ */
+
+int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
+                     uint16_t *port_out, char *err)
+{
+    struct cf_monitor *m = cf_xcalloc(1, sizeof(*m));
+    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = m};
+    struct cf_tracker_opts to = {0};
+    int rc;
+
+    *out = NULL;
+    to.poll_ms = (unsigned)conf->poll_ms;
+    to.timeout_ms = (unsigned)conf->timeout_ms;
+    to.offline_after = (unsigned)conf->offline_after;
+    to.busy_ms = (unsigned)conf->busy_ms;
+    rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
+    if (rc == 0)
+        rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_objdb_open(conf->db, 0, &m->odb, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_scribe_open(conf->db, 0, &m->scribe, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_tracker_open(m->odb, m->scribe, &to, &m->tracker, err);
+    if (rc < 0)
+        goto out;
+    /* The table is true before the first request. */
+    cf_tracker_poll_once(m->tracker);
+    rc = cf_tracker_start(m->tracker);
+    if (rc < 0) {
+        cf_err_set(err, "cannot start the tracker thread");
+        goto out;
+    }
+    rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_http_server_start(&ho, &m->http, err);
+    if (rc < 0)
+        goto out;
+    *out = m;
+    m = NULL;
+out:
+    cf_monitor_free(m);
+    return rc;
+}
+
+void cf_monitor_drain(struct cf_monitor *m, unsigned timeout_s)
+{
+    cf_http_server_drain(m->http, timeout_s);
+}
+
+void cf_monitor_free(struct cf_monitor *m)
+{
+    if (m == NULL)
+        return;
+    cf_http_server_free(m->http);
+    cf_tracker_free(m->tracker);
+    cf_scribe_close(m->scribe);
+    cf_objdb_close(m->odb);
+    free(m);
+}
+
+static const char usage[] =
+    "usage: coffer monitor [--listen HOST:PORT] [--db URI] [--poll-ms MS]\n"
+    "                      [--high-water 0.95] [--low-water 0.90]\n"
+    "\n"
+    "Tracks every registered filer (GET /status every --poll-ms, at once) and\n"
+    "keeps the filer summary table true: online, busy, read-only (past\n"
+    "--high-water until below --low-water), offline (--offline-after polls\n"
+    "without an answer within --timeout-ms) or maintenance (set by the operator).\n"
+    "Serves GET /v1/filers, GET and POST /v1/log (the scribe), POST\n"
+    "/v1/filers/ID/maintenance and /metrics. See `coffer admin filers` and\n"
+    "`coffer admin log`.\n";
+
+static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
+{
+    struct cf_monitor *x = NULL;
+    int rc = cf_monitor_start(conf, &x, port, err);
+
+    *svc = x;
+    return rc;
+}
+
+static void role_drain(void *svc, unsigned timeout_s)
+{
+    cf_monitor_drain(svc, timeout_s);
+}
+
+static void role_free(void *svc)
+{
+    cf_monitor_free(svc);
+}
+
+int cf_monitor_main(int argc, char **argv)
+{
+    static const struct cf_role role = {
+        .name = "monitor",
+        .opts = cf_monitor_conf_opts,
+        .nopts = CF_ARRAY_LEN(cf_monitor_conf_opts),
+        .usage = usage,
+        .log_level_off = offsetof(struct cf_monitor_conf, log_level),
+        .listen_off = offsetof(struct cf_monitor_conf, listen),
+        .id_off = SIZE_MAX,
+        .start = role_start,
+        .drain = role_drain,
+        .free = role_free,
+    };
+    struct cf_monitor_conf conf = {0};
+
+    return cf_role_run(&role, &conf, argc, argv);
+}

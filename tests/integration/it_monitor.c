@@ -1,0 +1,620 @@
+/*
+ * it_monitor.c -- the monitor role (issue 5) with real processes: filers,
+ * a catalog, `coffer monitor` and `coffer app --track-filers=false`, which
+ * only re-reads the summary table the monitor keeps.
+ *
+ * Cases:
+ *   table        every filer online in GET /v1/filers with used/total/objects
+ *                equal to the filer's own /status; `coffer admin filers`
+ *                prints them; the per-filer gauges are on /metrics
+ *   offline      a SIGSTOPped filer turns offline within a bounded wait and
+ *                uploads avoid it (r=2 lands on the other two, r=3 is 503);
+ *                after SIGCONT it is online and an r=3 upload uses it; a
+ *                kill -9'd filer turns offline too
+ *   readonly     a filer filled past the high-water mark turns read-only
+ *                (r=3 uploads refused), stays read-only between the marks,
+ *                and is writable again below the low-water mark
+ *   scribe       the status changes are in GET /v1/log by filer and kind,
+ *                still there after the monitor restarts, printed by `coffer
+ *                admin log`; POST /v1/log appends and refuses what is bad
+ *   maintenance  `coffer admin filer maintenance --id N on|off`: kept by the
+ *                tracker while on (uploads avoid it), tracked again after off
+ *   server       `coffer server` runs a monitor and prints its URL
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "coffer/httpc.h"
+#include "harness.h"
+
+#define NFILERS 3
+#define OUT_MAX (64 * 1024)
+/* The small filer of the read-only case, and what is put on it. */
+#define SMALL_CAP "1000000"
+#define SMALL_BIG 460000u
+#define SMALL_TIP 40000u
+#define SMALL_R3  1000u
+
+struct mon {
+    struct it_filer f[NFILERS];
+    char db[IT_PATH_MAX];
+    struct it_proc monitor, app;
+};
+
+/* Filers (the last with extra arguments, may be NULL), their registration,
+ * a shard, the monitor and an app that does not track. */
+static void mon_start(struct mon *m, const char *last_arg, const char *last_val)
+{
+    char name[16];
+
+    memset(m, 0, sizeof(*m));
+    IT_EQ(cf_httpc_global_init(), 0);
+    it_case_db(m->db);
+    for (unsigned i = 0; i < NFILERS; i++) {
+        it_fmt(name, sizeof(name), "f%u", i + 1);
+        it_filer_init(&m->f[i], i + 1, name);
+        if (i == NFILERS - 1 && last_arg != NULL)
+            it_filer_start_ok(&m->f[i], last_arg, last_val, NULL);
+        else
+            it_filer_start_ok(&m->f[i], NULL);
+        it_admin_filer_add(m->db, &m->f[i], 100);
+    }
+    it_admin_shard_add(m->db);
+    it_monitor_start_ok(&m->monitor, m->db, NULL);
+    it_app_start_ok(&m->app, m->db, "--track-filers=false", NULL);
+}
+
+static void mon_stop(struct mon *m)
+{
+    it_proc_stop_ok(&m->app);
+    it_proc_stop_ok(&m->monitor);
+    for (unsigned i = 0; i < NFILERS; i++)
+        if (m->f[i].pid > 0)
+            it_filer_stop_ok(&m->f[i]);
+}
+
+/* GET monitor/v1/filers; the entry of filer id (a new reference). */
+static json_t *filer_entry(const struct mon *m, unsigned id)
+{
+    struct it_resp r;
+    json_t *j, *arr, *out = NULL;
+
+    IT_EQ(it_http_to(NULL, m->monitor.base, "GET", "/v1/filers", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    it_resp_fini(&r);
+    arr = json_object_get(j, "filers");
+    IT_CHECK(json_is_array(arr));
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (it_json_int(json_array_get(arr, i), "id") == (int64_t)id)
+            out = json_incref(json_array_get(arr, i));
+    json_decref(j);
+    IT_CHECKF(out != NULL, "filer %u not in /v1/filers", id);
+    return out;
+}
+
+struct status_wait {
+    const struct mon *m;
+    unsigned id;
+    const char *status;
+};
+
+static bool has_status(void *arg)
+{
+    struct status_wait *w = arg;
+    json_t *f = filer_entry(w->m, w->id);
+    bool ok = strcmp(it_json_str(f, "status"), w->status) == 0;
+
+    json_decref(f);
+    return ok;
+}
+
+/* Wait (bounded: 15 s times the multiplier) until the monitor says filer id is status. */
+static void wait_status(const struct mon *m, unsigned id, const char *status)
+{
+    struct status_wait w = {m, id, status};
+    json_t *f;
+
+    if (it_wait_for(has_status, &w, 150, 100))
+        return;
+    f = filer_entry(m, id);
+    it_fail(__FILE__, __LINE__, "filer %u is still \"%s\", not \"%s\"", id,
+            it_json_str(f, "status"), status);
+}
+
+struct app_wait {
+    const struct mon *m;
+    const char *uuid;
+    unsigned id;
+    const char *status;
+};
+
+static bool app_has_status(void *arg)
+{
+    struct app_wait *w = arg;
+    struct it_record rec;
+
+    IT_EQ(it_info(w->m->app.base, w->uuid, &rec), 200);
+    for (size_t i = 0; i < rec.nfilers; i++)
+        if (rec.filers[i] == w->id)
+            return strcmp(rec.status[i], w->status) == 0;
+    return false;
+}
+
+/* Wait (bounded) until the app's view, as its record of uuid (which lists
+ * filer id) shows it, has filer id in status. */
+static void wait_app_status(const struct mon *m, const char *uuid, unsigned id, const char *status)
+{
+    struct app_wait w = {m, uuid, id, status};
+
+    IT_CHECKF(it_wait_for(app_has_status, &w, 150, 100), "the app never saw filer %u %s", id,
+              status);
+}
+
+static void wait_all_online(const struct mon *m)
+{
+    for (unsigned i = 1; i <= NFILERS; i++)
+        wait_status(m, i, "online");
+}
+
+/* The monitor's numbers of filer f equal the filer's own /status. */
+struct numbers_wait {
+    const struct mon *m;
+    const struct it_filer *f;
+};
+
+static bool numbers_match(void *arg)
+{
+    struct numbers_wait *w = arg;
+    json_t *e = filer_entry(w->m, w->f->id), *st = it_status(w->f);
+    bool ok = it_json_int(e, "used_bytes") == it_json_int(st, "used_bytes") &&
+              it_json_int(e, "total_bytes") == it_json_int(st, "total_bytes") &&
+              it_json_int(e, "objects") == it_json_int(st, "objects");
+
+    json_decref(e);
+    json_decref(st);
+    return ok;
+}
+
+static void wait_numbers(const struct mon *m, const struct it_filer *f)
+{
+    struct numbers_wait w = {m, f};
+
+    IT_CHECKF(it_wait_for(numbers_match, &w, 150, 100),
+              "the monitor's numbers of filer %u never matched its /status", f->id);
+}
+
+static int exit_code(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* ---- cases ---- */
+
+static void t_table(void *arg)
+{
+    struct mon m;
+    struct it_resp r;
+    char *out = malloc(OUT_MAX);
+    uint64_t seed = 100;
+
+    (void)arg;
+    IT_CHECK(out != NULL);
+    mon_start(&m, NULL, NULL);
+    wait_all_online(&m);
+    for (int i = 0; i < 4; i++)
+        it_upload_ok(NULL, m.app.base, seed++, 1000 + 5000 * (uint64_t)i, 2, false, NULL);
+    for (unsigned i = 0; i < NFILERS; i++) {
+        json_t *e;
+        wait_numbers(&m, &m.f[i]);
+        e = filer_entry(&m, m.f[i].id);
+        IT_STREQ(it_json_str(e, "url"), m.f[i].base);
+        IT_STREQ(it_json_str(e, "status"), "online");
+        IT_CHECK(!it_json_bool(e, "read_only"));
+        IT_EQ(it_json_int(e, "base_weight"), 100);
+        IT_CHECK(it_json_int(e, "weight") >= 1 && it_json_int(e, "weight") <= 100);
+        IT_CHECK(it_json_int(e, "last_seen_ms") > 0);
+        IT_CHECK(json_is_number(json_object_get(e, "latency_ms")));
+        json_decref(e);
+    }
+    /* Every object is on two filers: the objects add up. */
+    {
+        int64_t sum = 0;
+        for (unsigned i = 0; i < NFILERS; i++) {
+            json_t *e = filer_entry(&m, i + 1);
+            sum += it_json_int(e, "objects");
+            json_decref(e);
+        }
+        IT_EQ(sum, 8);
+    }
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
+                                  m.monitor.base, NULL)),
+          0);
+    for (unsigned i = 0; i < NFILERS; i++)
+        IT_CHECKF(strstr(out, m.f[i].base) != NULL, "%s not in:\n%s", m.f[i].base, out);
+    IT_CHECKF(strstr(out, "online") != NULL, "no online filer in:\n%s", out);
+    /* The per-filer gauges. */
+    IT_EQ(it_http_to(NULL, m.monitor.base, "GET", "/metrics", NULL, &r, NULL), 200);
+    IT_CHECKF(strstr(r.body, "coffer_filer_up{filer=\"1\"} 1") != NULL, "metrics:\n%s", r.body);
+    IT_CHECK(strstr(r.body, "coffer_filer_total_bytes{filer=\"3\"}") != NULL);
+    IT_CHECK(strstr(r.body, "coffer_filer_latency_seconds_count{filer=\"2\"}") != NULL);
+    it_resp_fini(&r);
+    mon_stop(&m);
+    free(out);
+}
+
+/* Upload r=2 objects until one lists filer id; its uuid into out. */
+static void upload_listing(const struct mon *m, unsigned id, uint64_t *seed, char out[40])
+{
+    for (int i = 0; i < 50; i++) {
+        struct it_record rec;
+        it_upload_ok(NULL, m->app.base, (*seed)++, 2000, 2, false, &rec);
+        if (it_record_has(&rec, id)) {
+            it_fmt(out, 40, "%s", rec.uuid);
+            return;
+        }
+    }
+    it_fail(__FILE__, __LINE__, "50 uploads and none on filer %u", id);
+}
+
+static void t_offline(void *arg)
+{
+    struct mon m;
+    struct it_record rec;
+    char uuid2[40], uuid3[40];
+    uint64_t seed = 200;
+
+    (void)arg;
+    mon_start(&m, NULL, NULL);
+    wait_all_online(&m);
+    upload_listing(&m, 2, &seed, uuid2);
+    upload_listing(&m, 3, &seed, uuid3);
+
+    /* Stopped: the connection is accepted but nothing answers. */
+    it_filer_signal(&m.f[1], SIGSTOP);
+    wait_status(&m, 2, "offline");
+    {
+        json_t *e = filer_entry(&m, 2);
+        IT_CHECK(it_json_bool(e, "read_only"));
+        IT_CHECK(it_json_int(e, "failures") >= 2);
+        json_decref(e);
+    }
+    wait_app_status(&m, uuid2, 2, "offline");
+    for (int i = 0; i < 8; i++) {
+        it_upload_ok(NULL, m.app.base, seed++, 3000, 2, false, &rec);
+        IT_CHECK(!it_record_has(&rec, 2));
+        it_check_placement(m.f, NFILERS, &rec);
+    }
+    IT_EQ(it_upload(NULL, m.app.base, seed++, 3000, 3, false, NULL), 503);
+
+    it_filer_signal(&m.f[1], SIGCONT);
+    wait_status(&m, 2, "online");
+    wait_app_status(&m, uuid2, 2, "online");
+    it_upload_ok(NULL, m.app.base, seed++, 3000, 3, false, &rec);
+    IT_CHECK(it_record_has(&rec, 2));
+    it_check_placement(m.f, NFILERS, &rec);
+
+    /* Killed: the connection is refused. */
+    it_filer_kill9(&m.f[2]);
+    wait_status(&m, 3, "offline");
+    wait_app_status(&m, uuid3, 3, "offline");
+    for (int i = 0; i < 4; i++) {
+        it_upload_ok(NULL, m.app.base, seed++, 3000, 2, false, &rec);
+        IT_CHECK(!it_record_has(&rec, 3));
+    }
+    mon_stop(&m);
+}
+
+/* The monitor's used_bytes of filer id is want. */
+struct used_wait {
+    const struct mon *m;
+    unsigned id;
+    int64_t want;
+};
+
+static bool used_is(void *arg)
+{
+    struct used_wait *w = arg;
+    json_t *e = filer_entry(w->m, w->id);
+    bool ok = it_json_int(e, "used_bytes") == w->want;
+
+    json_decref(e);
+    return ok;
+}
+
+static void t_readonly(void *arg)
+{
+    struct mon m;
+    struct it_record rec;
+    struct used_wait uw;
+    json_t *e;
+    uint64_t seed = 300;
+
+    (void)arg;
+    mon_start(&m, "--capacity", SMALL_CAP);
+    wait_all_online(&m);
+    /* An object on every filer, to see the app's view of filer 3. */
+    it_upload_ok(NULL, m.app.base, seed++, SMALL_R3, 3, false, &rec);
+    /* 92.1% used: between the marks, still writable. */
+    it_put_ok(NULL, &m.f[2], "fill/a", 1, SMALL_BIG, false, NULL);
+    it_put_ok(NULL, &m.f[2], "fill/b", 2, SMALL_BIG, false, NULL);
+    uw = (struct used_wait){&m, 3, SMALL_R3 + 2 * SMALL_BIG};
+    IT_CHECK(it_wait_for(used_is, &uw, 150, 100));
+    e = filer_entry(&m, 3);
+    IT_STREQ(it_json_str(e, "status"), "online");
+    json_decref(e);
+    /* 96.1%: past the high-water mark (0.95). */
+    it_put_ok(NULL, &m.f[2], "fill/c", 3, SMALL_TIP, false, NULL);
+    wait_status(&m, 3, "read-only");
+    e = filer_entry(&m, 3);
+    IT_CHECK(it_json_bool(e, "read_only"));
+    IT_EQ(it_json_int(e, "used_bytes"), SMALL_R3 + 2 * SMALL_BIG + SMALL_TIP);
+    json_decref(e);
+    wait_app_status(&m, rec.uuid, 3, "read-only");
+    IT_EQ(it_upload(NULL, m.app.base, seed++, 1000, 3, false, NULL), 503);
+    for (int i = 0; i < 4; i++) {
+        struct it_record r2;
+        it_upload_ok(NULL, m.app.base, seed++, 1000, 2, false, &r2);
+        IT_CHECK(!it_record_has(&r2, 3));
+    }
+    /* Back to 92.1%: the poll that sees it keeps the filer read-only. */
+    IT_EQ(it_status_of(NULL, &m.f[2], "DELETE", "/o/fill/c"), 204);
+    uw.want = SMALL_R3 + 2 * SMALL_BIG;
+    IT_CHECK(it_wait_for(used_is, &uw, 150, 100));
+    e = filer_entry(&m, 3);
+    IT_STREQ(it_json_str(e, "status"), "read-only");
+    json_decref(e);
+    /* 46.1%: below the low-water mark (0.90), writable again. */
+    IT_EQ(it_status_of(NULL, &m.f[2], "DELETE", "/o/fill/b"), 204);
+    wait_status(&m, 3, "online");
+    wait_app_status(&m, rec.uuid, 3, "online");
+    it_upload_ok(NULL, m.app.base, seed++, 1000, 3, false, &rec);
+    IT_CHECK(it_record_has(&rec, 3));
+    mon_stop(&m);
+}
+
+/* GET monitor/v1/log?QUERY: the events array (a new reference). */
+static json_t *log_events(const struct mon *m, const char *query)
+{
+    char target[256];
+    struct it_resp r;
+    json_t *j, *ev;
+
+    it_fmt(target, sizeof(target), "/v1/log?%s", query);
+    IT_EQ(it_http_to(NULL, m->monitor.base, "GET", target, NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    it_resp_fini(&r);
+    ev = json_incref(json_object_get(j, "events"));
+    json_decref(j);
+    IT_CHECK(json_is_array(ev));
+    return ev;
+}
+
+/* Index of the first event at or after `from` whose message contains needle, or -1. */
+static int find_event(const json_t *ev, size_t from, const char *needle)
+{
+    for (size_t i = from; i < json_array_size(ev); i++)
+        if (strstr(it_json_str(json_array_get(ev, i), "message"), needle) != NULL)
+            return (int)i;
+    return -1;
+}
+
+static long post_log(const struct mon *m, json_t *body)
+{
+    char url[IT_URL_MAX + 16], err[256] = "";
+    long status = 0;
+
+    it_fmt(url, sizeof(url), "%s/v1/log", m->monitor.base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, NULL, err) == 0, "%s", err);
+    json_decref(body);
+    return status;
+}
+
+static void t_scribe(void *arg)
+{
+    struct mon m;
+    char *out = malloc(OUT_MAX), big[2048], raw[512], reply[1024];
+    json_t *ev, *again;
+    int off, on;
+    int fd;
+
+    (void)arg;
+    IT_CHECK(out != NULL);
+    mon_start(&m, NULL, NULL);
+    wait_all_online(&m);
+    it_filer_signal(&m.f[1], SIGSTOP);
+    wait_status(&m, 2, "offline");
+    it_filer_signal(&m.f[1], SIGCONT);
+    wait_status(&m, 2, "online");
+
+    ev = log_events(&m, "filer=2&kind=filer.status");
+    off = find_event(ev, 0, "-> offline");
+    IT_CHECKF(off >= 0, "no \"-> offline\" event of filer 2");
+    on = find_event(ev, (size_t)off, "offline -> online");
+    IT_CHECKF(on > off, "no \"offline -> online\" after it");
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        IT_EQ(it_json_int(json_array_get(ev, i), "filer"), 2);
+        IT_STREQ(it_json_str(json_array_get(ev, i), "kind"), "filer.status");
+    }
+    /* Another filer's events are not in filer 2's. */
+    again = log_events(&m, "filer=1&kind=filer.status");
+    IT_EQ(find_event(again, 0, "-> offline"), -1);
+    json_decref(again);
+
+    /* The log survives a restart of the monitor. */
+    it_proc_stop_ok(&m.monitor);
+    it_monitor_start_ok(&m.monitor, m.db, NULL);
+    again = log_events(&m, "filer=2&kind=filer.status");
+    IT_CHECK(json_array_size(again) >= json_array_size(ev));
+    for (size_t i = 0; i < json_array_size(ev); i++)
+        IT_EQ(it_json_int(json_array_get(again, i), "id"),
+              it_json_int(json_array_get(ev, i), "id"));
+    json_decref(again);
+    json_decref(ev);
+
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor", m.monitor.base,
+                                  "--filer", "2", "--kind", "filer.status", "--since", "1h", NULL)),
+          0);
+    IT_CHECKF(strstr(out, "-> offline") != NULL && strstr(out, "offline -> online") != NULL,
+              "coffer admin log printed:\n%s", out);
+    IT_CHECK(strstr(out, "filer=2") != NULL);
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
+                                  m.monitor.base, NULL)),
+          0);
+    IT_CHECKF(strstr(out, m.f[1].base) != NULL, "coffer admin filers printed:\n%s", out);
+
+    /* Other processes append; what is bad is refused and not written. */
+    IT_EQ(post_log(&m, json_pack("{s:s,s:i,s:s,s:s}", "kind", "repair", "filer", 3, "object",
+                                 "0001-0000000000000001-00000000000000aa", "message",
+                                 "copied to filer 3")),
+          201);
+    IT_EQ(post_log(&m, json_pack("{s:s,s:s}", "kind", "Bad Kind", "message", "x")), 400);
+    IT_EQ(post_log(&m, json_pack("{s:s}", "kind", "repair")), 400);
+    IT_EQ(post_log(&m, json_pack("{s:s,s:i,s:s}", "kind", "repair", "filer", -1, "message", "x")),
+          400);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    IT_EQ(post_log(&m, json_pack("{s:s,s:s}", "kind", "repair", "message", big)), 400);
+    ev = log_events(&m, "kind=repair");
+    IT_EQ(json_array_size(ev), 1);
+    IT_STREQ(it_json_str(json_array_get(ev, 0), "message"), "copied to filer 3");
+    IT_STREQ(it_json_str(json_array_get(ev, 0), "object"),
+             "0001-0000000000000001-00000000000000aa");
+    IT_EQ(it_json_int(json_array_get(ev, 0), "filer"), 3);
+    json_decref(ev);
+    /* Not JSON at all, and bad query arguments. */
+    fd = it_raw_try_connect(m.monitor.port);
+    IT_CHECK(fd >= 0);
+    it_fmt(raw, sizeof(raw),
+           "POST /v1/log HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+           "not json!");
+    IT_CHECK(it_raw_send(fd, raw, strlen(raw)));
+    IT_EQ(it_raw_read_reply(fd, reply, sizeof(reply)), 400);
+    close(fd);
+    {
+        static const char *const bad[] = {"/v1/log?limit=abc", "/v1/log?limit=10001",
+                                          "/v1/log?kind=Bad%20Kind", "/v1/log?filer=-1",
+                                          "/v1/log?since=99999999999999999999"};
+        for (size_t i = 0; i < CF_ARRAY_LEN(bad); i++) {
+            struct it_resp r;
+            IT_EQ(it_http_to(NULL, m.monitor.base, "GET", bad[i], NULL, &r, NULL), 400);
+            it_check_error_body(&r, NULL);
+            it_resp_fini(&r);
+        }
+    }
+    mon_stop(&m);
+    free(out);
+}
+
+static void t_maintenance(void *arg)
+{
+    struct mon m;
+    struct it_record rec;
+    char *out = malloc(OUT_MAX);
+    json_t *e, *ev;
+    uint64_t seed = 500;
+    struct used_wait uw;
+
+    (void)arg;
+    IT_CHECK(out != NULL);
+    mon_start(&m, NULL, NULL);
+    wait_all_online(&m);
+    it_upload_ok(NULL, m.app.base, seed++, 1000, 3, false, &rec);
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id", "2",
+                                  "on", "--monitor", m.monitor.base, NULL)),
+          0);
+    IT_CHECKF(strstr(out, "filer 2 is maintenance") != NULL, "printed:\n%s", out);
+    e = filer_entry(&m, 2);
+    IT_STREQ(it_json_str(e, "status"), "maintenance");
+    IT_CHECK(it_json_bool(e, "read_only"));
+    json_decref(e);
+    /* Polls go on refreshing its numbers, not its status: a put to it shows
+     * up in used_bytes while it stays in maintenance. */
+    it_put_ok(NULL, &m.f[1], "maint/x", 9, 12345, false, NULL);
+    uw = (struct used_wait){&m, 2, it_status_int(&m.f[1], "used_bytes")};
+    IT_CHECK(it_wait_for(used_is, &uw, 150, 100));
+    e = filer_entry(&m, 2);
+    IT_STREQ(it_json_str(e, "status"), "maintenance");
+    json_decref(e);
+    wait_app_status(&m, rec.uuid, 2, "maintenance");
+    IT_EQ(it_upload(NULL, m.app.base, seed++, 1000, 3, false, NULL), 503);
+    for (int i = 0; i < 4; i++) {
+        struct it_record r2;
+        it_upload_ok(NULL, m.app.base, seed++, 1000, 2, false, &r2);
+        IT_CHECK(!it_record_has(&r2, 2));
+    }
+    /* Bad uses: no on/off, unknown filer. */
+    IT_EQ(exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "2",
+                                  "--monitor", m.monitor.base, NULL)),
+          2);
+    IT_EQ(exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "99",
+                                  "on", "--monitor", m.monitor.base, NULL)),
+          1);
+
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id", "2",
+                                  "off", "--monitor", m.monitor.base, NULL)),
+          0);
+    wait_status(&m, 2, "online");
+    wait_app_status(&m, rec.uuid, 2, "online");
+    it_upload_ok(NULL, m.app.base, seed++, 1000, 3, false, &rec);
+    IT_CHECK(it_record_has(&rec, 2));
+    ev = log_events(&m, "filer=2&kind=filer.status");
+    IT_CHECK(find_event(ev, 0, "-> maintenance: set by the operator") >= 0);
+    IT_CHECK(find_event(ev, 0, "maintenance -> unknown: set by the operator") >= 0);
+    json_decref(ev);
+    mon_stop(&m);
+    free(out);
+}
+
+struct server_wait {
+    const struct it_server *s;
+};
+
+static bool server_all_online(void *arg)
+{
+    struct server_wait *w = arg;
+    struct it_resp r;
+    json_t *j, *arr;
+    bool ok = true;
+
+    IT_EQ(it_http_to(NULL, w->s->monitor, "GET", "/v1/filers", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    it_resp_fini(&r);
+    arr = json_object_get(j, "filers");
+    ok = json_array_size(arr) == 3;
+    for (size_t i = 0; ok && i < json_array_size(arr); i++)
+        ok = strcmp(it_json_str(json_array_get(arr, i), "status"), "online") == 0;
+    json_decref(j);
+    return ok;
+}
+
+static void t_server(void *arg)
+{
+    struct it_server s;
+    struct server_wait w = {&s};
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 3, NULL);
+    IT_CHECKF(it_wait_for(server_all_online, &w, 150, 100), "the server's filers never online");
+    it_upload_ok(NULL, s.p.base, 1, 1000, 2, false, NULL);
+    it_proc_stop_ok(&s.p);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"table", t_table, NULL, 60},
+        {"offline", t_offline, NULL, 90},
+        {"readonly", t_readonly, NULL, 60},
+        {"scribe", t_scribe, NULL, 90},
+        {"maintenance", t_maintenance, NULL, 60},
+        {"server", t_server, NULL, 60},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
