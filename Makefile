@@ -12,7 +12,8 @@ FUZZ     := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G "Unix Makefiles"
 
-.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench clean
+.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-maint \
+        clean
 
 all: build
 
@@ -58,6 +59,12 @@ bench: build
 	@scripts/deps.sh bench
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
 	@bench/run.sh $(REL)
+	@bench/maint.sh $(REL)
+
+# Only the maintenance figures (rebuild and audit throughput, issue 5).
+bench-maint: build
+	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
+	@bench/maint.sh $(REL)
 
 clean:
 	rm -rf $(BUILD)

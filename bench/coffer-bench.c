@@ -134,9 +134,13 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* Added to every object index before seeding (--seed): set once while the
+ * options are parsed, before any thread starts; read-only afterwards. */
+static uint64_t seed_base;
+
 static uint64_t gen_seed(uint64_t index)
 {
-    return mix64(index ^ UINT64_C(0x636f66666572)); /* "coffer" */
+    return mix64((index + seed_base) ^ UINT64_C(0x636f66666572)); /* "coffer" */
 }
 
 /* Bytes [off, off + n) of the object with this seed: little-endian word k is
@@ -226,6 +230,8 @@ static void usage(FILE *f)
            "  --time-limit SECONDS   issue no request after this; default 120\n"
            "  --timeout SECONDS      per-request limit; default 300\n"
            "  --label TEXT           name printed with the results\n"
+           "  --seed N               object i's bytes are those of object i + N (default 0):\n"
+           "                         distinct contents across runs, e.g. with dedupe on\n"
            "  --json                 print one JSON line on stdout (the summary goes to stderr)\n");
 }
 
@@ -366,6 +372,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         OPT_LIMIT,
         OPT_TIMEOUT,
         OPT_LABEL,
+        OPT_SEED,
         OPT_JSON,
         OPT_UUIDS_OUT,
         OPT_UUIDS_IN,
@@ -382,6 +389,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"time-limit", required_argument, NULL, OPT_LIMIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"label", required_argument, NULL, OPT_LABEL},
+        {"seed", required_argument, NULL, OPT_SEED},
         {"json", no_argument, NULL, OPT_JSON},
         {"uuids-out", required_argument, NULL, OPT_UUIDS_OUT},
         {"uuids-in", required_argument, NULL, OPT_UUIDS_IN},
@@ -448,6 +456,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             break;
         case OPT_LABEL:
             o->label = optarg;
+            break;
+        case OPT_SEED:
+            if (parse_u64(optarg, &seed_base) != 0)
+                bad = "--seed must be a non-negative integer";
             break;
         case OPT_JSON:
             o->json = true;

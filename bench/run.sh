@@ -87,34 +87,13 @@ done
 TMP=$BUILD_DIR/bench-tmp
 RESULTS=$BUILD_DIR/bench-results.txt
 RAW=$TMP/raw.jsonl
+NAME=run.sh
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
 FILER_PID=
 NGINX_PID=
 SERVER_PID=
 broken=0
-
-say() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
-fail() {
-    say "run.sh: $*"
-    exit 1
-}
-
-# Stop one process this script started: TERM, a bounded wait, then KILL.
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 350; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "run.sh: pid $pid ignored SIGTERM for 35 s; killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # reached through the trap below
 cleanup() {
@@ -147,26 +126,6 @@ rm -rf "$TMP"
 mkdir -p "$TMP"
 : >"$RESULTS"
 : >"$RAW"
-
-# Value of a numeric field of a flat JSON line.
-jget() { sed -n "s/.*\"$2\":\(-\{0,1\}[0-9][0-9.e+-]*\).*/\1/p" <<<"$1"; }
-
-# median FORMAT NUMBERS...: the median, printed with FORMAT (nothing if no numbers).
-median() {
-    local fmt=$1
-    shift
-    [ $# -gt 0 ] || return 0
-    printf '%s\n' "$@" | sort -g | awk -v f="$fmt" '{ v[NR] = $1 }
-        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f "\n", m }'
-}
-
-port_in_use() {
-    if command -v ss >/dev/null; then
-        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
 
 start_filer() {
     local i line
@@ -399,7 +358,7 @@ round() {
 # its UUIDs, line i for object i, and the download of the same objects reads
 # them back and checks every byte against the same generator.
 round_server() {
-    local r=$1 rep base extra=() n c0 c1
+    local r=$1 rep base extra=() ex=() n c0 c1
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         fail "coffer server (pid $SERVER_PID) exited during the run (log: $TMP/server.log)"
     fi
@@ -408,11 +367,14 @@ round_server() {
     fi
     for rep in 2 3; do
         base="$APP_URL/v1/objects?replicas=$rep"
+        # Contents new to the server in every round and for each r, so inline
+        # dedupe (issue 5) never turns an upload of this benchmark into an alias.
+        ex=("${extra[@]}" --seed "$((r * 10000000 + rep * 1000000))")
         sync
         c0=$(cpu_ticks "$SERVER_PID")
         bench "server 4KiB upload r=$rep r$r" --method POST --size 4096 --count "$SMALL_COUNT" \
             --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --url "$base" \
-            --uuids-out "$TMP/uuids.s$rep" "${extra[@]}"
+            --uuids-out "$TMP/uuids.s$rep" "${ex[@]}"
         c1=$(cpu_ticks "$SERVER_PID")
         n=$(jget "$JSON" issued)
         if [ -n "$n" ] && [ "$n" -gt 0 ]; then
@@ -424,7 +386,7 @@ round_server() {
             c0=$(cpu_ticks "$SERVER_PID")
             bench "server 4KiB download r=$rep r$r" --method GET --size 4096 --count "$n" \
                 --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
-                --url "$OBJSRV_URL/v1/objects/{uuid}" --uuids-in "$TMP/uuids.s$rep" "${extra[@]}"
+                --url "$OBJSRV_URL/v1/objects/{uuid}" --uuids-in "$TMP/uuids.s$rep" "${ex[@]}"
             c1=$(cpu_ticks "$SERVER_PID")
             keep "server.sdown$rep.ops" "$(jget "$JSON" ops_per_s)"
             keep "server.sdown$rep.p50" "$(jget "$JSON" p50_ms)"
@@ -435,7 +397,7 @@ round_server() {
         sync
         bench "server $LARGE_SIZE upload r=$rep r$r" --method POST --size "$LARGE_SIZE" \
             --count "$LARGE_COUNT" --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" \
-            --url "$base" --uuids-out "$TMP/uuids.l$rep" "${extra[@]}"
+            --url "$base" --uuids-out "$TMP/uuids.l$rep" "${ex[@]}"
         n=$(jget "$JSON" issued)
         if [ -n "$n" ] && [ "$n" -gt 0 ]; then
             keep "server.lup$rep.mbs" "$(jget "$JSON" mb_per_s)"
@@ -444,7 +406,7 @@ round_server() {
             sync
             bench "server $LARGE_SIZE download r=$rep r$r" --method GET --size "$LARGE_SIZE" \
                 --count "$n" --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" \
-                --url "$OBJSRV_URL/v1/objects/{uuid}" --uuids-in "$TMP/uuids.l$rep" "${extra[@]}"
+                --url "$OBJSRV_URL/v1/objects/{uuid}" --uuids-in "$TMP/uuids.l$rep" "${ex[@]}"
             keep "server.ldown$rep.mbs" "$(jget "$JSON" mb_per_s)"
             keep "server.ldown$rep.p50" "$(jget "$JSON" p50_ms)"
             keep "server.ldown$rep.p99" "$(jget "$JSON" p99_ms)"

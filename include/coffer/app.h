@@ -1,14 +1,15 @@
 /*
  * app.h -- the app role: upload service, distributor, object info, and
- * (until the monitor role lands) filer tracking.
+ * (unless a monitor does it) filer tracking.
  *
  * Role: DESIGN §2 upload. POST /v1/objects streams the body to r filers at
  * once (fanout.h) while computing its SHA-512, replaces a filer that fails
  * by copying from a finished replica (replica.h), and commits the object
  * record (objdb.h) only after r filers acknowledged a durable write.
- * GET /v1/objects/<uuid>/info returns the record. A tracker thread polls
- * every registered filer's /status and keeps the filer summary table and the
- * distributor's view current.
+ * GET /v1/objects/<uuid>/info returns the record. A tracker thread keeps
+ * the distributor's view current: with track_filers it polls every
+ * registered filer (tracker.h) and keeps the filer summary table true
+ * itself; without, it re-reads the table that `coffer monitor` keeps.
  * Delete and purge (purge.h): DELETE /v1/objects/<uuid> marks a record
  * deleted (204; 404 if unknown), POST /v1/objects/<uuid>/undelete brings it
  * back while no replica has been purged (204; 404 otherwise), and POST
@@ -33,11 +34,24 @@ struct cf_app_conf {
     uint64_t replicas; /* default r */
     uint64_t stall_s;  /* a filer silent this long fails */
     uint64_t poll_ms;  /* filer /status polling period */
+    /* monitor (issue 5): true: poll the filers here (tracker.h); false (a
+     * zeroed struct): only re-read the summary table every poll_ms, which a
+     * `coffer monitor` keeps. */
+    bool track_filers;
     char *log_level;
     /* Delete and purge (purge.h). A struct zeroed by a caller that does not
      * know these means retention 0 and no periodic pass. */
     uint64_t purge_retention_s; /* time from the delete mark to the purge */
     uint64_t purge_interval_ms; /* period of the pass; 0: only on demand */
+    /* issue 5 dedupe: an upload whose content is already stored becomes an
+     * alias of it (maint.h cf_dedupe_inline). A zeroed struct means off. */
+    bool dedupe;
+    /* issue 5 jobs (job.h, maint.h). A zeroed struct means: stale replicas
+     * deleted at once, no periodic audit or dedupe. */
+    uint64_t stale_delay_ms;    /* a replica dropped from a record is deleted after this */
+    uint64_t audit_interval_s;  /* period of the background audit; 0: none */
+    uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
+    uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

@@ -54,6 +54,9 @@
 /* What every job may use (all borrowed from the app, valid while it runs). */
 struct cf_job_env {
     struct cf_objdb *odb;
+    /* The catalog's db.h URI (the jobs table lives there; cf_jobs_open
+     * copies the string and opens its own small pool on it). */
+    const char *catalog_uri;
     struct cf_scribe *scribe; /* may be NULL */
     unsigned stall_s;         /* a filer silent this long fails a transfer */
     uint64_t stale_delay_ms;  /* a replica dropped from a record is deleted after this */
@@ -89,6 +92,11 @@ bool cf_job_should_stop(struct cf_job *j);
 /* Progress: totals may be estimates and change; done counts only go up. */
 void cf_job_set_total(struct cf_job *j, uint64_t objects, uint64_t bytes);
 void cf_job_done(struct cf_job *j, uint64_t objects, uint64_t bytes);
+/* Objects done so far, including earlier runs of a resumed job. */
+uint64_t cf_job_done_objects(struct cf_job *j);
+/* Start the progress over (totals, done counts and named counters back to
+ * zero): a job that walks everything again after an incomplete pass. */
+void cf_job_reset_progress(struct cf_job *j);
 /* A named counter += n (created at first use; at most CF_JOB_COUNTERS_MAX). */
 void cf_job_count(struct cf_job *j, const char *name, uint64_t n);
 uint64_t cf_job_counter(struct cf_job *j, const char *name);
@@ -122,6 +130,14 @@ CF_MUST_CHECK int cf_jobs_start(struct cf_jobs *js, const char *kind, const json
  * passes). Returns as the run function, or CF_EEXIST if one is running. */
 CF_MUST_CHECK int cf_jobs_run_sync(struct cf_jobs *js, const char *kind, const json_t *args,
                                    char *err);
+
+/* Run kind with args (borrowed; copied) through cf_jobs_run_sync every
+ * interval_ms (> 0) on a scheduler thread of js, the first time one interval
+ * after the last start of a job of that kind recorded in the jobs table (or
+ * after this call when there is none), so restarts do not rerun a pass.
+ * Returns 0, CF_ENOTFOUND (unknown kind) or CF_ETOOMANY (too many entries). */
+CF_MUST_CHECK int cf_jobs_schedule(struct cf_jobs *js, const char *kind, const json_t *args,
+                                   uint64_t interval_ms);
 
 /* Serve the HTTP API above for url (starting "/v1/admin/jobs"). Returns
  * MHD's result; the caller routes only bodiless requests or POSTs with a

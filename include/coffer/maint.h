@@ -54,10 +54,10 @@ CF_MUST_CHECK int cf_replica_ensure(const char *const *srcs, size_t n, const cha
 
 /* What one stale-replica drain did. */
 struct cf_stale_stats {
-    uint64_t deleted;  /* replicas deleted from their filer (or found gone) */
-    uint64_t kept;     /* rows dropped because a record lists the replica again */
-    uint64_t skipped;  /* filer not online or not registered: left for later */
-    uint64_t failed;   /* DELETE failed: left for later */
+    uint64_t deleted; /* replicas deleted from their filer (or found gone) */
+    uint64_t kept;    /* rows dropped because a record lists the replica again */
+    uint64_t skipped; /* filer not online or not registered: left for later */
+    uint64_t failed;  /* DELETE failed: left for later */
 };
 
 /* Delete every stale replica dropped at least delay_ms ago (objdb.h
@@ -68,7 +68,8 @@ CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long t
                                  struct cf_stale_stats *st, char *err);
 
 /* Inline dedupe at upload (dedupe.c): rec is a finished upload's record
- * that is NOT committed yet (its replicas durable). If a holder with the
+ * that is NOT committed yet (its replicas durable). Objects under 4 KiB
+ * (one file system block) are never shared (return 0). If a holder with the
  * same content and at least rec->replicas filers exists in a writable
  * shard, reserve a UUID there, commit an alias of that holder, and return
  * 1 with *alias filled (the record to report: the alias's UUID with the

@@ -7,14 +7,20 @@
  *           which the gateway sends only once no live virtual object uses
  *           the object) for at least the retention is moved to the
  *           deleted-object map (cf_objdb_move_deleted). Until then an
- *           undelete is a plain unmark.
+ *           undelete is a plain unmark. An alias (dedupe, maint.h) has no
+ *           bytes: moving it removes its row. A holder whose aliases are
+ *           still in the object map stays marked ("held"): its shared
+ *           bytes go only with the last name for them. Holders held during
+ *           the walk are tried again at its end, so deleting a holder and
+ *           its last alias together is purged by one pass.
  *   purge   for every deleted-map record marked at least the retention ago,
  *           each replica not yet purged is removed from its filer with
  *           DELETE <filer>/o/<path>. Its state goes NONE -> SENT (durable,
  *           before the request) -> DONE (on 204, or 404: already gone). A
- *           filer the summary table does not show online, or that fails, is
- *           skipped and retried by a later pass; the others go on. When every
- *           replica is DONE the record is removed.
+ *           filer that is not registered, is down in the summary table (not
+ *           cf_tracker_up: online, busy, read-only or maintenance), or fails
+ *           is skipped and retried by a later pass; the others go on. When
+ *           every replica is DONE the record is removed.
  * Undelete (cf_objdb_undelete) works until the first DELETE is sent.
  *
  * Safety (DESIGN §4): a pass may be killed at any moment and run again:
@@ -43,10 +49,12 @@ struct cf_purge_stats {
     uint64_t moved;    /* records moved to the deleted-object map */
     uint64_t purged;   /* replicas removed from a filer (or found absent) */
     uint64_t failed;   /* replicas whose DELETE failed: retried next pass */
-    uint64_t skipped;  /* replicas on a filer not online or not registered */
+    uint64_t skipped;  /* replicas on a filer down (not cf_tracker_up) or not registered */
     uint64_t removed;  /* deleted-map records removed, every replica gone */
     uint64_t pending;  /* deleted-map records left with replicas to purge */
     uint64_t restored; /* records undeleted while the pass ran (left alone) */
+    uint64_t held;     /* holders marked deleted that still have aliases: left
+                        * marked, moved by a later pass once the last goes */
 };
 
 /* Run one delete + purge pass over every shard of odb (borrowed): records

@@ -12,19 +12,23 @@
 #include <string.h>
 #include <time.h>
 
+#include "coffer/buf.h"
 #include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fanout.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
+#include "coffer/job.h" /* issue 5 jobs */
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/maint.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
 #include "coffer/purge.h"
 #include "coffer/replica.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
+#include "coffer/tracker.h" /* monitor (issue 5) */
 #include "coffer/uuid.h"
 
 #define SHA_HEADER "X-Coffer-SHA512"
@@ -42,9 +46,19 @@ struct cf_app {
 
     pthread_t tracker;
     bool tracker_started;
+    /* monitor (issue 5): with track-filers, the polls (tracker.h) and their
+     * events; without, the view is only re-read from the summary table. */
+    struct cf_tracker *trk;
+    struct cf_scribe *trk_scribe;
     pthread_t purger;
     bool purger_started;
     uint64_t purge_retention_ms, purge_interval_ms;
+    /* issue 5: inline dedupe at upload */
+    bool dedupe;
+    /* issue 5 jobs: rebuild, rebalance, audit, dedupe (job.h) */
+    struct cf_jobs *jobs;
+    struct cf_scribe *jobs_scribe;
+    uint64_t stale_delay_ms;
     pthread_mutex_t purge_mu; /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
@@ -68,7 +82,12 @@ struct upload {
     uint8_t expect[CF_SHA512_LEN];
     int err;
     uint64_t t0;
+    /* issue 5 jobs: not an upload but a POST /v1/admin/jobs, its body. */
+    struct cf_buf *jobs_body;
 };
+
+/* issue 5 jobs: cap of a POST /v1/admin/jobs body. */
+#define JOBS_BODY_MAX (64 * 1024)
 
 #define OFF(f) offsetof(struct cf_app_conf, f)
 const struct cf_conf_opt cf_app_conf_opts[] = {
@@ -82,19 +101,37 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "seconds a filer may accept no bytes before it is replaced", true},
     {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
      "how often each filer's /status is polled", true},
+    /* monitor (issue 5) */
+    {"track-filers", CF_CONF_BOOL, "true", 0, 0, OFF(track_filers),
+     "poll the filers here (false: a `coffer monitor` does; this re-reads its table)", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"purge-retention-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(purge_retention_s),
      "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
     {"purge-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(purge_interval_ms),
      "how often the delete and purge pass runs (0: only on POST /v1/admin/purge)", true},
+    /* issue 5 dedupe */
+    {"dedupe", CF_CONF_BOOL, "true", 0, 0, OFF(dedupe),
+     "an upload whose content is already stored shares its replicas", true},
+    /* issue 5 jobs */
+    {"stale-delay-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(stale_delay_ms),
+     "how long a replica dropped from a record (rebalance, rebuild, dedupe) is kept before it is "
+     "deleted; longer than objsrv's record cache (--cache-ms, 30 s by default)",
+     true},
+    {"audit-interval-s", CF_CONF_U64, "604800", 0, 10u * 365 * 86400, OFF(audit_interval_s),
+     "period of the background audit of every replica (0: only on demand)", true},
+    {"audit-bw-mbps", CF_CONF_U64, "20", 0, 100000, OFF(audit_bw_mbps),
+     "bandwidth limit of the background audit, MB/s (0: none)", true},
+    {"dedupe-interval-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(dedupe_interval_s),
+     "period of the dedupe job (0: only on demand)", true},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
 /* ---- the filers as the distributor sees them ---- */
 
+/* Reachable and taking objects: busy filers too, at their lower weight. */
 static bool online(const struct cf_objdb_filer *f)
 {
-    return strcmp(f->status, "online") == 0;
+    return cf_tracker_writable(f->status);
 }
 
 /* Copy of the view; caller frees *out. */
@@ -117,46 +154,19 @@ static const struct cf_objdb_filer *find_filer(const struct cf_objdb_filer *v, s
     return NULL;
 }
 
-/* Ask one filer for its /status and fill the reported fields of f. */
-static void poll_one(struct cf_objdb_filer *f)
-{
-    char url[CF_OBJDB_URL_MAX + 16], err[CF_ERR_LEN] = "";
-    json_t *j = NULL;
-    long status = 0;
-    bool was_online = online(f);
-
-    (void)snprintf(url, sizeof(url), "%s/status", f->url);
-    if (cf_httpc_json("GET", url, NULL, 2000, &status, &j, err) == 0 && status == 200 &&
-        json_is_object(j)) {
-        f->total_bytes = (uint64_t)json_integer_value(json_object_get(j, "total_bytes"));
-        f->used_bytes = (uint64_t)json_integer_value(json_object_get(j, "used_bytes"));
-        f->objects = (uint64_t)json_integer_value(json_object_get(j, "objects"));
-        f->read_only = json_is_true(json_object_get(j, "read_only"));
-        (void)snprintf(f->status, sizeof(f->status), "online");
-        f->last_seen_ms = cf_wall_ms();
-    } else {
-        (void)snprintf(f->status, sizeof(f->status), "offline");
-    }
-    if (was_online != online(f))
-        cf_log(online(f) ? CF_LOG_INFO : CF_LOG_WARN, "filer %" PRIu32 " (%s) is now %s%s%s", f->id,
-               f->url, f->status, err[0] ? ": " : "", err);
-    json_decref(j);
-}
-
+/* With track-filers, poll every filer (tracker.h writes the summary table);
+ * either way, the view becomes the table. */
 void cf_app_poll_filers(struct cf_app *a)
 {
     struct cf_objdb_filer *fl = NULL;
     char err[CF_ERR_LEN];
     size_t n = 0;
 
+    if (a->trk != NULL)
+        cf_tracker_poll_once(a->trk);
     if (cf_objdb_filer_list(a->odb, &fl, &n, err) < 0) {
         cf_log(CF_LOG_ERROR, "cannot list filers: %s", err);
         return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        poll_one(&fl[i]);
-        if (cf_objdb_filer_set_status(a->odb, &fl[i], err) < 0)
-            cf_log(CF_LOG_WARN, "cannot record filer %" PRIu32 "'s status: %s", fl[i].id, err);
     }
     pthread_mutex_lock(&a->mu);
     free(a->view);
@@ -237,6 +247,22 @@ static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
     return rc;
 }
 
+/* issue 5 jobs: delete the replicas records dropped over stale_delay_ms
+ * ago (maint.h). */
+static void stale_pass(struct cf_app *a)
+{
+    struct cf_stale_stats st;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_stale_drain(a->odb, a->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err) < 0)
+        cf_log(CF_LOG_WARN, "stale replica pass stopped: %s", err);
+    else if (st.deleted + st.kept + st.failed > 0)
+        cf_log(CF_LOG_INFO,
+               "stale replica pass: deleted=%" PRIu64 " kept=%" PRIu64 " skipped=%" PRIu64
+               " failed=%" PRIu64,
+               st.deleted, st.kept, st.skipped, st.failed);
+}
+
 /* Its own thread, so a long pass never delays the tracker's polling. */
 static void *purger_main(void *arg)
 {
@@ -251,6 +277,7 @@ static void *purger_main(void *arg)
             char err[CF_ERR_LEN] = "";
             pthread_mutex_unlock(&a->stop_mu);
             (void)purge_pass(a, &st, err);
+            stale_pass(a); /* issue 5 jobs */
             pthread_mutex_lock(&a->stop_mu);
         }
     }
@@ -266,10 +293,11 @@ static enum MHD_Result serve_purge_now(struct cf_app *a, struct MHD_Connection *
 
     if (purge_pass(a, &st, err) < 0)
         return cf_http_reply_error(c, CF_EUNAVAIL, "the pass stopped part way: %s", err);
-    j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "moved", (json_int_t)st.moved, "purged",
+    j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "moved", (json_int_t)st.moved, "purged",
                   (json_int_t)st.purged, "failed", (json_int_t)st.failed, "skipped",
                   (json_int_t)st.skipped, "removed", (json_int_t)st.removed, "pending",
-                  (json_int_t)st.pending, "restored", (json_int_t)st.restored);
+                  (json_int_t)st.pending, "restored", (json_int_t)st.restored, "held",
+                  (json_int_t)st.held); /* issue 5 dedupe: held */
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
@@ -343,6 +371,9 @@ static void upload_free(struct upload *u)
         return;
     cf_fanout_free(u->fo);
     cf_sha512_fini(&u->h);
+    if (u->jobs_body != NULL) /* issue 5 jobs */
+        cf_buf_fini(u->jobs_body);
+    free(u->jobs_body);
     free(u);
 }
 
@@ -512,6 +543,33 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     for (size_t i = 0; i < u->n; i++)
         if (ok[i])
             rec.filers[rec.nfilers++] = u->ids[i];
+    /* ---- issue 5 dedupe (dedupe.c): content already stored becomes an alias ---- */
+    if (a->dedupe) {
+        struct cf_objdb_record alias;
+        char derr[CF_ERR_LEN] = "";
+        int d = cf_dedupe_inline(a->odb, &rec, &alias, derr);
+        if (d == 1) {
+            char at[CF_UUID_SIZE];
+            cf_uuid_format(&alias.uuid, at);
+            cf_log(CF_LOG_INFO, "upload %s: same content as a stored object; recorded as %s",
+                   u->uuid_text, at);
+            (void)cf_scribe_event(a->jobs_scribe, CF_SCRIBE_DEDUPE, 0, at,
+                                  "upload: shares the replicas of %s (%" PRIu64 " bytes)",
+                                  alias.path, alias.size);
+            /* Ours are not listed by any record: they go now. */
+            remove_replicas(u, ok);
+            u->uuid = alias.uuid;
+            (void)snprintf(u->uuid_text, sizeof(u->uuid_text), "%s", at);
+            u->committed = true;
+            view_snapshot(a, &v, &nv);
+            r = reply_record(c, MHD_HTTP_CREATED, &alias, v, nv);
+            free(v);
+            return r;
+        }
+        if (d < 0)
+            cf_log(CF_LOG_WARN, "upload %s: dedupe skipped: %s", u->uuid_text, derr);
+    }
+    /* ---- end issue 5 dedupe ---- */
     /* DESIGN §4: the record, the commit point, is written last. */
     rc = cf_objdb_commit(a->odb, &rec, err);
     if (rc < 0)
@@ -580,6 +638,77 @@ static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, co
     return r;
 }
 
+/* ---- issue 5 jobs: POST /v1/admin/jobs reads a small JSON body ---- */
+
+static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
+{
+    const char *cl = cf_http_header(c, "Content-Length");
+    struct upload *u;
+
+    if (cl != NULL && strtoull(cl, NULL, 10) > JOBS_BODY_MAX)
+        return cf_http_refuse(c, req_cls, CF_ETOOLARGE, "a job request is at most %d bytes",
+                              JOBS_BODY_MAX);
+    u = cf_xcalloc(1, sizeof(*u));
+    u->jobs_body = cf_xcalloc(1, sizeof(*u->jobs_body));
+    cf_buf_init(u->jobs_body, JOBS_BODY_MAX);
+    *req_cls = u;
+    return MHD_YES;
+}
+
+static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *data, size_t *size,
+                                    struct upload *u)
+{
+    if (*size > 0) {
+        if (u->err == 0 && cf_buf_append(u->jobs_body, data, *size) < 0)
+            u->err = CF_ETOOLARGE;
+        *size = 0;
+        return MHD_YES;
+    }
+    if (u->err < 0)
+        return cf_http_reply_error(c, u->err, "a job request is at most %d bytes", JOBS_BODY_MAX);
+    return cf_jobs_serve(a->jobs, c, method, url, u->jobs_body->base, u->jobs_body->len);
+}
+
+/* The distributor's view, for the jobs. */
+static void jobs_filers(void *ctx, struct cf_objdb_filer **out, size_t *n)
+{
+    view_snapshot(ctx, out, n);
+}
+
+static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err)
+{
+    static const struct cf_job_kind *const kinds[] = {&cf_job_rebuild, &cf_job_rebalance,
+                                                      &cf_job_audit, &cf_job_dedupe};
+    struct cf_job_env env = {.odb = a->odb,
+                             .catalog_uri = conf->db,
+                             .stall_s = a->stall_s,
+                             .stale_delay_ms = a->stale_delay_ms,
+                             .filers = jobs_filers,
+                             .filers_ctx = a};
+    int rc;
+
+    rc = cf_scribe_open(conf->db, 0, &a->jobs_scribe, err);
+    if (rc < 0)
+        return rc;
+    env.scribe = a->jobs_scribe;
+    rc = cf_jobs_open(&env, kinds, CF_ARRAY_LEN(kinds), &a->jobs, err);
+    if (rc < 0)
+        return rc;
+    /* The periodic passes go through the framework, so they show in
+     * GET /v1/admin/jobs and resume after a restart. */
+    if (conf->audit_interval_s > 0) {
+        json_t *args = json_pack("{s:I}", "bw_mbps", (json_int_t)conf->audit_bw_mbps);
+        rc = cf_jobs_schedule(a->jobs, "audit", args, conf->audit_interval_s * 1000);
+        json_decref(args);
+    }
+    if (rc == 0 && conf->dedupe_interval_s > 0)
+        rc = cf_jobs_schedule(a->jobs, "dedupe", NULL, conf->dedupe_interval_s * 1000);
+    if (rc < 0)
+        cf_err_set(err, "cannot schedule the periodic jobs: %s", cf_strerror(rc));
+    return rc;
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -591,6 +720,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     size_t plen = sizeof(OBJECTS) - 1;
 
     (void)version;
+    if (u != NULL && u->jobs_body != NULL) /* issue 5 jobs */
+        return jobs_request(a, c, url, method, upload_data, upload_data_size, u);
     if (u != NULL) {
         if (*upload_data_size > 0) {
             upload_body(u, upload_data, *upload_data_size);
@@ -619,6 +750,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return serve_info(a, c, id, (size_t)(slash - id));
         }
         return cf_http_reply_error(c, CF_ENOTFOUND, "downloads are served by objsrv");
+    }
+    /* issue 5 jobs */
+    if (strncmp(url, "/v1/admin/jobs", 14) == 0 && (url[14] == '\0' || url[14] == '/')) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return cf_jobs_serve(a->jobs, c, method, url, NULL, 0);
+        return jobs_begin(c, req_cls);
     }
     if (strcmp(url, "/v1/admin/purge") == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -664,7 +801,8 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *port_out, char *err)
 {
     struct cf_app *a = cf_xcalloc(1, sizeof(*a));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = a};
+    struct cf_http_server_opts ho = {
+        .listen_fd = -1, .handler = handler, .done = done, .cls = a, .role = "app"};
     int rc;
 
     a->replicas = (unsigned)conf->replicas;
@@ -672,6 +810,9 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->poll_ms = (unsigned)conf->poll_ms;
     a->purge_retention_ms = conf->purge_retention_s * 1000;
     a->purge_interval_ms = conf->purge_interval_ms;
+    /* issue 5 dedupe */
+    a->dedupe = conf->dedupe;
+    a->stale_delay_ms = conf->stale_delay_ms; /* issue 5 jobs */
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
@@ -679,6 +820,16 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = cf_objdb_open(conf->db, 0, &a->odb, err);
     if (rc < 0)
         goto out;
+    /* monitor (issue 5) */
+    if (conf->track_filers) {
+        /* 2 s, as before the monitor: the app's polls tolerate a loaded filer. */
+        struct cf_tracker_opts to = {.poll_ms = a->poll_ms, .timeout_ms = 2000};
+        rc = cf_scribe_open(conf->db, 0, &a->trk_scribe, err);
+        if (rc == 0)
+            rc = cf_tracker_open(a->odb, a->trk_scribe, &to, &a->trk, err);
+        if (rc < 0)
+            goto out;
+    }
     cf_app_poll_filers(a);
     if (pthread_create(&a->tracker, NULL, tracker_main, a) != 0) {
         cf_err_set(err, "cannot start the filer tracker thread");
@@ -694,6 +845,9 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
         }
         a->purger_started = true;
     }
+    rc = jobs_open(a, conf, err); /* issue 5 jobs */
+    if (rc < 0)
+        goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -725,6 +879,11 @@ void cf_app_free(struct cf_app *a)
         pthread_join(a->tracker, NULL);
     if (a->purger_started)
         pthread_join(a->purger, NULL);
+    cf_jobs_close(a->jobs);          /* issue 5 jobs: stops and waits for them */
+    cf_scribe_close(a->jobs_scribe); /* issue 5 jobs */
+    /* monitor (issue 5) */
+    cf_tracker_free(a->trk);
+    cf_scribe_close(a->trk_scribe);
     cf_objdb_close(a->odb);
     free(a->view);
     pthread_mutex_destroy(&a->mu);

@@ -2,6 +2,7 @@
  * purge.c -- the delete service and the purge service (purge.h).
  */
 #include "coffer/purge.h"
+#include "coffer/tracker.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,13 +16,48 @@
 
 #define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
 
-/* The delete service: move marked records past the retention to the map. */
+/* Holders retried at the end of a walk, at most (a pass meeting more only
+ * counts the rest as held; the next pass moves them). */
+#define HELD_RETRY_MAX 1024
+
+/* Move one marked record. Returns 1 when it is a holder with live aliases. */
+static int move_one(struct cf_objdb *odb, const struct cf_uuid *u, bool last_try,
+                    struct cf_purge_stats *st)
+{
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    int r = cf_objdb_move_deleted(odb, u, why);
+
+    cf_uuid_format(u, text);
+    if (r == 0) {
+        st->moved++;
+        cf_log(CF_LOG_INFO, "delete: object %s moved to the deleted-object map", text);
+    } else if (r == CF_EINVAL || r == CF_ENOTFOUND) {
+        /* Undeleted (or moved by another pass) since it was listed. */
+        st->restored++;
+        cf_log(CF_LOG_DEBUG, "delete: object %s left alone: %s", text, why);
+    } else if (r == CF_EBUSY) {
+        if (!last_try)
+            return 1;
+        /* objdb.h: a holder with live aliases (or, as for any db.h call, a
+         * busy database): either way a later pass tries again. */
+        st->held++;
+        cf_log(CF_LOG_INFO, "delete: object %s stays for now: %s", text, why);
+    } else {
+        cf_log(CF_LOG_WARN, "delete: cannot move object %s: %s", text, why);
+    }
+    return 0;
+}
+
+/* The delete service: move marked records past the retention to the map.
+ * A holder often comes before its aliases in the walk (a lower object id),
+ * so one held back by aliases deleted in the same pass is tried again once
+ * the walk has moved them. */
 static int move_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_purge_stats *st,
                        char *err)
 {
     struct cf_objdb_cursor cur = {0};
-    struct cf_uuid batch[CF_PURGE_BATCH];
-    char text[CF_UUID_SIZE], why[CF_ERR_LEN];
+    struct cf_uuid batch[CF_PURGE_BATCH], *held = NULL;
+    size_t nheld = 0;
     int rc = 0;
 
     while (!cur.done) {
@@ -29,23 +65,18 @@ static int move_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_purge
         if (rc < 0)
             goto out;
         for (int i = 0; i < rc; i++) {
-            int r = cf_objdb_move_deleted(odb, &batch[i], why);
-
-            cf_uuid_format(&batch[i], text);
-            if (r == 0) {
-                st->moved++;
-                cf_log(CF_LOG_INFO, "delete: object %s moved to the deleted-object map", text);
-            } else if (r == CF_EINVAL || r == CF_ENOTFOUND) {
-                /* Undeleted (or moved by another pass) since it was listed. */
-                st->restored++;
-                cf_log(CF_LOG_DEBUG, "delete: object %s left alone: %s", text, why);
-            } else {
-                cf_log(CF_LOG_WARN, "delete: cannot move object %s: %s", text, why);
-            }
+            if (move_one(odb, &batch[i], nheld == HELD_RETRY_MAX, st) == 0)
+                continue;
+            if (held == NULL)
+                held = cf_xcalloc(HELD_RETRY_MAX, sizeof(*held));
+            held[nheld++] = batch[i];
         }
     }
+    for (size_t i = 0; i < nheld; i++)
+        (void)move_one(odb, &held[i], true, st);
     rc = 0;
 out:
+    free(held);
     return rc;
 }
 
@@ -124,11 +155,11 @@ static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
 
         if (d->state[i] == CF_OBJDB_PURGE_DONE)
             continue;
-        if (f == NULL || strcmp(f->status, "online") != 0) {
+        if (f == NULL || !cf_tracker_up(f->status)) {
             st->skipped++;
             left++;
             cf_log(CF_LOG_INFO, "purge: object %s on filer %" PRIu32 " not purged: filer %s", text,
-                   d->filers[i], f == NULL ? "not registered" : "not online");
+                   d->filers[i], f == NULL ? "not registered" : f->status);
             continue;
         }
         if (!purge_replica(odb, d, f, timeout_ms, text, st, &restored))
@@ -167,7 +198,7 @@ int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
     rc = move_marked(odb, before, st, err);
     if (rc < 0)
         goto out;
-    /* The summary table as the tracker last saw it: filers not online are
+    /* The summary table as the tracker last saw it: filers that are down are
      * skipped rather than waited for. */
     rc = cf_objdb_filer_list(odb, &fl, &nfl, err);
     if (rc < 0)

@@ -27,6 +27,10 @@ struct cf__cli_progress {
  * and stderr is a terminal. p and what are kept until the transfer ends. */
 void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size);
 
+/* Draw "\rWHAT [####....] PPP% TAIL" on stderr for frac (0..1) done, and
+ * a newline when end (issue 5 jobs: shared by transfers and jobs). */
+void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
+
 /* Print "coffer CMD: HTTP STATUS: MESSAGE" from a JSON error reply (borrowed). */
 void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body);
 
@@ -39,5 +43,11 @@ int cf__cli_fs_put(int argc, char **argv);
 int cf__cli_fs_get(int argc, char **argv);
 /* `admin client|user|group|perm ...` on the file system database (fs.c). */
 int cf__cli_fs_admin(int argc, char **argv);
+/* `admin filers`, `admin log`, `admin filer maintenance ...` against the
+ * monitor (monitor_cmds.c); argv starts at "filers", "log" or "filer". */
+int cf__cli_monitor_admin(int argc, char **argv);
+/* `admin rebuild|rebalance|audit|dedupe|jobs|job ...` against the app's jobs
+ * (jobs_cmds.c); argv starts at the sub-command. Returns the exit status. */
+int cf__cli_jobs(int argc, char **argv);
 
 #endif

@@ -132,20 +132,28 @@ static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     struct cf__cli_progress *p = ud;
     curl_off_t total = ultotal > 0 ? ultotal : dltotal, now = ultotal > 0 ? ulnow : dlnow;
     double s = (double)(cf_now_ns() - p->t0) / 1e9;
-    char bar[31];
-    int fill;
+    char tail[64];
 
     if (!p->on || total <= 0)
         return 0;
-    fill = (int)(30 * now / total);
+    (void)snprintf(tail, sizeof(tail), "%8.1f MiB %7.1f MiB/s", (double)now / 1048576.0,
+                   s > 0 ? (double)now / 1048576.0 / s : 0.0);
+    cf__cli_bar(p->what, (double)now / (double)total, tail, now == total);
+    return 0;
+}
+
+/* issue 5 jobs: the bar shared with jobs_cmds.c. */
+void cf__cli_bar(const char *what, double frac, const char *tail, bool end)
+{
+    char bar[31];
+    int fill = frac <= 0 ? 0 : frac >= 1 ? 30 : (int)(30 * frac);
+
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, '.', (size_t)(30 - fill));
     bar[30] = '\0';
-    fprintf(stderr, "\r%s [%s] %3d%% %8.1f MiB %7.1f MiB/s", p->what, bar, (int)(100 * now / total),
-            (double)now / 1048576.0, s > 0 ? (double)now / 1048576.0 / s : 0.0);
-    if (now == total)
+    fprintf(stderr, "\r%s [%s] %3d%% %s", what, bar, (int)(100 * (frac > 1 ? 1 : frac)), tail);
+    if (end)
         fputc('\n', stderr);
-    return 0;
 }
 
 void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size)
@@ -590,6 +598,11 @@ int cf_cli_admin(int argc, char **argv)
         "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
         "       coffer admin shard list [--db URI]\n"
         "       coffer admin purge --now [--app URL]\n"
+        "       coffer admin filers [--monitor URL]\n"
+        "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
+        "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
+        "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
+        "--help)\n"
         "       coffer admin client|user|group|perm ...   (coffer admin user --help)\n";
     struct client_conf c = {0};
     struct cf_objdb *odb = NULL;
@@ -598,6 +611,16 @@ int cf_cli_admin(int argc, char **argv)
 
     if (argc >= 1 && strcmp(argv[0], "purge") == 0)
         return admin_purge(argc - 1, argv + 1);
+    /* issue 5 jobs */
+    if (argc >= 1 && (strcmp(argv[0], "rebuild") == 0 || strcmp(argv[0], "rebalance") == 0 ||
+                      strcmp(argv[0], "audit") == 0 || strcmp(argv[0], "dedupe") == 0 ||
+                      strcmp(argv[0], "jobs") == 0 || strcmp(argv[0], "job") == 0))
+        return cf__cli_jobs(argc, argv);
+    /* monitor (issue 5) */
+    if (argc >= 1 &&
+        (strcmp(argv[0], "filers") == 0 || strcmp(argv[0], "log") == 0 ||
+         (argc >= 2 && strcmp(argv[0], "filer") == 0 && strcmp(argv[1], "maintenance") == 0)))
+        return cf__cli_monitor_admin(argc, argv);
     if (argc >= 1 && (strcmp(argv[0], "client") == 0 || strcmp(argv[0], "user") == 0 ||
                       strcmp(argv[0], "group") == 0 || strcmp(argv[0], "perm") == 0))
         return cf__cli_fs_admin(argc, argv);

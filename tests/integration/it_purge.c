@@ -206,7 +206,7 @@ static void t_purge_filer_down(void *arg)
     IT_EQ(d.state[2], CF_OBJDB_PURGE_DONE);
     /* Half purged: it cannot come back. */
     IT_EQ(undelete_object(&c, gone.uuid), 404);
-    IT_CHECK(it_file_contains(c.app.log, "on filer 2 not purged: filer not online"));
+    IT_CHECK(it_file_contains(c.app.log, "on filer 2 not purged: filer offline"));
 
     it_filer_signal(&c.f[1], SIGCONT);
     it_wait_filer_status(&c, keep.uuid, 2, "online");

@@ -1,0 +1,744 @@
+/*
+ * audit.c -- the audit job (maint.h): every replica is read back from its
+ * filer and its SHA-512 compared with the record's; a replica that is
+ * missing or bad is rewritten from one that verified, a filer no longer
+ * registered is dropped, and a record with fewer good replicas than it
+ * wants gets new ones on filers the distributor picks.
+ *
+ * Safety (DESIGN §4): nothing is deleted or rewritten unless another
+ * replica of the object verified in this same pass, so the last good copy
+ * is never touched; a record with no replica that verifies is reported
+ * ("lost") and left exactly as it is. Every step is idempotent (a rewrite
+ * of a replica that is already good finds it there), so the job can be
+ * killed and run again.
+ *
+ * Report: the job's counters (job.h), all created at the start so the
+ * report shows zeros too:
+ *   objects           records examined (after sampling)
+ *   replicas_checked  replicas read back (ok + missing + corrupt)
+ *   ok, missing, corrupt   what the reads found
+ *   unreachable       replicas on a filer that is down (not cf_tracker_up) or
+ *                     that failed to answer
+ *   repaired          missing or corrupt replicas rewritten and verified
+ *   added             replicas added where a record was short
+ *   dropped           filers dropped from a record because they are no
+ *                     longer registered
+ *   lost              records with no replica that verifies (left as is)
+ *   failed            repairs or additions that did not succeed (the next
+ *                     audit retries them)
+ */
+#include "coffer/maint.h"
+#include "coffer/tracker.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/distrib.h"
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/uuid.h"
+#include "maint_int.h"
+
+/* Records fetched per query; the cursor is checkpointed after each batch. */
+#define BATCH   32
+#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
+/* A filer may take this long to answer a DELETE of a bad replica. */
+#define DELETE_TIMEOUT_MS 5000
+/* Bytes read between two calls of cf_job_throttle and cf_job_should_stop:
+ * small enough that a stop is honoured within a fraction of a second. */
+#define THROTTLE_STEP (256 * 1024)
+/* An error reply's body is read, not hashed, up to this size. */
+#define ERROR_BODY_MAX (64 * 1024)
+
+enum verdict {
+    V_UNKNOWN = 0, /* not read (another filer was named with "filer") */
+    V_OK,
+    V_MISSING,      /* the filer answered 404 */
+    V_CORRUPT,      /* size or SHA-512 differ from the record */
+    V_UNREACHABLE,  /* filer down, or no usable answer */
+    V_UNREGISTERED, /* the record lists a filer the summary table lacks */
+    V_STOPPED,      /* the job was asked to stop during the read */
+};
+
+struct audit {
+    struct cf_job *j;
+    const struct cf_job_env *env;
+    uint32_t only;             /* "filer": check only this one; 0: every filer */
+    uint64_t sample_bp;        /* records sampled, in 1/100 of a percent (10000: all) */
+    struct cf_objdb_filer *fl; /* the summary table, fresh for each batch */
+    size_t nfl;
+};
+
+/* One replica read back. */
+struct readback {
+    struct cf_job *j;
+    CURL *e;
+    struct cf_sha512 h;
+    long status;
+    uint64_t want, got, unthrottled, junk;
+    bool too_long, stopped, hash_failed;
+};
+
+static const char *const counter_names[] = {
+    "objects", "replicas_checked", "ok",   "missing", "corrupt", "unreachable", "repaired",
+    "added",   "dropped",          "lost", "failed",
+};
+
+/* ---- arguments and cursor ---- */
+
+static int audit_check(const struct cf_job_env *env, json_t *args, char *err)
+{
+    const char *key;
+    json_t *v;
+
+    (void)env;
+    if (!json_is_object(args)) {
+        cf_err_set(err, "audit: args must be a JSON object");
+        return CF_EINVAL;
+    }
+    json_object_foreach(args, key, v)
+    {
+        if (strcmp(key, "filer") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > (json_int_t)UINT32_MAX) {
+                cf_err_set(err, "audit: \"filer\" must be a filer id");
+                return CF_EINVAL;
+            }
+        } else if (strcmp(key, "sample") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 100) {
+                cf_err_set(err, "audit: \"sample\" must be a percentage in (0, 100]");
+                return CF_EINVAL;
+            }
+        } else if (strcmp(key, "bw_mbps") == 0) {
+            if (!json_is_number(v) || json_number_value(v) < 0) {
+                cf_err_set(err, "audit: \"bw_mbps\" must be a number >= 0");
+                return CF_EINVAL;
+            }
+        } else {
+            cf_err_set(err, "audit: unknown argument \"%.64s\"", key);
+            return CF_EINVAL;
+        }
+    }
+    /* Canonical arguments, so that {} and {"sample":100,"filer":0} name the
+     * same job and one resumes the other. */
+    v = json_object_get(args, "filer");
+    if (v != NULL && json_integer_value(v) == 0)
+        (void)json_object_del(args, "filer");
+    v = json_object_get(args, "sample");
+    if (v == NULL)
+        (void)json_object_set_new(args, "sample", json_integer(100));
+    else if (json_is_real(v) && json_real_value(v) == (double)(json_int_t)json_real_value(v))
+        (void)json_object_set_new(args, "sample", json_integer((json_int_t)json_real_value(v)));
+    return 0;
+}
+
+/* Whether the record is in the sample: a hash of its UUID, so a rerun with
+ * the same percentage checks the same objects. */
+static bool sampled(const struct audit *au, const struct cf_uuid *u)
+{
+    uint64_t z = ((uint64_t)u->shard << 48) ^ u->oid ^ (u->rnd * 0x9e3779b97f4a7c15ull);
+
+    if (au->sample_bp >= 10000)
+        return true;
+    /* splitmix64's finalizer */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z % 10000 < au->sample_bp;
+}
+
+/* ---- reading a replica back ---- */
+
+static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct readback *rb = ud;
+    size_t n = size * nitems;
+
+    if (rb->status == 0)
+        (void)curl_easy_getinfo(rb->e, CURLINFO_RESPONSE_CODE, &rb->status);
+    if (rb->status != 200) {
+        rb->junk += n;
+        return rb->junk > ERROR_BODY_MAX ? 0 : n;
+    }
+    if (n > rb->want - rb->got) {
+        /* Longer than the record says: no need to read the rest. */
+        rb->too_long = true;
+        rb->got += n;
+        return 0;
+    }
+    if (cf_sha512_update(&rb->h, p, n) < 0) {
+        rb->hash_failed = true;
+        return 0;
+    }
+    rb->got += n;
+    rb->unthrottled += n;
+    if (rb->unthrottled >= THROTTLE_STEP) {
+        cf_job_throttle(rb->j, rb->unthrottled);
+        cf_job_done(rb->j, 0, rb->unthrottled);
+        rb->unthrottled = 0;
+        if (cf_job_should_stop(rb->j)) {
+            rb->stopped = true;
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* GET url and compare its body with rec's size and SHA-512 as it streams
+ * (memory: libcurl's buffer, whatever the object's size). */
+static enum verdict read_back(struct audit *au, const char *url, const struct cf_objdb_record *rec,
+                              char *why, size_t cap)
+{
+    struct readback rb = {.j = au->j, .want = rec->size};
+    uint8_t got[CF_SHA512_LEN];
+    enum verdict v = V_UNREACHABLE;
+    long stall = (long)au->env->stall_s;
+    CURLcode cc;
+
+    why[0] = '\0';
+    if (cf_sha512_init(&rb.h) < 0) {
+        (void)snprintf(why, cap, "cannot start a digest");
+        return V_UNREACHABLE;
+    }
+    rb.e = curl_easy_init();
+    if (rb.e == NULL) {
+        (void)snprintf(why, cap, "cannot start a transfer");
+        goto out;
+    }
+    cf_httpc_share(rb.e);
+    (void)curl_easy_setopt(rb.e, CURLOPT_URL, url);
+    (void)curl_easy_setopt(rb.e, CURLOPT_WRITEFUNCTION, read_cb);
+    (void)curl_easy_setopt(rb.e, CURLOPT_WRITEDATA, &rb);
+    (void)curl_easy_setopt(rb.e, CURLOPT_NOSIGNAL, 1L);
+    (void)curl_easy_setopt(rb.e, CURLOPT_CONNECTTIMEOUT, stall > 0 ? stall : 10L);
+    (void)curl_easy_setopt(rb.e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    (void)curl_easy_setopt(rb.e, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 10L);
+    cc = curl_easy_perform(rb.e);
+    if (rb.status == 0)
+        (void)curl_easy_getinfo(rb.e, CURLINFO_RESPONSE_CODE, &rb.status);
+    if (rb.stopped) {
+        v = V_STOPPED;
+    } else if (rb.hash_failed) {
+        (void)snprintf(why, cap, "digest failure");
+    } else if (rb.too_long) {
+        v = V_CORRUPT;
+        (void)snprintf(why, cap, "more than the record's %" PRIu64 " bytes", rec->size);
+    } else if (cc != CURLE_OK && rb.status != 404) {
+        (void)snprintf(why, cap, "%s", curl_easy_strerror(cc));
+    } else if (rb.status == 404) {
+        v = V_MISSING;
+        (void)snprintf(why, cap, "not on the filer");
+    } else if (rb.status != 200) {
+        (void)snprintf(why, cap, "HTTP status %ld", rb.status);
+    } else if (rb.got != rec->size) {
+        v = V_CORRUPT;
+        (void)snprintf(why, cap, "%" PRIu64 " bytes, the record says %" PRIu64, rb.got, rec->size);
+    } else if (cf_sha512_final(&rb.h, got) < 0) {
+        (void)snprintf(why, cap, "digest failure");
+    } else if (memcmp(got, rec->sha512, sizeof(got)) != 0) {
+        v = V_CORRUPT;
+        (void)snprintf(why, cap, "SHA-512 differs from the record's");
+    } else {
+        v = V_OK;
+    }
+out:
+    if (rb.unthrottled > 0) {
+        cf_job_throttle(au->j, rb.unthrottled);
+        cf_job_done(au->j, 0, rb.unthrottled);
+    }
+    if (rb.e != NULL)
+        curl_easy_cleanup(rb.e);
+    cf_sha512_fini(&rb.h);
+    return v;
+}
+
+/* ---- repairs ---- */
+
+static const struct cf_objdb_filer *filer_of(const struct audit *au, uint32_t id)
+{
+    for (size_t i = 0; i < au->nfl; i++)
+        if (au->fl[i].id == id)
+            return &au->fl[i];
+    return NULL;
+}
+
+/* A filer that answers reads and deletes (tracker.h). */
+static bool is_online(const struct cf_objdb_filer *f)
+{
+    return cf_tracker_up(f->status);
+}
+
+static bool object_url(const struct cf_objdb_filer *f, const char *path, char out[URL_MAX])
+{
+    return snprintf(out, URL_MAX, "%s/o/%s", f->url, path) < URL_MAX;
+}
+
+/* DELETE url; true when the replica is gone (204 or 404). */
+static bool delete_replica(const char *url, char *why, size_t cap)
+{
+    char err[CF_ERR_LEN] = "";
+    long status = 0;
+
+    if (cf_httpc_json("DELETE", url, NULL, DELETE_TIMEOUT_MS, &status, NULL, err) < 0) {
+        (void)snprintf(why, cap, "DELETE failed: %s", err);
+        return false;
+    }
+    if (status != 204 && status != 404) {
+        (void)snprintf(why, cap, "DELETE answered %ld", status);
+        return false;
+    }
+    return true;
+}
+
+/* A replica was written for a record that left the object map meanwhile
+ * (deleted and purged): the copy belongs to nothing, unless the deleted map
+ * still lists the filer with its purge not begun (the purge will remove
+ * it, and an undelete needs it). */
+static void undo_if_orphan(struct audit *au, const struct cf_objdb_record *rec, uint32_t filer,
+                           const char *url, const char *text)
+{
+    struct cf_objdb_record now;
+    struct cf_objdb_deleted d;
+    char err[CF_ERR_LEN] = "", why[CF_ERR_LEN] = "";
+    int rc;
+
+    rc = cf_objdb_get(au->env->odb, &rec->uuid, CF_OBJDB_GET_DELETED, &now, err);
+    if (rc != CF_ENOTFOUND)
+        return;
+    rc = cf_objdb_get_deleted(au->env->odb, &rec->uuid, &d, err);
+    if (rc == 0) {
+        for (unsigned i = 0; i < d.nfilers; i++)
+            if (d.filers[i] == filer && d.state[i] == CF_OBJDB_PURGE_NONE)
+                return;
+    } else if (rc != CF_ENOTFOUND) {
+        return; /* cannot tell: keeping bytes is the safe side */
+    }
+    if (delete_replica(url, why, sizeof(why)))
+        cf_log(CF_LOG_INFO,
+               "audit: object %s was deleted during the audit; removed its copy on "
+               "filer %" PRIu32,
+               text, filer);
+    else
+        cf_log(CF_LOG_WARN,
+               "audit: object %s was deleted during the audit; its copy on filer %" PRIu32
+               " stays: %s",
+               text, filer, why);
+}
+
+/* Pick up to want filers for new replicas of rec, none of those in
+ * exclude[0..nex). Returns how many, ids in out. */
+static size_t pick_filers(const struct audit *au, size_t want, const uint32_t *exclude, size_t nex,
+                          uint32_t *out)
+{
+    struct cf_distrib_filer *d = cf_xcalloc(au->nfl ? au->nfl : 1, sizeof(*d));
+    uint32_t ex[CF_OBJDB_REPLICAS_MAX * 2];
+    size_t got = 0, idx;
+
+    for (size_t i = 0; i < au->nfl; i++) {
+        d[i].id = au->fl[i].id;
+        d[i].weight = au->fl[i].weight;
+        d[i].online = is_online(&au->fl[i]);
+        d[i].read_only = au->fl[i].read_only;
+    }
+    memcpy(ex, exclude, nex * sizeof(*ex));
+    /* One at a time, so that with fewer candidates than wanted the record
+     * still gets as many as there are. */
+    while (got < want && nex + got < CF_ARRAY_LEN(ex)) {
+        if (cf_distrib_choose(d, au->nfl, 1, ex, nex + got, cf_distrib_rng_os, NULL, &idx) != 1)
+            break;
+        out[got] = d[idx].id;
+        ex[nex + got] = d[idx].id;
+        got++;
+    }
+    free(d);
+    return got;
+}
+
+/* ---- one record ---- */
+
+struct rstate {
+    const struct cf_objdb_record *rec;
+    char text[CF_UUID_SIZE];
+    unsigned n; /* filers listed (shrinks when one is dropped) */
+    uint32_t ids[CF_OBJDB_REPLICAS_MAX];
+    enum verdict v[CF_OBJDB_REPLICAS_MAX];
+    char why[CF_OBJDB_REPLICAS_MAX][128];
+    char urls[CF_OBJDB_REPLICAS_MAX][URL_MAX];
+};
+
+/* URLs of the replicas that verified, for cf_replica_ensure. */
+static size_t good_sources(const struct rstate *s, const char **srcs)
+{
+    size_t n = 0;
+
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->v[i] == V_OK)
+            srcs[n++] = s->urls[i];
+    return n;
+}
+
+/* Read replica i and keep what was found (and why) in s. */
+static enum verdict check_one(struct audit *au, struct rstate *s, unsigned i)
+{
+    const struct cf_objdb_filer *f = filer_of(au, s->ids[i]);
+
+    s->why[i][0] = '\0';
+    if (f == NULL) {
+        s->v[i] = V_UNREGISTERED;
+        (void)snprintf(s->why[i], sizeof(s->why[i]), "filer not registered");
+    } else if (!object_url(f, s->rec->path, s->urls[i])) {
+        s->v[i] = V_UNREACHABLE;
+        (void)snprintf(s->why[i], sizeof(s->why[i]), "URL too long");
+    } else if (!is_online(f)) {
+        s->v[i] = V_UNREACHABLE;
+        (void)snprintf(s->why[i], sizeof(s->why[i]), "filer %s", f->status);
+    } else {
+        s->v[i] = read_back(au, s->urls[i], s->rec, s->why[i], sizeof(s->why[i]));
+    }
+    return s->v[i];
+}
+
+/* Count and scribe what the read of replica i found. */
+static void report_one(struct audit *au, const struct rstate *s, unsigned i)
+{
+    switch (s->v[i]) {
+    case V_OK:
+        cf_job_count(au->j, "replicas_checked", 1);
+        cf_job_count(au->j, "ok", 1);
+        break;
+    case V_MISSING:
+        cf_job_count(au->j, "replicas_checked", 1);
+        cf_job_count(au->j, "missing", 1);
+        cf_job_log(au->j, CF_SCRIBE_MISSING, s->ids[i], s->text, "audit: replica missing");
+        break;
+    case V_CORRUPT:
+        cf_job_count(au->j, "replicas_checked", 1);
+        cf_job_count(au->j, "corrupt", 1);
+        cf_job_log(au->j, CF_SCRIBE_CHECKSUM, s->ids[i], s->text, "audit: replica corrupt: %s",
+                   s->why[i]);
+        break;
+    case V_UNREGISTERED:
+        cf_log(CF_LOG_WARN, "audit: object %s lists filer %" PRIu32 ", which is not registered",
+               s->text, s->ids[i]);
+        break;
+    case V_UNREACHABLE:
+        cf_job_count(au->j, "unreachable", 1);
+        cf_log(CF_LOG_INFO, "audit: object %s on filer %" PRIu32 " not checked: %s", s->text,
+               s->ids[i], s->why[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Rewrite replica i (missing or corrupt) from the verified ones. */
+static void repair_one(struct audit *au, struct rstate *s, unsigned i)
+{
+    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    size_t ns = good_sources(s, srcs);
+    char why[CF_ERR_LEN] = "";
+    bool copied = false;
+    int rc;
+
+    /* The bad bytes go first: the filer refuses a PUT over an existing
+     * object, and its HEAD would show the digest it was written with. */
+    if (s->v[i] == V_CORRUPT && !delete_replica(s->urls[i], why, sizeof(why))) {
+        cf_job_count(au->j, "failed", 1);
+        cf_log(CF_LOG_WARN, "audit: cannot remove corrupt object %s from filer %" PRIu32 ": %s",
+               s->text, s->ids[i], why);
+        return;
+    }
+    rc = cf_replica_ensure(srcs, ns, s->urls[i], s->rec->size, s->rec->sha512, au->env->stall_s,
+                           &copied, why);
+    if (rc < 0) {
+        cf_job_count(au->j, "failed", 1);
+        cf_log(CF_LOG_WARN, "audit: cannot rewrite object %s on filer %" PRIu32 ": %s%s%s", s->text,
+               s->ids[i], cf_strerror(rc), why[0] ? ": " : "", why);
+        return;
+    }
+    cf_job_count(au->j, "repaired", 1);
+    cf_job_log(au->j, CF_SCRIBE_REPAIR, s->ids[i], s->text,
+               "audit: %s replica rewritten from a verified copy",
+               s->v[i] == V_CORRUPT ? "corrupt" : "missing");
+    s->v[i] = V_OK;
+    undo_if_orphan(au, s->rec, s->ids[i], s->urls[i], s->text);
+}
+
+/* Drop the unregistered filers of a record that has a verified replica. */
+static void drop_unregistered(struct audit *au, struct rstate *s)
+{
+    char err[CF_ERR_LEN] = "";
+
+    for (unsigned i = 0; i < s->n;) {
+        int rc;
+        if (s->v[i] != V_UNREGISTERED) {
+            i++;
+            continue;
+        }
+        rc = cf_objdb_replace_filer(au->env->odb, &s->rec->uuid, s->ids[i], 0, false, err);
+        if (rc < 0) {
+            cf_job_count(au->j, "failed", 1);
+            cf_log(CF_LOG_WARN, "audit: cannot drop filer %" PRIu32 " from object %s: %s",
+                   s->ids[i], s->text, err);
+            i++;
+            continue;
+        }
+        cf_job_count(au->j, "dropped", 1);
+        cf_job_log(au->j, CF_SCRIBE_REPAIR, s->ids[i], s->text,
+                   "audit: unregistered filer dropped from the record");
+        s->n--;
+        memmove(&s->ids[i], &s->ids[i + 1], (s->n - i) * sizeof(s->ids[0]));
+        memmove(&s->v[i], &s->v[i + 1], (s->n - i) * sizeof(s->v[0]));
+        memmove(s->urls[i], s->urls[i + 1], (s->n - i) * sizeof(s->urls[0]));
+    }
+}
+
+/* Bring the good replicas of a record up to its wanted count. Replicas on
+ * filers that are not reachable now count as there: bringing a dead filer's
+ * objects back is the rebuild's job, and copying them here would leave
+ * extra replicas once the filer returns. */
+static void restore_count(struct audit *au, struct rstate *s)
+{
+    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    uint32_t add[CF_OBJDB_REPLICAS_MAX];
+    unsigned have = 0;
+    size_t want, got, ns;
+
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->v[i] == V_OK || s->v[i] == V_UNREACHABLE)
+            have++;
+    if (have >= s->rec->replicas)
+        return;
+    want = s->rec->replicas - have;
+    if (want > CF_OBJDB_REPLICAS_MAX - s->n)
+        want = CF_OBJDB_REPLICAS_MAX - s->n;
+    got = pick_filers(au, want, s->ids, s->n, add);
+    if (got < want) {
+        cf_job_count(au->j, "failed", want - got);
+        cf_log(CF_LOG_WARN,
+               "audit: object %s wants %u replicas, has %u, and only %zu other "
+               "filers can take one",
+               s->text, s->rec->replicas, have, got);
+    }
+    ns = good_sources(s, srcs);
+    for (size_t k = 0; k < got; k++) {
+        const struct cf_objdb_filer *f = filer_of(au, add[k]);
+        char url[URL_MAX], why[CF_ERR_LEN] = "";
+        bool copied = false;
+        int rc;
+
+        if (f == NULL || !object_url(f, s->rec->path, url))
+            continue;
+        rc = cf_replica_ensure(srcs, ns, url, s->rec->size, s->rec->sha512, au->env->stall_s,
+                               &copied, why);
+        if (rc < 0) {
+            cf_job_count(au->j, "failed", 1);
+            cf_log(CF_LOG_WARN, "audit: cannot copy object %s to filer %" PRIu32 ": %s%s%s",
+                   s->text, add[k], cf_strerror(rc), why[0] ? ": " : "", why);
+            continue;
+        }
+        /* objdb.h: the copy is durable before the record lists it. */
+        rc = cf_objdb_add_filer(au->env->odb, &s->rec->uuid, add[k], why);
+        if (rc == 0 || rc == CF_EEXIST) {
+            cf_job_count(au->j, "added", 1);
+            cf_job_log(au->j, CF_SCRIBE_REPAIR, add[k], s->text,
+                       "audit: replica added (the record had %u of %u)", have, s->rec->replicas);
+            have++;
+            continue;
+        }
+        cf_job_count(au->j, "failed", 1);
+        cf_log(CF_LOG_WARN, "audit: object %s copied to filer %" PRIu32 " but not recorded: %s",
+               s->text, add[k], why);
+        if (rc == CF_ENOTFOUND || rc == CF_EBUSY) {
+            /* Gone, or a stale DELETE of that path may be under way: the
+             * copy is listed by no record, so it must not stay. */
+            char w2[CF_ERR_LEN] = "";
+            if (!delete_replica(url, w2, sizeof(w2)))
+                cf_log(CF_LOG_WARN, "audit: unrecorded copy of %s on filer %" PRIu32 " stays: %s",
+                       s->text, add[k], w2);
+        }
+    }
+}
+
+/* Audit one record. Returns 0, or CF_ECANCELED when a stop was asked. */
+static int audit_record(struct audit *au, const struct cf_objdb_record *rec)
+{
+    struct rstate s;
+    unsigned ngood = 0, nbad = 0, nunsure = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.rec = rec;
+    cf_uuid_format(&rec->uuid, s.text);
+    s.n = rec->nfilers;
+    memcpy(s.ids, rec->filers, rec->nfilers * sizeof(s.ids[0]));
+    for (unsigned i = 0; i < s.n; i++) {
+        if (au->only != 0 && s.ids[i] != au->only)
+            continue;
+        if (check_one(au, &s, i) == V_STOPPED)
+            return CF_ECANCELED;
+    }
+    for (unsigned i = 0; i < s.n; i++) {
+        if (s.v[i] == V_OK)
+            ngood++;
+        else if (s.v[i] == V_MISSING || s.v[i] == V_CORRUPT)
+            nbad++;
+    }
+    /* With one filer named, the others are read only to find a source. */
+    for (unsigned i = 0; i < s.n && nbad > 0 && ngood == 0; i++) {
+        if (s.v[i] != V_UNKNOWN)
+            continue;
+        switch (check_one(au, &s, i)) {
+        case V_STOPPED:
+            return CF_ECANCELED;
+        case V_OK:
+            ngood++;
+            break;
+        default:
+            break;
+        }
+    }
+    /* Every read is done: from here on nothing stops half way, so the
+     * findings are counted now (a stop earlier counts nothing of this
+     * record, which a resume reads again). */
+    for (unsigned i = 0; i < s.n; i++) {
+        if (au->only == 0 || s.ids[i] == au->only)
+            report_one(au, &s, i);
+        if (s.v[i] == V_UNREACHABLE || s.v[i] == V_UNKNOWN || s.v[i] == V_UNREGISTERED)
+            nunsure++;
+    }
+    if (ngood == 0) {
+        if (nbad > 0 && nunsure == 0) {
+            /* DESIGN §4: with no verified copy nothing is deleted. */
+            cf_job_count(au->j, "lost", 1);
+            cf_log(CF_LOG_ERROR, "audit: object %s has no good replica (%u bad of %u); left as is",
+                   s.text, nbad, s.n);
+            cf_job_log(au->j, CF_SCRIBE_CHECKSUM, 0, s.text,
+                       "audit: no good replica (%u bad of %u); left as is", nbad, s.n);
+        } else if (nbad > 0) {
+            cf_log(CF_LOG_WARN,
+                   "audit: object %s: no replica verified, %u not reachable; left "
+                   "for a later audit",
+                   s.text, nunsure);
+        }
+        return 0;
+    }
+    for (unsigned i = 0; i < s.n; i++)
+        if ((au->only == 0 || s.ids[i] == au->only) && (s.v[i] == V_MISSING || s.v[i] == V_CORRUPT))
+            repair_one(au, &s, i);
+    /* "filer" audits touch that filer only. */
+    if (au->only == 0) {
+        drop_unregistered(au, &s);
+        restore_count(au, &s);
+    }
+    return 0;
+}
+
+/* ---- the job ---- */
+
+static void estimate_total(struct audit *au)
+{
+    struct cf_objdb_counts k;
+    char err[CF_ERR_LEN];
+    uint64_t n = 0;
+
+    if (au->only != 0) {
+        const struct cf_objdb_filer *f = filer_of(au, au->only);
+        n = f != NULL ? f->objects : 0;
+    } else if (cf_objdb_count(au->env->odb, &k, err) == 0) {
+        n = k.records > k.aliases ? k.records - k.aliases : 0;
+    }
+    cf_job_set_total(au->j, n * au->sample_bp / 10000, 0);
+}
+
+static int audit_run(struct cf_job *j, char *err)
+{
+    struct audit au = {.j = j, .env = cf_job_env(j)};
+    const json_t *args = cf_job_args(j);
+    struct cf_objdb_record *batch = NULL;
+    struct cf_objdb_cursor cur;
+    char ctext[CF_JOB_CURSOR_MAX + 1];
+    const json_t *v;
+    int rc;
+
+    v = json_object_get(args, "filer");
+    au.only = v != NULL ? (uint32_t)json_integer_value(v) : 0;
+    v = json_object_get(args, "sample");
+    au.sample_bp = v != NULL ? (uint64_t)(json_number_value(v) * 100 + 0.5) : 10000;
+    if (au.sample_bp == 0)
+        au.sample_bp = 1;
+    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
+    if (rc < 0) {
+        cf_err_set(err, "audit: bad saved cursor \"%s\"", cf_job_cursor(j));
+        goto out;
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(counter_names); i++)
+        cf_job_count(j, counter_names[i], 0);
+    au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
+    estimate_total(&au);
+    batch = cf_xcalloc(BATCH, sizeof(*batch));
+    while (!cur.done) {
+        struct cf_objdb_cursor next = cur;
+        int n;
+
+        if (cf_job_should_stop(j)) {
+            rc = CF_ECANCELED;
+            goto out;
+        }
+        n = cf_objdb_list_records(au.env->odb, au.only, &next, batch, BATCH, err);
+        if (n < 0) {
+            rc = n;
+            goto out;
+        }
+        /* A fresh summary table per batch: filers come and go. */
+        free(au.fl);
+        au.fl = NULL;
+        au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
+        for (int i = 0; i < n; i++) {
+            if (!sampled(&au, &batch[i].uuid))
+                continue;
+            rc = audit_record(&au, &batch[i]);
+            if (rc < 0) {
+                /* Stopped: save the records finished, so that a resume
+                 * neither skips this one nor counts the others twice. */
+                if (i > 0) {
+                    struct cf_objdb_cursor at = {batch[i - 1].uuid.shard, batch[i - 1].uuid.oid,
+                                                 false};
+                    cf__maint_cursor_format(&at, ctext, sizeof(ctext));
+                    if (cf_job_checkpoint(j, ctext, NULL) < 0)
+                        cf_log(CF_LOG_WARN, "audit: stopped, cursor not saved");
+                }
+                goto out;
+            }
+            cf_job_count(j, "objects", 1);
+            cf_job_done(j, 1, 0);
+        }
+        cur = next;
+        cf__maint_cursor_format(&cur, ctext, sizeof(ctext));
+        rc = cf_job_checkpoint(j, ctext, err);
+        if (rc < 0)
+            goto out;
+    }
+    cf_log(CF_LOG_INFO,
+           "audit done: objects=%" PRIu64 " ok=%" PRIu64 " missing=%" PRIu64 " corrupt=%" PRIu64
+           " repaired=%" PRIu64 " added=%" PRIu64 " unreachable=%" PRIu64 " lost=%" PRIu64
+           " failed=%" PRIu64,
+           cf_job_counter(j, "objects"), cf_job_counter(j, "ok"), cf_job_counter(j, "missing"),
+           cf_job_counter(j, "corrupt"), cf_job_counter(j, "repaired"), cf_job_counter(j, "added"),
+           cf_job_counter(j, "unreachable"), cf_job_counter(j, "lost"),
+           cf_job_counter(j, "failed"));
+    rc = 0;
+out:
+    free(batch);
+    free(au.fl);
+    return rc;
+}
+
+const struct cf_job_kind cf_job_audit = {
+    .name = "audit",
+    .check = audit_check,
+    .run = audit_run,
+};

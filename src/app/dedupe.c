@@ -1,0 +1,206 @@
+/*
+ * dedupe.c -- objects with the same content share one set of replicas
+ * (maint.h): inline at upload (cf_dedupe_inline) and as a job over the
+ * records already stored (cf_job_dedupe).
+ *
+ * Model (objdb.h "Dedupe"): the first record of some content is the holder
+ * and keeps its replicas; later records with the same SHA-512 and size in
+ * the same shard become aliases of it, with their own UUID, delete mark and
+ * life but no bytes. The purge removes an alias's row without touching any
+ * filer, and moves the holder only once no alias is left (purge.c), so the
+ * shared bytes go when the last name for them is deleted.
+ *
+ * Job report (counters): pairs (duplicates found), aliased (turned into
+ * aliases), skipped (changed since they were listed, or under
+ * DEDUPE_MIN_SIZE), bytes_saved (size
+ * times the duplicate's replicas), then the stale drain's stale_deleted,
+ * stale_kept, stale_skipped, stale_failed.
+ */
+#include "coffer/maint.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/purge.h"
+#include "coffer/uuid.h"
+#include "maint_int.h"
+
+/* Pairs fetched per query; the cursor is checkpointed after each batch. */
+#define BATCH 64
+/* Objects smaller than this are not deduplicated: below one file system
+ * block each replica costs one block whatever its size, and the alias
+ * record and the look-up at upload cost about what sharing would save.
+ * (Empty objects, which every client has many of, are the common case.) */
+#define DEDUPE_MIN_SIZE 4096
+
+/* ---- inline, at upload ---- */
+
+int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_record *rec,
+                     struct cf_objdb_record *alias, char *err)
+{
+    struct cf_objdb_record holder;
+    struct cf_uuid au;
+    int rc;
+
+    if (rec->size < DEDUPE_MIN_SIZE)
+        return 0;
+    rc = cf_objdb_find_content(odb, rec->sha512, rec->size, rec->replicas, &holder, err);
+    if (rc <= 0)
+        return rc;
+    /* An alias reads with its holder's key: sharing bytes written under
+     * another key would make them unreadable. */
+    if (holder.key_len != rec->key_len || memcmp(holder.key, rec->key, rec->key_len) != 0)
+        return 0;
+    rc = cf_objdb_reserve(odb, holder.uuid.shard, &au, err);
+    if (rc == CF_EREADONLY || rc == CF_ENOSPC || rc == CF_ENOTFOUND)
+        return 0; /* the holder's shard takes no new records now */
+    if (rc < 0)
+        return rc;
+    rc = cf_objdb_commit_alias(odb, &au, &holder.uuid, rec->created_ms, err);
+    if (rc == CF_ENOTFOUND)
+        return 0; /* the holder was deleted meanwhile */
+    if (rc < 0)
+        return rc;
+    *alias = holder;
+    alias->uuid = au;
+    alias->deleted = false;
+    alias->deleted_ms = 0;
+    alias->created_ms = rec->created_ms != 0 ? rec->created_ms : cf_wall_ms();
+    return 1;
+}
+
+/* ---- the job ---- */
+
+static int dedupe_check(const struct cf_job_env *env, json_t *args, char *err)
+{
+    const char *key;
+    json_t *v;
+
+    (void)env;
+    if (!json_is_object(args)) {
+        cf_err_set(err, "dedupe: args must be a JSON object");
+        return CF_EINVAL;
+    }
+    json_object_foreach(args, key, v)
+    {
+        if (strcmp(key, "bw_mbps") != 0 || !json_is_number(v) || json_number_value(v) < 0) {
+            cf_err_set(err, "dedupe: unknown or bad argument \"%.64s\"", key);
+            return CF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Make one duplicate an alias. Returns 0, or a db.h error that stops the
+ * job (it resumes from the last checkpoint). */
+static int dedupe_pair(struct cf_job *j, const struct cf_objdb_dup *d, char *err)
+{
+    struct cf_objdb *odb = cf_job_env(j)->odb;
+    struct cf_objdb_record dup;
+    char ht[CF_UUID_SIZE], dt[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    int rc;
+
+    cf_uuid_format(&d->holder, ht);
+    cf_uuid_format(&d->dup, dt);
+    cf_job_count(j, "pairs", 1);
+    rc = cf_objdb_get(odb, &d->dup, 0, &dup, why);
+    if (rc == 0 && dup.size < DEDUPE_MIN_SIZE) {
+        cf_job_count(j, "skipped", 1);
+        return 0;
+    }
+    if (rc == 0)
+        rc = cf_objdb_make_alias(odb, d, why);
+    if (rc == CF_ENOTFOUND) {
+        cf_job_count(j, "skipped", 1);
+        cf_log(CF_LOG_DEBUG, "dedupe: %s left alone (changed since listed): %s", dt, why);
+        return 0;
+    }
+    if (rc < 0) {
+        cf_err_set(err, "dedupe: %s: %s", dt, why);
+        return rc;
+    }
+    cf_job_count(j, "aliased", 1);
+    cf_job_count(j, "bytes_saved", dup.size * dup.nfilers);
+    cf_job_done(j, 1, dup.size);
+    cf_log(CF_LOG_INFO, "dedupe: object %s now shares the replicas of %s (%" PRIu64 " bytes)", dt,
+           ht, dup.size);
+    cf_job_log(j, CF_SCRIBE_DEDUPE, 0, dt, "dedupe job: now an alias of %s; %u replicas to drop",
+               ht, dup.nfilers);
+    return 0;
+}
+
+static int dedupe_run(struct cf_job *j, char *err)
+{
+    static const char *const names[] = {"pairs",         "aliased",       "skipped",
+                                        "bytes_saved",   "stale_deleted", "stale_kept",
+                                        "stale_skipped", "stale_failed"};
+    const struct cf_job_env *env = cf_job_env(j);
+    struct cf_objdb_dup *batch = NULL;
+    struct cf_objdb_cursor cur;
+    struct cf_stale_stats st = {0};
+    char ctext[CF_JOB_CURSOR_MAX + 1];
+    int rc;
+
+    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
+    if (rc < 0) {
+        cf_err_set(err, "dedupe: bad saved cursor \"%s\"", cf_job_cursor(j));
+        goto out;
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++)
+        cf_job_count(j, names[i], 0);
+    batch = cf_xcalloc(BATCH, sizeof(*batch));
+    while (!cur.done) {
+        struct cf_objdb_cursor next = cur;
+        int n;
+
+        if (cf_job_should_stop(j)) {
+            rc = CF_ECANCELED;
+            goto out;
+        }
+        n = cf_objdb_list_dups(env->odb, &next, batch, BATCH, err);
+        if (n < 0) {
+            rc = n;
+            goto out;
+        }
+        /* A stop or an error part way redoes the batch on resume: pairs
+         * already aliased are no longer listed, so nothing is done twice. */
+        for (int i = 0; i < n; i++) {
+            rc = dedupe_pair(j, &batch[i], err);
+            if (rc < 0)
+                goto out;
+        }
+        cur = next;
+        cf__maint_cursor_format(&cur, ctext, sizeof(ctext));
+        rc = cf_job_checkpoint(j, ctext, err);
+        if (rc < 0)
+            goto out;
+    }
+    /* The duplicates' replicas are on the stale list: delete those whose
+     * delay has passed (the rest go with a later drain). */
+    rc = cf_stale_drain(env->odb, env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    cf_job_count(j, "stale_deleted", st.deleted);
+    cf_job_count(j, "stale_kept", st.kept);
+    cf_job_count(j, "stale_skipped", st.skipped);
+    cf_job_count(j, "stale_failed", st.failed);
+    if (rc < 0)
+        goto out;
+    cf_log(CF_LOG_INFO,
+           "dedupe done: pairs=%" PRIu64 " aliased=%" PRIu64 " bytes_saved=%" PRIu64
+           " stale_deleted=%" PRIu64,
+           cf_job_counter(j, "pairs"), cf_job_counter(j, "aliased"),
+           cf_job_counter(j, "bytes_saved"), cf_job_counter(j, "stale_deleted"));
+    rc = 0;
+out:
+    free(batch);
+    return rc;
+}
+
+const struct cf_job_kind cf_job_dedupe = {
+    .name = "dedupe",
+    .check = dedupe_check,
+    .run = dedupe_run,
+};

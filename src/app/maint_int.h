@@ -1,0 +1,65 @@
+/*
+ * maint_int.h -- helpers shared by the maintenance jobs of src/app
+ * (rebuild.c defines them; rebalance.c uses them too).
+ *
+ * Threads: reentrant; each works on the caller's data only.
+ */
+#ifndef COFFER_MAINT_INT_H
+#define COFFER_MAINT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+#include "coffer/objdb.h"
+
+/* A filer object URL: base + "/o/" + path. */
+#define CF__MAINT_URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX + 1)
+/* Records a job handles between two checkpoints. */
+#define CF__MAINT_BATCH 64
+
+/* The entry of filer id in v[0..n) (borrowed), or NULL. */
+const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id);
+
+/* Whether the summary table shows f answering requests (reads, deletes),
+ * and taking new objects (tracker.h statuses). False for NULL. */
+bool cf__maint_up(const struct cf_objdb_filer *f);
+bool cf__maint_writable(const struct cf_objdb_filer *f);
+
+/* Whether rec lists filer id. */
+bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id);
+
+/* Write f's URL of object path into out (CF__MAINT_URL_MAX bytes). Returns
+ * 0 or CF_ETOOLARGE. */
+CF_MUST_CHECK int cf__maint_url(const struct cf_objdb_filer *f, const char *path, char *out);
+
+/* The GET URLs of rec's replicas on filers of v that are up, other than skip
+ * (0: none), into urls (rows of CF__MAINT_URL_MAX) with pointers in ptrs.
+ * Returns how many. */
+size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
+                         const struct cf_objdb_record *rec, uint32_t skip,
+                         char (*urls)[CF__MAINT_URL_MAX], const char **ptrs);
+
+/* Pick a filer for a new replica of rec with the distributor (online,
+ * writable, weight > 0, not listed by rec, not `also`). Returns its entry in
+ * v, or NULL if there is none. */
+const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
+                                              const struct cf_objdb_record *rec, uint32_t also);
+
+/* DELETE url (best effort; the job copied bytes nothing will list). */
+void cf__maint_delete(const char *url);
+
+/* HEAD url (borrowed) within stall_s seconds: *status (0 when no reply),
+ * and on 200 the size (UINT64_MAX if not given) and X-Coffer-SHA512
+ * (*has_sha). Returns 0, CF_EUNAVAIL (no reply) or CF_EINTERNAL, with err.
+ * In replica.c. */
+CF_MUST_CHECK int cf__maint_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
+                                 uint8_t sha[64], bool *has_sha, char *err);
+
+/* Cursor text of a walk: "" (not started), "S:OID", or "end". */
+void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap);
+/* Parse what cf__maint_cursor_format wrote. Returns 0 or CF_EINVAL. */
+CF_MUST_CHECK int cf__maint_cursor_parse(const char *s, struct cf_objdb_cursor *c);
+
+#endif

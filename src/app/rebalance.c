@@ -1,0 +1,480 @@
+/*
+ * rebalance.c -- the rebalance job (maint.h): move replicas from over-full
+ * to under-full filers until every filer is within the tolerance of the
+ * mean fill (rebalance_int.h has the planner and its rules).
+ *
+ * The fills come from each writable online filer's GET /status, read fresh
+ * when the run starts, less the bytes of replicas already dropped from
+ * their records but not yet deleted (the stale list): a run that follows a
+ * killed one does not move the same bytes twice. From then on the job keeps
+ * its own accounting.
+ *
+ * One move: the record is read again (a reader's view of it may be old), a
+ * receiver chosen that does not hold the object (never two replicas on one
+ * filer), the bytes copied and verified there (cf_replica_ensure), then the
+ * record's donor replaced by the receiver in one shard transaction, which
+ * puts the donor's copy on the stale list. The copy on the donor is deleted
+ * only by cf_stale_drain, at the end of the run and by the app's periodic
+ * pass, once it has been out of every record for the stale delay: objsrv
+ * caches records (30 s by default), and a reader holding the old record
+ * must still find its bytes on the donor. So no reader ever follows a
+ * record to a missing copy, and at no moment does an object have fewer
+ * good replicas than before.
+ *
+ * Cursor: "DONOR:SHARD:OID", the donor being walked (its per-filer index)
+ * and the position in its walk; a rerun recomputes the fills and, when the
+ * same donor comes first, goes on from there.
+ */
+#include "coffer/maint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/purge.h"
+#include "coffer/uuid.h"
+#include "maint_int.h"
+#include "rebalance_int.h"
+
+#define DEFAULT_TOLERANCE 0.10
+
+/* ---- the planner (rebalance_int.h) ---- */
+
+static double fill(const struct cf__rb_filer *f)
+{
+    return f->total ? (double)f->used / (double)f->total : 0.0;
+}
+
+double cf__rb_mean(const struct cf__rb_filer *f, size_t n)
+{
+    double used = 0, total = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (f[i].total > 0) {
+            used += (double)f[i].used;
+            total += (double)f[i].total;
+        }
+    return total > 0 ? used / total : 0.0;
+}
+
+bool cf__rb_balanced(const struct cf__rb_filer *f, size_t n, double tol)
+{
+    double mean = cf__rb_mean(f, n);
+
+    for (size_t i = 0; i < n; i++)
+        if (f[i].total > 0 && fabs(fill(&f[i]) - mean) > tol * mean)
+            return false;
+    return true;
+}
+
+int cf__rb_donor(const struct cf__rb_filer *f, size_t n, double tol)
+{
+    double mean = cf__rb_mean(f, n);
+    int best = -1;
+
+    if (cf__rb_balanced(f, n, tol))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].total > 0 && !f[i].exhausted && fill(&f[i]) > mean &&
+            (best < 0 || fill(&f[i]) > fill(&f[best])))
+            best = (int)i;
+    return best;
+}
+
+int cf__rb_receiver(const struct cf__rb_filer *f, size_t n, size_t d, const uint32_t *holders,
+                    size_t nh, uint64_t size)
+{
+    double mean = cf__rb_mean(f, n), s = (double)size;
+    int best = -1;
+
+    if (size == 0 || f[d].total == 0 || f[d].used < size)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        bool holds = false;
+        if (i == d || f[i].total == 0 || fill(&f[i]) >= mean)
+            continue;
+        for (size_t k = 0; k < nh && !holds; k++)
+            holds = holders[k] == f[i].id;
+        if (holds)
+            continue;
+        if (fill(&f[i]) + s / (double)f[i].total > fill(&f[d]) - s / (double)f[d].total)
+            continue;
+        if (best < 0 || fill(&f[i]) < fill(&f[best]))
+            best = (int)i;
+    }
+    return best;
+}
+
+void cf__rb_apply(struct cf__rb_filer *f, size_t d, size_t r, uint64_t size)
+{
+    f[d].used -= size;
+    f[r].used += size;
+}
+
+size_t cf__rb_plan(struct cf__rb_filer *f, size_t n, struct cf__rb_object *o, size_t no, double tol,
+                   struct cf__rb_move *moves, size_t cap)
+{
+    size_t made = 0, *pos = calloc(n ? n : 1, sizeof(*pos));
+    bool *pass_moved = calloc(n ? n : 1, sizeof(*pass_moved));
+
+    cf_assert(pos != NULL && pass_moved != NULL);
+    /* As the job: each donor's walk goes on from where it stopped; a donor
+     * is exhausted after a whole pass over its objects without a move. */
+    for (;;) {
+        int d = cf__rb_donor(f, n, tol);
+        if (d < 0)
+            break;
+        while (pos[d] < no && cf__rb_donor(f, n, tol) == d) {
+            struct cf__rb_object *x = &o[pos[d]];
+            int r;
+            unsigned k;
+            for (k = 0; k < x->n && x->filers[k] != f[d].id; k++)
+                ;
+            if (k < x->n) {
+                r = cf__rb_receiver(f, n, (size_t)d, x->filers, x->n, x->size);
+                if (r >= 0) {
+                    cf__rb_apply(f, (size_t)d, (size_t)r, x->size);
+                    x->filers[k] = f[r].id;
+                    if (made < cap)
+                        moves[made] =
+                            (struct cf__rb_move){.obj = pos[d], .from = f[d].id, .to = f[r].id};
+                    made++;
+                    pass_moved[d] = true;
+                }
+            }
+            pos[d]++;
+        }
+        if (pos[d] == no) {
+            if (!pass_moved[d])
+                f[d].exhausted = true;
+            pos[d] = 0;
+            pass_moved[d] = false;
+        }
+    }
+    free(pos);
+    free(pass_moved);
+    return made;
+}
+
+/* ---- the job ---- */
+
+struct rebalance {
+    struct cf_job *j;
+    const struct cf_job_env *env;
+    double tol;
+    struct cf_objdb_filer *view;
+    size_t nview;
+    struct cf__rb_filer *f; /* participants */
+    size_t n;
+    uint64_t *objects; /* per participant, from /status */
+};
+
+static int check(const struct cf_job_env *env, json_t *args, char *err)
+{
+    json_t *t = json_object_get(args, "tolerance");
+
+    (void)env;
+    if (t == NULL) {
+        (void)json_object_set_new(args, "tolerance", json_real(DEFAULT_TOLERANCE));
+        return 0;
+    }
+    if (!json_is_number(t) || json_number_value(t) <= 0 || json_number_value(t) >= 1) {
+        cf_err_set(err, "\"tolerance\" must be a number in (0, 1), e.g. 0.1");
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* Bytes of stale replicas (dropped from records, not yet deleted) on each
+ * participant, found by HEAD, taken off its used bytes. */
+static int discount_stale(struct rebalance *b, char *err)
+{
+    struct cf_objdb_cursor cur = {0};
+    struct cf_objdb_stale *batch = cf_xcalloc(CF__MAINT_BATCH, sizeof(*batch));
+    int rc = 0;
+
+    while (!cur.done) {
+        rc = cf_objdb_stale_list(b->env->odb, UINT64_MAX / 2, &cur, batch, CF__MAINT_BATCH, err);
+        if (rc < 0)
+            goto out;
+        for (int i = 0; i < rc; i++) {
+            const struct cf_objdb_filer *f = cf__maint_filer(b->view, b->nview, batch[i].filer);
+            char url[CF__MAINT_URL_MAX];
+            uint8_t sha[CF_SHA512_LEN];
+            uint64_t size = 0;
+            bool has_sha;
+            long status = 0;
+            for (size_t k = 0; k < b->n && f != NULL; k++) {
+                if (b->f[k].id != f->id || cf__maint_url(f, batch[i].path, url) < 0 ||
+                    cf__maint_head(url, b->env->stall_s, &status, &size, sha, &has_sha, NULL) < 0 ||
+                    status != 200 || size == UINT64_MAX)
+                    continue;
+                b->f[k].used -= size < b->f[k].used ? size : b->f[k].used;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(batch);
+    return rc;
+}
+
+/* The participants: writable online filers, with their /status now. */
+static void read_fills(struct rebalance *b)
+{
+    b->f = cf_xcalloc(b->nview ? b->nview : 1, sizeof(*b->f));
+    b->objects = cf_xcalloc(b->nview ? b->nview : 1, sizeof(*b->objects));
+    b->n = 0;
+    for (size_t i = 0; i < b->nview; i++) {
+        const struct cf_objdb_filer *v = &b->view[i];
+        char url[CF_OBJDB_URL_MAX + 16], err[CF_ERR_LEN] = "";
+        json_t *j = NULL;
+        long status = 0;
+
+        if (!cf__maint_writable(v) || v->weight == 0)
+            continue;
+        (void)snprintf(url, sizeof(url), "%s/status", v->url);
+        if (cf_httpc_json("GET", url, NULL, 5000, &status, &j, err) == 0 && status == 200 &&
+            json_is_object(j) && !json_is_true(json_object_get(j, "read_only"))) {
+            struct cf__rb_filer *f = &b->f[b->n];
+            f->id = v->id;
+            f->total = (uint64_t)json_integer_value(json_object_get(j, "total_bytes"));
+            f->used = (uint64_t)json_integer_value(json_object_get(j, "used_bytes"));
+            b->objects[b->n] = (uint64_t)json_integer_value(json_object_get(j, "objects"));
+            b->n++;
+        } else {
+            cf_log(CF_LOG_INFO, "rebalance: filer %" PRIu32 " left out: no status (%s)", v->id,
+                   err[0] ? err : "not 200");
+        }
+        json_decref(j);
+    }
+}
+
+/* Move one replica of the object from donor d, if the planner finds a
+ * receiver. Returns true when it moved. */
+static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
+{
+    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    const struct cf_objdb_filer *to;
+    struct cf_objdb_record rec, now;
+    bool copied = false;
+    size_t ns;
+    int r, rc;
+
+    /* Fresh: the walk's listing may be old by now. */
+    rc = cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &rec, NULL);
+    if (rc < 0 || rec.deleted || !cf__maint_lists(&rec, b->f[d].id))
+        return false;
+    r = cf__rb_receiver(b->f, b->n, d, rec.filers, rec.nfilers, rec.size);
+    if (r < 0)
+        return false;
+    to = cf__maint_filer(b->view, b->nview, b->f[r].id);
+    cf_uuid_format(uuid, text);
+    ns = cf__maint_sources(b->view, b->nview, &rec, 0, urls, srcs);
+    if (to == NULL || ns == 0 || cf__maint_url(to, rec.path, dst) < 0)
+        return false;
+    rc = cf_replica_ensure(srcs, ns, dst, rec.size, rec.sha512, b->env->stall_s, &copied, why);
+    if (rc < 0) {
+        cf_job_count(b->j, rc == CF_EEXIST ? "conflict" : "failed", 1);
+        cf_log(CF_LOG_WARN, "rebalance: object %s to filer %" PRIu32 " not copied: %s", text,
+               to->id, why);
+        return false;
+    }
+    if (copied)
+        cf_job_throttle(b->j, rec.size);
+    rc = cf_objdb_replace_filer(b->env->odb, uuid, b->f[d].id, to->id, true, why);
+    if (rc == 0) {
+        if (copied) {
+            cf__rb_apply(b->f, d, (size_t)r, rec.size);
+        } else {
+            /* Already there when the run read the fills (a copy made by a
+             * run killed before it updated the record): counted in the
+             * receiver's used bytes already. */
+            b->f[d].used -= rec.size < b->f[d].used ? rec.size : b->f[d].used;
+        }
+        cf_job_count(b->j, "moved", 1);
+        cf_job_done(b->j, 1, rec.size);
+        cf_log(CF_LOG_DEBUG, "rebalance: object %s moved from filer %" PRIu32 " to %" PRIu32, text,
+               b->f[d].id, to->id);
+        return true;
+    }
+    cf_job_count(b->j, rc == CF_EBUSY ? "busy" : "skipped", 1);
+    /* The record changed meanwhile: unless it lists the receiver now, the
+     * copy just made belongs to nothing. */
+    if (copied && rc != CF_EBUSY &&
+        (cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &now, NULL) < 0 ||
+         !cf__maint_lists(&now, to->id)))
+        cf__maint_delete(dst);
+    return false;
+}
+
+/* Parse "DONOR:SHARD:OID". */
+static int parse_cursor(const char *s, uint32_t *donor, struct cf_objdb_cursor *c)
+{
+    unsigned long long d;
+    char *end = NULL;
+
+    *donor = 0;
+    memset(c, 0, sizeof(*c));
+    if (s[0] == '\0')
+        return 0;
+    errno = 0;
+    d = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != ':' || d > UINT32_MAX)
+        return CF_EINVAL;
+    *donor = (uint32_t)d;
+    return cf__maint_cursor_parse(end + 1, c);
+}
+
+static int checkpoint(struct rebalance *b, uint32_t donor, const struct cf_objdb_cursor *c,
+                      char *err)
+{
+    char pos[48], text[64];
+
+    cf__maint_cursor_format(c, pos, sizeof(pos));
+    (void)snprintf(text, sizeof(text), "%" PRIu32 ":%s", donor, pos[0] ? pos : "0:0");
+    return cf_job_checkpoint(b->j, text, err);
+}
+
+/* Walk donor d's objects from *cur, moving what the planner allows, until
+ * the walk ends, another donor leads, or the set is balanced. Sets
+ * *moved when something moved. */
+static int walk_donor(struct rebalance *b, size_t d, struct cf_objdb_cursor *cur, bool *moved,
+                      char *err)
+{
+    struct cf_uuid uuids[CF__MAINT_BATCH];
+    int rc = 0;
+
+    while (!cur->done) {
+        struct cf_objdb_cursor next = *cur;
+        int n;
+        if (cf_job_should_stop(b->j))
+            return CF_ECANCELED;
+        n = cf_objdb_list_filer(b->env->odb, b->f[d].id, &next, uuids, CF__MAINT_BATCH, err);
+        if (n < 0)
+            return n;
+        for (int i = 0; i < n; i++) {
+            if (cf_job_should_stop(b->j))
+                return CF_ECANCELED;
+            if (cf__rb_donor(b->f, b->n, b->tol) != (int)d) {
+                /* Resume this donor's walk here when it leads again. */
+                next.shard = uuids[i].shard;
+                next.after_oid = uuids[i].oid - 1;
+                next.done = false;
+                *cur = next;
+                return checkpoint(b, b->f[d].id, cur, err);
+            }
+            if (move_one(b, d, &uuids[i]))
+                *moved = true;
+        }
+        *cur = next;
+        rc = checkpoint(b, b->f[d].id, cur, err);
+        if (rc < 0)
+            return rc;
+    }
+    return rc;
+}
+
+static int run(struct cf_job *j, char *err)
+{
+    struct rebalance b = {.j = j, .env = cf_job_env(j)};
+    struct cf_objdb_cursor *cursors = NULL, saved;
+    bool *pass_moved = NULL;
+    struct cf_stale_stats st;
+    uint32_t saved_donor = 0;
+    double mean, excess = 0;
+    uint64_t est = 0;
+    int rc;
+
+    b.tol = json_number_value(json_object_get(cf_job_args(j), "tolerance"));
+    rc = parse_cursor(cf_job_cursor(j), &saved_donor, &saved);
+    if (rc < 0) {
+        cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
+        goto out;
+    }
+    /* What earlier runs left to delete goes first, so /status is current. */
+    rc = cf_stale_drain(b.env->odb, b.env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    if (rc < 0)
+        goto out;
+    b.env->filers(b.env->filers_ctx, &b.view, &b.nview);
+    read_fills(&b);
+    rc = discount_stale(&b, err);
+    if (rc < 0)
+        goto out;
+    cursors = cf_xcalloc(b.n ? b.n : 1, sizeof(*cursors));
+    pass_moved = cf_xcalloc(b.n ? b.n : 1, sizeof(*pass_moved));
+    mean = cf__rb_mean(b.f, b.n);
+    for (size_t i = 0; i < b.n; i++) {
+        double over = (double)b.f[i].used - mean * (double)b.f[i].total;
+        /* A walk resumed part way is not a whole pass (see below). */
+        if (b.f[i].id == saved_donor) {
+            cursors[i] = saved;
+            pass_moved[i] = true;
+        }
+        if (over > 0) {
+            excess += over;
+            if (b.objects[i] > 0 && b.f[i].used > 0)
+                est += (uint64_t)(over / ((double)b.f[i].used / (double)b.objects[i]));
+        }
+    }
+    cf_job_set_total(j, cf_job_done_objects(j) + est, (uint64_t)excess);
+    cf_job_log(j, NULL, 0, NULL,
+               "%zu filers, mean fill %.4f, tolerance %.2f: about %" PRIu64
+               " objects (%.0f bytes) to move",
+               b.n, mean, b.tol, est, excess);
+    for (;;) {
+        int d = cf__rb_donor(b.f, b.n, b.tol);
+        bool moved = false;
+        if (d < 0)
+            break;
+        rc = walk_donor(&b, (size_t)d, &cursors[d], &moved, err);
+        if (rc < 0)
+            goto out;
+        pass_moved[d] = pass_moved[d] || moved;
+        if (cursors[d].done) {
+            /* The end of a pass over the donor's objects: start over, or
+             * give up on this donor when a whole pass moved nothing. */
+            memset(&cursors[d], 0, sizeof(cursors[d]));
+            if (!pass_moved[d])
+                b.f[d].exhausted = true;
+            pass_moved[d] = false;
+        }
+    }
+    for (size_t i = 0; i < b.n; i++)
+        cf_log(CF_LOG_INFO,
+               "rebalance: filer %" PRIu32 " now holds %" PRIu64 " bytes (%.1f%% of the mean)",
+               b.f[i].id, b.f[i].used,
+               mean > 0 ? 100.0 * (double)b.f[i].used / ((double)b.f[i].total * mean) : 0.0);
+    if (!cf__rb_balanced(b.f, b.n, b.tol)) {
+        cf_job_count(j, "unbalanced", 1);
+        cf_job_log(j, NULL, 0, NULL, "no more replicas can move; some filers stay outside %.0f%%",
+                   b.tol * 100);
+    }
+    rc = cf_job_checkpoint(j, "", err);
+    if (rc < 0)
+        goto out;
+    /* With a zero delay (tests) the donors' bytes go now; otherwise the
+     * app's periodic pass deletes them once the delay is over. */
+    rc = cf_stale_drain(b.env->odb, b.env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    if (rc < 0)
+        goto out;
+    cf_job_count(j, "stale_deleted", st.deleted);
+    rc = 0;
+out:
+    free(cursors);
+    free(pass_moved);
+    free(b.f);
+    free(b.objects);
+    free(b.view);
+    return rc;
+}
+
+const struct cf_job_kind cf_job_rebalance = {.name = "rebalance", .check = check, .run = run};

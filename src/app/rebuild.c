@@ -1,0 +1,483 @@
+/*
+ * rebuild.c -- the rebuild job (maint.h; patent claims 18-20): every object
+ * filer F held gets its replica back.
+ *
+ * Methods (args "method"): "index" walks the per-filer rebuild index
+ * (cf_objdb_list_filer, then one look-up per object), "scan" walks the
+ * object records themselves (cf_objdb_list_records with F). Both visit the
+ * objects in (shard, object id) order, so one cursor serves both.
+ *
+ * Where the replica goes, decided when the run starts:
+ *   in place   F is writable and no "to": F was wiped (or lost files) and is
+ *              back; each object is copied back to F from another replica.
+ *              The record does not change. If F holds different bytes under
+ *              the path, they are left for the audit (counted "conflict").
+ *   to G       copied to G, then the record's F becomes G in one shard
+ *              transaction (F's bytes, if F is up, go to the stale list
+ *              and are deleted after the readers' cache delay). If the
+ *              record already lists G, another filer is chosen.
+ *   elsewhere  F is not writable and no "to": a filer chosen per object by
+ *              the distributor, then as "to G" (F's copy is forgotten when
+ *              F is down).
+ * Copy first, record second (DESIGN §4): a record never lists a filer
+ * before its copy is durable and verified, and no good replica is dropped.
+ *
+ * Batches of CF__MAINT_BATCH objects; the cursor is saved after a batch is
+ * done, so a run killed at any point redoes at most one batch, whose steps
+ * are idempotent (cf_replica_ensure finds the copy already there). Objects
+ * that fail (no source online, a busy record) are retried twice within
+ * their batch, then counted "failed"; a run that ends with failures resets
+ * its cursor, so running it again walks every object once more (finished
+ * ones cost a HEAD).
+ */
+#include "coffer/maint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coffer/distrib.h"
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/tracker.h"
+#include "coffer/uuid.h"
+#include "maint_int.h"
+
+/* Pause before retrying the failures of a batch (a busy record, a filer
+ * restarting). */
+#define RETRY_PAUSE_MS 200
+#define RETRIES        2
+
+/* ---- helpers shared with rebalance.c (maint_int.h) ---- */
+
+const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+bool cf__maint_up(const struct cf_objdb_filer *f)
+{
+    return f != NULL && cf_tracker_up(f->status);
+}
+
+bool cf__maint_writable(const struct cf_objdb_filer *f)
+{
+    return f != NULL && cf_tracker_writable(f->status) && !f->read_only;
+}
+
+bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id)
+{
+    for (unsigned i = 0; i < rec->nfilers; i++)
+        if (rec->filers[i] == id)
+            return true;
+    return false;
+}
+
+int cf__maint_url(const struct cf_objdb_filer *f, const char *path, char *out)
+{
+    if (snprintf(out, CF__MAINT_URL_MAX, "%s/o/%s", f->url, path) >= CF__MAINT_URL_MAX)
+        return CF_ETOOLARGE;
+    return 0;
+}
+
+size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
+                         const struct cf_objdb_record *rec, uint32_t skip,
+                         char (*urls)[CF__MAINT_URL_MAX], const char **ptrs)
+{
+    size_t k = 0;
+
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        const struct cf_objdb_filer *f = cf__maint_filer(v, n, rec->filers[i]);
+        if (rec->filers[i] == skip || !cf__maint_up(f) || cf__maint_url(f, rec->path, urls[k]))
+            continue;
+        ptrs[k] = urls[k];
+        k++;
+    }
+    return k;
+}
+
+const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
+                                              const struct cf_objdb_record *rec, uint32_t also)
+{
+    struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
+    uint32_t ex[CF_OBJDB_REPLICAS_MAX + 1];
+    size_t nex = 0, idx = 0;
+    const struct cf_objdb_filer *out = NULL;
+
+    for (unsigned i = 0; i < rec->nfilers; i++)
+        ex[nex++] = rec->filers[i];
+    if (also != 0)
+        ex[nex++] = also;
+    for (size_t i = 0; i < n; i++) {
+        d[i].id = v[i].id;
+        d[i].weight = v[i].weight;
+        d[i].online = cf_tracker_writable(v[i].status);
+        d[i].read_only = v[i].read_only;
+    }
+    if (cf_distrib_choose(d, n, 1, ex, nex, cf_distrib_rng_os, NULL, &idx) == 1)
+        out = &v[idx];
+    free(d);
+    return out;
+}
+
+void cf__maint_delete(const char *url)
+{
+    char err[CF_ERR_LEN] = "";
+    long status = 0;
+
+    if (cf_httpc_json("DELETE", url, NULL, 5000, &status, NULL, err) < 0 ||
+        (status != 204 && status != 404))
+        cf_log(CF_LOG_WARN, "cannot delete the unlisted copy %s (status %ld%s%s): an audit will",
+               url, status, err[0] ? ", " : "", err);
+}
+
+void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap)
+{
+    if (c->done)
+        (void)snprintf(out, cap, "end");
+    else if (c->shard == 0 && c->after_oid == 0)
+        (void)snprintf(out, cap, "%s", "");
+    else
+        (void)snprintf(out, cap, "%u:%" PRIu64, (unsigned)c->shard, c->after_oid);
+}
+
+int cf__maint_cursor_parse(const char *s, struct cf_objdb_cursor *c)
+{
+    unsigned long long shard, oid;
+    char *end = NULL;
+
+    memset(c, 0, sizeof(*c));
+    if (s[0] == '\0')
+        return 0;
+    if (strcmp(s, "end") == 0) {
+        c->done = true;
+        return 0;
+    }
+    errno = 0;
+    shard = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != ':' || shard > CF_UUID_SHARD_MAX)
+        return CF_EINVAL;
+    s = end + 1;
+    oid = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return CF_EINVAL;
+    c->shard = (uint16_t)shard;
+    c->after_oid = oid;
+    return 0;
+}
+
+/* ---- the job ---- */
+
+enum mode { IN_PLACE, TO_FILER, ELSEWHERE };
+
+struct rebuild {
+    struct cf_job *j;
+    const struct cf_job_env *env;
+    uint32_t f, to;
+    bool scan, f_up;
+    enum mode mode;
+    struct cf_objdb_filer *view;
+    size_t nview;
+};
+
+/* What became of one object. */
+enum outcome { OK, RETRY };
+
+static int check(const struct cf_job_env *env, json_t *args, char *err)
+{
+    json_t *f = json_object_get(args, "filer"), *to = json_object_get(args, "to");
+    json_t *m = json_object_get(args, "method");
+    struct cf_objdb_filer row;
+
+    if (!json_is_integer(f) || json_integer_value(f) < 1 ||
+        json_integer_value(f) > (json_int_t)UINT32_MAX) {
+        cf_err_set(err, "\"filer\" must be a filer id");
+        return CF_EINVAL;
+    }
+    if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(f), &row, NULL) < 0) {
+        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(f));
+        return CF_EINVAL;
+    }
+    if (to != NULL && !json_is_null(to)) {
+        if (!json_is_integer(to) || json_integer_value(to) < 1 ||
+            json_integer_value(to) > (json_int_t)UINT32_MAX ||
+            json_integer_value(to) == json_integer_value(f)) {
+            cf_err_set(err, "\"to\" must be another filer's id");
+            return CF_EINVAL;
+        }
+        if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(to), &row, NULL) < 0) {
+            cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(to));
+            return CF_EINVAL;
+        }
+    } else if (to != NULL) {
+        (void)json_object_del(args, "to");
+    }
+    if (m == NULL) {
+        (void)json_object_set_new(args, "method", json_string("index"));
+    } else if (!json_is_string(m) || (strcmp(json_string_value(m), "index") != 0 &&
+                                      strcmp(json_string_value(m), "scan") != 0)) {
+        cf_err_set(err, "\"method\" must be \"index\" or \"scan\"");
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+static void refresh_view(struct rebuild *b)
+{
+    free(b->view);
+    b->view = NULL;
+    b->nview = 0;
+    b->env->filers(b->env->filers_ctx, &b->view, &b->nview);
+}
+
+/* Copy rec to F, or move F's replica to another filer. */
+static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record *rec)
+{
+    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    const struct cf_objdb_filer *target = NULL;
+    struct cf_objdb_record now;
+    bool copied = false;
+    size_t ns;
+    int rc;
+
+    cf_uuid_format(&rec->uuid, text);
+    if (!cf__maint_lists(rec, b->f)) {
+        cf_job_count(b->j, "skipped", 1);
+        return OK;
+    }
+    if (b->mode == IN_PLACE)
+        target = cf__maint_filer(b->view, b->nview, b->f);
+    else if (b->mode == TO_FILER && !cf__maint_lists(rec, b->to))
+        target = cf__maint_filer(b->view, b->nview, b->to);
+    else
+        target = cf__maint_choose(b->view, b->nview, rec, 0);
+    if (!cf__maint_writable(target)) {
+        cf_log(CF_LOG_INFO, "rebuild: object %s: no online filer to copy it to", text);
+        return RETRY;
+    }
+    ns = cf__maint_sources(b->view, b->nview, rec, b->f, urls, srcs);
+    if (ns == 0) {
+        cf_log(CF_LOG_WARN, "rebuild: object %s: no other replica is online", text);
+        return RETRY;
+    }
+    if (cf__maint_url(target, rec->path, dst) < 0)
+        return RETRY;
+    rc = cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, b->env->stall_s, &copied, why);
+    if (rc == CF_EEXIST) {
+        /* Other bytes under the object's path: not ours to overwrite. */
+        cf_job_count(b->j, "conflict", 1);
+        cf_job_log(b->j, CF_SCRIBE_CHECKSUM, target->id, text, "other bytes on filer: %s", why);
+        if (b->mode == IN_PLACE)
+            return OK;
+        return RETRY;
+    }
+    if (rc < 0) {
+        cf_log(CF_LOG_WARN, "rebuild: object %s to filer %" PRIu32 " not copied: %s", text,
+               target->id, why);
+        return RETRY;
+    }
+    if (copied) {
+        cf_job_throttle(b->j, rec->size);
+        cf_job_count(b->j, "copied", 1);
+        cf_job_count(b->j, "copied_bytes", rec->size);
+    } else {
+        cf_job_count(b->j, "present", 1);
+    }
+    if (b->mode == IN_PLACE) {
+        if (copied)
+            cf_job_log(b->j, CF_SCRIBE_REPAIR, target->id, text, "replica restored");
+        cf_job_done(b->j, 1, copied ? rec->size : 0);
+        return OK;
+    }
+    rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, target->id, b->f_up, why);
+    if (rc == 0) {
+        cf_job_count(b->j, "moved", 1);
+        cf_job_log(b->j, CF_SCRIBE_REPAIR, target->id, text, "replica of filer %" PRIu32 " rebuilt",
+                   b->f);
+        cf_job_done(b->j, 1, copied ? rec->size : 0);
+        return OK;
+    }
+    if (rc == CF_EBUSY || rc == CF_EEXIST)
+        return RETRY;
+    if (rc != CF_ENOTFOUND) {
+        cf_log(CF_LOG_WARN, "rebuild: object %s: record not updated: %s", text, why);
+        return RETRY;
+    }
+    /* Deleted meanwhile, or F is no longer listed: unless the record now
+     * lists the target, the copy just made belongs to nothing. */
+    rc = cf_objdb_get(b->env->odb, &rec->uuid, CF_OBJDB_GET_DELETED, &now, why);
+    if (rc == 0 && cf__maint_lists(&now, target->id)) {
+        cf_job_count(b->j, "skipped", 1);
+    } else if (rc == 0 || rc == CF_ENOTFOUND) {
+        if (copied)
+            cf__maint_delete(dst);
+        cf_job_count(b->j, rc == 0 ? "skipped" : "gone", 1);
+    } else {
+        return RETRY;
+    }
+    cf_job_done(b->j, 1, 0);
+    return OK;
+}
+
+/* Handle one object of the walk, given its UUID (index) or record (scan). */
+static enum outcome handle(struct rebuild *b, const struct cf_uuid *uuid,
+                           const struct cf_objdb_record *rec_or_null)
+{
+    struct cf_objdb_record rec;
+    int rc;
+
+    if (rec_or_null != NULL)
+        return rebuild_one(b, rec_or_null);
+    rc = cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &rec, NULL);
+    if (rc == CF_ENOTFOUND) {
+        cf_job_count(b->j, "gone", 1);
+        cf_job_done(b->j, 1, 0);
+        return OK;
+    }
+    if (rc < 0)
+        return RETRY;
+    return rebuild_one(b, &rec);
+}
+
+/* Objects the index lists for F from cursor c on (an estimate of the work
+ * left). */
+static uint64_t count_left(struct rebuild *b, struct cf_objdb_cursor c)
+{
+    struct cf_uuid *buf = cf_xcalloc(1024, sizeof(*buf));
+    uint64_t n = 0;
+
+    while (!c.done && !cf_job_should_stop(b->j)) {
+        int got = cf_objdb_list_filer(b->env->odb, b->f, &c, buf, 1024, NULL);
+        if (got < 0)
+            break;
+        n += (uint64_t)got;
+    }
+    free(buf);
+    return n;
+}
+
+static void pause_ms(struct cf_job *j, unsigned ms)
+{
+    struct timespec ts = {0, 50 * 1000000L};
+
+    for (unsigned t = 0; t < ms && !cf_job_should_stop(j); t += 50)
+        (void)nanosleep(&ts, NULL);
+}
+
+static int run(struct cf_job *j, char *err)
+{
+    const json_t *args = cf_job_args(j);
+    struct rebuild b = {.j = j, .env = cf_job_env(j)};
+    struct cf_objdb_cursor cur, next;
+    struct cf_uuid uuids[CF__MAINT_BATCH];
+    struct cf_objdb_record *recs = cf_xcalloc(CF__MAINT_BATCH, sizeof(*recs));
+    const struct cf_objdb_filer *f;
+    char text[64];
+    uint64_t failed;
+    int rc;
+
+    b.f = (uint32_t)json_integer_value(json_object_get(args, "filer"));
+    b.to = (uint32_t)json_integer_value(json_object_get(args, "to"));
+    b.scan = strcmp(json_string_value(json_object_get(args, "method")), "scan") == 0;
+    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
+    if (rc < 0) {
+        cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
+        goto out;
+    }
+    refresh_view(&b);
+    f = cf__maint_filer(b.view, b.nview, b.f);
+    b.f_up = cf__maint_up(f);
+    b.mode = b.to ? TO_FILER : cf__maint_writable(f) ? IN_PLACE : ELSEWHERE;
+    cf_job_log(j, NULL, b.f, NULL, "rebuilding filer %" PRIu32 " (%s, %s method)%s", b.f,
+               b.mode == IN_PLACE   ? "in place"
+               : b.mode == TO_FILER ? "to another filer"
+                                    : "on other filers",
+               b.scan ? "scan" : "index", b.f_up ? "" : "; the filer is down");
+    if (b.mode == TO_FILER)
+        cf_job_log(j, NULL, b.to, NULL, "target filer %" PRIu32, b.to);
+    /* Objects done by earlier runs of this job, plus what the index still
+     * lists from the cursor on. */
+    cf_job_set_total(j, cf_job_done_objects(j) + count_left(&b, cur), 0);
+    while (!cur.done) {
+        size_t nfail = 0;
+        struct cf_uuid fail[CF__MAINT_BATCH];
+        int n;
+
+        if (cf_job_should_stop(j)) {
+            rc = CF_ECANCELED;
+            goto out;
+        }
+        next = cur;
+        if (b.scan)
+            n = cf_objdb_list_records(b.env->odb, b.f, &next, recs, CF__MAINT_BATCH, err);
+        else
+            n = cf_objdb_list_filer(b.env->odb, b.f, &next, uuids, CF__MAINT_BATCH, err);
+        if (n < 0) {
+            rc = n;
+            goto out;
+        }
+        refresh_view(&b);
+        for (int i = 0; i < n; i++) {
+            const struct cf_uuid *u = b.scan ? &recs[i].uuid : &uuids[i];
+            if (cf_job_should_stop(j)) {
+                rc = CF_ECANCELED;
+                goto out;
+            }
+            if (handle(&b, u, b.scan ? &recs[i] : NULL) == RETRY)
+                fail[nfail++] = *u;
+        }
+        for (int round = 0; round < RETRIES && nfail > 0; round++) {
+            size_t k = 0;
+            pause_ms(j, RETRY_PAUSE_MS);
+            refresh_view(&b);
+            for (size_t i = 0; i < nfail; i++)
+                if (handle(&b, &fail[i], NULL) == RETRY)
+                    fail[k++] = fail[i];
+            nfail = k;
+        }
+        if (cf_job_should_stop(j)) {
+            rc = CF_ECANCELED;
+            goto out;
+        }
+        for (size_t i = 0; i < nfail; i++) {
+            cf_uuid_format(&fail[i], text);
+            cf_job_log(j, NULL, b.f, text, "object not rebuilt; left for the next run");
+        }
+        cf_job_count(j, "failed", nfail);
+        cf_job_done(j, nfail, 0);
+        cf__maint_cursor_format(&next, text, sizeof(text));
+        rc = cf_job_checkpoint(j, text, err);
+        if (rc < 0)
+            goto out;
+        cur = next;
+    }
+    failed = cf_job_counter(j, "failed");
+    if (failed > 0) {
+        /* Walk everything again next time: the failures are spread out. */
+        cf_job_reset_progress(j);
+        rc = cf_job_checkpoint(j, "", NULL);
+        (void)rc;
+        rc = CF_EUNAVAIL;
+        cf_err_set(err,
+                   "%" PRIu64 " objects of filer %" PRIu32
+                   " could not be rebuilt (see the log); run the job again",
+                   failed, b.f);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(recs);
+    free(b.view);
+    return rc;
+}
+
+const struct cf_job_kind cf_job_rebuild = {.name = "rebuild", .check = check, .run = run};

@@ -1,0 +1,597 @@
+/*
+ * it_audit.c -- the audit job (issue 5, maint.h, audit.c) against real
+ * filers, `coffer app` and `coffer objsrv`:
+ *   repair         100 objects of mixed sizes (some 1-4 MiB), r 2 or 3 on 4
+ *                  filers; bytes flipped in some replicas, some truncated,
+ *                  some files deleted behind the store's back. The audit
+ *                  reports exactly that many corrupt and missing replicas
+ *                  and repairs them all; then every replica of every object
+ *                  reads back with the record's bytes from its own filer,
+ *                  counts are r, and a second audit finds nothing.
+ *   filer_only     "filer": F checks and repairs F's replicas only; damage
+ *                  on another filer stays until a full audit.
+ *   lost           an object corrupt on every filer is reported lost and
+ *                  nothing is deleted or rewritten; the others are fine.
+ *   restore_count  records short of replicas (a filer dropped from them, a
+ *                  filer unregistered) get new replicas on other filers,
+ *                  and the unregistered filer leaves the records.
+ *   sample         "sample": 30 checks about 30% of the objects, the same
+ *                  ones on a rerun.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/objpath.h"
+#include "coffer/scribe.h"
+#include "coffer/uuid.h"
+
+#define NOBJ 100
+
+/* Filers 1..n and the app with our arguments, and objsrv. */
+static void start(struct it_cluster *c, size_t n)
+{
+    char name[16];
+
+    memset(c, 0, sizeof(*c));
+    it_case_db(c->db);
+    for (size_t i = 0; i < n; i++) {
+        it_fmt(name, sizeof(name), "f%zu", i + 1);
+        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
+        it_filer_start_ok(&c->f[i], NULL);
+        c->n++;
+        it_admin_filer_add(c->db, &c->f[i], 100);
+    }
+    it_admin_shard_add(c->db);
+    it_app_start_ok(&c->app, c->db, "--stall-s", "3", "--purge-interval-ms", "0",
+                    "--stale-delay-ms", "0", NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
+}
+
+/* Remove an object's file on f's disk (the filer is not told). */
+static void unlink_object(const struct it_filer *f, const char *path)
+{
+    char rel[CF_OBJPATH_REL_MAX], file[IT_PATH_MAX];
+    int n = cf_objpath_relpath(path, strlen(path), rel, sizeof(rel));
+
+    IT_CHECK(n > 0);
+    it_fmt(file, sizeof(file), "%s/%s", f->dir, rel);
+    IT_CHECKF(unlink(file) == 0, "unlink \"%s\": %s", file, strerror(errno));
+}
+
+static const struct it_filer *filer(const struct it_cluster *c, unsigned id)
+{
+    IT_CHECK(id >= 1 && id <= c->n);
+    return &c->f[id - 1];
+}
+
+/* Object i's size: mostly small, every 20th 1-4 MiB, one empty. */
+static uint64_t size_of(unsigned i)
+{
+    if (i == 0)
+        return 0;
+    if (i % 20 == 10)
+        return (uint64_t)(1 + i % 4) * IT_MIB + i;
+    return 1 + (uint64_t)i * 997;
+}
+
+static void upload_all(const struct it_cluster *c, struct it_record *recs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        it_upload_ok(NULL, c->app.base, 1000 + i, size_of(i), i % 3 == 0 ? 3 : 2, false, &recs[i]);
+}
+
+/* Every object has its wanted number of replicas, each of which reads back
+ * from its own filer with the record's size and SHA-512, and no other
+ * filer holds it. */
+static void check_all(const struct it_cluster *c, const struct it_record *recs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct it_record now;
+        IT_EQ(it_info(c->app.base, recs[i].uuid, &now), 200);
+        IT_EQ(now.nfilers, now.replicas);
+        for (size_t k = 0; k < now.nfilers; k++)
+            it_get_ok(NULL, filer(c, now.filers[k]), now.path, now.size, now.sha);
+        it_check_placement(c->f, c->n, &now);
+    }
+}
+
+/* ---- jobs ---- */
+
+struct job_wait {
+    char url[256];
+    json_t *last;
+};
+
+static bool job_ended(void *arg)
+{
+    struct job_wait *w = arg;
+    char err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL;
+
+    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET %s: %s",
+              w->url, err);
+    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", w->url, status);
+    if (strcmp(it_json_str(j, "state"), "running") == 0) {
+        json_decref(j);
+        return false;
+    }
+    json_decref(w->last);
+    w->last = j;
+    return true;
+}
+
+/* POST /v1/admin/jobs {"kind":"audit","args":args} and wait for the end,
+ * which must be "done". Returns the report (caller owns). */
+static json_t *audit(const struct it_cluster *c, const char *args)
+{
+    struct job_wait w = {.last = NULL};
+    char url[256], err[CF_ERR_LEN] = "";
+    json_t *body, *out = NULL;
+    const char *msg;
+    long status = 0;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    body = json_pack("{s:s,s:o}", "kind", "audit", "args", json_loads(args, 0, NULL));
+    IT_CHECK(body != NULL);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", c->app.base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, &out, err) == 0, "POST %s: %s", url,
+              err);
+    json_decref(body);
+    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", url, status);
+    it_fmt(w.url, sizeof(w.url), "%s/%lld", url, (long long)it_json_int(out, "id"));
+    json_decref(out);
+    IT_CHECKF(it_wait_for(job_ended, &w, 1200, 100), "the audit never ended");
+    msg = json_string_value(json_object_get(w.last, "message"));
+    IT_CHECKF(strcmp(it_json_str(w.last, "state"), "done") == 0, "the audit ended %s: %s",
+              it_json_str(w.last, "state"), msg ? msg : "");
+    return w.last;
+}
+
+static int64_t counter(const json_t *job, const char *name)
+{
+    const json_t *k = json_object_get(job, "counters");
+
+    IT_CHECKF(json_is_object(k), "the job report has no counters");
+    return it_json_int(k, name);
+}
+
+/* What an audit should have reported. */
+struct want {
+    int64_t objects, checked, ok, missing, corrupt, repaired, added, dropped, lost, unreachable;
+};
+
+static void check_report(const json_t *job, const struct want *w)
+{
+    IT_EQ(counter(job, "objects"), w->objects);
+    IT_EQ(counter(job, "replicas_checked"), w->checked);
+    IT_EQ(counter(job, "ok"), w->ok);
+    IT_EQ(counter(job, "missing"), w->missing);
+    IT_EQ(counter(job, "corrupt"), w->corrupt);
+    IT_EQ(counter(job, "repaired"), w->repaired);
+    IT_EQ(counter(job, "added"), w->added);
+    IT_EQ(counter(job, "dropped"), w->dropped);
+    IT_EQ(counter(job, "lost"), w->lost);
+    IT_EQ(counter(job, "unreachable"), w->unreachable);
+    IT_EQ(counter(job, "failed"), 0);
+}
+
+static int64_t replicas_of(const struct it_record *recs, unsigned n)
+{
+    int64_t sum = 0;
+
+    for (unsigned i = 0; i < n; i++)
+        sum += recs[i].nfilers;
+    return sum;
+}
+
+/* Events of kind in the scribe (the catalog's events table). */
+static int64_t events(const struct it_cluster *c, const char *kind)
+{
+    struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
+    struct cf_scribe_event *ev = NULL;
+    struct cf_scribe *s = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_scribe_open(c->db, 1, &s, err) == 0, "scribe open: %s", err);
+    IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
+    free(ev);
+    cf_scribe_close(s);
+    return (int64_t)n;
+}
+
+/* ---- cases ---- */
+
+static void t_repair(void *arg)
+{
+    static struct it_record recs[NOBJ];
+    struct it_cluster c;
+    struct want w = {0};
+    int64_t total;
+    json_t *job;
+
+    (void)arg;
+    start(&c, 4);
+    upload_all(&c, recs, NOBJ);
+    total = replicas_of(recs, NOBJ);
+
+    /* One replica damaged per chosen object; for r = 3 objects with i % 10
+     * == 9, two (one flipped, one deleted): one good copy is enough. */
+    for (unsigned i = 1; i < NOBJ; i++) {
+        const struct it_record *r = &recs[i];
+        const struct it_filer *f0 = filer(&c, r->filers[0]), *f1 = filer(&c, r->filers[1]);
+        switch (i % 10) {
+        case 0: /* the 1-4 MiB ones among them */
+            it_flip_object_byte(f1, r->path, r->size - 1);
+            w.corrupt++;
+            break;
+        case 1:
+            it_flip_object_byte(f0, r->path, r->size / 2);
+            w.corrupt++;
+            break;
+        case 3:
+            it_truncate_object(f1, r->path, r->size / 2);
+            w.corrupt++;
+            break;
+        case 5:
+            unlink_object(f1, r->path);
+            w.missing++;
+            break;
+        case 9:
+            if (r->nfilers == 3) {
+                it_flip_object_byte(f0, r->path, 0);
+                unlink_object(f1, r->path);
+                w.corrupt++;
+                w.missing++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    IT_CHECK(w.corrupt >= 30 && w.missing >= 10);
+
+    job = audit(&c, "{}");
+    w.objects = NOBJ;
+    w.checked = total;
+    w.ok = total - w.corrupt - w.missing;
+    w.repaired = w.corrupt + w.missing;
+    check_report(job, &w);
+    json_decref(job);
+    /* Every finding and every fix is in the scribe. */
+    IT_EQ(events(&c, CF_SCRIBE_CHECKSUM), w.corrupt);
+    IT_EQ(events(&c, CF_SCRIBE_MISSING), w.missing);
+    IT_EQ(events(&c, CF_SCRIBE_REPAIR), w.repaired);
+    check_all(&c, recs, NOBJ);
+    for (unsigned i = 0; i < NOBJ; i += 7)
+        it_download_ok(NULL, c.objsrv.base, &recs[i]);
+    IT_CHECK(it_file_contains(c.app.log, "audit:"));
+
+    /* A second audit finds nothing. */
+    memset(&w, 0, sizeof(w));
+    w.objects = NOBJ;
+    w.checked = total;
+    w.ok = total;
+    job = audit(&c, "{\"sample\":100}");
+    check_report(job, &w);
+    json_decref(job);
+    it_cluster_stop(&c);
+}
+
+static void t_filer_only(void *arg)
+{
+    static struct it_record recs[30];
+    struct it_cluster c;
+    struct want w = {0};
+    int64_t on2 = 0, bad3 = 0;
+    json_t *job;
+
+    (void)arg;
+    start(&c, 3);
+    upload_all(&c, recs, 30);
+    for (unsigned i = 0; i < 30; i++) {
+        const struct it_record *r = &recs[i];
+        if (it_record_has(r, 2)) {
+            on2++;
+            if (i % 4 == 1 && r->size > 0) {
+                it_flip_object_byte(filer(&c, 2), r->path, r->size - 1);
+                w.corrupt++;
+            } else if (i % 4 == 2) {
+                unlink_object(filer(&c, 2), r->path);
+                w.missing++;
+            }
+        }
+        if (it_record_has(r, 3) && i % 4 == 3 && r->size > 0) {
+            it_truncate_object(filer(&c, 3), r->path, 0);
+            bad3++;
+        }
+    }
+    IT_CHECK(w.corrupt > 0 && w.missing > 0 && bad3 > 0);
+
+    job = audit(&c, "{\"filer\":2}");
+    w.objects = on2;
+    w.checked = on2;
+    w.ok = on2 - w.corrupt - w.missing;
+    w.repaired = w.corrupt + w.missing;
+    check_report(job, &w);
+    json_decref(job);
+    /* Filer 2's replicas are good; filer 3's damage is still there. */
+    for (unsigned i = 0; i < 30; i++) {
+        const struct it_record *r = &recs[i];
+        if (it_record_has(r, 2))
+            it_get_ok(NULL, filer(&c, 2), r->path, r->size, r->sha);
+        if (it_record_has(r, 3) && i % 4 == 3 && r->size > 0)
+            IT_EQ(it_object_file_size(filer(&c, 3), r->path), 0);
+    }
+
+    /* A full audit repairs the rest. */
+    job = audit(&c, "{}");
+    IT_EQ(counter(job, "corrupt"), bad3);
+    IT_EQ(counter(job, "missing"), 0);
+    IT_EQ(counter(job, "repaired"), bad3);
+    json_decref(job);
+    check_all(&c, recs, 30);
+    it_cluster_stop(&c);
+}
+
+/* Every file of every filer of c, as it_tree_snapshot lines. Caller frees. */
+static char *snapshot(const struct it_cluster *c)
+{
+    char *all = cf_xstrdup("");
+
+    for (size_t i = 0; i < c->n; i++) {
+        char *one = it_tree_snapshot(c->f[i].dir);
+        size_t n = strlen(all), m = strlen(one);
+        all = cf_xrealloc(all, n + m + 1);
+        memcpy(all + n, one, m + 1);
+        free(one);
+    }
+    return all;
+}
+
+static void t_lost(void *arg)
+{
+    struct it_cluster c;
+    struct it_record gone, fine;
+    struct want w = {0};
+    json_t *job;
+    char *before, *after;
+
+    (void)arg;
+    start(&c, 3);
+    it_upload_ok(NULL, c.app.base, 61, 200000, 2, false, &gone);
+    it_upload_ok(NULL, c.app.base, 62, 200000, 2, false, &fine);
+    it_flip_object_byte(filer(&c, gone.filers[0]), gone.path, 10);
+    it_truncate_object(filer(&c, gone.filers[1]), gone.path, 1000);
+    before = snapshot(&c);
+
+    job = audit(&c, "{}");
+    w.objects = 2;
+    w.checked = 4;
+    w.ok = 2;
+    w.corrupt = 2;
+    w.lost = 1;
+    check_report(job, &w);
+    json_decref(job);
+    IT_EQ(events(&c, CF_SCRIBE_CHECKSUM), 3); /* two replicas, then "no good replica" */
+    IT_EQ(events(&c, CF_SCRIBE_REPAIR), 0);
+    /* Nothing deleted, nothing rewritten. */
+    IT_EQ(it_object_file_size(filer(&c, gone.filers[0]), gone.path), (int64_t)gone.size);
+    IT_EQ(it_object_file_size(filer(&c, gone.filers[1]), gone.path), 1000);
+    after = snapshot(&c);
+    IT_STREQ(after, before);
+    free(before);
+    free(after);
+    {
+        struct it_record now;
+        IT_EQ(it_info(c.app.base, gone.uuid, &now), 200);
+        IT_EQ(now.nfilers, 2);
+    }
+    it_check_placement(c.f, c.n, &fine);
+    it_cluster_stop(&c);
+}
+
+static void t_restore_count(void *arg)
+{
+    static struct it_record recs[12];
+    struct it_cluster c;
+    struct cf_objdb *odb = NULL;
+    char err[CF_ERR_LEN] = "";
+    int64_t short_by = 0, on4 = 0, total;
+    json_t *job;
+
+    (void)arg;
+    start(&c, 4);
+    for (unsigned i = 0; i < 12; i++)
+        it_upload_ok(NULL, c.app.base, 300 + i, 5000 + i, 3, false, &recs[i]);
+    total = replicas_of(recs, 12);
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_objdb_open(c.db, 1, &odb, err) == 0, "open %s: %s", c.db, err);
+    /* Forget one replica of the even objects (not filer 4's). */
+    for (unsigned i = 0; i < 12; i += 2) {
+        struct cf_uuid u;
+        unsigned drop = recs[i].filers[0] != 4 ? recs[i].filers[0] : recs[i].filers[1];
+        IT_EQ(cf_uuid_parse(recs[i].uuid, strlen(recs[i].uuid), &u, err), 0);
+        IT_CHECKF(cf_objdb_replace_filer(odb, &u, drop, 0, false, err) == 0, "replace_filer: %s",
+                  err);
+        short_by++;
+    }
+    /* Filer 4 leaves the registry (it keeps running, and its bytes). */
+    for (unsigned i = 0; i < 12; i++)
+        if (it_record_has(&recs[i], 4))
+            on4++;
+    IT_CHECK(on4 > 0);
+    IT_CHECKF(cf_objdb_filer_remove(odb, 4, err) == 0, "filer_remove: %s", err);
+    cf_objdb_close(odb);
+    for (unsigned i = 0; i < 12; i++)
+        if (it_record_has(&recs[i], 4)) {
+            it_wait_filer_status(&c, recs[i].uuid, 4, "unknown");
+            break;
+        }
+
+    job = audit(&c, "{}");
+    IT_EQ(counter(job, "objects"), 12);
+    IT_EQ(counter(job, "replicas_checked"), total - short_by - on4);
+    IT_EQ(counter(job, "ok"), total - short_by - on4);
+    IT_EQ(counter(job, "dropped"), on4);
+    IT_EQ(counter(job, "added"), short_by + on4);
+    IT_EQ(counter(job, "corrupt") + counter(job, "missing") + counter(job, "lost"), 0);
+    IT_EQ(counter(job, "failed"), 0);
+    json_decref(job);
+    for (unsigned i = 0; i < 12; i++) {
+        struct it_record now;
+        IT_EQ(it_info(c.app.base, recs[i].uuid, &now), 200);
+        IT_EQ(now.nfilers, 3);
+        IT_CHECK(!it_record_has(&now, 4));
+        for (size_t k = 0; k < now.nfilers; k++)
+            it_get_ok(NULL, filer(&c, now.filers[k]), now.path, now.size, now.sha);
+        it_download_ok(NULL, c.objsrv.base, &now);
+    }
+    job = audit(&c, "{}");
+    IT_EQ(counter(job, "added") + counter(job, "dropped") + counter(job, "repaired"), 0);
+    json_decref(job);
+    it_cluster_stop(&c);
+}
+
+static void t_sample(void *arg)
+{
+    static struct it_record recs[60];
+    struct it_cluster c;
+    int64_t a, b;
+    json_t *job;
+
+    (void)arg;
+    start(&c, 3);
+    for (unsigned i = 0; i < 60; i++)
+        it_upload_ok(NULL, c.app.base, 500 + i, 100 + i, 2, false, &recs[i]);
+    job = audit(&c, "{\"sample\":30}");
+    a = counter(job, "objects");
+    json_decref(job);
+    job = audit(&c, "{\"sample\":30}");
+    b = counter(job, "objects");
+    json_decref(job);
+    IT_EQ(a, b);
+    IT_CHECKF(a >= 6 && a <= 30, "sampled %lld of 60 objects at 30%%", (long long)a);
+    it_cluster_stop(&c);
+}
+
+/* POST the audit without waiting; returns the job's URL in url. */
+static void audit_start(const struct it_cluster *c, const char *args, char url[256])
+{
+    char jobs[256], err[CF_ERR_LEN] = "";
+    json_t *body, *out = NULL;
+    long status = 0;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    body = json_pack("{s:s,s:o}", "kind", "audit", "args", json_loads(args, 0, NULL));
+    it_fmt(jobs, sizeof(jobs), "%s/v1/admin/jobs", c->app.base);
+    IT_CHECKF(cf_httpc_json("POST", jobs, body, 10000, &status, &out, err) == 0, "POST: %s", err);
+    json_decref(body);
+    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", jobs, status);
+    it_fmt(url, 256, "%s/%lld", jobs, (long long)it_json_int(out, "id"));
+    json_decref(out);
+}
+
+struct progress_wait {
+    const char *url;
+    int64_t at_least;
+};
+
+static bool some_done(void *arg)
+{
+    const struct progress_wait *w = arg;
+    char err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL;
+    bool ok;
+
+    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET: %s", err);
+    IT_CHECK(status == 200 && j != NULL);
+    IT_STREQ(it_json_str(j, "state"), "running");
+    ok = it_json_int(j, "done_objects") >= w->at_least;
+    json_decref(j);
+    return ok;
+}
+
+/* A slow audit (bw_mbps 1) is stopped part way (DELETE) and resumed: the
+ * report is exactly a whole run's. Then one is killed (-9 with the app)
+ * part way and resumed by the restarted app: every replica is repaired. */
+static void t_stop_resume(void *arg)
+{
+    static struct it_record recs[40];
+    struct it_cluster c;
+    struct want w = {0};
+    struct progress_wait pw = {NULL, 5};
+    struct job_wait jw = {.last = NULL};
+    char url[256], err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *job;
+
+    (void)arg;
+    start(&c, 3);
+    for (unsigned i = 0; i < 40; i++) {
+        it_upload_ok(NULL, c.app.base, 700 + i, 60000, 2, false, &recs[i]);
+        if (i % 5 == 2) {
+            it_flip_object_byte(filer(&c, recs[i].filers[1]), recs[i].path, i);
+            w.corrupt++;
+        }
+    }
+    audit_start(&c, "{\"bw_mbps\":1}", url);
+    pw.url = url;
+    IT_CHECKF(it_wait_for(some_done, &pw, 300, 50), "the audit made no progress");
+    IT_CHECK(cf_httpc_json("DELETE", url, NULL, 10000, &status, NULL, err) == 0);
+    IT_EQ(status, 202);
+    it_fmt(jw.url, sizeof(jw.url), "%s", url);
+    IT_CHECK(it_wait_for(job_ended, &jw, 300, 50));
+    IT_STREQ(it_json_str(jw.last, "state"), "stopped");
+    IT_CHECK(it_json_int(jw.last, "done_objects") < 40);
+    json_decref(jw.last);
+
+    job = audit(&c, "{}"); /* the same job: bw_mbps is not part of its name */
+    IT_STREQ(it_json_str(job, "state"), "done");
+    w.objects = 40;
+    w.checked = 80;
+    w.ok = 80 - w.corrupt;
+    w.repaired = w.corrupt;
+    check_report(job, &w);
+    json_decref(job);
+    check_all(&c, recs, 40);
+
+    /* Killed part way, with the app. */
+    for (unsigned i = 0; i < 40; i += 3)
+        unlink_object(filer(&c, recs[i].filers[0]), recs[i].path);
+    audit_start(&c, "{\"bw_mbps\":1,\"sample\":100,\"filer\":0}", url);
+    pw.url = url;
+    IT_CHECKF(it_wait_for(some_done, &pw, 300, 50), "the audit made no progress");
+    it_proc_kill9(&c.app);
+    it_app_start_ok(&c.app, c.db, "--stall-s", "3", "--purge-interval-ms", "0", "--stale-delay-ms",
+                    "0", NULL);
+    job = audit(&c, "{}");
+    IT_CHECK(counter(job, "missing") >= 1);
+    IT_EQ(counter(job, "repaired"), counter(job, "missing"));
+    json_decref(job);
+    check_all(&c, recs, 40);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"repair", t_repair, NULL, 120}, {"filer_only", t_filer_only, NULL, 60},
+        {"lost", t_lost, NULL, 40},      {"restore_count", t_restore_count, NULL, 60},
+        {"sample", t_sample, NULL, 60},  {"stop_resume", t_stop_resume, NULL, 90},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}

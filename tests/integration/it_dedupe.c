@@ -1,0 +1,452 @@
+/*
+ * it_dedupe.c -- dedupe (issue 5, maint.h, dedupe.c) against real filers,
+ * `coffer app` and `coffer objsrv`:
+ *   inline_holder_first  the same 10 MiB uploaded twice: two UUIDs, one set
+ *                      of r files on disk (the second upload's own are
+ *                      deleted), both download; the first name deleted and
+ *                      purged: its bytes stay (the purge reports it held)
+ *                      and the other name still downloads; the second
+ *                      deleted and purged by one pass: no files, no records.
+ *   inline_alias_first the same, deleting the second name (the alias) first.
+ *   inline_off         --dedupe=false: two uploads, two sets of files.
+ *   job                --dedupe=false uploads, then the dedupe job (with
+ *                      --stale-delay-ms 0): one set of files left, both
+ *                      names download, the job's counters say so; a second
+ *                      run finds nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/scribe.h"
+#include "coffer/uuid.h"
+
+#define TEN_MIB (10u * IT_MIB)
+
+/* Filers, their registration and a shard, the app (with extra arguments,
+ * NULL-terminated list in app_args) and objsrv. */
+static void start(struct it_cluster *c, size_t n, const char *const *app_args)
+{
+    const char *a[12] = {NULL};
+    char name[16];
+    size_t k = 0;
+
+    memset(c, 0, sizeof(*c));
+    it_case_db(c->db);
+    for (size_t i = 0; i < n; i++) {
+        it_fmt(name, sizeof(name), "f%zu", i + 1);
+        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
+        it_filer_start_ok(&c->f[i], NULL);
+        c->n++;
+        it_admin_filer_add(c->db, &c->f[i], 100);
+    }
+    it_admin_shard_add(c->db);
+    while (app_args != NULL && app_args[k] != NULL && k < CF_ARRAY_LEN(a) - 1) {
+        a[k] = app_args[k];
+        k++;
+    }
+    it_app_start_ok(&c->app, c->db, "--stall-s", "3", "--purge-retention-s", "0",
+                    "--purge-interval-ms", "0", a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                    a[8], a[9], a[10], NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
+}
+
+/* A record as the app reports it, without it_record_from_json's check
+ * that the path is the UUID's own (an alias has its holder's path). */
+static void parse_record(const json_t *j, struct it_record *rec)
+{
+    const char *sha;
+    json_t *fl, *f;
+    size_t i;
+
+    memset(rec, 0, sizeof(*rec));
+    it_fmt(rec->uuid, sizeof(rec->uuid), "%s", it_json_str(j, "uuid"));
+    it_fmt(rec->path, sizeof(rec->path), "%s", it_json_str(j, "path"));
+    rec->size = (uint64_t)it_json_int(j, "size");
+    sha = it_json_str(j, "sha512");
+    IT_CHECK(cf_sha512_parse_hex(sha, strlen(sha), rec->sha) == 0);
+    rec->replicas = (unsigned)it_json_int(j, "replicas");
+    IT_CHECK(!it_json_bool(j, "deleted"));
+    fl = json_object_get(j, "filers");
+    IT_CHECK(json_is_array(fl) && json_array_size(fl) <= IT_REPLICAS_MAX);
+    json_array_foreach(fl, i, f)
+    {
+        rec->filers[i] = (unsigned)it_json_int(f, "id");
+        rec->nfilers = i + 1;
+    }
+}
+
+/* POST /v1/objects with the payload (seed, size): 201, parsed into rec. */
+static void upload_any(const struct it_cluster *c, uint64_t seed, uint64_t size,
+                       struct it_record *rec)
+{
+    struct it_body b = {.chunked = false};
+    uint8_t sha[CF_SHA512_LEN];
+    struct it_resp r;
+    json_t *j;
+
+    it_gen_init(&b.gen, seed, size);
+    it_http_to(NULL, c->app.base, "POST", "/v1/objects", &b, &r, NULL);
+    it_gen_fini(&b.gen);
+    IT_CHECKF(r.status == 201, "upload: status %ld, body %.300s", r.status, r.body ? r.body : "");
+    j = it_resp_json(&r);
+    parse_record(j, rec);
+    json_decref(j);
+    it_resp_fini(&r);
+    it_prng_sha512(seed, size, sha);
+    IT_EQ(rec->size, size);
+    IT_CHECK(memcmp(rec->sha, sha, CF_SHA512_LEN) == 0);
+    IT_EQ(rec->nfilers, rec->replicas);
+}
+
+/* GET app/v1/objects/UUID/info: the status; on 200, rec filled. */
+static long info_any(const struct it_cluster *c, const char *uuid, struct it_record *rec)
+{
+    char target[128];
+    struct it_resp r;
+    long st;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", uuid);
+    st = it_http_to(NULL, c->app.base, "GET", target, NULL, &r, NULL);
+    if (st == 200) {
+        json_t *j = it_resp_json(&r);
+        parse_record(j, rec);
+        json_decref(j);
+    }
+    it_resp_fini(&r);
+    return st;
+}
+
+static long delete_object(const struct it_cluster *c, const char *uuid)
+{
+    char target[128];
+    struct it_resp r;
+    long st;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", uuid);
+    st = it_http_to(NULL, c->app.base, "DELETE", target, NULL, &r, NULL);
+    it_resp_fini(&r);
+    return st;
+}
+
+struct counts {
+    int64_t moved, purged, removed, pending, held;
+};
+
+static struct counts purge_now(const struct it_cluster *c)
+{
+    struct it_resp r;
+    struct counts k;
+    json_t *j;
+
+    IT_EQ(it_http_to(NULL, c->app.base, "POST", "/v1/admin/purge", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    k.moved = it_json_int(j, "moved");
+    k.purged = it_json_int(j, "purged");
+    k.removed = it_json_int(j, "removed");
+    k.pending = it_json_int(j, "pending");
+    k.held = it_json_int(j, "held");
+    json_decref(j);
+    it_resp_fini(&r);
+    return k;
+}
+
+/* Object files on every filer of c (temporaries included: there must be none). */
+static unsigned files(const struct it_cluster *c)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        n += it_count_files(c->f[i].dir);
+    return n;
+}
+
+/* Filers of c holding path. */
+static unsigned copies(const struct it_cluster *c, const char *path)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (it_object_file_size(&c->f[i], path) >= 0)
+            n++;
+    return n;
+}
+
+/* Records in the object map and the deleted map, read from the catalog. */
+static bool record_exists(const struct it_cluster *c, const char *uuid)
+{
+    struct cf_objdb *odb = NULL;
+    struct cf_objdb_record rec;
+    struct cf_objdb_deleted d;
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+    int a, b;
+
+    cf_log_init("it", CF_LOG_WARN); /* no INFO lines from objdb in the test's output */
+    IT_CHECKF(cf_objdb_open(c->db, 1, &odb, err) == 0, "open %s: %s", c->db, err);
+    IT_EQ(cf_uuid_parse(uuid, strlen(uuid), &u, err), 0);
+    a = cf_objdb_get(odb, &u, CF_OBJDB_GET_DELETED, &rec, err);
+    IT_CHECKF(a == 0 || a == CF_ENOTFOUND, "get %s: %s", uuid, err);
+    b = cf_objdb_get_deleted(odb, &u, &d, err);
+    IT_CHECKF(b == 0 || b == CF_ENOTFOUND, "get_deleted %s: %s", uuid, err);
+    cf_objdb_close(odb);
+    return a == 0 || b == 0;
+}
+
+/* Events of kind in the scribe (the catalog's events table). */
+static int64_t events(const struct it_cluster *c, const char *kind)
+{
+    struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
+    struct cf_scribe_event *ev = NULL;
+    struct cf_scribe *s = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_scribe_open(c->db, 1, &s, err) == 0, "scribe open: %s", err);
+    IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
+    free(ev);
+    cf_scribe_close(s);
+    return (int64_t)n;
+}
+
+/* ---- jobs ---- */
+
+struct job_wait {
+    char url[256];
+    json_t *last;
+};
+
+static bool job_ended(void *arg)
+{
+    struct job_wait *w = arg;
+    char err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL;
+    const char *state;
+
+    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET %s: %s",
+              w->url, err);
+    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", w->url, status);
+    state = it_json_str(j, "state");
+    if (strcmp(state, "running") == 0) {
+        json_decref(j);
+        return false;
+    }
+    json_decref(w->last);
+    w->last = j;
+    return true;
+}
+
+/* Run a job through POST /v1/admin/jobs and wait for its end, which must
+ * be "done". Returns its report (caller owns). */
+static json_t *run_job(const struct it_cluster *c, const char *kind, const char *args)
+{
+    struct job_wait w = {.last = NULL};
+    char url[256], err[CF_ERR_LEN] = "";
+    json_t *body, *out = NULL;
+    long status = 0;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    body = json_pack("{s:s,s:o}", "kind", kind, "args", json_loads(args, 0, NULL));
+    IT_CHECK(body != NULL);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", c->app.base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, &out, err) == 0, "POST %s: %s", url,
+              err);
+    json_decref(body);
+    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", url, status);
+    it_fmt(w.url, sizeof(w.url), "%s/%lld", url, (long long)it_json_int(out, "id"));
+    json_decref(out);
+    IT_CHECKF(it_wait_for(job_ended, &w, 600, 100), "the %s job never ended", kind);
+    IT_CHECKF(strcmp(it_json_str(w.last, "state"), "done") == 0, "the %s job ended %s: %s", kind,
+              it_json_str(w.last, "state"),
+              json_string_value(json_object_get(w.last, "message"))
+                  ? json_string_value(json_object_get(w.last, "message"))
+                  : "");
+    return w.last;
+}
+
+static int64_t counter(const json_t *job, const char *name)
+{
+    const json_t *k = json_object_get(job, "counters");
+
+    IT_CHECKF(json_is_object(k), "the job report has no counters");
+    return it_json_int(k, name);
+}
+
+/* ---- cases ---- */
+
+/* Two names for the same 10 MiB; delete them in the given order. */
+static void inline_case(bool holder_first)
+{
+    static const char *const none[] = {NULL};
+    struct it_cluster c;
+    struct it_record a, b, info;
+    struct counts k;
+    const struct it_record *first, *second;
+    unsigned base;
+
+    start(&c, 3, none);
+    base = files(&c);
+    upload_any(&c, 77, TEN_MIB, &a);
+    IT_EQ(files(&c), base + 2);
+    upload_any(&c, 77, TEN_MIB, &b);
+    IT_CHECK(strcmp(a.uuid, b.uuid) != 0);
+    /* One set of replicas: b names a's bytes, and b's own are gone. */
+    IT_STREQ(b.path, a.path);
+    IT_EQ(b.nfilers, a.nfilers);
+    for (size_t i = 0; i < a.nfilers; i++)
+        IT_CHECK(it_record_has(&b, a.filers[i]));
+    IT_EQ(files(&c), base + 2);
+    IT_EQ(copies(&c, a.path), 2);
+    IT_CHECK(it_file_contains(c.app.log, "same content as a stored object"));
+    IT_EQ(events(&c, CF_SCRIBE_DEDUPE), 1);
+    it_download_ok(NULL, c.objsrv.base, &a);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_STREQ(info.path, a.path);
+
+    /* Other content is not shared. */
+    {
+        struct it_record o;
+        upload_any(&c, 78, TEN_MIB, &o);
+        IT_CHECK(strcmp(o.path, a.path) != 0);
+        IT_EQ(files(&c), base + 4);
+    }
+
+    first = holder_first ? &a : &b;
+    second = holder_first ? &b : &a;
+    IT_EQ(delete_object(&c, first->uuid), 204);
+    k = purge_now(&c);
+    if (holder_first) {
+        IT_EQ(k.moved, 0);
+        IT_EQ(k.held, 1);
+    } else {
+        IT_EQ(k.moved, 1); /* an alias: its row goes, no bytes */
+        IT_EQ(k.held, 0);
+    }
+    IT_EQ(k.purged, 0);
+    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(info_any(&c, first->uuid, &info), 404);
+    it_download_ok(NULL, c.objsrv.base, second);
+    IT_EQ(record_exists(&c, first->uuid), holder_first); /* a held holder stays, marked */
+
+    /* The last name: one pass moves both and purges the bytes. */
+    IT_EQ(delete_object(&c, second->uuid), 204);
+    k = purge_now(&c);
+    IT_EQ(k.moved, holder_first ? 2 : 1);
+    IT_EQ(k.held, 0);
+    IT_EQ(k.purged, 2);
+    IT_EQ(k.removed, 1);
+    IT_EQ(k.pending, 0);
+    IT_EQ(copies(&c, a.path), 0);
+    IT_EQ(files(&c), base + 2); /* the other content's */
+    IT_CHECK(!record_exists(&c, a.uuid));
+    IT_CHECK(!record_exists(&c, b.uuid));
+    k = purge_now(&c);
+    IT_EQ(k.moved + k.purged + k.removed + k.pending + k.held, 0);
+    it_cluster_stop(&c);
+}
+
+static void t_inline_holder_first(void *arg)
+{
+    (void)arg;
+    inline_case(true);
+}
+
+static void t_inline_alias_first(void *arg)
+{
+    (void)arg;
+    inline_case(false);
+}
+
+static void t_inline_off(void *arg)
+{
+    static const char *const off[] = {"--dedupe=false", NULL};
+    struct it_cluster c;
+    struct it_record a, b;
+    unsigned base;
+
+    (void)arg;
+    start(&c, 3, off);
+    base = files(&c);
+    it_upload_ok(NULL, c.app.base, 5, 300000, 2, false, &a);
+    it_upload_ok(NULL, c.app.base, 5, 300000, 2, false, &b);
+    IT_CHECK(strcmp(a.path, b.path) != 0);
+    IT_EQ(files(&c), base + 4);
+    it_check_placement(c.f, c.n, &a);
+    it_check_placement(c.f, c.n, &b);
+    it_cluster_stop(&c);
+}
+
+static void t_job(void *arg)
+{
+    static const char *const args[] = {"--dedupe=false", "--stale-delay-ms", "0", NULL};
+    struct it_cluster c;
+    struct it_record a, b, o, info;
+    json_t *job;
+    unsigned base;
+
+    (void)arg;
+    start(&c, 4, args);
+    base = files(&c);
+    it_upload_ok(NULL, c.app.base, 9, TEN_MIB, 2, false, &a);
+    it_upload_ok(NULL, c.app.base, 9, TEN_MIB, 2, false, &b);
+    it_upload_ok(NULL, c.app.base, 10, 1000, 2, false, &o);
+    IT_CHECK(strcmp(a.path, b.path) != 0);
+    IT_EQ(files(&c), base + 6);
+
+    /* b (the higher id) becomes an alias of a; its replicas are dropped. */
+    job = run_job(&c, "dedupe", "{}");
+    IT_EQ(counter(job, "pairs"), 1);
+    IT_EQ(counter(job, "aliased"), 1);
+    IT_EQ(counter(job, "bytes_saved"), 2 * (int64_t)TEN_MIB);
+    IT_EQ(counter(job, "stale_deleted"), 2);
+    json_decref(job);
+    IT_EQ(events(&c, CF_SCRIBE_DEDUPE), 1);
+    IT_EQ(files(&c), base + 4);
+    IT_EQ(copies(&c, b.path), 0);
+    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_STREQ(info.path, a.path);
+    it_download_ok(NULL, c.objsrv.base, &a);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    it_check_placement(c.f, c.n, &a);
+    it_check_placement(c.f, c.n, &o);
+
+    /* Nothing left to do. */
+    job = run_job(&c, "dedupe", "{}");
+    IT_EQ(counter(job, "pairs"), 0);
+    IT_EQ(counter(job, "aliased"), 0);
+    IT_EQ(counter(job, "stale_deleted"), 0);
+    json_decref(job);
+    IT_EQ(files(&c), base + 4);
+
+    /* The holder deleted: b keeps the bytes; then b too, and all goes. */
+    IT_EQ(delete_object(&c, a.uuid), 204);
+    IT_EQ(purge_now(&c).held, 1);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    IT_EQ(delete_object(&c, b.uuid), 204);
+    IT_EQ(purge_now(&c).purged, 2);
+    IT_EQ(copies(&c, a.path), 0);
+    IT_EQ(files(&c), base + 2);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"inline_holder_first", t_inline_holder_first, NULL, 60},
+        {"inline_alias_first", t_inline_alias_first, NULL, 60},
+        {"inline_off", t_inline_off, NULL, 40},
+        {"job", t_job, NULL, 90},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
