@@ -7,10 +7,12 @@ port=${COFFER_PORT:-8200}
 app=http://127.0.0.1:$port
 objsrv=http://127.0.0.1:$((port + 1))
 gateway=http://127.0.0.1:$((port + 2))
+monitor=http://127.0.0.1:$((port + 3))
 
 cat <<TXT
-Starting coffer server: 3 filers, the app (uploads) on $app, objsrv
-(downloads) on $objsrv and the gateway (client files) on $gateway, with
+Starting coffer server: 3 filers, the app (uploads, maintenance jobs) on
+$app, objsrv (downloads) on $objsrv, the gateway (client files) on
+$gateway and the monitor (filer tracking, event log) on $monitor, with
 everything stored under $data. Ctrl-C stops it. On the first start the
 gateway's admin password is printed below: keep it.
 
@@ -18,9 +20,12 @@ Try, from another terminal in this directory:
   uuid=\$($bin put README.md)              # upload: 2 replicas, prints the UUID
   $bin get \$uuid -o /tmp/readme.copy       # download, verified by SHA-512
   $bin stat \$uuid                          # the record: size, SHA-512, filers
-  $bin admin filer list                     # the filer summary table
+  $bin admin filers                         # the filer summary table (monitor)
+  $bin admin audit                          # verify every replica, repair what is bad
+  $bin admin log --since 1h                 # what happened: status changes, repairs, jobs
   curl -X POST --data-binary @README.md '$app/v1/objects?replicas=3'
   curl $objsrv/v1/objects/\$uuid
+  curl $app/metrics                         # Prometheus metrics (every role)
   tok=\$(curl -s -d '{"client":"demo","user":"admin","password":"PASSWORD"}' \\
         $gateway/api/v1/login | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
   curl -H "Authorization: Bearer \$tok" -T README.md $gateway/api/v1/fs/readme.md

@@ -21,6 +21,7 @@
 #include "coffer/job.h" /* issue 5 jobs */
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/metrics.h"
 #include "coffer/maint.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
@@ -263,6 +264,32 @@ static void stale_pass(struct cf_app *a)
                st.deleted, st.kept, st.skipped, st.failed);
 }
 
+/* Gauges of the object database (metrics.h): records, aliases, stale
+ * replicas waiting, and records with fewer filers than wanted replicas
+ * (the replica deficit the audit and rebuild restore). Each count scans
+ * every shard, so it runs with the periodic pass, not per scrape. */
+static void counts_pass(struct cf_app *a)
+{
+    struct cf_objdb_counts n;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_objdb_count(a->odb, &n, err) < 0) {
+        cf_log(CF_LOG_WARN, "cannot count the object records: %s", err);
+        return;
+    }
+    cf_metric_set(cf_metric_gauge("coffer_objects", "object records (holders and aliases)", NULL),
+                  (int64_t)n.records);
+    cf_metric_set(cf_metric_gauge("coffer_object_aliases",
+                                  "records sharing another record's replicas (dedupe)", NULL),
+                  (int64_t)n.aliases);
+    cf_metric_set(cf_metric_gauge("coffer_replica_deficit_objects",
+                                  "records listing fewer filers than their wanted replicas", NULL),
+                  (int64_t)n.deficit);
+    cf_metric_set(cf_metric_gauge("coffer_stale_replicas",
+                                  "replicas dropped from records, waiting to be deleted", NULL),
+                  (int64_t)n.stale);
+}
+
 /* Its own thread, so a long pass never delays the tracker's polling. */
 static void *purger_main(void *arg)
 {
@@ -278,6 +305,7 @@ static void *purger_main(void *arg)
             pthread_mutex_unlock(&a->stop_mu);
             (void)purge_pass(a, &st, err);
             stale_pass(a); /* issue 5 jobs */
+            counts_pass(a);
             pthread_mutex_lock(&a->stop_mu);
         }
     }
@@ -848,6 +876,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = jobs_open(a, conf, err); /* issue 5 jobs */
     if (rc < 0)
         goto out;
+    counts_pass(a);
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
