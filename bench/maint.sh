@@ -236,6 +236,7 @@ for ((r = 1; r <= REPEAT; r++)); do
     say "  cp -a + sync of the same files: $cps s"
 
     # 3. the disk limit.
+    mkdir -p "$TMP/disk"
     out=$("$DISKLIMIT" --dir "$TMP/disk" --threads "$DISK_THREADS" --seconds "$DISK_SECONDS" \
         --count "$DISK_COUNT" --size "$DISK_WRITE_SIZE" 2>>"$TMP/disk.log") ||
         fail "disklimit failed (see $TMP/disk.log)"

@@ -444,6 +444,16 @@ CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
                                       struct cf_objdb_cursor *cur, struct cf_objdb_stale *out,
                                       size_t cap, char *err);
 
+/* Put a replica that no record lists on the stale-replica list, so the
+ * stale pass deletes it: the bytes of an upload that was not recorded when
+ * its immediate DELETE failed. path is the filer path of uuid (copied).
+ * A row already there keeps its state. The object id must never be listed
+ * by a record later than this call (object ids are not reused), else
+ * cf_objdb_stale_claim simply drops the row. Returns 0 or a db.h error
+ * (CF_ENOTFOUND: uuid's shard is unknown). */
+CF_MUST_CHECK int cf_objdb_stale_add(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                     uint32_t filer_id, const char *path, char *err);
+
 /* Claim a stale replica for deletion: in one transaction, if the record of
  * its object lists the filer again, remove the row and return 1 (do not
  * delete anything); else set SENT and return 0 (send the DELETE, then call

@@ -405,20 +405,32 @@ static void upload_free(struct upload *u)
     free(u);
 }
 
-/* Best effort: remove replicas of an upload that will not be recorded. */
-static void remove_replicas(const struct upload *u, const bool *written)
+/* Remove the replicas of an upload that will not be recorded. A DELETE
+ * that fails (filer down, timeout) leaves the replica on the stale-replica
+ * list, so the stale pass deletes it later; no record lists these bytes,
+ * so nothing else would ever find them. */
+static void remove_replicas(const struct cf_app *a, const struct upload *u, const bool *written)
 {
     for (size_t i = 0; i < u->n; i++) {
-        char err[CF_ERR_LEN];
+        char err[CF_ERR_LEN] = "", serr[CF_ERR_LEN] = "";
         long status = 0;
         if (!written[i])
             continue;
-        if (cf_httpc_json("DELETE", u->urls[i], NULL, 5000, &status, NULL, err) < 0 ||
-            (status != 204 && status != 404))
+        if (cf_httpc_json("DELETE", u->urls[i], NULL, 5000, &status, NULL, err) == 0 &&
+            (status == 204 || status == 404))
+            continue;
+        if (err[0] == '\0')
+            (void)snprintf(err, sizeof(err), "status %ld", status);
+        if (cf_objdb_stale_add(a->odb, &u->uuid, u->ids[i], u->path, serr) == 0)
+            cf_log(CF_LOG_WARN,
+                   "upload %s: its unrecorded replica on filer %" PRIu32
+                   " was not deleted (%s): the stale pass will delete it",
+                   u->uuid_text, u->ids[i], err);
+        else
             cf_log(CF_LOG_ERROR,
-                   "upload %s failed, and its replica on filer %" PRIu32
-                   " could not be removed (status %ld%s%s): an audit will find it",
-                   u->uuid_text, u->ids[i], status, err[0] ? ", " : "", err);
+                   "upload %s: its unrecorded replica on filer %" PRIu32
+                   " was not deleted (%s) nor listed as stale (%s): delete %s by hand",
+                   u->uuid_text, u->ids[i], err, serr, u->urls[i]);
     }
 }
 
@@ -585,7 +597,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
                                   "upload: shares the replicas of %s (%" PRIu64 " bytes)",
                                   alias.path, alias.size);
             /* Ours are not listed by any record: they go now. */
-            remove_replicas(u, ok);
+            remove_replicas(a, u, ok);
             u->uuid = alias.uuid;
             (void)snprintf(u->uuid_text, sizeof(u->uuid_text), "%s", at);
             u->committed = true;
@@ -612,7 +624,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
 fail:
     cf_log(rc == CF_ECHECKSUM ? CF_LOG_INFO : CF_LOG_WARN, "upload %s failed: %s%s%s", u->uuid_text,
            cf_strerror(rc), err[0] ? ": " : "", err);
-    remove_replicas(u, ok);
+    remove_replicas(a, u, ok);
     return cf_http_reply_error(c, rc, "%s", err);
 }
 

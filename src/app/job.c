@@ -713,12 +713,28 @@ out:
     return rc;
 }
 
+/* j's counters as "name=v, ..." in buf (cut at size), for the end event:
+ * routine per-object successes are counted, not logged. */
+static void counters_text(const struct cf_job *j, char *buf, size_t size)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < j->ncounters && off < size; i++) {
+        int n = snprintf(buf + off, size - off, "%s%s=%" PRIu64, i ? ", " : "", j->counters[i].name,
+                         j->counters[i].v);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+}
+
 /* Run j to its end, record it, unregister and free it. Returns the run's
  * result. */
 static int run_and_end(struct cf_job *j, char *err)
 {
     struct cf_jobs *js = j->js;
-    char why[CF_ERR_LEN] = "";
+    char why[CF_ERR_LEN] = "", counts[512];
     const char *state;
     int rc;
 
@@ -733,8 +749,9 @@ static int run_and_end(struct cf_job *j, char *err)
     if (rc < 0 && why[0] == '\0')
         (void)snprintf(why, sizeof(why), "%s", cf_strerror(rc));
     finish_row(j, state, rc == 0 ? "" : why);
-    cf_job_log(j, NULL, 0, NULL, "%s after %" PRIu64 " of %" PRIu64 " objects%s%s", state,
-               j->done_objects, j->total_objects, rc < 0 ? ": " : "", rc < 0 ? why : "");
+    counters_text(j, counts, sizeof(counts));
+    cf_job_log(j, NULL, 0, NULL, "%s after %" PRIu64 " of %" PRIu64 " objects (%s)%s%s", state,
+               j->done_objects, j->total_objects, counts, rc < 0 ? ": " : "", rc < 0 ? why : "");
     if (err != NULL && rc < 0)
         cf_err_set(err, "%s", why);
     pthread_mutex_lock(&js->mu);

@@ -292,17 +292,23 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
     } else {
         cf_job_count(b->j, "present", 1);
     }
+    /* Routine success is counted, not logged per object: a rebuild of a
+     * wiped filer restores every replica it held, and one durable scribe
+     * row per object would cost more than the copy of a small one. The
+     * scribe keeps the anomalies and the job's start, progress and end. */
     if (b->mode == IN_PLACE) {
         if (copied)
-            cf_job_log(b->j, CF_SCRIBE_REPAIR, target->id, text, "replica restored");
+            cf_log(CF_LOG_DEBUG, "rebuild: object %s: replica restored on filer %" PRIu32, text,
+                   target->id);
         cf_job_done(b->j, 1, copied ? rec->size : 0);
         return OK;
     }
     rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, target->id, b->f_up, why);
     if (rc == 0) {
         cf_job_count(b->j, "moved", 1);
-        cf_job_log(b->j, CF_SCRIBE_REPAIR, target->id, text, "replica of filer %" PRIu32 " rebuilt",
-                   b->f);
+        cf_log(CF_LOG_DEBUG,
+               "rebuild: object %s: replica of filer %" PRIu32 " now on filer %" PRIu32, text, b->f,
+               target->id);
         cf_job_done(b->j, 1, copied ? rec->size : 0);
         return OK;
     }

@@ -386,6 +386,33 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
     return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_stale_shard, err);
 }
 
+int cf_objdb_stale_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                       const char *path, char *err)
+{
+    static const char sql[] = "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+                              " VALUES (?1, ?2, ?3, ?4, 0)"
+                              " ON CONFLICT (object_id, filer_id) DO NOTHING";
+    struct cf__objdb_shard *sh = NULL;
+    struct cf_db_stmt *s = NULL;
+    struct cf_db *db;
+    int rc = cf__objdb_find_shard(odb, uuid, &sh, err);
+
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc == 0) {
+        cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
+        cf_db_bind_int64(s, 2, filer_id);
+        cf_db_bind_text(s, 3, path);
+        cf_db_bind_int64(s, 4, (int64_t)cf_wall_ms());
+        rc = cf_db_step(s, err);
+        cf_db_finalize(s);
+    }
+    cf_db_pool_release(sh->pool, db);
+    return rc < 0 ? rc : 0;
+}
+
 int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)
 {
     static const char sql_get[] =

@@ -423,8 +423,9 @@ void it_objsrv_start_ok(struct it_proc *p, const char *app, ...) __attribute__((
 void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, const char *objsrv,
                          ...) __attribute__((sentinel));
 
-/* Parse a record, failing the case if it is malformed: uuid canonical and
- * its filer path equal to "path", distinct filer ids, deleted false. */
+/* Parse a record, failing the case if it is malformed: uuid canonical,
+ * "path" its own filer path or (an alias, dedupe) the filer path of another
+ * object of its shard, distinct filer ids, deleted false. */
 void it_record_from_json(const json_t *j, struct it_record *rec);
 /* Whether filer id is one of rec's. */
 bool it_record_has(const struct it_record *rec, unsigned id);

@@ -57,31 +57,6 @@ static void start(struct it_cluster *c, size_t n, const char *const *app_args)
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
 }
 
-/* A record as the app reports it, without it_record_from_json's check
- * that the path is the UUID's own (an alias has its holder's path). */
-static void parse_record(const json_t *j, struct it_record *rec)
-{
-    const char *sha;
-    json_t *fl, *f;
-    size_t i;
-
-    memset(rec, 0, sizeof(*rec));
-    it_fmt(rec->uuid, sizeof(rec->uuid), "%s", it_json_str(j, "uuid"));
-    it_fmt(rec->path, sizeof(rec->path), "%s", it_json_str(j, "path"));
-    rec->size = (uint64_t)it_json_int(j, "size");
-    sha = it_json_str(j, "sha512");
-    IT_CHECK(cf_sha512_parse_hex(sha, strlen(sha), rec->sha) == 0);
-    rec->replicas = (unsigned)it_json_int(j, "replicas");
-    IT_CHECK(!it_json_bool(j, "deleted"));
-    fl = json_object_get(j, "filers");
-    IT_CHECK(json_is_array(fl) && json_array_size(fl) <= IT_REPLICAS_MAX);
-    json_array_foreach(fl, i, f)
-    {
-        rec->filers[i] = (unsigned)it_json_int(f, "id");
-        rec->nfilers = i + 1;
-    }
-}
-
 /* POST /v1/objects with the payload (seed, size): 201, parsed into rec. */
 static void upload_any(const struct it_cluster *c, uint64_t seed, uint64_t size,
                        struct it_record *rec)
@@ -96,7 +71,7 @@ static void upload_any(const struct it_cluster *c, uint64_t seed, uint64_t size,
     it_gen_fini(&b.gen);
     IT_CHECKF(r.status == 201, "upload: status %ld, body %.300s", r.status, r.body ? r.body : "");
     j = it_resp_json(&r);
-    parse_record(j, rec);
+    it_record_from_json(j, rec);
     json_decref(j);
     it_resp_fini(&r);
     it_prng_sha512(seed, size, sha);
@@ -116,7 +91,7 @@ static long info_any(const struct it_cluster *c, const char *uuid, struct it_rec
     st = it_http_to(NULL, c->app.base, "GET", target, NULL, &r, NULL);
     if (st == 200) {
         json_t *j = it_resp_json(&r);
-        parse_record(j, rec);
+        it_record_from_json(j, rec);
         json_decref(j);
     }
     it_resp_fini(&r);

@@ -5,10 +5,11 @@
  *
  * Covers: adding and replacing filers with every refusal, the stale-replica
  * protocol (a replica wanted again is kept; a SENT one cannot be listed
- * again until it is done), the two walks per filer (scan and index) giving
- * the same objects, aliases (look-up through the holder, no purge of a
- * holder with a live alias, no alias of a deleted holder), the dedupe
- * listing and conversion, counts, and the upgrade of a version 1 shard.
+ * again until it is done; an unrecorded upload's replica added by hand),
+ * the two walks per filer (scan and index) giving the same objects, aliases
+ * (look-up through the holder, no purge of a holder with a live alias, no
+ * alias of a deleted holder), the dedupe listing and conversion, counts,
+ * and the upgrade of a version 1 shard.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,6 +150,38 @@ static void test_stale_protocol(void **state)
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_ENOTFOUND);
     assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
     assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
+}
+
+/* An upload that was never recorded: its replica put on the list by hand
+ * is claimed (no record lists it) and done; a second add is a no-op, and
+ * adding after the claim keeps the SENT state. */
+static void test_stale_add(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_stale st[8];
+    char err[CF_ERR_LEN] = "", path[CF_UUID_PATH_SIZE];
+    struct cf_uuid u, ghost;
+
+    add_shard(fx, 1, NULL);
+    if (cf_objdb_reserve(fx->odb, 1, &u, err) != 0)
+        fail_msg("reserve: %s", err);
+    cf_uuid_filer_path(&u, path);
+    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
+    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_true(st[0].uuid.oid == u.oid);
+    assert_int_equal(st[0].filer, 2);
+    assert_string_equal(st[0].path, path);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_true(st[0].sent);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 0);
+    /* A shard nobody has. */
+    ghost = u;
+    ghost.shard = 77;
+    assert_int_equal(cf_objdb_stale_add(fx->odb, &ghost, 2, path, err), CF_ENOTFOUND);
 }
 
 /* The stale list pages by object id without losing rows of one object. */
@@ -439,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_and_replace, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_protocol, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_add, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
