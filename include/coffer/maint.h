@@ -70,14 +70,19 @@ CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long t
 /* Inline dedupe at upload (dedupe.c): rec is a finished upload's record
  * that is NOT committed yet (its replicas durable). Objects under 4 KiB
  * (one file system block) are never shared (return 0). If a holder with the
- * same content and at least rec->replicas filers exists in a writable
- * shard, reserve a UUID there, commit an alias of that holder, and return
- * 1 with *alias filled (the record to report: the alias's UUID with the
+ * same content, wanting at least rec->replicas replicas, exists in a
+ * writable shard and at least rec->nfilers of its filers (in view[0..nview),
+ * borrowed) answer HEAD with its size and SHA-512 within stall_s (so no
+ * upload is ever folded into bytes that are not there: a wiped filer
+ * waiting for its rebuild, say), reserve a UUID there, commit an alias of
+ * that holder, and return 1 with *alias filled (the record to report: the alias's UUID with the
  * holder's path and filers); the caller then deletes its own fresh
  * replicas and must not commit rec. Returns 0 when there is no such holder
  * (commit rec as usual), or a db.h error (commit rec as usual: dedupe is an
  * optimisation, never a reason to fail an upload). */
-CF_MUST_CHECK int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_record *rec,
-                                   struct cf_objdb_record *alias, char *err);
+CF_MUST_CHECK int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view,
+                                   size_t nview, unsigned stall_s,
+                                   const struct cf_objdb_record *rec, struct cf_objdb_record *alias,
+                                   char *err);
 
 #endif

@@ -444,20 +444,32 @@ CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
                                       struct cf_objdb_cursor *cur, struct cf_objdb_stale *out,
                                       size_t cap, char *err);
 
-/* Put a replica that no record lists on the stale-replica list, so the
- * stale pass deletes it: the bytes of an upload that was not recorded when
- * its immediate DELETE failed. path is the filer path of uuid (copied).
- * A row already there keeps its state. The object id must never be listed
- * by a record later than this call (object ids are not reused), else
- * cf_objdb_stale_claim simply drops the row. Returns 0 or a db.h error
- * (CF_ENOTFOUND: uuid's shard is unknown). */
-CF_MUST_CHECK int cf_objdb_stale_add(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                                     uint32_t filer_id, const char *path, char *err);
+/* Hold a replica that no record lists (yet) on the stale-replica list
+ * until until_ms: a copy a job is about to make and list, or the bytes of
+ * an upload that will not be recorded. In one transaction: CF_EBUSY if the
+ * row is SENT (a DELETE of that path may be under way: do not list, copy
+ * again later); else the row is written (NONE, since = until_ms, path
+ * copied). A row is listed for the drain only once since is older than the
+ * drain's delay, and cf_objdb_stale_claim refuses a row held again after it
+ * was listed, so until a hold expires the bytes stay. The job protocol:
+ * hold (until = now + the copy's longest time), copy, hold again
+ * (until = now + a margin), then list the filer (add/replace, which drop
+ * the row); if that second hold returns 0 the row had gone (the bytes may
+ * have been deleted): do not list. Whatever is not listed in the end is
+ * deleted by the drain once its hold is over (claim checks the record).
+ * Returns 1 when a NONE row was there and is renewed, 0 when it was
+ * created, CF_EBUSY, or a db.h error (CF_ENOTFOUND: unknown shard). Object
+ * ids are never reused, so a row never outlives into another object. */
+CF_MUST_CHECK int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                      uint32_t filer_id, const char *path, uint64_t until_ms,
+                                      char *err);
 
 /* Claim a stale replica for deletion: in one transaction, if the record of
  * its object lists the filer again, remove the row and return 1 (do not
- * delete anything); else set SENT and return 0 (send the DELETE, then call
- * cf_objdb_stale_done). CF_ENOTFOUND if the row is gone; or a db.h error. */
+ * delete anything); if the row was held again since st was listed (its
+ * since differs from st->since_ms), leave it and return CF_EBUSY; else set
+ * SENT and return 0 (send the DELETE, then call cf_objdb_stale_done).
+ * CF_ENOTFOUND if the row is gone; or a db.h error. */
 CF_MUST_CHECK int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st,
                                        char *err);
 
@@ -467,7 +479,8 @@ CF_MUST_CHECK int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objd
                                       char *err);
 
 /* Find a holder record, not marked deleted, with this content: sha512 and
- * size equal and at least min_replicas filers, in a shard that takes new
+ * size equal, wanting and listing at least min_replicas replicas (an alias
+ * takes its holder's wanted count, which must not fall), in a shard that takes new
  * objects (so an alias can be made there). Shards are searched in id order
  * through an index on sha512. On success fills *out and returns 1; returns
  * 0 if there is none, or a db.h error. */
@@ -492,15 +505,17 @@ struct cf_objdb_dup {
 };
 
 /* Walk the shards for holder records (not marked deleted) with the same
- * sha512 and size as a lower-numbered one in the same shard, with at least
- * as many filers as the duplicate. Writes up to cap pairs, advances *cur
+ * sha512 and size as a lower-numbered one in the same shard, wanting at
+ * least as many replicas and listing at least as many filers as the
+ * duplicate. Writes up to cap pairs, advances *cur
  * (whose after_oid is the duplicate's object id). Returns as
  * cf_objdb_list_marked. */
 CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
                                      struct cf_objdb_dup *out, size_t cap, char *err);
 
 /* Turn record d->dup into an alias of d->holder, in one transaction that
- * checks both are still holders with equal content, neither marked deleted:
+ * checks both are still holders with equal content, neither marked deleted,
+ * the holder wanting and listing at least as many replicas as d->dup:
  * dup's filers go to the stale-replica list (its bytes are deleted later).
  * Returns 0; CF_ENOTFOUND if something changed (skip it); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d,

@@ -414,6 +414,7 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
     for (size_t i = 0; i < u->n; i++) {
         char err[CF_ERR_LEN] = "", serr[CF_ERR_LEN] = "";
         long status = 0;
+        int rc;
         if (!written[i])
             continue;
         if (cf_httpc_json("DELETE", u->urls[i], NULL, 5000, &status, NULL, err) == 0 &&
@@ -421,7 +422,8 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
             continue;
         if (err[0] == '\0')
             (void)snprintf(err, sizeof(err), "status %ld", status);
-        if (cf_objdb_stale_add(a->odb, &u->uuid, u->ids[i], u->path, serr) == 0)
+        rc = cf_objdb_stale_hold(a->odb, &u->uuid, u->ids[i], u->path, cf_wall_ms(), serr);
+        if (rc >= 0 || rc == CF_EBUSY) /* EBUSY: its DELETE is on its way already */
             cf_log(CF_LOG_WARN,
                    "upload %s: its unrecorded replica on filer %" PRIu32
                    " was not deleted (%s): the stale pass will delete it",
@@ -587,7 +589,11 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     if (a->dedupe) {
         struct cf_objdb_record alias;
         char derr[CF_ERR_LEN] = "";
-        int d = cf_dedupe_inline(a->odb, &rec, &alias, derr);
+        int d;
+        view_snapshot(a, &v, &nv);
+        d = cf_dedupe_inline(a->odb, v, nv, a->stall_s, &rec, &alias, derr);
+        free(v);
+        v = NULL;
         if (d == 1) {
             char at[CF_UUID_SIZE];
             cf_uuid_format(&alias.uuid, at);

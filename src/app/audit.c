@@ -533,8 +533,8 @@ static void restore_count(struct audit *au, struct rstate *s)
 
         if (f == NULL || !object_url(f, s->rec->path, url))
             continue;
-        rc = cf_replica_ensure(srcs, ns, url, s->rec->size, s->rec->sha512, au->env->stall_s,
-                               &copied, why);
+        rc = cf__maint_place(au->env->odb, s->rec, add[k], url, srcs, ns, au->env->stall_s, &copied,
+                             why);
         if (rc < 0) {
             cf_job_count(au->j, "failed", 1);
             cf_log(CF_LOG_WARN, "audit: cannot copy object %s to filer %" PRIu32 ": %s%s%s",
@@ -553,14 +553,8 @@ static void restore_count(struct audit *au, struct rstate *s)
         cf_job_count(au->j, "failed", 1);
         cf_log(CF_LOG_WARN, "audit: object %s copied to filer %" PRIu32 " but not recorded: %s",
                s->text, add[k], why);
-        if (rc == CF_ENOTFOUND || rc == CF_EBUSY) {
-            /* Gone, or a stale DELETE of that path may be under way: the
-             * copy is listed by no record, so it must not stay. */
-            char w2[CF_ERR_LEN] = "";
-            if (!delete_replica(url, w2, sizeof(w2)))
-                cf_log(CF_LOG_WARN, "audit: unrecorded copy of %s on filer %" PRIu32 " stays: %s",
-                       s->text, add[k], w2);
-        }
+        /* The stale drain deletes the copy unless a record lists it. */
+        cf__maint_release(au->env->odb, s->rec, add[k]);
     }
 }
 

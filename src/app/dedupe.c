@@ -39,7 +39,8 @@
 
 /* ---- inline, at upload ---- */
 
-int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_record *rec,
+int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, size_t nview,
+                     unsigned stall_s, const struct cf_objdb_record *rec,
                      struct cf_objdb_record *alias, char *err)
 {
     struct cf_objdb_record holder;
@@ -54,6 +55,9 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_record *rec,
     /* An alias reads with its holder's key: sharing bytes written under
      * another key would make them unreadable. */
     if (holder.key_len != rec->key_len || memcmp(holder.key, rec->key, rec->key_len) != 0)
+        return 0;
+    /* The holder's record is not its bytes: they must be there. */
+    if (cf__maint_present(view, nview, &holder, stall_s) < rec->nfilers)
         return 0;
     rc = cf_objdb_reserve(odb, holder.uuid.shard, &au, err);
     if (rc == CF_EREADONLY || rc == CF_ENOSPC || rc == CF_ENOTFOUND)
@@ -95,12 +99,29 @@ static int dedupe_check(const struct cf_job_env *env, json_t *args, char *err)
     return 0;
 }
 
+/* Whether the holder's replicas on the filers answer for its content, at
+ * least as many as the duplicate has and wants: a duplicate never gives up
+ * good bytes for a record whose bytes are gone. */
+static bool holder_whole(struct cf_job *j, const struct cf_objdb_record *holder,
+                         const struct cf_objdb_record *dup)
+{
+    const struct cf_job_env *env = cf_job_env(j);
+    struct cf_objdb_filer *view = NULL;
+    size_t nview = 0;
+    unsigned present, need = dup->nfilers > dup->replicas ? dup->nfilers : dup->replicas;
+
+    env->filers(env->filers_ctx, &view, &nview);
+    present = cf__maint_present(view, nview, holder, env->stall_s);
+    free(view);
+    return present >= need;
+}
+
 /* Make one duplicate an alias. Returns 0, or a db.h error that stops the
  * job (it resumes from the last checkpoint). */
 static int dedupe_pair(struct cf_job *j, const struct cf_objdb_dup *d, char *err)
 {
     struct cf_objdb *odb = cf_job_env(j)->odb;
-    struct cf_objdb_record dup;
+    struct cf_objdb_record dup, holder;
     char ht[CF_UUID_SIZE], dt[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
     int rc;
 
@@ -110,6 +131,14 @@ static int dedupe_pair(struct cf_job *j, const struct cf_objdb_dup *d, char *err
     rc = cf_objdb_get(odb, &d->dup, 0, &dup, why);
     if (rc == 0 && dup.size < DEDUPE_MIN_SIZE) {
         cf_job_count(j, "skipped", 1);
+        return 0;
+    }
+    if (rc == 0)
+        rc = cf_objdb_get(odb, &d->holder, 0, &holder, why);
+    if (rc == 0 && !holder_whole(j, &holder, &dup)) {
+        cf_job_count(j, "skipped", 1);
+        cf_job_log(j, CF_SCRIBE_MISSING, 0, ht,
+                   "dedupe job: fewer replicas answer than %s has; not shared (audit it)", dt);
         return 0;
     }
     if (rc == 0)

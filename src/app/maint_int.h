@@ -1,6 +1,6 @@
 /*
  * maint_int.h -- helpers shared by the maintenance jobs of src/app
- * (rebuild.c defines them; rebalance.c uses them too).
+ * (rebuild.c and replica.c define them; rebalance.c and audit.c use them too).
  *
  * Threads: reentrant; each works on the caller's data only.
  */
@@ -47,8 +47,36 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
                                               const struct cf_objdb_record *rec, uint32_t also);
 
-/* DELETE url (best effort; the job copied bytes nothing will list). */
-void cf__maint_delete(const char *url);
+/* How long a job has, after cf__maint_place, to list the copy. */
+#define CF__MAINT_LIST_MS 60000
+
+/* Copy rec's object from srcs[0..ns) to filer `to` at dst (its object URL)
+ * so that the caller may list `to` in the record, under the hold protocol
+ * of cf_objdb_stale_hold: hold the path for the copy's longest time,
+ * cf_replica_ensure (existing bytes are read back and verified), hold it
+ * again for CF__MAINT_LIST_MS. Returns 0: the copy is there and cannot be
+ * drained for CF__MAINT_LIST_MS, list it now (add/replace drop the hold);
+ * CF_EBUSY: a DELETE of that path may be under way, try later; or
+ * cf_replica_ensure's errors. *copied tells whether bytes moved. On every
+ * path a hold row covers the copy, so a copy never listed is deleted by
+ * the stale drain once its hold is over. In replica.c. */
+CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec,
+                                  uint32_t to, const char *dst, const char *const *srcs, size_t ns,
+                                  unsigned stall_s, bool *copied, char *err);
+
+/* How many of rec's filers (looked up in v[0..n), borrowed) answer HEAD of
+ * rec's path with its size and SHA-512 within stall_s: the replicas known
+ * to be there (the digest is the one each was written with; reading the
+ * bytes back is the audit's work). In replica.c. */
+unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
+                           const struct cf_objdb_record *rec, unsigned stall_s);
+
+/* The copy cf__maint_place made on filer `to` will not be listed: let the
+ * stale drain delete it at its next pass (it checks that no record lists
+ * the filer first, so a copy someone else listed meanwhile stays). Never a
+ * direct DELETE: another job may be about to list the same bytes. Logs a
+ * failure. In replica.c. */
+void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to);
 
 /* HEAD url (borrowed) within stall_s seconds: *status (0 when no reply),
  * and on 200 the size (UINT64_MAX if not given) and X-Coffer-SHA512

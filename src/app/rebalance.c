@@ -264,7 +264,7 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
     const char *srcs[CF_OBJDB_REPLICAS_MAX];
     const struct cf_objdb_filer *to;
-    struct cf_objdb_record rec, now;
+    struct cf_objdb_record rec;
     bool copied = false;
     size_t ns;
     int r, rc;
@@ -281,7 +281,7 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     ns = cf__maint_sources(b->view, b->nview, &rec, 0, urls, srcs);
     if (to == NULL || ns == 0 || cf__maint_url(to, rec.path, dst) < 0)
         return false;
-    rc = cf_replica_ensure(srcs, ns, dst, rec.size, rec.sha512, b->env->stall_s, &copied, why);
+    rc = cf__maint_place(b->env->odb, &rec, to->id, dst, srcs, ns, b->env->stall_s, &copied, why);
     if (rc < 0) {
         cf_job_count(b->j, rc == CF_EEXIST ? "conflict" : "failed", 1);
         cf_log(CF_LOG_WARN, "rebalance: object %s to filer %" PRIu32 " not copied: %s", text,
@@ -307,12 +307,9 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
         return true;
     }
     cf_job_count(b->j, rc == CF_EBUSY ? "busy" : "skipped", 1);
-    /* The record changed meanwhile: unless it lists the receiver now, the
-     * copy just made belongs to nothing. */
-    if (copied && rc != CF_EBUSY &&
-        (cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &now, NULL) < 0 ||
-         !cf__maint_lists(&now, to->id)))
-        cf__maint_delete(dst);
+    /* The record changed meanwhile: the stale drain deletes the copy
+     * unless a record lists it by then. */
+    cf__maint_release(b->env->odb, &rec, to->id);
     return false;
 }
 

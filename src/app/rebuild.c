@@ -127,17 +127,6 @@ const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, si
     return out;
 }
 
-void cf__maint_delete(const char *url)
-{
-    char err[CF_ERR_LEN] = "";
-    long status = 0;
-
-    if (cf_httpc_json("DELETE", url, NULL, 5000, &status, NULL, err) < 0 ||
-        (status != 204 && status != 404))
-        cf_log(CF_LOG_WARN, "cannot delete the unlisted copy %s (status %ld%s%s): an audit will",
-               url, status, err[0] ? ", " : "", err);
-}
-
 void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap)
 {
     if (c->done)
@@ -271,7 +260,14 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
     }
     if (cf__maint_url(target, rec->path, dst) < 0)
         return RETRY;
-    rc = cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, b->env->stall_s, &copied, why);
+    /* In place, F is listed already; elsewhere the copy is held until the
+     * record lists it (maint_int.h). */
+    if (b->mode == IN_PLACE)
+        rc =
+            cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, b->env->stall_s, &copied, why);
+    else
+        rc = cf__maint_place(b->env->odb, rec, target->id, dst, srcs, ns, b->env->stall_s, &copied,
+                             why);
     if (rc == CF_EEXIST) {
         /* Other bytes under the object's path: not ours to overwrite. */
         cf_job_count(b->j, "conflict", 1);
@@ -312,24 +308,21 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
         cf_job_done(b->j, 1, copied ? rec->size : 0);
         return OK;
     }
+    /* Not listed: the stale drain deletes the copy unless a record lists
+     * it by then (the record may list the target already). */
+    cf__maint_release(b->env->odb, rec, target->id);
     if (rc == CF_EBUSY || rc == CF_EEXIST)
         return RETRY;
     if (rc != CF_ENOTFOUND) {
         cf_log(CF_LOG_WARN, "rebuild: object %s: record not updated: %s", text, why);
         return RETRY;
     }
-    /* Deleted meanwhile, or F is no longer listed: unless the record now
-     * lists the target, the copy just made belongs to nothing. */
+    /* Deleted meanwhile, or F is no longer listed. */
     rc = cf_objdb_get(b->env->odb, &rec->uuid, CF_OBJDB_GET_DELETED, &now, why);
-    if (rc == 0 && cf__maint_lists(&now, target->id)) {
-        cf_job_count(b->j, "skipped", 1);
-    } else if (rc == 0 || rc == CF_ENOTFOUND) {
-        if (copied)
-            cf__maint_delete(dst);
+    if (rc == 0 || rc == CF_ENOTFOUND)
         cf_job_count(b->j, rc == 0 ? "skipped" : "gone", 1);
-    } else {
+    else
         return RETRY;
-    }
     cf_job_done(b->j, 1, 0);
     return OK;
 }

@@ -16,6 +16,7 @@
 #include "coffer/fanout.h"
 #include "coffer/fetch.h"
 #include "coffer/httpc.h"
+#include "coffer/log.h"
 #include "coffer/maint.h"
 #include "maint_int.h"
 
@@ -164,6 +165,40 @@ static int dst_holds(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512
     return 1;
 }
 
+/* Read the object at dst whole and check it against size and sha (the
+ * filer's HEAD shows the digest it was written with, not what its disk
+ * holds now). Returns 1 when it matches, CF_EEXIST when it does not,
+ * CF_EIO when it cannot be read. */
+static int dst_verify(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
+                      unsigned stall_s, char *err)
+{
+    struct cf_fetch_opts fo = {
+        .urls = &dst, .n = 1, .first = 0, .len = size, .sha = sha, .stall_s = stall_s};
+    struct cf_fetch *in = NULL;
+    char *piece;
+    ssize_t got;
+
+    if (size == 0)
+        return 1;
+    if (cf_fetch_open(&fo, &in) < 0) {
+        cf_err_set(err, "cannot read %s", dst);
+        return CF_EIO;
+    }
+    piece = cf_xmalloc(COPY_PIECE);
+    while ((got = cf_fetch_read(in, piece, COPY_PIECE)) > 0)
+        ;
+    free(piece);
+    cf_fetch_free(in);
+    if (got == 0)
+        return 1;
+    if (got == CF_ECORRUPT) {
+        cf_err_set(err, "%s holds corrupt bytes (SHA-512 differs)", dst);
+        return CF_EEXIST;
+    }
+    cf_err_set(err, "reading %s: %s", dst, cf_strerror((int)got));
+    return CF_EIO;
+}
+
 int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64_t size,
                       const uint8_t sha[CF_SHA512_LEN], unsigned stall_s, bool *copied, char *err)
 {
@@ -173,8 +208,10 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     if (copied != NULL)
         *copied = false;
     rc = dst_holds(dst, size, sha, stall_s, err);
-    if (rc == 1)
-        return 0;
+    if (rc == 1) {
+        rc = dst_verify(dst, size, sha, stall_s, err);
+        return rc == 1 ? 0 : rc;
+    }
     if (rc < 0)
         return rc;
     rc = cf_replica_copy(srcs, n, dst, size, sha, stall_s, why);
@@ -188,6 +225,8 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     if (rc == CF_EIO) {
         int again = dst_holds(dst, size, sha, stall_s, NULL);
         if (again == 1)
+            again = dst_verify(dst, size, sha, stall_s, NULL);
+        if (again == 1)
             return 0;
         if (again == CF_EEXIST) {
             cf_err_set(err, "%s holds other bytes", dst);
@@ -196,4 +235,65 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     }
     cf_err_set(err, "%s", why);
     return rc;
+}
+
+/* ---- placing a new replica (maint_int.h) ---- */
+
+/* How long a copy of size bytes may take, at worst: ten minutes, plus a
+ * second per MB (a filer slower than 1 MB/s fails the copy by stall_s). */
+static uint64_t copy_hold_ms(uint64_t size)
+{
+    return 600000 + size / 1000;
+}
+
+int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
+                    const char *dst, const char *const *srcs, size_t ns, unsigned stall_s,
+                    bool *copied, char *err)
+{
+    int rc;
+
+    *copied = false;
+    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + copy_hold_ms(rec->size),
+                             err);
+    if (rc < 0)
+        return rc;
+    rc = cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
+    if (rc < 0)
+        return rc; /* the hold stays: if nothing lists the path, it goes */
+    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + CF__MAINT_LIST_MS, err);
+    if (rc == 0) {
+        /* The first hold was gone: drained after it ran out (a copy longer
+         * than copy_hold_ms), or dropped by a listing elsewhere. The bytes
+         * may have been deleted; the new hold covers whatever is there. */
+        cf_err_set(err, "the hold on %s ran out during the copy", dst);
+        return CF_EBUSY;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to)
+{
+    char err[CF_ERR_LEN] = "";
+    int rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms(), err);
+
+    if (rc < 0 && rc != CF_EBUSY)
+        cf_log(CF_LOG_WARN,
+               "a copy of %s on filer %" PRIu32 " that no record lists could not be queued for"
+               " deletion: %s",
+               rec->path, to, err);
+}
+
+unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
+                           const struct cf_objdb_record *rec, unsigned stall_s)
+{
+    unsigned present = 0;
+
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        const struct cf_objdb_filer *f = cf__maint_filer(v, n, rec->filers[i]);
+        char url[CF__MAINT_URL_MAX];
+        if (cf__maint_up(f) && cf__maint_url(f, rec->path, url) == 0 &&
+            dst_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1)
+            present++;
+    }
+    return present;
 }

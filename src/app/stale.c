@@ -53,6 +53,10 @@ static void drain_one(struct cf_objdb *odb, const struct cf_objdb_stale *st,
     }
     if (rc == CF_ENOTFOUND)
         return; /* drained by another pass */
+    if (rc == CF_EBUSY) {
+        out->skipped++; /* held again by a job since it was listed */
+        return;
+    }
     if (rc < 0) {
         out->failed++;
         cf_log(CF_LOG_WARN, "stale: %s on filer %" PRIu32 " not claimed: %s", st->path, st->filer,

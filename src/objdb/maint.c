@@ -386,52 +386,69 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
     return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_stale_shard, err);
 }
 
-int cf_objdb_stale_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
-                       const char *path, char *err)
+int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                        const char *path, uint64_t until_ms, char *err)
 {
-    static const char sql[] = "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
-                              " VALUES (?1, ?2, ?3, ?4, 0)"
-                              " ON CONFLICT (object_id, filer_id) DO NOTHING";
-    struct cf__objdb_shard *sh = NULL;
+    static const char sql_get[] =
+        "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_put[] =
+        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+        " VALUES (?1, ?2, ?3, ?4, 0)"
+        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
+    int64_t args[2] = {(int64_t)uuid->oid, filer_id}, sent = 0;
     struct cf_db_stmt *s = NULL;
-    struct cf_db *db;
-    int rc = cf__objdb_find_shard(odb, uuid, &sh, err);
+    struct txn t;
+    int rc, had = 0;
 
-    if (rc < 0)
-        return rc;
-    db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = txn_begin(odb, uuid, &t, err);
     if (rc == 0) {
+        rc = query(t.db, sql_get, args, 2, &sent, 1, err);
+        had = rc == CF_DB_ROW;
+        if (had && sent != 0) {
+            cf_err_set(err, "the replica of %s on filer %u is being deleted", t.text,
+                       (unsigned)filer_id);
+            rc = CF_EBUSY;
+        }
+    }
+    if (rc >= 0)
+        rc = cf_db_prepare(t.db, sql_put, &s, err);
+    if (rc >= 0) {
         cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
         cf_db_bind_int64(s, 2, filer_id);
         cf_db_bind_text(s, 3, path);
-        cf_db_bind_int64(s, 4, (int64_t)cf_wall_ms());
+        cf_db_bind_int64(s, 4, until_ms > INT64_MAX ? INT64_MAX : (int64_t)until_ms);
         rc = cf_db_step(s, err);
         cf_db_finalize(s);
     }
-    cf_db_pool_release(sh->pool, db);
-    return rc < 0 ? rc : 0;
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : had;
 }
 
 int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)
 {
     static const char sql_get[] =
-        "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+        "SELECT sent, since FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_del[] =
         "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_sent[] =
         "UPDATE stale_replicas SET sent = 1 WHERE object_id = ?1 AND filer_id = ?2";
-    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer}, sent = 0;
+    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer}, row[2] = {0, 0};
     struct txn t;
     int rc, listed = 0;
 
     rc = txn_begin(odb, &st->uuid, &t, err);
     if (rc == 0) {
-        rc = query(t.db, sql_get, args, 2, &sent, 1, err);
+        rc = query(t.db, sql_get, args, 2, row, 2, err);
         if (rc == CF_DB_DONE) {
             cf_err_set(err, "no stale replica of object %llu on filer %u",
                        (unsigned long long)st->uuid.oid, (unsigned)st->filer);
             rc = CF_ENOTFOUND;
+        } else if (rc == CF_DB_ROW && row[0] == 0 && row[1] != (int64_t)st->since_ms) {
+            cf_err_set(err, "the replica of object %llu on filer %u is held again",
+                       (unsigned long long)st->uuid.oid, (unsigned)st->filer);
+            rc = CF_EBUSY;
         }
     }
     if (rc >= 0)
@@ -467,7 +484,7 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
 {
     static const char sql[] =
         "SELECT o.id, o.rnd FROM objects o WHERE o.sha512 = ?1 AND o.size = ?2"
-        " AND o.alias IS NULL AND o.deleted = 0"
+        " AND o.alias IS NULL AND o.deleted = 0 AND o.replicas >= ?3"
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = o.id) >= ?3"
         " ORDER BY o.id LIMIT 1";
     uint32_t next = 1;
@@ -569,13 +586,15 @@ static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_
 {
     (void)more;
     /* For each live holder d, the lowest-numbered live holder h with the
-     * same content, if it is not d and has at least d's filers. */
+     * same content, if it is not d and wants and lists at least as many
+     * replicas as d. */
     static const char sql[] =
         "SELECT d.id, d.rnd, h.id, h.rnd FROM objects d JOIN objects h ON h.id ="
         " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
         "  AND x.alias IS NULL AND x.deleted = 0)"
         " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND h.id < d.id"
-        " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="
+        " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f WHERE f.object_id "
+        "= h.id) >="
         " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)"
         " ORDER BY d.id LIMIT ?2";
     struct cf_objdb_dup *out = vout;
@@ -624,7 +643,10 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
     static const char sql_check[] =
         "SELECT 1 FROM objects d JOIN objects h ON h.sha512 = d.sha512 AND h.size = d.size"
         " WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
-        " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0";
+        " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0"
+        " AND h.replicas >= d.replicas"
+        " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="
+        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)";
     static const char sql_stale[] =
         "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
         " SELECT f.object_id, f.filer_id, o.path, ?2, 0 FROM object_filers f"

@@ -1457,6 +1457,14 @@ int64_t it_object_file_size(const struct it_filer *f, const char *path)
     return size;
 }
 
+void it_object_file_remove(const struct it_filer *f, const char *path)
+{
+    char file[IT_PATH_MAX];
+
+    object_file(file, f, path);
+    IT_CHECKF(unlink(file) == 0, "unlink \"%s\": %s", file, strerror(errno));
+}
+
 void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
                           const uint8_t sha[CF_SHA512_LEN])
 {

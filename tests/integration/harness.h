@@ -280,6 +280,9 @@ unsigned it_count_tmp(const char *dir);
 unsigned it_count_files(const char *dir);
 /* Size of the file of object path in f's store, or -1 if absent. */
 int64_t it_object_file_size(const struct it_filer *f, const char *path);
+/* Remove the file of object path from f's store behind the filer's back
+ * (it must be there). */
+void it_object_file_remove(const struct it_filer *f, const char *path);
 /* The object's file holds exactly (size, sha). */
 void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
                           const uint8_t sha[CF_SHA512_LEN]);

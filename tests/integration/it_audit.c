@@ -56,17 +56,6 @@ static void start(struct it_cluster *c, size_t n)
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
 }
 
-/* Remove an object's file on f's disk (the filer is not told). */
-static void unlink_object(const struct it_filer *f, const char *path)
-{
-    char rel[CF_OBJPATH_REL_MAX], file[IT_PATH_MAX];
-    int n = cf_objpath_relpath(path, strlen(path), rel, sizeof(rel));
-
-    IT_CHECK(n > 0);
-    it_fmt(file, sizeof(file), "%s/%s", f->dir, rel);
-    IT_CHECKF(unlink(file) == 0, "unlink \"%s\": %s", file, strerror(errno));
-}
-
 static const struct it_filer *filer(const struct it_cluster *c, unsigned id)
 {
     IT_CHECK(id >= 1 && id <= c->n);
@@ -245,13 +234,13 @@ static void t_repair(void *arg)
             w.corrupt++;
             break;
         case 5:
-            unlink_object(f1, r->path);
+            it_object_file_remove(f1, r->path);
             w.missing++;
             break;
         case 9:
             if (r->nfilers == 3) {
                 it_flip_object_byte(f0, r->path, 0);
-                unlink_object(f1, r->path);
+                it_object_file_remove(f1, r->path);
                 w.corrupt++;
                 w.missing++;
             }
@@ -308,7 +297,7 @@ static void t_filer_only(void *arg)
                 it_flip_object_byte(filer(&c, 2), r->path, r->size - 1);
                 w.corrupt++;
             } else if (i % 4 == 2) {
-                unlink_object(filer(&c, 2), r->path);
+                it_object_file_remove(filer(&c, 2), r->path);
                 w.missing++;
             }
         }
@@ -570,7 +559,7 @@ static void t_stop_resume(void *arg)
 
     /* Killed part way, with the app. */
     for (unsigned i = 0; i < 40; i += 3)
-        unlink_object(filer(&c, recs[i].filers[0]), recs[i].path);
+        it_object_file_remove(filer(&c, recs[i].filers[0]), recs[i].path);
     audit_start(&c, "{\"bw_mbps\":1,\"sample\":100,\"filer\":0}", url);
     pw.url = url;
     IT_CHECKF(it_wait_for(some_done, &pw, 300, 50), "the audit made no progress");

@@ -13,6 +13,10 @@
  *                      --stale-delay-ms 0): one set of files left, both
  *                      names download, the job's counters say so; a second
  *                      run finds nothing.
+ *   holder_missing     a holder with a replica file removed behind the
+ *                      store's back: the same content uploaded again keeps
+ *                      its own replicas; the dedupe job skips the pair
+ *                      until an audit restored the holder, then shares.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +418,53 @@ static void t_job(void *arg)
     it_cluster_stop(&c);
 }
 
+/* The holder's record says 2 replicas, but one of its files is gone (a
+ * wiped filer, not rebuilt yet): the same content uploaded again keeps its
+ * own replicas, and the dedupe job leaves the pair alone until an audit has
+ * restored the holder; then it shares. */
+static void t_holder_missing(void *arg)
+{
+    static const char *const args[] = {"--stale-delay-ms", "0", NULL};
+    struct it_cluster c;
+    struct it_record a, b, info;
+    json_t *job;
+    unsigned base;
+
+    (void)arg;
+    start(&c, 3, args);
+    base = files(&c);
+    it_upload_ok(NULL, c.app.base, 12, 300000, 2, false, &a);
+    it_object_file_remove(&c.f[a.filers[0] - 1], a.path);
+    upload_any(&c, 12, 300000, &b);
+    IT_CHECKF(strcmp(a.path, b.path) != 0, "upload became an alias of a holder missing a file");
+    IT_EQ(copies(&c, b.path), 2);
+    IT_EQ(files(&c), base + 3);
+    it_download_ok(NULL, c.objsrv.base, &b);
+
+    job = run_job(&c, "dedupe", "{}");
+    IT_EQ(counter(job, "pairs"), 1);
+    IT_EQ(counter(job, "aliased"), 0);
+    IT_EQ(counter(job, "skipped"), 1);
+    json_decref(job);
+    IT_EQ(copies(&c, b.path), 2);
+
+    job = run_job(&c, "audit", "{}");
+    IT_EQ(counter(job, "missing"), 1);
+    IT_EQ(counter(job, "repaired"), 1);
+    json_decref(job);
+    job = run_job(&c, "dedupe", "{}");
+    IT_EQ(counter(job, "aliased"), 1);
+    IT_EQ(counter(job, "stale_deleted"), 2);
+    json_decref(job);
+    IT_EQ(copies(&c, b.path), 0);
+    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_STREQ(info.path, a.path);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    it_download_ok(NULL, c.objsrv.base, &a);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -421,6 +472,7 @@ int main(int argc, char **argv)
         {"inline_alias_first", t_inline_alias_first, NULL, 60},
         {"inline_off", t_inline_off, NULL, 40},
         {"job", t_job, NULL, 90},
+        {"holder_missing", t_holder_missing, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

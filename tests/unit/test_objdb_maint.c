@@ -5,7 +5,7 @@
  *
  * Covers: adding and replacing filers with every refusal, the stale-replica
  * protocol (a replica wanted again is kept; a SENT one cannot be listed
- * again until it is done; an unrecorded upload's replica added by hand),
+ * again until it is done; holds of unlisted copies),
  * the two walks per filer (scan and index) giving the same objects, aliases
  * (look-up through the holder, no purge of a holder with a live alias, no
  * alias of a deleted holder), the dedupe listing and conversion, counts,
@@ -152,36 +152,60 @@ static void test_stale_protocol(void **state)
     assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
 }
 
-/* An upload that was never recorded: its replica put on the list by hand
- * is claimed (no record lists it) and done; a second add is a no-op, and
- * adding after the claim keeps the SENT state. */
-static void test_stale_add(void **state)
+/* Holds: an unrecorded upload's replica, and a copy a job is about to
+ * list. A held row is not listed before its time, a claim refuses a row
+ * held again since it was listed, a SENT row cannot be held, and a second
+ * hold says whether the row was still there. */
+static void test_stale_hold(void **state)
 {
     struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
     struct cf_objdb_stale st[8];
     char err[CF_ERR_LEN] = "", path[CF_UUID_PATH_SIZE];
-    struct cf_uuid u, ghost;
+    struct cf_uuid u, v, ghost;
+    uint64_t now = cf_wall_ms();
 
     add_shard(fx, 1, NULL);
     if (cf_objdb_reserve(fx->odb, 1, &u, err) != 0)
         fail_msg("reserve: %s", err);
     cf_uuid_filer_path(&u, path);
-    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
-    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
+    /* Never recorded: held until now, claimed (no record lists it), done. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), 1);
     assert_int_equal(stale_all(fx, st, 8), 1);
     assert_true(st[0].uuid.oid == u.oid);
     assert_int_equal(st[0].filer, 2);
     assert_string_equal(st[0].path, path);
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
-    assert_int_equal(cf_objdb_stale_add(fx->odb, &u, 2, path, err), 0);
-    assert_int_equal(stale_all(fx, st, 8), 1);
-    assert_true(st[0].sent);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), CF_EBUSY);
     assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
     assert_int_equal(stale_all(fx, st, 8), 0);
+
+    /* A job's copy of v to filer 3: held for a minute, so not listed now. */
+    v = put(fx, 1, f, 2);
+    cf_uuid_filer_path(&v, path);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 60000, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 0);
+    /* Listed by the drain at an old time, then held again: the claim
+     * leaves it. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now - 10, err), 1);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 60000, err), 1);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_EBUSY);
+    /* The job lists it: the row goes with the listing. */
+    assert_int_equal(cf_objdb_add_filer(fx->odb, &v, 3, err), 0);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_ENOTFOUND);
+    assert_filers(fx, &v, (const uint32_t[]){1, 2, 3}, 3);
+    /* A second hold after the row went reports it (0: created anew). */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now - 10, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now + 1000, err), 0);
     /* A shard nobody has. */
     ghost = u;
     ghost.shard = 77;
-    assert_int_equal(cf_objdb_stale_add(fx->odb, &ghost, 2, path, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &ghost, 2, path, now, err), CF_ENOTFOUND);
 }
 
 /* The stale list pages by object id without losing rows of one object. */
@@ -472,7 +496,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_and_replace, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_protocol, objdbtest_setup, objdbtest_teardown),
-        cmocka_unit_test_setup_teardown(test_stale_add, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_hold, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
