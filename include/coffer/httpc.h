@@ -15,14 +15,17 @@
 
 #define CF_HTTPC_BODY_MAX (1024 * 1024)
 
-/* curl_global_init and the process-wide share of connections and DNS
+/* curl_global_init and the per-thread shares of connections and DNS
  * results. Idempotent and thread-safe. Returns 0 or CF_EINTERNAL. */
 CF_MUST_CHECK int cf_httpc_global_init(void);
 
-/* Make easy handle h (a CURL *) reuse the process-wide connection cache, so
- * that requests between roles travel on kept-alive connections instead of
- * a new connection (and, on a libmicrohttpd server, a new thread) each time.
- * A no-op before cf_httpc_global_init. */
+/* Make easy handle h (a CURL *) reuse the calling thread's connection
+ * cache, so that requests between roles travel on kept-alive connections
+ * instead of a new connection (and, on a libmicrohttpd server, a new
+ * thread) each time. h must then be used and cleaned up on this thread
+ * only, before the thread exits (libcurl does not support one connection
+ * cache for threads running transfers at once). A no-op before
+ * cf_httpc_global_init. */
 void cf_httpc_share(void *h);
 
 /* method url (both borrowed) with an optional JSON body (borrowed, may be

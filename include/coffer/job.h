@@ -29,8 +29,12 @@
  * "interrupted" (reported for a "running" row this process does not run
  * whose updated time is over CF_JOB_STALE_MS old: its process died).
  *
- * Threads: a job runs on its own thread; cf_job_* calls are made by that
- * thread only, except cf_job_should_stop (any thread). struct cf_jobs is
+ * Threads: a job runs on its own thread. Its run function may hand work
+ * to helper threads of its own, which may call cf_job_should_stop,
+ * cf_job_done, cf_job_count, cf_job_counter, cf_job_throttle (one budget
+ * shared by all: a caller sleeps while holding it, so the others wait
+ * their turn) and cf_job_log; every other cf_job_* call is made by the job's
+ * thread only, and not while its helpers run. struct cf_jobs is
  * thread-safe.
  */
 #ifndef COFFER_JOB_H

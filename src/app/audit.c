@@ -12,6 +12,10 @@
  * of a replica that is already good finds it there), so the job can be
  * killed and run again.
  *
+ * Records are read in batches of BATCH, up to CF__MAINT_WORKERS records at
+ * once (one record's replicas one after the other); the cursor is saved
+ * after each batch, or, when stopped, before the first record not finished.
+ *
  * Report: the job's counters (job.h), all created at the start so the
  * report shows zeros too:
  *   objects           records examined (after sampling)
@@ -71,6 +75,11 @@ struct audit {
     uint64_t sample_bp;        /* records sampled, in 1/100 of a percent (10000: all) */
     struct cf_objdb_filer *fl; /* the summary table, fresh for each batch */
     size_t nfl;
+    /* The batch being audited, on up to CF__MAINT_WORKERS threads: each
+     * record's result (CF_ECANCELED until it has run). */
+    const struct cf_objdb_record *batch;
+    int *rcs;
+    struct cf__maint_pool *pool;
 };
 
 /* One replica read back. */
@@ -633,6 +642,22 @@ static int audit_record(struct audit *au, const struct cf_objdb_record *rec)
 
 /* ---- the job ---- */
 
+/* One record of the batch (a helper thread, cf__maint_pool_run). */
+static void audit_item(void *ctx, size_t i)
+{
+    struct audit *au = ctx;
+
+    if (!sampled(au, &au->batch[i].uuid)) {
+        au->rcs[i] = 0;
+        return;
+    }
+    au->rcs[i] = audit_record(au, &au->batch[i]);
+    if (au->rcs[i] == 0) {
+        cf_job_count(au->j, "objects", 1);
+        cf_job_done(au->j, 1, 0);
+    }
+}
+
 static void estimate_total(struct audit *au)
 {
     struct cf_objdb_counts k;
@@ -674,6 +699,8 @@ static int audit_run(struct cf_job *j, char *err)
     au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
     estimate_total(&au);
     batch = cf_xcalloc(BATCH, sizeof(*batch));
+    au.rcs = cf_xcalloc(BATCH, sizeof(*au.rcs));
+    au.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
     while (!cur.done) {
         struct cf_objdb_cursor next = cur;
         int n;
@@ -691,24 +718,24 @@ static int audit_run(struct cf_job *j, char *err)
         free(au.fl);
         au.fl = NULL;
         au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
+        for (int i = 0; i < n; i++)
+            au.rcs[i] = CF_ECANCELED;
+        au.batch = batch;
+        cf__maint_pool_run(au.pool, (size_t)n, audit_item, &au, j);
         for (int i = 0; i < n; i++) {
-            if (!sampled(&au, &batch[i].uuid))
+            if (au.rcs[i] == 0)
                 continue;
-            rc = audit_record(&au, &batch[i]);
-            if (rc < 0) {
-                /* Stopped: save the records finished, so that a resume
-                 * neither skips this one nor counts the others twice. */
-                if (i > 0) {
-                    struct cf_objdb_cursor at = {batch[i - 1].uuid.shard, batch[i - 1].uuid.oid,
-                                                 false};
-                    cf__maint_cursor_format(&at, ctext, sizeof(ctext));
-                    if (cf_job_checkpoint(j, ctext, NULL) < 0)
-                        cf_log(CF_LOG_WARN, "audit: stopped, cursor not saved");
-                }
-                goto out;
+            /* Stopped: save the records before the first unfinished one,
+             * so that a resume does not skip it (those finished after it,
+             * at most a batch, are read and counted again). */
+            rc = au.rcs[i];
+            if (i > 0) {
+                struct cf_objdb_cursor at = {batch[i - 1].uuid.shard, batch[i - 1].uuid.oid, false};
+                cf__maint_cursor_format(&at, ctext, sizeof(ctext));
+                if (cf_job_checkpoint(j, ctext, NULL) < 0)
+                    cf_log(CF_LOG_WARN, "audit: stopped, cursor not saved");
             }
-            cf_job_count(j, "objects", 1);
-            cf_job_done(j, 1, 0);
+            goto out;
         }
         cur = next;
         cf__maint_cursor_format(&cur, ctext, sizeof(ctext));
@@ -727,6 +754,8 @@ static int audit_run(struct cf_job *j, char *err)
     rc = 0;
 out:
     free(batch);
+    cf__maint_pool_free(au.pool);
+    free(au.rcs);
     free(au.fl);
     return rc;
 }

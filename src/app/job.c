@@ -87,7 +87,8 @@ struct cf_job {
     int decile; /* last tenth of progress logged */
 
     /* Bandwidth limit (job's thread only). */
-    double bw; /* bytes per second; 0: none */
+    double bw;              /* bytes per second; 0: none */
+    pthread_mutex_t thr_mu; /* guards the two below (helpers throttle too) */
     uint64_t thr_t0_ns, thr_bytes;
 
     struct cf_metric *m_done, *m_total, *m_bytes;
@@ -384,6 +385,7 @@ void cf_job_throttle(struct cf_job *j, uint64_t bytes)
 
     if (j->bw <= 0)
         return;
+    pthread_mutex_lock(&j->thr_mu);
     now = cf_now_ns();
     if (j->thr_t0_ns == 0)
         j->thr_t0_ns = now;
@@ -396,14 +398,15 @@ void cf_job_throttle(struct cf_job *j, uint64_t bytes)
         if (elapsed > due + 1.0) {
             j->thr_t0_ns = now;
             j->thr_bytes = 0;
-            return;
+            break;
         }
         if (due <= elapsed || cf_job_should_stop(j))
-            return;
+            break;
         sleep_ms((uint64_t)((due - elapsed) * 1000) > 50 ? 50
                                                          : (uint64_t)((due - elapsed) * 1000) + 1);
         now = cf_now_ns();
     }
+    pthread_mutex_unlock(&j->thr_mu);
 }
 
 void cf_job_log(struct cf_job *j, const char *kind, uint32_t filer, const char *object,
@@ -514,6 +517,7 @@ static void job_free(struct cf_job *j)
     json_decref(j->args);
     free(j->args_text);
     pthread_mutex_destroy(&j->mu);
+    pthread_mutex_destroy(&j->thr_mu);
     free(j);
 }
 
@@ -657,6 +661,7 @@ static int begin(struct cf_jobs *js, const char *kind, const json_t *args, bool 
     }
     j = cf_xcalloc(1, sizeof(*j));
     pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->thr_mu, NULL);
     j->js = js;
     j->kind = k;
     j->sync = sync;

@@ -12,12 +12,38 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/job.h"
 #include "coffer/objdb.h"
 
 /* A filer object URL: base + "/o/" + path. */
 #define CF__MAINT_URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX + 1)
 /* Records a job handles between two checkpoints. */
 #define CF__MAINT_BATCH 64
+
+/* Copies a job has in flight at once: small objects cost a filer a durable
+ * create each (fsync of the file and its directory), which overlaps well;
+ * large ones are bounded by the disk and the job's bandwidth limit. */
+#define CF__MAINT_WORKERS 8
+
+/* A job's helper threads, kept for the job's life so that each keeps its
+ * kept-alive connections to the filers (httpc.h: one connection cache per
+ * thread). Used by the job's thread only. */
+struct cf__maint_pool;
+
+/* Start up to workers - 1 helpers (the caller is the last worker; threads
+ * that cannot be created just leave more to the others). Never fails. */
+struct cf__maint_pool *cf__maint_pool_new(unsigned workers);
+
+/* Call fn(ctx, i) for every i in [0, n) on the pool's helpers and the
+ * caller, and return when all calls have returned. Once
+ * cf_job_should_stop(j) is true (j may be NULL), calls not yet begun are
+ * skipped. fn must be safe to run concurrently for distinct i, and call no
+ * cf_job_* function but those job.h allows helpers. */
+void cf__maint_pool_run(struct cf__maint_pool *p, size_t n, void (*fn)(void *ctx, size_t i),
+                        void *ctx, struct cf_job *j);
+
+/* Stop and join the helpers, and free p. NULL is a no-op. */
+void cf__maint_pool_free(struct cf__maint_pool *p);
 
 /* The entry of filer id in v[0..n) (borrowed), or NULL. */
 const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id);

@@ -22,8 +22,9 @@
  * Copy first, record second (DESIGN §4): a record never lists a filer
  * before its copy is durable and verified, and no good replica is dropped.
  *
- * Batches of CF__MAINT_BATCH objects; the cursor is saved after a batch is
- * done, so a run killed at any point redoes at most one batch, whose steps
+ * Batches of CF__MAINT_BATCH objects, copied CF__MAINT_WORKERS at a time
+ * (records are read and changed on the job's thread); the cursor is saved
+ * after a batch is done, so a run killed at any point redoes at most one batch, whose steps
  * are idempotent (cf_replica_ensure finds the copy already there). Objects
  * that fail (no source online, a busy record) are retried twice within
  * their batch, then counted "failed"; a run that ends with failures resets
@@ -33,6 +34,7 @@
 #include "coffer/maint.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,105 @@
 #define RETRIES        2
 
 /* ---- helpers shared with rebalance.c (maint_int.h) ---- */
+
+struct cf__maint_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, idle; /* a new round, or the round's last call done */
+    pthread_t t[CF__MAINT_WORKERS];
+    size_t nt;
+    bool quit;
+    /* the round (under mu) */
+    uint64_t round;
+    size_t n, next, busy;
+    void (*fn)(void *ctx, size_t i);
+    void *ctx;
+    struct cf_job *j;
+};
+
+/* Take the next call of the current round and make it, until none is
+ * left. Called with p->mu held; returns with it held. */
+static void pool_drain(struct cf__maint_pool *p)
+{
+    while (p->next < p->n) {
+        size_t i = p->next++;
+        if (p->j != NULL && cf_job_should_stop(p->j)) {
+            p->next = p->n;
+            break;
+        }
+        p->busy++;
+        pthread_mutex_unlock(&p->mu);
+        p->fn(p->ctx, i);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0 && p->next >= p->n)
+            pthread_cond_broadcast(&p->idle);
+    }
+}
+
+static void *pool_main(void *arg)
+{
+    struct cf__maint_pool *p = arg;
+    uint64_t seen = 0;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->round == seen)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->quit)
+            break;
+        seen = p->round;
+        pool_drain(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+struct cf__maint_pool *cf__maint_pool_new(unsigned workers)
+{
+    struct cf__maint_pool *p = cf_xcalloc(1, sizeof(*p));
+
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    if (workers > CF__MAINT_WORKERS)
+        workers = CF__MAINT_WORKERS;
+    while (p->nt + 1 < workers && pthread_create(&p->t[p->nt], NULL, pool_main, p) == 0)
+        p->nt++;
+    return p;
+}
+
+void cf__maint_pool_run(struct cf__maint_pool *p, size_t n, void (*fn)(void *ctx, size_t i),
+                        void *ctx, struct cf_job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    p->n = n;
+    p->next = 0;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->j = j;
+    p->round++;
+    pthread_cond_broadcast(&p->work);
+    pool_drain(p);
+    while (p->busy > 0)
+        pthread_cond_wait(&p->idle, &p->mu);
+    p->n = p->next = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void cf__maint_pool_free(struct cf__maint_pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t k = 0; k < p->nt; k++)
+        (void)pthread_join(p->t[k], NULL);
+    pthread_cond_destroy(&p->idle);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
 
 const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id)
 {
@@ -174,11 +275,27 @@ struct rebuild {
     enum mode mode;
     struct cf_objdb_filer *view;
     size_t nview;
+    struct item *items; /* CF__MAINT_BATCH */
+    struct cf__maint_pool *pool;
 };
 
 /* What became of one object. */
-enum outcome { OK, RETRY };
+enum outcome { OK, RETRY, COPY };
 
+/* One object in flight: prepared and finished on the job's thread, copied
+ * on a worker (cf__maint_pool_run). */
+struct item {
+    struct cf_uuid uuid;
+    struct cf_objdb_record rec;
+    uint32_t target;
+    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
+    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    size_t ns;
+    /* the copy's result */
+    int rc;
+    bool copied, ran;
+    char why[CF_ERR_LEN];
+};
 static int check(const struct cf_job_env *env, json_t *args, char *err)
 {
     json_t *f = json_object_get(args, "filer"), *to = json_object_get(args, "to");
@@ -226,21 +343,18 @@ static void refresh_view(struct rebuild *b)
     b->env->filers(b->env->filers_ctx, &b->view, &b->nview);
 }
 
-/* Copy rec to F, or move F's replica to another filer. */
-static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record *rec)
+/* Decide where it->rec goes. Returns OK (nothing to copy: counted),
+ * RETRY, or COPY with it->target, dst and the sources set. */
+static enum outcome prepare(struct rebuild *b, struct item *it)
 {
-    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
-    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
-    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    const struct cf_objdb_record *rec = &it->rec;
     const struct cf_objdb_filer *target = NULL;
-    struct cf_objdb_record now;
-    bool copied = false;
-    size_t ns;
-    int rc;
+    char text[CF_UUID_SIZE];
 
     cf_uuid_format(&rec->uuid, text);
     if (!cf__maint_lists(rec, b->f)) {
         cf_job_count(b->j, "skipped", 1);
+        cf_job_done(b->j, 1, 0);
         return OK;
     }
     if (b->mode == IN_PLACE)
@@ -253,35 +367,62 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
         cf_log(CF_LOG_INFO, "rebuild: object %s: no online filer to copy it to", text);
         return RETRY;
     }
-    ns = cf__maint_sources(b->view, b->nview, rec, b->f, urls, srcs);
-    if (ns == 0) {
+    it->ns = cf__maint_sources(b->view, b->nview, rec, b->f, it->urls, it->srcs);
+    if (it->ns == 0) {
         cf_log(CF_LOG_WARN, "rebuild: object %s: no other replica is online", text);
         return RETRY;
     }
-    if (cf__maint_url(target, rec->path, dst) < 0)
+    if (cf__maint_url(target, rec->path, it->dst) < 0)
         return RETRY;
-    /* In place, F is listed already; elsewhere the copy is held until the
-     * record lists it (maint_int.h). */
+    it->target = target->id;
+    return COPY;
+}
+
+/* The copy itself (a worker thread: no cf_job_* calls but should_stop). In
+ * place, F is listed already; elsewhere the copy is held until the record
+ * lists it (maint_int.h). */
+static void copy_item(void *ctx, size_t i)
+{
+    struct rebuild *b = ctx;
+    struct item *it = &b->items[i];
+
+    if (!it->ran)
+        return;
+    it->why[0] = '\0';
+    it->copied = false;
     if (b->mode == IN_PLACE)
-        rc =
-            cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, b->env->stall_s, &copied, why);
+        it->rc = cf_replica_ensure(it->srcs, it->ns, it->dst, it->rec.size, it->rec.sha512,
+                                   b->env->stall_s, &it->copied, it->why);
     else
-        rc = cf__maint_place(b->env->odb, rec, target->id, dst, srcs, ns, b->env->stall_s, &copied,
-                             why);
+        it->rc = cf__maint_place(b->env->odb, &it->rec, it->target, it->dst, it->srcs, it->ns,
+                                 b->env->stall_s, &it->copied, it->why);
+}
+
+/* After the copy: count it, and out of place, change the record. */
+static enum outcome finish(struct rebuild *b, struct item *it)
+{
+    const struct cf_objdb_record *rec = &it->rec;
+    char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
+    struct cf_objdb_record now;
+    int rc = it->rc;
+
+    cf_uuid_format(&rec->uuid, text);
     if (rc == CF_EEXIST) {
         /* Other bytes under the object's path: not ours to overwrite. */
         cf_job_count(b->j, "conflict", 1);
-        cf_job_log(b->j, CF_SCRIBE_CHECKSUM, target->id, text, "other bytes on filer: %s", why);
-        if (b->mode == IN_PLACE)
+        cf_job_log(b->j, CF_SCRIBE_CHECKSUM, it->target, text, "other bytes on filer: %s", it->why);
+        if (b->mode == IN_PLACE) {
+            cf_job_done(b->j, 1, 0);
             return OK;
+        }
         return RETRY;
     }
     if (rc < 0) {
         cf_log(CF_LOG_WARN, "rebuild: object %s to filer %" PRIu32 " not copied: %s", text,
-               target->id, why);
+               it->target, it->why);
         return RETRY;
     }
-    if (copied) {
+    if (it->copied) {
         cf_job_throttle(b->j, rec->size);
         cf_job_count(b->j, "copied", 1);
         cf_job_count(b->j, "copied_bytes", rec->size);
@@ -293,24 +434,24 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
      * row per object would cost more than the copy of a small one. The
      * scribe keeps the anomalies and the job's start, progress and end. */
     if (b->mode == IN_PLACE) {
-        if (copied)
+        if (it->copied)
             cf_log(CF_LOG_DEBUG, "rebuild: object %s: replica restored on filer %" PRIu32, text,
-                   target->id);
-        cf_job_done(b->j, 1, copied ? rec->size : 0);
+                   it->target);
+        cf_job_done(b->j, 1, it->copied ? rec->size : 0);
         return OK;
     }
-    rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, target->id, b->f_up, why);
+    rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, it->target, b->f_up, why);
     if (rc == 0) {
         cf_job_count(b->j, "moved", 1);
         cf_log(CF_LOG_DEBUG,
                "rebuild: object %s: replica of filer %" PRIu32 " now on filer %" PRIu32, text, b->f,
-               target->id);
-        cf_job_done(b->j, 1, copied ? rec->size : 0);
+               it->target);
+        cf_job_done(b->j, 1, it->copied ? rec->size : 0);
         return OK;
     }
     /* Not listed: the stale drain deletes the copy unless a record lists
      * it by then (the record may list the target already). */
-    cf__maint_release(b->env->odb, rec, target->id);
+    cf__maint_release(b->env->odb, rec, it->target);
     if (rc == CF_EBUSY || rc == CF_EEXIST)
         return RETRY;
     if (rc != CF_ENOTFOUND) {
@@ -327,24 +468,41 @@ static enum outcome rebuild_one(struct rebuild *b, const struct cf_objdb_record 
     return OK;
 }
 
-/* Handle one object of the walk, given its UUID (index) or record (scan). */
-static enum outcome handle(struct rebuild *b, const struct cf_uuid *uuid,
-                           const struct cf_objdb_record *rec_or_null)
+/* Handle items[0..n) (their uuid set; rec too when have_rec): look up,
+ * prepare, copy on the pool (CF__MAINT_WORKERS at once), finish. The
+ * UUIDs to retry go to fail[*nfail]. Returns 0, or CF_ECANCELED when a stop
+ * was asked (the batch is then redone by the next run). */
+static int handle(struct rebuild *b, size_t n, bool have_rec, struct cf_uuid *fail, size_t *nfail)
 {
-    struct cf_objdb_record rec;
-    int rc;
+    for (size_t i = 0; i < n; i++) {
+        struct item *it = &b->items[i];
+        enum outcome o;
 
-    if (rec_or_null != NULL)
-        return rebuild_one(b, rec_or_null);
-    rc = cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &rec, NULL);
-    if (rc == CF_ENOTFOUND) {
-        cf_job_count(b->j, "gone", 1);
-        cf_job_done(b->j, 1, 0);
-        return OK;
+        it->ran = false;
+        if (!have_rec) {
+            int rc = cf_objdb_get(b->env->odb, &it->uuid, CF_OBJDB_GET_DELETED, &it->rec, NULL);
+            if (rc == CF_ENOTFOUND) {
+                cf_job_count(b->j, "gone", 1);
+                cf_job_done(b->j, 1, 0);
+                continue;
+            }
+            if (rc < 0) {
+                fail[(*nfail)++] = it->uuid;
+                continue;
+            }
+        }
+        o = prepare(b, it);
+        if (o == RETRY)
+            fail[(*nfail)++] = it->uuid;
+        it->ran = o == COPY;
     }
-    if (rc < 0)
-        return RETRY;
-    return rebuild_one(b, &rec);
+    cf__maint_pool_run(b->pool, n, copy_item, b, b->j);
+    if (cf_job_should_stop(b->j))
+        return CF_ECANCELED;
+    for (size_t i = 0; i < n; i++)
+        if (b->items[i].ran && finish(b, &b->items[i]) == RETRY)
+            fail[(*nfail)++] = b->items[i].uuid;
+    return 0;
 }
 
 /* Objects the index lists for F from cursor c on (an estimate of the work
@@ -392,6 +550,8 @@ static int run(struct cf_job *j, char *err)
         cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
         goto out;
     }
+    b.items = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.items));
+    b.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
     refresh_view(&b);
     f = cf__maint_filer(b.view, b.nview, b.f);
     b.f_up = cf__maint_up(f);
@@ -426,22 +586,23 @@ static int run(struct cf_job *j, char *err)
         }
         refresh_view(&b);
         for (int i = 0; i < n; i++) {
-            const struct cf_uuid *u = b.scan ? &recs[i].uuid : &uuids[i];
-            if (cf_job_should_stop(j)) {
-                rc = CF_ECANCELED;
-                goto out;
-            }
-            if (handle(&b, u, b.scan ? &recs[i] : NULL) == RETRY)
-                fail[nfail++] = *u;
+            b.items[i].uuid = b.scan ? recs[i].uuid : uuids[i];
+            if (b.scan)
+                b.items[i].rec = recs[i];
         }
+        rc = handle(&b, (size_t)n, b.scan, fail, &nfail);
+        if (rc < 0)
+            goto out;
         for (int round = 0; round < RETRIES && nfail > 0; round++) {
-            size_t k = 0;
+            size_t k = nfail;
             pause_ms(j, RETRY_PAUSE_MS);
             refresh_view(&b);
-            for (size_t i = 0; i < nfail; i++)
-                if (handle(&b, &fail[i], NULL) == RETRY)
-                    fail[k++] = fail[i];
-            nfail = k;
+            for (size_t i = 0; i < k; i++)
+                b.items[i].uuid = fail[i];
+            nfail = 0;
+            rc = handle(&b, k, false, fail, &nfail);
+            if (rc < 0)
+                goto out;
         }
         if (cf_job_should_stop(j)) {
             rc = CF_ECANCELED;
@@ -475,6 +636,8 @@ static int run(struct cf_job *j, char *err)
     rc = 0;
 out:
     free(recs);
+    cf__maint_pool_free(b.pool);
+    free(b.items);
     free(b.view);
     return rc;
 }

@@ -11,47 +11,33 @@
 #include "coffer/buf.h"
 #include "coffer/err.h"
 
-/* Connections kept per easy handle that returns one to the shared cache;
- * libcurl closes the oldest beyond it. Enough for every concurrent
- * request to every filer of a small cluster to stay alive. */
-#define SHARED_CONNECTIONS 512
+/* Connections a thread keeps alive (libcurl closes the oldest beyond
+ * it): enough for every filer of a small cluster, several times over. */
+#define THREAD_CONNECTIONS 64
 
+/* One connection cache per thread. libcurl does not support sharing a
+ * connection cache between threads that run transfers at the same time
+ * (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), even with lock callbacks;
+ * doing so crashed the app under concurrent maintenance copies. A share
+ * used by one thread only needs no locks; it is released when the thread
+ * exits, by which time that thread's transfers are over. */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int init_rc = CF_EINTERNAL;
-static CURLSH *share;
-static pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+static pthread_key_t share_key;
 
-static void lock_cb(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+static void share_free(void *p)
 {
-    (void)h;
-    (void)access;
-    (void)ud;
-    pthread_mutex_lock(&locks[data]);
-}
-
-static void unlock_cb(CURL *h, curl_lock_data data, void *ud)
-{
-    (void)h;
-    (void)ud;
-    pthread_mutex_unlock(&locks[data]);
+    /* CURLSHE_IN_USE (a handle of this thread still attached) would leave
+     * it allocated rather than freed under that handle. */
+    (void)curl_share_cleanup((CURLSH *)p);
 }
 
 static void init_once(void)
 {
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
         return;
-    for (size_t i = 0; i < CF_ARRAY_LEN(locks); i++)
-        pthread_mutex_init(&locks[i], NULL);
-    share = curl_share_init();
-    if (share == NULL || curl_share_setopt(share, CURLSHOPT_LOCKFUNC, lock_cb) != CURLSHE_OK ||
-        curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, unlock_cb) != CURLSHE_OK ||
-        curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-        curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
-        if (share != NULL)
-            curl_share_cleanup(share);
-        share = NULL;
+    if (pthread_key_create(&share_key, share_free) != 0)
         return;
-    }
     init_rc = 0;
 }
 
@@ -61,12 +47,36 @@ int cf_httpc_global_init(void)
     return init_rc;
 }
 
+/* This thread's share, created at its first use; NULL if it cannot be. */
+static CURLSH *thread_share(void)
+{
+    CURLSH *sh = pthread_getspecific(share_key);
+
+    if (sh != NULL)
+        return sh;
+    sh = curl_share_init();
+    if (sh == NULL)
+        return NULL;
+    if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        pthread_setspecific(share_key, sh) != 0) {
+        curl_share_cleanup(sh);
+        return NULL;
+    }
+    return sh;
+}
+
 void cf_httpc_share(void *h)
 {
-    if (share == NULL)
+    CURLSH *sh;
+
+    if (init_rc != 0)
         return;
-    (void)curl_easy_setopt((CURL *)h, CURLOPT_SHARE, share);
-    (void)curl_easy_setopt((CURL *)h, CURLOPT_MAXCONNECTS, (long)SHARED_CONNECTIONS);
+    sh = thread_share();
+    if (sh == NULL)
+        return;
+    (void)curl_easy_setopt((CURL *)h, CURLOPT_SHARE, sh);
+    (void)curl_easy_setopt((CURL *)h, CURLOPT_MAXCONNECTS, (long)THREAD_CONNECTIONS);
 }
 
 static size_t collect(char *p, size_t size, size_t nitems, void *ud)
