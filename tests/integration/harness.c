@@ -26,9 +26,11 @@
 #include <curl/curl.h>
 
 #include "coffer/err.h"
+#include "coffer/httpc.h"
 #include "coffer/log.h"
 #include "coffer/objdb.h"
 #include "coffer/objpath.h"
+#include "coffer/scribe.h"
 #include "coffer/uuid.h"
 
 extern char **environ;
@@ -660,20 +662,25 @@ int it_filer_start(struct it_filer *f, int *status, ...)
     return rc;
 }
 
-void it_filer_start_ok(struct it_filer *f, ...)
+static void filer_start_okv(struct it_filer *f, va_list ap)
 {
-    va_list ap;
-    int rc, st = 0;
+    int st = 0;
 
-    va_start(ap, f);
-    rc = filer_startv(f, &st, ap);
-    va_end(ap);
-    if (rc != 0) {
+    if (filer_startv(f, &st, ap) != 0) {
         char log[2048];
         it_filer_read_log(f, log, sizeof(log));
         it_fail(__FILE__, __LINE__, "filer %u exited before it was ready (status 0x%x); log:\n%s",
                 f->id, (unsigned)st, log);
     }
+}
+
+void it_filer_start_ok(struct it_filer *f, ...)
+{
+    va_list ap;
+
+    va_start(ap, f);
+    filer_start_okv(f, ap);
+    va_end(ap);
 }
 
 /* A child this harness started, as the filer and process helpers share it:
@@ -2372,23 +2379,55 @@ unsigned it_objdb_count(const char *db, unsigned max_id)
     return distinct;
 }
 
+void it_cluster_init(struct it_cluster *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->app.pid = -1;
+    c->app.out_fd = -1;
+    c->objsrv.pid = -1;
+    c->objsrv.out_fd = -1;
+    it_case_db(c->db);
+}
+
+void it_cluster_add_filer(struct it_cluster *c, unsigned weight, ...)
+{
+    struct it_filer *f;
+    char name[16];
+    va_list ap;
+
+    IT_CHECKF(c->n < IT_CLUSTER_MAX, "more than %d filers in a cluster", IT_CLUSTER_MAX);
+    f = &c->f[c->n];
+    it_fmt(name, sizeof(name), "f%zu", c->n + 1);
+    it_filer_init(f, (unsigned)(c->n + 1), name);
+    va_start(ap, weight);
+    filer_start_okv(f, ap);
+    va_end(ap);
+    c->n++;
+    it_admin_filer_add(c->db, f, weight);
+}
+
+void it_cluster_start_filers(struct it_cluster *c, size_t n)
+{
+    it_cluster_init(c);
+    IT_CHECK(n >= 1 && n <= IT_CLUSTER_MAX);
+    for (size_t i = 0; i < n; i++)
+        it_cluster_add_filer(c, 100, NULL);
+    it_admin_shard_add(c->db);
+}
+
 void it_cluster_start(struct it_cluster *c, size_t n, const unsigned *weights, unsigned ro_mask,
                       unsigned stall_s)
 {
-    char name[16], stall[16];
+    char stall[16];
 
-    memset(c, 0, sizeof(*c));
+    it_cluster_init(c);
     IT_CHECK(n >= 1 && n <= IT_CLUSTER_MAX);
-    it_case_db(c->db);
     for (size_t i = 0; i < n; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
+        unsigned weight = weights != NULL ? weights[i] : 100;
         if (ro_mask & (1u << i))
-            it_filer_start_ok(&c->f[i], "--read-only", NULL);
+            it_cluster_add_filer(c, weight, "--read-only", NULL);
         else
-            it_filer_start_ok(&c->f[i], NULL);
-        c->n++;
-        it_admin_filer_add(c->db, &c->f[i], weights != NULL ? weights[i] : 100);
+            it_cluster_add_filer(c, weight, NULL);
     }
     it_admin_shard_add(c->db);
     it_fmt(stall, sizeof(stall), "%u", stall_s);
@@ -2432,4 +2471,233 @@ void it_wait_filer_status(const struct it_cluster *c, const char *uuid, unsigned
 
     IT_CHECKF(it_wait_for(filer_has_status, &w, 100, 100),
               "the app never reported filer %u %s (record %s)", id, status, uuid);
+}
+
+struct table_wait {
+    const char *db;
+    unsigned id;
+    const char *status;
+};
+
+static bool filer_table_has(void *arg)
+{
+    const struct table_wait *w = arg;
+    struct cf_objdb *odb = NULL;
+    struct cf_objdb_filer f;
+    bool ok = false;
+
+    if (cf_objdb_open(w->db, 1, &odb, NULL) < 0)
+        return false;
+    if (cf_objdb_filer_get(odb, w->id, &f, NULL) == 0)
+        ok = strcmp(f.status, w->status) == 0;
+    cf_objdb_close(odb);
+    return ok;
+}
+
+void it_wait_filer_table(const char *db, unsigned id, const char *status)
+{
+    struct table_wait w = {db, id, status};
+
+    IT_CHECKF(it_wait_for(filer_table_has, &w, 100, 100), "filer %u never became %s", id, status);
+}
+
+unsigned it_cluster_copies(const struct it_cluster *c, const char *path)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (it_object_file_size(&c->f[i], path) >= 0)
+            n++;
+    return n;
+}
+
+void it_cluster_verify(const struct it_cluster *c, const struct it_record *recs, size_t n,
+                       unsigned replicas, unsigned gone)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct it_record now;
+        IT_EQ(it_info(c->app.base, recs[i].uuid, &now), 200);
+        IT_EQ(now.nfilers, replicas);
+        IT_CHECK(memcmp(now.sha, recs[i].sha, CF_SHA512_LEN) == 0);
+        for (size_t k = 0; k < now.nfilers; k++) {
+            unsigned id = now.filers[k];
+            IT_CHECKF(id != gone, "object %s still lists filer %u", now.uuid, gone);
+            IT_CHECK(id >= 1 && id <= c->n);
+            it_get_ok(NULL, &c->f[id - 1], now.path, now.size, now.sha);
+        }
+    }
+}
+
+/* ---- deleting and purging objects ------------------------------------------ */
+
+/* method app/v1/objects/UUID<suffix> without a body; the status. */
+static long object_request(const char *app_base, const char *method, const char *uuid,
+                           const char *suffix)
+{
+    char target[128];
+    struct it_resp r;
+    long st;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s%s", uuid, suffix);
+    st = it_http_to(NULL, app_base, method, target, NULL, &r, NULL);
+    it_resp_fini(&r);
+    return st;
+}
+
+long it_object_delete(const char *app_base, const char *uuid)
+{
+    return object_request(app_base, "DELETE", uuid, "");
+}
+
+long it_object_undelete(const char *app_base, const char *uuid)
+{
+    return object_request(app_base, "POST", uuid, "/undelete");
+}
+
+struct it_purge_counts it_purge_now(const char *app_base)
+{
+    struct it_purge_counts k;
+    struct it_resp r;
+    json_t *j;
+
+    IT_EQ(it_http_to(NULL, app_base, "POST", "/v1/admin/purge", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    k.moved = it_json_int(j, "moved");
+    k.purged = it_json_int(j, "purged");
+    k.failed = it_json_int(j, "failed");
+    k.skipped = it_json_int(j, "skipped");
+    k.removed = it_json_int(j, "removed");
+    k.pending = it_json_int(j, "pending");
+    k.restored = it_json_int(j, "restored");
+    k.held = it_json_int(j, "held");
+    json_decref(j);
+    it_resp_fini(&r);
+    return k;
+}
+
+/* ---- maintenance jobs ---------------------------------------------------------- */
+
+#define IT_JOB_TRIES    1200 /* it_job_run's bound: 1200 polls ... */
+#define IT_JOB_DELAY_MS 100  /* ... 100 ms apart, times the multiplier */
+#define IT_JOB_HTTP_MS  10000
+
+int64_t it_job_start(const char *app_base, const char *kind, const char *args_json)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    json_t *body, *out = NULL;
+    long status = 0;
+    int64_t id;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    body = json_pack("{s:s,s:o}", "kind", kind, "args", json_loads(args_json, 0, NULL));
+    IT_CHECKF(body != NULL, "job args are not JSON: %s", args_json);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", app_base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, IT_JOB_HTTP_MS, &status, &out, err) == 0,
+              "POST %s: %s", url, err);
+    json_decref(body);
+    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", url, status);
+    id = it_json_int(out, "id");
+    json_decref(out);
+    return id;
+}
+
+json_t *it_job_get(const char *app_base, int64_t id)
+{
+    char url[IT_URL_MAX + 48], err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs/%lld", app_base, (long long)id);
+    IT_CHECKF(cf_httpc_json("GET", url, NULL, IT_JOB_HTTP_MS, &status, &j, err) == 0, "GET %s: %s",
+              url, err);
+    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", url, status);
+    return j;
+}
+
+struct job_wait {
+    const char *app_base;
+    int64_t id;
+    int64_t at_least; /* it_job_wait_progress */
+    json_t *last;     /* it_job_wait_end: the ended job */
+};
+
+static bool job_ended(void *arg)
+{
+    struct job_wait *w = arg;
+    json_t *j = it_job_get(w->app_base, w->id);
+
+    if (strcmp(it_json_str(j, "state"), "running") == 0) {
+        json_decref(j);
+        return false;
+    }
+    json_decref(w->last);
+    w->last = j;
+    return true;
+}
+
+json_t *it_job_wait_end(const char *app_base, int64_t id, unsigned tries, unsigned delay_ms)
+{
+    struct job_wait w = {.app_base = app_base, .id = id, .last = NULL};
+
+    IT_CHECKF(it_wait_for(job_ended, &w, tries, delay_ms), "job %lld never ended", (long long)id);
+    return w.last;
+}
+
+static bool job_progressed(void *arg)
+{
+    const struct job_wait *w = arg;
+    json_t *j = it_job_get(w->app_base, w->id);
+    bool ok;
+
+    IT_STREQ(it_json_str(j, "state"), "running");
+    ok = it_json_int(j, "done_objects") >= w->at_least;
+    json_decref(j);
+    return ok;
+}
+
+void it_job_wait_progress(const char *app_base, int64_t id, int64_t at_least, unsigned tries,
+                          unsigned delay_ms)
+{
+    struct job_wait w = {.app_base = app_base, .id = id, .at_least = at_least};
+
+    IT_CHECKF(it_wait_for(job_progressed, &w, tries, delay_ms),
+              "job %lld never had %lld objects done", (long long)id, (long long)at_least);
+}
+
+json_t *it_job_run(const char *app_base, const char *kind, const char *args_json)
+{
+    json_t *job = it_job_wait_end(app_base, it_job_start(app_base, kind, args_json), IT_JOB_TRIES,
+                                  IT_JOB_DELAY_MS);
+    const char *msg = json_string_value(json_object_get(job, "message"));
+
+    IT_CHECKF(strcmp(it_json_str(job, "state"), "done") == 0, "the %s job ended %s: %s", kind,
+              it_json_str(job, "state"), msg ? msg : "");
+    return job;
+}
+
+int64_t it_job_counter(const json_t *job, const char *name)
+{
+    const json_t *k = json_object_get(job, "counters");
+
+    IT_CHECKF(json_is_object(k), "the job report has no counters");
+    return it_json_int(k, name);
+}
+
+/* ---- the scribe ---- */
+
+int64_t it_scribe_count(const char *db_uri, const char *kind)
+{
+    struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
+    struct cf_scribe_event *ev = NULL;
+    struct cf_scribe *s = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_scribe_open(db_uri, 1, &s, err) == 0, "scribe open: %s", err);
+    IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
+    free(ev);
+    cf_scribe_close(s);
+    return (int64_t)n;
 }

@@ -478,11 +478,92 @@ struct it_cluster {
  * a shard; start the app (with --stall-s stall_s) and objsrv (the same). */
 void it_cluster_start(struct it_cluster *c, size_t n, const unsigned *weights, unsigned ro_mask,
                       unsigned stall_s);
+/* The pieces of it_cluster_start, for a case that starts the app or objsrv
+ * with arguments of its own, or filers one by one.
+ * it_cluster_init: c zeroed, no filer, neither the app nor objsrv running
+ * (pid -1), c->db the case's catalog (it_case_db). Starts nothing. */
+void it_cluster_init(struct it_cluster *c);
+/* Start filer c->n + 1 ("f<id>", no other --id/--dir/--listen) with the
+ * extra arguments (strings, NULL-terminated), failing the case unless it
+ * gets ready; register it in c->db with weight; count it in c->n. */
+void it_cluster_add_filer(struct it_cluster *c, unsigned weight, ...) __attribute__((sentinel));
+/* it_cluster_init, n filers (weight 100, no extra arguments) and one shard
+ * in c->db. Starts neither the app nor objsrv: the caller does, e.g.
+ * it_app_start_ok(&c->app, c->db, ...) and it_objsrv_start_ok(&c->objsrv,
+ * c->app.base, ...). */
+void it_cluster_start_filers(struct it_cluster *c, size_t n);
 /* Stop objsrv, the app and every filer still running; each must exit 0. */
 void it_cluster_stop(struct it_cluster *c);
 /* Wait (bounded) until the app reports filer id with the given status
  * ("online", "offline") in the record of uuid. */
 void it_wait_filer_status(const struct it_cluster *c, const char *uuid, unsigned id,
                           const char *status);
+/* Wait (bounded) until the filer summary table of the catalog at db lists
+ * filer id with the given status ("online", "offline"). The app's tracker
+ * writes that table and takes it as its own view in the same poll, so the
+ * app sees the filer so too. */
+void it_wait_filer_table(const char *db, unsigned id, const char *status);
+/* Filers of c whose store holds a file for object path (it_object_file_size
+ * >= 0), running or not. */
+unsigned it_cluster_copies(const struct it_cluster *c, const char *path);
+/* Every object of recs[0..n): the app's record of it now (it_info: 200)
+ * lists exactly replicas filers, all of them filers of c and none of them
+ * filer gone (0: any may be listed), with the SHA-512 of recs[i]; each filer
+ * it lists serves the bytes (it_get_ok). */
+void it_cluster_verify(const struct it_cluster *c, const struct it_record *recs, size_t n,
+                       unsigned replicas, unsigned gone);
+
+/* ---- deleting and purging objects (the app) --------------------------------- */
+
+/* DELETE app/v1/objects/UUID (mark the object deleted). Returns the status;
+ * checks nothing else. uuid is sent as is (a malformed one gets 400). */
+long it_object_delete(const char *app_base, const char *uuid);
+/* POST app/v1/objects/UUID/undelete. Returns the status; checks nothing
+ * else. */
+long it_object_undelete(const char *app_base, const char *uuid);
+
+/* What one purge pass reported (POST /v1/admin/purge). */
+struct it_purge_counts {
+    int64_t moved, purged, failed, skipped, removed, pending, restored, held;
+};
+
+/* POST app/v1/admin/purge: run one purge pass now. Fails the case unless the
+ * reply is 200 with every count of struct it_purge_counts as an integer. */
+struct it_purge_counts it_purge_now(const char *app_base);
+
+/* ---- maintenance jobs (the app's /v1/admin/jobs) ----------------------------- */
+
+/* POST app/v1/admin/jobs {"kind":kind,"args":<args_json>} (args_json is
+ * JSON text, e.g. "{}"). Fails the case unless args_json parses and the app
+ * answers 202 with the job's "id". Returns that id; does not wait. */
+int64_t it_job_start(const char *app_base, const char *kind, const char *args_json);
+/* GET app/v1/admin/jobs/ID. Fails the case unless the app answers 200 with
+ * JSON. Returns the job (caller owns; json_decref). */
+json_t *it_job_get(const char *app_base, int64_t id);
+/* Poll the job (it_job_get) up to tries times, delay_ms apart (times the
+ * multiplier), until its "state" is no longer "running"; fails the case if
+ * it never ends. Returns the ended job, whatever its state (caller owns;
+ * json_decref). */
+json_t *it_job_wait_end(const char *app_base, int64_t id, unsigned tries, unsigned delay_ms);
+/* Poll the job up to tries times, delay_ms apart (times the multiplier),
+ * until its "done_objects" is at least at_least. Fails the case if it never
+ * is, or if the job is seen in any state but "running" meanwhile. */
+void it_job_wait_progress(const char *app_base, int64_t id, int64_t at_least, unsigned tries,
+                          unsigned delay_ms);
+/* it_job_start, then it_job_wait_end (up to 1200 polls 100 ms apart), then
+ * fail the case (with the job's "message") unless it ended "done". Returns
+ * the job's report (caller owns; json_decref). */
+json_t *it_job_run(const char *app_base, const char *kind, const char *args_json);
+/* The integer counter name of a job report's "counters" object. Fails the
+ * case if there is no "counters" object or no such integer in it. */
+int64_t it_job_counter(const json_t *job, const char *name);
+
+/* ---- the scribe ------------------------------------------------------------ */
+
+/* Events of kind (e.g. CF_SCRIBE_REPAIR) in the scribe of the catalog at
+ * db_uri (its events table, read directly; up to CF_SCRIBE_QUERY_MAX). Fails
+ * the case if the scribe cannot be opened or queried. Sets the log level of
+ * the case's process to WARN (no INFO lines from the database layer). */
+int64_t it_scribe_count(const char *db_uri, const char *kind);
 
 #endif

@@ -39,18 +39,7 @@
 /* Filers 1..n and the app with our arguments, and objsrv. */
 static void start(struct it_cluster *c, size_t n)
 {
-    char name[16];
-
-    memset(c, 0, sizeof(*c));
-    it_case_db(c->db);
-    for (size_t i = 0; i < n; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
-        it_filer_start_ok(&c->f[i], NULL);
-        c->n++;
-        it_admin_filer_add(c->db, &c->f[i], 100);
-    }
-    it_admin_shard_add(c->db);
+    it_cluster_start_filers(c, n);
     it_app_start_ok(&c->app, c->db, "--stall-s", "3", "--purge-interval-ms", "0",
                     "--stale-delay-ms", "0", NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
@@ -93,65 +82,11 @@ static void check_all(const struct it_cluster *c, const struct it_record *recs, 
     }
 }
 
-/* ---- jobs ---- */
-
-struct job_wait {
-    char url[256];
-    json_t *last;
-};
-
-static bool job_ended(void *arg)
-{
-    struct job_wait *w = arg;
-    char err[CF_ERR_LEN] = "";
-    long status = 0;
-    json_t *j = NULL;
-
-    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET %s: %s",
-              w->url, err);
-    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", w->url, status);
-    if (strcmp(it_json_str(j, "state"), "running") == 0) {
-        json_decref(j);
-        return false;
-    }
-    json_decref(w->last);
-    w->last = j;
-    return true;
-}
-
 /* POST /v1/admin/jobs {"kind":"audit","args":args} and wait for the end,
  * which must be "done". Returns the report (caller owns). */
 static json_t *audit(const struct it_cluster *c, const char *args)
 {
-    struct job_wait w = {.last = NULL};
-    char url[256], err[CF_ERR_LEN] = "";
-    json_t *body, *out = NULL;
-    const char *msg;
-    long status = 0;
-
-    IT_CHECK(cf_httpc_global_init() == 0);
-    body = json_pack("{s:s,s:o}", "kind", "audit", "args", json_loads(args, 0, NULL));
-    IT_CHECK(body != NULL);
-    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", c->app.base);
-    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, &out, err) == 0, "POST %s: %s", url,
-              err);
-    json_decref(body);
-    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", url, status);
-    it_fmt(w.url, sizeof(w.url), "%s/%lld", url, (long long)it_json_int(out, "id"));
-    json_decref(out);
-    IT_CHECKF(it_wait_for(job_ended, &w, 1200, 100), "the audit never ended");
-    msg = json_string_value(json_object_get(w.last, "message"));
-    IT_CHECKF(strcmp(it_json_str(w.last, "state"), "done") == 0, "the audit ended %s: %s",
-              it_json_str(w.last, "state"), msg ? msg : "");
-    return w.last;
-}
-
-static int64_t counter(const json_t *job, const char *name)
-{
-    const json_t *k = json_object_get(job, "counters");
-
-    IT_CHECKF(json_is_object(k), "the job report has no counters");
-    return it_json_int(k, name);
+    return it_job_run(c->app.base, "audit", args);
 }
 
 /* What an audit should have reported. */
@@ -161,17 +96,17 @@ struct want {
 
 static void check_report(const json_t *job, const struct want *w)
 {
-    IT_EQ(counter(job, "objects"), w->objects);
-    IT_EQ(counter(job, "replicas_checked"), w->checked);
-    IT_EQ(counter(job, "ok"), w->ok);
-    IT_EQ(counter(job, "missing"), w->missing);
-    IT_EQ(counter(job, "corrupt"), w->corrupt);
-    IT_EQ(counter(job, "repaired"), w->repaired);
-    IT_EQ(counter(job, "added"), w->added);
-    IT_EQ(counter(job, "dropped"), w->dropped);
-    IT_EQ(counter(job, "lost"), w->lost);
-    IT_EQ(counter(job, "unreachable"), w->unreachable);
-    IT_EQ(counter(job, "failed"), 0);
+    IT_EQ(it_job_counter(job, "objects"), w->objects);
+    IT_EQ(it_job_counter(job, "replicas_checked"), w->checked);
+    IT_EQ(it_job_counter(job, "ok"), w->ok);
+    IT_EQ(it_job_counter(job, "missing"), w->missing);
+    IT_EQ(it_job_counter(job, "corrupt"), w->corrupt);
+    IT_EQ(it_job_counter(job, "repaired"), w->repaired);
+    IT_EQ(it_job_counter(job, "added"), w->added);
+    IT_EQ(it_job_counter(job, "dropped"), w->dropped);
+    IT_EQ(it_job_counter(job, "lost"), w->lost);
+    IT_EQ(it_job_counter(job, "unreachable"), w->unreachable);
+    IT_EQ(it_job_counter(job, "failed"), 0);
 }
 
 static int64_t replicas_of(const struct it_record *recs, unsigned n)
@@ -181,23 +116,6 @@ static int64_t replicas_of(const struct it_record *recs, unsigned n)
     for (unsigned i = 0; i < n; i++)
         sum += recs[i].nfilers;
     return sum;
-}
-
-/* Events of kind in the scribe (the catalog's events table). */
-static int64_t events(const struct it_cluster *c, const char *kind)
-{
-    struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
-    struct cf_scribe_event *ev = NULL;
-    struct cf_scribe *s = NULL;
-    char err[CF_ERR_LEN] = "";
-    size_t n = 0;
-
-    cf_log_init("it", CF_LOG_WARN);
-    IT_CHECKF(cf_scribe_open(c->db, 1, &s, err) == 0, "scribe open: %s", err);
-    IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
-    free(ev);
-    cf_scribe_close(s);
-    return (int64_t)n;
 }
 
 /* ---- cases ---- */
@@ -259,9 +177,9 @@ static void t_repair(void *arg)
     check_report(job, &w);
     json_decref(job);
     /* Every finding and every fix is in the scribe. */
-    IT_EQ(events(&c, CF_SCRIBE_CHECKSUM), w.corrupt);
-    IT_EQ(events(&c, CF_SCRIBE_MISSING), w.missing);
-    IT_EQ(events(&c, CF_SCRIBE_REPAIR), w.repaired);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_CHECKSUM), w.corrupt);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_MISSING), w.missing);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_REPAIR), w.repaired);
     check_all(&c, recs, NOBJ);
     for (unsigned i = 0; i < NOBJ; i += 7)
         it_download_ok(NULL, c.objsrv.base, &recs[i]);
@@ -326,9 +244,9 @@ static void t_filer_only(void *arg)
 
     /* A full audit repairs the rest. */
     job = audit(&c, "{}");
-    IT_EQ(counter(job, "corrupt"), bad3);
-    IT_EQ(counter(job, "missing"), 0);
-    IT_EQ(counter(job, "repaired"), bad3);
+    IT_EQ(it_job_counter(job, "corrupt"), bad3);
+    IT_EQ(it_job_counter(job, "missing"), 0);
+    IT_EQ(it_job_counter(job, "repaired"), bad3);
     json_decref(job);
     check_all(&c, recs, 30);
     it_cluster_stop(&c);
@@ -373,8 +291,8 @@ static void t_lost(void *arg)
     w.lost = 1;
     check_report(job, &w);
     json_decref(job);
-    IT_EQ(events(&c, CF_SCRIBE_CHECKSUM), 3); /* two replicas, then "no good replica" */
-    IT_EQ(events(&c, CF_SCRIBE_REPAIR), 0);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_CHECKSUM), 3); /* two replicas, then "no good replica" */
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_REPAIR), 0);
     /* Nothing deleted, nothing rewritten. */
     IT_EQ(it_object_file_size(filer(&c, gone.filers[0]), gone.path), (int64_t)gone.size);
     IT_EQ(it_object_file_size(filer(&c, gone.filers[1]), gone.path), 1000);
@@ -430,13 +348,15 @@ static void t_restore_count(void *arg)
         }
 
     job = audit(&c, "{}");
-    IT_EQ(counter(job, "objects"), 12);
-    IT_EQ(counter(job, "replicas_checked"), total - short_by - on4);
-    IT_EQ(counter(job, "ok"), total - short_by - on4);
-    IT_EQ(counter(job, "dropped"), on4);
-    IT_EQ(counter(job, "added"), short_by + on4);
-    IT_EQ(counter(job, "corrupt") + counter(job, "missing") + counter(job, "lost"), 0);
-    IT_EQ(counter(job, "failed"), 0);
+    IT_EQ(it_job_counter(job, "objects"), 12);
+    IT_EQ(it_job_counter(job, "replicas_checked"), total - short_by - on4);
+    IT_EQ(it_job_counter(job, "ok"), total - short_by - on4);
+    IT_EQ(it_job_counter(job, "dropped"), on4);
+    IT_EQ(it_job_counter(job, "added"), short_by + on4);
+    IT_EQ(it_job_counter(job, "corrupt") + it_job_counter(job, "missing") +
+              it_job_counter(job, "lost"),
+          0);
+    IT_EQ(it_job_counter(job, "failed"), 0);
     json_decref(job);
     for (unsigned i = 0; i < 12; i++) {
         struct it_record now;
@@ -448,7 +368,9 @@ static void t_restore_count(void *arg)
         it_download_ok(NULL, c.objsrv.base, &now);
     }
     job = audit(&c, "{}");
-    IT_EQ(counter(job, "added") + counter(job, "dropped") + counter(job, "repaired"), 0);
+    IT_EQ(it_job_counter(job, "added") + it_job_counter(job, "dropped") +
+              it_job_counter(job, "repaired"),
+          0);
     json_decref(job);
     it_cluster_stop(&c);
 }
@@ -465,52 +387,14 @@ static void t_sample(void *arg)
     for (unsigned i = 0; i < 60; i++)
         it_upload_ok(NULL, c.app.base, 500 + i, 100 + i, 2, false, &recs[i]);
     job = audit(&c, "{\"sample\":30}");
-    a = counter(job, "objects");
+    a = it_job_counter(job, "objects");
     json_decref(job);
     job = audit(&c, "{\"sample\":30}");
-    b = counter(job, "objects");
+    b = it_job_counter(job, "objects");
     json_decref(job);
     IT_EQ(a, b);
     IT_CHECKF(a >= 6 && a <= 30, "sampled %lld of 60 objects at 30%%", (long long)a);
     it_cluster_stop(&c);
-}
-
-/* POST the audit without waiting; returns the job's URL in url. */
-static void audit_start(const struct it_cluster *c, const char *args, char url[256])
-{
-    char jobs[256], err[CF_ERR_LEN] = "";
-    json_t *body, *out = NULL;
-    long status = 0;
-
-    IT_CHECK(cf_httpc_global_init() == 0);
-    body = json_pack("{s:s,s:o}", "kind", "audit", "args", json_loads(args, 0, NULL));
-    it_fmt(jobs, sizeof(jobs), "%s/v1/admin/jobs", c->app.base);
-    IT_CHECKF(cf_httpc_json("POST", jobs, body, 10000, &status, &out, err) == 0, "POST: %s", err);
-    json_decref(body);
-    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", jobs, status);
-    it_fmt(url, 256, "%s/%lld", jobs, (long long)it_json_int(out, "id"));
-    json_decref(out);
-}
-
-struct progress_wait {
-    const char *url;
-    int64_t at_least;
-};
-
-static bool some_done(void *arg)
-{
-    const struct progress_wait *w = arg;
-    char err[CF_ERR_LEN] = "";
-    long status = 0;
-    json_t *j = NULL;
-    bool ok;
-
-    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET: %s", err);
-    IT_CHECK(status == 200 && j != NULL);
-    IT_STREQ(it_json_str(j, "state"), "running");
-    ok = it_json_int(j, "done_objects") >= w->at_least;
-    json_decref(j);
-    return ok;
 }
 
 /* A slow audit (bw_mbps 1) is stopped part way (DELETE) and resumed: the
@@ -521,10 +405,9 @@ static void t_stop_resume(void *arg)
     static struct it_record recs[40];
     struct it_cluster c;
     struct want w = {0};
-    struct progress_wait pw = {NULL, 5};
-    struct job_wait jw = {.last = NULL};
     char url[256], err[CF_ERR_LEN] = "";
     long status = 0;
+    int64_t id;
     json_t *job;
 
     (void)arg;
@@ -536,16 +419,16 @@ static void t_stop_resume(void *arg)
             w.corrupt++;
         }
     }
-    audit_start(&c, "{\"bw_mbps\":1}", url);
-    pw.url = url;
-    IT_CHECKF(it_wait_for(some_done, &pw, 300, 50), "the audit made no progress");
+    id = it_job_start(c.app.base, "audit", "{\"bw_mbps\":1}");
+    it_job_wait_progress(c.app.base, id, 5, 300, 50);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs/%lld", c.app.base, (long long)id);
+    IT_CHECK(cf_httpc_global_init() == 0);
     IT_CHECK(cf_httpc_json("DELETE", url, NULL, 10000, &status, NULL, err) == 0);
     IT_EQ(status, 202);
-    it_fmt(jw.url, sizeof(jw.url), "%s", url);
-    IT_CHECK(it_wait_for(job_ended, &jw, 300, 50));
-    IT_STREQ(it_json_str(jw.last, "state"), "stopped");
-    IT_CHECK(it_json_int(jw.last, "done_objects") < 40);
-    json_decref(jw.last);
+    job = it_job_wait_end(c.app.base, id, 300, 50);
+    IT_STREQ(it_json_str(job, "state"), "stopped");
+    IT_CHECK(it_json_int(job, "done_objects") < 40);
+    json_decref(job);
 
     job = audit(&c, "{}"); /* the same job: bw_mbps is not part of its name */
     IT_STREQ(it_json_str(job, "state"), "done");
@@ -560,15 +443,14 @@ static void t_stop_resume(void *arg)
     /* Killed part way, with the app. */
     for (unsigned i = 0; i < 40; i += 3)
         it_object_file_remove(filer(&c, recs[i].filers[0]), recs[i].path);
-    audit_start(&c, "{\"bw_mbps\":1,\"sample\":100,\"filer\":0}", url);
-    pw.url = url;
-    IT_CHECKF(it_wait_for(some_done, &pw, 300, 50), "the audit made no progress");
+    id = it_job_start(c.app.base, "audit", "{\"bw_mbps\":1,\"sample\":100,\"filer\":0}");
+    it_job_wait_progress(c.app.base, id, 5, 300, 50);
     it_proc_kill9(&c.app);
     it_app_start_ok(&c.app, c.db, "--stall-s", "3", "--purge-interval-ms", "0", "--stale-delay-ms",
                     "0", NULL);
     job = audit(&c, "{}");
-    IT_CHECK(counter(job, "missing") >= 1);
-    IT_EQ(counter(job, "repaired"), counter(job, "missing"));
+    IT_CHECK(it_job_counter(job, "missing") >= 1);
+    IT_EQ(it_job_counter(job, "repaired"), it_job_counter(job, "missing"));
     json_decref(job);
     check_all(&c, recs, 40);
     it_cluster_stop(&c);

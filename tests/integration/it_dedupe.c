@@ -25,7 +25,6 @@
 #include "harness.h"
 
 #include "coffer/err.h"
-#include "coffer/httpc.h"
 #include "coffer/log.h"
 #include "coffer/objdb.h"
 #include "coffer/scribe.h"
@@ -38,19 +37,9 @@
 static void start(struct it_cluster *c, size_t n, const char *const *app_args)
 {
     const char *a[12] = {NULL};
-    char name[16];
     size_t k = 0;
 
-    memset(c, 0, sizeof(*c));
-    it_case_db(c->db);
-    for (size_t i = 0; i < n; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
-        it_filer_start_ok(&c->f[i], NULL);
-        c->n++;
-        it_admin_filer_add(c->db, &c->f[i], 100);
-    }
-    it_admin_shard_add(c->db);
+    it_cluster_start_filers(c, n);
     while (app_args != NULL && app_args[k] != NULL && k < CF_ARRAY_LEN(a) - 1) {
         a[k] = app_args[k];
         k++;
@@ -102,40 +91,6 @@ static long info_any(const struct it_cluster *c, const char *uuid, struct it_rec
     return st;
 }
 
-static long delete_object(const struct it_cluster *c, const char *uuid)
-{
-    char target[128];
-    struct it_resp r;
-    long st;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s", uuid);
-    st = it_http_to(NULL, c->app.base, "DELETE", target, NULL, &r, NULL);
-    it_resp_fini(&r);
-    return st;
-}
-
-struct counts {
-    int64_t moved, purged, removed, pending, held;
-};
-
-static struct counts purge_now(const struct it_cluster *c)
-{
-    struct it_resp r;
-    struct counts k;
-    json_t *j;
-
-    IT_EQ(it_http_to(NULL, c->app.base, "POST", "/v1/admin/purge", NULL, &r, NULL), 200);
-    j = it_resp_json(&r);
-    k.moved = it_json_int(j, "moved");
-    k.purged = it_json_int(j, "purged");
-    k.removed = it_json_int(j, "removed");
-    k.pending = it_json_int(j, "pending");
-    k.held = it_json_int(j, "held");
-    json_decref(j);
-    it_resp_fini(&r);
-    return k;
-}
-
 /* Object files on every filer of c (temporaries included: there must be none). */
 static unsigned files(const struct it_cluster *c)
 {
@@ -143,17 +98,6 @@ static unsigned files(const struct it_cluster *c)
 
     for (size_t i = 0; i < c->n; i++)
         n += it_count_files(c->f[i].dir);
-    return n;
-}
-
-/* Filers of c holding path. */
-static unsigned copies(const struct it_cluster *c, const char *path)
-{
-    unsigned n = 0;
-
-    for (size_t i = 0; i < c->n; i++)
-        if (it_object_file_size(&c->f[i], path) >= 0)
-            n++;
     return n;
 }
 
@@ -178,87 +122,6 @@ static bool record_exists(const struct it_cluster *c, const char *uuid)
     return a == 0 || b == 0;
 }
 
-/* Events of kind in the scribe (the catalog's events table). */
-static int64_t events(const struct it_cluster *c, const char *kind)
-{
-    struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
-    struct cf_scribe_event *ev = NULL;
-    struct cf_scribe *s = NULL;
-    char err[CF_ERR_LEN] = "";
-    size_t n = 0;
-
-    cf_log_init("it", CF_LOG_WARN);
-    IT_CHECKF(cf_scribe_open(c->db, 1, &s, err) == 0, "scribe open: %s", err);
-    IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
-    free(ev);
-    cf_scribe_close(s);
-    return (int64_t)n;
-}
-
-/* ---- jobs ---- */
-
-struct job_wait {
-    char url[256];
-    json_t *last;
-};
-
-static bool job_ended(void *arg)
-{
-    struct job_wait *w = arg;
-    char err[CF_ERR_LEN] = "";
-    long status = 0;
-    json_t *j = NULL;
-    const char *state;
-
-    IT_CHECKF(cf_httpc_json("GET", w->url, NULL, 10000, &status, &j, err) == 0, "GET %s: %s",
-              w->url, err);
-    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", w->url, status);
-    state = it_json_str(j, "state");
-    if (strcmp(state, "running") == 0) {
-        json_decref(j);
-        return false;
-    }
-    json_decref(w->last);
-    w->last = j;
-    return true;
-}
-
-/* Run a job through POST /v1/admin/jobs and wait for its end, which must
- * be "done". Returns its report (caller owns). */
-static json_t *run_job(const struct it_cluster *c, const char *kind, const char *args)
-{
-    struct job_wait w = {.last = NULL};
-    char url[256], err[CF_ERR_LEN] = "";
-    json_t *body, *out = NULL;
-    long status = 0;
-
-    IT_CHECK(cf_httpc_global_init() == 0);
-    body = json_pack("{s:s,s:o}", "kind", kind, "args", json_loads(args, 0, NULL));
-    IT_CHECK(body != NULL);
-    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", c->app.base);
-    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, &out, err) == 0, "POST %s: %s", url,
-              err);
-    json_decref(body);
-    IT_CHECKF(status == 202 && out != NULL, "POST %s: status %ld", url, status);
-    it_fmt(w.url, sizeof(w.url), "%s/%lld", url, (long long)it_json_int(out, "id"));
-    json_decref(out);
-    IT_CHECKF(it_wait_for(job_ended, &w, 600, 100), "the %s job never ended", kind);
-    IT_CHECKF(strcmp(it_json_str(w.last, "state"), "done") == 0, "the %s job ended %s: %s", kind,
-              it_json_str(w.last, "state"),
-              json_string_value(json_object_get(w.last, "message"))
-                  ? json_string_value(json_object_get(w.last, "message"))
-                  : "");
-    return w.last;
-}
-
-static int64_t counter(const json_t *job, const char *name)
-{
-    const json_t *k = json_object_get(job, "counters");
-
-    IT_CHECKF(json_is_object(k), "the job report has no counters");
-    return it_json_int(k, name);
-}
-
 /* ---- cases ---- */
 
 /* Two names for the same 10 MiB; delete them in the given order. */
@@ -267,7 +130,7 @@ static void inline_case(bool holder_first)
     static const char *const none[] = {NULL};
     struct it_cluster c;
     struct it_record a, b, info;
-    struct counts k;
+    struct it_purge_counts k;
     const struct it_record *first, *second;
     unsigned base;
 
@@ -283,9 +146,9 @@ static void inline_case(bool holder_first)
     for (size_t i = 0; i < a.nfilers; i++)
         IT_CHECK(it_record_has(&b, a.filers[i]));
     IT_EQ(files(&c), base + 2);
-    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
     IT_CHECK(it_file_contains(c.app.log, "same content as a stored object"));
-    IT_EQ(events(&c, CF_SCRIBE_DEDUPE), 1);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_DEDUPE), 1);
     it_download_ok(NULL, c.objsrv.base, &a);
     it_download_ok(NULL, c.objsrv.base, &b);
     IT_EQ(info_any(&c, b.uuid, &info), 200);
@@ -301,8 +164,8 @@ static void inline_case(bool holder_first)
 
     first = holder_first ? &a : &b;
     second = holder_first ? &b : &a;
-    IT_EQ(delete_object(&c, first->uuid), 204);
-    k = purge_now(&c);
+    IT_EQ(it_object_delete(c.app.base, first->uuid), 204);
+    k = it_purge_now(c.app.base);
     if (holder_first) {
         IT_EQ(k.moved, 0);
         IT_EQ(k.held, 1);
@@ -311,24 +174,24 @@ static void inline_case(bool holder_first)
         IT_EQ(k.held, 0);
     }
     IT_EQ(k.purged, 0);
-    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
     IT_EQ(info_any(&c, first->uuid, &info), 404);
     it_download_ok(NULL, c.objsrv.base, second);
     IT_EQ(record_exists(&c, first->uuid), holder_first); /* a held holder stays, marked */
 
     /* The last name: one pass moves both and purges the bytes. */
-    IT_EQ(delete_object(&c, second->uuid), 204);
-    k = purge_now(&c);
+    IT_EQ(it_object_delete(c.app.base, second->uuid), 204);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved, holder_first ? 2 : 1);
     IT_EQ(k.held, 0);
     IT_EQ(k.purged, 2);
     IT_EQ(k.removed, 1);
     IT_EQ(k.pending, 0);
-    IT_EQ(copies(&c, a.path), 0);
+    IT_EQ(it_cluster_copies(&c, a.path), 0);
     IT_EQ(files(&c), base + 2); /* the other content's */
     IT_CHECK(!record_exists(&c, a.uuid));
     IT_CHECK(!record_exists(&c, b.uuid));
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved + k.purged + k.removed + k.pending + k.held, 0);
     it_cluster_stop(&c);
 }
@@ -382,16 +245,16 @@ static void t_job(void *arg)
     IT_EQ(files(&c), base + 6);
 
     /* b (the higher id) becomes an alias of a; its replicas are dropped. */
-    job = run_job(&c, "dedupe", "{}");
-    IT_EQ(counter(job, "pairs"), 1);
-    IT_EQ(counter(job, "aliased"), 1);
-    IT_EQ(counter(job, "bytes_saved"), 2 * (int64_t)TEN_MIB);
-    IT_EQ(counter(job, "stale_deleted"), 2);
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "pairs"), 1);
+    IT_EQ(it_job_counter(job, "aliased"), 1);
+    IT_EQ(it_job_counter(job, "bytes_saved"), 2 * (int64_t)TEN_MIB);
+    IT_EQ(it_job_counter(job, "stale_deleted"), 2);
     json_decref(job);
-    IT_EQ(events(&c, CF_SCRIBE_DEDUPE), 1);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_DEDUPE), 1);
     IT_EQ(files(&c), base + 4);
-    IT_EQ(copies(&c, b.path), 0);
-    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(it_cluster_copies(&c, b.path), 0);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
     IT_EQ(info_any(&c, b.uuid, &info), 200);
     IT_STREQ(info.path, a.path);
     it_download_ok(NULL, c.objsrv.base, &a);
@@ -400,20 +263,20 @@ static void t_job(void *arg)
     it_check_placement(c.f, c.n, &o);
 
     /* Nothing left to do. */
-    job = run_job(&c, "dedupe", "{}");
-    IT_EQ(counter(job, "pairs"), 0);
-    IT_EQ(counter(job, "aliased"), 0);
-    IT_EQ(counter(job, "stale_deleted"), 0);
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "pairs"), 0);
+    IT_EQ(it_job_counter(job, "aliased"), 0);
+    IT_EQ(it_job_counter(job, "stale_deleted"), 0);
     json_decref(job);
     IT_EQ(files(&c), base + 4);
 
     /* The holder deleted: b keeps the bytes; then b too, and all goes. */
-    IT_EQ(delete_object(&c, a.uuid), 204);
-    IT_EQ(purge_now(&c).held, 1);
+    IT_EQ(it_object_delete(c.app.base, a.uuid), 204);
+    IT_EQ(it_purge_now(c.app.base).held, 1);
     it_download_ok(NULL, c.objsrv.base, &b);
-    IT_EQ(delete_object(&c, b.uuid), 204);
-    IT_EQ(purge_now(&c).purged, 2);
-    IT_EQ(copies(&c, a.path), 0);
+    IT_EQ(it_object_delete(c.app.base, b.uuid), 204);
+    IT_EQ(it_purge_now(c.app.base).purged, 2);
+    IT_EQ(it_cluster_copies(&c, a.path), 0);
     IT_EQ(files(&c), base + 2);
     it_cluster_stop(&c);
 }
@@ -437,27 +300,27 @@ static void t_holder_missing(void *arg)
     it_object_file_remove(&c.f[a.filers[0] - 1], a.path);
     upload_any(&c, 12, 300000, &b);
     IT_CHECKF(strcmp(a.path, b.path) != 0, "upload became an alias of a holder missing a file");
-    IT_EQ(copies(&c, b.path), 2);
+    IT_EQ(it_cluster_copies(&c, b.path), 2);
     IT_EQ(files(&c), base + 3);
     it_download_ok(NULL, c.objsrv.base, &b);
 
-    job = run_job(&c, "dedupe", "{}");
-    IT_EQ(counter(job, "pairs"), 1);
-    IT_EQ(counter(job, "aliased"), 0);
-    IT_EQ(counter(job, "skipped"), 1);
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "pairs"), 1);
+    IT_EQ(it_job_counter(job, "aliased"), 0);
+    IT_EQ(it_job_counter(job, "skipped"), 1);
     json_decref(job);
-    IT_EQ(copies(&c, b.path), 2);
+    IT_EQ(it_cluster_copies(&c, b.path), 2);
 
-    job = run_job(&c, "audit", "{}");
-    IT_EQ(counter(job, "missing"), 1);
-    IT_EQ(counter(job, "repaired"), 1);
+    job = it_job_run(c.app.base, "audit", "{}");
+    IT_EQ(it_job_counter(job, "missing"), 1);
+    IT_EQ(it_job_counter(job, "repaired"), 1);
     json_decref(job);
-    job = run_job(&c, "dedupe", "{}");
-    IT_EQ(counter(job, "aliased"), 1);
-    IT_EQ(counter(job, "stale_deleted"), 2);
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "aliased"), 1);
+    IT_EQ(it_job_counter(job, "stale_deleted"), 2);
     json_decref(job);
-    IT_EQ(copies(&c, b.path), 0);
-    IT_EQ(copies(&c, a.path), 2);
+    IT_EQ(it_cluster_copies(&c, b.path), 0);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
     IT_EQ(info_any(&c, b.uuid, &info), 200);
     IT_STREQ(info.path, a.path);
     it_download_ok(NULL, c.objsrv.base, &b);

@@ -33,18 +33,7 @@
 static void start_poll(struct it_cluster *c, size_t n, const char *retention_s,
                        const char *interval_ms, const char *poll_ms)
 {
-    char name[16];
-
-    memset(c, 0, sizeof(*c));
-    it_case_db(c->db);
-    for (size_t i = 0; i < n; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
-        it_filer_start_ok(&c->f[i], NULL);
-        c->n++;
-        it_admin_filer_add(c->db, &c->f[i], 100);
-    }
-    it_admin_shard_add(c->db);
+    it_cluster_start_filers(c, n);
     it_app_start_ok(&c->app, c->db, "--stall-s", "3", "--purge-retention-s", retention_s,
                     "--purge-interval-ms", interval_ms, "--poll-ms", poll_ms, NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
@@ -53,66 +42,6 @@ static void start_poll(struct it_cluster *c, size_t n, const char *retention_s,
 static void start(struct it_cluster *c, size_t n, const char *retention_s, const char *interval_ms)
 {
     start_poll(c, n, retention_s, interval_ms, "200");
-}
-
-static long delete_object(const struct it_cluster *c, const char *uuid)
-{
-    char target[128];
-    struct it_resp r;
-    long st;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s", uuid);
-    st = it_http_to(NULL, c->app.base, "DELETE", target, NULL, &r, NULL);
-    it_resp_fini(&r);
-    return st;
-}
-
-static long undelete_object(const struct it_cluster *c, const char *uuid)
-{
-    char target[128];
-    struct it_resp r;
-    long st;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/undelete", uuid);
-    st = it_http_to(NULL, c->app.base, "POST", target, NULL, &r, NULL);
-    it_resp_fini(&r);
-    return st;
-}
-
-/* What a pass reported. */
-struct counts {
-    int64_t moved, purged, failed, skipped, removed, pending;
-};
-
-/* POST /v1/admin/purge, which must answer 200 with the counts. */
-static struct counts purge_now(const struct it_cluster *c)
-{
-    struct it_resp r;
-    struct counts k;
-    json_t *j;
-
-    IT_EQ(it_http_to(NULL, c->app.base, "POST", "/v1/admin/purge", NULL, &r, NULL), 200);
-    j = it_resp_json(&r);
-    k.moved = it_json_int(j, "moved");
-    k.purged = it_json_int(j, "purged");
-    k.failed = it_json_int(j, "failed");
-    k.skipped = it_json_int(j, "skipped");
-    k.removed = it_json_int(j, "removed");
-    k.pending = it_json_int(j, "pending");
-    json_decref(j);
-    it_resp_fini(&r);
-    return k;
-}
-
-/* Number of filers of c that hold rec's bytes on disk. */
-static unsigned copies(const struct it_cluster *c, const struct it_record *rec)
-{
-    unsigned n = 0;
-
-    for (size_t i = 0; i < c->n; i++)
-        if (it_object_file_size(&c->f[i], rec->path) >= 0)
-            n++;
-    return n;
 }
 
 /* The deleted-map record of uuid, read from the catalog the app uses.
@@ -137,7 +66,7 @@ static void t_purge_now(void *arg)
     struct it_cluster c;
     struct it_record gone, keep, info;
     struct cf_objdb_deleted d;
-    struct counts k;
+    struct it_purge_counts k;
     char out[512];
     int status;
 
@@ -145,12 +74,12 @@ static void t_purge_now(void *arg)
     start(&c, 3, "0", "0");
     it_upload_ok(NULL, c.app.base, 11, 300000, 2, false, &gone);
     it_upload_ok(NULL, c.app.base, 12, 5000, 2, false, &keep);
-    IT_EQ(copies(&c, &gone), 2);
+    IT_EQ(it_cluster_copies(&c, gone.path), 2);
 
-    IT_EQ(delete_object(&c, gone.uuid), 204);
-    IT_EQ(delete_object(&c, gone.uuid), 204); /* marking again is harmless */
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 204); /* marking again is harmless */
     IT_EQ(it_info(c.app.base, gone.uuid, &info), 404);
-    IT_EQ(delete_object(&c, "not-a-uuid"), 400);
+    IT_EQ(it_object_delete(c.app.base, "not-a-uuid"), 400);
 
     /* The command line runs the pass. */
     status =
@@ -159,16 +88,16 @@ static void t_purge_now(void *arg)
     IT_CHECKF(strstr(out, "moved 1, purged 2, failed 0, skipped 0, removed 1, pending 0") != NULL,
               "admin purge printed \"%s\"", out);
 
-    IT_EQ(copies(&c, &gone), 0);
+    IT_EQ(it_cluster_copies(&c, gone.path), 0);
     IT_EQ(deleted_row(&c, gone.uuid, &d), CF_ENOTFOUND);
     IT_EQ(it_info(c.app.base, gone.uuid, &info), 404);
-    IT_EQ(delete_object(&c, gone.uuid), 404);
-    IT_EQ(undelete_object(&c, gone.uuid), 404);
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 404);
+    IT_EQ(it_object_undelete(c.app.base, gone.uuid), 404);
 
     /* The other object is untouched; a second pass does nothing. */
     it_check_placement(c.f, c.n, &keep);
     it_download_ok(NULL, c.objsrv.base, &keep);
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved + k.purged + k.failed + k.skipped + k.removed + k.pending, 0);
     IT_CHECK(it_file_contains(c.app.log, "purged from filer"));
     it_cluster_stop(&c);
@@ -179,18 +108,18 @@ static void t_purge_filer_down(void *arg)
     struct it_cluster c;
     struct it_record gone, keep;
     struct cf_objdb_deleted d;
-    struct counts k;
+    struct it_purge_counts k;
 
     (void)arg;
     start(&c, 3, "0", "0");
     it_upload_ok(NULL, c.app.base, 21, 200000, 3, false, &gone);
     it_upload_ok(NULL, c.app.base, 22, 1000, 3, false, &keep);
-    IT_EQ(copies(&c, &gone), 3);
-    IT_EQ(delete_object(&c, gone.uuid), 204);
+    IT_EQ(it_cluster_copies(&c, gone.path), 3);
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 204);
 
     it_filer_signal(&c.f[1], SIGSTOP);
     it_wait_filer_status(&c, keep.uuid, 2, "offline");
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved, 1);
     IT_EQ(k.purged, 2);
     IT_EQ(k.skipped, 1);
@@ -205,18 +134,18 @@ static void t_purge_filer_down(void *arg)
     IT_EQ(d.state[1], CF_OBJDB_PURGE_NONE);
     IT_EQ(d.state[2], CF_OBJDB_PURGE_DONE);
     /* Half purged: it cannot come back. */
-    IT_EQ(undelete_object(&c, gone.uuid), 404);
+    IT_EQ(it_object_undelete(c.app.base, gone.uuid), 404);
     IT_CHECK(it_file_contains(c.app.log, "on filer 2 not purged: filer offline"));
 
     it_filer_signal(&c.f[1], SIGCONT);
     it_wait_filer_status(&c, keep.uuid, 2, "online");
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved, 0);
     IT_EQ(k.purged, 1);
     IT_EQ(k.skipped, 0);
     IT_EQ(k.removed, 1);
     IT_EQ(k.pending, 0);
-    IT_EQ(copies(&c, &gone), 0);
+    IT_EQ(it_cluster_copies(&c, gone.path), 0);
     IT_EQ(deleted_row(&c, gone.uuid, &d), CF_ENOTFOUND);
     it_check_placement(c.f, c.n, &keep);
     it_cluster_stop(&c);
@@ -231,17 +160,17 @@ static void t_purge_filer_killed(void *arg)
     struct it_cluster c;
     struct it_record gone, keep;
     struct cf_objdb_deleted d;
-    struct counts k;
+    struct it_purge_counts k;
     char listen[32];
 
     (void)arg;
     start_poll(&c, 3, "0", "0", "600000");
     it_upload_ok(NULL, c.app.base, 51, 70000, 3, false, &gone);
     it_upload_ok(NULL, c.app.base, 52, 70000, 3, false, &keep);
-    IT_EQ(delete_object(&c, gone.uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 204);
     it_filer_kill9(&c.f[2]);
 
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved, 1);
     IT_EQ(k.purged, 2);
     IT_EQ(k.failed, 1);
@@ -249,17 +178,17 @@ static void t_purge_filer_killed(void *arg)
     IT_EQ(it_object_file_size(&c.f[2], gone.path), (int64_t)gone.size);
     IT_EQ(deleted_row(&c, gone.uuid, &d), 0);
     IT_EQ(d.state[2], CF_OBJDB_PURGE_SENT);
-    IT_EQ(undelete_object(&c, gone.uuid), 404);
+    IT_EQ(it_object_undelete(c.app.base, gone.uuid), 404);
     IT_CHECK(it_file_contains(c.app.log, "on filer 3 not purged"));
 
     it_fmt(listen, sizeof(listen), "127.0.0.1:%u", c.f[2].port);
     it_filer_start_ok(&c.f[2], "--listen", listen, NULL);
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.purged, 1);
     IT_EQ(k.failed, 0);
     IT_EQ(k.removed, 1);
     IT_EQ(k.pending, 0);
-    IT_EQ(copies(&c, &gone), 0);
+    IT_EQ(it_cluster_copies(&c, gone.path), 0);
     IT_EQ(deleted_row(&c, gone.uuid, &d), CF_ENOTFOUND);
     it_check_placement(c.f, c.n, &keep);
     it_cluster_stop(&c);
@@ -270,28 +199,28 @@ static void t_undelete(void *arg)
     struct it_cluster c;
     struct it_record rec, info;
     struct it_resp r;
-    struct counts k;
+    struct it_purge_counts k;
     char target[128];
 
     (void)arg;
     start(&c, 3, "3600", "0");
     it_upload_ok(NULL, c.app.base, 31, 100000, 2, false, &rec);
-    IT_EQ(delete_object(&c, rec.uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, rec.uuid), 204);
     IT_EQ(it_info(c.app.base, rec.uuid, &info), 404);
     it_fmt(target, sizeof(target), "/v1/objects/%s", rec.uuid);
     IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, NULL), 404);
     it_resp_fini(&r);
 
     /* Within the retention a pass leaves it alone. */
-    k = purge_now(&c);
+    k = it_purge_now(c.app.base);
     IT_EQ(k.moved + k.purged + k.removed + k.pending, 0);
-    IT_EQ(copies(&c, &rec), 2);
+    IT_EQ(it_cluster_copies(&c, rec.path), 2);
 
-    IT_EQ(undelete_object(&c, rec.uuid), 204);
+    IT_EQ(it_object_undelete(c.app.base, rec.uuid), 204);
     IT_EQ(it_info(c.app.base, rec.uuid, &info), 200);
     it_download_ok(NULL, c.objsrv.base, &rec);
     it_check_placement(c.f, c.n, &rec);
-    IT_EQ(undelete_object(&c, "0000"), 400);
+    IT_EQ(it_object_undelete(c.app.base, "0000"), 400);
     it_cluster_stop(&c);
 }
 
@@ -305,7 +234,8 @@ static bool all_gone(void *arg)
     const struct gone_wait *w = arg;
     struct cf_objdb_deleted d;
 
-    return copies(w->c, w->rec) == 0 && deleted_row(w->c, w->rec->uuid, &d) == CF_ENOTFOUND;
+    return it_cluster_copies(w->c, w->rec->path) == 0 &&
+           deleted_row(w->c, w->rec->uuid, &d) == CF_ENOTFOUND;
 }
 
 static void t_periodic(void *arg)
@@ -318,7 +248,7 @@ static void t_periodic(void *arg)
     start(&c, 3, "0", "100");
     it_upload_ok(NULL, c.app.base, 41, 50000, 2, false, &rec);
     it_upload_ok(NULL, c.app.base, 42, 50000, 2, false, &keep);
-    IT_EQ(delete_object(&c, rec.uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, rec.uuid), 204);
     IT_CHECKF(it_wait_for(all_gone, &w, 100, 100), "the periodic pass never purged %s", rec.uuid);
     it_check_placement(c.f, c.n, &keep);
     it_cluster_stop(&c);

@@ -22,8 +22,6 @@
 
 #include "harness.h"
 
-#include "coffer/objdb.h"
-
 #define N_OBJ 180
 
 static void app_start(struct it_cluster *c)
@@ -32,57 +30,22 @@ static void app_start(struct it_cluster *c)
                     "--audit-interval-s", "0", "--dedupe-interval-s", "0", NULL);
 }
 
-static void filer_start(struct it_cluster *c, unsigned id)
-{
-    char name[16];
-
-    it_fmt(name, sizeof(name), "f%u", id);
-    it_filer_init(&c->f[id - 1], id, name);
-    it_filer_start_ok(&c->f[id - 1], "--capacity", "1G", NULL);
-    c->n++;
-    it_admin_filer_add(c->db, &c->f[id - 1], 100);
-}
-
-struct table_wait {
-    const char *db;
-    unsigned id;
-};
-
-static bool online(void *arg)
-{
-    const struct table_wait *w = arg;
-    struct cf_objdb *odb = NULL;
-    struct cf_objdb_filer f;
-    bool ok = false;
-
-    if (cf_objdb_open(w->db, 1, &odb, NULL) < 0)
-        return false;
-    if (cf_objdb_filer_get(odb, w->id, &f, NULL) == 0)
-        ok = strcmp(f.status, "online") == 0;
-    cf_objdb_close(odb);
-    return ok;
-}
-
 /* Three filers with N_OBJ objects (r = 2), then an empty fourth, online. */
 static struct it_record *start(struct it_cluster *c)
 {
     struct it_record *recs = calloc(N_OBJ, sizeof(*recs));
-    struct table_wait w;
 
     IT_CHECK(recs != NULL);
-    memset(c, 0, sizeof(*c));
-    c->objsrv.pid = -1;
-    it_case_db(c->db);
+    it_cluster_init(c);
     for (unsigned i = 1; i <= 3; i++)
-        filer_start(c, i);
+        it_cluster_add_filer(c, 100, "--capacity", "1G", NULL);
     it_admin_shard_add(c->db);
     app_start(c);
     for (size_t i = 0; i < N_OBJ; i++)
         it_upload_ok(NULL, c->app.base, 500 + i, 24 * 1024 + (i * 7919) % (48 * 1024), 2, false,
                      &recs[i]);
-    filer_start(c, 4);
-    w = (struct table_wait){c->db, 4};
-    IT_CHECK(it_wait_for(online, &w, 100, 100));
+    it_cluster_add_filer(c, 100, "--capacity", "1G", NULL); /* filer 4 */
+    it_wait_filer_table(c->db, 4, "online");
     IT_EQ(it_status_int(&c->f[3], "used_bytes"), 0);
     return recs;
 }
@@ -101,26 +64,6 @@ static void check_balanced(const struct it_cluster *c)
     for (size_t i = 0; i < c->n; i++)
         IT_CHECKF(used[i] >= mean * 0.9 && used[i] <= mean * 1.1,
                   "filer %zu uses %lld bytes, the mean is %.0f", i + 1, (long long)used[i], mean);
-}
-
-/* Every record: two distinct filers (it_info checks they are distinct),
- * each serving the bytes. Returns the replicas listed. */
-static unsigned verify(const struct it_cluster *c, const struct it_record *recs)
-{
-    unsigned listed = 0;
-
-    for (size_t i = 0; i < N_OBJ; i++) {
-        struct it_record now;
-        IT_EQ(it_info(c->app.base, recs[i].uuid, &now), 200);
-        IT_EQ(now.nfilers, 2);
-        IT_CHECK(memcmp(now.sha, recs[i].sha, CF_SHA512_LEN) == 0);
-        for (size_t k = 0; k < now.nfilers; k++) {
-            IT_CHECK(now.filers[k] >= 1 && now.filers[k] <= c->n);
-            it_get_ok(NULL, &c->f[now.filers[k] - 1], now.path, now.size, now.sha);
-        }
-        listed += (unsigned)now.nfilers;
-    }
-    return listed;
 }
 
 struct reader {
@@ -170,7 +113,7 @@ static void t_balance(void *arg)
     IT_CHECK(rd.done > 0);
 
     check_balanced(&c);
-    verify(&c, recs);
+    it_cluster_verify(&c, recs, N_OBJ, 2, 0);
     for (size_t i = 0; i < N_OBJ; i++) {
         struct it_record now;
         IT_EQ(it_info(c.app.base, recs[i].uuid, &now), 200);
@@ -186,34 +129,10 @@ static void t_balance(void *arg)
     it_cluster_stop(&c);
 }
 
-struct progress_wait {
-    const struct it_cluster *c;
-    unsigned id;
-};
-
-static bool moved_some(void *arg)
-{
-    const struct progress_wait *w = arg;
-    char target[64];
-    struct it_resp r;
-    json_t *j;
-    bool ok;
-
-    it_fmt(target, sizeof(target), "/v1/admin/jobs/%u", w->id);
-    IT_EQ(it_http_to(NULL, w->c->app.base, "GET", target, NULL, &r, NULL), 200);
-    j = it_resp_json(&r);
-    it_resp_fini(&r);
-    IT_STREQ(it_json_str(j, "state"), "running");
-    ok = it_json_int(j, "done_objects") >= 30;
-    json_decref(j);
-    return ok;
-}
-
 static void t_killed(void *arg)
 {
     struct it_cluster c;
     struct it_record *recs;
-    struct progress_wait w;
     char out[2048];
     unsigned id = 0, listed;
     int64_t stored = 0;
@@ -225,8 +144,7 @@ static void t_killed(void *arg)
                        "--app", c.app.base, NULL);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebalance: status %d: %s", st, out);
     IT_EQ(sscanf(out, "job %u", &id), 1);
-    w = (struct progress_wait){&c, id};
-    IT_CHECK(it_wait_for(moved_some, &w, 400, 50));
+    it_job_wait_progress(c.app.base, id, 30, 400, 50);
     it_proc_kill9(&c.app);
 
     app_start(&c);
@@ -234,7 +152,8 @@ static void t_killed(void *arg)
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebalance: status %d: %s", st, out);
     IT_CHECK(it_file_contains(c.app.log, "resumed at"));
     check_balanced(&c);
-    listed = verify(&c, recs);
+    it_cluster_verify(&c, recs, N_OBJ, 2, 0);
+    listed = 2 * N_OBJ; /* every record lists two filers */
     for (size_t i = 0; i < c.n; i++)
         stored += it_status_int(&c.f[i], "objects");
     IT_CHECKF(stored >= listed && stored <= listed + 1, "%lld copies stored, %u listed",

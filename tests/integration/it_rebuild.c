@@ -25,7 +25,6 @@
 #include "harness.h"
 
 #include "coffer/err.h"
-#include "coffer/objdb.h"
 
 #define N_SMALL 300
 #define N_BIG   3
@@ -49,19 +48,7 @@ static void app_start(struct it_cluster *c)
 /* Filers 1..n registered with one shard, and the app; no objsrv. */
 static void start(struct it_cluster *c, size_t n)
 {
-    char name[16];
-
-    memset(c, 0, sizeof(*c));
-    c->objsrv.pid = -1;
-    it_case_db(c->db);
-    for (size_t i = 0; i < n; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c->f[i], (unsigned)(i + 1), name);
-        it_filer_start_ok(&c->f[i], NULL);
-        c->n++;
-        it_admin_filer_add(c->db, &c->f[i], 100);
-    }
-    it_admin_shard_add(c->db);
+    it_cluster_start_filers(c, n);
     app_start(c);
 }
 
@@ -97,25 +84,6 @@ static unsigned held_by(const struct it_record *recs, size_t n, unsigned id)
     return k;
 }
 
-/* Every object: its record now lists `replicas` distinct filers, none of
- * them `gone` (0: any), each serving the bytes with the record's SHA-512. */
-static void verify(const struct it_cluster *c, const struct it_record *recs, size_t n,
-                   unsigned gone)
-{
-    for (size_t i = 0; i < n; i++) {
-        struct it_record now;
-        IT_EQ(it_info(c->app.base, recs[i].uuid, &now), 200);
-        IT_EQ(now.nfilers, 2);
-        IT_CHECK(memcmp(now.sha, recs[i].sha, CF_SHA512_LEN) == 0);
-        for (size_t k = 0; k < now.nfilers; k++) {
-            unsigned id = now.filers[k];
-            IT_CHECKF(id != gone, "object %s still lists filer %u", now.uuid, gone);
-            IT_CHECK(id >= 1 && id <= c->n);
-            it_get_ok(NULL, &c->f[id - 1], now.path, now.size, now.sha);
-        }
-    }
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -134,37 +102,6 @@ static void wipe_filer(struct it_filer *f)
     it_fmt(listen, sizeof(listen), "127.0.0.1:%u", f->port);
     it_filer_start_ok(f, "--listen", listen, NULL);
     IT_EQ(it_status_int(f, "objects"), 0);
-}
-
-struct table_wait {
-    const char *db;
-    unsigned id;
-    const char *status;
-};
-
-static bool table_has(void *arg)
-{
-    const struct table_wait *w = arg;
-    struct cf_objdb *odb = NULL;
-    struct cf_objdb_filer f;
-    bool ok = false;
-
-    if (cf_objdb_open(w->db, 1, &odb, NULL) < 0)
-        return false;
-    if (cf_objdb_filer_get(odb, w->id, &f, NULL) == 0)
-        ok = strcmp(f.status, w->status) == 0;
-    cf_objdb_close(odb);
-    return ok;
-}
-
-/* Wait until the summary table, and so the app, shows filer id in status. */
-static void wait_table(const struct it_cluster *c, unsigned id, const char *status)
-{
-    struct table_wait w = {c->db, id, status};
-
-    /* The app's tracker writes the table and takes it as its view in the
-     * same poll. */
-    IT_CHECKF(it_wait_for(table_has, &w, 100, 100), "filer %u never became %s", id, status);
 }
 
 /* Whether out says `name N` for the job's counter. */
@@ -200,14 +137,14 @@ static void t_in_place(void *arg)
     held = held_by(recs, N_SMALL + N_BIG, 2);
     IT_CHECK(held > N_SMALL / 4);
     wipe_filer(&c.f[1]);
-    wait_table(&c, 2, "online");
+    it_wait_filer_table(c.db, 2, "online");
 
     st = rebuild_cmd(&c, out, sizeof(out), "2", "--method", method);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebuild: status %d: %s", st, out);
     IT_CHECKF(strstr(out, "rebuild done") != NULL, "admin rebuild printed \"%s\"", out);
     IT_CHECKF(has_count(out, "copied", held), "expected %u copied: \"%s\"", held, out);
     IT_EQ(it_status_int(&c.f[1], "objects"), held);
-    verify(&c, recs, N_SMALL + N_BIG, 0);
+    it_cluster_verify(&c, recs, N_SMALL + N_BIG, 2, 0);
     for (size_t i = 0; i < N_SMALL + N_BIG; i++)
         it_check_placement(c.f, c.n, &recs[i]);
 
@@ -232,19 +169,16 @@ static void t_to(void *arg)
     start(&c, 4);
     recs = upload(&c, 120, mixed_size);
     held = held_by(recs, 120, 1);
-    it_filer_init(&c.f[4], 5, "f5");
-    it_filer_start_ok(&c.f[4], NULL);
-    c.n++;
-    it_admin_filer_add(c.db, &c.f[4], 100);
-    wait_table(&c, 5, "online");
+    it_cluster_add_filer(&c, 100, NULL); /* filer 5 */
+    it_wait_filer_table(c.db, 5, "online");
     it_filer_kill9(&c.f[0]);
-    wait_table(&c, 1, "offline");
+    it_wait_filer_table(c.db, 1, "offline");
 
     st = rebuild_cmd(&c, out, sizeof(out), "1", "--to", "5");
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebuild: status %d: %s", st, out);
     IT_CHECKF(has_count(out, "moved", held), "expected %u moved: \"%s\"", held, out);
     IT_EQ(it_status_int(&c.f[4], "objects"), held);
-    verify(&c, recs, 120, 1);
+    it_cluster_verify(&c, recs, 120, 2, 1);
     for (size_t i = 0; i < 120; i++) {
         struct it_record now;
         IT_EQ(it_info(c.app.base, recs[i].uuid, &now), 200);
@@ -257,20 +191,6 @@ static void t_to(void *arg)
     it_cluster_stop(&c);
 }
 
-/* GET /v1/admin/jobs/ID from the app. Caller owns. */
-static json_t *get_job(const struct it_cluster *c, unsigned id)
-{
-    char target[64];
-    struct it_resp r;
-    json_t *j;
-
-    it_fmt(target, sizeof(target), "/v1/admin/jobs/%u", id);
-    IT_EQ(it_http_to(NULL, c->app.base, "GET", target, NULL, &r, NULL), 200);
-    j = it_resp_json(&r);
-    it_resp_fini(&r);
-    return j;
-}
-
 struct state_wait {
     const struct it_cluster *c;
     unsigned id;
@@ -280,7 +200,7 @@ struct state_wait {
 static bool job_in_state(void *arg)
 {
     const struct state_wait *w = arg;
-    json_t *j = get_job(w->c, w->id);
+    json_t *j = it_job_get(w->c->app.base, w->id);
     bool ok = strcmp(it_json_str(j, "state"), w->state) == 0;
 
     json_decref(j);
@@ -300,7 +220,7 @@ static void t_dead(void *arg)
     start(&c, 4);
     recs = upload(&c, 120, mixed_size);
     it_filer_kill9(&c.f[2]);
-    wait_table(&c, 3, "offline");
+    it_wait_filer_table(c.db, 3, "offline");
 
     /* Started slowly, stopped (`admin job stop`), then run again to its end. */
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "rebuild", "--filer", "3", "--method",
@@ -323,29 +243,12 @@ static void t_dead(void *arg)
     /* The batch the stop cut short is not counted: its moves are done, so
      * the rest is what this run moves. */
     IT_CHECKF(strstr(out, "rebuild done") != NULL && has_count(out, "failed", 0), "\"%s\"", out);
-    verify(&c, recs, 120, 3);
+    it_cluster_verify(&c, recs, 120, 2, 3);
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "jobs", "--app", c.app.base, NULL);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "rebuild done") != NULL,
               "admin jobs: %d: %s", st, out);
     free(recs);
     it_cluster_stop(&c);
-}
-
-struct progress_wait {
-    const struct it_cluster *c;
-    unsigned id;
-    int64_t at_least;
-};
-
-static bool job_progressed(void *arg)
-{
-    const struct progress_wait *w = arg;
-    json_t *j = get_job(w->c, w->id);
-    bool ok = it_json_int(j, "done_objects") >= w->at_least;
-
-    IT_STREQ(it_json_str(j, "state"), "running");
-    json_decref(j);
-    return ok;
 }
 
 #define N_RESUME 240
@@ -354,7 +257,6 @@ static void t_resume(void *arg)
 {
     struct it_cluster c;
     struct it_record *recs;
-    struct progress_wait w;
     char out[2048];
     unsigned held, id = 0;
     int64_t saved;
@@ -367,7 +269,7 @@ static void t_resume(void *arg)
     held = held_by(recs, N_RESUME, 2);
     IT_CHECK(held > 100);
     wipe_filer(&c.f[1]);
-    wait_table(&c, 2, "online");
+    it_wait_filer_table(c.db, 2, "online");
 
     /* About 50 KB an object at 1 MB/s: ~20 objects a second. */
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "rebuild", "--filer", "2", "--bw", "1",
@@ -375,12 +277,11 @@ static void t_resume(void *arg)
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebuild --detach: %d: %s", st, out);
     IT_EQ(sscanf(out, "job %u", &id), 1);
     /* Past the first checkpoint (a batch is 64 objects), well before the end. */
-    w = (struct progress_wait){&c, id, 70};
-    IT_CHECK(it_wait_for(job_progressed, &w, 400, 50));
+    it_job_wait_progress(c.app.base, id, 70, 400, 50);
     it_proc_kill9(&c.app);
 
     app_start(&c);
-    j = get_job(&c, id);
+    j = it_job_get(c.app.base, id);
     IT_STREQ(it_json_str(j, "state"), "interrupted");
     saved = it_json_int(j, "done_objects");
     IT_CHECKF(saved >= 64 && saved < (int64_t)held, "checkpointed %" PRId64 " of %u", saved, held);
@@ -390,12 +291,12 @@ static void t_resume(void *arg)
     /* Run again (without the limit: bw is not part of the job's identity). */
     st = rebuild_cmd(&c, out, sizeof(out), "2", NULL, NULL);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebuild: status %d: %s", st, out);
-    j = get_job(&c, id);
+    j = it_job_get(c.app.base, id);
     IT_STREQ(it_json_str(j, "state"), "done");
     IT_EQ(it_json_int(j, "done_objects"), held);
     json_decref(j);
     IT_CHECK(it_file_contains(c.app.log, "resumed at"));
-    verify(&c, recs, N_RESUME, 0);
+    it_cluster_verify(&c, recs, N_RESUME, 2, 0);
     IT_EQ(it_status_int(&c.f[1], "objects"), held);
     free(recs);
     it_cluster_stop(&c);
