@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CF_MUST_CHECK        __attribute__((warn_unused_result))
 #define CF_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -54,5 +55,9 @@ char *cf_xstrndup(const char *s, size_t n);
 /* Monotonic clock in nanoseconds, and wall clock in milliseconds since the epoch. */
 uint64_t cf_now_ns(void);
 uint64_t cf_wall_ms(void);
+
+/* The CLOCK_REALTIME time ms milliseconds from now, for
+ * pthread_cond_timedwait. */
+struct timespec cf_deadline_in(uint64_t ms);
 
 #endif

@@ -214,21 +214,6 @@ static void *tracker_main(void *arg)
     return NULL;
 }
 
-/* Deadline now + ms for pthread_cond_timedwait. */
-static struct timespec deadline_in(uint64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* ---- delete and purge ---- */
 
 static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
@@ -297,7 +282,7 @@ static void *purger_main(void *arg)
 
     pthread_mutex_lock(&a->stop_mu);
     while (!a->stop) {
-        struct timespec ts = deadline_in(a->purge_interval_ms);
+        struct timespec ts = cf_deadline_in(a->purge_interval_ms);
         (void)pthread_cond_timedwait(&a->stop_cv, &a->stop_mu, &ts);
         if (!a->stop) {
             struct cf_purge_stats st;

@@ -886,28 +886,13 @@ out:
     free(cl);
 }
 
-/* Deadline now + ms for pthread_cond_timedwait (CLOCK_REALTIME). */
-static struct timespec deadline_in(uint64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *trasher_main(void *arg)
 {
     struct cf_gateway *g = arg;
 
     pthread_mutex_lock(&g->stop_mu);
     while (!g->stop) {
-        struct timespec ts = deadline_in(g->trash_interval_ms);
+        struct timespec ts = cf_deadline_in(g->trash_interval_ms);
         (void)pthread_cond_timedwait(&g->stop_cv, &g->stop_mu, &ts);
         if (!g->stop) {
             pthread_mutex_unlock(&g->stop_mu);

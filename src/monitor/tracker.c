@@ -522,20 +522,6 @@ out:
 
 /* ---- the thread ------------------------------------------------------------------ */
 
-static struct timespec deadline_in(uint64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *tracker_main(void *arg)
 {
     struct cf_tracker *t = arg;
@@ -551,7 +537,7 @@ static void *tracker_main(void *arg)
         pthread_mutex_lock(&t->stop_mu);
         if (t->stop || spent_ms >= t->o.poll_ms)
             continue;
-        ts = deadline_in(t->o.poll_ms - spent_ms);
+        ts = cf_deadline_in(t->o.poll_ms - spent_ms);
         (void)pthread_cond_timedwait(&t->stop_cv, &t->stop_mu, &ts);
     }
     pthread_mutex_unlock(&t->stop_mu);
