@@ -487,6 +487,19 @@ static void t_scribe(void *arg)
              "0001-0000000000000001-00000000000000aa");
     IT_EQ(it_json_int(json_array_get(ev, 0), "filer"), 3);
     json_decref(ev);
+    /* `admin log` shows quotes and UTF-8 as they are; no control byte
+     * reaches the operator's terminal (the scribe stores none). */
+    IT_EQ(post_log(&m, json_pack("{s:s,s:s}", "kind", "repair", "message",
+                                 "file \"Gr\xc3\xbc\xc3\x9f"
+                                 "e\"\x1b[2J")),
+          201);
+    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor", m.monitor.base,
+                                  "--kind", "repair", "--since", "1h", NULL)),
+          0);
+    IT_CHECKF(strstr(out, "file \"Gr\xc3\xbc\xc3\x9f"
+                          "e\"") != NULL &&
+                  strchr(out, 0x1b) == NULL,
+              "coffer admin log printed:\n%s", out);
     /* Not JSON at all, and bad query arguments. */
     fd = it_raw_try_connect(m.monitor.port);
     IT_CHECK(fd >= 0);
