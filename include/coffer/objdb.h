@@ -446,23 +446,31 @@ CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
 
 /* Hold a replica that no record lists (yet) on the stale-replica list
  * until until_ms: a copy a job is about to make and list, or the bytes of
- * an upload that will not be recorded. In one transaction: CF_EBUSY if the
- * row is SENT (a DELETE of that path may be under way: do not list, copy
- * again later); else the row is written (NONE, since = until_ms, path
- * copied). A row is listed for the drain only once since is older than the
- * drain's delay, and cf_objdb_stale_claim refuses a row held again after it
- * was listed, so until a hold expires the bytes stay. The job protocol:
- * hold (until = now + the copy's longest time), copy, hold again
- * (until = now + a margin), then list the filer (add/replace, which drop
- * the row); if that second hold returns 0 the row had gone (the bytes may
- * have been deleted): do not list. Whatever is not listed in the end is
- * deleted by the drain once its hold is over (claim checks the record).
- * Returns 1 when a NONE row was there and is renewed, 0 when it was
- * created, CF_EBUSY, or a db.h error (CF_ENOTFOUND: unknown shard). Object
- * ids are never reused, so a row never outlives into another object. */
+ * an upload that will not be recorded. A row is listed for the drain only
+ * once its since is older than the drain's delay, and cf_objdb_stale_claim
+ * refuses a row whose since changed after it was listed, so until a hold
+ * is over the bytes stay. In one transaction:
+ *   - CF_EINVAL if uuid's record is an alias (it has no bytes of its own);
+ *   - expect_since == 0 (take a hold): CF_EBUSY if the row is SENT (a
+ *     DELETE of that path may be under way: copy again later); else the
+ *     row is written NONE with path (copied) and since = until_ms, or the
+ *     later of the two if it was there (a hold is never shortened: another
+ *     job may hold the same bytes for longer);
+ *   - expect_since != 0 (renew one's own hold, just before listing the
+ *     filer): CF_EBUSY unless the row is there, NONE, with since ==
+ *     expect_since (else it was drained, or taken over, since: the bytes
+ *     may be gone); then since = the later of until_ms and expect_since.
+ * *since_out (may be NULL) gets the row's since as written. The job
+ * protocol (maint_int.h): hold (until = now + the copy's longest time),
+ * copy, renew (until = now + a margin), list the filer at once (add/replace
+ * drop the row). Whatever is never listed is deleted by the drain once its
+ * hold is over (the claim checks that no record lists it). Returns 0,
+ * CF_EBUSY, CF_EINVAL, or a db.h error (CF_ENOTFOUND: unknown shard).
+ * Object ids are never reused, so a row never outlives into another
+ * object. */
 CF_MUST_CHECK int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                       uint32_t filer_id, const char *path, uint64_t until_ms,
-                                      char *err);
+                                      uint64_t expect_since, uint64_t *since_out, char *err);
 
 /* Claim a stale replica for deletion: in one transaction, if the record of
  * its object lists the filer again, remove the row and return 1 (do not

@@ -407,7 +407,7 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
             continue;
         if (err[0] == '\0')
             (void)snprintf(err, sizeof(err), "status %ld", status);
-        rc = cf_objdb_stale_hold(a->odb, &u->uuid, u->ids[i], u->path, cf_wall_ms(), serr);
+        rc = cf_objdb_stale_hold(a->odb, &u->uuid, u->ids[i], u->path, cf_wall_ms(), 0, NULL, serr);
         if (rc >= 0 || rc == CF_EBUSY) /* EBUSY: its DELETE is on its way already */
             cf_log(CF_LOG_WARN,
                    "upload %s: its unrecorded replica on filer %" PRIu32

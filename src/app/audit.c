@@ -538,12 +538,13 @@ static void restore_count(struct audit *au, struct rstate *s)
         const struct cf_objdb_filer *f = filer_of(au, add[k]);
         char url[URL_MAX], why[CF_ERR_LEN] = "";
         bool copied = false;
+        uint64_t hold = 0;
         int rc;
 
         if (f == NULL || !object_url(f, s->rec->path, url))
             continue;
         rc = cf__maint_place(au->env->odb, s->rec, add[k], url, srcs, ns, au->env->stall_s, &copied,
-                             why);
+                             &hold, why);
         if (rc < 0) {
             cf_job_count(au->j, "failed", 1);
             cf_log(CF_LOG_WARN, "audit: cannot copy object %s to filer %" PRIu32 ": %s%s%s",
@@ -551,7 +552,9 @@ static void restore_count(struct audit *au, struct rstate *s)
             continue;
         }
         /* objdb.h: the copy is durable before the record lists it. */
-        rc = cf_objdb_add_filer(au->env->odb, &s->rec->uuid, add[k], why);
+        rc = cf__maint_renew(au->env->odb, s->rec, add[k], &hold, why);
+        if (rc == 0)
+            rc = cf_objdb_add_filer(au->env->odb, &s->rec->uuid, add[k], why);
         if (rc == 0 || rc == CF_EEXIST) {
             cf_job_count(au->j, "added", 1);
             cf_job_log(au->j, CF_SCRIBE_REPAIR, add[k], s->text,

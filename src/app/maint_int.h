@@ -53,6 +53,11 @@ const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, siz
 bool cf__maint_up(const struct cf_objdb_filer *f);
 bool cf__maint_writable(const struct cf_objdb_filer *f);
 
+/* Whether rec (as cf_objdb_get returns it) is an alias (dedupe): its path
+ * is its holder's, not its own UUID's. Its replicas are the holder's, to be
+ * handled through the holder's own record. */
+bool cf__maint_is_alias(const struct cf_objdb_record *rec);
+
 /* Whether rec lists filer id. */
 bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id);
 
@@ -73,22 +78,30 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
                                               const struct cf_objdb_record *rec, uint32_t also);
 
-/* How long a job has, after cf__maint_place, to list the copy. */
+/* How long a job has, after cf__maint_renew, to list the copy. */
 #define CF__MAINT_LIST_MS 60000
 
 /* Copy rec's object from srcs[0..ns) to filer `to` at dst (its object URL)
  * so that the caller may list `to` in the record, under the hold protocol
- * of cf_objdb_stale_hold: hold the path for the copy's longest time,
- * cf_replica_ensure (existing bytes are read back and verified), hold it
- * again for CF__MAINT_LIST_MS. Returns 0: the copy is there and cannot be
- * drained for CF__MAINT_LIST_MS, list it now (add/replace drop the hold);
- * CF_EBUSY: a DELETE of that path may be under way, try later; or
+ * of cf_objdb_stale_hold: hold the path for the copy's longest time (*hold
+ * gets the hold's time), then cf_replica_ensure (bytes already there are
+ * read back and verified). Returns 0: the copy is there; call
+ * cf__maint_renew right before listing it. CF_EBUSY: a DELETE of that path
+ * may be under way, try later; CF_EINVAL: rec is an alias now; or
  * cf_replica_ensure's errors. *copied tells whether bytes moved. On every
  * path a hold row covers the copy, so a copy never listed is deleted by
- * the stale drain once its hold is over. In replica.c. */
+ * the stale drain once its hold is over. Any thread. In replica.c. */
 CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   uint32_t to, const char *dst, const char *const *srcs, size_t ns,
-                                  unsigned stall_s, bool *copied, char *err);
+                                  unsigned stall_s, bool *copied, uint64_t *hold, char *err);
+
+/* Renew the hold cf__maint_place took (*hold, updated) for
+ * CF__MAINT_LIST_MS, immediately before listing `to` in rec's record (add
+ * or replace, which drop the row). Returns 0; CF_EBUSY if the hold was
+ * lost meanwhile (drained, or taken over by another job): do not list,
+ * the bytes may be gone, try later; or a db.h error. In replica.c. */
+CF_MUST_CHECK int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec,
+                                  uint32_t to, uint64_t *hold, char *err);
 
 /* How many of rec's filers (looked up in v[0..n), borrowed) answer HEAD of
  * rec's path with its size and SHA-512 within stall_s: the replicas known

@@ -266,12 +266,13 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     const struct cf_objdb_filer *to;
     struct cf_objdb_record rec;
     bool copied = false;
+    uint64_t hold = 0;
     size_t ns;
     int r, rc;
 
     /* Fresh: the walk's listing may be old by now. */
     rc = cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &rec, NULL);
-    if (rc < 0 || rec.deleted || !cf__maint_lists(&rec, b->f[d].id))
+    if (rc < 0 || rec.deleted || cf__maint_is_alias(&rec) || !cf__maint_lists(&rec, b->f[d].id))
         return false;
     r = cf__rb_receiver(b->f, b->n, d, rec.filers, rec.nfilers, rec.size);
     if (r < 0)
@@ -281,16 +282,20 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     ns = cf__maint_sources(b->view, b->nview, &rec, 0, urls, srcs);
     if (to == NULL || ns == 0 || cf__maint_url(to, rec.path, dst) < 0)
         return false;
-    rc = cf__maint_place(b->env->odb, &rec, to->id, dst, srcs, ns, b->env->stall_s, &copied, why);
+    rc = cf__maint_place(b->env->odb, &rec, to->id, dst, srcs, ns, b->env->stall_s, &copied, &hold,
+                         why);
     if (rc < 0) {
         cf_job_count(b->j, rc == CF_EEXIST ? "conflict" : "failed", 1);
         cf_log(CF_LOG_WARN, "rebalance: object %s to filer %" PRIu32 " not copied: %s", text,
                to->id, why);
         return false;
     }
+    rc = cf__maint_renew(b->env->odb, &rec, to->id, &hold, why);
+    if (rc == 0)
+        rc = cf_objdb_replace_filer(b->env->odb, uuid, b->f[d].id, to->id, true, why);
+    /* The limit is kept after the listing, not between copy and listing. */
     if (copied)
         cf_job_throttle(b->j, rec.size);
-    rc = cf_objdb_replace_filer(b->env->odb, uuid, b->f[d].id, to->id, true, why);
     if (rc == 0) {
         if (copied) {
             cf__rb_apply(b->f, d, (size_t)r, rec.size);

@@ -173,6 +173,14 @@ bool cf__maint_writable(const struct cf_objdb_filer *f)
     return f != NULL && cf_tracker_writable(f->status) && !f->read_only;
 }
 
+bool cf__maint_is_alias(const struct cf_objdb_record *rec)
+{
+    char own[CF_UUID_PATH_SIZE];
+
+    cf_uuid_filer_path(&rec->uuid, own);
+    return strcmp(own, rec->path) != 0;
+}
+
 bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id)
 {
     for (unsigned i = 0; i < rec->nfilers; i++)
@@ -293,7 +301,8 @@ struct item {
     size_t ns;
     /* the copy's result */
     int rc;
-    bool copied, ran;
+    bool copied, ran, settled; /* settled: finished by its worker */
+    uint64_t hold;             /* out of place: the hold on the copy (cf__maint_place) */
     char why[CF_ERR_LEN];
 };
 static int check(const struct cf_job_env *env, json_t *args, char *err)
@@ -352,7 +361,8 @@ static enum outcome prepare(struct rebuild *b, struct item *it)
     char text[CF_UUID_SIZE];
 
     cf_uuid_format(&rec->uuid, text);
-    if (!cf__maint_lists(rec, b->f)) {
+    /* An alias now (dedupe ran meanwhile): its holder is in the walk. */
+    if (cf__maint_is_alias(rec) || !cf__maint_lists(rec, b->f)) {
         cf_job_count(b->j, "skipped", 1);
         cf_job_done(b->j, 1, 0);
         return OK;
@@ -378,9 +388,43 @@ static enum outcome prepare(struct rebuild *b, struct item *it)
     return COPY;
 }
 
-/* The copy itself (a worker thread: no cf_job_* calls but should_stop). In
- * place, F is listed already; elsewhere the copy is held until the record
- * lists it (maint_int.h). */
+/* In place, a copy that worked, or found other bytes, ends here, on its
+ * worker (job.h allows count, done and log there), so that progress
+ * advances with the copies. Returns whether it is settled. */
+static bool settle_in_place(struct rebuild *b, struct item *it)
+{
+    char text[CF_UUID_SIZE];
+
+    if (b->mode != IN_PLACE || (it->rc < 0 && it->rc != CF_EEXIST))
+        return false;
+    cf_uuid_format(&it->rec.uuid, text);
+    if (it->rc == CF_EEXIST) {
+        /* Other bytes under the object's path: not ours to overwrite. */
+        cf_job_count(b->j, "conflict", 1);
+        cf_job_log(b->j, CF_SCRIBE_CHECKSUM, it->target, text, "other bytes on filer: %s", it->why);
+        cf_job_done(b->j, 1, 0);
+        return true;
+    }
+    /* Routine success is counted, not logged per object: a rebuild of a
+     * wiped filer restores every replica it held, and one durable scribe
+     * row per object would cost more than the copy of a small one. The
+     * scribe keeps the anomalies and the job's start, progress and end. */
+    if (it->copied) {
+        cf_job_count(b->j, "copied", 1);
+        cf_job_count(b->j, "copied_bytes", it->rec.size);
+        cf_log(CF_LOG_DEBUG, "rebuild: object %s: replica restored on filer %" PRIu32, text,
+               it->target);
+    } else {
+        cf_job_count(b->j, "present", 1);
+    }
+    cf_job_done(b->j, 1, it->copied ? it->rec.size : 0);
+    return true;
+}
+
+/* The copy itself, on a worker (job.h: throttle may be called there, and
+ * is, so that the copies in flight keep to the bandwidth limit between
+ * them). In place, F is listed already; elsewhere the copy is held until
+ * the record lists it (maint_int.h). */
 static void copy_item(void *ctx, size_t i)
 {
     struct rebuild *b = ctx;
@@ -390,15 +434,20 @@ static void copy_item(void *ctx, size_t i)
         return;
     it->why[0] = '\0';
     it->copied = false;
+    it->settled = false;
     if (b->mode == IN_PLACE)
         it->rc = cf_replica_ensure(it->srcs, it->ns, it->dst, it->rec.size, it->rec.sha512,
                                    b->env->stall_s, &it->copied, it->why);
     else
         it->rc = cf__maint_place(b->env->odb, &it->rec, it->target, it->dst, it->srcs, it->ns,
-                                 b->env->stall_s, &it->copied, it->why);
+                                 b->env->stall_s, &it->copied, &it->hold, it->why);
+    if (it->rc == 0 && it->copied)
+        cf_job_throttle(b->j, it->rec.size);
+    it->settled = settle_in_place(b, it);
 }
 
-/* After the copy: count it, and out of place, change the record. */
+/* After the copy, on the job's thread: what its worker did not settle
+ * (failures to retry; out of place, the record's change). */
 static enum outcome finish(struct rebuild *b, struct item *it)
 {
     const struct cf_objdb_record *rec = &it->rec;
@@ -411,10 +460,6 @@ static enum outcome finish(struct rebuild *b, struct item *it)
         /* Other bytes under the object's path: not ours to overwrite. */
         cf_job_count(b->j, "conflict", 1);
         cf_job_log(b->j, CF_SCRIBE_CHECKSUM, it->target, text, "other bytes on filer: %s", it->why);
-        if (b->mode == IN_PLACE) {
-            cf_job_done(b->j, 1, 0);
-            return OK;
-        }
         return RETRY;
     }
     if (rc < 0) {
@@ -423,24 +468,18 @@ static enum outcome finish(struct rebuild *b, struct item *it)
         return RETRY;
     }
     if (it->copied) {
-        cf_job_throttle(b->j, rec->size);
         cf_job_count(b->j, "copied", 1);
         cf_job_count(b->j, "copied_bytes", rec->size);
     } else {
         cf_job_count(b->j, "present", 1);
     }
-    /* Routine success is counted, not logged per object: a rebuild of a
-     * wiped filer restores every replica it held, and one durable scribe
-     * row per object would cost more than the copy of a small one. The
-     * scribe keeps the anomalies and the job's start, progress and end. */
-    if (b->mode == IN_PLACE) {
-        if (it->copied)
-            cf_log(CF_LOG_DEBUG, "rebuild: object %s: replica restored on filer %" PRIu32, text,
-                   it->target);
-        cf_job_done(b->j, 1, it->copied ? rec->size : 0);
-        return OK;
-    }
-    rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, it->target, b->f_up, why);
+    /* The batch's other copies and their throttle ran since this copy was
+     * made: the hold is renewed (or found lost) right before the listing. */
+    rc = cf__maint_renew(b->env->odb, rec, it->target, &it->hold, why);
+    if (rc == 0)
+        rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, it->target, b->f_up, why);
+    else if (rc == CF_EBUSY)
+        cf_log(CF_LOG_INFO, "rebuild: object %s: %s; copying again later", text, why);
     if (rc == 0) {
         cf_job_count(b->j, "moved", 1);
         cf_log(CF_LOG_DEBUG,
@@ -479,6 +518,7 @@ static int handle(struct rebuild *b, size_t n, bool have_rec, struct cf_uuid *fa
         enum outcome o;
 
         it->ran = false;
+        it->settled = false;
         if (!have_rec) {
             int rc = cf_objdb_get(b->env->odb, &it->uuid, CF_OBJDB_GET_DELETED, &it->rec, NULL);
             if (rc == CF_ENOTFOUND) {
@@ -500,7 +540,7 @@ static int handle(struct rebuild *b, size_t n, bool have_rec, struct cf_uuid *fa
     if (cf_job_should_stop(b->j))
         return CF_ECANCELED;
     for (size_t i = 0; i < n; i++)
-        if (b->items[i].ran && finish(b, &b->items[i]) == RETRY)
+        if (b->items[i].ran && !b->items[i].settled && finish(b, &b->items[i]) == RETRY)
             fail[(*nfail)++] = b->items[i].uuid;
     return 0;
 }

@@ -248,33 +248,31 @@ static uint64_t copy_hold_ms(uint64_t size)
 
 int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
                     const char *dst, const char *const *srcs, size_t ns, unsigned stall_s,
-                    bool *copied, char *err)
+                    bool *copied, uint64_t *hold, char *err)
 {
     int rc;
 
     *copied = false;
+    *hold = 0;
     rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + copy_hold_ms(rec->size),
-                             err);
+                             0, hold, err);
     if (rc < 0)
         return rc;
-    rc = cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
-    if (rc < 0)
-        return rc; /* the hold stays: if nothing lists the path, it goes */
-    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + CF__MAINT_LIST_MS, err);
-    if (rc == 0) {
-        /* The first hold was gone: drained after it ran out (a copy longer
-         * than copy_hold_ms), or dropped by a listing elsewhere. The bytes
-         * may have been deleted; the new hold covers whatever is there. */
-        cf_err_set(err, "the hold on %s ran out during the copy", dst);
-        return CF_EBUSY;
-    }
-    return rc < 0 ? rc : 0;
+    /* The hold stays whatever happens: if nothing lists the path, it goes. */
+    return cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
+}
+
+int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
+                    uint64_t *hold, char *err)
+{
+    return cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + CF__MAINT_LIST_MS,
+                               *hold, hold, err);
 }
 
 void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to)
 {
     char err[CF_ERR_LEN] = "";
-    int rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms(), err);
+    int rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms(), 0, NULL, err);
 
     if (rc < 0 && rc != CF_EBUSY)
         cf_log(CF_LOG_WARN,

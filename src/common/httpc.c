@@ -12,8 +12,10 @@
 #include "coffer/err.h"
 
 /* Connections a thread keeps alive (libcurl closes the oldest beyond
- * it): enough for every filer of a small cluster, several times over. */
-#define THREAD_CONNECTIONS 64
+ * it). A thread mostly talks to a few filers at once (r for an upload), so
+ * this is ample; it is kept small because every server thread keeps its
+ * own, and each idle connection holds a thread on a libmicrohttpd filer. */
+#define THREAD_CONNECTIONS 16
 
 /* One connection cache per thread. libcurl does not support sharing a
  * connection cache between threads that run transfers at the same time

@@ -387,43 +387,62 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
 }
 
 int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
-                        const char *path, uint64_t until_ms, char *err)
+                        const char *path, uint64_t until_ms, uint64_t expect_since,
+                        uint64_t *since_out, char *err)
 {
+    static const char sql_alias[] = "SELECT 1 FROM objects WHERE id = ?1 AND alias IS NOT NULL";
     static const char sql_get[] =
-        "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+        "SELECT sent, since FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_put[] =
         "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
         " VALUES (?1, ?2, ?3, ?4, 0)"
         " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
-    int64_t args[2] = {(int64_t)uuid->oid, filer_id}, sent = 0;
+    int64_t args[2] = {(int64_t)uuid->oid, filer_id}, row[2] = {0, 0};
+    uint64_t since = until_ms > INT64_MAX ? INT64_MAX : until_ms;
     struct cf_db_stmt *s = NULL;
     struct txn t;
-    int rc, had = 0;
+    bool had = false;
+    int rc;
 
     rc = txn_begin(odb, uuid, &t, err);
     if (rc == 0) {
-        rc = query(t.db, sql_get, args, 2, &sent, 1, err);
-        had = rc == CF_DB_ROW;
-        if (had && sent != 0) {
-            cf_err_set(err, "the replica of %s on filer %u is being deleted", t.text,
-                       (unsigned)filer_id);
-            rc = CF_EBUSY;
+        rc = query(t.db, sql_alias, args, 1, NULL, 0, err);
+        if (rc == CF_DB_ROW) {
+            cf_err_set(err, "%s is an alias: it has no replicas of its own", t.text);
+            rc = CF_EINVAL;
         }
     }
+    if (rc >= 0) {
+        rc = query(t.db, sql_get, args, 2, row, 2, err);
+        had = rc == CF_DB_ROW;
+    }
+    if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
+        cf_err_set(err, "the hold on the replica of %s on filer %u was lost", t.text,
+                   (unsigned)filer_id);
+        rc = CF_EBUSY;
+    } else if (rc >= 0 && had && row[0] != 0) {
+        cf_err_set(err, "the replica of %s on filer %u is being deleted", t.text,
+                   (unsigned)filer_id);
+        rc = CF_EBUSY;
+    }
+    if (rc >= 0 && had && (uint64_t)row[1] > since)
+        since = (uint64_t)row[1]; /* never shortened */
     if (rc >= 0)
         rc = cf_db_prepare(t.db, sql_put, &s, err);
     if (rc >= 0) {
         cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
         cf_db_bind_int64(s, 2, filer_id);
         cf_db_bind_text(s, 3, path);
-        cf_db_bind_int64(s, 4, until_ms > INT64_MAX ? INT64_MAX : (int64_t)until_ms);
+        cf_db_bind_int64(s, 4, (int64_t)since);
         rc = cf_db_step(s, err);
         cf_db_finalize(s);
     }
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
-    return rc < 0 ? rc : had;
+    if (rc >= 0 && since_out != NULL)
+        *since_out = since;
+    return rc < 0 ? rc : 0;
 }
 
 int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)

@@ -153,9 +153,10 @@ static void test_stale_protocol(void **state)
 }
 
 /* Holds: an unrecorded upload's replica, and a copy a job is about to
- * list. A held row is not listed before its time, a claim refuses a row
- * held again since it was listed, a SENT row cannot be held, and a second
- * hold says whether the row was still there. */
+ * list. A held row is not listed before its time; a hold is never
+ * shortened; a claim refuses a row held again since it was listed; a SENT
+ * row cannot be held; a renewal fails once the hold was drained or taken
+ * over; an alias cannot be held. */
 static void test_stale_hold(void **state)
 {
     struct fixture *fx = *state;
@@ -163,49 +164,67 @@ static void test_stale_hold(void **state)
     struct cf_objdb_stale st[8];
     char err[CF_ERR_LEN] = "", path[CF_UUID_PATH_SIZE];
     struct cf_uuid u, v, ghost;
-    uint64_t now = cf_wall_ms();
+    uint64_t now = cf_wall_ms(), h = 0, h2 = 0;
 
     add_shard(fx, 1, NULL);
     if (cf_objdb_reserve(fx->odb, 1, &u, err) != 0)
         fail_msg("reserve: %s", err);
     cf_uuid_filer_path(&u, path);
     /* Never recorded: held until now, claimed (no record lists it), done. */
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), 0);
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), 1);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, 0, &h, err), 0);
+    assert_true(h == now);
     assert_int_equal(stale_all(fx, st, 8), 1);
     assert_true(st[0].uuid.oid == u.oid);
     assert_int_equal(st[0].filer, 2);
     assert_string_equal(st[0].path, path);
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 2, path, now, 0, NULL, err), CF_EBUSY);
     assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
     assert_int_equal(stale_all(fx, st, 8), 0);
 
-    /* A job's copy of v to filer 3: held for a minute, so not listed now. */
+    /* A job's copy of v to filer 3, held for a minute: not listed now, and
+     * a shorter hold (a release) does not shorten it. */
     v = put(fx, 1, f, 2);
     cf_uuid_filer_path(&v, path);
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 60000, err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 60000, 0, &h, err), 0);
+    assert_true(h == now + 60000);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now - 10, 0, &h2, err), 0);
+    assert_true(h2 == now + 60000);
     assert_int_equal(stale_all(fx, st, 8), 0);
-    /* Listed by the drain at an old time, then held again: the claim
-     * leaves it. */
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now - 10, err), 1);
-    assert_int_equal(stale_all(fx, st, 8), 1);
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 60000, err), 1);
-    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_EBUSY);
-    /* The job lists it: the row goes with the listing. */
+    /* Renewed by its holder (the expected time), then listed: the row goes. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 120000, h, &h, err), 0);
+    assert_true(h == now + 120000);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 1000, 12345, NULL, err),
+                     CF_EBUSY);
     assert_int_equal(cf_objdb_add_filer(fx->odb, &v, 3, err), 0);
-    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_ENOTFOUND);
     assert_filers(fx, &v, (const uint32_t[]){1, 2, 3}, 3);
-    /* A second hold after the row went reports it (0: created anew). */
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now - 10, err), 0);
+    /* Renewing a hold that is gone fails: the bytes may have been deleted. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 1000, h, NULL, err), CF_EBUSY);
+    assert_int_equal(stale_all(fx, st, 8), 0);
+
+    /* A hold that ran out is listed by the drain; renewed before the claim,
+     * the claim leaves it; claimed first, the renewal fails. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now - 10, 0, &h, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now + 60000, h, &h, err), 0);
+    assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_EBUSY);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 5, path, now - 10, 0, &h, err), 0);
+    assert_int_equal(stale_all(fx, st, 8), 1);
+    assert_int_equal(st[0].filer, 5);
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 5, path, now + 60000, h, NULL, err),
+                     CF_EBUSY);
     assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 4, path, now + 1000, err), 0);
+    /* Drained and held anew by another job: not this job's hold any more. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 5, path, now + 5000, 0, &h2, err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 5, path, now + 60000, h, NULL, err),
+                     CF_EBUSY);
+
     /* A shard nobody has. */
     ghost = u;
     ghost.shard = 77;
-    assert_int_equal(cf_objdb_stale_hold(fx->odb, &ghost, 2, path, now, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &ghost, 2, path, now, 0, NULL, err),
+                     CF_ENOTFOUND);
 }
 
 /* The stale list pages by object id without losing rows of one object. */
@@ -331,6 +350,10 @@ static void test_alias(void **state)
     get_ok(fx, &a, &ar);
     assert_same_uuid(&ar.uuid, &a);
     assert_string_equal(ar.path, holder.path);
+    /* It has no bytes of its own to hold for a copy (a job that read it
+     * just before it became an alias must not queue the holder's path). */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &a, 9, ar.path, cf_wall_ms(), 0, NULL, err),
+                     CF_EINVAL);
     assert_int_equal(ar.nfilers, 2);
     assert_int_equal(ar.filers[0], 4);
     assert_memory_equal(ar.sha512, holder.sha512, 64);
