@@ -46,5 +46,9 @@ void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...) CF_PRI
  * quotes, backslashes and non-ASCII bytes written as \xHH; cut with "..."
  * if it does not fit. Returns out. */
 char *cf_log_escape(char *out, size_t cap, const char *s);
+/* The same for text shown on a terminal (coffer admin log): only control
+ * bytes (C0, DEL) are written as \xHH, so quotes and UTF-8 stay readable
+ * and no text can drive the terminal. */
+char *cf_term_escape(char *out, size_t cap, const char *s);
 
 #endif

@@ -570,15 +570,13 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     for (size_t i = 0; i < u->n; i++)
         if (ok[i])
             rec.filers[rec.nfilers++] = u->ids[i];
+    /* One view of the filers for the dedupe check and the reply. */
+    view_snapshot(a, &v, &nv);
     /* ---- issue 5 dedupe (dedupe.c): content already stored becomes an alias ---- */
     if (a->dedupe) {
         struct cf_objdb_record alias;
         char derr[CF_ERR_LEN] = "";
-        int d;
-        view_snapshot(a, &v, &nv);
-        d = cf_dedupe_inline(a->odb, v, nv, a->stall_s, &rec, &alias, derr);
-        free(v);
-        v = NULL;
+        int d = cf_dedupe_inline(a->odb, v, nv, a->stall_s, &rec, &alias, derr);
         if (d == 1) {
             char at[CF_UUID_SIZE];
             cf_uuid_format(&alias.uuid, at);
@@ -592,7 +590,6 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             u->uuid = alias.uuid;
             (void)snprintf(u->uuid_text, sizeof(u->uuid_text), "%s", at);
             u->committed = true;
-            view_snapshot(a, &v, &nv);
             r = reply_record(c, MHD_HTTP_CREATED, &alias, v, nv);
             free(v);
             return r;
@@ -608,11 +605,11 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     u->committed = true;
     cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
            rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
-    view_snapshot(a, &v, &nv);
     r = reply_record(c, MHD_HTTP_CREATED, &rec, v, nv);
     free(v);
     return r;
 fail:
+    free(v);
     cf_log(rc == CF_ECHECKSUM ? CF_LOG_INFO : CF_LOG_WARN, "upload %s failed: %s%s%s", u->uuid_text,
            cf_strerror(rc), err[0] ? ": " : "", err);
     remove_replicas(a, u, ok);

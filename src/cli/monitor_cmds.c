@@ -259,30 +259,6 @@ static int parse_when(const char *s, uint64_t now_ms, uint64_t *out)
     return CF_EINVAL;
 }
 
-/* s for a terminal: control bytes (C0, DEL) as \xHH so that no event text
- * can drive the terminal; quotes and UTF-8 (file names, say) stay as they
- * are, unlike cf_log_escape's. out has cap bytes (4 per input byte is
- * always enough); the text is cut if it does not fit. Returns out. */
-static char *term_text(char *out, size_t cap, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-
-    for (; *s != '\0' && o + 5 <= cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static int print_events(const json_t *arr, uint64_t *printed, uint64_t limit)
 {
     for (size_t i = 0; i < json_array_size(arr) && *printed < limit; i++) {
@@ -291,10 +267,10 @@ static int print_events(const json_t *arr, uint64_t *printed, uint64_t limit)
         iso_time(jint(e, "at_ms"), when, sizeof(when));
         if (jint(e, "filer") != 0)
             (void)snprintf(filer, sizeof(filer), "filer=%" PRIu64, jint(e, "filer"));
-        term_text(obj, sizeof(obj), jstr(e, "object"));
+        cf_term_escape(obj, sizeof(obj), jstr(e, "object"));
         printf("%-24s %6" PRIu64 " %-14s %-12s %s%s%s\n", when, jint(e, "id"),
-               term_text(kind, sizeof(kind), jstr(e, "kind")), filer, obj, obj[0] ? " " : "",
-               term_text(esc, sizeof(esc), jstr(e, "message")));
+               cf_term_escape(kind, sizeof(kind), jstr(e, "kind")), filer, obj, obj[0] ? " " : "",
+               cf_term_escape(esc, sizeof(esc), jstr(e, "message")));
         (*printed)++;
     }
     return 0;

@@ -19,8 +19,8 @@
 
 /* One connection cache per thread. libcurl does not support sharing a
  * connection cache between threads that run transfers at the same time
- * (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), even with lock callbacks;
- * doing so crashed the app under concurrent maintenance copies. A share
+ * (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), even with lock callbacks
+ * (the likely cause of one app crash under concurrent maintenance copies). A share
  * used by one thread only needs no locks; it is released when the thread
  * exits, by which time that thread's transfers are over. */
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -110,12 +110,16 @@ void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...)
         return;
 }
 
-static bool needs_escape(unsigned char c)
+/* Log lines escape quotes, backslashes and non-ASCII too (a line stays one
+ * parseable ASCII record); terminal text only the control bytes. */
+static bool needs_escape(unsigned char c, bool term)
 {
+    if (term)
+        return c < 0x20 || c == 0x7f;
     return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
 }
 
-char *cf_log_escape(char *out, size_t cap, const char *s)
+static char *escape(char *out, size_t cap, const char *s, bool term)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0, full = 0, room;
@@ -125,14 +129,14 @@ char *cf_log_escape(char *out, size_t cap, const char *s)
     /* Keep room for "..." only when the escaped string cannot fit whole;
      * stop measuring as soon as that is known. */
     for (const char *t = s; *t != '\0' && full < cap; t++)
-        full += needs_escape((unsigned char)*t) ? 4 : 1;
+        full += needs_escape((unsigned char)*t, term) ? 4 : 1;
     if (full < cap)
         room = cap - 1;
     else
         room = cap >= 4 ? cap - 4 : 0;
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        size_t need = needs_escape(c) ? 4 : 1;
+        size_t need = needs_escape(c, term) ? 4 : 1;
         if (o + need > room)
             break;
         if (need == 4) {
@@ -150,4 +154,14 @@ char *cf_log_escape(char *out, size_t cap, const char *s)
     }
     out[o] = '\0';
     return out;
+}
+
+char *cf_log_escape(char *out, size_t cap, const char *s)
+{
+    return escape(out, cap, s, false);
+}
+
+char *cf_term_escape(char *out, size_t cap, const char *s)
+{
+    return escape(out, cap, s, true);
 }

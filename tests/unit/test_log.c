@@ -1,7 +1,7 @@
 /*
  * test_log.c -- unit tests for log.h: cf_log_escape against a table and a
- * reference escaper, level parsing, the lazy cf_log macro, and the exact
- * shape of a written line (captured from stderr).
+ * reference escaper, cf_term_escape against a table, level parsing, the lazy cf_log macro, and the
+ * exact shape of a written line (captured from stderr).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +78,36 @@ static void test_escape_table(void **state)
     memset(out, '#', sizeof(out));
     assert_ptr_equal(cf_log_escape(out, 0, "abc"), out);
     assert_int_equal(out[0], '#');
+}
+
+/* cf_term_escape: control bytes only; quotes, backslashes and UTF-8 stay;
+ * the same cut as cf_log_escape. */
+static void test_term_escape(void **state)
+{
+    static const struct escape_case cases[] = {
+        {64, "a\"b\\c", "a\"b\\c"},
+        {64,
+         "Gr\xc3\xbc\xc3\x9f"
+         "e",
+         "Gr\xc3\xbc\xc3\x9f"
+         "e"},
+        {64, "x\x1b[2J\n\x7f", "x\\x1b[2J\\x0a\\x7f"},
+        {64, "~ \x80", "~ \x80"},
+        {8, "abcdefghij", "abcd..."},
+        {10, "ab\ncdefgh", "ab\\x0a..."},
+    };
+    char out[128];
+
+    (void)state;
+    for (size_t i = 0; i < CF_ARRAY_LEN(cases); i++) {
+        memset(out, '#', sizeof(out));
+        assert_ptr_equal(cf_term_escape(out, cases[i].cap, cases[i].in), out);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, out, cases[i].want);
+        for (size_t k = cases[i].cap; k < sizeof(out); k++)
+            if (out[k] != '#')
+                fail_msg("case %zu: byte %zu written past cap", i, k);
+    }
 }
 
 /* The reference: escape everything, no cap. */
@@ -281,9 +311,8 @@ static void test_log_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape_table),
-        cmocka_unit_test(test_escape_vs_reference),
-        cmocka_unit_test(test_level_parse),
+        cmocka_unit_test(test_escape_table),        cmocka_unit_test(test_term_escape),
+        cmocka_unit_test(test_escape_vs_reference), cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_log_lines),
     };
 
