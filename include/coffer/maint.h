@@ -39,19 +39,6 @@ extern const struct cf_job_kind cf_job_rebalance;
 extern const struct cf_job_kind cf_job_audit;
 extern const struct cf_job_kind cf_job_dedupe;
 
-/* Make sure the object (size bytes, digest sha) is on the filer at dst (its
- * PUT/GET URL of the object, borrowed): if the filer already has it (PUT
- * answers 409) its HEAD must show the same size and X-Coffer-SHA512;
- * otherwise it is copied from the first source that works (srcs[0..n),
- * borrowed GET URLs), verified on both ends (cf_replica_copy). *copied
- * (may be NULL) tells whether bytes moved. Returns 0 when a verified copy
- * is there; CF_EEXIST if the filer holds different bytes under that path
- * (the caller deletes them first, if it means to); CF_EUNAVAIL,
- * CF_ECORRUPT, CF_EIO as cf_replica_copy. In replica.c. */
-CF_MUST_CHECK int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst,
-                                    uint64_t size, const uint8_t sha[CF_SHA512_LEN],
-                                    unsigned stall_s, bool *copied, char *err);
-
 /* What one stale-replica drain did. */
 struct cf_stale_stats {
     uint64_t deleted; /* replicas deleted from their filer (or found gone) */

@@ -251,8 +251,37 @@ CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const
 CF_MUST_CHECK int cf_objdb_filer_set_status(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                                             char *err);
 
-/* monitor (issue 5): filer tracking (tracker.h) and the operator's maintenance switch. */
+/* Statuses of the summary table (the tracker decides them, tracker.h; the
+ * text is the state and survives restarts):
+ *   online       answers and takes new objects
+ *   busy         answers and takes new objects, but slowly (chosen less often)
+ *   read-only    answers, takes no new objects (full, or says so)
+ *   maintenance  put aside by the operator: answers, takes no new objects
+ *   offline      does not answer
+ *   unknown      registered, not decided yet */
+#define CF_OBJDB_ONLINE      "online"
+#define CF_OBJDB_BUSY        "busy"
+#define CF_OBJDB_READ_ONLY   "read-only"
 #define CF_OBJDB_MAINTENANCE "maintenance"
+#define CF_OBJDB_OFFLINE     "offline"
+#define CF_OBJDB_UNKNOWN     "unknown"
+
+/* A status in which a filer answers and may take new objects. */
+bool cf_objdb_status_writable(const char *status);
+
+/* A status in which a filer answers requests (reads, deletes). */
+bool cf_objdb_status_up(const char *status);
+
+/* The entry of filer id in v[0..n) (borrowed), or NULL. Pure. */
+const struct cf_objdb_filer *cf_objdb_filer_find(const struct cf_objdb_filer *v, size_t n,
+                                                 uint32_t id);
+
+/* f answers requests (its status is up); false for NULL. */
+bool cf_objdb_filer_up(const struct cf_objdb_filer *f);
+
+/* f takes new objects: its status is writable and it is not read_only;
+ * false for NULL. */
+bool cf_objdb_filer_writable(const struct cf_objdb_filer *f);
 
 /* The tracker's write of what it decided for f->id: total_bytes,
  * used_bytes, objects, read_only, status, weight and last_seen_ms of f
@@ -271,7 +300,6 @@ CF_MUST_CHECK int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_obj
  * a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_set_maintenance(struct cf_objdb *odb, uint32_t id, bool on,
                                                  char *err);
-/* end monitor (issue 5) */
 
 /* Fill *out with filer id's row. Returns 0, CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_get(struct cf_objdb *odb, uint32_t id, struct cf_objdb_filer *out,

@@ -18,7 +18,7 @@
  *           DELETE <filer>/o/<path>. Its state goes NONE -> SENT (durable,
  *           before the request) -> DONE (on 204, or 404: already gone). A
  *           filer that is not registered, is down in the summary table (not
- *           cf_tracker_up: online, busy, read-only or maintenance), or fails
+ *           cf_objdb_status_up: online, busy, read-only or maintenance), or fails
  *           is skipped and retried by a later pass; the others go on. When
  *           every replica is DONE the record is removed.
  * Undelete (cf_objdb_undelete) works until the first DELETE is sent.
@@ -49,7 +49,7 @@ struct cf_purge_stats {
     uint64_t moved;    /* records moved to the deleted-object map */
     uint64_t purged;   /* replicas removed from a filer (or found absent) */
     uint64_t failed;   /* replicas whose DELETE failed: retried next pass */
-    uint64_t skipped;  /* replicas on a filer down (not cf_tracker_up) or not registered */
+    uint64_t skipped;  /* replicas on a filer down (not cf_objdb_filer_up) or not registered */
     uint64_t removed;  /* deleted-map records removed, every replica gone */
     uint64_t pending;  /* deleted-map records left with replicas to purge */
     uint64_t restored; /* records undeleted while the pass ran (left alone) */

@@ -23,8 +23,8 @@
  *                only the numbers are refreshed
  *   unknown      registered and not yet decided (or maintenance just ended)
  * read_only in the table is "not writable": true unless the status is online
- * or busy (cf_tracker_writable). The distributor takes filers that are
- * cf_tracker_up and not read_only, heaviest first.
+ * or busy (cf_objdb_status_writable). The distributor takes filers that are
+ * cf_objdb_filer_writable, heaviest first.
  *
  * Weight: base_weight (the operator's) * free / 10 * latency factor, where
  * free is the free tenth of capacity rounded up (1..10) and the latency
@@ -51,7 +51,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "coffer/common.h"
 #include "coffer/objdb.h"
@@ -86,19 +85,6 @@ struct cf_tracker_info {
 };
 
 struct cf_tracker;
-
-/* Statuses in which a filer answers and may take new objects. */
-static inline bool cf_tracker_writable(const char *status)
-{
-    return strcmp(status, "online") == 0 || strcmp(status, "busy") == 0;
-}
-
-/* Statuses in which a filer answers requests (reads, deletes). */
-static inline bool cf_tracker_up(const char *status)
-{
-    return cf_tracker_writable(status) || strcmp(status, "read-only") == 0 ||
-           strcmp(status, CF_OBJDB_MAINTENANCE) == 0;
-}
 
 /* A tracker over odb (kept until cf_tracker_free) that writes events to
  * scribe (kept; may be NULL) with opts (borrowed; NULL: all defaults).

@@ -132,7 +132,7 @@ const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 /* Reachable and taking objects: busy filers too, at their lower weight. */
 static bool online(const struct cf_objdb_filer *f)
 {
-    return cf_tracker_writable(f->status);
+    return cf_objdb_status_writable(f->status);
 }
 
 /* Copy of the view; caller frees *out. */

@@ -345,3 +345,35 @@ out:
     cf_db_pool_release(odb->catalog, db);
     return rc;
 }
+
+/* ---- pure helpers over the table's rows ---- */
+
+bool cf_objdb_status_writable(const char *status)
+{
+    return strcmp(status, CF_OBJDB_ONLINE) == 0 || strcmp(status, CF_OBJDB_BUSY) == 0;
+}
+
+bool cf_objdb_status_up(const char *status)
+{
+    return cf_objdb_status_writable(status) || strcmp(status, CF_OBJDB_READ_ONLY) == 0 ||
+           strcmp(status, CF_OBJDB_MAINTENANCE) == 0;
+}
+
+const struct cf_objdb_filer *cf_objdb_filer_find(const struct cf_objdb_filer *v, size_t n,
+                                                 uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+bool cf_objdb_filer_up(const struct cf_objdb_filer *f)
+{
+    return f != NULL && cf_objdb_status_up(f->status);
+}
+
+bool cf_objdb_filer_writable(const struct cf_objdb_filer *f)
+{
+    return f != NULL && cf_objdb_status_writable(f->status) && !f->read_only;
+}

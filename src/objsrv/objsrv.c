@@ -159,13 +159,13 @@ static void demote_suspect(struct cf_objsrv *o, struct record *r)
 }
 
 /* Replica order: filers that answer (online, busy, read-only, maintenance:
- * cf_tracker_up) before the others, then heavier first. */
+ * cf_objdb_status_up) before the others, then heavier first. */
 static int rank(json_t *f)
 {
     const char *st = json_string_value(json_object_get(f, "status"));
     int w = (int)json_integer_value(json_object_get(f, "weight"));
 
-    return (st != NULL && cf_tracker_up(st) ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
+    return (st != NULL && cf_objdb_status_up(st) ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
 }
 
 /* Turn the app's JSON record into a struct record. */

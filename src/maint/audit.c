@@ -21,7 +21,7 @@
  *   objects           records examined (after sampling)
  *   replicas_checked  replicas read back (ok + missing + corrupt)
  *   ok, missing, corrupt   what the reads found
- *   unreachable       replicas on a filer that is down (not cf_tracker_up) or
+ *   unreachable       replicas on a filer that is down (not cf_objdb_filer_up) or
  *                     that failed to answer
  *   repaired          missing or corrupt replicas rewritten and verified
  *   added             replicas added where a record was short
@@ -32,7 +32,7 @@
  *                     audit retries them)
  */
 #include "coffer/maint.h"
-#include "coffer/tracker.h"
+#include "coffer/replica.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -49,7 +49,6 @@
 
 /* Records fetched per query; the cursor is checkpointed after each batch. */
 #define BATCH   32
-#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
 /* A filer may take this long to answer a DELETE of a bad replica. */
 #define DELETE_TIMEOUT_MS 5000
 /* Bytes read between two calls of cf_job_throttle and cf_job_should_stop:
@@ -269,35 +268,16 @@ out:
 
 static const struct cf_objdb_filer *filer_of(const struct audit *au, uint32_t id)
 {
-    for (size_t i = 0; i < au->nfl; i++)
-        if (au->fl[i].id == id)
-            return &au->fl[i];
-    return NULL;
-}
-
-/* A filer that answers reads and deletes (tracker.h). */
-static bool is_online(const struct cf_objdb_filer *f)
-{
-    return cf_tracker_up(f->status);
-}
-
-static bool object_url(const struct cf_objdb_filer *f, const char *path, char out[URL_MAX])
-{
-    return snprintf(out, URL_MAX, "%s/o/%s", f->url, path) < URL_MAX;
+    return cf_objdb_filer_find(au->fl, au->nfl, id);
 }
 
 /* DELETE url; true when the replica is gone (204 or 404). */
 static bool delete_replica(const char *url, char *why, size_t cap)
 {
     char err[CF_ERR_LEN] = "";
-    long status = 0;
 
-    if (cf_httpc_json("DELETE", url, NULL, DELETE_TIMEOUT_MS, &status, NULL, err) < 0) {
-        (void)snprintf(why, cap, "DELETE failed: %s", err);
-        return false;
-    }
-    if (status != 204 && status != 404) {
-        (void)snprintf(why, cap, "DELETE answered %ld", status);
+    if (cf_replica_delete(url, DELETE_TIMEOUT_MS, err) < 0) {
+        (void)snprintf(why, cap, "%s", err);
         return false;
     }
     return true;
@@ -350,7 +330,7 @@ static size_t pick_filers(const struct audit *au, size_t want, const uint32_t *e
     for (size_t i = 0; i < au->nfl; i++) {
         d[i].id = au->fl[i].id;
         d[i].weight = au->fl[i].weight;
-        d[i].online = is_online(&au->fl[i]);
+        d[i].online = cf_objdb_filer_up(&au->fl[i]);
         d[i].read_only = au->fl[i].read_only;
     }
     memcpy(ex, exclude, nex * sizeof(*ex));
@@ -376,7 +356,7 @@ struct rstate {
     uint32_t ids[CF_OBJDB_REPLICAS_MAX];
     enum verdict v[CF_OBJDB_REPLICAS_MAX];
     char why[CF_OBJDB_REPLICAS_MAX][128];
-    char urls[CF_OBJDB_REPLICAS_MAX][URL_MAX];
+    char urls[CF_OBJDB_REPLICAS_MAX][CF_REPLICA_URL_MAX];
 };
 
 /* URLs of the replicas that verified, for cf_replica_ensure. */
@@ -399,10 +379,10 @@ static enum verdict check_one(struct audit *au, struct rstate *s, unsigned i)
     if (f == NULL) {
         s->v[i] = V_UNREGISTERED;
         (void)snprintf(s->why[i], sizeof(s->why[i]), "filer not registered");
-    } else if (!object_url(f, s->rec->path, s->urls[i])) {
+    } else if (cf_replica_url(f->url, s->rec->path, s->urls[i]) < 0) {
         s->v[i] = V_UNREACHABLE;
         (void)snprintf(s->why[i], sizeof(s->why[i]), "URL too long");
-    } else if (!is_online(f)) {
+    } else if (!cf_objdb_filer_up(f)) {
         s->v[i] = V_UNREACHABLE;
         (void)snprintf(s->why[i], sizeof(s->why[i]), "filer %s", f->status);
     } else {
@@ -536,12 +516,12 @@ static void restore_count(struct audit *au, struct rstate *s)
     ns = good_sources(s, srcs);
     for (size_t k = 0; k < got; k++) {
         const struct cf_objdb_filer *f = filer_of(au, add[k]);
-        char url[URL_MAX], why[CF_ERR_LEN] = "";
+        char url[CF_REPLICA_URL_MAX], why[CF_ERR_LEN] = "";
         bool copied = false;
         uint64_t hold = 0;
         int rc;
 
-        if (f == NULL || !object_url(f, s->rec->path, url))
+        if (f == NULL || cf_replica_url(f->url, s->rec->path, url) < 0)
             continue;
         rc = cf__maint_place(au->env->odb, s->rec, add[k], url, srcs, ns, au->env->stall_s, &copied,
                              &hold, why);

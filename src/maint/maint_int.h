@@ -14,9 +14,8 @@
 #include "coffer/common.h"
 #include "coffer/job.h"
 #include "coffer/objdb.h"
+#include "coffer/replica.h"
 
-/* A filer object URL: base + "/o/" + path. */
-#define CF__MAINT_URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX + 1)
 /* Records a job handles between two checkpoints. */
 #define CF__MAINT_BATCH 64
 
@@ -45,14 +44,6 @@ void cf__maint_pool_run(struct cf__maint_pool *p, size_t n, void (*fn)(void *ctx
 /* Stop and join the helpers, and free p. NULL is a no-op. */
 void cf__maint_pool_free(struct cf__maint_pool *p);
 
-/* The entry of filer id in v[0..n) (borrowed), or NULL. */
-const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id);
-
-/* Whether the summary table shows f answering requests (reads, deletes),
- * and taking new objects (tracker.h statuses). False for NULL. */
-bool cf__maint_up(const struct cf_objdb_filer *f);
-bool cf__maint_writable(const struct cf_objdb_filer *f);
-
 /* Whether rec (as cf_objdb_get returns it) is an alias (dedupe): its path
  * is its holder's, not its own UUID's. Its replicas are the holder's, to be
  * handled through the holder's own record. */
@@ -61,16 +52,12 @@ bool cf__maint_is_alias(const struct cf_objdb_record *rec);
 /* Whether rec lists filer id. */
 bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id);
 
-/* Write f's URL of object path into out (CF__MAINT_URL_MAX bytes). Returns
- * 0 or CF_ETOOLARGE. */
-CF_MUST_CHECK int cf__maint_url(const struct cf_objdb_filer *f, const char *path, char *out);
-
 /* The GET URLs of rec's replicas on filers of v that are up, other than skip
- * (0: none), into urls (rows of CF__MAINT_URL_MAX) with pointers in ptrs.
+ * (0: none), into urls (rows of CF_REPLICA_URL_MAX) with pointers in ptrs.
  * Returns how many. */
 size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
                          const struct cf_objdb_record *rec, uint32_t skip,
-                         char (*urls)[CF__MAINT_URL_MAX], const char **ptrs);
+                         char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs);
 
 /* Pick a filer for a new replica of rec with the distributor (online,
  * writable, weight > 0, not listed by rec, not `also`). Returns its entry in
@@ -116,13 +103,6 @@ unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
  * direct DELETE: another job may be about to list the same bytes. Logs a
  * failure. In replica.c. */
 void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to);
-
-/* HEAD url (borrowed) within stall_s seconds: *status (0 when no reply),
- * and on 200 the size (UINT64_MAX if not given) and X-Coffer-SHA512
- * (*has_sha). Returns 0, CF_EUNAVAIL (no reply) or CF_EINTERNAL, with err.
- * In replica.c. */
-CF_MUST_CHECK int cf__maint_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
-                                 uint8_t sha[64], bool *has_sha, char *err);
 
 /* Cursor text of a walk: "" (not started), "S:OID", or "end". */
 void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap);

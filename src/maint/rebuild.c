@@ -45,7 +45,7 @@
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
-#include "coffer/tracker.h"
+#include "coffer/replica.h"
 #include "coffer/uuid.h"
 #include "maint_int.h"
 
@@ -155,24 +155,6 @@ void cf__maint_pool_free(struct cf__maint_pool *p)
     free(p);
 }
 
-const struct cf_objdb_filer *cf__maint_filer(const struct cf_objdb_filer *v, size_t n, uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i].id == id)
-            return &v[i];
-    return NULL;
-}
-
-bool cf__maint_up(const struct cf_objdb_filer *f)
-{
-    return f != NULL && cf_tracker_up(f->status);
-}
-
-bool cf__maint_writable(const struct cf_objdb_filer *f)
-{
-    return f != NULL && cf_tracker_writable(f->status) && !f->read_only;
-}
-
 bool cf__maint_is_alias(const struct cf_objdb_record *rec)
 {
     char own[CF_UUID_PATH_SIZE];
@@ -189,22 +171,15 @@ bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id)
     return false;
 }
 
-int cf__maint_url(const struct cf_objdb_filer *f, const char *path, char *out)
-{
-    if (snprintf(out, CF__MAINT_URL_MAX, "%s/o/%s", f->url, path) >= CF__MAINT_URL_MAX)
-        return CF_ETOOLARGE;
-    return 0;
-}
-
 size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
                          const struct cf_objdb_record *rec, uint32_t skip,
-                         char (*urls)[CF__MAINT_URL_MAX], const char **ptrs)
+                         char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs)
 {
     size_t k = 0;
 
     for (unsigned i = 0; i < rec->nfilers; i++) {
-        const struct cf_objdb_filer *f = cf__maint_filer(v, n, rec->filers[i]);
-        if (rec->filers[i] == skip || !cf__maint_up(f) || cf__maint_url(f, rec->path, urls[k]))
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
+        if (rec->filers[i] == skip || !cf_objdb_filer_up(f) || cf_replica_url(f->url, rec->path, urls[k]))
             continue;
         ptrs[k] = urls[k];
         k++;
@@ -227,7 +202,7 @@ const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, si
     for (size_t i = 0; i < n; i++) {
         d[i].id = v[i].id;
         d[i].weight = v[i].weight;
-        d[i].online = cf_tracker_writable(v[i].status);
+        d[i].online = cf_objdb_status_writable(v[i].status);
         d[i].read_only = v[i].read_only;
     }
     if (cf_distrib_choose(d, n, 1, ex, nex, cf_distrib_rng_os, NULL, &idx) == 1)
@@ -296,7 +271,7 @@ struct item {
     struct cf_uuid uuid;
     struct cf_objdb_record rec;
     uint32_t target;
-    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
+    char urls[CF_OBJDB_REPLICAS_MAX][CF_REPLICA_URL_MAX], dst[CF_REPLICA_URL_MAX];
     const char *srcs[CF_OBJDB_REPLICAS_MAX];
     size_t ns;
     /* the copy's result */
@@ -368,12 +343,12 @@ static enum outcome prepare(struct rebuild *b, struct item *it)
         return OK;
     }
     if (b->mode == IN_PLACE)
-        target = cf__maint_filer(b->view, b->nview, b->f);
+        target = cf_objdb_filer_find(b->view, b->nview, b->f);
     else if (b->mode == TO_FILER && !cf__maint_lists(rec, b->to))
-        target = cf__maint_filer(b->view, b->nview, b->to);
+        target = cf_objdb_filer_find(b->view, b->nview, b->to);
     else
         target = cf__maint_choose(b->view, b->nview, rec, 0);
-    if (!cf__maint_writable(target)) {
+    if (!cf_objdb_filer_writable(target)) {
         cf_log(CF_LOG_INFO, "rebuild: object %s: no online filer to copy it to", text);
         return RETRY;
     }
@@ -382,7 +357,7 @@ static enum outcome prepare(struct rebuild *b, struct item *it)
         cf_log(CF_LOG_WARN, "rebuild: object %s: no other replica is online", text);
         return RETRY;
     }
-    if (cf__maint_url(target, rec->path, it->dst) < 0)
+    if (cf_replica_url(target->url, rec->path, it->dst) < 0)
         return RETRY;
     it->target = target->id;
     return COPY;
@@ -593,9 +568,9 @@ static int run(struct cf_job *j, char *err)
     b.items = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.items));
     b.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
     refresh_view(&b);
-    f = cf__maint_filer(b.view, b.nview, b.f);
-    b.f_up = cf__maint_up(f);
-    b.mode = b.to ? TO_FILER : cf__maint_writable(f) ? IN_PLACE : ELSEWHERE;
+    f = cf_objdb_filer_find(b.view, b.nview, b.f);
+    b.f_up = cf_objdb_filer_up(f);
+    b.mode = b.to ? TO_FILER : cf_objdb_filer_writable(f) ? IN_PLACE : ELSEWHERE;
     cf_job_log(j, NULL, b.f, NULL, "rebuilding filer %" PRIu32 " (%s, %s method)%s", b.f,
                b.mode == IN_PLACE   ? "in place"
                : b.mode == TO_FILER ? "to another filer"

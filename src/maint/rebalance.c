@@ -204,15 +204,15 @@ static int discount_stale(struct rebalance *b, char *err)
         if (rc < 0)
             goto out;
         for (int i = 0; i < rc; i++) {
-            const struct cf_objdb_filer *f = cf__maint_filer(b->view, b->nview, batch[i].filer);
-            char url[CF__MAINT_URL_MAX];
+            const struct cf_objdb_filer *f = cf_objdb_filer_find(b->view, b->nview, batch[i].filer);
+            char url[CF_REPLICA_URL_MAX];
             uint8_t sha[CF_SHA512_LEN];
             uint64_t size = 0;
             bool has_sha;
             long status = 0;
             for (size_t k = 0; k < b->n && f != NULL; k++) {
-                if (b->f[k].id != f->id || cf__maint_url(f, batch[i].path, url) < 0 ||
-                    cf__maint_head(url, b->env->stall_s, &status, &size, sha, &has_sha, NULL) < 0 ||
+                if (b->f[k].id != f->id || cf_replica_url(f->url, batch[i].path, url) < 0 ||
+                    cf_replica_head(url, b->env->stall_s, &status, &size, sha, &has_sha, NULL) < 0 ||
                     status != 200 || size == UINT64_MAX)
                     continue;
                 b->f[k].used -= size < b->f[k].used ? size : b->f[k].used;
@@ -237,7 +237,7 @@ static void read_fills(struct rebalance *b)
         json_t *j = NULL;
         long status = 0;
 
-        if (!cf__maint_writable(v) || v->weight == 0)
+        if (!cf_objdb_filer_writable(v) || v->weight == 0)
             continue;
         (void)snprintf(url, sizeof(url), "%s/status", v->url);
         if (cf_httpc_json("GET", url, NULL, 5000, &status, &j, err) == 0 && status == 200 &&
@@ -260,7 +260,7 @@ static void read_fills(struct rebalance *b)
  * receiver. Returns true when it moved. */
 static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
 {
-    char urls[CF_OBJDB_REPLICAS_MAX][CF__MAINT_URL_MAX], dst[CF__MAINT_URL_MAX];
+    char urls[CF_OBJDB_REPLICAS_MAX][CF_REPLICA_URL_MAX], dst[CF_REPLICA_URL_MAX];
     char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
     const char *srcs[CF_OBJDB_REPLICAS_MAX];
     const struct cf_objdb_filer *to;
@@ -277,10 +277,10 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     r = cf__rb_receiver(b->f, b->n, d, rec.filers, rec.nfilers, rec.size);
     if (r < 0)
         return false;
-    to = cf__maint_filer(b->view, b->nview, b->f[r].id);
+    to = cf_objdb_filer_find(b->view, b->nview, b->f[r].id);
     cf_uuid_format(uuid, text);
     ns = cf__maint_sources(b->view, b->nview, &rec, 0, urls, srcs);
-    if (to == NULL || ns == 0 || cf__maint_url(to, rec.path, dst) < 0)
+    if (to == NULL || ns == 0 || cf_replica_url(to->url, rec.path, dst) < 0)
         return false;
     rc = cf__maint_place(b->env->odb, &rec, to->id, dst, srcs, ns, b->env->stall_s, &copied, &hold,
                          why);

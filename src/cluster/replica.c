@@ -1,6 +1,6 @@
 /*
- * replica.c -- copy an object between filers (replica.h), and make sure a
- * filer holds one (cf_replica_ensure, maint.h).
+ * replica.c -- copy an object between filers, make sure a filer holds one,
+ * and ask a filer what it holds (replica.h).
  */
 #include "coffer/replica.h"
 
@@ -17,8 +17,6 @@
 #include "coffer/fetch.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
-#include "coffer/maint.h"
-#include "maint_int.h"
 
 #define SHA_HEADER "X-Coffer-SHA512"
 
@@ -99,7 +97,7 @@ static size_t head_header(char *p, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-int cf__maint_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
+int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
                    uint8_t sha[CF_SHA512_LEN], bool *has_sha, char *err)
 {
     struct head h = {.has_sha = false};
@@ -137,9 +135,7 @@ out:
     return rc;
 }
 
-/* What the destination holds: 1 the object (verified by size and digest),
- * 0 nothing, CF_EEXIST other bytes, CF_EIO no usable answer. */
-static int dst_holds(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
+int cf_replica_holds(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
                      unsigned stall_s, char *err)
 {
     uint8_t got[CF_SHA512_LEN];
@@ -148,7 +144,7 @@ static int dst_holds(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512
     long status = 0;
     int rc;
 
-    rc = cf__maint_head(dst, stall_s, &status, &got_size, got, &has_sha, err);
+    rc = cf_replica_head(dst, stall_s, &status, &got_size, got, &has_sha, err);
     if (rc < 0)
         return CF_EIO;
     if (status == 404)
@@ -207,7 +203,7 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
 
     if (copied != NULL)
         *copied = false;
-    rc = dst_holds(dst, size, sha, stall_s, err);
+    rc = cf_replica_holds(dst, size, sha, stall_s, err);
     if (rc == 1) {
         rc = dst_verify(dst, size, sha, stall_s, err);
         return rc == 1 ? 0 : rc;
@@ -223,7 +219,7 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     /* Someone else (another job, an earlier run cut short after its PUT)
      * may have written it meanwhile: the filer then answered 409. */
     if (rc == CF_EIO) {
-        int again = dst_holds(dst, size, sha, stall_s, NULL);
+        int again = cf_replica_holds(dst, size, sha, stall_s, NULL);
         if (again == 1)
             again = dst_verify(dst, size, sha, stall_s, NULL);
         if (again == 1)
@@ -237,61 +233,25 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     return rc;
 }
 
-/* ---- placing a new replica (maint_int.h) ---- */
 
-/* How long a copy of size bytes may take, at worst: ten minutes, plus a
- * second per MB (a filer slower than 1 MB/s fails the copy by stall_s). */
-static uint64_t copy_hold_ms(uint64_t size)
+int cf_replica_url(const char *base, const char *path, char out[CF_REPLICA_URL_MAX])
 {
-    return 600000 + size / 1000;
+    int n = snprintf(out, CF_REPLICA_URL_MAX, "%s/o/%s", base, path);
+
+    return n < 0 || n >= CF_REPLICA_URL_MAX ? CF_ETOOLARGE : 0;
 }
 
-int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
-                    const char *dst, const char *const *srcs, size_t ns, unsigned stall_s,
-                    bool *copied, uint64_t *hold, char *err)
+int cf_replica_delete(const char *url, long timeout_ms, char *err)
 {
-    int rc;
+    long status = 0;
+    int rc = cf_httpc_json("DELETE", url, NULL, timeout_ms, &status, NULL, err);
 
-    *copied = false;
-    *hold = 0;
-    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + copy_hold_ms(rec->size),
-                             0, hold, err);
     if (rc < 0)
         return rc;
-    /* The hold stays whatever happens: if nothing lists the path, it goes. */
-    return cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
-}
-
-int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
-                    uint64_t *hold, char *err)
-{
-    return cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + CF__MAINT_LIST_MS,
-                               *hold, hold, err);
-}
-
-void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to)
-{
-    char err[CF_ERR_LEN] = "";
-    int rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms(), 0, NULL, err);
-
-    if (rc < 0 && rc != CF_EBUSY)
-        cf_log(CF_LOG_WARN,
-               "a copy of %s on filer %" PRIu32 " that no record lists could not be queued for"
-               " deletion: %s",
-               rec->path, to, err);
-}
-
-unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
-                           const struct cf_objdb_record *rec, unsigned stall_s)
-{
-    unsigned present = 0;
-
-    for (unsigned i = 0; i < rec->nfilers; i++) {
-        const struct cf_objdb_filer *f = cf__maint_filer(v, n, rec->filers[i]);
-        char url[CF__MAINT_URL_MAX];
-        if (cf__maint_up(f) && cf__maint_url(f, rec->path, url) == 0 &&
-            dst_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1)
-            present++;
-    }
-    return present;
+    if (status == 204)
+        return 0;
+    if (status == 404)
+        return 1;
+    cf_err_set(err, "DELETE %s answered %ld", url, status);
+    return CF_EIO;
 }

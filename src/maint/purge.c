@@ -2,7 +2,7 @@
  * purge.c -- the delete service and the purge service (purge.h).
  */
 #include "coffer/purge.h"
-#include "coffer/tracker.h"
+#include "coffer/replica.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #include "coffer/log.h"
 #include "coffer/uuid.h"
 
-#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
 
 /* Holders retried at the end of a walk, at most (a pass meeting more only
  * counts the rest as held; the next pass moves them). */
@@ -80,22 +79,13 @@ out:
     return rc;
 }
 
-static const struct cf_objdb_filer *filer_of(const struct cf_objdb_filer *fl, size_t n, uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fl[i].id == id)
-            return &fl[i];
-    return NULL;
-}
-
 /* Remove one replica. Returns true when the filer's replica is known gone. */
 static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
                           const struct cf_objdb_filer *f, long timeout_ms, const char *text,
                           struct cf_purge_stats *st, bool *restored)
 {
-    char url[URL_MAX], why[CF_ERR_LEN] = "";
-    long status = 0;
-    int rc;
+    char url[CF_REPLICA_URL_MAX], why[CF_ERR_LEN] = "";
+    int rc, gone;
 
     /* DESIGN §4: SENT is durable before the DELETE goes out, so an undelete
      * can never bring back a record whose bytes are being removed. */
@@ -110,17 +100,15 @@ static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d
                why);
         return false;
     }
-    if (snprintf(url, sizeof(url), "%s/o/%s", f->url, d->path) >= (int)sizeof(url)) {
+    if (cf_replica_url(f->url, d->path, url) < 0) {
         st->failed++;
         cf_log(CF_LOG_ERROR, "purge: object %s on filer %" PRIu32 " not purged: URL too long", text,
                f->id);
         return false;
     }
-    rc = cf_httpc_json("DELETE", url, NULL, timeout_ms, &status, NULL, why);
-    if (rc < 0 || (status != 204 && status != 404)) {
+    gone = cf_replica_delete(url, timeout_ms, why);
+    if (gone < 0) {
         st->failed++;
-        if (rc >= 0)
-            (void)snprintf(why, sizeof(why), "status %ld", status);
         cf_log(CF_LOG_WARN, "purge: object %s on filer %" PRIu32 " not purged: %s", text, f->id,
                why);
         return false;
@@ -136,7 +124,7 @@ static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d
     }
     st->purged++;
     cf_log(CF_LOG_INFO, "purge: object %s purged from filer %" PRIu32 " (%s)", text, f->id,
-           status == 404 ? "already absent" : "deleted");
+           gone == 1 ? "already absent" : "deleted");
     return true;
 }
 
@@ -151,11 +139,11 @@ static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
 
     cf_uuid_format(&d->uuid, text);
     for (unsigned i = 0; i < d->nfilers && !restored; i++) {
-        const struct cf_objdb_filer *f = filer_of(fl, nfl, d->filers[i]);
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(fl, nfl, d->filers[i]);
 
         if (d->state[i] == CF_OBJDB_PURGE_DONE)
             continue;
-        if (f == NULL || !cf_tracker_up(f->status)) {
+        if (f == NULL || !cf_objdb_filer_up(f)) {
             st->skipped++;
             left++;
             cf_log(CF_LOG_INFO, "purge: object %s on filer %" PRIu32 " not purged: filer %s", text,

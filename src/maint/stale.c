@@ -19,30 +19,20 @@
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
-#include "coffer/tracker.h"
+#include "coffer/replica.h"
 #include "coffer/uuid.h"
 
 #define BATCH   64
-#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_PATH_MAX)
-
-static const struct cf_objdb_filer *filer_of(const struct cf_objdb_filer *fl, size_t n, uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fl[i].id == id)
-            return &fl[i];
-    return NULL;
-}
 
 static void drain_one(struct cf_objdb *odb, const struct cf_objdb_stale *st,
                       const struct cf_objdb_filer *fl, size_t nfl, long timeout_ms,
                       struct cf_stale_stats *out)
 {
-    const struct cf_objdb_filer *f = filer_of(fl, nfl, st->filer);
-    char url[URL_MAX], why[CF_ERR_LEN] = "";
-    long status = 0;
+    const struct cf_objdb_filer *f = cf_objdb_filer_find(fl, nfl, st->filer);
+    char url[CF_REPLICA_URL_MAX], why[CF_ERR_LEN] = "";
     int rc;
 
-    if (f == NULL || !cf_tracker_up(f->status)) {
+    if (f == NULL || !cf_objdb_filer_up(f)) {
         out->skipped++;
         return;
     }
@@ -63,15 +53,13 @@ static void drain_one(struct cf_objdb *odb, const struct cf_objdb_stale *st,
                why);
         return;
     }
-    if (snprintf(url, sizeof(url), "%s/o/%s", f->url, st->path) >= (int)sizeof(url)) {
+    if (cf_replica_url(f->url, st->path, url) < 0) {
         out->failed++;
         return;
     }
-    rc = cf_httpc_json("DELETE", url, NULL, timeout_ms, &status, NULL, why);
-    if (rc < 0 || (status != 204 && status != 404)) {
+    rc = cf_replica_delete(url, timeout_ms, why);
+    if (rc < 0) {
         out->failed++;
-        if (rc >= 0)
-            (void)snprintf(why, sizeof(why), "status %ld", status);
         cf_log(CF_LOG_WARN, "stale: %s on filer %" PRIu32 " not deleted: %s", st->path, st->filer,
                why);
         return;

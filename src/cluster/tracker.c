@@ -339,7 +339,7 @@ static void decide(const struct cf_tracker_opts *o, struct track *tr,
         set_status(next, "online");
         (void)snprintf(why, cap, "answers in %.1f ms, %.1f%% used", a->latency_ms, u * 100);
     }
-    next->read_only = !cf_tracker_writable(next->status);
+    next->read_only = !cf_objdb_status_writable(next->status);
     next->weight = weight_of(next->base_weight, u, tr->info.latency_ms, o->busy_ms,
                              strcmp(next->status, "busy") == 0);
 }

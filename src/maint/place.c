@@ -1,0 +1,70 @@
+/*
+ * place.c -- a new replica made under the hold protocol of the stale-replica
+ * list (maint_int.h): hold, copy, renew, list; or release.
+ */
+#include "maint_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/replica.h"
+
+
+/* How long a copy of size bytes may take, at worst: ten minutes, plus a
+ * second per MB (a filer slower than 1 MB/s fails the copy by stall_s). */
+static uint64_t copy_hold_ms(uint64_t size)
+{
+    return 600000 + size / 1000;
+}
+
+int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
+                    const char *dst, const char *const *srcs, size_t ns, unsigned stall_s,
+                    bool *copied, uint64_t *hold, char *err)
+{
+    int rc;
+
+    *copied = false;
+    *hold = 0;
+    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + copy_hold_ms(rec->size),
+                             0, hold, err);
+    if (rc < 0)
+        return rc;
+    /* The hold stays whatever happens: if nothing lists the path, it goes. */
+    return cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
+}
+
+int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
+                    uint64_t *hold, char *err)
+{
+    return cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + CF__MAINT_LIST_MS,
+                               *hold, hold, err);
+}
+
+void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to)
+{
+    char err[CF_ERR_LEN] = "";
+    int rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms(), 0, NULL, err);
+
+    if (rc < 0 && rc != CF_EBUSY)
+        cf_log(CF_LOG_WARN,
+               "a copy of %s on filer %" PRIu32 " that no record lists could not be queued for"
+               " deletion: %s",
+               rec->path, to, err);
+}
+
+unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
+                           const struct cf_objdb_record *rec, unsigned stall_s)
+{
+    unsigned present = 0;
+
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
+        char url[CF_REPLICA_URL_MAX];
+        if (cf_objdb_filer_up(f) && cf_replica_url(f->url, rec->path, url) == 0 &&
+            cf_replica_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1)
+            present++;
+    }
+    return present;
+}
