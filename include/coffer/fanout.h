@@ -35,8 +35,8 @@ struct cf_fanout;
  * stall_s: a target that accepts no bytes for this long fails.
  * On success *out is the fan-out (caller owns; release with cf_fanout_free).
  * Returns 0 or CF_EINVAL / CF_EINTERNAL. */
-CF_MUST_CHECK int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s,
-                                 struct cf_fanout **out);
+CF_MUST_CHECK int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s,
+                                struct cf_fanout **out);
 
 /* Hand n bytes (borrowed; not kept after return) to every live target and
  * wait until each has taken them or failed. Returns the number of targets

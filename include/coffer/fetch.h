@@ -42,7 +42,7 @@ struct cf_fetch_opts {
 
 /* Prepare a read (no I/O yet). On success *out is the fetch (caller owns;
  * release with cf_fetch_free). Returns 0, CF_EINVAL, or CF_EINTERNAL. */
-CF_MUST_CHECK int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch **out);
+CF_MUST_CHECK int cf_fetch_new(const struct cf_fetch_opts *o, struct cf_fetch **out);
 
 /* Copy up to max bytes of the range into buf. Returns the count (> 0), 0 at
  * the end of a complete and verified range, CF_EUNAVAIL when every replica

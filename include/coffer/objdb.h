@@ -123,7 +123,7 @@ struct cf_objdb_filer {
     uint64_t last_seen_ms;
 };
 
-/* A position in a walk over every shard (cf_objdb_list_filer). Zero it to
+/* A position in a walk over every shard (cf_objdb_list_by_filer). Zero it to
  * start; the walk is over when `done` is true. */
 struct cf_objdb_cursor {
     uint16_t shard;
@@ -225,9 +225,9 @@ CF_MUST_CHECK int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uu
  * *cur. Returns the number written (0 only when the walk is over, and then
  * cur->done is true), or a db.h error (*cur unchanged; retry). A shard added
  * during the walk is visited if its id is above the cursor's. */
-CF_MUST_CHECK int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id,
-                                      struct cf_objdb_cursor *cur, struct cf_uuid *out, size_t cap,
-                                      char *err);
+CF_MUST_CHECK int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id,
+                                         struct cf_objdb_cursor *cur, struct cf_uuid *out,
+                                         size_t cap, char *err);
 
 /* ---- filer summary table ------------------------------------------------- */
 
@@ -235,8 +235,8 @@ CF_MUST_CHECK int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id,
  * status at most CF_OBJDB_STATUS_MAX; f->weight becomes both its weight and
  * its base_weight (f->base_weight is ignored). Returns 0, CF_EEXIST (id or
  * url taken), CF_EINVAL, or a db.h error. */
-CF_MUST_CHECK int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f,
-                                     char *err);
+CF_MUST_CHECK int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f,
+                                          char *err);
 
 /* Change a filer's url and weight (admin): both weight and base_weight
  * become `weight` (the tracker scales weight again at its next poll).
@@ -312,7 +312,7 @@ CF_MUST_CHECK int cf_objdb_filer_list(struct cf_objdb *odb, struct cf_objdb_file
 
 /* Unregister a filer. Returns 0, CF_ENOTFOUND, or a db.h error. Records that
  * list it are not touched (rebuild moves them first). */
-CF_MUST_CHECK int cf_objdb_filer_remove(struct cf_objdb *odb, uint32_t id, char *err);
+CF_MUST_CHECK int cf_objdb_filer_unregister(struct cf_objdb *odb, uint32_t id, char *err);
 
 /* ---- the deleted-object map: delete and purge services (issue 4) --------------
  *
@@ -409,7 +409,7 @@ CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *
  *   a row in state NONE is dropped without deleting anything if the record
  *   lists (object, filer) again; cf_objdb_stale_claim moves it to SENT
  *   (durable, before the DELETE goes out) only while the record does not
- *   list that filer; cf_objdb_add_filer refuses (CF_EBUSY) to list a filer
+ *   list that filer; cf_objdb_replica_add refuses (CF_EBUSY) to list a filer
  *   whose stale row for that object is SENT, since its bytes may be going.
  *
  * Dedupe: a record may be an alias of another record of the same shard
@@ -419,7 +419,7 @@ CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *
  * deleted mark and times, in one statement on one shard. A holder with a
  * live alias (any alias still in the object map, marked deleted or not) is
  * never moved to the deleted map: cf_objdb_move_deleted returns CF_EBUSY.
- * Maintenance walks (cf_objdb_list_records, cf_objdb_list_filer) see
+ * Maintenance walks (cf_objdb_list_records, cf_objdb_list_by_filer) see
  * holders and plain records only.
  */
 
@@ -430,24 +430,24 @@ CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *
  * copy it made); CF_EBUSY if a stale DELETE of that replica may be in
  * flight (retry later); CF_EINVAL for an alias or filer 0 or a record
  * already at CF_OBJDB_REPLICAS_MAX; or a db.h error. */
-CF_MUST_CHECK int cf_objdb_add_filer(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                                     uint32_t filer_id, char *err);
+CF_MUST_CHECK int cf_objdb_replica_add(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                       uint32_t filer_id, char *err);
 
 /* Replace old_filer by new_filer in the record of uuid, in one
  * transaction; when stale is true (old_filer still holds bytes) the old
  * replica goes to the stale-replica list, else it is forgotten (its filer is
  * dead). new_filer 0: only drop old_filer. Returns 0; CF_ENOTFOUND if the
  * record is gone or does not list old_filer; CF_EEXIST if it already lists
- * new_filer; CF_EBUSY as cf_objdb_add_filer; CF_EINVAL if dropping would
+ * new_filer; CF_EBUSY as cf_objdb_replica_add; CF_EINVAL if dropping would
  * leave the record without filers; or a db.h error. */
-CF_MUST_CHECK int cf_objdb_replace_filer(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                                         uint32_t old_filer, uint32_t new_filer, bool stale,
-                                         char *err);
+CF_MUST_CHECK int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                        uint32_t old_filer, uint32_t new_filer, bool stale,
+                                        char *err);
 
 /* Walk every record that holds bytes (not aliases), committed, including
  * those marked deleted, shards in id order and each by object id; with
  * filer_id != 0 only records listing that filer, by scanning the records
- * (the patent's first rebuild method; cf_objdb_list_filer is the second).
+ * (the patent's first rebuild method; cf_objdb_list_by_filer is the second).
  * Writes up to cap records to out and advances *cur. Returns the number
  * written (0 only when the walk is over, cur->done true), CF_ECORRUPT, or a
  * db.h error (*cur unchanged). */

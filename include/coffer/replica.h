@@ -53,7 +53,7 @@ CF_MUST_CHECK int cf_replica_copy(const char *const *srcs, size_t n, const char 
  * and on 200 the size (UINT64_MAX if not given) and X-Coffer-SHA512
  * (*has_sha). Returns 0, CF_EUNAVAIL (no reply) or CF_EINTERNAL, with err. */
 CF_MUST_CHECK int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
-                                 uint8_t sha[64], bool *has_sha, char *err);
+                                  uint8_t sha[64], bool *has_sha, char *err);
 
 /* What the filer at url (an object URL, borrowed) holds, by its HEAD within
  * stall_s: 1 the object (size and the X-Coffer-SHA512 it was written with
@@ -66,12 +66,11 @@ CF_MUST_CHECK int cf_replica_holds(const char *url, uint64_t size, const uint8_t
  * PUT/GET URL of the object, borrowed): if the filer already has it (its
  * HEAD shows the same size and X-Coffer-SHA512), the bytes are read back
  * whole and checked, since the HEAD shows the digest they were written
- * with, not what the disk holds now; otherwise the object is copied from the first source that works (srcs[0..n),
- * borrowed GET URLs), verified on both ends (cf_replica_copy). *copied
- * (may be NULL) tells whether bytes moved. Returns 0 when a verified copy
- * is there; CF_EEXIST if the filer holds different bytes under that path
- * (the caller deletes them first, if it means to); CF_EUNAVAIL,
- * CF_ECORRUPT, CF_EIO as cf_replica_copy. */
+ * with, not what the disk holds now; otherwise the object is copied from the first source that
+ * works (srcs[0..n), borrowed GET URLs), verified on both ends (cf_replica_copy). *copied (may be
+ * NULL) tells whether bytes moved. Returns 0 when a verified copy is there; CF_EEXIST if the filer
+ * holds different bytes under that path (the caller deletes them first, if it means to);
+ * CF_EUNAVAIL, CF_ECORRUPT, CF_EIO as cf_replica_copy. */
 CF_MUST_CHECK int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst,
                                     uint64_t size, const uint8_t sha[CF_SHA512_LEN],
                                     unsigned stall_s, bool *copied, char *err);

@@ -91,9 +91,9 @@ struct cf_tracker;
  * Starts no thread and sends nothing. On success *out is the tracker (caller
  * owns; cf_tracker_free). Returns 0 or CF_EINVAL (bad opts; err says which).
  * cf_httpc_global_init must have run. */
-CF_MUST_CHECK int cf_tracker_open(struct cf_objdb *odb, struct cf_scribe *scribe,
-                                  const struct cf_tracker_opts *opts, struct cf_tracker **out,
-                                  char *err);
+CF_MUST_CHECK int cf_tracker_new(struct cf_objdb *odb, struct cf_scribe *scribe,
+                                 const struct cf_tracker_opts *opts, struct cf_tracker **out,
+                                 char *err);
 
 /* One poll of every registered filer, now; returns when each has answered
  * or timed out (at most about timeout_ms) and the table is written. */

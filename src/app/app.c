@@ -465,7 +465,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     }
     for (size_t i = 0; i < u->n; i++)
         urls[i] = u->urls[i];
-    if (cf_sha512_init(&u->h) < 0 || cf_fanout_open(urls, u->n, a->stall_s, &u->fo) < 0) {
+    if (cf_sha512_init(&u->h) < 0 || cf_fanout_new(urls, u->n, a->stall_s, &u->fo) < 0) {
         rc = CF_EINTERNAL;
         (void)snprintf(msg, sizeof(msg), "cannot start the transfers");
         goto fail;
@@ -854,7 +854,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
         struct cf_tracker_opts to = {.poll_ms = a->poll_ms, .timeout_ms = 2000};
         rc = cf_scribe_open(conf->db, 0, &a->trk_scribe, err);
         if (rc == 0)
-            rc = cf_tracker_open(a->odb, a->trk_scribe, &to, &a->trk, err);
+            rc = cf_tracker_new(a->odb, a->trk_scribe, &to, &a->trk, err);
         if (rc < 0)
             goto out;
     }

@@ -494,7 +494,7 @@ static int admin_filer(struct cf_objdb *odb, const char *verb, const struct clie
         (void)snprintf(f.url, sizeof(f.url), "%s", c->url);
         f.weight = (uint32_t)c->weight;
         (void)snprintf(f.status, sizeof(f.status), "unknown");
-        return cf_objdb_filer_add(odb, &f, err);
+        return cf_objdb_filer_register(odb, &f, err);
     }
     if (strcmp(verb, "list") == 0) {
         struct cf_objdb_filer *fl = NULL;

@@ -181,7 +181,7 @@ static void fail(struct target *t, const char *why)
     t->state = CF_FANOUT_FAILED;
 }
 
-int cf_fanout_open(const char *const *urls, size_t n, unsigned stall_s, struct cf_fanout **out)
+int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s, struct cf_fanout **out)
 {
     struct cf_fanout *f = NULL;
     int rc = 0;

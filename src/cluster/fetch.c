@@ -84,7 +84,7 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-int cf_fetch_open(const struct cf_fetch_opts *o, struct cf_fetch **out)
+int cf_fetch_new(const struct cf_fetch_opts *o, struct cf_fetch **out)
 {
     struct cf_fetch *f;
 

@@ -33,11 +33,11 @@ int cf_replica_copy(const char *const *srcs, size_t n, const char *dst, uint64_t
     char *piece = NULL;
     int rc;
 
-    rc = cf_fanout_open(&dst, 1, stall_s, &out);
+    rc = cf_fanout_new(&dst, 1, stall_s, &out);
     if (rc < 0)
         goto out;
     if (size > 0) {
-        rc = cf_fetch_open(&fo, &in);
+        rc = cf_fetch_new(&fo, &in);
         if (rc < 0)
             goto out;
         piece = cf_xmalloc(COPY_PIECE);
@@ -98,7 +98,7 @@ static size_t head_header(char *p, size_t size, size_t nitems, void *ud)
 }
 
 int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
-                   uint8_t sha[CF_SHA512_LEN], bool *has_sha, char *err)
+                    uint8_t sha[CF_SHA512_LEN], bool *has_sha, char *err)
 {
     struct head h = {.has_sha = false};
     curl_off_t len = -1;
@@ -176,7 +176,7 @@ static int dst_verify(const char *dst, uint64_t size, const uint8_t sha[CF_SHA51
 
     if (size == 0)
         return 1;
-    if (cf_fetch_open(&fo, &in) < 0) {
+    if (cf_fetch_new(&fo, &in) < 0) {
         cf_err_set(err, "cannot read %s", dst);
         return CF_EIO;
     }
@@ -232,7 +232,6 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     cf_err_set(err, "%s", why);
     return rc;
 }
-
 
 int cf_replica_url(const char *base, const char *path, char out[CF_REPLICA_URL_MAX])
 {

@@ -75,8 +75,8 @@ struct answer {
 
 /* ---- options ---------------------------------------------------------------- */
 
-int cf_tracker_open(struct cf_objdb *odb, struct cf_scribe *scribe,
-                    const struct cf_tracker_opts *opts, struct cf_tracker **out, char *err)
+int cf_tracker_new(struct cf_objdb *odb, struct cf_scribe *scribe,
+                   const struct cf_tracker_opts *opts, struct cf_tracker **out, char *err)
 {
     struct cf_tracker_opts o = {0};
     struct cf_tracker *t = NULL;

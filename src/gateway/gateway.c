@@ -365,7 +365,7 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
                                     .len = range.last - range.first + 1,
                                     .sha = rr == CF_RANGE_NONE ? sha : NULL,
                                     .stall_s = g->stall_s};
-        if (cf_fetch_open(&fo, &s->f) < 0) {
+        if (cf_fetch_new(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }

@@ -48,7 +48,7 @@
 #include "maint_int.h"
 
 /* Records fetched per query; the cursor is checkpointed after each batch. */
-#define BATCH   32
+#define BATCH 32
 /* A filer may take this long to answer a DELETE of a bad replica. */
 #define DELETE_TIMEOUT_MS 5000
 /* Bytes read between two calls of cf_job_throttle and cf_job_should_stop:
@@ -468,7 +468,7 @@ static void drop_unregistered(struct audit *au, struct rstate *s)
             i++;
             continue;
         }
-        rc = cf_objdb_replace_filer(au->env->odb, &s->rec->uuid, s->ids[i], 0, false, err);
+        rc = cf_objdb_replica_move(au->env->odb, &s->rec->uuid, s->ids[i], 0, false, err);
         if (rc < 0) {
             cf_job_count(au->j, "failed", 1);
             cf_log(CF_LOG_WARN, "audit: cannot drop filer %" PRIu32 " from object %s: %s",
@@ -534,7 +534,7 @@ static void restore_count(struct audit *au, struct rstate *s)
         /* objdb.h: the copy is durable before the record lists it. */
         rc = cf__maint_renew(au->env->odb, s->rec, add[k], &hold, why);
         if (rc == 0)
-            rc = cf_objdb_add_filer(au->env->odb, &s->rec->uuid, add[k], why);
+            rc = cf_objdb_replica_add(au->env->odb, &s->rec->uuid, add[k], why);
         if (rc == 0 || rc == CF_EEXIST) {
             cf_job_count(au->j, "added", 1);
             cf_job_log(au->j, CF_SCRIBE_REPAIR, add[k], s->text,

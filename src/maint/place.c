@@ -11,7 +11,6 @@
 #include "coffer/log.h"
 #include "coffer/replica.h"
 
-
 /* How long a copy of size bytes may take, at worst: ten minutes, plus a
  * second per MB (a filer slower than 1 MB/s fails the copy by stall_s). */
 static uint64_t copy_hold_ms(uint64_t size)

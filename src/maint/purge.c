@@ -14,7 +14,6 @@
 #include "coffer/log.h"
 #include "coffer/uuid.h"
 
-
 /* Holders retried at the end of a walk, at most (a pass meeting more only
  * counts the rest as held; the next pass moves them). */
 #define HELD_RETRY_MAX 1024

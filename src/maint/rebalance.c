@@ -212,7 +212,8 @@ static int discount_stale(struct rebalance *b, char *err)
             long status = 0;
             for (size_t k = 0; k < b->n && f != NULL; k++) {
                 if (b->f[k].id != f->id || cf_replica_url(f->url, batch[i].path, url) < 0 ||
-                    cf_replica_head(url, b->env->stall_s, &status, &size, sha, &has_sha, NULL) < 0 ||
+                    cf_replica_head(url, b->env->stall_s, &status, &size, sha, &has_sha, NULL) <
+                        0 ||
                     status != 200 || size == UINT64_MAX)
                     continue;
                 b->f[k].used -= size < b->f[k].used ? size : b->f[k].used;
@@ -292,7 +293,7 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     }
     rc = cf__maint_renew(b->env->odb, &rec, to->id, &hold, why);
     if (rc == 0)
-        rc = cf_objdb_replace_filer(b->env->odb, uuid, b->f[d].id, to->id, true, why);
+        rc = cf_objdb_replica_move(b->env->odb, uuid, b->f[d].id, to->id, true, why);
     /* The limit is kept after the listing, not between copy and listing. */
     if (copied)
         cf_job_throttle(b->j, rec.size);
@@ -360,7 +361,7 @@ static int walk_donor(struct rebalance *b, size_t d, struct cf_objdb_cursor *cur
         int n;
         if (cf_job_should_stop(b->j))
             return CF_ECANCELED;
-        n = cf_objdb_list_filer(b->env->odb, b->f[d].id, &next, uuids, CF__MAINT_BATCH, err);
+        n = cf_objdb_list_by_filer(b->env->odb, b->f[d].id, &next, uuids, CF__MAINT_BATCH, err);
         if (n < 0)
             return n;
         for (int i = 0; i < n; i++) {

@@ -3,7 +3,7 @@
  * filer F held gets its replica back.
  *
  * Methods (args "method"): "index" walks the per-filer rebuild index
- * (cf_objdb_list_filer, then one look-up per object), "scan" walks the
+ * (cf_objdb_list_by_filer, then one look-up per object), "scan" walks the
  * object records themselves (cf_objdb_list_records with F). Both visit the
  * objects in (shard, object id) order, so one cursor serves both.
  *
@@ -179,7 +179,8 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
 
     for (unsigned i = 0; i < rec->nfilers; i++) {
         const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
-        if (rec->filers[i] == skip || !cf_objdb_filer_up(f) || cf_replica_url(f->url, rec->path, urls[k]))
+        if (rec->filers[i] == skip || !cf_objdb_filer_up(f) ||
+            cf_replica_url(f->url, rec->path, urls[k]))
             continue;
         ptrs[k] = urls[k];
         k++;
@@ -452,7 +453,7 @@ static enum outcome finish(struct rebuild *b, struct item *it)
      * made: the hold is renewed (or found lost) right before the listing. */
     rc = cf__maint_renew(b->env->odb, rec, it->target, &it->hold, why);
     if (rc == 0)
-        rc = cf_objdb_replace_filer(b->env->odb, &rec->uuid, b->f, it->target, b->f_up, why);
+        rc = cf_objdb_replica_move(b->env->odb, &rec->uuid, b->f, it->target, b->f_up, why);
     else if (rc == CF_EBUSY)
         cf_log(CF_LOG_INFO, "rebuild: object %s: %s; copying again later", text, why);
     if (rc == 0) {
@@ -528,7 +529,7 @@ static uint64_t count_left(struct rebuild *b, struct cf_objdb_cursor c)
     uint64_t n = 0;
 
     while (!c.done && !cf_job_should_stop(b->j)) {
-        int got = cf_objdb_list_filer(b->env->odb, b->f, &c, buf, 1024, NULL);
+        int got = cf_objdb_list_by_filer(b->env->odb, b->f, &c, buf, 1024, NULL);
         if (got < 0)
             break;
         n += (uint64_t)got;
@@ -594,7 +595,7 @@ static int run(struct cf_job *j, char *err)
         if (b.scan)
             n = cf_objdb_list_records(b.env->odb, b.f, &next, recs, CF__MAINT_BATCH, err);
         else
-            n = cf_objdb_list_filer(b.env->odb, b.f, &next, uuids, CF__MAINT_BATCH, err);
+            n = cf_objdb_list_by_filer(b.env->odb, b.f, &next, uuids, CF__MAINT_BATCH, err);
         if (n < 0) {
             rc = n;
             goto out;

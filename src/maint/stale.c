@@ -22,7 +22,7 @@
 #include "coffer/replica.h"
 #include "coffer/uuid.h"
 
-#define BATCH   64
+#define BATCH 64
 
 static void drain_one(struct cf_objdb *odb, const struct cf_objdb_stale *st,
                       const struct cf_objdb_filer *fl, size_t nfl, long timeout_ms,

@@ -410,7 +410,7 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     rc = cf_scribe_open(conf->db, 0, &m->scribe, err);
     if (rc < 0)
         goto out;
-    rc = cf_tracker_open(m->odb, m->scribe, &to, &m->tracker, err);
+    rc = cf_tracker_new(m->odb, m->scribe, &to, &m->tracker, err);
     if (rc < 0)
         goto out;
     /* The table is true before the first request. */

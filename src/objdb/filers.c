@@ -84,7 +84,7 @@ static int run_changed(struct cf_db_stmt *s, uint32_t id, char *err)
     return rc < 0 ? rc : 0;
 }
 
-int cf_objdb_filer_add(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
+int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
 {
     static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3)";
@@ -328,7 +328,7 @@ out:
     return rc;
 }
 
-int cf_objdb_filer_remove(struct cf_objdb *odb, uint32_t id, char *err)
+int cf_objdb_filer_unregister(struct cf_objdb *odb, uint32_t id, char *err)
 {
     static const char sql[] = "DELETE FROM filers WHERE id = ?1 RETURNING id";
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);

@@ -129,8 +129,8 @@ static int insert_filer(struct txn *t, uint64_t oid, uint32_t filer, char *err)
     return rc < 0 ? rc : 0;
 }
 
-int cf_objdb_add_filer(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
-                       char *err)
+int cf_objdb_replica_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                         char *err)
 {
     struct txn t;
     bool alias = false;
@@ -159,8 +159,8 @@ int cf_objdb_add_filer(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_
     return rc;
 }
 
-int cf_objdb_replace_filer(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t old_filer,
-                           uint32_t new_filer, bool stale, char *err)
+int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t old_filer,
+                          uint32_t new_filer, bool stale, char *err)
 {
     static const char sql_drop[] =
         "DELETE FROM object_filers WHERE object_id = ?1 AND filer_id = ?2";

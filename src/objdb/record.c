@@ -450,8 +450,8 @@ out:
     return rc;
 }
 
-int cf_objdb_list_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_objdb_cursor *cur,
-                        struct cf_uuid *out, size_t cap, char *err)
+int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_objdb_cursor *cur,
+                           struct cf_uuid *out, size_t cap, char *err)
 {
     struct cf_objdb_cursor c = *cur;
     size_t n = 0;

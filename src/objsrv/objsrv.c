@@ -349,7 +349,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
             .stall_s = o->stall_s,
             .on_fail = replica_failed,
             .ctx = s};
-        if (cf_fetch_open(&fo, &s->f) < 0) {
+        if (cf_fetch_new(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }

@@ -160,7 +160,7 @@ static int prepare_db(const char *uri, const struct server_conf *conf, const str
             (void)snprintf(f.url, sizeof(f.url), "%s", url);
             f.weight = 100;
             (void)snprintf(f.status, sizeof(f.status), "unknown");
-            rc = cf_objdb_filer_add(odb, &f, err);
+            rc = cf_objdb_filer_register(odb, &f, err);
         } else if (rc == 0 && strcmp(f.url, url) != 0) {
             rc = cf_objdb_filer_update(odb, id, url, f.weight, err);
         }

@@ -2358,7 +2358,7 @@ unsigned it_objdb_count(const char *db, unsigned max_id)
         struct cf_objdb_cursor cur;
         memset(&cur, 0, sizeof(cur));
         while (!cur.done) {
-            int k = cf_objdb_list_filer(odb, id, &cur, page, CF_ARRAY_LEN(page), err);
+            int k = cf_objdb_list_by_filer(odb, id, &cur, page, CF_ARRAY_LEN(page), err);
             IT_CHECKF(k >= 0, "list filer %u: %s", id, err);
             if (k == 0)
                 continue;

@@ -330,7 +330,7 @@ static void t_restore_count(void *arg)
         struct cf_uuid u;
         unsigned drop = recs[i].filers[0] != 4 ? recs[i].filers[0] : recs[i].filers[1];
         IT_EQ(cf_uuid_parse(recs[i].uuid, strlen(recs[i].uuid), &u, err), 0);
-        IT_CHECKF(cf_objdb_replace_filer(odb, &u, drop, 0, false, err) == 0, "replace_filer: %s",
+        IT_CHECKF(cf_objdb_replica_move(odb, &u, drop, 0, false, err) == 0, "replace_filer: %s",
                   err);
         short_by++;
     }
@@ -339,7 +339,7 @@ static void t_restore_count(void *arg)
         if (it_record_has(&recs[i], 4))
             on4++;
     IT_CHECK(on4 > 0);
-    IT_CHECKF(cf_objdb_filer_remove(odb, 4, err) == 0, "filer_remove: %s", err);
+    IT_CHECKF(cf_objdb_filer_unregister(odb, 4, err) == 0, "filer_remove: %s", err);
     cf_objdb_close(odb);
     for (unsigned i = 0; i < 12; i++)
         if (it_record_has(&recs[i], 4)) {

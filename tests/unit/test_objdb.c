@@ -342,7 +342,7 @@ static void test_uncommitted_invisible(void **state)
     {
         struct cf_objdb_cursor cur = {0, 0, false};
         struct cf_uuid out[4];
-        assert_int_equal(cf_objdb_list_filer(fx->odb, 1, &cur, out, 4, err), 0);
+        assert_int_equal(cf_objdb_list_by_filer(fx->odb, 1, &cur, out, 4, err), 0);
         assert_true(cur.done);
     }
 
@@ -422,13 +422,13 @@ static void test_delete_and_move(void **state)
 
     /* Mark and move to the deleted map: gone from look-ups and listings. */
     assert_int_equal(cf_objdb_set_deleted(fx->odb, &u, true, err), 0);
-    assert_int_equal(cf_objdb_list_filer(fx->odb, 4, &cur, out, 8, err), 2);
+    assert_int_equal(cf_objdb_list_by_filer(fx->odb, 4, &cur, out, 8, err), 2);
     assert_int_equal(cf_objdb_move_deleted(fx->odb, &u, err), 0);
     assert_int_equal(cf_objdb_get(fx->odb, &u, CF_OBJDB_GET_DELETED, &got, err), CF_ENOTFOUND);
     assert_int_equal(cf_objdb_move_deleted(fx->odb, &u, err), CF_ENOTFOUND);
     assert_int_equal(cf_objdb_set_deleted(fx->odb, &u, false, err), CF_ENOTFOUND);
     memset(&cur, 0, sizeof(cur));
-    assert_int_equal(cf_objdb_list_filer(fx->odb, 4, &cur, out, 8, err), 1);
+    assert_int_equal(cf_objdb_list_by_filer(fx->odb, 4, &cur, out, 8, err), 1);
     assert_same_uuid(&out[0], &keep);
     assert_int_equal(cf_objdb_get(fx->odb, &keep, 0, &got, err), 0);
 }
@@ -488,7 +488,7 @@ static void test_list_by_filer(void **state)
             for (;;) {
                 size_t cap =
                     pages[p] < LIST_OBJECTS + 1 - ngot ? pages[p] : LIST_OBJECTS + 1 - ngot;
-                n = cf_objdb_list_filer(fx->odb, filer, &cur, got + ngot, cap, err);
+                n = cf_objdb_list_by_filer(fx->odb, filer, &cur, got + ngot, cap, err);
                 assert_true(n >= 0);
                 if (n == 0)
                     break;
@@ -497,7 +497,7 @@ static void test_list_by_filer(void **state)
             }
             assert_true(cur.done);
             /* Over: further calls return 0. */
-            assert_int_equal(cf_objdb_list_filer(fx->odb, filer, &cur, got, 1, err), 0);
+            assert_int_equal(cf_objdb_list_by_filer(fx->odb, filer, &cur, got, 1, err), 0);
             if (ngot != nwant)
                 fail_msg("filer %u page %zu: %zu objects, want %zu", filer, pages[p], ngot, nwant);
             for (size_t i = 0; i < ngot; i++)
@@ -679,8 +679,8 @@ static void test_concurrent_puts(void **state)
         }
     }
     /* Every object once on filer 2's listing: no id handed out twice. */
-    while ((n = cf_objdb_list_filer(fx->odb, 2, &cur, all + total,
-                                    (size_t)(PUT_THREADS * PUT_EACH + 1 - total), NULL)) > 0)
+    while ((n = cf_objdb_list_by_filer(fx->odb, 2, &cur, all + total,
+                                       (size_t)(PUT_THREADS * PUT_EACH + 1 - total), NULL)) > 0)
         total += n;
     assert_int_equal(total, PUT_THREADS * PUT_EACH);
     free(all);
@@ -705,19 +705,19 @@ static void test_filers_table(void **state)
     (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8302");
     f.weight = 100;
     (void)snprintf(f.status, sizeof(f.status), "unknown");
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), 0);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
     f.id = 1;
     (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8301");
     f.weight = 50;
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), 0);
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EEXIST);
     f.id = 2; /* same url */
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EEXIST);
     f.id = 0;
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EINVAL);
     f.id = 3;
     f.url[0] = '\0';
-    assert_int_equal(cf_objdb_filer_add(fx->odb, &f, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EINVAL);
 
     /* Status refresh touches the reported fields only. */
     memset(&f, 0, sizeof(f));
@@ -757,8 +757,8 @@ static void test_filers_table(void **state)
     assert_string_equal(v[1].url, "http://127.0.0.1:8302");
     free(v);
 
-    assert_int_equal(cf_objdb_filer_remove(fx->odb, 1, err), 0);
-    assert_int_equal(cf_objdb_filer_remove(fx->odb, 1, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_filer_unregister(fx->odb, 1, err), 0);
+    assert_int_equal(cf_objdb_filer_unregister(fx->odb, 1, err), CF_ENOTFOUND);
     assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), CF_ENOTFOUND);
     assert_int_equal(cf_objdb_filer_list(fx->odb, &v, &n, err), 0);
     assert_int_equal(n, 1);

@@ -74,25 +74,25 @@ static void test_add_and_replace(void **state)
     ghost = u;
     ghost.rnd ^= 1;
 
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 3, err), 0);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 3, err), 0);
     assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 3, err), CF_EEXIST);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 0, err), CF_EINVAL);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &ghost, 4, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 3, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 0, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &ghost, 4, err), CF_ENOTFOUND);
 
     /* 3 -> 4 forgetting 3 (a dead filer): no stale row. */
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 3, 4, false, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 3, 4, false, err), 0);
     assert_filers(fx, &u, (const uint32_t[]){1, 2, 4}, 3);
     struct cf_objdb_stale st[8];
     assert_int_equal(stale_all(fx, st, 8), 0);
 
     /* Refusals: not listed, already listed, the last replica. */
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 9, 5, true, err), CF_ENOTFOUND);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 2, true, err), CF_EEXIST);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 0, false, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 9, 5, true, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 2, true, err), CF_EEXIST);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 2, 0, false, err), 0);
     assert_filers(fx, &u, (const uint32_t[]){4}, 1);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 4, 0, false, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 4, 0, false, err), CF_EINVAL);
     assert_filers(fx, &u, (const uint32_t[]){4}, 1);
     /* Only the replica dropped with stale = true is on the list. */
     assert_int_equal(stale_all(fx, st, 8), 1);
@@ -115,7 +115,7 @@ static void test_stale_protocol(void **state)
     get_ok(fx, &u, &r);
 
     /* Rebalance 1 -> 3: filer 1's bytes are stale, under the record's path. */
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 3, true, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 3, true, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 1);
     assert_string_equal(st[0].path, r.path);
     /* Not yet old enough at time 0. */
@@ -126,29 +126,29 @@ static void test_stale_protocol(void **state)
     }
 
     /* Moved back before the drain: the row goes, the bytes stay wanted. */
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 1, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 0);
 
     /* Dropped again, then listed again behind the list's back (commit does
      * not look at it): claim sees the record and keeps the bytes. */
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 0, true, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 1);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 1, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 0);
 
     /* Claimed: SENT, and the filer cannot be listed until it is done. */
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 0, true, err), 0);
     assert_int_equal(stale_all(fx, st, 8), 1);
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), 0);
     assert_int_equal(stale_all(fx, st, 8), 1);
     assert_true(st[0].sent);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), CF_EBUSY);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 1, true, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 1, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 2, 1, true, err), CF_EBUSY);
     assert_filers(fx, &u, (const uint32_t[]){2, 3}, 2);
     assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
     assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
     assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[0], err), CF_ENOTFOUND);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &u, 1, err), 0);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &u, 1, err), 0);
     assert_filers(fx, &u, (const uint32_t[]){1, 2, 3}, 3);
 }
 
@@ -196,7 +196,7 @@ static void test_stale_hold(void **state)
     assert_true(h == now + 120000);
     assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 1000, 12345, NULL, err),
                      CF_EBUSY);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &v, 3, err), 0);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &v, 3, err), 0);
     assert_filers(fx, &v, (const uint32_t[]){1, 2, 3}, 3);
     /* Renewing a hold that is gone fails: the bytes may have been deleted. */
     assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 1000, h, NULL, err), CF_EBUSY);
@@ -242,8 +242,8 @@ static void test_stale_pages(void **state)
     add_shard(fx, 2, NULL);
     for (int i = 0; i < 5; i++) {
         struct cf_uuid u = put(fx, (uint16_t)(1 + i % 2), f, 4);
-        assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 0, true, err), 0);
-        assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 2, 0, true, err), 0);
+        assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 0, true, err), 0);
+        assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 2, 0, true, err), 0);
     }
     while ((n = cf_objdb_stale_list(fx->odb, cf_wall_ms(), &cur, st, 3, err)) > 0) {
         /* Never one object's rows split over two pages. */
@@ -280,7 +280,7 @@ static void test_walks_agree(void **state)
 
         for (;;) {
             n1 = cf_objdb_list_records(fx->odb, filer, &c1, recs, 7, err);
-            n2 = cf_objdb_list_filer(fx->odb, filer, &c2, ids, 7, err);
+            n2 = cf_objdb_list_by_filer(fx->odb, filer, &c2, ids, 7, err);
             assert_int_equal(n1, n2);
             if (n1 <= 0)
                 break;
@@ -357,7 +357,7 @@ static void test_alias(void **state)
     assert_int_equal(ar.nfilers, 2);
     assert_int_equal(ar.filers[0], 4);
     assert_memory_equal(ar.sha512, holder.sha512, 64);
-    assert_int_equal(cf_objdb_add_filer(fx->odb, &a, 9, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &a, 9, err), CF_EINVAL);
     /* Walks see only the holder. */
     {
         struct cf_objdb_cursor c = {0, 0, false};
@@ -496,7 +496,7 @@ static void test_upgrade_v1(void **state)
     assert_int_equal(r.nfilers, 2);
     assert_int_equal(cf_objdb_reserve(fx->odb, 1, &a, err), 0);
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &u, 0, err), 0);
-    assert_int_equal(cf_objdb_replace_filer(fx->odb, &u, 1, 3, true, err), 0);
+    assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 3, true, err), 0);
     {
         struct cf_objdb_stale st[2];
         assert_int_equal(stale_all(fx, st, 2), 1);
