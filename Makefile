@@ -61,7 +61,7 @@ bench: build
 	@bench/run.sh $(REL)
 	@bench/maint.sh $(REL)
 
-# Only the maintenance figures (rebuild and audit throughput, issue 5).
+# Only the maintenance figures (rebuild and audit throughput).
 bench-maint: build
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
 	@bench/maint.sh $(REL)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/maint.sh BUILD_DIR -- rebuild and audit throughput (issue 5).
+# bench/maint.sh BUILD_DIR -- rebuild and audit throughput.
 #
 # All on 127.0.0.1, in BUILD_DIR/bench-maint (the build's disk). FILERS
 # `coffer filer` processes (ids 1..FILERS), one `coffer app` with r = 2 on a

@@ -368,7 +368,7 @@ round_server() {
     for rep in 2 3; do
         base="$APP_URL/v1/objects?replicas=$rep"
         # Contents new to the server in every round and for each r, so inline
-        # dedupe (issue 5) never turns an upload of this benchmark into an alias.
+        # dedupe never turns an upload of this benchmark into an alias.
         ex=("${extra[@]}" --seed "$((r * 10000000 + rep * 1000000))")
         sync
         c0=$(cpu_ticks "$SERVER_PID")
@@ -583,7 +583,7 @@ n_lget=$(med nginx.lget.mbs)
     echo "data path: coffer server ($SERVER_FILERS filers on this disk), end to end; median of" \
         "$REPEAT rounds,"
     echo "ratios taken within each round (against that round's disk and filer figures)"
-    srow figure r=2 r=3 "reference" "target (issue 3)" ratio ""
+    srow figure r=2 r=3 "reference" "target" ratio ""
     sup3=$(med ratio.sup3 %.2f)
     srow "4 KiB upload ops/s" "$(med server.sup2.ops)" "$(med server.sup3.ops)" \
         "disk creates/3 $(awk -v d="${DISK_CREATES:-0}" 'BEGIN { printf "%.0f", d / 3 }')" \

@@ -34,7 +34,7 @@ struct cf_app_conf {
     uint64_t replicas; /* default r */
     uint64_t stall_s;  /* a filer silent this long fails */
     uint64_t poll_ms;  /* filer /status polling period */
-    /* monitor (issue 5): true: poll the filers here (tracker.h); false (a
+    /* true: poll the filers here (tracker.h); false (a
      * zeroed struct): only re-read the summary table every poll_ms, which a
      * `coffer monitor` keeps. */
     bool track_filers;
@@ -43,10 +43,10 @@ struct cf_app_conf {
      * know these means retention 0 and no periodic pass. */
     uint64_t purge_retention_s; /* time from the delete mark to the purge */
     uint64_t purge_interval_ms; /* period of the pass; 0: only on demand */
-    /* issue 5 dedupe: an upload whose content is already stored becomes an
+    /* An upload whose content is already stored becomes an
      * alias of it (maint.h cf_dedupe_inline). A zeroed struct means off. */
     bool dedupe;
-    /* issue 5 jobs (job.h, maint.h). A zeroed struct means: stale replicas
+    /* Jobs (job.h, maint.h). A zeroed struct means: stale replicas
      * deleted at once, no periodic audit or dedupe. */
     uint64_t stale_delay_ms;    /* a replica dropped from a record is deleted after this */
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */

@@ -2,7 +2,7 @@
  * auth.h -- the gateway's authentication primitives: password hashes,
  * bearer tokens, the Authorization header, and the failed-login limiter.
  *
- * Role: issue 4's `POST /api/v1/login` checks a password against the stored
+ * Role: the gateway's `POST /api/v1/login` checks a password against the stored
  * hash (after asking the limiter), then hands out a bearer token; every other
  * gateway call parses the Authorization header and verifies the token. No
  * HTTP and no database here: the gateway supplies the bytes.
@@ -44,7 +44,7 @@
 
 /* Default PBKDF2 iteration count for new hashes. 210,000 is OWASP's 2023
  * figure for PBKDF2-HMAC-SHA512, and it lands inside the 50-100 ms per hash
- * that issue 4 asks for on the development machine (measured in auth.c). */
+ * that keeps a login interactive on the development machine (measured in auth.c). */
 #define CF_AUTH_PBKDF2_ITER_DEFAULT 210000u
 /* Bounds on any count, new or parsed. The minimum lets tests run fast; the
  * maximum (about 3.7 s of CPU here) stops a corrupt or hostile stored string
@@ -107,7 +107,7 @@ bool cf_auth_password_needs_rehash(const char *stored, size_t len, uint32_t iter
 
 /* ---- Server key --------------------------------------------------------- */
 
-#define CF_AUTH_KEY_MIN     32  /* bytes; issue 4: 32+ random bytes */
+#define CF_AUTH_KEY_MIN     32  /* bytes of random key */
 #define CF_AUTH_KEY_MAX     128 /* HMAC-SHA512's block size: longer keys gain nothing */
 #define CF_AUTH_KEY_DEFAULT 64  /* what cf_auth_key_generate makes */
 

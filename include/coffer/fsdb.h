@@ -1,6 +1,6 @@
 /*
  * fsdb.h -- the file system database, sharded by client (DESIGN §3, patent
- * FIG. 4A-4G, issue 4).
+ * FIG. 4A-4G).
  *
  * Role: what clients see. The gateway keeps here, per client, the users,
  * groups, folders with their permissions, virtual objects ("files") with

@@ -1,6 +1,6 @@
 /*
- * gateway.h -- the gateway role: the client API of issue 4 (patent FIG. 4A-4D,
- * 8, 12, 25).
+ * gateway.h -- the gateway role: the client API (patent FIG. 4A-4D, 8, 12,
+ * 25).
  *
  * Role: what a person uses. Clients see folders and files, never UUIDs unless
  * they ask. The gateway keeps no state of its own beyond its token key: the
@@ -49,7 +49,7 @@ struct cf_gateway_conf {
     char *key_file; /* the token key (auth.h); made (mode 0600) if missing */
     uint64_t token_ttl_s;
     uint64_t stall_s; /* the app or objsrv silent this long fails a transfer */
-    /* issue 4 delete service: every trash_interval_ms (0: never) a thread
+    /* Delete service: every trash_interval_ms (0: never) a thread
      * deletes for good every client's trash entries older than
      * trash_retention_s (at most ten years) and hands the objects no version
      * names any more to the app (DELETE /v1/objects/<uuid>), as emptying

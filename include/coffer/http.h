@@ -16,7 +16,7 @@
  * queued earlier), which the handler does not see.
  * While draining, new requests get 503 without reaching the handler.
  *
- * Metrics (issue 5, metrics.h). GET and HEAD /metrics are answered by the
+ * Metrics (metrics.h). GET and HEAD /metrics are answered by the
  * server itself with cf_metrics_render's text (text/plain; version=0.0.4)
  * and never reach the handler. Every other request, those refused before
  * the handler (503 while draining, 431, 400) included, is counted when MHD

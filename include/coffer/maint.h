@@ -1,5 +1,5 @@
 /*
- * maint.h -- the maintenance services of the app role (issue 5): the job
+ * maint.h -- the maintenance services of the app role: the job
  * kinds run through job.h, the stale-replica drain, and inline dedupe.
  *
  *   rebuild    (rebuild.c)   args {"filer":F, "to":G?, "method":"index"|"scan",

@@ -314,7 +314,7 @@ CF_MUST_CHECK int cf_objdb_filer_list(struct cf_objdb *odb, struct cf_objdb_file
  * list it are not touched (rebuild moves them first). */
 CF_MUST_CHECK int cf_objdb_filer_unregister(struct cf_objdb *odb, uint32_t id, char *err);
 
-/* ---- the deleted-object map: delete and purge services (issue 4) --------------
+/* ---- the deleted-object map: delete and purge services --------------
  *
  * Functions used by the delete and purge services (purge.h), in deleted.c.
  * A record goes: objects (marked deleted) -> deleted_objects (moved by
@@ -394,7 +394,7 @@ CF_MUST_CHECK int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_
  * gone); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err);
 
-/* ---- maintenance: rebuild, rebalance, audit, dedupe (issue 5) ---------------
+/* ---- maintenance: rebuild, rebalance, audit, dedupe ---------------
  *
  * Functions in maint.c. Replicas change only by these, each one shard
  * transaction, so a reader never sees a record listing a filer before the

@@ -1,5 +1,5 @@
 /*
- * purge.h -- the delete service and the purge service (issue 4, DESIGN §2
+ * purge.h -- the delete service and the purge service (DESIGN §2
  * Delete), run by the app role periodically and on demand.
  *
  * Role: one pass, cf_purge_run, does both jobs in order:

@@ -18,7 +18,7 @@
 #include "coffer/fanout.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
-#include "coffer/job.h" /* issue 5 jobs */
+#include "coffer/job.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/metrics.h"
@@ -29,7 +29,7 @@
 #include "coffer/replica.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
-#include "coffer/tracker.h" /* monitor (issue 5) */
+#include "coffer/tracker.h"
 #include "coffer/uuid.h"
 
 #define SHA_HEADER "X-Coffer-SHA512"
@@ -47,16 +47,16 @@ struct cf_app {
 
     pthread_t tracker;
     bool tracker_started;
-    /* monitor (issue 5): with track-filers, the polls (tracker.h) and their
+    /* With track-filers, the polls (tracker.h) and their
      * events; without, the view is only re-read from the summary table. */
     struct cf_tracker *trk;
     struct cf_scribe *trk_scribe;
     pthread_t purger;
     bool purger_started;
     uint64_t purge_retention_ms, purge_interval_ms;
-    /* issue 5: inline dedupe at upload */
+    /* inline dedupe at upload (dedupe.c) */
     bool dedupe;
-    /* issue 5 jobs: rebuild, rebalance, audit, dedupe (job.h) */
+    /* rebuild, rebalance, audit, dedupe (job.h) */
     struct cf_jobs *jobs;
     struct cf_scribe *jobs_scribe;
     uint64_t stale_delay_ms;
@@ -83,11 +83,11 @@ struct upload {
     uint8_t expect[CF_SHA512_LEN];
     int err;
     uint64_t t0;
-    /* issue 5 jobs: not an upload but a POST /v1/admin/jobs, its body. */
+    /* Not an upload but a POST /v1/admin/jobs, its body. */
     struct cf_buf *jobs_body;
 };
 
-/* issue 5 jobs: cap of a POST /v1/admin/jobs body. */
+/* Cap of a POST /v1/admin/jobs body. */
 #define JOBS_BODY_MAX (64 * 1024)
 
 #define OFF(f) offsetof(struct cf_app_conf, f)
@@ -102,7 +102,6 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "seconds a filer may accept no bytes before it is replaced", true},
     {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
      "how often each filer's /status is polled", true},
-    /* monitor (issue 5) */
     {"track-filers", CF_CONF_BOOL, "true", 0, 0, OFF(track_filers),
      "poll the filers here (false: a `coffer monitor` does; this re-reads its table)", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
@@ -110,10 +109,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
     {"purge-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(purge_interval_ms),
      "how often the delete and purge pass runs (0: only on POST /v1/admin/purge)", true},
-    /* issue 5 dedupe */
     {"dedupe", CF_CONF_BOOL, "true", 0, 0, OFF(dedupe),
      "an upload whose content is already stored shares its replicas", true},
-    /* issue 5 jobs */
     {"stale-delay-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(stale_delay_ms),
      "how long a replica dropped from a record (rebalance, rebuild, dedupe) is kept before it is "
      "deleted; longer than objsrv's record cache (--cache-ms, 30 s by default)",
@@ -233,7 +230,7 @@ static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
     return rc;
 }
 
-/* issue 5 jobs: delete the replicas records dropped over stale_delay_ms
+/* Delete the replicas records dropped over stale_delay_ms
  * ago (maint.h). */
 static void stale_pass(struct cf_app *a)
 {
@@ -289,7 +286,7 @@ static void *purger_main(void *arg)
             char err[CF_ERR_LEN] = "";
             pthread_mutex_unlock(&a->stop_mu);
             (void)purge_pass(a, &st, err);
-            stale_pass(a); /* issue 5 jobs */
+            stale_pass(a);
             counts_pass(a);
             pthread_mutex_lock(&a->stop_mu);
         }
@@ -310,7 +307,7 @@ static enum MHD_Result serve_purge_now(struct cf_app *a, struct MHD_Connection *
                   (json_int_t)st.purged, "failed", (json_int_t)st.failed, "skipped",
                   (json_int_t)st.skipped, "removed", (json_int_t)st.removed, "pending",
                   (json_int_t)st.pending, "restored", (json_int_t)st.restored, "held",
-                  (json_int_t)st.held); /* issue 5 dedupe: held */
+                  (json_int_t)st.held);
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
@@ -384,7 +381,7 @@ static void upload_free(struct upload *u)
         return;
     cf_fanout_free(u->fo);
     cf_sha512_fini(&u->h);
-    if (u->jobs_body != NULL) /* issue 5 jobs */
+    if (u->jobs_body != NULL)
         cf_buf_fini(u->jobs_body);
     free(u->jobs_body);
     free(u);
@@ -572,7 +569,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             rec.filers[rec.nfilers++] = u->ids[i];
     /* One view of the filers for the dedupe check and the reply. */
     view_snapshot(a, &v, &nv);
-    /* ---- issue 5 dedupe (dedupe.c): content already stored becomes an alias ---- */
+    /* Content already stored becomes an alias of it (dedupe.c). */
     if (a->dedupe) {
         struct cf_objdb_record alias;
         char derr[CF_ERR_LEN] = "";
@@ -597,7 +594,6 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         if (d < 0)
             cf_log(CF_LOG_WARN, "upload %s: dedupe skipped: %s", u->uuid_text, derr);
     }
-    /* ---- end issue 5 dedupe ---- */
     /* DESIGN §4: the record, the commit point, is written last. */
     rc = cf_objdb_commit(a->odb, &rec, err);
     if (rc < 0)
@@ -666,7 +662,7 @@ static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, co
     return r;
 }
 
-/* ---- issue 5 jobs: POST /v1/admin/jobs reads a small JSON body ---- */
+/* ---- POST /v1/admin/jobs reads a small JSON body ---- */
 
 static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
 {
@@ -748,7 +744,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     size_t plen = sizeof(OBJECTS) - 1;
 
     (void)version;
-    if (u != NULL && u->jobs_body != NULL) /* issue 5 jobs */
+    if (u != NULL && u->jobs_body != NULL)
         return jobs_request(a, c, url, method, upload_data, upload_data_size, u);
     if (u != NULL) {
         if (*upload_data_size > 0) {
@@ -779,7 +775,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         }
         return cf_http_reply_error(c, CF_ENOTFOUND, "downloads are served by objsrv");
     }
-    /* issue 5 jobs */
     if (strncmp(url, "/v1/admin/jobs", 14) == 0 && (url[14] == '\0' || url[14] == '/')) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return cf_jobs_serve(a->jobs, c, method, url, NULL, 0);
@@ -838,9 +833,8 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->poll_ms = (unsigned)conf->poll_ms;
     a->purge_retention_ms = conf->purge_retention_s * 1000;
     a->purge_interval_ms = conf->purge_interval_ms;
-    /* issue 5 dedupe */
     a->dedupe = conf->dedupe;
-    a->stale_delay_ms = conf->stale_delay_ms; /* issue 5 jobs */
+    a->stale_delay_ms = conf->stale_delay_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
@@ -848,7 +842,6 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = cf_objdb_open(conf->db, 0, &a->odb, err);
     if (rc < 0)
         goto out;
-    /* monitor (issue 5) */
     if (conf->track_filers) {
         /* 2 s, as before the monitor: the app's polls tolerate a loaded filer. */
         struct cf_tracker_opts to = {.poll_ms = a->poll_ms, .timeout_ms = 2000};
@@ -873,7 +866,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
         }
         a->purger_started = true;
     }
-    rc = jobs_open(a, conf, err); /* issue 5 jobs */
+    rc = jobs_open(a, conf, err);
     if (rc < 0)
         goto out;
     counts_pass(a);
@@ -908,9 +901,8 @@ void cf_app_free(struct cf_app *a)
         pthread_join(a->tracker, NULL);
     if (a->purger_started)
         pthread_join(a->purger, NULL);
-    cf_jobs_close(a->jobs);          /* issue 5 jobs: stops and waits for them */
-    cf_scribe_close(a->jobs_scribe); /* issue 5 jobs */
-    /* monitor (issue 5) */
+    cf_jobs_close(a->jobs);
+    cf_scribe_close(a->jobs_scribe);
     cf_tracker_free(a->trk);
     cf_scribe_close(a->trk_scribe);
     cf_objdb_close(a->odb);

@@ -28,7 +28,7 @@ struct cf__cli_progress {
 void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size);
 
 /* Draw "\rWHAT [####....] PPP% TAIL" on stderr for frac (0..1) done, and
- * a newline when end (issue 5 jobs: shared by transfers and jobs). */
+ * a newline when end (shared by transfers and jobs). */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
 
 /* Print "coffer CMD: HTTP STATUS: MESSAGE" from a JSON error reply (borrowed). */

@@ -142,7 +142,7 @@ static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-/* issue 5 jobs: the bar shared with jobs_cmds.c. */
+/* The bar, shared with jobs_cmds.c. */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end)
 {
     char bar[31];
@@ -611,12 +611,10 @@ int cf_cli_admin(int argc, char **argv)
 
     if (argc >= 1 && strcmp(argv[0], "purge") == 0)
         return admin_purge(argc - 1, argv + 1);
-    /* issue 5 jobs */
     if (argc >= 1 && (strcmp(argv[0], "rebuild") == 0 || strcmp(argv[0], "rebalance") == 0 ||
                       strcmp(argv[0], "audit") == 0 || strcmp(argv[0], "dedupe") == 0 ||
                       strcmp(argv[0], "jobs") == 0 || strcmp(argv[0], "job") == 0))
         return cf__cli_jobs(argc, argv);
-    /* monitor (issue 5) */
     if (argc >= 1 &&
         (strcmp(argv[0], "filers") == 0 || strcmp(argv[0], "log") == 0 ||
          (argc >= 2 && strcmp(argv[0], "filer") == 0 && strcmp(argv[1], "maintenance") == 0)))

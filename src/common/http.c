@@ -21,7 +21,7 @@
 #include "coffer/log.h"
 #include "coffer/metrics.h"
 
-/* ---- metrics (issue 5): per-server series, looked up once at start ---- */
+/* ---- metrics: per-server series, looked up once at start ---- */
 
 /* The cap on the text of one scrape: a few hundred series take ~50 KiB. */
 #define METRICS_TEXT_MAX (4 * 1024 * 1024)
@@ -49,7 +49,7 @@ struct cf_http_server {
     atomic_uint_fast64_t in_flight;
     atomic_bool draining;
     bool stopped;
-    struct http_metrics m; /* issue 5 */
+    struct http_metrics m;
 };
 
 static int hexval(char c)
@@ -136,7 +136,7 @@ struct request {
     bool answered; /* the handler replied on its first call; drop any body */
     int refused;   /* cf_http_refuse: the error to send once the body is read */
     char msg[CF_ERR_LEN];
-    /* metrics (issue 5) */
+    /* metrics.h */
     uint64_t start_ns;   /* the request's first call */
     uint64_t body_bytes; /* request body received */
     uint64_t resp_bytes; /* reply body queued through cf_http_reply */
@@ -146,7 +146,7 @@ struct request {
     bool scrape; /* GET or HEAD /metrics: in no metric */
 };
 
-/* ---- metrics (issue 5) ---- */
+/* ---- metrics ---- */
 
 /* The request whose handler runs on this thread, so that cf_http_reply
  * can count its reply's bytes (connection threads: one request at a time). */
@@ -305,7 +305,7 @@ static enum MHD_Result call_first(struct cf_http_server *s, struct request *rq,
     enum MHD_Result r;
 
     rq->deferred = false;
-    if (rq->scrape) { /* issue 5 */
+    if (rq->scrape) {
         rq->answered = true;
         return serve_metrics(c);
     }
@@ -329,8 +329,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
             return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
         if (rq->answered || rq->refused != 0) {
             if (*upload_data_size > 0) {
-                rq->body_bytes += *upload_data_size; /* issue 5 */
-                *upload_data_size = 0;               /* read and dropped */
+                rq->body_bytes += *upload_data_size;
+                *upload_data_size = 0; /* read and dropped */
                 return MHD_YES;
             }
             if (rq->answered)
@@ -341,7 +341,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     }
 
     /* The request's state exists from its first call, refused or not, so
-     * that the metrics see every request (issue 5). */
+     * that the metrics see every request. */
     rq = cf_xcalloc(1, sizeof(*rq));
     rq->start_ns = cf_now_ns();
     rq->method = method_class_of(method);
@@ -360,7 +360,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     atomic_fetch_add(&s->in_flight, 1);
     rq->scrape = strcmp(url, "/metrics") == 0 && (rq->method == M_GET || rq->method == M_HEAD);
     if (!rq->scrape)
-        cf_metric_gauge_add(s->m.in_flight, 1); /* issue 5 */
+        cf_metric_gauge_add(s->m.in_flight, 1);
     if (!has_body(c)) {
         /* libmicrohttpd 0.9.75 closes the connection after any reply queued
          * on this first call; one call later, keep-alive survives. */
@@ -381,7 +381,7 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
         return;
     if (rq->user != NULL && s->opts.done != NULL)
         s->opts.done(s->opts.cls, c, rq->user, why);
-    /* issue 5: a scrape counts in no metric, so scrapes do not move them. */
+    /* A scrape counts in no metric, so scrapes do not move them. */
     note_status(rq, c);
     if (!rq->scrape)
         metrics_done(&s->m, rq, why);
@@ -433,7 +433,7 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
                      MHD_USE_ERROR_LOG;
 
     s->opts = *opts;
-    metrics_init(&s->m, opts->role); /* issue 5 */
+    metrics_init(&s->m, opts->role);
     atomic_init(&s->requests, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->draining, false);
@@ -517,7 +517,7 @@ enum MHD_Result cf_http_reply(struct MHD_Connection *c, unsigned status, const c
         (void)MHD_add_response_header(resp, headers[i], headers[i + 1]);
     r = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
-    /* issue 5: the reply body's bytes, for the request being handled here. */
+    /* The reply body's bytes, for the request being handled here. */
     if (r == MHD_YES && cur_rq != NULL && cur_rq->method != M_HEAD)
         cur_rq->resp_bytes += len;
     return r;

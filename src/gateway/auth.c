@@ -10,7 +10,7 @@
  *   210,000 rounds   77 ms   <- default
  *   300,000 rounds  111 ms
  * 210,000 is OWASP's 2023 recommendation for PBKDF2-HMAC-SHA512 and sits
- * inside issue 4's 50-100 ms budget, so a login stays interactive while an
+ * inside a 50-100 ms budget, so a login stays interactive while an
  * offline guess costs the same. The cap CF_AUTH_PBKDF2_ITER_MAX (10 million,
  * ~3.7 s here) bounds what a bad stored string can make one login cost.
  */

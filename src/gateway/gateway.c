@@ -36,7 +36,7 @@
 #define READ_BLOCK (64 * 1024)
 /* A login body is three short strings; anything bigger is not one. */
 #define LOGIN_BODY_MAX (8 * 1024)
-/* issue 4: failed logins are rate-limited. Five tries per quarter hour per
+/* Failed logins are rate-limited. Five tries per quarter hour per
  * (client, user) is the usual lock-out policy; 64 Ki entries is 2 MiB. */
 #define LOGIN_FAILURES_MAX 5
 #define LOGIN_WINDOW_MS    (15u * 60u * 1000u)
@@ -59,7 +59,7 @@ struct cf_gateway {
     /* Verified for unknown clients and users, so that a login costs one
      * hash whether or not the name exists. */
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
-    /* issue 4 trash retention: a thread empties old trash entries. */
+    /* A thread empties old trash entries. */
     uint64_t trash_retention_ms, trash_interval_ms;
     pthread_t trasher;
     bool trasher_started;
@@ -733,7 +733,7 @@ static json_t *version_json(const struct cf_fsdb_version *v)
     char hex[CF_SHA512_HEX_LEN + 1];
 
     cf_sha512_hex(v->sha512, hex);
-    /* issue 4: clients see UUIDs only when they ask; listing versions is
+    /* Clients see UUIDs only when they ask; listing versions is
      * asking (an operator needs it to follow an object to the app). */
     return json_pack("{s:I,s:I,s:s,s:I,s:s,s:I,s:I,s:b}", "id", (json_int_t)v->id, "number",
                      (json_int_t)v->number, "uuid", v->uuid, "size", (json_int_t)v->size, "sha512",

@@ -136,7 +136,7 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* monitor (issue 5): inside the caller's transaction, give a catalog made
+/* Inside the caller's transaction, give a catalog made
  * before filers.base_weight (the operator's weight, which the tracker scales
  * into weight) that column, starting equal to weight. */
 static int catalog_migrate(struct cf_db *db, char *err)
@@ -165,7 +165,6 @@ out:
     cf_db_finalize(s);
     return rc;
 }
-/* end monitor (issue 5) */
 
 /* Create the tables of a catalog (shard_id 0) or a shard if missing, stamp
  * coffer_meta, and check it, in one transaction: two processes creating the
@@ -207,7 +206,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
     if (shard_id == 0)
         rc = cf_db_exec(db, catalog_schema, err);
     if (rc == 0 && shard_id == 0)
-        rc = catalog_migrate(db, err); /* monitor (issue 5) */
+        rc = catalog_migrate(db, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);

@@ -68,7 +68,7 @@ struct server {
     struct cf_app *app;
     struct cf_objsrv *objsrv;
     struct cf_gateway *gateway;
-    struct cf_monitor *monitor; /* monitor (issue 5) */
+    struct cf_monitor *monitor;
 };
 
 static int addr(char *out, size_t cap, const char *host, uint64_t port)
@@ -210,7 +210,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     rc = prepare_db(uri, conf, s, err);
     if (rc < 0)
         return rc;
-    /* monitor (issue 5): first, so the summary table is true when the app,
+    /* The monitor first, so the summary table is true when the app,
      * which only re-reads it, starts. */
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 3 : 0) < 0)
         return CF_EINVAL;
@@ -228,10 +228,10 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     ac.replicas = conf->replicas;
     ac.stall_s = 10;
     ac.poll_ms = 1000;
-    ac.track_filers = false; /* monitor (issue 5): the monitor tracks, the app re-reads */
+    ac.track_filers = false; /* the monitor tracks, the app re-reads */
     ac.purge_retention_s = 86400;
     ac.purge_interval_ms = 60000;
-    /* Maintenance (issue 5), the app's defaults: the stale delay outlives
+    /* Maintenance, the app's defaults: the stale delay outlives
      * objsrv's record cache (cache_ms below), so a reader holding a record
      * from before a move still finds its bytes. */
     ac.dedupe = true;

@@ -1915,7 +1915,7 @@ void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers,
     proc_read_line(&s->p, line, sizeof(line));
     parse_url_line(line, "coffer objsrv listening on ", s->objsrv, NULL);
     proc_read_line(&s->p, line, sizeof(line));
-    parse_url_line(line, "coffer monitor listening on ", s->monitor, NULL); /* issue 5 */
+    parse_url_line(line, "coffer monitor listening on ", s->monitor, NULL);
     for (unsigned i = 0; i < nfilers; i++) {
         proc_read_line(&s->p, line, sizeof(line));
         it_fmt(prefix, sizeof(prefix), "coffer filer %u listening on ", i + 1);
@@ -2097,7 +2097,6 @@ void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, c
     parse_url_line(p->ready_line, "coffer gateway listening on ", p->base, &p->port);
 }
 
-/* monitor (issue 5) */
 void it_monitor_start_ok(struct it_proc *p, const char *db, ...)
 {
     char *args[IT_ARGS_MAX + 1];

@@ -365,7 +365,7 @@ uint64_t it_proc_peak_rss(const struct it_proc *p);
 struct it_server {
     struct it_proc p;                          /* p.base is the app's URL */
     char objsrv[IT_URL_MAX];                   /* objsrv's base URL */
-    char monitor[IT_URL_MAX];                  /* the monitor's base URL (issue 5) */
+    char monitor[IT_URL_MAX];                  /* the monitor's base URL */
     unsigned nfilers;                          /* from its filer lines */
     char filers[IT_SERVER_FILERS][IT_URL_MAX]; /* filer i + 1's base URL */
 };
@@ -414,7 +414,7 @@ void it_admin_shard_add(const char *db);
 void it_app_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sentinel));
 /* Start `coffer monitor --listen 127.0.0.1:0 --db DB --poll-ms 200
  * --offline-after 2 ARGS...` (later arguments override) as "monitor"
- * (issue 5). */
+ *. */
 void it_monitor_start_ok(struct it_proc *p, const char *db, ...) __attribute__((sentinel));
 /* Start `coffer objsrv --listen 127.0.0.1:0 --app APP --cache-ms 0
  * --stall-s 3 ARGS...` as "objsrv". */

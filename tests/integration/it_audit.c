@@ -1,5 +1,5 @@
 /*
- * it_audit.c -- the audit job (issue 5, maint.h, audit.c) against real
+ * it_audit.c -- the audit job (maint.h, audit.c) against real
  * filers, `coffer app` and `coffer objsrv`:
  *   repair         100 objects of mixed sizes (some 1-4 MiB), r 2 or 3 on 4
  *                  filers; bytes flipped in some replicas, some truncated,

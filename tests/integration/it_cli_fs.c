@@ -1,5 +1,5 @@
 /*
- * it_cli_fs.c -- the path commands of the CLI (issue 4, "CLI and embedded
+ * it_cli_fs.c -- the path commands of the CLI ("CLI and embedded
  * default") against `coffer server`: the README's five-minute tour. login
  * (wrong password, the default token file), mkdir, put (1 MiB; a name with
  * spaces and non-ASCII), ls, get byte for byte, mv, cp, rm, trash, restore,

@@ -1,6 +1,6 @@
 /*
  * it_data_basic.c -- the data path through real processes: filers, `coffer
- * app` and `coffer objsrv` on 127.0.0.1 (issue 3, DESIGN §2-4). Round trips
+ * app` and `coffer objsrv` on 127.0.0.1 (DESIGN §2-4). Round trips
  * of small objects, placement on exactly r filers (checked on disk), the
  * replica count, read-only filers, malformed and unknown UUIDs, 100
  * concurrent uploads and downloads, and records surviving a restart.

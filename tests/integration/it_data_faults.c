@@ -1,5 +1,5 @@
 /*
- * it_data_faults.c -- the data path under faults (issue 3, DESIGN §2, §4):
+ * it_data_faults.c -- the data path under faults (DESIGN §2, §4):
  * a filer down before an upload, killed (-9) or stopped (SIGSTOP) in the
  * middle of one, a full filer, an upload that cannot be completed, a client
  * that vanishes mid-body, a replica down, stalled or killed in the middle of

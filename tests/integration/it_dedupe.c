@@ -1,5 +1,5 @@
 /*
- * it_dedupe.c -- dedupe (issue 5, maint.h, dedupe.c) against real filers,
+ * it_dedupe.c -- dedupe (maint.h, dedupe.c) against real filers,
  * `coffer app` and `coffer objsrv`:
  *   inline_holder_first  the same 10 MiB uploaded twice: two UUIDs, one set
  *                      of r files on disk (the second upload's own are

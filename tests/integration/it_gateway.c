@@ -1,5 +1,5 @@
 /*
- * it_gateway.c -- the client API (issue 4) against `coffer server`: login
+ * it_gateway.c -- the client API against `coffer server`: login
  * and the limiter, tokens, files and folders, Range, move, copy, versions,
  * the trash, names, another client's files, and a read-only user.
  *

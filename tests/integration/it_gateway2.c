@@ -1,5 +1,5 @@
 /*
- * it_gateway2.c -- the client API (issue 4) against separate processes (two
+ * it_gateway2.c -- the client API against separate processes (two
  * filers, `coffer app` with a purge retention of 0, objsrv and `coffer
  * gateway`): the permission matrix, concurrent uploads to one path, delete
  * then purge end to end, the gateway's trash retention, and two clients on

@@ -1,5 +1,5 @@
 /*
- * it_metrics.c -- GET /metrics on real processes (issue 5, metrics.h,
+ * it_metrics.c -- GET /metrics on real processes (metrics.h,
  * http.h): the text is valid exposition format 0.0.4 (every sample line
  * `name{labels} value` or `name value`, one HELP and one TYPE line per
  * family, every sample under a typed family); the request counters of the

@@ -1,5 +1,5 @@
 /*
- * it_monitor.c -- the monitor role (issue 5) with real processes: filers,
+ * it_monitor.c -- the monitor role with real processes: filers,
  * a catalog, `coffer monitor` and `coffer app --track-filers=false`, which
  * only re-reads the summary table the monitor keeps.
  *

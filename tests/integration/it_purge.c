@@ -1,5 +1,5 @@
 /*
- * it_purge.c -- the delete service and the purge service (issue 4, purge.h)
+ * it_purge.c -- the delete service and the purge service (purge.h)
  * against real filers, `coffer app` and `coffer objsrv`:
  *   purge_now         DELETE /v1/objects/UUID, `coffer admin purge --now`:
  *                     no bytes on any filer, no record; other objects intact;

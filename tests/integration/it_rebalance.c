@@ -1,5 +1,5 @@
 /*
- * it_rebalance.c -- the rebalance job (issue 5, maint.h) against real
+ * it_rebalance.c -- the rebalance job (maint.h) against real
  * filers, `coffer app` (--stale-delay-ms 0, so a moved replica's old copy
  * is deleted when the job ends) and `coffer objsrv`:
  *   balance   three filers hold data, an empty fourth joins; `coffer admin

@@ -1,5 +1,5 @@
 /*
- * it_rebuild.c -- the rebuild job (issue 5, maint.h) against real filers and
+ * it_rebuild.c -- the rebuild job (maint.h) against real filers and
  * `coffer app`, driven by `coffer admin rebuild`:
  *   index, scan   filer 2 stopped, its directory wiped, restarted empty with
  *                 the same id: the rebuild (per-filer index, or a scan of
