@@ -9,7 +9,14 @@
 #   - the file starts with a header comment ("/*" on line 1);
 #   - a header's first directives are "#ifndef COFFER_<NAME>_H" and the same
 #     "#define", and its last is "#endif"; under include/coffer/ <NAME> is the
-#     file name (include/coffer/objpath.h -> COFFER_OBJPATH_H).
+#     file name (include/coffer/objpath.h -> COFFER_OBJPATH_H);
+#   - no assignment inside the condition of an if or a while (STYLE 2.3: set
+#     the variable first, then test it);
+#   - dependencies point down (docs/ARCHITECTURE.md): a file under src/<dir>/
+#     includes only the headers of its own layer and of the layers its
+#     directory may use (the table %uses below), and no other directory's
+#     private "_int.h". A new header or directory must be added to the
+#     tables, so the layering is decided, not drifted into.
 # Prints each violation as FILE:LINE: message and exits 1 if there is any.
 # Usage: tools/checksrc.sh [FILE...]   (default: every file described above)
 set -euo pipefail
@@ -58,6 +65,47 @@ my %advice = (
     tmpnam   => "use mkstemp",
 );
 my $banned = join "|", sort keys %advice;
+
+# Which part of the system each public header belongs to.
+my %owner;
+for my $pair (
+    [common  => [qw(common err log buf conf limits io http httpc net role metrics sha512 hex
+                    objpath range uuid)]],
+    [db      => [qw(db)]],
+    [objdb   => [qw(objdb scribe)]],
+    [fsdb    => [qw(fsdb)]],
+    [cluster => [qw(distrib fanout fetch replica tracker)]],
+    [maint   => [qw(job maint purge)]],
+    [filer   => [qw(store filer)]],
+    [app     => [qw(app)]],
+    [objsrv  => [qw(objsrv)]],
+    [gateway => [qw(gateway auth)]],
+    [monitor => [qw(monitor)]],
+    [server  => [qw(server)]],
+    [cli     => [qw(cli)]],
+) {
+    $owner{$_} = $pair->[0] for @{ $pair->[1] };
+}
+# What the files of each directory of src/ may include, besides their own
+# part: the layers below them. Roles never include each other; only the
+# embedded server, the command line and main.c see every role.
+my @base = qw(common);
+my %uses = (
+    common  => [@base],
+    db      => [@base],
+    objdb   => [@base, qw(db)],
+    fsdb    => [@base, qw(db)],
+    cluster => [@base, qw(db objdb)],
+    maint   => [@base, qw(db objdb cluster)],
+    filer   => [@base],
+    app     => [@base, qw(db objdb cluster maint)],
+    objsrv  => [@base, qw(db objdb cluster)],
+    gateway => [@base, qw(db fsdb cluster)],
+    monitor => [@base, qw(db objdb cluster)],
+    server  => [keys %{{ map { $_ => 1 } values %owner }}],
+    cli     => [keys %{{ map { $_ => 1 } values %owner }}],
+    ""      => [keys %{{ map { $_ => 1 } values %owner }}],   # src/main.c
+);
 my $bad = 0;
 
 sub report {
@@ -95,6 +143,50 @@ for my $file (@ARGV) {
         my $fn = $1;
         report($file, line_of($code, $-[0]),
                "banned function $fn() (STYLE 2.10): $advice{$fn}");
+    }
+
+    # An assignment in an if or while condition: "if (x = f())",
+    # "while ((x = f()) != NULL)". Comparisons (== != <= >=) are not.
+    while ($code =~ /\b(if|while)\s*\(/g) {
+        my ($kw, $at) = ($1, $-[0]);
+        my $depth = 1;
+        my $i = pos($code);
+        my $start = $i;
+        while ($i < length($code) && $depth > 0) {
+            my $c = substr($code, $i, 1);
+            $depth++ if $c eq "(";
+            $depth-- if $c eq ")";
+            $i++;
+        }
+        my $cond = substr($code, $start, $i - $start - 1);
+        if ($cond =~ /(?<![=!<>+\-*\/%&|^])=(?!=)/) {
+            report($file, line_of($code, $at),
+                   "assignment inside the condition of $kw (STYLE 2.3): assign first, then test");
+        }
+    }
+
+    if ($file =~ m{(?:\A|/)src/(?:([a-z]+)/)?[^/]+\z}) {
+        my $dir = defined $1 ? $1 : "";
+        if (!exists $uses{$dir}) {
+            report($file, 1, "src/$dir/ is not in the layer table of checksrc.sh: add it");
+        } else {
+            my %ok = map { $_ => 1 } @{ $uses{$dir} };
+            $ok{$dir} = 1;
+            while ($text =~ /^[ \t]*#[ \t]*include[ \t]*"([^"]+)"/mg) {
+                my ($inc, $line) = ($1, line_of($text, $-[0]));
+                if ($inc =~ m{\Acoffer/([a-z0-9_]+)\.h\z}) {
+                    my $part = $owner{$1};
+                    if (!defined $part) {
+                        report($file, $line, "coffer/$1.h is not in the header table of checksrc.sh: add it");
+                    } elsif (!$ok{$part}) {
+                        report($file, $line, "src/$dir/ may not include coffer/$1.h (part $part):"
+                               . " dependencies point down (docs/ARCHITECTURE.md)");
+                    }
+                } elsif ($inc =~ m{/}) {
+                    report($file, $line, "include \"$inc\": a private header of another directory");
+                }
+            }
+        }
     }
 
     next unless $file =~ /\.h\z/;

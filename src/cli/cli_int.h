@@ -38,6 +38,28 @@ void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body
  * the transfer). */
 size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud);
 
+/* Where a download goes: FILE written beside its target and renamed over
+ * it only once complete and verified, so the target never holds a partial
+ * or wrong object; or stdout. */
+struct cf__cli_out {
+    FILE *f;            /* the stream to write (stdout, or the temporary) */
+    const char *target; /* borrowed; NULL for stdout */
+    char tmp[4096];     /* the temporary's path; "" when there is none */
+};
+
+/* Start writing to target (NULL: stdout). Returns 0, or 1 with the reason
+ * printed as "coffer CMD: ..." (cmd borrowed). */
+int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target);
+
+/* The bytes are complete and verified: flush, fsync, rename the temporary
+ * over the target and fsync its directory (stdout: flush). Returns 0, or 1
+ * with the reason printed; the temporary is removed either way. */
+int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd);
+
+/* Discard: close and remove the temporary, if any. Safe after commit and on
+ * a zeroed o. */
+void cf__cli_out_abort(struct cf__cli_out *o);
+
 /* The gateway forms of put and get (fs.c): `put FILE /path`, `get /path`. */
 int cf__cli_fs_put(int argc, char **argv);
 int cf__cli_fs_get(int argc, char **argv);

@@ -19,6 +19,7 @@
 #include "coffer/conf.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
+#include "coffer/io.h"
 #include "coffer/objdb.h"
 #include "coffer/sha512.h"
 #include "coffer/uuid.h"
@@ -240,7 +241,10 @@ int cf_cli_put(int argc, char **argv)
         fprintf(stderr, "coffer put: cannot open \"%s\": %s\n", file, strerror(errno));
         goto out;
     }
-    if (cf_sha512_init(&src.h) < 0 || cf_httpc_global_init() < 0 || !(h = curl_easy_init()))
+    if (cf_sha512_init(&src.h) < 0 || cf_httpc_global_init() < 0)
+        goto out;
+    h = curl_easy_init();
+    if (h == NULL)
         goto out;
     if (c.replicas > 0)
         (void)snprintf(url, sizeof(url), "%s/v1/objects?replicas=%" PRIu64, c.app, c.replicas);
@@ -292,6 +296,82 @@ out:
     cf_buf_fini(&body);
     cf_conf_fini(put_opts, CF_ARRAY_LEN(put_opts), &c);
     return rc;
+}
+
+/* ---- downloads: written beside the target, renamed when complete ---- */
+
+int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target)
+{
+    char *copy;
+    int n, fd;
+
+    memset(o, 0, sizeof(*o));
+    o->target = target;
+    if (target == NULL) {
+        o->f = stdout;
+        return 0;
+    }
+    copy = cf_xstrdup(target);
+    n = snprintf(o->tmp, sizeof(o->tmp), "%s/.coffer-get-XXXXXX", dirname(copy));
+    free(copy);
+    if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
+        fprintf(stderr, "coffer %s: the path \"%s\" is too long\n", cmd, target);
+        o->tmp[0] = '\0';
+        return 1;
+    }
+    fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        fprintf(stderr, "coffer %s: cannot write beside \"%s\": %s\n", cmd, target,
+                strerror(errno));
+        o->tmp[0] = '\0';
+        return 1;
+    }
+    o->f = fdopen(fd, "wb");
+    if (o->f == NULL) {
+        fprintf(stderr, "coffer %s: cannot write beside \"%s\": %s\n", cmd, target,
+                strerror(errno));
+        close(fd);
+        cf__cli_out_abort(o);
+        return 1;
+    }
+    return 0;
+}
+
+int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd)
+{
+    int e = 0;
+
+    if (o->target == NULL) {
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "coffer %s: write to stdout: %s\n", cmd, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+        e = errno;
+    if (fclose(o->f) != 0 && e == 0)
+        e = errno;
+    o->f = NULL;
+    if (e == 0)
+        e = cf_io_rename_durable(o->tmp, o->target);
+    if (e != 0) {
+        fprintf(stderr, "coffer %s: cannot write \"%s\": %s\n", cmd, o->target, strerror(e));
+        cf__cli_out_abort(o);
+        return 1;
+    }
+    o->tmp[0] = '\0';
+    return 0;
+}
+
+void cf__cli_out_abort(struct cf__cli_out *o)
+{
+    if (o->f != NULL && o->f != stdout)
+        fclose(o->f);
+    o->f = NULL;
+    if (o->tmp[0] != '\0')
+        unlink(o->tmp);
+    o->tmp[0] = '\0';
 }
 
 /* ---- get ---- */
@@ -346,12 +426,13 @@ int cf_cli_get(int argc, char **argv)
     struct client_conf c = {0};
     struct get_dst d = {0};
     struct cf__cli_progress prog;
-    char *uuid = NULL, url[512], tmp[4096] = "", hex[CF_SHA512_HEX_LEN + 1];
+    struct cf__cli_out o = {0};
+    char *uuid = NULL, url[512], hex[CF_SHA512_HEX_LEN + 1];
     uint8_t dg[CF_SHA512_LEN];
     curl_off_t size = 0;
     CURLcode cc;
     long status = 0;
-    int rc, fd = -1;
+    int rc;
 
     char *pos[1];
 
@@ -368,22 +449,13 @@ int cf_cli_get(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (c.out != NULL) {
-        /* Write beside the target and rename at the end: never a partial file. */
-        char *copy = cf_xstrdup(c.out);
-        int n = snprintf(tmp, sizeof(tmp), "%s/.coffer-get-XXXXXX", dirname(copy));
-        free(copy);
-        if (n < 0 || (size_t)n >= sizeof(tmp) || (fd = mkstemp(tmp)) < 0 ||
-            (d.f = fdopen(fd, "wb")) == NULL) {
-            fprintf(stderr, "coffer get: cannot write beside \"%s\": %s\n", c.out, strerror(errno));
-            tmp[0] = '\0';
-            goto out;
-        }
-        fd = -1;
-    } else {
-        d.f = stdout;
-    }
-    if (cf_sha512_init(&d.h512) < 0 || cf_httpc_global_init() < 0 || !(d.h = curl_easy_init()))
+    if (cf__cli_out_open(&o, "get", c.out) != 0)
+        goto out;
+    d.f = o.f;
+    if (cf_sha512_init(&d.h512) < 0 || cf_httpc_global_init() < 0)
+        goto out;
+    d.h = curl_easy_init();
+    if (d.h == NULL)
         goto out;
     (void)snprintf(url, sizeof(url), "%s/v1/objects/%s", c.objsrv, uuid);
     (void)curl_easy_setopt(d.h, CURLOPT_URL, url);
@@ -413,24 +485,11 @@ int cf_cli_get(int argc, char **argv)
         fprintf(stderr, "coffer get: the bytes received do not match the object's SHA-512\n");
         goto out;
     }
-    if (c.out != NULL) {
-        int e = fflush(d.f) != 0 || fsync(fileno(d.f)) != 0 ? errno : 0;
-        if (fclose(d.f) != 0 && e == 0)
-            e = errno;
-        d.f = NULL;
-        if (e != 0 || rename(tmp, c.out) != 0) {
-            fprintf(stderr, "coffer get: cannot write \"%s\": %s\n", c.out,
-                    strerror(e ? e : errno));
-            goto out;
-        }
-        tmp[0] = '\0';
-    }
+    if (cf__cli_out_commit(&o, "get") != 0)
+        goto out;
     rc = 0;
 out:
-    if (d.f != NULL && d.f != stdout)
-        fclose(d.f);
-    if (tmp[0] != '\0')
-        unlink(tmp);
+    cf__cli_out_abort(&o);
     curl_easy_cleanup(d.h);
     cf_sha512_fini(&d.h512);
     cf_buf_fini(&d.err);

@@ -28,8 +28,10 @@
 #include "coffer/buf.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
+#include "coffer/hex.h"
 #include "coffer/fsdb.h"
 #include "coffer/httpc.h"
+#include "coffer/io.h"
 #include "coffer/log.h"
 #include "coffer/sha512.h"
 #include "cli_int.h"
@@ -216,59 +218,14 @@ static int make_parents(const char *path)
     return 0;
 }
 
-/* Write text to path whole or not at all: a 0600 temp file beside it,
- * fsync'ed, then renamed over it. */
+/* Write text to path whole or not at all, mode 0600 (io.h). */
 static int write_private(const char *path, const char *text)
 {
-    char tmp[PATH_MAX_CLI + 16] = "";
-    size_t len = strlen(text), done = 0;
-    int fd = -1, rc = CF_EIO, n, err = 0;
+    char err[CF_ERR_LEN] = "";
+    int rc = cf_io_write_file(path, text, strlen(text), 0600, true, err);
 
-    n = snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-    if (n < 0 || n >= (int)sizeof(tmp)) {
-        tmp[0] = '\0';
-        rc = CF_ETOOLARGE;
-        goto out;
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        err = errno;
-        tmp[0] = '\0';
-        goto out;
-    }
-    if (fchmod(fd, 0600) != 0) {
-        err = errno;
-        goto out;
-    }
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            err = errno;
-            goto out;
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        err = errno;
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        err = errno;
-        goto out;
-    }
-    tmp[0] = '\0';
-    rc = 0;
-out:
-    if (err != 0)
-        fprintf(stderr, "coffer login: cannot write \"%s\": %s\n", path, strerror(err));
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0] != '\0')
-        unlink(tmp);
+    if (rc < 0)
+        fprintf(stderr, "coffer login: cannot write the token: %s\n", err);
     return rc;
 }
 
@@ -483,7 +440,9 @@ static int call_run(struct call *x, const struct sess *s, const char *method, co
     CURLcode cc;
     int rc = 1;
 
-    if (cf_httpc_global_init() < 0 || (x->h = curl_easy_init()) == NULL) {
+    if (cf_httpc_global_init() == 0)
+        x->h = curl_easy_init();
+    if (x->h == NULL) {
         fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
         goto out;
     }
@@ -852,9 +811,10 @@ int cf__cli_fs_get(int argc, char **argv)
     struct sess s;
     struct call x;
     struct cf_buf u;
-    char *pos[1], tmp[PATH_MAX_CLI + 32] = "", hex[CF_SHA512_HEX_LEN + 1];
+    struct cf__cli_out o = {0};
+    char *pos[1], hex[CF_SHA512_HEX_LEN + 1];
     uint8_t dg[CF_SHA512_LEN];
-    int rc, fd = -1;
+    int rc;
 
     call_init(&x, "get");
     cf_buf_init(&u, URL_MAX);
@@ -866,22 +826,9 @@ int cf__cli_fs_get(int argc, char **argv)
         fprintf(stderr, "coffer get: path too long\n");
         goto out;
     }
-    if (c.out != NULL) {
-        /* Write beside the target and rename at the end: never a partial file. */
-        char *copy = cf_xstrdup(c.out);
-        int n = snprintf(tmp, sizeof(tmp), "%s/.coffer-get-XXXXXX", dirname(copy));
-        free(copy);
-        if (n < 0 || (size_t)n >= sizeof(tmp) || (fd = mkstemp(tmp)) < 0 ||
-            (x.out = fdopen(fd, "wb")) == NULL) {
-            fprintf(stderr, "coffer get: cannot write beside \"%s\": %s\n", c.out, strerror(errno));
-            if (fd < 0)
-                tmp[0] = '\0';
-            goto out;
-        }
-        fd = -1;
-    } else {
-        x.out = stdout;
-    }
+    if (cf__cli_out_open(&o, "get", c.out) != 0)
+        goto out;
+    x.out = o.f;
     if (cf_sha512_init(&x.out_sha) < 0)
         goto out;
     if (call_run(&x, &s, "GET", u.base, -1) != 0)
@@ -897,30 +844,12 @@ int cf__cli_fs_get(int argc, char **argv)
         fprintf(stderr, "coffer get: the bytes received do not match the file's SHA-512\n");
         goto out;
     }
-    if (c.out != NULL) {
-        int e = fflush(x.out) != 0 || fsync(fileno(x.out)) != 0 ? errno : 0;
-        if (fclose(x.out) != 0 && e == 0)
-            e = errno;
-        x.out = NULL;
-        if (e != 0 || rename(tmp, c.out) != 0) {
-            fprintf(stderr, "coffer get: cannot write \"%s\": %s\n", c.out,
-                    strerror(e ? e : errno));
-            goto out;
-        }
-        tmp[0] = '\0';
-    } else if (fflush(stdout) != 0) {
-        fprintf(stderr, "coffer get: write to stdout: %s\n", strerror(errno));
+    if (cf__cli_out_commit(&o, "get") != 0)
         goto out;
-    }
     rc = 0;
 out:
     cf_sha512_fini(&x.out_sha);
-    if (fd >= 0)
-        close(fd);
-    if (x.out != NULL && x.out != stdout)
-        fclose(x.out);
-    if (tmp[0] != '\0')
-        unlink(tmp);
+    cf__cli_out_abort(&o);
     cf_buf_fini(&u);
     call_fini(&x);
     cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
@@ -1192,8 +1121,8 @@ static int admin_user_add(struct cf_fsdb *fs, const struct fs_conf *c, const cha
     if (use == NULL) {
         /* 128 random bits as 32 hex digits, shown once. */
         rc = cf_auth_key_generate(&rnd);
-        for (size_t i = 0; rc == 0 && i < 16; i++)
-            (void)snprintf(pw + 2 * i, 3, "%02x", rnd.bytes[i]);
+        if (rc == 0)
+            cf_hex_encode(rnd.bytes, 16, pw);
         use = pw;
     }
     if (rc == 0)

@@ -241,7 +241,10 @@ static void reap(struct cf_fanout *f)
     CURLMsg *msg;
     int left;
 
-    while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+    for (;;) {
+        msg = curl_multi_info_read(f->m, &left);
+        if (msg == NULL)
+            break;
         struct target *t = NULL;
         long status = 0;
         char st[16];

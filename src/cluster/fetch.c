@@ -211,9 +211,13 @@ static void fill(struct cf_fetch *f)
             (void)curl_easy_pause(f->e, CURLPAUSE_CONT);
         }
         (void)curl_multi_perform(f->m, &running);
-        while ((msg = curl_multi_info_read(f->m, &left)) != NULL)
+        for (;;) {
+            msg = curl_multi_info_read(f->m, &left);
+            if (msg == NULL)
+                break;
             if (msg->msg == CURLMSG_DONE)
                 transfer_done(f, msg->data.result);
+        }
         if (f->start == f->end && f->e != NULL)
             (void)curl_multi_poll(f->m, NULL, 0, 100, NULL);
     }

@@ -181,8 +181,9 @@ static int dst_verify(const char *dst, uint64_t size, const uint8_t sha[CF_SHA51
         return CF_EIO;
     }
     piece = cf_xmalloc(COPY_PIECE);
-    while ((got = cf_fetch_read(in, piece, COPY_PIECE)) > 0)
-        ;
+    do
+        got = cf_fetch_read(in, piece, COPY_PIECE);
+    while (got > 0);
     free(piece);
     cf_fetch_free(in);
     if (got == 0)

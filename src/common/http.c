@@ -17,6 +17,7 @@
 
 #include "coffer/buf.h"
 #include "coffer/err.h"
+#include "coffer/hex.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/metrics.h"
@@ -52,17 +53,6 @@ struct cf_http_server {
     struct http_metrics m;
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
  * NUL-terminated URL, and a decoded NUL would silently truncate it. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -72,9 +62,10 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     (void)cls;
     (void)c;
     for (const char *r = s; *r != '\0'; r++) {
-        int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi << 4 | lo);
+        uint8_t byte = 0;
+        /* "%00" stays as it is (http.h): a NUL never truncates a path. */
+        if (r[0] == '%' && r[1] != '\0' && cf_hex_decode(r + 1, 1, &byte, true) == 0 && byte != 0) {
+            *w++ = (char)byte;
             r += 2;
         } else {
             *w++ = *r;

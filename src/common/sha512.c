@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "coffer/err.h"
+#include "coffer/hex.h"
 
 int cf_sha512_init(struct cf_sha512 *ctx)
 {
@@ -46,35 +47,12 @@ void cf_sha512_fini(struct cf_sha512 *ctx)
 
 void cf_sha512_hex(const uint8_t d[CF_SHA512_LEN], char hex[CF_SHA512_HEX_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < CF_SHA512_LEN; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[CF_SHA512_HEX_LEN] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    cf_hex_encode(d, CF_SHA512_LEN, hex);
 }
 
 int cf_sha512_parse_hex(const char *s, size_t len, uint8_t out[CF_SHA512_LEN])
 {
     if (len != CF_SHA512_HEX_LEN)
         return CF_EINVAL;
-    for (size_t i = 0; i < CF_SHA512_LEN; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return CF_EINVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return cf_hex_decode(s, CF_SHA512_LEN, out, true);
 }

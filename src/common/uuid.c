@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "coffer/err.h"
+#include "coffer/hex.h"
 #include "coffer/log.h"
 
 #define NDIGITS 32
@@ -28,8 +29,6 @@ static const struct layout uuid_layout = {
 
 static const struct layout path_layout = {"filer path", CF_UUID_PATH_LEN, {[4] = '/', [17] = '-'}};
 
-static const char hexdig[] = "0123456789abcdef";
-
 /* Describe byte c for a message: 'x' when printable, 0xHH otherwise. */
 static void describe(unsigned char c, char out[8])
 {
@@ -37,15 +36,6 @@ static void describe(unsigned char c, char out[8])
         (void)snprintf(out, 8, "'%c'", c);
     else
         (void)snprintf(out, 8, "0x%02x", c);
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 static int scan(const struct layout *l, const char *s, size_t len, struct cf_uuid *out, char *err)
@@ -74,7 +64,7 @@ static int scan(const struct layout *l, const char *s, size_t len, struct cf_uui
             }
             continue;
         }
-        v = hexval(c);
+        v = cf_hex_value(c, false);
         if (v < 0) {
             describe(c, what);
             if (c >= 'A' && c <= 'F')
@@ -128,7 +118,7 @@ static void emit(const struct layout *l, const struct cf_uuid *u, char *out)
             v = (unsigned)(u->oid >> (4 * (15 - nd)));
         else
             v = (unsigned)(u->rnd >> (4 * (NDIGITS - 1 - nd)));
-        out[i] = hexdig[v & 0xf];
+        out[i] = cf_hex_digit(v);
         nd++;
     }
     out[l->len] = '\0';

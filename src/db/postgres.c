@@ -46,6 +46,7 @@
 #include <libpq-fe.h>
 
 #include "coffer/err.h"
+#include "coffer/hex.h"
 
 /* Type OIDs from pg_type.dat (stable across releases). */
 #define PG_OID_BOOL  16
@@ -596,17 +597,6 @@ static int late_prepare(PGconn *c, struct pg_stmt *ps, char *err)
     return server_prepare(c, ps, ps->late_types, err);
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decode the bytea columns of the current row ("\x" hex) into ps->blob. */
 static int decode_row(struct pg_stmt *ps, char *err)
 {
@@ -630,14 +620,9 @@ static int decode_row(struct pg_stmt *ps, char *err)
             ps->blob[i] = cf_xrealloc(ps->blob[i], n + 1);
             ps->blob_cap[i] = n + 1;
         }
-        for (size_t k = 0; k < n; k++) {
-            int hi = hexval(v[2 + 2 * k]), lo = hexval(v[3 + 2 * k]);
-
-            if (hi < 0 || lo < 0) {
-                cf_err_set(err, "column %d: bad hex in bytea", i);
-                return CF_EINTERNAL;
-            }
-            ps->blob[i][k] = (unsigned char)(hi << 4 | lo);
+        if (cf_hex_decode(v + 2, n, ps->blob[i], true) < 0) {
+            cf_err_set(err, "column %d: bad hex in bytea", i);
+            return CF_EINTERNAL;
         }
         ps->blob_len[i] = n;
     }
@@ -683,7 +668,10 @@ static int execute(PGconn *c, struct pg_stmt *ps, char *err)
     }
     (void)PQsetSingleRowMode(c);
     /* Drain every result: the connection is unusable until the last one. */
-    while ((r = PQgetResult(c)) != NULL) {
+    for (;;) {
+        r = PQgetResult(c);
+        if (r == NULL)
+            break;
         ExecStatusType es = PQresultStatus(r);
 
         if (es == PGRES_SINGLE_TUPLE && !toolarge) {

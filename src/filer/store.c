@@ -169,8 +169,8 @@ static int lock_dir(struct cf_store *s, char *err)
 /* Write DIR/FILER_ID durably if missing, or check that it names our id. */
 static int check_id(struct cf_store *s, char *err)
 {
-    char text[32], tmp[] = "FILER_ID.tmp";
-    int fd = -1, rc = 0, n;
+    char text[32], path[4096];
+    int fd = -1, rc = 0, n, w;
     ssize_t r;
 
     fd = openat(s->dirfd, "FILER_ID", O_RDONLY | O_CLOEXEC);
@@ -196,16 +196,39 @@ static int check_id(struct cf_store *s, char *err)
         goto out;
     }
     n = snprintf(text, sizeof(text), "%" PRIu32 "\n", s->id);
-    fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 ||
-        renameat(s->dirfd, tmp, s->dirfd, "FILER_ID") < 0 || fsync(s->dirfd) < 0) {
-        cf_err_set(err, "writing \"%s/FILER_ID\": %s", s->dir, strerror(errno));
-        rc = CF_EIO;
+    w = snprintf(path, sizeof(path), "%s/FILER_ID", s->dir);
+    if (w < 0 || (size_t)w >= sizeof(path)) {
+        cf_err_set(err, "the path \"%s/FILER_ID\" is too long", s->dir);
+        rc = CF_EINVAL;
+        goto out;
     }
+    /* Never replaced: two filers starting on one directory agree or fail. */
+    rc = cf_io_write_file(path, text, (size_t)n, 0644, false, err);
+    if (rc == CF_EEXIST)
+        rc = check_id(s, err);
+    else if (rc < 0)
+        rc = CF_EIO;
 out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* opendir of name under dirfd. Returns the stream, or NULL with errno set. */
+static DIR *dir_open_at(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+    DIR *d;
+
+    if (fd < 0)
+        return NULL;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        e = errno;
+        close(fd);
+        errno = e;
+    }
+    return d;
 }
 
 static bool is_hex2(const char *n)
@@ -221,18 +244,22 @@ static int sweep_bucket(struct cf_store *s, int l1fd, const char *l1, const char
     struct dirent *de;
     struct stat st;
     uint64_t removed = 0;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = openat(l1fd, l2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    d = dir_open_at(l1fd, l2);
+    if (d == NULL) {
         cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects/%s/%s\" failed", s->dir, l1, l2);
-        if (fd >= 0)
-            close(fd);
         return CF_EIO;
     }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        const char *n = de->d_name;
+    for (;;) {
+        const char *n;
         char path[CF_PATH_MAX + 1];
+
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        n = de->d_name;
         if (n[0] == '.') {
             if (strncmp(n, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0) {
                 if (unlinkat(dirfd(d), n, 0) < 0) {
@@ -272,33 +299,35 @@ static int sweep(struct cf_store *s)
 {
     DIR *top = NULL;
     struct dirent *de;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = dup(s->objfd);
-    if (fd < 0 || (top = fdopendir(fd)) == NULL) {
+    top = dir_open_at(s->objfd, ".");
+    if (top == NULL) {
         cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects\" failed", s->dir);
-        if (fd >= 0)
-            close(fd);
         return CF_EIO;
     }
-    rewinddir(top);
-    while (rc == 0 && (de = readdir(top)) != NULL) {
+    while (rc == 0) {
         DIR *mid = NULL;
         struct dirent *de2;
-        int l1fd;
+
+        de = readdir(top);
+        if (de == NULL)
+            break;
         if (!is_hex2(de->d_name))
             continue;
-        l1fd = openat(s->objfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (l1fd < 0 || (mid = fdopendir(l1fd)) == NULL) {
+        mid = dir_open_at(s->objfd, de->d_name);
+        if (mid == NULL) {
             cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects/%s\" failed", s->dir, de->d_name);
-            if (l1fd >= 0)
-                close(l1fd);
             rc = CF_EIO;
             break;
         }
-        while (rc == 0 && (de2 = readdir(mid)) != NULL)
+        while (rc == 0) {
+            de2 = readdir(mid);
+            if (de2 == NULL)
+                break;
             if (is_hex2(de2->d_name))
                 rc = sweep_bucket(s, dirfd(mid), de->d_name, de2->d_name);
+        }
         closedir(mid);
     }
     closedir(top);
@@ -811,17 +840,18 @@ static int list_bucket(struct cf_store *s, int l1fd, const char *l2, const char 
     struct dirent *de;
     char **names = NULL;
     size_t n = 0, cap = 0;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = openat(l1fd, l2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    d = dir_open_at(l1fd, l2);
+    if (d == NULL) {
         cf_log_errno(CF_LOG_ERROR, errno, "open bucket \"%s\" failed", l2);
-        if (fd >= 0)
-            close(fd);
         count_io_error(s);
         return CF_EIO;
     }
-    while ((de = readdir(d)) != NULL) {
+    for (;;) {
+        de = readdir(d);
+        if (de == NULL)
+            break;
         if (de->d_name[0] == '.')
             continue;
         if (bound != NULL && strcmp(de->d_name, bound) <= 0)
@@ -870,26 +900,23 @@ int cf_store_list(struct cf_store *s, const char *after, size_t limit, cf_store_
         bool present[256] = {false};
         DIR *d = NULL;
         struct dirent *de;
-        int fd;
 
         (void)snprintf(l1, sizeof(l1), "%02x", (unsigned)hi);
-        fd = openat(s->objfd, l1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
+        d = dir_open_at(s->objfd, l1);
+        if (d == NULL) {
             if (errno == ENOENT)
                 continue;
             cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects/%s\" failed", s->dir, l1);
             count_io_error(s);
             return CF_EIO;
         }
-        d = fdopendir(fd);
-        if (d == NULL) {
-            close(fd);
-            count_io_error(s);
-            return CF_EIO;
-        }
-        while ((de = readdir(d)) != NULL)
+        for (;;) {
+            de = readdir(d);
+            if (de == NULL)
+                break;
             if (is_hex2(de->d_name))
                 present[strtoul(de->d_name, NULL, 16)] = true;
+        }
         for (uint32_t lo = 0; lo < 256 && left > 0 && rc == 0; lo++) {
             uint32_t b = hi << 8 | lo;
             char l2[16];

@@ -32,44 +32,11 @@
 #include <openssl/rand.h>
 
 #include "coffer/err.h"
+#include "coffer/hex.h"
+#include "coffer/io.h"
 #include "coffer/log.h"
 
 /* ---- small codecs ------------------------------------------------------- */
-
-static const char hex_digits[] = "0123456789abcdef";
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex_digits[p[i] >> 4];
-        out[2 * i + 1] = hex_digits[p[i] & 15];
-    }
-}
-
-/* Value of a hex digit, or -1. Lowercase only unless any_case. */
-static int hex_val(unsigned char c, bool any_case)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (any_case && c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode exactly 2 * n hex digits of s into out. Returns 0 or -1. */
-static int hex_decode(const char *s, size_t n, uint8_t *out, bool any_case)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_val((unsigned char)s[2 * i], any_case);
-        int lo = hex_val((unsigned char)s[2 * i + 1], any_case);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -187,10 +154,10 @@ size_t cf_auth_pwhash_format(const struct cf_auth_pwhash *h, char out[CF_AUTH_PW
     w = snprintf(out + n, CF_AUTH_PWHASH_SIZE - n, "%u$", (unsigned)h->iterations);
     cf_assert(w > 0 && (size_t)w < CF_AUTH_PWHASH_SIZE - n);
     n += (size_t)w;
-    hex_encode(h->salt, CF_AUTH_SALT_LEN, out + n);
+    cf_hex_encode(h->salt, CF_AUTH_SALT_LEN, out + n);
     n += 2 * CF_AUTH_SALT_LEN;
     out[n++] = '$';
-    hex_encode(h->hash, CF_AUTH_HASH_LEN, out + n);
+    cf_hex_encode(h->hash, CF_AUTH_HASH_LEN, out + n);
     n += 2 * CF_AUTH_HASH_LEN;
     out[n] = '\0';
     return n;
@@ -216,8 +183,8 @@ int cf_auth_pwhash_parse(const char *s, size_t len, struct cf_auth_pwhash *out)
     if (len - i != 1 + 2 * CF_AUTH_SALT_LEN + 1 + 2 * CF_AUTH_HASH_LEN || s[i] != '$' ||
         s[i + 1 + 2 * CF_AUTH_SALT_LEN] != '$')
         return CF_ECORRUPT;
-    if (hex_decode(s + i + 1, CF_AUTH_SALT_LEN, h.salt, false) < 0 ||
-        hex_decode(s + i + 2 + 2 * CF_AUTH_SALT_LEN, CF_AUTH_HASH_LEN, h.hash, false) < 0)
+    if (cf_hex_decode(s + i + 1, CF_AUTH_SALT_LEN, h.salt, false) < 0 ||
+        cf_hex_decode(s + i + 2 + 2 * CF_AUTH_SALT_LEN, CF_AUTH_HASH_LEN, h.hash, false) < 0)
         return CF_ECORRUPT;
     h.iterations = (uint32_t)iter;
     *out = h;
@@ -352,7 +319,7 @@ int cf_auth_key_load(struct cf_auth_key *k, const char *path, char *err)
             digits--;
     }
     if (digits % 2 != 0 || digits < 2 * CF_AUTH_KEY_MIN || digits > 2 * CF_AUTH_KEY_MAX ||
-        hex_decode(buf, digits / 2, k->bytes, true) < 0) {
+        cf_hex_decode(buf, digits / 2, k->bytes, true) < 0) {
         rc = CF_EINVAL;
         cf_err_set(err, "key file \"%s\" must hold %d to %d hex digits and one line end", path,
                    2 * CF_AUTH_KEY_MIN, 2 * CF_AUTH_KEY_MAX);
@@ -370,87 +337,21 @@ out:
 int cf_auth_key_save(const struct cf_auth_key *k, const char *path, char *err)
 {
     char text[2 * CF_AUTH_KEY_MAX + 1];
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    const char *slash;
-    size_t n;
-    int fd = -1, dfd = -1, rc = 0, w;
-    bool made = false;
+    char why[CF_ERR_LEN] = "";
+    int rc;
 
     if (k->len < CF_AUTH_KEY_MIN || k->len > CF_AUTH_KEY_MAX) {
         cf_err_set(err, "key length %zu is out of bounds", k->len);
         return CF_EINVAL;
     }
-    w = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-    slash = strrchr(path, '/');
-    if (slash == NULL)
-        n = (size_t)snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        n = (size_t)snprintf(dir, sizeof(dir), "/");
-    else
-        n = (size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    if (w < 0 || (size_t)w >= sizeof(tmp) || n >= sizeof(dir)) {
-        rc = CF_EINVAL;
-        cf_err_set(err, "key file path is too long");
-        goto out;
-    }
-    /* mkstemp creates with O_EXCL and mode 0600. */
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_log_errno(CF_LOG_ERROR, e, "mkstemp \"%s\" failed", tmp);
-        cf_err_set(err, "mkstemp \"%s\" failed: %s", tmp, strerror(e));
-        goto out;
-    }
-    made = true;
-    hex_encode(k->bytes, k->len, text);
+    cf_hex_encode(k->bytes, k->len, text);
     text[2 * k->len] = '\n';
-    n = 2 * k->len + 1;
-    for (size_t off = 0; off < n;) {
-        ssize_t r = write(fd, text + off, n - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            rc = cf_err_from_errno(e);
-            cf_log_errno(CF_LOG_ERROR, e, "write \"%s\" failed", tmp);
-            cf_err_set(err, "write \"%s\" failed: %s", tmp, strerror(e));
-            goto out;
-        }
-        off += (size_t)r;
-    }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_log_errno(CF_LOG_ERROR, e, "fsync \"%s\" failed", tmp);
-        cf_err_set(err, "fsync \"%s\" failed: %s", tmp, strerror(e));
-        goto out;
-    }
-    /* link, unlike rename, fails if path exists: an existing key is never replaced. */
-    if (link(tmp, path) != 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        if (e != EEXIST)
-            cf_log_errno(CF_LOG_ERROR, e, "link \"%s\" to \"%s\" failed", tmp, path);
-        cf_err_set(err, "link \"%s\" to \"%s\" failed: %s", tmp, path, strerror(e));
-        goto out;
-    }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_log_errno(CF_LOG_ERROR, e, "fsync of directory \"%s\" failed", dir);
-        cf_err_set(err, "fsync of directory \"%s\" failed: %s", dir, strerror(e));
-        goto out;
-    }
-out:
+    /* An existing key is never replaced: every gateway must keep one key. */
+    rc = cf_io_write_file(path, text, 2 * k->len + 1, 0600, false, why);
     OPENSSL_cleanse(text, sizeof(text));
-    if (fd >= 0)
-        close(fd);
-    if (dfd >= 0)
-        close(dfd);
-    if (made)
-        (void)unlink(tmp);
+    if (rc < 0 && rc != CF_EEXIST)
+        cf_log(CF_LOG_ERROR, "saving the key file: %s", why);
+    cf_err_set(err, "%s", why);
     return rc;
 }
 

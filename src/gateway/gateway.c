@@ -15,6 +15,7 @@
 #include "coffer/auth.h"
 #include "coffer/buf.h"
 #include "coffer/err.h"
+#include "coffer/hex.h"
 #include "coffer/fetch.h"
 #include "coffer/fsdb.h"
 #include "coffer/http.h"
@@ -1173,8 +1174,8 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     }
     /* A random password nobody knows, hashed at the cost new users get. */
     rc = cf_auth_key_generate(&rnd);
-    for (size_t i = 0; rc == 0 && i < rnd.len; i++)
-        (void)snprintf(dummy + 2 * i, 3, "%02x", rnd.bytes[i]);
+    if (rc == 0)
+        cf_hex_encode(rnd.bytes, rnd.len, dummy);
     cf_auth_key_fini(&rnd);
     if (rc == 0)
         rc =

@@ -235,7 +235,10 @@ static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_o
         return rc;
     cf_db_bind_int64(s, 1, (int64_t)out[0].uuid.oid);
     cf_db_bind_int64(s, 2, (int64_t)out[n - 1].uuid.oid);
-    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
         uint64_t oid = (uint64_t)cf_db_column_int64(s, 0);
         int64_t filer = cf_db_column_int64(s, 1);
 
@@ -279,7 +282,10 @@ static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint
     cf_db_bind_int64(s, 2, (int64_t)want);
     if (arg->filer)
         cf_db_bind_int64(s, 3, arg->filer);
-    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
         int64_t oid = cf_db_column_int64(s, 8);
 
         if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
@@ -340,7 +346,10 @@ static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64
     cf_db_bind_int64(s, 1, (int64_t)after_oid);
     cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
     cf_db_bind_int64(s, 3, (int64_t)want);
-    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
         int64_t oid = cf_db_column_int64(s, 0), filer = cf_db_column_int64(s, 1);
 
         if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || filer < 1 ||
@@ -628,7 +637,10 @@ static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_
         goto out;
     cf_db_bind_int64(s, 1, (int64_t)after_oid);
     cf_db_bind_int64(s, 2, (int64_t)want);
-    while ((rc = cf_db_step(s, err)) == CF_DB_ROW) {
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
         int64_t d = cf_db_column_int64(s, 0), h = cf_db_column_int64(s, 2);
 
         if (n >= want || d < 1 || (uint64_t)d > CF_UUID_OID_MAX || h < 1) {

@@ -13,6 +13,7 @@
 #include "coffer/app.h"
 #include "coffer/auth.h"
 #include "coffer/err.h"
+#include "coffer/hex.h"
 #include "coffer/filer.h"
 #include "coffer/fsdb.h"
 #include "coffer/gateway.h"
@@ -112,8 +113,8 @@ static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_
         goto out;
     /* 96 random bits as 24 hex digits: typed once, then kept by the CLI. */
     rc = cf_auth_key_generate(&rnd);
-    for (size_t i = 0; rc == 0 && i < 12; i++)
-        (void)snprintf(pw + 2 * i, 3, "%02x", rnd.bytes[i]);
+    if (rc == 0)
+        cf_hex_encode(rnd.bytes, 12, pw);
     if (rc == 0)
         rc = cf_auth_password_hash(pw, strlen(pw), CF_AUTH_PBKDF2_ITER_DEFAULT, hash);
     if (rc == 0)

@@ -1700,7 +1700,10 @@ void it_xfer_run(struct it_xfer *x, size_t n, it_pause_cb on_pause, void *arg)
         int running = 0, q;
 
         IT_CHECK(curl_multi_perform(m, &running) == CURLM_OK);
-        while ((msg = curl_multi_info_read(m, &q)) != NULL) {
+        for (;;) {
+            msg = curl_multi_info_read(m, &q);
+            if (msg == NULL)
+                break;
             struct it_xfer *t = NULL;
             if (msg->msg != CURLMSG_DONE)
                 continue;

@@ -232,7 +232,7 @@ static uint64_t sum_of(const char *text, const char *name, ...)
             const char *want;
             va_list ap;
             va_start(ap, name);
-            while ((want = va_arg(ap, const char *)) != NULL)
+            for (want = va_arg(ap, const char *); want != NULL; want = va_arg(ap, const char *))
                 if (strstr(line, want) == NULL || strchr(line, ' ') < strstr(line, want))
                     match = false;
             va_end(ap);

@@ -87,7 +87,10 @@ void cf_test_rm_tree(const char *dir)
 
     if (d == NULL)
         return;
-    while ((e = readdir(d)) != NULL) {
+    for (;;) {
+        e = readdir(d);
+        if (e == NULL)
+            break;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         if (e->d_type == DT_DIR) {

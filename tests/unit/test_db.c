@@ -65,7 +65,7 @@ static int teardown(void **state)
 
     cf_test_db_drop_all();
     if (d != NULL) {
-        while ((e = readdir(d)) != NULL)
+        for (e = readdir(d); e != NULL; e = readdir(d))
             if (e->d_name[0] != '.')
                 (void)unlinkat(dirfd(d), e->d_name, 0);
         closedir(d);

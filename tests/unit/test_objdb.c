@@ -679,9 +679,13 @@ static void test_concurrent_puts(void **state)
         }
     }
     /* Every object once on filer 2's listing: no id handed out twice. */
-    while ((n = cf_objdb_list_by_filer(fx->odb, 2, &cur, all + total,
-                                       (size_t)(PUT_THREADS * PUT_EACH + 1 - total), NULL)) > 0)
+    for (;;) {
+        n = cf_objdb_list_by_filer(fx->odb, 2, &cur, all + total,
+                                   (size_t)(PUT_THREADS * PUT_EACH + 1 - total), NULL);
+        if (n <= 0)
+            break;
         total += n;
+    }
     assert_int_equal(total, PUT_THREADS * PUT_EACH);
     free(all);
     free(p);

@@ -267,7 +267,10 @@ static void test_walk_pages(void **state)
         size_t seen = 0;
         int n;
 
-        while ((n = cf_objdb_list_deleted(fx->odb, cf_wall_ms(), &cur, dout, cap, err)) > 0) {
+        for (;;) {
+            n = cf_objdb_list_deleted(fx->odb, cf_wall_ms(), &cur, dout, cap, err);
+            if (n <= 0)
+                break;
             for (int k = 0; k < n; k++) {
                 size_t i;
                 for (i = 0; i < WALK_OBJECTS; i++)
@@ -284,7 +287,10 @@ static void test_walk_pages(void **state)
 
         memset(&cur, 0, sizeof(cur));
         seen = 0;
-        while ((n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, uout, cap, err)) > 0) {
+        for (;;) {
+            n = cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, uout, cap, err);
+            if (n <= 0)
+                break;
             for (int k = 0; k < n; k++) {
                 size_t i;
                 for (i = 0; i < WALK_OBJECTS; i++)

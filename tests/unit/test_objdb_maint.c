@@ -245,7 +245,10 @@ static void test_stale_pages(void **state)
         assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 1, 0, true, err), 0);
         assert_int_equal(cf_objdb_replica_move(fx->odb, &u, 2, 0, true, err), 0);
     }
-    while ((n = cf_objdb_stale_list(fx->odb, cf_wall_ms(), &cur, st, 3, err)) > 0) {
+    for (;;) {
+        n = cf_objdb_stale_list(fx->odb, cf_wall_ms(), &cur, st, 3, err);
+        if (n <= 0)
+            break;
         /* Never one object's rows split over two pages. */
         assert_true(n % 2 == 0);
         seen += (unsigned)n;
@@ -303,7 +306,10 @@ static void test_walks_agree(void **state)
         struct cf_objdb_record recs[16];
         unsigned total = 0;
         int n;
-        while ((n = cf_objdb_list_records(fx->odb, 0, &c, recs, 16, err)) > 0) {
+        for (;;) {
+            n = cf_objdb_list_records(fx->odb, 0, &c, recs, 16, err);
+            if (n <= 0)
+                break;
             for (int k = 0; k < n; k++) {
                 struct cf_objdb_record r;
                 get_ok(fx, &recs[k].uuid, &r);

@@ -130,7 +130,10 @@ static void rm_tree(const char *path)
         unlink(path);
         return;
     }
-    while ((de = readdir(d)) != NULL) {
+    for (;;) {
+        de = readdir(d);
+        if (de == NULL)
+            break;
         char sub[1024];
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
@@ -160,7 +163,10 @@ static int count_files(const char *path, const char *prefix)
 
     if (d == NULL)
         return 0;
-    while ((de = readdir(d)) != NULL) {
+    for (;;) {
+        de = readdir(d);
+        if (de == NULL)
+            break;
         char sub[1024];
         struct stat st;
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
