@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "coffer/common.h"
+#include "coffer/sha512.h"
 
 #define CF_HTTPC_BODY_MAX (1024 * 1024)
 
@@ -36,5 +37,13 @@ void cf_httpc_share(void *h);
  * out, reset) / CF_ETOOLARGE (reply body over the cap) with err (may be NULL). */
 CF_MUST_CHECK int cf_httpc_json(const char *method, const char *url, const json_t *body,
                                 long timeout_ms, long *status, json_t **out, char *err);
+
+/* The X-Coffer-SHA512 (CF_SHA512_HEADER) of the last reply of transfer h
+ * (a CURL *, borrowed), read with libcurl's header API: from a write
+ * callback once the reply's headers arrived, or after the transfer. The
+ * value must be exactly 128 hex digits, in either case. Returns 0 with out
+ * filled, CF_ENOTFOUND if the reply has none, or CF_EINVAL if it is
+ * malformed. */
+CF_MUST_CHECK int cf_httpc_reply_sha512(void *h, uint8_t out[CF_SHA512_LEN]);
 
 #endif

@@ -16,6 +16,10 @@
 #define CF_SHA512_LEN     64
 #define CF_SHA512_HEX_LEN 128 /* without the NUL */
 
+/* The HTTP header (or chunked-body trailer) that carries an object's
+ * SHA-512 between coffer's roles: 128 hex digits. */
+#define CF_SHA512_HEADER "X-Coffer-SHA512"
+
 struct cf_sha512 {
     void *md; /* owned EVP_MD_CTX */
 };

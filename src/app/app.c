@@ -32,9 +32,8 @@
 #include "coffer/tracker.h"
 #include "coffer/uuid.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
-#define OBJECTS    "/v1/objects"
-#define URL_MAX    (CF_OBJDB_URL_MAX + 4 + CF_UUID_PATH_SIZE)
+#define OBJECTS "/v1/objects"
+#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_UUID_PATH_SIZE)
 
 struct cf_app {
     struct cf_objdb *odb;
@@ -420,7 +419,7 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
 
 static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
 {
-    const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, SHA_HEADER);
+    const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, CF_SHA512_HEADER);
     const char *urls[CF_FANOUT_MAX];
     char err[CF_ERR_LEN] = "", msg[CF_ERR_LEN + 64] = "";
     struct upload *u = cf_xcalloc(1, sizeof(*u));
@@ -442,7 +441,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     }
     if (want != NULL) {
         if (cf_sha512_parse_hex(want, strlen(want), u->expect) < 0) {
-            (void)snprintf(msg, sizeof(msg), "%s must be 128 hex digits", SHA_HEADER);
+            (void)snprintf(msg, sizeof(msg), "%s must be 128 hex digits", CF_SHA512_HEADER);
             goto fail;
         }
         u->has_expect = true;
@@ -507,7 +506,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         rc = CF_EINTERNAL;
     if (rc == 0 && u->has_expect && memcmp(sha, u->expect, sizeof(sha)) != 0) {
         rc = CF_ECHECKSUM;
-        (void)snprintf(err, sizeof(err), "the body does not match %s", SHA_HEADER);
+        (void)snprintf(err, sizeof(err), "the body does not match %s", CF_SHA512_HEADER);
     }
     /* Finish even after an error, so the filers see the end of the body.
      * On a checksum mismatch the trailer carries the client's checksum, so

@@ -25,8 +25,6 @@
 #include "coffer/uuid.h"
 #include "cli_int.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
-
 struct client_conf {
     char *app;
     char *objsrv;
@@ -382,25 +380,7 @@ struct get_dst {
     struct cf_sha512 h512;
     struct cf_buf err; /* the body of an error reply */
     bool ok;           /* status 200 seen */
-    char sha[CF_SHA512_HEX_LEN + 1];
 };
-
-static size_t get_header(char *p, size_t size, size_t nitems, void *ud)
-{
-    struct get_dst *d = ud;
-    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
-
-    if (n >= k + 2 + CF_SHA512_HEX_LEN && strncasecmp(p, SHA_HEADER ":", k + 1) == 0) {
-        const char *v = p + k + 1;
-        while (*v == ' ')
-            v++;
-        if ((size_t)(p + n - v) >= CF_SHA512_HEX_LEN) {
-            memcpy(d->sha, v, CF_SHA512_HEX_LEN);
-            d->sha[CF_SHA512_HEX_LEN] = '\0';
-        }
-    }
-    return n;
-}
 
 static size_t get_write(char *p, size_t size, size_t nitems, void *ud)
 {
@@ -427,8 +407,8 @@ int cf_cli_get(int argc, char **argv)
     struct get_dst d = {0};
     struct cf__cli_progress prog;
     struct cf__cli_out o = {0};
-    char *uuid = NULL, url[512], hex[CF_SHA512_HEX_LEN + 1];
-    uint8_t dg[CF_SHA512_LEN];
+    char *uuid = NULL, url[512];
+    uint8_t dg[CF_SHA512_LEN], want[CF_SHA512_LEN];
     curl_off_t size = 0;
     CURLcode cc;
     long status = 0;
@@ -461,8 +441,6 @@ int cf_cli_get(int argc, char **argv)
     (void)curl_easy_setopt(d.h, CURLOPT_URL, url);
     (void)curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, get_write);
     (void)curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
-    (void)curl_easy_setopt(d.h, CURLOPT_HEADERFUNCTION, get_header);
-    (void)curl_easy_setopt(d.h, CURLOPT_HEADERDATA, &d);
     prog.on = false;
     if (c.out != NULL)
         cf__cli_progress_setup(d.h, &prog, "get", CF__CLI_PROGRESS_MIN);
@@ -480,8 +458,7 @@ int cf_cli_get(int argc, char **argv)
     (void)curl_easy_getinfo(d.h, CURLINFO_SIZE_DOWNLOAD_T, &size);
     if (cf_sha512_final(&d.h512, dg) < 0)
         goto out;
-    cf_sha512_hex(dg, hex);
-    if (strcmp(hex, d.sha) != 0) {
+    if (cf_httpc_reply_sha512(d.h, want) != 0 || memcmp(dg, want, CF_SHA512_LEN) != 0) {
         fprintf(stderr, "coffer get: the bytes received do not match the object's SHA-512\n");
         goto out;
     }

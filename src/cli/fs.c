@@ -45,10 +45,9 @@
 #define AUTH_MAX     (CF_AUTH_TOKEN_LEN + 64)
 #define TOKEN_MAX    512 /* a stored token longer than this is not one of ours */
 /* Listings are JSON in memory: CF_FSDB_LIST_MAX entries of a few hundred bytes. */
-#define JSON_MAX   (64u << 20)
-#define SHA_HEADER "X-Coffer-SHA512"
-#define PW_MAX     1024
-#define FS_PREFIX  "/api/v1/fs"
+#define JSON_MAX  (64u << 20)
+#define PW_MAX    1024
+#define FS_PREFIX "/api/v1/fs"
 
 struct fs_conf {
     char *gateway;
@@ -303,7 +302,6 @@ out:
  * when keep_slash). */
 static int enc(struct cf_buf *b, const char *s, bool keep_slash)
 {
-    static const char hex[] = "0123456789ABCDEF";
     int rc = 0;
 
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == 0; p++) {
@@ -314,7 +312,8 @@ static int enc(struct cf_buf *b, const char *s, bool keep_slash)
         if (plain) {
             rc = cf_buf_append(b, p, 1);
         } else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            char e[4] = "%";
+            cf_hex_encode(&ch, 1, e + 1);
             rc = cf_buf_append(b, e, 3);
         }
     }
@@ -356,30 +355,23 @@ struct call {
     /* download into out (out != NULL) on 200 */
     FILE *out;
     struct cf_sha512 out_sha;
-    char sha[CF_SHA512_HEX_LEN + 1]; /* X-Coffer-SHA512 of the reply */
-    bool stop_on_file;               /* ls: end the transfer when a file is sent */
+    uint8_t sha[CF_SHA512_LEN]; /* X-Coffer-SHA512 of the reply, when is_file */
+    bool stop_on_file;          /* ls: end the transfer when a file is sent */
+    bool headers_seen;
     bool is_file;
     struct cf_buf body; /* a JSON reply, or the body of an error reply */
     long status;
     json_t *json; /* the parsed 2xx reply; caller owns */
 };
 
-static size_t call_header(char *p, size_t size, size_t nitems, void *ud)
+/* Once the reply's headers are in: a file's bytes carry X-Coffer-SHA512, a
+ * folder's listing does not. */
+static void call_headers(struct call *x)
 {
-    struct call *x = ud;
-    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
-
-    if (n >= k + 1 + CF_SHA512_HEX_LEN && strncasecmp(p, SHA_HEADER ":", k + 1) == 0) {
-        const char *v = p + k + 1;
-        while (v < p + n && *v == ' ')
-            v++;
-        if ((size_t)(p + n - v) >= CF_SHA512_HEX_LEN) {
-            memcpy(x->sha, v, CF_SHA512_HEX_LEN);
-            x->sha[CF_SHA512_HEX_LEN] = '\0';
-            x->is_file = true;
-        }
-    }
-    return n;
+    if (x->headers_seen)
+        return;
+    x->headers_seen = true;
+    x->is_file = cf_httpc_reply_sha512(x->h, x->sha) == 0;
 }
 
 static size_t call_write(char *p, size_t size, size_t nitems, void *ud)
@@ -389,6 +381,7 @@ static size_t call_write(char *p, size_t size, size_t nitems, void *ud)
     long status = 0;
 
     (void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+    call_headers(x);
     if (x->stop_on_file && x->is_file && status == 200)
         return 0;
     /* A folder's listing is not a file's bytes: it never reaches out. */
@@ -451,8 +444,6 @@ static int call_run(struct call *x, const struct sess *s, const char *method, co
     (void)curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, method);
     (void)curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, call_write);
     (void)curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
-    (void)curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, call_header);
-    (void)curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
     (void)curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     prog.on = false;
     if (x->in != NULL) {
@@ -476,6 +467,7 @@ static int call_run(struct call *x, const struct sess *s, const char *method, co
     (void)curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, hdrs);
     cc = curl_easy_perform(x->h);
     (void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+    call_headers(x);
     if (x->stop_on_file && x->is_file && x->status == 200) {
         rc = 0;
         goto out;
@@ -812,7 +804,7 @@ int cf__cli_fs_get(int argc, char **argv)
     struct call x;
     struct cf_buf u;
     struct cf__cli_out o = {0};
-    char *pos[1], hex[CF_SHA512_HEX_LEN + 1];
+    char *pos[1];
     uint8_t dg[CF_SHA512_LEN];
     int rc;
 
@@ -839,8 +831,7 @@ int cf__cli_fs_get(int argc, char **argv)
     }
     if (cf_sha512_final(&x.out_sha, dg) < 0)
         goto out;
-    cf_sha512_hex(dg, hex);
-    if (strcasecmp(hex, x.sha) != 0) {
+    if (memcmp(dg, x.sha, CF_SHA512_LEN) != 0) {
         fprintf(stderr, "coffer get: the bytes received do not match the file's SHA-512\n");
         goto out;
     }

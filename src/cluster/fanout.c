@@ -15,8 +15,6 @@
 #include "coffer/httpc.h"
 #include "coffer/log.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
-
 struct target {
     struct cf_fanout *f;
     CURL *h;
@@ -26,7 +24,6 @@ struct target {
     bool done;        /* the transfer ended (state says how) */
     size_t off;       /* bytes of the current piece taken */
     uint64_t last_ns; /* when it last took bytes, or was last given some to take */
-    char reply_sha[CF_SHA512_HEX_LEN + 1];
     char reason[160];
 };
 
@@ -38,7 +35,8 @@ struct cf_fanout {
     const char *piece; /* the current piece, borrowed during cf_fanout_write */
     size_t piece_len;
     bool eof;
-    uint64_t stall_ns; /* a target with work that takes nothing this long fails */
+    uint64_t stall_ns;          /* a target with work that takes nothing this long fails */
+    uint8_t sha[CF_SHA512_LEN]; /* the body's, known at its end */
     char sha_hex[CF_SHA512_HEX_LEN + 1];
 };
 
@@ -131,37 +129,15 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 static int trailer_cb(struct curl_slist **list, void *ud)
 {
     struct target *t = ud;
-    char line[sizeof(SHA_HEADER) + CF_SHA512_HEX_LEN + 4];
+    char line[sizeof(CF_SHA512_HEADER) + CF_SHA512_HEX_LEN + 4];
     struct curl_slist *l;
 
-    (void)snprintf(line, sizeof(line), SHA_HEADER ": %s", t->f->sha_hex);
+    (void)snprintf(line, sizeof(line), CF_SHA512_HEADER ": %s", t->f->sha_hex);
     l = curl_slist_append(*list, line);
     if (l == NULL)
         return CURL_TRAILERFUNC_ABORT;
     *list = l;
     return CURL_TRAILERFUNC_OK;
-}
-
-static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
-    struct target *t = ud;
-    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
-
-    if (n > k + 1 && strncasecmp(buf, SHA_HEADER, k) == 0 && buf[k] == ':') {
-        const char *v = buf + k + 1;
-        size_t vl = n - k - 1;
-        while (vl > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl == CF_SHA512_HEX_LEN) {
-            memcpy(t->reply_sha, v, vl);
-            t->reply_sha[vl] = '\0';
-        }
-    }
-    return n;
 }
 
 /* Reply bodies are small JSON; keep the start of one for the reason. */
@@ -201,7 +177,7 @@ int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s, struct cf
         t->h = curl_easy_init();
         t->hdrs = curl_slist_append(NULL, "Transfer-Encoding: chunked");
         t->hdrs = curl_slist_append(t->hdrs, "Expect:");
-        t->hdrs = curl_slist_append(t->hdrs, "Trailer: " SHA_HEADER);
+        t->hdrs = curl_slist_append(t->hdrs, "Trailer: " CF_SHA512_HEADER);
         if (t->h == NULL || t->hdrs == NULL) {
             rc = CF_EINTERNAL;
             goto out;
@@ -215,8 +191,6 @@ int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s, struct cf
         (void)curl_easy_setopt(t->h, CURLOPT_READDATA, t);
         (void)curl_easy_setopt(t->h, CURLOPT_TRAILERFUNCTION, trailer_cb);
         (void)curl_easy_setopt(t->h, CURLOPT_TRAILERDATA, t);
-        (void)curl_easy_setopt(t->h, CURLOPT_HEADERFUNCTION, header_cb);
-        (void)curl_easy_setopt(t->h, CURLOPT_HEADERDATA, t);
         (void)curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, write_cb);
         (void)curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t);
         (void)curl_easy_setopt(t->h, CURLOPT_PRIVATE, t);
@@ -242,12 +216,14 @@ static void reap(struct cf_fanout *f)
     int left;
 
     for (;;) {
+        struct target *t = NULL;
+        uint8_t sha[CF_SHA512_LEN];
+        long status = 0;
+        char st[16];
+
         msg = curl_multi_info_read(f->m, &left);
         if (msg == NULL)
             break;
-        struct target *t = NULL;
-        long status = 0;
-        char st[16];
 
         if (msg->msg != CURLMSG_DONE)
             continue;
@@ -270,7 +246,7 @@ static void reap(struct cf_fanout *f)
             fail(t, "replied before the body ended");
             continue;
         }
-        if (strcmp(t->reply_sha, f->sha_hex) != 0) {
+        if (cf_httpc_reply_sha512(t->h, sha) != 0 || memcmp(sha, f->sha, CF_SHA512_LEN) != 0) {
             fail(t, "the filer's SHA-512 differs from the one sent");
             continue;
         }
@@ -354,6 +330,7 @@ int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA512_LEN])
 {
     int ok = 0;
 
+    memcpy(f->sha, sha, CF_SHA512_LEN);
     cf_sha512_hex(sha, f->sha_hex);
     f->eof = true;
     f->piece = NULL;

@@ -18,8 +18,6 @@
 #include "coffer/httpc.h"
 #include "coffer/log.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
-
 #define COPY_PIECE (64 * 1024)
 
 int cf_replica_copy(const char *const *srcs, size_t n, const char *dst, uint64_t size,
@@ -69,38 +67,9 @@ out:
 
 /* ---- ensure (maint.h) ---- */
 
-struct head {
-    char sha[CF_SHA512_HEX_LEN + 1];
-    bool has_sha;
-};
-
-static size_t head_header(char *p, size_t size, size_t nitems, void *ud)
-{
-    struct head *h = ud;
-    size_t n = size * nitems, k = sizeof(SHA_HEADER) - 1;
-
-    if (n > k + 1 && strncasecmp(p, SHA_HEADER ":", k + 1) == 0) {
-        const char *v = p + k + 1;
-        size_t len = n - k - 1;
-        while (len > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            len--;
-        }
-        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
-            len--;
-        if (len == CF_SHA512_HEX_LEN) {
-            memcpy(h->sha, v, len);
-            h->sha[len] = '\0';
-            h->has_sha = true;
-        }
-    }
-    return n;
-}
-
 int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *size,
                     uint8_t sha[CF_SHA512_LEN], bool *has_sha, char *err)
 {
-    struct head h = {.has_sha = false};
     curl_off_t len = -1;
     CURL *c = curl_easy_init();
     CURLcode cc;
@@ -117,8 +86,6 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
     (void)curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)stall_s * 1000L);
-    (void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, head_header);
-    (void)curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         cf_err_set(err, "HEAD %s: %s", url, curl_easy_strerror(cc));
@@ -128,8 +95,7 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
     (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     (void)curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     *size = len >= 0 ? (uint64_t)len : UINT64_MAX;
-    if (h.has_sha && cf_sha512_parse_hex(h.sha, CF_SHA512_HEX_LEN, sha) == 0)
-        *has_sha = true;
+    *has_sha = cf_httpc_reply_sha512(c, sha) == 0;
 out:
     curl_easy_cleanup(c);
     return rc;

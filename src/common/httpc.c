@@ -141,3 +141,12 @@ out:
     curl_easy_cleanup(h);
     return rc;
 }
+
+int cf_httpc_reply_sha512(void *h, uint8_t out[CF_SHA512_LEN])
+{
+    struct curl_header *hdr = NULL;
+
+    if (curl_easy_header(h, CF_SHA512_HEADER, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+        return CF_ENOTFOUND;
+    return cf_sha512_parse_hex(hdr->value, strlen(hdr->value), out);
+}

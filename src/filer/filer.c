@@ -22,7 +22,6 @@
 #include "coffer/sha512.h"
 #include "coffer/store.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
 #define OBJ_PREFIX "/o/"
 
 struct cf_filer {
@@ -107,7 +106,7 @@ static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, c
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
     if (obj.has_sha) {
         cf_sha512_hex(obj.sha, hex);
-        (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+        (void)MHD_add_response_header(resp, CF_SHA512_HEADER, hex);
     }
     r = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
@@ -151,7 +150,7 @@ static int content_length(struct MHD_Connection *c, int64_t *out)
 static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, const char *path,
                                  void **req_cls)
 {
-    const char *want = cf_http_header(c, SHA_HEADER);
+    const char *want = cf_http_header(c, CF_SHA512_HEADER);
     uint8_t expect[CF_SHA512_LEN];
     char err[CF_ERR_LEN] = "";
     struct put_req *req;
@@ -162,7 +161,8 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "invalid Content-Length");
     if (want != NULL && cf_sha512_parse_hex(want, strlen(want), expect) < 0)
-        return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s must be 128 hex digits", SHA_HEADER);
+        return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s must be 128 hex digits",
+                              CF_SHA512_HEADER);
     req = cf_xcalloc(1, sizeof(*req));
     req->t0 = cf_now_ns();
     (void)snprintf(req->path, sizeof(req->path), "%s", path);
@@ -184,7 +184,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     char hex[CF_SHA512_HEX_LEN + 1], err[CF_ERR_LEN] = "";
     uint64_t size = 0;
     json_t *j;
-    const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, SHA_HEADER);
+    const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, CF_SHA512_HEADER);
     int rc = req->err;
 
     if (rc < 0) {
@@ -194,7 +194,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     if (trailer != NULL) {
         /* A sender that learns the checksum while streaming sends it last. */
         if (cf_sha512_parse_hex(trailer, strlen(trailer), sha) < 0) {
-            (void)snprintf(err, sizeof(err), "trailer %s must be 128 hex digits", SHA_HEADER);
+            (void)snprintf(err, sizeof(err), "trailer %s must be 128 hex digits", CF_SHA512_HEADER);
             rc = CF_EBADREQ;
         } else {
             rc = cf_store_put_expect(req->put, sha);
@@ -214,7 +214,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
            (double)(cf_now_ns() - req->t0) / 1e6);
     j = json_pack("{s:s,s:I,s:s}", "path", req->path, "size", (json_int_t)size, "sha512", hex);
     {
-        const char *hdrs[] = {SHA_HEADER, hex, NULL};
+        const char *hdrs[] = {CF_SHA512_HEADER, hex, NULL};
         char *text = json_dumps(j, JSON_COMPACT);
         enum MHD_Result r;
         json_decref(j);

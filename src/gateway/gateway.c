@@ -32,7 +32,6 @@
 #define VERSIONS   API "/versions"
 #define TRASH      API "/trash"
 #define LOGIN      API "/login"
-#define SHA_HEADER "X-Coffer-SHA512"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
 /* A login body is three short strings; anything bigger is not one. */
@@ -380,7 +379,7 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
     (void)snprintf(vs, sizeof(vs), "%" PRIu32, version_no);
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+    (void)MHD_add_response_header(resp, CF_SHA512_HEADER, hex);
     (void)MHD_add_response_header(resp, "X-Coffer-Version", vs);
     if (rr == CF_RANGE_OK) {
         (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,

@@ -22,9 +22,8 @@
 #include "coffer/tracker.h"
 #include "coffer/uuid.h"
 
-#define SHA_HEADER "X-Coffer-SHA512"
-#define OBJECTS    "/v1/objects/"
-#define URL_MAX    300
+#define OBJECTS "/v1/objects/"
+#define URL_MAX 300
 /* Cache slots: a record is ~5 KiB, so 1024 slots hold ~5 MiB. */
 #define CACHE_SLOTS 1024
 #define READ_BLOCK  (64 * 1024)
@@ -361,7 +360,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    (void)MHD_add_response_header(resp, SHA_HEADER, hex);
+    (void)MHD_add_response_header(resp, CF_SHA512_HEADER, hex);
     if (rr == CF_RANGE_OK) {
         (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
                        range.last, rec.size);
