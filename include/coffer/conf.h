@@ -49,6 +49,21 @@ struct cf_conf_opt {
 CF_MUST_CHECK int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc,
                                char **argv, const char *usage, char *err);
 
+/* Fill dst (a zeroed struct the table describes; borrowed) from the
+ * table's defaults alone: no file, environment or arguments. For a caller
+ * that embeds a role and decides its settings itself (coffer server), so
+ * every setting it does not decide keeps the role's own default. Returns 0,
+ * or CF_EINVAL with err if a default is out of its bounds (a bug in the
+ * table). Release dst with cf_conf_fini. */
+CF_MUST_CHECK int cf_conf_defaults(const struct cf_conf_opt *opts, size_t n, void *dst, char *err);
+
+/* Set option `name` of dst to value (both borrowed; a string is copied and
+ * replaces, freeing, the old one), parsed and bounded as on a command line.
+ * Returns 0, or CF_EINVAL (unknown option, bad or out-of-bounds value) with
+ * err; dst is unchanged on error. */
+CF_MUST_CHECK int cf_conf_set(const struct cf_conf_opt *opts, size_t n, void *dst, const char *name,
+                              const char *value, char *err);
+
 /* Print "--name=value" for every option, in table order. */
 void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void *src);
 

@@ -216,11 +216,8 @@ static void usage(FILE *f, const char *text, const struct cf_conf_opt *opts, siz
                "  --help\n      this text\n");
 }
 
-int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, char **argv,
-                 const char *usage_text, char *err)
+int cf_conf_defaults(const struct cf_conf_opt *opts, size_t n, void *dst, char *err)
 {
-    const char *config = NULL;
-    bool print = false;
     int rc;
 
     for (size_t i = 0; i < n; i++) {
@@ -230,6 +227,31 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+int cf_conf_set(const struct cf_conf_opt *opts, size_t n, void *dst, const char *name,
+                const char *value, char *err)
+{
+    const struct cf_conf_opt *o = find(opts, n, name, strlen(name));
+
+    if (o == NULL) {
+        cf_err_set(err, "unknown option --%.64s", name);
+        return CF_EINVAL;
+    }
+    return set(o, dst, value, "setting", err);
+}
+
+int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, char **argv,
+                 const char *usage_text, char *err)
+{
+    const char *config = NULL;
+    bool print = false;
+    int rc;
+
+    rc = cf_conf_defaults(opts, n, dst, err);
+    if (rc < 0)
+        return rc;
     /* --help, --config and --print-config first, so the order of the rest
      * does not matter. */
     for (int i = 0; i < argc; i++) {

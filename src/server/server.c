@@ -63,6 +63,12 @@ static const char usage[] =
     "prints the password once. Ctrl-C stops it.\n";
 
 struct server {
+    /* Each role's settings, kept for its life. */
+    struct cf_filer_conf fc[FILERS_MAX];
+    struct cf_app_conf ac;
+    struct cf_objsrv_conf oc;
+    struct cf_gateway_conf gc;
+    struct cf_monitor_conf mc;
     struct cf_filer *filers[FILERS_MAX];
     uint16_t filer_ports[FILERS_MAX];
     size_t nfilers;
@@ -174,17 +180,19 @@ out:
     return rc;
 }
 
+/* A role's setting decided here, as text, through the role's own table. */
+#define SET(role, conf, name, value)                                                               \
+    cf_conf_set(cf_##role##_conf_opts, cf_##role##_conf_nopts, (conf), (name), (value), err)
+
+/* Every role starts from its own option table's defaults (cf_conf_defaults),
+ * exactly as `coffer ROLE` with no options would, and the server sets only
+ * what it decides: addresses, databases, and how the roles find each
+ * other. */
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
     char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
-    char monitor_url[160];
-    struct cf_monitor_conf mc = {0};
-    uint16_t monitor_port = 0;
-    char pw[CF_AUTH_KEY_DEFAULT + 1] = "";
-    struct cf_app_conf ac = {0};
-    struct cf_objsrv_conf oc = {0};
-    struct cf_gateway_conf gc = {0};
-    uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0;
+    char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "";
+    uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     int rc;
 
     if (mkdir(conf->data, 0755) < 0 && errno != EEXIST) {
@@ -192,17 +200,22 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return CF_EIO;
     }
     for (size_t i = 0; i < conf->filers; i++) {
-        struct cf_filer_conf fc = {0};
-        fc.id = i + 1;
+        struct cf_filer_conf *fc = &s->fc[i];
         if (snprintf(dir, sizeof(dir), "%s/filer%zu", conf->data, i + 1) >= (int)sizeof(dir) ||
             addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 101 + i : 0) < 0) {
             cf_err_set(err, "data directory path too long");
             return CF_EINVAL;
         }
-        fc.dir = dir;
-        fc.listen = listen;
-        fc.capacity = conf->filer_capacity;
-        rc = cf_filer_start(&fc, NULL, &s->filers[i], &s->filer_ports[i], err);
+        rc = cf_conf_defaults(cf_filer_conf_opts, cf_filer_conf_nopts, fc, err);
+        if (rc == 0)
+            rc = SET(filer, fc, "dir", dir);
+        if (rc == 0)
+            rc = SET(filer, fc, "listen", listen);
+        if (rc < 0)
+            return rc;
+        fc->id = i + 1;
+        fc->capacity = conf->filer_capacity;
+        rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
             return rc;
         s->nfilers++;
@@ -215,42 +228,41 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
      * which only re-reads it, starts. */
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 3 : 0) < 0)
         return CF_EINVAL;
-    mc.listen = listen;
-    mc.db = uri;
-    rc = cf_monitor_start(&mc, &s->monitor, &monitor_port, err);
+    rc = cf_conf_defaults(cf_monitor_conf_opts, cf_monitor_conf_nopts, &s->mc, err);
+    if (rc == 0)
+        rc = SET(monitor, &s->mc, "listen", listen);
+    if (rc == 0)
+        rc = SET(monitor, &s->mc, "db", uri);
+    if (rc == 0)
+        rc = cf_monitor_start(&s->mc, &s->monitor, &monitor_port, err);
     if (rc < 0)
         return rc;
     (void)snprintf(monitor_url, sizeof(monitor_url), "http://%s:%u", conf->host,
                    (unsigned)monitor_port);
     if (addr(listen, sizeof(listen), conf->host, conf->port) < 0)
         return CF_EINVAL;
-    ac.listen = listen;
-    ac.db = uri;
-    ac.replicas = conf->replicas;
-    ac.stall_s = 10;
-    ac.poll_ms = 1000;
-    ac.track_filers = false; /* the monitor tracks, the app re-reads */
-    ac.purge_retention_s = 86400;
-    ac.purge_interval_ms = 60000;
-    /* Maintenance, the app's defaults: the stale delay outlives
-     * objsrv's record cache (cache_ms below), so a reader holding a record
-     * from before a move still finds its bytes. */
-    ac.dedupe = true;
-    ac.stale_delay_ms = 60000;
-    ac.audit_interval_s = 604800;
-    ac.audit_bw_mbps = 20;
-    ac.dedupe_interval_s = 86400;
-    rc = cf_app_start(&ac, &s->app, &app_port, err);
+    rc = cf_conf_defaults(cf_app_conf_opts, cf_app_conf_nopts, &s->ac, err);
+    if (rc == 0)
+        rc = SET(app, &s->ac, "listen", listen);
+    if (rc == 0)
+        rc = SET(app, &s->ac, "db", uri);
+    if (rc < 0)
+        return rc;
+    s->ac.replicas = conf->replicas;
+    s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
+    rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
     (void)snprintf(app_url, sizeof(app_url), "http://%s:%u", conf->host, (unsigned)app_port);
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 1 : 0) < 0)
         return CF_EINVAL;
-    oc.listen = listen;
-    oc.app = app_url;
-    oc.cache_ms = 30000;
-    oc.stall_s = 10;
-    rc = cf_objsrv_start(&oc, &s->objsrv, &objsrv_port, err);
+    rc = cf_conf_defaults(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &s->oc, err);
+    if (rc == 0)
+        rc = SET(objsrv, &s->oc, "listen", listen);
+    if (rc == 0)
+        rc = SET(objsrv, &s->oc, "app", app_url);
+    if (rc == 0)
+        rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc < 0)
         return rc;
     (void)snprintf(objsrv_url, sizeof(objsrv_url), "http://%s:%u", conf->host,
@@ -262,16 +274,19 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 2 : 0) < 0)
         return CF_EINVAL;
-    gc.listen = listen;
-    gc.db = uri;
-    gc.app = app_url;
-    gc.objsrv = objsrv_url;
-    gc.key_file = key;
-    gc.token_ttl_s = 3600;
-    gc.stall_s = 10;
-    gc.trash_retention_s = 30u * 86400u;
-    gc.trash_interval_ms = 60000;
-    rc = cf_gateway_start(&gc, &s->gateway, &gateway_port, err);
+    rc = cf_conf_defaults(cf_gateway_conf_opts, cf_gateway_conf_nopts, &s->gc, err);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "listen", listen);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "db", uri);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "app", app_url);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "key-file", key);
+    if (rc == 0)
+        rc = cf_gateway_start(&s->gc, &s->gateway, &gateway_port, err);
     if (rc < 0)
         return rc;
     printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s\n", s->nfilers,
@@ -321,6 +336,12 @@ static void server_free(void *svc)
     cf_monitor_free(s->monitor);
     for (size_t i = 0; i < s->nfilers; i++)
         cf_filer_free(s->filers[i]);
+    for (size_t i = 0; i < FILERS_MAX; i++)
+        cf_conf_fini(cf_filer_conf_opts, cf_filer_conf_nopts, &s->fc[i]);
+    cf_conf_fini(cf_app_conf_opts, cf_app_conf_nopts, &s->ac);
+    cf_conf_fini(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &s->oc);
+    cf_conf_fini(cf_gateway_conf_opts, cf_gateway_conf_nopts, &s->gc);
+    cf_conf_fini(cf_monitor_conf_opts, cf_monitor_conf_nopts, &s->mc);
     free(s);
 }
 

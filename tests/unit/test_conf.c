@@ -580,6 +580,36 @@ static void test_fini(void **state)
     assert_null(c.name);
 }
 
+/* An embedding caller (coffer server): the table's defaults whatever the
+ * environment says, then settings by name with the command line's checks. */
+static void test_defaults_and_set(void **state)
+{
+    struct tconf c = {0};
+    char err[CF_ERR_LEN] = "";
+
+    (void)state;
+    assert_int_equal(setenv("COFFER_PORT", "9999", 1), 0);
+    assert_int_equal(cf_conf_defaults(opts, NOPTS, &c, err), 0);
+    assert_int_equal(c.port, 8301);
+    assert_string_equal(c.name, "node");
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "name", "other", err), 0);
+    assert_string_equal(c.name, "other");
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "capacity", "2G", err), 0);
+    assert_int_equal(c.capacity, 2 * GIB);
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "read-only", "yes", err), 0);
+    assert_true(c.read_only);
+    /* Refused values leave the field as it was. */
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "port", "0", err), CF_EINVAL);
+    assert_non_null(strstr(err, "outside [1, 65535]"));
+    assert_int_equal(c.port, 8301);
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "verbose", "maybe", err), CF_EINVAL);
+    assert_false(c.verbose);
+    assert_int_equal(cf_conf_set(opts, NOPTS, &c, "nope", "1", err), CF_EINVAL);
+    assert_non_null(strstr(err, "unknown option --nope"));
+    cf_conf_fini(opts, NOPTS, &c);
+    assert_null(c.name);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -591,7 +621,7 @@ int main(void)
         T(test_file_errors), T(test_precedence),
         T(test_argv_errors), T(test_bounds_and_numbers),
         T(test_parse_size),  T(test_help_and_print),
-        T(test_fini),
+        T(test_fini),        T(test_defaults_and_set),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
