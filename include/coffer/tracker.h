@@ -53,6 +53,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/err.h"
 #include "coffer/objdb.h"
 #include "coffer/scribe.h"
 
@@ -85,6 +86,47 @@ struct cf_tracker_info {
 };
 
 struct cf_tracker;
+
+/* ---- the decision, pure (no I/O, no clock): tested against a table ---- */
+
+/* Fill the zero fields of *o with the defaults above and check it. Returns
+ * 0, or CF_EINVAL with err naming the bad field (*o is then partly filled). */
+CF_MUST_CHECK int cf_tracker_opts_fill(struct cf_tracker_opts *o, char *err);
+
+/* What a filer answered to one poll. */
+struct cf_tracker_answer {
+    bool ok;                                  /* 200 with a well-formed status of the right filer */
+    bool draining;                            /* 503: it answers but takes nothing new */
+    double latency_ms;                        /* how long the answer took */
+    uint64_t total, used, objects, io_errors; /* from the status, when ok */
+    bool read_only;                           /* the filer says so, when ok */
+    char err[CF_ERR_LEN];                     /* why it is not ok */
+};
+
+/* What the decision remembers of one filer between polls. Zero it for a
+ * filer not seen before. */
+struct cf_tracker_state {
+    struct cf_tracker_info info;
+    bool full_init; /* full has been set (from the table's status at first) */
+    bool full;      /* read-only for fullness, between the water marks */
+};
+
+/* Decide filer row's next row (*next, a copy of *row with status,
+ * read_only, weight, the usage numbers and last_seen_ms = now_ms changed)
+ * from answer a and st (updated: latency EWMA, failures, polls, fullness).
+ * o must have been filled (cf_tracker_opts_fill). why (cap bytes) gets the
+ * reason for the status. The rules are the statuses above; a filer in
+ * maintenance keeps its status (only its numbers change). */
+void cf_tracker_decide(const struct cf_tracker_opts *o, struct cf_tracker_state *st,
+                       const struct cf_objdb_filer *row, const struct cf_tracker_answer *a,
+                       uint64_t now_ms, struct cf_objdb_filer *next, char *why, size_t cap);
+
+/* The weight rule above: base scaled by the free tenths of used_fraction
+ * (1..10) and the latency factor; 0 when base is 0, else at least 1. */
+uint32_t cf_tracker_weight(uint32_t base, double used_fraction, double latency_ms, unsigned busy_ms,
+                           bool busy);
+
+/* ---- the tracker ---- */
 
 /* A tracker over odb (kept until cf_tracker_free) that writes events to
  * scribe (kept; may be NULL) with opts (borrowed; NULL: all defaults).

@@ -28,10 +28,8 @@
 
 /* What the tracker remembers of one filer between polls. */
 struct track {
-    struct cf_tracker_info info;
-    bool present;   /* in the table at the last poll */
-    bool full_init; /* full has been set */
-    bool full;      /* read-only for fullness (hysteresis between the marks) */
+    struct cf_tracker_state st;
+    bool present; /* in the table at the last poll */
     bool io_init;
     uint64_t io_errors; /* the filer's counter at the last answer */
     struct cf_metric *up, *used, *total, *objects, *latency;
@@ -63,17 +61,38 @@ struct xfer {
     char curl_err[CURL_ERROR_SIZE];
 };
 
-/* What one filer answered. */
-struct answer {
-    bool ok;       /* 200 with a well-formed status of the right filer */
-    bool draining; /* 503: it answers but takes nothing new */
-    double latency_ms;
-    uint64_t total, used, objects, io_errors;
-    bool read_only;
-    char err[CF_ERR_LEN];
-};
-
 /* ---- options ---------------------------------------------------------------- */
+
+int cf_tracker_opts_fill(struct cf_tracker_opts *o, char *err)
+{
+    if (o->poll_ms == 0)
+        o->poll_ms = CF_TRACKER_POLL_MS;
+    if (o->timeout_ms == 0)
+        o->timeout_ms = CF_TRACKER_TIMEOUT_MS;
+    if (o->offline_after == 0)
+        o->offline_after = CF_TRACKER_OFFLINE_AFTER;
+    if (o->busy_ms == 0)
+        o->busy_ms = CF_TRACKER_BUSY_MS;
+    if (o->high_water == 0)
+        o->high_water = CF_TRACKER_HIGH_WATER;
+    if (o->low_water == 0)
+        o->low_water = CF_TRACKER_LOW_WATER;
+    /* The negated forms also refuse NaN. */
+    if (!(o->high_water > 0 && o->high_water <= 1)) {
+        cf_err_set(err, "high water must be in (0, 1], not %g", o->high_water);
+        return CF_EINVAL;
+    }
+    if (!(o->low_water > 0 && o->low_water < o->high_water)) {
+        cf_err_set(err, "low water must be in (0, high water %g), not %g", o->high_water,
+                   o->low_water);
+        return CF_EINVAL;
+    }
+    if (o->timeout_ms > 600000 || o->poll_ms > 3600000) {
+        cf_err_set(err, "timeout (at most 600000 ms) or poll period (at most 3600000 ms) too long");
+        return CF_EINVAL;
+    }
+    return 0;
+}
 
 int cf_tracker_new(struct cf_objdb *odb, struct cf_scribe *scribe,
                    const struct cf_tracker_opts *opts, struct cf_tracker **out, char *err)
@@ -84,32 +103,8 @@ int cf_tracker_new(struct cf_objdb *odb, struct cf_scribe *scribe,
     *out = NULL;
     if (opts != NULL)
         o = *opts;
-    if (o.poll_ms == 0)
-        o.poll_ms = CF_TRACKER_POLL_MS;
-    if (o.timeout_ms == 0)
-        o.timeout_ms = CF_TRACKER_TIMEOUT_MS;
-    if (o.offline_after == 0)
-        o.offline_after = CF_TRACKER_OFFLINE_AFTER;
-    if (o.busy_ms == 0)
-        o.busy_ms = CF_TRACKER_BUSY_MS;
-    if (o.high_water == 0)
-        o.high_water = CF_TRACKER_HIGH_WATER;
-    if (o.low_water == 0)
-        o.low_water = CF_TRACKER_LOW_WATER;
-    /* The negated forms also refuse NaN. */
-    if (!(o.high_water > 0 && o.high_water <= 1)) {
-        cf_err_set(err, "high water must be in (0, 1], not %g", o.high_water);
+    if (cf_tracker_opts_fill(&o, err) < 0)
         return CF_EINVAL;
-    }
-    if (!(o.low_water > 0 && o.low_water < o.high_water)) {
-        cf_err_set(err, "low water must be in (0, high water %g), not %g", o.high_water,
-                   o.low_water);
-        return CF_EINVAL;
-    }
-    if (o.timeout_ms > 600000 || o.poll_ms > 3600000) {
-        cf_err_set(err, "timeout (at most 600000 ms) or poll period (at most 3600000 ms) too long");
-        return CF_EINVAL;
-    }
     t = cf_xcalloc(1, sizeof(*t));
     t->multi = curl_multi_init();
     if (t->multi == NULL) {
@@ -137,12 +132,12 @@ static struct track *track_of(struct cf_tracker *t, uint32_t id)
     char labels[32];
 
     for (size_t i = 0; i < t->ntracks; i++)
-        if (t->tracks[i].info.id == id)
+        if (t->tracks[i].st.info.id == id)
             return &t->tracks[i];
     t->tracks = cf_xrealloc(t->tracks, (t->ntracks + 1) * sizeof(*t->tracks));
     tr = &t->tracks[t->ntracks++];
     memset(tr, 0, sizeof(*tr));
-    tr->info.id = id;
+    tr->st.info.id = id;
     (void)snprintf(labels, sizeof(labels), "filer=\"%" PRIu32 "\"", id);
     tr->up = cf_metric_gauge("coffer_filer_up", "1 while the filer answers its /status", labels);
     tr->used = cf_metric_gauge("coffer_filer_used_bytes", "bytes the filer holds", labels);
@@ -176,8 +171,8 @@ int cf_tracker_info(struct cf_tracker *t, uint32_t id, struct cf_tracker_info *o
 
     pthread_mutex_lock(&t->mu);
     for (size_t i = 0; i < t->ntracks; i++) {
-        if (t->tracks[i].info.id == id) {
-            *out = t->tracks[i].info;
+        if (t->tracks[i].st.info.id == id) {
+            *out = t->tracks[i].st.info;
             rc = 0;
             break;
         }
@@ -199,7 +194,7 @@ static bool get_u64(const json_t *o, const char *key, uint64_t *out)
 }
 
 /* Turn a finished transfer into an answer. */
-static void read_answer(struct xfer *x, CURLcode cc, struct answer *a)
+static void read_answer(struct xfer *x, CURLcode cc, struct cf_tracker_answer *a)
 {
     curl_off_t us = 0;
     long status = 0;
@@ -245,8 +240,7 @@ out:
     json_decref(j);
 }
 
-/* Weight from the operator's base, fullness u and latency (tracker.h). */
-static uint32_t weight_of(uint32_t base, double u, double latency_ms, unsigned busy_ms, bool busy)
+uint32_t cf_tracker_weight(uint32_t base, double u, double latency_ms, unsigned busy_ms, bool busy)
 {
     uint64_t w;
     int free10;
@@ -278,26 +272,25 @@ static void set_status(struct cf_objdb_filer *f, const char *status)
     (void)snprintf(f->status, sizeof(f->status), "%s", status);
 }
 
-/* Decide the next row of filer row from answer a; why gets the reason. */
-static void decide(const struct cf_tracker_opts *o, struct track *tr,
-                   const struct cf_objdb_filer *row, const struct answer *a,
-                   struct cf_objdb_filer *next, char *why, size_t cap)
+void cf_tracker_decide(const struct cf_tracker_opts *o, struct cf_tracker_state *st,
+                       const struct cf_objdb_filer *row, const struct cf_tracker_answer *a,
+                       uint64_t now_ms, struct cf_objdb_filer *next, char *why, size_t cap)
 {
     bool answered = a->ok || a->draining;
     double u;
 
     *next = *row;
-    tr->info.polls++;
+    st->info.polls++;
     why[0] = '\0';
     if (answered) {
-        tr->info.failures = 0;
-        tr->info.latency_ms =
-            tr->info.measured ? EWMA_ALPHA * a->latency_ms + (1 - EWMA_ALPHA) * tr->info.latency_ms
+        st->info.failures = 0;
+        st->info.latency_ms =
+            st->info.measured ? EWMA_ALPHA * a->latency_ms + (1 - EWMA_ALPHA) * st->info.latency_ms
                               : a->latency_ms;
-        tr->info.measured = true;
-        next->last_seen_ms = cf_wall_ms();
+        st->info.measured = true;
+        next->last_seen_ms = now_ms;
     } else {
-        tr->info.failures++;
+        st->info.failures++;
     }
     if (a->ok) {
         next->total_bytes = a->total;
@@ -305,43 +298,43 @@ static void decide(const struct cf_tracker_opts *o, struct track *tr,
         next->objects = a->objects;
     }
     u = fullness(next->used_bytes, next->total_bytes);
-    /* Hysteresis: the table's "read-only" says the filer was full when this
+    /* Hysteresis: the table's CF_OBJDB_READ_ONLY says the filer was full when this
      * tracker started; then the marks decide. */
-    if (!tr->full_init) {
-        tr->full = strcmp(row->status, "read-only") == 0;
-        tr->full_init = true;
+    if (!st->full_init) {
+        st->full = strcmp(row->status, CF_OBJDB_READ_ONLY) == 0;
+        st->full_init = true;
     }
     if (a->ok)
-        tr->full = tr->full ? u >= o->low_water : u >= o->high_water;
+        st->full = st->full ? u >= o->low_water : u >= o->high_water;
 
     if (strcmp(row->status, CF_OBJDB_MAINTENANCE) == 0) {
         (void)snprintf(why, cap, "in maintenance");
     } else if (!answered) {
-        if (tr->info.failures >= o->offline_after) {
-            set_status(next, "offline");
-            (void)snprintf(why, cap, "no answer %u polls in a row: %s", tr->info.failures, a->err);
+        if (st->info.failures >= o->offline_after) {
+            set_status(next, CF_OBJDB_OFFLINE);
+            (void)snprintf(why, cap, "no answer %u polls in a row: %s", st->info.failures, a->err);
         }
         /* Before that, one missed poll keeps the last status. */
     } else if (a->draining) {
-        set_status(next, "busy");
+        set_status(next, CF_OBJDB_BUSY);
         (void)snprintf(why, cap, "answered 503 (draining)");
     } else if (a->read_only) {
-        set_status(next, "read-only");
+        set_status(next, CF_OBJDB_READ_ONLY);
         (void)snprintf(why, cap, "the filer reports read-only");
-    } else if (tr->full) {
-        set_status(next, "read-only");
+    } else if (st->full) {
+        set_status(next, CF_OBJDB_READ_ONLY);
         (void)snprintf(why, cap, "%.1f%% used, high water %.0f%%, writable below %.0f%%", u * 100,
                        o->high_water * 100, o->low_water * 100);
-    } else if (tr->info.latency_ms > o->busy_ms) {
-        set_status(next, "busy");
-        (void)snprintf(why, cap, "latency %.0f ms over %u ms", tr->info.latency_ms, o->busy_ms);
+    } else if (st->info.latency_ms > o->busy_ms) {
+        set_status(next, CF_OBJDB_BUSY);
+        (void)snprintf(why, cap, "latency %.0f ms over %u ms", st->info.latency_ms, o->busy_ms);
     } else {
-        set_status(next, "online");
+        set_status(next, CF_OBJDB_ONLINE);
         (void)snprintf(why, cap, "answers in %.1f ms, %.1f%% used", a->latency_ms, u * 100);
     }
     next->read_only = !cf_objdb_status_writable(next->status);
-    next->weight = weight_of(next->base_weight, u, tr->info.latency_ms, o->busy_ms,
-                             strcmp(next->status, "busy") == 0);
+    next->weight = cf_tracker_weight(next->base_weight, u, st->info.latency_ms, o->busy_ms,
+                                     strcmp(next->status, CF_OBJDB_BUSY) == 0);
 }
 
 /* Record the answer of transfer x: decide, write the table, tell the log,
@@ -349,7 +342,7 @@ static void decide(const struct cf_tracker_opts *o, struct track *tr,
 static void settle(struct cf_tracker *t, struct xfer *x, CURLcode cc)
 {
     struct cf_objdb_filer next, stored;
-    struct answer a;
+    struct cf_tracker_answer a;
     struct track *tr;
     char why[WHY_MAX], err[CF_ERR_LEN] = "";
     uint64_t new_io = 0;
@@ -360,7 +353,7 @@ static void settle(struct cf_tracker *t, struct xfer *x, CURLcode cc)
     pthread_mutex_lock(&t->mu);
     tr = track_of(t, x->row.id);
     tr->present = true;
-    decide(&t->o, tr, &x->row, &a, &next, why, sizeof(why));
+    cf_tracker_decide(&t->o, &tr->st, &x->row, &a, cf_wall_ms(), &next, why, sizeof(why));
     if (a.ok) {
         io_rise = tr->io_init && a.io_errors > tr->io_errors;
         new_io = io_rise ? a.io_errors - tr->io_errors : 0;
@@ -382,7 +375,7 @@ static void settle(struct cf_tracker *t, struct xfer *x, CURLcode cc)
         return;
     }
     if (strcmp(stored.status, x->row.status) != 0) {
-        bool down = strcmp(stored.status, "offline") == 0;
+        bool down = strcmp(stored.status, CF_OBJDB_OFFLINE) == 0;
         cf_log(down ? CF_LOG_WARN : CF_LOG_INFO, "filer %" PRIu32 " (%s) is now %s: %s", next.id,
                next.url, stored.status, why);
         (void)cf_scribe_event(t->scribe, CF_SCRIBE_FILER_STATUS, next.id, NULL, "%s -> %s: %s",
