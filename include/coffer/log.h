@@ -4,7 +4,12 @@
  * Format: `2026-01-02T03:04:05.678Z INFO filer[4121] message`.
  * cf_log() checks the level before evaluating its arguments.
  * Client-supplied strings must pass through cf_log_escape() first.
- * Threads: safe; each event is written with one write(2).
+ * State: one process-wide role name and level, set by cf_log_init. Every
+ * process (a role, coffer server, the CLI) has one log: coffer server's
+ * roles share it.
+ * Threads: cf_log_init runs on the main thread before other threads start;
+ * everything else is thread-safe, and each event is written with one
+ * write(2), so lines from different threads never interleave.
  */
 #ifndef COFFER_LOG_H
 #define COFFER_LOG_H
@@ -19,14 +24,22 @@ enum cf_log_level {
     CF_LOG_DEBUG = 3,
 };
 
+/* The current level: events above it are dropped. Written only by
+ * cf_log_init; read without a lock by the cf_log macros (and by code that
+ * would prepare something only for a log line). Never assign it. */
 extern int cf_log_level_cur;
 
-/* Set the role name printed in every line (kept: pass a static string) and the level. */
+/* Set the role name printed in every line (kept: pass a static string) and
+ * the level. Call once, before threads start (cf_role_config does). */
 void cf_log_init(const char *role, enum cf_log_level level);
 
 /* Parse "error", "warn", "info" or "debug". Returns the level or CF_EINVAL. */
 CF_MUST_CHECK int cf_log_level_parse(const char *s);
 
+/* Write one event at level (not checked here: use the macros), with
+ * ": <strerror(err)> (<ENAME>)" appended when err != 0. A line longer than
+ * the internal buffer (2 KiB) is cut. Never fails; a failed write is
+ * ignored. */
 void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...) CF_PRINTF(3, 4);
 
 #define cf_log(level, ...)                                                                         \

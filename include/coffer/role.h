@@ -45,10 +45,18 @@ struct cf_role {
     size_t log_level_off; /* char *: the log level */
     size_t listen_off; /* char *: HOST:PORT for the ready line; SIZE_MAX: the role prints its own */
     size_t id_off;     /* uint64_t: the id in the ready line; SIZE_MAX: none */
-    /* Start from conf (borrowed); on success *svc is the service. */
+    /* Start the service from conf (borrowed, and kept alive by cf_role_run
+     * until after free). Returns 0 with *svc the service (owned by
+     * cf_role_run, which later calls drain, then free) and *port the bound
+     * port; or a CF_E* code with the reason in err (char[CF_ERR_LEN]),
+     * having left nothing running (*svc is then ignored). Called on the
+     * main thread, after the signal mask is set. */
     int (*start)(const void *conf, void **svc, uint16_t *port, char *err);
+    /* Stop accepting work and let what is in flight finish, for up to
+     * timeout_s seconds. Main thread. */
     void (*drain)(void *svc, unsigned timeout_s);
-    void (*free)(void *svc); /* NULL-safe */
+    /* Release everything the service holds. NULL-safe. Main thread. */
+    void (*free)(void *svc);
 };
 
 /* The whole life of a role process: load conf (a zeroed struct the role
