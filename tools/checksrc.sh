@@ -74,7 +74,7 @@ for my $pair (
     [db      => [qw(db)]],
     [objdb   => [qw(objdb scribe)]],
     [fsdb    => [qw(fsdb)]],
-    [cluster => [qw(distrib fanout fetch replica tracker)]],
+    [cluster => [qw(distrib pump fanout fetch replica tracker)]],
     [maint   => [qw(job maint purge)]],
     [filer   => [qw(store filer)]],
     [app     => [qw(app)]],

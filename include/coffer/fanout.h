@@ -1,16 +1,25 @@
 /*
  * fanout.h -- stream one body to several filers at once (DESIGN §2).
  *
- * Role: the upload service's pump. The body arrives in pieces; each piece is
- * handed to every live target before cf_fanout_write returns, so memory is
- * bounded by one piece whatever the object size, and a slow filer slows the
- * upload (back-pressure) instead of growing a buffer. Each target gets
+ * Role: the upload service's writes to filers, and the write half of a
+ * replica copy (replica.h): the filer protocol over the upload pump
+ * (pump.h), which sets the memory bound (one piece, whatever the object
+ * size), the back-pressure and the stall rule. Each target gets
  * `PUT <url>` with a chunked body; the SHA-512, known only at the end, goes
  * as the trailer X-Coffer-SHA512 so the filer verifies before it commits.
- * A target that fails (refused, timed out, an HTTP error, a wrong checksum
- * in its reply) is marked failed and the others go on.
+ * A target is CF_FANOUT_OK only when it answered 201 after the whole body
+ * with an X-Coffer-SHA512 equal to the digest sent (DESIGN §4: a filer
+ * acknowledges a durable, verified write). A target that fails (refused,
+ * stalled, an HTTP error, a reply before the body ended, a wrong checksum
+ * in its reply) is marked failed with a one-line reason and the others go
+ * on.
  *
- * Threads: a cf_fanout belongs to one thread; distinct ones run concurrently.
+ * Errors and logging: only cf_fanout_new can fail as a call; the outcome of
+ * each target is its state. Nothing is logged here: the caller logs the
+ * reasons it acts on.
+ *
+ * Threads: a cf_fanout is made, driven and freed on one thread; distinct
+ * ones run concurrently, and one thread may run two at once.
  */
 #ifndef COFFER_FANOUT_H
 #define COFFER_FANOUT_H
@@ -19,9 +28,10 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/pump.h"
 #include "coffer/sha512.h"
 
-#define CF_FANOUT_MAX 16
+#define CF_FANOUT_MAX CF_PUMP_MAX
 
 enum cf_fanout_state {
     CF_FANOUT_SENDING = 0, /* still streaming */
@@ -32,9 +42,11 @@ enum cf_fanout_state {
 struct cf_fanout;
 
 /* Open transfers to n (1..CF_FANOUT_MAX) URLs (borrowed during the call).
- * stall_s: a target that accepts no bytes for this long fails.
- * On success *out is the fan-out (caller owns; release with cf_fanout_free).
- * Returns 0 or CF_EINVAL / CF_EINTERNAL. */
+ * stall_s: a target that has bytes to take and takes none for this long
+ * fails, and so does one that has not replied this long after the end of
+ * the body. On success *out is the fan-out (caller owns; release with
+ * cf_fanout_free). Returns 0, CF_EINVAL (n out of range) or CF_EINTERNAL;
+ * *out is untouched on failure. */
 CF_MUST_CHECK int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s,
                                 struct cf_fanout **out);
 
@@ -43,12 +55,13 @@ CF_MUST_CHECK int cf_fanout_new(const char *const *urls, size_t n, unsigned stal
  * still live (0 means every one failed). */
 CF_MUST_CHECK int cf_fanout_write(struct cf_fanout *f, const void *p, size_t n);
 
-/* End the bodies with the trailer sha and wait for every reply. Returns the
- * number of targets in CF_FANOUT_OK. */
+/* End the bodies with the trailer sha (borrowed) and wait for every reply.
+ * Returns the number of targets in CF_FANOUT_OK; none is
+ * CF_FANOUT_SENDING after it. Call once. */
 CF_MUST_CHECK int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA512_LEN]);
 
-/* The state of target i, and a one-line reason when failed (valid until
- * cf_fanout_free; "" otherwise). */
+/* The state of target i (< n), and in *reason (may be NULL) a one-line
+ * reason when failed, "" otherwise (valid until cf_fanout_free). */
 enum cf_fanout_state cf_fanout_state(const struct cf_fanout *f, size_t i, const char **reason);
 
 /* Abort what is still running and release. NULL is a no-op. */

@@ -9,7 +9,12 @@
  * matches: a mismatch fails the read instead of finishing with wrong bytes.
  * Memory is bounded by CF_FETCH_BUF whatever the object size.
  *
- * Threads: a cf_fetch belongs to one thread; distinct ones run concurrently.
+ * Logging: a replica that fails is logged at WARN (and passed to on_fail);
+ * bytes that do not match the SHA-512 are logged at ERROR.
+ *
+ * Threads: a cf_fetch is made, read and freed on one thread (its transfers
+ * use that thread's connection cache, httpc.h, and multi handle); distinct
+ * ones run concurrently, and one thread may run several at once.
  */
 #ifndef COFFER_FETCH_H
 #define COFFER_FETCH_H

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_int.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
@@ -27,10 +28,10 @@ struct cf_fetch {
     cf_fetch_fail_cb on_fail;
     void *ctx;
 
-    CURLM *m;
-    CURL *e;     /* the transfer in progress, or NULL */
-    bool paused; /* the write callback paused it: the buffer was full */
-    bool e_bad;  /* it sent a wrong status or too many bytes */
+    struct cf__cluster_multi mh; /* opened at the first transfer that may pause */
+    CURL *e;                     /* the transfer in progress, or NULL */
+    bool paused;                 /* the write callback paused it: the buffer was full */
+    bool e_bad;                  /* it sent a wrong status or too many bytes */
     char e_why[96];
     int err; /* sticky */
 
@@ -116,8 +117,8 @@ static void drop_transfer(struct cf_fetch *f)
 {
     if (f->e == NULL)
         return;
-    if (f->m != NULL)
-        (void)curl_multi_remove_handle(f->m, f->e);
+    if (f->mh.m != NULL)
+        (void)curl_multi_remove_handle(f->mh.m, f->e);
     curl_easy_cleanup(f->e);
     f->e = NULL;
     f->paused = false;
@@ -148,9 +149,8 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
     (void)curl_easy_setopt(f->e, CURLOPT_LOW_SPEED_TIME, (long)f->stall_s);
     if (blocking)
         return 0;
-    if (f->m == NULL)
-        f->m = curl_multi_init();
-    if (f->m == NULL || curl_multi_add_handle(f->m, f->e) != CURLM_OK) {
+    if ((f->mh.m == NULL && cf__cluster_multi_open(&f->mh) < 0) ||
+        curl_multi_add_handle(f->mh.m, f->e) != CURLM_OK) {
         curl_easy_cleanup(f->e);
         f->e = NULL;
         return CF_EINTERNAL;
@@ -158,10 +158,14 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
     return 0;
 }
 
-/* The current transfer ended with result rc: keep going or fail over. */
-static void transfer_done(struct cf_fetch *f, CURLcode rc)
+/* The current transfer e ended with result rc: keep going or fail over
+ * (cf__cluster_done_cb). */
+static void transfer_done(void *ctx, CURL *e, CURLcode rc)
 {
+    struct cf_fetch *f = ctx;
     char why[160];
+
+    (void)e;
 
     if (rc == CURLE_OK && f->got == f->len) {
         drop_transfer(f);
@@ -186,9 +190,6 @@ static void transfer_done(struct cf_fetch *f, CURLcode rc)
 static void fill(struct cf_fetch *f)
 {
     while (f->err == 0 && f->start == f->end && f->got < f->len) {
-        CURLMsg *msg;
-        int running = 0, left;
-
         if (f->e == NULL && f->len - f->got <= CF_FETCH_BUF - f->end) {
             /* The rest fits in the buffer (every small object does): one
              * blocking transfer, without the cost of a multi handle. */
@@ -197,7 +198,7 @@ static void fill(struct cf_fetch *f)
                 f->err = rc;
                 return;
             }
-            transfer_done(f, curl_easy_perform(f->e));
+            transfer_done(f, f->e, curl_easy_perform(f->e));
             continue;
         }
         if (f->e == NULL) {
@@ -210,16 +211,9 @@ static void fill(struct cf_fetch *f)
             f->paused = false;
             (void)curl_easy_pause(f->e, CURLPAUSE_CONT);
         }
-        (void)curl_multi_perform(f->m, &running);
-        for (;;) {
-            msg = curl_multi_info_read(f->m, &left);
-            if (msg == NULL)
-                break;
-            if (msg->msg == CURLMSG_DONE)
-                transfer_done(f, msg->data.result);
-        }
+        cf__cluster_multi_run(&f->mh, transfer_done, f);
         if (f->start == f->end && f->e != NULL)
-            (void)curl_multi_poll(f->m, NULL, 0, 100, NULL);
+            cf__cluster_multi_wait(&f->mh);
     }
 }
 
@@ -263,8 +257,7 @@ void cf_fetch_free(struct cf_fetch *f)
     if (f == NULL)
         return;
     drop_transfer(f);
-    if (f->m != NULL)
-        curl_multi_cleanup(f->m);
+    cf__cluster_multi_close(&f->mh);
     for (size_t i = 0; i < f->n; i++)
         free(f->urls[i]);
     cf_sha512_fini(&f->h);

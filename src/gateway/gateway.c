@@ -22,6 +22,7 @@
 #include "coffer/httpc.h"
 #include "coffer/log.h"
 #include "coffer/net.h"
+#include "coffer/pump.h"
 #include "coffer/range.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
@@ -118,8 +119,10 @@ struct req {
     enum req_kind kind;
     struct cf_buf body; /* login */
     bool body_too_big;
-    struct cf__gateway_pipe *pipe; /* upload */
-    int err;                       /* upload: the first failure, passed on at the end */
+    struct cf_pump *pump; /* upload: the body on its way to the app */
+    struct cf_buf reply;  /* upload: the app's reply */
+    bool reply_too_big;
+    int err; /* upload: the first failure, passed on at the end */
     struct who who;
     uint64_t folder;
     uint64_t size;
@@ -472,6 +475,65 @@ out:
 
 /* ---- uploads ---- */
 
+/* The app's reply to an upload, kept up to CF__GATEWAY_REPLY_MAX
+ * (cf_pump_reply_cb). */
+static void put_reply(void *ctx, size_t target, const char *p, size_t n)
+{
+    struct req *r = ctx;
+
+    (void)target;
+    if (cf_buf_append(&r->reply, p, n) < 0)
+        r->reply_too_big = true;
+}
+
+/* Stream the body to `POST url` (borrowed) as it arrives from the client:
+ * memory stays at one piece whatever the size, and a slow app slows the
+ * client (back-pressure). Returns 0 or CF_EINTERNAL. */
+static int put_open(struct cf_gateway *g, struct req *r, const char *url)
+{
+    /* While the body is still coming, only a transfer that has bytes to
+     * take and takes none is stalled; after the end, the app may take its
+     * time to write the replicas (its own stall limit bounds that), so the
+     * wait for its reply is bounded by the same limit counted from the
+     * last byte, times the filers it may try. */
+    struct cf_pump_opts o = {.method = "POST",
+                             .urls = &url,
+                             .n = 1,
+                             .stall_s = g->stall_s,
+                             .reply_s = 30 * g->stall_s,
+                             .on_reply = put_reply,
+                             .ctx = r};
+
+    cf_buf_init(&r->reply, CF__GATEWAY_REPLY_MAX);
+    return cf_pump_new(&o, &r->pump) < 0 ? CF_EINTERNAL : 0;
+}
+
+/* End the body and wait for the app's reply. Returns 0 with *status its
+ * HTTP status and *reply its JSON body (caller owns; json_decref; NULL if
+ * not JSON), or CF_EUNAVAIL with a reason in err. */
+static int put_close(struct req *r, long *status, json_t **reply, char *err)
+{
+    const char *why = "";
+    json_error_t je;
+    long st = 0;
+
+    *reply = NULL;
+    *status = 0;
+    cf_pump_finish(r->pump, NULL);
+    if (cf_pump_state(r->pump, 0, &st, &why) != CF_PUMP_REPLIED) {
+        cf_err_set(err, "the upload service failed: %s", why);
+        return CF_EUNAVAIL;
+    }
+    if (r->reply_too_big) {
+        cf_err_set(err, "the upload service sent an over-long reply");
+        return CF_EUNAVAIL;
+    }
+    *status = st;
+    if (r->reply.len > 0)
+        *reply = json_loadb(r->reply.base, r->reply.len, 0, &je);
+    return 0;
+}
+
 static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c, const char *path,
                                  void **req_cls)
 {
@@ -513,7 +575,7 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
             cf_err_set(err, "the app URL is too long");
         }
     }
-    if (rc == 0 && cf__gateway_pipe_open(url, g->stall_s, &r->pipe) < 0) {
+    if (rc == 0 && put_open(g, r, url) < 0) {
         rc = CF_EINTERNAL;
         cf_err_set(err, "cannot start the transfer");
     }
@@ -531,7 +593,8 @@ static void put_body(struct req *r, const char *p, size_t n)
     r->size += n;
     if (r->err < 0)
         return;
-    if (cf__gateway_pipe_write(r->pipe, p, n) < 0)
+    /* Ended before taking the whole body, e.g. a refusal. */
+    if (cf_pump_write(r->pump, p, n) == 0)
         r->err = CF_EUNAVAIL;
 }
 
@@ -549,7 +612,7 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
     long status = 0;
     int rc;
 
-    rc = cf__gateway_pipe_finish(r->pipe, &status, &reply, err);
+    rc = put_close(r, &status, &reply, err);
     if (rc == 0 && status != 201) {
         msg = json_string_value(json_object_get(reply, "message"));
         cf_log(CF_LOG_WARN, "upload refused by the app: HTTP %ld", status);
@@ -1072,7 +1135,8 @@ static void req_free(struct req *r)
 {
     if (r == NULL)
         return;
-    cf__gateway_pipe_free(r->pipe);
+    cf_pump_free(r->pump);
+    cf_buf_fini(&r->reply);
     cf_buf_fini(&r->body);
     free(r);
 }
