@@ -285,9 +285,12 @@ bool cf_objdb_filer_writable(const struct cf_objdb_filer *f);
 
 /* The tracker's write of what it decided for f->id: total_bytes,
  * used_bytes, objects, read_only, status, weight and last_seen_ms of f
- * (borrowed), in one statement, except that a filer whose stored status is
+ * (borrowed), in one statement, except that the tracker never changes
+ * maintenance either way: a filer whose stored status is
  * CF_OBJDB_MAINTENANCE keeps that status and read_only (only its numbers
- * change), so a poll in flight never undoes the operator. On success *out
+ * change), and a decision of CF_OBJDB_MAINTENANCE (made from a row read
+ * before the operator ended it) leaves the stored status and read_only as
+ * they are, so a poll in flight never undoes the operator. On success *out
  * (may be NULL) is the row as stored. Returns 0, CF_ENOTFOUND, CF_EINVAL, or
  * a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_objdb_filer *f,

@@ -187,12 +187,16 @@ int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                          struct cf_objdb_filer *out, char *err)
 {
     /* One statement, so the operator's maintenance switch, written between
-     * the tracker's read and this write, is never overwritten. */
-    static const char sql[] =
-        "UPDATE filers SET total_bytes = ?2, used_bytes = ?3, objects = ?4,"
-        " read_only = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "' THEN 1 ELSE ?5 END,"
-        " status = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "' THEN status ELSE ?6 END,"
-        " weight = ?7, last_seen = ?8 WHERE id = ?1 RETURNING " FILER_COLUMNS;
+     * the tracker's read and this write, is never undone: a filer put in
+     * maintenance meanwhile keeps it, and a decision that says maintenance
+     * (made from a row read before the operator took the filer out of it)
+     * leaves the stored status and read_only alone until the next poll. */
+    static const char sql[] = "UPDATE filers SET total_bytes = ?2, used_bytes = ?3, objects = ?4,"
+                              " read_only = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "' THEN 1"
+                              " WHEN ?6 = '" CF_OBJDB_MAINTENANCE "' THEN read_only ELSE ?5 END,"
+                              " status = CASE WHEN status = '" CF_OBJDB_MAINTENANCE
+                              "' OR ?6 = '" CF_OBJDB_MAINTENANCE "' THEN status ELSE ?6 END,"
+                              " weight = ?7, last_seen = ?8 WHERE id = ?1 RETURNING " FILER_COLUMNS;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     int rc;

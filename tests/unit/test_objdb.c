@@ -769,6 +769,55 @@ static void test_filers_table(void **state)
     free(v);
 }
 
+/* The tracker and the operator's maintenance switch, interleaved as a poll
+ * in flight sees them: neither direction of the switch is undone. */
+static void test_filer_track_and_maintenance(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_filer f, got, seen;
+    char err[CF_ERR_LEN] = "";
+
+    memset(&f, 0, sizeof(f));
+    f.id = 5;
+    (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8305");
+    f.weight = 100;
+    (void)snprintf(f.status, sizeof(f.status), "%s", CF_OBJDB_UNKNOWN);
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    f.used_bytes = 10;
+    f.total_bytes = 100;
+    f.weight = 90;
+    (void)snprintf(f.status, sizeof(f.status), "%s", CF_OBJDB_ONLINE);
+    assert_int_equal(cf_objdb_filer_track(fx->odb, &f, &got, err), 0);
+    assert_string_equal(got.status, CF_OBJDB_ONLINE);
+    assert_false(got.read_only);
+    assert_int_equal(got.weight, 90);
+
+    /* On, while a poll that read "online" is in flight: it keeps maintenance. */
+    assert_int_equal(cf_objdb_filer_set_maintenance(fx->odb, 5, true, err), 0);
+    f.used_bytes = 20;
+    assert_int_equal(cf_objdb_filer_track(fx->odb, &f, &got, err), 0);
+    assert_string_equal(got.status, CF_OBJDB_MAINTENANCE);
+    assert_true(got.read_only);
+    assert_int_equal(got.used_bytes, 20); /* the numbers still follow */
+
+    /* A poll reads the row in maintenance, the operator ends it, then the
+     * poll writes what it decided from the old row: "unknown" stays, for
+     * the next poll to decide. */
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 5, &seen, err), 0);
+    assert_string_equal(seen.status, CF_OBJDB_MAINTENANCE);
+    assert_int_equal(cf_objdb_filer_set_maintenance(fx->odb, 5, false, err), 0);
+    seen.used_bytes = 30;
+    assert_int_equal(cf_objdb_filer_track(fx->odb, &seen, &got, err), 0);
+    assert_string_equal(got.status, CF_OBJDB_UNKNOWN);
+    assert_true(got.read_only);
+    assert_int_equal(got.used_bytes, 30);
+    /* The next poll decides. */
+    assert_int_equal(cf_objdb_filer_track(fx->odb, &f, &got, err), 0);
+    assert_string_equal(got.status, CF_OBJDB_ONLINE);
+    assert_false(got.read_only);
+    assert_int_equal(cf_objdb_filer_set_maintenance(fx->odb, 77, true, err), CF_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shard_added_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filer_track_and_maintenance, setup, teardown),
     };
 
     cf_log_init("test_objdb", CF_LOG_ERROR);
