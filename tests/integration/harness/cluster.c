@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <curl/curl.h>
 
@@ -35,8 +34,8 @@ void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weigh
     it_fmt(w, sizeof(w), "%u", weight);
     st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "add", "--db", db, "--id", id, "--url",
                        f->base, "--weight", w, NULL);
-    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "coffer admin filer add --id %s: status 0x%x (see cmd.log)", id, (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer admin filer add --id %s: status 0x%x (see cmd.log)",
+              id, (unsigned)st);
 }
 
 void it_admin_shard_add(const char *db)
@@ -44,8 +43,8 @@ void it_admin_shard_add(const char *db)
     char out[256];
     int st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", db, NULL);
 
-    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "coffer admin shard add: status 0x%x (see cmd.log)", (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer admin shard add: status 0x%x (see cmd.log)",
+              (unsigned)st);
     IT_CHECKF(strstr(out, "shard ") != NULL && strstr(out, " added") != NULL,
               "coffer admin shard add printed \"%s\"", out);
 }
@@ -189,22 +188,7 @@ long it_info(const char *app, const char *uuid, struct it_record *rec)
 
 void it_check_download(const struct it_resp *r, const struct it_record *rec)
 {
-    char hex[CF_SHA512_HEX_LEN + 1], hdr[CF_SHA512_HEX_LEN + 8];
-
-    it_hex(rec->sha, hex);
-    IT_CHECKF(r->status == 200, "GET %s: status %ld, body %.300s", rec->uuid, r->status,
-              r->body ? r->body : "");
-    IT_CHECKF(r->curl_code == CURLE_OK, "GET %s: curl: %s after %llu bytes", rec->uuid,
-              curl_easy_strerror((CURLcode)r->curl_code), (unsigned long long)r->total);
-    IT_EQ(r->total, rec->size);
-    IT_CHECKF(memcmp(r->sha, rec->sha, CF_SHA512_LEN) == 0, "GET %s: body differs from the record",
-              rec->uuid);
-    IT_CHECK(it_resp_header(r, "Content-Length", hdr, sizeof(hdr)));
-    IT_EQ(strtoull(hdr, NULL, 10), rec->size);
-    IT_CHECK(it_resp_header(r, "X-Coffer-SHA512", hdr, sizeof(hdr)));
-    IT_STREQ(hdr, hex);
-    IT_CHECK(it_resp_header(r, "Accept-Ranges", hdr, sizeof(hdr)));
-    IT_STREQ(hdr, "bytes");
+    it_check_object_reply(r, rec->uuid, rec->size, rec->sha);
 }
 
 void it_download_ok(struct it_client *c, const char *objsrv, const struct it_record *rec)
@@ -216,6 +200,15 @@ void it_download_ok(struct it_client *c, const char *objsrv, const struct it_rec
     it_http_to(c, objsrv, "GET", target, NULL, &r, NULL);
     it_check_download(&r, rec);
     it_resp_fini(&r);
+}
+
+void it_download_range_ok(struct it_client *c, const char *objsrv, const struct it_record *rec,
+                          uint64_t seed, uint64_t first, uint64_t last)
+{
+    char target[128];
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
+    it_range_ok(c, objsrv, target, seed, first, last, rec->size);
 }
 
 void it_check_placement(const struct it_filer *fl, size_t n, const struct it_record *rec)

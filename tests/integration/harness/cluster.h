@@ -91,6 +91,10 @@ long it_info(const char *app, const char *uuid, struct it_record *rec);
 void it_check_download(const struct it_resp *r, const struct it_record *rec);
 /* GET objsrv/v1/objects/UUID and check it as above. */
 void it_download_ok(struct it_client *c, const char *objsrv, const struct it_record *rec);
+/* GET objsrv/v1/objects/UUID with a Range of bytes first..last of the
+ * object, which is the payload seed: it_range_ok. */
+void it_download_range_ok(struct it_client *c, const char *objsrv, const struct it_record *rec,
+                          uint64_t seed, uint64_t first, uint64_t last);
 /* The bytes of rec are on disk, with its size and SHA-512, on exactly the
  * filers of fl[0..n) that rec lists, and on none of the others; every filer
  * rec lists is in fl. */

@@ -93,30 +93,11 @@ void it_check_object_file(const struct it_filer *f, const char *path, uint64_t s
                           const uint8_t sha[CF_SHA512_LEN])
 {
     char file[IT_PATH_MAX];
-    size_t cap = 1024 * 1024;
-    char *buf = cf_xmalloc(cap);
-    struct cf_sha512 ctx;
     uint8_t d[CF_SHA512_LEN];
     uint64_t total = 0;
-    ssize_t n;
-    int fd;
 
     object_file(file, f, path);
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    IT_CHECKF(fd >= 0, "object %s: open \"%s\": %s", path, file, strerror(errno));
-    IT_CHECK(cf_sha512_init(&ctx) == 0);
-    for (;;) {
-        n = read(fd, buf, cap);
-        if (n <= 0)
-            break;
-        IT_CHECK(cf_sha512_update(&ctx, buf, (size_t)n) == 0);
-        total += (uint64_t)n;
-    }
-    IT_CHECKF(n == 0, "read \"%s\": %s", file, strerror(errno));
-    IT_CHECK(cf_sha512_final(&ctx, d) == 0);
-    cf_sha512_fini(&ctx);
-    close(fd);
-    free(buf);
+    it_file_sha512(file, &total, d);
     IT_EQ(total, size);
     IT_CHECKF(memcmp(d, sha, CF_SHA512_LEN) == 0, "file \"%s\" differs from what was put", file);
 }

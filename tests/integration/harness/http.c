@@ -330,6 +330,15 @@ int64_t it_status_int(const struct it_filer *f, const char *key)
     return v;
 }
 
+void it_check_usage(const struct it_filer *f, int64_t objects, int64_t used)
+{
+    json_t *j = it_status(f);
+
+    IT_EQ(it_json_int(j, "objects"), objects);
+    IT_EQ(it_json_int(j, "used_bytes"), used);
+    json_decref(j);
+}
+
 static void object_target(char out[IT_PATH_MAX], const char *path)
 {
     it_fmt(out, IT_PATH_MAX, "/o/%s", path);
@@ -388,28 +397,61 @@ long it_put_status(struct it_client *c, const struct it_filer *f, const char *pa
     return st;
 }
 
+void it_check_object_reply(const struct it_resp *r, const char *what, uint64_t size,
+                           const uint8_t sha[CF_SHA512_LEN])
+{
+    char hex[CF_SHA512_HEX_LEN + 1], hdr[CF_SHA512_HEX_LEN + 8];
+
+    it_hex(sha, hex);
+    IT_CHECKF(r->status == 200, "GET %s: status %ld, body %.300s", what, r->status,
+              r->body ? r->body : "");
+    IT_CHECKF(r->curl_code == CURLE_OK, "GET %s: curl: %s after %llu bytes", what,
+              curl_easy_strerror((CURLcode)r->curl_code), (unsigned long long)r->total);
+    IT_EQ(r->total, size);
+    IT_CHECKF(memcmp(r->sha, sha, CF_SHA512_LEN) == 0, "GET %s: the body's SHA-512 differs", what);
+    IT_CHECK(it_resp_header(r, "Content-Length", hdr, sizeof(hdr)));
+    IT_EQ(strtoull(hdr, NULL, 10), size);
+    IT_CHECK(it_resp_header(r, "X-Coffer-SHA512", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, hex);
+    IT_CHECK(it_resp_header(r, "Accept-Ranges", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, "bytes");
+}
+
 void it_get_ok(struct it_client *c, const struct it_filer *f, const char *path, uint64_t size,
                const uint8_t sha[CF_SHA512_LEN])
 {
-    char target[IT_PATH_MAX], hex[CF_SHA512_HEX_LEN + 1], hdr[CF_SHA512_HEX_LEN + 8];
+    char target[IT_PATH_MAX];
     struct it_resp r;
 
     object_target(target, path);
-    it_hex(sha, hex);
-    IT_CHECKF(it_http(c, f, "GET", target, NULL, &r, NULL) == 200, "GET %s: status %ld", path,
-              r.status);
-    IT_CHECKF(r.curl_code == CURLE_OK, "GET %s: curl: %s", path,
-              curl_easy_strerror((CURLcode)r.curl_code));
-    IT_EQ(r.total, size);
-    IT_CHECKF(memcmp(r.sha, sha, CF_SHA512_LEN) == 0, "GET %s: body differs from what was put",
-              path);
-    IT_CHECK(it_resp_header(&r, "Content-Length", hdr, sizeof(hdr)));
-    IT_EQ(strtoull(hdr, NULL, 10), size);
-    IT_CHECK(it_resp_header(&r, "X-Coffer-SHA512", hdr, sizeof(hdr)));
-    IT_STREQ(hdr, hex);
-    IT_CHECK(it_resp_header(&r, "Accept-Ranges", hdr, sizeof(hdr)));
-    IT_STREQ(hdr, "bytes");
+    it_http(c, f, "GET", target, NULL, &r, NULL);
+    it_check_object_reply(&r, path, size, sha);
     it_resp_fini(&r);
+}
+
+void it_range_ok(struct it_client *c, const char *base, const char *target, uint64_t seed,
+                 uint64_t first, uint64_t last, uint64_t size)
+{
+    char hdr[96], cr[96], want_cr[96];
+    uint64_t n = last - first + 1;
+    unsigned char *want;
+    struct it_resp r;
+
+    IT_CHECK(first <= last && last < size && n <= IT_BODY_KEEP);
+    want = cf_xmalloc((size_t)n);
+    it_prng_fill(seed, first, want, (size_t)n);
+    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
+           (unsigned long long)last);
+    IT_EQ(it_http_to(c, base, "GET", target, NULL, &r, hdr, NULL), 206);
+    IT_EQ(r.curl_code, 0);
+    IT_EQ(r.total, n);
+    IT_CHECKF(memcmp(r.body, want, (size_t)n) == 0, "GET %s %s: other bytes", target, hdr);
+    IT_CHECK(it_resp_header(&r, "Content-Range", cr, sizeof(cr)));
+    it_fmt(want_cr, sizeof(want_cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
+           (unsigned long long)last, (unsigned long long)size);
+    IT_STREQ(cr, want_cr);
+    it_resp_fini(&r);
+    free(want);
 }
 
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,

@@ -101,6 +101,8 @@ bool it_json_bool(const json_t *o, const char *key);
 /* GET /status as JSON (caller owns; json_decref), and one integer of it. */
 json_t *it_status(const struct it_filer *f);
 int64_t it_status_int(const struct it_filer *f, const char *key);
+/* GET /status: "objects" and "used_bytes" are exactly objects and used. */
+void it_check_usage(const struct it_filer *f, int64_t objects, int64_t used);
 
 /* PUT /o/path with the payload (seed, size); checks the 201 reply (JSON
  * path, size, sha512 and the X-Coffer-SHA512 header) and returns the digest
@@ -113,10 +115,21 @@ long it_put_status(struct it_client *c, const struct it_filer *f, const char *pa
 /* Check a 201 reply for (path, size, sha). */
 void it_check_put_reply(const struct it_resp *r, const char *path, uint64_t size,
                         const uint8_t sha[CF_SHA512_LEN]);
-/* GET /o/path: 200, Content-Length, X-Coffer-SHA512 and the body's SHA-512
- * all match (size, sha). The body is hashed as it streams. */
+/* Check a reply to a GET of a whole object (what names it in messages):
+ * 200 with no transport error, a body of exactly (size, sha), and the
+ * headers Content-Length, X-Coffer-SHA512 and Accept-Ranges: bytes. */
+void it_check_object_reply(const struct it_resp *r, const char *what, uint64_t size,
+                           const uint8_t sha[CF_SHA512_LEN]);
+/* GET /o/path and check the reply as above. The body is hashed as it
+ * streams. */
 void it_get_ok(struct it_client *c, const struct it_filer *f, const char *path, uint64_t size,
                const uint8_t sha[CF_SHA512_LEN]);
+/* GET base + target with "Range: bytes=first-last" of an object of size
+ * bytes that is the payload seed: 206 with no transport error, exactly the
+ * payload's bytes first..last, and Content-Range "bytes first-last/size".
+ * The range must be within the object and at most IT_BODY_KEEP bytes. */
+void it_range_ok(struct it_client *c, const char *base, const char *target, uint64_t seed,
+                 uint64_t first, uint64_t last, uint64_t size);
 /* The status of a request without a body; the reply is released. */
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,
                   const char *target);

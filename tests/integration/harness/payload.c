@@ -3,12 +3,16 @@
  */
 #include "harness/payload.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness/runner.h"
 
 #define IT_GOLDEN_GAMMA 0x9e3779b97f4a7c15ull
+#define IT_FILE_BUF     (1024 * 1024) /* one read or write of a payload file */
 
 static uint64_t splitmix64(uint64_t z)
 {
@@ -80,4 +84,55 @@ void it_prng_sha512(uint64_t seed, uint64_t size, uint8_t out[CF_SHA512_LEN])
 void it_hex(const uint8_t d[CF_SHA512_LEN], char hex[CF_SHA512_HEX_LEN + 1])
 {
     cf_sha512_hex(d, hex);
+}
+
+void it_file_sha512(const char *path, uint64_t *size, uint8_t sha[CF_SHA512_LEN])
+{
+    char *buf = cf_xmalloc(IT_FILE_BUF);
+    struct cf_sha512 ctx;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    IT_CHECK(cf_sha512_init(&ctx) == 0);
+    *size = 0;
+    for (;;) {
+        n = read(fd, buf, IT_FILE_BUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        IT_CHECK(cf_sha512_update(&ctx, buf, (size_t)n) == 0);
+        *size += (uint64_t)n;
+    }
+    IT_CHECKF(n == 0, "read \"%s\": %s", path, strerror(errno));
+    IT_CHECK(cf_sha512_final(&ctx, sha) == 0);
+    cf_sha512_fini(&ctx);
+    close(fd);
+    free(buf);
+}
+
+void it_write_payload(char path[IT_PATH_MAX], const char *name, uint64_t seed, uint64_t size,
+                      uint8_t sha[CF_SHA512_LEN])
+{
+    char *buf = cf_xmalloc(IT_FILE_BUF);
+    struct it_gen g;
+    int fd;
+
+    it_case_path(path, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    it_gen_init(&g, seed, size);
+    for (;;) {
+        size_t n = it_gen_read(&g, buf, IT_FILE_BUF);
+        if (n == 0)
+            break;
+        IT_CHECKF(write(fd, buf, n) == (ssize_t)n, "write \"%s\": %s", path, strerror(errno));
+    }
+    if (sha != NULL)
+        it_gen_final(&g, sha);
+    else
+        it_gen_fini(&g);
+    IT_CHECKF(close(fd) == 0, "close \"%s\": %s", path, strerror(errno));
+    free(buf);
 }

@@ -27,19 +27,7 @@ extern char **environ;
 #define IT_CMD_MS    60000 /* a one-shot command ends within this */
 #define IT_FILE_SCAN (16 * 1024 * 1024)
 
-/* ---- filers ----------------------------------------------------------------- */
-
-void it_filer_init(struct it_filer *f, unsigned id, const char *name)
-{
-    memset(f, 0, sizeof(*f));
-    f->pid = -1;
-    f->out_fd = -1;
-    f->id = id;
-    it_case_path(f->dir, name);
-    it_fmt(f->log, IT_PATH_MAX, "%s.log", f->dir);
-    IT_CHECKF(mkdir(f->dir, 0700) == 0 || errno == EEXIST, "mkdir \"%s\": %s", f->dir,
-              strerror(errno));
-}
+/* ---- starting and reading a process ------------------------------------------ */
 
 /* The environment for a coffer process: ours without COFFER_* (it reads its
  * settings from COFFER_<KEY>; a test sets them explicitly). */
@@ -79,13 +67,64 @@ static void child_exec(char **args, char **envp, int in_fd, int out_w, int log_f
         _exit(126);
     /* No inherited socket may keep a test's connection open. */
     close_range(3, ~0u, 0);
-    execve(it__coffer(), args, envp);
+    execve(args[0], args, envp);
     _exit(127);
 }
 
+/* The command line `coffer [ROLE] FIXED... EXTRA...` into args
+ * (IT_ARGS_MAX + 1 entries, NULL-terminated): role may be NULL, fixed[0..n)
+ * are borrowed, then the caller's arguments up to a NULL. */
+static void build_args(char **args, const char *role, const char *const *fixed, size_t nfixed,
+                       va_list ap)
+{
+    size_t n = 0;
+
+    IT_CHECK(nfixed + 2 <= IT_ARGS_MAX);
+    args[n++] = (char *)it__coffer();
+    if (role != NULL)
+        args[n++] = (char *)role;
+    for (size_t i = 0; i < nfixed; i++)
+        args[n++] = (char *)fixed[i];
+    for (;;) {
+        const char *a = va_arg(ap, const char *);
+        if (a == NULL)
+            break;
+        IT_CHECKF(n < IT_ARGS_MAX, "more than %d arguments", IT_ARGS_MAX);
+        args[n++] = (char *)a;
+    }
+    args[n] = NULL;
+}
+
+/* Fork and exec args, stdin from in_fd (-1: /dev/null), stdout into a pipe
+ * (*out_fd: its read end) and stderr appended to log. The child is
+ * registered so a failing case kills it. */
+static pid_t spawn(char **args, const char *log, int in_fd, int *out_fd)
+{
+    char *envp[IT_ENV_MAX];
+    int pipefd[2] = {-1, -1}, log_fd;
+    pid_t parent = getpid(), pid;
+
+    child_env(envp, IT_ENV_MAX);
+    log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    IT_CHECKF(log_fd >= 0, "open \"%s\": %s", log, strerror(errno));
+    IT_CHECKF(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    IT_CHECKF(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        child_exec(args, envp, in_fd, pipefd[1], log_fd, parent);
+    /* Our copy of the write end must go, or EOF would never come. */
+    close(pipefd[1]);
+    close(log_fd);
+    it__registry_set(0, pid);
+    *out_fd = pipefd[0];
+    return pid;
+}
+
 /* Read one line from fd into buf (cap bytes, without the '\n') before the
- * deadline (ms since boot). Returns 1 when read, 0 on EOF (the process
- * exited), -1 on timeout. */
+ * deadline (it__now_ms). Returns 1 when read, 0 on EOF (the process
+ * exited), -1 on timeout. Fails the case if the line does not fit. */
 static int read_line(int fd, char *buf, size_t cap, uint64_t deadline, const char *what)
 {
     size_t len = 0;
@@ -119,147 +158,54 @@ static int read_line(int fd, char *buf, size_t cap, uint64_t deadline, const cha
             break;
         }
         len++;
-        IT_CHECKF(len + 1 < cap, "%s: ready line too long", what);
+        IT_CHECKF(len + 1 < cap, "%s: line too long", what);
     }
     return rc;
 }
 
-/* Read the ready line into f->ready_line. Returns 1 when read, 0 on EOF
- * (the filer exited), -1 on timeout. */
-static int read_ready_line(struct it_filer *f)
+/* "<prefix>http://127.0.0.1:PORT": the base URL into base (IT_URL_MAX) and
+ * the port into *port (may be NULL). */
+static void parse_url_line(const char *line, const char *prefix, char *base, unsigned *port)
 {
-    char what[32];
-
-    it_fmt(what, sizeof(what), "filer %u", f->id);
-    return read_line(f->out_fd, f->ready_line, sizeof(f->ready_line),
-                     it__now_ms() + (uint64_t)IT_READY_MS * it_multiplier(), what);
-}
-
-static void parse_ready_line(struct it_filer *f)
-{
-    char want[96];
-    size_t wlen;
+    static const char host[] = "http://127.0.0.1:";
+    size_t plen = strlen(prefix);
     const char *p;
     char *end = NULL;
-    unsigned long port;
-    int n;
+    unsigned long v;
 
-    n = snprintf(want, sizeof(want), "coffer filer %u listening on http://127.0.0.1:", f->id);
-    IT_CHECK(n > 0 && (size_t)n < sizeof(want));
-    wlen = (size_t)n;
-    IT_CHECKF(strncmp(f->ready_line, want, wlen) == 0,
-              "filer %u: ready line \"%s\" is not \"%s...\"", f->id, f->ready_line, want);
-    p = f->ready_line + wlen;
+    IT_CHECKF(strncmp(line, prefix, plen) == 0 && strncmp(line + plen, host, sizeof(host) - 1) == 0,
+              "ready line \"%s\" is not \"%s%s...\"", line, prefix, host);
+    p = line + plen + sizeof(host) - 1;
     errno = 0;
-    port = strtoul(p, &end, 10);
-    IT_CHECKF(errno == 0 && end != p && *end == '\0' && port > 0 && port < 65536,
-              "filer %u: bad port in ready line \"%s\"", f->id, f->ready_line);
-    f->port = (unsigned)port;
-    n = snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", f->port);
-    IT_CHECK(n > 0 && (size_t)n < sizeof(f->base));
+    v = strtoul(p, &end, 10);
+    IT_CHECKF(errno == 0 && end != p && *end == '\0' && v > 0 && v < 65536,
+              "bad port in ready line \"%s\"", line);
+    it_fmt(base, IT_URL_MAX, "http://127.0.0.1:%lu", v);
+    if (port != NULL)
+        *port = (unsigned)v;
 }
 
-static int filer_startv(struct it_filer *f, int *status, va_list ap)
+/* Up to cap - 1 bytes of the end of the file at path into out,
+ * NUL-terminated; "" if it cannot be read. */
+static void read_tail(const char *path, char *out, size_t cap)
 {
-    char *args[IT_ARGS_MAX + 1];
-    char *envp[IT_ENV_MAX];
-    char id[16];
-    size_t n = 0;
-    int pipefd[2] = {-1, -1}, log_fd = -1, st = 0, ready, rc = -1;
-    pid_t parent = getpid(), pid;
-    const char *a;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t end;
+    ssize_t n = 0;
 
-    IT_CHECKF(f->pid < 0, "filer %u is already running", f->id);
-    IT_CHECK(snprintf(id, sizeof(id), "%u", f->id) > 0);
-    args[n++] = (char *)it__coffer();
-    args[n++] = "filer";
-    args[n++] = "--id";
-    args[n++] = id;
-    args[n++] = "--dir";
-    args[n++] = f->dir;
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
-    for (;;) {
-        a = va_arg(ap, const char *);
-        if (a == NULL)
-            break;
-        IT_CHECK(n < IT_ARGS_MAX);
-        args[n++] = (char *)a;
-    }
-    args[n] = NULL;
-    child_env(envp, IT_ENV_MAX);
-    log_fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    IT_CHECKF(log_fd >= 0, "open \"%s\": %s", f->log, strerror(errno));
-    IT_CHECKF(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    IT_CHECKF(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0)
-        child_exec(args, envp, -1, pipefd[1], log_fd, parent);
-    /* Our copy of the write end must go, or EOF would never come. */
-    close(pipefd[1]);
-    pipefd[1] = -1;
-    it__registry_set(0, pid);
-    f->pid = pid;
-    f->out_fd = pipefd[0];
-    pipefd[0] = -1;
-    ready = read_ready_line(f);
-    if (ready > 0) {
-        parse_ready_line(f);
-        rc = 0;
+    out[0] = '\0';
+    if (fd < 0)
         goto out;
-    }
-    if (ready < 0) {
-        it_filer_kill9(f);
-        it_fail(__FILE__, __LINE__, "filer %u printed no ready line within %u ms", f->id,
-                IT_READY_MS * it_multiplier());
-    }
-    /* EOF on stdout: it is exiting. */
-    if (!it_filer_wait_exit(f, IT_READY_MS, &st)) {
-        it_filer_kill9(f);
-        it_fail(__FILE__, __LINE__, "filer %u closed stdout but did not exit", f->id);
-    }
-    if (status != NULL)
-        *status = st;
+    end = lseek(fd, 0, SEEK_END);
+    if (end >= 0 && lseek(fd, end > (off_t)(cap - 1) ? end - (off_t)(cap - 1) : 0, SEEK_SET) >= 0)
+        n = read(fd, out, cap - 1);
+    out[n > 0 ? n : 0] = '\0';
 out:
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-    close(log_fd);
-    return rc;
+    if (fd >= 0)
+        close(fd);
 }
 
-int it_filer_start(struct it_filer *f, int *status, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, status);
-    rc = filer_startv(f, status, ap);
-    va_end(ap);
-    return rc;
-}
-
-void it__filer_start_okv(struct it_filer *f, va_list ap)
-{
-    int st = 0;
-
-    if (filer_startv(f, &st, ap) != 0) {
-        char log[2048];
-        it_filer_read_log(f, log, sizeof(log));
-        it_fail(__FILE__, __LINE__, "filer %u exited before it was ready (status 0x%x); log:\n%s",
-                f->id, (unsigned)st, log);
-    }
-}
-
-void it_filer_start_ok(struct it_filer *f, ...)
-{
-    va_list ap;
-
-    va_start(ap, f);
-    it__filer_start_okv(f, ap);
-    va_end(ap);
-}
+/* ---- waiting for and stopping a process ------------------------------------- */
 
 /* A child this harness started, as the filer and process helpers share it:
  * where its pid and stdout live, and its name for messages. */
@@ -333,114 +279,140 @@ static int child_stop(struct child c)
     return st;
 }
 
-/* A filer as a child, named "filer N" (in buf) for messages. */
-static struct child filer_child(struct it_filer *f, char *buf, size_t cap)
+/* child_stop, failing the case unless the exit status is 0. */
+static void child_stop_ok(struct child c)
 {
-    (void)snprintf(buf, cap, "filer %u", f->id);
-    return (struct child){&f->pid, &f->out_fd, buf};
+    int st = child_stop(c);
+
+    IT_CHECKF(st == 0, "%s: exit status 0x%x after SIGTERM, expected exit 0", c.what, (unsigned)st);
+}
+
+/* ---- filers ----------------------------------------------------------------- */
+
+static struct child filer_child(struct it_filer *f)
+{
+    return (struct child){&f->pid, &f->out_fd, f->name};
+}
+
+void it_filer_init(struct it_filer *f, unsigned id, const char *name)
+{
+    memset(f, 0, sizeof(*f));
+    f->pid = -1;
+    f->out_fd = -1;
+    f->id = id;
+    it_fmt(f->name, sizeof(f->name), "filer %u", id);
+    it_case_path(f->dir, name);
+    it_fmt(f->log, IT_PATH_MAX, "%s.log", f->dir);
+    IT_CHECKF(mkdir(f->dir, 0700) == 0 || errno == EEXIST, "mkdir \"%s\": %s", f->dir,
+              strerror(errno));
+}
+
+static int filer_startv(struct it_filer *f, int *status, va_list ap)
+{
+    char *args[IT_ARGS_MAX + 1], id[16], prefix[64];
+    const char *fixed[] = {"--id", id, "--dir", f->dir, "--listen", "127.0.0.1:0"};
+    int st = 0, ready, rc = -1;
+
+    IT_CHECKF(f->pid < 0, "%s is already running", f->name);
+    it_fmt(id, sizeof(id), "%u", f->id);
+    build_args(args, "filer", fixed, CF_ARRAY_LEN(fixed), ap);
+    f->pid = spawn(args, f->log, -1, &f->out_fd);
+    ready = read_line(f->out_fd, f->ready_line, sizeof(f->ready_line),
+                      it__now_ms() + (uint64_t)IT_READY_MS * it_multiplier(), f->name);
+    if (ready > 0) {
+        it_fmt(prefix, sizeof(prefix), "coffer filer %u listening on ", f->id);
+        parse_url_line(f->ready_line, prefix, f->base, &f->port);
+        rc = 0;
+        goto out;
+    }
+    if (ready < 0) {
+        it_filer_kill9(f);
+        it_fail(__FILE__, __LINE__, "%s printed no ready line within %u ms", f->name,
+                IT_READY_MS * it_multiplier());
+    }
+    /* EOF on stdout: it is exiting. */
+    if (!it_filer_wait_exit(f, IT_READY_MS, &st)) {
+        it_filer_kill9(f);
+        it_fail(__FILE__, __LINE__, "%s closed stdout but did not exit", f->name);
+    }
+    if (status != NULL)
+        *status = st;
+out:
+    return rc;
+}
+
+int it_filer_start(struct it_filer *f, int *status, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, status);
+    rc = filer_startv(f, status, ap);
+    va_end(ap);
+    return rc;
+}
+
+void it__filer_start_okv(struct it_filer *f, va_list ap)
+{
+    int st = 0;
+
+    if (filer_startv(f, &st, ap) != 0) {
+        char log[2048];
+        it_filer_read_log(f, log, sizeof(log));
+        it_fail(__FILE__, __LINE__, "%s exited before it was ready (status 0x%x); log:\n%s",
+                f->name, (unsigned)st, log);
+    }
+}
+
+void it_filer_start_ok(struct it_filer *f, ...)
+{
+    va_list ap;
+
+    va_start(ap, f);
+    it__filer_start_okv(f, ap);
+    va_end(ap);
 }
 
 bool it_filer_wait_exit(struct it_filer *f, unsigned timeout_ms, int *status)
 {
-    char what[32];
-
-    return child_wait_exit(filer_child(f, what, sizeof(what)), timeout_ms, status);
+    return child_wait_exit(filer_child(f), timeout_ms, status);
 }
 
 void it_filer_signal(const struct it_filer *f, int sig)
 {
-    char what[32];
-
-    (void)snprintf(what, sizeof(what), "filer %u", f->id);
-    child_signal(f->pid, what, sig);
+    child_signal(f->pid, f->name, sig);
 }
 
 void it_filer_kill9(struct it_filer *f)
 {
-    char what[32];
-
-    child_kill9(filer_child(f, what, sizeof(what)));
+    child_kill9(filer_child(f));
 }
 
 int it_filer_stop(struct it_filer *f)
 {
-    char what[32];
-
-    return child_stop(filer_child(f, what, sizeof(what)));
+    return child_stop(filer_child(f));
 }
 
 void it_filer_stop_ok(struct it_filer *f)
 {
-    unsigned id = f->id;
-    int st = it_filer_stop(f);
-
-    IT_CHECKF(st == 0, "filer %u: exit status 0x%x after SIGTERM, expected exit 0", id,
-              (unsigned)st);
+    child_stop_ok(filer_child(f));
 }
 
 void it_filer_read_log(const struct it_filer *f, char *out, size_t cap)
 {
-    int fd = open(f->log, O_RDONLY | O_CLOEXEC);
-    off_t end;
-    ssize_t n = 0;
-
-    out[0] = '\0';
-    if (fd < 0)
-        goto out;
-    end = lseek(fd, 0, SEEK_END);
-    if (end >= 0 && lseek(fd, end > (off_t)(cap - 1) ? end - (off_t)(cap - 1) : 0, SEEK_SET) >= 0)
-        n = read(fd, out, cap - 1);
-    out[n > 0 ? n : 0] = '\0';
-out:
-    if (fd >= 0)
-        close(fd);
+    read_tail(f->log, out, cap);
 }
 
 /* ---- the other roles --------------------------------------------------------- */
 
-/* Fork and exec coffer with args, stdin from in_fd (-1: /dev/null), stdout
- * into a pipe (*out_fd: its read end) and stderr appended to log. The child
- * is registered so a failing case kills it. */
-static pid_t spawn(char **args, const char *log, int in_fd, int *out_fd)
+static struct child proc_child(struct it_proc *p)
 {
-    char *envp[IT_ENV_MAX];
-    int pipefd[2] = {-1, -1}, log_fd;
-    pid_t parent = getpid(), pid;
-
-    child_env(envp, IT_ENV_MAX);
-    log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    IT_CHECKF(log_fd >= 0, "open \"%s\": %s", log, strerror(errno));
-    IT_CHECKF(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    IT_CHECKF(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0)
-        child_exec(args, envp, in_fd, pipefd[1], log_fd, parent);
-    close(pipefd[1]);
-    close(log_fd);
-    it__registry_set(0, pid);
-    *out_fd = pipefd[0];
-    return pid;
-}
-
-/* args[0..] from argv0, the fixed arguments and then the caller's (NULL-terminated). */
-static size_t collect_args(char **args, size_t n, va_list ap)
-{
-    for (;;) {
-        const char *a = va_arg(ap, const char *);
-        if (a == NULL)
-            break;
-        IT_CHECKF(n < IT_ARGS_MAX, "more than %d arguments", IT_ARGS_MAX);
-        args[n++] = (char *)a;
-    }
-    args[n] = NULL;
-    return n;
+    return (struct child){&p->pid, &p->out_fd, p->name};
 }
 
 bool it_proc_wait_exit(struct it_proc *p, unsigned timeout_ms, int *status)
 {
-    return child_wait_exit((struct child){&p->pid, &p->out_fd, p->name}, timeout_ms, status);
+    return child_wait_exit(proc_child(p), timeout_ms, status);
 }
 
 void it_proc_signal(const struct it_proc *p, int sig)
@@ -450,22 +422,17 @@ void it_proc_signal(const struct it_proc *p, int sig)
 
 void it_proc_kill9(struct it_proc *p)
 {
-    child_kill9((struct child){&p->pid, &p->out_fd, p->name});
+    child_kill9(proc_child(p));
 }
 
 int it_proc_stop(struct it_proc *p)
 {
-    return child_stop((struct child){&p->pid, &p->out_fd, p->name});
+    return child_stop(proc_child(p));
 }
 
 void it_proc_stop_ok(struct it_proc *p)
 {
-    char name[sizeof(p->name)];
-    int st;
-
-    memcpy(name, p->name, sizeof(name));
-    st = it_proc_stop(p);
-    IT_CHECKF(st == 0, "%s: exit status 0x%x after SIGTERM, expected exit 0", name, (unsigned)st);
+    child_stop_ok(proc_child(p));
 }
 
 uint64_t it_proc_peak_rss(const struct it_proc *p)
@@ -485,37 +452,11 @@ uint64_t it_proc_peak_rss(const struct it_proc *p)
     return (uint64_t)kb * 1024u;
 }
 
-/* "<prefix>http://127.0.0.1:PORT": the base URL into base (IT_URL_MAX) and
- * the port into *port (may be NULL). */
-static void parse_url_line(const char *line, const char *prefix, char *base, unsigned *port)
+void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeout_ms)
 {
-    static const char host[] = "http://127.0.0.1:";
-    size_t plen = strlen(prefix);
-    const char *p;
-    char *end = NULL;
-    unsigned long v;
-
-    IT_CHECKF(strncmp(line, prefix, plen) == 0 && strncmp(line + plen, host, sizeof(host) - 1) == 0,
-              "ready line \"%s\" is not \"%s%s...\"", line, prefix, host);
-    p = line + plen + sizeof(host) - 1;
-    errno = 0;
-    v = strtoul(p, &end, 10);
-    IT_CHECKF(errno == 0 && end != p && *end == '\0' && v > 0 && v < 65536,
-              "bad port in ready line \"%s\"", line);
-    it_fmt(base, IT_URL_MAX, "http://127.0.0.1:%lu", v);
-    if (port != NULL)
-        *port = (unsigned)v;
-}
-
-/* Read the next ready line of p into buf, failing the case (with its log)
- * if it exits or stays silent. */
-static void proc_read_line(struct it_proc *p, char *buf, size_t cap)
-{
-    int r = read_line(p->out_fd, buf, cap, it__now_ms() + (uint64_t)IT_READY_MS * it_multiplier(),
-                      p->name);
+    uint64_t deadline = it__now_ms() + (uint64_t)timeout_ms * it_multiplier();
+    int r = read_line(p->out_fd, out, cap, deadline, p->name);
     char log[4096];
-    int fd;
-    ssize_t n = 0;
 
     if (r > 0)
         return;
@@ -523,17 +464,13 @@ static void proc_read_line(struct it_proc *p, char *buf, size_t cap)
         it_proc_kill9(p);
     else
         (void)it_proc_wait_exit(p, IT_READY_MS, NULL);
-    fd = open(p->log, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, log, sizeof(log) - 1);
-        close(fd);
-    }
-    log[n > 0 ? n : 0] = '\0';
-    it_fail(__FILE__, __LINE__, "%s %s before its ready line; log:\n%s", p->name,
+    read_tail(p->log, log, sizeof(log));
+    it_fail(__FILE__, __LINE__, "%s %s before a whole line; log:\n%s", p->name,
             r < 0 ? "printed nothing in time" : "exited", log);
 }
 
-static void proc_startv(struct it_proc *p, const char *name, char **args)
+/* Start args as p, named name (its stderr to <case dir>/<name>.log). */
+static void proc_start(struct it_proc *p, const char *name, char **args)
 {
     memset(p, 0, sizeof(*p));
     p->pid = -1;
@@ -543,43 +480,101 @@ static void proc_startv(struct it_proc *p, const char *name, char **args)
     p->pid = spawn(args, p->log, -1, &p->out_fd);
 }
 
+/* Start `coffer ROLE FIXED... EXTRA...` as p, named role, and read its
+ * ready line "coffer ROLE listening on http://127.0.0.1:PORT". */
+static void role_startv(struct it_proc *p, const char *role, const char *const *fixed,
+                        size_t nfixed, va_list ap)
+{
+    char *args[IT_ARGS_MAX + 1], prefix[64];
+
+    build_args(args, role, fixed, nfixed, ap);
+    proc_start(p, role, args);
+    it_proc_read_line(p, p->ready_line, sizeof(p->ready_line), IT_READY_MS);
+    it_fmt(prefix, sizeof(prefix), "coffer %s listening on ", role);
+    parse_url_line(p->ready_line, prefix, p->base, &p->port);
+}
+
+void it_app_start_ok(struct it_proc *p, const char *db, ...)
+{
+    const char *fixed[] = {"--listen", "127.0.0.1:0", "--db", db,          "--replicas",
+                           "2",        "--poll-ms",   "200",  "--stall-s", "3"};
+    va_list ap;
+
+    va_start(ap, db);
+    role_startv(p, "app", fixed, CF_ARRAY_LEN(fixed), ap);
+    va_end(ap);
+}
+
+void it_objsrv_start_ok(struct it_proc *p, const char *app, ...)
+{
+    const char *fixed[] = {"--listen",   "127.0.0.1:0", "--app",     app,
+                           "--cache-ms", "0",           "--stall-s", "3"};
+    va_list ap;
+
+    va_start(ap, app);
+    role_startv(p, "objsrv", fixed, CF_ARRAY_LEN(fixed), ap);
+    va_end(ap);
+}
+
+void it_monitor_start_ok(struct it_proc *p, const char *db, ...)
+{
+    const char *fixed[] = {"--listen", "127.0.0.1:0",     "--db", db, "--poll-ms",
+                           "200",      "--offline-after", "2"};
+    va_list ap;
+
+    va_start(ap, db);
+    role_startv(p, "monitor", fixed, CF_ARRAY_LEN(fixed), ap);
+    va_end(ap);
+}
+
+void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, const char *objsrv,
+                         ...)
+{
+    char key[IT_PATH_MAX];
+    const char *fixed[] = {"--listen", "127.0.0.1:0", "--db",       fsdb, "--app",     app,
+                           "--objsrv", objsrv,        "--key-file", key,  "--stall-s", "3"};
+    va_list ap;
+
+    it_case_path(key, "gateway.key");
+    va_start(ap, objsrv);
+    role_startv(p, "gateway", fixed, CF_ARRAY_LEN(fixed), ap);
+    va_end(ap);
+}
+
+/* ---- coffer server ------------------------------------------------------------ */
+
 void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
 {
     char *args[IT_ARGS_MAX + 1], dir[IT_PATH_MAX], n[16], line[256], prefix[64];
+    const char *fixed[] = {"--data", dir, "--port", "0", "--filers", n};
     va_list ap;
 
     memset(s, 0, sizeof(*s));
     IT_CHECK(nfilers <= IT_SERVER_FILERS);
     it_case_path(dir, data);
     it_fmt(n, sizeof(n), "%u", nfilers);
-    args[0] = (char *)it__coffer();
-    args[1] = "server";
-    args[2] = "--data";
-    args[3] = dir;
-    args[4] = "--port";
-    args[5] = "0";
-    args[6] = "--filers";
-    args[7] = n;
     va_start(ap, nfilers);
-    (void)collect_args(args, 8, ap);
+    build_args(args, "server", fixed, CF_ARRAY_LEN(fixed), ap);
     va_end(ap);
-    proc_startv(&s->p, "server", args);
-    proc_read_line(&s->p, s->p.ready_line, sizeof(s->p.ready_line));
+    proc_start(&s->p, "server", args);
+    it_proc_read_line(&s->p, s->p.ready_line, sizeof(s->p.ready_line), IT_READY_MS);
     IT_CHECKF(strncmp(s->p.ready_line, "coffer server ready: ", 21) == 0,
               "first line \"%s\" is not \"coffer server ready: ...\"", s->p.ready_line);
-    proc_read_line(&s->p, line, sizeof(line));
+    it_proc_read_line(&s->p, line, sizeof(line), IT_READY_MS);
     parse_url_line(line, "coffer app listening on ", s->p.base, &s->p.port);
-    proc_read_line(&s->p, line, sizeof(line));
+    it_proc_read_line(&s->p, line, sizeof(line), IT_READY_MS);
     parse_url_line(line, "coffer objsrv listening on ", s->objsrv, NULL);
-    proc_read_line(&s->p, line, sizeof(line));
+    it_proc_read_line(&s->p, line, sizeof(line), IT_READY_MS);
     parse_url_line(line, "coffer monitor listening on ", s->monitor, NULL);
     for (unsigned i = 0; i < nfilers; i++) {
-        proc_read_line(&s->p, line, sizeof(line));
+        it_proc_read_line(&s->p, line, sizeof(line), IT_READY_MS);
         it_fmt(prefix, sizeof(prefix), "coffer filer %u listening on ", i + 1);
         parse_url_line(line, prefix, s->filers[i], NULL);
     }
     s->nfilers = nfilers;
 }
+
+/* ---- one-shot commands ----------------------------------------------------- */
 
 int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...)
 {
@@ -590,9 +585,8 @@ int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...)
     int in_fd = -1, st = 0;
     va_list ap;
 
-    args[0] = (char *)it__coffer();
     va_start(ap, in_file);
-    (void)collect_args(args, 1, ap);
+    build_args(args, NULL, NULL, 0, ap);
     va_end(ap);
     if (in_file != NULL) {
         in_fd = open(in_file, O_RDONLY | O_CLOEXEC);
@@ -638,9 +632,18 @@ int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...)
     }
     if (!it_proc_wait_exit(&p, IT_READY_MS, &st)) {
         it_proc_kill9(&p);
-        it_fail(__FILE__, __LINE__, "%s closed stdout but did not exit", args[1]);
+        it_fail(__FILE__, __LINE__, "%s closed stdout but did not exit", p.name);
     }
     return st;
+}
+
+int it_exit_code(int status)
+{
+    int code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+
+    if (WIFEXITED(status))
+        code = WEXITSTATUS(status);
+    return code;
 }
 
 bool it_file_contains(const char *path, const char *needle)
@@ -665,109 +668,4 @@ bool it_file_contains(const char *path, const char *needle)
     found = strstr(buf, needle) != NULL;
     free(buf);
     return found;
-}
-
-void it_app_start_ok(struct it_proc *p, const char *db, ...)
-{
-    char *args[IT_ARGS_MAX + 1];
-    va_list ap;
-    size_t n = 0;
-
-    args[n++] = (char *)it__coffer();
-    args[n++] = "app";
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
-    args[n++] = "--db";
-    args[n++] = (char *)db;
-    args[n++] = "--replicas";
-    args[n++] = "2";
-    args[n++] = "--poll-ms";
-    args[n++] = "200";
-    args[n++] = "--stall-s";
-    args[n++] = "3";
-    va_start(ap, db);
-    (void)collect_args(args, n, ap);
-    va_end(ap);
-    proc_startv(p, "app", args);
-    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
-    parse_url_line(p->ready_line, "coffer app listening on ", p->base, &p->port);
-}
-
-void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, const char *objsrv,
-                         ...)
-{
-    char *args[IT_ARGS_MAX + 1];
-    char key[IT_PATH_MAX];
-    va_list ap;
-    size_t n = 0;
-
-    it_case_path(key, "gateway.key");
-    args[n++] = (char *)it__coffer();
-    args[n++] = "gateway";
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
-    args[n++] = "--db";
-    args[n++] = (char *)fsdb;
-    args[n++] = "--app";
-    args[n++] = (char *)app;
-    args[n++] = "--objsrv";
-    args[n++] = (char *)objsrv;
-    args[n++] = "--key-file";
-    args[n++] = key;
-    args[n++] = "--stall-s";
-    args[n++] = "3";
-    va_start(ap, objsrv);
-    (void)collect_args(args, n, ap);
-    va_end(ap);
-    proc_startv(p, "gateway", args);
-    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
-    parse_url_line(p->ready_line, "coffer gateway listening on ", p->base, &p->port);
-}
-
-void it_monitor_start_ok(struct it_proc *p, const char *db, ...)
-{
-    char *args[IT_ARGS_MAX + 1];
-    va_list ap;
-    size_t n = 0;
-
-    args[n++] = (char *)it__coffer();
-    args[n++] = "monitor";
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
-    args[n++] = "--db";
-    args[n++] = (char *)db;
-    args[n++] = "--poll-ms";
-    args[n++] = "200";
-    args[n++] = "--offline-after";
-    args[n++] = "2";
-    va_start(ap, db);
-    (void)collect_args(args, n, ap);
-    va_end(ap);
-    proc_startv(p, "monitor", args);
-    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
-    parse_url_line(p->ready_line, "coffer monitor listening on ", p->base, &p->port);
-}
-
-void it_objsrv_start_ok(struct it_proc *p, const char *app, ...)
-{
-    char *args[IT_ARGS_MAX + 1];
-    va_list ap;
-    size_t n = 0;
-
-    args[n++] = (char *)it__coffer();
-    args[n++] = "objsrv";
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
-    args[n++] = "--app";
-    args[n++] = (char *)app;
-    args[n++] = "--cache-ms";
-    args[n++] = "0";
-    args[n++] = "--stall-s";
-    args[n++] = "3";
-    va_start(ap, app);
-    (void)collect_args(args, n, ap);
-    va_end(ap);
-    proc_startv(p, "objsrv", args);
-    proc_read_line(p, p->ready_line, sizeof(p->ready_line));
-    parse_url_line(p->ready_line, "coffer objsrv listening on ", p->base, &p->port);
 }

@@ -41,6 +41,7 @@ struct it_filer {
     pid_t pid;  /* -1 when not running */
     int out_fd; /* read end of its stdout; -1 when not running */
     unsigned id;
+    char name[32];         /* "filer ID", in messages */
     unsigned port;         /* from the ready line */
     char dir[IT_PATH_MAX]; /* --dir */
     char log[IT_PATH_MAX]; /* its stderr, appended across restarts */
@@ -122,6 +123,11 @@ void it_proc_signal(const struct it_proc *p, int sig);
 bool it_proc_wait_exit(struct it_proc *p, unsigned timeout_ms, int *status);
 /* Peak resident set size (VmHWM) of a running process, in bytes. */
 uint64_t it_proc_peak_rss(const struct it_proc *p);
+/* Read the next line of p's stdout into out (cap bytes, without the '\n'),
+ * waiting up to timeout_ms (times the multiplier). Fails the case, with the
+ * end of p's log, if p exits or prints no whole line in time (then p is
+ * killed), or if the line does not fit. */
+void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeout_ms);
 
 /* ---- coffer server ------------------------------------------------------------ */
 
@@ -149,6 +155,10 @@ void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers,
  * cap is 0), stderr appended to <case dir>/cmd.log. Fails the case if it
  * runs longer than 60 s (times the multiplier). Returns its wait status. */
 int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...) __attribute__((sentinel));
+
+/* The exit status in a wait status, or 128 + the signal that ended the
+ * process (as a shell reports it). */
+int it_exit_code(int status);
 
 /* Whether the text file at path (its first 16 MiB) contains needle. Fails
  * the case if the file cannot be read. */

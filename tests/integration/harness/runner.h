@@ -68,6 +68,11 @@ const char *it_case_dir(void);
 /* Write "<case temp dir>/<name>" into out (IT_PATH_MAX bytes). */
 void it_case_path(char out[IT_PATH_MAX], const char *name);
 
+/* Remove dir and everything under it (symbolic links are removed, not
+ * followed). Returns 0 when dir is gone, -1 if anything stayed (each
+ * failure printed on stderr). */
+int it_rm_rf(const char *dir);
+
 /* ---- failing a case ------------------------------------------------------ */
 
 CF_NORETURN void it_fail(const char *file, int line, const char *fmt, ...) CF_PRINTF(3, 4);
