@@ -29,29 +29,6 @@ static void get_whole(const struct it_cluster *c, const struct it_record *rec, s
     (void)it_http_to(NULL, c->objsrv.base, "GET", target, NULL, r, NULL);
 }
 
-/* A Range read through objsrv gives exactly the payload's bytes there. */
-static void check_range(const struct it_cluster *c, const struct it_record *rec, uint64_t seed,
-                        uint64_t first, uint64_t last)
-{
-    char target[128], hdr[96];
-    unsigned char *want;
-    uint64_t n = last - first + 1;
-    struct it_resp r;
-
-    IT_CHECK(n <= IT_BODY_KEEP);
-    want = cf_xmalloc((size_t)n);
-    it_prng_fill(seed, first, want, (size_t)n);
-    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
-    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
-           (unsigned long long)last);
-    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
-    IT_EQ(r.curl_code, 0);
-    IT_EQ(r.total, n);
-    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
-    it_resp_fini(&r);
-    free(want);
-}
-
 /* ---- uploads --------------------------------------------------------------- */
 
 /* Filer 1, the heaviest, is killed; uploads still get 2 replicas, never on
@@ -329,7 +306,7 @@ static void t_download_first_down(void *arg)
     restart_roles(&c, "200");
     it_wait_filer_status(&c, rec.uuid, 1, "offline");
     it_download_ok(NULL, c.objsrv.base, &rec);
-    check_range(&c, &rec, 70, BIG / 2, BIG / 2 + 100);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 70, BIG / 2, BIG / 2 + 100);
     it_cluster_stop(&c);
 }
 
@@ -417,8 +394,8 @@ static void t_corrupt_replica(void *arg)
     check_not_served(&r, &rec);
     it_resp_fini(&r);
     IT_CHECK(it_file_contains(c.objsrv.log, "SHA-512 mismatch"));
-    check_range(&c, &rec, 90, 0, 65535);
-    check_range(&c, &rec, 90, at + 1, size - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, 0, 65535);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, at + 1, size - 1);
     /* objsrv now reads the replica that failed its check last: the intact
      * one serves the whole object. */
     it_download_ok(NULL, c.objsrv.base, &rec);
@@ -428,7 +405,7 @@ static void t_corrupt_replica(void *arg)
     get_whole(&c, &rec, &r);
     check_not_served(&r, &rec);
     it_resp_fini(&r);
-    check_range(&c, &rec, 90, at - 1000, at - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, at - 1000, at - 1);
     it_cluster_stop(&c);
 }
 
