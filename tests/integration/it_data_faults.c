@@ -161,20 +161,14 @@ static void t_filer_full(void *arg)
     static const unsigned weights[] = {100, 50, 50};
     struct it_record rec;
     struct it_cluster c;
-    char name[8];
 
     (void)arg;
-    memset(&c, 0, sizeof(c));
-    it_case_db(c.db);
+    it_cluster_init(&c);
     for (size_t i = 0; i < 3; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c.f[i], (unsigned)(i + 1), name);
         if (i == 0)
-            it_filer_start_ok(&c.f[i], "--capacity", "1M", NULL);
+            it_cluster_add_filer(&c, weights[i], "--capacity", "1M", NULL);
         else
-            it_filer_start_ok(&c.f[i], NULL);
-        c.n++;
-        it_admin_filer_add(c.db, &c.f[i], weights[i]);
+            it_cluster_add_filer(&c, weights[i], NULL);
     }
     it_admin_shard_add(c.db);
     it_app_start_ok(&c.app, c.db, NULL);

@@ -20,6 +20,8 @@
 #include "harness/disk.h"
 #include "harness/harness_int.h"
 
+/* ---- the catalog ------------------------------------------------------------ */
+
 void it_case_db(char out[IT_PATH_MAX])
 {
     it_fmt(out, IT_PATH_MAX, "sqlite:%s/catalog.db", it_case_dir());
@@ -48,6 +50,56 @@ void it_admin_shard_add(const char *db)
     IT_CHECKF(strstr(out, "shard ") != NULL && strstr(out, " added") != NULL,
               "coffer admin shard add printed \"%s\"", out);
 }
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    const struct cf_uuid *x = a, *y = b;
+    int c = 0;
+
+    if (x->shard != y->shard)
+        c = x->shard < y->shard ? -1 : 1;
+    else if (x->oid != y->oid)
+        c = x->oid < y->oid ? -1 : 1;
+    return c;
+}
+
+unsigned it_objdb_count(const char *db, unsigned max_id)
+{
+    char uri[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    struct cf_objdb *odb = NULL;
+    struct cf_uuid *all = NULL, page[256];
+    size_t n = 0, cap = 0;
+    unsigned distinct = 0;
+
+    it_fmt(uri, sizeof(uri), "%s", db);
+    cf_log_init("it", CF_LOG_WARN); /* no INFO lines from objdb in the test's output */
+    IT_CHECKF(cf_objdb_open(uri, 1, &odb, err) == 0, "open %s: %s", db, err);
+    for (unsigned id = 1; id <= max_id; id++) {
+        struct cf_objdb_cursor cur;
+        memset(&cur, 0, sizeof(cur));
+        while (!cur.done) {
+            int k = cf_objdb_list_by_filer(odb, id, &cur, page, CF_ARRAY_LEN(page), err);
+            IT_CHECKF(k >= 0, "list filer %u: %s", id, err);
+            if (k == 0)
+                continue;
+            if (n + (size_t)k > cap) {
+                cap = 2 * (n + (size_t)k);
+                all = cf_xrealloc(all, cap * sizeof(*all));
+            }
+            memcpy(all + n, page, (size_t)k * sizeof(*page));
+            n += (size_t)k;
+        }
+    }
+    cf_objdb_close(odb);
+    if (n > 0)
+        qsort(all, n, sizeof(*all), cmp_uuid);
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || cmp_uuid(&all[i - 1], &all[i]) != 0;
+    free(all);
+    return distinct;
+}
+
+/* ---- object records, uploads, downloads -------------------------------------- */
 
 static void copy_str(char *out, size_t cap, const char *s, const char *what)
 {
@@ -229,52 +281,7 @@ void it_check_placement(const struct it_filer *fl, size_t n, const struct it_rec
               rec->uuid, found, rec->nfilers);
 }
 
-static int cmp_uuid(const void *a, const void *b)
-{
-    const struct cf_uuid *x = a, *y = b;
-
-    if (x->shard != y->shard)
-        return x->shard < y->shard ? -1 : 1;
-    if (x->oid != y->oid)
-        return x->oid < y->oid ? -1 : 1;
-    return 0;
-}
-
-unsigned it_objdb_count(const char *db, unsigned max_id)
-{
-    char uri[IT_PATH_MAX], err[CF_ERR_LEN] = "";
-    struct cf_objdb *odb = NULL;
-    struct cf_uuid *all = NULL, page[256];
-    size_t n = 0, cap = 0;
-    unsigned distinct = 0;
-
-    it_fmt(uri, sizeof(uri), "%s", db);
-    cf_log_init("it", CF_LOG_WARN); /* no INFO lines from objdb in the test's output */
-    IT_CHECKF(cf_objdb_open(uri, 1, &odb, err) == 0, "open %s: %s", db, err);
-    for (unsigned id = 1; id <= max_id; id++) {
-        struct cf_objdb_cursor cur;
-        memset(&cur, 0, sizeof(cur));
-        while (!cur.done) {
-            int k = cf_objdb_list_by_filer(odb, id, &cur, page, CF_ARRAY_LEN(page), err);
-            IT_CHECKF(k >= 0, "list filer %u: %s", id, err);
-            if (k == 0)
-                continue;
-            if (n + (size_t)k > cap) {
-                cap = 2 * (n + (size_t)k);
-                all = cf_xrealloc(all, cap * sizeof(*all));
-            }
-            memcpy(all + n, page, (size_t)k * sizeof(*page));
-            n += (size_t)k;
-        }
-    }
-    cf_objdb_close(odb);
-    if (n > 0)
-        qsort(all, n, sizeof(*all), cmp_uuid);
-    for (size_t i = 0; i < n; i++)
-        distinct += i == 0 || cmp_uuid(&all[i - 1], &all[i]) != 0;
-    free(all);
-    return distinct;
-}
+/* ---- a cluster of separate processes ----------------------------------------- */
 
 void it_cluster_init(struct it_cluster *c)
 {
@@ -383,10 +390,12 @@ static bool filer_table_has(void *arg)
     struct cf_objdb_filer f;
     bool ok = false;
 
+    /* A catalog that cannot be opened now is tried again at the next poll. */
     if (cf_objdb_open(w->db, 1, &odb, NULL) < 0)
-        return false;
+        goto out;
     if (cf_objdb_filer_get(odb, w->id, &f, NULL) == 0)
         ok = strcmp(f.status, w->status) == 0;
+out:
     cf_objdb_close(odb);
     return ok;
 }
@@ -523,14 +532,15 @@ static bool job_ended(void *arg)
 {
     struct job_wait *w = arg;
     json_t *j = it_job_get(w->app_base, w->id);
+    bool ended = strcmp(it_json_str(j, "state"), "running") != 0;
 
-    if (strcmp(it_json_str(j, "state"), "running") == 0) {
+    if (ended) {
+        json_decref(w->last);
+        w->last = j;
+    } else {
         json_decref(j);
-        return false;
     }
-    json_decref(w->last);
-    w->last = j;
-    return true;
+    return ended;
 }
 
 json_t *it_job_wait_end(const char *app_base, int64_t id, unsigned tries, unsigned delay_ms)
@@ -581,7 +591,7 @@ int64_t it_job_counter(const json_t *job, const char *name)
     return it_json_int(k, name);
 }
 
-/* ---- the scribe ---- */
+/* ---- the scribe ------------------------------------------------------------ */
 
 int64_t it_scribe_count(const char *db_uri, const char *kind)
 {

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "harness/proc.h"
+struct it_filer;
 
 /* Milliseconds of a monotonic clock. */
 uint64_t it__now_ms(void);

@@ -16,6 +16,8 @@
 #define IT_CURL_BUFSIZE (256 * 1024)
 #define IT_XFER_MS      240000 /* one it_xfer_run batch */
 
+/* ---- one request ------------------------------------------------------------ */
+
 void it_client_init(struct it_client *c)
 {
     c->easy = curl_easy_init();
@@ -221,6 +223,8 @@ long it_http_to(struct it_client *c, const char *base, const char *method, const
     return st;
 }
 
+/* ---- the reply ------------------------------------------------------------ */
+
 void it_resp_fini(struct it_resp *r)
 {
     free(r->body);
@@ -308,6 +312,8 @@ bool it_json_bool(const json_t *o, const char *key)
     IT_CHECKF(json_is_boolean(v), "JSON member \"%s\" is missing or not a boolean", key);
     return json_is_true(v);
 }
+
+/* ---- the filer's requests ----------------------------------------------------- */
 
 json_t *it_status(const struct it_filer *f)
 {
@@ -469,24 +475,26 @@ long it_status_of(struct it_client *c, const struct it_filer *f, const char *met
 static size_t xfer_read(char *buf, size_t size, size_t nmemb, void *ud)
 {
     struct it_xfer *x = ud;
+    size_t n = CURL_READFUNC_PAUSE;
 
-    if (x->pause_at > 0 && x->pause_state == 0 && x->body->gen.pos >= x->pause_at) {
+    if (x->pause_at > 0 && x->pause_state == 0 && x->body->gen.pos >= x->pause_at)
         x->pause_state = 1;
-        return CURL_READFUNC_PAUSE;
-    }
-    return on_read(buf, size, nmemb, x->body);
+    else
+        n = on_read(buf, size, nmemb, x->body);
+    return n;
 }
 
 static size_t xfer_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     struct it_xfer *x = ud;
+    size_t n = CURL_WRITEFUNC_PAUSE; /* libcurl delivers the same bytes again */
 
     if (x->body == NULL && x->pause_at > 0 && x->pause_state == 0 &&
-        x->resp.total + size * nmemb >= x->pause_at) {
+        x->resp.total + size * nmemb >= x->pause_at)
         x->pause_state = 1;
-        return CURL_WRITEFUNC_PAUSE; /* libcurl delivers the same bytes again */
-    }
-    return on_body(p, size, nmemb, &x->resp);
+    else
+        n = on_body(p, size, nmemb, &x->resp);
+    return n;
 }
 
 void it_xfer_init(struct it_xfer *x, const char *base, const char *method, const char *target,

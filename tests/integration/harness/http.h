@@ -14,13 +14,14 @@
  * caller. The it_*_ok functions and the it_check_* functions fail the case
  * when the reply is not what they say.
  *
- * Waiting: connecting is bounded by 10 s, a transfer with no progress for
- * 60 s fails, and one it_xfer_run batch is bounded by 240 s; each times the
- * multiplier.
+ * Waiting: connecting is bounded by 10 s; a transfer that stalls (under 1
+ * byte/s) for 60 s is aborted, which its curl_code reports; one it_xfer_run
+ * batch is bounded by 240 s; each bound times the multiplier.
  *
- * Threads: it_http, it_http_to and the it_resp_* and it_json_* functions
- * may be called from several threads of a case at once, each with its own
- * client, body and response; it_xfer_* from one thread at a time.
+ * Threads: everything but it_xfer_* may be called from several threads of
+ * a case at once, each with its own client, body and response (a NULL
+ * client is a one-off connection of the calling thread); it_xfer_* from one
+ * thread at a time.
  */
 #ifndef COFFER_IT_HTTP_H
 #define COFFER_IT_HTTP_H

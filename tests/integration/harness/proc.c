@@ -458,15 +458,15 @@ void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeou
     int r = read_line(p->out_fd, out, cap, deadline, p->name);
     char log[4096];
 
-    if (r > 0)
-        return;
-    if (r < 0)
-        it_proc_kill9(p);
-    else
-        (void)it_proc_wait_exit(p, IT_READY_MS, NULL);
-    read_tail(p->log, log, sizeof(log));
-    it_fail(__FILE__, __LINE__, "%s %s before a whole line; log:\n%s", p->name,
-            r < 0 ? "printed nothing in time" : "exited", log);
+    if (r <= 0) {
+        if (r < 0)
+            it_proc_kill9(p);
+        else
+            (void)it_proc_wait_exit(p, IT_READY_MS, NULL);
+        read_tail(p->log, log, sizeof(log));
+        it_fail(__FILE__, __LINE__, "%s %s before a whole line; log:\n%s", p->name,
+                r < 0 ? "printed nothing in time" : "exited", log);
+    }
 }
 
 /* Start args as p, named name (its stderr to <case dir>/<name>.log). */
