@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,43 +25,13 @@
     "/docs/Gr\xc3\xbc\xc3\x9f"                                                                     \
     "e an dich.txt"
 
-/* One line of the server's stdout, within a deadline. */
-static void read_line(struct it_proc *p, char *out, size_t cap)
-{
-    size_t len = 0;
-    int waited = 0;
-
-    for (;;) {
-        struct pollfd pfd = {p->out_fd, POLLIN, 0};
-        char ch;
-        ssize_t n;
-        IT_CHECKF(waited < (int)(LINE_MS * it_multiplier()), "no line from the server");
-        if (poll(&pfd, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        n = read(p->out_fd, &ch, 1);
-        IT_CHECKF(n == 1, "the server closed its stdout");
-        if (ch == '\n')
-            break;
-        if (len + 1 < cap)
-            out[len++] = ch;
-    }
-    out[len] = '\0';
-}
-
-static int exit_code(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* `coffer CMD --token-file TOK A1 A2 A3 A4` (trailing NULLs end the list);
  * returns the exit code, stdout in out (OUT_MAX bytes, may be NULL). */
 static int run(char *out, const char *tok, const char *cmd, const char *a1, const char *a2,
                const char *a3, const char *a4)
 {
-    return exit_code(it_coffer_cmd(out, out != NULL ? OUT_MAX : 0, NULL, cmd, "--token-file", tok,
-                                   a1, a2, a3, a4, NULL));
+    return it_exit_code(it_coffer_cmd(out, out != NULL ? OUT_MAX : 0, NULL, cmd, "--token-file",
+                                      tok, a1, a2, a3, a4, NULL));
 }
 
 static void run_ok(char *out, const char *tok, const char *cmd, const char *a1, const char *a2,
@@ -71,22 +40,6 @@ static void run_ok(char *out, const char *tok, const char *cmd, const char *a1, 
     int rc = run(out, tok, cmd, a1, a2, a3, a4);
 
     IT_CHECKF(rc == 0, "coffer %s %s: exit %d (see cmd.log)", cmd, a1 ? a1 : "", rc);
-}
-
-/* Write the payload (seed, size) to the case file name; its path into path. */
-static void write_payload(char path[IT_PATH_MAX], const char *name, uint64_t seed, size_t size)
-{
-    char *buf = malloc(size + 1);
-    int fd;
-
-    IT_CHECK(buf != NULL);
-    it_prng_fill(seed, 0, buf, size);
-    it_case_path(path, name);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(write(fd, buf, size) == (ssize_t)size);
-    close(fd);
-    free(buf);
 }
 
 /* The whole file (caller owns; free()), its size in *len. */
@@ -150,11 +103,11 @@ static void t_tour(void *arg)
 
     (void)arg;
     it_server_start_ok(&s, "data", 3, NULL);
-    read_line(&s.p, line, sizeof(line));
+    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
     p = "coffer gateway listening on ";
     IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
     it_fmt(gw, sizeof(gw), "%s", line + strlen(p));
-    read_line(&s.p, line, sizeof(line));
+    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
     p = "coffer gateway login: client demo user admin password ";
     IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
     it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
@@ -169,21 +122,21 @@ static void t_tour(void *arg)
     IT_EQ(rc, 1);
     IT_CHECK(it_file_contains(log, "run coffer login"));
     IT_EQ(setenv("HOME", home, 1), 0); /* the default token file */
-    rc = exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--gateway", gw, "--client", "demo",
-                                 "--user", "admin", "--password", "not it", NULL));
+    rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--gateway", gw, "--client", "demo",
+                                    "--user", "admin", "--password", "not it", NULL));
     IT_EQ(rc, 1);
     IT_CHECK(it_file_contains(log, "HTTP 401"));
     IT_CHECK(access(tok, F_OK) != 0);
-    rc = exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "login", "--gateway", gw, "--client", "demo",
-                                 "--user", "admin", "--password", pw, NULL));
+    rc = it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "login", "--gateway", gw, "--client",
+                                    "demo", "--user", "admin", "--password", pw, NULL));
     IT_EQ(rc, 0);
     IT_CHECKF(stat(tok, &st) == 0, "no token file \"%s\"", tok);
     IT_EQ(st.st_mode & 0777, 0600);
     IT_CHECK(!it_file_contains(tok, pw));
 
     /* mkdir, put, ls, get. */
-    write_payload(big, "big.bin", 1, IT_MIB);
-    write_payload(small, "small.txt", 2, 1000);
+    it_write_payload(big, "big.bin", 1, IT_MIB, NULL);
+    it_write_payload(small, "small.txt", 2, 1000, NULL);
     run_ok(NULL, tok, "mkdir", "/docs", NULL, NULL, NULL);
     run_ok(NULL, tok, "put", big, "/docs/big.bin", NULL, NULL);
     run_ok(NULL, tok, "put", small, UTF8, NULL, NULL);
@@ -220,7 +173,7 @@ static void t_tour(void *arg)
     get_same(tok, "/copy.txt", small);
 
     /* versions: a second put, then back to version 1. */
-    write_payload(v2, "v2.bin", 3, 5000);
+    it_write_payload(v2, "v2.bin", 3, 5000, NULL);
     run_ok(NULL, tok, "put", v2, "/docs/moved.bin", NULL, NULL);
     get_same(tok, "/docs/moved.bin", v2);
     run_ok(out, tok, "versions", "/docs/moved.bin", NULL, NULL, NULL);
@@ -231,16 +184,16 @@ static void t_tour(void *arg)
     get_same(tok, "/docs/moved.bin", big);
 
     /* A user who may only read: get works, put is refused with 403. */
-    rc = exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "user", "add", "--fs-db", fsdb,
-                                 "--client", "demo", "reader", "--password", "pw r", NULL));
+    rc = it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "user", "add", "--fs-db", fsdb,
+                                    "--client", "demo", "reader", "--password", "pw r", NULL));
     IT_EQ(rc, 0);
-    rc = exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "perm", "set", "--fs-db", fsdb, "--client",
-                                 "demo", "--path", "/", "--user", "reader", "--level", "read",
-                                 NULL));
+    rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "perm", "set", "--fs-db", fsdb,
+                                    "--client", "demo", "--path", "/", "--user", "reader",
+                                    "--level", "read", NULL));
     IT_EQ(rc, 0);
-    rc = exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok2, "--gateway", gw,
-                                 "--client", "demo", "--user", "reader", "--password", "pw r",
-                                 NULL));
+    rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok2, "--gateway", gw,
+                                    "--client", "demo", "--user", "reader", "--password", "pw r",
+                                    NULL));
     IT_EQ(rc, 0);
     get_same(tok2, "/docs/moved.bin", big);
     IT_CHECK(!it_file_contains(log, "HTTP 403"));
@@ -265,7 +218,7 @@ static void t_tour(void *arg)
     free(text);
     it_proc_signal(&s.p, SIGINT);
     IT_CHECKF(it_proc_wait_exit(&s.p, 30000, &rc), "coffer server ignored SIGINT");
-    IT_EQ(exit_code(rc), 0);
+    IT_EQ(it_exit_code(rc), 0);
 }
 
 int main(int argc, char **argv)

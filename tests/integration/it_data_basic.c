@@ -36,33 +36,6 @@ static void check_info_matches(const struct it_cluster *c, const struct it_recor
                   up->filers[i]);
 }
 
-/* A Range read through objsrv returns exactly the payload's bytes there. */
-static void check_range(const struct it_cluster *c, const struct it_record *rec, uint64_t seed,
-                        uint64_t first, uint64_t last)
-{
-    char target[128], hdr[96], cr[96], want_cr[96];
-    unsigned char *want;
-    uint64_t n = last - first + 1;
-    struct it_resp r;
-
-    IT_CHECK(n <= IT_BODY_KEEP);
-    want = cf_xmalloc((size_t)n);
-    it_prng_fill(seed, first, want, (size_t)n);
-    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
-    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
-           (unsigned long long)last);
-    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
-    IT_EQ(r.curl_code, 0);
-    IT_EQ(r.total, n);
-    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
-    IT_CHECK(it_resp_header(&r, "Content-Range", cr, sizeof(cr)));
-    it_fmt(want_cr, sizeof(want_cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
-           (unsigned long long)last, (unsigned long long)rec->size);
-    IT_STREQ(cr, want_cr);
-    it_resp_fini(&r);
-    free(want);
-}
-
 /* HEAD through objsrv: the headers of the object and no body. */
 static void check_head(const struct it_cluster *c, const struct it_record *rec)
 {
@@ -116,11 +89,11 @@ static void t_roundtrip_small(void *arg)
             IT_CHECK(strcmp(rec[i].uuid, rec[k].uuid) != 0);
 
     /* Ranges: the start, a middle part, the last byte, a suffix. */
-    check_range(&c, &rec[4], 104, 0, 0);
-    check_range(&c, &rec[4], 104, 0, 65535);
-    check_range(&c, &rec[4], 104, IT_MIB - 5, 2 * IT_MIB + 11);
-    check_range(&c, &rec[4], 104, rec[4].size - 1, rec[4].size - 1);
-    check_range(&c, &rec[1], 101, 0, 0);
+    it_download_range_ok(NULL, c.objsrv.base, &rec[4], 104, 0, 0);
+    it_download_range_ok(NULL, c.objsrv.base, &rec[4], 104, 0, 65535);
+    it_download_range_ok(NULL, c.objsrv.base, &rec[4], 104, IT_MIB - 5, 2 * IT_MIB + 11);
+    it_download_range_ok(NULL, c.objsrv.base, &rec[4], 104, rec[4].size - 1, rec[4].size - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec[1], 101, 0, 0);
     it_fmt(target, sizeof(target), "/v1/objects/%s", rec[4].uuid);
     IT_EQ(it_http_to(NULL, c.objsrv.base, "GET", target, NULL, &r, "Range: bytes=-10", NULL), 206);
     IT_EQ(r.total, 10);

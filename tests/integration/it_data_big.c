@@ -20,25 +20,6 @@
 #define APP_RSS_MAX (64ull * 1024 * 1024)
 #endif
 
-static void check_far_range(const struct it_cluster *c, const struct it_record *rec, uint64_t first,
-                            uint64_t last)
-{
-    unsigned char want[64];
-    char target[128], hdr[96];
-    struct it_resp r;
-    uint64_t n = last - first + 1;
-
-    IT_CHECK(n <= sizeof(want));
-    it_prng_fill(BIG_SEED, first, want, (size_t)n);
-    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
-    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
-           (unsigned long long)last);
-    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
-    IT_EQ(r.total, n);
-    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
-    it_resp_fini(&r);
-}
-
 static void t_one_gib(void *arg)
 {
     struct it_record rec;
@@ -54,8 +35,8 @@ static void t_one_gib(void *arg)
     IT_CHECKF(rss < APP_RSS_MAX, "the app's peak RSS after a 1 GiB upload is %llu MiB",
               (unsigned long long)(rss >> 20));
     it_download_ok(NULL, c.objsrv.base, &rec);
-    check_far_range(&c, &rec, BIG_SIZE / 2 - 7, BIG_SIZE / 2 + 24);
-    check_far_range(&c, &rec, BIG_SIZE - 5, BIG_SIZE - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, BIG_SEED, BIG_SIZE / 2 - 7, BIG_SIZE / 2 + 24);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, BIG_SEED, BIG_SIZE - 5, BIG_SIZE - 1);
     it_check_placement(c.f, c.n, &rec);
     it_cluster_stop(&c);
 }

@@ -29,29 +29,6 @@ static void get_whole(const struct it_cluster *c, const struct it_record *rec, s
     (void)it_http_to(NULL, c->objsrv.base, "GET", target, NULL, r, NULL);
 }
 
-/* A Range read through objsrv gives exactly the payload's bytes there. */
-static void check_range(const struct it_cluster *c, const struct it_record *rec, uint64_t seed,
-                        uint64_t first, uint64_t last)
-{
-    char target[128], hdr[96];
-    unsigned char *want;
-    uint64_t n = last - first + 1;
-    struct it_resp r;
-
-    IT_CHECK(n <= IT_BODY_KEEP);
-    want = cf_xmalloc((size_t)n);
-    it_prng_fill(seed, first, want, (size_t)n);
-    it_fmt(target, sizeof(target), "/v1/objects/%s", rec->uuid);
-    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
-           (unsigned long long)last);
-    IT_EQ(it_http_to(NULL, c->objsrv.base, "GET", target, NULL, &r, hdr, NULL), 206);
-    IT_EQ(r.curl_code, 0);
-    IT_EQ(r.total, n);
-    IT_CHECK(memcmp(r.body, want, (size_t)n) == 0);
-    it_resp_fini(&r);
-    free(want);
-}
-
 /* ---- uploads --------------------------------------------------------------- */
 
 /* Filer 1, the heaviest, is killed; uploads still get 2 replicas, never on
@@ -184,20 +161,14 @@ static void t_filer_full(void *arg)
     static const unsigned weights[] = {100, 50, 50};
     struct it_record rec;
     struct it_cluster c;
-    char name[8];
 
     (void)arg;
-    memset(&c, 0, sizeof(c));
-    it_case_db(c.db);
+    it_cluster_init(&c);
     for (size_t i = 0; i < 3; i++) {
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&c.f[i], (unsigned)(i + 1), name);
         if (i == 0)
-            it_filer_start_ok(&c.f[i], "--capacity", "1M", NULL);
+            it_cluster_add_filer(&c, weights[i], "--capacity", "1M", NULL);
         else
-            it_filer_start_ok(&c.f[i], NULL);
-        c.n++;
-        it_admin_filer_add(c.db, &c.f[i], weights[i]);
+            it_cluster_add_filer(&c, weights[i], NULL);
     }
     it_admin_shard_add(c.db);
     it_app_start_ok(&c.app, c.db, NULL);
@@ -329,7 +300,7 @@ static void t_download_first_down(void *arg)
     restart_roles(&c, "200");
     it_wait_filer_status(&c, rec.uuid, 1, "offline");
     it_download_ok(NULL, c.objsrv.base, &rec);
-    check_range(&c, &rec, 70, BIG / 2, BIG / 2 + 100);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 70, BIG / 2, BIG / 2 + 100);
     it_cluster_stop(&c);
 }
 
@@ -417,8 +388,8 @@ static void t_corrupt_replica(void *arg)
     check_not_served(&r, &rec);
     it_resp_fini(&r);
     IT_CHECK(it_file_contains(c.objsrv.log, "SHA-512 mismatch"));
-    check_range(&c, &rec, 90, 0, 65535);
-    check_range(&c, &rec, 90, at + 1, size - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, 0, 65535);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, at + 1, size - 1);
     /* objsrv now reads the replica that failed its check last: the intact
      * one serves the whole object. */
     it_download_ok(NULL, c.objsrv.base, &rec);
@@ -428,7 +399,7 @@ static void t_corrupt_replica(void *arg)
     get_whole(&c, &rec, &r);
     check_not_served(&r, &rec);
     it_resp_fini(&r);
-    check_range(&c, &rec, 90, at - 1000, at - 1);
+    it_download_range_ok(NULL, c.objsrv.base, &rec, 90, at - 1000, at - 1);
     it_cluster_stop(&c);
 }
 

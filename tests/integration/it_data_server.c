@@ -17,52 +17,6 @@
 
 #define STOP_MS 40000
 
-/* Write the payload (seed, size) to <case dir>/name; its digest in sha. */
-static void write_payload(char path[IT_PATH_MAX], const char *name, uint64_t seed, uint64_t size,
-                          uint8_t sha[CF_SHA512_LEN])
-{
-    char buf[64 * 1024];
-    struct it_gen g;
-    int fd;
-
-    it_case_path(path, name);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    it_gen_init(&g, seed, size);
-    for (;;) {
-        size_t n = it_gen_read(&g, buf, sizeof(buf));
-        if (n == 0)
-            break;
-        IT_CHECKF(write(fd, buf, n) == (ssize_t)n, "write \"%s\": %s", path, strerror(errno));
-    }
-    it_gen_final(&g, sha);
-    IT_EQ(close(fd), 0);
-}
-
-/* The size and SHA-512 of a local file. */
-static void file_digest(const char *path, uint64_t *size, uint8_t sha[CF_SHA512_LEN])
-{
-    char buf[64 * 1024];
-    struct cf_sha512 h;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(cf_sha512_init(&h) == 0);
-    *size = 0;
-    for (;;) {
-        n = read(fd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        IT_CHECK(cf_sha512_update(&h, buf, (size_t)n) == 0);
-        *size += (uint64_t)n;
-    }
-    IT_CHECKF(n == 0, "read \"%s\": %s", path, strerror(errno));
-    IT_CHECK(cf_sha512_final(&h, sha) == 0);
-    cf_sha512_fini(&h);
-    close(fd);
-}
-
 /* Files `coffer get` writes before it renames them, left in dir. */
 static unsigned get_temps(const char *dir)
 {
@@ -81,11 +35,6 @@ static unsigned get_temps(const char *dir)
     return n;
 }
 
-static bool exited_ok(int st)
-{
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 /* `coffer put FILE --app URL [--replicas R]`: prints one UUID line. */
 static void cli_put(const struct it_server *s, const char *file, const char *in_file,
                     const char *replicas, char uuid[40])
@@ -99,7 +48,8 @@ static void cli_put(const struct it_server *s, const char *file, const char *in_
                            replicas, NULL);
     else
         st = it_coffer_cmd(out, sizeof(out), in_file, "put", file, "--app", s->p.base, NULL);
-    IT_CHECKF(exited_ok(st), "coffer put %s: status 0x%x (see cmd.log)", file, (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer put %s: status 0x%x (see cmd.log)", file,
+              (unsigned)st);
     len = strlen(out);
     IT_CHECKF(len == CF_UUID_LEN + 1 && out[CF_UUID_LEN] == '\n', "coffer put printed \"%s\"", out);
     out[CF_UUID_LEN] = '\0';
@@ -118,8 +68,9 @@ static void cli_get_ok(const struct it_server *s, const char *uuid, const char *
 
     it_case_path(path, name);
     st = it_coffer_cmd(NULL, 0, NULL, "get", uuid, "-o", path, "--objsrv", s->objsrv, NULL);
-    IT_CHECKF(exited_ok(st), "coffer get %s: status 0x%x (see cmd.log)", uuid, (unsigned)st);
-    file_digest(path, &got_size, got);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer get %s: status 0x%x (see cmd.log)", uuid,
+              (unsigned)st);
+    it_file_sha512(path, &got_size, got);
     IT_EQ(got_size, size);
     IT_CHECKF(memcmp(got, sha, CF_SHA512_LEN) == 0, "coffer get %s wrote other bytes", uuid);
 }
@@ -133,7 +84,8 @@ static void cli_stat(const struct it_server *s, const char *uuid, struct it_reco
     int st;
 
     st = it_coffer_cmd(out, sizeof(out), NULL, "stat", uuid, "--app", s->p.base, NULL);
-    IT_CHECKF(exited_ok(st), "coffer stat %s: status 0x%x (see cmd.log)", uuid, (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer stat %s: status 0x%x (see cmd.log)", uuid,
+              (unsigned)st);
     j = json_loads(out, 0, &jerr);
     IT_CHECKF(j != NULL, "coffer stat printed no JSON (%s): %.300s", jerr.text, out);
     it_record_from_json(j, rec);
@@ -170,11 +122,11 @@ static void t_server_cli(void *arg)
     IT_EQ(s.nfilers, 3);
     server_filers(f, 3, "data");
 
-    write_payload(file, "in0", 1, sizes[0], sha[0]);
+    it_write_payload(file, "in0", 1, sizes[0], sha[0]);
     cli_put(&s, file, NULL, NULL, uuid[0]);
-    write_payload(file, "in1", 2, sizes[1], sha[1]);
+    it_write_payload(file, "in1", 2, sizes[1], sha[1]);
     cli_put(&s, file, NULL, "3", uuid[1]);
-    write_payload(file, "in2", 3, sizes[2], sha[2]);
+    it_write_payload(file, "in2", 3, sizes[2], sha[2]);
     cli_put(&s, "-", file, NULL, uuid[2]); /* from stdin: chunked */
     for (size_t i = 0; i < 3; i++) {
         char name[16];
@@ -217,7 +169,7 @@ static void t_server_cli(void *arg)
 
     it_proc_signal(&s.p, SIGINT);
     IT_CHECKF(it_proc_wait_exit(&s.p, STOP_MS, &st), "coffer server ignored SIGINT");
-    IT_CHECKF(exited_ok(st), "coffer server: status 0x%x after SIGINT", (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer server: status 0x%x after SIGINT", (unsigned)st);
 }
 
 /* The same data directory serves its objects after a restart on new
@@ -234,17 +186,17 @@ static void t_server_restart(void *arg)
     (void)arg;
     it_server_start_ok(&s, "data", 3, NULL);
     server_filers(f, 3, "data");
-    write_payload(file, "in0", 10, 5 * IT_MIB, sha[0]);
+    it_write_payload(file, "in0", 10, 5 * IT_MIB, sha[0]);
     cli_put(&s, file, NULL, NULL, uuid[0]);
     it_proc_signal(&s.p, SIGINT);
     IT_CHECKF(it_proc_wait_exit(&s.p, STOP_MS, &st), "coffer server ignored SIGINT");
-    IT_CHECKF(exited_ok(st), "coffer server: status 0x%x after SIGINT", (unsigned)st);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer server: status 0x%x after SIGINT", (unsigned)st);
 
     it_server_start_ok(&s, "data", 3, NULL);
     cli_get_ok(&s, uuid[0], "out0", 5 * IT_MIB, sha[0]);
     cli_stat(&s, uuid[0], &rec);
     it_check_placement(f, 3, &rec);
-    write_payload(file, "in1", 11, 12345, sha[1]);
+    it_write_payload(file, "in1", 11, 12345, sha[1]);
     cli_put(&s, file, NULL, NULL, uuid[1]);
     IT_CHECK(strcmp(uuid[0], uuid[1]) != 0);
     cli_get_ok(&s, uuid[1], "out1", 12345, sha[1]);

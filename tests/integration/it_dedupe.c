@@ -50,47 +50,6 @@ static void start(struct it_cluster *c, size_t n, const char *const *app_args)
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
 }
 
-/* POST /v1/objects with the payload (seed, size): 201, parsed into rec. */
-static void upload_any(const struct it_cluster *c, uint64_t seed, uint64_t size,
-                       struct it_record *rec)
-{
-    struct it_body b = {.chunked = false};
-    uint8_t sha[CF_SHA512_LEN];
-    struct it_resp r;
-    json_t *j;
-
-    it_gen_init(&b.gen, seed, size);
-    it_http_to(NULL, c->app.base, "POST", "/v1/objects", &b, &r, NULL);
-    it_gen_fini(&b.gen);
-    IT_CHECKF(r.status == 201, "upload: status %ld, body %.300s", r.status, r.body ? r.body : "");
-    j = it_resp_json(&r);
-    it_record_from_json(j, rec);
-    json_decref(j);
-    it_resp_fini(&r);
-    it_prng_sha512(seed, size, sha);
-    IT_EQ(rec->size, size);
-    IT_CHECK(memcmp(rec->sha, sha, CF_SHA512_LEN) == 0);
-    IT_EQ(rec->nfilers, rec->replicas);
-}
-
-/* GET app/v1/objects/UUID/info: the status; on 200, rec filled. */
-static long info_any(const struct it_cluster *c, const char *uuid, struct it_record *rec)
-{
-    char target[128];
-    struct it_resp r;
-    long st;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/info", uuid);
-    st = it_http_to(NULL, c->app.base, "GET", target, NULL, &r, NULL);
-    if (st == 200) {
-        json_t *j = it_resp_json(&r);
-        it_record_from_json(j, rec);
-        json_decref(j);
-    }
-    it_resp_fini(&r);
-    return st;
-}
-
 /* Object files on every filer of c (temporaries included: there must be none). */
 static unsigned files(const struct it_cluster *c)
 {
@@ -136,9 +95,9 @@ static void inline_case(bool holder_first)
 
     start(&c, 3, none);
     base = files(&c);
-    upload_any(&c, 77, TEN_MIB, &a);
+    it_upload_ok(NULL, c.app.base, 77, TEN_MIB, 0, false, &a);
     IT_EQ(files(&c), base + 2);
-    upload_any(&c, 77, TEN_MIB, &b);
+    it_upload_ok(NULL, c.app.base, 77, TEN_MIB, 0, false, &b);
     IT_CHECK(strcmp(a.uuid, b.uuid) != 0);
     /* One set of replicas: b names a's bytes, and b's own are gone. */
     IT_STREQ(b.path, a.path);
@@ -151,13 +110,13 @@ static void inline_case(bool holder_first)
     IT_EQ(it_scribe_count(c.db, CF_SCRIBE_DEDUPE), 1);
     it_download_ok(NULL, c.objsrv.base, &a);
     it_download_ok(NULL, c.objsrv.base, &b);
-    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_EQ(it_info(c.app.base, b.uuid, &info), 200);
     IT_STREQ(info.path, a.path);
 
     /* Other content is not shared. */
     {
         struct it_record o;
-        upload_any(&c, 78, TEN_MIB, &o);
+        it_upload_ok(NULL, c.app.base, 78, TEN_MIB, 0, false, &o);
         IT_CHECK(strcmp(o.path, a.path) != 0);
         IT_EQ(files(&c), base + 4);
     }
@@ -175,7 +134,7 @@ static void inline_case(bool holder_first)
     }
     IT_EQ(k.purged, 0);
     IT_EQ(it_cluster_copies(&c, a.path), 2);
-    IT_EQ(info_any(&c, first->uuid, &info), 404);
+    IT_EQ(it_info(c.app.base, first->uuid, &info), 404);
     it_download_ok(NULL, c.objsrv.base, second);
     IT_EQ(record_exists(&c, first->uuid), holder_first); /* a held holder stays, marked */
 
@@ -255,7 +214,7 @@ static void t_job(void *arg)
     IT_EQ(files(&c), base + 4);
     IT_EQ(it_cluster_copies(&c, b.path), 0);
     IT_EQ(it_cluster_copies(&c, a.path), 2);
-    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_EQ(it_info(c.app.base, b.uuid, &info), 200);
     IT_STREQ(info.path, a.path);
     it_download_ok(NULL, c.objsrv.base, &a);
     it_download_ok(NULL, c.objsrv.base, &b);
@@ -298,7 +257,7 @@ static void t_holder_missing(void *arg)
     base = files(&c);
     it_upload_ok(NULL, c.app.base, 12, 300000, 2, false, &a);
     it_object_file_remove(&c.f[a.filers[0] - 1], a.path);
-    upload_any(&c, 12, 300000, &b);
+    it_upload_ok(NULL, c.app.base, 12, 300000, 0, false, &b);
     IT_CHECKF(strcmp(a.path, b.path) != 0, "upload became an alias of a holder missing a file");
     IT_EQ(it_cluster_copies(&c, b.path), 2);
     IT_EQ(files(&c), base + 3);
@@ -321,7 +280,7 @@ static void t_holder_missing(void *arg)
     json_decref(job);
     IT_EQ(it_cluster_copies(&c, b.path), 0);
     IT_EQ(it_cluster_copies(&c, a.path), 2);
-    IT_EQ(info_any(&c, b.uuid, &info), 200);
+    IT_EQ(it_info(c.app.base, b.uuid, &info), 200);
     IT_STREQ(info.path, a.path);
     it_download_ok(NULL, c.objsrv.base, &b);
     it_download_ok(NULL, c.objsrv.base, &a);

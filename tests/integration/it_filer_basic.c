@@ -363,15 +363,6 @@ static void take_status(const struct it_filer *f, struct status_snap *s)
     json_decref(j);
 }
 
-static void expect_usage(const struct it_filer *f, int64_t objects, int64_t used)
-{
-    struct status_snap s;
-
-    take_status(f, &s);
-    IT_EQ(s.objects, objects);
-    IT_EQ(s.used, used);
-}
-
 /* /status has every field of the README, and used_bytes and objects follow
  * PUT and DELETE exactly (failed PUTs change nothing). */
 static void t_status(void *arg)
@@ -410,7 +401,7 @@ static void t_status(void *arg)
 
     IT_EQ(it_put_status(NULL, &f, "st/a", 34, 10, false), 409);
     IT_EQ(it_put_status(NULL, &f, "st/../a", 34, 10, false), 400);
-    expect_usage(&f, 3, 6000);
+    it_check_usage(&f, 3, 6000);
 
     take_status(&f, &a);
     it_get_ok(NULL, &f, "st/c", 5000, sha);
@@ -418,11 +409,11 @@ static void t_status(void *arg)
     IT_CHECK(b.bytes_out >= a.bytes_out + 5000);
 
     IT_EQ(it_status_of(NULL, &f, "DELETE", "/o/st/b"), 204);
-    expect_usage(&f, 2, 6000);
+    it_check_usage(&f, 2, 6000);
     IT_EQ(it_status_of(NULL, &f, "DELETE", "/o/st/c"), 204);
-    expect_usage(&f, 1, 1000);
+    it_check_usage(&f, 1, 1000);
     IT_EQ(it_status_of(NULL, &f, "DELETE", "/o/st/c"), 404);
-    expect_usage(&f, 1, 1000);
+    it_check_usage(&f, 1, 1000);
     IT_EQ(it_status_int(&f, "io_errors"), 0);
     it_filer_stop_ok(&f);
 }

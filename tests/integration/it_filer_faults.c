@@ -17,15 +17,6 @@
 #include "coffer/objpath.h"
 #include "harness.h"
 
-static void expect_usage(const struct it_filer *f, int64_t objects, int64_t used)
-{
-    json_t *j = it_status(f);
-
-    IT_EQ(it_json_int(j, "objects"), objects);
-    IT_EQ(it_json_int(j, "used_bytes"), used);
-    json_decref(j);
-}
-
 static void expect_absent(const struct it_filer *f, const char *path)
 {
     char target[IT_PATH_MAX];
@@ -55,7 +46,7 @@ static void t_capacity(void *arg)
     IT_EQ(it_status_int(&f, "free_bytes"), cap);
 
     it_put_ok(NULL, &f, "cap/fits", 1, part, false, NULL);
-    expect_usage(&f, 1, (int64_t)part);
+    it_check_usage(&f, 1, (int64_t)part);
     IT_EQ(it_status_int(&f, "free_bytes"), cap - (int64_t)part);
 
     IT_EQ(it_put_status(NULL, &f, "cap/too-big", 2, part, false), 507);
@@ -67,20 +58,20 @@ static void t_capacity(void *arg)
     IT_EQ(it_put_status(NULL, &f, "cap/too-big", 4, 2 * IT_MIB, true), 507);
     it_wait_no_tmp(&f);
     expect_absent(&f, "cap/too-big");
-    expect_usage(&f, 1, (int64_t)part);
+    it_check_usage(&f, 1, (int64_t)part);
 
     /* Exactly full fits; one more byte does not; an empty object always fits. */
     used = cap - (int64_t)part;
     it_put_ok(NULL, &f, "cap/rest", 5, (uint64_t)used, false, NULL);
-    expect_usage(&f, 2, cap);
+    it_check_usage(&f, 2, cap);
     IT_EQ(it_status_int(&f, "free_bytes"), 0);
     IT_EQ(it_put_status(NULL, &f, "cap/one-more", 6, 1, false), 507);
     IT_EQ(it_put_status(NULL, &f, "cap/one-more", 6, 1, true), 507);
     it_put_ok(NULL, &f, "cap/empty", 7, 0, false, NULL);
-    expect_usage(&f, 3, cap);
+    it_check_usage(&f, 3, cap);
 
     IT_EQ(it_status_of(NULL, &f, "DELETE", "/o/cap/fits"), 204);
-    expect_usage(&f, 2, used);
+    it_check_usage(&f, 2, used);
     it_roundtrip(NULL, &f, "cap/again", 8, part, true);
     it_wait_no_tmp(&f);
     IT_EQ(it_status_int(&f, "io_errors"), 0);
@@ -115,14 +106,14 @@ static void t_in_flight_invisible(void *arg)
     IT_EQ(json_array_size(json_object_get(j, "objects")), 0);
     json_decref(j);
     it_resp_fini(&r);
-    expect_usage(&f, 0, 0);
+    it_check_usage(&f, 0, 0);
 
     IT_CHECK(it_raw_send_gen(fd, &g, size - size / 2));
     it_gen_final(&g, sha);
     IT_EQ(it_raw_read_reply(fd, reply, sizeof(reply)), 201);
     close(fd);
     it_get_ok(NULL, &f, "vis/obj", size, sha);
-    expect_usage(&f, 1, (int64_t)size);
+    it_check_usage(&f, 1, (int64_t)size);
     it_filer_stop_ok(&f);
 }
 
@@ -165,7 +156,7 @@ static void t_same_path_race(void *arg)
     it_get_ok(NULL, &f, "race/x", size, sha[winner]);
     it_check_object_file(&f, "race/x", size, sha[winner]);
     it_wait_no_tmp(&f);
-    expect_usage(&f, 1, (int64_t)size);
+    it_check_usage(&f, 1, (int64_t)size);
     it_filer_stop_ok(&f);
 }
 
@@ -197,7 +188,7 @@ static void t_kill9_mid_put(void *arg)
     it_filer_start_ok(&f, NULL);
     IT_EQ(it_count_tmp(f.dir), 0);
     expect_absent(&f, "k9/big");
-    expect_usage(&f, 3, 6000);
+    it_check_usage(&f, 3, 6000);
     for (unsigned i = 0; i < 3; i++) {
         it_fmt(path, sizeof(path), "k9/keep-%u", i);
         it_get_ok(NULL, &f, path, 1000 * (i + 1), sha[i]);
@@ -240,7 +231,7 @@ static void t_client_disconnect(void *arg)
     it_wait_no_tmp(&f);
     expect_absent(&f, "dc/chunked");
 
-    expect_usage(&f, 0, 0);
+    it_check_usage(&f, 0, 0);
     IT_EQ(it_status_int(&f, "io_errors"), 0);
     it_roundtrip(NULL, &f, "dc/sized", 32, 1000, false);
     it_filer_stop_ok(&f);
@@ -298,7 +289,7 @@ static void t_sigterm_drain(void *arg)
     it_filer_start_ok(&f, NULL);
     it_get_ok(NULL, &f, "drain/obj", size, sha);
     it_check_object_file(&f, "drain/obj", size, sha);
-    expect_usage(&f, 1, (int64_t)size);
+    it_check_usage(&f, 1, (int64_t)size);
     it_filer_stop_ok(&f);
 }
 
@@ -348,7 +339,7 @@ static void t_restart_recount(void *arg)
     IT_CHECK(fclose(fp) == 0);
 
     it_filer_start_ok(&f, NULL);
-    expect_usage(&f, RECOUNT_N - 1, sum - (int64_t)recount_size(0));
+    it_check_usage(&f, RECOUNT_N - 1, sum - (int64_t)recount_size(0));
     IT_EQ(it_count_tmp(f.dir), 0);
     for (unsigned i = 1; i < RECOUNT_N; i++) {
         it_fmt(path, sizeof(path), "rc/%02u/obj", i);
@@ -389,7 +380,7 @@ static void t_second_filer(void *arg)
     it_case_path(g.log, "second.log");
     check_refused(&g, "second filer on the same --dir", "lock", "in use");
     it_get_ok(NULL, &f, "two/x", 1234, sha);
-    expect_usage(&f, 1, 1234);
+    it_check_usage(&f, 1, 1234);
     it_filer_stop_ok(&f);
 
     it_filer_init(&g, 2, "f1");
@@ -436,7 +427,7 @@ static void t_read_only(void *arg)
     IT_EQ(it_status_of(NULL, &f, "HEAD", "/o/ro/x"), 200);
     /* filer --help: "refuse new objects; reads and deletes still work". */
     IT_EQ(it_status_of(NULL, &f, "DELETE", "/o/ro/y"), 204);
-    expect_usage(&f, 1, 4321);
+    it_check_usage(&f, 1, 4321);
     it_filer_stop_ok(&f);
 }
 

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,31 +35,6 @@ struct gw {
     char admin[HDR_MAX]; /* "Authorization: Bearer ..." of demo's admin */
     char data[IT_PATH_MAX];
 };
-
-/* One line of the server's stdout, within a deadline. */
-static void read_line(struct it_proc *p, char *out, size_t cap)
-{
-    size_t len = 0;
-    int waited = 0;
-
-    for (;;) {
-        struct pollfd pfd = {p->out_fd, POLLIN, 0};
-        char ch;
-        ssize_t n;
-        IT_CHECKF(waited < (int)(LINE_MS * it_multiplier()), "no line from the server");
-        if (poll(&pfd, 1, 100) <= 0) {
-            waited += 100;
-            continue;
-        }
-        n = read(p->out_fd, &ch, 1);
-        IT_CHECKF(n == 1, "the server closed its stdout");
-        if (ch == '\n')
-            break;
-        if (len + 1 < cap)
-            out[len++] = ch;
-    }
-    out[len] = '\0';
-}
 
 static void add_user(struct cf_fsdb *fs, uint64_t client, const char *name, bool admin,
                      uint64_t *id)
@@ -126,11 +100,11 @@ static void start(struct gw *g)
     it_case_path(g->data, "data");
     make_catalog(g->data);
     it_server_start_ok(&g->s, "data", 3, NULL);
-    read_line(&g->s.p, line, sizeof(line));
+    it_proc_read_line(&g->s.p, line, sizeof(line), LINE_MS);
     p = "coffer gateway listening on ";
     IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
     it_fmt(g->base, sizeof(g->base), "%s", line + strlen(p));
-    read_line(&g->s.p, line, sizeof(line));
+    it_proc_read_line(&g->s.p, line, sizeof(line), LINE_MS);
     p = "coffer gateway login: client demo user admin password ";
     IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
     it_fmt(g->pw, sizeof(g->pw), "%s", line + strlen(p));

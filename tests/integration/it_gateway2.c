@@ -125,16 +125,7 @@ static void start(struct sys *s, const char *const *gw_args, size_t n)
 
     memset(s, 0, sizeof(*s));
     IT_EQ(cf_httpc_global_init(), 0);
-    it_case_db(s->c.db);
-    for (size_t i = 0; i < 2; i++) {
-        char name[16];
-        it_fmt(name, sizeof(name), "f%zu", i + 1);
-        it_filer_init(&s->c.f[i], (unsigned)(i + 1), name);
-        it_filer_start_ok(&s->c.f[i], NULL);
-        s->c.n++;
-        it_admin_filer_add(s->c.db, &s->c.f[i], 100);
-    }
-    it_admin_shard_add(s->c.db);
+    it_cluster_start_filers(&s->c, 2);
     it_app_start_ok(&s->c.app, s->c.db, "--purge-retention-s", "0", "--purge-interval-ms", "0",
                     NULL);
     it_objsrv_start_ok(&s->c.objsrv, s->c.app.base, NULL);

@@ -189,11 +189,6 @@ static void wait_numbers(const struct mon *m, const struct it_filer *f)
               "the monitor's numbers of filer %u never matched its /status", f->id);
 }
 
-static int exit_code(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
 /* ---- cases ---- */
 
 static void t_table(void *arg)
@@ -232,8 +227,8 @@ static void t_table(void *arg)
         }
         IT_EQ(sum, 8);
     }
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
-                                  m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
+                                     m.monitor.base, NULL)),
           0);
     for (unsigned i = 0; i < NFILERS; i++)
         IT_CHECKF(strstr(out, m.f[i].base) != NULL, "%s not in:\n%s", m.f[i].base, out);
@@ -457,14 +452,15 @@ static void t_scribe(void *arg)
     json_decref(again);
     json_decref(ev);
 
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor", m.monitor.base,
-                                  "--filer", "2", "--kind", "filer.status", "--since", "1h", NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor",
+                                     m.monitor.base, "--filer", "2", "--kind", "filer.status",
+                                     "--since", "1h", NULL)),
           0);
     IT_CHECKF(strstr(out, "-> offline") != NULL && strstr(out, "offline -> online") != NULL,
               "coffer admin log printed:\n%s", out);
     IT_CHECK(strstr(out, "filer=2") != NULL);
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
-                                  m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filers", "--monitor",
+                                     m.monitor.base, NULL)),
           0);
     IT_CHECKF(strstr(out, m.f[1].base) != NULL, "coffer admin filers printed:\n%s", out);
 
@@ -493,8 +489,8 @@ static void t_scribe(void *arg)
                                  "file \"Gr\xc3\xbc\xc3\x9f"
                                  "e\"\x1b[2J")),
           201);
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor", m.monitor.base,
-                                  "--kind", "repair", "--since", "1h", NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "log", "--monitor",
+                                     m.monitor.base, "--kind", "repair", "--since", "1h", NULL)),
           0);
     IT_CHECKF(strstr(out, "file \"Gr\xc3\xbc\xc3\x9f"
                           "e\"") != NULL &&
@@ -538,8 +534,8 @@ static void t_maintenance(void *arg)
     mon_start(&m, NULL, NULL);
     wait_all_online(&m);
     it_upload_ok(NULL, m.app.base, seed++, 1000, 3, false, &rec);
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id", "2",
-                                  "on", "--monitor", m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id",
+                                     "2", "on", "--monitor", m.monitor.base, NULL)),
           0);
     IT_CHECKF(strstr(out, "filer 2 is maintenance") != NULL, "printed:\n%s", out);
     e = filer_entry(&m, 2);
@@ -562,15 +558,15 @@ static void t_maintenance(void *arg)
         IT_CHECK(!it_record_has(&r2, 2));
     }
     /* Bad uses: no on/off, unknown filer. */
-    IT_EQ(exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "2",
-                                  "--monitor", m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "2",
+                                     "--monitor", m.monitor.base, NULL)),
           2);
-    IT_EQ(exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "99",
-                                  "on", "--monitor", m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "maintenance", "--id", "99",
+                                     "on", "--monitor", m.monitor.base, NULL)),
           1);
 
-    IT_EQ(exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id", "2",
-                                  "off", "--monitor", m.monitor.base, NULL)),
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "maintenance", "--id",
+                                     "2", "off", "--monitor", m.monitor.base, NULL)),
           0);
     wait_status(&m, 2, "online");
     wait_app_status(&m, rec.uuid, 2, "online");

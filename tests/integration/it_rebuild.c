@@ -15,7 +15,6 @@
  *                 job shows "interrupted"; run again, it resumes (same job,
  *                 done count kept) and completes, every object verified.
  */
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,21 +83,13 @@ static unsigned held_by(const struct it_record *recs, size_t n, unsigned id)
     return k;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Stop filer f, wipe its directory, start it again empty on its port. */
 static void wipe_filer(struct it_filer *f)
 {
     char listen[32];
 
     it_filer_stop_ok(f);
-    IT_EQ(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    IT_EQ(it_rm_rf(f->dir), 0);
     it_fmt(listen, sizeof(listen), "127.0.0.1:%u", f->port);
     it_filer_start_ok(f, "--listen", listen, NULL);
     IT_EQ(it_status_int(f, "objects"), 0);

@@ -1,0 +1,105 @@
+/*
+ * runner.h -- the case runner of the integration tests: cases forked with
+ * hard deadlines, one temp directory each, failing checks, bounded polling.
+ *
+ * Role: each tests/integration/it_*.c executable is run as
+ * `it_x COFFER TMPDIR [ARG...] [CASE...]` and hands its table of cases to
+ * it_run(). it_run forks one child per case, in its own process group, with
+ * its own temp directory (mkdtemp under TMPDIR). The parent waits until the
+ * case's deadline (its timeout_s times COFFER_TEST_TIMEOUT_MULTIPLIER); on
+ * timeout it kills the whole group: the case and every process it started.
+ * When the case passes its temp directory is removed; when it fails, the
+ * last 16 KiB of each *.log file in it (the stderr of the processes the case
+ * started) are printed and the directory is kept.
+ *
+ * Failing: the IT_* check macros and it_fail print file, line and the
+ * message, SIGKILL every process the case started, and end the case's
+ * process with status 1; nothing else is needed to clean up.
+ *
+ * Waiting: never sleep() for synchronization. it_wait_for polls a condition
+ * a bounded number of times (Redis `wait_for_condition 50 100`); every bound
+ * of the harness is multiplied by COFFER_TEST_TIMEOUT_MULTIPLIER
+ * (environment, 1 to 100, default 1).
+ *
+ * Threads: it_fail, the IT_* checks, it_fmt, it_multiplier and
+ * it_case_dir may be called from any thread of a case; the rest from the
+ * case's main thread only.
+ */
+#ifndef COFFER_IT_RUNNER_H
+#define COFFER_IT_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coffer/common.h"
+
+#define IT_PATH_MAX 1024
+#define IT_MIB      (1024u * 1024u)
+
+/* ---- the case runner ---------------------------------------------------- */
+
+typedef void (*it_case_cb)(void *arg);
+
+struct it_case {
+    const char *name;
+    it_case_cb fn;
+    void *arg;          /* passed to fn; borrowed, must outlive it_run */
+    unsigned timeout_s; /* the case's hard deadline, before the multiplier */
+};
+
+/* Run the cases named on the command line (argv[3 + skip_args]...), or all
+ * of them, one after the other. argv[1] is the coffer binary and argv[2] the
+ * parent of the temp directories (created if absent); the skip_args
+ * arguments after them belong to the caller. argv and cases are borrowed and
+ * must stay valid until it_run returns. Prints one line per case and a
+ * summary on stdout. Returns the process exit status: 0 if every case ran
+ * passed (and at least one ran), 1 otherwise, 2 on a usage error. */
+int it_run(int argc, char **argv, unsigned skip_args, const struct it_case *cases, size_t n);
+
+/* The COFFER_TEST_TIMEOUT_MULTIPLIER in force (>= 1). */
+unsigned it_multiplier(void);
+
+/* snprintf into out (cap bytes) that fails the case on truncation. */
+void it_fmt(char *out, size_t cap, const char *fmt, ...) CF_PRINTF(3, 4);
+
+/* The case's temp directory; valid until the case ends. */
+const char *it_case_dir(void);
+/* Write "<case temp dir>/<name>" into out (IT_PATH_MAX bytes). */
+void it_case_path(char out[IT_PATH_MAX], const char *name);
+
+/* Remove dir and everything under it (symbolic links are removed, not
+ * followed). Returns 0 when dir is gone, -1 if anything stayed (each
+ * failure printed on stderr). */
+int it_rm_rf(const char *dir);
+
+/* ---- failing a case ------------------------------------------------------ */
+
+CF_NORETURN void it_fail(const char *file, int line, const char *fmt, ...) CF_PRINTF(3, 4);
+void it_check_i64(const char *file, int line, const char *what, int64_t got, int64_t want);
+void it_check_str(const char *file, int line, const char *what, const char *got, const char *want);
+
+#define IT_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            it_fail(__FILE__, __LINE__, "check failed: %s", #cond);                                \
+    } while (0)
+#define IT_CHECKF(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            it_fail(__FILE__, __LINE__, __VA_ARGS__);                                              \
+    } while (0)
+/* Each argument is evaluated once. */
+#define IT_EQ(got, want)    it_check_i64(__FILE__, __LINE__, #got, (int64_t)(got), (int64_t)(want))
+#define IT_STREQ(got, want) it_check_str(__FILE__, __LINE__, #got, (got), (want))
+
+/* ---- bounded polling ----------------------------------------------------- */
+
+typedef bool (*it_cond_cb)(void *arg);
+
+/* Evaluate cond(arg) once, then up to tries * multiplier more times,
+ * delay_ms apart. Returns true as soon as it holds, false if it never did
+ * (the caller fails the case with a message saying what it waited for). */
+bool it_wait_for(it_cond_cb cond, void *arg, unsigned tries, unsigned delay_ms);
+
+#endif
