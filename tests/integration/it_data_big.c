@@ -11,8 +11,8 @@
 
 #define BIG_SIZE (1024ull * 1024 * 1024)
 #define BIG_SEED 0xb16b00b5ull
-/* The app streams; what it holds does not grow with the object. The issue's
- * target is 64 MiB for a 2 GiB upload; 1 GiB measured 14 MiB. AddressSanitizer
+/* The app streams; what it holds does not grow with the object. The target
+ * is 64 MiB for a 2 GiB upload; 1 GiB measured 14 MiB. AddressSanitizer
  * adds its shadow memory and quarantine (measured 45 MiB), so it gets more room. */
 #if defined(__SANITIZE_ADDRESS__)
 #define APP_RSS_MAX (256ull * 1024 * 1024)
