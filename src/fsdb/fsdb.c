@@ -119,82 +119,13 @@ static const char shard_schema[] =
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 
-static void bind_args(struct cf_db_stmt *s, const char *types, va_list ap)
-{
-    for (int i = 0; types[i] != '\0'; i++) {
-        int idx = i + 1;
-        int64_t v;
-        const char *t;
-        const void *p;
-        size_t n;
-
-        switch (types[i]) {
-        case 'i':
-            cf_db_bind_int64(s, idx, va_arg(ap, int64_t));
-            break;
-        case 'z':
-            v = va_arg(ap, int64_t);
-            if (v == 0)
-                cf_db_bind_null(s, idx);
-            else
-                cf_db_bind_int64(s, idx, v);
-            break;
-        case 't':
-            t = va_arg(ap, const char *);
-            cf_db_bind_text(s, idx, t);
-            break;
-        case 'b':
-            p = va_arg(ap, const void *);
-            n = va_arg(ap, size_t);
-            cf_db_bind_blob(s, idx, p, n);
-            break;
-        default:
-            cf_assert(!"bad bind type");
-        }
-    }
-}
-
-int cf__fsdb_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
-                   const char *types, ...)
-{
-    va_list ap;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, out, err);
-    if (rc < 0)
-        return rc;
-    va_start(ap, types);
-    bind_args(*out, types, ap);
-    va_end(ap);
-    return 0;
-}
-
-int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
-                 const char *types, ...)
-{
-    struct cf_db_stmt *s = NULL;
-    va_list ap;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    va_start(ap, types);
-    bind_args(s, types, ap);
-    va_end(ap);
-    rc = cf_db_step_one(s, vals, vals == NULL ? 0 : nvals, err);
-out:
-    cf_db_finalize(s);
-    return rc;
-}
-
 int cf__fsdb_new_id(struct cf_db *db, int64_t *out, char *err)
 {
     static const char sql[] = "UPDATE coffer_meta SET last_id = last_id + 1"
                               " WHERE id = 1 AND kind = 'fs-shard' RETURNING last_id";
     int rc;
 
-    rc = cf__fsdb_run(db, out, 1, err, sql, "");
+    rc = cf_db_run(db, out, 1, err, sql, "");
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "coffer_meta row missing");
         rc = CF_ECORRUPT;
@@ -307,8 +238,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     rc = cf_db_exec(db, meta_schema, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
-                      (int64_t)shard_id);
+    rc = cf_db_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
+                   (int64_t)shard_id);
     if (rc < 0)
         goto out;
     rc = cf_db_meta_check(db, uri, kind, CF__FSDB_SCHEMA_VERSION, shard_id, "fs shard", err);
@@ -551,7 +482,7 @@ int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out
 
     pthread_mutex_lock(&fs->reload_mu);
     db = cf_db_pool_acquire(fs->catalog);
-    rc = cf__fsdb_run(db, &max, 1, err, sql_max, "");
+    rc = cf_db_run(db, &max, 1, err, sql_max, "");
     if (rc < 0)
         goto out;
     if (max >= 65535) {
@@ -575,7 +506,7 @@ int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out
     if (rc < 0)
         goto out;
     sh->created_ms = cf_wall_ms();
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iti", (int64_t)id, location, (int64_t)sh->created_ms);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iti", (int64_t)id, location, (int64_t)sh->created_ms);
     if (rc == CF_EEXIST)
         cf_err_set(err, "fs shard location \"%s\" is already registered", location);
     if (rc < 0)
@@ -600,7 +531,7 @@ int cf_fsdb_shard_set_read_only(struct cf_fsdb *fs, uint32_t id, bool read_only,
     struct cf_db *db = cf_db_pool_acquire(fs->catalog);
     int rc;
 
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_only);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_only);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -693,9 +624,9 @@ static int client_get(struct cf_fsdb *fs, uint64_t id, const char *name, struct 
     int rc;
 
     if (name == NULL)
-        rc = cf__fsdb_query(db, &s, err, by_id, "i", (int64_t)id);
+        rc = cf_db_query(db, &s, err, by_id, "i", (int64_t)id);
     else
-        rc = cf__fsdb_query(db, &s, err, by_name, "t", name);
+        rc = cf_db_query(db, &s, err, by_name, "t", name);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -782,7 +713,7 @@ static int make_root(struct cf__fsdb_shard *sh, uint64_t client, uint64_t now, c
     rc = cf__fsdb_new_id(db, &id, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iii", id, (int64_t)client, (int64_t)now);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iii", id, (int64_t)client, (int64_t)now);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -827,7 +758,7 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, &shard, 1, err, sql_pick, "");
+    rc = cf_db_run(db, &shard, 1, err, sql_pick, "");
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -835,8 +766,8 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
         rc = CF_EUNAVAIL;
         goto out;
     }
-    rc = cf__fsdb_run(db, &id, 1, err, sql_ins, "titii", name, shard, info, (int64_t)replicas,
-                      (int64_t)now);
+    rc = cf_db_run(db, &id, 1, err, sql_ins, "titii", name, shard, info, (int64_t)replicas,
+                   (int64_t)now);
     if (rc == CF_EEXIST)
         cf_err_set(err, "client \"%s\" exists", name);
     if (rc < 0)
@@ -878,7 +809,7 @@ int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *
     c->sh = NULL;
     c->db = NULL;
     db = cf_db_pool_acquire(fs->catalog);
-    rc = cf__fsdb_run(db, &shard, 1, err, sql, "i", (int64_t)client);
+    rc = cf_db_run(db, &shard, 1, err, sql, "i", (int64_t)client);
     cf_db_pool_release(fs->catalog, db);
     if (rc < 0)
         goto out;

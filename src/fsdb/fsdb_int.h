@@ -18,7 +18,6 @@
 #define COFFER_FSDB_INT_H
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 
 #include "coffer/db.h"
@@ -62,21 +61,6 @@ int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *
 /* Give c's connection back (rolling back a transaction left open). Safe on
  * a conn whose db is NULL. */
 void cf__fsdb_release(struct cf__fsdb_conn *c);
-
-/* Prepare sql and bind its parameters ?1.. from the variadic arguments as
- * `types` says, one letter each:
- *   'i' int64_t          'z' int64_t, where 0 binds NULL (an absent parent)
- *   't' const char *     (NULL binds NULL)
- *   'b' const void *, size_t   a blob
- * On success *out is the statement (release with cf_db_finalize). */
-int cf__fsdb_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
-                   const char *types, ...);
-
-/* Prepare, bind as cf__fsdb_query, and run a statement that returns at most
- * one row (cf_db_step_one), copying its first nvals columns to vals (may be
- * NULL). Returns CF_DB_ROW, CF_DB_DONE, or an error. */
-int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
-                 const char *types, ...);
 
 /* A new id from the shard's counter (coffer_meta.last_id). Inside the
  * caller's transaction, so an id is taken only if the row using it is. */
