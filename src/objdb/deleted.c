@@ -12,7 +12,7 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+static int list_marked_shard(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                              void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -45,7 +45,7 @@ static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
             goto out;
         }
-        out[n].shard = sh->id;
+        out[n].shard = (uint16_t)sh->id;
         out[n].oid = (uint64_t)oid;
         out[n].rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         *last_oid = (uint64_t)oid;
@@ -65,7 +65,7 @@ int cf_objdb_list_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_obj
 }
 
 /* Fill d's filers and states from the deleted_object_filers rows of d->uuid. */
-static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_objdb_deleted *d,
+static int read_filers(struct cf_shardset_shard *sh, struct cf_db *db, struct cf_objdb_deleted *d,
                        char *err)
 {
     static const char sql[] = "SELECT filer_id, purged FROM deleted_object_filers"
@@ -108,7 +108,7 @@ out:
 }
 
 /* Columns of the deleted_objects queries below: id, rnd, deleted_at, path, size. */
-static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
+static int read_deleted_row(struct cf_shardset_shard *sh, struct cf_db_stmt *s,
                             struct cf_objdb_deleted *d, char *err)
 {
     int64_t oid = cf_db_column_int64(s, 0), size = cf_db_column_int64(s, 4);
@@ -117,7 +117,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     if (oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || size < 0 ||
         cf_db_column_copy_text(s, 3, d->path, sizeof(d->path)) < 0)
         return cf__objdb_oid_out_of_bounds(sh, oid, err);
-    d->uuid.shard = sh->id;
+    d->uuid.shard = (uint16_t)sh->id;
     d->uuid.oid = (uint64_t)oid;
     d->uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
     d->deleted_ms = (uint64_t)cf_db_column_int64(s, 2);
@@ -125,7 +125,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     return 0;
 }
 
-static int list_deleted_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+static int list_deleted_shard(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                               void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -188,8 +188,8 @@ int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms, struct cf_ob
 /* ---- one record ----------------------------------------------------------------- */
 
 /* Read the deleted-map record of uuid on db. Returns 0, CF_ENOTFOUND, or an error. */
-static int get_deleted_on(struct cf__objdb_shard *sh, struct cf_db *db, const struct cf_uuid *uuid,
-                          struct cf_objdb_deleted *out, char *err)
+static int get_deleted_on(struct cf_shardset_shard *sh, struct cf_db *db,
+                          const struct cf_uuid *uuid, struct cf_objdb_deleted *out, char *err)
 {
     static const char sql[] = "SELECT id, rnd, deleted_at, path, size FROM deleted_objects"
                               " WHERE id = ?1 AND rnd = ?2";
@@ -225,7 +225,7 @@ out:
 int cf_objdb_get_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
                          struct cf_objdb_deleted *out, char *err)
 {
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     int rc;
 
@@ -255,7 +255,7 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
         " WHERE object_id = ?1 AND filer_id = ?3"
         " AND object_id IN (SELECT id FROM deleted_objects WHERE id = ?1 AND rnd = ?2)"
         " RETURNING purged";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -298,7 +298,7 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
 {
     static const char sql_filers[] = "DELETE FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_obj[] = "DELETE FROM deleted_objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_objdb_deleted d;
     char text[CF_UUID_SIZE];
@@ -351,7 +351,7 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
         " SELECT object_id, filer_id FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_del_filers[] = "DELETE FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_del[] = "DELETE FROM deleted_objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     struct cf_objdb_deleted d;

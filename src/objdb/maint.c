@@ -18,7 +18,7 @@
 
 /* A connection of uuid's shard in a write transaction. */
 struct txn {
-    struct cf__objdb_shard *sh;
+    struct cf_shardset_shard *sh;
     struct cf_db *db;
     char text[CF_UUID_SIZE];
 };
@@ -221,7 +221,7 @@ struct records_arg {
 
 /* Fill the filers of out[0..n) (ascending object ids) from one query over
  * their id range. */
-static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_objdb_record *out,
+static int read_filers(struct cf_shardset_shard *sh, struct cf_db *db, struct cf_objdb_record *out,
                        size_t n, char *err)
 {
     static const char sql[] = "SELECT object_id, filer_id FROM object_filers"
@@ -256,7 +256,7 @@ static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_o
     return rc < 0 ? rc : 0;
 }
 
-static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                               void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -293,7 +293,7 @@ static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint
             goto out;
         }
         memset(&out[n], 0, sizeof(out[n]));
-        out[n].uuid.shard = sh->id;
+        out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
         out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 9));
         if (cf__objdb_read_record_columns(s, &out[n]) < 0) {
@@ -327,7 +327,7 @@ int cf_objdb_list_records(struct cf_objdb *odb, uint32_t filer_id, struct cf_obj
 
 /* ---- stale replicas -------------------------------------------------------------- */
 
-static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_stale_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                             void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     static const char sql[] = "SELECT object_id, filer_id, path, since, sent FROM stale_replicas"
@@ -358,7 +358,7 @@ static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64
             goto out;
         }
         memset(&out[n], 0, sizeof(out[n]));
-        out[n].uuid.shard = sh->id;
+        out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
         out[n].filer = (uint32_t)filer;
         if (cf_db_column_copy_text(s, 2, out[n].path, sizeof(out[n].path)) < 0) {
@@ -493,7 +493,7 @@ int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st, c
 {
     static const char sql[] = "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     int64_t args[2] = {(int64_t)st->uuid.oid, st->filer};
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db;
     int rc = cf__objdb_find_shard(odb, &st->uuid, &sh, err);
 
@@ -520,7 +520,7 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
     if (size > INT64_MAX)
         return 0;
     for (;;) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, next);
         struct cf_uuid uuid = {0};
         struct cf_db_stmt *s = NULL;
         struct cf_db *db;
@@ -529,10 +529,8 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
 
         if (sh == NULL)
             return 0;
-        next = (uint32_t)sh->id + 1;
-        pthread_rwlock_rdlock(&odb->lock);
-        writable = !sh->read_only && !sh->obsolete;
-        pthread_rwlock_unlock(&odb->lock);
+        next = sh->id + 1;
+        writable = (cf_shardset_flags(odb->set, sh) & CF__OBJDB_UNWRITABLE) == 0;
         if (!writable)
             continue;
         db = cf_db_pool_acquire(sh->pool);
@@ -543,7 +541,7 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
             cf_db_bind_int64(s, 3, min_replicas);
             rc = cf_db_step(s, err);
             if (rc == CF_DB_ROW) {
-                uuid.shard = sh->id;
+                uuid.shard = (uint16_t)sh->id;
                 uuid.oid = (uint64_t)cf_db_column_int64(s, 0);
                 uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
             }
@@ -609,7 +607,7 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     return rc < 0 ? rc : 0;
 }
 
-static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_dups_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                            void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -647,7 +645,7 @@ static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_
             rc = cf__objdb_oid_out_of_bounds(sh, d, err);
             goto out;
         }
-        out[n].dup.shard = out[n].holder.shard = sh->id;
+        out[n].dup.shard = out[n].holder.shard = (uint16_t)sh->id;
         out[n].dup.oid = (uint64_t)d;
         out[n].dup.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         out[n].holder.oid = (uint64_t)h;
@@ -735,14 +733,14 @@ int cf_objdb_count(struct cf_objdb *odb, struct cf_objdb_counts *out, char *err)
 
     memset(out, 0, sizeof(*out));
     for (;;) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, next);
         int64_t v[4] = {0, 0, 0, 0};
         struct cf_db *db;
         int rc;
 
         if (sh == NULL)
             return 0;
-        next = (uint32_t)sh->id + 1;
+        next = sh->id + 1;
         db = cf_db_pool_acquire(sh->pool);
         rc = query(db, sql, NULL, 0, v, 4, err);
         cf_db_pool_release(sh->pool, db);

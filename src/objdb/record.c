@@ -60,7 +60,7 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
         " sha512, created) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)";
     static const char sql_filer[] =
         "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -200,7 +200,7 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
         " FROM objects o JOIN objects h ON h.id = coalesce(o.alias, o.id)"
         " LEFT JOIN object_filers f ON f.object_id = h.id"
         " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -275,7 +275,7 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
         " WHERE id = ?1 AND rnd = ?2 RETURNING id";
     static const char sql_unmark[] = "UPDATE objects SET deleted = 0, deleted_at = NULL"
                                      " WHERE id = ?1 AND rnd = ?2 RETURNING id";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -323,7 +323,7 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         " SELECT object_id, filer_id, 0 FROM object_filers WHERE object_id = ?1";
     static const char sql_del_filers[] = "DELETE FROM object_filers WHERE object_id = ?1";
     static const char sql_del[] = "DELETE FROM objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -402,7 +402,7 @@ out:
 
 /* Up to `want` objects of filer on shard sh after after_oid, appended to out.
  * Returns how many. */
-static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after_oid,
+static int list_shard(struct cf_shardset_shard *sh, uint32_t filer, uint64_t after_oid,
                       struct cf_uuid *out, size_t want, char *err)
 {
     /* The per-filer index (filer_id, object_id) gives the rows in order. */
@@ -438,7 +438,7 @@ static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after
             rc = CF_ECORRUPT;
             goto out;
         }
-        out[n].shard = sh->id;
+        out[n].shard = (uint16_t)sh->id;
         out[n].oid = (uint64_t)oid;
         out[n].rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         n++;
@@ -460,14 +460,14 @@ int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_ob
     if (cap > INT_MAX)
         cap = INT_MAX;
     while (!c.done && n < cap) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, c.shard);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, c.shard);
 
         if (sh == NULL) {
             c.done = true;
             break;
         }
         if (sh->id != c.shard) {
-            c.shard = sh->id;
+            c.shard = (uint16_t)sh->id;
             c.after_oid = 0;
         }
         rc = list_shard(sh, filer_id, c.after_oid, out + n, cap - n, err);
