@@ -26,12 +26,10 @@ static int list_marked_shard(struct cf_shardset_shard *sh, const void *arg, uint
     size_t n = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)after_oid,
+                     before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         int64_t oid;
 
@@ -74,10 +72,9 @@ static int read_filers(struct cf_shardset_shard *sh, struct cf_db *db, struct cf
     int rc;
 
     d->nfilers = 0;
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "i", (int64_t)d->uuid.oid);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)d->uuid.oid);
     for (;;) {
         int64_t filer, st;
 
@@ -142,12 +139,10 @@ static int list_deleted_shard(struct cf_shardset_shard *sh, const void *arg, uin
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)after_oid,
+                     before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc < 0)
@@ -197,11 +192,9 @@ static int get_deleted_on(struct cf_shardset_shard *sh, struct cf_db *db,
     char text[CF_UUID_SIZE];
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
     rc = cf_db_step(s, err);
     if (rc < 0)
         goto out;
@@ -257,7 +250,6 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
         " RETURNING purged";
     struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
     int rc;
 
@@ -270,14 +262,8 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    cf_db_bind_int64(s, 3, filer_id);
-    cf_db_bind_int64(s, 4, (int64_t)state);
-    rc = cf_db_step_one(s, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iiii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd),
+                   (int64_t)filer_id, (int64_t)state);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -288,7 +274,6 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
     }
     rc = 0;
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(sh->pool, db);
     return rc;
@@ -323,10 +308,10 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
             goto out;
         }
     }
-    rc = cf__objdb_run_oid(db, sql_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_obj, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_obj, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -353,7 +338,6 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
     static const char sql_del[] = "DELETE FROM deleted_objects WHERE id = ?1";
     struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     struct cf_objdb_deleted d;
     char text[CF_UUID_SIZE];
     int rc;
@@ -366,16 +350,10 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_unmark, &s, err);
+    rc =
+        cf_db_run(db, NULL, 0, err, sql_unmark, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    rc = cf_db_step_one(s, NULL, 0, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(s);
-    s = NULL;
     if (rc == CF_DB_ROW) {
         rc = cf_db_commit(db, err);
         goto out;
@@ -397,21 +375,20 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
         rc = CF_ENOTFOUND;
         goto out;
     }
-    rc = cf__objdb_run_oid(db, sql_copy, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_copy_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(s);
     if (db != NULL) {
         cf_db_rollback(db);
         cf_db_pool_release(sh->pool, db);

@@ -110,30 +110,19 @@ static int shard_upgrade(struct cf_db *db, char *err)
     static const char sql_version[] =
         "SELECT version FROM coffer_meta WHERE id = 1 AND kind = 'shard'";
     static const char sql_stamp[] = "UPDATE coffer_meta SET version = ?1 WHERE id = 1";
-    struct cf_db_stmt *s = NULL;
     int64_t version = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql_version, &s, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step_one(s, &version, 1, err);
+    rc = cf_db_run(db, &version, 1, err, sql_version, "");
     if (rc < 0 || rc == CF_DB_DONE || version != 1)
         goto out;
-    cf_db_finalize(s);
-    s = NULL;
     rc = cf_db_exec(db, shard_schema, err);
     if (rc == 0)
         rc = cf_db_exec(db, shard_v2, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_stamp, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, CF__OBJDB_SHARD_VERSION);
-    rc = cf_db_step_one(s, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_stamp, "i", (int64_t)CF__OBJDB_SHARD_VERSION);
 out:
-    cf_db_finalize(s);
     return rc < 0 ? rc : 0;
 }
 
@@ -151,19 +140,14 @@ static int catalog_migrate(struct cf_db *db, char *err)
                                   " DEFAULT 0;"
                                   "UPDATE filers SET base_weight = weight;";
     bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
-    struct cf_db_stmt *s = NULL;
     int64_t has = 0;
     int rc;
 
-    rc = cf_db_prepare(db, pg ? sql_has_pg : sql_has_sqlite, &s, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step_one(s, &has, 1, err);
+    rc = cf_db_run(db, &has, 1, err, pg ? sql_has_pg : sql_has_sqlite, "");
     if (rc < 0)
         goto out;
     rc = has > 0 ? 0 : cf_db_exec(db, sql_add, err);
 out:
-    cf_db_finalize(s);
     return rc;
 }
 
@@ -176,7 +160,6 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
                                 " VALUES (1, ?1, ?2, ?3, 1) ON CONFLICT (id) DO NOTHING";
     const char *kind = shard_id == 0 ? "catalog" : "shard";
     int64_t version = shard_id == 0 ? CF__OBJDB_CATALOG_VERSION : CF__OBJDB_SHARD_VERSION;
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     rc = cf_db_begin(db, err);
@@ -187,13 +170,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
         goto out;
     /* Check before creating the rest, so a wrong file gets no extra tables.
      * A new shard starts at version 1 and is upgraded like an old one. */
-    rc = cf_db_prepare(db, stamp, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_text(s, 1, kind);
-    cf_db_bind_int64(s, 2, shard_id == 0 ? version : 1);
-    cf_db_bind_int64(s, 3, shard_id);
-    rc = cf_db_step(s, err);
+    rc = cf_db_run(db, NULL, 0, err, stamp, "tii", kind, shard_id == 0 ? version : (int64_t)1,
+                   (int64_t)shard_id);
     if (rc < 0)
         goto out;
     if (shard_id != 0) {
@@ -212,7 +190,6 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
         goto out;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(s);
     cf_db_rollback(db);
     return rc;
 }
@@ -303,25 +280,6 @@ int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid,
     cf_log(CF_LOG_ERROR, "objdb: shard %u: object id %lld out of bounds", (unsigned)sh->id,
            (long long)oid);
     return CF_ECORRUPT;
-}
-
-int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
-{
-    struct cf_db_stmt *s = NULL;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)oid);
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
 }
 
 int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor *cur, void *out,
@@ -416,17 +374,12 @@ void cf_objdb_close(struct cf_objdb *odb)
 static int next_shard_id(struct cf_db *db, uint32_t *out, char *err)
 {
     static const char sql[] = "SELECT coalesce(max(id), 0) FROM shards";
-    struct cf_db_stmt *s = NULL;
-    int64_t max;
+    int64_t max = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_run(db, &max, 1, err, sql, "");
     if (rc < 0)
         goto out;
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    max = cf_db_column_int64(s, 0);
     if (max >= CF_UUID_SHARD_MAX) {
         cf_err_set(err, "no shard id above %lld is free; give one explicitly", (long long)max);
         rc = CF_EINVAL;
@@ -435,7 +388,6 @@ static int next_shard_id(struct cf_db *db, uint32_t *out, char *err)
     *out = (uint32_t)(max + 1);
     rc = 0;
 out:
-    cf_db_finalize(s);
     return rc;
 }
 
@@ -471,22 +423,14 @@ static int add_row(struct cf_db *catalog, const struct cf_shardset_shard *sh, vo
 {
     static const char sql[] = "INSERT INTO shards (id, location, read_only, obsolete, created)"
                               " VALUES (?1, ?2, 0, 0, ?3)";
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     (void)arg;
-    rc = cf_db_prepare(catalog, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, sh->id);
-    cf_db_bind_text(s, 2, sh->location);
-    cf_db_bind_int64(s, 3, (int64_t)sh->created_ms);
-    rc = cf_db_step(s, err);
+    rc = cf_db_run(catalog, NULL, 0, err, sql, "iti", (int64_t)sh->id, sh->location,
+                   (int64_t)sh->created_ms);
     if (rc == CF_EEXIST)
         cf_err_set(err, "shard %u or location \"%s\" is already registered", (unsigned)sh->id,
                    sh->location);
-out:
-    cf_db_finalize(s);
     return rc < 0 ? rc : 0;
 }
 
@@ -508,16 +452,10 @@ int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only, bool o
     static const char sql[] =
         "UPDATE shards SET read_only = ?2, obsolete = ?3 WHERE id = ?1 RETURNING id";
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);
-    struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    cf_db_bind_int64(s, 2, read_only);
-    cf_db_bind_int64(s, 3, obsolete);
-    rc = cf_db_step(s, err);
+    rc =
+        cf_db_run(db, NULL, 0, err, sql, "iii", (int64_t)id, (int64_t)read_only, (int64_t)obsolete);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -531,7 +469,6 @@ int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only, bool o
                           (read_only ? CF__OBJDB_READ_ONLY : 0u) |
                               (obsolete ? CF__OBJDB_OBSOLETE : 0u));
 out:
-    cf_db_finalize(s);
     cf_db_pool_release(odb->catalog, db);
     return rc;
 }
@@ -568,18 +505,14 @@ static int reserve_block(struct objdb_shard *sh, char *err)
     static const char sql[] = "UPDATE coffer_meta SET next_oid = next_oid + ?1"
                               " WHERE id = 1 AND kind = 'shard' RETURNING next_oid";
     struct cf_db *db = cf_db_pool_acquire(sh->base.pool);
-    struct cf_db_stmt *s = NULL;
-    int64_t end;
+    int64_t end = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    /* Run to the end: the reservation is durable, and its commit checked,
+     * before any id of the block is handed out. */
+    rc = cf_db_run(db, &end, 1, err, sql, "i", (int64_t)CF_OBJDB_ID_BLOCK);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, CF_OBJDB_ID_BLOCK);
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    end = rc == CF_DB_ROW ? cf_db_column_int64(s, 0) : 0;
     if (end <= CF_OBJDB_ID_BLOCK) {
         cf_err_set(err, "shard %u: coffer_meta row missing or damaged", (unsigned)sh->base.id);
         cf_log(CF_LOG_ERROR, "objdb: shard %u: coffer_meta row missing or damaged",
@@ -593,7 +526,6 @@ static int reserve_block(struct objdb_shard *sh, char *err)
         sh->end_oid = CF_UUID_OID_MAX + 1;
     rc = 0;
 out:
-    cf_db_finalize(s);
     cf_db_pool_release(sh->base.pool, db);
     return rc;
 }

@@ -49,9 +49,6 @@ int cf__objdb_find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
 /* Log and return CF_ECORRUPT for an object id out of bounds in shard sh. */
 int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid, char *err);
 
-/* Prepare sql on db, bind ?1 = oid, run it to the end. Returns 0 or an error. */
-int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err);
-
 /* A walk over every shard (the cf_objdb_list_* functions). The callback
  * lists up to `want` entries of shard sh after after_oid into out (entries
  * of the walk's `size` bytes) and returns how many, or an error; arg is the
