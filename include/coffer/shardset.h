@@ -50,7 +50,10 @@
  * callbacks run under it, so they must not call cf_shardset_add,
  * cf_shardset_reload or cf_shardset_find. Order: that mutex, then the
  * rwlock. A re-read holds a catalog connection while it opens a shard's
- * pool (catalog, then shard; owners use the same order).
+ * pool (catalog, then shard; owners use the same order). cf_shardset_find
+ * (on a miss), cf_shardset_reload and cf_shardset_add take a connection of
+ * the catalog's pool: a caller that holds catalog connections must leave
+ * one free (with a pool of one, hold none), or it waits forever.
  */
 #ifndef COFFER_SHARDSET_H
 #define COFFER_SHARDSET_H

@@ -259,9 +259,13 @@ out:
 
 static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, char *err)
 {
+    int rc;
+
     if (create)
-        return schema_init(db, uri, id, err);
-    return cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
+        rc = schema_init(db, uri, id, err);
+    else
+        rc = cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
+    return rc;
 }
 
 static const struct cf_shardset_ops shard_ops = {
