@@ -5,6 +5,8 @@
  * filer registry) goes through these few calls, so the same callers run on
  * SQLite (embedded default) and PostgreSQL (scale-out) by changing a URI. Backends live behind a
  * private table of operations (src/db/db_int.h).
+ * A catalog and the shards it lists, as objdb and fsdb keep them, are built
+ * on these calls in shardset.h.
  *
  * URIs:
  *   "sqlite:PATH"    a SQLite file (created if missing); PATH is used as is
@@ -198,6 +200,31 @@ bool cf_db_column_is_null(struct cf_db_stmt *s, int i);
 /* Copy text column i (SQL NULL reads as "") into out (cap bytes, always
  * NUL-terminated). Returns 0, or CF_ECORRUPT if it does not fit. */
 CF_MUST_CHECK int cf_db_column_copy_text(struct cf_db_stmt *s, int i, char *out, size_t cap);
+
+/* ---- one-call statements ---------------------------------------------- */
+
+/* Prepare sql (borrowed) on db and bind its parameters ?1, ?2, ... from the
+ * arguments after `types`, one letter per parameter, in order:
+ *   'i'  int64_t
+ *   'z'  int64_t, where 0 binds SQL NULL (an absent parent or id)
+ *   't'  const char *, where NULL binds SQL NULL
+ *   'b'  const void *, then size_t: a blob (as cf_db_bind_blob)
+ * Each argument must have exactly the type its letter names: a variadic
+ * call converts nothing, so cast ((int64_t)x). Any other letter is a bug
+ * (cf_assert). Bind errors are deferred to the first step, as with
+ * cf_db_bind_*. On success *out is the statement (release it with
+ * cf_db_finalize). Returns 0 or the error of cf_db_prepare; *out is NULL
+ * on failure. */
+CF_MUST_CHECK int cf_db_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
+                              const char *types, ...);
+
+/* Prepare and bind as cf_db_query, run the statement with cf_db_step_one
+ * (it returns at most one row; the first nvals columns of that row are
+ * copied to vals as integers when vals is not NULL), and release it.
+ * Returns CF_DB_ROW, CF_DB_DONE, or an error (as cf_db_prepare and
+ * cf_db_step_one); vals is written only for CF_DB_ROW. */
+CF_MUST_CHECK int cf_db_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
+                            const char *types, ...);
 
 /* Check a database's identity row (coffer_meta id 1: kind, version,
  * shard_id), as objdb and fsdb stamp it: it must say `kind`, `version` and

@@ -23,11 +23,17 @@
  *                   parent and name, deleted time, by user
  *
  * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
- * against the catalog's directory. A new client goes to the writable shard
- * with the fewest clients (lowest id on a tie). Ids of users, groups,
- * folders, files, versions and trash entries come from one counter per
- * shard, so an id names at most one row of one kind; they are meaningful
- * only together with their client id.
+ * against the catalog's directory. The shards table is read at open and
+ * cached; a client in a shard not cached yet (added by another process)
+ * makes the catalog be re-read at once, so it is found. A re-read that
+ * fails, or does not find the shard (only a damaged catalog names a missing
+ * shard: CF_ECORRUPT), holds such re-reads off for a second (shardset.h,
+ * "Misses"), during which those look-ups give CF_ECORRUPT.
+ *
+ * A new client goes to the writable shard with the fewest clients (lowest
+ * id on a tie). Ids of users, groups, folders, files, versions and trash
+ * entries come from one counter per shard, so an id names at most one row
+ * of one kind; they are meaningful only together with their client id.
  *
  * Isolation: every function takes a client id, finds the client's shard in
  * the catalog, and matches every row on that client id, so an id guessed

@@ -45,9 +45,10 @@
  * random part must match, so a guessed object id finds nothing.
  *
  * The shards table is read at open and cached; a UUID naming a shard not in
- * the cache triggers a re-read of the catalog (the first miss at once, then
- * at most once per CF_OBJDB_RELOAD_MIN_MS), so shards added by another
- * process are found.
+ * the cache triggers a re-read of the catalog, so a shard added by another
+ * process is found at its first miss. A re-read that does not find the
+ * shard it was for holds further ones off for CF_OBJDB_RELOAD_MIN_MS
+ * (shardset.h, "Misses"); until then such misses answer CF_ENOTFOUND.
  * Each shard has its own pool of connections.
  *
  * Errors: as db.h (CF_EBUSY, CF_EIO, ...; logged there) plus those named per
@@ -77,8 +78,9 @@
 /* Object ids a shard reserves durably at a time (see "Record life cycle"):
  * one commit per 1024 uploads; a crash loses at most this many ids of 2^48. */
 #define CF_OBJDB_ID_BLOCK 1024
-/* Minimum spacing of catalog re-reads caused by unknown shards, so a client
- * sending made-up UUIDs cannot turn each request into a catalog read. */
+/* Minimum spacing of catalog re-reads caused by UUIDs of shards that do not
+ * exist, so a client sending made-up UUIDs cannot turn each request into a
+ * catalog read. */
 #define CF_OBJDB_RELOAD_MIN_MS 1000
 /* Connections per shard and for the catalog when the caller passes 0. */
 #define CF_OBJDB_POOL_DEFAULT 4

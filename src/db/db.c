@@ -6,6 +6,7 @@
 #include "db_int.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,79 @@ int cf_db_step_one(struct cf_db_stmt *s, int64_t *vals, int n, char *err)
     if (rc == CF_DB_DONE)
         rc = first;
 out:
+    return rc;
+}
+
+/* ---- one-call statements ------------------------------------------------ */
+
+/* Bind ?1.. of s from ap as `types` says (db.h, cf_db_query). */
+static void bind_args(struct cf_db_stmt *s, const char *types, va_list ap)
+{
+    for (int i = 0; types[i] != '\0'; i++) {
+        int idx = i + 1;
+        int64_t v;
+        const char *t;
+        const void *p;
+        size_t n;
+
+        switch (types[i]) {
+        case 'i':
+            cf_db_bind_int64(s, idx, va_arg(ap, int64_t));
+            break;
+        case 'z':
+            v = va_arg(ap, int64_t);
+            if (v == 0)
+                cf_db_bind_null(s, idx);
+            else
+                cf_db_bind_int64(s, idx, v);
+            break;
+        case 't':
+            t = va_arg(ap, const char *);
+            cf_db_bind_text(s, idx, t);
+            break;
+        case 'b':
+            p = va_arg(ap, const void *);
+            n = va_arg(ap, size_t);
+            cf_db_bind_blob(s, idx, p, n);
+            break;
+        default:
+            cf_assert(!"bad bind type");
+        }
+    }
+}
+
+int cf_db_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
+                const char *types, ...)
+{
+    va_list ap;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, out, err);
+    if (rc < 0)
+        goto out;
+    va_start(ap, types);
+    bind_args(*out, types, ap);
+    va_end(ap);
+out:
+    return rc;
+}
+
+int cf_db_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
+              const char *types, ...)
+{
+    struct cf_db_stmt *s = NULL;
+    va_list ap;
+    int rc;
+
+    rc = cf_db_prepare(db, sql, &s, err);
+    if (rc < 0)
+        goto out;
+    va_start(ap, types);
+    bind_args(s, types, ap);
+    va_end(ap);
+    rc = cf_db_step_one(s, vals, vals == NULL ? 0 : nvals, err);
+out:
+    cf_db_finalize(s);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
- * fsdb.c -- the file system database's catalog (shards, clients), its
- * cached shards table, name rules, and the helpers of fsdb_int.h (fsdb.h).
+ * fsdb.c -- the file system database's schema, its catalog (shards on the
+ * shardset skeleton, clients), name rules, and the helpers of fsdb_int.h
+ * (fsdb.h).
  */
 #include "fsdb_int.h"
 
@@ -119,82 +120,13 @@ static const char shard_schema[] =
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 
-static void bind_args(struct cf_db_stmt *s, const char *types, va_list ap)
-{
-    for (int i = 0; types[i] != '\0'; i++) {
-        int idx = i + 1;
-        int64_t v;
-        const char *t;
-        const void *p;
-        size_t n;
-
-        switch (types[i]) {
-        case 'i':
-            cf_db_bind_int64(s, idx, va_arg(ap, int64_t));
-            break;
-        case 'z':
-            v = va_arg(ap, int64_t);
-            if (v == 0)
-                cf_db_bind_null(s, idx);
-            else
-                cf_db_bind_int64(s, idx, v);
-            break;
-        case 't':
-            t = va_arg(ap, const char *);
-            cf_db_bind_text(s, idx, t);
-            break;
-        case 'b':
-            p = va_arg(ap, const void *);
-            n = va_arg(ap, size_t);
-            cf_db_bind_blob(s, idx, p, n);
-            break;
-        default:
-            cf_assert(!"bad bind type");
-        }
-    }
-}
-
-int cf__fsdb_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
-                   const char *types, ...)
-{
-    va_list ap;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, out, err);
-    if (rc < 0)
-        return rc;
-    va_start(ap, types);
-    bind_args(*out, types, ap);
-    va_end(ap);
-    return 0;
-}
-
-int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
-                 const char *types, ...)
-{
-    struct cf_db_stmt *s = NULL;
-    va_list ap;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    va_start(ap, types);
-    bind_args(s, types, ap);
-    va_end(ap);
-    rc = cf_db_step_one(s, vals, vals == NULL ? 0 : nvals, err);
-out:
-    cf_db_finalize(s);
-    return rc;
-}
-
 int cf__fsdb_new_id(struct cf_db *db, int64_t *out, char *err)
 {
     static const char sql[] = "UPDATE coffer_meta SET last_id = last_id + 1"
                               " WHERE id = 1 AND kind = 'fs-shard' RETURNING last_id";
     int rc;
 
-    rc = cf__fsdb_run(db, out, 1, err, sql, "");
+    rc = cf_db_run(db, out, 1, err, sql, "");
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "coffer_meta row missing");
         rc = CF_ECORRUPT;
@@ -307,8 +239,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     rc = cf_db_exec(db, meta_schema, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
-                      (int64_t)shard_id);
+    rc = cf_db_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
+                   (int64_t)shard_id);
     if (rc < 0)
         goto out;
     rc = cf_db_meta_check(db, uri, kind, CF__FSDB_SCHEMA_VERSION, shard_id, "fs shard", err);
@@ -323,165 +255,44 @@ out:
     return rc;
 }
 
-/* ---- shard cache -------------------------------------------------------------- */
+/* ---- the shard set ------------------------------------------------------------ */
 
-static int resolve_location(const struct cf_fsdb *fs, const char *loc, char *out, size_t cap,
-                            char *err)
+static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, char *err)
 {
-    static const char scheme[] = "sqlite:";
-    const size_t sl = sizeof(scheme) - 1;
-    int n;
-
-    if (fs->catalog_dir != NULL && strncmp(loc, scheme, sl) == 0 && loc[sl] != '/' &&
-        loc[sl] != '\0')
-        n = snprintf(out, cap, "%s%s/%s", scheme, fs->catalog_dir, loc + sl);
-    else
-        n = snprintf(out, cap, "%s", loc);
-    if (n < 0 || (size_t)n >= cap) {
-        cf_err_set(err, "shard location \"%.64s...\" is longer than %d bytes", loc, CF_DB_URI_MAX);
-        return CF_EINVAL;
-    }
-    return 0;
-}
-
-static void shard_free(struct cf__fsdb_shard *sh)
-{
-    if (sh == NULL)
-        return;
-    cf_db_pool_close(sh->pool);
-    free(sh->location);
-    free(sh);
-}
-
-static int shard_open(struct cf_fsdb *fs, uint32_t id, const char *location, bool create,
-                      struct cf__fsdb_shard **out, char *err)
-{
-    struct cf__fsdb_shard *sh = NULL;
-    struct cf_db *db = NULL;
-    char uri[CF_DB_URI_MAX + 1];
     int rc;
 
-    *out = NULL;
-    rc = resolve_location(fs, location, uri, sizeof(uri), err);
-    if (rc < 0)
-        goto out;
-    sh = cf_xcalloc(1, sizeof(*sh));
-    sh->id = id;
-    sh->location = cf_xstrdup(location);
-    rc = cf_db_pool_open(uri, fs->pool_size, &sh->pool, err);
-    if (rc < 0)
-        goto out;
-    db = cf_db_pool_acquire(sh->pool);
     if (create)
         rc = schema_init(db, uri, id, err);
     else
         rc = cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
-    cf_db_pool_release(sh->pool, db);
-    if (rc < 0)
-        goto out;
-    *out = sh;
-    sh = NULL;
-out:
-    shard_free(sh);
     return rc;
 }
 
-static struct cf__fsdb_shard *shard_lookup(struct cf_fsdb *fs, uint32_t id)
+static const struct cf_shardset_ops shard_ops = {
+    .name = "fsdb",
+    .shard_word = "fs shard",
+    .shard_size = sizeof(struct cf_shardset_shard),
+    /* The flag column: CF__FSDB_READ_ONLY. */
+    .select_sql = "SELECT id, location, created, read_only FROM shards ORDER BY id",
+    .nflags = 1,
+    .reload_min_ms = CF__FSDB_RELOAD_MIN_MS,
+    .open_db = open_db,
+    .shard_init = NULL,
+    .shard_fini = NULL,
+};
+
+/* The cached shard id, re-reading the catalog on a miss. The id comes from
+ * the catalog itself (clients.shard_id references shards), so a miss is a
+ * shard another process added, found by that re-read; one that is still
+ * missing means a damaged catalog. */
+static int shard_find(struct cf_fsdb *fs, uint32_t id, struct cf_shardset_shard **out, char *err)
 {
-    struct cf__fsdb_shard *sh = NULL;
+    int rc = cf_shardset_find(fs->set, id, out, err);
 
-    pthread_rwlock_rdlock(&fs->lock);
-    for (size_t i = 0; i < fs->nshards && sh == NULL; i++)
-        if (fs->shards[i]->id == id)
-            sh = fs->shards[i];
-    pthread_rwlock_unlock(&fs->lock);
-    return sh;
-}
-
-/* Add sh to the cache, keeping it sorted. Caller holds reload_mu. */
-static void shard_insert(struct cf_fsdb *fs, struct cf__fsdb_shard *sh)
-{
-    size_t i = 0;
-
-    pthread_rwlock_wrlock(&fs->lock);
-    if (fs->nshards == fs->cap) {
-        fs->cap = fs->cap == 0 ? 8 : fs->cap * 2;
-        fs->shards = cf_xrealloc(fs->shards, fs->cap * sizeof(*fs->shards));
-    }
-    while (i < fs->nshards && fs->shards[i]->id < sh->id)
-        i++;
-    memmove(&fs->shards[i + 1], &fs->shards[i], (fs->nshards - i) * sizeof(*fs->shards));
-    fs->shards[i] = sh;
-    fs->nshards++;
-    pthread_rwlock_unlock(&fs->lock);
-}
-
-/* Read the shards table; open shards not cached yet and refresh the flags of
- * the others. Caller holds reload_mu. */
-static int reload_locked(struct cf_fsdb *fs, char *err)
-{
-    static const char sql[] = "SELECT id, location, read_only, created FROM shards ORDER BY id";
-    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
-    struct cf_db_stmt *s = NULL;
-    char location[CF_DB_URI_MAX + 1];
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        struct cf__fsdb_shard *sh;
-        int64_t id;
-
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-        id = cf_db_column_int64(s, 0);
-        if (id < 1 || id > 65535 || cf_db_column_copy_text(s, 1, location, sizeof(location)) < 0) {
-            cf_err_set(err, "catalog row of fs shard %lld is out of bounds", (long long)id);
-            rc = CF_ECORRUPT;
-            goto out;
-        }
-        sh = shard_lookup(fs, (uint32_t)id);
-        if (sh == NULL) {
-            rc = shard_open(fs, (uint32_t)id, location, false, &sh, err);
-            if (rc < 0)
-                goto out;
-            sh->created_ms = (uint64_t)cf_db_column_int64(s, 3);
-            shard_insert(fs, sh);
-            cf_log(CF_LOG_INFO, "fsdb: shard %u at \"%s\"", (unsigned)sh->id, sh->location);
-        }
-        pthread_rwlock_wrlock(&fs->lock);
-        sh->read_only = cf_db_column_int64(s, 2) != 0;
-        pthread_rwlock_unlock(&fs->lock);
-    }
-out:
-    cf_db_finalize(s);
-    cf_db_pool_release(fs->catalog, db);
-    return rc;
-}
-
-/* The cached shard id, re-reading the catalog if it is not cached: the id
- * comes from the catalog itself, so a miss is a shard another process added
- * (no rate limit is needed, unlike objdb's UUIDs from clients). */
-static int shard_find(struct cf_fsdb *fs, uint32_t id, struct cf__fsdb_shard **out, char *err)
-{
-    int rc = 0;
-
-    *out = shard_lookup(fs, id);
-    if (*out != NULL)
-        goto out;
-    pthread_mutex_lock(&fs->reload_mu);
-    rc = reload_locked(fs, err);
-    pthread_mutex_unlock(&fs->reload_mu);
-    if (rc < 0)
-        goto out;
-    *out = shard_lookup(fs, id);
-    if (*out == NULL) {
+    if (rc == CF_ENOTFOUND) {
         cf_err_set(err, "fs shard %u is not in the catalog", (unsigned)id);
         rc = CF_ECORRUPT;
     }
-out:
     return rc;
 }
 
@@ -490,29 +301,15 @@ out:
 int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **out, char *err)
 {
     struct cf_fsdb *fs = NULL;
-    struct cf_db *db = NULL;
     int rc;
 
     *out = NULL;
     fs = cf_xcalloc(1, sizeof(*fs));
-    fs->catalog_uri = cf_xstrdup(catalog_uri);
-    fs->catalog_dir = cf_db_sqlite_dir(catalog_uri);
-    fs->pool_size = pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size;
-    pthread_rwlock_init(&fs->lock, NULL);
-    pthread_mutex_init(&fs->reload_mu, NULL);
-    rc = cf_db_pool_open(catalog_uri, fs->pool_size, &fs->catalog, err);
+    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size,
+                          &shard_ops, &fs->set, err);
     if (rc < 0)
         goto out;
-    db = cf_db_pool_acquire(fs->catalog);
-    rc = schema_init(db, catalog_uri, 0, err);
-    cf_db_pool_release(fs->catalog, db);
-    if (rc < 0)
-        goto out;
-    pthread_mutex_lock(&fs->reload_mu);
-    rc = reload_locked(fs, err);
-    pthread_mutex_unlock(&fs->reload_mu);
-    if (rc < 0)
-        goto out;
+    fs->catalog = cf_shardset_catalog(fs->set);
     *out = fs;
     fs = NULL;
 out:
@@ -524,34 +321,23 @@ void cf_fsdb_close(struct cf_fsdb *fs)
 {
     if (fs == NULL)
         return;
-    for (size_t i = 0; i < fs->nshards; i++)
-        shard_free(fs->shards[i]);
-    free(fs->shards);
-    cf_db_pool_close(fs->catalog);
-    pthread_mutex_destroy(&fs->reload_mu);
-    pthread_rwlock_destroy(&fs->lock);
-    free(fs->catalog_dir);
-    free(fs->catalog_uri);
+    cf_shardset_close(fs->set);
     free(fs);
 }
 
 /* ---- shards ------------------------------------------------------------------- */
 
-int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out, char *err)
+/* cf_shardset_add's choice: the next id after the largest, and for a NULL
+ * location a file next to a SQLite catalog, its name kept in arg (char[32]). */
+static int add_choose(struct cf_shardset *set, struct cf_db *catalog, void *arg, uint32_t *id,
+                      const char **location, char *err)
 {
     static const char sql_max[] = "SELECT coalesce(max(id), 0) FROM shards";
-    static const char sql[] = "INSERT INTO shards (id, location, read_only, created)"
-                              " VALUES (?1, ?2, 0, ?3)";
-    struct cf__fsdb_shard *sh = NULL;
-    struct cf_db *db = NULL;
-    char auto_loc[32];
+    char *auto_loc = arg;
     int64_t max = 0;
-    uint32_t id;
     int rc;
 
-    pthread_mutex_lock(&fs->reload_mu);
-    db = cf_db_pool_acquire(fs->catalog);
-    rc = cf__fsdb_run(db, &max, 1, err, sql_max, "");
+    rc = cf_db_run(catalog, &max, 1, err, sql_max, "");
     if (rc < 0)
         goto out;
     if (max >= 65535) {
@@ -559,48 +345,56 @@ int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out
         rc = CF_EINVAL;
         goto out;
     }
-    id = (uint32_t)max + 1;
-    if (location == NULL) {
-        if (fs->catalog_dir == NULL) {
+    *id = (uint32_t)max + 1;
+    if (*location == NULL) {
+        if (cf_shardset_catalog_dir(set) == NULL) {
             cf_err_set(err, "a shard needs a location unless the catalog is SQLite");
             rc = CF_EINVAL;
             goto out;
         }
         /* Relative: resolved against the catalog's directory. */
-        (void)snprintf(auto_loc, sizeof(auto_loc), "sqlite:fsshard-%04u.db", (unsigned)id);
-        location = auto_loc;
+        (void)snprintf(auto_loc, 32, "sqlite:fsshard-%04u.db", (unsigned)*id);
+        *location = auto_loc;
     }
-    /* The shard's database first, the catalog row (the commit point) last. */
-    rc = shard_open(fs, id, location, true, &sh, err);
-    if (rc < 0)
-        goto out;
-    sh->created_ms = cf_wall_ms();
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iti", (int64_t)id, location, (int64_t)sh->created_ms);
-    if (rc == CF_EEXIST)
-        cf_err_set(err, "fs shard location \"%s\" is already registered", location);
-    if (rc < 0)
-        goto out;
-    shard_insert(fs, sh);
-    cf_log(CF_LOG_INFO, "fsdb: added shard %u at \"%s\"", (unsigned)id, sh->location);
-    sh = NULL;
-    if (id_out != NULL)
-        *id_out = id;
     rc = 0;
 out:
-    cf_db_pool_release(fs->catalog, db);
-    pthread_mutex_unlock(&fs->reload_mu);
-    shard_free(sh);
+    return rc;
+}
+
+/* The catalog row of a new shard: the commit point of cf_fsdb_shard_add. */
+static int add_row(struct cf_db *catalog, const struct cf_shardset_shard *sh, void *arg, char *err)
+{
+    static const char sql[] = "INSERT INTO shards (id, location, read_only, created)"
+                              " VALUES (?1, ?2, 0, ?3)";
+    int rc;
+
+    (void)arg;
+    rc = cf_db_run(catalog, NULL, 0, err, sql, "iti", (int64_t)sh->id, sh->location,
+                   (int64_t)sh->created_ms);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "fs shard location \"%s\" is already registered", sh->location);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_shard_add(struct cf_fsdb *fs, const char *location, uint32_t *id_out, char *err)
+{
+    struct cf_shardset_shard *sh = NULL;
+    char auto_loc[32];
+    int rc;
+
+    rc = cf_shardset_add(fs->set, 0, location, add_choose, add_row, auto_loc, &sh, err);
+    if (rc == 0 && id_out != NULL)
+        *id_out = sh->id;
     return rc;
 }
 
 int cf_fsdb_shard_set_read_only(struct cf_fsdb *fs, uint32_t id, bool read_only, char *err)
 {
     static const char sql[] = "UPDATE shards SET read_only = ?2 WHERE id = ?1 RETURNING id";
-    struct cf__fsdb_shard *sh;
     struct cf_db *db = cf_db_pool_acquire(fs->catalog);
     int rc;
 
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_only);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_only);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -609,12 +403,8 @@ int cf_fsdb_shard_set_read_only(struct cf_fsdb *fs, uint32_t id, bool read_only,
         goto out;
     }
     rc = 0;
-    sh = shard_lookup(fs, id);
-    if (sh != NULL) {
-        pthread_rwlock_wrlock(&fs->lock);
-        sh->read_only = read_only;
-        pthread_rwlock_unlock(&fs->lock);
-    }
+    /* Not cached yet (added by another process): the next re-read brings it. */
+    cf_shardset_set_flags(fs->set, id, read_only ? CF__FSDB_READ_ONLY : 0u);
 out:
     cf_db_pool_release(fs->catalog, db);
     return rc;
@@ -693,9 +483,9 @@ static int client_get(struct cf_fsdb *fs, uint64_t id, const char *name, struct 
     int rc;
 
     if (name == NULL)
-        rc = cf__fsdb_query(db, &s, err, by_id, "i", (int64_t)id);
+        rc = cf_db_query(db, &s, err, by_id, "i", (int64_t)id);
     else
-        rc = cf__fsdb_query(db, &s, err, by_name, "t", name);
+        rc = cf_db_query(db, &s, err, by_name, "t", name);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -767,7 +557,7 @@ out:
 
 /* The client's root folder, in its own shard transaction. A root left by a
  * client_add whose catalog commit failed (same id, reused) is kept. */
-static int make_root(struct cf__fsdb_shard *sh, uint64_t client, uint64_t now, char *err)
+static int make_root(struct cf_shardset_shard *sh, uint64_t client, uint64_t now, char *err)
 {
     static const char sql[] = "INSERT INTO folders (id, client_id, parent_id, name, is_root,"
                               " created, modified) VALUES (?1, ?2, NULL, '', 1, ?3, ?3)"
@@ -782,7 +572,7 @@ static int make_root(struct cf__fsdb_shard *sh, uint64_t client, uint64_t now, c
     rc = cf__fsdb_new_id(db, &id, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iii", id, (int64_t)client, (int64_t)now);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iii", id, (int64_t)client, (int64_t)now);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -802,7 +592,7 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
     static const char sql_ins[] =
         "INSERT INTO clients (id, name, shard_id, info, replicas, created)"
         " SELECT coalesce(max(id), 0) + 1, ?1, ?2, ?3, ?4, ?5 FROM clients RETURNING id";
-    struct cf__fsdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_fsdb_client c;
     int64_t shard = 0, id = 0;
@@ -827,7 +617,7 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, &shard, 1, err, sql_pick, "");
+    rc = cf_db_run(db, &shard, 1, err, sql_pick, "");
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -835,8 +625,8 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
         rc = CF_EUNAVAIL;
         goto out;
     }
-    rc = cf__fsdb_run(db, &id, 1, err, sql_ins, "titii", name, shard, info, (int64_t)replicas,
-                      (int64_t)now);
+    rc = cf_db_run(db, &id, 1, err, sql_ins, "titii", name, shard, info, (int64_t)replicas,
+                   (int64_t)now);
     if (rc == CF_EEXIST)
         cf_err_set(err, "client \"%s\" exists", name);
     if (rc < 0)
@@ -878,7 +668,7 @@ int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *
     c->sh = NULL;
     c->db = NULL;
     db = cf_db_pool_acquire(fs->catalog);
-    rc = cf__fsdb_run(db, &shard, 1, err, sql, "i", (int64_t)client);
+    rc = cf_db_run(db, &shard, 1, err, sql, "i", (int64_t)client);
     cf_db_pool_release(fs->catalog, db);
     if (rc < 0)
         goto out;

@@ -1,56 +1,45 @@
 /*
- * fsdb_int.h -- private to src/fsdb: the file system database handle, the
- * cached shards, and the helpers shared by fsdb.c (catalog, shards,
- * clients, names), users.c (users, groups, permissions), tree.c (folders,
- * files, versions) and trash.c (trash).
+ * fsdb_int.h -- private to src/fsdb: the file system database handle and
+ * the helpers shared by fsdb.c (catalog, shards, clients, names), users.c
+ * (users, groups, permissions), tree.c (folders, files, versions) and
+ * trash.c (trash).
  *
- * Locking. fs->lock (a rwlock) guards the shard array and the shards'
- * read_only flags. Shard entries are never freed before cf_fsdb_close, so a
- * pointer from cf__fsdb_shard_find stays valid without the lock.
- * fs->reload_mu serialises changes to the set of shards (reload, add), which
- * open databases and so must not hold fs->lock while they do. Order:
- * reload_mu, then lock. A connection of the catalog is never acquired while
- * one of a shard is held, except in cf_fsdb_client_add, which holds the
- * catalog's write transaction while it creates the root folder in the shard
- * (catalog, then shard: the only order used).
+ * The catalog and the cached shards are a struct cf_shardset (shardset.h),
+ * whose locking rules hold here: an entry stays valid without a lock until
+ * cf_fsdb_close. A connection of the catalog is never acquired while one of
+ * a shard is held, except in cf_fsdb_client_add, which holds the catalog's
+ * write transaction while it creates the root folder in the shard (catalog,
+ * then shard: the only order used, and the set's own).
  */
 #ifndef COFFER_FSDB_INT_H
 #define COFFER_FSDB_INT_H
 
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 
 #include "coffer/db.h"
 #include "coffer/fsdb.h"
+#include "coffer/shardset.h"
 
 /* Schema version written in coffer_meta; a database of another version is refused. */
 #define CF__FSDB_SCHEMA_VERSION 1
 
-struct cf__fsdb_shard {
-    uint32_t id;
-    char *location; /* as stored in the catalog */
-    uint64_t created_ms;
-    bool read_only; /* under fs->lock */
-    struct cf_db_pool *pool;
-};
+/* A shard's flag (struct cf_shardset_shard.flags): the shards table's
+ * read_only column. A read-only shard gets no new clients. */
+#define CF__FSDB_READ_ONLY 1u
+
+/* Minimum spacing of miss-driven re-reads of the shards table that find
+ * nothing (shardset.h, "Misses"): reached only with a damaged catalog, since
+ * every shard id fsdb looks up comes from the catalog. */
+#define CF__FSDB_RELOAD_MIN_MS 1000
 
 struct cf_fsdb {
-    char *catalog_uri;
-    char *catalog_dir; /* directory of a SQLite catalog, for relative shard paths; else NULL */
-    unsigned pool_size;
-    struct cf_db_pool *catalog;
-
-    pthread_rwlock_t lock;
-    struct cf__fsdb_shard **shards; /* sorted by id */
-    size_t nshards, cap;
-
-    pthread_mutex_t reload_mu;
+    struct cf_shardset *set;    /* the catalog and the cached shards */
+    struct cf_db_pool *catalog; /* the set's catalog (shards and clients tables); borrowed */
 };
 
 /* A connection to one client's shard, from cf__fsdb_acquire. */
 struct cf__fsdb_conn {
-    struct cf__fsdb_shard *sh;
+    struct cf_shardset_shard *sh;
     struct cf_db *db;
 };
 
@@ -62,21 +51,6 @@ int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *
 /* Give c's connection back (rolling back a transaction left open). Safe on
  * a conn whose db is NULL. */
 void cf__fsdb_release(struct cf__fsdb_conn *c);
-
-/* Prepare sql and bind its parameters ?1.. from the variadic arguments as
- * `types` says, one letter each:
- *   'i' int64_t          'z' int64_t, where 0 binds NULL (an absent parent)
- *   't' const char *     (NULL binds NULL)
- *   'b' const void *, size_t   a blob
- * On success *out is the statement (release with cf_db_finalize). */
-int cf__fsdb_query(struct cf_db *db, struct cf_db_stmt **out, char *err, const char *sql,
-                   const char *types, ...);
-
-/* Prepare, bind as cf__fsdb_query, and run a statement that returns at most
- * one row (cf_db_step_one), copying its first nvals columns to vals (may be
- * NULL). Returns CF_DB_ROW, CF_DB_DONE, or an error. */
-int cf__fsdb_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
-                 const char *types, ...);
 
 /* A new id from the shard's counter (coffer_meta.last_id). Inside the
  * caller's transaction, so an id is taken only if the row using it is. */

@@ -49,8 +49,8 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     if (rc < 0)
         goto out;
     /* The root has no parent and a trashed item has none either: both miss here. */
-    rc = cf__fsdb_query(c.db, &s, err, kind == CF_FSDB_FOLDER ? sql_folder : sql_file, "ii",
-                        (int64_t)client, (int64_t)id);
+    rc = cf_db_query(c.db, &s, err, kind == CF_FSDB_FOLDER ? sql_folder : sql_file, "ii",
+                     (int64_t)client, (int64_t)id);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -58,7 +58,7 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
         int64_t is_root = 0;
 
         if (kind == CF_FSDB_FOLDER) {
-            rc = cf__fsdb_run(c.db, &is_root, 1, err, sql_root, "ii", (int64_t)client, (int64_t)id);
+            rc = cf_db_run(c.db, &is_root, 1, err, sql_root, "ii", (int64_t)client, (int64_t)id);
             if (rc < 0)
                 goto out;
         }
@@ -80,15 +80,15 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     rc = cf__fsdb_new_id(c.db, &tid, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, sql_ins, "iiiiitii", tid, (int64_t)client, (int64_t)kind,
-                      (int64_t)id, parent, name, now, (int64_t)by_user);
+    rc = cf_db_run(c.db, NULL, 0, err, sql_ins, "iiiiitii", tid, (int64_t)client, (int64_t)kind,
+                   (int64_t)id, parent, name, now, (int64_t)by_user);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? det_folder : det_file, "i",
-                      (int64_t)id);
+    rc = cf_db_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? det_folder : det_file, "i",
+                   (int64_t)id);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, touch, "ii", parent, now);
+    rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", parent, now);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
@@ -129,12 +129,12 @@ static int trash_select(struct cf_db *db, uint64_t client, uint64_t trash_id, ui
     int rc;
 
     if (trash_id != 0)
-        rc = cf__fsdb_query(db, &s, err, sql_one, "ii", (int64_t)client, (int64_t)trash_id);
+        rc = cf_db_query(db, &s, err, sql_one, "ii", (int64_t)client, (int64_t)trash_id);
     else
         /* The oldest CF_FSDB_LIST_MAX at most: a huge trash is listed and
          * emptied a batch at a time instead of failing whole. */
-        rc = cf__fsdb_query(db, &s, err, sql_all, "iii", (int64_t)client, (int64_t)before_ms,
-                            (int64_t)CF_FSDB_LIST_MAX);
+        rc = cf_db_query(db, &s, err, sql_all, "iii", (int64_t)client, (int64_t)before_ms,
+                         (int64_t)CF_FSDB_LIST_MAX);
     if (rc < 0)
         goto out;
     for (;;) {
@@ -234,14 +234,14 @@ int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id
     rc = cf__fsdb_name_free(c.db, client, parent, name, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, t->kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
-                      (int64_t)t->item, (int64_t)parent, name, now);
+    rc = cf_db_run(c.db, NULL, 0, err, t->kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
+                   (int64_t)t->item, (int64_t)parent, name, now);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, del, "i", (int64_t)t->id);
+    rc = cf_db_run(c.db, NULL, 0, err, del, "i", (int64_t)t->id);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, touch, "ii", (int64_t)parent, now);
+    rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", (int64_t)parent, now);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
@@ -310,7 +310,7 @@ static int purge_entry(struct cf_db *db, uint64_t client, const struct cf_fsdb_t
     struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf__fsdb_query(db, &s, err, sql[0], "ii", (int64_t)client, (int64_t)t->item);
+    rc = cf_db_query(db, &s, err, sql[0], "ii", (int64_t)client, (int64_t)t->item);
     if (rc < 0)
         goto out;
     rc = collect_uuids(s, set, err);
@@ -319,14 +319,14 @@ static int purge_entry(struct cf_db *db, uint64_t client, const struct cf_fsdb_t
     for (size_t i = 1; i < nsql; i++) {
         cf_db_finalize(s);
         s = NULL;
-        rc = cf__fsdb_query(db, &s, err, sql[i], "ii", (int64_t)client, (int64_t)t->item);
+        rc = cf_db_query(db, &s, err, sql[i], "ii", (int64_t)client, (int64_t)t->item);
         if (rc < 0)
             goto out;
         rc = cf_db_step(s, err);
         if (rc < 0)
             goto out;
     }
-    rc = cf__fsdb_run(db, NULL, 0, err, del, "ii", (int64_t)client, (int64_t)t->id);
+    rc = cf_db_run(db, NULL, 0, err, del, "ii", (int64_t)client, (int64_t)t->id);
 out:
     cf_db_finalize(s);
     return rc < 0 ? rc : 0;
@@ -375,7 +375,7 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
 
         if (k > 0 && strcmp(set.v[k - 1].text, set.v[i].text) == 0)
             continue;
-        rc = cf__fsdb_run(c.db, &refs, 1, err, sql_refs, "t", set.v[i].text);
+        rc = cf_db_run(c.db, &refs, 1, err, sql_refs, "t", set.v[i].text);
         if (rc < 0)
             goto out;
         if (refs == 0)
@@ -384,8 +384,8 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
     /* DESIGN §4: what the delete service must still be told survives a crash
      * of the caller, in the same transaction as the deletion. */
     for (size_t i = 0; i < k; i++) {
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_pending, "iti", (int64_t)client, set.v[i].text,
-                          (int64_t)cf_wall_ms());
+        rc = cf_db_run(c.db, NULL, 0, err, sql_pending, "iti", (int64_t)client, set.v[i].text,
+                       (int64_t)cf_wall_ms());
         if (rc < 0)
             goto out;
     }
@@ -422,7 +422,7 @@ int cf_fsdb_release_pending(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)CF_FSDB_LIST_MAX);
+    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)CF_FSDB_LIST_MAX);
     if (rc < 0)
         goto out;
     rc = collect_uuids(s, &set, err);
@@ -451,8 +451,8 @@ int cf_fsdb_release_add(struct cf_fsdb *fs, uint64_t client, const char *uuid, c
     }
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc == 0)
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "iti", (int64_t)client, uuid,
-                          (int64_t)cf_wall_ms());
+        rc =
+            cf_db_run(c.db, NULL, 0, err, sql, "iti", (int64_t)client, uuid, (int64_t)cf_wall_ms());
     cf__fsdb_release(&c);
     return rc;
 }
@@ -465,7 +465,7 @@ int cf_fsdb_release_done(struct cf_fsdb *fs, uint64_t client, const char *uuid, 
 
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc == 0)
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "it", (int64_t)client, uuid);
+        rc = cf_db_run(c.db, NULL, 0, err, sql, "it", (int64_t)client, uuid);
     cf__fsdb_release(&c);
     return rc;
 }

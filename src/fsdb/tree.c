@@ -100,7 +100,7 @@ int cf__fsdb_file_entry(struct cf_db *db, uint64_t client, uint64_t file, struct
     int rc;
 
     (void)snprintf(sql, sizeof(sql), "%s WHERE o.client_id = ?1 AND o.id = ?2", file_cols);
-    rc = cf__fsdb_query(db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
     if (rc == 0)
         rc = one_entry(s, file_row, out, err);
     cf_db_finalize(s);
@@ -119,7 +119,7 @@ static int file_by_name(struct cf_db *db, uint64_t client, uint64_t folder, cons
                    "%s WHERE o.client_id = ?1 AND o.folder_id = ?2"
                    " AND o.name = ?3",
                    file_cols);
-    rc = cf__fsdb_query(db, &s, err, sql, "iit", (int64_t)client, (int64_t)folder, name);
+    rc = cf_db_query(db, &s, err, sql, "iit", (int64_t)client, (int64_t)folder, name);
     if (rc == 0)
         rc = one_entry(s, file_row, out, err);
     cf_db_finalize(s);
@@ -138,9 +138,9 @@ static int folder_by_name(struct cf_db *db, uint64_t client, uint64_t parent, co
     int rc;
 
     if (name == NULL)
-        rc = cf__fsdb_query(db, &s, err, sql_root, "i", (int64_t)client);
+        rc = cf_db_query(db, &s, err, sql_root, "i", (int64_t)client);
     else
-        rc = cf__fsdb_query(db, &s, err, sql_child, "iit", (int64_t)client, (int64_t)parent, name);
+        rc = cf_db_query(db, &s, err, sql_child, "iit", (int64_t)client, (int64_t)parent, name);
     if (rc == 0)
         rc = one_entry(s, folder_row, out, err);
     cf_db_finalize(s);
@@ -157,7 +157,7 @@ int cf__fsdb_name_free(struct cf_db *db, uint64_t client, uint64_t parent, const
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_run(db, &n, 1, err, sql, "iit", (int64_t)client, (int64_t)parent, name);
+    rc = cf_db_run(db, &n, 1, err, sql, "iit", (int64_t)client, (int64_t)parent, name);
     if (rc >= 0 && n > 0) {
         cf_err_set(err, "\"%s\" exists", name);
         rc = CF_EEXIST;
@@ -278,7 +278,7 @@ int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path, uint6
 static int touch_folder(struct cf_db *db, uint64_t folder, int64_t now, char *err)
 {
     static const char sql[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
-    int rc = cf__fsdb_run(db, NULL, 0, err, sql, "ii", (int64_t)folder, now);
+    int rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)folder, now);
 
     return rc < 0 ? rc : 0;
 }
@@ -310,8 +310,8 @@ int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t parent, const ch
     rc = cf__fsdb_new_id(c.db, &id, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)parent, name,
-                      now);
+    rc = cf_db_run(c.db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)parent, name,
+                   now);
     if (rc < 0)
         goto out;
     rc = touch_folder(c.db, parent, now, err);
@@ -366,7 +366,7 @@ int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf
     rc = cf__fsdb_folder_live(c.db, client, folder, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql_dirs, "ii", (int64_t)client, (int64_t)folder);
+    rc = cf_db_query(c.db, &s, err, sql_dirs, "ii", (int64_t)client, (int64_t)folder);
     if (rc < 0)
         goto out;
     rc = collect(s, folder_row, &v, &cnt, &cap, err);
@@ -374,7 +374,7 @@ int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf
         goto out;
     cf_db_finalize(s);
     s = NULL;
-    rc = cf__fsdb_query(c.db, &s, err, sql_files, "ii", (int64_t)client, (int64_t)folder);
+    rc = cf_db_query(c.db, &s, err, sql_files, "ii", (int64_t)client, (int64_t)folder);
     if (rc < 0)
         goto out;
     rc = collect(s, file_row, &v, &cnt, &cap, err);
@@ -434,7 +434,7 @@ int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, ui
     if (rc < 0)
         goto out;
     if (kind == CF_FSDB_FOLDER) {
-        rc = cf__fsdb_query(c.db, &s, err, sql_folder, "ii", (int64_t)client, (int64_t)id);
+        rc = cf_db_query(c.db, &s, err, sql_folder, "ii", (int64_t)client, (int64_t)id);
         if (rc == 0)
             rc = one_entry(s, folder_row, &e, err);
         cf_db_finalize(s);
@@ -479,8 +479,8 @@ int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, ui
     rc = cf__fsdb_name_free(c.db, client, new_parent, name, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
-                      (int64_t)id, (int64_t)new_parent, name, now);
+    rc = cf_db_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? upd_folder : upd_file, "iiti",
+                   (int64_t)id, (int64_t)new_parent, name, now);
     if (rc < 0)
         goto out;
     rc = touch_folder(c.db, e.parent, now, err);
@@ -513,15 +513,15 @@ static int add_version(struct cf_db *db, uint64_t object, const struct cf_fsdb_p
     rc = cf__fsdb_new_id(db, &vid, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, &num, 1, err, sql_num, "i", (int64_t)object);
+    rc = cf_db_run(db, &num, 1, err, sql_num, "i", (int64_t)object);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, sql_ins, "iiitibii", vid, (int64_t)object, num, put->uuid,
-                      (int64_t)put->size, (const void *)put->sha512, sizeof(put->sha512), now,
-                      (int64_t)put->by_user);
+    rc = cf_db_run(db, NULL, 0, err, sql_ins, "iiitibii", vid, (int64_t)object, num, put->uuid,
+                   (int64_t)put->size, (const void *)put->sha512, sizeof(put->sha512), now,
+                   (int64_t)put->by_user);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, sql_cur, "iii", (int64_t)object, vid, now);
+    rc = cf_db_run(db, NULL, 0, err, sql_cur, "iii", (int64_t)object, vid, now);
 out:
     return rc < 0 ? rc : 0;
 }
@@ -539,8 +539,7 @@ static int new_file(struct cf_db *db, uint64_t client, uint64_t folder, const ch
     rc = cf__fsdb_new_id(db, &id, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)folder, name,
-                      now);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)folder, name, now);
     if (rc < 0)
         goto out;
     rc = add_version(db, (uint64_t)id, put, now, err);
@@ -584,7 +583,7 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
     rc = cf__fsdb_folder_live(c.db, client, folder, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, &ndirs, 1, err, sql_dir, "iit", (int64_t)client, (int64_t)folder, name);
+    rc = cf_db_run(c.db, &ndirs, 1, err, sql_dir, "iit", (int64_t)client, (int64_t)folder, name);
     if (rc < 0)
         goto out;
     if (ndirs > 0) {
@@ -592,7 +591,7 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
         rc = CF_EEXIST;
         goto out;
     }
-    rc = cf__fsdb_run(c.db, &id, 1, err, sql_obj, "iit", (int64_t)client, (int64_t)folder, name);
+    rc = cf_db_run(c.db, &id, 1, err, sql_obj, "iit", (int64_t)client, (int64_t)folder, name);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_ROW)
@@ -649,7 +648,7 @@ int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
+    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
     if (rc < 0)
         goto out;
     for (;;) {
@@ -715,7 +714,7 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     rc = live_file(c.db, client, file, &e, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)version, (int64_t)file);
+    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)version, (int64_t)file);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -810,7 +809,7 @@ int cf_fsdb_uuid_refs(struct cf_fsdb *fs, uint64_t client, const char *uuid, uin
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, &n, 1, err, sql, "it", (int64_t)client, uuid);
+    rc = cf_db_run(c.db, &n, 1, err, sql, "it", (int64_t)client, uuid);
     if (rc < 0)
         goto out;
     *count = (uint64_t)n;

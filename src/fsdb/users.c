@@ -67,10 +67,10 @@ static int principal_add(struct cf_fsdb *fs, uint64_t client, const char *name, 
     if (rc < 0)
         goto out;
     if (pw_hash != NULL)
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_user, "iittii", id, (int64_t)client, name,
-                          pw_hash, (int64_t)admin, now);
+        rc = cf_db_run(c.db, NULL, 0, err, sql_user, "iittii", id, (int64_t)client, name, pw_hash,
+                       (int64_t)admin, now);
     else
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_group, "iiti", id, (int64_t)client, name, now);
+        rc = cf_db_run(c.db, NULL, 0, err, sql_group, "iiti", id, (int64_t)client, name, now);
     if (rc == CF_EEXIST)
         cf_err_set(err, "%s \"%s\" exists", pw_hash != NULL ? "user" : "group", name);
     if (rc < 0)
@@ -115,7 +115,7 @@ int cf_fsdb_group_find(struct cf_fsdb *fs, uint64_t client, const char *name, ui
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "it", (int64_t)client, name);
+    rc = cf_db_query(c.db, &s, err, sql, "it", (int64_t)client, name);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -164,7 +164,7 @@ int cf_fsdb_user_get(struct cf_fsdb *fs, uint64_t client, const char *name,
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "it", (int64_t)client, name);
+    rc = cf_db_query(c.db, &s, err, sql, "it", (int64_t)client, name);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
@@ -196,7 +196,7 @@ int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user *
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "i", (int64_t)client);
+    rc = cf_db_query(c.db, &s, err, sql, "i", (int64_t)client);
     if (rc < 0)
         goto out;
     for (;;) {
@@ -235,8 +235,8 @@ int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client, uint64_t user
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, sql, "iii", (int64_t)client, (int64_t)user,
-                      (int64_t)disabled);
+    rc = cf_db_run(c.db, NULL, 0, err, sql, "iii", (int64_t)client, (int64_t)user,
+                   (int64_t)disabled);
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no such user");
         rc = CF_ENOTFOUND;
@@ -254,7 +254,7 @@ static int check_member(struct cf_db *db, uint64_t client, uint64_t group, uint6
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_run(db, &n, 1, err, sql, "iii", (int64_t)client, (int64_t)group, (int64_t)user);
+    rc = cf_db_run(db, &n, 1, err, sql, "iii", (int64_t)client, (int64_t)group, (int64_t)user);
     if (rc >= 0 && n != 1) {
         cf_err_set(err, "no such group or user");
         rc = CF_ENOTFOUND;
@@ -280,8 +280,8 @@ static int member_change(struct cf_fsdb *fs, uint64_t client, uint64_t group, ui
     rc = check_member(c.db, client, group, user, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_run(c.db, NULL, 0, err, add ? sql_add : sql_del, "ii", (int64_t)group,
-                      (int64_t)user);
+    rc =
+        cf_db_run(c.db, NULL, 0, err, add ? sql_add : sql_del, "ii", (int64_t)group, (int64_t)user);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
@@ -311,7 +311,7 @@ static int user_flags(struct cf_db *db, uint64_t client, uint64_t user, bool *ad
     int64_t v[2] = {0, 0};
     int rc;
 
-    rc = cf__fsdb_run(db, v, 2, err, sql, "ii", (int64_t)client, (int64_t)user);
+    rc = cf_db_run(db, v, 2, err, sql, "ii", (int64_t)client, (int64_t)user);
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no such user");
         rc = CF_ENOTFOUND;
@@ -341,7 +341,7 @@ int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
     rc = user_flags(c.db, client, user, NULL, NULL, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)user);
+    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)user);
     if (rc < 0)
         goto out;
     for (;;) {
@@ -379,7 +379,7 @@ int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, cha
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_run(db, &n, 1, err, sql, "ii", (int64_t)client, (int64_t)folder);
+    rc = cf_db_run(db, &n, 1, err, sql, "ii", (int64_t)client, (int64_t)folder);
     if (rc >= 0 && n != 1) {
         cf_err_set(err, "no such folder");
         rc = CF_ENOTFOUND;
@@ -394,8 +394,7 @@ int cf__fsdb_is_within(struct cf_db *db, uint64_t client, uint64_t folder, uint6
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_run(db, &n, 1, err, sql, "iii", (int64_t)client, (int64_t)folder,
-                      (int64_t)ancestor);
+    rc = cf_db_run(db, &n, 1, err, sql, "iii", (int64_t)client, (int64_t)folder, (int64_t)ancestor);
     return rc < 0 ? rc : n > 0;
 }
 
@@ -413,7 +412,7 @@ static int check_principal(struct cf_db *db, uint64_t client, enum cf_fsdb_princ
         cf_err_set(err, "bad principal kind %d", (int)kind);
         return CF_EINVAL;
     }
-    rc = cf__fsdb_run(db, &n, 1, err, sql_group, "ii", (int64_t)client, (int64_t)principal);
+    rc = cf_db_run(db, &n, 1, err, sql_group, "ii", (int64_t)client, (int64_t)principal);
     if (rc >= 0 && n != 1) {
         cf_err_set(err, "no such group");
         rc = CF_ENOTFOUND;
@@ -451,11 +450,11 @@ static int perm_change(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
         rc = check_principal(c.db, client, kind, principal, err);
         if (rc < 0)
             goto out;
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_set, "iiii", (int64_t)folder, (int64_t)kind,
-                          (int64_t)principal, (int64_t)level);
+        rc = cf_db_run(c.db, NULL, 0, err, sql_set, "iiii", (int64_t)folder, (int64_t)kind,
+                       (int64_t)principal, (int64_t)level);
     } else {
-        rc = cf__fsdb_run(c.db, NULL, 0, err, sql_del, "iii", (int64_t)folder, (int64_t)kind,
-                          (int64_t)principal);
+        rc = cf_db_run(c.db, NULL, 0, err, sql_del, "iii", (int64_t)folder, (int64_t)kind,
+                       (int64_t)principal);
     }
     if (rc < 0)
         goto out;
@@ -499,7 +498,7 @@ int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
     rc = cf__fsdb_folder_live(c.db, client, folder, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_query(c.db, &s, err, sql, "i", (int64_t)folder);
+    rc = cf_db_query(c.db, &s, err, sql, "i", (int64_t)folder);
     if (rc < 0)
         goto out;
     for (;;) {
@@ -556,8 +555,8 @@ int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, u
     } else if (admin) {
         level = CF_FSDB_READ_WRITE;
     } else {
-        rc = cf__fsdb_run(c.db, &level, 1, err, sql, "iii", (int64_t)client, (int64_t)folder,
-                          (int64_t)user);
+        rc = cf_db_run(c.db, &level, 1, err, sql, "iii", (int64_t)client, (int64_t)folder,
+                       (int64_t)user);
         if (rc < 0)
             goto out;
         if (rc == CF_DB_DONE)

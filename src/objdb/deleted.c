@@ -12,7 +12,7 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+static int list_marked_shard(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                              void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -26,12 +26,10 @@ static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64
     size_t n = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)after_oid,
+                     before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         int64_t oid;
 
@@ -45,7 +43,7 @@ static int list_marked_shard(struct cf__objdb_shard *sh, const void *arg, uint64
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
             goto out;
         }
-        out[n].shard = sh->id;
+        out[n].shard = (uint16_t)sh->id;
         out[n].oid = (uint64_t)oid;
         out[n].rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         *last_oid = (uint64_t)oid;
@@ -65,7 +63,7 @@ int cf_objdb_list_marked(struct cf_objdb *odb, uint64_t before_ms, struct cf_obj
 }
 
 /* Fill d's filers and states from the deleted_object_filers rows of d->uuid. */
-static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_objdb_deleted *d,
+static int read_filers(struct cf_shardset_shard *sh, struct cf_db *db, struct cf_objdb_deleted *d,
                        char *err)
 {
     static const char sql[] = "SELECT filer_id, purged FROM deleted_object_filers"
@@ -74,10 +72,9 @@ static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_o
     int rc;
 
     d->nfilers = 0;
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "i", (int64_t)d->uuid.oid);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)d->uuid.oid);
     for (;;) {
         int64_t filer, st;
 
@@ -108,7 +105,7 @@ out:
 }
 
 /* Columns of the deleted_objects queries below: id, rnd, deleted_at, path, size. */
-static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
+static int read_deleted_row(struct cf_shardset_shard *sh, struct cf_db_stmt *s,
                             struct cf_objdb_deleted *d, char *err)
 {
     int64_t oid = cf_db_column_int64(s, 0), size = cf_db_column_int64(s, 4);
@@ -117,7 +114,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     if (oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || size < 0 ||
         cf_db_column_copy_text(s, 3, d->path, sizeof(d->path)) < 0)
         return cf__objdb_oid_out_of_bounds(sh, oid, err);
-    d->uuid.shard = sh->id;
+    d->uuid.shard = (uint16_t)sh->id;
     d->uuid.oid = (uint64_t)oid;
     d->uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
     d->deleted_ms = (uint64_t)cf_db_column_int64(s, 2);
@@ -125,7 +122,7 @@ static int read_deleted_row(struct cf__objdb_shard *sh, struct cf_db_stmt *s,
     return 0;
 }
 
-static int list_deleted_shard(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+static int list_deleted_shard(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                               void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -142,12 +139,10 @@ static int list_deleted_shard(struct cf__objdb_shard *sh, const void *arg, uint6
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)after_oid,
+                     before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc < 0)
@@ -188,8 +183,8 @@ int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms, struct cf_ob
 /* ---- one record ----------------------------------------------------------------- */
 
 /* Read the deleted-map record of uuid on db. Returns 0, CF_ENOTFOUND, or an error. */
-static int get_deleted_on(struct cf__objdb_shard *sh, struct cf_db *db, const struct cf_uuid *uuid,
-                          struct cf_objdb_deleted *out, char *err)
+static int get_deleted_on(struct cf_shardset_shard *sh, struct cf_db *db,
+                          const struct cf_uuid *uuid, struct cf_objdb_deleted *out, char *err)
 {
     static const char sql[] = "SELECT id, rnd, deleted_at, path, size FROM deleted_objects"
                               " WHERE id = ?1 AND rnd = ?2";
@@ -197,11 +192,9 @@ static int get_deleted_on(struct cf__objdb_shard *sh, struct cf_db *db, const st
     char text[CF_UUID_SIZE];
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
     rc = cf_db_step(s, err);
     if (rc < 0)
         goto out;
@@ -225,7 +218,7 @@ out:
 int cf_objdb_get_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
                          struct cf_objdb_deleted *out, char *err)
 {
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     int rc;
 
@@ -255,9 +248,8 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
         " WHERE object_id = ?1 AND filer_id = ?3"
         " AND object_id IN (SELECT id FROM deleted_objects WHERE id = ?1 AND rnd = ?2)"
         " RETURNING purged";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
     int rc;
 
@@ -270,14 +262,8 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    cf_db_bind_int64(s, 3, filer_id);
-    cf_db_bind_int64(s, 4, (int64_t)state);
-    rc = cf_db_step_one(s, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iiii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd),
+                   (int64_t)filer_id, (int64_t)state);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -288,7 +274,6 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
     }
     rc = 0;
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(sh->pool, db);
     return rc;
@@ -298,7 +283,7 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
 {
     static const char sql_filers[] = "DELETE FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_obj[] = "DELETE FROM deleted_objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_objdb_deleted d;
     char text[CF_UUID_SIZE];
@@ -323,10 +308,10 @@ int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
             goto out;
         }
     }
-    rc = cf__objdb_run_oid(db, sql_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_obj, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_obj, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -351,9 +336,8 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
         " SELECT object_id, filer_id FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_del_filers[] = "DELETE FROM deleted_object_filers WHERE object_id = ?1";
     static const char sql_del[] = "DELETE FROM deleted_objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     struct cf_objdb_deleted d;
     char text[CF_UUID_SIZE];
     int rc;
@@ -366,16 +350,10 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_unmark, &s, err);
+    rc =
+        cf_db_run(db, NULL, 0, err, sql_unmark, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    rc = cf_db_step_one(s, NULL, 0, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(s);
-    s = NULL;
     if (rc == CF_DB_ROW) {
         rc = cf_db_commit(db, err);
         goto out;
@@ -397,21 +375,20 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
         rc = CF_ENOTFOUND;
         goto out;
     }
-    rc = cf__objdb_run_oid(db, sql_copy, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_copy_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(s);
     if (db != NULL) {
         cf_db_rollback(db);
         cf_db_pool_release(sh->pool, db);

@@ -71,12 +71,10 @@ static int corrupt(const struct cf_objdb *odb, char *err)
     return CF_ECORRUPT;
 }
 
-/* Run s (which RETURNs the id of the row it changed) to the end; no row is
- * CF_ENOTFOUND for filer id. */
-static int run_changed(struct cf_db_stmt *s, uint32_t id, char *err)
+/* rc of a statement run with cf_db_run that RETURNs the id of the row it
+ * changed: no row is CF_ENOTFOUND for filer id. */
+static int changed(int rc, uint32_t id, char *err)
 {
-    int rc = cf_db_step_one(s, NULL, 0, err);
-
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no filer %u", (unsigned)id);
         rc = CF_ENOTFOUND;
@@ -89,7 +87,6 @@ int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f
     static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3)";
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     rc = check_filer(f, err);
@@ -99,25 +96,14 @@ int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, f->id);
-    cf_db_bind_text(s, 2, f->url);
-    cf_db_bind_int64(s, 3, f->weight);
-    cf_db_bind_int64(s, 4, (int64_t)f->total_bytes);
-    cf_db_bind_int64(s, 5, (int64_t)f->used_bytes);
-    cf_db_bind_int64(s, 6, (int64_t)f->objects);
-    cf_db_bind_int64(s, 7, f->read_only);
-    cf_db_bind_text(s, 8, f->status);
-    cf_db_bind_int64(s, 9, (int64_t)f->last_seen_ms);
-    rc = cf_db_step_one(s, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "itiiiiiti", (int64_t)f->id, f->url, (int64_t)f->weight,
+                   (int64_t)f->total_bytes, (int64_t)f->used_bytes, (int64_t)f->objects,
+                   (int64_t)f->read_only, f->status, (int64_t)f->last_seen_ms);
     if (rc == CF_EEXIST)
         cf_err_set(err, "filer %u or url \"%s\" is already registered", (unsigned)f->id, f->url);
     if (rc > 0)
         rc = 0;
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
     return rc;
@@ -129,24 +115,17 @@ int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url, ui
     static const char sql[] =
         "UPDATE filers SET url = ?2, weight = ?3, base_weight = ?3 WHERE id = ?1 RETURNING id";
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     rc = check_text("url", url, 1, CF_OBJDB_URL_MAX, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    cf_db_bind_text(s, 2, url);
-    cf_db_bind_int64(s, 3, weight);
-    rc = run_changed(s, id, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iti", (int64_t)id, url, (int64_t)weight);
+    rc = changed(rc, id, err);
     if (rc == CF_EEXIST)
         cf_err_set(err, "url \"%s\" is already registered", url);
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
     return rc;
@@ -158,26 +137,17 @@ int cf_objdb_filer_set_status(struct cf_objdb *odb, const struct cf_objdb_filer 
         "UPDATE filers SET total_bytes = ?2, used_bytes = ?3, objects = ?4, read_only = ?5,"
         " status = ?6, last_seen = ?7 WHERE id = ?1 RETURNING id";
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     rc = check_filer(f, err);
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, f->id);
-    cf_db_bind_int64(s, 2, (int64_t)f->total_bytes);
-    cf_db_bind_int64(s, 3, (int64_t)f->used_bytes);
-    cf_db_bind_int64(s, 4, (int64_t)f->objects);
-    cf_db_bind_int64(s, 5, f->read_only);
-    cf_db_bind_text(s, 6, f->status);
-    cf_db_bind_int64(s, 7, (int64_t)f->last_seen_ms);
-    rc = run_changed(s, f->id, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "iiiiiti", (int64_t)f->id, (int64_t)f->total_bytes,
+                   (int64_t)f->used_bytes, (int64_t)f->objects, (int64_t)f->read_only, f->status,
+                   (int64_t)f->last_seen_ms);
+    rc = changed(rc, f->id, err);
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
     return rc;
@@ -205,17 +175,11 @@ int cf_objdb_filer_track(struct cf_objdb *odb, const struct cf_objdb_filer *f,
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iiiiitii", (int64_t)f->id, (int64_t)f->total_bytes,
+                     (int64_t)f->used_bytes, (int64_t)f->objects, (int64_t)f->read_only, f->status,
+                     (int64_t)f->weight, (int64_t)f->last_seen_ms);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, f->id);
-    cf_db_bind_int64(s, 2, (int64_t)f->total_bytes);
-    cf_db_bind_int64(s, 3, (int64_t)f->used_bytes);
-    cf_db_bind_int64(s, 4, (int64_t)f->objects);
-    cf_db_bind_int64(s, 5, f->read_only);
-    cf_db_bind_text(s, 6, f->status);
-    cf_db_bind_int64(s, 7, f->weight);
-    cf_db_bind_int64(s, 8, (int64_t)f->last_seen_ms);
     rc = cf_db_step(s, err);
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no filer %u", (unsigned)f->id);
@@ -248,16 +212,10 @@ int cf_objdb_filer_set_maintenance(struct cf_objdb *odb, uint32_t id, bool on, c
         "UPDATE filers SET status = CASE WHEN status = '" CF_OBJDB_MAINTENANCE "'"
         " THEN 'unknown' ELSE status END WHERE id = ?1 RETURNING id";
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);
-    struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_prepare(db, on ? sql_on : sql_off, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    rc = run_changed(s, id, err);
-out:
-    cf_db_finalize(s);
+    rc = cf_db_run(db, NULL, 0, err, on ? sql_on : sql_off, "i", (int64_t)id);
+    rc = changed(rc, id, err);
     cf_db_pool_release(odb->catalog, db);
     return rc;
 }
@@ -269,10 +227,9 @@ int cf_objdb_filer_get(struct cf_objdb *odb, uint32_t id, struct cf_objdb_filer 
     struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "i", (int64_t)id);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, id);
     rc = cf_db_step(s, err);
     if (rc < 0)
         goto out;
@@ -336,16 +293,10 @@ int cf_objdb_filer_unregister(struct cf_objdb *odb, uint32_t id, char *err)
 {
     static const char sql[] = "DELETE FROM filers WHERE id = ?1 RETURNING id";
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);
-    struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    rc = run_changed(s, id, err);
-out:
-    cf_db_finalize(s);
+    rc = cf_db_run(db, NULL, 0, err, sql, "i", (int64_t)id);
+    rc = changed(rc, id, err);
     cf_db_pool_release(odb->catalog, db);
     return rc;
 }

@@ -18,7 +18,7 @@
 
 /* A connection of uuid's shard in a write transaction. */
 struct txn {
-    struct cf__objdb_shard *sh;
+    struct cf_shardset_shard *sh;
     struct cf_db *db;
     char text[CF_UUID_SIZE];
 };
@@ -46,25 +46,6 @@ static void txn_end(struct txn *t)
     t->db = NULL;
 }
 
-/* Run sql with up to 4 integer parameters and return its first row's first
- * n columns in vals: CF_DB_ROW, CF_DB_DONE, or an error. */
-static int query(struct cf_db *db, const char *sql, const int64_t *args, int nargs, int64_t *vals,
-                 int n, char *err)
-{
-    struct cf_db_stmt *s = NULL;
-    int rc = cf_db_prepare(db, sql, &s, err);
-
-    if (rc < 0)
-        return rc;
-    for (int i = 0; i < nargs; i++)
-        cf_db_bind_int64(s, i + 1, args[i]);
-    rc = cf_db_step(s, err);
-    for (int i = 0; rc == CF_DB_ROW && i < n; i++)
-        vals[i] = cf_db_column_int64(s, i);
-    cf_db_finalize(s);
-    return rc;
-}
-
 /* The object row of uuid in t: whether it is an alias and how many filers
  * it lists. CF_ENOTFOUND if there is none. */
 static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, int64_t *nfilers,
@@ -73,8 +54,8 @@ static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, in
     static const char sql[] = "SELECT alias IS NOT NULL,"
                               " (SELECT count(*) FROM object_filers WHERE object_id = ?1)"
                               " FROM objects WHERE id = ?1 AND rnd = ?2";
-    int64_t args[2] = {(int64_t)uuid->oid, cf__objdb_i64(uuid->rnd)}, v[2] = {0, 0};
-    int rc = query(t->db, sql, args, 2, v, 2, err);
+    int64_t v[2] = {0, 0};
+    int rc = cf_db_run(t->db, v, 2, err, sql, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
 
     if (rc < 0)
         return rc;
@@ -91,8 +72,7 @@ static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, in
 static int lists(struct txn *t, uint64_t oid, uint32_t filer, char *err)
 {
     static const char sql[] = "SELECT 1 FROM object_filers WHERE object_id = ?1 AND filer_id = ?2";
-    int64_t args[2] = {(int64_t)oid, filer};
-    int rc = query(t->db, sql, args, 2, NULL, 0, err);
+    int rc = cf_db_run(t->db, NULL, 0, err, sql, "ii", (int64_t)oid, (int64_t)filer);
 
     return rc < 0 ? rc : rc == CF_DB_ROW;
 }
@@ -106,8 +86,8 @@ static int clear_stale(struct txn *t, uint64_t oid, uint32_t filer, char *err)
         "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_del[] =
         "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
-    int64_t args[2] = {(int64_t)oid, filer}, sent = 0;
-    int rc = query(t->db, sql_get, args, 2, &sent, 1, err);
+    int64_t sent = 0;
+    int rc = cf_db_run(t->db, &sent, 1, err, sql_get, "ii", (int64_t)oid, (int64_t)filer);
 
     if (rc <= 0)
         return rc;
@@ -115,14 +95,13 @@ static int clear_stale(struct txn *t, uint64_t oid, uint32_t filer, char *err)
         cf_err_set(err, "the replica of %s on filer %u is being deleted", t->text, (unsigned)filer);
         return CF_EBUSY;
     }
-    return query(t->db, sql_del, args, 2, NULL, 0, err);
+    return cf_db_run(t->db, NULL, 0, err, sql_del, "ii", (int64_t)oid, (int64_t)filer);
 }
 
 static int insert_filer(struct txn *t, uint64_t oid, uint32_t filer, char *err)
 {
     static const char sql[] = "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
-    int64_t args[2] = {(int64_t)oid, filer};
-    int rc = query(t->db, sql, args, 2, NULL, 0, err);
+    int rc = cf_db_run(t->db, NULL, 0, err, sql, "ii", (int64_t)oid, (int64_t)filer);
 
     if (rc == CF_EEXIST)
         cf_err_set(err, "object %s already lists filer %u", t->text, (unsigned)filer);
@@ -199,14 +178,11 @@ int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
         if (rc == 0)
             rc = insert_filer(&t, uuid->oid, new_filer, err);
     }
-    if (rc == 0) {
-        int64_t args[2] = {(int64_t)uuid->oid, old_filer};
-        rc = query(t.db, sql_drop, args, 2, NULL, 0, err);
-    }
-    if (rc >= 0 && stale) {
-        int64_t args[3] = {(int64_t)uuid->oid, old_filer, (int64_t)cf_wall_ms()};
-        rc = query(t.db, sql_stale, args, 3, NULL, 0, err);
-    }
+    if (rc == 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_drop, "ii", (int64_t)uuid->oid, (int64_t)old_filer);
+    if (rc >= 0 && stale)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_stale, "iii", (int64_t)uuid->oid, (int64_t)old_filer,
+                       (int64_t)cf_wall_ms());
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
@@ -221,7 +197,7 @@ struct records_arg {
 
 /* Fill the filers of out[0..n) (ascending object ids) from one query over
  * their id range. */
-static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_objdb_record *out,
+static int read_filers(struct cf_shardset_shard *sh, struct cf_db *db, struct cf_objdb_record *out,
                        size_t n, char *err)
 {
     static const char sql[] = "SELECT object_id, filer_id FROM object_filers"
@@ -229,12 +205,11 @@ static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_o
                               " ORDER BY object_id, filer_id";
     struct cf_db_stmt *s = NULL;
     size_t i = 0;
-    int rc = cf_db_prepare(db, sql, &s, err);
+    int rc =
+        cf_db_query(db, &s, err, sql, "ii", (int64_t)out[0].uuid.oid, (int64_t)out[n - 1].uuid.oid);
 
     if (rc < 0)
         return rc;
-    cf_db_bind_int64(s, 1, (int64_t)out[0].uuid.oid);
-    cf_db_bind_int64(s, 2, (int64_t)out[n - 1].uuid.oid);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
@@ -256,7 +231,7 @@ static int read_filers(struct cf__objdb_shard *sh, struct cf_db *db, struct cf_o
     return rc < 0 ? rc : 0;
 }
 
-static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                               void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -275,13 +250,13 @@ static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint
     size_t n = 0;
     int rc;
 
-    rc = cf_db_prepare(db, arg->filer ? sql_filer : sql_all, &s, err);
+    if (arg->filer)
+        rc = cf_db_query(db, &s, err, sql_filer, "iii", (int64_t)after_oid, (int64_t)want,
+                         (int64_t)arg->filer);
+    else
+        rc = cf_db_query(db, &s, err, sql_all, "ii", (int64_t)after_oid, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, (int64_t)want);
-    if (arg->filer)
-        cf_db_bind_int64(s, 3, arg->filer);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
@@ -293,7 +268,7 @@ static int list_records_shard(struct cf__objdb_shard *sh, const void *varg, uint
             goto out;
         }
         memset(&out[n], 0, sizeof(out[n]));
-        out[n].uuid.shard = sh->id;
+        out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
         out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 9));
         if (cf__objdb_read_record_columns(s, &out[n]) < 0) {
@@ -327,7 +302,7 @@ int cf_objdb_list_records(struct cf_objdb *odb, uint32_t filer_id, struct cf_obj
 
 /* ---- stale replicas -------------------------------------------------------------- */
 
-static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_stale_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                             void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     static const char sql[] = "SELECT object_id, filer_id, path, since, sent FROM stale_replicas"
@@ -340,12 +315,10 @@ static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64
     size_t n = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)after_oid,
+                     before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, before_ms > INT64_MAX ? INT64_MAX : (int64_t)before_ms);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
@@ -358,7 +331,7 @@ static int list_stale_shard(struct cf__objdb_shard *sh, const void *varg, uint64
             goto out;
         }
         memset(&out[n], 0, sizeof(out[n]));
-        out[n].uuid.shard = sh->id;
+        out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
         out[n].filer = (uint32_t)filer;
         if (cf_db_column_copy_text(s, 2, out[n].path, sizeof(out[n].path)) < 0) {
@@ -406,23 +379,22 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
         "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
         " VALUES (?1, ?2, ?3, ?4, 0)"
         " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
-    int64_t args[2] = {(int64_t)uuid->oid, filer_id}, row[2] = {0, 0};
+    int64_t row[2] = {0, 0};
     uint64_t since = until_ms > INT64_MAX ? INT64_MAX : until_ms;
-    struct cf_db_stmt *s = NULL;
     struct txn t;
     bool had = false;
     int rc;
 
     rc = txn_begin(odb, uuid, &t, err);
     if (rc == 0) {
-        rc = query(t.db, sql_alias, args, 1, NULL, 0, err);
+        rc = cf_db_run(t.db, NULL, 0, err, sql_alias, "i", (int64_t)uuid->oid);
         if (rc == CF_DB_ROW) {
             cf_err_set(err, "%s is an alias: it has no replicas of its own", t.text);
             rc = CF_EINVAL;
         }
     }
     if (rc >= 0) {
-        rc = query(t.db, sql_get, args, 2, row, 2, err);
+        rc = cf_db_run(t.db, row, 2, err, sql_get, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
         had = rc == CF_DB_ROW;
     }
     if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
@@ -437,15 +409,8 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
     if (rc >= 0 && had && (uint64_t)row[1] > since)
         since = (uint64_t)row[1]; /* never shortened */
     if (rc >= 0)
-        rc = cf_db_prepare(t.db, sql_put, &s, err);
-    if (rc >= 0) {
-        cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-        cf_db_bind_int64(s, 2, filer_id);
-        cf_db_bind_text(s, 3, path);
-        cf_db_bind_int64(s, 4, (int64_t)since);
-        rc = cf_db_step(s, err);
-        cf_db_finalize(s);
-    }
+        rc = cf_db_run(t.db, NULL, 0, err, sql_put, "iiti", (int64_t)uuid->oid, (int64_t)filer_id,
+                       path, (int64_t)since);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
@@ -462,13 +427,13 @@ int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, 
         "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_sent[] =
         "UPDATE stale_replicas SET sent = 1 WHERE object_id = ?1 AND filer_id = ?2";
-    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer}, row[2] = {0, 0};
+    int64_t row[2] = {0, 0};
     struct txn t;
     int rc, listed = 0;
 
     rc = txn_begin(odb, &st->uuid, &t, err);
     if (rc == 0) {
-        rc = query(t.db, sql_get, args, 2, row, 2, err);
+        rc = cf_db_run(t.db, row, 2, err, sql_get, "ii", (int64_t)st->uuid.oid, (int64_t)st->filer);
         if (rc == CF_DB_DONE) {
             cf_err_set(err, "no stale replica of object %llu on filer %u",
                        (unsigned long long)st->uuid.oid, (unsigned)st->filer);
@@ -482,7 +447,8 @@ int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, 
     if (rc >= 0)
         rc = listed = lists(&t, st->uuid.oid, st->filer, err);
     if (rc >= 0)
-        rc = query(t.db, listed ? sql_del : sql_sent, args, 2, NULL, 0, err);
+        rc = cf_db_run(t.db, NULL, 0, err, listed ? sql_del : sql_sent, "ii", (int64_t)st->uuid.oid,
+                       (int64_t)st->filer);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
@@ -492,15 +458,14 @@ int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, 
 int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st, char *err)
 {
     static const char sql[] = "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
-    int64_t args[2] = {(int64_t)st->uuid.oid, st->filer};
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db;
     int rc = cf__objdb_find_shard(odb, &st->uuid, &sh, err);
 
     if (rc < 0)
         return rc;
     db = cf_db_pool_acquire(sh->pool);
-    rc = query(db, sql, args, 2, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)st->uuid.oid, (int64_t)st->filer);
     cf_db_pool_release(sh->pool, db);
     return rc < 0 ? rc : 0;
 }
@@ -520,39 +485,29 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
     if (size > INT64_MAX)
         return 0;
     for (;;) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, next);
         struct cf_uuid uuid = {0};
-        struct cf_db_stmt *s = NULL;
+        int64_t v[2] = {0, 0};
         struct cf_db *db;
         bool writable;
         int rc;
 
         if (sh == NULL)
             return 0;
-        next = (uint32_t)sh->id + 1;
-        pthread_rwlock_rdlock(&odb->lock);
-        writable = !sh->read_only && !sh->obsolete;
-        pthread_rwlock_unlock(&odb->lock);
+        next = sh->id + 1;
+        writable = (cf_shardset_flags(odb->set, sh) & CF__OBJDB_UNWRITABLE) == 0;
         if (!writable)
             continue;
         db = cf_db_pool_acquire(sh->pool);
-        rc = cf_db_prepare(db, sql, &s, err);
-        if (rc == 0) {
-            cf_db_bind_blob(s, 1, sha512, 64);
-            cf_db_bind_int64(s, 2, (int64_t)size);
-            cf_db_bind_int64(s, 3, min_replicas);
-            rc = cf_db_step(s, err);
-            if (rc == CF_DB_ROW) {
-                uuid.shard = sh->id;
-                uuid.oid = (uint64_t)cf_db_column_int64(s, 0);
-                uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
-            }
-        }
-        cf_db_finalize(s);
+        rc = cf_db_run(db, v, 2, err, sql, "bii", (const void *)sha512, (size_t)64, (int64_t)size,
+                       (int64_t)min_replicas);
         cf_db_pool_release(sh->pool, db);
         if (rc < 0)
             return rc;
         if (rc == CF_DB_ROW) {
+            uuid.shard = (uint16_t)sh->id;
+            uuid.oid = (uint64_t)v[0];
+            uuid.rnd = cf__objdb_u64(v[1]);
             rc = cf_objdb_get(odb, &uuid, 0, out, err);
             if (rc == 0)
                 return 1;
@@ -583,23 +538,23 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     }
     rc = txn_begin(odb, alias, &t, err);
     if (rc == 0)
-        rc = query(t.db, sql_next, NULL, 0, &next_oid, 1, err);
+        rc = cf_db_run(t.db, &next_oid, 1, err, sql_next, "");
     if (rc >= 0 && alias->oid >= (uint64_t)next_oid) {
         cf_err_set(err, "UUID %s was never reserved", t.text);
         rc = CF_EINVAL;
     }
     if (rc >= 0) {
-        int64_t args[2] = {(int64_t)holder->oid, cf__objdb_i64(holder->rnd)};
-        rc = query(t.db, sql_holder, args, 2, NULL, 0, err);
+        rc = cf_db_run(t.db, NULL, 0, err, sql_holder, "ii", (int64_t)holder->oid,
+                       cf__objdb_i64(holder->rnd));
         if (rc == CF_DB_DONE) {
             cf_err_set(err, "the holder is gone or marked deleted");
             rc = CF_ENOTFOUND;
         }
     }
     if (rc >= 0) {
-        int64_t args[4] = {(int64_t)alias->oid, cf__objdb_i64(alias->rnd),
-                           (int64_t)(created_ms ? created_ms : cf_wall_ms()), (int64_t)holder->oid};
-        rc = query(t.db, sql_insert, args, 4, NULL, 0, err);
+        rc = cf_db_run(t.db, NULL, 0, err, sql_insert, "iiii", (int64_t)alias->oid,
+                       cf__objdb_i64(alias->rnd), (int64_t)(created_ms ? created_ms : cf_wall_ms()),
+                       (int64_t)holder->oid);
         if (rc == CF_EEXIST)
             cf_err_set(err, "UUID %s is already committed", t.text);
     }
@@ -609,7 +564,7 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     return rc < 0 ? rc : 0;
 }
 
-static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_t after_oid,
+static int list_dups_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
                            void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
 {
     (void)more;
@@ -632,11 +587,9 @@ static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_
     int rc;
 
     (void)varg;
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)after_oid, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)after_oid);
-    cf_db_bind_int64(s, 2, (int64_t)want);
     for (;;) {
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
@@ -647,7 +600,7 @@ static int list_dups_shard(struct cf__objdb_shard *sh, const void *varg, uint64_
             rc = cf__objdb_oid_out_of_bounds(sh, d, err);
             goto out;
         }
-        out[n].dup.shard = out[n].holder.shard = sh->id;
+        out[n].dup.shard = out[n].holder.shard = (uint16_t)sh->id;
         out[n].dup.oid = (uint64_t)d;
         out[n].dup.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         out[n].holder.oid = (uint64_t)h;
@@ -695,26 +648,22 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
     }
     rc = txn_begin(odb, &d->dup, &t, err);
     if (rc == 0) {
-        int64_t args[4] = {(int64_t)d->dup.oid, cf__objdb_i64(d->dup.rnd), (int64_t)d->holder.oid,
-                           cf__objdb_i64(d->holder.rnd)};
-        rc = query(t.db, sql_check, args, 4, NULL, 0, err);
+        rc = cf_db_run(t.db, NULL, 0, err, sql_check, "iiii", (int64_t)d->dup.oid,
+                       cf__objdb_i64(d->dup.rnd), (int64_t)d->holder.oid,
+                       cf__objdb_i64(d->holder.rnd));
         if (rc == CF_DB_DONE) {
             cf_err_set(err, "%s or its holder changed", t.text);
             rc = CF_ENOTFOUND;
         }
     }
-    if (rc >= 0) {
-        int64_t args[2] = {(int64_t)d->dup.oid, (int64_t)cf_wall_ms()};
-        rc = query(t.db, sql_stale, args, 2, NULL, 0, err);
-    }
-    if (rc >= 0) {
-        int64_t args[1] = {(int64_t)d->dup.oid};
-        rc = query(t.db, sql_drop, args, 1, NULL, 0, err);
-    }
-    if (rc >= 0) {
-        int64_t args[2] = {(int64_t)d->dup.oid, (int64_t)d->holder.oid};
-        rc = query(t.db, sql_repoint, args, 2, NULL, 0, err);
-    }
+    if (rc >= 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_stale, "ii", (int64_t)d->dup.oid,
+                       (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_drop, "i", (int64_t)d->dup.oid);
+    if (rc >= 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_repoint, "ii", (int64_t)d->dup.oid,
+                       (int64_t)d->holder.oid);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
@@ -735,16 +684,16 @@ int cf_objdb_count(struct cf_objdb *odb, struct cf_objdb_counts *out, char *err)
 
     memset(out, 0, sizeof(*out));
     for (;;) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, next);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, next);
         int64_t v[4] = {0, 0, 0, 0};
         struct cf_db *db;
         int rc;
 
         if (sh == NULL)
             return 0;
-        next = (uint32_t)sh->id + 1;
+        next = sh->id + 1;
         db = cf_db_pool_acquire(sh->pool);
-        rc = query(db, sql, NULL, 0, v, 4, err);
+        rc = cf_db_run(db, v, 4, err, sql, "");
         cf_db_pool_release(sh->pool, db);
         if (rc < 0)
             return rc;

@@ -1,11 +1,12 @@
 /*
- * objdb.c -- the object database's catalog, its cached shards table, and
- * object id reservation (objdb.h). Records are in record.c, the filer
- * summary table in filers.c.
+ * objdb.c -- the object database's schema, its catalog and cached shards
+ * (a struct cf_shardset, shardset.h), and object id reservation (objdb.h).
+ * Records are in record.c, the filer summary table in filers.c.
  */
 #include "objdb_int.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,30 +110,19 @@ static int shard_upgrade(struct cf_db *db, char *err)
     static const char sql_version[] =
         "SELECT version FROM coffer_meta WHERE id = 1 AND kind = 'shard'";
     static const char sql_stamp[] = "UPDATE coffer_meta SET version = ?1 WHERE id = 1";
-    struct cf_db_stmt *s = NULL;
     int64_t version = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql_version, &s, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step_one(s, &version, 1, err);
+    rc = cf_db_run(db, &version, 1, err, sql_version, "");
     if (rc < 0 || rc == CF_DB_DONE || version != 1)
         goto out;
-    cf_db_finalize(s);
-    s = NULL;
     rc = cf_db_exec(db, shard_schema, err);
     if (rc == 0)
         rc = cf_db_exec(db, shard_v2, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_stamp, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, CF__OBJDB_SHARD_VERSION);
-    rc = cf_db_step_one(s, NULL, 0, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_stamp, "i", (int64_t)CF__OBJDB_SHARD_VERSION);
 out:
-    cf_db_finalize(s);
     return rc < 0 ? rc : 0;
 }
 
@@ -150,32 +140,26 @@ static int catalog_migrate(struct cf_db *db, char *err)
                                   " DEFAULT 0;"
                                   "UPDATE filers SET base_weight = weight;";
     bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
-    struct cf_db_stmt *s = NULL;
     int64_t has = 0;
     int rc;
 
-    rc = cf_db_prepare(db, pg ? sql_has_pg : sql_has_sqlite, &s, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_step_one(s, &has, 1, err);
+    rc = cf_db_run(db, &has, 1, err, pg ? sql_has_pg : sql_has_sqlite, "");
     if (rc < 0)
         goto out;
     rc = has > 0 ? 0 : cf_db_exec(db, sql_add, err);
 out:
-    cf_db_finalize(s);
     return rc;
 }
 
 /* Create the tables of a catalog (shard_id 0) or a shard if missing, stamp
  * coffer_meta, and check it, in one transaction: two processes creating the
  * same database at once end with one stamp. */
-static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, char *err)
+static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, char *err)
 {
     static const char stamp[] = "INSERT INTO coffer_meta (id, kind, version, shard_id, next_oid)"
                                 " VALUES (1, ?1, ?2, ?3, 1) ON CONFLICT (id) DO NOTHING";
     const char *kind = shard_id == 0 ? "catalog" : "shard";
     int64_t version = shard_id == 0 ? CF__OBJDB_CATALOG_VERSION : CF__OBJDB_SHARD_VERSION;
-    struct cf_db_stmt *s = NULL;
     int rc;
 
     rc = cf_db_begin(db, err);
@@ -186,13 +170,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
         goto out;
     /* Check before creating the rest, so a wrong file gets no extra tables.
      * A new shard starts at version 1 and is upgraded like an old one. */
-    rc = cf_db_prepare(db, stamp, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_text(s, 1, kind);
-    cf_db_bind_int64(s, 2, shard_id == 0 ? version : 1);
-    cf_db_bind_int64(s, 3, shard_id);
-    rc = cf_db_step(s, err);
+    rc = cf_db_run(db, NULL, 0, err, stamp, "tii", kind, shard_id == 0 ? version : (int64_t)1,
+                   (int64_t)shard_id);
     if (rc < 0)
         goto out;
     if (shard_id != 0) {
@@ -211,13 +190,12 @@ static int schema_init(struct cf_db *db, const char *uri, uint16_t shard_id, cha
         goto out;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(s);
     cf_db_rollback(db);
     return rc;
 }
 
 /* Open an existing shard: upgrade it if it is version 1, then check it. */
-static int shard_check(struct cf_db *db, const char *uri, uint16_t id, char *err)
+static int shard_check(struct cf_db *db, const char *uri, uint32_t id, char *err)
 {
     int rc = cf_db_begin(db, err);
 
@@ -233,55 +211,75 @@ static int shard_check(struct cf_db *db, const char *uri, uint16_t id, char *err
     return cf_db_meta_check(db, uri, "shard", CF__OBJDB_SHARD_VERSION, id, "shard", err);
 }
 
+/* ---- the shard set ---------------------------------------------------------- */
+
+/* An objdb shard: the set's entry, then the block of reserved object ids. */
+struct objdb_shard {
+    struct cf_shardset_shard base; /* first: shardset.h "Entries" */
+    pthread_mutex_t id_mu;         /* guards the block; never held with the set's locks */
+    uint64_t next_oid;             /* [next_oid, end_oid) reserved durably, not yet handed out */
+    uint64_t end_oid;
+};
+
+static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, char *err)
+{
+    return create ? schema_init(db, uri, id, err) : shard_check(db, uri, id, err);
+}
+
+static void shard_init(struct cf_shardset_shard *sh)
+{
+    pthread_mutex_init(&((struct objdb_shard *)sh)->id_mu, NULL);
+}
+
+static void shard_fini(struct cf_shardset_shard *sh)
+{
+    pthread_mutex_destroy(&((struct objdb_shard *)sh)->id_mu);
+}
+
+static const struct cf_shardset_ops shard_ops = {
+    .name = "objdb",
+    .shard_word = "shard",
+    .shard_size = sizeof(struct objdb_shard),
+    /* The flag columns in CF__OBJDB_READ_ONLY, CF__OBJDB_OBSOLETE order. */
+    .select_sql = "SELECT id, location, created, read_only, obsolete FROM shards ORDER BY id",
+    .nflags = 2,
+    .reload_min_ms = CF_OBJDB_RELOAD_MIN_MS,
+    .open_db = open_db,
+    .shard_init = shard_init,
+    .shard_fini = shard_fini,
+};
+
+/* The shard `id`, as cf__objdb_find_shard. */
+static int find_shard(struct cf_objdb *odb, uint16_t id, struct cf_shardset_shard **out, char *err)
+{
+    char detail[CF_ERR_LEN] = "";
+    int rc = cf_shardset_find(odb->set, id, out, detail);
+
+    /* The caller answers "not found"; the reason is for the operator. */
+    if (rc < 0 && rc != CF_ENOTFOUND)
+        cf_log(CF_LOG_WARN, "objdb \"%s\": re-reading the shards table failed: %s",
+               odb->catalog_uri, detail);
+    if (rc < 0) {
+        cf_err_set(err, "no shard %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+    }
+    return rc;
+}
+
 /* ---- helpers shared by the record files (objdb_int.h) ---- */
 
 int cf__objdb_find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                         struct cf__objdb_shard **out, char *err)
+                         struct cf_shardset_shard **out, char *err)
 {
-    *out = cf__objdb_shard_find(odb, uuid->shard);
-    if (*out != NULL)
-        return 0;
-    cf_err_set(err, "no shard %u", (unsigned)uuid->shard);
-    return CF_ENOTFOUND;
+    return find_shard(odb, uuid->shard, out, err);
 }
 
-struct cf__objdb_shard *cf__objdb_shard_from(struct cf_objdb *odb, uint32_t id)
-{
-    struct cf__objdb_shard *sh = NULL;
-
-    pthread_rwlock_rdlock(&odb->lock);
-    for (size_t i = 0; i < odb->nshards && sh == NULL; i++)
-        if (odb->shards[i]->id >= id)
-            sh = odb->shards[i];
-    pthread_rwlock_unlock(&odb->lock);
-    return sh;
-}
-
-int cf__objdb_oid_out_of_bounds(struct cf__objdb_shard *sh, int64_t oid, char *err)
+int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid, char *err)
 {
     cf_err_set(err, "shard %u: object id %lld out of bounds", (unsigned)sh->id, (long long)oid);
     cf_log(CF_LOG_ERROR, "objdb: shard %u: object id %lld out of bounds", (unsigned)sh->id,
            (long long)oid);
     return CF_ECORRUPT;
-}
-
-int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err)
-{
-    struct cf_db_stmt *s = NULL;
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)oid);
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-    }
-out:
-    cf_db_finalize(s);
-    return rc;
 }
 
 int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor *cur, void *out,
@@ -294,7 +292,7 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
     if (cap > INT_MAX)
         cap = INT_MAX;
     while (!c.done && n < cap) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, c.shard);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, c.shard);
         uint64_t last = 0;
         bool more = false;
 
@@ -303,7 +301,7 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
             break;
         }
         if (sh->id != c.shard) {
-            c.shard = sh->id;
+            c.shard = (uint16_t)sh->id;
             c.after_oid = 0;
         }
         rc = cb(sh, arg, c.after_oid, (char *)out + n * size, cap - n, &last, &more, err);
@@ -335,228 +333,26 @@ out:
     return rc;
 }
 
-/* ---- shard cache ------------------------------------------------------------- */
-
-static int resolve_location(const struct cf_objdb *odb, const char *loc, char *out, size_t cap,
-                            char *err)
-{
-    static const char scheme[] = "sqlite:";
-    const size_t sl = sizeof(scheme) - 1;
-    int n;
-
-    if (odb->catalog_dir != NULL && strncmp(loc, scheme, sl) == 0 && loc[sl] != '/' &&
-        loc[sl] != '\0')
-        n = snprintf(out, cap, "%s%s/%s", scheme, odb->catalog_dir, loc + sl);
-    else
-        n = snprintf(out, cap, "%s", loc);
-    if (n < 0 || (size_t)n >= cap) {
-        cf_err_set(err, "shard location \"%.64s...\" is longer than %d bytes", loc, CF_DB_URI_MAX);
-        n = CF_EINVAL;
-    }
-    return n < 0 ? n : 0;
-}
-
-static void shard_free(struct cf__objdb_shard *sh)
-{
-    if (sh == NULL)
-        return;
-    cf_db_pool_close(sh->pool);
-    pthread_mutex_destroy(&sh->id_mu);
-    free(sh->location);
-    free(sh);
-}
-
-/* Open the pool of shard `id` at `location` (as stored) and check or, with
- * create, initialise its database. On success *out is a new entry. */
-static int shard_open(struct cf_objdb *odb, uint16_t id, const char *location, bool create,
-                      struct cf__objdb_shard **out, char *err)
-{
-    struct cf__objdb_shard *sh = NULL;
-    struct cf_db *db = NULL;
-    char uri[CF_DB_URI_MAX + 1];
-    int rc;
-
-    *out = NULL;
-    rc = resolve_location(odb, location, uri, sizeof(uri), err);
-    if (rc < 0)
-        goto out;
-    sh = cf_xcalloc(1, sizeof(*sh));
-    sh->id = id;
-    sh->location = cf_xstrdup(location);
-    pthread_mutex_init(&sh->id_mu, NULL);
-    rc = cf_db_pool_open(uri, odb->pool_size, &sh->pool, err);
-    if (rc < 0)
-        goto out;
-    db = cf_db_pool_acquire(sh->pool);
-    if (create)
-        rc = schema_init(db, uri, id, err);
-    else
-        rc = shard_check(db, uri, id, err);
-    cf_db_pool_release(sh->pool, db);
-    if (rc < 0)
-        goto out;
-    *out = sh;
-    sh = NULL;
-out:
-    shard_free(sh);
-    return rc;
-}
-
-/* Index of the first cached shard with id >= `id`. Caller holds odb->lock. */
-static size_t shard_lower_bound(const struct cf_objdb *odb, uint16_t id)
-{
-    size_t lo = 0, hi = odb->nshards;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (odb->shards[mid]->id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static struct cf__objdb_shard *shard_lookup(struct cf_objdb *odb, uint16_t id)
-{
-    struct cf__objdb_shard *sh = NULL;
-    size_t i;
-
-    pthread_rwlock_rdlock(&odb->lock);
-    i = shard_lower_bound(odb, id);
-    if (i < odb->nshards && odb->shards[i]->id == id)
-        sh = odb->shards[i];
-    pthread_rwlock_unlock(&odb->lock);
-    return sh;
-}
-
-/* Add sh to the cache. Caller holds reload_mu, so the id is not there yet. */
-static void shard_insert(struct cf_objdb *odb, struct cf__objdb_shard *sh)
-{
-    size_t i;
-
-    pthread_rwlock_wrlock(&odb->lock);
-    if (odb->nshards == odb->cap) {
-        odb->cap = odb->cap == 0 ? 8 : odb->cap * 2;
-        odb->shards = cf_xrealloc(odb->shards, odb->cap * sizeof(*odb->shards));
-    }
-    i = shard_lower_bound(odb, sh->id);
-    memmove(&odb->shards[i + 1], &odb->shards[i], (odb->nshards - i) * sizeof(*odb->shards));
-    odb->shards[i] = sh;
-    odb->nshards++;
-    pthread_rwlock_unlock(&odb->lock);
-}
-
-/* Read the shards table; open shards not cached yet and refresh the flags of
- * the others. Caller holds reload_mu. */
-static int reload_locked(struct cf_objdb *odb, char *err)
-{
-    static const char sql[] =
-        "SELECT id, location, read_only, obsolete, created FROM shards ORDER BY id";
-    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
-    struct cf_db_stmt *s = NULL;
-    char location[CF_DB_URI_MAX + 1];
-    int rc;
-
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        struct cf__objdb_shard *sh;
-        int64_t id;
-
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            goto out;
-        id = cf_db_column_int64(s, 0);
-        if (id < 1 || id > CF_UUID_SHARD_MAX ||
-            cf_db_column_copy_text(s, 1, location, sizeof(location)) < 0) {
-            cf_err_set(err, "catalog row of shard %lld is out of bounds", (long long)id);
-            cf_log(CF_LOG_ERROR, "objdb \"%s\": catalog row of shard %lld is out of bounds",
-                   odb->catalog_uri, (long long)id);
-            rc = CF_ECORRUPT;
-            goto out;
-        }
-        sh = shard_lookup(odb, (uint16_t)id);
-        if (sh == NULL) {
-            rc = shard_open(odb, (uint16_t)id, location, false, &sh, err);
-            if (rc < 0)
-                goto out;
-            sh->created_ms = (uint64_t)cf_db_column_int64(s, 4);
-            shard_insert(odb, sh);
-            cf_log(CF_LOG_INFO, "objdb: shard %u at \"%s\"", (unsigned)sh->id, sh->location);
-        }
-        pthread_rwlock_wrlock(&odb->lock);
-        sh->read_only = cf_db_column_int64(s, 2) != 0;
-        sh->obsolete = cf_db_column_int64(s, 3) != 0;
-        pthread_rwlock_unlock(&odb->lock);
-    }
-out:
-    cf_db_finalize(s);
-    cf_db_pool_release(odb->catalog, db);
-    return rc;
-}
-
-struct cf__objdb_shard *cf__objdb_shard_find(struct cf_objdb *odb, uint16_t id)
-{
-    struct cf__objdb_shard *sh = shard_lookup(odb, id);
-    char err[CF_ERR_LEN] = "";
-
-    if (sh != NULL || id == 0)
-        goto out;
-    pthread_mutex_lock(&odb->reload_mu);
-    /* The first miss re-reads at once; later ones at most every RELOAD_MIN_MS. */
-    if (odb->last_reload_ns == 0 ||
-        cf_now_ns() - odb->last_reload_ns >= (uint64_t)CF_OBJDB_RELOAD_MIN_MS * 1000000u) {
-        odb->last_reload_ns = cf_now_ns();
-        /* The caller answers "not found"; the reason is for the operator. */
-        if (reload_locked(odb, err) < 0)
-            cf_log(CF_LOG_WARN, "objdb \"%s\": re-reading the shards table failed: %s",
-                   odb->catalog_uri, err);
-        sh = shard_lookup(odb, id);
-    }
-    pthread_mutex_unlock(&odb->reload_mu);
-out:
-    return sh;
-}
+/* ---- open / close ---------------------------------------------------------- */
 
 int cf_objdb_refresh(struct cf_objdb *odb, char *err)
 {
-    int rc;
-
-    pthread_mutex_lock(&odb->reload_mu);
-    rc = reload_locked(odb, err);
-    pthread_mutex_unlock(&odb->reload_mu);
-    return rc;
+    return cf_shardset_reload(odb->set, err);
 }
-
-/* ---- open / close ---------------------------------------------------------- */
 
 int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb **out, char *err)
 {
     struct cf_objdb *odb = NULL;
-    struct cf_db *db = NULL;
     int rc;
 
     *out = NULL;
     odb = cf_xcalloc(1, sizeof(*odb));
-    odb->catalog_uri = cf_xstrdup(catalog_uri);
-    odb->catalog_dir = cf_db_sqlite_dir(catalog_uri);
-    odb->pool_size = pool_size == 0 ? CF_OBJDB_POOL_DEFAULT : pool_size;
-    pthread_rwlock_init(&odb->lock, NULL);
-    pthread_mutex_init(&odb->reload_mu, NULL);
-    atomic_init(&odb->rr, 0);
-    rc = cf_db_pool_open(catalog_uri, odb->pool_size, &odb->catalog, err);
+    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_OBJDB_POOL_DEFAULT : pool_size,
+                          &shard_ops, &odb->set, err);
     if (rc < 0)
         goto out;
-    db = cf_db_pool_acquire(odb->catalog);
-    rc = schema_init(db, catalog_uri, 0, err);
-    cf_db_pool_release(odb->catalog, db);
-    if (rc < 0)
-        goto out;
-    rc = cf_objdb_refresh(odb, err);
-    if (rc < 0)
-        goto out;
+    odb->catalog = cf_shardset_catalog(odb->set);
+    odb->catalog_uri = cf_shardset_catalog_uri(odb->set);
     *out = odb;
     odb = NULL;
 out:
@@ -568,107 +364,86 @@ void cf_objdb_close(struct cf_objdb *odb)
 {
     if (odb == NULL)
         return;
-    for (size_t i = 0; i < odb->nshards; i++)
-        shard_free(odb->shards[i]);
-    free(odb->shards);
-    cf_db_pool_close(odb->catalog);
-    pthread_mutex_destroy(&odb->reload_mu);
-    pthread_rwlock_destroy(&odb->lock);
-    free(odb->catalog_dir);
-    free(odb->catalog_uri);
+    cf_shardset_close(odb->set);
     free(odb);
 }
 
 /* ---- shards -------------------------------------------------------------------- */
 
 /* The next free shard id after the largest in the catalog. */
-static int next_shard_id(struct cf_db *db, uint16_t *out, char *err)
+static int next_shard_id(struct cf_db *db, uint32_t *out, char *err)
 {
     static const char sql[] = "SELECT coalesce(max(id), 0) FROM shards";
-    struct cf_db_stmt *s = NULL;
-    int64_t max;
+    int64_t max = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_run(db, &max, 1, err, sql, "");
     if (rc < 0)
         goto out;
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    max = cf_db_column_int64(s, 0);
     if (max >= CF_UUID_SHARD_MAX) {
         cf_err_set(err, "no shard id above %lld is free; give one explicitly", (long long)max);
         rc = CF_EINVAL;
         goto out;
     }
-    *out = (uint16_t)(max + 1);
+    *out = (uint32_t)(max + 1);
     rc = 0;
 out:
-    cf_db_finalize(s);
     return rc;
 }
 
-int cf_objdb_shard_add(struct cf_objdb *odb, uint16_t id, const char *location, uint16_t *id_out,
-                       char *err)
+/* cf_shardset_add's choice: id 0 takes the next free id, a NULL location a
+ * file next to a SQLite catalog, its name kept in arg (char[32]). */
+static int add_choose(struct cf_shardset *set, struct cf_db *catalog, void *arg, uint32_t *id,
+                      const char **location, char *err)
 {
-    static const char sql[] = "INSERT INTO shards (id, location, read_only, obsolete, created)"
-                              " VALUES (?1, ?2, 0, 0, ?3)";
-    struct cf__objdb_shard *sh = NULL;
-    struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
-    char auto_loc[32];
-    int rc;
+    char *auto_loc = arg;
+    int rc = 0;
 
-    pthread_mutex_lock(&odb->reload_mu);
-    db = cf_db_pool_acquire(odb->catalog);
-    if (id == 0) {
-        rc = next_shard_id(db, &id, err);
+    if (*id == 0) {
+        rc = next_shard_id(catalog, id, err);
         if (rc < 0)
             goto out;
     }
-    if (location == NULL) {
-        if (odb->catalog_dir == NULL) {
+    if (*location == NULL) {
+        if (cf_shardset_catalog_dir(set) == NULL) {
             cf_err_set(err, "a shard needs a location unless the catalog is SQLite");
             rc = CF_EINVAL;
             goto out;
         }
         /* Relative: resolved against the catalog's directory (objdb.h). */
-        (void)snprintf(auto_loc, sizeof(auto_loc), "sqlite:shard-%04x.db", (unsigned)id);
-        location = auto_loc;
+        (void)snprintf(auto_loc, 32, "sqlite:shard-%04x.db", (unsigned)*id);
+        *location = auto_loc;
     }
-    if (shard_lookup(odb, id) != NULL) {
-        cf_err_set(err, "shard %u already exists", (unsigned)id);
-        rc = CF_EEXIST;
-        goto out;
-    }
-    /* The shard's database first, the catalog row (the commit point) last. */
-    rc = shard_open(odb, id, location, true, &sh, err);
-    if (rc < 0)
-        goto out;
-    sh->created_ms = cf_wall_ms();
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    cf_db_bind_text(s, 2, location);
-    cf_db_bind_int64(s, 3, (int64_t)sh->created_ms);
-    rc = cf_db_step(s, err);
-    if (rc == CF_EEXIST)
-        cf_err_set(err, "shard %u or location \"%s\" is already registered", (unsigned)id,
-                   location);
-    if (rc < 0)
-        goto out;
-    shard_insert(odb, sh);
-    cf_log(CF_LOG_INFO, "objdb: added shard %u at \"%s\"", (unsigned)id, sh->location);
-    sh = NULL;
-    if (id_out != NULL)
-        *id_out = id;
-    rc = 0;
 out:
-    cf_db_finalize(s);
-    cf_db_pool_release(odb->catalog, db);
-    pthread_mutex_unlock(&odb->reload_mu);
-    shard_free(sh);
+    return rc;
+}
+
+/* The catalog row of a new shard: the commit point of cf_objdb_shard_add. */
+static int add_row(struct cf_db *catalog, const struct cf_shardset_shard *sh, void *arg, char *err)
+{
+    static const char sql[] = "INSERT INTO shards (id, location, read_only, obsolete, created)"
+                              " VALUES (?1, ?2, 0, 0, ?3)";
+    int rc;
+
+    (void)arg;
+    rc = cf_db_run(catalog, NULL, 0, err, sql, "iti", (int64_t)sh->id, sh->location,
+                   (int64_t)sh->created_ms);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "shard %u or location \"%s\" is already registered", (unsigned)sh->id,
+                   sh->location);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_shard_add(struct cf_objdb *odb, uint16_t id, const char *location, uint16_t *id_out,
+                       char *err)
+{
+    struct cf_shardset_shard *sh = NULL;
+    char auto_loc[32];
+    int rc;
+
+    rc = cf_shardset_add(odb->set, id, location, add_choose, add_row, auto_loc, &sh, err);
+    if (rc == 0 && id_out != NULL)
+        *id_out = (uint16_t)sh->id;
     return rc;
 }
 
@@ -676,18 +451,11 @@ int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only, bool o
 {
     static const char sql[] =
         "UPDATE shards SET read_only = ?2, obsolete = ?3 WHERE id = ?1 RETURNING id";
-    struct cf__objdb_shard *sh;
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);
-    struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, id);
-    cf_db_bind_int64(s, 2, read_only);
-    cf_db_bind_int64(s, 3, obsolete);
-    rc = cf_db_step(s, err);
+    rc =
+        cf_db_run(db, NULL, 0, err, sql, "iii", (int64_t)id, (int64_t)read_only, (int64_t)obsolete);
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -697,37 +465,34 @@ int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only, bool o
     }
     rc = 0;
     /* Not cached yet (added by another process): the next reload brings it. */
-    sh = shard_lookup(odb, id);
-    if (sh != NULL) {
-        pthread_rwlock_wrlock(&odb->lock);
-        sh->read_only = read_only;
-        sh->obsolete = obsolete;
-        pthread_rwlock_unlock(&odb->lock);
-    }
+    cf_shardset_set_flags(odb->set, id,
+                          (read_only ? CF__OBJDB_READ_ONLY : 0u) |
+                              (obsolete ? CF__OBJDB_OBSOLETE : 0u));
 out:
-    cf_db_finalize(s);
     cf_db_pool_release(odb->catalog, db);
     return rc;
 }
 
 void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size_t *n)
 {
+    struct cf_shardset_item *items = NULL;
     struct cf_objdb_shard *v = NULL;
+    size_t count = cf_shardset_snapshot(odb->set, &items);
 
-    pthread_rwlock_rdlock(&odb->lock);
-    if (odb->nshards > 0)
-        v = cf_xcalloc(odb->nshards, sizeof(*v));
-    for (size_t i = 0; i < odb->nshards; i++) {
-        const struct cf__objdb_shard *sh = odb->shards[i];
-        v[i].id = sh->id;
+    if (count > 0)
+        v = cf_xcalloc(count, sizeof(*v));
+    for (size_t i = 0; i < count; i++) {
+        const struct cf_shardset_shard *sh = items[i].shard;
+
+        v[i].id = (uint16_t)sh->id;
         /* Stored locations were checked against CF_DB_URI_MAX when read or added. */
         (void)snprintf(v[i].location, sizeof(v[i].location), "%s", sh->location);
-        v[i].read_only = sh->read_only;
-        v[i].obsolete = sh->obsolete;
+        v[i].read_only = (items[i].flags & CF__OBJDB_READ_ONLY) != 0;
+        v[i].obsolete = (items[i].flags & CF__OBJDB_OBSOLETE) != 0;
         v[i].created_ms = sh->created_ms;
     }
-    *n = odb->nshards;
-    pthread_rwlock_unlock(&odb->lock);
+    free(items);
+    *n = count;
     *out = v;
 }
 
@@ -735,27 +500,23 @@ void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size
 
 /* Reserve the next block of object ids durably: one commit per
  * CF_OBJDB_ID_BLOCK uploads instead of one per upload. Caller holds id_mu. */
-static int reserve_block(struct cf__objdb_shard *sh, char *err)
+static int reserve_block(struct objdb_shard *sh, char *err)
 {
     static const char sql[] = "UPDATE coffer_meta SET next_oid = next_oid + ?1"
                               " WHERE id = 1 AND kind = 'shard' RETURNING next_oid";
-    struct cf_db *db = cf_db_pool_acquire(sh->pool);
-    struct cf_db_stmt *s = NULL;
-    int64_t end;
+    struct cf_db *db = cf_db_pool_acquire(sh->base.pool);
+    int64_t end = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    /* Run to the end: the reservation is durable, and its commit checked,
+     * before any id of the block is handed out. */
+    rc = cf_db_run(db, &end, 1, err, sql, "i", (int64_t)CF_OBJDB_ID_BLOCK);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, CF_OBJDB_ID_BLOCK);
-    rc = cf_db_step(s, err);
-    if (rc < 0)
-        goto out;
-    end = rc == CF_DB_ROW ? cf_db_column_int64(s, 0) : 0;
     if (end <= CF_OBJDB_ID_BLOCK) {
-        cf_err_set(err, "shard %u: coffer_meta row missing or damaged", (unsigned)sh->id);
+        cf_err_set(err, "shard %u: coffer_meta row missing or damaged", (unsigned)sh->base.id);
         cf_log(CF_LOG_ERROR, "objdb: shard %u: coffer_meta row missing or damaged",
-               (unsigned)sh->id);
+               (unsigned)sh->base.id);
         rc = CF_ECORRUPT;
         goto out;
     }
@@ -765,12 +526,11 @@ static int reserve_block(struct cf__objdb_shard *sh, char *err)
         sh->end_oid = CF_UUID_OID_MAX + 1;
     rc = 0;
 out:
-    cf_db_finalize(s);
-    cf_db_pool_release(sh->pool, db);
+    cf_db_pool_release(sh->base.pool, db);
     return rc;
 }
 
-static int take_oid(struct cf__objdb_shard *sh, uint64_t *out, char *err)
+static int take_oid(struct objdb_shard *sh, uint64_t *out, char *err)
 {
     int rc = 0;
 
@@ -781,7 +541,7 @@ static int take_oid(struct cf__objdb_shard *sh, uint64_t *out, char *err)
             goto out;
     }
     if (sh->next_oid >= sh->end_oid) {
-        cf_err_set(err, "shard %u has used every object id", (unsigned)sh->id);
+        cf_err_set(err, "shard %u has used every object id", (unsigned)sh->base.id);
         rc = CF_ENOSPC;
         goto out;
     }
@@ -791,62 +551,33 @@ out:
     return rc;
 }
 
-/* Round robin over the shards that take new objects. */
-static struct cf__objdb_shard *pick_writable(struct cf_objdb *odb)
-{
-    struct cf__objdb_shard *sh = NULL;
-    size_t nw = 0, k;
-
-    pthread_rwlock_rdlock(&odb->lock);
-    for (size_t i = 0; i < odb->nshards; i++)
-        if (!odb->shards[i]->read_only && !odb->shards[i]->obsolete)
-            nw++;
-    if (nw > 0) {
-        k = atomic_fetch_add(&odb->rr, 1u) % nw;
-        for (size_t i = 0; i < odb->nshards && sh == NULL; i++) {
-            if (odb->shards[i]->read_only || odb->shards[i]->obsolete)
-                continue;
-            if (k-- == 0)
-                sh = odb->shards[i];
-        }
-    }
-    pthread_rwlock_unlock(&odb->lock);
-    return sh;
-}
-
 int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct cf_uuid *out, char *err)
 {
-    struct cf__objdb_shard *sh;
+    struct cf_shardset_shard *sh;
     struct cf_uuid u = {0, 0, 0};
-    bool writable;
     int rc;
 
     if (shard == 0) {
-        sh = pick_writable(odb);
+        /* Round robin over the shards that take new objects. */
+        sh = cf_shardset_pick(odb->set, CF__OBJDB_UNWRITABLE);
         if (sh == NULL) {
             cf_err_set(err, "no writable shard (all read-only or obsolete, or none added)");
             rc = CF_EUNAVAIL;
             goto out;
         }
     } else {
-        sh = cf__objdb_shard_find(odb, shard);
-        if (sh == NULL) {
-            cf_err_set(err, "no shard %u", (unsigned)shard);
-            rc = CF_ENOTFOUND;
+        rc = find_shard(odb, shard, &sh, err);
+        if (rc < 0)
             goto out;
-        }
-        pthread_rwlock_rdlock(&odb->lock);
-        writable = !sh->read_only && !sh->obsolete;
-        pthread_rwlock_unlock(&odb->lock);
-        if (!writable) {
+        if ((cf_shardset_flags(odb->set, sh) & CF__OBJDB_UNWRITABLE) != 0) {
             cf_err_set(err, "shard %u takes no new objects (read-only or obsolete)",
                        (unsigned)shard);
             rc = CF_EREADONLY;
             goto out;
         }
     }
-    u.shard = sh->id;
-    rc = take_oid(sh, &u.oid, err);
+    u.shard = (uint16_t)sh->id;
+    rc = take_oid((struct objdb_shard *)sh, &u.oid, err);
     if (rc < 0)
         goto out;
     rc = cf_uuid_random(&u.rnd);

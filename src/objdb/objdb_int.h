@@ -1,26 +1,25 @@
 /*
- * objdb_int.h -- private to src/objdb: the object database handle, the
- * cached shards, and helpers shared by objdb.c (open, shards, ids),
- * record.c (records) and filers.c (filer summary table).
+ * objdb_int.h -- private to src/objdb: the object database handle and the
+ * helpers shared by objdb.c (open, shards, ids), record.c (records),
+ * deleted.c (the deleted-object map), maint.c (maintenance) and filers.c
+ * (filer summary table).
  *
- * Locking. odb->lock (a rwlock) guards the shard array and every shard's
- * flags. Shard entries are never freed before cf_objdb_close, so a pointer
- * from cf__objdb_shard_find stays valid without the lock. odb->reload_mu
- * serializes changes to the set of shards (reload, add), which open
- * databases and so must not hold odb->lock while they do. A shard's id_mu
- * guards its block of reserved object ids. Order: reload_mu, then lock;
- * id_mu is never held with either.
+ * The catalog and the cached shards are a struct cf_shardset (shardset.h),
+ * whose locking rules hold here: an entry (struct cf_shardset_shard) stays
+ * valid without a lock until cf_objdb_close, and its flags are read with
+ * cf_shardset_flags. Each shard's block of reserved object ids lives in
+ * objdb.c, under a mutex of its own that is never held with the set's
+ * locks.
  */
 #ifndef COFFER_OBJDB_INT_H
 #define COFFER_OBJDB_INT_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "coffer/db.h"
 #include "coffer/objdb.h"
+#include "coffer/shardset.h"
 
 /* Schema versions written in coffer_meta; a database of another version is
  * refused, except that a version 1 shard is upgraded in place when opened
@@ -29,50 +28,26 @@
 #define CF__OBJDB_CATALOG_VERSION 1
 #define CF__OBJDB_SHARD_VERSION   2
 
-struct cf__objdb_shard {
-    uint16_t id;
-    char *location; /* as stored in the catalog */
-    uint64_t created_ms;
-    bool read_only; /* under odb->lock */
-    bool obsolete;  /* under odb->lock */
-    struct cf_db_pool *pool;
-    pthread_mutex_t id_mu;
-    uint64_t next_oid; /* [next_oid, end_oid) reserved durably, not yet handed out */
-    uint64_t end_oid;
-};
+/* A shard's flags (struct cf_shardset_shard.flags): the shards table's
+ * read_only and obsolete columns. A shard with either takes no new objects. */
+#define CF__OBJDB_READ_ONLY  1u
+#define CF__OBJDB_OBSOLETE   2u
+#define CF__OBJDB_UNWRITABLE (CF__OBJDB_READ_ONLY | CF__OBJDB_OBSOLETE)
 
 struct cf_objdb {
-    char *catalog_uri;
-    char *catalog_dir; /* directory of a SQLite catalog, for relative shard paths; else NULL */
-    unsigned pool_size;
-    struct cf_db_pool *catalog;
-
-    pthread_rwlock_t lock;
-    struct cf__objdb_shard **shards; /* sorted by id */
-    size_t nshards, cap;
-
-    pthread_mutex_t reload_mu;
-    uint64_t last_reload_ns; /* last re-read caused by a miss; 0: none yet; under reload_mu */
-
-    atomic_uint rr; /* round robin over writable shards */
+    struct cf_shardset *set;    /* the catalog and the cached shards */
+    struct cf_db_pool *catalog; /* the set's catalog (shards and filers tables); borrowed */
+    const char *catalog_uri;    /* the set's, for messages; borrowed */
 };
 
-/* The cached shard `id`, re-reading the catalog once (rate-limited) if it is
- * not cached. Returns NULL if unknown. */
-struct cf__objdb_shard *cf__objdb_shard_find(struct cf_objdb *odb, uint16_t id);
-
-/* The shard for uuid, or CF_ENOTFOUND with a message in err. */
+/* The shard for uuid (re-reading the catalog on a miss, shardset.h
+ * "Misses"), or CF_ENOTFOUND with "no shard N" in err; a failed re-read is
+ * logged and answered the same way. */
 int cf__objdb_find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
-                         struct cf__objdb_shard **out, char *err);
-
-/* The first cached shard with id >= id, or NULL. */
-struct cf__objdb_shard *cf__objdb_shard_from(struct cf_objdb *odb, uint32_t id);
+                         struct cf_shardset_shard **out, char *err);
 
 /* Log and return CF_ECORRUPT for an object id out of bounds in shard sh. */
-int cf__objdb_oid_out_of_bounds(struct cf__objdb_shard *sh, int64_t oid, char *err);
-
-/* Prepare sql on db, bind ?1 = oid, run it to the end. Returns 0 or an error. */
-int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err);
+int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid, char *err);
 
 /* A walk over every shard (the cf_objdb_list_* functions). The callback
  * lists up to `want` entries of shard sh after after_oid into out (entries
@@ -82,7 +57,7 @@ int cf__objdb_run_oid(struct cf_db *db, const char *sql, uint64_t oid, char *err
  * (it stopped early, not to split one object's rows over two pages): then
  * the walk returns the page as it is and the next call resumes after
  * *last_oid; if the page is still empty, it fails with CF_EINVAL. */
-typedef int (*cf__objdb_list_cb)(struct cf__objdb_shard *sh, const void *arg, uint64_t after_oid,
+typedef int (*cf__objdb_list_cb)(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                                  void *out, size_t want, uint64_t *last_oid, bool *more, char *err);
 
 /* Fill out[0..cap) from the shards in id order from *cur, advancing it.

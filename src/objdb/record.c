@@ -60,7 +60,7 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
         " sha512, created) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)";
     static const char sql_filer[] =
         "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -81,14 +81,9 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
 
     /* An id above the durable high-water mark was never handed out; taking
      * it would collide with a later reservation. */
-    rc = cf_db_prepare(db, sql_next, &s, err);
+    rc = cf_db_run(db, &next_oid, 1, err, sql_next, "");
     if (rc < 0)
         goto out;
-    rc = cf_db_step_one(s, &next_oid, 1, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(s);
-    s = NULL;
     if (rec->uuid.oid >= (uint64_t)next_oid) {
         cf_err_set(err, "UUID %s was never reserved", text);
         rc = CF_EINVAL;
@@ -117,19 +112,12 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     cf_db_finalize(s);
     s = NULL;
 
-    rc = cf_db_prepare(db, sql_filer, &s, err);
-    if (rc < 0)
-        goto out;
     for (unsigned i = 0; i < rec->nfilers; i++) {
-        cf_db_reset(s);
-        cf_db_bind_int64(s, 1, (int64_t)rec->uuid.oid);
-        cf_db_bind_int64(s, 2, rec->filers[i]);
-        rc = cf_db_step_one(s, NULL, 0, err);
+        rc = cf_db_run(db, NULL, 0, err, sql_filer, "ii", (int64_t)rec->uuid.oid,
+                       (int64_t)rec->filers[i]);
         if (rc < 0)
             goto out;
     }
-    cf_db_finalize(s);
-    s = NULL;
 
     /* DESIGN §4: the record is the commit point, written after the replicas. */
     rc = cf_db_commit(db, err);
@@ -200,7 +188,7 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
         " FROM objects o JOIN objects h ON h.id = coalesce(o.alias, o.id)"
         " LEFT JOIN object_filers f ON f.object_id = h.id"
         " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
@@ -214,11 +202,9 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
     memset(out, 0, sizeof(*out));
     out->uuid = *uuid;
     db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
     for (;;) {
         int64_t filer;
 
@@ -275,9 +261,8 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
         " WHERE id = ?1 AND rnd = ?2 RETURNING id";
     static const char sql_unmark[] = "UPDATE objects SET deleted = 0, deleted_at = NULL"
                                      " WHERE id = ?1 AND rnd = ?2 RETURNING id";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
     int rc;
 
@@ -285,14 +270,12 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_prepare(db, deleted ? sql_mark : sql_unmark, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
     if (deleted)
-        cf_db_bind_int64(s, 3, (int64_t)cf_wall_ms());
-    rc = cf_db_step_one(s, NULL, 0, err);
+        rc = cf_db_run(db, NULL, 0, err, sql_mark, "iii", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd), (int64_t)cf_wall_ms());
+    else
+        rc = cf_db_run(db, NULL, 0, err, sql_unmark, "ii", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -303,7 +286,6 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
     }
     rc = 0;
 out:
-    cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(sh->pool, db);
     return rc;
@@ -323,9 +305,8 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         " SELECT object_id, filer_id, 0 FROM object_filers WHERE object_id = ?1";
     static const char sql_del_filers[] = "DELETE FROM object_filers WHERE object_id = ?1";
     static const char sql_del[] = "DELETE FROM objects WHERE id = ?1";
-    struct cf__objdb_shard *sh = NULL;
+    struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
-    struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
     int64_t row[2] = {0, 0}, aliases = 0;
     int rc;
@@ -338,12 +319,7 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_check, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    cf_db_bind_int64(s, 2, cf__objdb_i64(uuid->rnd));
-    rc = cf_db_step_one(s, row, 2, err);
+    rc = cf_db_run(db, row, 2, err, sql_check, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -357,18 +333,12 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         goto out;
     }
     if (row[1] != 0) { /* an alias: no bytes of its own, nothing to purge */
-        rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
+        rc = cf_db_run(db, NULL, 0, err, sql_del, "i", (int64_t)uuid->oid);
         if (rc == 0)
             rc = cf_db_commit(db, err);
         goto out;
     }
-    cf_db_finalize(s);
-    s = NULL;
-    rc = cf_db_prepare(db, sql_aliased, &s, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(s, 1, (int64_t)uuid->oid);
-    rc = cf_db_step_one(s, &aliases, 1, err);
+    rc = cf_db_run(db, &aliases, 1, err, sql_aliased, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     if (aliases > 0) {
@@ -376,21 +346,20 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         rc = CF_EBUSY;
         goto out;
     }
-    rc = cf__objdb_run_oid(db, sql_copy, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_copy_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_copy_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del_filers, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del_filers, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
-    rc = cf__objdb_run_oid(db, sql_del, uuid->oid, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_del, "i", (int64_t)uuid->oid);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(s);
     if (db != NULL) {
         cf_db_rollback(db);
         cf_db_pool_release(sh->pool, db);
@@ -402,7 +371,7 @@ out:
 
 /* Up to `want` objects of filer on shard sh after after_oid, appended to out.
  * Returns how many. */
-static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after_oid,
+static int list_shard(struct cf_shardset_shard *sh, uint32_t filer, uint64_t after_oid,
                       struct cf_uuid *out, size_t want, char *err)
 {
     /* The per-filer index (filer_id, object_id) gives the rows in order. */
@@ -415,12 +384,9 @@ static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after
     size_t n = 0;
     int rc;
 
-    rc = cf_db_prepare(db, sql, &s, err);
+    rc = cf_db_query(db, &s, err, sql, "iii", (int64_t)filer, (int64_t)after_oid, (int64_t)want);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(s, 1, filer);
-    cf_db_bind_int64(s, 2, (int64_t)after_oid);
-    cf_db_bind_int64(s, 3, (int64_t)want);
     for (;;) {
         int64_t oid;
 
@@ -438,7 +404,7 @@ static int list_shard(struct cf__objdb_shard *sh, uint32_t filer, uint64_t after
             rc = CF_ECORRUPT;
             goto out;
         }
-        out[n].shard = sh->id;
+        out[n].shard = (uint16_t)sh->id;
         out[n].oid = (uint64_t)oid;
         out[n].rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
         n++;
@@ -460,14 +426,14 @@ int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id, struct cf_ob
     if (cap > INT_MAX)
         cap = INT_MAX;
     while (!c.done && n < cap) {
-        struct cf__objdb_shard *sh = cf__objdb_shard_from(odb, c.shard);
+        struct cf_shardset_shard *sh = cf_shardset_from(odb->set, c.shard);
 
         if (sh == NULL) {
             c.done = true;
             break;
         }
         if (sh->id != c.shard) {
-            c.shard = sh->id;
+            c.shard = (uint16_t)sh->id;
             c.after_oid = 0;
         }
         rc = list_shard(sh, filer_id, c.after_oid, out + n, cap - n, err);

@@ -166,28 +166,17 @@ static int append(struct cf_scribe *s, const char *kind, uint32_t filer, const c
     static const char sql[] = "INSERT INTO events (" EVENT_COLUMNS ")"
                               " SELECT coalesce(max(id), 0) + 1, ?1, ?2, ?3, ?4, ?5 FROM events";
     struct cf_db *db = cf_db_pool_acquire(s->pool);
-    struct cf_db_stmt *st = NULL;
     int rc;
 
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql, &st, err);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ititt", (int64_t)cf_wall_ms(), kind, (int64_t)filer,
+                   object, message);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(st, 1, (int64_t)cf_wall_ms());
-    cf_db_bind_text(st, 2, kind);
-    cf_db_bind_int64(st, 3, filer);
-    cf_db_bind_text(st, 4, object);
-    cf_db_bind_text(st, 5, message);
-    rc = cf_db_step(st, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(st);
-    st = NULL;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(st);
     cf_db_rollback(db);
     cf_db_pool_release(s->pool, db);
     return rc;
@@ -318,7 +307,6 @@ int64_t cf_scribe_trim(struct cf_scribe *s, uint64_t before_ms, char *err)
     static const char sql_count[] = "SELECT count(*) FROM events WHERE at < ?1";
     static const char sql_delete[] = "DELETE FROM events WHERE at < ?1";
     struct cf_db *db = cf_db_pool_acquire(s->pool);
-    struct cf_db_stmt *st = NULL;
     int64_t count = 0;
     int rc;
 
@@ -327,27 +315,14 @@ int64_t cf_scribe_trim(struct cf_scribe *s, uint64_t before_ms, char *err)
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_prepare(db, sql_count, &st, err);
+    rc = cf_db_run(db, &count, 1, err, sql_count, "i", (int64_t)before_ms);
     if (rc < 0)
         goto out;
-    cf_db_bind_int64(st, 1, (int64_t)before_ms);
-    rc = cf_db_step_one(st, &count, 1, err);
+    rc = cf_db_run(db, NULL, 0, err, sql_delete, "i", (int64_t)before_ms);
     if (rc < 0)
         goto out;
-    cf_db_finalize(st);
-    st = NULL;
-    rc = cf_db_prepare(db, sql_delete, &st, err);
-    if (rc < 0)
-        goto out;
-    cf_db_bind_int64(st, 1, (int64_t)before_ms);
-    rc = cf_db_step(st, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(st);
-    st = NULL;
     rc = cf_db_commit(db, err);
 out:
-    cf_db_finalize(st);
     cf_db_rollback(db);
     cf_db_pool_release(s->pool, db);
     return rc < 0 ? rc : count;

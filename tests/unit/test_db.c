@@ -10,7 +10,8 @@
  * (UNIQUE/PRIMARY KEY -> CF_EEXIST, other constraints -> CF_EINVAL, bad SQL
  * -> CF_EINTERNAL, lock timeout -> CF_EBUSY), deferred bind errors,
  * transactions (rollback leaves nothing, commit is seen by another
- * connection), RETURNING, the statement cache, and the pool under threads.
+ * connection), RETURNING, the statement cache, the pool under threads, and
+ * the one-call binders (cf_db_query, cf_db_run).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -324,6 +325,79 @@ static void test_bad_sql_and_binds(void **state)
     cf_db_close(db);
 }
 
+/* cf_db_query and cf_db_run: each type letter binds what its binder would,
+ * run reads at most one row, and their failures are those of the calls they
+ * make. */
+static void test_one_call(void **state)
+{
+    static const char ins[] = "INSERT INTO t (k, i, p, s, b) VALUES (?1, ?2, ?3, ?4, ?5)";
+    static const char blob[] = {'x', '\0', 'y'};
+    struct fixture *fx = *state;
+    struct cf_db *db = open_db(fx);
+    struct cf_db_stmt *s = NULL;
+    int64_t v[2] = {0, 0};
+    const void *bp;
+    size_t len = 0;
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, i BIGINT, p BIGINT, s TEXT, b BLOB)");
+    /* 'z' binds NULL for 0 and 't' NULL for a NULL pointer; 'b' takes two arguments. */
+    assert_int_equal(cf_db_run(db, NULL, 0, err, ins, "iiztb", (int64_t)1, (int64_t)INT64_MIN,
+                               (int64_t)0, (const char *)NULL, (const void *)blob, sizeof(blob)),
+                     CF_DB_DONE);
+    assert_int_equal(cf_db_run(db, NULL, 0, err, ins, "iiztb", (int64_t)2, (int64_t)INT64_MAX,
+                               (int64_t)7, "two", (const void *)NULL, (size_t)0),
+                     CF_DB_DONE);
+
+    /* A row: its first columns as integers. No row: vals untouched. */
+    assert_int_equal(
+        cf_db_run(db, v, 2, err, "UPDATE t SET i = i WHERE k = ?1 RETURNING k, p", "i", (int64_t)2),
+        CF_DB_ROW);
+    assert_true(v[0] == 2 && v[1] == 7);
+    v[0] = 42;
+    assert_int_equal(cf_db_run(db, v, 1, err, "SELECT k FROM t WHERE k = ?1", "i", (int64_t)3),
+                     CF_DB_DONE);
+    assert_true(v[0] == 42);
+    assert_int_equal(cf_db_run(db, v, 1, err, "SELECT count(*) FROM t", ""), CF_DB_ROW);
+    assert_true(v[0] == 2);
+
+    /* A second row, a letter too many (reported by the step, naming the
+     * parameter), bad SQL: each as the underlying call reports it. */
+    assert_int_equal(cf_db_run(db, NULL, 0, err, "SELECT k FROM t", ""), CF_EINTERNAL);
+    assert_int_equal(
+        cf_db_run(db, NULL, 0, err, "SELECT k FROM t WHERE k = ?1", "ii", (int64_t)1, (int64_t)2),
+        CF_EINVAL);
+    assert_non_null(strstr(err, "?2"));
+    assert_int_equal(cf_db_run(db, NULL, 0, err, ins, "iiztb", (int64_t)1, (int64_t)0, (int64_t)0,
+                               "dup", (const void *)NULL, (size_t)0),
+                     CF_EEXIST);
+    assert_int_equal(cf_db_query(db, &s, err, "SELEKT ?1", "i", (int64_t)1), CF_EINTERNAL);
+    assert_null(s);
+
+    /* query: bound and ready to step row by row. */
+    assert_int_equal(cf_db_query(db, &s, err, "SELECT i, p, s, b FROM t WHERE k >= ?1 ORDER BY k",
+                                 "i", (int64_t)1),
+                     0);
+    assert_int_equal(cf_db_step(s, err), CF_DB_ROW);
+    assert_true(cf_db_column_int64(s, 0) == INT64_MIN);
+    assert_true(cf_db_column_is_null(s, 1));
+    assert_true(cf_db_column_is_null(s, 2));
+    bp = cf_db_column_blob(s, 3, &len);
+    assert_int_equal(len, sizeof(blob));
+    assert_memory_equal(bp, blob, sizeof(blob));
+    assert_int_equal(cf_db_step(s, err), CF_DB_ROW);
+    assert_true(cf_db_column_int64(s, 0) == INT64_MAX);
+    assert_true(cf_db_column_int64(s, 1) == 7);
+    assert_string_equal(cf_db_column_text(s, 2, NULL), "two");
+    assert_false(cf_db_column_is_null(s, 3));
+    (void)cf_db_column_blob(s, 3, &len);
+    assert_int_equal(len, 0);
+    assert_int_equal(cf_db_step(s, err), CF_DB_DONE);
+    cf_db_finalize(s);
+    /* Every statement went back: close asserts it. */
+    cf_db_close(db);
+}
+
 /* Two connections: one holds the write lock, the other times out with CF_EBUSY. */
 static void test_busy(void **state)
 {
@@ -587,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_types_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraint_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_sql_and_binds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),

@@ -3,12 +3,11 @@
  * a temporary directory (no mocks, STYLE 2.8).
  *
  * Covers: clients placed on the least-loaded of two shards and a shard added
- * at run time; isolation (another client's ids find nothing, in another
- * shard and in the same one); names and paths, good and bad, with spaces and
- * non-ASCII; mkdir, list, move and rename, including a folder into its own
- * subtree; users, groups and the permission inheritance matrix; versions
- * and restore; copy sharing a UUID and the reference count; trash, restore
- * and empty returning exactly the UUIDs nothing names any more; retention;
+ * at run time, here or through another handle; isolation (another client's ids find nothing, in
+ * another shard and in the same one); names and paths, good and bad, with spaces and non-ASCII;
+ * mkdir, list, move and rename, including a folder into its own subtree; users, groups and the
+ * permission inheritance matrix; versions and restore; copy sharing a UUID and the reference count;
+ * trash, restore and empty returning exactly the UUIDs nothing names any more; retention;
  * concurrent uploads to one path from 4 threads.
  */
 #include <stdarg.h>
@@ -231,6 +230,32 @@ static void test_clients_and_shards(void **state)
     assert_int_equal(cf_fsdb_client_get(fx->fs, c4, &c, err), 0);
     assert_int_equal(c.shard, 2);
     assert_int_equal(root(fx, c4) != 0, 1);
+}
+
+/* Shards and clients added through another handle (another process) are
+ * found by this one at once, one after the other: every shard id fsdb
+ * looks up comes from the catalog, so each miss re-reads and finds it. */
+static void test_shard_added_elsewhere(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb *other = NULL;
+    struct cf_fsdb_client c;
+    char err[CF_ERR_LEN] = "", name[16];
+    uint32_t sid = 0;
+
+    assert_int_equal(cf_fsdb_open(fx->catalog, 1, &other, err), 0);
+    for (uint32_t want = 3; want <= 5; want++) {
+        assert_int_equal(cf_fsdb_shard_add(other, shard_loc(fx), &sid, err), 0);
+        assert_int_equal(sid, want);
+        (void)snprintf(name, sizeof(name), "late%u", (unsigned)want);
+        assert_int_equal(cf_fsdb_client_add(other, name, NULL, 0, &c, err), 0);
+        assert_int_equal(c.shard, want);
+        assert_int_equal(cf_fsdb_mkdir(fx->fs, c.id, root(fx, c.id), "docs", NULL, err), 0);
+    }
+    /* A client this handle adds to a shard only the other has seen. */
+    assert_int_equal(cf_fsdb_shard_add(other, shard_loc(fx), &sid, err), 0);
+    assert_int_equal(add_client(fx, "later", 6) != 0, 1);
+    cf_fsdb_close(other);
 }
 
 static void test_isolation(void **state)
@@ -925,6 +950,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clients_and_shards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shard_added_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folders, setup, teardown),

@@ -586,7 +586,9 @@ static void test_ids_not_reused(void **state)
 }
 
 /* A shard added through another handle (another process) is found: by the
- * first look-up that misses the cache, and by an explicit refresh. */
+ * first look-up that misses the cache, even right after another miss found
+ * its shard (only a re-read that finds nothing holds the next ones off),
+ * and by an explicit refresh. */
 static void test_shard_added_elsewhere(void **state)
 {
     static const uint32_t f[] = {1, 2};
@@ -606,14 +608,17 @@ static void test_shard_added_elsewhere(void **state)
     assert_int_equal(cf_objdb_commit(other, &r, err), 0);
     assert_int_equal(cf_objdb_get(fx->odb, &u, 0, &got, err), 0);
     assert_string_equal(got.path, r.path);
-
     assert_int_equal(cf_objdb_shard_add(other, 3, shard_loc(fx), NULL, err), 0);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 3, &u, err), 0);
+    assert_int_equal(u.shard, 3);
+
+    assert_int_equal(cf_objdb_shard_add(other, 4, shard_loc(fx), NULL, err), 0);
     assert_int_equal(cf_objdb_shard_set(other, 1, true, false, err), 0);
     assert_int_equal(cf_objdb_refresh(fx->odb, err), 0);
     cf_objdb_shard_list(fx->odb, &v, &n);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     assert_true(v[0].read_only);
-    assert_int_equal(v[2].id, 3);
+    assert_int_equal(v[3].id, 4);
     free(v);
     cf_objdb_close(other);
 }
