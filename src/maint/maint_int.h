@@ -1,8 +1,11 @@
 /*
- * maint_int.h -- helpers shared by the maintenance jobs of src/app
- * (rebuild.c and replica.c define them; rebalance.c and audit.c use them too).
+ * maint_int.h -- helpers shared by the maintenance jobs of src/maint
+ * (rebuild.c, rebalance.c, audit.c, dedupe.c): the worker pool (pool.c),
+ * the walk and its cursor text (walk.c), and the placement of a new
+ * replica (place.c).
  *
- * Threads: reentrant; each works on the caller's data only.
+ * Threads: as stated for each; the others are reentrant and work on the
+ * caller's data only.
  */
 #ifndef COFFER_MAINT_INT_H
 #define COFFER_MAINT_INT_H
@@ -30,7 +33,8 @@
 struct cf__maint_pool;
 
 /* Start up to workers - 1 helpers (the caller is the last worker; threads
- * that cannot be created just leave more to the others). Never fails. */
+ * that cannot be created just leave more to the others). Never fails. In
+ * pool.c, as the two below. */
 struct cf__maint_pool *cf__maint_pool_new(unsigned workers);
 
 /* Call fn(ctx, i) for every i in [0, n) on the pool's helpers and the
@@ -46,7 +50,8 @@ void cf__maint_pool_free(struct cf__maint_pool *p);
 
 /* Whether rec (as cf_objdb_get returns it) is an alias (dedupe): its path
  * is its holder's, not its own UUID's. Its replicas are the holder's, to be
- * handled through the holder's own record. */
+ * handled through the holder's own record. In place.c, as everything
+ * below up to the cursor text. */
 bool cf__maint_is_alias(const struct cf_objdb_record *rec);
 
 /* Whether rec lists filer id. */
@@ -77,7 +82,7 @@ const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, si
  * may be under way, try later; CF_EINVAL: rec is an alias now; or
  * cf_replica_ensure's errors. *copied tells whether bytes moved. On every
  * path a hold row covers the copy, so a copy never listed is deleted by
- * the stale drain once its hold is over. Any thread. In replica.c. */
+ * the stale drain once its hold is over. Any thread. In place.c. */
 CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   uint32_t to, const char *dst, const char *const *srcs, size_t ns,
                                   unsigned stall_s, bool *copied, uint64_t *hold, char *err);
@@ -86,14 +91,14 @@ CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_re
  * CF__MAINT_LIST_MS, immediately before listing `to` in rec's record (add
  * or replace, which drop the row). Returns 0; CF_EBUSY if the hold was
  * lost meanwhile (drained, or taken over by another job): do not list,
- * the bytes may be gone, try later; or a db.h error. In replica.c. */
+ * the bytes may be gone, try later; or a db.h error. In place.c. */
 CF_MUST_CHECK int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   uint32_t to, uint64_t *hold, char *err);
 
 /* How many of rec's filers (looked up in v[0..n), borrowed) answer HEAD of
  * rec's path with its size and SHA-512 within stall_s: the replicas known
  * to be there (the digest is the one each was written with; reading the
- * bytes back is the audit's work). In replica.c. */
+ * bytes back is the audit's work). In place.c. */
 unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
                            const struct cf_objdb_record *rec, unsigned stall_s);
 
@@ -101,10 +106,10 @@ unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
  * stale drain delete it at its next pass (it checks that no record lists
  * the filer first, so a copy someone else listed meanwhile stays). Never a
  * direct DELETE: another job may be about to list the same bytes. Logs a
- * failure. In replica.c. */
+ * failure. In place.c. */
 void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to);
 
-/* Cursor text of a walk: "" (not started), "S:OID", or "end". */
+/* Cursor text of a walk: "" (not started), "S:OID", or "end". In walk.c. */
 void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap);
 /* Parse what cf__maint_cursor_format wrote. Returns 0 or CF_EINVAL. */
 CF_MUST_CHECK int cf__maint_cursor_parse(const char *s, struct cf_objdb_cursor *c);
