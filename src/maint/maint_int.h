@@ -109,9 +109,86 @@ unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
  * failure. In place.c. */
 void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to);
 
-/* Cursor text of a walk: "" (not started), "S:OID", or "end". In walk.c. */
-void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap);
-/* Parse what cf__maint_cursor_format wrote. Returns 0 or CF_EINVAL. */
-CF_MUST_CHECK int cf__maint_cursor_parse(const char *s, struct cf_objdb_cursor *c);
+/* ---- the walk (walk.c) ----
+ *
+ * The loop of a job that goes over objects in (shard, object id) order, a
+ * page at a time, and can be killed and resumed (job.h): rebuild,
+ * rebalance, audit and dedupe. The walk owns the cursor and the loop: it
+ * reads the job's saved cursor, checks for a stop before each page, lists
+ * the page, has the job handle it (then, if asked, the items that failed,
+ * in retry rounds), and checkpoints the position after the page, so that a
+ * run killed at any moment redoes at most the page in flight. The job owns
+ * what an item is and what handling it means, its progress and counters.
+ *
+ * Cursor text (the jobs table): "" (not started), "S:OID" (after object
+ * OID of shard S), or "end"; a keyed walk (rebalance: the donor walked)
+ * writes "KEY:S:OID", "KEY:0:0" when not started, "KEY:end".
+ */
+
+/* A handler's result: the walk ends here, part way, without an error. */
+#define CF__MAINT_YIELD 1
+
+/* What a handler is given, and tells back. */
+struct cf__maint_page {
+    /* The items, in walk order (borrowed; valid during the call). */
+    const struct cf_uuid *at;
+    size_t n;
+    /* 0: the page as listed (at[i] is the list's item i); 1..retries: at
+     * holds only the UUIDs of the items the round before put in fail. */
+    unsigned round;
+    /* Out: the items to try again next round (room for n; starts empty). */
+    struct cf_uuid *fail;
+    size_t nfail;
+    /* Out, when the handler ends the walk part way in round 0 (returns
+     * CF__MAINT_YIELD or an error): how many leading items are finished;
+     * the walk saves the position after them. Starts at 0. */
+    size_t done;
+};
+
+/* One walk. The job fills the fields up to ctx, then calls
+ * cf__maint_walk_resume and cf__maint_walk_run. Used by the job's thread. */
+struct cf__maint_walk {
+    struct cf_job *j;        /* borrowed */
+    size_t batch;            /* items per page, 1..CF__MAINT_BATCH */
+    unsigned retries;        /* retry rounds for a page's failures (0: none) */
+    unsigned retry_pause_ms; /* before each round (a stop cuts it short) */
+    bool keyed;              /* the cursor text starts with key */
+    /* List up to max items after *c into the job's own storage, advancing
+     * *c as the objdb.h list functions do, and write each item's UUID (its
+     * position in the walk) to at[i]. Returns how many (0 only when
+     * c->done), or a db.h error with err. */
+    int (*list)(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max, char *err);
+    /* Handle pg (in round 0, the items the last list call wrote, at the
+     * same indexes). Returns 0: the page is handled (but for pg->fail);
+     * CF__MAINT_YIELD: the walk ends at item pg->done, not over;
+     * CF_ECANCELED once cf_job_should_stop said so; or another CF_E* code
+     * with err. The last two end the walk too, after the position after
+     * the first pg->done items is saved (when pg->done > 0). */
+    int (*handle)(void *ctx, struct cf__maint_page *pg, char *err);
+    /* May be NULL. Called after the last round with the items still
+     * failing (fail[0..n), borrowed; n may be 0). Returns 0 to save the
+     * position after the page, or a CF_E* code that ends the walk without
+     * saving it. */
+    int (*give_up)(void *ctx, const struct cf_uuid *fail, size_t n, char *err);
+    void *ctx; /* passed to the three above */
+    /* The position: set by cf__maint_walk_resume (the job may set it
+     * itself), advanced by cf__maint_walk_run. */
+    uint32_t key;
+    struct cf_objdb_cursor cur;
+};
+
+/* Set w->key and w->cur from the job's saved cursor (job.h cf_job_cursor).
+ * Returns 0, or CF_EINVAL with err if it is not a cursor a walk writes. */
+CF_MUST_CHECK int cf__maint_walk_resume(struct cf__maint_walk *w, char *err);
+
+/* Walk from w->cur until the walk is over, a handler yields, a stop is
+ * asked, or something fails. After each page the position after it is
+ * saved with cf_job_checkpoint (with w->key when keyed) and w->cur moves
+ * there; a walk that ends part way saves what the handler finished (see
+ * handle). Returns 0 when the walk is over (w->cur.done) or yielded (w->cur
+ * is where it ended, saved); CF_ECANCELED when a stop was asked; or a CF_E*
+ * code from list, handle, give_up or the checkpoint, with err. On every
+ * return w->cur is the position last saved. */
+CF_MUST_CHECK int cf__maint_walk_run(struct cf__maint_walk *w, char *err);
 
 #endif

@@ -22,14 +22,15 @@
  * Copy first, record second (DESIGN §4): a record never lists a filer
  * before its copy is durable and verified, and no good replica is dropped.
  *
- * Batches of CF__MAINT_BATCH objects, copied CF__MAINT_WORKERS at a time
- * (records are read and changed on the job's thread); the cursor is saved
- * after a batch is done, so a run killed at any point redoes at most one batch, whose steps
- * are idempotent (cf_replica_ensure finds the copy already there). Objects
- * that fail (no source online, a busy record) are retried twice within
- * their batch, then counted "failed"; a run that ends with failures resets
- * its cursor, so running it again walks every object once more (finished
- * ones cost a HEAD).
+ * The walk (maint_int.h) lists batches of CF__MAINT_BATCH objects, copied
+ * CF__MAINT_WORKERS at a time (records are read and changed on the job's
+ * thread); the cursor is saved after a batch is done, so a run killed at
+ * any point redoes at most one batch, whose steps are idempotent
+ * (cf_replica_ensure finds the copy already there). Objects that fail (no
+ * source online, a busy record) are retried in two more rounds within their
+ * batch, then counted "failed"; a run that ends with failures resets its
+ * cursor, so running it again walks every object once more (finished ones
+ * cost a HEAD).
  */
 #include "coffer/maint.h"
 
@@ -37,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "coffer/err.h"
 #include "coffer/httpc.h"
@@ -63,7 +63,8 @@ struct rebuild {
     enum mode mode;
     struct cf_objdb_filer *view;
     size_t nview;
-    struct item *items; /* CF__MAINT_BATCH */
+    struct cf_objdb_record *recs; /* CF__MAINT_BATCH: a page listed by "scan" */
+    struct item *items;           /* CF__MAINT_BATCH */
     struct cf__maint_pool *pool;
 };
 
@@ -342,34 +343,80 @@ static uint64_t count_left(struct rebuild *b, struct cf_objdb_cursor c)
     return n;
 }
 
-static void pause_ms(struct cf_job *j, unsigned ms)
+/* The walk's list: a page of F's objects, by the index or by the records. */
+static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max,
+                     char *err)
 {
-    struct timespec ts = {0, 50 * 1000000L};
+    struct rebuild *b = ctx;
+    int n;
 
-    for (unsigned t = 0; t < ms && !cf_job_should_stop(j); t += 50)
-        (void)nanosleep(&ts, NULL);
+    if (!b->scan)
+        return cf_objdb_list_by_filer(b->env->odb, b->f, c, at, max, err);
+    n = cf_objdb_list_records(b->env->odb, b->f, c, b->recs, max, err);
+    for (int i = 0; i < n; i++)
+        at[i] = b->recs[i].uuid;
+    return n;
+}
+
+/* The walk's handler: a page, or a retry round of its failures, with a
+ * fresh view of the filers (a filer restarting may be back). */
+static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
+{
+    struct rebuild *b = ctx;
+    bool have_rec = b->scan && pg->round == 0;
+
+    (void)err;
+    refresh_view(b);
+    for (size_t i = 0; i < pg->n; i++) {
+        b->items[i].uuid = pg->at[i];
+        if (have_rec)
+            b->items[i].rec = b->recs[i];
+    }
+    return handle(b, pg->n, have_rec, pg->fail, &pg->nfail);
+}
+
+/* The walk's last word on a page: what still fails is left for the next
+ * run, and counted. */
+static int give_up(void *ctx, const struct cf_uuid *fail, size_t n, char *err)
+{
+    struct rebuild *b = ctx;
+    char text[CF_UUID_SIZE];
+
+    (void)err;
+    if (cf_job_should_stop(b->j))
+        return CF_ECANCELED;
+    for (size_t i = 0; i < n; i++) {
+        cf_uuid_format(&fail[i], text);
+        cf_job_log(b->j, NULL, b->f, text, "object not rebuilt; left for the next run");
+    }
+    cf_job_count(b->j, "failed", n);
+    cf_job_done(b->j, n, 0);
+    return 0;
 }
 
 static int run(struct cf_job *j, char *err)
 {
     const json_t *args = cf_job_args(j);
     struct rebuild b = {.j = j, .env = cf_job_env(j)};
-    struct cf_objdb_cursor cur, next;
-    struct cf_uuid uuids[CF__MAINT_BATCH];
-    struct cf_objdb_record *recs = cf_xcalloc(CF__MAINT_BATCH, sizeof(*recs));
+    struct cf__maint_walk w = {.j = j,
+                               .batch = CF__MAINT_BATCH,
+                               .retries = RETRIES,
+                               .retry_pause_ms = RETRY_PAUSE_MS,
+                               .list = list_page,
+                               .handle = handle_page,
+                               .give_up = give_up,
+                               .ctx = &b};
     const struct cf_objdb_filer *f;
-    char text[64];
     uint64_t failed;
     int rc;
 
     b.f = (uint32_t)json_integer_value(json_object_get(args, "filer"));
     b.to = (uint32_t)json_integer_value(json_object_get(args, "to"));
     b.scan = strcmp(json_string_value(json_object_get(args, "method")), "scan") == 0;
-    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
-    if (rc < 0) {
-        cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
+    rc = cf__maint_walk_resume(&w, err);
+    if (rc < 0)
         goto out;
-    }
+    b.recs = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.recs));
     b.items = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.items));
     b.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
     refresh_view(&b);
@@ -385,61 +432,10 @@ static int run(struct cf_job *j, char *err)
         cf_job_log(j, NULL, b.to, NULL, "target filer %" PRIu32, b.to);
     /* Objects done by earlier runs of this job, plus what the index still
      * lists from the cursor on. */
-    cf_job_set_total(j, cf_job_done_objects(j) + count_left(&b, cur), 0);
-    while (!cur.done) {
-        size_t nfail = 0;
-        struct cf_uuid fail[CF__MAINT_BATCH];
-        int n;
-
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        next = cur;
-        if (b.scan)
-            n = cf_objdb_list_records(b.env->odb, b.f, &next, recs, CF__MAINT_BATCH, err);
-        else
-            n = cf_objdb_list_by_filer(b.env->odb, b.f, &next, uuids, CF__MAINT_BATCH, err);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        refresh_view(&b);
-        for (int i = 0; i < n; i++) {
-            b.items[i].uuid = b.scan ? recs[i].uuid : uuids[i];
-            if (b.scan)
-                b.items[i].rec = recs[i];
-        }
-        rc = handle(&b, (size_t)n, b.scan, fail, &nfail);
-        if (rc < 0)
-            goto out;
-        for (int round = 0; round < RETRIES && nfail > 0; round++) {
-            size_t k = nfail;
-            pause_ms(j, RETRY_PAUSE_MS);
-            refresh_view(&b);
-            for (size_t i = 0; i < k; i++)
-                b.items[i].uuid = fail[i];
-            nfail = 0;
-            rc = handle(&b, k, false, fail, &nfail);
-            if (rc < 0)
-                goto out;
-        }
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        for (size_t i = 0; i < nfail; i++) {
-            cf_uuid_format(&fail[i], text);
-            cf_job_log(j, NULL, b.f, text, "object not rebuilt; left for the next run");
-        }
-        cf_job_count(j, "failed", nfail);
-        cf_job_done(j, nfail, 0);
-        cf__maint_cursor_format(&next, text, sizeof(text));
-        rc = cf_job_checkpoint(j, text, err);
-        if (rc < 0)
-            goto out;
-        cur = next;
-    }
+    cf_job_set_total(j, cf_job_done_objects(j) + count_left(&b, w.cur), 0);
+    rc = cf__maint_walk_run(&w, err);
+    if (rc < 0)
+        goto out;
     failed = cf_job_counter(j, "failed");
     if (failed > 0) {
         /* Walk everything again next time: the failures are spread out. */
@@ -455,7 +451,7 @@ static int run(struct cf_job *j, char *err)
     }
     rc = 0;
 out:
-    free(recs);
+    free(b.recs);
     cf__maint_pool_free(b.pool);
     free(b.items);
     free(b.view);
