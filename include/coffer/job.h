@@ -40,6 +40,7 @@
 #ifndef COFFER_JOB_H
 #define COFFER_JOB_H
 
+#include <math.h> /* INFINITY */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,17 +73,92 @@ struct cf_job_env {
 
 struct cf_job;
 
+/* ---- arguments ----
+ *
+ * A kind describes its arguments once, in a table of struct cf_job_arg. The
+ * framework checks the args of every start against it (cf_jobs_start, so
+ * POST /v1/admin/jobs gets 400 with the message) and puts them in canonical
+ * form, so that two requests for the same work name the same job (and one
+ * resumes the other); the command line (`coffer admin KIND`) builds its
+ * options, its --help and the JSON it posts from the same table.
+ *
+ * Canonical form (cf_job_args_check): an argument that is absent or null
+ * takes its default when it has one, is an error when it is required, and
+ * is left out otherwise; an optional filer id of 0 means "none" and is left
+ * out too; a REAL whose value is a whole number is written as a JSON
+ * integer (50.0 and 50 name the same job); any key the table lacks is an
+ * error.
+ */
+
+enum cf_job_arg_type {
+    CF_JOB_ARG_FILER, /* a filer id: a JSON integer in [1, UINT32_MAX] */
+    CF_JOB_ARG_INT,   /* a JSON integer in [min, max] */
+    CF_JOB_ARG_REAL,  /* a JSON number between min and max (see min_open, max_open) */
+    CF_JOB_ARG_ENUM,  /* a JSON string, one of choices */
+};
+
+struct cf_job_arg {
+    const char *name;    /* the key in args: "bw_mbps" */
+    const char *option;  /* the command line's option, without "--": "bw" (NULL: name) */
+    const char *metavar; /* its value in the usage line: "MB/s" (NULL: from the type) */
+    enum cf_job_arg_type type;
+    double min, max;            /* INT and REAL bounds; REAL's max may be INFINITY */
+    bool min_open, max_open;    /* REAL: the bound itself is outside */
+    const char *const *choices; /* ENUM: the strings allowed, NULL-terminated */
+    /* The default, as text a command line would give (FILER: none, NULL):
+     * put in args when the argument is absent. NULL: absent stays absent. */
+    const char *def;
+    bool required;
+    /* May differ between two runs of one job: not part of the job's name,
+     * and a resumed job takes the new value (a bandwidth limit). */
+    bool tunable;
+    const char *help; /* one line, for --help */
+};
+
+/* Arguments a kind may declare, at most. */
+#define CF_JOB_ARGS_MAX 8
+
+/* The bandwidth limit, in MB/s, that cf_job_throttle keeps to: for every
+ * kind that moves bytes (absent or 0: none). */
+#define CF_JOB_ARG_BW_MBPS                                                                         \
+    {                                                                                              \
+        .name = "bw_mbps", .option = "bw", .metavar = "MB/s", .type = CF_JOB_ARG_REAL, .min = 0,   \
+        .max = INFINITY, .tunable = true, .help = "bandwidth limit in MB/s"                        \
+    }
+
 struct cf_job_kind {
     const char *name; /* "rebuild" */
-    /* Check and normalise args (a JSON object, owned by the framework; the
-     * function may add defaults). Returns 0 or CF_EINVAL with err: the POST
-     * gets 400. May be NULL (any object accepted). */
+    /* Its arguments (static), checked by the framework before check. */
+    const struct cf_job_arg *args;
+    size_t nargs; /* <= CF_JOB_ARGS_MAX */
+    /* What the table cannot say (a filer that must be registered, two that
+     * must differ), on args already checked and canonical (owned by the
+     * framework). Returns 0 or CF_EINVAL with err: the start fails, a POST
+     * gets 400. May be NULL. Called on the thread that starts the job. */
     int (*check)(const struct cf_job_env *env, json_t *args, char *err);
     /* Do the work. Returns 0 when finished (state "done"), CF_ECANCELED
      * after cf_job_should_stop said so (state "stopped"), or another CF_E*
      * code with err (state "failed"). */
     int (*run)(struct cf_job *j, char *err);
 };
+
+/* Check args (a JSON object, borrowed, changed in place) against the table
+ * a[0..n) (borrowed) and put them in canonical form (see above). Returns 0,
+ * or CF_EINVAL with err (may be NULL) naming the argument and quoting what
+ * it accepts, e.g. "\"sample\": 0 is not a number in (0, 100]"; args may
+ * then be part-changed. Reentrant. In jobargs.c, as the two below. */
+CF_MUST_CHECK int cf_job_args_check(const struct cf_job_arg *a, size_t n, json_t *args, char *err);
+
+/* Parse text (a command-line value, borrowed) as a value of a, checked as
+ * cf_job_args_check checks one: *out gets its canonical JSON value (caller
+ * owns; release with json_decref). Returns 0, or CF_EINVAL with err (may be
+ * NULL) quoting the text and what a accepts, without a's name. */
+CF_MUST_CHECK int cf_job_arg_parse(const struct cf_job_arg *a, const char *text, json_t **out,
+                                   char *err);
+
+/* What a accepts, in words, into buf (cap bytes, cut if shorter): "a
+ * number in (0, 100]", "one of index, scan", "a filer id". */
+void cf_job_arg_describe(const struct cf_job_arg *a, char *buf, size_t cap);
 
 /* ---- for a job's run function ---- */
 

@@ -39,6 +39,10 @@ extern const struct cf_job_kind cf_job_rebalance;
 extern const struct cf_job_kind cf_job_audit;
 extern const struct cf_job_kind cf_job_dedupe;
 
+/* The kinds above, in that order (kinds.c). */
+#define CF_MAINT_NKINDS 4
+extern const struct cf_job_kind *const cf_maint_kinds[CF_MAINT_NKINDS];
+
 /* What one stale-replica drain did. */
 struct cf_stale_stats {
     uint64_t deleted; /* replicas deleted from their filer (or found gone) */

@@ -98,53 +98,25 @@ static const char *const counter_names[] = {
     "added",   "dropped",          "lost", "failed",
 };
 
-/* ---- arguments and cursor ---- */
+/* ---- arguments ---- */
 
-static int audit_check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    const char *key;
-    json_t *v;
-
-    (void)env;
-    if (!json_is_object(args)) {
-        cf_err_set(err, "audit: args must be a JSON object");
-        return CF_EINVAL;
-    }
-    json_object_foreach(args, key, v)
-    {
-        if (strcmp(key, "filer") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > (json_int_t)UINT32_MAX) {
-                cf_err_set(err, "audit: \"filer\" must be a filer id");
-                return CF_EINVAL;
-            }
-        } else if (strcmp(key, "sample") == 0) {
-            if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 100) {
-                cf_err_set(err, "audit: \"sample\" must be a percentage in (0, 100]");
-                return CF_EINVAL;
-            }
-        } else if (strcmp(key, "bw_mbps") == 0) {
-            if (!json_is_number(v) || json_number_value(v) < 0) {
-                cf_err_set(err, "audit: \"bw_mbps\" must be a number >= 0");
-                return CF_EINVAL;
-            }
-        } else {
-            cf_err_set(err, "audit: unknown argument \"%.64s\"", key);
-            return CF_EINVAL;
-        }
-    }
-    /* Canonical arguments, so that {} and {"sample":100,"filer":0} name the
-     * same job and one resumes the other. */
-    v = json_object_get(args, "filer");
-    if (v != NULL && json_integer_value(v) == 0)
-        (void)json_object_del(args, "filer");
-    v = json_object_get(args, "sample");
-    if (v == NULL)
-        (void)json_object_set_new(args, "sample", json_integer(100));
-    else if (json_is_real(v) && json_real_value(v) == (double)(json_int_t)json_real_value(v))
-        (void)json_object_set_new(args, "sample", json_integer((json_int_t)json_real_value(v)));
-    return 0;
-}
+static const struct cf_job_arg arg_table[] = {
+    {.name = "filer",
+     .metavar = "F",
+     .type = CF_JOB_ARG_FILER,
+     .help = "only this filer's replicas (0: all)"},
+    /* The sample is a hash of each UUID against the percentage, to 1/100 of
+     * a percent (sampled()): the same objects on every run. */
+    {.name = "sample",
+     .metavar = "PERCENT",
+     .type = CF_JOB_ARG_REAL,
+     .min = 0,
+     .max = 100,
+     .min_open = true,
+     .def = "100",
+     .help = "percent of the objects to read, the same ones on every run"},
+    CF_JOB_ARG_BW_MBPS,
+};
 
 /* Whether the record is in the sample: a hash of its UUID, so a rerun with
  * the same percentage checks the same objects. */
@@ -743,6 +715,7 @@ out:
 
 const struct cf_job_kind cf_job_audit = {
     .name = "audit",
-    .check = audit_check,
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
     .run = audit_run,
 };

@@ -79,26 +79,6 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, si
 
 /* ---- the job ---- */
 
-static int dedupe_check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    const char *key;
-    json_t *v;
-
-    (void)env;
-    if (!json_is_object(args)) {
-        cf_err_set(err, "dedupe: args must be a JSON object");
-        return CF_EINVAL;
-    }
-    json_object_foreach(args, key, v)
-    {
-        if (strcmp(key, "bw_mbps") != 0 || !json_is_number(v) || json_number_value(v) < 0) {
-            cf_err_set(err, "dedupe: unknown or bad argument \"%.64s\"", key);
-            return CF_EINVAL;
-        }
-    }
-    return 0;
-}
-
 /* The job's state for the walk (maint_int.h). */
 struct dedupe {
     struct cf_job *j;
@@ -237,8 +217,8 @@ out:
     return rc;
 }
 
+/* No arguments: it moves no bytes, so it takes no bandwidth limit either. */
 const struct cf_job_kind cf_job_dedupe = {
     .name = "dedupe",
-    .check = dedupe_check,
     .run = dedupe_run,
 };

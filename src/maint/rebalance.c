@@ -42,8 +42,6 @@
 #include "maint_int.h"
 #include "rebalance_int.h"
 
-#define DEFAULT_TOLERANCE 0.10
-
 /* ---- the planner (rebalance_int.h) ---- */
 
 static double fill(const struct cf__rb_filer *f)
@@ -177,21 +175,18 @@ struct rebalance {
     bool moved;        /* its walk moved something */
 };
 
-static int check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    json_t *t = json_object_get(args, "tolerance");
-
-    (void)env;
-    if (t == NULL) {
-        (void)json_object_set_new(args, "tolerance", json_real(DEFAULT_TOLERANCE));
-        return 0;
-    }
-    if (!json_is_number(t) || json_number_value(t) <= 0 || json_number_value(t) >= 1) {
-        cf_err_set(err, "\"tolerance\" must be a number in (0, 1), e.g. 0.1");
-        return CF_EINVAL;
-    }
-    return 0;
-}
+static const struct cf_job_arg arg_table[] = {
+    {.name = "tolerance",
+     .metavar = "0.1",
+     .type = CF_JOB_ARG_REAL,
+     .min = 0,
+     .max = 1,
+     .min_open = true,
+     .max_open = true,
+     .def = "0.1",
+     .help = "each filer ends within this fraction of the mean fill"},
+    CF_JOB_ARG_BW_MBPS,
+};
 
 /* Bytes of stale replicas (dropped from records, not yet deleted) on each
  * participant, found by HEAD, taken off its used bytes. */
@@ -459,4 +454,9 @@ out:
     return rc;
 }
 
-const struct cf_job_kind cf_job_rebalance = {.name = "rebalance", .check = check, .run = run};
+const struct cf_job_kind cf_job_rebalance = {
+    .name = "rebalance",
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
+    .run = run,
+};

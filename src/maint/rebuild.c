@@ -86,40 +86,44 @@ struct item {
     uint64_t hold;             /* out of place: the hold on the copy (cf__maint_place) */
     char why[CF_ERR_LEN];
 };
+static const char *const methods[] = {"index", "scan", NULL};
+
+static const struct cf_job_arg arg_table[] = {
+    {.name = "filer",
+     .metavar = "F",
+     .type = CF_JOB_ARG_FILER,
+     .required = true,
+     .help = "the filer to rebuild"},
+    {.name = "to",
+     .metavar = "G",
+     .type = CF_JOB_ARG_FILER,
+     .help = "copy its objects to this filer instead (0: back to the filer, or elsewhere if it "
+             "is down)"},
+    {.name = "method",
+     .type = CF_JOB_ARG_ENUM,
+     .choices = methods,
+     .def = "index",
+     .help = "index (the per-filer index) or scan (the object records)"},
+    CF_JOB_ARG_BW_MBPS,
+};
+
+/* What the table cannot say: both filers registered, and distinct. */
 static int check(const struct cf_job_env *env, json_t *args, char *err)
 {
-    json_t *f = json_object_get(args, "filer"), *to = json_object_get(args, "to");
-    json_t *m = json_object_get(args, "method");
+    json_int_t f = json_integer_value(json_object_get(args, "filer"));
+    json_int_t to = json_integer_value(json_object_get(args, "to"));
     struct cf_objdb_filer row;
 
-    if (!json_is_integer(f) || json_integer_value(f) < 1 ||
-        json_integer_value(f) > (json_int_t)UINT32_MAX) {
-        cf_err_set(err, "\"filer\" must be a filer id");
+    if (cf_objdb_filer_get(env->odb, (uint32_t)f, &row, NULL) < 0) {
+        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)f);
         return CF_EINVAL;
     }
-    if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(f), &row, NULL) < 0) {
-        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(f));
+    if (to == f) {
+        cf_err_set(err, "\"to\" must be another filer's id");
         return CF_EINVAL;
     }
-    if (to != NULL && !json_is_null(to)) {
-        if (!json_is_integer(to) || json_integer_value(to) < 1 ||
-            json_integer_value(to) > (json_int_t)UINT32_MAX ||
-            json_integer_value(to) == json_integer_value(f)) {
-            cf_err_set(err, "\"to\" must be another filer's id");
-            return CF_EINVAL;
-        }
-        if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(to), &row, NULL) < 0) {
-            cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(to));
-            return CF_EINVAL;
-        }
-    } else if (to != NULL) {
-        (void)json_object_del(args, "to");
-    }
-    if (m == NULL) {
-        (void)json_object_set_new(args, "method", json_string("index"));
-    } else if (!json_is_string(m) || (strcmp(json_string_value(m), "index") != 0 &&
-                                      strcmp(json_string_value(m), "scan") != 0)) {
-        cf_err_set(err, "\"method\" must be \"index\" or \"scan\"");
+    if (to != 0 && cf_objdb_filer_get(env->odb, (uint32_t)to, &row, NULL) < 0) {
+        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)to);
         return CF_EINVAL;
     }
     return 0;
@@ -458,4 +462,10 @@ out:
     return rc;
 }
 
-const struct cf_job_kind cf_job_rebuild = {.name = "rebuild", .check = check, .run = run};
+const struct cf_job_kind cf_job_rebuild = {
+    .name = "rebuild",
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
+    .check = check,
+    .run = run,
+};
