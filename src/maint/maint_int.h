@@ -4,8 +4,7 @@
  * the walk and its cursor text (walk.c), and the placement of a new
  * replica (place.c).
  *
- * Threads: as stated for each; the others are reentrant and work on the
- * caller's data only.
+ * Threads: as stated for each section.
  */
 #ifndef COFFER_MAINT_INT_H
 #define COFFER_MAINT_INT_H
@@ -19,7 +18,8 @@
 #include "coffer/objdb.h"
 #include "coffer/replica.h"
 
-/* Records a job handles between two checkpoints. */
+/* Items in one page of a walk, at most: what a job handles between two
+ * checkpoints. */
 #define CF__MAINT_BATCH 64
 
 /* Copies a job has in flight at once: small objects cost a filer a durable
@@ -27,46 +27,52 @@
  * large ones are bounded by the disk and the job's bandwidth limit. */
 #define CF__MAINT_WORKERS 8
 
+/* ---- the worker pool (pool.c) ---- */
+
 /* A job's helper threads, kept for the job's life so that each keeps its
  * kept-alive connections to the filers (httpc.h: one connection cache per
  * thread). Used by the job's thread only. */
 struct cf__maint_pool;
 
-/* Start up to workers - 1 helpers (the caller is the last worker; threads
- * that cannot be created just leave more to the others). Never fails. In
- * pool.c, as the two below. */
+/* Start up to workers - 1 helpers (at most CF__MAINT_WORKERS - 1; the
+ * caller is the last worker; threads that cannot be created just leave
+ * more to the others). Never fails. The caller owns the pool; release it
+ * with cf__maint_pool_free. */
 struct cf__maint_pool *cf__maint_pool_new(unsigned workers);
 
 /* Call fn(ctx, i) for every i in [0, n) on the pool's helpers and the
- * caller, and return when all calls have returned. Once
- * cf_job_should_stop(j) is true (j may be NULL), calls not yet begun are
- * skipped. fn must be safe to run concurrently for distinct i, and call no
- * cf_job_* function but those job.h allows helpers. */
+ * caller, taken in order of i, and return when all calls have returned
+ * (ctx and j borrowed for that time). Once cf_job_should_stop(j) is true
+ * (j may be NULL), calls not yet begun are skipped. fn must be safe to run
+ * concurrently for distinct i, and call no cf_job_* function but those
+ * job.h allows helpers. */
 void cf__maint_pool_run(struct cf__maint_pool *p, size_t n, void (*fn)(void *ctx, size_t i),
                         void *ctx, struct cf_job *j);
 
 /* Stop and join the helpers, and free p. NULL is a no-op. */
 void cf__maint_pool_free(struct cf__maint_pool *p);
 
+/* ---- a new replica (place.c) ----
+ * Records and filer views are borrowed for the call. Any thread. */
+
 /* Whether rec (as cf_objdb_get returns it) is an alias (dedupe): its path
  * is its holder's, not its own UUID's. Its replicas are the holder's, to be
- * handled through the holder's own record. In place.c, as everything
- * below up to the cursor text. */
+ * handled through the holder's own record. */
 bool cf__maint_is_alias(const struct cf_objdb_record *rec);
 
 /* Whether rec lists filer id. */
 bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id);
 
-/* The GET URLs of rec's replicas on filers of v that are up, other than skip
- * (0: none), into urls (rows of CF_REPLICA_URL_MAX) with pointers in ptrs.
- * Returns how many. */
+/* The GET URLs of rec's replicas on filers of v[0..n) that are up, other
+ * than skip (0: none), into urls (caller's rows of CF_REPLICA_URL_MAX, room
+ * for rec->nfilers) with pointers to them in ptrs. Returns how many. */
 size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
                          const struct cf_objdb_record *rec, uint32_t skip,
                          char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs);
 
 /* Pick a filer for a new replica of rec with the distributor (online,
  * writable, weight > 0, not listed by rec, not `also`). Returns its entry in
- * v, or NULL if there is none. */
+ * v[0..n) (valid as long as v), or NULL if there is none. */
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
                                               const struct cf_objdb_record *rec, uint32_t also);
 
@@ -82,7 +88,7 @@ const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, si
  * may be under way, try later; CF_EINVAL: rec is an alias now; or
  * cf_replica_ensure's errors. *copied tells whether bytes moved. On every
  * path a hold row covers the copy, so a copy never listed is deleted by
- * the stale drain once its hold is over. Any thread. In place.c. */
+ * the stale drain once its hold is over. */
 CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   uint32_t to, const char *dst, const char *const *srcs, size_t ns,
                                   unsigned stall_s, bool *copied, uint64_t *hold, char *err);
@@ -91,14 +97,14 @@ CF_MUST_CHECK int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_re
  * CF__MAINT_LIST_MS, immediately before listing `to` in rec's record (add
  * or replace, which drop the row). Returns 0; CF_EBUSY if the hold was
  * lost meanwhile (drained, or taken over by another job): do not list,
- * the bytes may be gone, try later; or a db.h error. In place.c. */
+ * the bytes may be gone, try later; or a db.h error. */
 CF_MUST_CHECK int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   uint32_t to, uint64_t *hold, char *err);
 
 /* How many of rec's filers (looked up in v[0..n), borrowed) answer HEAD of
  * rec's path with its size and SHA-512 within stall_s: the replicas known
  * to be there (the digest is the one each was written with; reading the
- * bytes back is the audit's work). In place.c. */
+ * bytes back is the audit's work). */
 unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
                            const struct cf_objdb_record *rec, unsigned stall_s);
 
@@ -106,7 +112,7 @@ unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
  * stale drain delete it at its next pass (it checks that no record lists
  * the filer first, so a copy someone else listed meanwhile stays). Never a
  * direct DELETE: another job may be about to list the same bytes. Logs a
- * failure. In place.c. */
+ * failure at WARN. */
 void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to);
 
 /* ---- the walk (walk.c) ----
@@ -188,7 +194,8 @@ CF_MUST_CHECK int cf__maint_walk_resume(struct cf__maint_walk *w, char *err);
  * handle). Returns 0 when the walk is over (w->cur.done) or yielded (w->cur
  * is where it ended, saved); CF_ECANCELED when a stop was asked; or a CF_E*
  * code from list, handle, give_up or the checkpoint, with err. On every
- * return w->cur is the position last saved. */
+ * return w->cur is where the walk would go on from: where it started, or
+ * the position it saved last. */
 CF_MUST_CHECK int cf__maint_walk_run(struct cf__maint_walk *w, char *err);
 
 #endif
