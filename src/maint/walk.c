@@ -184,7 +184,7 @@ int cf__maint_walk_run(struct cf__maint_walk *w, char *err)
                     w->cur = next;
             }
             if (rc > 0) {
-                rc = crc; /* yielded: the walk is not over, and says so */
+                rc = crc; /* a yield is no error; a failed checkpoint is */
             } else if (crc < 0) {
                 cf_log(CF_LOG_WARN, "job %" PRIu64 ": ended part way; its cursor was not saved",
                        cf_job_id(w->j));
