@@ -114,16 +114,16 @@ static int check_value(const struct cf_job_arg *a, const json_t *v, const char *
     if (!ok) {
         cf_job_arg_describe(a, what, sizeof(what));
         cf_err_set(why, "%.*s is not %s", QUOTE_MAX, shown, what);
-        return CF_EINVAL;
-    }
-    /* One spelling per value, so that equal arguments name the same job. */
-    if (a->type == CF_JOB_ARG_REAL && x == floor(x) && fabs(x) < EXACT_MAX)
+    } else if (a->type == CF_JOB_ARG_REAL && x == floor(x) && fabs(x) < EXACT_MAX) {
+        /* One spelling per value, so that equal arguments name the same
+         * job. */
         *out = json_integer((json_int_t)x);
-    else if (a->type == CF_JOB_ARG_REAL)
+    } else if (a->type == CF_JOB_ARG_REAL) {
         *out = json_real(x);
-    else
+    } else {
         *out = json_deep_copy(v);
-    return 0;
+    }
+    return ok ? 0 : CF_EINVAL;
 }
 
 int cf_job_arg_parse(const struct cf_job_arg *a, const char *text, json_t **out, char *err)
@@ -215,15 +215,17 @@ int cf_job_args_check(const struct cf_job_arg *a, size_t n, json_t *args, char *
     int rc = 0;
 
     if (!json_is_object(args)) {
+        rc = CF_EINVAL;
         cf_err_set(err, "args must be a JSON object");
-        return CF_EINVAL;
+        goto out;
     }
     json_object_foreach(args, key, v)
     {
         if (find(a, n, key) == NULL) {
+            rc = CF_EINVAL;
             list_names(a, n, names, sizeof(names));
             cf_err_set(err, "unknown argument \"%.*s\"%s", QUOTE_MAX, key, names);
-            return CF_EINVAL;
+            goto out;
         }
     }
     for (size_t i = 0; i < n; i++) {
