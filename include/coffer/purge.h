@@ -28,8 +28,19 @@
  * written before a DELETE goes out, so no replica of an undeleted record is
  * ever removed.
  *
+ * Errors and logging: cf_purge_run returns 0 or a db.h error with a detail
+ * in err (char[CF_ERR_LEN], may be NULL), logged where db.h says. What
+ * happens to one object is logged once, by the pass, with its UUID: each
+ * move, purge and removal at INFO, a replica left on a filer that is down
+ * at INFO, a DELETE or a record update that failed at WARN (ERROR for a
+ * filer URL too long to use); none of these stops the pass.
+ *
  * Threads: cf_purge_run may run in several threads or processes at once
- * (the states make that safe, if wasteful); the app serializes its own.
+ * (the states make that safe, if wasteful); the app serializes its own. It
+ * blocks on the database and on the filers, each DELETE bounded by the
+ * timeout given.
+ *
+ * Implemented in src/maint/purge.c.
  */
 #ifndef COFFER_PURGE_H
 #define COFFER_PURGE_H
@@ -59,10 +70,11 @@ struct cf_purge_stats {
 
 /* Run one delete + purge pass over every shard of odb (borrowed): records
  * marked deleted at or before now - retention_ms. Each DELETE may take up to
- * timeout_ms. Fills *st (zeroed first). Returns 0 when the pass went over
- * every shard (replicas it could not purge are counted, not errors), or a
- * db.h error with err (may be NULL) that stopped it part way: what was done
- * stays done, and the next pass resumes. */
+ * timeout_ms. Fills *st (caller's storage, zeroed first, written on every
+ * return). Returns 0 when the pass went over every shard (replicas it
+ * could not purge are counted, not errors), or a db.h error with err (may
+ * be NULL) that stopped it part way: what was done stays done, and the
+ * next pass resumes. */
 CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
                                struct cf_purge_stats *st, char *err);
 

@@ -701,8 +701,6 @@ static void jobs_filers(void *ctx, struct cf_objdb_filer **out, size_t *n)
 
 static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err)
 {
-    static const struct cf_job_kind *const kinds[] = {&cf_job_rebuild, &cf_job_rebalance,
-                                                      &cf_job_audit, &cf_job_dedupe};
     struct cf_job_env env = {.odb = a->odb,
                              .catalog_uri = conf->db,
                              .stall_s = a->stall_s,
@@ -715,7 +713,7 @@ static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err
     if (rc < 0)
         return rc;
     env.scribe = a->jobs_scribe;
-    rc = cf_jobs_open(&env, kinds, CF_ARRAY_LEN(kinds), &a->jobs, err);
+    rc = cf_jobs_open(&env, cf_maint_kinds, CF_MAINT_NKINDS, &a->jobs, err);
     if (rc < 0)
         return rc;
     /* The periodic passes go through the framework, so they show in

@@ -2,10 +2,14 @@
  * jobs_cmds.c -- `coffer admin rebuild|rebalance|audit|dedupe|jobs|job`:
  * start a maintenance job on the app (job.h HTTP API), follow it with a
  * progress bar, print its counters.
+ *
+ * One sub-command per job kind (maint.h cf_maint_kinds), whose options,
+ * usage line, --help and JSON arguments all come from the kind's argument
+ * table (job.h struct cf_job_arg): the values are checked here by the same
+ * code the app checks them with, so both accept the same arguments.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,8 @@
 #include "coffer/conf.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
+#include "coffer/job.h"
+#include "coffer/maint.h"
 #include "cli_int.h"
 
 #define TIMEOUT_MS 30000L
@@ -25,16 +31,17 @@
  * stderr is not a terminal. */
 #define POLL_MS 250
 #define LINE_MS 2000
+/* The usage text of the job commands, built from the kinds' tables. */
+#define USAGE_MAX 2048
 
+/* The options of every job command. A kind's arguments are kept by their
+ * index in its table: filer ids as numbers (0: not given), the others as
+ * text (NULL: not given). */
 struct jobs_conf {
     char *app;
-    uint64_t filer;
-    uint64_t to;
-    char *method;
-    char *bw;
-    char *tolerance;
-    uint64_t sample;
     bool detach;
+    uint64_t id[CF_JOB_ARGS_MAX];
+    char *text[CF_JOB_ARGS_MAX];
 };
 
 #define OFF(f) offsetof(struct jobs_conf, f)
@@ -42,67 +49,109 @@ struct jobs_conf {
     {                                                                                              \
         "app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false  \
     }
-#define BW_OPT                                                                                     \
-    {                                                                                              \
-        "bw", CF_CONF_STR, NULL, 0, 0, OFF(bw), "bandwidth limit in MB/s (default: none)", false   \
-    }
 #define DETACH_OPT                                                                                 \
     {                                                                                              \
         "detach", CF_CONF_BOOL, "false", 0, 0, OFF(detach),                                        \
             "print the job's id and return instead of following it", false                         \
     }
-static const struct cf_conf_opt rebuild_opts[] = {
-    APP_OPT,
-    {"filer", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(filer), "the filer to rebuild", false},
-    {"to", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(to),
-     "copy its objects to this filer instead (0: back to the filer, or elsewhere if it is down)",
-     false},
-    {"method", CF_CONF_STR, "index", 0, 0, OFF(method),
-     "index (the per-filer index) or scan (the object records)", false},
-    BW_OPT,
-    DETACH_OPT,
-};
-static const struct cf_conf_opt rebalance_opts[] = {
-    APP_OPT,
-    {"tolerance", CF_CONF_STR, "0.1", 0, 0, OFF(tolerance),
-     "each filer ends within this fraction of the mean fill", false},
-    BW_OPT,
-    DETACH_OPT,
-};
-static const struct cf_conf_opt audit_opts[] = {
-    APP_OPT,
-    {"filer", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(filer), "only this filer's replicas (0: all)",
-     false},
-    {"sample", CF_CONF_U64, "100", 1, 100, OFF(sample), "percent of the objects to read", false},
-    BW_OPT,
-    DETACH_OPT,
-};
-static const struct cf_conf_opt dedupe_opts[] = {APP_OPT, DETACH_OPT};
 static const struct cf_conf_opt list_opts[] = {APP_OPT};
 
-static const char usage_text[] =
-    "usage: coffer admin rebuild --filer F [--to G] [--method index|scan] [--bw MB/s] [--detach]\n"
-    "       coffer admin rebalance [--tolerance 0.1] [--bw MB/s] [--detach]\n"
-    "       coffer admin audit [--filer F] [--sample PERCENT] [--bw MB/s] [--detach]\n"
-    "       coffer admin dedupe [--detach]\n"
-    "       coffer admin jobs [ID]\n"
-    "       coffer admin job stop ID\n"
-    "Every command takes --app URL (default http://127.0.0.1:8200). A job runs on the app;\n"
-    "the command follows it with a progress bar and exits 0 once it is done, 1 if it failed\n"
-    "or stopped. Running the same job again resumes it where it stopped.\n";
+/* The options of `admin KIND`: --app, one per argument, --detach; with
+ * the help lines they point to. */
+struct kind_opts {
+    struct cf_conf_opt o[CF_JOB_ARGS_MAX + 2];
+    size_t n;
+    char help[CF_JOB_ARGS_MAX][256];
+};
 
-/* Parse a decimal number into *out. Returns false if s is not one. */
-static bool parse_number(const char *s, double *out)
+static const char *option_of(const struct cf_job_arg *a)
 {
-    char *end = NULL;
-    double v;
+    return a->option != NULL ? a->option : a->name;
+}
 
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+/* The value of a in a usage line: its metavar, else "index|scan" for an
+ * enum, else "ID" or "N". */
+static const char *metavar_of(const struct cf_job_arg *a, char *buf, size_t cap)
+{
+    size_t off;
+
+    if (a->metavar != NULL)
+        return a->metavar;
+    if (a->type == CF_JOB_ARG_FILER)
+        return "ID";
+    if (a->type != CF_JOB_ARG_ENUM)
+        return "N";
+    buf[0] = '\0';
+    for (size_t i = 0; a->choices[i] != NULL; i++) {
+        off = strlen(buf);
+        (void)snprintf(buf + off, cap - off, "%s%s", i ? "|" : "", a->choices[i]);
+    }
+    return buf;
+}
+
+static void kind_opts_init(const struct cf_job_kind *k, struct kind_opts *ko)
+{
+    static const struct cf_conf_opt app = APP_OPT, detach = DETACH_OPT;
+
+    ko->n = 0;
+    ko->o[ko->n++] = app;
+    for (size_t i = 0; i < k->nargs && i < CF_JOB_ARGS_MAX; i++) {
+        const struct cf_job_arg *a = &k->args[i];
+        struct cf_conf_opt *o = &ko->o[ko->n++];
+        char what[160];
+
+        /* Numbers say what they accept; filer ids and enums say it in
+         * their help already. */
+        cf_job_arg_describe(a, what, sizeof(what));
+        (void)snprintf(ko->help[i], sizeof(ko->help[i]), "%s%s%s%s", a->help,
+                       a->type == CF_JOB_ARG_INT || a->type == CF_JOB_ARG_REAL ? ", " : "",
+                       a->type == CF_JOB_ARG_INT || a->type == CF_JOB_ARG_REAL ? what : "",
+                       a->def == NULL && a->type != CF_JOB_ARG_FILER ? " (default: none)" : "");
+        *o = (struct cf_conf_opt){.name = option_of(a), .help = ko->help[i]};
+        if (a->type == CF_JOB_ARG_FILER) {
+            /* A filer id is a number on the command line too; 0 is none. */
+            o->type = CF_CONF_U64;
+            o->def = "0";
+            o->max = UINT32_MAX;
+            o->off = OFF(id) + i * sizeof(uint64_t);
+        } else {
+            o->type = CF_CONF_STR;
+            o->def = a->def;
+            o->off = OFF(text) + i * sizeof(char *);
+        }
+    }
+    ko->o[ko->n++] = detach;
+}
+
+/* The usage text of every job command, into buf. */
+static void usage_init(char *buf, size_t cap)
+{
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < CF_MAINT_NKINDS; i++) {
+        const struct cf_job_kind *k = cf_maint_kinds[i];
+        off = strlen(buf);
+        (void)snprintf(buf + off, cap - off, "%scoffer admin %s",
+                       i ? "       " : "usage: ", k->name);
+        for (size_t j = 0; j < k->nargs; j++) {
+            const struct cf_job_arg *a = &k->args[j];
+            char mv[128];
+            off = strlen(buf);
+            (void)snprintf(buf + off, cap - off, a->required ? " --%s %s" : " [--%s %s]",
+                           option_of(a), metavar_of(a, mv, sizeof(mv)));
+        }
+        off = strlen(buf);
+        (void)snprintf(buf + off, cap - off, " [--detach]\n");
+    }
+    off = strlen(buf);
+    (void)snprintf(
+        buf + off, cap - off, "%s",
+        "       coffer admin jobs [ID]\n"
+        "       coffer admin job stop ID\n"
+        "Every command takes --app URL (default http://127.0.0.1:8200). A job runs on the app;\n"
+        "the command follows it with a progress bar and exits 0 once it is done, 1 if it failed\n"
+        "or stopped. Running the same job again resumes it where it stopped.\n");
 }
 
 static int request(const char *cmd, const char *method, const char *app, const char *path,
@@ -266,10 +315,10 @@ out:
 
 /* Load options; returns -1 to go on, or the exit status. */
 static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct jobs_conf *c,
-                int argc, char **argv)
+                int argc, char **argv, const char *usage)
 {
     char err[CF_ERR_LEN] = "";
-    int rc = cf_conf_load(o, n, c, argc, argv, usage_text, err);
+    int rc = cf_conf_load(o, n, c, argc, argv, usage, err);
 
     if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
         return 0;
@@ -280,60 +329,47 @@ static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct j
     return -1;
 }
 
-/* Add "bw_mbps" from --bw. Returns false (and says why) if it is not a number. */
-static bool add_bw(const char *cmd, json_t *args, const char *bw)
-{
-    double v;
-
-    if (bw == NULL)
-        return true;
-    if (!parse_number(bw, &v) || v < 0) {
-        fprintf(stderr, "coffer %s: --bw must be MB/s, a number >= 0\n", cmd);
-        return false;
-    }
-    (void)json_object_set_new(args, "bw_mbps", json_real(v));
-    return true;
-}
-
-static int cmd_start(const char *kind, const struct cf_conf_opt *o, size_t n, int argc, char **argv)
+/* `admin KIND [options]`: the options become the job's arguments. */
+static int cmd_start(const struct cf_job_kind *k, const char *usage, int argc, char **argv)
 {
     struct jobs_conf c = {0};
-    json_t *args = json_object();
-    char cmd[32];
-    double tol;
+    struct kind_opts ko;
+    json_t *args = json_object(), *v = NULL;
+    char cmd[32], err[CF_ERR_LEN] = "", mv[128];
     int rc;
 
-    (void)snprintf(cmd, sizeof(cmd), "admin %s", kind);
-    rc = load(cmd, o, n, &c, argc, argv);
+    kind_opts_init(k, &ko);
+    (void)snprintf(cmd, sizeof(cmd), "admin %s", k->name);
+    rc = load(cmd, ko.o, ko.n, &c, argc, argv, usage);
     if (rc >= 0)
         goto out;
     rc = 2;
-    if (!add_bw(cmd, args, c.bw))
-        goto out;
-    if (strcmp(kind, "rebuild") == 0) {
-        if (c.filer == 0) {
-            fprintf(stderr, "coffer %s: --filer F is required\n%s", cmd, usage_text);
+    for (size_t i = 0; i < k->nargs && i < CF_JOB_ARGS_MAX; i++) {
+        const struct cf_job_arg *a = &k->args[i];
+        if (a->type == CF_JOB_ARG_FILER && c.id[i] != 0) {
+            (void)json_object_set_new(args, a->name, json_integer((json_int_t)c.id[i]));
+        } else if (a->type != CF_JOB_ARG_FILER && c.text[i] != NULL) {
+            if (cf_job_arg_parse(a, c.text[i], &v, err) < 0) {
+                fprintf(stderr, "coffer %s: --%s: %s\n", cmd, option_of(a), err);
+                goto out;
+            }
+            (void)json_object_set_new(args, a->name, v);
+        }
+        if (a->required && json_object_get(args, a->name) == NULL) {
+            fprintf(stderr, "coffer %s: --%s %s is required\n%s", cmd, option_of(a),
+                    metavar_of(a, mv, sizeof(mv)), usage);
             goto out;
         }
-        (void)json_object_set_new(args, "filer", json_integer((json_int_t)c.filer));
-        if (c.to != 0)
-            (void)json_object_set_new(args, "to", json_integer((json_int_t)c.to));
-        (void)json_object_set_new(args, "method", json_string(c.method));
-    } else if (strcmp(kind, "rebalance") == 0) {
-        if (!parse_number(c.tolerance, &tol) || tol <= 0 || tol >= 1) {
-            fprintf(stderr, "coffer %s: --tolerance must be a number in (0, 1)\n", cmd);
-            goto out;
-        }
-        (void)json_object_set_new(args, "tolerance", json_real(tol));
-    } else if (strcmp(kind, "audit") == 0) {
-        if (c.filer != 0)
-            (void)json_object_set_new(args, "filer", json_integer((json_int_t)c.filer));
-        (void)json_object_set_new(args, "sample", json_integer((json_int_t)c.sample));
     }
-    rc = start(cmd, kind, args, &c);
+    /* What the app checks first: defaults, canonical values. */
+    if (cf_job_args_check(k->args, k->nargs, args, err) < 0) {
+        fprintf(stderr, "coffer %s: %s\n", cmd, err);
+        goto out;
+    }
+    rc = start(cmd, k->name, args, &c);
 out:
     json_decref(args);
-    cf_conf_fini(o, n, &c);
+    cf_conf_fini(ko.o, ko.n, &c);
     return rc;
 }
 
@@ -348,7 +384,7 @@ static bool parse_id(const char *s, uint64_t *id)
 }
 
 /* `admin jobs [ID]`. */
-static int cmd_jobs(int argc, char **argv)
+static int cmd_jobs(const char *usage, int argc, char **argv)
 {
     struct jobs_conf c = {0};
     json_t *j = NULL;
@@ -365,7 +401,7 @@ static int cmd_jobs(int argc, char **argv)
         argc--;
         argv++;
     }
-    rc = load("admin jobs", list_opts, CF_ARRAY_LEN(list_opts), &c, argc, argv);
+    rc = load("admin jobs", list_opts, CF_ARRAY_LEN(list_opts), &c, argc, argv, usage);
     if (rc >= 0)
         goto out;
     rc = 1;
@@ -399,7 +435,7 @@ out:
 }
 
 /* `admin job stop ID`. */
-static int cmd_job(int argc, char **argv)
+static int cmd_job(const char *usage, int argc, char **argv)
 {
     struct jobs_conf c = {0};
     json_t *j = NULL;
@@ -409,10 +445,10 @@ static int cmd_job(int argc, char **argv)
     int rc;
 
     if (argc < 2 || strcmp(argv[0], "stop") != 0 || !parse_id(argv[1], &id)) {
-        fprintf(stderr, "%s", usage_text);
+        fprintf(stderr, "%s", usage);
         return 2;
     }
-    rc = load("admin job stop", list_opts, CF_ARRAY_LEN(list_opts), &c, argc - 2, argv + 2);
+    rc = load("admin job stop", list_opts, CF_ARRAY_LEN(list_opts), &c, argc - 2, argv + 2, usage);
     if (rc >= 0)
         goto out;
     rc = 1;
@@ -434,20 +470,16 @@ out:
 int cf__cli_jobs(int argc, char **argv)
 {
     const char *what = argc >= 1 ? argv[0] : "";
+    char usage[USAGE_MAX];
 
-    if (strcmp(what, "rebuild") == 0)
-        return cmd_start("rebuild", rebuild_opts, CF_ARRAY_LEN(rebuild_opts), argc - 1, argv + 1);
-    if (strcmp(what, "rebalance") == 0)
-        return cmd_start("rebalance", rebalance_opts, CF_ARRAY_LEN(rebalance_opts), argc - 1,
-                         argv + 1);
-    if (strcmp(what, "audit") == 0)
-        return cmd_start("audit", audit_opts, CF_ARRAY_LEN(audit_opts), argc - 1, argv + 1);
-    if (strcmp(what, "dedupe") == 0)
-        return cmd_start("dedupe", dedupe_opts, CF_ARRAY_LEN(dedupe_opts), argc - 1, argv + 1);
+    usage_init(usage, sizeof(usage));
+    for (size_t i = 0; i < CF_MAINT_NKINDS; i++)
+        if (strcmp(what, cf_maint_kinds[i]->name) == 0)
+            return cmd_start(cf_maint_kinds[i], usage, argc - 1, argv + 1);
     if (strcmp(what, "jobs") == 0)
-        return cmd_jobs(argc - 1, argv + 1);
+        return cmd_jobs(usage, argc - 1, argv + 1);
     if (strcmp(what, "job") == 0)
-        return cmd_job(argc - 1, argv + 1);
-    fprintf(stderr, "%s", usage_text);
+        return cmd_job(usage, argc - 1, argv + 1);
+    fprintf(stderr, "%s", usage);
     return 2;
 }

@@ -12,9 +12,10 @@
  * of a replica that is already good finds it there), so the job can be
  * killed and run again.
  *
- * Records are read in batches of BATCH, up to CF__MAINT_WORKERS records at
- * once (one record's replicas one after the other); the cursor is saved
- * after each batch, or, when stopped, before the first record not finished.
+ * The walk (maint_int.h) lists records in batches of BATCH, audited up to
+ * CF__MAINT_WORKERS records at once (one record's replicas one after the
+ * other); the cursor is saved after each batch, or, when stopped, before
+ * the first record not finished.
  *
  * Report: the job's counters (job.h), all created at the start so the
  * report shows zeros too:
@@ -74,9 +75,10 @@ struct audit {
     uint64_t sample_bp;        /* records sampled, in 1/100 of a percent (10000: all) */
     struct cf_objdb_filer *fl; /* the summary table, fresh for each batch */
     size_t nfl;
-    /* The batch being audited, on up to CF__MAINT_WORKERS threads: each
-     * record's result (CF_ECANCELED until it has run). */
-    const struct cf_objdb_record *batch;
+    /* The batch the walk listed (BATCH records), audited on up to
+     * CF__MAINT_WORKERS threads, and each record's result (CF_ECANCELED
+     * until it has run). */
+    struct cf_objdb_record *page;
     int *rcs;
     struct cf__maint_pool *pool;
 };
@@ -96,53 +98,25 @@ static const char *const counter_names[] = {
     "added",   "dropped",          "lost", "failed",
 };
 
-/* ---- arguments and cursor ---- */
+/* ---- arguments ---- */
 
-static int audit_check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    const char *key;
-    json_t *v;
-
-    (void)env;
-    if (!json_is_object(args)) {
-        cf_err_set(err, "audit: args must be a JSON object");
-        return CF_EINVAL;
-    }
-    json_object_foreach(args, key, v)
-    {
-        if (strcmp(key, "filer") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > (json_int_t)UINT32_MAX) {
-                cf_err_set(err, "audit: \"filer\" must be a filer id");
-                return CF_EINVAL;
-            }
-        } else if (strcmp(key, "sample") == 0) {
-            if (!json_is_number(v) || !(json_number_value(v) > 0) || json_number_value(v) > 100) {
-                cf_err_set(err, "audit: \"sample\" must be a percentage in (0, 100]");
-                return CF_EINVAL;
-            }
-        } else if (strcmp(key, "bw_mbps") == 0) {
-            if (!json_is_number(v) || json_number_value(v) < 0) {
-                cf_err_set(err, "audit: \"bw_mbps\" must be a number >= 0");
-                return CF_EINVAL;
-            }
-        } else {
-            cf_err_set(err, "audit: unknown argument \"%.64s\"", key);
-            return CF_EINVAL;
-        }
-    }
-    /* Canonical arguments, so that {} and {"sample":100,"filer":0} name the
-     * same job and one resumes the other. */
-    v = json_object_get(args, "filer");
-    if (v != NULL && json_integer_value(v) == 0)
-        (void)json_object_del(args, "filer");
-    v = json_object_get(args, "sample");
-    if (v == NULL)
-        (void)json_object_set_new(args, "sample", json_integer(100));
-    else if (json_is_real(v) && json_real_value(v) == (double)(json_int_t)json_real_value(v))
-        (void)json_object_set_new(args, "sample", json_integer((json_int_t)json_real_value(v)));
-    return 0;
-}
+static const struct cf_job_arg arg_table[] = {
+    {.name = "filer",
+     .metavar = "F",
+     .type = CF_JOB_ARG_FILER,
+     .help = "only this filer's replicas (0: all)"},
+    /* The sample is a hash of each UUID against the percentage, to 1/100 of
+     * a percent (sampled()): the same objects on every run. */
+    {.name = "sample",
+     .metavar = "PERCENT",
+     .type = CF_JOB_ARG_REAL,
+     .min = 0,
+     .max = 100,
+     .min_open = true,
+     .def = "100",
+     .help = "percent of the objects to read, the same ones on every run"},
+    CF_JOB_ARG_BW_MBPS,
+};
 
 /* Whether the record is in the sample: a hash of its UUID, so a rerun with
  * the same percentage checks the same objects. */
@@ -630,11 +604,11 @@ static void audit_item(void *ctx, size_t i)
 {
     struct audit *au = ctx;
 
-    if (!sampled(au, &au->batch[i].uuid)) {
+    if (!sampled(au, &au->page[i].uuid)) {
         au->rcs[i] = 0;
         return;
     }
-    au->rcs[i] = audit_record(au, &au->batch[i]);
+    au->rcs[i] = audit_record(au, &au->page[i]);
     if (au->rcs[i] == 0) {
         cf_job_count(au->j, "objects", 1);
         cf_job_done(au->j, 1, 0);
@@ -656,13 +630,50 @@ static void estimate_total(struct audit *au)
     cf_job_set_total(au->j, n * au->sample_bp / 10000, 0);
 }
 
+/* The walk's list: a page of records (those listing "filer" only, if
+ * named). */
+static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max,
+                     char *err)
+{
+    struct audit *au = ctx;
+    int n = cf_objdb_list_records(au->env->odb, au->only, c, au->page, max, err);
+
+    for (int i = 0; i < n; i++)
+        at[i] = au->page[i].uuid;
+    return n;
+}
+
+/* The walk's handler: the page's records, CF__MAINT_WORKERS at once. */
+static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
+{
+    struct audit *au = ctx;
+
+    (void)err;
+    /* A fresh summary table per batch: filers come and go. */
+    free(au->fl);
+    au->fl = NULL;
+    au->env->filers(au->env->filers_ctx, &au->fl, &au->nfl);
+    for (size_t i = 0; i < pg->n; i++)
+        au->rcs[i] = CF_ECANCELED;
+    cf__maint_pool_run(au->pool, pg->n, audit_item, au, au->j);
+    for (size_t i = 0; i < pg->n; i++) {
+        if (au->rcs[i] == 0)
+            continue;
+        /* Stopped: the walk saves the records before the first unfinished
+         * one, so that a resume does not skip it (those finished after it,
+         * at most a batch, are read and counted again). */
+        pg->done = i;
+        return au->rcs[i];
+    }
+    return 0;
+}
+
 static int audit_run(struct cf_job *j, char *err)
 {
     struct audit au = {.j = j, .env = cf_job_env(j)};
+    struct cf__maint_walk w = {
+        .j = j, .batch = BATCH, .list = list_page, .handle = handle_page, .ctx = &au};
     const json_t *args = cf_job_args(j);
-    struct cf_objdb_record *batch = NULL;
-    struct cf_objdb_cursor cur;
-    char ctext[CF_JOB_CURSOR_MAX + 1];
     const json_t *v;
     int rc;
 
@@ -672,60 +683,19 @@ static int audit_run(struct cf_job *j, char *err)
     au.sample_bp = v != NULL ? (uint64_t)(json_number_value(v) * 100 + 0.5) : 10000;
     if (au.sample_bp == 0)
         au.sample_bp = 1;
-    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
-    if (rc < 0) {
-        cf_err_set(err, "audit: bad saved cursor \"%s\"", cf_job_cursor(j));
+    rc = cf__maint_walk_resume(&w, err);
+    if (rc < 0)
         goto out;
-    }
     for (size_t i = 0; i < CF_ARRAY_LEN(counter_names); i++)
         cf_job_count(j, counter_names[i], 0);
     au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
     estimate_total(&au);
-    batch = cf_xcalloc(BATCH, sizeof(*batch));
+    au.page = cf_xcalloc(BATCH, sizeof(*au.page));
     au.rcs = cf_xcalloc(BATCH, sizeof(*au.rcs));
     au.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
-    while (!cur.done) {
-        struct cf_objdb_cursor next = cur;
-        int n;
-
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        n = cf_objdb_list_records(au.env->odb, au.only, &next, batch, BATCH, err);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        /* A fresh summary table per batch: filers come and go. */
-        free(au.fl);
-        au.fl = NULL;
-        au.env->filers(au.env->filers_ctx, &au.fl, &au.nfl);
-        for (int i = 0; i < n; i++)
-            au.rcs[i] = CF_ECANCELED;
-        au.batch = batch;
-        cf__maint_pool_run(au.pool, (size_t)n, audit_item, &au, j);
-        for (int i = 0; i < n; i++) {
-            if (au.rcs[i] == 0)
-                continue;
-            /* Stopped: save the records before the first unfinished one,
-             * so that a resume does not skip it (those finished after it,
-             * at most a batch, are read and counted again). */
-            rc = au.rcs[i];
-            if (i > 0) {
-                struct cf_objdb_cursor at = {batch[i - 1].uuid.shard, batch[i - 1].uuid.oid, false};
-                cf__maint_cursor_format(&at, ctext, sizeof(ctext));
-                if (cf_job_checkpoint(j, ctext, NULL) < 0)
-                    cf_log(CF_LOG_WARN, "audit: stopped, cursor not saved");
-            }
-            goto out;
-        }
-        cur = next;
-        cf__maint_cursor_format(&cur, ctext, sizeof(ctext));
-        rc = cf_job_checkpoint(j, ctext, err);
-        if (rc < 0)
-            goto out;
-    }
+    rc = cf__maint_walk_run(&w, err);
+    if (rc < 0)
+        goto out;
     cf_log(CF_LOG_INFO,
            "audit done: objects=%" PRIu64 " ok=%" PRIu64 " missing=%" PRIu64 " corrupt=%" PRIu64
            " repaired=%" PRIu64 " added=%" PRIu64 " unreachable=%" PRIu64 " lost=%" PRIu64
@@ -736,7 +706,7 @@ static int audit_run(struct cf_job *j, char *err)
            cf_job_counter(j, "failed"));
     rc = 0;
 out:
-    free(batch);
+    free(au.page);
     cf__maint_pool_free(au.pool);
     free(au.rcs);
     free(au.fl);
@@ -745,6 +715,7 @@ out:
 
 const struct cf_job_kind cf_job_audit = {
     .name = "audit",
-    .check = audit_check,
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
     .run = audit_run,
 };

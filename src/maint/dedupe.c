@@ -79,25 +79,11 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, si
 
 /* ---- the job ---- */
 
-static int dedupe_check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    const char *key;
-    json_t *v;
-
-    (void)env;
-    if (!json_is_object(args)) {
-        cf_err_set(err, "dedupe: args must be a JSON object");
-        return CF_EINVAL;
-    }
-    json_object_foreach(args, key, v)
-    {
-        if (strcmp(key, "bw_mbps") != 0 || !json_is_number(v) || json_number_value(v) < 0) {
-            cf_err_set(err, "dedupe: unknown or bad argument \"%.64s\"", key);
-            return CF_EINVAL;
-        }
-    }
-    return 0;
-}
+/* The job's state for the walk (maint_int.h). */
+struct dedupe {
+    struct cf_job *j;
+    struct cf_objdb_dup *page; /* BATCH: the pairs the walk listed */
+};
 
 /* Whether the holder's replicas on the filers answer for its content, at
  * least as many as the duplicate has and wants: a duplicate never gives up
@@ -162,52 +148,55 @@ static int dedupe_pair(struct cf_job *j, const struct cf_objdb_dup *d, char *err
     return 0;
 }
 
+/* The walk's list: a page of duplicate pairs, each at its duplicate's
+ * position. */
+static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max,
+                     char *err)
+{
+    struct dedupe *dd = ctx;
+    int n = cf_objdb_list_dups(cf_job_env(dd->j)->odb, c, dd->page, max, err);
+
+    for (int i = 0; i < n; i++)
+        at[i] = dd->page[i].dup;
+    return n;
+}
+
+/* The walk's handler. A stop or an error part way redoes the batch on
+ * resume: pairs already aliased are no longer listed, so nothing is done
+ * twice. */
+static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
+{
+    struct dedupe *dd = ctx;
+
+    for (size_t i = 0; i < pg->n; i++) {
+        int rc = dedupe_pair(dd->j, &dd->page[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int dedupe_run(struct cf_job *j, char *err)
 {
     static const char *const names[] = {"pairs",         "aliased",       "skipped",
                                         "bytes_saved",   "stale_deleted", "stale_kept",
                                         "stale_skipped", "stale_failed"};
     const struct cf_job_env *env = cf_job_env(j);
-    struct cf_objdb_dup *batch = NULL;
-    struct cf_objdb_cursor cur;
+    struct dedupe dd = {.j = j};
+    struct cf__maint_walk w = {
+        .j = j, .batch = BATCH, .list = list_page, .handle = handle_page, .ctx = &dd};
     struct cf_stale_stats st = {0};
-    char ctext[CF_JOB_CURSOR_MAX + 1];
     int rc;
 
-    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
-    if (rc < 0) {
-        cf_err_set(err, "dedupe: bad saved cursor \"%s\"", cf_job_cursor(j));
+    rc = cf__maint_walk_resume(&w, err);
+    if (rc < 0)
         goto out;
-    }
     for (size_t i = 0; i < CF_ARRAY_LEN(names); i++)
         cf_job_count(j, names[i], 0);
-    batch = cf_xcalloc(BATCH, sizeof(*batch));
-    while (!cur.done) {
-        struct cf_objdb_cursor next = cur;
-        int n;
-
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        n = cf_objdb_list_dups(env->odb, &next, batch, BATCH, err);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        /* A stop or an error part way redoes the batch on resume: pairs
-         * already aliased are no longer listed, so nothing is done twice. */
-        for (int i = 0; i < n; i++) {
-            rc = dedupe_pair(j, &batch[i], err);
-            if (rc < 0)
-                goto out;
-        }
-        cur = next;
-        cf__maint_cursor_format(&cur, ctext, sizeof(ctext));
-        rc = cf_job_checkpoint(j, ctext, err);
-        if (rc < 0)
-            goto out;
-    }
+    dd.page = cf_xcalloc(BATCH, sizeof(*dd.page));
+    rc = cf__maint_walk_run(&w, err);
+    if (rc < 0)
+        goto out;
     /* The duplicates' replicas are on the stale list: delete those whose
      * delay has passed (the rest go with a later drain). */
     rc = cf_stale_drain(env->odb, env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
@@ -224,12 +213,12 @@ static int dedupe_run(struct cf_job *j, char *err)
            cf_job_counter(j, "bytes_saved"), cf_job_counter(j, "stale_deleted"));
     rc = 0;
 out:
-    free(batch);
+    free(dd.page);
     return rc;
 }
 
+/* No arguments: it moves no bytes, so it takes no bandwidth limit either. */
 const struct cf_job_kind cf_job_dedupe = {
     .name = "dedupe",
-    .check = dedupe_check,
     .run = dedupe_run,
 };

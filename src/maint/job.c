@@ -3,13 +3,12 @@
  * bandwidth limit, the scheduler and the HTTP API (job.h).
  *
  * A job's row is found again by (kind, akey): akey is the canonical text of
- * its arguments without "bw_mbps" (the limit may change between runs of one
- * job). A row whose state is "running" belongs to the process named by its
- * owner column ("host:pid:random"); that process is known dead when it is on
- * this host and its pid is gone (or reused: another random part), or when
- * the row's heartbeat (`updated`) is older than CF_JOB_STALE_MS. Only then
- * can another process resume it: two runs of one job at once would do the
- * work twice and race on the cursor.
+ * its arguments (jobargs.c) without the tunable ones (a bandwidth limit may
+ * change between runs of one job). A row whose state is "running" belongs to the process named by
+ * its owner column ("host:pid:random"); that process is known dead when it is on this host and its
+ * pid is gone (or reused: another random part), or when the row's heartbeat (`updated`) is older
+ * than CF_JOB_STALE_MS. Only then can another process resume it: two runs of one job at once would
+ * do the work twice and race on the cursor.
  *
  * Counters are written to the row only with a checkpoint (and at the end of
  * a job that finished), so a resumed job's counts match its cursor: work
@@ -521,14 +520,16 @@ static void job_free(struct cf_job *j)
     free(j);
 }
 
-/* Canonical text of args, with or without bw_mbps. Caller owns. */
-static char *canonical(const json_t *args, bool with_bw)
+/* Canonical text of args (checked), with or without the kind's tunable
+ * arguments. Caller owns. */
+static char *canonical(const struct cf_job_kind *k, const json_t *args, bool with_tunable)
 {
     json_t *c = json_deep_copy(args);
     char *t;
 
-    if (!with_bw)
-        (void)json_object_del(c, "bw_mbps");
+    for (size_t i = 0; i < k->nargs && !with_tunable; i++)
+        if (k->args[i].tunable)
+            (void)json_object_del(c, k->args[i].name);
     t = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(c);
     return t;
@@ -648,7 +649,6 @@ static int begin(struct cf_jobs *js, const char *kind, const json_t *args, bool 
     const struct cf_job_kind *k = find_kind(js, kind);
     struct cf_job *j = NULL;
     char *akey = NULL, labels[64];
-    json_t *bw;
     int rc;
 
     if (k == NULL) {
@@ -667,18 +667,15 @@ static int begin(struct cf_jobs *js, const char *kind, const json_t *args, bool 
     j->sync = sync;
     j->args = args ? json_deep_copy(args) : json_object();
     atomic_init(&j->stop, false);
-    rc = k->check ? k->check(&js->env, j->args, err) : 0;
+    rc = cf_job_args_check(k->args, k->nargs, j->args, err);
+    if (rc == 0 && k->check != NULL)
+        rc = k->check(&js->env, j->args, err);
     if (rc < 0)
         goto out;
-    bw = json_object_get(j->args, "bw_mbps");
-    if (bw != NULL && (!json_is_number(bw) || json_number_value(bw) < 0)) {
-        rc = CF_EINVAL;
-        cf_err_set(err, "bw_mbps must be a number >= 0");
-        goto out;
-    }
-    j->bw = json_number_value(bw) * 1e6;
-    j->args_text = canonical(j->args, true);
-    akey = canonical(j->args, false);
+    /* CF_JOB_ARG_BW_MBPS, checked above when the kind takes it. */
+    j->bw = json_number_value(json_object_get(j->args, "bw_mbps")) * 1e6;
+    j->args_text = canonical(k, j->args, true);
+    akey = canonical(k, j->args, false);
     if (j->args_text == NULL || akey == NULL || strlen(j->args_text) > TEXT_MAX) {
         rc = CF_EINVAL;
         cf_err_set(err, "args cannot be encoded or are over %d bytes", TEXT_MAX);

@@ -1,15 +1,79 @@
 /*
- * place.c -- a new replica made under the hold protocol of the stale-replica
- * list (maint_int.h): hold, copy, renew, list; or release.
+ * place.c -- a new replica of an object (maint_int.h): where it comes from
+ * (the replicas that are up), where it goes (the distributor's choice), and
+ * how it is made under the hold protocol of the stale-replica list: hold,
+ * copy, renew, list; or release. Also what the jobs ask of a record
+ * (an alias? does it list this filer?) before they place anything.
  */
 #include "maint_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/replica.h"
+#include "coffer/uuid.h"
+
+bool cf__maint_is_alias(const struct cf_objdb_record *rec)
+{
+    char own[CF_UUID_PATH_SIZE];
+
+    cf_uuid_filer_path(&rec->uuid, own);
+    return strcmp(own, rec->path) != 0;
+}
+
+bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id)
+{
+    for (unsigned i = 0; i < rec->nfilers; i++)
+        if (rec->filers[i] == id)
+            return true;
+    return false;
+}
+
+size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
+                         const struct cf_objdb_record *rec, uint32_t skip,
+                         char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs)
+{
+    size_t k = 0;
+
+    for (unsigned i = 0; i < rec->nfilers; i++) {
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
+        if (rec->filers[i] == skip || !cf_objdb_filer_up(f) ||
+            cf_replica_url(f->url, rec->path, urls[k]))
+            continue;
+        ptrs[k] = urls[k];
+        k++;
+    }
+    return k;
+}
+
+const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
+                                              const struct cf_objdb_record *rec, uint32_t also)
+{
+    struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
+    uint32_t ex[CF_OBJDB_REPLICAS_MAX + 1];
+    size_t nex = 0, idx = 0;
+    const struct cf_objdb_filer *out = NULL;
+
+    for (unsigned i = 0; i < rec->nfilers; i++)
+        ex[nex++] = rec->filers[i];
+    if (also != 0)
+        ex[nex++] = also;
+    for (size_t i = 0; i < n; i++) {
+        d[i].id = v[i].id;
+        d[i].weight = v[i].weight;
+        d[i].online = cf_objdb_status_writable(v[i].status);
+        d[i].read_only = v[i].read_only;
+    }
+    if (cf_distrib_choose(d, n, 1, ex, nex, cf_distrib_rng_os, NULL, &idx) == 1)
+        out = &v[idx];
+    free(d);
+    return out;
+}
 
 /* How long a copy of size bytes may take, at worst: ten minutes, plus a
  * second per MB (a filer slower than 1 MB/s fails the copy by stall_s). */

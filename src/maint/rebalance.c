@@ -21,13 +21,13 @@
  * record to a missing copy, and at no moment does an object have fewer
  * good replicas than before.
  *
- * Cursor: "DONOR:SHARD:OID", the donor being walked (its per-filer index)
- * and the position in its walk; a rerun recomputes the fills and, when the
- * same donor comes first, goes on from there.
+ * Cursor: "DONOR:SHARD:OID" (a keyed walk, maint_int.h), the donor being
+ * walked (its per-filer index) and the position in its walk; a rerun
+ * recomputes the fills and, when the same donor comes first, goes on from
+ * there.
  */
 #include "coffer/maint.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -41,8 +41,6 @@
 #include "coffer/uuid.h"
 #include "maint_int.h"
 #include "rebalance_int.h"
-
-#define DEFAULT_TOLERANCE 0.10
 
 /* ---- the planner (rebalance_int.h) ---- */
 
@@ -173,23 +171,22 @@ struct rebalance {
     struct cf__rb_filer *f; /* participants */
     size_t n;
     uint64_t *objects; /* per participant, from /status */
+    size_t d;          /* the donor walked */
+    bool moved;        /* its walk moved something */
 };
 
-static int check(const struct cf_job_env *env, json_t *args, char *err)
-{
-    json_t *t = json_object_get(args, "tolerance");
-
-    (void)env;
-    if (t == NULL) {
-        (void)json_object_set_new(args, "tolerance", json_real(DEFAULT_TOLERANCE));
-        return 0;
-    }
-    if (!json_is_number(t) || json_number_value(t) <= 0 || json_number_value(t) >= 1) {
-        cf_err_set(err, "\"tolerance\" must be a number in (0, 1), e.g. 0.1");
-        return CF_EINVAL;
-    }
-    return 0;
-}
+static const struct cf_job_arg arg_table[] = {
+    {.name = "tolerance",
+     .metavar = "0.1",
+     .type = CF_JOB_ARG_REAL,
+     .min = 0,
+     .max = 1,
+     .min_open = true,
+     .max_open = true,
+     .def = "0.1",
+     .help = "each filer ends within this fraction of the mean fill"},
+    CF_JOB_ARG_BW_MBPS,
+};
 
 /* Bytes of stale replicas (dropped from records, not yet deleted) on each
  * participant, found by HEAD, taken off its used bytes. */
@@ -319,76 +316,45 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     return false;
 }
 
-/* Parse "DONOR:SHARD:OID". */
-static int parse_cursor(const char *s, uint32_t *donor, struct cf_objdb_cursor *c)
+/* The walk's list: a page of the donor's objects (its per-filer index). */
+static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max,
+                     char *err)
 {
-    unsigned long long d;
-    char *end = NULL;
+    struct rebalance *b = ctx;
 
-    *donor = 0;
-    memset(c, 0, sizeof(*c));
-    if (s[0] == '\0')
-        return 0;
-    errno = 0;
-    d = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != ':' || d > UINT32_MAX)
-        return CF_EINVAL;
-    *donor = (uint32_t)d;
-    return cf__maint_cursor_parse(end + 1, c);
+    return cf_objdb_list_by_filer(b->env->odb, b->f[b->d].id, c, at, max, err);
 }
 
-static int checkpoint(struct rebalance *b, uint32_t donor, const struct cf_objdb_cursor *c,
-                      char *err)
+/* The walk's handler: move what the planner allows, until the page ends
+ * or another donor leads (or the set is balanced). */
+static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
 {
-    char pos[48], text[64];
+    struct rebalance *b = ctx;
 
-    cf__maint_cursor_format(c, pos, sizeof(pos));
-    (void)snprintf(text, sizeof(text), "%" PRIu32 ":%s", donor, pos[0] ? pos : "0:0");
-    return cf_job_checkpoint(b->j, text, err);
-}
-
-/* Walk donor d's objects from *cur, moving what the planner allows, until
- * the walk ends, another donor leads, or the set is balanced. Sets
- * *moved when something moved. */
-static int walk_donor(struct rebalance *b, size_t d, struct cf_objdb_cursor *cur, bool *moved,
-                      char *err)
-{
-    struct cf_uuid uuids[CF__MAINT_BATCH];
-    int rc = 0;
-
-    while (!cur->done) {
-        struct cf_objdb_cursor next = *cur;
-        int n;
+    (void)err;
+    for (size_t i = 0; i < pg->n; i++) {
         if (cf_job_should_stop(b->j))
             return CF_ECANCELED;
-        n = cf_objdb_list_by_filer(b->env->odb, b->f[d].id, &next, uuids, CF__MAINT_BATCH, err);
-        if (n < 0)
-            return n;
-        for (int i = 0; i < n; i++) {
-            if (cf_job_should_stop(b->j))
-                return CF_ECANCELED;
-            if (cf__rb_donor(b->f, b->n, b->tol) != (int)d) {
-                /* Resume this donor's walk here when it leads again. */
-                next.shard = uuids[i].shard;
-                next.after_oid = uuids[i].oid - 1;
-                next.done = false;
-                *cur = next;
-                return checkpoint(b, b->f[d].id, cur, err);
-            }
-            if (move_one(b, d, &uuids[i]))
-                *moved = true;
+        if (cf__rb_donor(b->f, b->n, b->tol) != (int)b->d) {
+            /* Resume this donor's walk here when it leads again. */
+            pg->done = i;
+            return CF__MAINT_YIELD;
         }
-        *cur = next;
-        rc = checkpoint(b, b->f[d].id, cur, err);
-        if (rc < 0)
-            return rc;
+        if (move_one(b, b->d, &pg->at[i]))
+            b->moved = true;
     }
-    return rc;
+    return 0;
 }
 
 static int run(struct cf_job *j, char *err)
 {
     struct rebalance b = {.j = j, .env = cf_job_env(j)};
+    struct cf__maint_walk w = {.j = j,
+                               .batch = CF__MAINT_BATCH,
+                               .keyed = true,
+                               .list = list_page,
+                               .handle = handle_page,
+                               .ctx = &b};
     struct cf_objdb_cursor *cursors = NULL, saved;
     bool *pass_moved = NULL;
     struct cf_stale_stats st;
@@ -398,11 +364,12 @@ static int run(struct cf_job *j, char *err)
     int rc;
 
     b.tol = json_number_value(json_object_get(cf_job_args(j), "tolerance"));
-    rc = parse_cursor(cf_job_cursor(j), &saved_donor, &saved);
-    if (rc < 0) {
-        cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
+    /* Cursor: the donor walked (the key) and the position in its walk. */
+    rc = cf__maint_walk_resume(&w, err);
+    if (rc < 0)
         goto out;
-    }
+    saved_donor = w.key;
+    saved = w.cur;
     /* What earlier runs left to delete goes first, so /status is current. */
     rc = cf_stale_drain(b.env->odb, b.env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
     if (rc < 0)
@@ -435,13 +402,20 @@ static int run(struct cf_job *j, char *err)
                b.n, mean, b.tol, est, excess);
     for (;;) {
         int d = cf__rb_donor(b.f, b.n, b.tol);
-        bool moved = false;
         if (d < 0)
             break;
-        rc = walk_donor(&b, (size_t)d, &cursors[d], &moved, err);
+        /* Walk d's objects from where its walk stopped, moving what the
+         * planner allows, until the walk ends, another donor leads, or the
+         * set is balanced. */
+        b.d = (size_t)d;
+        b.moved = false;
+        w.key = b.f[d].id;
+        w.cur = cursors[d];
+        rc = cf__maint_walk_run(&w, err);
+        cursors[d] = w.cur;
         if (rc < 0)
             goto out;
-        pass_moved[d] = pass_moved[d] || moved;
+        pass_moved[d] = pass_moved[d] || b.moved;
         if (cursors[d].done) {
             /* The end of a pass over the donor's objects: start over, or
              * give up on this donor when a whole pass moved nothing. */
@@ -480,4 +454,9 @@ out:
     return rc;
 }
 
-const struct cf_job_kind cf_job_rebalance = {.name = "rebalance", .check = check, .run = run};
+const struct cf_job_kind cf_job_rebalance = {
+    .name = "rebalance",
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
+    .run = run,
+};

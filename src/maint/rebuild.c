@@ -22,26 +22,23 @@
  * Copy first, record second (DESIGN §4): a record never lists a filer
  * before its copy is durable and verified, and no good replica is dropped.
  *
- * Batches of CF__MAINT_BATCH objects, copied CF__MAINT_WORKERS at a time
- * (records are read and changed on the job's thread); the cursor is saved
- * after a batch is done, so a run killed at any point redoes at most one batch, whose steps
- * are idempotent (cf_replica_ensure finds the copy already there). Objects
- * that fail (no source online, a busy record) are retried twice within
- * their batch, then counted "failed"; a run that ends with failures resets
- * its cursor, so running it again walks every object once more (finished
- * ones cost a HEAD).
+ * The walk (maint_int.h) lists batches of CF__MAINT_BATCH objects, copied
+ * CF__MAINT_WORKERS at a time (records are read and changed on the job's
+ * thread); the cursor is saved after a batch is done, so a run killed at
+ * any point redoes at most one batch, whose steps are idempotent
+ * (cf_replica_ensure finds the copy already there). Objects that fail (no
+ * source online, a busy record) are retried in two more rounds within their
+ * batch, then counted "failed"; a run that ends with failures resets its
+ * cursor, so running it again walks every object once more (finished ones
+ * cost a HEAD).
  */
 #include "coffer/maint.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
@@ -53,199 +50,6 @@
  * restarting). */
 #define RETRY_PAUSE_MS 200
 #define RETRIES        2
-
-/* ---- helpers shared with rebalance.c (maint_int.h) ---- */
-
-struct cf__maint_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, idle; /* a new round, or the round's last call done */
-    pthread_t t[CF__MAINT_WORKERS];
-    size_t nt;
-    bool quit;
-    /* the round (under mu) */
-    uint64_t round;
-    size_t n, next, busy;
-    void (*fn)(void *ctx, size_t i);
-    void *ctx;
-    struct cf_job *j;
-};
-
-/* Take the next call of the current round and make it, until none is
- * left. Called with p->mu held; returns with it held. */
-static void pool_drain(struct cf__maint_pool *p)
-{
-    while (p->next < p->n) {
-        size_t i = p->next++;
-        if (p->j != NULL && cf_job_should_stop(p->j)) {
-            p->next = p->n;
-            break;
-        }
-        p->busy++;
-        pthread_mutex_unlock(&p->mu);
-        p->fn(p->ctx, i);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0 && p->next >= p->n)
-            pthread_cond_broadcast(&p->idle);
-    }
-}
-
-static void *pool_main(void *arg)
-{
-    struct cf__maint_pool *p = arg;
-    uint64_t seen = 0;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->quit && p->round == seen)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->quit)
-            break;
-        seen = p->round;
-        pool_drain(p);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-struct cf__maint_pool *cf__maint_pool_new(unsigned workers)
-{
-    struct cf__maint_pool *p = cf_xcalloc(1, sizeof(*p));
-
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->idle, NULL);
-    if (workers > CF__MAINT_WORKERS)
-        workers = CF__MAINT_WORKERS;
-    while (p->nt + 1 < workers && pthread_create(&p->t[p->nt], NULL, pool_main, p) == 0)
-        p->nt++;
-    return p;
-}
-
-void cf__maint_pool_run(struct cf__maint_pool *p, size_t n, void (*fn)(void *ctx, size_t i),
-                        void *ctx, struct cf_job *j)
-{
-    pthread_mutex_lock(&p->mu);
-    p->n = n;
-    p->next = 0;
-    p->fn = fn;
-    p->ctx = ctx;
-    p->j = j;
-    p->round++;
-    pthread_cond_broadcast(&p->work);
-    pool_drain(p);
-    while (p->busy > 0)
-        pthread_cond_wait(&p->idle, &p->mu);
-    p->n = p->next = 0;
-    pthread_mutex_unlock(&p->mu);
-}
-
-void cf__maint_pool_free(struct cf__maint_pool *p)
-{
-    if (p == NULL)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = true;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (size_t k = 0; k < p->nt; k++)
-        (void)pthread_join(p->t[k], NULL);
-    pthread_cond_destroy(&p->idle);
-    pthread_cond_destroy(&p->work);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
-}
-
-bool cf__maint_is_alias(const struct cf_objdb_record *rec)
-{
-    char own[CF_UUID_PATH_SIZE];
-
-    cf_uuid_filer_path(&rec->uuid, own);
-    return strcmp(own, rec->path) != 0;
-}
-
-bool cf__maint_lists(const struct cf_objdb_record *rec, uint32_t id)
-{
-    for (unsigned i = 0; i < rec->nfilers; i++)
-        if (rec->filers[i] == id)
-            return true;
-    return false;
-}
-
-size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
-                         const struct cf_objdb_record *rec, uint32_t skip,
-                         char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs)
-{
-    size_t k = 0;
-
-    for (unsigned i = 0; i < rec->nfilers; i++) {
-        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
-        if (rec->filers[i] == skip || !cf_objdb_filer_up(f) ||
-            cf_replica_url(f->url, rec->path, urls[k]))
-            continue;
-        ptrs[k] = urls[k];
-        k++;
-    }
-    return k;
-}
-
-const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
-                                              const struct cf_objdb_record *rec, uint32_t also)
-{
-    struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
-    uint32_t ex[CF_OBJDB_REPLICAS_MAX + 1];
-    size_t nex = 0, idx = 0;
-    const struct cf_objdb_filer *out = NULL;
-
-    for (unsigned i = 0; i < rec->nfilers; i++)
-        ex[nex++] = rec->filers[i];
-    if (also != 0)
-        ex[nex++] = also;
-    for (size_t i = 0; i < n; i++) {
-        d[i].id = v[i].id;
-        d[i].weight = v[i].weight;
-        d[i].online = cf_objdb_status_writable(v[i].status);
-        d[i].read_only = v[i].read_only;
-    }
-    if (cf_distrib_choose(d, n, 1, ex, nex, cf_distrib_rng_os, NULL, &idx) == 1)
-        out = &v[idx];
-    free(d);
-    return out;
-}
-
-void cf__maint_cursor_format(const struct cf_objdb_cursor *c, char *out, size_t cap)
-{
-    if (c->done)
-        (void)snprintf(out, cap, "end");
-    else if (c->shard == 0 && c->after_oid == 0)
-        (void)snprintf(out, cap, "%s", "");
-    else
-        (void)snprintf(out, cap, "%u:%" PRIu64, (unsigned)c->shard, c->after_oid);
-}
-
-int cf__maint_cursor_parse(const char *s, struct cf_objdb_cursor *c)
-{
-    unsigned long long shard, oid;
-    char *end = NULL;
-
-    memset(c, 0, sizeof(*c));
-    if (s[0] == '\0')
-        return 0;
-    if (strcmp(s, "end") == 0) {
-        c->done = true;
-        return 0;
-    }
-    errno = 0;
-    shard = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != ':' || shard > CF_UUID_SHARD_MAX)
-        return CF_EINVAL;
-    s = end + 1;
-    oid = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return CF_EINVAL;
-    c->shard = (uint16_t)shard;
-    c->after_oid = oid;
-    return 0;
-}
 
 /* ---- the job ---- */
 
@@ -259,7 +63,8 @@ struct rebuild {
     enum mode mode;
     struct cf_objdb_filer *view;
     size_t nview;
-    struct item *items; /* CF__MAINT_BATCH */
+    struct cf_objdb_record *recs; /* CF__MAINT_BATCH: a page listed by "scan" */
+    struct item *items;           /* CF__MAINT_BATCH */
     struct cf__maint_pool *pool;
 };
 
@@ -281,40 +86,44 @@ struct item {
     uint64_t hold;             /* out of place: the hold on the copy (cf__maint_place) */
     char why[CF_ERR_LEN];
 };
+static const char *const methods[] = {"index", "scan", NULL};
+
+static const struct cf_job_arg arg_table[] = {
+    {.name = "filer",
+     .metavar = "F",
+     .type = CF_JOB_ARG_FILER,
+     .required = true,
+     .help = "the filer to rebuild"},
+    {.name = "to",
+     .metavar = "G",
+     .type = CF_JOB_ARG_FILER,
+     .help = "copy its objects to this filer instead (0: back to the filer, or elsewhere if it "
+             "is down)"},
+    {.name = "method",
+     .type = CF_JOB_ARG_ENUM,
+     .choices = methods,
+     .def = "index",
+     .help = "index (the per-filer index) or scan (the object records)"},
+    CF_JOB_ARG_BW_MBPS,
+};
+
+/* What the table cannot say: both filers registered, and distinct. */
 static int check(const struct cf_job_env *env, json_t *args, char *err)
 {
-    json_t *f = json_object_get(args, "filer"), *to = json_object_get(args, "to");
-    json_t *m = json_object_get(args, "method");
+    json_int_t f = json_integer_value(json_object_get(args, "filer"));
+    json_int_t to = json_integer_value(json_object_get(args, "to"));
     struct cf_objdb_filer row;
 
-    if (!json_is_integer(f) || json_integer_value(f) < 1 ||
-        json_integer_value(f) > (json_int_t)UINT32_MAX) {
-        cf_err_set(err, "\"filer\" must be a filer id");
+    if (cf_objdb_filer_get(env->odb, (uint32_t)f, &row, NULL) < 0) {
+        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)f);
         return CF_EINVAL;
     }
-    if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(f), &row, NULL) < 0) {
-        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(f));
+    if (to == f) {
+        cf_err_set(err, "\"to\" must be another filer's id");
         return CF_EINVAL;
     }
-    if (to != NULL && !json_is_null(to)) {
-        if (!json_is_integer(to) || json_integer_value(to) < 1 ||
-            json_integer_value(to) > (json_int_t)UINT32_MAX ||
-            json_integer_value(to) == json_integer_value(f)) {
-            cf_err_set(err, "\"to\" must be another filer's id");
-            return CF_EINVAL;
-        }
-        if (cf_objdb_filer_get(env->odb, (uint32_t)json_integer_value(to), &row, NULL) < 0) {
-            cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)json_integer_value(to));
-            return CF_EINVAL;
-        }
-    } else if (to != NULL) {
-        (void)json_object_del(args, "to");
-    }
-    if (m == NULL) {
-        (void)json_object_set_new(args, "method", json_string("index"));
-    } else if (!json_is_string(m) || (strcmp(json_string_value(m), "index") != 0 &&
-                                      strcmp(json_string_value(m), "scan") != 0)) {
-        cf_err_set(err, "\"method\" must be \"index\" or \"scan\"");
+    if (to != 0 && cf_objdb_filer_get(env->odb, (uint32_t)to, &row, NULL) < 0) {
+        cf_err_set(err, "filer %" PRId64 " is not registered", (int64_t)to);
         return CF_EINVAL;
     }
     return 0;
@@ -538,34 +347,80 @@ static uint64_t count_left(struct rebuild *b, struct cf_objdb_cursor c)
     return n;
 }
 
-static void pause_ms(struct cf_job *j, unsigned ms)
+/* The walk's list: a page of F's objects, by the index or by the records. */
+static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, size_t max,
+                     char *err)
 {
-    struct timespec ts = {0, 50 * 1000000L};
+    struct rebuild *b = ctx;
+    int n;
 
-    for (unsigned t = 0; t < ms && !cf_job_should_stop(j); t += 50)
-        (void)nanosleep(&ts, NULL);
+    if (!b->scan)
+        return cf_objdb_list_by_filer(b->env->odb, b->f, c, at, max, err);
+    n = cf_objdb_list_records(b->env->odb, b->f, c, b->recs, max, err);
+    for (int i = 0; i < n; i++)
+        at[i] = b->recs[i].uuid;
+    return n;
+}
+
+/* The walk's handler: a page, or a retry round of its failures, with a
+ * fresh view of the filers (a filer restarting may be back). */
+static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
+{
+    struct rebuild *b = ctx;
+    bool have_rec = b->scan && pg->round == 0;
+
+    (void)err;
+    refresh_view(b);
+    for (size_t i = 0; i < pg->n; i++) {
+        b->items[i].uuid = pg->at[i];
+        if (have_rec)
+            b->items[i].rec = b->recs[i];
+    }
+    return handle(b, pg->n, have_rec, pg->fail, &pg->nfail);
+}
+
+/* The walk's last word on a page: what still fails is left for the next
+ * run, and counted. */
+static int give_up(void *ctx, const struct cf_uuid *fail, size_t n, char *err)
+{
+    struct rebuild *b = ctx;
+    char text[CF_UUID_SIZE];
+
+    (void)err;
+    if (cf_job_should_stop(b->j))
+        return CF_ECANCELED;
+    for (size_t i = 0; i < n; i++) {
+        cf_uuid_format(&fail[i], text);
+        cf_job_log(b->j, NULL, b->f, text, "object not rebuilt; left for the next run");
+    }
+    cf_job_count(b->j, "failed", n);
+    cf_job_done(b->j, n, 0);
+    return 0;
 }
 
 static int run(struct cf_job *j, char *err)
 {
     const json_t *args = cf_job_args(j);
     struct rebuild b = {.j = j, .env = cf_job_env(j)};
-    struct cf_objdb_cursor cur, next;
-    struct cf_uuid uuids[CF__MAINT_BATCH];
-    struct cf_objdb_record *recs = cf_xcalloc(CF__MAINT_BATCH, sizeof(*recs));
+    struct cf__maint_walk w = {.j = j,
+                               .batch = CF__MAINT_BATCH,
+                               .retries = RETRIES,
+                               .retry_pause_ms = RETRY_PAUSE_MS,
+                               .list = list_page,
+                               .handle = handle_page,
+                               .give_up = give_up,
+                               .ctx = &b};
     const struct cf_objdb_filer *f;
-    char text[64];
     uint64_t failed;
     int rc;
 
     b.f = (uint32_t)json_integer_value(json_object_get(args, "filer"));
     b.to = (uint32_t)json_integer_value(json_object_get(args, "to"));
     b.scan = strcmp(json_string_value(json_object_get(args, "method")), "scan") == 0;
-    rc = cf__maint_cursor_parse(cf_job_cursor(j), &cur);
-    if (rc < 0) {
-        cf_err_set(err, "bad cursor \"%s\"", cf_job_cursor(j));
+    rc = cf__maint_walk_resume(&w, err);
+    if (rc < 0)
         goto out;
-    }
+    b.recs = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.recs));
     b.items = cf_xcalloc(CF__MAINT_BATCH, sizeof(*b.items));
     b.pool = cf__maint_pool_new(CF__MAINT_WORKERS);
     refresh_view(&b);
@@ -581,61 +436,10 @@ static int run(struct cf_job *j, char *err)
         cf_job_log(j, NULL, b.to, NULL, "target filer %" PRIu32, b.to);
     /* Objects done by earlier runs of this job, plus what the index still
      * lists from the cursor on. */
-    cf_job_set_total(j, cf_job_done_objects(j) + count_left(&b, cur), 0);
-    while (!cur.done) {
-        size_t nfail = 0;
-        struct cf_uuid fail[CF__MAINT_BATCH];
-        int n;
-
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        next = cur;
-        if (b.scan)
-            n = cf_objdb_list_records(b.env->odb, b.f, &next, recs, CF__MAINT_BATCH, err);
-        else
-            n = cf_objdb_list_by_filer(b.env->odb, b.f, &next, uuids, CF__MAINT_BATCH, err);
-        if (n < 0) {
-            rc = n;
-            goto out;
-        }
-        refresh_view(&b);
-        for (int i = 0; i < n; i++) {
-            b.items[i].uuid = b.scan ? recs[i].uuid : uuids[i];
-            if (b.scan)
-                b.items[i].rec = recs[i];
-        }
-        rc = handle(&b, (size_t)n, b.scan, fail, &nfail);
-        if (rc < 0)
-            goto out;
-        for (int round = 0; round < RETRIES && nfail > 0; round++) {
-            size_t k = nfail;
-            pause_ms(j, RETRY_PAUSE_MS);
-            refresh_view(&b);
-            for (size_t i = 0; i < k; i++)
-                b.items[i].uuid = fail[i];
-            nfail = 0;
-            rc = handle(&b, k, false, fail, &nfail);
-            if (rc < 0)
-                goto out;
-        }
-        if (cf_job_should_stop(j)) {
-            rc = CF_ECANCELED;
-            goto out;
-        }
-        for (size_t i = 0; i < nfail; i++) {
-            cf_uuid_format(&fail[i], text);
-            cf_job_log(j, NULL, b.f, text, "object not rebuilt; left for the next run");
-        }
-        cf_job_count(j, "failed", nfail);
-        cf_job_done(j, nfail, 0);
-        cf__maint_cursor_format(&next, text, sizeof(text));
-        rc = cf_job_checkpoint(j, text, err);
-        if (rc < 0)
-            goto out;
-        cur = next;
-    }
+    cf_job_set_total(j, cf_job_done_objects(j) + count_left(&b, w.cur), 0);
+    rc = cf__maint_walk_run(&w, err);
+    if (rc < 0)
+        goto out;
     failed = cf_job_counter(j, "failed");
     if (failed > 0) {
         /* Walk everything again next time: the failures are spread out. */
@@ -651,11 +455,17 @@ static int run(struct cf_job *j, char *err)
     }
     rc = 0;
 out:
-    free(recs);
+    free(b.recs);
     cf__maint_pool_free(b.pool);
     free(b.items);
     free(b.view);
     return rc;
 }
 
-const struct cf_job_kind cf_job_rebuild = {.name = "rebuild", .check = check, .run = run};
+const struct cf_job_kind cf_job_rebuild = {
+    .name = "rebuild",
+    .args = arg_table,
+    .nargs = CF_ARRAY_LEN(arg_table),
+    .check = check,
+    .run = run,
+};
