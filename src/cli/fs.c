@@ -1103,7 +1103,6 @@ static int admin_user_add(struct cf_fsdb *fs, const struct fs_conf *c, const cha
 {
     char pw[2 * 16 + 1] = "", hash[CF_AUTH_PWHASH_SIZE] = "";
     const char *use = c->password;
-    struct cf_auth_key rnd = {0};
     uint64_t client = 0, id = 0;
     int rc = find_client(fs, c, &client, err);
 
@@ -1111,9 +1110,7 @@ static int admin_user_add(struct cf_fsdb *fs, const struct fs_conf *c, const cha
         goto out;
     if (use == NULL) {
         /* 128 random bits as 32 hex digits, shown once. */
-        rc = cf_auth_key_generate(&rnd);
-        if (rc == 0)
-            cf_hex_encode(rnd.bytes, 16, pw);
+        rc = cf_auth_password_generate(128, pw);
         use = pw;
     }
     if (rc == 0)
@@ -1128,7 +1125,6 @@ static int admin_user_add(struct cf_fsdb *fs, const struct fs_conf *c, const cha
         printf("password: %s\n", pw);
 out:
     explicit_bzero(pw, sizeof(pw));
-    cf_auth_key_fini(&rnd);
     return rc;
 }
 
