@@ -1,5 +1,5 @@
 /*
- * cli_int.h -- helpers shared by the files of the CLI (client.c, fs.c).
+ * cli_int.h -- helpers shared by the files of the CLI (common.c holds them).
  *
  * Threads: none; the CLI runs one command on one thread.
  */
