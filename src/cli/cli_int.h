@@ -12,6 +12,53 @@
 #include <stdint.h>
 
 #include "coffer/buf.h"
+#include "coffer/conf.h"
+
+/* ---- arguments ---- */
+
+/* Most arguments one command takes, options and their values included. */
+#define CF__CLI_ARGS_MAX 64
+
+/* How a command reads its arguments. Options are those of a conf.h table
+ * (--name=value, --name value, a bare --name for a BOOL, --config FILE,
+ * --help, --print-config, and COFFER_<NAME> in the environment), with
+ * "-o FILE" short for "--o FILE"; the other words are the positional
+ * arguments, in order. */
+struct cf__cli_args {
+    const char *cmd;                /* messages read "coffer CMD: ..." */
+    const char *usage;              /* printed on bad usage, and first by --help */
+    const struct cf_conf_opt *opts; /* the options */
+    size_t nopts;
+    int min, max; /* how many positional arguments the command takes */
+    /* A word past max: if strict, "coffer CMD: unexpected argument" and the
+     * usage; else it is left to cf_conf_load, which refuses it as an option
+     * that does not start with --. */
+    bool strict;
+    /* NULL: any word is positional; else only these (a NULL-terminated
+     * list) are, and any other word is left to cf_conf_load. */
+    const char *const *words;
+};
+
+/* Read argv[0..argc) (borrowed) as a (borrowed) says: the options into conf
+ * (a zeroed struct that a->opts describes; release it with cf_conf_fini
+ * whatever this returns) and the positional arguments into pos[0..*npos)
+ * (borrowed from argv; pos holds a->max entries and may be NULL if a->max is
+ * 0; npos may be NULL). Returns -1 when the command goes on; otherwise the
+ * exit status: 0 once --help or --print-config has printed to stdout, or 2
+ * with the reason on stderr (too many arguments, an option cf_conf_load
+ * refuses, a word past max, fewer than a->min positional arguments: the
+ * usage). */
+CF_MUST_CHECK int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv,
+                               char **pos, int *npos);
+
+/* The positional arguments cf__cli_load would find in argv (borrowed) with
+ * a's options and words, up to max of them, into pos (borrowed from argv);
+ * nothing is loaded or printed, and a->min, a->max and a->strict are not
+ * used. It lets a command choose between its forms before reading its
+ * options. Returns how many went into pos. */
+int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max);
+
+/* ---- progress ---- */
 
 /* Transfers smaller than this get no progress bar. */
 #define CF__CLI_PROGRESS_MIN (8u << 20)

@@ -66,63 +66,6 @@ static const struct cf_conf_opt purge_opts[] = {
     {"now", CF_CONF_BOOL, "false", 0, 0, OFF(now), "run the delete and purge pass now", false},
 };
 
-/* Load options after `nargs` positional arguments (written to pos[]). */
-static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct client_conf *c,
-                int argc, char **argv, const char *usage, char **pos, int nargs)
-{
-    char err[CF_ERR_LEN] = "";
-    char *rest[64];
-    int k = 0, p = 0, rc;
-
-    if (argc > (int)CF_ARRAY_LEN(rest)) {
-        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
-        return 2;
-    }
-    for (int i = 0; i < argc; i++) {
-        /* "-o FILE" is accepted as the short form of --o. */
-        if (strcmp(argv[i], "-o") == 0) {
-            rest[k++] = "--o";
-            continue;
-        }
-        if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && p < nargs &&
-            (k == 0 || strncmp(rest[k - 1], "--", 2) != 0 || strchr(rest[k - 1], '=') != NULL ||
-             !strcmp(rest[k - 1], "--help"))) {
-            pos[p++] = argv[i];
-            continue;
-        }
-        rest[k++] = argv[i];
-    }
-    rc = cf_conf_load(o, n, c, k, rest, usage, err);
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "coffer %s: %s\n", cmd, err);
-        return 2;
-    }
-    if (p < nargs) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    return -1;
-}
-
-/* The positional arguments as load() sees them: pos[0..return), up to max. */
-static int positionals(int argc, char **argv, char **pos, int max)
-{
-    int p = 0;
-
-    for (int i = 0; i < argc && p < max; i++) {
-        const char *prev = i > 0 ? argv[i - 1] : "";
-        if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
-            continue;
-        if ((strncmp(prev, "--", 2) == 0 && strchr(prev, '=') == NULL && strcmp(prev, "--help")) ||
-            strcmp(prev, "-o") == 0)
-            continue;
-        pos[p++] = argv[i];
-    }
-    return p;
-}
-
 /* ---- put ---- */
 
 struct put_src {
@@ -151,6 +94,12 @@ int cf_cli_put(int argc, char **argv)
                                 "       coffer put FILE /PATH   (see coffer login)\n"
                                 "Uploads FILE (- for stdin) and prints its UUID, or stores\n"
                                 "it at /PATH through the gateway.\n";
+    static const struct cf__cli_args args = {.cmd = "put",
+                                             .usage = usage,
+                                             .opts = put_opts,
+                                             .nopts = CF_ARRAY_LEN(put_opts),
+                                             .min = 1,
+                                             .max = 1};
     struct client_conf c = {0};
     struct put_src src = {0};
     struct cf__cli_progress prog;
@@ -168,10 +117,10 @@ int cf_cli_put(int argc, char **argv)
     char *pos[2];
 
     /* A second argument is a remote path: the gateway's `put FILE /path`. */
-    if (positionals(argc, argv, pos, 2) == 2)
+    if (cf__cli_positionals(&args, argc, argv, pos, 2) == 2)
         return cf__cli_fs_put(argc, argv);
     cf_buf_init(&body, CF_HTTPC_BODY_MAX);
-    rc = load("put", put_opts, CF_ARRAY_LEN(put_opts), &c, argc, argv, usage, &file, 1);
+    rc = cf__cli_load(&args, &c, argc, argv, &file, NULL);
     if (rc >= 0)
         goto out;
     rc = 1;
@@ -268,6 +217,12 @@ int cf_cli_get(int argc, char **argv)
                                 "       coffer get /PATH [-o FILE]   (see coffer login)\n"
                                 "Downloads an object, or the file at /PATH through the gateway,\n"
                                 "to FILE (or stdout), verified.\n";
+    static const struct cf__cli_args args = {.cmd = "get",
+                                             .usage = usage,
+                                             .opts = get_opts,
+                                             .nopts = CF_ARRAY_LEN(get_opts),
+                                             .min = 1,
+                                             .max = 1};
     struct client_conf c = {0};
     struct get_dst d = {0};
     struct cf__cli_progress prog;
@@ -282,10 +237,10 @@ int cf_cli_get(int argc, char **argv)
     char *pos[1];
 
     /* A path, not a UUID: the gateway's `get /path`. */
-    if (positionals(argc, argv, pos, 1) == 1 && pos[0][0] == '/')
+    if (cf__cli_positionals(&args, argc, argv, pos, 1) == 1 && pos[0][0] == '/')
         return cf__cli_fs_get(argc, argv);
     cf_buf_init(&d.err, CF_HTTPC_BODY_MAX);
-    rc = load("get", get_opts, CF_ARRAY_LEN(get_opts), &c, argc, argv, usage, &uuid, 1);
+    rc = cf__cli_load(&args, &c, argc, argv, &uuid, NULL);
     if (rc >= 0)
         goto out;
     rc = 1;
@@ -345,13 +300,19 @@ int cf_cli_stat(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer stat UUID [--app URL]\n"
                                 "Prints the object's record: size, SHA-512, filers.\n";
+    static const struct cf__cli_args args = {.cmd = "stat",
+                                             .usage = usage,
+                                             .opts = stat_opts,
+                                             .nopts = CF_ARRAY_LEN(stat_opts),
+                                             .min = 1,
+                                             .max = 1};
     struct client_conf c = {0};
     char *uuid = NULL, url[512], err[CF_ERR_LEN] = "", *text = NULL;
     json_t *j = NULL;
     long status = 0;
     int rc;
 
-    rc = load("stat", stat_opts, CF_ARRAY_LEN(stat_opts), &c, argc, argv, usage, &uuid, 1);
+    rc = cf__cli_load(&args, &c, argc, argv, &uuid, NULL);
     if (rc >= 0)
         goto out;
     rc = 1;
@@ -447,13 +408,17 @@ static int admin_purge(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer admin purge --now [--app URL]\n"
                                 "Runs the app's delete and purge pass now and prints its counts.\n";
+    static const struct cf__cli_args args = {.cmd = "admin purge",
+                                             .usage = usage,
+                                             .opts = purge_opts,
+                                             .nopts = CF_ARRAY_LEN(purge_opts)};
     struct client_conf c = {0};
     char url[1024], err[CF_ERR_LEN] = "";
     json_t *j = NULL;
     long status = 0;
     int rc;
 
-    rc = load("admin purge", purge_opts, CF_ARRAY_LEN(purge_opts), &c, argc, argv, usage, NULL, 0);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -505,6 +470,12 @@ int cf_cli_admin(int argc, char **argv)
         "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
         "--help)\n"
         "       coffer admin client|user|group|perm ...   (coffer admin user --help)\n";
+    static const struct cf__cli_args args = {.cmd = "admin",
+                                             .usage = usage,
+                                             .opts = admin_opts,
+                                             .nopts = CF_ARRAY_LEN(admin_opts),
+                                             .min = 2,
+                                             .max = 2};
     struct client_conf c = {0};
     struct cf_objdb *odb = NULL;
     char *pos[2] = {NULL, NULL}, err[CF_ERR_LEN] = "";
@@ -523,7 +494,7 @@ int cf_cli_admin(int argc, char **argv)
     if (argc >= 1 && (strcmp(argv[0], "client") == 0 || strcmp(argv[0], "user") == 0 ||
                       strcmp(argv[0], "group") == 0 || strcmp(argv[0], "perm") == 0))
         return cf__cli_fs_admin(argc, argv);
-    rc = load("admin", admin_opts, CF_ARRAY_LEN(admin_opts), &c, argc, argv, usage, pos, 2);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
     if (rc >= 0)
         goto out;
     rc = 1;

@@ -1,7 +1,7 @@
 /*
- * common.c -- what several CLI commands share (cli_int.h): the progress bar,
- * error replies, reply bodies in memory, and downloads that appear only
- * when complete.
+ * common.c -- what several CLI commands share (cli_int.h): reading the
+ * arguments, the progress bar, error replies, reply bodies in memory, and
+ * downloads that appear only when complete.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,8 +14,122 @@
 
 #include "coffer/buf.h"
 #include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
 #include "coffer/io.h"
 #include "cli_int.h"
+
+/* ---- arguments ---- */
+
+/* Whether option arg ("--name" without '=') is followed by its value, as
+ * cf_conf_load reads it: all but a BOOL, --help and --print-config. */
+static bool takes_value(const struct cf__cli_args *a, const char *arg)
+{
+    bool value = strcmp(arg, "--help") != 0 && strcmp(arg, "--print-config") != 0;
+
+    for (size_t i = 0; value && i < a->nopts; i++) {
+        if (strcmp(arg + 2, a->opts[i].name) == 0) {
+            value = a->opts[i].type != CF_CONF_BOOL;
+            break;
+        }
+    }
+    return value;
+}
+
+/* Whether w may be a positional argument: not an option ("-" alone, the
+ * standard input, is a word), and one of a's words if it has a list. */
+static bool is_word(const struct cf__cli_args *a, const char *w)
+{
+    bool ok = w[0] != '-' || w[1] == '\0';
+
+    if (ok && a->words != NULL) {
+        ok = false;
+        for (size_t i = 0; !ok && a->words[i] != NULL; i++)
+            ok = strcmp(w, a->words[i]) == 0;
+    }
+    return ok;
+}
+
+/* Walk argv the way cf_conf_load reads it: options, and the values they
+ * take, go into rest[0..*nrest) (rest may be NULL to drop them); words into
+ * pos, up to max. A word past max ends the walk in *extra when a is strict,
+ * else it goes into rest. Returns how many went into pos. */
+static int split(const struct cf__cli_args *a, int max, int argc, char **argv, char **pos,
+                 char **rest, int *nrest, const char **extra)
+{
+    bool value = false;
+    int p = 0, k = 0;
+
+    *extra = NULL;
+    for (int i = 0; i < argc && *extra == NULL; i++) {
+        char *w = argv[i];
+        bool option = true;
+        if (value) {
+            value = false;
+        } else if (strcmp(w, "-o") == 0) {
+            w = "--o"; /* the short form: -o FILE */
+            value = true;
+        } else if (strncmp(w, "--", 2) == 0) {
+            value = strchr(w, '=') == NULL && takes_value(a, w);
+        } else if (is_word(a, w) && p < max) {
+            pos[p++] = w;
+            option = false;
+        } else if (is_word(a, w) && a->strict) {
+            *extra = w;
+            option = false;
+        }
+        if (option && rest != NULL)
+            rest[k++] = w;
+    }
+    if (nrest != NULL)
+        *nrest = k;
+    return p;
+}
+
+int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv, char **pos,
+                 int *npos)
+{
+    char err[CF_ERR_LEN] = "", *rest[CF__CLI_ARGS_MAX];
+    const char *extra = NULL;
+    int k = 0, p, rc = 2;
+
+    if (argc > (int)CF_ARRAY_LEN(rest)) {
+        fprintf(stderr, "coffer %s: too many arguments\n", a->cmd);
+        goto out;
+    }
+    p = split(a, a->max, argc, argv, pos, rest, &k, &extra);
+    if (extra != NULL) {
+        fprintf(stderr, "coffer %s: unexpected argument \"%s\"\n%s", a->cmd, extra, a->usage);
+        goto out;
+    }
+    rc = cf_conf_load(a->opts, a->nopts, conf, k, rest, a->usage, err);
+    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "coffer %s: %s\n", a->cmd, err);
+        rc = 2;
+        goto out;
+    }
+    rc = 2;
+    if (p < a->min) {
+        fprintf(stderr, "%s", a->usage);
+        goto out;
+    }
+    if (npos != NULL)
+        *npos = p;
+    rc = -1;
+out:
+    return rc;
+}
+
+int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max)
+{
+    const char *extra;
+
+    return split(a, max, argc, argv, pos, NULL, NULL, &extra);
+}
 
 /* ---- progress ---- */
 

@@ -108,66 +108,18 @@ static const struct cf_conf_opt admin_opts[] = {
 
 /* ---- arguments ---- */
 
-/* Whether option arg ("--name", no '=') takes no value: a BOOL or --help. */
-static bool takes_no_value(const struct cf_conf_opt *o, size_t n, const char *arg)
+/* How a path command reads its arguments. */
+static struct cf__cli_args path_args(const char *cmd, const char *usage, int min, int max)
 {
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "--print-config") == 0)
-        return true;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(arg + 2, o[i].name) == 0)
-            return o[i].type == CF_CONF_BOOL;
-    return false;
-}
+    struct cf__cli_args a = {.cmd = cmd,
+                             .usage = usage,
+                             .opts = path_opts,
+                             .nopts = CF_ARRAY_LEN(path_opts),
+                             .min = min,
+                             .max = max,
+                             .strict = true};
 
-/* Split argv into min..max positional arguments (into pos; *npos, may be
- * NULL, gets the count) and options, and load the options into c. Returns
- * -1 to go on, or the exit status (usage and errors printed). */
-static int parse(const char *cmd, const struct cf_conf_opt *o, size_t n, struct fs_conf *c,
-                 int argc, char **argv, const char *usage, char **pos, int min, int max, int *npos)
-{
-    char err[CF_ERR_LEN] = "";
-    char *rest[64];
-    int k = 0, p = 0, rc;
-    bool value = false;
-
-    if (argc > (int)CF_ARRAY_LEN(rest)) {
-        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
-        return 2;
-    }
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (value) {
-            rest[k++] = argv[i];
-            value = false;
-        } else if (strcmp(a, "-o") == 0) {
-            rest[k++] = "--o";
-            value = true;
-        } else if (strncmp(a, "--", 2) == 0) {
-            rest[k++] = argv[i];
-            value = strchr(a, '=') == NULL && !takes_no_value(o, n, a);
-        } else if (a[0] == '-' && a[1] != '\0') {
-            rest[k++] = argv[i];
-        } else if (p < max) {
-            pos[p++] = argv[i];
-        } else {
-            fprintf(stderr, "coffer %s: unexpected argument \"%s\"\n%s", cmd, a, usage);
-            return 2;
-        }
-    }
-    rc = cf_conf_load(o, n, c, k, rest, usage, err);
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "coffer %s: %s\n", cmd, err);
-        return 2;
-    }
-    if (p < min) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
-    if (npos != NULL)
-        *npos = p;
-    return -1;
+    return a;
 }
 
 /* A remote path: absolute. Prints why not and returns false. */
@@ -498,8 +450,8 @@ out:
 static int begin(const char *cmd, struct fs_conf *c, struct sess *s, int argc, char **argv,
                  const char *usage, char **pos, int min, int max, int *npos)
 {
-    int rc =
-        parse(cmd, path_opts, CF_ARRAY_LEN(path_opts), c, argc, argv, usage, pos, min, max, npos);
+    const struct cf__cli_args a = path_args(cmd, usage, min, max);
+    int rc = cf__cli_load(&a, c, argc, argv, pos, npos);
 
     if (rc >= 0)
         return rc;
@@ -562,6 +514,11 @@ int cf_cli_login(int argc, char **argv)
         "Logs in to the gateway and keeps the token in $COFFER_TOKEN_FILE or\n"
         "~/.config/coffer/token (mode 0600). The password comes from --password,\n"
         "COFFER_PASSWORD, or the terminal.\n";
+    static const struct cf__cli_args args = {.cmd = "login",
+                                             .usage = usage,
+                                             .opts = login_opts,
+                                             .nopts = CF_ARRAY_LEN(login_opts),
+                                             .strict = true};
     struct fs_conf c = {0};
     char pw[PW_MAX] = "", path[PATH_MAX_CLI], url[1200], err[CF_ERR_LEN] = "", *text = NULL;
     const char *token;
@@ -570,8 +527,7 @@ int cf_cli_login(int argc, char **argv)
     long status = 0;
     int rc;
 
-    rc = parse("login", login_opts, CF_ARRAY_LEN(login_opts), &c, argc, argv, usage, NULL, 0, 0,
-               NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -725,6 +681,7 @@ int cf__cli_fs_put(int argc, char **argv)
     static const char usage[] = "usage: coffer put FILE /PATH\n"
                                 "Uploads FILE (- for stdin) to /PATH (a folder path ending in /\n"
                                 "keeps FILE's name); an existing file gets a new version.\n";
+    const struct cf__cli_args args = path_args("put", usage, 2, 2);
     struct fs_conf c = {0};
     struct sess s;
     struct call x;
@@ -738,7 +695,7 @@ int cf__cli_fs_put(int argc, char **argv)
     call_init(&x, "put");
     cf_buf_init(&u, URL_MAX);
     cf_buf_init(&dst, URL_MAX);
-    rc = parse("put", path_opts, CF_ARRAY_LEN(path_opts), &c, argc, argv, usage, pos, 2, 2, NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -974,6 +931,7 @@ int cf_cli_restore(int argc, char **argv)
     static const char usage[] = "usage: coffer restore ID [--to /PATH]\n"
                                 "Puts trash entry ID (see coffer trash) back where it was, or\n"
                                 "at /PATH.\n";
+    const struct cf__cli_args args = path_args("restore", usage, 1, 1);
     struct fs_conf c = {0};
     struct sess s;
     struct call x;
@@ -983,8 +941,7 @@ int cf_cli_restore(int argc, char **argv)
 
     call_init(&x, "restore");
     cf_buf_init(&u, URL_MAX);
-    rc = parse("restore", path_opts, CF_ARRAY_LEN(path_opts), &c, argc, argv, usage, pos, 1, 1,
-               NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -1179,14 +1136,20 @@ int cf__cli_fs_admin(int argc, char **argv)
         "                             --level none|read|read-write\n"
         "They work on the file system database: --fs-db URI (COFFER_FS_DB, default\n"
         "sqlite:./data/fs-catalog.db).\n";
+    static const struct cf__cli_args args = {.cmd = "admin",
+                                             .usage = usage,
+                                             .opts = admin_opts,
+                                             .nopts = CF_ARRAY_LEN(admin_opts),
+                                             .min = 2,
+                                             .max = 4,
+                                             .strict = true};
     struct fs_conf c = {0};
     struct cf_fsdb *fs = NULL;
     char *pos[4] = {NULL, NULL, NULL, NULL}, err[CF_ERR_LEN] = "";
     const char *what, *verb;
     int rc, np = 0;
 
-    rc =
-        parse("admin", admin_opts, CF_ARRAY_LEN(admin_opts), &c, argc, argv, usage, pos, 2, 4, &np);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, &np);
     if (rc >= 0)
         goto out;
     what = pos[0];

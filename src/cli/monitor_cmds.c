@@ -53,37 +53,6 @@ static const struct cf_conf_opt maint_opts[] = {
     {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer id", false},
 };
 
-/* Load opts from argv (after the sub-command); pos (may be NULL) receives a
- * lone "on"/"off". Returns -1 to go on, or the exit status. */
-static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct mon_conf *c,
-                int argc, char **argv, const char *usage, const char **pos)
-{
-    char err[CF_ERR_LEN] = "", *rest[64];
-    int k = 0, rc;
-
-    if (argc > (int)CF_ARRAY_LEN(rest)) {
-        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
-        return 2;
-    }
-    for (int i = 0; i < argc; i++) {
-        bool after_opt = i > 0 && strncmp(argv[i - 1], "--", 2) == 0 &&
-                         strchr(argv[i - 1], '=') == NULL && strcmp(argv[i - 1], "--help") != 0;
-        if (pos != NULL && !after_opt && (!strcmp(argv[i], "on") || !strcmp(argv[i], "off"))) {
-            *pos = argv[i];
-            continue;
-        }
-        rest[k++] = argv[i];
-    }
-    rc = cf_conf_load(o, n, c, k, rest, usage, err);
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "coffer %s: %s\n", cmd, err);
-        return 2;
-    }
-    return -1;
-}
-
 /* method base+path with body (may be NULL): 0 and *out on the wanted status,
  * else 1 with the reason printed. */
 static int call(const char *cmd, const char *method, const char *base, const char *path,
@@ -163,12 +132,16 @@ static int admin_filers(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer admin filers [--monitor URL]\n"
                                 "Prints the filer summary table as the monitor keeps it.\n";
+    static const struct cf__cli_args args = {.cmd = "admin filers",
+                                             .usage = usage,
+                                             .opts = filers_opts,
+                                             .nopts = CF_ARRAY_LEN(filers_opts)};
     struct mon_conf c = {0};
     json_t *j = NULL, *arr;
     uint64_t now;
     int rc;
 
-    rc = load("admin filers", filers_opts, CF_ARRAY_LEN(filers_opts), &c, argc, argv, usage, NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
     rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, 200, &j);
@@ -283,12 +256,14 @@ static int admin_log(int argc, char **argv)
         "                        [--kind K] [--filer ID] [--limit N]\n"
         "Prints the scribe's events (filer status changes and errors, checksum\n"
         "mismatches, repairs, jobs), oldest first.\n";
+    static const struct cf__cli_args args = {
+        .cmd = "admin log", .usage = usage, .opts = log_opts, .nopts = CF_ARRAY_LEN(log_opts)};
     struct mon_conf c = {0};
     uint64_t now = cf_wall_ms(), since = 0, until = 0, after = 0, printed = 0;
     json_t *j = NULL;
     int rc;
 
-    rc = load("admin log", log_opts, CF_ARRAY_LEN(log_opts), &c, argc, argv, usage, NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -351,23 +326,33 @@ static int admin_maintenance(int argc, char **argv)
         "usage: coffer admin filer maintenance --id N on|off [--monitor URL]\n"
         "Puts a filer in maintenance (it takes no new objects; the monitor keeps\n"
         "the status) or takes it out (the monitor decides again at its next poll).\n";
+    static const char *const on_off[] = {"on", "off", NULL};
+    static const struct cf__cli_args args = {.cmd = "admin filer maintenance",
+                                             .usage = usage,
+                                             .opts = maint_opts,
+                                             .nopts = CF_ARRAY_LEN(maint_opts),
+                                             .max = CF__CLI_ARGS_MAX,
+                                             .words = on_off};
     struct mon_conf c = {0};
-    const char *pos = NULL;
-    char path[64];
+    char *pos[CF__CLI_ARGS_MAX], path[64];
+    const char *on = NULL;
+    int np = 0;
     json_t *j = NULL, *body = NULL;
     int rc;
 
-    rc = load("admin filer maintenance", maint_opts, CF_ARRAY_LEN(maint_opts), &c, argc, argv,
-              usage, &pos);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, &np);
     if (rc >= 0)
         goto out;
     rc = 2;
-    if (pos == NULL || c.id == 0) {
+    /* Given more than once, the last one counts. */
+    if (np > 0)
+        on = pos[np - 1];
+    if (on == NULL || c.id == 0) {
         fprintf(stderr, "%s", usage);
         goto out;
     }
     (void)snprintf(path, sizeof(path), "/v1/filers/%" PRIu64 "/maintenance", c.id);
-    body = json_pack("{s:b}", "on", strcmp(pos, "on") == 0);
+    body = json_pack("{s:b}", "on", strcmp(on, "on") == 0);
     rc = call("admin filer maintenance", "POST", c.monitor, path, body, 200, &j);
     if (rc != 0)
         goto out;
