@@ -7,6 +7,7 @@
 #define COFFER_CLI_INT_H
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,12 +79,52 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
  * a newline when end (shared by transfers and jobs). */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
 
-/* Print "coffer CMD: HTTP STATUS: MESSAGE" from a JSON error reply (borrowed). */
+/* ---- replies ---- */
+
+/* Print "coffer CMD: HTTP STATUS: MESSAGE" on stderr for an error reply:
+ * MESSAGE is the "message" of its JSON body, or "(no detail)". The body
+ * (borrowed) is raw bytes for cf__cli_print_error, parsed JSON (may be NULL)
+ * for cf__cli_print_reply. */
 void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body);
+void cf__cli_print_reply(const char *cmd, long status, const json_t *j);
 
 /* A CURLOPT_WRITEFUNCTION appending to the struct cf_buf ud (its cap ends
  * the transfer). */
 size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud);
+
+/* ---- URLs and JSON requests ---- */
+
+/* Longest URL of a JSON request: the service's URL and the path together. */
+#define CF__CLI_URL_MAX 2048
+
+/* Append s (borrowed) to b percent-encoded: every byte but A-Z a-z 0-9
+ * - . _ ~ (and '/' when keep_slash) as "%XX" in upper case (RFC 3986 2.1).
+ * Returns 0, or CF_ETOOLARGE when b's limit is reached (b then holds part
+ * of the encoding). */
+CF_MUST_CHECK int cf__cli_escape(struct cf_buf *b, const char *s, bool keep_slash);
+
+/* One JSON request to a service (every pointer borrowed). */
+struct cf__cli_req {
+    const char *cmd;       /* messages read "coffer CMD: ..." */
+    const char *method;    /* "GET", "POST", "DELETE" */
+    const char *base;      /* the service's URL as given: "http://HOST:PORT" */
+    const char *base_name; /* what the usage calls it: "--app URL" */
+    const char *path;      /* appended to base: "/v1/...", query encoded */
+    const json_t *body;    /* sent as JSON; NULL for none */
+    long timeout_ms;
+    const char *hint; /* ends the line about a failed transfer; NULL for none */
+    bool url_prefix;  /* begins that line with the URL as well */
+};
+
+/* Send r and wait for the reply. Returns 0 when a reply came, whatever its
+ * status, with *status and *reply (caller owns; json_decref; NULL when the
+ * body was empty or not JSON). Otherwise returns 1 with *reply NULL and one
+ * line on stderr: "coffer CMD: BASE_NAME too long" when base and path make
+ * CF__CLI_URL_MAX bytes or more; else "coffer CMD: [URL: ]REASON[HINT]",
+ * where REASON (httpc.h) names the URL and why no reply came. */
+CF_MUST_CHECK int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply);
+
+/* ---- downloads ---- */
 
 /* Where a download goes: FILE written beside its target and renamed over
  * it only once complete and verified, so the target never holds a partial

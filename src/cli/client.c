@@ -307,7 +307,9 @@ int cf_cli_stat(int argc, char **argv)
                                              .min = 1,
                                              .max = 1};
     struct client_conf c = {0};
-    char *uuid = NULL, url[512], err[CF_ERR_LEN] = "", *text = NULL;
+    struct cf__cli_req r = {
+        .cmd = "stat", .method = "GET", .base_name = "--app URL", .timeout_ms = 10000};
+    char *uuid = NULL, path[CF_UUID_SIZE + 32], *text = NULL;
     json_t *j = NULL;
     long status = 0;
     int rc;
@@ -321,14 +323,14 @@ int cf_cli_stat(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    (void)snprintf(url, sizeof(url), "%s/v1/objects/%s/info", c.app, uuid);
-    if (cf_httpc_global_init() < 0 || cf_httpc_json("GET", url, NULL, 10000, &status, &j, err)) {
-        fprintf(stderr, "coffer stat: %s\n", err);
+    /* A valid UUID is CF_UUID_LEN bytes: the path fits. */
+    (void)snprintf(path, sizeof(path), "/v1/objects/%s/info", uuid);
+    r.base = c.app;
+    r.path = path;
+    if (cf__cli_request(&r, &status, &j) != 0)
         goto out;
-    }
     if (status != 200) {
-        const char *m = json_string_value(json_object_get(j, "message"));
-        fprintf(stderr, "coffer stat: HTTP %ld: %s\n", status, m ? m : "(no detail)");
+        cf__cli_print_reply("stat", status, j);
         goto out;
     }
     text = json_dumps(j, JSON_INDENT(2));
@@ -413,7 +415,12 @@ static int admin_purge(int argc, char **argv)
                                              .opts = purge_opts,
                                              .nopts = CF_ARRAY_LEN(purge_opts)};
     struct client_conf c = {0};
-    char url[1024], err[CF_ERR_LEN] = "";
+    struct cf__cli_req r = {.cmd = "admin purge",
+                            .method = "POST",
+                            .base_name = "--app URL",
+                            .path = "/v1/admin/purge",
+                            .timeout_ms = 600000L,
+                            .url_prefix = true};
     json_t *j = NULL;
     long status = 0;
     int rc;
@@ -427,15 +434,9 @@ static int admin_purge(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    if (snprintf(url, sizeof(url), "%s/v1/admin/purge", c.app) >= (int)sizeof(url)) {
-        fprintf(stderr, "coffer admin purge: --app URL too long\n");
+    r.base = c.app;
+    if (cf__cli_request(&r, &status, &j) != 0)
         goto out;
-    }
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json("POST", url, NULL, 600000L, &status, &j, err) < 0) {
-        fprintf(stderr, "coffer admin purge: %s: %s\n", url, err);
-        goto out;
-    }
     if (status != 200 || !json_is_object(j)) {
         const char *m = json_string_value(json_object_get(j, "message"));
         fprintf(stderr, "coffer admin purge: status %ld%s%s\n", status, m ? ": " : "", m ? m : "");

@@ -16,6 +16,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
+#include "coffer/httpc.h"
 #include "coffer/io.h"
 #include "cli_int.h"
 
@@ -174,19 +175,70 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
     (void)curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
 }
 
-/* Print the message of a JSON error reply, or the status. */
-void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body)
+/* ---- replies ---- */
+
+void cf__cli_print_reply(const char *cmd, long status, const json_t *j)
 {
-    json_t *j = body->len ? json_loadb(body->base, body->len, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(j, "message"));
 
     fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status, msg ? msg : "(no detail)");
+}
+
+void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body)
+{
+    json_t *j = body->len ? json_loadb(body->base, body->len, 0, NULL) : NULL;
+
+    cf__cli_print_reply(cmd, status, j);
     json_decref(j);
 }
 
 size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud)
 {
     return cf_buf_append(ud, p, size * nitems) < 0 ? 0 : size * nitems;
+}
+
+/* ---- URLs and JSON requests ---- */
+
+int cf__cli_escape(struct cf_buf *b, const char *s, bool keep_slash)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    int rc = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == 0; p++) {
+        unsigned char ch = *p;
+        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+                     (keep_slash && ch == '/');
+        if (plain) {
+            rc = cf_buf_append(b, p, 1);
+        } else {
+            char e[3] = {'%', digits[ch >> 4], digits[ch & 15]};
+            rc = cf_buf_append(b, e, 3);
+        }
+    }
+    return rc;
+}
+
+int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
+{
+    char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
+    int n, rc = 1;
+
+    *reply = NULL;
+    n = snprintf(url, sizeof(url), "%s%s", r->base, r->path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
+        goto out;
+    }
+    if (cf_httpc_global_init() < 0 ||
+        cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {
+        fprintf(stderr, "coffer %s: %s%s%s%s\n", r->cmd, r->url_prefix ? url : "",
+                r->url_prefix ? ": " : "", err, r->hint != NULL ? r->hint : "");
+        goto out;
+    }
+    rc = 0;
+out:
+    return rc;
 }
 
 /* ---- downloads: written beside the target, renamed when complete ---- */

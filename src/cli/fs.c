@@ -250,28 +250,6 @@ out:
 
 /* ---- URLs ---- */
 
-/* Append s percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ (and '/'
- * when keep_slash). */
-static int enc(struct cf_buf *b, const char *s, bool keep_slash)
-{
-    int rc = 0;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == 0; p++) {
-        unsigned char ch = *p;
-        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
-                     (keep_slash && ch == '/');
-        if (plain) {
-            rc = cf_buf_append(b, p, 1);
-        } else {
-            char e[4] = "%";
-            cf_hex_encode(&ch, 1, e + 1);
-            rc = cf_buf_append(b, e, 3);
-        }
-    }
-    return rc;
-}
-
 /* gateway + prefix + path (encoded) + query: "?key=value" pairs from q (NULL
  * terminated key, value list; a NULL value skips its pair). */
 static int url_of(struct cf_buf *u, const struct sess *s, const char *prefix, const char *path,
@@ -283,13 +261,13 @@ static int url_of(struct cf_buf *u, const struct sess *s, const char *prefix, co
     cf_buf_init(u, URL_MAX);
     rc = cf_buf_printf(u, "%s%s", s->gateway, prefix);
     if (rc == 0 && path != NULL)
-        rc = enc(u, path, true);
+        rc = cf__cli_escape(u, path, true);
     for (size_t i = 0; rc == 0 && q != NULL && q[i] != NULL; i += 2) {
         if (q[i + 1] == NULL)
             continue;
         rc = cf_buf_printf(u, "%c%s=", sep, q[i]);
         if (rc == 0)
-            rc = enc(u, q[i + 1], true);
+            rc = cf__cli_escape(u, q[i + 1], true);
         sep = '&';
     }
     return rc;
@@ -520,7 +498,13 @@ int cf_cli_login(int argc, char **argv)
                                              .nopts = CF_ARRAY_LEN(login_opts),
                                              .strict = true};
     struct fs_conf c = {0};
-    char pw[PW_MAX] = "", path[PATH_MAX_CLI], url[1200], err[CF_ERR_LEN] = "", *text = NULL;
+    struct cf__cli_req r = {.cmd = "login",
+                            .method = "POST",
+                            .base_name = "gateway URL",
+                            .path = "/api/v1/login",
+                            .timeout_ms = 60000,
+                            .url_prefix = true};
+    char pw[PW_MAX] = "", path[PATH_MAX_CLI], *text = NULL;
     const char *token;
     json_t *body = NULL, *reply = NULL, *saved = NULL;
     json_int_t ttl;
@@ -548,24 +532,18 @@ int cf_cli_login(int argc, char **argv)
     } else if (ask_password(pw, sizeof(pw)) != 0) {
         goto out;
     }
-    if (snprintf(url, sizeof(url), "%s/api/v1/login", c.gateway) >= (int)sizeof(url)) {
-        fprintf(stderr, "coffer login: gateway URL too long\n");
-        goto out;
-    }
     body = json_pack("{s:s,s:s,s:s}", "client", c.client, "user", c.user, "password", pw);
     if (body == NULL) {
         fprintf(stderr, "coffer login: client, user and password must be UTF-8\n");
         goto out;
     }
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json("POST", url, body, 60000, &status, &reply, err) < 0) {
-        fprintf(stderr, "coffer login: %s: %s\n", url, err);
+    r.base = c.gateway;
+    r.body = body;
+    if (cf__cli_request(&r, &status, &reply) != 0)
         goto out;
-    }
     token = json_string_value(json_object_get(reply, "token"));
     if (status != 200 || token == NULL) {
-        const char *m = json_string_value(json_object_get(reply, "message"));
-        fprintf(stderr, "coffer login: HTTP %ld: %s\n", status, m ? m : "(no detail)");
+        cf__cli_print_reply("login", status, reply);
         goto out;
     }
     ttl = json_integer_value(json_object_get(reply, "expires_s"));

@@ -53,33 +53,30 @@ static const struct cf_conf_opt maint_opts[] = {
     {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer id", false},
 };
 
-/* method base+path with body (may be NULL): 0 and *out on the wanted status,
- * else 1 with the reason printed. */
+/* method base + path with body (may be NULL): 0 and *out (caller owns) on
+ * a JSON object with status 200, else 1 with the reason printed. */
 static int call(const char *cmd, const char *method, const char *base, const char *path,
-                const json_t *body, long want, json_t **out)
+                const json_t *body, json_t **out)
 {
-    char url[URL_MAX], err[CF_ERR_LEN] = "";
-    json_t *j = NULL;
+    const struct cf__cli_req r = {.cmd = cmd,
+                                  .method = method,
+                                  .base = base,
+                                  .base_name = "--monitor URL",
+                                  .path = path,
+                                  .body = body,
+                                  .timeout_ms = TIMEOUT_MS,
+                                  .hint = " (is `coffer monitor` running there?)"};
     long status = 0;
+    int rc = cf__cli_request(&r, &status, out);
 
-    *out = NULL;
-    if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url)) {
-        fprintf(stderr, "coffer %s: --monitor URL too long\n", cmd);
-        return 1;
-    }
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json(method, url, body, TIMEOUT_MS, &status, &j, err) < 0) {
-        fprintf(stderr, "coffer %s: %s (is `coffer monitor` running there?)\n", cmd, err);
-        return 1;
-    }
-    if (status != want || !json_is_object(j)) {
-        const char *m = json_string_value(json_object_get(j, "message"));
+    if (rc == 0 && (status != 200 || !json_is_object(*out))) {
+        const char *m = json_string_value(json_object_get(*out, "message"));
         fprintf(stderr, "coffer %s: HTTP %ld%s%s\n", cmd, status, m ? ": " : "", m ? m : "");
-        json_decref(j);
-        return 1;
+        json_decref(*out);
+        *out = NULL;
+        rc = 1;
     }
-    *out = j;
-    return 0;
+    return rc;
 }
 
 static uint64_t jint(const json_t *o, const char *key)
@@ -144,7 +141,7 @@ static int admin_filers(int argc, char **argv)
     rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
-    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, 200, &j);
+    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, &j);
     if (rc != 0)
         goto out;
     arr = json_object_get(j, "filers");
@@ -277,7 +274,6 @@ static int admin_log(int argc, char **argv)
         struct cf_buf path;
         size_t got;
         uint64_t page = c.limit - printed;
-        char *esc = NULL;
         bool ok;
         if (page > CF_SCRIBE_QUERY_MAX)
             page = CF_SCRIBE_QUERY_MAX;
@@ -289,11 +285,8 @@ static int admin_log(int argc, char **argv)
             ok = cf_buf_printf(&path, "&until=%" PRIu64, until) == 0;
         if (ok && c.filer != 0)
             ok = cf_buf_printf(&path, "&filer=%" PRIu64, c.filer) == 0;
-        if (ok && c.kind != NULL) {
-            esc = curl_easy_escape(NULL, c.kind, 0);
-            ok = esc != NULL && cf_buf_printf(&path, "&kind=%s", esc) == 0;
-            curl_free(esc);
-        }
+        if (ok && c.kind != NULL)
+            ok = cf_buf_printf(&path, "&kind=") == 0 && cf__cli_escape(&path, c.kind, false) == 0;
         if (!ok) {
             cf_buf_fini(&path);
             fprintf(stderr, "coffer admin log: --kind too long\n");
@@ -301,7 +294,7 @@ static int admin_log(int argc, char **argv)
         }
         json_decref(j);
         j = NULL;
-        rc = call("admin log", "GET", c.monitor, path.base, NULL, 200, &j);
+        rc = call("admin log", "GET", c.monitor, path.base, NULL, &j);
         cf_buf_fini(&path);
         if (rc != 0)
             goto out;
@@ -353,7 +346,7 @@ static int admin_maintenance(int argc, char **argv)
     }
     (void)snprintf(path, sizeof(path), "/v1/filers/%" PRIu64 "/maintenance", c.id);
     body = json_pack("{s:b}", "on", strcmp(on, "on") == 0);
-    rc = call("admin filer maintenance", "POST", c.monitor, path, body, 200, &j);
+    rc = call("admin filer maintenance", "POST", c.monitor, path, body, &j);
     if (rc != 0)
         goto out;
     printf("filer %" PRIu64 " is %s\n", c.id, jstr(j, "status"));
