@@ -1,5 +1,16 @@
 /*
- * cli_int.h -- helpers shared by the files of the CLI (common.c holds them).
+ * cli_int.h -- what the files of the CLI share; private to src/cli/.
+ *
+ * The commands are grouped by what the user does: objects.c (put, get and
+ * stat by UUID), paths.c (login and the path commands), accounts.c (admin
+ * client|user|group|perm), admin.c (the admin dispatch: filer, shard,
+ * purge), monitor.c (admin filers|log|filer maintenance) and jobs_cmds.c
+ * (the maintenance jobs). session.c holds the login session with the
+ * gateway, and common.c what several groups use.
+ *
+ * Every command writes its results to stdout and each failure as one line
+ * "coffer CMD: ..." on stderr; it returns the exit status: 0 success, 1
+ * failure, 2 bad usage.
  *
  * Threads: none; the CLI runs one command on one thread.
  */
@@ -11,11 +22,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "coffer/buf.h"
 #include "coffer/conf.h"
+#include "coffer/fsdb.h"
+#include "coffer/sha512.h"
 
-/* ---- arguments ---- */
+/* ---- arguments (common.c) ---- */
 
 /* Most arguments one command takes, options and their values included. */
 #define CF__CLI_ARGS_MAX 64
@@ -59,7 +73,7 @@ CF_MUST_CHECK int cf__cli_load(const struct cf__cli_args *a, void *conf, int arg
  * options. Returns how many went into pos. */
 int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max);
 
-/* ---- progress ---- */
+/* ---- progress (common.c) ---- */
 
 /* Transfers smaller than this get no progress bar. */
 #define CF__CLI_PROGRESS_MIN (8u << 20)
@@ -79,7 +93,7 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
  * a newline when end (shared by transfers and jobs). */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
 
-/* ---- replies ---- */
+/* ---- replies (common.c) ---- */
 
 /* Print "coffer CMD: HTTP STATUS: MESSAGE" on stderr for an error reply:
  * MESSAGE is the "message" of its JSON body, or "(no detail)". The body
@@ -92,7 +106,7 @@ void cf__cli_print_reply(const char *cmd, long status, const json_t *j);
  * the transfer). */
 size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud);
 
-/* ---- URLs and JSON requests ---- */
+/* ---- URLs and JSON requests (common.c) ---- */
 
 /* Longest URL of a JSON request: the service's URL and the path together. */
 #define CF__CLI_URL_MAX 2048
@@ -124,7 +138,31 @@ struct cf__cli_req {
  * where REASON (httpc.h) names the URL and why no reply came. */
 CF_MUST_CHECK int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply);
 
-/* ---- downloads ---- */
+/* ---- uploads (common.c) ---- */
+
+/* The body of an upload: a file read to its end, hashed on the way. */
+struct cf__cli_src {
+    FILE *f;              /* the file, or stdin; NULL when not open */
+    struct cf_sha512 sha; /* of the bytes read so far */
+    int err;              /* errno of a failed read, else 0 */
+};
+
+/* Open file (borrowed; "-" is stdin) into s (zeroed) and start its hash.
+ * *size gets the file's size, or -1 when it is not a regular file (then it
+ * goes chunked). Returns 0, or 1 with "coffer CMD: cannot open ..." printed
+ * when it cannot be opened. Close s with cf__cli_src_close either way. */
+CF_MUST_CHECK int cf__cli_src_open(struct cf__cli_src *s, const char *cmd, const char *file,
+                                   int64_t *size);
+
+/* A CURLOPT_READFUNCTION reading the struct cf__cli_src ud; a failed read
+ * sets its err and aborts the transfer. */
+size_t cf__cli_src_read(char *buf, size_t size, size_t nitems, void *ud);
+
+/* Close the file (not stdin) and release the hash. Safe on a zeroed s and
+ * twice. */
+void cf__cli_src_close(struct cf__cli_src *s);
+
+/* ---- downloads (common.c) ---- */
 
 /* Where a download goes: FILE written beside its target and renamed over
  * it only once complete and verified, so the target never holds a partial
@@ -148,16 +186,108 @@ int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd);
  * a zeroed o. */
 void cf__cli_out_abort(struct cf__cli_out *o);
 
-/* The gateway forms of put and get (fs.c): `put FILE /path`, `get /path`. */
-int cf__cli_fs_put(int argc, char **argv);
-int cf__cli_fs_get(int argc, char **argv);
-/* `admin client|user|group|perm ...` on the file system database (fs.c). */
-int cf__cli_fs_admin(int argc, char **argv);
+/* ---- the login session with the gateway (session.c) ---- */
+
+/* `coffer server` puts the gateway on its port + 2 (8200 + 2). */
+#define CF__CLI_GATEWAY_DEFAULT "http://127.0.0.1:8202"
+/* Longest path of the token file. */
+#define CF__CLI_PATH_MAX 4096
+/* A stored token longer than this is not one of ours. */
+#define CF__CLI_TOKEN_MAX 512
+/* Longest URL of a gateway request: a path is at most CF_FSDB_PATH_MAX
+ * bytes, 3 times that encoded, twice in a move or copy, plus the gateway. */
+#define CF__CLI_GW_URL_MAX (8 * CF_FSDB_PATH_MAX)
+
+/* Where the token file is: token_file (borrowed; --token-file) if not
+ * NULL, else ~/.config/coffer/token. Returns 0 with out filled, CF_EINVAL
+ * when that needs HOME and HOME is unset or empty, or CF_ETOOLARGE when the
+ * path does not fit. */
+CF_MUST_CHECK int cf__cli_token_path(const char *token_file, char out[CF__CLI_PATH_MAX]);
+
+/* Keep text (borrowed: what the token file holds) at path (borrowed), mode
+ * 0600, whole or not at all, after making the missing directories above it
+ * (mode 0700). Returns 0, or a negative CF_E* with "coffer CMD: ..."
+ * printed. */
+CF_MUST_CHECK int cf__cli_token_save(const char *cmd, const char *path, const char *text);
+
+/* Where and how to reach the gateway as the logged-in user. */
+struct cf__cli_sess {
+    char gateway[1024]; /* the gateway's URL, without a trailing '/' */
+    /* "Authorization: Bearer TOKEN", the token at most CF__CLI_TOKEN_MAX + 1 bytes */
+    char auth[sizeof("Authorization: Bearer ") + CF__CLI_TOKEN_MAX + 1];
+};
+
+/* Fill s with the token (token, else the token file's) and the gateway URL
+ * (gateway, else the token file's, else CF__CLI_GATEWAY_DEFAULT).
+ * token_file, token and gateway are the command's options (borrowed; each
+ * may be NULL). Returns 0, or 1 with "coffer CMD: ..." printed, which says
+ * "run coffer login" when there is no usable login. */
+CF_MUST_CHECK int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token,
+                                    const char *gateway, struct cf__cli_sess *s);
+
+/* Make u (initialised with cf_buf_init, and empty) the URL s->gateway +
+ * prefix + path (percent-encoded, '/' kept; path may be NULL) + a query of
+ * "key=value" pairs from q (key, value, key, value, ..., NULL; a NULL value
+ * skips its pair; q may be NULL), capped at CF__CLI_GW_URL_MAX. All borrowed.
+ * Returns 0, or CF_ETOOLARGE. Release u with cf_buf_fini either way. */
+CF_MUST_CHECK int cf__cli_gw_url(struct cf_buf *u, const struct cf__cli_sess *s, const char *prefix,
+                                 const char *path, const char *const *q);
+
+/* One request to the gateway with the session's token. The caller sets the
+ * fields above "results" between cf__cli_gwreq_init and cf__cli_gwreq_run. */
+struct cf__cli_gwreq {
+    const char *cmd; /* messages read "coffer CMD: ..."; borrowed */
+    /* Upload: the body when in.f != NULL (the caller opens and closes it). */
+    struct cf__cli_src in;
+    /* Download: a file's bytes go to out (borrowed) on 200 and are hashed
+     * into out_sha (the caller starts and releases it); NULL keeps every
+     * reply in memory. */
+    FILE *out;
+    struct cf_sha512 out_sha;
+    bool stop_on_file; /* end the transfer as soon as the reply is a file */
+    /* results */
+    long status;                /* HTTP status of the reply, 0 if none came */
+    bool is_file;               /* the reply is a file's bytes (it has X-Coffer-SHA512) */
+    uint8_t sha[CF_SHA512_LEN]; /* that header, when is_file */
+    json_t *json;               /* the 2xx reply parsed, or NULL; owned by the request */
+    /* private to session.c */
+    CURL *h;
+    bool headers_seen;
+    struct cf_buf body; /* a JSON reply, or the body of an error reply */
+};
+
+/* Start x for command cmd (borrowed). Cannot fail. */
+void cf__cli_gwreq_init(struct cf__cli_gwreq *x, const char *cmd);
+
+/* Send method url (borrowed) with s's token (borrowed). in_size: the
+ * upload's size, or -1 for chunked (only with x->in). Returns 0 on a 2xx
+ * reply (x->json parsed when it is JSON), or when stop_on_file and the
+ * reply is a file; else 1 with the reason printed ("run coffer login" when
+ * the gateway refused the token). Run x once; cf__cli_gwreq_fini and
+ * cf__cli_gwreq_init make it ready for another request. */
+CF_MUST_CHECK int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s,
+                                    const char *method, const char *url, int64_t in_size);
+
+/* Release what x holds (not in, out or out_sha). Idempotent. */
+void cf__cli_gwreq_fini(struct cf__cli_gwreq *x);
+
+/* ---- commands another file hands over to ---- */
+
+/* `put FILE /PATH` and `get /PATH [-o FILE]`, the path forms of put and get
+ * (paths.c), with the whole argv of put or get. */
+int cf__cli_path_put(int argc, char **argv);
+int cf__cli_path_get(int argc, char **argv);
+
+/* `admin client|user|group|perm ...` on the file system database
+ * (accounts.c); argv starts at "client", "user", "group" or "perm". */
+int cf__cli_admin_accounts(int argc, char **argv);
+
 /* `admin filers`, `admin log`, `admin filer maintenance ...` against the
- * monitor (monitor_cmds.c); argv starts at "filers", "log" or "filer". */
-int cf__cli_monitor_admin(int argc, char **argv);
+ * monitor (monitor.c); argv starts at "filers", "log" or "filer". */
+int cf__cli_admin_monitor(int argc, char **argv);
+
 /* `admin rebuild|rebalance|audit|dedupe|jobs|job ...` against the app's jobs
- * (jobs_cmds.c); argv starts at the sub-command. Returns the exit status. */
+ * (jobs_cmds.c); argv starts at the sub-command. */
 int cf__cli_jobs(int argc, char **argv);
 
 #endif

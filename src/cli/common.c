@@ -1,7 +1,8 @@
 /*
  * common.c -- what several CLI commands share (cli_int.h): reading the
- * arguments, the progress bar, error replies, reply bodies in memory, and
- * downloads that appear only when complete.
+ * arguments, the progress bar, error replies, JSON requests to the
+ * services, uploads hashed on the way, and downloads that appear only when
+ * complete.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coffer/buf.h"
@@ -18,6 +20,7 @@
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/io.h"
+#include "coffer/sha512.h"
 #include "cli_int.h"
 
 /* ---- arguments ---- */
@@ -239,6 +242,48 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
     rc = 0;
 out:
     return rc;
+}
+
+/* ---- uploads ---- */
+
+int cf__cli_src_open(struct cf__cli_src *s, const char *cmd, const char *file, int64_t *size)
+{
+    struct stat st;
+    int rc = 1;
+
+    s->f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (s->f == NULL || fstat(fileno(s->f), &st) < 0) {
+        fprintf(stderr, "coffer %s: cannot open \"%s\": %s\n", cmd, file, strerror(errno));
+        goto out;
+    }
+    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    if (cf_sha512_init(&s->sha) < 0)
+        goto out;
+    rc = 0;
+out:
+    return rc;
+}
+
+size_t cf__cli_src_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct cf__cli_src *s = ud;
+    size_t n = fread(buf, 1, size * nitems, s->f);
+
+    if (n == 0 && ferror(s->f)) {
+        s->err = errno;
+        n = CURL_READFUNC_ABORT;
+    } else if (cf_sha512_update(&s->sha, buf, n) < 0) {
+        n = CURL_READFUNC_ABORT;
+    }
+    return n;
+}
+
+void cf__cli_src_close(struct cf__cli_src *s)
+{
+    if (s->f != NULL && s->f != stdin)
+        fclose(s->f);
+    s->f = NULL;
+    cf_sha512_fini(&s->sha);
 }
 
 /* ---- downloads: written beside the target, renamed when complete ---- */

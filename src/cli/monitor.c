@@ -1,5 +1,5 @@
 /*
- * monitor_cmds.c -- `coffer admin filers`, `coffer admin log` and `coffer
+ * monitor.c -- `coffer admin filers`, `coffer admin log` and `coffer
  * admin filer maintenance`, against the monitor's HTTP API (monitor.h).
  */
 #include <errno.h>
@@ -12,13 +12,11 @@
 #include "coffer/buf.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
-#include "coffer/httpc.h"
 #include "coffer/log.h"
 #include "coffer/scribe.h"
 #include "cli_int.h"
 
 #define TIMEOUT_MS 30000L
-#define URL_MAX    2048
 /* Events one `admin log` prints at most. */
 #define LOG_LIMIT_MAX 1000000
 
@@ -278,7 +276,7 @@ static int admin_log(int argc, char **argv)
         if (page > CF_SCRIBE_QUERY_MAX)
             page = CF_SCRIBE_QUERY_MAX;
         rc = 1;
-        cf_buf_init(&path, URL_MAX);
+        cf_buf_init(&path, CF__CLI_URL_MAX);
         ok = cf_buf_printf(&path, "/v1/log?since=%" PRIu64 "&after=%" PRIu64 "&limit=%" PRIu64,
                            since, after, page) == 0;
         if (ok && until != 0)
@@ -357,7 +355,7 @@ out:
     return rc;
 }
 
-int cf__cli_monitor_admin(int argc, char **argv)
+int cf__cli_admin_monitor(int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "filers") == 0)
         return admin_filers(argc - 1, argv + 1);
