@@ -89,6 +89,18 @@ CF_MUST_CHECK int cf_auth_password_hash(const char *pw, size_t len, uint32_t ite
 CF_MUST_CHECK int cf_auth_password_verify(const char *stored, size_t stored_len, const char *pw,
                                           size_t len);
 
+/* Bounds on the randomness of a generated password, in bits. */
+#define CF_AUTH_GENPW_BITS_MIN 64
+#define CF_AUTH_GENPW_BITS_MAX 256
+
+/* Make a random password to show a person once: `bits` random bits (a
+ * multiple of 8 within [CF_AUTH_GENPW_BITS_MIN, CF_AUTH_GENPW_BITS_MAX]) as
+ * bits / 4 lowercase hex digits and a NUL in out, which must hold
+ * bits / 4 + 1 bytes. Returns 0; CF_EINVAL for any other `bits`;
+ * CF_EINTERNAL if the random generator fails. On error out holds an empty
+ * string. The caller wipes out once the password has been used. */
+CF_MUST_CHECK int cf_auth_password_generate(unsigned bits, char *out);
+
 /* Parse a stored string (len bytes, borrowed) into *out. Only the canonical
  * form is accepted: the exact prefix, a decimal count without sign or leading
  * zero within [CF_AUTH_PBKDF2_ITER_MIN, CF_AUTH_PBKDF2_ITER_MAX], exactly 32

@@ -1,5 +1,16 @@
 /*
- * cli_int.h -- helpers shared by the files of the CLI (client.c, fs.c).
+ * cli_int.h -- what the files of the CLI share; private to src/cli/.
+ *
+ * The commands are grouped by what the user does: objects.c (put, get and
+ * stat by UUID), paths.c (login and the path commands), accounts.c (admin
+ * client|user|group|perm), admin.c (the admin dispatch: filer, shard,
+ * purge), monitor.c (admin filers|log|filer maintenance) and jobs_cmds.c
+ * (the maintenance jobs). session.c holds the login session with the
+ * gateway, and common.c what several groups use.
+ *
+ * Every command writes its results to stdout and each failure as one line
+ * "coffer CMD: ..." on stderr; it returns the exit status: 0 success, 1
+ * failure, 2 bad usage.
  *
  * Threads: none; the CLI runs one command on one thread.
  */
@@ -7,11 +18,62 @@
 #define COFFER_CLI_INT_H
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "coffer/buf.h"
+#include "coffer/conf.h"
+#include "coffer/fsdb.h"
+#include "coffer/sha512.h"
+
+/* ---- arguments (common.c) ---- */
+
+/* Most arguments one command takes, options and their values included. */
+#define CF__CLI_ARGS_MAX 64
+
+/* How a command reads its arguments. Options are those of a conf.h table
+ * (--name=value, --name value, a bare --name for a BOOL, --config FILE,
+ * --help, --print-config, and COFFER_<NAME> in the environment), with
+ * "-o FILE" short for "--o FILE"; the other words are the positional
+ * arguments, in order. */
+struct cf__cli_args {
+    const char *cmd;                /* messages read "coffer CMD: ..." */
+    const char *usage;              /* printed on bad usage, and first by --help */
+    const struct cf_conf_opt *opts; /* the options */
+    size_t nopts;
+    int min, max; /* how many positional arguments the command takes */
+    /* A word past max: if strict, "coffer CMD: unexpected argument" and the
+     * usage; else it is left to cf_conf_load, which refuses it as an option
+     * that does not start with --. */
+    bool strict;
+    /* NULL: any word is positional; else only these (a NULL-terminated
+     * list) are, and any other word is left to cf_conf_load. */
+    const char *const *words;
+};
+
+/* Read argv[0..argc) (borrowed) as a (borrowed) says: the options into conf
+ * (a zeroed struct that a->opts describes; release it with cf_conf_fini
+ * whatever this returns) and the positional arguments into pos[0..*npos)
+ * (borrowed from argv; pos holds a->max entries and may be NULL if a->max is
+ * 0; npos may be NULL). Returns -1 when the command goes on; otherwise the
+ * exit status: 0 once --help or --print-config has printed to stdout, or 2
+ * with the reason on stderr (too many arguments, an option cf_conf_load
+ * refuses, a word past max, fewer than a->min positional arguments: the
+ * usage). */
+CF_MUST_CHECK int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv,
+                               char **pos, int *npos);
+
+/* The positional arguments cf__cli_load would find in argv (borrowed) with
+ * a's options and words, up to max of them, into pos (borrowed from argv);
+ * nothing is loaded or printed, and a->min, a->max and a->strict are not
+ * used. It lets a command choose between its forms before reading its
+ * options. Returns how many went into pos. */
+int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max);
+
+/* ---- progress (common.c) ---- */
 
 /* Transfers smaller than this get no progress bar. */
 #define CF__CLI_PROGRESS_MIN (8u << 20)
@@ -31,12 +93,76 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
  * a newline when end (shared by transfers and jobs). */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
 
-/* Print "coffer CMD: HTTP STATUS: MESSAGE" from a JSON error reply (borrowed). */
+/* ---- replies (common.c) ---- */
+
+/* Print "coffer CMD: HTTP STATUS: MESSAGE" on stderr for an error reply:
+ * MESSAGE is the "message" of its JSON body, or "(no detail)". The body
+ * (borrowed) is raw bytes for cf__cli_print_error, parsed JSON (may be NULL)
+ * for cf__cli_print_reply. */
 void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body);
+void cf__cli_print_reply(const char *cmd, long status, const json_t *j);
 
 /* A CURLOPT_WRITEFUNCTION appending to the struct cf_buf ud (its cap ends
  * the transfer). */
 size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud);
+
+/* ---- URLs and JSON requests (common.c) ---- */
+
+/* Longest URL of a JSON request: the service's URL and the path together. */
+#define CF__CLI_URL_MAX 2048
+
+/* Append s (borrowed) to b percent-encoded: every byte but A-Z a-z 0-9
+ * - . _ ~ (and '/' when keep_slash) as "%XX" in upper case (RFC 3986 2.1).
+ * Returns 0, or CF_ETOOLARGE when b's limit is reached (b then holds part
+ * of the encoding). */
+CF_MUST_CHECK int cf__cli_escape(struct cf_buf *b, const char *s, bool keep_slash);
+
+/* One JSON request to a service (every pointer borrowed). */
+struct cf__cli_req {
+    const char *cmd;       /* messages read "coffer CMD: ..." */
+    const char *method;    /* "GET", "POST", "DELETE" */
+    const char *base;      /* the service's URL as given: "http://HOST:PORT" */
+    const char *base_name; /* what the usage calls it: "--app URL" */
+    const char *path;      /* appended to base: "/v1/...", query encoded */
+    const json_t *body;    /* sent as JSON; NULL for none */
+    long timeout_ms;
+    const char *hint; /* ends the line about a failed transfer; NULL for none */
+    bool url_prefix;  /* begins that line with the URL as well */
+};
+
+/* Send r and wait for the reply. Returns 0 when a reply came, whatever its
+ * status, with *status and *reply (caller owns; json_decref; NULL when the
+ * body was empty or not JSON). Otherwise returns 1 with *reply NULL and one
+ * line on stderr: "coffer CMD: BASE_NAME too long" when base and path make
+ * CF__CLI_URL_MAX bytes or more; else "coffer CMD: [URL: ]REASON[HINT]",
+ * where REASON (httpc.h) names the URL and why no reply came. */
+CF_MUST_CHECK int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply);
+
+/* ---- uploads (common.c) ---- */
+
+/* The body of an upload: a file read to its end, hashed on the way. */
+struct cf__cli_src {
+    FILE *f;              /* the file, or stdin; NULL when not open */
+    struct cf_sha512 sha; /* of the bytes read so far */
+    int err;              /* errno of a failed read, else 0 */
+};
+
+/* Open file (borrowed; "-" is stdin) into s (zeroed) and start its hash.
+ * *size gets the file's size, or -1 when it is not a regular file (then it
+ * goes chunked). Returns 0, or 1 with "coffer CMD: cannot open ..." printed
+ * when it cannot be opened. Close s with cf__cli_src_close either way. */
+CF_MUST_CHECK int cf__cli_src_open(struct cf__cli_src *s, const char *cmd, const char *file,
+                                   int64_t *size);
+
+/* A CURLOPT_READFUNCTION reading the struct cf__cli_src ud; a failed read
+ * sets its err and aborts the transfer. */
+size_t cf__cli_src_read(char *buf, size_t size, size_t nitems, void *ud);
+
+/* Close the file (not stdin) and release the hash. Safe on a zeroed s and
+ * twice. */
+void cf__cli_src_close(struct cf__cli_src *s);
+
+/* ---- downloads (common.c) ---- */
 
 /* Where a download goes: FILE written beside its target and renamed over
  * it only once complete and verified, so the target never holds a partial
@@ -60,16 +186,108 @@ int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd);
  * a zeroed o. */
 void cf__cli_out_abort(struct cf__cli_out *o);
 
-/* The gateway forms of put and get (fs.c): `put FILE /path`, `get /path`. */
-int cf__cli_fs_put(int argc, char **argv);
-int cf__cli_fs_get(int argc, char **argv);
-/* `admin client|user|group|perm ...` on the file system database (fs.c). */
-int cf__cli_fs_admin(int argc, char **argv);
+/* ---- the login session with the gateway (session.c) ---- */
+
+/* `coffer server` puts the gateway on its port + 2 (8200 + 2). */
+#define CF__CLI_GATEWAY_DEFAULT "http://127.0.0.1:8202"
+/* Longest path of the token file. */
+#define CF__CLI_PATH_MAX 4096
+/* A stored token longer than this is not one of ours. */
+#define CF__CLI_TOKEN_MAX 512
+/* Longest URL of a gateway request: a path is at most CF_FSDB_PATH_MAX
+ * bytes, 3 times that encoded, twice in a move or copy, plus the gateway. */
+#define CF__CLI_GW_URL_MAX (8 * CF_FSDB_PATH_MAX)
+
+/* Where the token file is: token_file (borrowed; --token-file) if not
+ * NULL, else ~/.config/coffer/token. Returns 0 with out filled, CF_EINVAL
+ * when that needs HOME and HOME is unset or empty, or CF_ETOOLARGE when the
+ * path does not fit. */
+CF_MUST_CHECK int cf__cli_token_path(const char *token_file, char out[CF__CLI_PATH_MAX]);
+
+/* Keep text (borrowed: what the token file holds) at path (borrowed), mode
+ * 0600, whole or not at all, after making the missing directories above it
+ * (mode 0700). Returns 0, or a negative CF_E* with "coffer CMD: ..."
+ * printed. */
+CF_MUST_CHECK int cf__cli_token_save(const char *cmd, const char *path, const char *text);
+
+/* Where and how to reach the gateway as the logged-in user. */
+struct cf__cli_sess {
+    char gateway[1024]; /* the gateway's URL, without a trailing '/' */
+    /* "Authorization: Bearer TOKEN", the token at most CF__CLI_TOKEN_MAX + 1 bytes */
+    char auth[sizeof("Authorization: Bearer ") + CF__CLI_TOKEN_MAX + 1];
+};
+
+/* Fill s with the token (token, else the token file's) and the gateway URL
+ * (gateway, else the token file's, else CF__CLI_GATEWAY_DEFAULT).
+ * token_file, token and gateway are the command's options (borrowed; each
+ * may be NULL). Returns 0, or 1 with "coffer CMD: ..." printed, which says
+ * "run coffer login" when there is no usable login. */
+CF_MUST_CHECK int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token,
+                                    const char *gateway, struct cf__cli_sess *s);
+
+/* Make u (initialised with cf_buf_init, and empty) the URL s->gateway +
+ * prefix + path (percent-encoded, '/' kept; path may be NULL) + a query of
+ * "key=value" pairs from q (key, value, key, value, ..., NULL; a NULL value
+ * skips its pair; q may be NULL), capped at CF__CLI_GW_URL_MAX. All borrowed.
+ * Returns 0, or CF_ETOOLARGE. Release u with cf_buf_fini either way. */
+CF_MUST_CHECK int cf__cli_gw_url(struct cf_buf *u, const struct cf__cli_sess *s, const char *prefix,
+                                 const char *path, const char *const *q);
+
+/* One request to the gateway with the session's token. The caller sets the
+ * fields above "results" between cf__cli_gwreq_init and cf__cli_gwreq_run. */
+struct cf__cli_gwreq {
+    const char *cmd; /* messages read "coffer CMD: ..."; borrowed */
+    /* Upload: the body when in.f != NULL (the caller opens and closes it). */
+    struct cf__cli_src in;
+    /* Download: a file's bytes go to out (borrowed) on 200 and are hashed
+     * into out_sha (the caller starts and releases it); NULL keeps every
+     * reply in memory. */
+    FILE *out;
+    struct cf_sha512 out_sha;
+    bool stop_on_file; /* end the transfer as soon as the reply is a file */
+    /* results */
+    long status;                /* HTTP status of the reply, 0 if none came */
+    bool is_file;               /* the reply is a file's bytes (it has X-Coffer-SHA512) */
+    uint8_t sha[CF_SHA512_LEN]; /* that header, when is_file */
+    json_t *json;               /* the 2xx reply parsed, or NULL; owned by the request */
+    /* private to session.c */
+    CURL *h;
+    bool headers_seen;
+    struct cf_buf body; /* a JSON reply, or the body of an error reply */
+};
+
+/* Start x for command cmd (borrowed). Cannot fail. */
+void cf__cli_gwreq_init(struct cf__cli_gwreq *x, const char *cmd);
+
+/* Send method url (borrowed) with s's token (borrowed). in_size: the
+ * upload's size, or -1 for chunked (only with x->in). Returns 0 on a 2xx
+ * reply (x->json parsed when it is JSON), or when stop_on_file and the
+ * reply is a file; else 1 with the reason printed ("run coffer login" when
+ * the gateway refused the token). Run x once; cf__cli_gwreq_fini and
+ * cf__cli_gwreq_init make it ready for another request. */
+CF_MUST_CHECK int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s,
+                                    const char *method, const char *url, int64_t in_size);
+
+/* Release what x holds (not in, out or out_sha). Idempotent. */
+void cf__cli_gwreq_fini(struct cf__cli_gwreq *x);
+
+/* ---- commands another file hands over to ---- */
+
+/* `put FILE /PATH` and `get /PATH [-o FILE]`, the path forms of put and get
+ * (paths.c), with the whole argv of put or get. */
+int cf__cli_path_put(int argc, char **argv);
+int cf__cli_path_get(int argc, char **argv);
+
+/* `admin client|user|group|perm ...` on the file system database
+ * (accounts.c); argv starts at "client", "user", "group" or "perm". */
+int cf__cli_admin_accounts(int argc, char **argv);
+
 /* `admin filers`, `admin log`, `admin filer maintenance ...` against the
- * monitor (monitor_cmds.c); argv starts at "filers", "log" or "filer". */
-int cf__cli_monitor_admin(int argc, char **argv);
+ * monitor (monitor.c); argv starts at "filers", "log" or "filer". */
+int cf__cli_admin_monitor(int argc, char **argv);
+
 /* `admin rebuild|rebalance|audit|dedupe|jobs|job ...` against the app's jobs
- * (jobs_cmds.c); argv starts at the sub-command. Returns the exit status. */
+ * (jobs_cmds.c); argv starts at the sub-command. */
 int cf__cli_jobs(int argc, char **argv);
 
 #endif

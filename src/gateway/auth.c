@@ -232,6 +232,26 @@ int cf_auth_password_verify(const char *stored, size_t stored_len, const char *p
     return rc;
 }
 
+int cf_auth_password_generate(unsigned bits, char *out)
+{
+    uint8_t rnd[CF_AUTH_GENPW_BITS_MAX / 8];
+    int rc = 0;
+
+    out[0] = '\0';
+    if (bits < CF_AUTH_GENPW_BITS_MIN || bits > CF_AUTH_GENPW_BITS_MAX || bits % 8 != 0) {
+        rc = CF_EINVAL;
+        goto out;
+    }
+    if (RAND_bytes(rnd, (int)(bits / 8)) != 1) {
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    cf_hex_encode(rnd, bits / 8, out);
+out:
+    OPENSSL_cleanse(rnd, sizeof(rnd));
+    return rc;
+}
+
 bool cf_auth_password_needs_rehash(const char *stored, size_t len, uint32_t iterations)
 {
     struct cf_auth_pwhash h;

@@ -13,7 +13,6 @@
 #include "coffer/app.h"
 #include "coffer/auth.h"
 #include "coffer/err.h"
-#include "coffer/hex.h"
 #include "coffer/filer.h"
 #include "coffer/fsdb.h"
 #include "coffer/gateway.h"
@@ -95,7 +94,6 @@ static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_
     struct cf_fsdb_shard *shards = NULL;
     struct cf_fsdb_client cl;
     struct cf_fsdb_user u;
-    struct cf_auth_key rnd = {0};
     char hash[CF_AUTH_PWHASH_SIZE];
     size_t nshards = 0;
     int rc;
@@ -118,9 +116,7 @@ static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_
     if (rc != CF_ENOTFOUND)
         goto out;
     /* 96 random bits as 24 hex digits: typed once, then kept by the CLI. */
-    rc = cf_auth_key_generate(&rnd);
-    if (rc == 0)
-        cf_hex_encode(rnd.bytes, 12, pw);
+    rc = cf_auth_password_generate(96, pw);
     if (rc == 0)
         rc = cf_auth_password_hash(pw, strlen(pw), CF_AUTH_PBKDF2_ITER_DEFAULT, hash);
     if (rc == 0)
@@ -130,7 +126,6 @@ static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_
         pw[0] = '\0';
     }
 out:
-    cf_auth_key_fini(&rnd);
     free(shards);
     cf_fsdb_close(fs);
     return rc;

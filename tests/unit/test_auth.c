@@ -368,6 +368,32 @@ static void write_file(const char *path, const char *content, size_t len, mode_t
     assert_int_equal(chmod(path, mode), 0);
 }
 
+static void test_password_generate(void **state)
+{
+    char a[CF_AUTH_GENPW_BITS_MAX / 4 + 1], b[sizeof(a)], hash[CF_AUTH_PWHASH_SIZE];
+    static const unsigned bad[] = {
+        0,   8, CF_AUTH_GENPW_BITS_MIN - 8, CF_AUTH_GENPW_BITS_MIN + 4, CF_AUTH_GENPW_BITS_MAX + 8,
+        4096};
+
+    (void)state;
+    for (unsigned bits = CF_AUTH_GENPW_BITS_MIN; bits <= CF_AUTH_GENPW_BITS_MAX; bits += 8) {
+        assert_int_equal(cf_auth_password_generate(bits, a), 0);
+        assert_int_equal(strlen(a), bits / 4);
+        assert_int_equal(strspn(a, "0123456789abcdef"), bits / 4);
+        assert_int_equal(cf_auth_password_generate(bits, b), 0);
+        assert_string_not_equal(a, b);
+    }
+    /* What it makes is a password the hash accepts. */
+    assert_int_equal(cf_auth_password_generate(128, a), 0);
+    assert_int_equal(cf_auth_password_hash(a, strlen(a), FAST_ITER, hash), 0);
+    assert_int_equal(cf_auth_password_verify(hash, strlen(hash), a, strlen(a)), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(a, 'x', sizeof(a));
+        assert_int_equal(cf_auth_password_generate(bad[i], a), CF_EINVAL);
+        assert_string_equal(a, "");
+    }
+}
+
 static void test_key_generate_save_load(void **state)
 {
     struct cf_auth_key a, b, c;
@@ -998,6 +1024,7 @@ int main(void)
         cmocka_unit_test(test_pwhash_malformed),
         cmocka_unit_test(test_pwhash_bounds),
         cmocka_unit_test(test_pwhash_every_byte),
+        cmocka_unit_test(test_password_generate),
         cmocka_unit_test(test_key_generate_save_load),
         cmocka_unit_test(test_key_load_errors),
         cmocka_unit_test(test_token_round_trip),

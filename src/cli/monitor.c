@@ -1,5 +1,5 @@
 /*
- * monitor_cmds.c -- `coffer admin filers`, `coffer admin log` and `coffer
+ * monitor.c -- `coffer admin filers`, `coffer admin log` and `coffer
  * admin filer maintenance`, against the monitor's HTTP API (monitor.h).
  */
 #include <errno.h>
@@ -12,13 +12,11 @@
 #include "coffer/buf.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
-#include "coffer/httpc.h"
 #include "coffer/log.h"
 #include "coffer/scribe.h"
 #include "cli_int.h"
 
 #define TIMEOUT_MS 30000L
-#define URL_MAX    2048
 /* Events one `admin log` prints at most. */
 #define LOG_LIMIT_MAX 1000000
 
@@ -53,64 +51,30 @@ static const struct cf_conf_opt maint_opts[] = {
     {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer id", false},
 };
 
-/* Load opts from argv (after the sub-command); pos (may be NULL) receives a
- * lone "on"/"off". Returns -1 to go on, or the exit status. */
-static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct mon_conf *c,
-                int argc, char **argv, const char *usage, const char **pos)
-{
-    char err[CF_ERR_LEN] = "", *rest[64];
-    int k = 0, rc;
-
-    if (argc > (int)CF_ARRAY_LEN(rest)) {
-        fprintf(stderr, "coffer %s: too many arguments\n", cmd);
-        return 2;
-    }
-    for (int i = 0; i < argc; i++) {
-        bool after_opt = i > 0 && strncmp(argv[i - 1], "--", 2) == 0 &&
-                         strchr(argv[i - 1], '=') == NULL && strcmp(argv[i - 1], "--help") != 0;
-        if (pos != NULL && !after_opt && (!strcmp(argv[i], "on") || !strcmp(argv[i], "off"))) {
-            *pos = argv[i];
-            continue;
-        }
-        rest[k++] = argv[i];
-    }
-    rc = cf_conf_load(o, n, c, k, rest, usage, err);
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "coffer %s: %s\n", cmd, err);
-        return 2;
-    }
-    return -1;
-}
-
-/* method base+path with body (may be NULL): 0 and *out on the wanted status,
- * else 1 with the reason printed. */
+/* method base + path with body (may be NULL): 0 and *out (caller owns) on
+ * a JSON object with status 200, else 1 with the reason printed. */
 static int call(const char *cmd, const char *method, const char *base, const char *path,
-                const json_t *body, long want, json_t **out)
+                const json_t *body, json_t **out)
 {
-    char url[URL_MAX], err[CF_ERR_LEN] = "";
-    json_t *j = NULL;
+    const struct cf__cli_req r = {.cmd = cmd,
+                                  .method = method,
+                                  .base = base,
+                                  .base_name = "--monitor URL",
+                                  .path = path,
+                                  .body = body,
+                                  .timeout_ms = TIMEOUT_MS,
+                                  .hint = " (is `coffer monitor` running there?)"};
     long status = 0;
+    int rc = cf__cli_request(&r, &status, out);
 
-    *out = NULL;
-    if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url)) {
-        fprintf(stderr, "coffer %s: --monitor URL too long\n", cmd);
-        return 1;
-    }
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json(method, url, body, TIMEOUT_MS, &status, &j, err) < 0) {
-        fprintf(stderr, "coffer %s: %s (is `coffer monitor` running there?)\n", cmd, err);
-        return 1;
-    }
-    if (status != want || !json_is_object(j)) {
-        const char *m = json_string_value(json_object_get(j, "message"));
+    if (rc == 0 && (status != 200 || !json_is_object(*out))) {
+        const char *m = json_string_value(json_object_get(*out, "message"));
         fprintf(stderr, "coffer %s: HTTP %ld%s%s\n", cmd, status, m ? ": " : "", m ? m : "");
-        json_decref(j);
-        return 1;
+        json_decref(*out);
+        *out = NULL;
+        rc = 1;
     }
-    *out = j;
-    return 0;
+    return rc;
 }
 
 static uint64_t jint(const json_t *o, const char *key)
@@ -163,15 +127,19 @@ static int admin_filers(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer admin filers [--monitor URL]\n"
                                 "Prints the filer summary table as the monitor keeps it.\n";
+    static const struct cf__cli_args args = {.cmd = "admin filers",
+                                             .usage = usage,
+                                             .opts = filers_opts,
+                                             .nopts = CF_ARRAY_LEN(filers_opts)};
     struct mon_conf c = {0};
     json_t *j = NULL, *arr;
     uint64_t now;
     int rc;
 
-    rc = load("admin filers", filers_opts, CF_ARRAY_LEN(filers_opts), &c, argc, argv, usage, NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
-    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, 200, &j);
+    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, &j);
     if (rc != 0)
         goto out;
     arr = json_object_get(j, "filers");
@@ -283,12 +251,14 @@ static int admin_log(int argc, char **argv)
         "                        [--kind K] [--filer ID] [--limit N]\n"
         "Prints the scribe's events (filer status changes and errors, checksum\n"
         "mismatches, repairs, jobs), oldest first.\n";
+    static const struct cf__cli_args args = {
+        .cmd = "admin log", .usage = usage, .opts = log_opts, .nopts = CF_ARRAY_LEN(log_opts)};
     struct mon_conf c = {0};
     uint64_t now = cf_wall_ms(), since = 0, until = 0, after = 0, printed = 0;
     json_t *j = NULL;
     int rc;
 
-    rc = load("admin log", log_opts, CF_ARRAY_LEN(log_opts), &c, argc, argv, usage, NULL);
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
     if (rc >= 0)
         goto out;
     rc = 2;
@@ -302,23 +272,19 @@ static int admin_log(int argc, char **argv)
         struct cf_buf path;
         size_t got;
         uint64_t page = c.limit - printed;
-        char *esc = NULL;
         bool ok;
         if (page > CF_SCRIBE_QUERY_MAX)
             page = CF_SCRIBE_QUERY_MAX;
         rc = 1;
-        cf_buf_init(&path, URL_MAX);
+        cf_buf_init(&path, CF__CLI_URL_MAX);
         ok = cf_buf_printf(&path, "/v1/log?since=%" PRIu64 "&after=%" PRIu64 "&limit=%" PRIu64,
                            since, after, page) == 0;
         if (ok && until != 0)
             ok = cf_buf_printf(&path, "&until=%" PRIu64, until) == 0;
         if (ok && c.filer != 0)
             ok = cf_buf_printf(&path, "&filer=%" PRIu64, c.filer) == 0;
-        if (ok && c.kind != NULL) {
-            esc = curl_easy_escape(NULL, c.kind, 0);
-            ok = esc != NULL && cf_buf_printf(&path, "&kind=%s", esc) == 0;
-            curl_free(esc);
-        }
+        if (ok && c.kind != NULL)
+            ok = cf_buf_printf(&path, "&kind=") == 0 && cf__cli_escape(&path, c.kind, false) == 0;
         if (!ok) {
             cf_buf_fini(&path);
             fprintf(stderr, "coffer admin log: --kind too long\n");
@@ -326,7 +292,7 @@ static int admin_log(int argc, char **argv)
         }
         json_decref(j);
         j = NULL;
-        rc = call("admin log", "GET", c.monitor, path.base, NULL, 200, &j);
+        rc = call("admin log", "GET", c.monitor, path.base, NULL, &j);
         cf_buf_fini(&path);
         if (rc != 0)
             goto out;
@@ -351,24 +317,34 @@ static int admin_maintenance(int argc, char **argv)
         "usage: coffer admin filer maintenance --id N on|off [--monitor URL]\n"
         "Puts a filer in maintenance (it takes no new objects; the monitor keeps\n"
         "the status) or takes it out (the monitor decides again at its next poll).\n";
+    static const char *const on_off[] = {"on", "off", NULL};
+    static const struct cf__cli_args args = {.cmd = "admin filer maintenance",
+                                             .usage = usage,
+                                             .opts = maint_opts,
+                                             .nopts = CF_ARRAY_LEN(maint_opts),
+                                             .max = CF__CLI_ARGS_MAX,
+                                             .words = on_off};
     struct mon_conf c = {0};
-    const char *pos = NULL;
-    char path[64];
+    char *pos[CF__CLI_ARGS_MAX], path[64];
+    const char *on = NULL;
+    int np = 0;
     json_t *j = NULL, *body = NULL;
     int rc;
 
-    rc = load("admin filer maintenance", maint_opts, CF_ARRAY_LEN(maint_opts), &c, argc, argv,
-              usage, &pos);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, &np);
     if (rc >= 0)
         goto out;
     rc = 2;
-    if (pos == NULL || c.id == 0) {
+    /* Given more than once, the last one counts. */
+    if (np > 0)
+        on = pos[np - 1];
+    if (on == NULL || c.id == 0) {
         fprintf(stderr, "%s", usage);
         goto out;
     }
     (void)snprintf(path, sizeof(path), "/v1/filers/%" PRIu64 "/maintenance", c.id);
-    body = json_pack("{s:b}", "on", strcmp(pos, "on") == 0);
-    rc = call("admin filer maintenance", "POST", c.monitor, path, body, 200, &j);
+    body = json_pack("{s:b}", "on", strcmp(on, "on") == 0);
+    rc = call("admin filer maintenance", "POST", c.monitor, path, body, &j);
     if (rc != 0)
         goto out;
     printf("filer %" PRIu64 " is %s\n", c.id, jstr(j, "status"));
@@ -379,7 +355,7 @@ out:
     return rc;
 }
 
-int cf__cli_monitor_admin(int argc, char **argv)
+int cf__cli_admin_monitor(int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "filers") == 0)
         return admin_filers(argc - 1, argv + 1);

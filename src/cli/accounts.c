@@ -1,0 +1,268 @@
+/*
+ * accounts.c -- `coffer admin client|user|group|perm`: clients, users,
+ * groups and folder permissions, written straight into the file system
+ * database (--fs-db URI, COFFER_FS_DB, default sqlite:./data/fs-catalog.db),
+ * as an operator does before anyone can log in.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/auth.h"
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
+#include "coffer/fsdb.h"
+#include "coffer/log.h"
+#include "cli_int.h"
+
+struct accounts_conf {
+    char *fs_db;
+    char *client;
+    uint64_t replicas;
+    bool admin;
+    char *password;
+    char *path;
+    char *user;
+    char *group;
+    char *level;
+};
+
+#define OFF(f) offsetof(struct accounts_conf, f)
+static const struct cf_conf_opt accounts_opts[] = {
+    {"fs-db", CF_CONF_STR, "sqlite:./data/fs-catalog.db", 0, 0, OFF(fs_db),
+     "file system database catalog URI", false},
+    {"client", CF_CONF_STR, NULL, 0, 0, OFF(client), "client name", false},
+    {"replicas", CF_CONF_U64, "0", 0, CF_FSDB_REPLICAS_MAX, OFF(replicas),
+     "client add: copies of each object (0: the default)", false},
+    {"admin", CF_CONF_BOOL, "false", 0, 0, OFF(admin), "user add: read-write everywhere", false},
+    {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
+     "user add: password (default: a generated one, printed)", false},
+    {"path", CF_CONF_STR, NULL, 0, 0, OFF(path), "perm set: the folder", false},
+    {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set: the user", false},
+    {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group name", false},
+    {"level", CF_CONF_STR, NULL, 0, 0, OFF(level), "perm set: none, read or read-write", false},
+};
+
+/* The user's id in client, or "no user" in err. */
+static int find_user(struct cf_fsdb *fs, uint64_t client, const char *name, uint64_t *id, char *err)
+{
+    struct cf_fsdb_user u;
+    int rc = cf_fsdb_user_get(fs, client, name, &u, err);
+
+    if (rc == CF_ENOTFOUND)
+        cf_err_set(err, "no user \"%.64s\"", name);
+    if (rc == 0)
+        *id = u.id;
+    explicit_bzero(u.pw_hash, sizeof(u.pw_hash));
+    return rc;
+}
+
+/* The id of the client that --client names, or why not in err. */
+static int find_client(struct cf_fsdb *fs, const struct accounts_conf *c, uint64_t *id, char *err)
+{
+    struct cf_fsdb_client cl;
+    int rc = CF_EINVAL;
+
+    if (c->client == NULL)
+        cf_err_set(err, "give --client NAME");
+    else
+        rc = cf_fsdb_client_find(fs, c->client, &cl, err);
+    if (rc == CF_ENOTFOUND)
+        cf_err_set(err, "no client \"%.64s\"", c->client);
+    if (rc == 0)
+        *id = cl.id;
+    return rc;
+}
+
+/* ---- the commands: pos holds the positional arguments, from WHAT VERB ---- */
+
+/* `client add NAME`. */
+static int client_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_client cl;
+    struct cf_fsdb_shard *shards = NULL;
+    size_t nshards = 0;
+    /* A new file system database gets its first shard beside the catalog. */
+    int rc = cf_fsdb_shard_list(fs, &shards, &nshards, err);
+
+    free(shards);
+    if (rc == 0 && nshards == 0)
+        rc = cf_fsdb_shard_add(fs, NULL, NULL, err);
+    if (rc == 0)
+        rc = cf_fsdb_client_add(fs, pos[2], NULL, (unsigned)c->replicas, &cl, err);
+    if (rc == 0)
+        printf("client %s (id %" PRIu64 ", shard %" PRIu32 ", %u replicas) added\n", cl.name, cl.id,
+               cl.shard, cl.replicas);
+    return rc;
+}
+
+/* `user add NAME --client C [--admin] [--password P]`. */
+static int user_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    char pw[128 / 4 + 1] = "", hash[CF_AUTH_PWHASH_SIZE] = "";
+    const char *use = c->password;
+    uint64_t client = 0, id = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc < 0)
+        goto out;
+    if (use == NULL) {
+        /* 128 random bits as 32 hex digits, shown once. */
+        rc = cf_auth_password_generate(128, pw);
+        use = pw;
+    }
+    if (rc == 0)
+        rc = cf_auth_password_hash(use, strlen(use), CF_AUTH_PBKDF2_ITER_DEFAULT, hash);
+    if (rc == 0)
+        rc = cf_fsdb_user_add(fs, client, pos[2], hash, c->admin, &id, err);
+    if (rc < 0)
+        goto out;
+    printf("user %s (id %" PRIu64 "%s) added to client %s\n", pos[2], id, c->admin ? ", admin" : "",
+           c->client);
+    if (pw[0] != '\0')
+        printf("password: %s\n", pw);
+out:
+    explicit_bzero(pw, sizeof(pw));
+    return rc;
+}
+
+/* `group add NAME --client C`. */
+static int group_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint64_t client = 0, id = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc == 0)
+        rc = cf_fsdb_group_add(fs, client, pos[2], &id, err);
+    if (rc == 0)
+        printf("group %s (id %" PRIu64 ") added to client %s\n", pos[2], id, c->client);
+    return rc;
+}
+
+/* `group member GROUP USER --client C`. */
+static int group_member(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint64_t client = 0, group = 0, user = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc == 0)
+        rc = cf_fsdb_group_find(fs, client, pos[2], &group, err);
+    if (rc == 0)
+        rc = find_user(fs, client, pos[3], &user, err);
+    if (rc == 0)
+        rc = cf_fsdb_group_member_add(fs, client, group, user, err);
+    if (rc == 0)
+        printf("user %s is in group %s\n", pos[3], pos[2]);
+    return rc;
+}
+
+/* `perm set --client C --path /FOLDER (--user U | --group G) --level L`. */
+static int perm_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    enum cf_fsdb_level level = CF_FSDB_NONE;
+    enum cf_fsdb_principal kind = CF_FSDB_USER;
+    uint64_t client = 0, folder = 0, who = 0;
+    int rc = CF_EINVAL;
+
+    (void)pos;
+    if (c->path == NULL || c->level == NULL || (c->user == NULL) == (c->group == NULL)) {
+        cf_err_set(err, "give --path /FOLDER, --user U or --group ID, and --level");
+        goto out;
+    }
+    if (strcmp(c->level, "none") == 0) {
+        level = CF_FSDB_NONE;
+    } else if (strcmp(c->level, "read") == 0) {
+        level = CF_FSDB_READ;
+    } else if (strcmp(c->level, "read-write") == 0) {
+        level = CF_FSDB_READ_WRITE;
+    } else {
+        cf_err_set(err, "--level is none, read or read-write, not \"%.32s\"", c->level);
+        goto out;
+    }
+    rc = find_client(fs, c, &client, err);
+    if (rc == 0)
+        rc = cf_fsdb_resolve(fs, client, c->path, &folder, err);
+    if (rc == CF_ENOTFOUND)
+        cf_err_set(err, "no folder \"%.200s\"", c->path);
+    if (rc == 0 && c->user != NULL)
+        rc = find_user(fs, client, c->user, &who, err);
+    if (rc == 0 && c->group != NULL) {
+        kind = CF_FSDB_GROUP;
+        rc = cf_fsdb_group_find(fs, client, c->group, &who, err);
+    }
+    if (rc == 0)
+        rc = cf_fsdb_perm_set(fs, client, folder, kind, who, level, err);
+    if (rc == 0)
+        printf("%s on %s: %s %s\n", c->level, c->path, kind == CF_FSDB_USER ? "user" : "group",
+               kind == CF_FSDB_USER ? c->user : c->group);
+out:
+    return rc;
+}
+
+/* Each command: `admin WHAT VERB`, with nargs positional arguments in all. */
+struct account_cmd {
+    const char *what;
+    const char *verb;
+    int nargs;
+    int (*run)(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err);
+};
+
+static const struct account_cmd account_cmds[] = {
+    {"client", "add", 3, client_add}, {"user", "add", 3, user_add},
+    {"group", "add", 3, group_add},   {"group", "member", 4, group_member},
+    {"perm", "set", 2, perm_set},
+};
+
+int cf__cli_admin_accounts(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin client add NAME [--replicas R]\n"
+        "       coffer admin user add --client C NAME [--admin] [--password P]\n"
+        "       coffer admin group add --client C NAME\n"
+        "       coffer admin group member --client C GROUP USER\n"
+        "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"
+        "                             --level none|read|read-write\n"
+        "They work on the file system database: --fs-db URI (COFFER_FS_DB, default\n"
+        "sqlite:./data/fs-catalog.db).\n";
+    static const struct cf__cli_args args = {.cmd = "admin",
+                                             .usage = usage,
+                                             .opts = accounts_opts,
+                                             .nopts = CF_ARRAY_LEN(accounts_opts),
+                                             .min = 2,
+                                             .max = 4,
+                                             .strict = true};
+    const struct account_cmd *cmd = NULL;
+    struct accounts_conf c = {0};
+    struct cf_fsdb *fs = NULL;
+    char *pos[4] = {NULL, NULL, NULL, NULL}, err[CF_ERR_LEN] = "";
+    int rc, np = 0;
+
+    rc = cf__cli_load(&args, &c, argc, argv, pos, &np);
+    if (rc >= 0)
+        goto out;
+    for (size_t i = 0; cmd == NULL && i < CF_ARRAY_LEN(account_cmds); i++)
+        if (strcmp(pos[0], account_cmds[i].what) == 0 &&
+            strcmp(pos[1], account_cmds[i].verb) == 0 && np == account_cmds[i].nargs)
+            cmd = &account_cmds[i];
+    rc = 2;
+    if (cmd == NULL) {
+        fprintf(stderr, "%s", usage);
+        goto out;
+    }
+    /* A one-shot command: the database's start-up notes are noise here. */
+    cf_log_init("coffer", CF_LOG_WARN);
+    rc = cf_fsdb_open(c.fs_db, 1, &fs, err);
+    if (rc == 0)
+        rc = cmd->run(fs, &c, pos, err);
+    if (rc < 0) {
+        fprintf(stderr, "coffer admin %s %s: %s%s%s\n", pos[0], pos[1], cf_strerror(rc),
+                err[0] ? ": " : "", err);
+        rc = rc == CF_EINVAL ? 2 : 1;
+    }
+out:
+    cf_fsdb_close(fs);
+    cf_conf_fini(accounts_opts, CF_ARRAY_LEN(accounts_opts), &c);
+    return rc;
+}

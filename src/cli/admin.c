@@ -1,0 +1,251 @@
+/*
+ * admin.c -- `coffer admin`: the dispatch of every admin command, and the
+ * ones on the object database and the app: filer add|list and shard
+ * add|list (written straight into the catalog, --db URI) and purge (cli.h).
+ */
+#include "coffer/cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
+#include "coffer/objdb.h"
+#include "cli_int.h"
+
+struct admin_conf {
+    char *db;
+    uint64_t id;
+    char *url;
+    uint64_t weight;
+    char *location;
+    char *app;
+    bool now;
+};
+
+#define OFF(f) offsetof(struct admin_conf, f)
+static const struct cf_conf_opt admin_opts[] = {
+    {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db), "object database catalog URI",
+     false},
+    {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer or shard id", false},
+    {"url", CF_CONF_STR, NULL, 0, 0, OFF(url), "filer base URL, http://HOST:PORT", false},
+    {"weight", CF_CONF_U64, "100", 0, 1000000, OFF(weight), "filer weight", false},
+    {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
+};
+
+static const struct cf_conf_opt purge_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+    {"now", CF_CONF_BOOL, "false", 0, 0, OFF(now), "run the delete and purge pass now", false},
+};
+
+/* What `coffer admin` does, printed when it cannot tell which command. */
+static const char admin_usage[] =
+    "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--db URI]\n"
+    "       coffer admin filer list [--db URI]\n"
+    "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
+    "       coffer admin shard list [--db URI]\n"
+    "       coffer admin purge --now [--app URL]\n"
+    "       coffer admin filers [--monitor URL]\n"
+    "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
+    "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
+    "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
+    "--help)\n"
+    "       coffer admin client|user|group|perm ...   (coffer admin user --help)\n";
+
+/* ---- filer and shard, on the object database ---- */
+
+static int admin_filer(struct cf_objdb *odb, const char *verb, const struct admin_conf *c,
+                       char *err)
+{
+    struct cf_objdb_filer f = {0}, *fl = NULL;
+    size_t n = 0;
+    int rc = CF_EINVAL;
+
+    if (strcmp(verb, "add") == 0) {
+        if (c->id == 0 || c->url == NULL) {
+            cf_err_set(err, "filer add needs --id N and --url http://HOST:PORT");
+            goto out;
+        }
+        f.id = (uint32_t)c->id;
+        (void)snprintf(f.url, sizeof(f.url), "%s", c->url);
+        f.weight = (uint32_t)c->weight;
+        (void)snprintf(f.status, sizeof(f.status), "unknown");
+        rc = cf_objdb_filer_register(odb, &f, err);
+    } else if (strcmp(verb, "list") == 0) {
+        rc = cf_objdb_filer_list(odb, &fl, &n, err);
+        if (rc < 0)
+            goto out;
+        printf("%-4s %-28s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "weight", "status", "used",
+               "total", "objects", "ro");
+        for (size_t i = 0; i < n; i++)
+            printf("%-4" PRIu32 " %-28s %-7" PRIu32 " %-8s %14" PRIu64 " %14" PRIu64 " %10" PRIu64
+                   " %s\n",
+                   fl[i].id, fl[i].url, fl[i].weight, fl[i].status, fl[i].used_bytes,
+                   fl[i].total_bytes, fl[i].objects, fl[i].read_only ? "yes" : "no");
+    } else {
+        cf_err_set(err, "unknown verb \"filer %.32s\" (add, list)", verb);
+    }
+out:
+    free(fl);
+    return rc;
+}
+
+static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admin_conf *c,
+                       char *err)
+{
+    struct cf_objdb_shard *sl = NULL;
+    uint16_t id = 0;
+    size_t n = 0;
+    int rc = CF_EINVAL;
+
+    if (strcmp(verb, "add") == 0) {
+        rc = cf_objdb_shard_add(odb, (uint16_t)c->id, c->location, &id, err);
+        if (rc == 0)
+            printf("shard %u added\n", (unsigned)id);
+    } else if (strcmp(verb, "list") == 0) {
+        cf_objdb_shard_list(odb, &sl, &n);
+        printf("%-6s %-40s %-9s %s\n", "id", "location", "read-only", "obsolete");
+        for (size_t i = 0; i < n; i++)
+            printf("%-6u %-40s %-9s %s\n", (unsigned)sl[i].id, sl[i].location,
+                   sl[i].read_only ? "yes" : "no", sl[i].obsolete ? "yes" : "no");
+        rc = 0;
+    } else {
+        cf_err_set(err, "unknown verb \"shard %.32s\" (add, list)", verb);
+    }
+    free(sl);
+    return rc;
+}
+
+/* `coffer admin filer|shard VERB ...`, and what no other admin command
+ * takes (the usage of them all). */
+static int admin_objdb(int argc, char **argv)
+{
+    static const struct cf__cli_args args = {.cmd = "admin",
+                                             .usage = admin_usage,
+                                             .opts = admin_opts,
+                                             .nopts = CF_ARRAY_LEN(admin_opts),
+                                             .min = 2,
+                                             .max = 2};
+    struct admin_conf c = {0};
+    struct cf_objdb *odb = NULL;
+    char *pos[2] = {NULL, NULL}, err[CF_ERR_LEN] = "";
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (cf_objdb_open(c.db, 1, &odb, err) < 0) {
+        fprintf(stderr, "coffer admin: %s\n", err);
+        goto out;
+    }
+    if (strcmp(pos[0], "filer") == 0)
+        rc = admin_filer(odb, pos[1], &c, err);
+    else if (strcmp(pos[0], "shard") == 0)
+        rc = admin_shard(odb, pos[1], &c, err);
+    else {
+        fprintf(stderr, "%s", admin_usage);
+        rc = 2;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "coffer admin: %s%s%s\n", cf_strerror(rc), err[0] ? ": " : "", err);
+        rc = rc == CF_EINVAL ? 2 : 1;
+    }
+out:
+    cf_objdb_close(odb);
+    cf_conf_fini(admin_opts, CF_ARRAY_LEN(admin_opts), &c);
+    return rc;
+}
+
+/* ---- purge, on the app ---- */
+
+/* `coffer admin purge --now [--app URL]`: POST {app}/v1/admin/purge. */
+static int admin_purge(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer admin purge --now [--app URL]\n"
+                                "Runs the app's delete and purge pass now and prints its counts.\n";
+    static const struct cf__cli_args args = {.cmd = "admin purge",
+                                             .usage = usage,
+                                             .opts = purge_opts,
+                                             .nopts = CF_ARRAY_LEN(purge_opts)};
+    struct admin_conf c = {0};
+    struct cf__cli_req r = {.cmd = "admin purge",
+                            .method = "POST",
+                            .base_name = "--app URL",
+                            .path = "/v1/admin/purge",
+                            .timeout_ms = 600000L,
+                            .url_prefix = true};
+    json_t *j = NULL;
+    long status = 0;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (!c.now) {
+        fprintf(stderr, "%s", usage);
+        goto out;
+    }
+    rc = 1;
+    r.base = c.app;
+    if (cf__cli_request(&r, &status, &j) != 0)
+        goto out;
+    if (status != 200 || !json_is_object(j)) {
+        const char *m = json_string_value(json_object_get(j, "message"));
+        fprintf(stderr, "coffer admin purge: status %ld%s%s\n", status, m ? ": " : "", m ? m : "");
+        goto out;
+    }
+    printf("moved %" PRId64 ", purged %" PRId64 ", failed %" PRId64 ", skipped %" PRId64
+           ", removed %" PRId64 ", pending %" PRId64 "\n",
+           (int64_t)json_integer_value(json_object_get(j, "moved")),
+           (int64_t)json_integer_value(json_object_get(j, "purged")),
+           (int64_t)json_integer_value(json_object_get(j, "failed")),
+           (int64_t)json_integer_value(json_object_get(j, "skipped")),
+           (int64_t)json_integer_value(json_object_get(j, "removed")),
+           (int64_t)json_integer_value(json_object_get(j, "pending")));
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(purge_opts, CF_ARRAY_LEN(purge_opts), &c);
+    return rc;
+}
+
+/* ---- the dispatch ---- */
+
+/* Whether w is one of words (NULL-terminated). */
+static bool one_of(const char *w, const char *const *words)
+{
+    bool found = false;
+
+    for (size_t i = 0; !found && words[i] != NULL; i++)
+        found = strcmp(w, words[i]) == 0;
+    return found;
+}
+
+int cf_cli_admin(int argc, char **argv)
+{
+    static const char *const jobs[] = {"rebuild", "rebalance", "audit", "dedupe",
+                                       "jobs",    "job",       NULL};
+    static const char *const monitor[] = {"filers", "log", NULL};
+    static const char *const accounts[] = {"client", "user", "group", "perm", NULL};
+    const char *noun = argc >= 1 ? argv[0] : "";
+    int rc;
+
+    if (strcmp(noun, "purge") == 0)
+        rc = admin_purge(argc - 1, argv + 1);
+    else if (one_of(noun, jobs))
+        rc = cf__cli_jobs(argc, argv);
+    else if (one_of(noun, monitor) ||
+             (strcmp(noun, "filer") == 0 && argc >= 2 && strcmp(argv[1], "maintenance") == 0))
+        rc = cf__cli_admin_monitor(argc, argv);
+    else if (one_of(noun, accounts))
+        rc = cf__cli_admin_accounts(argc, argv);
+    else
+        rc = admin_objdb(argc, argv);
+    return rc;
+}

@@ -1,0 +1,363 @@
+/*
+ * common.c -- what several CLI commands share (cli_int.h): reading the
+ * arguments, the progress bar, error replies, JSON requests to the
+ * services, uploads hashed on the way, and downloads that appear only when
+ * complete.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/buf.h"
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/io.h"
+#include "coffer/sha512.h"
+#include "cli_int.h"
+
+/* ---- arguments ---- */
+
+/* Whether option arg ("--name" without '=') is followed by its value, as
+ * cf_conf_load reads it: all but a BOOL, --help and --print-config. */
+static bool takes_value(const struct cf__cli_args *a, const char *arg)
+{
+    bool value = strcmp(arg, "--help") != 0 && strcmp(arg, "--print-config") != 0;
+
+    for (size_t i = 0; value && i < a->nopts; i++) {
+        if (strcmp(arg + 2, a->opts[i].name) == 0) {
+            value = a->opts[i].type != CF_CONF_BOOL;
+            break;
+        }
+    }
+    return value;
+}
+
+/* Whether w may be a positional argument: not an option ("-" alone, the
+ * standard input, is a word), and one of a's words if it has a list. */
+static bool is_word(const struct cf__cli_args *a, const char *w)
+{
+    bool ok = w[0] != '-' || w[1] == '\0';
+
+    if (ok && a->words != NULL) {
+        ok = false;
+        for (size_t i = 0; !ok && a->words[i] != NULL; i++)
+            ok = strcmp(w, a->words[i]) == 0;
+    }
+    return ok;
+}
+
+/* Walk argv the way cf_conf_load reads it: options, and the values they
+ * take, go into rest[0..*nrest) (rest may be NULL to drop them); words into
+ * pos, up to max. A word past max ends the walk in *extra when a is strict,
+ * else it goes into rest. Returns how many went into pos. */
+static int split(const struct cf__cli_args *a, int max, int argc, char **argv, char **pos,
+                 char **rest, int *nrest, const char **extra)
+{
+    bool value = false;
+    int p = 0, k = 0;
+
+    *extra = NULL;
+    for (int i = 0; i < argc && *extra == NULL; i++) {
+        char *w = argv[i];
+        bool option = true;
+        if (value) {
+            value = false;
+        } else if (strcmp(w, "-o") == 0) {
+            w = "--o"; /* the short form: -o FILE */
+            value = true;
+        } else if (strncmp(w, "--", 2) == 0) {
+            value = strchr(w, '=') == NULL && takes_value(a, w);
+        } else if (is_word(a, w) && p < max) {
+            pos[p++] = w;
+            option = false;
+        } else if (is_word(a, w) && a->strict) {
+            *extra = w;
+            option = false;
+        }
+        if (option && rest != NULL)
+            rest[k++] = w;
+    }
+    if (nrest != NULL)
+        *nrest = k;
+    return p;
+}
+
+int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv, char **pos,
+                 int *npos)
+{
+    char err[CF_ERR_LEN] = "", *rest[CF__CLI_ARGS_MAX];
+    const char *extra = NULL;
+    int k = 0, p, rc = 2;
+
+    if (argc > (int)CF_ARRAY_LEN(rest)) {
+        fprintf(stderr, "coffer %s: too many arguments\n", a->cmd);
+        goto out;
+    }
+    p = split(a, a->max, argc, argv, pos, rest, &k, &extra);
+    if (extra != NULL) {
+        fprintf(stderr, "coffer %s: unexpected argument \"%s\"\n%s", a->cmd, extra, a->usage);
+        goto out;
+    }
+    rc = cf_conf_load(a->opts, a->nopts, conf, k, rest, a->usage, err);
+    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "coffer %s: %s\n", a->cmd, err);
+        rc = 2;
+        goto out;
+    }
+    rc = 2;
+    if (p < a->min) {
+        fprintf(stderr, "%s", a->usage);
+        goto out;
+    }
+    if (npos != NULL)
+        *npos = p;
+    rc = -1;
+out:
+    return rc;
+}
+
+int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max)
+{
+    const char *extra;
+
+    return split(a, max, argc, argv, pos, NULL, NULL, &extra);
+}
+
+/* ---- progress ---- */
+
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct cf__cli_progress *p = ud;
+    curl_off_t total = ultotal > 0 ? ultotal : dltotal, now = ultotal > 0 ? ulnow : dlnow;
+    double s = (double)(cf_now_ns() - p->t0) / 1e9;
+    char tail[64];
+
+    if (!p->on || total <= 0)
+        return 0;
+    (void)snprintf(tail, sizeof(tail), "%8.1f MiB %7.1f MiB/s", (double)now / 1048576.0,
+                   s > 0 ? (double)now / 1048576.0 / s : 0.0);
+    cf__cli_bar(p->what, (double)now / (double)total, tail, now == total);
+    return 0;
+}
+
+void cf__cli_bar(const char *what, double frac, const char *tail, bool end)
+{
+    char bar[31];
+    int fill = frac <= 0 ? 0 : frac >= 1 ? 30 : (int)(30 * frac);
+
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(30 - fill));
+    bar[30] = '\0';
+    fprintf(stderr, "\r%s [%s] %3d%% %s", what, bar, (int)(100 * (frac > 1 ? 1 : frac)), tail);
+    if (end)
+        fputc('\n', stderr);
+}
+
+void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *what, uint64_t size)
+{
+    p->on = size >= CF__CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
+    p->t0 = cf_now_ns();
+    p->what = what;
+    if (!p->on)
+        return;
+    (void)curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    (void)curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    (void)curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
+}
+
+/* ---- replies ---- */
+
+void cf__cli_print_reply(const char *cmd, long status, const json_t *j)
+{
+    const char *msg = json_string_value(json_object_get(j, "message"));
+
+    fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status, msg ? msg : "(no detail)");
+}
+
+void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body)
+{
+    json_t *j = body->len ? json_loadb(body->base, body->len, 0, NULL) : NULL;
+
+    cf__cli_print_reply(cmd, status, j);
+    json_decref(j);
+}
+
+size_t cf__cli_to_buf(char *p, size_t size, size_t nitems, void *ud)
+{
+    return cf_buf_append(ud, p, size * nitems) < 0 ? 0 : size * nitems;
+}
+
+/* ---- URLs and JSON requests ---- */
+
+int cf__cli_escape(struct cf_buf *b, const char *s, bool keep_slash)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    int rc = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == 0; p++) {
+        unsigned char ch = *p;
+        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+                     (keep_slash && ch == '/');
+        if (plain) {
+            rc = cf_buf_append(b, p, 1);
+        } else {
+            char e[3] = {'%', digits[ch >> 4], digits[ch & 15]};
+            rc = cf_buf_append(b, e, 3);
+        }
+    }
+    return rc;
+}
+
+int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
+{
+    char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
+    int n, rc = 1;
+
+    *reply = NULL;
+    n = snprintf(url, sizeof(url), "%s%s", r->base, r->path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
+        goto out;
+    }
+    if (cf_httpc_global_init() < 0 ||
+        cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {
+        fprintf(stderr, "coffer %s: %s%s%s%s\n", r->cmd, r->url_prefix ? url : "",
+                r->url_prefix ? ": " : "", err, r->hint != NULL ? r->hint : "");
+        goto out;
+    }
+    rc = 0;
+out:
+    return rc;
+}
+
+/* ---- uploads ---- */
+
+int cf__cli_src_open(struct cf__cli_src *s, const char *cmd, const char *file, int64_t *size)
+{
+    struct stat st;
+    int rc = 1;
+
+    s->f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    if (s->f == NULL || fstat(fileno(s->f), &st) < 0) {
+        fprintf(stderr, "coffer %s: cannot open \"%s\": %s\n", cmd, file, strerror(errno));
+        goto out;
+    }
+    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    if (cf_sha512_init(&s->sha) < 0)
+        goto out;
+    rc = 0;
+out:
+    return rc;
+}
+
+size_t cf__cli_src_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct cf__cli_src *s = ud;
+    size_t n = fread(buf, 1, size * nitems, s->f);
+
+    if (n == 0 && ferror(s->f)) {
+        s->err = errno;
+        n = CURL_READFUNC_ABORT;
+    } else if (cf_sha512_update(&s->sha, buf, n) < 0) {
+        n = CURL_READFUNC_ABORT;
+    }
+    return n;
+}
+
+void cf__cli_src_close(struct cf__cli_src *s)
+{
+    if (s->f != NULL && s->f != stdin)
+        fclose(s->f);
+    s->f = NULL;
+    cf_sha512_fini(&s->sha);
+}
+
+/* ---- downloads: written beside the target, renamed when complete ---- */
+
+int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target)
+{
+    char *copy;
+    int n, fd;
+
+    memset(o, 0, sizeof(*o));
+    o->target = target;
+    if (target == NULL) {
+        o->f = stdout;
+        return 0;
+    }
+    copy = cf_xstrdup(target);
+    n = snprintf(o->tmp, sizeof(o->tmp), "%s/.coffer-get-XXXXXX", dirname(copy));
+    free(copy);
+    if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
+        fprintf(stderr, "coffer %s: the path \"%s\" is too long\n", cmd, target);
+        o->tmp[0] = '\0';
+        return 1;
+    }
+    fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        fprintf(stderr, "coffer %s: cannot write beside \"%s\": %s\n", cmd, target,
+                strerror(errno));
+        o->tmp[0] = '\0';
+        return 1;
+    }
+    o->f = fdopen(fd, "wb");
+    if (o->f == NULL) {
+        fprintf(stderr, "coffer %s: cannot write beside \"%s\": %s\n", cmd, target,
+                strerror(errno));
+        close(fd);
+        cf__cli_out_abort(o);
+        return 1;
+    }
+    return 0;
+}
+
+int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd)
+{
+    int e = 0;
+
+    if (o->target == NULL) {
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "coffer %s: write to stdout: %s\n", cmd, strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+        e = errno;
+    if (fclose(o->f) != 0 && e == 0)
+        e = errno;
+    o->f = NULL;
+    if (e == 0)
+        e = cf_io_rename_durable(o->tmp, o->target);
+    if (e != 0) {
+        fprintf(stderr, "coffer %s: cannot write \"%s\": %s\n", cmd, o->target, strerror(e));
+        cf__cli_out_abort(o);
+        return 1;
+    }
+    o->tmp[0] = '\0';
+    return 0;
+}
+
+void cf__cli_out_abort(struct cf__cli_out *o)
+{
+    if (o->f != NULL && o->f != stdout)
+        fclose(o->f);
+    o->f = NULL;
+    if (o->tmp[0] != '\0')
+        unlink(o->tmp);
+    o->tmp[0] = '\0';
+}

@@ -1,0 +1,296 @@
+/*
+ * objects.c -- `coffer put FILE`, `coffer get UUID` and `coffer stat UUID`:
+ * objects by UUID, straight to the app (upload) and objsrv (download), each
+ * checked against its SHA-512 (cli.h). A second argument that is a remote
+ * path hands put and get over to their path forms (paths.c).
+ */
+#include "coffer/cli.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/buf.h"
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/httpc.h"
+#include "coffer/sha512.h"
+#include "coffer/uuid.h"
+#include "cli_int.h"
+
+struct objects_conf {
+    char *app;
+    char *objsrv;
+    char *out;
+    uint64_t replicas;
+};
+
+#define OFF(f) offsetof(struct objects_conf, f)
+static const struct cf_conf_opt put_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+    {"replicas", CF_CONF_U64, "0", 0, 16, OFF(replicas), "replicas (0: the server's default)",
+     false},
+};
+static const struct cf_conf_opt get_opts[] = {
+    {"objsrv", CF_CONF_STR, "http://127.0.0.1:8201", 0, 0, OFF(objsrv), "URL of the objsrv role",
+     false},
+    {"o", CF_CONF_STR, NULL, 0, 0, OFF(out), "write to this file instead of stdout", false},
+};
+static const struct cf_conf_opt stat_opts[] = {
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
+};
+
+/* ---- put ---- */
+
+int cf_cli_put(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer put FILE [--replicas R] [--app URL]\n"
+                                "       coffer put FILE /PATH   (see coffer login)\n"
+                                "Uploads FILE (- for stdin) and prints its UUID, or stores\n"
+                                "it at /PATH through the gateway.\n";
+    static const struct cf__cli_args args = {.cmd = "put",
+                                             .usage = usage,
+                                             .opts = put_opts,
+                                             .nopts = CF_ARRAY_LEN(put_opts),
+                                             .min = 1,
+                                             .max = 1};
+    struct objects_conf c = {0};
+    struct cf__cli_src src = {0};
+    struct cf__cli_progress prog;
+    struct curl_slist *hdrs = NULL;
+    struct cf_buf body;
+    char *pos[2], *file = NULL, url[CF__CLI_URL_MAX], hex[CF_SHA512_HEX_LEN + 1];
+    const char *uuid, *sha;
+    uint8_t d[CF_SHA512_LEN];
+    int64_t size = -1;
+    json_t *j = NULL;
+    CURL *h = NULL;
+    CURLcode cc;
+    long status = 0;
+    int rc, n;
+
+    /* A second argument is a remote path: the gateway's `put FILE /path`. */
+    if (cf__cli_positionals(&args, argc, argv, pos, 2) == 2)
+        return cf__cli_path_put(argc, argv);
+    cf_buf_init(&body, CF_HTTPC_BODY_MAX);
+    rc = cf__cli_load(&args, &c, argc, argv, &file, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (cf__cli_src_open(&src, "put", file, &size) != 0 || cf_httpc_global_init() < 0)
+        goto out;
+    h = curl_easy_init();
+    if (h == NULL)
+        goto out;
+    if (c.replicas > 0)
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%" PRIu64, c.app, c.replicas);
+    else
+        n = snprintf(url, sizeof(url), "%s/v1/objects", c.app);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        fprintf(stderr, "coffer put: --app URL too long\n");
+        goto out;
+    }
+    (void)curl_easy_setopt(h, CURLOPT_URL, url);
+    (void)curl_easy_setopt(h, CURLOPT_POST, 1L);
+    (void)curl_easy_setopt(h, CURLOPT_READFUNCTION, cf__cli_src_read);
+    (void)curl_easy_setopt(h, CURLOPT_READDATA, &src);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cf__cli_to_buf);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+    if (size >= 0)
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+    else
+        hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    cf__cli_progress_setup(h, &prog, "put", size > 0 ? (uint64_t)size : 0);
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "coffer put: %s: %s\n", url,
+                src.err ? strerror(src.err) : curl_easy_strerror(cc));
+        goto out;
+    }
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 201) {
+        cf__cli_print_error("put", status, &body);
+        goto out;
+    }
+    j = json_loadb(body.base, body.len, 0, NULL);
+    if (cf_sha512_final(&src.sha, d) < 0)
+        goto out;
+    cf_sha512_hex(d, hex);
+    uuid = json_string_value(json_object_get(j, "uuid"));
+    sha = json_string_value(json_object_get(j, "sha512"));
+    if (uuid == NULL || sha == NULL || strcmp(hex, sha) != 0) {
+        fprintf(stderr, "coffer put: the server recorded a different SHA-512 than was sent\n");
+        goto out;
+    }
+    printf("%s\n", uuid);
+    rc = 0;
+out:
+    json_decref(j);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    cf__cli_src_close(&src);
+    cf_buf_fini(&body);
+    cf_conf_fini(put_opts, CF_ARRAY_LEN(put_opts), &c);
+    return rc;
+}
+
+/* ---- get ---- */
+
+/* Where get's reply goes: an object's bytes to f, hashed; the body of an
+ * error reply to err. */
+struct get_dst {
+    FILE *f;
+    CURL *h;
+    struct cf_sha512 h512;
+    struct cf_buf err;
+};
+
+static size_t get_write(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct get_dst *d = ud;
+    size_t n = size * nitems;
+    long status = 0;
+
+    (void)curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200)
+        n = cf__cli_to_buf(p, size, nitems, &d->err);
+    else if (cf_sha512_update(&d->h512, p, n) < 0 || fwrite(p, 1, n, d->f) != n)
+        n = 0;
+    return n;
+}
+
+int cf_cli_get(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer get UUID [-o FILE] [--objsrv URL]\n"
+                                "       coffer get /PATH [-o FILE]   (see coffer login)\n"
+                                "Downloads an object, or the file at /PATH through the gateway,\n"
+                                "to FILE (or stdout), verified.\n";
+    static const struct cf__cli_args args = {.cmd = "get",
+                                             .usage = usage,
+                                             .opts = get_opts,
+                                             .nopts = CF_ARRAY_LEN(get_opts),
+                                             .min = 1,
+                                             .max = 1};
+    struct objects_conf c = {0};
+    struct get_dst d = {0};
+    struct cf__cli_progress prog;
+    struct cf__cli_out o = {0};
+    char *pos[1], *uuid = NULL, url[CF__CLI_URL_MAX];
+    uint8_t dg[CF_SHA512_LEN], want[CF_SHA512_LEN];
+    CURLcode cc;
+    long status = 0;
+    int rc, n;
+
+    /* A path, not a UUID: the gateway's `get /path`. */
+    if (cf__cli_positionals(&args, argc, argv, pos, 1) == 1 && pos[0][0] == '/')
+        return cf__cli_path_get(argc, argv);
+    cf_buf_init(&d.err, CF_HTTPC_BODY_MAX);
+    rc = cf__cli_load(&args, &c, argc, argv, &uuid, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (!cf_uuid_is_valid(uuid, strlen(uuid))) {
+        fprintf(stderr, "coffer get: \"%s\" is not a UUID\n", uuid);
+        rc = 2;
+        goto out;
+    }
+    if (cf__cli_out_open(&o, "get", c.out) != 0)
+        goto out;
+    d.f = o.f;
+    if (cf_sha512_init(&d.h512) < 0 || cf_httpc_global_init() < 0)
+        goto out;
+    d.h = curl_easy_init();
+    if (d.h == NULL)
+        goto out;
+    n = snprintf(url, sizeof(url), "%s/v1/objects/%s", c.objsrv, uuid);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        fprintf(stderr, "coffer get: --objsrv URL too long\n");
+        goto out;
+    }
+    (void)curl_easy_setopt(d.h, CURLOPT_URL, url);
+    (void)curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, get_write);
+    (void)curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
+    prog.on = false;
+    if (c.out != NULL)
+        cf__cli_progress_setup(d.h, &prog, "get", CF__CLI_PROGRESS_MIN);
+    cc = curl_easy_perform(d.h);
+    (void)curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 && status != 0) {
+        cf__cli_print_error("get", status, &d.err);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "coffer get: %s: %s (the download was not completed)\n", url,
+                curl_easy_strerror(cc));
+        goto out;
+    }
+    if (cf_sha512_final(&d.h512, dg) < 0)
+        goto out;
+    if (cf_httpc_reply_sha512(d.h, want) != 0 || memcmp(dg, want, CF_SHA512_LEN) != 0) {
+        fprintf(stderr, "coffer get: the bytes received do not match the object's SHA-512\n");
+        goto out;
+    }
+    if (cf__cli_out_commit(&o, "get") != 0)
+        goto out;
+    rc = 0;
+out:
+    cf__cli_out_abort(&o);
+    curl_easy_cleanup(d.h);
+    cf_sha512_fini(&d.h512);
+    cf_buf_fini(&d.err);
+    cf_conf_fini(get_opts, CF_ARRAY_LEN(get_opts), &c);
+    return rc;
+}
+
+/* ---- stat ---- */
+
+int cf_cli_stat(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer stat UUID [--app URL]\n"
+                                "Prints the object's record: size, SHA-512, filers.\n";
+    static const struct cf__cli_args args = {.cmd = "stat",
+                                             .usage = usage,
+                                             .opts = stat_opts,
+                                             .nopts = CF_ARRAY_LEN(stat_opts),
+                                             .min = 1,
+                                             .max = 1};
+    struct objects_conf c = {0};
+    struct cf__cli_req r = {
+        .cmd = "stat", .method = "GET", .base_name = "--app URL", .timeout_ms = 10000};
+    char *uuid = NULL, path[CF_UUID_SIZE + 32], *text = NULL;
+    json_t *j = NULL;
+    long status = 0;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, &uuid, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (!cf_uuid_is_valid(uuid, strlen(uuid))) {
+        fprintf(stderr, "coffer stat: \"%s\" is not a UUID\n", uuid);
+        rc = 2;
+        goto out;
+    }
+    /* A valid UUID is CF_UUID_LEN bytes: the path fits. */
+    (void)snprintf(path, sizeof(path), "/v1/objects/%s/info", uuid);
+    r.base = c.app;
+    r.path = path;
+    if (cf__cli_request(&r, &status, &j) != 0)
+        goto out;
+    if (status != 200) {
+        cf__cli_print_reply("stat", status, j);
+        goto out;
+    }
+    text = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", text ? text : "{}");
+    rc = 0;
+out:
+    free(text);
+    json_decref(j);
+    cf_conf_fini(stat_opts, CF_ARRAY_LEN(stat_opts), &c);
+    return rc;
+}

@@ -1,0 +1,665 @@
+/*
+ * paths.c -- login and the path commands against the gateway: ls, put FILE
+ * /PATH, get /PATH, rm, mv, cp, mkdir, trash, restore, versions (cli.h).
+ *
+ * Each command but login reads the session that login keeps (session.c),
+ * sends one request (ls of a file, two), and prints the result; a reply
+ * that is not 2xx is reported with the server's JSON message, exit status 1.
+ */
+#include "coffer/cli.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer/buf.h"
+#include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/sha512.h"
+#include "cli_int.h"
+
+#define PW_MAX    1024
+#define FS_PREFIX "/api/v1/fs"
+
+struct path_conf {
+    char *gateway;
+    char *token_file;
+    char *token;
+    char *out;
+    char *to;
+    char *restore;
+    bool empty;
+    char *client;
+    char *user;
+    char *password;
+};
+
+#define OFF(f) offsetof(struct path_conf, f)
+static const struct cf_conf_opt path_opts[] = {
+    {"gateway", CF_CONF_STR, NULL, 0, 0, OFF(gateway),
+     "gateway URL (default: the one coffer login used)", false},
+    {"token-file", CF_CONF_STR, NULL, 0, 0, OFF(token_file),
+     "token file of coffer login (default ~/.config/coffer/token)", false},
+    {"token", CF_CONF_STR, NULL, 0, 0, OFF(token), "use this token instead of the token file",
+     false},
+    {"o", CF_CONF_STR, NULL, 0, 0, OFF(out), "get: write to this file instead of stdout", false},
+    {"to", CF_CONF_STR, NULL, 0, 0, OFF(to), "restore: put the entry at this path", false},
+    {"restore", CF_CONF_STR, NULL, 0, 0, OFF(restore), "versions: restore this version id", false},
+    {"empty", CF_CONF_BOOL, "false", 0, 0, OFF(empty), "trash: delete everything in it for good",
+     false},
+};
+static const struct cf_conf_opt login_opts[] = {
+    {"gateway", CF_CONF_STR, CF__CLI_GATEWAY_DEFAULT, 0, 0, OFF(gateway), "gateway URL", false},
+    {"token-file", CF_CONF_STR, NULL, 0, 0, OFF(token_file),
+     "where to keep the token (default ~/.config/coffer/token)", false},
+    {"client", CF_CONF_STR, NULL, 0, 0, OFF(client), "client (organisation) name", false},
+    {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "user name", false},
+    {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
+     "password (default: asked on the terminal)", false},
+};
+
+/* ---- arguments ---- */
+
+/* How a path command reads its arguments. */
+static struct cf__cli_args path_args(const char *cmd, const char *usage, int min, int max)
+{
+    struct cf__cli_args a = {.cmd = cmd,
+                             .usage = usage,
+                             .opts = path_opts,
+                             .nopts = CF_ARRAY_LEN(path_opts),
+                             .min = min,
+                             .max = max,
+                             .strict = true};
+
+    return a;
+}
+
+/* A remote path: absolute. Prints why not and returns false. */
+static bool remote_ok(const char *cmd, const char *path)
+{
+    bool ok = path[0] == '/';
+
+    if (!ok)
+        fprintf(stderr, "coffer %s: \"%s\" is not a remote path (they start with /)\n", cmd, path);
+    return ok;
+}
+
+/* The common shape of a path command: read the arguments, the first min of
+ * them remote paths, and load the session. Returns -1 to go on, else the
+ * exit status. */
+static int begin(const char *cmd, struct path_conf *c, struct cf__cli_sess *s, int argc,
+                 char **argv, const char *usage, char **pos, int min, int max, int *npos)
+{
+    const struct cf__cli_args a = path_args(cmd, usage, min, max);
+    int rc = cf__cli_load(&a, c, argc, argv, pos, npos);
+
+    for (int i = 0; rc < 0 && i < min; i++)
+        if (!remote_ok(cmd, pos[i]))
+            rc = 2;
+    if (rc < 0 && cf__cli_sess_load(cmd, c->token_file, c->token, c->gateway, s) != 0)
+        rc = 1;
+    return rc;
+}
+
+/* "2026-01-02 03:04" in local time, or the milliseconds if that fails. */
+static void fmt_time(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (localtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%d %H:%M", &tm) == 0)
+        (void)snprintf(out, 32, "%" PRId64, ms);
+}
+
+/* ---- login ---- */
+
+/* Read a password from the terminal without echo. Returns 0 or 1 (printed). */
+static int ask_password(char *pw, size_t cap)
+{
+    struct termios old, quiet;
+    bool restore = false;
+    int rc = 1;
+    size_t n;
+
+    if (!isatty(STDIN_FILENO)) {
+        fprintf(stderr, "coffer login: give --password or COFFER_PASSWORD (stdin is not a "
+                        "terminal)\n");
+        goto out;
+    }
+    fprintf(stderr, "Password: ");
+    fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+    }
+    if (fgets(pw, (int)cap, stdin) != NULL) {
+        n = strcspn(pw, "\r\n");
+        pw[n] = '\0';
+        rc = 0;
+    }
+    if (restore)
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    fputc('\n', stderr);
+    if (rc != 0)
+        fprintf(stderr, "coffer login: no password read\n");
+out:
+    return rc;
+}
+
+int cf_cli_login(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer login [--gateway URL] --client C --user U [--password P]\n"
+        "Logs in to the gateway and keeps the token in $COFFER_TOKEN_FILE or\n"
+        "~/.config/coffer/token (mode 0600). The password comes from --password,\n"
+        "COFFER_PASSWORD, or the terminal.\n";
+    static const struct cf__cli_args args = {.cmd = "login",
+                                             .usage = usage,
+                                             .opts = login_opts,
+                                             .nopts = CF_ARRAY_LEN(login_opts),
+                                             .strict = true};
+    struct path_conf c = {0};
+    struct cf__cli_req r = {.cmd = "login",
+                            .method = "POST",
+                            .base_name = "gateway URL",
+                            .path = "/api/v1/login",
+                            .timeout_ms = 60000,
+                            .url_prefix = true};
+    char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL;
+    const char *token;
+    json_t *body = NULL, *reply = NULL, *saved = NULL;
+    json_int_t ttl;
+    long status = 0;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (c.client == NULL || c.user == NULL) {
+        fprintf(stderr, "%s", usage);
+        goto out;
+    }
+    rc = 1;
+    if (cf__cli_token_path(c.token_file, path) < 0) {
+        fprintf(stderr, "coffer login: no place for the token (set HOME or --token-file)\n");
+        goto out;
+    }
+    if (c.password != NULL) {
+        if (snprintf(pw, sizeof(pw), "%s", c.password) >= (int)sizeof(pw)) {
+            fprintf(stderr, "coffer login: password too long\n");
+            goto out;
+        }
+    } else if (ask_password(pw, sizeof(pw)) != 0) {
+        goto out;
+    }
+    body = json_pack("{s:s,s:s,s:s}", "client", c.client, "user", c.user, "password", pw);
+    if (body == NULL) {
+        fprintf(stderr, "coffer login: client, user and password must be UTF-8\n");
+        goto out;
+    }
+    r.base = c.gateway;
+    r.body = body;
+    if (cf__cli_request(&r, &status, &reply) != 0)
+        goto out;
+    token = json_string_value(json_object_get(reply, "token"));
+    if (status != 200 || token == NULL) {
+        cf__cli_print_reply("login", status, reply);
+        goto out;
+    }
+    ttl = json_integer_value(json_object_get(reply, "expires_s"));
+    saved =
+        json_pack("{s:s,s:s,s:s,s:s,s:I}", "gateway", c.gateway, "client", c.client, "user", c.user,
+                  "token", token, "expires_ms", (json_int_t)cf_wall_ms() + ttl * (json_int_t)1000);
+    text = saved != NULL ? json_dumps(saved, JSON_COMPACT) : NULL;
+    if (text == NULL || cf__cli_token_save("login", path, text) < 0)
+        goto out;
+    printf("logged in to %s as %s of %s; token in %s (valid %" PRId64 " s)\n", c.gateway, c.user,
+           c.client, path, (int64_t)ttl);
+    rc = 0;
+out:
+    explicit_bzero(pw, sizeof(pw));
+    if (body != NULL) {
+        /* The JSON copy of the password goes too. */
+        json_t *p = json_object_get(body, "password");
+        const char *v = json_string_value(p);
+        if (v != NULL)
+            explicit_bzero((char *)v, strlen(v));
+    }
+    if (text != NULL)
+        explicit_bzero(text, strlen(text));
+    free(text);
+    json_decref(saved);
+    json_decref(body);
+    json_decref(reply);
+    cf_conf_fini(login_opts, CF_ARRAY_LEN(login_opts), &c);
+    return rc;
+}
+
+/* ---- ls ---- */
+
+static void print_entry(const json_t *e)
+{
+    const char *type = json_string_value(json_object_get(e, "type"));
+    const char *name = json_string_value(json_object_get(e, "name"));
+    char when[32], size[24] = "-";
+
+    fmt_time((int64_t)json_integer_value(json_object_get(e, "modified_ms")), when);
+    if (type != NULL && strcmp(type, "file") == 0)
+        (void)snprintf(size, sizeof(size), "%" PRId64,
+                       (int64_t)json_integer_value(json_object_get(e, "size")));
+    printf("%-6s %14s  %s  %s\n", type ? type : "?", size, when, name ? name : "?");
+}
+
+int cf_cli_ls(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer ls [/PATH]\n"
+                                "Lists a folder (default /): type, size, modified, name.\n";
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    char *pos[1] = {"/"}, *parent = NULL;
+    const char *name = NULL;
+    json_t *entries;
+    int rc, np = 0;
+
+    cf__cli_gwreq_init(&x, "ls");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = begin("ls", &c, &s, argc, argv, usage, pos, 0, 1, &np);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (!remote_ok("ls", pos[0]))
+        goto out;
+    rc = 1;
+    if (cf__cli_gw_url(&u, &s, FS_PREFIX, pos[0], NULL) < 0) {
+        fprintf(stderr, "coffer ls: path too long\n");
+        goto out;
+    }
+    x.stop_on_file = true;
+    if (cf__cli_gwreq_run(&x, &s, "GET", u.base, -1) != 0)
+        goto out;
+    if (x.is_file) {
+        /* A file: list its folder and show only it. */
+        char *slash;
+        parent = cf_xstrdup(pos[0]);
+        slash = strrchr(parent, '/');
+        name = pos[0] + (slash - parent) + 1;
+        slash[slash == parent ? 1 : 0] = '\0';
+        cf__cli_gwreq_fini(&x);
+        cf__cli_gwreq_init(&x, "ls");
+        cf_buf_fini(&u);
+        if (cf__cli_gw_url(&u, &s, FS_PREFIX, parent, NULL) < 0 ||
+            cf__cli_gwreq_run(&x, &s, "GET", u.base, -1))
+            goto out;
+    }
+    entries = json_object_get(x.json, "entries");
+    if (!json_is_array(entries)) {
+        fprintf(stderr, "coffer ls: the gateway sent no listing\n");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(entries); i++) {
+        const json_t *e = json_array_get(entries, i);
+        const char *en = json_string_value(json_object_get(e, "name"));
+        if (name == NULL || (en != NULL && strcmp(en, name) == 0))
+            print_entry(e);
+    }
+    rc = 0;
+out:
+    free(parent);
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+/* ---- put FILE /path ---- */
+
+int cf__cli_path_put(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer put FILE /PATH\n"
+                                "Uploads FILE (- for stdin) to /PATH (a folder path ending in /\n"
+                                "keeps FILE's name); an existing file gets a new version.\n";
+    const struct cf__cli_args args = path_args("put", usage, 2, 2);
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u, dst;
+    char *pos[2], hex[CF_SHA512_HEX_LEN + 1];
+    const char *got;
+    uint8_t d[CF_SHA512_LEN];
+    int64_t size = -1;
+    int rc;
+
+    cf__cli_gwreq_init(&x, "put");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    cf_buf_init(&dst, CF__CLI_GW_URL_MAX);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (!remote_ok("put", pos[1]))
+        goto out;
+    rc = 1;
+    if (cf__cli_sess_load("put", c.token_file, c.token, c.gateway, &s) != 0)
+        goto out;
+    if (cf_buf_printf(&dst, "%s", pos[1]) < 0)
+        goto out;
+    if (pos[1][strlen(pos[1]) - 1] == '/' && strcmp(pos[0], "-") != 0) {
+        char *copy = cf_xstrdup(pos[0]);
+        int e = cf_buf_printf(&dst, "%s", basename(copy));
+        free(copy);
+        if (e < 0)
+            goto out;
+    }
+    if (cf__cli_src_open(&x.in, "put", pos[0], &size) != 0)
+        goto out;
+    if (cf__cli_gw_url(&u, &s, FS_PREFIX, dst.base, NULL) < 0) {
+        fprintf(stderr, "coffer put: path too long\n");
+        goto out;
+    }
+    if (cf__cli_gwreq_run(&x, &s, "PUT", u.base, size) != 0)
+        goto out;
+    if (cf_sha512_final(&x.in.sha, d) < 0)
+        goto out;
+    cf_sha512_hex(d, hex);
+    got = json_string_value(json_object_get(x.json, "sha512"));
+    if (got == NULL || strcmp(got, hex) != 0) {
+        fprintf(stderr, "coffer put: the gateway recorded a different SHA-512 than was sent\n");
+        goto out;
+    }
+    printf("%s: %" PRId64 " bytes, version %" PRId64 "\n", dst.base,
+           (int64_t)json_integer_value(json_object_get(x.json, "size")),
+           (int64_t)json_integer_value(json_object_get(x.json, "version_no")));
+    rc = 0;
+out:
+    cf__cli_src_close(&x.in);
+    cf_buf_fini(&dst);
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+/* ---- get /path ---- */
+
+int cf__cli_path_get(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer get /PATH [-o FILE]\n"
+                                "Downloads a file to FILE (or stdout), verified against its\n"
+                                "SHA-512; FILE appears only when complete.\n";
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    struct cf__cli_out o = {0};
+    char *pos[1];
+    uint8_t dg[CF_SHA512_LEN];
+    int rc;
+
+    cf__cli_gwreq_init(&x, "get");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = begin("get", &c, &s, argc, argv, usage, pos, 1, 1, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (cf__cli_gw_url(&u, &s, FS_PREFIX, pos[0], NULL) < 0) {
+        fprintf(stderr, "coffer get: path too long\n");
+        goto out;
+    }
+    if (cf__cli_out_open(&o, "get", c.out) != 0)
+        goto out;
+    x.out = o.f;
+    if (cf_sha512_init(&x.out_sha) < 0)
+        goto out;
+    if (cf__cli_gwreq_run(&x, &s, "GET", u.base, -1) != 0)
+        goto out;
+    if (!x.is_file) {
+        fprintf(stderr, "coffer get: \"%s\" is a folder (coffer ls lists it)\n", pos[0]);
+        goto out;
+    }
+    if (cf_sha512_final(&x.out_sha, dg) < 0)
+        goto out;
+    if (memcmp(dg, x.sha, CF_SHA512_LEN) != 0) {
+        fprintf(stderr, "coffer get: the bytes received do not match the file's SHA-512\n");
+        goto out;
+    }
+    if (cf__cli_out_commit(&o, "get") != 0)
+        goto out;
+    rc = 0;
+out:
+    cf_sha512_fini(&x.out_sha);
+    cf__cli_out_abort(&o);
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+/* ---- rm, mkdir, mv, cp ---- */
+
+/* method PREFIX/pos[0]?op=OP[&to=pos[1]]; nargs is 1 or 2. */
+static int simple(const char *cmd, const char *usage, const char *method, const char *op, int nargs,
+                  int argc, char **argv)
+{
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    char *pos[2] = {NULL, NULL};
+    const char *q[] = {"op", op, "to", pos[1], NULL};
+    int rc;
+
+    cf__cli_gwreq_init(&x, cmd);
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = begin(cmd, &c, &s, argc, argv, usage, pos, nargs, nargs, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    q[3] = pos[1];
+    if (cf__cli_gw_url(&u, &s, FS_PREFIX, pos[0], q) < 0) {
+        fprintf(stderr, "coffer %s: path too long\n", cmd);
+        goto out;
+    }
+    if (cf__cli_gwreq_run(&x, &s, method, u.base, -1) != 0)
+        goto out;
+    rc = 0;
+out:
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+int cf_cli_rm(int argc, char **argv)
+{
+    return simple("rm", "usage: coffer rm /PATH\nMoves a file or folder to the trash.\n", "DELETE",
+                  NULL, 1, argc, argv);
+}
+
+int cf_cli_mkdir(int argc, char **argv)
+{
+    return simple("mkdir", "usage: coffer mkdir /PATH\nMakes a folder.\n", "POST", "mkdir", 1, argc,
+                  argv);
+}
+
+int cf_cli_mv(int argc, char **argv)
+{
+    return simple("mv", "usage: coffer mv /FROM /TO\nMoves or renames a file or folder.\n", "POST",
+                  "move", 2, argc, argv);
+}
+
+int cf_cli_cp(int argc, char **argv)
+{
+    return simple("cp", "usage: coffer cp /FROM /TO\nCopies a file (no bytes are copied).\n",
+                  "POST", "copy", 2, argc, argv);
+}
+
+/* ---- trash, restore ---- */
+
+int cf_cli_trash(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer trash [--empty]\n"
+                                "Lists the trash: id, type, deleted, name (coffer restore ID\n"
+                                "puts one back); --empty deletes everything in it for good.\n";
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    json_t *entries;
+    int rc;
+
+    cf__cli_gwreq_init(&x, "trash");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = begin("trash", &c, &s, argc, argv, usage, NULL, 0, 0, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (cf__cli_gw_url(&u, &s, "/api/v1/trash", NULL, NULL) < 0 ||
+        cf__cli_gwreq_run(&x, &s, c.empty ? "DELETE" : "GET", u.base, -1) != 0)
+        goto out;
+    if (c.empty) {
+        printf("trash emptied; %" PRId64 " stored objects are no longer used\n",
+               (int64_t)json_integer_value(json_object_get(x.json, "unreferenced")));
+        rc = 0;
+        goto out;
+    }
+    entries = json_object_get(x.json, "entries");
+    if (!json_is_array(entries)) {
+        fprintf(stderr, "coffer trash: the gateway sent no listing\n");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(entries); i++) {
+        const json_t *e = json_array_get(entries, i);
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *name = json_string_value(json_object_get(e, "name"));
+        char when[32];
+        fmt_time((int64_t)json_integer_value(json_object_get(e, "deleted_ms")), when);
+        printf("%-10" PRId64 " %-6s %s  %s\n",
+               (int64_t)json_integer_value(json_object_get(e, "id")), type ? type : "?", when,
+               name ? name : "?");
+    }
+    rc = 0;
+out:
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+/* A decimal id (for the URL: digits only). */
+static bool id_ok(const char *cmd, const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    bool ok = n > 0 && n <= 20 && s[n] == '\0';
+
+    if (!ok)
+        fprintf(stderr, "coffer %s: \"%s\" is not an id\n", cmd, s);
+    return ok;
+}
+
+int cf_cli_restore(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer restore ID [--to /PATH]\n"
+                                "Puts trash entry ID (see coffer trash) back where it was, or\n"
+                                "at /PATH.\n";
+    const struct cf__cli_args args = path_args("restore", usage, 1, 1);
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    char *pos[1];
+    int rc;
+
+    cf__cli_gwreq_init(&x, "restore");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (!id_ok("restore", pos[0]) || (c.to != NULL && !remote_ok("restore", c.to)))
+        goto out;
+    rc = 1;
+    if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, &s) != 0)
+        goto out;
+    {
+        const char *q[] = {"op", "restore", "to", c.to, NULL};
+        if (cf__cli_gw_url(&u, &s, "/api/v1/trash/", pos[0], q) < 0 ||
+            cf__cli_gwreq_run(&x, &s, "POST", u.base, -1) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
+
+/* ---- versions ---- */
+
+int cf_cli_versions(int argc, char **argv)
+{
+    static const char usage[] = "usage: coffer versions /PATH [--restore ID]\n"
+                                "Lists a file's versions (id, number, size, created; * marks\n"
+                                "the current one); --restore ID makes version ID's content the\n"
+                                "new current version.\n";
+    struct path_conf c = {0};
+    struct cf__cli_sess s;
+    struct cf__cli_gwreq x;
+    struct cf_buf u;
+    char *pos[1];
+    json_t *vs;
+    int rc;
+
+    cf__cli_gwreq_init(&x, "versions");
+    cf_buf_init(&u, CF__CLI_GW_URL_MAX);
+    rc = begin("versions", &c, &s, argc, argv, usage, pos, 1, 1, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (c.restore != NULL && !id_ok("versions", c.restore))
+        goto out;
+    rc = 1;
+    {
+        const char *q[] = {"restore", c.restore, NULL};
+        if (cf__cli_gw_url(&u, &s, "/api/v1/versions", pos[0], q) < 0 ||
+            cf__cli_gwreq_run(&x, &s, c.restore ? "POST" : "GET", u.base, -1) != 0)
+            goto out;
+    }
+    if (c.restore != NULL) {
+        printf("%s: version %s restored as version %" PRId64 "\n", pos[0], c.restore,
+               (int64_t)json_integer_value(json_object_get(x.json, "version_no")));
+        rc = 0;
+        goto out;
+    }
+    vs = json_object_get(x.json, "versions");
+    if (!json_is_array(vs)) {
+        fprintf(stderr, "coffer versions: the gateway sent no versions\n");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(vs); i++) {
+        const json_t *v = json_array_get(vs, i);
+        char when[32];
+        fmt_time((int64_t)json_integer_value(json_object_get(v, "created_ms")), when);
+        printf("%-10" PRId64 " %c %-5" PRId64 " %14" PRId64 "  %s\n",
+               (int64_t)json_integer_value(json_object_get(v, "id")),
+               json_is_true(json_object_get(v, "current")) ? '*' : ' ',
+               (int64_t)json_integer_value(json_object_get(v, "number")),
+               (int64_t)json_integer_value(json_object_get(v, "size")), when);
+    }
+    rc = 0;
+out:
+    cf_buf_fini(&u);
+    cf__cli_gwreq_fini(&x);
+    cf_conf_fini(path_opts, CF_ARRAY_LEN(path_opts), &c);
+    return rc;
+}
