@@ -13,6 +13,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
+#include "coffer/maint.h"
 #include "coffer/objdb.h"
 #include "cli_int.h"
 
@@ -177,8 +178,7 @@ static int admin_purge(int argc, char **argv)
                             .method = "POST",
                             .base_name = "--app URL",
                             .path = "/v1/admin/purge",
-                            .timeout_ms = 600000L,
-                            .url_prefix = true};
+                            .timeout_ms = 600000L};
     json_t *j = NULL;
     long status = 0;
     int rc;
@@ -227,10 +227,18 @@ static bool one_of(const char *w, const char *const *words)
     return found;
 }
 
+/* A maintenance job's kind: its sub-command starts one. */
+static bool is_job_kind(const char *w)
+{
+    for (size_t i = 0; i < CF_MAINT_NKINDS; i++)
+        if (strcmp(w, cf_maint_kinds[i]->name) == 0)
+            return true;
+    return false;
+}
+
 int cf_cli_admin(int argc, char **argv)
 {
-    static const char *const jobs[] = {"rebuild", "rebalance", "audit", "dedupe",
-                                       "jobs",    "job",       NULL};
+    static const char *const jobs[] = {"jobs", "job", NULL};
     static const char *const monitor[] = {"filers", "log", NULL};
     static const char *const accounts[] = {"client", "user", "group", "perm", NULL};
     const char *noun = argc >= 1 ? argv[0] : "";
@@ -238,7 +246,7 @@ int cf_cli_admin(int argc, char **argv)
 
     if (strcmp(noun, "purge") == 0)
         rc = admin_purge(argc - 1, argv + 1);
-    else if (one_of(noun, jobs))
+    else if (one_of(noun, jobs) || is_job_kind(noun))
         rc = cf__cli_jobs(argc, argv);
     else if (one_of(noun, monitor) ||
              (strcmp(noun, "filer") == 0 && argc >= 2 && strcmp(argv[1], "maintenance") == 0))

@@ -4,7 +4,7 @@
  * The commands are grouped by what the user does: objects.c (put, get and
  * stat by UUID), paths.c (login and the path commands), accounts.c (admin
  * client|user|group|perm), admin.c (the admin dispatch: filer, shard,
- * purge), monitor.c (admin filers|log|filer maintenance) and jobs_cmds.c
+ * purge), monitor.c (admin filers|log|filer maintenance) and jobs.c
  * (the maintenance jobs). session.c holds the login session with the
  * gateway, and common.c what several groups use.
  *
@@ -127,7 +127,6 @@ struct cf__cli_req {
     const json_t *body;    /* sent as JSON; NULL for none */
     long timeout_ms;
     const char *hint; /* ends the line about a failed transfer; NULL for none */
-    bool url_prefix;  /* begins that line with the URL as well */
 };
 
 /* Send r and wait for the reply. Returns 0 when a reply came, whatever its
@@ -287,7 +286,7 @@ int cf__cli_admin_accounts(int argc, char **argv);
 int cf__cli_admin_monitor(int argc, char **argv);
 
 /* `admin rebuild|rebalance|audit|dedupe|jobs|job ...` against the app's jobs
- * (jobs_cmds.c); argv starts at the sub-command. */
+ * (jobs.c); argv starts at the sub-command. */
 int cf__cli_jobs(int argc, char **argv);
 
 #endif

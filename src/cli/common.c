@@ -235,8 +235,8 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
     }
     if (cf_httpc_global_init() < 0 ||
         cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {
-        fprintf(stderr, "coffer %s: %s%s%s%s\n", r->cmd, r->url_prefix ? url : "",
-                r->url_prefix ? ": " : "", err, r->hint != NULL ? r->hint : "");
+        /* err names the URL already. */
+        fprintf(stderr, "coffer %s: %s%s\n", r->cmd, err, r->hint != NULL ? r->hint : "");
         goto out;
     }
     rc = 0;

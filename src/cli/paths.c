@@ -170,8 +170,7 @@ int cf_cli_login(int argc, char **argv)
                             .method = "POST",
                             .base_name = "gateway URL",
                             .path = "/api/v1/login",
-                            .timeout_ms = 60000,
-                            .url_prefix = true};
+                            .timeout_ms = 60000};
     char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL;
     const char *token;
     json_t *body = NULL, *reply = NULL, *saved = NULL;

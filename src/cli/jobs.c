@@ -1,5 +1,5 @@
 /*
- * jobs_cmds.c -- `coffer admin rebuild|rebalance|audit|dedupe|jobs|job`:
+ * jobs.c -- `coffer admin rebuild|rebalance|audit|dedupe|jobs|job`:
  * start a maintenance job on the app (job.h HTTP API), follow it with a
  * progress bar, print its counters.
  *
@@ -26,7 +26,6 @@
 #include "cli_int.h"
 
 #define TIMEOUT_MS 30000L
-#define URL_MAX    2048
 /* How often a followed job is polled, and how often a line is printed when
  * stderr is not a terminal. */
 #define POLL_MS 250
@@ -157,25 +156,15 @@ static void usage_init(char *buf, size_t cap)
 static int request(const char *cmd, const char *method, const char *app, const char *path,
                    const json_t *body, long *status, json_t **out)
 {
-    char url[URL_MAX], err[CF_ERR_LEN] = "";
+    struct cf__cli_req r = {.cmd = cmd,
+                            .method = method,
+                            .base = app,
+                            .base_name = "--app URL",
+                            .path = path,
+                            .body = body,
+                            .timeout_ms = TIMEOUT_MS};
 
-    if (snprintf(url, sizeof(url), "%s%s", app, path) >= (int)sizeof(url)) {
-        fprintf(stderr, "coffer %s: --app URL too long\n", cmd);
-        return CF_EINVAL;
-    }
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json(method, url, body, TIMEOUT_MS, status, out, err) < 0) {
-        fprintf(stderr, "coffer %s: %s: %s\n", cmd, url, err);
-        return CF_EUNAVAIL;
-    }
-    return 0;
-}
-
-static void print_reply_error(const char *cmd, long status, const json_t *j)
-{
-    const char *m = json_string_value(json_object_get(j, "message"));
-
-    fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status, m ? m : "(no detail)");
+    return cf__cli_request(&r, status, out) == 0 ? 0 : CF_EUNAVAIL;
 }
 
 static uint64_t u64_of(const json_t *o, const char *key)
@@ -257,7 +246,7 @@ static int follow(const char *cmd, const char *app, uint64_t id)
         if (request(cmd, "GET", app, path, NULL, &status, &j) < 0)
             goto out;
         if (status != 200 || !json_is_object(j)) {
-            print_reply_error(cmd, status, j);
+            cf__cli_print_reply(cmd, status, j);
             goto out;
         }
         state = json_string_value(json_object_get(j, "state"));
@@ -292,7 +281,7 @@ static int start(const char *cmd, const char *kind, json_t *args, const struct j
         id = u64_of(reply, "id");
         fprintf(stderr, "coffer %s: job %" PRIu64 " is already running; following it\n", cmd, id);
     } else if (status != 202) {
-        print_reply_error(cmd, status, reply);
+        cf__cli_print_reply(cmd, status, reply);
         rc = status == 400 ? 2 : 1;
         goto out;
     } else {
@@ -317,16 +306,9 @@ out:
 static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct jobs_conf *c,
                 int argc, char **argv, const char *usage)
 {
-    char err[CF_ERR_LEN] = "";
-    int rc = cf_conf_load(o, n, c, argc, argv, usage, err);
+    const struct cf__cli_args a = {.cmd = cmd, .usage = usage, .opts = o, .nopts = n};
 
-    if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT)
-        return 0;
-    if (rc < 0) {
-        fprintf(stderr, "coffer %s: %s\n", cmd, err);
-        return 2;
-    }
-    return -1;
+    return cf__cli_load(&a, c, argc, argv, NULL, NULL);
 }
 
 /* `admin KIND [options]`: the options become the job's arguments. */
@@ -412,7 +394,7 @@ static int cmd_jobs(const char *usage, int argc, char **argv)
     if (request("admin jobs", "GET", c.app, path, NULL, &status, &j) < 0)
         goto out;
     if (status != 200) {
-        print_reply_error("admin jobs", status, j);
+        cf__cli_print_reply("admin jobs", status, j);
         goto out;
     }
     if (id) {
@@ -456,7 +438,7 @@ static int cmd_job(const char *usage, int argc, char **argv)
     if (request("admin job stop", "DELETE", c.app, path, NULL, &status, &j) < 0)
         goto out;
     if (status != 202) {
-        print_reply_error("admin job stop", status, j);
+        cf__cli_print_reply("admin job stop", status, j);
         goto out;
     }
     printf("job %" PRIu64 ": stop asked\n", id);
