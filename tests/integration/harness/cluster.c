@@ -593,18 +593,26 @@ int64_t it_job_counter(const json_t *job, const char *name)
 
 /* ---- the scribe ------------------------------------------------------------ */
 
-int64_t it_scribe_count(const char *db_uri, const char *kind)
+int64_t it_scribe_count_msg(const char *db_uri, const char *kind, const char *needle)
 {
     struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
     struct cf_scribe_event *ev = NULL;
     struct cf_scribe *s = NULL;
     char err[CF_ERR_LEN] = "";
     size_t n = 0;
+    int64_t hits = 0;
 
     cf_log_init("it", CF_LOG_WARN);
     IT_CHECKF(cf_scribe_open(db_uri, 1, &s, err) == 0, "scribe open: %s", err);
     IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
+    for (size_t i = 0; i < n; i++)
+        hits += needle == NULL || strstr(ev[i].message, needle) != NULL;
     free(ev);
     cf_scribe_close(s);
-    return (int64_t)n;
+    return hits;
+}
+
+int64_t it_scribe_count(const char *db_uri, const char *kind)
+{
+    return it_scribe_count_msg(db_uri, kind, NULL);
 }

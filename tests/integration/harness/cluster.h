@@ -204,5 +204,8 @@ int64_t it_job_counter(const json_t *job, const char *name);
  * the case if the scribe cannot be opened or queried. Sets the log level of
  * the case's process to WARN (no INFO lines from the database layer). */
 int64_t it_scribe_count(const char *db_uri, const char *kind);
+/* The same, counting only the events whose message contains needle
+ * (NULL: every one). A job's events read "job ID (KIND): ..." (job.h). */
+int64_t it_scribe_count_msg(const char *db_uri, const char *kind, const char *needle);
 
 #endif

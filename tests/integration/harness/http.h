@@ -135,6 +135,19 @@ void it_range_ok(struct it_client *c, const char *base, const char *target, uint
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,
                   const char *target);
 
+/* ---- /metrics ------------------------------------------------------------------ */
+
+/* The value of one sample of GET base/metrics: series is its name and label
+ * text exactly as rendered, e.g.
+ * `coffer_http_requests_total{role="filer",method="PUT",code="2xx"}`.
+ * Fails the case if the scrape is not 200 or the sample is absent. */
+int64_t it_metric(const char *base, const char *series);
+/* Wait (bounded: 50 polls 100 ms apart, times the multiplier) until
+ * it_metric(base, series) is want, failing the case with the last value if
+ * it never is. A server counts a request when it sees it complete, which
+ * may come just after the client has the reply (metrics.h). */
+void it_wait_metric(const char *base, const char *series, int64_t want);
+
 /* ---- many transfers at once (libcurl multi) -------------------------------- */
 
 /* One request of a batch run by it_xfer_run. */
