@@ -521,6 +521,23 @@ json_t *it_job_get(const char *app_base, int64_t id)
     return j;
 }
 
+json_t *it_jobs_list(const char *app_base)
+{
+    char url[IT_URL_MAX + 48], err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL, *list;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", app_base);
+    IT_CHECKF(cf_httpc_json("GET", url, NULL, IT_JOB_HTTP_MS, &status, &j, err) == 0, "GET %s: %s",
+              url, err);
+    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", url, status);
+    list = json_incref(json_object_get(j, "jobs"));
+    json_decref(j);
+    IT_CHECKF(json_is_array(list), "GET %s: no \"jobs\" array", url);
+    return list;
+}
+
 struct job_wait {
     const char *app_base;
     int64_t id;
