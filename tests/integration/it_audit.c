@@ -185,7 +185,9 @@ static void t_repair(void *arg)
     check_all(&c, recs, NOBJ);
     for (unsigned i = 0; i < NOBJ; i += 7)
         it_download_ok(NULL, c.objsrv.base, &recs[i]);
-    IT_CHECK(it_file_contains(c.app.log, "audit:"));
+    /* The job itself: started and ended, once. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(audit): started with"), 1);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(audit): done after"), 1);
 
     /* A second audit finds nothing. */
     memset(&w, 0, sizeof(w));
