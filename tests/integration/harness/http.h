@@ -1,7 +1,8 @@
 /*
  * http.h -- HTTP clients of the integration tests, over libcurl: one
  * request at a time (it_http, it_http_to), many at once (it_xfer_*), the
- * JSON in replies, and the filer's object requests checked end to end.
+ * JSON in replies, the filer's object requests checked end to end, and
+ * one sample of a role's /metrics read exactly.
  *
  * Role: a request body is a payload (payload.h), sent with Content-Length
  * or chunked; a response body is hashed as it streams (any size) and its
