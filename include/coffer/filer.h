@@ -3,7 +3,11 @@
  *
  * Role: exposes a cf_store (store.h) as the HTTP API documented in
  * README.md ("The filer"): PUT/GET/HEAD/DELETE /o/<path>, GET /status,
- * GET /list. `coffer filer` runs one; `coffer server` (later) embeds several.
+ * GET /list. `coffer filer` runs one; `coffer server` embeds several.
+ * Tests only: with fault_injection set, the filer also serves
+ * GET/POST/DELETE /debug/faults, which arm faults in front of its disk calls
+ * (src/filer/faults_int.h has the contract); one filer per process may
+ * have it, and it must never be set on a production filer.
  * Threads: a filer serves each connection on its own thread; the functions
  * below are called from one controlling thread.
  */
@@ -24,6 +28,7 @@ struct cf_filer_conf {
     uint64_t capacity;
     bool read_only;
     char *log_level;
+    bool fault_injection; /* tests only: serve /debug/faults (above) */
 };
 
 extern const struct cf_conf_opt cf_filer_conf_opts[];
@@ -32,9 +37,11 @@ extern const size_t cf_filer_conf_nopts;
 struct cf_filer;
 
 /* Open the store and start serving. conf is borrowed; io (NULL for the real
- * system calls) is kept until cf_filer_free. On success *out is the filer
- * (caller owns; release with cf_filer_free) and *port_out the bound port.
- * Returns 0 or a CF_E* code with the reason in err (may be NULL). */
+ * system calls) is kept until cf_filer_free; with conf->fault_injection the
+ * fault injector wraps it. On success *out is the filer (caller owns;
+ * release with cf_filer_free) and *port_out the bound port. Returns 0, or
+ * a CF_E* code with the reason in err (may be NULL): CF_EBUSY if
+ * fault_injection is set and another filer of this process has it. */
 CF_MUST_CHECK int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                  struct cf_filer **out, uint16_t *port_out, char *err);
 

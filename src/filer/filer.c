@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coffer/buf.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
 #include "coffer/limits.h"
@@ -21,6 +22,7 @@
 #include "coffer/role.h"
 #include "coffer/sha512.h"
 #include "coffer/store.h"
+#include "faults_int.h"
 
 #define OBJ_PREFIX "/o/"
 
@@ -29,10 +31,14 @@ struct cf_filer {
     struct cf_http_server *http;
     uint32_t id;
     uint64_t started_ns;
+    bool faults; /* holds the process's fault injector (faults_int.h) */
 };
 
-/* State of one request that carries a body (PUT). */
+/* State of one request that carries a body: an object PUT, or (fault
+ * injection on) a POST of a fault, whose body is gathered in `body`. */
 struct put_req {
+    bool fault_post;
+    struct cf_buf body; /* the fault's JSON, up to CF__FILER_FAULTS_BODY_MAX */
     struct cf_store_put *put;
     int err; /* first error; replied at the end of the body (MHD cannot reply mid-body) */
     char msg[CF_ERR_LEN]; /* its detail */
@@ -51,6 +57,10 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
     {"read-only", CF_CONF_BOOL, "false", 0, 0, OFF(read_only),
      "refuse new objects; reads and deletes still work", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    {"fault-injection", CF_CONF_BOOL, "false", 0, 0, OFF(fault_injection),
+     "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
+     "filer",
+     false},
 };
 const size_t cf_filer_conf_nopts = CF_ARRAY_LEN(cf_filer_conf_opts);
 
@@ -277,10 +287,12 @@ static enum MHD_Result serve_list(struct cf_filer *f, struct MHD_Connection *c)
         char *end = NULL;
         errno = 0;
         limit = strtoull(ls, &end, 10);
-        if (ls[0] < '0' || ls[0] > '9' || *end != '\0' || errno != 0 || limit == 0)
-            return cf_http_reply_error(c, CF_EBADREQ, "limit must be a positive number");
-        if (limit > CF_LIST_MAX)
-            limit = CF_LIST_MAX;
+        /* Over the maximum is refused, like every other bad argument, rather
+         * than quietly cut: a caller sees at once that it must page. */
+        if (ls[0] < '0' || ls[0] > '9' || *end != '\0' || errno != 0 || limit == 0 ||
+            limit > CF_LIST_MAX)
+            return cf_http_reply_error(c, CF_EBADREQ, "limit must be a number from 1 to %d",
+                                       CF_LIST_MAX);
     }
     if (after != NULL && after[0] != '\0') {
         char err[CF_ERR_LEN];
@@ -326,6 +338,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     bool get = !strcmp(method, MHD_HTTP_METHOD_GET), head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 
     (void)version;
+    if (req != NULL && req->fault_post) {
+        if (*upload_data_size > 0) {
+            if (req->err == 0 && cf_buf_append(&req->body, upload_data, *upload_data_size) < 0)
+                req->err = CF_ETOOLARGE;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (req->err < 0)
+            return cf_http_reply_error(c, req->err, "a fault is at most %d bytes of JSON",
+                                       CF__FILER_FAULTS_BODY_MAX);
+        return cf__filer_faults_serve(c, method, req->body.base, req->body.len);
+    }
     if (req != NULL) {
         /* The body of a PUT, in pieces; then one last call with none. */
         if (*upload_data_size > 0) {
@@ -367,6 +391,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return get || head ? serve_status(f, c) : method_not_allowed(c, "GET, HEAD");
     if (!strcmp(url, "/list"))
         return get || head ? serve_list(f, c) : method_not_allowed(c, "GET, HEAD");
+    /* Without --fault-injection the URL is unknown like any other. */
+    if (f->faults && !strcmp(url, CF__FILER_FAULTS_URL)) {
+        if (!strcmp(method, MHD_HTTP_METHOD_POST)) {
+            req = cf_xcalloc(1, sizeof(*req));
+            req->fault_post = true;
+            cf_buf_init(&req->body, CF__FILER_FAULTS_BODY_MAX);
+            *req_cls = req;
+            return MHD_YES;
+        }
+        if (get || !strcmp(method, "DELETE"))
+            return cf__filer_faults_serve(c, method, NULL, 0);
+        return method_not_allowed(c, "GET, POST, DELETE");
+    }
     return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
 }
 
@@ -383,6 +420,7 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
                (int)why);
         cf_store_put_abort(req->put);
     }
+    cf_buf_fini(&req->body);
     free(req);
 }
 
@@ -403,6 +441,14 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
 
     f->id = (uint32_t)conf->id;
     f->started_ns = cf_now_ns();
+    if (conf->fault_injection) {
+        rc = cf__filer_faults_open(io, &so.io, err);
+        if (rc < 0)
+            goto out;
+        f->faults = true;
+        cf_log(CF_LOG_WARN,
+               "fault injection is on (" CF__FILER_FAULTS_URL "): a filer for tests only");
+    }
     rc = cf_store_open(&so, &f->store, err);
     if (rc < 0)
         goto out;
@@ -430,6 +476,8 @@ void cf_filer_free(struct cf_filer *f)
         return;
     cf_http_server_free(f->http);
     cf_store_close(f->store);
+    if (f->faults)
+        cf__filer_faults_close();
     free(f);
 }
 
@@ -437,6 +485,8 @@ static const char usage[] =
     "usage: coffer filer --id N --dir DIR --listen HOST:PORT [--capacity BYTES] [--read-only]\n"
     "\n"
     "Runs a storage node: objects under DIR served over HTTP (see README.md).\n"
+    "--fault-injection (tests only) lets anyone who reaches the port make its disk\n"
+    "calls fail (POST/GET/DELETE " CF__FILER_FAULTS_URL "); never use it in production.\n"
     "Prints \"coffer filer N listening on http://HOST:PORT\" when ready;\n"
     "SIGTERM or SIGINT drains requests in flight and exits.\n";
 

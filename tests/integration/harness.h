@@ -12,7 +12,7 @@
  *   harness/proc.h     filers, the other roles, `coffer server` and
  *                      one-shot commands, started and stopped by PID
  *   harness/http.h     HTTP over libcurl: one request, a batch, JSON, the
- *                      filer's object requests
+ *                      filer's object requests, /metrics samples
  *   harness/raw.h      raw TCP requests to a filer
  *   harness/disk.h     a filer's directory: object files checked and
  *                      damaged, temporaries counted

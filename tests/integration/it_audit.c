@@ -17,6 +17,8 @@
  *                  and the unregistered filer leaves the records.
  *   sample         "sample": 30 checks about 30% of the objects, the same
  *                  ones on a rerun.
+ *   scheduled      --audit-interval-s 1: the app's own periodic audit finds
+ *                  and repairs a flipped byte with nobody asking.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -183,7 +185,9 @@ static void t_repair(void *arg)
     check_all(&c, recs, NOBJ);
     for (unsigned i = 0; i < NOBJ; i += 7)
         it_download_ok(NULL, c.objsrv.base, &recs[i]);
-    IT_CHECK(it_file_contains(c.app.log, "audit:"));
+    /* The job itself: started and ended, once. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(audit): started with"), 1);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(audit): done after"), 1);
 
     /* A second audit finds nothing. */
     memset(&w, 0, sizeof(w));
@@ -456,12 +460,71 @@ static void t_stop_resume(void *arg)
     it_cluster_stop(&c);
 }
 
+struct scribe_wait {
+    const char *db, *kind;
+    int64_t want, last;
+};
+
+static bool scribe_has(void *arg)
+{
+    struct scribe_wait *w = arg;
+
+    w->last = it_scribe_count(w->db, w->kind);
+    return w->last >= w->want;
+}
+
+/* The app schedules the audit itself (--audit-interval-s 1): with nobody
+ * asking, a flipped byte is found and the replica rewritten. The jobs list
+ * shows the scheduled job (the scheduler's args) that did it, and the
+ * scribe holds one finding and one repair: later passes find nothing. */
+static void t_scheduled(void *arg)
+{
+    struct it_record recs[6];
+    struct scribe_wait sw;
+    struct it_cluster c;
+    json_t *jobs, *e;
+    size_t i, found = 0;
+
+    (void)arg;
+    it_cluster_start_filers(&c, 3);
+    it_app_start_ok(&c.app, c.db, "--audit-interval-s", "1", "--stale-delay-ms", "0", NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    for (unsigned k = 0; k < CF_ARRAY_LEN(recs); k++)
+        it_upload_ok(NULL, c.app.base, 3000 + k, 20000 + k, 2, false, &recs[k]);
+    it_flip_object_byte(filer(&c, recs[2].filers[1]), recs[2].path, 777);
+
+    sw = (struct scribe_wait){c.db, CF_SCRIBE_REPAIR, 1, 0};
+    IT_CHECKF(it_wait_for(scribe_has, &sw, 300, 100), "no scheduled audit repaired the replica");
+    IT_EQ(sw.last, 1);
+    it_check_object_file(filer(&c, recs[2].filers[1]), recs[2].path, recs[2].size, recs[2].sha);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_CHECKSUM), 1);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_MISSING), 0);
+    jobs = it_jobs_list(c.app.base);
+    json_array_foreach(jobs, i, e)
+    {
+        const json_t *counters = json_object_get(e, "counters");
+        IT_STREQ(it_json_str(e, "kind"), "audit");
+        if (json_integer_value(json_object_get(counters, "repaired")) == 1) {
+            found++;
+            IT_EQ(it_job_counter(e, "corrupt"), 1);
+            IT_EQ(it_job_counter(e, "objects"), (int64_t)CF_ARRAY_LEN(recs));
+            IT_EQ(it_json_int(json_object_get(e, "args"), "bw_mbps"), 20);
+        }
+    }
+    json_decref(jobs);
+    IT_EQ(found, 1);
+    check_all(&c, recs, CF_ARRAY_LEN(recs));
+    it_download_ok(NULL, c.objsrv.base, &recs[2]);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"repair", t_repair, NULL, 120}, {"filer_only", t_filer_only, NULL, 60},
-        {"lost", t_lost, NULL, 40},      {"restore_count", t_restore_count, NULL, 60},
-        {"sample", t_sample, NULL, 60},  {"stop_resume", t_stop_resume, NULL, 90},
+        {"repair", t_repair, NULL, 120},      {"filer_only", t_filer_only, NULL, 60},
+        {"lost", t_lost, NULL, 40},           {"restore_count", t_restore_count, NULL, 60},
+        {"sample", t_sample, NULL, 60},       {"stop_resume", t_stop_resume, NULL, 90},
+        {"scheduled", t_scheduled, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -2,8 +2,8 @@
  * it_data_basic.c -- the data path through real processes: filers, `coffer
  * app` and `coffer objsrv` on 127.0.0.1 (DESIGN §2-4). Round trips
  * of small objects, placement on exactly r filers (checked on disk), the
- * replica count, read-only filers, malformed and unknown UUIDs, 100
- * concurrent uploads and downloads, and records surviving a restart.
+ * replica count (?replicas= and the app's --replicas), read-only filers, malformed and unknown
+ * UUIDs, 100 concurrent uploads and downloads, and records surviving a restart.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +163,30 @@ static void t_checksum_mismatch(void *arg)
         IT_EQ(it_status_int(&c.f[i], "objects"), 0);
     }
     IT_EQ(it_objdb_count(c.db, 3), 0);
+    it_cluster_stop(&c);
+}
+
+/* The app's own --replicas (3 here, not the usual 2) is the count of an
+ * upload without ?replicas=; ?replicas= overrides it either way (1, 2, 4).
+ * Each lands on exactly that many filers, bytes checked on disk. */
+static void t_app_replicas(void *arg)
+{
+    static const unsigned want[] = {0, 1, 2, 4, 0};
+    struct it_record rec;
+    struct it_cluster c;
+
+    (void)arg;
+    it_cluster_start_filers(&c, 4);
+    it_app_start_ok(&c.app, c.db, "--replicas", "3", NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    for (unsigned i = 0; i < CF_ARRAY_LEN(want); i++) {
+        it_upload_ok(NULL, c.app.base, 400 + i, 70000 + i, want[i], i % 2 == 1, &rec);
+        IT_EQ(rec.replicas, want[i] != 0 ? want[i] : 3);
+        IT_EQ(rec.nfilers, rec.replicas);
+        it_check_placement(c.f, c.n, &rec);
+        check_info_matches(&c, &rec);
+        it_download_ok(NULL, c.objsrv.base, &rec);
+    }
     it_cluster_stop(&c);
 }
 
@@ -414,6 +438,7 @@ int main(int argc, char **argv)
         {"roundtrip_small", t_roundtrip_small, NULL, 40},
         {"checksum_mismatch", t_checksum_mismatch, NULL, 40},
         {"replicas_on_4", t_replicas_on_4, NULL, 40},
+        {"app_replicas", t_app_replicas, NULL, 40},
         {"read_only_never_chosen", t_read_only_never_chosen, NULL, 40},
         {"uuids", t_uuids, NULL, 40},
         {"concurrent", t_concurrent, NULL, 90},

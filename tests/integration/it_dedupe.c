@@ -17,6 +17,8 @@
  *                      store's back: the same content uploaded again keeps
  *                      its own replicas; the dedupe job skips the pair
  *                      until an audit restored the holder, then shares.
+ *   scheduled          --dedupe-interval-s 1: the app's own periodic dedupe
+ *                      aliases a duplicate with nobody asking.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +108,6 @@ static void inline_case(bool holder_first)
         IT_CHECK(it_record_has(&b, a.filers[i]));
     IT_EQ(files(&c), base + 2);
     IT_EQ(it_cluster_copies(&c, a.path), 2);
-    IT_CHECK(it_file_contains(c.app.log, "same content as a stored object"));
     IT_EQ(it_scribe_count(c.db, CF_SCRIBE_DEDUPE), 1);
     it_download_ok(NULL, c.objsrv.base, &a);
     it_download_ok(NULL, c.objsrv.base, &b);
@@ -287,6 +288,69 @@ static void t_holder_missing(void *arg)
     it_cluster_stop(&c);
 }
 
+struct alias_wait {
+    const struct it_cluster *c;
+    const struct it_record *holder, *dup;
+};
+
+/* dup's record now names holder's replicas, and dup's own files are gone. */
+static bool aliased(void *arg)
+{
+    struct alias_wait *w = arg;
+    struct it_record info;
+
+    IT_EQ(it_info(w->c->app.base, w->dup->uuid, &info), 200);
+    return strcmp(info.path, w->holder->path) == 0 && it_cluster_copies(w->c, w->dup->path) == 0;
+}
+
+/* The app schedules the dedupe job itself (--dedupe-interval-s 1): with
+ * nobody asking, the second copy of some content becomes an alias of the
+ * first and its replicas go. The jobs list shows the scheduled job that
+ * did it. */
+static void t_scheduled(void *arg)
+{
+    static const char *const args[] = {
+        "--dedupe=false", "--stale-delay-ms", "0", "--dedupe-interval-s", "1", NULL};
+    struct it_cluster c;
+    struct it_record a, b, info;
+    struct alias_wait aw;
+    json_t *jobs, *e;
+    size_t i, found = 0;
+    unsigned base;
+
+    (void)arg;
+    start(&c, 3, args);
+    base = files(&c);
+    it_upload_ok(NULL, c.app.base, 21, 2 * IT_MIB, 2, false, &a);
+    it_upload_ok(NULL, c.app.base, 21, 2 * IT_MIB, 2, false, &b);
+    IT_CHECK(strcmp(a.path, b.path) != 0);
+
+    aw = (struct alias_wait){&c, &a, &b};
+    IT_CHECKF(it_wait_for(aliased, &aw, 300, 100), "no scheduled dedupe made %s an alias", b.uuid);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
+    IT_EQ(files(&c), base + 2);
+    IT_EQ(it_info(c.app.base, a.uuid, &info), 200);
+    IT_STREQ(info.path, a.path);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_DEDUPE), 1);
+    jobs = it_jobs_list(c.app.base);
+    json_array_foreach(jobs, i, e)
+    {
+        const json_t *counters = json_object_get(e, "counters");
+        IT_STREQ(it_json_str(e, "kind"), "dedupe");
+        if (json_integer_value(json_object_get(counters, "aliased")) == 1) {
+            found++;
+            IT_EQ(it_job_counter(e, "pairs"), 1);
+            IT_EQ(it_job_counter(e, "bytes_saved"), 2 * 2 * (int64_t)IT_MIB);
+        }
+    }
+    json_decref(jobs);
+    IT_EQ(found, 1);
+    it_download_ok(NULL, c.objsrv.base, &a);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    it_check_placement(c.f, c.n, &a);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -295,6 +359,7 @@ int main(int argc, char **argv)
         {"inline_off", t_inline_off, NULL, 40},
         {"job", t_job, NULL, 90},
         {"holder_missing", t_holder_missing, NULL, 60},
+        {"scheduled", t_scheduled, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

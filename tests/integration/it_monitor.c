@@ -5,15 +5,17 @@
  *
  * Cases:
  *   table        every filer online in GET /v1/filers with used/total/objects
- *                equal to the filer's own /status; `coffer admin filers`
- *                prints them; the per-filer gauges are on /metrics
+ *                equal to the filer's own /status and the weight the rule
+ *                gives them; `coffer admin filers` prints them; the
+ *                per-filer gauges are on /metrics
  *   offline      a SIGSTOPped filer turns offline within a bounded wait and
  *                uploads avoid it (r=2 lands on the other two, r=3 is 503);
  *                after SIGCONT it is online and an r=3 upload uses it; a
  *                kill -9'd filer turns offline too
  *   readonly     a filer filled past the high-water mark turns read-only
  *                (r=3 uploads refused), stays read-only between the marks,
- *                and is writable again below the low-water mark
+ *                and is writable again below the low-water mark; its weight
+ *                follows its fill exactly
  *   scribe       the status changes are in GET /v1/log by filer and kind,
  *                still there after the monitor restarts, printed by `coffer
  *                admin log`; POST /v1/log appends and refuses what is bad
@@ -31,11 +33,20 @@
 #include <unistd.h>
 
 #include "coffer/httpc.h"
+#include "coffer/tracker.h"
 #include "harness.h"
 
 #define NFILERS 3
 #define OUT_MAX (64 * 1024)
-/* The small filer of the read-only case, and what is put on it. */
+/* The monitor's --busy-ms: over any latency a poll can have (--timeout-ms
+ * 1000), so a filer is never busy and the weight rule's latency factor is 1
+ * whatever the load of the machine: the weight then follows the fill alone
+ * and a case can know it exactly (the latency steps are the unit table
+ * test's, tests/unit/test_tracker.c). */
+#define BUSY_MS      600000u
+#define BUSY_MS_TEXT "600000"
+/* The small filer of the read-only case (bytes, no suffix), and what is put
+ * on it. */
 #define SMALL_CAP "1000000"
 #define SMALL_BIG 460000u
 #define SMALL_TIP 40000u
@@ -66,7 +77,7 @@ static void mon_start(struct mon *m, const char *last_arg, const char *last_val)
         it_admin_filer_add(m->db, &m->f[i], 100);
     }
     it_admin_shard_add(m->db);
-    it_monitor_start_ok(&m->monitor, m->db, NULL);
+    it_monitor_start_ok(&m->monitor, m->db, "--busy-ms", BUSY_MS_TEXT, NULL);
     it_app_start_ok(&m->app, m->db, "--track-filers=false", NULL);
 }
 
@@ -189,6 +200,21 @@ static void wait_numbers(const struct mon *m, const struct it_filer *f)
               "the monitor's numbers of filer %u never matched its /status", f->id);
 }
 
+/* The entry's weight is what the rule (cf_tracker_weight) gives its own
+ * numbers (one row: the poll that wrote used and total wrote the weight),
+ * and that is want, worked out by hand from the fill. */
+static void check_weight(const json_t *e, int64_t want)
+{
+    double u = (double)it_json_int(e, "used_bytes") / (double)it_json_int(e, "total_bytes");
+    json_t *lat = json_object_get(e, "latency_ms");
+
+    IT_CHECK(json_is_number(lat));
+    IT_EQ(it_json_int(e, "weight"),
+          cf_tracker_weight((uint32_t)it_json_int(e, "base_weight"), u, json_number_value(lat),
+                            BUSY_MS, strcmp(it_json_str(e, "status"), "busy") == 0));
+    IT_EQ(it_json_int(e, "weight"), want);
+}
+
 /* ---- cases ---- */
 
 static void t_table(void *arg)
@@ -212,9 +238,10 @@ static void t_table(void *arg)
         IT_STREQ(it_json_str(e, "status"), "online");
         IT_CHECK(!it_json_bool(e, "read_only"));
         IT_EQ(it_json_int(e, "base_weight"), 100);
-        IT_CHECK(it_json_int(e, "weight") >= 1 && it_json_int(e, "weight") <= 100);
+        /* A few KB on a whole filesystem: every tenth free, the full weight. */
+        IT_CHECK(it_json_int(e, "used_bytes") * 10 < it_json_int(e, "total_bytes"));
+        check_weight(e, 100);
         IT_CHECK(it_json_int(e, "last_seen_ms") > 0);
-        IT_CHECK(json_is_number(json_object_get(e, "latency_ms")));
         json_decref(e);
     }
     /* Every object is on two filers: the objects add up. */
@@ -342,6 +369,8 @@ static void t_readonly(void *arg)
     IT_CHECK(it_wait_for(used_is, &uw, 150, 100));
     e = filer_entry(&m, 3);
     IT_STREQ(it_json_str(e, "status"), "online");
+    IT_EQ(it_json_int(e, "total_bytes"), 1000000);
+    check_weight(e, 10); /* 92.1%: one free tenth */
     json_decref(e);
     /* 96.1%: past the high-water mark (0.95). */
     it_put_ok(NULL, &m.f[2], "fill/c", 3, SMALL_TIP, false, NULL);
@@ -349,6 +378,7 @@ static void t_readonly(void *arg)
     e = filer_entry(&m, 3);
     IT_CHECK(it_json_bool(e, "read_only"));
     IT_EQ(it_json_int(e, "used_bytes"), SMALL_R3 + 2 * SMALL_BIG + SMALL_TIP);
+    check_weight(e, 10); /* 96.1%: free tenths rounded up to at least one */
     json_decref(e);
     wait_app_status(&m, rec.uuid, 3, "read-only");
     IT_EQ(it_upload(NULL, m.app.base, seed++, 1000, 3, false, NULL), 503);
@@ -363,10 +393,15 @@ static void t_readonly(void *arg)
     IT_CHECK(it_wait_for(used_is, &uw, 150, 100));
     e = filer_entry(&m, 3);
     IT_STREQ(it_json_str(e, "status"), "read-only");
+    check_weight(e, 10);
     json_decref(e);
     /* 46.1%: below the low-water mark (0.90), writable again. */
     IT_EQ(it_status_of(NULL, &m.f[2], "DELETE", "/o/fill/b"), 204);
     wait_status(&m, 3, "online");
+    e = filer_entry(&m, 3);
+    IT_EQ(it_json_int(e, "used_bytes"), SMALL_R3 + SMALL_BIG);
+    check_weight(e, 60); /* 46.1%: six free tenths */
+    json_decref(e);
     wait_app_status(&m, rec.uuid, 3, "online");
     it_upload_ok(NULL, m.app.base, seed++, 1000, 3, false, &rec);
     IT_CHECK(it_record_has(&rec, 3));
@@ -443,7 +478,7 @@ static void t_scribe(void *arg)
 
     /* The log survives a restart of the monitor. */
     it_proc_stop_ok(&m.monitor);
-    it_monitor_start_ok(&m.monitor, m.db, NULL);
+    it_monitor_start_ok(&m.monitor, m.db, "--busy-ms", BUSY_MS_TEXT, NULL);
     again = log_events(&m, "filer=2&kind=filer.status");
     IT_CHECK(json_array_size(again) >= json_array_size(ev));
     for (size_t i = 0; i < json_array_size(ev); i++)

@@ -22,6 +22,8 @@
 
 #include "harness.h"
 
+#include "coffer/scribe.h"
+
 #define N_OBJ 180
 
 static void app_start(struct it_cluster *c)
@@ -133,7 +135,7 @@ static void t_killed(void *arg)
 {
     struct it_cluster c;
     struct it_record *recs;
-    char out[2048];
+    char out[2048], needle[64];
     unsigned id = 0, listed;
     int64_t stored = 0;
     int st;
@@ -150,7 +152,9 @@ static void t_killed(void *arg)
     app_start(&c);
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "rebalance", "--app", c.app.base, NULL);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebalance: status %d: %s", st, out);
-    IT_CHECK(it_file_contains(c.app.log, "resumed at"));
+    /* The same job went on from its checkpoint: the scribe says so once. */
+    it_fmt(needle, sizeof(needle), "job %u (rebalance): resumed at", id);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, needle), 1);
     check_balanced(&c);
     it_cluster_verify(&c, recs, N_OBJ, 2, 0);
     listed = 2 * N_OBJ; /* every record lists two filers */

@@ -24,6 +24,7 @@
 #include "harness.h"
 
 #include "coffer/err.h"
+#include "coffer/scribe.h"
 
 #define N_SMALL 300
 #define N_BIG   3
@@ -143,7 +144,9 @@ static void t_in_place(void *arg)
     st = rebuild_cmd(&c, out, sizeof(out), "2", "--method", method);
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin rebuild: status %d", st);
     IT_CHECKF(has_count(out, "present", held), "expected %u present: \"%s\"", held, out);
-    IT_CHECK(it_file_contains(c.app.log, "started with"));
+    /* Two jobs, each started and ended in the scribe. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(rebuild): started with"), 2);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, "(rebuild): done after"), 2);
     free(recs);
     it_cluster_stop(&c);
 }
@@ -248,7 +251,7 @@ static void t_resume(void *arg)
 {
     struct it_cluster c;
     struct it_record *recs;
-    char out[2048];
+    char out[2048], needle[64];
     unsigned held, id = 0;
     int64_t saved;
     json_t *j;
@@ -286,7 +289,9 @@ static void t_resume(void *arg)
     IT_STREQ(it_json_str(j, "state"), "done");
     IT_EQ(it_json_int(j, "done_objects"), held);
     json_decref(j);
-    IT_CHECK(it_file_contains(c.app.log, "resumed at"));
+    /* The same job went on from its checkpoint: the scribe says so once. */
+    it_fmt(needle, sizeof(needle), "job %u (rebuild): resumed at", id);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_JOB, needle), 1);
     it_cluster_verify(&c, recs, N_RESUME, 2, 0);
     IT_EQ(it_status_int(&c.f[1], "objects"), held);
     free(recs);

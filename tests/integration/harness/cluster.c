@@ -521,6 +521,23 @@ json_t *it_job_get(const char *app_base, int64_t id)
     return j;
 }
 
+json_t *it_jobs_list(const char *app_base)
+{
+    char url[IT_URL_MAX + 48], err[CF_ERR_LEN] = "";
+    long status = 0;
+    json_t *j = NULL, *list;
+
+    IT_CHECK(cf_httpc_global_init() == 0);
+    it_fmt(url, sizeof(url), "%s/v1/admin/jobs", app_base);
+    IT_CHECKF(cf_httpc_json("GET", url, NULL, IT_JOB_HTTP_MS, &status, &j, err) == 0, "GET %s: %s",
+              url, err);
+    IT_CHECKF(status == 200 && j != NULL, "GET %s: status %ld", url, status);
+    list = json_incref(json_object_get(j, "jobs"));
+    json_decref(j);
+    IT_CHECKF(json_is_array(list), "GET %s: no \"jobs\" array", url);
+    return list;
+}
+
 struct job_wait {
     const char *app_base;
     int64_t id;
@@ -593,18 +610,26 @@ int64_t it_job_counter(const json_t *job, const char *name)
 
 /* ---- the scribe ------------------------------------------------------------ */
 
-int64_t it_scribe_count(const char *db_uri, const char *kind)
+int64_t it_scribe_count_msg(const char *db_uri, const char *kind, const char *needle)
 {
     struct cf_scribe_query q = {.kind = kind, .limit = CF_SCRIBE_QUERY_MAX};
     struct cf_scribe_event *ev = NULL;
     struct cf_scribe *s = NULL;
     char err[CF_ERR_LEN] = "";
     size_t n = 0;
+    int64_t hits = 0;
 
     cf_log_init("it", CF_LOG_WARN);
     IT_CHECKF(cf_scribe_open(db_uri, 1, &s, err) == 0, "scribe open: %s", err);
     IT_CHECKF(cf_scribe_query(s, &q, &ev, &n, err) == 0, "scribe query: %s", err);
+    for (size_t i = 0; i < n; i++)
+        hits += needle == NULL || strstr(ev[i].message, needle) != NULL;
     free(ev);
     cf_scribe_close(s);
-    return (int64_t)n;
+    return hits;
+}
+
+int64_t it_scribe_count(const char *db_uri, const char *kind)
+{
+    return it_scribe_count_msg(db_uri, kind, NULL);
 }

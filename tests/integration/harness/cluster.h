@@ -179,6 +179,10 @@ int64_t it_job_start(const char *app_base, const char *kind, const char *args_js
 /* GET app/v1/admin/jobs/ID. Fails the case unless the app answers 200 with
  * JSON. Returns the job (caller owns; json_decref). */
 json_t *it_job_get(const char *app_base, int64_t id);
+/* GET app/v1/admin/jobs: the "jobs" array, the 50 most recent, newest
+ * first (caller owns; json_decref). Fails the case unless the app answers
+ * 200 with one. */
+json_t *it_jobs_list(const char *app_base);
 /* Poll the job (it_job_get) up to tries times, delay_ms apart (times the
  * multiplier), until its "state" is no longer "running"; fails the case if
  * it never ends. Returns the ended job, whatever its state (caller owns;
@@ -204,5 +208,8 @@ int64_t it_job_counter(const json_t *job, const char *name);
  * the case if the scribe cannot be opened or queried. Sets the log level of
  * the case's process to WARN (no INFO lines from the database layer). */
 int64_t it_scribe_count(const char *db_uri, const char *kind);
+/* The same, counting only the events whose message contains needle
+ * (NULL: every one). A job's events read "job ID (KIND): ..." (job.h). */
+int64_t it_scribe_count_msg(const char *db_uri, const char *kind, const char *needle);
 
 #endif

@@ -336,6 +336,51 @@ int64_t it_status_int(const struct it_filer *f, const char *key)
     return v;
 }
 
+int64_t it_metric(const char *base, const char *series)
+{
+    struct it_resp r;
+    const char *p, *hit = NULL;
+    size_t n = strlen(series);
+    int64_t v;
+    char *end = NULL;
+
+    IT_EQ(it_http_to(NULL, base, "GET", "/metrics", NULL, &r, NULL), 200);
+    IT_CHECKF(r.body != NULL && r.body_len == r.total, "GET %s/metrics: a body over %d bytes", base,
+              IT_BODY_KEEP);
+    for (p = r.body; hit == NULL && p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            hit = p + n + 1;
+    }
+    IT_CHECKF(hit != NULL, "GET %s/metrics has no sample %s", base, series);
+    v = strtoll(hit, &end, 10);
+    IT_CHECKF(end != hit && (*end == '\n' || *end == '\0'), "sample %s: not an integer", series);
+    it_resp_fini(&r);
+    return v;
+}
+
+struct metric_wait {
+    const char *base, *series;
+    int64_t want, last;
+};
+
+static bool metric_is(void *arg)
+{
+    struct metric_wait *w = arg;
+
+    w->last = it_metric(w->base, w->series);
+    return w->last == w->want;
+}
+
+void it_wait_metric(const char *base, const char *series, int64_t want)
+{
+    struct metric_wait w = {base, series, want, 0};
+
+    IT_CHECKF(it_wait_for(metric_is, &w, 50, 100), "%s at %s is %lld, not %lld", series, base,
+              (long long)w.last, (long long)want);
+}
+
 void it_check_usage(const struct it_filer *f, int64_t objects, int64_t used)
 {
     json_t *j = it_status(f);

@@ -1,7 +1,8 @@
 /*
  * http.h -- HTTP clients of the integration tests, over libcurl: one
  * request at a time (it_http, it_http_to), many at once (it_xfer_*), the
- * JSON in replies, and the filer's object requests checked end to end.
+ * JSON in replies, the filer's object requests checked end to end, and
+ * one sample of a role's /metrics read exactly.
  *
  * Role: a request body is a payload (payload.h), sent with Content-Length
  * or chunked; a response body is hashed as it streams (any size) and its
@@ -134,6 +135,19 @@ void it_range_ok(struct it_client *c, const char *base, const char *target, uint
 /* The status of a request without a body; the reply is released. */
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,
                   const char *target);
+
+/* ---- /metrics ------------------------------------------------------------------ */
+
+/* The value of one sample of GET base/metrics: series is its name and label
+ * text exactly as rendered, e.g.
+ * `coffer_http_requests_total{role="filer",method="PUT",code="2xx"}`.
+ * Fails the case if the scrape is not 200 or the sample is absent. */
+int64_t it_metric(const char *base, const char *series);
+/* Wait (bounded: 50 polls 100 ms apart, times the multiplier) until
+ * it_metric(base, series) is want, failing the case with the last value if
+ * it never is. A server counts a request when it sees it complete, which
+ * may come just after the client has the reply (metrics.h). */
+void it_wait_metric(const char *base, const char *series, int64_t want);
 
 /* ---- many transfers at once (libcurl multi) -------------------------------- */
 
