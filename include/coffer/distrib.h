@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/objdb.h"
 
 struct cf_distrib_filer {
     uint32_t id;
@@ -35,6 +36,13 @@ typedef uint64_t (*cf_distrib_rng_cb)(void *ctx);
 CF_MUST_CHECK int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r,
                                     const uint32_t *exclude, size_t nex, cf_distrib_rng_cb rng,
                                     void *rng_ctx, size_t *out);
+
+/* cf_distrib_choose over the filer summary table's rows v[0..n) (borrowed),
+ * with the kernel's random numbers: a row is a candidate when it takes new
+ * objects (cf_objdb_filer_writable) and weighs more than 0. Writes the
+ * chosen indexes into v to out[0..r). Returns as cf_distrib_choose. */
+CF_MUST_CHECK int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
+                                           const uint32_t *exclude, size_t nex, size_t *out);
 
 /* Number of filers that are candidates (online, writable, weight > 0). */
 size_t cf_distrib_writable(const struct cf_distrib_filer *f, size_t n);

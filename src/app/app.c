@@ -33,7 +33,6 @@
 #include "coffer/uuid.h"
 
 #define OBJECTS "/v1/objects"
-#define URL_MAX (CF_OBJDB_URL_MAX + 4 + CF_UUID_PATH_SIZE)
 
 struct cf_app {
     struct cf_objdb *odb;
@@ -72,9 +71,9 @@ struct upload {
     char uuid_text[CF_UUID_SIZE];
     char path[CF_UUID_PATH_SIZE];
     unsigned r;
-    size_t n;                          /* targets opened */
-    uint32_t ids[CF_FANOUT_MAX];       /* their filer ids */
-    char urls[CF_FANOUT_MAX][URL_MAX]; /* their PUT/GET URLs */
+    size_t n;                                     /* targets opened */
+    uint32_t ids[CF_FANOUT_MAX];                  /* their filer ids */
+    char urls[CF_FANOUT_MAX][CF_REPLICA_URL_MAX]; /* their PUT/GET URLs */
     struct cf_fanout *fo;
     struct cf_sha512 h;
     uint64_t size;
@@ -125,12 +124,6 @@ const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
 /* ---- the filers as the distributor sees them ---- */
 
-/* Reachable and taking objects: busy filers too, at their lower weight. */
-static bool online(const struct cf_objdb_filer *f)
-{
-    return cf_objdb_status_writable(f->status);
-}
-
 /* Copy of the view; caller frees *out. */
 static void view_snapshot(struct cf_app *a, struct cf_objdb_filer **out, size_t *n)
 {
@@ -140,15 +133,6 @@ static void view_snapshot(struct cf_app *a, struct cf_objdb_filer **out, size_t 
     if (a->nview > 0)
         memcpy(*out, a->view, a->nview * sizeof(**out));
     pthread_mutex_unlock(&a->mu);
-}
-
-static const struct cf_objdb_filer *find_filer(const struct cf_objdb_filer *v, size_t n,
-                                               uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i].id == id)
-            return &v[i];
-    return NULL;
 }
 
 /* With track-filers, poll every filer (tracker.h writes the summary table);
@@ -345,31 +329,20 @@ static int choose(struct cf_app *a, struct upload *u, size_t want, const uint32_
                   size_t nex)
 {
     struct cf_objdb_filer *v = NULL;
-    struct cf_distrib_filer *d = NULL;
     size_t n = 0, idx[CF_FANOUT_MAX];
     int rc;
 
     view_snapshot(a, &v, &n);
-    d = cf_xcalloc(n ? n : 1, sizeof(*d));
-    for (size_t i = 0; i < n; i++) {
-        d[i].id = v[i].id;
-        d[i].weight = v[i].weight;
-        d[i].online = online(&v[i]);
-        d[i].read_only = v[i].read_only;
+    rc = cf_distrib_choose_filers(v, n, want, exclude, nex, idx);
+    for (size_t i = 0; rc > 0 && i < want; i++) {
+        const struct cf_objdb_filer *f = &v[idx[i]];
+        if (cf_replica_url(f->url, u->path, u->urls[u->n]) < 0)
+            rc = CF_EINTERNAL;
+        else
+            u->ids[u->n++] = f->id;
     }
-    rc = cf_distrib_choose(d, n, want, exclude, nex, cf_distrib_rng_os, NULL, idx);
-    if (rc > 0) {
-        for (size_t i = 0; i < want; i++) {
-            const struct cf_objdb_filer *f = &v[idx[i]];
-            u->ids[u->n] = f->id;
-            (void)snprintf(u->urls[u->n], URL_MAX, "%s/o/%s", f->url, u->path);
-            u->n++;
-        }
-        rc = 0;
-    }
-    free(d);
     free(v);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- upload ---- */
@@ -623,7 +596,7 @@ static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
     cf_uuid_format(&rec->uuid, uuid);
     cf_sha512_hex(rec->sha512, hex);
     for (unsigned i = 0; i < rec->nfilers; i++) {
-        const struct cf_objdb_filer *f = find_filer(v, nv, rec->filers[i]);
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, nv, rec->filers[i]);
         (void)json_array_append_new(
             filers,
             json_pack("{s:I,s:s,s:s,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",

@@ -89,3 +89,20 @@ uint64_t cf_distrib_rng_os(void *ctx)
         x = 0;
     return x;
 }
+
+int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
+                             const uint32_t *exclude, size_t nex, size_t *out)
+{
+    struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        d[i].id = v[i].id;
+        d[i].weight = v[i].weight;
+        d[i].online = cf_objdb_filer_writable(&v[i]);
+        d[i].read_only = v[i].read_only;
+    }
+    rc = cf_distrib_choose(d, n, r, exclude, nex, cf_distrib_rng_os, NULL, out);
+    free(d);
+    return rc;
+}

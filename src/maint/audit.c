@@ -297,27 +297,19 @@ static void undo_if_orphan(struct audit *au, const struct cf_objdb_record *rec, 
 static size_t pick_filers(const struct audit *au, size_t want, const uint32_t *exclude, size_t nex,
                           uint32_t *out)
 {
-    struct cf_distrib_filer *d = cf_xcalloc(au->nfl ? au->nfl : 1, sizeof(*d));
     uint32_t ex[CF_OBJDB_REPLICAS_MAX * 2];
     size_t got = 0, idx;
 
-    for (size_t i = 0; i < au->nfl; i++) {
-        d[i].id = au->fl[i].id;
-        d[i].weight = au->fl[i].weight;
-        d[i].online = cf_objdb_filer_up(&au->fl[i]);
-        d[i].read_only = au->fl[i].read_only;
-    }
     memcpy(ex, exclude, nex * sizeof(*ex));
     /* One at a time, so that with fewer candidates than wanted the record
      * still gets as many as there are. */
     while (got < want && nex + got < CF_ARRAY_LEN(ex)) {
-        if (cf_distrib_choose(d, au->nfl, 1, ex, nex + got, cf_distrib_rng_os, NULL, &idx) != 1)
+        if (cf_distrib_choose_filers(au->fl, au->nfl, 1, ex, nex + got, &idx) != 1)
             break;
-        out[got] = d[idx].id;
-        ex[nex + got] = d[idx].id;
+        out[got] = au->fl[idx].id;
+        ex[nex + got] = au->fl[idx].id;
         got++;
     }
-    free(d);
     return got;
 }
 

@@ -54,25 +54,16 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
                                               const struct cf_objdb_record *rec, uint32_t also)
 {
-    struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
     uint32_t ex[CF_OBJDB_REPLICAS_MAX + 1];
     size_t nex = 0, idx = 0;
-    const struct cf_objdb_filer *out = NULL;
 
     for (unsigned i = 0; i < rec->nfilers; i++)
         ex[nex++] = rec->filers[i];
     if (also != 0)
         ex[nex++] = also;
-    for (size_t i = 0; i < n; i++) {
-        d[i].id = v[i].id;
-        d[i].weight = v[i].weight;
-        d[i].online = cf_objdb_status_writable(v[i].status);
-        d[i].read_only = v[i].read_only;
-    }
-    if (cf_distrib_choose(d, n, 1, ex, nex, cf_distrib_rng_os, NULL, &idx) == 1)
-        out = &v[idx];
-    free(d);
-    return out;
+    if (cf_distrib_choose_filers(v, n, 1, ex, nex, &idx) != 1)
+        return NULL;
+    return &v[idx];
 }
 
 /* How long a copy of size bytes may take, at worst: ten minutes, plus a

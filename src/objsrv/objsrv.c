@@ -17,6 +17,7 @@
 #include "coffer/log.h"
 #include "coffer/net.h"
 #include "coffer/range.h"
+#include "coffer/replica.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
 #include "coffer/tracker.h"
@@ -32,8 +33,8 @@ struct record {
     char uuid[CF_UUID_SIZE];
     uint64_t size;
     uint8_t sha[CF_SHA512_LEN];
-    size_t n;                                  /* replicas, best first */
-    char urls[CF_FETCH_MAX_REPLICAS][URL_MAX]; /* GET URLs of the bytes */
+    size_t n;                                             /* replicas, best first */
+    char urls[CF_FETCH_MAX_REPLICAS][CF_REPLICA_URL_MAX]; /* GET URLs of the bytes */
 };
 
 struct slot {
@@ -196,11 +197,7 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
         const char *url = json_string_value(json_object_get(sorted[i], "url"));
-        int w;
-        if (url == NULL || url[0] == '\0')
-            continue;
-        w = snprintf(r->urls[r->n], URL_MAX, "%s/o/%s", url, path);
-        if (w > 0 && w < URL_MAX)
+        if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0)
             r->n++;
     }
     if (r->n == 0) {
