@@ -22,6 +22,16 @@
  *                    transaction aborts it (roll back, as required below);
  *                    "INTEGER PRIMARY KEY" becomes an identity key, so a table
  *                    must either always supply its ids or never.
+ *                    Every statement has a timeout (statement_timeout,
+ *                    CF_DB_PG_STATEMENT_TIMEOUT_MS, unless the conninfo sets
+ *                    its own "options", e.g. options='-c statement_timeout=5s'),
+ *                    and connecting one (connect_timeout 10 s, or the
+ *                    conninfo's). A lost connection (server restart, backend
+ *                    terminated) is re-established by the next call on it,
+ *                    then with a backoff of up to 1 s; a SELECT outside a
+ *                    transaction that met the loss is run once more on the new
+ *                    connection, nothing else is retried (see CF_EUNAVAIL and
+ *                    CF_EINDOUBT below).
  *
  * The SQL subset. Callers write SQL that both engines accept:
  *   - parameters are positional and numbered, "?1 ?2 ..." (the PostgreSQL
@@ -46,13 +56,28 @@
  *   CF_EEXIST    a UNIQUE or PRIMARY KEY constraint failed
  *   CF_EINVAL    another constraint failed (NOT NULL, CHECK, FOREIGN KEY),
  *                a bad URI, or a bad bind (index out of range, value too big)
- *   CF_EBUSY     the database stayed locked past the busy timeout
+ *   CF_EBUSY     the database stayed locked past the busy timeout, or no
+ *                pooled connection came free within the pool's wait
+ *   CF_EUNAVAIL  (PostgreSQL) the connection is lost or the server cannot be
+ *                reached now: the call did nothing, except that a write
+ *                outside a transaction may or may not have been applied.
+ *                Inside a transaction, the transaction is gone: every call but
+ *                cf_db_rollback keeps failing with CF_EUNAVAIL until the
+ *                caller rolls back; the connection is then usable again (it
+ *                reconnects at its next call)
+ *   CF_ETIMEDOUT (PostgreSQL) the statement ran past its statement timeout
+ *   CF_EINDOUBT  (PostgreSQL) cf_db_commit only: the connection broke after
+ *                COMMIT was sent, so the transaction may or may not be
+ *                committed. It is neither a failure nor a success: the
+ *                caller must find out by reading the data again (on any
+ *                connection) before it reports either
  *   CF_ENOSPC, CF_EREADONLY, CF_ECORRUPT, CF_ENOMEM    as named
  *   CF_EINTERNAL bad SQL or misuse (a bug in the caller)
  *   CF_EIO       anything else
  * Logging: the db layer logs once, at ERROR, the failures an operator must
- * see (CF_EIO, CF_ECORRUPT, CF_ENOSPC, CF_EREADONLY, CF_EINTERNAL) with the
- * database and the SQL, and at WARN a busy timeout. CF_EEXIST and constraint
+ * see (CF_EIO, CF_ECORRUPT, CF_ENOSPC, CF_EREADONLY, CF_EINTERNAL,
+ * CF_EINDOUBT) with the database and the SQL, and at WARN a busy timeout, a
+ * statement timeout, a connection lost or not yet back (CF_EUNAVAIL). CF_EEXIST and constraint
  * failures are results, not events, and are not logged. Callers must not log
  * these codes again.
  *
@@ -82,6 +107,10 @@
 #define CF_DB_PG_RESULT_MAX (64 * 1024 * 1024)
 /* Connections in one pool. */
 #define CF_DB_POOL_MAX 64
+/* Milliseconds cf_db_pool_acquire waits for a free connection, by default. */
+#define CF_DB_POOL_WAIT_MS 5000
+/* Milliseconds a PostgreSQL statement may run, by default (statement_timeout). */
+#define CF_DB_PG_STATEMENT_TIMEOUT_MS 30000
 
 /* cf_db_step results besides negative errors. */
 #define CF_DB_DONE 0 /* the statement has finished */
@@ -128,7 +157,9 @@ CF_MUST_CHECK int cf_db_begin(struct cf_db *db, char *err);
 
 /* Commit. On success the changes are durable. On failure (CF_EINTERNAL if
  * no transaction is open) the transaction has been rolled back and nothing
- * of it is visible. */
+ * of it is visible, except for CF_EINDOUBT (PostgreSQL: the connection broke
+ * during the COMMIT; the transaction is over, committed or not, and the
+ * caller must read the data again to know). */
 CF_MUST_CHECK int cf_db_commit(struct cf_db *db, char *err);
 
 /* Roll back the open transaction; a no-op if none is open. Cannot fail. */
@@ -239,18 +270,29 @@ CF_MUST_CHECK int cf_db_meta_check(struct cf_db *db, const char *uri, const char
 /* ---- connection pool --------------------------------------------------- */
 
 /* Open n connections (1..CF_DB_POOL_MAX) to uri (borrowed). On success *out
- * is the pool (caller owns; release with cf_db_pool_close). Returns 0 or the
- * first connection's error (CF_EINVAL for n out of range); nothing is left
- * open on failure. */
+ * is the pool (caller owns; release with cf_db_pool_close). Its wait is the
+ * process default (cf_db_pool_set_default_wait). Returns 0 or the first
+ * connection's error (CF_EINVAL for n out of range); nothing is left open on
+ * failure. */
 CF_MUST_CHECK int cf_db_pool_open(const char *uri, unsigned n, struct cf_db_pool **out, char *err);
 
-/* Take a connection, waiting while all are taken. The caller has it to
- * itself until cf_db_pool_release. Cannot fail. */
+/* The wait of the pools opened from now on in this process, in
+ * milliseconds (0: CF_DB_POOL_WAIT_MS), for roles that take it as an
+ * option. Call before opening pools; not safe against a concurrent
+ * cf_db_pool_open. */
+void cf_db_pool_set_default_wait(unsigned ms);
+
+/* Take a connection, waiting while all are taken, but no longer than the
+ * pool's wait. The caller has it to itself until cf_db_pool_release.
+ * Cannot fail: past the wait it returns a stand-in connection, not in the
+ * pool, on which every call fails with CF_EBUSY ("no free database
+ * connection"), so a request thread answers 503 instead of hanging; release
+ * it with cf_db_pool_release like any other. */
 struct cf_db *cf_db_pool_acquire(struct cf_db_pool *p);
 
 /* Give db (from cf_db_pool_acquire on p) back. Every statement of db must
  * be finalized; a transaction left open is rolled back (and logged, as a
- * bug). */
+ * bug). A stand-in is freed. */
 void cf_db_pool_release(struct cf_db_pool *p, struct cf_db *db);
 
 /* The pool's size. */

@@ -36,7 +36,8 @@
     XX(ECORRUPT, 500, "stored data is corrupt")                                                    \
     XX(EBUSY, 503, "resource busy")                                                                \
     XX(ETOOMANY, 429, "too many requests")                                                         \
-    XX(ECANCELED, 503, "canceled")
+    XX(ECANCELED, 503, "canceled")                                                                 \
+    XX(EINDOUBT, 503, "outcome unknown: the connection broke during commit")
 
 enum cf_err {
     CF_OK = 0,

@@ -102,8 +102,9 @@ enum MHD_Result cf_http_reply(struct MHD_Connection *c, unsigned status, const c
 enum MHD_Result cf_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *j);
 
 /* Queue {"error":"<NAME>","message":"<strerror>: <detail>"} with err's HTTP
- * status. fmt may be NULL for no detail. A reply queued before the request's
- * body was read closes the connection afterwards (libmicrohttpd does so). */
+ * status, and "Retry-After: 1" when that status is 503 (a passing state:
+ * a database reconnecting, a pool full). fmt may be NULL for no detail. A reply queued before the
+ * request's body was read closes the connection afterwards (libmicrohttpd does so). */
 enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const char *fmt, ...)
     CF_PRINTF(3, 4);
 

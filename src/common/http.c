@@ -531,6 +531,7 @@ enum MHD_Result cf_http_reply_json(struct MHD_Connection *c, unsigned status, js
 
 enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const char *fmt, ...)
 {
+    static const char *const retry_after[] = {"Retry-After", "1", NULL};
     char detail[CF_ERR_LEN], msg[CF_ERR_LEN + 64];
     json_t *j;
     char *text;
@@ -550,8 +551,10 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
         j = json_pack("{s:s,s:s}", "error", cf_err_name(err), "message", cf_strerror(err));
     text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
+    /* A 503 is a passing state (a database reconnecting, a pool full):
+     * RFC 9110 15.6.4 lets the client know when to try again. */
     r = cf_http_reply(c, (unsigned)cf_err_http_status(err), "application/json", text ? text : "{}",
-                      text ? strlen(text) : 2, NULL);
+                      text ? strlen(text) : 2, cf_err_http_status(err) == 503 ? retry_after : NULL);
     free(text);
     return r;
 }

@@ -5,11 +5,13 @@
  */
 #include "db_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coffer/err.h"
 #include "coffer/log.h"
@@ -23,7 +25,7 @@ void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const 
     /* Constraint results are answers to the caller, not events (db.h). */
     if (rc == CF_EEXIST || rc == CF_EINVAL)
         return;
-    if (rc == CF_EBUSY)
+    if (rc == CF_EBUSY || rc == CF_EUNAVAIL || rc == CF_ETIMEDOUT)
         level = CF_LOG_WARN;
     cf_log(level, "db \"%s\": %.200s: %s (%s)", db->uri, what, detail, cf_err_name(rc));
 }
@@ -481,15 +483,176 @@ void cf_db_rollback(struct cf_db *db)
 
 struct cf_db_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;  /* on CLOCK_MONOTONIC */
     struct cf_db *free; /* idle connections, most recently released first */
     unsigned n, nfree;
+    unsigned wait_ms;
     struct cf_db **all;
+};
+
+/* cf_db_pool_set_default_wait: written once at start-up, before any pool. */
+static unsigned default_wait_ms = CF_DB_POOL_WAIT_MS;
+
+void cf_db_pool_set_default_wait(unsigned ms)
+{
+    default_wait_ms = ms == 0 ? CF_DB_POOL_WAIT_MS : ms;
+}
+
+/* ---- the stand-in connection of an acquire that waited too long ---- */
+
+static int refuse(char *err)
+{
+    cf_err_set(err, "no free database connection within the pool's wait");
+    return CF_EBUSY;
+}
+
+static int refuse_open(struct cf_db *db, const char *target, char *err)
+{
+    (void)db;
+    (void)target;
+    return refuse(err);
+}
+
+static void refuse_close(struct cf_db *db)
+{
+    (void)db;
+}
+
+static int refuse_set_busy_timeout(struct cf_db *db, unsigned ms)
+{
+    (void)db;
+    (void)ms;
+    return CF_EBUSY;
+}
+
+static int refuse_db(struct cf_db *db, char *err)
+{
+    (void)db;
+    return refuse(err);
+}
+
+static int refuse_exec(struct cf_db *db, const char *sql, char *err)
+{
+    (void)db;
+    (void)sql;
+    return refuse(err);
+}
+
+static bool refuse_in_transaction(struct cf_db *db)
+{
+    (void)db;
+    return false;
+}
+
+static int refuse_prepare(struct cf_db_stmt *s, char *err)
+{
+    (void)s;
+    return refuse(err);
+}
+
+/* No statement of a stand-in is ever prepared: the rest is unreachable. */
+static void refuse_stmt(struct cf_db_stmt *s)
+{
+    (void)s;
+}
+
+static int refuse_bind_int64(struct cf_db_stmt *s, int i, int64_t v, int *native)
+{
+    (void)s;
+    (void)v;
+    *native = i;
+    return CF_EBUSY;
+}
+
+static int refuse_bind_text(struct cf_db_stmt *s, int i, const char *str, int *native)
+{
+    (void)s;
+    (void)str;
+    *native = i;
+    return CF_EBUSY;
+}
+
+static int refuse_bind_blob(struct cf_db_stmt *s, int i, const void *p, size_t n, int *native)
+{
+    (void)s;
+    (void)p;
+    (void)n;
+    *native = i;
+    return CF_EBUSY;
+}
+
+static int refuse_bind_null(struct cf_db_stmt *s, int i, int *native)
+{
+    (void)s;
+    *native = i;
+    return CF_EBUSY;
+}
+
+static int refuse_step(struct cf_db_stmt *s, char *err)
+{
+    (void)s;
+    return refuse(err);
+}
+
+static int64_t refuse_column_int64(struct cf_db_stmt *s, int i)
+{
+    (void)s;
+    (void)i;
+    return 0;
+}
+
+static const char *refuse_column_text(struct cf_db_stmt *s, int i, size_t *len)
+{
+    (void)s;
+    (void)i;
+    if (len != NULL)
+        *len = 0;
+    return NULL;
+}
+
+static const void *refuse_column_blob(struct cf_db_stmt *s, int i, size_t *len)
+{
+    (void)s;
+    (void)i;
+    if (len != NULL)
+        *len = 0;
+    return NULL;
+}
+
+static bool refuse_column_is_null(struct cf_db_stmt *s, int i)
+{
+    (void)s;
+    (void)i;
+    return true;
+}
+
+static const struct cf__db_ops refuse_ops = {
+    .name = "busy",
+    .begin_sql = NULL,
+    .begin = refuse_db,
+    .open = refuse_open,
+    .close = refuse_close,
+    .set_busy_timeout = refuse_set_busy_timeout,
+    .exec = refuse_exec,
+    .in_transaction = refuse_in_transaction,
+    .prepare = refuse_prepare,
+    .finalize = refuse_stmt,
+    .reset = refuse_stmt,
+    .bind_int64 = refuse_bind_int64,
+    .bind_text = refuse_bind_text,
+    .bind_blob = refuse_bind_blob,
+    .bind_null = refuse_bind_null,
+    .step = refuse_step,
+    .column_int64 = refuse_column_int64,
+    .column_text = refuse_column_text,
+    .column_blob = refuse_column_blob,
+    .column_is_null = refuse_column_is_null,
 };
 
 int cf_db_pool_open(const char *uri, unsigned n, struct cf_db_pool **out, char *err)
 {
     struct cf_db_pool *p = NULL;
+    pthread_condattr_t ca;
     int rc = 0;
 
     *out = NULL;
@@ -500,8 +663,12 @@ int cf_db_pool_open(const char *uri, unsigned n, struct cf_db_pool **out, char *
     }
     p = cf_xcalloc(1, sizeof(*p));
     p->all = cf_xcalloc(n, sizeof(*p->all));
+    p->wait_ms = default_wait_ms;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
     for (; p->n < n; p->n++) {
         rc = cf_db_open(uri, &p->all[p->n], err);
         if (rc < 0)
@@ -520,10 +687,28 @@ out:
 struct cf_db *cf_db_pool_acquire(struct cf_db_pool *p)
 {
     struct cf_db *db;
+    struct timespec until;
+    int w = 0;
 
+    (void)clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(p->wait_ms / 1000);
+    until.tv_nsec += (long)(p->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&p->mu);
-    while (p->free == NULL)
-        pthread_cond_wait(&p->cv, &p->mu);
+    while (p->free == NULL && w != ETIMEDOUT)
+        w = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    if (p->free == NULL) {
+        pthread_mutex_unlock(&p->mu);
+        db = cf_xcalloc(1, sizeof(*db));
+        db->ops = &refuse_ops;
+        db->uri = cf_xstrdup(p->all[0]->uri);
+        cf_log(CF_LOG_WARN, "db \"%s\": no connection of %u came free within %u ms", db->uri, p->n,
+               p->wait_ms);
+        return db;
+    }
     db = p->free;
     p->free = db->next_free;
     p->nfree--;
@@ -534,6 +719,10 @@ struct cf_db *cf_db_pool_acquire(struct cf_db_pool *p)
 
 void cf_db_pool_release(struct cf_db_pool *p, struct cf_db *db)
 {
+    if (db->ops == &refuse_ops) {
+        cf_db_close(db);
+        return;
+    }
     /* Another thread will use db next: a statement still out would be shared. */
     cf_assert(db->nout == 0);
     if (cf_db_in_transaction(db)) {

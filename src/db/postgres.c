@@ -36,10 +36,35 @@
  *
  * Durability (DESIGN §4): every session runs with synchronous_commit=on, so
  * a successful COMMIT has been flushed to the server's WAL.
+ *
+ * Timeouts: connect_timeout, and statement_timeout through the libpq
+ * "options" default (CF_DB_PG_STATEMENT_TIMEOUT_MS); a conninfo or URI that
+ * sets its own "options" replaces that default. lock_timeout is the busy
+ * timeout.
+ *
+ * A lost session (the server restarted, the backend was terminated, the
+ * network broke: PQstatus bad, or SQLSTATE class 08, 57P01..57P03) turns
+ * the failing call into CF_EUNAVAIL and marks the connection broken. The
+ * next call reconnects (PQreset, the session settings again), at once the
+ * first time and then no more often than a doubling backoff allows (up to
+ * PG_BACKOFF_MAX_MS): calls in between fail fast with CF_EUNAVAIL instead of
+ * waiting on a server that is down. The server forgot every prepared
+ * statement with the session: a generation number, bumped at each
+ * reconnect, makes each statement prepare itself again at its next step.
+ * Retries: a SELECT that failed that way outside a transaction ran nowhere
+ * else, so it is run once more on the new session. Nothing else is retried:
+ * a write outside a transaction may have been applied, and a statement
+ * inside one lost its transaction with the session. That transaction is
+ * then over on the server, but the caller still believes it open: every
+ * statement but ROLLBACK fails with CF_EUNAVAIL until the caller rolls back
+ * (db.h requires it after an error), so nothing of the rest of the
+ * transaction can run in autocommit on a new session. A COMMIT whose session
+ * broke after it was sent may or may not have been applied: CF_EINDOUBT.
  */
 #include "db_int.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +72,7 @@
 
 #include "coffer/err.h"
 #include "coffer/hex.h"
+#include "coffer/log.h"
 
 /* Type OIDs from pg_type.dat (stable across releases). */
 #define PG_OID_BOOL  16
@@ -59,9 +85,21 @@
 /* Key of the advisory lock that serializes write transactions ("coffer"). */
 #define PG_WRITE_LOCK_KEY "109330110506354"
 
+/* Reconnect attempts after the first one are spaced by a backoff that
+ * doubles from the minimum to the maximum: a server that is down costs each
+ * caller a fast CF_EUNAVAIL, and one that is back is used within 1 s. */
+#define PG_BACKOFF_MIN_MS 50
+#define PG_BACKOFF_MAX_MS 1000
+
 struct pg_conn {
     PGconn *c;
-    unsigned next_id; /* for statement names */
+    unsigned next_id;     /* for statement names */
+    unsigned gen;         /* bumped at each reconnect (file comment) */
+    unsigned busy_ms;     /* lock_timeout, applied again after a reconnect */
+    bool broken;          /* the session is lost: reconnect before the next call */
+    bool tx_lost;         /* ... with a transaction open: only ROLLBACK may run */
+    uint64_t next_try_ns; /* no reconnect attempt before this (cf_now_ns) */
+    unsigned backoff_ms;
 };
 
 struct pg_param {
@@ -76,10 +114,13 @@ struct pg_stmt {
     char *psql;           /* owned: the text with $N */
     int nparams;          /* highest N */
     struct pg_param *par; /* [nparams] */
-    bool prepared;        /* on the server under `name` */
+    bool prepared;        /* on the server under `name`, in session generation `gen` */
+    unsigned gen;
     bool late;            /* types inferred from the binds, at the first step */
     unsigned *late_types; /* [nparams]: the types it was prepared with */
     bool is_commit;
+    bool is_rollback;
+    bool read_only; /* a SELECT: retried once after a lost session, outside a transaction */
     bool ran;
     PGresult **rows; /* one single-row result per row */
     size_t nrows, cap, cur;
@@ -93,11 +134,22 @@ static PGconn *conn_of(const struct cf_db *db)
     return ((const struct pg_conn *)db->h)->c;
 }
 
+static bool is_prepared(const struct pg_conn *pc, const struct pg_stmt *ps)
+{
+    return ps->prepared && ps->gen == pc->gen;
+}
+
 /* Map a SQLSTATE (NULL: none, the connection failed) to the error space. */
 static int map_state(const char *st)
 {
     if (st == NULL || strlen(st) != 5)
         return CF_EIO;
+    /* connection exceptions; the server shutting down or starting up */
+    if (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
+        strcmp(st, "57P03") == 0 || strcmp(st, "53300") == 0)
+        return CF_EUNAVAIL;
+    if (strcmp(st, "57014") == 0) /* statement_timeout */
+        return CF_ETIMEDOUT;
     if (strcmp(st, "23505") == 0)
         return CF_EEXIST;
     if (strncmp(st, "23", 2) == 0 || strncmp(st, "22", 2) == 0)
@@ -155,20 +207,103 @@ static int run(PGconn *c, const char *sql, char *err)
     return fail_result(c, r, err);
 }
 
-static int pg_set_busy_timeout(struct cf_db *db, unsigned ms)
+/* SET lock_timeout on c. */
+static int set_lock_timeout(PGconn *c, unsigned ms, char *err)
 {
     char sql[64];
 
     /* 0 means "wait forever" to PostgreSQL and "fail at once" to db.h. */
     (void)snprintf(sql, sizeof(sql), "SET lock_timeout = %u", ms == 0 ? 1 : ms);
-    return run(conn_of(db), sql, NULL) == 0 ? 0 : CF_EIO;
+    return run(c, sql, err);
+}
+
+/* The settings of every session, at open and after a reconnect. */
+static int session_init(PGconn *c, unsigned busy_ms, char *err)
+{
+    int rc;
+
+    /* DESIGN §4 (synchronous_commit), and no NOTICE lines on stderr from
+     * "IF NOT EXISTS" DDL. */
+    rc = run(c,
+             "SET synchronous_commit = on; SET client_min_messages = warning;"
+             " SET bytea_output = hex; SET standard_conforming_strings = on",
+             err);
+    if (rc == 0)
+        rc = set_lock_timeout(c, busy_ms, err);
+    return rc;
+}
+
+/* After a failed call: if the session is lost, mark pc broken (and the
+ * transaction lost if one was open) and return CF_EUNAVAIL; else rc. */
+static int check_lost(struct cf_db *db, bool was_tx, int rc)
+{
+    struct pg_conn *pc = db->h;
+
+    if (rc != CF_EUNAVAIL && PQstatus(pc->c) == CONNECTION_OK)
+        return rc;
+    if (!pc->broken)
+        cf_log(CF_LOG_WARN, "db \"%s\": connection lost%s; reconnecting at the next call", db->uri,
+               was_tx ? " inside a transaction" : "");
+    pc->broken = true;
+    pc->tx_lost = pc->tx_lost || was_tx;
+    return CF_EUNAVAIL;
+}
+
+/* Reconnect a broken connection, if its backoff allows. 0 when the session
+ * is usable, else CF_EUNAVAIL. */
+static int ensure_conn(struct cf_db *db, char *err)
+{
+    struct pg_conn *pc = db->h;
+    char detail[CF_ERR_LEN] = "";
+    uint64_t now;
+
+    if (!pc->broken)
+        return 0;
+    if (pc->tx_lost) {
+        cf_err_set(err, "connection lost inside the transaction; it was rolled back");
+        return CF_EUNAVAIL;
+    }
+    now = cf_now_ns();
+    if (now < pc->next_try_ns) {
+        cf_err_set(err, "connection lost; reconnecting");
+        return CF_EUNAVAIL;
+    }
+    PQreset(pc->c);
+    if (PQstatus(pc->c) == CONNECTION_OK && session_init(pc->c, pc->busy_ms, detail) == 0) {
+        pc->broken = false;
+        pc->gen++;
+        pc->backoff_ms = 0;
+        pc->next_try_ns = 0;
+        cf_log(CF_LOG_INFO, "db \"%s\": reconnected", db->uri);
+        return 0;
+    }
+    if (detail[0] == '\0')
+        set_msg(detail, PQerrorMessage(pc->c), NULL);
+    pc->backoff_ms = pc->backoff_ms == 0 ? PG_BACKOFF_MIN_MS : pc->backoff_ms * 2;
+    if (pc->backoff_ms > PG_BACKOFF_MAX_MS)
+        pc->backoff_ms = PG_BACKOFF_MAX_MS;
+    pc->next_try_ns = now + (uint64_t)pc->backoff_ms * 1000000u;
+    cf_err_set(err, "connection lost; reconnect failed: %s", detail);
+    return CF_EUNAVAIL;
+}
+
+static int pg_set_busy_timeout(struct cf_db *db, unsigned ms)
+{
+    struct pg_conn *pc = db->h;
+
+    pc->busy_ms = ms;
+    /* A broken session gets it when it reconnects. */
+    if (pc->broken)
+        return 0;
+    return set_lock_timeout(pc->c, ms, NULL) == 0 ? 0 : CF_EIO;
 }
 
 static int pg_open(struct cf_db *db, const char *target, char *err)
 {
     /* Later entries override earlier ones; the target's own settings win. */
-    static const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *vals[] = {"10", target, NULL};
+    static const char *const keys[] = {"connect_timeout", "options", "dbname", NULL};
+    char options[64];
+    const char *vals[] = {"10", options, target, NULL};
     struct pg_conn *pc = NULL;
     PGconn *c = NULL;
     int rc = 0;
@@ -178,32 +313,22 @@ static int pg_open(struct cf_db *db, const char *target, char *err)
         rc = CF_EINVAL;
         goto out;
     }
+    (void)snprintf(options, sizeof(options), "-c statement_timeout=%d",
+                   CF_DB_PG_STATEMENT_TIMEOUT_MS);
     c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
         set_msg(err, c != NULL ? PQerrorMessage(c) : "out of memory", NULL);
         rc = CF_EIO;
         goto out;
     }
-    /* DESIGN §4 (synchronous_commit), and no NOTICE lines on stderr from
-     * "IF NOT EXISTS" DDL. */
-    rc = run(c,
-             "SET synchronous_commit = on; SET client_min_messages = warning;"
-             " SET bytea_output = hex; SET standard_conforming_strings = on",
-             err);
+    rc = session_init(c, CF_DB_BUSY_TIMEOUT_MS, err);
     if (rc < 0)
         goto out;
     pc = cf_xcalloc(1, sizeof(*pc));
     pc->c = c;
+    pc->busy_ms = CF_DB_BUSY_TIMEOUT_MS;
     c = NULL;
     db->h = pc;
-    rc = pg_set_busy_timeout(db, CF_DB_BUSY_TIMEOUT_MS);
-    if (rc < 0) {
-        cf_err_set(err, "cannot set lock_timeout");
-        db->h = NULL;
-        c = pc->c;
-        free(pc);
-        goto out;
-    }
 out:
     PQfinish(c);
     return rc;
@@ -331,32 +456,52 @@ static char *rewrite(const char *sql, bool ddl, int *nparams)
     return out;
 }
 
+static bool pg_in_transaction(struct cf_db *db)
+{
+    struct pg_conn *pc = db->h;
+    PGTransactionStatusType ts = PQtransactionStatus(pc->c);
+
+    return pc->tx_lost || ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
+}
+
 static int pg_exec(struct cf_db *db, const char *sql, char *err)
 {
-    char *text = rewrite(sql, true, NULL);
-    int rc = run(conn_of(db), text, err);
+    char *text = NULL;
+    bool was_tx;
+    int rc;
 
+    rc = ensure_conn(db, err);
+    if (rc < 0)
+        goto out;
+    was_tx = pg_in_transaction(db);
+    text = rewrite(sql, true, NULL);
+    rc = run(conn_of(db), text, err);
+    if (rc < 0)
+        rc = check_lost(db, was_tx, rc);
+out:
     free(text);
     return rc;
 }
 
-static bool pg_in_transaction(struct cf_db *db)
-{
-    PGTransactionStatusType ts = PQtransactionStatus(conn_of(db));
-
-    return ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR;
-}
-
 static int pg_begin(struct cf_db *db, char *err)
 {
-    PGconn *c = conn_of(db);
-    int rc = run(c, "BEGIN", err);
+    PGconn *c;
+    int rc;
 
+    rc = ensure_conn(db, err);
     if (rc < 0)
         goto out;
-    rc = run(c, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")", err);
+    c = conn_of(db);
+    rc = run(c, "BEGIN", err);
     if (rc < 0)
+        goto lost;
+    rc = run(c, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")", err);
+    if (rc < 0 && PQstatus(c) == CONNECTION_OK)
         (void)run(c, "ROLLBACK", NULL);
+lost:
+    /* A begin that failed leaves no transaction for the caller to end. */
+    if (rc < 0)
+        rc = check_lost(db, false, rc);
 out:
     return rc;
 }
@@ -407,26 +552,28 @@ static void free_stmt(struct pg_stmt *ps)
 }
 
 /* PQprepare ps with types (NULL: let the server infer them). */
-static int server_prepare(PGconn *c, struct pg_stmt *ps, const unsigned *types, char *err)
+static int server_prepare(struct pg_conn *pc, struct pg_stmt *ps, const unsigned *types, char *err)
 {
     PGresult *r =
-        PQprepare(c, ps->name, ps->psql, types != NULL ? ps->nparams : 0, (const Oid *)types);
+        PQprepare(pc->c, ps->name, ps->psql, types != NULL ? ps->nparams : 0, (const Oid *)types);
 
     if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK) {
         PQclear(r);
         ps->prepared = true;
+        ps->gen = pc->gen;
         return 0;
     }
-    return fail_result(c, r, err);
+    return fail_result(pc->c, r, err);
 }
 
-static void deallocate(PGconn *c, struct pg_stmt *ps);
+static void deallocate(struct pg_conn *pc, struct pg_stmt *ps);
 
 /* The server infers "?2 = 0" to be int4, and then refuses a millisecond
  * time bound there: every parameter inferred as a narrower integer is made
  * int8 (what cf_db_bind_int64 promises) and the statement prepared again. */
-static int widen_params(PGconn *c, struct pg_stmt *ps, char *err)
+static int widen_params(struct pg_conn *pc, struct pg_stmt *ps, char *err)
 {
+    PGconn *c = pc->c;
     PGresult *r = PQdescribePrepared(c, ps->name);
     unsigned *types = NULL;
     bool narrow = false;
@@ -444,31 +591,59 @@ static int widen_params(PGconn *c, struct pg_stmt *ps, char *err)
     }
     PQclear(r);
     if (narrow) {
-        deallocate(c, ps);
-        rc = server_prepare(c, ps, types, err);
+        deallocate(pc, ps);
+        rc = server_prepare(pc, ps, types, err);
     }
     free(types);
     return rc;
 }
 
-static void deallocate(PGconn *c, struct pg_stmt *ps)
+static void deallocate(struct pg_conn *pc, struct pg_stmt *ps)
 {
     char sql[64];
 
-    if (!ps->prepared)
+    /* A statement of a lost session went with it. */
+    if (!is_prepared(pc, ps) || pc->broken) {
+        ps->prepared = false;
         return;
+    }
     /* Fails only in an aborted transaction or on a lost connection; the
      * server then forgets the statement at the end of the session. */
     (void)snprintf(sql, sizeof(sql), "DEALLOCATE %s", ps->name);
-    (void)run(c, sql, NULL);
+    (void)run(pc->c, sql, NULL);
     ps->prepared = false;
+}
+
+/* Prepare ps on the server as pg_prepare does, unless the current session
+ * has it already; late statements wait for their step. */
+static int early_prepare(struct pg_conn *pc, struct pg_stmt *ps, char *err)
+{
+    char detail[CF_ERR_LEN] = "";
+    int rc;
+
+    if (ps->late || is_prepared(pc, ps))
+        return 0;
+    ps->prepared = false;
+    rc = server_prepare(pc, ps, NULL, detail);
+    if (rc == 0)
+        rc = widen_params(pc, ps, detail);
+    if (rc < 0 && strstr(detail, "[postgres 42P18]") != NULL) {
+        /* "could not determine data type of parameter": wait for the binds. */
+        ps->late = true;
+        ps->late_types = cf_xcalloc((size_t)ps->nparams + 1, sizeof(*ps->late_types));
+        rc = 0;
+    }
+    if (rc < 0)
+        cf_err_set(err, "%s", detail);
+    return rc;
 }
 
 static int pg_prepare(struct cf_db_stmt *s, char *err)
 {
     struct pg_conn *pc = s->db->h;
     struct pg_stmt *ps = NULL;
-    char detail[CF_ERR_LEN] = "";
+    const char *p = s->sql;
+    bool was_tx = pg_in_transaction(s->db);
     int rc = 0;
 
     if (only_blanks(s->sql)) {
@@ -481,18 +656,19 @@ static int pg_prepare(struct cf_db_stmt *s, char *err)
     (void)snprintf(ps->name, sizeof(ps->name), "cf%u", pc->next_id++);
     ps->par = cf_xcalloc((size_t)ps->nparams + 1, sizeof(*ps->par));
     ps->is_commit = match_words(s->sql, "COMMIT") > 0;
-    rc = server_prepare(pc->c, ps, NULL, detail);
-    if (rc == 0)
-        rc = widen_params(pc->c, ps, detail);
-    if (rc < 0 && strstr(detail, "[postgres 42P18]") != NULL) {
-        /* "could not determine data type of parameter": wait for the binds. */
-        ps->late = true;
-        ps->late_types = cf_xcalloc((size_t)ps->nparams + 1, sizeof(*ps->late_types));
-        rc = 0;
-    }
-    if (rc < 0) {
-        cf_err_set(err, "%s", detail);
-        goto out;
+    ps->is_rollback = match_words(s->sql, "ROLLBACK") > 0;
+    while (*p != '\0' && strchr(" \t\r\n(", *p) != NULL)
+        p++;
+    ps->read_only = match_words(p, "SELECT") > 0;
+    /* The ROLLBACK that ends a lost transaction needs no server (pg_step). */
+    if (!(pc->tx_lost && ps->is_rollback)) {
+        rc = ensure_conn(s->db, err);
+        if (rc == 0)
+            rc = early_prepare(pc, ps, err);
+        if (rc < 0) {
+            rc = check_lost(s->db, was_tx, rc);
+            goto out;
+        }
     }
     s->h = ps;
     ps = NULL;
@@ -507,7 +683,7 @@ static void pg_finalize(struct cf_db_stmt *s)
 
     if (ps == NULL)
         return;
-    deallocate(conn_of(s->db), ps);
+    deallocate(s->db->h, ps);
     free_stmt(ps);
     s->h = NULL;
 }
@@ -580,9 +756,9 @@ static int pg_bind_null(struct cf_db_stmt *s, int i, int *native)
 }
 
 /* Prepare a late statement with the types now bound (unbound: text). */
-static int late_prepare(PGconn *c, struct pg_stmt *ps, char *err)
+static int late_prepare(struct pg_conn *pc, struct pg_stmt *ps, char *err)
 {
-    bool same = ps->prepared;
+    bool same = is_prepared(pc, ps);
 
     for (int i = 0; i < ps->nparams; i++) {
         unsigned t = ps->par[i].type != 0 ? ps->par[i].type : PG_OID_TEXT;
@@ -593,8 +769,8 @@ static int late_prepare(PGconn *c, struct pg_stmt *ps, char *err)
     }
     if (same)
         return 0;
-    deallocate(c, ps);
-    return server_prepare(c, ps, ps->late_types, err);
+    deallocate(pc, ps);
+    return server_prepare(pc, ps, ps->late_types, err);
 }
 
 /* Decode the bytea columns of the current row ("\x" hex) into ps->blob. */
@@ -712,29 +888,85 @@ out:
     return rc;
 }
 
+/* Prepare ps in the current session if it is not, and run it. */
+static int run_stmt(struct cf_db *db, struct pg_stmt *ps, char *err)
+{
+    struct pg_conn *pc = db->h;
+    int rc;
+
+    rc = ps->late ? late_prepare(pc, ps, err) : early_prepare(pc, ps, err);
+    if (rc == 0)
+        rc = execute(pc->c, ps, err);
+    if (rc < 0)
+        clear_rows(ps);
+    return rc;
+}
+
+/* The first step of ps: run it, with the lost-session rules of the file
+ * comment. */
+static int first_step(struct cf_db *db, struct pg_stmt *ps, char *err)
+{
+    struct pg_conn *pc = db->h;
+    bool was_tx;
+    int rc;
+
+    if (pc->tx_lost) {
+        if (ps->is_rollback) {
+            pc->tx_lost = false;
+            return 0;
+        }
+        cf_err_set(err, "connection lost inside the transaction; it was rolled back");
+        return CF_EUNAVAIL;
+    }
+    rc = ensure_conn(db, err);
+    if (rc < 0)
+        return rc;
+    was_tx = pg_in_transaction(db);
+    if (ps->is_commit && !was_tx) {
+        cf_err_set(err, "no transaction is open");
+        return CF_EINTERNAL;
+    }
+    rc = run_stmt(db, ps, err);
+    if (rc >= 0)
+        return rc;
+    rc = check_lost(db, was_tx, rc);
+    if (rc != CF_EUNAVAIL)
+        return rc;
+    if (ps->is_commit) {
+        /* Sent, perhaps applied: nobody can tell until the data is read again. */
+        pc->tx_lost = false;
+        cf_err_set(err, "connection lost during COMMIT: the transaction may or may not be"
+                        " committed");
+        return CF_EINDOUBT;
+    }
+    if (ps->is_rollback) {
+        /* The transaction died with its session: rolled back all the same. */
+        pc->tx_lost = false;
+        return 0;
+    }
+    if (was_tx || !ps->read_only)
+        return rc;
+    /* A read outside a transaction changed nothing: once more on a new session. */
+    rc = ensure_conn(db, err);
+    if (rc == 0)
+        rc = run_stmt(db, ps, err);
+    if (rc < 0)
+        rc = check_lost(db, false, rc);
+    return rc;
+}
+
 static int pg_step(struct cf_db_stmt *s, char *err)
 {
     struct pg_stmt *ps = s->h;
-    PGconn *c = conn_of(s->db);
     int rc;
 
     if (!ps->ran) {
-        if (ps->is_commit && PQtransactionStatus(c) == PQTRANS_IDLE) {
-            cf_err_set(err, "no transaction is open");
-            return CF_EINTERNAL;
-        }
-        if (ps->late) {
-            rc = late_prepare(c, ps, err);
-            if (rc < 0)
-                return rc;
-        }
-        ps->ran = true;
-        rc = execute(c, ps, err);
-        if (rc < 0) {
+        rc = first_step(s->db, ps, err);
+        if (rc < 0)
             clear_rows(ps);
-            ps->ran = true;
+        ps->ran = true;
+        if (rc < 0)
             return rc;
-        }
         ps->cur = 0;
     } else if (ps->cur < ps->nrows) {
         ps->cur++;

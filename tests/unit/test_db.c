@@ -653,6 +653,171 @@ static void test_pool_threads(void **state)
     cf_db_pool_close(NULL);
 }
 
+/* ---- pool wait ------------------------------------------------------------ */
+
+/* Past the pool's wait, acquire hands out a stand-in that refuses every call
+ * with CF_EBUSY instead of blocking the caller for good. */
+static void test_pool_wait(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db_pool *pool = NULL;
+    struct cf_db *db, *late;
+    char err[CF_ERR_LEN] = "";
+    int64_t v = 0;
+
+    cf_db_pool_set_default_wait(50);
+    assert_int_equal(cf_db_pool_open(fx->uri, 1, &pool, err), 0);
+    cf_db_pool_set_default_wait(0);
+    db = cf_db_pool_acquire(pool);
+    exec_ok(db, "CREATE TABLE t (a BIGINT)");
+    late = cf_db_pool_acquire(pool);
+    assert_ptr_not_equal(late, db);
+    assert_int_equal(cf_db_begin(late, err), CF_EBUSY);
+    assert_int_equal(cf_db_run(late, &v, 1, err, "SELECT count(*) FROM t", ""), CF_EBUSY);
+    assert_int_equal(cf_db_exec(late, "DELETE FROM t", err), CF_EBUSY);
+    assert_false(cf_db_in_transaction(late));
+    cf_db_pool_release(pool, late);
+    cf_db_pool_release(pool, db);
+    /* The pool is whole again. */
+    db = cf_db_pool_acquire(pool);
+    assert_int_equal(count_rows(db, "t"), 0);
+    cf_db_pool_release(pool, db);
+    cf_db_pool_close(pool);
+}
+
+/* ---- PostgreSQL: a lost connection ---------------------------------------- */
+
+/* The server pid of db's session. */
+static int64_t backend_pid(struct cf_db *db)
+{
+    int64_t pid = 0;
+
+    assert_int_equal(cf_db_run(db, &pid, 1, NULL, "SELECT pg_backend_pid()", ""), CF_DB_ROW);
+    return pid;
+}
+
+/* End the session `pid` from killer, as a server restart or an operator
+ * would, and wait (at most 5 s, inside the server) until it is gone. */
+static void terminate(struct cf_db *killer, int64_t pid)
+{
+    int64_t ok = 0;
+
+    assert_int_equal(cf_db_run(killer, &ok, 1, NULL,
+                               "SELECT pg_terminate_backend(CAST(?1 AS INTEGER), 5000)", "i", pid),
+                     CF_DB_ROW);
+    assert_int_equal(ok, 1);
+}
+
+struct committer {
+    struct cf_db *db;
+    int rc;
+};
+
+static void *commit_slowly(void *arg)
+{
+    struct committer *c = arg;
+    char err[CF_ERR_LEN] = "";
+
+    c->rc = cf_db_begin(c->db, err);
+    if (c->rc == 0)
+        c->rc = run_int(c->db, "INSERT INTO slow (a) VALUES (?1)", 1, err);
+    if (c->rc == CF_DB_DONE)
+        c->rc = cf_db_commit(c->db, err);
+    return NULL;
+}
+
+/* A terminated session: reads come back by themselves, a write outside a
+ * transaction fails once, a transaction fails until rolled back, a COMMIT
+ * cut off is in doubt; and every statement has a timeout. */
+static void test_pg_lost_connection(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *a, *killer;
+    struct cf_db_stmt *s = NULL;
+    struct committer cm;
+    pthread_t th;
+    char err[CF_ERR_LEN] = "";
+    int64_t v = 0;
+
+    if (!on_pg())
+        skip();
+    a = open_db(fx);
+    killer = open_db(fx);
+    exec_ok(a, "CREATE TABLE t (a BIGINT)");
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 1, NULL), CF_DB_DONE);
+    assert_int_equal(count_rows(a, "t"), 1); /* cached: prepared in the first session */
+
+    /* A read outside a transaction is run again on a new session. */
+    terminate(killer, backend_pid(a));
+    assert_int_equal(count_rows(a, "t"), 1);
+
+    /* A write outside a transaction is not retried: it fails, the next works. */
+    terminate(killer, backend_pid(a));
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 2, err), CF_EUNAVAIL);
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 2, err), CF_DB_DONE);
+    assert_int_equal(count_rows(a, "t"), 2);
+
+    /* Inside a transaction: nothing runs until the caller rolls back, and
+     * nothing of the transaction stays. */
+    assert_int_equal(cf_db_begin(a, NULL), 0);
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 3, NULL), CF_DB_DONE);
+    terminate(killer, backend_pid(a));
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 4, err), CF_EUNAVAIL);
+    assert_true(cf_db_in_transaction(a));
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 5, err), CF_EUNAVAIL);
+    assert_int_equal(cf_db_commit(a, err), CF_EUNAVAIL);
+    assert_false(cf_db_in_transaction(a));
+    assert_int_equal(count_rows(a, "t"), 2);
+    assert_int_equal(cf_db_begin(a, NULL), 0);
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 6, NULL), CF_DB_DONE);
+    terminate(killer, backend_pid(a));
+    /* Not even a read is run again inside a lost transaction. */
+    assert_int_equal(cf_db_run(a, &v, 1, err, "SELECT count(*) FROM t", ""), CF_EUNAVAIL);
+    cf_db_rollback(a);
+    assert_false(cf_db_in_transaction(a));
+    assert_int_equal(cf_db_begin(a, NULL), 0);
+    assert_int_equal(run_int(a, "INSERT INTO t (a) VALUES (?1)", 7, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_commit(a, NULL), 0);
+    assert_int_equal(count_rows(killer, "t"), 3);
+
+    /* A COMMIT whose session ends while it runs (a deferred trigger makes it
+     * last) is neither a success nor a failure. */
+    exec_ok(a, "CREATE TABLE slow (a BIGINT);"
+               "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql"
+               " AS 'BEGIN PERFORM pg_sleep(20); RETURN NULL; END';"
+               "CREATE CONSTRAINT TRIGGER slow_t AFTER INSERT ON slow DEFERRABLE INITIALLY DEFERRED"
+               " FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+    cm.db = a;
+    cm.rc = 1;
+    v = backend_pid(a);
+    assert_int_equal(pthread_create(&th, NULL, commit_slowly, &cm), 0);
+    for (int64_t n = 0; n == 0;) {
+        assert_int_equal(cf_db_run(killer, &n, 1, NULL,
+                                   "SELECT count(*) FROM pg_stat_activity WHERE pid = ?1"
+                                   " AND wait_event = 'PgSleep'",
+                                   "i", v),
+                         CF_DB_ROW);
+        if (n == 0)
+            (void)usleep(10000);
+    }
+    terminate(killer, v);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(cm.rc, CF_EINDOUBT);
+    assert_false(cf_db_in_transaction(a));
+    assert_int_equal(count_rows(a, "slow"), 0);
+
+    /* Statements time out: 30 s by default, or what the session sets. */
+    assert_int_equal(cf_db_prepare(a, "SELECT current_setting('statement_timeout')", &s, NULL), 0);
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+    assert_string_equal(cf_db_column_text(s, 0, NULL), "30s");
+    cf_db_finalize(s);
+    exec_ok(a, "SET statement_timeout = 50");
+    assert_int_equal(cf_db_exec(a, "SELECT pg_sleep(5)", err), CF_ETIMEDOUT);
+    assert_int_equal(count_rows(a, "t"), 3);
+    cf_db_close(a);
+    cf_db_close(killer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +832,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lost_connection, setup, teardown),
     };
 
     cf_log_init("test_db", CF_LOG_ERROR);
