@@ -380,7 +380,9 @@ CF_MUST_CHECK int cf_objdb_get_deleted(struct cf_objdb *odb, const struct cf_uui
  * when the row is now in `state` (or DONE), CF_ENOTFOUND if the record or
  * that filer's row is not in the deleted map (e.g. it was undeleted: the
  * caller must not send the DELETE), CF_EINVAL for state NONE, or a db.h
- * error. */
+ * error. It runs under the shard's write lock, so it is ordered with
+ * cf_objdb_undelete: an undelete either sees the new state or has
+ * committed first (and then this returns CF_ENOTFOUND). */
 CF_MUST_CHECK int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                            uint32_t filer_id, enum cf_objdb_purge state, char *err);
 

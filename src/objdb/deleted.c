@@ -262,6 +262,13 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(sh->pool);
+    /* Under the write lock, as cf_objdb_undelete's check of the states: on
+     * PostgreSQL an autocommit UPDATE does not wait for that lock, so SENT
+     * could land between the undelete's check and its commit, and the
+     * DELETE then remove bytes of a record brought back. */
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
     rc = cf_db_run(db, NULL, 0, err, sql, "iiii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd),
                    (int64_t)filer_id, (int64_t)state);
     if (rc < 0)
@@ -272,10 +279,12 @@ int cf_objdb_set_purge_state(struct cf_objdb *odb, const struct cf_uuid *uuid, u
         rc = CF_ENOTFOUND;
         goto out;
     }
-    rc = 0;
+    rc = cf_db_commit(db, err);
 out:
-    if (db != NULL)
+    if (db != NULL) {
+        cf_db_rollback(db);
         cf_db_pool_release(sh->pool, db);
+    }
     return rc;
 }
 

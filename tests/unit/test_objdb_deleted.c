@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,107 @@ static void test_undelete_rules(void **state)
     assert_int_equal(cf_objdb_undelete(fx->odb, &never, err), CF_ENOTFOUND);
 }
 
+/* ---- the undelete / purge race on PostgreSQL ------------------------------ */
+
+struct racer {
+    struct fixture *fx;
+    struct cf_uuid u;
+    volatile int done;
+    int rc;
+};
+
+static void *undelete_thread(void *arg)
+{
+    struct racer *r = arg;
+    char err[CF_ERR_LEN] = "";
+
+    r->rc = cf_objdb_undelete(r->fx->odb, &r->u, err);
+    r->done = 1;
+    return NULL;
+}
+
+static void *sent_thread(void *arg)
+{
+    struct racer *r = arg;
+    char err[CF_ERR_LEN] = "";
+
+    r->rc = cf_objdb_set_purge_state(r->fx->odb, &r->u, 4, CF_OBJDB_PURGE_SENT, err);
+    r->done = 1;
+    return NULL;
+}
+
+/* Sessions of the server waiting for a lock of `kind` (pg_stat_activity's
+ * wait_event: "transactionid", "advisory"). */
+static int64_t waiting(struct cf_db *db, const char *kind)
+{
+    int64_t n = -1;
+
+    assert_int_equal(cf_db_run(db, &n, 1, NULL,
+                               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                               " 'Lock' AND wait_event = ?1",
+                               "t", kind),
+                     CF_DB_ROW);
+    return n;
+}
+
+/* The purge's SENT mark must not land between an undelete's check of the
+ * purge states and its commit: a record would come back while its replica
+ * is deleted. The interleaving is forced with a third session that inserts
+ * the undelete's row first and keeps its transaction open, so the undelete
+ * waits (on that row) after its check. Either the undelete fails or the
+ * mark does; never both succeed. PostgreSQL only: SQLite's autocommit write
+ * takes the database lock the undelete holds. */
+static void test_undelete_purge_race(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {4, 9};
+    char loc[CF_DB_URI_MAX + 1], sql[512], err[CF_ERR_LEN] = "";
+    struct cf_db *blocker = NULL, *watch = NULL;
+    struct racer und = {.fx = fx}, sent = {.fx = fx};
+    struct cf_objdb_record rec;
+    pthread_t tu, ts;
+    int ok;
+
+    if (!cf_test_db_pg())
+        skip();
+    assert_int_equal(cf_test_db_new(fx->dir, "race", loc, sizeof(loc)), 0);
+    add_shard(fx, 1, loc);
+    und.u = put(fx, 1, f, 2);
+    sent.u = und.u;
+    mark(fx, &und.u);
+    move(fx, &und.u);
+    assert_int_equal(cf_db_open(loc, &blocker, err), 0);
+    assert_int_equal(cf_db_open(loc, &watch, err), 0);
+    (void)snprintf(sql, sizeof(sql),
+                   "BEGIN; INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at,"
+                   " path, size, sha512, created) SELECT id, rnd, replicas, enc_key, 0, NULL,"
+                   " path, size, sha512, created FROM deleted_objects WHERE id = %llu",
+                   (unsigned long long)und.u.oid);
+    assert_int_equal(cf_db_exec(blocker, sql, err), 0);
+
+    assert_int_equal(pthread_create(&tu, NULL, undelete_thread, &und), 0);
+    while (waiting(watch, "transactionid") == 0 && !und.done)
+        (void)usleep(5000);
+    assert_false(und.done);
+    /* The undelete has checked the states and waits to insert. */
+    assert_int_equal(pthread_create(&ts, NULL, sent_thread, &sent), 0);
+    while (waiting(watch, "advisory") == 0 && !sent.done)
+        (void)usleep(5000);
+    assert_int_equal(cf_db_exec(blocker, "ROLLBACK", err), 0);
+    assert_int_equal(pthread_join(tu, NULL), 0);
+    assert_int_equal(pthread_join(ts, NULL), 0);
+
+    ok = (und.rc == 0) + (sent.rc == 0);
+    if (ok != 1)
+        fail_msg("undelete %d and SENT %d: exactly one may succeed", und.rc, sent.rc);
+    /* The undelete went first (the mark waited for its lock): the record is back. */
+    assert_int_equal(und.rc, 0);
+    assert_int_equal(sent.rc, CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_get(fx->odb, &und.u, 0, &rec, err), 0);
+    cf_db_close(blocker);
+    cf_db_close(watch);
+}
+
 /* ---- walks against a reference model -------------------------------------- */
 
 #define WALK_OBJECTS 40
@@ -314,6 +416,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_states_and_remove, objdbtest_setup,
                                         objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_undelete_rules, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_undelete_purge_race, objdbtest_setup,
+                                        objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walk_pages, objdbtest_setup, objdbtest_teardown),
     };
 
