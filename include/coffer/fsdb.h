@@ -381,7 +381,9 @@ CF_MUST_CHECK int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, ui
  * ends up as a version. put (borrowed): uuid of CF_FSDB_UUID_LEN bytes of
  * [0-9a-f-]. *out (may be NULL) gets the file with its new current version.
  * Returns 0, CF_EEXIST (a folder has that name), CF_EINVAL, CF_ENOTFOUND
- * (folder), or a db.h error. */
+ * (folder), or a db.h error. For CF_EINDOUBT (the commit's outcome is
+ * unknown, db.h) *out gets the file as it is if the commit took: the caller
+ * finds out with cf_fsdb_uuid_refs. */
 CF_MUST_CHECK int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
                                    const char *name, const struct cf_fsdb_put *put,
                                    struct cf_fsdb_entry *out, char *err);

@@ -390,6 +390,54 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
     }
 }
 
+/* A commit in doubt (CF_EINDOUBT: the database connection broke during
+ * COMMIT) is read back SETTLE_TRIES times at most, SETTLE_PAUSE_MS apart:
+ * about 10 s, the time a PostgreSQL restart takes. Replicas of a commit
+ * left unsettled are held on the stale-replica list for SETTLE_HOLD_MS,
+ * long past any late commit of the broken session, after which the stale
+ * pass deletes them unless a record lists them. */
+#define SETTLE_TRIES    40
+#define SETTLE_PAUSE_MS 250
+#define SETTLE_HOLD_MS  (10 * 60 * 1000)
+
+/* Returns 1 (rec is committed), 0 (it is not) or CF_EINDOUBT (the database
+ * did not answer). */
+static int settle_commit(const struct cf_app *a, const struct cf_objdb_record *rec)
+{
+    struct cf_objdb_record got;
+    char err[CF_ERR_LEN] = "";
+    int rc = CF_EINDOUBT;
+
+    for (int i = 0; i < SETTLE_TRIES; i++) {
+        struct timespec ts = {0, SETTLE_PAUSE_MS * 1000000L};
+
+        rc = cf_objdb_get(a->odb, &rec->uuid, CF_OBJDB_GET_DELETED, &got, err);
+        if (rc == 0 || rc == CF_ENOTFOUND)
+            return rc == 0 ? 1 : 0;
+        (void)nanosleep(&ts, NULL);
+    }
+    return CF_EINDOUBT;
+}
+
+/* The replicas of an upload whose commit stays in doubt: not deleted now (a
+ * record may name them), but held for the stale pass. */
+static void hold_replicas(const struct cf_app *a, const struct upload *u, const bool *written)
+{
+    for (size_t i = 0; i < u->n; i++) {
+        char err[CF_ERR_LEN] = "";
+        int rc;
+        if (!written[i])
+            continue;
+        rc = cf_objdb_stale_hold(a->odb, &u->uuid, u->ids[i], u->path,
+                                 cf_wall_ms() + SETTLE_HOLD_MS, 0, NULL, err);
+        if (rc < 0 && rc != CF_EBUSY)
+            cf_log(CF_LOG_WARN,
+                   "upload %s: its replica on filer %" PRIu32
+                   " is kept but not listed as stale (%s): the orphan pass will find it",
+                   u->uuid_text, u->ids[i], err);
+    }
+}
+
 static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
 {
     const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, CF_SHA512_HEADER);
@@ -568,6 +616,24 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     }
     /* DESIGN §4: the record, the commit point, is written last. */
     rc = cf_objdb_commit(a->odb, &rec, err);
+    if (rc == CF_EINDOUBT) {
+        int settled = settle_commit(a, &rec);
+
+        cf_log(settled == 1 ? CF_LOG_INFO : CF_LOG_WARN, "upload %s: commit in doubt: %s",
+               u->uuid_text,
+               settled == 1   ? "the record is there: committed"
+               : settled == 0 ? "no record: not committed; replicas held for the stale pass"
+                              : "the database does not answer; replicas held for the stale pass");
+        if (settled != 1) {
+            /* Even an absent record could still come from the broken session. */
+            hold_replicas(a, u, ok);
+            free(v);
+            return cf_http_reply_error(c, settled == 0 ? CF_EUNAVAIL : CF_EINDOUBT, "%s",
+                                       settled == 0 ? "the object record was not committed"
+                                                    : "upload again");
+        }
+        rc = 0;
+    }
     if (rc < 0)
         goto fail;
     u->committed = true;

@@ -604,7 +604,7 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
-    if (rc == 0 && out != NULL)
+    if ((rc == 0 || rc == CF_EINDOUBT) && out != NULL)
         *out = e;
 out:
     cf__fsdb_release(&c);

@@ -601,6 +601,35 @@ static void put_body(struct req *r, const char *p, size_t n)
 static void release_objects(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *gone,
                             size_t n);
 
+/* A file record commit in doubt is read back SETTLE_TRIES times at most,
+ * SETTLE_PAUSE_MS apart: about 10 s, the time a PostgreSQL restart takes. */
+#define SETTLE_TRIES    40
+#define SETTLE_PAUSE_MS 250
+
+/* Settle an upload whose file record commit is in doubt: 0 when a version
+ * names uuid (the commit took), CF_EUNAVAIL when none does (it did not),
+ * or CF_EINDOUBT when the database did not answer. */
+static int settle_put(struct cf_gateway *g, uint64_t client, const char *uuid, char *err)
+{
+    uint64_t refs = 0;
+    char detail[CF_ERR_LEN] = "";
+
+    for (int i = 0; i < SETTLE_TRIES; i++) {
+        struct timespec ts = {0, SETTLE_PAUSE_MS * 1000000L};
+        int rc = cf_fsdb_uuid_refs(g->fs, client, uuid, &refs, detail);
+
+        if (rc == 0 && refs > 0)
+            return 0;
+        if (rc == 0) {
+            cf_err_set(err, "the file record was not committed");
+            return CF_EUNAVAIL;
+        }
+        (void)nanosleep(&ts, NULL);
+    }
+    cf_err_set(err, "the file record may or may not be committed (%s): upload again", detail);
+    return CF_EINDOUBT;
+}
+
 static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
 {
     struct cf_fsdb_put put;
@@ -639,6 +668,16 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
     put.size = r->size;
     put.by_user = r->who.user;
     rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, &e, err);
+    if (rc == CF_EINDOUBT)
+        rc = settle_put(g, r->who.client, uuid, err);
+    if (rc == CF_EINDOUBT) {
+        /* A file may name the object: never release it on a guess. An
+         * object no file names costs space only (the orphan pass). */
+        cf_log(CF_LOG_WARN, "upload %s: its file record may or may not be committed: object kept",
+               uuid);
+        res = reply_err(c, rc, err);
+        goto out;
+    }
     if (rc < 0) {
         /* Stored but named by nothing (say a folder took the name meanwhile):
          * the new object is handed straight to the delete service. */
