@@ -3,21 +3,32 @@
 # cluster (DESIGN §3: the same test suite runs against both backends).
 #
 # Usage: scripts/pg-test.sh BUILD_DIR TEST_EXE...
+#        scripts/pg-test.sh BUILD_DIR --run COMMAND [ARG...]
 #
 # Makes a cluster under BUILD_DIR/pg-test/<pid>/, starts it listening only on
 # a unix socket in that directory, runs every TEST_EXE with
 #   COFFER_TEST_PG="host=<dir> port=<port> user=coffer"
 # (each suite creates and drops its own databases through the "postgres"
 # maintenance database), and stops the server and removes the cluster on
-# exit, whatever happens. initdb refuses to run as root, so as root the
+# exit, whatever happens. With --run, runs the one COMMAND with its
+# arguments instead, and exits with its status (77 passes through as SKIP).
+# Either way COFFER_TEST_PG_RESTART names a script that restarts the server
+# (pg_ctl restart -m fast: every session is ended) and returns once it
+# accepts connections again, for fault tests. initdb refuses to run as root, so as root the
 # cluster belongs to the "postgres" system user (runuser).
 # Exits 77 (ctest SKIP_RETURN_CODE) when no PostgreSQL server binaries are
 # installed (Debian package "postgresql"; scripts/deps.sh installs it).
 set -euo pipefail
 
-[ $# -ge 2 ] || { echo "usage: $0 BUILD_DIR TEST_EXE..." >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 BUILD_DIR (TEST_EXE... | --run COMMAND [ARG...])" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 shift
+run_one=0
+if [ "$1" = "--run" ]; then
+    run_one=1
+    shift
+    [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR --run COMMAND [ARG...]" >&2; exit 2; }
+fi
 
 bindir=""
 for d in /usr/lib/postgresql/*/bin; do
@@ -62,6 +73,19 @@ trap cleanup EXIT INT TERM
 started=1
 
 export COFFER_TEST_PG="host=$dir port=$port user=coffer"
+restart="$dir/restart.sh"
+{
+    echo '#!/bin/sh'
+    printf 'exec %s %q -D %q -l %q -w -t 30 restart -m fast >/dev/null\n' "${runas[*]}" \
+        "$bindir/pg_ctl" "$data" "$dir/server.log"
+} >"$restart"
+chmod 755 "$restart"
+export COFFER_TEST_PG_RESTART="$restart"
+if [ "$run_one" -eq 1 ]; then
+    rc=0
+    "$@" || rc=$?
+    exit $rc
+fi
 rc=0
 for t in "$@"; do
     echo "pg-test: $(basename "$t") on PostgreSQL ($("$bindir/postgres" --version))"

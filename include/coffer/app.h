@@ -52,6 +52,11 @@ struct cf_app_conf {
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */
     uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    /* Database connections (db.h): per pool (catalog, each shard; 0:
+     * CF_OBJDB_POOL_DEFAULT), and how long a request waits for one before
+     * it gets 503 (0: CF_DB_POOL_WAIT_MS). */
+    uint64_t db_pool;
+    uint64_t db_wait_ms;
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

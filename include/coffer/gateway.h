@@ -57,6 +57,11 @@ struct cf_gateway_conf {
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
     char *log_level;
+    /* Database connections (db.h): per pool (0: CF_FSDB_POOL_DEFAULT), and
+     * how long a request waits for one before it gets 503 (0:
+     * CF_DB_POOL_WAIT_MS). */
+    uint64_t db_pool;
+    uint64_t db_wait_ms;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -119,6 +119,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "bandwidth limit of the background audit, MB/s (0: none)", true},
     {"dedupe-interval-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(dedupe_interval_s),
      "period of the dedupe job (0: only on demand)", true},
+    {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
+     "database connections per pool (catalog, each shard); 0: 4", false},
+    {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
+     "how long a request waits for a free database connection before it gets 503", false},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -875,7 +879,8 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cv, NULL);
-    rc = cf_objdb_open(conf->db, 0, &a->odb, err);
+    cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
+    rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)
         goto out;
     if (conf->track_filers) {

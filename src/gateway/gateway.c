@@ -91,6 +91,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
      "milliseconds between trash retention passes; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
+     "database connections per pool (catalog, each shard); 0: 4", false},
+    {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
+     "how long a request waits for a free database connection before it gets 503", false},
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1286,7 +1290,8 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         cf_err_set(err, "cannot hash the dummy password");
         goto out;
     }
-    rc = cf_fsdb_open(conf->db, 0, &g->fs, err);
+    cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
+    rc = cf_fsdb_open(conf->db, (unsigned)conf->db_pool, &g->fs, err);
     if (rc < 0)
         goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);

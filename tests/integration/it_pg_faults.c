@@ -1,0 +1,343 @@
+/*
+ * it_pg_faults.c -- the data path on PostgreSQL when the database fails:
+ * filers, `coffer app` and `coffer objsrv` as separate processes on a
+ * throw-away PostgreSQL cluster (scripts/pg-test.sh --run starts it and
+ * sets COFFER_TEST_PG and COFFER_TEST_PG_RESTART; without them the test
+ * exits 77, SKIP).
+ *   restart_under_load  two threads upload while PostgreSQL restarts
+ *                       (pg_ctl restart -m fast ends every session): uploads
+ *                       during the restart fail with a 5xx, never hang; after
+ *                       it they succeed again without restarting coffer;
+ *                       every acknowledged upload downloads with its bytes.
+ *   pool_wait           an app with one connection per pool: while an upload
+ *                       holds the shard's connection (waiting for the write
+ *                       lock, which the test holds from a session of its
+ *                       own), a look-up gets 503 with Retry-After within the
+ *                       pool's wait instead of hanging; once the lock is
+ *                       free, both work.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#include "coffer/db.h"
+#include "coffer/err.h"
+#include "coffer/log.h"
+
+/* Key of the advisory lock of the PostgreSQL backend's write transactions
+ * (src/db/postgres.c). */
+#define PG_WRITE_LOCK_KEY "109330110506354"
+
+/* Uploads of the load, at most, and their size. */
+#define LOAD_MAX  400
+#define LOAD_SIZE (32 * 1024)
+
+static const char *pg_base(void)
+{
+    const char *v = getenv("COFFER_TEST_PG");
+
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The URI of database name on the test cluster. */
+static void pg_uri(char out[IT_PATH_MAX], const char *name)
+{
+    const char *base = pg_base();
+
+    it_fmt(out, IT_PATH_MAX, "postgres:%s dbname=%s", base != NULL ? base : "", name);
+}
+
+static struct cf_db *pg_open(const char *name)
+{
+    char uri[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+
+    pg_uri(uri, name);
+    IT_CHECKF(cf_db_open(uri, &db, err) == 0, "open %s: %s", uri, err);
+    return db;
+}
+
+static void pg_exec(struct cf_db *db, const char *sql)
+{
+    char err[CF_ERR_LEN] = "";
+
+    IT_CHECKF(cf_db_exec(db, sql, err) == 0, "%s: %s", sql, err);
+}
+
+/* A new database for this case: "<tag>_<pid>". */
+static void pg_new_db(char name[64], const char *tag)
+{
+    struct cf_db *admin = pg_open("postgres");
+    char sql[128];
+
+    it_fmt(name, 64, "%s_%ld", tag, (long)getpid());
+    it_fmt(sql, sizeof(sql), "CREATE DATABASE \"%s\"", name);
+    pg_exec(admin, sql);
+    cf_db_close(admin);
+}
+
+/* Restart the server (COFFER_TEST_PG_RESTART) and wait for its end. */
+static void pg_restart(void)
+{
+    const char *script = getenv("COFFER_TEST_PG_RESTART");
+    int status = 0;
+    pid_t pid;
+
+    IT_CHECK(script != NULL);
+    pid = fork();
+    IT_CHECK(pid >= 0);
+    if (pid == 0) {
+        execl(script, script, (char *)NULL);
+        _exit(127);
+    }
+    IT_CHECK(waitpid(pid, &status, 0) == pid);
+    IT_CHECKF(it_exit_code(status) == 0, "%s: exit %d", script, it_exit_code(status));
+}
+
+/* A cluster of n filers whose catalog and shard are PostgreSQL databases;
+ * the app gets the extra arguments (NULL-terminated, at most 6). */
+static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char *a2, const char *a3,
+                     const char *a4)
+{
+    char catalog[64], shard[64], loc[IT_PATH_MAX], out[256];
+    int st;
+
+    it_cluster_init(c);
+    pg_new_db(catalog, "catalog");
+    pg_new_db(shard, "shard");
+    pg_uri(c->db, catalog);
+    pg_uri(loc, shard);
+    for (size_t i = 0; i < n; i++)
+        it_cluster_add_filer(c, 100, NULL);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", c->db, "--location",
+                       loc, NULL);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer admin shard add: status 0x%x (see cmd.log)",
+              (unsigned)st);
+    it_app_start_ok(&c->app, c->db, "--purge-interval-ms", "0", a1, a2, a3, a4, NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
+}
+
+/* ---- restart under load ----------------------------------------------------- */
+
+struct load {
+    const char *app;
+    pthread_mutex_t mu;
+    struct it_record recs[LOAD_MAX];
+    size_t nacked;  /* recs[0..nacked) were acknowledged (201) */
+    size_t nfailed; /* 5xx answers */
+    size_t n503;    /* of which 503 */
+    long bad;       /* any other status (0: no answer at all), or 0 */
+    volatile int stop;
+};
+
+struct loader {
+    struct load *ld;
+    unsigned id;
+};
+
+static void *load_thread(void *arg)
+{
+    struct loader *lt = arg;
+    struct load *ld = lt->ld;
+    struct it_client cl;
+    struct it_record rec;
+
+    it_client_init(&cl);
+    for (uint64_t i = 0; !ld->stop; i++) {
+        uint64_t seed = (uint64_t)lt->id * 1000000u + i;
+        long st = it_upload(&cl, ld->app, seed, LOAD_SIZE, 0, false, &rec);
+
+        pthread_mutex_lock(&ld->mu);
+        if (st == 201 && ld->nacked < LOAD_MAX)
+            ld->recs[ld->nacked++] = rec;
+        else if (st >= 500 && st <= 599)
+            ld->nfailed++;
+        if (st == 503)
+            ld->n503++;
+        else if (st != 201 && ld->bad == 0)
+            ld->bad = st == 0 ? -1 : st;
+        if (ld->nacked == LOAD_MAX || ld->bad != 0)
+            ld->stop = 1;
+        pthread_mutex_unlock(&ld->mu);
+    }
+    it_client_fini(&cl);
+    return NULL;
+}
+
+struct acked_wait {
+    struct load *ld;
+    size_t at_least;
+};
+
+static bool acked(void *arg)
+{
+    struct acked_wait *w = arg;
+    bool yes;
+
+    pthread_mutex_lock(&w->ld->mu);
+    yes = w->ld->nacked >= w->at_least || w->ld->stop;
+    pthread_mutex_unlock(&w->ld->mu);
+    return yes;
+}
+
+static void t_restart_under_load(void *arg)
+{
+    struct it_cluster c;
+    struct load *ld = calloc(1, sizeof(*ld));
+    struct loader lt[2];
+    pthread_t th[2];
+    struct acked_wait w;
+    size_t before, failed_before;
+
+    (void)arg;
+    IT_CHECK(ld != NULL);
+    start_pg(&c, 3, NULL, NULL, NULL, NULL);
+    ld->app = c.app.base;
+    pthread_mutex_init(&ld->mu, NULL);
+    for (unsigned i = 0; i < 2; i++) {
+        lt[i].ld = ld;
+        lt[i].id = i + 1;
+        IT_EQ(pthread_create(&th[i], NULL, load_thread, &lt[i]), 0);
+    }
+    w.ld = ld;
+    w.at_least = 10;
+    IT_CHECKF(it_wait_for(acked, &w, 300, 100), "no upload acknowledged before the restart");
+    pthread_mutex_lock(&ld->mu);
+    before = ld->nacked;
+    failed_before = ld->nfailed;
+    pthread_mutex_unlock(&ld->mu);
+
+    pg_restart();
+
+    /* Reconnected by themselves: uploads succeed again. */
+    w.at_least = before + 20;
+    IT_CHECKF(it_wait_for(acked, &w, 300, 100), "uploads did not succeed again after the restart");
+    ld->stop = 1;
+    for (unsigned i = 0; i < 2; i++)
+        IT_EQ(pthread_join(th[i], NULL), 0);
+    IT_CHECKF(ld->bad == 0, "an upload got status %ld (-1: no answer)", ld->bad);
+    IT_CHECKF(ld->nacked >= before + 20, "only %zu uploads acknowledged", ld->nacked);
+    /* A database that is away is a passing state: 503, to be retried. */
+    IT_CHECKF(ld->n503 == ld->nfailed, "%zu of %zu failed uploads got a 5xx other than 503",
+              ld->nfailed - ld->n503, ld->nfailed);
+    printf("restart_under_load: %zu acknowledged (%zu before the restart), %zu failed with a 5xx"
+           " (%zu before; %zu of them 503)\n",
+           ld->nacked, before, ld->nfailed, failed_before, ld->n503);
+
+    /* Nothing acknowledged was lost: the record and the bytes are there. */
+    for (size_t i = 0; i < ld->nacked; i++) {
+        struct it_record rec;
+
+        IT_EQ(it_info(c.app.base, ld->recs[i].uuid, &rec), 200);
+        it_download_ok(NULL, c.objsrv.base, &ld->recs[i]);
+    }
+    it_cluster_stop(&c);
+    pthread_mutex_destroy(&ld->mu);
+    free(ld);
+}
+
+/* ---- the pool's wait ----------------------------------------------------------- */
+
+struct one_upload {
+    const char *app;
+    long status;
+    struct it_record rec;
+};
+
+static void *upload_thread(void *arg)
+{
+    struct one_upload *u = arg;
+
+    u->status = it_upload(NULL, u->app, 77, LOAD_SIZE, 0, false, &u->rec);
+    return NULL;
+}
+
+struct lock_wait {
+    struct cf_db *watch;
+};
+
+/* A session of the server waits for an advisory lock. */
+static bool lock_waiter(void *arg)
+{
+    struct lock_wait *w = arg;
+    int64_t n = 0;
+
+    IT_EQ(cf_db_run(w->watch, &n, 1, NULL,
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND wait_event = 'advisory'",
+                    ""),
+          CF_DB_ROW);
+    return n > 0;
+}
+
+static void t_pool_wait(void *arg)
+{
+    struct it_cluster c;
+    struct it_record a, got;
+    struct one_upload up;
+    struct it_resp resp;
+    struct cf_db *holder, *watch;
+    struct lock_wait lw;
+    char target[128], retry[16], shard[64];
+    pthread_t th;
+    long st;
+
+    (void)arg;
+    start_pg(&c, 2, "--db-pool", "1", "--db-wait-ms", "300");
+    it_upload_ok(NULL, c.app.base, 1, LOAD_SIZE, 0, false, &a);
+
+    /* The test holds the shard's write lock: the next upload's transaction
+     * waits for it (up to the busy timeout) on the shard's only connection. */
+    it_fmt(shard, sizeof(shard), "shard_%ld", (long)getpid());
+    holder = pg_open(shard);
+    watch = pg_open(shard);
+    pg_exec(holder, "SELECT pg_advisory_lock(" PG_WRITE_LOCK_KEY ")");
+    up.app = c.app.base;
+    up.status = 0;
+    IT_EQ(pthread_create(&th, NULL, upload_thread, &up), 0);
+    lw.watch = watch;
+    IT_CHECKF(it_wait_for(lock_waiter, &lw, 100, 20), "the upload never waited for the lock");
+
+    /* A look-up needs that connection too: 503 past the wait, not a hang. */
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", a.uuid);
+    memset(&resp, 0, sizeof(resp));
+    st = it_http_to(NULL, c.app.base, "GET", target, NULL, &resp, NULL);
+    IT_EQ(st, 503);
+    it_check_error_body(&resp, "EBUSY");
+    IT_CHECK(it_resp_header(&resp, "Retry-After", retry, sizeof(retry)));
+    it_resp_fini(&resp);
+
+    pg_exec(holder, "SELECT pg_advisory_unlock(" PG_WRITE_LOCK_KEY ")");
+    IT_EQ(pthread_join(th, NULL), 0);
+    /* The lock was held for less than the busy timeout (5 s), unless this
+     * machine is very slow: then the upload fails cleanly. */
+    IT_CHECKF(up.status == 201 || up.status == 503, "the held-up upload got %ld", up.status);
+    IT_EQ(it_info(c.app.base, a.uuid, &got), 200);
+    if (up.status == 201)
+        it_download_ok(NULL, c.objsrv.base, &up.rec);
+    cf_db_close(holder);
+    cf_db_close(watch);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"restart_under_load", t_restart_under_load, NULL, 120},
+        {"pool_wait", t_pool_wait, NULL, 60},
+    };
+
+    if (pg_base() == NULL) {
+        printf("it_pg_faults: COFFER_TEST_PG is not set (run it through scripts/pg-test.sh"
+               " --run); skipped\n");
+        return 77;
+    }
+    cf_log_init("it_pg_faults", CF_LOG_ERROR);
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
