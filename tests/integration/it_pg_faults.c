@@ -15,19 +15,35 @@
  *                       own), a look-up gets 503 with Retry-After within the
  *                       pool's wait instead of hanging; once the lock is
  *                       free, both work.
+ *   app_commit_in_doubt the shard database is reached through a proxy in the
+ *                       test that cuts the connection right after the server
+ *                       committed (it drops the "COMMIT" completion): the app
+ *                       settles the upload by reading the record back and
+ *                       answers 201, with every replica kept.
+ *   gateway_commit_in_doubt  the same for the gateway's file record: 201, the
+ *                       file downloads, and its object is not handed to the
+ *                       delete service.
  */
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
+#include "coffer/auth.h"
 #include "coffer/db.h"
 #include "coffer/err.h"
+#include "coffer/fsdb.h"
+#include "coffer/httpc.h"
 #include "coffer/log.h"
 
 /* Key of the advisory lock of the PostgreSQL backend's write transactions
@@ -100,10 +116,177 @@ static void pg_restart(void)
     IT_CHECKF(it_exit_code(status) == 0, "%s: exit %d", script, it_exit_code(status));
 }
 
+/* ---- a proxy that loses the reply to a COMMIT ------------------------------- */
+
+/* CommandComplete "COMMIT" as the server sends it: 'C', length 11, the tag
+ * and its NUL. */
+static const char commit_done[] = "C\0\0\0\x0b"
+                                  "COMMIT";
+#define COMMIT_DONE_LEN 12
+
+/* TCP on 127.0.0.1 to the cluster's unix socket. Armed, it closes the
+ * first connection whose server sends a COMMIT completion, before the
+ * client gets it: the transaction is committed, the client cannot know. */
+struct proxy {
+    int lfd;
+    unsigned port;
+    struct sockaddr_un server;
+    pthread_mutex_t mu;
+    bool armed;
+    unsigned fired;
+};
+
+struct proxy_conn {
+    struct proxy *px;
+    int cfd;
+};
+
+/* Should the connection be cut at these bytes from the server? */
+static bool proxy_cut(struct proxy *px, const char *buf, size_t n)
+{
+    bool cut = false;
+
+    if (memmem(buf, n, commit_done, COMMIT_DONE_LEN) == NULL)
+        return false;
+    pthread_mutex_lock(&px->mu);
+    cut = px->armed;
+    if (cut) {
+        px->armed = false;
+        px->fired++;
+    }
+    pthread_mutex_unlock(&px->mu);
+    return cut;
+}
+
+static void *proxy_conn_thread(void *arg)
+{
+    struct proxy_conn *pc = arg;
+    struct proxy *px = pc->px;
+    int cfd = pc->cfd, sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char buf[65536];
+
+    free(pc);
+    if (sfd < 0 || connect(sfd, (const struct sockaddr *)&px->server, sizeof(px->server)) < 0)
+        goto out;
+    for (;;) {
+        struct pollfd pf[2] = {{cfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+        ssize_t n;
+        int from, to;
+
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        from = pf[0].revents != 0 ? cfd : sfd;
+        to = from == cfd ? sfd : cfd;
+        n = read(from, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        if (from == sfd && proxy_cut(px, buf, (size_t)n))
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(to, buf + off, (size_t)(n - off));
+            if (w <= 0)
+                goto out;
+            off += w;
+        }
+    }
+out:
+    if (sfd >= 0)
+        close(sfd);
+    close(cfd);
+    return NULL;
+}
+
+static void *proxy_accept_thread(void *arg)
+{
+    struct proxy *px = arg;
+
+    for (;;) {
+        int cfd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
+        struct proxy_conn *pc;
+        pthread_t th;
+
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        pc = malloc(sizeof(*pc));
+        IT_CHECK(pc != NULL);
+        pc->px = px;
+        pc->cfd = cfd;
+        IT_EQ(pthread_create(&th, NULL, proxy_conn_thread, pc), 0);
+        IT_EQ(pthread_detach(th), 0);
+    }
+    return NULL;
+}
+
+/* Start the proxy to the cluster of COFFER_TEST_PG ("host=DIR port=PORT
+ * ..."). It runs until the case's process ends. */
+static void proxy_start(struct proxy *px)
+{
+    const char *base = pg_base(), *h, *p;
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    char dir[IT_PATH_MAX];
+    unsigned long port;
+    pthread_t th;
+
+    memset(px, 0, sizeof(*px));
+    pthread_mutex_init(&px->mu, NULL);
+    IT_CHECK(base != NULL);
+    h = strstr(base, "host=");
+    p = strstr(base, "port=");
+    IT_CHECK(h != NULL && p != NULL);
+    it_fmt(dir, sizeof(dir), "%.*s", (int)strcspn(h + 5, " "), h + 5);
+    port = strtoul(p + 5, NULL, 10);
+    px->server.sun_family = AF_UNIX;
+    it_fmt(px->server.sun_path, sizeof(px->server.sun_path), "%s/.s.PGSQL.%lu", dir, port);
+    px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    IT_CHECK(px->lfd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    IT_EQ(bind(px->lfd, (const struct sockaddr *)&a, sizeof(a)), 0);
+    IT_EQ(listen(px->lfd, 64), 0);
+    IT_EQ(getsockname(px->lfd, (struct sockaddr *)&a, &alen), 0);
+    px->port = ntohs(a.sin_port);
+    IT_EQ(pthread_create(&th, NULL, proxy_accept_thread, px), 0);
+    IT_EQ(pthread_detach(th), 0);
+}
+
+/* The URI of database name through the proxy. */
+static void proxy_uri(const struct proxy *px, char out[IT_PATH_MAX], const char *name)
+{
+    it_fmt(out, IT_PATH_MAX, "postgres:host=127.0.0.1 port=%u user=coffer dbname=%s", px->port,
+           name);
+}
+
+static void proxy_arm(struct proxy *px)
+{
+    pthread_mutex_lock(&px->mu);
+    px->armed = true;
+    pthread_mutex_unlock(&px->mu);
+}
+
+/* How often the proxy cut a connection; disarms it. */
+static unsigned proxy_fired(struct proxy *px)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&px->mu);
+    n = px->fired;
+    px->armed = false;
+    pthread_mutex_unlock(&px->mu);
+    return n;
+}
+
 /* A cluster of n filers whose catalog and shard are PostgreSQL databases;
  * the app gets the extra arguments (NULL-terminated, at most 6). */
-static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char *a2, const char *a3,
-                     const char *a4)
+static void start_pg_via(struct it_cluster *c, size_t n, const struct proxy *px, const char *a1,
+                         const char *a2, const char *a3, const char *a4)
 {
     char catalog[64], shard[64], loc[IT_PATH_MAX], out[256];
     int st;
@@ -112,7 +295,10 @@ static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char 
     pg_new_db(catalog, "catalog");
     pg_new_db(shard, "shard");
     pg_uri(c->db, catalog);
-    pg_uri(loc, shard);
+    if (px != NULL)
+        proxy_uri(px, loc, shard);
+    else
+        pg_uri(loc, shard);
     for (size_t i = 0; i < n; i++)
         it_cluster_add_filer(c, 100, NULL);
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", c->db, "--location",
@@ -121,6 +307,13 @@ static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char 
               (unsigned)st);
     it_app_start_ok(&c->app, c->db, "--purge-interval-ms", "0", a1, a2, a3, a4, NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
+}
+
+/* start_pg_via without a proxy: the shard reached directly. */
+static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char *a2, const char *a3,
+                     const char *a4)
+{
+    start_pg_via(c, n, NULL, a1, a2, a3, a4);
 }
 
 /* ---- restart under load ----------------------------------------------------- */
@@ -326,11 +519,103 @@ static void t_pool_wait(void *arg)
     it_cluster_stop(&c);
 }
 
+/* ---- a commit in doubt ------------------------------------------------------------ */
+
+static void t_app_commit_in_doubt(void *arg)
+{
+    struct it_cluster c;
+    struct it_record warm, rec, got;
+    struct proxy px;
+
+    (void)arg;
+    proxy_start(&px);
+    start_pg_via(&c, 2, &px, NULL, NULL, NULL, NULL);
+    /* The first upload reserves a block of ids (an autocommit UPDATE). */
+    it_upload_ok(NULL, c.app.base, 1, LOAD_SIZE, 0, false, &warm);
+    proxy_arm(&px);
+    it_upload_ok(NULL, c.app.base, 2, LOAD_SIZE, 0, false, &rec);
+    IT_EQ(proxy_fired(&px), 1);
+    /* Committed, and every replica it lists is still there. */
+    IT_EQ(it_info(c.app.base, rec.uuid, &got), 200);
+    IT_EQ(got.nfilers, 2);
+    IT_EQ(it_cluster_copies(&c, rec.path), 2);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_cluster_stop(&c);
+}
+
+#define TEST_PW "correct horse"
+
+static void t_gateway_commit_in_doubt(void *arg)
+{
+    struct it_cluster c;
+    struct it_proc gw;
+    struct proxy px;
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    struct it_resp r;
+    struct it_body body;
+    struct it_record rec;
+    char fscat[64], fsshard[64], caturi[IT_PATH_MAX], shuri[IT_PATH_MAX], url[IT_URL_MAX + 32];
+    char hash[CF_AUTH_PWHASH_SIZE], auth[CF_AUTH_TOKEN_LEN + 64], uuid[64];
+    char err[CF_ERR_LEN] = "";
+    json_t *login, *out = NULL, *j;
+    long status = 0;
+
+    (void)arg;
+    IT_EQ(cf_httpc_global_init(), 0);
+    proxy_start(&px);
+    start_pg(&c, 2, NULL, NULL, NULL, NULL);
+    /* The file system database: its catalog direct, its shard through the proxy. */
+    pg_new_db(fscat, "fscat");
+    pg_new_db(fsshard, "fsshard");
+    pg_uri(caturi, fscat);
+    proxy_uri(&px, shuri, fsshard);
+    IT_EQ(cf_fsdb_open(caturi, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, shuri, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    IT_EQ(cf_auth_password_hash(TEST_PW, strlen(TEST_PW), CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
+    cf_fsdb_close(fs);
+    it_gateway_start_ok(&gw, caturi, c.app.base, c.objsrv.base, "--trash-interval-ms", "0", NULL);
+
+    login = json_pack("{s:s,s:s,s:s}", "client", "acme", "user", "boss", "password", TEST_PW);
+    it_fmt(url, sizeof(url), "%s/api/v1/login", gw.base);
+    IT_CHECKF(cf_httpc_json("POST", url, login, 20000, &status, &out, err) == 0, "login: %s", err);
+    IT_EQ(status, 200);
+    it_fmt(auth, sizeof(auth), "Authorization: Bearer %s", it_json_str(out, "token"));
+    json_decref(login);
+    json_decref(out);
+
+    proxy_arm(&px);
+    memset(&body, 0, sizeof(body));
+    it_gen_init(&body.gen, 9, LOAD_SIZE);
+    IT_EQ(it_http_to(NULL, gw.base, "PUT", "/api/v1/fs/kept.bin", &body, &r, auth, NULL), 201);
+    it_resp_fini(&r);
+    IT_EQ(proxy_fired(&px), 1);
+
+    /* The file is there, and its object was not handed to the delete
+     * service (it_info fails on a record marked deleted). */
+    IT_EQ(it_http_to(NULL, gw.base, "GET", "/api/v1/fs/kept.bin", NULL, &r, auth, NULL), 200);
+    IT_EQ(r.total, LOAD_SIZE);
+    it_resp_fini(&r);
+    IT_EQ(it_http_to(NULL, gw.base, "GET", "/api/v1/versions/kept.bin", NULL, &r, auth, NULL), 200);
+    j = it_resp_json(&r);
+    it_fmt(uuid, sizeof(uuid), "%s",
+           it_json_str(json_array_get(json_object_get(j, "versions"), 0), "uuid"));
+    json_decref(j);
+    it_resp_fini(&r);
+    IT_EQ(it_info(c.app.base, uuid, &rec), 200);
+    it_proc_stop_ok(&gw);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"restart_under_load", t_restart_under_load, NULL, 120},
         {"pool_wait", t_pool_wait, NULL, 60},
+        {"app_commit_in_doubt", t_app_commit_in_doubt, NULL, 60},
+        {"gateway_commit_in_doubt", t_gateway_commit_in_doubt, NULL, 60},
     };
 
     if (pg_base() == NULL) {
