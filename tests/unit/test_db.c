@@ -10,8 +10,11 @@
  * (UNIQUE/PRIMARY KEY -> CF_EEXIST, other constraints -> CF_EINVAL, bad SQL
  * -> CF_EINTERNAL, lock timeout -> CF_EBUSY), deferred bind errors,
  * transactions (rollback leaves nothing, commit is seen by another
- * connection), RETURNING, the statement cache, the pool under threads, and
- * the one-call binders (cf_db_query, cf_db_run).
+ * connection), RETURNING, the statement cache, the pool under threads, the
+ * pool's wait (a stand-in that refuses with CF_EBUSY), the one-call binders
+ * (cf_db_query, cf_db_run), and on PostgreSQL a session terminated under
+ * each kind of call (read retried, write failed once, transaction failed
+ * until rolled back, COMMIT in doubt) and the statement timeout.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,8 +7,10 @@
  * them, listing the deleted map with filers and purge states, the state
  * rules (SENT never overwrites DONE, unknown rows refused), removal only when
  * every replica is DONE, and undelete: from the object map always, from the
- * deleted map only while every replica is NONE. Walks are checked against a
- * reference model (an array of what was marked and moved).
+ * deleted map only while every replica is NONE, and on PostgreSQL the race
+ * of an undelete with the purge's SENT mark, forced by a third session.
+ * Walks are checked against a reference model (an array of what was marked
+ * and moved).
  */
 #include <stdarg.h>
 #include <stddef.h>
