@@ -1,0 +1,164 @@
+/*
+ * it_hygiene.c -- what coffer keeps on disk and shows on a terminal:
+ * `coffer server`'s data directory (objects, databases, keys) is readable
+ * by its owner only, wider modes left by an older version are tightened
+ * and another user's directory is refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define STOP_MS 40000
+
+/* Entries of the walked tree with a group or other bit, and how many. */
+static char wide_first[IT_PATH_MAX];
+static unsigned wide_count, walked_count;
+
+static int note_mode(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    walked_count++;
+    if (!S_ISLNK(st->st_mode) && (st->st_mode & 077) != 0) {
+        if (wide_count++ == 0)
+            it_fmt(wide_first, sizeof(wide_first), "%s (mode %04o)", path,
+                   (unsigned)(st->st_mode & 07777));
+    }
+    return 0;
+}
+
+/* Every file and directory under dir, dir included, is private. */
+static void check_private_tree(const char *dir)
+{
+    wide_count = walked_count = 0;
+    wide_first[0] = '\0';
+    IT_CHECKF(nftw(dir, note_mode, 16, FTW_PHYS) == 0, "nftw \"%s\": %s", dir, strerror(errno));
+    IT_CHECKF(wide_count == 0, "%u of %u entries under \"%s\" are readable by others, e.g. %s",
+              wide_count, walked_count, dir, wide_first);
+}
+
+/* nftw callback: add group and other read (and search, on directories). */
+static int widen(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    (void)ftw;
+    if (S_ISDIR(st->st_mode) || S_ISREG(st->st_mode))
+        IT_CHECK(chmod(path, (st->st_mode & 07777) | (S_ISDIR(st->st_mode) ? 0055 : 0044)) == 0);
+    return 0;
+}
+
+/* A small file at path with mode. */
+static void make_file(const char *path, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    IT_CHECK(write(fd, "x\n", 2) == 2);
+    close(fd);
+    IT_CHECK(chmod(path, mode) == 0);
+}
+
+/* `coffer put FILE --app URL` succeeds. */
+static void put_ok(const struct it_server *s, const char *file)
+{
+    int st = it_coffer_cmd(NULL, 0, NULL, "put", file, "--app", s->p.base, NULL);
+
+    IT_CHECKF(it_exit_code(st) == 0, "coffer put %s: status 0x%x (see cmd.log)", file,
+              (unsigned)st);
+}
+
+/* Under a wide umask, `coffer server` and its filers keep everything they
+ * write private: directories 0700, files 0600 (databases with their -wal
+ * and -shm, the gateway's key, object files and their directories). */
+static void t_modes_new(void *arg)
+{
+    char data[IT_PATH_MAX], file[IT_PATH_MAX];
+    struct it_server s;
+
+    (void)arg;
+    umask(022);
+    it_case_path(data, "data");
+    it_server_start_ok(&s, "data", 3, NULL);
+    for (unsigned i = 0; i < 4; i++) {
+        char name[16];
+        it_fmt(name, sizeof(name), "in%u", i);
+        it_write_payload(file, name, 40 + i, 1000 + 70000 * i, NULL);
+        put_ok(&s, file);
+    }
+    check_private_tree(data); /* while it runs: -wal and -shm exist */
+    IT_CHECK(walked_count > 20);
+    it_proc_stop_ok(&s.p);
+    check_private_tree(data);
+}
+
+/* A data directory an older version left readable by all is tightened at
+ * start, with a log line, objects included; its objects still serve. */
+static void t_modes_tighten(void *arg)
+{
+    char data[IT_PATH_MAX], file[IT_PATH_MAX], path[IT_PATH_MAX], log[IT_PATH_MAX];
+    struct it_server s;
+
+    (void)arg;
+    umask(022);
+    it_case_path(data, "data");
+    it_server_start_ok(&s, "data", 3, NULL);
+    it_write_payload(file, "in", 7, 3000, NULL);
+    put_ok(&s, file);
+    it_proc_stop_ok(&s.p);
+
+    /* Widen everything, as a umask of 022 left it before, and add a file. */
+    IT_CHECK(nftw(data, widen, 16, FTW_PHYS) == 0);
+    it_fmt(path, sizeof(path), "%s/stray.txt", data);
+    make_file(path, 0644);
+
+    it_server_start_ok(&s, "data", 3, NULL);
+    check_private_tree(data);
+    it_case_path(log, "server.log");
+    IT_CHECK(it_file_contains(log, "data\" had mode 0755; now 0700"));
+    IT_CHECK(it_file_contains(log, "catalog.db\" had mode 0644; now 0600"));
+    IT_CHECK(it_file_contains(log, "stray.txt\" had mode 0644; now 0600"));
+    IT_CHECK(it_file_contains(log, "were readable by other users; now by their owner only"));
+    put_ok(&s, file);
+    it_proc_stop_ok(&s.p);
+}
+
+/* A data directory that belongs to another user is refused: exit 1, and
+ * nothing is written in it. */
+static void t_modes_other_user(void *arg)
+{
+    char data[IT_PATH_MAX], log[IT_PATH_MAX];
+    int st;
+
+    (void)arg;
+    if (geteuid() != 0) {
+        printf("  (skipped: only root can give a directory to another user)\n");
+        return;
+    }
+    it_case_path(data, "theirs");
+    IT_CHECK(mkdir(data, 0700) == 0);
+    IT_CHECK(chown(data, 65534, 65534) == 0);
+    st = it_coffer_cmd(NULL, 0, NULL, "server", "--data", data, "--port", "0", NULL);
+    IT_EQ(it_exit_code(st), 1);
+    it_case_path(log, "cmd.log");
+    IT_CHECK(it_file_contains(log, "belongs to uid 65534"));
+    IT_EQ(it_count_files(data), 0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"modes_new", t_modes_new, NULL, 60},
+        {"modes_tighten", t_modes_tighten, NULL, 90},
+        {"modes_other_user", t_modes_other_user, NULL, 30},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
