@@ -2,7 +2,9 @@
  * it_hygiene.c -- what coffer keeps on disk and shows on a terminal:
  * `coffer server`'s data directory (objects, databases, keys) is readable
  * by its owner only, wider modes left by an older version are tightened
- * and another user's directory is refused.
+ * and another user's directory is refused; the CLI shows names with control
+ * bytes and bidirectional overrides escaped; passwords come from a file,
+ * and a new user's short password is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 #include "harness.h"
 
 #define STOP_MS 40000
+#define LINE_MS 20000
+#define OUT_MAX 8192
 
 /* Entries of the walked tree with a group or other bit, and how many. */
 static char wide_first[IT_PATH_MAX];
@@ -152,12 +156,133 @@ static void t_modes_other_user(void *arg)
     IT_EQ(it_count_files(data), 0);
 }
 
+/* The gateway's URL and the admin password from `coffer server`'s lines. */
+static void server_gateway(struct it_server *s, char gw[IT_URL_MAX], char pw[64])
+{
+    char line[256];
+    const char *p;
+
+    it_proc_read_line(&s->p, line, sizeof(line), LINE_MS);
+    p = "coffer gateway listening on ";
+    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
+    it_fmt(gw, IT_URL_MAX, "%s", line + strlen(p));
+    it_proc_read_line(&s->p, line, sizeof(line), LINE_MS);
+    p = "coffer gateway login: client demo user admin password ";
+    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
+    it_fmt(pw, 64, "%s", line + strlen(p));
+}
+
+/* Write text and a newline to the case file name; its path into path. */
+static void write_text(char path[IT_PATH_MAX], const char *name, const char *text)
+{
+    int fd;
+
+    it_case_path(path, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    IT_CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    IT_CHECK(write(fd, "\n", 1) == 1);
+    close(fd);
+}
+
+/* A name holding ESC (a colour sequence) and U+202E (right-to-left
+ * override, which would show "exe.txt" as "txt.exe") is shown by ls and
+ * trash with visible escapes, never as the raw bytes. */
+#define EVIL_NAME                                                                                  \
+    "/a\x1b[31mred\xe2\x80\xae"                                                                    \
+    "txt.exe"
+#define EVIL_SHOWN "a\\x1b[31mred\\u202etxt.exe"
+
+static void t_cli_names(void *arg)
+{
+    char gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], file[IT_PATH_MAX], out[OUT_MAX];
+    struct it_server s;
+    int rc;
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 2, NULL);
+    server_gateway(&s, gw, pw);
+    it_case_path(tok, "token");
+    rc = it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok, "--gateway", gw, "--client",
+                       "demo", "--user", "admin", "--password", pw, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    it_write_payload(file, "in", 5, 100, NULL);
+    rc = it_coffer_cmd(out, OUT_MAX, NULL, "put", file, EVIL_NAME, "--token-file", tok, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    IT_CHECKF(strstr(out, EVIL_SHOWN) != NULL && strchr(out, 0x1b) == NULL, "put: \"%s\"", out);
+
+    rc = it_coffer_cmd(out, OUT_MAX, NULL, "ls", "/", "--token-file", tok, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    IT_CHECKF(strstr(out, "  " EVIL_SHOWN "\n") != NULL, "ls: \"%s\"", out);
+    IT_CHECKF(strchr(out, 0x1b) == NULL && strstr(out, "\xe2\x80\xae") == NULL,
+              "ls printed a raw control: \"%s\"", out);
+
+    rc = it_coffer_cmd(NULL, 0, NULL, "rm", EVIL_NAME, "--token-file", tok, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    rc = it_coffer_cmd(out, OUT_MAX, NULL, "trash", "--token-file", tok, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    IT_CHECKF(strstr(out, "  " EVIL_SHOWN "\n") != NULL && strchr(out, 0x1b) == NULL,
+              "trash: \"%s\"", out);
+    it_proc_stop_ok(&s.p);
+}
+
+/* --password-file logs in; a missing file or one with an empty first line
+ * is refused; `admin user add` refuses a password under 12 bytes (and
+ * makes no user), takes one from a file, and that user logs in with it. */
+static void t_passwords(void *arg)
+{
+    char gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], pwf[IT_PATH_MAX], empty[IT_PATH_MAX];
+    char fsdb[IT_PATH_MAX + 16], log[IT_PATH_MAX], newf[IT_PATH_MAX];
+    struct it_server s;
+    int rc;
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 2, NULL);
+    server_gateway(&s, gw, pw);
+    it_case_path(tok, "token");
+    it_case_path(log, "cmd.log");
+    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s/data/fs-catalog.db", it_case_dir());
+
+    write_text(pwf, "admin.pw", pw);
+    rc = it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok, "--gateway", gw, "--client",
+                       "demo", "--user", "admin", "--password-file", pwf, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    IT_CHECK(access(tok, F_OK) == 0);
+    IT_CHECK(unlink(tok) == 0);
+    write_text(empty, "empty.pw", "");
+    rc = it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok, "--gateway", gw, "--client",
+                       "demo", "--user", "admin", "--password-file", empty, NULL);
+    IT_EQ(it_exit_code(rc), 1);
+    IT_CHECK(it_file_contains(log, "holds no password"));
+    rc = it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok, "--gateway", gw, "--client",
+                       "demo", "--user", "admin", "--password-file", "/nonexistent/pw", NULL);
+    IT_EQ(it_exit_code(rc), 1);
+    IT_CHECK(it_file_contains(log, "cannot open the password file"));
+    IT_CHECK(access(tok, F_OK) != 0);
+
+    /* 11 bytes: refused as a bad argument (exit 2), and no user is made. */
+    rc = it_coffer_cmd(NULL, 0, NULL, "admin", "user", "add", "--fs-db", fsdb, "--client", "demo",
+                       "carol", "--password", "eleven byte", NULL);
+    IT_EQ(it_exit_code(rc), 2);
+    IT_CHECK(it_file_contains(log, "the password is 11 bytes; a new user's needs at least 12"));
+    write_text(newf, "carol.pw", "twelve bytes");
+    rc = it_coffer_cmd(NULL, 0, NULL, "admin", "user", "add", "--fs-db", fsdb, "--client", "demo",
+                       "carol", "--password-file", newf, NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    rc = it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok, "--gateway", gw, "--client",
+                       "demo", "--user", "carol", "--password", "twelve bytes", NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    it_proc_stop_ok(&s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"modes_new", t_modes_new, NULL, 60},
         {"modes_tighten", t_modes_tighten, NULL, 90},
         {"modes_other_user", t_modes_other_user, NULL, 30},
+        {"cli_names", t_cli_names, NULL, 60},
+        {"passwords", t_passwords, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
