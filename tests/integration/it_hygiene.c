@@ -4,10 +4,12 @@
  * by its owner only, wider modes left by an older version are tightened
  * and another user's directory is refused; the CLI shows names with control
  * bytes and bidirectional overrides escaped; passwords come from a file,
- * and a new user's short password is refused.
+ * and a new user's short password is refused; the monitor keeps the event
+ * log (scribe) within its age and row bounds.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "coffer/db.h"
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/scribe.h"
 #include "harness.h"
 
 #define STOP_MS 40000
@@ -275,6 +281,89 @@ static void t_passwords(void *arg)
     it_proc_stop_ok(&s.p);
 }
 
+/* ---- scribe retention ---- */
+
+#define DAY_MS 86400000ull
+
+/* Append n events of kind at at_ms to the catalog db, as a writer whose
+ * clock said at_ms would (ids max + 1, as the scribe allocates them). */
+static void insert_events_at(const char *db_uri, const char *kind, uint64_t at_ms, unsigned n)
+{
+    static const char sql[] = "INSERT INTO events (id, at, kind, filer, object, message)"
+                              " SELECT coalesce(max(id), 0) + 1, ?1, ?2, 0, '', 'old' FROM events";
+    char err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+
+    IT_CHECKF(cf_db_open(db_uri, &db, err) == 0, "open %s: %s", db_uri, err);
+    for (unsigned i = 0; i < n; i++)
+        IT_CHECKF(cf_db_run(db, NULL, 0, err, sql, "it", (int64_t)at_ms, kind) >= 0, "insert: %s",
+                  err);
+    cf_db_close(db);
+}
+
+struct count_wait {
+    const char *db;
+    const char *kind; /* NULL: every kind */
+    int64_t at_most;
+};
+
+static bool count_at_most(void *arg)
+{
+    const struct count_wait *w = arg;
+
+    return it_scribe_count(w->db, w->kind) <= w->at_most;
+}
+
+/* The monitor deletes the events older than --log-retention-days (default
+ * 30) and keeps at most --log-max-rows, the newest, pruning in the
+ * background; recent events within both bounds stay. */
+static void t_log_retention(void *arg)
+{
+    char db[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    uint64_t now = cf_wall_ms();
+    struct cf_scribe *s = NULL;
+    struct count_wait w;
+    struct it_proc mon;
+
+    (void)arg;
+    it_case_db(db);
+    it_admin_shard_add(db);
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_scribe_open(db, 1, &s, err) == 0, "scribe open: %s", err);
+    insert_events_at(db, "test.old", now - 40 * DAY_MS, 20);
+    insert_events_at(db, "test.recent", now - 10 * DAY_MS, 5);
+    for (unsigned i = 0; i < 100; i++)
+        IT_EQ(cf_scribe_event(s, "test.new", 0, NULL, "new %u", i), 0);
+    IT_EQ(it_scribe_count(db, "test.old"), 20);
+
+    /* By age: the 40-day-old events go, the rest stay. */
+    it_monitor_start_ok(&mon, db, "--log-prune-ms", "100", NULL);
+    w = (struct count_wait){db, "test.old", 0};
+    IT_CHECKF(it_wait_for(count_at_most, &w, 100, 100), "old events still there: %" PRId64,
+              it_scribe_count(db, "test.old"));
+    IT_EQ(it_scribe_count(db, "test.recent"), 5);
+    IT_EQ(it_scribe_count(db, "test.new"), 100);
+    it_proc_stop_ok(&mon);
+
+    /* By count: 60 stay, the newest. */
+    it_monitor_start_ok(&mon, db, "--log-prune-ms", "100", "--log-max-rows", "60", NULL);
+    w = (struct count_wait){db, NULL, 60};
+    IT_CHECKF(it_wait_for(count_at_most, &w, 100, 100), "%" PRId64 " events, want 60 at most",
+              it_scribe_count(db, NULL));
+    IT_EQ(it_scribe_count(db, "test.recent"), 0);
+    IT_EQ(it_scribe_count_msg(db, "test.new", "new 99"), 1);
+    IT_EQ(it_scribe_count_msg(db, "test.new", "new 50"), 1);
+    IT_EQ(it_scribe_count_msg(db, "test.new", "new 30"), 0);
+    /* New writes are pruned too. */
+    for (unsigned i = 0; i < 30; i++)
+        IT_EQ(cf_scribe_event(s, "test.new", 0, NULL, "later %u", i), 0);
+    IT_CHECKF(it_wait_for(count_at_most, &w, 100, 100), "%" PRId64 " events, want 60 at most",
+              it_scribe_count(db, NULL));
+    IT_EQ(it_scribe_count_msg(db, "test.new", "later 29"), 1);
+    it_proc_stop_ok(&mon);
+    cf_scribe_close(s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -283,6 +372,7 @@ int main(int argc, char **argv)
         {"modes_other_user", t_modes_other_user, NULL, 30},
         {"cli_names", t_cli_names, NULL, 60},
         {"passwords", t_passwords, NULL, 60},
+        {"log_retention", t_log_retention, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
