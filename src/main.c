@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coffer/app.h"
 #include "coffer/cli.h"
@@ -55,6 +56,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Whatever coffer creates (objects, databases, keys, tokens, downloads)
+     * is its owner's only; the modules also set explicit modes. */
+    umask(077);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,6 +1,7 @@
 /*
- * io.h -- the thin I/O seam under the filer's store (STYLE 2.8), and the
- * one durable way to write a small file whole.
+ * io.h -- the thin I/O seam under the filer's store (STYLE 2.8), the one
+ * durable way to write a small file whole, and private modes for what
+ * coffer keeps on disk.
  *
  * Role: the store makes every syscall that touches object bytes or names
  * through a struct cf_io_ops, so a test can wrap the real calls and inject
@@ -50,5 +51,37 @@ CF_MUST_CHECK int cf_io_write_file(const char *path, const void *data, size_t le
  * new name survives a crash. Returns 0 or the errno value of the call that
  * failed. */
 int cf_io_rename_durable(const char *from, const char *to);
+
+/* ---- private modes ----
+ * Object files, databases, keys and tokens are readable by their owner only:
+ * directories 0700, files 0600. New ones are made so; what an older version
+ * (or a wide umask) left wider is tightened, with one WARN line each. */
+
+/* Clear the group and other bits of name (borrowed) under dirfd (AT_FDCWD
+ * for a path) when it is a file or directory we own that has any; `shown`
+ * (borrowed) names it in the log line. Symbolic links and entries of other
+ * users are left alone (a WARN line for the latter). Returns 1 if the mode
+ * was changed, 0 if it was already private, is absent or is not ours, or
+ * cf_err_from_errno's code of a failed fstatat or fchmodat, logged here.
+ * Threads: safe. */
+CF_MUST_CHECK int cf_io_tighten_at(int dirfd, const char *name, const char *shown);
+
+/* Make dir (borrowed) a private directory: created with mode 0700 when
+ * missing (with its parents, 0700 too), refused when it is not a directory
+ * or belongs to another user than the effective one, its mode tightened to
+ * owner-only otherwise, and, with entries, each entry directly in it (not
+ * deeper) tightened as cf_io_tighten_at does. Returns 0; CF_EPERM (another
+ * user's, err says whose) or cf_err_from_errno's code, with err (may be
+ * NULL) naming the call and the path. Threads: safe. */
+CF_MUST_CHECK int cf_io_private_dir(const char *dir, bool entries, char *err);
+
+/* Tighten the file path (borrowed) and its siblings named path + each
+ * suffix in suffixes (NULL-terminated, may be NULL; "-wal", "-shm") as
+ * cf_io_tighten_at does, by path (no descriptor is opened, so SQLite's
+ * POSIX locks on an open database survive); absent ones are skipped. A
+ * new file gets its mode from the umask (077 in coffer, main.c). Returns 0,
+ * or cf_err_from_errno's code with err (may be NULL) naming the path.
+ * Threads: safe. */
+CF_MUST_CHECK int cf_io_private_file(const char *path, const char *const *suffixes, char *err);
 
 #endif

@@ -59,9 +59,12 @@ void cf_log_write(enum cf_log_level level, int err, const char *fmt, ...) CF_PRI
  * quotes, backslashes and non-ASCII bytes written as \xHH; cut with "..."
  * if it does not fit. Returns out. */
 char *cf_log_escape(char *out, size_t cap, const char *s);
-/* The same for text shown on a terminal (coffer admin log): only control
- * bytes (C0, DEL) are written as \xHH, so quotes and UTF-8 stay readable
- * and no text can drive the terminal. */
+/* The same for text shown on a terminal (names and messages the CLI
+ * prints): control bytes (C0, DEL) and bytes that are not UTF-8 are written
+ * as \xHH, the C1 controls (U+0080..U+009F) and the bidirectional overrides
+ * (U+202A..U+202E, U+2066..U+2069) as \uHHHH; quotes, backslashes and the
+ * rest of UTF-8 stay readable, no character is cut in two, and no text can
+ * drive the terminal or reorder what it shows. */
 char *cf_term_escape(char *out, size_t cap, const char *s);
 
 #endif

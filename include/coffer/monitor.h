@@ -28,8 +28,13 @@
  * These are control-plane endpoints with no authentication: listen on an
  * internal address only (as the app and the filers).
  *
- * Threads: each connection is served on its own thread, the tracker on
- * another; the functions below are called from one controlling thread.
+ * Retention: every --log-prune-ms a thread deletes the scribe events older
+ * than --log-retention-days and the oldest beyond --log-max-rows, in
+ * transactions of CF_SCRIBE_PRUNE_BATCH rows (cf_scribe_prune), so the
+ * event log stays bounded and writers never wait long for it.
+ *
+ * Threads: each connection is served on its own thread, the tracker and
+ * retention on two others; the functions below are called from one controlling thread.
  */
 #ifndef COFFER_MONITOR_H
 #define COFFER_MONITOR_H
@@ -52,6 +57,9 @@ struct cf_monitor_conf {
     char *high_water; /* a fraction, "0.95"; NULL: the tracker's default */
     char *low_water;  /* a fraction below high_water, "0.90"; NULL: default */
     char *log_level;
+    uint64_t log_retention_days; /* scribe events older than this go; 0: kept */
+    uint64_t log_max_rows;       /* at most this many events stay; 0: no bound */
+    uint64_t log_prune_ms;       /* how often retention runs; 0: never */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

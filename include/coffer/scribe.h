@@ -12,8 +12,8 @@
  *   events (id INTEGER PRIMARY KEY, at BIGINT ms since the epoch, kind TEXT,
  *           filer BIGINT (0: none), object TEXT ('' : none), message TEXT)
  * with indexes on (at), (kind, at) and (filer, at). Rows are only ever
- * inserted (the one exception is cf_scribe_trim, an operator's retention
- * policy). Ids increase with insertion; `at` is the writer's wall clock.
+ * inserted (the exceptions are cf_scribe_trim and cf_scribe_prune, the
+ * retention the monitor applies). Ids increase with insertion; `at` is the writer's wall clock.
  *
  * Kinds are short words (CF_SCRIBE_KIND_MAX bytes, [a-z0-9_.-]): the ones
  * coffer writes are listed below, callers may add their own.
@@ -99,5 +99,19 @@ CF_MUST_CHECK int cf_scribe_query(struct cf_scribe *s, const struct cf_scribe_qu
 /* Delete events older than before_ms (retention). Returns the number
  * deleted or a db.h error. */
 CF_MUST_CHECK int64_t cf_scribe_trim(struct cf_scribe *s, uint64_t before_ms, char *err);
+
+/* Rows one cf_scribe_prune call deletes at most by default: small enough
+ * that a pass never holds the catalog's write lock for long. */
+#define CF_SCRIBE_PRUNE_BATCH 1000
+
+/* Retention in bounded steps: delete, in one transaction, at most `batch`
+ * (>= 1) of the oldest events (by id) among those retention drops: older
+ * than before_ms (0: none by age) or not among the newest max_rows
+ * (0: no bound by count). The newest event always stays, so ids (max + 1)
+ * never repeat for a reader paging with after_id. Returns how many were
+ * deleted (batch means more may remain: call again) or a db.h error. When
+ * nothing is due it costs three index look-ups. */
+CF_MUST_CHECK int64_t cf_scribe_prune(struct cf_scribe *s, uint64_t before_ms, uint64_t max_rows,
+                                      size_t batch, char *err);
 
 #endif

@@ -64,10 +64,13 @@ struct cf_store_obj {
 };
 
 /* Open (creating if needed) the store: lock the directory, check or record
- * the id, remove stale temporaries, recount usage. On success *out is the
- * store (caller owns; release with cf_store_close). Returns 0, CF_EBUSY (another
+ * the id, remove stale temporaries, recount usage. Everything in it is
+ * readable by its owner only (directories 0700, files 0600); entries left
+ * wider are tightened, with a WARN line. On success *out is the store
+ * (caller owns; release with cf_store_close). Returns 0, CF_EBUSY (another
  * process holds the directory), CF_EINVAL (the directory belongs to another
- * id), or CF_EIO; err (may be NULL) says why. */
+ * id), CF_EPERM (it belongs to another user), or CF_EIO; err (may be NULL)
+ * says why. */
 CF_MUST_CHECK int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char *err);
 
 /* Release the store. Uploads in progress must have been committed or aborted.

@@ -23,6 +23,8 @@ struct accounts_conf {
     uint64_t replicas;
     bool admin;
     char *password;
+    char *password_file;
+    bool password_prompt;
     char *path;
     char *user;
     char *group;
@@ -38,7 +40,11 @@ static const struct cf_conf_opt accounts_opts[] = {
      "client add: copies of each object (0: the default)", false},
     {"admin", CF_CONF_BOOL, "false", 0, 0, OFF(admin), "user add: read-write everywhere", false},
     {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
-     "user add: password (default: a generated one, printed)", false},
+     "user add: password, at least 12 bytes (default: a generated one, printed)", false},
+    {"password-file", CF_CONF_STR, NULL, 0, 0, OFF(password_file),
+     "user add: read the password from the first line of this file", false},
+    {"password-prompt", CF_CONF_BOOL, "false", 0, 0, OFF(password_prompt),
+     "user add: ask for the password on the terminal (twice, not echoed)", false},
     {"path", CF_CONF_STR, NULL, 0, 0, OFF(path), "perm set: the folder", false},
     {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set: the user", false},
     {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group name", false},
@@ -98,14 +104,31 @@ static int client_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **
     return rc;
 }
 
-/* `user add NAME --client C [--admin] [--password P]`. */
+/* `user add NAME --client C [--admin] [--password P | --password-file F |
+ * --password-prompt]`. */
 static int user_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
 {
-    char pw[128 / 4 + 1] = "", hash[CF_AUTH_PWHASH_SIZE] = "";
-    const char *use = c->password;
+    char pw[128 / 4 + 1] = "", hash[CF_AUTH_PWHASH_SIZE] = "", given[CF_AUTH_PASSWORD_MAX + 2];
+    const char *use = NULL;
     uint64_t client = 0, id = 0;
-    int rc = find_client(fs, c, &client, err);
+    int rc;
 
+    if (cf__cli_password("admin user add", c->password, c->password_file, c->password_prompt, true,
+                         given, sizeof(given)) != 0) {
+        cf_err_set(err, "no password");
+        rc = CF_EINVAL;
+        goto out;
+    }
+    if (given[0] != '\0') {
+        use = given;
+        if (strlen(use) < CF_AUTH_PASSWORD_MIN) {
+            cf_err_set(err, "the password is %zu bytes; a new user's needs at least %d",
+                       strlen(use), CF_AUTH_PASSWORD_MIN);
+            rc = CF_EINVAL;
+            goto out;
+        }
+    }
+    rc = find_client(fs, c, &client, err);
     if (rc < 0)
         goto out;
     if (use == NULL) {
@@ -125,6 +148,7 @@ static int user_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **po
         printf("password: %s\n", pw);
 out:
     explicit_bzero(pw, sizeof(pw));
+    explicit_bzero(given, sizeof(given));
     return rc;
 }
 
@@ -219,7 +243,8 @@ int cf__cli_admin_accounts(int argc, char **argv)
 {
     static const char usage[] =
         "usage: coffer admin client add NAME [--replicas R]\n"
-        "       coffer admin user add --client C NAME [--admin] [--password P]\n"
+        "       coffer admin user add --client C NAME [--admin]\n"
+        "                [--password P | --password-file FILE | --password-prompt]\n"
         "       coffer admin group add --client C NAME\n"
         "       coffer admin group member --client C GROUP USER\n"
         "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"

@@ -93,10 +93,33 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
  * a newline when end (shared by transfers and jobs). */
 void cf__cli_bar(const char *what, double frac, const char *tail, bool end);
 
+/* ---- passwords (common.c) ---- */
+
+/* Put the password in pw (cap bytes): given (borrowed; --password) if not
+ * NULL; else the first line of the file `file` (borrowed;
+ * --password-file), without its line end; else, when ask, read from the
+ * terminal without echo (twice when confirm, and both must match). With
+ * none of them and ask false, pw is "" and 0 is returned. Returns 0, or 1
+ * with "coffer CMD: ..." printed (both given, an unreadable or empty file,
+ * too long for cap, no terminal). The caller wipes pw (explicit_bzero). */
+CF_MUST_CHECK int cf__cli_password(const char *cmd, const char *given, const char *file, bool ask,
+                                   bool confirm, char *pw, size_t cap);
+
 /* ---- replies (common.c) ---- */
 
+/* Room for a name or message shown on a terminal: a path of CF_FSDB_PATH_MAX
+ * bytes, each of which may take 4 (\xHH) when cf_term_escape shows it. */
+#define CF__CLI_SHOWN_MAX (4 * CF_FSDB_PATH_MAX + 4)
+
+/* s (borrowed; NULL shows "?") as cf_term_escape shows it on a terminal:
+ * control bytes, C1 controls and bidirectional overrides as visible escapes,
+ * so a name (any byte but '/' and NUL) cannot drive the terminal. Returns
+ * out. Every name and server message the CLI prints goes through it. */
+char *cf__cli_shown(char out[CF__CLI_SHOWN_MAX], const char *s);
+
 /* Print "coffer CMD: HTTP STATUS: MESSAGE" on stderr for an error reply:
- * MESSAGE is the "message" of its JSON body, or "(no detail)". The body
+ * MESSAGE is the "message" of its JSON body (as cf__cli_shown shows it), or
+ * "(no detail)". The body
  * (borrowed) is raw bytes for cf__cli_print_error, parsed JSON (may be NULL)
  * for cf__cli_print_reply. */
 void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body);

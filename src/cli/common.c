@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "coffer/buf.h"
@@ -21,6 +22,7 @@
 #include "coffer/httpc.h"
 #include "coffer/io.h"
 #include "coffer/sha512.h"
+#include "coffer/log.h"
 #include "cli_int.h"
 
 /* ---- arguments ---- */
@@ -178,13 +180,120 @@ void cf__cli_progress_setup(CURL *h, struct cf__cli_progress *p, const char *wha
     (void)curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
 }
 
+/* ---- passwords ---- */
+
+/* Read one line into pw (cap bytes) from f, without its line end. Returns
+ * 0, or 1 when nothing was read, -1 when the line does not fit. */
+static int read_line(FILE *f, char *pw, size_t cap)
+{
+    size_t n;
+
+    if (fgets(pw, (int)cap, f) == NULL)
+        return 1;
+    n = strcspn(pw, "\r\n");
+    if (pw[n] == '\0' && n == cap - 1 && !feof(f))
+        return -1;
+    pw[n] = '\0';
+    return 0;
+}
+
+/* Read a password from the terminal without echo, after prompt. */
+static int ask_tty(const char *cmd, const char *prompt, char *pw, size_t cap)
+{
+    struct termios old, quiet;
+    bool restore = false;
+    int rc;
+
+    fprintf(stderr, "%s", prompt);
+    fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+    }
+    rc = read_line(stdin, pw, cap);
+    if (restore)
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    fputc('\n', stderr);
+    if (rc > 0)
+        fprintf(stderr, "coffer %s: no password read\n", cmd);
+    else if (rc < 0)
+        fprintf(stderr, "coffer %s: password too long\n", cmd);
+    return rc != 0;
+}
+
+int cf__cli_password(const char *cmd, const char *given, const char *file, bool ask, bool confirm,
+                     char *pw, size_t cap)
+{
+    char again[1024];
+    FILE *f = NULL;
+    int rc = 1, r;
+
+    pw[0] = '\0';
+    if (given != NULL && file != NULL) {
+        fprintf(stderr, "coffer %s: give --password or --password-file, not both\n", cmd);
+        goto out;
+    }
+    if (given != NULL) {
+        if (snprintf(pw, cap, "%s", given) >= (int)cap) {
+            fprintf(stderr, "coffer %s: password too long\n", cmd);
+            goto out;
+        }
+    } else if (file != NULL) {
+        f = fopen(file, "r");
+        if (f == NULL) {
+            fprintf(stderr, "coffer %s: cannot open the password file \"%s\": %s\n", cmd, file,
+                    strerror(errno));
+            goto out;
+        }
+        r = read_line(f, pw, cap);
+        if (r != 0 || pw[0] == '\0') {
+            fprintf(stderr, "coffer %s: the first line of \"%s\" %s\n", cmd, file,
+                    r < 0 ? "is too long for a password" : "holds no password");
+            goto out;
+        }
+    } else if (ask) {
+        if (!isatty(STDIN_FILENO)) {
+            fprintf(stderr,
+                    "coffer %s: give --password or --password-file (stdin is not a terminal)\n",
+                    cmd);
+            goto out;
+        }
+        if (ask_tty(cmd, "Password: ", pw, cap) != 0)
+            goto out;
+        if (confirm) {
+            if (ask_tty(cmd, "Again: ", again, cap < sizeof(again) ? cap : sizeof(again)) != 0)
+                goto out;
+            if (strcmp(pw, again) != 0) {
+                fprintf(stderr, "coffer %s: the two passwords differ\n", cmd);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    explicit_bzero(again, sizeof(again));
+    if (rc != 0)
+        explicit_bzero(pw, cap);
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
 /* ---- replies ---- */
+
+char *cf__cli_shown(char out[CF__CLI_SHOWN_MAX], const char *s)
+{
+    return cf_term_escape(out, CF__CLI_SHOWN_MAX, s != NULL ? s : "?");
+}
 
 void cf__cli_print_reply(const char *cmd, long status, const json_t *j)
 {
     const char *msg = json_string_value(json_object_get(j, "message"));
+    char shown[CF__CLI_SHOWN_MAX];
 
-    fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status, msg ? msg : "(no detail)");
+    fprintf(stderr, "coffer %s: HTTP %ld: %s\n", cmd, status,
+            msg ? cf__cli_shown(shown, msg) : "(no detail)");
 }
 
 void cf__cli_print_error(const char *cmd, long status, const struct cf_buf *body)

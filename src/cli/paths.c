@@ -22,6 +22,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/sha512.h"
+#include "coffer/log.h"
 #include "cli_int.h"
 
 #define PW_MAX    1024
@@ -38,6 +39,7 @@ struct path_conf {
     char *client;
     char *user;
     char *password;
+    char *password_file;
 };
 
 #define OFF(f) offsetof(struct path_conf, f)
@@ -61,7 +63,9 @@ static const struct cf_conf_opt login_opts[] = {
     {"client", CF_CONF_STR, NULL, 0, 0, OFF(client), "client (organisation) name", false},
     {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "user name", false},
     {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
-     "password (default: asked on the terminal)", false},
+     "password (default: --password-file, else asked on the terminal)", false},
+    {"password-file", CF_CONF_STR, NULL, 0, 0, OFF(password_file),
+     "read the password from the first line of this file", false},
 };
 
 /* ---- arguments ---- */
@@ -84,9 +88,11 @@ static struct cf__cli_args path_args(const char *cmd, const char *usage, int min
 static bool remote_ok(const char *cmd, const char *path)
 {
     bool ok = path[0] == '/';
+    char shown[CF__CLI_SHOWN_MAX];
 
     if (!ok)
-        fprintf(stderr, "coffer %s: \"%s\" is not a remote path (they start with /)\n", cmd, path);
+        fprintf(stderr, "coffer %s: \"%s\" is not a remote path (they start with /)\n", cmd,
+                cf__cli_shown(shown, path));
     return ok;
 }
 
@@ -119,47 +125,15 @@ static void fmt_time(int64_t ms, char out[32])
 
 /* ---- login ---- */
 
-/* Read a password from the terminal without echo. Returns 0 or 1 (printed). */
-static int ask_password(char *pw, size_t cap)
-{
-    struct termios old, quiet;
-    bool restore = false;
-    int rc = 1;
-    size_t n;
-
-    if (!isatty(STDIN_FILENO)) {
-        fprintf(stderr, "coffer login: give --password or COFFER_PASSWORD (stdin is not a "
-                        "terminal)\n");
-        goto out;
-    }
-    fprintf(stderr, "Password: ");
-    fflush(stderr);
-    if (tcgetattr(STDIN_FILENO, &old) == 0) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
-    }
-    if (fgets(pw, (int)cap, stdin) != NULL) {
-        n = strcspn(pw, "\r\n");
-        pw[n] = '\0';
-        rc = 0;
-    }
-    if (restore)
-        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-    fputc('\n', stderr);
-    if (rc != 0)
-        fprintf(stderr, "coffer login: no password read\n");
-out:
-    return rc;
-}
-
 int cf_cli_login(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer login [--gateway URL] --client C --user U [--password P]\n"
+        "usage: coffer login [--gateway URL] --client C --user U\n"
+        "                    [--password P | --password-file FILE]\n"
         "Logs in to the gateway and keeps the token in $COFFER_TOKEN_FILE or\n"
-        "~/.config/coffer/token (mode 0600). The password comes from --password,\n"
-        "COFFER_PASSWORD, or the terminal.\n";
+        "~/.config/coffer/token (mode 0600). The password comes from --password\n"
+        "(COFFER_PASSWORD), the first line of --password-file FILE\n"
+        "(COFFER_PASSWORD_FILE), or the terminal (not echoed).\n";
     static const struct cf__cli_args args = {.cmd = "login",
                                              .usage = usage,
                                              .opts = login_opts,
@@ -191,14 +165,8 @@ int cf_cli_login(int argc, char **argv)
         fprintf(stderr, "coffer login: no place for the token (set HOME or --token-file)\n");
         goto out;
     }
-    if (c.password != NULL) {
-        if (snprintf(pw, sizeof(pw), "%s", c.password) >= (int)sizeof(pw)) {
-            fprintf(stderr, "coffer login: password too long\n");
-            goto out;
-        }
-    } else if (ask_password(pw, sizeof(pw)) != 0) {
+    if (cf__cli_password("login", c.password, c.password_file, true, false, pw, sizeof(pw)) != 0)
         goto out;
-    }
     body = json_pack("{s:s,s:s,s:s}", "client", c.client, "user", c.user, "password", pw);
     if (body == NULL) {
         fprintf(stderr, "coffer login: client, user and password must be UTF-8\n");
@@ -248,13 +216,14 @@ static void print_entry(const json_t *e)
 {
     const char *type = json_string_value(json_object_get(e, "type"));
     const char *name = json_string_value(json_object_get(e, "name"));
-    char when[32], size[24] = "-";
+    char when[32], size[24] = "-", shown[CF__CLI_SHOWN_MAX], tshown[32];
 
     fmt_time((int64_t)json_integer_value(json_object_get(e, "modified_ms")), when);
     if (type != NULL && strcmp(type, "file") == 0)
         (void)snprintf(size, sizeof(size), "%" PRId64,
                        (int64_t)json_integer_value(json_object_get(e, "size")));
-    printf("%-6s %14s  %s  %s\n", type ? type : "?", size, when, name ? name : "?");
+    printf("%-6s %14s  %s  %s\n", cf_term_escape(tshown, sizeof(tshown), type ? type : "?"), size,
+           when, cf__cli_shown(shown, name));
 }
 
 int cf_cli_ls(int argc, char **argv)
@@ -332,7 +301,7 @@ int cf__cli_path_put(int argc, char **argv)
     struct cf__cli_sess s;
     struct cf__cli_gwreq x;
     struct cf_buf u, dst;
-    char *pos[2], hex[CF_SHA512_HEX_LEN + 1];
+    char *pos[2], hex[CF_SHA512_HEX_LEN + 1], shown[CF__CLI_SHOWN_MAX];
     const char *got;
     uint8_t d[CF_SHA512_LEN];
     int64_t size = -1;
@@ -375,7 +344,7 @@ int cf__cli_path_put(int argc, char **argv)
         fprintf(stderr, "coffer put: the gateway recorded a different SHA-512 than was sent\n");
         goto out;
     }
-    printf("%s: %" PRId64 " bytes, version %" PRId64 "\n", dst.base,
+    printf("%s: %" PRId64 " bytes, version %" PRId64 "\n", cf__cli_shown(shown, dst.base),
            (int64_t)json_integer_value(json_object_get(x.json, "size")),
            (int64_t)json_integer_value(json_object_get(x.json, "version_no")));
     rc = 0;
@@ -400,7 +369,7 @@ int cf__cli_path_get(int argc, char **argv)
     struct cf__cli_gwreq x;
     struct cf_buf u;
     struct cf__cli_out o = {0};
-    char *pos[1];
+    char *pos[1], shown[CF__CLI_SHOWN_MAX];
     uint8_t dg[CF_SHA512_LEN];
     int rc;
 
@@ -422,7 +391,8 @@ int cf__cli_path_get(int argc, char **argv)
     if (cf__cli_gwreq_run(&x, &s, "GET", u.base, -1) != 0)
         goto out;
     if (!x.is_file) {
-        fprintf(stderr, "coffer get: \"%s\" is a folder (coffer ls lists it)\n", pos[0]);
+        fprintf(stderr, "coffer get: \"%s\" is a folder (coffer ls lists it)\n",
+                cf__cli_shown(shown, pos[0]));
         goto out;
     }
     if (cf_sha512_final(&x.out_sha, dg) < 0)
@@ -540,11 +510,12 @@ int cf_cli_trash(int argc, char **argv)
         const json_t *e = json_array_get(entries, i);
         const char *type = json_string_value(json_object_get(e, "type"));
         const char *name = json_string_value(json_object_get(e, "name"));
-        char when[32];
+        char when[32], shown[CF__CLI_SHOWN_MAX], tshown[32];
         fmt_time((int64_t)json_integer_value(json_object_get(e, "deleted_ms")), when);
         printf("%-10" PRId64 " %-6s %s  %s\n",
-               (int64_t)json_integer_value(json_object_get(e, "id")), type ? type : "?", when,
-               name ? name : "?");
+               (int64_t)json_integer_value(json_object_get(e, "id")),
+               cf_term_escape(tshown, sizeof(tshown), type ? type : "?"), when,
+               cf__cli_shown(shown, name));
     }
     rc = 0;
 out:
@@ -615,7 +586,7 @@ int cf_cli_versions(int argc, char **argv)
     struct cf__cli_sess s;
     struct cf__cli_gwreq x;
     struct cf_buf u;
-    char *pos[1];
+    char *pos[1], shown[CF__CLI_SHOWN_MAX];
     json_t *vs;
     int rc;
 
@@ -635,8 +606,8 @@ int cf_cli_versions(int argc, char **argv)
             goto out;
     }
     if (c.restore != NULL) {
-        printf("%s: version %s restored as version %" PRId64 "\n", pos[0], c.restore,
-               (int64_t)json_integer_value(json_object_get(x.json, "version_no")));
+        printf("%s: version %s restored as version %" PRId64 "\n", cf__cli_shown(shown, pos[0]),
+               c.restore, (int64_t)json_integer_value(json_object_get(x.json, "version_no")));
         rc = 0;
         goto out;
     }

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
 #include "coffer/err.h"
+#include "coffer/log.h"
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -135,4 +138,154 @@ out:
     if (tmp[0] != '\0')
         (void)unlink(tmp);
     return e == 0 ? 0 : cf_err_from_errno(e);
+}
+
+int cf_io_tighten_at(int dirfd, const char *name, const char *shown)
+{
+    struct stat st;
+    mode_t mode;
+    int e;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        e = errno;
+        if (e == ENOENT)
+            return 0;
+        cf_log_errno(CF_LOG_ERROR, e, "stat \"%s\" failed", shown);
+        return cf_err_from_errno(e);
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return 0;
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (st.st_uid != geteuid()) {
+        cf_log(CF_LOG_WARN, "\"%s\" belongs to uid %u and has mode %04o; left as it is", shown,
+               (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return 0;
+    }
+    mode = st.st_mode & 07700;
+    if (fchmodat(dirfd, name, mode, 0) != 0) {
+        e = errno;
+        cf_log_errno(CF_LOG_ERROR, e, "chmod \"%s\" failed", shown);
+        return cf_err_from_errno(e);
+    }
+    cf_log(CF_LOG_WARN, "\"%s\" had mode %04o; now %04o (readable by its owner only)", shown,
+           (unsigned)(st.st_mode & 07777), (unsigned)mode);
+    return 1;
+}
+
+/* mkdir -p with mode 0700 for what is missing. Returns 0 or an errno value. */
+static int mkdir_parents(const char *dir)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s", dir);
+
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return ENAMETOOLONG;
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return errno;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return errno;
+    return 0;
+}
+
+int cf_io_private_dir(const char *dir, bool entries, char *err)
+{
+    char shown[4096];
+    struct stat st;
+    DIR *d = NULL;
+    int fd = -1, rc = 0, e;
+
+    e = mkdir_parents(dir);
+    if (e != 0) {
+        cf_err_set(err, "mkdir \"%s\": %s", dir, strerror(e));
+        return cf_err_from_errno(e);
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        e = errno;
+        cf_err_set(err, "open \"%s\": %s", dir, strerror(e));
+        rc = cf_err_from_errno(e);
+        goto out;
+    }
+    /* Another user's directory is theirs to secure: refuse rather than
+     * store objects or keys where that user can read or replace them. */
+    if (st.st_uid != geteuid()) {
+        cf_err_set(err, "\"%s\" belongs to uid %u, not to this user (uid %u); refusing to use it",
+                   dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        rc = CF_EPERM;
+        goto out;
+    }
+    rc = cf_io_tighten_at(AT_FDCWD, dir, dir);
+    if (rc < 0) {
+        cf_err_set(err, "cannot make \"%s\" private (see the log)", dir);
+        goto out;
+    }
+    rc = 0;
+    if (!entries)
+        goto out;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        e = errno;
+        cf_err_set(err, "opendir \"%s\": %s", dir, strerror(e));
+        rc = cf_err_from_errno(e);
+        goto out;
+    }
+    fd = -1; /* d owns it now */
+    for (;;) {
+        struct dirent *de;
+
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        (void)snprintf(shown, sizeof(shown), "%s/%s", dir, de->d_name);
+        rc = cf_io_tighten_at(dirfd(d), de->d_name, shown);
+        if (rc < 0) {
+            cf_err_set(err, "cannot make \"%s\" private (see the log)", shown);
+            goto out;
+        }
+        rc = 0;
+    }
+    if (errno != 0) {
+        e = errno;
+        cf_err_set(err, "readdir \"%s\": %s", dir, strerror(e));
+        rc = cf_err_from_errno(e);
+    }
+out:
+    if (d != NULL)
+        closedir(d);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int cf_io_private_file(const char *path, const char *const *suffixes, char *err)
+{
+    char sib[4096];
+    int rc;
+
+    /* By path only: opening and closing a database file this process already
+     * has open would drop SQLite's POSIX locks on it. */
+    rc = cf_io_tighten_at(AT_FDCWD, path, path);
+    for (size_t i = 0; rc >= 0 && suffixes != NULL && suffixes[i] != NULL; i++) {
+        int n = snprintf(sib, sizeof(sib), "%s%s", path, suffixes[i]);
+        if (n < 0 || (size_t)n >= sizeof(sib)) {
+            cf_err_set(err, "the path \"%s%s\" is too long", path, suffixes[i]);
+            return CF_EINVAL;
+        }
+        rc = cf_io_tighten_at(AT_FDCWD, sib, sib);
+    }
+    if (rc < 0) {
+        cf_err_set(err, "cannot make \"%s\" private (see the log)", path);
+        return rc;
+    }
+    return 0;
 }

@@ -119,34 +119,120 @@ static bool needs_escape(unsigned char c, bool term)
     return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
 }
 
+/* One unit of escaped text: `in` bytes of the input, written as themselves
+ * (form 0), as \xHH of the first byte (form 'x'), or as \uHHHH of the
+ * code point val (form 'u'); `out` bytes of output. */
+struct esc_unit {
+    size_t in, out;
+    unsigned val;
+    char form;
+};
+
+/* The length of the valid UTF-8 sequence at s and its code point in *cp,
+ * or 0 when s does not start one (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, unsigned *cp)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    *cp = c & (n == 2 ? 0x1fu : n == 3 ? 0x0fu : 0x07u);
+    for (size_t i = 1; i < n; i++) {
+        if (i > 1 && (s[i] < 0x80 || s[i] > 0xbf))
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3fu);
+    }
+    return n;
+}
+
+/* Code points a terminal acts on rather than shows: the C1 controls
+ * (U+0080..U+009F; U+009B is CSI) and the bidirectional overrides and
+ * isolates (U+202A..U+202E, U+2066..U+2069), which reorder what follows. */
+static bool cp_is_control(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static struct esc_unit next_unit(const char *s, bool term)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    struct esc_unit e = {1, 1, u[0], 0};
+    unsigned cp = 0;
+    size_t n;
+
+    if (needs_escape(u[0], term)) {
+        e.form = 'x';
+        e.out = 4;
+    } else if (term && u[0] >= 0x80) {
+        n = utf8_seq(u, &cp);
+        if (n == 0) {
+            /* Not UTF-8: a lone byte 0x80..0x9f is a C1 control to an
+             * 8-bit terminal. */
+            e.form = 'x';
+            e.out = 4;
+        } else if (cp_is_control(cp)) {
+            e = (struct esc_unit){n, 6, cp, 'u'};
+        } else {
+            e.in = e.out = n;
+        }
+    }
+    return e;
+}
+
 static char *escape(char *out, size_t cap, const char *s, bool term)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0, full = 0, room;
+    struct esc_unit e;
 
     if (cap == 0)
         return out;
     /* Keep room for "..." only when the escaped string cannot fit whole;
      * stop measuring as soon as that is known. */
-    for (const char *t = s; *t != '\0' && full < cap; t++)
-        full += needs_escape((unsigned char)*t, term) ? 4 : 1;
+    for (const char *t = s; *t != '\0' && full < cap; t += e.in) {
+        e = next_unit(t, term);
+        full += e.out;
+    }
     if (full < cap)
         room = cap - 1;
     else
         room = cap >= 4 ? cap - 4 : 0;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        size_t need = needs_escape(c, term) ? 4 : 1;
-        if (o + need > room)
+    for (; *s != '\0'; s += e.in) {
+        e = next_unit(s, term);
+        if (o + e.out > room)
             break;
-        if (need == 4) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
+        if (e.form == 0) {
+            memcpy(out + o, s, e.in);
+            o += e.in;
+            continue;
         }
+        out[o++] = '\\';
+        out[o++] = e.form;
+        if (e.form == 'u') {
+            out[o++] = hex[(e.val >> 12) & 15];
+            out[o++] = hex[(e.val >> 8) & 15];
+        }
+        out[o++] = hex[(e.val >> 4) & 15];
+        out[o++] = hex[e.val & 15];
     }
     if (full >= cap && cap >= 4) {
         memcpy(out + o, "...", 3);

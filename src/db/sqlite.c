@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "coffer/err.h"
+#include "coffer/io.h"
 
 /* Map an extended result code to the error space (db.h "Errors"). */
 static int map_rc(int xrc)
@@ -100,6 +101,17 @@ static int sq_open(struct cf_db *db, const char *target, char *err)
         cf_err_set(err, "sqlite: needs a file path (not empty, not \"file:...\")");
         rc = CF_EINVAL;
         goto out;
+    }
+    /* A database left readable by others (an older version, a wide umask)
+     * is tightened; a new one is made under coffer's umask 077, and SQLite
+     * gives the -wal and -shm files the mode of the database file. */
+    if (strcmp(target, ":memory:") != 0) {
+        static const char *const sibs[] = {"-wal", "-shm", "-journal", NULL};
+        rc = cf_io_private_file(target, sibs, err);
+        if (rc < 0) {
+            rc = CF_EIO;
+            goto out;
+        }
     }
     xrc = sqlite3_open_v2(target, &h,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

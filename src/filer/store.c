@@ -47,6 +47,7 @@ struct cf_store {
     uint64_t used, reserved, objects;
     atomic_uint_fast64_t bytes_in, bytes_out, io_errors;
     uint64_t temps_removed;
+    uint64_t tightened; /* entries whose group/other bits the sweep cleared */
     pthread_mutex_t stripe[STRIPES];
 };
 
@@ -79,7 +80,7 @@ static int ensure_dir(struct cf_store *s, int dirfd, const char *name, const cha
 {
     int e;
 
-    if (s->io->mkdirat(dirfd, name, 0755) == 0) {
+    if (s->io->mkdirat(dirfd, name, 0700) == 0) {
         if (s->io->fsync(dirfd) < 0) {
             e = errno;
             cf_log_errno(CF_LOG_ERROR, e, "fsync of the directory holding \"%s\" failed", what);
@@ -149,7 +150,7 @@ static int locate(const char *path, size_t len, uint32_t *bucket, char name[CF_P
 
 static int lock_dir(struct cf_store *s, char *err)
 {
-    s->lockfd = openat(s->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s->lockfd = openat(s->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lockfd < 0) {
         cf_err_set(err, "open \"%s/LOCK\": %s", s->dir, strerror(errno));
         return CF_EIO;
@@ -203,7 +204,7 @@ static int check_id(struct cf_store *s, char *err)
         goto out;
     }
     /* Never replaced: two filers starting on one directory agree or fail. */
-    rc = cf_io_write_file(path, text, (size_t)n, 0644, false, err);
+    rc = cf_io_write_file(path, text, (size_t)n, 0600, false, err);
     if (rc == CF_EEXIST)
         rc = check_id(s, err);
     else if (rc < 0)
@@ -237,7 +238,33 @@ static bool is_hex2(const char *n)
     return n[0] && strchr(hex, n[0]) && n[1] && strchr(hex, n[1]) && n[2] == '\0';
 }
 
-/* Remove temporaries and count objects in one bucket directory. */
+/* Clear the group and other bits of entry n under dirfd (st: its stat),
+ * counting it. Returns 0, or -1 with errno set. */
+static int tighten_fd(struct cf_store *s, int dirfd, const char *n, const struct stat *st)
+{
+    if (fchmodat(dirfd, n, st->st_mode & 07700, 0) != 0)
+        return -1;
+    s->tightened++;
+    return 0;
+}
+
+/* The same for the open directory fd itself. */
+static int tighten_dir(struct cf_store *s, int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -1;
+    if ((st.st_mode & 077) == 0)
+        return 0;
+    if (fchmod(fd, st.st_mode & 07700) != 0)
+        return -1;
+    s->tightened++;
+    return 0;
+}
+
+/* Remove temporaries, count objects and make entries private (an older
+ * version made them readable by all) in one bucket directory. */
 static int sweep_bucket(struct cf_store *s, int l1fd, const char *l1, const char *l2)
 {
     DIR *d = NULL;
@@ -250,6 +277,11 @@ static int sweep_bucket(struct cf_store *s, int l1fd, const char *l1, const char
     if (d == NULL) {
         cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects/%s/%s\" failed", s->dir, l1, l2);
         return CF_EIO;
+    }
+    if (tighten_dir(s, dirfd(d)) < 0) {
+        cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/objects/%s/%s\" failed", s->dir, l1, l2);
+        rc = CF_EIO;
+        goto out;
     }
     for (;;) {
         const char *n;
@@ -276,6 +308,12 @@ static int sweep_bucket(struct cf_store *s, int l1fd, const char *l1, const char
             cf_objpath_from_name(n, strlen(n), path, sizeof(path)) < 0) {
             cf_log(CF_LOG_WARN, "ignoring stray entry \"%s/objects/%s/%s/%s\"", s->dir, l1, l2, n);
             continue;
+        }
+        if ((st.st_mode & 077) != 0 && tighten_fd(s, dirfd(d), n, &st) < 0) {
+            cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/objects/%s/%s/%s\" failed", s->dir, l1,
+                         l2, n);
+            rc = CF_EIO;
+            goto out;
         }
         s->used += (uint64_t)st.st_size;
         s->objects++;
@@ -321,6 +359,12 @@ static int sweep(struct cf_store *s)
             rc = CF_EIO;
             break;
         }
+        if (tighten_dir(s, dirfd(mid)) < 0) {
+            cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/objects/%s\" failed", s->dir, de->d_name);
+            rc = CF_EIO;
+            closedir(mid);
+            break;
+        }
         while (rc == 0) {
             de2 = readdir(mid);
             if (de2 == NULL)
@@ -353,9 +397,10 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
     atomic_init(&s->bytes_out, 0);
     atomic_init(&s->io_errors, 0);
 
-    if (mkdir(s->dir, 0755) < 0 && errno != EEXIST) {
-        cf_err_set(err, "mkdir \"%s\": %s", s->dir, strerror(errno));
-        rc = CF_EIO;
+    /* Private (owner only), and tightened if an older version made it wider. */
+    rc = cf_io_private_dir(s->dir, true, err);
+    if (rc < 0) {
+        rc = rc == CF_EPERM ? rc : CF_EIO;
         goto out;
     }
     s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -370,7 +415,7 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
     rc = check_id(s, err);
     if (rc < 0)
         goto out;
-    if (mkdirat(s->dirfd, "objects", 0755) == 0) {
+    if (mkdirat(s->dirfd, "objects", 0700) == 0) {
         if (fsync(s->dirfd) < 0) {
             cf_err_set(err, "fsync \"%s\": %s", s->dir, strerror(errno));
             rc = CF_EIO;
@@ -398,6 +443,11 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
         cf_err_set(err, "scanning \"%s/objects\" failed (see the log above)", s->dir);
         goto out;
     }
+    if (s->tightened > 0)
+        cf_log(CF_LOG_WARN,
+               "store \"%s\": %" PRIu64 " object files and directories were readable by other "
+               "users; now by their owner only",
+               s->dir, s->tightened);
     cf_log(CF_LOG_INFO,
            "store \"%s\": %" PRIu64 " objects, %" PRIu64 " bytes, %" PRIu64
            " temporaries removed, capacity %" PRIu64 " (%.0f ms)",
@@ -518,7 +568,7 @@ int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t
         }
         (void)snprintf(p->tmp, sizeof(p->tmp), TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
                        rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (p->fd >= 0)
             break;
         e = errno;

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,13 @@ struct cf_monitor {
     struct cf_scribe *scribe;
     struct cf_tracker *tracker;
     struct cf_http_server *http;
+    /* scribe retention */
+    uint64_t keep_ms, max_rows, prune_ms;
+    pthread_t pruner;
+    bool pruner_started;
+    bool stop; /* under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
 };
 
 /* A POST being read. */
@@ -57,6 +66,12 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     {"low-water", CF_CONF_STR, "0.90", 0, 0, OFF(low_water),
      "used/total under which a read-only filer is writable again, below high-water", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    {"log-retention-days", CF_CONF_U64, "30", 0, 36500, OFF(log_retention_days),
+     "scribe events older than this many days are deleted (0: kept)", false},
+    {"log-max-rows", CF_CONF_U64, "1000000", 0, 1000000000000, OFF(log_max_rows),
+     "at most this many scribe events are kept, the newest (0: no bound)", false},
+    {"log-prune-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(log_prune_ms),
+     "how often scribe retention runs (0: never)", false},
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -384,6 +399,87 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
     free(r);
 }
 
+/* ---- scribe retention ------------------------------------------------------------------ */
+
+/* One retention pass: batches until nothing more is due or the monitor
+ * stops. Errors are logged by the db layer; the next pass tries again. */
+static void prune_pass(struct cf_monitor *m)
+{
+    uint64_t now = cf_wall_ms(), before = 0, total = 0;
+    char err[CF_ERR_LEN] = "";
+    int64_t n;
+    bool stop;
+
+    if (m->keep_ms > 0 && now > m->keep_ms)
+        before = now - m->keep_ms;
+    do {
+        n = cf_scribe_prune(m->scribe, before, m->max_rows, CF_SCRIBE_PRUNE_BATCH, err);
+        if (n > 0)
+            total += (uint64_t)n;
+        pthread_mutex_lock(&m->mu);
+        stop = m->stop;
+        pthread_mutex_unlock(&m->mu);
+    } while (n == CF_SCRIBE_PRUNE_BATCH && !stop);
+    if (n < 0)
+        cf_log(CF_LOG_WARN, "scribe retention stopped: %s", err);
+    if (total > 0)
+        cf_log(CF_LOG_INFO,
+               "scribe retention: %" PRIu64 " events deleted (older than %" PRIu64
+               " ms or past the newest %" PRIu64 ")",
+               total, m->keep_ms, m->max_rows);
+}
+
+static void *pruner_main(void *arg)
+{
+    struct cf_monitor *m = arg;
+    struct timespec at;
+
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        pthread_mutex_unlock(&m->mu);
+        prune_pass(m);
+        pthread_mutex_lock(&m->mu);
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += (time_t)(m->prune_ms / 1000);
+        at.tv_nsec += (long)(m->prune_ms % 1000) * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static int pruner_start(struct cf_monitor *m, const struct cf_monitor_conf *conf, char *err)
+{
+    m->keep_ms = conf->log_retention_days * 86400000ull;
+    m->max_rows = conf->log_max_rows;
+    m->prune_ms = conf->log_prune_ms;
+    if (m->prune_ms == 0 || (m->keep_ms == 0 && m->max_rows == 0))
+        return 0;
+    if (pthread_create(&m->pruner, NULL, pruner_main, m) != 0) {
+        cf_err_set(err, "cannot start the scribe retention thread");
+        return CF_EINTERNAL;
+    }
+    m->pruner_started = true;
+    return 0;
+}
+
+static void pruner_stop(struct cf_monitor *m)
+{
+    if (!m->pruner_started)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->pruner, NULL);
+    m->pruner_started = false;
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
@@ -392,9 +488,15 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     struct cf_monitor *m = cf_xcalloc(1, sizeof(*m));
     struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = m};
     struct cf_tracker_opts to = {0};
+    pthread_condattr_t ca;
     int rc;
 
     *out = NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
     to.poll_ms = (unsigned)conf->poll_ms;
     to.timeout_ms = (unsigned)conf->timeout_ms;
     to.offline_after = (unsigned)conf->offline_after;
@@ -420,6 +522,9 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
         cf_err_set(err, "cannot start the tracker thread");
         goto out;
     }
+    rc = pruner_start(m, conf, err);
+    if (rc < 0)
+        goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -443,15 +548,19 @@ void cf_monitor_free(struct cf_monitor *m)
     if (m == NULL)
         return;
     cf_http_server_free(m->http);
+    pruner_stop(m);
     cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
 static const char usage[] =
     "usage: coffer monitor [--listen HOST:PORT] [--db URI] [--poll-ms MS]\n"
     "                      [--high-water 0.95] [--low-water 0.90]\n"
+    "                      [--log-retention-days 30] [--log-max-rows 1000000]\n"
     "\n"
     "Tracks every registered filer (GET /status every --poll-ms, at once) and\n"
     "keeps the filer summary table true: online, busy, read-only (past\n"
@@ -459,7 +568,8 @@ static const char usage[] =
     "without an answer within --timeout-ms) or maintenance (set by the operator).\n"
     "Serves GET /v1/filers, GET and POST /v1/log (the scribe), POST\n"
     "/v1/filers/ID/maintenance and /metrics. See `coffer admin filers` and\n"
-    "`coffer admin log`.\n";
+    "`coffer admin log`. Every --log-prune-ms the scribe loses the events older\n"
+    "than --log-retention-days and the oldest past --log-max-rows.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

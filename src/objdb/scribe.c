@@ -327,3 +327,55 @@ out:
     cf_db_pool_release(s->pool, db);
     return rc < 0 ? rc : count;
 }
+
+int64_t cf_scribe_prune(struct cf_scribe *s, uint64_t before_ms, uint64_t max_rows, size_t batch,
+                        char *err)
+{
+    static const char sql_ends[] = "SELECT coalesce(min(at), 0), coalesce(min(id), 0),"
+                                   " coalesce(max(id), 0) FROM events";
+    /* The oldest first: ORDER BY id walks the key and stops after batch. */
+    /* The newest event always stays: ids are max + 1, so readers paging
+     * with after_id never see an id used twice. */
+    static const char sql_count[] = "SELECT count(*) FROM (SELECT id FROM events"
+                                    " WHERE (at < ?1 OR id <= ?2) AND id < ?4"
+                                    " ORDER BY id LIMIT ?3) AS due";
+    static const char sql_delete[] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
+                                     " WHERE (at < ?1 OR id <= ?2) AND id < ?4"
+                                     " ORDER BY id LIMIT ?3)";
+    struct cf_db *db = cf_db_pool_acquire(s->pool);
+    int64_t ends[3] = {0, 0, 0}, count = 0, cutoff = 0;
+    int rc;
+
+    cf_assert(batch >= 1);
+    if (before_ms > INT64_MAX)
+        before_ms = INT64_MAX;
+    if (batch > INT64_MAX)
+        batch = INT64_MAX;
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(db, ends, 3, err, sql_ends, "");
+    if (rc < 0)
+        goto out;
+    /* Ids are max + 1 at each insert and only the oldest go, so the ids
+     * above max - max_rows are at most max_rows events. */
+    if (max_rows > 0 && (uint64_t)ends[2] > max_rows)
+        cutoff = ends[2] - (int64_t)max_rows;
+    if (ends[2] == 0 || ((uint64_t)ends[0] >= before_ms && ends[1] > cutoff))
+        goto done; /* nothing due: no scan */
+    rc = cf_db_run(db, &count, 1, err, sql_count, "iiii", (int64_t)before_ms, cutoff,
+                   (int64_t)batch, ends[2]);
+    if (rc < 0)
+        goto out;
+    if (count > 0)
+        rc = cf_db_run(db, NULL, 0, err, sql_delete, "iiii", (int64_t)before_ms, cutoff,
+                       (int64_t)batch, ends[2]);
+    if (rc < 0)
+        goto out;
+done:
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_rollback(db);
+    cf_db_pool_release(s->pool, db);
+    return rc < 0 ? rc : count;
+}

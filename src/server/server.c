@@ -17,6 +17,7 @@
 #include "coffer/fsdb.h"
 #include "coffer/gateway.h"
 #include "coffer/httpc.h"
+#include "coffer/io.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/monitor.h"
@@ -190,10 +191,10 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     int rc;
 
-    if (mkdir(conf->data, 0755) < 0 && errno != EEXIST) {
-        cf_err_set(err, "mkdir \"%s\": %s", conf->data, strerror(errno));
-        return CF_EIO;
-    }
+    /* Objects, databases (password hashes) and keys: the owner's only. */
+    rc = cf_io_private_dir(conf->data, true, err);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < conf->filers; i++) {
         struct cf_filer_conf *fc = &s->fc[i];
         if (snprintf(dir, sizeof(dir), "%s/filer%zu", conf->data, i + 1) >= (int)sizeof(dir) ||

@@ -185,15 +185,16 @@ static void t_tour(void *arg)
 
     /* A user who may only read: get works, put is refused with 403. */
     rc = it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "user", "add", "--fs-db", fsdb,
-                                    "--client", "demo", "reader", "--password", "pw r", NULL));
+                                    "--client", "demo", "reader", "--password", "reader pw 2026",
+                                    NULL));
     IT_EQ(rc, 0);
     rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "perm", "set", "--fs-db", fsdb,
                                     "--client", "demo", "--path", "/", "--user", "reader",
                                     "--level", "read", NULL));
     IT_EQ(rc, 0);
     rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok2, "--gateway", gw,
-                                    "--client", "demo", "--user", "reader", "--password", "pw r",
-                                    NULL));
+                                    "--client", "demo", "--user", "reader", "--password",
+                                    "reader pw 2026", NULL));
     IT_EQ(rc, 0);
     get_same(tok2, "/docs/moved.bin", big);
     IT_CHECK(!it_file_contains(log, "HTTP 403"));

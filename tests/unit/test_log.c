@@ -80,8 +80,9 @@ static void test_escape_table(void **state)
     assert_int_equal(out[0], '#');
 }
 
-/* cf_term_escape: control bytes only; quotes, backslashes and UTF-8 stay;
- * the same cut as cf_log_escape. */
+/* cf_term_escape: control bytes, C1 controls, bidirectional overrides and
+ * bytes that are not UTF-8; quotes, backslashes and other UTF-8 stay; the
+ * same cut as cf_log_escape, never inside a character. */
 static void test_term_escape(void **state)
 {
     static const struct escape_case cases[] = {
@@ -92,7 +93,24 @@ static void test_term_escape(void **state)
          "Gr\xc3\xbc\xc3\x9f"
          "e"},
         {64, "x\x1b[2J\n\x7f", "x\\x1b[2J\\x0a\\x7f"},
-        {64, "~ \x80", "~ \x80"},
+        /* Not UTF-8: a lone 0x80..0x9f is a C1 control to an 8-bit terminal. */
+        {64, "~ \x80", "~ \\x80"},
+        {64, "a\xc3(\xed\xa0\x80\xf5", "a\\xc3(\\xed\\xa0\\x80\\xf5"},
+        /* C1 controls and bidirectional overrides and isolates. */
+        {64,
+         "x\xc2\x9b"
+         "2J",
+         "x\\u009b2J"},
+        {64, "evil\xe2\x80\xaetxt.exe", "evil\\u202etxt.exe"},
+        {64, "\xe2\x80\xaa\xe2\x80\xa9\xe2\x81\xa6\xe2\x81\xa9\xe2\x81\xaa",
+         "\\u202a\xe2\x80\xa9\\u2066\\u2069\xe2\x81\xaa"},
+        {64, "\xf0\x9f\x98\x80 \xc2\xa0", "\xf0\x9f\x98\x80 \xc2\xa0"},
+        /* A cut never splits a character. */
+        {9, "\xc3\xbc\xc3\xbc\xc3\xbcxxx", "\xc3\xbc\xc3\xbc..."},
+        {12,
+         "ab\xe2\x80\xae"
+         "cdefgh",
+         "ab\\u202e..."},
         {8, "abcdefghij", "abcd..."},
         {10, "ab\ncdefgh", "ab\\x0a..."},
     };

@@ -8,7 +8,8 @@
  * close and reopen, and ids go on increasing; a bad kind or object is
  * refused and writes nothing; a long message is cut at the cap on a UTF-8
  * boundary; control characters and invalid UTF-8 are cleaned; concurrent
- * appends from threads all land, with distinct ids; trim by time.
+ * appends from threads all land, with distinct ids; trim by time; prune
+ * in bounded batches by count and by age, keeping the newest.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -383,6 +384,51 @@ static void test_concurrent_appends(void **state)
     free(ev);
 }
 
+/* Prune: the newest max_rows stay, at most batch go per call, the oldest
+ * first; then by age everything before a time; nothing due, nothing done. */
+static void test_prune(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_scribe_query q = {.limit = 100};
+    struct cf_scribe_event *ev;
+    static const int64_t want[] = {4, 4, 4, 3, 0};
+    char err[CF_ERR_LEN] = "";
+    uint64_t last;
+    size_t n = 0;
+
+    assert_int_equal(cf_scribe_prune(fx->s, 0, 10, 4, err), 0); /* empty */
+    for (int i = 0; i < 25; i++)
+        assert_int_equal(cf_scribe_event(fx->s, "test", 0, NULL, "e%d", i), 0);
+    for (size_t i = 0; i < CF_ARRAY_LEN(want); i++)
+        assert_int_equal(cf_scribe_prune(fx->s, 0, 10, 4, err), want[i]);
+    assert_int_equal(cf_scribe_query(fx->s, &q, &ev, &n, err), 0);
+    assert_int_equal(n, 10);
+    assert_string_equal(ev[0].message, "e15");
+    assert_string_equal(ev[9].message, "e24");
+    free(ev);
+    /* Within both bounds: nothing goes. */
+    assert_int_equal(cf_scribe_prune(fx->s, 1, 10, 100, err), 0);
+    assert_int_equal(cf_scribe_prune(fx->s, 0, 0, 100, err), 0);
+    /* By age: everything written before now + 1 s but the newest, which
+     * keeps the ids going up. */
+    assert_int_equal(cf_scribe_prune(fx->s, cf_wall_ms() + 1000, 0, 6, err), 6);
+    assert_int_equal(cf_scribe_prune(fx->s, cf_wall_ms() + 1000, 0, 6, err), 3);
+    assert_int_equal(cf_scribe_prune(fx->s, cf_wall_ms() + 1000, 0, 6, err), 0);
+    assert_int_equal(cf_scribe_query(fx->s, &q, &ev, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].message, "e24");
+    last = ev[0].id;
+    free(ev);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cf_scribe_event(fx->s, "test", 0, NULL, "f%d", i), 0);
+    assert_int_equal(cf_scribe_prune(fx->s, 0, 2, 100, err), 2);
+    assert_int_equal(cf_scribe_query(fx->s, &q, &ev, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].message, "f1");
+    assert_true(ev[0].id > last);
+    free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_and_cleaned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     };
 
     cf_log_init("test_scribe", CF_LOG_ERROR);
