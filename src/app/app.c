@@ -94,8 +94,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      false},
     {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db),
      "object database catalog URI (sqlite:PATH)", false},
-    {"replicas", CF_CONF_U64, "2", 1, CF_FANOUT_MAX, OFF(replicas),
-     "replicas of each object unless ?replicas= says otherwise", true},
+    {"replicas", CF_CONF_U64, "2", CF_REPLICAS_MIN, CF_FANOUT_MAX, OFF(replicas),
+     "replicas of each object unless ?replicas= says otherwise (at least 2)", true},
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds a filer may accept no bytes before it is replaced", true},
     {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
@@ -405,9 +405,11 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
         unsigned long v;
         errno = 0;
         v = strtoul(rs, &end, 10);
-        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < 1 ||
+        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < CF_REPLICAS_MIN ||
             v > CF_FANOUT_MAX) {
-            (void)snprintf(msg, sizeof(msg), "replicas must be 1..%d", CF_FANOUT_MAX);
+            (void)snprintf(msg, sizeof(msg),
+                           "replicas must be %d..%d: every object is stored on at least %d filers",
+                           CF_REPLICAS_MIN, CF_FANOUT_MAX, CF_REPLICAS_MIN);
             goto fail;
         }
         u->r = (unsigned)v;
