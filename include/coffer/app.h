@@ -52,7 +52,14 @@ struct cf_app_conf {
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */
     uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    /* How long an upload's targets are held on the stale-replica list
+     * (objdb.h cf_objdb_upload_hold) before it must renew the hold; an app
+     * killed mid-upload leaves bytes the stale drain deletes after this.
+     * 0 (a zeroed struct) means CF_APP_UPLOAD_HOLD_S. */
+    uint64_t upload_hold_s;
 };
+
+#define CF_APP_UPLOAD_HOLD_S 3600
 
 extern const struct cf_conf_opt cf_app_conf_opts[];
 extern const size_t cf_app_conf_nopts;
