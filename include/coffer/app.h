@@ -57,7 +57,15 @@ struct cf_app_conf {
      * it gets 503 (0: CF_DB_POOL_WAIT_MS). */
     uint64_t db_pool;
     uint64_t db_wait_ms;
+
+    /* How long an upload's targets are held on the stale-replica list
+     * (objdb.h cf_objdb_upload_hold) before it must renew the hold; an app
+     * killed mid-upload leaves bytes the stale drain deletes after this.
+     * 0 (a zeroed struct) means CF_APP_UPLOAD_HOLD_S. */
+    uint64_t upload_hold_s;
 };
+
+#define CF_APP_UPLOAD_HOLD_S 3600
 
 extern const struct cf_conf_opt cf_app_conf_opts[];
 extern const size_t cf_app_conf_nopts;

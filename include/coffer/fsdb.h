@@ -249,7 +249,8 @@ CF_MUST_CHECK int cf_fsdb_shard_list(struct cf_fsdb *fs, struct cf_fsdb_shard **
 /* ---- clients ------------------------------------------------------------- */
 
 /* Add a client named name (borrowed) with info (borrowed, may be NULL) and
- * replicas (0: CF_FSDB_REPLICAS_DEFAULT) in the least-loaded writable shard,
+ * replicas (0: CF_FSDB_REPLICAS_DEFAULT; else CF_REPLICAS_MIN..
+ * CF_FSDB_REPLICAS_MAX) in the least-loaded writable shard,
  * and create its root folder. *out (may be NULL) gets the row. Returns 0,
  * CF_EEXIST (name taken), CF_EINVAL (bad name, info or replicas),
  * CF_EUNAVAIL (no writable shard), or a db.h error. */

@@ -35,6 +35,11 @@
 #define CF_LIST_DEFAULT 1000
 #define CF_LIST_MAX     10000
 
+/* Fewest replicas an object may be stored with (DESIGN §1: every object on
+ * at least two filers): the app, its ?replicas=, per-client settings,
+ * `coffer server --replicas` and `coffer put --replicas` refuse fewer. */
+#define CF_REPLICAS_MIN 2
+
 /* Seconds SIGTERM waits for requests in flight before closing them. */
 #define CF_DRAIN_TIMEOUT_S 30
 

@@ -102,8 +102,9 @@ CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long t
  * the same content and key, wanting at least rec->replicas replicas,
  * exists in a writable shard, and at least rec->nfilers of its filers (as
  * view[0..nview) shows them, borrowed) answer HEAD with its size and
- * SHA-512 within stall_s (so no upload is ever folded into bytes that are
- * not there: a wiped filer waiting for its rebuild, say): reserves a UUID
+ * SHA-512 within stall_s and their bytes, read back whole, match it (so no
+ * upload is ever folded into bytes that are not there or not right: a
+ * wiped filer waiting for its rebuild, a bit-rotted file): reserves a UUID
  * in the holder's shard, commits an alias of the holder there, and returns
  * 1 with *alias (caller's storage) the record to report: the alias's UUID
  * with the holder's path and filers. The caller then deletes its own fresh
@@ -112,7 +113,8 @@ CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long t
  * (commit rec as usual; *alias untouched), or a db.h error with err
  * (commit rec as usual: dedupe is an optimisation, never a reason to fail
  * an upload). Logs nothing; the caller reports. Blocks for the HEADs, up
- * to stall_s each. */
+ * to stall_s each, and for the read-back of up to rec->nfilers holder
+ * replicas (the price of sharing: one read of the object per replica). */
 CF_MUST_CHECK int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view,
                                    size_t nview, unsigned stall_s,
                                    const struct cf_objdb_record *rec, struct cf_objdb_record *alias,

@@ -32,7 +32,11 @@
  *                     out twice, even across a crash, and never reused.
  *   cf_objdb_commit   writes the record and its filers in one transaction,
  *                     after every replica is durable (DESIGN §4). Only now
- *                     can a look-up find it. An upload that fails or crashes
+ *                     can a look-up find it. The same transaction ends the
+ *                     upload's holds (cf_objdb_upload_hold) of the filers
+ *                     it lists, refusing (CF_EBUSY) if one ran out and was
+ *                     claimed by the stale drain, and makes the holds of the
+ *                     other targets due for the drain. An upload that fails or crashes
  *                     before this leaves no row at all; bytes it left on a
  *                     filer are recognisable by their path
  *                     (cf_uuid_parse_filer_path) and have no record.
@@ -190,8 +194,10 @@ CF_MUST_CHECK int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct 
  * in 1..CF_OBJDB_REPLICAS_MAX; filers distinct, nonzero; key_len <=
  * CF_OBJDB_KEY_MAX. deleted is ignored; created_ms 0 means now. On success the record
  * is durable. Returns 0; CF_EINVAL for a bad field or a UUID that was never
- * reserved; CF_EEXIST if the UUID was already committed; CF_ENOTFOUND for an
- * unknown shard; or a db.h error. On failure nothing was written. */
+ * reserved; CF_EEXIST if the UUID was already committed; CF_EBUSY if the
+ * upload's hold on a listed filer ran out and the stale drain claimed it
+ * (cf_objdb_upload_hold); CF_ENOTFOUND for an unknown shard; or a db.h
+ * error. On failure nothing was written. */
 CF_MUST_CHECK int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec,
                                   char *err);
 
@@ -506,6 +512,30 @@ CF_MUST_CHECK int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms,
 CF_MUST_CHECK int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                       uint32_t filer_id, const char *path, uint64_t until_ms,
                                       uint64_t expect_since, uint64_t *since_out, char *err);
+
+/* The upload's hold (DESIGN §2: an upload leaves no bytes that nothing
+ * will clean up): before the body is streamed, each target filer's path
+ * (borrowed) of uuid (reserved, not committed) is held on the stale-replica
+ * list until until_ms, in one transaction, as cf_objdb_stale_hold with
+ * expect_since 0 (a hold is never shortened; calling it again extends it).
+ * cf_objdb_commit ends the holds of the filers it lists and makes the
+ * others (targets that failed) due for the stale drain; an upload that
+ * will not be recorded calls cf_objdb_upload_release. If the app dies
+ * first, the drain deletes the bytes once the hold is over. Returns 0;
+ * CF_EBUSY if a row is SENT (its hold ran out and a DELETE may be under
+ * way: the upload must fail); CF_EINVAL if uuid is committed already; or
+ * a db.h error (nothing held). */
+CF_MUST_CHECK int cf_objdb_upload_hold(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                       const char *path, const uint32_t *filers, size_t n,
+                                       uint64_t until_ms, char *err);
+
+/* The upload of uuid will not be recorded (it failed, or it became an
+ * alias): its holds are due for the stale drain now, which deletes what
+ * bytes are left (404 counts as deleted). Does nothing once a record of
+ * uuid exists. Returns 0 or a db.h error (the holds then end at their
+ * until_ms). */
+CF_MUST_CHECK int cf_objdb_upload_release(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                          char *err);
 
 /* Claim a stale replica for deletion: in one transaction, if the record of
  * its object lists the filer again, remove the row and return 1 (do not

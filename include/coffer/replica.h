@@ -62,6 +62,14 @@ CF_MUST_CHECK int cf_replica_head(const char *url, unsigned stall_s, long *statu
 CF_MUST_CHECK int cf_replica_holds(const char *url, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
                                    unsigned stall_s, char *err);
 
+/* Read the object at url (an object URL, borrowed) whole within stall_s per
+ * stall and check it against size and sha: a filer's HEAD shows the digest
+ * the bytes were written with, not what its disk holds now. Returns 1 when
+ * they match, CF_EEXIST when they do not (corrupt, cut short), CF_EIO when
+ * they cannot be read (absent, filer down); err (may be NULL) says why. */
+CF_MUST_CHECK int cf_replica_verify(const char *url, uint64_t size,
+                                    const uint8_t sha[CF_SHA512_LEN], unsigned stall_s, char *err);
+
 /* Make sure the object (size bytes, digest sha) is on the filer at dst (its
  * PUT/GET URL of the object, borrowed): if the filer already has it (its
  * HEAD shows the same size and X-Coffer-SHA512), the bytes are read back

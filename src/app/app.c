@@ -58,6 +58,7 @@ struct cf_app {
     struct cf_jobs *jobs;
     struct cf_scribe *jobs_scribe;
     uint64_t stale_delay_ms;
+    uint64_t upload_hold_ms;
     pthread_mutex_t purge_mu; /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
@@ -81,6 +82,10 @@ struct upload {
     uint8_t expect[CF_SHA512_LEN];
     int err;
     uint64_t t0;
+    /* The targets are held (cf_objdb_upload_hold) until hold_until_ms; the
+     * body renews the hold from renew_ms on. */
+    bool held;
+    uint64_t hold_until_ms, renew_ms;
     /* Not an upload but a POST /v1/admin/jobs, its body. */
     struct cf_buf *jobs_body;
 };
@@ -94,8 +99,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      false},
     {"db", CF_CONF_STR, "sqlite:./data/catalog.db", 0, 0, OFF(db),
      "object database catalog URI (sqlite:PATH)", false},
-    {"replicas", CF_CONF_U64, "2", 1, CF_FANOUT_MAX, OFF(replicas),
-     "replicas of each object unless ?replicas= says otherwise", true},
+    {"replicas", CF_CONF_U64, "2", CF_REPLICAS_MIN, CF_FANOUT_MAX, OFF(replicas),
+     "replicas of each object unless ?replicas= says otherwise (at least 2)", true},
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds a filer may accept no bytes before it is replaced", true},
     {"poll-ms", CF_CONF_U64, "1000", 50, 600000, OFF(poll_ms),
@@ -123,6 +128,11 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "database connections per pool (catalog, each shard); 0: 4", false},
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
      "how long a request waits for a free database connection before it gets 503", false},
+
+    {"upload-hold-s", CF_CONF_U64, "3600", 1, 7u * 86400, OFF(upload_hold_s),
+     "an upload's target paths are held this long (renewed while the body flows); an app killed "
+     "mid-upload leaves bytes the stale pass deletes once the hold is over",
+     false},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -363,16 +373,33 @@ static void upload_free(struct upload *u)
     free(u);
 }
 
-/* Remove the replicas of an upload that will not be recorded. A DELETE
- * that fails (filer down, timeout) leaves the replica on the stale-replica
- * list, so the stale pass deletes it later; no record lists these bytes,
- * so nothing else would ever find them. */
-static void remove_replicas(const struct cf_app *a, const struct upload *u, const bool *written)
+/* Hold every target of u from its index `from` on for the app's
+ * upload-hold-s (objdb.h cf_objdb_upload_hold), or extend the hold. */
+static int upload_hold(const struct cf_app *a, struct upload *u, size_t from, char *err)
 {
+    uint64_t now = cf_wall_ms(), until = now + a->upload_hold_ms;
+    int rc =
+        cf_objdb_upload_hold(a->odb, &u->uuid, u->path, u->ids + from, u->n - from, until, err);
+
+    if (rc == 0 && from == 0) {
+        u->held = true;
+        u->hold_until_ms = until;
+        u->renew_ms = now + a->upload_hold_ms / 4;
+    }
+    return rc;
+}
+
+/* Remove the replicas of an upload that will not be recorded: DELETE the
+ * ones written, then make the upload's holds due for the stale drain, which
+ * deletes whatever is left (a DELETE that failed, a target that failed
+ * after its filer committed the bytes); no record lists these bytes, so
+ * nothing else would ever find them. */
+static void remove_replicas(const struct cf_app *a, struct upload *u, const bool *written)
+{
+    char err[CF_ERR_LEN] = "";
+
     for (size_t i = 0; i < u->n; i++) {
-        char err[CF_ERR_LEN] = "", serr[CF_ERR_LEN] = "";
         long status = 0;
-        int rc;
         if (!written[i])
             continue;
         if (cf_httpc_json("DELETE", u->urls[i], NULL, 5000, &status, NULL, err) == 0 &&
@@ -380,18 +407,18 @@ static void remove_replicas(const struct cf_app *a, const struct upload *u, cons
             continue;
         if (err[0] == '\0')
             (void)snprintf(err, sizeof(err), "status %ld", status);
-        rc = cf_objdb_stale_hold(a->odb, &u->uuid, u->ids[i], u->path, cf_wall_ms(), 0, NULL, serr);
-        if (rc >= 0 || rc == CF_EBUSY) /* EBUSY: its DELETE is on its way already */
-            cf_log(CF_LOG_WARN,
-                   "upload %s: its unrecorded replica on filer %" PRIu32
-                   " was not deleted (%s): the stale pass will delete it",
-                   u->uuid_text, u->ids[i], err);
-        else
-            cf_log(CF_LOG_ERROR,
-                   "upload %s: its unrecorded replica on filer %" PRIu32
-                   " was not deleted (%s) nor listed as stale (%s): delete %s by hand",
-                   u->uuid_text, u->ids[i], err, serr, u->urls[i]);
+        cf_log(CF_LOG_WARN,
+               "upload %s: its unrecorded replica on filer %" PRIu32
+               " was not deleted (%s): the stale pass will delete it",
+               u->uuid_text, u->ids[i], err);
+        err[0] = '\0';
     }
+    if (u->held && cf_objdb_upload_release(a->odb, &u->uuid, err) < 0)
+        cf_log(CF_LOG_WARN,
+               "upload %s: its targets stay held until their hold ends (%s); the stale pass "
+               "deletes their bytes then",
+               u->uuid_text, err);
+    u->held = false;
 }
 
 /* A commit in doubt (CF_EINDOUBT: the database connection broke during
@@ -457,9 +484,11 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
         unsigned long v;
         errno = 0;
         v = strtoul(rs, &end, 10);
-        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < 1 ||
+        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < CF_REPLICAS_MIN ||
             v > CF_FANOUT_MAX) {
-            (void)snprintf(msg, sizeof(msg), "replicas must be 1..%d", CF_FANOUT_MAX);
+            (void)snprintf(msg, sizeof(msg),
+                           "replicas must be %d..%d: every object is stored on at least %d filers",
+                           CF_REPLICAS_MIN, CF_FANOUT_MAX, CF_REPLICAS_MIN);
             goto fail;
         }
         u->r = (unsigned)v;
@@ -484,6 +513,14 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
         (void)snprintf(msg, sizeof(msg), "fewer than %u writable filers are online", u->r);
         goto fail;
     }
+    /* Held before a byte goes out: if this process dies, the stale drain
+     * finds the targets' bytes by these rows. */
+    rc = upload_hold(a, u, 0, err);
+    if (rc < 0) {
+        rc = CF_EUNAVAIL;
+        (void)snprintf(msg, sizeof(msg), "cannot hold the target paths: %s", err);
+        goto fail;
+    }
     for (size_t i = 0; i < u->n; i++)
         urls[i] = u->urls[i];
     if (cf_sha512_init(&u->h) < 0 || cf_fanout_new(urls, u->n, a->stall_s, &u->fo) < 0) {
@@ -494,14 +531,29 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     *req_cls = u;
     return MHD_YES;
 fail:
+    if (u->held) {
+        char rerr[CF_ERR_LEN] = "";
+        if (cf_objdb_upload_release(a->odb, &u->uuid, rerr) < 0)
+            cf_log(CF_LOG_WARN, "upload %s: its holds end at their time: %s", u->uuid_text, rerr);
+    }
     upload_free(u);
     return cf_http_refuse(c, req_cls, rc, "%s", msg);
 }
 
-static void upload_body(struct upload *u, const char *p, size_t n)
+static void upload_body(const struct cf_app *a, struct upload *u, const char *p, size_t n)
 {
     if (u->err < 0)
         return;
+    /* A long body renews the hold, so the stale drain never takes bytes
+     * still being written; a hold that cannot be renewed fails the upload. */
+    if (cf_wall_ms() >= u->renew_ms) {
+        char err[CF_ERR_LEN] = "";
+        if (upload_hold(a, u, 0, err) < 0) {
+            cf_log(CF_LOG_WARN, "upload %s: cannot renew its hold: %s", u->uuid_text, err);
+            u->err = CF_EUNAVAIL;
+            return;
+        }
+    }
     u->size += n;
     if (cf_sha512_update(&u->h, p, n) < 0) {
         u->err = CF_EINTERNAL;
@@ -568,7 +620,11 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         for (size_t i = 0; i < k; i++)
             if (ok[i])
                 srcs[ns++] = u->urls[i];
-        if (cf_replica_copy(srcs, ns, u->urls[k], u->size, sha, a->stall_s, err) == 0) {
+        if (upload_hold(a, u, k, err) < 0) {
+            cf_log(CF_LOG_WARN, "upload %s: cannot hold filer %" PRIu32 " for a copy: %s",
+                   u->uuid_text, u->ids[k], err);
+            err[0] = '\0';
+        } else if (cf_replica_copy(srcs, ns, u->urls[k], u->size, sha, a->stall_s, err) == 0) {
             ok[k] = true;
             good++;
             cf_log(CF_LOG_INFO, "upload %s: replaced a failed filer with filer %" PRIu32,
@@ -641,6 +697,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     if (rc < 0)
         goto fail;
     u->committed = true;
+    u->held = false; /* the commit ended the holds */
     cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
            rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
     r = reply_record(c, MHD_HTTP_CREATED, &rec, v, nv);
@@ -788,7 +845,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return jobs_request(a, c, url, method, upload_data, upload_data_size, u);
     if (u != NULL) {
         if (*upload_data_size > 0) {
-            upload_body(u, upload_data, *upload_data_size);
+            upload_body(a, u, upload_data, *upload_data_size);
             *upload_data_size = 0;
             return MHD_YES;
         }
@@ -855,6 +912,8 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
     } else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL) {
         cf_log(CF_LOG_INFO, "upload %s abandoned by the client; nothing recorded", u->uuid_text);
     }
+    if (!u->committed && u->held && cf_objdb_upload_release(a->odb, &u->uuid, err) < 0)
+        cf_log(CF_LOG_WARN, "upload %s: its holds end at their time: %s", u->uuid_text, err);
     /* Freeing the fan-out aborts the filers' transfers: each drops its temporary. */
     upload_free(u);
 }
@@ -875,6 +934,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->purge_interval_ms = conf->purge_interval_ms;
     a->dedupe = conf->dedupe;
     a->stale_delay_ms = conf->stale_delay_ms;
+    a->upload_hold_ms = (conf->upload_hold_s ? conf->upload_hold_s : CF_APP_UPLOAD_HOLD_S) * 1000;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);

@@ -16,6 +16,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/httpc.h"
+#include "coffer/limits.h"
 #include "coffer/sha512.h"
 #include "coffer/uuid.h"
 #include "cli_int.h"
@@ -30,8 +31,8 @@ struct objects_conf {
 #define OFF(f) offsetof(struct objects_conf, f)
 static const struct cf_conf_opt put_opts[] = {
     {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
-    {"replicas", CF_CONF_U64, "0", 0, 16, OFF(replicas), "replicas (0: the server's default)",
-     false},
+    {"replicas", CF_CONF_U64, "0", 0, 16, OFF(replicas),
+     "replicas, at least 2 (0: the server's default)", false},
 };
 static const struct cf_conf_opt get_opts[] = {
     {"objsrv", CF_CONF_STR, "http://127.0.0.1:8201", 0, 0, OFF(objsrv), "URL of the objsrv role",
@@ -78,6 +79,14 @@ int cf_cli_put(int argc, char **argv)
     rc = cf__cli_load(&args, &c, argc, argv, &file, NULL);
     if (rc >= 0)
         goto out;
+    rc = 2;
+    if (c.replicas > 0 && c.replicas < CF_REPLICAS_MIN) {
+        fprintf(stderr,
+                "coffer put: --replicas must be at least %d: every object is stored on"
+                " at least %d filers\n",
+                CF_REPLICAS_MIN, CF_REPLICAS_MIN);
+        goto out;
+    }
     rc = 1;
     if (cf__cli_src_open(&src, "put", file, &size) != 0 || cf_httpc_global_init() < 0)
         goto out;

@@ -127,11 +127,7 @@ int cf_replica_holds(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512
     return 1;
 }
 
-/* Read the object at dst whole and check it against size and sha (the
- * filer's HEAD shows the digest it was written with, not what its disk
- * holds now). Returns 1 when it matches, CF_EEXIST when it does not,
- * CF_EIO when it cannot be read. */
-static int dst_verify(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
+int cf_replica_verify(const char *dst, uint64_t size, const uint8_t sha[CF_SHA512_LEN],
                       unsigned stall_s, char *err)
 {
     struct cf_fetch_opts fo = {
@@ -172,7 +168,7 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
         *copied = false;
     rc = cf_replica_holds(dst, size, sha, stall_s, err);
     if (rc == 1) {
-        rc = dst_verify(dst, size, sha, stall_s, err);
+        rc = cf_replica_verify(dst, size, sha, stall_s, err);
         return rc == 1 ? 0 : rc;
     }
     if (rc < 0)
@@ -188,7 +184,7 @@ int cf_replica_ensure(const char *const *srcs, size_t n, const char *dst, uint64
     if (rc == CF_EIO) {
         int again = cf_replica_holds(dst, size, sha, stall_s, NULL);
         if (again == 1)
-            again = dst_verify(dst, size, sha, stall_s, NULL);
+            again = cf_replica_verify(dst, size, sha, stall_s, NULL);
         if (again == 1)
             return 0;
         if (again == CF_EEXIST) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/limits.h"
 #include "coffer/log.h"
 
 /* SQL follows the subset in db.h. coffer_meta holds one row that says what a
@@ -605,9 +606,10 @@ int cf_fsdb_client_add(struct cf_fsdb *fs, const char *name, const char *info, u
         goto out;
     if (info == NULL)
         info = "";
-    if (strnlen(info, CF_FSDB_INFO_MAX + 1) > CF_FSDB_INFO_MAX || replicas > CF_FSDB_REPLICAS_MAX) {
-        cf_err_set(err, "info over %d bytes or replicas over %d", CF_FSDB_INFO_MAX,
-                   CF_FSDB_REPLICAS_MAX);
+    if (strnlen(info, CF_FSDB_INFO_MAX + 1) > CF_FSDB_INFO_MAX || replicas > CF_FSDB_REPLICAS_MAX ||
+        (replicas != 0 && replicas < CF_REPLICAS_MIN)) {
+        cf_err_set(err, "info over %d bytes, or replicas not in %d..%d", CF_FSDB_INFO_MAX,
+                   CF_REPLICAS_MIN, CF_FSDB_REPLICAS_MAX);
         rc = CF_EINVAL;
         goto out;
     }

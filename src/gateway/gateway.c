@@ -20,6 +20,7 @@
 #include "coffer/fsdb.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
+#include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/net.h"
 #include "coffer/pump.h"
@@ -573,7 +574,9 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
     if (rc == 0)
         rc = cf_fsdb_client_get(g->fs, w.client, &cl, err);
     if (rc == 0) {
-        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u", g->app, cl.replicas);
+        /* A client recorded with fewer (before they were refused) gets the least. */
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u", g->app,
+                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas);
         if (n < 0 || (size_t)n >= sizeof(url)) {
             rc = CF_EINTERNAL;
             cf_err_set(err, "the app URL is too long");

@@ -56,8 +56,9 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, si
      * another key would make them unreadable. */
     if (holder.key_len != rec->key_len || memcmp(holder.key, rec->key, rec->key_len) != 0)
         return 0;
-    /* The holder's record is not its bytes: they must be there. */
-    if (cf__maint_present(view, nview, &holder, stall_s) < rec->nfilers)
+    /* The holder's record is not its bytes: they must be there, and read
+     * back whole, so a bit-rotted holder never replaces good fresh bytes. */
+    if (cf__maint_present(view, nview, &holder, stall_s, rec->nfilers) < rec->nfilers)
         return 0;
     rc = cf_objdb_reserve(odb, holder.uuid.shard, &au, err);
     if (rc == CF_EREADONLY || rc == CF_ENOSPC || rc == CF_ENOTFOUND)
@@ -87,7 +88,7 @@ struct dedupe {
 
 /* Whether the holder's replicas on the filers answer for its content, at
  * least as many as the duplicate has and wants: a duplicate never gives up
- * good bytes for a record whose bytes are gone. */
+ * good bytes for a record whose bytes are gone or corrupt (read back). */
 static bool holder_whole(struct cf_job *j, const struct cf_objdb_record *holder,
                          const struct cf_objdb_record *dup)
 {
@@ -97,7 +98,7 @@ static bool holder_whole(struct cf_job *j, const struct cf_objdb_record *holder,
     unsigned present, need = dup->nfilers > dup->replicas ? dup->nfilers : dup->replicas;
 
     env->filers(env->filers_ctx, &view, &nview);
-    present = cf__maint_present(view, nview, holder, env->stall_s);
+    present = cf__maint_present(view, nview, holder, env->stall_s, need);
     free(view);
     return present >= need;
 }

@@ -102,11 +102,13 @@ CF_MUST_CHECK int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_re
                                   uint32_t to, uint64_t *hold, char *err);
 
 /* How many of rec's filers (looked up in v[0..n), borrowed) answer HEAD of
- * rec's path with its size and SHA-512 within stall_s: the replicas known
- * to be there (the digest is the one each was written with; reading the
- * bytes back is the audit's work). */
+ * rec's path with its size and SHA-512 within stall_s AND whose bytes,
+ * read back whole, match them (the HEAD shows the digest each was written
+ * with, not what the disk holds now: a bit-rotted replica is not counted).
+ * Stops once `enough` are counted, reading no more. Costs one read of the
+ * object per replica looked at. */
 unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
-                           const struct cf_objdb_record *rec, unsigned stall_s);
+                           const struct cf_objdb_record *rec, unsigned stall_s, unsigned enough);
 
 /* The copy cf__maint_place made on filer `to` will not be listed: let the
  * stale drain delete it at its next pass (it checks that no record lists

@@ -109,15 +109,16 @@ void cf__maint_release(struct cf_objdb *odb, const struct cf_objdb_record *rec, 
 }
 
 unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
-                           const struct cf_objdb_record *rec, unsigned stall_s)
+                           const struct cf_objdb_record *rec, unsigned stall_s, unsigned enough)
 {
     unsigned present = 0;
 
-    for (unsigned i = 0; i < rec->nfilers; i++) {
+    for (unsigned i = 0; i < rec->nfilers && present < enough; i++) {
         const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
         char url[CF_REPLICA_URL_MAX];
         if (cf_objdb_filer_up(f) && cf_replica_url(f->url, rec->path, url) == 0 &&
-            cf_replica_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1)
+            cf_replica_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1 &&
+            cf_replica_verify(url, rec->size, rec->sha512, stall_s, NULL) == 1)
             present++;
     }
     return present;

@@ -368,11 +368,10 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
     return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_stale_shard, err);
 }
 
-int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
-                        const char *path, uint64_t until_ms, uint64_t expect_since,
-                        uint64_t *since_out, char *err)
+/* One row of cf_objdb_stale_hold in t (see objdb.h). */
+static int hold_row(struct txn *t, uint64_t oid, uint32_t filer_id, const char *path,
+                    uint64_t until_ms, uint64_t expect_since, uint64_t *since_out, char *err)
 {
-    static const char sql_alias[] = "SELECT 1 FROM objects WHERE id = ?1 AND alias IS NOT NULL";
     static const char sql_get[] =
         "SELECT sent, since FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_put[] =
@@ -381,8 +380,37 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
         " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
     int64_t row[2] = {0, 0};
     uint64_t since = until_ms > INT64_MAX ? INT64_MAX : until_ms;
-    struct txn t;
     bool had = false;
+    int rc;
+
+    rc = cf_db_run(t->db, row, 2, err, sql_get, "ii", (int64_t)oid, (int64_t)filer_id);
+    had = rc == CF_DB_ROW;
+    if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
+        cf_err_set(err, "the hold on the replica of %s on filer %u was lost", t->text,
+                   (unsigned)filer_id);
+        rc = CF_EBUSY;
+    } else if (rc >= 0 && had && row[0] != 0) {
+        cf_err_set(err, "the replica of %s on filer %u is being deleted", t->text,
+                   (unsigned)filer_id);
+        rc = CF_EBUSY;
+    }
+    if (rc >= 0 && had && (uint64_t)row[1] > since)
+        since = (uint64_t)row[1]; /* never shortened */
+    if (rc >= 0)
+        rc = cf_db_run(t->db, NULL, 0, err, sql_put, "iiti", (int64_t)oid, (int64_t)filer_id, path,
+                       (int64_t)since);
+    if (rc >= 0 && since_out != NULL)
+        *since_out = since;
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                        const char *path, uint64_t until_ms, uint64_t expect_since,
+                        uint64_t *since_out, char *err)
+{
+    static const char sql_alias[] = "SELECT 1 FROM objects WHERE id = ?1 AND alias IS NOT NULL";
+    uint64_t since = 0;
+    struct txn t;
     int rc;
 
     rc = txn_begin(odb, uuid, &t, err);
@@ -393,29 +421,53 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
             rc = CF_EINVAL;
         }
     }
-    if (rc >= 0) {
-        rc = cf_db_run(t.db, row, 2, err, sql_get, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
-        had = rc == CF_DB_ROW;
-    }
-    if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
-        cf_err_set(err, "the hold on the replica of %s on filer %u was lost", t.text,
-                   (unsigned)filer_id);
-        rc = CF_EBUSY;
-    } else if (rc >= 0 && had && row[0] != 0) {
-        cf_err_set(err, "the replica of %s on filer %u is being deleted", t.text,
-                   (unsigned)filer_id);
-        rc = CF_EBUSY;
-    }
-    if (rc >= 0 && had && (uint64_t)row[1] > since)
-        since = (uint64_t)row[1]; /* never shortened */
     if (rc >= 0)
-        rc = cf_db_run(t.db, NULL, 0, err, sql_put, "iiti", (int64_t)uuid->oid, (int64_t)filer_id,
-                       path, (int64_t)since);
+        rc = hold_row(&t, uuid->oid, filer_id, path, until_ms, expect_since, &since, err);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
     txn_end(&t);
     if (rc >= 0 && since_out != NULL)
         *since_out = since;
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_upload_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, const char *path,
+                         const uint32_t *filers, size_t n, uint64_t until_ms, char *err)
+{
+    static const char sql_obj[] = "SELECT 1 FROM objects WHERE id = ?1";
+    struct txn t;
+    int rc;
+
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0) {
+        rc = cf_db_run(t.db, NULL, 0, err, sql_obj, "i", (int64_t)uuid->oid);
+        if (rc == CF_DB_ROW) {
+            cf_err_set(err, "%s is committed already", t.text);
+            rc = CF_EINVAL;
+        }
+    }
+    for (size_t i = 0; rc >= 0 && i < n; i++)
+        rc = hold_row(&t, uuid->oid, filers[i], path, until_ms, 0, NULL, err);
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_upload_release(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)
+{
+    static const char sql[] = "UPDATE stale_replicas SET since = ?2"
+                              " WHERE object_id = ?1 AND sent = 0 AND since > ?2"
+                              " AND NOT EXISTS (SELECT 1 FROM objects WHERE id = ?1)";
+    struct cf_shardset_shard *sh = NULL;
+    struct cf_db *db;
+    int rc = cf__objdb_find_shard(odb, uuid, &sh, err);
+
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)uuid->oid, (int64_t)cf_wall_ms());
+    cf_db_pool_release(sh->pool, db);
     return rc < 0 ? rc : 0;
 }
 

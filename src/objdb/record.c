@@ -60,6 +60,12 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
         " sha512, created) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)";
     static const char sql_filer[] =
         "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
+    static const char sql_sent[] =
+        "SELECT 1 FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2 AND sent <> 0";
+    static const char sql_drop[] =
+        "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_due[] = "UPDATE stale_replicas SET since = ?2"
+                                  " WHERE object_id = ?1 AND sent = 0 AND since > ?2";
     struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     struct cf_db_stmt *s = NULL;
@@ -112,12 +118,31 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     cf_db_finalize(s);
     s = NULL;
 
+    /* The upload's holds (cf_objdb_upload_hold): those of the filers listed
+     * end here; a SENT one means its hold ran out and the stale drain may
+     * have deleted the bytes, so nothing is recorded. */
     for (unsigned i = 0; i < rec->nfilers; i++) {
         rc = cf_db_run(db, NULL, 0, err, sql_filer, "ii", (int64_t)rec->uuid.oid,
                        (int64_t)rec->filers[i]);
+        if (rc >= 0)
+            rc = cf_db_run(db, NULL, 0, err, sql_sent, "ii", (int64_t)rec->uuid.oid,
+                           (int64_t)rec->filers[i]);
+        if (rc == CF_DB_ROW) {
+            cf_err_set(err, "the hold on the replica of %s on filer %u ran out", text,
+                       (unsigned)rec->filers[i]);
+            rc = CF_EBUSY;
+        }
+        if (rc >= 0)
+            rc = cf_db_run(db, NULL, 0, err, sql_drop, "ii", (int64_t)rec->uuid.oid,
+                           (int64_t)rec->filers[i]);
         if (rc < 0)
             goto out;
     }
+    /* The others are targets that failed: their bytes, if any, are due for
+     * the stale drain now. */
+    rc = cf_db_run(db, NULL, 0, err, sql_due, "ii", (int64_t)rec->uuid.oid, (int64_t)cf_wall_ms());
+    if (rc < 0)
+        goto out;
 
     /* DESIGN §4: the record is the commit point, written after the replicas. */
     rc = cf_db_commit(db, err);

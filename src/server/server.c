@@ -47,7 +47,8 @@ static const struct cf_conf_opt opts[] = {
      "app on PORT, objsrv on PORT+1, gateway on PORT+2, monitor on PORT+3, filer i on "
      "PORT+100+i; 0: any free ports",
      false},
-    {"replicas", CF_CONF_U64, "2", 1, FILERS_MAX, OFF(replicas), "replicas of each object", true},
+    {"replicas", CF_CONF_U64, "2", CF_REPLICAS_MIN, FILERS_MAX, OFF(replicas),
+     "replicas of each object (at least 2, at most --filers)", true},
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
@@ -191,6 +192,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     int rc;
 
+    if (conf->replicas > conf->filers) {
+        cf_err_set(err,
+                   "--replicas %" PRIu64 " needs at least as many filers (--filers %" PRIu64 ")",
+                   conf->replicas, conf->filers);
+        return CF_EINVAL;
+    }
     /* Objects, databases (password hashes) and keys: the owner's only. */
     rc = cf_io_private_dir(conf->data, true, err);
     if (rc < 0)

@@ -171,7 +171,7 @@ static void t_checksum_mismatch(void *arg)
  * Each lands on exactly that many filers, bytes checked on disk. */
 static void t_app_replicas(void *arg)
 {
-    static const unsigned want[] = {0, 1, 2, 4, 0};
+    static const unsigned want[] = {0, 3, 2, 4, 0};
     struct it_record rec;
     struct it_cluster c;
 
@@ -194,7 +194,7 @@ static void t_app_replicas(void *arg)
  * and leaves no record and no bytes; a bad ?replicas= gets 400. */
 static void t_replicas_on_4(void *arg)
 {
-    static const char *const bad[] = {"0", "17", "abc", "-1", "2x", ""};
+    static const char *const bad[] = {"0", "1", "17", "abc", "-1", "2x", ""};
     struct it_record rec;
     struct it_cluster c;
     struct it_client cl;

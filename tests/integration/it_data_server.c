@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "coffer/uuid.h"
@@ -141,6 +142,21 @@ static void t_server_cli(void *arg)
         it_download_ok(NULL, s.objsrv, &rec);
     }
 
+    /* Every object is on at least two filers: fewer is refused at each door. */
+    for (unsigned r = 0; r < 2; r++) {
+        struct it_resp resp;
+        char target[64];
+        it_fmt(target, sizeof(target), "/v1/objects?replicas=%u", r);
+        IT_EQ(it_http_to(NULL, s.p.base, "POST", target, NULL, &resp, NULL), 400);
+        it_check_error_body(&resp, "EBADREQ");
+        IT_CHECKF(strstr(resp.body, "at least 2") != NULL, "reply: %s", resp.body);
+        it_resp_fini(&resp);
+    }
+    st = it_coffer_cmd(NULL, 0, NULL, "put", file, "--app", s.p.base, "--replicas", "1", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2, "coffer put --replicas 1: 0x%x", (unsigned)st);
+    it_case_path(out, "cmd.log");
+    IT_CHECK(it_file_contains(out, "at least 2"));
+
     /* An unknown object: exit 1 and no file, not even a temporary. */
     it_fmt(bogus, sizeof(bogus), "%.35s%c", uuid[0], uuid[0][35] == '0' ? '1' : '0');
     it_case_path(out, "absent");
@@ -203,11 +219,49 @@ static void t_server_restart(void *arg)
     it_proc_stop_ok(&s.p);
 }
 
+/* The commands that set a replica count refuse fewer than two, with exit 2
+ * and a message, before they start anything. */
+static void t_replicas_min(void *arg)
+{
+    char data[IT_PATH_MAX], db[IT_PATH_MAX + 16], log[IT_PATH_MAX];
+    int st;
+
+    (void)arg;
+    it_case_path(data, "data");
+    it_case_path(log, "cmd.log");
+    st = it_coffer_cmd(NULL, 0, NULL, "server", "--data", data, "--port", "0", "--replicas", "1",
+                       NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2, "coffer server --replicas 1: 0x%x",
+              (unsigned)st);
+    IT_CHECK(it_file_contains(log, "replicas"));
+    st = it_coffer_cmd(NULL, 0, NULL, "server", "--data", data, "--port", "0", "--filers", "2",
+                       "--replicas", "3", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) != 0, "coffer server --filers 2 --replicas 3: 0x%x",
+              (unsigned)st);
+    IT_CHECK(it_file_contains(log, "needs at least as many filers"));
+    it_fmt(db, sizeof(db), "sqlite:%s/catalog.db", data);
+    st = it_coffer_cmd(NULL, 0, NULL, "app", "--listen", "127.0.0.1:0", "--db", db, "--replicas",
+                       "1", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2, "coffer app --replicas 1: 0x%x", (unsigned)st);
+    IT_CHECKF(mkdir(data, 0700) == 0, "mkdir \"%s\": %s", data, strerror(errno));
+    it_fmt(db, sizeof(db), "sqlite:%s/fs-catalog.db", data);
+    st = it_coffer_cmd(NULL, 0, NULL, "admin", "client", "add", "solo", "--replicas", "1",
+                       "--fs-db", db, NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 2, "admin client add --replicas 1: 0x%x",
+              (unsigned)st);
+    IT_CHECK(it_file_contains(log, "replicas not in 2..16"));
+    st = it_coffer_cmd(NULL, 0, NULL, "admin", "client", "add", "duo", "--replicas", "2", "--fs-db",
+                       db, NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin client add --replicas 2: 0x%x",
+              (unsigned)st);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"server_cli", t_server_cli, NULL, 60},
         {"server_restart", t_server_restart, NULL, 60},
+        {"replicas_min", t_replicas_min, NULL, 30},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -19,6 +19,12 @@
  *                      until an audit restored the holder, then shares.
  *   scheduled          --dedupe-interval-s 1: the app's own periodic dedupe
  *                      aliases a duplicate with nobody asking.
+ *   holder_rotten      a byte flipped in every replica of a holder behind
+ *                      the store's back (its HEAD still shows the digest it
+ *                      was written with): the same content uploaded again
+ *                      keeps its own replicas and downloads with the right
+ *                      bytes; the dedupe job does not fold it into the
+ *                      holder either.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +357,34 @@ static void t_scheduled(void *arg)
     it_cluster_stop(&c);
 }
 
+static void t_holder_rotten(void *arg)
+{
+    static const char *const args[] = {"--stale-delay-ms", "0", NULL};
+    struct it_cluster c;
+    struct it_record a, b, info;
+    json_t *rep;
+
+    (void)arg;
+    start(&c, 3, args);
+    it_upload_ok(NULL, c.app.base, 91, 300000, 0, false, &a);
+    for (size_t i = 0; i < c.n; i++)
+        if (it_record_has(&a, c.f[i].id))
+            it_flip_object_byte(&c.f[i], a.path, 123456);
+    it_upload_ok(NULL, c.app.base, 91, 300000, 0, false, &b);
+    IT_CHECKF(strcmp(b.path, a.path) != 0, "the upload was folded into the rotten holder %s",
+              a.uuid);
+    it_check_placement(c.f, c.n, &b);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    /* The job reads the holder back too: the pair stays apart. */
+    rep = it_job_run(c.app.base, "dedupe", "{}");
+    json_decref(rep);
+    IT_EQ(it_info(c.app.base, b.uuid, &info), 200);
+    IT_STREQ(info.path, b.path);
+    it_check_placement(c.f, c.n, &b);
+    it_download_ok(NULL, c.objsrv.base, &b);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -360,6 +394,7 @@ int main(int argc, char **argv)
         {"job", t_job, NULL, 90},
         {"holder_missing", t_holder_missing, NULL, 60},
         {"scheduled", t_scheduled, NULL, 60},
+        {"holder_rotten", t_holder_rotten, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -199,6 +199,7 @@ static void test_clients_and_shards(void **state)
     assert_int_equal(cf_fsdb_client_add(fx->fs, "acme", NULL, 0, NULL, err), CF_EEXIST);
     assert_int_equal(cf_fsdb_client_add(fx->fs, "x/y", NULL, 0, NULL, err), CF_EINVAL);
     assert_int_equal(cf_fsdb_client_add(fx->fs, "big", NULL, 17, NULL, err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_client_add(fx->fs, "solo", NULL, 1, NULL, err), CF_EINVAL);
 
     /* A shard added at run time takes the next clients. */
     assert_int_equal(cf_fsdb_shard_add(fx->fs, shard_loc(fx), &sid, err), 0);
