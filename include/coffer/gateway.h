@@ -57,6 +57,11 @@ struct cf_gateway_conf {
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
     char *log_level;
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

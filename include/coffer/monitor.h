@@ -52,6 +52,11 @@ struct cf_monitor_conf {
     char *high_water; /* a fraction, "0.95"; NULL: the tracker's default */
     char *low_water;  /* a fraction below high_water, "0.90"; NULL: default */
     char *log_level;
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

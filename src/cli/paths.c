@@ -8,6 +8,7 @@
  */
 #include "coffer/cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -38,6 +39,7 @@ struct path_conf {
     char *client;
     char *user;
     char *password;
+    char *ca;
 };
 
 #define OFF(f) offsetof(struct path_conf, f)
@@ -53,6 +55,8 @@ static const struct cf_conf_opt path_opts[] = {
     {"restore", CF_CONF_STR, NULL, 0, 0, OFF(restore), "versions: restore this version id", false},
     {"empty", CF_CONF_BOOL, "false", 0, 0, OFF(empty), "trash: delete everything in it for good",
      false},
+    {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca),
+     "CA certificate (PEM) of an https:// gateway (default: the one coffer login used)", false},
 };
 static const struct cf_conf_opt login_opts[] = {
     {"gateway", CF_CONF_STR, CF__CLI_GATEWAY_DEFAULT, 0, 0, OFF(gateway), "gateway URL", false},
@@ -62,6 +66,8 @@ static const struct cf_conf_opt login_opts[] = {
     {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "user name", false},
     {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
      "password (default: asked on the terminal)", false},
+    {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca),
+     "CA certificate (PEM) to verify an https:// gateway with; kept with the token", false},
 };
 
 /* ---- arguments ---- */
@@ -102,7 +108,7 @@ static int begin(const char *cmd, struct path_conf *c, struct cf__cli_sess *s, i
     for (int i = 0; rc < 0 && i < min; i++)
         if (!remote_ok(cmd, pos[i]))
             rc = 2;
-    if (rc < 0 && cf__cli_sess_load(cmd, c->token_file, c->token, c->gateway, s) != 0)
+    if (rc < 0 && cf__cli_sess_load(cmd, c->token_file, c->token, c->gateway, c->ca, s) != 0)
         rc = 1;
     return rc;
 }
@@ -156,10 +162,11 @@ out:
 int cf_cli_login(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer login [--gateway URL] --client C --user U [--password P]\n"
+        "usage: coffer login [--gateway URL] [--ca FILE] --client C --user U [--password P]\n"
         "Logs in to the gateway and keeps the token in $COFFER_TOKEN_FILE or\n"
         "~/.config/coffer/token (mode 0600). The password comes from --password,\n"
-        "COFFER_PASSWORD, or the terminal.\n";
+        "COFFER_PASSWORD, or the terminal. An https:// gateway is verified against\n"
+        "the CA in --ca (COFFER_CA), else the system's; the CA is kept with the token.\n";
     static const struct cf__cli_args args = {.cmd = "login",
                                              .usage = usage,
                                              .opts = login_opts,
@@ -171,7 +178,7 @@ int cf_cli_login(int argc, char **argv)
                             .base_name = "gateway URL",
                             .path = "/api/v1/login",
                             .timeout_ms = 60000};
-    char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL;
+    char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL, *ca = NULL;
     const char *token;
     json_t *body = NULL, *reply = NULL, *saved = NULL;
     json_int_t ttl;
@@ -191,6 +198,14 @@ int cf_cli_login(int argc, char **argv)
         fprintf(stderr, "coffer login: no place for the token (set HOME or --token-file)\n");
         goto out;
     }
+    /* Kept absolute, so later commands find it from any directory. */
+    if (c.ca != NULL) {
+        ca = realpath(c.ca, NULL);
+        if (ca == NULL) {
+            fprintf(stderr, "coffer login: --ca: cannot read \"%s\": %s\n", c.ca, strerror(errno));
+            goto out;
+        }
+    }
     if (c.password != NULL) {
         if (snprintf(pw, sizeof(pw), "%s", c.password) >= (int)sizeof(pw)) {
             fprintf(stderr, "coffer login: password too long\n");
@@ -206,6 +221,7 @@ int cf_cli_login(int argc, char **argv)
     }
     r.base = c.gateway;
     r.body = body;
+    r.ca = ca;
     if (cf__cli_request(&r, &status, &reply) != 0)
         goto out;
     token = json_string_value(json_object_get(reply, "token"));
@@ -217,6 +233,10 @@ int cf_cli_login(int argc, char **argv)
     saved =
         json_pack("{s:s,s:s,s:s,s:s,s:I}", "gateway", c.gateway, "client", c.client, "user", c.user,
                   "token", token, "expires_ms", (json_int_t)cf_wall_ms() + ttl * (json_int_t)1000);
+    if (saved != NULL && ca != NULL && json_object_set_new(saved, "ca", json_string(ca)) != 0) {
+        fprintf(stderr, "coffer login: the CA path must be UTF-8\n");
+        goto out;
+    }
     text = saved != NULL ? json_dumps(saved, JSON_COMPACT) : NULL;
     if (text == NULL || cf__cli_token_save("login", path, text) < 0)
         goto out;
@@ -235,6 +255,7 @@ out:
     if (text != NULL)
         explicit_bzero(text, strlen(text));
     free(text);
+    free(ca);
     json_decref(saved);
     json_decref(body);
     json_decref(reply);
@@ -348,7 +369,7 @@ int cf__cli_path_put(int argc, char **argv)
     if (!remote_ok("put", pos[1]))
         goto out;
     rc = 1;
-    if (cf__cli_sess_load("put", c.token_file, c.token, c.gateway, &s) != 0)
+    if (cf__cli_sess_load("put", c.token_file, c.token, c.gateway, c.ca, &s) != 0)
         goto out;
     if (cf_buf_printf(&dst, "%s", pos[1]) < 0)
         goto out;
@@ -587,7 +608,7 @@ int cf_cli_restore(int argc, char **argv)
     if (!id_ok("restore", pos[0]) || (c.to != NULL && !remote_ok("restore", c.to)))
         goto out;
     rc = 1;
-    if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, &s) != 0)
+    if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, c.ca, &s) != 0)
         goto out;
     {
         const char *q[] = {"op", "restore", "to", c.to, NULL};

@@ -91,6 +91,8 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
      "milliseconds between trash retention passes; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_TLS_OPTS(struct cf_gateway_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_gateway_conf),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1200,8 +1202,13 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                      uint16_t *port_out, char *err)
 {
     struct cf_gateway *g = cf_xcalloc(1, sizeof(*g));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = g, .role = "gateway"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = g,
+                                     .role = "gateway",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     struct cf_auth_limiter_conf lc = {
         .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
     struct cf_auth_key rnd;
@@ -1336,6 +1343,8 @@ int cf_gateway_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_gateway_conf, log_level),
         .listen_off = offsetof(struct cf_gateway_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_gateway_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_gateway_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

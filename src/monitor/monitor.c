@@ -57,6 +57,8 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     {"low-water", CF_CONF_STR, "0.90", 0, 0, OFF(low_water),
      "used/total under which a read-only filer is writable again, below high-water", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_TLS_OPTS(struct cf_monitor_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_monitor_conf),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -390,7 +392,12 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
                      uint16_t *port_out, char *err)
 {
     struct cf_monitor *m = cf_xcalloc(1, sizeof(*m));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = m};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = m,
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     struct cf_tracker_opts to = {0};
     int rc;
 
@@ -490,6 +497,8 @@ int cf_monitor_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_monitor_conf, log_level),
         .listen_off = offsetof(struct cf_monitor_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_monitor_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_monitor_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,
