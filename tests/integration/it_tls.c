@@ -12,6 +12,9 @@
  * --tls-key and --tls-ca from `coffer admin tls init`: the data path works
  * end to end; an objsrv without --tls-ca cannot reach the app (the
  * certificate is not trusted) and says which option gives the CA.
+ * refuse: a role does not start (exit 1, the file and reason in its log) on
+ * a key that is not its certificate's, a certificate without a key, a
+ * missing file, or a CA file without a certificate.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -217,11 +220,60 @@ static void t_roles(void *arg)
     it_cluster_stop(&c);
 }
 
+/* A role refuses to start, exit 1, on TLS files it cannot serve with or
+ * trust, naming the file and the reason. */
+static void t_refuse(void *arg)
+{
+    char pki[IT_PATH_MAX], cert[IT_PATH_MAX], key[IT_PATH_MAX], ca_key[IT_PATH_MAX];
+    char absent[IT_PATH_MAX], db[IT_PATH_MAX], ca[IT_PATH_MAX], log[4096];
+    struct it_filer f;
+    struct it_resp r;
+    size_t mark = 0;
+    int st = 0;
+
+    (void)arg;
+    it_case_path(pki, "pki");
+    IT_EQ(CMD("admin", "tls", "init", "--data", pki), 0);
+    it_fmt(cert, sizeof(cert), "%s/tls/server.pem", pki);
+    it_fmt(key, sizeof(key), "%s/tls/server.key", pki);
+    it_fmt(ca_key, sizeof(ca_key), "%s/tls/ca.key", pki);
+    it_case_path(absent, "absent.pem");
+    it_filer_init(&f, 1, "f1");
+    /* The CA's key is not the certificate's. */
+    IT_EQ(it_filer_start(&f, &st, "--tls-cert", cert, "--tls-key", ca_key, NULL), -1);
+    IT_EQ(it_exit_code(st), 1);
+    it_filer_read_log(&f, log, sizeof(log));
+    IT_CHECKF(strstr(log, "is not the one of the certificate") != NULL, "log: %s", log);
+    /* A certificate without a key. */
+    IT_EQ(it_filer_start(&f, &st, "--tls-cert", cert, NULL), -1);
+    IT_EQ(it_exit_code(st), 1);
+    it_filer_read_log(&f, log, sizeof(log));
+    IT_CHECKF(strstr(log, "--tls-key") != NULL, "log: %s", log);
+    /* A file that is not there. */
+    IT_EQ(it_filer_start(&f, &st, "--tls-cert", absent, "--tls-key", key, NULL), -1);
+    IT_EQ(it_exit_code(st), 1);
+    it_filer_read_log(&f, log, sizeof(log));
+    IT_CHECKF(strstr(log, "absent.pem") != NULL, "log: %s", log);
+    /* A CA file that holds no certificate. */
+    it_case_db(db);
+    IT_EQ(CMD("app", "--listen", "127.0.0.1:0", "--db", db, "--tls-ca", key), 1);
+    IT_CHECKF(log_has(&mark, "holds no PEM certificate"), "no reason in cmd.log");
+    /* The right pair serves. */
+    it_filer_start_ok(&f, "--tls-cert", cert, "--tls-key", key, NULL);
+    IT_CHECKF(strncmp(f.base, "https://", 8) == 0, "filer at %s", f.base);
+    it_fmt(ca, sizeof(ca), "%s/tls/ca.pem", pki);
+    it_http_ca(ca);
+    IT_EQ(it_http_to(NULL, f.base, "GET", "/status", NULL, &r, NULL), 200);
+    it_resp_fini(&r);
+    it_filer_stop_ok(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"server", t_server, NULL, 90},
         {"roles", t_roles, NULL, 90},
+        {"refuse", t_refuse, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
