@@ -12,6 +12,8 @@
  * --tls-key and --tls-ca from `coffer admin tls init`: the data path works
  * end to end; an objsrv without --tls-ca cannot reach the app (the
  * certificate is not trusted) and says which option gives the CA.
+ * gateway_only: `coffer server --tls --tls-internal=false` serves HTTPS on
+ * the gateway only; the CLI's put and get through it are byte for byte.
  * refuse: a role does not start (exit 1, the file and reason in its log) on
  * a key that is not its certificate's, a certificate without a key, a
  * missing file, or a CA file without a certificate.
@@ -220,6 +222,49 @@ static void t_roles(void *arg)
     it_cluster_stop(&c);
 }
 
+/* --tls-internal=false: only the gateway serves HTTPS; a file goes through
+ * it byte for byte, the other roles answer plain HTTP. */
+static void t_gateway_only(void *arg)
+{
+    char line[256], gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX];
+    char file[IT_PATH_MAX], got[IT_PATH_MAX];
+    struct it_server s;
+    struct it_resp r;
+    const char *p;
+    int rc;
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 2, "--tls", "--tls-internal=false", NULL);
+    IT_CHECKF(strncmp(s.p.base, "http://", 7) == 0, "app at %s", s.p.base);
+    IT_CHECKF(strncmp(s.filers[0], "http://", 7) == 0, "filer at %s", s.filers[0]);
+    IT_EQ(it_http_to(NULL, s.objsrv, "GET", "/status", NULL, &r, NULL), 200);
+    it_resp_fini(&r);
+    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
+    p = "coffer gateway listening on https://";
+    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
+    it_fmt(gw, sizeof(gw), "%s", line + strlen(p) - 8);
+    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
+    p = "coffer server tls: clients verify with --ca ";
+    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
+    it_fmt(ca, sizeof(ca), "%s", line + strlen(p));
+    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
+    p = "coffer gateway login: client demo user admin password ";
+    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
+    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    it_case_path(tok, "admin.token");
+    it_case_path(got, "got");
+    it_write_payload(file, "file", 9, (1u << 20) + 77, NULL);
+    IT_EQ(CMD("login", "--gateway", gw, "--ca", ca, "--client", "demo", "--user", "admin",
+              "--password", pw, "--token-file", tok),
+          0);
+    IT_EQ(CMD("put", file, "/g.bin", "--token-file", tok), 0);
+    IT_EQ(CMD("get", "/g.bin", "-o", got, "--token-file", tok), 0);
+    check_same(file, got);
+    it_proc_signal(&s.p, SIGINT);
+    IT_CHECKF(it_proc_wait_exit(&s.p, 30000, &rc), "coffer server ignored SIGINT");
+    IT_EQ(it_exit_code(rc), 0);
+}
+
 /* A role refuses to start, exit 1, on TLS files it cannot serve with or
  * trust, naming the file and the reason. */
 static void t_refuse(void *arg)
@@ -274,6 +319,7 @@ int main(int argc, char **argv)
         {"server", t_server, NULL, 90},
         {"roles", t_roles, NULL, 90},
         {"refuse", t_refuse, NULL, 60},
+        {"gateway_only", t_gateway_only, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
