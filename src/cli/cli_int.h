@@ -136,6 +136,12 @@ struct cf__cli_req {
  * is unreadable or holds no certificate. */
 CF_MUST_CHECK int cf__cli_tls(const char *cmd, const char *ca);
 
+/* A CA given for a service at a plain http:// URL is a mistake to refuse,
+ * not to ignore: the user expected a verified connection. Returns 0 when
+ * ca (borrowed; may be NULL) is NULL or empty or url (borrowed) is not
+ * http://, else 1 with "coffer CMD: --ca is for https:// ..." printed. */
+CF_MUST_CHECK int cf__cli_ca_url(const char *cmd, const char *ca, const char *url);
+
 /* Send r and wait for the reply. Returns 0 when a reply came, whatever its
  * status, with *status and *reply (caller owns; json_decref; NULL when the
  * body was empty or not JSON). Otherwise returns 1 with *reply NULL and one

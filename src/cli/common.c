@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -237,6 +238,14 @@ int cf__cli_tls(const char *cmd, const char *ca)
     return 0;
 }
 
+int cf__cli_ca_url(const char *cmd, const char *ca, const char *url)
+{
+    if (ca == NULL || ca[0] == '\0' || strncasecmp(url, "http://", 7) != 0)
+        return 0;
+    fprintf(stderr, "coffer %s: --ca is for an https:// URL, and %s is plain HTTP\n", cmd, url);
+    return 1;
+}
+
 int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
 {
     char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
@@ -248,7 +257,7 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
         fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
         goto out;
     }
-    if (cf__cli_tls(r->cmd, r->ca) != 0)
+    if (cf__cli_ca_url(r->cmd, r->ca, r->base) != 0 || cf__cli_tls(r->cmd, r->ca) != 0)
         goto out;
     if (cf_httpc_global_init() < 0 ||
         cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {

@@ -128,7 +128,7 @@ int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token
         fprintf(stderr, "coffer %s: CA path too long\n", cmd);
         goto out;
     }
-    if (cf__cli_tls(cmd, s->ca) != 0)
+    if (cf__cli_ca_url(cmd, s->ca, gw) != 0 || cf__cli_tls(cmd, s->ca) != 0)
         goto out;
     /* The token goes into a header line: nothing but printable ASCII. */
     for (const char *t = token; *t != '\0'; t++) {

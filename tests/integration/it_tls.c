@@ -151,6 +151,10 @@ static void t_server(void *arg)
     IT_EQ(CMD("login", "--gateway", plain, "--ca", ca, "--client", "demo", "--user", "admin",
               "--password", pw, "--token-file", tok2),
           1);
+    IT_CHECKF(log_has(&mark, "--ca is for an https:// URL"), "no refusal of http:// in cmd.log");
+    IT_EQ(CMD("login", "--gateway", plain, "--client", "demo", "--user", "admin", "--password", pw,
+              "--token-file", tok2),
+          1);
     IT_CHECKF(access(tok2, F_OK) != 0, "a token file after a refused login");
 
     /* With the CA: login keeps it with the token; put and get use it. */
@@ -166,6 +170,9 @@ static void t_server(void *arg)
     /* --ca overrides the token file's: another CA fails. */
     IT_EQ(CMD("ls", "/", "--token-file", tok, "--ca", other_ca), 1);
     IT_CHECKF(log_has(&mark, "not trusted by the CA in"), "no CA named in cmd.log");
+    /* The same port as http:// with the CA: refused before any request. */
+    IT_EQ(CMD("ls", "/", "--token-file", tok, "--gateway", plain, "--ca", ca), 1);
+    IT_CHECKF(log_has(&mark, "--ca is for an https:// URL"), "no refusal of http:// in cmd.log");
 
     /* The data path inside: app -> filers, objsrv -> app and filers, all HTTPS. */
     it_http_ca(ca);
