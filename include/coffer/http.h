@@ -81,8 +81,9 @@ struct cf_http_server_opts {
 };
 
 /* Start serving on opts->listen_fd, over TLS when opts->tls_cert is set
- * (libmicrohttpd's GnuTLS; the same threads, limits and timeouts as plain
- * HTTP; a client that speaks plain HTTP to it gets no reply). On success
+ * (libmicrohttpd's GnuTLS, TLS 1.2 and 1.3 only; the same threads, limits
+ * and timeouts as plain HTTP; a client that speaks plain HTTP to it gets no
+ * reply). On success
  * *out is the server (caller owns; release with cf_http_server_free).
  * Returns 0; CF_EINVAL (one of tls_cert and tls_key without the other, or
  * files cf_tls_load_pair refuses: unreadable, not PEM, a key not the

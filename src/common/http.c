@@ -420,6 +420,10 @@ enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err
     return cf_http_reply_error(c, err, "%s", rq->msg);
 }
 
+/* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only (1.0 and 1.1
+ * are deprecated, RFC 8996). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* Read and check the certificate and key of opts into s. */
 static int tls_setup(struct cf_http_server *s, const struct cf_http_server_opts *opts, char *err)
 {
@@ -452,7 +456,7 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
                      MHD_USE_ERROR_LOG;
     bool tls = opts->tls_cert != NULL || opts->tls_key != NULL;
     /* Empty without TLS; else the PEM text, which s keeps for the daemon. */
-    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     int rc;
 
     s->opts = *opts;
@@ -468,7 +472,9 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
         flags |= MHD_USE_TLS;
         tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
         tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
-        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)(uintptr_t)TLS_PRIORITIES};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     metrics_init(&s->m, opts->role);
     atomic_init(&s->requests, 0);

@@ -16,7 +16,8 @@
  * the gateway only; the CLI's put and get through it are byte for byte.
  * refuse: a role does not start (exit 1, the file and reason in its log) on
  * a key that is not its certificate's, a certificate without a key, a
- * missing file, or a CA file without a certificate.
+ * missing file, or a CA file without a certificate; a role serves TLS 1.2
+ * and 1.3 and refuses 1.0 and 1.1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "harness.h"
 
@@ -272,6 +275,30 @@ static void t_gateway_only(void *arg)
     IT_EQ(it_exit_code(rc), 0);
 }
 
+/* Whether a TLS handshake of versions lo..hi (CURL_SSLVERSION_*) with the
+ * server at base succeeds and gets a reply, trusting ca. OpenSSL's
+ * security level 0 lets this client offer versions older than TLS 1.2. */
+static bool handshake(const char *base, const char *ca, long lo, long hi)
+{
+    char url[IT_URL_MAX + 16];
+    CURL *e = curl_easy_init();
+    CURLcode cc;
+    long status = 0;
+
+    IT_CHECK(e != NULL);
+    it_fmt(url, sizeof(url), "%s/status", base);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, lo | hi);
+    curl_easy_setopt(e, CURLOPT_SSL_CIPHER_LIST, "DEFAULT@SECLEVEL=0");
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L * (long)it_multiplier());
+    cc = curl_easy_perform(e);
+    (void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    return cc == CURLE_OK && status == 200;
+}
+
 /* A role refuses to start, exit 1, on TLS files it cannot serve with or
  * trust, naming the file and the reason. */
 static void t_refuse(void *arg)
@@ -317,6 +344,11 @@ static void t_refuse(void *arg)
     it_http_ca(ca);
     IT_EQ(it_http_to(NULL, f.base, "GET", "/status", NULL, &r, NULL), 200);
     it_resp_fini(&r);
+    /* TLS 1.2 and 1.3 only: 1.0 and 1.1 are refused. */
+    IT_CHECK(handshake(f.base, ca, CURL_SSLVERSION_TLSv1_3, CURL_SSLVERSION_MAX_TLSv1_3));
+    IT_CHECK(handshake(f.base, ca, CURL_SSLVERSION_TLSv1_2, CURL_SSLVERSION_MAX_TLSv1_2));
+    IT_CHECK(!handshake(f.base, ca, CURL_SSLVERSION_TLSv1_1, CURL_SSLVERSION_MAX_TLSv1_1));
+    IT_CHECK(!handshake(f.base, ca, CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_MAX_TLSv1_0));
     it_filer_stop_ok(&f);
 }
 
