@@ -60,6 +60,7 @@ bench: build
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
 	@bench/run.sh $(REL)
 	@bench/maint.sh $(REL)
+	@bench/tls.sh $(REL)
 
 # Only the maintenance figures (rebuild and audit throughput).
 bench-maint: build

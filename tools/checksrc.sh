@@ -70,7 +70,7 @@ my $banned = join "|", sort keys %advice;
 my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc net role metrics sha512 hex
-                    objpath range uuid)]],
+                    objpath range uuid tls)]],
     [db      => [qw(db shardset)]],
     [objdb   => [qw(objdb scribe)]],
     [fsdb    => [qw(fsdb)]],

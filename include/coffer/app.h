@@ -39,6 +39,11 @@ struct cf_app_conf {
      * `coffer monitor` keeps. */
     bool track_filers;
     char *log_level;
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
     /* Delete and purge (purge.h). A struct zeroed by a caller that does not
      * know these means retention 0 and no periodic pass. */
     uint64_t purge_retention_s; /* time from the delete mark to the purge */

@@ -28,6 +28,9 @@ struct cf_filer_conf {
     uint64_t capacity;
     bool read_only;
     char *log_level;
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
     bool fault_injection; /* tests only: serve /debug/faults (above) */
 };
 

@@ -62,6 +62,12 @@ struct cf_gateway_conf {
      * CF_DB_POOL_WAIT_MS). */
     uint64_t db_pool;
     uint64_t db_wait_ms;
+
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -73,11 +73,23 @@ struct cf_http_server_opts {
     void *cls;                  /* passed to both; kept until cf_http_server_free */
     unsigned conn_limit;        /* 0: CF_HTTP_CONN_MAX */
     const char *role;           /* metrics label (kept: a static word); NULL: "unknown" */
+    /* HTTPS: PEM files of the certificate (chain) and its private key
+     * (borrowed; read and checked by cf_http_server_start, tls.h). Both
+     * NULL: plain HTTP. One without the other is an error. */
+    const char *tls_cert;
+    const char *tls_key;
 };
 
-/* Start serving on opts->listen_fd. On success *out is the server (caller
- * owns; release with cf_http_server_free). Returns 0 or CF_EIO with a reason
- * in err (may be NULL); on failure listen_fd is closed. */
+/* Start serving on opts->listen_fd, over TLS when opts->tls_cert is set
+ * (libmicrohttpd's GnuTLS, TLS 1.2 and 1.3 only; the same threads, limits
+ * and timeouts as plain HTTP; a client that speaks plain HTTP to it gets no
+ * reply). On success
+ * *out is the server (caller owns; release with cf_http_server_free).
+ * Returns 0; CF_EINVAL (one of tls_cert and tls_key without the other, or
+ * files cf_tls_load_pair refuses: unreadable, not PEM, a key not the
+ * certificate's, expired) or CF_EIO (libmicrohttpd without TLS support,
+ * or refusing its options), with a reason in err (may be NULL); on failure
+ * listen_fd is closed. */
 CF_MUST_CHECK int cf_http_server_start(const struct cf_http_server_opts *opts,
                                        struct cf_http_server **out, char *err);
 

@@ -4,7 +4,12 @@
  * Role: the control-plane requests roles and the CLI make of each other
  * (a filer's /status, an object's info); bulk bytes go through fanout.h and
  * fetch.h instead. Reply bodies are capped at CF_HTTPC_BODY_MAX.
- * Threads: reentrant; call cf_httpc_global_init once before threads start.
+ * TLS: every handle a role or the CLI makes gets cf_httpc_tls, so https://
+ * URLs are verified (peer certificate and host name, never turned off)
+ * against the CA file given to cf_httpc_tls_init, or the system's CAs when
+ * none was. A request never falls back to plain HTTP.
+ * Threads: reentrant; call cf_httpc_global_init and cf_httpc_tls_init once
+ * before threads start.
  */
 #ifndef COFFER_HTTPC_H
 #define COFFER_HTTPC_H
@@ -28,6 +33,29 @@ CF_MUST_CHECK int cf_httpc_global_init(void);
  * cache for threads running transfers at once). A no-op before
  * cf_httpc_global_init. */
 void cf_httpc_share(void *h);
+
+/* Trust the PEM CA certificates in ca_file (borrowed; copied; NULL: the
+ * system's CAs) for the https:// requests of this process, and name option
+ * (a static string such as "--tls-ca"; NULL: "--tls-ca") in the message of
+ * a request whose server certificate is not trusted. Call before threads
+ * start. Returns 0, or what cf_tls_check_ca returns (the file is
+ * unreadable or holds no certificate) with err (may be NULL); the previous
+ * setting then stays. */
+CF_MUST_CHECK int cf_httpc_tls_init(const char *ca_file, const char *option, char *err);
+
+/* Set easy handle h (a CURL *) to verify https:// peers as cf_httpc_tls_init
+ * says. Call on every handle before its transfer. */
+void cf_httpc_tls(void *h);
+
+/* Whether curl code cc (a CURLcode) means the server's certificate was not
+ * trusted, or the CA file could not be used. */
+bool cf_httpc_cert_error(int cc);
+
+/* "URL: REASON" for a transfer of url (borrowed) that failed with curl code
+ * cc, into err (CF_ERR_LEN; may be NULL); for a certificate that is not
+ * trusted, REASON also says which CA was used, or which option gives one
+ * (cf_httpc_tls_init). */
+void cf_httpc_failure(int cc, char *err, const char *url);
 
 /* method url (both borrowed) with an optional JSON body (borrowed, may be
  * NULL), within timeout_ms. On a reply, *status is its HTTP status and

@@ -60,6 +60,12 @@ struct cf_monitor_conf {
     uint64_t log_retention_days; /* scribe events older than this go; 0: kept */
     uint64_t log_max_rows;       /* at most this many events stay; 0: no bound */
     uint64_t log_prune_ms;       /* how often retention runs; 0: never */
+
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

@@ -27,6 +27,11 @@ struct cf_objsrv_conf {
     uint64_t cache_ms; /* how long a record is reused */
     uint64_t stall_s;  /* a replica silent this long is abandoned */
     char *log_level;
+    /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
+    char *tls_cert;
+    char *tls_key;
+    /* The CA file to verify the https:// services it calls (httpc.h). */
+    char *tls_ca;
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

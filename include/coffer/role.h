@@ -28,9 +28,26 @@ int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, v
 void cf_role_signals(sigset_t *set);
 
 /* Print the ready line on stdout, which tests and scripts wait for:
- * "coffer ROLE [ID ]listening on http://HOST:PORT" (id 0 is left out; the
- * host is the one in listen, "HOST:PORT", or 127.0.0.1 when it is empty). */
-void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_t port);
+ * "coffer ROLE [ID ]listening on http[s]://HOST:PORT" (id 0 is left out;
+ * https when tls; the host is the one in listen, "HOST:PORT", or 127.0.0.1
+ * when it is empty). */
+void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_t port, bool tls);
+
+/* The TLS settings every role takes, as entries of its cf_conf_opt table:
+ * tls-cert and tls-key (char *tls_cert, *tls_key of conf type `type`),
+ * which http.h serves HTTPS with, and, for a role that calls others,
+ * tls-ca (char *tls_ca), which httpc.h verifies https:// peers with. */
+/* clang-format off */
+#define CF_ROLE_TLS_OPTS(type)                                                                     \
+    {"tls-cert", CF_CONF_STR, NULL, 0, 0, offsetof(type, tls_cert),                               \
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key", false},                    \
+    {"tls-key", CF_CONF_STR, NULL, 0, 0, offsetof(type, tls_key),                                 \
+     "the PEM private key of --tls-cert (unencrypted; keep it mode 0600)", false}
+#define CF_ROLE_TLS_CA_OPT(type)                                                                   \
+    {"tls-ca", CF_CONF_STR, NULL, 0, 0, offsetof(type, tls_ca),                                   \
+     "PEM CA certificate(s) to verify the https:// services it calls (default: the system's)",   \
+     false}
+/* clang-format on */
 
 /* Wait for SIGTERM or SIGINT (blocked by cf_role_signals); returns it. */
 int cf_role_wait(const sigset_t *set);
@@ -45,6 +62,11 @@ struct cf_role {
     size_t log_level_off; /* char *: the log level */
     size_t listen_off; /* char *: HOST:PORT for the ready line; SIZE_MAX: the role prints its own */
     size_t id_off;     /* uint64_t: the id in the ready line; SIZE_MAX: none */
+    /* char *: the tls-cert setting (set: the ready line says https) and
+     * the tls-ca setting (given to cf_httpc_tls_init before start); 0: the
+     * role has none (these are never a configuration's first member). */
+    size_t tls_off;
+    size_t tls_ca_off;
     /* Start the service from conf (borrowed, and kept alive by cf_role_run
      * until after free). Returns 0 with *svc the service (owned by
      * cf_role_run, which later calls drain, then free) and *port the bound
@@ -60,7 +82,8 @@ struct cf_role {
 };
 
 /* The whole life of a role process: load conf (a zeroed struct the role
- * describes; borrowed) from argv, set up logging and signals, start, print
+ * describes; borrowed) from argv, set up logging and signals, trust its
+ * tls-ca (a bad file: exit 1), start, print
  * the ready line, wait for SIGTERM or SIGINT, drain (up to
  * CF_DRAIN_TIMEOUT_S) and stop. Returns the exit status: 0, 1 when the role
  * could not start (logged), 2 for bad settings. */

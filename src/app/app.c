@@ -108,6 +108,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     {"track-filers", CF_CONF_BOOL, "true", 0, 0, OFF(track_filers),
      "poll the filers here (false: a `coffer monitor` does; this re-reads its table)", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_TLS_OPTS(struct cf_app_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_app_conf),
     {"purge-retention-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(purge_retention_s),
      "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
     {"purge-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(purge_interval_ms),
@@ -923,8 +925,13 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *port_out, char *err)
 {
     struct cf_app *a = cf_xcalloc(1, sizeof(*a));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = a, .role = "app"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = a,
+                                     .role = "app",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     int rc;
 
     a->replicas = (unsigned)conf->replicas;
@@ -1053,6 +1060,8 @@ int cf_app_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_app_conf, log_level),
         .listen_off = offsetof(struct cf_app_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_app_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_app_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -5,16 +5,19 @@
  */
 #include "coffer/cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
 #include "coffer/maint.h"
 #include "coffer/objdb.h"
+#include "coffer/tls.h"
 #include "cli_int.h"
 
 struct admin_conf {
@@ -25,6 +28,9 @@ struct admin_conf {
     char *location;
     char *app;
     bool now;
+    char *data;
+    char *host;
+    bool renew;
 };
 
 #define OFF(f) offsetof(struct admin_conf, f)
@@ -42,6 +48,15 @@ static const struct cf_conf_opt purge_opts[] = {
     {"now", CF_CONF_BOOL, "false", 0, 0, OFF(now), "run the delete and purge pass now", false},
 };
 
+static const struct cf_conf_opt tls_opts[] = {
+    {"data", CF_CONF_STR, "./data", 0, 0, OFF(data),
+     "data directory of coffer server: the files go in DATA/tls", false},
+    {"host", CF_CONF_STR, NULL, 0, 0, OFF(host),
+     "more names or addresses for the server certificate, comma-separated", false},
+    {"renew", CF_CONF_BOOL, "false", 0, 0, OFF(renew),
+     "make a new server certificate even if the one there is fine", false},
+};
+
 /* What `coffer admin` does, printed when it cannot tell which command. */
 static const char admin_usage[] =
     "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--db URI]\n"
@@ -49,6 +64,7 @@ static const char admin_usage[] =
     "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
     "       coffer admin shard list [--db URI]\n"
     "       coffer admin purge --now [--app URL]\n"
+    "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
     "       coffer admin filers [--monitor URL]\n"
     "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
     "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
@@ -215,6 +231,71 @@ out:
     return rc;
 }
 
+/* ---- tls init: the CA and server certificate ---- */
+
+static int admin_tls(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
+        "Makes, in DIR/tls, a CA (ca.pem, ca.key) and a server certificate signed by it\n"
+        "(server.pem, server.key) for localhost, 127.0.0.1, ::1 and the names given.\n"
+        "Files already there are kept, unless the server certificate lacks a name, does\n"
+        "not load, or --renew is given. Keys are mode 0600. Roles serve with --tls-cert\n"
+        "DIR/tls/server.pem --tls-key DIR/tls/server.key; clients trust DIR/tls/ca.pem\n"
+        "(--tls-ca for roles, --ca for the CLI).\n";
+    static const char *const words[] = {"init", NULL};
+    static const struct cf__cli_args args = {.cmd = "admin tls",
+                                             .usage = usage,
+                                             .opts = tls_opts,
+                                             .nopts = CF_ARRAY_LEN(tls_opts),
+                                             .min = 1,
+                                             .max = 1,
+                                             .strict = true,
+                                             .words = words};
+    struct admin_conf c = {0};
+    const char *hosts[CF_TLS_HOSTS_MAX + 1];
+    char dir[4096], err[CF_ERR_LEN] = "", *pos[1], *list = NULL, *save = NULL;
+    size_t n = 0;
+    bool made = false;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if (c.host != NULL) {
+        list = cf_xstrdup(c.host);
+        for (char *h = strtok_r(list, ",", &save); h != NULL; h = strtok_r(NULL, ",", &save)) {
+            if (n == CF_TLS_HOSTS_MAX) {
+                fprintf(stderr, "coffer admin tls: more than %d names in --host\n",
+                        CF_TLS_HOSTS_MAX);
+                goto out;
+            }
+            hosts[n++] = h;
+        }
+    }
+    rc = 1;
+    if (snprintf(dir, sizeof(dir), "%s/tls", c.data) >= (int)sizeof(dir)) {
+        fprintf(stderr, "coffer admin tls: --data path too long\n");
+        goto out;
+    }
+    if (mkdir(c.data, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "coffer admin tls: mkdir \"%s\": %s\n", c.data, strerror(errno));
+        goto out;
+    }
+    if (cf_tls_make(dir, hosts, n, c.renew, &made, err) < 0) {
+        fprintf(stderr, "coffer admin tls: %s\n", err);
+        goto out;
+    }
+    printf("%s %s/%s %s/%s %s/%s\n", made ? "made" : "kept", dir, CF_TLS_CA_CERT, dir, CF_TLS_CERT,
+           dir, CF_TLS_KEY);
+    rc = 0;
+out:
+    free(list);
+    cf_conf_fini(tls_opts, CF_ARRAY_LEN(tls_opts), &c);
+    return rc;
+}
+
 /* ---- the dispatch ---- */
 
 /* Whether w is one of words (NULL-terminated). */
@@ -246,6 +327,8 @@ int cf_cli_admin(int argc, char **argv)
 
     if (strcmp(noun, "purge") == 0)
         rc = admin_purge(argc - 1, argv + 1);
+    else if (strcmp(noun, "tls") == 0)
+        rc = admin_tls(argc - 1, argv + 1);
     else if (one_of(noun, jobs) || is_job_kind(noun))
         rc = cf__cli_jobs(argc, argv);
     else if (one_of(noun, monitor) ||

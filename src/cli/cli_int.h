@@ -150,7 +150,20 @@ struct cf__cli_req {
     const json_t *body;    /* sent as JSON; NULL for none */
     long timeout_ms;
     const char *hint; /* ends the line about a failed transfer; NULL for none */
+    const char *ca;   /* CA file for https:// (--ca); NULL: $COFFER_CA, else the system's */
 };
+
+/* Trust the CA file ca (borrowed; NULL: $COFFER_CA if set) for this
+ * command's https:// requests (cf_httpc_tls_init, whose messages then name
+ * --ca). Returns 0, or 1 with "coffer CMD: --ca: ..." printed when the file
+ * is unreadable or holds no certificate. */
+CF_MUST_CHECK int cf__cli_tls(const char *cmd, const char *ca);
+
+/* A CA given for a service at a plain http:// URL is a mistake to refuse,
+ * not to ignore: the user expected a verified connection. Returns 0 when
+ * ca (borrowed; may be NULL) is NULL or empty or url (borrowed) is not
+ * http://, else 1 with "coffer CMD: --ca is for https:// ..." printed. */
+CF_MUST_CHECK int cf__cli_ca_url(const char *cmd, const char *ca, const char *url);
 
 /* Send r and wait for the reply. Returns 0 when a reply came, whatever its
  * status, with *status and *reply (caller owns; json_decref; NULL when the
@@ -234,18 +247,20 @@ CF_MUST_CHECK int cf__cli_token_save(const char *cmd, const char *path, const ch
 
 /* Where and how to reach the gateway as the logged-in user. */
 struct cf__cli_sess {
-    char gateway[1024]; /* the gateway's URL, without a trailing '/' */
+    char gateway[1024];        /* the gateway's URL, without a trailing '/' */
+    char ca[CF__CLI_PATH_MAX]; /* the CA file trusted for https://; "" for the system's */
     /* "Authorization: Bearer TOKEN", the token at most CF__CLI_TOKEN_MAX + 1 bytes */
     char auth[sizeof("Authorization: Bearer ") + CF__CLI_TOKEN_MAX + 1];
 };
 
-/* Fill s with the token (token, else the token file's) and the gateway URL
- * (gateway, else the token file's, else CF__CLI_GATEWAY_DEFAULT).
- * token_file, token and gateway are the command's options (borrowed; each
- * may be NULL). Returns 0, or 1 with "coffer CMD: ..." printed, which says
- * "run coffer login" when there is no usable login. */
+/* Fill s with the token (token, else the token file's), the gateway URL
+ * (gateway, else the token file's, else CF__CLI_GATEWAY_DEFAULT) and the CA
+ * (ca, else the token file's, else none), and trust that CA (cf__cli_tls).
+ * token_file, token, gateway and ca are the command's options (borrowed;
+ * each may be NULL). Returns 0, or 1 with "coffer CMD: ..." printed, which
+ * says "run coffer login" when there is no usable login. */
 CF_MUST_CHECK int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token,
-                                    const char *gateway, struct cf__cli_sess *s);
+                                    const char *gateway, const char *ca, struct cf__cli_sess *s);
 
 /* Make u (initialised with cf_buf_init, and empty) the URL s->gateway +
  * prefix + path (percent-encoded, '/' kept; path may be NULL) + a query of

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -331,6 +332,29 @@ int cf__cli_escape(struct cf_buf *b, const char *s, bool keep_slash)
     return rc;
 }
 
+int cf__cli_tls(const char *cmd, const char *ca)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (ca == NULL || ca[0] == '\0')
+        ca = getenv("COFFER_CA");
+    if (ca != NULL && ca[0] == '\0')
+        ca = NULL;
+    if (cf_httpc_tls_init(ca, "--ca", err) < 0) {
+        fprintf(stderr, "coffer %s: --ca: %s\n", cmd, err);
+        return 1;
+    }
+    return 0;
+}
+
+int cf__cli_ca_url(const char *cmd, const char *ca, const char *url)
+{
+    if (ca == NULL || ca[0] == '\0' || strncasecmp(url, "http://", 7) != 0)
+        return 0;
+    fprintf(stderr, "coffer %s: --ca is for an https:// URL, and %s is plain HTTP\n", cmd, url);
+    return 1;
+}
+
 int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
 {
     char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
@@ -342,6 +366,8 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
         fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
         goto out;
     }
+    if (cf__cli_ca_url(r->cmd, r->ca, r->base) != 0 || cf__cli_tls(r->cmd, r->ca) != 0)
+        goto out;
     if (cf_httpc_global_init() < 0 ||
         cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {
         /* err names the URL already. */

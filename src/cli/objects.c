@@ -15,6 +15,7 @@
 #include "coffer/buf.h"
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/sha512.h"
@@ -62,7 +63,7 @@ int cf_cli_put(int argc, char **argv)
     struct cf__cli_progress prog;
     struct curl_slist *hdrs = NULL;
     struct cf_buf body;
-    char *pos[2], *file = NULL, url[CF__CLI_URL_MAX], hex[CF_SHA512_HEX_LEN + 1];
+    char *pos[2], *file = NULL, url[CF__CLI_URL_MAX], hex[CF_SHA512_HEX_LEN + 1], err[CF_ERR_LEN];
     const char *uuid, *sha;
     uint8_t d[CF_SHA512_LEN];
     int64_t size = -1;
@@ -88,11 +89,13 @@ int cf_cli_put(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    if (cf__cli_src_open(&src, "put", file, &size) != 0 || cf_httpc_global_init() < 0)
+    if (cf__cli_src_open(&src, "put", file, &size) != 0 || cf__cli_tls("put", NULL) != 0 ||
+        cf_httpc_global_init() < 0)
         goto out;
     h = curl_easy_init();
     if (h == NULL)
         goto out;
+    cf_httpc_tls(h);
     if (c.replicas > 0)
         n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%" PRIu64, c.app, c.replicas);
     else
@@ -115,6 +118,11 @@ int cf_cli_put(int argc, char **argv)
     (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     cf__cli_progress_setup(h, &prog, "put", size > 0 ? (uint64_t)size : 0);
     cc = curl_easy_perform(h);
+    if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {
+        cf_httpc_failure((int)cc, err, url);
+        fprintf(stderr, "coffer put: %s\n", err);
+        goto out;
+    }
     if (cc != CURLE_OK) {
         fprintf(stderr, "coffer put: %s: %s\n", url,
                 src.err ? strerror(src.err) : curl_easy_strerror(cc));
@@ -188,7 +196,7 @@ int cf_cli_get(int argc, char **argv)
     struct get_dst d = {0};
     struct cf__cli_progress prog;
     struct cf__cli_out o = {0};
-    char *pos[1], *uuid = NULL, url[CF__CLI_URL_MAX];
+    char *pos[1], *uuid = NULL, url[CF__CLI_URL_MAX], err[CF_ERR_LEN];
     uint8_t dg[CF_SHA512_LEN], want[CF_SHA512_LEN];
     CURLcode cc;
     long status = 0;
@@ -210,11 +218,12 @@ int cf_cli_get(int argc, char **argv)
     if (cf__cli_out_open(&o, "get", c.out) != 0)
         goto out;
     d.f = o.f;
-    if (cf_sha512_init(&d.h512) < 0 || cf_httpc_global_init() < 0)
+    if (cf_sha512_init(&d.h512) < 0 || cf__cli_tls("get", NULL) != 0 || cf_httpc_global_init() < 0)
         goto out;
     d.h = curl_easy_init();
     if (d.h == NULL)
         goto out;
+    cf_httpc_tls(d.h);
     n = snprintf(url, sizeof(url), "%s/v1/objects/%s", c.objsrv, uuid);
     if (n < 0 || (size_t)n >= sizeof(url)) {
         fprintf(stderr, "coffer get: --objsrv URL too long\n");
@@ -230,6 +239,11 @@ int cf_cli_get(int argc, char **argv)
     (void)curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200 && status != 0) {
         cf__cli_print_error("get", status, &d.err);
+        goto out;
+    }
+    if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {
+        cf_httpc_failure((int)cc, err, url);
+        fprintf(stderr, "coffer get: %s\n", err);
         goto out;
     }
     if (cc != CURLE_OK) {

@@ -8,6 +8,7 @@
  */
 #include "coffer/cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -40,6 +41,7 @@ struct path_conf {
     char *user;
     char *password;
     char *password_file;
+    char *ca;
 };
 
 #define OFF(f) offsetof(struct path_conf, f)
@@ -55,6 +57,8 @@ static const struct cf_conf_opt path_opts[] = {
     {"restore", CF_CONF_STR, NULL, 0, 0, OFF(restore), "versions: restore this version id", false},
     {"empty", CF_CONF_BOOL, "false", 0, 0, OFF(empty), "trash: delete everything in it for good",
      false},
+    {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca),
+     "CA certificate (PEM) of an https:// gateway (default: the one coffer login used)", false},
 };
 static const struct cf_conf_opt login_opts[] = {
     {"gateway", CF_CONF_STR, CF__CLI_GATEWAY_DEFAULT, 0, 0, OFF(gateway), "gateway URL", false},
@@ -66,6 +70,8 @@ static const struct cf_conf_opt login_opts[] = {
      "password (default: --password-file, else asked on the terminal)", false},
     {"password-file", CF_CONF_STR, NULL, 0, 0, OFF(password_file),
      "read the password from the first line of this file", false},
+    {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca),
+     "CA certificate (PEM) to verify an https:// gateway with; kept with the token", false},
 };
 
 /* ---- arguments ---- */
@@ -108,7 +114,7 @@ static int begin(const char *cmd, struct path_conf *c, struct cf__cli_sess *s, i
     for (int i = 0; rc < 0 && i < min; i++)
         if (!remote_ok(cmd, pos[i]))
             rc = 2;
-    if (rc < 0 && cf__cli_sess_load(cmd, c->token_file, c->token, c->gateway, s) != 0)
+    if (rc < 0 && cf__cli_sess_load(cmd, c->token_file, c->token, c->gateway, c->ca, s) != 0)
         rc = 1;
     return rc;
 }
@@ -128,12 +134,14 @@ static void fmt_time(int64_t ms, char out[32])
 int cf_cli_login(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer login [--gateway URL] --client C --user U\n"
+        "usage: coffer login [--gateway URL] [--ca FILE] --client C --user U\n"
         "                    [--password P | --password-file FILE]\n"
         "Logs in to the gateway and keeps the token in $COFFER_TOKEN_FILE or\n"
         "~/.config/coffer/token (mode 0600). The password comes from --password\n"
         "(COFFER_PASSWORD), the first line of --password-file FILE\n"
-        "(COFFER_PASSWORD_FILE), or the terminal (not echoed).\n";
+        "(COFFER_PASSWORD_FILE), or the terminal (not echoed). An https:// gateway\n"
+        "is verified against the CA in --ca (COFFER_CA), else the system's; the CA\n"
+        "is kept with the token.\n";
     static const struct cf__cli_args args = {.cmd = "login",
                                              .usage = usage,
                                              .opts = login_opts,
@@ -145,7 +153,7 @@ int cf_cli_login(int argc, char **argv)
                             .base_name = "gateway URL",
                             .path = "/api/v1/login",
                             .timeout_ms = 60000};
-    char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL;
+    char pw[PW_MAX] = "", path[CF__CLI_PATH_MAX], *text = NULL, *ca = NULL;
     const char *token;
     json_t *body = NULL, *reply = NULL, *saved = NULL;
     json_int_t ttl;
@@ -165,6 +173,14 @@ int cf_cli_login(int argc, char **argv)
         fprintf(stderr, "coffer login: no place for the token (set HOME or --token-file)\n");
         goto out;
     }
+    /* Kept absolute, so later commands find it from any directory. */
+    if (c.ca != NULL) {
+        ca = realpath(c.ca, NULL);
+        if (ca == NULL) {
+            fprintf(stderr, "coffer login: --ca: cannot read \"%s\": %s\n", c.ca, strerror(errno));
+            goto out;
+        }
+    }
     if (cf__cli_password("login", c.password, c.password_file, true, false, pw, sizeof(pw)) != 0)
         goto out;
     body = json_pack("{s:s,s:s,s:s}", "client", c.client, "user", c.user, "password", pw);
@@ -174,6 +190,7 @@ int cf_cli_login(int argc, char **argv)
     }
     r.base = c.gateway;
     r.body = body;
+    r.ca = ca;
     if (cf__cli_request(&r, &status, &reply) != 0)
         goto out;
     token = json_string_value(json_object_get(reply, "token"));
@@ -185,6 +202,10 @@ int cf_cli_login(int argc, char **argv)
     saved =
         json_pack("{s:s,s:s,s:s,s:s,s:I}", "gateway", c.gateway, "client", c.client, "user", c.user,
                   "token", token, "expires_ms", (json_int_t)cf_wall_ms() + ttl * (json_int_t)1000);
+    if (saved != NULL && ca != NULL && json_object_set_new(saved, "ca", json_string(ca)) != 0) {
+        fprintf(stderr, "coffer login: the CA path must be UTF-8\n");
+        goto out;
+    }
     text = saved != NULL ? json_dumps(saved, JSON_COMPACT) : NULL;
     if (text == NULL || cf__cli_token_save("login", path, text) < 0)
         goto out;
@@ -203,6 +224,7 @@ out:
     if (text != NULL)
         explicit_bzero(text, strlen(text));
     free(text);
+    free(ca);
     json_decref(saved);
     json_decref(body);
     json_decref(reply);
@@ -317,7 +339,7 @@ int cf__cli_path_put(int argc, char **argv)
     if (!remote_ok("put", pos[1]))
         goto out;
     rc = 1;
-    if (cf__cli_sess_load("put", c.token_file, c.token, c.gateway, &s) != 0)
+    if (cf__cli_sess_load("put", c.token_file, c.token, c.gateway, c.ca, &s) != 0)
         goto out;
     if (cf_buf_printf(&dst, "%s", pos[1]) < 0)
         goto out;
@@ -558,7 +580,7 @@ int cf_cli_restore(int argc, char **argv)
     if (!id_ok("restore", pos[0]) || (c.to != NULL && !remote_ok("restore", c.to)))
         goto out;
     rc = 1;
-    if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, &s) != 0)
+    if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, c.ca, &s) != 0)
         goto out;
     {
         const char *q[] = {"op", "restore", "to", c.to, NULL};

@@ -83,7 +83,7 @@ out:
 }
 
 int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token,
-                      const char *gateway, struct cf__cli_sess *s)
+                      const char *gateway, const char *ca, struct cf__cli_sess *s)
 {
     char path[CF__CLI_PATH_MAX];
     const char *gw = gateway;
@@ -120,6 +120,16 @@ int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token
         gw = json_string_value(json_object_get(j, "gateway"));
     if (gw == NULL)
         gw = CF__CLI_GATEWAY_DEFAULT;
+    /* The CA login used goes with the gateway login used, not another one. */
+    if (ca == NULL && gateway == NULL)
+        ca = json_string_value(json_object_get(j, "ca"));
+    n = snprintf(s->ca, sizeof(s->ca), "%s", ca != NULL ? ca : "");
+    if (n < 0 || n >= (int)sizeof(s->ca)) {
+        fprintf(stderr, "coffer %s: CA path too long\n", cmd);
+        goto out;
+    }
+    if (cf__cli_ca_url(cmd, s->ca, gw) != 0 || cf__cli_tls(cmd, s->ca) != 0)
+        goto out;
     /* The token goes into a header line: nothing but printable ASCII. */
     for (const char *t = token; *t != '\0'; t++) {
         if (*t <= ' ' || *t > '~' || t - token > CF__CLI_TOKEN_MAX) {
@@ -225,6 +235,7 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
         fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
         goto out;
     }
+    cf_httpc_tls(x->h);
     hdrs = curl_slist_append(hdrs, s->auth);
     (void)curl_easy_setopt(x->h, CURLOPT_URL, url);
     (void)curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, method);
@@ -265,6 +276,12 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
     }
     if (x->status != 0 && (x->status < 200 || x->status > 299)) {
         cf__cli_print_error(x->cmd, x->status, &x->body);
+        goto out;
+    }
+    if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {
+        char err[CF_ERR_LEN];
+        cf_httpc_failure((int)cc, err, s->gateway);
+        fprintf(stderr, "coffer %s: %s\n", x->cmd, err);
         goto out;
     }
     if (cc != CURLE_OK) {

@@ -138,6 +138,7 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
     (void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->first + f->got,
                    f->first + f->len - 1);
     cf_httpc_share(f->e);
+    cf_httpc_tls(f->e);
     (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
     (void)curl_easy_setopt(f->e, CURLOPT_RANGE, range);
     (void)curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, write_cb);

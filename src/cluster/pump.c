@@ -129,6 +129,7 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
         }
         p->n++;
         cf_httpc_share(t->h);
+        cf_httpc_tls(t->h);
         (void)curl_easy_setopt(t->h, CURLOPT_URL, o->urls[i]);
         /* UPLOAD gives the read-callback body, chunked since it has no
          * size; the method line is ours. */

@@ -82,6 +82,7 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
         return CF_EINTERNAL;
     }
     cf_httpc_share(c);
+    cf_httpc_tls(c);
     (void)curl_easy_setopt(c, CURLOPT_URL, url);
     (void)curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -417,6 +417,7 @@ static bool xfer_init(const struct cf_tracker *t, struct xfer *x, const struct c
     if (h == NULL)
         return false;
     x->easy = h;
+    cf_httpc_tls(h);
     (void)snprintf(url, sizeof(url), "%s/status", row->url);
     if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||

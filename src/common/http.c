@@ -21,6 +21,7 @@
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/metrics.h"
+#include "coffer/tls.h"
 
 /* ---- metrics: per-server series, looked up once at start ---- */
 
@@ -51,6 +52,9 @@ struct cf_http_server {
     atomic_bool draining;
     bool stopped;
     struct http_metrics m;
+    /* The PEM text libmicrohttpd serves with; kept for the daemon's life. */
+    char *tls_cert;
+    char *tls_key;
 };
 
 /* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
@@ -416,30 +420,79 @@ enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err
     return cf_http_reply_error(c, err, "%s", rq->msg);
 }
 
+/* GnuTLS priorities: its defaults, but TLS 1.2 and 1.3 only (1.0 and 1.1
+ * are deprecated, RFC 8996). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* Read and check the certificate and key of opts into s. */
+static int tls_setup(struct cf_http_server *s, const struct cf_http_server_opts *opts, char *err)
+{
+    int rc;
+
+    if ((opts->tls_cert == NULL) != (opts->tls_key == NULL)) {
+        cf_err_set(err, "HTTPS needs both a certificate and its key (--tls-cert and --tls-key)");
+        return CF_EINVAL;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        cf_err_set(err, "this libmicrohttpd was built without TLS: cannot serve HTTPS");
+        return CF_EIO;
+    }
+    rc = cf_tls_load_pair(opts->tls_cert, opts->tls_key, &s->tls_cert, &s->tls_key, err);
+    return rc < 0 ? CF_EINVAL : 0;
+}
+
+static void server_release(struct cf_http_server *s)
+{
+    free(s->tls_cert);
+    cf_tls_free_key(s->tls_key);
+    free(s);
+}
+
 int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_server **out,
                          char *err)
 {
     struct cf_http_server *s = cf_xcalloc(1, sizeof(*s));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
+    bool tls = opts->tls_cert != NULL || opts->tls_key != NULL;
+    /* Empty without TLS; else the PEM text, which s keeps for the daemon. */
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    int rc;
 
     s->opts = *opts;
+    s->opts.tls_cert = NULL;
+    s->opts.tls_key = NULL;
+    if (tls) {
+        rc = tls_setup(s, opts, err);
+        if (rc < 0) {
+            close(opts->listen_fd);
+            server_release(s);
+            return rc;
+        }
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)(uintptr_t)TLS_PRIORITIES};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     metrics_init(&s->m, opts->role);
     atomic_init(&s->requests, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->draining, false);
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                            s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd,
-                            MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CF_HTTP_IDLE_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
-                            MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_UNESCAPE_CALLBACK,
-                            unescape, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CF_HTTP_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
-        cf_err_set(err, "cannot start the HTTP server (libmicrohttpd refused its options)");
+        cf_err_set(err, "cannot start the HTTP%s server (libmicrohttpd refused its options)",
+                   tls ? "S" : "");
         close(opts->listen_fd);
-        free(s);
+        server_release(s);
         return CF_EIO;
     }
     *out = s;
@@ -479,7 +532,7 @@ void cf_http_server_free(struct cf_http_server *s)
     if (s == NULL)
         return;
     cf_http_server_drain(s, 0);
-    free(s);
+    server_release(s);
 }
 
 uint64_t cf_http_server_requests(const struct cf_http_server *s)

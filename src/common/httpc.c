@@ -10,6 +10,7 @@
 
 #include "coffer/buf.h"
 #include "coffer/err.h"
+#include "coffer/tls.h"
 
 /* Connections a thread keeps alive (libcurl closes the oldest beyond
  * it). A thread mostly talks to a few filers at once (r for an upload), so
@@ -81,6 +82,53 @@ void cf_httpc_share(void *h)
     (void)curl_easy_setopt((CURL *)h, CURLOPT_MAXCONNECTS, (long)THREAD_CONNECTIONS);
 }
 
+/* The CA file the process trusts (NULL: the system's), and the option that
+ * sets it, for messages. Set before threads start, read after. */
+static char *tls_ca;
+static const char *tls_option = "--tls-ca";
+
+int cf_httpc_tls_init(const char *ca_file, const char *option, char *err)
+{
+    int rc = 0;
+
+    if (ca_file != NULL)
+        rc = cf_tls_check_ca(ca_file, err);
+    if (rc < 0)
+        return rc;
+    free(tls_ca);
+    tls_ca = ca_file != NULL ? cf_xstrdup(ca_file) : NULL;
+    tls_option = option != NULL ? option : "--tls-ca";
+    return 0;
+}
+
+void cf_httpc_tls(void *h)
+{
+    (void)curl_easy_setopt((CURL *)h, CURLOPT_SSL_VERIFYPEER, 1L);
+    (void)curl_easy_setopt((CURL *)h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (tls_ca != NULL)
+        (void)curl_easy_setopt((CURL *)h, CURLOPT_CAINFO, tls_ca);
+}
+
+bool cf_httpc_cert_error(int cc)
+{
+    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_ISSUER_ERROR;
+}
+
+void cf_httpc_failure(int cc, char *err, const char *url)
+{
+    const char *why = curl_easy_strerror((CURLcode)cc);
+
+    if (!cf_httpc_cert_error(cc))
+        cf_err_set(err, "%s: %s", url, why);
+    else if (tls_ca != NULL)
+        cf_err_set(err, "%s: %s: the server's certificate is not trusted by the CA in \"%s\"", url,
+                   why, tls_ca);
+    else
+        cf_err_set(err, "%s: %s: the server's certificate is not trusted; give its CA with %s", url,
+                   why, tls_option);
+}
+
 static size_t collect(char *p, size_t size, size_t nitems, void *ud)
 {
     struct cf_buf *b = ud;
@@ -108,6 +156,7 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
         goto out;
     }
     cf_httpc_share(h);
+    cf_httpc_tls(h);
     (void)curl_easy_setopt(h, CURLOPT_URL, url);
     (void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     (void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -127,7 +176,7 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
         goto out;
     }
     if (cc != CURLE_OK) {
-        cf_err_set(err, "%s: %s", url, curl_easy_strerror(cc));
+        cf_httpc_failure((int)cc, err, url);
         rc = CF_EUNAVAIL;
         goto out;
     }

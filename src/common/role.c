@@ -57,7 +57,7 @@ int cf_role_wait(const sigset_t *set)
     return sig;
 }
 
-void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_t port)
+void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_t port, bool tls)
 {
     const char *colon = strrchr(listen, ':');
     int hl = colon ? (int)(colon - listen) : 0;
@@ -65,10 +65,16 @@ void cf_role_announce(const char *role, uint64_t id, const char *listen, uint16_
 
     if (id != 0)
         (void)snprintf(ids, sizeof(ids), "%" PRIu64 " ", id);
-    printf("coffer %s %slistening on http://%.*s:%u\n", role, ids, hl > 0 ? hl : 9,
-           hl > 0 ? listen : "127.0.0.1", (unsigned)port);
+    printf("coffer %s %slistening on http%s://%.*s:%u\n", role, ids, tls ? "s" : "",
+           hl > 0 ? hl : 9, hl > 0 ? listen : "127.0.0.1", (unsigned)port);
     fflush(stdout);
     cf_log(CF_LOG_INFO, "%s %sserving on port %u", role, ids, (unsigned)port);
+}
+
+/* The char * setting at offset off of conf, or NULL when off is 0 (none). */
+static const char *setting(const void *conf, size_t off)
+{
+    return off == 0 ? NULL : *(char *const *)(const void *)((const char *)conf + off);
 }
 
 int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
@@ -85,6 +91,10 @@ int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
         goto out;
     status = 1;
     cf_role_signals(&set);
+    if (cf_httpc_tls_init(setting(conf, r->tls_ca_off), "--tls-ca", err) < 0) {
+        cf_log(CF_LOG_ERROR, "cannot start the %s: --tls-ca: %s", r->name, err);
+        goto out;
+    }
     if (cf_httpc_global_init() < 0 || r->start(conf, &svc, &port, err) < 0) {
         cf_log(CF_LOG_ERROR, "cannot start the %s: %s", r->name, err);
         goto out;
@@ -93,7 +103,8 @@ int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
         uint64_t id = 0;
         if (r->id_off != SIZE_MAX)
             memcpy(&id, (char *)conf + r->id_off, sizeof(id));
-        cf_role_announce(r->name, id, *(char *const *)(void *)((char *)conf + r->listen_off), port);
+        cf_role_announce(r->name, id, *(char *const *)(void *)((char *)conf + r->listen_off), port,
+                         setting(conf, r->tls_off) != NULL);
     }
     sig = cf_role_wait(&set);
     cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,

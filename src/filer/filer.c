@@ -57,6 +57,7 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
     {"read-only", CF_CONF_BOOL, "false", 0, 0, OFF(read_only),
      "refuse new objects; reads and deletes still work", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_TLS_OPTS(struct cf_filer_conf),
     {"fault-injection", CF_CONF_BOOL, "false", 0, 0, OFF(fault_injection),
      "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
      "filer",
@@ -435,8 +436,13 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                .capacity = conf->capacity,
                                .read_only = conf->read_only,
                                .io = io};
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = f, .role = "filer"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = f,
+                                     .role = "filer",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     int rc;
 
     f->id = (uint32_t)conf->id;
@@ -519,6 +525,7 @@ int cf_filer_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_filer_conf, log_level),
         .listen_off = offsetof(struct cf_filer_conf, listen),
         .id_off = offsetof(struct cf_filer_conf, id),
+        .tls_off = offsetof(struct cf_filer_conf, tls_cert),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

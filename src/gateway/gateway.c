@@ -96,6 +96,9 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "database connections per pool (catalog, each shard); 0: 4", false},
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
      "how long a request waits for a free database connection before it gets 503", false},
+
+    CF_ROLE_TLS_OPTS(struct cf_gateway_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_gateway_conf),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1246,8 +1249,13 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                      uint16_t *port_out, char *err)
 {
     struct cf_gateway *g = cf_xcalloc(1, sizeof(*g));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = g, .role = "gateway"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = g,
+                                     .role = "gateway",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     struct cf_auth_limiter_conf lc = {
         .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
     struct cf_auth_key rnd;
@@ -1383,6 +1391,8 @@ int cf_gateway_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_gateway_conf, log_level),
         .listen_off = offsetof(struct cf_gateway_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_gateway_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_gateway_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

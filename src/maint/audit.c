@@ -192,6 +192,7 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
         goto out;
     }
     cf_httpc_share(rb.e);
+    cf_httpc_tls(rb.e);
     (void)curl_easy_setopt(rb.e, CURLOPT_URL, url);
     (void)curl_easy_setopt(rb.e, CURLOPT_WRITEFUNCTION, read_cb);
     (void)curl_easy_setopt(rb.e, CURLOPT_WRITEDATA, &rb);

@@ -72,6 +72,9 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
      "at most this many scribe events are kept, the newest (0: no bound)", false},
     {"log-prune-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(log_prune_ms),
      "how often scribe retention runs (0: never)", false},
+
+    CF_ROLE_TLS_OPTS(struct cf_monitor_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_monitor_conf),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -486,7 +489,12 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
                      uint16_t *port_out, char *err)
 {
     struct cf_monitor *m = cf_xcalloc(1, sizeof(*m));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = m};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = m,
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     struct cf_tracker_opts to = {0};
     pthread_condattr_t ca;
     int rc;
@@ -600,6 +608,8 @@ int cf_monitor_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_monitor_conf, log_level),
         .listen_off = offsetof(struct cf_monitor_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_monitor_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_monitor_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -74,6 +74,8 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds a replica may send nothing before the next one is asked", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_TLS_OPTS(struct cf_objsrv_conf),
+    CF_ROLE_TLS_CA_OPT(struct cf_objsrv_conf),
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
 
@@ -399,8 +401,12 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
                     char *err)
 {
     struct cf_objsrv *o = cf_xcalloc(1, sizeof(*o));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .cls = o, .role = "objsrv"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .cls = o,
+                                     .role = "objsrv",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key};
     int rc;
 
     o->app = cf_xstrdup(conf->app);
@@ -480,6 +486,8 @@ int cf_objsrv_main(int argc, char **argv)
         .log_level_off = offsetof(struct cf_objsrv_conf, log_level),
         .listen_off = offsetof(struct cf_objsrv_conf, listen),
         .id_off = SIZE_MAX,
+        .tls_off = offsetof(struct cf_objsrv_conf, tls_cert),
+        .tls_ca_off = offsetof(struct cf_objsrv_conf, tls_ca),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

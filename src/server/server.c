@@ -24,6 +24,7 @@
 #include "coffer/objdb.h"
 #include "coffer/objsrv.h"
 #include "coffer/role.h"
+#include "coffer/tls.h"
 
 #define FILERS_MAX 16
 
@@ -35,6 +36,8 @@ struct server_conf {
     uint64_t replicas;
     uint64_t filer_capacity;
     char *log_level;
+    bool tls;
+    bool tls_internal;
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -52,16 +55,23 @@ static const struct cf_conf_opt opts[] = {
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    {"tls", CF_CONF_BOOL, "false", 0, 0, OFF(tls),
+     "serve HTTPS with the CA and certificate in DIR/tls (made on first start)", false},
+    {"tls-internal", CF_CONF_BOOL, "true", 0, 0, OFF(tls_internal),
+     "with --tls, the app, objsrv, monitor and filers serve HTTPS too (false: only the gateway)",
+     false},
 };
 
 static const char usage[] =
-    "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R]\n"
+    "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R] [--tls]\n"
     "\n"
     "Runs the whole system on this machine: N filers, the app (upload service),\n"
     "objsrv (download service), the gateway (client API) and the monitor (filer\n"
     "tracking and the event log), with SQLite under\n"
     "DIR. On first start it makes client \"demo\" with admin user \"admin\" and\n"
-    "prints the password once. Ctrl-C stops it.\n";
+    "prints the password once. With --tls every role serves HTTPS with a\n"
+    "certificate signed by the CA in DIR/tls/ca.pem (both made on first start):\n"
+    "give that file to clients (coffer login --ca DIR/tls/ca.pem). Ctrl-C stops it.\n";
 
 struct server {
     /* Each role's settings, kept for its life. */
@@ -77,6 +87,8 @@ struct server {
     struct cf_objsrv *objsrv;
     struct cf_gateway *gateway;
     struct cf_monitor *monitor;
+    /* DATA/tls/: the files cf_tls_make keeps there (tls.h) */
+    char tls_cert[4200], tls_key[4200], tls_ca[4200];
 };
 
 static int addr(char *out, size_t cap, const char *host, uint64_t port)
@@ -135,7 +147,7 @@ out:
 
 /* Create the first shard if there is none, and register (or re-point) the filers. */
 static int prepare_db(const char *uri, const struct server_conf *conf, const struct server *s,
-                      char *err)
+                      const char *scheme, char *err)
 {
     struct cf_objdb *odb = NULL;
     struct cf_objdb_shard *shards = NULL;
@@ -156,7 +168,8 @@ static int prepare_db(const char *uri, const struct server_conf *conf, const str
         uint32_t id = (uint32_t)(i + 1);
         char url[CF_OBJDB_URL_MAX + 1];
 
-        (void)snprintf(url, sizeof(url), "http://%s:%u", conf->host, (unsigned)s->filer_ports[i]);
+        (void)snprintf(url, sizeof(url), "%s://%s:%u", scheme, conf->host,
+                       (unsigned)s->filer_ports[i]);
         rc = cf_objdb_filer_get(odb, id, &f, err);
         if (rc == CF_ENOTFOUND) {
             memset(&f, 0, sizeof(f));
@@ -177,9 +190,56 @@ out:
     return rc;
 }
 
+/* With --tls: the CA and server certificate in DATA/tls (made if missing,
+ * kept otherwise), trusted by every role of this process for its calls. */
+static int prepare_tls(struct server *s, const struct server_conf *conf, char *err)
+{
+    const char *hosts[1];
+    size_t nhosts = 0;
+    char dir[4096];
+    bool made = false;
+    int rc;
+
+    if (snprintf(dir, sizeof(dir), "%s/tls", conf->data) >= (int)sizeof(dir) ||
+        snprintf(s->tls_cert, sizeof(s->tls_cert), "%s/%s", dir, CF_TLS_CERT) >=
+            (int)sizeof(s->tls_cert) ||
+        snprintf(s->tls_key, sizeof(s->tls_key), "%s/%s", dir, CF_TLS_KEY) >=
+            (int)sizeof(s->tls_key) ||
+        snprintf(s->tls_ca, sizeof(s->tls_ca), "%s/%s", dir, CF_TLS_CA_CERT) >=
+            (int)sizeof(s->tls_ca)) {
+        cf_err_set(err, "data directory path too long");
+        return CF_EINVAL;
+    }
+    /* The address every role listens on, unless it is a wildcard. */
+    if (strcmp(conf->host, "0.0.0.0") != 0 && strcmp(conf->host, "::") != 0 &&
+        conf->host[0] != '\0')
+        hosts[nhosts++] = conf->host;
+    rc = cf_tls_make(dir, hosts, nhosts, false, &made, err);
+    if (rc == 0 && made)
+        cf_log(CF_LOG_INFO, "made TLS certificates in %s (clients trust %s)", dir, s->tls_ca);
+    if (rc == 0)
+        rc = cf_httpc_tls_init(s->tls_ca, "--tls-ca", err);
+    return rc;
+}
+
 /* A role's setting decided here, as text, through the role's own table. */
 #define SET(role, conf, name, value)                                                               \
     cf_conf_set(cf_##role##_conf_opts, cf_##role##_conf_nopts, (conf), (name), (value), err)
+
+/* With TLS on (on), a role's certificate and key. */
+static int set_tls(const struct cf_conf_opt *ropts, size_t n, void *rconf, const struct server *s,
+                   bool on, char *err)
+{
+    int rc = 0;
+
+    if (on)
+        rc = cf_conf_set(ropts, n, rconf, "tls-cert", s->tls_cert, err);
+    if (on && rc == 0)
+        rc = cf_conf_set(ropts, n, rconf, "tls-key", s->tls_key, err);
+    return rc;
+}
+#define SET_TLS(role, conf, on)                                                                    \
+    set_tls(cf_##role##_conf_opts, cf_##role##_conf_nopts, (conf), s, (on), err)
 
 /* Every role starts from its own option table's defaults (cf_conf_defaults),
  * exactly as `coffer ROLE` with no options would, and the server sets only
@@ -190,6 +250,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
     char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "";
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
+    bool itls = conf->tls && conf->tls_internal; /* the internal roles serve HTTPS */
+    const char *scheme = itls ? "https" : "http";
     int rc;
 
     if (conf->replicas > conf->filers) {
@@ -202,6 +264,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     rc = cf_io_private_dir(conf->data, true, err);
     if (rc < 0)
         return rc;
+
+    if (conf->tls) {
+        rc = prepare_tls(s, conf, err);
+        if (rc < 0)
+            return rc;
+    }
     for (size_t i = 0; i < conf->filers; i++) {
         struct cf_filer_conf *fc = &s->fc[i];
         if (snprintf(dir, sizeof(dir), "%s/filer%zu", conf->data, i + 1) >= (int)sizeof(dir) ||
@@ -214,6 +282,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             rc = SET(filer, fc, "dir", dir);
         if (rc == 0)
             rc = SET(filer, fc, "listen", listen);
+        if (rc == 0)
+            rc = SET_TLS(filer, fc, itls);
         if (rc < 0)
             return rc;
         fc->id = i + 1;
@@ -224,7 +294,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         s->nfilers++;
     }
     (void)snprintf(uri, sizeof(uri), "sqlite:%s/catalog.db", conf->data);
-    rc = prepare_db(uri, conf, s, err);
+    rc = prepare_db(uri, conf, s, scheme, err);
     if (rc < 0)
         return rc;
     /* The monitor first, so the summary table is true when the app,
@@ -237,10 +307,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(monitor, &s->mc, "db", uri);
     if (rc == 0)
+        rc = SET_TLS(monitor, &s->mc, itls);
+    if (rc == 0)
         rc = cf_monitor_start(&s->mc, &s->monitor, &monitor_port, err);
     if (rc < 0)
         return rc;
-    (void)snprintf(monitor_url, sizeof(monitor_url), "http://%s:%u", conf->host,
+    (void)snprintf(monitor_url, sizeof(monitor_url), "%s://%s:%u", scheme, conf->host,
                    (unsigned)monitor_port);
     if (addr(listen, sizeof(listen), conf->host, conf->port) < 0)
         return CF_EINVAL;
@@ -249,6 +321,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(app, &s->ac, "listen", listen);
     if (rc == 0)
         rc = SET(app, &s->ac, "db", uri);
+    if (rc == 0)
+        rc = SET_TLS(app, &s->ac, itls);
     if (rc < 0)
         return rc;
     s->ac.replicas = conf->replicas;
@@ -256,7 +330,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
-    (void)snprintf(app_url, sizeof(app_url), "http://%s:%u", conf->host, (unsigned)app_port);
+    (void)snprintf(app_url, sizeof(app_url), "%s://%s:%u", scheme, conf->host, (unsigned)app_port);
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 1 : 0) < 0)
         return CF_EINVAL;
     rc = cf_conf_defaults(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &s->oc, err);
@@ -265,10 +339,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(objsrv, &s->oc, "app", app_url);
     if (rc == 0)
+        rc = SET_TLS(objsrv, &s->oc, itls);
+    if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc < 0)
         return rc;
-    (void)snprintf(objsrv_url, sizeof(objsrv_url), "http://%s:%u", conf->host,
+    (void)snprintf(objsrv_url, sizeof(objsrv_url), "%s://%s:%u", scheme, conf->host,
                    (unsigned)objsrv_port);
     (void)snprintf(uri, sizeof(uri), "sqlite:%s/fs-catalog.db", conf->data);
     (void)snprintf(key, sizeof(key), "%s/gateway.key", conf->data);
@@ -289,6 +365,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
     if (rc == 0)
+        rc = SET_TLS(gateway, &s->gc, conf->tls);
+    if (rc == 0)
         rc = cf_gateway_start(&s->gc, &s->gateway, &gateway_port, err);
     if (rc < 0)
         return rc;
@@ -298,9 +376,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     printf("coffer objsrv listening on %s\n", objsrv_url);
     printf("coffer monitor listening on %s\n", monitor_url);
     for (size_t i = 0; i < s->nfilers; i++)
-        printf("coffer filer %zu listening on http://%s:%u\n", i + 1, conf->host,
+        printf("coffer filer %zu listening on %s://%s:%u\n", i + 1, scheme, conf->host,
                (unsigned)s->filer_ports[i]);
-    printf("coffer gateway listening on http://%s:%u\n", conf->host, (unsigned)gateway_port);
+    printf("coffer gateway listening on %s://%s:%u\n", conf->tls ? "https" : "http", conf->host,
+           (unsigned)gateway_port);
+    if (conf->tls)
+        printf("coffer server tls: clients verify with --ca %s\n", s->tls_ca);
     /* Printed once, on the start that made the user; only its hash is kept. */
     if (pw[0] != '\0')
         printf("coffer gateway login: client demo user admin password %s\n", pw);

@@ -122,6 +122,14 @@ static void set_method(CURL *e, const char *method, struct it_body *body)
 /* Set e up for one request to base + target (curl_easy_reset first); resp is
  * zeroed and its hash started. Returns the header list, which must outlive
  * the transfer (caller frees it after http_collect). */
+/* The CA file https:// requests trust (it_http_ca); "" for none. */
+static char http_ca[IT_PATH_MAX];
+
+void it_http_ca(const char *path)
+{
+    it_fmt(http_ca, sizeof(http_ca), "%s", path != NULL ? path : "");
+}
+
 static struct curl_slist *http_prepare(CURL *e, const char *base, const char *method,
                                        const char *target, struct it_body *body,
                                        struct it_resp *resp, va_list ap)
@@ -162,6 +170,8 @@ static struct curl_slist *http_prepare(CURL *e, const char *base, const char *me
     curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)IT_CURL_BUFSIZE);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)IT_CURL_BUFSIZE);
+    if (http_ca[0] != '\0')
+        curl_easy_setopt(e, CURLOPT_CAINFO, http_ca);
     set_method(e, method, body);
     return hl;
 }

@@ -79,6 +79,10 @@ long it_http(struct it_client *c, const struct it_filer *f, const char *method, 
 /* The same, to any role: base is "http://127.0.0.1:PORT". */
 long it_http_to(struct it_client *c, const char *base, const char *method, const char *target,
                 struct it_body *body, struct it_resp *resp, ...) __attribute__((sentinel));
+/* Trust the PEM CA certificate(s) at path (copied; NULL: none, the
+ * system's) in the https:// requests of every function here from now on.
+ * Peer and host are always verified. Case's main thread, before requests. */
+void it_http_ca(const char *path);
 /* Release resp's body. Idempotent. */
 void it_resp_fini(struct it_resp *r);
 

@@ -163,24 +163,27 @@ static int read_line(int fd, char *buf, size_t cap, uint64_t deadline, const cha
     return rc;
 }
 
-/* "<prefix>http://127.0.0.1:PORT": the base URL into base (IT_URL_MAX) and
- * the port into *port (may be NULL). */
+/* "<prefix>http[s]://127.0.0.1:PORT": the base URL into base (IT_URL_MAX)
+ * and the port into *port (may be NULL). */
 static void parse_url_line(const char *line, const char *prefix, char *base, unsigned *port)
 {
-    static const char host[] = "http://127.0.0.1:";
-    size_t plen = strlen(prefix);
+    static const char host[] = "://127.0.0.1:";
+    size_t plen = strlen(prefix), slen;
     const char *p;
     char *end = NULL;
     unsigned long v;
 
-    IT_CHECKF(strncmp(line, prefix, plen) == 0 && strncmp(line + plen, host, sizeof(host) - 1) == 0,
-              "ready line \"%s\" is not \"%s%s...\"", line, prefix, host);
-    p = line + plen + sizeof(host) - 1;
+    IT_CHECKF(strncmp(line, prefix, plen) == 0, "ready line \"%s\" is not \"%s...\"", line, prefix);
+    slen = strncmp(line + plen, "https", 5) == 0 ? 5 : 4;
+    IT_CHECKF(strncmp(line + plen, "https", slen) == 0 &&
+                  strncmp(line + plen + slen, host, sizeof(host) - 1) == 0,
+              "ready line \"%s\" is not \"%shttp[s]%s...\"", line, prefix, host);
+    p = line + plen + slen + sizeof(host) - 1;
     errno = 0;
     v = strtoul(p, &end, 10);
     IT_CHECKF(errno == 0 && end != p && *end == '\0' && v > 0 && v < 65536,
               "bad port in ready line \"%s\"", line);
-    it_fmt(base, IT_URL_MAX, "http://127.0.0.1:%lu", v);
+    it_fmt(base, IT_URL_MAX, "%s://127.0.0.1:%lu", slen == 5 ? "https" : "http", v);
     if (port != NULL)
         *port = (unsigned)v;
 }

@@ -5,7 +5,8 @@
  * Role: every process is started from the coffer binary given to it_run,
  * listens on 127.0.0.1 with a port from the kernel (--listen 127.0.0.1:0,
  * --port 0) and is ready when it has printed its ready line on stdout
- * ("coffer ROLE listening on http://127.0.0.1:PORT"), which gives the port.
+ * ("coffer ROLE listening on http://127.0.0.1:PORT", https:// for a role
+ * given --tls-cert), which gives the port and the scheme.
  * Its stderr is appended to <case dir>/<name>.log, which the runner prints
  * when the case fails. It runs with our environment minus every COFFER_*
  * variable, with default signal dispositions, and dies (SIGKILL) if the
@@ -87,7 +88,7 @@ struct it_proc {
     unsigned port;         /* from its ready line */
     char name[32];         /* in messages; its stderr is <case dir>/<name>.log */
     char log[IT_PATH_MAX]; /* appended across restarts */
-    char base[IT_URL_MAX]; /* "http://127.0.0.1:PORT" of its ready line */
+    char base[IT_URL_MAX]; /* "http[s]://127.0.0.1:PORT" of its ready line */
     char ready_line[256];  /* without '\n' */
 };
 
