@@ -27,6 +27,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_app_conf {
     char *listen;
@@ -52,6 +53,7 @@ struct cf_app_conf {
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */
     uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

@@ -40,6 +40,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_gateway_conf {
     char *listen;
@@ -57,6 +58,7 @@ struct cf_gateway_conf {
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
     char *log_level;
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -38,6 +38,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 /* A POST body the monitor reads at most. */
 #define CF_MONITOR_BODY_MAX (16 * 1024)
@@ -52,6 +53,7 @@ struct cf_monitor_conf {
     char *high_water; /* a fraction, "0.95"; NULL: the tracker's default */
     char *low_water;  /* a fraction below high_water, "0.90"; NULL: default */
     char *log_level;
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

@@ -20,6 +20,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_objsrv_conf {
     char *listen;
@@ -27,6 +28,7 @@ struct cf_objsrv_conf {
     uint64_t cache_ms; /* how long a record is reused */
     uint64_t stall_s;  /* a replica silent this long is abandoned */
     char *log_level;
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

@@ -119,6 +119,7 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "bandwidth limit of the background audit, MB/s (0: none)", true},
     {"dedupe-interval-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(dedupe_interval_s),
      "period of the dedupe job (0: only on demand)", true},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_app_conf),
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -794,8 +795,12 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *port_out, char *err)
 {
     struct cf_app *a = cf_xcalloc(1, sizeof(*a));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = a, .role = "app"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = a,
+                                     .role = "app",
+                                     .limits = conf->http};
     int rc;
 
     a->replicas = (unsigned)conf->replicas;

@@ -61,6 +61,7 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
      "filer",
      false},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_filer_conf),
 };
 const size_t cf_filer_conf_nopts = CF_ARRAY_LEN(cf_filer_conf_opts);
 
@@ -435,8 +436,12 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                .capacity = conf->capacity,
                                .read_only = conf->read_only,
                                .io = io};
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = f, .role = "filer"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = f,
+                                     .role = "filer",
+                                     .limits = conf->http};
     int rc;
 
     f->id = (uint32_t)conf->id;

@@ -91,6 +91,7 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
      "milliseconds between trash retention passes; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1200,8 +1201,12 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                      uint16_t *port_out, char *err)
 {
     struct cf_gateway *g = cf_xcalloc(1, sizeof(*g));
-    struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .done = done, .cls = g, .role = "gateway"};
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = g,
+                                     .role = "gateway",
+                                     .limits = conf->http};
     struct cf_auth_limiter_conf lc = {
         .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
     struct cf_auth_key rnd;

@@ -57,6 +57,7 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     {"low-water", CF_CONF_STR, "0.90", 0, 0, OFF(low_water),
      "used/total under which a read-only filer is writable again, below high-water", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_monitor_conf),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -390,7 +391,8 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
                      uint16_t *port_out, char *err)
 {
     struct cf_monitor *m = cf_xcalloc(1, sizeof(*m));
-    struct cf_http_server_opts ho = {.listen_fd = -1, .handler = handler, .done = done, .cls = m};
+    struct cf_http_server_opts ho = {
+        .listen_fd = -1, .handler = handler, .done = done, .cls = m, .limits = conf->http};
     struct cf_tracker_opts to = {0};
     int rc;
 

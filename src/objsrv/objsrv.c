@@ -74,6 +74,7 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds a replica may send nothing before the next one is asked", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_objsrv_conf),
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
 
@@ -400,7 +401,7 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
 {
     struct cf_objsrv *o = cf_xcalloc(1, sizeof(*o));
     struct cf_http_server_opts ho = {
-        .listen_fd = -1, .handler = handler, .cls = o, .role = "objsrv"};
+        .listen_fd = -1, .handler = handler, .cls = o, .role = "objsrv", .limits = conf->http};
     int rc;
 
     o->app = cf_xstrdup(conf->app);
