@@ -175,6 +175,13 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
 enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
                                ...) CF_PRINTF(4, 5);
 
+/* Room for a client address in text (IPv6 included). */
+#define CF_HTTP_ADDR_LEN 64
+
+/* The client's source address as text ("127.0.0.1", "::1") into out (cap
+ * bytes, at least CF_HTTP_ADDR_LEN); "?" if MHD does not know it. */
+void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap);
+
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);
 

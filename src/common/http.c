@@ -59,7 +59,7 @@ enum conn_phase {
 struct conn {
     struct conn *prev, *next;
     int fd; /* MHD's socket: MHD closes it only after the CLOSED notification */
-    char addr[INET6_ADDRSTRLEN];
+    char addr[CF_HTTP_ADDR_LEN];
     enum conn_phase phase;
     uint64_t since_ns;    /* the phase's start */
     uint64_t allow_ns;    /* P_HEAD: its deadline, from since_ns */
@@ -195,15 +195,7 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_conte
         k = cf_xcalloc(1, sizeof(*k));
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         k->fd = ci != NULL ? (int)ci->connect_fd : -1;
-        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET)
-            (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr,
-                            k->addr, sizeof(k->addr));
-        else if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family == AF_INET6)
-            (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-                            k->addr, sizeof(k->addr));
-        if (k->addr[0] == '\0')
-            (void)snprintf(k->addr, sizeof(k->addr), "?");
+        cf_http_client_addr(c, k->addr, sizeof(k->addr));
         k->phase = P_HEAD;
         k->since_ns = cf_now_ns();
         k->allow_ns = s->head_ns;
@@ -849,6 +841,23 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
                       text ? strlen(text) : 2, NULL);
     free(text);
     return r;
+}
+
+void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+    const char *r = NULL;
+
+    if (sa != NULL && sa->sa_family == AF_INET)
+        r = inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                      (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        r = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                      (socklen_t)cap);
+    if (r == NULL)
+        (void)snprintf(out, cap, "?");
 }
 
 const char *cf_http_header(struct MHD_Connection *c, const char *name)
