@@ -27,6 +27,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_app_conf {
     char *listen;
@@ -68,6 +69,8 @@ struct cf_app_conf {
      * killed mid-upload leaves bytes the stale drain deletes after this.
      * 0 (a zeroed struct) means CF_APP_UPLOAD_HOLD_S. */
     uint64_t upload_hold_s;
+
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 #define CF_APP_UPLOAD_HOLD_S 3600

@@ -222,15 +222,17 @@ CF_MUST_CHECK int cf_auth_bearer_parse(const char *value, size_t len, struct cf_
  * attacker cannot aim keys at one bucket. Memory is fixed at creation,
  * whatever the input.
  *
- * Rule: a key that has failed max_failures times, each within window_ms of
- * the first of the run, is blocked for window_ms from its last failure;
- * cf_auth_limiter_check then refuses it. After a window with no further
- * failure the key starts afresh. A success clears the key.
+ * Rule: growing delays, never a lock. A key's first free_failures failures
+ * cost nothing; after failure number free_failures + n (n >= 1) the key
+ * must wait base_delay_ms * 2^(n-1), at most max_delay_ms, from that
+ * failure before its next try; cf_auth_limiter_check (and _attempt)
+ * refuse it until then. A key with no failure for forget_ms starts afresh,
+ * and a success clears it.
  *
  * When a key must be stored and its bucket (8 entries) is full of live
  * entries, the entry with the fewest failures (the oldest among equals) is
- * evicted, so blocked keys are the last to go: flooding the table with fresh
- * keys can only erase blocks if every entry of a bucket is itself blocked.
+ * evicted, so delayed keys are the last to go: flooding the table with fresh
+ * keys can only erase a delay if every entry of a bucket is itself delayed.
  *
  * Threads: every call takes one internal mutex; logins already cost a
  * password hash each, so contention is not a concern. */
@@ -240,8 +242,10 @@ struct cf_auth_limiter;
 typedef uint64_t (*cf_auth_clock_cb)(void *arg);
 
 struct cf_auth_limiter_conf {
-    unsigned max_failures;  /* >= 1; e.g. 5 */
-    uint64_t window_ms;     /* >= 1; e.g. 15 minutes */
+    unsigned free_failures; /* failures before the first delay; e.g. 3 */
+    uint64_t base_delay_ms; /* >= 1; the first delay, doubled by each failure after it */
+    uint64_t max_delay_ms;  /* >= base_delay_ms; the longest delay */
+    uint64_t forget_ms;     /* >= max_delay_ms; no failure for this long: start afresh */
     size_t entries;         /* table size, 1..CF_AUTH_LIMITER_MAX, rounded up to a multiple of 8 */
     cf_auth_clock_cb clock; /* NULL: the monotonic clock (cf_now_ns() / 1e6) */
     void *clock_arg;        /* kept; passed to clock */
@@ -260,12 +264,20 @@ CF_MUST_CHECK int cf_auth_limiter_new(const struct cf_auth_limiter_conf *conf,
 void cf_auth_limiter_free(struct cf_auth_limiter *l);
 
 /* May key (nparts spans, borrowed; nparts >= 1) try to log in now? Returns 0
- * if so; CF_ETOOMANY (429) if it is blocked, and then *retry_after_ms (may be NULL)
+ * if so; CF_ETOOMANY (429) if it must wait, and then *retry_after_ms (may be NULL)
  * is set to the milliseconds until it is not (>= 1); CF_EINVAL if nparts is 0.
  * If libcrypto cannot hash the key (out of memory) it fails closed: CF_EBUSY
  * with *retry_after_ms untouched. */
 CF_MUST_CHECK int cf_auth_limiter_check(struct cf_auth_limiter *l, const struct cf_span *parts,
                                         size_t nparts, uint64_t *retry_after_ms);
+
+/* cf_auth_limiter_check and, if the key may try, a failure recorded for it
+ * at once (one step under the mutex, so parallel tries see each other; a
+ * success clears it afterwards). Returns as _check; on 0, *prior (may be
+ * NULL) is the key's failures before this one. A refused try records
+ * nothing. */
+CF_MUST_CHECK int cf_auth_limiter_attempt(struct cf_auth_limiter *l, const struct cf_span *parts,
+                                          size_t nparts, uint64_t *retry_after_ms, unsigned *prior);
 
 /* Record a failed login for key. Never fails (nparts == 0 is ignored). */
 void cf_auth_limiter_fail(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts);

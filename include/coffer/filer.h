@@ -19,6 +19,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 #include "coffer/io.h"
 
 struct cf_filer_conf {
@@ -31,7 +32,8 @@ struct cf_filer_conf {
     /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
     char *tls_cert;
     char *tls_key;
-    bool fault_injection; /* tests only: serve /debug/faults (above) */
+    bool fault_injection;       /* tests only: serve /debug/faults (above) */
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_filer_conf_opts[];

@@ -21,6 +21,13 @@
  *   DELETE /api/v1/trash[/<id>]          delete for good
  *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
  *
+ * Login limits: failed logins slow down the source address that makes them
+ * (per address, and per address and account: a few free tries, then
+ * growing delays answered 429 with Retry-After) and, for addresses that
+ * already failed on that account, the account; an address with no failure
+ * on an account is never delayed by others' failures on it, so its owner
+ * can log in while someone else guesses. No delay ever locks an account.
+ *
  * Invariants: an upload is streamed to the app as it arrives (memory is one
  * piece whatever the size) and recorded in fsdb only after the app answered
  * 201. Every call but login needs a valid bearer token (auth.h) or gets 401.
@@ -40,6 +47,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_gateway_conf {
     char *listen;
@@ -68,6 +76,15 @@ struct cf_gateway_conf {
     char *tls_key;
     /* The CA file to verify the https:// services it calls (httpc.h). */
     char *tls_ca;
+
+    /* Password hashing (PBKDF2, ~77 ms each at the default cost) runs on at
+     * most login_hash_slots threads at once (0: one per core); up to
+     * login_queue more logins wait, each at most login_queue_ms, for a slot;
+     * the others get 503 with Retry-After. */
+    uint64_t login_hash_slots;
+    uint64_t login_queue;
+    uint64_t login_queue_ms;
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -39,6 +39,23 @@
  * what the next one reads), but do count in cf_http_server_requests and
  * _in_flight, and a drain waits for them.
  *
+ * Slow clients (struct cf_http_limits). A connection thread is a scarce
+ * thing, so no client may hold one by sending slowly:
+ *   - the request line and headers must arrive in full within head_timeout_ms
+ *     of the connection's start (on a kept-alive connection, within
+ *     idle_timeout_s + head_timeout_ms of the previous request's end);
+ *   - a connection with nothing to read or write for idle_timeout_s closes;
+ *   - a request body must arrive at min_rate bytes per second at least,
+ *     measured over each rate_window_ms of time spent waiting for the client
+ *     (time the handler itself takes, e.g. pushing bytes on, is not counted);
+ *   - one source address holds at most per_ip_limit connections; more are
+ *     closed at once, without a reply.
+ * A watchdog thread enforces the first and third by shutting the socket
+ * down: the handler then sees its request end with a termination code other
+ * than COMPLETED_OK in cf_http_done_cb (an upload is thus aborted as when
+ * the client goes away), and coffer_http_slow_closed_total{role,phase}
+ * (phase "head" or "body") counts it.
+ *
  * Percent-decoding: URLs and query arguments are decoded, except that "%00"
  * is left as the three bytes "%00" so a NUL can never truncate a path
  * silently; validators then refuse the '%'.
@@ -50,12 +67,15 @@
 #ifndef COFFER_HTTP_H
 #define COFFER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <microhttpd.h>
 #include <jansson.h>
 
 #include "coffer/common.h"
+#include "coffer/conf.h"
+#include "coffer/limits.h"
 
 typedef enum MHD_Result (*cf_http_handler_cb)(void *cls, struct MHD_Connection *c, const char *url,
                                               const char *method, const char *version,
@@ -65,6 +85,43 @@ typedef void (*cf_http_done_cb)(void *cls, struct MHD_Connection *c, void *req_s
                                 enum MHD_RequestTerminationCode why);
 
 struct cf_http_server;
+
+/* Defaults of struct cf_http_limits (a 0 field takes its default). */
+#define CF_HTTP_HEAD_TIMEOUT_MS 10000u
+#define CF_HTTP_IDLE_S          30u
+#define CF_HTTP_MIN_RATE        (8u * 1024u)
+#define CF_HTTP_RATE_WINDOW_MS  10000u
+#define CF_HTTP_PER_IP_LIMIT    256u
+
+/* The slow-client limits above; every role's configuration table carries
+ * them (CF_HTTP_LIMITS_CONF_OPTS) in a member named `http`. */
+struct cf_http_limits {
+    uint64_t head_timeout_ms; /* request line + headers, in full */
+    uint64_t idle_timeout_s;  /* nothing read or written */
+    uint64_t min_rate;        /* request body bytes per second, at least */
+    uint64_t rate_window_ms;  /* the window min_rate is measured over */
+    uint64_t per_ip_limit;    /* connections per source address */
+};
+
+/* The entries of a role's cf_conf_opt table for its `struct cf_http_limits
+ * http` member; conf_type is the role's configuration struct. */
+/* clang-format off */
+#define CF_HTTP_LIMITS_CONF_OPTS(conf_type)                                                        \
+    {"http-head-timeout-ms", CF_CONF_U64, "10000", 100, 3600000,                                   \
+     offsetof(conf_type, http.head_timeout_ms),                                                    \
+     "milliseconds a client has to send a request line and headers in full", false},               \
+    {"http-idle-timeout-s", CF_CONF_U64, "30", 1, 86400,                                           \
+     offsetof(conf_type, http.idle_timeout_s),                                                     \
+     "seconds a connection may send and receive nothing before it closes", false},                 \
+    {"http-min-rate", CF_CONF_SIZE, "8K", 1, 1024ull * 1024 * 1024,                                \
+     offsetof(conf_type, http.min_rate),                                                           \
+     "bytes per second a request body must arrive at, at least (K, M suffixes)", false},           \
+    {"http-rate-window-ms", CF_CONF_U64, "10000", 100, 3600000,                                    \
+     offsetof(conf_type, http.rate_window_ms),                                                     \
+     "milliseconds over which http-min-rate is measured", false},                                 \
+    {"http-per-ip-limit", CF_CONF_U64, "256", 1, CF_HTTP_CONN_MAX,                                 \
+     offsetof(conf_type, http.per_ip_limit), "connections one source address may hold", false}
+/* clang-format on */
 
 struct cf_http_server_opts {
     int listen_fd;              /* taken: closed by cf_http_server_free */
@@ -78,6 +135,7 @@ struct cf_http_server_opts {
      * NULL: plain HTTP. One without the other is an error. */
     const char *tls_cert;
     const char *tls_key;
+    struct cf_http_limits limits; /* slow clients; a 0 field takes its default */
 };
 
 /* Start serving on opts->listen_fd, over TLS when opts->tls_cert is set
@@ -129,6 +187,13 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
  * handler should return. */
 enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
                                ...) CF_PRINTF(4, 5);
+
+/* Room for a client address in text (IPv6 included). */
+#define CF_HTTP_ADDR_LEN 64
+
+/* The client's source address as text ("127.0.0.1", "::1") into out (cap
+ * bytes, at least CF_HTTP_ADDR_LEN); "?" if MHD does not know it. */
+void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap);
 
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);

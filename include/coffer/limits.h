@@ -21,8 +21,6 @@
 #define CF_HTTP_CONN_MEMORY (64 * 1024)
 /* Simultaneous client connections to one server; each has a thread. */
 #define CF_HTTP_CONN_MAX 1024
-/* Idle seconds before a connection is closed. */
-#define CF_HTTP_IDLE_TIMEOUT_S 120
 
 /* A request refused before its body arrives: a body up to this size is read
  * and dropped so the client gets the reply; a larger one closes the

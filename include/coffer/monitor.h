@@ -43,6 +43,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 /* A POST body the monitor reads at most. */
 #define CF_MONITOR_BODY_MAX (16 * 1024)
@@ -66,6 +67,8 @@ struct cf_monitor_conf {
     char *tls_key;
     /* The CA file to verify the https:// services it calls (httpc.h). */
     char *tls_ca;
+
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

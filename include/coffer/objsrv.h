@@ -20,6 +20,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 struct cf_objsrv_conf {
     char *listen;
@@ -32,6 +33,8 @@ struct cf_objsrv_conf {
     char *tls_key;
     /* The CA file to verify the https:// services it calls (httpc.h). */
     char *tls_ca;
+
+    struct cf_http_limits http; /* slow clients (http.h) */
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

@@ -135,6 +135,7 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "an upload's target paths are held this long (renewed while the body flows); an app killed "
      "mid-upload leaves bytes the stale pass deletes once the hold is over",
      false},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_app_conf),
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -931,7 +932,8 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
                                      .cls = a,
                                      .role = "app",
                                      .tls_cert = conf->tls_cert,
-                                     .tls_key = conf->tls_key};
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http};
     int rc;
 
     a->replicas = (unsigned)conf->replicas;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,8 +44,33 @@ struct http_metrics {
     struct cf_metric *resp_bytes;
     struct cf_metric *incomplete;
     struct cf_metric *in_flight;
+    struct cf_metric *slow_head, *slow_body;
 };
 /* ---- end metrics ---- */
+
+/* Where a connection stands, for the watchdog (http.h, slow clients). */
+enum conn_phase {
+    P_HEAD, /* waiting for a request line and headers */
+    P_BODY, /* reading a request body */
+    P_BUSY, /* the handler's or the reply's time: no deadline of ours */
+};
+
+/* One open connection, from MHD's STARTED notification to its CLOSED one
+ * (its socket context). Fields below `fd` are guarded by the server's mu. */
+struct conn {
+    struct conn *prev, *next;
+    int fd; /* MHD's socket: MHD closes it only after the CLOSED notification */
+    char addr[CF_HTTP_ADDR_LEN];
+    enum conn_phase phase;
+    uint64_t since_ns;    /* the phase's start */
+    uint64_t allow_ns;    /* P_HEAD: its deadline, from since_ns */
+    uint64_t bytes;       /* P_BODY: body bytes so far */
+    uint64_t handler_ns;  /* P_BODY: time spent in the handler so far */
+    uint64_t in_since_ns; /* the handler runs since then; 0: it does not */
+    uint64_t chk_wait_ns; /* P_BODY: waiting time at the last rate check */
+    uint64_t chk_bytes;   /* P_BODY: bytes at the last rate check */
+    bool killed;
+};
 
 struct cf_http_server {
     struct MHD_Daemon *d;
@@ -55,6 +83,14 @@ struct cf_http_server {
     /* The PEM text libmicrohttpd serves with; kept for the daemon's life. */
     char *tls_cert;
     char *tls_key;
+    /* Slow clients: the limits in ns, the open connections, the watchdog. */
+    uint64_t head_ns, idle_ns, window_ns, min_rate;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct conn *conns; /* guarded by mu */
+    bool wd_stop;       /* guarded by mu */
+    bool wd_started;
+    pthread_t wd;
 };
 
 /* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
@@ -137,9 +173,210 @@ struct request {
     uint64_t resp_bytes; /* reply body queued through cf_http_reply */
     unsigned status;     /* as queued; 0 until a reply is */
     enum method_class method;
-    bool early;  /* refused before the handler: not in requests nor in_flight */
-    bool scrape; /* GET or HEAD /metrics: in no metric */
+    bool early;        /* refused before the handler: not in requests nor in_flight */
+    bool scrape;       /* GET or HEAD /metrics: in no metric */
+    struct conn *conn; /* its connection (NULL if MHD gave none) */
 };
+
+/* ---- slow clients: the connection table and its watchdog ---- */
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    struct cf_http_server *s = cls;
+    struct conn *k = *socket_context;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        k = cf_xcalloc(1, sizeof(*k));
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->fd = ci != NULL ? (int)ci->connect_fd : -1;
+        cf_http_client_addr(c, k->addr, sizeof(k->addr));
+        k->phase = P_HEAD;
+        k->since_ns = cf_now_ns();
+        k->allow_ns = s->head_ns;
+        pthread_mutex_lock(&s->mu);
+        k->next = s->conns;
+        if (s->conns != NULL)
+            s->conns->prev = k;
+        s->conns = k;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = k;
+        return;
+    }
+    if (k == NULL)
+        return;
+    /* MHD closes the socket only after this notification, so the watchdog,
+     * which shuts sockets down under mu, never touches a reused descriptor. */
+    pthread_mutex_lock(&s->mu);
+    if (k->prev != NULL)
+        k->prev->next = k->next;
+    else
+        s->conns = k->next;
+    if (k->next != NULL)
+        k->next->prev = k->prev;
+    pthread_mutex_unlock(&s->mu);
+    free(k);
+    *socket_context = NULL;
+}
+
+/* A request's head is in: its body (if any) is now timed. */
+static void conn_request_start(struct cf_http_server *s, struct conn *k, bool body)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    k->phase = body ? P_BODY : P_BUSY;
+    k->since_ns = cf_now_ns();
+    k->bytes = 0;
+    k->handler_ns = 0;
+    k->in_since_ns = 0;
+    k->chk_wait_ns = 0;
+    k->chk_bytes = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The body is all in (MHD's last call of the request): no more deadline. */
+static void conn_body_end(struct cf_http_server *s, struct conn *k)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    k->phase = P_BUSY;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The request is over; a kept-alive connection waits for the next head. */
+static void conn_request_end(struct cf_http_server *s, struct conn *k)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    k->phase = P_HEAD;
+    k->since_ns = cf_now_ns();
+    k->allow_ns = s->idle_ns + s->head_ns;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The handler starts (enter) or ended (!enter) a call that consumed n body bytes. */
+static void conn_handler(struct cf_http_server *s, struct conn *k, bool enter, uint64_t n)
+{
+    uint64_t now;
+
+    if (k == NULL)
+        return;
+    now = cf_now_ns();
+    pthread_mutex_lock(&s->mu);
+    if (enter) {
+        k->in_since_ns = now;
+    } else {
+        if (k->in_since_ns != 0 && now > k->in_since_ns)
+            k->handler_ns += now - k->in_since_ns;
+        k->in_since_ns = 0;
+        k->bytes += n;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Shut k's socket down: its thread wakes, MHD ends the request (the
+ * handler's done callback sees a termination code other than COMPLETED_OK)
+ * and closes the connection. Called with mu held. */
+static void conn_kill(struct cf_http_server *s, struct conn *k, bool body, uint64_t now)
+{
+    k->killed = true;
+    if (k->fd >= 0)
+        (void)shutdown(k->fd, SHUT_RDWR);
+    cf_metric_add(body ? s->m.slow_body : s->m.slow_head, 1);
+    if (body)
+        cf_log(CF_LOG_INFO,
+               "http: closing a connection from %s: its request body came at %llu bytes in %llu "
+               "ms, under %llu bytes/s",
+               k->addr, (unsigned long long)(k->bytes - k->chk_bytes),
+               (unsigned long long)(s->window_ns / 1000000u), (unsigned long long)s->min_rate);
+    else
+        cf_log(CF_LOG_INFO,
+               "http: closing a connection from %s: no complete request head within %llu ms",
+               k->addr, (unsigned long long)((now - k->since_ns) / 1000000u));
+}
+
+/* Check one connection against its deadline or its body rate. mu held. */
+static void conn_check(struct cf_http_server *s, struct conn *k, uint64_t now)
+{
+    uint64_t waited, span, need;
+
+    if (k->killed || now < k->since_ns)
+        return;
+    if (k->phase == P_HEAD) {
+        if (now - k->since_ns > k->allow_ns)
+            conn_kill(s, k, false, now);
+        return;
+    }
+    /* Only time spent waiting for the client counts; never judge while the
+     * handler runs (it may be pushing the bytes on, slowly or not). */
+    if (k->phase != P_BODY || k->in_since_ns != 0)
+        return;
+    waited = now - k->since_ns;
+    waited = waited > k->handler_ns ? waited - k->handler_ns : 0;
+    if (waited < k->chk_wait_ns || waited - k->chk_wait_ns < s->window_ns)
+        return;
+    span = waited - k->chk_wait_ns;
+    need = (uint64_t)((double)s->min_rate * (double)span / 1e9);
+    if (k->bytes - k->chk_bytes < need) {
+        conn_kill(s, k, true, now);
+        return;
+    }
+    k->chk_wait_ns = waited;
+    k->chk_bytes = k->bytes;
+}
+
+static void *watchdog(void *arg)
+{
+    struct cf_http_server *s = arg;
+    uint64_t period = (s->head_ns < s->window_ns ? s->head_ns : s->window_ns) / 8;
+    struct timespec ts;
+
+    /* A tick of an eighth of the shortest limit keeps each within 13% of
+     * its value, at a cost of one pass over the table per tick. */
+    if (period < 10000000u)
+        period = 10000000u;
+    if (period > 1000000000u)
+        period = 1000000000u;
+    pthread_mutex_lock(&s->mu);
+    while (!s->wd_stop) {
+        uint64_t now = cf_now_ns();
+
+        for (struct conn *k = s->conns; k != NULL; k = k->next)
+            conn_check(s, k, now);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(period % 1000000000u);
+        ts.tv_sec += (time_t)(period / 1000000000u) + ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void watchdog_stop(struct cf_http_server *s)
+{
+    if (!s->wd_started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->wd_stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->wd, NULL);
+    s->wd_started = false;
+}
+/* ---- end slow clients ---- */
 
 /* ---- metrics ---- */
 
@@ -196,6 +433,14 @@ static void metrics_init(struct http_metrics *m, const char *role)
                           "shutdown).",
                           labels);
     m->in_flight = cf_metric_gauge("coffer_http_in_flight", "Requests in flight.", labels);
+    n = snprintf(labels, sizeof(labels), "role=\"%s\",phase=\"head\"", role);
+    cf_assert(n > 0 && (size_t)n < sizeof(labels));
+    m->slow_head = cf_metric_counter("coffer_http_slow_closed_total",
+                                     "Connections closed for sending too slowly.", labels);
+    n = snprintf(labels, sizeof(labels), "role=\"%s\",phase=\"body\"", role);
+    cf_assert(n > 0 && (size_t)n < sizeof(labels));
+    m->slow_body = cf_metric_counter("coffer_http_slow_closed_total",
+                                     "Connections closed for sending too slowly.", labels);
 }
 
 /* The status of the reply queued on c, once there is one. */
@@ -252,14 +497,18 @@ static enum MHD_Result call_handler(struct cf_http_server *s, struct request *rq
                                     size_t *upload_data_size)
 {
     size_t before = *upload_data_size;
+    uint64_t n = 0;
     enum MHD_Result r;
 
+    conn_handler(s, rq->conn, true, 0);
     cur_rq = rq;
     r = s->opts.handler(s->opts.cls, c, url, method, version, upload_data, upload_data_size,
                         &rq->user);
     cur_rq = NULL;
     if (*upload_data_size <= before)
-        rq->body_bytes += before - *upload_data_size;
+        n = before - *upload_data_size;
+    rq->body_bytes += n;
+    conn_handler(s, rq->conn, false, n);
     note_status(rq, c);
     return r;
 }
@@ -322,9 +571,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     if (rq != NULL) {
         if (rq->deferred)
             return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
+        if (*upload_data_size == 0) /* MHD's last call: the body is in */
+            conn_body_end(s, rq->conn);
         if (rq->answered || rq->refused != 0) {
             if (*upload_data_size > 0) {
                 rq->body_bytes += *upload_data_size;
+                conn_handler(s, rq->conn, false, *upload_data_size);
                 *upload_data_size = 0; /* read and dropped */
                 return MHD_YES;
             }
@@ -340,6 +592,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     rq = cf_xcalloc(1, sizeof(*rq));
     rq->start_ns = cf_now_ns();
     rq->method = method_class_of(method);
+    rq->conn = conn_of(c);
+    conn_request_start(s, rq->conn, has_body(c));
     *req_cls = rq;
     if (atomic_load(&s->draining))
         return refuse_early(rq, c, CF_EUNAVAIL, "shutting down");
@@ -374,6 +628,7 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
 
     if (rq == NULL)
         return;
+    conn_request_end(s, rq->conn);
     if (rq->user != NULL && s->opts.done != NULL)
         s->opts.done(s->opts.cls, c, rq->user, why);
     /* A scrape counts in no metric, so scrapes do not move them. */
@@ -458,6 +713,10 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     /* Empty without TLS; else the PEM text, which s keeps for the daemon. */
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     int rc;
+    const struct cf_http_limits *lim = &opts->limits;
+    uint64_t idle_s = lim->idle_timeout_s ? lim->idle_timeout_s : CF_HTTP_IDLE_S;
+    uint64_t per_ip = lim->per_ip_limit ? lim->per_ip_limit : CF_HTTP_PER_IP_LIMIT;
+    pthread_condattr_t ca;
 
     s->opts = *opts;
     s->opts.tls_cert = NULL;
@@ -480,23 +739,47 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     atomic_init(&s->requests, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->draining, false);
+    s->head_ns = (lim->head_timeout_ms ? lim->head_timeout_ms : CF_HTTP_HEAD_TIMEOUT_MS) * 1000000u;
+    s->idle_ns = idle_s * 1000000000u;
+    s->window_ns = (lim->rate_window_ms ? lim->rate_window_ms : CF_HTTP_RATE_WINDOW_MS) * 1000000u;
+    s->min_rate = lim->min_rate ? lim->min_rate : CF_HTTP_MIN_RATE;
+    if (idle_s > UINT_MAX)
+        idle_s = UINT_MAX;
+    if (per_ip > UINT_MAX)
+        per_ip = UINT_MAX;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&s->wd, NULL, watchdog, s) != 0) {
+        cf_err_set(err, "cannot start the HTTP server's watchdog thread");
+        goto fail;
+    }
+    s->wd_started = true;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CF_HTTP_IDLE_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         cf_err_set(err, "cannot start the HTTP%s server (libmicrohttpd refused its options)",
                    tls ? "S" : "");
-        close(opts->listen_fd);
-        server_release(s);
-        return CF_EIO;
+        goto fail;
     }
     *out = s;
     return 0;
+fail:
+    watchdog_stop(s);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    close(opts->listen_fd);
+    server_release(s);
+    return CF_EIO;
 }
 
 void cf_http_server_drain(struct cf_http_server *s, unsigned timeout_s)
@@ -521,6 +804,8 @@ void cf_http_server_drain(struct cf_http_server *s, unsigned timeout_s)
                (unsigned long long)atomic_load(&s->in_flight), timeout_s);
     MHD_stop_daemon(s->d);
     s->d = NULL;
+    /* Every connection is closed now (and out of the table). */
+    watchdog_stop(s);
     /* DESIGN: MHD leaves a quiesced listen socket to the caller, after stop. */
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
@@ -532,6 +817,8 @@ void cf_http_server_free(struct cf_http_server *s)
     if (s == NULL)
         return;
     cf_http_server_drain(s, 0);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
     server_release(s);
 }
 
@@ -610,6 +897,23 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
                       text ? strlen(text) : 2, cf_err_http_status(err) == 503 ? retry_after : NULL);
     free(text);
     return r;
+}
+
+void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+    const char *r = NULL;
+
+    if (sa != NULL && sa->sa_family == AF_INET)
+        r = inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                      (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        r = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                      (socklen_t)cap);
+    if (r == NULL)
+        (void)snprintf(out, cap, "?");
 }
 
 const char *cf_http_header(struct MHD_Connection *c, const char *name)

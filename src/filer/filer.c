@@ -62,6 +62,7 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
      "filer",
      false},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_filer_conf),
 };
 const size_t cf_filer_conf_nopts = CF_ARRAY_LEN(cf_filer_conf_opts);
 
@@ -442,7 +443,8 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                      .cls = f,
                                      .role = "filer",
                                      .tls_cert = conf->tls_cert,
-                                     .tls_key = conf->tls_key};
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http};
     int rc;
 
     f->id = (uint32_t)conf->id;

@@ -522,7 +522,7 @@ int cf_auth_bearer_parse(const char *value, size_t len, struct cf_span *token)
 
 struct lim_entry {
     uint8_t id[LIM_ID_LEN];
-    uint64_t start_ms; /* first failure of the run, or the failure that blocked */
+    uint64_t last_ms;  /* the last failure */
     uint32_t failures; /* 0: the entry is free */
 };
 
@@ -547,7 +547,8 @@ int cf_auth_limiter_new(const struct cf_auth_limiter_conf *conf, struct cf_auth_
     int rc = 0;
 
     *out = NULL;
-    if (conf->max_failures < 1 || conf->window_ms < 1 || conf->entries < 1 ||
+    if (conf->base_delay_ms < 1 || conf->max_delay_ms < conf->base_delay_ms ||
+        conf->forget_ms < conf->max_delay_ms || conf->entries < 1 ||
         conf->entries > CF_AUTH_LIMITER_MAX)
         return CF_EINVAL;
     entries = (conf->entries + LIM_WAYS - 1) / LIM_WAYS * LIM_WAYS;
@@ -621,10 +622,24 @@ static struct lim_entry *lim_bucket(struct cf_auth_limiter *l, const uint8_t id[
 static bool lim_expired(const struct cf_auth_limiter *l, const struct lim_entry *e, uint64_t now)
 {
     /* A clock that steps back counts as no time passed. */
-    return now > e->start_ms && now - e->start_ms >= l->conf.window_ms;
+    return now > e->last_ms && now - e->last_ms >= l->conf.forget_ms;
 }
 
-/* The live entry for id, or NULL; frees it on the way if its window passed. */
+/* The wait after e's last failure before its next try (0: none). */
+static uint64_t lim_delay(const struct cf_auth_limiter *l, const struct lim_entry *e)
+{
+    uint32_t over;
+    uint64_t d = l->conf.base_delay_ms;
+
+    if (e->failures <= l->conf.free_failures)
+        return 0;
+    over = e->failures - l->conf.free_failures;
+    for (uint32_t i = 1; i < over && d < l->conf.max_delay_ms; i++)
+        d *= 2;
+    return d < l->conf.max_delay_ms ? d : l->conf.max_delay_ms;
+}
+
+/* The live entry for id, or NULL; frees it on the way if it is forgotten. */
 static struct lim_entry *lim_find(struct cf_auth_limiter *l, const uint8_t id[LIM_ID_LEN],
                                   uint64_t now)
 {
@@ -642,7 +657,7 @@ static struct lim_entry *lim_find(struct cf_auth_limiter *l, const uint8_t id[LI
     return NULL;
 }
 
-/* A slot for a new id: free or expired first, else the entry with the
+/* A slot for a new id: free or forgotten first, else the entry with the
  * fewest failures, the oldest among equals (auth.h explains why). */
 static struct lim_entry *lim_victim(struct cf_auth_limiter *l, const uint8_t id[LIM_ID_LEN],
                                     uint64_t now)
@@ -653,19 +668,51 @@ static struct lim_entry *lim_victim(struct cf_auth_limiter *l, const uint8_t id[
         if (b[i].failures == 0 || lim_expired(l, &b[i], now))
             return &b[i];
         if (v == NULL || b[i].failures < v->failures ||
-            (b[i].failures == v->failures && b[i].start_ms < v->start_ms))
+            (b[i].failures == v->failures && b[i].last_ms < v->last_ms))
             v = &b[i];
     }
     return v;
 }
 
-int cf_auth_limiter_check(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts,
-                          uint64_t *retry_after_ms)
+/* Is e (may be NULL) to wait at now? Sets *retry_after_ms (may be NULL). */
+static int lim_refuse(const struct cf_auth_limiter *l, const struct lim_entry *e, uint64_t now,
+                      uint64_t *retry_after_ms)
+{
+    uint64_t d;
+
+    if (e == NULL)
+        return 0;
+    d = lim_delay(l, e);
+    if (d == 0 || (now > e->last_ms && now - e->last_ms >= d))
+        return 0;
+    if (retry_after_ms != NULL)
+        *retry_after_ms = now < e->last_ms ? d : e->last_ms + d - now;
+    return CF_ETOOMANY;
+}
+
+/* Record a failure of id at now. mu held. */
+static struct lim_entry *lim_record(struct cf_auth_limiter *l, struct lim_entry *e,
+                                    const uint8_t id[LIM_ID_LEN], uint64_t now)
+{
+    if (e == NULL) {
+        e = lim_victim(l, id, now);
+        memcpy(e->id, id, LIM_ID_LEN);
+        e->failures = 0;
+    }
+    if (e->failures < UINT32_MAX)
+        e->failures++;
+    if (now > e->last_ms || e->failures == 1)
+        e->last_ms = now;
+    return e;
+}
+
+int cf_auth_limiter_attempt(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts,
+                            uint64_t *retry_after_ms, unsigned *prior)
 {
     uint8_t id[LIM_ID_LEN];
     struct lim_entry *e;
     uint64_t now;
-    int rc = 0;
+    int rc;
 
     if (nparts == 0)
         return CF_EINVAL;
@@ -676,12 +723,30 @@ int cf_auth_limiter_check(struct cf_auth_limiter *l, const struct cf_span *parts
     cf_assert(pthread_mutex_lock(&l->mu) == 0);
     now = l->conf.clock(l->conf.clock_arg);
     e = lim_find(l, id, now);
-    if (e != NULL && e->failures >= l->conf.max_failures) {
-        rc = CF_ETOOMANY;
-        if (retry_after_ms != NULL)
-            *retry_after_ms =
-                now < e->start_ms ? l->conf.window_ms : e->start_ms + l->conf.window_ms - now;
+    rc = lim_refuse(l, e, now, retry_after_ms);
+    if (rc == 0) {
+        if (prior != NULL)
+            *prior = e != NULL ? e->failures : 0;
+        (void)lim_record(l, e, id, now);
     }
+    cf_assert(pthread_mutex_unlock(&l->mu) == 0);
+    return rc;
+}
+
+int cf_auth_limiter_check(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts,
+                          uint64_t *retry_after_ms)
+{
+    uint8_t id[LIM_ID_LEN];
+    uint64_t now;
+    int rc;
+
+    if (nparts == 0)
+        return CF_EINVAL;
+    if (lim_id(l, parts, nparts, id) < 0)
+        return CF_EBUSY;
+    cf_assert(pthread_mutex_lock(&l->mu) == 0);
+    now = l->conf.clock(l->conf.clock_arg);
+    rc = lim_refuse(l, lim_find(l, id, now), now, retry_after_ms);
     cf_assert(pthread_mutex_unlock(&l->mu) == 0);
     return rc;
 }
@@ -689,26 +754,13 @@ int cf_auth_limiter_check(struct cf_auth_limiter *l, const struct cf_span *parts
 void cf_auth_limiter_fail(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts)
 {
     uint8_t id[LIM_ID_LEN];
-    struct lim_entry *e;
     uint64_t now;
 
     if (nparts == 0 || lim_id(l, parts, nparts, id) < 0)
         return;
     cf_assert(pthread_mutex_lock(&l->mu) == 0);
     now = l->conf.clock(l->conf.clock_arg);
-    e = lim_find(l, id, now);
-    if (e == NULL) {
-        e = lim_victim(l, id, now);
-        memcpy(e->id, id, LIM_ID_LEN);
-        e->failures = 0;
-    }
-    if (e->failures == 0)
-        e->start_ms = now;
-    if (e->failures < UINT32_MAX)
-        e->failures++;
-    /* The block lasts a whole window from the failure that caused it. */
-    if (e->failures >= l->conf.max_failures)
-        e->start_ms = now;
+    (void)lim_record(l, lim_find(l, id, now), id, now);
     cf_assert(pthread_mutex_unlock(&l->mu) == 0);
 }
 

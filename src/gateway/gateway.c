@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
@@ -38,11 +40,21 @@
 #define READ_BLOCK (64 * 1024)
 /* A login body is three short strings; anything bigger is not one. */
 #define LOGIN_BODY_MAX (8 * 1024)
-/* Failed logins are rate-limited. Five tries per quarter hour per
- * (client, user) is the usual lock-out policy; 64 Ki entries is 2 MiB. */
-#define LOGIN_FAILURES_MAX 5
-#define LOGIN_WINDOW_MS    (15u * 60u * 1000u)
-#define LOGIN_ENTRIES      65536
+/* Failed logins slow down, never lock (gateway.h). Per (address, account):
+ * three free tries, then 1 s, 2 s, 4 s... up to a minute. Per address over
+ * every account: twenty free, then the same (a spray of names). Per
+ * account, for addresses that failed on it already: ten free, then up to
+ * 30 s (many addresses guessing one account). Forgotten after a quarter
+ * hour without failure; 64 Ki entries each is 2 MiB per table. */
+#define LOGIN_PAIR_FREE   3
+#define LOGIN_ADDR_FREE   20
+#define LOGIN_ACCT_FREE   10
+#define LOGIN_DELAY_MS    1000u
+#define LOGIN_PAIR_MAX_MS 60000u
+#define LOGIN_ACCT_MAX_MS 30000u
+#define LOGIN_FORGET_MS   (15u * 60u * 1000u)
+#define LOGIN_ENTRIES     65536
+#define LOGIN_SLOTS_MAX   1024
 /* Ten years: more than any retention policy asks, and far from overflowing
  * a millisecond count. */
 #define TRASH_RETENTION_MAX (10ull * 365 * 86400)
@@ -53,7 +65,15 @@ struct cf_gateway {
     struct cf_http_server *http;
     struct cf_fsdb *fs;
     struct cf_auth_key key;
-    struct cf_auth_limiter *limiter;
+    struct cf_auth_limiter *lim_pair; /* (address, client, user) */
+    struct cf_auth_limiter *lim_addr; /* address */
+    struct cf_auth_limiter *lim_acct; /* (client, user) */
+    /* Password-hashing slots (gateway.h); guarded by hash_mu. */
+    unsigned hash_slots, hash_queue, hash_busy, hash_waiting;
+    uint64_t hash_wait_ms;
+    bool hash_init;
+    pthread_mutex_t hash_mu;
+    pthread_cond_t hash_cv;
     char *app;
     char *objsrv;
     uint64_t ttl_s;
@@ -99,6 +119,13 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
 
     CF_ROLE_TLS_OPTS(struct cf_gateway_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_gateway_conf),
+    {"login-hash-slots", CF_CONF_U64, "0", 0, LOGIN_SLOTS_MAX, OFF(login_hash_slots),
+     "password hashes computed at once; 0: one per core", false},
+    {"login-queue", CF_CONF_U64, "16", 0, 65536, OFF(login_queue),
+     "logins that may wait for a hashing slot; past them, 503", false},
+    {"login-queue-ms", CF_CONF_U64, "1000", 1, 60000, OFF(login_queue_ms),
+     "milliseconds a login waits for a hashing slot before 503", false},
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -405,6 +432,73 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
 
 /* ---- login ---- */
 
+/* An error reply with Retry-After: the whole seconds of retry_ms, at least 1. */
+static enum MHD_Result reply_retry(struct MHD_Connection *c, int err, uint64_t retry_ms,
+                                   const char *fmt, ...) CF_PRINTF(4, 5);
+
+static enum MHD_Result reply_retry(struct MHD_Connection *c, int err, uint64_t retry_ms,
+                                   const char *fmt, ...)
+{
+    char detail[CF_ERR_LEN], secs[24];
+    const char *hdr[] = {"Retry-After", secs, NULL};
+    json_t *j;
+    char *text;
+    enum MHD_Result r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    (void)snprintf(secs, sizeof(secs), "%" PRIu64, retry_ms < 1000 ? 1 : (retry_ms + 999) / 1000);
+    j = json_pack("{s:s,s:s++}", "error", cf_err_name(err), "message", cf_strerror(err), ": ",
+                  detail);
+    text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return cf_http_reply_error(c, err, "%s", detail);
+    r = cf_http_reply(c, (unsigned)cf_err_http_status(err), "application/json", text, strlen(text),
+                      hdr);
+    free(text);
+    return r;
+}
+
+/* Take a password-hashing slot, waiting in the bounded queue (gateway.h).
+ * Returns whether one was taken; release it with hash_release. */
+static bool hash_acquire(struct cf_gateway *g)
+{
+    struct timespec ts;
+    uint64_t deadline_ns = cf_now_ns() + g->hash_wait_ms * 1000000u;
+    bool ok = false;
+
+    pthread_mutex_lock(&g->hash_mu);
+    if (g->hash_busy < g->hash_slots) {
+        ok = true;
+    } else if (g->hash_waiting < g->hash_queue) {
+        g->hash_waiting++;
+        while (g->hash_busy >= g->hash_slots && cf_now_ns() < deadline_ns) {
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 50 * 1000 * 1000;
+            ts.tv_sec += ts.tv_nsec / 1000000000;
+            ts.tv_nsec %= 1000000000;
+            (void)pthread_cond_timedwait(&g->hash_cv, &g->hash_mu, &ts);
+        }
+        g->hash_waiting--;
+        ok = g->hash_busy < g->hash_slots;
+    }
+    if (ok)
+        g->hash_busy++;
+    pthread_mutex_unlock(&g->hash_mu);
+    return ok;
+}
+
+static void hash_release(struct cf_gateway *g)
+{
+    pthread_mutex_lock(&g->hash_mu);
+    g->hash_busy--;
+    pthread_cond_signal(&g->hash_cv);
+    pthread_mutex_unlock(&g->hash_mu);
+}
+
 static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
 {
     json_t *j = NULL, *out = NULL;
@@ -412,11 +506,12 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     const char *client, *user, *pw;
     struct cf_fsdb_client cl;
     struct cf_fsdb_user u;
-    struct cf_span parts[2];
-    char token[CF_AUTH_TOKEN_SIZE] = "", esc[2][96];
+    struct cf_span parts[3];
+    char token[CF_AUTH_TOKEN_SIZE] = "", esc[2][96], addr[CF_HTTP_ADDR_LEN];
     const char *stored;
     uint64_t now_s = cf_wall_ms() / 1000, retry_ms = 0;
-    bool known = true;
+    unsigned prior = 0;
+    bool known = true, hashing = false;
     enum MHD_Result res;
     int rc;
 
@@ -435,17 +530,31 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
                                   "send JSON {\"client\":..., \"user\":..., \"password\":...}");
         goto out;
     }
-    parts[0] = (struct cf_span){client, strlen(client)};
-    parts[1] = (struct cf_span){user, strlen(user)};
-    rc = cf_auth_limiter_check(g->limiter, parts, 2, &retry_ms);
+    cf_http_client_addr(c, addr, sizeof(addr));
+    parts[0] = (struct cf_span){addr, strlen(addr)};
+    parts[1] = (struct cf_span){client, strlen(client)};
+    parts[2] = (struct cf_span){user, strlen(user)};
+    /* Counted before the slow hash, so parallel guesses see each other; a
+     * success clears the account's keys. */
+    rc = cf_auth_limiter_attempt(g->lim_addr, parts, 1, &retry_ms, NULL);
+    if (rc == 0)
+        rc = cf_auth_limiter_attempt(g->lim_pair, parts, 3, &retry_ms, &prior);
+    /* The account's own delay holds only for addresses that failed on it:
+     * whoever else guesses, a first try from elsewhere is never delayed. */
+    if (rc == 0 && prior > 0)
+        rc = cf_auth_limiter_attempt(g->lim_acct, parts + 1, 2, &retry_ms, NULL);
+    else if (rc == 0)
+        cf_auth_limiter_fail(g->lim_acct, parts + 1, 2);
     if (rc < 0) {
-        res = cf_http_reply_error(c, rc, "too many failed logins; try again in %" PRIu64 " s",
-                                  (retry_ms + 999) / 1000);
+        res = reply_retry(c, rc, retry_ms, "too many failed logins; try again in %" PRIu64 " s",
+                          (retry_ms + 999) / 1000);
         goto out;
     }
-    /* Counted before the slow hash, so parallel guesses see each other; a
-     * success clears the key. */
-    cf_auth_limiter_fail(g->limiter, parts, 2);
+    if (!hash_acquire(g)) {
+        res = reply_retry(c, CF_EBUSY, 1000, "too many logins at once; try again in 1 s");
+        goto out;
+    }
+    hashing = true;
     if (cf_fsdb_client_find(g->fs, client, &cl, NULL) < 0 ||
         cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL) < 0)
         known = false;
@@ -453,6 +562,8 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     /* The same work for unknown names as for a wrong password. */
     rc = cf_auth_password_verify(stored, strlen(stored), pw,
                                  json_string_length(json_object_get(j, "password")));
+    hash_release(g);
+    hashing = false;
     if (rc == 0 && (!known || u.disabled))
         rc = CF_EAUTH;
     if (rc < 0) {
@@ -466,7 +577,8 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
         res = cf_http_reply_error(c, CF_EAUTH, "wrong client, user or password");
         goto out;
     }
-    cf_auth_limiter_success(g->limiter, parts, 2);
+    cf_auth_limiter_success(g->lim_pair, parts, 3);
+    cf_auth_limiter_success(g->lim_acct, parts + 1, 2);
     rc = cf_auth_token_issue(&g->key, cl.id, u.id, now_s, g->ttl_s, token);
     if (rc < 0) {
         res = cf_http_reply_error(c, rc, "cannot issue a token");
@@ -477,6 +589,8 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     res = out != NULL ? cf_http_reply_json(c, MHD_HTTP_OK, out)
                       : cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
 out:
+    if (hashing)
+        hash_release(g);
     json_decref(j);
     return res;
 }
@@ -1255,9 +1369,15 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                                      .cls = g,
                                      .role = "gateway",
                                      .tls_cert = conf->tls_cert,
-                                     .tls_key = conf->tls_key};
-    struct cf_auth_limiter_conf lc = {
-        .max_failures = LOGIN_FAILURES_MAX, .window_ms = LOGIN_WINDOW_MS, .entries = LOGIN_ENTRIES};
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http};
+    struct cf_auth_limiter_conf lc = {.free_failures = LOGIN_PAIR_FREE,
+                                      .base_delay_ms = LOGIN_DELAY_MS,
+                                      .max_delay_ms = LOGIN_PAIR_MAX_MS,
+                                      .forget_ms = LOGIN_FORGET_MS,
+                                      .entries = LOGIN_ENTRIES};
+    pthread_condattr_t ca;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     struct cf_auth_key rnd;
     char dummy[CF_AUTH_KEY_DEFAULT * 2 + 1] = "";
     int rc;
@@ -1276,6 +1396,17 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     pthread_mutex_init(&g->stop_mu, NULL);
     pthread_cond_init(&g->stop_cv, NULL);
     g->sync_init = true;
+    g->hash_slots = (unsigned)conf->login_hash_slots;
+    if (g->hash_slots == 0)
+        g->hash_slots = ncpu > 0 && ncpu <= LOGIN_SLOTS_MAX ? (unsigned)ncpu : 1;
+    g->hash_queue = (unsigned)conf->login_queue;
+    g->hash_wait_ms = conf->login_queue_ms;
+    pthread_mutex_init(&g->hash_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->hash_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    g->hash_init = true;
     rc = cf_httpc_global_init();
     if (rc < 0) {
         cf_err_set(err, "cannot initialise libcurl");
@@ -1284,7 +1415,14 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     rc = key_init(&g->key, conf->key_file, err);
     if (rc < 0)
         goto out;
-    rc = cf_auth_limiter_new(&lc, &g->limiter);
+    rc = cf_auth_limiter_new(&lc, &g->lim_pair);
+    lc.free_failures = LOGIN_ADDR_FREE;
+    if (rc == 0)
+        rc = cf_auth_limiter_new(&lc, &g->lim_addr);
+    lc.free_failures = LOGIN_ACCT_FREE;
+    lc.max_delay_ms = LOGIN_ACCT_MAX_MS;
+    if (rc == 0)
+        rc = cf_auth_limiter_new(&lc, &g->lim_acct);
     if (rc < 0) {
         cf_err_set(err, "cannot create the login limiter");
         goto out;
@@ -1340,7 +1478,13 @@ void cf_gateway_free(struct cf_gateway *g)
     trasher_stop(g);
     cf_http_server_free(g->http);
     cf_fsdb_close(g->fs);
-    cf_auth_limiter_free(g->limiter);
+    cf_auth_limiter_free(g->lim_pair);
+    cf_auth_limiter_free(g->lim_addr);
+    cf_auth_limiter_free(g->lim_acct);
+    if (g->hash_init) {
+        pthread_mutex_destroy(&g->hash_mu);
+        pthread_cond_destroy(&g->hash_cv);
+    }
     cf_auth_key_fini(&g->key);
     free(g->app);
     free(g->objsrv);

@@ -75,6 +75,7 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
 
     CF_ROLE_TLS_OPTS(struct cf_monitor_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_monitor_conf),
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_monitor_conf),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -494,7 +495,8 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
                                      .done = done,
                                      .cls = m,
                                      .tls_cert = conf->tls_cert,
-                                     .tls_key = conf->tls_key};
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http};
     struct cf_tracker_opts to = {0};
     pthread_condattr_t ca;
     int rc;

@@ -76,6 +76,7 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_objsrv_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_objsrv_conf),
+    CF_HTTP_LIMITS_CONF_OPTS(struct cf_objsrv_conf),
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
 
@@ -406,7 +407,8 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
                                      .cls = o,
                                      .role = "objsrv",
                                      .tls_cert = conf->tls_cert,
-                                     .tls_key = conf->tls_key};
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http};
     int rc;
 
     o->app = cf_xstrdup(conf->app);

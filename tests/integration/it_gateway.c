@@ -25,7 +25,7 @@
 #define HDR_MAX (CF_AUTH_TOKEN_LEN + 64)
 #define LINE_MS 20000
 #define TEST_PW "correct horse"
-#define LIMIT_N 5 /* the gateway's failures before a block */
+#define LIMIT_N 4 /* failures from one address before the first delay (1 s) */
 #define FS      "/api/v1/fs"
 
 struct gw {
@@ -228,8 +228,9 @@ static void t_login(void *arg)
         json_decref(out);
     }
     IT_EQ(st(&g, NULL, "GET", "/api/v1/login"), 405);
-    /* The limiter: after LIMIT_N failures even the right password is
-     * refused, with 429; other users are not affected. */
+    /* The limiter: after LIMIT_N failures from this address even the right
+     * password is refused, with 429, for a second; other users are not
+     * affected. */
     for (int i = 0; i < LIMIT_N; i++)
         IT_EQ(login(&g, "acme", "reader", "wrong", hdr), 401);
     IT_EQ(login(&g, "acme", "reader", TEST_PW, hdr), 429);

@@ -792,9 +792,12 @@ static uint64_t fake_now(void *arg)
 
 #define WINDOW 60000u
 
+/* A limiter whose max-th failure makes a key wait WINDOW, after which (with
+ * no further failure) it is forgotten: a fixed block, the simplest case of
+ * the growing delays. */
 static struct cf_auth_limiter *limiter(struct fake_clock *clk, unsigned max, size_t entries)
 {
-    struct cf_auth_limiter_conf conf = {max, WINDOW, entries, fake_now, clk};
+    struct cf_auth_limiter_conf conf = {max - 1, WINDOW, WINDOW, WINDOW, entries, fake_now, clk};
     struct cf_auth_limiter *l = NULL;
 
     assert_int_equal(cf_auth_limiter_new(&conf, &l), 0);
@@ -847,28 +850,44 @@ static void test_limiter_blocks(void **state)
     cf_auth_limiter_free(NULL);
 }
 
-static void test_limiter_window(void **state)
+static void test_limiter_growing(void **state)
 {
     struct fake_clock clk = {5000};
-    struct cf_auth_limiter *l = limiter(&clk, 3, 64);
+    struct cf_auth_limiter_conf conf = {3, 1000, 8000, 60000, 64, fake_now, &clk};
+    struct cf_auth_limiter *l = NULL;
     const struct cf_span addr[] = {{"addr", 4}, {"192.0.2.1", 9}};
+    const uint64_t want[] = {1000, 2000, 4000, 8000, 8000, 8000};
+    uint64_t retry = 0;
+    unsigned prior = 99;
 
     (void)state;
-    /* Failures spread wider than the window never add up to a block. */
-    for (int i = 0; i < 10; i++) {
-        cf_auth_limiter_fail(l, addr, 2);
+    assert_int_equal(cf_auth_limiter_new(&conf, &l), 0);
+    /* Three free failures, each tried at once. */
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(cf_auth_limiter_attempt(l, addr, 2, &retry, &prior), 0);
+        assert_int_equal(prior, i);
+    }
+    /* Then the delays double up to the cap; a refused try records nothing. */
+    for (size_t i = 0; i < CF_ARRAY_LEN(want); i++) {
+        assert_int_equal(cf_auth_limiter_attempt(l, addr, 2, &retry, &prior), 0);
+        assert_int_equal(prior, 3 + i);
+        assert_int_equal(cf_auth_limiter_attempt(l, addr, 2, &retry, NULL), CF_ETOOMANY);
+        assert_int_equal(retry, want[i]);
+        clk.now_ms += want[i] - 1;
+        assert_int_equal(cf_auth_limiter_check(l, addr, 2, &retry), CF_ETOOMANY);
+        assert_int_equal(retry, 1);
+        clk.now_ms += 1;
         assert_int_equal(cf_auth_limiter_check(l, addr, 2, NULL), 0);
-        clk.now_ms += WINDOW / 2;
-        cf_auth_limiter_fail(l, addr, 2);
-        assert_int_equal(cf_auth_limiter_check(l, addr, 2, NULL), 0);
-        clk.now_ms += WINDOW / 2;
     }
     /* A clock that steps back is "no time passed", not an expiry. */
     cf_auth_limiter_fail(l, addr, 2);
-    cf_auth_limiter_fail(l, addr, 2);
-    cf_auth_limiter_fail(l, addr, 2);
     clk.now_ms -= 1000;
-    assert_int_equal(cf_auth_limiter_check(l, addr, 2, NULL), CF_ETOOMANY);
+    assert_int_equal(cf_auth_limiter_check(l, addr, 2, &retry), CF_ETOOMANY);
+    assert_int_equal(retry, 8000);
+    /* Forgotten a while after the last failure: free tries again. */
+    clk.now_ms += 1000 + 60000;
+    assert_int_equal(cf_auth_limiter_attempt(l, addr, 2, NULL, &prior), 0);
+    assert_int_equal(prior, 0);
     cf_auth_limiter_free(l);
 }
 
@@ -938,16 +957,19 @@ static void test_limiter_eviction(void **state)
 
 static void test_limiter_conf(void **state)
 {
-    struct cf_auth_limiter_conf ok = {5, 1000, 100, NULL, NULL}, c;
+    struct cf_auth_limiter_conf ok = {4, 1000, 1000, 1000, 100, NULL, NULL}, c;
     struct cf_auth_limiter *l = (struct cf_auth_limiter *)&ok;
 
     (void)state;
     c = ok;
-    c.max_failures = 0;
+    c.base_delay_ms = 0;
     assert_int_equal(cf_auth_limiter_new(&c, &l), CF_EINVAL);
     assert_null(l);
     c = ok;
-    c.window_ms = 0;
+    c.max_delay_ms = 999;
+    assert_int_equal(cf_auth_limiter_new(&c, &l), CF_EINVAL);
+    c = ok;
+    c.forget_ms = 999;
     assert_int_equal(cf_auth_limiter_new(&c, &l), CF_EINVAL);
     c = ok;
     c.entries = 0;
@@ -1035,7 +1057,7 @@ int main(void)
         cmocka_unit_test(test_bearer_parse),
         cmocka_unit_test(test_bearer_lengths),
         cmocka_unit_test(test_limiter_blocks),
-        cmocka_unit_test(test_limiter_window),
+        cmocka_unit_test(test_limiter_growing),
         cmocka_unit_test(test_limiter_success_resets),
         cmocka_unit_test(test_limiter_eviction),
         cmocka_unit_test(test_limiter_conf),

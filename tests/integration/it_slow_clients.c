@@ -1,0 +1,299 @@
+/*
+ * it_slow_clients.c -- clients that send slowly or hold connections idle
+ * cannot stop a server from serving others (http.h, slow clients).
+ *
+ * Each case starts its roles with short limits (a head deadline of 1.5 s, a
+ * body rate of 4 KiB/s over 1.5 s) so that it ends in seconds:
+ *   heads    idle connections and request heads sent a byte at a time, to
+ *            the gateway and to a filer: a normal client is still served,
+ *            and every slow connection is closed by the deadline and counted.
+ *   per_ip   connections from 127.0.0.2 past the per-address limit are
+ *            closed unanswered; those within it, and a client from
+ *            127.0.0.1, are served.
+ *   upload   an upload to the app whose body trickles: the app closes it,
+ *            records nothing, and its streams to the filers end (no filer
+ *            request in flight, no temporary file left).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "coffer/fsdb.h"
+#include "harness.h"
+
+#define HEAD_MS   "1500"
+#define WINDOW_MS "1500"
+#define MIN_RATE  "4K"
+#define NSLOW     24 /* idle and trickling connections, each, per server */
+
+/* Connect to 127.0.0.1:port from source address src ("127.0.0.2"; loopback
+ * is a /8). Returns the fd, or fails the case. */
+static int connect_from(const char *src, unsigned port)
+{
+    struct sockaddr_in sa, me;
+    struct timeval tv = {(time_t)(10u * it_multiplier()), 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    IT_CHECKF(fd >= 0, "socket: %s", strerror(errno));
+    IT_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+    memset(&me, 0, sizeof(me));
+    me.sin_family = AF_INET;
+    IT_CHECK(inet_pton(AF_INET, src, &me.sin_addr) == 1);
+    IT_CHECKF(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s", src,
+              strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    IT_CHECKF(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect from %s: %s", src,
+              strerror(errno));
+    return fd;
+}
+
+/* Whether the server has closed fd: a read that would not block gives EOF
+ * or a reset. A server that sent bytes first (it should not) fails the case. */
+static bool closed_by_peer(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char c;
+    ssize_t n;
+
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    n = recv(fd, &c, 1, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+        return true;
+    IT_CHECKF(n < 0, "a slow client was sent bytes");
+    return false;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* The servers of a case: ports and base URLs of those under attack. */
+struct target {
+    unsigned port;
+    const char *base;
+    const char *role;
+};
+
+/* Open NSLOW idle and NSLOW trickling connections to each target, serve a
+ * normal client meanwhile, and wait until the server has closed each. The
+ * tricklers send a request head one byte every 100 ms, so each would take
+ * 10 s to finish it. */
+static void slow_heads(const struct target *t, size_t nt)
+{
+    char head[512];
+    int idle[4][NSLOW], slow[4][NSLOW];
+    bool gone_idle[4][NSLOW] = {{false}}, gone_slow[4][NSLOW] = {{false}};
+    size_t sent = 0, left = nt * NSLOW * 2;
+    unsigned ticks = 0, max_ticks = 80 * it_multiplier(); /* 8 s, > 1.5 s + a tick */
+    struct it_client cl;
+
+    IT_CHECK(nt <= 4);
+    /* A head of 500 bytes: 50 s to send, far past the deadline. */
+    memset(head, 'a', sizeof(head));
+    memcpy(head, "GET /status HTTP/1.1\r\nHost: slow\r\nX-Slow: ", 42);
+    memcpy(head + sizeof(head) - 4, "\r\n\r\n", 4);
+    it_client_init(&cl);
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t k = 0; k < NSLOW; k++) {
+            idle[i][k] = connect_from("127.0.0.2", t[i].port);
+            slow[i][k] = connect_from("127.0.0.2", t[i].port);
+        }
+    }
+    while (left > 0 && ticks < max_ticks) {
+        for (size_t i = 0; i < nt; i++) {
+            for (size_t k = 0; k < NSLOW; k++) {
+                if (!gone_idle[i][k] && closed_by_peer(idle[i][k])) {
+                    gone_idle[i][k] = true;
+                    left--;
+                }
+                if (gone_slow[i][k])
+                    continue;
+                if (closed_by_peer(slow[i][k]) || !it_raw_send(slow[i][k], head + sent, 1)) {
+                    gone_slow[i][k] = true;
+                    left--;
+                }
+            }
+            /* A normal client is served while the slow ones hold on. */
+            if (ticks % 5 == 0) {
+                struct it_resp r;
+                IT_EQ(it_http_to(&cl, t[i].base, "GET", "/status", NULL, &r, NULL), 200);
+                it_resp_fini(&r);
+            }
+        }
+        IT_CHECKF(sent + 4 < sizeof(head), "a trickled head was all but finished");
+        sent++;
+        ticks++;
+        sleep_ms(100);
+    }
+    IT_CHECKF(left == 0, "%zu slow connections were still open after %u ms", left, ticks * 100);
+    for (size_t i = 0; i < nt; i++) {
+        char series[128];
+        it_fmt(series, sizeof(series), "coffer_http_slow_closed_total{role=\"%s\",phase=\"head\"}",
+               t[i].role);
+        IT_CHECK(it_metric(t[i].base, series) >= 2 * NSLOW);
+        for (size_t k = 0; k < NSLOW; k++) {
+            close(idle[i][k]);
+            close(slow[i][k]);
+        }
+    }
+    it_client_fini(&cl);
+}
+
+static void case_heads(void *arg)
+{
+    struct it_cluster c;
+    struct it_proc gw;
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX];
+    struct target t[2];
+
+    (void)arg;
+    it_cluster_init(&c);
+    it_cluster_add_filer(&c, 100, "--http-head-timeout-ms", HEAD_MS, NULL);
+    it_cluster_add_filer(&c, 100, NULL);
+    it_admin_shard_add(c.db);
+    it_app_start_ok(&c.app, c.db, NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    it_case_path(path, "fs-catalog.db");
+    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
+    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    cf_fsdb_close(fs);
+    it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-head-timeout-ms", HEAD_MS,
+                        NULL);
+    t[0] = (struct target){gw.port, gw.base, "gateway"};
+    t[1] = (struct target){c.f[0].port, c.f[0].base, "filer"};
+    slow_heads(t, 2);
+    it_proc_stop_ok(&gw);
+    it_cluster_stop(&c);
+}
+
+/* Send a whole GET /status on fd and read the reply: its status, or 0 if
+ * the server closed the connection without one. */
+static long status_on(int fd)
+{
+    static const char req[] = "GET /status HTTP/1.1\r\nHost: t\r\n\r\n";
+    char buf[2048];
+
+    if (!it_raw_send(fd, req, sizeof(req) - 1))
+        return 0;
+    return it_raw_read_reply(fd, buf, sizeof(buf));
+}
+
+static void case_per_ip(void *arg)
+{
+    struct it_filer f;
+    struct it_client cl;
+    struct it_resp r;
+    int fds[20];
+    unsigned served = 0, refused = 0;
+
+    (void)arg;
+    it_filer_init(&f, 1, "f1");
+    it_filer_start_ok(&f, "--http-per-ip-limit", "8", NULL);
+    /* Each connection is accepted (and held) before the next is made. */
+    for (size_t i = 0; i < CF_ARRAY_LEN(fds); i++) {
+        long st;
+        fds[i] = connect_from("127.0.0.2", f.port);
+        st = status_on(fds[i]);
+        IT_CHECKF(st == 200 || st == 0, "connection %zu: status %ld", i, st);
+        if (st == 200)
+            served++;
+        else
+            refused++;
+        IT_CHECKF(i < 8 ? st == 200 : st == 0, "connection %zu: status %ld", i, st);
+    }
+    IT_EQ(served, 8);
+    IT_EQ(refused, 12);
+    it_client_init(&cl);
+    IT_EQ(it_http(&cl, &f, "GET", "/status", NULL, &r, NULL), 200);
+    it_resp_fini(&r);
+    it_client_fini(&cl);
+    for (size_t i = 0; i < CF_ARRAY_LEN(fds); i++)
+        close(fds[i]);
+    it_filer_stop_ok(&f);
+}
+
+/* A filer's requests in flight, not counting the /status asking. */
+static bool filers_idle(void *arg)
+{
+    const struct it_cluster *c = arg;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (it_status_int(&c->f[i], "in_flight") > 1 || it_count_tmp(c->f[i].dir) > 0)
+            return false;
+    return true;
+}
+
+static bool filers_busy(void *arg)
+{
+    const struct it_cluster *c = arg;
+
+    for (size_t i = 0; i < c->n; i++)
+        if (it_status_int(&c->f[i], "in_flight") < 2)
+            return false;
+    return true;
+}
+
+static void case_upload(void *arg)
+{
+    static const char head[] = "POST /v1/objects HTTP/1.1\r\nHost: t\r\n"
+                               "Content-Length: 1048576\r\n\r\n";
+    struct it_cluster c;
+    struct it_gen g;
+    unsigned ticks = 0, max_ticks = 80 * it_multiplier();
+    bool closed = false;
+    int fd;
+
+    (void)arg;
+    it_cluster_start_filers(&c, 2);
+    it_app_start_ok(&c.app, c.db, "--http-min-rate", MIN_RATE, "--http-rate-window-ms", WINDOW_MS,
+                    NULL);
+    fd = it_raw_try_connect(c.app.port);
+    IT_CHECK(fd >= 0);
+    it_gen_init(&g, 7, 1048576);
+    IT_CHECK(it_raw_send(fd, head, sizeof(head) - 1));
+    IT_CHECK(it_raw_send_gen(fd, &g, 64 * 1024));
+    IT_CHECKF(it_wait_for(filers_busy, &c, 50, 100), "the upload never reached both filers");
+    /* Then a byte every 100 ms: 10 bytes/s, far under the minimum rate. */
+    while (!closed && ticks < max_ticks) {
+        closed = closed_by_peer(fd) || !it_raw_send_gen(fd, &g, 1);
+        ticks++;
+        sleep_ms(100);
+    }
+    IT_CHECKF(closed, "the app still read a trickling upload after %u ms", ticks * 100);
+    IT_CHECKF(it_wait_for(filers_idle, &c, 50, 100),
+              "the filers still stream or hold the abandoned upload");
+    IT_EQ(it_objdb_count(c.db, 2), 0);
+    IT_CHECK(it_metric(c.app.base, "coffer_http_slow_closed_total{role=\"app\",phase=\"body\"}") ==
+             1);
+    close(fd);
+    it_cluster_stop(&c);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"heads", case_heads, NULL, 60},
+        {"per_ip", case_per_ip, NULL, 30},
+        {"upload", case_upload, NULL, 40},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
