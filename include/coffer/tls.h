@@ -61,16 +61,19 @@ void cf_tls_free_key(char *key_pem);
 CF_MUST_CHECK int cf_tls_check_ca(const char *path, char *err);
 
 /* Make sure dir (borrowed; created with mode 0755 if missing) holds the
- * four files above. A missing CA is made (and then a new server
- * certificate); a server certificate is made when it is missing, does not
- * load (cf_tls_load_pair: expired, mismatched), is not signed by the CA,
- * lacks one of hosts[0..nhosts) (borrowed: DNS names or IP addresses), or
- * renew is true. Existing files that are fine are left alone, so a restart
+ * four files above. A missing CA certificate is made, with its key (and
+ * then a new server certificate); an existing one is never replaced. A
+ * server certificate is made when it is missing, does not load
+ * (cf_tls_load_pair: expired, mismatched), is not signed by the CA, lacks
+ * one of hosts[0..nhosts) (borrowed: DNS names or IP addresses), or renew
+ * is true; only then is ca.key read, so it may be kept elsewhere
+ * meanwhile. Existing files that are fine are left alone, so a restart
  * keeps the certificates clients already trust. *made (may be NULL) is set
  * when anything was written. Files are written whole (io.h), keys 0600,
- * certificates 0644. Returns 0; CF_EINVAL (a bad or too many hosts; only
- * one of ca.pem and ca.key present; a CA file that does not load); CF_EIO
- * (a file cannot be written, or OpenSSL failed); with err. */
+ * certificates 0644. Returns 0; CF_EINVAL (a bad or too many hosts; a CA
+ * certificate that does not load or has expired; a CA key that is not
+ * its); CF_EIO (a file cannot be read or written, e.g. ca.key absent when
+ * it is needed, or OpenSSL failed); with err. */
 CF_MUST_CHECK int cf_tls_make(const char *dir, const char *const *hosts, size_t nhosts, bool renew,
                               bool *made, char *err);
 

@@ -335,31 +335,55 @@ static bool exists(const char *dir, const char *name)
     return n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0;
 }
 
-/* Load the CA of dir (certificate and key). */
-static int load_ca(const char *dir, X509 **x, EVP_PKEY **k, char *err)
+/* The CA certificate of dir, checked for its dates. */
+static int load_ca_cert(const char *dir, X509 **x, char *err)
 {
-    char cpath[4096], kpath[4096], *cert = NULL, *key = NULL;
+    char path[4096], *text = NULL;
+    size_t len = 0;
     int rc;
 
-    (void)snprintf(cpath, sizeof(cpath), "%s/%s", dir, CF_TLS_CA_CERT);
-    (void)snprintf(kpath, sizeof(kpath), "%s/%s", dir, CF_TLS_CA_KEY);
-    rc = cf_tls_load_pair(cpath, kpath, &cert, &key, err);
-    if (rc == 0) {
-        *x = parse_cert(cert, strlen(cert));
-        *k = parse_key(key, strlen(key));
-        if (*x == NULL || *k == NULL) {
-            cf_err_set(err, "cannot parse the CA in \"%s\"", dir);
-            rc = CF_EIO;
-        }
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, CF_TLS_CA_CERT);
+    rc = read_pem(path, &text, &len, err);
+    if (rc < 0)
+        return rc;
+    *x = parse_cert(text, len);
+    free(text);
+    if (*x == NULL) {
+        cf_err_set(err, "\"%s\" holds no PEM certificate", path);
+        return CF_EINVAL;
     }
-    free(cert);
-    cf_tls_free_key(key);
-    return rc;
+    return check_dates(*x, path, err);
 }
 
-/* Whether dir's server certificate loads, is signed by ca_key and names
- * every host. */
-static bool server_fine(const char *dir, EVP_PKEY *ca_key, const char *const *hosts, size_t nhosts)
+/* The CA's key of dir, which must be ca's. */
+static int load_ca_key(const char *dir, X509 *ca, EVP_PKEY **k, char *err)
+{
+    char path[4096], why[CF_ERR_LEN] = "", *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, CF_TLS_CA_KEY);
+    rc = read_pem(path, &text, &len, why);
+    if (rc < 0) {
+        cf_err_set(err, "a new server certificate needs the CA's key: %s", why);
+        return rc;
+    }
+    *k = parse_key(text, len);
+    cf_tls_free_key(text);
+    if (*k == NULL) {
+        cf_err_set(err, "\"%s\" holds no unencrypted PEM private key", path);
+        return CF_EINVAL;
+    }
+    if (X509_check_private_key(ca, *k) != 1) {
+        cf_err_set(err, "the key in \"%s\" is not the one of the CA certificate", path);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* Whether dir's server certificate loads, is signed by the CA whose public
+ * key is ca_pub, and names every host. */
+static bool server_fine(const char *dir, EVP_PKEY *ca_pub, const char *const *hosts, size_t nhosts)
 {
     char cpath[4096], kpath[4096], *cert = NULL, *key = NULL, why[CF_ERR_LEN];
     X509 *x = NULL;
@@ -370,7 +394,7 @@ static bool server_fine(const char *dir, EVP_PKEY *ca_key, const char *const *ho
     ok = cf_tls_load_pair(cpath, kpath, &cert, &key, why) == 0;
     if (ok)
         x = parse_cert(cert, strlen(cert));
-    ok = ok && x != NULL && X509_verify(x, ca_key) == 1;
+    ok = ok && x != NULL && X509_verify(x, ca_pub) == 1;
     for (size_t i = 0; ok && i < nhosts; i++)
         ok = cert_names(x, hosts[i]);
     ERR_clear_error();
@@ -407,14 +431,10 @@ int cf_tls_make(const char *dir, const char *const *hosts, size_t nhosts, bool r
         rc = CF_EIO;
         goto out;
     }
-    /* ca.pem is written last: a CA key alone is a CA that was never made;
-     * a certificate without its key is one clients may trust, not to be
-     * replaced behind the operator's back. */
-    if (exists(dir, CF_TLS_CA_CERT) && !exists(dir, CF_TLS_CA_KEY)) {
-        cf_err_set(err, "\"%s/%s\" is there but not its key %s: restore it, or remove both", dir,
-                   CF_TLS_CA_CERT, CF_TLS_CA_KEY);
-        goto out;
-    }
+    /* ca.pem is written last: a CA key alone is a CA that was never made,
+     * and is replaced. A CA certificate is never replaced here: clients
+     * may trust it. Its key is needed only to issue a server certificate,
+     * so it may live elsewhere while the server certificate is fine. */
     rc = CF_EIO;
     if (!exists(dir, CF_TLS_CA_CERT)) {
         ca_key = EVP_EC_gen("P-256");
@@ -433,13 +453,18 @@ int cf_tls_make(const char *dir, const char *const *hosts, size_t nhosts, bool r
         if (made != NULL)
             *made = true;
     } else {
-        rc = load_ca(dir, &ca, &ca_key, err);
+        rc = load_ca_cert(dir, &ca, err);
         if (rc < 0)
             goto out;
     }
     rc = 0;
-    if (!renew && server_fine(dir, ca_key, hosts, nhosts))
+    if (!renew && server_fine(dir, X509_get0_pubkey(ca), hosts, nhosts))
         goto out;
+    if (ca_key == NULL) {
+        rc = load_ca_key(dir, ca, &ca_key, err);
+        if (rc < 0)
+            goto out;
+    }
     rc = CF_EIO;
     for (size_t i = 0; i < CF_ARRAY_LEN(defaults) + nhosts; i++) {
         const char *h =

@@ -194,17 +194,35 @@ static void test_keep_and_renew(void **state)
     free(s1);
 }
 
-/* A CA certificate without its key is not replaced behind the operator's back. */
+/* A CA certificate is never replaced; its key is read only to issue a
+ * server certificate, so it may be kept elsewhere meanwhile. */
 static void test_ca_without_key(void **state)
 {
-    char tdir[128], err[CF_ERR_LEN] = "";
+    char tdir[128], err[CF_ERR_LEN] = "", *ca1, *ca2;
+    bool made = true;
 
     (void)state;
     (void)snprintf(tdir, sizeof(tdir), "%s/tls", dir);
     assert_int_equal(cf_tls_make(tdir, NULL, 0, false, NULL, err), 0);
+    ca1 = slurp(CF_TLS_CA_CERT);
     rm("tls/" CF_TLS_CA_KEY);
-    assert_int_equal(cf_tls_make(tdir, NULL, 0, false, NULL, err), CF_EINVAL);
+    assert_int_equal(cf_tls_make(tdir, NULL, 0, false, &made, err), 0);
+    assert_false(made);
+    assert_int_equal(cf_tls_make(tdir, NULL, 0, true, &made, err), CF_EIO);
     assert_non_null(strstr(err, CF_TLS_CA_KEY));
+    ca2 = slurp(CF_TLS_CA_CERT);
+    assert_string_equal(ca1, ca2);
+    /* Another key in its place is refused. */
+    {
+        char from[128], to[128];
+        path_of(from, CF_TLS_KEY);
+        path_of(to, CF_TLS_CA_KEY);
+        assert_int_equal(link(from, to), 0);
+    }
+    assert_int_equal(cf_tls_make(tdir, NULL, 0, true, &made, err), CF_EINVAL);
+    assert_non_null(strstr(err, "is not the one of the CA certificate"));
+    free(ca1);
+    free(ca2);
 }
 
 static void test_bad_hosts(void **state)
