@@ -197,12 +197,14 @@ static int split_path(const char *path, struct target *t, char *err)
     return cf_fsdb_name_validate(t->name, len, err);
 }
 
-/* Check the bearer token. Returns 0 and fills *w, or CF_EAUTH. */
+/* Check the bearer token. Returns 0 and fills *w, CF_EAUTH, or the
+ * database's error (a database that is away is no reason to log in again). */
 static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct who *w)
 {
     const char *h = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     struct cf_auth_token_info info;
     struct cf_span tok;
+    int rc;
 
     if (h == NULL || cf_auth_bearer_parse(h, strlen(h), &tok) < 0 ||
         cf_auth_token_verify(&g->key, tok.ptr, tok.len, cf_wall_ms() / 1000, &info) < 0)
@@ -210,9 +212,10 @@ static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct w
     w->client = info.client_id;
     w->user = info.user_id;
     /* The client may have gone since the token was made. */
-    if (cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL) < 0)
+    rc = cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL);
+    if (rc == CF_ENOTFOUND || rc == CF_EINVAL)
         return CF_EAUTH;
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* Does the user have at least `want` on folder? Returns 0, CF_EPERM, or an
@@ -551,7 +554,8 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
 
     rc = authenticate(g, c, &w);
     if (rc < 0)
-        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+        return cf_http_refuse(c, req_cls, rc, "%s",
+                              rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
     rc = split_path(path, &t, err);
     if (rc == 0 && t.root) {
         rc = CF_EINVAL;
@@ -1153,7 +1157,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
-        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+        return cf_http_refuse(c, req_cls, rc, "%s",
+                              rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)
