@@ -442,12 +442,18 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
                                   (retry_ms + 999) / 1000);
         goto out;
     }
+    rc = cf_fsdb_client_find(g->fs, client, &cl, NULL);
+    if (rc == 0)
+        rc = cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL);
+    if (rc < 0 && rc != CF_ENOTFOUND && rc != CF_EINVAL) {
+        /* The database, not the caller, failed: no login, and no guess counted. */
+        res = cf_http_reply_error(c, rc, "cannot check the login now");
+        goto out;
+    }
+    known = rc == 0;
     /* Counted before the slow hash, so parallel guesses see each other; a
      * success clears the key. */
     cf_auth_limiter_fail(g->limiter, parts, 2);
-    if (cf_fsdb_client_find(g->fs, client, &cl, NULL) < 0 ||
-        cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL) < 0)
-        known = false;
     stored = known ? u.pw_hash : g->dummy_hash;
     /* The same work for unknown names as for a wrong password. */
     rc = cf_auth_password_verify(stored, strlen(stored), pw,
