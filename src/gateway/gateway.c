@@ -228,12 +228,14 @@ static int split_path(const char *path, struct target *t, char *err)
     return cf_fsdb_name_validate(t->name, len, err);
 }
 
-/* Check the bearer token. Returns 0 and fills *w, or CF_EAUTH. */
+/* Check the bearer token. Returns 0 and fills *w, CF_EAUTH, or the
+ * database's error (a database that is away is no reason to log in again). */
 static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct who *w)
 {
     const char *h = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     struct cf_auth_token_info info;
     struct cf_span tok;
+    int rc;
 
     if (h == NULL || cf_auth_bearer_parse(h, strlen(h), &tok) < 0 ||
         cf_auth_token_verify(&g->key, tok.ptr, tok.len, cf_wall_ms() / 1000, &info) < 0)
@@ -241,9 +243,10 @@ static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct w
     w->client = info.client_id;
     w->user = info.user_id;
     /* The client may have gone since the token was made. */
-    if (cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL) < 0)
+    rc = cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL);
+    if (rc == CF_ENOTFOUND || rc == CF_EINVAL)
         return CF_EAUTH;
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* Does the user have at least `want` on folder? Returns 0, CF_EPERM, or an
@@ -555,9 +558,15 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
         goto out;
     }
     hashing = true;
-    if (cf_fsdb_client_find(g->fs, client, &cl, NULL) < 0 ||
-        cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL) < 0)
-        known = false;
+    rc = cf_fsdb_client_find(g->fs, client, &cl, NULL);
+    if (rc == 0)
+        rc = cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL);
+    if (rc < 0 && rc != CF_ENOTFOUND && rc != CF_EINVAL) {
+        /* The database, not the caller, failed: no login. */
+        res = cf_http_reply_error(c, rc, "cannot check the login now");
+        goto out;
+    }
+    known = rc == 0;
     stored = known ? u.pw_hash : g->dummy_hash;
     /* The same work for unknown names as for a wrong password. */
     rc = cf_auth_password_verify(stored, strlen(stored), pw,
@@ -669,7 +678,8 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
 
     rc = authenticate(g, c, &w);
     if (rc < 0)
-        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+        return cf_http_refuse(c, req_cls, rc, "%s",
+                              rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
     rc = split_path(path, &t, err);
     if (rc == 0 && t.root) {
         rc = CF_EINVAL;
@@ -1273,7 +1283,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
-        return cf_http_refuse(c, req_cls, rc, "log in first (POST " LOGIN ")");
+        return cf_http_refuse(c, req_cls, rc, "%s",
+                              rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)

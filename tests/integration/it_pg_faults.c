@@ -25,6 +25,7 @@
  *                       delete service.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -321,18 +323,115 @@ static void start_pg(struct it_cluster *c, size_t n, const char *a1, const char 
     start_pg_via(c, n, NULL, a1, a2, a3, a4);
 }
 
+/* ---- the gateway on PostgreSQL ------------------------------------------------ */
+
+#define TEST_PW  "correct horse"
+#define AUTH_MAX (CF_AUTH_TOKEN_LEN + 64)
+
+/* POST /api/v1/login as acme's boss; the token as a header line into auth
+ * (may be NULL) on 200. Returns the status. */
+static long gw_login(const struct it_proc *gw, char *auth)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    json_t *login, *out = NULL;
+    long status = 0;
+
+    login = json_pack("{s:s,s:s,s:s}", "client", "acme", "user", "boss", "password", TEST_PW);
+    it_fmt(url, sizeof(url), "%s/api/v1/login", gw->base);
+    IT_CHECKF(cf_httpc_json("POST", url, login, 20000, &status, &out, err) == 0, "login: %s", err);
+    if (status == 200 && auth != NULL)
+        it_fmt(auth, AUTH_MAX, "Authorization: Bearer %s", it_json_str(out, "token"));
+    json_decref(login);
+    json_decref(out);
+    return status;
+}
+
+/* A file system database (its catalog direct, its shard through px, or
+ * direct when px is NULL) with client "acme" and its admin "boss", a
+ * gateway on it in front of c, and boss's token as a header line in auth. */
+static void start_gateway(struct it_proc *gw, const struct it_cluster *c, const struct proxy *px,
+                          char auth[AUTH_MAX])
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    char fscat[64], fsshard[64], caturi[IT_PATH_MAX], shuri[IT_PATH_MAX];
+    char hash[CF_AUTH_PWHASH_SIZE];
+
+    IT_EQ(cf_httpc_global_init(), 0);
+    pg_new_db(fscat, "fscat");
+    pg_new_db(fsshard, "fsshard");
+    pg_uri(caturi, fscat);
+    if (px != NULL)
+        proxy_uri(px, shuri, fsshard);
+    else
+        pg_uri(shuri, fsshard);
+    IT_EQ(cf_fsdb_open(caturi, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, shuri, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    IT_EQ(cf_auth_password_hash(TEST_PW, strlen(TEST_PW), CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
+    cf_fsdb_close(fs);
+    it_gateway_start_ok(gw, caturi, c->app.base, c->objsrv.base, "--trash-interval-ms", "0", NULL);
+    IT_EQ(gw_login(gw, auth), 200);
+}
+
+/* PUT the payload (seed, LOAD_SIZE) to the gateway at path (under the
+ * root). Returns the status. */
+static long gw_put(const struct it_proc *gw, const char *auth, const char *path, uint64_t seed)
+{
+    struct it_body body;
+    struct it_resp r;
+    char target[256];
+    long st;
+
+    it_fmt(target, sizeof(target), "/api/v1/fs/%s", path);
+    memset(&body, 0, sizeof(body));
+    it_gen_init(&body.gen, seed, LOAD_SIZE);
+    st = it_http_to(NULL, gw->base, "PUT", target, &body, &r, auth, NULL);
+    it_resp_fini(&r);
+    return st;
+}
+
+/* GET path from the gateway: 200 with the payload (seed, LOAD_SIZE). */
+static void gw_get_ok(const struct it_proc *gw, const char *auth, const char *path, uint64_t seed)
+{
+    struct it_resp r;
+    uint8_t want[CF_SHA512_LEN];
+    char target[256];
+
+    it_fmt(target, sizeof(target), "/api/v1/fs/%s", path);
+    IT_EQ(it_http_to(NULL, gw->base, "GET", target, NULL, &r, auth, NULL), 200);
+    IT_EQ(r.total, LOAD_SIZE);
+    it_prng_sha512(seed, LOAD_SIZE, want);
+    IT_CHECKF(memcmp(r.sha, want, sizeof(want)) == 0, "%s: wrong bytes", path);
+    it_resp_fini(&r);
+}
+
 /* ---- restart under load ----------------------------------------------------- */
 
 struct load {
     const char *app;
+    const struct it_proc *gw; /* the gateway of gw_load_thread */
+    const char *auth;
     pthread_mutex_t mu;
     struct it_record recs[LOAD_MAX];
-    size_t nacked;  /* recs[0..nacked) were acknowledged (201) */
-    size_t nfailed; /* 5xx answers */
-    size_t n503;    /* of which 503 */
-    long bad;       /* any other status (0: no answer at all), or 0 */
+    size_t nacked;               /* recs[0..nacked) were acknowledged (201) */
+    size_t nfailed;              /* 5xx answers */
+    size_t n503;                 /* of which 503 */
+    uint64_t gw_seeds[LOAD_MAX]; /* files gw<seed>.bin the gateway acknowledged */
+    size_t ngw;
+    long bad; /* any other status (0: no answer at all), or 0 */
     volatile int stop;
 };
+
+/* After a 5xx a client waits before it tries again (the 503s carry
+ * Retry-After: 1; the load waits less, to see the recovery soon). */
+static void back_off(void)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+
+    (void)nanosleep(&ts, NULL);
+}
 
 struct loader {
     struct load *ld;
@@ -363,14 +462,49 @@ static void *load_thread(void *arg)
         if (ld->nacked == LOAD_MAX || ld->bad != 0)
             ld->stop = 1;
         pthread_mutex_unlock(&ld->mu);
+        if (st >= 500)
+            back_off();
     }
     it_client_fini(&cl);
     return NULL;
 }
 
+/* Logins and uploads through the gateway: file gw<seed>.bin holds payload
+ * seed. */
+static void *gw_load_thread(void *arg)
+{
+    struct load *ld = arg;
+
+    for (uint64_t seed = 5000000; !ld->stop; seed++) {
+        char path[64];
+        long st;
+
+        it_fmt(path, sizeof(path), "gw%" PRIu64 ".bin", seed);
+        /* A login too: the database away is no wrong password. */
+        st = gw_login(ld->gw, NULL);
+        if (st == 200)
+            st = gw_put(ld->gw, ld->auth, path, seed);
+        pthread_mutex_lock(&ld->mu);
+        if (st == 201 && ld->ngw < LOAD_MAX)
+            ld->gw_seeds[ld->ngw++] = seed;
+        else if (st >= 500 && st <= 599)
+            ld->nfailed++;
+        if (st == 503)
+            ld->n503++;
+        if (st != 201 && (st < 500 || st > 599) && ld->bad == 0)
+            ld->bad = st == 0 ? -1 : st;
+        if (ld->ngw == LOAD_MAX || ld->bad != 0)
+            ld->stop = 1;
+        pthread_mutex_unlock(&ld->mu);
+        if (st >= 500)
+            back_off();
+    }
+    return NULL;
+}
+
 struct acked_wait {
     struct load *ld;
-    size_t at_least;
+    size_t at_least, gw_at_least;
 };
 
 static bool acked(void *arg)
@@ -379,7 +513,7 @@ static bool acked(void *arg)
     bool yes;
 
     pthread_mutex_lock(&w->ld->mu);
-    yes = w->ld->nacked >= w->at_least || w->ld->stop;
+    yes = (w->ld->nacked >= w->at_least && w->ld->ngw >= w->gw_at_least) || w->ld->stop;
     pthread_mutex_unlock(&w->ld->mu);
     return yes;
 }
@@ -389,44 +523,54 @@ static void t_restart_under_load(void *arg)
     struct it_cluster c;
     struct load *ld = calloc(1, sizeof(*ld));
     struct loader lt[2];
-    pthread_t th[2];
+    struct it_proc gw;
+    pthread_t th[3];
     struct acked_wait w;
-    size_t before, failed_before;
+    char auth[AUTH_MAX];
+    size_t before, gw_before, failed_before;
 
     (void)arg;
     IT_CHECK(ld != NULL);
     start_pg(&c, 3, NULL, NULL, NULL, NULL);
+    start_gateway(&gw, &c, NULL, auth);
     ld->app = c.app.base;
+    ld->gw = &gw;
+    ld->auth = auth;
     pthread_mutex_init(&ld->mu, NULL);
     for (unsigned i = 0; i < 2; i++) {
         lt[i].ld = ld;
         lt[i].id = i + 1;
         IT_EQ(pthread_create(&th[i], NULL, load_thread, &lt[i]), 0);
     }
+    IT_EQ(pthread_create(&th[2], NULL, gw_load_thread, ld), 0);
     w.ld = ld;
     w.at_least = 10;
+    w.gw_at_least = 5;
     IT_CHECKF(it_wait_for(acked, &w, 300, 100), "no upload acknowledged before the restart");
     pthread_mutex_lock(&ld->mu);
     before = ld->nacked;
+    gw_before = ld->ngw;
     failed_before = ld->nfailed;
     pthread_mutex_unlock(&ld->mu);
 
     pg_restart();
 
-    /* Reconnected by themselves: uploads succeed again. */
+    /* Reconnected by themselves: uploads succeed again, on both roles. */
     w.at_least = before + 20;
+    w.gw_at_least = gw_before + 10;
     IT_CHECKF(it_wait_for(acked, &w, 300, 100), "uploads did not succeed again after the restart");
     ld->stop = 1;
-    for (unsigned i = 0; i < 2; i++)
+    for (unsigned i = 0; i < 3; i++)
         IT_EQ(pthread_join(th[i], NULL), 0);
-    IT_CHECKF(ld->bad == 0, "an upload got status %ld (-1: no answer)", ld->bad);
-    IT_CHECKF(ld->nacked >= before + 20, "only %zu uploads acknowledged", ld->nacked);
+    IT_CHECKF(ld->bad == 0, "an upload or login got status %ld (-1: no answer)", ld->bad);
+    IT_CHECKF(ld->nacked >= before + 20 && ld->ngw >= gw_before + 10,
+              "only %zu uploads and %zu files acknowledged", ld->nacked, ld->ngw);
     /* A database that is away is a passing state: 503, to be retried. */
     IT_CHECKF(ld->n503 == ld->nfailed, "%zu of %zu failed uploads got a 5xx other than 503",
               ld->nfailed - ld->n503, ld->nfailed);
-    printf("restart_under_load: %zu acknowledged (%zu before the restart), %zu failed with a 5xx"
-           " (%zu before; %zu of them 503)\n",
-           ld->nacked, before, ld->nfailed, failed_before, ld->n503);
+    printf("restart_under_load: %zu uploads and %zu files acknowledged (%zu and %zu before the"
+           " restart), %zu failed with a 5xx (%zu before; %zu of them 503)\n",
+           ld->nacked, ld->ngw, before, gw_before, ld->nfailed, failed_before, ld->n503);
 
     /* Nothing acknowledged was lost: the record and the bytes are there. */
     for (size_t i = 0; i < ld->nacked; i++) {
@@ -435,6 +579,13 @@ static void t_restart_under_load(void *arg)
         IT_EQ(it_info(c.app.base, ld->recs[i].uuid, &rec), 200);
         it_download_ok(NULL, c.objsrv.base, &ld->recs[i]);
     }
+    for (size_t i = 0; i < ld->ngw; i++) {
+        char path[64];
+
+        it_fmt(path, sizeof(path), "gw%" PRIu64 ".bin", ld->gw_seeds[i]);
+        gw_get_ok(&gw, auth, path, ld->gw_seeds[i]);
+    }
+    it_proc_stop_ok(&gw);
     it_cluster_stop(&c);
     pthread_mutex_destroy(&ld->mu);
     free(ld);
@@ -550,61 +701,27 @@ static void t_app_commit_in_doubt(void *arg)
     it_cluster_stop(&c);
 }
 
-#define TEST_PW "correct horse"
-
 static void t_gateway_commit_in_doubt(void *arg)
 {
     struct it_cluster c;
     struct it_proc gw;
     struct proxy px;
-    struct cf_fsdb *fs = NULL;
-    struct cf_fsdb_client acme;
     struct it_resp r;
-    struct it_body body;
     struct it_record rec;
-    char fscat[64], fsshard[64], caturi[IT_PATH_MAX], shuri[IT_PATH_MAX], url[IT_URL_MAX + 32];
-    char hash[CF_AUTH_PWHASH_SIZE], auth[CF_AUTH_TOKEN_LEN + 64], uuid[64];
-    char err[CF_ERR_LEN] = "";
-    json_t *login, *out = NULL, *j;
-    long status = 0;
+    char auth[AUTH_MAX], uuid[64];
+    json_t *j;
 
     (void)arg;
-    IT_EQ(cf_httpc_global_init(), 0);
     proxy_start(&px);
     start_pg(&c, 2, NULL, NULL, NULL, NULL);
-    /* The file system database: its catalog direct, its shard through the proxy. */
-    pg_new_db(fscat, "fscat");
-    pg_new_db(fsshard, "fsshard");
-    pg_uri(caturi, fscat);
-    proxy_uri(&px, shuri, fsshard);
-    IT_EQ(cf_fsdb_open(caturi, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, shuri, NULL, NULL), 0);
-    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
-    IT_EQ(cf_auth_password_hash(TEST_PW, strlen(TEST_PW), CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
-    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
-    cf_fsdb_close(fs);
-    it_gateway_start_ok(&gw, caturi, c.app.base, c.objsrv.base, "--trash-interval-ms", "0", NULL);
-
-    login = json_pack("{s:s,s:s,s:s}", "client", "acme", "user", "boss", "password", TEST_PW);
-    it_fmt(url, sizeof(url), "%s/api/v1/login", gw.base);
-    IT_CHECKF(cf_httpc_json("POST", url, login, 20000, &status, &out, err) == 0, "login: %s", err);
-    IT_EQ(status, 200);
-    it_fmt(auth, sizeof(auth), "Authorization: Bearer %s", it_json_str(out, "token"));
-    json_decref(login);
-    json_decref(out);
-
+    start_gateway(&gw, &c, &px, auth);
     proxy_arm(&px, 0);
-    memset(&body, 0, sizeof(body));
-    it_gen_init(&body.gen, 9, LOAD_SIZE);
-    IT_EQ(it_http_to(NULL, gw.base, "PUT", "/api/v1/fs/kept.bin", &body, &r, auth, NULL), 201);
-    it_resp_fini(&r);
+    IT_EQ(gw_put(&gw, auth, "kept.bin", 9), 201);
     IT_EQ(proxy_fired(&px), 1);
 
     /* The file is there, and its object was not handed to the delete
      * service (it_info fails on a record marked deleted). */
-    IT_EQ(it_http_to(NULL, gw.base, "GET", "/api/v1/fs/kept.bin", NULL, &r, auth, NULL), 200);
-    IT_EQ(r.total, LOAD_SIZE);
-    it_resp_fini(&r);
+    gw_get_ok(&gw, auth, "kept.bin", 9);
     IT_EQ(it_http_to(NULL, gw.base, "GET", "/api/v1/versions/kept.bin", NULL, &r, auth, NULL), 200);
     j = it_resp_json(&r);
     it_fmt(uuid, sizeof(uuid), "%s",
