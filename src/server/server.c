@@ -34,6 +34,7 @@ struct server_conf {
     uint64_t replicas;
     uint64_t filer_capacity;
     char *log_level;
+    struct cf_http_limits http; /* every role's (http.h) */
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -50,6 +51,7 @@ static const struct cf_conf_opt opts[] = {
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_HTTP_LIMITS_CONF_OPTS(struct server_conf),
 };
 
 static const char usage[] =
@@ -210,6 +212,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             return rc;
         fc->id = i + 1;
         fc->capacity = conf->filer_capacity;
+        fc->http = conf->http;
         rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
             return rc;
@@ -228,6 +231,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(monitor, &s->mc, "listen", listen);
     if (rc == 0)
         rc = SET(monitor, &s->mc, "db", uri);
+    s->mc.http = conf->http;
     if (rc == 0)
         rc = cf_monitor_start(&s->mc, &s->monitor, &monitor_port, err);
     if (rc < 0)
@@ -245,6 +249,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     s->ac.replicas = conf->replicas;
     s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
+    s->ac.http = conf->http;
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
@@ -256,6 +261,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(objsrv, &s->oc, "listen", listen);
     if (rc == 0)
         rc = SET(objsrv, &s->oc, "app", app_url);
+    s->oc.http = conf->http;
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc < 0)
@@ -280,6 +286,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
+    s->gc.http = conf->http;
     if (rc == 0)
         rc = cf_gateway_start(&s->gc, &s->gateway, &gateway_port, err);
     if (rc < 0)

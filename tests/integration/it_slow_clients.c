@@ -17,11 +17,13 @@
  *   gateway_upload  the same through the gateway (only it has the short
  *            limits): its stream to the app, and the app's to the filers,
  *            end with the client's connection.
+ *   server   `coffer server` passes the limits on to every role.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -406,6 +408,43 @@ static void case_gateway_upload(void *arg)
     it_cluster_stop(&c);
 }
 
+/* `coffer server` hands its --http-* options to every role: an idle
+ * connection to each of its ports is closed by the head deadline. */
+static void case_server(void *arg)
+{
+    struct it_server s;
+    unsigned ports[4];
+    int fds[4];
+    bool gone[4] = {false};
+    size_t left = 4;
+    unsigned ticks = 0, max_ticks = 80 * it_multiplier();
+    char line[256];
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 1, "--http-head-timeout-ms", HEAD_MS, NULL);
+    it_proc_read_line(&s.p, line, sizeof(line), 20000); /* the gateway's */
+    IT_CHECK(sscanf(line, "coffer gateway listening on http://127.0.0.1:%u", &ports[3]) == 1);
+    IT_CHECK(sscanf(s.p.base, "http://127.0.0.1:%u", &ports[0]) == 1);
+    IT_CHECK(sscanf(s.objsrv, "http://127.0.0.1:%u", &ports[1]) == 1);
+    IT_CHECK(sscanf(s.filers[0], "http://127.0.0.1:%u", &ports[2]) == 1);
+    for (size_t i = 0; i < 4; i++)
+        fds[i] = connect_from("127.0.0.2", ports[i]);
+    while (left > 0 && ticks < max_ticks) {
+        for (size_t i = 0; i < 4; i++) {
+            if (!gone[i] && closed_by_peer(fds[i])) {
+                gone[i] = true;
+                left--;
+            }
+        }
+        ticks++;
+        sleep_ms(100);
+    }
+    IT_CHECKF(left == 0, "%zu idle connections to coffer server still open", left);
+    for (size_t i = 0; i < 4; i++)
+        close(fds[i]);
+    it_proc_stop_ok(&s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -414,6 +453,7 @@ int main(int argc, char **argv)
         {"upload", case_upload, NULL, 40},
         {"filer_body", case_filer_body, NULL, 30},
         {"gateway_upload", case_gateway_upload, NULL, 60},
+        {"server", case_server, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
