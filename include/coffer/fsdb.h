@@ -342,6 +342,25 @@ CF_MUST_CHECK int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t pa
 CF_MUST_CHECK int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
                                struct cf_fsdb_entry **out, size_t *n, char *err);
 
+/* Where a page of a folder listing ends: after the entry of that kind and
+ * name (folders come before files). */
+struct cf_fsdb_list_pos {
+    enum cf_fsdb_kind kind;
+    char name[CF_FSDB_NAME_MAX + 1];
+};
+
+/* One page of cf_fsdb_list's order: up to limit (1..CF_FSDB_LIST_MAX)
+ * entries after `after` (borrowed; NULL: from the start), by keyset (each
+ * page costs one index range scan, however deep, and memory for limit
+ * entries). *more is whether entries follow; pass the last entry's kind and
+ * name as `after` for them. *out: array of *n (caller owns; free(); NULL
+ * when *n is 0). Returns 0, CF_EINVAL (limit), CF_ENOTFOUND (folder), or a
+ * db.h error. Entries added or removed between pages appear or not, but no
+ * entry present throughout is listed twice or skipped. */
+CF_MUST_CHECK int cf_fsdb_list_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                    const struct cf_fsdb_list_pos *after, size_t limit,
+                                    struct cf_fsdb_entry **out, size_t *n, bool *more, char *err);
+
 /* Move and/or rename the folder or file `id` of kind into new_parent as
  * new_name (borrowed; NULL keeps the name). Returns 0, CF_EEXIST (name taken
  * there), CF_EINVAL (bad name; moving the root; a folder into itself or its
@@ -400,6 +419,15 @@ CF_MUST_CHECK int cf_fsdb_file_get(struct cf_fsdb *fs, uint64_t client, uint64_t
 CF_MUST_CHECK int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                                    struct cf_fsdb_version **out, size_t *n, char *err);
 
+/* One page of cf_fsdb_versions: up to limit (1..CF_FSDB_LIST_MAX) versions
+ * numbered above after_number (0: from the first), oldest first; *more as
+ * for cf_fsdb_list_page. Returns 0, CF_EINVAL (limit), CF_ENOTFOUND (no
+ * such file), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                        uint32_t after_number, size_t limit,
+                                        struct cf_fsdb_version **out, size_t *n, bool *more,
+                                        char *err);
+
 /* Make a new current version of the live file `file` that names the UUID,
  * size and checksum of its version `version`. *out (may be NULL) gets the
  * file. Returns 0, CF_ENOTFOUND, or a db.h error. */
@@ -434,6 +462,15 @@ CF_MUST_CHECK int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf
  * Returns 0, CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
                                      struct cf_fsdb_trash **out, size_t *n, char *err);
+
+/* One page of the client's trash, oldest first (by deletion time, then
+ * id): up to limit (1..CF_FSDB_LIST_MAX) entries after the one deleted at
+ * after_ms with id after_id (both 0: from the start); *more as for
+ * cf_fsdb_list_page. Returns 0, CF_EINVAL (limit), CF_ENOTFOUND (client),
+ * or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms,
+                                     uint64_t after_id, size_t limit, struct cf_fsdb_trash **out,
+                                     size_t *n, bool *more, char *err);
 
 /* Put trash entry trash_id back into folder parent (0: its original parent)
  * as name (borrowed; NULL: its original name). Returns 0, CF_EEXIST (the

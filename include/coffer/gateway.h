@@ -28,6 +28,11 @@
  * on an account is never delayed by others' failures on it, so its owner
  * can log in while someone else guesses. No delay ever locks an account.
  *
+ * Listings (a folder, a file's versions, the trash) come in pages:
+ * ?limit=N (1..CF_LIST_MAX, default CF_LIST_DEFAULT) and ?after=CURSOR, the
+ * opaque "next" of the previous page (null at the end); keyset pages from
+ * fsdb, so memory is one page whatever the size.
+ *
  * Invariants: an upload is streamed to the app as it arrives (memory is one
  * piece whatever the size) and recorded in fsdb only after the app answered
  * 201. Every call but login needs a valid bearer token (auth.h) or gets 401.

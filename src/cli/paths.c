@@ -248,6 +248,34 @@ static void print_entry(const json_t *e)
            when, cf__cli_shown(shown, name));
 }
 
+/* A listing comes in pages (the gateway's "next" cursor): once x holds one,
+ * fetch the next of prefix + path into x. Returns 1 when x holds the next
+ * page, 0 when there is none, -1 on failure (reported). */
+static int next_page(struct cf__cli_gwreq *x, struct cf__cli_sess *s, struct cf_buf *u,
+                     const char *cmd, const char *prefix, const char *path)
+{
+    const char *next = json_string_value(json_object_get(x->json, "next"));
+    const char *q[] = {"after", NULL, NULL};
+    char *after;
+    int rc = 1;
+
+    if (next == NULL)
+        return 0;
+    after = cf_xstrdup(next);
+    q[1] = after;
+    cf__cli_gwreq_fini(x);
+    cf__cli_gwreq_init(x, cmd);
+    cf_buf_fini(u);
+    if (cf__cli_gw_url(u, s, prefix, path, q) < 0) {
+        fprintf(stderr, "coffer %s: the listing's cursor is too long\n", cmd);
+        rc = -1;
+    } else if (cf__cli_gwreq_run(x, s, "GET", u->base, -1) != 0) {
+        rc = -1;
+    }
+    free(after);
+    return rc;
+}
+
 int cf_cli_ls(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer ls [/PATH]\n"
@@ -259,7 +287,7 @@ int cf_cli_ls(int argc, char **argv)
     char *pos[1] = {"/"}, *parent = NULL;
     const char *name = NULL;
     json_t *entries;
-    int rc, np = 0;
+    int rc, np = 0, pg = 0;
 
     cf__cli_gwreq_init(&x, "ls");
     cf_buf_init(&u, CF__CLI_GW_URL_MAX);
@@ -291,17 +319,23 @@ int cf_cli_ls(int argc, char **argv)
             cf__cli_gwreq_run(&x, &s, "GET", u.base, -1))
             goto out;
     }
-    entries = json_object_get(x.json, "entries");
-    if (!json_is_array(entries)) {
-        fprintf(stderr, "coffer ls: the gateway sent no listing\n");
+    /* Page by page, printed as they come. */
+    do {
+        entries = json_object_get(x.json, "entries");
+        if (!json_is_array(entries)) {
+            fprintf(stderr, "coffer ls: the gateway sent no listing\n");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(entries); i++) {
+            const json_t *e = json_array_get(entries, i);
+            const char *en = json_string_value(json_object_get(e, "name"));
+            if (name == NULL || (en != NULL && strcmp(en, name) == 0))
+                print_entry(e);
+        }
+        pg = next_page(&x, &s, &u, "ls", FS_PREFIX, parent != NULL ? parent : pos[0]);
+    } while (pg > 0);
+    if (pg < 0)
         goto out;
-    }
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        const json_t *e = json_array_get(entries, i);
-        const char *en = json_string_value(json_object_get(e, "name"));
-        if (name == NULL || (en != NULL && strcmp(en, name) == 0))
-            print_entry(e);
-    }
     rc = 0;
 out:
     free(parent);
@@ -506,7 +540,7 @@ int cf_cli_trash(int argc, char **argv)
     struct cf__cli_gwreq x;
     struct cf_buf u;
     json_t *entries;
-    int rc;
+    int rc, np = 0;
 
     cf__cli_gwreq_init(&x, "trash");
     cf_buf_init(&u, CF__CLI_GW_URL_MAX);
@@ -523,22 +557,27 @@ int cf_cli_trash(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    entries = json_object_get(x.json, "entries");
-    if (!json_is_array(entries)) {
-        fprintf(stderr, "coffer trash: the gateway sent no listing\n");
+    do {
+        entries = json_object_get(x.json, "entries");
+        if (!json_is_array(entries)) {
+            fprintf(stderr, "coffer trash: the gateway sent no listing\n");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(entries); i++) {
+            const json_t *e = json_array_get(entries, i);
+            const char *type = json_string_value(json_object_get(e, "type"));
+            const char *name = json_string_value(json_object_get(e, "name"));
+            char when[32], shown[CF__CLI_SHOWN_MAX], tshown[32];
+            fmt_time((int64_t)json_integer_value(json_object_get(e, "deleted_ms")), when);
+            printf("%-10" PRId64 " %-6s %s  %s\n",
+                   (int64_t)json_integer_value(json_object_get(e, "id")),
+                   cf_term_escape(tshown, sizeof(tshown), type ? type : "?"), when,
+                   cf__cli_shown(shown, name));
+        }
+        np = next_page(&x, &s, &u, "trash", "/api/v1/trash", NULL);
+    } while (np > 0);
+    if (np < 0)
         goto out;
-    }
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        const json_t *e = json_array_get(entries, i);
-        const char *type = json_string_value(json_object_get(e, "type"));
-        const char *name = json_string_value(json_object_get(e, "name"));
-        char when[32], shown[CF__CLI_SHOWN_MAX], tshown[32];
-        fmt_time((int64_t)json_integer_value(json_object_get(e, "deleted_ms")), when);
-        printf("%-10" PRId64 " %-6s %s  %s\n",
-               (int64_t)json_integer_value(json_object_get(e, "id")),
-               cf_term_escape(tshown, sizeof(tshown), type ? type : "?"), when,
-               cf__cli_shown(shown, name));
-    }
     rc = 0;
 out:
     cf_buf_fini(&u);
@@ -610,7 +649,7 @@ int cf_cli_versions(int argc, char **argv)
     struct cf_buf u;
     char *pos[1], shown[CF__CLI_SHOWN_MAX];
     json_t *vs;
-    int rc;
+    int rc, np = 0;
 
     cf__cli_gwreq_init(&x, "versions");
     cf_buf_init(&u, CF__CLI_GW_URL_MAX);
@@ -633,21 +672,26 @@ int cf_cli_versions(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    vs = json_object_get(x.json, "versions");
-    if (!json_is_array(vs)) {
-        fprintf(stderr, "coffer versions: the gateway sent no versions\n");
+    do {
+        vs = json_object_get(x.json, "versions");
+        if (!json_is_array(vs)) {
+            fprintf(stderr, "coffer versions: the gateway sent no versions\n");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(vs); i++) {
+            const json_t *v = json_array_get(vs, i);
+            char when[32];
+            fmt_time((int64_t)json_integer_value(json_object_get(v, "created_ms")), when);
+            printf("%-10" PRId64 " %c %-5" PRId64 " %14" PRId64 "  %s\n",
+                   (int64_t)json_integer_value(json_object_get(v, "id")),
+                   json_is_true(json_object_get(v, "current")) ? '*' : ' ',
+                   (int64_t)json_integer_value(json_object_get(v, "number")),
+                   (int64_t)json_integer_value(json_object_get(v, "size")), when);
+        }
+        np = next_page(&x, &s, &u, "versions", "/api/v1/versions", pos[0]);
+    } while (np > 0);
+    if (np < 0)
         goto out;
-    }
-    for (size_t i = 0; i < json_array_size(vs); i++) {
-        const json_t *v = json_array_get(vs, i);
-        char when[32];
-        fmt_time((int64_t)json_integer_value(json_object_get(v, "created_ms")), when);
-        printf("%-10" PRId64 " %c %-5" PRId64 " %14" PRId64 "  %s\n",
-               (int64_t)json_integer_value(json_object_get(v, "id")),
-               json_is_true(json_object_get(v, "current")) ? '*' : ' ',
-               (int64_t)json_integer_value(json_object_get(v, "number")),
-               (int64_t)json_integer_value(json_object_get(v, "size")), when);
-    }
     rc = 0;
 out:
     cf_buf_fini(&u);

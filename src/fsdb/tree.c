@@ -391,6 +391,93 @@ out:
     return rc < 0 ? rc : 0;
 }
 
+int cf_fsdb_list_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                      const struct cf_fsdb_list_pos *after, size_t limit,
+                      struct cf_fsdb_entry **out, size_t *n, bool *more, char *err)
+{
+    static const char dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                               " WHERE client_id = ?1 AND parent_id = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_entry *v = NULL;
+    size_t cnt = 0, cap = 0, want = limit + 1;
+    bool past_dirs = after != NULL && after->kind == CF_FSDB_FILE;
+    const char *name = after != NULL ? after->name : NULL;
+    char sql[640];
+    int rc;
+
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d entries", CF_FSDB_LIST_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    if (rc < 0)
+        goto out;
+    /* Keyset pagination: the unique (client, parent, name) indexes serve
+     * "name > ? ORDER BY name LIMIT n" as one range scan. */
+    if (!past_dirs) {
+        if (name != NULL) {
+            (void)snprintf(sql, sizeof(sql), "%s AND name > ?3 ORDER BY name LIMIT ?4", dirs);
+            rc = cf_db_query(c.db, &s, err, sql, "iiti", (int64_t)client, (int64_t)folder, name,
+                             (int64_t)want);
+        } else {
+            (void)snprintf(sql, sizeof(sql), "%s ORDER BY name LIMIT ?3", dirs);
+            rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)client, (int64_t)folder,
+                             (int64_t)want);
+        }
+        if (rc < 0)
+            goto out;
+        rc = collect(s, folder_row, &v, &cnt, &cap, err);
+        if (rc < 0)
+            goto out;
+        cf_db_finalize(s);
+        s = NULL;
+        name = NULL; /* files from the first */
+    }
+    if (cnt < want) {
+        if (name != NULL) {
+            (void)snprintf(sql, sizeof(sql),
+                           "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name > ?3"
+                           " ORDER BY o.name LIMIT ?4",
+                           file_cols);
+            rc = cf_db_query(c.db, &s, err, sql, "iiti", (int64_t)client, (int64_t)folder, name,
+                             (int64_t)(want - cnt));
+        } else {
+            (void)snprintf(sql, sizeof(sql),
+                           "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name"
+                           " LIMIT ?3",
+                           file_cols);
+            rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)client, (int64_t)folder,
+                             (int64_t)(want - cnt));
+        }
+        if (rc < 0)
+            goto out;
+        rc = collect(s, file_row, &v, &cnt, &cap, err);
+        if (rc < 0)
+            goto out;
+    }
+    if (cnt > limit) {
+        *more = true;
+        cnt = limit;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
 /* The live file `file`: its entry, and its folder is live. */
 static int live_file(struct cf_db *db, uint64_t client, uint64_t file, struct cf_fsdb_entry *e,
                      char *err)
@@ -632,6 +719,94 @@ out:
     return rc;
 }
 
+/* A row of the versions queries (id, number, uuid, size, sha512, created,
+ * by_user, the file's current version) into x. */
+static int version_row(struct cf_db_stmt *s, uint64_t file, struct cf_fsdb_version *x)
+{
+    int rc;
+
+    memset(x, 0, sizeof(*x));
+    x->id = (uint64_t)cf_db_column_int64(s, 0);
+    x->file = file;
+    x->number = (uint32_t)cf_db_column_int64(s, 1);
+    rc = cf_db_column_copy_text(s, 2, x->uuid, sizeof(x->uuid));
+    if (rc == 0)
+        rc = copy_sha(s, 4, x->sha512);
+    x->size = (uint64_t)cf_db_column_int64(s, 3);
+    x->created_ms = (uint64_t)cf_db_column_int64(s, 5);
+    x->by_user = (uint64_t)cf_db_column_int64(s, 6);
+    x->current = cf_db_column_int64(s, 7) == (int64_t)x->id;
+    return rc;
+}
+
+int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t after_number,
+                          size_t limit, struct cf_fsdb_version **out, size_t *n, bool *more,
+                          char *err)
+{
+    static const char sql[] =
+        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
+        " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
+        " WHERE o.client_id = ?1 AND o.id = ?2 AND v.number > ?3 ORDER BY v.number LIMIT ?4";
+    static const char sql_file[] = "SELECT id FROM objects WHERE client_id = ?1 AND id = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_version *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d versions", CF_FSDB_LIST_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_query(c.db, &s, err, sql, "iiii", (int64_t)client, (int64_t)file,
+                     (int64_t)after_number, (int64_t)limit + 1);
+    if (rc < 0)
+        goto out;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc == 0)
+            rc = version_row(s, file, &v[cnt]);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+    if (rc < 0)
+        goto out;
+    if (cnt == 0) {
+        rc = cf_db_run(c.db, NULL, 0, err, sql_file, "ii", (int64_t)client, (int64_t)file);
+        if (rc == CF_DB_DONE) {
+            cf_err_set(err, "no such file");
+            rc = CF_ENOTFOUND;
+        }
+        if (rc < 0)
+            goto out;
+        rc = 0;
+    }
+    if (cnt > limit) {
+        *more = true;
+        cnt = limit;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
 int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                      struct cf_fsdb_version **out, size_t *n, char *err)
 {
@@ -661,19 +836,9 @@ int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
         if (rc < 0)
             goto out;
         x = &v[cnt];
-        memset(x, 0, sizeof(*x));
-        x->id = (uint64_t)cf_db_column_int64(s, 0);
-        x->file = file;
-        x->number = (uint32_t)cf_db_column_int64(s, 1);
-        rc = cf_db_column_copy_text(s, 2, x->uuid, sizeof(x->uuid));
-        if (rc == 0)
-            rc = copy_sha(s, 4, x->sha512);
+        rc = version_row(s, file, x);
         if (rc < 0)
             goto out;
-        x->size = (uint64_t)cf_db_column_int64(s, 3);
-        x->created_ms = (uint64_t)cf_db_column_int64(s, 5);
-        x->by_user = (uint64_t)cf_db_column_int64(s, 6);
-        x->current = cf_db_column_int64(s, 7) == (int64_t)x->id;
         cnt++;
     }
     if (rc == 0 && cnt == 0) {

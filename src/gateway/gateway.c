@@ -835,14 +835,81 @@ out:
     return res;
 }
 
+/* ---- pages of listings ---- */
+
+/* The page size of a listing: ?limit=N, 1 to CF_LIST_MAX, default
+ * CF_LIST_DEFAULT. Returns 0 or CF_EINVAL with err. */
+static int page_limit(struct MHD_Connection *c, size_t *limit, char *err)
+{
+    const char *q = cf_http_query(c, "limit");
+    char *end = NULL;
+    unsigned long long v;
+
+    *limit = CF_LIST_DEFAULT;
+    if (q == NULL)
+        return 0;
+    errno = 0;
+    v = strtoull(q, &end, 10);
+    if (q[0] < '0' || q[0] > '9' || errno != 0 || *end != '\0' || v < 1 || v > CF_LIST_MAX) {
+        cf_err_set(err, "limit is a number from 1 to %d", CF_LIST_MAX);
+        return CF_EINVAL;
+    }
+    *limit = (size_t)v;
+    return 0;
+}
+
+/* A decimal number of up to 20 digits that fits in max, ending at *end
+ * (s[0..] digits only up to the first non-digit). */
+static int cursor_num(const char *s, uint64_t max, uint64_t *out, const char **end)
+{
+    char *e = NULL;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9')
+        return CF_EINVAL;
+    errno = 0;
+    v = strtoull(s, &e, 10);
+    if (errno != 0 || v > max)
+        return CF_EINVAL;
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+/* Folder cursor: 'd' (folder) or 'f' (file), then the entry's name in hex.
+ * Opaque to clients; only what a reply's "next" gave is accepted. */
+static void cursor_of_entry(const struct cf_fsdb_entry *e, char out[2 * CF_FSDB_NAME_MAX + 2])
+{
+    out[0] = e->kind == CF_FSDB_FOLDER ? 'd' : 'f';
+    cf_hex_encode(e->name, strlen(e->name), out + 1);
+}
+
+static int cursor_to_pos(const char *s, struct cf_fsdb_list_pos *pos, char *err)
+{
+    size_t n = strlen(s);
+
+    if (n < 3 || n % 2 == 0 || n > 1 + 2 * CF_FSDB_NAME_MAX || (s[0] != 'd' && s[0] != 'f') ||
+        cf_hex_decode(s + 1, (n - 1) / 2, pos->name, false) < 0 ||
+        memchr(pos->name, '\0', (n - 1) / 2) != NULL) {
+        cf_err_set(err, "after is not a cursor this listing gave");
+        return CF_EINVAL;
+    }
+    pos->name[(n - 1) / 2] = '\0';
+    pos->kind = s[0] == 'd' ? CF_FSDB_FOLDER : CF_FSDB_FILE;
+    return 0;
+}
+
 /* ---- /api/v1/fs ---- */
 
 static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, const struct who *w,
                               const struct target *t)
 {
     struct cf_fsdb_entry e, *list = NULL;
-    char err[CF_ERR_LEN] = "";
-    size_t n = 0;
+    struct cf_fsdb_list_pos pos;
+    const char *after = cf_http_query(c, "after");
+    char err[CF_ERR_LEN] = "", next[2 * CF_FSDB_NAME_MAX + 2];
+    size_t n = 0, limit = 0;
+    bool more = false;
     json_t *arr, *j;
     int rc;
 
@@ -853,14 +920,22 @@ static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, co
         return reply_err(c, rc, err);
     if (e.kind == CF_FSDB_FILE)
         return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no);
-    rc = cf_fsdb_list(g->fs, w->client, e.id, &list, &n, err);
+    rc = page_limit(c, &limit, err);
+    if (rc == 0 && after != NULL)
+        rc = cursor_to_pos(after, &pos, err);
+    if (rc == 0)
+        rc = cf_fsdb_list_page(g->fs, w->client, e.id, after != NULL ? &pos : NULL, limit, &list,
+                               &n, &more, err);
     if (rc < 0)
         return reply_err(c, rc, err);
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         (void)json_array_append_new(arr, entry_json(&list[i]));
+    if (more)
+        cursor_of_entry(&list[n - 1], next);
     free(list);
-    j = json_pack("{s:s,s:I,s:o}", "path", t->path, "id", (json_int_t)e.id, "entries", arr);
+    j = json_pack("{s:s,s:I,s:o,s:o}", "path", t->path, "id", (json_int_t)e.id, "entries", arr,
+                  "next", more ? json_string(next) : json_null());
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the listing");
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
@@ -977,6 +1052,43 @@ static json_t *version_json(const struct cf_fsdb_version *v)
                      (json_int_t)v->by_user, "current", v->current);
 }
 
+/* GET /api/v1/versions/PATH: one page of the file's versions; the cursor
+ * is 'v' and the last version's number. */
+static enum MHD_Result versions_page(struct cf_gateway *g, struct MHD_Connection *c,
+                                     const struct who *w, const struct target *t, uint64_t file)
+{
+    const char *after = cf_http_query(c, "after"), *end = NULL;
+    struct cf_fsdb_version *v = NULL;
+    char err[CF_ERR_LEN] = "", next[24];
+    uint64_t from = 0;
+    size_t n = 0, limit = 0;
+    bool more = false;
+    json_t *arr;
+    int rc;
+
+    rc = page_limit(c, &limit, err);
+    if (rc == 0 && after != NULL &&
+        (after[0] != 'v' || cursor_num(after + 1, UINT32_MAX, &from, &end) < 0 || *end != '\0')) {
+        cf_err_set(err, "after is not a cursor this listing gave");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = cf_fsdb_versions_page(g->fs, w->client, file, (uint32_t)from, limit, &v, &n, &more,
+                                   err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        (void)json_array_append_new(arr, version_json(&v[i]));
+    if (more)
+        (void)snprintf(next, sizeof(next), "v%" PRIu32, v[n - 1].number);
+    free(v);
+    return cf_http_reply_json(c, MHD_HTTP_OK,
+                              json_pack("{s:s,s:I,s:o,s:o}", "path", t->path, "file",
+                                        (json_int_t)file, "versions", arr, "next",
+                                        more ? json_string(next) : json_null()));
+}
+
 static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                                 const struct who *w, const struct target *t)
 {
@@ -988,7 +1100,6 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
     enum MHD_Result res;
     uint64_t id = 0;
     size_t n = 0;
-    json_t *arr;
     int rc;
 
     if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -1013,10 +1124,12 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
             return reply_err(c, rc, err);
         return reply_entry(c, MHD_HTTP_OK, &out);
     }
+    if (id == 0)
+        return versions_page(g, c, w, t, e.id);
     rc = cf_fsdb_versions(g->fs, w->client, e.id, &v, &n, err);
     if (rc < 0)
         return reply_err(c, rc, err);
-    if (id != 0) {
+    {
         size_t i = 0;
         while (i < n && v[i].id != id)
             i++;
@@ -1027,13 +1140,6 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
         free(v);
         return res;
     }
-    arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        (void)json_array_append_new(arr, version_json(&v[i]));
-    free(v);
-    return cf_http_reply_json(
-        c, MHD_HTTP_OK,
-        json_pack("{s:s,s:I,s:o}", "path", t->path, "file", (json_int_t)e.id, "versions", arr));
 }
 
 /* ---- the delete service's side of the trash ---- */
@@ -1155,6 +1261,54 @@ static void trasher_stop(struct cf_gateway *g)
 
 /* ---- /api/v1/trash ---- */
 
+static json_t *trash_json(const struct cf_fsdb_trash *t)
+{
+    return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "id", (json_int_t)t->id, "type",
+                     t->kind == CF_FSDB_FOLDER ? "folder" : "file", "name", t->orig_name,
+                     "orig_parent", (json_int_t)t->orig_parent, "deleted_ms",
+                     (json_int_t)t->deleted_ms, "by_user", (json_int_t)t->by_user);
+}
+
+/* GET /api/v1/trash: one page of the trash, of which the entries whose
+ * original folder the caller may read (so a page may hold fewer than its
+ * limit and still be followed by more). The cursor is 't', the last
+ * entry's deletion time, '.', its id. */
+static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c,
+                                  const struct who *w)
+{
+    const char *after = cf_http_query(c, "after"), *end = NULL;
+    struct cf_fsdb_trash *list = NULL;
+    char err[CF_ERR_LEN] = "", next[48];
+    uint64_t at = 0, tid = 0;
+    size_t n = 0, limit = 0;
+    bool more = false;
+    json_t *arr;
+    int rc;
+
+    rc = page_limit(c, &limit, err);
+    if (rc == 0 && after != NULL &&
+        (after[0] != 't' || cursor_num(after + 1, INT64_MAX, &at, &end) < 0 || *end != '.' ||
+         cursor_num(end + 1, INT64_MAX, &tid, &end) < 0 || *end != '\0')) {
+        cf_err_set(err, "after is not a cursor this listing gave");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = cf_fsdb_trash_page(g->fs, w->client, at, tid, limit, &list, &n, &more, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (need_trash(g, w, &list[i], CF_FSDB_READ, NULL) == 0)
+            (void)json_array_append_new(arr, trash_json(&list[i]));
+    if (more)
+        (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, list[n - 1].deleted_ms,
+                       list[n - 1].id);
+    free(list);
+    return cf_http_reply_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
+}
+
 static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                              const struct who *w, const char *rest)
 {
@@ -1171,6 +1325,9 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
         return cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
     if (rest[0] != '\0' && rest[0] != '/')
         return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+    if (id == 0 &&
+        (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
+        return trash_page(g, c, w);
     rc = cf_fsdb_trash_list(g->fs, w->client, 0, &list, &n, err);
     if (rc < 0)
         return reply_err(c, rc, err);
@@ -1187,11 +1344,7 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
             const struct cf_fsdb_trash *t = &list[i];
             if ((entry != NULL && t != entry) || need_trash(g, w, t, CF_FSDB_READ, NULL) < 0)
                 continue;
-            (void)json_array_append_new(
-                arr, json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "id", (json_int_t)t->id, "type",
-                               t->kind == CF_FSDB_FOLDER ? "folder" : "file", "name", t->orig_name,
-                               "orig_parent", (json_int_t)t->orig_parent, "deleted_ms",
-                               (json_int_t)t->deleted_ms, "by_user", (json_int_t)t->by_user));
+            (void)json_array_append_new(arr, trash_json(t));
         }
         res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "entries", arr));
         goto out;

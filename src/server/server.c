@@ -38,6 +38,8 @@ struct server_conf {
     char *log_level;
     bool tls;
     bool tls_internal;
+
+    struct cf_http_limits http; /* every role's (http.h) */
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -60,6 +62,8 @@ static const struct cf_conf_opt opts[] = {
     {"tls-internal", CF_CONF_BOOL, "true", 0, 0, OFF(tls_internal),
      "with --tls, the app, objsrv, monitor and filers serve HTTPS too (false: only the gateway)",
      false},
+
+    CF_HTTP_LIMITS_CONF_OPTS(struct server_conf),
 };
 
 static const char usage[] =
@@ -288,6 +292,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             return rc;
         fc->id = i + 1;
         fc->capacity = conf->filer_capacity;
+        fc->http = conf->http;
         rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
             return rc;
@@ -306,6 +311,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(monitor, &s->mc, "listen", listen);
     if (rc == 0)
         rc = SET(monitor, &s->mc, "db", uri);
+    s->mc.http = conf->http;
     if (rc == 0)
         rc = SET_TLS(monitor, &s->mc, itls);
     if (rc == 0)
@@ -327,6 +333,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     s->ac.replicas = conf->replicas;
     s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
+    s->ac.http = conf->http;
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc < 0)
         return rc;
@@ -338,6 +345,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(objsrv, &s->oc, "listen", listen);
     if (rc == 0)
         rc = SET(objsrv, &s->oc, "app", app_url);
+    s->oc.http = conf->http;
     if (rc == 0)
         rc = SET_TLS(objsrv, &s->oc, itls);
     if (rc == 0)
@@ -364,6 +372,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
+    s->gc.http = conf->http;
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
     if (rc == 0)

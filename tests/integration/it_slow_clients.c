@@ -13,11 +13,17 @@
  *   upload   an upload to the app whose body trickles: the app closes it,
  *            records nothing, and its streams to the filers end (no filer
  *            request in flight, no temporary file left).
+ *   filer_body      the same straight to a filer: closed, nothing kept.
+ *   gateway_upload  the same through the gateway (only it has the short
+ *            limits): its stream to the app, and the app's to the filers,
+ *            end with the client's connection.
+ *   server   `coffer server` passes the limits on to every role.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +31,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "coffer/auth.h"
+#include "coffer/err.h"
 #include "coffer/fsdb.h"
+#include "coffer/httpc.h"
 #include "harness.h"
 
 #define HEAD_MS   "1500"
@@ -287,12 +296,164 @@ static void case_upload(void *arg)
     it_cluster_stop(&c);
 }
 
+/* Send 64 KiB of the body, then a byte every 100 ms (10 bytes/s) until the
+ * server closes fd; fails the case if it has not within 8 s. */
+static void trickle_until_closed(int fd, struct it_gen *g, const char *who)
+{
+    unsigned ticks = 0, max_ticks = 80 * it_multiplier();
+    bool closed = false;
+
+    while (!closed && ticks < max_ticks) {
+        closed = closed_by_peer(fd) || !it_raw_send_gen(fd, g, 1);
+        ticks++;
+        sleep_ms(100);
+    }
+    IT_CHECKF(closed, "%s still read a trickling body after %u ms", who, ticks * 100);
+}
+
+static void case_filer_body(void *arg)
+{
+    struct it_filer f;
+    struct it_gen g;
+    int fd;
+
+    (void)arg;
+    it_filer_init(&f, 1, "f1");
+    it_filer_start_ok(&f, "--http-min-rate", MIN_RATE, "--http-rate-window-ms", WINDOW_MS, NULL);
+    fd = it_raw_put_begin(&f, "slow/obj", 1048576);
+    it_gen_init(&g, 3, 1048576);
+    IT_CHECK(it_raw_send_gen(fd, &g, 64 * 1024));
+    trickle_until_closed(fd, &g, "the filer");
+    close(fd);
+    it_wait_no_tmp(&f);
+    IT_EQ(it_object_file_size(&f, "slow/obj"), -1);
+    IT_CHECK(it_metric(f.base, "coffer_http_slow_closed_total{role=\"filer\",phase=\"body\"}") ==
+             1);
+    it_filer_stop_ok(&f);
+}
+
+/* The app's requests in flight, not counting the /status asking. */
+static bool app_idle(void *arg)
+{
+    const struct it_cluster *c = arg;
+    struct it_client cl;
+    struct it_resp r;
+    json_t *j;
+    int64_t n;
+
+    it_client_init(&cl);
+    IT_EQ(it_http_to(&cl, c->app.base, "GET", "/status", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    n = it_json_int(j, "in_flight");
+    json_decref(j);
+    it_resp_fini(&r);
+    it_client_fini(&cl);
+    return n <= 1 && filers_idle(arg);
+}
+
+/* An upload through the gateway whose body trickles: the gateway closes
+ * it, and its stream to the app, and the app's to the filers, end with it;
+ * nothing is recorded. Only the gateway has the short limits. */
+static void case_gateway_upload(void *arg)
+{
+    struct it_cluster c;
+    struct it_proc gw;
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    struct it_gen g;
+    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX], hash[CF_AUTH_PWHASH_SIZE];
+    char url[IT_URL_MAX + 32], head[CF_AUTH_TOKEN_LEN + 256], err[CF_ERR_LEN] = "";
+    json_t *body = NULL, *out = NULL;
+    long status = 0;
+    int fd;
+
+    (void)arg;
+    it_cluster_start_filers(&c, 2);
+    it_app_start_ok(&c.app, c.db, NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
+    it_case_path(path, "fs-catalog.db");
+    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
+    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    IT_EQ(cf_auth_password_hash("pw", 2, CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
+    cf_fsdb_close(fs);
+    it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-min-rate", MIN_RATE,
+                        "--http-rate-window-ms", WINDOW_MS, NULL);
+    IT_EQ(cf_httpc_global_init(), 0);
+    it_fmt(url, sizeof(url), "%s/api/v1/login", gw.base);
+    body = json_pack("{s:s,s:s,s:s}", "client", "acme", "user", "boss", "password", "pw");
+    IT_CHECKF(cf_httpc_json("POST", url, body, 20000, &status, &out, err) == 0, "login: %s", err);
+    IT_EQ(status, 200);
+    it_fmt(head, sizeof(head),
+           "PUT /api/v1/fs/slow.bin HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+           "Content-Length: 1048576\r\n\r\n",
+           it_json_str(out, "token"));
+    json_decref(body);
+    json_decref(out);
+
+    fd = it_raw_try_connect(gw.port);
+    IT_CHECK(fd >= 0);
+    it_gen_init(&g, 5, 1048576);
+    IT_CHECK(it_raw_send(fd, head, strlen(head)));
+    IT_CHECK(it_raw_send_gen(fd, &g, 64 * 1024));
+    IT_CHECKF(it_wait_for(filers_busy, &c, 50, 100), "the upload never reached both filers");
+    trickle_until_closed(fd, &g, "the gateway");
+    close(fd);
+    IT_CHECKF(it_wait_for(app_idle, &c, 50, 100),
+              "the app or the filers still stream or hold the abandoned upload");
+    IT_EQ(it_objdb_count(c.db, 2), 0);
+    it_proc_stop_ok(&gw);
+    it_cluster_stop(&c);
+}
+
+/* `coffer server` hands its --http-* options to every role: an idle
+ * connection to each of its ports is closed by the head deadline. */
+static void case_server(void *arg)
+{
+    struct it_server s;
+    unsigned ports[4];
+    int fds[4];
+    bool gone[4] = {false};
+    size_t left = 4;
+    unsigned ticks = 0, max_ticks = 80 * it_multiplier();
+    char line[256];
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 1, "--http-head-timeout-ms", HEAD_MS, NULL);
+    it_proc_read_line(&s.p, line, sizeof(line), 20000); /* the gateway's */
+    IT_CHECK(sscanf(line, "coffer gateway listening on http://127.0.0.1:%u", &ports[3]) == 1);
+    IT_CHECK(sscanf(s.p.base, "http://127.0.0.1:%u", &ports[0]) == 1);
+    IT_CHECK(sscanf(s.objsrv, "http://127.0.0.1:%u", &ports[1]) == 1);
+    IT_CHECK(sscanf(s.filers[0], "http://127.0.0.1:%u", &ports[2]) == 1);
+    for (size_t i = 0; i < 4; i++)
+        fds[i] = connect_from("127.0.0.2", ports[i]);
+    while (left > 0 && ticks < max_ticks) {
+        for (size_t i = 0; i < 4; i++) {
+            if (!gone[i] && closed_by_peer(fds[i])) {
+                gone[i] = true;
+                left--;
+            }
+        }
+        ticks++;
+        sleep_ms(100);
+    }
+    IT_CHECKF(left == 0, "%zu idle connections to coffer server still open", left);
+    for (size_t i = 0; i < 4; i++)
+        close(fds[i]);
+    it_proc_stop_ok(&s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"heads", case_heads, NULL, 60},
         {"per_ip", case_per_ip, NULL, 30},
         {"upload", case_upload, NULL, 40},
+        {"filer_body", case_filer_body, NULL, 30},
+        {"gateway_upload", case_gateway_upload, NULL, 60},
+        {"server", case_server, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -947,6 +947,120 @@ static void test_concurrent_puts(void **state)
     free(v);
 }
 
+/* Pages of every size, concatenated, give exactly the whole listing, in
+ * order: folders, files, versions and trash (keyset pagination). */
+static void test_pages(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "", name[32];
+    uint64_t r = root(fx, fx->a), box = 0, id = 0;
+    struct cf_fsdb_entry *all = NULL, *pg = NULL, last;
+    struct cf_fsdb_version *va = NULL, *vp = NULL;
+    struct cf_fsdb_trash *ta = NULL, *tp = NULL;
+    size_t na = 0, np = 0;
+    bool more = true;
+
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, r, "box", &box, err), 0);
+    /* Names whose byte order differs from their creation order. */
+    for (unsigned i = 0; i < 7; i++) {
+        (void)snprintf(name, sizeof(name), "d%u", (i * 5) % 7);
+        assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, box, name, NULL, err), 0);
+        (void)snprintf(name, sizeof(name), "f%u", (i * 3) % 7);
+        (void)put(fx, fx->a, box, name, 100 + i);
+    }
+    (void)put(fx, fx->a, box, "Z", 200); /* before "d0" in byte order */
+    assert_int_equal(cf_fsdb_list(fx->fs, fx->a, box, &all, &na, err), 0);
+    assert_int_equal(na, 15);
+    for (size_t limit = 1; limit <= 16; limit++) {
+        size_t seen = 0;
+        const struct cf_fsdb_list_pos *after = NULL;
+        struct cf_fsdb_list_pos pos;
+        more = true;
+        while (more) {
+            assert_int_equal(
+                cf_fsdb_list_page(fx->fs, fx->a, box, after, limit, &pg, &np, &more, err), 0);
+            assert_true(np <= limit);
+            assert_true(np == limit || !more);
+            for (size_t i = 0; i < np; i++, seen++) {
+                assert_true(seen < na);
+                assert_int_equal(pg[i].id, all[seen].id);
+                assert_int_equal(pg[i].kind, all[seen].kind);
+                assert_string_equal(pg[i].name, all[seen].name);
+            }
+            if (np > 0) {
+                last = pg[np - 1];
+                pos.kind = last.kind;
+                (void)snprintf(pos.name, sizeof(pos.name), "%s", last.name);
+                after = &pos;
+            }
+            free(pg);
+            pg = NULL;
+        }
+        assert_int_equal(seen, na);
+    }
+    assert_int_equal(cf_fsdb_list_page(fx->fs, fx->a, box, NULL, 0, &pg, &np, &more, err),
+                     CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_list_page(fx->fs, fx->a, box, NULL, CF_FSDB_LIST_MAX + 1, &pg, &np, &more, err),
+        CF_EINVAL);
+    assert_int_equal(cf_fsdb_list_page(fx->fs, fx->a, 999999, NULL, 5, &pg, &np, &more, err),
+                     CF_ENOTFOUND);
+
+    /* Versions: eight of one file, by pages of three. */
+    for (unsigned i = 0; i < 7; i++)
+        id = put(fx, fx->a, box, "v", 300 + i).id;
+    assert_int_equal(cf_fsdb_versions(fx->fs, fx->a, id, &va, &na, err), 0);
+    assert_int_equal(na, 7);
+    {
+        uint32_t after = 0;
+        size_t seen = 0;
+        more = true;
+        while (more) {
+            assert_int_equal(
+                cf_fsdb_versions_page(fx->fs, fx->a, id, after, 3, &vp, &np, &more, err), 0);
+            for (size_t i = 0; i < np; i++, seen++) {
+                assert_int_equal(vp[i].id, va[seen].id);
+                assert_int_equal(vp[i].current, va[seen].current);
+                after = vp[i].number;
+            }
+            free(vp);
+            vp = NULL;
+        }
+        assert_int_equal(seen, na);
+    }
+    assert_int_equal(cf_fsdb_versions_page(fx->fs, fx->a, 999999, 0, 3, &vp, &np, &more, err),
+                     CF_ENOTFOUND);
+
+    /* Trash: every entry of box, by pages of two. */
+    assert_int_equal(cf_fsdb_list(fx->fs, fx->a, box, &pg, &np, err), 0);
+    for (size_t i = 0; i < np; i++)
+        assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, pg[i].kind, pg[i].id, 0, NULL, err), 0);
+    free(pg);
+    pg = NULL;
+    assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &ta, &na, err), 0);
+    assert_int_equal(na, 16);
+    {
+        uint64_t at = 0, tid = 0;
+        size_t seen = 0;
+        more = true;
+        while (more) {
+            assert_int_equal(cf_fsdb_trash_page(fx->fs, fx->a, at, tid, 2, &tp, &np, &more, err),
+                             0);
+            for (size_t i = 0; i < np; i++, seen++) {
+                assert_int_equal(tp[i].id, ta[seen].id);
+                at = tp[i].deleted_ms;
+                tid = tp[i].id;
+            }
+            free(tp);
+            tp = NULL;
+        }
+        assert_int_equal(seen, na);
+    }
+    free(all);
+    free(va);
+    free(ta);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -961,6 +1075,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
     };
 
     cf_log_init("test_fsdb", CF_LOG_ERROR);
