@@ -25,7 +25,8 @@
  * a DELETE in flight covers them), foreign (not an object path of this
  * catalog), reclaimed and reclaimed_bytes (deleted; with dry_run: would
  * be), failed (claim or DELETE failed: the stale drain sends a failed
- * DELETE again), filers_down (skipped: not up).
+ * DELETE again), filers_down (skipped: not up, or its URL answers /status
+ * with another filer's id).
  */
 #include "coffer/maint.h"
 
@@ -236,6 +237,25 @@ static int walk_filer(struct orphans *o, const struct cf_objdb_filer *f, const c
     }
 }
 
+/* Whether the filer at f's URL answers /status as filer f->id now: a URL
+ * that reaches another filer (re-registered, swapped) must not have its
+ * files judged by f's records. */
+static bool is_that_filer(const struct cf_objdb_filer *f)
+{
+    char url[CF_OBJDB_URL_MAX + 16];
+    json_t *j = NULL;
+    long status = 0;
+    bool same;
+
+    if (snprintf(url, sizeof(url), "%s/status", f->url) >= (int)sizeof(url) ||
+        cf_httpc_json("GET", url, NULL, LIST_TIMEOUT_MS, &status, &j, NULL) < 0)
+        return false;
+    same = status == 200 && json_is_integer(json_object_get(j, "id")) &&
+           json_integer_value(json_object_get(j, "id")) == (json_int_t)f->id;
+    json_decref(j);
+    return same;
+}
+
 static int cmp_filer(const void *a, const void *b)
 {
     const struct cf_objdb_filer *x = a, *y = b;
@@ -288,9 +308,12 @@ static int orphans_run(struct cf_job *j, char *err)
         const struct cf_objdb_filer *f = &fl[i];
         if (f->id < from || (only != 0 && f->id != only))
             continue;
-        if (!cf_objdb_filer_up(f)) {
+        if (!cf_objdb_filer_up(f) || !is_that_filer(f)) {
             cf_job_count(j, "filers_down", 1);
-            cf_log(CF_LOG_WARN, "orphans: filer %" PRIu32 " is not up: skipped", f->id);
+            cf_log(CF_LOG_WARN,
+                   "orphans: filer %" PRIu32 " is not up, or another filer answers"
+                   " at its URL: skipped",
+                   f->id);
             continue;
         }
         rc = walk_filer(&o, f, f->id == from ? after : "", err);

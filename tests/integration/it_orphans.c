@@ -324,19 +324,21 @@ static void t_killed_upload(void *arg)
     for (size_t i = 0; i < 2; i++)
         it_cluster_add_filer(&c, weights[i], NULL);
     it_admin_shard_add(c.db);
-    it_app_start_ok(&c.app, c.db, "--upload-hold-s", "1", "--purge-interval-ms", "0", NULL);
+    /* The hold is renewed every 1.5 s of body; the last bytes flow after
+     * the shard is locked, well within that, so no renewal waits on it. */
+    it_app_start_ok(&c.app, c.db, "--upload-hold-s", "6", "--purge-interval-ms", "0", NULL);
     k.c = &c;
     k.app = c.app.pid;
     it_gen_init(&b.gen, 85, 2 * IT_MIB);
     it_xfer_init(&x, c.app.base, "POST", "/v1/objects", &b, NULL);
-    x.pause_at = IT_MIB;
+    x.pause_at = 2 * IT_MIB - 64 * 1024;
     it_xfer_run(&x, 1, lock_and_arm, &k);
     it_gen_fini(&b.gen);
     IT_CHECK(k.started);
     pthread_join(k.th, NULL);
     IT_CHECKF(k.killed, "the filers never both committed (reply status %ld)", x.resp.status);
-    /* The hold was last renewed while the body flowed, at most a second on. */
-    held_until = cf_wall_ms() + 1100;
+    /* The hold was last taken or renewed before the kill: 6 s on at most. */
+    held_until = cf_wall_ms() + 6100;
     IT_EQ(x.resp.status, 0);
     it_xfer_fini(&x);
     it_proc_kill9(&c.app);
@@ -348,7 +350,7 @@ static void t_killed_upload(void *arg)
 
     /* A new app; the stale pass does not run, so the job does the work. */
     it_app_start_ok(&c.app, c.db, "--stale-delay-ms", "0", "--purge-interval-ms", "0", NULL);
-    IT_CHECK(it_wait_for(past, &held_until, 50, 100));
+    IT_CHECK(it_wait_for(past, &held_until, 100, 100));
     rep = run_job(&c, "{\"grace_s\":0}", 2);
     IT_EQ(it_job_counter(rep, "reclaimed_bytes"), 4 * IT_MIB);
     json_decref(rep);
