@@ -54,16 +54,16 @@ struct cf_app_conf {
     bool dedupe;
     /* Jobs (job.h, maint.h). A zeroed struct means: stale replicas
      * deleted at once, no periodic audit or dedupe. */
-    uint64_t stale_delay_ms;    /* a replica dropped from a record is deleted after this */
-    uint64_t audit_interval_s;  /* period of the background audit; 0: none */
-    uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
-    uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    uint64_t stale_delay_ms;     /* a replica dropped from a record is deleted after this */
+    uint64_t audit_interval_s;   /* period of the background audit; 0: none */
+    uint64_t audit_bw_mbps;      /* its bandwidth limit, MB/s; 0: none */
+    uint64_t dedupe_interval_s;  /* period of the dedupe job; 0: none */
+    uint64_t orphans_interval_s; /* period of the orphans job (its defaults); 0: none */
     /* Database connections (db.h): per pool (catalog, each shard; 0:
      * CF_OBJDB_POOL_DEFAULT), and how long a request waits for one before
      * it gets 503 (0: CF_DB_POOL_WAIT_MS). */
     uint64_t db_pool;
     uint64_t db_wait_ms;
-
     /* How long an upload's targets are held on the stale-replica list
      * (objdb.h cf_objdb_upload_hold) before it must renew the hold; an app
      * killed mid-upload leaves bytes the stale drain deletes after this.

@@ -107,6 +107,7 @@ enum cf_job_arg_type {
     CF_JOB_ARG_INT,   /* a JSON integer in [min, max] */
     CF_JOB_ARG_REAL,  /* a JSON number between min and max (see min_open, max_open) */
     CF_JOB_ARG_ENUM,  /* a JSON string, one of choices */
+    CF_JOB_ARG_BOOL,  /* a JSON true or false; on the command line a bare --option is true */
 };
 
 struct cf_job_arg {

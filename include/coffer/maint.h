@@ -34,6 +34,12 @@
  *   dedupe     (dedupe.c)    {}: records of one shard with the same content
  *                            become aliases of one holder; the duplicates'
  *                            bytes go to the stale list.
+ *   orphans    (orphans.c)   {"grace_s":N? (default 3600), "dry_run":B?,
+ *                            "filer":F?}: files on the filers (F only, if
+ *                            named) older than grace_s on the filer's clock
+ *                            that no record lists and no hold covers are
+ *                            deleted (objdb.h cf_objdb_orphan_claim);
+ *                            dry_run only counts them.
  * They share the worker pool, the walk and the placement of a new replica
  * (src/maint/maint_int.h). A job reports in its counters and the scribe;
  * see each file for the counters it keeps.
@@ -66,11 +72,12 @@ extern const struct cf_job_kind cf_job_rebuild;
 extern const struct cf_job_kind cf_job_rebalance;
 extern const struct cf_job_kind cf_job_audit;
 extern const struct cf_job_kind cf_job_dedupe;
+extern const struct cf_job_kind cf_job_orphans;
 
 /* The kinds above, in that order: the app registers them all
  * (cf_jobs_open), the command line makes one `coffer admin KIND` of each.
  * In kinds.c. */
-#define CF_MAINT_NKINDS 4
+#define CF_MAINT_NKINDS 5
 extern const struct cf_job_kind *const cf_maint_kinds[CF_MAINT_NKINDS];
 
 /* What one stale-replica drain did. */

@@ -551,6 +551,21 @@ CF_MUST_CHECK int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_obj
 CF_MUST_CHECK int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st,
                                       char *err);
 
+/* Claim a file found on filer filer_id at path (borrowed) of object uuid
+ * (its shard and object id from cf_uuid_parse_filer_path) for deletion as
+ * an orphan, in one transaction: returns 1 (keep it: a record, live or in
+ * the deleted map, lists (object, filer)); CF_EBUSY (keep it for now: a
+ * stale row holds it until after before_ms, or a DELETE of it is under
+ * way); else writes the stale row SENT (a new one, or the row whose hold
+ * ended at or before before_ms) and returns 0 with *out (caller's storage)
+ * the row to pass to cf_objdb_stale_done once the DELETE succeeded. A
+ * DELETE that fails leaves the row SENT, for the stale drain to send
+ * again. With dry_run nothing is written and 0 means "would claim" (*out
+ * filled the same). CF_ENOTFOUND for an unknown shard; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                        uint32_t filer_id, const char *path, uint64_t before_ms,
+                                        bool dry_run, struct cf_objdb_stale *out, char *err);
+
 /* Find a holder record, not marked deleted, with this content: sha512 and
  * size equal, wanting and listing at least min_replicas replicas (an alias
  * takes its holder's wanted count, which must not fall), in a shard that takes new

@@ -115,9 +115,11 @@ CF_MUST_CHECK int cf_store_get(struct cf_store *s, const char *path, size_t len,
 /* Remove an object durably. Returns 0, CF_EBADPATH, CF_ENOTFOUND or CF_EIO. */
 CF_MUST_CHECK int cf_store_delete(struct cf_store *s, const char *path, size_t len);
 
-/* Called for each listed object; path is valid only during the call.
- * Return 0 to go on, anything else to stop the listing with that value. */
-typedef int (*cf_store_list_cb)(void *ctx, const char *path, uint64_t size);
+/* Called for each listed object with its size and the time its file was
+ * last modified (ms since the epoch, on this host's clock: the commit of
+ * its bytes); path is valid only during the call. Return 0 to go on,
+ * anything else to stop the listing with that value. */
+typedef int (*cf_store_list_cb)(void *ctx, const char *path, uint64_t size, uint64_t mtime_ms);
 
 /* Call cb for up to `limit` objects that come after `after` (NULL or "" for the
  * start; borrowed) in storage order: by bucket, then by name. Returns the

@@ -131,6 +131,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
      "how long a request waits for a free database connection before it gets 503", false},
 
+    {"orphans-interval-s", CF_CONF_U64, "604800", 0, 10u * 365 * 86400, OFF(orphans_interval_s),
+     "period of the orphans job, which deletes files no record lists, older than an hour "
+     "(0: only on demand)",
+     true},
     {"upload-hold-s", CF_CONF_U64, "3600", 1, 7u * 86400, OFF(upload_hold_s),
      "an upload's target paths are held this long (renewed while the body flows); an app killed "
      "mid-upload leaves bytes the stale pass deletes once the hold is over",
@@ -828,6 +832,8 @@ static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err
     }
     if (rc == 0 && conf->dedupe_interval_s > 0)
         rc = cf_jobs_schedule(a->jobs, "dedupe", NULL, conf->dedupe_interval_s * 1000);
+    if (rc == 0 && conf->orphans_interval_s > 0)
+        rc = cf_jobs_schedule(a->jobs, "orphans", NULL, conf->orphans_interval_s * 1000);
     if (rc < 0)
         cf_err_set(err, "cannot schedule the periodic jobs: %s", cf_strerror(rc));
     return rc;

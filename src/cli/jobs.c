@@ -41,6 +41,7 @@ struct jobs_conf {
     bool detach;
     uint64_t id[CF_JOB_ARGS_MAX];
     char *text[CF_JOB_ARGS_MAX];
+    bool flag[CF_JOB_ARGS_MAX];
 };
 
 #define OFF(f) offsetof(struct jobs_conf, f)
@@ -78,6 +79,8 @@ static const char *metavar_of(const struct cf_job_arg *a, char *buf, size_t cap)
         return a->metavar;
     if (a->type == CF_JOB_ARG_FILER)
         return "ID";
+    if (a->type == CF_JOB_ARG_BOOL)
+        return "true|false";
     if (a->type != CF_JOB_ARG_ENUM)
         return "N";
     buf[0] = '\0';
@@ -113,6 +116,11 @@ static void kind_opts_init(const struct cf_job_kind *k, struct kind_opts *ko)
             o->def = "0";
             o->max = UINT32_MAX;
             o->off = OFF(id) + i * sizeof(uint64_t);
+        } else if (a->type == CF_JOB_ARG_BOOL) {
+            /* A flag: --dry-run alone is true. */
+            o->type = CF_CONF_BOOL;
+            o->def = a->def != NULL ? a->def : "false";
+            o->off = OFF(flag) + i * sizeof(bool);
         } else {
             o->type = CF_CONF_STR;
             o->def = a->def;
@@ -137,8 +145,11 @@ static void usage_init(char *buf, size_t cap)
             const struct cf_job_arg *a = &k->args[j];
             char mv[128];
             off = strlen(buf);
-            (void)snprintf(buf + off, cap - off, a->required ? " --%s %s" : " [--%s %s]",
-                           option_of(a), metavar_of(a, mv, sizeof(mv)));
+            if (a->type == CF_JOB_ARG_BOOL)
+                (void)snprintf(buf + off, cap - off, " [--%s]", option_of(a));
+            else
+                (void)snprintf(buf + off, cap - off, a->required ? " --%s %s" : " [--%s %s]",
+                               option_of(a), metavar_of(a, mv, sizeof(mv)));
         }
         off = strlen(buf);
         (void)snprintf(buf + off, cap - off, " [--detach]\n");
@@ -330,6 +341,8 @@ static int cmd_start(const struct cf_job_kind *k, const char *usage, int argc, c
         const struct cf_job_arg *a = &k->args[i];
         if (a->type == CF_JOB_ARG_FILER && c.id[i] != 0) {
             (void)json_object_set_new(args, a->name, json_integer((json_int_t)c.id[i]));
+        } else if (a->type == CF_JOB_ARG_BOOL) {
+            (void)json_object_set_new(args, a->name, json_boolean(c.flag[i]));
         } else if (a->type != CF_JOB_ARG_FILER && c.text[i] != NULL) {
             if (cf_job_arg_parse(a, c.text[i], &v, err) < 0) {
                 fprintf(stderr, "coffer %s: --%s: %s\n", cmd, option_of(a), err);

@@ -268,11 +268,12 @@ static enum MHD_Result serve_status(struct cf_filer *f, struct MHD_Connection *c
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
 }
 
-static int list_one(void *ctx, const char *path, uint64_t size)
+static int list_one(void *ctx, const char *path, uint64_t size, uint64_t mtime_ms)
 {
     json_t *arr = ctx;
 
-    if (json_array_append_new(arr, json_pack("{s:s,s:I}", "path", path, "size", (json_int_t)size)) <
+    if (json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "path", path, "size",
+                                             (json_int_t)size, "mtime_ms", (json_int_t)mtime_ms)) <
         0)
         return CF_EINTERNAL;
     return 0;
@@ -312,7 +313,10 @@ static enum MHD_Result serve_list(struct cf_filer *f, struct MHD_Connection *c)
         json_t *last = json_array_get(arr, (size_t)n - 1);
         next = json_incref(json_object_get(last, "path"));
     }
-    return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o,s:o}", "objects", arr, "next", next));
+    /* now_ms lets a caller compute each file's age on this filer's clock. */
+    return cf_http_reply_json(c, MHD_HTTP_OK,
+                              json_pack("{s:o,s:o,s:I}", "objects", arr, "next", next, "now_ms",
+                                        (json_int_t)cf_wall_ms()));
 }
 
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *allow)

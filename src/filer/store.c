@@ -921,7 +921,8 @@ static int list_bucket(struct cf_store *s, int l1fd, const char *l2, const char 
             continue;
         if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue; /* deleted meanwhile */
-        rc = cb(ctx, path, (uint64_t)st.st_size);
+        rc = cb(ctx, path, (uint64_t)st.st_size,
+                (uint64_t)st.st_mtim.tv_sec * 1000u + (uint64_t)st.st_mtim.tv_nsec / 1000000u);
         (*left)--;
     }
     for (size_t i = 0; i < n; i++)

@@ -70,6 +70,9 @@ void cf_job_arg_describe(const struct cf_job_arg *a, char *buf, size_t cap)
             (void)snprintf(buf + off, cap - off, "%s%s", i ? ", " : "", a->choices[i]);
         }
         break;
+    case CF_JOB_ARG_BOOL:
+        (void)snprintf(buf, cap, "true or false");
+        break;
     }
 }
 
@@ -109,6 +112,9 @@ static int check_value(const struct cf_job_arg *a, const json_t *v, const char *
     case CF_JOB_ARG_ENUM:
         for (size_t i = 0; json_is_string(v) && a->choices[i] != NULL && !ok; i++)
             ok = strcmp(json_string_value(v), a->choices[i]) == 0;
+        break;
+    case CF_JOB_ARG_BOOL:
+        ok = json_is_boolean(v);
         break;
     }
     if (!ok) {
@@ -154,6 +160,10 @@ int cf_job_arg_parse(const struct cf_job_arg *a, const char *text, json_t **out,
     }
     case CF_JOB_ARG_ENUM:
         v = json_string(text);
+        break;
+    case CF_JOB_ARG_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
+            v = json_boolean(text[0] == 't');
         break;
     }
     if (v == NULL) {

@@ -10,6 +10,7 @@
 #include "objdb_int.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -754,4 +755,65 @@ int cf_objdb_count(struct cf_objdb *odb, struct cf_objdb_counts *out, char *err)
         out->deficit += (uint64_t)v[2];
         out->stale += (uint64_t)v[3];
     }
+}
+
+/* ---- orphans ------------------------------------------------------------------- */
+
+int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
+                          const char *path, uint64_t before_ms, bool dry_run,
+                          struct cf_objdb_stale *out, char *err)
+{
+    static const char sql_listed[] =
+        "SELECT 1 FROM object_filers WHERE object_id = ?1 AND filer_id = ?2"
+        " UNION ALL SELECT 1 FROM deleted_object_filers WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_get[] =
+        "SELECT sent, since FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_sent[] =
+        "UPDATE stale_replicas SET sent = 1 WHERE object_id = ?1 AND filer_id = ?2";
+    static const char sql_put[] = "INSERT INTO stale_replicas (object_id, filer_id, path, since,"
+                                  " sent) VALUES (?1, ?2, ?3, ?4, 1)";
+    int64_t row[2] = {0, 0};
+    uint64_t now = cf_wall_ms();
+    struct txn t;
+    bool had = false;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_listed, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
+    if (rc == CF_DB_ROW) {
+        rc = 1; /* a record, live or deleted, lists it: not an orphan */
+        goto out;
+    }
+    if (rc >= 0) {
+        rc = cf_db_run(t.db, row, 2, err, sql_get, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
+        had = rc == CF_DB_ROW;
+    }
+    if (rc >= 0 && had && (row[0] != 0 || row[1] > (int64_t)before_ms)) {
+        cf_err_set(err, "the replica of %s on filer %u is %s", t.text, (unsigned)filer_id,
+                   row[0] != 0 ? "being deleted" : "held");
+        rc = CF_EBUSY;
+    }
+    if (rc < 0 || dry_run)
+        goto out;
+    /* SENT before the DELETE goes out: a job's hold on this path now fails
+     * (CF_EBUSY) instead of copying bytes about to go. */
+    if (had)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_sent, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
+    else
+        rc = cf_db_run(t.db, NULL, 0, err, sql_put, "iiti", (int64_t)uuid->oid, (int64_t)filer_id,
+                       path, (int64_t)now);
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+out:
+    txn_end(&t);
+    if (rc < 0 || rc == 1)
+        return rc;
+    out->uuid = *uuid;
+    out->filer = filer_id;
+    (void)snprintf(out->path, sizeof(out->path), "%s", path);
+    out->since_ms = had ? (uint64_t)row[1] : now;
+    out->sent = true;
+    return 0;
 }

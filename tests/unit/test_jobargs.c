@@ -36,6 +36,7 @@ static const struct cf_job_arg table[] = {
      .help = "a percentage"},
     {.name = "c", .type = CF_JOB_ARG_ENUM, .choices = colors, .help = "a colour"},
     CF_JOB_ARG_BW_MBPS,
+    {.name = "b", .type = CF_JOB_ARG_BOOL, .help = "a flag"},
 };
 
 struct check_case {
@@ -87,6 +88,9 @@ static void test_check_table(void **state)
         {"{\"f\":1,\"g\":0}", "{\"f\":1,\"n\":5,\"r\":100}", NULL},
         {"{\"f\":1,\"g\":2}", "{\"f\":1,\"g\":2,\"n\":5,\"r\":100}", NULL},
         {"{\"f\":1,\"g\":-1}", NULL, "\"g\": -1 is not a filer id (1 to 4294967295)"},
+        /* booleans */
+        {"{\"f\":1,\"b\":true}", "{\"b\":true,\"f\":1,\"n\":5,\"r\":100}", NULL},
+        {"{\"f\":1,\"b\":1}", NULL, "\"b\": 1 is not true or false"},
         /* integers: [1, 10] */
         {"{\"f\":1,\"n\":1}", "{\"f\":1,\"n\":1,\"r\":100}", NULL},
         {"{\"f\":1,\"n\":10}", "{\"f\":1,\"n\":10,\"r\":100}", NULL},
@@ -119,9 +123,9 @@ static void test_check_table(void **state)
         {"{\"f\":1,\"bw_mbps\":-0.1}", NULL, "\"bw_mbps\": -0.1 is not a number >= 0"},
         /* unknown arguments, and args that are not an object */
         {"{\"f\":1,\"x\":1}", NULL,
-         "unknown argument \"x\"; the arguments are f, g, n, r, c, bw_mbps"},
+         "unknown argument \"x\"; the arguments are f, g, n, r, c, bw_mbps, b"},
         {"{\"f\":1,\"bw\":1}", NULL,
-         "unknown argument \"bw\"; the arguments are f, g, n, r, c, bw_mbps"},
+         "unknown argument \"bw\"; the arguments are f, g, n, r, c, bw_mbps, b"},
         {"[1]", NULL, "args must be a JSON object"},
         {"\"f\"", NULL, "args must be a JSON object"},
     };
@@ -180,6 +184,10 @@ static void test_parse(void **state)
         {4, "", NULL, "\"\" is not one of red, green"},
         {5, "0", "0", NULL},
         {5, "-1", NULL, "\"-1\" is not a number >= 0"},
+        {6, "true", "true", NULL},
+        {6, "false", "false", NULL},
+        {6, "yes", NULL, "\"yes\" is not true or false"},
+        {6, "", NULL, "\"\" is not true or false"},
     };
 
     (void)state;
@@ -360,11 +368,12 @@ static void test_cli_and_app_agree(void **state)
             probes[np++] = (a->min + (isinf(a->max) ? a->min + 10 : a->max)) / 2;
             for (size_t p = 0; p < np; p++) {
                 char text[64], err1[CF_ERR_LEN] = "", err2[CF_ERR_LEN] = "";
-                json_t *cli = NULL, *app = json_object();
+                json_t *cli = NULL, *app = NULL;
                 int rc1, rc2;
                 if (a->type == CF_JOB_ARG_INT &&
                     (probes[p] != floor(probes[p]) || fabs(probes[p]) > 1e15))
                     continue;
+                app = json_object();
                 (void)snprintf(text, sizeof(text), "%.17g", probes[p]);
                 rc1 = cf_job_arg_parse(a, text, &cli, err1);
                 /* What an API client would send for that text. */

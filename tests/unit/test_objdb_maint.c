@@ -5,7 +5,8 @@
  *
  * Covers: adding and replacing filers with every refusal, the stale-replica
  * protocol (a replica wanted again is kept; a SENT one cannot be listed
- * again until it is done; holds of unlisted copies),
+ * again until it is done; holds of unlisted copies; an upload's holds and
+ * the orphan claim),
  * the two walks per filer (scan and index) giving the same objects, aliases
  * (look-up through the holder, no purge of a holder with a live alias, no
  * alias of a deleted holder), the dedupe listing and conversion, counts,
@@ -228,6 +229,97 @@ static void test_stale_hold(void **state)
 }
 
 /* The stale list pages by object id without losing rows of one object. */
+/* Rows of the stale list for object oid due now, and the filer of the last. */
+static int stale_of(struct fixture *fx, uint64_t oid, uint32_t *filer)
+{
+    struct cf_objdb_stale st[64];
+    int n = stale_all(fx, st, 64), k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (st[i].uuid.oid == oid) {
+            k++;
+            if (filer != NULL)
+                *filer = st[i].filer;
+        }
+    return k;
+}
+
+/* An upload's holds (cf_objdb_upload_hold) end with its commit, the failed
+ * targets' become due; a hold that ran out and was claimed refuses the
+ * commit; a release makes them due; the orphan claim keeps what a record
+ * lists or a hold covers. */
+static void test_upload_hold_and_orphans(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t targets[3] = {1, 2, 3};
+    struct cf_objdb_stale st[8], row;
+    struct cf_objdb_record r;
+    char err[CF_ERR_LEN] = "", path[CF_UUID_PATH_SIZE];
+    struct cf_uuid u, w, x, y;
+    uint64_t now = cf_wall_ms();
+    uint32_t filer = 0;
+    int n;
+
+    add_shard(fx, 1, NULL);
+    if (cf_objdb_reserve(fx->odb, 1, &u, err) != 0)
+        fail_msg("reserve: %s", err);
+    cf_uuid_filer_path(&u, path);
+    assert_int_equal(cf_objdb_upload_hold(fx->odb, &u, path, targets, 3, now + 60000, err), 0);
+    assert_int_equal(stale_of(fx, u.oid, NULL), 0); /* held: not due */
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &u, 1, path, now, false, &row, err), CF_EBUSY);
+    /* Filers 1 and 2 answered, 3 failed: its hold is due now. */
+    make_record(&r, &u, targets, 2);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    assert_int_equal(stale_of(fx, u.oid, &filer), 1);
+    assert_int_equal(filer, 3);
+    assert_int_equal(cf_objdb_upload_hold(fx->odb, &u, path, targets, 1, now, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &u, 1, path, now, false, &row, err), 1);
+    /* The failed target's row, due: the orphan claim takes it (SENT). */
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &u, 3, path, cf_wall_ms(), false, &row, err),
+                     0);
+    assert_true(row.sent && row.filer == 3);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &u, 3, path, now + 60000, 0, NULL, err),
+                     CF_EBUSY);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &row, err), 0);
+    assert_int_equal(stale_of(fx, u.oid, NULL), 0);
+
+    /* A hold that ran out and was claimed by the drain: no record. */
+    if (cf_objdb_reserve(fx->odb, 1, &w, err) != 0)
+        fail_msg("reserve: %s", err);
+    cf_uuid_filer_path(&w, path);
+    assert_int_equal(cf_objdb_upload_hold(fx->odb, &w, path, targets, 1, now - 10, err), 0);
+    n = stale_all(fx, st, 8);
+    for (int i = 0; i < n; i++)
+        if (st[i].uuid.oid == w.oid)
+            assert_int_equal(cf_objdb_stale_claim(fx->odb, &st[i], err), 0);
+    make_record(&r, &w, targets, 1);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_get(fx->odb, &w, 0, &r, err), CF_ENOTFOUND);
+
+    /* An upload that fails: its holds are due at once. */
+    if (cf_objdb_reserve(fx->odb, 1, &x, err) != 0)
+        fail_msg("reserve: %s", err);
+    cf_uuid_filer_path(&x, path);
+    assert_int_equal(cf_objdb_upload_hold(fx->odb, &x, path, targets, 2, now + 60000, err), 0);
+    assert_int_equal(stale_of(fx, x.oid, NULL), 0);
+    assert_int_equal(cf_objdb_upload_release(fx->odb, &x, err), 0);
+    assert_int_equal(stale_of(fx, x.oid, NULL), 2);
+
+    /* Bytes with no row at all: a dry run writes nothing; a claim writes
+     * SENT, which a job's hold then respects. */
+    if (cf_objdb_reserve(fx->odb, 1, &y, err) != 0)
+        fail_msg("reserve: %s", err);
+    cf_uuid_filer_path(&y, path);
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &y, 4, path, now, true, &row, err), 0);
+    assert_int_equal(stale_of(fx, y.oid, NULL), 0);
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &y, 4, path, now, false, &row, err), 0);
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &y, 4, path, now + 60000, 0, NULL, err),
+                     CF_EBUSY);
+    st[0] = row;
+    assert_int_equal(cf_objdb_orphan_claim(fx->odb, &y, 4, path, now, false, &row, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_stale_done(fx->odb, &st[0], err), 0);
+}
+
 static void test_stale_pages(void **state)
 {
     struct fixture *fx = *state;
@@ -526,6 +618,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_and_replace, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_protocol, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_hold, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_upload_hold_and_orphans, objdbtest_setup,
+                                        objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),

@@ -443,10 +443,13 @@ struct listing {
     int n;
 };
 
-static int collect(void *ctx, const char *path, uint64_t size)
+static int collect(void *ctx, const char *path, uint64_t size, uint64_t mtime_ms)
 {
     struct listing *l = ctx;
+    uint64_t now = cf_wall_ms();
 
+    /* Written by this test a moment ago. */
+    assert_true(mtime_ms <= now + 1000 && mtime_ms + 600000 > now);
     assert_int_equal(size, strlen(path));
     snprintf(l->paths[l->n++], sizeof(l->paths[0]), "%s", path);
     return 0;
