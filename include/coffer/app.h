@@ -52,6 +52,9 @@ struct cf_app_conf {
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */
     uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * the retention decisions (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

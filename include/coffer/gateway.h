@@ -57,6 +57,9 @@ struct cf_gateway_conf {
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
     char *log_level;
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * trash retention (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -60,6 +60,9 @@ struct cf_monitor_conf {
     uint64_t log_retention_days; /* scribe events older than this go; 0: kept */
     uint64_t log_max_rows;       /* at most this many events stay; 0: no bound */
     uint64_t log_prune_ms;       /* how often retention runs; 0: never */
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * retention (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];
