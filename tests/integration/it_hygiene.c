@@ -315,12 +315,20 @@ static bool count_at_most(void *arg)
     return it_scribe_count(w->db, w->kind) <= w->at_most;
 }
 
+static bool count_above(void *arg)
+{
+    const struct count_wait *w = arg;
+
+    return it_scribe_count(w->db, w->kind) > w->at_most;
+}
+
 /* The monitor deletes the events older than --log-retention-days (default
  * 30) and keeps at most --log-max-rows, the newest, pruning in the
- * background; recent events within both bounds stay. */
+ * background; recent events within both bounds stay, also when the wall
+ * clock jumps a year ahead. */
 static void t_log_retention(void *arg)
 {
-    char db[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    char db[IT_PATH_MAX], err[CF_ERR_LEN] = "", off[IT_PATH_MAX];
     uint64_t now = cf_wall_ms();
     struct cf_scribe *s = NULL;
     struct count_wait w;
@@ -362,6 +370,18 @@ static void t_log_retention(void *arg)
               it_scribe_count(db, NULL));
     IT_EQ(it_scribe_count_msg(db, "test.new", "later 29"), 1);
     it_proc_stop_ok(&mon);
+
+    /* The monitor restarted with its clock a year ahead: the guard (its
+     * state kept in the catalog) finds the jump, and recent events stay. */
+    it_case_path(off, "clock-offset");
+    write_text(off, "clock-offset", "31536000000");
+    it_monitor_start_ok(&mon, db, "--log-prune-ms", "100", "--log-max-rows", "60",
+                        "--test-clock-offset-file", off, NULL);
+    w = (struct count_wait){db, CF_SCRIBE_CLOCK, 0};
+    IT_CHECKF(it_wait_for(count_above, &w, 100, 100), "no clock event");
+    it_proc_stop_ok(&mon); /* the pass that found it has ended */
+    IT_CHECKF(it_scribe_count(db, NULL) >= 60, "%" PRId64 " events left",
+              it_scribe_count(db, NULL));
     cf_scribe_close(s);
 }
 
