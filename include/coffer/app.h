@@ -71,6 +71,9 @@ struct cf_app_conf {
     uint64_t upload_hold_s;
 
     struct cf_http_limits http; /* slow clients (http.h) */
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * the retention decisions (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 #define CF_APP_UPLOAD_HOLD_S 3600

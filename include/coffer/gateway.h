@@ -90,6 +90,9 @@ struct cf_gateway_conf {
     uint64_t login_queue;
     uint64_t login_queue_ms;
     struct cf_http_limits http; /* slow clients (http.h) */
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * trash retention (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -57,6 +57,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "coffer/clockguard.h"
 #include "coffer/common.h"
 #include "coffer/objdb.h"
 #include "coffer/scribe.h"
@@ -73,9 +74,10 @@ struct cf_job_env {
     /* The catalog's db.h URI (the jobs table lives there; cf_jobs_open
      * copies the string and opens its own small pool on it). */
     const char *catalog_uri;
-    struct cf_scribe *scribe; /* may be NULL */
-    unsigned stall_s;         /* a filer silent this long fails a transfer */
-    uint64_t stale_delay_ms;  /* a replica dropped from a record is deleted after this */
+    struct cf_scribe *scribe;    /* may be NULL */
+    unsigned stall_s;            /* a filer silent this long fails a transfer */
+    uint64_t stale_delay_ms;     /* a replica dropped from a record is deleted after this */
+    struct cf_clockguard *clock; /* the retention clock of stale expiry; NULL: wall */
     /* A fresh copy of the filer summary table as the app sees it (caller
      * frees *out with free()). Called from the jobs' threads, several at
      * once: must be thread-safe. */

@@ -91,7 +91,8 @@ struct cf_stale_stats {
 };
 
 /* Delete every stale replica (objdb.h cf_objdb_stale_*) dropped at least
- * delay_ms ago, by DELETE <filer url>/o/<path> on filers that are up in
+ * delay_ms before now_ms (the retention clock, clockguard.h; 0: the wall
+ * clock), by DELETE <filer url>/o/<path> on filers that are up in
  * the summary table of odb (borrowed), each DELETE taking up to
  * timeout_ms. A row is claimed (durably) before its DELETE goes out, so a
  * replica a record lists again, or a job holds again, is never deleted.
@@ -100,8 +101,8 @@ struct cf_stale_stats {
  * and left for a later drain), or a db.h error that stopped it part way
  * (what was deleted stays deleted). Safe to run in several threads or
  * processes at once and to kill. In stale.c. */
-CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long timeout_ms,
-                                 struct cf_stale_stats *st, char *err);
+CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t now_ms, uint64_t delay_ms,
+                                 long timeout_ms, struct cf_stale_stats *st, char *err);
 
 /* Inline dedupe at upload (dedupe.c). rec (borrowed) is a finished
  * upload's record that is NOT committed yet, its replicas durable. Objects

@@ -69,6 +69,9 @@ struct cf_monitor_conf {
     char *tls_ca;
 
     struct cf_http_limits http; /* slow clients (http.h) */
+    /* Tests only: a file whose number of ms is added to the wall clock of
+     * retention (clockguard.h); NULL: none. */
+    char *test_clock_offset_file;
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

@@ -69,13 +69,14 @@ struct cf_purge_stats {
 };
 
 /* Run one delete + purge pass over every shard of odb (borrowed): records
- * marked deleted at or before now - retention_ms. Each DELETE may take up to
+ * marked deleted at or before now_ms - retention_ms (now_ms: the retention
+ * clock, clockguard.h; 0: the wall clock). Each DELETE may take up to
  * timeout_ms. Fills *st (caller's storage, zeroed first, written on every
  * return). Returns 0 when the pass went over every shard (replicas it
  * could not purge are counted, not errors), or a db.h error with err (may
  * be NULL) that stopped it part way: what was done stays done, and the
  * next pass resumes. */
-CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
-                               struct cf_purge_stats *st, char *err);
+CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms,
+                               long timeout_ms, struct cf_purge_stats *st, char *err);
 
 #endif

@@ -52,6 +52,7 @@
 #define CF_SCRIBE_JOB          "job"          /* a maintenance job started/progressed/ended */
 #define CF_SCRIBE_DEDUPE       "dedupe"       /* an object now shares another's replicas */
 #define CF_SCRIBE_ORPHAN       "orphan"       /* a file no record lists was deleted */
+#define CF_SCRIBE_CLOCK        "clock"        /* the wall clock jumped ahead (clockguard.h) */
 
 struct cf_scribe;
 

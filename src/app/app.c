@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "coffer/buf.h"
+#include "coffer/clockguard.h"
 #include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fanout.h"
@@ -59,7 +60,9 @@ struct cf_app {
     struct cf_scribe *jobs_scribe;
     uint64_t stale_delay_ms;
     uint64_t upload_hold_ms;
-    pthread_mutex_t purge_mu; /* one pass at a time in this process */
+    struct cf_clockguard *clock;    /* "now" of the purge and stale expiry */
+    struct cf_scribe *clock_scribe; /* where it reports a jump */
+    pthread_mutex_t purge_mu;       /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
@@ -140,6 +143,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "mid-upload leaves bytes the stale pass deletes once the hold is over",
      false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_app_conf),
+    {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
+     "TESTS ONLY: add the milliseconds in this file to the clock of retention decisions", false},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -217,12 +222,29 @@ static void *tracker_main(void *arg)
 
 /* ---- delete and purge ---- */
 
+/* The time the purge and stale expiry compare marks with: the wall clock,
+ * unless it jumped ahead (clockguard.h), which goes to the scribe once. */
+static uint64_t retention_now(struct cf_app *a)
+{
+    bool found = false;
+    uint64_t now = cf_clockguard_now(a->clock, &found);
+
+    if (found)
+        (void)cf_scribe_event(a->clock_scribe, CF_SCRIBE_CLOCK, 0, NULL,
+                              "the wall clock is %" PRIu64
+                              " s ahead of the time elapsed; the purge and stale expiry use "
+                              "the guarded time",
+                              (cf_clockguard_wall_ms(a->clock) - now) / 1000);
+    return now;
+}
+
 static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
 {
     int rc;
 
     pthread_mutex_lock(&a->purge_mu);
-    rc = cf_purge_run(a->odb, a->purge_retention_ms, CF_PURGE_TIMEOUT_MS, st, err);
+    rc =
+        cf_purge_run(a->odb, retention_now(a), a->purge_retention_ms, CF_PURGE_TIMEOUT_MS, st, err);
     pthread_mutex_unlock(&a->purge_mu);
     if (rc < 0)
         cf_log(CF_LOG_WARN, "delete/purge pass stopped: %s", err);
@@ -241,7 +263,8 @@ static void stale_pass(struct cf_app *a)
     struct cf_stale_stats st;
     char err[CF_ERR_LEN] = "";
 
-    if (cf_stale_drain(a->odb, a->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err) < 0)
+    if (cf_stale_drain(a->odb, retention_now(a), a->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err) <
+        0)
         cf_log(CF_LOG_WARN, "stale replica pass stopped: %s", err);
     else if (st.deleted + st.kept + st.failed > 0)
         cf_log(CF_LOG_INFO,
@@ -812,6 +835,7 @@ static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err
                              .catalog_uri = conf->db,
                              .stall_s = a->stall_s,
                              .stale_delay_ms = a->stale_delay_ms,
+                             .clock = a->clock,
                              .filers = jobs_filers,
                              .filers_ctx = a};
     int rc;
@@ -958,6 +982,11 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)
         goto out;
+    rc = cf_clockguard_open(conf->db, "app", conf->test_clock_offset_file, &a->clock, err);
+    if (rc == 0)
+        rc = cf_scribe_open(conf->db, 1, &a->clock_scribe, err);
+    if (rc < 0)
+        goto out;
     if (conf->track_filers) {
         /* 2 s, as before the monitor: the app's polls tolerate a loaded filer. */
         struct cf_tracker_opts to = {.poll_ms = a->poll_ms, .timeout_ms = 2000};
@@ -1019,6 +1048,8 @@ void cf_app_free(struct cf_app *a)
         pthread_join(a->purger, NULL);
     cf_jobs_close(a->jobs);
     cf_scribe_close(a->jobs_scribe);
+    cf_scribe_close(a->clock_scribe);
+    cf_clockguard_close(a->clock);
     cf_tracker_free(a->trk);
     cf_scribe_close(a->trk_scribe);
     cf_objdb_close(a->odb);

@@ -16,6 +16,7 @@
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
+#include "coffer/clockguard.h"
 #include "coffer/err.h"
 #include "coffer/hex.h"
 #include "coffer/fetch.h"
@@ -83,6 +84,7 @@ struct cf_gateway {
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
     /* A thread empties old trash entries. */
     uint64_t trash_retention_ms, trash_interval_ms;
+    struct cf_clockguard *clock; /* "now" of trash retention */
     pthread_t trasher;
     bool trasher_started;
     bool sync_init; /* stop_mu and stop_cv exist */
@@ -126,6 +128,8 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"login-queue-ms", CF_CONF_U64, "1000", 1, 60000, OFF(login_queue_ms),
      "milliseconds a login waits for a hashing slot before 503", false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
+    {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
+     "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1188,7 +1192,9 @@ static void trash_pass(struct cf_gateway *g)
 {
     struct cf_fsdb_client *cl = NULL;
     char err[CF_ERR_LEN] = "";
-    uint64_t now = cf_wall_ms();
+    /* Not the wall clock if it jumped ahead: that would empty years of
+     * trash at once (clockguard.h; the guard logs the jump). */
+    uint64_t now = cf_clockguard_now(g->clock, NULL);
     size_t n = 0;
 
     /* before_ms 0 would mean every entry: a clock this early has nothing
@@ -1607,6 +1613,9 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     rc = cf_fsdb_open(conf->db, (unsigned)conf->db_pool, &g->fs, err);
     if (rc < 0)
         goto out;
+    rc = cf_clockguard_open(conf->db, "gateway", conf->test_clock_offset_file, &g->clock, err);
+    if (rc < 0)
+        goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -1642,6 +1651,7 @@ void cf_gateway_free(struct cf_gateway *g)
     trasher_stop(g);
     cf_http_server_free(g->http);
     cf_fsdb_close(g->fs);
+    cf_clockguard_close(g->clock);
     cf_auth_limiter_free(g->lim_pair);
     cf_auth_limiter_free(g->lim_addr);
     cf_auth_limiter_free(g->lim_acct);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/clockguard.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/purge.h"
@@ -200,7 +201,8 @@ static int dedupe_run(struct cf_job *j, char *err)
         goto out;
     /* The duplicates' replicas are on the stale list: delete those whose
      * delay has passed (the rest go with a later drain). */
-    rc = cf_stale_drain(env->odb, env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    rc = cf_stale_drain(env->odb, cf_clockguard_now(env->clock, NULL), env->stale_delay_ms,
+                        CF_PURGE_TIMEOUT_MS, &st, err);
     cf_job_count(j, "stale_deleted", st.deleted);
     cf_job_count(j, "stale_kept", st.kept);
     cf_job_count(j, "stale_skipped", st.skipped);

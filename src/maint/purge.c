@@ -171,13 +171,14 @@ static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
     }
 }
 
-int cf_purge_run(struct cf_objdb *odb, uint64_t retention_ms, long timeout_ms,
+int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms, long timeout_ms,
                  struct cf_purge_stats *st, char *err)
 {
     struct cf_objdb_cursor cur = {0};
     struct cf_objdb_deleted *batch = NULL;
     struct cf_objdb_filer *fl = NULL;
-    uint64_t now = cf_wall_ms(), before = now > retention_ms ? now - retention_ms : 0;
+    uint64_t now = now_ms ? now_ms : cf_wall_ms(),
+             before = now > retention_ms ? now - retention_ms : 0;
     size_t nfl = 0;
     int rc;
 

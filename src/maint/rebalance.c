@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/clockguard.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/log.h"
@@ -371,7 +372,8 @@ static int run(struct cf_job *j, char *err)
     saved_donor = w.key;
     saved = w.cur;
     /* What earlier runs left to delete goes first, so /status is current. */
-    rc = cf_stale_drain(b.env->odb, b.env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    rc = cf_stale_drain(b.env->odb, cf_clockguard_now(b.env->clock, NULL), b.env->stale_delay_ms,
+                        CF_PURGE_TIMEOUT_MS, &st, err);
     if (rc < 0)
         goto out;
     b.env->filers(b.env->filers_ctx, &b.view, &b.nview);
@@ -440,7 +442,8 @@ static int run(struct cf_job *j, char *err)
         goto out;
     /* With a zero delay (tests) the donors' bytes go now; otherwise the
      * app's periodic pass deletes them once the delay is over. */
-    rc = cf_stale_drain(b.env->odb, b.env->stale_delay_ms, CF_PURGE_TIMEOUT_MS, &st, err);
+    rc = cf_stale_drain(b.env->odb, cf_clockguard_now(b.env->clock, NULL), b.env->stale_delay_ms,
+                        CF_PURGE_TIMEOUT_MS, &st, err);
     if (rc < 0)
         goto out;
     cf_job_count(j, "stale_deleted", st.deleted);

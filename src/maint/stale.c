@@ -76,13 +76,13 @@ static void drain_one(struct cf_objdb *odb, const struct cf_objdb_stale *st,
     cf_log(CF_LOG_DEBUG, "stale: %s deleted from filer %" PRIu32, st->path, st->filer);
 }
 
-int cf_stale_drain(struct cf_objdb *odb, uint64_t delay_ms, long timeout_ms,
+int cf_stale_drain(struct cf_objdb *odb, uint64_t now_ms, uint64_t delay_ms, long timeout_ms,
                    struct cf_stale_stats *st, char *err)
 {
     struct cf_objdb_cursor cur = {0};
     struct cf_objdb_stale *batch = NULL;
     struct cf_objdb_filer *fl = NULL;
-    uint64_t now = cf_wall_ms(), before = now > delay_ms ? now - delay_ms : 0;
+    uint64_t now = now_ms ? now_ms : cf_wall_ms(), before = now > delay_ms ? now - delay_ms : 0;
     size_t nfl = 0;
     int rc;
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "coffer/buf.h"
+#include "coffer/clockguard.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
 #include "coffer/log.h"
@@ -32,6 +33,7 @@ struct cf_monitor {
     struct cf_http_server *http;
     /* scribe retention */
     uint64_t keep_ms, max_rows, prune_ms;
+    struct cf_clockguard *clock; /* "now" of retention */
     pthread_t pruner;
     bool pruner_started;
     bool stop; /* under mu */
@@ -76,6 +78,8 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     CF_ROLE_TLS_OPTS(struct cf_monitor_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_monitor_conf),
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_monitor_conf),
+    {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
+     "TESTS ONLY: add the milliseconds in this file to the clock of scribe retention", false},
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -409,10 +413,18 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
  * stops. Errors are logged by the db layer; the next pass tries again. */
 static void prune_pass(struct cf_monitor *m)
 {
-    uint64_t now = cf_wall_ms(), before = 0, total = 0;
     char err[CF_ERR_LEN] = "";
+    bool stop, found = false;
+    /* Not the wall clock if it jumped ahead (clockguard.h). */
+    uint64_t now = cf_clockguard_now(m->clock, &found), before = 0, total = 0;
     int64_t n;
-    bool stop;
+
+    if (found)
+        (void)cf_scribe_event(m->scribe, CF_SCRIBE_CLOCK, 0, NULL,
+                              "the wall clock is %" PRIu64
+                              " s ahead of the time elapsed; scribe retention uses the guarded "
+                              "time",
+                              (cf_clockguard_wall_ms(m->clock) - now) / 1000);
 
     if (m->keep_ms > 0 && now > m->keep_ms)
         before = now - m->keep_ms;
@@ -532,7 +544,9 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
         cf_err_set(err, "cannot start the tracker thread");
         goto out;
     }
-    rc = pruner_start(m, conf, err);
+    rc = cf_clockguard_open(conf->db, "monitor", conf->test_clock_offset_file, &m->clock, err);
+    if (rc == 0)
+        rc = pruner_start(m, conf, err);
     if (rc < 0)
         goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
@@ -559,6 +573,7 @@ void cf_monitor_free(struct cf_monitor *m)
         return;
     cf_http_server_free(m->http);
     pruner_stop(m);
+    cf_clockguard_close(m->clock);
     cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);

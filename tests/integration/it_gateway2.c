@@ -2,9 +2,9 @@
  * it_gateway2.c -- the client API against separate processes (two
  * filers, `coffer app` with a purge retention of 0, objsrv and `coffer
  * gateway`): the permission matrix, concurrent uploads to one path, delete
- * then purge end to end, the gateway's trash retention, two clients on two
- * shards, and per-client replicas (three filers, clients made with `coffer
- * admin client add`).
+ * then purge end to end, the gateway's trash retention (also with its wall
+ * clock jumped a year ahead), two clients on two shards, and per-client
+ * replicas (three filers, clients made with `coffer admin client add`).
  *
  * Before the gateway starts, each case makes the file system catalog itself
  * (the real fsdb, SQLite): shard 1 with client "acme" (admin "boss", "ro" in
@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -714,16 +715,52 @@ static void t_client_replicas(void *arg)
     stop(&s);
 }
 
+/* A gateway whose wall clock jumps a year ahead does not empty the trash:
+ * its clock guard finds the jump (and, restarted on the same boot, again
+ * from the state it keeps in the catalog) and retention uses the guarded
+ * time, within which the entry is still young. */
+static bool log_has_jump(void *arg)
+{
+    return it_file_contains(arg, "the wall clock jumped");
+}
+
+static void t_retention_clock(void *arg)
+{
+    char off[IT_PATH_MAX], log[IT_PATH_MAX], uuid[40];
+    struct sys s;
+    FILE *f;
+
+    (void)arg;
+    it_case_path(off, "clock-offset");
+    it_case_path(log, "gateway.log");
+    start(&s, NULL, 0);
+    put_ok(&s, s.hdr[BOSS], FS "/young.bin", 81, 5000);
+    current_uuid(&s, s.hdr[BOSS], "/young.bin", uuid);
+    IT_EQ(st(&s, s.hdr[BOSS], "DELETE", FS "/young.bin"), 204);
+    it_proc_stop_ok(&s.gw);
+    it_gateway_start_ok(&s.gw, s.fsdb, s.c.app.base, s.c.objsrv.base, "--trash-retention-s", "600",
+                        "--trash-interval-ms", "100", "--test-clock-offset-file", off, NULL);
+    IT_EQ(trash_count(&s, s.hdr[BOSS]), 1);
+
+    f = fopen(off, "w");
+    IT_CHECK(f != NULL && fputs("31536000000", f) >= 0 && fclose(f) == 0);
+    IT_CHECKF(it_wait_for(log_has_jump, log, 100, 100), "the gateway never noticed the jump");
+    it_proc_stop_ok(&s.gw); /* the pass that noticed it has ended */
+    it_gateway_start_ok(&s.gw, s.fsdb, s.c.app.base, s.c.objsrv.base, "--trash-retention-s", "600",
+                        "--trash-interval-ms", "100", "--test-clock-offset-file", off, NULL);
+    IT_CHECKF(it_wait_for(log_has_jump, log, 100, 100), "the restarted gateway missed the jump");
+    IT_EQ(trash_count(&s, s.hdr[BOSS]), 1);
+    IT_EQ(info_status(&s, uuid), 200);
+    stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"corrupt", t_corrupt, NULL, 60},
-        {"matrix", t_matrix, NULL, 120},
-        {"concurrent", t_concurrent, NULL, 60},
-        {"delete_purge", t_delete_purge, NULL, 60},
-        {"retention", t_retention, NULL, 60},
-        {"shards", t_shards, NULL, 60},
-        {"client_replicas", t_client_replicas, NULL, 90},
+        {"corrupt", t_corrupt, NULL, 60},       {"matrix", t_matrix, NULL, 120},
+        {"concurrent", t_concurrent, NULL, 60}, {"delete_purge", t_delete_purge, NULL, 60},
+        {"retention", t_retention, NULL, 60},   {"retention_clock", t_retention_clock, NULL, 60},
+        {"shards", t_shards, NULL, 60},         {"client_replicas", t_client_replicas, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

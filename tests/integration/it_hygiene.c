@@ -5,7 +5,8 @@
  * and another user's directory is refused; the CLI shows names with control
  * bytes and bidirectional overrides escaped; passwords come from a file,
  * and a new user's short password is refused; the monitor keeps the event
- * log (scribe) within its age and row bounds.
+ * log (scribe) within its age and row bounds; a wall clock jumped a year
+ * ahead does not make the purge delete what was marked a moment ago.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -314,12 +315,20 @@ static bool count_at_most(void *arg)
     return it_scribe_count(w->db, w->kind) <= w->at_most;
 }
 
+static bool count_above(void *arg)
+{
+    const struct count_wait *w = arg;
+
+    return it_scribe_count(w->db, w->kind) > w->at_most;
+}
+
 /* The monitor deletes the events older than --log-retention-days (default
  * 30) and keeps at most --log-max-rows, the newest, pruning in the
- * background; recent events within both bounds stay. */
+ * background; recent events within both bounds stay, also when the wall
+ * clock jumps a year ahead. */
 static void t_log_retention(void *arg)
 {
-    char db[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    char db[IT_PATH_MAX], err[CF_ERR_LEN] = "", off[IT_PATH_MAX];
     uint64_t now = cf_wall_ms();
     struct cf_scribe *s = NULL;
     struct count_wait w;
@@ -361,7 +370,80 @@ static void t_log_retention(void *arg)
               it_scribe_count(db, NULL));
     IT_EQ(it_scribe_count_msg(db, "test.new", "later 29"), 1);
     it_proc_stop_ok(&mon);
+
+    /* The monitor restarted with its clock a year ahead: the guard (its
+     * state kept in the catalog) finds the jump, and recent events stay. */
+    it_case_path(off, "clock-offset");
+    write_text(off, "clock-offset", "31536000000");
+    it_monitor_start_ok(&mon, db, "--log-prune-ms", "100", "--log-max-rows", "60",
+                        "--test-clock-offset-file", off, NULL);
+    w = (struct count_wait){db, CF_SCRIBE_CLOCK, 0};
+    IT_CHECKF(it_wait_for(count_above, &w, 100, 100), "no clock event");
+    it_proc_stop_ok(&mon); /* the pass that found it has ended */
+    IT_CHECKF(it_scribe_count(db, NULL) >= 60, "%" PRId64 " events left",
+              it_scribe_count(db, NULL));
     cf_scribe_close(s);
+}
+
+/* ---- the retention clock ---- */
+
+#define YEAR_MS "31536000000"
+
+struct purge_wait {
+    struct it_cluster *c;
+    const struct it_record *rec;
+};
+
+/* One purge pass, then: are the record's replicas gone? */
+static bool purged(void *arg)
+{
+    struct purge_wait *w = arg;
+
+    (void)it_purge_now(w->c->app.base);
+    return it_cluster_copies(w->c, w->rec->path) == 0;
+}
+
+/* Objects marked deleted a moment ago, then the app's wall clock a year
+ * ahead: the purge pass does not purge them (the jump is in the scribe),
+ * another object is untouched; once the retention has really passed (the
+ * guarded time goes on with the boot clock), they are purged. */
+static void t_clock_jump(void *arg)
+{
+    char off[IT_PATH_MAX];
+    struct it_record rec[2], keep;
+    struct it_purge_counts k;
+    struct purge_wait w;
+    struct it_cluster c;
+
+    (void)arg;
+    it_case_path(off, "clock-offset");
+    it_cluster_start_filers(&c, 2);
+    it_app_start_ok(&c.app, c.db, "--purge-retention-s", "2", "--purge-interval-ms", "0",
+                    "--test-clock-offset-file", off, NULL);
+    for (unsigned i = 0; i < 2; i++)
+        it_upload_ok(NULL, c.app.base, 60 + i, 20000, 2, false, &rec[i]);
+    it_upload_ok(NULL, c.app.base, 70, 30000, 2, false, &keep);
+    k = it_purge_now(c.app.base); /* the guard sees the clock in line */
+    IT_EQ(k.moved, 0);
+    for (unsigned i = 0; i < 2; i++)
+        IT_EQ(it_object_delete(c.app.base, rec[i].uuid), 204);
+
+    write_text(off, "clock-offset", YEAR_MS);
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved + k.purged + k.removed, 0);
+    IT_EQ(it_cluster_copies(&c, rec[0].path), 2);
+    IT_EQ(it_cluster_copies(&c, rec[1].path), 2);
+    IT_EQ(it_object_undelete(c.app.base, rec[1].uuid), 204); /* still within its window */
+    IT_EQ(it_object_delete(c.app.base, rec[1].uuid), 204);
+    IT_EQ(it_scribe_count(c.db, CF_SCRIBE_CLOCK), 1);
+
+    /* The retention really passes: both go, the other object stays. */
+    for (unsigned i = 0; i < 2; i++) {
+        w = (struct purge_wait){&c, &rec[i]};
+        IT_CHECKF(it_wait_for(purged, &w, 50, 200), "%s not purged", rec[i].uuid);
+    }
+    IT_EQ(it_cluster_copies(&c, keep.path), 2);
+    it_cluster_stop(&c);
 }
 
 int main(int argc, char **argv)
@@ -373,6 +455,7 @@ int main(int argc, char **argv)
         {"cli_names", t_cli_names, NULL, 60},
         {"passwords", t_passwords, NULL, 60},
         {"log_retention", t_log_retention, NULL, 60},
+        {"clock_jump", t_clock_jump, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
