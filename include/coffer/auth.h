@@ -285,6 +285,11 @@ void cf_auth_limiter_fail(struct cf_auth_limiter *l, const struct cf_span *parts
 /* Record a successful login: key is forgotten. Never fails. */
 void cf_auth_limiter_success(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts);
 
+/* Take back one failure recorded for key (by _attempt or _fail) when the
+ * try was not a guess after all (the database could not check it). Never
+ * fails; a key with no failure recorded is left alone. */
+void cf_auth_limiter_unfail(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts);
+
 /* Entries in use, counting those whose window has passed but that no call
  * has cleared yet (for tests and metrics). */
 size_t cf_auth_limiter_count(struct cf_auth_limiter *l);

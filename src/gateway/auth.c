@@ -778,6 +778,20 @@ void cf_auth_limiter_success(struct cf_auth_limiter *l, const struct cf_span *pa
     cf_assert(pthread_mutex_unlock(&l->mu) == 0);
 }
 
+void cf_auth_limiter_unfail(struct cf_auth_limiter *l, const struct cf_span *parts, size_t nparts)
+{
+    uint8_t id[LIM_ID_LEN];
+    struct lim_entry *e;
+
+    if (nparts == 0 || lim_id(l, parts, nparts, id) < 0)
+        return;
+    cf_assert(pthread_mutex_lock(&l->mu) == 0);
+    e = lim_find(l, id, l->conf.clock(l->conf.clock_arg));
+    if (e != NULL && e->failures > 0)
+        e->failures--;
+    cf_assert(pthread_mutex_unlock(&l->mu) == 0);
+}
+
 size_t cf_auth_limiter_count(struct cf_auth_limiter *l)
 {
     size_t n = 0;

@@ -566,7 +566,11 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     if (rc == 0)
         rc = cf_fsdb_user_get(g->fs, cl.id, user, &u, NULL);
     if (rc < 0 && rc != CF_ENOTFOUND && rc != CF_EINVAL) {
-        /* The database, not the caller, failed: no login. */
+        /* The database, not the caller, failed: no login, and no guess
+         * counted (the attempts above are taken back). */
+        cf_auth_limiter_unfail(g->lim_addr, parts, 1);
+        cf_auth_limiter_unfail(g->lim_pair, parts, 3);
+        cf_auth_limiter_unfail(g->lim_acct, parts + 1, 2);
         res = cf_http_reply_error(c, rc, "cannot check the login now");
         goto out;
     }

@@ -421,7 +421,7 @@ static void case_server(void *arg)
     char line[256];
 
     (void)arg;
-    it_server_start_ok(&s, "data", 1, "--http-head-timeout-ms", HEAD_MS, NULL);
+    it_server_start_ok(&s, "data", 2, "--http-head-timeout-ms", HEAD_MS, NULL);
     it_proc_read_line(&s.p, line, sizeof(line), 20000); /* the gateway's */
     IT_CHECK(sscanf(line, "coffer gateway listening on http://127.0.0.1:%u", &ports[3]) == 1);
     IT_CHECK(sscanf(s.p.base, "http://127.0.0.1:%u", &ports[0]) == 1);
