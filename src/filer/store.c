@@ -239,9 +239,12 @@ static bool is_hex2(const char *n)
 }
 
 /* Clear the group and other bits of entry n under dirfd (st: its stat),
- * counting it. Returns 0, or -1 with errno set. */
+ * counting it; another user's entry is left as it is (not ours to change,
+ * and a chmod would fail). Returns 0, or -1 with errno set. */
 static int tighten_fd(struct cf_store *s, int dirfd, const char *n, const struct stat *st)
 {
+    if ((st->st_mode & 077) == 0 || st->st_uid != geteuid())
+        return 0;
     if (fchmodat(dirfd, n, st->st_mode & 07700, 0) != 0)
         return -1;
     s->tightened++;
@@ -255,7 +258,7 @@ static int tighten_dir(struct cf_store *s, int fd)
 
     if (fstat(fd, &st) != 0)
         return -1;
-    if ((st.st_mode & 077) == 0)
+    if ((st.st_mode & 077) == 0 || st.st_uid != geteuid())
         return 0;
     if (fchmod(fd, st.st_mode & 07700) != 0)
         return -1;
@@ -309,7 +312,7 @@ static int sweep_bucket(struct cf_store *s, int l1fd, const char *l1, const char
             cf_log(CF_LOG_WARN, "ignoring stray entry \"%s/objects/%s/%s/%s\"", s->dir, l1, l2, n);
             continue;
         }
-        if ((st.st_mode & 077) != 0 && tighten_fd(s, dirfd(d), n, &st) < 0) {
+        if (tighten_fd(s, dirfd(d), n, &st) < 0) {
             cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/objects/%s/%s/%s\" failed", s->dir, l1,
                          l2, n);
             rc = CF_EIO;
