@@ -24,9 +24,10 @@
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then
  * growing delays answered 429 with Retry-After) and, for addresses that
- * already failed on that account, the account; an address with no failure
- * on an account is never delayed by others' failures on it, so its owner
- * can log in while someone else guesses. No delay ever locks an account.
+ * used up their free tries on that account, the account; an address within
+ * its free tries on an account is never delayed by others' failures on it,
+ * so its owner can log in while someone else guesses. No delay ever locks
+ * an account.
  *
  * Listings (a folder, a file's versions, the trash) come in pages:
  * ?limit=N (1..CF_LIST_MAX, default CF_LIST_DEFAULT) and ?after=CURSOR, the

@@ -42,8 +42,8 @@
 /* Failed logins slow down, never lock (gateway.h). Per (address, account):
  * three free tries, then 1 s, 2 s, 4 s... up to a minute. Per address over
  * every account: twenty free, then the same (a spray of names). Per
- * account, for addresses that failed on it already: ten free, then up to
- * 30 s (many addresses guessing one account). Forgotten after a quarter
+ * account, for addresses that used up their free tries on it: ten free,
+ * then up to 30 s (many addresses guessing one account). Forgotten after a quarter
  * hour without failure; 64 Ki entries each is 2 MiB per table. */
 #define LOGIN_PAIR_FREE   3
 #define LOGIN_ADDR_FREE   20
@@ -531,9 +531,10 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     rc = cf_auth_limiter_attempt(g->lim_addr, parts, 1, &retry_ms, NULL);
     if (rc == 0)
         rc = cf_auth_limiter_attempt(g->lim_pair, parts, 3, &retry_ms, &prior);
-    /* The account's own delay holds only for addresses that failed on it:
-     * whoever else guesses, a first try from elsewhere is never delayed. */
-    if (rc == 0 && prior > 0)
+    /* The account's own delay holds only for addresses that used up their
+     * free tries on it: whoever else guesses, its owner (who may mistype a
+     * few times) is never delayed by them. */
+    if (rc == 0 && prior >= LOGIN_PAIR_FREE)
         rc = cf_auth_limiter_attempt(g->lim_acct, parts + 1, 2, &retry_ms, NULL);
     else if (rc == 0)
         cf_auth_limiter_fail(g->lim_acct, parts + 1, 2);
