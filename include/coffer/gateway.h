@@ -78,6 +78,10 @@ struct cf_gateway_conf {
     uint64_t login_hash_slots;
     uint64_t login_queue;
     uint64_t login_queue_ms;
+    /* Comma-separated addresses of proxies in front of the gateway (NULL or
+     * "": none). A request from one of them is taken to come from the last
+     * address of its X-Forwarded-For header, for the login limits. */
+    char *trusted_proxies;
     struct cf_http_limits http; /* slow clients (http.h) */
 };
 

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
@@ -75,6 +77,7 @@ struct cf_gateway {
     pthread_cond_t hash_cv;
     char *app;
     char *objsrv;
+    char *proxies; /* ",ADDR,ADDR," of trusted proxies; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     /* Verified for unknown clients and users, so that a login costs one
@@ -117,6 +120,8 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "logins that may wait for a hashing slot; past them, 503", false},
     {"login-queue-ms", CF_CONF_U64, "1000", 1, 60000, OFF(login_queue_ms),
      "milliseconds a login waits for a hashing slot before 503", false},
+    {"trusted-proxies", CF_CONF_STR, NULL, 0, 0, OFF(trusted_proxies),
+     "comma-separated addresses of proxies whose X-Forwarded-For names the client", false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
@@ -454,6 +459,39 @@ static enum MHD_Result reply_retry(struct MHD_Connection *c, int err, uint64_t r
     return r;
 }
 
+/* The address a login comes from (CF_HTTP_ADDR_LEN bytes into out): the
+ * peer's, or, when the peer is a trusted proxy, the last address of its
+ * X-Forwarded-For (the one that proxy saw; earlier ones the client may
+ * have forged). A header that is missing or not an address leaves the
+ * proxy's own. */
+static void login_addr(const struct cf_gateway *g, struct MHD_Connection *c, char *out)
+{
+    char key[CF_HTTP_ADDR_LEN + 2], last[CF_HTTP_ADDR_LEN];
+    const char *xff, *p;
+    unsigned char bin[sizeof(struct in6_addr)];
+    size_t n;
+
+    cf_http_client_addr(c, out, CF_HTTP_ADDR_LEN);
+    if (g->proxies == NULL)
+        return;
+    (void)snprintf(key, sizeof(key), ",%s,", out);
+    xff = cf_http_header(c, "X-Forwarded-For");
+    if (strstr(g->proxies, key) == NULL || xff == NULL)
+        return;
+    p = strrchr(xff, ',');
+    p = p != NULL ? p + 1 : xff;
+    p += strspn(p, " \t");
+    n = strcspn(p, " \t");
+    if (n == 0 || n >= sizeof(last) || p[n + strspn(p + n, " \t")] != '\0')
+        return;
+    memcpy(last, p, n);
+    last[n] = '\0';
+    if (inet_pton(AF_INET, last, bin) == 1)
+        (void)inet_ntop(AF_INET, bin, out, CF_HTTP_ADDR_LEN);
+    else if (inet_pton(AF_INET6, last, bin) == 1)
+        (void)inet_ntop(AF_INET6, bin, out, CF_HTTP_ADDR_LEN);
+}
+
 /* Take a password-hashing slot, waiting in the bounded queue (gateway.h).
  * Returns whether one was taken; release it with hash_release. */
 static bool hash_acquire(struct cf_gateway *g)
@@ -522,7 +560,7 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
                                   "send JSON {\"client\":..., \"user\":..., \"password\":...}");
         goto out;
     }
-    cf_http_client_addr(c, addr, sizeof(addr));
+    login_addr(g, c, addr);
     parts[0] = (struct cf_span){addr, strlen(addr)};
     parts[1] = (struct cf_span){client, strlen(client)};
     parts[2] = (struct cf_span){user, strlen(user)};
@@ -1504,6 +1542,15 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         g->hash_slots = ncpu > 0 && ncpu <= LOGIN_SLOTS_MAX ? (unsigned)ncpu : 1;
     g->hash_queue = (unsigned)conf->login_queue;
     g->hash_wait_ms = conf->login_queue_ms;
+    if (conf->trusted_proxies != NULL && conf->trusted_proxies[0] != '\0') {
+        size_t len = strlen(conf->trusted_proxies);
+        g->proxies = cf_xcalloc(1, len + 3);
+        g->proxies[0] = ',';
+        for (size_t i = 0, k = 1; i < len; i++)
+            if (conf->trusted_proxies[i] != ' ')
+                g->proxies[k++] = conf->trusted_proxies[i];
+        g->proxies[strlen(g->proxies)] = ',';
+    }
     pthread_mutex_init(&g->hash_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1590,6 +1637,7 @@ void cf_gateway_free(struct cf_gateway *g)
     cf_auth_key_fini(&g->key);
     free(g->app);
     free(g->objsrv);
+    free(g->proxies);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);
         pthread_cond_destroy(&g->stop_cv);
