@@ -463,6 +463,11 @@ CF_MUST_CHECK int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf
 CF_MUST_CHECK int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
                                      struct cf_fsdb_trash **out, size_t *n, char *err);
 
+/* Trash entry trash_id of client into *out. Returns 0, CF_ENOTFOUND, or a
+ * db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_get(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
+                                    struct cf_fsdb_trash *out, char *err);
+
 /* One page of the client's trash, oldest first (by deletion time, then
  * id): up to limit (1..CF_FSDB_LIST_MAX) entries after the one deleted at
  * after_ms with id after_id (both 0: from the start); *more as for

@@ -24,9 +24,10 @@
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then
  * growing delays answered 429 with Retry-After) and, for addresses that
- * already failed on that account, the account; an address with no failure
- * on an account is never delayed by others' failures on it, so its owner
- * can log in while someone else guesses. No delay ever locks an account.
+ * used up their free tries on that account, the account; an address within
+ * its free tries on an account is never delayed by others' failures on it,
+ * so its owner can log in while someone else guesses. No delay ever locks
+ * an account.
  *
  * Listings (a folder, a file's versions, the trash) come in pages:
  * ?limit=N (1..CF_LIST_MAX, default CF_LIST_DEFAULT) and ?after=CURSOR, the
@@ -89,6 +90,10 @@ struct cf_gateway_conf {
     uint64_t login_hash_slots;
     uint64_t login_queue;
     uint64_t login_queue_ms;
+    /* Comma-separated addresses of proxies in front of the gateway (NULL or
+     * "": none). A request from one of them is taken to come from the last
+     * address of its X-Forwarded-For header, for the login limits. */
+    char *trusted_proxies;
     struct cf_http_limits http; /* slow clients (http.h) */
     /* Tests only: a file whose number of ms is added to the wall clock of
      * trash retention (clockguard.h); NULL: none. */

@@ -180,6 +180,28 @@ int cf_fsdb_trash_list(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
     return rc;
 }
 
+int cf_fsdb_trash_get(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
+                      struct cf_fsdb_trash *out, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_trash *t = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (trash_id == 0) {
+        cf_err_set(err, "no trash entry 0");
+        return CF_ENOTFOUND;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = trash_select(c.db, client, trash_id, 0, &t, &n, err);
+    if (rc == 0)
+        *out = t[0];
+    free(t);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
 int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
                        size_t limit, struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
 {

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
@@ -44,8 +46,8 @@
 /* Failed logins slow down, never lock (gateway.h). Per (address, account):
  * three free tries, then 1 s, 2 s, 4 s... up to a minute. Per address over
  * every account: twenty free, then the same (a spray of names). Per
- * account, for addresses that failed on it already: ten free, then up to
- * 30 s (many addresses guessing one account). Forgotten after a quarter
+ * account, for addresses that used up their free tries on it: ten free,
+ * then up to 30 s (many addresses guessing one account). Forgotten after a quarter
  * hour without failure; 64 Ki entries each is 2 MiB per table. */
 #define LOGIN_PAIR_FREE   3
 #define LOGIN_ADDR_FREE   20
@@ -77,6 +79,7 @@ struct cf_gateway {
     pthread_cond_t hash_cv;
     char *app;
     char *objsrv;
+    char *proxies; /* ",ADDR,ADDR," of trusted proxies; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     /* Verified for unknown clients and users, so that a login costs one
@@ -127,6 +130,8 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "logins that may wait for a hashing slot; past them, 503", false},
     {"login-queue-ms", CF_CONF_U64, "1000", 1, 60000, OFF(login_queue_ms),
      "milliseconds a login waits for a hashing slot before 503", false},
+    {"trusted-proxies", CF_CONF_STR, NULL, 0, 0, OFF(trusted_proxies),
+     "comma-separated addresses of proxies whose X-Forwarded-For names the client", false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
@@ -469,6 +474,39 @@ static enum MHD_Result reply_retry(struct MHD_Connection *c, int err, uint64_t r
     return r;
 }
 
+/* The address a login comes from (CF_HTTP_ADDR_LEN bytes into out): the
+ * peer's, or, when the peer is a trusted proxy, the last address of its
+ * X-Forwarded-For (the one that proxy saw; earlier ones the client may
+ * have forged). A header that is missing or not an address leaves the
+ * proxy's own. */
+static void login_addr(const struct cf_gateway *g, struct MHD_Connection *c, char *out)
+{
+    char key[CF_HTTP_ADDR_LEN + 2], last[CF_HTTP_ADDR_LEN];
+    const char *xff, *p;
+    unsigned char bin[sizeof(struct in6_addr)];
+    size_t n;
+
+    cf_http_client_addr(c, out, CF_HTTP_ADDR_LEN);
+    if (g->proxies == NULL)
+        return;
+    (void)snprintf(key, sizeof(key), ",%s,", out);
+    xff = cf_http_header(c, "X-Forwarded-For");
+    if (strstr(g->proxies, key) == NULL || xff == NULL)
+        return;
+    p = strrchr(xff, ',');
+    p = p != NULL ? p + 1 : xff;
+    p += strspn(p, " \t");
+    n = strcspn(p, " \t");
+    if (n == 0 || n >= sizeof(last) || p[n + strspn(p + n, " \t")] != '\0')
+        return;
+    memcpy(last, p, n);
+    last[n] = '\0';
+    if (inet_pton(AF_INET, last, bin) == 1)
+        (void)inet_ntop(AF_INET, bin, out, CF_HTTP_ADDR_LEN);
+    else if (inet_pton(AF_INET6, last, bin) == 1)
+        (void)inet_ntop(AF_INET6, bin, out, CF_HTTP_ADDR_LEN);
+}
+
 /* Take a password-hashing slot, waiting in the bounded queue (gateway.h).
  * Returns whether one was taken; release it with hash_release. */
 static bool hash_acquire(struct cf_gateway *g)
@@ -537,7 +575,7 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
                                   "send JSON {\"client\":..., \"user\":..., \"password\":...}");
         goto out;
     }
-    cf_http_client_addr(c, addr, sizeof(addr));
+    login_addr(g, c, addr);
     parts[0] = (struct cf_span){addr, strlen(addr)};
     parts[1] = (struct cf_span){client, strlen(client)};
     parts[2] = (struct cf_span){user, strlen(user)};
@@ -546,9 +584,10 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     rc = cf_auth_limiter_attempt(g->lim_addr, parts, 1, &retry_ms, NULL);
     if (rc == 0)
         rc = cf_auth_limiter_attempt(g->lim_pair, parts, 3, &retry_ms, &prior);
-    /* The account's own delay holds only for addresses that failed on it:
-     * whoever else guesses, a first try from elsewhere is never delayed. */
-    if (rc == 0 && prior > 0)
+    /* The account's own delay holds only for addresses that used up their
+     * free tries on it: whoever else guesses, its owner (who may mistype a
+     * few times) is never delayed by them. */
+    if (rc == 0 && prior >= LOGIN_PAIR_FREE)
         rc = cf_auth_limiter_attempt(g->lim_acct, parts + 1, 2, &retry_ms, NULL);
     else if (rc == 0)
         cf_auth_limiter_fail(g->lim_acct, parts + 1, 2);
@@ -1307,9 +1346,15 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
     if (rc < 0)
         return reply_err(c, rc, err);
     arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        if (need_trash(g, w, &list[i], CF_FSDB_READ, NULL) == 0)
+    for (size_t i = 0; i < n; i++) {
+        /* Entries from one folder by one user come in runs (a folder's
+         * contents trashed together): one permission check per run. */
+        if (i == 0 || list[i].orig_parent != list[i - 1].orig_parent ||
+            list[i].by_user != list[i - 1].by_user)
+            rc = need_trash(g, w, &list[i], CF_FSDB_READ, NULL);
+        if (rc == 0)
             (void)json_array_append_new(arr, trash_json(&list[i]));
+    }
     if (more)
         (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, list[n - 1].deleted_ms,
                        list[n - 1].id);
@@ -1322,12 +1367,12 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
 static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                              const struct who *w, const char *rest)
 {
-    struct cf_fsdb_trash *list = NULL, *entry = NULL;
+    struct cf_fsdb_trash one, *entry = NULL;
     struct cf_fsdb_uuid *gone = NULL;
     char err[CF_ERR_LEN] = "";
     enum MHD_Result res;
     uint64_t id = 0, folder = 0;
-    size_t n = 0, ngone = 0;
+    size_t ngone = 0;
     json_t *arr = NULL;
     int rc;
 
@@ -1338,24 +1383,19 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
     if (id == 0 &&
         (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
         return trash_page(g, c, w);
-    rc = cf_fsdb_trash_list(g->fs, w->client, 0, &list, &n, err);
-    if (rc < 0)
-        return reply_err(c, rc, err);
-    for (size_t i = 0; id != 0 && i < n; i++)
-        if (list[i].id == id)
-            entry = &list[i];
-    if (id != 0 && entry == NULL) {
-        res = cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
-        goto out;
+    /* One entry by id, however big the trash. */
+    if (id != 0) {
+        rc = cf_fsdb_trash_get(g->fs, w->client, id, &one, err);
+        if (rc == CF_ENOTFOUND)
+            return cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        entry = &one;
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
         arr = json_array();
-        for (size_t i = 0; i < n; i++) {
-            const struct cf_fsdb_trash *t = &list[i];
-            if ((entry != NULL && t != entry) || need_trash(g, w, t, CF_FSDB_READ, NULL) < 0)
-                continue;
-            (void)json_array_append_new(arr, trash_json(t));
-        }
+        if (need_trash(g, w, entry, CF_FSDB_READ, NULL) == 0)
+            (void)json_array_append_new(arr, trash_json(entry));
         res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "entries", arr));
         goto out;
     }
@@ -1398,7 +1438,6 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
     res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:I}", "unreferenced", (json_int_t)ngone));
 out:
     free(gone);
-    free(list);
     return res;
 }
 
@@ -1575,6 +1614,15 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         g->hash_slots = ncpu > 0 && ncpu <= LOGIN_SLOTS_MAX ? (unsigned)ncpu : 1;
     g->hash_queue = (unsigned)conf->login_queue;
     g->hash_wait_ms = conf->login_queue_ms;
+    if (conf->trusted_proxies != NULL && conf->trusted_proxies[0] != '\0') {
+        size_t len = strlen(conf->trusted_proxies);
+        g->proxies = cf_xcalloc(1, len + 3);
+        g->proxies[0] = ',';
+        for (size_t i = 0, k = 1; i < len; i++)
+            if (conf->trusted_proxies[i] != ' ')
+                g->proxies[k++] = conf->trusted_proxies[i];
+        g->proxies[strlen(g->proxies)] = ',';
+    }
     pthread_mutex_init(&g->hash_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1666,6 +1714,7 @@ void cf_gateway_free(struct cf_gateway *g)
     cf_auth_key_fini(&g->key);
     free(g->app);
     free(g->objsrv);
+    free(g->proxies);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);
         pthread_cond_destroy(&g->stop_cv);

@@ -8,8 +8,9 @@
  * local), so each has its own source address.
  *   guessing  an attacker at 127.0.0.2 guesses boss's password: after a few
  *             tries it gets 429 with Retry-After; attackers at other
- *             addresses are slowed too once they failed there; the owner at
- *             127.0.0.3 logs in at once all the same.
+ *             addresses are slowed too once past their own free tries; the
+ *             owner at 127.0.0.3 logs in at once all the same, typo or not.
+ *   proxy     behind a trusted proxy, X-Forwarded-For names the client.
  *   flood     logins with fresh names from 32 addresses at once, with one
  *             hashing slot: the excess gets 503 with Retry-After at once,
  *             the rest 401, and the gateway answers /status meanwhile.
@@ -55,8 +56,18 @@ static int connect_from(const char *src, unsigned port)
 
 /* POST /api/v1/login from src; returns the status and, when the reply
  * carries one, its Retry-After in *retry (else 0; retry may be NULL). */
+static long login_hdr(unsigned port, const char *src, const char *hdr, const char *user,
+                      const char *pw, unsigned *retry);
+
 static long login_from(unsigned port, const char *src, const char *user, const char *pw,
                        unsigned *retry)
+{
+    return login_hdr(port, src, NULL, user, pw, retry);
+}
+
+/* login_from with one more header line hdr ("Name: value"; NULL: none). */
+static long login_hdr(unsigned port, const char *src, const char *hdr, const char *user,
+                      const char *pw, unsigned *retry)
 {
     char body[256], req[512], reply[4096];
     const char *ra;
@@ -67,8 +78,8 @@ static long login_from(unsigned port, const char *src, const char *user, const c
            pw);
     it_fmt(req, sizeof(req),
            "POST /api/v1/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-           strlen(body), body);
+           "%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+           hdr != NULL ? hdr : "", hdr != NULL ? "\r\n" : "", strlen(body), body);
     IT_CHECK(it_raw_send(fd, req, strlen(req)));
     st = it_raw_read_reply(fd, reply, sizeof(reply));
     close(fd);
@@ -118,17 +129,20 @@ static void case_guessing(void *arg)
         IT_EQ(login_from(gw.port, "127.0.0.2", "boss", "guess", &retry), 429);
         IT_CHECK(retry >= 1 && retry <= 60);
     }
-    /* Other addresses: a first guess each is heard (401); a second one is
-     * slowed by the account's delay once enough addresses failed. */
+    /* Other addresses: three free guesses each are heard (401); a fourth
+     * is slowed by the account's delay once enough addresses failed. */
     for (int i = 0; i < 8; i++) {
         it_fmt(src, sizeof(src), "127.0.0.%d", 10 + i);
-        IT_EQ(login_from(gw.port, src, "boss", "guess", NULL), 401);
+        for (int k = 0; k < 3; k++)
+            IT_EQ(login_from(gw.port, src, "boss", "guess", NULL), 401);
         st = login_from(gw.port, src, "boss", "guess", &retry);
-        IT_CHECKF(st == 401 || st == 429, "second guess from %s: %ld", src, st);
+        IT_CHECKF(st == 401 || st == 429, "fourth guess from %s: %ld", src, st);
         slowed += st == 429;
     }
     IT_CHECK(slowed > 0);
-    /* The owner, from an address of its own, is not locked out... */
+    /* The owner, from an address of its own, is not locked out, even after
+     * a typo... */
+    IT_EQ(login_from(gw.port, "127.0.0.3", "boss", "typo", NULL), 401);
     IT_EQ(login_from(gw.port, "127.0.0.3", "boss", TEST_PW, NULL), 200);
     /* ...while the first attacker still waits. */
     IT_EQ(login_from(gw.port, "127.0.0.2", "boss", TEST_PW, &retry), 429);
@@ -190,11 +204,45 @@ static void case_flood(void *arg)
     it_proc_stop_ok(&gw);
 }
 
+/* Behind a trusted proxy (127.0.0.5) the client is the last address of
+ * X-Forwarded-For: a guesser behind it does not slow the owner behind it.
+ * From any other peer the header is ignored. */
+static void case_proxy(void *arg)
+{
+    struct it_proc gw;
+    unsigned retry = 0;
+
+    (void)arg;
+    start(&gw, "--trusted-proxies", "127.0.0.9, 127.0.0.5", NULL, NULL);
+    for (int i = 0; i < 4; i++)
+        IT_EQ(login_hdr(gw.port, "127.0.0.5", "X-Forwarded-For: 203.0.113.1, 198.51.100.7", "boss",
+                        "guess", NULL),
+              401);
+    IT_EQ(login_hdr(gw.port, "127.0.0.5", "X-Forwarded-For: 198.51.100.7", "boss", TEST_PW, &retry),
+          429);
+    /* The forged first entry does not help: the proxy's entry counts. */
+    IT_EQ(login_hdr(gw.port, "127.0.0.5", "X-Forwarded-For: 192.0.2.1, 198.51.100.7", "boss",
+                    TEST_PW, &retry),
+          429);
+    IT_EQ(login_hdr(gw.port, "127.0.0.5", "X-Forwarded-For: 198.51.100.8", "boss", TEST_PW, NULL),
+          200);
+    /* Not a trusted proxy: its own address counts, whatever it claims. */
+    for (int i = 0; i < 4; i++)
+        IT_EQ(
+            login_hdr(gw.port, "127.0.0.6", "X-Forwarded-For: 198.51.100.9", "boss", "guess", NULL),
+            401);
+    IT_EQ(
+        login_hdr(gw.port, "127.0.0.6", "X-Forwarded-For: 198.51.100.10", "boss", TEST_PW, &retry),
+        429);
+    it_proc_stop_ok(&gw);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"guessing", case_guessing, NULL, 60},
         {"flood", case_flood, NULL, 60},
+        {"proxy", case_proxy, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -2,7 +2,8 @@
  * it_pages.c -- listings come in pages with a cursor (gateway.h, fsdb.h):
  * a folder of 100,006 entries is listed whole, in order, through the
  * gateway and through `coffer ls`; versions and the trash are paged the
- * same way; a bad limit or cursor is a 400.
+ * same way; a bad limit or cursor is a 400. A trash of 100,003 entries is
+ * listed whole, and its newest entry found and restored by id.
  *
  * The gateway runs alone (listings need no app). The case fills the file
  * system database itself: 100,000 folders in one SQLite statement (through
@@ -45,7 +46,7 @@ static void put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char
               err);
 }
 
-static void make_catalog(struct sys *s)
+static void make_catalog(struct sys *s, bool trash_big)
 {
     struct cf_fsdb *fs = NULL;
     struct cf_fsdb_client acme;
@@ -93,6 +94,21 @@ static void make_catalog(struct sys *s)
                    " SELECT ?1, ?2, printf('d%06d', i), 0, 1, 1 FROM n",
                    "iii", (int64_t)acme.id, (int64_t)big, (int64_t)(NDIRS - 1));
     IT_CHECKF(rc == CF_DB_DONE, "insert folders: %s", err);
+    if (trash_big) {
+        /* All of them into the trash, as cf_fsdb_trash_put would, deleted
+         * long before the three entries above (at 1,000,000 ms + id). */
+        rc = cf_db_run(db, NULL, 0, err,
+                       "INSERT INTO trash (client_id, kind, item_id, orig_parent, orig_name,"
+                       " deleted_at, by_user) SELECT client_id, 0, id, parent_id, name,"
+                       " 1000000 + id, 0 FROM folders WHERE client_id = ?1 AND parent_id = ?2",
+                       "ii", (int64_t)acme.id, (int64_t)big);
+        IT_CHECKF(rc == CF_DB_DONE, "trash folders: %s", err);
+        rc =
+            cf_db_run(db, NULL, 0, err,
+                      "UPDATE folders SET parent_id = NULL WHERE client_id = ?1 AND parent_id = ?2",
+                      "ii", (int64_t)acme.id, (int64_t)big);
+        IT_CHECKF(rc == CF_DB_DONE, "detach folders: %s", err);
+    }
     cf_db_close(db);
 }
 
@@ -154,7 +170,7 @@ static void case_big_folder(void *arg)
         it_case_path(path, "fs-catalog.db");
         it_fmt(s.fsdb, sizeof(s.fsdb), "sqlite:%s", path);
     }
-    make_catalog(&s);
+    make_catalog(&s, false);
     it_gateway_start_ok(&s.gw, s.fsdb, "http://127.0.0.1:9", "http://127.0.0.1:9", NULL);
     login(&s);
     it_client_init(&cl);
@@ -255,10 +271,91 @@ static void case_big_folder(void *arg)
     it_proc_stop_ok(&s.gw);
 }
 
+/* A trash of 100,003 entries: listed whole in pages, through the gateway
+ * and `coffer trash`; the newest entry, past the first 100,000, is found and
+ * restored by its id. */
+static void case_big_trash(void *arg)
+{
+    struct sys s;
+    struct it_client cl;
+    struct it_resp r;
+    char target[256], want[32], *next = NULL, *out, *line;
+    size_t seen = 0;
+    int64_t newest = 0;
+    json_t *j;
+
+    (void)arg;
+    memset(&s, 0, sizeof(s));
+    {
+        char path[IT_PATH_MAX];
+        it_case_path(path, "fs-catalog.db");
+        it_fmt(s.fsdb, sizeof(s.fsdb), "sqlite:%s", path);
+    }
+    make_catalog(&s, true);
+    it_gateway_start_ok(&s.gw, s.fsdb, "http://127.0.0.1:9", "http://127.0.0.1:9", NULL);
+    login(&s);
+    it_client_init(&cl);
+    do {
+        const json_t *es;
+        it_fmt(target, sizeof(target), "/api/v1/trash?limit=10000%s%s", next ? "&after=" : "",
+               next ? next : "");
+        IT_EQ(get_json(&s, &cl, target, &j), 200);
+        es = json_object_get(j, "entries");
+        for (size_t i = 0; i < json_array_size(es); i++, seen++) {
+            if (seen < NDIRS)
+                it_fmt(want, sizeof(want), "d%06zu", seen);
+            else
+                it_fmt(want, sizeof(want), "gone%zu", seen - NDIRS);
+            IT_STREQ(it_json_str(json_array_get(es, i), "name"), want);
+            newest = it_json_int(json_array_get(es, i), "id");
+        }
+        free(next);
+        next = json_is_string(json_object_get(j, "next"))
+                   ? strdup(json_string_value(json_object_get(j, "next")))
+                   : NULL;
+        json_decref(j);
+    } while (next != NULL);
+    IT_EQ(seen, NDIRS + 3);
+
+    /* gone2, the newest: by id, then restored. */
+    it_fmt(target, sizeof(target), "/api/v1/trash/%" PRId64, newest);
+    IT_EQ(get_json(&s, &cl, target, &j), 200);
+    IT_STREQ(it_json_str(json_array_get(json_object_get(j, "entries"), 0), "name"), "gone2");
+    json_decref(j);
+    it_fmt(target, sizeof(target), "/api/v1/trash/%" PRId64 "?op=restore", newest);
+    IT_EQ(it_http_to(&cl, s.gw.base, "POST", target, NULL, &r, s.hdr, NULL), 204);
+    it_resp_fini(&r);
+    IT_EQ(get_json(&s, &cl, "/api/v1/fs/docs", &j), 200);
+    {
+        const json_t *es = json_object_get(j, "entries");
+        bool back = false;
+        for (size_t i = 0; i < json_array_size(es); i++)
+            back = back || strcmp(it_json_str(json_array_get(es, i), "name"), "gone2") == 0;
+        IT_CHECK(back);
+    }
+    json_decref(j);
+    it_client_fini(&cl);
+
+    /* `coffer trash` lists the rest, page after page. */
+    out = malloc(CLI_OUT);
+    IT_CHECK(out != NULL);
+    IT_EQ(it_exit_code(it_coffer_cmd(out, CLI_OUT, NULL, "trash", "--token-file", s.tok, NULL)), 0);
+    seen = 0;
+    for (line = out; *line != '\0'; seen++) {
+        char *nl = strchr(line, '\n');
+        IT_CHECK(nl != NULL);
+        line = nl + 1;
+    }
+    IT_EQ(seen, NDIRS + 2);
+    free(out);
+    it_proc_stop_ok(&s.gw);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"big_folder", case_big_folder, NULL, 120},
+        {"big_trash", case_big_trash, NULL, 120},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

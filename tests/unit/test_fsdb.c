@@ -1056,6 +1056,14 @@ static void test_pages(void **state)
         }
         assert_int_equal(seen, na);
     }
+    {
+        struct cf_fsdb_trash one;
+        assert_int_equal(cf_fsdb_trash_get(fx->fs, fx->a, ta[na - 1].id, &one, err), 0);
+        assert_int_equal(one.id, ta[na - 1].id);
+        assert_string_equal(one.orig_name, ta[na - 1].orig_name);
+        assert_int_equal(cf_fsdb_trash_get(fx->fs, fx->b, ta[na - 1].id, &one, err), CF_ENOTFOUND);
+        assert_int_equal(cf_fsdb_trash_get(fx->fs, fx->a, 0, &one, err), CF_ENOTFOUND);
+    }
     free(all);
     free(va);
     free(ta);
