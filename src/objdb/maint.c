@@ -460,15 +460,16 @@ int cf_objdb_upload_release(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
     static const char sql[] = "UPDATE stale_replicas SET since = ?2"
                               " WHERE object_id = ?1 AND sent = 0 AND since > ?2"
                               " AND NOT EXISTS (SELECT 1 FROM objects WHERE id = ?1)";
-    struct cf_shardset_shard *sh = NULL;
-    struct cf_db *db;
-    int rc = cf__objdb_find_shard(odb, uuid, &sh, err);
+    struct txn t;
+    int rc;
 
-    if (rc < 0)
-        return rc;
-    db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)uuid->oid, (int64_t)cf_wall_ms());
-    cf_db_pool_release(sh->pool, db);
+    /* Under the shard's write lock, like every change of the stale list. */
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql, "ii", (int64_t)uuid->oid, (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
     return rc < 0 ? rc : 0;
 }
 
