@@ -635,6 +635,9 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
     }
     cf_auth_limiter_success(g->lim_pair, parts, 3);
     cf_auth_limiter_success(g->lim_acct, parts + 1, 2);
+    /* The address counts failures only: one office behind one address logs
+     * in as often as it needs, a guesser from it is slowed. */
+    cf_auth_limiter_unfail(g->lim_addr, parts, 1);
     rc = cf_auth_token_issue(&g->key, cl.id, u.id, now_s, g->ttl_s, token);
     if (rc < 0) {
         res = cf_http_reply_error(c, rc, "cannot issue a token");
