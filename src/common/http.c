@@ -289,7 +289,8 @@ static void conn_handler(struct cf_http_server *s, struct conn *k, bool enter, u
 /* Shut k's socket down: its thread wakes, MHD ends the request (the
  * handler's done callback sees a termination code other than COMPLETED_OK)
  * and closes the connection. Called with mu held. */
-static void conn_kill(struct cf_http_server *s, struct conn *k, bool body, uint64_t now)
+static void conn_kill(struct cf_http_server *s, struct conn *k, bool body, uint64_t now,
+                      uint64_t span)
 {
     k->killed = true;
     if (k->fd >= 0)
@@ -297,10 +298,10 @@ static void conn_kill(struct cf_http_server *s, struct conn *k, bool body, uint6
     cf_metric_add(body ? s->m.slow_body : s->m.slow_head, 1);
     if (body)
         cf_log(CF_LOG_INFO,
-               "http: closing a connection from %s: its request body came at %llu bytes in %llu "
-               "ms, under %llu bytes/s",
+               "http: closing a connection from %s: %llu request body bytes in %llu ms, under "
+               "%llu bytes/s",
                k->addr, (unsigned long long)(k->bytes - k->chk_bytes),
-               (unsigned long long)(s->window_ns / 1000000u), (unsigned long long)s->min_rate);
+               (unsigned long long)(span / 1000000u), (unsigned long long)s->min_rate);
     else
         cf_log(CF_LOG_INFO,
                "http: closing a connection from %s: no complete request head within %llu ms",
@@ -316,7 +317,7 @@ static void conn_check(struct cf_http_server *s, struct conn *k, uint64_t now)
         return;
     if (k->phase == P_HEAD) {
         if (now - k->since_ns > k->allow_ns)
-            conn_kill(s, k, false, now);
+            conn_kill(s, k, false, now, 0);
         return;
     }
     /* Only time spent waiting for the client counts; never judge while the
@@ -330,7 +331,7 @@ static void conn_check(struct cf_http_server *s, struct conn *k, uint64_t now)
     span = waited - k->chk_wait_ns;
     need = (uint64_t)((double)s->min_rate * (double)span / 1e9);
     if (k->bytes - k->chk_bytes < need) {
-        conn_kill(s, k, true, now);
+        conn_kill(s, k, true, now, span);
         return;
     }
     k->chk_wait_ns = waited;

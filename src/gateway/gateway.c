@@ -61,6 +61,9 @@
 /* Ten years: more than any retention policy asks, and far from overflowing
  * a millisecond count. */
 #define TRASH_RETENTION_MAX (10ull * 365 * 86400)
+/* Batches of CF_FSDB_LIST_MAX entries one DELETE of the whole trash
+ * empties at most: 100 million entries. */
+#define TRASH_BATCHES_MAX 1000u
 /* One app DELETE; it only marks a record. */
 #define DELETE_TIMEOUT_MS 10000
 
@@ -1375,7 +1378,7 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
     char err[CF_ERR_LEN] = "";
     enum MHD_Result res;
     uint64_t id = 0, folder = 0;
-    size_t ngone = 0;
+    size_t ngone = 0, total = 0;
     json_t *arr = NULL;
     int rc;
 
@@ -1431,14 +1434,33 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
      * read-write on the root folder (admins have it). */
     rc = entry != NULL ? need_trash(g, w, entry, CF_FSDB_READ_WRITE, err)
                        : need(g, w, w->root, CF_FSDB_READ_WRITE, err);
-    if (rc == 0)
+    /* fsdb empties a bounded batch per transaction (the oldest
+     * CF_FSDB_LIST_MAX entries): the whole trash takes batches until none
+     * is left, or TRASH_BATCHES_MAX of them while others keep adding. */
+    for (unsigned batch = 0; rc == 0 && batch < TRASH_BATCHES_MAX; batch++) {
+        struct cf_fsdb_trash *peek = NULL;
+        size_t np = 0;
+        bool more = false;
+
         rc = cf_fsdb_trash_empty(g->fs, w->client, id, 0, &gone, &ngone, err);
+        if (rc < 0)
+            break;
+        release_objects(g, w->client, gone, ngone);
+        total += ngone;
+        free(gone);
+        gone = NULL;
+        if (id != 0)
+            break;
+        rc = cf_fsdb_trash_page(g->fs, w->client, 0, 0, 1, &peek, &np, &more, err);
+        free(peek);
+        if (np == 0)
+            break;
+    }
     if (rc < 0) {
         res = reply_err(c, rc, err);
         goto out;
     }
-    release_objects(g, w->client, gone, ngone);
-    res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:I}", "unreferenced", (json_int_t)ngone));
+    res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:I}", "unreferenced", (json_int_t)total));
 out:
     free(gone);
     return res;
