@@ -16,6 +16,14 @@
  * queued earlier), which the handler does not see.
  * While draining, new requests get 503 without reaching the handler.
  *
+ * Authentication (cred.h). With opts.auth set, every request is checked
+ * before the handler sees it: the role's classifier (opts.access) says what
+ * (method, decoded path) needs, and a request without a valid signature
+ * for it gets a 401 JSON error (an admin route signed with the cluster key
+ * gets 403), counted in the metrics like every refusal. /metrics needs a
+ * signature unless opts.metrics_public. Without opts.auth nothing is
+ * checked (the role runs with --insecure-no-auth).
+ *
  * Metrics (metrics.h). GET and HEAD /metrics are answered by the
  * server itself with cf_metrics_render's text (text/plain; version=0.0.4)
  * and never reach the handler. Every other request, those refused before
@@ -65,6 +73,11 @@ typedef void (*cf_http_done_cb)(void *cls, struct MHD_Connection *c, void *req_s
                                 enum MHD_RequestTerminationCode why);
 
 struct cf_http_server;
+struct cf_cred;
+
+/* What (method, url) needs: a value of enum cf_access (cred.h). url is the
+ * decoded path without the query. Called on connection threads. */
+typedef int (*cf_http_access_cb)(void *cls, const char *method, const char *url);
 
 struct cf_http_server_opts {
     int listen_fd;              /* taken: closed by cf_http_server_free */
@@ -73,6 +86,9 @@ struct cf_http_server_opts {
     void *cls;                  /* passed to both; kept until cf_http_server_free */
     unsigned conn_limit;        /* 0: CF_HTTP_CONN_MAX */
     const char *role;           /* metrics label (kept: a static word); NULL: "unknown" */
+    struct cf_cred *auth;       /* kept until cf_http_server_free; NULL: nothing is checked */
+    cf_http_access_cb access;   /* NULL: every request needs CF_ACCESS_INTERNAL */
+    bool metrics_public;        /* /metrics without a signature */
 };
 
 /* Start serving on opts->listen_fd. On success *out is the server (caller

@@ -4,6 +4,7 @@
  * Role: the control-plane requests roles and the CLI make of each other
  * (a filer's /status, an object's info); bulk bytes go through fanout.h and
  * fetch.h instead. Reply bodies are capped at CF_HTTPC_BODY_MAX.
+ * Every request is signed with the process's credential, if any (cred.h).
  * Threads: reentrant; call cf_httpc_global_init once before threads start.
  */
 #ifndef COFFER_HTTPC_H
@@ -28,6 +29,17 @@ CF_MUST_CHECK int cf_httpc_global_init(void);
  * cache for threads running transfers at once). A no-op before
  * cf_httpc_global_init. */
 void cf_httpc_share(void *h);
+
+/* Sign the request method url (both borrowed) that transfer h (a CURL *)
+ * is about to make with this process's credential (cred.h
+ * cf_cred_signer): append the Authorization line to *list (a struct
+ * curl_slist **; *list may be NULL, and holds the transfer's other
+ * headers) and set *list as h's CURLOPT_HTTPHEADER. Without a credential,
+ * *list is set as is. The caller owns *list (curl_slist_free_all) and
+ * keeps it until h's transfer is over. Returns 0, or CF_EINTERNAL /
+ * CF_EINVAL (url not http[s]://HOST/...) with *list unchanged. Every
+ * request of a role to another role goes through this. */
+CF_MUST_CHECK int cf_httpc_sign(void *h, const char *method, const char *url, void **list);
 
 /* method url (both borrowed) with an optional JSON body (borrowed, may be
  * NULL), within timeout_ms. On a reply, *status is its HTTP status and
