@@ -127,11 +127,21 @@ mkdir -p "$TMP"
 : >"$RESULTS"
 : >"$RAW"
 
+# The cluster key every coffer role of the run uses; coffer-bench signs its
+# requests with it as a role would (--key-file).
+make_keys() {
+    "$COFFER" admin keys init --data "$TMP/keys" >/dev/null ||
+        fail "coffer admin keys init failed"
+    KEY=$TMP/keys/cluster.key
+    SIGN=(--key-file "$KEY")
+}
+
 start_filer() {
     local i line
     mkdir -p "$TMP/filer"
     # shellcheck disable=SC2086 # FILER_ARGS is a list of words on purpose
-    "$COFFER" filer --id 1 --dir "$TMP/filer" --listen 127.0.0.1:0 $FILER_ARGS \
+    "$COFFER" filer --id 1 --dir "$TMP/filer" --listen 127.0.0.1:0 --cluster-key-file "$KEY" \
+        $FILER_ARGS \
         >"$TMP/filer.out" 2>"$TMP/filer.log" &
     FILER_PID=$!
     for ((i = 0; i < 150; i++)); do
@@ -185,6 +195,8 @@ start_nginx() {
 
 start_server() {
     local i app obj
+    mkdir -p "$TMP/server"
+    cp -p "$TMP/keys/cluster.key" "$TMP/keys/operator.key" "$TMP/keys/operator.pub" "$TMP/server/"
     # shellcheck disable=SC2086 # SERVER_ARGS is a list of words on purpose
     "$COFFER" server --data "$TMP/server" --port 0 --filers "$SERVER_FILERS" --replicas 2 \
         $SERVER_ARGS >"$TMP/server.out" 2>"$TMP/server.log" &
@@ -277,7 +289,7 @@ disk_round() {
 
 # One round of every phase against one target (filer or nginx).
 round() {
-    local t=$1 r=$2 base put_expect extra=() n c0 c1 pid
+    local t=$1 r=$2 base put_expect extra=() auth=() n c0 c1 pid
     if [ "$t" = filer ] && ! kill -0 "$FILER_PID" 2>/dev/null; then
         fail "coffer filer (pid $FILER_PID) exited during the run (log: $TMP/filer.log)"
     fi
@@ -288,6 +300,7 @@ round() {
         pid=$FILER_PID
         base="http://127.0.0.1:$FILER_PORT/o/bench/r$r"
         put_expect=201
+        auth=("${SIGN[@]}")
         if [ "$SHA_HEADER" = 1 ]; then
             extra=(--sha-header)
         fi
@@ -304,7 +317,7 @@ round() {
     [ -z "$pid" ] || c0=$(cpu_ticks "$pid")
     bench "$t 4KiB PUT r$r" --method PUT --size 4096 --count "$SMALL_COUNT" \
         --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --expect-status "$put_expect" \
-        --url "$base/s/{i}" "${extra[@]}"
+        --url "$base/s/{i}" "${extra[@]}" "${auth[@]}"
     n=$(jget "$JSON" issued)
     if [ -n "$pid" ]; then
         c1=$(cpu_ticks "$pid")
@@ -318,7 +331,7 @@ round() {
         [ -z "$pid" ] || c0=$(cpu_ticks "$pid")
         bench "$t 4KiB GET r$r" --method GET --size 4096 --count "$n" \
             --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --url "$base/s/{i}" \
-            "${extra[@]}"
+            "${extra[@]}" "${auth[@]}"
         if [ -n "$pid" ]; then
             c1=$(cpu_ticks "$pid")
             keep "$t.sget.cpu" "$(ms_per_op "$c0" "$c1" "$(jget "$JSON" ok)")"
@@ -327,7 +340,7 @@ round() {
         keep "$t.sget.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.sget.p99" "$(jget "$JSON" p99_ms)"
         bench "$t 4KiB DELETE r$r" --method DELETE --count "$n" --concurrency "$SMALL_CONC" \
-            --time-limit "$SMALL_SECONDS" --url "$base/s/{i}"
+            --time-limit "$SMALL_SECONDS" --url "$base/s/{i}" "${auth[@]}"
         keep "$t.sdel.ops" "$(jget "$JSON" ops_per_s)"
         keep "$t.sdel.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.sdel.p99" "$(jget "$JSON" p99_ms)"
@@ -336,7 +349,7 @@ round() {
     sync
     bench "$t $LARGE_SIZE PUT r$r" --method PUT --size "$LARGE_SIZE" --count "$LARGE_COUNT" \
         --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --expect-status "$put_expect" \
-        --url "$base/l/{i}" "${extra[@]}"
+        --url "$base/l/{i}" "${extra[@]}" "${auth[@]}"
     n=$(jget "$JSON" issued)
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then
         keep "$t.lput.mbs" "$(jget "$JSON" mb_per_s)"
@@ -345,12 +358,13 @@ round() {
         sync
         bench "$t $LARGE_SIZE GET r$r" --method GET --size "$LARGE_SIZE" --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}" \
-            "${extra[@]}"
+            "${extra[@]}" "${auth[@]}"
         keep "$t.lget.mbs" "$(jget "$JSON" mb_per_s)"
         keep "$t.lget.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.lget.p99" "$(jget "$JSON" p99_ms)"
         bench "$t $LARGE_SIZE DELETE r$r" --method DELETE --count "$n" \
-            --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}"
+            --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}" \
+            "${auth[@]}"
     fi
 }
 
@@ -369,7 +383,7 @@ round_server() {
         base="$APP_URL/v1/objects?replicas=$rep"
         # Contents new to the server in every round and for each r, so inline
         # dedupe never turns an upload of this benchmark into an alias.
-        ex=("${extra[@]}" --seed "$((r * 10000000 + rep * 1000000))")
+        ex=("${extra[@]}" "${SIGN[@]}" --seed "$((r * 10000000 + rep * 1000000))")
         sync
         c0=$(cpu_ticks "$SERVER_PID")
         bench "server 4KiB upload r=$rep r$r" --method POST --size 4096 --count "$SMALL_COUNT" \
@@ -441,7 +455,8 @@ rss_phase() {
     rss0=$(proc_kb "$SERVER_PID" VmRSS)
     sync
     bench "server $BIG_SIZE upload r=2 (RSS)" --method POST --size "$BIG_SIZE" --count 1 \
-        --concurrency 1 --time-limit 600 --timeout 900 --url "$APP_URL/v1/objects?replicas=2"
+        --concurrency 1 --time-limit 600 --timeout 900 --url "$APP_URL/v1/objects?replicas=2" \
+        "${SIGN[@]}"
     hwm1=$(proc_kb "$SERVER_PID" VmHWM)
     RSS_BIG_MBS=$(jget "$JSON" mb_per_s)
     RSS_BEFORE=$hwm0
@@ -471,6 +486,7 @@ say "  load generator, servers and disk share this machine: figures are relative
 say ""
 
 mkdir -p "$TMP/disk"
+make_keys
 start_filer
 start_nginx
 start_server

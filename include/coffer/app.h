@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 
 struct cf_app_conf {
@@ -52,6 +53,7 @@ struct cf_app_conf {
     uint64_t audit_interval_s;  /* period of the background audit; 0: none */
     uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
+    struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_app_conf_opts[];

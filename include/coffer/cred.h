@@ -128,8 +128,9 @@ CF_MUST_CHECK int cf_cred_verify(struct cf_cred *c, enum cf_access need, const c
                                  uint64_t now_ms, char *err);
 
 /* The credential this process signs its outgoing requests with (httpc.h
- * and the cluster transfers call cf_cred_signer). c is kept until the
- * process exits or another is installed; NULL: sign nothing. */
+ * and the cluster transfers call cf_cred_signer): a copy of c's signing
+ * keys (c is borrowed), kept until the process exits; NULL: sign nothing.
+ * At most 16 installs per process. */
 void cf_cred_install(const struct cf_cred *c);
 const struct cf_cred *cf_cred_signer(void);
 

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/io.h"
 
@@ -28,7 +29,8 @@ struct cf_filer_conf {
     uint64_t capacity;
     bool read_only;
     char *log_level;
-    bool fault_injection; /* tests only: serve /debug/faults (above) */
+    bool fault_injection;     /* tests only: serve /debug/faults (above) */
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_filer_conf_opts[];

@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 
 struct cf_gateway_conf {
@@ -57,6 +58,7 @@ struct cf_gateway_conf {
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
     char *log_level;
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 
 /* A POST body the monitor reads at most. */
@@ -52,6 +53,7 @@ struct cf_monitor_conf {
     char *high_water; /* a fraction, "0.95"; NULL: the tracker's default */
     char *low_water;  /* a fraction below high_water, "0.90"; NULL: default */
     char *log_level;
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 
 struct cf_objsrv_conf {
@@ -27,6 +28,7 @@ struct cf_objsrv_conf {
     uint64_t cache_ms; /* how long a record is reused */
     uint64_t stall_s;  /* a replica silent this long is abandoned */
     char *log_level;
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

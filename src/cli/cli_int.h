@@ -127,7 +127,16 @@ struct cf__cli_req {
     const json_t *body;    /* sent as JSON; NULL for none */
     long timeout_ms;
     const char *hint; /* ends the line about a failed transfer; NULL for none */
+    bool public;      /* the gateway: no operator signature (cf__cli_operator) */
 };
+
+/* Load the operator key (cred.h) this process signs its requests to the
+ * app, objsrv and the monitor with, once: the file of --key-file (any
+ * command takes it; cf__cli_load keeps it), else of
+ * COFFER_OPERATOR_KEY_FILE, else ./data/operator.key (that of `coffer
+ * server` run here). Returns 0, or 1 with one line on stderr naming the
+ * file tried and why it failed. */
+int cf__cli_operator(const char *cmd);
 
 /* Send r and wait for the reply. Returns 0 when a reply came, whatever its
  * status, with *status and *reply (caller owns; json_decref; NULL when the

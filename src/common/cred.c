@@ -800,9 +800,34 @@ out:
     return rc;
 }
 
+/* Installed signers are copies, never freed while the process lives (a
+ * transfer on another thread may still be signing with one), and reachable
+ * through this list, so leak checkers do not count them. Installs happen a
+ * few times per process, at start. */
+static struct cf_cred *retired[16];
+static size_t nretired;
+static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void cf_cred_install(const struct cf_cred *c)
 {
-    atomic_store(&installed, c);
+    struct cf_cred *copy = NULL;
+
+    if (c != NULL) {
+        copy = cf_cred_new();
+        memcpy(copy->cluster, c->cluster, sizeof(c->cluster));
+        copy->ncluster = c->ncluster;
+        if (c->opkey != NULL && EVP_PKEY_up_ref(c->opkey) == 1) {
+            copy->opkey = c->opkey;
+            memcpy(copy->opkid, c->opkid, KID_LEN);
+        }
+    }
+    pthread_mutex_lock(&install_mu);
+    if (copy != NULL) {
+        cf_assert(nretired < CF_ARRAY_LEN(retired));
+        retired[nretired++] = copy;
+    }
+    atomic_store(&installed, copy);
+    pthread_mutex_unlock(&install_mu);
 }
 
 const struct cf_cred *cf_cred_signer(void)

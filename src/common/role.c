@@ -8,10 +8,44 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+
+int cf_role_auth_open(const char *role, const struct cf_role_auth *a, struct cf_cred **out,
+                      char *err)
+{
+    struct cf_cred *c = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (a->insecure_no_auth) {
+        cf_log(CF_LOG_WARN,
+               "%s: --insecure-no-auth: requests are neither checked nor signed; "
+               "anyone who reaches this port may read, list and delete. For "
+               "benchmarks only.",
+               role);
+        return 0;
+    }
+    if (a->cluster_key_file == NULL || a->cluster_key_file[0] == '\0') {
+        cf_err_set(err, "--cluster-key-file is required (coffer admin keys init --data DIR makes "
+                        "one; --insecure-no-auth is for benchmarks only)");
+        return CF_EINVAL;
+    }
+    c = cf_cred_new();
+    rc = cf_cred_load_cluster(c, a->cluster_key_file, err);
+    if (rc == 0 && a->operator_pub_file != NULL && a->operator_pub_file[0] != '\0')
+        rc = cf_cred_load_operator_pub(c, a->operator_pub_file, err);
+    if (rc < 0) {
+        cf_cred_free(c);
+        return rc;
+    }
+    cf_cred_install(c);
+    *out = c;
+    return 0;
+}
 
 int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, void *conf, int argc,
                    char **argv, const char *usage, char *const *log_level)

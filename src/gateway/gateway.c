@@ -14,6 +14,7 @@
 
 #include "coffer/auth.h"
 #include "coffer/buf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/hex.h"
 #include "coffer/fetch.h"
@@ -50,6 +51,7 @@
 
 struct cf_gateway {
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct cf_fsdb *fs;
     struct cf_auth_key key;
     struct cf_auth_limiter *limiter;
@@ -91,6 +93,7 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
      "milliseconds between trash retention passes; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1196,6 +1199,18 @@ static int key_init(struct cf_auth_key *k, const char *path, char *err)
     return rc;
 }
 
+/* What a request needs (http.h): the gateway is the public door, its
+ * callers carry tokens (auth.h), not cluster signatures; only /metrics
+ * (decided by http.c) may need one. Its own calls to the app and objsrv
+ * are signed with the cluster key. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    (void)method;
+    (void)url;
+    return CF_ACCESS_PUBLIC;
+}
+
 int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
                      uint16_t *port_out, char *err)
 {
@@ -1247,6 +1262,12 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         cf_err_set(err, "cannot hash the dummy password");
         goto out;
     }
+    rc = cf_role_auth_open("gateway", &conf->auth, &g->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = g->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = cf_fsdb_open(conf->db, 0, &g->fs, err);
     if (rc < 0)
         goto out;
@@ -1284,6 +1305,7 @@ void cf_gateway_free(struct cf_gateway *g)
     /* Before fsdb closes: the thread uses it. */
     trasher_stop(g);
     cf_http_server_free(g->http);
+    cf_cred_free(g->cred);
     cf_fsdb_close(g->fs);
     cf_auth_limiter_free(g->limiter);
     cf_auth_key_fini(&g->key);

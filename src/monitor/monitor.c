@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "coffer/buf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
 #include "coffer/log.h"
@@ -28,6 +29,7 @@ struct cf_monitor {
     struct cf_scribe *scribe;
     struct cf_tracker *tracker;
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
 };
 
 /* A POST being read. */
@@ -57,6 +59,7 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     {"low-water", CF_CONF_STR, "0.90", 0, 0, OFF(low_water),
      "used/total under which a read-only filer is writable again, below high-water", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
+    CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -386,6 +389,19 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
+/* What a request needs (http.h): /status is liveness for anyone; taking
+ * a filer in or out of maintenance needs the operator key; reading the
+ * table and the log, and writing events, any key. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    if (strncmp(url, "/v1/filers/", 11) == 0 && strcmp(method, "GET") != 0)
+        return CF_ACCESS_ADMIN;
+    return CF_ACCESS_INTERNAL;
+}
+
 int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
                      uint16_t *port_out, char *err)
 {
@@ -420,6 +436,12 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
         cf_err_set(err, "cannot start the tracker thread");
         goto out;
     }
+    rc = cf_role_auth_open("monitor", &conf->auth, &m->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = m->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -443,6 +465,7 @@ void cf_monitor_free(struct cf_monitor *m)
     if (m == NULL)
         return;
     cf_http_server_free(m->http);
+    cf_cred_free(m->cred);
     cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);
