@@ -775,6 +775,9 @@ static bool parse_auth(const char *a, struct parsed *p)
         !take_field(&a, "nonce", false, NONCE_MIN, NONCE_MAX, ',', p->nonce) ||
         !take_field(&a, "sig", false, 2 * p->siglen, 2 * p->siglen, '\0', sig))
         return false;
+    /* One text per number: the signature covers the text. */
+    if (p->ts[0] == '0' && p->ts[1] != '\0')
+        return false;
     if (cf_hex_decode(kid, KID_LEN, p->kid, true) < 0 ||
         cf_hex_decode(sig, p->siglen, p->sig, true) < 0)
         return false;

@@ -212,6 +212,8 @@ static void test_malformed(void **state)
         "Coffer-HMAC-SHA256 kid=630dcd2,ts=1,nonce=0123456789abcdef,sig=00",
         "Coffer-HMAC-SHA256 ts=1,kid=630dcd29,nonce=0123456789abcdef,sig=00",
         "Coffer-HMAC-SHA256 kid=630dcd29,ts=1x,nonce=0123456789abcdef,sig=00",
+        "Coffer-HMAC-SHA256 kid=630dcd29,ts=01,nonce=0123456789abcdef,sig="
+        "637bbd43b39d444652e1a47d1e22bc497089139acad884909e7b9b37e8827701",
         "Coffer-HMAC-SHA256 kid=630dcd29,ts=1,nonce=0123456789abcde,sig="
         "637bbd43b39d444652e1a47d1e22bc497089139acad884909e7b9b37e8827701",
         "Coffer-HMAC-SHA256 kid=630dcd29,ts=1,nonce=0123456789ABCDEF,sig="
