@@ -59,12 +59,18 @@ struct cf_cred;
 
 /* The credential of a role with settings a (borrowed): its cluster key
  * (and operator public key, if named) loaded, and installed as the key
- * this process signs its requests with (cred.h cf_cred_install). With
- * a->insecure_no_auth, *out is NULL and a loud warning is logged. Returns
- * 0 with *out (caller owns; cf_cred_free, after the HTTP server that uses
- * it), or CF_EINVAL / a load error with the reason in err. */
+ * this process signs its requests with (cred.h cf_cred_install). Roles of
+ * one process with the same key files (coffer server) share one
+ * credential, hence one replay cache. With a->insecure_no_auth, *out is
+ * NULL and a loud warning is logged. Returns 0 with *out (release it with
+ * cf_role_auth_close, after the HTTP server that uses it), or CF_EINVAL /
+ * a load error with the reason in err. Main thread. */
 CF_MUST_CHECK int cf_role_auth_open(const char *role, const struct cf_role_auth *a,
                                     struct cf_cred **out, char *err);
+
+/* Release a credential of cf_role_auth_open (freed with its last user).
+ * NULL is a no-op. Main thread. */
+void cf_role_auth_close(struct cf_cred *c);
 
 /* Load conf (a zeroed struct described by opts) from argv, and start
  * logging as `role` at the level named by *log_level (a field of conf; may

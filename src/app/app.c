@@ -885,7 +885,7 @@ void cf_app_free(struct cf_app *a)
     if (a == NULL)
         return;
     cf_http_server_free(a->http);
-    cf_cred_free(a->cred);
+    cf_role_auth_close(a->cred);
     pthread_mutex_lock(&a->stop_mu);
     a->stop = true;
     pthread_cond_broadcast(&a->stop_cv);

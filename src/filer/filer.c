@@ -494,7 +494,7 @@ void cf_filer_free(struct cf_filer *f)
     if (f == NULL)
         return;
     cf_http_server_free(f->http);
-    cf_cred_free(f->cred);
+    cf_role_auth_close(f->cred);
     cf_store_close(f->store);
     if (f->faults)
         cf__filer_faults_close();

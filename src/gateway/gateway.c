@@ -1305,7 +1305,7 @@ void cf_gateway_free(struct cf_gateway *g)
     /* Before fsdb closes: the thread uses it. */
     trasher_stop(g);
     cf_http_server_free(g->http);
-    cf_cred_free(g->cred);
+    cf_role_auth_close(g->cred);
     cf_fsdb_close(g->fs);
     cf_auth_limiter_free(g->limiter);
     cf_auth_key_fini(&g->key);

@@ -465,7 +465,7 @@ void cf_monitor_free(struct cf_monitor *m)
     if (m == NULL)
         return;
     cf_http_server_free(m->http);
-    cf_cred_free(m->cred);
+    cf_role_auth_close(m->cred);
     cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);

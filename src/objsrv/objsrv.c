@@ -454,7 +454,7 @@ void cf_objsrv_free(struct cf_objsrv *o)
     if (o == NULL)
         return;
     cf_http_server_free(o->http);
-    cf_cred_free(o->cred);
+    cf_role_auth_close(o->cred);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_destroy(&o->cache[i].mu);
         pthread_mutex_destroy(&o->suspects[i].mu);
