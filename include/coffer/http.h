@@ -22,7 +22,9 @@
  * for it gets a 401 JSON error (an admin route signed with the cluster key
  * gets 403), counted in the metrics like every refusal. /metrics needs a
  * signature unless opts.metrics_public. Without opts.auth nothing is
- * checked (the role runs with --insecure-no-auth).
+ * checked (the role runs with --insecure-no-auth). A public request that
+ * carries a valid signature anyway counts as signed (cf_http_signed), so a
+ * public route may tell more to the cluster than to anyone.
  *
  * Metrics (metrics.h). GET and HEAD /metrics are answered by the
  * server itself with cf_metrics_render's text (text/plain; version=0.0.4)
@@ -58,6 +60,7 @@
 #ifndef COFFER_HTTP_H
 #define COFFER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <microhttpd.h>
@@ -132,6 +135,11 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
  * handler should return. */
 enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err, const char *fmt,
                                ...) CF_PRINTF(4, 5);
+
+/* Whether the request whose handler runs on this thread carried a valid
+ * signature, or the server checks none (no opts.auth). For the handler
+ * only (false elsewhere). */
+bool cf_http_signed(void);
 
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);

@@ -123,12 +123,13 @@ static bool has_body(struct MHD_Connection *c)
 
 /* What the server keeps per request around the handler's own state. */
 struct request {
-    void *user;    /* the handler's state (its *req_cls); first member */
-    char *target;  /* the request target as sent (path and query, not decoded); owned */
-    bool started;  /* the access callback has seen the request */
-    bool deferred; /* a bodiless request whose handler has not run yet */
-    bool answered; /* the handler replied on its first call; drop any body */
-    int refused;   /* cf_http_refuse: the error to send once the body is read */
+    void *user;     /* the handler's state (its *req_cls); first member */
+    char *target;   /* the request target as sent (path and query, not decoded); owned */
+    bool started;   /* the access callback has seen the request */
+    bool is_signed; /* a valid signature, or no checks at all (cf_http_signed) */
+    bool deferred;  /* a bodiless request whose handler has not run yet */
+    bool answered;  /* the handler replied on its first call; drop any body */
+    int refused;    /* cf_http_refuse: the error to send once the body is read */
     char msg[CF_ERR_LEN];
     /* metrics.h */
     uint64_t start_ns;   /* the request's first call */
@@ -332,19 +333,31 @@ static void request_free(struct request *rq)
 static int check_auth(struct cf_http_server *s, struct request *rq, struct MHD_Connection *c,
                       const char *url, const char *method, char *msg)
 {
-    int need;
+    const char *auth = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    int need, rc;
 
-    if (s->opts.auth == NULL)
+    if (s->opts.auth == NULL) {
+        rq->is_signed = true;
         return 0;
+    }
     if (rq->scrape)
         need = s->opts.metrics_public ? CF_ACCESS_PUBLIC : CF_ACCESS_INTERNAL;
     else if (s->opts.access != NULL)
         need = s->opts.access(s->opts.cls, method, url);
     else
         need = CF_ACCESS_INTERNAL;
-    return cf_cred_verify(s->opts.auth, (enum cf_access)need, method, rq->target,
-                          cf_http_header(c, MHD_HTTP_HEADER_HOST),
-                          cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION), cf_wall_ms(), msg);
+    /* A public request signed anyway is checked like an internal one; a
+     * bad signature there only makes it unsigned. */
+    if (need == CF_ACCESS_PUBLIC && auth != NULL) {
+        rq->is_signed =
+            cf_cred_verify(s->opts.auth, CF_ACCESS_INTERNAL, method, rq->target,
+                           cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), NULL) == 0;
+        return 0;
+    }
+    rc = cf_cred_verify(s->opts.auth, (enum cf_access)need, method, rq->target,
+                        cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), msg);
+    rq->is_signed = rc == 0 && need != CF_ACCESS_PUBLIC;
+    return rc;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -611,6 +624,11 @@ enum MHD_Result cf_http_reply_error(struct MHD_Connection *c, int err, const cha
                       text ? strlen(text) : 2, NULL);
     free(text);
     return r;
+}
+
+bool cf_http_signed(void)
+{
+    return cur_rq != NULL && cur_rq->is_signed;
 }
 
 const char *cf_http_header(struct MHD_Connection *c, const char *name)

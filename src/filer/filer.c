@@ -252,6 +252,13 @@ static enum MHD_Result serve_status(struct cf_filer *f, struct MHD_Connection *c
     struct cf_store_stats st;
     json_t *j;
 
+    /* Liveness for anyone; the figures only for the cluster (http.h). */
+    if (!cf_http_signed()) {
+        j = json_pack("{s:I,s:b}", "id", (json_int_t)f->id, "ok", 1);
+        if (j == NULL)
+            return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the status");
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
     cf_store_get_stats(f->store, &st);
     j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)f->id,
                   "total_bytes", (json_int_t)st.total_bytes, "used_bytes",
@@ -429,7 +436,8 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 
 /* ---- life cycle ---- */
 
-/* What a request needs (http.h): /status is liveness for anyone; the
+/* What a request needs (http.h): /status is liveness for anyone (its
+ * figures only when signed, serve_status); the
  * objects and their listing, to the cluster only. */
 static int access_of(void *cls, const char *method, const char *url)
 {

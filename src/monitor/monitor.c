@@ -415,6 +415,14 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     to.timeout_ms = (unsigned)conf->timeout_ms;
     to.offline_after = (unsigned)conf->offline_after;
     to.busy_ms = (unsigned)conf->busy_ms;
+    /* First: the tracker's polls are signed (a filer tells its figures
+     * only to the cluster). */
+    rc = cf_role_auth_open("monitor", &conf->auth, &m->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = m->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
     if (rc == 0)
         rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);
@@ -436,12 +444,6 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
         cf_err_set(err, "cannot start the tracker thread");
         goto out;
     }
-    rc = cf_role_auth_open("monitor", &conf->auth, &m->cred, err);
-    if (rc < 0)
-        goto out;
-    ho.auth = m->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;

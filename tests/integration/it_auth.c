@@ -153,6 +153,19 @@ static void t_refused(void *arg)
             IT_EQ(send_as(&m, line), 200);
         }
     }
+    /* A filer's figures are for the cluster; anyone gets liveness only. */
+    {
+        struct it_resp r;
+        json_t *j;
+        IT_EQ(it_http_to(NULL, c.f[0].base, "GET", "/status", NULL, &r, "Authorization:", NULL),
+              200);
+        j = it_resp_json(&r);
+        IT_CHECK(json_object_get(j, "used_bytes") == NULL && json_object_get(j, "objects") == NULL);
+        IT_CHECK(it_json_bool(j, "ok"));
+        json_decref(j);
+        it_resp_fini(&r);
+        IT_CHECK(it_status_int(&c.f[holder - 1], "objects") >= 1);
+    }
     cf_cred_free(bad);
     it_proc_stop_ok(&mon);
     it_cluster_stop(&c);
