@@ -37,6 +37,8 @@
 
 #include "coffer/buf.h"
 #include "coffer/common.h"
+#include "coffer/cred.h"
+#include "coffer/err.h"
 #include "coffer/sha512.h"
 
 enum bench_method {
@@ -79,6 +81,7 @@ struct bench_opts {
     bool json;
     const char *uuids_out; /* POST: write the returned UUIDs here, line i = index i */
     const char *uuids_in;  /* read UUIDs from here for {uuid} */
+    const char *key_file;  /* sign every request with this cluster key (cred.h) */
 };
 
 struct bench;
@@ -104,6 +107,7 @@ struct bench_slot {
 
 struct bench {
     struct bench_opts o;
+    struct cf_cred *cred; /* --key-file; NULL: requests go unsigned */
     CURLM *multi;
     struct bench_slot *slots; /* o.concurrency of them */
     struct bench_slot **free_slots;
@@ -208,31 +212,32 @@ out:
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: coffer-bench --url TEMPLATE [options]\n"
-           "  --url TEMPLATE         request URL; every {i} becomes the request index and\n"
-           "                         every {uuid} line i of --uuids-in\n"
-           "                         (e.g. http://127.0.0.1:8301/o/bench/{i})\n"
-           "  --method PUT|POST|GET|DELETE  default PUT; POST expects the app's JSON reply\n"
-           "                         {\"uuid\":..,\"size\":..,\"sha512\":..}\n"
-           "  --uuids-out FILE       with POST: write each reply's uuid to FILE, line i for\n"
-           "                         request i (\"-\" where the upload failed)\n"
-           "  --uuids-in FILE        with GET or DELETE: line i of FILE is object i's uuid;\n"
-           "                         --count is cut to the lines, \"-\" lines are skipped\n"
-           "  --size BYTES           object size, K/M/G suffixes (x1024); default 4K\n"
-           "  --count N              requests, indexes 0..N-1; default 1000\n"
-           "  --concurrency C        requests in flight; default 16\n"
-           "  --expect-status LIST   accepted statuses, e.g. 201,204;\n"
-           "                         default PUT and POST 201, GET 200, DELETE 204\n"
-           "  --sha-header           send X-Coffer-SHA512 on PUT and POST; a 2xx reply to PUT\n"
-           "                         or GET must carry the same digest, a POST reply's JSON\n"
-           "                         the same sha512 (computed before the clock)\n"
-           "  --time-limit SECONDS   issue no request after this; default 120\n"
-           "  --timeout SECONDS      per-request limit; default 300\n"
-           "  --label TEXT           name printed with the results\n"
-           "  --seed N               object i's bytes are those of object i + N (default 0):\n"
-           "                         distinct contents across runs, e.g. with dedupe on\n"
-           "  --json                 print one JSON line on stdout (the summary goes to stderr)\n");
+    fprintf(f,
+            "usage: coffer-bench --url TEMPLATE [options]\n"
+            "  --url TEMPLATE         request URL; every {i} becomes the request index and\n"
+            "                         every {uuid} line i of --uuids-in\n"
+            "                         (e.g. http://127.0.0.1:8301/o/bench/{i})\n"
+            "  --method PUT|POST|GET|DELETE  default PUT; POST expects the app's JSON reply\n"
+            "                         {\"uuid\":..,\"size\":..,\"sha512\":..}\n"
+            "  --uuids-out FILE       with POST: write each reply's uuid to FILE, line i for\n"
+            "                         request i (\"-\" where the upload failed)\n"
+            "  --uuids-in FILE        with GET or DELETE: line i of FILE is object i's uuid;\n"
+            "                         --count is cut to the lines, \"-\" lines are skipped\n"
+            "  --size BYTES           object size, K/M/G suffixes (x1024); default 4K\n"
+            "  --count N              requests, indexes 0..N-1; default 1000\n"
+            "  --concurrency C        requests in flight; default 16\n"
+            "  --expect-status LIST   accepted statuses, e.g. 201,204;\n"
+            "                         default PUT and POST 201, GET 200, DELETE 204\n"
+            "  --sha-header           send X-Coffer-SHA512 on PUT and POST; a 2xx reply to PUT\n"
+            "                         or GET must carry the same digest, a POST reply's JSON\n"
+            "                         the same sha512 (computed before the clock)\n"
+            "  --time-limit SECONDS   issue no request after this; default 120\n"
+            "  --timeout SECONDS      per-request limit; default 300\n"
+            "  --label TEXT           name printed with the results\n"
+            "  --seed N               object i's bytes are those of object i + N (default 0):\n"
+            "                         distinct contents across runs, e.g. with dedupe on\n"
+            "  --json                 print one JSON line on stdout (the summary goes to stderr)\n"
+            "  --key-file PATH        sign every request with this cluster key, as a role does\n");
 }
 
 /* Parse a decimal count into *out. Returns 0 or -1. */
@@ -376,6 +381,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         OPT_JSON,
         OPT_UUIDS_OUT,
         OPT_UUIDS_IN,
+        OPT_KEY,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -393,6 +399,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"json", no_argument, NULL, OPT_JSON},
         {"uuids-out", required_argument, NULL, OPT_UUIDS_OUT},
         {"uuids-in", required_argument, NULL, OPT_UUIDS_IN},
+        {"key-file", required_argument, NULL, OPT_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -463,6 +470,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             break;
         case OPT_JSON:
             o->json = true;
+            break;
+        case OPT_KEY:
+            o->key_file = optarg;
             break;
         case OPT_UUIDS_OUT:
             o->uuids_out = optarg;
@@ -899,10 +909,21 @@ static int slot_start(struct bench *b, struct bench_slot *s, uint64_t index)
             goto out;
         s->hdrs = h;
     }
+    s->t0_ns = cf_now_ns();
+    /* Signed on the clock: the signature is part of a request's cost. */
+    if (b->cred != NULL) {
+        static const char *const names[] = {"PUT", "POST", "GET", "DELETE"};
+        char line[CF_CRED_HEADER_MAX];
+        if (cf_cred_sign_url(b->cred, names[b->o.method], s->url, line) != 0)
+            goto out;
+        h = curl_slist_append(s->hdrs, line);
+        if (h == NULL)
+            goto out;
+        s->hdrs = h;
+    }
     if (curl_easy_setopt(s->easy, CURLOPT_URL, s->url) != CURLE_OK ||
         curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs) != CURLE_OK)
         goto out;
-    s->t0_ns = cf_now_ns();
     if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK)
         goto out;
     rc = 0;
@@ -1189,6 +1210,14 @@ int main(int argc, char **argv)
         goto out;
     }
     curl_up = true;
+    if (b.o.key_file != NULL) {
+        char err[CF_ERR_LEN] = "";
+        b.cred = cf_cred_new();
+        if (cf_cred_load_cluster(b.cred, b.o.key_file, err) != 0) {
+            fprintf(stderr, "coffer-bench: %s\n", err);
+            goto out;
+        }
+    }
     if (b.o.uuids_in != NULL && uuids_load(&b) != 0)
         goto out;
     if (b.o.sha_header && b.o.method != BENCH_DELETE && precompute_sha(&b) != 0)
@@ -1237,5 +1266,6 @@ out:
     free(b.sha_hex);
     free(b.lat_ns);
     free(b.uuids);
+    cf_cred_free(b.cred);
     return rc;
 }

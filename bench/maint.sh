@@ -131,7 +131,7 @@ start_filer() {
     mkdir -p "$TMP/f$i"
     : >"$TMP/f$i.out"
     "$COFFER" filer --id "$i" --dir "$TMP/f$i" --listen "127.0.0.1:$port" \
-        >"$TMP/f$i.out" 2>>"$TMP/f$i.log" &
+        --cluster-key-file "$KEYS/cluster.key" >"$TMP/f$i.out" 2>>"$TMP/f$i.log" &
     FILER_PID[$i]=$!
     line=$(wait_line "$TMP/f$i.out" 'listening on http://127\.0\.0\.1:[0-9]*' "${FILER_PID[$i]}" \
         "filer $i")
@@ -142,6 +142,7 @@ start_app() {
     local line
     "$COFFER" app --db "$DB" --listen 127.0.0.1:0 --replicas 2 --poll-ms 200 \
         --purge-interval-ms 0 --stale-delay-ms 0 --audit-interval-s 0 --dedupe-interval-s 0 \
+        --cluster-key-file "$KEYS/cluster.key" --operator-pub-file "$KEYS/operator.pub" \
         >"$TMP/app.out" 2>>"$TMP/app.log" &
     APP_PID=$!
     line=$(wait_line "$TMP/app.out" 'listening on http://127\.0\.0\.1:[0-9]*' "$APP_PID" app)
@@ -177,6 +178,11 @@ wait_online() {
 }
 
 t_start=$(date +%s)
+# The keys of the run: roles sign with the cluster key, the admin commands
+# and coffer-bench speak as the operator and as a role.
+KEYS=$TMP/keys
+"$COFFER" admin keys init --data "$KEYS" >/dev/null || fail "coffer admin keys init failed"
+export COFFER_OPERATOR_KEY_FILE=$KEYS/operator.key
 "$COFFER" admin shard add --db "$DB" >/dev/null
 for ((i = 1; i <= FILERS; i++)); do
     start_filer "$i"
@@ -191,10 +197,12 @@ done
 say "maint.sh: loading $SMALL_COUNT x $SMALL_SIZE and $LARGE_COUNT x $LARGE_SIZE objects (r = 2," \
     "$FILERS filers)"
 "$CBENCH" --method POST --size "$SMALL_SIZE" --count "$SMALL_COUNT" --concurrency "$CONC" \
-    --time-limit 600 --url "$APP_URL/v1/objects" --label "load small" 2>>"$TMP/bench.log" |
+    --time-limit 600 --url "$APP_URL/v1/objects" --label "load small" \
+    --key-file "$KEYS/cluster.key" 2>>"$TMP/bench.log" |
     tee -a "$RESULTS" || fail "loading the small objects failed (see $TMP/bench.log)"
 "$CBENCH" --method POST --size "$LARGE_SIZE" --count "$LARGE_COUNT" --concurrency 4 \
     --time-limit 600 --url "$APP_URL/v1/objects" --label "load large" --seed 1000000 \
+    --key-file "$KEYS/cluster.key" \
     2>>"$TMP/bench.log" | tee -a "$RESULTS" ||
     fail "loading the large objects failed (see $TMP/bench.log)"
 

@@ -16,7 +16,11 @@
 #   4. the data path, end to end through `coffer server`, for r = 2 and r = 3:
 #      4 KiB upload (POST to the app) and download (GET from objsrv by the
 #      returned UUID) at SMALL_CONC, 64 MiB upload and download at LARGE_CONC,
-#      with the server process's CPU time per 4 KiB request.
+#      with the server process's CPU time per 4 KiB request;
+#   5. the cost of authentication: 4 KiB upload and download (r = 2) through
+#      this server (every request signed and checked) and through a second
+#      `coffer server --insecure-no-auth`, the two alternated and their order
+#      swapped every round; the ratio is taken within each round.
 # The tables show the median of the rounds against the targets of issues 2
 # and 3; a data-path ratio is taken within each round (against that round's
 # disk and filer figures) and the median of those ratios is shown.
@@ -93,6 +97,7 @@ NAME=run.sh
 FILER_PID=
 NGINX_PID=
 SERVER_PID=
+NOAUTH_PID=
 broken=0
 
 # shellcheck disable=SC2317 # reached through the trap below
@@ -102,6 +107,7 @@ cleanup() {
     stop_pid "$FILER_PID"
     stop_pid "$NGINX_PID"
     stop_pid "$SERVER_PID"
+    stop_pid "$NOAUTH_PID"
     if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
         for log in "$TMP/filer.log" "$TMP/nginx/error.log" "$TMP/nginx/nginx.out" \
             "$TMP/server.log" "$TMP/bench.log"; do
@@ -127,11 +133,21 @@ mkdir -p "$TMP"
 : >"$RESULTS"
 : >"$RAW"
 
+# The cluster key every coffer role of the run uses; coffer-bench signs its
+# requests with it as a role would (--key-file).
+make_keys() {
+    "$COFFER" admin keys init --data "$TMP/keys" >/dev/null ||
+        fail "coffer admin keys init failed"
+    KEY=$TMP/keys/cluster.key
+    SIGN=(--key-file "$KEY")
+}
+
 start_filer() {
     local i line
     mkdir -p "$TMP/filer"
     # shellcheck disable=SC2086 # FILER_ARGS is a list of words on purpose
-    "$COFFER" filer --id 1 --dir "$TMP/filer" --listen 127.0.0.1:0 $FILER_ARGS \
+    "$COFFER" filer --id 1 --dir "$TMP/filer" --listen 127.0.0.1:0 --cluster-key-file "$KEY" \
+        $FILER_ARGS \
         >"$TMP/filer.out" 2>"$TMP/filer.log" &
     FILER_PID=$!
     for ((i = 0; i < 150; i++)); do
@@ -185,6 +201,8 @@ start_nginx() {
 
 start_server() {
     local i app obj
+    mkdir -p "$TMP/server"
+    cp -p "$TMP/keys/cluster.key" "$TMP/keys/operator.key" "$TMP/keys/operator.pub" "$TMP/server/"
     # shellcheck disable=SC2086 # SERVER_ARGS is a list of words on purpose
     "$COFFER" server --data "$TMP/server" --port 0 --filers "$SERVER_FILERS" --replicas 2 \
         $SERVER_ARGS >"$TMP/server.out" 2>"$TMP/server.log" &
@@ -205,6 +223,31 @@ start_server() {
         sleep 0.1
     done
     fail "coffer server did not print its URLs within 30 s"
+}
+
+# The same server without keys: nothing signed or checked (--insecure-no-auth).
+start_noauth_server() {
+    local i app obj
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of words on purpose
+    "$COFFER" server --data "$TMP/server-noauth" --port 0 --filers "$SERVER_FILERS" \
+        --replicas 2 --insecure-no-auth $SERVER_ARGS >"$TMP/noauth.out" 2>"$TMP/noauth.log" &
+    NOAUTH_PID=$!
+    for ((i = 0; i < 300; i++)); do
+        app=$(grep -m1 -o 'app listening on http://[^ ]*' "$TMP/noauth.out" || true)
+        obj=$(grep -m1 -o 'objsrv listening on http://[^ ]*' "$TMP/noauth.out" || true)
+        if [ -n "$app" ] && [ -n "$obj" ]; then
+            NOAUTH_APP=${app##* }
+            NOAUTH_OBJSRV=${obj##* }
+            return 0
+        fi
+        if ! kill -0 "$NOAUTH_PID" 2>/dev/null; then
+            wait "$NOAUTH_PID" || true
+            NOAUTH_PID=
+            fail "coffer server --insecure-no-auth exited before it was ready (log: $TMP/noauth.log)"
+        fi
+        sleep 0.1
+    done
+    fail "coffer server --insecure-no-auth did not print its URLs within 30 s"
 }
 
 # CPU time (utime + stime, clock ticks) a process has used so far.
@@ -277,7 +320,7 @@ disk_round() {
 
 # One round of every phase against one target (filer or nginx).
 round() {
-    local t=$1 r=$2 base put_expect extra=() n c0 c1 pid
+    local t=$1 r=$2 base put_expect extra=() auth=() n c0 c1 pid
     if [ "$t" = filer ] && ! kill -0 "$FILER_PID" 2>/dev/null; then
         fail "coffer filer (pid $FILER_PID) exited during the run (log: $TMP/filer.log)"
     fi
@@ -288,6 +331,7 @@ round() {
         pid=$FILER_PID
         base="http://127.0.0.1:$FILER_PORT/o/bench/r$r"
         put_expect=201
+        auth=("${SIGN[@]}")
         if [ "$SHA_HEADER" = 1 ]; then
             extra=(--sha-header)
         fi
@@ -304,7 +348,7 @@ round() {
     [ -z "$pid" ] || c0=$(cpu_ticks "$pid")
     bench "$t 4KiB PUT r$r" --method PUT --size 4096 --count "$SMALL_COUNT" \
         --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --expect-status "$put_expect" \
-        --url "$base/s/{i}" "${extra[@]}"
+        --url "$base/s/{i}" "${extra[@]}" "${auth[@]}"
     n=$(jget "$JSON" issued)
     if [ -n "$pid" ]; then
         c1=$(cpu_ticks "$pid")
@@ -318,7 +362,7 @@ round() {
         [ -z "$pid" ] || c0=$(cpu_ticks "$pid")
         bench "$t 4KiB GET r$r" --method GET --size 4096 --count "$n" \
             --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --url "$base/s/{i}" \
-            "${extra[@]}"
+            "${extra[@]}" "${auth[@]}"
         if [ -n "$pid" ]; then
             c1=$(cpu_ticks "$pid")
             keep "$t.sget.cpu" "$(ms_per_op "$c0" "$c1" "$(jget "$JSON" ok)")"
@@ -327,7 +371,7 @@ round() {
         keep "$t.sget.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.sget.p99" "$(jget "$JSON" p99_ms)"
         bench "$t 4KiB DELETE r$r" --method DELETE --count "$n" --concurrency "$SMALL_CONC" \
-            --time-limit "$SMALL_SECONDS" --url "$base/s/{i}"
+            --time-limit "$SMALL_SECONDS" --url "$base/s/{i}" "${auth[@]}"
         keep "$t.sdel.ops" "$(jget "$JSON" ops_per_s)"
         keep "$t.sdel.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.sdel.p99" "$(jget "$JSON" p99_ms)"
@@ -336,7 +380,7 @@ round() {
     sync
     bench "$t $LARGE_SIZE PUT r$r" --method PUT --size "$LARGE_SIZE" --count "$LARGE_COUNT" \
         --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --expect-status "$put_expect" \
-        --url "$base/l/{i}" "${extra[@]}"
+        --url "$base/l/{i}" "${extra[@]}" "${auth[@]}"
     n=$(jget "$JSON" issued)
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then
         keep "$t.lput.mbs" "$(jget "$JSON" mb_per_s)"
@@ -345,12 +389,13 @@ round() {
         sync
         bench "$t $LARGE_SIZE GET r$r" --method GET --size "$LARGE_SIZE" --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}" \
-            "${extra[@]}"
+            "${extra[@]}" "${auth[@]}"
         keep "$t.lget.mbs" "$(jget "$JSON" mb_per_s)"
         keep "$t.lget.p50" "$(jget "$JSON" p50_ms)"
         keep "$t.lget.p99" "$(jget "$JSON" p99_ms)"
         bench "$t $LARGE_SIZE DELETE r$r" --method DELETE --count "$n" \
-            --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}"
+            --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/l/{i}" \
+            "${auth[@]}"
     fi
 }
 
@@ -369,7 +414,7 @@ round_server() {
         base="$APP_URL/v1/objects?replicas=$rep"
         # Contents new to the server in every round and for each r, so inline
         # dedupe never turns an upload of this benchmark into an alias.
-        ex=("${extra[@]}" --seed "$((r * 10000000 + rep * 1000000))")
+        ex=("${extra[@]}" "${SIGN[@]}" --seed "$((r * 10000000 + rep * 1000000))")
         sync
         c0=$(cpu_ticks "$SERVER_PID")
         bench "server 4KiB upload r=$rep r$r" --method POST --size 4096 --count "$SMALL_COUNT" \
@@ -428,6 +473,57 @@ round_server() {
         "${CUR[ratio.ldown2]:--}, r=3 ${CUR[ratio.ldown3]:--}"
 }
 
+# auth_mode R MODE: 4 KiB upload and download (r = 2) through the server
+# with keys (MODE auth, requests signed) or without (noauth).
+auth_mode() {
+    local r=$1 m=$2 app obj pid sign=() n c0 c1
+    if [ "$m" = auth ]; then
+        app=$APP_URL obj=$OBJSRV_URL pid=$SERVER_PID sign=("${SIGN[@]}")
+    else
+        app=$NOAUTH_APP obj=$NOAUTH_OBJSRV pid=$NOAUTH_PID
+    fi
+    sync
+    c0=$(cpu_ticks "$pid")
+    bench "$m 4KiB upload r=2 r$r" --method POST --size 4096 --count "$SMALL_COUNT" \
+        --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
+        --url "$app/v1/objects?replicas=2" --uuids-out "$TMP/uuids.$m" \
+        --seed "$((r * 10000000 + 7000000))" "${sign[@]}"
+    c1=$(cpu_ticks "$pid")
+    n=$(jget "$JSON" issued)
+    [ -n "$n" ] && [ "$n" -gt 0 ] || return 0
+    keep "$m.up.ops" "$(jget "$JSON" ops_per_s)"
+    keep "$m.up.cpu" "$(ms_per_op "$c0" "$c1" "$(jget "$JSON" ok)")"
+    sync
+    c0=$(cpu_ticks "$pid")
+    bench "$m 4KiB download r=2 r$r" --method GET --size 4096 --count "$n" \
+        --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
+        --url "$obj/v1/objects/{uuid}" --uuids-in "$TMP/uuids.$m" \
+        --seed "$((r * 10000000 + 7000000))" "${sign[@]}"
+    c1=$(cpu_ticks "$pid")
+    keep "$m.down.ops" "$(jget "$JSON" ops_per_s)"
+    keep "$m.down.cpu" "$(ms_per_op "$c0" "$c1" "$(jget "$JSON" ok)")"
+}
+
+# The cost of authentication, within one round: both modes, in an order
+# that alternates from round to round.
+round_auth() {
+    local r=$1
+    if ! kill -0 "$NOAUTH_PID" 2>/dev/null; then
+        fail "coffer server --insecure-no-auth exited during the run (log: $TMP/noauth.log)"
+    fi
+    if ((r % 2)); then
+        auth_mode "$r" auth
+        auth_mode "$r" noauth
+    else
+        auth_mode "$r" noauth
+        auth_mode "$r" auth
+    fi
+    keep ratio.aup "$(ratio_of "${CUR[auth.up.ops]:-}" "${CUR[noauth.up.ops]:-}")"
+    keep ratio.adown "$(ratio_of "${CUR[auth.down.ops]:-}" "${CUR[noauth.down.ops]:-}")"
+    say "  this round's authentication ratios (signed / unsigned ops/s): 4 KiB upload" \
+        "${CUR[ratio.aup]:--}, download ${CUR[ratio.adown]:--}"
+}
+
 # The uploader's peak memory: the app streams each upload to its filers with
 # bounded buffers, so one BIG_SIZE object must not raise the server process's
 # resident set. The kernel's high-water mark is reset first (clear_refs 5,
@@ -441,7 +537,8 @@ rss_phase() {
     rss0=$(proc_kb "$SERVER_PID" VmRSS)
     sync
     bench "server $BIG_SIZE upload r=2 (RSS)" --method POST --size "$BIG_SIZE" --count 1 \
-        --concurrency 1 --time-limit 600 --timeout 900 --url "$APP_URL/v1/objects?replicas=2"
+        --concurrency 1 --time-limit 600 --timeout 900 --url "$APP_URL/v1/objects?replicas=2" \
+        "${SIGN[@]}"
     hwm1=$(proc_kb "$SERVER_PID" VmHWM)
     RSS_BIG_MBS=$(jget "$JSON" mb_per_s)
     RSS_BEFORE=$hwm0
@@ -471,9 +568,11 @@ say "  load generator, servers and disk share this machine: figures are relative
 say ""
 
 mkdir -p "$TMP/disk"
+make_keys
 start_filer
 start_nginx
 start_server
+start_noauth_server
 say "coffer filer on 127.0.0.1:$FILER_PORT (pid $FILER_PID), nginx on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 say "coffer server (pid $SERVER_PID, $SERVER_FILERS filers): app $APP_URL, objsrv $OBJSRV_URL"
 
@@ -489,6 +588,7 @@ for ((r = 1; r <= REPEAT; r++)); do
     round filer "$r"
     round nginx "$r"
     round_server "$r"
+    round_auth "$r"
 done
 
 # ---- the table ----
@@ -602,6 +702,16 @@ n_lget=$(med nginx.lget.mbs)
         "filer $(med filer.sput.cpu %.3f)/PUT" "(Swift r=3: ~16 ms per PUT)" "" ""
     srow "server CPU ms/4 KiB downl." "$(med server.sdown2.cpu %.3f)" \
         "$(med server.sdown3.cpu %.3f)" "filer $(med filer.sget.cpu %.3f)/GET" "" "" ""
+    echo ""
+    echo "authentication: 4 KiB r=2 through coffer server with keys (every request signed with"
+    echo "HMAC-SHA256 and checked) and with --insecure-no-auth, alternated; median of $REPEAT rounds"
+    printf '%-26s %12s %12s %12s  %s\n' figure signed unsigned ratio "CPU ms/op signed / unsigned"
+    printf '%-26s %12s %12s %12s  %s\n' "4 KiB upload ops/s" "$(med auth.up.ops)" \
+        "$(med noauth.up.ops)" "$(med ratio.aup %.2f)" \
+        "$(med auth.up.cpu %.3f) / $(med noauth.up.cpu %.3f)"
+    printf '%-26s %12s %12s %12s  %s\n' "4 KiB download ops/s" "$(med auth.down.ops)" \
+        "$(med noauth.down.ops)" "$(med ratio.adown %.2f)" \
+        "$(med auth.down.cpu %.3f) / $(med noauth.down.cpu %.3f)"
     rss_ok=$(awk -v k="${RSS_PEAK:-}" 'BEGIN { if (k == "") print "n/a";
         else print (k < 64 * 1024) ? "met" : "MISSED" }')
     echo ""

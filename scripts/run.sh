@@ -14,7 +14,8 @@ Starting coffer server: 3 filers, the app (uploads, maintenance jobs) on
 $app, objsrv (downloads) on $objsrv, the gateway (client files) on
 $gateway and the monitor (filer tracking, event log) on $monitor, with
 everything stored under $data. Ctrl-C stops it. On the first start the
-gateway's admin password is printed below: keep it.
+gateway's admin password is printed below: keep it. The keys every request
+between roles is signed with are made in $data (cluster.key, operator.key).
 
 Try, from another terminal in this directory:
   uuid=\$($bin put README.md)              # upload: 2 replicas, prints the UUID
@@ -23,9 +24,10 @@ Try, from another terminal in this directory:
   $bin admin filers                         # the filer summary table (monitor)
   $bin admin audit                          # verify every replica, repair what is bad
   $bin admin log --since 1h                 # what happened: status changes, repairs, jobs
-  curl -X POST --data-binary @README.md '$app/v1/objects?replicas=3'
-  curl $objsrv/v1/objects/\$uuid
-  curl $app/metrics                         # Prometheus metrics (every role)
+  curl $app/status                          # liveness; the app, objsrv, the filers and the
+                                            # monitor answer 401 to anything else unsigned
+                                            # (the commands above sign with ./data/operator.key,
+                                            # or COFFER_OPERATOR_KEY_FILE=$data/operator.key)
   tok=\$(curl -s -d '{"client":"demo","user":"admin","password":"PASSWORD"}' \\
         $gateway/api/v1/login | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
   curl -H "Authorization: Bearer \$tok" -T README.md $gateway/api/v1/fs/readme.md

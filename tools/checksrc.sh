@@ -69,7 +69,7 @@ my $banned = join "|", sort keys %advice;
 # Which part of the system each public header belongs to.
 my %owner;
 for my $pair (
-    [common  => [qw(common err log buf conf limits io http httpc net role metrics sha512 hex
+    [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
                     objpath range uuid tls)]],
     [db      => [qw(db shardset clockguard)]],
     [objdb   => [qw(objdb scribe)]],

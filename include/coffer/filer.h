@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
 #include "coffer/io.h"
@@ -34,6 +35,7 @@ struct cf_filer_conf {
     char *tls_key;
     bool fault_injection;       /* tests only: serve /debug/faults (above) */
     struct cf_http_limits http; /* slow clients (http.h) */
+    struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_filer_conf_opts[];

@@ -16,6 +16,16 @@
  * queued earlier), which the handler does not see.
  * While draining, new requests get 503 without reaching the handler.
  *
+ * Authentication (cred.h). With opts.auth set, every request is checked
+ * before the handler sees it: the role's classifier (opts.access) says what
+ * (method, decoded path) needs, and a request without a valid signature
+ * for it gets a 401 JSON error (an admin route signed with the cluster key
+ * gets 403), counted in the metrics like every refusal. /metrics needs a
+ * signature unless opts.metrics_public. Without opts.auth nothing is
+ * checked (the role runs with --insecure-no-auth). A public request that
+ * carries a valid signature anyway counts as signed (cf_http_signed), so a
+ * public route may tell more to the cluster than to anyone.
+ *
  * Metrics (metrics.h). GET and HEAD /metrics are answered by the
  * server itself with cf_metrics_render's text (text/plain; version=0.0.4)
  * and never reach the handler. Every other request, those refused before
@@ -85,6 +95,11 @@ typedef void (*cf_http_done_cb)(void *cls, struct MHD_Connection *c, void *req_s
                                 enum MHD_RequestTerminationCode why);
 
 struct cf_http_server;
+struct cf_cred;
+
+/* What (method, url) needs: a value of enum cf_access (cred.h). url is the
+ * decoded path without the query. Called on connection threads. */
+typedef int (*cf_http_access_cb)(void *cls, const char *method, const char *url);
 
 /* Defaults of struct cf_http_limits (a 0 field takes its default). */
 #define CF_HTTP_HEAD_TIMEOUT_MS 10000u
@@ -136,6 +151,9 @@ struct cf_http_server_opts {
     const char *tls_cert;
     const char *tls_key;
     struct cf_http_limits limits; /* slow clients; a 0 field takes its default */
+    struct cf_cred *auth;         /* kept until cf_http_server_free; NULL: nothing is checked */
+    cf_http_access_cb access;     /* NULL: every request needs CF_ACCESS_INTERNAL */
+    bool metrics_public;          /* /metrics without a signature */
 };
 
 /* Start serving on opts->listen_fd, over TLS when opts->tls_cert is set
@@ -194,6 +212,10 @@ enum MHD_Result cf_http_refuse(struct MHD_Connection *c, void **req_cls, int err
 /* The client's source address as text ("127.0.0.1", "::1") into out (cap
  * bytes, at least CF_HTTP_ADDR_LEN); "?" if MHD does not know it. */
 void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap);
+/* Whether the request whose handler runs on this thread carried a valid
+ * signature, or the server checks none (no opts.auth). For the handler
+ * only (false elsewhere). */
+bool cf_http_signed(void);
 
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);

@@ -8,6 +8,7 @@
  * URLs are verified (peer certificate and host name, never turned off)
  * against the CA file given to cf_httpc_tls_init, or the system's CAs when
  * none was. A request never falls back to plain HTTP.
+ * Every request is signed with the process's credential, if any (cred.h).
  * Threads: reentrant; call cf_httpc_global_init and cf_httpc_tls_init once
  * before threads start.
  */
@@ -56,6 +57,16 @@ bool cf_httpc_cert_error(int cc);
  * trusted, REASON also says which CA was used, or which option gives one
  * (cf_httpc_tls_init). */
 void cf_httpc_failure(int cc, char *err, const char *url);
+/* Sign the request method url (both borrowed) that transfer h (a CURL *)
+ * is about to make with this process's credential (cred.h
+ * cf_cred_signer): append the Authorization line to *list (a struct
+ * curl_slist **; *list may be NULL, and holds the transfer's other
+ * headers) and set *list as h's CURLOPT_HTTPHEADER. Without a credential,
+ * *list is set as is. The caller owns *list (curl_slist_free_all) and
+ * keeps it until h's transfer is over. Returns 0, or CF_EINTERNAL /
+ * CF_EINVAL (url not http[s]://HOST/...) with *list unchanged. Every
+ * request of a role to another role goes through this. */
+CF_MUST_CHECK int cf_httpc_sign(void *h, const char *method, const char *url, void **list);
 
 /* method url (both borrowed) with an optional JSON body (borrowed, may be
  * NULL), within timeout_ms. On a reply, *status is its HTTP status and

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
 
@@ -72,6 +73,7 @@ struct cf_monitor_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

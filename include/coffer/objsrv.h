@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "coffer/common.h"
+#include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
 
@@ -35,6 +36,7 @@ struct cf_objsrv_conf {
     char *tls_ca;
 
     struct cf_http_limits http; /* slow clients (http.h) */
+    struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

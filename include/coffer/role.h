@@ -9,10 +9,68 @@
 #define COFFER_ROLE_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+
+/* The authentication settings every role takes (cred.h, http.h), a member
+ * `auth` of its configuration struct; CF_ROLE_AUTH_OPTS(OFF) lists them
+ * in its table, OFF being the table's offsetof macro. */
+struct cf_role_auth {
+    char *cluster_key_file;  /* required unless insecure_no_auth */
+    char *operator_pub_file; /* "" or NULL: no operator key accepted */
+    bool insecure_no_auth;   /* benchmarks only: nothing checked or signed */
+    bool metrics_public;     /* GET /metrics without a signature */
+};
+
+#define CF_ROLE_AUTH_OPTS(OFF)                                                                     \
+    {"cluster-key-file",                                                                           \
+     CF_CONF_STR,                                                                                  \
+     "",                                                                                           \
+     0,                                                                                            \
+     0,                                                                                            \
+     OFF(auth.cluster_key_file),                                                                   \
+     "the cluster key (hex, mode 0600) every request between roles is signed with",                \
+     false},                                                                                       \
+        {"operator-pub-file",                                                                      \
+         CF_CONF_STR,                                                                              \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         OFF(auth.operator_pub_file),                                                              \
+         "the operator's public key; requests signed with its private key are accepted",           \
+         false},                                                                                   \
+        {"insecure-no-auth",                                                                       \
+         CF_CONF_BOOL,                                                                             \
+         "false",                                                                                  \
+         0,                                                                                        \
+         0,                                                                                        \
+         OFF(auth.insecure_no_auth),                                                               \
+         "check and sign nothing: for benchmarks only, never in production",                       \
+         false},                                                                                   \
+    {                                                                                              \
+        "metrics-public", CF_CONF_BOOL, "false", 0, 0, OFF(auth.metrics_public),                   \
+            "serve GET /metrics without a signature", false                                        \
+    }
+
+struct cf_cred;
+
+/* The credential of a role with settings a (borrowed): its cluster key
+ * (and operator public key, if named) loaded, and installed as the key
+ * this process signs its requests with (cred.h cf_cred_install). Roles of
+ * one process with the same key files (coffer server) share one
+ * credential, hence one replay cache. With a->insecure_no_auth, *out is
+ * NULL and a loud warning is logged. Returns 0 with *out (release it with
+ * cf_role_auth_close, after the HTTP server that uses it), or CF_EINVAL /
+ * a load error with the reason in err. Main thread. */
+CF_MUST_CHECK int cf_role_auth_open(const char *role, const struct cf_role_auth *a,
+                                    struct cf_cred **out, char *err);
+
+/* Release a credential of cf_role_auth_open (freed with its last user).
+ * NULL is a no-op. Main thread. */
+void cf_role_auth_close(struct cf_cred *c);
 
 /* Load conf (a zeroed struct described by opts) from argv, and start
  * logging as `role` at the level named by *log_level (a field of conf; may

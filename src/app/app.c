@@ -14,6 +14,7 @@
 
 #include "coffer/buf.h"
 #include "coffer/clockguard.h"
+#include "coffer/cred.h"
 #include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fanout.h"
@@ -38,6 +39,7 @@
 struct cf_app {
     struct cf_objdb *odb;
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     unsigned replicas, stall_s, poll_ms;
 
     pthread_mutex_t mu; /* guards view */
@@ -113,6 +115,7 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_app_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_app_conf),
+    CF_ROLE_AUTH_OPTS(OFF),
     {"purge-retention-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(purge_retention_s),
      "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
     {"purge-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(purge_interval_ms),
@@ -953,6 +956,18 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 
 /* ---- life cycle ---- */
 
+/* What a request needs (http.h): /status is liveness for anyone; the
+ * admin routes (purge, jobs) need the operator key; the rest, any key. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    if (strncmp(url, "/v1/admin/", 10) == 0 || strcmp(url, "/v1/admin") == 0)
+        return CF_ACCESS_ADMIN;
+    return CF_ACCESS_INTERNAL;
+}
+
 int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *port_out, char *err)
 {
     struct cf_app *a = cf_xcalloc(1, sizeof(*a));
@@ -978,6 +993,13 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cv, NULL);
+    /* First: the jobs resumed below already sign their requests. */
+    rc = cf_role_auth_open("app", &conf->auth, &a->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = a->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)
@@ -1038,6 +1060,7 @@ void cf_app_free(struct cf_app *a)
     if (a == NULL)
         return;
     cf_http_server_free(a->http);
+    cf_role_auth_close(a->cred);
     pthread_mutex_lock(&a->stop_mu);
     a->stop = true;
     pthread_cond_broadcast(&a->stop_cv);

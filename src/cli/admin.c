@@ -14,6 +14,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/maint.h"
 #include "coffer/objdb.h"
@@ -65,6 +66,7 @@ static const char admin_usage[] =
     "       coffer admin shard list [--db URI]\n"
     "       coffer admin purge --now [--app URL]\n"
     "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
+    "       coffer admin keys init --data DIR\n"
     "       coffer admin filers [--monitor URL]\n"
     "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
     "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
@@ -175,6 +177,59 @@ static int admin_objdb(int argc, char **argv)
 out:
     cf_objdb_close(odb);
     cf_conf_fini(admin_opts, CF_ARRAY_LEN(admin_opts), &c);
+    return rc;
+}
+
+/* ---- keys ---- */
+
+struct keys_conf {
+    char *data;
+};
+
+static const struct cf_conf_opt keys_opts[] = {
+    {"data", CF_CONF_STR, "./data", 0, 0, offsetof(struct keys_conf, data),
+     "directory to make cluster.key, operator.key and operator.pub in", false},
+};
+
+/* `coffer admin keys init --data DIR`: the keys of a system of separate
+ * processes (cred.h); never over existing ones. */
+static int admin_keys(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin keys init --data DIR\n"
+        "Makes DIR/cluster.key (every role: --cluster-key-file), DIR/operator.key (the CLI's\n"
+        "--key-file) and DIR/operator.pub (--operator-pub-file); refuses to overwrite.\n";
+    static const char *const words[] = {"init", NULL};
+    static const struct cf__cli_args args = {.cmd = "admin keys",
+                                             .usage = usage,
+                                             .opts = keys_opts,
+                                             .nopts = CF_ARRAY_LEN(keys_opts),
+                                             .min = 1,
+                                             .max = 1,
+                                             .strict = true,
+                                             .words = words};
+    struct keys_conf c = {0};
+    char *pos[1] = {NULL}, err[CF_ERR_LEN] = "";
+    unsigned made = 0;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, pos, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 1;
+    if (mkdir(c.data, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "coffer admin keys: mkdir \"%s\": %s\n", c.data, strerror(errno));
+        goto out;
+    }
+    if (cf_cred_make_files(c.data, true, &made, err) < 0) {
+        fprintf(stderr, "coffer admin keys: %s\n", err);
+        goto out;
+    }
+    printf("made %s/%s (every role), %s/%s (the operator's; keep it secret) and %s/%s\n", c.data,
+           CF_CRED_CLUSTER_FILE, c.data, CF_CRED_OPERATOR_FILE, c.data, CF_CRED_OPERATOR_PUB);
+    rc = 0;
+out:
+    cf_conf_fini(keys_opts, CF_ARRAY_LEN(keys_opts), &c);
     return rc;
 }
 
@@ -329,6 +384,8 @@ int cf_cli_admin(int argc, char **argv)
         rc = admin_purge(argc - 1, argv + 1);
     else if (strcmp(noun, "tls") == 0)
         rc = admin_tls(argc - 1, argv + 1);
+    else if (strcmp(noun, "keys") == 0)
+        rc = admin_keys(argc - 1, argv + 1);
     else if (one_of(noun, jobs) || is_job_kind(noun))
         rc = cf__cli_jobs(argc, argv);
     else if (one_of(noun, monitor) ||

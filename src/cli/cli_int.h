@@ -151,6 +151,7 @@ struct cf__cli_req {
     long timeout_ms;
     const char *hint; /* ends the line about a failed transfer; NULL for none */
     const char *ca;   /* CA file for https:// (--ca); NULL: $COFFER_CA, else the system's */
+    bool public;      /* the gateway: no operator signature (cf__cli_operator) */
 };
 
 /* Trust the CA file ca (borrowed; NULL: $COFFER_CA if set) for this
@@ -164,6 +165,14 @@ CF_MUST_CHECK int cf__cli_tls(const char *cmd, const char *ca);
  * ca (borrowed; may be NULL) is NULL or empty or url (borrowed) is not
  * http://, else 1 with "coffer CMD: --ca is for https:// ..." printed. */
 CF_MUST_CHECK int cf__cli_ca_url(const char *cmd, const char *ca, const char *url);
+
+/* Load the operator key (cred.h) this process signs its requests to the
+ * app, objsrv and the monitor with, once: the file of --key-file (any
+ * command takes it; cf__cli_load keeps it), else of
+ * COFFER_OPERATOR_KEY_FILE, else ./data/operator.key (that of `coffer
+ * server` run here). Returns 0, or 1 with one line on stderr naming the
+ * file tried and why it failed. */
+int cf__cli_operator(const char *cmd);
 
 /* Send r and wait for the reply. Returns 0 when a reply came, whatever its
  * status, with *status and *reply (caller owns; json_decref; NULL when the

@@ -19,6 +19,7 @@
 #include "coffer/buf.h"
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/io.h"
@@ -93,6 +94,60 @@ static int split(const struct cf__cli_args *a, int max, int argc, char **argv, c
     return p;
 }
 
+/* --key-file, which every command takes (cf__cli_operator). */
+static const char *key_file_opt;
+
+/* Take --key-file PATH (or --key-file=PATH) out of rest[0..*k). */
+static void take_key_file(char **rest, int *k)
+{
+    int w = 0;
+
+    for (int i = 0; i < *k; i++) {
+        if (strcmp(rest[i], "--key-file") == 0 && i + 1 < *k) {
+            key_file_opt = rest[++i];
+        } else if (strncmp(rest[i], "--key-file=", 11) == 0) {
+            key_file_opt = rest[i] + 11;
+        } else {
+            rest[w++] = rest[i];
+        }
+    }
+    *k = w;
+}
+
+int cf__cli_operator(const char *cmd)
+{
+    static bool loaded;
+    const char *path = key_file_opt, *how = "--key-file";
+    char err[CF_ERR_LEN] = "";
+    struct cf_cred *c = NULL;
+    int rc = 1;
+
+    if (loaded)
+        return 0;
+    if (path == NULL) {
+        path = getenv("COFFER_OPERATOR_KEY_FILE");
+        how = "COFFER_OPERATOR_KEY_FILE";
+    }
+    if (path == NULL || path[0] == '\0') {
+        path = "./data/" CF_CRED_OPERATOR_FILE;
+        how = "the default";
+    }
+    c = cf_cred_new();
+    if (cf_cred_load_operator_key(c, path, err) < 0) {
+        fprintf(stderr,
+                "coffer %s: no operator key (%s, %s): %s; give --key-file PATH or "
+                "COFFER_OPERATOR_KEY_FILE (coffer server --data DIR makes DIR/%s)\n",
+                cmd, how, path, err, CF_CRED_OPERATOR_FILE);
+        goto out;
+    }
+    cf_cred_install(c);
+    loaded = true;
+    rc = 0;
+out:
+    cf_cred_free(c);
+    return rc;
+}
+
 int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv, char **pos,
                  int *npos)
 {
@@ -109,6 +164,7 @@ int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv
         fprintf(stderr, "coffer %s: unexpected argument \"%s\"\n%s", a->cmd, extra, a->usage);
         goto out;
     }
+    take_key_file(rest, &k);
     rc = cf_conf_load(a->opts, a->nopts, conf, k, rest, a->usage, err);
     if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
         rc = 0;
@@ -366,7 +422,8 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
         fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
         goto out;
     }
-    if (cf__cli_ca_url(r->cmd, r->ca, r->base) != 0 || cf__cli_tls(r->cmd, r->ca) != 0)
+    if (cf__cli_ca_url(r->cmd, r->ca, r->base) != 0 || cf__cli_tls(r->cmd, r->ca) != 0 ||
+        (!r->public && cf__cli_operator(r->cmd) != 0))
         goto out;
     if (cf_httpc_global_init() < 0 ||
         cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {

@@ -16,6 +16,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/err.h"
+#include "coffer/cred.h"
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/sha512.h"
@@ -89,8 +90,8 @@ int cf_cli_put(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    if (cf__cli_src_open(&src, "put", file, &size) != 0 || cf__cli_tls("put", NULL) != 0 ||
-        cf_httpc_global_init() < 0)
+    if (cf__cli_operator("put") != 0 || cf__cli_src_open(&src, "put", file, &size) != 0 ||
+        cf__cli_tls("put", NULL) != 0 || cf_httpc_global_init() < 0)
         goto out;
     h = curl_easy_init();
     if (h == NULL)
@@ -115,7 +116,10 @@ int cf_cli_put(int argc, char **argv)
         (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
     else
         hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
-    (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    if (cf_httpc_sign(h, "POST", url, (void **)&hdrs) < 0) {
+        fprintf(stderr, "coffer put: cannot sign the request to %s\n", url);
+        goto out;
+    }
     cf__cli_progress_setup(h, &prog, "put", size > 0 ? (uint64_t)size : 0);
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {
@@ -193,6 +197,7 @@ int cf_cli_get(int argc, char **argv)
                                              .min = 1,
                                              .max = 1};
     struct objects_conf c = {0};
+    struct curl_slist *hdrs = NULL;
     struct get_dst d = {0};
     struct cf__cli_progress prog;
     struct cf__cli_out o = {0};
@@ -215,7 +220,7 @@ int cf_cli_get(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (cf__cli_out_open(&o, "get", c.out) != 0)
+    if (cf__cli_operator("get") != 0 || cf__cli_out_open(&o, "get", c.out) != 0)
         goto out;
     d.f = o.f;
     if (cf_sha512_init(&d.h512) < 0 || cf__cli_tls("get", NULL) != 0 || cf_httpc_global_init() < 0)
@@ -232,6 +237,10 @@ int cf_cli_get(int argc, char **argv)
     (void)curl_easy_setopt(d.h, CURLOPT_URL, url);
     (void)curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, get_write);
     (void)curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
+    if (cf_httpc_sign(d.h, "GET", url, (void **)&hdrs) < 0) {
+        fprintf(stderr, "coffer get: cannot sign the request to %s\n", url);
+        goto out;
+    }
     prog.on = false;
     if (c.out != NULL)
         cf__cli_progress_setup(d.h, &prog, "get", CF__CLI_PROGRESS_MIN);
@@ -263,6 +272,7 @@ int cf_cli_get(int argc, char **argv)
 out:
     cf__cli_out_abort(&o);
     curl_easy_cleanup(d.h);
+    curl_slist_free_all(hdrs);
     cf_sha512_fini(&d.h512);
     cf_buf_fini(&d.err);
     cf_conf_fini(get_opts, CF_ARRAY_LEN(get_opts), &c);

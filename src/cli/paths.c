@@ -191,6 +191,7 @@ int cf_cli_login(int argc, char **argv)
     r.base = c.gateway;
     r.body = body;
     r.ca = ca;
+    r.public = true;
     if (cf__cli_request(&r, &status, &reply) != 0)
         goto out;
     token = json_string_value(json_object_get(reply, "token"));

@@ -30,6 +30,7 @@ struct cf_fetch {
 
     struct cf__cluster_multi mh; /* opened at the first transfer that may pause */
     CURL *e;                     /* the transfer in progress, or NULL */
+    struct curl_slist *e_hdrs;   /* its headers (the signature); NULL with e */
     bool paused;                 /* the write callback paused it: the buffer was full */
     bool e_bad;                  /* it sent a wrong status or too many bytes */
     char e_why[96];
@@ -121,6 +122,8 @@ static void drop_transfer(struct cf_fetch *f)
         (void)curl_multi_remove_handle(f->mh.m, f->e);
     curl_easy_cleanup(f->e);
     f->e = NULL;
+    curl_slist_free_all(f->e_hdrs);
+    f->e_hdrs = NULL;
     f->paused = false;
 }
 
@@ -140,6 +143,13 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
     cf_httpc_share(f->e);
     cf_httpc_tls(f->e);
     (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
+    if (cf_httpc_sign(f->e, "GET", f->urls[f->cur], (void **)&f->e_hdrs) < 0) {
+        curl_easy_cleanup(f->e);
+        f->e = NULL;
+        curl_slist_free_all(f->e_hdrs);
+        f->e_hdrs = NULL;
+        return CF_EINTERNAL;
+    }
     (void)curl_easy_setopt(f->e, CURLOPT_RANGE, range);
     (void)curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, write_cb);
     (void)curl_easy_setopt(f->e, CURLOPT_WRITEDATA, f);
@@ -154,6 +164,8 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
         curl_multi_add_handle(f->mh.m, f->e) != CURLM_OK) {
         curl_easy_cleanup(f->e);
         f->e = NULL;
+        curl_slist_free_all(f->e_hdrs);
+        f->e_hdrs = NULL;
         return CF_EINTERNAL;
     }
     return 0;

@@ -21,18 +21,19 @@ struct target {
     struct cf_pump *p;
     CURL *h;
     enum cf_pump_state state;
-    CURLcode result;  /* CF_PUMP_BROKEN, CF_PUMP_STALLED: why */
-    long status;      /* CF_PUMP_REPLIED: the reply's HTTP status */
-    bool paused;      /* the read callback paused the transfer */
-    size_t off;       /* bytes of the current piece taken */
-    uint64_t last_ns; /* when it last took bytes, or was last given some to take */
+    CURLcode result;         /* CF_PUMP_BROKEN, CF_PUMP_STALLED: why */
+    long status;             /* CF_PUMP_REPLIED: the reply's HTTP status */
+    bool paused;             /* the read callback paused the transfer */
+    size_t off;              /* bytes of the current piece taken */
+    uint64_t last_ns;        /* when it last took bytes, or was last given some to take */
+    struct curl_slist *hdrs; /* the pump's headers and this target's signature */
 };
 
 struct cf_pump {
     struct cf__cluster_multi mh;
     size_t n;
     struct target t[CF_PUMP_MAX];
-    struct curl_slist *hdrs; /* the request headers, shared by every target */
+    struct curl_slist *hdrs; /* the request headers every target sends */
     const char *piece;       /* the current piece, borrowed during cf_pump_write */
     size_t piece_len;
     bool eof;
@@ -135,7 +136,13 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
          * size; the method line is ours. */
         (void)curl_easy_setopt(t->h, CURLOPT_UPLOAD, 1L);
         (void)curl_easy_setopt(t->h, CURLOPT_CUSTOMREQUEST, o->method);
-        (void)curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, p->hdrs);
+        /* A signature names its URL (cred.h): one header list per target. */
+        for (struct curl_slist *h = p->hdrs; h != NULL && rc == 0; h = h->next)
+            rc = header_add(&t->hdrs, h->data);
+        if (rc == 0)
+            rc = cf_httpc_sign(t->h, o->method, o->urls[i], (void **)&t->hdrs);
+        if (rc < 0)
+            goto out;
         (void)curl_easy_setopt(t->h, CURLOPT_READFUNCTION, read_cb);
         (void)curl_easy_setopt(t->h, CURLOPT_READDATA, t);
         if (o->sha_trailer) {
@@ -288,6 +295,7 @@ void cf_pump_free(struct cf_pump *p)
         if (p->mh.m != NULL)
             (void)curl_multi_remove_handle(p->mh.m, p->t[i].h);
         curl_easy_cleanup(p->t[i].h);
+        curl_slist_free_all(p->t[i].hdrs);
     }
     cf__cluster_multi_close(&p->mh);
     curl_slist_free_all(p->hdrs);

@@ -71,6 +71,7 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
                     uint8_t sha[CF_SHA512_LEN], bool *has_sha, char *err)
 {
     curl_off_t len = -1;
+    struct curl_slist *hdrs = NULL;
     CURL *c = curl_easy_init();
     CURLcode cc;
     int rc = 0;
@@ -87,6 +88,11 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
     (void)curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)stall_s * 1000L);
+    if (cf_httpc_sign(c, "HEAD", url, (void **)&hdrs) < 0) {
+        cf_err_set(err, "HEAD %s: cannot sign the request", url);
+        rc = CF_EINTERNAL;
+        goto out;
+    }
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         cf_err_set(err, "HEAD %s: %s", url, curl_easy_strerror(cc));
@@ -99,6 +105,7 @@ int cf_replica_head(const char *url, unsigned stall_s, long *status, uint64_t *s
     *has_sha = cf_httpc_reply_sha512(c, sha) == 0;
 out:
     curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
     return rc;
 }
 

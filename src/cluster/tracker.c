@@ -56,6 +56,7 @@ struct cf_tracker {
 /* One /status request of a poll. */
 struct xfer {
     CURL *easy;
+    struct curl_slist *hdrs;   /* the signature: a filer tells its figures only to the cluster */
     struct cf_objdb_filer row; /* the table's row at the start of the poll */
     struct cf_buf body;
     char curl_err[CURL_ERROR_SIZE];
@@ -402,6 +403,8 @@ static void xfer_fini(struct xfer *x)
     if (x->easy != NULL)
         curl_easy_cleanup(x->easy);
     x->easy = NULL;
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
     cf_buf_fini(&x->body);
 }
 
@@ -426,7 +429,8 @@ static bool xfer_init(const struct cf_tracker *t, struct xfer *x, const struct c
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &x->body) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->curl_err) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PRIVATE, x) != CURLE_OK) {
+        curl_easy_setopt(h, CURLOPT_PRIVATE, x) != CURLE_OK ||
+        cf_httpc_sign(h, "GET", url, (void **)&x->hdrs) < 0) {
         xfer_fini(x);
         return false;
     }

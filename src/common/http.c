@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "coffer/buf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/hex.h"
 #include "coffer/limits.h"
@@ -162,10 +163,13 @@ static bool has_body(struct MHD_Connection *c)
 
 /* What the server keeps per request around the handler's own state. */
 struct request {
-    void *user;    /* the handler's state (its *req_cls); first member */
-    bool deferred; /* a bodiless request whose handler has not run yet */
-    bool answered; /* the handler replied on its first call; drop any body */
-    int refused;   /* cf_http_refuse: the error to send once the body is read */
+    void *user;     /* the handler's state (its *req_cls); first member */
+    char *target;   /* the request target as sent (path and query, not decoded); owned */
+    bool started;   /* the access callback has seen the request */
+    bool is_signed; /* a valid signature, or no checks at all (cf_http_signed) */
+    bool deferred;  /* a bodiless request whose handler has not run yet */
+    bool answered;  /* the handler replied on its first call; drop any body */
+    int refused;    /* cf_http_refuse: the error to send once the body is read */
     char msg[CF_ERR_LEN];
     /* metrics.h */
     uint64_t start_ns;   /* the request's first call */
@@ -560,6 +564,56 @@ static enum MHD_Result call_first(struct cf_http_server *s, struct request *rq,
     return r;
 }
 
+/* MHD's URI log callback: the request's state begins here, the only place
+ * MHD shows the target as sent (the signature covers it, cred.h). */
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct request *rq = cf_xcalloc(1, sizeof(*rq));
+
+    (void)cls;
+    (void)c;
+    rq->target = cf_xstrdup(uri != NULL ? uri : "");
+    return rq;
+}
+
+static void request_free(struct request *rq)
+{
+    free(rq->target);
+    free(rq);
+}
+
+/* Check the request's signature against what it needs (cred.h). Returns
+ * 0, or the error to refuse it with, its reason in msg. */
+static int check_auth(struct cf_http_server *s, struct request *rq, struct MHD_Connection *c,
+                      const char *url, const char *method, char *msg)
+{
+    const char *auth = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    int need, rc;
+
+    if (s->opts.auth == NULL) {
+        rq->is_signed = true;
+        return 0;
+    }
+    if (rq->scrape)
+        need = s->opts.metrics_public ? CF_ACCESS_PUBLIC : CF_ACCESS_INTERNAL;
+    else if (s->opts.access != NULL)
+        need = s->opts.access(s->opts.cls, method, url);
+    else
+        need = CF_ACCESS_INTERNAL;
+    /* A public request signed anyway is checked like an internal one; a
+     * bad signature there only makes it unsigned. */
+    if (need == CF_ACCESS_PUBLIC && auth != NULL) {
+        rq->is_signed =
+            cf_cred_verify(s->opts.auth, CF_ACCESS_INTERNAL, method, rq->target,
+                           cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), NULL) == 0;
+        return 0;
+    }
+    rc = cf_cred_verify(s->opts.auth, (enum cf_access)need, method, rq->target,
+                        cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), msg);
+    rq->is_signed = rc == 0 && need != CF_ACCESS_PUBLIC;
+    return rc;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
@@ -567,9 +621,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     struct cf_http_server *s = cls;
     struct request *rq = *req_cls;
     struct header_scan hs = {strlen(url) + strlen(method) + 16, 0};
-    char msg[64];
+    char msg[CF_ERR_LEN];
+    int rc;
 
-    if (rq != NULL) {
+    if (rq != NULL && rq->started) {
         if (rq->deferred)
             return call_first(s, rq, c, url, method, version, upload_data, upload_data_size);
         if (*upload_data_size == 0) /* MHD's last call: the body is in */
@@ -588,14 +643,17 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         return call_handler(s, rq, c, url, method, version, upload_data, upload_data_size);
     }
 
-    /* The request's state exists from its first call, refused or not, so
-     * that the metrics see every request. */
-    rq = cf_xcalloc(1, sizeof(*rq));
+    /* The request's state exists from its first call (uri_cb made it),
+     * refused or not, so that the metrics see every request. */
+    if (rq == NULL) {
+        rq = uri_cb(NULL, url, c);
+        *req_cls = rq;
+    }
+    rq->started = true;
     rq->start_ns = cf_now_ns();
     rq->method = method_class_of(method);
     rq->conn = conn_of(c);
     conn_request_start(s, rq->conn, has_body(c));
-    *req_cls = rq;
     if (atomic_load(&s->draining))
         return refuse_early(rq, c, CF_EUNAVAIL, "shutting down");
     (void)MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
@@ -606,9 +664,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     /* Two lengths make the body's end ambiguous: the way to request smuggling. */
     if (hs.content_length > 1)
         return refuse_early(rq, c, CF_EBADREQ, "more than one Content-Length header");
+    rq->scrape = strcmp(url, "/metrics") == 0 && (rq->method == M_GET || rq->method == M_HEAD);
+    rc = check_auth(s, rq, c, url, method, msg);
+    if (rc < 0) {
+        rq->scrape = false; /* a refused scrape counts like any refusal */
+        cf_log(CF_LOG_INFO, "refused %s request: %s", method, msg);
+        return refuse_early(rq, c, rc, msg);
+    }
     atomic_fetch_add(&s->requests, 1);
     atomic_fetch_add(&s->in_flight, 1);
-    rq->scrape = strcmp(url, "/metrics") == 0 && (rq->method == M_GET || rq->method == M_HEAD);
     if (!rq->scrape)
         cf_metric_gauge_add(s->m.in_flight, 1);
     if (!has_body(c)) {
@@ -629,6 +693,11 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
 
     if (rq == NULL)
         return;
+    if (!rq->started) { /* MHD refused it before the access callback */
+        request_free(rq);
+        *req_cls = NULL;
+        return;
+    }
     conn_request_end(s, rq->conn);
     if (rq->user != NULL && s->opts.done != NULL)
         s->opts.done(s->opts.cls, c, rq->user, why);
@@ -637,7 +706,7 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **req_cls,
     if (!rq->scrape)
         metrics_done(&s->m, rq, why);
     early = rq->early;
-    free(rq);
+    request_free(rq);
     *req_cls = NULL;
     if (!early) /* refused before the handler: never counted in flight */
         atomic_fetch_sub(&s->in_flight, 1);
@@ -765,8 +834,8 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         cf_err_set(err, "cannot start the HTTP%s server (libmicrohttpd refused its options)",
                    tls ? "S" : "");
@@ -915,6 +984,11 @@ void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap)
                       (socklen_t)cap);
     if (r == NULL)
         (void)snprintf(out, cap, "?");
+}
+
+bool cf_http_signed(void)
+{
+    return cur_rq != NULL && cur_rq->is_signed;
 }
 
 const char *cf_http_header(struct MHD_Connection *c, const char *name)

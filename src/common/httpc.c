@@ -4,11 +4,13 @@
 #include "coffer/httpc.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coffer/buf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/tls.h"
 
@@ -129,6 +131,28 @@ void cf_httpc_failure(int cc, char *err, const char *url)
                    why, tls_option);
 }
 
+int cf_httpc_sign(void *h, const char *method, const char *url, void **list)
+{
+    const struct cf_cred *c = cf_cred_signer();
+    char line[CF_CRED_HEADER_MAX];
+    struct curl_slist *l = *list;
+    int rc;
+
+    if (c != NULL) {
+        rc = cf_cred_sign_url(c, method, url, line);
+        if (rc < 0)
+            return rc;
+        l = curl_slist_append(l, line);
+        OPENSSL_cleanse(line, sizeof(line));
+        if (l == NULL)
+            return CF_EINTERNAL;
+        *list = l;
+    }
+    if (l != NULL && curl_easy_setopt((CURL *)h, CURLOPT_HTTPHEADER, l) != CURLE_OK)
+        return CF_EINTERNAL;
+    return 0;
+}
+
 static size_t collect(char *p, size_t size, size_t nitems, void *ud)
 {
     struct cf_buf *b = ud;
@@ -166,8 +190,12 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
     if (body != NULL) {
         text = json_dumps(body, JSON_COMPACT);
         hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-        (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "null");
+    }
+    rc = cf_httpc_sign(h, method, url, (void **)&hdrs);
+    if (rc < 0) {
+        cf_err_set(err, "%s: cannot sign the request", url);
+        goto out;
     }
     cc = curl_easy_perform(h);
     if (cc == CURLE_WRITE_ERROR) {

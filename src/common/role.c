@@ -6,12 +6,99 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+
+/* The credentials open in this process, by key files (cf_role_auth_open). */
+struct shared_cred {
+    char *cluster, *pub;
+    struct cf_cred *cred;
+    unsigned users;
+};
+static struct shared_cred shared[8];
+
+static const char *or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+int cf_role_auth_open(const char *role, const struct cf_role_auth *a, struct cf_cred **out,
+                      char *err)
+{
+    struct shared_cred *free_slot = NULL;
+    struct cf_cred *c = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (a->insecure_no_auth) {
+        cf_log(CF_LOG_WARN,
+               "%s: --insecure-no-auth: requests are neither checked nor signed; "
+               "anyone who reaches this port may read, list and delete. For "
+               "benchmarks only.",
+               role);
+        return 0;
+    }
+    if (a->cluster_key_file == NULL || a->cluster_key_file[0] == '\0') {
+        cf_err_set(err, "--cluster-key-file is required (coffer admin keys init --data DIR makes "
+                        "one; --insecure-no-auth is for benchmarks only)");
+        return CF_EINVAL;
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(shared); i++) {
+        struct shared_cred *s = &shared[i];
+        if (s->users == 0) {
+            if (free_slot == NULL)
+                free_slot = s;
+            continue;
+        }
+        if (strcmp(s->cluster, a->cluster_key_file) == 0 &&
+            strcmp(s->pub, or_empty(a->operator_pub_file)) == 0) {
+            s->users++;
+            *out = s->cred;
+            return 0;
+        }
+    }
+    c = cf_cred_new();
+    rc = cf_cred_load_cluster(c, a->cluster_key_file, err);
+    if (rc == 0 && a->operator_pub_file != NULL && a->operator_pub_file[0] != '\0')
+        rc = cf_cred_load_operator_pub(c, a->operator_pub_file, err);
+    if (rc < 0) {
+        cf_cred_free(c);
+        return rc;
+    }
+    cf_cred_install(c);
+    if (free_slot != NULL) {
+        free_slot->cluster = cf_xstrdup(a->cluster_key_file);
+        free_slot->pub = cf_xstrdup(or_empty(a->operator_pub_file));
+        free_slot->cred = c;
+        free_slot->users = 1;
+    }
+    *out = c;
+    return 0;
+}
+
+void cf_role_auth_close(struct cf_cred *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < CF_ARRAY_LEN(shared); i++) {
+        struct shared_cred *s = &shared[i];
+        if (s->users > 0 && s->cred == c) {
+            if (--s->users > 0)
+                return;
+            free(s->cluster);
+            free(s->pub);
+            memset(s, 0, sizeof(*s));
+            break;
+        }
+    }
+    cf_cred_free(c);
+}
 
 int cf_role_config(const char *role, const struct cf_conf_opt *opts, size_t n, void *conf, int argc,
                    char **argv, const char *usage, char *const *log_level)

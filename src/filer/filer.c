@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "coffer/buf.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
 #include "coffer/limits.h"
@@ -29,6 +30,7 @@
 struct cf_filer {
     struct cf_store *store;
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     uint32_t id;
     uint64_t started_ns;
     bool faults; /* holds the process's fault injector (faults_int.h) */
@@ -58,6 +60,7 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "refuse new objects; reads and deletes still work", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_filer_conf),
+    CF_ROLE_AUTH_OPTS(OFF),
     {"fault-injection", CF_CONF_BOOL, "false", 0, 0, OFF(fault_injection),
      "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
      "filer",
@@ -251,6 +254,13 @@ static enum MHD_Result serve_status(struct cf_filer *f, struct MHD_Connection *c
     struct cf_store_stats st;
     json_t *j;
 
+    /* Liveness for anyone; the figures only for the cluster (http.h). */
+    if (!cf_http_signed()) {
+        j = json_pack("{s:I,s:b}", "id", (json_int_t)f->id, "ok", 1);
+        if (j == NULL)
+            return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the status");
+        return cf_http_reply_json(c, MHD_HTTP_OK, j);
+    }
     cf_store_get_stats(f->store, &st);
     j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)f->id,
                   "total_bytes", (json_int_t)st.total_bytes, "used_bytes",
@@ -432,6 +442,17 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 
 /* ---- life cycle ---- */
 
+/* What a request needs (http.h): /status is liveness for anyone (its
+ * figures only when signed, serve_status); the
+ * objects and their listing, to the cluster only. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    return CF_ACCESS_INTERNAL;
+}
+
 int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                    struct cf_filer **out, uint16_t *port_out, char *err)
 {
@@ -461,6 +482,12 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
         cf_log(CF_LOG_WARN,
                "fault injection is on (" CF__FILER_FAULTS_URL "): a filer for tests only");
     }
+    rc = cf_role_auth_open("filer", &conf->auth, &f->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = f->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = cf_store_open(&so, &f->store, err);
     if (rc < 0)
         goto out;
@@ -487,6 +514,7 @@ void cf_filer_free(struct cf_filer *f)
     if (f == NULL)
         return;
     cf_http_server_free(f->http);
+    cf_role_auth_close(f->cred);
     cf_store_close(f->store);
     if (f->faults)
         cf__filer_faults_close();

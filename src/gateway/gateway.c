@@ -19,6 +19,7 @@
 #include "coffer/auth.h"
 #include "coffer/buf.h"
 #include "coffer/clockguard.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/hex.h"
 #include "coffer/fetch.h"
@@ -69,6 +70,7 @@
 
 struct cf_gateway {
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct cf_fsdb *fs;
     struct cf_auth_key key;
     struct cf_auth_limiter *lim_pair; /* (address, client, user) */
@@ -138,6 +140,7 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
+    CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
 
@@ -1597,6 +1600,18 @@ static int key_init(struct cf_auth_key *k, const char *path, char *err)
     return rc;
 }
 
+/* What a request needs (http.h): the gateway is the public door, its
+ * callers carry tokens (auth.h), not cluster signatures; only /metrics
+ * (decided by http.c) may need one. Its own calls to the app and objsrv
+ * are signed with the cluster key. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    (void)method;
+    (void)url;
+    return CF_ACCESS_PUBLIC;
+}
+
 int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
                      uint16_t *port_out, char *err)
 {
@@ -1686,6 +1701,12 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         cf_err_set(err, "cannot hash the dummy password");
         goto out;
     }
+    rc = cf_role_auth_open("gateway", &conf->auth, &g->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = g->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_fsdb_open(conf->db, (unsigned)conf->db_pool, &g->fs, err);
     if (rc < 0)
@@ -1727,6 +1748,7 @@ void cf_gateway_free(struct cf_gateway *g)
     /* Before fsdb closes: the thread uses it. */
     trasher_stop(g);
     cf_http_server_free(g->http);
+    cf_role_auth_close(g->cred);
     cf_fsdb_close(g->fs);
     cf_clockguard_close(g->clock);
     cf_auth_limiter_free(g->lim_pair);

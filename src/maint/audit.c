@@ -179,6 +179,7 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
     uint8_t got[CF_SHA512_LEN];
     enum verdict v = V_UNREACHABLE;
     long stall = (long)au->env->stall_s;
+    struct curl_slist *hdrs = NULL;
     CURLcode cc;
 
     why[0] = '\0';
@@ -200,6 +201,10 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
     (void)curl_easy_setopt(rb.e, CURLOPT_CONNECTTIMEOUT, stall > 0 ? stall : 10L);
     (void)curl_easy_setopt(rb.e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     (void)curl_easy_setopt(rb.e, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 10L);
+    if (cf_httpc_sign(rb.e, "GET", url, (void **)&hdrs) < 0) {
+        (void)snprintf(why, cap, "cannot sign the request");
+        goto out;
+    }
     cc = curl_easy_perform(rb.e);
     if (rb.status == 0)
         (void)curl_easy_getinfo(rb.e, CURLINFO_RESPONSE_CODE, &rb.status);
@@ -235,6 +240,7 @@ out:
     }
     if (rb.e != NULL)
         curl_easy_cleanup(rb.e);
+    curl_slist_free_all(hdrs);
     cf_sha512_fini(&rb.h);
     return v;
 }

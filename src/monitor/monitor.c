@@ -14,6 +14,7 @@
 
 #include "coffer/buf.h"
 #include "coffer/clockguard.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
 #include "coffer/log.h"
@@ -38,7 +39,8 @@ struct cf_monitor {
     bool pruner_started;
     bool stop; /* under mu */
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    pthread_cond_t cv;    /* CLOCK_MONOTONIC */
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
 };
 
 /* A POST being read. */
@@ -80,6 +82,7 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_monitor_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of scribe retention", false},
+    CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -498,6 +501,19 @@ static void pruner_stop(struct cf_monitor *m)
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
+/* What a request needs (http.h): /status is liveness for anyone; taking
+ * a filer in or out of maintenance needs the operator key; reading the
+ * table and the log, and writing events, any key. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    if (strncmp(url, "/v1/filers/", 11) == 0 && strcmp(method, "GET") != 0)
+        return CF_ACCESS_ADMIN;
+    return CF_ACCESS_INTERNAL;
+}
+
 int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
                      uint16_t *port_out, char *err)
 {
@@ -523,6 +539,14 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     to.timeout_ms = (unsigned)conf->timeout_ms;
     to.offline_after = (unsigned)conf->offline_after;
     to.busy_ms = (unsigned)conf->busy_ms;
+    /* First: the tracker's polls are signed (a filer tells its figures
+     * only to the cluster). */
+    rc = cf_role_auth_open("monitor", &conf->auth, &m->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = m->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
     if (rc == 0)
         rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);
@@ -574,6 +598,7 @@ void cf_monitor_free(struct cf_monitor *m)
     cf_http_server_free(m->http);
     pruner_stop(m);
     cf_clockguard_close(m->clock);
+    cf_role_auth_close(m->cred);
     cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/fetch.h"
 #include "coffer/http.h"
@@ -56,6 +57,7 @@ struct suspect {
 
 struct cf_objsrv {
     struct cf_http_server *http;
+    struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct suspect *suspects;
     char *app;
     uint64_t cache_ns;
@@ -77,6 +79,7 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     CF_ROLE_TLS_OPTS(struct cf_objsrv_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_objsrv_conf),
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_objsrv_conf),
+    CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
 
@@ -398,6 +401,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 /* ---- life cycle ---- */
 
+/* What a request needs (http.h): /status is liveness for anyone; the
+ * objects and their listing, to the cluster only. */
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    return CF_ACCESS_INTERNAL;
+}
+
 int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, uint16_t *port_out,
                     char *err)
 {
@@ -420,6 +433,12 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         pthread_mutex_init(&o->cache[i].mu, NULL);
         pthread_mutex_init(&o->suspects[i].mu, NULL);
     }
+    rc = cf_role_auth_open("objsrv", &conf->auth, &o->cred, err);
+    if (rc < 0)
+        goto out;
+    ho.auth = o->cred;
+    ho.access = access_of;
+    ho.metrics_public = conf->auth.metrics_public;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
@@ -443,6 +462,7 @@ void cf_objsrv_free(struct cf_objsrv *o)
     if (o == NULL)
         return;
     cf_http_server_free(o->http);
+    cf_role_auth_close(o->cred);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_destroy(&o->cache[i].mu);
         pthread_mutex_destroy(&o->suspects[i].mu);

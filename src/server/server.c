@@ -12,6 +12,7 @@
 
 #include "coffer/app.h"
 #include "coffer/auth.h"
+#include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/filer.h"
 #include "coffer/fsdb.h"
@@ -40,6 +41,8 @@ struct server_conf {
     bool tls_internal;
 
     struct cf_http_limits http; /* every role's (http.h) */
+    bool insecure_no_auth;
+    bool metrics_public;
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -64,6 +67,10 @@ static const struct cf_conf_opt opts[] = {
      false},
 
     CF_HTTP_LIMITS_CONF_OPTS(struct server_conf),
+    {"insecure-no-auth", CF_CONF_BOOL, "false", 0, 0, OFF(insecure_no_auth),
+     "no keys: requests between roles neither signed nor checked (benchmarks only)", false},
+    {"metrics-public", CF_CONF_BOOL, "false", 0, 0, OFF(metrics_public),
+     "serve GET /metrics without a signature", false},
 };
 
 static const char usage[] =
@@ -244,6 +251,31 @@ static int set_tls(const struct cf_conf_opt *ropts, size_t n, void *rconf, const
 }
 #define SET_TLS(role, conf, on)                                                                    \
     set_tls(cf_##role##_conf_opts, cf_##role##_conf_nopts, (conf), s, (on), err)
+/* The keys every role of the server uses (cred.h): made in the data
+ * directory on the first start. */
+struct keys {
+    char cluster[4200];
+    char pub[4200];
+    bool insecure, metrics_public;
+};
+
+#define SET_AUTH(role, conf, k)                                                                    \
+    set_auth(cf_##role##_conf_opts, cf_##role##_conf_nopts, (conf), &(conf)->auth, (k), err)
+
+static int set_auth(const struct cf_conf_opt *table, size_t n, void *conf, struct cf_role_auth *a,
+                    const struct keys *k, char *err)
+{
+    int rc = 0;
+
+    if (!k->insecure) {
+        rc = cf_conf_set(table, n, conf, "cluster-key-file", k->cluster, err);
+        if (rc == 0)
+            rc = cf_conf_set(table, n, conf, "operator-pub-file", k->pub, err);
+    }
+    a->insecure_no_auth = k->insecure;
+    a->metrics_public = k->metrics_public;
+    return rc;
+}
 
 /* Every role starts from its own option table's defaults (cf_conf_defaults),
  * exactly as `coffer ROLE` with no options would, and the server sets only
@@ -256,6 +288,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     bool itls = conf->tls && conf->tls_internal; /* the internal roles serve HTTPS */
     const char *scheme = itls ? "https" : "http";
+    struct keys k = {.insecure = conf->insecure_no_auth, .metrics_public = conf->metrics_public};
+    unsigned made = 0;
     int rc;
 
     if (conf->replicas > conf->filers) {
@@ -274,6 +308,15 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         if (rc < 0)
             return rc;
     }
+    if (!k.insecure) {
+        rc = cf_cred_make_files(conf->data, false, &made, err);
+        if (rc < 0)
+            return rc;
+        if (made > 0)
+            cf_log(CF_LOG_INFO, "made %u key file(s) in %s", made, conf->data);
+    }
+    (void)snprintf(k.cluster, sizeof(k.cluster), "%s/%s", conf->data, CF_CRED_CLUSTER_FILE);
+    (void)snprintf(k.pub, sizeof(k.pub), "%s/%s", conf->data, CF_CRED_OPERATOR_PUB);
     for (size_t i = 0; i < conf->filers; i++) {
         struct cf_filer_conf *fc = &s->fc[i];
         if (snprintf(dir, sizeof(dir), "%s/filer%zu", conf->data, i + 1) >= (int)sizeof(dir) ||
@@ -288,6 +331,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             rc = SET(filer, fc, "listen", listen);
         if (rc == 0)
             rc = SET_TLS(filer, fc, itls);
+        if (rc == 0)
+            rc = SET_AUTH(filer, fc, &k);
         if (rc < 0)
             return rc;
         fc->id = i + 1;
@@ -315,6 +360,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET_TLS(monitor, &s->mc, itls);
     if (rc == 0)
+        rc = SET_AUTH(monitor, &s->mc, &k);
+    if (rc == 0)
         rc = cf_monitor_start(&s->mc, &s->monitor, &monitor_port, err);
     if (rc < 0)
         return rc;
@@ -329,6 +376,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(app, &s->ac, "db", uri);
     if (rc == 0)
         rc = SET_TLS(app, &s->ac, itls);
+    if (rc == 0)
+        rc = SET_AUTH(app, &s->ac, &k);
     if (rc < 0)
         return rc;
     s->ac.replicas = conf->replicas;
@@ -348,6 +397,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     s->oc.http = conf->http;
     if (rc == 0)
         rc = SET_TLS(objsrv, &s->oc, itls);
+    if (rc == 0)
+        rc = SET_AUTH(objsrv, &s->oc, &k);
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc < 0)
@@ -376,6 +427,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
     if (rc == 0)
+        rc = SET_AUTH(gateway, &s->gc, &k);
+    if (rc == 0)
         rc = cf_gateway_start(&s->gc, &s->gateway, &gateway_port, err);
     if (rc < 0)
         return rc;
@@ -395,6 +448,9 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (pw[0] != '\0')
         printf("coffer gateway login: client demo user admin password %s\n", pw);
     memset(pw, 0, sizeof(pw));
+    if (!k.insecure)
+        printf("coffer server keys: cluster %s, operator %s/%s (the CLI's --key-file)\n", k.cluster,
+               conf->data, CF_CRED_OPERATOR_FILE);
     fflush(stdout);
     return 0;
 }

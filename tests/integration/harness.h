@@ -25,6 +25,7 @@
 
 #include "harness/runner.h"
 #include "harness/payload.h"
+#include "harness/keys.h"
 #include "harness/proc.h"
 #include "harness/http.h"
 #include "harness/raw.h"

@@ -251,7 +251,8 @@ static void t_client_vanishes(void *arg)
 {
     struct it_cluster c;
     struct it_gen g;
-    char req[256];
+    char req[256 + CF_CRED_HEADER_MAX];
+    size_t n;
     int fd;
 
     (void)arg;
@@ -269,7 +270,9 @@ static void t_client_vanishes(void *arg)
                    "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    "Content-Length: %u\r\n\r\n",
                    (unsigned)(8 * IT_MIB));
-        IT_CHECK(it_raw_send(fd, req, strlen(req)));
+        n = strlen(req);
+        it_raw_sign(req, &n, sizeof(req));
+        IT_CHECK(it_raw_send(fd, req, n));
         it_gen_init(&g, 60, 8 * IT_MIB);
         IT_CHECK(it_raw_send_gen(fd, &g, 2 * IT_MIB));
         it_gen_fini(&g);

@@ -609,12 +609,15 @@ static void t_list(void *arg)
 /* Send "METHOD target" raw (curl would normalise it) and return the status. */
 static long raw_status(const struct it_filer *f, const char *method, const char *target)
 {
-    char req[2048], reply[4096];
+    char req[2048 + CF_CRED_HEADER_MAX], reply[4096];
     bool put = strcmp(method, "PUT") == 0;
+    size_t n;
 
     it_fmt(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n%s",
            method, target, put ? "Content-Length: 5\r\n" : "", put ? "hello" : "");
-    return it_raw_exchange(f, req, strlen(req), reply, sizeof(reply));
+    n = strlen(req);
+    it_raw_sign(req, &n, sizeof(req));
+    return it_raw_exchange(f, req, n, reply, sizeof(reply));
 }
 
 static void fill_segment(char *p, size_t n)

@@ -34,16 +34,19 @@
  * reply's JSON body (caller owns; NULL if none). */
 static long faults_req(const struct it_filer *f, const char *method, const char *body, json_t **out)
 {
-    char req[4096], reply[8192];
+    char req[4096 + CF_CRED_HEADER_MAX], reply[8192];
     const char *json;
     json_error_t je;
+    size_t n;
     long st;
 
     it_fmt(req, sizeof(req),
            "%s /debug/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
            "Connection: close\r\n\r\n%s",
            method, body != NULL ? strlen(body) : 0, body != NULL ? body : "");
-    st = it_raw_exchange(f, req, strlen(req), reply, sizeof(reply));
+    n = strlen(req);
+    it_raw_sign(req, &n, sizeof(req));
+    st = it_raw_exchange(f, req, n, reply, sizeof(reply));
     json = strstr(reply, "\r\n\r\n");
     if (out != NULL)
         *out = json != NULL && json[4] != '\0' ? json_loads(json + 4, 0, &je) : NULL;

@@ -6,7 +6,8 @@
  * ends are in the file). The first line of <name>.resp is what the reply's
  * status line must start with (e.g. "HTTP/1.1 400"), or "(no reply)" when
  * the filer must close the connection without answering; its other lines are
- * comments. The driver sends the request, shuts down its write side (so a
+ * comments. The driver signs the request as the operator (it_raw_sign),
+ * sends it, shuts down its write side (so a
  * truncated body ends there), reads the reply to EOF, then checks that the
  * filer still serves /status, stored nothing and left no temporary file,
  * and that it exits 0 on SIGTERM.
@@ -62,7 +63,10 @@ static void run_http_case(void *arg)
     size_t n, wlen;
     long st;
 
-    n = read_file(hc->req, req, REQ_MAX);
+    n = read_file(hc->req, req, REQ_MAX - CF_CRED_HEADER_MAX - 2);
+    /* The filer checks the signature first: sign, so the case reaches the
+     * parser it is about. */
+    it_raw_sign(req, &n, REQ_MAX);
     read_file(hc->resp, want, sizeof(want));
     wlen = strcspn(want, "\r\n");
     want[wlen] = '\0';

@@ -451,6 +451,7 @@ static void t_scribe(void *arg)
     char *out = malloc(OUT_MAX), big[2048], raw[512], reply[1024];
     json_t *ev, *again;
     int off, on;
+    size_t rawn;
     int fd;
 
     (void)arg;
@@ -537,7 +538,9 @@ static void t_scribe(void *arg)
     it_fmt(raw, sizeof(raw),
            "POST /v1/log HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
            "not json!");
-    IT_CHECK(it_raw_send(fd, raw, strlen(raw)));
+    rawn = strlen(raw);
+    it_raw_sign(raw, &rawn, sizeof(raw));
+    IT_CHECK(it_raw_send(fd, raw, rawn));
     IT_EQ(it_raw_read_reply(fd, reply, sizeof(reply)), 400);
     close(fd);
     {

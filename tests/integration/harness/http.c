@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "harness/harness_int.h"
+#include "harness/keys.h"
 
 #define IT_CURL_BUFSIZE (256 * 1024)
 #define IT_XFER_MS      240000 /* one it_xfer_run batch */
@@ -136,6 +137,7 @@ static struct curl_slist *http_prepare(CURL *e, const char *base, const char *me
 {
     struct curl_slist *hl = NULL;
     char url[IT_PATH_MAX + 64];
+    bool own_auth = false;
     const char *h;
     int n;
 
@@ -148,7 +150,15 @@ static struct curl_slist *http_prepare(CURL *e, const char *base, const char *me
         h = va_arg(ap, const char *);
         if (h == NULL)
             break;
+        own_auth = own_auth || strncasecmp(h, "Authorization:", 14) == 0;
         hl = curl_slist_append(hl, h);
+        IT_CHECK(hl != NULL);
+    }
+    /* Speak to the roles as the operator (keys.h). */
+    if (!own_auth && !it_keys_is_public(base)) {
+        char line[CF_CRED_HEADER_MAX];
+        IT_CHECK(cf_cred_sign_url(it_keys_operator_cred(), method, url, line) == 0);
+        hl = curl_slist_append(hl, line);
         IT_CHECK(hl != NULL);
     }
     if (body == NULL || !body->expect) {

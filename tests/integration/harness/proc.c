@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "harness/harness_int.h"
+#include "harness/keys.h"
 
 extern char **environ;
 
@@ -35,12 +36,17 @@ static void child_env(char **envp, size_t cap)
 {
     size_t n = 0;
 
+    static char key_env[IT_PATH_MAX + 32];
+
     for (char **e = environ; *e != NULL; e++) {
         if (strncmp(*e, "COFFER_", 7) == 0)
             continue;
-        IT_CHECK(n + 1 < cap);
+        IT_CHECK(n + 2 < cap);
         envp[n++] = *e;
     }
+    /* Every coffer command is the operator's (keys.h). */
+    it_fmt(key_env, sizeof(key_env), "COFFER_OPERATOR_KEY_FILE=%s", it_keys_operator());
+    envp[n++] = key_env;
     envp[n] = NULL;
 }
 
@@ -79,12 +85,20 @@ static void build_args(char **args, const char *role, const char *const *fixed, 
 {
     size_t n = 0;
 
-    IT_CHECK(nfixed + 2 <= IT_ARGS_MAX);
+    IT_CHECK(nfixed + 6 <= IT_ARGS_MAX);
     args[n++] = (char *)it__coffer();
     if (role != NULL)
         args[n++] = (char *)role;
     for (size_t i = 0; i < nfixed; i++)
         args[n++] = (char *)fixed[i];
+    /* Every role but the server (which finds them in its data directory)
+     * gets the case's keys (keys.h). */
+    if (role != NULL && strcmp(role, "server") != 0) {
+        args[n++] = "--cluster-key-file";
+        args[n++] = (char *)it_keys_cluster();
+        args[n++] = "--operator-pub-file";
+        args[n++] = (char *)it_keys_operator_pub();
+    }
     for (;;) {
         const char *a = va_arg(ap, const char *);
         if (a == NULL)
@@ -542,6 +556,7 @@ void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, c
     va_start(ap, objsrv);
     role_startv(p, "gateway", fixed, CF_ARRAY_LEN(fixed), ap);
     va_end(ap);
+    it_keys_public_base(p->base);
 }
 
 /* ---- coffer server ------------------------------------------------------------ */
@@ -555,6 +570,7 @@ void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers,
     memset(s, 0, sizeof(*s));
     IT_CHECK(nfilers <= IT_SERVER_FILERS);
     it_case_path(dir, data);
+    it_keys_link_into(dir);
     it_fmt(n, sizeof(n), "%u", nfilers);
     va_start(ap, nfilers);
     build_args(args, "server", fixed, CF_ARRAY_LEN(fixed), ap);

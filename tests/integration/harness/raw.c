@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "harness/keys.h"
+
 #define IT_IO_MS 30000 /* one raw read or write */
 
 int it_raw_try_connect(unsigned port)
@@ -83,17 +85,54 @@ bool it_raw_send_gen(int fd, struct it_gen *g, uint64_t n)
     return ok;
 }
 
+void it_raw_sign(char *req, size_t *n, size_t cap)
+{
+    char method[32], target[2048], host[256] = "", line[CF_CRED_HEADER_MAX];
+    const char *eol = memchr(req, '\n', *n), *sp = memchr(req, ' ', *n), *h;
+    size_t ml, tl = 0, hl, ll, at;
+
+    if (eol == NULL || sp == NULL || sp > eol || (size_t)(sp - req) >= sizeof(method))
+        return;
+    ml = (size_t)(sp - req);
+    memcpy(method, req, ml);
+    method[ml] = '\0';
+    while (sp + 1 + tl < eol && strchr(" \r\n", sp[1 + tl]) == NULL && sp[1 + tl] != '\0' &&
+           tl + 1 < sizeof(target))
+        tl++;
+    memcpy(target, sp + 1, tl);
+    target[tl] = '\0';
+    h = memmem(req, *n, "\nHost: ", 7);
+    if (h != NULL) {
+        hl = strcspn(h + 7, "\r\n");
+        if (hl < sizeof(host)) {
+            memcpy(host, h + 7, hl);
+            host[hl] = '\0';
+        }
+    }
+    it_sign_line(line, method, target, host);
+    ll = strlen(line);
+    IT_CHECK(*n + ll + 2 < cap);
+    at = (size_t)(eol - req) + 1;
+    memmove(req + at + ll + 2, req + at, *n - at);
+    memcpy(req + at, line, ll);
+    memcpy(req + at + ll, "\r\n", 2);
+    *n += ll + 2;
+}
+
 int it_raw_put_begin(const struct it_filer *f, const char *path, int64_t size)
 {
-    char req[1024], len[64];
+    char req[1024 + CF_CRED_HEADER_MAX], len[64], target[512], auth[CF_CRED_HEADER_MAX];
     int fd = it_raw_connect(f);
 
     if (size >= 0)
         it_fmt(len, sizeof(len), "Content-Length: %lld", (long long)size);
     else
         it_fmt(len, sizeof(len), "Transfer-Encoding: chunked");
+    it_fmt(target, sizeof(target), "/o/%s", path);
+    it_sign_line(auth, "PUT", target, "127.0.0.1");
     it_fmt(req, sizeof(req),
-           "PUT /o/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\nConnection: close\r\n\r\n", path, len);
+           "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n%s\r\nConnection: close\r\n\r\n", target,
+           auth, len);
     IT_CHECK(it_raw_send(fd, req, strlen(req)));
     return fd;
 }

@@ -34,6 +34,13 @@ bool it_raw_send_gen(int fd, struct it_gen *g, uint64_t n);
 /* Connect and send the header block of a raw PUT of /o/path: Content-Length
  * when size >= 0, else chunked; the body is the caller's to send. */
 int it_raw_put_begin(const struct it_filer *f, const char *path, int64_t size);
+/* Sign a raw request as the operator (keys.h): insert after the request
+ * line of req[0..*n) (cap bytes in all) an Authorization line for its
+ * method and target (as libmicrohttpd sees it: up to a space, CR, LF or
+ * NUL) and its Host header's value. A request line that does not parse
+ * (no CR LF, no space) is left as it is. */
+void it_raw_sign(char *req, size_t *n, size_t cap);
+
 /* Read a reply until EOF or until its headers and Content-Length body are in
  * (interim 1xx replies are skipped). Keeps up to cap - 1 bytes in buf
  * (NUL-terminated). Returns the status, 0 if the connection closed with no
