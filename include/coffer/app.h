@@ -75,11 +75,7 @@ struct cf_app_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * the retention decisions (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
-    uint64_t stale_delay_ms;    /* a replica dropped from a record is deleted after this */
-    uint64_t audit_interval_s;  /* period of the background audit; 0: none */
-    uint64_t audit_bw_mbps;     /* its bandwidth limit, MB/s; 0: none */
-    uint64_t dedupe_interval_s; /* period of the dedupe job; 0: none */
-    struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
+    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 
 #define CF_APP_UPLOAD_HOLD_S 3600

@@ -262,8 +262,8 @@ static bool filers_busy(void *arg)
 
 static void case_upload(void *arg)
 {
-    static const char head[] = "POST /v1/objects HTTP/1.1\r\nHost: t\r\n"
-                               "Content-Length: 1048576\r\n\r\n";
+    char head[1024];
+    size_t n;
     struct it_cluster c;
     struct it_gen g;
     unsigned ticks = 0, max_ticks = 80 * it_multiplier();
@@ -274,10 +274,15 @@ static void case_upload(void *arg)
     it_cluster_start_filers(&c, 2);
     it_app_start_ok(&c.app, c.db, "--http-min-rate", MIN_RATE, "--http-rate-window-ms", WINDOW_MS,
                     NULL);
+    it_fmt(head, sizeof(head),
+           "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 1048576\r\n\r\n",
+           c.app.port);
+    n = strlen(head);
+    it_raw_sign(head, &n, sizeof(head));
     fd = it_raw_try_connect(c.app.port);
     IT_CHECK(fd >= 0);
     it_gen_init(&g, 7, 1048576);
-    IT_CHECK(it_raw_send(fd, head, sizeof(head) - 1));
+    IT_CHECK(it_raw_send(fd, head, n));
     IT_CHECK(it_raw_send_gen(fd, &g, 64 * 1024));
     IT_CHECKF(it_wait_for(filers_busy, &c, 50, 100), "the upload never reached both filers");
     /* Then a byte every 100 ms: 10 bytes/s, far under the minimum rate. */

@@ -364,7 +364,12 @@ int64_t it_metric(const char *base, const char *series)
     int64_t v;
     char *end = NULL;
 
-    IT_EQ(it_http_to(NULL, base, "GET", "/metrics", NULL, &r, NULL), 200);
+    char url[IT_URL_MAX + 16], line[CF_CRED_HEADER_MAX];
+
+    /* /metrics needs a signature on every role, the gateway too. */
+    it_fmt(url, sizeof(url), "%s/metrics", base);
+    IT_CHECK(cf_cred_sign_url(it_keys_operator_cred(), "GET", url, line) == 0);
+    IT_EQ(it_http_to(NULL, base, "GET", "/metrics", NULL, &r, line, NULL), 200);
     IT_CHECKF(r.body != NULL && r.body_len == r.total, "GET %s/metrics: a body over %d bytes", base,
               IT_BODY_KEEP);
     for (p = r.body; hit == NULL && p != NULL && *p != '\0'; p = strchr(p, '\n')) {
