@@ -42,30 +42,6 @@
 #define MIN_RATE  "4K"
 #define NSLOW     24 /* idle and trickling connections, each, per server */
 
-/* Connect to 127.0.0.1:port from source address src ("127.0.0.2"; loopback
- * is a /8). Returns the fd, or fails the case. */
-static int connect_from(const char *src, unsigned port)
-{
-    struct sockaddr_in sa, me;
-    struct timeval tv = {(time_t)(10u * it_multiplier()), 0};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    IT_CHECKF(fd >= 0, "socket: %s", strerror(errno));
-    IT_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-    memset(&me, 0, sizeof(me));
-    me.sin_family = AF_INET;
-    IT_CHECK(inet_pton(AF_INET, src, &me.sin_addr) == 1);
-    IT_CHECKF(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s", src,
-              strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    IT_CHECKF(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect from %s: %s", src,
-              strerror(errno));
-    return fd;
-}
-
 /* Whether the server has closed fd: a read that would not block gives EOF
  * or a reset. A server that sent bytes first (it should not) fails the case. */
 static bool closed_by_peer(int fd)
@@ -118,8 +94,8 @@ static void slow_heads(const struct target *t, size_t nt)
     it_client_init(&cl);
     for (size_t i = 0; i < nt; i++) {
         for (size_t k = 0; k < NSLOW; k++) {
-            idle[i][k] = connect_from("127.0.0.2", t[i].port);
-            slow[i][k] = connect_from("127.0.0.2", t[i].port);
+            idle[i][k] = it_raw_connect_from("127.0.0.2", t[i].port, 10u);
+            slow[i][k] = it_raw_connect_from("127.0.0.2", t[i].port, 10u);
         }
     }
     while (left > 0 && ticks < max_ticks) {
@@ -219,7 +195,7 @@ static void case_per_ip(void *arg)
     /* Each connection is accepted (and held) before the next is made. */
     for (size_t i = 0; i < CF_ARRAY_LEN(fds); i++) {
         long st;
-        fds[i] = connect_from("127.0.0.2", f.port);
+        fds[i] = it_raw_connect_from("127.0.0.2", f.port, 10u);
         st = status_on(fds[i]);
         IT_CHECKF(st == 200 || st == 0, "connection %zu: status %ld", i, st);
         if (st == 200)
@@ -433,7 +409,7 @@ static void case_server(void *arg)
     IT_CHECK(sscanf(s.objsrv, "http://127.0.0.1:%u", &ports[1]) == 1);
     IT_CHECK(sscanf(s.filers[0], "http://127.0.0.1:%u", &ports[2]) == 1);
     for (size_t i = 0; i < 4; i++)
-        fds[i] = connect_from("127.0.0.2", ports[i]);
+        fds[i] = it_raw_connect_from("127.0.0.2", ports[i], 10u);
     while (left > 0 && ticks < max_ticks) {
         for (size_t i = 0; i < 4; i++) {
             if (!gone[i] && closed_by_peer(fds[i])) {
