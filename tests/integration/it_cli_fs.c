@@ -42,23 +42,6 @@ static void run_ok(char *out, const char *tok, const char *cmd, const char *a1, 
     IT_CHECKF(rc == 0, "coffer %s %s: exit %d (see cmd.log)", cmd, a1 ? a1 : "", rc);
 }
 
-/* The whole file (caller owns; free()), its size in *len. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(fstat(fd, &st) == 0);
-    buf = malloc((size_t)st.st_size + 1);
-    IT_CHECK(buf != NULL);
-    IT_CHECK(read(fd, buf, (size_t)st.st_size) == (ssize_t)st.st_size);
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* `coffer get REMOTE -o <case>/got` holds exactly the bytes of local. */
 static void get_same(const char *tok, const char *remote, const char *local)
 {
@@ -69,8 +52,8 @@ static void get_same(const char *tok, const char *remote, const char *local)
     it_case_path(got, "got");
     (void)unlink(got);
     run_ok(NULL, tok, "get", remote, "-o", got, NULL);
-    a = slurp(local, &n1);
-    b = slurp(got, &n2);
+    a = it_read_file(local, &n1);
+    b = it_read_file(got, &n2);
     IT_EQ(n2, n1);
     IT_CHECKF(memcmp(a, b, n1) == 0, "coffer get %s: other bytes", remote);
     free(a);
@@ -214,7 +197,7 @@ static void t_tour(void *arg)
     /* A bad usage is exit 2. */
     IT_EQ(run(NULL, tok, "mv", "/docs/moved.bin", NULL, NULL, NULL), 2);
 
-    text = slurp(log, &n);
+    text = it_read_file(log, &n);
     IT_CHECKF(memmem(text, n, pw, strlen(pw)) == NULL, "a password reached the log");
     free(text);
     it_proc_signal(&s.p, SIGINT);

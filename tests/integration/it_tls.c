@@ -34,24 +34,6 @@
 #define LINE_MS 20000
 #define OUT_MAX 4096
 
-/* The text of the file at path (caller owns; free()), NUL-terminated. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(fstat(fd, &st) == 0);
-    buf = malloc((size_t)st.st_size + 1);
-    IT_CHECK(buf != NULL);
-    IT_CHECK(read(fd, buf, (size_t)st.st_size) == (ssize_t)st.st_size);
-    buf[st.st_size] = '\0';
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* The bytes the commands wrote to cmd.log since *mark (then moved to the
  * end): whether they contain needle. */
 static bool log_has(size_t *mark, const char *needle)
@@ -61,7 +43,7 @@ static bool log_has(size_t *mark, const char *needle)
     bool found;
 
     it_case_path(log, "cmd.log");
-    text = slurp(log, &n);
+    text = it_read_file(log, &n);
     found = *mark <= n && strstr(text + *mark, needle) != NULL;
     *mark = n;
     free(text);
@@ -164,7 +146,7 @@ static void t_server(void *arg)
     IT_EQ(CMD("login", "--gateway", gw, "--ca", ca, "--client", "demo", "--user", "admin",
               "--password", pw, "--token-file", tok),
           0);
-    text = slurp(tok, &n);
+    text = it_read_file(tok, &n);
     IT_CHECKF(strstr(text, "\"ca\"") != NULL, "no CA in the token file");
     free(text);
     IT_EQ(CMD("put", file, "/f.bin", "--token-file", tok), 0);

@@ -688,3 +688,27 @@ bool it_file_contains(const char *path, const char *needle)
     free(buf);
     return found;
 }
+
+char *it_read_file(const char *path, size_t *len)
+{
+    struct stat st;
+    char *buf;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    IT_CHECKF(fstat(fd, &st) == 0, "fstat \"%s\": %s", path, strerror(errno));
+    buf = cf_xmalloc((size_t)st.st_size + 1);
+    while (n < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        IT_CHECKF(k >= 0, "read \"%s\": %s", path, strerror(errno));
+        IT_CHECKF(k > 0, "\"%s\" shrank while read", path);
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}

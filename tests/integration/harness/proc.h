@@ -165,4 +165,8 @@ int it_exit_code(int status);
  * the case if the file cannot be read. */
 bool it_file_contains(const char *path, const char *needle);
 
+/* The whole file at path (borrowed), NUL-terminated (caller owns; free()),
+ * its size in *len. Fails the case if it cannot be read. */
+char *it_read_file(const char *path, size_t *len);
+
 #endif
