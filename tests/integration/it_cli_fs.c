@@ -74,26 +74,20 @@ static uint64_t id_of_line(const char *out, const char *needle)
 
 static void t_tour(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char big[IT_PATH_MAX], small[IT_PATH_MAX], v2[IT_PATH_MAX], log[IT_PATH_MAX];
     char fsdb[IT_PATH_MAX + 16], out[OUT_MAX], id[32], home[IT_PATH_MAX];
     struct it_server s;
     struct stat st;
-    const char *p;
     char *text;
     size_t n;
     int rc;
 
     (void)arg;
     it_server_start_ok(&s, "data", 3, NULL);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
+    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
+                        sizeof(pw), LINE_MS);
     it_case_path(log, "cmd.log");
     it_case_path(home, "home");
     it_fmt(tok, sizeof(tok), "%s/.config/coffer/token", home);

@@ -82,12 +82,11 @@ static void check_no_plain_http(unsigned port)
 
 static void t_server(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char file[IT_PATH_MAX], got[IT_PATH_MAX], other[IT_PATH_MAX], other_ca[IT_PATH_MAX];
     char plain[IT_URL_MAX], *text;
     struct it_server s;
     struct it_record rec;
-    const char *p;
     size_t mark = 0, n;
     unsigned port;
     int rc;
@@ -98,19 +97,13 @@ static void t_server(void *arg)
     IT_CHECKF(strncmp(s.objsrv, "https://", 8) == 0, "objsrv at %s", s.objsrv);
     IT_CHECKF(strncmp(s.monitor, "https://", 8) == 0, "monitor at %s", s.monitor);
     IT_CHECKF(strncmp(s.filers[0], "https://", 8) == 0, "filer at %s", s.filers[0]);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on https://";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p) - 8);
+    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
+    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
     port = (unsigned)strtoul(strrchr(gw, ':') + 1, NULL, 10);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer server tls: clients verify with --ca ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(ca, sizeof(ca), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    it_proc_expect_line(&s.p, "coffer server tls: clients verify with --ca ", ca, sizeof(ca),
+                        LINE_MS);
+    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
+                        sizeof(pw), LINE_MS);
     it_case_path(tok, "admin.token");
     it_case_path(tok2, "nope.token");
     it_case_path(got, "got");
@@ -218,11 +211,10 @@ static void t_roles(void *arg)
  * it byte for byte, the other roles answer plain HTTP. */
 static void t_gateway_only(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX];
     char file[IT_PATH_MAX], got[IT_PATH_MAX];
     struct it_server s;
     struct it_resp r;
-    const char *p;
     int rc;
 
     (void)arg;
@@ -231,18 +223,12 @@ static void t_gateway_only(void *arg)
     IT_CHECKF(strncmp(s.filers[0], "http://", 7) == 0, "filer at %s", s.filers[0]);
     IT_EQ(it_http_to(NULL, s.objsrv, "GET", "/status", NULL, &r, NULL), 200);
     it_resp_fini(&r);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on https://";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p) - 8);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer server tls: clients verify with --ca ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(ca, sizeof(ca), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
+    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
+    it_proc_expect_line(&s.p, "coffer server tls: clients verify with --ca ", ca, sizeof(ca),
+                        LINE_MS);
+    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
+                        sizeof(pw), LINE_MS);
     it_case_path(tok, "admin.token");
     it_case_path(got, "got");
     it_write_payload(file, "file", 9, (1u << 20) + 77, NULL);

@@ -486,6 +486,19 @@ void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeou
     }
 }
 
+void it_proc_expect_line(struct it_proc *p, const char *prefix, char *out, size_t cap,
+                         unsigned timeout_ms)
+{
+    char line[1024];
+    size_t n = strlen(prefix);
+
+    it_proc_read_line(p, line, sizeof(line), timeout_ms);
+    IT_CHECKF(strncmp(line, prefix, n) == 0, "%s: line \"%s\", not \"%s...\"", p->name, line,
+              prefix);
+    IT_CHECKF(strlen(line + n) < cap, "%s: line \"%s\" is too long", p->name, line);
+    memcpy(out, line + n, strlen(line + n) + 1);
+}
+
 /* Start args as p, named name (its stderr to <case dir>/<name>.log). */
 static void proc_start(struct it_proc *p, const char *name, char **args)
 {

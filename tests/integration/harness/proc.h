@@ -129,6 +129,12 @@ uint64_t it_proc_peak_rss(const struct it_proc *p);
  * end of p's log, if p exits or prints no whole line in time (then p is
  * killed), or if the line does not fit. */
 void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeout_ms);
+/* Read p's next line as it_proc_read_line does and check that it begins
+ * with prefix (borrowed); the rest of the line goes into out (cap bytes).
+ * Fails the case, quoting the line, if it does not begin so or the rest
+ * does not fit. */
+void it_proc_expect_line(struct it_proc *p, const char *prefix, char *out, size_t cap,
+                         unsigned timeout_ms);
 
 /* ---- coffer server ------------------------------------------------------------ */
 
