@@ -88,8 +88,10 @@ struct cf__fsdb_page {
  * collecting their rows through p->row until limit + 1 are had, and give
  * the connection back. *more is whether rows follow the page. *out: array
  * of *n (caller owns; free(); NULL when *n is 0). Returns 0, CF_EINVAL
- * (limit), CF_ENOTFOUND (client), or an error of p's callbacks or db.h; on
- * failure *out is NULL, *n 0 and *more false. */
+ * (limit), CF_ENOTFOUND (client), CF_ETOOLARGE, or an error of p's
+ * callbacks or db.h; on failure *out is NULL, *n 0 and *more false. A whole
+ * listing is the page of CF_FSDB_LIST_MAX: more rows than that fail with
+ * CF_ETOOLARGE (cf__fsdb_grow), so *more stays false. */
 int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
                   void **out, size_t *n, bool *more, char *err);
 

@@ -738,11 +738,12 @@ static int version_row(struct cf_db_stmt *s, uint64_t file, struct cf_fsdb_versi
 struct versions_after {
     uint64_t client, file;
     uint32_t after_number;
+    bool all; /* cf_fsdb_versions: every version, none is no file */
 };
 
 /* Statement 0 reads the versions; an empty page then checks that the file
  * exists (a file has at least one version, but the page may start past its
- * last). */
+ * last), and an empty whole list means there is no file. */
 static int versions_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
                                struct cf_db_stmt **s, char *err)
 {
@@ -760,6 +761,10 @@ static int versions_page_query(struct cf_db *db, void *arg, int i, size_t got, s
                            (int64_t)a->after_number, (int64_t)want);
     if (got > 0)
         return 0;
+    if (a->all) {
+        cf_err_set(err, "no such file");
+        return CF_ENOTFOUND;
+    }
     rc = cf_db_run(db, NULL, 0, err, sql_file, "ii", (int64_t)a->client, (int64_t)a->file);
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no such file");
@@ -780,7 +785,7 @@ int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, ui
                           size_t limit, struct cf_fsdb_version **out, size_t *n, bool *more,
                           char *err)
 {
-    struct versions_after a = {client, file, after_number};
+    struct versions_after a = {client, file, after_number, false};
     const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
                                     versions_page_row, &a};
     void *v = NULL;
@@ -794,52 +799,16 @@ int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, ui
 int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                      struct cf_fsdb_version **out, size_t *n, char *err)
 {
-    static const char sql[] =
-        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
-        " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
-        " WHERE o.client_id = ?1 AND o.id = ?2 ORDER BY v.number";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_version *v = NULL;
-    size_t cnt = 0, cap = 0;
+    struct versions_after a = {client, file, 0, true};
+    const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
+                                    versions_page_row, &a};
+    void *v = NULL;
+    bool more;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        struct cf_fsdb_version *x;
-
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        x = &v[cnt];
-        rc = version_row(s, file, x);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-    if (rc == 0 && cnt == 0) {
-        cf_err_set(err, "no such file");
-        rc = CF_ENOTFOUND;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64_t version,

@@ -182,46 +182,38 @@ out:
     return rc;
 }
 
-int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user **out, size_t *n,
-                      char *err)
+static int user_list_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT id, name, pw_hash, admin, disabled, created FROM users"
                               " WHERE client_id = ?1 ORDER BY id";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_user *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const uint64_t *client = arg;
+
+    (void)got;
+    (void)want;
+    *s = NULL;
+    return i > 0 ? 0 : cf_db_query(db, s, err, sql, "i", (int64_t)*client);
+}
+
+static int user_list_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    (void)arg;
+    (void)i;
+    return user_row(s, elem);
+}
+
+int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user **out, size_t *n,
+                      char *err)
+{
+    const struct cf__fsdb_page p = {sizeof(**out), "users", user_list_query, user_list_row,
+                                    &client};
+    void *v = NULL;
+    bool more;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "i", (int64_t)client);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        rc = user_row(s, &v[cnt]);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client, uint64_t user, bool disabled,
