@@ -50,6 +50,19 @@ static bool log_has(size_t *mark, const char *needle)
     return found;
 }
 
+/* The lines `coffer server --tls` prints after its roles': the gateway's
+ * URL (https), the CA path for --ca and the admin password. */
+static void gateway_lines(struct it_server *s, char gw[IT_URL_MAX], char ca[IT_PATH_MAX],
+                          char pw[64])
+{
+    it_proc_expect_line(&s->p, "coffer gateway listening on ", gw, IT_URL_MAX, LINE_MS);
+    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
+    it_proc_expect_line(&s->p, "coffer server tls: clients verify with --ca ", ca, IT_PATH_MAX,
+                        LINE_MS);
+    it_proc_expect_line(&s->p, "coffer gateway login: client demo user admin password ", pw, 64,
+                        LINE_MS);
+}
+
 /* Exit code of `coffer ARGS...`. */
 #define CMD(...) it_exit_code(it_coffer_cmd(NULL, 0, NULL, __VA_ARGS__, NULL))
 
@@ -97,13 +110,8 @@ static void t_server(void *arg)
     IT_CHECKF(strncmp(s.objsrv, "https://", 8) == 0, "objsrv at %s", s.objsrv);
     IT_CHECKF(strncmp(s.monitor, "https://", 8) == 0, "monitor at %s", s.monitor);
     IT_CHECKF(strncmp(s.filers[0], "https://", 8) == 0, "filer at %s", s.filers[0]);
-    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
-    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
+    gateway_lines(&s, gw, ca, pw);
     port = (unsigned)strtoul(strrchr(gw, ':') + 1, NULL, 10);
-    it_proc_expect_line(&s.p, "coffer server tls: clients verify with --ca ", ca, sizeof(ca),
-                        LINE_MS);
-    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
-                        sizeof(pw), LINE_MS);
     it_case_path(tok, "admin.token");
     it_case_path(tok2, "nope.token");
     it_case_path(got, "got");
@@ -223,12 +231,7 @@ static void t_gateway_only(void *arg)
     IT_CHECKF(strncmp(s.filers[0], "http://", 7) == 0, "filer at %s", s.filers[0]);
     IT_EQ(it_http_to(NULL, s.objsrv, "GET", "/status", NULL, &r, NULL), 200);
     it_resp_fini(&r);
-    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
-    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
-    it_proc_expect_line(&s.p, "coffer server tls: clients verify with --ca ", ca, sizeof(ca),
-                        LINE_MS);
-    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
-                        sizeof(pw), LINE_MS);
+    gateway_lines(&s, gw, ca, pw);
     it_case_path(tok, "admin.token");
     it_case_path(got, "got");
     it_write_payload(file, "file", 9, (1u << 20) + 77, NULL);
