@@ -138,13 +138,31 @@ static void slow_heads(const struct target *t, size_t nt)
     it_client_fini(&cl);
 }
 
+/* The case's file system catalog (its URI into fsdb, cap bytes): one shard,
+ * client "acme" and, with boss, its admin "boss" (password "pw"). */
+static void make_catalog(char *fsdb, size_t cap, bool boss)
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    char path[IT_PATH_MAX], hash[CF_AUTH_PWHASH_SIZE];
+
+    it_case_path(path, "fs-catalog.db");
+    it_fmt(fsdb, cap, "sqlite:%s", path);
+    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    if (boss) {
+        IT_EQ(cf_auth_password_hash("pw", 2, CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+        IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
+    }
+    cf_fsdb_close(fs);
+}
+
 static void case_heads(void *arg)
 {
     struct it_cluster c;
     struct it_proc gw;
-    struct cf_fsdb *fs = NULL;
-    struct cf_fsdb_client acme;
-    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX];
+    char fsdb[IT_PATH_MAX + 32];
     struct target t[2];
 
     (void)arg;
@@ -154,12 +172,7 @@ static void case_heads(void *arg)
     it_admin_shard_add(c.db);
     it_app_start_ok(&c.app, c.db, NULL);
     it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
-    it_case_path(path, "fs-catalog.db");
-    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
-    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
-    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
-    cf_fsdb_close(fs);
+    make_catalog(fsdb, sizeof(fsdb), false);
     it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-head-timeout-ms", HEAD_MS,
                         NULL);
     t[0] = (struct target){gw.port, gw.base, "gateway"};
@@ -339,10 +352,8 @@ static void case_gateway_upload(void *arg)
 {
     struct it_cluster c;
     struct it_proc gw;
-    struct cf_fsdb *fs = NULL;
-    struct cf_fsdb_client acme;
     struct it_gen g;
-    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX], hash[CF_AUTH_PWHASH_SIZE];
+    char fsdb[IT_PATH_MAX + 32];
     char url[IT_URL_MAX + 32], head[CF_AUTH_TOKEN_LEN + 256], err[CF_ERR_LEN] = "";
     json_t *body = NULL, *out = NULL;
     long status = 0;
@@ -352,14 +363,7 @@ static void case_gateway_upload(void *arg)
     it_cluster_start_filers(&c, 2);
     it_app_start_ok(&c.app, c.db, NULL);
     it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
-    it_case_path(path, "fs-catalog.db");
-    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
-    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
-    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
-    IT_EQ(cf_auth_password_hash("pw", 2, CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
-    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
-    cf_fsdb_close(fs);
+    make_catalog(fsdb, sizeof(fsdb), true);
     it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-min-rate", MIN_RATE,
                         "--http-rate-window-ms", WINDOW_MS, NULL);
     IT_EQ(cf_httpc_global_init(), 0);
