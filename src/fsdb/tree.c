@@ -325,72 +325,6 @@ out:
     return rc;
 }
 
-/* Append the rows of s to *v (cnt, cap) through row(). */
-static int collect(struct cf_db_stmt *s, int (*row)(struct cf_db_stmt *, struct cf_fsdb_entry *),
-                   struct cf_fsdb_entry **v, size_t *cnt, size_t *cap, char *err)
-{
-    int rc;
-
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)v, cap, *cnt, sizeof(**v), err);
-        if (rc < 0)
-            break;
-        rc = row(s, &(*v)[*cnt]);
-        if (rc < 0)
-            break;
-        (*cnt)++;
-    }
-    return rc;
-}
-
-int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf_fsdb_entry **out,
-                 size_t *n, char *err)
-{
-    static const char sql_dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
-                                   " WHERE client_id = ?1 AND parent_id = ?2 ORDER BY name";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_entry *v = NULL;
-    size_t cnt = 0, cap = 0;
-    char sql_files[512];
-    int rc;
-
-    (void)snprintf(sql_files, sizeof(sql_files),
-                   "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name", file_cols);
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql_dirs, "ii", (int64_t)client, (int64_t)folder);
-    if (rc < 0)
-        goto out;
-    rc = collect(s, folder_row, &v, &cnt, &cap, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(s);
-    s = NULL;
-    rc = cf_db_query(c.db, &s, err, sql_files, "ii", (int64_t)client, (int64_t)folder);
-    if (rc < 0)
-        goto out;
-    rc = collect(s, file_row, &v, &cnt, &cap, err);
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
-    *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
-}
-
 /* Where a folder page starts, for list_page_query. */
 struct list_after {
     uint64_t client, folder;
@@ -469,6 +403,20 @@ int cf_fsdb_list_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
     int rc;
 
     rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
+    *out = v;
+    return rc;
+}
+
+int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf_fsdb_entry **out,
+                 size_t *n, char *err)
+{
+    struct list_after a = {client, folder, false, NULL, false};
+    const struct cf__fsdb_page p = {sizeof(**out), "entries", list_page_query, list_page_row, &a};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
     return rc;
 }
