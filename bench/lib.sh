@@ -1,4 +1,4 @@
-# bench/lib.sh -- shell helpers shared by bench/run.sh and bench/maint.sh.
+# bench/lib.sh -- shell helpers shared by bench/run.sh, bench/maint.sh and bench/tls.sh.
 # Sourced, not run. The sourcing script sets RESULTS (a file the figures are
 # appended to) and NAME (its name, for messages) first.
 
@@ -24,6 +24,27 @@ stop_pid() {
         fi
     fi
     wait "$pid" 2>/dev/null || true
+}
+
+# finish_tmp RC LOG...: the end of a script's exit trap. After a failure
+# (RC not 0) show the last lines of each LOG that is not empty; then remove
+# $TMP, unless KEEP_TMP is 1.
+finish_tmp() {
+    local rc=$1 log
+    shift
+    if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
+        for log in "$@"; do
+            if [ -s "$log" ]; then
+                echo "---- last lines of $log" >&2
+                tail -n 15 "$log" >&2
+            fi
+        done
+    fi
+    if [ "$KEEP_TMP" = 1 ]; then
+        echo "$NAME: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
 }
 
 # Value of a numeric field of a flat JSON line.

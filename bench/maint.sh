@@ -86,19 +86,7 @@ cleanup() {
     for ((i = 1; i <= FILERS; i++)); do
         stop_pid "${FILER_PID[$i]:-}"
     done
-    if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
-        for log in "$TMP"/*.log; do
-            if [ -s "$log" ]; then
-                echo "---- last lines of $log" >&2
-                tail -n 15 "$log" >&2
-            fi
-        done
-    fi
-    if [ "$KEEP_TMP" = 1 ]; then
-        echo "maint.sh: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    finish_tmp "$rc" "$TMP"/*.log
     exit "$rc"
 }
 trap cleanup EXIT

@@ -108,20 +108,8 @@ cleanup() {
     stop_pid "$NGINX_PID"
     stop_pid "$SERVER_PID"
     stop_pid "$NOAUTH_PID"
-    if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
-        for log in "$TMP/filer.log" "$TMP/nginx/error.log" "$TMP/nginx/nginx.out" \
-            "$TMP/server.log" "$TMP/bench.log"; do
-            if [ -s "$log" ]; then
-                echo "---- last lines of $log" >&2
-                tail -n 15 "$log" >&2
-            fi
-        done
-    fi
-    if [ "$KEEP_TMP" = 1 ]; then
-        echo "run.sh: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    finish_tmp "$rc" "$TMP/filer.log" "$TMP/nginx/error.log" "$TMP/nginx/nginx.out" \
+        "$TMP/server.log" "$TMP/bench.log"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -43,19 +43,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$PLAIN_PID"
     stop_pid "$TLS_PID"
-    if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
-        for log in "$TMP"/*.log; do
-            if [ -s "$log" ]; then
-                echo "---- last lines of $log" >&2
-                tail -n 15 "$log" >&2
-            fi
-        done
-    fi
-    if [ "$KEEP_TMP" = 1 ]; then
-        echo "tls.sh: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
+    finish_tmp "$rc" "$TMP"/*.log
     exit "$rc"
 }
 trap cleanup EXIT

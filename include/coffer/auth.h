@@ -141,9 +141,10 @@ CF_MUST_CHECK int cf_auth_key_generate(struct cf_auth_key *k);
 
 /* Load the key from the file at path (borrowed): 64 to 256 hex digits (either
  * case), optionally followed by one "\n" (or "\r\n"), nothing else. The file
- * must not be readable or writable by group or others (mode & 077 == 0).
- * Returns 0; CF_ENOTFOUND if the file does not exist; CF_EPERM if its mode is
- * too open; CF_EINVAL if the content is malformed (or bigger than 1 KiB);
+ * must be a regular file of the effective user, not readable or writable by
+ * group or others (mode & 077 == 0): read with cf_io_read_key_file.
+ * Returns 0; CF_ENOTFOUND if the file does not exist; CF_EPERM if its owner
+ * or mode is wrong; CF_EINVAL if the content is malformed (or bigger than 1 KiB);
  * another errno-mapped code if it cannot be read. On error k->len == 0 and
  * err (may be NULL) says why, quoting the path but never the content. */
 CF_MUST_CHECK int cf_auth_key_load(struct cf_auth_key *k, const char *path, char *err);

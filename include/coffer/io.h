@@ -52,6 +52,19 @@ CF_MUST_CHECK int cf_io_write_file(const char *path, const void *data, size_t le
  * failed. */
 int cf_io_rename_durable(const char *from, const char *to);
 
+/* Read the small key or secret file path (borrowed) whole into buf (cap
+ * bytes; it is NUL-terminated, and *len gets the bytes read) after checking,
+ * on the open descriptor, that it is a regular file (opened non-blocking, so
+ * a FIFO cannot hang the caller), of the effective user (secret) or of the
+ * effective user or root (not secret), and not open to group or others
+ * (secret: mode 0600 or stricter) or not writable by them (not secret).
+ * Returns 0; CF_EINVAL (not a regular file, or over cap - 1 bytes); CF_EPERM
+ * (owner or mode); or cf_err_from_errno's code; err (may be NULL) names the
+ * path. buf may hold part of the file after a failure: a caller reading a
+ * secret clears it in every case. Logs nothing. Threads: safe. */
+CF_MUST_CHECK int cf_io_read_key_file(const char *path, bool secret, char *buf, size_t cap,
+                                      size_t *len, char *err);
+
 /* ---- private modes ----
  * Object files, databases, keys and tokens are readable by their owner only:
  * directories 0700, files 0600. New ones are made so; what an older version

@@ -55,6 +55,7 @@
 #define CF_SCRIBE_CLOCK        "clock"        /* the wall clock jumped ahead (clockguard.h) */
 
 struct cf_scribe;
+struct cf_clockguard;
 
 struct cf_scribe_event {
     uint64_t id;
@@ -91,6 +92,13 @@ void cf_scribe_close(struct cf_scribe *s);
  * a db.h error; every error is already logged at WARN. */
 int cf_scribe_event(struct cf_scribe *s, const char *kind, uint32_t filer, const char *object,
                     const char *fmt, ...) CF_PRINTF(5, 6);
+
+/* cf_clockguard_now(g) (g may be NULL) for a retention pass; the jump it
+ * first finds also goes to s as a CF_SCRIBE_CLOCK event: "the wall clock is
+ * N s ahead of the time elapsed; <uses> the guarded time", uses (borrowed)
+ * naming what uses it ("scribe retention uses"). A failed event is logged
+ * as cf_scribe_event does, and otherwise ignored. */
+uint64_t cf_scribe_guarded_now(struct cf_scribe *s, struct cf_clockguard *g, const char *uses);
 
 /* Events matching q (borrowed), in id order. On success *out is an array of
  * *n events (caller owns; free(); NULL when *n is 0). Returns 0, CF_EINVAL

@@ -229,16 +229,7 @@ static void *tracker_main(void *arg)
  * unless it jumped ahead (clockguard.h), which goes to the scribe once. */
 static uint64_t retention_now(struct cf_app *a)
 {
-    bool found = false;
-    uint64_t now = cf_clockguard_now(a->clock, &found);
-
-    if (found)
-        (void)cf_scribe_event(a->clock_scribe, CF_SCRIBE_CLOCK, 0, NULL,
-                              "the wall clock is %" PRIu64
-                              " s ahead of the time elapsed; the purge and stale expiry use "
-                              "the guarded time",
-                              (cf_clockguard_wall_ms(a->clock) - now) / 1000);
-    return now;
+    return cf_scribe_guarded_now(a->clock_scribe, a->clock, "the purge and stale expiry use");
 }
 
 static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)

@@ -140,80 +140,6 @@ static void kid_of(const uint8_t *bytes, size_t n, uint8_t kid[KID_LEN])
 
 /* ---- key files ---- */
 
-/* Read the key file at path into buf (cap bytes, NUL-terminated), checking
- * its type, owner and mode (secret: no access for group or others; else no
- * write). */
-static int read_key_file(const char *path, bool secret, char *buf, size_t cap, size_t *len,
-                         char *err)
-{
-    struct stat st;
-    size_t n = 0;
-    int fd = -1, rc = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
-    if (fd < 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_err_set(err, "open \"%s\" failed: %s", path, strerror(e));
-        goto out;
-    }
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_err_set(err, "fstat \"%s\" failed: %s", path, strerror(e));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = CF_EINVAL;
-        cf_err_set(err, "key file \"%s\" is not a regular file", path);
-        goto out;
-    }
-    if (secret && st.st_uid != geteuid()) {
-        rc = CF_EPERM;
-        cf_err_set(err, "key file \"%s\" belongs to uid %u, not to this user (uid %u)", path,
-                   (unsigned)st.st_uid, (unsigned)geteuid());
-        goto out;
-    }
-    if (!secret && st.st_uid != geteuid() && st.st_uid != 0) {
-        rc = CF_EPERM;
-        cf_err_set(err, "key file \"%s\" belongs to uid %u, neither this user nor root", path,
-                   (unsigned)st.st_uid);
-        goto out;
-    }
-    if ((st.st_mode & (secret ? 077u : 022u)) != 0) {
-        rc = CF_EPERM;
-        cf_err_set(err, "key file \"%s\" has mode %03o; it must be %s", path,
-                   (unsigned)(st.st_mode & 0777),
-                   secret ? "0600 or stricter" : "writable by its owner only");
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            rc = cf_err_from_errno(e);
-            cf_err_set(err, "read \"%s\" failed: %s", path, strerror(e));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n == cap - 1) {
-            rc = CF_EINVAL;
-            cf_err_set(err, "key file \"%s\" is over %zu bytes", path, cap - 2);
-            goto out;
-        }
-    }
-    buf[n] = '\0';
-    *len = n;
-out:
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
 /* Parse lines of 64 hex digits (a final line end optional, CR LF allowed)
  * into keys[]. Returns how many, or CF_EINVAL. */
 static int parse_key_lines(const char *buf, size_t len, uint8_t keys[][CF_CRED_KEY_LEN],
@@ -248,11 +174,11 @@ static int parse_key_lines(const char *buf, size_t len, uint8_t keys[][CF_CRED_K
 
 static int load_lines(const char *path, bool secret, uint8_t keys[][CF_CRED_KEY_LEN], char *err)
 {
-    char buf[KEY_FILE_MAX + 2];
+    char buf[KEY_FILE_MAX + 1];
     size_t len = 0;
     int rc;
 
-    rc = read_key_file(path, secret, buf, sizeof(buf), &len, err);
+    rc = cf_io_read_key_file(path, secret, buf, sizeof(buf), &len, err);
     if (rc == 0)
         rc = parse_key_lines(buf, len, keys, path, err);
     OPENSSL_cleanse(buf, sizeof(buf));

@@ -289,3 +289,76 @@ int cf_io_private_file(const char *path, const char *const *suffixes, char *err)
     }
     return 0;
 }
+
+int cf_io_read_key_file(const char *path, bool secret, char *buf, size_t cap, size_t *len,
+                        char *err)
+{
+    struct stat st;
+    size_t n = 0;
+    int fd = -1, rc = 0;
+
+    *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+    if (fd < 0) {
+        int e = errno;
+        rc = cf_err_from_errno(e);
+        cf_err_set(err, "open \"%s\" failed: %s", path, strerror(e));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        rc = cf_err_from_errno(e);
+        cf_err_set(err, "fstat \"%s\" failed: %s", path, strerror(e));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = CF_EINVAL;
+        cf_err_set(err, "key file \"%s\" is not a regular file", path);
+        goto out;
+    }
+    if (secret && st.st_uid != geteuid()) {
+        rc = CF_EPERM;
+        cf_err_set(err, "key file \"%s\" belongs to uid %u, not to this user (uid %u)", path,
+                   (unsigned)st.st_uid, (unsigned)geteuid());
+        goto out;
+    }
+    if (!secret && st.st_uid != geteuid() && st.st_uid != 0) {
+        rc = CF_EPERM;
+        cf_err_set(err, "key file \"%s\" belongs to uid %u, neither this user nor root", path,
+                   (unsigned)st.st_uid);
+        goto out;
+    }
+    if ((st.st_mode & (secret ? 077u : 022u)) != 0) {
+        rc = CF_EPERM;
+        cf_err_set(err, "key file \"%s\" has mode %03o; it must be %s", path,
+                   (unsigned)(st.st_mode & 0777),
+                   secret ? "0600 or stricter" : "writable by its owner only");
+        goto out;
+    }
+    /* Read up to cap bytes: the cap-th tells an over-long file. */
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            rc = cf_err_from_errno(e);
+            cf_err_set(err, "read \"%s\" failed: %s", path, strerror(e));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            rc = CF_EINVAL;
+            cf_err_set(err, "key file \"%s\" is over %zu bytes", path, cap - 1);
+            goto out;
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}

@@ -148,6 +148,61 @@ int cf__fsdb_grow(void **arr, size_t *cap, size_t n, size_t elem, char *err)
     return 0;
 }
 
+int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
+                  void **out, size_t *n, bool *more, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    unsigned char *v = NULL;
+    size_t cnt = 0, cap = 0, want = limit + 1;
+    int rc, i;
+
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d %s", CF_FSDB_LIST_MAX, p->what);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    for (i = 0; rc == 0; i++) {
+        rc = p->query(c.db, p->arg, i, cnt, want, &s, err);
+        if (rc < 0 || s == NULL)
+            break;
+        while (cnt < want) {
+            rc = cf_db_step(s, err);
+            if (rc != CF_DB_ROW)
+                break;
+            rc = cf__fsdb_grow((void **)&v, &cap, cnt, p->elem, err);
+            if (rc < 0)
+                break;
+            memset(v + cnt * p->elem, 0, p->elem);
+            rc = p->row(s, p->arg, i, v + cnt * p->elem);
+            if (rc < 0)
+                break;
+            cnt++;
+        }
+        if (rc > 0)
+            rc = 0; /* CF_DB_DONE, or the last CF_DB_ROW wanted */
+        cf_db_finalize(s);
+        s = NULL;
+    }
+    if (rc == 0 && cnt > limit) {
+        *more = true;
+        cnt = limit;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        v = NULL;
+        cnt = 0;
+    }
+    *out = v;
+    *n = cnt;
+    return rc < 0 ? rc : 0;
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0: no overlong

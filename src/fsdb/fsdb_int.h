@@ -14,6 +14,8 @@
 #ifndef COFFER_FSDB_INT_H
 #define COFFER_FSDB_INT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "coffer/db.h"
@@ -62,6 +64,36 @@ int cf__fsdb_check_name(const char *name, char *err);
 /* Make room for element n (0-based) of an array of elem-byte elements
  * growing by doubling. Returns 0, or CF_ETOOLARGE past CF_FSDB_LIST_MAX. */
 int cf__fsdb_grow(void **arr, size_t *cap, size_t n, size_t elem, char *err);
+
+/* One keyset page read by cf__fsdb_page: the caller's statements and rows.
+ *
+ * query is called with the shard's connection, the statement number i
+ * (0, 1, ...), the rows collected so far (got) and the rows wanted in all
+ * (the page's limit + 1, the extra row telling whether more follow). It
+ * checks what it needs, prepares the next statement into *s and returns 0;
+ * *s left NULL ends the page. It returns an error to fail the page (*s
+ * NULL). row fills one zeroed element (elem bytes) from the current row of
+ * statement i and returns 0 or an error. arg is passed to both, borrowed. */
+struct cf__fsdb_page {
+    size_t elem;      /* bytes of one element */
+    const char *what; /* names the elements in the limit error ("entries") */
+    int (*query)(struct cf_db *db, void *arg, int i, size_t got, size_t want, struct cf_db_stmt **s,
+                 char *err);
+    int (*row)(struct cf_db_stmt *s, void *arg, int i, void *elem);
+    void *arg;
+};
+
+/* Read one page of up to limit (1..CF_FSDB_LIST_MAX) elements of client's
+ * shard as p says: take a connection, run p->query's statements in turn,
+ * collecting their rows through p->row until limit + 1 are had, and give
+ * the connection back. *more is whether rows follow the page. *out: array
+ * of *n (caller owns; free(); NULL when *n is 0). Returns 0, CF_EINVAL
+ * (limit), CF_ENOTFOUND (client), CF_ETOOLARGE, or an error of p's
+ * callbacks or db.h; on failure *out is NULL, *n 0 and *more false. A whole
+ * listing is the page of CF_FSDB_LIST_MAX: more rows than that fail with
+ * CF_ETOOLARGE (cf__fsdb_grow), so *more stays false. */
+int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
+                  void **out, size_t *n, bool *more, char *err);
 
 /* The live folder `folder` of client exists (it is the root or reaches the
  * root through live parents). Returns 0, CF_ENOTFOUND, or a db.h error. */

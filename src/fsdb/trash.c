@@ -202,59 +202,47 @@ int cf_fsdb_trash_get(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
     return rc;
 }
 
-int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
-                       size_t limit, struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
+/* The keyset of a trash page, for trash_page_query. */
+struct trash_after {
+    uint64_t client, after_ms, after_id;
+};
+
+static int trash_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                            struct cf_db_stmt **s, char *err)
 {
     /* Keyset on (deleted_at, id), which the trash_by_client index orders. */
     static const char sql[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
                               " by_user FROM trash WHERE client_id = ?1"
                               " AND (deleted_at > ?2 OR (deleted_at = ?2 AND id > ?3))"
                               " ORDER BY deleted_at, id LIMIT ?4";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_trash *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const struct trash_after *a = arg;
+
+    (void)got;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    return cf_db_query(db, s, err, sql, "iiii", (int64_t)a->client, (int64_t)a->after_ms,
+                       (int64_t)a->after_id, (int64_t)want);
+}
+
+static int trash_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    (void)arg;
+    (void)i;
+    return trash_row(s, elem);
+}
+
+int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
+                       size_t limit, struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
+{
+    struct trash_after a = {client, after_ms, after_id};
+    const struct cf__fsdb_page p = {sizeof(**out), "entries", trash_page_query, trash_page_row, &a};
+    void *v = NULL;
     int rc;
 
-    *more = false;
-    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
-        cf_err_set(err, "a page holds 1 to %d entries", CF_FSDB_LIST_MAX);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "iiii", (int64_t)client, (int64_t)after_ms,
-                     (int64_t)after_id, (int64_t)limit + 1);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc == 0)
-            rc = trash_row(s, &v[cnt]);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-    if (cnt > limit) {
-        *more = true;
-        cnt = limit;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t parent,

@@ -325,157 +325,100 @@ out:
     return rc;
 }
 
-/* Append the rows of s to *v (cnt, cap) through row(). */
-static int collect(struct cf_db_stmt *s, int (*row)(struct cf_db_stmt *, struct cf_fsdb_entry *),
-                   struct cf_fsdb_entry **v, size_t *cnt, size_t *cap, char *err)
+/* Where a folder page starts, for list_page_query. */
+struct list_after {
+    uint64_t client, folder;
+    bool past_dirs;   /* the page starts among the files */
+    const char *name; /* after this name (borrowed); NULL: from the first */
+    bool files;       /* the statement last prepared reads files */
+};
+
+/* Statement 0 checks the folder, then reads its folders after name (or, past
+ * them, its files after name); if rows are still wanted after the folders,
+ * statement 1 reads the files from the first. Keyset pagination: the unique
+ * (client, parent, name) indexes serve "name > ? ORDER BY name LIMIT n" as
+ * one range scan. */
+static int list_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
 {
+    static const char dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                               " WHERE client_id = ?1 AND parent_id = ?2";
+    struct list_after *a = arg;
+    char sql[640];
     int rc;
 
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)v, cap, *cnt, sizeof(**v), err);
+    *s = NULL;
+    if (i == 0) {
+        rc = cf__fsdb_folder_live(db, a->client, a->folder, err);
         if (rc < 0)
-            break;
-        rc = row(s, &(*v)[*cnt]);
-        if (rc < 0)
-            break;
-        (*cnt)++;
+            return rc;
+        a->files = a->past_dirs;
+    } else {
+        if (a->files || got >= want)
+            return 0;
+        a->files = true;
+        a->name = NULL; /* files from the first */
     }
-    return rc;
+    if (!a->files) {
+        if (a->name != NULL) {
+            (void)snprintf(sql, sizeof(sql), "%s AND name > ?3 ORDER BY name LIMIT ?4", dirs);
+            return cf_db_query(db, s, err, sql, "iiti", (int64_t)a->client, (int64_t)a->folder,
+                               a->name, (int64_t)want);
+        }
+        (void)snprintf(sql, sizeof(sql), "%s ORDER BY name LIMIT ?3", dirs);
+        return cf_db_query(db, s, err, sql, "iii", (int64_t)a->client, (int64_t)a->folder,
+                           (int64_t)want);
+    }
+    if (a->name != NULL) {
+        (void)snprintf(sql, sizeof(sql),
+                       "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name > ?3"
+                       " ORDER BY o.name LIMIT ?4",
+                       file_cols);
+        return cf_db_query(db, s, err, sql, "iiti", (int64_t)a->client, (int64_t)a->folder, a->name,
+                           (int64_t)(want - got));
+    }
+    (void)snprintf(sql, sizeof(sql),
+                   "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name LIMIT ?3",
+                   file_cols);
+    return cf_db_query(db, s, err, sql, "iii", (int64_t)a->client, (int64_t)a->folder,
+                       (int64_t)(want - got));
 }
 
-int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf_fsdb_entry **out,
-                 size_t *n, char *err)
+static int list_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
 {
-    static const char sql_dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
-                                   " WHERE client_id = ?1 AND parent_id = ?2 ORDER BY name";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_entry *v = NULL;
-    size_t cnt = 0, cap = 0;
-    char sql_files[512];
-    int rc;
+    const struct list_after *a = arg;
 
-    (void)snprintf(sql_files, sizeof(sql_files),
-                   "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name", file_cols);
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql_dirs, "ii", (int64_t)client, (int64_t)folder);
-    if (rc < 0)
-        goto out;
-    rc = collect(s, folder_row, &v, &cnt, &cap, err);
-    if (rc < 0)
-        goto out;
-    cf_db_finalize(s);
-    s = NULL;
-    rc = cf_db_query(c.db, &s, err, sql_files, "ii", (int64_t)client, (int64_t)folder);
-    if (rc < 0)
-        goto out;
-    rc = collect(s, file_row, &v, &cnt, &cap, err);
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
-    *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    (void)i;
+    return a->files ? file_row(s, elem) : folder_row(s, elem);
 }
 
 int cf_fsdb_list_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
                       const struct cf_fsdb_list_pos *after, size_t limit,
                       struct cf_fsdb_entry **out, size_t *n, bool *more, char *err)
 {
-    static const char dirs[] = "SELECT id, parent_id, name, created, modified FROM folders"
-                               " WHERE client_id = ?1 AND parent_id = ?2";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_entry *v = NULL;
-    size_t cnt = 0, cap = 0, want = limit + 1;
-    bool past_dirs = after != NULL && after->kind == CF_FSDB_FILE;
-    const char *name = after != NULL ? after->name : NULL;
-    char sql[640];
+    struct list_after a = {client, folder, after != NULL && after->kind == CF_FSDB_FILE,
+                           after != NULL ? after->name : NULL, false};
+    const struct cf__fsdb_page p = {sizeof(**out), "entries", list_page_query, list_page_row, &a};
+    void *v = NULL;
     int rc;
 
-    *more = false;
-    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
-        cf_err_set(err, "a page holds 1 to %d entries", CF_FSDB_LIST_MAX);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
-    if (rc < 0)
-        goto out;
-    /* Keyset pagination: the unique (client, parent, name) indexes serve
-     * "name > ? ORDER BY name LIMIT n" as one range scan. */
-    if (!past_dirs) {
-        if (name != NULL) {
-            (void)snprintf(sql, sizeof(sql), "%s AND name > ?3 ORDER BY name LIMIT ?4", dirs);
-            rc = cf_db_query(c.db, &s, err, sql, "iiti", (int64_t)client, (int64_t)folder, name,
-                             (int64_t)want);
-        } else {
-            (void)snprintf(sql, sizeof(sql), "%s ORDER BY name LIMIT ?3", dirs);
-            rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)client, (int64_t)folder,
-                             (int64_t)want);
-        }
-        if (rc < 0)
-            goto out;
-        rc = collect(s, folder_row, &v, &cnt, &cap, err);
-        if (rc < 0)
-            goto out;
-        cf_db_finalize(s);
-        s = NULL;
-        name = NULL; /* files from the first */
-    }
-    if (cnt < want) {
-        if (name != NULL) {
-            (void)snprintf(sql, sizeof(sql),
-                           "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name > ?3"
-                           " ORDER BY o.name LIMIT ?4",
-                           file_cols);
-            rc = cf_db_query(c.db, &s, err, sql, "iiti", (int64_t)client, (int64_t)folder, name,
-                             (int64_t)(want - cnt));
-        } else {
-            (void)snprintf(sql, sizeof(sql),
-                           "%s WHERE o.client_id = ?1 AND o.folder_id = ?2 ORDER BY o.name"
-                           " LIMIT ?3",
-                           file_cols);
-            rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)client, (int64_t)folder,
-                             (int64_t)(want - cnt));
-        }
-        if (rc < 0)
-            goto out;
-        rc = collect(s, file_row, &v, &cnt, &cap, err);
-        if (rc < 0)
-            goto out;
-    }
-    if (cnt > limit) {
-        *more = true;
-        cnt = limit;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
+}
+
+int cf_fsdb_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder, struct cf_fsdb_entry **out,
+                 size_t *n, char *err)
+{
+    struct list_after a = {client, folder, false, NULL, false};
+    const struct cf__fsdb_page p = {sizeof(**out), "entries", list_page_query, list_page_row, &a};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
+    *out = v;
+    return rc;
 }
 
 /* The live file `file`: its entry, and its folder is live. */
@@ -739,123 +682,81 @@ static int version_row(struct cf_db_stmt *s, uint64_t file, struct cf_fsdb_versi
     return rc;
 }
 
-int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t after_number,
-                          size_t limit, struct cf_fsdb_version **out, size_t *n, bool *more,
-                          char *err)
+/* The file of a versions page, for versions_page_query. */
+struct versions_after {
+    uint64_t client, file;
+    uint32_t after_number;
+    bool all; /* cf_fsdb_versions: every version, none is no file */
+};
+
+/* Statement 0 reads the versions; an empty page then checks that the file
+ * exists (a file has at least one version, but the page may start past its
+ * last), and an empty whole list means there is no file. */
+static int versions_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                               struct cf_db_stmt **s, char *err)
 {
     static const char sql[] =
         "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
         " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
         " WHERE o.client_id = ?1 AND o.id = ?2 AND v.number > ?3 ORDER BY v.number LIMIT ?4";
     static const char sql_file[] = "SELECT id FROM objects WHERE client_id = ?1 AND id = ?2";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_version *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const struct versions_after *a = arg;
     int rc;
 
-    *more = false;
-    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
-        cf_err_set(err, "a page holds 1 to %d versions", CF_FSDB_LIST_MAX);
-        rc = CF_EINVAL;
-        goto out;
+    *s = NULL;
+    if (i == 0)
+        return cf_db_query(db, s, err, sql, "iiii", (int64_t)a->client, (int64_t)a->file,
+                           (int64_t)a->after_number, (int64_t)want);
+    if (got > 0)
+        return 0;
+    if (a->all) {
+        cf_err_set(err, "no such file");
+        return CF_ENOTFOUND;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "iiii", (int64_t)client, (int64_t)file,
-                     (int64_t)after_number, (int64_t)limit + 1);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc == 0)
-            rc = version_row(s, file, &v[cnt]);
-        if (rc < 0)
-            goto out;
-        cnt++;
+    rc = cf_db_run(db, NULL, 0, err, sql_file, "ii", (int64_t)a->client, (int64_t)a->file);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such file");
+        rc = CF_ENOTFOUND;
     }
-    if (rc < 0)
-        goto out;
-    if (cnt == 0) {
-        rc = cf_db_run(c.db, NULL, 0, err, sql_file, "ii", (int64_t)client, (int64_t)file);
-        if (rc == CF_DB_DONE) {
-            cf_err_set(err, "no such file");
-            rc = CF_ENOTFOUND;
-        }
-        if (rc < 0)
-            goto out;
-        rc = 0;
-    }
-    if (cnt > limit) {
-        *more = true;
-        cnt = limit;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
-    *out = v;
-    *n = cnt;
     return rc < 0 ? rc : 0;
+}
+
+static int versions_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    const struct versions_after *a = arg;
+
+    (void)i;
+    return version_row(s, a->file, elem);
+}
+
+int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t after_number,
+                          size_t limit, struct cf_fsdb_version **out, size_t *n, bool *more,
+                          char *err)
+{
+    struct versions_after a = {client, file, after_number, false};
+    const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
+                                    versions_page_row, &a};
+    void *v = NULL;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
+    *out = v;
+    return rc;
 }
 
 int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                      struct cf_fsdb_version **out, size_t *n, char *err)
 {
-    static const char sql[] =
-        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
-        " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
-        " WHERE o.client_id = ?1 AND o.id = ?2 ORDER BY v.number";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_version *v = NULL;
-    size_t cnt = 0, cap = 0;
+    struct versions_after a = {client, file, 0, true};
+    const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
+                                    versions_page_row, &a};
+    void *v = NULL;
+    bool more;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)file);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        struct cf_fsdb_version *x;
-
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        x = &v[cnt];
-        rc = version_row(s, file, x);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-    if (rc == 0 && cnt == 0) {
-        cf_err_set(err, "no such file");
-        rc = CF_ENOTFOUND;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64_t version,

@@ -182,46 +182,38 @@ out:
     return rc;
 }
 
-int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user **out, size_t *n,
-                      char *err)
+static int user_list_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT id, name, pw_hash, admin, disabled, created FROM users"
                               " WHERE client_id = ?1 ORDER BY id";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_user *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const uint64_t *client = arg;
+
+    (void)got;
+    (void)want;
+    *s = NULL;
+    return i > 0 ? 0 : cf_db_query(db, s, err, sql, "i", (int64_t)*client);
+}
+
+static int user_list_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    (void)arg;
+    (void)i;
+    return user_row(s, elem);
+}
+
+int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_user **out, size_t *n,
+                      char *err)
+{
+    const struct cf__fsdb_page p = {sizeof(**out), "users", user_list_query, user_list_row,
+                                    &client};
+    void *v = NULL;
+    bool more;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "i", (int64_t)client);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        rc = user_row(s, &v[cnt]);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client, uint64_t user, bool disabled,
@@ -323,52 +315,55 @@ static int user_flags(struct cf_db *db, uint64_t client, uint64_t user, bool *ad
     return rc < 0 ? rc : 0;
 }
 
-int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
-                        struct cf_fsdb_group **out, size_t *n, char *err)
+/* The client and the user or folder of a listing (user_groups_query,
+ * perm_list_query). */
+struct of_item {
+    uint64_t client, id;
+};
+
+/* The user's groups, once the user is known to exist. */
+static int user_groups_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                             struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT g.id, g.name FROM group_members m JOIN usergroups g"
                               " ON g.id = m.group_id WHERE m.user_id = ?2 AND g.client_id = ?1"
                               " ORDER BY g.id";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_group *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const struct of_item *a = arg;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = user_flags(c.db, client, user, NULL, NULL, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "ii", (int64_t)client, (int64_t)user);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        memset(&v[cnt], 0, sizeof(v[cnt]));
-        v[cnt].id = (uint64_t)cf_db_column_int64(s, 0);
-        rc = cf_db_column_copy_text(s, 1, v[cnt].name, sizeof(v[cnt].name));
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    (void)got;
+    (void)want;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    rc = user_flags(db, a->client, a->id, NULL, NULL, err);
+    if (rc == 0)
+        rc = cf_db_query(db, s, err, sql, "ii", (int64_t)a->client, (int64_t)a->id);
+    return rc;
+}
+
+static int group_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    struct cf_fsdb_group *g = elem;
+
+    (void)arg;
+    (void)i;
+    g->id = (uint64_t)cf_db_column_int64(s, 0);
+    return cf_db_column_copy_text(s, 1, g->name, sizeof(g->name));
+}
+
+int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                        struct cf_fsdb_group **out, size_t *n, char *err)
+{
+    struct of_item a = {client, user};
+    const struct cf__fsdb_page p = {sizeof(**out), "groups", user_groups_query, group_row, &a};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 /* ---- permissions ------------------------------------------------------------- */
@@ -481,49 +476,50 @@ int cf_fsdb_perm_remove(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
     return perm_change(fs, client, folder, kind, principal, -1, err);
 }
 
-int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
-                      struct cf_fsdb_perm **out, size_t *n, char *err)
+/* The folder's permissions, once the folder is known to be live. */
+static int perm_list_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT kind, principal_id, level FROM folder_perms"
                               " WHERE folder_id = ?1 ORDER BY kind, principal_id";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_perm *v = NULL;
-    size_t cnt = 0, cap = 0;
+    const struct of_item *a = arg;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_query(c.db, &s, err, sql, "i", (int64_t)folder);
-    if (rc < 0)
-        goto out;
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
-        if (rc < 0)
-            goto out;
-        v[cnt].kind = cf_db_column_int64(s, 0) == 0 ? CF_FSDB_USER : CF_FSDB_GROUP;
-        v[cnt].principal = (uint64_t)cf_db_column_int64(s, 1);
-        v[cnt].level = (enum cf_fsdb_level)cf_db_column_int64(s, 2);
-        cnt++;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    if (rc < 0) {
-        free(v);
-        v = NULL;
-        cnt = 0;
-    }
+    (void)got;
+    (void)want;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    rc = cf__fsdb_folder_live(db, a->client, a->id, err);
+    if (rc == 0)
+        rc = cf_db_query(db, s, err, sql, "i", (int64_t)a->id);
+    return rc;
+}
+
+static int perm_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    struct cf_fsdb_perm *x = elem;
+
+    (void)arg;
+    (void)i;
+    x->kind = cf_db_column_int64(s, 0) == 0 ? CF_FSDB_USER : CF_FSDB_GROUP;
+    x->principal = (uint64_t)cf_db_column_int64(s, 1);
+    x->level = (enum cf_fsdb_level)cf_db_column_int64(s, 2);
+    return 0;
+}
+
+int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                      struct cf_fsdb_perm **out, size_t *n, char *err)
+{
+    struct of_item a = {client, folder};
+    const struct cf__fsdb_page p = {sizeof(**out), "permissions", perm_list_query, perm_row, &a};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
     *out = v;
-    *n = cnt;
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, uint64_t folder,

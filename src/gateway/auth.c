@@ -282,56 +282,13 @@ void cf_auth_key_fini(struct cf_auth_key *k)
 int cf_auth_key_load(struct cf_auth_key *k, const char *path, char *err)
 {
     char buf[KEY_FILE_MAX + 1];
-    struct stat st;
     size_t n = 0, digits;
-    int fd = -1, rc = 0;
+    int rc;
 
     k->len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
-    if (fd < 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_err_set(err, "open \"%s\" failed: %s", path, strerror(e));
+    rc = cf_io_read_key_file(path, true, buf, sizeof(buf), &n, err);
+    if (rc < 0)
         goto out;
-    }
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        rc = cf_err_from_errno(e);
-        cf_err_set(err, "fstat \"%s\" failed: %s", path, strerror(e));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = CF_EINVAL;
-        cf_err_set(err, "key file \"%s\" is not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        rc = CF_EPERM;
-        cf_err_set(err, "key file \"%s\" has mode %03o; it must be 0600 or stricter", path,
-                   (unsigned)(st.st_mode & 0777));
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, sizeof(buf) - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            rc = cf_err_from_errno(e);
-            cf_err_set(err, "read \"%s\" failed: %s", path, strerror(e));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n == sizeof(buf))
-            break;
-    }
-    if (n > KEY_FILE_MAX) {
-        rc = CF_EINVAL;
-        cf_err_set(err, "key file \"%s\" is over %d bytes", path, KEY_FILE_MAX);
-        goto out;
-    }
     digits = n;
     if (digits > 0 && buf[digits - 1] == '\n') {
         digits--;
@@ -349,8 +306,6 @@ int cf_auth_key_load(struct cf_auth_key *k, const char *path, char *err)
     k->len = digits / 2;
 out:
     OPENSSL_cleanse(buf, sizeof(buf));
-    if (fd >= 0)
-        close(fd);
     return rc;
 }
 

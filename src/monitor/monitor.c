@@ -417,17 +417,11 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 static void prune_pass(struct cf_monitor *m)
 {
     char err[CF_ERR_LEN] = "";
-    bool stop, found = false;
+    bool stop;
     /* Not the wall clock if it jumped ahead (clockguard.h). */
-    uint64_t now = cf_clockguard_now(m->clock, &found), before = 0, total = 0;
+    uint64_t now = cf_scribe_guarded_now(m->scribe, m->clock, "scribe retention uses"), before = 0,
+             total = 0;
     int64_t n;
-
-    if (found)
-        (void)cf_scribe_event(m->scribe, CF_SCRIBE_CLOCK, 0, NULL,
-                              "the wall clock is %" PRIu64
-                              " s ahead of the time elapsed; scribe retention uses the guarded "
-                              "time",
-                              (cf_clockguard_wall_ms(m->clock) - now) / 1000);
 
     if (m->keep_ms > 0 && now > m->keep_ms)
         before = now - m->keep_ms;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/clockguard.h"
 #include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
@@ -212,6 +213,19 @@ out:
         cf_log(CF_LOG_WARN, "scribe \"%s\": cannot append a %s event: %s", s->uri,
                kind_ok(kind) ? kind : "(bad kind)", err);
     return rc;
+}
+
+uint64_t cf_scribe_guarded_now(struct cf_scribe *s, struct cf_clockguard *g, const char *uses)
+{
+    bool found = false;
+    uint64_t now = cf_clockguard_now(g, &found);
+
+    if (found)
+        (void)cf_scribe_event(s, CF_SCRIBE_CLOCK, 0, NULL,
+                              "the wall clock is %" PRIu64
+                              " s ahead of the time elapsed; %s the guarded time",
+                              (cf_clockguard_wall_ms(g) - now) / 1000, uses);
+    return now;
 }
 
 int cf_scribe_query(struct cf_scribe *s, const struct cf_scribe_query *q,

@@ -42,23 +42,6 @@ static void run_ok(char *out, const char *tok, const char *cmd, const char *a1, 
     IT_CHECKF(rc == 0, "coffer %s %s: exit %d (see cmd.log)", cmd, a1 ? a1 : "", rc);
 }
 
-/* The whole file (caller owns; free()), its size in *len. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(fstat(fd, &st) == 0);
-    buf = malloc((size_t)st.st_size + 1);
-    IT_CHECK(buf != NULL);
-    IT_CHECK(read(fd, buf, (size_t)st.st_size) == (ssize_t)st.st_size);
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* `coffer get REMOTE -o <case>/got` holds exactly the bytes of local. */
 static void get_same(const char *tok, const char *remote, const char *local)
 {
@@ -69,8 +52,8 @@ static void get_same(const char *tok, const char *remote, const char *local)
     it_case_path(got, "got");
     (void)unlink(got);
     run_ok(NULL, tok, "get", remote, "-o", got, NULL);
-    a = slurp(local, &n1);
-    b = slurp(got, &n2);
+    a = it_read_file(local, &n1);
+    b = it_read_file(got, &n2);
     IT_EQ(n2, n1);
     IT_CHECKF(memcmp(a, b, n1) == 0, "coffer get %s: other bytes", remote);
     free(a);
@@ -91,26 +74,20 @@ static uint64_t id_of_line(const char *out, const char *needle)
 
 static void t_tour(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char big[IT_PATH_MAX], small[IT_PATH_MAX], v2[IT_PATH_MAX], log[IT_PATH_MAX];
     char fsdb[IT_PATH_MAX + 16], out[OUT_MAX], id[32], home[IT_PATH_MAX];
     struct it_server s;
     struct stat st;
-    const char *p;
     char *text;
     size_t n;
     int rc;
 
     (void)arg;
     it_server_start_ok(&s, "data", 3, NULL);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    it_proc_expect_line(&s.p, "coffer gateway listening on ", gw, sizeof(gw), LINE_MS);
+    it_proc_expect_line(&s.p, "coffer gateway login: client demo user admin password ", pw,
+                        sizeof(pw), LINE_MS);
     it_case_path(log, "cmd.log");
     it_case_path(home, "home");
     it_fmt(tok, sizeof(tok), "%s/.config/coffer/token", home);
@@ -214,7 +191,7 @@ static void t_tour(void *arg)
     /* A bad usage is exit 2. */
     IT_EQ(run(NULL, tok, "mv", "/docs/moved.bin", NULL, NULL, NULL), 2);
 
-    text = slurp(log, &n);
+    text = it_read_file(log, &n);
     IT_CHECKF(memmem(text, n, pw, strlen(pw)) == NULL, "a password reached the log");
     free(text);
     it_proc_signal(&s.p, SIGINT);

@@ -92,22 +92,14 @@ static long login(const struct gw *g, const char *client, const char *user, cons
 
 static void start(struct gw *g)
 {
-    char line[256];
-    const char *p;
-
     memset(g, 0, sizeof(*g));
     IT_EQ(cf_httpc_global_init(), 0);
     it_case_path(g->data, "data");
     make_catalog(g->data);
     it_server_start_ok(&g->s, "data", 3, NULL);
-    it_proc_read_line(&g->s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(g->base, sizeof(g->base), "%s", line + strlen(p));
-    it_proc_read_line(&g->s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(g->pw, sizeof(g->pw), "%s", line + strlen(p));
+    it_proc_expect_line(&g->s.p, "coffer gateway listening on ", g->base, sizeof(g->base), LINE_MS);
+    it_proc_expect_line(&g->s.p, "coffer gateway login: client demo user admin password ", g->pw,
+                        sizeof(g->pw), LINE_MS);
     IT_EQ(login(g, "demo", "admin", g->pw, g->admin), 200);
 }
 

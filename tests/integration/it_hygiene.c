@@ -166,17 +166,9 @@ static void t_modes_other_user(void *arg)
 /* The gateway's URL and the admin password from `coffer server`'s lines. */
 static void server_gateway(struct it_server *s, char gw[IT_URL_MAX], char pw[64])
 {
-    char line[256];
-    const char *p;
-
-    it_proc_read_line(&s->p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, IT_URL_MAX, "%s", line + strlen(p));
-    it_proc_read_line(&s->p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, 64, "%s", line + strlen(p));
+    it_proc_expect_line(&s->p, "coffer gateway listening on ", gw, IT_URL_MAX, LINE_MS);
+    it_proc_expect_line(&s->p, "coffer gateway login: client demo user admin password ", pw, 64,
+                        LINE_MS);
 }
 
 /* Write text and a newline to the case file name; its path into path. */

@@ -32,28 +32,6 @@
 #define TEST_PW "correct horse battery"
 #define NFLOOD  32
 
-static int connect_from(const char *src, unsigned port)
-{
-    struct sockaddr_in sa, me;
-    struct timeval tv = {(time_t)(20u * it_multiplier()), 0};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    IT_CHECKF(fd >= 0, "socket: %s", strerror(errno));
-    IT_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-    memset(&me, 0, sizeof(me));
-    me.sin_family = AF_INET;
-    IT_CHECK(inet_pton(AF_INET, src, &me.sin_addr) == 1);
-    IT_CHECKF(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s", src,
-              strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    IT_CHECKF(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect from %s: %s", src,
-              strerror(errno));
-    return fd;
-}
-
 /* POST /api/v1/login from src; returns the status and, when the reply
  * carries one, its Retry-After in *retry (else 0; retry may be NULL). */
 static long login_hdr(unsigned port, const char *src, const char *hdr, const char *user,
@@ -71,7 +49,7 @@ static long login_hdr(unsigned port, const char *src, const char *hdr, const cha
 {
     char body[256], req[512], reply[4096];
     const char *ra;
-    int fd = connect_from(src, port);
+    int fd = it_raw_connect_from(src, port, 20u);
     long st;
 
     it_fmt(body, sizeof(body), "{\"client\":\"acme\",\"user\":\"%s\",\"password\":\"%s\"}", user,

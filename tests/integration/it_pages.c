@@ -159,6 +159,17 @@ static long get_json(const struct sys *s, struct it_client *cl, const char *targ
     return st;
 }
 
+/* Free *next and put there a copy of page j's "next" cursor, which must be
+ * a string or null (then NULL: the last page). */
+static void take_next(const json_t *j, char **next)
+{
+    const json_t *nx = json_object_get(j, "next");
+
+    IT_CHECK(json_is_null(nx) || json_is_string(nx));
+    free(*next);
+    *next = json_is_string(nx) ? strdup(json_string_value(nx)) : NULL;
+}
+
 /* The name entry i of the big folder must have. */
 static void want_name(size_t i, char out[32])
 {
@@ -192,7 +203,7 @@ static void case_big_folder(void *arg)
 
     /* Through the gateway, pages of the largest size, following "next". */
     do {
-        const json_t *entries, *nx;
+        const json_t *entries;
         it_fmt(target, sizeof(target), "/api/v1/fs/big?limit=10000%s%s", next ? "&after=" : "",
                next ? next : "");
         IT_EQ(get_json(&s, &cl, target, &j), 200);
@@ -202,10 +213,7 @@ static void case_big_folder(void *arg)
             want_name(seen, want);
             IT_STREQ(it_json_str(json_array_get(entries, i), "name"), want);
         }
-        free(next);
-        nx = json_object_get(j, "next");
-        IT_CHECK(json_is_null(nx) || json_is_string(nx));
-        next = json_is_string(nx) ? strdup(json_string_value(nx)) : NULL;
+        take_next(j, &next);
         IT_CHECK(next == NULL || json_array_size(entries) == 10000);
         json_decref(j);
         pages++;
@@ -235,10 +243,7 @@ static void case_big_folder(void *arg)
         vs = json_object_get(j, "versions");
         for (size_t i = 0; i < json_array_size(vs); i++, seen++)
             IT_EQ(it_json_int(json_array_get(vs, i), "number"), seen + 1);
-        free(next);
-        next = json_is_string(json_object_get(j, "next"))
-                   ? strdup(json_string_value(json_object_get(j, "next")))
-                   : NULL;
+        take_next(j, &next);
         json_decref(j);
     } while (next != NULL);
     IT_EQ(seen, 5);
@@ -254,10 +259,7 @@ static void case_big_folder(void *arg)
             it_fmt(want_t, sizeof(want_t), "gone%zu", seen);
             IT_STREQ(it_json_str(json_array_get(es, i), "name"), want_t);
         }
-        free(next);
-        next = json_is_string(json_object_get(j, "next"))
-                   ? strdup(json_string_value(json_object_get(j, "next")))
-                   : NULL;
+        take_next(j, &next);
         json_decref(j);
     } while (next != NULL);
     IT_EQ(seen, 3);
@@ -304,10 +306,7 @@ static void case_big_folder(void *arg)
             IT_STREQ(it_json_str(json_array_get(es, i), "name"), want);
             newest = it_json_int(json_array_get(es, i), "id");
         }
-        free(next);
-        next = json_is_string(json_object_get(j, "next"))
-                   ? strdup(json_string_value(json_object_get(j, "next")))
-                   : NULL;
+        take_next(j, &next);
         json_decref(j);
     } while (next != NULL);
     IT_EQ(seen, NDIRS + 3);

@@ -42,30 +42,6 @@
 #define MIN_RATE  "4K"
 #define NSLOW     24 /* idle and trickling connections, each, per server */
 
-/* Connect to 127.0.0.1:port from source address src ("127.0.0.2"; loopback
- * is a /8). Returns the fd, or fails the case. */
-static int connect_from(const char *src, unsigned port)
-{
-    struct sockaddr_in sa, me;
-    struct timeval tv = {(time_t)(10u * it_multiplier()), 0};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    IT_CHECKF(fd >= 0, "socket: %s", strerror(errno));
-    IT_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
-    memset(&me, 0, sizeof(me));
-    me.sin_family = AF_INET;
-    IT_CHECK(inet_pton(AF_INET, src, &me.sin_addr) == 1);
-    IT_CHECKF(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s", src,
-              strerror(errno));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    IT_CHECKF(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect from %s: %s", src,
-              strerror(errno));
-    return fd;
-}
-
 /* Whether the server has closed fd: a read that would not block gives EOF
  * or a reset. A server that sent bytes first (it should not) fails the case. */
 static bool closed_by_peer(int fd)
@@ -118,8 +94,8 @@ static void slow_heads(const struct target *t, size_t nt)
     it_client_init(&cl);
     for (size_t i = 0; i < nt; i++) {
         for (size_t k = 0; k < NSLOW; k++) {
-            idle[i][k] = connect_from("127.0.0.2", t[i].port);
-            slow[i][k] = connect_from("127.0.0.2", t[i].port);
+            idle[i][k] = it_raw_connect_from("127.0.0.2", t[i].port, 10u);
+            slow[i][k] = it_raw_connect_from("127.0.0.2", t[i].port, 10u);
         }
     }
     while (left > 0 && ticks < max_ticks) {
@@ -162,13 +138,31 @@ static void slow_heads(const struct target *t, size_t nt)
     it_client_fini(&cl);
 }
 
+/* The case's file system catalog (its URI into fsdb, cap bytes): one shard,
+ * client "acme" and, with boss, its admin "boss" (password "pw"). */
+static void make_catalog(char *fsdb, size_t cap, bool boss)
+{
+    struct cf_fsdb *fs = NULL;
+    struct cf_fsdb_client acme;
+    char path[IT_PATH_MAX], hash[CF_AUTH_PWHASH_SIZE];
+
+    it_case_path(path, "fs-catalog.db");
+    it_fmt(fsdb, cap, "sqlite:%s", path);
+    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
+    if (boss) {
+        IT_EQ(cf_auth_password_hash("pw", 2, CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
+        IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
+    }
+    cf_fsdb_close(fs);
+}
+
 static void case_heads(void *arg)
 {
     struct it_cluster c;
     struct it_proc gw;
-    struct cf_fsdb *fs = NULL;
-    struct cf_fsdb_client acme;
-    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX];
+    char fsdb[IT_PATH_MAX + 32];
     struct target t[2];
 
     (void)arg;
@@ -178,12 +172,7 @@ static void case_heads(void *arg)
     it_admin_shard_add(c.db);
     it_app_start_ok(&c.app, c.db, NULL);
     it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
-    it_case_path(path, "fs-catalog.db");
-    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
-    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
-    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
-    cf_fsdb_close(fs);
+    make_catalog(fsdb, sizeof(fsdb), false);
     it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-head-timeout-ms", HEAD_MS,
                         NULL);
     t[0] = (struct target){gw.port, gw.base, "gateway"};
@@ -219,7 +208,7 @@ static void case_per_ip(void *arg)
     /* Each connection is accepted (and held) before the next is made. */
     for (size_t i = 0; i < CF_ARRAY_LEN(fds); i++) {
         long st;
-        fds[i] = connect_from("127.0.0.2", f.port);
+        fds[i] = it_raw_connect_from("127.0.0.2", f.port, 10u);
         st = status_on(fds[i]);
         IT_CHECKF(st == 200 || st == 0, "connection %zu: status %ld", i, st);
         if (st == 200)
@@ -363,10 +352,8 @@ static void case_gateway_upload(void *arg)
 {
     struct it_cluster c;
     struct it_proc gw;
-    struct cf_fsdb *fs = NULL;
-    struct cf_fsdb_client acme;
     struct it_gen g;
-    char fsdb[IT_PATH_MAX + 32], path[IT_PATH_MAX], hash[CF_AUTH_PWHASH_SIZE];
+    char fsdb[IT_PATH_MAX + 32];
     char url[IT_URL_MAX + 32], head[CF_AUTH_TOKEN_LEN + 256], err[CF_ERR_LEN] = "";
     json_t *body = NULL, *out = NULL;
     long status = 0;
@@ -376,14 +363,7 @@ static void case_gateway_upload(void *arg)
     it_cluster_start_filers(&c, 2);
     it_app_start_ok(&c.app, c.db, NULL);
     it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
-    it_case_path(path, "fs-catalog.db");
-    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", path);
-    IT_EQ(cf_fsdb_open(fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
-    IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
-    IT_EQ(cf_auth_password_hash("pw", 2, CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
-    IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
-    cf_fsdb_close(fs);
+    make_catalog(fsdb, sizeof(fsdb), true);
     it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--http-min-rate", MIN_RATE,
                         "--http-rate-window-ms", WINDOW_MS, NULL);
     IT_EQ(cf_httpc_global_init(), 0);
@@ -433,7 +413,7 @@ static void case_server(void *arg)
     IT_CHECK(sscanf(s.objsrv, "http://127.0.0.1:%u", &ports[1]) == 1);
     IT_CHECK(sscanf(s.filers[0], "http://127.0.0.1:%u", &ports[2]) == 1);
     for (size_t i = 0; i < 4; i++)
-        fds[i] = connect_from("127.0.0.2", ports[i]);
+        fds[i] = it_raw_connect_from("127.0.0.2", ports[i], 10u);
     while (left > 0 && ticks < max_ticks) {
         for (size_t i = 0; i < 4; i++) {
             if (!gone[i] && closed_by_peer(fds[i])) {

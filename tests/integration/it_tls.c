@@ -34,24 +34,6 @@
 #define LINE_MS 20000
 #define OUT_MAX 4096
 
-/* The text of the file at path (caller owns; free()), NUL-terminated. */
-static char *slurp(const char *path, size_t *len)
-{
-    struct stat st;
-    char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
-    IT_CHECK(fstat(fd, &st) == 0);
-    buf = malloc((size_t)st.st_size + 1);
-    IT_CHECK(buf != NULL);
-    IT_CHECK(read(fd, buf, (size_t)st.st_size) == (ssize_t)st.st_size);
-    buf[st.st_size] = '\0';
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* The bytes the commands wrote to cmd.log since *mark (then moved to the
  * end): whether they contain needle. */
 static bool log_has(size_t *mark, const char *needle)
@@ -61,11 +43,24 @@ static bool log_has(size_t *mark, const char *needle)
     bool found;
 
     it_case_path(log, "cmd.log");
-    text = slurp(log, &n);
+    text = it_read_file(log, &n);
     found = *mark <= n && strstr(text + *mark, needle) != NULL;
     *mark = n;
     free(text);
     return found;
+}
+
+/* The lines `coffer server --tls` prints after its roles': the gateway's
+ * URL (https), the CA path for --ca and the admin password. */
+static void gateway_lines(struct it_server *s, char gw[IT_URL_MAX], char ca[IT_PATH_MAX],
+                          char pw[64])
+{
+    it_proc_expect_line(&s->p, "coffer gateway listening on ", gw, IT_URL_MAX, LINE_MS);
+    IT_CHECKF(strncmp(gw, "https://", 8) == 0, "gateway at %s", gw);
+    it_proc_expect_line(&s->p, "coffer server tls: clients verify with --ca ", ca, IT_PATH_MAX,
+                        LINE_MS);
+    it_proc_expect_line(&s->p, "coffer gateway login: client demo user admin password ", pw, 64,
+                        LINE_MS);
 }
 
 /* Exit code of `coffer ARGS...`. */
@@ -100,12 +95,11 @@ static void check_no_plain_http(unsigned port)
 
 static void t_server(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char file[IT_PATH_MAX], got[IT_PATH_MAX], other[IT_PATH_MAX], other_ca[IT_PATH_MAX];
     char plain[IT_URL_MAX], *text;
     struct it_server s;
     struct it_record rec;
-    const char *p;
     size_t mark = 0, n;
     unsigned port;
     int rc;
@@ -116,19 +110,8 @@ static void t_server(void *arg)
     IT_CHECKF(strncmp(s.objsrv, "https://", 8) == 0, "objsrv at %s", s.objsrv);
     IT_CHECKF(strncmp(s.monitor, "https://", 8) == 0, "monitor at %s", s.monitor);
     IT_CHECKF(strncmp(s.filers[0], "https://", 8) == 0, "filer at %s", s.filers[0]);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on https://";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p) - 8);
+    gateway_lines(&s, gw, ca, pw);
     port = (unsigned)strtoul(strrchr(gw, ':') + 1, NULL, 10);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer server tls: clients verify with --ca ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(ca, sizeof(ca), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
     it_case_path(tok, "admin.token");
     it_case_path(tok2, "nope.token");
     it_case_path(got, "got");
@@ -164,7 +147,7 @@ static void t_server(void *arg)
     IT_EQ(CMD("login", "--gateway", gw, "--ca", ca, "--client", "demo", "--user", "admin",
               "--password", pw, "--token-file", tok),
           0);
-    text = slurp(tok, &n);
+    text = it_read_file(tok, &n);
     IT_CHECKF(strstr(text, "\"ca\"") != NULL, "no CA in the token file");
     free(text);
     IT_EQ(CMD("put", file, "/f.bin", "--token-file", tok), 0);
@@ -236,11 +219,10 @@ static void t_roles(void *arg)
  * it byte for byte, the other roles answer plain HTTP. */
 static void t_gateway_only(void *arg)
 {
-    char line[256], gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX];
+    char gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX];
     char file[IT_PATH_MAX], got[IT_PATH_MAX];
     struct it_server s;
     struct it_resp r;
-    const char *p;
     int rc;
 
     (void)arg;
@@ -249,18 +231,7 @@ static void t_gateway_only(void *arg)
     IT_CHECKF(strncmp(s.filers[0], "http://", 7) == 0, "filer at %s", s.filers[0]);
     IT_EQ(it_http_to(NULL, s.objsrv, "GET", "/status", NULL, &r, NULL), 200);
     it_resp_fini(&r);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway listening on https://";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(gw, sizeof(gw), "%s", line + strlen(p) - 8);
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer server tls: clients verify with --ca ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(ca, sizeof(ca), "%s", line + strlen(p));
-    it_proc_read_line(&s.p, line, sizeof(line), LINE_MS);
-    p = "coffer gateway login: client demo user admin password ";
-    IT_CHECKF(strncmp(line, p, strlen(p)) == 0, "line \"%s\"", line);
-    it_fmt(pw, sizeof(pw), "%s", line + strlen(p));
+    gateway_lines(&s, gw, ca, pw);
     it_case_path(tok, "admin.token");
     it_case_path(got, "got");
     it_write_payload(file, "file", 9, (1u << 20) + 77, NULL);

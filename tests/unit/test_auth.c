@@ -490,6 +490,13 @@ static void test_key_load_errors(void **state)
     assert_int_equal(cf_auth_key_load(&k, path, err), CF_EPERM);
     write_file(path, big, 2 * CF_AUTH_KEY_MAX, 0604);
     assert_int_equal(cf_auth_key_load(&k, path, err), CF_EPERM);
+    /* A key of another user is refused (only root can make one here). */
+    if (geteuid() == 0) {
+        write_file(path, big, 2 * CF_AUTH_KEY_MAX, 0600);
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_int_equal(cf_auth_key_load(&k, path, err), CF_EPERM);
+        assert_non_null(strstr(err, "belongs to uid 65534"));
+    }
     assert_int_equal(unlink(path), 0);
     assert_int_equal(cf_auth_key_load(&k, tmpdir, err), CF_EINVAL); /* not a regular file */
     assert_int_equal(rmdir(tmpdir), 0);

@@ -486,6 +486,19 @@ void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeou
     }
 }
 
+void it_proc_expect_line(struct it_proc *p, const char *prefix, char *out, size_t cap,
+                         unsigned timeout_ms)
+{
+    char line[1024];
+    size_t n = strlen(prefix);
+
+    it_proc_read_line(p, line, sizeof(line), timeout_ms);
+    IT_CHECKF(strncmp(line, prefix, n) == 0, "%s: line \"%s\", not \"%s...\"", p->name, line,
+              prefix);
+    IT_CHECKF(strlen(line + n) < cap, "%s: line \"%s\" is too long", p->name, line);
+    memcpy(out, line + n, strlen(line + n) + 1);
+}
+
 /* Start args as p, named name (its stderr to <case dir>/<name>.log). */
 static void proc_start(struct it_proc *p, const char *name, char **args)
 {
@@ -687,4 +700,28 @@ bool it_file_contains(const char *path, const char *needle)
     found = strstr(buf, needle) != NULL;
     free(buf);
     return found;
+}
+
+char *it_read_file(const char *path, size_t *len)
+{
+    struct stat st;
+    char *buf;
+    size_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", path, strerror(errno));
+    IT_CHECKF(fstat(fd, &st) == 0, "fstat \"%s\": %s", path, strerror(errno));
+    buf = cf_xmalloc((size_t)st.st_size + 1);
+    while (n < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        IT_CHECKF(k >= 0, "read \"%s\": %s", path, strerror(errno));
+        IT_CHECKF(k > 0, "\"%s\" shrank while read", path);
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }

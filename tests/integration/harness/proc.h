@@ -129,6 +129,12 @@ uint64_t it_proc_peak_rss(const struct it_proc *p);
  * end of p's log, if p exits or prints no whole line in time (then p is
  * killed), or if the line does not fit. */
 void it_proc_read_line(struct it_proc *p, char *out, size_t cap, unsigned timeout_ms);
+/* Read p's next line as it_proc_read_line does and check that it begins
+ * with prefix (borrowed); the rest of the line goes into out (cap bytes).
+ * Fails the case, quoting the line, if it does not begin so or the rest
+ * does not fit. */
+void it_proc_expect_line(struct it_proc *p, const char *prefix, char *out, size_t cap,
+                         unsigned timeout_ms);
 
 /* ---- coffer server ------------------------------------------------------------ */
 
@@ -164,5 +170,9 @@ int it_exit_code(int status);
 /* Whether the text file at path (its first 16 MiB) contains needle. Fails
  * the case if the file cannot be read. */
 bool it_file_contains(const char *path, const char *needle);
+
+/* The whole file at path (borrowed), NUL-terminated (caller owns; free()),
+ * its size in *len. Fails the case if it cannot be read. */
+char *it_read_file(const char *path, size_t *len);
 
 #endif

@@ -52,6 +52,28 @@ int it_raw_connect(const struct it_filer *f)
     return fd;
 }
 
+int it_raw_connect_from(const char *src, unsigned port, unsigned read_s)
+{
+    struct sockaddr_in sa, me;
+    struct timeval tv = {(time_t)(read_s * it_multiplier()), 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    IT_CHECKF(fd >= 0, "socket: %s", strerror(errno));
+    IT_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+    memset(&me, 0, sizeof(me));
+    me.sin_family = AF_INET;
+    IT_CHECK(inet_pton(AF_INET, src, &me.sin_addr) == 1);
+    IT_CHECKF(bind(fd, (struct sockaddr *)&me, sizeof(me)) == 0, "bind %s: %s", src,
+              strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    IT_CHECKF(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect from %s: %s", src,
+              strerror(errno));
+    return fd;
+}
+
 bool it_raw_send(int fd, const void *p, size_t n)
 {
     const char *c = p;

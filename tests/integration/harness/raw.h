@@ -26,6 +26,11 @@
 int it_raw_connect(const struct it_filer *f);
 /* Connect to 127.0.0.1:port; returns the fd or -errno. */
 int it_raw_try_connect(unsigned port);
+/* Connect to 127.0.0.1:port from the source address src ("127.0.0.2":
+ * loopback is a /8, so each address is a distinct client to the server).
+ * Reads time out after read_s seconds (times the multiplier), not the usual
+ * 30 s. Returns the fd; fails the case on error. */
+int it_raw_connect_from(const char *src, unsigned port, unsigned read_s);
 /* Send all n bytes; returns false if the peer went away (EPIPE,
  * ECONNRESET). Any other error fails the case. */
 bool it_raw_send(int fd, const void *p, size_t n);
