@@ -23,6 +23,9 @@ enum cf_conf_type {
     CF_CONF_U64,  /* uint64_t, decimal */
     CF_CONF_SIZE, /* uint64_t, decimal with optional K, M, G, T suffix (powers of 1024) */
     CF_CONF_BOOL, /* bool: true/false/yes/no/1/0; a bare --flag means true */
+    /* char *, like STR, for a comma-separated list: repeated on the command
+     * line, the values are joined with ',' (any other source replaces). */
+    CF_CONF_LIST,
 };
 
 struct cf_conf_opt {
