@@ -67,6 +67,10 @@ CF_MUST_CHECK int cf_conf_defaults(const struct cf_conf_opt *opts, size_t n, voi
 CF_MUST_CHECK int cf_conf_set(const struct cf_conf_opt *opts, size_t n, void *dst, const char *name,
                               const char *value, char *err);
 
+/* Print text, then the help of every option in the table and of --config,
+ * --print-config and --help: what --help prints. */
+void cf_conf_usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n);
+
 /* Print "--name=value" for every option, in table order. */
 void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void *src);
 

@@ -215,7 +215,7 @@ out:
     return rc;
 }
 
-static void usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n)
+void cf_conf_usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n)
 {
     fprintf(f,
             "%s\nOptions (also COFFER_<NAME> in the environment, or \"name = value\" in "
@@ -278,7 +278,7 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
      * does not matter. */
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout, usage_text, opts, n);
+            cf_conf_usage(stdout, usage_text, opts, n);
             return CF_CONF_EXIT_HELP;
         }
         if (!strcmp(argv[i], "--print-config"))

@@ -289,6 +289,22 @@ static void t_key_files(void *arg)
     IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "purge", "--now", "--app",
                                      "http://127.0.0.1:1", "--key-file", path, NULL)),
           1);
+    /* The commands that sign as the operator list --key-file in --help. */
+    {
+        static const char *const cmds[][3] = {
+            {"put", "--help", NULL},        {"get", "--help", NULL},
+            {"stat", "--help", NULL},       {"admin", "purge", "--help"},
+            {"admin", "log", "--help"},     {"admin", "filers", "--help"},
+            {"admin", "rebuild", "--help"},
+        };
+        for (size_t i = 0; i < CF_ARRAY_LEN(cmds); i++) {
+            IT_EQ(it_exit_code(
+                      it_coffer_cmd(out, OUT_MAX, NULL, cmds[i][0], cmds[i][1], cmds[i][2], NULL)),
+                  0);
+            IT_CHECKF(strstr(out, "--key-file=") != NULL, "coffer %s %s:\n%s", cmds[i][0],
+                      cmds[i][1], out);
+        }
+    }
     /* keys init makes the three files, and never over existing ones. */
     it_case_path(path, "newkeys");
     IT_EQ(it_exit_code(
