@@ -688,3 +688,8 @@ bool it_file_contains(const char *path, const char *needle)
     free(buf);
     return found;
 }
+
+const char *it_coffer_bin(void)
+{
+    return it__coffer();
+}
