@@ -23,6 +23,9 @@ enum cf_conf_type {
     CF_CONF_U64,  /* uint64_t, decimal */
     CF_CONF_SIZE, /* uint64_t, decimal with optional K, M, G, T suffix (powers of 1024) */
     CF_CONF_BOOL, /* bool: true/false/yes/no/1/0; a bare --flag means true */
+    /* char *, like STR, for a comma-separated list: repeated on the command
+     * line, the values are joined with ',' (any other source replaces). */
+    CF_CONF_LIST,
 };
 
 struct cf_conf_opt {
@@ -63,6 +66,10 @@ CF_MUST_CHECK int cf_conf_defaults(const struct cf_conf_opt *opts, size_t n, voi
  * err; dst is unchanged on error. */
 CF_MUST_CHECK int cf_conf_set(const struct cf_conf_opt *opts, size_t n, void *dst, const char *name,
                               const char *value, char *err);
+
+/* Print text, then the help of every option in the table and of --config,
+ * --print-config and --help: what --help prints. */
+void cf_conf_usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n);
 
 /* Print "--name=value" for every option, in table order. */
 void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void *src);

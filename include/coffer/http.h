@@ -154,6 +154,15 @@ struct cf_http_server_opts {
     struct cf_cred *auth;         /* kept until cf_http_server_free; NULL: nothing is checked */
     cf_http_access_cb access;     /* NULL: every request needs CF_ACCESS_INTERNAL */
     bool metrics_public;          /* /metrics without a signature */
+    /* Signed requests must name this server in their Host header, so that
+     * one signed for another server is refused (401 "signed for another
+     * server") instead of replayed here. Its own names: any host with the
+     * listening port when it listens on a wildcard or loopback address,
+     * else that address and port ("10.0.0.5:7001", "[fd00::5]:7001"); a
+     * Host without a port means the scheme's (80, 443). Plus each entry of
+     * this comma-separated list of HOST[:PORT] (borrowed; copied at start;
+     * NULL or "": none), which a Host must equal (case-insensitive). */
+    const char *authorities;
 };
 
 /* Start serving on opts->listen_fd, over TLS when opts->tls_cert is set
@@ -163,9 +172,9 @@ struct cf_http_server_opts {
  * *out is the server (caller owns; release with cf_http_server_free).
  * Returns 0; CF_EINVAL (one of tls_cert and tls_key without the other, or
  * files cf_tls_load_pair refuses: unreadable, not PEM, a key not the
- * certificate's, expired) or CF_EIO (libmicrohttpd without TLS support,
- * or refusing its options), with a reason in err (may be NULL); on failure
- * listen_fd is closed. */
+ * certificate's, expired; a malformed authorities list) or CF_EIO
+ * (libmicrohttpd without TLS support, or refusing its options), with a
+ * reason in err (may be NULL); on failure listen_fd is closed. */
 CF_MUST_CHECK int cf_http_server_start(const struct cf_http_server_opts *opts,
                                        struct cf_http_server **out, char *err);
 

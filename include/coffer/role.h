@@ -23,6 +23,7 @@ struct cf_role_auth {
     char *operator_pub_file; /* "" or NULL: no operator key accepted */
     bool insecure_no_auth;   /* benchmarks only: nothing checked or signed */
     bool metrics_public;     /* GET /metrics without a signature */
+    char *authority;         /* extra Host values signed requests may name (http.h) */
 };
 
 #define CF_ROLE_AUTH_OPTS(OFF)                                                                     \
@@ -49,6 +50,14 @@ struct cf_role_auth {
          0,                                                                                        \
          OFF(auth.insecure_no_auth),                                                               \
          "check and sign nothing: for benchmarks only, never in production",                       \
+         false},                                                                                   \
+        {"authority",                                                                              \
+         CF_CONF_LIST,                                                                             \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         OFF(auth.authority),                                                                      \
+         "HOST[:PORT] names this server also answers to in signed requests (a load balancer's)",   \
          false},                                                                                   \
     {                                                                                              \
         "metrics-public", CF_CONF_BOOL, "false", 0, 0, OFF(auth.metrics_public),                   \

@@ -991,6 +991,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     ho.auth = a->cred;
     ho.access = access_of;
     ho.metrics_public = conf->auth.metrics_public;
+    ho.authorities = conf->auth.authority;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)

@@ -243,7 +243,8 @@ static int admin_purge(int argc, char **argv)
     static const struct cf__cli_args args = {.cmd = "admin purge",
                                              .usage = usage,
                                              .opts = purge_opts,
-                                             .nopts = CF_ARRAY_LEN(purge_opts)};
+                                             .nopts = CF_ARRAY_LEN(purge_opts),
+                                             .key_file = true};
     struct admin_conf c = {0};
     struct cf__cli_req r = {.cmd = "admin purge",
                             .method = "POST",

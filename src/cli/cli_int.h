@@ -52,6 +52,9 @@ struct cf__cli_args {
     /* NULL: any word is positional; else only these (a NULL-terminated
      * list) are, and any other word is left to cf_conf_load. */
     const char *const *words;
+    /* The command signs its requests as the operator (cf__cli_operator):
+     * its --help lists --key-file, which every command accepts. */
+    bool key_file;
 };
 
 /* Read argv[0..argc) (borrowed) as a (borrowed) says: the options into conf

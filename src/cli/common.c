@@ -148,6 +148,38 @@ out:
     return rc;
 }
 
+/* Whether --help (or -h) is among rest[0..k). */
+static bool wants_help(char **rest, int k)
+{
+    for (int i = 0; i < k; i++) {
+        if (strcmp(rest[i], "--help") == 0 || strcmp(rest[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The --help of a command that signs as the operator: its options, and
+ * --key-file (taken by take_key_file, so in no command's table). */
+static void usage_with_key_file(const struct cf__cli_args *a)
+{
+    struct cf_conf_opt *o = cf_xcalloc(a->nopts + 1, sizeof(*o));
+
+    if (a->nopts > 0)
+        memcpy(o, a->opts, a->nopts * sizeof(*o));
+    o[a->nopts] = (struct cf_conf_opt){
+        "key-file",
+        CF_CONF_STR,
+        NULL,
+        0,
+        0,
+        0,
+        "the operator key (mode 0600) that signs the requests (else COFFER_OPERATOR_KEY_FILE, "
+        "else ./data/" CF_CRED_OPERATOR_FILE ")",
+        false};
+    cf_conf_usage(stdout, a->usage, o, a->nopts + 1);
+    free(o);
+}
+
 int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv, char **pos,
                  int *npos)
 {
@@ -165,6 +197,11 @@ int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv
         goto out;
     }
     take_key_file(rest, &k);
+    if (a->key_file && wants_help(rest, k)) {
+        usage_with_key_file(a);
+        rc = 0;
+        goto out;
+    }
     rc = cf_conf_load(a->opts, a->nopts, conf, k, rest, a->usage, err);
     if (rc == CF_CONF_EXIT_HELP || rc == CF_CONF_EXIT_PRINT) {
         rc = 0;

@@ -317,7 +317,8 @@ out:
 static int load(const char *cmd, const struct cf_conf_opt *o, size_t n, struct jobs_conf *c,
                 int argc, char **argv, const char *usage)
 {
-    const struct cf__cli_args a = {.cmd = cmd, .usage = usage, .opts = o, .nopts = n};
+    const struct cf__cli_args a = {
+        .cmd = cmd, .usage = usage, .opts = o, .nopts = n, .key_file = true};
 
     return cf__cli_load(&a, c, argc, argv, NULL, NULL);
 }

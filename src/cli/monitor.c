@@ -130,7 +130,8 @@ static int admin_filers(int argc, char **argv)
     static const struct cf__cli_args args = {.cmd = "admin filers",
                                              .usage = usage,
                                              .opts = filers_opts,
-                                             .nopts = CF_ARRAY_LEN(filers_opts)};
+                                             .nopts = CF_ARRAY_LEN(filers_opts),
+                                             .key_file = true};
     struct mon_conf c = {0};
     json_t *j = NULL, *arr;
     uint64_t now;
@@ -251,8 +252,11 @@ static int admin_log(int argc, char **argv)
         "                        [--kind K] [--filer ID] [--limit N]\n"
         "Prints the scribe's events (filer status changes and errors, checksum\n"
         "mismatches, repairs, jobs), oldest first.\n";
-    static const struct cf__cli_args args = {
-        .cmd = "admin log", .usage = usage, .opts = log_opts, .nopts = CF_ARRAY_LEN(log_opts)};
+    static const struct cf__cli_args args = {.cmd = "admin log",
+                                             .usage = usage,
+                                             .opts = log_opts,
+                                             .nopts = CF_ARRAY_LEN(log_opts),
+                                             .key_file = true};
     struct mon_conf c = {0};
     uint64_t now = cf_wall_ms(), since = 0, until = 0, after = 0, printed = 0;
     json_t *j = NULL;
@@ -323,7 +327,8 @@ static int admin_maintenance(int argc, char **argv)
                                              .opts = maint_opts,
                                              .nopts = CF_ARRAY_LEN(maint_opts),
                                              .max = CF__CLI_ARGS_MAX,
-                                             .words = on_off};
+                                             .words = on_off,
+                                             .key_file = true};
     struct mon_conf c = {0};
     char *pos[CF__CLI_ARGS_MAX], path[64];
     const char *on = NULL;

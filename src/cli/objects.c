@@ -57,6 +57,7 @@ int cf_cli_put(int argc, char **argv)
                                              .usage = usage,
                                              .opts = put_opts,
                                              .nopts = CF_ARRAY_LEN(put_opts),
+                                             .key_file = true,
                                              .min = 1,
                                              .max = 1};
     struct objects_conf c = {0};
@@ -194,6 +195,7 @@ int cf_cli_get(int argc, char **argv)
                                              .usage = usage,
                                              .opts = get_opts,
                                              .nopts = CF_ARRAY_LEN(get_opts),
+                                             .key_file = true,
                                              .min = 1,
                                              .max = 1};
     struct objects_conf c = {0};
@@ -289,6 +291,7 @@ int cf_cli_stat(int argc, char **argv)
                                              .usage = usage,
                                              .opts = stat_opts,
                                              .nopts = CF_ARRAY_LEN(stat_opts),
+                                             .key_file = true,
                                              .min = 1,
                                              .max = 1};
     struct objects_conf c = {0};

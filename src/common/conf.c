@@ -82,13 +82,29 @@ static int parse_bool(const char *v, bool *out)
 }
 
 /* Store value v (borrowed) for option o into dst. */
-static int set(const struct cf_conf_opt *o, void *dst, const char *v, const char *from, char *err)
+/* Set o in dst from v; append: a LIST already set by an earlier argument
+ * gets ",v" added instead of being replaced. */
+static int set_to(const struct cf_conf_opt *o, void *dst, const char *v, const char *from,
+                  bool append, char *err)
 {
     char *field = (char *)dst + o->off;
     uint64_t u = 0;
     int rc = 0;
 
     switch (o->type) {
+    case CF_CONF_LIST:
+        if (append && v != NULL && *(char **)(void *)field != NULL) {
+            char **sp = (char **)(void *)field;
+            size_t a = strlen(*sp), b = strlen(v);
+            char *j = cf_xmalloc(a + b + 2);
+            memcpy(j, *sp, a);
+            j[a] = ',';
+            memcpy(j + a + 1, v, b + 1);
+            free(*sp);
+            *sp = j;
+            return 0;
+        }
+        /* fall through */
     case CF_CONF_STR: {
         char **sp = (char **)(void *)field;
         free(*sp);
@@ -127,6 +143,11 @@ static int set(const struct cf_conf_opt *o, void *dst, const char *v, const char
     }
     memcpy(field, &u, sizeof(u));
     return 0;
+}
+
+static int set(const struct cf_conf_opt *o, void *dst, const char *v, const char *from, char *err)
+{
+    return set_to(o, dst, v, from, false, err);
 }
 
 static char *trim(char *s)
@@ -194,7 +215,7 @@ out:
     return rc;
 }
 
-static void usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n)
+void cf_conf_usage(FILE *f, const char *text, const struct cf_conf_opt *opts, size_t n)
 {
     fprintf(f,
             "%s\nOptions (also COFFER_<NAME> in the environment, or \"name = value\" in "
@@ -204,6 +225,7 @@ static void usage(FILE *f, const char *text, const struct cf_conf_opt *opts, siz
         const struct cf_conf_opt *o = &opts[i];
         const char *arg = o->type == CF_CONF_BOOL   ? ""
                           : o->type == CF_CONF_STR  ? "=STR"
+                          : o->type == CF_CONF_LIST ? "=A,B (repeatable)"
                           : o->type == CF_CONF_SIZE ? "=SIZE"
                                                     : "=N";
         fprintf(f, "  --%s%s\n      %s", o->name, arg, o->help);
@@ -221,7 +243,7 @@ int cf_conf_defaults(const struct cf_conf_opt *opts, size_t n, void *dst, char *
     int rc;
 
     for (size_t i = 0; i < n; i++) {
-        if (opts[i].def == NULL && opts[i].type == CF_CONF_STR)
+        if (opts[i].def == NULL && (opts[i].type == CF_CONF_STR || opts[i].type == CF_CONF_LIST))
             continue;
         rc = set(&opts[i], dst, opts[i].def, "default", err);
         if (rc < 0)
@@ -246,7 +268,7 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
                  const char *usage_text, char *err)
 {
     const char *config = NULL;
-    bool print = false;
+    bool print = false, *seen = NULL; /* seen[i]: opts[i] was an argument already */
     int rc;
 
     rc = cf_conf_defaults(opts, n, dst, err);
@@ -256,7 +278,7 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
      * does not matter. */
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout, usage_text, opts, n);
+            cf_conf_usage(stdout, usage_text, opts, n);
             return CF_CONF_EXIT_HELP;
         }
         if (!strcmp(argv[i], "--print-config"))
@@ -289,6 +311,7 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
                 return rc;
         }
     }
+    seen = cf_xcalloc(n > 0 ? n : 1, sizeof(*seen));
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *eq, *val;
         const struct cf_conf_opt *o;
@@ -304,7 +327,8 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
             continue;
         if (strncmp(a, "--", 2) != 0) {
             cf_err_set(err, "unexpected argument \"%.64s\" (options start with --)", a);
-            return CF_EINVAL;
+            rc = CF_EINVAL;
+            goto out;
         }
         a += 2;
         eq = strchr(a, '=');
@@ -312,7 +336,8 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
         o = find(opts, n, a, len);
         if (o == NULL) {
             cf_err_set(err, "unknown option --%.*s (see --help)", (int)(len > 64 ? 64 : len), a);
-            return CF_EINVAL;
+            rc = CF_EINVAL;
+            goto out;
         }
         if (eq != NULL)
             val = eq + 1;
@@ -322,17 +347,23 @@ int cf_conf_load(const struct cf_conf_opt *opts, size_t n, void *dst, int argc, 
             val = argv[++i];
         else {
             cf_err_set(err, "option --%s needs a value", o->name);
-            return CF_EINVAL;
+            rc = CF_EINVAL;
+            goto out;
         }
-        rc = set(o, dst, val, "argument", err);
+        rc = set_to(o, dst, val, "argument", seen[o - opts], err);
         if (rc < 0)
-            return rc;
+            goto out;
+        seen[o - opts] = true;
     }
+    free(seen);
     if (print) {
         cf_conf_print(stdout, opts, n, dst);
         return CF_CONF_EXIT_PRINT;
     }
     return 0;
+out:
+    free(seen);
+    return rc;
 }
 
 void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void *src)
@@ -341,7 +372,8 @@ void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void
         const char *field = (const char *)src + opts[i].off;
         uint64_t u;
         switch (opts[i].type) {
-        case CF_CONF_STR: {
+        case CF_CONF_STR:
+        case CF_CONF_LIST: {
             const char *s = *(char *const *)(const void *)field;
             fprintf(f, "--%s=%s\n", opts[i].name, s ? s : "");
             break;
@@ -362,7 +394,7 @@ void cf_conf_print(FILE *f, const struct cf_conf_opt *opts, size_t n, const void
 void cf_conf_fini(const struct cf_conf_opt *opts, size_t n, void *dst)
 {
     for (size_t i = 0; i < n; i++) {
-        if (opts[i].type == CF_CONF_STR) {
+        if (opts[i].type == CF_CONF_STR || opts[i].type == CF_CONF_LIST) {
             char **sp = (char **)(void *)((char *)dst + opts[i].off);
             free(*sp);
             *sp = NULL;

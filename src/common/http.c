@@ -92,6 +92,13 @@ struct cf_http_server {
     bool wd_stop;       /* guarded by mu */
     bool wd_started;
     pthread_t wd;
+    /* The Host values a signed request may name (http.h authorities),
+     * fixed at start: the listening port, with any host (own_any) or only
+     * own_host; and the extra list, validated, comma-separated (owned). */
+    uint16_t own_port, default_port;
+    bool own_any;
+    char own_host[CF_HTTP_ADDR_LEN + 2];
+    char *extra;
 };
 
 /* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
@@ -582,6 +589,52 @@ static void request_free(struct request *rq)
     free(rq);
 }
 
+/* Does the Host header value host (may be NULL) name this server? The
+ * rules of http.h (authorities); no allocation. */
+static bool host_is_ours(const struct cf_http_server *s, const char *host)
+{
+    const char *end, *p;
+    size_t hlen, nlen;
+    unsigned long port;
+
+    if (host == NULL)
+        return false;
+    hlen = strlen(host);
+    for (p = s->extra; p != NULL && *p != '\0'; p = *end == ',' ? end + 1 : end) {
+        end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        if ((size_t)(end - p) == hlen && strncasecmp(p, host, hlen) == 0)
+            return true;
+    }
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (end == NULL)
+            return false;
+        end++;
+    } else {
+        end = strchr(host, ':');
+        if (end == NULL)
+            end = host + hlen;
+    }
+    nlen = (size_t)(end - host);
+    if (nlen == 0)
+        return false;
+    if (*end == '\0') {
+        port = s->default_port;
+    } else {
+        char *stop = NULL;
+        if (end[0] != ':' || end[1] < '0' || end[1] > '9' || strlen(end + 1) > 5)
+            return false;
+        port = strtoul(end + 1, &stop, 10);
+        if (*stop != '\0')
+            return false;
+    }
+    if (port != s->own_port)
+        return false;
+    return s->own_any || (strlen(s->own_host) == nlen && strncasecmp(s->own_host, host, nlen) == 0);
+}
+
 /* Check the request's signature against what it needs (cred.h). Returns
  * 0, or the error to refuse it with, its reason in msg. */
 static int check_auth(struct cf_http_server *s, struct request *rq, struct MHD_Connection *c,
@@ -604,9 +657,19 @@ static int check_auth(struct cf_http_server *s, struct request *rq, struct MHD_C
      * bad signature there only makes it unsigned. */
     if (need == CF_ACCESS_PUBLIC && auth != NULL) {
         rq->is_signed =
+            host_is_ours(s, cf_http_header(c, MHD_HTTP_HEADER_HOST)) &&
             cf_cred_verify(s->opts.auth, CF_ACCESS_INTERNAL, method, rq->target,
                            cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), NULL) == 0;
         return 0;
+    }
+    /* A signature holds for the server named in Host: one for another
+     * server, replayed here, is refused before it is even checked. */
+    if (need != CF_ACCESS_PUBLIC && auth != NULL &&
+        !host_is_ours(s, cf_http_header(c, MHD_HTTP_HEADER_HOST))) {
+        const char *host = cf_http_header(c, MHD_HTTP_HEADER_HOST);
+        cf_err_set(msg, "signed for another server (Host \"%.64s\")", host != NULL ? host : "");
+        rq->is_signed = false;
+        return CF_EAUTH;
     }
     rc = cf_cred_verify(s->opts.auth, (enum cf_access)need, method, rq->target,
                         cf_http_header(c, MHD_HTTP_HEADER_HOST), auth, cf_wall_ms(), msg);
@@ -766,8 +829,53 @@ static int tls_setup(struct cf_http_server *s, const struct cf_http_server_opts 
     return rc < 0 ? CF_EINVAL : 0;
 }
 
+/* Fix s's own authorities from the listening socket fd and check and copy
+ * the extra list (http.h). Returns 0 or CF_EINVAL / CF_EIO with err. */
+static int authorities_setup(struct cf_http_server *s, int fd, const char *list, bool tls,
+                             char *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char addr[CF_HTTP_ADDR_LEN] = "";
+
+    s->default_port = tls ? 443 : 80;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        cf_err_set(err, "getsockname: %s", strerror(errno));
+        return CF_EIO;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uint32_t a = ntohl(in->sin_addr.s_addr);
+        s->own_port = ntohs(in->sin_port);
+        s->own_any = a == INADDR_ANY || (a >> 24) == 127;
+        (void)inet_ntop(AF_INET, &in->sin_addr, s->own_host, sizeof(s->own_host));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        const struct in6_addr *a = &in6->sin6_addr;
+        s->own_port = ntohs(in6->sin6_port);
+        s->own_any = IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) ||
+                     (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        (void)inet_ntop(AF_INET6, a, addr, sizeof(addr));
+        (void)snprintf(s->own_host, sizeof(s->own_host), "[%s]", addr);
+    } else {
+        s->own_any = true; /* not TCP/IP: no address to name */
+    }
+    if (list == NULL || *list == '\0')
+        return 0;
+    for (const char *p = list; *p != '\0'; p++) {
+        if (*p <= ' ' || *p == '/' || *p == '@' || *p > '~' ||
+            (*p == ',' && (p == list || p[1] == ',' || p[1] == '\0'))) {
+            cf_err_set(err, "authority list \"%.100s\": expected HOST[:PORT],...", list);
+            return CF_EINVAL;
+        }
+    }
+    s->extra = cf_xstrdup(list);
+    return 0;
+}
+
 static void server_release(struct cf_http_server *s)
 {
+    free(s->extra);
     free(s->tls_cert);
     cf_tls_free_key(s->tls_key);
     free(s);
@@ -791,6 +899,13 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     s->opts = *opts;
     s->opts.tls_cert = NULL;
     s->opts.tls_key = NULL;
+    s->opts.authorities = NULL;
+    rc = authorities_setup(s, opts->listen_fd, opts->authorities, tls, err);
+    if (rc < 0) {
+        close(opts->listen_fd);
+        server_release(s);
+        return rc;
+    }
     if (tls) {
         rc = tls_setup(s, opts, err);
         if (rc < 0) {

@@ -488,6 +488,7 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
     ho.auth = f->cred;
     ho.access = access_of;
     ho.metrics_public = conf->auth.metrics_public;
+    ho.authorities = conf->auth.authority;
     rc = cf_store_open(&so, &f->store, err);
     if (rc < 0)
         goto out;

@@ -1707,6 +1707,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     ho.auth = g->cred;
     ho.access = access_of;
     ho.metrics_public = conf->auth.metrics_public;
+    ho.authorities = conf->auth.authority;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_fsdb_open(conf->db, (unsigned)conf->db_pool, &g->fs, err);
     if (rc < 0)

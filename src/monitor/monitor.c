@@ -541,6 +541,7 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     ho.auth = m->cred;
     ho.access = access_of;
     ho.metrics_public = conf->auth.metrics_public;
+    ho.authorities = conf->auth.authority;
     rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
     if (rc == 0)
         rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);

@@ -439,6 +439,7 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
     ho.auth = o->cred;
     ho.access = access_of;
     ho.metrics_public = conf->auth.metrics_public;
+    ho.authorities = conf->auth.authority;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,9 @@ static const char usage[] =
     "DIR. On first start it makes client \"demo\" with admin user \"admin\" and\n"
     "prints the password once. With --tls every role serves HTTPS with a\n"
     "certificate signed by the CA in DIR/tls/ca.pem (both made on first start):\n"
-    "give that file to clients (coffer login --ca DIR/tls/ca.pem). Ctrl-C stops it.\n";
+    "give that file to clients (coffer login --ca DIR/tls/ca.pem); it prints a\n"
+    "line \"export COFFER_GATEWAY=... COFFER_CA=...\" to paste into the shell\n"
+    "that runs the CLI. Ctrl-C stops it.\n";
 
 struct server {
     /* Each role's settings, kept for its life. */
@@ -277,6 +280,36 @@ static int set_auth(const struct cf_conf_opt *table, size_t n, void *conf, struc
     return rc;
 }
 
+/* Print " NAME=VALUE" for a shell: VALUE as is when it holds only
+ * characters no shell treats specially, else in single quotes. */
+static void print_env(const char *name, const char *value)
+{
+    bool plain = value[0] != '\0';
+
+    for (const char *p = value; plain && *p != '\0'; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._:,+@%=-",
+                       *p) != NULL;
+    printf(" %s=", name);
+    if (plain) {
+        fputs(value, stdout);
+        return;
+    }
+    putchar('\'');
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '\'')
+            fputs("'\\''", stdout);
+        else
+            putchar(*p);
+    }
+    putchar('\'');
+}
+
+/* The absolute form of path, or path itself if it cannot be resolved. */
+static const char *abs_path(const char *path, char out[PATH_MAX])
+{
+    return realpath(path, out) != NULL ? out : path;
+}
+
 /* Every role starts from its own option table's defaults (cf_conf_defaults),
  * exactly as `coffer ROLE` with no options would, and the server sets only
  * what it decides: addresses, databases, and how the roles find each
@@ -451,6 +484,23 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (!k.insecure)
         printf("coffer server keys: cluster %s, operator %s/%s (the CLI's --key-file)\n", k.cluster,
                conf->data, CF_CRED_OPERATOR_FILE);
+    /* With --tls the CLI cannot guess the URLs nor the CA: one line to paste
+     * into a shell before `coffer login` and the other commands. */
+    if (conf->tls) {
+        char url[160], path[PATH_MAX], op[4200];
+        (void)snprintf(url, sizeof(url), "https://%s:%u", conf->host, (unsigned)gateway_port);
+        printf("export");
+        print_env("COFFER_GATEWAY", url);
+        print_env("COFFER_CA", abs_path(s->tls_ca, path));
+        print_env("COFFER_APP", app_url);
+        print_env("COFFER_OBJSRV", objsrv_url);
+        print_env("COFFER_MONITOR", monitor_url);
+        if (!k.insecure) {
+            (void)snprintf(op, sizeof(op), "%s/%s", conf->data, CF_CRED_OPERATOR_FILE);
+            print_env("COFFER_OPERATOR_KEY_FILE", abs_path(op, path));
+        }
+        putchar('\n');
+    }
     fflush(stdout);
     return 0;
 }

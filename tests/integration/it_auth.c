@@ -187,6 +187,82 @@ static void t_metrics_public(void *arg)
     it_filer_stop_ok(&f);
 }
 
+/* Send t with the Authorization line auth and the Host header host; return
+ * the status, and check a 401's JSON and that its message contains why. */
+static long send_host(const struct target *t, const char *auth, const char *host, const char *why)
+{
+    char hline[300];
+    struct it_resp r;
+    long st;
+
+    it_fmt(hline, sizeof(hline), "Host: %s", host);
+    st = it_http_to(NULL, t->base, t->method, t->path, NULL, &r, auth, hline, NULL);
+    if (st == 401) {
+        it_check_error_body(&r, "EAUTH");
+        IT_CHECKF(why == NULL || strstr(r.body, why) != NULL, "body: %s", r.body);
+    }
+    it_resp_fini(&r);
+    return st;
+}
+
+/* A signature holds for the server it names in Host: one captured on its
+ * way to filer A and replayed to filer B is refused by B; --authority adds
+ * names (a load balancer's) a server answers to. */
+static void t_another_server(void *arg)
+{
+    struct it_filer a, b;
+    struct target del, list;
+    struct it_resp r;
+    struct cf_cred *cluster = it_keys_cluster_cred();
+    char line[CF_CRED_HEADER_MAX];
+    const char *a_host;
+
+    (void)arg;
+    it_filer_init(&a, 1, "fa");
+    it_filer_init(&b, 2, "fb");
+    it_filer_start_ok(&a, NULL);
+    it_filer_start_ok(&b, "--authority", "store.example:7443", "--authority=b.example,B2.example:1",
+                      NULL);
+    it_put_ok(NULL, &a, "x", 1, 1000, false, NULL);
+    it_put_ok(NULL, &b, "x", 1, 1000, false, NULL);
+    a_host = a.base + strlen("http://");
+
+    /* Signed for A, sent to B with A's Host: refused, and B keeps x. */
+    del = (struct target){"DELETE", b.base, "/o/x", NULL};
+    sign_for(line, cluster, &del, 0, a_host, "00000000000000000011");
+    IT_EQ(send_host(&del, line, a_host, "signed for another server"), 401);
+    IT_EQ(it_http(NULL, &b, "GET", "/o/x", NULL, &r, NULL), 200);
+    it_resp_fini(&r);
+    /* The same signature at A, where it was meant to go, is accepted. */
+    del.base = a.base;
+    IT_EQ(send_host(&del, line, a_host, NULL), 204);
+
+    /* B answers to its --authority names (case-insensitive), not others. */
+    list = (struct target){"GET", b.base, "/list", NULL};
+    sign_for(line, cluster, &list, 0, "store.example:7443", "00000000000000000012");
+    IT_EQ(send_host(&list, line, "store.example:7443", NULL), 200);
+    sign_for(line, cluster, &list, 0, "b.example", "00000000000000000013");
+    IT_EQ(send_host(&list, line, "b.example", NULL), 200);
+    sign_for(line, cluster, &list, 0, "b2.example:1", "00000000000000000014");
+    IT_EQ(send_host(&list, line, "b2.example:1", NULL), 200);
+    sign_for(line, cluster, &list, 0, "store.example:7444", "00000000000000000015");
+    IT_EQ(send_host(&list, line, "store.example:7444", "signed for another server"), 401);
+    /* Any name with B's own port passes: B listens on loopback. */
+    {
+        char own[64];
+        it_fmt(own, sizeof(own), "localhost:%s", strrchr(b.base, ':') + 1);
+        sign_for(line, cluster, &list, 0, own, "00000000000000000016");
+        IT_EQ(send_host(&list, line, own, NULL), 200);
+    }
+    /* Public routes are not checked. */
+    {
+        struct target st = {"GET", b.base, "/status", NULL};
+        IT_EQ(send_host(&st, "Authorization:", "elsewhere.example:9", NULL), 200);
+    }
+    it_filer_stop_ok(&a);
+    it_filer_stop_ok(&b);
+}
+
 /* A role refuses to start without a key, or with a key file others can read. */
 static void t_key_files(void *arg)
 {
@@ -213,6 +289,22 @@ static void t_key_files(void *arg)
     IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "purge", "--now", "--app",
                                      "http://127.0.0.1:1", "--key-file", path, NULL)),
           1);
+    /* The commands that sign as the operator list --key-file in --help. */
+    {
+        static const char *const cmds[][3] = {
+            {"put", "--help", NULL},        {"get", "--help", NULL},
+            {"stat", "--help", NULL},       {"admin", "purge", "--help"},
+            {"admin", "log", "--help"},     {"admin", "filers", "--help"},
+            {"admin", "rebuild", "--help"},
+        };
+        for (size_t i = 0; i < CF_ARRAY_LEN(cmds); i++) {
+            IT_EQ(it_exit_code(
+                      it_coffer_cmd(out, OUT_MAX, NULL, cmds[i][0], cmds[i][1], cmds[i][2], NULL)),
+                  0);
+            IT_CHECKF(strstr(out, "--key-file=") != NULL, "coffer %s %s:\n%s", cmds[i][0],
+                      cmds[i][1], out);
+        }
+    }
     /* keys init makes the three files, and never over existing ones. */
     it_case_path(path, "newkeys");
     IT_EQ(it_exit_code(
@@ -230,6 +322,7 @@ int main(int argc, char **argv)
         {"refused", t_refused, NULL, 90},
         {"metrics_public", t_metrics_public, NULL, 30},
         {"key_files", t_key_files, NULL, 30},
+        {"another_server", t_another_server, NULL, 30},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

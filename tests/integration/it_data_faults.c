@@ -262,14 +262,14 @@ static void t_client_vanishes(void *arg)
         IT_CHECK(fd >= 0);
         if (chunked)
             it_fmt(req, sizeof(req),
-                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                    "Transfer-Encoding: chunked\r\n\r\n%x\r\n",
-                   (unsigned)(8 * IT_MIB));
+                   c.app.port, (unsigned)(8 * IT_MIB));
         else
             it_fmt(req, sizeof(req),
-                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                    "Content-Length: %u\r\n\r\n",
-                   (unsigned)(8 * IT_MIB));
+                   c.app.port, (unsigned)(8 * IT_MIB));
         n = strlen(req);
         it_raw_sign(req, &n, sizeof(req));
         IT_CHECK(it_raw_send(fd, req, n));

@@ -613,8 +613,9 @@ static long raw_status(const struct it_filer *f, const char *method, const char 
     bool put = strcmp(method, "PUT") == 0;
     size_t n;
 
-    it_fmt(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n%s",
-           method, target, put ? "Content-Length: 5\r\n" : "", put ? "hello" : "");
+    it_fmt(req, sizeof(req),
+           "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%s\r\n%s", method, target,
+           f->port, put ? "Content-Length: 5\r\n" : "", put ? "hello" : "");
     n = strlen(req);
     it_raw_sign(req, &n, sizeof(req));
     return it_raw_exchange(f, req, n, reply, sizeof(reply));

@@ -41,9 +41,9 @@ static long faults_req(const struct it_filer *f, const char *method, const char 
     long st;
 
     it_fmt(req, sizeof(req),
-           "%s /debug/faults HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
+           "%s /debug/faults HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n"
            "Connection: close\r\n\r\n%s",
-           method, body != NULL ? strlen(body) : 0, body != NULL ? body : "");
+           method, f->port, body != NULL ? strlen(body) : 0, body != NULL ? body : "");
     n = strlen(req);
     it_raw_sign(req, &n, sizeof(req));
     st = it_raw_exchange(f, req, n, reply, sizeof(reply));

@@ -6,7 +6,8 @@
  * ends are in the file). The first line of <name>.resp is what the reply's
  * status line must start with (e.g. "HTTP/1.1 400"), or "(no reply)" when
  * the filer must close the connection without answering; its other lines are
- * comments. The driver signs the request as the operator (it_raw_sign),
+ * comments. Its Host header is "127.0.0.1". The driver signs the request
+ * as the operator (it_raw_sign),
  * sends it, shuts down its write side (so a
  * truncated body ends there), reads the reply to EOF, then checks that the
  * filer still serves /status, stored nothing and left no temporary file,
@@ -73,7 +74,9 @@ static void run_http_case(void *arg)
     IT_CHECKF(wlen > 0, "%s: empty first line", hc->resp);
 
     it_filer_init(&f, 1, "f1");
-    it_filer_start_ok(&f, NULL);
+    /* The cases' bytes are fixed, their Host too ("127.0.0.1", no port):
+     * the filer answers to it as to a load balancer's name. */
+    it_filer_start_ok(&f, "--authority", "127.0.0.1", NULL);
     st = it_raw_exchange(&f, req, n, reply, sizeof(reply));
     IT_CHECKF(st >= 0, "%s: no reply and the connection stayed open", hc->name);
     if (strcmp(want, NO_REPLY) == 0) {

@@ -536,8 +536,9 @@ static void t_scribe(void *arg)
     fd = it_raw_try_connect(m.monitor.port);
     IT_CHECK(fd >= 0);
     it_fmt(raw, sizeof(raw),
-           "POST /v1/log HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
-           "not json!");
+           "POST /v1/log HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 9\r\nConnection: "
+           "close\r\n\r\nnot json!",
+           m.monitor.port);
     rawn = strlen(raw);
     it_raw_sign(raw, &rawn, sizeof(raw));
     IT_CHECK(it_raw_send(fd, raw, rawn));

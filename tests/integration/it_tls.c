@@ -21,10 +21,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -93,11 +95,60 @@ static void check_no_plain_http(unsigned port)
     IT_CHECKF(st <= 0, "plain HTTP to the TLS port %u got status %ld", port, st);
 }
 
+/* The line coffer server --tls prints for the CLI, "export NAME=VALUE...":
+ * it names the gateway gw, the CA ca (absolute) and the app, objsrv and
+ * monitor of s; pasted into a shell, the commands that talk to them work
+ * with no option: a bare put, admin filers. */
+static void check_exports(const char *line, const char *gw, const char *ca,
+                          const struct it_server *s, const char *file)
+{
+    static const char *const names[] = {"COFFER_GATEWAY", "COFFER_CA",
+                                        "COFFER_APP",     "COFFER_OBJSRV",
+                                        "COFFER_MONITOR", "COFFER_OPERATOR_KEY_FILE"};
+    const char *want[] = {gw, ca, s->p.base, s->objsrv, s->monitor, NULL};
+    char abs_ca[PATH_MAX], words[2048], log[IT_PATH_MAX], cmd[8192], *save = NULL, *w;
+    size_t found = 0;
+    pid_t pid;
+    int st = 0;
+
+    IT_CHECKF(strncmp(line, "export ", 7) == 0, "line \"%s\"", line);
+    IT_CHECK(realpath(ca, abs_ca) != NULL);
+    want[1] = abs_ca;
+    it_fmt(words, sizeof(words), "%s", line + 7);
+    for (w = strtok_r(words, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(w, '=');
+        IT_CHECKF(eq != NULL, "\"%s\" in the export line", w);
+        *eq = '\0';
+        for (size_t i = 0; i < CF_ARRAY_LEN(names); i++) {
+            if (strcmp(w, names[i]) != 0)
+                continue;
+            IT_CHECKF(want[i] == NULL || strcmp(eq + 1, want[i]) == 0, "%s=%s, expected %s", w,
+                      eq + 1, want[i]);
+            found++;
+        }
+    }
+    IT_EQ(found, CF_ARRAY_LEN(names));
+    it_case_path(log, "cmd.log");
+    it_fmt(cmd, sizeof(cmd),
+           "%s && timeout 60 '%s' put '%s' >/dev/null 2>>'%s' && "
+           "timeout 60 '%s' admin filers >/dev/null 2>>'%s'",
+           line, it_coffer_bin(), file, log, it_coffer_bin(), log);
+    pid = fork();
+    IT_CHECK(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {"sh", "-c", cmd, NULL};
+        execve("/bin/sh", argv, environ);
+        _exit(127);
+    }
+    IT_CHECK(waitpid(pid, &st, 0) == pid);
+    IT_CHECKF(it_exit_code(st) == 0, "the export line's shell: status %d", st);
+}
+
 static void t_server(void *arg)
 {
     char gw[IT_URL_MAX], pw[64], ca[IT_PATH_MAX], tok[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char file[IT_PATH_MAX], got[IT_PATH_MAX], other[IT_PATH_MAX], other_ca[IT_PATH_MAX];
-    char plain[IT_URL_MAX], *text;
+    char plain[IT_URL_MAX], exports[2048], *text;
     struct it_server s;
     struct it_record rec;
     size_t mark = 0, n;
@@ -112,6 +163,8 @@ static void t_server(void *arg)
     IT_CHECKF(strncmp(s.filers[0], "https://", 8) == 0, "filer at %s", s.filers[0]);
     gateway_lines(&s, gw, ca, pw);
     port = (unsigned)strtoul(strrchr(gw, ':') + 1, NULL, 10);
+    it_proc_read_line(&s.p, exports, sizeof(exports), LINE_MS); /* the keys */
+    it_proc_read_line(&s.p, exports, sizeof(exports), LINE_MS);
     it_case_path(tok, "admin.token");
     it_case_path(tok2, "nope.token");
     it_case_path(got, "got");
@@ -165,6 +218,8 @@ static void t_server(void *arg)
     it_upload_ok(NULL, s.p.base, 11, (1u << 20) + 3, 2, false, &rec);
     it_download_ok(NULL, s.objsrv, &rec);
     IT_CHECKF(strncmp(rec.urls[0], "https://", 8) == 0, "filer URL %s", rec.urls[0]);
+
+    check_exports(exports, gw, ca, &s, file);
 
     it_proc_signal(&s.p, SIGINT);
     IT_CHECKF(it_proc_wait_exit(&s.p, 30000, &rc), "coffer server ignored SIGINT");

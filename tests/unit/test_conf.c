@@ -612,6 +612,33 @@ static void test_defaults_and_set(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A LIST joins its repeats on the command line; any other source, and the
+ * first argument, replace what came before. */
+static void test_list(void **state)
+{
+    struct lconf {
+        char *names;
+    } c;
+    static const struct cf_conf_opt lopts[] = {
+        {"name", CF_CONF_LIST, NULL, 0, 0, offsetof(struct lconf, names), "names", false},
+    };
+    char *argv[] = {"--name", "a:1,b", "--name=c", "--name", "d", NULL};
+    char err[CF_ERR_LEN] = "";
+
+    (void)state;
+    setenv("COFFER_NAME", "env", 1);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(cf_conf_load(lopts, 1, &c, 0, argv, "usage", err), 0);
+    assert_string_equal(c.names, "env");
+    cf_conf_fini(lopts, 1, &c);
+    assert_int_equal(cf_conf_load(lopts, 1, &c, 1 + 1, argv, "usage", err), 0);
+    assert_string_equal(c.names, "a:1,b");
+    assert_int_equal(cf_conf_load(lopts, 1, &c, 5, argv, "usage", err), 0);
+    assert_string_equal(c.names, "a:1,b,c,d");
+    cf_conf_fini(lopts, 1, &c);
+    assert_null(c.names);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +649,7 @@ int main(void)
         T(test_argv_errors), T(test_bounds_and_numbers),
         T(test_parse_size),  T(test_help_and_print),
         T(test_fini),        T(test_defaults_and_set),
+        T(test_list),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

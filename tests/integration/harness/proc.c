@@ -725,3 +725,8 @@ char *it_read_file(const char *path, size_t *len)
     *len = n;
     return buf;
 }
+
+const char *it_coffer_bin(void)
+{
+    return it__coffer();
+}

@@ -163,6 +163,10 @@ void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers,
  * runs longer than 60 s (times the multiplier). Returns its wait status. */
 int it_coffer_cmd(char *out, size_t cap, const char *in_file, ...) __attribute__((sentinel));
 
+/* The coffer binary the cases run, as given to the case runner, for a
+ * case that runs it through a shell. */
+const char *it_coffer_bin(void);
+
 /* The exit status in a wait status, or 128 + the signal that ended the
  * process (as a shell reports it). */
 int it_exit_code(int status);

@@ -143,7 +143,7 @@ void it_raw_sign(char *req, size_t *n, size_t cap)
 
 int it_raw_put_begin(const struct it_filer *f, const char *path, int64_t size)
 {
-    char req[1024 + CF_CRED_HEADER_MAX], len[64], target[512], auth[CF_CRED_HEADER_MAX];
+    char req[1024 + CF_CRED_HEADER_MAX], len[64], target[512], auth[CF_CRED_HEADER_MAX], host[64];
     int fd = it_raw_connect(f);
 
     if (size >= 0)
@@ -151,10 +151,10 @@ int it_raw_put_begin(const struct it_filer *f, const char *path, int64_t size)
     else
         it_fmt(len, sizeof(len), "Transfer-Encoding: chunked");
     it_fmt(target, sizeof(target), "/o/%s", path);
-    it_sign_line(auth, "PUT", target, "127.0.0.1");
-    it_fmt(req, sizeof(req),
-           "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n%s\r\nConnection: close\r\n\r\n", target,
-           auth, len);
+    it_fmt(host, sizeof(host), "127.0.0.1:%u", f->port);
+    it_sign_line(auth, "PUT", target, host);
+    it_fmt(req, sizeof(req), "PUT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n%s\r\nConnection: close\r\n\r\n",
+           target, host, auth, len);
     IT_CHECK(it_raw_send(fd, req, strlen(req)));
     return fd;
 }
