@@ -81,8 +81,7 @@ static int parse_bool(const char *v, bool *out)
     return 0;
 }
 
-/* Store value v (borrowed) for option o into dst. */
-/* Set o in dst from v; append: a LIST already set by an earlier argument
+/* Set o in dst from v (borrowed); append: a LIST already set by an earlier argument
  * gets ",v" added instead of being replaced. */
 static int set_to(const struct cf_conf_opt *o, void *dst, const char *v, const char *from,
                   bool append, char *err)
@@ -93,8 +92,9 @@ static int set_to(const struct cf_conf_opt *o, void *dst, const char *v, const c
 
     switch (o->type) {
     case CF_CONF_LIST:
-        if (append && v != NULL && *(char **)(void *)field != NULL) {
-            char **sp = (char **)(void *)field;
+    case CF_CONF_STR: {
+        char **sp = (char **)(void *)field;
+        if (o->type == CF_CONF_LIST && append && v != NULL && *sp != NULL) {
             size_t a = strlen(*sp), b = strlen(v);
             char *j = cf_xmalloc(a + b + 2);
             memcpy(j, *sp, a);
@@ -104,9 +104,6 @@ static int set_to(const struct cf_conf_opt *o, void *dst, const char *v, const c
             *sp = j;
             return 0;
         }
-        /* fall through */
-    case CF_CONF_STR: {
-        char **sp = (char **)(void *)field;
         free(*sp);
         *sp = v ? cf_xstrdup(v) : NULL;
         return 0;
