@@ -21,6 +21,7 @@ struct accounts_conf {
     char *fs_db;
     char *client;
     uint64_t replicas;
+    char *shard_location;
     bool admin;
     char *password;
     char *password_file;
@@ -38,6 +39,10 @@ static const struct cf_conf_opt accounts_opts[] = {
     {"client", CF_CONF_STR, NULL, 0, 0, OFF(client), "client name", false},
     {"replicas", CF_CONF_U64, "0", 0, CF_FSDB_REPLICAS_MAX, OFF(replicas),
      "client add: copies of each object (0: the default)", false},
+    {"shard-location", CF_CONF_STR, NULL, 0, 0, OFF(shard_location),
+     "client add: database URI of the first shard, if there is none yet (default: a SQLite file"
+     " beside a SQLite catalog; required with any other)",
+     false},
     {"admin", CF_CONF_BOOL, "false", 0, 0, OFF(admin), "user add: read-write everywhere", false},
     {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
      "user add: password, at least 12 bytes (default: a generated one, printed)", false},
@@ -90,12 +95,13 @@ static int client_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **
     struct cf_fsdb_client cl;
     struct cf_fsdb_shard *shards = NULL;
     size_t nshards = 0;
-    /* A new file system database gets its first shard beside the catalog. */
+    /* A new file system database gets its first shard: at --shard-location,
+     * else beside a SQLite catalog (cf_fsdb_shard_add refuses any other). */
     int rc = cf_fsdb_shard_list(fs, &shards, &nshards, err);
 
     free(shards);
     if (rc == 0 && nshards == 0)
-        rc = cf_fsdb_shard_add(fs, NULL, NULL, err);
+        rc = cf_fsdb_shard_add(fs, c->shard_location, NULL, err);
     if (rc == 0)
         rc = cf_fsdb_client_add(fs, pos[2], NULL, (unsigned)c->replicas, &cl, err);
     if (rc == 0)
@@ -242,7 +248,7 @@ static const struct account_cmd account_cmds[] = {
 int cf__cli_admin_accounts(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer admin client add NAME [--replicas R]\n"
+        "usage: coffer admin client add NAME [--replicas R] [--shard-location URI]\n"
         "       coffer admin user add --client C NAME [--admin]\n"
         "                [--password P | --password-file FILE | --password-prompt]\n"
         "       coffer admin group add --client C NAME\n"

@@ -65,12 +65,13 @@ static void make_catalog(struct sys *s)
     struct cf_fsdb_client acme, other, beta;
     uint64_t ro = 0, readers = 0, writers = 0, root = 0, proj = 0, closed = 0;
     uint32_t shard2 = 0;
+    char loc[IT_PATH_MAX];
 
     IT_EQ(cf_fsdb_open(s->fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, it_shard_location(loc, "fsshard1"), NULL, NULL), 0);
     IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
     IT_EQ(cf_fsdb_client_add(fs, "other", NULL, 2, &other, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, &shard2, NULL), 0);
+    IT_EQ(cf_fsdb_shard_add(fs, it_shard_location(loc, "fsshard2"), &shard2, NULL), 0);
     IT_EQ(cf_fsdb_client_add(fs, "beta", NULL, 2, &beta, NULL), 0);
     IT_EQ(beta.shard, shard2);
     IT_CHECK(acme.shard != beta.shard);
@@ -131,11 +132,7 @@ static void start(struct sys *s, const char *const *gw_args, size_t n)
     it_app_start_ok(&s->c.app, s->c.db, "--purge-retention-s", "0", "--purge-interval-ms", "0",
                     NULL);
     it_objsrv_start_ok(&s->c.objsrv, s->c.app.base, NULL);
-    {
-        char path[IT_PATH_MAX];
-        it_case_path(path, "fs-catalog.db");
-        it_fmt(s->fsdb, sizeof(s->fsdb), "sqlite:%s", path);
-    }
+    it_case_db_uri(s->fsdb, "fs-catalog");
     make_catalog(s);
     IT_CHECK(n <= 4);
     it_gateway_start_ok(&s->gw, s->fsdb, s->c.app.base, s->c.objsrv.base, n > 0 ? gw_args[0] : NULL,
@@ -681,6 +678,7 @@ static void check_copies(const struct sys *s, const char *auth, const char *path
 static void t_client_replicas(void *arg)
 {
     char out[512], path[IT_PATH_MAX], trio[HDR_MAX], duo[HDR_MAX];
+    const char *loc;
     struct sys s;
 
     (void)arg;
@@ -689,9 +687,12 @@ static void t_client_replicas(void *arg)
     it_cluster_start_filers(&s.c, 3);
     it_app_start_ok(&s.c.app, s.c.db, NULL);
     it_objsrv_start_ok(&s.c.objsrv, s.c.app.base, NULL);
-    it_case_path(path, "fs-catalog.db");
-    it_fmt(s.fsdb, sizeof(s.fsdb), "sqlite:%s", path);
-    admin_ok(&s, out, sizeof(out), "client", "add", "trio", "--replicas", "3", NULL, NULL, NULL);
+    it_case_db_uri(s.fsdb, "fs-catalog");
+    /* The first client add makes the first shard: beside a SQLite catalog,
+     * or where --shard-location says (which PostgreSQL needs). */
+    loc = it_shard_location(path, "fsshard");
+    admin_ok(&s, out, sizeof(out), "client", "add", "trio", "--replicas", "3",
+             loc != NULL ? "--shard-location" : NULL, loc, NULL);
     IT_CHECKF(strstr(out, "3 replicas") != NULL, "client add printed: %s", out);
     admin_ok(&s, out, sizeof(out), "client", "add", "duo", NULL, NULL, NULL, NULL, NULL);
     IT_CHECKF(strstr(out, "2 replicas") != NULL, "client add printed: %s", out);

@@ -24,7 +24,7 @@
 
 void it_case_db(char out[IT_PATH_MAX])
 {
-    it_fmt(out, IT_PATH_MAX, "sqlite:%s/catalog.db", it_case_dir());
+    it_case_db_uri(out, "catalog");
 }
 
 void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weight)
@@ -42,8 +42,14 @@ void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weigh
 
 void it_admin_shard_add(const char *db)
 {
-    char out[256];
-    int st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", db, NULL);
+    char out[256], loc[IT_PATH_MAX];
+    int st;
+
+    if (it_shard_location(loc, "shard") != NULL)
+        st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", db,
+                           "--location", loc, NULL);
+    else
+        st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "add", "--db", db, NULL);
 
     IT_CHECKF(it_exit_code(st) == 0, "coffer admin shard add: status 0x%x (see cmd.log)",
               (unsigned)st);

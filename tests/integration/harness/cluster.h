@@ -4,9 +4,10 @@
  * records, uploads and downloads, delete and purge, maintenance jobs and
  * the scribe.
  *
- * Role: a case's catalog is the SQLite object database
- * "sqlite:<case dir>/catalog.db", set up the way an operator would: `coffer
- * admin filer add` for each filer, `coffer admin shard add`. Requests go to
+ * Role: a case's catalog is the object database it_case_db_uri(.., "catalog")
+ * (runner.h: a SQLite file in the case's directory, or a fresh PostgreSQL
+ * database), set up the way an operator would: `coffer admin filer add` for
+ * each filer, `coffer admin shard add`. Requests go to
  * the roles over HTTP (http.h); where a test must look behind the roles'
  * backs (the per-filer index, the summary table, the scribe) it opens the
  * catalog itself, read-only in intent.
@@ -37,11 +38,14 @@
 
 /* ---- the catalog ------------------------------------------------------------ */
 
-/* The case's object database catalog: "sqlite:<case dir>/catalog.db". */
+/* The case's object database catalog: it_case_db_uri(out, "catalog"), so
+ * "sqlite:<case dir>/catalog.db" or a new PostgreSQL database. */
 void it_case_db(char out[IT_PATH_MAX]);
 /* `coffer admin filer add --db DB --id ID --url BASE --weight W`; must exit 0. */
 void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weight);
-/* `coffer admin shard add --db DB`; must exit 0 and say so. */
+/* `coffer admin shard add --db DB`; must exit 0 and say so. On PostgreSQL
+ * with --location a new database (it_shard_location), on SQLite without
+ * (the file next to the catalog). */
 void it_admin_shard_add(const char *db);
 /* Distinct objects the object database at db lists for filers 1..max_id
  * (through its per-filer index, every shard). */
@@ -102,8 +106,8 @@ void it_check_placement(const struct it_filer *fl, size_t n, const struct it_rec
 
 /* ---- a cluster of separate processes ----------------------------------------- */
 
-/* Filers 1..n (dirs f1..fn), their registration and one shard in
- * <case dir>/catalog.db, the app and objsrv. */
+/* Filers 1..n (dirs f1..fn), their registration and one shard in the
+ * case's catalog (it_case_db), the app and objsrv. */
 struct it_cluster {
     struct it_filer f[IT_CLUSTER_MAX]; /* f[i] has id i + 1 */
     size_t n;

@@ -21,10 +21,14 @@
 
 #include <curl/curl.h>
 
+#include "coffer/db.h"
+#include "coffer/err.h"
 #include "harness/harness_int.h"
 
 #define IT_PROCS_MAX 64          /* processes one case may have running */
 #define IT_LOG_TAIL  (16 * 1024) /* of each log printed when a case fails */
+#define IT_PG_DBS    32          /* PostgreSQL databases one case may make */
+#define IT_SKIP_RC   77          /* a case's exit status: skipped */
 
 /* Set once by it_run before any case is forked; read-only afterwards, except
  * for the registry of the case's processes, which only the case's main
@@ -36,6 +40,10 @@ static struct {
     char case_dir[IT_PATH_MAX];
     volatile pid_t running; /* the case child, for the runner's signal handler */
     pid_t procs[IT_PROCS_MAX];
+    const char *pg; /* COFFER_TEST_PG when the backend is PostgreSQL, else NULL */
+    /* The case's PostgreSQL databases (its main thread only). */
+    char pg_dbs[IT_PG_DBS][64];
+    size_t npg_dbs;
 } g_it = {.mult = 1};
 
 /* ---- small utilities ------------------------------------------------------ */
@@ -132,6 +140,94 @@ bool it_wait_for(it_cond_cb cond, void *arg, unsigned tries, unsigned delay_ms)
         ok = cond(arg);
     }
     return ok;
+}
+
+/* ---- the metadata backend -------------------------------------------------- */
+
+bool it_backend_pg(void)
+{
+    return g_it.pg != NULL;
+}
+
+/* A connection to database name of the test server; fails the case. */
+static struct cf_db *pg_open(const char *name)
+{
+    char uri[IT_PATH_MAX], err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+
+    it_fmt(uri, sizeof(uri), "postgres:%s dbname=%s", g_it.pg, name);
+    IT_CHECKF(cf_db_open(uri, &db, err) == 0, "open %s: %s", uri, err);
+    return db;
+}
+
+/* DROP DATABASE IF EXISTS name, whoever is still connected to it. */
+static int pg_drop(struct cf_db *admin, const char *name, char *err)
+{
+    char sql[128];
+
+    it_fmt(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+    return cf_db_exec(admin, sql, err);
+}
+
+void it_case_db_uri(char out[IT_PATH_MAX], const char *tag)
+{
+    char name[64], sql[128], err[CF_ERR_LEN] = "";
+    struct cf_db *admin;
+    size_t len = strlen(tag);
+
+    IT_CHECKF(len >= 1 && len <= 24 && strspn(tag, "abcdefghijklmnopqrstuvwxyz0123456789_-") == len,
+              "database tag \"%s\"", tag);
+    if (g_it.pg == NULL) {
+        it_fmt(out, IT_PATH_MAX, "sqlite:%s/%s.db", g_it.case_dir, tag);
+        return;
+    }
+    IT_CHECKF(g_it.npg_dbs < IT_PG_DBS, "more than %d databases in one case", IT_PG_DBS);
+    it_fmt(name, sizeof(name), "it_%ld_%zu_%s", (long)getpid(), g_it.npg_dbs, tag);
+    for (char *p = name; *p != '\0'; p++)
+        *p = *p == '-' ? '_' : *p;
+    admin = pg_open("postgres");
+    /* A case that failed earlier in this run may have left one of the name. */
+    IT_CHECKF(pg_drop(admin, name, err) == 0, "drop %s: %s", name, err);
+    it_fmt(sql, sizeof(sql), "CREATE DATABASE \"%s\"", name);
+    IT_CHECKF(cf_db_exec(admin, sql, err) == 0, "%s: %s", sql, err);
+    cf_db_close(admin);
+    memcpy(g_it.pg_dbs[g_it.npg_dbs++], name, sizeof(name));
+    it_fmt(out, IT_PATH_MAX, "postgres:%s dbname=%s", g_it.pg, name);
+}
+
+const char *it_shard_location(char out[IT_PATH_MAX], const char *tag)
+{
+    if (g_it.pg == NULL)
+        return NULL;
+    it_case_db_uri(out, tag);
+    return out;
+}
+
+/* Drop the databases the passing case made (its processes have ended). */
+static void pg_drop_case_dbs(void)
+{
+    char err[CF_ERR_LEN] = "";
+    struct cf_db *admin;
+
+    if (g_it.npg_dbs == 0)
+        return;
+    admin = pg_open("postgres");
+    for (size_t i = 0; i < g_it.npg_dbs; i++)
+        IT_CHECKF(pg_drop(admin, g_it.pg_dbs[i], err) == 0, "drop %s: %s", g_it.pg_dbs[i], err);
+    cf_db_close(admin);
+    g_it.npg_dbs = 0;
+}
+
+void it_skip_on_pg(const char *why)
+{
+    if (g_it.pg == NULL)
+        return;
+    printf("skipped on postgres: %s\n", why);
+    kill_registered();
+    pg_drop_case_dbs();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(IT_SKIP_RC);
 }
 
 /* ---- the runner ----------------------------------------------------------- */
@@ -231,12 +327,14 @@ static void case_child(const struct it_case *c, pid_t runner)
     c->fn(c->arg);
     for (size_t i = 0; i < IT_PROCS_MAX; i++)
         IT_CHECKF(g_it.procs[i] <= 0, "case %s left pid %d running", c->name, (int)g_it.procs[i]);
+    pg_drop_case_dbs();
     fflush(stdout);
     fflush(stderr);
     _exit(0);
 }
 
-static bool run_case(const struct it_case *c)
+/* Whether the case passed; *skipped when it ended by it_skip_on_pg. */
+static bool run_case(const struct it_case *c, bool *skipped)
 {
     uint64_t t0 = it__now_ms();
     uint64_t deadline = t0 + (uint64_t)c->timeout_s * g_it.mult * 1000u;
@@ -288,9 +386,13 @@ static bool run_case(const struct it_case *c)
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     g_it.running = 0;
-    ok = !timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    printf("%s %-28s %6.2f s\n", ok ? "ok  " : "FAIL", c->name,
-           (double)(it__now_ms() - t0) / 1000.0);
+    *skipped = !timed_out && WIFEXITED(st) && WEXITSTATUS(st) == IT_SKIP_RC;
+    ok = *skipped || (!timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    printf("%s %-28s %6.2f s\n",
+           *skipped ? "skip"
+           : ok     ? "ok  "
+                    : "FAIL",
+           c->name, (double)(it__now_ms() - t0) / 1000.0);
     fflush(stdout);
     if (ok) {
         (void)it_rm_rf(g_it.case_dir);
@@ -317,7 +419,8 @@ int it_run(int argc, char **argv, unsigned skip_args, const struct it_case *case
 {
     const char *m = getenv("COFFER_TEST_TIMEOUT_MULTIPLIER");
     int first = 3 + (int)skip_args, rc = 1;
-    unsigned failed = 0, ran = 0;
+    const char *backend = getenv("COFFER_IT_BACKEND"), *pg = getenv("COFFER_TEST_PG");
+    unsigned failed = 0, ran = 0, skipped = 0;
 
     if (argc < first) {
         fprintf(stderr, "usage: %s COFFER TMPDIR%s [CASE...]\n", argv[0],
@@ -335,6 +438,21 @@ int it_run(int argc, char **argv, unsigned skip_args, const struct it_case *case
         if (errno == 0 && end != m && *end == '\0' && v >= 1 && v <= 100)
             g_it.mult = (unsigned)v;
     }
+    if (backend != NULL && strcmp(backend, "pg") == 0) {
+        if (pg == NULL || pg[0] == '\0') {
+            printf("%s: COFFER_IT_BACKEND=pg without COFFER_TEST_PG (run it through "
+                   "scripts/pg-test.sh --run); skipped\n",
+                   argv[0]);
+            rc = IT_SKIP_RC;
+            goto out;
+        }
+        g_it.pg = pg;
+        printf("%s: metadata on PostgreSQL (%s)\n", argv[0], pg);
+    } else if (backend != NULL && backend[0] != '\0' && strcmp(backend, "sqlite") != 0) {
+        fprintf(stderr, "COFFER_IT_BACKEND is \"%s\": \"sqlite\" or \"pg\"\n", backend);
+        rc = 2;
+        goto out;
+    }
     if (mkdir(g_it.tmp_parent, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "mkdir \"%s\" failed: %s\n", g_it.tmp_parent, strerror(errno));
         goto out;
@@ -348,12 +466,14 @@ int it_run(int argc, char **argv, unsigned skip_args, const struct it_case *case
     for (size_t i = 0; i < n; i++) {
         if (!selected(&cases[i], argc, argv, first))
             continue;
+        bool skip = false;
         ran++;
-        if (!run_case(&cases[i]))
+        if (!run_case(&cases[i], &skip))
             failed++;
+        skipped += skip;
     }
     curl_global_cleanup();
-    printf("%u of %u cases passed\n", ran - failed, ran);
+    printf("%u of %u cases passed (%u of them skipped)\n", ran - failed, ran, skipped);
     rc = failed == 0 && ran > 0 ? 0 : 1;
 out:
     return rc;

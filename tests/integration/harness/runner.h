@@ -73,6 +73,31 @@ void it_case_path(char out[IT_PATH_MAX], const char *name);
  * failure printed on stderr). */
 int it_rm_rf(const char *dir);
 
+/* ---- the metadata backend -------------------------------------------------- */
+
+/* The cases run on SQLite unless the environment has COFFER_IT_BACKEND=pg
+ * and COFFER_TEST_PG (libpq key=value words without dbname, as
+ * scripts/pg-test.sh sets it): then every database a case makes through
+ * it_case_db_uri is a fresh PostgreSQL database of that server, created
+ * through its "postgres" maintenance database under a name unique to the
+ * case ("it_<pid>_<n>_<tag>"), and dropped when the case passes (kept with
+ * the server when it fails). With COFFER_IT_BACKEND=pg and no
+ * COFFER_TEST_PG, it_run skips the whole executable (exit 77). */
+bool it_backend_pg(void);
+/* A fresh database of the case, named after tag ([a-z0-9_-], at most 24
+ * characters): "sqlite:<case dir>/<tag>.db", or on PostgreSQL
+ * "postgres:<COFFER_TEST_PG> dbname=it_<pid>_<n>_<tag>" (created now, '-'
+ * read as '_'). */
+void it_case_db_uri(char out[IT_PATH_MAX], const char *tag);
+/* The location of a new shard for a store whose own default is a SQLite
+ * file next to its catalog: NULL on SQLite (that default), else out filled
+ * by it_case_db_uri(out, tag) and returned. */
+const char *it_shard_location(char out[IT_PATH_MAX], const char *tag);
+/* On PostgreSQL, end the case here as skipped: prints "skipped on postgres:
+ * <why>", kills the processes the case started, drops its databases, and
+ * the runner reports "skip". A no-op on SQLite. */
+void it_skip_on_pg(const char *why);
+
 /* ---- failing a case ------------------------------------------------------ */
 
 CF_NORETURN void it_fail(const char *file, int line, const char *fmt, ...) CF_PRINTF(3, 4);
