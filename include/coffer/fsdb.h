@@ -488,7 +488,8 @@ CF_MUST_CHECK int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uin
 /* Delete for good trash entry trash_id (0: the oldest CF_FSDB_LIST_MAX
  * entries deleted before before_ms, or of all when before_ms is 0: call
  * again while entries remain), with all their folders, files and
- * versions, in one transaction. On success *out lists, once each, the UUIDs
+ * versions, in one transaction of a few statements whatever the number of
+ * entries. On success *out lists, once each and sorted, the UUIDs
  * that no version of the client names any more, for the delete service
  * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (client,
  * or a nonzero trash_id that is not in its trash), or a db.h error. */

@@ -10,12 +10,6 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-/* The subtree of folder ?2 of client ?1, the folder included. */
-#define SUB_CTE                                                                                    \
-    "WITH RECURSIVE sub (id) AS ("                                                                 \
-    " SELECT id FROM folders WHERE id = ?2 AND client_id = ?1"                                     \
-    " UNION ALL SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) "
-
 int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, uint64_t id,
                       uint64_t by_user, uint64_t *trash_id, char *err)
 {
@@ -346,52 +340,82 @@ static int collect_uuids(struct cf_db_stmt *s, struct uuid_set *set, char *err)
     return rc;
 }
 
-/* Delete trash entry t with everything under it; add the UUIDs its versions
- * named to set. */
-static int purge_entry(struct cf_db *db, uint64_t client, const struct cf_fsdb_trash *t,
+/*
+ * Emptying works on a whole batch of trash entries at once, a few statements
+ * per batch rather than per entry. The batch is the client's entries ?1 that
+ * match the retention cut ?2 (0: none) and lie, in (deleted_at, id) order,
+ * between the first (?3, ?4) and the last (?5, ?6) entry trash_select chose.
+ * The write transaction keeps the trash unchanged meanwhile, so that range
+ * holds exactly the chosen entries. Each statement rebuilds from it:
+ * sel, the entries; sub, the trashed folders with their subtrees; files,
+ * the files in sub and the trashed files.
+ */
+#define BATCH_WHERE                                                                                \
+    "client_id = ?1 AND (?2 = 0 OR deleted_at < ?2) AND deleted_at BETWEEN ?3 AND ?5"              \
+    " AND (deleted_at > ?3 OR id >= ?4) AND (deleted_at < ?5 OR id <= ?6)"
+#define BATCH_SUB                                                                                  \
+    "WITH RECURSIVE sel (kind, item_id) AS (SELECT kind, item_id FROM trash WHERE " BATCH_WHERE    \
+    "), sub (id) AS (SELECT f.id FROM folders f JOIN sel ON f.id = sel.item_id"                    \
+    " WHERE sel.kind = 0 AND f.client_id = ?1"                                                     \
+    " UNION ALL SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id)"
+#define BATCH_FILES                                                                                \
+    BATCH_SUB ", files (id) AS (SELECT id FROM objects WHERE folder_id IN (SELECT id FROM sub)"    \
+              " UNION ALL SELECT o.id FROM objects o JOIN sel ON o.id = sel.item_id"               \
+              " WHERE sel.kind = 1 AND o.client_id = ?1) "
+/* The UUIDs the batch's versions name that no version outside the batch
+ * names: shard-wide, not per client, since the delete service is told about
+ * a UUID only when no version in the shard names it, whoever owns that one. */
+#define BATCH_UNUSED                                                                               \
+    " FROM versions v WHERE v.object_id IN (SELECT id FROM files) AND NOT EXISTS"                  \
+    " (SELECT 1 FROM versions w WHERE w.uuid = v.uuid AND NOT EXISTS"                              \
+    " (SELECT 1 FROM files x WHERE x.id = w.object_id))"
+
+/* Delete the batch of trash entries first..last (see above) with everything
+ * under them; add the UUIDs nothing names any more to set, and record them
+ * as pending release. */
+static int purge_batch(struct cf_db *db, uint64_t client, uint64_t before_ms,
+                       const struct cf_fsdb_trash *first, const struct cf_fsdb_trash *last,
                        struct uuid_set *set, char *err)
 {
-    /* Folder: every file of the subtree, then the folders in one statement
-     * (foreign keys are checked at its end, so order inside it is free). */
-    static const char *const folder_sql[] = {
-        SUB_CTE "SELECT DISTINCT v.uuid FROM versions v JOIN objects o ON o.id = v.object_id"
-                " WHERE o.folder_id IN (SELECT id FROM sub)",
-        SUB_CTE "DELETE FROM versions WHERE object_id IN"
-                " (SELECT id FROM objects WHERE folder_id IN (SELECT id FROM sub))",
-        SUB_CTE "DELETE FROM objects WHERE folder_id IN (SELECT id FROM sub)",
-        SUB_CTE "DELETE FROM folder_perms WHERE folder_id IN (SELECT id FROM sub)",
-        SUB_CTE "DELETE FROM folders WHERE id IN (SELECT id FROM sub)",
+    static const char sql_unused[] = BATCH_FILES "SELECT DISTINCT v.uuid" BATCH_UNUSED;
+    /* DESIGN §4: what the delete service must still be told survives a crash
+     * of the caller, in the same transaction as the deletion. */
+    static const char sql_pending[] =
+        BATCH_FILES "INSERT INTO pending_release (client_id, uuid, since)"
+                    " SELECT DISTINCT CAST(?1 AS BIGINT), v.uuid, CAST(?7 AS BIGINT)" BATCH_UNUSED
+                    " ON CONFLICT DO NOTHING";
+    /* Files, then folders in one statement (foreign keys are checked at its
+     * end, so order inside it is free), then the entries. */
+    static const char *const del_sql[] = {
+        BATCH_FILES "DELETE FROM versions WHERE object_id IN (SELECT id FROM files)",
+        BATCH_FILES "DELETE FROM objects WHERE id IN (SELECT id FROM files)",
+        BATCH_SUB " DELETE FROM folder_perms WHERE folder_id IN (SELECT id FROM sub)",
+        BATCH_SUB " DELETE FROM folders WHERE id IN (SELECT id FROM sub)",
+        "DELETE FROM trash WHERE " BATCH_WHERE,
     };
-    static const char *const file_sql[] = {
-        "SELECT DISTINCT v.uuid FROM versions v JOIN objects o ON o.id = v.object_id"
-        " WHERE o.client_id = ?1 AND o.id = ?2",
-        "DELETE FROM versions WHERE object_id IN"
-        " (SELECT id FROM objects WHERE client_id = ?1 AND id = ?2)",
-        "DELETE FROM objects WHERE client_id = ?1 AND id = ?2",
-    };
-    static const char del[] = "DELETE FROM trash WHERE client_id = ?1 AND id = ?2";
-    const char *const *sql = t->kind == CF_FSDB_FOLDER ? folder_sql : file_sql;
-    size_t nsql = t->kind == CF_FSDB_FOLDER ? CF_ARRAY_LEN(folder_sql) : CF_ARRAY_LEN(file_sql);
+    const int64_t c = (int64_t)client, b = (int64_t)before_ms;
+    const int64_t d0 = (int64_t)first->deleted_ms, i0 = (int64_t)first->id;
+    const int64_t d1 = (int64_t)last->deleted_ms, i1 = (int64_t)last->id;
     struct cf_db_stmt *s = NULL;
     int rc;
 
-    rc = cf_db_query(db, &s, err, sql[0], "ii", (int64_t)client, (int64_t)t->item);
+    rc = cf_db_query(db, &s, err, sql_unused, "iiiiii", c, b, d0, i0, d1, i1);
     if (rc < 0)
         goto out;
     rc = collect_uuids(s, set, err);
     if (rc < 0)
         goto out;
-    for (size_t i = 1; i < nsql; i++) {
-        cf_db_finalize(s);
-        s = NULL;
-        rc = cf_db_query(db, &s, err, sql[i], "ii", (int64_t)client, (int64_t)t->item);
-        if (rc < 0)
-            goto out;
-        rc = cf_db_step(s, err);
+    cf_db_finalize(s);
+    s = NULL;
+    rc = cf_db_run(db, NULL, 0, err, sql_pending, "iiiiiii", c, b, d0, i0, d1, i1,
+                   (int64_t)cf_wall_ms());
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < CF_ARRAY_LEN(del_sql); i++) {
+        rc = cf_db_run(db, NULL, 0, err, del_sql[i], "iiiiii", c, b, d0, i0, d1, i1);
         if (rc < 0)
             goto out;
     }
-    rc = cf_db_run(db, NULL, 0, err, del, "ii", (int64_t)client, (int64_t)t->id);
 out:
     cf_db_finalize(s);
     return rc < 0 ? rc : 0;
@@ -405,11 +429,6 @@ static int uuid_cmp(const void *a, const void *b)
 int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t before_ms,
                         struct cf_fsdb_uuid **out, size_t *n, char *err)
 {
-    /* Shard-wide, not per client: the delete service is told about a UUID
-     * only when no version in the shard names it, whoever owns that version. */
-    static const char sql_refs[] = "SELECT count(*) FROM versions WHERE uuid = ?1";
-    static const char sql_pending[] = "INSERT INTO pending_release (client_id, uuid, since)"
-                                      " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_fsdb_trash *t = NULL;
     struct uuid_set set = {NULL, 0, 0};
@@ -427,33 +446,16 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
     rc = trash_select(c.db, client, trash_id, before_ms, &t, &nt, err);
     if (rc < 0)
         goto out;
-    for (size_t i = 0; i < nt; i++) {
-        rc = purge_entry(c.db, client, &t[i], &set, err);
+    /* One entry asked for by id is a batch of one, whatever its age. */
+    if (nt > 0) {
+        rc = purge_batch(c.db, client, trash_id != 0 ? 0 : before_ms, &t[0], &t[nt - 1], &set, err);
         if (rc < 0)
             goto out;
     }
+    /* Distinct already (one query); sorted as the caller sees them. */
     if (set.n > 1)
         qsort(set.v, set.n, sizeof(*set.v), uuid_cmp);
-    /* Keep each UUID once, and only those nothing names any more. */
-    for (size_t i = 0; i < set.n; i++) {
-        int64_t refs = 0;
-
-        if (k > 0 && strcmp(set.v[k - 1].text, set.v[i].text) == 0)
-            continue;
-        rc = cf_db_run(c.db, &refs, 1, err, sql_refs, "t", set.v[i].text);
-        if (rc < 0)
-            goto out;
-        if (refs == 0)
-            set.v[k++] = set.v[i];
-    }
-    /* DESIGN §4: what the delete service must still be told survives a crash
-     * of the caller, in the same transaction as the deletion. */
-    for (size_t i = 0; i < k; i++) {
-        rc = cf_db_run(c.db, NULL, 0, err, sql_pending, "iti", (int64_t)client, set.v[i].text,
-                       (int64_t)cf_wall_ms());
-        if (rc < 0)
-            goto out;
-    }
+    k = set.n;
     rc = cf_db_commit(c.db, err);
     if (rc < 0)
         goto out;

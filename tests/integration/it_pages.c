@@ -33,6 +33,7 @@ struct sys {
     struct it_proc gw;
     uint64_t client, big; /* acme, and the id of /big */
     char fsdb[IT_PATH_MAX + 32];
+    char shard[IT_PATH_MAX + 32]; /* the URI of the client's shard */
     char hdr[HDR_MAX];
     char tok[IT_PATH_MAX];
 };
@@ -60,7 +61,10 @@ static void make_catalog(struct sys *s)
     int rc;
 
     IT_EQ(cf_fsdb_open(s->fsdb, 1, &fs, NULL), 0);
-    IT_EQ(cf_fsdb_shard_add(fs, NULL, NULL, NULL), 0);
+    /* The first shard of a SQLite catalog is fsshard-0001.db beside it. */
+    if (it_shard_location(s->shard, "fsshard") == NULL)
+        it_fmt(s->shard, sizeof(s->shard), "sqlite:%s/fsshard-0001.db", it_case_dir());
+    IT_EQ(cf_fsdb_shard_add(fs, it_backend_pg() ? s->shard : NULL, NULL, NULL), 0);
     IT_EQ(cf_fsdb_client_add(fs, "acme", NULL, 2, &acme, NULL), 0);
     IT_EQ(cf_auth_password_hash(TEST_PW, strlen(TEST_PW), CF_AUTH_PBKDF2_ITER_MIN, hash), 0);
     IT_EQ(cf_fsdb_user_add(fs, acme.id, "boss", hash, true, NULL, NULL), 0);
@@ -87,14 +91,21 @@ static void make_catalog(struct sys *s)
     }
     cf_fsdb_close(fs);
 
-    /* The folders, in one statement on the client's shard (the first one
-     * of a SQLite catalog: fsshard-0001.db beside it). */
-    it_fmt(shard, sizeof(shard), "sqlite:%s/fsshard-0001.db", it_case_dir());
-    IT_CHECKF(cf_db_open(shard, &db, err) == 0, "open %s: %s", shard, err);
+    /* The folders, in one statement on the client's shard. */
+    IT_CHECKF(cf_db_open(s->shard, &db, err) == 0, "open %s: %s", s->shard, err);
     rc = cf_db_run(db, NULL, 0, err,
-                   "INSERT INTO folders (client_id, parent_id, name, is_root, created, modified)"
-                   " WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)"
-                   " SELECT ?1, ?2, printf('d%06d', i), 0, 1, 1 FROM n",
+                   /* PostgreSQL has no rowid: ids from the shard's counter
+                    * (cf__fsdb_new_id), which then moves past them. */
+                   it_backend_pg()
+                       ? "WITH base AS (SELECT last_id FROM coffer_meta WHERE id = 1 AND"
+                         " kind = 'fs-shard'), ins AS (INSERT INTO folders (id, client_id,"
+                         " parent_id, name, is_root, created, modified) SELECT base.last_id + 1 +"
+                         " i, ?1, ?2, 'd' || lpad(i::text, 6, '0'), 0, 1, 1 FROM base,"
+                         " generate_series(0, ?3::bigint) AS i) UPDATE coffer_meta SET last_id ="
+                         " last_id + ?3 + 1 WHERE id = 1 AND kind = 'fs-shard'"
+                       : "INSERT INTO folders (client_id, parent_id, name, is_root, created,"
+                         " modified) WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1"
+                         " FROM n WHERE i < ?3) SELECT ?1, ?2, printf('d%06d', i), 0, 1, 1 FROM n",
                    "iii", (int64_t)acme.id, (int64_t)big, (int64_t)(NDIRS - 1));
     IT_CHECKF(rc == CF_DB_DONE, "insert folders: %s", err);
     cf_db_close(db);
@@ -107,15 +118,23 @@ static void make_catalog(struct sys *s)
 static void trash_big(const struct sys *s)
 {
     struct cf_db *db = NULL;
-    char shard[IT_PATH_MAX + 32], err[CF_ERR_LEN] = "";
+    char err[CF_ERR_LEN] = "";
     int rc;
 
-    it_fmt(shard, sizeof(shard), "sqlite:%s/fsshard-0001.db", it_case_dir());
-    IT_CHECKF(cf_db_open(shard, &db, err) == 0, "open %s: %s", shard, err);
+    IT_CHECKF(cf_db_open(s->shard, &db, err) == 0, "open %s: %s", s->shard, err);
     rc = cf_db_run(db, NULL, 0, err,
-                   "INSERT INTO trash (client_id, kind, item_id, orig_parent, orig_name,"
-                   " deleted_at, by_user) SELECT client_id, 0, id, parent_id, name,"
-                   " 1000000 + id, 0 FROM folders WHERE client_id = ?1 AND parent_id = ?2",
+                   it_backend_pg()
+                       ? "WITH base AS (SELECT last_id FROM coffer_meta WHERE id = 1 AND"
+                         " kind = 'fs-shard'), ins AS (INSERT INTO trash (id, client_id, kind,"
+                         " item_id, orig_parent, orig_name, deleted_at, by_user) SELECT"
+                         " base.last_id + row_number() OVER (ORDER BY f.id), f.client_id, 0,"
+                         " f.id, f.parent_id, f.name, 1000000 + f.id, 0 FROM base, folders f"
+                         " WHERE f.client_id = ?1 AND f.parent_id = ?2) UPDATE coffer_meta SET"
+                         " last_id = last_id + (SELECT count(*) FROM folders WHERE client_id ="
+                         " ?1 AND parent_id = ?2) WHERE id = 1 AND kind = 'fs-shard'"
+                       : "INSERT INTO trash (client_id, kind, item_id, orig_parent, orig_name,"
+                         " deleted_at, by_user) SELECT client_id, 0, id, parent_id, name,"
+                         " 1000000 + id, 0 FROM folders WHERE client_id = ?1 AND parent_id = ?2",
                    "ii", (int64_t)s->client, (int64_t)s->big);
     IT_CHECKF(rc == CF_DB_DONE, "trash folders: %s", err);
     rc = cf_db_run(db, NULL, 0, err,
@@ -191,11 +210,7 @@ static void case_big_folder(void *arg)
 
     (void)arg;
     memset(&s, 0, sizeof(s));
-    {
-        char path[IT_PATH_MAX];
-        it_case_path(path, "fs-catalog.db");
-        it_fmt(s.fsdb, sizeof(s.fsdb), "sqlite:%s", path);
-    }
+    it_case_db_uri(s.fsdb, "fs-catalog");
     make_catalog(&s);
     it_gateway_start_ok(&s.gw, s.fsdb, "http://127.0.0.1:9", "http://127.0.0.1:9", NULL);
     login(&s);

@@ -811,6 +811,86 @@ static void test_copy_and_trash(void **state)
     assert_int_equal(refs(fx, fx->a, 10), 0);
 }
 
+/* Emptying many entries at once: files with several versions, copies sharing
+ * a UUID inside and outside what is emptied, nested folders with permissions,
+ * a file trashed on its own from a folder trashed later, and another client's
+ * trash. Exactly the UUIDs no remaining version names come back, once each,
+ * and stay pending. */
+static void test_trash_empty_many(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_trash *tv = NULL;
+    struct cf_fsdb_uuid *uv = NULL;
+    struct cf_fsdb_entry e;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), id = 0, grp = 0;
+    size_t n = 0;
+
+    uint64_t top = mkdir_at(fx, fx->a, ra, "top");
+    uint64_t mid = mkdir_at(fx, fx->a, top, "mid");
+    uint64_t deep = mkdir_at(fx, fx->a, mid, "deep");
+    uint64_t empty = mkdir_at(fx, fx->a, deep, "empty");
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "team", &grp, err), 0);
+    set_perm(fx, mid, CF_FSDB_GROUP, grp, CF_FSDB_READ);
+    set_perm(fx, empty, CF_FSDB_GROUP, grp, CF_FSDB_READ_WRITE);
+    put(fx, fx->a, top, "f1", 20);
+    put(fx, fx->a, top, "f1", 21);
+    put(fx, fx->a, top, "f1", 22);
+    /* 23 keeps a live copy outside; 25 is copied inside the emptied subtree. */
+    e = put(fx, fx->a, mid, "f2", 23);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, e.id, ra, "f2-copy", 0, NULL, err), 0);
+    put(fx, fx->a, deep, "f3", 24);
+    e = put(fx, fx->a, deep, "f3", 25);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, e.id, mid, "f3-copy", 0, NULL, err), 0);
+    /* x is trashed on its own before its folder. */
+    e = put(fx, fx->a, mid, "x", 31);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+    /* g's last version has a live copy h: only 26 goes. */
+    put(fx, fx->a, ra, "g", 26);
+    e = put(fx, fx->a, ra, "g", 27);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, e.id, ra, "h", 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+    /* k and its copy are both trashed: 28 comes back once. */
+    e = put(fx, fx->a, ra, "k", 28);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, e.id, ra, "k2", 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/k2", &e, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+    /* A second trashed folder whose file is copied into the first. */
+    uint64_t other = mkdir_at(fx, fx->a, ra, "other");
+    e = put(fx, fx->a, other, "o", 29);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, e.id, deep, "o-copy", 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, other, 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, top, 0, NULL, err), 0);
+    /* Another client's trash is left alone. */
+    e = put(fx, fx->b, root(fx, fx->b), "b", 30);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->b, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+
+    assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &tv, &n, err), 0);
+    assert_int_equal(n, 6);
+    free(tv);
+    empty_expect(fx, fx->a, 0, (const unsigned[]){20, 21, 22, 24, 25, 26, 28, 29, 31}, 9);
+    empty_expect(fx, fx->a, 0, NULL, 0);
+    assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &tv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(tv);
+    assert_int_equal(refs(fx, fx->a, 23), 1);
+    assert_int_equal(refs(fx, fx->a, 27), 1);
+    assert_int_equal(refs(fx, fx->a, 25), 0);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/f2-copy", &e, err), 0);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/h", &e, err), 0);
+    assert_int_equal(cf_fsdb_resolve(fx->fs, fx->a, "/top", &id, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, deep, "z", NULL, err), CF_ENOTFOUND);
+    /* The released set is pending for the delete service. */
+    assert_int_equal(cf_fsdb_release_pending(fx->fs, fx->a, &uv, &n, err), 0);
+    assert_int_equal(n, 9);
+    free(uv);
+    assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->b, 0, &tv, &n, err), 0);
+    assert_int_equal(n, 1);
+    free(tv);
+    assert_int_equal(refs(fx, fx->b, 30), 1);
+}
+
 static void test_retention(void **state)
 {
     struct fixture *fx = *state;
@@ -1081,6 +1161,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trash_empty_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
