@@ -14,6 +14,7 @@
 
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/http.h"
 
 /* The authentication settings every role takes (cred.h, http.h), a member
  * `auth` of its configuration struct; CF_ROLE_AUTH_OPTS(OFF) lists them
@@ -76,6 +77,14 @@ struct cf_cred;
  * a load error with the reason in err. Main thread. */
 CF_MUST_CHECK int cf_role_auth_open(const char *role, const struct cf_role_auth *a,
                                     struct cf_cred **out, char *err);
+
+/* cf_role_auth_open, then the options of the role's HTTP server that check
+ * requests with that credential: ho->auth = *out, ho->access = access (the
+ * role's route classes), and a's --metrics-public and --authority. Same
+ * returns; on failure ho is unchanged. Main thread. */
+CF_MUST_CHECK int cf_role_auth_serve(const char *role, const struct cf_role_auth *a,
+                                     cf_http_access_cb access, struct cf_http_server_opts *ho,
+                                     struct cf_cred **out, char *err);
 
 /* Release a credential of cf_role_auth_open (freed with its last user).
  * NULL is a no-op. Main thread. */

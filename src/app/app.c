@@ -985,13 +985,9 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_cond_init(&a->stop_cv, NULL);
     /* First: the jobs resumed below already sign their requests. */
-    rc = cf_role_auth_open("app", &conf->auth, &a->cred, err);
+    rc = cf_role_auth_serve("app", &conf->auth, access_of, &ho, &a->cred, err);
     if (rc < 0)
         goto out;
-    ho.auth = a->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
-    ho.authorities = conf->auth.authority;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)

@@ -82,6 +82,20 @@ int cf_role_auth_open(const char *role, const struct cf_role_auth *a, struct cf_
     return 0;
 }
 
+int cf_role_auth_serve(const char *role, const struct cf_role_auth *a, cf_http_access_cb access,
+                       struct cf_http_server_opts *ho, struct cf_cred **out, char *err)
+{
+    int rc = cf_role_auth_open(role, a, out, err);
+
+    if (rc < 0)
+        return rc;
+    ho->auth = *out;
+    ho->access = access;
+    ho->metrics_public = a->metrics_public;
+    ho->authorities = a->authority;
+    return 0;
+}
+
 void cf_role_auth_close(struct cf_cred *c)
 {
     if (c == NULL)

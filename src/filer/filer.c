@@ -482,13 +482,9 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
         cf_log(CF_LOG_WARN,
                "fault injection is on (" CF__FILER_FAULTS_URL "): a filer for tests only");
     }
-    rc = cf_role_auth_open("filer", &conf->auth, &f->cred, err);
+    rc = cf_role_auth_serve("filer", &conf->auth, access_of, &ho, &f->cred, err);
     if (rc < 0)
         goto out;
-    ho.auth = f->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
-    ho.authorities = conf->auth.authority;
     rc = cf_store_open(&so, &f->store, err);
     if (rc < 0)
         goto out;

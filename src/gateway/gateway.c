@@ -1701,13 +1701,9 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         cf_err_set(err, "cannot hash the dummy password");
         goto out;
     }
-    rc = cf_role_auth_open("gateway", &conf->auth, &g->cred, err);
+    rc = cf_role_auth_serve("gateway", &conf->auth, access_of, &ho, &g->cred, err);
     if (rc < 0)
         goto out;
-    ho.auth = g->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
-    ho.authorities = conf->auth.authority;
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_fsdb_open(conf->db, (unsigned)conf->db_pool, &g->fs, err);
     if (rc < 0)

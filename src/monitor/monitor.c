@@ -535,13 +535,9 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     to.busy_ms = (unsigned)conf->busy_ms;
     /* First: the tracker's polls are signed (a filer tells its figures
      * only to the cluster). */
-    rc = cf_role_auth_open("monitor", &conf->auth, &m->cred, err);
+    rc = cf_role_auth_serve("monitor", &conf->auth, access_of, &ho, &m->cred, err);
     if (rc < 0)
         goto out;
-    ho.auth = m->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
-    ho.authorities = conf->auth.authority;
     rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
     if (rc == 0)
         rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);

@@ -433,13 +433,9 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         pthread_mutex_init(&o->cache[i].mu, NULL);
         pthread_mutex_init(&o->suspects[i].mu, NULL);
     }
-    rc = cf_role_auth_open("objsrv", &conf->auth, &o->cred, err);
+    rc = cf_role_auth_serve("objsrv", &conf->auth, access_of, &ho, &o->cred, err);
     if (rc < 0)
         goto out;
-    ho.auth = o->cred;
-    ho.access = access_of;
-    ho.metrics_public = conf->auth.metrics_public;
-    ho.authorities = conf->auth.authority;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
         goto out;
