@@ -5,7 +5,17 @@
  * and not excluded (e.g. already holding a replica, or failed during this
  * upload). They are ordered by weight, heaviest first, and filers of equal
  * weight are shuffled (Fisher-Yates) so that no one filer is a thundering
- * herd; the first r are chosen. Never two replicas on one filer.
+ * herd. Never two replicas on one filer.
+ *
+ * Data centers: the r filers are taken one at a time, each the first in
+ * that order whose data center no replica covers yet (neither one chosen
+ * before nor one of the caller's "covered" data centers), or the first left
+ * when every data center with a candidate is covered. So the first pick of
+ * a new object is the heaviest filer, and the replicas cover
+ * min(r, data centers with a candidate) distinct data centers (with
+ * covered ones: as many not yet covered as there are, up to r). With one
+ * data center (every label the same, e.g. all "") this is plain weight
+ * order.
  *
  * Threads: pure; thread-safe given a thread-safe rng.
  */
@@ -24,6 +34,7 @@ struct cf_distrib_filer {
     uint32_t weight; /* higher is preferred; 0 is never chosen */
     bool online;
     bool read_only;
+    const char *dc; /* data-center label (borrowed); NULL counts as "" */
 };
 
 /* A source of uniform 64-bit random numbers. */
@@ -37,12 +48,35 @@ CF_MUST_CHECK int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, 
                                     const uint32_t *exclude, size_t nex, cf_distrib_rng_cb rng,
                                     void *rng_ctx, size_t *out);
 
+/* As cf_distrib_choose, with the data centers covered[0..ncov) (borrowed
+ * strings, may be NULL when ncov == 0) counted as holding a replica already:
+ * a filer in another one is preferred. */
+CF_MUST_CHECK int cf_distrib_choose_dc(const struct cf_distrib_filer *f, size_t n, size_t r,
+                                       const uint32_t *exclude, size_t nex,
+                                       const char *const *covered, size_t ncov,
+                                       cf_distrib_rng_cb rng, void *rng_ctx, size_t *out);
+
 /* cf_distrib_choose over the filer summary table's rows v[0..n) (borrowed),
  * with the kernel's random numbers: a row is a candidate when it takes new
  * objects (cf_objdb_filer_writable) and weighs more than 0. Writes the
  * chosen indexes into v to out[0..r). Returns as cf_distrib_choose. */
 CF_MUST_CHECK int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
                                            const uint32_t *exclude, size_t nex, size_t *out);
+
+/* cf_distrib_choose_filers where the data centers of the filers
+ * holders[0..nh) (borrowed; ids looked up in v, unknown ones ignored) count
+ * as covered: how rebuild and audit choose a target for a lost replica, so
+ * that it lands in a data center the object's other replicas do not cover
+ * when one has a candidate. */
+CF_MUST_CHECK int cf_distrib_choose_spread(const struct cf_objdb_filer *v, size_t n, size_t r,
+                                           const uint32_t *exclude, size_t nex,
+                                           const uint32_t *holders, size_t nh, size_t *out);
+
+/* The number of distinct data centers among the filers ids[0..n) (borrowed),
+ * labels looked up in v[0..nv) (borrowed); an id not in v counts as a data
+ * center of its own. Pure. */
+size_t cf_distrib_dc_count(const struct cf_objdb_filer *v, size_t nv, const uint32_t *ids,
+                           size_t n);
 
 /* Number of filers that are candidates (online, writable, weight > 0). */
 size_t cf_distrib_writable(const struct cf_distrib_filer *f, size_t n);

@@ -79,6 +79,9 @@
 /* A filer's URL and status text, in bytes without the NUL. */
 #define CF_OBJDB_URL_MAX    255
 #define CF_OBJDB_STATUS_MAX 31
+/* A data-center label, in bytes without the NUL: [A-Za-z0-9._-], "" for a
+ * filer or shard given none (all unlabelled ones count as one data center). */
+#define CF_OBJDB_DC_MAX 32
 /* Object ids a shard reserves durably at a time (see "Record life cycle"):
  * one commit per 1024 uploads; a crash loses at most this many ids of 2^48. */
 #define CF_OBJDB_ID_BLOCK 1024
@@ -114,6 +117,7 @@ struct cf_objdb_shard {
     bool read_only;
     bool obsolete;
     uint64_t created_ms;
+    char dc[CF_OBJDB_DC_MAX + 1]; /* the data center the database lives in */
 };
 
 struct cf_objdb_filer {
@@ -127,6 +131,7 @@ struct cf_objdb_filer {
     bool read_only;
     char status[CF_OBJDB_STATUS_MAX + 1]; /* "online", "offline", ... (free text) */
     uint64_t last_seen_ms;
+    char dc[CF_OBJDB_DC_MAX + 1]; /* its data center (see CF_OBJDB_DC_MAX) */
 };
 
 /* A position in a walk over every shard (cf_objdb_list_by_filer). Zero it to
@@ -175,8 +180,22 @@ CF_MUST_CHECK int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool rea
 
 /* A snapshot of the cached shards table, in id order. On success *out is an
  * array of *n entries (caller owns; free() it; NULL when *n is 0). Cannot
- * fail. */
+ * fail. The entries' dc is left empty (cf_objdb_shard_dc reads it). */
 void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size_t *n);
+
+/* Label shard id with data center dc (borrowed; cf_objdb_dc_valid). Returns
+ * 0, CF_ENOTFOUND, CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_set_dc(struct cf_objdb *odb, uint16_t id, const char *dc,
+                                        char *err);
+
+/* Read shard id's data-center label from the catalog into out. Returns 0,
+ * CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_dc(struct cf_objdb *odb, uint16_t id,
+                                    char out[CF_OBJDB_DC_MAX + 1], char *err);
+
+/* dc (borrowed) is a data-center label: 0..CF_OBJDB_DC_MAX bytes of
+ * [A-Za-z0-9._-]. Pure. */
+bool cf_objdb_dc_valid(const char *dc);
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -240,9 +259,9 @@ CF_MUST_CHECK int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id
 /* ---- filer summary table ------------------------------------------------- */
 
 /* Register filer f (borrowed): id >= 1, url 1..CF_OBJDB_URL_MAX bytes,
- * status at most CF_OBJDB_STATUS_MAX; f->weight becomes both its weight and
- * its base_weight (f->base_weight is ignored). Returns 0, CF_EEXIST (id or
- * url taken), CF_EINVAL, or a db.h error. */
+ * status at most CF_OBJDB_STATUS_MAX, dc a label (cf_objdb_dc_valid); f->weight becomes both its
+ * weight and its base_weight (f->base_weight is ignored). Returns 0, CF_EEXIST (id or url taken),
+ * CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                                           char *err);
 
@@ -251,6 +270,13 @@ CF_MUST_CHECK int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_
  * Returns 0, CF_ENOTFOUND, CF_EEXIST (url taken), CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url,
                                         uint32_t weight, char *err);
+
+/* Move filer id to data center dc (borrowed; cf_objdb_dc_valid). Placement
+ * follows at the next read of the table; replicas already placed stay where
+ * they are until rebuild, rebalance or audit moves them. Returns 0,
+ * CF_ENOTFOUND, CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_set_dc(struct cf_objdb *odb, uint32_t id, const char *dc,
+                                        char *err);
 
 /* Refresh what a filer reported (its /status): total_bytes, used_bytes,
  * objects, read_only, status and last_seen_ms of f (borrowed) for f->id; url

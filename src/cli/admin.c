@@ -1,7 +1,7 @@
 /*
  * admin.c -- `coffer admin`: the dispatch of every admin command, and the
- * ones on the object database and the app: filer add|list and shard
- * add|list (written straight into the catalog, --db URI) and purge (cli.h).
+ * ones on the object database and the app: filer add|set|list and shard
+ * add|set|list (written straight into the catalog, --db URI) and purge (cli.h).
  */
 #include "coffer/cli.h"
 
@@ -27,6 +27,7 @@ struct admin_conf {
     char *url;
     uint64_t weight;
     char *location;
+    char *dc;
     char *app;
     bool now;
     char *data;
@@ -42,6 +43,8 @@ static const struct cf_conf_opt admin_opts[] = {
     {"url", CF_CONF_STR, NULL, 0, 0, OFF(url), "filer base URL, http://HOST:PORT", false},
     {"weight", CF_CONF_U64, "100", 0, 1000000, OFF(weight), "filer weight", false},
     {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
+    {"dc", CF_CONF_STR, NULL, 0, 0, OFF(dc), "data center of the filer or shard ([A-Za-z0-9._-])",
+     false},
 };
 
 static const struct cf_conf_opt purge_opts[] = {
@@ -60,9 +63,12 @@ static const struct cf_conf_opt tls_opts[] = {
 
 /* What `coffer admin` does, printed when it cannot tell which command. */
 static const char admin_usage[] =
-    "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--db URI]\n"
+    "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--dc NAME] [--db "
+    "URI]\n"
+    "       coffer admin filer set --id N --dc NAME [--db URI]\n"
     "       coffer admin filer list [--db URI]\n"
-    "       coffer admin shard add [--id N] [--location URI] [--db URI]\n"
+    "       coffer admin shard add [--id N] [--location URI] [--dc NAME] [--db URI]\n"
+    "       coffer admin shard set --id N --dc NAME [--db URI]\n"
     "       coffer admin shard list [--db URI]\n"
     "       coffer admin purge --now [--app URL]\n"
     "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
@@ -92,20 +98,32 @@ static int admin_filer(struct cf_objdb *odb, const char *verb, const struct admi
         (void)snprintf(f.url, sizeof(f.url), "%s", c->url);
         f.weight = (uint32_t)c->weight;
         (void)snprintf(f.status, sizeof(f.status), "unknown");
+        if (c->dc != NULL && !cf_objdb_dc_valid(c->dc)) {
+            cf_err_set(err, "--dc: 0..%d bytes of A-Z a-z 0-9 . _ -", CF_OBJDB_DC_MAX);
+            goto out;
+        }
+        (void)snprintf(f.dc, sizeof(f.dc), "%s", c->dc != NULL ? c->dc : "");
         rc = cf_objdb_filer_register(odb, &f, err);
+    } else if (strcmp(verb, "set") == 0) {
+        if (c->id == 0 || c->dc == NULL) {
+            cf_err_set(err, "filer set needs --id N and --dc NAME");
+            goto out;
+        }
+        rc = cf_objdb_filer_set_dc(odb, (uint32_t)c->id, c->dc, err);
     } else if (strcmp(verb, "list") == 0) {
         rc = cf_objdb_filer_list(odb, &fl, &n, err);
         if (rc < 0)
             goto out;
-        printf("%-4s %-28s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "weight", "status", "used",
-               "total", "objects", "ro");
+        printf("%-4s %-28s %-10s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "dc", "weight",
+               "status", "used", "total", "objects", "ro");
         for (size_t i = 0; i < n; i++)
-            printf("%-4" PRIu32 " %-28s %-7" PRIu32 " %-8s %14" PRIu64 " %14" PRIu64 " %10" PRIu64
-                   " %s\n",
-                   fl[i].id, fl[i].url, fl[i].weight, fl[i].status, fl[i].used_bytes,
-                   fl[i].total_bytes, fl[i].objects, fl[i].read_only ? "yes" : "no");
+            printf("%-4" PRIu32 " %-28s %-10s %-7" PRIu32 " %-8s %14" PRIu64 " %14" PRIu64
+                   " %10" PRIu64 " %s\n",
+                   fl[i].id, fl[i].url, fl[i].dc[0] ? fl[i].dc : "-", fl[i].weight, fl[i].status,
+                   fl[i].used_bytes, fl[i].total_bytes, fl[i].objects,
+                   fl[i].read_only ? "yes" : "no");
     } else {
-        cf_err_set(err, "unknown verb \"filer %.32s\" (add, list)", verb);
+        cf_err_set(err, "unknown verb \"filer %.32s\" (add, set, list)", verb);
     }
 out:
     free(fl);
@@ -121,18 +139,34 @@ static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admi
     int rc = CF_EINVAL;
 
     if (strcmp(verb, "add") == 0) {
+        if (c->dc != NULL && !cf_objdb_dc_valid(c->dc)) {
+            cf_err_set(err, "--dc: 0..%d bytes of A-Z a-z 0-9 . _ -", CF_OBJDB_DC_MAX);
+            return CF_EINVAL;
+        }
         rc = cf_objdb_shard_add(odb, (uint16_t)c->id, c->location, &id, err);
+        if (rc == 0 && c->dc != NULL)
+            rc = cf_objdb_shard_set_dc(odb, id, c->dc, err);
         if (rc == 0)
             printf("shard %u added\n", (unsigned)id);
+    } else if (strcmp(verb, "set") == 0) {
+        if (c->id == 0 || c->id > UINT16_MAX || c->dc == NULL) {
+            cf_err_set(err, "shard set needs --id N (a shard id) and --dc NAME");
+            return CF_EINVAL;
+        }
+        rc = cf_objdb_shard_set_dc(odb, (uint16_t)c->id, c->dc, err);
     } else if (strcmp(verb, "list") == 0) {
         cf_objdb_shard_list(odb, &sl, &n);
-        printf("%-6s %-40s %-9s %s\n", "id", "location", "read-only", "obsolete");
-        for (size_t i = 0; i < n; i++)
-            printf("%-6u %-40s %-9s %s\n", (unsigned)sl[i].id, sl[i].location,
-                   sl[i].read_only ? "yes" : "no", sl[i].obsolete ? "yes" : "no");
+        printf("%-6s %-40s %-10s %-9s %s\n", "id", "location", "dc", "read-only", "obsolete");
         rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            rc = cf_objdb_shard_dc(odb, sl[i].id, sl[i].dc, err);
+            if (rc == 0)
+                printf("%-6u %-40s %-10s %-9s %s\n", (unsigned)sl[i].id, sl[i].location,
+                       sl[i].dc[0] ? sl[i].dc : "-", sl[i].read_only ? "yes" : "no",
+                       sl[i].obsolete ? "yes" : "no");
+        }
     } else {
-        cf_err_set(err, "unknown verb \"shard %.32s\" (add, list)", verb);
+        cf_err_set(err, "unknown verb \"shard %.32s\" (add, set, list)", verb);
     }
     free(sl);
     return rc;

@@ -145,8 +145,8 @@ static int admin_filers(int argc, char **argv)
         goto out;
     arr = json_object_get(j, "filers");
     now = jint(j, "now_ms");
-    printf("%-4s %-28s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "status", "weight",
-           "used / total", "used", "objects", "latency", "last seen");
+    printf("%-4s %-28s %-10s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "dc", "status",
+           "weight", "used / total", "used", "objects", "latency", "last seen");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *f = json_array_get(arr, i);
         const json_t *lat = json_object_get(f, "latency_ms");
@@ -164,9 +164,11 @@ static int admin_filers(int argc, char **argv)
         if (seen > 0)
             (void)snprintf(s, sizeof(s), "%.1fs ago",
                            now > seen ? (double)(now - seen) / 1000.0 : 0.0);
-        printf("%-4" PRIu64 " %-28s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
-               jint(f, "id"), jstr(f, "url"), jstr(f, "status"), jint(f, "weight"), ut, pct,
-               jint(f, "objects"), l, s);
+        const char *dc = jstr(f, "dc");
+
+        printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
+               jint(f, "id"), jstr(f, "url"), dc[0] ? dc : "-", jstr(f, "status"),
+               jint(f, "weight"), ut, pct, jint(f, "objects"), l, s);
     }
     rc = 0;
 out:

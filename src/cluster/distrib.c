@@ -4,6 +4,7 @@
 #include "coffer/distrib.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "coffer/err.h"
@@ -38,10 +39,26 @@ static size_t uniform(cf_distrib_rng_cb rng, void *ctx, size_t n)
     return (size_t)(x % n);
 }
 
-int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r, const uint32_t *exclude,
-                      size_t nex, cf_distrib_rng_cb rng, void *rng_ctx, size_t *out)
+static const char *dc_of(const struct cf_distrib_filer *f)
+{
+    return f->dc != NULL ? f->dc : "";
+}
+
+static bool dc_in(const char *dc, const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(dc, v[i] != NULL ? v[i] : "") == 0)
+            return true;
+    return false;
+}
+
+int cf_distrib_choose_dc(const struct cf_distrib_filer *f, size_t n, size_t r,
+                         const uint32_t *exclude, size_t nex, const char *const *covered,
+                         size_t ncov, cf_distrib_rng_cb rng, void *rng_ctx, size_t *out)
 {
     size_t *idx = NULL, k = 0;
+    const char **used = NULL;
+    size_t nused = 0;
     int rc = 0;
 
     if (r == 0)
@@ -70,12 +87,36 @@ int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r, cons
         }
         idx[j] = v;
     }
-    for (size_t i = 0; i < r; i++)
-        out[i] = idx[i];
+    /* Each pick: the first left in that order whose data center is not
+     * covered yet, else the first left. A pick is moved to the front
+     * (idx[0..i) are the picks), keeping the order of the rest. */
+    used = cf_xcalloc(ncov + r, sizeof(*used));
+    for (size_t i = 0; i < ncov; i++)
+        used[nused++] = covered[i] != NULL ? covered[i] : "";
+    for (size_t i = 0; i < r; i++) {
+        size_t p = i, v;
+        for (size_t j = i; j < k; j++)
+            if (!dc_in(dc_of(&f[idx[j]]), used, nused)) {
+                p = j;
+                break;
+            }
+        v = idx[p];
+        memmove(&idx[i + 1], &idx[i], (p - i) * sizeof(*idx));
+        idx[i] = v;
+        used[nused++] = dc_of(&f[v]);
+        out[i] = v;
+    }
     rc = (int)r;
 out:
+    free(used);
     free(idx);
     return rc;
+}
+
+int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r, const uint32_t *exclude,
+                      size_t nex, cf_distrib_rng_cb rng, void *rng_ctx, size_t *out)
+{
+    return cf_distrib_choose_dc(f, n, r, exclude, nex, NULL, 0, rng, rng_ctx, out);
 }
 
 uint64_t cf_distrib_rng_os(void *ctx)
@@ -90,10 +131,13 @@ uint64_t cf_distrib_rng_os(void *ctx)
     return x;
 }
 
-int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
-                             const uint32_t *exclude, size_t nex, size_t *out)
+int cf_distrib_choose_spread(const struct cf_objdb_filer *v, size_t n, size_t r,
+                             const uint32_t *exclude, size_t nex, const uint32_t *holders,
+                             size_t nh, size_t *out)
 {
     struct cf_distrib_filer *d = cf_xcalloc(n ? n : 1, sizeof(*d));
+    const char **cov = cf_xcalloc(nh ? nh : 1, sizeof(*cov));
+    size_t ncov = 0;
     int rc;
 
     for (size_t i = 0; i < n; i++) {
@@ -101,8 +145,37 @@ int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
         d[i].weight = v[i].weight;
         d[i].online = cf_objdb_filer_writable(&v[i]);
         d[i].read_only = v[i].read_only;
+        d[i].dc = v[i].dc;
     }
-    rc = cf_distrib_choose(d, n, r, exclude, nex, cf_distrib_rng_os, NULL, out);
+    for (size_t i = 0; i < nh; i++) {
+        const struct cf_objdb_filer *h = cf_objdb_filer_find(v, n, holders[i]);
+        if (h != NULL)
+            cov[ncov++] = h->dc;
+    }
+    rc = cf_distrib_choose_dc(d, n, r, exclude, nex, cov, ncov, cf_distrib_rng_os, NULL, out);
+    free(cov);
     free(d);
     return rc;
+}
+
+int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
+                             const uint32_t *exclude, size_t nex, size_t *out)
+{
+    return cf_distrib_choose_spread(v, n, r, exclude, nex, NULL, 0, out);
+}
+
+size_t cf_distrib_dc_count(const struct cf_objdb_filer *v, size_t nv, const uint32_t *ids, size_t n)
+{
+    size_t distinct = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_objdb_filer *a = cf_objdb_filer_find(v, nv, ids[i]);
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen && a != NULL; j++) {
+            const struct cf_objdb_filer *b = cf_objdb_filer_find(v, nv, ids[j]);
+            seen = b != NULL && strcmp(a->dc, b->dc) == 0;
+        }
+        distinct += !seen;
+    }
+    return distinct;
 }

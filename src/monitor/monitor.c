@@ -140,6 +140,8 @@ static json_t *filer_json(struct cf_monitor *m, const struct cf_objdb_filer *f)
                   "read_only", f->read_only, "last_seen_ms", (json_int_t)f->last_seen_ms,
                   "failures", (json_int_t)ti.failures);
     if (j != NULL)
+        (void)json_object_set_new(j, "dc", json_string(f->dc));
+    if (j != NULL)
         (void)json_object_set_new(j, "latency_ms",
                                   measured ? json_real(ti.latency_ms) : json_null());
     return j;

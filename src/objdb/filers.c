@@ -10,7 +10,9 @@
 #include "coffer/log.h"
 
 #define FILER_COLUMNS                                                                              \
-    "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen, base_weight"
+    "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen, "            \
+    "base_weight,"                                                                                 \
+    " dc"
 
 static int check_text(const char *what, const char *s, size_t min, size_t max, char *err)
 {
@@ -40,6 +42,14 @@ static int check_filer(const struct cf_objdb_filer *f, char *err)
     return rc;
 }
 
+static int check_dc(const char *dc, char *err)
+{
+    if (cf_objdb_dc_valid(dc))
+        return 0;
+    cf_err_set(err, "a data center is 0..%d bytes of A-Z a-z 0-9 . _ -", CF_OBJDB_DC_MAX);
+    return CF_EINVAL;
+}
+
 /* Columns in FILER_COLUMNS order into *f. */
 static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
 {
@@ -59,7 +69,8 @@ static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
     f->read_only = cf_db_column_int64(s, 6) != 0;
     f->last_seen_ms = (uint64_t)cf_db_column_int64(s, 8);
     if (cf_db_column_copy_text(s, 1, f->url, sizeof(f->url)) < 0 ||
-        cf_db_column_copy_text(s, 7, f->status, sizeof(f->status)) < 0)
+        cf_db_column_copy_text(s, 7, f->status, sizeof(f->status)) < 0 ||
+        cf_db_column_copy_text(s, 10, f->dc, sizeof(f->dc)) < 0)
         return CF_ECORRUPT;
     return 0;
 }
@@ -85,7 +96,7 @@ static int changed(int rc, uint32_t id, char *err)
 int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
 {
     static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3)";
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3, ?10)";
     struct cf_db *db = NULL;
     int rc;
 
@@ -95,10 +106,13 @@ int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f
     rc = check_text("url", f->url, 1, CF_OBJDB_URL_MAX, err);
     if (rc < 0)
         goto out;
+    rc = check_dc(f->dc, err);
+    if (rc < 0)
+        goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_run(db, NULL, 0, err, sql, "itiiiiiti", (int64_t)f->id, f->url, (int64_t)f->weight,
+    rc = cf_db_run(db, NULL, 0, err, sql, "itiiiiitit", (int64_t)f->id, f->url, (int64_t)f->weight,
                    (int64_t)f->total_bytes, (int64_t)f->used_bytes, (int64_t)f->objects,
-                   (int64_t)f->read_only, f->status, (int64_t)f->last_seen_ms);
+                   (int64_t)f->read_only, f->status, (int64_t)f->last_seen_ms, f->dc);
     if (rc == CF_EEXIST)
         cf_err_set(err, "filer %u or url \"%s\" is already registered", (unsigned)f->id, f->url);
     if (rc > 0)
@@ -128,6 +142,22 @@ int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url, ui
 out:
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_set_dc(struct cf_objdb *odb, uint32_t id, const char *dc, char *err)
+{
+    static const char sql[] = "UPDATE filers SET dc = ?2 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    int rc;
+
+    rc = check_dc(dc, err);
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_run(db, NULL, 0, err, sql, "it", (int64_t)id, dc);
+    rc = changed(rc, id, err);
+    cf_db_pool_release(odb->catalog, db);
     return rc;
 }
 

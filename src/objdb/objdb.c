@@ -29,7 +29,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " location TEXT NOT NULL UNIQUE,"
                                      " read_only INTEGER NOT NULL DEFAULT 0,"
                                      " obsolete INTEGER NOT NULL DEFAULT 0,"
-                                     " created BIGINT NOT NULL);"
+                                     " created BIGINT NOT NULL,"
+                                     " dc TEXT NOT NULL DEFAULT '');"
                                      "CREATE TABLE IF NOT EXISTS filers ("
                                      " id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 4294967295),"
                                      " url TEXT NOT NULL UNIQUE,"
@@ -40,7 +41,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " read_only INTEGER NOT NULL,"
                                      " status TEXT NOT NULL,"
                                      " last_seen BIGINT NOT NULL,"
-                                     " base_weight BIGINT NOT NULL DEFAULT 0);";
+                                     " base_weight BIGINT NOT NULL DEFAULT 0,"
+                                     " dc TEXT NOT NULL DEFAULT '');";
 
 /* object_filers' primary key serves the look-up by object; its second index
  * (filer_id, object_id) is the per-filer rebuild index (500D). Child rows are
@@ -126,28 +128,45 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* Inside the caller's transaction, give a catalog made
- * before filers.base_weight (the operator's weight, which the tracker scales
- * into weight) that column, starting equal to weight. */
-static int catalog_migrate(struct cf_db *db, char *err)
+/* Inside the caller's transaction: whether table has column. */
+static int has_column(struct cf_db *db, const char *table, const char *column, bool *has, char *err)
 {
-    static const char sql_has_sqlite[] =
-        "SELECT count(*) FROM pragma_table_info('filers') WHERE name = 'base_weight'";
-    static const char sql_has_pg[] =
+    static const char sql_sqlite[] = "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2";
+    static const char sql_pg[] =
         "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-        " AND table_name = 'filers' AND column_name = 'base_weight'";
-    static const char sql_add[] = "ALTER TABLE filers ADD COLUMN base_weight BIGINT NOT NULL"
-                                  " DEFAULT 0;"
-                                  "UPDATE filers SET base_weight = weight;";
+        " AND table_name = ?1 AND column_name = ?2";
     bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
-    int64_t has = 0;
+    int64_t n = 0;
     int rc;
 
-    rc = cf_db_run(db, &has, 1, err, pg ? sql_has_pg : sql_has_sqlite, "");
-    if (rc < 0)
-        goto out;
-    rc = has > 0 ? 0 : cf_db_exec(db, sql_add, err);
-out:
+    rc = cf_db_run(db, &n, 1, err, pg ? sql_pg : sql_sqlite, "tt", table, column);
+    *has = n > 0;
+    return rc < 0 ? rc : 0;
+}
+
+/* Inside the caller's transaction, bring a catalog made by an older coffer
+ * up to the current columns: filers.base_weight (the operator's weight,
+ * which the tracker scales into weight), starting equal to weight; and the
+ * data-center labels filers.dc and shards.dc, starting empty. */
+static int catalog_migrate(struct cf_db *db, char *err)
+{
+    static const struct {
+        const char *table, *column, *sql;
+    } cols[] = {
+        {"filers", "base_weight",
+         "ALTER TABLE filers ADD COLUMN base_weight BIGINT NOT NULL DEFAULT 0;"
+         "UPDATE filers SET base_weight = weight;"},
+        {"filers", "dc", "ALTER TABLE filers ADD COLUMN dc TEXT NOT NULL DEFAULT '';"},
+        {"shards", "dc", "ALTER TABLE shards ADD COLUMN dc TEXT NOT NULL DEFAULT '';"},
+    };
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < CF_ARRAY_LEN(cols); i++) {
+        bool has = false;
+        rc = has_column(db, cols[i].table, cols[i].column, &has, err);
+        if (rc == 0 && !has)
+            rc = cf_db_exec(db, cols[i].sql, err);
+    }
     return rc;
 }
 
@@ -494,6 +513,68 @@ void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size
     free(items);
     *n = count;
     *out = v;
+}
+
+bool cf_objdb_dc_valid(const char *dc)
+{
+    size_t len = strnlen(dc, CF_OBJDB_DC_MAX + 1);
+
+    if (len > CF_OBJDB_DC_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = dc[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+int cf_objdb_shard_set_dc(struct cf_objdb *odb, uint16_t id, const char *dc, char *err)
+{
+    static const char sql[] = "UPDATE shards SET dc = ?2 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    int rc;
+
+    if (!cf_objdb_dc_valid(dc)) {
+        cf_err_set(err, "a data center is 0..%d bytes of A-Z a-z 0-9 . _ -", CF_OBJDB_DC_MAX);
+        return CF_EINVAL;
+    }
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_run(db, NULL, 0, err, sql, "it", (int64_t)id, dc);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no shard %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+    }
+    cf_db_pool_release(odb->catalog, db);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_shard_dc(struct cf_objdb *odb, uint16_t id, char out[CF_OBJDB_DC_MAX + 1], char *err)
+{
+    static const char sql[] = "SELECT dc FROM shards WHERE id = ?1";
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    out[0] = '\0';
+    rc = cf_db_query(db, &s, err, sql, "i", (int64_t)id);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no shard %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_column_copy_text(s, 0, out, CF_OBJDB_DC_MAX + 1) < 0 ? CF_ECORRUPT : 0;
+    if (rc < 0)
+        cf_err_set(err, "shard %u: its data center is too long", (unsigned)id);
+out:
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    return rc;
 }
 
 /* ---- object ids ---------------------------------------------------------------- */

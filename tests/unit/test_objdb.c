@@ -774,6 +774,78 @@ static void test_filers_table(void **state)
     free(v);
 }
 
+/* Data-center labels of filers and shards: set, read back, checked, and
+ * added by the upgrade of a catalog made before them. */
+static void test_dc_labels(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_filer f, got, *v = NULL;
+    char err[CF_ERR_LEN] = "", dc[CF_OBJDB_DC_MAX + 1];
+    struct cf_db *db = NULL;
+    uint16_t sid;
+    size_t n = 0;
+
+    assert_true(cf_objdb_dc_valid(""));
+    assert_true(cf_objdb_dc_valid("eu-west.1_a"));
+    assert_false(cf_objdb_dc_valid("a b"));
+    assert_false(cf_objdb_dc_valid("a/b"));
+    assert_false(cf_objdb_dc_valid("'"));
+    assert_false(cf_objdb_dc_valid("0123456789012345678901234567890123"));
+
+    memset(&f, 0, sizeof(f));
+    f.id = 1;
+    (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8301");
+    f.weight = 100;
+    (void)snprintf(f.status, sizeof(f.status), "unknown");
+    (void)snprintf(f.dc, sizeof(f.dc), "a");
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    f.id = 2;
+    (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8302");
+    (void)snprintf(f.dc, sizeof(f.dc), "bad dc");
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EINVAL);
+    f.dc[0] = '\0';
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_string_equal(got.dc, "a");
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 2, &got, err), 0);
+    assert_string_equal(got.dc, "");
+    assert_int_equal(cf_objdb_filer_set_dc(fx->odb, 2, "b", err), 0);
+    assert_int_equal(cf_objdb_filer_set_dc(fx->odb, 2, "b;", err), CF_EINVAL);
+    assert_int_equal(cf_objdb_filer_set_dc(fx->odb, 9, "b", err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_filer_list(fx->odb, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].dc, "a");
+    assert_string_equal(v[1].dc, "b");
+    free(v);
+
+    sid = add_shard(fx, 3, NULL);
+    assert_int_equal(cf_objdb_shard_dc(fx->odb, sid, dc, err), 0);
+    assert_string_equal(dc, "");
+    assert_int_equal(cf_objdb_shard_set_dc(fx->odb, sid, "b", err), 0);
+    assert_int_equal(cf_objdb_shard_set_dc(fx->odb, sid, "b b", err), CF_EINVAL);
+    assert_int_equal(cf_objdb_shard_set_dc(fx->odb, 99, "b", err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_shard_dc(fx->odb, sid, dc, err), 0);
+    assert_string_equal(dc, "b");
+    assert_int_equal(cf_objdb_shard_dc(fx->odb, 99, dc, err), CF_ENOTFOUND);
+
+    /* A catalog from before the labels: the columns come back, empty. */
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    assert_int_equal(cf_db_open(fx->catalog, &db, err), 0);
+    assert_int_equal(
+        cf_db_exec(db, "ALTER TABLE filers DROP COLUMN dc; ALTER TABLE shards DROP COLUMN dc", err),
+        0);
+    cf_db_close(db);
+    open_odb(fx);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_string_equal(got.dc, "");
+    assert_int_equal(cf_objdb_shard_dc(fx->odb, sid, dc, err), 0);
+    assert_string_equal(dc, "");
+    assert_int_equal(cf_objdb_filer_set_dc(fx->odb, 1, "a", err), 0);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_string_equal(got.dc, "a");
+}
+
 /* The tracker and the operator's maintenance switch, interleaved as a poll
  * in flight sees them: neither direction of the switch is undone. */
 static void test_filer_track_and_maintenance(void **state)
@@ -837,6 +909,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shard_added_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dc_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filer_track_and_maintenance, setup, teardown),
     };
 
