@@ -362,16 +362,17 @@ static enum MHD_Result serve_delete(struct cf_app *a, struct MHD_Connection *c, 
 
 /* ---- choosing filers ---- */
 
-/* Choose `want` filers not in exclude; append them to u. */
+/* Choose `want` filers not in exclude, preferring data centers that the
+ * filers holders[0..nh) do not cover; append them to u. */
 static int choose(struct cf_app *a, struct upload *u, size_t want, const uint32_t *exclude,
-                  size_t nex)
+                  size_t nex, const uint32_t *holders, size_t nh)
 {
     struct cf_objdb_filer *v = NULL;
     size_t n = 0, idx[CF_FANOUT_MAX];
     int rc;
 
     view_snapshot(a, &v, &n);
-    rc = cf_distrib_choose_filers(v, n, want, exclude, nex, idx);
+    rc = cf_distrib_choose_spread(v, n, want, exclude, nex, holders, nh, idx);
     for (size_t i = 0; rc > 0 && i < want; i++) {
         const struct cf_objdb_filer *f = &v[idx[i]];
         if (cf_replica_url(f->url, u->path, u->urls[u->n]) < 0)
@@ -531,7 +532,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     }
     cf_uuid_format(&u->uuid, u->uuid_text);
     cf_uuid_filer_path(&u->uuid, u->path);
-    rc = choose(a, u, u->r, NULL, 0);
+    rc = choose(a, u, u->r, NULL, 0, NULL, 0);
     if (rc < 0) {
         rc = CF_EUNAVAIL;
         (void)snprintf(msg, sizeof(msg), "fewer than %u writable filers are online", u->r);
@@ -629,13 +630,17 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
      * replica before the client hears of success. */
     while (rc == 0 && good < u->r) {
         const char *srcs[CF_FANOUT_MAX];
-        size_t ns = 0, k = u->n;
+        uint32_t held[CF_FANOUT_MAX];
+        size_t ns = 0, nh = 0, k = u->n;
+        for (size_t i = 0; i < k; i++)
+            if (ok[i])
+                held[nh++] = u->ids[i];
         if (good == 0) {
             rc = CF_EUNAVAIL;
             (void)snprintf(err, sizeof(err), "every filer failed");
             break;
         }
-        if (u->n == CF_FANOUT_MAX || choose(a, u, 1, u->ids, u->n) < 0) {
+        if (u->n == CF_FANOUT_MAX || choose(a, u, 1, u->ids, u->n, held, nh) < 0) {
             rc = CF_EUNAVAIL;
             (void)snprintf(err, sizeof(err), "only %zu of %u replicas written and no other filer",
                            good, u->r);

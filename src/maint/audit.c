@@ -300,21 +300,25 @@ static void undo_if_orphan(struct audit *au, const struct cf_objdb_record *rec, 
 }
 
 /* Pick up to want filers for new replicas of rec, none of those in
- * exclude[0..nex). Returns how many, ids in out. */
+ * exclude[0..nex), each in a data center that neither the replicas held on
+ * holders[0..nh) nor the picks before it cover when one can take it.
+ * Returns how many, ids in out. */
 static size_t pick_filers(const struct audit *au, size_t want, const uint32_t *exclude, size_t nex,
-                          uint32_t *out)
+                          const uint32_t *holders, size_t nh, uint32_t *out)
 {
-    uint32_t ex[CF_OBJDB_REPLICAS_MAX * 2];
+    uint32_t ex[CF_OBJDB_REPLICAS_MAX * 2], held[CF_OBJDB_REPLICAS_MAX * 2];
     size_t got = 0, idx;
 
     memcpy(ex, exclude, nex * sizeof(*ex));
+    memcpy(held, holders, nh * sizeof(*held));
     /* One at a time, so that with fewer candidates than wanted the record
      * still gets as many as there are. */
     while (got < want && nex + got < CF_ARRAY_LEN(ex)) {
-        if (cf_distrib_choose_filers(au->fl, au->nfl, 1, ex, nex + got, &idx) != 1)
+        if (cf_distrib_choose_spread(au->fl, au->nfl, 1, ex, nex + got, held, nh + got, &idx) != 1)
             break;
         out[got] = au->fl[idx].id;
         ex[nex + got] = au->fl[idx].id;
+        held[nh + got] = au->fl[idx].id;
         got++;
     }
     return got;
@@ -466,19 +470,19 @@ static void drop_unregistered(struct audit *au, struct rstate *s)
 static void restore_count(struct audit *au, struct rstate *s)
 {
     const char *srcs[CF_OBJDB_REPLICAS_MAX];
-    uint32_t add[CF_OBJDB_REPLICAS_MAX];
+    uint32_t add[CF_OBJDB_REPLICAS_MAX], held[CF_OBJDB_REPLICAS_MAX];
     unsigned have = 0;
     size_t want, got, ns;
 
     for (unsigned i = 0; i < s->n; i++)
         if (s->v[i] == V_OK || s->v[i] == V_UNREACHABLE)
-            have++;
+            held[have++] = s->ids[i];
     if (have >= s->rec->replicas)
         return;
     want = s->rec->replicas - have;
     if (want > CF_OBJDB_REPLICAS_MAX - s->n)
         want = CF_OBJDB_REPLICAS_MAX - s->n;
-    got = pick_filers(au, want, s->ids, s->n, add);
+    got = pick_filers(au, want, s->ids, s->n, held, have, add);
     if (got < want) {
         cf_job_count(au->j, "failed", want - got);
         cf_log(CF_LOG_WARN,

@@ -70,11 +70,13 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
                          const struct cf_objdb_record *rec, uint32_t skip,
                          char (*urls)[CF_REPLICA_URL_MAX], const char **ptrs);
 
-/* Pick a filer for a new replica of rec with the distributor (online,
- * writable, weight > 0, not listed by rec, not `also`). Returns its entry in
- * v[0..n) (valid as long as v), or NULL if there is none. */
+/* Pick a filer for a new replica of rec, replacing the one on filer `lost`
+ * (0: none), with the distributor (online, writable, weight > 0, not listed
+ * by rec), in a data center that rec's other filers do not cover when one
+ * has a candidate (cf_distrib_choose_spread). Returns its entry in v[0..n)
+ * (valid as long as v), or NULL if there is none. */
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
-                                              const struct cf_objdb_record *rec, uint32_t also);
+                                              const struct cf_objdb_record *rec, uint32_t lost);
 
 /* How long a job has, after cf__maint_renew, to list the copy. */
 #define CF__MAINT_LIST_MS 60000

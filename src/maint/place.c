@@ -52,16 +52,15 @@ size_t cf__maint_sources(const struct cf_objdb_filer *v, size_t n,
 }
 
 const struct cf_objdb_filer *cf__maint_choose(const struct cf_objdb_filer *v, size_t n,
-                                              const struct cf_objdb_record *rec, uint32_t also)
+                                              const struct cf_objdb_record *rec, uint32_t lost)
 {
-    uint32_t ex[CF_OBJDB_REPLICAS_MAX + 1];
-    size_t nex = 0, idx = 0;
+    uint32_t held[CF_OBJDB_REPLICAS_MAX];
+    size_t nh = 0, idx = 0;
 
     for (unsigned i = 0; i < rec->nfilers; i++)
-        ex[nex++] = rec->filers[i];
-    if (also != 0)
-        ex[nex++] = also;
-    if (cf_distrib_choose_filers(v, n, 1, ex, nex, &idx) != 1)
+        if (rec->filers[i] != lost)
+            held[nh++] = rec->filers[i];
+    if (cf_distrib_choose_spread(v, n, 1, rec->filers, rec->nfilers, held, nh, &idx) != 1)
         return NULL;
     return &v[idx];
 }

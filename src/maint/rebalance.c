@@ -11,7 +11,8 @@
  *
  * One move: the record is read again (a reader's view of it may be old), a
  * receiver chosen that does not hold the object (never two replicas on one
- * filer), the bytes copied and verified there (cf_replica_ensure), then the
+ * filer) and whose data center keeps the object's spread over data
+ * centers (rebalance_int.h), the bytes copied and verified there (cf_replica_ensure), then the
  * record's donor replaced by the receiver in one shard transaction, which
  * puts the donor's copy on the stale list. The copy on the donor is deleted
  * only by cf_stale_drain, at the end of the run and by the app's periodic
@@ -86,14 +87,41 @@ int cf__rb_donor(const struct cf__rb_filer *f, size_t n, double tol)
     return best;
 }
 
+static const char *dc_text(const char *dc)
+{
+    return dc != NULL ? dc : "";
+}
+
+bool cf__rb_keeps_spread(const char *const *hdc, size_t nh, size_t k, const char *to_dc)
+{
+    const char *from = dc_text(hdc != NULL ? hdc[k] : NULL), *to = dc_text(to_dc);
+    bool from_elsewhere = false, to_elsewhere = false;
+
+    if (strcmp(from, to) == 0)
+        return true;
+    for (size_t i = 0; i < nh; i++) {
+        const char *h = dc_text(hdc != NULL ? hdc[i] : NULL);
+        if (i == k)
+            continue;
+        from_elsewhere = from_elsewhere || strcmp(h, from) == 0;
+        to_elsewhere = to_elsewhere || strcmp(h, to) == 0;
+    }
+    /* Losing the donor's data center needs a new one in exchange. */
+    return from_elsewhere || !to_elsewhere;
+}
+
 int cf__rb_receiver(const struct cf__rb_filer *f, size_t n, size_t d, const uint32_t *holders,
-                    size_t nh, uint64_t size)
+                    const char *const *hdc, size_t nh, uint64_t size)
 {
     double mean = cf__rb_mean(f, n), s = (double)size;
+    size_t kd = nh;
     int best = -1;
 
     if (size == 0 || f[d].total == 0 || f[d].used < size)
         return -1;
+    for (size_t k = 0; k < nh; k++)
+        if (holders[k] == f[d].id)
+            kd = k;
     for (size_t i = 0; i < n; i++) {
         bool holds = false;
         if (i == d || f[i].total == 0 || fill(&f[i]) >= mean)
@@ -101,6 +129,8 @@ int cf__rb_receiver(const struct cf__rb_filer *f, size_t n, size_t d, const uint
         for (size_t k = 0; k < nh && !holds; k++)
             holds = holders[k] == f[i].id;
         if (holds)
+            continue;
+        if (kd < nh && !cf__rb_keeps_spread(hdc, nh, kd, f[i].dc))
             continue;
         if (fill(&f[i]) + s / (double)f[i].total > fill(&f[d]) - s / (double)f[d].total)
             continue;
@@ -136,7 +166,12 @@ size_t cf__rb_plan(struct cf__rb_filer *f, size_t n, struct cf__rb_object *o, si
             for (k = 0; k < x->n && x->filers[k] != f[d].id; k++)
                 ;
             if (k < x->n) {
-                r = cf__rb_receiver(f, n, (size_t)d, x->filers, x->n, x->size);
+                const char *hdc[CF_OBJDB_REPLICAS_MAX] = {NULL};
+                for (unsigned h = 0; h < x->n; h++)
+                    for (size_t i = 0; i < n; i++)
+                        if (f[i].id == x->filers[h])
+                            hdc[h] = f[i].dc;
+                r = cf__rb_receiver(f, n, (size_t)d, x->filers, hdc, x->n, x->size);
                 if (r >= 0) {
                     cf__rb_apply(f, (size_t)d, (size_t)r, x->size);
                     x->filers[k] = f[r].id;
@@ -243,6 +278,7 @@ static void read_fills(struct rebalance *b)
             json_is_object(j) && !json_is_true(json_object_get(j, "read_only"))) {
             struct cf__rb_filer *f = &b->f[b->n];
             f->id = v->id;
+            f->dc = v->dc;
             f->total = (uint64_t)json_integer_value(json_object_get(j, "total_bytes"));
             f->used = (uint64_t)json_integer_value(json_object_get(j, "used_bytes"));
             b->objects[b->n] = (uint64_t)json_integer_value(json_object_get(j, "objects"));
@@ -261,7 +297,7 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
 {
     char urls[CF_OBJDB_REPLICAS_MAX][CF_REPLICA_URL_MAX], dst[CF_REPLICA_URL_MAX];
     char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
-    const char *srcs[CF_OBJDB_REPLICAS_MAX];
+    const char *srcs[CF_OBJDB_REPLICAS_MAX], *hdc[CF_OBJDB_REPLICAS_MAX];
     const struct cf_objdb_filer *to;
     struct cf_objdb_record rec;
     bool copied = false;
@@ -273,7 +309,11 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
     rc = cf_objdb_get(b->env->odb, uuid, CF_OBJDB_GET_DELETED, &rec, NULL);
     if (rc < 0 || rec.deleted || cf__maint_is_alias(&rec) || !cf__maint_lists(&rec, b->f[d].id))
         return false;
-    r = cf__rb_receiver(b->f, b->n, d, rec.filers, rec.nfilers, rec.size);
+    for (unsigned h = 0; h < rec.nfilers; h++) {
+        const struct cf_objdb_filer *hf = cf_objdb_filer_find(b->view, b->nview, rec.filers[h]);
+        hdc[h] = hf != NULL ? hf->dc : NULL;
+    }
+    r = cf__rb_receiver(b->f, b->n, d, rec.filers, hdc, rec.nfilers, rec.size);
     if (r < 0)
         return false;
     to = cf_objdb_filer_find(b->view, b->nview, b->f[r].id);

@@ -11,6 +11,11 @@
  * sum(used_i^2 / T_i) by at least s^2 (1/T_d + 1/T_r), so any sequence of
  * moves of non-empty objects ends.
  *
+ * Data centers: a move never lowers the number of distinct data centers
+ * the object's replicas are in (the receiver is in the donor's data
+ * center, or in one no other replica is in, or the donor's data center
+ * keeps another replica).
+ *
  * Threads: pure; reentrant.
  */
 #ifndef COFFER_REBALANCE_INT_H
@@ -26,6 +31,7 @@ struct cf__rb_filer {
     uint32_t id;
     uint64_t used, total; /* bytes; total 0: takes no part */
     bool exhausted;       /* walked without a move: no longer a donor */
+    const char *dc;       /* data-center label (borrowed); NULL counts as "" */
 };
 
 /* sum(used) / sum(total) over filers with total > 0 (0 if none). */
@@ -39,12 +45,19 @@ bool cf__rb_balanced(const struct cf__rb_filer *f, size_t n, double tol);
  * index, or -1. */
 int cf__rb_donor(const struct cf__rb_filer *f, size_t n, double tol);
 
+/* Whether the replica of holder k of an object whose holders are in data
+ * centers hdc[0..nh) (NULL entries count as "") may move to data center
+ * to_dc without the object's replicas covering fewer data centers. */
+bool cf__rb_keeps_spread(const char *const *hdc, size_t nh, size_t k, const char *to_dc);
+
 /* The receiver of one replica of size bytes taken from donor d, for an
- * object held by holders[0..nh): the emptiest filer below the mean fill,
- * not d, not a holder, for which the move cannot cross over (see top).
- * Returns its index, or -1. */
+ * object held by holders[0..nh) in data centers hdc[0..nh) (borrowed; NULL
+ * entries, or hdc NULL, count as ""): the emptiest filer below the mean
+ * fill, not d, not a holder, for which the move cannot cross over (see top)
+ * and keeps the object's spread over data centers. Returns its index, or
+ * -1. */
 int cf__rb_receiver(const struct cf__rb_filer *f, size_t n, size_t d, const uint32_t *holders,
-                    size_t nh, uint64_t size);
+                    const char *const *hdc, size_t nh, uint64_t size);
 
 /* Account a move of size bytes from d to r. */
 void cf__rb_apply(struct cf__rb_filer *f, size_t d, size_t r, uint64_t size);

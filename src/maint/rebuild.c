@@ -157,7 +157,7 @@ static enum outcome prepare(struct rebuild *b, struct item *it)
     else if (b->mode == TO_FILER && !cf__maint_lists(rec, b->to))
         target = cf_objdb_filer_find(b->view, b->nview, b->to);
     else
-        target = cf__maint_choose(b->view, b->nview, rec, 0);
+        target = cf__maint_choose(b->view, b->nview, rec, b->f);
     if (!cf_objdb_filer_writable(target)) {
         cf_log(CF_LOG_INFO, "rebuild: object %s: no online filer to copy it to", text);
         return RETRY;

@@ -63,6 +63,28 @@ static double max_dev(const struct cf__rb_filer *f, size_t n)
     return worst;
 }
 
+static const char *dc_of(const struct cf__rb_filer *f, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i].id == id)
+            return f[i].dc != NULL ? f[i].dc : "";
+    return "";
+}
+
+/* Distinct data centers of an object's replicas. */
+static size_t spread(const struct cf__rb_filer *f, size_t n, const struct cf__rb_object *o)
+{
+    size_t k = 0;
+
+    for (unsigned a = 0; a < o->n; a++) {
+        bool seen = false;
+        for (unsigned b = 0; b < a && !seen; b++)
+            seen = strcmp(dc_of(f, n, o->filers[a]), dc_of(f, n, o->filers[b])) == 0;
+        k += !seen;
+    }
+    return k;
+}
+
 /* Plan, then replay the moves on a copy and check every invariant.
  * Returns whether the plan ended balanced. */
 static bool plan_and_check(struct cf__rb_filer *f, size_t n, struct cf__rb_object *o, size_t no,
@@ -83,6 +105,7 @@ static bool plan_and_check(struct cf__rb_filer *f, size_t n, struct cf__rb_objec
     assert_true(made <= CF_ARRAY_LEN(moves));
     for (size_t m = 0; m < made; m++) {
         struct cf__rb_object *x = &replay[moves[m].obj];
+        size_t before = spread(f, n, x);
         unsigned k;
         assert_true(moves[m].from != moves[m].to);
         assert_true(holds(x, moves[m].from));
@@ -91,6 +114,8 @@ static bool plan_and_check(struct cf__rb_filer *f, size_t n, struct cf__rb_objec
         for (k = 0; x->filers[k] != moves[m].from; k++)
             ;
         x->filers[k] = moves[m].to;
+        /* No move makes an object lose a data center. */
+        assert_true(spread(f, n, x) >= before);
     }
     for (size_t i = 0; i < no; i++) {
         assert_int_equal(replay[i].n, start[i].n);
@@ -116,7 +141,8 @@ static bool plan_and_check(struct cf__rb_filer *f, size_t n, struct cf__rb_objec
 
 static void test_mean_balanced(void **state)
 {
-    struct cf__rb_filer f[3] = {{1, 100, 1000, false}, {2, 100, 1000, false}, {3, 0, 0, false}};
+    struct cf__rb_filer f[3] = {
+        {1, 100, 1000, false, NULL}, {2, 100, 1000, false, NULL}, {3, 0, 0, false, NULL}};
 
     (void)state;
     assert_true(fabs(cf__rb_mean(f, 3) - 0.1) < 1e-12);
@@ -133,19 +159,111 @@ static void test_mean_balanced(void **state)
 
 static void test_receiver_rules(void **state)
 {
-    struct cf__rb_filer f[4] = {
-        {1, 900, 1000, false}, {2, 500, 1000, false}, {3, 100, 1000, false}, {4, 0, 0, false}};
+    struct cf__rb_filer f[4] = {{1, 900, 1000, false, NULL},
+                                {2, 500, 1000, false, NULL},
+                                {3, 100, 1000, false, NULL},
+                                {4, 0, 0, false, NULL}};
     uint32_t h13[] = {1, 3}, h1[] = {1};
 
     (void)state;
     /* The emptiest non-holder below the mean. */
-    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, 1, 10), 2);
-    assert_int_equal(cf__rb_receiver(f, 4, 0, h13, 2, 10), -1); /* 2 is at the mean */
+    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, NULL, 1, 10), 2);
+    assert_int_equal(cf__rb_receiver(f, 4, 0, h13, NULL, 2, 10), -1); /* 2 is at the mean */
     /* No cross-over: 100 + 450 > 900 - 450. */
-    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, 1, 450), -1);
-    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, 1, 400), 2);
+    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, NULL, 1, 450), -1);
+    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, NULL, 1, 400), 2);
     /* Empty objects never move. */
-    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, 1, 0), -1);
+    assert_int_equal(cf__rb_receiver(f, 4, 0, h1, NULL, 1, 0), -1);
+}
+
+/* The spread rule: holders 1 (a) and 3 (b); moving 1's replica to 2 (b)
+ * would leave the object in b alone. */
+static void test_receiver_keeps_spread(void **state)
+{
+    struct cf__rb_filer f[5] = {{1, 900, 1000, false, "a"},
+                                {2, 100, 1000, false, "b"},
+                                {3, 500, 1000, false, "b"},
+                                {4, 200, 1000, false, "a"},
+                                {5, 300, 1000, false, "c"}};
+    uint32_t h13[] = {1, 3}, h14[] = {1, 4};
+    const char *d13[] = {"a", "b"}, *daa[] = {"a", "a"};
+
+    (void)state;
+    /* 2 is the emptiest, but in b: 4 (a) takes it. */
+    assert_int_equal(cf__rb_receiver(f, 5, 0, h13, d13, 2, 10), 3);
+    /* Without labels the emptiest wins. */
+    assert_int_equal(cf__rb_receiver(f, 5, 0, h13, NULL, 2, 10), 1);
+    /* A new data center is fine: with 4 full, 5 (c) takes it. */
+    f[3].used = 950;
+    assert_int_equal(cf__rb_receiver(f, 5, 0, h13, d13, 2, 10), 4);
+    /* Both replicas in a: any receiver keeps or widens the spread. */
+    f[3].used = 200;
+    assert_int_equal(cf__rb_receiver(f, 5, 0, h14, daa, 2, 10), 1);
+    assert_true(cf__rb_keeps_spread(d13, 2, 0, "a"));
+    assert_false(cf__rb_keeps_spread(d13, 2, 0, "b"));
+    assert_true(cf__rb_keeps_spread(d13, 2, 0, "c"));
+    assert_true(cf__rb_keeps_spread(daa, 2, 0, "b"));
+    assert_true(cf__rb_keeps_spread(NULL, 2, 0, NULL));
+}
+
+/* Two data centers of two filers, every object in both; an empty filer
+ * joins b: it fills up from b's filers only, and every object stays in
+ * both data centers. */
+static void test_new_filer_two_dcs(void **state)
+{
+    static struct cf__rb_object o[300];
+    static const char *const dcs[5] = {"a", "a", "b", "b", "b"};
+    struct cf__rb_filer f[5];
+
+    (void)state;
+    rng_state = 11;
+    for (unsigned i = 0; i < 5; i++)
+        f[i] = (struct cf__rb_filer){.id = i + 1, .total = 1u << 30, .dc = dcs[i]};
+    for (size_t i = 0; i < 300; i++) {
+        uint32_t a = (uint32_t)(rnd() % 2) + 1, b = (uint32_t)(rnd() % 2) + 3;
+        o[i] = (struct cf__rb_object){.size = 20000 + rnd() % 50000, .n = 2, .filers = {a, b}};
+    }
+    plan_and_check(f, 5, o, 300, 0.10);
+    assert_true(f[4].used > 0);
+    for (size_t i = 0; i < 300; i++)
+        assert_int_equal(spread(f, 5, &o[i]), 2);
+}
+
+/* Random fleets over up to three data centers: the invariants (spread
+ * never lost) hold; balance is not required, the rule may forbid it. */
+static void test_random_dcs(void **state)
+{
+    static struct cf__rb_object o[MAXO];
+    static const char *const dcs[] = {"a", "b", "c"};
+    struct cf__rb_filer f[MAXF];
+
+    (void)state;
+    for (int round = 0; round < 200; round++) {
+        size_t n, no, ndc;
+        unsigned r;
+        rng_state = 5000 + (uint64_t)round;
+        n = 3 + (size_t)(rnd() % 6);
+        no = 50 + (size_t)(rnd() % 200);
+        r = 1 + (unsigned)(rnd() % 3);
+        ndc = 1 + (size_t)(rnd() % 3);
+        if (r > n - 1)
+            r = (unsigned)n - 1;
+        for (size_t i = 0; i < n; i++)
+            f[i] = (struct cf__rb_filer){.id = (uint32_t)(i + 1),
+                                         .total = (1 + rnd() % 3) * 10000000u,
+                                         .dc = dcs[rnd() % ndc]};
+        for (size_t i = 0; i < no; i++) {
+            o[i] = (struct cf__rb_object){.size = 1 + rnd() % 5000, .n = 0};
+            for (unsigned k = 0; k < r; k++) {
+                uint32_t id;
+                do
+                    id = f[rnd() % 2 == 0 ? rnd() % 2 : rnd() % n].id;
+                while (holds(&o[i], id));
+                o[i].filers[o[i].n++] = id;
+            }
+        }
+        (void)plan_and_check(f, n, o, no, 0.1);
+    }
 }
 
 /* Three filers full of objects (r = 2), an empty fourth joins. */
@@ -170,7 +288,7 @@ static void test_new_filer(void **state)
 static void test_nothing_movable(void **state)
 {
     struct cf__rb_object o[3] = {{100, 2, {1, 2}}, {200, 2, {1, 2}}, {50, 2, {1, 2}}};
-    struct cf__rb_filer f[2] = {{1, 0, 1000, false}, {2, 0, 4000, false}};
+    struct cf__rb_filer f[2] = {{1, 0, 1000, false, NULL}, {2, 0, 4000, false, NULL}};
     struct cf__rb_move m[4];
 
     (void)state;
@@ -310,9 +428,15 @@ static void test_brute_force_tiny(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mean_balanced), cmocka_unit_test(test_receiver_rules),
-        cmocka_unit_test(test_new_filer),     cmocka_unit_test(test_nothing_movable),
-        cmocka_unit_test(test_random_small),  cmocka_unit_test(test_brute_force_tiny),
+        cmocka_unit_test(test_mean_balanced),
+        cmocka_unit_test(test_receiver_rules),
+        cmocka_unit_test(test_new_filer),
+        cmocka_unit_test(test_nothing_movable),
+        cmocka_unit_test(test_random_small),
+        cmocka_unit_test(test_brute_force_tiny),
+        cmocka_unit_test(test_receiver_keeps_spread),
+        cmocka_unit_test(test_new_filer_two_dcs),
+        cmocka_unit_test(test_random_dcs),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
