@@ -11,6 +11,8 @@
  *             filer 4 killed and rebuilt: every replica it held goes to 5,
  *             the other filer of b, not to the heavier ones of a, so each
  *             object stays in both data centers.
+ *   audit     the same five filers; the record of each object forgets its
+ *             replica in b: the audit adds the missing replica in b again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,11 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+
+#include "coffer/err.h"
+#include "coffer/log.h"
+#include "coffer/objdb.h"
+#include "coffer/uuid.h"
 
 #define N_OBJ 60
 
@@ -175,12 +182,53 @@ static void t_rebuild(void *arg)
     it_cluster_stop(&c);
 }
 
+static void t_audit(void *arg)
+{
+    static const unsigned w[] = {100, 100, 100, 100, 10};
+    static const char *const dcs[] = {"a", "a", "a", "b", "b"};
+    struct it_cluster c;
+    struct it_record *recs = calloc(N_OBJ, sizeof(*recs));
+    struct cf_objdb *odb = NULL;
+    char err[CF_ERR_LEN] = "";
+    json_t *job;
+
+    (void)arg;
+    IT_CHECK(recs != NULL);
+    start(&c, 5, w, dcs);
+    for (size_t i = 0; i < N_OBJ; i++)
+        it_upload_ok(NULL, c.app.base, 6000 + i, 1500 + i * 29, 2, false, &recs[i]);
+    cf_log_init("it", CF_LOG_WARN);
+    IT_CHECKF(cf_objdb_open(c.db, 1, &odb, err) == 0, "open %s: %s", c.db, err);
+    for (size_t i = 0; i < N_OBJ; i++) {
+        struct cf_uuid u;
+        unsigned in_b = it_record_has(&recs[i], 4) ? 4 : 5;
+        IT_CHECK(it_record_has(&recs[i], in_b));
+        IT_EQ(cf_uuid_parse(recs[i].uuid, strlen(recs[i].uuid), &u, err), 0);
+        IT_CHECKF(cf_objdb_replica_move(odb, &u, in_b, 0, false, err) == 0, "forget: %s", err);
+    }
+    cf_objdb_close(odb);
+    job = it_job_run(c.app.base, "audit", "{}");
+    IT_EQ(it_job_counter(job, "added"), N_OBJ);
+    IT_EQ(it_job_counter(job, "failed"), 0);
+    json_decref(job);
+    for (size_t i = 0; i < N_OBJ; i++) {
+        struct it_record now;
+        IT_EQ(it_info(c.app.base, recs[i].uuid, &now), 200);
+        IT_EQ(now.nfilers, 2);
+        IT_EQ(spread(&now, dcs), 2);
+        it_download_ok(NULL, c.objsrv.base, &now);
+    }
+    free(recs);
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"spread", t_spread, NULL, 90},
         {"a_down", t_a_down, NULL, 90},
         {"rebuild", t_rebuild, NULL, 90},
+        {"audit", t_audit, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
