@@ -11,7 +11,11 @@
  *             filer 4 killed and rebuilt: every replica it held goes to 5,
  *             the other filer of b, not to the heavier ones of a, so each
  *             object stays in both data centers.
- *   audit     the same five filers; the record of each object forgets its
+ *   rebalance filers 1, 2 in a and 3, 4 in b hold every object once in
+ *             each; an empty filer 5 joins a: the rebalance fills it from
+ *             1 and 2 only (a move from b would leave an object in a alone),
+ *             and every object stays in both data centers.
+ *   audit     the same five filers as rebuild; the record of each object forgets its
  *             replica in b: the audit adds the missing replica in b again.
  */
 #include <stdio.h>
@@ -51,7 +55,7 @@ static void start(struct it_cluster *c, size_t n, const unsigned *w, const char 
 {
     it_cluster_init(c);
     for (size_t i = 0; i < n; i++)
-        it_cluster_add_filer(c, w[i], NULL);
+        it_cluster_add_filer(c, w[i], "--capacity", "1G", NULL);
     it_admin_shard_add(c->db);
     for (size_t i = 0; i < n; i++)
         set_dc(c, (unsigned)i + 1, dcs[i]);
@@ -182,6 +186,41 @@ static void t_rebuild(void *arg)
     it_cluster_stop(&c);
 }
 
+static void t_rebalance(void *arg)
+{
+    static const unsigned w[] = {100, 100, 100, 100};
+    static const char *const dcs[] = {"a", "a", "b", "b", "a"};
+    struct it_cluster c;
+    struct it_record *recs = calloc(N_OBJ * 2, sizeof(*recs));
+    char out[2048];
+    int st;
+
+    (void)arg;
+    IT_CHECK(recs != NULL);
+    start(&c, 4, w, dcs);
+    for (size_t i = 0; i < N_OBJ * 2; i++)
+        it_upload_ok(NULL, c.app.base, 8000 + i, 20000 + (i * 7919) % 30000, 2, false, &recs[i]);
+    it_cluster_add_filer(&c, 100, "--capacity", "1G", NULL); /* filer 5 */
+    set_dc(&c, 5, "a");
+    it_wait_filer_table(c.db, 5, "online");
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "rebalance", "--app", c.app.base, NULL);
+    IT_CHECKF(WIFEXITED(st) && strstr(out, "rebalance done") != NULL,
+              "admin rebalance: status %d: %s", st, out);
+    IT_CHECK(it_status_int(&c.f[4], "used_bytes") > 0);
+    for (size_t i = 0; i < N_OBJ * 2; i++) {
+        struct it_record now;
+        IT_EQ(it_info(c.app.base, recs[i].uuid, &now), 200);
+        IT_EQ(now.nfilers, 2);
+        IT_EQ(spread(&now, dcs), 2);
+        /* b's replicas stayed where they were. */
+        IT_EQ(it_record_has(&now, 3) + it_record_has(&now, 4),
+              it_record_has(&recs[i], 3) + it_record_has(&recs[i], 4));
+        it_download_ok(NULL, c.objsrv.base, &now);
+    }
+    free(recs);
+    it_cluster_stop(&c);
+}
+
 static void t_audit(void *arg)
 {
     static const unsigned w[] = {100, 100, 100, 100, 10};
@@ -225,9 +264,8 @@ static void t_audit(void *arg)
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"spread", t_spread, NULL, 90},
-        {"a_down", t_a_down, NULL, 90},
-        {"rebuild", t_rebuild, NULL, 90},
+        {"spread", t_spread, NULL, 90},   {"a_down", t_a_down, NULL, 90},
+        {"rebuild", t_rebuild, NULL, 90}, {"rebalance", t_rebalance, NULL, 120},
         {"audit", t_audit, NULL, 90},
     };
 
