@@ -88,6 +88,11 @@ CF_MUST_CHECK int cf_lease_start(struct cf_lease *l);
 /* Whether this process may do the duty now (see the contract above). */
 bool cf_lease_held(const struct cf_lease *l);
 
+/* Milliseconds the duty may still run (0: not held): a holder whose work
+ * stops with a delay (a request in flight) stops once this falls below
+ * that delay. */
+uint64_t cf_lease_left_ms(const struct cf_lease *l);
+
 /* The epoch of the lease as this handle last took it (0: never). */
 uint64_t cf_lease_epoch(const struct cf_lease *l);
 

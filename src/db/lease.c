@@ -173,6 +173,13 @@ bool cf_lease_held(const struct cf_lease *l)
     return until != 0 && cf_now_ns() < until;
 }
 
+uint64_t cf_lease_left_ms(const struct cf_lease *l)
+{
+    uint64_t until = atomic_load(&l->held_until), now = cf_now_ns();
+
+    return until != 0 && now < until ? (until - now) / 1000000 : 0;
+}
+
 uint64_t cf_lease_epoch(const struct cf_lease *l)
 {
     return cf_lease_held(l) ? atomic_load(&l->epoch) : 0;
