@@ -71,7 +71,7 @@ my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
                     objpath range uuid tls)]],
-    [db      => [qw(db shardset clockguard)]],
+    [db      => [qw(db shardset clockguard lease)]],
     [objdb   => [qw(objdb scribe)]],
     [fsdb    => [qw(fsdb)]],
     [cluster => [qw(distrib pump fanout fetch replica tracker)]],

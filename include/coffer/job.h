@@ -19,7 +19,10 @@
  *                                  and args; 400 for an unknown kind or args
  *                                  its table or check refuse, the message
  *                                  saying why; 409 if one of that kind is
- *                                  already running in this process)
+ *                                  already running, in this process or in
+ *                                  any other whose heartbeat is fresh: one
+ *                                  job of a kind in the whole cluster; the
+ *                                  message names the job and its process)
  *   GET  /v1/admin/jobs            the 50 most recent jobs
  *   GET  /v1/admin/jobs/N          one job: {"id","kind","args","state",
  *                                  "total_objects","done_objects","total_bytes",
@@ -83,6 +86,10 @@ struct cf_job_env {
      * once: must be thread-safe. */
     void (*filers)(void *ctx, struct cf_objdb_filer **out, size_t *n);
     void *filers_ctx;
+    /* How people know this process ("app 127.0.0.1:8200"; may be NULL;
+     * read by cf_jobs_open only): added to the owner of its jobs' rows, so
+     * a 409 names it. */
+    const char *instance;
 };
 
 struct cf_job;
@@ -232,8 +239,8 @@ CF_MUST_CHECK int cf_jobs_open(const struct cf_job_env *env, const struct cf_job
  * NULL: {}), checked against the kind's table, then by its check. On
  * success *id is its id and the job runs on a thread of its own. Returns
  * 0, CF_ENOTFOUND (unknown kind), CF_EINVAL (bad args: err says which and
- * why), CF_EEXIST (a job of this kind is already running here, or its row
- * is running in a live process; *id is its id), CF_ECANCELED (js is
+ * why), CF_EEXIST (a job of this kind is already running here, or a row
+ * of this kind is running in a live process; *id is its id), CF_ECANCELED (js is
  * closing), CF_EINTERNAL (no thread; the row is marked failed), or a db.h
  * error. */
 CF_MUST_CHECK int cf_jobs_start(struct cf_jobs *js, const char *kind, const json_t *args,
@@ -248,7 +255,10 @@ CF_MUST_CHECK int cf_jobs_run_sync(struct cf_jobs *js, const char *kind, const j
 /* Start kind with args (borrowed; copied) through cf_jobs_start every
  * interval_ms on js's scheduler thread, the first time one interval after
  * the last start of a job of that kind recorded in the jobs table (or
- * after this call when there is none), so restarts do not rerun a pass. A
+ * after this call when there is none), so restarts do not rerun a pass.
+ * Of several apps on one catalog only the holder of the lease
+ * "app.schedule" (lease.h) starts them, and only when the table shows no
+ * start of that kind within the last interval (by any app). A
  * start that fails is logged at WARN (one already running is not an
  * error) and tried again an interval later. Returns 0, CF_ENOTFOUND
  * (unknown kind), CF_EINVAL (interval_ms 0) or CF_ETOOMANY (too many
@@ -262,6 +272,15 @@ CF_MUST_CHECK int cf_jobs_schedule(struct cf_jobs *js, const char *kind, const j
  * thread (MHD's). */
 enum MHD_Result cf_jobs_serve(struct cf_jobs *js, struct MHD_Connection *c, const char *method,
                               const char *url, const char *body, size_t len);
+
+/* Serve POST /v1/repair: the one job request the cluster key may make (the
+ * active monitor's automatic repairs, monitor.h), body
+ * {"kind":"rebuild"|"audit","args":{"filer":F}} and nothing else, answered
+ * as POST /v1/admin/jobs (202, 400, 409). Rebuild and audit only restore
+ * replicas, so a role that holds the cluster key can do no harm with it;
+ * every other job still needs the operator key. Any thread (MHD's). */
+enum MHD_Result cf_jobs_serve_repair(struct cf_jobs *js, struct MHD_Connection *c, const char *body,
+                                     size_t len);
 
 /* Ask every running job to stop and wait for them, stop the scheduler,
  * then release js. NULL is a no-op. */

@@ -24,7 +24,7 @@
  *                     kind, a message over CF_SCRIBE_MSG_MAX bytes, a body
  *                     over CF_MONITOR_BODY_MAX, or anything else malformed
  *                     is refused with 400/413 and nothing is written
- *   GET  /status      {"role":"monitor", requests, in_flight}
+ *   GET  /status      {"role":"monitor", requests, in_flight, "active"}
  * These are control-plane endpoints with no authentication: listen on an
  * internal address only (as the app and the filers).
  *
@@ -33,8 +33,33 @@
  * transactions of CF_SCRIBE_PRUNE_BATCH rows (cf_scribe_prune), so the
  * event log stays bounded and writers never wait long for it.
  *
- * Threads: each connection is served on its own thread, the tracker and
- * retention on two others; the functions below are called from one controlling thread.
+ * Several monitors on one catalog: they race for the lease "monitor"
+ * (lease.h, --lease-ms, default 5 s, renewed every fifth of it). The holder
+ * is active: it runs the tracker (writes the statuses of the summary
+ * table), prunes the scribe and starts the automatic repairs below. The
+ * others are passive: they serve the table and the log as stored (no
+ * measurements in /v1/filers) and write nothing of their own. When the
+ * active one dies, a passive one takes over once the lease has expired:
+ * within lease + lease/5 + a 250 ms tick, 6.25 s with the defaults. An
+ * active monitor that cannot renew stops its tracker, retention and
+ * repairs while its lease time (lease.h) still exceeds --timeout-ms plus a
+ * 250 ms tick, so its last poll has ended before another monitor can take
+ * the lease (keep --timeout-ms well under --lease-ms). /status says "active"; the gauge
+ * coffer_monitor_active is 1 while active.
+ *
+ * Automatic repairs (active monitor, with --app URL[,URL...]): a filer
+ * that stays offline --rebuild-after-s past its last answer gets a rebuild
+ * job (its replicas copied onto the other filers), started through the
+ * first app that answers POST /v1/repair (job.h cf_jobs_serve_repair,
+ * signed with the cluster key); a filer that comes back online after a shorter outage gets an
+ * audit job limited to it. Both are scribe events (CF_SCRIBE_REPAIR). A
+ * job refused because one of its kind runs (409) is asked for again 10 s
+ * later; a filer gets at most one rebuild per outage as this monitor saw
+ * it (a new active monitor may start a second, which finds the work done).
+ *
+ * Threads: each connection is served on its own thread, the tracker,
+ * retention, lease renewal and the duty loop (activation, repairs) on
+ * others; the functions below are called from one controlling thread.
  */
 #ifndef COFFER_MONITOR_H
 #define COFFER_MONITOR_H
@@ -74,6 +99,9 @@ struct cf_monitor_conf {
      * retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
+    uint64_t lease_ms;        /* the lease "monitor" (lease.h); 0: its default */
+    char *apps;               /* "URL[,URL...]" of apps for automatic repairs; NULL: none */
+    uint64_t rebuild_after_s; /* offline this long: rebuild; 0: never */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];

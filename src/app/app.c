@@ -21,6 +21,7 @@
 #include "coffer/http.h"
 #include "coffer/httpc.h"
 #include "coffer/job.h"
+#include "coffer/lease.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/metrics.h"
@@ -35,6 +36,8 @@
 #include "coffer/uuid.h"
 
 #define OBJECTS "/v1/objects"
+/* A repair job asked for by the active monitor (job.h cf_jobs_serve_repair). */
+#define REPAIR "/v1/repair"
 
 struct cf_app {
     struct cf_objdb *odb;
@@ -54,6 +57,10 @@ struct cf_app {
     struct cf_scribe *trk_scribe;
     pthread_t purger;
     bool purger_started;
+    /* Lease "app.purge": of several apps on one catalog, only its holder
+     * runs the periodic delete, purge and stale passes (lease.h). */
+    struct cf_lease *purge_lease;
+    struct cf_metric *m_purge_passes;
     uint64_t purge_retention_ms, purge_interval_ms;
     /* inline dedupe at upload (dedupe.c) */
     bool dedupe;
@@ -306,8 +313,15 @@ static void *purger_main(void *arg)
             struct cf_purge_stats st;
             char err[CF_ERR_LEN] = "";
             pthread_mutex_unlock(&a->stop_mu);
-            (void)purge_pass(a, &st, err);
-            stale_pass(a);
+            /* A pass under way when the lease is lost ends its current
+             * step: each is idempotent, so the next holder redoing it
+             * costs time, not data. */
+            if (cf_lease_held(a->purge_lease)) {
+                (void)purge_pass(a, &st, err);
+                if (cf_lease_held(a->purge_lease))
+                    stale_pass(a);
+                cf_metric_add(a->m_purge_passes, 1);
+            }
             counts_pass(a);
             pthread_mutex_lock(&a->stop_mu);
         }
@@ -819,6 +833,8 @@ static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, 
     }
     if (u->err < 0)
         return cf_http_reply_error(c, u->err, "a job request is at most %d bytes", JOBS_BODY_MAX);
+    if (strcmp(url, REPAIR) == 0)
+        return cf_jobs_serve_repair(a->jobs, c, u->jobs_body->base, u->jobs_body->len);
     return cf_jobs_serve(a->jobs, c, method, url, u->jobs_body->base, u->jobs_body->len);
 }
 
@@ -830,14 +846,18 @@ static void jobs_filers(void *ctx, struct cf_objdb_filer **out, size_t *n)
 
 static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err)
 {
+    char instance[96];
     struct cf_job_env env = {.odb = a->odb,
                              .catalog_uri = conf->db,
                              .stall_s = a->stall_s,
                              .stale_delay_ms = a->stale_delay_ms,
                              .clock = a->clock,
                              .filers = jobs_filers,
-                             .filers_ctx = a};
+                             .filers_ctx = a,
+                             .instance = instance};
     int rc;
+
+    (void)snprintf(instance, sizeof(instance), "app %.80s", conf->listen);
 
     rc = cf_scribe_open(conf->db, 0, &a->jobs_scribe, err);
     if (rc < 0)
@@ -909,6 +929,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return cf_jobs_serve(a->jobs, c, method, url, NULL, 0);
         return jobs_begin(c, req_cls);
     }
+    if (strcmp(url, REPAIR) == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use POST");
+        return jobs_begin(c, req_cls);
+    }
     if (strcmp(url, "/v1/admin/purge") == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return cf_http_reply_error(c, CF_EMETHOD, "use POST");
@@ -953,7 +978,9 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 /* ---- life cycle ---- */
 
 /* What a request needs (http.h): /status is liveness for anyone; the
- * admin routes (purge, jobs) need the operator key; the rest, any key. */
+ * admin routes (purge, jobs) need the operator key; the rest, any key
+ * (POST /v1/repair included: the active monitor's automatic rebuilds and
+ * audits, which only restore replicas). */
 static int access_of(void *cls, const char *method, const char *url)
 {
     (void)cls;
@@ -1019,6 +1046,15 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     }
     a->tracker_started = true;
     if (a->purge_interval_ms > 0) {
+        a->m_purge_passes = cf_metric_counter("coffer_purge_passes_total",
+                                              "periodic delete/purge passes run by this app", NULL);
+        rc = cf_lease_open(conf->db, "app.purge", conf->listen, 0, &a->purge_lease, err);
+        if (rc == 0 && cf_lease_start(a->purge_lease) < 0) {
+            rc = CF_EINTERNAL;
+            cf_err_set(err, "cannot start the lease thread");
+        }
+        if (rc < 0)
+            goto out;
         if (pthread_create(&a->purger, NULL, purger_main, a) != 0) {
             cf_err_set(err, "cannot start the purge thread");
             rc = CF_EINTERNAL;
@@ -1062,6 +1098,7 @@ void cf_app_free(struct cf_app *a)
         pthread_join(a->tracker, NULL);
     if (a->purger_started)
         pthread_join(a->purger, NULL);
+    cf_lease_close(a->purge_lease);
     cf_jobs_close(a->jobs);
     cf_scribe_close(a->jobs_scribe);
     cf_scribe_close(a->clock_scribe);

@@ -26,6 +26,7 @@
 #include "coffer/fsdb.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
+#include "coffer/lease.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/net.h"
@@ -95,6 +96,9 @@ struct cf_gateway {
     struct cf_clockguard *clock; /* "now" of trash retention */
     pthread_t trasher;
     bool trasher_started;
+    /* Lease "gateway.trash": of several gateways on one catalog, only its
+     * holder runs the retention passes (lease.h). */
+    struct cf_lease *trash_lease;
     bool sync_init; /* stop_mu and stop_cv exist */
     bool stop;      /* guarded by stop_mu */
     pthread_mutex_t stop_mu;
@@ -1251,13 +1255,15 @@ static void trash_pass(struct cf_gateway *g)
 
     /* before_ms 0 would mean every entry: a clock this early has nothing
      * to expire. */
-    if (now <= g->trash_retention_ms)
+    if (now <= g->trash_retention_ms || !cf_lease_held(g->trash_lease))
         goto out;
     if (cf_fsdb_client_list(g->fs, &cl, &n, err) < 0) {
         cf_log(CF_LOG_WARN, "trash retention: cannot list the clients: %s", err);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    /* A client at a time while the lease holds: a gateway that lost it
+     * stops before the next. */
+    for (size_t i = 0; i < n && cf_lease_held(g->trash_lease); i++) {
         struct cf_fsdb_uuid *gone = NULL;
         size_t ngone = 0;
         int rc;
@@ -1718,6 +1724,13 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     if (rc < 0)
         goto out;
     if (g->trash_interval_ms > 0) {
+        rc = cf_lease_open(conf->db, "gateway.trash", conf->listen, 0, &g->trash_lease, err);
+        if (rc == 0 && cf_lease_start(g->trash_lease) < 0) {
+            rc = CF_EINTERNAL;
+            cf_err_set(err, "cannot start the lease thread");
+        }
+        if (rc < 0)
+            goto out;
         if (pthread_create(&g->trasher, NULL, trasher_main, g) != 0) {
             rc = CF_EINTERNAL;
             cf_err_set(err, "cannot start the trash retention thread");
@@ -1744,6 +1757,7 @@ void cf_gateway_free(struct cf_gateway *g)
         return;
     /* Before fsdb closes: the thread uses it. */
     trasher_stop(g);
+    cf_lease_close(g->trash_lease);
     cf_http_server_free(g->http);
     cf_role_auth_close(g->cred);
     cf_fsdb_close(g->fs);

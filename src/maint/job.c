@@ -32,6 +32,7 @@
 #include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
+#include "coffer/lease.h"
 #include "coffer/log.h"
 #include "coffer/metrics.h"
 
@@ -117,6 +118,10 @@ struct cf_jobs {
     size_t nsched;
     pthread_t ticker;
     bool ticker_started;
+    /* Lease "app.schedule": of several apps on one catalog, only its holder
+     * starts the periodic jobs (lease.h); renewed once a job is scheduled. */
+    struct cf_lease *sched_lease;
+    bool sched_lease_started; /* under mu */
 };
 
 /* ---- small helpers ---- */
@@ -550,6 +555,31 @@ static int claim_row(struct cf_jobs *js, struct cf_job *j, const char *akey, uin
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
+    /* One job of a kind at a time in the whole cluster: a running row of
+     * this kind in a live process (any args) refuses the start. Inside the
+     * write transaction, so two apps cannot both pass this check. */
+    rc = cf_db_query(db, &s, err,
+                     "SELECT id, owner, updated FROM jobs WHERE kind = ?1 AND state = 'running'"
+                     " AND akey <> ?2 ORDER BY id DESC",
+                     "tt", j->kind->name, akey);
+    while (rc >= 0) {
+        const char *owner;
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        owner = cf_db_column_text(s, 1, NULL);
+        if (!owner_dead(js, owner ? owner : "", (uint64_t)cf_db_column_int64(s, 2))) {
+            *busy_id = (uint64_t)cf_db_column_int64(s, 0);
+            rc = CF_EEXIST;
+            cf_err_set(err, "job %" PRIu64 " of kind %s is running in another process (%s)",
+                       *busy_id, j->kind->name, owner ? owner : "?");
+            goto out;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    cf_db_finalize(s);
+    s = NULL;
     rc = cf_db_prepare(db,
                        "SELECT id, state, cursor, counters, owner, updated FROM jobs"
                        " WHERE kind = ?1 AND akey = ?2 AND state IN ('running','stopped','failed')"
@@ -856,6 +886,8 @@ static void heartbeat(struct cf_jobs *js)
 }
 
 /* Start scheduled jobs that are due. */
+static uint64_t last_started(struct cf_jobs *js, const char *kind);
+
 static void run_schedule(struct cf_jobs *js)
 {
     uint64_t now = cf_wall_ms();
@@ -863,11 +895,17 @@ static void run_schedule(struct cf_jobs *js)
     for (size_t i = 0; i < js->nsched; i++) {
         struct schedule *e = &js->sched[i];
         char err[CF_ERR_LEN] = "";
-        uint64_t id = 0;
+        uint64_t id = 0, last;
         int rc;
 
-        if (now < e->next_ms)
+        if (now < e->next_ms || !cf_lease_held(js->sched_lease))
             continue;
+        /* Another app may have started it while it held the lease. */
+        last = last_started(js, e->kind->name);
+        if (last + e->interval_ms > now) {
+            e->next_ms = last + e->interval_ms;
+            continue;
+        }
         e->next_ms = now + e->interval_ms;
         rc = cf_jobs_start(js, e->kind->name, e->args, &id, err);
         if (rc < 0 && rc != CF_EEXIST)
@@ -940,7 +978,10 @@ int cf_jobs_schedule(struct cf_jobs *js, const char *kind, const json_t *args, u
     pthread_mutex_lock(&js->mu);
     if (js->nsched == SCHEDULE_MAX) {
         rc = CF_ETOOMANY;
+    } else if (!js->sched_lease_started && cf_lease_start(js->sched_lease) < 0) {
+        rc = CF_EINTERNAL;
     } else {
+        js->sched_lease_started = true;
         struct schedule *e = &js->sched[js->nsched++];
         e->kind = k;
         e->args = args ? json_deep_copy(args) : json_object();
@@ -975,8 +1016,11 @@ int cf_jobs_open(const struct cf_job_env *env, const struct cf_job_kind *const *
             *p = '_';
     if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         rnd = cf_now_ns();
-    (void)snprintf(js->owner, sizeof(js->owner), "%s:%ld:%016" PRIx64, js->host, (long)getpid(),
-                   rnd);
+    /* host:pid:random, then the instance's name for people (owner_dead
+     * reads the first three fields only). */
+    (void)snprintf(js->owner, sizeof(js->owner), "%s:%ld:%016" PRIx64 "%s%.64s", js->host,
+                   (long)getpid(), rnd, env->instance ? " " : "",
+                   env->instance ? env->instance : "");
     rc = cf_db_pool_open(js->catalog_uri, 2, &js->pool, err);
     if (rc < 0)
         goto out;
@@ -985,6 +1029,10 @@ int cf_jobs_open(const struct cf_job_env *env, const struct cf_job_kind *const *
     cf_db_pool_release(js->pool, db);
     if (rc < 0)
         goto out;
+    rc = cf_lease_open(js->catalog_uri, "app.schedule", env->instance, 0, &js->sched_lease, err);
+    if (rc < 0)
+        goto out;
+    js->env.instance = NULL; /* not kept (job.h) */
     if (pthread_create(&js->ticker, NULL, ticker_main, js) != 0) {
         cf_err_set(err, "cannot start the job scheduler thread");
         rc = CF_EINTERNAL;
@@ -1016,6 +1064,7 @@ void cf_jobs_close(struct cf_jobs *js)
     pthread_mutex_unlock(&js->mu);
     for (size_t i = 0; i < js->nsched; i++)
         json_decref(js->sched[i].args);
+    cf_lease_close(js->sched_lease);
     cf_db_pool_close(js->pool);
     free(js->catalog_uri);
     pthread_cond_destroy(&js->cv);
@@ -1125,6 +1174,25 @@ static enum MHD_Result serve_post(struct cf_jobs *js, struct MHD_Connection *c, 
     }
     json_decref(req);
     return r;
+}
+
+enum MHD_Result cf_jobs_serve_repair(struct cf_jobs *js, struct MHD_Connection *c, const char *body,
+                                     size_t len)
+{
+    json_t *req = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *kind = json_string_value(json_object_get(req, "kind"));
+    json_t *args = json_object_get(req, "args");
+    bool ok = json_is_object(req) && json_object_size(req) == 2 && kind != NULL &&
+              (strcmp(kind, "rebuild") == 0 || strcmp(kind, "audit") == 0) &&
+              json_is_object(args) && json_object_size(args) == 1 &&
+              json_is_integer(json_object_get(args, "filer"));
+
+    json_decref(req);
+    if (!ok)
+        return cf_http_reply_error(c, CF_EBADREQ,
+                                   "a repair is {\"kind\":\"rebuild\"|\"audit\","
+                                   "\"args\":{\"filer\":F}}");
+    return serve_post(js, c, body, len);
 }
 
 enum MHD_Result cf_jobs_serve(struct cf_jobs *js, struct MHD_Connection *c, const char *method,

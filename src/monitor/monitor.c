@@ -17,7 +17,10 @@
 #include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/http.h"
+#include "coffer/httpc.h"
+#include "coffer/lease.h"
 #include "coffer/log.h"
+#include "coffer/metrics.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
 #include "coffer/role.h"
@@ -26,11 +29,41 @@
 
 #define FILERS "/v1/filers"
 #define LOG    "/v1/log"
+/* The duty thread's period. */
+#define DUTY_TICK_MS 250
+/* Longest app URL of --app. */
+#define APP_URL_MAX 512
+
+/* What the active monitor knows of one filer's outage (duty thread only). */
+struct outage {
+    uint32_t id;
+    bool down;         /* seen offline, not yet back */
+    bool rebuilt;      /* a rebuild was started for this outage */
+    uint64_t since_ms; /* its last answer before the outage */
+    uint64_t retry_ms; /* a refused start is asked for again at this time */
+};
 
 struct cf_monitor {
     struct cf_objdb *odb;
     struct cf_scribe *scribe;
+    /* The active monitor's tracker; NULL while passive. The pointer is
+     * changed by the duty thread under trk_mu, read by requests under it. */
     struct cf_tracker *tracker;
+    pthread_mutex_t trk_mu;
+    struct cf_tracker_opts topts;
+    /* The lease "monitor" and the duty thread (activation, repairs). */
+    struct cf_lease *lease;
+    pthread_t duty;
+    bool duty_started;
+    struct cf_metric *m_active;
+    char **apps; /* automatic repairs go through these (NULL-terminated) */
+    uint64_t rebuild_after_ms;
+    struct outage *outages; /* duty thread only */
+    size_t noutages;
+    /* The status changes read so far (scribe events of kind
+     * CF_SCRIBE_FILER_STATUS since activation; duty thread only), so an
+     * outage shorter than a look at the table is seen too. */
+    uint64_t ev_since_ms, ev_after;
     struct cf_http_server *http;
     /* scribe retention */
     uint64_t keep_ms, max_rows, prune_ms;
@@ -83,6 +116,12 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of scribe retention", false},
     CF_ROLE_AUTH_OPTS(OFF),
+    {"lease-ms", CF_CONF_U64, "5000", 500, 600000, OFF(lease_ms),
+     "time to live of the lease that makes one monitor active; renewed every fifth", false},
+    {"app", CF_CONF_STR, NULL, 0, 0, OFF(apps),
+     "URL[,URL...] of apps the active monitor starts automatic rebuilds and audits on", false},
+    {"rebuild-after-s", CF_CONF_U64, "300", 0, 30u * 86400, OFF(rebuild_after_s),
+     "seconds offline after which a filer's replicas are rebuilt elsewhere (0: never)", false},
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -128,9 +167,12 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 static json_t *filer_json(struct cf_monitor *m, const struct cf_objdb_filer *f)
 {
     struct cf_tracker_info ti;
-    bool measured = cf_tracker_info(m->tracker, f->id, &ti) == 0 && ti.measured;
+    bool measured;
     json_t *j;
 
+    pthread_mutex_lock(&m->trk_mu);
+    measured = m->tracker != NULL && cf_tracker_info(m->tracker, f->id, &ti) == 0 && ti.measured;
+    pthread_mutex_unlock(&m->trk_mu);
     if (!measured)
         memset(&ti, 0, sizeof(ti));
     j = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I}", "id", (json_int_t)f->id, "url",
@@ -370,9 +412,15 @@ static enum MHD_Result route(struct cf_monitor *m, struct MHD_Connection *c, con
         return MHD_YES;
     }
     if (strcmp(url, "/status") == 0) {
-        json_t *j = json_pack("{s:s,s:I,s:I}", "role", "monitor", "requests",
-                              (json_int_t)cf_http_server_requests(m->http), "in_flight",
-                              (json_int_t)cf_http_server_in_flight(m->http));
+        bool active;
+        json_t *j;
+        /* Active: holds the lease and its tracker runs. */
+        pthread_mutex_lock(&m->trk_mu);
+        active = m->tracker != NULL && cf_lease_held(m->lease);
+        pthread_mutex_unlock(&m->trk_mu);
+        j = json_pack("{s:s,s:I,s:I,s:b}", "role", "monitor", "requests",
+                      (json_int_t)cf_http_server_requests(m->http), "in_flight",
+                      (json_int_t)cf_http_server_in_flight(m->http), "active", active);
         return cf_http_reply_json(c, MHD_HTTP_OK, j);
     }
     return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
@@ -425,6 +473,8 @@ static void prune_pass(struct cf_monitor *m)
              total = 0;
     int64_t n;
 
+    if (!cf_lease_held(m->lease))
+        return; /* the active monitor's duty */
     if (m->keep_ms > 0 && now > m->keep_ms)
         before = now - m->keep_ms;
     do {
@@ -434,7 +484,7 @@ static void prune_pass(struct cf_monitor *m)
         pthread_mutex_lock(&m->mu);
         stop = m->stop;
         pthread_mutex_unlock(&m->mu);
-    } while (n == CF_SCRIBE_PRUNE_BATCH && !stop);
+    } while (n == CF_SCRIBE_PRUNE_BATCH && !stop && cf_lease_held(m->lease));
     if (n < 0)
         cf_log(CF_LOG_WARN, "scribe retention stopped: %s", err);
     if (total > 0)
@@ -495,6 +545,346 @@ static void pruner_stop(struct cf_monitor *m)
     m->pruner_started = false;
 }
 
+/* ---- the active monitor ------------------------------------------------------------------ */
+
+/* Whether this monitor may be active: the lease is held for longer than
+ * a poll in flight and a tick take to stop, so the tracker has stopped
+ * writing before the lease can pass to another monitor. */
+static bool may_act(const struct cf_monitor *m)
+{
+    return cf_lease_left_ms(m->lease) > m->topts.timeout_ms + DUTY_TICK_MS;
+}
+
+/* The lease is held: start a tracker of this monitor's own (the table is
+ * polled at once). Duty thread. */
+static void activate(struct cf_monitor *m)
+{
+    struct cf_tracker *t = NULL;
+    char err[CF_ERR_LEN] = "";
+
+    if (cf_tracker_new(m->odb, m->scribe, &m->topts, &t, err) < 0) {
+        cf_log(CF_LOG_ERROR, "active monitor: cannot make the tracker: %s", err);
+        return;
+    }
+    cf_tracker_poll_once(t);
+    if (cf_tracker_start(t) < 0) {
+        cf_log(CF_LOG_ERROR, "active monitor: cannot start the tracker thread");
+        cf_tracker_free(t);
+        return;
+    }
+    pthread_mutex_lock(&m->trk_mu);
+    m->tracker = t;
+    cf_metric_set(m->m_active, 1);
+    pthread_mutex_unlock(&m->trk_mu);
+    m->ev_since_ms = cf_wall_ms();
+    m->ev_after = 0;
+    cf_log(CF_LOG_INFO, "monitor active (lease epoch %" PRIu64 "): tracking the filers",
+           cf_lease_epoch(m->lease));
+}
+
+/* The lease is lost (or the monitor stops): the tracker stops writing now
+ * (a poll in flight ends within its timeout, inside the lease's margin). */
+static void deactivate(struct cf_monitor *m, bool log)
+{
+    struct cf_tracker *t;
+
+    pthread_mutex_lock(&m->trk_mu);
+    t = m->tracker;
+    m->tracker = NULL;
+    cf_metric_set(m->m_active, 0);
+    pthread_mutex_unlock(&m->trk_mu);
+    if (t == NULL)
+        return;
+    cf_tracker_free(t);
+    free(m->outages);
+    m->outages = NULL;
+    m->noutages = 0;
+    if (log)
+        cf_log(CF_LOG_WARN, "monitor passive: the lease is held elsewhere or not renewed");
+}
+
+/* ---- automatic repairs ------------------------------------------------------------------- */
+
+/* Start a job of kind on filer id through the first app that answers.
+ * Returns 0 with *job and app (the URL used, borrowed), CF_EEXIST (one of
+ * that kind runs: 409), or another error with err. Duty thread. */
+static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uint64_t *job,
+                        const char **app, char *err)
+{
+    json_t *body = json_pack("{s:s,s:{s:I}}", "kind", kind, "args", "filer", (json_int_t)id);
+    int rc = CF_EUNAVAIL;
+
+    cf_err_set(err, "no app to start it on");
+    for (char **a = m->apps; a != NULL && *a != NULL; a++) {
+        char url[APP_URL_MAX + 32];
+        json_t *out = NULL;
+        long status = 0;
+
+        (void)snprintf(url, sizeof(url), "%s/v1/repair", *a);
+        rc = cf_httpc_json("POST", url, body, 5000, &status, &out, err);
+        if (rc < 0)
+            continue; /* the next app */
+        *app = *a;
+        if (status == 202) {
+            *job = (uint64_t)json_integer_value(json_object_get(out, "id"));
+            rc = 0;
+        } else {
+            const char *msg = json_string_value(json_object_get(out, "message"));
+            rc = status == 409 ? CF_EEXIST : CF_EIO;
+            cf_err_set(err, "%s: %ld %s", url, status, msg ? msg : "");
+        }
+        json_decref(out);
+        break;
+    }
+    json_decref(body);
+    return rc;
+}
+
+static struct outage *outage_of(struct cf_monitor *m, uint32_t id)
+{
+    for (size_t i = 0; i < m->noutages; i++)
+        if (m->outages[i].id == id)
+            return &m->outages[i];
+    m->outages = cf_xrealloc(m->outages, (m->noutages + 1) * sizeof(*m->outages));
+    memset(&m->outages[m->noutages], 0, sizeof(*m->outages));
+    m->outages[m->noutages].id = id;
+    return &m->outages[m->noutages++];
+}
+
+/* Read the status changes since the last call: a filer that went offline
+ * starts an outage (even if it is back by the time the table is read). */
+static void read_status_events(struct cf_monitor *m)
+{
+    struct cf_scribe_query q = {
+        .since_ms = m->ev_since_ms, .kind = CF_SCRIBE_FILER_STATUS, .limit = 1000};
+    struct cf_scribe_event *ev = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    do {
+        free(ev);
+        ev = NULL;
+        q.after_id = m->ev_after;
+        if (cf_scribe_query(m->scribe, &q, &ev, &n, err) < 0) {
+            cf_log(CF_LOG_WARN, "repairs: cannot read the status changes: %s", err);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            /* "FROM -> TO: why" (tracker.h) */
+            const char *to = strstr(ev[i].message, "-> ");
+            struct outage *o;
+            m->ev_after = ev[i].id;
+            if (to == NULL || strncmp(to + 3, "offline:", 8) != 0 || ev[i].filer == 0)
+                continue;
+            o = outage_of(m, ev[i].filer);
+            if (!o->down) {
+                o->down = true;
+                o->rebuilt = false;
+                o->since_ms = ev[i].at_ms;
+            }
+        }
+    } while (n == 1000);
+    free(ev);
+}
+
+/* One look at the summary table: rebuild the filers offline past the
+ * grace, audit the ones back from a shorter outage. Duty thread. */
+static void repair_pass(struct cf_monitor *m)
+{
+    struct cf_objdb_filer *fl = NULL;
+    char err[CF_ERR_LEN] = "";
+    uint64_t now = cf_wall_ms();
+    size_t n = 0;
+
+    if (m->apps == NULL)
+        goto out;
+    read_status_events(m);
+    if (cf_objdb_filer_list(m->odb, &fl, &n, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n && may_act(m); i++) {
+        const struct cf_objdb_filer *f = &fl[i];
+        struct outage *o = outage_of(m, f->id);
+        bool offline = strcmp(f->status, "offline") == 0;
+        bool back = strcmp(f->status, "online") == 0 || strcmp(f->status, "busy") == 0 ||
+                    strcmp(f->status, "read-only") == 0;
+        const char *app = "";
+        uint64_t job = 0;
+        int rc;
+
+        if (offline && !o->down) {
+            o->down = true;
+            o->rebuilt = false;
+            o->since_ms = f->last_seen_ms > 0 && f->last_seen_ms <= now ? f->last_seen_ms : now;
+        }
+        if (offline && !o->rebuilt && m->rebuild_after_ms > 0 &&
+            now - o->since_ms >= m->rebuild_after_ms && now >= o->retry_ms) {
+            rc = start_repair(m, "rebuild", f->id, &job, &app, err);
+            if (rc == 0) {
+                o->rebuilt = true;
+                cf_log(CF_LOG_WARN,
+                       "filer %" PRIu32 " offline for %" PRIu64 " s: rebuild job %" PRIu64
+                       " started on %s",
+                       f->id, (now - o->since_ms) / 1000, job, app);
+                (void)cf_scribe_event(m->scribe, CF_SCRIBE_REPAIR, f->id, NULL,
+                                      "offline for %" PRIu64 " s (past --rebuild-after-s):"
+                                      " rebuild job %" PRIu64 " started on %s",
+                                      (now - o->since_ms) / 1000, job, app);
+            } else {
+                o->retry_ms = now + 10000;
+                cf_log(CF_LOG_WARN, "filer %" PRIu32 ": rebuild not started (again in 10 s): %s",
+                       f->id, err);
+            }
+        } else if (back && o->down && now >= o->retry_ms) {
+            if (o->rebuilt) {
+                o->down = false;
+                (void)cf_scribe_event(m->scribe, CF_SCRIBE_REPAIR, f->id, NULL,
+                                      "back after %" PRIu64 " s; its replicas were rebuilt"
+                                      " elsewhere",
+                                      (now - o->since_ms) / 1000);
+                continue;
+            }
+            rc = start_repair(m, "audit", f->id, &job, &app, err);
+            if (rc == 0) {
+                o->down = false;
+                cf_log(CF_LOG_INFO,
+                       "filer %" PRIu32 " back after %" PRIu64 " s offline: audit job %" PRIu64
+                       " started on %s",
+                       f->id, (now - o->since_ms) / 1000, job, app);
+                (void)cf_scribe_event(m->scribe, CF_SCRIBE_REPAIR, f->id, NULL,
+                                      "back after %" PRIu64 " s offline: audit job %" PRIu64
+                                      " of its replicas started on %s",
+                                      (now - o->since_ms) / 1000, job, app);
+            } else {
+                o->retry_ms = now + 10000;
+                cf_log(CF_LOG_WARN, "filer %" PRIu32 ": audit not started (again in 10 s): %s",
+                       f->id, err);
+            }
+        }
+    }
+out:
+    free(fl);
+}
+
+/* Every tick: follow the lease (activate, deactivate) and, while active,
+ * look for repairs once a second. */
+static void *duty_main(void *arg)
+{
+    struct cf_monitor *m = arg;
+    uint64_t next_repair = 0;
+    struct timespec at;
+
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        bool held, active;
+        pthread_mutex_unlock(&m->mu);
+        held = may_act(m);
+        pthread_mutex_lock(&m->trk_mu);
+        active = m->tracker != NULL;
+        pthread_mutex_unlock(&m->trk_mu);
+        if (held && !active)
+            activate(m);
+        else if (!held && active)
+            deactivate(m, true);
+        if (held && cf_now_ns() / 1000000 >= next_repair) {
+            next_repair = cf_now_ns() / 1000000 + 1000;
+            repair_pass(m);
+        }
+        pthread_mutex_lock(&m->mu);
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_nsec += DUTY_TICK_MS * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+/* "URL[,URL...]" into m->apps (each without a trailing '/'). */
+static int parse_apps(struct cf_monitor *m, const char *list, char *err)
+{
+    size_t n = 0, k = 0;
+    const char *p = list;
+
+    if (list == NULL || list[0] == '\0')
+        return 0;
+    for (const char *q = list; *q; q++)
+        n += *q == ',';
+    m->apps = cf_xcalloc(n + 2, sizeof(*m->apps));
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && p[len - 1] == '/')
+            len--;
+        if (len == 0 || len > APP_URL_MAX ||
+            (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0)) {
+            cf_err_set(err, "--app takes http[s]://HOST:PORT[,...], not \"%.64s\"", list);
+            return CF_EINVAL;
+        }
+        m->apps[k] = cf_xcalloc(1, len + 1);
+        memcpy(m->apps[k++], p, len);
+        p += strcspn(p, ",");
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Take the lease at once if it is free (a lone monitor is active from its
+ * first request), then keep following it on the duty thread. */
+static int duty_start(struct cf_monitor *m, const struct cf_monitor_conf *conf, char *err)
+{
+    char label[96], e2[CF_ERR_LEN] = "";
+    uint64_t lease_ms = conf->lease_ms ? conf->lease_ms : CF_LEASE_TTL_MS;
+    int rc;
+
+    m->m_active = cf_metric_gauge("coffer_monitor_active",
+                                  "1 while this monitor holds the lease \"monitor\"", NULL);
+    m->rebuild_after_ms = conf->rebuild_after_s * 1000;
+    /* The time a holder may act (lease.h) must leave room to stop. */
+    if ((uint64_t)m->topts.timeout_ms + DUTY_TICK_MS >= lease_ms - lease_ms / 5) {
+        cf_err_set(err, "--timeout-ms %u leaves no time to act in a lease of %" PRIu64 " ms",
+                   m->topts.timeout_ms, lease_ms);
+        return CF_EINVAL;
+    }
+    rc = parse_apps(m, conf->apps, err);
+    if (rc < 0)
+        return rc;
+    (void)snprintf(label, sizeof(label), "monitor %.80s", conf->listen);
+    rc = cf_lease_open(conf->db, "monitor", label, lease_ms, &m->lease, err);
+    if (rc < 0)
+        return rc;
+    if (cf_lease_try(m->lease, e2) < 0)
+        cf_log(CF_LOG_WARN, "lease \"monitor\": %s", e2);
+    if (may_act(m))
+        activate(m);
+    else
+        cf_log(CF_LOG_INFO, "monitor passive: another monitor is active");
+    if (cf_lease_start(m->lease) < 0 || pthread_create(&m->duty, NULL, duty_main, m) != 0) {
+        cf_err_set(err, "cannot start the lease and duty threads");
+        return CF_EINTERNAL;
+    }
+    m->duty_started = true;
+    return 0;
+}
+
+/* Stop the duty thread and the tracker; the lease is released after, in
+ * cf_monitor_free, so a passive monitor takes over at once. */
+static void duty_stop(struct cf_monitor *m)
+{
+    if (m->duty_started) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = true;
+        pthread_cond_broadcast(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->duty, NULL);
+        m->duty_started = false;
+    }
+    deactivate(m, false);
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 /* What a request needs (http.h): /status is liveness for anyone; taking
@@ -521,28 +911,30 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
                                      .tls_cert = conf->tls_cert,
                                      .tls_key = conf->tls_key,
                                      .limits = conf->http};
-    struct cf_tracker_opts to = {0};
     pthread_condattr_t ca;
     int rc;
 
     *out = NULL;
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->trk_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->cv, &ca);
     pthread_condattr_destroy(&ca);
-    to.poll_ms = (unsigned)conf->poll_ms;
-    to.timeout_ms = (unsigned)conf->timeout_ms;
-    to.offline_after = (unsigned)conf->offline_after;
-    to.busy_ms = (unsigned)conf->busy_ms;
+    m->topts.poll_ms = (unsigned)conf->poll_ms;
+    m->topts.timeout_ms = (unsigned)conf->timeout_ms;
+    m->topts.offline_after = (unsigned)conf->offline_after;
+    m->topts.busy_ms = (unsigned)conf->busy_ms;
     /* First: the tracker's polls are signed (a filer tells its figures
      * only to the cluster). */
     rc = cf_role_auth_serve("monitor", &conf->auth, access_of, &ho, &m->cred, err);
     if (rc < 0)
         goto out;
-    rc = parse_fraction("high-water", conf->high_water, &to.high_water, err);
+    rc = parse_fraction("high-water", conf->high_water, &m->topts.high_water, err);
     if (rc == 0)
-        rc = parse_fraction("low-water", conf->low_water, &to.low_water, err);
+        rc = parse_fraction("low-water", conf->low_water, &m->topts.low_water, err);
+    if (rc == 0)
+        rc = cf_tracker_opts_fill(&m->topts, err);
     if (rc < 0)
         goto out;
     rc = cf_objdb_open(conf->db, 0, &m->odb, err);
@@ -551,16 +943,11 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     rc = cf_scribe_open(conf->db, 0, &m->scribe, err);
     if (rc < 0)
         goto out;
-    rc = cf_tracker_new(m->odb, m->scribe, &to, &m->tracker, err);
+    /* Active or passive; when active, the table is true before the first
+     * request. */
+    rc = duty_start(m, conf, err);
     if (rc < 0)
         goto out;
-    /* The table is true before the first request. */
-    cf_tracker_poll_once(m->tracker);
-    rc = cf_tracker_start(m->tracker);
-    if (rc < 0) {
-        cf_err_set(err, "cannot start the tracker thread");
-        goto out;
-    }
     rc = cf_clockguard_open(conf->db, "monitor", conf->test_clock_offset_file, &m->clock, err);
     if (rc == 0)
         rc = pruner_start(m, conf, err);
@@ -590,12 +977,17 @@ void cf_monitor_free(struct cf_monitor *m)
         return;
     cf_http_server_free(m->http);
     pruner_stop(m);
+    duty_stop(m);
+    cf_lease_close(m->lease);
+    for (char **a = m->apps; a != NULL && *a != NULL; a++)
+        free(*a);
+    free(m->apps);
     cf_clockguard_close(m->clock);
     cf_role_auth_close(m->cred);
-    cf_tracker_free(m->tracker);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);
     pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->trk_mu);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -612,7 +1004,10 @@ static const char usage[] =
     "Serves GET /v1/filers, GET and POST /v1/log (the scribe), POST\n"
     "/v1/filers/ID/maintenance and /metrics. See `coffer admin filers` and\n"
     "`coffer admin log`. Every --log-prune-ms the scribe loses the events older\n"
-    "than --log-retention-days and the oldest past --log-max-rows.\n";
+    "than --log-retention-days and the oldest past --log-max-rows.\n"
+    "Of several monitors on one catalog one is active (the lease \"monitor\",\n"
+    "--lease-ms); with --app URL[,URL], the active one starts a rebuild of a filer\n"
+    "offline past --rebuild-after-s and an audit of one back from a shorter outage.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {
