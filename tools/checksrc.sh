@@ -72,7 +72,7 @@ for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
                     objpath range uuid tls)]],
     [db      => [qw(db shardset clockguard)]],
-    [objdb   => [qw(objdb scribe)]],
+    [objdb   => [qw(objdb scribe registry)]],
     [fsdb    => [qw(fsdb)]],
     [cluster => [qw(distrib pump fanout fetch replica tracker)]],
     [maint   => [qw(job maint purge)]],
