@@ -70,9 +70,9 @@ my $banned = join "|", sort keys %advice;
 my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
-                    objpath range uuid tls)]],
+                    objpath range uuid tls beat)]],
     [db      => [qw(db shardset clockguard lease)]],
-    [objdb   => [qw(objdb scribe)]],
+    [objdb   => [qw(objdb scribe registry)]],
     [fsdb    => [qw(fsdb)]],
     [cluster => [qw(distrib pump fanout fetch replica tracker)]],
     [maint   => [qw(job maint purge)]],

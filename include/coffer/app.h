@@ -15,6 +15,9 @@
  * back while no replica has been purged (204; 404 otherwise), and POST
  * /v1/admin/purge runs the delete + purge pass now and replies with its
  * counts; a purger thread runs the same pass every purge_interval_ms.
+ * GET /v1/changes?after=SEQ serves the change feed (registry.h: the objects
+ * marked deleted after SEQ) that objsrv caches follow; the tracker thread
+ * prunes its rows older than 10 minutes once a minute.
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
@@ -25,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "coffer/beat.h"
 #include "coffer/common.h"
 #include "coffer/role.h"
 #include "coffer/conf.h"
@@ -75,6 +79,7 @@ struct cf_app_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * the retention decisions (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "coffer/beat.h"
 #include "coffer/common.h"
 #include "coffer/role.h"
 #include "coffer/conf.h"
@@ -35,6 +36,7 @@ struct cf_filer_conf {
     char *tls_key;
     bool fault_injection;       /* tests only: serve /debug/faults (above) */
     struct cf_http_limits http; /* slow clients (http.h) */
+    struct cf_role_beat beat;   /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
 };
 

@@ -51,6 +51,7 @@
 
 #include <stdint.h>
 
+#include "coffer/beat.h"
 #include "coffer/common.h"
 #include "coffer/role.h"
 #include "coffer/conf.h"
@@ -99,6 +100,7 @@ struct cf_gateway_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * trash retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
 

@@ -24,6 +24,12 @@
  *                     kind, a message over CF_SCRIBE_MSG_MAX bytes, a body
  *                     over CF_MONITOR_BODY_MAX, or anything else malformed
  *                     is refused with 400/413 and nothing is written
+ *   POST /v1/instances  a heartbeat (beat.h) {"role", "url", "dc",
+ *                     "version", "started_ms", "status"}: the instance's
+ *                     registry row upserted (registry.h), 200 {"ok":true};
+ *                     400 if malformed
+ *   GET  /v1/instances  {"instances":[{id, role, url, dc, version,
+ *                     started_ms, last_heartbeat_ms, status}], "now_ms"}
  *   GET  /status      {"role":"monitor", requests, in_flight, "active"}
  * These are control-plane endpoints with no authentication: listen on an
  * internal address only (as the app and the filers).
@@ -57,15 +63,21 @@
  * later; a filer gets at most one rebuild per outage as this monitor saw
  * it (a new active monitor may start a second, which finds the work done).
  *
+ * Registry: a thread writes this monitor's own row every CF_BEAT_PERIOD_MS
+ * (its URL from --advertise or --listen, its --dc) and marks down the
+ * instances silent for CF_BEAT_DOWN_MS; its row is marked down at stop.
+ *
  * Threads: each connection is served on its own thread, the tracker,
- * retention, lease renewal and the duty loop (activation, repairs) on
- * others; the functions below are called from one controlling thread.
+ * retention, lease renewal, the duty loop (activation, repairs) and the
+ * registry on others; the functions below are called from one controlling
+ * thread.
  */
 #ifndef COFFER_MONITOR_H
 #define COFFER_MONITOR_H
 
 #include <stdint.h>
 
+#include "coffer/beat.h"
 #include "coffer/common.h"
 #include "coffer/role.h"
 #include "coffer/conf.h"
@@ -98,6 +110,7 @@ struct cf_monitor_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    struct cf_role_beat beat; /* beat.h: --advertise, --dc (a monitor registers itself) */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
     uint64_t lease_ms;        /* the lease "monitor" (lease.h); 0: its default */
     char *apps;               /* "URL[,URL...]" of apps for automatic repairs; NULL: none */

@@ -233,8 +233,10 @@ CF_MUST_CHECK int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                struct cf_objdb_record *out, char *err);
 
 /* Mark (deleted = true) or unmark a committed record; marking records the
- * time. Returns 0 (also when it already was in that state), CF_ENOTFOUND as
- * cf_objdb_get, or a db.h error. */
+ * time, and appends the object to the change feed (registry.h) so objsrv
+ * caches drop it. Returns 0 (also when it already was in that state),
+ * CF_ENOTFOUND as cf_objdb_get, or a db.h error (a failed append leaves the
+ * record marked; marking again appends again). */
 CF_MUST_CHECK int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                        bool deleted, char *err);
 

@@ -10,6 +10,14 @@
  * fails the connection before the last byte, so a client never receives a
  * complete wrong object.
  *
+ * Deletes: a thread reads the app's change feed (GET /v1/changes, registry.h)
+ * every changes_ms and drops the objects marked deleted from the cache; a
+ * cached record is used only while the last good read of the feed started
+ * less than changes_ms + 1 s ago. So a download that starts more than
+ * changes_ms + 1 s (2 s by default) after a delete was acknowledged is
+ * refused (404) by every objsrv, whatever --cache-ms says; one already
+ * streaming finishes.
+ *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
  */
@@ -18,6 +26,7 @@
 
 #include <stdint.h>
 
+#include "coffer/beat.h"
 #include "coffer/common.h"
 #include "coffer/role.h"
 #include "coffer/conf.h"
@@ -25,9 +34,10 @@
 
 struct cf_objsrv_conf {
     char *listen;
-    char *app;         /* base URL of the app role */
-    uint64_t cache_ms; /* how long a record is reused */
-    uint64_t stall_s;  /* a replica silent this long is abandoned */
+    char *app;           /* base URL of the app role */
+    uint64_t cache_ms;   /* how long a record is reused */
+    uint64_t changes_ms; /* the app's change feed is read this often (0: never) */
+    uint64_t stall_s;    /* a replica silent this long is abandoned */
     char *log_level;
     /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */
     char *tls_cert;
@@ -36,6 +46,7 @@ struct cf_objsrv_conf {
     char *tls_ca;
 
     struct cf_http_limits http; /* slow clients (http.h) */
+    struct cf_role_beat beat;   /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
 };
 

@@ -143,6 +143,9 @@ struct cf_role {
      * role has none (these are never a configuration's first member). */
     size_t tls_off;
     size_t tls_ca_off;
+    /* struct cf_role_beat: once started, the instance heart-beats to its
+     * --monitor (beat.h) until it drains; 0: the role does not. */
+    size_t beat_off;
     /* Start the service from conf (borrowed, and kept alive by cf_role_run
      * until after free). Returns 0 with *svc the service (owned by
      * cf_role_run, which later calls drain, then free) and *port the bound
@@ -160,7 +163,7 @@ struct cf_role {
 /* The whole life of a role process: load conf (a zeroed struct the role
  * describes; borrowed) from argv, set up logging and signals, trust its
  * tls-ca (a bad file: exit 1), start, print
- * the ready line, wait for SIGTERM or SIGINT, drain (up to
+ * the ready line, heart-beat (beat_off), wait for SIGTERM or SIGINT, drain (up to
  * CF_DRAIN_TIMEOUT_S) and stop. Returns the exit status: 0, 1 when the role
  * could not start (logged), 2 for bad settings. */
 int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv);

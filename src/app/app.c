@@ -29,6 +29,7 @@
 #include "coffer/net.h"
 #include "coffer/objdb.h"
 #include "coffer/purge.h"
+#include "coffer/registry.h"
 #include "coffer/replica.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
@@ -74,6 +75,7 @@ struct cf_app {
     pthread_mutex_t purge_mu;       /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
+    uint64_t changes_pruned_ns; /* last prune of the change feed; the tracker thread's */
     bool stop;
 };
 
@@ -122,6 +124,7 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_app_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_app_conf),
+    CF_ROLE_BEAT_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
     {"purge-retention-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(purge_retention_s),
      "seconds from an object's delete mark until its replicas are purged (undelete window)", true},
@@ -202,6 +205,8 @@ static void view_mark_offline(struct cf_app *a, uint32_t id)
     pthread_mutex_unlock(&a->mu);
 }
 
+static void changes_prune(struct cf_app *a);
+
 static void *tracker_main(void *arg)
 {
     struct cf_app *a = arg;
@@ -215,6 +220,7 @@ static void *tracker_main(void *arg)
         /* Shards added by `coffer admin shard add` start taking new objects. */
         if (cf_objdb_refresh(a->odb, err) < 0)
             cf_log(CF_LOG_WARN, "cannot re-read the shards table: %s", err);
+        changes_prune(a);
         pthread_mutex_lock(&a->stop_mu);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += a->poll_ms / 1000;
@@ -804,6 +810,66 @@ static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, co
     return r;
 }
 
+/* ---- the change feed (registry.h) that objsrv caches follow ---- */
+
+/* Rows of the change feed one reply carries at most. */
+#define CHANGES_PAGE 1000
+/* How long the change feed keeps a row: far more than a poll period of the
+ * objsrvs, which empty their caches when they fall behind it. */
+#define CHANGES_KEEP_MS  (600u * 1000u)
+#define CHANGES_PRUNE_NS (60ull * 1000000000ull)
+
+/* GET /v1/changes?after=SEQ: the objects marked deleted after SEQ. */
+static enum MHD_Result serve_changes(struct cf_app *a, struct MHD_Connection *c)
+{
+    const char *q = cf_http_query(c, "after");
+    struct cf_change *v = NULL;
+    char err[CF_ERR_LEN] = "", *end = NULL;
+    uint64_t after = 0, oldest = 0, newest = 0;
+    json_t *arr, *j;
+    size_t n = 0;
+    int rc;
+
+    if (q != NULL) {
+        errno = 0;
+        after = strtoull(q, &end, 10);
+        if (q[0] < '0' || q[0] > '9' || *end != '\0' || errno != 0)
+            return cf_http_reply_error(c, CF_EBADREQ, "after must be a sequence number");
+    }
+    v = cf_xcalloc(CHANGES_PAGE, sizeof(*v));
+    rc = cf_changes_list(a->odb, after, v, CHANGES_PAGE, &n, &oldest, &newest, err);
+    if (rc < 0) {
+        free(v);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        (void)json_array_append_new(
+            arr, json_pack("{s:I,s:s}", "seq", (json_int_t)v[i].seq, "uuid", v[i].uuid));
+    free(v);
+    j = json_pack("{s:o,s:I,s:I,s:b}", "changes", arr, "oldest", (json_int_t)oldest, "newest",
+                  (json_int_t)newest, "more", n == CHANGES_PAGE);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* Drop change-feed rows older than CHANGES_KEEP_MS, once a minute. Any
+ * number of apps may do it at once. */
+static void changes_prune(struct cf_app *a)
+{
+    char err[CF_ERR_LEN] = "";
+    uint64_t now = cf_now_ns(), wall = cf_wall_ms();
+    int rc;
+
+    if (a->changes_pruned_ns != 0 && now - a->changes_pruned_ns < CHANGES_PRUNE_NS)
+        return;
+    a->changes_pruned_ns = now;
+    rc = cf_changes_prune(a->odb, wall > CHANGES_KEEP_MS ? wall - CHANGES_KEEP_MS : 0, err);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "cannot prune the change feed: %s", err);
+}
+
 /* ---- POST /v1/admin/jobs reads a small JSON body ---- */
 
 static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
@@ -938,6 +1004,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return cf_http_reply_error(c, CF_EMETHOD, "use POST");
         return serve_purge_now(a, c);
+    }
+    if (strcmp(url, "/v1/changes") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+        return serve_changes(a, c);
     }
     if (strcmp(url, "/status") == 0) {
         json_t *j = json_pack("{s:s,s:I,s:I}", "role", "app", "requests",
@@ -1154,6 +1225,7 @@ int cf_app_main(int argc, char **argv)
         .id_off = SIZE_MAX,
         .tls_off = offsetof(struct cf_app_conf, tls_cert),
         .tls_ca_off = offsetof(struct cf_app_conf, tls_ca),
+        .beat_off = offsetof(struct cf_app_conf, beat),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -74,6 +74,7 @@ static const char admin_usage[] =
     "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
     "       coffer admin keys init --data DIR\n"
     "       coffer admin filers [--monitor URL]\n"
+    "       coffer admin cluster [--monitor URL]\n"
     "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
     "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
     "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
@@ -410,7 +411,7 @@ static bool is_job_kind(const char *w)
 int cf_cli_admin(int argc, char **argv)
 {
     static const char *const jobs[] = {"jobs", "job", NULL};
-    static const char *const monitor[] = {"filers", "log", NULL};
+    static const char *const monitor[] = {"filers", "log", "cluster", NULL};
     static const char *const accounts[] = {"client", "user", "group", "perm", NULL};
     const char *noun = argc >= 1 ? argv[0] : "";
     int rc;

@@ -1,6 +1,7 @@
 /*
- * monitor.c -- `coffer admin filers`, `coffer admin log` and `coffer
- * admin filer maintenance`, against the monitor's HTTP API (monitor.h).
+ * monitor.c -- `coffer admin filers`, `coffer admin log`, `coffer admin
+ * cluster` and `coffer admin filer maintenance`, against the monitor's HTTP
+ * API (monitor.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -169,6 +170,65 @@ static int admin_filers(int argc, char **argv)
         printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
                jint(f, "id"), jstr(f, "url"), dc[0] ? dc : "-", jstr(f, "status"),
                jint(f, "weight"), ut, pct, jint(f, "objects"), l, s);
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(filers_opts, CF_ARRAY_LEN(filers_opts), &c);
+    return rc;
+}
+
+/* ---- admin cluster ---- */
+
+/* "3.2s", "5m", "2h", "4d": a short age. */
+static void age(uint64_t ms, char *out, size_t cap)
+{
+    if (ms < 60000)
+        (void)snprintf(out, cap, "%.1fs", (double)ms / 1000.0);
+    else if (ms < 3600000)
+        (void)snprintf(out, cap, "%" PRIu64 "m", ms / 60000);
+    else if (ms < 86400000)
+        (void)snprintf(out, cap, "%" PRIu64 "h", ms / 3600000);
+    else
+        (void)snprintf(out, cap, "%" PRIu64 "d", ms / 86400000);
+}
+
+static int admin_cluster(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin cluster [--monitor URL]\n"
+        "Prints the instance registry: every role instance that heart-beats to a\n"
+        "monitor (--monitor URL on the role), with its data center, version, status\n"
+        "(down after 6 s without a heartbeat) and the age of its last heartbeat.\n";
+    static const struct cf__cli_args args = {.cmd = "admin cluster",
+                                             .usage = usage,
+                                             .opts = filers_opts,
+                                             .nopts = CF_ARRAY_LEN(filers_opts),
+                                             .key_file = true};
+    struct mon_conf c = {0};
+    json_t *j = NULL, *arr;
+    uint64_t now;
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = call("admin cluster", "GET", c.monitor, "/v1/instances", NULL, &j);
+    if (rc != 0)
+        goto out;
+    arr = json_object_get(j, "instances");
+    now = jint(j, "now_ms");
+    printf("%-8s %-32s %-10s %-8s %-6s %s\n", "role", "url", "dc", "version", "status",
+           "last heartbeat");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *in = json_array_get(arr, i);
+        uint64_t seen = jint(in, "last_heartbeat_ms");
+        char a[32];
+
+        age(now > seen ? now - seen : 0, a, sizeof(a));
+        printf("%-8s %-32s %-10s %-8s %-6s %s ago\n", jstr(in, "role"), jstr(in, "url"),
+               jstr(in, "dc")[0] != '\0' ? jstr(in, "dc") : "-", jstr(in, "version"),
+               jstr(in, "status"), a);
     }
     rc = 0;
 out:
@@ -368,6 +428,8 @@ int cf__cli_admin_monitor(int argc, char **argv)
         return admin_filers(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "log") == 0)
         return admin_log(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "cluster") == 0)
+        return admin_cluster(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[0], "filer") == 0 && strcmp(argv[1], "maintenance") == 0)
         return admin_maintenance(argc - 2, argv + 2);
     fprintf(stderr, "coffer admin: not a monitor command\n");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/beat.h"
 #include "coffer/cred.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
@@ -183,6 +184,7 @@ int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
     char *const *level = (char *const *)(void *)((char *)conf + r->log_level_off);
     char err[CF_ERR_LEN] = "";
     void *svc = NULL;
+    struct cf_beat *beat = NULL;
     sigset_t set;
     uint16_t port = 0;
     int status, sig;
@@ -207,9 +209,21 @@ int cf_role_run(const struct cf_role *r, void *conf, int argc, char **argv)
         cf_role_announce(r->name, id, *(char *const *)(void *)((char *)conf + r->listen_off), port,
                          setting(conf, r->tls_off) != NULL);
     }
+    if (r->beat_off != 0) {
+        const struct cf_role_beat *b = (const void *)((const char *)conf + r->beat_off);
+        char url[256];
+        cf_beat_url(b, *(char *const *)(void *)((char *)conf + r->listen_off), port,
+                    setting(conf, r->tls_off) != NULL, url, sizeof(url));
+        if (cf_beat_start(r->name, b, url, &beat, err) < 0) {
+            cf_log(CF_LOG_ERROR, "cannot start the %s: %s", r->name, err);
+            r->drain(svc, 0);
+            goto out;
+        }
+    }
     sig = cf_role_wait(&set);
     cf_log(CF_LOG_INFO, "signal %d: draining requests in flight (up to %ds)", sig,
            CF_DRAIN_TIMEOUT_S);
+    cf_beat_stop(beat);
     r->drain(svc, CF_DRAIN_TIMEOUT_S);
     cf_log(CF_LOG_INFO, "%s stopped", r->name);
     status = 0;

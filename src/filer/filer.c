@@ -60,6 +60,7 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "refuse new objects; reads and deletes still work", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_filer_conf),
+    CF_ROLE_BEAT_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
     {"fault-injection", CF_CONF_BOOL, "false", 0, 0, OFF(fault_injection),
      "serve " CF__FILER_FAULTS_URL " to make disk calls fail: for tests, never on a production "
@@ -557,6 +558,7 @@ int cf_filer_main(int argc, char **argv)
         .listen_off = offsetof(struct cf_filer_conf, listen),
         .id_off = offsetof(struct cf_filer_conf, id),
         .tls_off = offsetof(struct cf_filer_conf, tls_cert),
+        .beat_off = offsetof(struct cf_filer_conf, beat),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -144,6 +144,7 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
+    CF_ROLE_BEAT_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_gateway_conf_nopts = CF_ARRAY_LEN(cf_gateway_conf_opts);
@@ -1822,6 +1823,7 @@ int cf_gateway_main(int argc, char **argv)
         .id_off = SIZE_MAX,
         .tls_off = offsetof(struct cf_gateway_conf, tls_cert),
         .tls_ca_off = offsetof(struct cf_gateway_conf, tls_ca),
+        .beat_off = offsetof(struct cf_gateway_conf, beat),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/beat.h"
 #include "coffer/buf.h"
 #include "coffer/clockguard.h"
 #include "coffer/cred.h"
@@ -23,6 +24,7 @@
 #include "coffer/metrics.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
+#include "coffer/registry.h"
 #include "coffer/role.h"
 #include "coffer/scribe.h"
 #include "coffer/tracker.h"
@@ -74,11 +76,17 @@ struct cf_monitor {
     pthread_mutex_t mu;
     pthread_cond_t cv;    /* CLOCK_MONOTONIC */
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
+    /* The instance registry (registry.h): this monitor's own row, and
+     * marking down those that stopped heart-beating. */
+    struct cf_instance self;
+    pthread_t registrar;
+    bool registrar_started;
 };
 
 /* A POST being read. */
 struct req {
-    bool log; /* POST /v1/log; else maintenance of filer id */
+    bool beat; /* POST /v1/instances */
+    bool log;  /* POST /v1/log; else maintenance of filer id */
     uint32_t id;
     bool too_big; /* the body passed CF_MONITOR_BODY_MAX */
     struct cf_buf body;
@@ -115,6 +123,7 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_monitor_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of scribe retention", false},
+    CF_ROLE_PLACE_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
     {"lease-ms", CF_CONF_U64, "5000", 500, 600000, OFF(lease_ms),
      "time to live of the lease that makes one monitor active; renewed every fifth", false},
@@ -354,6 +363,158 @@ out:
     return res;
 }
 
+/* ---- the instance registry (registry.h, beat.h) ---------------------------------- */
+
+/* POST /v1/instances: a heartbeat. */
+static enum MHD_Result finish_beat(struct cf_monitor *m, struct MHD_Connection *c, struct req *r)
+{
+    struct cf_instance in;
+    char err[CF_ERR_LEN] = "";
+    json_t *j = NULL;
+    json_error_t je;
+    const char *role, *url, *dc, *version, *status;
+    json_int_t started;
+    enum MHD_Result res;
+    int rc;
+
+    if (r->body.len > 0)
+        j = json_loadb(r->body.base, r->body.len, 0, &je);
+    role = json_string_value(json_object_get(j, "role"));
+    url = json_string_value(json_object_get(j, "url"));
+    dc = json_string_value(json_object_get(j, "dc"));
+    version = json_string_value(json_object_get(j, "version"));
+    status = json_string_value(json_object_get(j, "status"));
+    started = json_integer_value(json_object_get(j, "started_ms"));
+    memset(&in, 0, sizeof(in));
+    if (role == NULL || url == NULL || started < 0 ||
+        snprintf(in.role, sizeof(in.role), "%s", role) >= (int)sizeof(in.role) ||
+        snprintf(in.url, sizeof(in.url), "%s", url) >= (int)sizeof(in.url) ||
+        snprintf(in.dc, sizeof(in.dc), "%s", dc ? dc : "") >= (int)sizeof(in.dc) ||
+        snprintf(in.version, sizeof(in.version), "%s", version ? version : "") >=
+            (int)sizeof(in.version)) {
+        res = cf_http_reply_error(c, CF_EBADREQ,
+                                  "send JSON {\"role\", \"url\", \"dc\", \"version\", "
+                                  "\"started_ms\", \"status\"} within the registry's sizes");
+        goto out;
+    }
+    in.started_ms = (uint64_t)started;
+    (void)snprintf(in.status, sizeof(in.status), "%s",
+                   status != NULL && strcmp(status, "down") == 0 ? "down" : "up");
+    rc = cf_registry_beat(m->odb, &in, cf_wall_ms(), err);
+    if (rc < 0) {
+        res = cf_http_reply_error(c, rc == CF_EINVAL ? CF_EBADREQ : rc, "%s", err);
+        goto out;
+    }
+    res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
+out:
+    json_decref(j);
+    return res;
+}
+
+/* GET /v1/instances. */
+static enum MHD_Result serve_instances(struct cf_monitor *m, struct MHD_Connection *c)
+{
+    struct cf_instance *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_registry_list(m->odb, &v, &n, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        (void)json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "id", (json_int_t)v[i].id, "role",
+                           v[i].role, "url", v[i].url, "dc", v[i].dc, "version", v[i].version,
+                           "started_ms", (json_int_t)v[i].started_ms, "last_heartbeat_ms",
+                           (json_int_t)v[i].last_heartbeat_ms, "status", v[i].status));
+    free(v);
+    j = json_pack("{s:o,s:I}", "instances", arr, "now_ms", (json_int_t)cf_wall_ms());
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* This monitor's own heartbeat, written straight into the registry, and
+ * the instances silent for CF_BEAT_DOWN_MS marked down (idempotent: every
+ * monitor may do it). */
+static void registry_pass(struct cf_monitor *m)
+{
+    char err[CF_ERR_LEN] = "";
+    uint64_t now = cf_wall_ms();
+    int n;
+
+    if (cf_registry_beat(m->odb, &m->self, now, err) < 0)
+        cf_log(CF_LOG_WARN, "cannot register this monitor: %s", err);
+    n = cf_registry_mark_down(m->odb, now > CF_BEAT_DOWN_MS ? now - CF_BEAT_DOWN_MS : 0, err);
+    if (n < 0)
+        cf_log(CF_LOG_WARN, "cannot mark silent instances down: %s", err);
+    else if (n > 0)
+        cf_log(CF_LOG_WARN, "%d instance(s) stopped heart-beating: marked down", n);
+}
+
+static void *registrar_main(void *arg)
+{
+    struct cf_monitor *m = arg;
+    struct timespec at;
+
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        pthread_mutex_unlock(&m->mu);
+        registry_pass(m);
+        pthread_mutex_lock(&m->mu);
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_sec += CF_BEAT_PERIOD_MS / 1000;
+        at.tv_nsec += (long)(CF_BEAT_PERIOD_MS % 1000) * 1000000L;
+        if (at.tv_nsec >= 1000000000L) {
+            at.tv_sec++;
+            at.tv_nsec -= 1000000000L;
+        }
+        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static int registrar_start(struct cf_monitor *m, const struct cf_monitor_conf *conf, uint16_t port,
+                           char *err)
+{
+    (void)snprintf(m->self.role, sizeof(m->self.role), "monitor");
+    cf_beat_url(&conf->beat, conf->listen, port, conf->tls_cert != NULL, m->self.url,
+                sizeof(m->self.url));
+    (void)snprintf(m->self.dc, sizeof(m->self.dc), "%s", conf->beat.dc ? conf->beat.dc : "");
+    (void)snprintf(m->self.version, sizeof(m->self.version), "%s", CF_VERSION);
+    (void)snprintf(m->self.status, sizeof(m->self.status), "up");
+    m->self.started_ms = cf_wall_ms();
+    if (pthread_create(&m->registrar, NULL, registrar_main, m) != 0) {
+        cf_err_set(err, "cannot start the registry thread");
+        return CF_EINTERNAL;
+    }
+    m->registrar_started = true;
+    return 0;
+}
+
+/* Stop the thread and mark this monitor down in the registry. */
+static void registrar_stop(struct cf_monitor *m)
+{
+    char err[CF_ERR_LEN] = "";
+
+    if (!m->registrar_started)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->registrar, NULL);
+    m->registrar_started = false;
+    (void)snprintf(m->self.status, sizeof(m->self.status), "down");
+    if (cf_registry_beat(m->odb, &m->self, cf_wall_ms(), err) < 0)
+        cf_log(CF_LOG_INFO, "cannot mark this monitor down in the registry: %s", err);
+}
+
 /* ---- routing ------------------------------------------------------------------------- */
 
 /* "/v1/filers/<id>/maintenance": the id, or 0. */
@@ -389,6 +550,17 @@ static enum MHD_Result route(struct cf_monitor *m, struct MHD_Connection *c, con
         if (!get)
             return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET");
         return serve_filers(m, c);
+    }
+    if (strcmp(url, "/v1/instances") == 0) {
+        if (get)
+            return serve_instances(m, c);
+        if (!post)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET or POST");
+        r = cf_xcalloc(1, sizeof(*r));
+        r->beat = true;
+        cf_buf_init(&r->body, CF_MONITOR_BODY_MAX);
+        *req_cls = r;
+        return MHD_YES;
     }
     if (strcmp(url, LOG) == 0) {
         if (get)
@@ -445,6 +617,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (r->too_big)
         return cf_http_reply_error(c, CF_ETOOLARGE, "a body is at most %d bytes",
                                    CF_MONITOR_BODY_MAX);
+    if (r->beat)
+        return finish_beat(m, c, r);
     return r->log ? finish_log(m, c, r) : finish_maintenance(m, c, r);
 }
 
@@ -957,6 +1131,8 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     if (rc < 0)
         goto out;
     rc = cf_http_server_start(&ho, &m->http, err);
+    if (rc == 0)
+        rc = registrar_start(m, conf, *port_out, err);
     if (rc < 0)
         goto out;
     *out = m;
@@ -976,6 +1152,7 @@ void cf_monitor_free(struct cf_monitor *m)
     if (m == NULL)
         return;
     cf_http_server_free(m->http);
+    registrar_stop(m);
     pruner_stop(m);
     duty_stop(m);
     cf_lease_close(m->lease);

@@ -44,6 +44,25 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " base_weight BIGINT NOT NULL DEFAULT 0,"
                                      " dc TEXT NOT NULL DEFAULT '');";
 
+/* The instance registry and the change feed (registry.h): created in every
+ * catalog, new or old, at open. */
+static const char registry_schema[] = "CREATE TABLE IF NOT EXISTS instances ("
+                                      " id INTEGER PRIMARY KEY,"
+                                      " role TEXT NOT NULL,"
+                                      " url TEXT NOT NULL,"
+                                      " dc TEXT NOT NULL,"
+                                      " version TEXT NOT NULL,"
+                                      " started BIGINT NOT NULL,"
+                                      " last_heartbeat BIGINT NOT NULL,"
+                                      " status TEXT NOT NULL,"
+                                      " UNIQUE (role, url));"
+                                      "CREATE TABLE IF NOT EXISTS changes ("
+                                      " seq INTEGER PRIMARY KEY,"
+                                      " uuid TEXT NOT NULL,"
+                                      " at_ms BIGINT NOT NULL);"
+                                      "CREATE INDEX IF NOT EXISTS changes_by_time"
+                                      " ON changes (at_ms);";
+
 /* object_filers' primary key serves the look-up by object; its second index
  * (filer_id, object_id) is the per-filer rebuild index (500D). Child rows are
  * deleted explicitly before their object, so the foreign keys need no cascade. */
@@ -205,6 +224,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
         rc = cf_db_exec(db, catalog_schema, err);
     if (rc == 0 && shard_id == 0)
         rc = catalog_migrate(db, err);
+    if (rc == 0 && shard_id == 0)
+        rc = cf_db_exec(db, registry_schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);

@@ -11,6 +11,7 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/objpath.h"
+#include "coffer/registry.h"
 
 /* ---- commit ------------------------------------------------------------------ */
 
@@ -313,6 +314,9 @@ int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, bool 
 out:
     if (db != NULL)
         cf_db_pool_release(sh->pool, db);
+    /* Tell the record caches of every objsrv (registry.h, the change feed). */
+    if (rc == 0 && deleted)
+        rc = cf_changes_add(odb, uuid, cf_wall_ms(), err);
     return rc;
 }
 

@@ -5,9 +5,11 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coffer/cred.h"
 #include "coffer/err.h"
@@ -41,6 +43,7 @@ struct record {
 struct slot {
     pthread_mutex_t mu;
     uint64_t expires_ns; /* 0: empty */
+    uint64_t dropped_ns; /* when rec.uuid was last dropped; a record fetched before is not kept */
     struct record rec;
 };
 
@@ -63,6 +66,17 @@ struct cf_objsrv {
     uint64_t cache_ns;
     unsigned stall_s;
     struct slot *cache;
+    /* The change feed (registry.h): a thread follows the app's GET
+     * /v1/changes and drops the objects marked deleted; cached records are
+     * used only while the feed was read within fresh_ns. */
+    uint64_t changes_ms;     /* 0: no feed, records kept for cache_ns */
+    uint64_t fresh_ns;       /* changes_ms + the poll's timeout */
+    _Atomic uint64_t fed_ns; /* cf_now_ns of the start of the last good poll; 0: none */
+    pthread_t feeder;
+    bool feeder_started;
+    bool stop; /* under stop_mu */
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv; /* CLOCK_MONOTONIC */
 };
 
 #define OFF(f) offsetof(struct cf_objsrv_conf, f)
@@ -73,12 +87,17 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
      "base URL of the app role, asked for object records", false},
     {"cache-ms", CF_CONF_U64, "30000", 0, 86400000, OFF(cache_ms),
      "how long an object record is reused (0: ask every time)", true},
+    {"changes-ms", CF_CONF_U64, "1000", 0, 60000, OFF(changes_ms),
+     "how often the app's change feed is read to drop deleted objects from the cache (0: "
+     "never; then a deleted object may be served for up to --cache-ms)",
+     true},
     {"stall-s", CF_CONF_U64, "10", 1, 3600, OFF(stall_s),
      "seconds a replica may send nothing before the next one is asked", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     CF_ROLE_TLS_OPTS(struct cf_objsrv_conf),
     CF_ROLE_TLS_CA_OPT(struct cf_objsrv_conf),
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_objsrv_conf),
+    CF_ROLE_BEAT_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
@@ -99,6 +118,8 @@ static bool cache_get(struct cf_objsrv *o, const char *uuid, struct record *out)
     struct slot *s = slot_of(o, uuid);
     bool hit;
 
+    if (o->changes_ms > 0 && cf_now_ns() - atomic_load(&o->fed_ns) > o->fresh_ns)
+        return false; /* the feed is behind: a cached record may be deleted */
     pthread_mutex_lock(&s->mu);
     hit = s->expires_ns > cf_now_ns() && strcmp(s->rec.uuid, uuid) == 0;
     if (hit)
@@ -107,26 +128,48 @@ static bool cache_get(struct cf_objsrv *o, const char *uuid, struct record *out)
     return hit;
 }
 
-static void cache_put(struct cf_objsrv *o, const struct record *r)
+/* Keep r, fetched from the app by a request sent at fetched_ns, unless the
+ * object was dropped since (a delete the feed saw while the fetch ran). */
+static void cache_put(struct cf_objsrv *o, const struct record *r, uint64_t fetched_ns)
 {
     struct slot *s = slot_of(o, r->uuid);
 
     if (o->cache_ns == 0)
         return;
     pthread_mutex_lock(&s->mu);
-    s->rec = *r;
-    s->expires_ns = cf_now_ns() + o->cache_ns;
+    if (strcmp(s->rec.uuid, r->uuid) != 0 || s->dropped_ns < fetched_ns) {
+        s->rec = *r;
+        s->expires_ns = cf_now_ns() + o->cache_ns;
+        s->dropped_ns = 0;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Forget uuid's record, and remember when, so that a fetch of it already
+ * under way is not cached (cache_put): the slot becomes uuid's even if
+ * another object held it. */
 static void cache_drop(struct cf_objsrv *o, const char *uuid)
 {
     struct slot *s = slot_of(o, uuid);
 
     pthread_mutex_lock(&s->mu);
-    if (strcmp(s->rec.uuid, uuid) == 0)
-        s->expires_ns = 0;
+    if (strcmp(s->rec.uuid, uuid) != 0) {
+        memset(&s->rec, 0, sizeof(s->rec));
+        (void)snprintf(s->rec.uuid, sizeof(s->rec.uuid), "%s", uuid);
+    }
+    s->expires_ns = 0;
+    s->dropped_ns = cf_now_ns();
     pthread_mutex_unlock(&s->mu);
+}
+
+static void cache_flush(struct cf_objsrv *o)
+{
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        pthread_mutex_lock(&o->cache[i].mu);
+        o->cache[i].expires_ns = 0;
+        o->cache[i].dropped_ns = cf_now_ns();
+        pthread_mutex_unlock(&o->cache[i].mu);
+    }
 }
 
 static struct suspect *suspect_of(struct cf_objsrv *o, const char *uuid)
@@ -218,6 +261,7 @@ static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, c
     char url[URL_MAX + 64];
     json_t *j = NULL;
     long status = 0;
+    uint64_t fetched_ns = cf_now_ns();
     int rc;
 
     if (cache_get(o, uuid, r))
@@ -240,7 +284,7 @@ static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, c
     }
     rc = parse_record(j, uuid, r, err);
     if (rc == 0)
-        cache_put(o, r);
+        cache_put(o, r, fetched_ns);
 out:
     json_decref(j);
     return rc;
@@ -399,6 +443,114 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
 }
 
+/* ---- the change feed ---- */
+
+/* Timeout of one read of the feed; part of the staleness bound (fresh_ns). */
+#define FEED_TIMEOUT_MS 1000
+
+/* Read the feed from *after on, dropping what it lists. On success *after
+ * is where the next poll starts and 0 is returned; else an error, logged
+ * by the caller. */
+static int feed_poll(struct cf_objsrv *o, bool *known, uint64_t *after, uint64_t *prev_newest,
+                     char *err)
+{
+    char url[URL_MAX + 64];
+    uint64_t start = cf_now_ns();
+    bool more = true;
+    int rc = 0;
+
+    while (more) {
+        json_t *j = NULL, *arr;
+        long status = 0;
+        uint64_t oldest, newest, last = *after;
+
+        (void)snprintf(url, sizeof(url), "%s/v1/changes?after=%" PRIu64, o->app, *after);
+        rc = cf_httpc_json("GET", url, NULL, FEED_TIMEOUT_MS, &status, &j, err);
+        if (rc == 0 && status != 200) {
+            cf_err_set(err, "the app answered %ld", status);
+            rc = CF_EUNAVAIL;
+        }
+        if (rc < 0) {
+            json_decref(j);
+            return rc;
+        }
+        arr = json_object_get(j, "changes");
+        oldest = (uint64_t)json_integer_value(json_object_get(j, "oldest"));
+        newest = (uint64_t)json_integer_value(json_object_get(j, "newest"));
+        more = json_is_true(json_object_get(j, "more"));
+        if (!*known) {
+            /* Begin at the end, forgetting what was cached before. */
+            cache_flush(o);
+            *known = true;
+            *after = *prev_newest = newest;
+            json_decref(j);
+            break;
+        }
+        if (oldest > 0 && *after + 1 < oldest) {
+            cf_log(CF_LOG_WARN, "the change feed was pruned past this objsrv's place; emptying "
+                                "the record cache");
+            cache_flush(o);
+        }
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            const json_t *c = json_array_get(arr, i);
+            const char *u = json_string_value(json_object_get(c, "uuid"));
+            uint64_t seq = (uint64_t)json_integer_value(json_object_get(c, "seq"));
+            if (u != NULL && strlen(u) < CF_UUID_SIZE)
+                cache_drop(o, u);
+            if (seq > last)
+                last = seq;
+        }
+        json_decref(j);
+        if (more) {
+            *after = last;
+        } else {
+            /* Read the last poll's tail again: on PostgreSQL a row may
+             * commit after a row with a higher seq that was already read. */
+            *after = *prev_newest < last ? *prev_newest : last;
+            *prev_newest = newest > last ? newest : last;
+        }
+    }
+    atomic_store(&o->fed_ns, start);
+    return 0;
+}
+
+static void *feeder_main(void *arg)
+{
+    struct cf_objsrv *o = arg;
+    char err[CF_ERR_LEN] = "";
+    uint64_t after = 0, prev_newest = 0;
+    bool known = false, failing = false;
+
+    pthread_mutex_lock(&o->stop_mu);
+    while (!o->stop) {
+        struct timespec ts;
+        int rc;
+
+        pthread_mutex_unlock(&o->stop_mu);
+        rc = feed_poll(o, &known, &after, &prev_newest, err);
+        if (rc < 0 && !failing)
+            cf_log(CF_LOG_WARN,
+                   "cannot read the app's change feed (%s): records are not "
+                   "cached until it answers",
+                   err);
+        else if (rc == 0 && failing)
+            cf_log(CF_LOG_INFO, "the app's change feed answers again");
+        failing = rc < 0;
+        pthread_mutex_lock(&o->stop_mu);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(o->changes_ms / 1000);
+        ts.tv_nsec += (long)(o->changes_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!o->stop)
+            (void)pthread_cond_timedwait(&o->stop_cv, &o->stop_mu, &ts);
+    }
+    pthread_mutex_unlock(&o->stop_mu);
+    return NULL;
+}
+
 /* ---- life cycle ---- */
 
 /* What a request needs (http.h): /status is liveness for anyone; the
@@ -428,6 +580,16 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
     o->cache_ns = conf->cache_ms * 1000000u;
     o->stall_s = (unsigned)conf->stall_s;
     o->cache = cf_xcalloc(CACHE_SLOTS, sizeof(*o->cache));
+    o->changes_ms = conf->changes_ms;
+    o->fresh_ns = (conf->changes_ms + FEED_TIMEOUT_MS) * 1000000u;
+    pthread_mutex_init(&o->stop_mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&o->stop_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     o->suspects = cf_xcalloc(CACHE_SLOTS, sizeof(*o->suspects));
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_init(&o->cache[i].mu, NULL);
@@ -442,6 +604,14 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
     rc = cf_http_server_start(&ho, &o->http, err);
     if (rc < 0)
         goto out;
+    if (o->changes_ms > 0 && o->cache_ns > 0) {
+        if (pthread_create(&o->feeder, NULL, feeder_main, o) != 0) {
+            cf_err_set(err, "cannot start the change feed thread");
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+        o->feeder_started = true;
+    }
     *out = o;
     o = NULL;
 out:
@@ -458,6 +628,15 @@ void cf_objsrv_free(struct cf_objsrv *o)
 {
     if (o == NULL)
         return;
+    if (o->feeder_started) {
+        pthread_mutex_lock(&o->stop_mu);
+        o->stop = true;
+        pthread_cond_signal(&o->stop_cv);
+        pthread_mutex_unlock(&o->stop_mu);
+        pthread_join(o->feeder, NULL);
+    }
+    pthread_mutex_destroy(&o->stop_mu);
+    pthread_cond_destroy(&o->stop_cv);
     cf_http_server_free(o->http);
     cf_role_auth_close(o->cred);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
@@ -507,6 +686,7 @@ int cf_objsrv_main(int argc, char **argv)
         .id_off = SIZE_MAX,
         .tls_off = offsetof(struct cf_objsrv_conf, tls_cert),
         .tls_ca_off = offsetof(struct cf_objsrv_conf, tls_ca),
+        .beat_off = offsetof(struct cf_objsrv_conf, beat),
         .start = role_start,
         .drain = role_drain,
         .free = role_free,

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "coffer/app.h"
+#include "coffer/beat.h"
 #include "coffer/auth.h"
 #include "coffer/cred.h"
 #include "coffer/err.h"
@@ -101,6 +102,9 @@ struct server {
     struct cf_objsrv *objsrv;
     struct cf_gateway *gateway;
     struct cf_monitor *monitor;
+    /* The heartbeats of the roles to the monitor (beat.h). */
+    struct cf_beat *beats[FILERS_MAX + 3];
+    size_t nbeats;
     /* DATA/tls/: the files cf_tls_make keeps there (tls.h) */
     char tls_cert[4200], tls_key[4200], tls_ca[4200];
 };
@@ -314,6 +318,25 @@ static const char *abs_path(const char *path, char out[PATH_MAX])
  * exactly as `coffer ROLE` with no options would, and the server sets only
  * what it decides: addresses, databases, and how the roles find each
  * other. */
+/* Register role, serving on port, with the server's own monitor. */
+static int start_beat(struct server *s, const char *role, const char *scheme, const char *host,
+                      uint16_t port, const char *monitor_url, char *err)
+{
+    struct cf_role_beat b = {.monitor = (char *)(uintptr_t)monitor_url};
+    char url[256];
+
+    (void)snprintf(url, sizeof(url), "%s://%s:%u", scheme, host, (unsigned)port);
+    if (s->nbeats == CF_ARRAY_LEN(s->beats))
+        return 0;
+    return cf_beat_start(role, &b, url, &s->beats[s->nbeats++], err);
+}
+
+static void stop_beats(struct server *s)
+{
+    while (s->nbeats > 0)
+        cf_beat_stop(s->beats[--s->nbeats]);
+}
+
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
     char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
@@ -400,6 +423,11 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     (void)snprintf(monitor_url, sizeof(monitor_url), "%s://%s:%u", scheme, conf->host,
                    (unsigned)monitor_port);
+    for (size_t i = 0; i < s->nfilers; i++) {
+        rc = start_beat(s, "filer", scheme, conf->host, s->filer_ports[i], monitor_url, err);
+        if (rc < 0)
+            return rc;
+    }
     if (addr(listen, sizeof(listen), conf->host, conf->port) < 0)
         return CF_EINVAL;
     rc = cf_conf_defaults(cf_app_conf_opts, cf_app_conf_nopts, &s->ac, err);
@@ -417,6 +445,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
     s->ac.http = conf->http;
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
+    if (rc == 0)
+        rc = start_beat(s, "app", scheme, conf->host, app_port, monitor_url, err);
     if (rc < 0)
         return rc;
     (void)snprintf(app_url, sizeof(app_url), "%s://%s:%u", scheme, conf->host, (unsigned)app_port);
@@ -434,6 +464,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_AUTH(objsrv, &s->oc, &k);
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
+    if (rc == 0)
+        rc = start_beat(s, "objsrv", scheme, conf->host, objsrv_port, monitor_url, err);
     if (rc < 0)
         return rc;
     (void)snprintf(objsrv_url, sizeof(objsrv_url), "%s://%s:%u", scheme, conf->host,
@@ -463,6 +495,9 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_AUTH(gateway, &s->gc, &k);
     if (rc == 0)
         rc = cf_gateway_start(&s->gc, &s->gateway, &gateway_port, err);
+    if (rc == 0)
+        rc = start_beat(s, "gateway", conf->tls ? "https" : "http", conf->host, gateway_port,
+                        monitor_url, err);
     if (rc < 0)
         return rc;
     printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s\n", s->nfilers,
@@ -510,7 +545,8 @@ static void server_drain(void *svc, unsigned timeout_s)
     struct server *s = svc;
 
     /* Front to back: no new client calls, no new downloads, then no new
-     * uploads, then the filers. */
+     * uploads, then the filers. The registry hears first that they stop. */
+    stop_beats(s);
     if (s->gateway != NULL)
         cf_gateway_drain(s->gateway, timeout_s);
     if (s->objsrv != NULL)
@@ -529,6 +565,7 @@ static void server_free(void *svc)
 
     if (s == NULL)
         return;
+    stop_beats(s);
     cf_gateway_free(s->gateway);
     cf_objsrv_free(s->objsrv);
     cf_app_free(s->app);

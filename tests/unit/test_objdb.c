@@ -8,7 +8,8 @@
  * deleted, moved), commit validation leaving nothing behind, the per-filer
  * listing against a reference model at several page sizes, shard flags and
  * writable-shard choice, ids never reused across a reopen, concurrent
- * uploads through the pools, and the filer summary table.
+ * uploads through the pools, the filer summary table, the instance
+ * registry and the change feed (registry.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/objdb.h"
+#include "coffer/registry.h"
 #include "coffer/uuid.h"
 
 #include "dbtest.h"
@@ -895,6 +897,114 @@ static void test_filer_track_and_maintenance(void **state)
     assert_int_equal(cf_objdb_filer_set_maintenance(fx->odb, 77, true, err), CF_ENOTFOUND);
 }
 
+/* ---- the instance registry and the change feed (registry.h) ---------------- */
+
+static struct cf_instance instance(const char *role, const char *url, const char *dc,
+                                   const char *status)
+{
+    struct cf_instance in;
+
+    memset(&in, 0, sizeof(in));
+    (void)snprintf(in.role, sizeof(in.role), "%s", role);
+    (void)snprintf(in.url, sizeof(in.url), "%s", url);
+    (void)snprintf(in.dc, sizeof(in.dc), "%s", dc);
+    (void)snprintf(in.version, sizeof(in.version), "0.1.0");
+    (void)snprintf(in.status, sizeof(in.status), "%s", status);
+    in.started_ms = 1000;
+    return in;
+}
+
+static void test_registry(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_instance a = instance("app", "http://h1:8200", "east", "up");
+    struct cf_instance o = instance("objsrv", "http://h2:8201", "", "up");
+    struct cf_instance *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 5000, err), 0);
+    assert_int_equal(cf_registry_beat(fx->odb, &o, 6000, err), 0);
+    /* The same (role, url) again: one row, updated. */
+    (void)snprintf(a.dc, sizeof(a.dc), "west");
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 7000, err), 0);
+    assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].role, "app");
+    assert_string_equal(v[0].dc, "west");
+    assert_int_equal(v[0].last_heartbeat_ms, 7000);
+    assert_int_equal(v[0].started_ms, 1000);
+    assert_string_equal(v[0].status, "up");
+    assert_string_equal(v[1].url, "http://h2:8201");
+    free(v);
+
+    /* Silent since before 6500: objsrv down; again: nothing more. */
+    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, err), 1);
+    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, err), 0);
+    assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
+    assert_string_equal(v[0].status, "up");
+    assert_string_equal(v[1].status, "down");
+    free(v);
+    /* A heartbeat brings it back; one saying down takes it out at once. */
+    assert_int_equal(cf_registry_beat(fx->odb, &o, 8000, err), 0);
+    (void)snprintf(a.status, sizeof(a.status), "down");
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 8000, err), 0);
+    assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
+    assert_string_equal(v[0].status, "down");
+    assert_string_equal(v[1].status, "up");
+    free(v);
+
+    o.role[0] = '\0';
+    assert_int_equal(cf_registry_beat(fx->odb, &o, 9000, err), CF_EINVAL);
+}
+
+static void test_changes(void **state)
+{
+    static const uint32_t f[] = {1};
+    struct fixture *fx = *state;
+    struct cf_change c[4];
+    struct cf_uuid u[3];
+    char err[CF_ERR_LEN] = "", text[CF_UUID_SIZE];
+    uint64_t oldest = 1, newest = 1, last;
+    size_t n = 9;
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_changes_list(fx->odb, 0, c, 4, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(oldest, 0);
+    assert_int_equal(newest, 0);
+    for (int i = 0; i < 3; i++)
+        u[i] = put(fx, 1, f, 1);
+    /* Marking deleted appends to the feed; unmarking does not. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[0], true, err), 0);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[0], false, err), 0);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[1], true, err), 0);
+    assert_int_equal(cf_changes_list(fx->odb, 0, c, 4, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 2);
+    cf_uuid_format(&u[0], text);
+    assert_string_equal(c[0].uuid, text);
+    cf_uuid_format(&u[1], text);
+    assert_string_equal(c[1].uuid, text);
+    assert_true(c[0].seq < c[1].seq && c[1].seq == newest && c[0].seq == oldest);
+    /* After the first: only the second; a page of one. */
+    assert_int_equal(cf_changes_list(fx->odb, c[0].seq, c, 4, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].uuid, text);
+    assert_int_equal(cf_changes_list(fx->odb, 0, c, 1, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 1);
+
+    /* Pruning everything keeps the newest row, so seq never goes back. */
+    last = newest;
+    assert_int_equal(cf_changes_prune(fx->odb, UINT64_MAX >> 2, err), 1);
+    assert_int_equal(cf_changes_list(fx->odb, 0, c, 4, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(oldest, last);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[2], true, err), 0);
+    assert_int_equal(cf_changes_list(fx->odb, last, c, 4, &n, &oldest, &newest, err), 0);
+    assert_int_equal(n, 1);
+    assert_true(c[0].seq > last);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -911,6 +1021,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dc_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filer_track_and_maintenance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
     };
 
     cf_log_init("test_objdb", CF_LOG_ERROR);
