@@ -33,6 +33,8 @@
 
 struct server_conf {
     char *data;
+    char *db;
+    char *db_prefix;
     uint64_t filers;
     char *host;
     uint64_t port;
@@ -50,6 +52,14 @@ struct server_conf {
 #define OFF(f) offsetof(struct server_conf, f)
 static const struct cf_conf_opt opts[] = {
     {"data", CF_CONF_STR, "./data", 0, 0, OFF(data), "directory for the databases and filers",
+     false},
+    {"db", CF_CONF_STR, "", 0, 0, OFF(db),
+     "PostgreSQL server for the metadata, as \"postgres:CONNINFO\" (libpq key=value, no dbname; "
+     "several hosts allowed); empty: SQLite files under --data",
+     false},
+    {"db-prefix", CF_CONF_STR, "coffer", 0, 0, OFF(db_prefix),
+     "with --db, the databases are PREFIX_catalog, PREFIX_shard_1, PREFIX_fs and PREFIX_fs_1 "
+     "(made if missing)",
      false},
     {"filers", CF_CONF_U64, "3", 1, FILERS_MAX, OFF(filers), "filers to run", false},
     {"host", CF_CONF_STR, "127.0.0.1", 0, 0, OFF(host), "address every role listens on", false},
@@ -77,16 +87,27 @@ static const struct cf_conf_opt opts[] = {
 
 static const char usage[] =
     "usage: coffer server [--data DIR] [--filers N] [--port P] [--replicas R] [--tls]\n"
+    "                     [--db postgres:CONNINFO [--db-prefix NAME]]\n"
     "\n"
     "Runs the whole system on this machine: N filers, the app (upload service),\n"
     "objsrv (download service), the gateway (client API) and the monitor (filer\n"
-    "tracking and the event log), with SQLite under\n"
-    "DIR. On first start it makes client \"demo\" with admin user \"admin\" and\n"
+    "tracking and the event log), with SQLite under DIR, or with --db on the\n"
+    "PostgreSQL server CONNINFO names: databases NAME_catalog and NAME_shard_1\n"
+    "(objects), NAME_fs and NAME_fs_1 (file system), made there if missing.\n"
+    "On first start it makes client \"demo\" with admin user \"admin\" and\n"
     "prints the password once. With --tls every role serves HTTPS with a\n"
     "certificate signed by the CA in DIR/tls/ca.pem (both made on first start):\n"
     "give that file to clients (coffer login --ca DIR/tls/ca.pem); it prints a\n"
     "line \"export COFFER_GATEWAY=... COFFER_CA=...\" to paste into the shell\n"
     "that runs the CLI. Ctrl-C stops it.\n";
+
+/* The URIs the roles use: the two catalogs, and the location of the first
+ * shard of each (NULL on SQLite: a file next to its catalog). */
+struct db_uris {
+    char catalog[CF_DB_URI_MAX + 1], shard[CF_DB_URI_MAX + 1];
+    char fs[CF_DB_URI_MAX + 1], fs_shard[CF_DB_URI_MAX + 1];
+    bool pg;
+};
 
 struct server {
     /* Each role's settings, kept for its life. */
@@ -107,6 +128,7 @@ struct server {
     size_t nbeats;
     /* DATA/tls/: the files cf_tls_make keeps there (tls.h) */
     char tls_cert[4200], tls_key[4200], tls_ca[4200];
+    struct db_uris uris; /* the databases of every role */
 };
 
 static int addr(char *out, size_t cap, const char *host, uint64_t port)
@@ -115,12 +137,115 @@ static int addr(char *out, size_t cap, const char *host, uint64_t port)
     return n < 0 || (size_t)n >= cap ? CF_ETOOLARGE : 0;
 }
 
+/* ---- metadata on PostgreSQL (--db) ---- */
+
+/* Database names: PREFIX (--db-prefix) and a suffix, under PostgreSQL's
+ * 63-byte identifier limit, in characters that need no quoting anywhere. */
+#define PG_PREFIX_MAX 40
+
+static bool pg_prefix_ok(const char *p)
+{
+    size_t n = strlen(p);
+
+    return n >= 1 && n <= PG_PREFIX_MAX &&
+           strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_") == n && !(p[0] >= '0' && p[0] <= '9');
+}
+
+/* The db.h URI of database `name` on the server --db names: the conninfo
+ * with dbname appended (libpq takes the last value of a repeated key). */
+static int pg_uri(const struct server_conf *conf, const char *name, char *out, size_t cap,
+                  char *err)
+{
+    int n = snprintf(out, cap, "%s dbname=%s", conf->db, name);
+
+    if (n < 0 || (size_t)n >= cap) {
+        cf_err_set(err, "--db is too long");
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* Whether database `name` exists, asked through `admin`. 1 yes, 0 no, or an error. */
+static int pg_db_exists(struct cf_db *admin, const char *name, char *err)
+{
+    int rc =
+        cf_db_run(admin, NULL, 0, err, "SELECT 1 FROM pg_database WHERE datname = ?1", "t", name);
+
+    return rc < 0 ? rc : rc == CF_DB_ROW;
+}
+
+/* Make the databases of --db that do not exist yet, through the server's
+ * "postgres" maintenance database (the role needs CREATEDB for that; an
+ * operator who made them beforehand needs no such right). */
+static int pg_prepare(const struct server_conf *conf, const char *const *names, size_t n, char *err)
+{
+    char uri[CF_DB_URI_MAX + 1], sql[128];
+    struct cf_db *admin = NULL;
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        if (admin == NULL) {
+            rc = pg_uri(conf, "postgres", uri, sizeof(uri), err);
+            if (rc == 0)
+                rc = cf_db_open(uri, &admin, err);
+            if (rc < 0)
+                break;
+        }
+        rc = pg_db_exists(admin, names[i], err);
+        if (rc != 0)
+            continue;
+        (void)snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", names[i]);
+        rc = cf_db_exec(admin, sql, err);
+        /* Another server made it at the same moment: as good. */
+        if (rc < 0 && pg_db_exists(admin, names[i], NULL) == 1)
+            rc = 0;
+        if (rc == 0)
+            cf_log(CF_LOG_INFO, "made PostgreSQL database %s", names[i]);
+    }
+    cf_db_close(admin);
+    return rc < 0 ? rc : 0;
+}
+
+static int db_uris(const struct server_conf *conf, struct db_uris *u, char *err)
+{
+    static const char *const suffix[4] = {"catalog", "shard_1", "fs", "fs_1"};
+    char names[4][PG_PREFIX_MAX + 16];
+    const char *list[4];
+    char *out[4] = {u->catalog, u->shard, u->fs, u->fs_shard};
+    int rc = 0;
+
+    u->pg = conf->db[0] != '\0';
+    if (!u->pg) {
+        (void)snprintf(u->catalog, sizeof(u->catalog), "sqlite:%s/catalog.db", conf->data);
+        (void)snprintf(u->fs, sizeof(u->fs), "sqlite:%s/fs-catalog.db", conf->data);
+        return 0;
+    }
+    if (strncmp(conf->db, "postgres:", 9) != 0 || strncmp(conf->db, "postgres://", 11) == 0) {
+        cf_err_set(err, "--db: give \"postgres:CONNINFO\" (libpq key=value), e.g. "
+                        "\"postgres:host=db1 user=coffer\"");
+        return CF_EINVAL;
+    }
+    if (!pg_prefix_ok(conf->db_prefix)) {
+        cf_err_set(err, "--db-prefix: 1 to %d of a-z, 0-9 and _, not starting with a digit",
+                   PG_PREFIX_MAX);
+        return CF_EINVAL;
+    }
+    for (size_t i = 0; i < 4 && rc == 0; i++) {
+        (void)snprintf(names[i], sizeof(names[i]), "%s_%s", conf->db_prefix, suffix[i]);
+        list[i] = names[i];
+        rc = pg_uri(conf, names[i], out[i], CF_DB_URI_MAX + 1, err);
+    }
+    if (rc == 0)
+        rc = pg_prepare(conf, list, 4, err);
+    return rc;
+}
+
 /* The file system database of the embedded system: one shard, and client
  * "demo" with admin user "admin". When the user is made, its password (random,
  * stored only hashed) goes into pw for the caller to print once; otherwise pw
  * is "". */
-static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_DEFAULT + 1],
-                        char *err)
+static int prepare_fsdb(const char *uri, const char *shard, unsigned replicas,
+                        char pw[CF_AUTH_KEY_DEFAULT + 1], char *err)
 {
     struct cf_fsdb *fs = NULL;
     struct cf_fsdb_shard *shards = NULL;
@@ -136,7 +261,7 @@ static int prepare_fsdb(const char *uri, unsigned replicas, char pw[CF_AUTH_KEY_
         goto out;
     rc = cf_fsdb_shard_list(fs, &shards, &nshards, err);
     if (rc == 0 && nshards == 0)
-        rc = cf_fsdb_shard_add(fs, NULL, NULL, err);
+        rc = cf_fsdb_shard_add(fs, shard, NULL, err);
     if (rc < 0)
         goto out;
     rc = cf_fsdb_client_find(fs, "demo", &cl, err);
@@ -164,8 +289,8 @@ out:
 }
 
 /* Create the first shard if there is none, and register (or re-point) the filers. */
-static int prepare_db(const char *uri, const struct server_conf *conf, const struct server *s,
-                      const char *scheme, char *err)
+static int prepare_db(const char *uri, const char *shard, const struct server_conf *conf,
+                      const struct server *s, const char *scheme, char *err)
 {
     struct cf_objdb *odb = NULL;
     struct cf_objdb_shard *shards = NULL;
@@ -177,7 +302,7 @@ static int prepare_db(const char *uri, const struct server_conf *conf, const str
         goto out;
     cf_objdb_shard_list(odb, &shards, &nshards);
     if (nshards == 0) {
-        rc = cf_objdb_shard_add(odb, 0, NULL, NULL, err);
+        rc = cf_objdb_shard_add(odb, 0, shard, NULL, err);
         if (rc < 0)
             goto out;
     }
@@ -339,12 +464,13 @@ static void stop_beats(struct server *s)
 
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
-    char listen[128], dir[4096], uri[4200], app_url[160], objsrv_url[160], key[4200];
+    char listen[128], dir[4096], app_url[160], objsrv_url[160], key[4200];
     char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "";
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     bool itls = conf->tls && conf->tls_internal; /* the internal roles serve HTTPS */
     const char *scheme = itls ? "https" : "http";
     struct keys k = {.insecure = conf->insecure_no_auth, .metrics_public = conf->metrics_public};
+    struct db_uris *u = &s->uris;
     unsigned made = 0;
     int rc;
 
@@ -399,8 +525,9 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             return rc;
         s->nfilers++;
     }
-    (void)snprintf(uri, sizeof(uri), "sqlite:%s/catalog.db", conf->data);
-    rc = prepare_db(uri, conf, s, scheme, err);
+    rc = db_uris(conf, u, err);
+    if (rc == 0)
+        rc = prepare_db(u->catalog, u->pg ? u->shard : NULL, conf, s, scheme, err);
     if (rc < 0)
         return rc;
     /* The monitor first, so the summary table is true when the app,
@@ -411,7 +538,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(monitor, &s->mc, "listen", listen);
     if (rc == 0)
-        rc = SET(monitor, &s->mc, "db", uri);
+        rc = SET(monitor, &s->mc, "db", u->catalog);
     s->mc.http = conf->http;
     if (rc == 0)
         rc = SET_TLS(monitor, &s->mc, itls);
@@ -434,7 +561,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(app, &s->ac, "listen", listen);
     if (rc == 0)
-        rc = SET(app, &s->ac, "db", uri);
+        rc = SET(app, &s->ac, "db", u->catalog);
     if (rc == 0)
         rc = SET_TLS(app, &s->ac, itls);
     if (rc == 0)
@@ -470,9 +597,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     (void)snprintf(objsrv_url, sizeof(objsrv_url), "%s://%s:%u", scheme, conf->host,
                    (unsigned)objsrv_port);
-    (void)snprintf(uri, sizeof(uri), "sqlite:%s/fs-catalog.db", conf->data);
     (void)snprintf(key, sizeof(key), "%s/gateway.key", conf->data);
-    rc = prepare_fsdb(uri, (unsigned)conf->replicas, pw, err);
+    rc = prepare_fsdb(u->fs, u->pg ? u->fs_shard : NULL, (unsigned)conf->replicas, pw, err);
     if (rc < 0)
         return rc;
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 2 : 0) < 0)
@@ -481,7 +607,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(gateway, &s->gc, "listen", listen);
     if (rc == 0)
-        rc = SET(gateway, &s->gc, "db", uri);
+        rc = SET(gateway, &s->gc, "db", u->fs);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "app", app_url);
     if (rc == 0)
@@ -500,8 +626,9 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
                         monitor_url, err);
     if (rc < 0)
         return rc;
-    printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s\n", s->nfilers,
-           conf->replicas, conf->data);
+    printf("coffer server ready: %zu filers, %" PRIu64 " replicas, data in %s%s%s%s\n", s->nfilers,
+           conf->replicas, conf->data, u->pg ? ", metadata in PostgreSQL databases " : "",
+           u->pg ? conf->db_prefix : "", u->pg ? "_*" : "");
     printf("coffer app listening on %s\n", app_url);
     printf("coffer objsrv listening on %s\n", objsrv_url);
     printf("coffer monitor listening on %s\n", monitor_url);

@@ -92,7 +92,7 @@ static void t_tour(void *arg)
     it_case_path(home, "home");
     it_fmt(tok, sizeof(tok), "%s/.config/coffer/token", home);
     it_case_path(tok2, "reader.token");
-    it_fmt(fsdb, sizeof(fsdb), "sqlite:%s/data/fs-catalog.db", it_case_dir());
+    it_server_db_uri(fsdb, "data", "fs");
 
     /* Not logged in: a clear message. A wrong password: exit 1, no token. */
     rc = run(NULL, tok, "ls", "/", NULL, NULL, NULL);

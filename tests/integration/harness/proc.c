@@ -577,17 +577,22 @@ void it_gateway_start_ok(struct it_proc *p, const char *fsdb, const char *app, c
 void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
 {
     char *args[IT_ARGS_MAX + 1], dir[IT_PATH_MAX], n[16], line[256], prefix[64];
-    const char *fixed[] = {"--data", dir, "--port", "0", "--filers", n};
+    char db[IT_PATH_MAX], dbp[64];
+    const char *fixed[] = {"--data", dir,    "--port", "0",           "--filers",
+                           n,        "--db", db,       "--db-prefix", dbp};
+    size_t nfixed = CF_ARRAY_LEN(fixed);
     va_list ap;
 
-    it_skip_on_pg("coffer server keeps its catalogs in SQLite under --data");
+    /* On SQLite the catalogs are files under --data (no --db). */
+    if (!it_server_pg_args(db, dbp, data))
+        nfixed -= 4;
     memset(s, 0, sizeof(*s));
     IT_CHECK(nfilers <= IT_SERVER_FILERS);
     it_case_path(dir, data);
     it_keys_link_into(dir);
     it_fmt(n, sizeof(n), "%u", nfilers);
     va_start(ap, nfilers);
-    build_args(args, "server", fixed, CF_ARRAY_LEN(fixed), ap);
+    build_args(args, "server", fixed, nfixed, ap);
     va_end(ap);
     proc_start(&s->p, "server", args);
     it_proc_read_line(&s->p, s->p.ready_line, sizeof(s->p.ready_line), IT_READY_MS);

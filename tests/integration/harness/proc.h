@@ -151,8 +151,8 @@ struct it_server {
  * (stderr to <case dir>/server.log) and read its ready lines: "coffer server
  * ready: ...", then the app's, objsrv's, the monitor's and each filer's.
  * Lines after those (the gateway's) are left unread in s->p.out_fd.
- * On PostgreSQL (runner.h) the case is skipped here (it_skip_on_pg): the
- * server has no option for a catalog outside --data. */
+ * On PostgreSQL (runner.h) the server keeps its metadata there: --db and
+ * --db-prefix from it_server_pg_args(.., data). */
 void it_server_start_ok(struct it_server *s, const char *data, unsigned nfilers, ...)
     __attribute__((sentinel));
 

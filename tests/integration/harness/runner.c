@@ -203,6 +203,65 @@ const char *it_shard_location(char out[IT_PATH_MAX], const char *tag)
     return out;
 }
 
+/* The database prefix of a `coffer server` on data directory `data`:
+ * stable within the case, so a restarted server finds its databases. */
+static void server_prefix(char out[64], const char *data)
+{
+    size_t o = 0;
+
+    it_fmt(out, 64, "it_%ld_srv_", (long)getpid());
+    o = strlen(out);
+    for (const char *p = data; *p != '\0' && o < 40; p++) {
+        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        out[o++] = strchr("abcdefghijklmnopqrstuvwxyz0123456789", c) != NULL ? c : '_';
+    }
+    out[o] = '\0';
+}
+
+bool it_server_pg_args(char db[IT_PATH_MAX], char prefix[64], const char *data)
+{
+    static const char *const suffix[] = {"catalog", "shard_1", "fs", "fs_1"};
+    char name[64], err[CF_ERR_LEN] = "";
+    struct cf_db *admin = NULL;
+
+    if (g_it.pg == NULL)
+        return false;
+    server_prefix(prefix, data);
+    it_fmt(db, IT_PATH_MAX, "postgres:%s", g_it.pg);
+    for (size_t i = 0; i < CF_ARRAY_LEN(suffix); i++) {
+        bool known = false;
+
+        it_fmt(name, sizeof(name), "%s_%s", prefix, suffix[i]);
+        for (size_t j = 0; j < g_it.npg_dbs && !known; j++)
+            known = strcmp(g_it.pg_dbs[j], name) == 0;
+        if (known)
+            continue;
+        /* First start in this case: no leftover of an earlier run. */
+        if (admin == NULL)
+            admin = pg_open("postgres");
+        IT_CHECKF(pg_drop(admin, name, err) == 0, "drop %s: %s", name, err);
+        IT_CHECKF(g_it.npg_dbs < IT_PG_DBS, "more than %d databases in one case", IT_PG_DBS);
+        memcpy(g_it.pg_dbs[g_it.npg_dbs++], name, sizeof(name));
+    }
+    cf_db_close(admin);
+    return true;
+}
+
+void it_server_db_uri(char out[IT_PATH_MAX], const char *data, const char *which)
+{
+    char prefix[64];
+    bool fs = strcmp(which, "fs") == 0;
+
+    IT_CHECKF(fs || strcmp(which, "catalog") == 0, "server database \"%s\"", which);
+    if (g_it.pg == NULL) {
+        it_fmt(out, IT_PATH_MAX, "sqlite:%s/%s/%s", g_it.case_dir, data,
+               fs ? "fs-catalog.db" : "catalog.db");
+        return;
+    }
+    server_prefix(prefix, data);
+    it_fmt(out, IT_PATH_MAX, "postgres:%s dbname=%s_%s", g_it.pg, prefix, which);
+}
+
 /* Drop the databases the passing case made (its processes have ended). */
 static void pg_drop_case_dbs(void)
 {
@@ -220,9 +279,17 @@ static void pg_drop_case_dbs(void)
 
 void it_skip_on_pg(const char *why)
 {
+    char line[256];
+
     if (g_it.pg == NULL)
         return;
-    printf("skipped on postgres: %s\n", why);
+    it_fmt(line, sizeof(line), "on postgres: %s", why);
+    it_skip(line);
+}
+
+void it_skip(const char *why)
+{
+    printf("skipped %s\n", why);
     kill_registered();
     pg_drop_case_dbs();
     fflush(stdout);

@@ -93,10 +93,24 @@ void it_case_db_uri(char out[IT_PATH_MAX], const char *tag);
  * file next to its catalog: NULL on SQLite (that default), else out filled
  * by it_case_db_uri(out, tag) and returned. */
 const char *it_shard_location(char out[IT_PATH_MAX], const char *tag);
+/* For a `coffer server` of the case on data directory `data` (a case path
+ * name): on PostgreSQL, its --db ("postgres:<COFFER_TEST_PG>") in db and
+ * its --db-prefix ("it_<pid>_srv_<data>") in prefix, with the databases
+ * PREFIX_catalog, _shard_1, _fs and _fs_1 dropped now at the first call for
+ * `data` in the case (the server makes them) and again when the case
+ * passes; returns true. On SQLite returns false and fills nothing. */
+bool it_server_pg_args(char db[IT_PATH_MAX], char prefix[64], const char *data);
+/* The URI of the object catalog (which "catalog") or the file system
+ * catalog ("fs") of the `coffer server` of the case on data directory
+ * `data`: the SQLite file under it, or its PostgreSQL database. */
+void it_server_db_uri(char out[IT_PATH_MAX], const char *data, const char *which);
 /* On PostgreSQL, end the case here as skipped: prints "skipped on postgres:
  * <why>", kills the processes the case started, drops its databases, and
  * the runner reports "skip". A no-op on SQLite. */
 void it_skip_on_pg(const char *why);
+/* End the case here as skipped, whatever the backend: prints "skipped
+ * <why>", kills the processes the case started, drops its databases. */
+CF_NORETURN void it_skip(const char *why);
 
 /* ---- failing a case ------------------------------------------------------ */
 
