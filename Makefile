@@ -48,9 +48,11 @@ fuzz-run: fuzz
 	@scripts/fuzz-run.sh $(FUZZ) $(FUZZ_SECONDS)
 
 test-release: build
+	@scripts/deps.sh cluster
 	@cd $(REL) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
+	@scripts/deps.sh cluster
 	@cd $(SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 

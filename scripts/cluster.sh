@@ -74,13 +74,14 @@ down() {
     for p in "${live[@]}"; do
         # shellcheck disable=SC2086
         set -- $p
-        ours "$1" "$2" && kill -KILL "$1" 2>/dev/null || true
+        if ours "$1" "$2"; then kill -KILL "$1" 2>/dev/null || true; fi
     done
     while read -r kind a b _; do
         case "$kind" in
         pg)
-            [ -f "$a/postmaster.pid" ] &&
+            if [ -f "$a/postmaster.pid" ]; then
                 runuser -u postgres -- "$b/pg_ctl" -D "$a" stop -m fast -w -t 20 >/dev/null 2>&1 || true
+            fi
             ;;
         link) ip link del "$a" 2>/dev/null || true ;;
         ns)
