@@ -4,6 +4,8 @@
 #               lint, bounded fuzzing, -O2 build + tests, ASan/UBSan build + tests
 #   make bench  build and run the benchmark (figures, not pass/fail)
 #   make fuzz   build the libFuzzer targets with clang
+#   make cluster       a multi-host cluster in network namespaces (root; scripts/cluster.sh)
+#   make cluster-down  stop it and remove what it made
 JOBS     ?= $(shell nproc)
 BUILD    := build
 REL      := $(BUILD)/release
@@ -13,7 +15,7 @@ FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G "Unix Makefiles"
 
 .PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-maint \
-        clean
+        cluster cluster-down clean
 
 all: build
 
@@ -46,9 +48,11 @@ fuzz-run: fuzz
 	@scripts/fuzz-run.sh $(FUZZ) $(FUZZ_SECONDS)
 
 test-release: build
+	@scripts/deps.sh cluster
 	@cd $(REL) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
+	@scripts/deps.sh cluster
 	@cd $(SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
@@ -66,6 +70,13 @@ bench: build
 bench-maint: build
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
 	@bench/maint.sh $(REL)
+
+cluster: build
+	@scripts/deps.sh cluster
+	@scripts/cluster.sh up $(REL)/coffer $(BUILD)/cluster
+
+cluster-down:
+	@scripts/cluster.sh down $(BUILD)/cluster
 
 clean:
 	rm -rf $(BUILD)

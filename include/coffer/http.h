@@ -59,7 +59,8 @@
  *     measured over each rate_window_ms of time spent waiting for the client
  *     (time the handler itself takes, e.g. pushing bytes on, is not counted);
  *   - one source address holds at most per_ip_limit connections; more are
- *     closed at once, without a reply.
+ *     closed at once, without a reply. Sources in per_ip_exempt are not
+ *     limited (only the total conn_limit holds for them).
  * A watchdog thread enforces the first and third by shutting the socket
  * down: the handler then sees its request end with a termination code other
  * than COMPLETED_OK in cf_http_done_cb (an upload is thus aborted as when
@@ -116,6 +117,12 @@ struct cf_http_limits {
     uint64_t min_rate;        /* request body bytes per second, at least */
     uint64_t rate_window_ms;  /* the window min_rate is measured over */
     uint64_t per_ip_limit;    /* connections per source address */
+    /* Comma-separated addresses and networks ("10.77.0.5", "10.77.0.0/24",
+     * "fd00::/8") whose connections per_ip_limit does not limit: a load
+     * balancer's, from which every client's connections come. NULL or "":
+     * none. Owned by the role's configuration (cf_conf_fini frees it);
+     * borrowed by cf_http_server_start, which parses it. */
+    char *per_ip_exempt;
 };
 
 /* The entries of a role's cf_conf_opt table for its `struct cf_http_limits
@@ -135,8 +142,15 @@ struct cf_http_limits {
      offsetof(conf_type, http.rate_window_ms),                                                     \
      "milliseconds over which http-min-rate is measured", false},                                 \
     {"http-per-ip-limit", CF_CONF_U64, "256", 1, CF_HTTP_CONN_MAX,                                 \
-     offsetof(conf_type, http.per_ip_limit), "connections one source address may hold", false}
+     offsetof(conf_type, http.per_ip_limit), "connections one source address may hold", false},   \
+    {"http-per-ip-exempt", CF_CONF_LIST, NULL, 0, 0, offsetof(conf_type, http.per_ip_exempt),     \
+     "ADDR[/PREFIX] sources (a load balancer's) http-per-ip-limit does not apply to", false}
 /* clang-format on */
+
+/* Copy src's limits into dst, which gets its own copy of per_ip_exempt
+ * (dst's old one is freed): for a configuration handed on to another
+ * role's (coffer server), each freed by its own cf_conf_fini. */
+void cf_http_limits_copy(struct cf_http_limits *dst, const struct cf_http_limits *src);
 
 struct cf_http_server_opts {
     int listen_fd;              /* taken: closed by cf_http_server_free */
@@ -172,7 +186,8 @@ struct cf_http_server_opts {
  * *out is the server (caller owns; release with cf_http_server_free).
  * Returns 0; CF_EINVAL (one of tls_cert and tls_key without the other, or
  * files cf_tls_load_pair refuses: unreadable, not PEM, a key not the
- * certificate's, expired; a malformed authorities list) or CF_EIO
+ * certificate's, expired; a malformed authorities list or
+ * limits.per_ip_exempt) or CF_EIO
  * (libmicrohttpd without TLS support, or refusing its options), with a
  * reason in err (may be NULL); on failure listen_fd is closed. */
 CF_MUST_CHECK int cf_http_server_start(const struct cf_http_server_opts *opts,

@@ -73,6 +73,14 @@ struct conn {
     bool killed;
 };
 
+/* An entry of the per-address limit's exempt list: the first prefix bits
+ * of addr (4 bytes for AF_INET, 16 for AF_INET6). */
+struct netmask {
+    int family;
+    uint8_t addr[16];
+    unsigned prefix;
+};
+
 struct cf_http_server {
     struct MHD_Daemon *d;
     struct cf_http_server_opts opts;
@@ -99,6 +107,11 @@ struct cf_http_server {
     bool own_any;
     char own_host[CF_HTTP_ADDR_LEN + 2];
     char *extra;
+    /* The sources the per-address limit does not apply to (owned; parsed
+     * at start), and that limit; with none, libmicrohttpd enforces it. */
+    struct netmask *exempt;
+    size_t nexempt;
+    unsigned per_ip;
 };
 
 /* Decode %XX in place, but keep "%00" as is: MHD hands the handler a
@@ -190,6 +203,22 @@ struct request {
 };
 
 /* ---- slow clients: the connection table and its watchdog ---- */
+
+/* An address's text into out (cap bytes, at least CF_HTTP_ADDR_LEN): "?"
+ * if sa is not IPv4 or IPv6. */
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    const char *r = NULL;
+
+    if (sa != NULL && sa->sa_family == AF_INET)
+        r = inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                      (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        r = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                      (socklen_t)cap);
+    if (r == NULL)
+        (void)snprintf(out, cap, "?");
+}
 
 static struct conn *conn_of(struct MHD_Connection *c)
 {
@@ -873,8 +902,151 @@ static int authorities_setup(struct cf_http_server *s, int fd, const char *list,
     return 0;
 }
 
+/* Parse one "ADDR[/PREFIX]" (len bytes of text, untrusted) into m.
+ * Returns whether it is one. */
+static bool netmask_parse(const char *text, size_t len, struct netmask *m)
+{
+    char a[CF_HTTP_ADDR_LEN];
+    const char *slash = memchr(text, '/', len);
+    size_t alen = slash != NULL ? (size_t)(slash - text) : len;
+    unsigned max;
+
+    if (alen == 0 || alen >= sizeof(a))
+        return false;
+    memcpy(a, text, alen);
+    a[alen] = '\0';
+    memset(m, 0, sizeof(*m));
+    if (inet_pton(AF_INET, a, m->addr) == 1) {
+        m->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, a, m->addr) == 1) {
+        m->family = AF_INET6;
+        max = 128;
+    } else {
+        return false;
+    }
+    m->prefix = max;
+    if (slash != NULL) {
+        const char *p = slash + 1, *end = text + len;
+        unsigned v = 0;
+        if (p == end || end - p > 3)
+            return false;
+        for (; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return false;
+            v = v * 10 + (unsigned)(*p - '0');
+        }
+        if (v > max)
+            return false;
+        m->prefix = v;
+    }
+    return true;
+}
+
+/* Parse the exempt list (http.h per_ip_exempt) into s. Returns 0 or
+ * CF_EINVAL with err. */
+static int exempt_setup(struct cf_http_server *s, const char *list, char *err)
+{
+    size_t n = 1;
+
+    if (list == NULL || *list == '\0')
+        return 0;
+    for (const char *p = list; *p != '\0'; p++)
+        n += *p == ',';
+    s->exempt = cf_xcalloc(n, sizeof(*s->exempt));
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        const char *q = p;
+        size_t qlen = len;
+        while (qlen > 0 && *q == ' ')
+            q++, qlen--;
+        while (qlen > 0 && q[qlen - 1] == ' ')
+            qlen--;
+        if (qlen > 0) {
+            if (!netmask_parse(q, qlen, &s->exempt[s->nexempt])) {
+                cf_err_set(err, "--http-per-ip-exempt \"%.*s\": expected ADDR[/PREFIX]",
+                           (int)(qlen > 100 ? 100 : qlen), q);
+                return CF_EINVAL;
+            }
+            s->nexempt++;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* Whether the first prefix bits of a and b (bytes) agree. */
+static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned prefix)
+{
+    unsigned whole = prefix / 8, rest = prefix % 8;
+
+    if (memcmp(a, b, whole) != 0)
+        return false;
+    return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xffu << (8 - rest))) == 0;
+}
+
+/* Whether sa is in s's exempt list; an IPv4-mapped IPv6 address is
+ * compared as the IPv4 address it maps. */
+static bool exempt_has(const struct cf_http_server *s, const struct sockaddr *sa)
+{
+    const uint8_t *v4 = NULL, *v6 = NULL;
+
+    if (sa->sa_family == AF_INET) {
+        v4 = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        v6 = a->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            v4 = a->s6_addr + 12;
+    }
+    for (size_t i = 0; i < s->nexempt; i++) {
+        const struct netmask *m = &s->exempt[i];
+        if ((m->family == AF_INET && v4 != NULL && prefix_eq(m->addr, v4, m->prefix)) ||
+            (m->family == AF_INET6 && v6 != NULL && prefix_eq(m->addr, v6, m->prefix)))
+            return true;
+    }
+    return false;
+}
+
+/* The per-address limit when some sources are exempt (libmicrohttpd's own
+ * knows no exemption). It runs on the listening thread, which also adds
+ * each accepted connection to s->conns (its STARTED notification) before
+ * accepting the next, so the count is exact. */
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    struct cf_http_server *s = cls;
+    char addr[CF_HTTP_ADDR_LEN];
+    unsigned n = 0;
+
+    (void)len;
+    if (exempt_has(s, sa))
+        return MHD_YES;
+    sockaddr_text(sa, addr, sizeof(addr));
+    pthread_mutex_lock(&s->mu);
+    for (const struct conn *k = s->conns; k != NULL && n < s->per_ip; k = k->next)
+        n += strcmp(k->addr, addr) == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (n < s->per_ip)
+        return MHD_YES;
+    cf_log(CF_LOG_INFO, "http: %s holds %u connections already (--http-per-ip-limit); refused",
+           addr, n);
+    return MHD_NO;
+}
+
+void cf_http_limits_copy(struct cf_http_limits *dst, const struct cf_http_limits *src)
+{
+    char *old = dst->per_ip_exempt;
+
+    *dst = *src;
+    dst->per_ip_exempt = src->per_ip_exempt != NULL ? cf_xstrdup(src->per_ip_exempt) : NULL;
+    free(old);
+}
+
 static void server_release(struct cf_http_server *s)
 {
+    free(s->exempt);
     free(s->extra);
     free(s->tls_cert);
     cf_tls_free_key(s->tls_key);
@@ -900,7 +1072,10 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     s->opts.tls_cert = NULL;
     s->opts.tls_key = NULL;
     s->opts.authorities = NULL;
+    s->opts.limits.per_ip_exempt = NULL;
     rc = authorities_setup(s, opts->listen_fd, opts->authorities, tls, err);
+    if (rc == 0)
+        rc = exempt_setup(s, lim->per_ip_exempt, err);
     if (rc < 0) {
         close(opts->listen_fd);
         server_release(s);
@@ -932,6 +1107,7 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
         idle_s = UINT_MAX;
     if (per_ip > UINT_MAX)
         per_ip = UINT_MAX;
+    s->per_ip = (unsigned)per_ip;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -943,14 +1119,16 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     }
     s->wd_started = true;
     s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, s->nexempt > 0 ? accept_cb : NULL, s, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CF_HTTP_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->nexempt > 0 ? 0u : (unsigned)per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CF_HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         cf_err_set(err, "cannot start the HTTP%s server (libmicrohttpd refused its options)",
                    tls ? "S" : "");
@@ -1088,17 +1266,8 @@ void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-    const char *r = NULL;
 
-    if (sa != NULL && sa->sa_family == AF_INET)
-        r = inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                      (socklen_t)cap);
-    else if (sa != NULL && sa->sa_family == AF_INET6)
-        r = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                      (socklen_t)cap);
-    if (r == NULL)
-        (void)snprintf(out, cap, "?");
+    sockaddr_text(ci != NULL ? ci->client_addr : NULL, out, cap);
 }
 
 bool cf_http_signed(void)

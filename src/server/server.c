@@ -519,7 +519,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             return rc;
         fc->id = i + 1;
         fc->capacity = conf->filer_capacity;
-        fc->http = conf->http;
+        cf_http_limits_copy(&fc->http, &conf->http);
         rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
             return rc;
@@ -539,7 +539,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(monitor, &s->mc, "listen", listen);
     if (rc == 0)
         rc = SET(monitor, &s->mc, "db", u->catalog);
-    s->mc.http = conf->http;
+    cf_http_limits_copy(&s->mc.http, &conf->http);
     if (rc == 0)
         rc = SET_TLS(monitor, &s->mc, itls);
     if (rc == 0)
@@ -570,7 +570,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     s->ac.replicas = conf->replicas;
     s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
-    s->ac.http = conf->http;
+    cf_http_limits_copy(&s->ac.http, &conf->http);
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc == 0)
         rc = start_beat(s, "app", scheme, conf->host, app_port, monitor_url, err);
@@ -584,7 +584,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(objsrv, &s->oc, "listen", listen);
     if (rc == 0)
         rc = SET(objsrv, &s->oc, "app", app_url);
-    s->oc.http = conf->http;
+    cf_http_limits_copy(&s->oc.http, &conf->http);
     if (rc == 0)
         rc = SET_TLS(objsrv, &s->oc, itls);
     if (rc == 0)
@@ -614,7 +614,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
-    s->gc.http = conf->http;
+    cf_http_limits_copy(&s->gc.http, &conf->http);
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
     if (rc == 0)

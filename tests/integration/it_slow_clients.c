@@ -10,6 +10,10 @@
  *   per_ip   connections from 127.0.0.2 past the per-address limit are
  *            closed unanswered; those within it, and a client from
  *            127.0.0.1, are served.
+ *   per_ip_exempt  with --http-per-ip-exempt naming 127.0.0.2 (as a load
+ *            balancer's address would be), its connections past the limit
+ *            are served too, while 127.0.0.3's are still limited; a
+ *            malformed list stops the role at start.
  *   upload   an upload to the app whose body trickles: the app closes it,
  *            records nothing, and its streams to the filers end (no filer
  *            request in flight, no temporary file left).
@@ -17,7 +21,8 @@
  *   gateway_upload  the same through the gateway (only it has the short
  *            limits): its stream to the app, and the app's to the filers,
  *            end with the client's connection.
- *   server   `coffer server` passes the limits on to every role.
+ *   server   `coffer server` passes the limits (an exempt list too) on to
+ *            every role.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -228,6 +233,44 @@ static void case_per_ip(void *arg)
     it_filer_stop_ok(&f);
 }
 
+static void case_per_ip_exempt(void *arg)
+{
+    struct it_filer f, bad;
+    int lb[12], other[6];
+    char out[512];
+    int st;
+
+    (void)arg;
+    it_filer_init(&f, 1, "f1");
+    it_filer_start_ok(&f, "--http-per-ip-limit", "4", "--http-per-ip-exempt",
+                      "10.77.0.0/24, 127.0.0.2/32", "--http-per-ip-exempt", "fd00::/8", NULL);
+    for (size_t i = 0; i < CF_ARRAY_LEN(lb); i++) {
+        long code;
+        lb[i] = it_raw_connect_from("127.0.0.2", f.port, 10u);
+        code = status_on(lb[i]);
+        IT_CHECKF(code == 200, "exempt connection %zu: status %ld", i, code);
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(other); i++) {
+        long code;
+        other[i] = it_raw_connect_from("127.0.0.3", f.port, 10u);
+        code = status_on(other[i]);
+        IT_CHECKF(i < 4 ? code == 200 : code == 0, "connection %zu from 127.0.0.3: status %ld", i,
+                  code);
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(lb); i++)
+        close(lb[i]);
+    for (size_t i = 0; i < CF_ARRAY_LEN(other); i++)
+        close(other[i]);
+    it_filer_stop_ok(&f);
+
+    it_filer_init(&bad, 2, "f2");
+    st = it_coffer_cmd(out, sizeof(out), NULL, "filer", "--id", "2", "--dir", bad.dir, "--listen",
+                       "127.0.0.1:0", "--insecure-no-auth", "--http-per-ip-exempt", "10.0.0.0/33",
+                       NULL);
+    IT_CHECKF(it_exit_code(st) != 0, "a filer with a bad exempt list started (status 0x%x)",
+              (unsigned)st);
+}
+
 /* A filer's requests in flight, not counting the /status asking. */
 static bool filers_idle(void *arg)
 {
@@ -406,7 +449,10 @@ static void case_server(void *arg)
     char line[256];
 
     (void)arg;
-    it_server_start_ok(&s, "data", 2, "--http-head-timeout-ms", HEAD_MS, NULL);
+    /* An exempt list that does not cover 127.0.0.2 changes nothing here;
+     * each role gets its own copy of it. */
+    it_server_start_ok(&s, "data", 2, "--http-head-timeout-ms", HEAD_MS, "--http-per-ip-exempt",
+                       "10.0.0.0/8", NULL);
     it_proc_read_line(&s.p, line, sizeof(line), 20000); /* the gateway's */
     IT_CHECK(sscanf(line, "coffer gateway listening on http://127.0.0.1:%u", &ports[3]) == 1);
     IT_CHECK(sscanf(s.p.base, "http://127.0.0.1:%u", &ports[0]) == 1);
@@ -435,6 +481,7 @@ int main(int argc, char **argv)
     static const struct it_case cases[] = {
         {"heads", case_heads, NULL, 60},
         {"per_ip", case_per_ip, NULL, 30},
+        {"per_ip_exempt", case_per_ip_exempt, NULL, 30},
         {"upload", case_upload, NULL, 40},
         {"filer_body", case_filer_body, NULL, 30},
         {"gateway_upload", case_gateway_upload, NULL, 60},
