@@ -70,7 +70,7 @@ my $banned = join "|", sort keys %advice;
 my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
-                    objpath range uuid tls)]],
+                    objpath range uuid tls upstream)]],
     [db      => [qw(db shardset clockguard)]],
     [objdb   => [qw(objdb scribe)]],
     [fsdb    => [qw(fsdb)]],
