@@ -28,6 +28,7 @@
 #include "coffer/conf.h"
 #include "coffer/fsdb.h"
 #include "coffer/sha512.h"
+#include "coffer/upstream.h"
 
 /* ---- arguments (common.c) ---- */
 
@@ -100,6 +101,29 @@ int cf__cli_attempts_parse(const char *v);
 /* Pause before attempt a (1 for the second attempt, ...): 0.5 s, 1.5 s,
  * then 4 s each, so the default three attempts wait 2 s in all. */
 void cf__cli_backoff(int a);
+
+/* Which URL of a list each attempt of one request goes to: the first, in
+ * the order given, that has not failed to connect during this request;
+ * when all have, round them again. An attempt waits first (cf__cli_backoff)
+ * when it goes to the URL the last one went to, or when every URL failed to
+ * connect: moving on to another instance costs no pause. */
+struct cf__cli_turn {
+    size_t n;                   /* URLs in the list, 1 to CF_UPSTREAM_MAX */
+    size_t cur;                 /* the URL of the attempt under way */
+    int a;                      /* attempts begun */
+    int pauses;                 /* pauses made */
+    bool down[CF_UPSTREAM_MAX]; /* failed to connect during this request */
+};
+
+/* Start t for a list of n URLs. */
+void cf__cli_turn_init(struct cf__cli_turn *t, size_t n);
+
+/* Begin the next attempt: pause if it must, and return the index of its
+ * URL (t->cur). */
+size_t cf__cli_turn_next(struct cf__cli_turn *t);
+
+/* The attempt under way made no connection to its URL. */
+void cf__cli_turn_down(struct cf__cli_turn *t);
 
 /* ---- progress (common.c) ---- */
 
@@ -332,6 +356,7 @@ struct cf__cli_gwreq {
     uint64_t got;       /* download: bytes written to out so far */
     uint64_t from;      /* download: the attempt asks for the bytes from here (Range) */
     bool changed;       /* download: a resumed attempt found another file */
+    bool doubt;         /* upload: sent whole, no reply: recorded or not? */
 };
 
 /* Start x for command cmd (borrowed). Cannot fail. */

@@ -218,6 +218,37 @@ void cf__cli_backoff(int a)
     }
 }
 
+void cf__cli_turn_init(struct cf__cli_turn *t, size_t n)
+{
+    memset(t, 0, sizeof(*t));
+    t->n = n > 0 && n <= CF_UPSTREAM_MAX ? n : 1;
+}
+
+size_t cf__cli_turn_next(struct cf__cli_turn *t)
+{
+    size_t pick = t->n;
+    bool all_down = false;
+
+    for (size_t i = 0; i < t->n && pick == t->n; i++)
+        if (!t->down[i])
+            pick = i;
+    if (pick == t->n) {
+        all_down = true;
+        memset(t->down, 0, sizeof(t->down));
+        pick = (t->cur + 1) % t->n;
+    }
+    if (t->a > 0 && (pick == t->cur || all_down))
+        cf__cli_backoff(++t->pauses);
+    t->cur = pick;
+    t->a++;
+    return pick;
+}
+
+void cf__cli_turn_down(struct cf__cli_turn *t)
+{
+    t->down[t->cur] = true;
+}
+
 /* Whether --help (or -h) is among rest[0..k). */
 static bool wants_help(char **rest, int k)
 {
@@ -527,6 +558,7 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
 {
     char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
     struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
     size_t n = 0;
     bool idem = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
     int w, rc = 1, e = 0, tries = cf__cli_attempts();
@@ -551,16 +583,17 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
         goto out;
     /* The given order first (the first URL is the one to prefer), then
      * round the list again while attempts remain. */
+    cf__cli_turn_init(&t, n);
     for (int a = 0; a < tries; a++) {
-        const char *base = cf_upstream_url(u, (size_t)a % n);
+        const char *base = cf_upstream_url(u, cf__cli_turn_next(&t));
         bool unsent = false, again;
 
-        if (a > 0)
-            cf__cli_backoff(a);
         json_decref(*reply);
         *reply = NULL;
         (void)snprintf(url, sizeof(url), "%s%s", base, r->path);
         e = cf_httpc_json_ex(r->method, url, r->body, r->timeout_ms, status, reply, &unsent, err);
+        if (e == CF_EUNAVAIL)
+            cf__cli_turn_down(&t);
         /* Another instance may answer: no connection (any request), or an
          * idempotent one that broke or was answered "not now". */
         again = (e == CF_EUNAVAIL && (unsent || idem)) ||

@@ -74,6 +74,7 @@ int cf_cli_put(int argc, char **argv)
     CURL *h = NULL;
     CURLcode cc = CURLE_FAILED_INIT;
     struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
     long status = 0;
     int rc, n, tries = 0;
 
@@ -101,16 +102,16 @@ int cf_cli_put(int argc, char **argv)
     if (cf__cli_operator("put") != 0 || cf__cli_src_open(&src, "put", file, &size) != 0 ||
         cf__cli_tls("put", NULL) != 0 || cf_httpc_global_init() < 0)
         goto out;
+    cf__cli_turn_init(&t, cf_upstream_count(u));
     /* The app makes a new object of every upload it completes: an upload
      * goes again, to the next app, only when it cannot have completed (no
      * connection, or broken before its whole body was sent). */
     for (int a = 0; a < tries; a++) {
-        const char *base = cf_upstream_url(u, (size_t)a % cf_upstream_count(u));
+        const char *base = cf_upstream_url(u, cf__cli_turn_next(&t));
         curl_off_t sent = 0;
         bool again;
 
         if (a > 0) {
-            cf__cli_backoff(a);
             cf_sha512_fini(&src.sha);
             if ((size >= 0 && fseeko(src.f, 0, SEEK_SET) != 0) || cf_sha512_init(&src.sha) < 0) {
                 fprintf(stderr, "coffer put: cannot read \"%s\" again\n", file);
@@ -153,6 +154,8 @@ int cf_cli_put(int argc, char **argv)
         cc = curl_easy_perform(h);
         status = 0;
         (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK && status == 0)
+            cf__cli_turn_down(&t);
         (void)curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
         again = cc != CURLE_OK && src.err == 0 && !cf_httpc_cert_error((int)cc) &&
                 (cf_httpc_unsent((int)cc) ||
@@ -268,6 +271,7 @@ int cf_cli_get(int argc, char **argv)
     char *pos[1], *uuid = NULL, url[CF__CLI_URL_MAX], err[CF_ERR_LEN], range[64];
     uint8_t dg[CF_SHA512_LEN];
     struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
     CURLcode cc = CURLE_FAILED_INIT;
     long status = 0;
     int rc, n, tries = 0;
@@ -295,14 +299,14 @@ int cf_cli_get(int argc, char **argv)
         fprintf(stderr, "coffer get: --objsrv: %s\n", err);
         goto out;
     }
+    cf__cli_turn_init(&t, cf_upstream_count(u));
     /* A download that breaks goes on from the byte it reached, on the next
      * objsrv; a reply 502/503/504 is asked again there. */
     for (int a = 0; a < tries; a++) {
-        const char *base = cf_upstream_url(u, (size_t)a % cf_upstream_count(u));
+        const char *base = cf_upstream_url(u, cf__cli_turn_next(&t));
         bool again;
 
         if (a > 0) {
-            cf__cli_backoff(a);
             d.from = d.got;
             d.checked = false;
             cf_buf_fini(&d.err);
@@ -337,6 +341,8 @@ int cf_cli_get(int argc, char **argv)
         cc = curl_easy_perform(d.h);
         status = 0;
         (void)curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK && status == 0)
+            cf__cli_turn_down(&t);
         again = !d.changed && !cf_httpc_cert_error((int)cc) && cc != CURLE_WRITE_ERROR &&
                 ((cc != CURLE_OK && status / 100 != 4) || cf_upstream_retry_status(status));
         if (!again || a + 1 == tries)

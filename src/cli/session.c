@@ -344,11 +344,12 @@ static bool reply_from_coffer(const struct cf__cli_gwreq *x)
  * - an upload (PUT from a file that can be read again) that broke before
  *   its whole body was sent, or was answered 503 by the gateway other than
  *   "in doubt": the gateway records a version only after the whole body
- *   was stored, and every 503 of its upload but that one means it did not.
+ *   was stored, and every 503 of its upload but that one means it did not;
+ *   one that sent its whole body and got no reply is marked x->doubt, and
+ *   put_settle asks the gateway whether it took before sending it again.
  * Nothing else: a reply after a mkdir, mv, cp, rm or restore broke may
  * have come after the change was made. */
-static bool gwreq_again(const struct cf__cli_gwreq *x, const char *method, CURLcode cc,
-                        int64_t in_size)
+static bool gwreq_again(struct cf__cli_gwreq *x, const char *method, CURLcode cc, int64_t in_size)
 {
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool put = x->in.f != NULL && in_size >= 0 && x->in.err == 0;
@@ -370,7 +371,79 @@ static bool gwreq_again(const struct cf__cli_gwreq *x, const char *method, CURLc
     (void)curl_easy_getinfo(x->h, CURLINFO_SIZE_UPLOAD_T, &sent);
     if (cc != CURLE_OK && x->status == 0 && sent < (curl_off_t)in_size)
         return true;
+    if (cc != CURLE_OK && x->status == 0) {
+        /* The whole body went and no reply came: the gateway may have
+         * recorded it. put_settle asks before it is sent again. */
+        x->doubt = true;
+        return true;
+    }
     return x->status == 503 && !reply_in_doubt(x);
+}
+
+/* The SHA-512 of the whole file f (read again from its start). */
+static int file_sha(FILE *f, uint8_t out[CF_SHA512_LEN])
+{
+    struct cf_sha512 sha;
+    char buf[65536];
+    size_t n;
+    int rc = -1;
+
+    if (cf_sha512_init(&sha) < 0)
+        return -1;
+    if (fseeko(f, 0, SEEK_SET) != 0)
+        goto out;
+    for (;;) {
+        n = fread(buf, 1, sizeof(buf), f);
+        if (n == 0)
+            break;
+        if (cf_sha512_update(&sha, buf, n) < 0)
+            goto out;
+    }
+    if (!ferror(f) && cf_sha512_final(&sha, out) == 0)
+        rc = 0;
+out:
+    cf_sha512_fini(&sha);
+    return rc;
+}
+
+/* An upload to url (borrowed: the file's URL on the gateway this attempt
+ * goes to) sent its whole body and got no reply. Ask that gateway for the
+ * file: when its current version holds exactly the bytes sent, the upload
+ * took (or the file held them already), and x->json is made as the
+ * gateway's reply would have been. Returns 1 then, 0 when the file holds
+ * other bytes or none (the upload is sent again), -1 when no answer came. */
+static int put_settle(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, const char *url,
+                      int64_t in_size)
+{
+    struct cf__cli_gwreq q;
+    uint8_t mine[CF_SHA512_LEN];
+    char hex[CF_SHA512_HEX_LEN + 1];
+    struct curl_header *v = NULL;
+    CURLcode cc;
+    int rc = -1;
+
+    cf__cli_gwreq_init(&q, x->cmd);
+    q.stop_on_file = true;
+    cc = gwreq_once(&q, s, "GET", url, -1);
+    if (q.status == 404 || (q.status == 200 && !q.is_file)) {
+        rc = 0;
+    } else if (q.status == 200) {
+        if (file_sha(x->in.f, mine) != 0)
+            goto out;
+        rc = memcmp(mine, q.sha, sizeof(mine)) == 0;
+        if (rc == 1) {
+            cf_sha512_hex(mine, hex);
+            (void)curl_easy_header(q.h, "X-Coffer-Version", 0, CURLH_HEADER, -1, &v);
+            x->json =
+                json_pack("{s:s,s:I,s:I}", "sha512", hex, "size", (json_int_t)in_size, "version_no",
+                          (json_int_t)(v != NULL ? strtoll(v->value, NULL, 10) : 0));
+            x->status = 201;
+        }
+    }
+    (void)cc;
+out:
+    cf__cli_gwreq_fini(&q);
+    return rc;
 }
 
 /* Make x ready for another attempt: an upload read again from its start,
@@ -383,7 +456,9 @@ static int gwreq_rewind(struct cf__cli_gwreq *x)
     cf_buf_init(&x->body, JSON_MAX);
     x->headers_seen = false;
     x->status = 0;
-    if (x->in.f != NULL) {
+    /* An upload in doubt keeps the hash of what it sent until put_settle
+     * has told whether it took. */
+    if (x->in.f != NULL && !x->doubt) {
         cf_sha512_fini(&x->in.sha);
         if (fseeko(x->in.f, 0, SEEK_SET) != 0 || cf_sha512_init(&x->in.sha) < 0)
             return -1;
@@ -398,6 +473,7 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
                       const char *url, int64_t in_size)
 {
     struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
     struct cf_buf full;
     size_t glen = strlen(s->gateway), n = 1;
     const char *rest = NULL;
@@ -414,17 +490,18 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
         rest = url + glen;
         n = cf_upstream_count(u);
     }
+    cf__cli_turn_init(&t, n);
     for (int a = 0; a < tries; a++) {
-        const char *base = rest != NULL ? cf_upstream_url(u, (size_t)a % n) : url;
+        const char *prev = rest != NULL ? cf_upstream_url(u, t.cur) : url;
+        size_t i = cf__cli_turn_next(&t);
+        const char *base = rest != NULL ? cf_upstream_url(u, i) : url;
         if (a > 0) {
-            const char *prev = rest != NULL ? cf_upstream_url(u, (size_t)(a - 1) % n) : url;
-            if (x->status != 0)
+            if (cc == CURLE_OK)
                 fprintf(stderr, "coffer %s: %s answered HTTP %ld; trying again\n", x->cmd, prev,
                         x->status);
             else
                 fprintf(stderr, "coffer %s: %s: %s; trying again%s\n", x->cmd, prev,
                         curl_easy_strerror(cc), x->got > 0 ? " from the byte reached" : "");
-            cf__cli_backoff(a);
             if (gwreq_rewind(x) != 0) {
                 fprintf(stderr, "coffer %s: cannot read the file again\n", x->cmd);
                 goto out;
@@ -436,7 +513,27 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
             fprintf(stderr, "coffer %s: the gateway URL is too long\n", x->cmd);
             goto out;
         }
+        if (x->doubt) {
+            int settled = put_settle(x, s, full.base, in_size);
+            if (settled == 1) {
+                x->doubt = false;
+                rc = 0;
+                goto out;
+            }
+            if (settled < 0) {
+                cf__cli_turn_down(&t);
+                cc = CURLE_COULDNT_CONNECT;
+                continue;
+            }
+            x->doubt = false;
+            if (gwreq_rewind(x) != 0) {
+                fprintf(stderr, "coffer %s: cannot read the file again\n", x->cmd);
+                goto out;
+            }
+        }
         cc = gwreq_once(x, s, method, full.base, in_size);
+        if (cc != CURLE_OK && x->status == 0)
+            cf__cli_turn_down(&t);
         if (cc == CURLE_FAILED_INIT && x->h == NULL) {
             fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
             goto out;
