@@ -594,10 +594,12 @@ int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
         e = cf_httpc_json_ex(r->method, url, r->body, r->timeout_ms, status, reply, &unsent, err);
         if (e == CF_EUNAVAIL)
             cf__cli_turn_down(&t);
-        /* Another instance may answer: no connection (any request), or an
-         * idempotent one that broke or was answered "not now". */
+        /* Another instance may answer: no connection, or a 503 without
+         * coffer's JSON (a balancer that did not pass it on) for any
+         * request; an idempotent one that broke or was answered "not now". */
         again = (e == CF_EUNAVAIL && (unsent || idem)) ||
-                (e == 0 && idem && cf_upstream_retry_status(*status));
+                (e == 0 && idem && cf_upstream_retry_status(*status)) ||
+                (e == 0 && *status == 503 && !json_is_string(json_object_get(*reply, "error")));
         if (!again || a + 1 == tries)
             break;
         if (e < 0)
