@@ -14,7 +14,7 @@ FUZZ     := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G "Unix Makefiles"
 
-.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-maint \
+.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-cluster bench-maint \
         cluster cluster-down clean
 
 all: build
@@ -65,6 +65,13 @@ bench: build
 	@bench/run.sh $(REL)
 	@bench/maint.sh $(REL)
 	@bench/tls.sh $(REL)
+	@bench/cluster.sh $(REL)
+
+# Only the cluster path against one instance direct, and the fail-over time.
+bench-cluster: build
+	@scripts/deps.sh bench
+	@cmake --build $(REL) -j $(JOBS) --target coffer-bench
+	@bench/cluster.sh $(REL)
 
 # Only the maintenance figures (rebuild and audit throughput).
 bench-maint: build

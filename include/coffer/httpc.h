@@ -77,6 +77,19 @@ CF_MUST_CHECK int cf_httpc_sign(void *h, const char *method, const char *url, vo
 CF_MUST_CHECK int cf_httpc_json(const char *method, const char *url, const json_t *body,
                                 long timeout_ms, long *status, json_t **out, char *err);
 
+/* cf_httpc_json, and *unsent (may be NULL) set true when it returns
+ * CF_EUNAVAIL because no connection was made (cf_httpc_unsent), so the
+ * request cannot have reached the server; false otherwise. */
+CF_MUST_CHECK int cf_httpc_json_ex(const char *method, const char *url, const json_t *body,
+                                   long timeout_ms, long *status, json_t **out, bool *unsent,
+                                   char *err);
+
+/* Whether curl code cc (a CURLcode) means no connection was made (the
+ * name did not resolve, the connection was refused or timed out), so no
+ * byte of the request reached a server: any request may then be sent
+ * again elsewhere. */
+bool cf_httpc_unsent(int cc);
+
 /* The X-Coffer-SHA512 (CF_SHA512_HEADER) of the last reply of transfer h
  * (a CURL *, borrowed), read with libcurl's header API: from a write
  * callback once the reply's headers arrived, or after the transfer. The

@@ -28,6 +28,7 @@
 #include "coffer/conf.h"
 #include "coffer/fsdb.h"
 #include "coffer/sha512.h"
+#include "coffer/upstream.h"
 
 /* ---- arguments (common.c) ---- */
 
@@ -75,6 +76,54 @@ CF_MUST_CHECK int cf__cli_load(const struct cf__cli_args *a, void *conf, int arg
  * used. It lets a command choose between its forms before reading its
  * options. Returns how many went into pos. */
 int cf__cli_positionals(const struct cf__cli_args *a, int argc, char **argv, char **pos, int max);
+
+/* ---- retries (common.c) ---- */
+
+/* Every URL a command is given (the gateway's, an app's, a monitor's) may
+ * be a comma list of instances. A request that fails in a way another
+ * instance (or the same one, back through a floating address) may not is
+ * sent again, on the next URL of the list, after a short pause: GET and
+ * HEAD when no reply came, the transfer broke or the reply was
+ * 502/503/504; any request when no connection could be made; what else a
+ * caller knows to be safe (session.c). */
+#define CF__CLI_ATTEMPTS_DEFAULT 3
+#define CF__CLI_ATTEMPTS_MAX     10
+
+/* How many attempts a request gets: --attempts N (any command takes it;
+ * cf__cli_load keeps it), else COFFER_ATTEMPTS, else
+ * CF__CLI_ATTEMPTS_DEFAULT. */
+int cf__cli_attempts(void);
+
+/* N of "--attempts N" (borrowed), or 0 when it is not 1 to
+ * CF__CLI_ATTEMPTS_MAX. */
+int cf__cli_attempts_parse(const char *v);
+
+/* Pause before attempt a (1 for the second attempt, ...): 0.5 s, 1.5 s,
+ * then 4 s each, so the default three attempts wait 2 s in all. */
+void cf__cli_backoff(int a);
+
+/* Which URL of a list each attempt of one request goes to: the first, in
+ * the order given, that has not failed to connect during this request;
+ * when all have, round them again. An attempt waits first (cf__cli_backoff)
+ * when it goes to the URL the last one went to, or when every URL failed to
+ * connect: moving on to another instance costs no pause. */
+struct cf__cli_turn {
+    size_t n;                   /* URLs in the list, 1 to CF_UPSTREAM_MAX */
+    size_t cur;                 /* the URL of the attempt under way */
+    int a;                      /* attempts begun */
+    int pauses;                 /* pauses made */
+    bool down[CF_UPSTREAM_MAX]; /* failed to connect during this request */
+};
+
+/* Start t for a list of n URLs. */
+void cf__cli_turn_init(struct cf__cli_turn *t, size_t n);
+
+/* Begin the next attempt: pause if it must, and return the index of its
+ * URL (t->cur). */
+size_t cf__cli_turn_next(struct cf__cli_turn *t);
+
+/* The attempt under way made no connection to its URL. */
+void cf__cli_turn_down(struct cf__cli_turn *t);
 
 /* ---- progress (common.c) ---- */
 
@@ -259,7 +308,8 @@ CF_MUST_CHECK int cf__cli_token_save(const char *cmd, const char *path, const ch
 
 /* Where and how to reach the gateway as the logged-in user. */
 struct cf__cli_sess {
-    char gateway[1024];        /* the gateway's URL, without a trailing '/' */
+    char gateway[1024];        /* the first gateway's URL, without a trailing '/' */
+    char list[4096];           /* every gateway's URL, a comma list (the first is gateway) */
     char ca[CF__CLI_PATH_MAX]; /* the CA file trusted for https://; "" for the system's */
     /* "Authorization: Bearer TOKEN", the token at most CF__CLI_TOKEN_MAX + 1 bytes */
     char auth[sizeof("Authorization: Bearer ") + CF__CLI_TOKEN_MAX + 1];
@@ -303,13 +353,21 @@ struct cf__cli_gwreq {
     CURL *h;
     bool headers_seen;
     struct cf_buf body; /* a JSON reply, or the body of an error reply */
+    uint64_t got;       /* download: bytes written to out so far */
+    uint64_t from;      /* download: the attempt asks for the bytes from here (Range) */
+    bool changed;       /* download: a resumed attempt found another file */
+    bool doubt;         /* upload: sent whole, no reply: recorded or not? */
 };
 
 /* Start x for command cmd (borrowed). Cannot fail. */
 void cf__cli_gwreq_init(struct cf__cli_gwreq *x, const char *cmd);
 
-/* Send method url (borrowed) with s's token (borrowed). in_size: the
- * upload's size, or -1 for chunked (only with x->in). Returns 0 on a 2xx
+/* Send method url (borrowed; it starts with s->gateway) with s's token
+ * (borrowed). in_size: the upload's size, or -1 for chunked (only with
+ * x->in). A failed attempt is sent again (cf__cli_attempts in all) on the
+ * next gateway of s->list when session.c's gwreq_again allows it: a
+ * download then resumes from the byte it reached, and ends "changed" if the
+ * gateway now serves another file there. Returns 0 on a 2xx
  * reply (x->json parsed when it is JSON), or when stop_on_file and the
  * reply is a file; else 1 with the reason printed ("run coffer login" when
  * the gateway refused the token). Run x once; cf__cli_gwreq_fini and

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "coffer/buf.h"
@@ -25,6 +26,7 @@
 #include "coffer/io.h"
 #include "coffer/sha512.h"
 #include "coffer/log.h"
+#include "coffer/upstream.h"
 #include "cli_int.h"
 
 /* ---- arguments ---- */
@@ -148,6 +150,105 @@ out:
     return rc;
 }
 
+/* --attempts, which every command takes (cf__cli_attempts); 0: not given. */
+static int attempts_opt;
+
+/* Take --attempts N (or --attempts=N) out of rest[0..*k). Returns 0, or
+ * -1 with the reason printed when N is not 1 to CF__CLI_ATTEMPTS_MAX. */
+static int take_attempts(const char *cmd, char **rest, int *k)
+{
+    const char *v = NULL;
+    int w = 0;
+
+    for (int i = 0; i < *k; i++) {
+        if (strcmp(rest[i], "--attempts") == 0 && i + 1 < *k)
+            v = rest[++i];
+        else if (strncmp(rest[i], "--attempts=", 11) == 0)
+            v = rest[i] + 11;
+        else
+            rest[w++] = rest[i];
+    }
+    *k = w;
+    if (v == NULL)
+        return 0;
+    attempts_opt = cf__cli_attempts_parse(v);
+    if (attempts_opt == 0) {
+        fprintf(stderr, "coffer %s: --attempts is a number from 1 to %d\n", cmd,
+                CF__CLI_ATTEMPTS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int cf__cli_attempts_parse(const char *v)
+{
+    char *end = NULL;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || errno != 0 || *end != '\0' || n < 1 || n > CF__CLI_ATTEMPTS_MAX)
+        return 0;
+    return (int)n;
+}
+
+int cf__cli_attempts(void)
+{
+    const char *env = getenv("COFFER_ATTEMPTS");
+    int n;
+
+    if (attempts_opt > 0)
+        return attempts_opt;
+    if (env != NULL && env[0] != '\0') {
+        n = cf__cli_attempts_parse(env);
+        if (n > 0)
+            return n;
+    }
+    return CF__CLI_ATTEMPTS_DEFAULT;
+}
+
+void cf__cli_backoff(int a)
+{
+    /* 0.5 s, 1.5 s, then 4 s: three attempts take 2 s of pauses, and a
+     * floating address or a restarted instance has time to come back. */
+    uint64_t ms = a <= 1 ? 500 : a == 2 ? 1500 : 4000;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void cf__cli_turn_init(struct cf__cli_turn *t, size_t n)
+{
+    memset(t, 0, sizeof(*t));
+    t->n = n > 0 && n <= CF_UPSTREAM_MAX ? n : 1;
+}
+
+size_t cf__cli_turn_next(struct cf__cli_turn *t)
+{
+    size_t pick = t->n;
+    bool all_down = false;
+
+    for (size_t i = 0; i < t->n && pick == t->n; i++)
+        if (!t->down[i])
+            pick = i;
+    if (pick == t->n) {
+        all_down = true;
+        memset(t->down, 0, sizeof(t->down));
+        pick = (t->cur + 1) % t->n;
+    }
+    if (t->a > 0 && (pick == t->cur || all_down))
+        cf__cli_backoff(++t->pauses);
+    t->cur = pick;
+    t->a++;
+    return pick;
+}
+
+void cf__cli_turn_down(struct cf__cli_turn *t)
+{
+    t->down[t->cur] = true;
+}
+
 /* Whether --help (or -h) is among rest[0..k). */
 static bool wants_help(char **rest, int k)
 {
@@ -177,6 +278,9 @@ static void usage_with_key_file(const struct cf__cli_args *a)
         "else ./data/" CF_CRED_OPERATOR_FILE ")",
         false};
     cf_conf_usage(stdout, a->usage, o, a->nopts + 1);
+    printf("  --attempts N: tries of a request on the given URLs (a comma list) before it "
+           "fails (default %d; COFFER_ATTEMPTS)\n",
+           CF__CLI_ATTEMPTS_DEFAULT);
     free(o);
 }
 
@@ -197,6 +301,8 @@ int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv
         goto out;
     }
     take_key_file(rest, &k);
+    if (take_attempts(a->cmd, rest, &k) != 0)
+        goto out;
     if (a->key_file && wants_help(rest, k)) {
         usage_with_key_file(a);
         rc = 0;
@@ -451,25 +557,67 @@ int cf__cli_ca_url(const char *cmd, const char *ca, const char *url)
 int cf__cli_request(const struct cf__cli_req *r, long *status, json_t **reply)
 {
     char url[CF__CLI_URL_MAX], err[CF_ERR_LEN] = "";
-    int n, rc = 1;
+    struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
+    size_t n = 0;
+    bool idem = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    int w, rc = 1, e = 0, tries = cf__cli_attempts();
 
     *reply = NULL;
-    n = snprintf(url, sizeof(url), "%s%s", r->base, r->path);
-    if (n < 0 || (size_t)n >= sizeof(url)) {
-        fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
+    if (cf_upstream_parse(r->base, &u, err) < 0) {
+        fprintf(stderr, "coffer %s: %s: %s\n", r->cmd, r->base_name, err);
         goto out;
     }
-    if (cf__cli_ca_url(r->cmd, r->ca, r->base) != 0 || cf__cli_tls(r->cmd, r->ca) != 0 ||
-        (!r->public && cf__cli_operator(r->cmd) != 0))
+    n = cf_upstream_count(u);
+    for (size_t i = 0; i < n; i++) {
+        w = snprintf(url, sizeof(url), "%s%s", cf_upstream_url(u, i), r->path);
+        if (w < 0 || (size_t)w >= sizeof(url)) {
+            fprintf(stderr, "coffer %s: %s too long\n", r->cmd, r->base_name);
+            goto out;
+        }
+        if (cf__cli_ca_url(r->cmd, r->ca, cf_upstream_url(u, i)) != 0)
+            goto out;
+    }
+    if (cf__cli_tls(r->cmd, r->ca) != 0 || (!r->public && cf__cli_operator(r->cmd) != 0) ||
+        cf_httpc_global_init() < 0)
         goto out;
-    if (cf_httpc_global_init() < 0 ||
-        cf_httpc_json(r->method, url, r->body, r->timeout_ms, status, reply, err) < 0) {
+    /* The given order first (the first URL is the one to prefer), then
+     * round the list again while attempts remain. */
+    cf__cli_turn_init(&t, n);
+    for (int a = 0; a < tries; a++) {
+        const char *base = cf_upstream_url(u, cf__cli_turn_next(&t));
+        bool unsent = false, again;
+
+        json_decref(*reply);
+        *reply = NULL;
+        (void)snprintf(url, sizeof(url), "%s%s", base, r->path);
+        e = cf_httpc_json_ex(r->method, url, r->body, r->timeout_ms, status, reply, &unsent, err);
+        if (e == CF_EUNAVAIL)
+            cf__cli_turn_down(&t);
+        /* Another instance may answer: no connection, or a 503 without
+         * coffer's JSON (a balancer that did not pass it on) for any
+         * request; an idempotent one that broke or was answered "not now". */
+        again = (e == CF_EUNAVAIL && (unsent || idem)) ||
+                (e == 0 && idem && cf_upstream_retry_status(*status)) ||
+                (e == 0 && *status == 503 && !json_is_string(json_object_get(*reply, "error")));
+        if (!again || a + 1 == tries)
+            break;
+        if (e < 0)
+            fprintf(stderr, "coffer %s: %s; trying again\n", r->cmd, err);
+        else
+            fprintf(stderr, "coffer %s: %s answered HTTP %ld; trying again\n", r->cmd, base,
+                    *status);
+    }
+    if (e < 0) {
         /* err names the URL already. */
         fprintf(stderr, "coffer %s: %s%s\n", r->cmd, err, r->hint != NULL ? r->hint : "");
+        json_decref(*reply);
+        *reply = NULL;
         goto out;
     }
     rc = 0;
 out:
+    cf_upstream_free(u);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "coffer/httpc.h"
 #include "coffer/io.h"
 #include "coffer/sha512.h"
+#include "coffer/upstream.h"
 #include "cli_int.h"
 
 /* Listings are JSON in memory: CF_FSDB_LIST_MAX entries of a few hundred bytes. */
@@ -87,6 +89,8 @@ int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token
 {
     char path[CF__CLI_PATH_MAX];
     const char *gw = gateway;
+    struct cf_upstream *u = NULL;
+    char err[CF_ERR_LEN] = "";
     json_t *j = NULL;
     json_error_t jerr;
     int rc = 1, n;
@@ -137,18 +141,32 @@ int cf__cli_sess_load(const char *cmd, const char *token_file, const char *token
             goto out;
         }
     }
-    n = snprintf(s->gateway, sizeof(s->gateway), "%s", gw);
+    /* One URL or a comma list; "http://host:port/" as well as
+     * "http://host:port". */
+    if (cf_upstream_parse(gw, &u, err) < 0) {
+        fprintf(stderr, "coffer %s: the gateway: %s\n", cmd, err);
+        goto out;
+    }
+    n = snprintf(s->gateway, sizeof(s->gateway), "%s", cf_upstream_url(u, 0));
     if (n < 0 || n >= (int)sizeof(s->gateway)) {
         fprintf(stderr, "coffer %s: gateway URL too long\n", cmd);
         goto out;
     }
-    /* Tolerate "http://host:port/" as well as "http://host:port". */
-    if (n > 0 && s->gateway[n - 1] == '/')
-        s->gateway[n - 1] = '\0';
+    s->list[0] = '\0';
+    for (size_t i = 0; i < cf_upstream_count(u); i++) {
+        size_t len = strlen(s->list);
+        n = snprintf(s->list + len, sizeof(s->list) - len, "%s%s", i > 0 ? "," : "",
+                     cf_upstream_url(u, i));
+        if (n < 0 || (size_t)n >= sizeof(s->list) - len) {
+            fprintf(stderr, "coffer %s: gateway URLs too long\n", cmd);
+            goto out;
+        }
+    }
     /* The token was checked to fit. */
     (void)snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", token);
     rc = 0;
 out:
+    cf_upstream_free(u);
     json_decref(j);
     return rc;
 }
@@ -179,13 +197,30 @@ int cf__cli_gw_url(struct cf_buf *u, const struct cf__cli_sess *s, const char *p
 /* ---- one request ---- */
 
 /* Once the reply's headers are in: a file's bytes carry X-Coffer-SHA512, a
- * folder's listing does not. */
+ * folder's listing does not. A resumed download must be the same file
+ * from the byte it reached: a 206 from there with the same SHA-512. */
 static void gwreq_headers(struct cf__cli_gwreq *x)
 {
-    if (!x->headers_seen) {
-        x->headers_seen = true;
+    uint8_t sha[CF_SHA512_LEN];
+    struct curl_header *cr = NULL;
+    char want[64];
+    long status = 0;
+
+    if (x->headers_seen)
+        return;
+    x->headers_seen = true;
+    if (x->from == 0) {
         x->is_file = cf_httpc_reply_sha512(x->h, x->sha) == 0;
+        return;
     }
+    (void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status / 100 != 2)
+        return; /* an error reply, reported as such */
+    (void)snprintf(want, sizeof(want), "bytes %" PRIu64 "-", x->from);
+    if (cf_httpc_reply_sha512(x->h, sha) != 0 || memcmp(sha, x->sha, sizeof(sha)) != 0 ||
+        curl_easy_header(x->h, "Content-Range", 0, CURLH_HEADER, -1, &cr) != CURLHE_OK ||
+        strncmp(cr->value, want, strlen(want)) != 0)
+        x->changed = true;
 }
 
 static size_t gwreq_write(char *p, size_t size, size_t nitems, void *ud)
@@ -196,12 +231,16 @@ static size_t gwreq_write(char *p, size_t size, size_t nitems, void *ud)
 
     (void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
     gwreq_headers(x);
-    if (x->stop_on_file && x->is_file && status == 200)
+    if (x->changed)
+        n = 0; /* ends the transfer: not the file the first attempt began */
+    else if (x->stop_on_file && x->is_file && status == 200)
         n = 0; /* ends the transfer: ls needs only to know it is a file */
-    else if (x->out == NULL || status != 200 || !x->is_file)
+    else if (x->out == NULL || status != (x->from > 0 ? 206 : 200) || !x->is_file)
         n = cf__cli_to_buf(p, size, nitems, &x->body); /* a listing never reaches out */
     else if (cf_sha512_update(&x->out_sha, p, n) < 0 || fwrite(p, 1, n, x->out) != n)
         n = 0;
+    else
+        x->got += n;
     return n;
 }
 
@@ -221,20 +260,19 @@ void cf__cli_gwreq_fini(struct cf__cli_gwreq *x)
     x->json = NULL;
 }
 
-int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, const char *method,
-                      const char *url, int64_t in_size)
+/* One attempt of x on url (borrowed). Returns the curl code; x->status is
+ * the reply's status, 0 if none came. */
+static CURLcode gwreq_once(struct cf__cli_gwreq *x, const struct cf__cli_sess *s,
+                           const char *method, const char *url, int64_t in_size)
 {
     struct curl_slist *hdrs = NULL;
     struct cf__cli_progress prog;
+    char range[64];
     CURLcode cc;
-    int rc = 1;
 
-    if (cf_httpc_global_init() == 0)
-        x->h = curl_easy_init();
-    if (x->h == NULL) {
-        fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
-        goto out;
-    }
+    x->h = curl_easy_init();
+    if (x->h == NULL)
+        return CURLE_FAILED_INIT;
     cf_httpc_tls(x->h);
     hdrs = curl_slist_append(hdrs, s->auth);
     (void)curl_easy_setopt(x->h, CURLOPT_URL, url);
@@ -261,10 +299,258 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
     } else if (x->out != NULL && x->out != stdout) {
         cf__cli_progress_setup(x->h, &prog, x->cmd, CF__CLI_PROGRESS_MIN);
     }
+    if (x->from > 0) {
+        (void)snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", x->from);
+        hdrs = curl_slist_append(hdrs, range);
+    }
     (void)curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, hdrs);
     cc = curl_easy_perform(x->h);
     (void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
     gwreq_headers(x);
+    curl_slist_free_all(hdrs);
+    return cc;
+}
+
+/* Whether a 503 reply (body in x->body) says the gateway does not know
+ * whether it made the change: such a request is never sent again. A 503
+ * without coffer's JSON came from a balancer that did not pass it on. */
+static bool reply_in_doubt(const struct cf__cli_gwreq *x)
+{
+    json_t *j = x->body.len ? json_loadb(x->body.base, x->body.len, 0, NULL) : NULL;
+    const char *e = json_string_value(json_object_get(j, "error"));
+    bool doubt = e != NULL && strcmp(e, cf_err_name(CF_EINDOUBT)) == 0;
+
+    json_decref(j);
+    return doubt;
+}
+
+/* Whether a 503 reply came from coffer (its JSON "error"), not from a
+ * balancer in front of it. */
+static bool reply_from_coffer(const struct cf__cli_gwreq *x)
+{
+    json_t *j = x->body.len ? json_loadb(x->body.base, x->body.len, 0, NULL) : NULL;
+    bool ours = json_is_string(json_object_get(j, "error"));
+
+    json_decref(j);
+    return ours;
+}
+
+/* Whether x's attempt that ended with cc may be sent again, to another
+ * gateway or the same one:
+ * - any request that made no connection, or that a balancer answered 503
+ *   without passing it on;
+ * - GET (lists, downloads: resumed from the byte reached) that broke or
+ *   was answered 502/503/504;
+ * - an upload (PUT from a file that can be read again) that broke before
+ *   its whole body was sent, or was answered 503 by the gateway other than
+ *   "in doubt": the gateway records a version only after the whole body
+ *   was stored, and every 503 of its upload but that one means it did not;
+ *   one that sent its whole body and got no reply is marked x->doubt, and
+ *   put_settle asks the gateway whether it took before sending it again.
+ * Nothing else: a reply after a mkdir, mv, cp, rm or restore broke may
+ * have come after the change was made. */
+static bool gwreq_again(struct cf__cli_gwreq *x, const char *method, CURLcode cc, int64_t in_size)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool put = x->in.f != NULL && in_size >= 0 && x->in.err == 0;
+    curl_off_t sent = 0;
+
+    /* A local failure (the file written, a reply over its cap) or a
+     * transfer ended on purpose is not the gateway's. */
+    if (x->changed || cf_httpc_cert_error((int)cc) || cc == CURLE_WRITE_ERROR ||
+        cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_READ_ERROR)
+        return false;
+    if (cc != CURLE_OK && cf_httpc_unsent((int)cc))
+        return true;
+    if (x->status == 503 && !reply_from_coffer(x))
+        return true;
+    if (get)
+        return (cc != CURLE_OK && x->status / 100 != 4) || cf_upstream_retry_status(x->status);
+    if (!put)
+        return false;
+    (void)curl_easy_getinfo(x->h, CURLINFO_SIZE_UPLOAD_T, &sent);
+    if (cc != CURLE_OK && x->status == 0 && sent < (curl_off_t)in_size)
+        return true;
+    if (cc != CURLE_OK && x->status == 0) {
+        /* The whole body went and no reply came: the gateway may have
+         * recorded it. put_settle asks before it is sent again. */
+        x->doubt = true;
+        return true;
+    }
+    return x->status == 503 && !reply_in_doubt(x);
+}
+
+/* The SHA-512 of the whole file f (read again from its start). */
+static int file_sha(FILE *f, uint8_t out[CF_SHA512_LEN])
+{
+    struct cf_sha512 sha;
+    char buf[65536];
+    size_t n;
+    int rc = -1;
+
+    if (cf_sha512_init(&sha) < 0)
+        return -1;
+    if (fseeko(f, 0, SEEK_SET) != 0)
+        goto out;
+    for (;;) {
+        n = fread(buf, 1, sizeof(buf), f);
+        if (n == 0)
+            break;
+        if (cf_sha512_update(&sha, buf, n) < 0)
+            goto out;
+    }
+    if (!ferror(f) && cf_sha512_final(&sha, out) == 0)
+        rc = 0;
+out:
+    cf_sha512_fini(&sha);
+    return rc;
+}
+
+/* An upload to url (borrowed: the file's URL on the gateway this attempt
+ * goes to) sent its whole body and got no reply. Ask that gateway for the
+ * file: when its current version holds exactly the bytes sent, the upload
+ * took (or the file held them already), and x->json is made as the
+ * gateway's reply would have been. Returns 1 then, 0 when the file holds
+ * other bytes or none (the upload is sent again), -1 when no answer came. */
+static int put_settle(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, const char *url,
+                      int64_t in_size)
+{
+    struct cf__cli_gwreq q;
+    uint8_t mine[CF_SHA512_LEN];
+    char hex[CF_SHA512_HEX_LEN + 1];
+    struct curl_header *v = NULL;
+    CURLcode cc;
+    int rc = -1;
+
+    cf__cli_gwreq_init(&q, x->cmd);
+    q.stop_on_file = true;
+    cc = gwreq_once(&q, s, "GET", url, -1);
+    if (q.status == 404 || (q.status == 200 && !q.is_file)) {
+        rc = 0;
+    } else if (q.status == 200) {
+        if (file_sha(x->in.f, mine) != 0)
+            goto out;
+        rc = memcmp(mine, q.sha, sizeof(mine)) == 0;
+        if (rc == 1) {
+            cf_sha512_hex(mine, hex);
+            (void)curl_easy_header(q.h, "X-Coffer-Version", 0, CURLH_HEADER, -1, &v);
+            x->json =
+                json_pack("{s:s,s:I,s:I}", "sha512", hex, "size", (json_int_t)in_size, "version_no",
+                          (json_int_t)(v != NULL ? strtoll(v->value, NULL, 10) : 0));
+            x->status = 201;
+        }
+    }
+    (void)cc;
+out:
+    cf__cli_gwreq_fini(&q);
+    return rc;
+}
+
+/* Make x ready for another attempt: an upload read again from its start,
+ * a download resumed from the bytes written (the SHA-512 kept going). */
+static int gwreq_rewind(struct cf__cli_gwreq *x)
+{
+    curl_easy_cleanup(x->h);
+    x->h = NULL;
+    cf_buf_fini(&x->body);
+    cf_buf_init(&x->body, JSON_MAX);
+    x->headers_seen = false;
+    x->status = 0;
+    /* An upload in doubt keeps the hash of what it sent until put_settle
+     * has told whether it took. */
+    if (x->in.f != NULL && !x->doubt) {
+        cf_sha512_fini(&x->in.sha);
+        if (fseeko(x->in.f, 0, SEEK_SET) != 0 || cf_sha512_init(&x->in.sha) < 0)
+            return -1;
+        clearerr(x->in.f);
+    }
+    if (x->out != NULL && x->is_file)
+        x->from = x->got;
+    return 0;
+}
+
+int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, const char *method,
+                      const char *url, int64_t in_size)
+{
+    struct cf_upstream *u = NULL;
+    struct cf__cli_turn t;
+    struct cf_buf full;
+    size_t glen = strlen(s->gateway), n = 1;
+    const char *rest = NULL;
+    CURLcode cc = CURLE_FAILED_INIT;
+    int rc = 1, tries = cf__cli_attempts();
+
+    cf_buf_init(&full, 1);
+    if (cf_httpc_global_init() != 0) {
+        fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
+        goto out;
+    }
+    /* The URL is the first gateway's + the rest; the others get the rest. */
+    if (strncmp(url, s->gateway, glen) == 0 && cf_upstream_parse(s->list, &u, NULL) == 0) {
+        rest = url + glen;
+        n = cf_upstream_count(u);
+    }
+    cf__cli_turn_init(&t, n);
+    for (int a = 0; a < tries; a++) {
+        const char *prev = rest != NULL ? cf_upstream_url(u, t.cur) : url;
+        size_t i = cf__cli_turn_next(&t);
+        const char *base = rest != NULL ? cf_upstream_url(u, i) : url;
+        if (a > 0) {
+            if (cc == CURLE_OK)
+                fprintf(stderr, "coffer %s: %s answered HTTP %ld; trying again\n", x->cmd, prev,
+                        x->status);
+            else
+                fprintf(stderr, "coffer %s: %s: %s; trying again%s\n", x->cmd, prev,
+                        curl_easy_strerror(cc), x->got > 0 ? " from the byte reached" : "");
+            if (gwreq_rewind(x) != 0) {
+                fprintf(stderr, "coffer %s: cannot read the file again\n", x->cmd);
+                goto out;
+            }
+        }
+        cf_buf_fini(&full);
+        cf_buf_init(&full, CF__CLI_GW_URL_MAX + sizeof(s->list));
+        if (cf_buf_printf(&full, "%s%s", base, rest != NULL ? rest : "") < 0) {
+            fprintf(stderr, "coffer %s: the gateway URL is too long\n", x->cmd);
+            goto out;
+        }
+        if (x->doubt) {
+            int settled = put_settle(x, s, full.base, in_size);
+            if (settled == 1) {
+                x->doubt = false;
+                rc = 0;
+                goto out;
+            }
+            if (settled < 0) {
+                cf__cli_turn_down(&t);
+                cc = CURLE_COULDNT_CONNECT;
+                continue;
+            }
+            x->doubt = false;
+            if (gwreq_rewind(x) != 0) {
+                fprintf(stderr, "coffer %s: cannot read the file again\n", x->cmd);
+                goto out;
+            }
+        }
+        cc = gwreq_once(x, s, method, full.base, in_size);
+        if (cc != CURLE_OK && x->status == 0)
+            cf__cli_turn_down(&t);
+        if (cc == CURLE_FAILED_INIT && x->h == NULL) {
+            fprintf(stderr, "coffer %s: cannot start libcurl\n", x->cmd);
+            goto out;
+        }
+        if (x->stop_on_file && x->is_file && x->status == 200)
+            break;
+        if (cc == CURLE_OK && !cf_upstream_retry_status(x->status) &&
+            !(x->status == 503 && !reply_from_coffer(x)))
+            break;
+        if (!gwreq_again(x, method, cc, in_size))
+            break;
+    }
+    if (x->changed) {
+        fprintf(stderr, "coffer %s: the file changed while it was downloaded; run it again\n",
+                x->cmd);
+        goto out;
+    }
     if (x->stop_on_file && x->is_file && x->status == 200) {
         rc = 0;
         goto out;
@@ -293,6 +579,7 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
         x->json = json_loadb(x->body.base, x->body.len, 0, NULL);
     rc = 0;
 out:
-    curl_slist_free_all(hdrs);
+    cf_buf_fini(&full);
+    cf_upstream_free(u);
     return rc;
 }

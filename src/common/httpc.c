@@ -161,8 +161,20 @@ static size_t collect(char *p, size_t size, size_t nitems, void *ud)
     return cf_buf_append(b, p, n) < 0 ? 0 : n;
 }
 
+bool cf_httpc_unsent(int cc)
+{
+    return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+           cc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
 int cf_httpc_json(const char *method, const char *url, const json_t *body, long timeout_ms,
                   long *status, json_t **out, char *err)
+{
+    return cf_httpc_json_ex(method, url, body, timeout_ms, status, out, NULL, err);
+}
+
+int cf_httpc_json_ex(const char *method, const char *url, const json_t *body, long timeout_ms,
+                     long *status, json_t **out, bool *unsent, char *err)
 {
     struct curl_slist *hdrs = NULL;
     struct cf_buf b;
@@ -174,6 +186,8 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
     cf_buf_init(&b, CF_HTTPC_BODY_MAX);
     if (out != NULL)
         *out = NULL;
+    if (unsent != NULL)
+        *unsent = false;
     h = curl_easy_init();
     if (h == NULL) {
         rc = CF_EINTERNAL;
@@ -205,6 +219,8 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
     }
     if (cc != CURLE_OK) {
         cf_httpc_failure((int)cc, err, url);
+        if (unsent != NULL)
+            *unsent = cf_httpc_unsent((int)cc);
         rc = CF_EUNAVAIL;
         goto out;
     }

@@ -34,6 +34,7 @@
 #include "coffer/range.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
+#include "coffer/upstream.h"
 #include "gateway_int.h"
 
 #define API        "/api/v1"
@@ -83,9 +84,9 @@ struct cf_gateway {
     bool hash_init;
     pthread_mutex_t hash_mu;
     pthread_cond_t hash_cv;
-    char *app;
-    char *objsrv;
-    char *proxies; /* ",ADDR,ADDR," of trusted proxies; NULL: none */
+    struct cf_upstream *app;    /* the upload services (--app, a comma list) */
+    struct cf_upstream *objsrv; /* the download services (--objsrv, a comma list) */
+    char *proxies;              /* ",ADDR,ADDR," of trusted proxies; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     /* Verified for unknown clients and users, so that a login costs one
@@ -111,10 +112,12 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      false},
     {"db", CF_CONF_STR, "sqlite:./data/fs-catalog.db", 0, 0, OFF(db),
      "URI of the file system database's catalog", false},
-    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "base URL of the upload service",
-     false},
+    {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app),
+     "base URL of the upload service, or a comma list of several (failed ones skipped)", false},
     {"objsrv", CF_CONF_STR, "http://127.0.0.1:8201", 0, 0, OFF(objsrv),
-     "base URL of the download service", false},
+     "base URL of the download service, or a comma list of several (a download goes on from "
+     "the next)",
+     false},
     {"key-file", CF_CONF_STR, "./data/gateway.key", 0, 0, OFF(key_file),
      "token key (hex); made if missing; every gateway of a system needs the same one", false},
     {"token-ttl-s", CF_CONF_U64, "3600", 1, CF_AUTH_TOKEN_TTL_MAX, OFF(token_ttl_s),
@@ -182,6 +185,7 @@ struct req {
     uint64_t folder;
     uint64_t size;
     uint64_t t0;
+    size_t app_i; /* upload: which instance of g->app takes it */
     char name[CF_FSDB_NAME_MAX + 1];
 };
 
@@ -358,7 +362,20 @@ static int parse_id(const char *s, uint64_t *out)
 struct stream {
     struct cf_fetch *f;
     char uuid[CF_FSDB_UUID_LEN + 1];
+    struct cf_upstream *objsrv;   /* borrowed from the gateway */
+    size_t inst[CF_UPSTREAM_MAX]; /* the objsrv instance of each URL of the fetch */
 };
+
+/* An objsrv failed during a download: the fetch goes on from the next one,
+ * and later downloads try that one last for a while. */
+static void stream_fail(void *ctx, size_t replica, const char *why)
+{
+    struct stream *s = ctx;
+
+    cf_log(CF_LOG_WARN, "download of %s: objsrv %s failed: %s; trying the next", s->uuid,
+           cf_upstream_url(s->objsrv, s->inst[replica]), why);
+    cf_upstream_failed(s->objsrv, s->inst[replica]);
+}
 
 static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -392,8 +409,9 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
     struct cf_fetch_opts fo;
     struct stream *s = NULL;
     struct MHD_Response *resp = NULL;
-    char url[URL_MAX], hex[CF_SHA512_HEX_LEN + 1], cr[96], vs[16];
-    const char *urls[1];
+    char url[CF_UPSTREAM_MAX][URL_MAX], hex[CF_SHA512_HEX_LEN + 1], cr[96], vs[16];
+    const char *urls[CF_UPSTREAM_MAX];
+    size_t inst[CF_UPSTREAM_MAX], n;
     enum cf_range_result rr;
     enum MHD_Result r;
     unsigned status = MHD_HTTP_OK;
@@ -409,23 +427,33 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
         range.first = 0;
         range.last = size - 1; /* unused when size == 0 */
     }
-    w = snprintf(url, sizeof(url), "%s/v1/objects/%s", g->objsrv, uuid);
-    if (w < 0 || (size_t)w >= sizeof(url))
-        return cf_http_reply_error(c, CF_EINTERNAL, "the objsrv URL is too long");
+    /* Every objsrv, healthy ones first: a fetch that fails on one goes on
+     * from the byte it reached on the next. */
+    n = cf_upstream_order(g->objsrv, inst);
+    for (size_t i = 0; i < n; i++) {
+        w = snprintf(url[i], sizeof(url[i]), "%s/v1/objects/%s",
+                     cf_upstream_url(g->objsrv, inst[i]), uuid);
+        if (w < 0 || (size_t)w >= sizeof(url[i]))
+            return cf_http_reply_error(c, CF_EINTERNAL, "the objsrv URL is too long");
+        urls[i] = url[i];
+    }
     if (size == 0) {
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
     } else {
-        urls[0] = url;
         s = cf_xcalloc(1, sizeof(*s));
         (void)snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
+        s->objsrv = g->objsrv;
+        memcpy(s->inst, inst, sizeof(inst));
         /* Whole reads are verified against the SHA-512 fsdb recorded, so
          * the client never gets a complete wrong file. */
         fo = (struct cf_fetch_opts){.urls = urls,
-                                    .n = 1,
+                                    .n = n,
                                     .first = range.first,
                                     .len = range.last - range.first + 1,
                                     .sha = rr == CF_RANGE_NONE ? sha : NULL,
-                                    .stall_s = g->stall_s};
+                                    .stall_s = g->stall_s,
+                                    .on_fail = stream_fail,
+                                    .ctx = s};
         if (cf_fetch_new(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
@@ -763,7 +791,13 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
         rc = cf_fsdb_client_get(g->fs, w.client, &cl, err);
     if (rc == 0) {
         /* A client recorded with fewer (before they were refused) gets the least. */
-        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u", g->app,
+        /* The upload goes to one app, the next healthy one; if it fails the
+         * client gets 503 and may send it again, which then goes to another. */
+        size_t order[CF_UPSTREAM_MAX];
+        (void)cf_upstream_order(g->app, order);
+        r->app_i = order[0];
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u",
+                     cf_upstream_url(g->app, r->app_i),
                      cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas);
         if (n < 0 || (size_t)n >= sizeof(url)) {
             rc = CF_EINTERNAL;
@@ -837,6 +871,10 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
     int rc;
 
     rc = put_close(r, &status, &reply, err);
+    if (rc < 0 || cf_upstream_retry_status(status))
+        cf_upstream_failed(g->app, r->app_i);
+    else
+        cf_upstream_ok(g->app, r->app_i);
     if (rc == 0 && status != 201) {
         msg = json_string_value(json_object_get(reply, "message"));
         cf_log(CF_LOG_WARN, "upload refused by the app: HTTP %ld", status);
@@ -1214,15 +1252,14 @@ static void release_objects(struct cf_gateway *g, uint64_t client, const struct 
                             size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char url[URL_MAX], derr[CF_ERR_LEN] = "";
+        char path[64], derr[CF_ERR_LEN] = "";
         long status = 0;
-        int w = snprintf(url, sizeof(url), "%s/v1/objects/%s", g->app, gone[i].text);
 
-        if (w < 0 || (size_t)w >= sizeof(url)) {
-            cf_err_set(derr, "the app URL is too long");
-        } else if (cf_httpc_json("DELETE", url, NULL, DELETE_TIMEOUT_MS, &status, NULL, derr) ==
-                       0 &&
-                   (status == 204 || status == 404)) {
+        /* Idempotent (a repeat is answered 404): any app may take it. */
+        (void)snprintf(path, sizeof(path), "/v1/objects/%s", gone[i].text);
+        if (cf_upstream_json(g->app, "DELETE", path, NULL, DELETE_TIMEOUT_MS, true, &status, NULL,
+                             derr) == 0 &&
+            (status == 204 || status == 404)) {
             cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s deleted (no file uses it)", client,
                    gone[i].text);
             /* Taken: no longer pending. If this fails, the next pass sends the
@@ -1642,8 +1679,11 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     char dummy[CF_AUTH_KEY_DEFAULT * 2 + 1] = "";
     int rc;
 
-    g->app = cf_xstrdup(conf->app);
-    g->objsrv = cf_xstrdup(conf->objsrv);
+    rc = cf_upstream_parse(conf->app, &g->app, err);
+    if (rc == 0)
+        rc = cf_upstream_parse(conf->objsrv, &g->objsrv, err);
+    if (rc < 0)
+        goto out;
     g->ttl_s = conf->token_ttl_s;
     g->stall_s = (unsigned)conf->stall_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;
@@ -1771,8 +1811,8 @@ void cf_gateway_free(struct cf_gateway *g)
         pthread_cond_destroy(&g->hash_cv);
     }
     cf_auth_key_fini(&g->key);
-    free(g->app);
-    free(g->objsrv);
+    cf_upstream_free(g->app);
+    cf_upstream_free(g->objsrv);
     free(g->proxies);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);

@@ -24,6 +24,7 @@
 #include "coffer/role.h"
 #include "coffer/sha512.h"
 #include "coffer/tracker.h"
+#include "coffer/upstream.h"
 #include "coffer/uuid.h"
 
 #define OBJECTS "/v1/objects/"
@@ -62,7 +63,7 @@ struct cf_objsrv {
     struct cf_http_server *http;
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct suspect *suspects;
-    char *app;
+    struct cf_upstream *app; /* the apps asked for records (--app, a comma list) */
     uint64_t cache_ns;
     unsigned stall_s;
     struct slot *cache;
@@ -84,7 +85,9 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     {"listen", CF_CONF_STR, "127.0.0.1:8201", 0, 0, OFF(listen), "HOST:PORT to serve HTTP on",
      false},
     {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app),
-     "base URL of the app role, asked for object records", false},
+     "base URL of the app role, asked for object records; a comma list of several: a failed "
+     "one is skipped",
+     false},
     {"cache-ms", CF_CONF_U64, "30000", 0, 86400000, OFF(cache_ms),
      "how long an object record is reused (0: ask every time)", true},
     {"changes-ms", CF_CONF_U64, "1000", 0, 60000, OFF(changes_ms),
@@ -258,7 +261,7 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
 
 static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
 {
-    char url[URL_MAX + 64];
+    char path[64];
     json_t *j = NULL;
     long status = 0;
     uint64_t fetched_ns = cf_now_ns();
@@ -266,8 +269,9 @@ static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, c
 
     if (cache_get(o, uuid, r))
         return 0;
-    (void)snprintf(url, sizeof(url), "%s/v1/objects/%s/info", o->app, uuid);
-    rc = cf_httpc_json("GET", url, NULL, 10000, &status, &j, err);
+    /* A look-up is idempotent: the next app answers when one cannot. */
+    (void)snprintf(path, sizeof(path), "/v1/objects/%s/info", uuid);
+    rc = cf_upstream_json(o->app, "GET", path, NULL, 10000, true, &status, &j, err);
     if (rc < 0) {
         rc = CF_EUNAVAIL;
         goto out;
@@ -576,7 +580,11 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
                                      .limits = conf->http};
     int rc;
 
-    o->app = cf_xstrdup(conf->app);
+    rc = cf_upstream_parse(conf->app, &o->app, err);
+    if (rc < 0) {
+        free(o);
+        return rc;
+    }
     o->cache_ns = conf->cache_ms * 1000000u;
     o->stall_s = (unsigned)conf->stall_s;
     o->cache = cf_xcalloc(CACHE_SLOTS, sizeof(*o->cache));
@@ -645,7 +653,7 @@ void cf_objsrv_free(struct cf_objsrv *o)
     }
     free(o->cache);
     free(o->suspects);
-    free(o->app);
+    cf_upstream_free(o->app);
     free(o);
 }
 
