@@ -1028,15 +1028,15 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 
     (void)c;
     if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->committed) {
-        /* Committed, but the client never learned the UUID (it gave up while
-         * a replacement copy ran, say): nothing can name the object, so it
-         * goes to the delete service instead of staying forever. */
-        if (cf_objdb_set_deleted(a->odb, &u->uuid, true, err) < 0)
-            cf_log(CF_LOG_ERROR, "upload %s committed, its reply lost, and not marked deleted: %s",
-                   u->uuid_text, err);
-        else
-            cf_log(CF_LOG_WARN, "upload %s committed but its reply was lost: marked deleted",
-                   u->uuid_text);
+        /* Committed, and the request ended in error. The reply may still have
+         * reached the client (a balancer that closes the connection right
+         * after reading it looks the same from here), so the object is kept:
+         * a record nobody names costs only its space, while deleting an
+         * acknowledged object loses it. */
+        cf_log(CF_LOG_WARN,
+               "upload %s committed; the request ended in error after the commit (reply "
+               "perhaps lost): kept",
+               u->uuid_text);
     } else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL) {
         cf_log(CF_LOG_INFO, "upload %s abandoned by the client; nothing recorded", u->uuid_text);
     }
