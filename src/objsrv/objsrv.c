@@ -458,7 +458,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static int feed_poll(struct cf_objsrv *o, bool *known, uint64_t *after, uint64_t *prev_newest,
                      char *err)
 {
-    char url[URL_MAX + 64];
+    char path[64];
     uint64_t start = cf_now_ns();
     bool more = true;
     int rc = 0;
@@ -468,8 +468,8 @@ static int feed_poll(struct cf_objsrv *o, bool *known, uint64_t *after, uint64_t
         long status = 0;
         uint64_t oldest, newest, last = *after;
 
-        (void)snprintf(url, sizeof(url), "%s/v1/changes?after=%" PRIu64, o->app, *after);
-        rc = cf_httpc_json("GET", url, NULL, FEED_TIMEOUT_MS, &status, &j, err);
+        (void)snprintf(path, sizeof(path), "/v1/changes?after=%" PRIu64, *after);
+        rc = cf_upstream_json(o->app, "GET", path, NULL, FEED_TIMEOUT_MS, true, &status, &j, err);
         if (rc == 0 && status != 200) {
             cf_err_set(err, "the app answered %ld", status);
             rc = CF_EUNAVAIL;
