@@ -36,8 +36,14 @@ conf=${COFFER_CLUSTER_CONF:-$here/deploy/cluster.conf}
 deploy=$here/deploy
 vrid=$((${net##*.} % 200 + 51))
 
-die() { echo "cluster: $*" >&2; exit 1; }
-trap 'echo "cluster: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+die() {
+    echo "cluster: $*" >&2
+    if [ "${cmd:-}" = up ] && [ -s "${state:-}/made" ]; then
+        echo "cluster: $0 down $state removes what was made" >&2
+    fi
+    exit 1
+}
+trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # The start time of PID (field 22 of /proc/PID/stat), to tell it from a
 # later process given the same number.
