@@ -350,11 +350,11 @@ cmd=${1:-}
 case "$cmd" in
 up)
     [ $# -ge 2 ] || die "usage: $0 up COFFER_BIN [STATE_DIR]"
-    state=${3:-$here/build/cluster}
+    state=$(realpath -m "${3:-$here/build/cluster}")
     up "$2"
     ;;
 down)
-    state=${2:-$here/build/cluster}
+    state=$(realpath -m "${2:-$here/build/cluster}")
     down
     ;;
 pid)
