@@ -36,8 +36,14 @@ conf=${COFFER_CLUSTER_CONF:-$here/deploy/cluster.conf}
 deploy=$here/deploy
 vrid=$((${net##*.} % 200 + 51))
 
-die() { echo "cluster: $*" >&2; exit 1; }
-trap 'echo "cluster: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+die() {
+    echo "cluster: $*" >&2
+    if [ "${cmd:-}" = up ] && [ -s "${state:-}/made" ]; then
+        echo "cluster: $0 down $state removes what was made" >&2
+    fi
+    exit 1
+}
+trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # The start time of PID (field 22 of /proc/PID/stat), to tell it from a
 # later process given the same number.
@@ -344,11 +350,11 @@ cmd=${1:-}
 case "$cmd" in
 up)
     [ $# -ge 2 ] || die "usage: $0 up COFFER_BIN [STATE_DIR]"
-    state=${3:-$here/build/cluster}
+    state=$(realpath -m "${3:-$here/build/cluster}")
     up "$2"
     ;;
 down)
-    state=${2:-$here/build/cluster}
+    state=$(realpath -m "${2:-$here/build/cluster}")
     down
     ;;
 pid)

@@ -60,7 +60,9 @@
  *     (time the handler itself takes, e.g. pushing bytes on, is not counted);
  *   - one source address holds at most per_ip_limit connections; more are
  *     closed at once, without a reply. Sources in per_ip_exempt are not
- *     limited (only the total conn_limit holds for them).
+ *     limited (only the total conn_limit holds for them), and a connection
+ *     stops counting once a request on it carries a valid signature (an
+ *     internal role's, or the operator's; with opts.auth only).
  * A watchdog thread enforces the first and third by shutting the socket
  * down: the handler then sees its request end with a termination code other
  * than COMPLETED_OK in cf_http_done_cb (an upload is thus aborted as when

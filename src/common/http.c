@@ -71,6 +71,7 @@ struct conn {
     uint64_t chk_wait_ns; /* P_BODY: waiting time at the last rate check */
     uint64_t chk_bytes;   /* P_BODY: bytes at the last rate check */
     bool killed;
+    bool internal; /* a request on it carried a valid signature: not counted per address */
 };
 
 /* An entry of the per-address limit's exempt list: the first prefix bits
@@ -108,7 +109,7 @@ struct cf_http_server {
     char own_host[CF_HTTP_ADDR_LEN + 2];
     char *extra;
     /* The sources the per-address limit does not apply to (owned; parsed
-     * at start), and that limit; with none, libmicrohttpd enforces it. */
+     * at start), and that limit (accept_cb). */
     struct netmask *exempt;
     size_t nexempt;
     unsigned per_ip;
@@ -266,6 +267,17 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_conte
     pthread_mutex_unlock(&s->mu);
     free(k);
     *socket_context = NULL;
+}
+
+/* A valid signature came on k (may be NULL): the per-address limit no
+ * longer counts it. */
+static void conn_mark_internal(struct cf_http_server *s, struct conn *k)
+{
+    if (k == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    k->internal = true;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* A request's head is in: its body (if any) is now timed. */
@@ -763,6 +775,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
         cf_log(CF_LOG_INFO, "refused %s request: %s", method, msg);
         return refuse_early(rq, c, rc, msg);
     }
+    if (s->opts.auth != NULL && rq->is_signed)
+        conn_mark_internal(s, conn_of(c));
     atomic_fetch_add(&s->requests, 1);
     atomic_fetch_add(&s->in_flight, 1);
     if (!rq->scrape)
@@ -1010,10 +1024,11 @@ static bool exempt_has(const struct cf_http_server *s, const struct sockaddr *sa
     return false;
 }
 
-/* The per-address limit when some sources are exempt (libmicrohttpd's own
- * knows no exemption). It runs on the listening thread, which also adds
- * each accepted connection to s->conns (its STARTED notification) before
- * accepting the next, so the count is exact. */
+/* The per-address limit (libmicrohttpd's own knows no exemption): the
+ * connections from the address, not counting those that carried a valid
+ * signature (internal roles, the operator). It runs on the listening
+ * thread, which also adds each accepted connection to s->conns (its
+ * STARTED notification) before accepting the next, so the count is exact. */
 static enum MHD_Result accept_cb(void *cls, const struct sockaddr *sa, socklen_t len)
 {
     struct cf_http_server *s = cls;
@@ -1026,7 +1041,7 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *sa, socklen_t
     sockaddr_text(sa, addr, sizeof(addr));
     pthread_mutex_lock(&s->mu);
     for (const struct conn *k = s->conns; k != NULL && n < s->per_ip; k = k->next)
-        n += strcmp(k->addr, addr) == 0;
+        n += !k->internal && strcmp(k->addr, addr) == 0;
     pthread_mutex_unlock(&s->mu);
     if (n < s->per_ip)
         return MHD_YES;
@@ -1119,11 +1134,9 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
     }
     s->wd_started = true;
     s->d = MHD_start_daemon(
-        flags, 0, s->nexempt > 0 ? accept_cb : NULL, s, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, accept_cb, s, access_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->nexempt > 0 ? 0u : (unsigned)per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)CF_HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
         MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,

@@ -10,6 +10,9 @@
  *   per_ip   connections from 127.0.0.2 past the per-address limit are
  *            closed unanswered; those within it, and a client from
  *            127.0.0.1, are served.
+ *   per_ip_signed  connections from 127.0.0.2 whose requests are signed
+ *            do not count: past the limit they are served, and unsigned
+ *            ones are limited as before.
  *   per_ip_exempt  with --http-per-ip-exempt naming 127.0.0.2 (as a load
  *            balancer's address would be), its connections past the limit
  *            are served too, while 127.0.0.3's are still limited; a
@@ -230,6 +233,48 @@ static void case_per_ip(void *arg)
     it_client_fini(&cl);
     for (size_t i = 0; i < CF_ARRAY_LEN(fds); i++)
         close(fds[i]);
+    it_filer_stop_ok(&f);
+}
+
+/* Send a signed GET /status on fd (for the server on port) and read the
+ * reply: its status, or 0 if the server closed the connection without one. */
+static long signed_status_on(int fd, unsigned port)
+{
+    char req[1024], buf[2048];
+    size_t n;
+
+    n = (size_t)snprintf(req, sizeof(req), "GET /status HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                         port);
+    it_raw_sign(req, &n, sizeof(req));
+    if (!it_raw_send(fd, req, n))
+        return 0;
+    return it_raw_read_reply(fd, buf, sizeof(buf));
+}
+
+static void case_per_ip_signed(void *arg)
+{
+    struct it_filer f;
+    int sig[8], plain[6];
+
+    (void)arg;
+    it_filer_init(&f, 1, "f1");
+    it_filer_start_ok(&f, "--http-per-ip-limit", "4", NULL);
+    for (size_t i = 0; i < CF_ARRAY_LEN(sig); i++) {
+        long code;
+        sig[i] = it_raw_connect_from("127.0.0.2", f.port, 10u);
+        code = signed_status_on(sig[i], f.port);
+        IT_CHECKF(code == 200, "signed connection %zu: status %ld", i, code);
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(plain); i++) {
+        long code;
+        plain[i] = it_raw_connect_from("127.0.0.2", f.port, 10u);
+        code = status_on(plain[i]);
+        IT_CHECKF(i < 4 ? code == 200 : code == 0, "unsigned connection %zu: status %ld", i, code);
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(sig); i++)
+        close(sig[i]);
+    for (size_t i = 0; i < CF_ARRAY_LEN(plain); i++)
+        close(plain[i]);
     it_filer_stop_ok(&f);
 }
 
@@ -481,6 +526,7 @@ int main(int argc, char **argv)
     static const struct it_case cases[] = {
         {"heads", case_heads, NULL, 60},
         {"per_ip", case_per_ip, NULL, 30},
+        {"per_ip_signed", case_per_ip_signed, NULL, 30},
         {"per_ip_exempt", case_per_ip_exempt, NULL, 30},
         {"upload", case_upload, NULL, 40},
         {"filer_body", case_filer_body, NULL, 30},
