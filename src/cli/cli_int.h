@@ -267,10 +267,15 @@ struct cf__cli_out {
     FILE *f;            /* the stream to write (stdout, or the temporary) */
     const char *target; /* borrowed; NULL for stdout */
     char tmp[4096];     /* the temporary's path; "" when there is none */
+    bool direct;        /* target is not a regular file (/dev/null, a FIFO): written as is */
 };
 
-/* Start writing to target (NULL: stdout). Returns 0, or 1 with the reason
- * printed as "coffer CMD: ..." (cmd borrowed). */
+/* Start writing to target (NULL: stdout). A regular file (or a new path) is
+ * written as a temporary beside it and renamed over it at commit; a target
+ * that exists and is not a regular file (a device such as /dev/null, a FIFO)
+ * is opened and written in place, never replaced; a directory is refused.
+ * Returns 0, or 1 with the reason printed as "coffer CMD: ..." (cmd
+ * borrowed). */
 int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target);
 
 /* The bytes are complete and verified: flush, fsync, rename the temporary

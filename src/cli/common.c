@@ -667,6 +667,7 @@ void cf__cli_src_close(struct cf__cli_src *s)
 
 int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target)
 {
+    struct stat st;
     char *copy;
     int n, fd;
 
@@ -674,6 +675,19 @@ int cf__cli_out_open(struct cf__cli_out *o, const char *cmd, const char *target)
     o->target = target;
     if (target == NULL) {
         o->f = stdout;
+        return 0;
+    }
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "coffer %s: \"%s\" is a folder; name a file\n", cmd, target);
+            return 1;
+        }
+        o->f = fopen(target, "wb");
+        if (o->f == NULL) {
+            fprintf(stderr, "coffer %s: cannot write \"%s\": %s\n", cmd, target, strerror(errno));
+            return 1;
+        }
+        o->direct = true;
         return 0;
     }
     copy = cf_xstrdup(target);
@@ -713,12 +727,13 @@ int cf__cli_out_commit(struct cf__cli_out *o, const char *cmd)
         }
         return 0;
     }
-    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+    /* A device or FIFO has nothing to make durable (fsync may refuse it). */
+    if (fflush(o->f) != 0 || (!o->direct && fsync(fileno(o->f)) != 0))
         e = errno;
     if (fclose(o->f) != 0 && e == 0)
         e = errno;
     o->f = NULL;
-    if (e == 0)
+    if (e == 0 && !o->direct)
         e = cf_io_rename_durable(o->tmp, o->target);
     if (e != 0) {
         fprintf(stderr, "coffer %s: cannot write \"%s\": %s\n", cmd, o->target, strerror(e));

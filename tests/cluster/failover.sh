@@ -175,7 +175,7 @@ vip_on() { holds_vip "$1" && curl -sf -m 1 -o /dev/null "http://$vip:8200/status
 small=$work/small
 echo "small object" >"$small"
 put_ok() { "$bin" put "$small"; }
-get_ok() { "$bin" get "$(head -1 "$work/acked.1" | cut -d' ' -f1)" -o /dev/null; }
+get_ok() { "$bin" get "$(head -1 "$work/acked.1" | cut -d' ' -f1)" -o "$work/get.out"; }
 gw_ok() { login | grep -q .; }
 report=()
 within() { # within NAME SECONDS [BOUND]: the measured time within the bound?

@@ -60,6 +60,53 @@ static void get_same(const char *tok, const char *remote, const char *local)
     free(b);
 }
 
+/* `coffer get REMOTE -o FIFO` writes into the FIFO (a reader child copies it
+ * to <case>/fifo.out) and leaves it a FIFO: a target that is not a regular
+ * file (as /dev/null) is written in place, never replaced by a rename. */
+static void get_into_fifo(const char *tok, const char *remote, const char *local)
+{
+    char fifo[IT_PATH_MAX], copy[IT_PATH_MAX];
+    struct stat st;
+    size_t n1, n2;
+    char *a, *b;
+    pid_t pid;
+    int status;
+
+    it_case_path(fifo, "got.fifo");
+    it_case_path(copy, "fifo.out");
+    (void)unlink(fifo);
+    IT_CHECKF(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    pid = fork();
+    IT_CHECK(pid >= 0);
+    if (pid == 0) {
+        char buf[65536];
+        int in = open(fifo, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ssize_t n;
+
+        if (in < 0 || out < 0)
+            _exit(1);
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+            if (write(out, buf, (size_t)n) != n)
+                _exit(1);
+        _exit(n == 0 ? 0 : 1);
+    }
+    status = run(NULL, tok, "get", remote, "-o", fifo, NULL);
+    if (lstat(fifo, &st) != 0 || !S_ISFIFO(st.st_mode) || status != 0) {
+        kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        IT_CHECKF(false, "coffer get -o FIFO: exit %d, and the FIFO %s", status,
+                  lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) ? "is still there" : "was replaced");
+    }
+    IT_EQ(waitpid(pid, &status, 0), pid);
+    IT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    a = it_read_file(local, &n1);
+    b = it_read_file(copy, &n2);
+    IT_EQ(n2, n1);
+    IT_CHECKF(memcmp(a, b, n1) == 0, "coffer get %s into a FIFO: other bytes", remote);
+    free(a);
+    free(b);
+}
+
 /* The id at the start of the line of out that contains needle. */
 static uint64_t id_of_line(const char *out, const char *needle)
 {
@@ -129,6 +176,7 @@ static void t_tour(void *arg)
               "ls /docs: \"%s\"", out);
     get_same(tok, "/docs/big.bin", big);
     get_same(tok, UTF8, small);
+    get_into_fifo(tok, "/docs/big.bin", big);
     IT_EQ(run(NULL, tok, "get", "/docs/absent", "-o", big, NULL), 1);
     IT_CHECK(it_file_contains(log, "HTTP 404"));
 
