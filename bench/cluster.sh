@@ -334,9 +334,11 @@ for ph in sup sdown lup ldown; do
     lup) label="$LARGE_SIZE upload" ;;
     ldown) label="$LARGE_SIZE download" ;;
     esac
+    fmt=%.1f
+    [ "${ph#s}" = "$ph" ] || fmt=%.2f # 4 KiB: hundredths of a MB/s
     # shellcheck disable=SC2086 # the kept values are a list of words
-    say "$(printf '%-24s %8s %10s %10s' "$label" "$(median %.1f ${V[direct.$ph]:-})" \
-        "$(median %.1f ${V[cluster.$ph]:-})" "$(median %.2f ${V[ratio.$ph]:-})")"
+    say "$(printf '%-24s %8s %10s %10s' "$label" "$(median "$fmt" ${V[direct.$ph]:-})" \
+        "$(median "$fmt" ${V[cluster.$ph]:-})" "$(median %.2f ${V[ratio.$ph]:-})")"
 done
 say "fail-over (app 1 killed under sequential 4 KiB uploads through HAProxy): longest time" \
     "without a successful upload ${GAP} ms; ${FAILED} uploads failed, ${OKS} succeeded after" \

@@ -476,7 +476,7 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
     struct cf__cli_turn t;
     struct cf_buf full;
     size_t glen = strlen(s->gateway), n = 1;
-    const char *rest = NULL;
+    const char *rest = NULL, *last = s->gateway;
     CURLcode cc = CURLE_FAILED_INIT;
     int rc = 1, tries = cf__cli_attempts();
 
@@ -495,6 +495,8 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
         const char *prev = rest != NULL ? cf_upstream_url(u, t.cur) : url;
         size_t i = cf__cli_turn_next(&t);
         const char *base = rest != NULL ? cf_upstream_url(u, i) : url;
+
+        last = rest != NULL ? base : s->gateway;
         if (a > 0) {
             if (cc == CURLE_OK)
                 fprintf(stderr, "coffer %s: %s answered HTTP %ld; trying again\n", x->cmd, prev,
@@ -551,6 +553,13 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
                 x->cmd);
         goto out;
     }
+    if (x->doubt) {
+        fprintf(stderr,
+                "coffer %s: %s: the whole file was sent but no reply came, and no gateway could "
+                "tell whether it was recorded; see coffer versions\n",
+                x->cmd, last);
+        goto out;
+    }
     if (x->stop_on_file && x->is_file && x->status == 200) {
         rc = 0;
         goto out;
@@ -566,12 +575,12 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
     }
     if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {
         char err[CF_ERR_LEN];
-        cf_httpc_failure((int)cc, err, s->gateway);
+        cf_httpc_failure((int)cc, err, last);
         fprintf(stderr, "coffer %s: %s\n", x->cmd, err);
         goto out;
     }
     if (cc != CURLE_OK) {
-        fprintf(stderr, "coffer %s: %s: %s (the transfer was not completed)\n", x->cmd, s->gateway,
+        fprintf(stderr, "coffer %s: %s: %s (the transfer was not completed)\n", x->cmd, last,
                 x->in.err ? strerror(x->in.err) : curl_easy_strerror(cc));
         goto out;
     }
