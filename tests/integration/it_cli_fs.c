@@ -85,9 +85,13 @@ static void get_into_fifo(const char *tok, const char *remote, const char *local
 
         if (in < 0 || out < 0)
             _exit(1);
-        while ((n = read(in, buf, sizeof(buf))) > 0)
+        for (;;) {
+            n = read(in, buf, sizeof(buf));
+            if (n <= 0)
+                break;
             if (write(out, buf, (size_t)n) != n)
                 _exit(1);
+        }
         _exit(n == 0 ? 0 : 1);
     }
     status = run(NULL, tok, "get", remote, "-o", fifo, NULL);
@@ -95,7 +99,8 @@ static void get_into_fifo(const char *tok, const char *remote, const char *local
         kill(pid, SIGKILL);
         (void)waitpid(pid, NULL, 0);
         IT_CHECKF(false, "coffer get -o FIFO: exit %d, and the FIFO %s", status,
-                  lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) ? "is still there" : "was replaced");
+                  lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode) ? "is still there"
+                                                                : "was replaced");
     }
     IT_EQ(waitpid(pid, &status, 0), pid);
     IT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
