@@ -4,7 +4,8 @@
  *   spread    filers 1, 2 in a (weight 100), 3, 4 in b (weight 50):
  *             every object uploaded with r = 2 has one replica in each data
  *             center (by weight alone both would land in a); with r = 3,
- *             still both; `coffer admin filer list` shows the labels.
+ *             still both; `coffer admin filer list`, the monitor's
+ *             GET /v1/filers and `coffer admin filers` show the labels.
  *   a_down    filers 1 and 2 (all of a) killed: every object is still
  *             read from b, and uploads go on, both replicas in b.
  *   rebuild   filers 1, 2, 3 in a, 4 and 5 in b, 5 light (weight 10):
@@ -110,6 +111,29 @@ static void t_spread(void *arg)
     for (size_t i = 0; i < 10; i++) {
         it_upload_ok(NULL, c.app.base, 900 + i, 5000, 3, false, &rec);
         IT_EQ(spread(&rec, dcs), 2);
+    }
+
+    /* The monitor shows them too. */
+    {
+        struct it_proc mon;
+        struct it_resp r;
+        json_t *j = NULL, *arr;
+        it_monitor_start_ok(&mon, c.db, NULL);
+        IT_EQ(it_http_to(NULL, mon.base, "GET", "/v1/filers", NULL, &r, NULL), 200);
+        j = json_loads(r.body, 0, NULL);
+        arr = json_object_get(j, "filers");
+        IT_EQ(json_array_size(arr), 4);
+        for (size_t i = 0; i < 4; i++) {
+            const json_t *e = json_array_get(arr, i);
+            IT_STREQ(it_json_str(e, "dc"), dc_of((unsigned)it_json_int(e, "id"), dcs));
+        }
+        json_decref(j);
+        it_resp_fini(&r);
+        st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filers", "--monitor", mon.base, NULL);
+        IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
+                      strstr(out, " a ") != NULL && strstr(out, " b ") != NULL,
+                  "admin filers: %d: %s", st, out);
+        it_proc_stop_ok(&mon);
     }
     it_cluster_stop(&c);
 }
