@@ -4,7 +4,7 @@
  *   spread    filers 1, 2 in a (weight 100), 3, 4 in b (weight 50):
  *             every object uploaded with r = 2 has one replica in each data
  *             center (by weight alone both would land in a); with r = 3,
- *             still both; `coffer admin filer list`, the monitor's
+ *             still both; `coffer admin filer list` and `shard list`, the monitor's
  *             GET /v1/filers and `coffer admin filers` show the labels.
  *   a_down    filers 1 and 2 (all of a) killed: every object is still
  *             read from b, and uploads go on, both replicas in b.
@@ -96,6 +96,13 @@ static void t_spread(void *arg)
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
                   strstr(out, " a ") != NULL && strstr(out, " b ") != NULL,
               "admin filer list: %d: %s", st, out);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "set", "--db", c.db, "--id", "1",
+                       "--dc", "b", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin shard set: %d: %s", st, out);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "list", "--db", c.db, NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
+                  strstr(out, " b ") != NULL,
+              "admin shard list: %d: %s", st, out);
     /* A bad label is refused (usage error). */
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filer", "set", "--db", c.db, "--id", "1",
                        "--dc", "no spaces", NULL);
