@@ -56,10 +56,11 @@ CF_MUST_CHECK int cf_distrib_choose_dc(const struct cf_distrib_filer *f, size_t 
                                        const char *const *covered, size_t ncov,
                                        cf_distrib_rng_cb rng, void *rng_ctx, size_t *out);
 
-/* cf_distrib_choose over the filer summary table's rows v[0..n) (borrowed),
- * with the kernel's random numbers: a row is a candidate when it takes new
- * objects (cf_objdb_filer_writable) and weighs more than 0. Writes the
- * chosen indexes into v to out[0..r). Returns as cf_distrib_choose. */
+/* cf_distrib_choose_dc over the filer summary table's rows v[0..n)
+ * (borrowed), each in its data center (dc), none covered yet, with the
+ * kernel's random numbers: a row is a candidate when it takes new objects
+ * (cf_objdb_filer_writable) and weighs more than 0. Writes the chosen
+ * indexes into v to out[0..r). Returns as cf_distrib_choose. */
 CF_MUST_CHECK int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
                                            const uint32_t *exclude, size_t nex, size_t *out);
 
@@ -71,12 +72,6 @@ CF_MUST_CHECK int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_
 CF_MUST_CHECK int cf_distrib_choose_spread(const struct cf_objdb_filer *v, size_t n, size_t r,
                                            const uint32_t *exclude, size_t nex,
                                            const uint32_t *holders, size_t nh, size_t *out);
-
-/* The number of distinct data centers among the filers ids[0..n) (borrowed),
- * labels looked up in v[0..nv) (borrowed); an id not in v counts as a data
- * center of its own. Pure. */
-size_t cf_distrib_dc_count(const struct cf_objdb_filer *v, size_t nv, const uint32_t *ids,
-                           size_t n);
 
 /* Number of filers that are candidates (online, writable, weight > 0). */
 size_t cf_distrib_writable(const struct cf_distrib_filer *f, size_t n);

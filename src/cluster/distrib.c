@@ -163,19 +163,3 @@ int cf_distrib_choose_filers(const struct cf_objdb_filer *v, size_t n, size_t r,
 {
     return cf_distrib_choose_spread(v, n, r, exclude, nex, NULL, 0, out);
 }
-
-size_t cf_distrib_dc_count(const struct cf_objdb_filer *v, size_t nv, const uint32_t *ids, size_t n)
-{
-    size_t distinct = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const struct cf_objdb_filer *a = cf_objdb_filer_find(v, nv, ids[i]);
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen && a != NULL; j++) {
-            const struct cf_objdb_filer *b = cf_objdb_filer_find(v, nv, ids[j]);
-            seen = b != NULL && strcmp(a->dc, b->dc) == 0;
-        }
-        distinct += !seen;
-    }
-    return distinct;
-}

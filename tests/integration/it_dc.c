@@ -4,7 +4,8 @@
  *   spread    filers 1, 2 in a (weight 100), 3, 4 in b (weight 50):
  *             every object uploaded with r = 2 has one replica in each data
  *             center (by weight alone both would land in a); with r = 3,
- *             still both; `coffer admin filer list` shows the labels.
+ *             still both; `coffer admin filer list` and `shard list`, the monitor's
+ *             GET /v1/filers and `coffer admin filers` show the labels.
  *   a_down    filers 1 and 2 (all of a) killed: every object is still
  *             read from b, and uploads go on, both replicas in b.
  *   rebuild   filers 1, 2, 3 in a, 4 and 5 in b, 5 light (weight 10):
@@ -95,6 +96,13 @@ static void t_spread(void *arg)
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
                   strstr(out, " a ") != NULL && strstr(out, " b ") != NULL,
               "admin filer list: %d: %s", st, out);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "set", "--db", c.db, "--id", "1",
+                       "--dc", "b", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin shard set: %d: %s", st, out);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "list", "--db", c.db, NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
+                  strstr(out, " b ") != NULL,
+              "admin shard list: %d: %s", st, out);
     /* A bad label is refused (usage error). */
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filer", "set", "--db", c.db, "--id", "1",
                        "--dc", "no spaces", NULL);
@@ -110,6 +118,29 @@ static void t_spread(void *arg)
     for (size_t i = 0; i < 10; i++) {
         it_upload_ok(NULL, c.app.base, 900 + i, 5000, 3, false, &rec);
         IT_EQ(spread(&rec, dcs), 2);
+    }
+
+    /* The monitor shows them too. */
+    {
+        struct it_proc mon;
+        struct it_resp r;
+        json_t *j = NULL, *arr;
+        it_monitor_start_ok(&mon, c.db, NULL);
+        IT_EQ(it_http_to(NULL, mon.base, "GET", "/v1/filers", NULL, &r, NULL), 200);
+        j = json_loads(r.body, 0, NULL);
+        arr = json_object_get(j, "filers");
+        IT_EQ(json_array_size(arr), 4);
+        for (size_t i = 0; i < 4; i++) {
+            const json_t *e = json_array_get(arr, i);
+            IT_STREQ(it_json_str(e, "dc"), dc_of((unsigned)it_json_int(e, "id"), dcs));
+        }
+        json_decref(j);
+        it_resp_fini(&r);
+        st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filers", "--monitor", mon.base, NULL);
+        IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " dc ") != NULL &&
+                      strstr(out, " a ") != NULL && strstr(out, " b ") != NULL,
+                  "admin filers: %d: %s", st, out);
+        it_proc_stop_ok(&mon);
     }
     it_cluster_stop(&c);
 }
@@ -200,8 +231,14 @@ static void t_rebalance(void *arg)
     start(&c, 4, w, dcs);
     for (size_t i = 0; i < N_OBJ * 2; i++)
         it_upload_ok(NULL, c.app.base, 8000 + i, 20000 + (i * 7919) % 30000, 2, false, &recs[i]);
-    it_cluster_add_filer(&c, 100, "--capacity", "1G", NULL); /* filer 5 */
-    set_dc(&c, 5, "a");
+    /* Filer 5 registered with its label at once: a view of it without one
+     * (a data center of its own) would allow any move to it. */
+    it_filer_init(&c.f[4], 5, "f5");
+    it_filer_start_ok(&c.f[4], "--capacity", "1G", NULL);
+    c.n++;
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filer", "add", "--db", c.db, "--id", "5",
+                       "--url", c.f[4].base, "--dc", "a", NULL);
+    IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "admin filer add --dc: %d: %s", st, out);
     it_wait_filer_table(c.db, 5, "online");
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "rebalance", "--app", c.app.base, NULL);
     IT_CHECKF(WIFEXITED(st) && strstr(out, "rebalance done") != NULL,
