@@ -10,6 +10,12 @@
  * filers, prints the URLs, and on SIGINT/SIGTERM drains and stops everything. Every role keeps its
  * own HTTP server and talks to the others over HTTP on loopback, exactly as separate processes
  * would.
+ *
+ * With --db postgres:CONNINFO the metadata is on that PostgreSQL server
+ * instead: databases PREFIX_catalog, PREFIX_shard_1, PREFIX_fs and
+ * PREFIX_fs_1 (--db-prefix, default "coffer"), made through its "postgres"
+ * database if missing; the filers, keys and TLS files stay under the data
+ * directory.
  */
 #ifndef COFFER_SERVER_H
 #define COFFER_SERVER_H

@@ -1,6 +1,6 @@
 /*
- * accounts.c -- `coffer admin client|user|group|perm`: clients, users,
- * groups and folder permissions, written straight into the file system
+ * accounts.c -- `coffer admin client|user|group|perm|fs-shard`: clients,
+ * users, groups, folder permissions and shards, written straight into the file system
  * database (--fs-db URI, COFFER_FS_DB, default sqlite:./data/fs-catalog.db),
  * as an operator does before anyone can log in.
  */
@@ -40,8 +40,8 @@ static const struct cf_conf_opt accounts_opts[] = {
     {"replicas", CF_CONF_U64, "0", 0, CF_FSDB_REPLICAS_MAX, OFF(replicas),
      "client add: copies of each object (0: the default)", false},
     {"shard-location", CF_CONF_STR, NULL, 0, 0, OFF(shard_location),
-     "client add: database URI of the first shard, if there is none yet (default: a SQLite file"
-     " beside a SQLite catalog; required with any other)",
+     "client add: database URI of the first shard, if there is none yet; fs-shard add: of the "
+     "new shard (default: a SQLite file beside a SQLite catalog; required with any other)",
      false},
     {"admin", CF_CONF_BOOL, "false", 0, 0, OFF(admin), "user add: read-write everywhere", false},
     {"password", CF_CONF_STR, NULL, 0, 0, OFF(password),
@@ -107,6 +107,38 @@ static int client_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **
     if (rc == 0)
         printf("client %s (id %" PRIu64 ", shard %" PRIu32 ", %u replicas) added\n", cl.name, cl.id,
                cl.shard, cl.replicas);
+    return rc;
+}
+
+/* `fs-shard add [--shard-location URI]`: a shard for new clients (each new
+ * client goes to the shard with the fewest clients), e.g. on another
+ * database server. */
+static int fs_shard_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint32_t id = 0;
+    int rc = cf_fsdb_shard_add(fs, c->shard_location, &id, err);
+
+    (void)pos;
+    if (rc == 0)
+        printf("fs shard %" PRIu32 " added\n", id);
+    return rc;
+}
+
+/* `fs-shard list`. */
+static int fs_shard_list(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_shard *sl = NULL;
+    size_t n = 0;
+    int rc = cf_fsdb_shard_list(fs, &sl, &n, err);
+
+    (void)c;
+    (void)pos;
+    if (rc == 0)
+        printf("%-6s %-40s %s\n", "id", "location", "read-only");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        printf("%-6" PRIu32 " %-40s %s\n", sl[i].id, sl[i].location,
+               sl[i].read_only ? "yes" : "no");
+    free(sl);
     return rc;
 }
 
@@ -240,9 +272,10 @@ struct account_cmd {
 };
 
 static const struct account_cmd account_cmds[] = {
-    {"client", "add", 3, client_add}, {"user", "add", 3, user_add},
-    {"group", "add", 3, group_add},   {"group", "member", 4, group_member},
-    {"perm", "set", 2, perm_set},
+    {"client", "add", 3, client_add},       {"user", "add", 3, user_add},
+    {"group", "add", 3, group_add},         {"group", "member", 4, group_member},
+    {"perm", "set", 2, perm_set},           {"fs-shard", "add", 2, fs_shard_add},
+    {"fs-shard", "list", 2, fs_shard_list},
 };
 
 int cf__cli_admin_accounts(int argc, char **argv)
@@ -255,6 +288,7 @@ int cf__cli_admin_accounts(int argc, char **argv)
         "       coffer admin group member --client C GROUP USER\n"
         "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"
         "                             --level none|read|read-write\n"
+        "       coffer admin fs-shard add [--shard-location URI] | fs-shard list\n"
         "They work on the file system database: --fs-db URI (COFFER_FS_DB, default\n"
         "sqlite:./data/fs-catalog.db).\n";
     static const struct cf__cli_args args = {.cmd = "admin",

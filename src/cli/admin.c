@@ -79,7 +79,7 @@ static const char admin_usage[] =
     "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
     "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
     "--help)\n"
-    "       coffer admin client|user|group|perm ...   (coffer admin user --help)\n";
+    "       coffer admin client|user|group|perm|fs-shard ...   (coffer admin user --help)\n";
 
 /* ---- filer and shard, on the object database ---- */
 
@@ -412,7 +412,7 @@ int cf_cli_admin(int argc, char **argv)
 {
     static const char *const jobs[] = {"jobs", "job", NULL};
     static const char *const monitor[] = {"filers", "log", "cluster", NULL};
-    static const char *const accounts[] = {"client", "user", "group", "perm", NULL};
+    static const char *const accounts[] = {"client", "user", "group", "perm", "fs-shard", NULL};
     const char *noun = argc >= 1 ? argv[0] : "";
     int rc;
 

@@ -139,10 +139,16 @@ static bool is_prepared(const struct pg_conn *pc, const struct pg_stmt *ps)
     return ps->prepared && ps->gen == pc->gen;
 }
 
-/* Map a SQLSTATE (NULL: none, the connection failed) to the error space. */
+/* Map a SQLSTATE to the error space. Every error the server sends has
+ * one; an error without one comes from libpq itself: the connection
+ * failed ("server closed the connection unexpectedly" after a crash or an
+ * immediate shutdown, while PQstatus may still say CONNECTION_OK), so the
+ * session is treated as lost. */
 static int map_state(const char *st)
 {
-    if (st == NULL || strlen(st) != 5)
+    if (st == NULL)
+        return CF_EUNAVAIL;
+    if (strlen(st) != 5)
         return CF_EIO;
     /* connection exceptions; the server shutting down or starting up */
     if (strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 || strcmp(st, "57P02") == 0 ||
@@ -838,8 +844,9 @@ static int execute(PGconn *c, struct pg_stmt *ps, char *err)
         fmts[i] = ps->par[i].fmt;
     }
     if (!PQsendQueryPrepared(c, ps->name, ps->nparams, vals, lens, fmts, 0)) {
+        /* Nothing could be sent: the connection failed. */
         set_msg(err, PQerrorMessage(c), NULL);
-        rc = CF_EIO;
+        rc = CF_EUNAVAIL;
         goto out;
     }
     (void)PQsetSingleRowMode(c);
