@@ -465,13 +465,7 @@ static void *registrar_main(void *arg)
         pthread_mutex_unlock(&m->mu);
         registry_pass(m);
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += CF_BEAT_PERIOD_MS / 1000;
-        at.tv_nsec += (long)(CF_BEAT_PERIOD_MS % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(CF_BEAT_PERIOD_MS);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }
@@ -678,13 +672,7 @@ static void *pruner_main(void *arg)
         pthread_mutex_unlock(&m->mu);
         prune_pass(m);
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += (time_t)(m->prune_ms / 1000);
-        at.tv_nsec += (long)(m->prune_ms % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(m->prune_ms);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }
@@ -964,12 +952,7 @@ static void *duty_main(void *arg)
             repair_pass(m);
         }
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_nsec += DUTY_TICK_MS * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(DUTY_TICK_MS);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }
