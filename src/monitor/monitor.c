@@ -33,6 +33,10 @@
 #define LOG    "/v1/log"
 /* The duty thread's period. */
 #define DUTY_TICK_MS 250
+/* The longest an app may take to answer a repair's start, and the least
+ * worth sending it with. */
+#define REPAIR_CALL_MS     5000
+#define REPAIR_CALL_MIN_MS 100
 /* Longest app URL of --app. */
 #define APP_URL_MAX 512
 
@@ -780,10 +784,20 @@ static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uin
     for (char **a = m->apps; a != NULL && *a != NULL; a++) {
         char url[APP_URL_MAX + 32];
         json_t *out = NULL;
-        long status = 0;
+        long status = 0, timeout_ms = REPAIR_CALL_MS;
+        /* The call ends while the lease leaves room for the duty thread to
+         * notice its loss and stop the tracker (may_act) a tick later. */
+        uint64_t left = cf_lease_left_ms(m->lease), spare = m->topts.timeout_ms + 2 * DUTY_TICK_MS;
 
+        if (left <= spare + REPAIR_CALL_MIN_MS) {
+            cf_err_set(err, "the lease \"monitor\" runs out");
+            rc = CF_EUNAVAIL;
+            break;
+        }
+        if (left - spare < (uint64_t)timeout_ms)
+            timeout_ms = (long)(left - spare);
         (void)snprintf(url, sizeof(url), "%s/v1/repair", *a);
-        rc = cf_httpc_json("POST", url, body, 5000, &status, &out, err);
+        rc = cf_httpc_json("POST", url, body, timeout_ms, &status, &out, err);
         if (rc < 0)
             continue; /* the next app */
         *app = *a;
