@@ -892,6 +892,11 @@ static void repair_pass(struct cf_monitor *m)
             o->rebuilt = false;
             o->since_ms = f->last_seen_ms > 0 && f->last_seen_ms <= now ? f->last_seen_ms : now;
         }
+        /* A start stamped ahead of this clock (a status event written by
+         * a monitor with a skewed clock, or this clock stepped back) would
+         * wrap now - since_ms and skip the grace: the outage starts now. */
+        if (o->since_ms > now)
+            o->since_ms = now;
         if (offline && !o->rebuilt && m->rebuild_after_ms > 0 &&
             now - o->since_ms >= m->rebuild_after_ms && now >= o->retry_ms) {
             rc = start_repair(m, "rebuild", f->id, &job, &app, err);
