@@ -24,7 +24,9 @@
 # Environment: COFFER_CLUSTER_NET (the /24's first three numbers; default
 # 10.77.0: deploy/cluster.conf's addresses are rewritten to it),
 # COFFER_CLUSTER_TAG (prefix of every namespace and link name; default cf),
-# COFFER_CLUSTER_CONF (default deploy/cluster.conf).
+# COFFER_CLUSTER_CONF (default deploy/cluster.conf),
+# COFFER_CLUSTER_REBUILD_AFTER_S (the monitors' --rebuild-after-s; default
+# 300: a filer offline that long gets its replicas rebuilt elsewhere).
 # Needs: ip (iproute2), haproxy, keepalived, curl, PostgreSQL server
 # binaries (scripts/deps.sh cluster installs them).
 set -Eeuo pipefail
@@ -35,6 +37,7 @@ tag=${COFFER_CLUSTER_TAG:-cf}
 conf=${COFFER_CLUSTER_CONF:-$here/deploy/cluster.conf}
 deploy=$here/deploy
 vrid=$((${net##*.} % 200 + 51))
+rebuild=${COFFER_CLUSTER_REBUILD_AFTER_S:-300}
 
 die() {
     echo "cluster: $*" >&2
@@ -250,11 +253,12 @@ up() {
         [ "$role" = filer ] || continue
         id=$((id + 1))
         "$bin" admin filer add --db "$catalog" --id "$id" --url "http://$addr:8300" --weight 100 \
-            >/dev/null
+            --dc "$dc" >/dev/null
     done
 
     # The roles, in the order they need each other; each from its deploy/conf template.
-    local order="filer monitor app objsrv gateway" r port gwkey=""
+    local order="filer monitor app objsrv gateway" r port gwkey="" monitors
+    monitors=$(addrs_of monitor | sed -e 's|\([^,]*\)|http://\1:8203|g')
     id=0
     for r in $order; do
         for h in "${hosts[@]}"; do
@@ -262,7 +266,8 @@ up() {
             [ "$role" = "$r" ] || continue
             if [ "$r" = filer ]; then id=$((id + 1)); fi
             fill "$deploy/conf/$r.conf" "$state/$name/$r.conf" ADDR="$addr" KEYS="$keys" \
-                DATA="$state/$name" ID="$id" CATALOG="$catalog" FSDB="$fsdb" VIP="$vip" LBS="$lbs"
+                DATA="$state/$name" ID="$id" CATALOG="$catalog" FSDB="$fsdb" VIP="$vip" LBS="$lbs" \
+                DC="$dc" MONITORS="$monitors" APPS="http://$vip:8200" REBUILD="$rebuild"
             if [ "$r" = gateway ] && [ -n "$gwkey" ]; then cp -p "$gwkey" "$state/$name/gateway.key"; fi
             start "$name" "$r" "$state/$name/$r.log" "$bin" "$r" --config "$state/$name/$r.conf"
             case $r in filer) port=8300 ;; app) port=8200 ;; objsrv) port=8201 ;;
@@ -312,7 +317,7 @@ up() {
 export COFFER_APP=http://$vip:8200
 export COFFER_OBJSRV=http://$vip:8201
 export COFFER_GATEWAY=http://$vip:8202
-export COFFER_MONITOR=http://$(addrs_of monitor | cut -d, -f1):8203
+export COFFER_MONITOR=$monitors
 export COFFER_OPERATOR_KEY_FILE=$keys/operator.key
 export COFFER_CLUSTER_VIP=$vip
 export COFFER_CLUSTER_PASSWORD=$pw
@@ -326,7 +331,8 @@ $vip (keepalived), PostgreSQL on $pgaddr, state and logs in $state.
   . $state/env                        # COFFER_APP, _OBJSRV, _GATEWAY point at $vip
   uuid=\$($bin put README.md)          # upload through HAProxy to an app
   $bin get \$uuid -o /tmp/readme.copy
-  $bin admin filers                    # the filer table (the monitor on mon1)
+  $bin admin filers                    # the filer table (from the monitors)
+  $bin admin cluster                   # every role instance: url, dc, status
   curl http://$vip:8200/status
   ip netns exec $tag-lb1 ip addr show eth0   # which lb holds $vip now
   tok=\$(curl -s -d '{"client":"demo","user":"admin","password":"$pw"}' \\
@@ -334,7 +340,13 @@ $vip (keepalived), PostgreSQL on $pgaddr, state and logs in $state.
   curl -H "Authorization: Bearer \$tok" -T README.md http://$vip:8202/api/v1/fs/readme.md
   kill \$(scripts/cluster.sh pid $state app1 app)   # fail an instance; HAProxy routes around it
 Stop it all with: make cluster-down   (or scripts/cluster.sh down $state)
+
 EOF
+    # The registry: every instance has heart-beaten once within 2 s of its start.
+    sleep 2
+    echo "coffer admin cluster:"
+    COFFER_OPERATOR_KEY_FILE=$keys/operator.key "$bin" admin cluster --monitor "$monitors" ||
+        echo "(coffer admin cluster failed: is a monitor up?)"
 }
 
 pid_of() { # pid STATE HOST ROLE: the recorded PID, if it still runs

@@ -59,5 +59,8 @@ uint64_t cf_wall_ms(void);
 /* The CLOCK_REALTIME time ms milliseconds from now, for
  * pthread_cond_timedwait. */
 struct timespec cf_deadline_in(uint64_t ms);
+/* The same on CLOCK_MONOTONIC, for a condition variable whose attributes
+ * chose that clock (pthread_condattr_setclock). */
+struct timespec cf_deadline_mono_in(uint64_t ms);
 
 #endif

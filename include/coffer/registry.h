@@ -54,8 +54,9 @@ struct cf_instance {
 /* Record a heartbeat of instance in (borrowed: role, url, dc, version,
  * started_ms, status) at now_ms: insert its row, or update the row of
  * (role, url), and set it "down" if in->status says so (an instance that
- * stops), else "up". Returns 0, CF_EINVAL for an empty role or url or a field
- * too long, or a db.h error. */
+ * stops), else "up". Returns 0, CF_EINVAL for an empty role or url, a field
+ * too long or one with a byte outside printable ASCII (0x20..0x7e), or a
+ * db.h error. */
 CF_MUST_CHECK int cf_registry_beat(struct cf_objdb *odb, const struct cf_instance *in,
                                    uint64_t now_ms, char *err);
 

@@ -136,13 +136,7 @@ static void *beat_main(void *arg)
             cf_log(CF_LOG_INFO, "a monitor takes this %s's heartbeat again", bt->role);
         bt->failing = rc < 0;
         pthread_mutex_lock(&bt->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += CF_BEAT_PERIOD_MS / 1000;
-        at.tv_nsec += (long)(CF_BEAT_PERIOD_MS % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(CF_BEAT_PERIOD_MS);
         while (!bt->stop && pthread_cond_timedwait(&bt->cv, &bt->mu, &at) != ETIMEDOUT)
             ;
     }

@@ -73,11 +73,11 @@ uint64_t cf_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct timespec cf_deadline_in(uint64_t ms)
+static struct timespec deadline_on(clockid_t clock, uint64_t ms)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(clock, &ts);
     ts.tv_sec += (time_t)(ms / 1000);
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -85,4 +85,14 @@ struct timespec cf_deadline_in(uint64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
+}
+
+struct timespec cf_deadline_in(uint64_t ms)
+{
+    return deadline_on(CLOCK_REALTIME, ms);
+}
+
+struct timespec cf_deadline_mono_in(uint64_t ms)
+{
+    return deadline_on(CLOCK_MONOTONIC, ms);
 }

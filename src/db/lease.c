@@ -248,14 +248,13 @@ int cf_lease_release(struct cf_lease *l, char *err)
 static void *lease_main(void *arg)
 {
     struct cf_lease *l = arg;
-    uint64_t period_ns = margin_ms(l) * 1000000ull;
+    uint64_t period_ms = margin_ms(l);
     bool was = false, failing = false;
 
     pthread_mutex_lock(&l->tmu);
     while (!l->stop) {
         char err[CF_ERR_LEN] = "";
         struct timespec at;
-        uint64_t t;
         int rc;
 
         pthread_mutex_unlock(&l->tmu);
@@ -270,10 +269,7 @@ static void *lease_main(void *arg)
                    atomic_load(&l->epoch));
         }
         pthread_mutex_lock(&l->tmu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        t = (uint64_t)at.tv_nsec + period_ns;
-        at.tv_sec += (time_t)(t / 1000000000ull);
-        at.tv_nsec = (long)(t % 1000000000ull);
+        at = cf_deadline_mono_in(period_ms);
         while (!l->stop && pthread_cond_timedwait(&l->tcv, &l->tmu, &at) != ETIMEDOUT)
             ;
     }

@@ -33,6 +33,10 @@
 #define LOG    "/v1/log"
 /* The duty thread's period. */
 #define DUTY_TICK_MS 250
+/* The longest an app may take to answer a repair's start, and the least
+ * worth sending it with. */
+#define REPAIR_CALL_MS     5000
+#define REPAIR_CALL_MIN_MS 100
 /* Longest app URL of --app. */
 #define APP_URL_MAX 512
 
@@ -465,13 +469,7 @@ static void *registrar_main(void *arg)
         pthread_mutex_unlock(&m->mu);
         registry_pass(m);
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += CF_BEAT_PERIOD_MS / 1000;
-        at.tv_nsec += (long)(CF_BEAT_PERIOD_MS % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(CF_BEAT_PERIOD_MS);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }
@@ -678,13 +676,7 @@ static void *pruner_main(void *arg)
         pthread_mutex_unlock(&m->mu);
         prune_pass(m);
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_sec += (time_t)(m->prune_ms / 1000);
-        at.tv_nsec += (long)(m->prune_ms % 1000) * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(m->prune_ms);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }
@@ -792,10 +784,20 @@ static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uin
     for (char **a = m->apps; a != NULL && *a != NULL; a++) {
         char url[APP_URL_MAX + 32];
         json_t *out = NULL;
-        long status = 0;
+        long status = 0, timeout_ms = REPAIR_CALL_MS;
+        /* The call ends while the lease leaves room for the duty thread to
+         * notice its loss and stop the tracker (may_act) a tick later. */
+        uint64_t left = cf_lease_left_ms(m->lease), spare = m->topts.timeout_ms + 2 * DUTY_TICK_MS;
 
+        if (left <= spare + REPAIR_CALL_MIN_MS) {
+            cf_err_set(err, "the lease \"monitor\" runs out");
+            rc = CF_EUNAVAIL;
+            break;
+        }
+        if (left - spare < (uint64_t)timeout_ms)
+            timeout_ms = (long)(left - spare);
         (void)snprintf(url, sizeof(url), "%s/v1/repair", *a);
-        rc = cf_httpc_json("POST", url, body, 5000, &status, &out, err);
+        rc = cf_httpc_json("POST", url, body, timeout_ms, &status, &out, err);
         if (rc < 0)
             continue; /* the next app */
         *app = *a;
@@ -890,6 +892,11 @@ static void repair_pass(struct cf_monitor *m)
             o->rebuilt = false;
             o->since_ms = f->last_seen_ms > 0 && f->last_seen_ms <= now ? f->last_seen_ms : now;
         }
+        /* A start stamped ahead of this clock (a status event written by
+         * a monitor with a skewed clock, or this clock stepped back) would
+         * wrap now - since_ms and skip the grace: the outage starts now. */
+        if (o->since_ms > now)
+            o->since_ms = now;
         if (offline && !o->rebuilt && m->rebuild_after_ms > 0 &&
             now - o->since_ms >= m->rebuild_after_ms && now >= o->retry_ms) {
             rc = start_repair(m, "rebuild", f->id, &job, &app, err);
@@ -964,12 +971,7 @@ static void *duty_main(void *arg)
             repair_pass(m);
         }
         pthread_mutex_lock(&m->mu);
-        clock_gettime(CLOCK_MONOTONIC, &at);
-        at.tv_nsec += DUTY_TICK_MS * 1000000L;
-        if (at.tv_nsec >= 1000000000L) {
-            at.tv_sec++;
-            at.tv_nsec -= 1000000000L;
-        }
+        at = cf_deadline_mono_in(DUTY_TICK_MS);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
             ;
     }

@@ -13,10 +13,16 @@
 
 #define INSTANCE_COLUMNS "id, role, url, dc, version, started, last_heartbeat, status"
 
+/* min..max bytes of printable ASCII: the fields come from any holder of
+ * the cluster key and are printed on operators' terminals (`coffer admin
+ * cluster`), where a control byte could rewrite the screen. */
 static bool fits(const char *s, size_t min, size_t max)
 {
     size_t len = strnlen(s, max + 1);
 
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
     return len >= min && len <= max;
 }
 
@@ -35,7 +41,7 @@ int cf_registry_beat(struct cf_objdb *odb, const struct cf_instance *in, uint64_
         in->started_ms > INT64_MAX || now_ms > INT64_MAX) {
         cf_err_set(err,
                    "an instance needs a role (1..%d bytes) and a URL (1..%d bytes); dc at "
-                   "most %d bytes, version %d",
+                   "most %d bytes, version %d; all printable ASCII",
                    CF_REGISTRY_ROLE_MAX, CF_OBJDB_URL_MAX, CF_REGISTRY_DC_MAX,
                    CF_REGISTRY_VERSION_MAX);
         return CF_EINVAL;

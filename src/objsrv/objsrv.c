@@ -541,13 +541,7 @@ static void *feeder_main(void *arg)
             cf_log(CF_LOG_INFO, "the app's change feed answers again");
         failing = rc < 0;
         pthread_mutex_lock(&o->stop_mu);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(o->changes_ms / 1000);
-        ts.tv_nsec += (long)(o->changes_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = cf_deadline_mono_in(o->changes_ms);
         if (!o->stop)
             (void)pthread_cond_timedwait(&o->stop_cv, &o->stop_mu, &ts);
     }

@@ -956,6 +956,20 @@ static void test_registry(void **state)
 
     o.role[0] = '\0';
     assert_int_equal(cf_registry_beat(fx->odb, &o, 9000, err), CF_EINVAL);
+    /* Control bytes (a terminal escape in a spoofed heartbeat) are refused
+     * in every text field; the row keeps what it had. */
+    (void)snprintf(a.dc, sizeof(a.dc), "dc1\x1b]0;owned\x07");
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 9000, err), CF_EINVAL);
+    (void)snprintf(a.dc, sizeof(a.dc), "dc1");
+    (void)snprintf(a.version, sizeof(a.version), "1.0\n");
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 9000, err), CF_EINVAL);
+    (void)snprintf(a.version, sizeof(a.version), "1.0");
+    (void)snprintf(a.url, sizeof(a.url), "http://h\r:1");
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 9000, err), CF_EINVAL);
+    assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_null(strchr(v[i].dc, 0x1b));
+    free(v);
 }
 
 static void test_changes(void **state)
