@@ -127,6 +127,11 @@ struct cf_db_pool; /* N connections to one database */
  * result (free()); NULL for a URI of another backend. */
 char *cf_db_sqlite_dir(const char *uri);
 
+/* A copy of uri (borrowed) fit to log or print: a PostgreSQL password,
+ * "user:PASS@" in a URI, "password=PASS" in a conninfo (quoted or not) or
+ * in a URI's query, becomes "***". Caller owns the result (free()). */
+char *cf_db_uri_redact(const char *uri);
+
 /* Open a connection to uri (borrowed). On success *out is the connection
  * (caller owns; release with cf_db_close). Returns 0, CF_EINVAL (bad or
  * unsupported URI), or the backend's error; *out is NULL on failure. */

@@ -130,6 +130,12 @@ struct cf_monitor;
 CF_MUST_CHECK int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out,
                                    uint16_t *port_out, char *err);
 
+/* Replace the apps of automatic repairs (--app) with "URL[,URL...]"
+ * (borrowed; NULL or "": none), for a monitor started before its apps.
+ * Thread-safe; the next repair uses the new list. Returns 0 or CF_EINVAL
+ * (a bad URL, named in err; the list is unchanged). */
+CF_MUST_CHECK int cf_monitor_set_apps(struct cf_monitor *m, const char *apps, char *err);
+
 /* Stop accepting, let requests in flight finish (up to timeout_s). */
 void cf_monitor_drain(struct cf_monitor *m, unsigned timeout_s);
 

@@ -54,16 +54,20 @@ struct cf_instance {
 /* Record a heartbeat of instance in (borrowed: role, url, dc, version,
  * started_ms, status) at now_ms: insert its row, or update the row of
  * (role, url), and set it "down" if in->status says so (an instance that
- * stops), else "up". Returns 0, CF_EINVAL for an empty role or url, a field
- * too long or one with a byte outside printable ASCII (0x20..0x7e), or a
- * db.h error. */
+ * stops), else "up". Returns 1 when an existing row's status changed
+ * ("up" -> "down" or back), 0 otherwise (a new row, or the same status),
+ * CF_EINVAL for an empty role or url, a field too long or one with a byte
+ * outside printable ASCII (0x20..0x7e), or a db.h error. */
 CF_MUST_CHECK int cf_registry_beat(struct cf_objdb *odb, const struct cf_instance *in,
                                    uint64_t now_ms, char *err);
 
 /* Mark "down" every "up" row whose last heartbeat is before before_ms.
- * Idempotent, so any number of monitors may run it. Returns the number of
- * rows it changed (>= 0), or a db.h error. */
-CF_MUST_CHECK int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms, char *err);
+ * Idempotent, so any number of monitors may run it: each changed row is
+ * reported to one caller. Returns the number of rows it changed (>= 0),
+ * with those rows in *down (caller owns; free(); NULL when none) unless
+ * down is NULL, or a db.h error (*down NULL). */
+CF_MUST_CHECK int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms,
+                                        struct cf_instance **down, char *err);
 
 /* Every row, by role then url. On success *out is an array of *n entries
  * (caller owns; free() it; NULL when *n is 0). Returns 0, CF_ECORRUPT for a

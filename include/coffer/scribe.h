@@ -53,6 +53,7 @@
 #define CF_SCRIBE_DEDUPE       "dedupe"       /* an object now shares another's replicas */
 #define CF_SCRIBE_ORPHAN       "orphan"       /* a file no record lists was deleted */
 #define CF_SCRIBE_CLOCK        "clock"        /* the wall clock jumped ahead (clockguard.h) */
+#define CF_SCRIBE_INSTANCE     "instance" /* a role instance went down or came back (registry.h) */
 
 struct cf_scribe;
 struct cf_clockguard;

@@ -12,6 +12,7 @@
 #include "coffer/auth.h"
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/fsdb.h"
 #include "coffer/log.h"
@@ -135,9 +136,11 @@ static int fs_shard_list(struct cf_fsdb *fs, const struct accounts_conf *c, char
     (void)pos;
     if (rc == 0)
         printf("%-6s %-40s %s\n", "id", "location", "read-only");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        printf("%-6" PRIu32 " %-40s %s\n", sl[i].id, sl[i].location,
-               sl[i].read_only ? "yes" : "no");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *shown = cf_db_uri_redact(sl[i].location);
+        printf("%-6" PRIu32 " %-40s %s\n", sl[i].id, shown, sl[i].read_only ? "yes" : "no");
+        free(shown);
+    }
     free(sl);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "coffer/common.h"
 #include "coffer/conf.h"
 #include "coffer/cred.h"
+#include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/maint.h"
 #include "coffer/objdb.h"
@@ -161,10 +162,13 @@ static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admi
         rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
             rc = cf_objdb_shard_dc(odb, sl[i].id, sl[i].dc, err);
-            if (rc == 0)
-                printf("%-6u %-40s %-10s %-9s %s\n", (unsigned)sl[i].id, sl[i].location,
+            if (rc == 0) {
+                char *shown = cf_db_uri_redact(sl[i].location);
+                printf("%-6u %-40s %-10s %-9s %s\n", (unsigned)sl[i].id, shown,
                        sl[i].dc[0] ? sl[i].dc : "-", sl[i].read_only ? "yes" : "no",
                        sl[i].obsolete ? "yes" : "no");
+                free(shown);
+            }
         }
     } else {
         cf_err_set(err, "unknown verb \"shard %.32s\" (add, set, list)", verb);

@@ -56,6 +56,10 @@ struct cf__cli_args {
     /* The command signs its requests as the operator (cf__cli_operator):
      * its --help lists --key-file, which every command accepts. */
     bool key_file;
+    /* The command's requests go to a URL or a comma list of them and are
+     * tried again (cf__cli_attempts): its --help lists --attempts. The
+     * commands with key_file do too. */
+    bool attempts;
 };
 
 /* Read argv[0..argc) (borrowed) as a (borrowed) says: the options into conf

@@ -259,14 +259,19 @@ static bool wants_help(char **rest, int k)
     return false;
 }
 
-/* The --help of a command that signs as the operator: its options, and
- * --key-file (taken by take_key_file, so in no command's table). */
-static void usage_with_key_file(const struct cf__cli_args *a)
+/* The --help of a command that signs as the operator or retries: its
+ * options, and --key-file and --attempts (taken by take_key_file and
+ * take_attempts, so in no command's table). */
+static void usage_with_extras(const struct cf__cli_args *a)
 {
     struct cf_conf_opt *o = cf_xcalloc(a->nopts + 1, sizeof(*o));
 
     if (a->nopts > 0)
         memcpy(o, a->opts, a->nopts * sizeof(*o));
+    if (!a->key_file) {
+        cf_conf_usage(stdout, a->usage, o, a->nopts);
+        goto attempts;
+    }
     o[a->nopts] = (struct cf_conf_opt){
         "key-file",
         CF_CONF_STR,
@@ -278,6 +283,7 @@ static void usage_with_key_file(const struct cf__cli_args *a)
         "else ./data/" CF_CRED_OPERATOR_FILE ")",
         false};
     cf_conf_usage(stdout, a->usage, o, a->nopts + 1);
+attempts:
     printf("  --attempts N: tries of a request on the given URLs (a comma list) before it "
            "fails (default %d; COFFER_ATTEMPTS)\n",
            CF__CLI_ATTEMPTS_DEFAULT);
@@ -303,8 +309,8 @@ int cf__cli_load(const struct cf__cli_args *a, void *conf, int argc, char **argv
     take_key_file(rest, &k);
     if (take_attempts(a->cmd, rest, &k) != 0)
         goto out;
-    if (a->key_file && wants_help(rest, k)) {
-        usage_with_key_file(a);
+    if ((a->key_file || a->attempts) && wants_help(rest, k)) {
+        usage_with_extras(a);
         rc = 0;
         goto out;
     }

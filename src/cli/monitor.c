@@ -196,10 +196,12 @@ static void age(uint64_t ms, char *out, size_t cap)
 static int admin_cluster(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: coffer admin cluster [--monitor URL]\n"
-        "Prints the instance registry: every role instance that heart-beats to a\n"
-        "monitor (--monitor URL on the role), with its data center, version, status\n"
-        "(down after 6 s without a heartbeat) and the age of its last heartbeat.\n";
+        "usage: coffer admin cluster [--monitor URL[,URL...]]\n"
+        "Prints the instance registry of the monitor's catalog: every monitor, and\n"
+        "every role instance that heart-beats to one (--monitor URL on the role),\n"
+        "with its data center (--dc), version, status and the age of its last\n"
+        "heartbeat. An instance is down when it said so as it stopped, or after 6 s\n"
+        "without a heartbeat; each change is logged (coffer admin log --kind instance).\n";
     static const struct cf__cli_args args = {.cmd = "admin cluster",
                                              .usage = usage,
                                              .opts = filers_opts,
@@ -313,7 +315,9 @@ static int admin_log(int argc, char **argv)
         "usage: coffer admin log [--monitor URL] [--since 1h|ISO|MS] [--until ...]\n"
         "                        [--kind K] [--filer ID] [--limit N]\n"
         "Prints the scribe's events (filer status changes and errors, checksum\n"
-        "mismatches, repairs, jobs), oldest first.\n";
+        "mismatches, repairs, jobs, role instances down or back up), oldest first.\n"
+        "Kinds: filer.status, filer.error, checksum, missing, repair, job, dedupe,\n"
+        "orphan, clock, instance.\n";
     static const struct cf__cli_args args = {.cmd = "admin log",
                                              .usage = usage,
                                              .opts = log_opts,

@@ -85,7 +85,8 @@ static struct cf__cli_args path_args(const char *cmd, const char *usage, int min
                              .nopts = CF_ARRAY_LEN(path_opts),
                              .min = min,
                              .max = max,
-                             .strict = true};
+                             .strict = true,
+                             .attempts = true};
 
     return a;
 }
@@ -146,7 +147,8 @@ int cf_cli_login(int argc, char **argv)
                                              .usage = usage,
                                              .opts = login_opts,
                                              .nopts = CF_ARRAY_LEN(login_opts),
-                                             .strict = true};
+                                             .strict = true,
+                                             .attempts = true};
     struct path_conf c = {0};
     struct cf__cli_req r = {.cmd = "login",
                             .method = "POST",

@@ -34,27 +34,71 @@ void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const 
 
 static const char sqlite_scheme[] = "sqlite:";
 
-/* A copy of uri for messages, with PostgreSQL passwords ("user:PASS@" and
- * "password=PASS") masked: secrets are never logged (STYLE 2.5). Caller owns
- * the result (free()). */
-static char *redact_uri(const char *uri)
+/* Append n bytes of src to the buffer at *o (room kept for the NUL). */
+static void put(char **o, const char *end, const char *src, size_t n)
 {
-    char *r = cf_xstrdup(uri), *p, *at, *colon, *end;
+    size_t room = (size_t)(end - *o);
 
-    p = strstr(r, "://");
-    if (p != NULL) {
-        p += 3;
-        end = p + strcspn(p, "/?");
-        at = memchr(p, '@', (size_t)(end - p));
-        colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
-        for (; colon != NULL && ++colon < at;)
-            *colon = '*';
+    if (n > room)
+        n = room;
+    memcpy(*o, src, n);
+    *o += n;
+}
+
+/* The end of a conninfo value at p: a 'quoted' one (with \-escapes) or a
+ * run up to white space. */
+static const char *conninfo_value_end(const char *p)
+{
+    if (*p == '\'') {
+        for (p++; *p != '\0' && *p != '\''; p++)
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+        return *p == '\'' ? p + 1 : p;
     }
-    for (p = strstr(r, "password="); p != NULL; p = strstr(p, "password=")) {
-        p += 9;
-        for (end = p; *end != '\0' && *end != ' ' && *end != '&'; end++)
-            *end = '*';
+    return p + strcspn(p, " \t\r\n");
+}
+
+char *cf_db_uri_redact(const char *uri)
+{
+    /* Each mask adds at most 3 bytes where at least 1 went. */
+    size_t cap = 2 * strlen(uri) + 8;
+    char *r = cf_xmalloc(cap), *o = r, *end = r + cap - 1;
+    const char *p = uri, *auth = strstr(uri, "://");
+    const char *at = NULL, *colon = NULL;
+
+    if (auth != NULL) {
+        const char *hosts = auth + 3, *hend = hosts + strcspn(hosts, "/?#");
+        at = memchr(hosts, '@', (size_t)(hend - hosts));
+        colon = at != NULL ? memchr(hosts, ':', (size_t)(at - hosts)) : NULL;
     }
+    while (*p != '\0') {
+        if (colon != NULL && p == colon + 1) {
+            /* "user:PASS@host" */
+            put(&o, end, "***", 3);
+            p = at;
+            continue;
+        }
+        if (strncmp(p, "password", 8) == 0 &&
+            (p == uri || strchr(auth != NULL ? "?&" : " \t:", p[-1]) != NULL)) {
+            const char *q = p + 8;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if (*q == '=') {
+                q++;
+                if (auth == NULL)
+                    while (*q == ' ' || *q == '\t')
+                        q++;
+                put(&o, end, p, (size_t)(q - p));
+                put(&o, end, "***", 3);
+                /* "?password=PASS&..." in a URI, a value in a conninfo */
+                p = auth != NULL ? q + strcspn(q, "&#") : conninfo_value_end(q);
+                continue;
+            }
+        }
+        put(&o, end, p, 1);
+        p++;
+    }
+    *o = '\0';
     return r;
 }
 
@@ -72,7 +116,7 @@ int cf_db_open(const char *uri, struct cf_db **out, char *err)
         rc = CF_EINVAL;
         goto out;
     }
-    shown = redact_uri(uri);
+    shown = cf_db_uri_redact(uri);
     if (strncmp(uri, sqlite_scheme, sizeof(sqlite_scheme) - 1) == 0) {
         ops = &cf__db_sqlite_ops;
         target = uri + sizeof(sqlite_scheme) - 1;
@@ -790,14 +834,14 @@ int cf_db_meta_check(struct cf_db *db, const char *uri, const char *kind, int64_
 {
     static const char sql[] = "SELECT kind, version, shard_id FROM coffer_meta WHERE id = 1";
     struct cf_db_stmt *s = NULL;
-    char got[16], detail[CF_ERR_LEN] = "";
+    char got[16], detail[CF_ERR_LEN] = "", *shown = cf_db_uri_redact(uri);
     int64_t v, sid;
     int rc;
 
     /* A database without the table is not ours: say so rather than "no such table". */
     rc = cf_db_prepare(db, sql, &s, detail);
     if (rc == CF_EINTERNAL) {
-        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", uri, kind, detail);
+        cf_err_set(err, "\"%s\" is not a coffer %s (%s)", shown, kind, detail);
         rc = CF_EINVAL;
     } else if (rc < 0) {
         cf_err_set(err, "%s", detail);
@@ -808,21 +852,21 @@ int cf_db_meta_check(struct cf_db *db, const char *uri, const char *kind, int64_
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE || cf_db_column_copy_text(s, 0, got, sizeof(got)) < 0) {
-        cf_err_set(err, "\"%s\" is not a coffer %s", uri, kind);
+        cf_err_set(err, "\"%s\" is not a coffer %s", shown, kind);
         rc = CF_EINVAL;
         goto out;
     }
     v = cf_db_column_int64(s, 1);
     sid = cf_db_column_int64(s, 2);
     if (strcmp(got, kind) != 0) {
-        cf_err_set(err, "\"%s\" is a coffer %s, not a %s", uri, got, kind);
+        cf_err_set(err, "\"%s\" is a coffer %s, not a %s", shown, got, kind);
         rc = CF_EINVAL;
     } else if (v != version) {
-        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %lld", uri,
+        cf_err_set(err, "\"%s\" has schema version %lld; this coffer reads version %lld", shown,
                    (long long)v, (long long)version);
         rc = CF_EINVAL;
     } else if (sid != shard_id) {
-        cf_err_set(err, "\"%s\" holds %s %lld, not %s %lld", uri, shard_word, (long long)sid,
+        cf_err_set(err, "\"%s\" holds %s %lld, not %s %lld", shown, shard_word, (long long)sid,
                    shard_word, (long long)shard_id);
         rc = CF_EINVAL;
     } else {
@@ -830,5 +874,6 @@ int cf_db_meta_check(struct cf_db *db, const char *uri, const char *kind, int64_
     }
 out:
     cf_db_finalize(s);
+    free(shown);
     return rc;
 }

@@ -47,8 +47,10 @@ int cf_shardset_resolve(const struct cf_shardset *set, const char *location, cha
     else
         n = snprintf(out, cap, "%s", location);
     if (n < 0 || (size_t)n >= cap) {
-        cf_err_set(err, "shard location \"%.64s...\" is longer than %zu bytes", location,
+        char *shown = cf_db_uri_redact(location);
+        cf_err_set(err, "shard location \"%.64s...\" is longer than %zu bytes", shown,
                    cap > 0 ? cap - 1 : 0);
+        free(shown);
         rc = CF_EINVAL;
     }
     return rc;
@@ -231,7 +233,7 @@ static int reload_locked(struct cf_shardset *set, char *err)
     const struct cf_shardset_ops *ops = set->ops;
     struct cf_db *db = cf_db_pool_acquire(set->catalog);
     struct cf_db_stmt *s = NULL;
-    char location[CF_DB_URI_MAX + 1];
+    char location[CF_DB_URI_MAX + 1], *shown;
     int rc;
 
     rc = cf_db_prepare(db, ops->select_sql, &s, err);
@@ -266,8 +268,9 @@ static int reload_locked(struct cf_shardset *set, char *err)
             sh->created_ms = (uint64_t)cf_db_column_int64(s, 2);
             sh->flags = flags;
             insert(set, sh);
-            cf_log(CF_LOG_INFO, "%s: shard %u at \"%s\"", ops->name, (unsigned)sh->id,
-                   sh->location);
+            shown = cf_db_uri_redact(sh->location);
+            cf_log(CF_LOG_INFO, "%s: shard %u at \"%s\"", ops->name, (unsigned)sh->id, shown);
+            free(shown);
         } else {
             pthread_rwlock_wrlock(&set->lock);
             sh->flags = flags;
@@ -330,6 +333,7 @@ int cf_shardset_add(struct cf_shardset *set, uint32_t id, const char *location,
     const struct cf_shardset_ops *ops = set->ops;
     struct cf_shardset_shard *sh = NULL;
     struct cf_db *db;
+    char *shown;
     int rc = 0;
 
     if (out != NULL)
@@ -362,7 +366,9 @@ int cf_shardset_add(struct cf_shardset *set, uint32_t id, const char *location,
     if (rc < 0)
         goto out;
     insert(set, sh);
-    cf_log(CF_LOG_INFO, "%s: added shard %u at \"%s\"", ops->name, (unsigned)id, sh->location);
+    shown = cf_db_uri_redact(sh->location);
+    cf_log(CF_LOG_INFO, "%s: added shard %u at \"%s\"", ops->name, (unsigned)id, shown);
+    free(shown);
     if (out != NULL)
         *out = sh;
     sh = NULL;

@@ -62,7 +62,10 @@ struct cf_monitor {
     pthread_t duty;
     bool duty_started;
     struct cf_metric *m_active;
-    char **apps; /* automatic repairs go through these (NULL-terminated) */
+    /* Automatic repairs go through these (NULL-terminated); replaced by
+     * cf_monitor_set_apps, read by the duty thread, both under apps_mu. */
+    char **apps;
+    pthread_mutex_t apps_mu;
     uint64_t rebuild_after_ms;
     struct outage *outages; /* duty thread only */
     size_t noutages;
@@ -369,6 +372,14 @@ out:
 
 /* ---- the instance registry (registry.h, beat.h) ---------------------------------- */
 
+/* A status change of a registered instance, as a scribe event. */
+static void instance_event(struct cf_monitor *m, const struct cf_instance *in, const char *what)
+{
+    cf_log(CF_LOG_INFO, "%s %s: %s", in->role, in->url, what);
+    (void)cf_scribe_event(m->scribe, CF_SCRIBE_INSTANCE, 0, NULL, "%s %s%s%s: %s", in->role,
+                          in->url, in->dc[0] ? " dc " : "", in->dc, what);
+}
+
 /* POST /v1/instances: a heartbeat. */
 static enum MHD_Result finish_beat(struct cf_monitor *m, struct MHD_Connection *c, struct req *r)
 {
@@ -409,6 +420,10 @@ static enum MHD_Result finish_beat(struct cf_monitor *m, struct MHD_Connection *
         res = cf_http_reply_error(c, rc == CF_EINVAL ? CF_EBADREQ : rc, "%s", err);
         goto out;
     }
+    if (rc == 1)
+        instance_event(m, &in,
+                       strcmp(in.status, "down") == 0 ? "up -> down: stopped"
+                                                      : "down -> up: heart-beating again");
     res = cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
 out:
     json_decref(j);
@@ -446,17 +461,29 @@ static enum MHD_Result serve_instances(struct cf_monitor *m, struct MHD_Connecti
  * monitor may do it). */
 static void registry_pass(struct cf_monitor *m)
 {
-    char err[CF_ERR_LEN] = "";
+    char err[CF_ERR_LEN] = "", what[64];
     uint64_t now = cf_wall_ms();
+    struct cf_instance *down = NULL;
     int n;
 
-    if (cf_registry_beat(m->odb, &m->self, now, err) < 0)
+    n = cf_registry_beat(m->odb, &m->self, now, err);
+    if (n < 0)
         cf_log(CF_LOG_WARN, "cannot register this monitor: %s", err);
-    n = cf_registry_mark_down(m->odb, now > CF_BEAT_DOWN_MS ? now - CF_BEAT_DOWN_MS : 0, err);
+    else if (n == 1)
+        instance_event(m, &m->self, "down -> up: heart-beating again");
+    n = cf_registry_mark_down(m->odb, now > CF_BEAT_DOWN_MS ? now - CF_BEAT_DOWN_MS : 0, &down,
+                              err);
     if (n < 0)
         cf_log(CF_LOG_WARN, "cannot mark silent instances down: %s", err);
     else if (n > 0)
         cf_log(CF_LOG_WARN, "%d instance(s) stopped heart-beating: marked down", n);
+    for (int i = 0; i < n; i++) {
+        uint64_t last = down[i].last_heartbeat_ms;
+        (void)snprintf(what, sizeof(what), "up -> down: no heartbeat for %" PRIu64 " s",
+                       now > last ? (now - last) / 1000 : 0);
+        instance_event(m, &down[i], what);
+    }
+    free(down);
 }
 
 static void *registrar_main(void *arg)
@@ -499,6 +526,7 @@ static int registrar_start(struct cf_monitor *m, const struct cf_monitor_conf *c
 static void registrar_stop(struct cf_monitor *m)
 {
     char err[CF_ERR_LEN] = "";
+    int rc;
 
     if (!m->registrar_started)
         return;
@@ -509,8 +537,11 @@ static void registrar_stop(struct cf_monitor *m)
     pthread_join(m->registrar, NULL);
     m->registrar_started = false;
     (void)snprintf(m->self.status, sizeof(m->self.status), "down");
-    if (cf_registry_beat(m->odb, &m->self, cf_wall_ms(), err) < 0)
+    rc = cf_registry_beat(m->odb, &m->self, cf_wall_ms(), err);
+    if (rc < 0)
         cf_log(CF_LOG_INFO, "cannot mark this monitor down in the registry: %s", err);
+    else if (rc == 1)
+        instance_event(m, &m->self, "up -> down: stopped");
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -772,15 +803,16 @@ static void deactivate(struct cf_monitor *m, bool log)
 /* ---- automatic repairs ------------------------------------------------------------------- */
 
 /* Start a job of kind on filer id through the first app that answers.
- * Returns 0 with *job and app (the URL used, borrowed), CF_EEXIST (one of
+ * Returns 0 with *job and app_out (the URL used, APP_URL_MAX + 1 bytes), CF_EEXIST (one of
  * that kind runs: 409), or another error with err. Duty thread. */
 static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uint64_t *job,
-                        const char **app, char *err)
+                        char *app_out, char *err)
 {
     json_t *body = json_pack("{s:s,s:{s:I}}", "kind", kind, "args", "filer", (json_int_t)id);
     int rc = CF_EUNAVAIL;
 
     cf_err_set(err, "no app to start it on");
+    pthread_mutex_lock(&m->apps_mu);
     for (char **a = m->apps; a != NULL && *a != NULL; a++) {
         char url[APP_URL_MAX + 32];
         json_t *out = NULL;
@@ -800,7 +832,7 @@ static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uin
         rc = cf_httpc_json("POST", url, body, timeout_ms, &status, &out, err);
         if (rc < 0)
             continue; /* the next app */
-        *app = *a;
+        (void)snprintf(app_out, APP_URL_MAX + 1, "%s", *a);
         if (status == 202) {
             *job = (uint64_t)json_integer_value(json_object_get(out, "id"));
             rc = 0;
@@ -812,6 +844,7 @@ static int start_repair(struct cf_monitor *m, const char *kind, uint32_t id, uin
         json_decref(out);
         break;
     }
+    pthread_mutex_unlock(&m->apps_mu);
     json_decref(body);
     return rc;
 }
@@ -871,8 +904,12 @@ static void repair_pass(struct cf_monitor *m)
     char err[CF_ERR_LEN] = "";
     uint64_t now = cf_wall_ms();
     size_t n = 0;
+    bool none;
 
-    if (m->apps == NULL)
+    pthread_mutex_lock(&m->apps_mu);
+    none = m->apps == NULL;
+    pthread_mutex_unlock(&m->apps_mu);
+    if (none)
         goto out;
     read_status_events(m);
     if (cf_objdb_filer_list(m->odb, &fl, &n, err) < 0)
@@ -883,7 +920,7 @@ static void repair_pass(struct cf_monitor *m)
         bool offline = strcmp(f->status, "offline") == 0;
         bool back = strcmp(f->status, "online") == 0 || strcmp(f->status, "busy") == 0 ||
                     strcmp(f->status, "read-only") == 0;
-        const char *app = "";
+        char app[APP_URL_MAX + 1] = "";
         uint64_t job = 0;
         int rc;
 
@@ -899,7 +936,7 @@ static void repair_pass(struct cf_monitor *m)
             o->since_ms = now;
         if (offline && !o->rebuilt && m->rebuild_after_ms > 0 &&
             now - o->since_ms >= m->rebuild_after_ms && now >= o->retry_ms) {
-            rc = start_repair(m, "rebuild", f->id, &job, &app, err);
+            rc = start_repair(m, "rebuild", f->id, &job, app, err);
             if (rc == 0) {
                 o->rebuilt = true;
                 cf_log(CF_LOG_WARN,
@@ -924,7 +961,7 @@ static void repair_pass(struct cf_monitor *m)
                                       (now - o->since_ms) / 1000);
                 continue;
             }
-            rc = start_repair(m, "audit", f->id, &job, &app, err);
+            rc = start_repair(m, "audit", f->id, &job, app, err);
             if (rc == 0) {
                 o->down = false;
                 cf_log(CF_LOG_INFO,
@@ -979,17 +1016,27 @@ static void *duty_main(void *arg)
     return NULL;
 }
 
-/* "URL[,URL...]" into m->apps (each without a trailing '/'). */
-static int parse_apps(struct cf_monitor *m, const char *list, char *err)
+static void free_apps(char **apps)
+{
+    for (char **a = apps; a != NULL && *a != NULL; a++)
+        free(*a);
+    free(apps);
+}
+
+/* "URL[,URL...]" into *out (each without a trailing '/'; NULL-terminated;
+ * NULL for an empty list). */
+static int parse_apps(const char *list, char ***out, char *err)
 {
     size_t n = 0, k = 0;
     const char *p = list;
+    char **apps;
 
+    *out = NULL;
     if (list == NULL || list[0] == '\0')
         return 0;
     for (const char *q = list; *q; q++)
         n += *q == ',';
-    m->apps = cf_xcalloc(n + 2, sizeof(*m->apps));
+    apps = cf_xcalloc(n + 2, sizeof(*apps));
     while (*p != '\0') {
         size_t len = strcspn(p, ",");
         while (len > 0 && p[len - 1] == '/')
@@ -997,14 +1044,31 @@ static int parse_apps(struct cf_monitor *m, const char *list, char *err)
         if (len == 0 || len > APP_URL_MAX ||
             (strncmp(p, "http://", 7) != 0 && strncmp(p, "https://", 8) != 0)) {
             cf_err_set(err, "--app takes http[s]://HOST:PORT[,...], not \"%.64s\"", list);
+            free_apps(apps);
             return CF_EINVAL;
         }
-        m->apps[k] = cf_xcalloc(1, len + 1);
-        memcpy(m->apps[k++], p, len);
+        apps[k] = cf_xcalloc(1, len + 1);
+        memcpy(apps[k++], p, len);
         p += strcspn(p, ",");
         if (*p == ',')
             p++;
     }
+    *out = apps;
+    return 0;
+}
+
+int cf_monitor_set_apps(struct cf_monitor *m, const char *apps, char *err)
+{
+    char **list = NULL, **old;
+    int rc = parse_apps(apps, &list, err);
+
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&m->apps_mu);
+    old = m->apps;
+    m->apps = list;
+    pthread_mutex_unlock(&m->apps_mu);
+    free_apps(old);
     return 0;
 }
 
@@ -1025,7 +1089,7 @@ static int duty_start(struct cf_monitor *m, const struct cf_monitor_conf *conf, 
                    m->topts.timeout_ms, lease_ms);
         return CF_EINVAL;
     }
-    rc = parse_apps(m, conf->apps, err);
+    rc = parse_apps(conf->apps, &m->apps, err);
     if (rc < 0)
         return rc;
     (void)snprintf(label, sizeof(label), "monitor %.80s", conf->listen);
@@ -1093,6 +1157,7 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     *out = NULL;
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->trk_mu, NULL);
+    pthread_mutex_init(&m->apps_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->cv, &ca);
@@ -1158,15 +1223,14 @@ void cf_monitor_free(struct cf_monitor *m)
     pruner_stop(m);
     duty_stop(m);
     cf_lease_close(m->lease);
-    for (char **a = m->apps; a != NULL && *a != NULL; a++)
-        free(*a);
-    free(m->apps);
+    free_apps(m->apps);
     cf_clockguard_close(m->clock);
     cf_role_auth_close(m->cred);
     cf_scribe_close(m->scribe);
     cf_objdb_close(m->odb);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->trk_mu);
+    pthread_mutex_destroy(&m->apps_mu);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }

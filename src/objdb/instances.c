@@ -33,7 +33,14 @@ int cf_registry_beat(struct cf_objdb *odb, const struct cf_instance *in, uint64_
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         " ON CONFLICT (role, url) DO UPDATE SET dc = ?3, version = ?4, started = ?5,"
         " last_heartbeat = ?6, status = ?7";
+    /* First the status alone, where it differs: of two monitors hearing
+     * the same change, one changes the row and reports it. */
+    static const char flip[] = "UPDATE instances SET status = ?3, last_heartbeat = ?4"
+                               " WHERE role = ?1 AND url = ?2 AND status <> ?3 RETURNING id";
+    const char *status = strcmp(in->status, "down") == 0 ? "down" : "up";
     struct cf_db *db;
+    struct cf_db_stmt *s = NULL;
+    bool changed = false;
     int rc;
 
     if (!fits(in->role, 1, CF_REGISTRY_ROLE_MAX) || !fits(in->url, 1, CF_OBJDB_URL_MAX) ||
@@ -47,12 +54,25 @@ int cf_registry_beat(struct cf_objdb *odb, const struct cf_instance *in, uint64_
         return CF_EINVAL;
     }
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_run(db, NULL, 0, err, sql, "ttttiit", in->role, in->url, in->dc, in->version,
-                   (int64_t)in->started_ms, (int64_t)now_ms,
-                   strcmp(in->status, "down") == 0 ? "down" : "up");
+    rc = cf_db_query(db, &s, err, flip, "ttti", in->role, in->url, status, (int64_t)now_ms);
+    while (rc == 0) {
+        rc = cf_db_step(s, err);
+        if (rc == CF_DB_ROW) {
+            changed = true;
+            rc = 0;
+        } else if (rc == CF_DB_DONE) {
+            break;
+        }
+    }
+    cf_db_finalize(s);
+    if (rc >= 0)
+        rc = cf_db_run(db, NULL, 0, err, sql, "ttttiit", in->role, in->url, in->dc, in->version,
+                       (int64_t)in->started_ms, (int64_t)now_ms, status);
     cf_db_pool_release(odb->catalog, db);
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? rc : changed;
 }
+
+static int read_instance(struct cf_db_stmt *s, struct cf_instance *in);
 
 /* Run sql (binding ?1 = v), a statement RETURNING one column per changed
  * row, to its end; returns the number of rows or an error. */
@@ -77,12 +97,50 @@ static int count_rows(struct cf_objdb *odb, const char *sql, int64_t v, char *er
     return rc < 0 ? rc : n;
 }
 
-int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms, char *err)
+int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms, struct cf_instance **down,
+                          char *err)
 {
     static const char sql[] = "UPDATE instances SET status = 'down'"
-                              " WHERE status = 'up' AND last_heartbeat < ?1 RETURNING id";
+                              " WHERE status = 'up' AND last_heartbeat < ?1"
+                              " RETURNING " INSTANCE_COLUMNS;
+    int64_t before = (int64_t)(before_ms > INT64_MAX ? INT64_MAX : before_ms);
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    struct cf_instance *v = NULL;
+    size_t cap = 0;
+    int rc, n = 0;
 
-    return count_rows(odb, sql, (int64_t)(before_ms > INT64_MAX ? INT64_MAX : before_ms), err);
+    if (down != NULL)
+        *down = NULL;
+    rc = cf_db_query(db, &s, err, sql, "i", before);
+    while (rc == 0) {
+        rc = cf_db_step(s, err);
+        if (rc == CF_DB_DONE)
+            break;
+        if (rc < 0)
+            break;
+        rc = 0;
+        if (down != NULL) {
+            if ((size_t)n == cap) {
+                cap = cap == 0 ? 8 : cap * 2;
+                v = cf_xrealloc(v, cap * sizeof(*v));
+            }
+            /* A row too long for the struct is still down: its text cut. */
+            (void)read_instance(s, &v[n]);
+        }
+        n++;
+    }
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    if (down != NULL)
+        *down = v;
+    else
+        free(v);
+    return n;
 }
 
 static int read_instance(struct cf_db_stmt *s, struct cf_instance *in)

@@ -392,7 +392,7 @@ int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb *
     if (rc < 0)
         goto out;
     odb->catalog = cf_shardset_catalog(odb->set);
-    odb->catalog_uri = cf_shardset_catalog_uri(odb->set);
+    odb->catalog_uri = cf_db_uri_redact(cf_shardset_catalog_uri(odb->set));
     *out = odb;
     odb = NULL;
 out:
@@ -405,6 +405,7 @@ void cf_objdb_close(struct cf_objdb *odb)
     if (odb == NULL)
         return;
     cf_shardset_close(odb->set);
+    free(odb->catalog_uri);
     free(odb);
 }
 

@@ -37,7 +37,7 @@
 struct cf_objdb {
     struct cf_shardset *set;    /* the catalog and the cached shards */
     struct cf_db_pool *catalog; /* the set's catalog (shards and filers tables); borrowed */
-    const char *catalog_uri;    /* the set's, for messages; borrowed */
+    char *catalog_uri;          /* the set's, passwords masked, for messages; owned */
 };
 
 /* The shard for uuid (re-reading the catalog on a miss, shardset.h

@@ -49,7 +49,7 @@ int cf_scribe_open(const char *uri, unsigned pool, struct cf_scribe **out, char 
     rc = cf_db_pool_open(uri, pool ? pool : POOL_DEFAULT, &s->pool, err);
     if (rc < 0)
         goto out;
-    s->uri = cf_xstrdup(uri);
+    s->uri = cf_db_uri_redact(uri); /* for messages */
     db = cf_db_pool_acquire(s->pool);
     /* One transaction, so two processes creating the table at once agree. */
     rc = cf_db_begin(db, err);

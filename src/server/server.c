@@ -43,6 +43,7 @@ struct server_conf {
     char *log_level;
     bool tls;
     bool tls_internal;
+    uint64_t rebuild_after_s;
 
     struct cf_http_limits http; /* every role's (http.h) */
     bool insecure_no_auth;
@@ -78,6 +79,8 @@ static const struct cf_conf_opt opts[] = {
      "with --tls, the app, objsrv, monitor and filers serve HTTPS too (false: only the gateway)",
      false},
 
+    {"rebuild-after-s", CF_CONF_U64, "300", 0, 30u * 86400, OFF(rebuild_after_s),
+     "a filer offline this long gets its replicas rebuilt on the others; 0: never", false},
     CF_HTTP_LIMITS_CONF_OPTS(struct server_conf),
     {"insecure-no-auth", CF_CONF_BOOL, "false", 0, 0, OFF(insecure_no_auth),
      "no keys: requests between roles neither signed nor checked (benchmarks only)", false},
@@ -544,6 +547,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_TLS(monitor, &s->mc, itls);
     if (rc == 0)
         rc = SET_AUTH(monitor, &s->mc, &k);
+    s->mc.rebuild_after_s = conf->rebuild_after_s;
     if (rc == 0)
         rc = cf_monitor_start(&s->mc, &s->monitor, &monitor_port, err);
     if (rc < 0)
@@ -577,6 +581,10 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc < 0)
         return rc;
     (void)snprintf(app_url, sizeof(app_url), "%s://%s:%u", scheme, conf->host, (unsigned)app_port);
+    /* The app's port is known only now: its automatic repairs go through it. */
+    rc = cf_monitor_set_apps(s->monitor, app_url, err);
+    if (rc < 0)
+        return rc;
     if (addr(listen, sizeof(listen), conf->host, conf->port ? conf->port + 1 : 0) < 0)
         return CF_EINVAL;
     rc = cf_conf_defaults(cf_objsrv_conf_opts, cf_objsrv_conf_nopts, &s->oc, err);

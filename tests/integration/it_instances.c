@@ -116,13 +116,16 @@ static void wait_status(struct cluster_out *a, const char *url, const char *stat
 /* A monitor; two filers, two apps, two objsrvs and two gateways that
  * heart-beat to it with a dc each: `coffer admin cluster` lists every one
  * up, with its role and dc. objsrv 2 stopped says so (down at once); app 2
- * killed with SIGKILL is marked down by the monitor once silent for 6 s. */
+ * killed with SIGKILL is marked down by the monitor once silent for 6 s,
+ * and is up again when restarted at its URL; each change is an event of
+ * kind "instance" in `coffer admin log`. */
 static void t_registry(void *arg)
 {
     struct it_proc mon, app2, obj2, gw1, gw2;
     struct it_cluster c;
     struct cluster_out a;
-    char fsdb[IT_PATH_MAX], line[512], path[IT_PATH_MAX];
+    char fsdb[IT_PATH_MAX], line[512], path[IT_PATH_MAX], listen[32], url2[IT_URL_MAX];
+    char want[256];
     const char *loc;
     const struct it_proc *all[] = {&c.app, &app2, &c.objsrv, &obj2, &gw1, &gw2};
     const char *roles[] = {"app", "app", "objsrv", "objsrv", "gateway", "gateway"};
@@ -174,6 +177,34 @@ static void t_registry(void *arg)
     admin_cluster(&a);
     IT_CHECKF(line_of(&a, c.app.base, line, sizeof(line)) && strstr(line, " up ") != NULL,
               "app 1 went down with app 2: %s", a.out);
+    /* Back at the same URL: up again. */
+    it_fmt(listen, sizeof(listen), "127.0.0.1:%u", app2.port);
+    it_fmt(url2, sizeof(url2), "%s", app2.base);
+    it_app_start_ok(&app2, c.db, "--monitor", mon.base, "--dc", "west", "--listen", listen, NULL);
+    IT_STREQ(app2.base, url2);
+    wait_status(&a, app2.base, "up");
+    /* Each change in the event log, once. */
+    IT_EQ(it_exit_code(it_coffer_cmd(a.out, sizeof(a.out), NULL, "admin", "log", "--kind",
+                                     "instance", "--monitor", mon.base, NULL)),
+          0);
+    it_fmt(want, sizeof(want), "objsrv %s dc west: up -> down: stopped", all[3]->base);
+    IT_CHECKF(strstr(a.out, want) != NULL, "no \"%s\" in:\n%s", want, a.out);
+    it_fmt(want, sizeof(want), "app %s dc west: up -> down: no heartbeat for", url2);
+    IT_CHECKF(strstr(a.out, want) != NULL, "no \"%s\" in:\n%s", want, a.out);
+    IT_CHECKF(strstr(strstr(a.out, want) + 1, want) == NULL, "twice \"%s\" in:\n%s", want, a.out);
+    it_fmt(want, sizeof(want), "app %s dc west: down -> up: heart-beating again", url2);
+    IT_CHECKF(strstr(a.out, want) != NULL, "no \"%s\" in:\n%s", want, a.out);
+    it_fmt(want, sizeof(want), "app %s ", c.app.base);
+    IT_CHECKF(strstr(a.out, want) == NULL, "app 1 has events:\n%s", a.out);
+    it_proc_stop_ok(&app2);
+    /* The help says so; a path command's lists --attempts. */
+    IT_EQ(
+        it_exit_code(it_coffer_cmd(a.out, sizeof(a.out), NULL, "admin", "cluster", "--help", NULL)),
+        0);
+    IT_CHECKF(strstr(a.out, "--kind instance") != NULL && strstr(a.out, "--attempts") != NULL,
+              "admin cluster --help:\n%s", a.out);
+    IT_EQ(it_exit_code(it_coffer_cmd(a.out, sizeof(a.out), NULL, "ls", "--help", NULL)), 0);
+    IT_CHECKF(strstr(a.out, "--attempts N") != NULL, "ls --help:\n%s", a.out);
 
     it_proc_stop_ok(&gw1);
     it_proc_stop_ok(&gw2);

@@ -21,7 +21,9 @@
  *                admin log`; POST /v1/log appends and refuses what is bad
  *   maintenance  `coffer admin filer maintenance --id N on|off`: kept by the
  *                tracker while on (uploads avoid it), tracked again after off
- *   server       `coffer server` runs a monitor and prints its URL
+ *   server       `coffer server` runs a monitor and prints its URL; a filer
+ *                added to it and killed is rebuilt by itself past
+ *                `coffer server --rebuild-after-s`
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "coffer/httpc.h"
+#include "coffer/scribe.h"
 #include "coffer/tracker.h"
 #include "harness.h"
 
@@ -646,10 +649,50 @@ static void t_server(void *arg)
     struct it_server s;
     struct server_wait w = {&s};
 
+    struct it_filer f4;
+    struct it_record rec;
+    char db[IT_PATH_MAX];
+    json_t *jobs, *job = NULL, *end;
+    unsigned on4 = 0;
+
     (void)arg;
-    it_server_start_ok(&s, "data", 3, NULL);
+    IT_EQ(cf_httpc_global_init(), 0);
+    it_server_start_ok(&s, "data", 3, "--rebuild-after-s", "2", NULL);
     IT_CHECKF(it_wait_for(server_all_online, &w, 150, 100), "the server's filers never online");
     it_upload_ok(NULL, s.p.base, 1, 1000, 2, false, NULL);
+
+    /* A filer of its own process, added to the server's table, killed:
+     * the server's monitor starts a rebuild through the server's app. */
+    it_server_db_uri(db, "data", "catalog");
+    it_filer_init(&f4, 4, "filer4");
+    it_filer_start_ok(&f4, NULL);
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "add", "--id", "4", "--url",
+                                     f4.base, "--db", db, NULL)),
+          0);
+    it_wait_filer_table(db, 4, "online");
+    for (unsigned i = 0; i < 12 || on4 == 0; i++) {
+        IT_CHECKF(i < 60, "no upload landed on filer 4");
+        it_upload_ok(NULL, s.p.base, 10 + i, 2000 + i, 2, false, &rec);
+        on4 += it_record_has(&rec, 4);
+    }
+    it_filer_kill9(&f4);
+    it_wait_filer_table(db, 4, "offline");
+    for (unsigned i = 0; i < 300 && job == NULL; i++) {
+        jobs = it_jobs_list(s.p.base);
+        for (size_t k = 0; k < json_array_size(jobs) && job == NULL; k++)
+            if (strcmp(it_json_str(json_array_get(jobs, k), "kind"), "rebuild") == 0)
+                job = json_incref(json_array_get(jobs, k));
+        json_decref(jobs);
+        if (job == NULL)
+            usleep(100 * 1000);
+    }
+    IT_CHECKF(job != NULL, "the server started no rebuild");
+    IT_EQ(it_json_int(json_object_get(job, "args"), "filer"), 4);
+    end = it_job_wait_end(s.p.base, it_json_int(job, "id"), 600, 100);
+    IT_STREQ(it_json_str(end, "state"), "done");
+    IT_CHECK(it_scribe_count_msg(db, CF_SCRIBE_REPAIR, "rebuild job") >= 1);
+    json_decref(job);
+    json_decref(end);
     it_proc_stop_ok(&s.p);
 }
 
@@ -661,7 +704,7 @@ int main(int argc, char **argv)
         {"readonly", t_readonly, NULL, 60},
         {"scribe", t_scribe, NULL, 90},
         {"maintenance", t_maintenance, NULL, 60},
-        {"server", t_server, NULL, 60},
+        {"server", t_server, NULL, 120},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

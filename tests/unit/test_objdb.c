@@ -938,17 +938,26 @@ static void test_registry(void **state)
     assert_string_equal(v[1].url, "http://h2:8201");
     free(v);
 
-    /* Silent since before 6500: objsrv down; again: nothing more. */
-    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, err), 1);
-    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, err), 0);
+    /* Silent since before 6500: objsrv down, reported once; again: nothing more. */
+    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, &v, err), 1);
+    assert_string_equal(v[0].role, "objsrv");
+    assert_string_equal(v[0].url, "http://h2:8201");
+    assert_string_equal(v[0].status, "down");
+    free(v);
+    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, &v, err), 0);
+    assert_null(v);
+    assert_int_equal(cf_registry_mark_down(fx->odb, 6500, NULL, err), 0);
     assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
     assert_string_equal(v[0].status, "up");
     assert_string_equal(v[1].status, "down");
     free(v);
-    /* A heartbeat brings it back; one saying down takes it out at once. */
-    assert_int_equal(cf_registry_beat(fx->odb, &o, 8000, err), 0);
+    /* A heartbeat brings it back; one saying down takes it out at once;
+     * each a change (1), a repeated one not. */
+    assert_int_equal(cf_registry_beat(fx->odb, &o, 8000, err), 1);
+    assert_int_equal(cf_registry_beat(fx->odb, &o, 8100, err), 0);
     (void)snprintf(a.status, sizeof(a.status), "down");
-    assert_int_equal(cf_registry_beat(fx->odb, &a, 8000, err), 0);
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 8000, err), 1);
+    assert_int_equal(cf_registry_beat(fx->odb, &a, 8100, err), 0);
     assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
     assert_string_equal(v[0].status, "down");
     assert_string_equal(v[1].status, "up");
