@@ -13,10 +13,12 @@
 # Then REPEAT rounds, the two systems alternated and their order swapped every
 # round: 4 KiB upload (POST to the app) and download (GET from objsrv by the
 # returned UUID) at SMALL_CONC, LARGE_SIZE upload and download at LARGE_CONC,
-# all with coffer-bench, signed with the cluster key. The table shows the
-# median MB/s of each and the median of the per-round ratios cluster/direct
-# (the issue's target: >= 0.9; on this machine two instances cannot add cores,
-# they share the same two).
+# all with coffer-bench, signed with the cluster key (the 4 KiB download
+# passes over the uploaded objects again until SMALL_SECONDS are spent). The
+# table shows the median of each (4 KiB: ops/s, as coffer-bench's MB/s has
+# one decimal, too coarse for a ratio; LARGE_SIZE: MB/s) and the median of
+# the per-round ratios cluster/direct (the issue's target: >= 0.9; on this
+# machine two instances cannot add cores, they share the same two).
 # Last, the fail-over: uploads of 4 KiB, one after the other, through HAProxy
 # for FAILOVER_SECONDS; one app is killed (SIGKILL) a second in. The figure is
 # the longest time without a successful upload from the kill on, and how many
@@ -171,9 +173,13 @@ for i in 1 2; do
     C_OBJS+=("${URL#http://}")
 done
 cat >"$TMP/haproxy.cfg" <<EOF
+# The settings that bear on speed are deploy/haproxy.cfg's (the reasons are
+# there), with nbthread 1 (this host's two cores run everything) and larger
+# buffers (fewer reads and writes per 64 MiB body); logging, the stats socket
+# and the gateway front are left out.
 global
     maxconn 4096
-    # Bytes move between the sockets in the kernel where they can (splice).
+    nbthread 1
     tune.bufsize 65536
 
 defaults
@@ -184,6 +190,7 @@ defaults
     timeout http-request 10s
     retries 2
     option redispatch
+    http-reuse always
     option splice-auto
 
 frontend apps_in
@@ -256,12 +263,23 @@ one() {
         --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
         --url "$app/v1/objects?replicas=2" --uuids-out "$TMP/uuids.s.$sys" "${ex[@]}"
     n=$(jget "$JSON" issued)
-    keep "$sys.sup" "$(jget "$JSON" mb_per_s)"
+    keep "$sys.sup" "$(jget "$JSON" ops_per_s)"
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then
-        bench "$sys 4KiB download r$r" --method GET --size 4096 --count "$n" \
-            --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
-            --url "$obj/v1/objects/{uuid}" --uuids-in "$TMP/uuids.s.$sys" "${ex[@]}"
-        keep "$sys.sdown" "$(jget "$JSON" mb_per_s)"
+        # The upload leaves a few hundred objects, which one GET pass reads in
+        # well under a second: too short to measure. Passes over the same
+        # objects until SMALL_SECONDS are spent; the rate is all the passes'
+        # successful GETs over their summed time.
+        local pass ok=0 secs=0
+        for ((pass = 1; pass <= 50; pass++)); do
+            bench "$sys 4KiB download r$r pass $pass" --method GET --size 4096 --count "$n" \
+                --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" \
+                --url "$obj/v1/objects/{uuid}" --uuids-in "$TMP/uuids.s.$sys" "${ex[@]}"
+            [ -n "$JSON" ] || break
+            ok=$((ok + $(jget "$JSON" ok)))
+            secs=$(awk -v a="$secs" -v b="$(jget "$JSON" seconds)" 'BEGIN { print a + b }')
+            awk -v s="$secs" -v l="$SMALL_SECONDS" 'BEGIN { exit !(s >= l) }' && break
+        done
+        keep "$sys.sdown" "$(awk -v o="$ok" -v s="$secs" 'BEGIN { if (s > 0) printf "%.1f\n", o / s }')"
     fi
     bench "$sys $LARGE_SIZE upload r$r" --method POST --size "$LARGE_SIZE" \
         --count "$LARGE_COUNT" --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" \
@@ -325,20 +343,18 @@ read -r GAP FAILED OKS < <(awk -v k="$KILLED_AT" '
 
 say ""
 say "The cluster path (HAProxy, 2 apps + 2 objsrvs on one SQLite catalog) against one app" \
-    "and objsrv direct; 2 filers each, r=2; median of $REPEAT rounds, MB/s"
-say "                         direct    cluster  cluster/direct (target >= 0.9)"
+    "and objsrv direct; 2 filers each, r=2; median of $REPEAT rounds"
+say "                                direct      cluster  cluster/direct (target >= 0.9)"
 for ph in sup sdown lup ldown; do
     case $ph in
-    sup) label="4 KiB upload" ;;
-    sdown) label="4 KiB download" ;;
-    lup) label="$LARGE_SIZE upload" ;;
-    ldown) label="$LARGE_SIZE download" ;;
+    sup) label="4 KiB upload, ops/s" ;;
+    sdown) label="4 KiB download, ops/s" ;;
+    lup) label="$LARGE_SIZE upload, MB/s" ;;
+    ldown) label="$LARGE_SIZE download, MB/s" ;;
     esac
-    fmt=%.1f
-    [ "${ph#s}" = "$ph" ] || fmt=%.2f # 4 KiB: hundredths of a MB/s
     # shellcheck disable=SC2086 # the kept values are a list of words
-    say "$(printf '%-24s %8s %10s %10s' "$label" "$(median "$fmt" ${V[direct.$ph]:-})" \
-        "$(median "$fmt" ${V[cluster.$ph]:-})" "$(median %.2f ${V[ratio.$ph]:-})")"
+    say "$(printf '%-28s %8s %12s %10s' "$label" "$(median %.1f ${V[direct.$ph]:-})" \
+        "$(median %.1f ${V[cluster.$ph]:-})" "$(median %.2f ${V[ratio.$ph]:-})")"
 done
 say "fail-over (app 1 killed under sequential 4 KiB uploads through HAProxy): longest time" \
     "without a successful upload ${GAP} ms; ${FAILED} uploads failed, ${OKS} succeeded after" \
