@@ -38,6 +38,8 @@
 #define CF_REGISTRY_DC_MAX      63
 #define CF_REGISTRY_VERSION_MAX 31
 #define CF_REGISTRY_STATUS_MAX  7
+/* A row down this long is deleted by the monitors (cf_registry_forget). */
+#define CF_REGISTRY_FORGET_MS (7ull * 24 * 3600 * 1000)
 
 /* One row of the instances table. Fixed size, caller-owned. */
 struct cf_instance {
@@ -68,6 +70,12 @@ CF_MUST_CHECK int cf_registry_beat(struct cf_objdb *odb, const struct cf_instanc
  * down is NULL, or a db.h error (*down NULL). */
 CF_MUST_CHECK int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms,
                                         struct cf_instance **down, char *err);
+
+/* Delete every "down" row whose last heartbeat is before before_ms (an
+ * instance gone for good, or one that moved to another URL), so the table
+ * does not grow with every restart on a new port. Returns the number of
+ * rows deleted (>= 0) or a db.h error. */
+CF_MUST_CHECK int cf_registry_forget(struct cf_objdb *odb, uint64_t before_ms, char *err);
 
 /* Every row, by role then url. On success *out is an array of *n entries
  * (caller owns; free() it; NULL when *n is 0). Returns 0, CF_ECORRUPT for a

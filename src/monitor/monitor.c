@@ -456,9 +456,9 @@ static enum MHD_Result serve_instances(struct cf_monitor *m, struct MHD_Connecti
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
 }
 
-/* This monitor's own heartbeat, written straight into the registry, and
- * the instances silent for CF_BEAT_DOWN_MS marked down (idempotent: every
- * monitor may do it). */
+/* This monitor's own heartbeat, written straight into the registry, the
+ * instances silent for CF_BEAT_DOWN_MS marked down, and those down for
+ * CF_REGISTRY_FORGET_MS deleted (each idempotent: every monitor may do it). */
 static void registry_pass(struct cf_monitor *m)
 {
     char err[CF_ERR_LEN] = "", what[64];
@@ -484,6 +484,13 @@ static void registry_pass(struct cf_monitor *m)
         instance_event(m, &down[i], what);
     }
     free(down);
+    n = cf_registry_forget(m->odb, now > CF_REGISTRY_FORGET_MS ? now - CF_REGISTRY_FORGET_MS : 0,
+                           err);
+    if (n < 0)
+        cf_log(CF_LOG_WARN, "cannot forget long-gone instances: %s", err);
+    else if (n > 0)
+        cf_log(CF_LOG_INFO, "%d instance(s) down for over %llu days: forgotten", n,
+               (unsigned long long)(CF_REGISTRY_FORGET_MS / (24 * 3600 * 1000)));
 }
 
 static void *registrar_main(void *arg)

@@ -97,6 +97,28 @@ static int count_rows(struct cf_objdb *odb, const char *sql, int64_t v, char *er
     return rc < 0 ? rc : n;
 }
 
+int cf_registry_forget(struct cf_objdb *odb, uint64_t before_ms, char *err)
+{
+    static const char sql[] = "DELETE FROM instances WHERE status = 'down' AND last_heartbeat < ?1"
+                              " RETURNING id";
+    int64_t before = (int64_t)(before_ms > INT64_MAX ? INT64_MAX : before_ms);
+    struct cf_db *db = cf_db_pool_acquire(odb->catalog);
+    struct cf_db_stmt *s = NULL;
+    int rc, n = 0;
+
+    rc = cf_db_query(db, &s, err, sql, "i", before);
+    while (rc == 0) {
+        rc = cf_db_step(s, err);
+        if (rc == CF_DB_DONE || rc < 0)
+            break;
+        rc = 0;
+        n++;
+    }
+    cf_db_finalize(s);
+    cf_db_pool_release(odb->catalog, db);
+    return rc < 0 ? rc : n;
+}
+
 int cf_registry_mark_down(struct cf_objdb *odb, uint64_t before_ms, struct cf_instance **down,
                           char *err)
 {

@@ -979,6 +979,16 @@ static void test_registry(void **state)
     for (size_t i = 0; i < n; i++)
         assert_null(strchr(v[i].dc, 0x1b));
     free(v);
+
+    /* Forgetting: only rows down and silent since before the cut go. The
+     * app is down since 8100, the objsrv up (8100). */
+    assert_int_equal(cf_registry_forget(fx->odb, 8100, err), 0);
+    assert_int_equal(cf_registry_forget(fx->odb, 9000, err), 1);
+    assert_int_equal(cf_registry_list(fx->odb, &v, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].role, "objsrv");
+    free(v);
+    assert_int_equal(cf_registry_forget(fx->odb, UINT64_MAX, err), 0);
 }
 
 static void test_changes(void **state)
