@@ -137,6 +137,19 @@ static void refresh_view(struct rebuild *b)
     b->env->filers(b->env->filers_ctx, &b->view, &b->nview);
 }
 
+/* Whether F takes writes both in this process's view and in the summary
+ * table. The view can lag the table by a poll: a monitor that has just
+ * seen F go offline and starts this job must not get an in-place rebuild
+ * of a filer that does not answer. */
+static bool writable_everywhere(struct rebuild *b, const struct cf_objdb_filer *f)
+{
+    struct cf_objdb_filer row;
+
+    if (!cf_objdb_filer_writable(f))
+        return false;
+    return cf_objdb_filer_get(b->env->odb, b->f, &row, NULL) < 0 || cf_objdb_filer_writable(&row);
+}
+
 /* Decide where it->rec goes. Returns OK (nothing to copy: counted),
  * RETRY, or COPY with it->target, dst and the sources set. */
 static enum outcome prepare(struct rebuild *b, struct item *it)
@@ -426,7 +439,7 @@ static int run(struct cf_job *j, char *err)
     refresh_view(&b);
     f = cf_objdb_filer_find(b.view, b.nview, b.f);
     b.f_up = cf_objdb_filer_up(f);
-    b.mode = b.to ? TO_FILER : cf_objdb_filer_writable(f) ? IN_PLACE : ELSEWHERE;
+    b.mode = b.to ? TO_FILER : writable_everywhere(&b, f) ? IN_PLACE : ELSEWHERE;
     cf_job_log(j, NULL, b.f, NULL, "rebuilding filer %" PRIu32 " (%s, %s method)%s", b.f,
                b.mode == IN_PLACE   ? "in place"
                : b.mode == TO_FILER ? "to another filer"
