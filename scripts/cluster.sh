@@ -161,6 +161,13 @@ fill() {
     fi
 }
 
+# die with the last lines of a role's log $3: role $1 on host $2 is silent.
+silent() {
+    echo "cluster: the end of $3:" >&2
+    tail -n 15 "$3" >&2 || true
+    die "$1 on $2 does not answer: $3"
+}
+
 # Wait up to $2 s (default 20) for URL $1 to answer 200.
 wait_http() {
     local i
@@ -274,7 +281,7 @@ up() {
                 gateway) port=8202 ;; monitor) port=8203 ;; esac
             # Gateways one at a time: the first makes the token key the others share.
             if [ "$r" = gateway ] || [ "$r" = monitor ]; then
-                wait_http "http://$addr:$port/status" || die "$r on $name does not answer: $state/$name/$r.log"
+                wait_http "http://$addr:$port/status" || silent "$r" "$name" "$state/$name/$r.log"
                 if [ "$r" = gateway ]; then gwkey=$state/$name/gateway.key; fi
             fi
         done
@@ -283,7 +290,7 @@ up() {
         read -r name addr role dc <<<"$h"
         case $role in filer) port=8300 ;; app) port=8200 ;; objsrv) port=8201 ;;
             gateway) port=8202 ;; monitor) port=8203 ;; *) continue ;; esac
-        wait_http "http://$addr:$port/status" || die "$role on $name does not answer: $state/$name/$role.log"
+        wait_http "http://$addr:$port/status" || silent "$role" "$name" "$state/$name/$role.log"
     done
 
     # The HAProxy pair and keepalived: the first lb host is MASTER.

@@ -153,6 +153,13 @@ CF_MUST_CHECK int cf_db_set_busy_timeout(struct cf_db *db, unsigned ms);
  * Returns 0 or an error as listed above. */
 CF_MUST_CHECK int cf_db_exec(struct cf_db *db, const char *sql, char *err);
 
+/* cf_db_exec inside a write transaction of its own (db must not be in one):
+ * for "CREATE ... IF NOT EXISTS" scripts that several processes may run at
+ * the same moment, which PostgreSQL does not make safe on its own (one of two
+ * sessions creating one table fails on a unique index of its catalog).
+ * Returns 0 or an error as listed above; nothing is left half-made. */
+CF_MUST_CHECK int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err);
+
 /* ---- transactions ------------------------------------------------------ */
 
 /* Start a write transaction that takes the write lock now (SQLite BEGIN

@@ -128,7 +128,7 @@ int cf_clockguard_open(const char *uri, const char *name, const char *test_offse
     rc = cf_db_open(uri, &g->db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_exec(g->db, schema, err);
+    rc = cf_db_exec_schema(g->db, schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_query(g->db, &st, err, sql, "t", g->name);

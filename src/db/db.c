@@ -196,6 +196,19 @@ int cf_db_exec(struct cf_db *db, const char *sql, char *err)
     return rc;
 }
 
+int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err)
+{
+    int rc = cf_db_begin(db, err);
+
+    if (rc < 0)
+        return rc; /* a caller's transaction, if any, is left alone */
+    rc = cf_db_exec(db, sql, err);
+    if (rc == 0)
+        rc = cf_db_commit(db, err);
+    cf_db_rollback(db);
+    return rc;
+}
+
 /* ---- statements ---------------------------------------------------------- */
 
 /* FNV-1a 64: a cheap filter before strcmp in the cache walk. */

@@ -100,7 +100,7 @@ int cf_lease_open(const char *uri, const char *name, const char *label, uint64_t
         cf_err_set(err, "cannot set the busy timeout");
         goto out;
     }
-    rc = cf_db_exec(l->db, schema, err);
+    rc = cf_db_exec_schema(l->db, schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(l->db, NULL, 0, err,

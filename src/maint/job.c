@@ -1025,7 +1025,7 @@ int cf_jobs_open(const struct cf_job_env *env, const struct cf_job_kind *const *
     if (rc < 0)
         goto out;
     db = cf_db_pool_acquire(js->pool);
-    rc = cf_db_exec(db, schema, err);
+    rc = cf_db_exec_schema(db, schema, err);
     cf_db_pool_release(js->pool, db);
     if (rc < 0)
         goto out;

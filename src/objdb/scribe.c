@@ -51,13 +51,7 @@ int cf_scribe_open(const char *uri, unsigned pool, struct cf_scribe **out, char 
         goto out;
     s->uri = cf_db_uri_redact(uri); /* for messages */
     db = cf_db_pool_acquire(s->pool);
-    /* One transaction, so two processes creating the table at once agree. */
-    rc = cf_db_begin(db, err);
-    if (rc == 0)
-        rc = cf_db_exec(db, schema, err);
-    if (rc == 0)
-        rc = cf_db_commit(db, err);
-    cf_db_rollback(db);
+    rc = cf_db_exec_schema(db, schema, err);
     cf_db_pool_release(s->pool, db);
     if (rc < 0)
         goto out;

@@ -656,6 +656,80 @@ static void test_pool_threads(void **state)
     cf_db_pool_close(NULL);
 }
 
+/* ---- schema scripts run by processes starting together ------------------ */
+
+#define SCHEMA_THREADS 6
+#define SCHEMA_ROUNDS  8
+
+struct schema_racer {
+    const char *uri;
+    pthread_barrier_t *go;
+    int failures;
+    char err[CF_ERR_LEN];
+};
+
+static void *schema_race(void *arg)
+{
+    struct schema_racer *r = arg;
+    struct cf_db *db = NULL;
+    char sql[256];
+
+    if (cf_db_open(r->uri, &db, r->err) != 0) {
+        r->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < SCHEMA_ROUNDS; i++) {
+        (void)snprintf(sql, sizeof(sql),
+                       "CREATE TABLE IF NOT EXISTS race%d (id INTEGER PRIMARY KEY, v TEXT);"
+                       "CREATE INDEX IF NOT EXISTS race%d_v ON race%d (v)",
+                       i, i, i);
+        (void)pthread_barrier_wait(r->go);
+        if (cf_db_exec_schema(db, sql, r->err) != 0)
+            r->failures++;
+    }
+    cf_db_close(db);
+    return NULL;
+}
+
+/* Every role creates its tables "IF NOT EXISTS" at start, and the roles of a
+ * cluster start together: on PostgreSQL two sessions creating one table at
+ * once could fail (a unique index of its catalog), which cf_db_exec_schema
+ * must prevent. */
+static void test_schema_race(void **state)
+{
+    struct fixture *fx = *state;
+    struct schema_racer r[SCHEMA_THREADS];
+    pthread_t th[SCHEMA_THREADS];
+    pthread_barrier_t go;
+    struct cf_db *db;
+
+    assert_int_equal(pthread_barrier_init(&go, NULL, SCHEMA_THREADS), 0);
+    for (int i = 0; i < SCHEMA_THREADS; i++) {
+        r[i] = (struct schema_racer){.uri = fx->uri, .go = &go};
+        assert_int_equal(pthread_create(&th[i], NULL, schema_race, &r[i]), 0);
+    }
+    for (int i = 0; i < SCHEMA_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (r[i].failures != 0)
+            fail_msg("racer %d: %d failures, last: %s", i, r[i].failures, r[i].err);
+    }
+    pthread_barrier_destroy(&go);
+    db = open_db(fx);
+    for (int i = 0; i < SCHEMA_ROUNDS; i++) {
+        char table[16];
+        (void)snprintf(table, sizeof(table), "race%d", i);
+        assert_int_equal(count_rows(db, table), 0);
+    }
+    /* Inside a transaction it is refused, not nested. */
+    assert_int_equal(cf_db_begin(db, NULL), 0);
+    assert_int_equal(run_int(db, "INSERT INTO race0 (v) VALUES (?1)", 7, NULL), CF_DB_DONE);
+    assert_true(cf_db_exec_schema(db, "CREATE TABLE IF NOT EXISTS race0 (id INTEGER)", NULL) < 0);
+    assert_true(cf_db_in_transaction(db));
+    assert_int_equal(cf_db_commit(db, NULL), 0);
+    assert_int_equal(count_rows(db, "race0"), 1);
+    cf_db_close(db);
+}
+
 /* ---- pool wait ------------------------------------------------------------ */
 
 /* Past the pool's wait, acquire hands out a stand-in that refuses every call
@@ -862,6 +936,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lost_connection, setup, teardown),
         cmocka_unit_test(test_uri_redact),
     };
