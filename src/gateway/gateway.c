@@ -71,6 +71,8 @@
 #define TRASH_BATCHES_MAX 1000u
 /* One app DELETE; it only marks a record. */
 #define DELETE_TIMEOUT_MS 10000
+/* objsrv's signed URLs of an object: one record look-up. */
+#define URLS_TIMEOUT_MS 10000
 
 struct cf_gateway {
     struct cf_http_server *http;
@@ -437,7 +439,7 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
 
     (void)snprintf(path, sizeof(path), "/v1/objects/%s/urls?ttl_s=%" PRIu64, uuid,
                    g->redirect_ttl_s);
-    rc = cf_upstream_json(g->objsrv, "GET", path, NULL, DELETE_TIMEOUT_MS, true, &status, &j, err);
+    rc = cf_upstream_json(g->objsrv, "GET", path, NULL, URLS_TIMEOUT_MS, true, &status, &j, err);
     cf_sha512_hex(sha, hex);
     got = json_string_value(json_object_get(j, "sha512"));
     urls = json_object_get(j, "urls");
