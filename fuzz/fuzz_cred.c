@@ -11,8 +11,13 @@
  *    any other method, target or host;
  *  - an accepted value is exactly what cf_cred_sign_parts makes of its own
  *    fields (so nothing but the canonical form is accepted).
+ * The same input is also taken as the query of a signed URL for object
+ * path URL_PATH ("exp=T&kid=K&sig=S", cf_cred_url_verify): the answer is
+ * 0, CF_EAUTH or CF_EPERM; an accepted one is refused for another path and
+ * is exactly what cf_cred_url_sign makes of its expiry.
  * corpus/cred/ holds the value of test_cred.c's fixed vector, which this
- * key and clock accept, and malformed neighbours of it.
+ * key and clock accept, malformed neighbours of it, and a signed URL's
+ * query this key and clock accept (url_valid).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,10 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-#define NOW     1700000000005ull
-#define HOST    "127.0.0.1:8301"
-#define TARGET  "/list?after=a"
-#define VAL_MAX 4096
+#define NOW      1700000000005ull
+#define HOST     "127.0.0.1:8301"
+#define TARGET   "/list?after=a"
+#define VAL_MAX  4096
+#define URL_PATH "0001/000000000001-016eea8acf09c99d"
 
 static struct cf_cred *key_of_bytes(void)
 {
@@ -75,6 +81,32 @@ static bool field(const char *v, const char *name, char *out, size_t cap)
     return true;
 }
 
+/* v (cut in place) as a signed URL's query: the fields after "exp=",
+ * "&kid=" and "&sig=", in that order. */
+static void check_url(const struct cf_cred *c, char *v)
+{
+    char q[CF_CRED_URL_QUERY_MAX], want[VAL_MAX + 1], *exp = NULL, *kid, *sig;
+    int rc;
+
+    (void)snprintf(want, sizeof(want), "%s", v);
+    kid = strstr(v, "&kid=");
+    sig = kid != NULL ? strstr(kid, "&sig=") : NULL;
+    if (strncmp(v, "exp=", 4) == 0 && sig != NULL) {
+        exp = v + 4;
+        *kid = '\0';
+        *sig = '\0';
+        kid += 5;
+        sig += 5;
+    }
+    rc = cf_cred_url_verify(c, URL_PATH, exp, exp ? kid : NULL, exp ? sig : NULL, NOW, NULL);
+    CHECK(rc == 0 || rc == CF_EAUTH || rc == CF_EPERM);
+    if (rc == 0) {
+        CHECK(cf_cred_url_verify(c, "0001/x", exp, kid, sig, NOW, NULL) == CF_EAUTH);
+        CHECK(cf_cred_url_sign(c, URL_PATH, strtoull(exp, NULL, 10), q) == 0);
+        CHECK(strcmp(q, want) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct cf_cred *c;
@@ -101,5 +133,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  sizeof(again)) == 0);
         CHECK(strcmp(again + strlen("Authorization: "), v) == 0);
     }
+    check_url(c, v);
     return 0;
 }

@@ -127,6 +127,33 @@ CF_MUST_CHECK int cf_cred_verify(struct cf_cred *c, enum cf_access need, const c
                                  const char *target, const char *host, const char *auth,
                                  uint64_t now_ms, char *err);
 
+/* Signed URLs: a read of one object that a filer serves to a caller
+ * holding no key (a client the gateway redirected), for a short while.
+ * The query, appended to "<filer>/s/<path>":
+ *   exp=T&kid=K&sig=S
+ * T: the expiry, wall clock ms since the epoch; K as above (a cluster
+ * key); S: 64 hex digits, HMAC-SHA256 under that key of
+ *   "coffer-url-v1\n" PATH "\n" T
+ * PATH being the object's path on the filer (objpath.h), so a URL holds
+ * for that one object, for GET and HEAD, until T; it may be used again
+ * within that time (a client resuming a download). A verifier refuses a
+ * T more than CF_CRED_URL_TTL_MAX_MS ahead of its clock. */
+#define CF_CRED_URL_TTL_MAX_MS 3600000u
+#define CF_CRED_URL_QUERY_MAX  128 /* "exp=...&kid=...&sig=..." with its NUL */
+
+/* Write the query above for path (borrowed) and exp_ms into out. Returns 0
+ * or CF_EINVAL (c holds no cluster key, path empty or over 1 KiB). */
+CF_MUST_CHECK int cf_cred_url_sign(const struct cf_cred *c, const char *path, uint64_t exp_ms,
+                                   char out[CF_CRED_URL_QUERY_MAX]);
+
+/* Check a signed URL's fields (each borrowed, may be NULL: missing) for
+ * path at now_ms against c's cluster keys. Returns 0 when the URL is
+ * good; CF_EAUTH (missing or malformed field, unknown key, bad signature:
+ * 401) or CF_EPERM (expired, or an expiry too far ahead: 403), with the
+ * reason in err (may be NULL). Thread-safe. */
+CF_MUST_CHECK int cf_cred_url_verify(const struct cf_cred *c, const char *path, const char *exp,
+                                     const char *kid, const char *sig, uint64_t now_ms, char *err);
+
 /* The credential this process signs its outgoing requests with (httpc.h
  * and the cluster transfers call cf_cred_signer): a copy of c's signing
  * keys (c is borrowed), kept until the process exits; NULL: sign nothing.

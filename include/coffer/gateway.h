@@ -97,6 +97,15 @@ struct cf_gateway_conf {
      * address of its X-Forwarded-For header, for the login limits. */
     char *trusted_proxies;
     struct cf_http_limits http; /* slow clients (http.h) */
+    /* Redirected reads: a GET or HEAD of a file of at least redirect_min
+     * bytes (0: never) whose client asks (header X-Coffer-Redirect: 1, or
+     * ?redirect=1) is answered 307 to a signed URL on a filer holding it,
+     * valid redirect_ttl_s seconds (objsrv signs it; cred.h), instead of
+     * the verified stream. The client must check the bytes against the
+     * reply's X-Coffer-SHA512. Anything failing on the way (objsrv without
+     * a key, no replica) falls back to the stream. */
+    uint64_t redirect_min;
+    uint64_t redirect_ttl_s;
     /* Tests only: a file whose number of ms is added to the wall clock of
      * trash retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;

@@ -353,6 +353,9 @@ struct cf__cli_gwreq {
     FILE *out;
     struct cf_sha512 out_sha;
     bool stop_on_file; /* end the transfer as soon as the reply is a file */
+    /* Download: ask for a redirect to a filer (X-Coffer-Redirect: 1); a
+     * 307 reply is then a result, its JSON body in json. */
+    bool redirect;
     /* results */
     long status;                /* HTTP status of the reply, 0 if none came */
     bool is_file;               /* the reply is a file's bytes (it has X-Coffer-SHA512) */

@@ -22,6 +22,7 @@
 #include "coffer/buf.h"
 #include "coffer/common.h"
 #include "coffer/conf.h"
+#include "coffer/httpc.h"
 #include "coffer/sha512.h"
 #include "coffer/log.h"
 #include "cli_int.h"
@@ -418,6 +419,98 @@ out:
 
 /* ---- get /path ---- */
 
+/* One read from a filer's signed URL (a redirect's). */
+struct filer_read {
+    CURL *h;
+    FILE *out;
+    struct cf_sha512 *sha;
+};
+
+static size_t filer_write(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct filer_read *r = ud;
+    size_t n = size * nitems;
+    long status = 0;
+
+    (void)curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 || cf_sha512_update(r->sha, p, n) < 0 || fwrite(p, 1, n, r->out) != n)
+        return 0; /* ends the transfer: an error reply, or the file cannot be written */
+    return n;
+}
+
+/* Empty o's temporary and start sha again. Returns 0 or -1 (printed). */
+static int out_restart(struct cf__cli_out *o, struct cf_sha512 *sha)
+{
+    cf_sha512_fini(sha);
+    if (fflush(o->f) != 0 || ftruncate(fileno(o->f), 0) != 0 || fseeko(o->f, 0, SEEK_SET) != 0 ||
+        cf_sha512_init(sha) < 0) {
+        fprintf(stderr, "coffer get: cannot write \"%s\": %s\n", o->target, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The scheme, host and port of url into out: a signed URL is a credential
+ * for a while, so messages name only the filer. */
+static void filer_of(const char *url, char out[128])
+{
+    const char *p = strstr(url, "://"), *end = p != NULL ? strchr(p + 3, '/') : NULL;
+
+    (void)snprintf(out, 128, "%.*s", end != NULL ? (int)(end - url) : 0, url);
+}
+
+/* Read the file from the filers a redirect named (x->json "urls", best
+ * first) into o, each in turn until one gives bytes matching x->sha (the
+ * SHA-512 the gateway sent). Returns 0 when o holds them; 1 when none did
+ * (o emptied, x->out_sha started again); -1 on a local failure (printed). */
+static int get_from_filers(struct cf__cli_gwreq *x, struct cf__cli_out *o)
+{
+    json_t *urls = json_object_get(x->json, "urls");
+    uint8_t dg[CF_SHA512_LEN];
+    char filer[128];
+
+    for (size_t i = 0; i < json_array_size(urls); i++) {
+        const char *url = json_string_value(json_array_get(urls, i));
+        struct filer_read r = {.out = o->f, .sha = &x->out_sha};
+        long status = 0;
+        CURLcode cc;
+
+        if (url == NULL)
+            continue;
+        if (out_restart(o, &x->out_sha) < 0)
+            return -1;
+        filer_of(url, filer);
+        r.h = curl_easy_init();
+        if (r.h == NULL)
+            return -1;
+        cf_httpc_tls(r.h);
+        (void)curl_easy_setopt(r.h, CURLOPT_URL, url);
+        (void)curl_easy_setopt(r.h, CURLOPT_WRITEFUNCTION, filer_write);
+        (void)curl_easy_setopt(r.h, CURLOPT_WRITEDATA, &r);
+        (void)curl_easy_setopt(r.h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+        /* A filer that sends nothing for 30 s is given up for the next. */
+        (void)curl_easy_setopt(r.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        (void)curl_easy_setopt(r.h, CURLOPT_LOW_SPEED_TIME, 30L);
+        cc = curl_easy_perform(r.h);
+        (void)curl_easy_getinfo(r.h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(r.h);
+        if (cc != CURLE_OK || status != 200) {
+            fprintf(stderr, "coffer get: %s: %s; trying the next replica\n", filer,
+                    cc != CURLE_OK ? curl_easy_strerror(cc) : "not HTTP 200");
+            continue;
+        }
+        if (fflush(o->f) != 0 || cf_sha512_final(&x->out_sha, dg) < 0)
+            return -1;
+        if (memcmp(dg, x->sha, CF_SHA512_LEN) == 0)
+            return 0;
+        fprintf(stderr,
+                "coffer get: the bytes from %s do not match the file's SHA-512; trying the next "
+                "replica\n",
+                filer);
+    }
+    return out_restart(o, &x->out_sha) < 0 ? -1 : 1;
+}
+
 int cf__cli_path_get(int argc, char **argv)
 {
     static const char usage[] = "usage: coffer get /PATH [-o FILE]\n"
@@ -445,10 +538,28 @@ int cf__cli_path_get(int argc, char **argv)
     if (cf__cli_out_open(&o, "get", c.out) != 0)
         goto out;
     x.out = o.f;
+    /* Into a temporary, bytes read straight from a filer can be checked
+     * before they count, and dropped for another replica's. */
+    x.redirect = o.tmp[0] != '\0';
     if (cf_sha512_init(&x.out_sha) < 0)
         goto out;
     if (cf__cli_gwreq_run(&x, &s, "GET", u.base, -1) != 0)
         goto out;
+    if (x.status == 307) {
+        int fr = get_from_filers(&x, &o);
+        if (fr < 0)
+            goto out;
+        if (fr == 0)
+            goto done;
+        fprintf(stderr, "coffer get: no replica gave the right bytes; reading through the "
+                        "gateway\n");
+        cf_sha512_fini(&x.out_sha);
+        cf__cli_gwreq_fini(&x);
+        cf__cli_gwreq_init(&x, "get");
+        x.out = o.f;
+        if (cf_sha512_init(&x.out_sha) < 0 || cf__cli_gwreq_run(&x, &s, "GET", u.base, -1) != 0)
+            goto out;
+    }
     if (!x.is_file) {
         fprintf(stderr, "coffer get: \"%s\" is a folder (coffer ls lists it)\n",
                 cf__cli_shown(shown, pos[0]));
@@ -460,6 +571,7 @@ int cf__cli_path_get(int argc, char **argv)
         fprintf(stderr, "coffer get: the bytes received do not match the file's SHA-512\n");
         goto out;
     }
+done:
     if (cf__cli_out_commit(&o, "get") != 0)
         goto out;
     rc = 0;

@@ -299,6 +299,8 @@ static CURLcode gwreq_once(struct cf__cli_gwreq *x, const struct cf__cli_sess *s
     } else if (x->out != NULL && x->out != stdout) {
         cf__cli_progress_setup(x->h, &prog, x->cmd, CF__CLI_PROGRESS_MIN);
     }
+    if (x->redirect)
+        hdrs = curl_slist_append(hdrs, "X-Coffer-Redirect: 1");
     if (x->from > 0) {
         (void)snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", x->from);
         hdrs = curl_slist_append(hdrs, range);
@@ -569,7 +571,8 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
         fprintf(stderr, "coffer %s: the gateway refused the token; run coffer login\n", x->cmd);
         goto out;
     }
-    if (x->status != 0 && (x->status < 200 || x->status > 299)) {
+    if (x->status != 0 && (x->status < 200 || x->status > 299) &&
+        !(x->redirect && x->status == 307)) {
         cf__cli_print_error(x->cmd, x->status, &x->body);
         goto out;
     }

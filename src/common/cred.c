@@ -781,6 +781,87 @@ out:
     return rc;
 }
 
+/* ---- signed URLs ---- */
+
+#define URL_PATH_MAX 1024
+
+/* The MAC of a signed URL for path and exp (decimal text) under k. */
+static int url_mac(const struct hkey *k, const char *path, const char *exp, uint8_t out[MAC_LEN])
+{
+    char msg[URL_PATH_MAX + 64];
+    int n = snprintf(msg, sizeof(msg), "coffer-url-v1\n%s\n%s", path, exp);
+
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return CF_EINVAL;
+    return hmac(k, msg, (size_t)n, out);
+}
+
+int cf_cred_url_sign(const struct cf_cred *c, const char *path, uint64_t exp_ms,
+                     char out[CF_CRED_URL_QUERY_MAX])
+{
+    char exp[24], kid[2 * KID_LEN + 1], sighex[2 * MAC_LEN + 1];
+    uint8_t mac[MAC_LEN];
+    int rc, n;
+
+    if (c == NULL || c->ncluster == 0 || path[0] == '\0' || strlen(path) > URL_PATH_MAX)
+        return CF_EINVAL;
+    (void)snprintf(exp, sizeof(exp), "%" PRIu64, exp_ms);
+    rc = url_mac(&c->cluster[0], path, exp, mac);
+    if (rc < 0)
+        return rc;
+    cf_hex_encode(c->cluster[0].kid, KID_LEN, kid);
+    kid[2 * KID_LEN] = '\0';
+    cf_hex_encode(mac, MAC_LEN, sighex);
+    sighex[2 * MAC_LEN] = '\0';
+    n = snprintf(out, CF_CRED_URL_QUERY_MAX, "exp=%s&kid=%s&sig=%s", exp, kid, sighex);
+    cf_assert(n > 0 && n < CF_CRED_URL_QUERY_MAX);
+    return 0;
+}
+
+int cf_cred_url_verify(const struct cf_cred *c, const char *path, const char *exp, const char *kid,
+                       const char *sig, uint64_t now_ms, char *err)
+{
+    uint8_t k[KID_LEN], want[MAC_LEN], mac[MAC_LEN];
+    const struct hkey *hk = NULL;
+    size_t el = exp != NULL ? strlen(exp) : 0;
+    uint64_t exp_ms = 0;
+
+    if (exp == NULL || kid == NULL || sig == NULL) {
+        cf_err_set(err, "not a signed URL (exp, kid and sig are needed)");
+        return CF_EAUTH;
+    }
+    if (el == 0 || el > TS_DIGITS || exp[0] == '0' || strspn(exp, "0123456789") != el ||
+        strlen(kid) != 2 * KID_LEN || !is_hex(kid, 2 * KID_LEN) || strlen(sig) != 2 * MAC_LEN ||
+        !is_hex(sig, 2 * MAC_LEN) || cf_hex_decode(kid, KID_LEN, k, false) < 0 ||
+        cf_hex_decode(sig, MAC_LEN, want, false) < 0) {
+        cf_err_set(err, "malformed signed URL");
+        return CF_EAUTH;
+    }
+    for (size_t i = 0; c != NULL && i < c->ncluster && hk == NULL; i++)
+        if (memcmp(c->cluster[i].kid, k, KID_LEN) == 0)
+            hk = &c->cluster[i];
+    if (hk == NULL) {
+        cf_err_set(err, "unknown key (kid)");
+        return CF_EAUTH;
+    }
+    if (strlen(path) > URL_PATH_MAX || url_mac(hk, path, exp, mac) < 0 ||
+        CRYPTO_memcmp(mac, want, MAC_LEN) != 0) {
+        cf_err_set(err, "bad signature");
+        return CF_EAUTH;
+    }
+    for (size_t i = 0; i < el; i++)
+        exp_ms = exp_ms * 10 + (uint64_t)(exp[i] - '0');
+    if (exp_ms <= now_ms) {
+        cf_err_set(err, "the signed URL expired");
+        return CF_EPERM;
+    }
+    if (exp_ms - now_ms > CF_CRED_URL_TTL_MAX_MS) {
+        cf_err_set(err, "the signed URL's expiry is too far ahead");
+        return CF_EPERM;
+    }
+    return 0;
+}
+
 /* Installed signers are copies, never freed while the process lives (a
  * transfer on another thread may still be signing with one), and reachable
  * through this list, so leak checkers do not count them. Installs happen a

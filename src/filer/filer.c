@@ -26,6 +26,8 @@
 #include "faults_int.h"
 
 #define OBJ_PREFIX "/o/"
+/* An object read through a signed URL (cred.h), for a caller without a key. */
+#define SIGNED_PREFIX "/s/"
 
 struct cf_filer {
     struct cf_store *store;
@@ -129,6 +131,28 @@ static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, c
     if (!head)
         cf_store_count_out(f->store, len);
     return r;
+}
+
+/* GET or HEAD of /s/PATH?exp=..&kid=..&sig=..: the object, to anyone whose
+ * URL a role holding the cluster key signed for PATH and that has not
+ * expired (cred.h). Without a cluster key (auth off) nothing is served. */
+static enum MHD_Result serve_signed(struct cf_filer *f, struct MHD_Connection *c, const char *path,
+                                    bool head)
+{
+    char err[CF_ERR_LEN] = "";
+    int rc;
+
+    if (cf_objpath_validate(path, strlen(path), err) < 0)
+        return cf_http_reply_error(c, CF_EBADPATH, "%s", err);
+    if (f->cred == NULL)
+        return cf_http_reply_error(c, CF_EPERM, "this filer runs without a cluster key");
+    rc = cf_cred_url_verify(f->cred, path, cf_http_query(c, "exp"), cf_http_query(c, "kid"),
+                            cf_http_query(c, "sig"), cf_wall_ms(), err);
+    if (rc < 0) {
+        cf_log(CF_LOG_INFO, "signed read of %s refused: %s", path, err);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
+    return serve_get(f, c, path, head);
 }
 
 static enum MHD_Result serve_delete(struct cf_filer *f, struct MHD_Connection *c, const char *path)
@@ -404,6 +428,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return serve_delete(f, c, path);
         return serve_get(f, c, path, head);
     }
+    if (strncmp(url, SIGNED_PREFIX, sizeof(SIGNED_PREFIX) - 1) == 0)
+        return get || head ? serve_signed(f, c, url + sizeof(SIGNED_PREFIX) - 1, head)
+                           : method_not_allowed(c, "GET, HEAD");
     if (!strcmp(url, "/status"))
         return get || head ? serve_status(f, c) : method_not_allowed(c, "GET, HEAD");
     if (!strcmp(url, "/list"))
@@ -444,12 +471,16 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 /* ---- life cycle ---- */
 
 /* What a request needs (http.h): /status is liveness for anyone (its
- * figures only when signed, serve_status); the
- * objects and their listing, to the cluster only. */
+ * figures only when signed, serve_status); /s/ reads to the holder of a
+ * signed URL; the objects and their listing, to the cluster only. */
 static int access_of(void *cls, const char *method, const char *url)
 {
     (void)cls;
     if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0)
+        return CF_ACCESS_PUBLIC;
+    /* Signed URLs carry their own check (serve_signed). */
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+        strncmp(url, SIGNED_PREFIX, sizeof(SIGNED_PREFIX) - 1) == 0)
         return CF_ACCESS_PUBLIC;
     return CF_ACCESS_INTERNAL;
 }

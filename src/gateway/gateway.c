@@ -44,6 +44,8 @@
 #define LOGIN      API "/login"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
+/* A client that checks the SHA-512 itself asks for a redirect with it. */
+#define REDIRECT_HEADER "X-Coffer-Redirect"
 /* A login body is three short strings; anything bigger is not one. */
 #define LOGIN_BODY_MAX (8 * 1024)
 /* Failed logins slow down, never lock (gateway.h). Per (address, account):
@@ -69,6 +71,8 @@
 #define TRASH_BATCHES_MAX 1000u
 /* One app DELETE; it only marks a record. */
 #define DELETE_TIMEOUT_MS 10000
+/* objsrv's signed URLs of an object: one record look-up. */
+#define URLS_TIMEOUT_MS 10000
 
 struct cf_gateway {
     struct cf_http_server *http;
@@ -89,6 +93,7 @@ struct cf_gateway {
     char *proxies;              /* ",ADDR,ADDR," of trusted proxies; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
+    uint64_t redirect_min, redirect_ttl_s; /* gateway.h */
     /* Verified for unknown clients and users, so that a login costs one
      * hash whether or not the name exists. */
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
@@ -145,6 +150,12 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trusted-proxies", CF_CONF_STR, NULL, 0, 0, OFF(trusted_proxies),
      "comma-separated addresses of proxies whose X-Forwarded-For names the client", false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
+    {"redirect-min", CF_CONF_SIZE, "1M", 0, UINT64_MAX, OFF(redirect_min),
+     "files of at least this size are read through a redirect to a signed filer URL when the "
+     "client asks (X-Coffer-Redirect: 1); 0: never",
+     false},
+    {"redirect-ttl-s", CF_CONF_U64, "30", 1, 600, OFF(redirect_ttl_s),
+     "seconds a redirect's signed filer URL stays valid", false},
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
     CF_ROLE_BEAT_OPTS(OFF),
@@ -401,7 +412,78 @@ static void free_cb(void *cls)
     free(s);
 }
 
-/* Stream the object uuid of (size, sha) from objsrv, honouring Range. */
+/* Whether the client asked to be sent to a filer for the bytes. */
+static bool wants_redirect(struct cf_gateway *g, struct MHD_Connection *c, uint64_t size)
+{
+    const char *h = cf_http_header(c, REDIRECT_HEADER), *q = cf_http_query(c, "redirect");
+
+    return g->redirect_min > 0 && size >= g->redirect_min &&
+           ((h != NULL && strcmp(h, "1") == 0) || (q != NULL && strcmp(q, "1") == 0));
+}
+
+/* Answer 307 to a signed URL on a filer holding the object uuid of (size,
+ * sha) (objsrv signs them, best replica first), with the SHA-512 the
+ * client must check and every replica's URL in the JSON body for it to
+ * try the next on a mismatch. Returns 0 with *res set, or an error (logged)
+ * when no redirect can be given: the caller streams instead. */
+static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
+                          uint64_t size, const uint8_t *sha, uint32_t version_no,
+                          enum MHD_Result *res)
+{
+    char path[96], err[CF_ERR_LEN] = "", hex[CF_SHA512_HEX_LEN + 1], vs[16];
+    const char *got, *loc;
+    json_t *j = NULL, *urls, *body;
+    long status = 0;
+    char *text;
+    int rc;
+
+    (void)snprintf(path, sizeof(path), "/v1/objects/%s/urls?ttl_s=%" PRIu64, uuid,
+                   g->redirect_ttl_s);
+    rc = cf_upstream_json(g->objsrv, "GET", path, NULL, URLS_TIMEOUT_MS, true, &status, &j, err);
+    cf_sha512_hex(sha, hex);
+    got = json_string_value(json_object_get(j, "sha512"));
+    urls = json_object_get(j, "urls");
+    loc = json_string_value(json_array_get(urls, 0));
+    if (rc == 0 && (status != 200 || got == NULL || strcmp(got, hex) != 0 || loc == NULL)) {
+        cf_err_set(err, "objsrv answered %ld%s", status,
+                   status == 200 ? " with another record or no replica" : "");
+        rc = CF_EUNAVAIL;
+    }
+    if (rc < 0) {
+        cf_log(CF_LOG_WARN, "no redirect for %s (%s): streaming it", uuid, err);
+        json_decref(j);
+        return rc;
+    }
+    (void)snprintf(vs, sizeof(vs), "%" PRIu32, version_no);
+    body = json_pack("{s:I,s:s,s:I,s:O,s:O}", "size", (json_int_t)size, "sha512", hex, "version",
+                     (json_int_t)version_no, "expires_ms", json_object_get(j, "expires_ms"), "urls",
+                     urls);
+    text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        json_decref(j);
+        return CF_EINTERNAL;
+    }
+    {
+        const char *hdrs[] = {MHD_HTTP_HEADER_LOCATION,
+                              loc,
+                              CF_SHA512_HEADER,
+                              hex,
+                              "X-Coffer-Version",
+                              vs,
+                              MHD_HTTP_HEADER_CACHE_CONTROL,
+                              "no-store",
+                              NULL};
+        *res = cf_http_reply(c, MHD_HTTP_TEMPORARY_REDIRECT, "application/json", text, strlen(text),
+                             hdrs);
+    }
+    free(text);
+    json_decref(j);
+    return 0;
+}
+
+/* Stream the object uuid of (size, sha) from objsrv, honouring Range; or,
+ * when the client asks, redirect it to a filer (redirect_bytes). */
 static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
                                    uint64_t size, const uint8_t *sha, uint32_t version_no)
 {
@@ -427,6 +509,8 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
         range.first = 0;
         range.last = size - 1; /* unused when size == 0 */
     }
+    if (wants_redirect(g, c, size) && redirect_bytes(g, c, uuid, size, sha, version_no, &r) == 0)
+        return r;
     /* Every objsrv, healthy ones first: a fetch that fails on one goes on
      * from the byte it reached on the next. */
     n = cf_upstream_order(g->objsrv, inst);
@@ -1686,6 +1770,8 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         goto out;
     g->ttl_s = conf->token_ttl_s;
     g->stall_s = (unsigned)conf->stall_s;
+    g->redirect_min = conf->redirect_min;
+    g->redirect_ttl_s = conf->redirect_ttl_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;
     g->trash_interval_ms = conf->trash_interval_ms;
     if (conf->trash_retention_s > TRASH_RETENTION_MAX) {

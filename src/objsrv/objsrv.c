@@ -32,11 +32,15 @@
 /* Cache slots: a record is ~5 KiB, so 1024 slots hold ~5 MiB. */
 #define CACHE_SLOTS 1024
 #define READ_BLOCK  (64 * 1024)
+/* Seconds a signed URL (serve_urls) stays valid. */
+#define URL_TTL_DEFAULT_S 30u
+#define URL_TTL_MAX_S     600u
 
 struct record {
     char uuid[CF_UUID_SIZE];
     uint64_t size;
     uint8_t sha[CF_SHA512_LEN];
+    char path[CF_PATH_MAX + 1];                           /* the object's path on its filers */
     size_t n;                                             /* replicas, best first */
     char urls[CF_FETCH_MAX_REPLICAS][CF_REPLICA_URL_MAX]; /* GET URLs of the bytes */
 };
@@ -235,6 +239,10 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
         return CF_EINTERNAL;
     }
     (void)snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
+    if (snprintf(r->path, sizeof(r->path), "%s", path) >= (int)sizeof(r->path)) {
+        cf_err_set(err, "the app sent a malformed record");
+        return CF_EINTERNAL;
+    }
     r->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
     for (size_t i = 0; i < n; i++) {
         size_t k = i;
@@ -423,6 +431,55 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     return r;
 }
 
+/* GET /v1/objects/UUID/urls?ttl_s=N: signed URLs (cred.h) reading the
+ * object from each of its filers, best first, valid for N seconds (1 to
+ * URL_TTL_MAX_S; default URL_TTL_DEFAULT_S), for a client sent there
+ * instead of being streamed the bytes (the gateway's redirect). The reply
+ * holds the record's size and SHA-512, which that client must check. */
+static enum MHD_Result serve_urls(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
+{
+    const char *q = cf_http_query(c, "ttl_s");
+    char err[CF_ERR_LEN] = "", hex[CF_SHA512_HEX_LEN + 1], sq[CF_CRED_URL_QUERY_MAX];
+    char url[CF_REPLICA_URL_MAX + CF_CRED_URL_QUERY_MAX];
+    unsigned long ttl = URL_TTL_DEFAULT_S;
+    struct record rec;
+    struct cf_uuid u;
+    uint64_t exp;
+    json_t *arr;
+    int rc;
+
+    if (cf_uuid_parse(id, strlen(id), &u, err) < 0)
+        return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
+    if (q != NULL) {
+        char *end = NULL;
+        ttl = strtoul(q, &end, 10);
+        if (q[0] < '0' || q[0] > '9' || *end != '\0' || ttl < 1 || ttl > URL_TTL_MAX_S)
+            return cf_http_reply_error(c, CF_EBADREQ, "ttl_s is a number from 1 to %u",
+                                       URL_TTL_MAX_S);
+    }
+    if (o->cred == NULL)
+        return cf_http_reply_error(c, CF_EUNAVAIL, "no cluster key to sign URLs with");
+    rc = get_record(o, id, &rec, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    demote_suspect(o, &rec);
+    exp = cf_wall_ms() + (uint64_t)ttl * 1000u;
+    if (cf_cred_url_sign(o->cred, rec.path, exp, sq) < 0)
+        return cf_http_reply_error(c, CF_EUNAVAIL, "no cluster key to sign URLs with");
+    arr = json_array();
+    for (size_t i = 0; i < rec.n; i++) {
+        /* rec.urls[i] is "<filer>/o/<path>": the same with /s/ and the query. */
+        size_t base = strlen(rec.urls[i]) - strlen(rec.path) - 3;
+        int w = snprintf(url, sizeof(url), "%.*s/s/%s?%s", (int)base, rec.urls[i], rec.path, sq);
+        if (w > 0 && (size_t)w < sizeof(url))
+            (void)json_array_append_new(arr, json_string(url));
+    }
+    cf_sha512_hex(rec.sha, hex);
+    return cf_http_reply_json(c, MHD_HTTP_OK,
+                              json_pack("{s:I,s:s,s:I,s:o}", "size", (json_int_t)rec.size, "sha512",
+                                        hex, "expires_ms", (json_int_t)exp, "urls", arr));
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **req_cls)
@@ -436,7 +493,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strncmp(url, OBJECTS, sizeof(OBJECTS) - 1) == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
             return cf_http_reply_error(c, CF_EMETHOD, "use GET or HEAD; uploads go to the app");
-        return serve_download(o, c, url + sizeof(OBJECTS) - 1);
+        {
+            const char *id = url + sizeof(OBJECTS) - 1, *slash = strchr(id, '/');
+            char uuid[CF_UUID_SIZE];
+            if (slash != NULL && strcmp(slash, "/urls") == 0 &&
+                (size_t)(slash - id) < sizeof(uuid)) {
+                (void)snprintf(uuid, sizeof(uuid), "%.*s", (int)(slash - id), id);
+                return serve_urls(o, c, uuid);
+            }
+            return serve_download(o, c, id);
+        }
     }
     if (strcmp(url, "/status") == 0) {
         json_t *j = json_pack("{s:s,s:I,s:I}", "role", "objsrv", "requests",
@@ -655,7 +721,8 @@ static const char usage[] =
     "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
     "\n"
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
-    "best replica, failing over to the others, and verifies its SHA-512.\n";
+    "best replica, failing over to the others, and verifies its SHA-512;\n"
+    "GET /v1/objects/UUID/urls gives signed URLs reading it from its filers.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

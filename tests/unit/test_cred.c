@@ -357,6 +357,63 @@ static void test_replay_expiry(void **state)
     cf_cred_free(v);
 }
 
+/* The query of a signed URL from its parts (exp, kid, sig) into the three
+ * fields, each NUL-terminated in q (which it cuts). */
+static void url_fields(char *q, char **exp, char **kid, char **sig)
+{
+    assert_int_equal(strncmp(q, "exp=", 4), 0);
+    *exp = q + 4;
+    *kid = strstr(q, "&kid=");
+    *sig = strstr(q, "&sig=");
+    assert_non_null(*kid);
+    assert_non_null(*sig);
+    **kid = '\0';
+    **sig = '\0';
+    *kid += 5;
+    *sig += 5;
+}
+
+/* Signed URLs: good for their path until their expiry, on any verifier
+ * holding the key; refused tampered, expired, too far ahead, unknown key,
+ * or without a cluster key to sign with. */
+static void test_url_sign(void **state)
+{
+    struct cf_cred *s = load(true, false, false), *v = load(true, false, false);
+    struct cf_cred *op = load(false, true, true), *none = cf_cred_new();
+    char q[CF_CRED_URL_QUERY_MAX], err[CF_ERR_LEN], *exp, *kid, *sig;
+    const char *path = "0001/000000000001-016eea8acf09c99d";
+
+    (void)state;
+    assert_int_equal(cf_cred_url_sign(s, path, NOW + 30000, q), 0);
+    url_fields(q, &exp, &kid, &sig);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW, err), 0);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW + 29999, err), 0);
+    /* Not a nonce: good again within its time. */
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW + 1, err), 0);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW + 30000, err), CF_EPERM);
+    assert_int_equal(
+        cf_cred_url_verify(v, "0001/000000000002-016eea8acf09c99d", exp, kid, sig, NOW, err),
+        CF_EAUTH);
+    assert_int_equal(cf_cred_url_verify(v, path, "1796623131211", kid, sig, NOW, err), CF_EAUTH);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, NULL, NOW, err), CF_EAUTH);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, "0000000g", sig, NOW, err), CF_EAUTH);
+    assert_int_equal(cf_cred_url_verify(op, path, exp, kid, sig, NOW, err), CF_EAUTH);
+    assert_int_equal(cf_cred_url_verify(none, path, exp, kid, sig, NOW, err), CF_EAUTH);
+    sig[0] = sig[0] == '0' ? '1' : '0';
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW, err), CF_EAUTH);
+    assert_string_equal(err, "bad signature");
+    assert_int_equal(cf_cred_url_sign(s, path, NOW + CF_CRED_URL_TTL_MAX_MS + 1, q), 0);
+    url_fields(q, &exp, &kid, &sig);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW, err), CF_EPERM);
+    assert_int_equal(cf_cred_url_verify(v, path, exp, kid, sig, NOW + 1, err), 0);
+    assert_int_equal(cf_cred_url_sign(op, path, NOW, q), CF_EINVAL);
+    assert_int_equal(cf_cred_url_sign(s, "", NOW, q), CF_EINVAL);
+    cf_cred_free(s);
+    cf_cred_free(v);
+    cf_cred_free(op);
+    cf_cred_free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_operator),    cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_rotation),    cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_sign_url),    cmocka_unit_test(test_replay_expiry),
+        cmocka_unit_test(test_url_sign),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
