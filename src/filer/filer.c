@@ -527,6 +527,7 @@ void cf_filer_free(struct cf_filer *f)
 
 static const char usage[] =
     "usage: coffer filer --id N --dir DIR --listen HOST:PORT [--capacity BYTES] [--read-only]\n"
+    "       [--small-max SIZE]\n"
     "\n"
     "Runs a storage node: objects under DIR served over HTTP (see README.md).\n"
     "--fault-injection (tests only) lets anyone who reaches the port make its disk\n"
