@@ -3,7 +3,8 @@
  * many small uploads are in flight, so in the middle of group commits:
  * after a restart every acknowledged object is there with its bytes, every
  * refused one is absent, one whose reply never came is absent or whole,
- * and the listing and the counters agree (README "The filer").
+ * and the listing and the counters agree; ranges of a volume object are
+ * its own bytes (README "The filer").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,7 +46,8 @@ static uint64_t obj_seed(unsigned w, int i)
 }
 
 /* One PUT on its own connection, with no assertion: the filer may die at
- * any point. Returns the status, or 0 when no status line came. */
+ * any point. Returns the status, 0 when no status line came, or -1 when
+ * no connection was made (nothing was sent). */
 static long put_raw(const struct it_filer *f, const char *path, uint64_t seed)
 {
     char req[1024 + CF_CRED_HEADER_MAX], target[128], host[64], auth[CF_CRED_HEADER_MAX];
@@ -74,8 +76,11 @@ static long put_raw(const struct it_filer *f, const char *path, uint64_t seed)
         return 0;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
         send(fd, body, OBJ, MSG_NOSIGNAL) != OBJ)
         goto out;
     while (got < sizeof(reply) - 1) {
@@ -101,6 +106,8 @@ static void *upload_loop(void *arg)
         long st;
         obj_path(path, sizeof(path), w->id, w->n);
         st = put_raw(w->f, path, obj_seed(w->id, w->n));
+        if (st < 0)
+            break; /* the filer is gone */
         w->out[w->n] = st == 201 ? O_ACKED : st == 0 ? O_DOUBT : O_REFUSED;
         if (st == 201)
             atomic_fetch_add(w->acked, 1);
@@ -176,6 +183,9 @@ static void t_kill9_group_commit(void *arg)
         IT_CHECK(pthread_join(t[i], NULL) == 0);
 
     it_filer_start_ok(&f, "--small-max", "64K", NULL);
+    /* A volume object is served as a slice of its volume, ranges too. */
+    it_range_ok(NULL, f.base, "/o/vk/before", 7, 10, 99, 1000);
+    it_range_ok(NULL, f.base, "/o/vk/before", 7, 999, 999, 1000);
     for (unsigned i = 0; i < WORKERS; i++)
         for (int j = 0; j < w[i].n; j++) {
             char path[64], target[96];
