@@ -573,12 +573,9 @@ static int small_begin(struct cf_store_put *p, char *err)
             return CF_ENOSPC;
         }
     }
-    rc = cf_sha512_init(&p->sha);
-    if (rc < 0)
-        return rc;
     p->small = true;
     p->head = CF__VOL_HEAD + strlen(p->name);
-    p->rec = cf_xmalloc(p->head + (size_t)p->size);
+    p->rec = cf_xmalloc(p->head + (p->size >= 0 ? (size_t)p->size : (size_t)s->small_max));
     return 0;
 }
 
@@ -620,13 +617,81 @@ static int small_commit(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN]
     return 0;
 }
 
+/* The rest of cf_store_put_begin for an object that becomes a plain file:
+ * its directory, the name check, the reservation of a declared size and
+ * the temporary. Also used when an upload of unknown size outgrows
+ * small_max. On failure the caller aborts p. */
+static int plain_open(struct cf_store_put *p, char *err)
+{
+    struct cf_store *s = p->s;
+    struct statvfs vfs;
+    struct stat st;
+    uint8_t rnd[8];
+    int rc;
+
+    if (cf__vol_taken(s->vol, p->bucket, p->name)) {
+        cf_err_set(err, "the path is taken; objects are immutable");
+        rc = CF_EEXIST;
+        return rc;
+    }
+    rc = open_bucket(s, p->bucket, true, &p->bdirfd);
+    if (rc < 0) {
+        cf_err_set(err, "cannot open the object's directory");
+        return rc;
+    }
+    if (fstatat(p->bdirfd, p->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        cf_err_set(err, "the path is taken; objects are immutable");
+        rc = CF_EEXIST;
+        return rc;
+    }
+    if (p->size > 0) {
+        rc = reserve(s, (uint64_t)p->size);
+        if (rc < 0) {
+            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
+            return rc;
+        }
+        p->reserved = (uint64_t)p->size;
+        /* The capacity is a quota; the filesystem may be fuller still. */
+        if (fstatvfs(p->bdirfd, &vfs) == 0 &&
+            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size) {
+            cf_err_set(err, "the filesystem has too little free space");
+            rc = CF_ENOSPC;
+            return rc;
+        }
+    }
+    for (int tries = 0;; tries++) {
+        int e;
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            cf_log_errno(CF_LOG_ERROR, errno, "getrandom failed");
+            rc = CF_EINTERNAL;
+            return rc;
+        }
+        (void)snprintf(p->tmp, sizeof(p->tmp), TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
+                       rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (p->fd >= 0)
+            break;
+        e = errno;
+        if (e == EEXIST && tries < 8)
+            continue;
+        p->tmp[0] = '\0';
+        cf_log_errno(CF_LOG_ERROR, e, "create a temporary in \"%s\" failed", s->dir);
+        if (e != ENOSPC)
+            count_io_error(s);
+        rc = cf_err_from_errno(e);
+        return rc;
+    }
+    p->buf_cap = CF_FILER_WRITE_BUF;
+    if (p->size >= 0 && (uint64_t)p->size < p->buf_cap)
+        p->buf_cap = p->size > 0 ? (size_t)p->size : 1;
+    p->buf = cf_xmalloc(p->buf_cap);
+    return 0;
+}
+
 int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t size,
                        const uint8_t *expect, struct cf_store_put **out, char *err)
 {
     struct cf_store_put *p = NULL;
-    struct statvfs vfs;
-    struct stat st;
-    uint8_t rnd[8];
     int rc;
 
     rc = cf_objpath_validate(path, len, err);
@@ -648,7 +713,12 @@ int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t
         p->has_expect = true;
         memcpy(p->expect, expect, CF_SHA512_LEN);
     }
-    if (s->small_max > 0 && size >= 0 && (uint64_t)size <= s->small_max) {
+    rc = cf_sha512_init(&p->sha);
+    if (rc < 0)
+        goto out;
+    /* Of an unknown size, an upload starts in memory and becomes a plain
+     * file if it outgrows small_max. */
+    if (s->small_max > 0 && (size < 0 || (uint64_t)size <= s->small_max)) {
         rc = small_begin(p, err);
         if (rc < 0)
             goto out;
@@ -656,65 +726,9 @@ int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t
         p = NULL;
         goto out;
     }
-    if (cf__vol_taken(s->vol, p->bucket, p->name)) {
-        cf_err_set(err, "the path is taken; objects are immutable");
-        rc = CF_EEXIST;
-        goto out;
-    }
-    rc = open_bucket(s, p->bucket, true, &p->bdirfd);
-    if (rc < 0) {
-        cf_err_set(err, "cannot open the object's directory");
-        goto out;
-    }
-    if (fstatat(p->bdirfd, p->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        cf_err_set(err, "the path is taken; objects are immutable");
-        rc = CF_EEXIST;
-        goto out;
-    }
-    if (size > 0) {
-        rc = reserve(s, (uint64_t)size);
-        if (rc < 0) {
-            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", size);
-            goto out;
-        }
-        p->reserved = (uint64_t)size;
-        /* The capacity is a quota; the filesystem may be fuller still. */
-        if (fstatvfs(p->bdirfd, &vfs) == 0 &&
-            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)size) {
-            cf_err_set(err, "the filesystem has too little free space");
-            rc = CF_ENOSPC;
-            goto out;
-        }
-    }
-    rc = cf_sha512_init(&p->sha);
+    rc = plain_open(p, err);
     if (rc < 0)
         goto out;
-    for (int tries = 0;; tries++) {
-        int e;
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-            cf_log_errno(CF_LOG_ERROR, errno, "getrandom failed");
-            rc = CF_EINTERNAL;
-            goto out;
-        }
-        (void)snprintf(p->tmp, sizeof(p->tmp), TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
-                       rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (p->fd >= 0)
-            break;
-        e = errno;
-        if (e == EEXIST && tries < 8)
-            continue;
-        p->tmp[0] = '\0';
-        cf_log_errno(CF_LOG_ERROR, e, "create a temporary in \"%s\" failed", s->dir);
-        if (e != ENOSPC)
-            count_io_error(s);
-        rc = cf_err_from_errno(e);
-        goto out;
-    }
-    p->buf_cap = CF_FILER_WRITE_BUF;
-    if (size >= 0 && (uint64_t)size < p->buf_cap)
-        p->buf_cap = size > 0 ? (size_t)size : 1;
-    p->buf = cf_xmalloc(p->buf_cap);
     *out = p;
     p = NULL;
 out:
@@ -745,6 +759,36 @@ static int flush(struct cf_store_put *p)
     return 0;
 }
 
+/* An upload of unknown size outgrew small_max: it becomes a plain file,
+ * and what it gathered so far goes to its temporary. */
+static int spill(struct cf_store_put *p)
+{
+    const uint8_t *d = p->rec + p->head;
+    size_t off = 0;
+    int rc = plain_open(p, NULL);
+
+    if (rc < 0)
+        return rc;
+    while (off < p->written) {
+        ssize_t w = p->s->io->write(p->fd, d + off, p->written - off);
+        if (w < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e != ENOSPC && e != EDQUOT) {
+                cf_log_errno(CF_LOG_ERROR, e, "write to a temporary in \"%s\" failed", p->s->dir);
+                count_io_error(p->s);
+            }
+            return cf_err_from_errno(e);
+        }
+        off += (size_t)w;
+    }
+    free(p->rec);
+    p->rec = NULL;
+    p->small = false;
+    return 0;
+}
+
 int cf_store_put_write(struct cf_store_put *p, const void *data, size_t n)
 {
     const char *d = data;
@@ -767,10 +811,15 @@ int cf_store_put_write(struct cf_store_put *p, const void *data, size_t n)
     if (rc < 0)
         goto fail;
     if (p->small) {
-        memcpy(p->rec + p->head + p->written, data, n);
-        p->written += n;
-        atomic_fetch_add(&p->s->bytes_in, n);
-        return 0;
+        if (p->size >= 0 || n <= p->s->small_max - p->written) {
+            memcpy(p->rec + p->head + p->written, data, n);
+            p->written += n;
+            atomic_fetch_add(&p->s->bytes_in, n);
+            return 0;
+        }
+        rc = spill(p);
+        if (rc < 0)
+            goto fail;
     }
     written_then = p->written;
     while (n > 0) {

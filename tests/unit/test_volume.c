@@ -185,17 +185,19 @@ static void fill(char *data, size_t n, unsigned seed)
         data[i] = (char)(seed * 31u + i * 7u + (i >> 8));
 }
 
-/* Store n bytes of pattern `seed` at path, size declared. */
-static int put(struct cf_store *s, const char *path, size_t n, unsigned seed)
+/* Store n bytes of pattern `seed` at path, size declared or (chunked) not,
+ * in pieces of at most 1000 bytes. */
+static int put_as(struct cf_store *s, const char *path, size_t n, unsigned seed, bool chunked)
 {
     struct cf_store_put *p = NULL;
     char *data = malloc(n + 1);
     int rc;
 
     fill(data, n, seed);
-    rc = cf_store_put_begin(s, path, strlen(path), (int64_t)n, NULL, &p, NULL);
+    rc = cf_store_put_begin(s, path, strlen(path), chunked ? -1 : (int64_t)n, NULL, &p, NULL);
     if (rc == 0) {
-        rc = cf_store_put_write(p, data, n);
+        for (size_t off = 0; off < n && rc == 0; off += 1000)
+            rc = cf_store_put_write(p, data + off, n - off < 1000 ? n - off : 1000);
         if (rc == 0)
             rc = cf_store_put_commit(p, NULL, NULL, NULL);
         else
@@ -203,6 +205,11 @@ static int put(struct cf_store *s, const char *path, size_t n, unsigned seed)
     }
     free(data);
     return rc;
+}
+
+static int put(struct cf_store *s, const char *path, size_t n, unsigned seed)
+{
+    return put_as(s, path, n, seed, false);
 }
 
 /* 0 when path holds n bytes of pattern seed; CF_ENOTFOUND; -1 on wrong bytes. */
@@ -332,6 +339,36 @@ static void test_put_get_list_delete(void **state)
     assert_int_equal(put(fx->s, "s/one", 50, 5), 0);
     reopen(fx);
     assert_int_equal(check(fx->s, "s/one", 50, 5), 0);
+}
+
+/* Without a declared size an upload is gathered in memory and goes to a
+ * volume if it ends within small_max, else becomes a plain file. */
+static void test_unknown_size(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(put_as(fx->s, "u/small", 3000, 1, true), 0);
+    assert_int_equal(put_as(fx->s, "u/edge", SMALL_MAX, 2, true), 0);
+    assert_int_equal(put_as(fx->s, "u/big", 3 * SMALL_MAX + 5, 3, true), 0);
+    assert_int_equal(put_as(fx->s, "u/small", 10, 4, true), CF_EEXIST);
+    assert_int_equal(stats(fx).objects, 3);
+    assert_int_equal(stats(fx).reserved_bytes, 0);
+    assert_int_equal(stats(fx).used_bytes, 3000 + SMALL_MAX + 3 * SMALL_MAX + 5);
+    reopen(fx);
+    assert_int_equal(check(fx->s, "u/small", 3000, 1), 0);
+    assert_int_equal(check(fx->s, "u/edge", SMALL_MAX, 2), 0);
+    assert_int_equal(check(fx->s, "u/big", 3 * SMALL_MAX + 5, 3), 0);
+    {
+        /* Only the big one is a file of its own. */
+        struct cf_store_obj o;
+        assert_int_equal(cf_store_get(fx->s, "u/big", 5, &o), 0);
+        assert_int_equal(o.offset, 0);
+        close(o.fd);
+        assert_int_equal(cf_store_get(fx->s, "u/edge", 6, &o), 0);
+        assert_true(o.offset > 0);
+        close(o.fd);
+    }
+    assert_int_equal(stats(fx).objects, 3);
 }
 
 struct worker {
@@ -589,6 +626,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_list_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bytes_not_indexed, setup, teardown),
