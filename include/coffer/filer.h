@@ -29,6 +29,7 @@ struct cf_filer_conf {
     char *dir;
     char *listen;
     uint64_t capacity;
+    uint64_t small_max; /* objects up to this size go to volume files; 0: none */
     bool read_only;
     char *log_level;
     /* HTTPS (http.h): PEM certificate and key to serve with; NULL: HTTP. */

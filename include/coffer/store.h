@@ -11,6 +11,17 @@
  * DIR/FILER_ID (the id that owns the directory), DIR/objects/HH/HH/<name>,
  * and temporaries DIR/objects/HH/HH/.tmp.<random> that only exist while an
  * upload is in progress; cf_store_open removes any left by a crash.
+ *
+ * Small objects: with small_max > 0, an upload whose size is declared and
+ * at most small_max is kept in memory until its commit, then appended as a
+ * record to a volume file DIR/volumes/NNNNNN.vol (volume_int.h); concurrent
+ * commits share one fsync (group commit), and a commit returns only after
+ * the fsync that covers its record. Such an object is read as a slice of
+ * its volume (cf_store_obj.offset). Every other object is a plain file.
+ * Volume objects are found, listed, counted and deleted like the others
+ * (a delete appends a durable tombstone); a path is taken in at most one of
+ * the two places. Volumes are scanned at open (the index is in memory),
+ * torn tails cut, and mostly dead volumes compacted.
  * The SHA-512 of an object is kept in its extended attribute
  * "user.coffer.sha512" (64 raw bytes) where the filesystem supports it.
  *
@@ -42,6 +53,7 @@ struct cf_store_opts {
     uint64_t capacity;          /* bytes; 0 means the size of the filesystem */
     bool read_only;             /* refuse new objects (deletes still work) */
     const struct cf_io_ops *io; /* kept until cf_store_close; NULL: cf_io_default */
+    uint64_t small_max;         /* objects of a declared size up to this go to volumes; 0: none */
 };
 
 struct cf_store_stats {
@@ -57,7 +69,8 @@ struct cf_store_stats {
 };
 
 struct cf_store_obj {
-    int fd; /* open for reading; caller owns; close it */
+    int fd;          /* open for reading; caller owns; close it */
+    uint64_t offset; /* where the object's bytes start in fd (0 for a plain file) */
     uint64_t size;
     bool has_sha; /* sha is valid */
     uint8_t sha[CF_SHA512_LEN];
@@ -122,7 +135,8 @@ CF_MUST_CHECK int cf_store_delete(struct cf_store *s, const char *path, size_t l
 typedef int (*cf_store_list_cb)(void *ctx, const char *path, uint64_t size, uint64_t mtime_ms);
 
 /* Call cb for up to `limit` objects that come after `after` (NULL or "" for the
- * start; borrowed) in storage order: by bucket, then by name. Returns the
+ * start; borrowed) in storage order: by bucket, then by name (plain files and
+ * volume objects together; the mtime of a volume object is its commit time). Returns the
  * number listed, CF_EBADPATH (invalid after), CF_EIO, or what cb returned. */
 CF_MUST_CHECK int cf_store_list(struct cf_store *s, const char *after, size_t limit,
                                 cf_store_list_cb cb, void *ctx);

@@ -58,6 +58,10 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "HOST:PORT to serve HTTP on (port 0: any free port)", false},
     {"capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(capacity),
      "bytes this filer may hold (K, M, G, T suffixes); 0: the filesystem's size", false},
+    {"small-max", CF_CONF_SIZE, "0", 0, 16u << 20, OFF(small_max),
+     "objects of a declared size up to this are appended to volume files with group commit; "
+     "0: every object is its own file",
+     false},
     {"read-only", CF_CONF_BOOL, "false", 0, 0, OFF(read_only),
      "refuse new objects; reads and deletes still work", true},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
@@ -104,14 +108,15 @@ static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, c
         len = 0;
     } else if (rr == CF_RANGE_OK) {
         len = range.last - range.first + 1;
-        resp = MHD_create_response_from_fd_at_offset64(len, obj.fd, range.first);
+        resp = MHD_create_response_from_fd_at_offset64(len, obj.fd,
+                                                       (int64_t)(obj.offset + range.first));
         (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
                        range.last, obj.size);
         status = MHD_HTTP_PARTIAL_CONTENT;
     } else {
         len = obj.size;
         /* MHD sends it with sendfile(2) and closes the fd when done. */
-        resp = MHD_create_response_from_fd64(obj.size, obj.fd);
+        resp = MHD_create_response_from_fd_at_offset64(obj.size, obj.fd, (int64_t)obj.offset);
     }
     if (resp == NULL) {
         if (obj.size != 0)
@@ -493,7 +498,8 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                .id = (uint32_t)conf->id,
                                .capacity = conf->capacity,
                                .read_only = conf->read_only,
-                               .io = io};
+                               .io = io,
+                               .small_max = conf->small_max};
     struct cf_http_server_opts ho = {.listen_fd = -1,
                                      .handler = handler,
                                      .done = done,
@@ -552,6 +558,7 @@ void cf_filer_free(struct cf_filer *f)
 
 static const char usage[] =
     "usage: coffer filer --id N --dir DIR --listen HOST:PORT [--capacity BYTES] [--read-only]\n"
+    "       [--small-max SIZE]\n"
     "\n"
     "Runs a storage node: objects under DIR served over HTTP (see README.md).\n"
     "--fault-injection (tests only) lets anyone who reaches the port make its disk\n"

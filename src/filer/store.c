@@ -23,6 +23,7 @@
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/objpath.h"
+#include "volume_int.h"
 
 #define SHA_XATTR  "user.coffer.sha512"
 #define TMP_PREFIX ".tmp."
@@ -42,6 +43,8 @@ struct cf_store {
     uint32_t id;
     uint64_t capacity;
     bool read_only;
+    uint64_t small_max; /* 0: no volumes for new objects */
+    struct cf_vol *vol; /* the small objects (volume_int.h) */
 
     pthread_mutex_t mu; /* guards used, reserved, objects */
     uint64_t used, reserved, objects;
@@ -67,7 +70,10 @@ struct cf_store_put {
     struct cf_sha512 sha;
     char *buf;
     size_t buf_len, buf_cap;
-    int err; /* sticky: after an error only abort is possible */
+    bool small;   /* goes to a volume: the bytes are gathered in rec */
+    uint8_t *rec; /* CF__VOL_HEAD + name, then the bytes */
+    size_t head;  /* CF__VOL_HEAD + strlen(name) */
+    int err;      /* sticky: after an error only abort is possible */
 };
 
 static void count_io_error(struct cf_store *s)
@@ -393,6 +399,7 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
     s->dirfd = s->objfd = s->lockfd = -1;
     s->id = opts->id;
     s->read_only = opts->read_only;
+    s->small_max = opts->small_max;
     pthread_mutex_init(&s->mu, NULL);
     for (size_t i = 0; i < STRIPES; i++)
         pthread_mutex_init(&s->stripe[i], NULL);
@@ -446,6 +453,15 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
         cf_err_set(err, "scanning \"%s/objects\" failed (see the log above)", s->dir);
         goto out;
     }
+    {
+        /* Opened even with small_max 0: objects already in volumes stay readable. */
+        uint64_t vobjects = 0, vbytes = 0;
+        rc = cf__vol_open(s->dirfd, s->dir, s->io, &s->vol, &vobjects, &vbytes, err);
+        if (rc < 0)
+            goto out;
+        s->objects += vobjects;
+        s->used += vbytes;
+    }
     if (s->tightened > 0)
         cf_log(CF_LOG_WARN,
                "store \"%s\": %" PRIu64 " object files and directories were readable by other "
@@ -467,6 +483,7 @@ void cf_store_close(struct cf_store *s)
 {
     if (s == NULL)
         return;
+    cf__vol_close(s->vol);
     if (s->objfd >= 0)
         close(s->objfd);
     if (s->lockfd >= 0)
@@ -506,13 +523,175 @@ static void unreserve(struct cf_store *s, uint64_t n)
 
 /* ---- uploads ---- */
 
+/* Whether a plain file holds the name (ENOENT of the bucket: no). Returns
+ * 1, 0, or CF_EIO. */
+static int plain_exists(struct cf_store *s, uint32_t bucket, const char *name)
+{
+    struct stat st;
+    int bfd, rc = open_bucket(s, bucket, false, &bfd);
+
+    if (rc == CF_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return CF_EIO;
+    rc = fstatat(bfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : 0;
+    if (rc == 0 && errno != ENOENT) {
+        cf_log_errno(CF_LOG_ERROR, errno, "stat of \"%s\" failed", name);
+        count_io_error(s);
+        rc = CF_EIO;
+    }
+    close(bfd);
+    return rc;
+}
+
+/* The rest of cf_store_put_begin for an object bound for a volume. */
+static int small_begin(struct cf_store_put *p, char *err)
+{
+    struct cf_store *s = p->s;
+    struct statvfs vfs;
+    int rc;
+
+    rc = cf__vol_taken(s->vol, p->bucket, p->name) ? 1 : plain_exists(s, p->bucket, p->name);
+    if (rc == 1) {
+        cf_err_set(err, "the path is taken; objects are immutable");
+        return CF_EEXIST;
+    }
+    if (rc < 0) {
+        cf_err_set(err, "cannot look for the object's file");
+        return rc;
+    }
+    if (p->size > 0) {
+        rc = reserve(s, (uint64_t)p->size);
+        if (rc < 0) {
+            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
+            return rc;
+        }
+        p->reserved = (uint64_t)p->size;
+        if (fstatvfs(s->objfd, &vfs) == 0 &&
+            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size + CF__VOL_HEAD) {
+            cf_err_set(err, "the filesystem has too little free space");
+            return CF_ENOSPC;
+        }
+    }
+    p->small = true;
+    p->head = CF__VOL_HEAD + strlen(p->name);
+    p->rec = cf_xmalloc(p->head + (p->size >= 0 ? (size_t)p->size : (size_t)s->small_max));
+    return 0;
+}
+
+/* cf_store_put_commit for an object bound for a volume, from the point
+ * where its bytes and checksum are checked. */
+static int small_commit(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN], char *err)
+{
+    struct cf_store *s = p->s;
+    pthread_mutex_t *stripe = &s->stripe[p->bucket % STRIPES];
+    int rc;
+
+    /* The name is checked against plain files and claimed in the volume
+     * index under the bucket's lock, as a plain commit renames under it. */
+    pthread_mutex_lock(stripe);
+    rc = plain_exists(s, p->bucket, p->name);
+    if (rc == 0)
+        rc = cf__vol_claim(s->vol, p->bucket, p->name);
+    pthread_mutex_unlock(stripe);
+    if (rc == 1 || rc == CF_EEXIST) {
+        cf_err_set(err, "the path was taken while uploading");
+        return CF_EEXIST;
+    }
+    if (rc < 0)
+        return rc;
+    rc = cf__vol_put(s->vol, p->bucket, p->name, p->rec, p->written, sha, cf_wall_ms());
+    if (rc < 0) {
+        if (rc == CF_EIO)
+            count_io_error(s);
+        cf_err_set(err, "the volume write failed");
+        return rc;
+    }
+    pthread_mutex_lock(&s->mu);
+    cf_assert(s->reserved >= p->reserved);
+    s->reserved -= p->reserved;
+    p->reserved = 0;
+    s->used += p->written;
+    s->objects++;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* The rest of cf_store_put_begin for an object that becomes a plain file:
+ * its directory, the name check, the reservation of a declared size and
+ * the temporary. Also used when an upload of unknown size outgrows
+ * small_max. On failure the caller aborts p. */
+static int plain_open(struct cf_store_put *p, char *err)
+{
+    struct cf_store *s = p->s;
+    struct statvfs vfs;
+    struct stat st;
+    uint8_t rnd[8];
+    int rc;
+
+    if (cf__vol_taken(s->vol, p->bucket, p->name)) {
+        cf_err_set(err, "the path is taken; objects are immutable");
+        rc = CF_EEXIST;
+        return rc;
+    }
+    rc = open_bucket(s, p->bucket, true, &p->bdirfd);
+    if (rc < 0) {
+        cf_err_set(err, "cannot open the object's directory");
+        return rc;
+    }
+    if (fstatat(p->bdirfd, p->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        cf_err_set(err, "the path is taken; objects are immutable");
+        rc = CF_EEXIST;
+        return rc;
+    }
+    if (p->size > 0) {
+        rc = reserve(s, (uint64_t)p->size);
+        if (rc < 0) {
+            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
+            return rc;
+        }
+        p->reserved = (uint64_t)p->size;
+        /* The capacity is a quota; the filesystem may be fuller still. */
+        if (fstatvfs(p->bdirfd, &vfs) == 0 &&
+            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size) {
+            cf_err_set(err, "the filesystem has too little free space");
+            rc = CF_ENOSPC;
+            return rc;
+        }
+    }
+    for (int tries = 0;; tries++) {
+        int e;
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            cf_log_errno(CF_LOG_ERROR, errno, "getrandom failed");
+            rc = CF_EINTERNAL;
+            return rc;
+        }
+        (void)snprintf(p->tmp, sizeof(p->tmp), TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
+                       rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (p->fd >= 0)
+            break;
+        e = errno;
+        if (e == EEXIST && tries < 8)
+            continue;
+        p->tmp[0] = '\0';
+        cf_log_errno(CF_LOG_ERROR, e, "create a temporary in \"%s\" failed", s->dir);
+        if (e != ENOSPC)
+            count_io_error(s);
+        rc = cf_err_from_errno(e);
+        return rc;
+    }
+    p->buf_cap = CF_FILER_WRITE_BUF;
+    if (p->size >= 0 && (uint64_t)p->size < p->buf_cap)
+        p->buf_cap = p->size > 0 ? (size_t)p->size : 1;
+    p->buf = cf_xmalloc(p->buf_cap);
+    return 0;
+}
+
 int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t size,
                        const uint8_t *expect, struct cf_store_put **out, char *err)
 {
     struct cf_store_put *p = NULL;
-    struct statvfs vfs;
-    struct stat st;
-    uint8_t rnd[8];
     int rc;
 
     rc = cf_objpath_validate(path, len, err);
@@ -534,60 +713,22 @@ int cf_store_put_begin(struct cf_store *s, const char *path, size_t len, int64_t
         p->has_expect = true;
         memcpy(p->expect, expect, CF_SHA512_LEN);
     }
-    rc = open_bucket(s, p->bucket, true, &p->bdirfd);
-    if (rc < 0) {
-        cf_err_set(err, "cannot open the object's directory");
-        goto out;
-    }
-    if (fstatat(p->bdirfd, p->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        cf_err_set(err, "the path is taken; objects are immutable");
-        rc = CF_EEXIST;
-        goto out;
-    }
-    if (size > 0) {
-        rc = reserve(s, (uint64_t)size);
-        if (rc < 0) {
-            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", size);
-            goto out;
-        }
-        p->reserved = (uint64_t)size;
-        /* The capacity is a quota; the filesystem may be fuller still. */
-        if (fstatvfs(p->bdirfd, &vfs) == 0 &&
-            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)size) {
-            cf_err_set(err, "the filesystem has too little free space");
-            rc = CF_ENOSPC;
-            goto out;
-        }
-    }
     rc = cf_sha512_init(&p->sha);
     if (rc < 0)
         goto out;
-    for (int tries = 0;; tries++) {
-        int e;
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-            cf_log_errno(CF_LOG_ERROR, errno, "getrandom failed");
-            rc = CF_EINTERNAL;
+    /* Of an unknown size, an upload starts in memory and becomes a plain
+     * file if it outgrows small_max. */
+    if (s->small_max > 0 && (size < 0 || (uint64_t)size <= s->small_max)) {
+        rc = small_begin(p, err);
+        if (rc < 0)
             goto out;
-        }
-        (void)snprintf(p->tmp, sizeof(p->tmp), TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
-                       rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        p->fd = s->io->openat(p->bdirfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (p->fd >= 0)
-            break;
-        e = errno;
-        if (e == EEXIST && tries < 8)
-            continue;
-        p->tmp[0] = '\0';
-        cf_log_errno(CF_LOG_ERROR, e, "create a temporary in \"%s\" failed", s->dir);
-        if (e != ENOSPC)
-            count_io_error(s);
-        rc = cf_err_from_errno(e);
+        *out = p;
+        p = NULL;
         goto out;
     }
-    p->buf_cap = CF_FILER_WRITE_BUF;
-    if (size >= 0 && (uint64_t)size < p->buf_cap)
-        p->buf_cap = size > 0 ? (size_t)size : 1;
-    p->buf = cf_xmalloc(p->buf_cap);
+    rc = plain_open(p, err);
+    if (rc < 0)
+        goto out;
     *out = p;
     p = NULL;
 out:
@@ -618,6 +759,36 @@ static int flush(struct cf_store_put *p)
     return 0;
 }
 
+/* An upload of unknown size outgrew small_max: it becomes a plain file,
+ * and what it gathered so far goes to its temporary. */
+static int spill(struct cf_store_put *p)
+{
+    const uint8_t *d = p->rec + p->head;
+    size_t off = 0;
+    int rc = plain_open(p, NULL);
+
+    if (rc < 0)
+        return rc;
+    while (off < p->written) {
+        ssize_t w = p->s->io->write(p->fd, d + off, p->written - off);
+        if (w < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e != ENOSPC && e != EDQUOT) {
+                cf_log_errno(CF_LOG_ERROR, e, "write to a temporary in \"%s\" failed", p->s->dir);
+                count_io_error(p->s);
+            }
+            return cf_err_from_errno(e);
+        }
+        off += (size_t)w;
+    }
+    free(p->rec);
+    p->rec = NULL;
+    p->small = false;
+    return 0;
+}
+
 int cf_store_put_write(struct cf_store_put *p, const void *data, size_t n)
 {
     const char *d = data;
@@ -639,6 +810,17 @@ int cf_store_put_write(struct cf_store_put *p, const void *data, size_t n)
     rc = cf_sha512_update(&p->sha, data, n);
     if (rc < 0)
         goto fail;
+    if (p->small) {
+        if (p->size >= 0 || n <= p->s->small_max - p->written) {
+            memcpy(p->rec + p->head + p->written, data, n);
+            p->written += n;
+            atomic_fetch_add(&p->s->bytes_in, n);
+            return 0;
+        }
+        rc = spill(p);
+        if (rc < 0)
+            goto fail;
+    }
     written_then = p->written;
     while (n > 0) {
         size_t take = p->buf_cap - p->buf_len;
@@ -695,9 +877,11 @@ int cf_store_put_commit(struct cf_store_put *p, uint8_t sha[CF_SHA512_LEN], uint
 
     if (rc < 0)
         goto out;
-    rc = flush(p);
-    if (rc < 0)
-        goto out;
+    if (!p->small) {
+        rc = flush(p);
+        if (rc < 0)
+            goto out;
+    }
     if (p->size >= 0 && p->written != (uint64_t)p->size) {
         cf_err_set(err, "body ended after %" PRIu64 " of %" PRId64 " bytes", p->written, p->size);
         rc = CF_EBADREQ;
@@ -712,6 +896,12 @@ int cf_store_put_commit(struct cf_store_put *p, uint8_t sha[CF_SHA512_LEN], uint
         cf_err_set(err, "the body's SHA-512 is %.32s...", hex);
         rc = CF_ECHECKSUM;
         goto out;
+    }
+    if (p->small) {
+        rc = small_commit(p, got, err);
+        if (rc < 0)
+            goto out;
+        goto done;
     }
     if (io->fsetxattr(p->fd, SHA_XATTR, got, sizeof(got), 0) < 0 && errno != ENOTSUP) {
         e = errno;
@@ -739,6 +929,12 @@ int cf_store_put_commit(struct cf_store_put *p, uint8_t sha[CF_SHA512_LEN], uint
         goto out;
     }
     pthread_mutex_lock(stripe);
+    if (cf__vol_taken(s->vol, p->bucket, p->name)) {
+        pthread_mutex_unlock(stripe);
+        cf_err_set(err, "the path was taken while uploading");
+        rc = CF_EEXIST;
+        goto out;
+    }
     /* Never replace: an object that appeared meanwhile wins (immutability). */
     if (io->renameat2(p->bdirfd, p->tmp, p->bdirfd, p->name, RENAME_NOREPLACE) < 0) {
         e = errno;
@@ -772,6 +968,7 @@ int cf_store_put_commit(struct cf_store_put *p, uint8_t sha[CF_SHA512_LEN], uint
     s->objects++;
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(stripe);
+done:
     if (sha != NULL)
         memcpy(sha, got, CF_SHA512_LEN);
     if (size_out != NULL)
@@ -795,6 +992,7 @@ void cf_store_put_abort(struct cf_store_put *p)
         close(p->bdirfd);
     cf_sha512_fini(&p->sha);
     free(p->buf);
+    free(p->rec);
     free(p);
 }
 
@@ -802,13 +1000,28 @@ void cf_store_put_abort(struct cf_store_put *p)
 
 int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_store_obj *out)
 {
-    char rel[CF_OBJPATH_REL_MAX];
+    char rel[CF_OBJPATH_REL_MAX], name[CF_PATH_MAX + 1];
+    struct cf_vol_obj vo;
     struct stat st;
+    uint32_t b;
     ssize_t n;
     int fd, e;
 
     if (cf_objpath_relpath(path, len, rel, sizeof(rel)) < 0)
         return CF_EBADPATH;
+    if (locate(path, len, &b, name) == 0 && cf__vol_lookup(s->vol, b, name, &vo) == 0) {
+        fd = cf__vol_open_read(s->vol, vo.vol);
+        if (fd < 0) {
+            count_io_error(s);
+            return CF_EIO;
+        }
+        out->fd = fd;
+        out->offset = vo.off;
+        out->size = vo.size;
+        out->has_sha = true;
+        memcpy(out->sha, vo.sha, CF_SHA512_LEN);
+        return 0;
+    }
     fd = s->io->openat(s->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
         e = errno;
@@ -826,6 +1039,7 @@ int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_sto
         return CF_EIO;
     }
     out->fd = fd;
+    out->offset = 0;
     out->size = (uint64_t)st.st_size;
     n = fgetxattr(fd, SHA_XATTR, out->sha, sizeof(out->sha));
     out->has_sha = n == (ssize_t)sizeof(out->sha);
@@ -843,6 +1057,22 @@ int cf_store_delete(struct cf_store *s, const char *path, size_t len)
     rc = locate(path, len, &b, name);
     if (rc < 0)
         return rc;
+    {
+        uint64_t size = 0;
+        rc = cf__vol_delete(s->vol, b, name, &size);
+        if (rc == 0) {
+            pthread_mutex_lock(&s->mu);
+            s->used -= size;
+            s->objects--;
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+        if (rc != CF_ENOTFOUND) {
+            if (rc == CF_EIO)
+                count_io_error(s);
+            return rc;
+        }
+    }
     rc = open_bucket(s, b, false, &bfd);
     if (rc < 0)
         return rc;
@@ -880,28 +1110,41 @@ unlock:
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
+struct litem {
+    char *name;
+    bool vol; /* a volume object: size and mtime known */
+    uint64_t size, mtime_ms;
+};
+
+static int cmp_litem(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct litem *)a)->name, ((const struct litem *)b)->name);
 }
 
-/* List one bucket's objects whose name sorts after `bound` (may be NULL). */
-static int list_bucket(struct cf_store *s, int l1fd, const char *l2, const char *bound,
-                       size_t *left, cf_store_list_cb cb, void *ctx)
+/* List one bucket's objects (plain files under l1fd/l2, where l1fd may be
+ * -1 when the level is missing, and volume objects) whose name sorts after
+ * `bound` (may be NULL). */
+static int list_bucket(struct cf_store *s, int l1fd, uint32_t b, const char *bound, size_t *left,
+                       cf_store_list_cb cb, void *ctx)
 {
     DIR *d = NULL;
     struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    struct litem *items = NULL;
+    struct cf_vol_item *vi = NULL;
+    size_t n = 0, cap = 0, nv;
+    char l2[16];
     int rc = 0;
 
-    d = dir_open_at(l1fd, l2);
-    if (d == NULL) {
-        cf_log_errno(CF_LOG_ERROR, errno, "open bucket \"%s\" failed", l2);
-        count_io_error(s);
-        return CF_EIO;
+    (void)snprintf(l2, sizeof(l2), "%02x", (unsigned)(b & 0xff));
+    if (l1fd >= 0) {
+        d = dir_open_at(l1fd, l2);
+        if (d == NULL && errno != ENOENT) {
+            cf_log_errno(CF_LOG_ERROR, errno, "open bucket \"%s\" failed", l2);
+            count_io_error(s);
+            return CF_EIO;
+        }
     }
-    for (;;) {
+    for (; d != NULL;) {
         de = readdir(d);
         if (de == NULL)
             break;
@@ -911,27 +1154,44 @@ static int list_bucket(struct cf_store *s, int l1fd, const char *l2, const char 
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            names = cf_xrealloc(names, cap * sizeof(*names));
+            items = cf_xrealloc(items, cap * sizeof(*items));
         }
-        names[n++] = cf_xstrdup(de->d_name);
+        items[n++] = (struct litem){.name = cf_xstrdup(de->d_name)};
     }
+    nv = cf__vol_bucket_items(s->vol, b, bound, &vi);
+    for (size_t i = 0; i < nv; i++) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            items = cf_xrealloc(items, cap * sizeof(*items));
+        }
+        items[n++] = (struct litem){
+            .name = vi[i].name, .vol = true, .size = vi[i].size, .mtime_ms = vi[i].mtime_ms};
+        vi[i].name = NULL;
+    }
+    cf__vol_items_free(vi, nv);
     if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_str);
+        qsort(items, n, sizeof(*items), cmp_litem);
     for (size_t i = 0; i<n && * left> 0 && rc == 0; i++) {
         char path[CF_PATH_MAX + 1];
         struct stat st;
-        if (cf_objpath_from_name(names[i], strlen(names[i]), path, sizeof(path)) < 0)
+        if (cf_objpath_from_name(items[i].name, strlen(items[i].name), path, sizeof(path)) < 0)
             continue;
-        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue; /* deleted meanwhile */
-        rc = cb(ctx, path, (uint64_t)st.st_size,
-                (uint64_t)st.st_mtim.tv_sec * 1000u + (uint64_t)st.st_mtim.tv_nsec / 1000000u);
+        if (!items[i].vol) {
+            if (fstatat(dirfd(d), items[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                !S_ISREG(st.st_mode))
+                continue; /* deleted meanwhile */
+            items[i].size = (uint64_t)st.st_size;
+            items[i].mtime_ms =
+                (uint64_t)st.st_mtim.tv_sec * 1000u + (uint64_t)st.st_mtim.tv_nsec / 1000000u;
+        }
+        rc = cb(ctx, path, items[i].size, items[i].mtime_ms);
         (*left)--;
     }
     for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    closedir(d);
+        free(items[i].name);
+    free(items);
+    if (d != NULL)
+        closedir(d);
     return rc;
 }
 
@@ -957,14 +1217,12 @@ int cf_store_list(struct cf_store *s, const char *after, size_t limit, cf_store_
 
         (void)snprintf(l1, sizeof(l1), "%02x", (unsigned)hi);
         d = dir_open_at(s->objfd, l1);
-        if (d == NULL) {
-            if (errno == ENOENT)
-                continue;
+        if (d == NULL && errno != ENOENT) {
             cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/objects/%s\" failed", s->dir, l1);
             count_io_error(s);
             return CF_EIO;
         }
-        for (;;) {
+        for (; d != NULL;) {
             de = readdir(d);
             if (de == NULL)
                 break;
@@ -973,14 +1231,13 @@ int cf_store_list(struct cf_store *s, const char *after, size_t limit, cf_store_
         }
         for (uint32_t lo = 0; lo < 256 && left > 0 && rc == 0; lo++) {
             uint32_t b = hi << 8 | lo;
-            char l2[16];
-            if (b < start || !present[lo])
+            if (b < start || !(present[lo] || cf__vol_bucket_used(s->vol, b)))
                 continue;
-            (void)snprintf(l2, sizeof(l2), "%02x", (unsigned)lo);
-            rc = list_bucket(s, dirfd(d), l2, b == start && after && after[0] ? bound : NULL, &left,
-                             cb, ctx);
+            rc = list_bucket(s, d != NULL ? dirfd(d) : -1, b,
+                             b == start && after && after[0] ? bound : NULL, &left, cb, ctx);
         }
-        closedir(d);
+        if (d != NULL)
+            closedir(d);
     }
     if (rc != 0)
         return rc;

@@ -40,6 +40,7 @@ struct server_conf {
     uint64_t port;
     uint64_t replicas;
     uint64_t filer_capacity;
+    uint64_t filer_small_max;
     char *log_level;
     bool tls;
     bool tls_internal;
@@ -72,6 +73,8 @@ static const struct cf_conf_opt opts[] = {
      "replicas of each object (at least 2, at most --filers)", true},
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
+    {"filer-small-max", CF_CONF_SIZE, "0", 0, 16u << 20, OFF(filer_small_max),
+     "each filer's --small-max: objects up to this size go to volume files; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"tls", CF_CONF_BOOL, "false", 0, 0, OFF(tls),
      "serve HTTPS with the CA and certificate in DIR/tls (made on first start)", false},
@@ -522,6 +525,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
             return rc;
         fc->id = i + 1;
         fc->capacity = conf->filer_capacity;
+        fc->small_max = conf->filer_small_max;
         cf_http_limits_copy(&fc->http, &conf->http);
         rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
