@@ -47,8 +47,11 @@
  * which a wal hook of ours replaces and must therefore run itself. */
 #define AUTOCHECKPOINT_PAGES 1000
 
-/* The connections of this process to one database file. */
+/* The connections of this process to one database file, by its full name
+ * (which names the -wal) and its identity (a file replaced under that name
+ * is another group). */
 struct group {
+    char *path;
     dev_t dev;
     ino_t ino;
     unsigned refs; /* under reg_mu */
@@ -75,14 +78,14 @@ struct cf__sqsync {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct group *reg; /* under reg_mu */
 
-static struct group *group_get(dev_t dev, ino_t ino)
+static struct group *group_get(const char *path, dev_t dev, ino_t ino)
 {
     struct group *g;
     pthread_condattr_t ca;
 
     pthread_mutex_lock(&reg_mu);
     for (g = reg; g != NULL; g = g->next)
-        if (g->dev == dev && g->ino == ino)
+        if (g->dev == dev && g->ino == ino && strcmp(g->path, path) == 0)
             break;
     if (g != NULL) {
         g->refs++;
@@ -91,6 +94,12 @@ static struct group *group_get(dev_t dev, ino_t ino)
     g = calloc(1, sizeof(*g));
     if (g == NULL)
         goto out;
+    g->path = strdup(path);
+    if (g->path == NULL) {
+        free(g);
+        g = NULL;
+        goto out;
+    }
     g->dev = dev;
     g->ino = ino;
     g->refs = 1;
@@ -123,6 +132,7 @@ static void group_put(struct group *g)
     pthread_cond_destroy(&g->turn_cv);
     pthread_cond_destroy(&g->synced_cv);
     pthread_mutex_destroy(&g->mu);
+    free(g->path);
     free(g);
 }
 
@@ -157,7 +167,7 @@ int cf__sqsync_attach(struct sqlite3 *h, struct cf__sqsync **out, char *err)
         rc = CF_ENOMEM;
         goto out;
     }
-    c->g = group_get(st.st_dev, st.st_ino);
+    c->g = group_get(path, st.st_dev, st.st_ino);
     if (c->g == NULL) {
         rc = CF_ENOMEM;
         goto out;
