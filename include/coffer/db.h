@@ -46,10 +46,12 @@
  *   - no engine-specific functions (group_concat, string_agg, ifnull):
  *     coalesce, max, count, min are fine.
  *
- * Durability (DESIGN §4): a SQLite connection runs in WAL mode with
- * synchronous=FULL, so once cf_db_commit (or a statement outside a
- * transaction) returns success the change survives a power failure. Foreign
- * keys are enforced.
+ * Durability (DESIGN §4): once cf_db_commit (or a statement outside a
+ * transaction) returns success the change survives a power failure. SQLite
+ * runs in WAL mode and the call that commits waits for an fsync of the log
+ * shared with the commits running beside it (group commit, src/db/sqsync.c);
+ * another connection may see the change a moment before that fsync ends.
+ * Foreign keys are enforced.
  *
  * Errors. Every fallible call returns 0 (or a non-negative result) or a
  * negative CF_E* code, with a detail in `err` (char[CF_ERR_LEN], may be NULL):

@@ -42,6 +42,7 @@ struct cf_db {
     size_t ncached;
     size_t nout;             /* statements handed out and not yet released */
     struct cf_db *next_free; /* cf_db_pool's free list */
+    struct cf__sqsync *sync; /* SQLite: group commit state (sqsync.c) */
 };
 
 /* A backend. Every function gets a valid handle; error returns follow db.h
@@ -73,6 +74,31 @@ struct cf__db_ops {
 
 extern const struct cf__db_ops cf__db_sqlite_ops;
 extern const struct cf__db_ops cf__db_postgres_ops;
+
+/* ---- group commit of the SQLite backend (sqsync.c) ----
+ * The connections of this process to one SQLite file form a group. Writers
+ * take turns in the group's queue (instead of sleeping in SQLite's busy
+ * handler), and a commit returns only after an fsync of the -wal that began
+ * after it, one fsync shared by every commit that finished meanwhile
+ * (the connection runs synchronous=NORMAL; sqsync.c says why that is as
+ * durable as FULL). Threads: as db.h, the state belongs to its connection. */
+struct sqlite3;
+struct cf__sqsync;
+
+/* Join h (a WAL connection to a file) to its group and hook its commits.
+ * Returns 0 and *out, or CF_EIO / CF_ENOMEM with err set. */
+int cf__sqsync_attach(struct sqlite3 *h, struct cf__sqsync **out, char *err);
+/* Leave the group before h is closed; NULL is a no-op. */
+void cf__sqsync_detach(struct cf__sqsync *c, struct sqlite3 *h);
+/* How long cf__sqsync_turn waits (the connection's busy timeout). */
+void cf__sqsync_set_wait(struct cf__sqsync *c, unsigned ms);
+/* Take the writer's turn before BEGIN IMMEDIATE: 0, or CF_EBUSY after the
+ * wait. Held until the transaction ends (cf__sqsync_after sees it). */
+int cf__sqsync_turn(struct cf__sqsync *c, char *err);
+/* After every statement or exec on the connection: releases the turn once
+ * no transaction is open, and if the call committed, waits for the -wal on
+ * stable storage. 0, or CF_EIO (the commit happened, its fsync failed). */
+int cf__sqsync_after(struct cf__sqsync *c, char *err);
 
 /* Log a failure once, at the level its code deserves (db.h "Logging"). */
 void cf__db_log_failure(const struct cf_db *db, int rc, const char *what, const char *detail);
