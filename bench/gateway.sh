@@ -238,7 +238,7 @@ empty_trash() {
 # The Swift all-in-one: rings and configs under $TMP/swift, 9 storage servers
 # and a proxy, each started here and stopped by PID.
 start_swift() {
-    local d=$TMP/swift etc ring kind i dev conf pid runner=() st
+    local d=$TMP/swift etc ring kind i dev devs conf pid runner=() st
     etc=$d/etc
     mkdir -p "$etc"
     # Swift keeps object metadata in extended attributes.
@@ -265,13 +265,13 @@ EOF
     declare -A ports spid
     for kind in object container account; do
         ring=$etc/$kind.builder
-        swift-ring-builder "$ring" create 8 3 0 >/dev/null
+        devs=()
         for i in 1 2 3; do
             free_port
             ports[$kind$i]=$PORT
             dev=$d/$kind$i
             mkdir -p "$dev/d$i"
-            swift-ring-builder "$ring" add "r1z$i-127.0.0.1:$PORT/d$i" 100 >/dev/null
+            devs+=("r1z$i-127.0.0.1:$PORT/d$i" 100)
             conf=$etc/$kind$i.conf
             cat >"$conf" <<EOF
 [DEFAULT]
@@ -299,8 +299,12 @@ EOF
             spid[$kind$i]=$!
             PIDS+=("$!")
         done
-        swift-ring-builder "$ring" rebalance >/dev/null ||
-            fail "swift-ring-builder $kind rebalance failed"
+        # One call per step: each is a Python start-up, seconds on a busy machine.
+        if ! { swift-ring-builder "$ring" create 8 3 0 &&
+            swift-ring-builder "$ring" add "${devs[@]}" &&
+            swift-ring-builder "$ring" rebalance; } >>"$d/rings.log" 2>&1; then
+            fail "swift-ring-builder $kind failed (see $d/rings.log)"
+        fi
     done
     free_port
     SWIFT_PORT=$PORT
@@ -674,7 +678,7 @@ row() {
     else
         verdict=$(awk -v x="$m" -v k="$5" 'BEGIN { print (x + 0 >= k) ? "met" : "MISSED" }')
     fi
-    printf '%-22s | %-20s | %-20s | %-20s | %-20s | %-16s | %-16s | %-32s | %-16s | %s\n' "$1" \
+    printf '%-22s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-24s | %-20s | %s\n' "$1" \
         "$(cell "coffer.$ph")" "$(cell "swift.$ph")" "$(cell "nginx.$ph")" \
         "$([ -n "$3" ] && cell "$3" || echo -)" "$(cell "cs.$ph" %.2f)" "$(cell "cn.$ph" %.2f)" \
         "$4" "$(cell "ratio.$ph" %.2f)" "$verdict"
@@ -687,7 +691,7 @@ row() {
     else
         echo "results: 1 round"
     fi
-    printf '%-22s | %-20s | %-20s | %-20s | %-20s | %-16s | %-16s | %-32s | %-16s | %s\n' \
+    printf '%-22s | %-20s | %-20s | %-20s | %-20s | %-20s | %-20s | %-24s | %-20s | %s\n' \
         phase "coffer gateway r=3" "Swift r=3" "nginx (1 copy)" "disk limit" "coffer/Swift" \
         "coffer/nginx" target ratio verdict
     row "4 KiB PUT, ops/s" sput disk.creates ">= 20 x Swift" 20
