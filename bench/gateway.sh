@@ -48,6 +48,10 @@
 #   LARGE_COUNT [16]  LARGE_SIZE [64M]  LARGE_CONC [16]  LARGE_SECONDS [60]
 #   DISK_THREADS [16]  DISK_SECONDS [5]  DISK_COUNT [20000]  DISK_WRITE_SIZE [256M]
 #   BIG_SIZE [2G] (0: no memory phase)  SEPARATE_ROLES [1]  SWIFT [1]
+#   PERF [0]      1: `perf record -g` on coffer server during each of its
+#                 phases of round 1; the top symbols are printed after the
+#                 table (where the time goes); that round's coffer figures
+#                 include perf's overhead
 #   KEEP_TMP [0]   keep BUILD_DIR/bench-tmp-gateway (logs, configs)
 set -euo pipefail
 
@@ -73,6 +77,7 @@ DISK_WRITE_SIZE=${DISK_WRITE_SIZE:-256M}
 BIG_SIZE=${BIG_SIZE:-2G}
 SEPARATE_ROLES=${SEPARATE_ROLES:-1}
 SWIFT=${SWIFT:-1}
+PERF=${PERF:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 
 for v in REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT; do
@@ -439,27 +444,35 @@ round_of() {
     esac
     seed=$((r * 10000000 + ti * 1000000))
     sync
+    [ "$t" != coffer ] || perf_start 4KiB-PUT
     bench "$t 4KiB PUT r$r" --method PUT --size 4096 --count "$SMALL_COUNT" \
         --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --expect-status "$put_expect" \
         --url "$base/r$r-s-{i}" --seed "$seed" "${opts[@]}"
+    perf_stop 4KiB-PUT
     n=$(jget "$JSON" issued)
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then
         keep "$t.sput" "$(jget "$JSON" ops_per_s)"
         sync
+        [ "$t" != coffer ] || perf_start 4KiB-GET
         bench "$t 4KiB GET r$r" --method GET --size 4096 --count "$n" \
             --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --url "$base/r$r-s-{i}" \
             --seed "$seed" "${opts[@]}"
+        perf_stop 4KiB-GET
         keep "$t.sget" "$(jget "$JSON" ops_per_s)"
+        [ "$t" != coffer ] || perf_start 4KiB-DELETE
         bench "$t 4KiB DELETE r$r" --method DELETE --count "$n" --concurrency "$SMALL_CONC" \
             --time-limit "$SMALL_SECONDS" --url "$base/r$r-s-{i}" "${opts[@]}"
+        perf_stop 4KiB-DELETE
         keep "$t.sdel" "$(jget "$JSON" ops_per_s)"
     fi
 
     seed=$((seed + 500000))
     sync
+    [ "$t" != coffer ] || perf_start "$LARGE_SIZE-PUT"
     bench "$t $LARGE_SIZE PUT r$r" --method PUT --size "$LARGE_SIZE" --count "$LARGE_COUNT" \
         --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --expect-status "$put_expect" \
         --url "$base/r$r-l-{i}" --seed "$seed" "${opts[@]}"
+    perf_stop "$LARGE_SIZE-PUT"
     t0=$(now_s)
     sync
     t1=$(now_s)
@@ -472,9 +485,11 @@ round_of() {
             'BEGIN { if (s + b - a > 0) printf "%.1f\n", ok * sz / 1e6 / (s + b - a) }')"
         say "    (+ sync $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s):" \
             "${CUR[$t.lput]:-} MB/s"
+        [ "$t" != coffer ] || perf_start "$LARGE_SIZE-GET"
         bench "$t $LARGE_SIZE GET r$r" --method GET --size "$LARGE_SIZE" --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/r$r-l-{i}" \
             --seed "$seed" "${opts[@]}"
+        perf_stop "$LARGE_SIZE-GET"
         keep "$t.lget" "$(jget "$JSON" mb_per_s)"
         bench "$t $LARGE_SIZE DELETE r$r" --method DELETE --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/r$r-l-{i}" \
@@ -483,6 +498,37 @@ round_of() {
     if [ "$t" = coffer ]; then
         empty_trash
     fi
+}
+
+# perf_start NAME: with PERF=1, sample coffer server (call graphs) until
+# perf_stop; in round 1 only.
+PERF_PID=
+PROFILES=()
+perf_start() {
+    [ "$PERF" = 1 ] && [ "$r" = 1 ] || return 0
+    perf record -F 999 -g -p "$SERVER_PID" -o "$TMP/perf-$1.data" >"$TMP/perf-$1.log" 2>&1 &
+    PERF_PID=$!
+    PIDS+=("$PERF_PID")
+    sleep 1 # perf attaches before the load starts
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    forget_pid "$PERF_PID"
+    PERF_PID=
+    PROFILES+=("$1")
+}
+
+# The top of each profile: self time by symbol.
+print_profiles() {
+    local p
+    for p in "${PROFILES[@]}"; do
+        echo ""
+        echo "profile of coffer server, $p (round 1; perf report --no-children, symbols >= 1%):"
+        perf report -i "$TMP/perf-$p.data" --stdio --no-children --sort dso,sym -g none \
+            --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25 || true
+    done
 }
 
 # ---- memory --------------------------------------------------------------
@@ -715,6 +761,7 @@ row() {
     echo "disk limit: durable 4 KiB creates/s ($DISK_THREADS threads, fsync of file and"
     echo "    directory) and fsync'ed sequential write MB/s ($DISK_WRITE_SIZE). MB = 10^6 bytes."
     echo "Figures, not pass/fail. Took $(($(date +%s) - t_start)) s."
+    print_profiles
 } | tee -a "$RESULTS"
 
 {
