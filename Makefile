@@ -63,6 +63,7 @@ bench: build
 	@scripts/deps.sh bench
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench disklimit
 	@bench/run.sh $(REL)
+	@bench/gateway.sh $(REL)
 	@bench/maint.sh $(REL)
 	@bench/tls.sh $(REL)
 	@bench/cluster.sh $(REL)

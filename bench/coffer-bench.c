@@ -18,6 +18,13 @@
  * byte a GET returns is checked. Any offset of the stream can be produced
  * directly, which lets curl rewind an upload (CURLOPT_SEEKFUNCTION).
  *
+ * The gateway path (/api/v1/fs/PATH) takes a bearer token (--header, sent
+ * with every request) and may redirect a GET elsewhere: redirects are
+ * followed (--follow) and the bytes at the end are checked as usual. With
+ * --sha-check the digests are computed as for --sha-header but not sent, and
+ * a reply is checked only where it carries one (an X-Coffer-SHA512 header, or
+ * the "sha512" of a PUT's JSON reply).
+ *
  * Bounded by --count and --time-limit (no new request after the limit).
  * Figures, not pass/fail: the exit status is 1 only if a request failed (a
  * transport error, an unexpected status, a wrong byte or length, a wrong
@@ -49,6 +56,7 @@ enum bench_method {
 };
 
 #define BENCH_MAX_EXPECT      8
+#define BENCH_MAX_HEADERS     16
 #define BENCH_URL_MAX         2048
 #define BENCH_MAX_CONCURRENCY 1024
 #define BENCH_ERRORS_SHOWN    10
@@ -75,6 +83,10 @@ struct bench_opts {
     long expect[BENCH_MAX_EXPECT];
     size_t n_expect;
     bool sha_header;
+    bool sha_check; /* digests computed, checked only where a reply carries one */
+    bool follow;    /* follow redirects */
+    const char *headers[BENCH_MAX_HEADERS]; /* --header lines, borrowed from argv */
+    size_t n_headers;
     double time_limit; /* seconds */
     double timeout;    /* seconds, per request */
     const char *label;
@@ -231,6 +243,13 @@ static void usage(FILE *f)
             "  --sha-header           send X-Coffer-SHA512 on PUT and POST; a 2xx reply to PUT\n"
             "                         or GET must carry the same digest, a POST reply's JSON\n"
             "                         the same sha512 (computed before the clock)\n"
+            "  --sha-check            compute the digests as --sha-header does but do not send\n"
+            "                         them; check a reply's X-Coffer-SHA512, or the \"sha512\"\n"
+            "                         of a PUT's JSON reply, only where it has one\n"
+            "  --header 'NAME: VALUE' add this header to every request (repeatable, up to 16;\n"
+            "                         e.g. 'Authorization: Bearer TOKEN')\n"
+            "  --follow               follow redirects (a GET redirected to a filer); the\n"
+            "                         bytes at the end are checked as usual\n"
             "  --time-limit SECONDS   issue no request after this; default 120\n"
             "  --timeout SECONDS      per-request limit; default 300\n"
             "  --label TEXT           name printed with the results\n"
@@ -382,6 +401,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         OPT_UUIDS_OUT,
         OPT_UUIDS_IN,
         OPT_KEY,
+        OPT_SHA_CHECK,
+        OPT_HEADER,
+        OPT_FOLLOW,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -400,6 +422,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"uuids-out", required_argument, NULL, OPT_UUIDS_OUT},
         {"uuids-in", required_argument, NULL, OPT_UUIDS_IN},
         {"key-file", required_argument, NULL, OPT_KEY},
+        {"sha-check", no_argument, NULL, OPT_SHA_CHECK},
+        {"header", required_argument, NULL, OPT_HEADER},
+        {"follow", no_argument, NULL, OPT_FOLLOW},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -474,6 +499,23 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         case OPT_KEY:
             o->key_file = optarg;
             break;
+        case OPT_SHA_CHECK:
+            o->sha_check = true;
+            break;
+        case OPT_HEADER: {
+            const char *colon = strchr(optarg, ':');
+
+            if (o->n_headers == BENCH_MAX_HEADERS)
+                bad = "--header may be given 16 times at most";
+            else if (colon == NULL || colon == optarg || strpbrk(optarg, "\r\n") != NULL)
+                bad = "--header takes 'NAME: VALUE' on one line";
+            else
+                o->headers[o->n_headers++] = optarg;
+            break;
+        }
+        case OPT_FOLLOW:
+            o->follow = true;
+            break;
         case OPT_UUIDS_OUT:
             o->uuids_out = optarg;
             break;
@@ -512,6 +554,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     }
     if ((strstr(o->url_tmpl, "{uuid}") != NULL) != (o->uuids_in != NULL)) {
         fprintf(stderr, "coffer-bench: a --url with {uuid} needs --uuids-in, and the reverse\n");
+        goto out;
+    }
+    if (o->sha_header && o->sha_check) {
+        fprintf(stderr, "coffer-bench: --sha-header and --sha-check do not go together\n");
         goto out;
     }
     o->concurrency = (unsigned)conc;
@@ -733,7 +779,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
     long status = 0;
     size_t done = 0;
 
-    if (o->method == BENCH_POST) {
+    if (o->method == BENCH_POST || (o->method == BENCH_PUT && o->sha_check)) {
         if (!s->reply_overrun && cf_buf_append(&s->reply, data, n) != 0)
             s->reply_overrun = true;
         goto out;
@@ -786,6 +832,11 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *arg)
     size_t end;
     const char *want;
 
+    /* A redirect's headers are not the final reply's. */
+    if (n >= 5 && strncasecmp(data, "HTTP/", 5) == 0) {
+        s->sha_seen = false;
+        s->sha_mismatch = false;
+    }
     if (s->b->sha_hex == NULL || n < i || strncasecmp(data, name, i) != 0)
         goto out;
     while (i < n && (data[i] == ' ' || data[i] == '\t'))
@@ -822,6 +873,10 @@ static int slot_init(struct bench *b, struct bench_slot *s)
     c |= (int)curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     c |= (int)curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, header_cb);
     c |= (int)curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+    if (o->follow) {
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_FOLLOWLOCATION, 1L);
+        c |= (int)curl_easy_setopt(s->easy, CURLOPT_MAXREDIRS, 5L);
+    }
     if (o->size >= (uint64_t)BENCH_BIG_BUFFER) {
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, BENCH_BIG_BUFFER);
         c |= (int)curl_easy_setopt(s->easy, CURLOPT_UPLOAD_BUFFERSIZE, BENCH_BIG_BUFFER);
@@ -909,6 +964,12 @@ static int slot_start(struct bench *b, struct bench_slot *s, uint64_t index)
             goto out;
         s->hdrs = h;
     }
+    for (size_t k = 0; k < b->o.n_headers; k++) {
+        h = curl_slist_append(s->hdrs, b->o.headers[k]);
+        if (h == NULL)
+            goto out;
+        s->hdrs = h;
+    }
     s->t0_ns = cf_now_ns();
     /* Signed on the clock: the signature is part of a request's cost. */
     if (b->cred != NULL) {
@@ -986,6 +1047,26 @@ out:
     json_decref(root);
 }
 
+/* With --sha-check: a PUT's reply that is a JSON object with "sha512" (the
+ * gateway's) must name the object's digest; any other reply passes. */
+static void check_put_reply(struct bench *b, struct bench_slot *s, char *why, size_t cap)
+{
+    json_t *root = NULL;
+    json_t *v;
+
+    if (s->reply_overrun || s->reply.len == 0)
+        goto out;
+    root = json_loadb(s->reply.base, s->reply.len, 0, NULL);
+    v = json_object_get(root, "sha512");
+    if (v == NULL)
+        goto out;
+    if (json_string_length(v) != CF_SHA512_HEX_LEN ||
+        strncasecmp(json_string_value(v), b->sha_hex[s->index], CF_SHA512_HEX_LEN) != 0)
+        snprintf(why, cap, "reply \"sha512\" differs from the object's digest");
+out:
+    json_decref(root);
+}
+
 /* Judge a finished request: every status is checked, every GET byte, and
  * every POST reply. */
 static void slot_finish(struct bench *b, struct bench_slot *s, CURLcode result)
@@ -1005,13 +1086,15 @@ static void slot_finish(struct bench *b, struct bench_slot *s, CURLcode result)
         snprintf(why, sizeof(why), "wrong byte at offset %" PRIu64, s->bad_off);
     else if (o->method == BENCH_GET && status >= 200 && status <= 299 && s->off != o->size)
         snprintf(why, sizeof(why), "body of %" PRIu64 " bytes, expected %" PRIu64, s->off, o->size);
-    else if (o->method != BENCH_POST && b->sha_hex != NULL && status >= 200 && status <= 299 &&
+    else if (o->method != BENCH_POST && o->sha_header && status >= 200 && status <= 299 &&
              !s->sha_seen)
         snprintf(why, sizeof(why), "reply without X-Coffer-SHA512");
     else if (s->sha_mismatch)
         snprintf(why, sizeof(why), "reply X-Coffer-SHA512 differs from the object's digest");
     else if (o->method == BENCH_POST && status >= 200 && status <= 299)
         check_post_reply(b, s, why, sizeof(why));
+    else if (o->method == BENCH_PUT && o->sha_check && status >= 200 && status <= 299)
+        check_put_reply(b, s, why, sizeof(why));
     if (why[0] != '\0') {
         b->errors++;
         if (b->errors <= BENCH_ERRORS_SHOWN)
@@ -1220,7 +1303,7 @@ int main(int argc, char **argv)
     }
     if (b.o.uuids_in != NULL && uuids_load(&b) != 0)
         goto out;
-    if (b.o.sha_header && b.o.method != BENCH_DELETE && precompute_sha(&b) != 0)
+    if ((b.o.sha_header || b.o.sha_check) && b.o.method != BENCH_DELETE && precompute_sha(&b) != 0)
         goto out;
     b.multi = curl_multi_init();
     if (b.multi == NULL)

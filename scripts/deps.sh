@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
       libcmocka-dev libsqlite3-dev libpq-dev postgresql)
 if [ "${1:-build}" = bench ]; then
-    pkgs+=(nginx-light haproxy)
+    # The peers of bench/gateway.sh: nginx WebDAV and a Swift all-in-one.
+    pkgs+=(nginx-light haproxy swift swift-proxy swift-object swift-container swift-account)
 fi
 # make cluster and its test: load balancers, floating address, the checks.
 if [ "${1:-build}" = cluster ]; then
