@@ -77,6 +77,7 @@ bench-cluster: build
 # The scale figures: uploads and look-ups with 10k, 1M and 10M records
 # (bench/scale.sh; about 20 minutes and 10 GB under build/release/scale-tmp).
 bench-scale: build
+	@scripts/deps.sh scale
 	@cmake --build $(REL) -j $(JOBS) --target coffer-scale
 	@bench/scale.sh $(REL)
 
