@@ -75,7 +75,7 @@ bench-cluster: build
 	@bench/cluster.sh $(REL)
 
 # The scale figures: uploads and look-ups with 10k, 1M and 10M records
-# (bench/scale.sh; about 20 minutes and 10 GB under build/release/scale-tmp).
+# (bench/scale.sh; 7 GB under build/release/scale-tmp; most of its time loads the 10M).
 bench-scale: build
 	@scripts/deps.sh scale
 	@cmake --build $(REL) -j $(JOBS) --target coffer-scale
