@@ -3,6 +3,7 @@
 #   make test   install what is missing, then build and run every test:
 #               lint, bounded fuzzing, -O2 build + tests, ASan/UBSan build + tests
 #   make bench  build and run the benchmark (figures, not pass/fail)
+#   make bench-scale  the scale benchmark (10k vs 1M vs 10M records)
 #   make fuzz   build the libFuzzer targets with clang
 #   make cluster       a multi-host cluster in network namespaces (root; scripts/cluster.sh)
 #   make cluster-down  stop it and remove what it made
@@ -14,7 +15,7 @@ FUZZ     := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G "Unix Makefiles"
 
-.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-cluster bench-maint \
+.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-cluster bench-maint bench-scale \
         cluster cluster-down clean
 
 all: build
@@ -73,6 +74,13 @@ bench-cluster: build
 	@scripts/deps.sh bench
 	@cmake --build $(REL) -j $(JOBS) --target coffer-bench
 	@bench/cluster.sh $(REL)
+
+# The scale figures: uploads and look-ups with 10k, 1M and 10M records
+# (bench/scale.sh; 7 GB under build/release/scale-tmp; most of its time loads the 10M).
+bench-scale: build
+	@scripts/deps.sh scale
+	@cmake --build $(REL) -j $(JOBS) --target coffer-scale
+	@bench/scale.sh $(REL)
 
 # Only the maintenance figures (rebuild and audit throughput).
 bench-maint: build

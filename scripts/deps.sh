@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages coffer needs, calling apt-get only when one is
-# missing. Usage: scripts/deps.sh [build|bench|cluster]   (default: build)
+# missing. Usage: scripts/deps.sh [build|bench|cluster|scale]   (default: build)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
@@ -9,6 +9,10 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 if [ "${1:-build}" = bench ]; then
     # The peers of bench/gateway.sh: nginx WebDAV and a Swift all-in-one.
     pkgs+=(nginx-light haproxy swift swift-proxy swift-object swift-container swift-account)
+fi
+# make bench-scale: curl to log in, sqlite3 for the query plans.
+if [ "${1:-build}" = scale ]; then
+    pkgs+=(curl sqlite3)
 fi
 # make cluster and its test: load balancers, floating address, the checks.
 if [ "${1:-build}" = cluster ]; then

@@ -121,11 +121,18 @@ static const char shard_v2[] =
     " PRIMARY KEY (object_id, filer_id));"
     "CREATE INDEX IF NOT EXISTS stale_replicas_by_time ON stale_replicas (since);";
 
+/* Version 3: the purge pass's look-up of records marked deleted
+ * (cf_objdb_list_marked) reads this partial index, which holds only the
+ * marked records, instead of walking every record of the shard by id. */
+static const char shard_v3[] =
+    "CREATE INDEX IF NOT EXISTS objects_marked ON objects (id) WHERE deleted = 1;";
+
 /* ---- schema ---------------------------------------------------------------- */
 
-/* Inside the caller's transaction: if db is a version 1 shard, create what
- * version 1 lacks (a fresh shard is stamped 1 and comes through here too)
- * and stamp it version 2. Anything else is left for cf_db_meta_check. */
+/* Inside the caller's transaction: if db is a version 1 or 2 shard, create
+ * what that version lacks (a fresh shard is stamped 1 and comes through here
+ * too) and stamp it with the current version. Anything else is left for
+ * cf_db_meta_check. */
 static int shard_upgrade(struct cf_db *db, char *err)
 {
     static const char sql_version[] =
@@ -135,11 +142,15 @@ static int shard_upgrade(struct cf_db *db, char *err)
     int rc;
 
     rc = cf_db_run(db, &version, 1, err, sql_version, "");
-    if (rc < 0 || rc == CF_DB_DONE || version != 1)
+    if (rc < 0 || rc == CF_DB_DONE || version < 1 || version >= CF__OBJDB_SHARD_VERSION)
         goto out;
-    rc = cf_db_exec(db, shard_schema, err);
-    if (rc == 0)
+    rc = 0;
+    if (version == 1)
+        rc = cf_db_exec(db, shard_schema, err);
+    if (rc == 0 && version == 1)
         rc = cf_db_exec(db, shard_v2, err);
+    if (rc == 0)
+        rc = cf_db_exec(db, shard_v3, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(db, NULL, 0, err, sql_stamp, "i", (int64_t)CF__OBJDB_SHARD_VERSION);

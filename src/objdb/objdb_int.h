@@ -22,11 +22,11 @@
 #include "coffer/shardset.h"
 
 /* Schema versions written in coffer_meta; a database of another version is
- * refused, except that a version 1 shard is upgraded in place when opened
+ * refused, except that an older shard is upgraded in place when opened
  * (objdb.c, shard_upgrade): version 2 added aliases (dedupe) and the
- * stale-replica list. */
+ * stale-replica list, version 3 the index of records marked deleted. */
 #define CF__OBJDB_CATALOG_VERSION 1
-#define CF__OBJDB_SHARD_VERSION   2
+#define CF__OBJDB_SHARD_VERSION   3
 
 /* A shard's flags (struct cf_shardset_shard.flags): the shards table's
  * read_only and obsolete columns. A shard with either takes no new objects. */

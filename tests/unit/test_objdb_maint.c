@@ -10,9 +10,10 @@
  * the two walks per filer (scan and index) giving the same objects, aliases
  * (look-up through the holder, no purge of a holder with a live alias, no
  * alias of a deleted holder), the dedupe listing and conversion, counts,
- * and the upgrade of a version 1 shard.
+ * and the upgrade of a version 1 or 2 shard.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -599,7 +600,7 @@ static void test_upgrade_v1(void **state)
         struct cf_objdb_stale st[2];
         assert_int_equal(stale_all(fx, st, 2), 1);
     }
-    /* And it says version 2 now: a second open does not upgrade again. */
+    /* And it says version 3 now: a second open does not upgrade again. */
     cf_objdb_close(fx->odb);
     fx->odb = NULL;
     open_odb(fx);
@@ -610,6 +611,83 @@ static void test_upgrade_v1(void **state)
         assert_string_equal(r.path, hr.path);
         assert_int_equal(r.nfilers, 2);
     }
+}
+
+/* The location of the fixture's only shard as a URI to open. */
+static void shard_uri(struct fixture *fx, char *uri, size_t cap)
+{
+    struct cf_objdb_shard *shards = NULL;
+    size_t n = 0;
+
+    cf_objdb_shard_list(fx->odb, &shards, &n);
+    assert_int_equal(n, 1);
+    if (strncmp(shards[0].location, "sqlite:", 7) == 0 && shards[0].location[7] != '/')
+        (void)snprintf(uri, cap, "sqlite:%s/%s", fx->dir, shards[0].location + 7);
+    else
+        (void)snprintf(uri, cap, "%s", shards[0].location);
+    free(shards);
+}
+
+/* Whether the shard at uri has index objects_marked, and its version. */
+static void shard_state(const char *uri, bool *has_index, int64_t *version)
+{
+    static const char sql_sqlite[] =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'objects_marked'";
+    static const char sql_pg[] = "SELECT count(*) FROM pg_indexes WHERE schemaname ="
+                                 " current_schema() AND indexname = 'objects_marked'";
+    char err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+    int64_t n = 0;
+
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(cf_db_run(db, &n, 1, err,
+                               strcmp(cf_db_backend(db), "postgres") == 0 ? sql_pg : sql_sqlite,
+                               ""),
+                     CF_DB_ROW);
+    *has_index = n > 0;
+    assert_int_equal(
+        cf_db_run(db, version, 1, err, "SELECT version FROM coffer_meta WHERE id = 1", ""),
+        CF_DB_ROW);
+    cf_db_close(db);
+}
+
+/* A version 2 shard gets the index of marked records on open, and the purge
+ * pass's listing finds the same records through it. */
+static void test_upgrade_v2(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {1, 2};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_uuid u[3], out[4];
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1];
+    struct cf_db *db = NULL;
+    bool has = false;
+    int64_t version = 0;
+
+    add_shard(fx, 1, NULL);
+    for (int i = 0; i < 3; i++)
+        u[i] = put(fx, 1, f, 2);
+    shard_uri(fx, uri, sizeof(uri));
+    shard_state(uri, &has, &version);
+    assert_true(has);
+    assert_int_equal(version, 3);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[1], true, err), 0);
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(
+        cf_db_exec(db, "DROP INDEX objects_marked; UPDATE coffer_meta SET version = 2", err), 0);
+    cf_db_close(db);
+
+    open_odb(fx);
+    shard_state(uri, &has, &version);
+    assert_true(has);
+    assert_int_equal(version, 3);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[2], true, err), 0);
+    assert_int_equal(cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 4, err), 2);
+    assert_same_uuid(&out[0], &u[1]);
+    assert_same_uuid(&out[1], &u[2]);
 }
 
 int main(void)
@@ -625,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_v2, objdbtest_setup, objdbtest_teardown),
     };
 
     cf_log_init("test_objdb_maint", CF_LOG_ERROR);
