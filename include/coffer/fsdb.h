@@ -330,6 +330,16 @@ CF_MUST_CHECK int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const cha
 CF_MUST_CHECK int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path,
                                  struct cf_fsdb_entry *out, char *err);
 
+/* cf_fsdb_lookup and cf_fsdb_perm_effective at once, on one connection and
+ * in one read transaction (db.h cf_db_begin_read): the entry at path into
+ * *out, and into *level the user's effective level on the folder that
+ * governs it: with of_parent, the folder holding the entry (CF_FSDB_NONE
+ * for the root, which has none); without, the entry itself when it is a
+ * folder, else the folder holding it. Returns 0, or the errors of both. */
+CF_MUST_CHECK int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                        const char *path, bool of_parent, struct cf_fsdb_entry *out,
+                                        enum cf_fsdb_level *level, char *err);
+
 /* Create folder name (borrowed) in parent. *id_out (may be NULL) gets its id.
  * Returns 0, CF_EEXIST (a folder or file of that name is there), CF_EINVAL,
  * CF_ENOTFOUND (parent), or a db.h error. */

@@ -298,6 +298,7 @@ static bool sq_column_is_null(struct cf_db_stmt *s, int i)
 const struct cf__db_ops cf__db_sqlite_ops = {
     .name = "sqlite",
     .begin_sql = "BEGIN IMMEDIATE",
+    .begin_read_sql = "BEGIN",
     .open = sq_open,
     .close = sq_close,
     .set_busy_timeout = sq_set_busy_timeout,
