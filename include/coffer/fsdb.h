@@ -67,6 +67,9 @@
  * function, with a detail in err (char[CF_ERR_LEN], may be NULL). An unknown
  * client id, or an id that is not the client's, gives CF_ENOTFOUND. A
  * function that fails changes nothing.
+ * Memory: each client's shard and root folder id are kept once read (both
+ * are fixed for the client's life: clients are never removed, the root
+ * neither moves nor goes to the trash), so most calls skip the catalog.
  * Threads: every function is thread-safe, including concurrently with
  * cf_fsdb_shard_add; only cf_fsdb_close must run alone. Writes to one shard
  * serialise in one transaction each (db.h cf_db_begin).

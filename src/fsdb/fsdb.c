@@ -746,10 +746,35 @@ static int shard_of(struct cf_fsdb *fs, uint64_t client, uint32_t *shard, char *
     }
     *shard = (uint32_t)v;
     pthread_mutex_lock(&fs->shard_mu);
-    slot->client = client;
-    slot->shard = *shard;
+    if (slot->client != client) {
+        slot->client = client;
+        slot->shard = *shard;
+        slot->root = 0;
+    }
     pthread_mutex_unlock(&fs->shard_mu);
     return 0;
+}
+
+uint64_t cf__fsdb_root_cached(struct cf_fsdb *fs, uint64_t client)
+{
+    const struct cf__fsdb_shard_of *slot = &fs->shard_of[client % CF__FSDB_SHARD_CACHE];
+    uint64_t root = 0;
+
+    pthread_mutex_lock(&fs->shard_mu);
+    if (client != 0 && slot->client == client)
+        root = slot->root;
+    pthread_mutex_unlock(&fs->shard_mu);
+    return root;
+}
+
+void cf__fsdb_root_keep(struct cf_fsdb *fs, uint64_t client, uint64_t root)
+{
+    struct cf__fsdb_shard_of *slot = &fs->shard_of[client % CF__FSDB_SHARD_CACHE];
+
+    pthread_mutex_lock(&fs->shard_mu);
+    if (client != 0 && slot->client == client)
+        slot->root = root;
+    pthread_mutex_unlock(&fs->shard_mu);
 }
 
 int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, char *err)

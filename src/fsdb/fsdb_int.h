@@ -35,14 +35,22 @@
  * every shard id fsdb looks up comes from the catalog. */
 #define CF__FSDB_RELOAD_MIN_MS 1000
 
-/* Client -> shard entries kept in memory: a client's shard is fixed when
- * it is made and clients are never removed, so an entry never goes stale. */
+/* Client -> shard and root folder entries kept in memory: a client's shard
+ * is fixed when it is made, its root folder can be neither moved nor
+ * deleted, and clients are never removed, so an entry never goes stale. */
 #define CF__FSDB_SHARD_CACHE 4096
 
 struct cf__fsdb_shard_of {
     uint64_t client; /* 0: empty */
     uint32_t shard;
+    uint64_t root; /* 0: not known yet */
 };
+
+/* The client's root folder id if fsdb keeps it in memory, else 0. */
+uint64_t cf__fsdb_root_cached(struct cf_fsdb *fs, uint64_t client);
+
+/* Keep root as the client's root folder id (once its shard is kept). */
+void cf__fsdb_root_keep(struct cf_fsdb *fs, uint64_t client, uint64_t root);
 
 struct cf_fsdb {
     struct cf_shardset *set;    /* the catalog and the cached shards */

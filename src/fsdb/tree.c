@@ -287,15 +287,24 @@ int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path, uint6
                     char *err)
 {
     struct cf_fsdb_entry e;
+    bool root = path != NULL && strcmp(path, "/") == 0;
+    uint64_t id = root ? cf__fsdb_root_cached(fs, client) : 0;
     int rc;
 
+    if (id != 0) {
+        *folder_out = id;
+        return 0;
+    }
     rc = cf_fsdb_lookup(fs, client, path, &e, err);
     if (rc == 0 && e.kind != CF_FSDB_FOLDER) {
         cf_err_set(err, "\"%s\" is a file", e.name);
         rc = CF_ENOTFOUND;
     }
-    if (rc == 0)
+    if (rc == 0) {
         *folder_out = e.id;
+        if (root)
+            cf__fsdb_root_keep(fs, client, e.id);
+    }
     return rc;
 }
 
