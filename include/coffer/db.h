@@ -169,6 +169,14 @@ CF_MUST_CHECK int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err
  * Returns 0, CF_EBUSY, or CF_EINTERNAL if one is already open. */
 CF_MUST_CHECK int cf_db_begin(struct cf_db *db, char *err);
 
+/* Start a read transaction, for a few reads that belong together; end it
+ * with cf_db_rollback (or cf_db_commit). On SQLite (a deferred BEGIN) the
+ * reads share one snapshot and take the file's locks once instead of once
+ * per statement; on PostgreSQL it does nothing and each statement stays its
+ * own transaction, as without it (a round trip saved). Returns 0, or
+ * CF_EINTERNAL if a transaction is already open. */
+CF_MUST_CHECK int cf_db_begin_read(struct cf_db *db, char *err);
+
 /* Commit. On success the changes are durable. On failure (CF_EINTERNAL if
  * no transaction is open) the transaction has been rolled back and nothing
  * of it is visible, except for CF_EINDOUBT (PostgreSQL: the connection broke

@@ -67,6 +67,9 @@
  * function, with a detail in err (char[CF_ERR_LEN], may be NULL). An unknown
  * client id, or an id that is not the client's, gives CF_ENOTFOUND. A
  * function that fails changes nothing.
+ * Memory: each client's shard and root folder id are kept once read (both
+ * are fixed for the client's life: clients are never removed, the root
+ * neither moves nor goes to the trash), so most calls skip the catalog.
  * Threads: every function is thread-safe, including concurrently with
  * cf_fsdb_shard_add; only cf_fsdb_close must run alone. Writes to one shard
  * serialise in one transaction each (db.h cf_db_begin).
@@ -329,6 +332,16 @@ CF_MUST_CHECK int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const cha
  * Returns 0 with *out filled, or the errors of cf_fsdb_resolve. */
 CF_MUST_CHECK int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path,
                                  struct cf_fsdb_entry *out, char *err);
+
+/* cf_fsdb_lookup and cf_fsdb_perm_effective at once, on one connection and
+ * in one read transaction (db.h cf_db_begin_read): the entry at path into
+ * *out, and into *level the user's effective level on the folder that
+ * governs it: with of_parent, the folder holding the entry (CF_FSDB_NONE
+ * for the root, which has none); without, the entry itself when it is a
+ * folder, else the folder holding it. Returns 0, or the errors of both. */
+CF_MUST_CHECK int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                        const char *path, bool of_parent, struct cf_fsdb_entry *out,
+                                        enum cf_fsdb_level *level, char *err);
 
 /* Create folder name (borrowed) in parent. *id_out (may be NULL) gets its id.
  * Returns 0, CF_EEXIST (a folder or file of that name is there), CF_EINVAL,

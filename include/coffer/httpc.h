@@ -35,6 +35,17 @@ CF_MUST_CHECK int cf_httpc_global_init(void);
  * cf_httpc_global_init. */
 void cf_httpc_share(void *h);
 
+/* Lend the calling thread's reusable easy handle (a CURL *), reset and
+ * with the thread's connection cache (cf_httpc_share), or a new one when it
+ * is lent already. Give it back with cf_httpc_easy_give on the same thread
+ * (which resets it) once its transfer is over and it is out of any multi
+ * handle. Returns NULL only when libcurl cannot make a handle. */
+void *cf_httpc_easy_take(void);
+
+/* Return h (from cf_httpc_easy_take on this thread; NULL: nothing): kept
+ * for the thread's next take, or cleaned up if one is kept already. */
+void cf_httpc_easy_give(void *h);
+
 /* Trust the PEM CA certificates in ca_file (borrowed; copied; NULL: the
  * system's CAs) for the https:// requests of this process, and name option
  * (a static string such as "--tls-ca"; NULL: "--tls-ca") in the message of

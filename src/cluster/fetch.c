@@ -36,7 +36,8 @@ struct cf_fetch {
     char e_why[96];
     int err; /* sticky */
 
-    char *buf; /* received, not yet delivered: buf[start, end) */
+    char *buf;  /* received, not yet delivered: buf[start, end) */
+    size_t cap; /* of buf: CF_FETCH_BUF, or the range when smaller */
     size_t start, end;
 };
 
@@ -65,12 +66,12 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
         f->e_bad = true;
         return 0;
     }
-    if (CF_FETCH_BUF - f->end < n && f->start > 0) {
+    if (f->cap - f->end < n && f->start > 0) {
         memmove(f->buf, f->buf + f->start, f->end - f->start);
         f->end -= f->start;
         f->start = 0;
     }
-    if (CF_FETCH_BUF - f->end < n) {
+    if (f->cap - f->end < n) {
         f->paused = true;
         return CURL_WRITEFUNC_PAUSE; /* libcurl hands the same bytes again later */
     }
@@ -109,7 +110,10 @@ int cf_fetch_new(const struct cf_fetch_opts *o, struct cf_fetch **out)
             return CF_EINTERNAL;
         }
     }
-    f->buf = cf_xmalloc(CF_FETCH_BUF);
+    /* A small range needs no more: a 256 KiB block per read would be mapped
+     * and unmapped by malloc each time. */
+    f->cap = o->len < CF_FETCH_BUF ? (size_t)o->len : CF_FETCH_BUF;
+    f->buf = cf_xmalloc(f->cap > 0 ? f->cap : 1);
     *out = f;
     return 0;
 }
@@ -120,7 +124,7 @@ static void drop_transfer(struct cf_fetch *f)
         return;
     if (f->mh.m != NULL)
         (void)curl_multi_remove_handle(f->mh.m, f->e);
-    curl_easy_cleanup(f->e);
+    cf_httpc_easy_give(f->e);
     f->e = NULL;
     curl_slist_free_all(f->e_hdrs);
     f->e_hdrs = NULL;
@@ -133,18 +137,17 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
 {
     char range[64];
 
-    f->e = curl_easy_init();
+    f->e = cf_httpc_easy_take();
     if (f->e == NULL)
         return CF_EINTERNAL;
     f->e_bad = false;
     f->e_why[0] = '\0';
     (void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->first + f->got,
                    f->first + f->len - 1);
-    cf_httpc_share(f->e);
     cf_httpc_tls(f->e);
     (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
     if (cf_httpc_sign(f->e, "GET", f->urls[f->cur], (void **)&f->e_hdrs) < 0) {
-        curl_easy_cleanup(f->e);
+        cf_httpc_easy_give(f->e);
         f->e = NULL;
         curl_slist_free_all(f->e_hdrs);
         f->e_hdrs = NULL;
@@ -162,7 +165,7 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
         return 0;
     if ((f->mh.m == NULL && cf__cluster_multi_open(&f->mh) < 0) ||
         curl_multi_add_handle(f->mh.m, f->e) != CURLM_OK) {
-        curl_easy_cleanup(f->e);
+        cf_httpc_easy_give(f->e);
         f->e = NULL;
         curl_slist_free_all(f->e_hdrs);
         f->e_hdrs = NULL;
@@ -203,7 +206,7 @@ static void transfer_done(void *ctx, CURL *e, CURLcode rc)
 static void fill(struct cf_fetch *f)
 {
     while (f->err == 0 && f->start == f->end && f->got < f->len) {
-        if (f->e == NULL && f->len - f->got <= CF_FETCH_BUF - f->end) {
+        if (f->e == NULL && f->len - f->got <= f->cap - f->end) {
             /* The rest fits in the buffer (every small object does): one
              * blocking transfer, without the cost of a multi handle. */
             int rc = start_transfer(f, true);

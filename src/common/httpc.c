@@ -25,23 +25,36 @@
  * (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), even with lock callbacks
  * (the likely cause of one app crash under concurrent maintenance copies). A share
  * used by one thread only needs no locks; it is released when the thread
- * exits, by which time that thread's transfers are over. */
+ * exits, by which time that thread's transfers are over.
+ * Each thread also keeps one easy handle to lend (cf_httpc_easy_take): a
+ * handle made and destroyed per request costs libcurl a multi handle, a
+ * socket pair and signal handler changes each time. */
+struct thread_state {
+    CURLSH *sh;
+    CURL *easy; /* idle, attached to sh; NULL while lent or not made yet */
+};
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int init_rc = CF_EINTERNAL;
-static pthread_key_t share_key;
+static pthread_key_t state_key;
 
-static void share_free(void *p)
+static void state_free(void *p)
 {
-    /* CURLSHE_IN_USE (a handle of this thread still attached) would leave
-     * it allocated rather than freed under that handle. */
-    (void)curl_share_cleanup((CURLSH *)p);
+    struct thread_state *ts = p;
+
+    /* The handle first: a share with a handle still attached is not freed
+     * (CURLSHE_IN_USE). A handle still lent at thread exit leaves the share
+     * allocated rather than freed under it. */
+    curl_easy_cleanup(ts->easy);
+    (void)curl_share_cleanup(ts->sh);
+    free(ts);
 }
 
 static void init_once(void)
 {
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
         return;
-    if (pthread_key_create(&share_key, share_free) != 0)
+    if (pthread_key_create(&state_key, state_free) != 0)
         return;
     init_rc = 0;
 }
@@ -52,36 +65,75 @@ int cf_httpc_global_init(void)
     return init_rc;
 }
 
-/* This thread's share, created at its first use; NULL if it cannot be. */
-static CURLSH *thread_share(void)
+/* This thread's state with its share, created at its first use; NULL if it
+ * cannot be. */
+static struct thread_state *thread_state(void)
 {
-    CURLSH *sh = pthread_getspecific(share_key);
+    struct thread_state *ts = pthread_getspecific(state_key);
+    CURLSH *sh;
 
-    if (sh != NULL)
-        return sh;
+    if (ts != NULL)
+        return ts;
     sh = curl_share_init();
     if (sh == NULL)
         return NULL;
-    if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+    ts = calloc(1, sizeof(*ts));
+    if (ts == NULL ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
         curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-        pthread_setspecific(share_key, sh) != 0) {
+        pthread_setspecific(state_key, ts) != 0) {
+        free(ts);
         curl_share_cleanup(sh);
         return NULL;
     }
-    return sh;
+    ts->sh = sh;
+    return ts;
 }
 
 void cf_httpc_share(void *h)
 {
-    CURLSH *sh;
+    struct thread_state *ts;
 
     if (init_rc != 0)
         return;
-    sh = thread_share();
-    if (sh == NULL)
+    ts = thread_state();
+    if (ts == NULL)
         return;
-    (void)curl_easy_setopt((CURL *)h, CURLOPT_SHARE, sh);
+    (void)curl_easy_setopt((CURL *)h, CURLOPT_SHARE, ts->sh);
     (void)curl_easy_setopt((CURL *)h, CURLOPT_MAXCONNECTS, (long)THREAD_CONNECTIONS);
+}
+
+void *cf_httpc_easy_take(void)
+{
+    struct thread_state *ts = init_rc == 0 ? thread_state() : NULL;
+    CURL *h = ts != NULL ? ts->easy : NULL;
+
+    if (h == NULL) {
+        h = curl_easy_init();
+        if (h == NULL)
+            return NULL;
+    } else {
+        ts->easy = NULL;
+        curl_easy_reset(h);
+    }
+    cf_httpc_share(h);
+    return h;
+}
+
+void cf_httpc_easy_give(void *h)
+{
+    struct thread_state *ts = init_rc == 0 ? pthread_getspecific(state_key) : NULL;
+
+    if (h == NULL)
+        return;
+    if (ts != NULL && ts->easy == NULL) {
+        /* Options that point into the caller's memory go now, not at the
+         * next take. */
+        curl_easy_reset((CURL *)h);
+        ts->easy = h;
+        return;
+    }
+    curl_easy_cleanup((CURL *)h);
 }
 
 /* The CA file the process trusts (NULL: the system's), and the option that
@@ -188,12 +240,11 @@ int cf_httpc_json_ex(const char *method, const char *url, const json_t *body, lo
         *out = NULL;
     if (unsent != NULL)
         *unsent = false;
-    h = curl_easy_init();
+    h = cf_httpc_easy_take();
     if (h == NULL) {
         rc = CF_EINTERNAL;
         goto out;
     }
-    cf_httpc_share(h);
     cf_httpc_tls(h);
     (void)curl_easy_setopt(h, CURLOPT_URL, url);
     (void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -231,7 +282,7 @@ out:
     curl_slist_free_all(hdrs);
     free(text);
     cf_buf_fini(&b);
-    curl_easy_cleanup(h);
+    cf_httpc_easy_give(h);
     return rc;
 }
 

@@ -516,6 +516,18 @@ int cf_db_begin(struct cf_db *db, char *err)
     return rc;
 }
 
+int cf_db_begin_read(struct cf_db *db, char *err)
+{
+    if (cf_db_in_transaction(db)) {
+        cf_err_set(err, "a transaction is already open");
+        cf_log(CF_LOG_ERROR, "db \"%s\": begin inside a transaction", db->uri);
+        return CF_EINTERNAL;
+    }
+    if (db->ops->begin_read_sql == NULL)
+        return 0;
+    return run_simple(db, db->ops->begin_read_sql, err);
+}
+
 int cf_db_commit(struct cf_db *db, char *err)
 {
     int rc = run_simple(db, "COMMIT", err);

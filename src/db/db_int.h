@@ -50,7 +50,8 @@ struct cf_db {
  * and set *native to the backend's code on failure. */
 struct cf__db_ops {
     const char *name;
-    const char *begin_sql; /* a write transaction that locks at once */
+    const char *begin_sql;      /* a write transaction that locks at once */
+    const char *begin_read_sql; /* a read transaction; NULL: none (cf_db_begin_read) */
     /* If not NULL, used instead of begin_sql (PostgreSQL: BEGIN, then a lock). */
     int (*begin)(struct cf_db *db, char *err);
     int (*open)(struct cf_db *db, const char *target, char *err);

@@ -332,6 +332,7 @@ const struct cf__db_ops cf__db_sqlite_ops = {
     .name = "sqlite",
     .begin_sql = "BEGIN IMMEDIATE",
     .begin = sq_begin,
+    .begin_read_sql = "BEGIN",
     .open = sq_open,
     .close = sq_close,
     .set_busy_timeout = sq_set_busy_timeout,

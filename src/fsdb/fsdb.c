@@ -361,6 +361,7 @@ int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **o
 
     *out = NULL;
     fs = cf_xcalloc(1, sizeof(*fs));
+    pthread_mutex_init(&fs->shard_mu, NULL);
     rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size,
                           &shard_ops, &fs->set, err);
     if (rc < 0)
@@ -378,6 +379,7 @@ void cf_fsdb_close(struct cf_fsdb *fs)
     if (fs == NULL)
         return;
     cf_shardset_close(fs->set);
+    pthread_mutex_destroy(&fs->shard_mu);
     free(fs);
 }
 
@@ -715,26 +717,77 @@ out:
     return rc;
 }
 
-int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, char *err)
+/* The client's shard: from memory, else from the catalog (and then kept).
+ * Returns 0, CF_ENOTFOUND, or a db.h error. */
+static int shard_of(struct cf_fsdb *fs, uint64_t client, uint32_t *shard, char *err)
 {
     static const char sql[] = "SELECT shard_id FROM clients WHERE id = ?1";
+    struct cf__fsdb_shard_of *slot = &fs->shard_of[client % CF__FSDB_SHARD_CACHE];
     struct cf_db *db;
-    int64_t shard = 0;
+    int64_t v = 0;
+    bool hit;
+    int rc;
+
+    pthread_mutex_lock(&fs->shard_mu);
+    hit = client != 0 && slot->client == client;
+    if (hit)
+        *shard = slot->shard;
+    pthread_mutex_unlock(&fs->shard_mu);
+    if (hit)
+        return 0;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_run(db, &v, 1, err, sql, "i", (int64_t)client);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0)
+        return rc;
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no client %llu", (unsigned long long)client);
+        return CF_ENOTFOUND;
+    }
+    *shard = (uint32_t)v;
+    pthread_mutex_lock(&fs->shard_mu);
+    if (slot->client != client) {
+        slot->client = client;
+        slot->shard = *shard;
+        slot->root = 0;
+    }
+    pthread_mutex_unlock(&fs->shard_mu);
+    return 0;
+}
+
+uint64_t cf__fsdb_root_cached(struct cf_fsdb *fs, uint64_t client)
+{
+    const struct cf__fsdb_shard_of *slot = &fs->shard_of[client % CF__FSDB_SHARD_CACHE];
+    uint64_t root = 0;
+
+    pthread_mutex_lock(&fs->shard_mu);
+    if (client != 0 && slot->client == client)
+        root = slot->root;
+    pthread_mutex_unlock(&fs->shard_mu);
+    return root;
+}
+
+void cf__fsdb_root_keep(struct cf_fsdb *fs, uint64_t client, uint64_t root)
+{
+    struct cf__fsdb_shard_of *slot = &fs->shard_of[client % CF__FSDB_SHARD_CACHE];
+
+    pthread_mutex_lock(&fs->shard_mu);
+    if (client != 0 && slot->client == client)
+        slot->root = root;
+    pthread_mutex_unlock(&fs->shard_mu);
+}
+
+int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, char *err)
+{
+    uint32_t shard = 0;
     int rc;
 
     c->sh = NULL;
     c->db = NULL;
-    db = cf_db_pool_acquire(fs->catalog);
-    rc = cf_db_run(db, &shard, 1, err, sql, "i", (int64_t)client);
-    cf_db_pool_release(fs->catalog, db);
+    rc = shard_of(fs, client, &shard, err);
     if (rc < 0)
         goto out;
-    if (rc == CF_DB_DONE) {
-        cf_err_set(err, "no client %llu", (unsigned long long)client);
-        rc = CF_ENOTFOUND;
-        goto out;
-    }
-    rc = shard_find(fs, (uint32_t)shard, &c->sh, err);
+    rc = shard_find(fs, shard, &c->sh, err);
     if (rc < 0)
         goto out;
     c->db = cf_db_pool_acquire(c->sh->pool);

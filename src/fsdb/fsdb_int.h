@@ -14,6 +14,7 @@
 #ifndef COFFER_FSDB_INT_H
 #define COFFER_FSDB_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,9 +35,28 @@
  * every shard id fsdb looks up comes from the catalog. */
 #define CF__FSDB_RELOAD_MIN_MS 1000
 
+/* Client -> shard and root folder entries kept in memory: a client's shard
+ * is fixed when it is made, its root folder can be neither moved nor
+ * deleted, and clients are never removed, so an entry never goes stale. */
+#define CF__FSDB_SHARD_CACHE 4096
+
+struct cf__fsdb_shard_of {
+    uint64_t client; /* 0: empty */
+    uint32_t shard;
+    uint64_t root; /* 0: not known yet */
+};
+
+/* The client's root folder id if fsdb keeps it in memory, else 0. */
+uint64_t cf__fsdb_root_cached(struct cf_fsdb *fs, uint64_t client);
+
+/* Keep root as the client's root folder id (once its shard is kept). */
+void cf__fsdb_root_keep(struct cf_fsdb *fs, uint64_t client, uint64_t root);
+
 struct cf_fsdb {
     struct cf_shardset *set;    /* the catalog and the cached shards */
     struct cf_db_pool *catalog; /* the set's catalog (shards and clients tables); borrowed */
+    pthread_mutex_t shard_mu;   /* guards shard_of */
+    struct cf__fsdb_shard_of shard_of[CF__FSDB_SHARD_CACHE]; /* by client id, direct-mapped */
 };
 
 /* A connection to one client's shard, from cf__fsdb_acquire. */
@@ -98,6 +118,10 @@ int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struc
 /* The live folder `folder` of client exists (it is the root or reaches the
  * root through live parents). Returns 0, CF_ENOTFOUND, or a db.h error. */
 int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, char *err);
+
+/* cf_fsdb_perm_effective on a connection the caller holds. */
+int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                        enum cf_fsdb_level *out, char *err);
 
 /* 0 if no live folder or file of client named name is in parent, CF_EEXIST
  * if one is, or a db.h error. */

@@ -168,10 +168,10 @@ int cf__fsdb_name_free(struct cf_db *db, uint64_t client, uint64_t parent, const
 /* ---- paths ------------------------------------------------------------------- */
 
 /* Walk path to the folder holding its last component. On success *folder is
- * that folder (the root for "/") and last (CF_FSDB_NAME_MAX + 1 bytes) the
- * last component, or "" for "/". */
+ * that folder (the root for "/"), last (CF_FSDB_NAME_MAX + 1 bytes) the
+ * last component, or "" for "/", and *root the root folder's entry. */
 static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *folder, char *last,
-                char *err)
+                struct cf_fsdb_entry *root, char *err)
 {
     struct cf_fsdb_entry e;
     const char *p, *q;
@@ -190,10 +190,10 @@ static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *f
         rc = CF_ETOOLARGE;
         goto out;
     }
-    rc = folder_by_name(db, client, 0, NULL, &e, err);
+    rc = folder_by_name(db, client, 0, NULL, root, err);
     if (rc < 0)
         goto out;
-    *folder = e.id;
+    *folder = root->id;
     p = path + 1;
     while (*p != '\0') {
         size_t len;
@@ -227,14 +227,15 @@ static int lookup(struct cf_db *db, uint64_t client, const char *path, struct cf
                   char *err)
 {
     char last[CF_FSDB_NAME_MAX + 1];
+    struct cf_fsdb_entry root;
     uint64_t parent = 0;
     int rc;
 
-    rc = walk(db, client, path, &parent, last, err);
+    rc = walk(db, client, path, &parent, last, &root, err);
     if (rc < 0)
         goto out;
     if (last[0] == '\0') {
-        rc = folder_by_name(db, client, 0, NULL, out, err);
+        *out = root;
         goto out;
     }
     rc = folder_by_name(db, client, parent, last, out, err);
@@ -257,19 +258,53 @@ int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path, struct
     return rc;
 }
 
+int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user, const char *path,
+                          bool of_parent, struct cf_fsdb_entry *out, enum cf_fsdb_level *level,
+                          char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    uint64_t folder;
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_begin_read(c.db, err);
+    if (rc == 0)
+        rc = lookup(c.db, client, path, out, err);
+    if (rc == 0) {
+        folder = !of_parent && out->kind == CF_FSDB_FOLDER ? out->id : out->parent;
+        /* The root's parent: no folder, nothing allowed there. */
+        if (folder == 0)
+            *level = CF_FSDB_NONE;
+        else
+            rc = cf__fsdb_perm_level(c.db, client, user, folder, level, err);
+    }
+    cf__fsdb_release(&c);
+    return rc;
+}
+
 int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path, uint64_t *folder_out,
                     char *err)
 {
     struct cf_fsdb_entry e;
+    bool root = path != NULL && strcmp(path, "/") == 0;
+    uint64_t id = root ? cf__fsdb_root_cached(fs, client) : 0;
     int rc;
 
+    if (id != 0) {
+        *folder_out = id;
+        return 0;
+    }
     rc = cf_fsdb_lookup(fs, client, path, &e, err);
     if (rc == 0 && e.kind != CF_FSDB_FOLDER) {
         cf_err_set(err, "\"%s\" is a file", e.name);
         rc = CF_ENOTFOUND;
     }
-    if (rc == 0)
+    if (rc == 0) {
         *folder_out = e.id;
+        if (root)
+            cf__fsdb_root_keep(fs, client, e.id);
+    }
     return rc;
 }
 

@@ -522,8 +522,8 @@ int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
     return rc;
 }
 
-int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, uint64_t folder,
-                           enum cf_fsdb_level *out, char *err)
+int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                        enum cf_fsdb_level *out, char *err)
 {
     /* The first row decides: nearest folder, then the user's own entry (kind
      * 0) before group entries, then the highest level (fsdb.h "Permissions"). */
@@ -532,18 +532,14 @@ int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, u
                " WHERE (p.kind = 0 AND p.principal_id = ?3) OR (p.kind = 1 AND p.principal_id IN"
                " (SELECT group_id FROM group_members WHERE user_id = ?3))"
                " ORDER BY up.depth, p.kind, p.level DESC LIMIT 1";
-    struct cf__fsdb_conn c = {NULL, NULL};
     bool admin = false, disabled = false;
     int64_t level = CF_FSDB_NONE;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
+    rc = user_flags(db, client, user, &admin, &disabled, err);
     if (rc < 0)
         goto out;
-    rc = user_flags(c.db, client, user, &admin, &disabled, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    rc = cf__fsdb_folder_live(db, client, folder, err);
     if (rc < 0)
         goto out;
     if (disabled) {
@@ -551,7 +547,7 @@ int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, u
     } else if (admin) {
         level = CF_FSDB_READ_WRITE;
     } else {
-        rc = cf_db_run(c.db, &level, 1, err, sql, "iii", (int64_t)client, (int64_t)folder,
+        rc = cf_db_run(db, &level, 1, err, sql, "iii", (int64_t)client, (int64_t)folder,
                        (int64_t)user);
         if (rc < 0)
             goto out;
@@ -565,6 +561,18 @@ int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, u
     *out = (enum cf_fsdb_level)level;
     rc = 0;
 out:
+    return rc;
+}
+
+int cf_fsdb_perm_effective(struct cf_fsdb *fs, uint64_t client, uint64_t user, uint64_t folder,
+                           enum cf_fsdb_level *out, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf__fsdb_perm_level(c.db, client, user, folder, out, err);
     cf__fsdb_release(&c);
     return rc;
 }

@@ -301,6 +301,16 @@ static int need(struct cf_gateway *g, const struct who *w, uint64_t folder, enum
     return 0;
 }
 
+/* Is level `have` at least `want`? Returns 0 or CF_EPERM. */
+static int allowed(enum cf_fsdb_level have, enum cf_fsdb_level want, char *err)
+{
+    if (have < want) {
+        cf_err_set(err, "you may not %s here", want == CF_FSDB_READ ? "read" : "write");
+        return CF_EPERM;
+    }
+    return 0;
+}
+
 /* A trash entry is judged by its original folder. When that folder is
  * itself gone or in the trash its permissions cannot be evaluated, and only
  * the user who deleted the item, or one with read-write on the root, may
@@ -542,7 +552,8 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
-        resp = MHD_create_response_from_callback(fo.len, READ_BLOCK, read_cb, s, free_cb);
+        resp = MHD_create_response_from_callback(
+            fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
         if (resp == NULL)
             free_cb(s);
     }
@@ -844,6 +855,7 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
     struct target t;
     struct cf_fsdb_entry e;
     struct cf_fsdb_client cl;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
     struct req *r = NULL;
     char err[CF_ERR_LEN] = "", url[URL_MAX];
     struct who w;
@@ -863,9 +875,15 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
     r->who = w;
     r->t0 = cf_now_ns();
     if (rc == 0)
-        rc = cf_fsdb_resolve(g->fs, w.client, t.parent, &r->folder, err);
-    if (rc == 0)
-        rc = need(g, &w, r->folder, CF_FSDB_READ_WRITE, err);
+        rc = cf_fsdb_lookup_access(g->fs, w.client, w.user, t.parent, false, &e, &have, err);
+    if (rc == 0 && e.kind != CF_FSDB_FOLDER) {
+        cf_err_set(err, "\"%s\" is a file", e.name);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == 0) {
+        r->folder = e.id;
+        rc = allowed(have, CF_FSDB_READ_WRITE, err);
+    }
     if (rc == 0 && cf_fsdb_lookup(g->fs, w.client, t.path, &e, NULL) == 0 &&
         e.kind == CF_FSDB_FOLDER) {
         rc = CF_EEXIST;
@@ -1089,6 +1107,7 @@ static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, co
 {
     struct cf_fsdb_entry e, *list = NULL;
     struct cf_fsdb_list_pos pos;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
     const char *after = cf_http_query(c, "after");
     char err[CF_ERR_LEN] = "", next[2 * CF_FSDB_NAME_MAX + 2];
     size_t n = 0, limit = 0;
@@ -1096,9 +1115,9 @@ static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, co
     json_t *arr, *j;
     int rc;
 
-    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    rc = cf_fsdb_lookup_access(g->fs, w->client, w->user, t->path, false, &e, &have, err);
     if (rc == 0)
-        rc = need(g, w, e.kind == CF_FSDB_FOLDER ? e.id : e.parent, CF_FSDB_READ, err);
+        rc = allowed(have, CF_FSDB_READ, err);
     if (rc < 0)
         return reply_err(c, rc, err);
     if (e.kind == CF_FSDB_FILE)
@@ -1128,15 +1147,16 @@ static enum MHD_Result fs_delete(struct cf_gateway *g, struct MHD_Connection *c,
                                  const struct who *w, const struct target *t)
 {
     struct cf_fsdb_entry e;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
     char err[CF_ERR_LEN] = "";
     uint64_t tid = 0;
     int rc;
 
     if (t->root)
         return cf_http_reply_error(c, CF_EINVAL, "the root folder cannot be deleted");
-    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    rc = cf_fsdb_lookup_access(g->fs, w->client, w->user, t->path, true, &e, &have, err);
     if (rc == 0)
-        rc = need(g, w, e.parent, CF_FSDB_READ_WRITE, err);
+        rc = allowed(have, CF_FSDB_READ_WRITE, err);
     if (rc == 0)
         rc = cf_fsdb_trash_put(g->fs, w->client, e.kind, e.id, w->user, &tid, err);
     if (rc < 0)

@@ -411,7 +411,8 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
-        resp = MHD_create_response_from_callback(fo.len, READ_BLOCK, read_cb, s, free_cb);
+        resp = MHD_create_response_from_callback(
+            fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
         if (resp == NULL)
             free_cb(s);
     }

@@ -475,6 +475,33 @@ static void test_transactions(void **state)
     cf_db_close(other);
 }
 
+/* A read transaction: on SQLite one snapshot (a commit by another
+ * connection is not seen until it ends), and a writer is not blocked; on
+ * PostgreSQL each statement stays its own. */
+static void test_read_transaction(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *r = open_db(fx), *w = open_db(fx);
+    char err[CF_ERR_LEN] = "";
+
+    exec_ok(w, "CREATE TABLE t (a BIGINT)");
+    assert_int_equal(run_int(w, "INSERT INTO t (a) VALUES (?1)", 1, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_begin_read(r, NULL), 0);
+    assert_int_equal(count_rows(r, "t"), 1);
+    assert_int_equal(cf_db_begin(w, NULL), 0);
+    assert_int_equal(run_int(w, "INSERT INTO t (a) VALUES (?1)", 2, NULL), CF_DB_DONE);
+    assert_int_equal(cf_db_commit(w, NULL), 0);
+    assert_int_equal(count_rows(r, "t"), on_pg() ? 2 : 1);
+    assert_int_equal(cf_db_in_transaction(r), !on_pg());
+    if (!on_pg())
+        assert_int_equal(cf_db_begin_read(r, err), CF_EINTERNAL);
+    cf_db_rollback(r);
+    assert_false(cf_db_in_transaction(r));
+    assert_int_equal(count_rows(r, "t"), 2);
+    cf_db_close(r);
+    cf_db_close(w);
+}
+
 static void test_returning(void **state)
 {
     struct fixture *fx = *state;
@@ -1091,6 +1118,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),

@@ -663,6 +663,63 @@ static void test_permissions(void **state)
                      CF_ENOTFOUND);
 }
 
+/* The entry and the level on its governing folder, in one read, agree with
+ * cf_fsdb_lookup and cf_fsdb_perm_effective. */
+static void test_lookup_access(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, b, alice, admin;
+    struct cf_fsdb_entry e, f;
+    enum cf_fsdb_level lvl = CF_FSDB_NONE;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    b = mkdir_at(fx, fx->a, a, "b");
+    f = put(fx, fx->a, a, "f", 1);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "admin", "h", true, &admin, err), 0);
+    set_perm(fx, a, CF_FSDB_USER, alice, CF_FSDB_READ);
+    set_perm(fx, b, CF_FSDB_USER, alice, CF_FSDB_READ_WRITE);
+
+    /* A folder: its own level, or with of_parent its parent's. */
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/b", false, &e, &lvl, err), 0);
+    assert_int_equal(e.id, b);
+    assert_int_equal(lvl, CF_FSDB_READ_WRITE);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/b/", true, &e, &lvl, err), 0);
+    assert_int_equal(e.id, b);
+    assert_int_equal(lvl, CF_FSDB_READ);
+    /* A file: the folder holding it either way. */
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/f", false, &e, &lvl, err), 0);
+    assert_int_equal(e.kind, CF_FSDB_FILE);
+    assert_int_equal(e.id, f.id);
+    assert_string_equal(e.uuid, f.uuid);
+    assert_int_equal(lvl, CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/f", true, &e, &lvl, err), 0);
+    assert_int_equal(lvl, CF_FSDB_READ);
+    /* The root: none above it; on itself, inherited from nothing. */
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/", true, &e, &lvl, err), 0);
+    assert_int_equal(e.id, ra);
+    assert_int_equal(lvl, CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/", false, &e, &lvl, err), 0);
+    assert_int_equal(lvl, CF_FSDB_READ_WRITE);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/", false, &e, &lvl, err), 0);
+    assert_int_equal(lvl, CF_FSDB_NONE);
+    /* Missing entries, unknown users and clients; a change is seen by the next read. */
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/x", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, 999999, "/a", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, 999999, alice, "/a", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    set_perm(fx, a, CF_FSDB_USER, alice, CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/f", false, &e, &lvl, err), 0);
+    assert_int_equal(lvl, CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_move(fx->fs, fx->a, CF_FSDB_FILE, f.id, b, "g", err), 0);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/b/g", false, &e, &lvl, err),
+                     0);
+    assert_int_equal(lvl, CF_FSDB_READ_WRITE);
+}
+
 /* ---- files, versions, copies, trash --------------------------------------------- */
 
 static void test_versions(void **state)
@@ -1159,6 +1216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trash_empty_many, setup, teardown),
