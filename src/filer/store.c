@@ -736,13 +736,16 @@ out:
     return rc;
 }
 
-/* Write the buffered bytes to the temporary. */
-static int flush(struct cf_store_put *p)
+/* Write all N bytes at D to the upload's temporary, retrying on EINTR.
+ * A full disk (ENOSPC, EDQUOT) is not logged nor counted as an I/O error:
+ * it is the caller's to report. */
+static int write_tmp(struct cf_store_put *p, const void *data, size_t n)
 {
+    const uint8_t *d = data;
     size_t off = 0;
 
-    while (off < p->buf_len) {
-        ssize_t w = p->s->io->write(p->fd, p->buf + off, p->buf_len - off);
+    while (off < n) {
+        ssize_t w = p->s->io->write(p->fd, d + off, n - off);
         if (w < 0) {
             int e = errno;
             if (e == EINTR)
@@ -755,6 +758,16 @@ static int flush(struct cf_store_put *p)
         }
         off += (size_t)w;
     }
+    return 0;
+}
+
+/* Write the buffered bytes to the temporary. */
+static int flush(struct cf_store_put *p)
+{
+    int rc = write_tmp(p, p->buf, p->buf_len);
+
+    if (rc < 0)
+        return rc;
     p->buf_len = 0;
     return 0;
 }
@@ -763,26 +776,13 @@ static int flush(struct cf_store_put *p)
  * and what it gathered so far goes to its temporary. */
 static int spill(struct cf_store_put *p)
 {
-    const uint8_t *d = p->rec + p->head;
-    size_t off = 0;
     int rc = plain_open(p, NULL);
 
     if (rc < 0)
         return rc;
-    while (off < p->written) {
-        ssize_t w = p->s->io->write(p->fd, d + off, p->written - off);
-        if (w < 0) {
-            int e = errno;
-            if (e == EINTR)
-                continue;
-            if (e != ENOSPC && e != EDQUOT) {
-                cf_log_errno(CF_LOG_ERROR, e, "write to a temporary in \"%s\" failed", p->s->dir);
-                count_io_error(p->s);
-            }
-            return cf_err_from_errno(e);
-        }
-        off += (size_t)w;
-    }
+    rc = write_tmp(p, p->rec + p->head, (size_t)p->written);
+    if (rc < 0)
+        return rc;
     free(p->rec);
     p->rec = NULL;
     p->small = false;
