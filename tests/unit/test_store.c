@@ -25,6 +25,8 @@
 #include "coffer/sha512.h"
 #include "coffer/store.h"
 
+#include "storetest.h"
+
 /* ---- fault injection: fail the n-th call of one operation ---- */
 
 enum fault_op { F_NONE, F_WRITE, F_WRITE_SHORT, F_FSYNC, F_FSYNC_DIR, F_RENAME };
@@ -112,8 +114,7 @@ static int setup(void **state)
     faulty.fsync = f_fsync;
     faulty.renameat2 = f_renameat2;
     fault_op = F_NONE;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-store-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL)
+    if (cf_test_store_tmpdir(fx->dir, sizeof(fx->dir), "store") < 0)
         return -1;
     if (open_store(fx, 1 << 20) < 0)
         return -1;
@@ -121,35 +122,11 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    for (;;) {
-        de = readdir(d);
-        if (de == NULL)
-            break;
-        char sub[1024];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-        rm_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *fx = *state;
 
-    cf_store_close(fx->s);
-    rm_tree(fx->dir);
+    cf_test_store_close_rm(fx->s, fx->dir);
     free(fx);
     return 0;
 }
@@ -221,9 +198,7 @@ static int put(struct fx *fx, const char *path, size_t n, bool declare, const ui
 
 static struct cf_store_stats stats(struct fx *fx)
 {
-    struct cf_store_stats st;
-    cf_store_get_stats(fx->s, &st);
-    return st;
+    return cf_test_store_stats(fx->s);
 }
 
 /* ---- tests ---- */

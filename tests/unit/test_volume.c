@@ -29,6 +29,8 @@
 #include "coffer/objpath.h"
 #include "coffer/store.h"
 
+#include "storetest.h"
+
 #define SMALL_MAX 4096
 
 /* ---- the seam: count fsyncs, fail or die on demand ---- */
@@ -134,8 +136,7 @@ static int setup(void **state)
     fault_after = 0;
     slow_fsync_us = 0;
     fsyncs = 0;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/coffer-volume-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL)
+    if (cf_test_store_tmpdir(fx->dir, sizeof(fx->dir), "volume") < 0)
         return -1;
     snprintf(fx->vol1, sizeof(fx->vol1), "%s/volumes/000001.vol", fx->dir);
     if (open_store(fx) < 0)
@@ -144,35 +145,11 @@ static int setup(void **state)
     return 0;
 }
 
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    for (;;) {
-        char sub[1024];
-        de = readdir(d);
-        if (de == NULL)
-            break;
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-        rm_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *fx = *state;
 
-    cf_store_close(fx->s);
-    rm_tree(fx->dir);
+    cf_test_store_close_rm(fx->s, fx->dir);
     free(fx);
     return 0;
 }
@@ -233,9 +210,7 @@ static int check(struct cf_store *s, const char *path, size_t n, unsigned seed)
 
 static struct cf_store_stats stats(struct fx *fx)
 {
-    struct cf_store_stats st;
-    cf_store_get_stats(fx->s, &st);
-    return st;
+    return cf_test_store_stats(fx->s);
 }
 
 static off_t file_size(const char *path)
