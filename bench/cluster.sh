@@ -33,12 +33,12 @@
 #   FAILOVER_SECONDS [6]  KEEP_TMP [0]
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/cluster.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=cluster.sh # lib.sh's messages
+export NAME
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 REPEAT=${REPEAT:-3}
 SMALL_COUNT=${SMALL_COUNT:-20000}
@@ -50,21 +50,13 @@ LARGE_CONC=${LARGE_CONC:-2}
 LARGE_SECONDS=${LARGE_SECONDS:-30}
 FAILOVER_SECONDS=${FAILOVER_SECONDS:-6}
 KEEP_TMP=${KEEP_TMP:-0}
-for v in REPEAT SMALL_COUNT SMALL_CONC SMALL_SECONDS LARGE_COUNT LARGE_CONC LARGE_SECONDS \
-    FAILOVER_SECONDS; do
-    case ${!v} in
-    '' | *[!0-9]* | 0) echo "cluster.sh: $v must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-done
+need_ints 1 REPEAT SMALL_COUNT SMALL_CONC SMALL_SECONDS LARGE_COUNT LARGE_CONC LARGE_SECONDS \
+    FAILOVER_SECONDS
 
 COFFER=$BUILD_DIR/coffer
 CBENCH=$BUILD_DIR/bench/coffer-bench
 TMP=$BUILD_DIR/bench-cluster
 RESULTS=$BUILD_DIR/bench-cluster-results.txt
-NAME=cluster.sh # lib.sh's messages
-export NAME
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
 
 PIDS=()
 # shellcheck disable=SC2317 # reached through the trap below
@@ -225,34 +217,14 @@ for ((i = 0; i < 100; i++)); do
 done
 curl -sf -o /dev/null "$H_APP/status" || fail "HAProxy does not answer (log: $TMP/haproxy.log)"
 
-# bench LABEL ARGS...: one coffer-bench run; sets JSON (empty on failure).
+# The last coffer-bench run's figures (lib.sh's bench; empty on failure).
 JSON=
 broken=0
-bench() {
-    local label=$1 err=$TMP/bench.err
-    shift
-    if ! JSON=$("$CBENCH" --label "$label" --json "$@" 2>"$err"); then
-        broken=1
-        say "cluster.sh: $label: coffer-bench reported errors or failed; its messages:"
-        grep -v "^$label: " "$err" | head -n 5 | sed 's/^/    /' | tee -a "$RESULTS"
-    fi
-    cat "$err" >>"$TMP/bench.log"
-    if [ -n "$JSON" ]; then
-        printf '  %-34s %10s ops/s %8s MB/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$label" \
-            "$(jget "$JSON" ops_per_s)" "$(jget "$JSON" mb_per_s)" "$(jget "$JSON" p50_ms)" \
-            "$(jget "$JSON" p99_ms)" "$(jget "$JSON" errors)" | tee -a "$RESULTS"
-    fi
-}
-
 declare -A V   # V[system.phase] = "value value ..." over the rounds
 declare -A CUR # CUR[system.phase] = this round's value
 keep() {
     V[$1]="${V[$1]:-} $2"
     CUR[$1]=$2
-}
-ratio_of() {
-    [ -n "$1" ] && [ -n "$2" ] || return 0
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b }'
 }
 
 # one SYS APP OBJ ROUND: the four measures of one system in one round.

@@ -55,12 +55,11 @@
 #   KEEP_TMP [0]   keep BUILD_DIR/bench-tmp-gateway (logs, configs)
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/gateway.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=gateway.sh
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 REPEAT=${REPEAT:-3}
 SMALL_COUNT=${SMALL_COUNT:-50000}
@@ -80,22 +79,13 @@ SWIFT=${SWIFT:-1}
 PERF=${PERF:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 
-for v in REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT; do
-    case ${!v} in
-    '' | *[!0-9]* | 0) echo "gateway.sh: $v must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-done
+need_ints 1 REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT
 
 COFFER=$BUILD_DIR/coffer
 CBENCH=$BUILD_DIR/bench/coffer-bench
 DISKLIMIT=$BUILD_DIR/bench/disklimit
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for f in "$COFFER" "$CBENCH" "$DISKLIMIT" "$NGINX"; do
-    if [ ! -x "$f" ]; then
-        echo "gateway.sh: $f is missing; build first (make bench does)" >&2
-        exit 2
-    fi
-done
+need_built "make bench does" "$COFFER" "$CBENCH" "$DISKLIMIT" "$NGINX"
 if [ "$SWIFT" = 1 ]; then
     for f in swift-ring-builder swift-proxy-server swift-object-server swift-container-server \
         swift-account-server; do
@@ -109,10 +99,7 @@ fi
 TMP=$BUILD_DIR/bench-tmp-gateway
 RESULTS=$BUILD_DIR/bench-gateway-results.txt
 RAW=$TMP/raw.jsonl
-# shellcheck disable=SC2034 # used by lib.sh
-NAME=gateway.sh
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
+BENCH_LABEL_WIDTH=30 # lib.sh's bench
 PIDS=() # every process this script started, stopped in reverse order
 broken=0
 
@@ -190,9 +177,6 @@ free_port() {
     done
     fail "no free port found"
 }
-
-# A field (kB) of /proc/PID/status.
-proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 # ---- coffer --------------------------------------------------------------
 
@@ -376,25 +360,8 @@ start_nginx() {
 
 # ---- measuring -----------------------------------------------------------
 
-# bench LABEL ARGS...: one coffer-bench run; sets JSON (empty on failure).
+# The last coffer-bench run's figures (lib.sh's bench; empty on failure).
 JSON=
-bench() {
-    local label=$1 err=$TMP/bench.err
-    shift
-    if ! JSON=$("$CBENCH" --label "$label" --json "$@" 2>"$err"); then
-        broken=1
-        say "gateway.sh: $label: coffer-bench reported errors or failed; its messages:"
-        grep -v "^$label: " "$err" | head -n 5 | sed 's/^/    /' | tee -a "$RESULTS"
-    fi
-    cat "$err" >>"$TMP/bench.log"
-    if [ -n "$JSON" ]; then
-        printf '%s\n' "$JSON" >>"$RAW"
-        printf '  %-30s %10s ops/s %8s MB/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$label" \
-            "$(jget "$JSON" ops_per_s)" "$(jget "$JSON" mb_per_s)" "$(jget "$JSON" p50_ms)" \
-            "$(jget "$JSON" p99_ms)" "$(jget "$JSON" errors)" | tee -a "$RESULTS"
-    fi
-}
-
 declare -A V   # V[key] = "value value ..." over the rounds
 declare -A CUR # CUR[key] = this round's value
 keep() {
@@ -403,28 +370,7 @@ keep() {
     CUR[$1]=$2
 }
 
-# ratio_of A B [DIV]: A / (B / DIV), 2 decimals; nothing if either is missing.
-ratio_of() {
-    [ -n "$1" ] && [ -n "$2" ] || return 0
-    awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (b > 0) printf "%.2f\n", a * d / b }'
-}
-
 now_s() { date +%s.%N; }
-
-disk_round() {
-    local r=$1 out err=$TMP/disklimit.err
-    sync
-    if ! out=$("$DISKLIMIT" --dir "$TMP/disk" --threads "$DISK_THREADS" --seconds "$DISK_SECONDS" \
-        --count "$DISK_COUNT" --size "$DISK_WRITE_SIZE" 2>"$err"); then
-        broken=1
-        say "gateway.sh: disklimit failed:"
-        sed 's/^/    /' "$err" | tee -a "$RESULTS"
-    fi
-    grep '^{' <<<"$out" | sed "s/^{/{\"label\":\"disk r$r\",/" >>"$RAW" || true
-    keep disk.creates "$(jget "$(grep '"test":"creates"' <<<"$out" || true)" per_s)"
-    keep disk.mbs "$(jget "$(grep '"test":"write"' <<<"$out" || true)" mb_per_s)"
-    grep -v '^{' <<<"$out" | sed 's/^disklimit: /  disk: /' | tee -a "$RESULTS" || true
-}
 
 # round_of T R TI: every phase against server T (coffer, swift, nginx).
 round_of() {

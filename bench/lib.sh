@@ -1,6 +1,10 @@
-# bench/lib.sh -- shell helpers shared by bench/run.sh, bench/maint.sh and bench/tls.sh.
-# Sourced, not run. The sourcing script sets RESULTS (a file the figures are
-# appended to) and NAME (its name, for messages) first.
+# shellcheck shell=bash
+# bench/lib.sh -- shell helpers shared by the bench scripts (run.sh, gateway.sh,
+# cluster.sh, maint.sh, scale.sh, tls.sh).
+# Sourced, not run. The sourcing script sets NAME (its name, for messages)
+# first, and RESULTS (a file the figures are appended to) before it calls
+# say, fail or anything that reports. The set-up checks (build_dir_arg,
+# need_ints, need_built) print to stderr and exit 2.
 
 say() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
 fail() {
@@ -67,3 +71,93 @@ port_in_use() {
     fi
 }
 
+
+# build_dir_arg ARGS...: the script's one argument, an existing directory,
+# made absolute in BUILD_DIR; a usage message and exit 2 otherwise.
+build_dir_arg() {
+    if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+        echo "usage: bench/$NAME BUILD_DIR   (e.g. build/release)" >&2
+        exit 2
+    fi
+    # shellcheck disable=SC2034 # the caller's
+    BUILD_DIR=$(cd "$1" && pwd)
+}
+
+# need_ints MIN VAR...: each named variable holds a decimal integer of at
+# least MIN; otherwise a message and exit 2.
+need_ints() {
+    local min=$1 v
+    shift
+    for v in "$@"; do
+        case ${!v} in
+        '' | *[!0-9]*) ;;
+        *) [ "${!v}" -lt "$min" ] || continue ;;
+        esac
+        echo "$NAME: $v must be a positive integer (got '${!v}')" >&2
+        exit 2
+    done
+}
+
+# need_built HINT FILE...: each FILE is an executable; otherwise a message
+# naming HINT (how to build it) and exit 2.
+need_built() {
+    local hint=$1 f
+    shift
+    for f in "$@"; do
+        if [ ! -x "$f" ]; then
+            echo "$NAME: $f is missing; build first ($hint)" >&2
+            exit 2
+        fi
+    done
+}
+
+# A field (kB) of /proc/PID/status (nothing once PID is gone).
+proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# ratio_of A B [DIV]: A / (B / DIV), 2 decimals; nothing if either is missing.
+ratio_of() {
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (b > 0) printf "%.2f\n", a * d / b }'
+}
+
+# bench LABEL ARGS...: one coffer-bench run ($CBENCH --label LABEL --json
+# ARGS...); sets JSON to its figures, prints them (labels padded to
+# BENCH_LABEL_WIDTH, 34 if unset) and appends them to $RAW when RAW is set.
+# A failure or a counted error sets broken=1 and shows coffer-bench's
+# messages. Its stderr is kept in $TMP/bench.log.
+bench() {
+    local label=$1 err=$TMP/bench.err
+    shift
+    if ! JSON=$("$CBENCH" --label "$label" --json "$@" 2>"$err"); then
+        broken=1
+        say "$NAME: $label: coffer-bench reported errors or failed; its messages:"
+        grep -v "^$label: " "$err" | head -n 5 | sed 's/^/    /' | tee -a "$RESULTS"
+    fi
+    cat "$err" >>"$TMP/bench.log"
+    if [ -n "$JSON" ]; then
+        [ -z "${RAW:-}" ] || printf '%s\n' "$JSON" >>"$RAW"
+        printf '  %-*s %10s ops/s %8s MB/s  p50 %8s ms  p99 %8s ms  errors %s\n' \
+            "${BENCH_LABEL_WIDTH:-34}" "$label" "$(jget "$JSON" ops_per_s)" \
+            "$(jget "$JSON" mb_per_s)" "$(jget "$JSON" p50_ms)" "$(jget "$JSON" p99_ms)" \
+            "$(jget "$JSON" errors)" | tee -a "$RESULTS"
+    fi
+}
+
+# disk_round ROUND: the disk's durable ceilings this round ($DISKLIMIT in
+# $TMP/disk with DISK_THREADS, DISK_SECONDS, DISK_COUNT, DISK_WRITE_SIZE),
+# kept (the script's keep) as disk.creates and disk.mbs, raw lines to $RAW.
+disk_round() {
+    local r=$1 out err=$TMP/disklimit.err
+    sync
+    if ! out=$("$DISKLIMIT" --dir "$TMP/disk" --threads "$DISK_THREADS" --seconds "$DISK_SECONDS" \
+        --count "$DISK_COUNT" --size "$DISK_WRITE_SIZE" 2>"$err"); then
+        # shellcheck disable=SC2034 # the caller's
+        broken=1
+        say "$NAME: disklimit failed:"
+        sed 's/^/    /' "$err" | tee -a "$RESULTS"
+    fi
+    grep '^{' <<<"$out" | sed "s/^{/{\"label\":\"disk r$r\",/" >>"$RAW" || true
+    keep disk.creates "$(jget "$(grep '"test":"creates"' <<<"$out" || true)" per_s)"
+    keep disk.mbs "$(jget "$(grep '"test":"write"' <<<"$out" || true)" mb_per_s)"
+    grep -v '^{' <<<"$out" | sed 's/^disklimit: /  disk: /' | tee -a "$RESULTS" || true
+}

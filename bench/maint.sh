@@ -28,12 +28,11 @@
 #   DISK_WRITE_SIZE [256M]  KEEP_TMP [0]
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/maint.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=maint.sh
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 REPEAT=${REPEAT:-3}
 FILERS=${FILERS:-3}
@@ -48,11 +47,7 @@ DISK_COUNT=${DISK_COUNT:-20000}
 DISK_WRITE_SIZE=${DISK_WRITE_SIZE:-256M}
 KEEP_TMP=${KEEP_TMP:-0}
 
-for v in REPEAT FILERS SMALL_COUNT LARGE_COUNT CONC; do
-    case ${!v} in
-    '' | *[!0-9]*) echo "maint.sh: $v must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-done
+need_ints 0 REPEAT FILERS SMALL_COUNT LARGE_COUNT CONC
 if [ "$FILERS" -lt 2 ]; then
     echo "maint.sh: FILERS must be at least 2 (r = 2)" >&2
     exit 2
@@ -61,18 +56,10 @@ fi
 COFFER=$BUILD_DIR/coffer
 CBENCH=$BUILD_DIR/bench/coffer-bench
 DISKLIMIT=$BUILD_DIR/bench/disklimit
-for f in "$COFFER" "$CBENCH" "$DISKLIMIT"; do
-    if [ ! -x "$f" ]; then
-        echo "maint.sh: $f is missing; build first (make bench does)" >&2
-        exit 2
-    fi
-done
+need_built "make bench does" "$COFFER" "$CBENCH" "$DISKLIMIT"
 
 TMP=$BUILD_DIR/bench-maint
 RESULTS=$BUILD_DIR/bench-maint-results.txt
-NAME=maint.sh
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
 DB=sqlite:$TMP/catalog.db
 declare -a FILER_PID FILER_PORT
 APP_PID=
@@ -120,10 +107,10 @@ start_filer() {
     : >"$TMP/f$i.out"
     "$COFFER" filer --id "$i" --dir "$TMP/f$i" --listen "127.0.0.1:$port" \
         --cluster-key-file "$KEYS/cluster.key" >"$TMP/f$i.out" 2>>"$TMP/f$i.log" &
-    FILER_PID[$i]=$!
+    FILER_PID[i]=$!
     line=$(wait_line "$TMP/f$i.out" 'listening on http://127\.0\.0\.1:[0-9]*' "${FILER_PID[$i]}" \
         "filer $i")
-    FILER_PORT[$i]=${line##*:}
+    FILER_PORT[i]=${line##*:}
 }
 
 start_app() {
@@ -196,6 +183,7 @@ say "maint.sh: loading $SMALL_COUNT x $SMALL_SIZE and $LARGE_COUNT x $LARGE_SIZE
 
 declare -A V # V[name] = "value value ..." over the rounds
 keep() { V[$1]="${V[$1]:-} $2"; }
+# shellcheck disable=SC2086 # V holds a list of figures: split on purpose
 med() { median "${2:-%.1f}" ${V[$1]:-}; }
 
 for ((r = 1; r <= REPEAT; r++)); do

@@ -40,12 +40,11 @@
 #   KEEP_TMP [0]    keep BUILD_DIR/bench-tmp (logs) after the run
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/run.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=run.sh
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 REPEAT=${REPEAT:-3}
 SMALL_COUNT=${SMALL_COUNT:-50000}
@@ -66,34 +65,18 @@ SERVER_ARGS=${SERVER_ARGS:-}
 BIG_SIZE=${BIG_SIZE:-2G}
 KEEP_TMP=${KEEP_TMP:-0}
 
-for v in REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT \
-    SERVER_FILERS; do
-    case ${!v} in
-    '' | *[!0-9]*) echo "run.sh: $v must be a positive integer (got '${!v}')" >&2; exit 2 ;;
-    esac
-    if [ "${!v}" -lt 1 ]; then
-        echo "run.sh: $v must be a positive integer (got '${!v}')" >&2
-        exit 2
-    fi
-done
+need_ints 1 REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT \
+    SERVER_FILERS
 
 COFFER=$BUILD_DIR/coffer
 CBENCH=$BUILD_DIR/bench/coffer-bench
 DISKLIMIT=$BUILD_DIR/bench/disklimit
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for f in "$COFFER" "$CBENCH" "$DISKLIMIT" "$NGINX"; do
-    if [ ! -x "$f" ]; then
-        echo "run.sh: $f is missing; build first (make bench does)" >&2
-        exit 2
-    fi
-done
+need_built "make bench does" "$COFFER" "$CBENCH" "$DISKLIMIT" "$NGINX"
 
 TMP=$BUILD_DIR/bench-tmp
 RESULTS=$BUILD_DIR/bench-results.txt
 RAW=$TMP/raw.jsonl
-NAME=run.sh
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
 FILER_PID=
 NGINX_PID=
 SERVER_PID=
@@ -254,56 +237,13 @@ ms_per_op() {
         'BEGIN { if (n > 0) printf "%.3f\n", (b - a) * 1000 / hz / n }'
 }
 
-# A field (kB) of /proc/PID/status.
-proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-
-# bench LABEL ARGS...: one coffer-bench run; sets JSON (empty on failure).
+# The last coffer-bench run's figures (lib.sh's bench; empty on failure).
 JSON=
-bench() {
-    local label=$1 err=$TMP/bench.err
-    shift
-    if ! JSON=$("$CBENCH" --label "$label" --json "$@" 2>"$err"); then
-        broken=1
-        say "run.sh: $label: coffer-bench reported errors or failed; its messages:"
-        grep -v "^$label: " "$err" | head -n 5 | sed 's/^/    /' | tee -a "$RESULTS"
-    fi
-    cat "$err" >>"$TMP/bench.log"
-    if [ -n "$JSON" ]; then
-        printf '%s\n' "$JSON" >>"$RAW"
-        printf '  %-34s %10s ops/s %8s MB/s  p50 %8s ms  p99 %8s ms  errors %s\n' "$label" \
-            "$(jget "$JSON" ops_per_s)" "$(jget "$JSON" mb_per_s)" "$(jget "$JSON" p50_ms)" \
-            "$(jget "$JSON" p99_ms)" "$(jget "$JSON" errors)" | tee -a "$RESULTS"
-    fi
-}
-
 declare -A V   # V[target.phase.field] = "value value ..." over the rounds
 declare -A CUR # CUR[target.phase.field] = this round's value
 keep() {
     V[$1]="${V[$1]:-} $2"
     CUR[$1]=$2
-}
-
-# ratio_of A B [DIV]: A / (B / DIV), 2 decimals; nothing if either is missing.
-ratio_of() {
-    [ -n "$1" ] && [ -n "$2" ] || return 0
-    awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (b > 0) printf "%.2f\n", a * d / b }'
-}
-
-# The disk's ceilings, measured in every round next to the servers' figures:
-# on a shared machine they move with everyone else's I/O.
-disk_round() {
-    local r=$1 out err=$TMP/disklimit.err
-    sync
-    if ! out=$("$DISKLIMIT" --dir "$TMP/disk" --threads "$DISK_THREADS" --seconds "$DISK_SECONDS" \
-        --count "$DISK_COUNT" --size "$DISK_WRITE_SIZE" 2>"$err"); then
-        broken=1
-        say "run.sh: disklimit failed:"
-        sed 's/^/    /' "$err" | tee -a "$RESULTS"
-    fi
-    grep '^{' <<<"$out" | sed "s/^{/{\"label\":\"disk r$r\",/" >>"$RAW" || true
-    keep disk.creates "$(jget "$(grep '"test":"creates"' <<<"$out" || true)" per_s)"
-    keep disk.mbs "$(jget "$(grep '"test":"write"' <<<"$out" || true)" mb_per_s)"
-    grep -v '^{' <<<"$out" | sed 's/^disklimit: /  disk: /' | tee -a "$RESULTS" || true
 }
 
 # One round of every phase against one target (filer or nginx).

@@ -36,12 +36,11 @@
 #   KEEP_TMP [0]    keep BUILD_DIR/scale-tmp after the run
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/scale.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=scale.sh
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 SMALL_N=${SMALL_N:-10000}
 MID_N=${MID_N:-1000000}
@@ -58,16 +57,8 @@ COFFER=$BUILD_DIR/coffer
 SCALE=$BUILD_DIR/bench/coffer-scale
 TMP=$BUILD_DIR/scale-tmp
 RESULTS=$BUILD_DIR/scale-results.txt
-NAME=scale.sh
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
 
-for f in "$COFFER" "$SCALE"; do
-    [ -x "$f" ] || {
-        echo "$NAME: $f missing: build first (make bench-scale builds it)" >&2
-        exit 2
-    }
-done
+need_built "make bench-scale builds it" "$COFFER" "$SCALE"
 command -v curl >/dev/null || {
     echo "$NAME: curl is needed" >&2
     exit 2

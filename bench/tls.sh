@@ -15,12 +15,12 @@
 #   REPEAT [3]  SIZE [200M]  FILERS [2]  KEEP_TMP [0]
 set -euo pipefail
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: bench/tls.sh BUILD_DIR   (e.g. build/release)" >&2
-    exit 2
-fi
-BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+NAME=tls.sh # lib.sh's messages
+export NAME
+# shellcheck source=bench/lib.sh
+. "$SRC_DIR/bench/lib.sh"
+build_dir_arg "$@"
 
 REPEAT=${REPEAT:-3}
 SIZE=${SIZE:-200M}
@@ -30,10 +30,6 @@ COFFER=$BUILD_DIR/coffer
 
 TMP=$BUILD_DIR/bench-tls
 RESULTS=$BUILD_DIR/bench-tls-results.txt
-NAME=tls.sh # lib.sh's messages
-export NAME
-# shellcheck source=bench/lib.sh
-. "$SRC_DIR/bench/lib.sh"
 PLAIN_PID=
 TLS_PID=
 
