@@ -259,6 +259,27 @@ static int folder_get(struct loader *L, uint64_t parent, const char *name, int64
     return rc < 0 ? rc : 0;
 }
 
+/* Begin a transaction on db and read a coffer_meta counter into *v
+ * (sql: the SELECT of one column). */
+static int counter_begin(struct cf_db *db, const char *sql, int64_t *v, char *err)
+{
+    int rc = cf_db_begin(db, err);
+
+    if (rc == 0)
+        rc = cf_db_run(db, v, 1, err, sql, "");
+    return rc;
+}
+
+/* Store the counter (sql: the UPDATE, ?1 the value) and commit. */
+static int counter_commit(struct cf_db *db, const char *sql, int64_t v, char *err)
+{
+    int rc = cf_db_run(db, NULL, 0, err, sql, "i", v);
+
+    if (rc >= 0)
+        rc = cf_db_commit(db, err);
+    return rc;
+}
+
 /* Records [first, first + n) of the load (global indexes from --start):
  * one transaction in each database, objects first (the record is what a
  * file's version names). */
@@ -288,10 +309,7 @@ static int load_batch(struct loader *L, uint64_t first, uint64_t n, char *err)
         goto out;
     }
 
-    rc = cf_db_begin(L->odb, err);
-    if (rc == 0)
-        rc = cf_db_run(L->odb, &next_oid, 1, err, "SELECT next_oid FROM coffer_meta WHERE id = 1",
-                       "");
+    rc = counter_begin(L->odb, "SELECT next_oid FROM coffer_meta WHERE id = 1", &next_oid, err);
     if (rc < 0)
         goto out;
     if ((uint64_t)next_oid + n > CF_UUID_OID_MAX) {
@@ -332,17 +350,12 @@ static int load_batch(struct loader *L, uint64_t first, uint64_t n, char *err)
     cf_db_finalize(s_of);
     s_obj = s_of = NULL;
     if (rc == 0)
-        rc = cf_db_run(L->odb, NULL, 0, err, "UPDATE coffer_meta SET next_oid = ?1 WHERE id = 1",
-                       "i", next_oid + (int64_t)n);
-    if (rc >= 0)
-        rc = cf_db_commit(L->odb, err);
+        rc = counter_commit(L->odb, "UPDATE coffer_meta SET next_oid = ?1 WHERE id = 1",
+                            next_oid + (int64_t)n, err);
     if (rc < 0)
         goto out;
 
-    rc = cf_db_begin(L->fdb, err);
-    if (rc == 0)
-        rc =
-            cf_db_run(L->fdb, &last_id, 1, err, "SELECT last_id FROM coffer_meta WHERE id = 1", "");
+    rc = counter_begin(L->fdb, "SELECT last_id FROM coffer_meta WHERE id = 1", &last_id, err);
     if (rc < 0)
         goto out;
     if (L->scale_dir == 0) {
@@ -400,10 +413,8 @@ static int load_batch(struct loader *L, uint64_t first, uint64_t n, char *err)
     cf_db_finalize(s_ver);
     s_file = s_ver = NULL;
     if (rc == 0)
-        rc = cf_db_run(L->fdb, NULL, 0, err, "UPDATE coffer_meta SET last_id = ?1 WHERE id = 1",
-                       "i", last_id);
-    if (rc >= 0)
-        rc = cf_db_commit(L->fdb, err);
+        rc = counter_commit(L->fdb, "UPDATE coffer_meta SET last_id = ?1 WHERE id = 1", last_id,
+                            err);
 out:
     cf_db_finalize(s_obj);
     cf_db_finalize(s_of);
