@@ -143,6 +143,16 @@ bench() {
     fi
 }
 
+# disk_defaults: disklimit's settings (disk_round) unless the environment
+# sets them: DISK_THREADS [16] DISK_SECONDS [5] DISK_COUNT [20000]
+# DISK_WRITE_SIZE [256M].
+disk_defaults() {
+    DISK_THREADS=${DISK_THREADS:-16}
+    DISK_SECONDS=${DISK_SECONDS:-5}
+    DISK_COUNT=${DISK_COUNT:-20000}
+    DISK_WRITE_SIZE=${DISK_WRITE_SIZE:-256M}
+}
+
 # disk_round ROUND: the disk's durable ceilings this round ($DISKLIMIT in
 # $TMP/disk with DISK_THREADS, DISK_SECONDS, DISK_COUNT, DISK_WRITE_SIZE),
 # kept (the script's keep) as disk.creates and disk.mbs, raw lines to $RAW.
