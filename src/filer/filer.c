@@ -58,8 +58,8 @@ const struct cf_conf_opt cf_filer_conf_opts[] = {
      "HOST:PORT to serve HTTP on (port 0: any free port)", false},
     {"capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(capacity),
      "bytes this filer may hold (K, M, G, T suffixes); 0: the filesystem's size", false},
-    {"small-max", CF_CONF_SIZE, "0", 0, 16u << 20, OFF(small_max),
-     "objects of a declared size up to this are appended to volume files with group commit; "
+    {"small-max", CF_CONF_SIZE, "128K", 0, 16u << 20, OFF(small_max),
+     "objects up to this size are appended to volume files with group commit; "
      "0: every object is its own file",
      false},
     {"read-only", CF_CONF_BOOL, "false", 0, 0, OFF(read_only),

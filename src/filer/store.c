@@ -342,6 +342,46 @@ out:
     return rc;
 }
 
+/* Make DIR/volumes and the files in it private, as sweep does for the
+ * object files (an older version or a wide umask made them wider). */
+static int tighten_volumes(struct cf_store *s)
+{
+    DIR *d = dir_open_at(s->dirfd, "volumes");
+    struct dirent *de;
+    struct stat st;
+    int rc = 0;
+
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/volumes\" failed", s->dir);
+        return CF_EIO;
+    }
+    if (tighten_dir(s, dirfd(d)) < 0) {
+        cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/volumes\" failed", s->dir);
+        rc = CF_EIO;
+    }
+    while (rc == 0) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0) {
+                cf_log_errno(CF_LOG_ERROR, errno, "read \"%s/volumes\" failed", s->dir);
+                rc = CF_EIO;
+            }
+            break;
+        }
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (tighten_fd(s, dirfd(d), de->d_name, &st) < 0) {
+            cf_log_errno(CF_LOG_ERROR, errno, "chmod \"%s/volumes/%s\" failed", s->dir, de->d_name);
+            rc = CF_EIO;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 static int sweep(struct cf_store *s)
 {
     DIR *top = NULL;
@@ -456,6 +496,11 @@ int cf_store_open(const struct cf_store_opts *opts, struct cf_store **out, char 
     {
         /* Opened even with small_max 0: objects already in volumes stay readable. */
         uint64_t vobjects = 0, vbytes = 0;
+        rc = tighten_volumes(s);
+        if (rc < 0) {
+            cf_err_set(err, "making \"%s/volumes\" private failed (see the log above)", s->dir);
+            goto out;
+        }
         rc = cf__vol_open(s->dirfd, s->dir, s->io, &s->vol, &vobjects, &vbytes, err);
         if (rc < 0)
             goto out;

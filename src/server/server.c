@@ -73,7 +73,7 @@ static const struct cf_conf_opt opts[] = {
      "replicas of each object (at least 2, at most --filers)", true},
     {"filer-capacity", CF_CONF_SIZE, "0", 0, UINT64_MAX, OFF(filer_capacity),
      "bytes each filer may hold; 0: the filesystem's size", false},
-    {"filer-small-max", CF_CONF_SIZE, "0", 0, 16u << 20, OFF(filer_small_max),
+    {"filer-small-max", CF_CONF_SIZE, "128K", 0, 16u << 20, OFF(filer_small_max),
      "each filer's --small-max: objects up to this size go to volume files; 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"tls", CF_CONF_BOOL, "false", 0, 0, OFF(tls),

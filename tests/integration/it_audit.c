@@ -38,13 +38,29 @@
 
 #define NOBJ 100
 
-/* Filers 1..n and the app with our arguments, and objsrv. */
-static void start(struct it_cluster *c, size_t n)
+/* Filers 1..n and the app with our arguments, and objsrv. With plain, the
+ * filers keep every object in its own file (--small-max 0): a case that
+ * removes a replica behind a running filer needs that, since a filer keeps
+ * indexing a volume record until it restarts. */
+static void start_as(struct it_cluster *c, size_t n, bool plain)
 {
-    it_cluster_start_filers(c, n);
+    it_cluster_init(c);
+    IT_CHECK(n >= 1 && n <= IT_CLUSTER_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (plain)
+            it_cluster_add_filer(c, 100, "--small-max", "0", NULL);
+        else
+            it_cluster_add_filer(c, 100, NULL);
+    }
+    it_admin_shard_add(c->db);
     it_app_start_ok(&c->app, c->db, "--stall-s", "3", "--purge-interval-ms", "0",
                     "--stale-delay-ms", "0", NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--stall-s", "3", NULL);
+}
+
+static void start(struct it_cluster *c, size_t n)
+{
+    start_as(c, n, false);
 }
 
 static const struct it_filer *filer(const struct it_cluster *c, unsigned id)
@@ -131,7 +147,7 @@ static void t_repair(void *arg)
     json_t *job;
 
     (void)arg;
-    start(&c, 4);
+    start_as(&c, 4, true); /* it removes replicas */
     upload_all(&c, recs, NOBJ);
     total = replicas_of(recs, NOBJ);
 
@@ -209,7 +225,7 @@ static void t_filer_only(void *arg)
     json_t *job;
 
     (void)arg;
-    start(&c, 3);
+    start_as(&c, 3, true); /* it removes replicas */
     upload_all(&c, recs, 30);
     for (unsigned i = 0; i < 30; i++) {
         const struct it_record *r = &recs[i];
@@ -415,7 +431,7 @@ static void t_stop_resume(void *arg)
     json_t *job;
 
     (void)arg;
-    start(&c, 3);
+    start_as(&c, 3, true); /* it removes replicas */
     for (unsigned i = 0; i < 40; i++) {
         it_upload_ok(NULL, c.app.base, 700 + i, 60000, 2, false, &recs[i]);
         if (i % 5 == 2) {
@@ -491,6 +507,8 @@ static void t_scheduled(void *arg)
     it_objsrv_start_ok(&c.objsrv, c.app.base, NULL);
     for (unsigned k = 0; k < CF_ARRAY_LEN(recs); k++)
         it_upload_ok(NULL, c.app.base, 3000 + k, 20000 + k, 2, false, &recs[k]);
+    /* A small object: the flipped byte is in a volume record. */
+    IT_CHECK(it_object_in_volume(filer(&c, recs[2].filers[1]), recs[2].path));
     it_flip_object_byte(filer(&c, recs[2].filers[1]), recs[2].path, 777);
 
     sw = (struct scribe_wait){c.db, CF_SCRIBE_REPAIR, 1, 0};

@@ -326,11 +326,25 @@ static void t_restart_recount(void *arg)
     IT_CHECK(it_filer_wait_exit(&f, 40000, &st));
     IT_CHECKF(st == 0, "exit status 0x%x after SIGINT, expected exit 0", (unsigned)st);
 
-    /* A crash's leftover, in the bucket directory of an existing object. */
-    it_fmt(stale, sizeof(stale), "%s/objects", f.dir);
-    IT_EQ(it_count_files(stale), RECOUNT_N - 1);
+    /* Every object but the deleted one is on disk (files or volume records). */
+    for (unsigned i = 0; i < RECOUNT_N; i++) {
+        it_fmt(path, sizeof(path), "rc/%02u/obj", i);
+        IT_EQ(it_object_file_size(&f, path), i == 0 ? -1 : (int64_t)recount_size(i));
+    }
+    /* A crash's leftover, in the bucket directory of an existing object
+     * (made here if its object is a volume record). */
     IT_CHECK(cf_objpath_relpath("rc/01/obj", 9, rel, sizeof(rel)) > 0);
     *strrchr(rel, '/') = '\0';
+    for (char *sl = rel; (sl = strchr(sl, '/')) != NULL; sl++) {
+        *sl = '\0';
+        it_fmt(stale, sizeof(stale), "%s/%s", f.dir, rel);
+        IT_CHECKF(mkdir(stale, 0755) == 0 || errno == EEXIST, "mkdir \"%s\": %s", stale,
+                  strerror(errno));
+        *sl = '/';
+    }
+    it_fmt(stale, sizeof(stale), "%s/%s", f.dir, rel);
+    IT_CHECKF(mkdir(stale, 0755) == 0 || errno == EEXIST, "mkdir \"%s\": %s", stale,
+              strerror(errno));
     it_fmt(stale, sizeof(stale), "%s/%s/.tmp.stale-by-test", f.dir, rel);
     fp = fopen(stale, "w");
     IT_CHECK(fp != NULL);

@@ -153,7 +153,10 @@ static void t_put_faults(void *arg)
 
     (void)arg;
     it_filer_init(&f, 1, "f1");
-    it_filer_start_ok(&f, "--fault-injection", NULL);
+    /* These faults meet a plain file's calls (write, fsync, fsetxattr,
+     * renameat2), so small objects stay plain files here; the volume's
+     * faults are test_volume's and it_volume's. */
+    it_filer_start_ok(&f, "--fault-injection", "--small-max", "0", NULL);
     /* The object's directory is made once, so each fault meets the upload's
      * own calls (a new directory is fsync'ed before the temporary exists). */
     it_put_ok(NULL, &f, PUT_PATH, 1, 10, false, NULL);

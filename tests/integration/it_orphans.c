@@ -96,13 +96,16 @@ static bool store_empty(void *arg)
 }
 
 /* A cluster of n filers with the given weights, filer 1 with fault
- * injection, and an app whose stale pass runs every 200 ms with no delay. */
+ * injection, and an app whose stale pass runs every 200 ms with no delay.
+ * Filer 1 keeps every object in its own file (--small-max 0): the faults
+ * armed on it meet a plain file's commit (its directory's fsync, the unlink
+ * that undoes its rename). */
 static void start(struct it_cluster *c, size_t n, const unsigned *weights)
 {
     it_cluster_init(c);
     for (size_t i = 0; i < n; i++) {
         if (i == 0)
-            it_cluster_add_filer(c, weights[i], "--fault-injection", NULL);
+            it_cluster_add_filer(c, weights[i], "--fault-injection", "--small-max", "0", NULL);
         else
             it_cluster_add_filer(c, weights[i], NULL);
     }
@@ -141,7 +144,9 @@ static void t_failed_upload(void *arg)
     IT_EQ(it_upload(NULL, c.app.base, 72, 50000, 2, false, NULL), 503);
     IT_EQ(faults_fired(&c.f[0]), 2);
     IT_CHECKF(it_wait_for(store_empty, &c.f[0], 100, 100), "bytes are still on filer 1");
+    /* Filer 2 keeps small objects in volumes: its own count says none. */
     IT_CHECK(store_empty(&c.f[1]));
+    IT_EQ(it_status_int(&c.f[1], "objects"), 0);
     IT_EQ(it_objdb_count(c.db, 2), 0);
     it_cluster_stop(&c);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "coffer/objpath.h"
+#include "coffer/sha512.h"
 
 static void count_walk(const char *dir, bool tmp_only, unsigned *count)
 {
@@ -56,74 +57,256 @@ unsigned it_count_files(const char *dir)
     return n;
 }
 
-static void object_file(char out[IT_PATH_MAX], const struct it_filer *f, const char *path)
+/* The filer's volume record format (src/filer/volume.c), read here on its
+ * own so that a fault made by the test hits the bytes the filer serves: a
+ * record is a header of VOL_HEAD bytes (little-endian fields at the offsets
+ * below), the object's on-disk name, then (for a put) its bytes. */
+#define VOL_HEAD    112
+#define VOL_MAGIC   0x31564643u
+#define VOL_PUT     1
+#define VOL_TOMB    2
+#define VOL_H_TYPE  4
+#define VOL_H_NLEN  6
+#define VOL_H_SIZE  8
+#define VOL_H_TVOL  28
+#define VOL_H_TOFF  32
+#define VOL_NAME_AT VOL_HEAD
+
+/* Where the bytes of an object are: its own file (off 0), or its record in
+ * a volume file. */
+struct loc {
+    char file[IT_PATH_MAX];
+    uint64_t off;  /* of the first byte */
+    uint64_t size; /* bytes */
+    bool vol;      /* in a volume */
+};
+
+static uint64_t get_le(const unsigned char *p, unsigned n)
 {
-    char rel[CF_OBJPATH_REL_MAX];
+    uint64_t x = 0;
+
+    while (n-- > 0)
+        x = x << 8 | p[n];
+    return x;
+}
+
+struct vol_put {
+    uint32_t vol;
+    uint64_t rec; /* offset of the record */
+    uint64_t size;
+};
+
+/* The live put of name in volume records under dir/volumes, if any: the
+ * last put of that name whose record no tombstone names. */
+static bool vol_find(const char *dir, const char *name, struct loc *l)
+{
+    char vdir[IT_PATH_MAX], file[IT_PATH_MAX];
+    struct vol_put *puts = NULL, *kills = NULL;
+    size_t nputs = 0, nkills = 0, nlen = strlen(name);
+    bool found = false, best_set = false;
+    struct vol_put best = {0, 0, 0};
+    struct dirent *e;
+    DIR *d;
+
+    it_fmt(vdir, IT_PATH_MAX, "%s/volumes", dir);
+    d = opendir(vdir);
+    if (d == NULL) {
+        IT_CHECKF(errno == ENOENT, "opendir \"%s\": %s", vdir, strerror(errno));
+        return false;
+    }
+    for (;;) {
+        unsigned char head[VOL_HEAD];
+        char rname[CF_PATH_MAX + 1];
+        uint64_t off = 0;
+        size_t len;
+        uint32_t id;
+        int fd;
+
+        e = readdir(d);
+        if (e == NULL)
+            break;
+        len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".vol") != 0)
+            continue;
+        id = (uint32_t)strtoul(e->d_name, NULL, 10);
+        it_fmt(file, IT_PATH_MAX, "%s/%s", vdir, e->d_name);
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* compacted meanwhile */
+        IT_CHECKF(fd >= 0, "open \"%s\": %s", file, strerror(errno));
+        /* Up to the first header that is not one (a torn tail). */
+        while (pread(fd, head, VOL_HEAD, (off_t)off) == VOL_HEAD) {
+            uint64_t rnlen = get_le(head + VOL_H_NLEN, 2), size = get_le(head + VOL_H_SIZE, 8);
+            int type = head[VOL_H_TYPE];
+
+            if (get_le(head, 4) != VOL_MAGIC || rnlen == 0 || rnlen >= sizeof(rname) ||
+                (type != VOL_PUT && type != VOL_TOMB))
+                break;
+            if (pread(fd, rname, rnlen, (off_t)(off + VOL_NAME_AT)) != (ssize_t)rnlen)
+                break;
+            if (rnlen == nlen && memcmp(rname, name, nlen) == 0) {
+                struct vol_put **arr = type == VOL_PUT ? &puts : &kills;
+                size_t *n = type == VOL_PUT ? &nputs : &nkills;
+                *arr = cf_xrealloc(*arr, (*n + 1) * sizeof(**arr));
+                if (type == VOL_PUT)
+                    (*arr)[*n] = (struct vol_put){id, off, size};
+                else
+                    (*arr)[*n] = (struct vol_put){(uint32_t)get_le(head + VOL_H_TVOL, 4),
+                                                  get_le(head + VOL_H_TOFF, 8), 0};
+                (*n)++;
+            }
+            off += VOL_HEAD + rnlen + (type == VOL_PUT ? size : 0);
+        }
+        close(fd);
+    }
+    closedir(d);
+    for (size_t i = 0; i < nputs; i++) {
+        bool dead = false;
+        for (size_t k = 0; k < nkills && !dead; k++)
+            dead = kills[k].vol == puts[i].vol && kills[k].rec == puts[i].rec;
+        if (!dead && (!best_set || puts[i].vol > best.vol ||
+                      (puts[i].vol == best.vol && puts[i].rec > best.rec))) {
+            best = puts[i];
+            best_set = true;
+        }
+    }
+    if (best_set) {
+        it_fmt(l->file, IT_PATH_MAX, "%s/%06u.vol", vdir, (unsigned)best.vol);
+        l->off = best.rec + VOL_HEAD + nlen;
+        l->size = best.size;
+        l->vol = true;
+        found = true;
+    }
+    free(puts);
+    free(kills);
+    return found;
+}
+
+/* Locate object path in f's store: its own file first, then a volume
+ * record. False if neither holds it. */
+static bool locate(const struct it_filer *f, const char *path, struct loc *l)
+{
+    char rel[CF_OBJPATH_REL_MAX], name[CF_OBJPATH_REL_MAX];
     int n = cf_objpath_relpath(path, strlen(path), rel, sizeof(rel));
+    struct stat st;
 
     IT_CHECKF(n > 0, "cf_objpath_relpath(\"%s\") = %d", path, n);
-    it_fmt(out, IT_PATH_MAX, "%s/%s", f->dir, rel);
+    it_fmt(l->file, IT_PATH_MAX, "%s/%s", f->dir, rel);
+    l->off = 0;
+    l->vol = false;
+    if (stat(l->file, &st) == 0) {
+        IT_CHECKF(S_ISREG(st.st_mode), "\"%s\" is not a regular file", l->file);
+        l->size = (uint64_t)st.st_size;
+        return true;
+    }
+    IT_CHECKF(errno == ENOENT, "stat \"%s\": %s", l->file, strerror(errno));
+    n = cf_objpath_to_name(path, strlen(path), name, sizeof(name));
+    IT_CHECKF(n > 0, "cf_objpath_to_name(\"%s\") = %d", path, n);
+    return vol_find(f->dir, name, l);
+}
+
+static void must_locate(const struct it_filer *f, const char *path, struct loc *l)
+{
+    IT_CHECKF(locate(f, path, l), "no file or volume record of \"%s\" under %s", path, f->dir);
 }
 
 int64_t it_object_file_size(const struct it_filer *f, const char *path)
 {
-    char file[IT_PATH_MAX];
-    struct stat st;
-    int64_t size = -1;
+    struct loc l;
 
-    object_file(file, f, path);
-    if (stat(file, &st) == 0) {
-        IT_CHECKF(S_ISREG(st.st_mode), "\"%s\" is not a regular file", file);
-        size = (int64_t)st.st_size;
-    } else {
-        IT_CHECKF(errno == ENOENT, "stat \"%s\": %s", file, strerror(errno));
-    }
-    return size;
+    return locate(f, path, &l) ? (int64_t)l.size : -1;
+}
+
+bool it_object_in_volume(const struct it_filer *f, const char *path)
+{
+    struct loc l;
+
+    return locate(f, path, &l) && l.vol;
 }
 
 void it_object_file_remove(const struct it_filer *f, const char *path)
 {
-    char file[IT_PATH_MAX];
+    struct loc l;
 
-    object_file(file, f, path);
-    IT_CHECKF(unlink(file) == 0, "unlink \"%s\": %s", file, strerror(errno));
+    must_locate(f, path, &l);
+    /* A record cannot leave a volume while the filer indexes it. */
+    IT_CHECKF(!l.vol, "\"%s\" is a record in %s: only a plain file can be removed", path, l.file);
+    IT_CHECKF(unlink(l.file) == 0, "unlink \"%s\": %s", l.file, strerror(errno));
 }
 
 void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
                           const uint8_t sha[CF_SHA512_LEN])
 {
-    char file[IT_PATH_MAX];
-    uint8_t d[CF_SHA512_LEN];
-    uint64_t total = 0;
+    uint8_t d[CF_SHA512_LEN], buf[65536];
+    struct cf_sha512 ctx;
+    uint64_t done = 0;
+    struct loc l;
+    int fd;
 
-    object_file(file, f, path);
-    it_file_sha512(file, &total, d);
-    IT_EQ(total, size);
-    IT_CHECKF(memcmp(d, sha, CF_SHA512_LEN) == 0, "file \"%s\" differs from what was put", file);
+    must_locate(f, path, &l);
+    IT_EQ(l.size, size);
+    fd = open(l.file, O_RDONLY | O_CLOEXEC);
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", l.file, strerror(errno));
+    IT_CHECK(cf_sha512_init(&ctx) == 0);
+    while (done < l.size) {
+        size_t want = l.size - done < sizeof(buf) ? (size_t)(l.size - done) : sizeof(buf);
+        ssize_t got = pread(fd, buf, want, (off_t)(l.off + done));
+        IT_CHECKF(got > 0, "pread \"%s\": %s", l.file, got < 0 ? strerror(errno) : "short");
+        IT_CHECK(cf_sha512_update(&ctx, buf, (size_t)got) == 0);
+        done += (uint64_t)got;
+    }
+    close(fd);
+    IT_CHECK(cf_sha512_final(&ctx, d) == 0);
+    cf_sha512_fini(&ctx);
+    IT_CHECKF(memcmp(d, sha, CF_SHA512_LEN) == 0,
+              "object \"%s\" in \"%s\" differs from what was put", path, l.file);
+}
+
+/* Invert n bytes at off of the object's bytes, in place, and fsync. */
+static void invert(const struct loc *l, uint64_t off, uint64_t n)
+{
+    unsigned char b[4096];
+    int fd = open(l->file, O_RDWR | O_CLOEXEC);
+
+    IT_CHECKF(fd >= 0, "open \"%s\": %s", l->file, strerror(errno));
+    while (n > 0) {
+        size_t k = n < sizeof(b) ? (size_t)n : sizeof(b);
+        off_t at = (off_t)(l->off + off);
+        IT_CHECKF(pread(fd, b, k, at) == (ssize_t)k, "pread \"%s\": %s", l->file, strerror(errno));
+        for (size_t i = 0; i < k; i++)
+            b[i] ^= 0xff;
+        IT_CHECKF(pwrite(fd, b, k, at) == (ssize_t)k, "pwrite \"%s\": %s", l->file,
+                  strerror(errno));
+        off += k;
+        n -= k;
+    }
+    IT_CHECKF(fsync(fd) == 0, "fsync \"%s\": %s", l->file, strerror(errno));
+    close(fd);
 }
 
 void it_flip_object_byte(const struct it_filer *f, const char *path, uint64_t off)
 {
-    char file[IT_PATH_MAX];
-    unsigned char b;
-    int fd;
+    struct loc l;
 
-    object_file(file, f, path);
-    fd = open(file, O_RDWR | O_CLOEXEC);
-    IT_CHECKF(fd >= 0, "open \"%s\": %s", file, strerror(errno));
-    IT_CHECKF(pread(fd, &b, 1, (off_t)off) == 1, "pread \"%s\": %s", file, strerror(errno));
-    b ^= 0xff;
-    IT_CHECKF(pwrite(fd, &b, 1, (off_t)off) == 1, "pwrite \"%s\": %s", file, strerror(errno));
-    IT_CHECKF(fsync(fd) == 0, "fsync \"%s\": %s", file, strerror(errno));
-    close(fd);
+    must_locate(f, path, &l);
+    IT_CHECKF(off < l.size, "flip at %llu of \"%s\", %llu bytes", (unsigned long long)off, path,
+              (unsigned long long)l.size);
+    invert(&l, off, 1);
 }
 
 void it_truncate_object(const struct it_filer *f, const char *path, uint64_t size)
 {
-    char file[IT_PATH_MAX];
+    struct loc l;
 
-    object_file(file, f, path);
-    IT_CHECKF(truncate(file, (off_t)size) == 0, "truncate \"%s\": %s", file, strerror(errno));
+    must_locate(f, path, &l);
+    if (!l.vol) {
+        IT_CHECKF(truncate(l.file, (off_t)size) == 0, "truncate \"%s\": %s", l.file,
+                  strerror(errno));
+    } else if (size < l.size) {
+        /* A record cannot be cut in the middle of a volume: its bytes from
+         * size on are lost instead (inverted, so every one differs). */
+        invert(&l, size, l.size - size);
+    }
 }
 
 struct snap {

@@ -4,14 +4,13 @@
  * file, a removed file), temporaries counted, whole trees compared.
  *
  * Role: the filer's on-disk layout is the one cf_objpath_relpath gives
- * (<dir>/<relative path of the object path>); temporaries are regular files
- * named ".tmp.*". Nothing here goes through the filer: a fault made here is
- * what a failing disk or an operator would do.
- * Failing: an unexpected I/O error fails the case, naming the call and the
- * path.
- * Waiting: it_wait_tmp and it_wait_no_tmp poll 50 times 100 ms apart
- * (times the multiplier).
- * Threads: the case's main thread.
+ * (<dir>/<relative path of the object path>), or for a small object a record
+ * in a volume file (<dir>/volumes/NNNNNN.vol, found by scanning the records'
+ * headers); temporaries are regular files named ".tmp.*". "The object's
+ * file" below means whichever holds its bytes. Nothing here goes through the filer: a fault made
+ * here is what a failing disk or an operator would do. Failing: an unexpected I/O error fails the
+ * case, naming the call and the path. Waiting: it_wait_tmp and it_wait_no_tmp poll 50 times 100 ms
+ * apart (times the multiplier). Threads: the case's main thread.
  */
 #ifndef COFFER_IT_DISK_H
 #define COFFER_IT_DISK_H
@@ -34,17 +33,23 @@ void it_wait_tmp(const struct it_filer *f, unsigned n);
 /* Wait (bounded) until f's directory holds no temporary file. */
 void it_wait_no_tmp(const struct it_filer *f);
 
-/* Size of the file of object path in f's store, or -1 if absent. */
+/* Size of the file (or volume record) of object path in f's store, or -1 if
+ * absent. */
 int64_t it_object_file_size(const struct it_filer *f, const char *path);
+/* Whether object path is a record in one of f's volumes. */
+bool it_object_in_volume(const struct it_filer *f, const char *path);
 /* The object's file holds exactly (size, sha). */
 void it_check_object_file(const struct it_filer *f, const char *path, uint64_t size,
                           const uint8_t sha[CF_SHA512_LEN]);
-/* Remove the file of object path from f's store (it must be there). */
+/* Remove the file of object path from f's store (it must be there, as a
+ * plain file: a running filer keeps indexing a volume record). */
 void it_object_file_remove(const struct it_filer *f, const char *path);
 /* Invert the byte at off of the object's file in f's store, in place, and
  * fsync it. */
 void it_flip_object_byte(const struct it_filer *f, const char *path, uint64_t off);
-/* Cut the object's file in f's store to size bytes. */
+/* Cut the object's file in f's store to size bytes. A volume record cannot
+ * be cut in place: its bytes from size on are inverted instead (the filer
+ * serves the record's full length with wrong bytes). */
 void it_truncate_object(const struct it_filer *f, const char *path, uint64_t size);
 
 /* Every entry under dir except *.log files, one "path mode size mtime" line
