@@ -10,6 +10,9 @@
 # hops (filer -> objsrv -> client) and the filer loses sendfile. The table
 # shows the median MB/s of each and the median of the per-round ratios
 # TLS / plain. Figures, not pass/fail: exit 0 unless something broke.
+# Both servers run with --insecure-no-auth so that curl can be the client
+# and the two differ in the transport only; what signing costs is
+# bench/run.sh's auth/noauth column.
 #
 # Environment overrides (defaults in brackets):
 #   REPEAT [3]  SIZE [200M]  FILERS [2]  KEEP_TMP [0]
@@ -59,7 +62,8 @@ OBJ=
 start() {
     local name=$1 i line
     shift
-    "$COFFER" server --data "$TMP/$name" --port 0 --filers "$FILERS" --replicas 2 "$@" \
+    : >"$TMP/$name.out" # exists before the loop below reads it
+    "$COFFER" server --data "$TMP/$name" --port 0 --filers "$FILERS" --replicas 2 --insecure-no-auth "$@" \
         >"$TMP/$name.out" 2>"$TMP/$name.log" &
     PID=$!
     for ((i = 0; i < 300; i++)); do
@@ -115,8 +119,12 @@ if [ -z "$PU" ] || [ -z "$TU" ]; then
 fi
 declare -a pd td pu tu rd ru
 for ((r = 0; r < REPEAT; r++)); do
-    pd+=("$(mbs "$(download "$PLAIN_OBJ/v1/objects/$PU")")")
-    td+=("$(mbs "$(download "$TLS_OBJ/v1/objects/$TU" --cacert "$CA")")")
+    # One step per assignment: set -e stops the run when a download fails
+    # (a substitution nested in another would hide the failure).
+    s=$(download "$PLAIN_OBJ/v1/objects/$PU")
+    pd+=("$(mbs "$s")")
+    s=$(download "$TLS_OBJ/v1/objects/$TU" --cacert "$CA")
+    td+=("$(mbs "$s")")
     rd+=("$(ratio "${pd[-1]}" "${td[-1]}")")
     s=
     read -r _ s < <(upload "$PLAIN_APP")
