@@ -589,11 +589,35 @@ static int plain_exists(struct cf_store *s, uint32_t bucket, const char *name)
     return rc;
 }
 
+/* Reserve a declared size against the capacity (a quota) and check that the
+ * filesystem under fd, which may be fuller still, has room for it and
+ * overhead bytes more. A size not declared (< 1) reserves nothing. The
+ * caller aborts p on failure, which gives the reservation back. */
+static int claim_space(struct cf_store_put *p, int fd, uint64_t overhead, char *err)
+{
+    struct statvfs vfs;
+    int rc;
+
+    if (p->size <= 0)
+        return 0;
+    rc = reserve(p->s, (uint64_t)p->size);
+    if (rc < 0) {
+        cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
+        return rc;
+    }
+    p->reserved = (uint64_t)p->size;
+    if (fstatvfs(fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size + overhead) {
+        cf_err_set(err, "the filesystem has too little free space");
+        return CF_ENOSPC;
+    }
+    return 0;
+}
+
 /* The rest of cf_store_put_begin for an object bound for a volume. */
 static int small_begin(struct cf_store_put *p, char *err)
 {
     struct cf_store *s = p->s;
-    struct statvfs vfs;
     int rc;
 
     rc = cf__vol_taken(s->vol, p->bucket, p->name) ? 1 : plain_exists(s, p->bucket, p->name);
@@ -605,19 +629,9 @@ static int small_begin(struct cf_store_put *p, char *err)
         cf_err_set(err, "cannot look for the object's file");
         return rc;
     }
-    if (p->size > 0) {
-        rc = reserve(s, (uint64_t)p->size);
-        if (rc < 0) {
-            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
-            return rc;
-        }
-        p->reserved = (uint64_t)p->size;
-        if (fstatvfs(s->objfd, &vfs) == 0 &&
-            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size + CF__VOL_HEAD) {
-            cf_err_set(err, "the filesystem has too little free space");
-            return CF_ENOSPC;
-        }
-    }
+    rc = claim_space(p, s->objfd, CF__VOL_HEAD, err);
+    if (rc < 0)
+        return rc;
     p->small = true;
     p->head = CF__VOL_HEAD + strlen(p->name);
     p->rec = cf_xmalloc(p->head + (p->size >= 0 ? (size_t)p->size : (size_t)s->small_max));
@@ -669,7 +683,6 @@ static int small_commit(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN]
 static int plain_open(struct cf_store_put *p, char *err)
 {
     struct cf_store *s = p->s;
-    struct statvfs vfs;
     struct stat st;
     uint8_t rnd[8];
     int rc;
@@ -689,21 +702,9 @@ static int plain_open(struct cf_store_put *p, char *err)
         rc = CF_EEXIST;
         return rc;
     }
-    if (p->size > 0) {
-        rc = reserve(s, (uint64_t)p->size);
-        if (rc < 0) {
-            cf_err_set(err, "%" PRId64 " bytes do not fit in the capacity", p->size);
-            return rc;
-        }
-        p->reserved = (uint64_t)p->size;
-        /* The capacity is a quota; the filesystem may be fuller still. */
-        if (fstatvfs(p->bdirfd, &vfs) == 0 &&
-            (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)p->size) {
-            cf_err_set(err, "the filesystem has too little free space");
-            rc = CF_ENOSPC;
-            return rc;
-        }
-    }
+    rc = claim_space(p, p->bdirfd, 0, err);
+    if (rc < 0)
+        return rc;
     for (int tries = 0;; tries++) {
         int e;
         if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
