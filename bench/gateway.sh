@@ -51,10 +51,10 @@
 #   LARGE_COUNT [16]  LARGE_SIZE [64M]  LARGE_CONC [16]  LARGE_SECONDS [60]
 #   DISK_THREADS [16]  DISK_SECONDS [5]  DISK_COUNT [20000]  DISK_WRITE_SIZE [256M]
 #   BIG_SIZE [2G] (0: no memory phase)  SEPARATE_ROLES [1]  SWIFT [1]
-#   PERF [0]      1: `perf record -g` on coffer server during each of its
-#                 phases of round 1; the top symbols are printed after the
-#                 table (where the time goes); that round's coffer figures
-#                 include perf's overhead
+#   PERF [1 where perf works]  1: after the rounds, one more pass of coffer's
+#                 phases under `perf record -g` (not counted in the table);
+#                 its profiles are printed after the table (where the time
+#                 goes: by library and by symbol)
 #   KEEP_TMP [0]   keep BUILD_DIR/bench-tmp-gateway (logs, configs)
 set -euo pipefail
 
@@ -76,7 +76,10 @@ disk_defaults
 BIG_SIZE=${BIG_SIZE:-2G}
 SEPARATE_ROLES=${SEPARATE_ROLES:-1}
 SWIFT=${SWIFT:-1}
-PERF=${PERF:-0}
+if [ -z "${PERF:-}" ]; then
+    PERF=0
+    ! perf record -o /dev/null -q true >/dev/null 2>&1 || PERF=1
+fi
 KEEP_TMP=${KEEP_TMP:-0}
 
 need_ints 1 REPEAT SMALL_COUNT SMALL_CONC LARGE_COUNT LARGE_CONC DISK_THREADS DISK_COUNT
@@ -365,7 +368,7 @@ JSON=
 declare -A V   # V[key] = "value value ..." over the rounds
 declare -A CUR # CUR[key] = this round's value
 keep() {
-    [ -n "$2" ] || return 0
+    [ -n "$2" ] && [ "$PROFILING" = 0 ] || return 0
     V[$1]="${V[$1]:-} $2"
     CUR[$1]=$2
 }
@@ -391,35 +394,35 @@ round_of() {
     esac
     seed=$((r * 10000000 + ti * 1000000))
     sync
-    [ "$t" != coffer ] || perf_start 4KiB-PUT
+    [ "$t" != coffer ] || phase_start 4KiB-PUT
     bench "$t 4KiB PUT r$r" --method PUT --size 4096 --count "$SMALL_COUNT" \
         --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --expect-status "$put_expect" \
         --url "$base/r$r-s-{i}" --seed "$seed" "${opts[@]}"
-    perf_stop 4KiB-PUT
+    phase_stop 4KiB-PUT
     n=$(jget "$JSON" issued)
     if [ -n "$n" ] && [ "$n" -gt 0 ]; then
         keep "$t.sput" "$(jget "$JSON" ops_per_s)"
         sync
-        [ "$t" != coffer ] || perf_start 4KiB-GET
+        [ "$t" != coffer ] || phase_start 4KiB-GET
         bench "$t 4KiB GET r$r" --method GET --size 4096 --count "$n" \
             --concurrency "$SMALL_CONC" --time-limit "$SMALL_SECONDS" --url "$base/r$r-s-{i}" \
             --seed "$seed" "${opts[@]}"
-        perf_stop 4KiB-GET
+        phase_stop 4KiB-GET
         keep "$t.sget" "$(jget "$JSON" ops_per_s)"
-        [ "$t" != coffer ] || perf_start 4KiB-DELETE
+        [ "$t" != coffer ] || phase_start 4KiB-DELETE
         bench "$t 4KiB DELETE r$r" --method DELETE --count "$n" --concurrency "$SMALL_CONC" \
             --time-limit "$SMALL_SECONDS" --url "$base/r$r-s-{i}" "${opts[@]}"
-        perf_stop 4KiB-DELETE
+        phase_stop 4KiB-DELETE
         keep "$t.sdel" "$(jget "$JSON" ops_per_s)"
     fi
 
     seed=$((seed + 500000))
     sync
-    [ "$t" != coffer ] || perf_start "$LARGE_SIZE-PUT"
+    [ "$t" != coffer ] || phase_start "$LARGE_SIZE-PUT"
     bench "$t $LARGE_SIZE PUT r$r" --method PUT --size "$LARGE_SIZE" --count "$LARGE_COUNT" \
         --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --expect-status "$put_expect" \
         --url "$base/r$r-l-{i}" --seed "$seed" "${opts[@]}"
-    perf_stop "$LARGE_SIZE-PUT"
+    phase_stop "$LARGE_SIZE-PUT"
     t0=$(now_s)
     sync
     t1=$(now_s)
@@ -432,11 +435,11 @@ round_of() {
             'BEGIN { if (s + b - a > 0) printf "%.1f\n", ok * sz / 1e6 / (s + b - a) }')"
         say "    (+ sync $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s):" \
             "${CUR[$t.lput]:-} MB/s"
-        [ "$t" != coffer ] || perf_start "$LARGE_SIZE-GET"
+        [ "$t" != coffer ] || phase_start "$LARGE_SIZE-GET"
         bench "$t $LARGE_SIZE GET r$r" --method GET --size "$LARGE_SIZE" --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/r$r-l-{i}" \
             --seed "$seed" "${opts[@]}"
-        perf_stop "$LARGE_SIZE-GET"
+        phase_stop "$LARGE_SIZE-GET"
         keep "$t.lget" "$(jget "$JSON" mb_per_s)"
         bench "$t $LARGE_SIZE DELETE r$r" --method DELETE --count "$n" \
             --concurrency "$LARGE_CONC" --time-limit "$LARGE_SECONDS" --url "$base/r$r-l-{i}" \
@@ -447,12 +450,12 @@ round_of() {
     fi
 }
 
-# perf_start NAME: with PERF=1, sample coffer server (call graphs) until
-# perf_stop; in round 1 only.
+# perf_start NAME: in the profiling pass (PROFILING=1), sample coffer server
+# (call graphs) until perf_stop.
 PERF_PID=
 PROFILES=()
 perf_start() {
-    [ "$PERF" = 1 ] && [ "$r" = 1 ] || return 0
+    [ "$PROFILING" = 1 ] || return 0
     perf record -F 999 -g -p "$SERVER_PID" -o "$TMP/perf-$1.data" >"$TMP/perf-$1.log" 2>&1 &
     PERF_PID=$!
     PIDS+=("$PERF_PID")
@@ -467,14 +470,45 @@ perf_stop() {
     PROFILES+=("$1")
 }
 
+# phase_start NAME / phase_stop NAME: around each of coffer's phases, the
+# CPU time coffer server used (utime + stime, every thread) over the load's
+# seconds: cores busy, and CPU microseconds per completed request. A phase
+# near $(nproc) cores busy is bound by CPU (cut the work per request); one
+# well below waits (on fsync, locks or the other hops).
+HZ=$(getconf CLK_TCK)
+PHASE_CPU0=
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SERVER_PID/stat"; }
+phase_start() {
+    PHASE_CPU0=$(cpu_ticks)
+    perf_start "$1"
+}
+phase_stop() {
+    local c1 secs n
+    perf_stop "$1"
+    [ -n "$PHASE_CPU0" ] || return 0
+    c1=$(cpu_ticks)
+    secs=$(jget "$JSON" seconds)
+    n=$(jget "$JSON" ok)
+    keep "busy.$1" "$(awk -v a="$PHASE_CPU0" -v b="$c1" -v hz="$HZ" -v s="$secs" \
+        'BEGIN { if (s > 0) printf "%.2f\n", (b - a) / hz / s }')"
+    keep "cpuop.$1" "$(awk -v a="$PHASE_CPU0" -v b="$c1" -v hz="$HZ" -v n="$n" \
+        'BEGIN { if (n > 0) printf "%.0f\n", (b - a) / hz * 1e6 / n }')"
+    PHASE_CPU0=
+}
+
 # The top of each profile: self time by symbol.
 print_profiles() {
     local p
     for p in "${PROFILES[@]}"; do
         echo ""
-        echo "profile of coffer server, $p (round 1; perf report --no-children, symbols >= 1%):"
+        echo "profile of coffer server, $p (profiling pass; perf report --no-children, >= 1%):"
+        echo "  by library:"
+        perf report -i "$TMP/perf-$p.data" --stdio --no-children --sort dso -g none \
+            --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$' | head -n 12 || true
+        echo "  by symbol:"
         perf report -i "$TMP/perf-$p.data" --stdio --no-children --sort dso,sym -g none \
             --percent-limit 1 2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25 || true
+
     done
 }
 
@@ -608,6 +642,7 @@ fi
 start_nginx
 say "nginx WebDAV (1 copy, no fsync): $NGINX_URL"
 
+PROFILING=0
 TARGETS=(coffer nginx)
 [ "$SWIFT" != 1 ] || TARGETS=(coffer swift nginx)
 for ((r = 1; r <= REPEAT; r++)); do
@@ -632,6 +667,13 @@ for ((r = 1; r <= REPEAT; r++)); do
         "${CUR[ratio.sget]:--}; $LARGE_SIZE PUT / (disk MB/s / 3) ${CUR[ratio.lput]:--};" \
         "$LARGE_SIZE GET / nginx ${CUR[ratio.lget]:--}; 4 KiB DELETE / nginx ${CUR[ratio.sdel]:--}"
 done
+if [ "$PERF" = 1 ]; then
+    say ""
+    say "profiling pass (coffer only, under perf record; not counted):"
+    PROFILING=1
+    round_of coffer 0 0
+    PROFILING=0
+fi
 
 if [ "$BIG_SIZE" != 0 ]; then
     say ""
@@ -696,6 +738,12 @@ row() {
     row "$LARGE_SIZE PUT (+sync), MB/s" lput disk.mbs ">= 0.9 x disk MB/s / 3" 0.9
     row "$LARGE_SIZE GET, MB/s" lget "" ">= 0.8 x nginx" 0.8
     row "4 KiB DELETE, ops/s" sdel "" ">= 0.5 x nginx" 0.5
+    echo ""
+    echo "coffer server's CPU in each phase (all its threads; median (min-max) of the rounds):"
+    printf '    %-14s %-20s %s\n' phase "cores busy of $(nproc)" "CPU us per request"
+    for ph in 4KiB-PUT 4KiB-GET 4KiB-DELETE "$LARGE_SIZE-PUT" "$LARGE_SIZE-GET"; do
+        printf '    %-14s %-20s %s\n' "$ph" "$(cell "busy.$ph" %.2f)" "$(cell "cpuop.$ph")"
+    done
     if [ "${#RSS_LINES[@]}" -gt 0 ]; then
         echo ""
         echo "peak RSS (VmHWM) of every role over one $BIG_SIZE object through the gateway:"
