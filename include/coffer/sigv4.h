@@ -125,6 +125,15 @@ void cf_sigv4_chunk_sign(const struct cf_sigv4_auth *auth, const char *amz_date,
                          const uint8_t key[32], const char *prev, const char *chunk_sha,
                          char sig_out[CF_SIGV4_HEX_SIZE]);
 
+/* A new access key: an id of CF_SIGV4_NEW_ID_LEN characters ("CF" then
+ * uppercase letters and digits, 90 random bits) and a secret of
+ * CF_SIGV4_NEW_SECRET_LEN (letters, digits, '+' and '/', 240 random bits),
+ * from OpenSSL's CSPRNG. Returns 0 or CF_EINTERNAL (no randomness). */
+#define CF_SIGV4_NEW_ID_LEN     20
+#define CF_SIGV4_NEW_SECRET_LEN 40
+CF_MUST_CHECK int cf_sigv4_key_new(char id[CF_SIGV4_NEW_ID_LEN + 1],
+                                   char secret[CF_SIGV4_NEW_SECRET_LEN + 1]);
+
 /* Lowercase hex SHA-256 of p[0..n). */
 void cf_sigv4_sha256_hex(const void *p, size_t n, char out[CF_SIGV4_HEX_SIZE]);
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "coffer/err.h"
@@ -455,4 +456,24 @@ bool cf_sigv4_equal(const char *a, const char *b)
     for (size_t i = 0; i < n; i++)
         d |= (unsigned char)(a[i] ^ b[i]);
     return d == 0;
+}
+
+int cf_sigv4_key_new(char id[CF_SIGV4_NEW_ID_LEN + 1], char secret[CF_SIGV4_NEW_SECRET_LEN + 1])
+{
+    static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t r[CF_SIGV4_NEW_ID_LEN + CF_SIGV4_NEW_SECRET_LEN];
+
+    if (RAND_bytes(r, (int)sizeof(r)) != 1)
+        return CF_EINTERNAL;
+    id[0] = 'C';
+    id[1] = 'F';
+    for (size_t i = 2; i < CF_SIGV4_NEW_ID_LEN; i++)
+        id[i] = b32[r[i] & 31];
+    id[CF_SIGV4_NEW_ID_LEN] = '\0';
+    for (size_t i = 0; i < CF_SIGV4_NEW_SECRET_LEN; i++)
+        secret[i] = b64[r[CF_SIGV4_NEW_ID_LEN + i] & 63];
+    secret[CF_SIGV4_NEW_SECRET_LEN] = '\0';
+    OPENSSL_cleanse(r, sizeof(r));
+    return 0;
 }
