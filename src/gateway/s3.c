@@ -548,6 +548,42 @@ out:
 
 /* ---- buckets ---- */
 
+/* Whether a file lies anywhere below folder, in folders the user may read:
+ * S3 has no empty folders, so those neither list nor keep a bucket from
+ * being deleted. Returns 1, 0 or an fsdb error. */
+static int has_key(struct cf__s3 *s, const struct who *w, uint64_t folder, int depth)
+{
+    struct cf_fsdb_s3_item *v = NULL;
+    char after[CF_FSDB_NAME_MAX + 2] = "";
+    bool more = true, first = true;
+    size_t n = 0;
+    int rc = 0;
+
+    if (depth > CF_FSDB_PATH_MAX / 2)
+        return 0;
+    while (more && rc == 0) {
+        rc = cf_fsdb_s3_page(s->fs, w->client, folder, first ? NULL : after, 64, &v, &n, &more,
+                             NULL);
+        first = false;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            if (v[i].e.kind == CF_FSDB_FILE) {
+                rc = 1;
+                break;
+            }
+            if (cf_fsdb_perm_effective(s->fs, w->client, w->user, v[i].e.id, &have, NULL) == 0 &&
+                have >= CF_FSDB_READ)
+                rc = has_key(s, w, v[i].e.id, depth + 1);
+        }
+        if (n > 0)
+            (void)snprintf(after, sizeof(after), "%s%s", v[n - 1].e.name,
+                           v[n - 1].e.kind == CF_FSDB_FOLDER ? "/" : "");
+        free(v);
+        v = NULL;
+    }
+    return rc;
+}
+
 /* The bucket's folder, which the user may read (want READ) or change. */
 static int bucket_get(struct cf__s3 *s, const struct who *w, const char *bucket,
                       enum cf_fsdb_level want, struct cf_fsdb_entry *out, struct s3err *e)
@@ -667,12 +703,10 @@ static enum MHD_Result create_bucket(struct cf__s3 *s, struct MHD_Connection *c,
 static enum MHD_Result delete_bucket(struct cf__s3 *s, struct MHD_Connection *c,
                                      const struct who *w, const char *bucket)
 {
-    struct cf_fsdb_entry fe, *v = NULL;
+    struct cf_fsdb_entry fe;
     enum cf_fsdb_level have = CF_FSDB_NONE;
     char err[CF_ERR_LEN] = "";
     struct s3err e;
-    bool more = false;
-    size_t n = 0;
     uint64_t tid = 0;
     int rc;
 
@@ -684,9 +718,8 @@ static enum MHD_Result delete_bucket(struct cf__s3 *s, struct MHD_Connection *c,
         return reply_error(c, &e, bucket, NULL);
     }
     if (rc == 0)
-        rc = cf_fsdb_list_page(s->fs, w->client, fe.id, NULL, 1, &v, &n, &more, err);
-    free(v);
-    if (rc == 0 && n > 0) {
+        rc = has_key(s, w, fe.id, 0);
+    if (rc == 1) {
         seterr(&e, 409, "BucketNotEmpty", "the bucket you tried to delete is not empty");
         return reply_error(c, &e, bucket, NULL);
     }
@@ -856,6 +889,8 @@ static void walk(struct lister *l, uint64_t folder, const char *fp, const char *
             if (d != NULL) {
                 char cp[KEY_MAX + 2];
                 (void)snprintf(cp, sizeof(cp), "%.*s", (int)(d - l->full) + (int)l->dlen, l->full);
+                if (dir && has_key(l->s, l->w, it->e.id, 0) != 1)
+                    continue; /* S3 has no empty folders */
                 if (!starts(S, cp) && strcmp(cp, S) > 0)
                     (void)emit(l, cp, true, NULL);
                 continue;
@@ -1899,6 +1934,21 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
     if (!put && ch.on) {
         seterr(&e, 501, "NotImplemented", "aws-chunked is for PUT only");
         return fail(c, req_cls, &e, url);
+    }
+    if (get && key[0] != '\0' && has_arg(c, "versioning")) {
+        seterr(&e, 501, "NotImplemented", "versioning is a bucket's");
+        return fail(c, req_cls, &e, url);
+    }
+    if (get && bucket[0] != '\0' && key[0] == '\0' && has_arg(c, "versioning")) {
+        /* Versioning was never enabled on a bucket: S3's answer is an
+         * empty configuration. */
+        struct cf_fsdb_entry fe;
+        struct cf_buf b;
+        if (bucket_get(s, &w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+            return reply_error(c, &e, bucket, NULL);
+        cf_buf_init(&b, 4096);
+        bprintf(&b, XML_HEAD "<VersioningConfiguration xmlns=\"" XMLNS "\"/>");
+        return reply_xml(c, 200, &b, NULL);
     }
     sub = unsupported(c);
     if (sub != NULL) {

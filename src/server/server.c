@@ -664,14 +664,15 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
                (unsigned)s->filer_ports[i]);
     printf("coffer gateway listening on %s://%s:%u\n", conf->tls ? "https" : "http", conf->host,
            (unsigned)gateway_port);
-    printf("coffer s3 listening on %s://%s:%u (region %s)\n", conf->tls ? "https" : "http",
-           conf->host, (unsigned)cf_gateway_s3_port(s->gateway), conf->s3_region);
     if (conf->tls)
         printf("coffer server tls: clients verify with --ca %s\n", s->tls_ca);
     /* Printed once, on the start that made the user; only its hash is kept. */
     if (pw[0] != '\0')
         printf("coffer gateway login: client demo user admin password %s\n", pw);
     memset(pw, 0, sizeof(pw));
+    /* After the lines above, which tests read in this order. */
+    printf("coffer s3 listening on %s://%s:%u (region %s)\n", conf->tls ? "https" : "http",
+           conf->host, (unsigned)cf_gateway_s3_port(s->gateway), conf->s3_region);
     if (!k.insecure)
         printf("coffer server keys: cluster %s, operator %s/%s (the CLI's --key-file)\n", k.cluster,
                conf->data, CF_CRED_OPERATOR_FILE);
