@@ -20,6 +20,11 @@
  *   POST   /api/v1/trash/<id>?op=restore[&to=<path>]
  *   DELETE /api/v1/trash[/<id>]          delete for good
  *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
+ *   POST   /api/v1/keys                  a new S3 access key of the caller (201
+ *                                        {access_key_id, secret_access_key, created_ms};
+ *                                        the secret is shown this once)
+ *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}]}
+ *   DELETE /api/v1/keys/<id>             revoke one of them (204; 404 if not the caller's)
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then

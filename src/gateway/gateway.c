@@ -35,6 +35,7 @@
 #include "coffer/range.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
+#include "coffer/sigv4.h"
 #include "coffer/upstream.h"
 #include "gateway_int.h"
 
@@ -43,6 +44,7 @@
 #define VERSIONS   API "/versions"
 #define TRASH      API "/trash"
 #define LOGIN      API "/login"
+#define KEYS       API "/keys"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
 /* A client that checks the SHA-512 itself asks for a redirect with it. */
@@ -1733,6 +1735,58 @@ out:
     return res;
 }
 
+/* ---- /api/v1/keys: the caller's S3 access keys ---- */
+
+/* POST makes one (its secret is in this reply only), GET lists them (ids,
+ * never secrets), DELETE /api/v1/keys/<id> revokes one of the caller's. */
+static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                                const struct who *w, const char *rest)
+{
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && rest[0] == '\0') {
+        struct cf_fsdb_s3key k;
+        memset(&k, 0, sizeof(k));
+        k.client = w->client;
+        k.user = w->user;
+        rc = cf_sigv4_key_new(k.id, k.secret);
+        if (rc == 0)
+            rc = cf_fsdb_s3key_add(g->fs, &k, err);
+        if (rc < 0) {
+            explicit_bzero(&k, sizeof(k));
+            return reply_err(c, rc, err);
+        }
+        j = json_pack("{s:s,s:s,s:I}", "access_key_id", k.id, "secret_access_key", k.secret,
+                      "created_ms", (json_int_t)cf_wall_ms());
+        explicit_bzero(&k, sizeof(k));
+        return cf_http_reply_json(c, MHD_HTTP_CREATED, j);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && rest[0] == '\0') {
+        struct cf_fsdb_s3key *v = NULL;
+        size_t n = 0;
+        rc = cf_fsdb_s3key_list(g->fs, w->client, w->user, &v, &n, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            (void)json_array_append_new(arr, json_pack("{s:s,s:I}", "access_key_id", v[i].id,
+                                                       "created_ms", (json_int_t)v[i].created_ms));
+        if (v != NULL)
+            explicit_bzero(v, n * sizeof(*v));
+        free(v);
+        return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "keys", arr));
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0 && rest[0] == '/' && rest[1] != '\0') {
+        rc = cf_fsdb_s3key_remove(g->fs, w->client, w->user, rest + 1, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return reply_empty(c, MHD_HTTP_NO_CONTENT);
+    }
+    return cf_http_reply_error(c, CF_EMETHOD, "POST or GET " KEYS ", DELETE " KEYS "/<id>");
+}
+
 /* ---- routing ---- */
 
 /* `url` starts with prefix and then ends or goes on with '/'. */
@@ -1773,12 +1827,15 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     rest = under(url, FS);
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
-    if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL)
+    if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
+        under(url, KEYS) == NULL)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "%s",
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
+    if (rest == NULL && under(url, KEYS) != NULL)
+        return keys_api(g, c, method, &w, under(url, KEYS));
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)

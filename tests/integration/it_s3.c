@@ -33,6 +33,8 @@ struct s3env {
     char endpoint[IT_URL_MAX];
     char fsdb[IT_PATH_MAX];
     char ak[64], sk[128];
+    char gateway[IT_URL_MAX];
+    char pw[64];
 };
 
 /* The value after `label` on its line of out, into v (cap bytes). */
@@ -65,12 +67,13 @@ static void key_add(struct s3env *e, const char *user, char *ak, char *sk)
 
 static void start(struct s3env *e)
 {
-    char line[256], pw[64];
+    char line[256];
 
     it_server_start_ok(&e->s, "data", 3, "--s3-domain", DOMAIN, NULL);
-    it_proc_expect_line(&e->s.p, "coffer gateway listening on ", line, sizeof(line), LINE_MS);
-    it_proc_expect_line(&e->s.p, "coffer gateway login: client demo user admin password ", pw,
-                        sizeof(pw), LINE_MS);
+    it_proc_expect_line(&e->s.p, "coffer gateway listening on ", e->gateway, sizeof(e->gateway),
+                        LINE_MS);
+    it_proc_expect_line(&e->s.p, "coffer gateway login: client demo user admin password ", e->pw,
+                        sizeof(e->pw), LINE_MS);
     it_proc_expect_line(&e->s.p, "coffer s3 listening on ", line, sizeof(line), LINE_MS);
     line[strcspn(line, " ")] = '\0';
     it_fmt(e->endpoint, sizeof(e->endpoint), "%s", line);
@@ -173,7 +176,8 @@ static void t_conformance(void *arg)
     it_fmt(script, sizeof(script), "%s/conformance.py", scripts);
     {
         char *const argv[] = {
-            "/usr/bin/python3", script, e->endpoint, e->ak, e->sk, ak2, sk2, DOMAIN, NULL};
+            "/usr/bin/python3", script, e->endpoint, e->ak, e->sk, ak2, sk2, DOMAIN,
+            e->gateway,         e->pw,  NULL};
         run_script(argv, "conformance.log");
     }
     stop(e);

@@ -10,10 +10,16 @@ SigV4 signer of its own (hmac, hashlib) makes what boto3 will not: skewed
 clocks, a payload hash that lies, aws-chunked bodies with good and bad chunk
 signatures, virtual-hosted requests.
 
+The gateway's JSON API for keys (/api/v1/keys, what the web page calls):
+make one, list it, use it, revoke it.
+
 usage: conformance.py ENDPOINT ACCESS_KEY SECRET_KEY OTHER_KEY OTHER_SECRET DOMAIN
-(OTHER_*: a key of a user with no permission on anything).
+                      GATEWAY ADMIN_PASSWORD
+(OTHER_*: a key of a user with no permission on anything; the admin is user
+admin of client demo.)
 """
 import datetime
+import json
 import hashlib
 import hmac
 import http.client
@@ -25,7 +31,7 @@ import boto3
 import botocore
 from botocore.config import Config
 
-endpoint, ak, sk, ak2, sk2, domain = sys.argv[1:7]
+endpoint, ak, sk, ak2, sk2, domain, gateway, admin_pw = sys.argv[1:9]
 host = endpoint.split("//", 1)[1]
 REGION = "us-east-1"
 cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
@@ -327,6 +333,41 @@ expect((st, body), (200, data))
 st, _, body = signed("GET", "/", {"list-type": "2", "prefix": "L/a/"},
                      hosthdr=f"conf.{domain}")
 assert st == 200 and b"<Key>L/a/1</Key>" in body, body
+
+step("keys through the gateway's JSON API")
+
+
+def api(method, path, body=None, token=None):
+    req = urllib.request.Request(gateway + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req) as r:
+            text = r.read()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+st, login = api("POST", "/api/v1/login", {"client": "demo", "user": "admin", "password": admin_pw})
+expect(st, 200)
+tok = login["token"]
+expect(api("GET", "/api/v1/keys")[0], 401)
+st, made = api("POST", "/api/v1/keys", token=tok)
+expect(st, 201)
+st, listed = api("GET", "/api/v1/keys", token=tok)
+ids = [k["access_key_id"] for k in listed["keys"]]
+assert made["access_key_id"] in ids and ak in ids, listed
+assert all("secret_access_key" not in k for k in listed["keys"]), listed
+mine = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=made["access_key_id"],
+                    aws_secret_access_key=made["secret_access_key"], region_name=REGION,
+                    config=cfg)
+assert "conf" in [b["Name"] for b in mine.list_buckets()["Buckets"]]
+expect(api("DELETE", "/api/v1/keys/" + ak2, token=tok)[0], 404)  # another user's
+expect(api("DELETE", "/api/v1/keys/" + made["access_key_id"], token=tok)[0], 204)
+expect(code_of(mine.list_buckets), ("InvalidAccessKeyId", 403))
+other.list_buckets()  # the other user's key still works
 
 step("cleanup")
 for p in s3.get_paginator("list_objects_v2").paginate(Bucket="conf"):
