@@ -96,7 +96,7 @@ struct chunked {
 struct s3req {
     enum kind kind;
     struct s3err e; /* K_ERROR */
-    char resource[KEY_MAX + 2];
+    char resource[KEY_MAX + CF_FSDB_NAME_MAX + 4];
     /* K_PUT */
     struct cf__gateway_put *put;
     struct who who;
@@ -105,7 +105,9 @@ struct s3req {
     char content_md5[64];             /* the Content-MD5 header, "" if none */
     struct cf_fsdb_s3attrs attrs;
     struct chunked ch;
-    bool bad; /* the body broke the chunk syntax or a signature */
+    uint64_t size;        /* bytes of content (decoded) so far */
+    int64_t decoded_want; /* x-amz-decoded-content-length; -1: none */
+    bool bad;             /* the body broke the chunk syntax or a signature */
     const char *bad_code;
     /* K_BODY */
     struct cf_buf body;
@@ -1241,7 +1243,8 @@ static enum MHD_Result fail(struct MHD_Connection *c, void **req_cls, const stru
     unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
     struct s3req *r;
 
-    if (te == NULL && (n == 0 || n > CF_HTTP_DISCARD_MAX))
+    /* As cf_http_refuse: a chunked body counts as too big to read for nothing. */
+    if (te != NULL || n == 0 || n > CF_HTTP_DISCARD_MAX)
         return reply_error(c, e, resource, NULL);
     r = cf_xcalloc(1, sizeof(*r));
     r->kind = K_ERROR;
@@ -1314,6 +1317,15 @@ static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection 
     if (md5h != NULL)
         (void)snprintf(r->content_md5, sizeof(r->content_md5), "%s", md5h);
     r->ch = *ch;
+    r->decoded_want = -1;
+    if (ch->on && cf_http_header(c, "x-amz-decoded-content-length") != NULL) {
+        const char *d = cf_http_header(c, "x-amz-decoded-content-length");
+        char *end = NULL;
+        errno = 0;
+        r->decoded_want = (int64_t)strtoll(d, &end, 10);
+        if (d[0] < '0' || d[0] > '9' || errno != 0 || *end != '\0')
+            r->decoded_want = -2; /* never equal: the upload fails */
+    }
     if (ch->on) {
         r->ch.sha = EVP_MD_CTX_new();
         (void)EVP_DigestInit_ex(r->ch.sha, EVP_sha256(), NULL);
@@ -1328,6 +1340,7 @@ refuse:
 
 static void put_data(struct s3req *r, const char *p, size_t n)
 {
+    r->size += n;
     (void)EVP_DigestUpdate(r->md5, p, n);
     if (r->sha256 != NULL && !r->ch.on)
         (void)EVP_DigestUpdate(r->sha256, p, n);
@@ -1429,7 +1442,9 @@ static enum MHD_Result put_object_end(struct cf__s3 *s, struct MHD_Connection *c
 
     digest_hex(r->md5, md5);
     memset(&e, 0, sizeof(e));
-    if (r->ch.on && !r->bad && (!r->ch.last_seen || r->ch.crlf > 0 || r->ch.head_len > 0))
+    if (r->ch.on && !r->bad &&
+        (!r->ch.last_seen || r->ch.crlf > 0 || r->ch.head_len > 0 ||
+         (r->decoded_want != -1 && r->decoded_want != (int64_t)r->size)))
         chunk_bad(r, "IncompleteBody");
     if (r->bad) {
         keep = false;
@@ -1540,7 +1555,7 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     struct cf_fsdb_entry fe;
     struct cf_range range;
     struct s3err e;
-    char etag[40], lm[40], res[CF_FSDB_PATH_MAX + 8], cr[96];
+    char etag[40], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
     const char *hdrs[2 * 40 + 1];
     size_t k = 0;
     int64_t mod_s;
