@@ -237,6 +237,48 @@ assert st == 200 and b"<Key>L/c%2Bd/e%20f.txt</Key>" in body, body
 r = s3.list_objects_v2(Bucket="conf", Prefix="L/", MaxKeys=0)
 expect((r["KeyCount"], r["IsTruncated"]), (0, False))
 
+step("listings against a model: every prefix, delimiter and page size")
+model_keys = ["m/" + k for k in [
+    "a b/c", "a-", "a-b/x", "a.txt", "a/1", "a/2/deep", "a/2/deeper/z", "a/3", "a/3x",
+    "a0", "b", "bb/b/b/b", "c d/e+f", "c d/e+g/h", "z"]]
+for k in model_keys:
+    s3.put_object(Bucket="conf", Key=k, Body=b"m")
+
+
+def model(prefix, delim):
+    out, seen = [], set()
+    for k in sorted(model_keys):
+        if not k.startswith(prefix):
+            continue
+        i = k.find(delim, len(prefix)) if delim else -1
+        if i >= 0:
+            cp = k[:i + len(delim)]
+            if cp not in seen:
+                seen.add(cp)
+                out.append(("P", cp))
+        else:
+            out.append(("K", k))
+    return out
+
+
+# A key cannot name a file and a folder at once (the tree has no such thing).
+expect(code_of(s3.put_object, Bucket="conf", Key="m/a/1/under", Body=b"x"), ("InvalidRequest", 409))
+expect(code_of(s3.put_object, Bucket="conf", Key="m/a", Body=b"x"), ("InvalidRequest", 409))
+for prefix in ["m/", "m/a", "m/a/", "m/a/2", "m/a b", "m/c", "m/zz", "m/a/3", "m/b"]:
+    for delim in [None, "/"]:
+        want = model(prefix, delim)
+        for size in [1, 2, 5, 1000]:
+            for v in (1, 2):
+                kw = {"Bucket": "conf", "Prefix": prefix}
+                if delim:
+                    kw["Delimiter"] = delim
+                name = "list_objects_v2" if v == 2 else "list_objects"
+                got = []
+                for p in s3.get_paginator(name).paginate(**kw, PaginationConfig={"PageSize": size}):
+                    got += [("K", o["Key"]) for o in p.get("Contents", [])]
+                    got += [("P", c["Prefix"]) for c in p.get("CommonPrefixes", [])]
+                assert sorted(got, key=lambda t: t[1]) == want, (prefix, delim, size, v, got, want)
+
 step("copy (the stored object shared), multi-object delete")
 r = s3.copy_object(Bucket="conf", Key="copy/of.bin",
                    CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
