@@ -579,7 +579,8 @@ CF_MUST_CHECK int cf_fsdb_s3key_remove(struct cf_fsdb *fs, uint64_t client, uint
 
 /* What S3 keeps beside a file version (shard table s3_attrs): the ETag
  * (MD5 of the bytes, 32 hex), the Content-Type and the x-amz-meta-*
- * headers as a JSON object. */
+ * headers as a JSON object. Deleted with the file when its trash entry is
+ * emptied (cf_fsdb_trash_empty). */
 #define CF_FSDB_S3_CTYPE_MAX 255
 #define CF_FSDB_S3_META_MAX  4096
 

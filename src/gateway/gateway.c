@@ -1154,6 +1154,11 @@ struct cf_fsdb *cf__gateway_fs(struct cf_gateway *g)
     return g->fs;
 }
 
+struct cf_cred *cf__gateway_cred(struct cf_gateway *g)
+{
+    return g->cred;
+}
+
 /* ---- pages of listings ---- */
 
 /* The page size of a listing: ?limit=N, 1 to CF_LIST_MAX, default

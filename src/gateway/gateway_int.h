@@ -27,6 +27,11 @@ struct cf__gateway_put;
 /* The gateway's file system database (valid until cf_gateway_free). */
 struct cf_fsdb *cf__gateway_fs(struct cf_gateway *g);
 
+/* The gateway's request-signature checker (http.h opts.auth), so that a
+ * second listener guards /metrics as the first does; NULL with
+ * --insecure-no-auth. Valid until cf_gateway_free. */
+struct cf_cred *cf__gateway_cred(struct cf_gateway *g);
+
 /* An upload of a new version of `name` (borrowed; checked by fsdb at the
  * end) in client's folder by user, streamed to the app as it is written.
  * The caller checked the user's permission. On success *out is the upload

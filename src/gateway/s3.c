@@ -2093,7 +2093,11 @@ int cf__s3_start(struct cf_gateway *g, const struct cf_gateway_conf *conf, struc
                                      .tls_cert = conf->tls_cert,
                                      .tls_key = conf->tls_key,
                                      .limits = conf->http,
-                                     .access = access_of};
+                                     /* /metrics as on the gateway's own port */
+                                     .auth = cf__gateway_cred(g),
+                                     .access = access_of,
+                                     .metrics_public = conf->auth.metrics_public,
+                                     .authorities = conf->auth.authority};
     const char *region = conf->s3_region != NULL ? conf->s3_region : "us-east-1";
     int rc;
 

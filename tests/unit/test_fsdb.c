@@ -1265,6 +1265,18 @@ static void test_s3(void **state)
     assert_string_equal(back.meta, "{\"a\":\"b\"}");
     assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->b, e.id, e.version_no, &back, err),
                      CF_ENOTFOUND);
+    /* Deleted for good, the file takes its attributes along. */
+    {
+        struct cf_fsdb_uuid *gone = NULL;
+        uint64_t tid = 0;
+        size_t ng = 0;
+        assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
+        assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        free(gone);
+        assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err),
+                         CF_ENOTFOUND);
+    }
 }
 
 /* S3 key order: a folder sorts as its name and '/', so "a b/" and "a-"

@@ -369,6 +369,9 @@ expect((st, err_code(body)), (405, "MethodNotAllowed"))
 st, _, body = signed("POST", "/conf", {"delete": ""}, body=b"<NotDelete/>")
 expect((st, err_code(body)), (400, "MalformedXML"))
 
+# The S3 port guards the metrics page as the gateway's own port does.
+expect(send("GET", "/metrics", {}, b"", {"host": host})[0], 401)
+
 step("virtual-hosted style")
 st, _, body = signed("GET", "/d1/d2/obj.bin", hosthdr=f"conf.{domain}")
 expect((st, body), (200, data))
