@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
-      libcmocka-dev libsqlite3-dev libpq-dev postgresql)
+      libcmocka-dev libsqlite3-dev libpq-dev postgresql
+      awscli s3cmd rclone python3-boto3 curl)  # the S3 clients of it_s3
 if [ "${1:-build}" = bench ]; then
     # The peers of bench/gateway.sh: nginx WebDAV and a Swift all-in-one.
     pkgs+=(nginx-light haproxy swift swift-proxy swift-object swift-container swift-account)
