@@ -36,6 +36,7 @@
 #include "coffer/sha512.h"
 #include "coffer/upstream.h"
 #include "gateway_int.h"
+#include "web.h"
 
 #define API        "/api/v1"
 #define FS         API "/fs"
@@ -1654,6 +1655,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
                               (json_int_t)cf_http_server_in_flight(g->http));
         return cf_http_reply_json(c, MHD_HTTP_OK, j);
     }
+    if (cf__web_owns(url))
+        return cf__web_serve(c, method, url, req_cls);
     rest = under(url, FS);
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);

@@ -1,0 +1,329 @@
+// web.test.mjs -- the web page in a real browser (ctest it_web): Debian's
+// chromium, headless, driven by playwright-core, against a `coffer server`
+// this script starts on 127.0.0.1 with a free port.
+//
+// Usage: node web.test.mjs COFFER TMPDIR NODE_MODULES_PARENT SHOTS_DIR
+// It logs in (a wrong password first), makes a folder, uploads a file with
+// the file picker and one by drag and drop, sorts, renames, moves, deletes
+// and restores from the trash, downloads and compares the bytes, uploads a
+// second version and restores the first, empties the trash, logs out, and
+// does the same basics at a phone's size (390x844). Screenshots go to
+// SHOTS_DIR. Any page error, console error (a Content-Security-Policy
+// violation is one) or failed request of the page's own files fails it.
+// Exits 0 on success, 1 on failure, 77 when chromium is missing.
+
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [coffer, tmpRoot, nodeDir, shots] = process.argv.slice(2);
+const CHROMIUM = '/usr/bin/chromium';
+const SLOW = Number(process.env.COFFER_TEST_TIMEOUT_MULTIPLIER) || 1; // ASan builds: 3
+const DEADLINE_MS = 80000 * SLOW;
+
+if (!coffer || !tmpRoot || !nodeDir || !shots) {
+  console.error('usage: node web.test.mjs COFFER TMPDIR NODE_MODULES_PARENT SHOTS_DIR');
+  process.exit(2);
+}
+if (!fs.existsSync(CHROMIUM)) {
+  console.log(`it_web: SKIPPED: ${CHROMIUM} is missing (scripts/deps.sh installs the chromium package)`);
+  process.exit(77);
+}
+const { chromium } = createRequire(path.resolve(nodeDir, 'package.json'))('playwright-core');
+
+fs.mkdirSync(tmpRoot, { recursive: true });
+fs.mkdirSync(shots, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(tmpRoot, 'web-'));
+process.env.TMPDIR = tmp; // the browser's throw-away profile goes here too
+
+let server = null;
+let browser = null;
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+function step(what) {
+  console.log(`it_web: ${what}`);
+}
+
+// Start `coffer server`; resolve {url, password} from its first lines.
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const out = fs.openSync(path.join(tmp, 'server.err'), 'w');
+    server = spawn(coffer, ['server', '--data', path.join(tmp, 'data'), '--port', '0',
+      '--filers', '2', '--replicas', '2', '--host', '127.0.0.1'],
+    { stdio: ['ignore', 'pipe', out] });
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`coffer server not ready in ${30 * SLOW} s:\n${text}`)), 30000 * SLOW);
+    server.on('exit', (code) => reject(new Error(`coffer server exited ${code}:\n${text}`)));
+    server.stdout.on('data', (d) => {
+      text += d.toString();
+      const url = /coffer gateway listening on (\S+)/.exec(text);
+      const pw = /client demo user admin password (\S+)/.exec(text);
+      if (url && pw) {
+        clearTimeout(timer);
+        resolve({ url: url[1], password: pw[1] });
+      }
+    });
+  });
+}
+
+// Watch a page for what must not happen: errors thrown, console errors
+// (CSP violations are reported there), the page's own files failing.
+function watch(page, problems) {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if ((u.pathname === '/' || u.pathname.startsWith('/ui/')) && r.status() >= 400)
+      problems.push(`${r.status()} for ${u.pathname}`);
+  });
+}
+
+async function login(page, url, user, password) {
+  await page.goto(url);
+  await page.locator('#login').waitFor();
+  await page.fill('#login-client', 'demo');
+  await page.fill('#login-user', user);
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.locator('#files').waitFor();
+}
+
+const row = (page, name) => page.locator(`#rows tr[data-name="${name}"]`);
+
+async function action(page, name, label) {
+  await row(page, name).locator('button.act').click();
+  await page.locator('#menu-items button', { hasText: label }).click();
+}
+
+async function answer(page, value) {
+  await page.locator('#ask').waitFor();
+  if (value !== null) await page.fill('#ask-input', value);
+  await page.click('#ask-ok');
+  await page.locator('#ask').waitFor({ state: 'hidden' });
+}
+
+async function downloadBytes(page, trigger) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), trigger()]);
+  const file = path.join(tmp, `dl-${Date.now()}`);
+  await dl.saveAs(file);
+  return { bytes: fs.readFileSync(file), name: dl.suggestedFilename() };
+}
+
+async function desktop(url, password) {
+  const problems = [];
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000 * SLOW);
+  watch(page, problems);
+
+  step('the login page, a wrong password shown as an error');
+  await page.goto(url);
+  await page.locator('#login').waitFor();
+  await page.screenshot({ path: path.join(shots, 'login-desktop.png') });
+  await page.fill('#login-client', 'demo');
+  await page.fill('#login-user', 'admin');
+  await page.fill('#login-password', 'not the password');
+  // The page reports the 401 in the form; the browser logs the failed
+  // request itself as a console error, which is expected here.
+  await page.click('#login-submit');
+  await page.locator('#login-error', { hasText: 'Wrong client, user or password' }).waitFor();
+  problems.length = 0;
+
+  step('log in');
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.locator('#files').waitFor();
+  check((await page.textContent('#whoami')).includes('admin'), 'whoami names the user');
+
+  step('make a folder and open it');
+  await page.click('#mkdir');
+  await answer(page, 'docs');
+  await row(page, 'docs').waitFor();
+  await row(page, 'docs').locator('a.name').click();
+  await page.locator('#crumbs [aria-current]', { hasText: 'docs' }).waitFor();
+  check(page.url().endsWith('#/files/docs'), 'the location names the folder');
+
+  step('upload with the file picker');
+  const data = randomBytes(300 * 1024 + 7);
+  await page.setInputFiles('#pick', { name: 'hello.bin', mimeType: 'application/octet-stream', buffer: data });
+  await row(page, 'hello.bin').waitFor();
+  check((await row(page, 'hello.bin').locator('td.c-size').textContent()) === '300 KiB', 'size in KiB');
+
+  step('upload by drag and drop');
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped bytes\n'], 'dropped.txt', { type: 'text/plain' }));
+    const target = document.getElementById('rows');
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await row(page, 'dropped.txt').waitFor();
+  check(await page.locator('#drop').isHidden(), 'the drop overlay is gone after the drop');
+
+  step('sort by size');
+  await page.click('#list button[data-sort="size"]');
+  let names = await page.locator('#rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.name));
+  check(names.join() === 'dropped.txt,hello.bin', `ascending by size: ${names}`);
+  await page.click('#list button[data-sort="size"]');
+  names = await page.locator('#rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.name));
+  check(names.join() === 'hello.bin,dropped.txt', `descending by size: ${names}`);
+  await page.screenshot({ path: path.join(shots, 'files-desktop.png') });
+
+  step('rename');
+  await action(page, 'hello.bin', 'Rename');
+  await answer(page, 'renamed.bin');
+  await row(page, 'renamed.bin').waitFor();
+  await row(page, 'hello.bin').waitFor({ state: 'detached' });
+
+  step('a name that is taken: the error stays in the dialog');
+  await action(page, 'dropped.txt', 'Rename');
+  await page.fill('#ask-input', 'renamed.bin');
+  await page.click('#ask-ok');
+  await page.locator('#ask-error:not([hidden])').waitFor();
+  await page.screenshot({ path: path.join(shots, 'error-desktop.png') });
+  await page.click('#ask-cancel');
+  problems.length = 0; // the 409 is logged by the browser, as expected
+
+  step('move to the root folder');
+  await action(page, 'dropped.txt', 'Move');
+  await answer(page, '/');
+  await row(page, 'dropped.txt').waitFor({ state: 'detached' });
+
+  step('delete to the trash and restore');
+  await action(page, 'renamed.bin', 'Delete');
+  await answer(page, null);
+  await row(page, 'renamed.bin').waitFor({ state: 'detached' });
+  await page.click('#nav-trash');
+  const tr = page.locator('#trash-rows tr[data-name="renamed.bin"]');
+  await tr.waitFor();
+  await page.screenshot({ path: path.join(shots, 'trash-desktop.png') });
+  await tr.locator('button', { hasText: 'Restore' }).click();
+  await tr.waitFor({ state: 'detached' });
+  await page.goBack();
+  await row(page, 'renamed.bin').waitFor();
+
+  step('download and compare the bytes');
+  let got = await downloadBytes(page, () => row(page, 'renamed.bin').locator('a.name').click());
+  check(got.name === 'renamed.bin', `download name ${got.name}`);
+  check(Buffer.compare(got.bytes, data) === 0, 'downloaded bytes equal the uploaded ones');
+
+  step('a second version, then the first restored');
+  const data2 = randomBytes(2000);
+  await page.setInputFiles('#pick', { name: 'renamed.bin', mimeType: 'application/octet-stream', buffer: data2 });
+  await page.locator('#rows tr[data-name="renamed.bin"] td.c-size', { hasText: '2.0 KiB' }).waitFor();
+  await action(page, 'renamed.bin', 'Versions');
+  await page.locator('#versions-rows tr').nth(1).waitFor();
+  check((await page.locator('#versions-rows tr').count()) === 2, 'two versions');
+  await page.screenshot({ path: path.join(shots, 'versions-desktop.png') });
+  got = await downloadBytes(page, () =>
+    page.locator('#versions-rows tr[data-version="1"] button', { hasText: 'Download' }).click());
+  check(Buffer.compare(got.bytes, data) === 0, 'version 1 downloads its own bytes');
+  await page.locator('#versions-rows tr[data-version="1"] button', { hasText: 'Restore' }).click();
+  await page.locator('#versions-rows tr[data-version="3"].current').waitFor();
+  await page.click('#versions-close');
+  await page.locator('#rows tr[data-name="renamed.bin"] td.c-size', { hasText: '300 KiB' }).waitFor();
+
+  step('copy, then empty the trash');
+  await action(page, 'renamed.bin', 'Copy');
+  await answer(page, '/docs/copy.bin');
+  await row(page, 'copy.bin').waitFor();
+  await action(page, 'copy.bin', 'Delete');
+  await answer(page, null);
+  await page.click('#nav-trash');
+  await page.locator('#trash-rows tr[data-name="copy.bin"]').waitFor();
+  await page.click('#empty-trash');
+  await answer(page, null);
+  await page.locator('#trash-none').waitFor();
+
+  step('log out');
+  await page.click('#logout');
+  await page.locator('#login').waitFor();
+  check(await page.evaluate(() => sessionStorage.length === 0), 'the token is gone');
+  check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+  await ctx.close();
+}
+
+async function phone(url, password) {
+  const problems = [];
+  const ctx = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000 * SLOW);
+  watch(page, problems);
+
+  step('phone: log in, list, the actions menu');
+  await page.goto(url);
+  await page.locator('#login').waitFor();
+  await page.screenshot({ path: path.join(shots, 'login-phone.png') });
+  await login(page, url, 'admin', password);
+  await row(page, 'docs').waitFor();
+  await page.screenshot({ path: path.join(shots, 'files-phone.png') });
+  await row(page, 'docs').locator('a.name').tap();
+  await row(page, 'renamed.bin').waitFor();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 390, `nothing wider than the screen (${width}px)`);
+  await page.screenshot({ path: path.join(shots, 'folder-phone.png') });
+  await row(page, 'renamed.bin').locator('button.act').tap();
+  await page.locator('#menu').waitFor();
+  await page.screenshot({ path: path.join(shots, 'menu-phone.png') });
+  await page.click('#menu-close');
+  await page.click('#nav-trash');
+  await page.locator('#trash-none').waitFor();
+  await page.screenshot({ path: path.join(shots, 'trash-phone.png') });
+  check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+  await ctx.close();
+}
+
+async function main() {
+  const timer = setTimeout(() => {
+    console.error(`it_web: FAILED: not done in ${DEADLINE_MS / 1000} s`);
+    cleanup(1);
+  }, DEADLINE_MS);
+  const { url, password } = await startServer();
+  step(`coffer server's gateway at ${url}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  await desktop(url, password);
+  await phone(url, password);
+  clearTimeout(timer);
+  step(`passed; screenshots in ${shots}`);
+}
+
+function cleanup(code) {
+  const done = () => {
+    if (code === 0) fs.rmSync(tmp, { recursive: true, force: true });
+    else console.error(`it_web: kept ${tmp} (server.err: the server's log)`);
+    process.exit(code);
+  };
+  const b = browser;
+  browser = null;
+  Promise.resolve(b ? b.close().catch(() => {}) : null).then(() => {
+    if (server && server.exitCode === null) {
+      server.removeAllListeners('exit');
+      server.on('exit', done);
+      server.kill('SIGTERM');
+      setTimeout(() => {
+        if (server.exitCode === null) server.kill('SIGKILL');
+      }, 10000);
+    } else {
+      done();
+    }
+  });
+}
+
+main().then(() => cleanup(0), (e) => {
+  console.error(`it_web: FAILED: ${e.stack || e}`);
+  cleanup(1);
+});

@@ -1,0 +1,658 @@
+// app.js -- the web page: log in, browse folders, upload and download,
+// rename, move, copy, the trash and a file's versions. The views are
+// sections of index.html shown one at a time; the location's hash says which
+// ("#/files/PATH" with each name percent-encoded, "#/trash"), so the
+// browser's back button and bookmarks work.
+
+import * as api from './api.js';
+import { size, date, isoDate, h } from './format.js';
+
+const PAGE = 200; // entries per page of a folder listing
+
+const $ = (id) => document.getElementById(id);
+
+// ---- messages ----
+
+function toast(message, kind = 'info') {
+  const close = h('button', { type: 'button', class: 'quiet', 'aria-label': 'Dismiss' }, '×');
+  const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
+    h('span', {}, message), close);
+  const remove = () => el.remove();
+  close.addEventListener('click', remove);
+  $('toasts').append(el);
+  setTimeout(remove, kind === 'error' ? 12000 : 4000);
+}
+
+function fail(e) {
+  if (e instanceof api.ApiError && e.status === 401) return; // back at the login form
+  toast(e.message || String(e), 'error');
+}
+
+// ---- dialogs ----
+
+// Ask for a value (input true) or a confirmation; act(value) runs on OK and
+// may throw: its error is shown in the dialog, which stays open. Resolves
+// true once act succeeded, false if cancelled.
+function ask({ title, text = '', value = null, ok = 'OK', danger = false, act }) {
+  const dlg = $('ask');
+  const input = $('ask-input');
+  const err = $('ask-error');
+  const okBtn = $('ask-ok');
+  $('ask-title').textContent = title;
+  $('ask-text').textContent = text;
+  input.hidden = value === null;
+  input.value = value ?? '';
+  err.hidden = true;
+  okBtn.textContent = ok;
+  okBtn.className = danger ? 'danger' : 'primary';
+  okBtn.disabled = false;
+  return new Promise((resolve) => {
+    const finish = (result) => {
+      $('ask-form').removeEventListener('submit', onSubmit);
+      $('ask-cancel').removeEventListener('click', onCancel);
+      dlg.removeEventListener('cancel', onCancel);
+      dlg.close();
+      resolve(result);
+    };
+    const onCancel = (e) => {
+      e.preventDefault();
+      finish(false);
+    };
+    const onSubmit = async (e) => {
+      e.preventDefault();
+      okBtn.disabled = true;
+      try {
+        await act(input.value.trim());
+        finish(true);
+      } catch (x) {
+        if (x instanceof api.ApiError && x.status === 401) {
+          finish(false);
+          return;
+        }
+        err.textContent = x.message || String(x);
+        err.hidden = false;
+        okBtn.disabled = false;
+      }
+    };
+    $('ask-form').addEventListener('submit', onSubmit);
+    $('ask-cancel').addEventListener('click', onCancel);
+    dlg.addEventListener('cancel', onCancel);
+    dlg.showModal();
+    if (value !== null) {
+      input.focus();
+      // Select the name without its extension, as file managers do.
+      const dot = input.value.lastIndexOf('.');
+      input.setSelectionRange(0, dot > 0 ? dot : input.value.length);
+    }
+  });
+}
+
+// A name typed by a person: one name, no slash.
+function checkName(name) {
+  if (name === '' || name === '.' || name === '..' || name.includes('/'))
+    throw new Error('Give a name without "/" (and not "." or "..").');
+  return name;
+}
+
+// A destination path typed by a person: absolute, normalised.
+function checkPath(p) {
+  if (!p.startsWith('/')) throw new Error('Give a full path, starting with "/".');
+  return '/' + p.split('/').filter((n) => n !== '').join('/');
+}
+
+function menu(title, items) {
+  const dlg = $('menu');
+  $('menu-title').textContent = title;
+  const box = $('menu-items');
+  box.replaceChildren(
+    ...items.map((it) =>
+      h('button', {
+        type: 'button',
+        class: it.danger ? 'danger' : '',
+        onclick: () => {
+          dlg.close();
+          it.act();
+        },
+      }, it.label)));
+  dlg.showModal();
+}
+
+// ---- download ----
+
+function save(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+async function download(path, name, versionId) {
+  try {
+    save(await api.download(path, versionId), name);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+// ---- the folder view ----
+
+const files = {
+  path: '/',
+  entries: [],
+  next: null,
+  sort: { key: 'name', dir: 1 },
+  seq: 0, // the listing being loaded; older answers are dropped
+};
+
+function hashOf(path) {
+  return '#/files/' + api.encodePath(path);
+}
+
+function pathOfHash(tail) {
+  try {
+    return '/' + tail.split('/').filter((n) => n !== '').map(decodeURIComponent).join('/');
+  } catch {
+    return '/';
+  }
+}
+
+function crumbs(path) {
+  const names = path.split('/').filter((n) => n !== '');
+  const parts = [h('a', { href: hashOf('/') }, 'Home')];
+  let p = '';
+  names.forEach((n, i) => {
+    p += '/' + n;
+    parts.push(h('span', { class: 'sep', 'aria-hidden': 'true' }, '/'));
+    parts.push(i === names.length - 1
+      ? h('span', { 'aria-current': 'page' }, n)
+      : h('a', { href: hashOf(p) }, n));
+  });
+  $('crumbs').replaceChildren(...parts);
+}
+
+function compare(a, b) {
+  if (a.type !== b.type) return a.type === 'folder' ? -1 : 1;
+  const { key, dir } = files.sort;
+  let d = 0;
+  if (key === 'size') d = (a.size ?? 0) - (b.size ?? 0);
+  else if (key === 'modified') d = a.modified_ms - b.modified_ms;
+  if (d === 0) d = a.name.localeCompare(b.name, undefined, { numeric: true });
+  return d * dir;
+}
+
+function entryActions(e) {
+  const path = api.join(files.path, e.name);
+  const items = [];
+  if (e.type === 'folder') items.push({ label: 'Open', act: () => { location.hash = hashOf(path); } });
+  else items.push({ label: 'Download', act: () => download(path, e.name) });
+  items.push({ label: 'Rename…', act: () => rename(e) });
+  items.push({ label: 'Move…', act: () => moveTo(e) });
+  if (e.type === 'file') {
+    items.push({ label: 'Copy…', act: () => copyTo(e) });
+    items.push({ label: 'Versions…', act: () => openVersions(path, e.name) });
+  }
+  items.push({ label: 'Delete', danger: true, act: () => trashEntry(e) });
+  return items;
+}
+
+function row(e) {
+  const path = api.join(files.path, e.name);
+  const icon = h('img', { src: e.type === 'folder' ? '/ui/folder.svg' : '/ui/file.svg', alt: '', class: 'icon', width: 20, height: 20 });
+  const name = e.type === 'folder'
+    ? h('a', { href: hashOf(path), class: 'name' }, icon, h('span', {}, e.name))
+    : h('a', {
+      href: '#',
+      class: 'name',
+      title: `Download ${e.name}`,
+      onclick: (ev) => {
+        ev.preventDefault();
+        download(path, e.name);
+      },
+    }, icon, h('span', {}, e.name));
+  const more = h('button', {
+    type: 'button',
+    class: 'quiet act',
+    'aria-label': `Actions for ${e.name}`,
+    onclick: () => menu(e.name, entryActions(e)),
+  }, '⋯');
+  return h('tr', { dataset: { name: e.name, type: e.type } },
+    h('td', { class: 'c-name' }, name,
+      h('span', { class: 'sub' }, e.type === 'file' ? size(e.size) + ' · ' : '', date(e.modified_ms))),
+    h('td', { class: 'c-size', title: e.type === 'file' ? `${e.size} bytes` : '' }, e.type === 'file' ? size(e.size) : '—'),
+    h('td', { class: 'c-date' }, h('time', { datetime: isoDate(e.modified_ms) }, date(e.modified_ms))),
+    h('td', { class: 'c-act' }, more));
+}
+
+function renderFiles() {
+  const sorted = [...files.entries].sort(compare);
+  $('rows').replaceChildren(...sorted.map(row));
+  $('empty').hidden = files.entries.length > 0;
+  $('more').hidden = files.next === null;
+  for (const th of document.querySelectorAll('#list th')) {
+    const b = th.querySelector('button[data-sort]');
+    if (!b) continue;
+    if (b.dataset.sort === files.sort.key)
+      th.setAttribute('aria-sort', files.sort.dir > 0 ? 'ascending' : 'descending');
+    else th.removeAttribute('aria-sort');
+  }
+}
+
+async function loadFiles(path) {
+  const seq = ++files.seq;
+  try {
+    const page = await api.list(path, null, PAGE);
+    if (seq !== files.seq) return;
+    files.path = path;
+    files.entries = page.entries;
+    files.next = page.next;
+    crumbs(path);
+    renderFiles();
+  } catch (e) {
+    if (seq !== files.seq) return;
+    fail(e);
+    if (e.status === 404 && path !== '/') location.hash = hashOf(api.parentOf(path));
+  }
+}
+
+async function moreFiles() {
+  const seq = files.seq;
+  try {
+    const page = await api.list(files.path, files.next, PAGE);
+    if (seq !== files.seq) return;
+    files.entries.push(...page.entries);
+    files.next = page.next;
+    renderFiles();
+  } catch (e) {
+    fail(e);
+  }
+}
+
+const reload = () => loadFiles(files.path);
+
+function mkdir() {
+  ask({
+    title: 'New folder',
+    text: `In ${files.path}`,
+    value: '',
+    ok: 'Create',
+    act: async (name) => {
+      await api.mkdir(api.join(files.path, checkName(name)));
+      reload();
+    },
+  });
+}
+
+function rename(e) {
+  const dir = files.path;
+  ask({
+    title: `Rename ${e.type}`,
+    value: e.name,
+    ok: 'Rename',
+    act: async (name) => {
+      if (checkName(name) === e.name) return;
+      await api.move(api.join(dir, e.name), api.join(dir, name));
+      toast(`Renamed to ${name}`);
+      reload();
+    },
+  });
+}
+
+function moveTo(e) {
+  const dir = files.path;
+  ask({
+    title: `Move ${e.name}`,
+    text: 'To the folder (a full path):',
+    value: dir,
+    ok: 'Move',
+    act: async (to) => {
+      const dest = checkPath(to);
+      await api.move(api.join(dir, e.name), api.join(dest, e.name));
+      toast(`Moved to ${dest}`);
+      reload();
+    },
+  });
+}
+
+function copyTo(e) {
+  const dir = files.path;
+  const dot = e.name.lastIndexOf('.');
+  const suggested = dot > 0 ? `${e.name.slice(0, dot)} copy${e.name.slice(dot)}` : `${e.name} copy`;
+  ask({
+    title: `Copy ${e.name}`,
+    text: 'The copy\'s full path:',
+    value: api.join(dir, suggested),
+    ok: 'Copy',
+    act: async (to) => {
+      const dest = checkPath(to);
+      await api.copy(api.join(dir, e.name), dest);
+      toast(`Copied to ${dest}`);
+      reload();
+    },
+  });
+}
+
+function trashEntry(e) {
+  const dir = files.path;
+  ask({
+    title: `Delete ${e.name}?`,
+    text: e.type === 'folder'
+      ? 'The folder and everything in it go to the trash, from where they can be restored.'
+      : 'The file goes to the trash, from where it can be restored.',
+    ok: 'Move to trash',
+    danger: true,
+    act: async () => {
+      await api.remove(api.join(dir, e.name));
+      toast(`${e.name} is in the trash`);
+      reload();
+    },
+  });
+}
+
+// ---- uploads ----
+
+const queue = [];
+let uploading = false;
+
+function enqueue(fileList) {
+  const dir = files.path;
+  for (const f of fileList) {
+    const bar = h('progress', { max: 100, value: 0 });
+    const status = h('span', { class: 'status' }, 'waiting');
+    const li = h('li', { dataset: { name: f.name } },
+      h('span', { class: 'name' }, f.name), bar, status);
+    const job = { file: f, dir, li, bar, status, cancelled: false, abort: null };
+    const cancel = h('button', {
+      type: 'button',
+      class: 'quiet',
+      'aria-label': `Cancel the upload of ${f.name}`,
+      onclick: () => {
+        job.cancelled = true;
+        if (job.abort) job.abort();
+        li.remove();
+      },
+    }, '×');
+    li.append(cancel);
+    $('uploads').append(li);
+    queue.push(job);
+  }
+  pump();
+}
+
+async function pump() {
+  if (uploading) return;
+  uploading = true;
+  while (queue.length > 0) {
+    const job = queue.shift();
+    if (job.cancelled) continue;
+    const { done, abort } = api.upload(api.join(job.dir, job.file.name), job.file, (sent, total) => {
+      const pct = total > 0 ? Math.floor((sent * 100) / total) : 100;
+      job.bar.value = pct;
+      job.status.textContent = `${pct}% of ${size(total)}`;
+    });
+    job.abort = abort;
+    try {
+      await done;
+      job.bar.value = 100;
+      job.status.textContent = 'done';
+      job.li.classList.add('done');
+      setTimeout(() => job.li.remove(), 3000);
+      if (job.dir === files.path) reload();
+    } catch (e) {
+      if (job.cancelled) continue;
+      job.li.classList.add('failed');
+      job.status.textContent = 'failed';
+      fail(new Error(`${job.file.name}: ${e.message}`));
+    }
+  }
+  uploading = false;
+}
+
+function setupDrop() {
+  const view = $('files');
+  const overlay = $('drop');
+  let depth = 0;
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  view.addEventListener('dragenter', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth++;
+    overlay.hidden = false;
+  });
+  view.addEventListener('dragover', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+  });
+  view.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) overlay.hidden = true;
+  });
+  view.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    const list = [...e.dataTransfer.files];
+    if (list.length > 0) enqueue(list);
+  });
+  // A file dropped elsewhere must not make the browser leave the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+}
+
+// ---- versions ----
+
+const vers = { path: '', name: '', next: null };
+
+function versionRow(v) {
+  const buttons = [h('button', { type: 'button', onclick: () => download(vers.path, vers.name, v.id) }, 'Download')];
+  if (!v.current)
+    buttons.push(h('button', {
+      type: 'button',
+      onclick: async () => {
+        try {
+          await api.restoreVersion(vers.path, v.id);
+          toast(`Version ${v.number} restored as the current one`);
+          loadVersions();
+          reload();
+        } catch (e) {
+          fail(e);
+        }
+      },
+    }, 'Restore'));
+  return h('tr', { dataset: { version: v.number }, class: v.current ? 'current' : '' },
+    h('td', {}, `#${v.number}`, v.current ? h('span', { class: 'badge' }, 'current') : ''),
+    h('td', { class: 'c-size' }, size(v.size)),
+    h('td', { class: 'c-date' }, date(v.created_ms)),
+    h('td', { class: 'c-act' }, ...buttons));
+}
+
+async function loadVersions(after = null) {
+  try {
+    const page = await api.versions(vers.path, after);
+    const rows = page.versions.map(versionRow);
+    if (after) $('versions-rows').append(...rows);
+    else $('versions-rows').replaceChildren(...rows);
+    vers.next = page.next;
+    $('versions-more').hidden = vers.next === null;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function openVersions(path, name) {
+  vers.path = path;
+  vers.name = name;
+  $('versions-title').textContent = `Versions of ${name}`;
+  $('versions-rows').replaceChildren();
+  $('versions').showModal();
+  loadVersions();
+}
+
+// ---- the trash ----
+
+const bin = { next: null };
+
+function trashRow(t) {
+  const restore = async (to) => {
+    await api.restoreTrash(t.id, to);
+    toast(`${t.name} restored`);
+    loadTrash();
+  };
+  return h('tr', { dataset: { name: t.name, id: t.id } },
+    h('td', { class: 'c-name' },
+      h('span', { class: 'name' },
+        h('img', { src: t.type === 'folder' ? '/ui/folder.svg' : '/ui/file.svg', alt: '', class: 'icon', width: 20, height: 20 }),
+        h('span', {}, t.name)),
+      h('span', { class: 'sub' }, `${t.type} · deleted ${date(t.deleted_ms)}`)),
+    h('td', { class: 'c-type' }, t.type),
+    h('td', { class: 'c-date' }, date(t.deleted_ms)),
+    h('td', { class: 'c-act' }, h('button', {
+      type: 'button',
+      onclick: async () => {
+        try {
+          await restore(null);
+        } catch (e) {
+          if (e.status !== 409) {
+            fail(e);
+            return;
+          }
+          ask({
+            title: `Restore ${t.name}`,
+            text: 'Its name is taken where it was. Restore it to this full path:',
+            value: `/${t.name} (restored)`,
+            ok: 'Restore',
+            act: async (to) => restore(checkPath(to)),
+          });
+        }
+      },
+    }, 'Restore')));
+}
+
+async function loadTrash(after = null) {
+  try {
+    const page = await api.trash(after);
+    const rows = page.entries.map(trashRow);
+    if (after) $('trash-rows').append(...rows);
+    else $('trash-rows').replaceChildren(...rows);
+    bin.next = page.next;
+    $('trash-more').hidden = bin.next === null;
+    $('trash-none').hidden = $('trash-rows').children.length > 0;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function emptyTrash() {
+  ask({
+    title: 'Empty the trash?',
+    text: 'Everything in the trash is deleted for good. This cannot be undone.',
+    ok: 'Empty trash',
+    danger: true,
+    act: async () => {
+      await api.emptyTrash();
+      toast('The trash is empty');
+      loadTrash();
+    },
+  });
+}
+
+// ---- login and views ----
+
+function show(id) {
+  for (const s of ['login', 'files', 'trash']) $(s).hidden = s !== id;
+  $('top').hidden = id === 'login';
+  $('nav-files').classList.toggle('on', id === 'files');
+  $('nav-trash').classList.toggle('on', id === 'trash');
+}
+
+function showLogin(message) {
+  show('login');
+  const err = $('login-error');
+  err.textContent = message || '';
+  err.hidden = !message;
+  $('login-client').value ||= localStorage.getItem('coffer.client') || '';
+  $('login-user').value ||= localStorage.getItem('coffer.user') || '';
+  $('login-password').value = '';
+  const first = ['login-client', 'login-user', 'login-password'].map($).find((i) => i.value === '');
+  (first || $('login-password')).focus();
+}
+
+async function onLogin(e) {
+  e.preventDefault();
+  const client = $('login-client').value.trim();
+  const user = $('login-user').value.trim();
+  const password = $('login-password').value;
+  const err = $('login-error');
+  const btn = $('login-submit');
+  btn.disabled = true;
+  err.hidden = true;
+  try {
+    await api.login(client, user, password);
+    localStorage.setItem('coffer.client', client);
+    localStorage.setItem('coffer.user', user);
+    $('login-password').value = '';
+    route();
+  } catch (x) {
+    err.textContent = x.message;
+    err.hidden = false;
+    $('login-password').select();
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function route() {
+  const s = api.session();
+  if (!s) {
+    showLogin();
+    return;
+  }
+  $('whoami').textContent = `${s.user} · ${s.client}`;
+  const hash = location.hash || '#/files/';
+  if (hash === '#/trash') {
+    show('trash');
+    loadTrash();
+  } else if (hash.startsWith('#/files')) {
+    show('files');
+    loadFiles(pathOfHash(hash.slice('#/files'.length)));
+  } else {
+    location.hash = '#/files/';
+  }
+}
+
+function init() {
+  api.setOnExpired(() => showLogin('Your session has ended: log in again.'));
+  $('login-form').addEventListener('submit', onLogin);
+  $('logout').addEventListener('click', () => {
+    api.logout();
+    files.entries = [];
+    $('rows').replaceChildren();
+    $('trash-rows').replaceChildren();
+    showLogin();
+  });
+  $('mkdir').addEventListener('click', mkdir);
+  $('pick').addEventListener('change', (e) => {
+    enqueue([...e.target.files]);
+    e.target.value = '';
+  });
+  $('more').addEventListener('click', moreFiles);
+  $('trash-more').addEventListener('click', () => loadTrash(bin.next));
+  $('versions-more').addEventListener('click', () => loadVersions(vers.next));
+  $('versions-close').addEventListener('click', () => $('versions').close());
+  $('menu-close').addEventListener('click', () => $('menu').close());
+  $('empty-trash').addEventListener('click', emptyTrash);
+  for (const b of document.querySelectorAll('#list button[data-sort]'))
+    b.addEventListener('click', () => {
+      const key = b.dataset.sort;
+      files.sort = { key, dir: files.sort.key === key ? -files.sort.dir : 1 };
+      renderFiles();
+    });
+  setupDrop();
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+init();
