@@ -20,6 +20,7 @@
  *   POST   /api/v1/trash/<id>?op=restore[&to=<path>]
  *   DELETE /api/v1/trash[/<id>]          delete for good
  *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
+ *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then

@@ -116,6 +116,28 @@ async function downloadBytes(page, trigger) {
   return { bytes: fs.readFileSync(file), name: dl.suggestedFilename() };
 }
 
+// The files are served with their types, the security headers and
+// revalidated caching; other names and methods are refused.
+async function headers(url) {
+  step('the page\'s files: types, Content-Security-Policy, ETag and 304');
+  const want = { '/': 'text/html', '/ui/app.js': 'text/javascript', '/ui/app.css': 'text/css',
+    '/ui/icon.svg': 'image/svg+xml' };
+  for (const [p, type] of Object.entries(want)) {
+    const r = await fetch(url + p);
+    check(r.status === 200, `${p}: ${r.status}`);
+    check(r.headers.get('content-type').startsWith(type), `${p}: ${r.headers.get('content-type')}`);
+    const csp = r.headers.get('content-security-policy') || '';
+    check(csp.includes("script-src 'self'") && !csp.includes('unsafe-inline'), `${p}: CSP ${csp}`);
+    check(r.headers.get('x-content-type-options') === 'nosniff', `${p}: nosniff`);
+    check(r.headers.get('cache-control') === 'no-cache', `${p}: Cache-Control`);
+    const etag = r.headers.get('etag');
+    const again = await fetch(url + p, { headers: { 'If-None-Match': etag } });
+    check(again.status === 304, `${p} with its ETag: ${again.status}`);
+  }
+  check((await fetch(`${url}/ui/nothing.js`)).status === 404, 'an unknown file is 404');
+  check((await fetch(`${url}/ui/app.js`, { method: 'POST' })).status === 405, 'POST is 405');
+}
+
 async function desktop(url, password) {
   const problems = [];
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
@@ -295,6 +317,7 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  await headers(url);
   await desktop(url, password);
   await phone(url, password);
   clearTimeout(timer);
