@@ -138,6 +138,7 @@ export async function login(client, user, password) {
     user,
     clientId: j.client_id,
     userId: j.user_id,
+    operator: j.operator === true,
     expiresAt: Date.now() + j.expires_s * 1000,
   };
   sessionStorage.setItem(KEY, JSON.stringify(s));
@@ -227,4 +228,22 @@ export function upload(path, file, onProgress) {
     xhr.send(file);
   });
   return { done, abort: () => xhr.abort() };
+}
+
+// The operator's view (operators only; 403 for others): the monitor's
+// filer table, role instances and event log.
+export function adminFilers() {
+  return json('GET', '/api/v1/admin/filers');
+}
+
+export function adminInstances() {
+  return json('GET', '/api/v1/admin/instances');
+}
+
+// filters: {since, kind, filer, after, limit}, each optional.
+export function adminEvents(filters) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return json('GET', s ? `/api/v1/admin/events?${s}` : '/api/v1/admin/events');
 }

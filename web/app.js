@@ -20,6 +20,8 @@ function toast(message, kind = 'info') {
   const remove = () => el.remove();
   close.addEventListener('click', remove);
   $('toasts').append(el);
+  // A few at a time: the oldest go first.
+  while ($('toasts').children.length > 3) $('toasts').firstElementChild.remove();
   setTimeout(remove, kind === 'error' ? 12000 : 4000);
 }
 
@@ -559,13 +561,113 @@ function emptyTrash() {
   });
 }
 
+// ---- the operator's view ----
+
+const events = { next: null, filters: {} };
+
+function statusChip(status, extra) {
+  const cls = status === 'online' || status === 'up' ? 'ok' : status === 'unknown' ? 'warn' : 'bad';
+  return h('span', { class: `chip ${cls}` }, status, extra ? ` · ${extra}` : '');
+}
+
+function filerRow(f) {
+  const used = f.used_bytes || 0;
+  const total = f.total_bytes || 0;
+  const pct = total > 0 ? (used * 100) / total : 0;
+  const fill = h('meter', { min: 0, max: 100, low: 75, high: 90, optimum: 0, value: pct.toFixed(1) });
+  return h('tr', { dataset: { filer: f.id } },
+    h('td', {}, h('strong', {}, `#${f.id}`), ' ', h('span', { class: 'url' }, f.url),
+      f.dc ? h('span', { class: 'sub-dc' }, ` dc ${f.dc}`) : ''),
+    h('td', {}, statusChip(f.status, f.read_only ? 'read-only' : '')),
+    h('td', { class: 'c-fill' }, fill,
+      h('span', { class: 'fill-text' }, `${size(used)} of ${size(total)} (${pct.toFixed(pct < 10 ? 1 : 0)}%)`)),
+    h('td', { class: 'c-num' }, String(f.objects ?? 0)),
+    h('td', { class: 'c-num c-wide' }, typeof f.latency_ms === 'number' ? `${f.latency_ms.toFixed(1)} ms` : '—'));
+}
+
+function instanceRow(i) {
+  return h('tr', { dataset: { role: i.role } },
+    h('td', {}, i.role),
+    h('td', { class: 'url' }, i.url),
+    h('td', {}, statusChip(i.status)),
+    h('td', { class: 'c-date' }, date(i.last_heartbeat_ms)));
+}
+
+function eventRow(e) {
+  return h('tr', { dataset: { kind: e.kind } },
+    h('td', { class: 'c-time' }, date(e.at_ms)),
+    h('td', {}, h('code', {}, e.kind)),
+    h('td', { class: 'c-num' }, e.filer ? `#${e.filer}` : ''),
+    h('td', { class: 'msg' }, e.message, e.object ? h('span', { class: 'sub-dc' }, ` ${e.object}`) : ''));
+}
+
+async function loadFilers() {
+  try {
+    const [f, i] = await Promise.all([api.adminFilers(), api.adminInstances()]);
+    const filers = f.filers || [];
+    $('filer-rows').replaceChildren(...filers.map(filerRow));
+    const online = filers.filter((x) => x.status === 'online').length;
+    const used = filers.reduce((a, x) => a + (x.used_bytes || 0), 0);
+    const total = filers.reduce((a, x) => a + (x.total_bytes || 0), 0);
+    $('filers-summary').textContent = `${online} of ${filers.length} online · ${size(used)} of ${size(total)} used`;
+    $('instance-rows').replaceChildren(...(i.instances || []).map(instanceRow));
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function loadEvents(more = false) {
+  try {
+    const q = { ...events.filters, limit: 100 };
+    if (more) q.after = events.next;
+    const page = await api.adminEvents(q);
+    const list = page.events || [];
+    const rows = list.map(eventRow);
+    if (more) $('event-rows').append(...rows);
+    else $('event-rows').replaceChildren(...rows);
+    const kinds = new Set([...$('ev-kinds').options].map((o) => o.value));
+    for (const e of list) if (!kinds.has(e.kind)) $('ev-kinds').append(h('option', { value: e.kind }));
+    events.next = list.length > 0 ? page.next_after : null;
+    $('events-more').hidden = list.length < 100 || events.next === null || events.next === undefined;
+    $('events-none').hidden = $('event-rows').children.length > 0;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function eventFilters() {
+  const f = {};
+  const kind = $('ev-kind').value.trim();
+  const filer = $('ev-filer').value.trim();
+  const since = $('ev-since').value;
+  if (kind) f.kind = kind;
+  if (filer) {
+    if (!/^[0-9]+$/.test(filer)) throw new Error('The filer is a number.');
+    f.filer = filer;
+  }
+  if (since) f.since = Date.now() - Number(since);
+  return f;
+}
+
+function showAdmin() {
+  show('admin');
+  try {
+    events.filters = eventFilters();
+  } catch (e) {
+    fail(e);
+  }
+  loadFilers();
+  loadEvents();
+}
+
 // ---- login and views ----
 
 function show(id) {
-  for (const s of ['login', 'files', 'trash']) $(s).hidden = s !== id;
+  for (const s of ['login', 'files', 'trash', 'admin']) $(s).hidden = s !== id;
   $('top').hidden = id === 'login';
   $('nav-files').classList.toggle('on', id === 'files');
   $('nav-trash').classList.toggle('on', id === 'trash');
+  $('nav-admin').classList.toggle('on', id === 'admin');
 }
 
 function showLogin(message) {
@@ -611,10 +713,13 @@ function route() {
     return;
   }
   $('whoami').textContent = `${s.user} · ${s.client}`;
+  $('nav-admin').hidden = !s.operator;
   const hash = location.hash || '#/files/';
   if (hash === '#/trash') {
     show('trash');
     loadTrash();
+  } else if (hash === '#/admin' && s.operator) {
+    showAdmin();
   } else if (hash.startsWith('#/files')) {
     show('files');
     loadFiles(pathOfHash(hash.slice('#/files'.length)));
@@ -644,6 +749,21 @@ function init() {
   $('versions-close').addEventListener('click', () => $('versions').close());
   $('menu-close').addEventListener('click', () => $('menu').close());
   $('empty-trash').addEventListener('click', emptyTrash);
+  $('admin-refresh').addEventListener('click', () => {
+    loadFilers();
+    loadEvents();
+  });
+  $('event-filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    try {
+      events.filters = eventFilters();
+    } catch (x) {
+      fail(x);
+      return;
+    }
+    loadEvents();
+  });
+  $('events-more').addEventListener('click', () => loadEvents(true));
   for (const b of document.querySelectorAll('#list button[data-sort]'))
     b.addEventListener('click', () => {
       const key = b.dataset.sort;

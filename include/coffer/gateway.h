@@ -21,6 +21,8 @@
  *   DELETE /api/v1/trash[/<id>]          delete for good
  *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
  *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
+ *   GET    /api/v1/admin/filers|instances|events   operators only: the
+ *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then
@@ -97,6 +99,10 @@ struct cf_gateway_conf {
      * "": none). A request from one of them is taken to come from the last
      * address of its X-Forwarded-For header, for the login limits. */
     char *trusted_proxies;
+    /* The client whose admin users are operators (NULL or "": none): they
+     * get the monitor's filer table, instances and event log on
+     * /api/v1/admin/ (else 403), and login says "operator": true. */
+    char *operator_client;
     struct cf_http_limits http; /* slow clients (http.h) */
     /* Redirected reads: a GET or HEAD of a file of at least redirect_min
      * bytes (0: never) whose client asks (header X-Coffer-Redirect: 1, or

@@ -36,6 +36,7 @@
 #include "coffer/sha512.h"
 #include "coffer/upstream.h"
 #include "gateway_int.h"
+#include "admin.h"
 #include "web.h"
 
 #define API        "/api/v1"
@@ -43,6 +44,7 @@
 #define VERSIONS   API "/versions"
 #define TRASH      API "/trash"
 #define LOGIN      API "/login"
+#define ADMIN      API "/admin"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
 /* A client that checks the SHA-512 itself asks for a redirect with it. */
@@ -92,6 +94,8 @@ struct cf_gateway {
     struct cf_upstream *app;    /* the upload services (--app, a comma list) */
     struct cf_upstream *objsrv; /* the download services (--objsrv, a comma list) */
     char *proxies;              /* ",ADDR,ADDR," of trusted proxies; NULL: none */
+    char *monitors;             /* --monitor, for /api/v1/admin/ (admin.h); NULL: none */
+    char *operator_client;      /* --operator-client; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     uint64_t redirect_min, redirect_ttl_s; /* gateway.h */
@@ -150,6 +154,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "milliseconds a login waits for a hashing slot before 503", false},
     {"trusted-proxies", CF_CONF_STR, NULL, 0, 0, OFF(trusted_proxies),
      "comma-separated addresses of proxies whose X-Forwarded-For names the client", false},
+    {"operator-client", CF_CONF_STR, NULL, 0, 0, OFF(operator_client),
+     "the client whose admin users see the operator's view (the monitor's filers, instances "
+     "and events) on /api/v1/admin/",
+     false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
     {"redirect-min", CF_CONF_SIZE, "1M", 0, UINT64_MAX, OFF(redirect_min),
      "files of at least this size are read through a redirect to a signed filer URL when the "
@@ -778,8 +786,10 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
         res = cf_http_reply_error(c, rc, "cannot issue a token");
         goto out;
     }
-    out = json_pack("{s:s,s:I,s:I,s:I}", "token", token, "expires_s", (json_int_t)g->ttl_s,
-                    "client_id", (json_int_t)cl.id, "user_id", (json_int_t)u.id);
+    out = json_pack("{s:s,s:I,s:I,s:I,s:b}", "token", token, "expires_s", (json_int_t)g->ttl_s,
+                    "client_id", (json_int_t)cl.id, "user_id", (json_int_t)u.id, "operator",
+                    g->operator_client != NULL && strcmp(cl.name, g->operator_client) == 0 &&
+                        u.admin);
     res = out != NULL ? cf_http_reply_json(c, MHD_HTTP_OK, out)
                       : cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
 out:
@@ -1618,6 +1628,49 @@ out:
     return res;
 }
 
+/* ---- /api/v1/admin ---- */
+
+/* Is the caller an admin user of the operator client? 0, CF_EPERM, or an
+ * fsdb error. */
+static int need_operator(struct cf_gateway *g, const struct who *w)
+{
+    struct cf_fsdb_client cl;
+    struct cf_fsdb_user *u = NULL;
+    size_t n = 0;
+    bool ok = false;
+    int rc;
+
+    if (g->operator_client == NULL)
+        return CF_EPERM;
+    rc = cf_fsdb_client_get(g->fs, w->client, &cl, NULL);
+    if (rc < 0)
+        return rc == CF_ENOTFOUND ? CF_EPERM : rc;
+    if (strcmp(cl.name, g->operator_client) != 0)
+        return CF_EPERM;
+    rc = cf_fsdb_user_list(g->fs, w->client, &u, &n, NULL);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (u[i].id == w->user)
+            ok = u[i].admin && !u[i].disabled;
+    free(u);
+    if (rc < 0)
+        return rc;
+    return ok ? 0 : CF_EPERM;
+}
+
+static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                             const struct who *w, const char *rest)
+{
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "the admin API is read-only: use GET");
+    rc = need_operator(g, w);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s",
+                                   rc == CF_EPERM ? "only the operator's admins see this" : "");
+    return cf__admin_serve(c, rest, g->monitors);
+}
+
 /* ---- routing ---- */
 
 /* `url` starts with prefix and then ends or goes on with '/'. */
@@ -1660,12 +1713,15 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     rest = under(url, FS);
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
-    if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL)
+    if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
+        under(url, ADMIN) == NULL)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "%s",
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
+    if (under(url, ADMIN) != NULL)
+        return admin(g, c, method, &w, under(url, ADMIN));
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)
@@ -1819,6 +1875,10 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                 g->proxies[k++] = conf->trusted_proxies[i];
         g->proxies[strlen(g->proxies)] = ',';
     }
+    if (conf->beat.monitor != NULL && conf->beat.monitor[0] != '\0')
+        g->monitors = cf_xstrdup(conf->beat.monitor);
+    if (conf->operator_client != NULL && conf->operator_client[0] != '\0')
+        g->operator_client = cf_xstrdup(conf->operator_client);
     pthread_mutex_init(&g->hash_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1923,6 +1983,8 @@ void cf_gateway_free(struct cf_gateway *g)
     cf_upstream_free(g->app);
     cf_upstream_free(g->objsrv);
     free(g->proxies);
+    free(g->monitors);
+    free(g->operator_client);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);
         pthread_cond_destroy(&g->stop_cv);

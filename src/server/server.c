@@ -626,6 +626,11 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
+    /* The web page's Admin view: the first client's admins are operators. */
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "operator-client", "demo");
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "monitor", monitor_url);
     cf_http_limits_copy(&s->gc.http, &conf->http);
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);

@@ -264,12 +264,50 @@ async function desktop(url, password) {
   await answer(page, null);
   await page.locator('#trash-none').waitFor();
 
+  step('the Admin view: filers with fill bars, instances, events with filters');
+  await page.click('#nav-admin');
+  await page.locator('#filer-rows tr').nth(1).waitFor();
+  check((await page.locator('#filer-rows tr').count()) === 2, 'two filers');
+  check((await page.locator('#filer-rows meter').count()) === 2, 'a fill bar per filer');
+  await page.locator('#filer-rows .chip', { hasText: 'online' }).first().waitFor();
+  await page.locator('#instance-rows tr[data-role="gateway"]').first().waitFor();
+  await page.locator('#event-rows tr').first().waitFor();
+  await page.fill('#ev-kind', 'filer.status');
+  await page.click('#event-filters button[type="submit"]');
+  await page.locator('#event-rows tr[data-kind="filer.status"]').first().waitFor();
+  const kinds = await page.locator('#event-rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.kind));
+  check(kinds.length > 0 && kinds.every((k) => k === 'filer.status'), `only filer.status: ${kinds}`);
+  await page.screenshot({ path: path.join(shots, 'admin-desktop.png'), fullPage: true });
+  await page.fill('#ev-kind', 'no.such.kind');
+  await page.click('#event-filters button[type="submit"]');
+  await page.locator('#events-none').waitFor();
+
   step('log out');
   await page.click('#logout');
   await page.locator('#login').waitFor();
   check(await page.evaluate(() => sessionStorage.length === 0), 'the token is gone');
   check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
   await ctx.close();
+}
+
+// A user who is not an operator: no Admin view, and 403 from its API.
+async function notOperator(url, data) {
+  step('a user who is not an operator gets 403 from the admin API');
+  const pw = 'reader pw 2026 web';
+  await new Promise((resolve, reject) => {
+    const p = spawn(coffer, ['admin', 'user', 'add', '--client', 'demo', 'reader', '--password', pw,
+      '--fs-db', `sqlite:${path.join(data, 'fs-catalog.db')}`], { stdio: 'inherit' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`user add exited ${code}`))));
+  });
+  const r = await fetch(`${url}/api/v1/login`, {
+    method: 'POST', body: JSON.stringify({ client: 'demo', user: 'reader', password: pw }),
+  });
+  check(r.status === 200, `reader login: ${r.status}`);
+  const j = await r.json();
+  check(j.operator === false, 'reader is no operator');
+  const a = await fetch(`${url}/api/v1/admin/filers`, { headers: { Authorization: `Bearer ${j.token}` } });
+  check(a.status === 403, `reader on the admin API: ${a.status}`);
+  check((await fetch(`${url}/api/v1/admin/filers`)).status === 401, 'no token: 401');
 }
 
 async function phone(url, password) {
@@ -300,6 +338,11 @@ async function phone(url, password) {
   await page.click('#nav-trash');
   await page.locator('#trash-none').waitFor();
   await page.screenshot({ path: path.join(shots, 'trash-phone.png') });
+  await page.click('#nav-admin');
+  await page.locator('#event-rows tr').first().waitFor();
+  await page.screenshot({ path: path.join(shots, 'admin-phone.png'), fullPage: true });
+  const adminWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(adminWidth <= 390, `the Admin view is no wider than the screen (${adminWidth}px)`);
   check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
   await ctx.close();
 }
@@ -318,6 +361,7 @@ async function main() {
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   await headers(url);
+  await notOperator(url, path.join(tmp, 'data'));
   await desktop(url, password);
   await phone(url, password);
   clearTimeout(timer);

@@ -1,0 +1,126 @@
+/*
+ * admin.c -- the operator's view: the monitor's filer table, instances and
+ * event log passed through to operators (admin.h).
+ */
+#include "admin.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "coffer/err.h"
+#include "coffer/http.h"
+#include "coffer/httpc.h"
+
+#define ADMIN_TIMEOUT_MS 5000
+#define URL_MAX          2048
+
+/* The event log's arguments passed on, each checked. */
+static const char *const num_args[] = {"since", "until", "filer", "after", "limit"};
+
+static bool digits(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static bool kind_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 31)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '.' || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Only the arguments above, each well formed; err says which is not. */
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    char *err = cls;
+
+    (void)kind;
+    for (size_t i = 0; i < sizeof(num_args) / sizeof(num_args[0]); i++)
+        if (strcmp(key, num_args[i]) == 0) {
+            if (value == NULL || !digits(value, 19))
+                cf_err_set(err, "%s is a decimal number", key);
+            return err[0] == '\0' ? MHD_YES : MHD_NO;
+        }
+    if (strcmp(key, "kind") == 0) {
+        if (value == NULL || !kind_ok(value))
+            cf_err_set(err, "kind is 1 to 31 of a-z 0-9 _ . -");
+    } else {
+        cf_err_set(err, "the event log takes since, until, kind, filer, after and limit");
+    }
+    return err[0] == '\0' ? MHD_YES : MHD_NO;
+}
+
+/* The monitor's path and query for rest into out; 0, or CF_ENOTFOUND /
+ * CF_EINVAL with err. */
+static int target(struct MHD_Connection *c, const char *rest, char *out, size_t cap, char *err)
+{
+    const char *keys[] = {"since", "until", "kind", "filer", "after", "limit"};
+    size_t len;
+
+    if (strcmp(rest, "/filers") == 0 || strcmp(rest, "/instances") == 0) {
+        (void)snprintf(out, cap, "/v1%s", rest);
+        return 0;
+    }
+    if (strcmp(rest, "/events") != 0) {
+        cf_err_set(err, "the admin API has filers, instances and events");
+        return CF_ENOTFOUND;
+    }
+    (void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, err);
+    if (err[0] != '\0')
+        return CF_EINVAL;
+    len = (size_t)snprintf(out, cap, "/v1/log");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = cf_http_query(c, keys[i]);
+        if (v != NULL)
+            len +=
+                (size_t)snprintf(out + len, cap - len, "%c%s=%s", len == 7 ? '?' : '&', keys[i], v);
+    }
+    return 0;
+}
+
+enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors)
+{
+    char err[CF_ERR_LEN] = "", path[256], url[URL_MAX];
+    const char *p = monitors;
+    int rc = target(c, rest, path, sizeof(path), err);
+
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    if (monitors == NULL || monitors[0] == '\0')
+        return cf_http_reply_error(c, CF_EUNAVAIL, "the gateway has no --monitor to ask");
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        long status = 0;
+        json_t *j = NULL;
+
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        if (n > 0 && n + strlen(path) < sizeof(url)) {
+            (void)snprintf(url, sizeof(url), "%.*s%s", (int)n, p, path);
+            rc = cf_httpc_json("GET", url, NULL, ADMIN_TIMEOUT_MS, &status, &j, err);
+            if (rc == 0 && j != NULL && status > 0 && status < 600)
+                return cf_http_reply_json(c, (unsigned)status, j);
+            json_decref(j);
+        }
+        p = end != NULL ? end + 1 : p + strlen(p);
+    }
+    return cf_http_reply_error(c, CF_EUNAVAIL, "no monitor answered%s%s", err[0] ? ": " : "", err);
+}
