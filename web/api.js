@@ -138,6 +138,7 @@ export async function login(client, user, password) {
     user,
     clientId: j.client_id,
     userId: j.user_id,
+    admin: j.admin === true,
     operator: j.operator === true,
     expiresAt: Date.now() + j.expires_s * 1000,
   };
@@ -246,4 +247,9 @@ export function adminEvents(filters) {
   for (const [k, v] of Object.entries(filters)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   const s = q.toString();
   return json('GET', s ? `/api/v1/admin/events?${s}` : '/api/v1/admin/events');
+}
+
+// The client's users and their groups (the client's admins only).
+export function adminUsers() {
+  return json('GET', '/api/v1/admin/users');
 }

@@ -649,15 +649,48 @@ function eventFilters() {
   return f;
 }
 
+function userRow(u) {
+  const role = u.disabled ? statusChip('disabled') : u.admin ? h('span', { class: 'chip ok' }, 'admin') : 'user';
+  return h('tr', { dataset: { user: u.name } },
+    h('td', {}, h('strong', {}, u.name), h('span', { class: 'sub-dc' }, ` #${u.id}`)),
+    h('td', {}, role),
+    h('td', { class: 'groups' }, u.groups.length ? u.groups.map((g) => g.name).join(', ') : '—'),
+    h('td', { class: 'c-date' }, date(u.created_ms)));
+}
+
+async function loadUsers() {
+  try {
+    const j = await api.adminUsers();
+    $('user-rows').replaceChildren(...j.users.map(userRow));
+    const admins = j.users.filter((u) => u.admin).length;
+    const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    $('users-summary').textContent = `${plural(j.users.length, 'user')}, ${plural(admins, 'admin')}`;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function loadAdmin() {
+  const s = api.session();
+  if (!s) return;
+  if (s.operator) {
+    loadFilers();
+    loadEvents();
+  }
+  if (s.admin) loadUsers();
+}
+
 function showAdmin() {
+  const s = api.session();
   show('admin');
+  $('ops').hidden = !s.operator;
+  $('people').hidden = !s.admin;
   try {
     events.filters = eventFilters();
   } catch (e) {
     fail(e);
   }
-  loadFilers();
-  loadEvents();
+  loadAdmin();
 }
 
 // ---- login and views ----
@@ -713,12 +746,12 @@ function route() {
     return;
   }
   $('whoami').textContent = `${s.user} · ${s.client}`;
-  $('nav-admin').hidden = !s.operator;
+  $('nav-admin').hidden = !s.operator && !s.admin;
   const hash = location.hash || '#/files/';
   if (hash === '#/trash') {
     show('trash');
     loadTrash();
-  } else if (hash === '#/admin' && s.operator) {
+  } else if (hash === '#/admin' && (s.operator || s.admin)) {
     showAdmin();
   } else if (hash.startsWith('#/files')) {
     show('files');
@@ -749,10 +782,7 @@ function init() {
   $('versions-close').addEventListener('click', () => $('versions').close());
   $('menu-close').addEventListener('click', () => $('menu').close());
   $('empty-trash').addEventListener('click', emptyTrash);
-  $('admin-refresh').addEventListener('click', () => {
-    loadFilers();
-    loadEvents();
-  });
+  $('admin-refresh').addEventListener('click', loadAdmin);
   $('event-filters').addEventListener('submit', (e) => {
     e.preventDefault();
     try {

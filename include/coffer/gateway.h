@@ -23,6 +23,7 @@
  *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
  *   GET    /api/v1/admin/filers|instances|events   operators only: the
  *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
+ *   GET    /api/v1/admin/users           a client's admins: its users and groups
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then

@@ -6,11 +6,13 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "coffer/err.h"
+#include "coffer/fsdb.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
 
@@ -123,4 +125,46 @@ enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, cons
         p = end != NULL ? end + 1 : p + strlen(p);
     }
     return cf_http_reply_error(c, CF_EUNAVAIL, "no monitor answered%s%s", err[0] ? ": " : "", err);
+}
+
+enum MHD_Result cf__admin_users(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user)
+{
+    struct cf_fsdb_user *u = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+    bool admin = false;
+    json_t *arr = NULL;
+    int rc = cf_fsdb_user_list(fs, client, &u, &n, err);
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (u[i].id == user)
+            admin = u[i].admin && !u[i].disabled;
+    if (rc == 0 && !admin) {
+        cf_err_set(err, "only the client's admins see its users");
+        rc = CF_EPERM;
+    }
+    if (rc == 0)
+        arr = json_array();
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct cf_fsdb_group *gr = NULL;
+        size_t ng = 0;
+        json_t *groups = json_array();
+
+        rc = cf_fsdb_user_groups(fs, client, u[i].id, &gr, &ng, err);
+        for (size_t k = 0; rc == 0 && k < ng; k++)
+            (void)json_array_append_new(
+                groups, json_pack("{s:I,s:s}", "id", (json_int_t)gr[k].id, "name", gr[k].name));
+        free(gr);
+        (void)json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:b,s:b,s:I,s:o}", "id", (json_int_t)u[i].id, "name",
+                           u[i].name, "admin", u[i].admin, "disabled", u[i].disabled, "created_ms",
+                           (json_int_t)u[i].created_ms, "groups", groups));
+    }
+    free(u);
+    if (rc < 0) {
+        json_decref(arr);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
+    return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "users", arr));
 }

@@ -12,16 +12,31 @@
  *        kind (a scribe kind) passed on; anything else is 400
  * The requests are signed with the gateway's cluster key (httpc.h); each
  * monitor of the comma list is tried in turn until one answers; none: 503.
+ * And, from the file system database, for the admin users of any client
+ * (cf__admin_users checks):
+ *   GET /api/v1/admin/users      {"users":[{id, name, admin, disabled,
+ *        created_ms, groups:[{id, name}]}]}: the caller's client's users
+ *        and the groups each belongs to
  *
  * Threads: any; nothing is shared.
  */
 #ifndef COFFER_GATEWAY_ADMIN_H
 #define COFFER_GATEWAY_ADMIN_H
 
+#include <stdint.h>
+
 #include <microhttpd.h>
+
+struct cf_fsdb;
 
 /* Answer GET /api/v1/admin<rest> from monitors (the --monitor list; NULL or
  * "": none). Returns what the handler should return. */
 enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors);
+
+/* Answer GET /api/v1/admin/users for user of client (from a verified
+ * token): 403 unless that user is an admin of client, else the listing
+ * above, or the database's error. fs is borrowed. */
+enum MHD_Result cf__admin_users(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user);
 
 #endif

@@ -786,10 +786,10 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
         res = cf_http_reply_error(c, rc, "cannot issue a token");
         goto out;
     }
-    out = json_pack("{s:s,s:I,s:I,s:I,s:b}", "token", token, "expires_s", (json_int_t)g->ttl_s,
-                    "client_id", (json_int_t)cl.id, "user_id", (json_int_t)u.id, "operator",
-                    g->operator_client != NULL && strcmp(cl.name, g->operator_client) == 0 &&
-                        u.admin);
+    out = json_pack(
+        "{s:s,s:I,s:I,s:I,s:b,s:b}", "token", token, "expires_s", (json_int_t)g->ttl_s, "client_id",
+        (json_int_t)cl.id, "user_id", (json_int_t)u.id, "admin", u.admin, "operator",
+        g->operator_client != NULL && strcmp(cl.name, g->operator_client) == 0 && u.admin);
     res = out != NULL ? cf_http_reply_json(c, MHD_HTTP_OK, out)
                       : cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
 out:
@@ -1664,6 +1664,8 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return cf_http_reply_error(c, CF_EMETHOD, "the admin API is read-only: use GET");
+    if (strcmp(rest, "/users") == 0)
+        return cf__admin_users(c, g->fs, w->client, w->user);
     rc = need_operator(g, w);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s",

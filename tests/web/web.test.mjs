@@ -278,6 +278,8 @@ async function desktop(url, password) {
   const kinds = await page.locator('#event-rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.kind));
   check(kinds.length > 0 && kinds.every((k) => k === 'filer.status'), `only filer.status: ${kinds}`);
   await page.screenshot({ path: path.join(shots, 'admin-desktop.png'), fullPage: true });
+  await page.locator('#user-rows tr[data-user="admin"] .chip', { hasText: 'admin' }).waitFor();
+  await page.locator('#user-rows tr[data-user="reader"] td.groups', { hasText: 'staff' }).waitFor();
   await page.fill('#ev-kind', 'no.such.kind');
   await page.click('#event-filters button[type="submit"]');
   await page.locator('#events-none').waitFor();
@@ -290,15 +292,19 @@ async function desktop(url, password) {
   await ctx.close();
 }
 
-// A user who is not an operator: no Admin view, and 403 from its API.
+// A user who is neither an operator nor an admin (made here, in group
+// "staff"): 403 from the admin API.
 async function notOperator(url, data) {
-  step('a user who is not an operator gets 403 from the admin API');
+  step('a user who is not an operator nor an admin gets 403 from the admin API');
   const pw = 'reader pw 2026 web';
-  await new Promise((resolve, reject) => {
-    const p = spawn(coffer, ['admin', 'user', 'add', '--client', 'demo', 'reader', '--password', pw,
-      '--fs-db', `sqlite:${path.join(data, 'fs-catalog.db')}`], { stdio: 'inherit' });
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`user add exited ${code}`))));
+  const fsdb = ['--fs-db', `sqlite:${path.join(data, 'fs-catalog.db')}`];
+  const admin = (...args) => new Promise((resolve, reject) => {
+    const p = spawn(coffer, ['admin', ...args, ...fsdb], { stdio: 'inherit' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`coffer admin ${args.join(' ')}: exit ${code}`))));
   });
+  await admin('user', 'add', '--client', 'demo', 'reader', '--password', pw);
+  await admin('group', 'add', '--client', 'demo', 'staff');
+  await admin('group', 'member', '--client', 'demo', 'staff', 'reader');
   const r = await fetch(`${url}/api/v1/login`, {
     method: 'POST', body: JSON.stringify({ client: 'demo', user: 'reader', password: pw }),
   });
@@ -307,6 +313,9 @@ async function notOperator(url, data) {
   check(j.operator === false, 'reader is no operator');
   const a = await fetch(`${url}/api/v1/admin/filers`, { headers: { Authorization: `Bearer ${j.token}` } });
   check(a.status === 403, `reader on the admin API: ${a.status}`);
+  check(j.admin === false, 'reader is no admin');
+  const b = await fetch(`${url}/api/v1/admin/users`, { headers: { Authorization: `Bearer ${j.token}` } });
+  check(b.status === 403, `reader on the users: ${b.status}`);
   check((await fetch(`${url}/api/v1/admin/filers`)).status === 401, 'no token: 401');
 }
 
