@@ -253,3 +253,8 @@ export function adminEvents(filters) {
 export function adminUsers() {
   return json('GET', '/api/v1/admin/users');
 }
+
+// The permission entries set on the folder at path (the client's admins).
+export function adminPerms(path) {
+  return json('GET', `/api/v1/admin/perms/${encodePath(path)}`);
+}

@@ -195,6 +195,9 @@ function entryActions(e) {
     items.push({ label: 'Copy…', act: () => copyTo(e) });
     items.push({ label: 'Versions…', act: () => openVersions(path, e.name) });
   }
+  const s = api.session();
+  if (e.type === 'folder' && s && s.admin)
+    items.push({ label: 'Permissions…', act: () => openPerms(path, e.name) });
   items.push({ label: 'Delete', danger: true, act: () => trashEntry(e) });
   return items;
 }
@@ -493,6 +496,30 @@ function openVersions(path, name) {
   loadVersions();
 }
 
+// ---- permissions (the client's admins) ----
+
+async function openPerms(path, name) {
+  $('perms-title').textContent = `Permissions of ${name}`;
+  $('perms-rows').replaceChildren();
+  $('perms-none').hidden = true;
+  $('perms').showModal();
+  try {
+    const [p, u] = await Promise.all([api.adminPerms(path), api.adminUsers()]);
+    const users = new Map(u.users.map((x) => [x.id, x.name]));
+    const groups = new Map(u.users.flatMap((x) => x.groups.map((g) => [g.id, g.name])));
+    $('perms-rows').replaceChildren(...p.entries.map((e) => {
+      const known = e.kind === 'user' ? users.get(e.id) : groups.get(e.id);
+      return h('tr', { dataset: { kind: e.kind, who: known ?? String(e.id) } },
+        h('td', {}, `${e.kind} `, h('strong', {}, known ?? `#${e.id}`)),
+        h('td', {}, h('span', { class: `chip ${e.level === 'none' ? 'bad' : e.level === 'read' ? 'warn' : 'ok'}` }, e.level)));
+    }));
+    $('perms-none').hidden = p.entries.length > 0;
+  } catch (e) {
+    $('perms').close();
+    fail(e);
+  }
+}
+
 // ---- the trash ----
 
 const bin = { next: null };
@@ -747,6 +774,7 @@ function route() {
   }
   $('whoami').textContent = `${s.user} · ${s.client}`;
   $('nav-admin').hidden = !s.operator && !s.admin;
+  $('perms-here').hidden = !s.admin;
   const hash = location.hash || '#/files/';
   if (hash === '#/trash') {
     show('trash');
@@ -781,6 +809,11 @@ function init() {
   $('versions-more').addEventListener('click', () => loadVersions(vers.next));
   $('versions-close').addEventListener('click', () => $('versions').close());
   $('menu-close').addEventListener('click', () => $('menu').close());
+  $('perms-close').addEventListener('click', () => $('perms').close());
+  $('perms-here').addEventListener('click', () => {
+    const names = files.path.split('/').filter((n) => n !== '');
+    openPerms(files.path, names.length ? names[names.length - 1] : 'Home');
+  });
   $('empty-trash').addEventListener('click', emptyTrash);
   $('admin-refresh').addEventListener('click', loadAdmin);
   $('event-filters').addEventListener('submit', (e) => {

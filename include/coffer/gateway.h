@@ -24,6 +24,7 @@
  *   GET    /api/v1/admin/filers|instances|events   operators only: the
  *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
  *   GET    /api/v1/admin/users           a client's admins: its users and groups
+ *   GET    /api/v1/admin/perms/<path>    a client's admins: a folder's entries
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then

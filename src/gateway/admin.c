@@ -127,23 +127,65 @@ enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, cons
     return cf_http_reply_error(c, CF_EUNAVAIL, "no monitor answered%s%s", err[0] ? ": " : "", err);
 }
 
+/* The client's users (*u, *n; caller frees *u) if user is one of its admins:
+ * 0, CF_EPERM, or an fsdb error, with err. */
+static int client_admin(struct cf_fsdb *fs, uint64_t client, uint64_t user, struct cf_fsdb_user **u,
+                        size_t *n, char *err)
+{
+    bool admin = false;
+    int rc = cf_fsdb_user_list(fs, client, u, n, err);
+
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        if ((*u)[i].id == user)
+            admin = (*u)[i].admin && !(*u)[i].disabled;
+    if (rc == 0 && !admin) {
+        cf_err_set(err, "only the client's admins see this");
+        rc = CF_EPERM;
+    }
+    return rc;
+}
+
+enum MHD_Result cf__admin_perms(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user, const char *path)
+{
+    static const char *const levels[] = {"none", "read", "read-write"};
+    struct cf_fsdb_user *u = NULL;
+    struct cf_fsdb_perm *p = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0, np = 0;
+    uint64_t folder = 0;
+    json_t *arr;
+    int rc = client_admin(fs, client, user, &u, &n, err);
+
+    free(u);
+    if (rc == 0)
+        rc = cf_fsdb_resolve(fs, client, path[0] != '\0' ? path : "/", &folder, err);
+    if (rc == 0)
+        rc = cf_fsdb_perm_list(fs, client, folder, &p, &np, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    arr = json_array();
+    for (size_t i = 0; i < np; i++)
+        (void)json_array_append_new(
+            arr,
+            json_pack("{s:s,s:I,s:s}", "kind", p[i].kind == CF_FSDB_GROUP ? "group" : "user", "id",
+                      (json_int_t)p[i].principal, "level",
+                      (unsigned)p[i].level <= CF_FSDB_READ_WRITE ? levels[p[i].level] : "unknown"));
+    free(p);
+    return cf_http_reply_json(c, MHD_HTTP_OK,
+                              json_pack("{s:s,s:I,s:o}", "path", path[0] != '\0' ? path : "/",
+                                        "folder", (json_int_t)folder, "entries", arr));
+}
+
 enum MHD_Result cf__admin_users(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
                                 uint64_t user)
 {
     struct cf_fsdb_user *u = NULL;
     char err[CF_ERR_LEN] = "";
     size_t n = 0;
-    bool admin = false;
     json_t *arr = NULL;
-    int rc = cf_fsdb_user_list(fs, client, &u, &n, err);
+    int rc = client_admin(fs, client, user, &u, &n, err);
 
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (u[i].id == user)
-            admin = u[i].admin && !u[i].disabled;
-    if (rc == 0 && !admin) {
-        cf_err_set(err, "only the client's admins see its users");
-        rc = CF_EPERM;
-    }
     if (rc == 0)
         arr = json_array();
     for (size_t i = 0; rc == 0 && i < n; i++) {

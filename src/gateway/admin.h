@@ -17,6 +17,10 @@
  *   GET /api/v1/admin/users      {"users":[{id, name, admin, disabled,
  *        created_ms, groups:[{id, name}]}]}: the caller's client's users
  *        and the groups each belongs to
+ *   GET /api/v1/admin/perms/PATH {"path", "folder", "entries":[{kind
+ *        ("user" or "group"), id, level ("none", "read", "read-write")}]}:
+ *        the permission entries set on the folder PATH itself (fsdb.h
+ *        cf_fsdb_perm_list); 404 no such folder
  *
  * Threads: any; nothing is shared.
  */
@@ -38,5 +42,10 @@ enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, cons
  * above, or the database's error. fs is borrowed. */
 enum MHD_Result cf__admin_users(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
                                 uint64_t user);
+
+/* Answer GET /api/v1/admin/perms<path> (path "" or "/...", decoded) for
+ * user of client likewise. */
+enum MHD_Result cf__admin_perms(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user, const char *path);
 
 #endif

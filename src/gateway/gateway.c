@@ -1666,6 +1666,8 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
         return cf_http_reply_error(c, CF_EMETHOD, "the admin API is read-only: use GET");
     if (strcmp(rest, "/users") == 0)
         return cf__admin_users(c, g->fs, w->client, w->user);
+    if (strncmp(rest, "/perms", 6) == 0 && (rest[6] == '\0' || rest[6] == '/'))
+        return cf__admin_perms(c, g->fs, w->client, w->user, rest + 6);
     rc = need_operator(g, w);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s",

@@ -168,6 +168,14 @@ async function desktop(url, password) {
   await page.click('#mkdir');
   await answer(page, 'docs');
   await row(page, 'docs').waitFor();
+  step('a folder\'s permissions: group staff reads the root, nothing set on docs');
+  await page.click('#perms-here');
+  await page.locator('#perms-rows tr[data-kind="group"][data-who="staff"]', { hasText: 'read' }).waitFor();
+  await page.screenshot({ path: path.join(shots, 'perms-desktop.png') });
+  await page.click('#perms-close');
+  await action(page, 'docs', 'Permissions');
+  await page.locator('#perms-none').waitFor();
+  await page.click('#perms-close');
   await row(page, 'docs').locator('a.name').click();
   await page.locator('#crumbs [aria-current]', { hasText: 'docs' }).waitFor();
   check(page.url().endsWith('#/files/docs'), 'the location names the folder');
@@ -289,6 +297,14 @@ async function desktop(url, password) {
   await page.locator('#login').waitFor();
   check(await page.evaluate(() => sessionStorage.length === 0), 'the token is gone');
   check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+
+  step('a token the gateway refuses: back to the login form, with the reason');
+  await page.evaluate(() => sessionStorage.setItem('coffer.session', JSON.stringify({
+    token: 'forged', client: 'demo', user: 'admin', expiresAt: Date.now() + 3600000,
+  })));
+  await page.reload();
+  await page.locator('#login-error', { hasText: 'session has ended' }).waitFor();
+  check(await page.evaluate(() => sessionStorage.length === 0), 'the refused token is dropped');
   await ctx.close();
 }
 
@@ -305,6 +321,7 @@ async function notOperator(url, data) {
   await admin('user', 'add', '--client', 'demo', 'reader', '--password', pw);
   await admin('group', 'add', '--client', 'demo', 'staff');
   await admin('group', 'member', '--client', 'demo', 'staff', 'reader');
+  await admin('perm', 'set', '--client', 'demo', '--path', '/', '--group', 'staff', '--level', 'read');
   const r = await fetch(`${url}/api/v1/login`, {
     method: 'POST', body: JSON.stringify({ client: 'demo', user: 'reader', password: pw }),
   });
@@ -316,6 +333,8 @@ async function notOperator(url, data) {
   check(j.admin === false, 'reader is no admin');
   const b = await fetch(`${url}/api/v1/admin/users`, { headers: { Authorization: `Bearer ${j.token}` } });
   check(b.status === 403, `reader on the users: ${b.status}`);
+  const c = await fetch(`${url}/api/v1/admin/perms/`, { headers: { Authorization: `Bearer ${j.token}` } });
+  check(c.status === 403, `reader on the permissions: ${c.status}`);
   check((await fetch(`${url}/api/v1/admin/filers`)).status === 401, 'no token: 401');
 }
 
