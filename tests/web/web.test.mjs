@@ -397,7 +397,12 @@ async function main() {
 }
 
 function cleanup(code) {
-  const done = () => {
+  const done = (serverCode) => {
+    // A clean stop is exit 0 (sanitizer builds: no error, no leak at exit).
+    if (code === 0 && serverCode !== undefined && serverCode !== 0) {
+      console.error(`it_web: FAILED: coffer server exited ${serverCode} on SIGTERM`);
+      code = 1;
+    }
     if (code === 0) fs.rmSync(tmp, { recursive: true, force: true });
     else console.error(`it_web: kept ${tmp} (server.err: the server's log)`);
     process.exit(code);
@@ -407,7 +412,7 @@ function cleanup(code) {
   Promise.resolve(b ? b.close().catch(() => {}) : null).then(() => {
     if (server && server.exitCode === null) {
       server.removeAllListeners('exit');
-      server.on('exit', done);
+      server.on('exit', (c, sig) => done(c === null ? sig : c));
       server.kill('SIGTERM');
       setTimeout(() => {
         if (server.exitCode === null) server.kill('SIGKILL');
