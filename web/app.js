@@ -7,7 +7,9 @@
 import * as api from './api.js';
 import { size, date, isoDate, h } from './format.js';
 
-const PAGE = 200; // entries per page of a folder listing
+// Entries per page of a folder listing; ?page=N in the page's URL sets
+// another (1 to 10000), e.g. to see "Load more" at work.
+const PAGE = Math.min(10000, Math.max(1, Number(new URLSearchParams(location.search).get('page')) || 200));
 
 const $ = (id) => document.getElementById(id);
 

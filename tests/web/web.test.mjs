@@ -351,8 +351,13 @@ async function phone(url, password) {
   await page.goto(url);
   await page.locator('#login').waitFor();
   await page.screenshot({ path: path.join(shots, 'login-phone.png') });
-  await login(page, url, 'admin', password);
+  await login(page, `${url}/?page=1`, 'admin', password);
+  step('phone: pages of one entry, "Load more"');
   await row(page, 'docs').waitFor();
+  check((await page.locator('#rows tr').count()) === 1, 'one entry on the first page');
+  await page.locator('#more').tap();
+  await row(page, 'dropped.txt').waitFor();
+  check(await page.locator('#more').isHidden(), 'no more pages');
   await page.screenshot({ path: path.join(shots, 'files-phone.png') });
   await row(page, 'docs').locator('a.name').tap();
   await row(page, 'renamed.bin').waitFor();
