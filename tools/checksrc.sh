@@ -79,7 +79,7 @@ for my $pair (
     [filer   => [qw(store filer)]],
     [app     => [qw(app)]],
     [objsrv  => [qw(objsrv)]],
-    [gateway => [qw(gateway auth)]],
+    [gateway => [qw(gateway auth sigv4)]],
     [monitor => [qw(monitor)]],
     [server  => [qw(server)]],
     [cli     => [qw(cli)]],

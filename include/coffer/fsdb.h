@@ -533,4 +533,88 @@ CF_MUST_CHECK int cf_fsdb_release_add(struct cf_fsdb *fs, uint64_t client, const
 CF_MUST_CHECK int cf_fsdb_release_done(struct cf_fsdb *fs, uint64_t client, const char *uuid,
                                        char *err);
 
+/* ---- S3 access keys and object attributes (s3.c) ------------------------- */
+
+/* An access key of the gateway's S3 API (catalog table access_keys): its id
+ * names (client, user), whose permissions apply to every request it signs.
+ * The secret is stored as is, not hashed: AWS Signature Version 4 is an
+ * HMAC keyed by the secret, so the server must hold it. The catalog is the
+ * same trust boundary as the gateway's token key file (either one lets
+ * its holder act as any user), so it is protected like that file: SQLite
+ * files mode 0600 under --data, PostgreSQL by its roles. Revoking deletes
+ * the row; the next request signed with it gets InvalidAccessKeyId. */
+#define CF_FSDB_S3KEY_ID_MAX     32
+#define CF_FSDB_S3KEY_SECRET_MAX 64
+/* Keys per user at most (cf_fsdb_s3key_add). */
+#define CF_FSDB_S3KEYS_PER_USER 16
+
+struct cf_fsdb_s3key {
+    char id[CF_FSDB_S3KEY_ID_MAX + 1];
+    char secret[CF_FSDB_S3KEY_SECRET_MAX + 1];
+    uint64_t client;
+    uint64_t user;
+    uint64_t created_ms;
+};
+
+/* Store k (borrowed; created_ms is set here). Returns 0, CF_EINVAL (an id
+ * or secret empty, too long, or not printable ASCII), CF_ENOTFOUND (no such
+ * client), CF_EEXIST (the id is taken), CF_ETOOLARGE (the user has
+ * CF_FSDB_S3KEYS_PER_USER keys), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3key_add(struct cf_fsdb *fs, const struct cf_fsdb_s3key *k, char *err);
+
+/* The key named id (borrowed). Returns 0, CF_ENOTFOUND or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3key_get(struct cf_fsdb *fs, const char *id, struct cf_fsdb_s3key *out,
+                                    char *err);
+
+/* The keys of client's user (0: of every user), oldest first. *out: array
+ * of *n (caller owns; free(); NULL when *n is 0). Returns 0 or a db.h
+ * error. */
+CF_MUST_CHECK int cf_fsdb_s3key_list(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                     struct cf_fsdb_s3key **out, size_t *n, char *err);
+
+/* Delete the key id of client's user (0: of any user of client). Returns
+ * 0, CF_ENOTFOUND (no such key there) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3key_remove(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                       const char *id, char *err);
+
+/* What S3 keeps beside a file version (shard table s3_attrs): the ETag
+ * (MD5 of the bytes, 32 hex), the Content-Type and the x-amz-meta-*
+ * headers as a JSON object. */
+#define CF_FSDB_S3_CTYPE_MAX 255
+#define CF_FSDB_S3_META_MAX  4096
+
+struct cf_fsdb_s3attrs {
+    char etag[33];
+    char content_type[CF_FSDB_S3_CTYPE_MAX + 1];
+    char meta[CF_FSDB_S3_META_MAX + 1]; /* JSON object text, "{}" when none */
+};
+
+/* Record a's attributes (borrowed) for version number `version` of client's
+ * file (replacing any). Returns 0, CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3attrs_set(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                      uint32_t version, const struct cf_fsdb_s3attrs *a, char *err);
+
+/* The attributes of a version. Returns 0, CF_ENOTFOUND (none recorded: a
+ * file written through /api/v1/fs) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3attrs_get(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                      uint32_t version, struct cf_fsdb_s3attrs *out, char *err);
+
+/* One child of a folder in S3 key order (cf_fsdb_s3_page). */
+struct cf_fsdb_s3_item {
+    struct cf_fsdb_entry e; /* a folder's or a file's (current version) */
+    char etag[33];          /* a file's recorded ETag; "" if none */
+};
+
+/* Up to limit (1..CF_FSDB_LIST_MAX) children of client's folder in S3 key
+ * order: a folder's key is its name and '/', a file's its name, compared
+ * bytewise; only those whose key is greater than after (borrowed; NULL:
+ * from the first). Each page is one query that reads and sorts the
+ * folder's children in the database (no index gives this order), then one
+ * look-up per file; memory is limit items. *out: array of *n (caller owns;
+ * free(); NULL when *n is 0); *more: whether children follow. Returns 0,
+ * CF_EINVAL (limit), CF_ENOTFOUND (folder), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                  const char *after, size_t limit, struct cf_fsdb_s3_item **out,
+                                  size_t *n, bool *more, char *err);
+
 #endif

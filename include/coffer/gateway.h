@@ -20,6 +20,11 @@
  *   POST   /api/v1/trash/<id>?op=restore[&to=<path>]
  *   DELETE /api/v1/trash[/<id>]          delete for good
  *   GET    /api/v1/versions/<path>?download=<version id>   that version's bytes
+ *   POST   /api/v1/keys                  a new S3 access key of the caller (201
+ *                                        {access_key_id, secret_access_key, created_ms};
+ *                                        the secret is shown this once)
+ *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}]}
+ *   DELETE /api/v1/keys/<id>             revoke one of them (204; 404 if not the caller's)
  *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
  *   GET    /api/v1/admin/filers|instances|events   operators only: the
  *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
@@ -118,6 +123,14 @@ struct cf_gateway_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * trash retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    /* The S3 API (s3.c): a second listener, HOST:PORT (NULL: none), so
+     * path-style URLs (/bucket/key) never meet /api/v1. Requests whose Host
+     * is BUCKET.<s3_domain> are virtual-hosted style (NULL: path style
+     * only). s3_region names the region of signatures and
+     * GetBucketLocation. The same TLS, limits and fsdb as the gateway. */
+    char *s3_listen;
+    char *s3_domain;
+    char *s3_region;
     struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };
@@ -135,6 +148,9 @@ struct cf_gateway;
  * running on failure. */
 CF_MUST_CHECK int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out,
                                    uint16_t *port_out, char *err);
+
+/* The bound port of the S3 listener; 0 if there is none. */
+uint16_t cf_gateway_s3_port(const struct cf_gateway *g);
 
 /* Stop the trash retention thread (a pass in progress finishes first), stop
  * accepting, let requests in flight finish (up to timeout_s), close. */

@@ -1,8 +1,8 @@
 /*
- * accounts.c -- `coffer admin client|user|group|perm|fs-shard`: clients,
- * users, groups, folder permissions and shards, written straight into the file system
- * database (--fs-db URI, COFFER_FS_DB, default sqlite:./data/fs-catalog.db),
- * as an operator does before anyone can log in.
+ * accounts.c -- `coffer admin client|user|group|perm|fs-shard|s3-key`:
+ * clients, users, groups, folder permissions, shards and S3 access keys, written straight into the
+ * file system database (--fs-db URI, COFFER_FS_DB, default sqlite:./data/fs-catalog.db), as an
+ * operator does before anyone can log in.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "coffer/err.h"
 #include "coffer/fsdb.h"
 #include "coffer/log.h"
+#include "coffer/sigv4.h"
 #include "cli_int.h"
 
 struct accounts_conf {
@@ -52,7 +53,7 @@ static const struct cf_conf_opt accounts_opts[] = {
     {"password-prompt", CF_CONF_BOOL, "false", 0, 0, OFF(password_prompt),
      "user add: ask for the password on the terminal (twice, not echoed)", false},
     {"path", CF_CONF_STR, NULL, 0, 0, OFF(path), "perm set: the folder", false},
-    {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set: the user", false},
+    {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set, s3-key add and list: the user", false},
     {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group name", false},
     {"level", CF_CONF_STR, NULL, 0, 0, OFF(level), "perm set: none, read or read-write", false},
 };
@@ -266,6 +267,79 @@ out:
     return rc;
 }
 
+/* `s3-key add --client C --user U`: a new S3 access key, its secret shown once. */
+static int s3key_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_s3key k;
+    int rc;
+
+    (void)pos;
+    memset(&k, 0, sizeof(k));
+    if (c->user == NULL) {
+        cf_err_set(err, "give --user U");
+        return CF_EINVAL;
+    }
+    rc = find_client(fs, c, &k.client, err);
+    if (rc == 0)
+        rc = find_user(fs, k.client, c->user, &k.user, err);
+    if (rc == 0)
+        rc = cf_sigv4_key_new(k.id, k.secret);
+    if (rc == 0)
+        rc = cf_fsdb_s3key_add(fs, &k, err);
+    if (rc == 0)
+        printf("access key id: %s\nsecret key:    %s\n", k.id, k.secret);
+    explicit_bzero(&k, sizeof(k));
+    return rc;
+}
+
+/* `s3-key list --client C [--user U]`: ids only, never secrets. */
+static int s3key_list(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_s3key *v = NULL;
+    struct cf_fsdb_user *users = NULL;
+    uint64_t client = 0, user = 0;
+    size_t n = 0, nu = 0;
+    int rc;
+
+    (void)pos;
+    rc = find_client(fs, c, &client, err);
+    if (rc == 0 && c->user != NULL)
+        rc = find_user(fs, client, c->user, &user, err);
+    if (rc == 0)
+        rc = cf_fsdb_s3key_list(fs, client, user, &v, &n, err);
+    if (rc == 0)
+        rc = cf_fsdb_user_list(fs, client, &users, &nu, err);
+    if (rc < 0)
+        goto out;
+    printf("%-22s %-24s %s\n", "ACCESS KEY ID", "USER", "CREATED (ms)");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = "?";
+        for (size_t j = 0; j < nu; j++)
+            if (users[j].id == v[i].user)
+                name = users[j].name;
+        printf("%-22s %-24s %" PRIu64 "\n", v[i].id, name, v[i].created_ms);
+    }
+out:
+    if (v != NULL)
+        explicit_bzero(v, n * sizeof(*v));
+    free(v);
+    free(users);
+    return rc;
+}
+
+/* `s3-key revoke --client C ID`. */
+static int s3key_revoke(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint64_t client = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc == 0)
+        rc = cf_fsdb_s3key_remove(fs, client, 0, pos[2], err);
+    if (rc == 0)
+        printf("access key %s revoked\n", pos[2]);
+    return rc;
+}
+
 /* Each command: `admin WHAT VERB`, with nargs positional arguments in all. */
 struct account_cmd {
     const char *what;
@@ -278,7 +352,8 @@ static const struct account_cmd account_cmds[] = {
     {"client", "add", 3, client_add},       {"user", "add", 3, user_add},
     {"group", "add", 3, group_add},         {"group", "member", 4, group_member},
     {"perm", "set", 2, perm_set},           {"fs-shard", "add", 2, fs_shard_add},
-    {"fs-shard", "list", 2, fs_shard_list},
+    {"fs-shard", "list", 2, fs_shard_list}, {"s3-key", "add", 2, s3key_add},
+    {"s3-key", "list", 2, s3key_list},      {"s3-key", "revoke", 3, s3key_revoke},
 };
 
 int cf__cli_admin_accounts(int argc, char **argv)
@@ -292,6 +367,9 @@ int cf__cli_admin_accounts(int argc, char **argv)
         "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"
         "                             --level none|read|read-write\n"
         "       coffer admin fs-shard add [--shard-location URI] | fs-shard list\n"
+        "       coffer admin s3-key add --client C --user U\n"
+        "       coffer admin s3-key list --client C [--user U]\n"
+        "       coffer admin s3-key revoke --client C ACCESS_KEY_ID\n"
         "They work on the file system database: --fs-db URI (COFFER_FS_DB, default\n"
         "sqlite:./data/fs-catalog.db).\n";
     static const struct cf__cli_args args = {.cmd = "admin",

@@ -416,7 +416,8 @@ int cf_cli_admin(int argc, char **argv)
 {
     static const char *const jobs[] = {"jobs", "job", NULL};
     static const char *const monitor[] = {"filers", "log", "cluster", NULL};
-    static const char *const accounts[] = {"client", "user", "group", "perm", "fs-shard", NULL};
+    static const char *const accounts[] = {"client",   "user",   "group", "perm",
+                                           "fs-shard", "s3-key", NULL};
     const char *noun = argc >= 1 ? argv[0] : "";
     int rc;
 

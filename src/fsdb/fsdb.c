@@ -37,7 +37,15 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " replicas INTEGER NOT NULL,"
                                      " created BIGINT NOT NULL);"
                                      "CREATE INDEX IF NOT EXISTS clients_by_shard"
-                                     " ON clients (shard_id);";
+                                     " ON clients (shard_id);"
+                                     "CREATE TABLE IF NOT EXISTS access_keys ("
+                                     " key_id TEXT PRIMARY KEY,"
+                                     " client_id BIGINT NOT NULL REFERENCES clients (id),"
+                                     " user_id BIGINT NOT NULL,"
+                                     " secret TEXT NOT NULL,"
+                                     " created BIGINT NOT NULL);"
+                                     "CREATE INDEX IF NOT EXISTS access_keys_by_user"
+                                     " ON access_keys (client_id, user_id);";
 
 /* Every row carries client_id and every query matches it (fsdb.h
  * "Isolation"). A trashed folder or file has a NULL parent, so the UNIQUE
@@ -118,6 +126,19 @@ static const char shard_schema[] =
     " uuid TEXT NOT NULL,"
     " since BIGINT NOT NULL,"
     " PRIMARY KEY (client_id, uuid));";
+
+/* Tables added after version 1 of a shard, made when missing each time a
+ * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
+ * the S3 attributes of file versions (fsdb.h). The catalog's are in
+ * catalog_schema, which runs at every open. */
+static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
+                                  " file_id BIGINT NOT NULL,"
+                                  " version INTEGER NOT NULL,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " etag TEXT NOT NULL,"
+                                  " content_type TEXT NOT NULL,"
+                                  " meta TEXT NOT NULL,"
+                                  " PRIMARY KEY (file_id, version));";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 
@@ -321,6 +342,8 @@ static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, 
         rc = schema_init(db, uri, id, err);
     else
         rc = cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
+    if (rc == 0 && id != 0)
+        rc = cf_db_exec(db, shard_added, err);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@
 #include "coffer/range.h"
 #include "coffer/role.h"
 #include "coffer/sha512.h"
+#include "coffer/sigv4.h"
 #include "coffer/upstream.h"
 #include "gateway_int.h"
 #include "admin.h"
@@ -45,6 +47,7 @@
 #define TRASH      API "/trash"
 #define LOGIN      API "/login"
 #define ADMIN      API "/admin"
+#define KEYS       API "/keys"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
 /* A client that checks the SHA-512 itself asks for a redirect with it. */
@@ -110,6 +113,8 @@ struct cf_gateway {
     /* Lease "gateway.trash": of several gateways on one catalog, only its
      * holder runs the retention passes (lease.h). */
     struct cf_lease *trash_lease;
+    struct cf__s3 *s3; /* the S3 listener (s3.c); NULL: none */
+    uint16_t s3_port;
     bool sync_init; /* stop_mu and stop_cv exist */
     bool stop;      /* guarded by stop_mu */
     pthread_mutex_t stop_mu;
@@ -165,6 +170,12 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      false},
     {"redirect-ttl-s", CF_CONF_U64, "30", 1, 600, OFF(redirect_ttl_s),
      "seconds a redirect's signed filer URL stays valid", false},
+    {"s3-listen", CF_CONF_STR, NULL, 0, 0, OFF(s3_listen),
+     "HOST:PORT to serve the S3 API on (a second listener); none if unset", false},
+    {"s3-domain", CF_CONF_STR, NULL, 0, 0, OFF(s3_domain),
+     "DOMAIN of virtual-hosted S3 requests (Host: BUCKET.DOMAIN); unset: path style only", false},
+    {"s3-region", CF_CONF_STR, "us-east-1", 0, 0, OFF(s3_region),
+     "the S3 region: signatures' scope and GetBucketLocation", false},
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
     CF_ROLE_BEAT_OPTS(OFF),
@@ -504,8 +515,10 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
 /* Stream the object uuid of (size, sha) from objsrv, honouring Range; or,
  * when the client asks, redirect it to a filer (redirect_bytes). */
 static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
-                                   uint64_t size, const uint8_t *sha, uint32_t version_no)
+                                   uint64_t size, const uint8_t *sha, uint32_t version_no,
+                                   const char *const *extra)
 {
+    bool own_type = false;
     struct cf_range range = {0, 0};
     struct cf_fetch_opts fo;
     struct stream *s = NULL;
@@ -570,7 +583,14 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
     cf_sha512_hex(sha, hex);
     (void)snprintf(vs, sizeof(vs), "%" PRIu32, version_no);
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && extra[i + 1] != NULL; i += 2) {
+        (void)MHD_add_response_header(resp, extra[i], extra[i + 1]);
+        if (strcasecmp(extra[i], MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+            own_type = true;
+    }
+    if (!own_type)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      "application/octet-stream");
     (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
     (void)MHD_add_response_header(resp, CF_SHA512_HEADER, hex);
     (void)MHD_add_response_header(resp, "X-Coffer-Version", vs);
@@ -860,17 +880,47 @@ static int put_close(struct req *r, long *status, json_t **reply, char *err)
     return 0;
 }
 
+/* Start r's upload (r->who set) to the next healthy app. Returns 0, or an
+ * fsdb error or CF_EINTERNAL with err. */
+static int upload_open(struct cf_gateway *g, struct req *r, char *err)
+{
+    struct cf_fsdb_client cl;
+    char url[URL_MAX];
+    int rc, n;
+
+    rc = cf_fsdb_client_get(g->fs, r->who.client, &cl, err);
+    if (rc == 0) {
+        /* A client recorded with fewer (before they were refused) gets the least. */
+        /* The upload goes to one app, the next healthy one; if it fails the
+         * client gets 503 and may send it again, which then goes to another. */
+        size_t order[CF_UPSTREAM_MAX];
+        (void)cf_upstream_order(g->app, order);
+        r->app_i = order[0];
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u",
+                     cf_upstream_url(g->app, r->app_i),
+                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas);
+        if (n < 0 || (size_t)n >= sizeof(url)) {
+            rc = CF_EINTERNAL;
+            cf_err_set(err, "the app URL is too long");
+        }
+    }
+    if (rc == 0 && put_open(g, r, url) < 0) {
+        rc = CF_EINTERNAL;
+        cf_err_set(err, "cannot start the transfer");
+    }
+    return rc;
+}
+
 static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c, const char *path,
                                  void **req_cls)
 {
     struct target t;
     struct cf_fsdb_entry e;
-    struct cf_fsdb_client cl;
     enum cf_fsdb_level have = CF_FSDB_NONE;
     struct req *r = NULL;
-    char err[CF_ERR_LEN] = "", url[URL_MAX];
+    char err[CF_ERR_LEN] = "";
     struct who w;
-    int rc, n;
+    int rc;
 
     rc = authenticate(g, c, &w);
     if (rc < 0)
@@ -901,26 +951,7 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
         cf_err_set(err, "a folder has that name");
     }
     if (rc == 0)
-        rc = cf_fsdb_client_get(g->fs, w.client, &cl, err);
-    if (rc == 0) {
-        /* A client recorded with fewer (before they were refused) gets the least. */
-        /* The upload goes to one app, the next healthy one; if it fails the
-         * client gets 503 and may send it again, which then goes to another. */
-        size_t order[CF_UPSTREAM_MAX];
-        (void)cf_upstream_order(g->app, order);
-        r->app_i = order[0];
-        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u",
-                     cf_upstream_url(g->app, r->app_i),
-                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas);
-        if (n < 0 || (size_t)n >= sizeof(url)) {
-            rc = CF_EINTERNAL;
-            cf_err_set(err, "the app URL is too long");
-        }
-    }
-    if (rc == 0 && put_open(g, r, url) < 0) {
-        rc = CF_EINTERNAL;
-        cf_err_set(err, "cannot start the transfer");
-    }
+        rc = upload_open(g, r, err);
     if (rc < 0) {
         free(r);
         return cf_http_refuse(c, req_cls, rc, "%s", err);
@@ -972,14 +1003,16 @@ static int settle_put(struct cf_gateway *g, uint64_t client, const char *uuid, c
     return CF_EINDOUBT;
 }
 
-static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
+/* End r's upload and record it as the new version of r->name in r->folder
+ * (keep), or hand the stored object straight back to the delete service
+ * (!keep: the body failed a check only its end could tell). Returns 0 with
+ * *e the file, or an error with err. */
+static int upload_record(struct cf_gateway *g, struct req *r, bool keep, struct cf_fsdb_entry *e,
+                         char *err)
 {
     struct cf_fsdb_put put;
-    struct cf_fsdb_entry e;
     json_t *reply = NULL;
     const char *uuid, *sha, *msg;
-    char err[CF_ERR_LEN] = "";
-    enum MHD_Result res;
     long status = 0;
     int rc;
 
@@ -995,10 +1028,8 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
         cf_err_set(err, "the upload service answered %ld%s%.200s", status, msg ? ": " : "",
                    msg ? msg : "");
     }
-    if (rc < 0) {
-        res = reply_err(c, rc, err);
+    if (rc < 0)
         goto out;
-    }
     uuid = json_string_value(json_object_get(reply, "uuid"));
     sha = json_string_value(json_object_get(reply, "sha512"));
     memset(&put, 0, sizeof(put));
@@ -1007,13 +1038,23 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
         !json_is_integer(json_object_get(reply, "size")) ||
         (uint64_t)json_integer_value(json_object_get(reply, "size")) != r->size) {
         cf_log(CF_LOG_ERROR, "the upload service sent a malformed record");
-        res = cf_http_reply_error(c, CF_EINTERNAL, "the upload service sent a malformed record");
+        cf_err_set(err, "the upload service sent a malformed record");
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    if (!keep) {
+        struct cf_fsdb_uuid orphan;
+        memcpy(orphan.text, uuid, sizeof(orphan.text));
+        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
+            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
+        release_objects(g, r->who.client, &orphan, 1);
+        rc = 0;
         goto out;
     }
     memcpy(put.uuid, uuid, CF_FSDB_UUID_LEN + 1);
     put.size = r->size;
     put.by_user = r->who.user;
-    rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, &e, err);
+    rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, e, err);
     if (rc == CF_EINDOUBT)
         rc = settle_put(g, r->who.client, uuid, err);
     if (rc == CF_EINDOUBT) {
@@ -1021,7 +1062,6 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
          * object no file names costs space only (the orphan pass). */
         cf_log(CF_LOG_WARN, "upload %s: its file record may or may not be committed: object kept",
                uuid);
-        res = reply_err(c, rc, err);
         goto out;
     }
     if (rc < 0) {
@@ -1034,17 +1074,95 @@ static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c
         if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
             cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
         release_objects(g, r->who.client, &orphan, 1);
-        res = reply_err(c, rc, err);
         goto out;
     }
     cf_log(CF_LOG_DEBUG,
            "put client=%" PRIu64 " file=%" PRIu64 " v=%" PRIu32 " uuid=%s bytes=%" PRIu64
            " ms=%.1f",
-           r->who.client, e.id, e.version_no, uuid, r->size, (double)(cf_now_ns() - r->t0) / 1e6);
-    res = reply_entry(c, MHD_HTTP_CREATED, &e);
+           r->who.client, e->id, e->version_no, uuid, r->size, (double)(cf_now_ns() - r->t0) / 1e6);
 out:
     json_decref(reply);
-    return res;
+    return rc;
+}
+
+static enum MHD_Result put_finish(struct cf_gateway *g, struct MHD_Connection *c, struct req *r)
+{
+    struct cf_fsdb_entry e;
+    char err[CF_ERR_LEN] = "";
+    int rc = upload_record(g, r, true, &e, err);
+
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    return reply_entry(c, MHD_HTTP_CREATED, &e);
+}
+
+/* ---- what s3.c uses (gateway_int.h) ---- */
+
+struct cf__gateway_put {
+    struct req r;
+};
+
+int cf__gateway_put_new(struct cf_gateway *g, uint64_t client, uint64_t user, uint64_t folder,
+                        const char *name, struct cf__gateway_put **out, char *err)
+{
+    struct cf__gateway_put *p = cf_xcalloc(1, sizeof(*p));
+    int rc;
+
+    *out = NULL;
+    if (strlen(name) > CF_FSDB_NAME_MAX) {
+        free(p);
+        cf_err_set(err, "a name is longer than %d bytes", CF_FSDB_NAME_MAX);
+        return CF_EINVAL;
+    }
+    p->r.kind = REQ_PUT;
+    p->r.who.client = client;
+    p->r.who.user = user;
+    p->r.folder = folder;
+    p->r.t0 = cf_now_ns();
+    memcpy(p->r.name, name, strlen(name) + 1);
+    rc = upload_open(g, &p->r, err);
+    if (rc < 0) {
+        cf__gateway_put_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void cf__gateway_put_write(struct cf__gateway_put *p, const char *buf, size_t n)
+{
+    put_body(&p->r, buf, n);
+}
+
+int cf__gateway_put_end(struct cf_gateway *g, struct cf__gateway_put *p, bool keep,
+                        struct cf_fsdb_entry *e, char *err)
+{
+    if (p->r.err < 0) {
+        cf_err_set(err, "the upload service failed");
+        return p->r.err;
+    }
+    return upload_record(g, &p->r, keep, e, err);
+}
+
+void cf__gateway_put_free(struct cf__gateway_put *p)
+{
+    if (p == NULL)
+        return;
+    cf_pump_free(p->r.pump);
+    cf_buf_fini(&p->r.reply);
+    cf_buf_fini(&p->r.body);
+    free(p);
+}
+
+enum MHD_Result cf__gateway_serve(struct cf_gateway *g, struct MHD_Connection *c,
+                                  const struct cf_fsdb_entry *e, const char *const *headers)
+{
+    return serve_bytes(g, c, e->uuid, e->size, e->sha512, e->version_no, headers);
+}
+
+struct cf_fsdb *cf__gateway_fs(struct cf_gateway *g)
+{
+    return g->fs;
 }
 
 /* ---- pages of listings ---- */
@@ -1132,7 +1250,7 @@ static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, co
     if (rc < 0)
         return reply_err(c, rc, err);
     if (e.kind == CF_FSDB_FILE)
-        return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no);
+        return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no, NULL);
     rc = page_limit(c, &limit, err);
     if (rc == 0 && after != NULL)
         rc = cursor_to_pos(after, &pos, err);
@@ -1350,7 +1468,7 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
         if (i == n)
             res = cf_http_reply_error(c, CF_ENOTFOUND, "the file has no version %" PRIu64, id);
         else
-            res = serve_bytes(g, c, v[i].uuid, v[i].size, v[i].sha512, v[i].number);
+            res = serve_bytes(g, c, v[i].uuid, v[i].size, v[i].sha512, v[i].number, NULL);
         free(v);
         return res;
     }
@@ -1675,6 +1793,58 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
     return cf__admin_serve(c, rest, g->monitors);
 }
 
+/* ---- /api/v1/keys: the caller's S3 access keys ---- */
+
+/* POST makes one (its secret is in this reply only), GET lists them (ids,
+ * never secrets), DELETE /api/v1/keys/<id> revokes one of the caller's. */
+static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                                const struct who *w, const char *rest)
+{
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && rest[0] == '\0') {
+        struct cf_fsdb_s3key k;
+        memset(&k, 0, sizeof(k));
+        k.client = w->client;
+        k.user = w->user;
+        rc = cf_sigv4_key_new(k.id, k.secret);
+        if (rc == 0)
+            rc = cf_fsdb_s3key_add(g->fs, &k, err);
+        if (rc < 0) {
+            explicit_bzero(&k, sizeof(k));
+            return reply_err(c, rc, err);
+        }
+        j = json_pack("{s:s,s:s,s:I}", "access_key_id", k.id, "secret_access_key", k.secret,
+                      "created_ms", (json_int_t)cf_wall_ms());
+        explicit_bzero(&k, sizeof(k));
+        return cf_http_reply_json(c, MHD_HTTP_CREATED, j);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && rest[0] == '\0') {
+        struct cf_fsdb_s3key *v = NULL;
+        size_t n = 0;
+        rc = cf_fsdb_s3key_list(g->fs, w->client, w->user, &v, &n, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            (void)json_array_append_new(arr, json_pack("{s:s,s:I}", "access_key_id", v[i].id,
+                                                       "created_ms", (json_int_t)v[i].created_ms));
+        if (v != NULL)
+            explicit_bzero(v, n * sizeof(*v));
+        free(v);
+        return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "keys", arr));
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0 && rest[0] == '/' && rest[1] != '\0') {
+        rc = cf_fsdb_s3key_remove(g->fs, w->client, w->user, rest + 1, err);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return reply_empty(c, MHD_HTTP_NO_CONTENT);
+    }
+    return cf_http_reply_error(c, CF_EMETHOD, "POST or GET " KEYS ", DELETE " KEYS "/<id>");
+}
+
 /* ---- routing ---- */
 
 /* `url` starts with prefix and then ends or goes on with '/'. */
@@ -1718,7 +1888,7 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
     if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
-        under(url, ADMIN) == NULL)
+        under(url, ADMIN) == NULL && under(url, KEYS) == NULL)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
@@ -1726,6 +1896,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
     if (under(url, ADMIN) != NULL)
         return admin(g, c, method, &w, under(url, ADMIN));
+    if (rest == NULL && under(url, KEYS) != NULL)
+        return keys_api(g, c, method, &w, under(url, KEYS));
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)
@@ -1937,6 +2109,11 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     rc = cf_http_server_start(&ho, &g->http, err);
     if (rc < 0)
         goto out;
+    if (conf->s3_listen != NULL && conf->s3_listen[0] != '\0') {
+        rc = cf__s3_start(g, conf, &g->s3, &g->s3_port, err);
+        if (rc < 0)
+            goto out;
+    }
     if (g->trash_interval_ms > 0) {
         rc = cf_lease_open(conf->db, "gateway.trash", conf->listen, 0, &g->trash_lease, err);
         if (rc == 0 && cf_lease_start(g->trash_lease) < 0) {
@@ -1962,7 +2139,14 @@ out:
 void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s)
 {
     trasher_stop(g);
+    if (g->s3 != NULL)
+        cf__s3_drain(g->s3, timeout_s);
     cf_http_server_drain(g->http, timeout_s);
+}
+
+uint16_t cf_gateway_s3_port(const struct cf_gateway *g)
+{
+    return g->s3 != NULL ? g->s3_port : 0;
 }
 
 void cf_gateway_free(struct cf_gateway *g)
@@ -1972,6 +2156,7 @@ void cf_gateway_free(struct cf_gateway *g)
     /* Before fsdb closes: the thread uses it. */
     trasher_stop(g);
     cf_lease_close(g->trash_lease);
+    cf__s3_free(g->s3);
     cf_http_server_free(g->http);
     cf_role_auth_close(g->cred);
     cf_fsdb_close(g->fs);

@@ -1,7 +1,11 @@
 /*
- * gateway_int.h -- private to src/gateway: the limits its files share.
+ * gateway_int.h -- private to src/gateway: the limits its files share, and
+ * what gateway.c lends s3.c (the S3 API, a second listener of the gateway
+ * over the same files): uploads streamed to the app and recorded in fsdb,
+ * verified downloads from objsrv.
  *
- * Threads: constants only.
+ * Threads: the functions are called on connection threads, concurrently;
+ * a struct cf__gateway_put belongs to one request.
  */
 #ifndef COFFER_GATEWAY_INT_H
 #define COFFER_GATEWAY_INT_H
@@ -9,5 +13,64 @@
 /* The app's reply to an upload is one small JSON record; a longer reply
  * fails the upload. */
 #define CF__GATEWAY_REPLY_MAX (64 * 1024)
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#include "coffer/fsdb.h"
+#include "coffer/gateway.h"
+
+struct cf__gateway_put;
+
+/* The gateway's file system database (valid until cf_gateway_free). */
+struct cf_fsdb *cf__gateway_fs(struct cf_gateway *g);
+
+/* An upload of a new version of `name` (borrowed; checked by fsdb at the
+ * end) in client's folder by user, streamed to the app as it is written.
+ * The caller checked the user's permission. On success *out is the upload
+ * (caller owns; cf__gateway_put_free). Returns 0, CF_EINVAL (name), an fsdb
+ * error, or CF_EINTERNAL, with err. */
+int cf__gateway_put_new(struct cf_gateway *g, uint64_t client, uint64_t user, uint64_t folder,
+                        const char *name, struct cf__gateway_put **out, char *err);
+
+/* Pass n bytes of the body on (blocking while the app is slow: back-
+ * pressure). A failure is kept and reported by cf__gateway_put_end. */
+void cf__gateway_put_write(struct cf__gateway_put *p, const char *buf, size_t n);
+
+/* End the body and wait for the app. keep: record the file version
+ * (0 with *e the file's entry); !keep: the bytes failed the caller's check,
+ * so the stored object is handed back to the delete service and nothing is
+ * recorded (0, *e untouched). Returns 0 or an error with err (CF_EUNAVAIL:
+ * the app failed; CF_EINDOUBT: the record may or may not be committed). */
+int cf__gateway_put_end(struct cf_gateway *g, struct cf__gateway_put *p, bool keep,
+                        struct cf_fsdb_entry *e, char *err);
+
+/* Release. NULL is a no-op. */
+void cf__gateway_put_free(struct cf__gateway_put *p);
+
+/* Reply with the bytes of file e's current version (borrowed), verified,
+ * honouring Range (the caller answers an unsatisfiable one itself), with
+ * the extra headers (NULL-terminated name, value pairs, borrowed; a
+ * Content-Type among them replaces the default). */
+enum MHD_Result cf__gateway_serve(struct cf_gateway *g, struct MHD_Connection *c,
+                                  const struct cf_fsdb_entry *e, const char *const *headers);
+
+/* ---- s3.c: the S3 listener ---- */
+
+struct cf__s3;
+
+/* Start the S3 API on conf->s3_listen for g (kept until cf__s3_free). On
+ * success *out (caller owns; cf__s3_free) and *port. Returns 0 or a CF_E*
+ * code with err; nothing is left running on failure. */
+int cf__s3_start(struct cf_gateway *g, const struct cf_gateway_conf *conf, struct cf__s3 **out,
+                 uint16_t *port, char *err);
+
+/* Stop accepting, let requests finish (up to timeout_s). */
+void cf__s3_drain(struct cf__s3 *s, unsigned timeout_s);
+
+/* Drain with no wait if still serving, then release. NULL is a no-op. */
+void cf__s3_free(struct cf__s3 *s);
 
 #endif

@@ -49,6 +49,8 @@ struct server_conf {
     struct cf_http_limits http; /* every role's (http.h) */
     bool insecure_no_auth;
     bool metrics_public;
+    char *s3_region;
+    char *s3_domain;
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -66,8 +68,8 @@ static const struct cf_conf_opt opts[] = {
     {"filers", CF_CONF_U64, "3", 1, FILERS_MAX, OFF(filers), "filers to run", false},
     {"host", CF_CONF_STR, "127.0.0.1", 0, 0, OFF(host), "address every role listens on", false},
     {"port", CF_CONF_U64, "8200", 0, 65000, OFF(port),
-     "app on PORT, objsrv on PORT+1, gateway on PORT+2, monitor on PORT+3, filer i on "
-     "PORT+100+i; 0: any free ports",
+     "app on PORT, objsrv on PORT+1, gateway on PORT+2, monitor on PORT+3, the gateway's S3 API "
+     "on PORT+4, filer i on PORT+100+i; 0: any free ports",
      false},
     {"replicas", CF_CONF_U64, "2", CF_REPLICAS_MIN, FILERS_MAX, OFF(replicas),
      "replicas of each object (at least 2, at most --filers)", true},
@@ -89,6 +91,10 @@ static const struct cf_conf_opt opts[] = {
      "no keys: requests between roles neither signed nor checked (benchmarks only)", false},
     {"metrics-public", CF_CONF_BOOL, "false", 0, 0, OFF(metrics_public),
      "serve GET /metrics without a signature", false},
+    {"s3-region", CF_CONF_STR, "us-east-1", 0, 0, OFF(s3_region),
+     "the S3 API's region (signatures' scope, GetBucketLocation)", false},
+    {"s3-domain", CF_CONF_STR, NULL, 0, 0, OFF(s3_domain),
+     "DOMAIN of virtual-hosted S3 requests (Host: BUCKET.DOMAIN); unset: path style only", false},
 };
 
 static const char usage[] =
@@ -470,7 +476,7 @@ static void stop_beats(struct server *s)
 
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
-    char listen[128], dir[4096], app_url[160], objsrv_url[160], key[4200];
+    char listen[128], s3_listen[128], dir[4096], app_url[160], objsrv_url[160], key[4200];
     char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "";
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     bool itls = conf->tls && conf->tls_internal; /* the internal roles serve HTTPS */
@@ -626,6 +632,15 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "objsrv", objsrv_url);
     if (rc == 0)
         rc = SET(gateway, &s->gc, "key-file", key);
+    if (rc == 0 &&
+        addr(s3_listen, sizeof(s3_listen), conf->host, conf->port ? conf->port + 4 : 0) < 0)
+        rc = CF_EINVAL;
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "s3-listen", s3_listen);
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "s3-region", conf->s3_region);
+    if (rc == 0 && conf->s3_domain != NULL)
+        rc = SET(gateway, &s->gc, "s3-domain", conf->s3_domain);
     /* The web page's Admin view: the first client's admins are operators. */
     if (rc == 0)
         rc = SET(gateway, &s->gc, "operator-client", "demo");
@@ -660,6 +675,9 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (pw[0] != '\0')
         printf("coffer gateway login: client demo user admin password %s\n", pw);
     memset(pw, 0, sizeof(pw));
+    /* After the lines above, which tests read in this order. */
+    printf("coffer s3 listening on %s://%s:%u (region %s)\n", conf->tls ? "https" : "http",
+           conf->host, (unsigned)cf_gateway_s3_port(s->gateway), conf->s3_region);
     if (!k.insecure)
         printf("coffer server keys: cluster %s, operator %s/%s (the CLI's --key-file)\n", k.cluster,
                conf->data, CF_CRED_OPERATOR_FILE);

@@ -1206,6 +1206,128 @@ static void test_pages(void **state)
     free(ta);
 }
 
+static void test_s3(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3key k = {.client = fx->a, .user = 7}, got, *list = NULL;
+    struct cf_fsdb_s3attrs at, back;
+    struct cf_fsdb_entry e;
+    size_t n = 0;
+
+    memcpy(k.id, "CFKEY1", 7);
+    memcpy(k.secret, "s3cr3t/+", 9);
+    assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), 0);
+    assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), CF_EEXIST);
+    k.client = 999999;
+    memcpy(k.id, "CFKEY2", 7);
+    assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), CF_ENOTFOUND);
+    k.client = fx->a;
+    memcpy(k.secret, "has space", 10);
+    assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_s3key_get(fx->fs, "CFKEY1", &got, err), 0);
+    assert_string_equal(got.secret, "s3cr3t/+");
+    assert_int_equal(got.client, fx->a);
+    assert_int_equal(got.user, 7);
+    assert_int_equal(cf_fsdb_s3key_get(fx->fs, "nope", &got, err), CF_ENOTFOUND);
+    /* A user holds CF_FSDB_S3KEYS_PER_USER keys at most. */
+    memcpy(k.secret, "x", 2);
+    for (int i = 2; i <= CF_FSDB_S3KEYS_PER_USER; i++) {
+        (void)snprintf(k.id, sizeof(k.id), "CFKEY%d", i);
+        assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), 0);
+    }
+    memcpy(k.id, "CFKEYX", 7);
+    assert_int_equal(cf_fsdb_s3key_add(fx->fs, &k, err), CF_ETOOLARGE);
+    assert_int_equal(cf_fsdb_s3key_list(fx->fs, fx->a, 7, &list, &n, err), 0);
+    assert_int_equal(n, CF_FSDB_S3KEYS_PER_USER);
+    free(list);
+    assert_int_equal(cf_fsdb_s3key_list(fx->fs, fx->a, 8, &list, &n, err), 0);
+    assert_int_equal(n, 0);
+    /* Removal is scoped by client and user. */
+    assert_int_equal(cf_fsdb_s3key_remove(fx->fs, fx->b, 0, "CFKEY1", err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3key_remove(fx->fs, fx->a, 8, "CFKEY1", err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3key_remove(fx->fs, fx->a, 7, "CFKEY1", err), 0);
+    assert_int_equal(cf_fsdb_s3key_get(fx->fs, "CFKEY1", &got, err), CF_ENOTFOUND);
+
+    e = put(fx, fx->a, root(fx, fx->a), "obj", 10);
+    memset(&at, 0, sizeof(at));
+    memcpy(at.etag, "0123456789abcdef0123456789abcdef", 33);
+    memcpy(at.content_type, "text/plain", 11);
+    memcpy(at.meta, "{\"a\":\"b\"}", 10);
+    assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3attrs_set(fx->fs, fx->a, e.id, e.version_no, &at, err), 0);
+    memcpy(at.content_type, "image/png", 10);
+    assert_int_equal(cf_fsdb_s3attrs_set(fx->fs, fx->a, e.id, e.version_no, &at, err), 0);
+    assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err), 0);
+    assert_string_equal(back.etag, at.etag);
+    assert_string_equal(back.content_type, "image/png");
+    assert_string_equal(back.meta, "{\"a\":\"b\"}");
+    assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->b, e.id, e.version_no, &back, err),
+                     CF_ENOTFOUND);
+}
+
+/* S3 key order: a folder sorts as its name and '/', so "a b/" and "a-"
+ * come before "a/", which name order puts first; every page size gives the
+ * same sequence. */
+static void test_s3_page(void **state)
+{
+    static const char *const want[] = {"a b/", "a-", "a.txt", "a/", "b", "c/"};
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "", key[CF_FSDB_NAME_MAX + 2] = "";
+    uint64_t r = root(fx, fx->a), box = 0;
+    struct cf_fsdb_s3_item *v = NULL;
+    struct cf_fsdb_s3attrs at;
+    struct cf_fsdb_entry e;
+    size_t n = 0;
+    bool more = false;
+
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, r, "box", &box, err), 0);
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, box, "a", NULL, err), 0);
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, box, "a b", NULL, err), 0);
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, box, "c", NULL, err), 0);
+    (void)put(fx, fx->a, box, "b", 1);
+    (void)put(fx, fx->a, box, "a.txt", 2);
+    e = put(fx, fx->a, box, "a-", 3);
+    memset(&at, 0, sizeof(at));
+    memcpy(at.etag, "0123456789abcdef0123456789abcdef", 33);
+    memcpy(at.meta, "{}", 3);
+    assert_int_equal(cf_fsdb_s3attrs_set(fx->fs, fx->a, e.id, e.version_no, &at, err), 0);
+    for (size_t limit = 1; limit <= 7; limit++) {
+        size_t seen = 0;
+        key[0] = '\0';
+        more = true;
+        while (more) {
+            assert_int_equal(cf_fsdb_s3_page(fx->fs, fx->a, box, seen > 0 ? key : NULL, limit, &v,
+                                             &n, &more, err),
+                             0);
+            assert_true(n <= limit);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(seen < 6);
+                (void)snprintf(key, sizeof(key), "%s%s", v[i].e.name,
+                               v[i].e.kind == CF_FSDB_FOLDER ? "/" : "");
+                assert_string_equal(key, want[seen]);
+                if (strcmp(key, "a-") == 0) {
+                    assert_string_equal(v[i].etag, at.etag);
+                    assert_int_equal(v[i].e.size, e.size);
+                } else {
+                    assert_string_equal(v[i].etag, "");
+                }
+                seen++;
+            }
+            free(v);
+            v = NULL;
+        }
+        assert_int_equal(seen, 6);
+    }
+    assert_int_equal(cf_fsdb_s3_page(fx->fs, fx->a, box, "a/", 10, &v, &n, &more, err), 0);
+    assert_int_equal(n, 2);
+    assert_false(more);
+    free(v);
+    assert_int_equal(cf_fsdb_s3_page(fx->fs, fx->b, box, NULL, 10, &v, &n, &more, err),
+                     CF_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1223,6 +1345,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_page, setup, teardown),
     };
 
     cf_log_init("test_fsdb", CF_LOG_ERROR);

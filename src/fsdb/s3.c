@@ -1,0 +1,333 @@
+/*
+ * s3.c -- the S3 API's access keys (catalog) and the attributes S3 keeps
+ * beside a file version (shard) (fsdb.h).
+ */
+#include "fsdb_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/err.h"
+
+static int check_token(const char *s, size_t max, const char *what, char *err)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max) {
+        cf_err_set(err, "the %s is 1 to %zu bytes", what, max);
+        return CF_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= ' ' || s[i] > '~') {
+            cf_err_set(err, "the %s is printable ASCII without spaces", what);
+            return CF_EINVAL;
+        }
+    return 0;
+}
+
+int cf_fsdb_s3key_add(struct cf_fsdb *fs, const struct cf_fsdb_s3key *k, char *err)
+{
+    static const char count[] = "SELECT count(*) FROM access_keys WHERE client_id = ?1"
+                                " AND user_id = ?2";
+    static const char ins[] = "INSERT INTO access_keys (key_id, client_id, user_id, secret,"
+                              " created) VALUES (?1, ?2, ?3, ?4, ?5)";
+    static const char has_client[] = "SELECT id FROM clients WHERE id = ?1";
+    struct cf_db *db = NULL;
+    int64_t n = 0;
+    int rc;
+
+    rc = check_token(k->id, CF_FSDB_S3KEY_ID_MAX, "key id", err);
+    if (rc == 0)
+        rc = check_token(k->secret, CF_FSDB_S3KEY_SECRET_MAX, "secret", err);
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_begin(db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(db, NULL, 0, err, has_client, "i", (int64_t)k->client);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such client");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(db, &n, 1, err, count, "ii", (int64_t)k->client, (int64_t)k->user);
+    if (rc < 0)
+        goto out;
+    if (n >= CF_FSDB_S3KEYS_PER_USER) {
+        cf_err_set(err, "the user has %d access keys already: revoke one first",
+                   CF_FSDB_S3KEYS_PER_USER);
+        rc = CF_ETOOLARGE;
+        goto out;
+    }
+    rc = cf_db_run(db, NULL, 0, err, ins, "tiiti", k->id, (int64_t)k->client, (int64_t)k->user,
+                   k->secret, (int64_t)cf_wall_ms());
+    if (rc == CF_EEXIST)
+        cf_err_set(err, "the access key id is taken");
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(db, err);
+out:
+    cf_db_rollback(db);
+    cf_db_pool_release(fs->catalog, db);
+    return rc < 0 ? rc : 0;
+}
+
+static int key_row(struct cf_db_stmt *s, struct cf_fsdb_s3key *k)
+{
+    int rc;
+
+    memset(k, 0, sizeof(*k));
+    rc = cf_db_column_copy_text(s, 0, k->id, sizeof(k->id));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 3, k->secret, sizeof(k->secret));
+    k->client = (uint64_t)cf_db_column_int64(s, 1);
+    k->user = (uint64_t)cf_db_column_int64(s, 2);
+    k->created_ms = (uint64_t)cf_db_column_int64(s, 4);
+    return rc;
+}
+
+int cf_fsdb_s3key_get(struct cf_fsdb *fs, const char *id, struct cf_fsdb_s3key *out, char *err)
+{
+    static const char sql[] = "SELECT key_id, client_id, user_id, secret, created"
+                              " FROM access_keys WHERE key_id = ?1";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    if (check_token(id, CF_FSDB_S3KEY_ID_MAX, "key id", err) < 0)
+        return CF_ENOTFOUND;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_query(db, &s, err, sql, "t", id);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such access key");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_DB_ROW)
+        rc = key_row(s, out);
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    return rc;
+}
+
+int cf_fsdb_s3key_list(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                       struct cf_fsdb_s3key **out, size_t *n, char *err)
+{
+    static const char sql[] = "SELECT key_id, client_id, user_id, secret, created"
+                              " FROM access_keys WHERE client_id = ?1 AND (?2 = 0 OR user_id = ?2)"
+                              " ORDER BY created, key_id";
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_s3key *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)client, (int64_t)user);
+    while (rc == 0) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = cf__fsdb_grow((void **)&v, &cap, cnt, sizeof(*v), err);
+        if (rc == 0)
+            rc = key_row(s, &v[cnt]);
+        if (rc == 0)
+            cnt++;
+    }
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int cf_fsdb_s3key_remove(struct cf_fsdb *fs, uint64_t client, uint64_t user, const char *id,
+                         char *err)
+{
+    static const char sql[] = "DELETE FROM access_keys WHERE key_id = ?1 AND client_id = ?2"
+                              " AND (?3 = 0 OR user_id = ?3) RETURNING key_id";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    if (check_token(id, CF_FSDB_S3KEY_ID_MAX, "key id", err) < 0)
+        return CF_ENOTFOUND;
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_query(db, &s, err, sql, "tii", id, (int64_t)client, (int64_t)user);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such access key");
+        rc = CF_ENOTFOUND;
+    }
+    cf_db_finalize(s);
+    cf_db_pool_release(fs->catalog, db);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_s3attrs_set(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t version,
+                        const struct cf_fsdb_s3attrs *a, char *err)
+{
+    static const char sql[] = "INSERT INTO s3_attrs (file_id, version, client_id, etag,"
+                              " content_type, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                              " ON CONFLICT (file_id, version) DO UPDATE SET etag = excluded.etag,"
+                              " content_type = excluded.content_type, meta = excluded.meta";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    if (strlen(a->content_type) > CF_FSDB_S3_CTYPE_MAX || strlen(a->meta) > CF_FSDB_S3_META_MAX) {
+        cf_err_set(err, "the Content-Type or the metadata is too long");
+        return CF_ETOOLARGE;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_run(c.db, NULL, 0, err, sql, "iiittt", (int64_t)file, (int64_t)version,
+                       (int64_t)client, a->etag, a->content_type, a->meta);
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_s3attrs_get(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t version,
+                        struct cf_fsdb_s3attrs *out, char *err)
+{
+    static const char sql[] = "SELECT etag, content_type, meta FROM s3_attrs"
+                              " WHERE file_id = ?1 AND version = ?2 AND client_id = ?3";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)file, (int64_t)version,
+                         (int64_t)client);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no S3 attributes");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_DB_ROW) {
+        rc = cf_db_column_copy_text(s, 0, out->etag, sizeof(out->etag));
+        if (rc == 0)
+            rc = cf_db_column_copy_text(s, 1, out->content_type, sizeof(out->content_type));
+        if (rc == 0)
+            rc = cf_db_column_copy_text(s, 2, out->meta, sizeof(out->meta));
+    }
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_s3_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *after,
+                    size_t limit, struct cf_fsdb_s3_item **out, size_t *n, bool *more, char *err)
+{
+    static const char sql[] =
+        "SELECT k, kind, id FROM ("
+        " SELECT name || '/' AS k, 0 AS kind, id FROM folders"
+        "  WHERE client_id = ?1 AND parent_id = ?2"
+        " UNION ALL"
+        " SELECT name AS k, 1 AS kind, id FROM objects WHERE client_id = ?1 AND folder_id = ?2"
+        ") AS t WHERE k > ?3 ORDER BY k LIMIT ?4";
+    static const char folder_sql[] = "SELECT created, modified FROM folders WHERE id = ?1";
+    static const char etag_sql[] = "SELECT etag FROM s3_attrs WHERE file_id = ?1 AND version = ?2"
+                                   " AND client_id = ?3";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_s3_item *v = NULL;
+    size_t cnt = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "limit is 1 to %d", CF_FSDB_LIST_MAX);
+        return CF_EINVAL;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf__fsdb_folder_live(c.db, client, folder, err);
+    if (rc < 0)
+        goto out;
+    v = cf_xcalloc(limit, sizeof(*v));
+    /* One more than asked, to tell whether more follow. */
+    rc = cf_db_query(c.db, &s, err, sql, "iiti", (int64_t)client, (int64_t)folder,
+                     after != NULL ? after : "", (int64_t)limit + 1);
+    while (rc == 0) {
+        size_t klen = 0;
+        const char *k;
+
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        rc = 0;
+        if (cnt == limit) {
+            *more = true;
+            break;
+        }
+        k = cf_db_column_text(s, 0, &klen);
+        v[cnt].e.kind = cf_db_column_int64(s, 1) == 0 ? CF_FSDB_FOLDER : CF_FSDB_FILE;
+        v[cnt].e.id = (uint64_t)cf_db_column_int64(s, 2);
+        if (k == NULL || klen == 0 || klen > CF_FSDB_NAME_MAX + 1) {
+            rc = CF_ECORRUPT;
+            break;
+        }
+        if (v[cnt].e.kind == CF_FSDB_FOLDER)
+            klen--;
+        memcpy(v[cnt].e.name, k, klen);
+        v[cnt].e.name[klen] = '\0';
+        v[cnt].e.parent = folder;
+        cnt++;
+    }
+    cf_db_finalize(s);
+    s = NULL;
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; rc == 0 && i < cnt; i++) {
+        struct cf_fsdb_s3_item *it = &v[i];
+        if (it->e.kind == CF_FSDB_FILE) {
+            rc = cf__fsdb_file_entry(c.db, client, it->e.id, &it->e, err);
+            if (rc == 0)
+                rc = cf_db_query(c.db, &s, err, etag_sql, "iii", (int64_t)it->e.id,
+                                 (int64_t)it->e.version_no, (int64_t)client);
+            if (rc == 0)
+                rc = cf_db_step(s, err);
+            if (rc == CF_DB_ROW)
+                rc = cf_db_column_copy_text(s, 0, it->etag, sizeof(it->etag));
+        } else {
+            int64_t t[2] = {0, 0};
+            rc = cf_db_run(c.db, t, 2, err, folder_sql, "i", (int64_t)it->e.id);
+            it->e.created_ms = (uint64_t)t[0];
+            it->e.modified_ms = (uint64_t)t[1];
+        }
+        cf_db_finalize(s);
+        s = NULL;
+        if (rc > 0)
+            rc = 0;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    if (rc < 0) {
+        free(v);
+        *more = false;
+        return rc;
+    }
+    if (cnt == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}

@@ -1,0 +1,2144 @@
+/*
+ * s3.c -- the gateway's S3-compatible API (gateway.h, gateway_int.h): a
+ * second listener over the same virtual file system and permissions.
+ *
+ * Buckets are the top-level folders of the user's client; an object key
+ * is a path below its bucket ("a/b/c" is file c in folder a/b; folders are
+ * made as needed). Requests are signed with AWS Signature Version 4
+ * (sigv4.h) by an access key of fsdb (cf_fsdb_s3key_*), which names the
+ * client and user whose permissions apply, exactly as on /api/v1/fs.
+ * Uploads stream to the app through gateway.c (one piece in memory), with
+ * MD5 (the ETag) and, when the client signed the payload, SHA-256 computed
+ * on the way; a body that fails its check is not recorded. Downloads are
+ * gateway.c's verified stream. Errors are S3's XML.
+ *
+ * Not built yet, answered NotImplemented: multipart uploads, versioning,
+ * ACLs, policies and the other bucket sub-resources.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "coffer/buf.h"
+#include "coffer/cred.h"
+#include "coffer/err.h"
+#include "coffer/fsdb.h"
+#include "coffer/hex.h"
+#include "coffer/http.h"
+#include "coffer/log.h"
+#include "coffer/net.h"
+#include "coffer/range.h"
+#include "coffer/sigv4.h"
+#include "gateway_int.h"
+
+#define XMLNS    "http://s3.amazonaws.com/doc/2006-03-01/"
+#define XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+/* Signed requests more than this far from our clock are refused (AWS's). */
+#define SKEW_S (15 * 60)
+/* Bodies read whole: CreateBucket's configuration, a multi-object delete. */
+#define SMALL_BODY_MAX (1024 * 1024)
+/* Keys of one multi-object delete at most (S3's). */
+#define DELETE_KEYS_MAX 1000
+/* Children read from fsdb per page while listing. */
+#define LIST_PAGE 128
+/* An aws-chunked chunk header ("hex;chunk-signature=<64 hex>\r\n"). */
+#define CHUNK_HEAD_MAX 256
+#define QUERY_MAX      128
+#define KEY_MAX        CF_FSDB_PATH_MAX
+#define EMPTY_MD5      "d41d8cd98f00b204e9800998ecf8427e"
+
+struct cf__s3 {
+    struct cf_gateway *g;
+    struct cf_fsdb *fs;
+    struct cf_http_server *http;
+    char *domain; /* lowercase; NULL: path style only */
+    char region[64];
+};
+
+/* Who signed the request. */
+struct who {
+    uint64_t client, user, root;
+};
+
+/* An S3 error to answer. */
+struct s3err {
+    unsigned status;
+    const char *code;
+    char msg[CF_ERR_LEN];
+};
+
+enum kind { K_ERROR, K_PUT, K_BODY };
+
+/* aws-chunked decoding (STREAMING-AWS4-HMAC-SHA256-PAYLOAD). */
+struct chunked {
+    bool on;
+    char head[CHUNK_HEAD_MAX + 1];
+    size_t head_len;
+    uint64_t left;                /* data bytes left in the current chunk */
+    int crlf;                     /* bytes of the CRLF after a chunk's data still to skip */
+    bool last_seen;               /* the 0-length chunk was read */
+    char want[CF_SIGV4_HEX_SIZE]; /* the current chunk's signature */
+    char prev[CF_SIGV4_HEX_SIZE];
+    EVP_MD_CTX *sha; /* of the current chunk */
+    struct cf_sigv4_auth auth;
+    char amz_date[17];
+    uint8_t key[32];
+};
+
+/* State of a request with a body. */
+struct s3req {
+    enum kind kind;
+    struct s3err e; /* K_ERROR */
+    char resource[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+    /* K_PUT */
+    struct cf__gateway_put *put;
+    struct who who;
+    EVP_MD_CTX *md5, *sha256;
+    char want_sha[CF_SIGV4_HEX_SIZE]; /* "" if the payload is not signed */
+    char content_md5[64];             /* the Content-MD5 header, "" if none */
+    struct cf_fsdb_s3attrs attrs;
+    struct chunked ch;
+    uint64_t size;        /* bytes of content (decoded) so far */
+    int64_t decoded_want; /* x-amz-decoded-content-length; -1: none */
+    bool bad;             /* the body broke the chunk syntax or a signature */
+    const char *bad_code;
+    /* K_BODY */
+    struct cf_buf body;
+    bool too_big;
+    char bucket[CF_FSDB_NAME_MAX + 1];
+    int op; /* K_BODY: 'C' create bucket, 'D' multi-object delete */
+};
+
+/* ---- replies ---- */
+
+/* Appends to a reply being built. A buffer that reaches its cap gets limit
+ * 0, so nothing more is added and reply_xml answers 500 instead of a
+ * truncated document. */
+static void bappend(struct cf_buf *b, const void *p, size_t n)
+{
+    if (b->limit != 0 && cf_buf_append(b, p, n) < 0)
+        b->limit = 0;
+}
+
+static void bprintf(struct cf_buf *b, const char *fmt, ...) CF_PRINTF(2, 3);
+
+static void bprintf(struct cf_buf *b, const char *fmt, ...)
+{
+    char tmp[512], *p = tmp;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->limit = 0;
+        return;
+    }
+    if ((size_t)n >= sizeof(tmp)) {
+        p = cf_xcalloc(1, (size_t)n + 1);
+        va_start(ap, fmt);
+        (void)vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    bappend(b, p, (size_t)n);
+    if (p != tmp)
+        free(p);
+}
+
+static void xml_esc(struct cf_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '<':
+            bappend(b, "&lt;", 4);
+            break;
+        case '>':
+            bappend(b, "&gt;", 4);
+            break;
+        case '&':
+            bappend(b, "&amp;", 5);
+            break;
+        case '"':
+            bappend(b, "&quot;", 6);
+            break;
+        case '\'':
+            bappend(b, "&apos;", 6);
+            break;
+        default:
+            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
+                bprintf(b, "&#%d;", *s);
+            else
+                bappend(b, s, 1);
+        }
+    }
+}
+
+static void request_id(char out[17])
+{
+    static const char d[] = "0123456789ABCDEF";
+    uint64_t v = cf_now_ns() ^ ((uint64_t)(uintptr_t)out << 20);
+
+    for (int i = 0; i < 16; i++, v >>= 4)
+        out[i] = d[v & 15];
+    out[16] = '\0';
+}
+
+static enum MHD_Result reply_xml(struct MHD_Connection *c, unsigned status, struct cf_buf *b,
+                                 const char *const *extra)
+{
+    const char *hdrs[16];
+    char rid[17];
+    size_t k = 0;
+    enum MHD_Result r;
+
+    if (b != NULL && b->limit == 0) {
+        cf_buf_fini(b);
+        return cf_http_reply_error(c, CF_EINTERNAL, "the reply is too long");
+    }
+    request_id(rid);
+    hdrs[k++] = "x-amz-request-id";
+    hdrs[k++] = rid;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && k < 14; i += 2) {
+        hdrs[k++] = extra[i];
+        hdrs[k++] = extra[i + 1];
+    }
+    hdrs[k] = NULL;
+    r = cf_http_reply(c, status, b != NULL ? "application/xml" : NULL, b != NULL ? b->base : NULL,
+                      b != NULL ? b->len : 0, hdrs);
+    if (b != NULL)
+        cf_buf_fini(b);
+    return r;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, const struct s3err *e,
+                                   const char *resource, const char *const *extra)
+{
+    struct cf_buf b;
+    char rid[17];
+
+    request_id(rid);
+    cf_buf_init(&b, 64 * 1024);
+    bprintf(&b, XML_HEAD "<Error><Code>%s</Code><Message>", e->code);
+    xml_esc(&b, e->msg);
+    bprintf(&b, "</Message><Resource>");
+    xml_esc(&b, resource != NULL ? resource : "");
+    bprintf(&b, "</Resource><RequestId>%s</RequestId></Error>", rid);
+    return reply_xml(c, e->status, &b, extra);
+}
+
+static void seterr(struct s3err *e, unsigned status, const char *code, const char *fmt, ...)
+    CF_PRINTF(4, 5);
+
+static void seterr(struct s3err *e, unsigned status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    e->status = status;
+    e->code = code;
+    va_start(ap, fmt);
+    (void)vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* An fsdb or gateway error as S3's; notfound names what was not found. */
+static void from_rc(struct s3err *e, int rc, const char *notfound, const char *detail)
+{
+    const char *d = detail != NULL && detail[0] != '\0' ? detail : cf_strerror(rc);
+
+    switch (rc) {
+    case CF_ENOTFOUND:
+        seterr(e, 404, notfound, "%s", d);
+        break;
+    case CF_EPERM:
+    case CF_EAUTH:
+        seterr(e, 403, "AccessDenied", "%s", d);
+        break;
+    case CF_EINVAL:
+    case CF_EBADREQ:
+        seterr(e, 400, "InvalidArgument", "%s", d);
+        break;
+    case CF_ETOOLARGE:
+        seterr(e, 400, "InvalidArgument", "%s", d);
+        break;
+    case CF_EEXIST:
+        seterr(e, 409, "OperationAborted", "%s", d);
+        break;
+    case CF_EUNAVAIL:
+    case CF_EBUSY:
+    case CF_EINDOUBT:
+        seterr(e, 503, "ServiceUnavailable", "%s", d);
+        break;
+    case CF_ENOSPC:
+        seterr(e, 507, "InsufficientStorage", "%s", d);
+        break;
+    default:
+        seterr(e, 500, "InternalError", "%s", d);
+    }
+}
+
+static void iso_time(uint64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[24];
+
+    (void)gmtime_r(&t, &tm);
+    (void)strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)snprintf(out, 32, "%.19s.%03uZ", base, (unsigned)(ms % 1000));
+}
+
+static void http_time(uint64_t ms, char out[40])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    (void)gmtime_r(&t, &tm);
+    (void)strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* An HTTP date (IMF-fixdate) in seconds; -1 if malformed. */
+static int64_t parse_http_time(const char *s)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+/* ---- requests: where, who ---- */
+
+struct arg_find {
+    const char *name;
+    bool found;
+};
+
+static enum MHD_Result arg_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    struct arg_find *f = cls;
+
+    (void)kind;
+    (void)value;
+    if (strcmp(key, f->name) == 0) {
+        f->found = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* Whether the query has the argument, with or without a value ("?delete"). */
+static bool has_arg(struct MHD_Connection *c, const char *name)
+{
+    struct arg_find f = {name, false};
+
+    (void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, arg_it, &f);
+    return f.found;
+}
+
+/* Split into bucket and key: virtual-hosted (Host BUCKET.<domain>) or path
+ * style. Returns false for a bucket or key coffer cannot name. */
+static bool split(const struct cf__s3 *s, struct MHD_Connection *c, const char *url,
+                  char bucket[CF_FSDB_NAME_MAX + 1], char key[KEY_MAX + 1])
+{
+    const char *host = cf_http_header(c, "Host"), *p = url;
+    size_t n;
+
+    bucket[0] = '\0';
+    key[0] = '\0';
+    if (*p == '/')
+        p++;
+    if (s->domain != NULL && host != NULL) {
+        size_t hl = strcspn(host, ":"), dl = strlen(s->domain);
+        if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
+            strncasecmp(host + hl - dl, s->domain, dl) == 0) {
+            n = hl - dl - 1;
+            if (n > CF_FSDB_NAME_MAX || strlen(p) > KEY_MAX)
+                return false;
+            for (size_t i = 0; i < n; i++)
+                bucket[i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
+            bucket[n] = '\0';
+            memcpy(key, p, strlen(p) + 1);
+            return true;
+        }
+    }
+    n = strcspn(p, "/");
+    if (n > CF_FSDB_NAME_MAX)
+        return false;
+    memcpy(bucket, p, n);
+    bucket[n] = '\0';
+    p += n;
+    if (*p == '/')
+        p++;
+    if (strlen(p) > KEY_MAX)
+        return false;
+    memcpy(key, p, strlen(p) + 1);
+    return true;
+}
+
+struct qctx {
+    struct cf_sigv4_pair q[QUERY_MAX];
+    size_t n;
+    bool over;
+    bool presigned; /* skip X-Amz-Signature */
+};
+
+static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct qctx *q = cls;
+
+    (void)kind;
+    if (q->presigned && strcmp(key, "X-Amz-Signature") == 0)
+        return MHD_YES;
+    if (q->n == QUERY_MAX) {
+        q->over = true;
+        return MHD_NO;
+    }
+    q->q[q->n].name = key;
+    q->q[q->n].value = value;
+    q->n++;
+    return MHD_YES;
+}
+
+/* Check the request's signature. On success *w is the signer, and for an
+ * aws-chunked body ch is primed with the seed signature. *payload is the
+ * payload hash the client signed (x-amz-content-sha256, or UNSIGNED-PAYLOAD
+ * for presigned URLs): borrowed, valid for the request. */
+static int authenticate(struct cf__s3 *s, struct MHD_Connection *c, const char *url,
+                        const char *method, struct who *w, const char **payload, struct chunked *ch,
+                        struct s3err *e)
+{
+    const char *authz = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *algo = cf_http_query(c, "X-Amz-Algorithm");
+    struct cf_sigv4_auth a;
+    struct cf_fsdb_s3key k;
+    struct qctx *q = NULL;
+    char err[CF_ERR_LEN] = "", names_buf[sizeof(a.signed_headers)], sig[CF_SIGV4_HEX_SIZE];
+    const char *names[CF_SIGV4_HEADERS_MAX], *vals[CF_SIGV4_HEADERS_MAX], *amz_date;
+    int64_t t = 0, now = (int64_t)(cf_wall_ms() / 1000);
+    uint8_t key[32];
+    int n, rc = CF_EAUTH;
+
+    memset(&k, 0, sizeof(k));
+    if (authz == NULL && algo == NULL) {
+        seterr(e, 403, "AccessDenied", "anonymous access is not allowed: sign with an access key");
+        goto out;
+    }
+    q = cf_xcalloc(1, sizeof(*q));
+    if (authz != NULL) {
+        if (cf_sigv4_parse_header(authz, &a, err) < 0) {
+            seterr(e, 400, "AuthorizationHeaderMalformed", "%s", err);
+            goto out;
+        }
+        amz_date = cf_http_header(c, "x-amz-date");
+        if (amz_date == NULL || cf_sigv4_parse_date(amz_date, &t) < 0) {
+            seterr(e, 403, "AccessDenied", "x-amz-date (YYYYMMDDTHHMMSSZ) is required");
+            goto out;
+        }
+        if (t > now + SKEW_S || t < now - SKEW_S) {
+            seterr(e, 403, "RequestTimeTooSkewed",
+                   "the difference between the request time and the server's time is too large");
+            goto out;
+        }
+        *payload = cf_http_header(c, "x-amz-content-sha256");
+        if (*payload == NULL) {
+            seterr(e, 400, "InvalidRequest", "missing required header x-amz-content-sha256");
+            goto out;
+        }
+    } else {
+        if (cf_sigv4_parse_query(algo, cf_http_query(c, "X-Amz-Credential"),
+                                 cf_http_query(c, "X-Amz-Date"), cf_http_query(c, "X-Amz-Expires"),
+                                 cf_http_query(c, "X-Amz-SignedHeaders"),
+                                 cf_http_query(c, "X-Amz-Signature"), &a, err) < 0) {
+            seterr(e, 400, "AuthorizationQueryParametersError", "%s", err);
+            goto out;
+        }
+        amz_date = a.amz_date;
+        if (cf_sigv4_parse_date(amz_date, &t) < 0)
+            t = 0; /* checked by cf_sigv4_parse_query */
+        if (t > now + SKEW_S) {
+            seterr(e, 403, "RequestTimeTooSkewed", "X-Amz-Date is in the future");
+            goto out;
+        }
+        if (now > t + (int64_t)a.expires_s) {
+            seterr(e, 403, "AccessDenied", "Request has expired");
+            goto out;
+        }
+        *payload = CF_SIGV4_UNSIGNED;
+        q->presigned = true;
+    }
+    if (strncmp(amz_date, a.date, 8) != 0 || strcmp(a.service, "s3") != 0) {
+        seterr(e, 400, "AuthorizationHeaderMalformed",
+               "the credential's date or service does not match the request");
+        goto out;
+    }
+    if (strcmp(a.region, s->region) != 0) {
+        seterr(e, 400, "AuthorizationHeaderMalformed",
+               "the region '%.64s' is wrong; expecting '%s'", a.region, s->region);
+        goto out;
+    }
+    rc = cf_fsdb_s3key_get(s->fs, a.key_id, &k, err);
+    if (rc == CF_ENOTFOUND) {
+        seterr(e, 403, "InvalidAccessKeyId",
+               "the AWS access key Id you provided does not exist in our records");
+        goto out;
+    }
+    if (rc < 0) {
+        from_rc(e, rc, "InternalError", err);
+        goto out;
+    }
+    rc = CF_EAUTH;
+    n = cf_sigv4_header_names(&a, names_buf, names);
+    if (n < 0) {
+        seterr(e, 400, "AuthorizationHeaderMalformed", "SignedHeaders is malformed or lacks host");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        vals[i] = cf_http_header(c, names[i]);
+    (void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_it, q);
+    if (q->over) {
+        seterr(e, 400, "InvalidArgument", "too many query arguments");
+        goto out;
+    }
+    {
+        struct cf_sigv4_req r = {method, url, q->q, q->n, vals, (size_t)n, *payload};
+        cf_sigv4_signing_key(k.secret, a.date, a.region, a.service, key);
+        if (cf_sigv4_sign(&a, amz_date, &r, key, sig, NULL, err) < 0) {
+            seterr(e, 403, "SignatureDoesNotMatch", "%s", err);
+            goto out;
+        }
+    }
+    if (!cf_sigv4_equal(sig, a.signature)) {
+        seterr(e, 403, "SignatureDoesNotMatch",
+               "the request signature we calculated does not match the signature you provided");
+        goto out;
+    }
+    w->client = k.client;
+    w->user = k.user;
+    rc = cf_fsdb_resolve(s->fs, w->client, "/", &w->root, err);
+    if (rc < 0) {
+        from_rc(e, rc == CF_ENOTFOUND ? CF_EPERM : rc, "AccessDenied", err);
+        goto out;
+    }
+    if (ch != NULL && strcmp(*payload, CF_SIGV4_STREAMING) == 0) {
+        ch->on = true;
+        ch->auth = a;
+        memcpy(ch->amz_date, amz_date, 16);
+        ch->amz_date[16] = '\0';
+        memcpy(ch->key, key, 32);
+        memcpy(ch->prev, sig, sizeof(ch->prev));
+    }
+    rc = 0;
+out:
+    explicit_bzero(&k, sizeof(k));
+    explicit_bzero(key, sizeof(key));
+    free(q);
+    return rc;
+}
+
+/* ---- buckets ---- */
+
+/* Whether a file lies anywhere below folder, in folders the user may read:
+ * S3 has no empty folders, so those neither list nor keep a bucket from
+ * being deleted. Returns 1, 0 or an fsdb error. */
+static int has_key(struct cf__s3 *s, const struct who *w, uint64_t folder, int depth)
+{
+    struct cf_fsdb_s3_item *v = NULL;
+    char after[CF_FSDB_NAME_MAX + 2] = "";
+    bool more = true, first = true;
+    size_t n = 0;
+    int rc = 0;
+
+    if (depth > CF_FSDB_PATH_MAX / 2)
+        return 0;
+    while (more && rc == 0) {
+        rc = cf_fsdb_s3_page(s->fs, w->client, folder, first ? NULL : after, 64, &v, &n, &more,
+                             NULL);
+        first = false;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            if (v[i].e.kind == CF_FSDB_FILE) {
+                rc = 1;
+                break;
+            }
+            if (cf_fsdb_perm_effective(s->fs, w->client, w->user, v[i].e.id, &have, NULL) == 0 &&
+                have >= CF_FSDB_READ)
+                rc = has_key(s, w, v[i].e.id, depth + 1);
+        }
+        if (n > 0)
+            (void)snprintf(after, sizeof(after), "%s%s", v[n - 1].e.name,
+                           v[n - 1].e.kind == CF_FSDB_FOLDER ? "/" : "");
+        free(v);
+        v = NULL;
+    }
+    return rc;
+}
+
+/* The bucket's folder, which the user may read (want READ) or change. */
+static int bucket_get(struct cf__s3 *s, const struct who *w, const char *bucket,
+                      enum cf_fsdb_level want, struct cf_fsdb_entry *out, struct s3err *e)
+{
+    char path[CF_FSDB_NAME_MAX + 2], err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    int rc;
+
+    if (cf_fsdb_name_validate(bucket, strlen(bucket), err) < 0) {
+        seterr(e, 400, "InvalidBucketName", "%s", err);
+        return CF_EINVAL;
+    }
+    (void)snprintf(path, sizeof(path), "/%s", bucket);
+    rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, out, &have, err);
+    if (rc == 0 && out->kind != CF_FSDB_FOLDER)
+        rc = CF_ENOTFOUND;
+    if (rc == CF_ENOTFOUND) {
+        seterr(e, 404, "NoSuchBucket", "the specified bucket does not exist");
+        return rc;
+    }
+    if (rc == 0 && have < want) {
+        seterr(e, 403, "AccessDenied", "you may not %s this bucket",
+               want == CF_FSDB_READ ? "read" : "write");
+        return CF_EPERM;
+    }
+    if (rc < 0)
+        from_rc(e, rc, "NoSuchBucket", err);
+    return rc;
+}
+
+static enum MHD_Result list_buckets(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w)
+{
+    struct cf_fsdb_list_pos pos;
+    struct cf_fsdb_entry *v = NULL;
+    struct cf_buf b;
+    struct s3err e;
+    char err[CF_ERR_LEN] = "", when[32];
+    bool more = true, first = true;
+    size_t n = 0;
+    int rc = 0;
+
+    cf_buf_init(&b, 64 * 1024 * 1024);
+    bprintf(&b,
+            XML_HEAD "<ListAllMyBucketsResult xmlns=\"" XMLNS "\"><Owner><ID>%" PRIu64
+                     "</ID><DisplayName>%" PRIu64 "</DisplayName></Owner><Buckets>",
+            w->user, w->user);
+    while (more && rc == 0) {
+        rc = cf_fsdb_list_page(s->fs, w->client, w->root, first ? NULL : &pos, LIST_PAGE, &v, &n,
+                               &more, err);
+        first = false;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            if (v[i].kind != CF_FSDB_FOLDER) {
+                more = false; /* folders come first */
+                break;
+            }
+            if (cf_fsdb_perm_effective(s->fs, w->client, w->user, v[i].id, &have, NULL) < 0 ||
+                have < CF_FSDB_READ)
+                continue;
+            iso_time(v[i].created_ms, when);
+            bprintf(&b, "<Bucket><Name>");
+            xml_esc(&b, v[i].name);
+            bprintf(&b, "</Name><CreationDate>%s</CreationDate></Bucket>", when);
+        }
+        if (n > 0) {
+            pos.kind = v[n - 1].kind;
+            memcpy(pos.name, v[n - 1].name, sizeof(pos.name));
+        }
+        free(v);
+        v = NULL;
+    }
+    if (rc < 0) {
+        cf_buf_fini(&b);
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, "/", NULL);
+    }
+    bprintf(&b, "</Buckets></ListAllMyBucketsResult>");
+    return reply_xml(c, 200, &b, NULL);
+}
+
+static enum MHD_Result create_bucket(struct cf__s3 *s, struct MHD_Connection *c,
+                                     const struct who *w, const char *bucket)
+{
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    char err[CF_ERR_LEN] = "", loc[CF_FSDB_NAME_MAX + 2];
+    const char *hdrs[] = {"Location", loc, NULL};
+    struct cf_fsdb_entry fe;
+    struct s3err e;
+    int rc;
+
+    if (cf_fsdb_name_validate(bucket, strlen(bucket), err) < 0) {
+        seterr(&e, 400, "InvalidBucketName", "%s", err);
+        return reply_error(c, &e, bucket, NULL);
+    }
+    (void)snprintf(loc, sizeof(loc), "/%s", bucket);
+    rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, w->root, &have, err);
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(&e, 403, "AccessDenied", "you may not make buckets");
+        return reply_error(c, &e, loc, NULL);
+    }
+    if (rc == 0)
+        rc = cf_fsdb_mkdir(s->fs, w->client, w->root, bucket, NULL, err);
+    if (rc == CF_EEXIST) {
+        if (cf_fsdb_lookup(s->fs, w->client, loc, &fe, NULL) == 0 && fe.kind == CF_FSDB_FOLDER)
+            seterr(&e, 409, "BucketAlreadyOwnedByYou", "you own this bucket already");
+        else
+            seterr(&e, 409, "BucketAlreadyExists", "a file has that name");
+        return reply_error(c, &e, loc, NULL);
+    }
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, loc, NULL);
+    }
+    return reply_xml(c, 200, NULL, hdrs);
+}
+
+static enum MHD_Result delete_bucket(struct cf__s3 *s, struct MHD_Connection *c,
+                                     const struct who *w, const char *bucket)
+{
+    struct cf_fsdb_entry fe;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    char err[CF_ERR_LEN] = "";
+    struct s3err e;
+    uint64_t tid = 0;
+    int rc;
+
+    if (bucket_get(s, w, bucket, CF_FSDB_READ_WRITE, &fe, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, w->root, &have, err);
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(&e, 403, "AccessDenied", "you may not delete buckets");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (rc == 0)
+        rc = has_key(s, w, fe.id, 0);
+    if (rc == 1) {
+        seterr(&e, 409, "BucketNotEmpty", "the bucket you tried to delete is not empty");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (rc == 0)
+        rc = cf_fsdb_trash_put(s->fs, w->client, CF_FSDB_FOLDER, fe.id, w->user, &tid, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, bucket, NULL);
+    }
+    return reply_xml(c, 204, NULL, NULL);
+}
+
+/* ---- listing ---- */
+
+struct lister {
+    struct cf__s3 *s;
+    const struct who *w;
+    const char *bucket;
+    const char *prefix, *delim;
+    size_t plen, dlen;
+    size_t max, count;
+    bool truncated, stop, url;
+    int rc;
+    char err[CF_ERR_LEN];
+    struct cf_buf contents, prefixes;
+    char last[KEY_MAX + 2]; /* the last item listed */
+    bool last_cp;
+    char full[KEY_MAX + 2]; /* scratch */
+};
+
+static void put_key(struct lister *l, struct cf_buf *b, const char *tag, const char *k)
+{
+    bprintf(b, "<%s>", tag);
+    if (l->url) {
+        struct cf_buf t;
+        cf_buf_init(&t, 4 * KEY_MAX);
+        if (cf_sigv4_uri_encode(&t, k, strlen(k), true) == 0 && t.base != NULL)
+            xml_esc(b, t.base);
+        cf_buf_fini(&t);
+    } else {
+        xml_esc(b, k);
+    }
+    bprintf(b, "</%s>", tag);
+}
+
+/* Add an item; false when the page is full (the listing stops). */
+static bool emit(struct lister *l, const char *key, bool cp, const struct cf_fsdb_s3_item *it)
+{
+    char when[32];
+
+    if (cp && l->last_cp && strcmp(key, l->last) == 0)
+        return true;
+    if (l->count == l->max) {
+        l->truncated = true;
+        l->stop = true;
+        return false;
+    }
+    if (cp) {
+        bprintf(&l->prefixes, "<CommonPrefixes>");
+        put_key(l, &l->prefixes, "Prefix", key);
+        bprintf(&l->prefixes, "</CommonPrefixes>");
+    } else {
+        char etag[CF_SIGV4_HEX_SIZE * 2];
+        if (it->etag[0] != '\0') {
+            (void)snprintf(etag, sizeof(etag), "%s", it->etag);
+        } else {
+            char hex[129];
+            cf_hex_encode(it->e.sha512, 32, hex);
+            (void)snprintf(etag, sizeof(etag), "%.32s", hex);
+        }
+        iso_time(it->e.modified_ms, when);
+        bprintf(&l->contents, "<Contents>");
+        put_key(l, &l->contents, "Key", key);
+        bprintf(&l->contents,
+                "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
+                "<Size>%" PRIu64 "</Size><Owner><ID>%" PRIu64 "</ID><DisplayName>%" PRIu64
+                "</DisplayName></Owner><StorageClass>STANDARD</StorageClass>"
+                "</Contents>",
+                when, etag, it->e.size, l->w->user, l->w->user);
+    }
+    l->count++;
+    (void)snprintf(l->last, sizeof(l->last), "%s", key);
+    l->last_cp = cp;
+    return true;
+}
+
+static bool starts(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* List folder (whose keys start with fp) after key S (exclusive). */
+static void walk(struct lister *l, uint64_t folder, const char *fp, const char *S)
+{
+    size_t fl = strlen(fp);
+    const char *pp = l->plen > fl ? l->prefix + fl : "";
+    char after[CF_FSDB_NAME_MAX + 2] = "";
+    bool have_after = false, more = true;
+    struct cf_fsdb_s3_item *v = NULL;
+    size_t n = 0;
+
+    if (starts(S, fp)) {
+        const char *rest = S + fl, *slash = strchr(rest, '/');
+        if (slash != NULL) {
+            /* Resume inside the folder named by rest's first part, then after it. */
+            size_t cl = (size_t)(slash - rest);
+            char path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+            struct cf_fsdb_entry fe;
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            if (cl == 0 || cl > CF_FSDB_NAME_MAX)
+                return;
+            (void)snprintf(path, sizeof(path), "/%s/%s%.*s", l->bucket, fp, (int)cl, rest);
+            if (cf_fsdb_lookup_access(l->s->fs, l->w->client, l->w->user, path, false, &fe, &have,
+                                      NULL) == 0 &&
+                fe.kind == CF_FSDB_FOLDER && have >= CF_FSDB_READ &&
+                (pp[0] == '\0' || starts(rest, pp))) {
+                char sub[KEY_MAX + 2];
+                (void)snprintf(sub, sizeof(sub), "%s%.*s/", fp, (int)cl, rest);
+                if (l->delim == NULL || strlen(sub) <= l->plen ||
+                    strstr(sub + l->plen, l->delim) == NULL)
+                    walk(l, fe.id, sub, S);
+                if (l->stop || l->rc < 0)
+                    return;
+            }
+            (void)snprintf(after, sizeof(after), "%.*s/", (int)cl, rest);
+        } else {
+            if (strlen(rest) > CF_FSDB_NAME_MAX + 1)
+                return;
+            (void)snprintf(after, sizeof(after), "%s", rest);
+        }
+        have_after = true;
+    } else if (strcmp(S, fp) > 0) {
+        return;
+    }
+    /* Seek to the prefix: every key starting with pp is after pp less its last byte. */
+    if (pp[0] != '\0' && strlen(pp) <= CF_FSDB_NAME_MAX + 1) {
+        char seek[CF_FSDB_NAME_MAX + 2];
+        (void)snprintf(seek, sizeof(seek), "%.*s", (int)strlen(pp) - 1, pp);
+        if (!have_after || strcmp(seek, after) > 0) {
+            memcpy(after, seek, strlen(seek) + 1);
+            have_after = true;
+        }
+    }
+    while (more && !l->stop && l->rc == 0) {
+        l->rc = cf_fsdb_s3_page(l->s->fs, l->w->client, folder, have_after ? after : NULL,
+                                LIST_PAGE, &v, &n, &more, l->err);
+        for (size_t i = 0; l->rc == 0 && !l->stop && i < n; i++) {
+            const struct cf_fsdb_s3_item *it = &v[i];
+            bool dir = it->e.kind == CF_FSDB_FOLDER;
+            const char *d;
+            int w;
+
+            w = snprintf(l->full, sizeof(l->full), "%s%s%s", fp, it->e.name, dir ? "/" : "");
+            (void)snprintf(after, sizeof(after), "%s%s", it->e.name, dir ? "/" : "");
+            have_after = true;
+            if (w < 0 || (size_t)w >= sizeof(l->full))
+                continue;
+            if (pp[0] != '\0' && !starts(after, pp)) {
+                if (strcmp(after, pp) > 0) {
+                    more = false;
+                    break;
+                }
+                continue;
+            }
+            d = l->delim != NULL && strlen(l->full) > l->plen ? strstr(l->full + l->plen, l->delim)
+                                                              : NULL;
+            if (d != NULL) {
+                char cp[KEY_MAX + 2];
+                (void)snprintf(cp, sizeof(cp), "%.*s", (int)(d - l->full) + (int)l->dlen, l->full);
+                if (dir && has_key(l->s, l->w, it->e.id, 0) != 1)
+                    continue; /* S3 has no empty folders */
+                if (!starts(S, cp) && strcmp(cp, S) > 0)
+                    (void)emit(l, cp, true, NULL);
+                continue;
+            }
+            if (dir) {
+                enum cf_fsdb_level have = CF_FSDB_NONE;
+                char sub[KEY_MAX + 2];
+                if (cf_fsdb_perm_effective(l->s->fs, l->w->client, l->w->user, it->e.id, &have,
+                                           NULL) < 0 ||
+                    have < CF_FSDB_READ)
+                    continue;
+                memcpy(sub, l->full, strlen(l->full) + 1);
+                walk(l, it->e.id, sub, S);
+                continue;
+            }
+            if (strcmp(l->full, S) > 0)
+                (void)emit(l, l->full, false, it);
+        }
+        free(v);
+        v = NULL;
+    }
+}
+
+static int parse_max_keys(const char *q, size_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    *out = 1000;
+    if (q == NULL)
+        return 0;
+    errno = 0;
+    v = strtoull(q, &end, 10);
+    if (q[0] < '0' || q[0] > '9' || errno != 0 || *end != '\0')
+        return CF_EINVAL;
+    *out = v > 1000 ? 1000 : (size_t)v;
+    return 0;
+}
+
+static enum MHD_Result list_objects(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                    const char *bucket, bool v2)
+{
+    const char *prefix = cf_http_query(c, "prefix"), *delim = cf_http_query(c, "delimiter");
+    const char *token = v2 ? cf_http_query(c, "continuation-token") : NULL;
+    const char *start = cf_http_query(c, v2 ? "start-after" : "marker");
+    const char *enc = cf_http_query(c, "encoding-type");
+    struct lister *l = NULL;
+    struct cf_fsdb_entry fe;
+    struct cf_buf b;
+    struct s3err e;
+    char S[KEY_MAX + 3] = "", base[KEY_MAX + 2] = "", path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    enum MHD_Result res;
+    size_t max = 0;
+    int rc;
+
+    if (prefix == NULL)
+        prefix = "";
+    if (delim != NULL && delim[0] == '\0')
+        delim = NULL;
+    if (parse_max_keys(cf_http_query(c, "max-keys"), &max) < 0) {
+        seterr(&e, 400, "InvalidArgument", "max-keys is a number");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (enc != NULL && strcmp(enc, "url") != 0) {
+        seterr(&e, 400, "InvalidArgument", "encoding-type is url");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (strlen(prefix) > KEY_MAX || (delim != NULL && strlen(delim) > 16)) {
+        seterr(&e, 400, "InvalidArgument", "the prefix or delimiter is too long");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (token != NULL) {
+        size_t tl = strlen(token);
+        if (tl < 1 || tl % 2 == 0 || (token[0] != 'k' && token[0] != 'c') ||
+            (tl - 1) / 2 > KEY_MAX || cf_hex_decode(token + 1, (tl - 1) / 2, S, false) < 0 ||
+            memchr(S, '\0', (tl - 1) / 2) != NULL) {
+            seterr(&e, 400, "InvalidArgument", "the continuation token is not one we gave");
+            return reply_error(c, &e, bucket, NULL);
+        }
+        S[(tl - 1) / 2] = '\0';
+        if (token[0] == 'c')
+            (void)strncat(S, "\xff", 2);
+    } else if (start != NULL) {
+        if (strlen(start) > KEY_MAX) {
+            seterr(&e, 400, "InvalidArgument", "the marker is too long");
+            return reply_error(c, &e, bucket, NULL);
+        }
+        memcpy(S, start, strlen(start) + 1);
+        /* A common prefix given back as the marker: past all its keys. */
+        if (delim != NULL && starts(start, prefix) && strlen(start) >= strlen(delim) &&
+            strcmp(start + strlen(start) - strlen(delim), delim) == 0)
+            (void)strncat(S, "\xff", 2);
+    }
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    /* The deepest folder the prefix names whole. */
+    {
+        const char *slash = strrchr(prefix, '/');
+        size_t bl = slash != NULL ? (size_t)(slash - prefix) + 1 : 0;
+        memcpy(base, prefix, bl);
+        base[bl] = '\0';
+    }
+    l = cf_xcalloc(1, sizeof(*l));
+    l->s = s;
+    l->w = w;
+    l->bucket = bucket;
+    l->prefix = prefix;
+    l->plen = strlen(prefix);
+    l->delim = delim;
+    l->dlen = delim != NULL ? strlen(delim) : 0;
+    l->max = max;
+    l->url = enc != NULL;
+    cf_buf_init(&l->contents, 64 * 1024 * 1024);
+    cf_buf_init(&l->prefixes, 64 * 1024 * 1024);
+    rc = 0;
+    if (base[0] != '\0') {
+        (void)snprintf(path, sizeof(path), "/%s/%.*s", bucket, (int)strlen(base) - 1, base);
+        rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, &fe, &have, NULL);
+        if (rc == 0 && (fe.kind != CF_FSDB_FOLDER || have < CF_FSDB_READ))
+            rc = CF_ENOTFOUND;
+    }
+    if (max > 0 && rc == 0) {
+        /* Keys at the base that the delimiter folds before the prefix's end
+         * cannot happen: the base is the prefix's own folder. */
+        walk(l, fe.id, base, S);
+    }
+    if (l->rc < 0) {
+        from_rc(&e, l->rc, "NoSuchBucket", l->err);
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
+    }
+    cf_buf_init(&b, 128 * 1024 * 1024);
+    bprintf(&b, XML_HEAD "<ListBucketResult xmlns=\"" XMLNS "\">");
+    bprintf(&b, "<Name>");
+    xml_esc(&b, bucket);
+    bprintf(&b, "</Name>");
+    put_key(l, &b, "Prefix", prefix);
+    if (v2) {
+        bprintf(&b, "<KeyCount>%zu</KeyCount>", l->count);
+        if (token != NULL)
+            put_key(l, &b, "ContinuationToken", token);
+        if (start != NULL)
+            put_key(l, &b, "StartAfter", start);
+    } else {
+        put_key(l, &b, "Marker", start != NULL ? start : "");
+    }
+    bprintf(&b, "<MaxKeys>%zu</MaxKeys>", max);
+    if (delim != NULL)
+        put_key(l, &b, "Delimiter", delim);
+    if (l->url)
+        bprintf(&b, "<EncodingType>url</EncodingType>");
+    bprintf(&b, "<IsTruncated>%s</IsTruncated>", l->truncated ? "true" : "false");
+    if (l->truncated && v2) {
+        char *tok = cf_xcalloc(1, 2 * strlen(l->last) + 2);
+        tok[0] = l->last_cp ? 'c' : 'k';
+        cf_hex_encode(l->last, strlen(l->last), tok + 1);
+        bprintf(&b, "<NextContinuationToken>%s</NextContinuationToken>", tok);
+        free(tok);
+    } else if (l->truncated) {
+        put_key(l, &b, "NextMarker", l->last);
+    }
+    if (l->contents.len > 0)
+        bappend(&b, l->contents.base, l->contents.len);
+    if (l->prefixes.len > 0)
+        bappend(&b, l->prefixes.base, l->prefixes.len);
+    bprintf(&b, "</ListBucketResult>");
+    res = reply_xml(c, 200, &b, NULL);
+out:
+    cf_buf_fini(&l->contents);
+    cf_buf_fini(&l->prefixes);
+    free(l);
+    return res;
+}
+
+/* ---- objects ---- */
+
+/* The path of key in bucket ("/bucket/key"), checking each name. A key
+ * ending in '/' names a folder (*dir). */
+static int key_path(const char *bucket, const char *key, char *path, size_t cap, bool *dir,
+                    struct s3err *e)
+{
+    char err[CF_ERR_LEN] = "";
+    size_t kl = strlen(key);
+    const char *p = key;
+    int n;
+
+    *dir = kl > 0 && key[kl - 1] == '/';
+    n = snprintf(path, cap, "/%s/%.*s", bucket, (int)(*dir ? kl - 1 : kl), key);
+    if (n < 0 || (size_t)n >= cap || (size_t)n > CF_FSDB_PATH_MAX) {
+        seterr(e, 400, "KeyTooLongError", "your key is too long");
+        return CF_ETOOLARGE;
+    }
+    while (*p != '\0') {
+        size_t cl = strcspn(p, "/");
+        if (cf_fsdb_name_validate(p, cl, err) < 0) {
+            seterr(e, 400, "InvalidArgument", "the key cannot be a path: %s", err);
+            return CF_EINVAL;
+        }
+        p += cl;
+        if (*p == '/')
+            p++;
+    }
+    return 0;
+}
+
+/* The folder `path`'s parent chain made as needed (mkdir -p) below the
+ * bucket, each new one where the user may write; *folder the last. */
+static int make_parents(struct cf__s3 *s, const struct who *w, const char *path, bool whole,
+                        uint64_t *folder, struct s3err *e)
+{
+    char sub[CF_FSDB_PATH_MAX + 2], err[CF_ERR_LEN] = "", name[CF_FSDB_NAME_MAX + 1];
+    const char *p = strchr(path + 1, '/'); /* after the bucket */
+    struct cf_fsdb_entry fe;
+    size_t end = whole ? strlen(path) : (size_t)(strrchr(path, '/') - path);
+    int rc;
+
+    (void)snprintf(sub, sizeof(sub), "%.*s", p != NULL ? (int)(p - path) : (int)strlen(path), path);
+    rc = cf_fsdb_lookup(s->fs, w->client, sub, &fe, err);
+    if (rc < 0 || fe.kind != CF_FSDB_FOLDER) {
+        seterr(e, 404, "NoSuchBucket", "the specified bucket does not exist");
+        return CF_ENOTFOUND;
+    }
+    *folder = fe.id;
+    while (p != NULL && (size_t)(p - path) < end) {
+        const char *q = strchr(p + 1, '/');
+        size_t stop = q != NULL && (size_t)(q - path) < end ? (size_t)(q - path) : end;
+        size_t nl = stop - (size_t)(p - path) - 1;
+        (void)snprintf(sub, sizeof(sub), "%.*s", (int)stop, path);
+        memcpy(name, p + 1, nl);
+        name[nl] = '\0';
+        rc = cf_fsdb_lookup(s->fs, w->client, sub, &fe, err);
+        if (rc == CF_ENOTFOUND) {
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, *folder, &have, err);
+            if (rc == 0 && have < CF_FSDB_READ_WRITE)
+                rc = CF_EPERM;
+            if (rc == 0)
+                rc = cf_fsdb_mkdir(s->fs, w->client, *folder, name, NULL, err);
+            if (rc == CF_EEXIST)
+                rc = 0; /* made meanwhile */
+            if (rc == 0)
+                rc = cf_fsdb_lookup(s->fs, w->client, sub, &fe, err);
+        }
+        if (rc == 0 && fe.kind != CF_FSDB_FOLDER) {
+            seterr(e, 409, "InvalidRequest", "\"%s\" is a file, not a folder", name);
+            return CF_EEXIST;
+        }
+        if (rc < 0) {
+            from_rc(e, rc, "NoSuchKey", err);
+            return rc;
+        }
+        *folder = fe.id;
+        p = stop < end ? path + stop : NULL;
+    }
+    return 0;
+}
+
+struct meta_ctx {
+    json_t *j;
+    size_t bytes;
+};
+
+static enum MHD_Result meta_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct meta_ctx *m = cls;
+    char low[256];
+    size_t n = strlen(key);
+
+    (void)kind;
+    if (n <= 11 || strncasecmp(key, "x-amz-meta-", 11) != 0 || n >= sizeof(low))
+        return MHD_YES;
+    for (size_t i = 11; i <= n; i++)
+        low[i - 11] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
+    m->bytes += n - 11 + strlen(value);
+    (void)json_object_set_new(m->j, low, json_string(value));
+    return MHD_YES;
+}
+
+/* Content-Type and x-amz-meta-* of the request into a. */
+static int attrs_from(struct MHD_Connection *c, struct cf_fsdb_s3attrs *a, struct s3err *e)
+{
+    const char *ct = cf_http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct meta_ctx m = {json_object(), 0};
+    char *text;
+
+    if (ct == NULL)
+        ct = "binary/octet-stream";
+    if (strlen(ct) > CF_FSDB_S3_CTYPE_MAX) {
+        json_decref(m.j);
+        seterr(e, 400, "InvalidArgument", "the Content-Type is too long");
+        return CF_ETOOLARGE;
+    }
+    memcpy(a->content_type, ct, strlen(ct) + 1);
+    (void)MHD_get_connection_values(c, MHD_HEADER_KIND, meta_it, &m);
+    text = json_dumps(m.j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(m.j);
+    if (text == NULL || m.bytes > 2048 || strlen(text) > CF_FSDB_S3_META_MAX) {
+        free(text);
+        seterr(e, 400, "MetadataTooLarge", "your metadata headers exceed 2 KB");
+        return CF_ETOOLARGE;
+    }
+    memcpy(a->meta, text, strlen(text) + 1);
+    free(text);
+    return 0;
+}
+
+static void digest_hex(EVP_MD_CTX *ctx, char *out)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    (void)EVP_DigestFinal_ex(ctx, d, &n);
+    cf_hex_encode(d, n, out);
+}
+
+static bool is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (cf_hex_value(s[i], false) < 0)
+            return false;
+    return true;
+}
+
+static void s3req_free(struct s3req *r)
+{
+    if (r == NULL)
+        return;
+    cf__gateway_put_free(r->put);
+    EVP_MD_CTX_free(r->md5);
+    EVP_MD_CTX_free(r->sha256);
+    EVP_MD_CTX_free(r->ch.sha);
+    cf_buf_fini(&r->body);
+    explicit_bzero(&r->ch, sizeof(r->ch));
+    free(r);
+}
+
+/* A request whose error is answered once its body is read (small bodies)
+ * or at once (none, or too big to read for nothing). */
+static enum MHD_Result fail(struct MHD_Connection *c, void **req_cls, const struct s3err *e,
+                            const char *resource)
+{
+    const char *cl = cf_http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = cf_http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+    struct s3req *r;
+
+    /* As cf_http_refuse: a chunked body counts as too big to read for nothing. */
+    if (te != NULL || n == 0 || n > CF_HTTP_DISCARD_MAX)
+        return reply_error(c, e, resource, NULL);
+    r = cf_xcalloc(1, sizeof(*r));
+    r->kind = K_ERROR;
+    r->e = *e;
+    (void)snprintf(r->resource, sizeof(r->resource), "%s", resource);
+    *req_cls = r;
+    return MHD_YES;
+}
+
+static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection *c,
+                                        const struct who *w, const char *bucket, const char *key,
+                                        const char *payload, const struct chunked *ch,
+                                        void **req_cls)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    const char *md5h = cf_http_header(c, "Content-MD5");
+    struct cf_fsdb_entry fe;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct s3req *r = NULL;
+    struct s3err e;
+    uint64_t folder = 0;
+    bool dir = false;
+    int rc;
+
+    if (key_path(bucket, key, path, sizeof(path), &dir, &e) < 0)
+        return fail(c, req_cls, &e, key);
+    if (strcmp(payload, CF_SIGV4_UNSIGNED) != 0 && strcmp(payload, CF_SIGV4_STREAMING) != 0 &&
+        !is_hex64(payload)) {
+        seterr(&e, 501, "NotImplemented", "x-amz-content-sha256 %.64s is not supported", payload);
+        return fail(c, req_cls, &e, key);
+    }
+    r = cf_xcalloc(1, sizeof(*r));
+    if (attrs_from(c, &r->attrs, &e) < 0)
+        goto refuse;
+    if (make_parents(s, w, path, dir, &folder, &e) < 0)
+        goto refuse;
+    if (dir) {
+        /* A folder marker: the folder exists now; nothing is stored. */
+        const char *hdrs[] = {"ETag", "\"" EMPTY_MD5 "\"", NULL};
+        free(r);
+        return reply_xml(c, 200, NULL, hdrs);
+    }
+    rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, folder, &have, err);
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(&e, 403, "AccessDenied", "you may not write here");
+        goto refuse;
+    }
+    if (rc == 0 && cf_fsdb_lookup(s->fs, w->client, path, &fe, NULL) == 0 &&
+        fe.kind == CF_FSDB_FOLDER) {
+        seterr(&e, 409, "InvalidRequest", "a folder has that key; delete it first");
+        goto refuse;
+    }
+    if (rc == 0)
+        rc = cf__gateway_put_new(s->g, w->client, w->user, folder, strrchr(path, '/') + 1, &r->put,
+                                 err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        goto refuse;
+    }
+    r->kind = K_PUT;
+    r->who = *w;
+    r->md5 = EVP_MD_CTX_new();
+    (void)EVP_DigestInit_ex(r->md5, EVP_md5(), NULL);
+    if (is_hex64(payload) || ch->on) {
+        r->sha256 = EVP_MD_CTX_new();
+        (void)EVP_DigestInit_ex(r->sha256, EVP_sha256(), NULL);
+    }
+    if (is_hex64(payload))
+        memcpy(r->want_sha, payload, 65);
+    if (md5h != NULL)
+        (void)snprintf(r->content_md5, sizeof(r->content_md5), "%s", md5h);
+    r->ch = *ch;
+    r->decoded_want = -1;
+    if (ch->on && cf_http_header(c, "x-amz-decoded-content-length") != NULL) {
+        const char *d = cf_http_header(c, "x-amz-decoded-content-length");
+        char *end = NULL;
+        errno = 0;
+        r->decoded_want = (int64_t)strtoll(d, &end, 10);
+        if (d[0] < '0' || d[0] > '9' || errno != 0 || *end != '\0')
+            r->decoded_want = -2; /* never equal: the upload fails */
+    }
+    if (ch->on) {
+        r->ch.sha = EVP_MD_CTX_new();
+        (void)EVP_DigestInit_ex(r->ch.sha, EVP_sha256(), NULL);
+    }
+    (void)snprintf(r->resource, sizeof(r->resource), "/%s/%s", bucket, key);
+    *req_cls = r;
+    return MHD_YES;
+refuse:
+    free(r);
+    return fail(c, req_cls, &e, key);
+}
+
+static void put_data(struct s3req *r, const char *p, size_t n)
+{
+    r->size += n;
+    (void)EVP_DigestUpdate(r->md5, p, n);
+    if (r->sha256 != NULL && !r->ch.on)
+        (void)EVP_DigestUpdate(r->sha256, p, n);
+    cf__gateway_put_write(r->put, p, n);
+}
+
+static void chunk_bad(struct s3req *r, const char *code)
+{
+    if (!r->bad) {
+        r->bad = true;
+        r->bad_code = code;
+    }
+}
+
+/* The end of a chunk's data: its signature checked. */
+static void chunk_end(struct s3req *r)
+{
+    char h[CF_SIGV4_HEX_SIZE], sig[CF_SIGV4_HEX_SIZE];
+
+    digest_hex(r->ch.sha, h);
+    (void)EVP_DigestInit_ex(r->ch.sha, EVP_sha256(), NULL);
+    cf_sigv4_chunk_sign(&r->ch.auth, r->ch.amz_date, r->ch.key, r->ch.prev, h, sig);
+    if (!cf_sigv4_equal(sig, r->ch.want))
+        chunk_bad(r, "SignatureDoesNotMatch");
+    memcpy(r->ch.prev, sig, sizeof(sig));
+}
+
+/* Decode aws-chunked: "<hex>;chunk-signature=<sig>\r\n<data>\r\n" ... "0;...\r\n\r\n". */
+static void chunked_feed(struct s3req *r, const char *p, size_t n)
+{
+    while (n > 0 && !r->bad) {
+        if (r->ch.left > 0) {
+            size_t take = n < r->ch.left ? n : (size_t)r->ch.left;
+            put_data(r, p, take);
+            (void)EVP_DigestUpdate(r->ch.sha, p, take);
+            r->ch.left -= take;
+            p += take;
+            n -= take;
+            if (r->ch.left == 0) {
+                chunk_end(r);
+                r->ch.crlf = 2;
+            }
+            continue;
+        }
+        if (r->ch.crlf > 0) {
+            if (*p != (r->ch.crlf == 2 ? '\r' : '\n'))
+                chunk_bad(r, "IncompleteBody");
+            r->ch.crlf--;
+            p++;
+            n--;
+            continue;
+        }
+        if (r->ch.last_seen) {
+            chunk_bad(r, "IncompleteBody"); /* bytes after the last chunk */
+            break;
+        }
+        /* A chunk header. */
+        if (r->ch.head_len == CHUNK_HEAD_MAX) {
+            chunk_bad(r, "IncompleteBody");
+            break;
+        }
+        r->ch.head[r->ch.head_len++] = *p;
+        p++;
+        n--;
+        if (r->ch.head_len >= 2 && r->ch.head[r->ch.head_len - 2] == '\r' &&
+            r->ch.head[r->ch.head_len - 1] == '\n') {
+            char *end = NULL;
+            const char *sigp;
+            unsigned long long size;
+            r->ch.head[r->ch.head_len - 2] = '\0';
+            errno = 0;
+            size = strtoull(r->ch.head, &end, 16);
+            sigp = strstr(r->ch.head, ";chunk-signature=");
+            if (errno != 0 || end == r->ch.head || sigp != end || strlen(sigp + 17) != 64 ||
+                size > (1ull << 40)) {
+                chunk_bad(r, "IncompleteBody");
+                break;
+            }
+            memcpy(r->ch.want, sigp + 17, 65);
+            r->ch.head_len = 0;
+            r->ch.left = size;
+            if (size == 0) {
+                chunk_end(r); /* the final chunk signs the empty string */
+                r->ch.last_seen = true;
+                r->ch.crlf = 2;
+            }
+        }
+    }
+}
+
+static enum MHD_Result put_object_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r)
+{
+    char md5[33], sha[CF_SIGV4_HEX_SIZE], err[CF_ERR_LEN] = "", etag[40];
+    const char *hdrs[] = {"ETag", etag, NULL};
+    struct cf_fsdb_entry fe;
+    struct s3err e;
+    bool keep = true;
+    int rc;
+
+    digest_hex(r->md5, md5);
+    memset(&e, 0, sizeof(e));
+    if (r->ch.on && !r->bad &&
+        (!r->ch.last_seen || r->ch.crlf > 0 || r->ch.head_len > 0 ||
+         (r->decoded_want != -1 && r->decoded_want != (int64_t)r->size)))
+        chunk_bad(r, "IncompleteBody");
+    if (r->bad) {
+        keep = false;
+        seterr(&e, strcmp(r->bad_code, "SignatureDoesNotMatch") == 0 ? 403 : 400, r->bad_code, "%s",
+               strcmp(r->bad_code, "SignatureDoesNotMatch") == 0
+                   ? "a chunk's signature does not match"
+                   : "the aws-chunked body is malformed or incomplete");
+    } else if (r->want_sha[0] != '\0') {
+        digest_hex(r->sha256, sha);
+        if (strcmp(sha, r->want_sha) != 0) {
+            keep = false;
+            seterr(&e, 400, "XAmzContentSHA256Mismatch",
+                   "the provided x-amz-content-sha256 header does not match what was computed");
+        }
+    }
+    if (keep && r->content_md5[0] != '\0') {
+        unsigned char raw[16];
+        char b64[32];
+        if (cf_hex_decode(md5, 16, raw, false) == 0 &&
+            EVP_EncodeBlock((unsigned char *)b64, raw, 16) == 24 &&
+            strcmp(b64, r->content_md5) != 0) {
+            keep = false;
+            seterr(&e, 400, "BadDigest",
+                   "the Content-MD5 you specified did not match what we received");
+        }
+    }
+    rc = cf__gateway_put_end(s->g, r->put, keep, &fe, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, r->resource, NULL);
+    }
+    if (!keep)
+        return reply_error(c, &e, r->resource, NULL);
+    memcpy(r->attrs.etag, md5, 33);
+    rc = cf_fsdb_s3attrs_set(s->fs, r->who.client, fe.id, fe.version_no, &r->attrs, err);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               fe.id, fe.version_no, err);
+    (void)snprintf(etag, sizeof(etag), "\"%s\"", md5);
+    return reply_xml(c, 200, NULL, hdrs);
+}
+
+/* The object at key, readable by the user. */
+static int object_get(struct cf__s3 *s, const struct who *w, const char *bucket, const char *key,
+                      struct cf_fsdb_entry *fe, struct s3err *e)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct cf_fsdb_entry be;
+    bool dir = false;
+    int rc;
+
+    if (key_path(bucket, key, path, sizeof(path), &dir, e) < 0)
+        return CF_EINVAL;
+    rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, fe, &have, err);
+    if (rc == 0 && (dir || fe->kind != CF_FSDB_FILE))
+        rc = CF_ENOTFOUND;
+    if (rc == CF_ENOTFOUND) {
+        if (bucket_get(s, w, bucket, CF_FSDB_READ, &be, e) == 0)
+            seterr(e, 404, "NoSuchKey", "the specified key does not exist");
+        return CF_ENOTFOUND;
+    }
+    if (rc == 0 && have < CF_FSDB_READ) {
+        seterr(e, 403, "AccessDenied", "you may not read this object");
+        return CF_EPERM;
+    }
+    if (rc < 0)
+        from_rc(e, rc, "NoSuchKey", err);
+    return rc;
+}
+
+static bool etag_match(const char *list, const char *etag)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        size_t n;
+        while (*p == ' ' || *p == ',')
+            p++;
+        n = strcspn(p, ",");
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == 1 && p[0] == '*')
+            return true;
+        if (n >= 2 && p[0] == 'W' && p[1] == '/') {
+            p += 2;
+            n -= 2;
+        }
+        if (n >= 2 && p[0] == '"' && p[n - 1] == '"' && n - 2 == strlen(etag) &&
+            strncmp(p + 1, etag, n - 2) == 0)
+            return true;
+        if (n == strlen(etag) && strncmp(p, etag, n) == 0)
+            return true;
+        p += n;
+        while (*p != '\0' && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                  const char *bucket, const char *key)
+{
+    const char *im = cf_http_header(c, "If-Match"), *inm = cf_http_header(c, "If-None-Match");
+    const char *ims = cf_http_header(c, "If-Modified-Since");
+    const char *ius = cf_http_header(c, "If-Unmodified-Since");
+    struct cf_fsdb_s3attrs a;
+    struct cf_fsdb_entry fe;
+    struct cf_range range;
+    struct s3err e;
+    char etag[40], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
+    const char *hdrs[2 * 40 + 1];
+    size_t k = 0;
+    int64_t mod_s;
+    json_t *meta = NULL;
+    enum MHD_Result r;
+    int rc;
+
+    (void)snprintf(res, sizeof(res), "/%s/%s", bucket, key);
+    if (object_get(s, w, bucket, key, &fe, &e) < 0)
+        return reply_error(c, &e, res, NULL);
+    rc = cf_fsdb_s3attrs_get(s->fs, w->client, fe.id, fe.version_no, &a, NULL);
+    if (rc < 0) {
+        /* Written through /api/v1/fs: no MD5 is known; the SHA-512's first
+         * half stands in, so the ETag still changes with the bytes. */
+        char hex[129];
+        memset(&a, 0, sizeof(a));
+        cf_hex_encode(fe.sha512, 16, hex);
+        memcpy(a.etag, hex, 33);
+        memcpy(a.content_type, "binary/octet-stream", 20);
+    }
+    (void)snprintf(etag, sizeof(etag), "\"%s\"", a.etag);
+    http_time(fe.modified_ms, lm);
+    mod_s = (int64_t)(fe.modified_ms / 1000);
+    hdrs[k++] = "ETag";
+    hdrs[k++] = etag;
+    hdrs[k++] = "Last-Modified";
+    hdrs[k++] = lm;
+    /* RFC 9110 13.2.2: If-Match, else If-Unmodified-Since; then
+     * If-None-Match, else If-Modified-Since. */
+    if ((im != NULL && !etag_match(im, a.etag)) ||
+        (im == NULL && ius != NULL && parse_http_time(ius) >= 0 && mod_s > parse_http_time(ius))) {
+        hdrs[k] = NULL;
+        seterr(&e, 412, "PreconditionFailed", "at least one of the preconditions did not hold");
+        return reply_error(c, &e, res, hdrs);
+    }
+    if ((inm != NULL && etag_match(inm, a.etag)) ||
+        (inm == NULL && ims != NULL && parse_http_time(ims) >= 0 &&
+         mod_s <= parse_http_time(ims))) {
+        hdrs[k] = NULL;
+        return reply_xml(c, 304, NULL, hdrs);
+    }
+    if (cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), fe.size, &range) ==
+        CF_RANGE_UNSATISFIABLE) {
+        (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, fe.size);
+        hdrs[k++] = "Content-Range";
+        hdrs[k++] = cr;
+        hdrs[k] = NULL;
+        seterr(&e, 416, "InvalidRange", "the requested range is not satisfiable");
+        return reply_error(c, &e, res, hdrs);
+    }
+    hdrs[k++] = MHD_HTTP_HEADER_CONTENT_TYPE;
+    hdrs[k++] = a.content_type;
+    meta = json_loads(a.meta, 0, NULL);
+    {
+        /* Meta names are stored without their prefix: it is added back. */
+        char *full[40];
+        size_t nf = 0;
+        const char *name;
+        json_t *v;
+        json_object_foreach(meta, name, v)
+        {
+            if (k + 2 >= CF_ARRAY_LEN(hdrs) || nf == CF_ARRAY_LEN(full) || !json_is_string(v))
+                break;
+            full[nf] = cf_xcalloc(1, strlen(name) + 12);
+            memcpy(full[nf], "x-amz-meta-", 11);
+            memcpy(full[nf] + 11, name, strlen(name) + 1);
+            hdrs[k++] = full[nf++];
+            hdrs[k++] = json_string_value(v);
+        }
+        hdrs[k] = NULL;
+        r = cf__gateway_serve(s->g, c, &fe, hdrs);
+        for (size_t i = 0; i < nf; i++)
+            free(full[i]);
+    }
+    json_decref(meta);
+    return r;
+}
+
+static enum MHD_Result delete_object(struct cf__s3 *s, struct MHD_Connection *c,
+                                     const struct who *w, const char *bucket, const char *key,
+                                     struct s3err *eout)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct cf_fsdb_entry fe, be, *v = NULL;
+    struct s3err e;
+    bool dir = false, more = false;
+    uint64_t tid = 0;
+    size_t n = 0;
+    int rc;
+
+    if (key_path(bucket, key, path, sizeof(path), &dir, &e) < 0)
+        goto fail;
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &be, &e) < 0)
+        goto fail;
+    rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, true, &fe, &have, err);
+    if (rc == CF_ENOTFOUND || (rc == 0 && fe.kind == CF_FSDB_FOLDER && !dir) ||
+        (rc == 0 && fe.kind == CF_FSDB_FILE && dir))
+        goto done; /* S3: deleting what is not there succeeds */
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(&e, 403, "AccessDenied", "you may not delete here");
+        goto fail;
+    }
+    if (rc == 0 && dir) {
+        /* A folder marker: only an empty folder goes. */
+        rc = cf_fsdb_list_page(s->fs, w->client, fe.id, NULL, 1, &v, &n, &more, err);
+        free(v);
+        if (rc == 0 && n > 0)
+            goto done;
+    }
+    if (rc == 0)
+        rc = cf_fsdb_trash_put(s->fs, w->client, fe.kind, fe.id, w->user, &tid, err);
+    if (rc == CF_ENOTFOUND)
+        goto done;
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchKey", err);
+        goto fail;
+    }
+done:
+    if (eout != NULL) {
+        eout->status = 0;
+        return MHD_YES;
+    }
+    return reply_xml(c, 204, NULL, NULL);
+fail:
+    if (eout != NULL) {
+        *eout = e;
+        return MHD_YES;
+    }
+    return reply_error(c, &e, key, NULL);
+}
+
+/* Undo XML's escapes in s[0..n) into out (cap). Returns false if malformed. */
+static bool xml_text(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '&') {
+            const char *semi = memchr(s + i, ';', n - i);
+            size_t el;
+            if (semi == NULL)
+                return false;
+            el = (size_t)(semi - (s + i)) + 1;
+            if (el == 4 && strncmp(s + i, "&lt;", 4) == 0)
+                ch = '<';
+            else if (el == 4 && strncmp(s + i, "&gt;", 4) == 0)
+                ch = '>';
+            else if (el == 5 && strncmp(s + i, "&amp;", 5) == 0)
+                ch = '&';
+            else if (el == 6 && strncmp(s + i, "&quot;", 6) == 0)
+                ch = '"';
+            else if (el == 6 && strncmp(s + i, "&apos;", 6) == 0)
+                ch = '\'';
+            else if (el >= 4 && el <= 6 && s[i + 1] == '#' && s[i + 2] >= '0' && s[i + 2] <= '9') {
+                unsigned v = 0;
+                for (size_t j = i + 2; j < i + el - 1; j++) {
+                    if (s[j] < '0' || s[j] > '9')
+                        return false;
+                    v = v * 10 + (unsigned)(s[j] - '0');
+                }
+                if (v == 0 || v > 127)
+                    return false;
+                ch = (char)v;
+            } else {
+                return false;
+            }
+            i += el - 1;
+        }
+        if (k + 1 >= cap)
+            return false;
+        out[k++] = ch;
+    }
+    out[k] = '\0';
+    return true;
+}
+
+static enum MHD_Result delete_objects(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, const char *bucket, struct s3req *r)
+{
+    const char *p, *end;
+    struct cf_buf b;
+    struct s3err e;
+    char *key = NULL;
+    bool quiet;
+    size_t count = 0;
+
+    if (r->too_big || r->body.base == NULL || strstr(r->body.base, "<Delete") == NULL) {
+        seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    quiet = strstr(r->body.base, "<Quiet>true</Quiet>") != NULL;
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &(struct cf_fsdb_entry){0}, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    key = cf_xcalloc(1, KEY_MAX + 1);
+    cf_buf_init(&b, 64 * 1024 * 1024);
+    bprintf(&b, XML_HEAD "<DeleteResult xmlns=\"" XMLNS "\">");
+    for (p = strstr(r->body.base, "<Key>"); p != NULL; p = strstr(p, "<Key>")) {
+        p += 5;
+        end = strstr(p, "</Key>");
+        if (end == NULL || ++count > DELETE_KEYS_MAX ||
+            !xml_text(p, (size_t)(end - p), key, KEY_MAX + 1)) {
+            cf_buf_fini(&b);
+            free(key);
+            seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+            return reply_error(c, &e, bucket, NULL);
+        }
+        p = end + 6;
+        memset(&e, 0, sizeof(e));
+        (void)delete_object(s, c, w, bucket, key, &e);
+        if (e.status == 0 && !quiet) {
+            bprintf(&b, "<Deleted><Key>");
+            xml_esc(&b, key);
+            bprintf(&b, "</Key></Deleted>");
+        } else if (e.status != 0) {
+            bprintf(&b, "<Error><Key>");
+            xml_esc(&b, key);
+            bprintf(&b, "</Key><Code>%s</Code><Message>", e.code);
+            xml_esc(&b, e.msg);
+            bprintf(&b, "</Message></Error>");
+        }
+    }
+    free(key);
+    bprintf(&b, "</DeleteResult>");
+    return reply_xml(c, 200, &b, NULL);
+}
+
+/* CopyObject: the destination's new version names the source's stored
+ * object (no bytes are copied), with its attributes unless REPLACE. */
+static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                   const char *bucket, const char *key, const char *src)
+{
+    char sb[CF_FSDB_NAME_MAX + 1], *sk = NULL, path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    const char *directive = cf_http_header(c, "x-amz-metadata-directive");
+    struct cf_fsdb_entry fe, out;
+    struct cf_fsdb_s3attrs a;
+    struct cf_fsdb_put put;
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct s3err e;
+    struct cf_buf b;
+    char when[32];
+    uint64_t folder = 0;
+    bool dir = false, replace = directive != NULL && strcasecmp(directive, "REPLACE") == 0;
+    size_t bl;
+    int rc;
+
+    /* "/bucket/key" or "bucket/key", percent-encoded; "?versionId=" not supported. */
+    while (*src == '/')
+        src++;
+    if (strchr(src, '?') != NULL) {
+        seterr(&e, 501, "NotImplemented", "copying a version is not supported");
+        return reply_error(c, &e, key, NULL);
+    }
+    bl = strcspn(src, "/");
+    if (bl == 0 || bl > CF_FSDB_NAME_MAX || src[bl] != '/') {
+        seterr(&e, 400, "InvalidArgument", "x-amz-copy-source is /bucket/key");
+        return reply_error(c, &e, key, NULL);
+    }
+    memcpy(sb, src, bl);
+    sb[bl] = '\0';
+    sk = cf_xstrdup(src + bl + 1);
+    {
+        /* Percent-decoding in place (the decoded key is never longer). */
+        size_t k = 0;
+        for (size_t i = 0; sk[i] != '\0'; i++) {
+            int hi = sk[i] == '%' ? cf_hex_value(sk[i + 1], true) : -1;
+            int lo = hi >= 0 ? cf_hex_value(sk[i + 2], true) : -1;
+            if (lo >= 0 && (hi || lo)) {
+                sk[k++] = (char)(hi * 16 + lo);
+                i += 2;
+            } else {
+                sk[k++] = sk[i];
+            }
+        }
+        sk[k] = '\0';
+    }
+    rc = object_get(s, w, sb, sk, &fe, &e);
+    free(sk);
+    if (rc < 0)
+        return reply_error(c, &e, key, NULL);
+    if (cf_fsdb_s3attrs_get(s->fs, w->client, fe.id, fe.version_no, &a, NULL) < 0) {
+        char hex[129];
+        memset(&a, 0, sizeof(a));
+        cf_hex_encode(fe.sha512, 16, hex);
+        memcpy(a.etag, hex, 33);
+        memcpy(a.content_type, "binary/octet-stream", 20);
+        memcpy(a.meta, "{}", 3);
+    }
+    if (replace) {
+        char etag[33];
+        memcpy(etag, a.etag, 33);
+        if (attrs_from(c, &a, &e) < 0)
+            return reply_error(c, &e, key, NULL);
+        memcpy(a.etag, etag, 33);
+    }
+    if (key_path(bucket, key, path, sizeof(path), &dir, &e) < 0 || dir)
+        return reply_error(c, &e, key, NULL);
+    if (make_parents(s, w, path, false, &folder, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, folder, &have, err);
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(&e, 403, "AccessDenied", "you may not write here");
+        return reply_error(c, &e, key, NULL);
+    }
+    memset(&put, 0, sizeof(put));
+    memcpy(put.uuid, fe.uuid, sizeof(put.uuid));
+    put.size = fe.size;
+    memcpy(put.sha512, fe.sha512, 64);
+    put.by_user = w->user;
+    if (rc == 0)
+        rc = cf_fsdb_file_put(s->fs, w->client, folder, strrchr(path, '/') + 1, &put, &out, err);
+    if (rc == 0)
+        rc = cf_fsdb_s3attrs_set(s->fs, w->client, out.id, out.version_no, &a, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchKey", err);
+        return reply_error(c, &e, key, NULL);
+    }
+    iso_time(out.modified_ms, when);
+    cf_buf_init(&b, 4096);
+    bprintf(&b,
+            XML_HEAD "<CopyObjectResult xmlns=\"" XMLNS "\"><LastModified>%s"
+                     "</LastModified><ETag>&quot;%s&quot;</ETag></CopyObjectResult>",
+            when, a.etag);
+    return reply_xml(c, 200, &b, NULL);
+}
+
+/* ---- routing ---- */
+
+/* Sub-resources S3 has that coffer does not (yet). */
+static const char *unsupported(struct MHD_Connection *c)
+{
+    static const char *const subs[] = {"uploads",
+                                       "uploadId",
+                                       "partNumber",
+                                       "versioning",
+                                       "versions",
+                                       "versionId",
+                                       "acl",
+                                       "policy",
+                                       "cors",
+                                       "lifecycle",
+                                       "tagging",
+                                       "website",
+                                       "logging",
+                                       "encryption",
+                                       "replication",
+                                       "notification",
+                                       "object-lock",
+                                       "retention",
+                                       "legal-hold",
+                                       "torrent",
+                                       "restore",
+                                       "select",
+                                       "accelerate",
+                                       "requestPayment",
+                                       "analytics",
+                                       "inventory",
+                                       "metrics",
+                                       "intelligent-tiering",
+                                       "ownershipControls",
+                                       "publicAccessBlock",
+                                       "attributes",
+                                       NULL};
+
+    for (size_t i = 0; subs[i] != NULL; i++)
+        if (has_arg(c, subs[i]))
+            return subs[i];
+    return NULL;
+}
+
+static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const char *url,
+                             const char *method, void **req_cls)
+{
+    char bucket[CF_FSDB_NAME_MAX + 1], key[KEY_MAX + 1];
+    const char *payload = CF_SIGV4_UNSIGNED, *sub;
+    struct chunked ch;
+    struct s3err e;
+    struct who w;
+    bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+    bool put = strcmp(method, "PUT") == 0, del = strcmp(method, "DELETE") == 0;
+    bool post = strcmp(method, "POST") == 0;
+
+    memset(&ch, 0, sizeof(ch));
+    if (!split(s, c, url, bucket, key)) {
+        seterr(&e, 400, "KeyTooLongError", "your key is too long");
+        return fail(c, req_cls, &e, url);
+    }
+    if (authenticate(s, c, url, method, &w, &payload, &ch, &e) < 0)
+        return fail(c, req_cls, &e, url);
+    if (!put && ch.on) {
+        seterr(&e, 501, "NotImplemented", "aws-chunked is for PUT only");
+        return fail(c, req_cls, &e, url);
+    }
+    if (get && key[0] != '\0' && has_arg(c, "versioning")) {
+        seterr(&e, 501, "NotImplemented", "versioning is a bucket's");
+        return fail(c, req_cls, &e, url);
+    }
+    if (get && bucket[0] != '\0' && key[0] == '\0' && has_arg(c, "versioning")) {
+        /* Versioning was never enabled on a bucket: S3's answer is an
+         * empty configuration. */
+        struct cf_fsdb_entry fe;
+        struct cf_buf b;
+        if (bucket_get(s, &w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+            return reply_error(c, &e, bucket, NULL);
+        cf_buf_init(&b, 4096);
+        bprintf(&b, XML_HEAD "<VersioningConfiguration xmlns=\"" XMLNS "\"/>");
+        return reply_xml(c, 200, &b, NULL);
+    }
+    sub = unsupported(c);
+    if (sub != NULL) {
+        seterr(&e, 501, "NotImplemented", "%s is not implemented by coffer yet", sub);
+        return fail(c, req_cls, &e, url);
+    }
+    if (bucket[0] == '\0') {
+        if (get)
+            return list_buckets(s, c, &w);
+        seterr(&e, 405, "MethodNotAllowed", "the service supports GET only");
+        return fail(c, req_cls, &e, url);
+    }
+    if (key[0] == '\0') {
+        struct cf_fsdb_entry fe;
+        if (get && has_arg(c, "location")) {
+            struct cf_buf b;
+            if (bucket_get(s, &w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+                return reply_error(c, &e, bucket, NULL);
+            cf_buf_init(&b, 4096);
+            bprintf(&b,
+                    XML_HEAD "<LocationConstraint xmlns=\"" XMLNS "\">%s"
+                             "</LocationConstraint>",
+                    strcmp(s->region, "us-east-1") == 0 ? "" : s->region);
+            return reply_xml(c, 200, &b, NULL);
+        }
+        if (get)
+            return list_objects(s, c, &w, bucket,
+                                cf_http_query(c, "list-type") != NULL &&
+                                    strcmp(cf_http_query(c, "list-type"), "2") == 0);
+        if (head) {
+            if (bucket_get(s, &w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+                return reply_error(c, &e, bucket, NULL);
+            return reply_xml(c, 200, NULL, NULL);
+        }
+        if (del)
+            return delete_bucket(s, c, &w, bucket);
+        if (put || (post && has_arg(c, "delete"))) {
+            struct s3req *r = cf_xcalloc(1, sizeof(*r));
+            r->kind = K_BODY;
+            r->op = put ? 'C' : 'D';
+            r->who = w;
+            memcpy(r->bucket, bucket, sizeof(r->bucket));
+            cf_buf_init(&r->body, SMALL_BODY_MAX);
+            *req_cls = r;
+            return MHD_YES;
+        }
+        seterr(&e, 405, "MethodNotAllowed", "the method is not allowed on a bucket");
+        return fail(c, req_cls, &e, url);
+    }
+    if (get || head)
+        return get_object(s, c, &w, bucket, key);
+    if (del)
+        return delete_object(s, c, &w, bucket, key, NULL);
+    if (put) {
+        const char *src = cf_http_header(c, "x-amz-copy-source");
+        if (src != NULL)
+            return copy_object(s, c, &w, bucket, key, src);
+        return put_object_begin(s, c, &w, bucket, key, payload, &ch, req_cls);
+    }
+    seterr(&e, 405, "MethodNotAllowed", "the method is not allowed on an object");
+    return fail(c, req_cls, &e, url);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **req_cls)
+{
+    struct cf__s3 *s = cls;
+    struct s3req *r = *req_cls;
+
+    (void)version;
+    if (r == NULL)
+        return route(s, c, url, method, req_cls);
+    if (*upload_data_size > 0) {
+        if (r->kind == K_PUT) {
+            if (r->ch.on)
+                chunked_feed(r, upload_data, *upload_data_size);
+            else
+                put_data(r, upload_data, *upload_data_size);
+        } else if (r->kind == K_BODY &&
+                   cf_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+            r->too_big = true;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    switch (r->kind) {
+    case K_PUT:
+        return put_object_end(s, c, r);
+    case K_BODY:
+        if (r->op == 'C')
+            return create_bucket(s, c, &r->who, r->bucket);
+        return delete_objects(s, c, &r->who, r->bucket, r);
+    default:
+        return reply_error(c, &r->e, r->resource, NULL);
+    }
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    s3req_free(state);
+}
+
+static int access_of(void *cls, const char *method, const char *url)
+{
+    (void)cls;
+    (void)method;
+    (void)url;
+    return CF_ACCESS_PUBLIC;
+}
+
+/* ---- life cycle ---- */
+
+int cf__s3_start(struct cf_gateway *g, const struct cf_gateway_conf *conf, struct cf__s3 **out,
+                 uint16_t *port, char *err)
+{
+    struct cf__s3 *s = cf_xcalloc(1, sizeof(*s));
+    struct cf_http_server_opts ho = {.listen_fd = -1,
+                                     .handler = handler,
+                                     .done = done,
+                                     .cls = s,
+                                     .role = "gateway-s3",
+                                     .tls_cert = conf->tls_cert,
+                                     .tls_key = conf->tls_key,
+                                     .limits = conf->http,
+                                     .access = access_of};
+    const char *region = conf->s3_region != NULL ? conf->s3_region : "us-east-1";
+    int rc;
+
+    *out = NULL;
+    s->g = g;
+    s->fs = cf__gateway_fs(g);
+    if (strlen(region) == 0 || strlen(region) >= sizeof(s->region) ||
+        strcspn(region, "/ ") != strlen(region)) {
+        cf_err_set(err, "s3-region is 1 to %zu characters without '/' or spaces",
+                   sizeof(s->region) - 1);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    memcpy(s->region, region, strlen(region) + 1);
+    if (conf->s3_domain != NULL && conf->s3_domain[0] != '\0') {
+        s->domain = cf_xstrdup(conf->s3_domain);
+        for (char *p = s->domain; *p != '\0'; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+    }
+    rc = cf_net_listen(conf->s3_listen, 1024, &ho.listen_fd, port, err);
+    if (rc == 0)
+        rc = cf_http_server_start(&ho, &s->http, err);
+    if (rc < 0)
+        goto out;
+    cf_log(CF_LOG_INFO, "S3 API on %s (region %s%s%s)", conf->s3_listen, s->region,
+           s->domain != NULL ? ", virtual hosts *." : "", s->domain != NULL ? s->domain : "");
+    *out = s;
+    s = NULL;
+out:
+    cf__s3_free(s);
+    return rc;
+}
+
+void cf__s3_drain(struct cf__s3 *s, unsigned timeout_s)
+{
+    if (s != NULL)
+        cf_http_server_drain(s->http, timeout_s);
+}
+
+void cf__s3_free(struct cf__s3 *s)
+{
+    if (s == NULL)
+        return;
+    cf_http_server_free(s->http);
+    free(s->domain);
+    free(s);
+}

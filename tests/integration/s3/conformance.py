@@ -1,0 +1,421 @@
+#!/usr/bin/python3
+"""conformance.py -- coffer's S3 API against boto3 (Debian's python3-boto3)
+and hand-signed requests, run by it_s3.
+
+boto3: a put with metadata and Content-Type, head, a range get, conditional
+gets (304, 412), ListObjectsV2 with a delimiter and in pages, ListObjects
+v1 with markers, url encoding, multi-object delete, CopyObject, presigned
+GET. Every error code, each from a request made to cause it. A small
+SigV4 signer of its own (hmac, hashlib) makes what boto3 will not: skewed
+clocks, a payload hash that lies, aws-chunked bodies with good and bad chunk
+signatures, virtual-hosted requests.
+
+The gateway's JSON API for keys (/api/v1/keys, what the web page calls):
+make one, list it, use it, revoke it.
+
+usage: conformance.py ENDPOINT ACCESS_KEY SECRET_KEY OTHER_KEY OTHER_SECRET DOMAIN
+                      GATEWAY ADMIN_PASSWORD
+(OTHER_*: a key of a user with no permission on anything; the admin is user
+admin of client demo.)
+"""
+import datetime
+import json
+import hashlib
+import hmac
+import http.client
+import sys
+import urllib.parse
+import urllib.request
+
+import boto3
+import botocore
+from botocore.config import Config
+
+endpoint, ak, sk, ak2, sk2, domain, gateway, admin_pw = sys.argv[1:9]
+host = endpoint.split("//", 1)[1]
+REGION = "us-east-1"
+cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+             signature_version="s3v4")
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ak,
+                  aws_secret_access_key=sk, region_name=REGION, config=cfg)
+other = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ak2,
+                     aws_secret_access_key=sk2, region_name=REGION, config=cfg)
+step_no = 0
+
+
+def step(what):
+    global step_no
+    step_no += 1
+    print(f"== {step_no} {what}", flush=True)
+
+
+def code_of(fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError(f"{fn.__name__} succeeded")
+
+
+def expect(got, want):
+    assert got == want, f"got {got!r}, want {want!r}"
+
+
+# ---- a signer of our own ---------------------------------------------------
+
+def quote(s, safe="/"):
+    return urllib.parse.quote(s, safe=safe + "~")
+
+
+def sign_key(secret, date):
+    k = ("AWS4" + secret).encode()
+    for part in (date, REGION, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def signed(method, path, query=None, body=b"", **kw):
+    """A header-signed request: returns (status, headers, body)."""
+    hdrs = sign(method, path, query, body, **kw)[0]
+    return send(method, path, query or {}, body, hdrs)
+
+
+def sign(method, path, query=None, body=b"", headers=None, when=None, secret=None,
+         key_id=None, payload_hash=None, hosthdr=None):
+    """The headers of a signed request, and (signing key, signature, date, scope)."""
+    when = when or datetime.datetime.utcnow()
+    amz = when.strftime("%Y%m%dT%H%M%SZ")
+    date = amz[:8]
+    query = query or {}
+    headers = dict(headers or {})
+    headers["host"] = hosthdr or host
+    headers["x-amz-date"] = amz
+    headers["x-amz-content-sha256"] = payload_hash or hashlib.sha256(body).hexdigest()
+    names = sorted(h.lower() for h in headers)
+    lower = {k.lower(): v for k, v in headers.items()}
+    canon_q = "&".join(f"{quote(k, '')}={quote(v, '')}" for k, v in sorted(query.items()))
+    canon = "\n".join([method, quote(path), canon_q,
+                       "".join(f"{n}:{lower[n].strip()}\n" for n in names),
+                       ";".join(names), headers["x-amz-content-sha256"]])
+    scope = f"{date}/{REGION}/s3/aws4_request"
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canon.encode()).hexdigest()])
+    key = sign_key(secret or sk, date)
+    sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id or ak}/{scope}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={sig}")
+    return headers, (key, sig, amz, scope)
+
+
+def send(method, path, query, body, headers):
+    conn = http.client.HTTPConnection(host, timeout=30)
+    url = quote(path) + ("?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+                         if query else "")
+    conn.putrequest(method, url, skip_host=True, skip_accept_encoding=True)
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    if body and not any(k.lower() == "content-length" for k in headers):
+        conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body if body else None)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def err_code(body):
+    b = body.decode()
+    return b.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in b else b
+
+
+def chunked_put(path, chunks, tamper=False):
+    """PUT with STREAMING-AWS4-HMAC-SHA256-PAYLOAD, chunk signatures chained."""
+    total = sum(len(c) for c in chunks)
+    size = total + sum(len(f"{len(c):x};chunk-signature=") + 64 + 4 for c in chunks + [b""])
+    hdrs = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(total),
+            "content-length": str(size)}
+    hdrs, (key, seed, amz, scope) = sign("PUT", path, headers=hdrs,
+                                         payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    body, prev = b"", seed
+    empty = hashlib.sha256(b"").hexdigest()
+    for i, c in enumerate(chunks + [b""]):
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz, scope, prev, empty,
+                         hashlib.sha256(c).hexdigest()])
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        if tamper and i == 1:
+            c = c[:-1] + bytes([c[-1] ^ 1])
+        body += f"{len(c):x};chunk-signature={sig}\r\n".encode() + c + b"\r\n"
+        prev = sig
+    assert len(body) == size
+    return send("PUT", path, {}, body, hdrs)
+
+
+# ---- buckets ---------------------------------------------------------------
+
+step("buckets")
+s3.create_bucket(Bucket="conf")
+expect(code_of(s3.create_bucket, Bucket="conf"), ("BucketAlreadyOwnedByYou", 409))
+assert "conf" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+s3.head_bucket(Bucket="conf")
+expect(code_of(s3.head_bucket, Bucket="nosuch"), ("404", 404))
+expect(code_of(s3.list_objects_v2, Bucket="nosuch"), ("NoSuchBucket", 404))
+loc = s3.get_bucket_location(Bucket="conf")
+expect(loc.get("LocationConstraint"), None)
+
+# ---- objects -----------------------------------------------------------------
+
+step("put with metadata, head, get, range")
+data = bytes(range(256)) * 1000
+r = s3.put_object(Bucket="conf", Key="d1/d2/obj.bin", Body=data, ContentType="image/x-test",
+                  Metadata={"Color": "blue", "n": "1"})
+etag = r["ETag"]
+expect(etag, '"' + hashlib.md5(data).hexdigest() + '"')
+h = s3.head_object(Bucket="conf", Key="d1/d2/obj.bin")
+expect((h["ContentLength"], h["ContentType"], h["ETag"]), (len(data), "image/x-test", etag))
+expect(h["Metadata"], {"color": "blue", "n": "1"})
+expect(s3.get_object(Bucket="conf", Key="d1/d2/obj.bin")["Body"].read(), data)
+g = s3.get_object(Bucket="conf", Key="d1/d2/obj.bin", Range="bytes=1000-1999")
+expect((g["Body"].read(), g["ContentRange"]), (data[1000:2000], f"bytes 1000-1999/{len(data)}"))
+g = s3.get_object(Bucket="conf", Key="d1/d2/obj.bin", Range="bytes=-10")
+expect(g["Body"].read(), data[-10:])
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/d2/obj.bin", Range=f"bytes={len(data)}-"),
+       ("InvalidRange", 416))
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/nope"), ("NoSuchKey", 404))
+expect(code_of(s3.get_object, Bucket="nosuch", Key="x"), ("NoSuchBucket", 404))
+expect(code_of(s3.head_object, Bucket="conf", Key="d1/d2"), ("404", 404))
+
+step("conditional gets")
+lm = h["LastModified"]
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/d2/obj.bin", IfNoneMatch=etag),
+       ("304", 304))
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/d2/obj.bin", IfMatch='"0000"'),
+       ("PreconditionFailed", 412))
+s3.get_object(Bucket="conf", Key="d1/d2/obj.bin", IfMatch=etag)
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/d2/obj.bin", IfModifiedSince=lm),
+       ("304", 304))
+s3.get_object(Bucket="conf", Key="d1/d2/obj.bin",
+              IfModifiedSince=lm - datetime.timedelta(seconds=10))
+expect(code_of(s3.get_object, Bucket="conf", Key="d1/d2/obj.bin",
+               IfUnmodifiedSince=lm - datetime.timedelta(seconds=10)),
+       ("PreconditionFailed", 412))
+
+step("listings: v2 delimiter and pages, v1 markers, url encoding")
+keys = ["a.txt", "a b/x", "a-/y", "a/1", "a/2/deep", "b", "c+d/e f.txt"]
+for k in keys:
+    s3.put_object(Bucket="conf", Key="L/" + k, Body=k.encode())
+everything = sorted("L/" + k for k in keys)
+pages = s3.get_paginator("list_objects_v2").paginate(Bucket="conf", Prefix="L/",
+                                                     PaginationConfig={"PageSize": 2})
+got = [o["Key"] for p in pages for o in p.get("Contents", [])]
+expect(got, everything)
+r = s3.list_objects_v2(Bucket="conf", Prefix="L/", Delimiter="/")
+expect([o["Key"] for o in r["Contents"]], ["L/a.txt", "L/b"])
+expect([p["Prefix"] for p in r["CommonPrefixes"]], ["L/a b/", "L/a-/", "L/a/", "L/c+d/"])
+seen = []
+for p in s3.get_paginator("list_objects_v2").paginate(
+        Bucket="conf", Prefix="L/", Delimiter="/", PaginationConfig={"PageSize": 1}):
+    seen += [o["Key"] for o in p.get("Contents", [])]
+    seen += [c["Prefix"] for c in p.get("CommonPrefixes", [])]
+expect(sorted(seen), sorted(["L/a.txt", "L/b", "L/a b/", "L/a-/", "L/a/", "L/c+d/"]))
+r = s3.list_objects_v2(Bucket="conf", Prefix="L/a", StartAfter="L/a-/y")
+expect([o["Key"] for o in r["Contents"]], ["L/a.txt", "L/a/1", "L/a/2/deep"])
+r = s3.list_objects_v2(Bucket="conf", Prefix="L/a/", Delimiter="/")
+expect(([o["Key"] for o in r["Contents"]], [c["Prefix"] for c in r["CommonPrefixes"]]),
+       (["L/a/1"], ["L/a/2/"]))
+got = []
+for p in s3.get_paginator("list_objects").paginate(Bucket="conf", Prefix="L/",
+                                                   PaginationConfig={"PageSize": 3}):
+    got += [o["Key"] for o in p.get("Contents", [])]
+expect(got, everything)
+r = s3.list_objects(Bucket="conf", Prefix="L/", Marker="L/a/1")
+expect([o["Key"] for o in r["Contents"]], ["L/a/2/deep", "L/b", "L/c+d/e f.txt"])
+# boto3 asks for encoding-type=url itself and decodes the keys back (above);
+# asked by the caller, the keys stay encoded, as S3 sends them.
+r = s3.list_objects_v2(Bucket="conf", Prefix="L/c+d/", EncodingType="url")
+expect([o["Key"] for o in r["Contents"]], ["L/c%2Bd/e%20f.txt"])
+st, _, body = signed("GET", "/conf", {"list-type": "2", "prefix": "L/c", "encoding-type": "url"})
+assert st == 200 and b"<Key>L/c%2Bd/e%20f.txt</Key>" in body, body
+r = s3.list_objects_v2(Bucket="conf", Prefix="L/", MaxKeys=0)
+expect((r["KeyCount"], r["IsTruncated"]), (0, False))
+
+step("listings against a model: every prefix, delimiter and page size")
+model_keys = ["m/" + k for k in [
+    "a b/c", "a-", "a-b/x", "a.txt", "a/1", "a/2/deep", "a/2/deeper/z", "a/3", "a/3x",
+    "a0", "b", "bb/b/b/b", "c d/e+f", "c d/e+g/h", "z"]]
+for k in model_keys:
+    s3.put_object(Bucket="conf", Key=k, Body=b"m")
+
+
+def model(prefix, delim):
+    out, seen = [], set()
+    for k in sorted(model_keys):
+        if not k.startswith(prefix):
+            continue
+        i = k.find(delim, len(prefix)) if delim else -1
+        if i >= 0:
+            cp = k[:i + len(delim)]
+            if cp not in seen:
+                seen.add(cp)
+                out.append(("P", cp))
+        else:
+            out.append(("K", k))
+    return out
+
+
+# A key cannot name a file and a folder at once (the tree has no such thing).
+expect(code_of(s3.put_object, Bucket="conf", Key="m/a/1/under", Body=b"x"), ("InvalidRequest", 409))
+expect(code_of(s3.put_object, Bucket="conf", Key="m/a", Body=b"x"), ("InvalidRequest", 409))
+for prefix in ["m/", "m/a", "m/a/", "m/a/2", "m/a b", "m/c", "m/zz", "m/a/3", "m/b"]:
+    for delim in [None, "/"]:
+        want = model(prefix, delim)
+        for size in [1, 2, 5, 1000]:
+            for v in (1, 2):
+                kw = {"Bucket": "conf", "Prefix": prefix}
+                if delim:
+                    kw["Delimiter"] = delim
+                name = "list_objects_v2" if v == 2 else "list_objects"
+                got = []
+                for p in s3.get_paginator(name).paginate(**kw, PaginationConfig={"PageSize": size}):
+                    got += [("K", o["Key"]) for o in p.get("Contents", [])]
+                    got += [("P", c["Prefix"]) for c in p.get("CommonPrefixes", [])]
+                assert sorted(got, key=lambda t: t[1]) == want, (prefix, delim, size, v, got, want)
+
+step("copy (the stored object shared), multi-object delete")
+r = s3.copy_object(Bucket="conf", Key="copy/of.bin",
+                   CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
+expect(r["CopyObjectResult"]["ETag"], etag)
+h2 = s3.head_object(Bucket="conf", Key="copy/of.bin")
+expect((h2["ETag"], h2["Metadata"], h2["ContentType"]), (etag, h["Metadata"], "image/x-test"))
+expect(s3.get_object(Bucket="conf", Key="copy/of.bin")["Body"].read(), data)
+s3.copy_object(Bucket="conf", Key="copy/of.bin", MetadataDirective="REPLACE",
+               ContentType="text/x-new", Metadata={"k": "v"},
+               CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
+h2 = s3.head_object(Bucket="conf", Key="copy/of.bin")
+expect((h2["Metadata"], h2["ContentType"]), ({"k": "v"}, "text/x-new"))
+r = s3.delete_objects(Bucket="conf", Delete={"Objects": [{"Key": "copy/of.bin"},
+                                                         {"Key": "never/was"}]})
+expect(sorted(d["Key"] for d in r["Deleted"]), ["copy/of.bin", "never/was"])
+expect(code_of(s3.head_object, Bucket="conf", Key="copy/of.bin"), ("404", 404))
+s3.delete_object(Bucket="conf", Key="never/was")  # 204 even if missing
+
+step("presigned GET")
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "conf", "Key": "d1/d2/obj.bin"},
+                                ExpiresIn=60)
+expect(urllib.request.urlopen(url).read(), data)
+bad = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")[:len(url)]
+try:
+    urllib.request.urlopen(bad)
+    raise AssertionError("a tampered presigned URL worked")
+except urllib.error.HTTPError as e:
+    expect((e.code, err_code(e.read())), (403, "SignatureDoesNotMatch"))
+# Expired: signed two hours ago for one hour.
+old = (datetime.datetime.utcnow() - datetime.timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
+q = {"X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": f"{ak}/{old[:8]}/{REGION}/s3/aws4_request",
+     "X-Amz-Date": old, "X-Amz-Expires": "3600", "X-Amz-SignedHeaders": "host"}
+canon = "\n".join(["GET", "/conf/d1/d2/obj.bin",
+                   "&".join(f"{quote(k, '')}={quote(v, '')}" for k, v in sorted(q.items())),
+                   f"host:{host}\n", "host", "UNSIGNED-PAYLOAD"])
+sts = "\n".join(["AWS4-HMAC-SHA256", old, f"{old[:8]}/{REGION}/s3/aws4_request",
+                 hashlib.sha256(canon.encode()).hexdigest()])
+q["X-Amz-Signature"] = hmac.new(sign_key(sk, old[:8]), sts.encode(), hashlib.sha256).hexdigest()
+st, _, body = send("GET", "/conf/d1/d2/obj.bin", q, b"", {"host": host})
+expect((st, err_code(body)), (403, "AccessDenied"))
+assert b"expired" in body, body
+q["X-Amz-Expires"] = "10800"  # now in time, but the signature was for 3600
+st, _, body = send("GET", "/conf/d1/d2/obj.bin", q, b"", {"host": host})
+expect((st, err_code(body)), (403, "SignatureDoesNotMatch"))
+
+step("payload hashes: signed, lying, unsigned, aws-chunked")
+st, hd, _ = signed("PUT", "/conf/p/signed.txt", body=b"exact bytes")
+expect((st, hd["ETag"]), (200, '"' + hashlib.md5(b"exact bytes").hexdigest() + '"'))
+st, _, body = signed("PUT", "/conf/p/lie.txt", body=b"these bytes",
+                     payload_hash=hashlib.sha256(b"other bytes").hexdigest())
+expect((st, err_code(body)), (400, "XAmzContentSHA256Mismatch"))
+expect(code_of(s3.head_object, Bucket="conf", Key="p/lie.txt"), ("404", 404))
+st, _, _ = signed("PUT", "/conf/p/unsigned.txt", body=b"free", payload_hash="UNSIGNED-PAYLOAD")
+expect(st, 200)
+expect(s3.get_object(Bucket="conf", Key="p/unsigned.txt")["Body"].read(), b"free")
+parts = [b"x" * 65536, b"y" * 1000]
+st, _, body = chunked_put("/conf/p/chunked.bin", parts)
+expect(st, 200)
+expect(s3.get_object(Bucket="conf", Key="p/chunked.bin")["Body"].read(), b"".join(parts))
+st, _, body = chunked_put("/conf/p/tampered.bin", parts, tamper=True)
+expect((st, err_code(body)), (403, "SignatureDoesNotMatch"))
+expect(code_of(s3.head_object, Bucket="conf", Key="p/tampered.bin"), ("404", 404))
+expect(code_of(s3.put_object, Bucket="conf", Key="p/md5.txt", Body=b"abc",
+               ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg=="), ("BadDigest", 400))
+expect(code_of(s3.head_object, Bucket="conf", Key="p/md5.txt"), ("404", 404))
+
+step("authentication errors")
+st, _, body = send("GET", "/conf", {}, b"", {"host": host})
+expect((st, err_code(body)), (403, "AccessDenied"))
+st, _, body = signed("GET", "/conf", secret="wrong" + sk)
+expect((st, err_code(body)), (403, "SignatureDoesNotMatch"))
+st, _, body = signed("GET", "/conf", key_id="CFNOSUCHKEY0000000000")
+expect((st, err_code(body)), (403, "InvalidAccessKeyId"))
+st, _, body = signed("GET", "/conf", when=datetime.datetime.utcnow() - datetime.timedelta(minutes=20))
+expect((st, err_code(body)), (403, "RequestTimeTooSkewed"))
+expect(code_of(other.get_object, Bucket="conf", Key="d1/d2/obj.bin"), ("AccessDenied", 403))
+expect(code_of(other.put_object, Bucket="conf", Key="x", Body=b"1"), ("AccessDenied", 403))
+expect(code_of(other.create_bucket, Bucket="theirs"), ("AccessDenied", 403))
+
+step("other error codes")
+expect(code_of(s3.delete_bucket, Bucket="conf"), ("BucketNotEmpty", 409))
+expect(code_of(s3.create_multipart_upload, Bucket="conf", Key="mp"), ("NotImplemented", 501))
+expect(code_of(s3.put_bucket_versioning, Bucket="conf",
+               VersioningConfiguration={"Status": "Enabled"}), ("NotImplemented", 501))
+expect(s3.get_bucket_versioning(Bucket="conf").get("Status"), None)
+st, _, body = signed("POST", "/conf/d1/d2/obj.bin")
+expect((st, err_code(body)), (405, "MethodNotAllowed"))
+st, _, body = signed("POST", "/conf", {"delete": ""}, body=b"<NotDelete/>")
+expect((st, err_code(body)), (400, "MalformedXML"))
+
+step("virtual-hosted style")
+st, _, body = signed("GET", "/d1/d2/obj.bin", hosthdr=f"conf.{domain}")
+expect((st, body), (200, data))
+st, _, body = signed("GET", "/", {"list-type": "2", "prefix": "L/a/"},
+                     hosthdr=f"conf.{domain}")
+assert st == 200 and b"<Key>L/a/1</Key>" in body, body
+
+step("keys through the gateway's JSON API")
+
+
+def api(method, path, body=None, token=None):
+    req = urllib.request.Request(gateway + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req) as r:
+            text = r.read()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+st, login = api("POST", "/api/v1/login", {"client": "demo", "user": "admin", "password": admin_pw})
+expect(st, 200)
+tok = login["token"]
+expect(api("GET", "/api/v1/keys")[0], 401)
+st, made = api("POST", "/api/v1/keys", token=tok)
+expect(st, 201)
+st, listed = api("GET", "/api/v1/keys", token=tok)
+ids = [k["access_key_id"] for k in listed["keys"]]
+assert made["access_key_id"] in ids and ak in ids, listed
+assert all("secret_access_key" not in k for k in listed["keys"]), listed
+mine = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=made["access_key_id"],
+                    aws_secret_access_key=made["secret_access_key"], region_name=REGION,
+                    config=cfg)
+assert "conf" in [b["Name"] for b in mine.list_buckets()["Buckets"]]
+expect(api("DELETE", "/api/v1/keys/" + ak2, token=tok)[0], 404)  # another user's
+expect(api("DELETE", "/api/v1/keys/" + made["access_key_id"], token=tok)[0], 204)
+expect(code_of(mine.list_buckets), ("InvalidAccessKeyId", 403))
+other.list_buckets()  # the other user's key still works
+
+step("cleanup")
+for p in s3.get_paginator("list_objects_v2").paginate(Bucket="conf"):
+    objs = [{"Key": o["Key"]} for o in p.get("Contents", [])]
+    if objs:
+        s3.delete_objects(Bucket="conf", Delete={"Objects": objs})
+s3.delete_bucket(Bucket="conf")
+expect(code_of(s3.head_bucket, Bucket="conf"), ("404", 404))
+print("conformance passed")
