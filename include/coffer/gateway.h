@@ -23,11 +23,14 @@
  *   POST   /api/v1/keys                  a new S3 access key of the caller (201
  *                                        {access_key_id, secret_access_key, created_ms};
  *                                        the secret is shown this once)
- *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}]}
+ *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}],
+ *                                        s3:{port (0: no S3 listener), region}}
  *   DELETE /api/v1/keys/<id>             revoke one of them (204; 404 if not the caller's)
  *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
  *   GET    /api/v1/admin/filers|instances|events   operators only: the
  *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
+ *   GET    /api/v1/admin/jobs[/<id>]|stats   operators only: the app's
+ *          maintenance jobs with progress and its counts (replica deficit)
  *   GET    /api/v1/admin/users           a client's admins: its users and groups
  *   GET    /api/v1/admin/perms/<path>    a client's admins: a folder's entries
  *

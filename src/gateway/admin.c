@@ -1,6 +1,7 @@
 /*
  * admin.c -- the operator's view: the monitor's filer table, instances and
- * event log passed through to operators (admin.h).
+ * event log, and the app's jobs and counts, passed through to operators
+ * (admin.h).
  */
 #include "admin.h"
 
@@ -15,6 +16,7 @@
 #include "coffer/fsdb.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
+#include "coffer/upstream.h"
 
 #define ADMIN_TIMEOUT_MS 5000
 #define URL_MAX          2048
@@ -81,7 +83,7 @@ static int target(struct MHD_Connection *c, const char *rest, char *out, size_t 
         return 0;
     }
     if (strcmp(rest, "/events") != 0) {
-        cf_err_set(err, "the admin API has filers, instances and events");
+        cf_err_set(err, "the admin API has filers, instances, events, jobs and stats");
         return CF_ENOTFOUND;
     }
     (void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_arg, err);
@@ -97,12 +99,34 @@ static int target(struct MHD_Connection *c, const char *rest, char *out, size_t 
     return 0;
 }
 
-enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors)
+/* The app's path for rest (/jobs, /jobs/N, /stats) into out, or NULL. */
+static const char *app_target(const char *rest, char *out, size_t cap)
+{
+    if (strcmp(rest, "/stats") == 0 || strcmp(rest, "/jobs") == 0 ||
+        (strncmp(rest, "/jobs/", 6) == 0 && rest[6] != '\0' && digits(rest + 6, 19))) {
+        (void)snprintf(out, cap, "/v1%s", rest);
+        return out;
+    }
+    return NULL;
+}
+
+enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors,
+                                struct cf_upstream *app)
 {
     char err[CF_ERR_LEN] = "", path[256], url[URL_MAX];
     const char *p = monitors;
-    int rc = target(c, rest, path, sizeof(path), err);
+    long status = 0;
+    json_t *j = NULL;
+    int rc;
 
+    if (app_target(rest, path, sizeof(path)) != NULL) {
+        rc = cf_upstream_json(app, "GET", path, NULL, ADMIN_TIMEOUT_MS, true, &status, &j, err);
+        if (rc == 0 && j != NULL && status > 0 && status < 600)
+            return cf_http_reply_json(c, (unsigned)status, j);
+        json_decref(j);
+        return cf_http_reply_error(c, CF_EUNAVAIL, "no app answered%s%s", err[0] ? ": " : "", err);
+    }
+    rc = target(c, rest, path, sizeof(path), err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
     if (monitors == NULL || monitors[0] == '\0')
@@ -110,9 +134,9 @@ enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, cons
     while (*p != '\0') {
         const char *end = strchr(p, ',');
         size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-        long status = 0;
-        json_t *j = NULL;
 
+        status = 0;
+        j = NULL;
         while (n > 0 && p[n - 1] == '/')
             n--;
         if (n > 0 && n + strlen(path) < sizeof(url)) {

@@ -10,8 +10,16 @@
  *   GET /api/v1/admin/events     the monitor's GET /v1/log, with only its
  *        arguments since, until, filer, after, limit (decimal numbers) and
  *        kind (a scribe kind) passed on; anything else is 400
+ * and from the app (app.h), its read-only views:
+ *   GET /api/v1/admin/jobs       the app's GET /v1/jobs: the 50 most recent
+ *        maintenance jobs with their progress (job.h); read-only, starting
+ *        and stopping jobs stays with the operator key (coffer jobs)
+ *   GET /api/v1/admin/jobs/N     the app's GET /v1/jobs/N
+ *   GET /api/v1/admin/stats      the app's GET /v1/stats: records, aliases,
+ *        replica_deficit, stale_replicas, replicas, counted_ms
  * The requests are signed with the gateway's cluster key (httpc.h); each
- * monitor of the comma list is tried in turn until one answers; none: 503.
+ * monitor of the comma list is tried in turn until one answers, the app's
+ * instances as upstream.h does; none: 503.
  * And, from the file system database, for the admin users of any client
  * (cf__admin_users checks):
  *   GET /api/v1/admin/users      {"users":[{id, name, admin, disabled,
@@ -32,10 +40,13 @@
 #include <microhttpd.h>
 
 struct cf_fsdb;
+struct cf_upstream;
 
 /* Answer GET /api/v1/admin<rest> from monitors (the --monitor list; NULL or
- * "": none). Returns what the handler should return. */
-enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors);
+ * "": none) or app (the --app instances, borrowed). Returns what the
+ * handler should return. */
+enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors,
+                                struct cf_upstream *app);
 
 /* Answer GET /api/v1/admin/users for user of client (from a verified
  * token): 403 unless that user is an admin of client, else the listing

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,10 @@ struct cf_gateway {
     struct cf_lease *trash_lease;
     struct cf__s3 *s3; /* the S3 listener (s3.c); NULL: none */
     uint16_t s3_port;
+    /* What GET /api/v1/keys tells the page: the S3 listener's port (0 until
+     * it listens, written after the API listens) and region. */
+    _Atomic unsigned s3_port_seen;
+    char *s3_region;
     bool sync_init; /* stop_mu and stop_cv exist */
     bool stop;      /* guarded by stop_mu */
     pthread_mutex_t stop_mu;
@@ -1790,13 +1795,15 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s",
                                    rc == CF_EPERM ? "only the operator's admins see this" : "");
-    return cf__admin_serve(c, rest, g->monitors);
+    return cf__admin_serve(c, rest, g->monitors, g->app);
 }
 
 /* ---- /api/v1/keys: the caller's S3 access keys ---- */
 
 /* POST makes one (its secret is in this reply only), GET lists them (ids,
- * never secrets), DELETE /api/v1/keys/<id> revokes one of the caller's. */
+ * never secrets) with where the S3 API listens (its port, 0: none, and
+ * region; for the web page), DELETE /api/v1/keys/<id> revokes one of the
+ * caller's. */
 static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                                 const struct who *w, const char *rest)
 {
@@ -1834,7 +1841,10 @@ static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, 
         if (v != NULL)
             explicit_bzero(v, n * sizeof(*v));
         free(v);
-        return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "keys", arr));
+        return cf_http_reply_json(c, MHD_HTTP_OK,
+                                  json_pack("{s:o,s:{s:I,s:s}}", "keys", arr, "s3", "port",
+                                            (json_int_t)atomic_load(&g->s3_port_seen), "region",
+                                            g->s3_region));
     }
     if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0 && rest[0] == '/' && rest[1] != '\0') {
         rc = cf_fsdb_s3key_remove(g->fs, w->client, w->user, rest + 1, err);
@@ -2055,6 +2065,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         g->monitors = cf_xstrdup(conf->beat.monitor);
     if (conf->operator_client != NULL && conf->operator_client[0] != '\0')
         g->operator_client = cf_xstrdup(conf->operator_client);
+    g->s3_region = cf_xstrdup(conf->s3_region != NULL ? conf->s3_region : "us-east-1");
     pthread_mutex_init(&g->hash_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -2113,6 +2124,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         rc = cf__s3_start(g, conf, &g->s3, &g->s3_port, err);
         if (rc < 0)
             goto out;
+        atomic_store(&g->s3_port_seen, g->s3_port);
     }
     if (g->trash_interval_ms > 0) {
         rc = cf_lease_open(conf->db, "gateway.trash", conf->listen, 0, &g->trash_lease, err);
@@ -2173,6 +2185,7 @@ void cf_gateway_free(struct cf_gateway *g)
     cf_upstream_free(g->objsrv);
     free(g->proxies);
     free(g->monitors);
+    free(g->s3_region);
     free(g->operator_client);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);
