@@ -249,6 +249,32 @@ export function adminEvents(filters) {
   return json('GET', s ? `/api/v1/admin/events?${s}` : '/api/v1/admin/events');
 }
 
+// The app's maintenance jobs with their progress, and its counts (the
+// replica deficit): operators only.
+export function adminJobs() {
+  return json('GET', '/api/v1/admin/jobs');
+}
+
+export function adminStats() {
+  return json('GET', '/api/v1/admin/stats');
+}
+
+// The caller's S3 access keys: {keys:[{access_key_id, created_ms}],
+// s3:{port, region}}.
+export function keys() {
+  return json('GET', '/api/v1/keys');
+}
+
+// A new key: {access_key_id, secret_access_key, created_ms}; the secret is
+// in this answer only.
+export function createKey() {
+  return json('POST', '/api/v1/keys');
+}
+
+export function revokeKey(id) {
+  return json('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`);
+}
+
 // The client's users and their groups (the client's admins only).
 export function adminUsers() {
   return json('GET', '/api/v1/admin/users');

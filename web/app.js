@@ -1,8 +1,9 @@
 // app.js -- the web page: log in, browse folders, upload and download,
-// rename, move, copy, the trash and a file's versions. The views are
-// sections of index.html shown one at a time; the location's hash says which
-// ("#/files/PATH" with each name percent-encoded, "#/trash"), so the
-// browser's back button and bookmarks work.
+// rename, move, copy, the trash and a file's versions, S3 access keys, and
+// the Admin view. The views are sections of index.html shown one at a time;
+// the location's hash says which ("#/files/PATH" with each name
+// percent-encoded, "#/trash", "#/keys", "#/admin"), so the browser's back
+// button and bookmarks work.
 
 import * as api from './api.js';
 import { size, date, isoDate, h } from './format.js';
@@ -590,6 +591,97 @@ function emptyTrash() {
   });
 }
 
+// ---- S3 access keys ----
+
+const s3 = { port: 0, region: '' };
+
+// The S3 listener as seen from here: this page's host, the S3 port.
+function s3Endpoint() {
+  return s3.port ? `${location.protocol}//${location.hostname}:${s3.port}` : '';
+}
+
+function keyRow(k) {
+  return h('tr', { dataset: { key: k.access_key_id } },
+    h('td', {}, h('span', { class: 'key-id' }, k.access_key_id),
+      h('span', { class: 'sub' }, `created ${date(k.created_ms)}`)),
+    h('td', { class: 'c-date' }, date(k.created_ms)),
+    h('td', { class: 'c-act' }, h('button', {
+      type: 'button',
+      class: 'danger',
+      'aria-label': `Revoke ${k.access_key_id}`,
+      onclick: () => revokeKey(k.access_key_id),
+    }, 'Revoke')));
+}
+
+async function loadKeys() {
+  try {
+    const j = await api.keys();
+    s3.port = (j.s3 && j.s3.port) || 0;
+    s3.region = (j.s3 && j.s3.region) || '';
+    $('key-rows').replaceChildren(...j.keys.map(keyRow));
+    $('keys-none').hidden = j.keys.length > 0;
+    const where = $('keys-where');
+    if (s3.port)
+      where.replaceChildren('S3 clients use the endpoint ', h('code', {}, s3Endpoint()), ', region ',
+        h('code', {}, s3.region), ', path-style addressing and one of these keys; each acts as you, with your permissions.');
+    else where.textContent = 'This gateway does not serve the S3 API (it has no --s3-listen); keys made here work on gateways that do.';
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function newKey() {
+  const btn = $('key-new');
+  btn.disabled = true;
+  try {
+    const k = await api.createKey();
+    const endpoint = s3Endpoint();
+    $('newkey-id').textContent = k.access_key_id;
+    $('newkey-secret').textContent = k.secret_access_key;
+    $('newkey-endpoint').textContent = endpoint || 'none on this gateway';
+    $('newkey-region').textContent = s3.region;
+    $('newkey-example').textContent =
+      `aws --endpoint-url ${endpoint || 'URL'} --region ${s3.region} s3 ls`;
+    $('newkey').showModal();
+    loadKeys();
+  } catch (e) {
+    fail(e);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// Copy the text of the element the button names; if the browser refuses
+// the clipboard, select the text so that it can be copied by hand.
+async function copyOf(btn) {
+  const el = $(btn.dataset.copy);
+  try {
+    await navigator.clipboard.writeText(el.textContent);
+    btn.textContent = 'Copied';
+    setTimeout(() => { btn.textContent = 'Copy'; }, 2000);
+  } catch {
+    const r = document.createRange();
+    r.selectNodeContents(el);
+    getSelection().removeAllRanges();
+    getSelection().addRange(r);
+    toast('The browser refused the clipboard: the text is selected, copy it by hand.', 'error');
+  }
+}
+
+function revokeKey(id) {
+  ask({
+    title: `Revoke ${id}?`,
+    text: 'Programs using this key lose access at once. This cannot be undone.',
+    ok: 'Revoke',
+    danger: true,
+    act: async () => {
+      await api.revokeKey(id);
+      toast(`Key ${id} revoked`);
+      loadKeys();
+    },
+  });
+}
+
 // ---- the operator's view ----
 
 const events = { next: null, filters: {} };
@@ -640,6 +732,78 @@ async function loadFilers() {
     const total = filers.reduce((a, x) => a + (x.total_bytes || 0), 0);
     $('filers-summary').textContent = `${online} of ${filers.length} online · ${size(used)} of ${size(total)} used`;
     $('instance-rows').replaceChildren(...(i.instances || []).map(instanceRow));
+  } catch (e) {
+    fail(e);
+  }
+}
+
+// A job's progress: objects when it knows how many, else bytes; a bar with
+// no value (moving) while a running job knows neither.
+function jobProgress(j) {
+  let done = 0;
+  let total = 0;
+  let text = '';
+  if (j.total_objects > 0) {
+    done = j.done_objects;
+    total = j.total_objects;
+    text = `${done} of ${total} objects`;
+  } else if (j.total_bytes > 0) {
+    done = j.done_bytes;
+    total = j.total_bytes;
+    text = `${size(done)} of ${size(total)}`;
+  } else if (j.done_objects > 0) {
+    text = `${j.done_objects} objects`;
+  }
+  const bar = h('progress', { max: 100 });
+  if (total > 0) bar.value = Math.min(100, (done * 100) / total);
+  else if (j.state !== 'running') bar.value = j.state === 'done' ? 100 : 0;
+  if (total > 0) text += ` (${Math.floor(bar.value)}%)`;
+  return [bar, h('span', { class: 'fill-text' }, text)];
+}
+
+function jobRow(j) {
+  const cls = { done: 'ok', running: 'run', stopped: 'warn' }[j.state] || 'bad';
+  const args = j.args && Object.keys(j.args).length ? JSON.stringify(j.args) : '';
+  return h('tr', { dataset: { job: j.id, kind: j.kind, state: j.state } },
+    h('td', {}, h('strong', {}, j.kind), h('span', { class: 'sub-dc' }, ` #${j.id}`),
+      args ? h('span', { class: 'job-args' }, ` ${args}`) : ''),
+    h('td', {}, h('span', { class: `chip ${cls}` }, j.state),
+      j.message ? h('span', { class: 'job-args' }, ` ${j.message}`) : ''),
+    h('td', { class: 'c-fill' }, ...jobProgress(j)),
+    h('td', { class: 'c-date' }, date(j.updated_ms)));
+}
+
+function renderDeficit(st) {
+  const d = st.replica_deficit;
+  const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const el = $('deficit');
+  el.dataset.deficit = String(d);
+  el.replaceChildren(h('strong', {}, 'Replica deficit '),
+    h('span', { class: `chip ${d > 0 ? 'bad' : 'ok'}` }, plural(d, 'object')),
+    ` with fewer replicas than wanted (${st.replicas} by default) · ${plural(st.records, 'object record')}`,
+    st.stale_replicas ? ` · ${plural(st.stale_replicas, 'stale replica')} waiting to be deleted` : '',
+    st.counted_ms ? ` · as the app last counted, ${date(st.counted_ms)} (recounted periodically, by default each minute)` : ' · not counted yet');
+}
+
+let jobsTimer = null;
+
+async function loadJobs() {
+  clearTimeout(jobsTimer);
+  jobsTimer = null;
+  try {
+    const [j, st] = await Promise.all([api.adminJobs(), api.adminStats()]);
+    const jobs = j.jobs || [];
+    $('job-rows').replaceChildren(...jobs.map(jobRow));
+    $('jobs-none').hidden = jobs.length > 0;
+    const running = jobs.filter((x) => x.state === 'running').length;
+    $('jobs-summary').textContent = jobs.length === 0 ? ''
+      : `${jobs.length === 50 ? 'the 50 most recent' : jobs.length === 1 ? '1 job' : `${jobs.length} jobs`}, ${running || 'none'} running`;
+    renderDeficit(st);
+    // Follow running jobs while the Admin view is shown.
+    if (running > 0)
+      jobsTimer = setTimeout(() => {
+        if (!$('admin').hidden && api.session()) loadJobs();
+      }, 2000);
   } catch (e) {
     fail(e);
   }
@@ -704,6 +868,7 @@ function loadAdmin() {
   if (!s) return;
   if (s.operator) {
     loadFilers();
+    loadJobs();
     loadEvents();
   }
   if (s.admin) loadUsers();
@@ -725,11 +890,9 @@ function showAdmin() {
 // ---- login and views ----
 
 function show(id) {
-  for (const s of ['login', 'files', 'trash', 'admin']) $(s).hidden = s !== id;
+  for (const s of ['login', 'files', 'trash', 'keys', 'admin']) $(s).hidden = s !== id;
   $('top').hidden = id === 'login';
-  $('nav-files').classList.toggle('on', id === 'files');
-  $('nav-trash').classList.toggle('on', id === 'trash');
-  $('nav-admin').classList.toggle('on', id === 'admin');
+  for (const s of ['files', 'trash', 'keys', 'admin']) $(`nav-${s}`).classList.toggle('on', id === s);
 }
 
 function showLogin(message) {
@@ -781,6 +944,9 @@ function route() {
   if (hash === '#/trash') {
     show('trash');
     loadTrash();
+  } else if (hash === '#/keys') {
+    show('keys');
+    loadKeys();
   } else if (hash === '#/admin' && (s.operator || s.admin)) {
     showAdmin();
   } else if (hash.startsWith('#/files')) {
@@ -799,6 +965,7 @@ function init() {
     files.entries = [];
     $('rows').replaceChildren();
     $('trash-rows').replaceChildren();
+    $('key-rows').replaceChildren();
     showLogin();
   });
   $('mkdir').addEventListener('click', mkdir);
@@ -817,6 +984,12 @@ function init() {
     openPerms(files.path, names.length ? names[names.length - 1] : 'Home');
   });
   $('empty-trash').addEventListener('click', emptyTrash);
+  $('key-new').addEventListener('click', newKey);
+  $('newkey-close').addEventListener('click', () => $('newkey').close());
+  // The secret leaves the page with the dialog.
+  $('newkey').addEventListener('close', () => { $('newkey-secret').textContent = ''; });
+  for (const b of document.querySelectorAll('#newkey button.copy'))
+    b.addEventListener('click', () => copyOf(b));
   $('admin-refresh').addEventListener('click', loadAdmin);
   $('event-filters').addEventListener('submit', (e) => {
     e.preventDefault();

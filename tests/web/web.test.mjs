@@ -6,15 +6,17 @@
 // It logs in (a wrong password first), makes a folder, uploads a file with
 // the file picker and one by drag and drop, sorts, renames, moves, deletes
 // and restores from the trash, downloads and compares the bytes, uploads a
-// second version and restores the first, empties the trash, logs out, and
-// does the same basics at a phone's size (390x844). Screenshots go to
+// second version and restores the first, empties the trash, makes an S3
+// access key (used for a signed S3 request, then revoked), sees the Admin
+// view (filers, the replica deficit, a finished audit job, events, users),
+// logs out, and does the same basics at a phone's size (390x844). Screenshots go to
 // SHOTS_DIR. Any page error, console error (a Content-Security-Policy
 // violation is one) or failed request of the page's own files fails it.
 // Exits 0 on success, 1 on failure, 77 when chromium is missing.
 
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -63,9 +65,11 @@ function startServer() {
       text += d.toString();
       const url = /coffer gateway listening on (\S+)/.exec(text);
       const pw = /client demo user admin password (\S+)/.exec(text);
-      if (url && pw) {
+      const app = /coffer app listening on (\S+)/.exec(text);
+      const keys = /coffer server keys: .* operator (\S+)/.exec(text);
+      if (url && pw && app && keys) {
         clearTimeout(timer);
-        resolve({ url: url[1], password: pw[1] });
+        resolve({ url: url[1], password: pw[1], app: app[1], operatorKey: keys[1] });
       }
     });
   });
@@ -109,6 +113,41 @@ async function answer(page, value) {
   await page.locator('#ask').waitFor({ state: 'hidden' });
 }
 
+// Run `coffer ARGS...` to its end; reject unless it exits 0.
+function cli(...args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(coffer, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`coffer ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+// GET / (ListBuckets) on the S3 endpoint, signed with AWS Signature
+// Version 4 in the header: {status, body}.
+async function s3ListBuckets(endpoint, region, id, secret) {
+  const sha = (x) => createHash('sha256').update(x).digest('hex');
+  const hmac = (k, x) => createHmac('sha256', k).update(x).digest();
+  const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const day = amzDate.slice(0, 8);
+  const host = new URL(endpoint).host;
+  const payload = sha('');
+  const signed = 'host;x-amz-content-sha256;x-amz-date';
+  const canonical = ['GET', '/', '', `host:${host}\nx-amz-content-sha256:${payload}\nx-amz-date:${amzDate}\n`,
+    signed, payload].join('\n');
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha(canonical)].join('\n');
+  let k = hmac(`AWS4${secret}`, day);
+  for (const part of [region, 's3', 'aws4_request']) k = hmac(k, part);
+  const sig = createHmac('sha256', k).update(toSign).digest('hex');
+  const r = await fetch(`${endpoint}/`, {
+    headers: {
+      'x-amz-date': amzDate,
+      'x-amz-content-sha256': payload,
+      Authorization: `AWS4-HMAC-SHA256 Credential=${id}/${scope}, SignedHeaders=${signed}, Signature=${sig}`,
+    },
+  });
+  return { status: r.status, body: await r.text() };
+}
+
 async function downloadBytes(page, trigger) {
   const [dl] = await Promise.all([page.waitForEvent('download'), trigger()]);
   const file = path.join(tmp, `dl-${Date.now()}`);
@@ -138,9 +177,10 @@ async function headers(url) {
   check((await fetch(`${url}/ui/app.js`, { method: 'POST' })).status === 405, 'POST is 405');
 }
 
-async function desktop(url, password) {
+async function desktop(url, password, srv) {
   const problems = [];
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
   const page = await ctx.newPage();
   page.setDefaultTimeout(10000 * SLOW);
   watch(page, problems);
@@ -272,13 +312,57 @@ async function desktop(url, password) {
   await answer(page, null);
   await page.locator('#trash-none').waitFor();
 
-  step('the Admin view: filers with fill bars, instances, events with filters');
+  step('S3 access keys: make one, its secret shown once with the endpoint, copy it');
+  await page.click('#nav-keys');
+  await page.locator('#keys-none').waitFor();
+  await page.locator('#keys-where code').first().waitFor();
+  await page.click('#key-new');
+  await page.locator('#newkey').waitFor();
+  const keyId = (await page.textContent('#newkey-id')).trim();
+  const secret = (await page.textContent('#newkey-secret')).trim();
+  const endpoint = (await page.textContent('#newkey-endpoint')).trim();
+  const region = (await page.textContent('#newkey-region')).trim();
+  check(/^[A-Z0-9]{16,}$/.test(keyId) && secret.length >= 32, `key ${keyId}, secret of ${secret.length}`);
+  check(endpoint.startsWith('http://127.0.0.1:') && endpoint !== url && region === 'us-east-1',
+    `endpoint ${endpoint}, region ${region}`);
+  await page.click('#newkey button[data-copy="newkey-secret"]');
+  await page.locator('#newkey button[data-copy="newkey-secret"]', { hasText: 'Copied' }).waitFor();
+  check(await page.evaluate(() => navigator.clipboard.readText()) === secret, 'the secret is on the clipboard');
+  await page.screenshot({ path: path.join(shots, 'newkey-desktop.png') });
+  await page.click('#newkey-close');
+  check((await page.textContent('#newkey-secret')) === '', 'the secret leaves the page with the dialog');
+  const keyRow = page.locator(`#key-rows tr[data-key="${keyId}"]`);
+  await keyRow.waitFor();
+  check(await page.locator('#keys-none').isHidden(), 'the list is not empty');
+  await page.screenshot({ path: path.join(shots, 'keys-desktop.png') });
+
+  step('the new key signs an S3 request (ListBuckets) at the endpoint shown');
+  let s3r = await s3ListBuckets(endpoint, region, keyId, secret);
+  check(s3r.status === 200 && s3r.body.includes('<Name>docs</Name>'), `ListBuckets: ${s3r.status} ${s3r.body}`);
+
+  step('revoke it, with confirmation; S3 refuses it then');
+  await keyRow.locator('button', { hasText: 'Revoke' }).click();
+  await answer(page, null);
+  await keyRow.waitFor({ state: 'detached' });
+  await page.locator('#keys-none').waitFor();
+  s3r = await s3ListBuckets(endpoint, region, keyId, secret);
+  check(s3r.status === 403 && s3r.body.includes('InvalidAccessKeyId'), `revoked key: ${s3r.status} ${s3r.body}`);
+
+  step('an audit run by the operator (CLI), for the Admin view\'s jobs');
+  await cli('admin', 'audit', '--app', srv.app, '--key-file', srv.operatorKey);
+
+  step('the Admin view: filers with fill bars, the replica deficit, jobs, instances, events with filters');
   await page.click('#nav-admin');
   await page.locator('#filer-rows tr').nth(1).waitFor();
   check((await page.locator('#filer-rows tr').count()) === 2, 'two filers');
   check((await page.locator('#filer-rows meter').count()) === 2, 'a fill bar per filer');
   await page.locator('#filer-rows .chip', { hasText: 'online' }).first().waitFor();
   await page.locator('#instance-rows tr[data-role="gateway"]').first().waitFor();
+  await page.locator('#deficit[data-deficit="0"] .chip.ok', { hasText: '0 objects' }).waitFor();
+  const audit = page.locator('#job-rows tr[data-kind="audit"][data-state="done"]');
+  await audit.waitFor();
+  check(await audit.locator('progress').evaluate((p) => p.value === 100), 'the finished audit\'s bar is full');
+  check((await audit.locator('.fill-text').textContent()).includes('objects'), 'progress counts objects');
   await page.locator('#event-rows tr').first().waitFor();
   await page.fill('#ev-kind', 'filer.status');
   await page.click('#event-filters button[type="submit"]');
@@ -335,6 +419,10 @@ async function notOperator(url, data) {
   check(b.status === 403, `reader on the users: ${b.status}`);
   const c = await fetch(`${url}/api/v1/admin/perms/`, { headers: { Authorization: `Bearer ${j.token}` } });
   check(c.status === 403, `reader on the permissions: ${c.status}`);
+  for (const p of ['jobs', 'stats']) {
+    const d = await fetch(`${url}/api/v1/admin/${p}`, { headers: { Authorization: `Bearer ${j.token}` } });
+    check(d.status === 403, `reader on the ${p}: ${d.status}`);
+  }
   check((await fetch(`${url}/api/v1/admin/filers`)).status === 401, 'no token: 401');
 }
 
@@ -371,8 +459,19 @@ async function phone(url, password) {
   await page.click('#nav-trash');
   await page.locator('#trash-none').waitFor();
   await page.screenshot({ path: path.join(shots, 'trash-phone.png') });
+  await page.click('#nav-keys');
+  await page.locator('#keys-none').waitFor();
+  await page.click('#key-new');
+  await page.locator('#newkey').waitFor();
+  await page.screenshot({ path: path.join(shots, 'newkey-phone.png') });
+  const keyWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(keyWidth <= 390, `the new key's dialog is no wider than the screen (${keyWidth}px)`);
+  await page.click('#newkey-close');
+  await page.locator('#key-rows tr').first().waitFor();
+  await page.screenshot({ path: path.join(shots, 'keys-phone.png') });
   await page.click('#nav-admin');
   await page.locator('#event-rows tr').first().waitFor();
+  await page.locator('#job-rows tr[data-kind="audit"]').waitFor();
   await page.screenshot({ path: path.join(shots, 'admin-phone.png'), fullPage: true });
   const adminWidth = await page.evaluate(() => document.documentElement.scrollWidth);
   check(adminWidth <= 390, `the Admin view is no wider than the screen (${adminWidth}px)`);
@@ -385,7 +484,8 @@ async function main() {
     console.error(`it_web: FAILED: not done in ${DEADLINE_MS / 1000} s`);
     cleanup(1);
   }, DEADLINE_MS);
-  const { url, password } = await startServer();
+  const srv = await startServer();
+  const { url, password } = srv;
   step(`coffer server's gateway at ${url}`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -395,7 +495,7 @@ async function main() {
   });
   await headers(url);
   await notOperator(url, path.join(tmp, 'data'));
-  await desktop(url, password);
+  await desktop(url, password, srv);
   await phone(url, password);
   clearTimeout(timer);
   step(`passed; screenshots in ${shots}`);
