@@ -18,6 +18,14 @@
  * GET /v1/changes?after=SEQ serves the change feed (registry.h: the objects
  * marked deleted after SEQ) that objsrv caches follow; the tracker thread
  * prunes its rows older than 10 minutes once a minute.
+ * Read-only views the cluster key may call (the gateway's Admin view):
+ * GET /v1/jobs and /v1/jobs/N answer as GET /v1/admin/jobs[/N] (job.h;
+ * starting and stopping stay /v1/admin/jobs, operator key only), and GET
+ * /v1/stats {"records","aliases","replica_deficit","stale_replicas",
+ * "replicas","counted_ms"} gives the object database's counts as of the
+ * last periodic pass (the coffer_objects, coffer_object_aliases,
+ * coffer_replica_deficit_objects and coffer_stale_replicas gauges;
+ * counted_ms 0: not counted yet).
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.

@@ -23,8 +23,16 @@
  *   POST   /api/v1/keys                  a new S3 access key of the caller (201
  *                                        {access_key_id, secret_access_key, created_ms};
  *                                        the secret is shown this once)
- *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}]}
+ *   GET    /api/v1/keys                  the caller's keys: {keys:[{access_key_id,created_ms}],
+ *                                        s3:{port (0: no S3 listener), region}}
  *   DELETE /api/v1/keys/<id>             revoke one of them (204; 404 if not the caller's)
+ *   GET    /  and  /ui/<file>            the web page (src/gateway/web.h), no token
+ *   GET    /api/v1/admin/filers|instances|events   operators only: the
+ *          monitor's (--monitor) view, read-only (src/gateway/admin.h)
+ *   GET    /api/v1/admin/jobs[/<id>]|stats   operators only: the app's
+ *          maintenance jobs with progress and its counts (replica deficit)
+ *   GET    /api/v1/admin/users           a client's admins: its users and groups
+ *   GET    /api/v1/admin/perms/<path>    a client's admins: a folder's entries
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then
@@ -101,6 +109,10 @@ struct cf_gateway_conf {
      * "": none). A request from one of them is taken to come from the last
      * address of its X-Forwarded-For header, for the login limits. */
     char *trusted_proxies;
+    /* The client whose admin users are operators (NULL or "": none): they
+     * get the monitor's filer table, instances and event log on
+     * /api/v1/admin/ (else 403), and login says "operator": true. */
+    char *operator_client;
     struct cf_http_limits http; /* slow clients (http.h) */
     /* Redirected reads: a GET or HEAD of a file of at least redirect_min
      * bytes (0: never) whose client asks (header X-Coffer-Redirect: 1, or

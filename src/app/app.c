@@ -46,9 +46,12 @@ struct cf_app {
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     unsigned replicas, stall_s, poll_ms;
 
-    pthread_mutex_t mu; /* guards view */
+    pthread_mutex_t mu; /* guards view and counts */
     struct cf_objdb_filer *view;
     size_t nview;
+    /* The last counts_pass (GET /v1/stats); counted_ms 0: none yet. */
+    struct cf_objdb_counts counts;
+    uint64_t counted_ms;
 
     pthread_t tracker;
     bool tracker_started;
@@ -293,6 +296,10 @@ static void counts_pass(struct cf_app *a)
         cf_log(CF_LOG_WARN, "cannot count the object records: %s", err);
         return;
     }
+    pthread_mutex_lock(&a->mu);
+    a->counts = n;
+    a->counted_ms = cf_wall_ms();
+    pthread_mutex_unlock(&a->mu);
     cf_metric_set(cf_metric_gauge("coffer_objects", "object records (holders and aliases)", NULL),
                   (int64_t)n.records);
     cf_metric_set(cf_metric_gauge("coffer_object_aliases",
@@ -948,6 +955,43 @@ static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err
     return rc;
 }
 
+/* ---- read-only views for the cluster key ---- */
+
+/* GET /v1/stats: the object database's counts as of the last pass (the
+ * gauges of counts_pass), and the replicas wanted. */
+static enum MHD_Result serve_stats(struct cf_app *a, struct MHD_Connection *c)
+{
+    struct cf_objdb_counts n;
+    uint64_t at;
+
+    pthread_mutex_lock(&a->mu);
+    n = a->counts;
+    at = a->counted_ms;
+    pthread_mutex_unlock(&a->mu);
+    return cf_http_reply_json(c, MHD_HTTP_OK,
+                              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "records",
+                                        (json_int_t)n.records, "aliases", (json_int_t)n.aliases,
+                                        "replica_deficit", (json_int_t)n.deficit, "stale_replicas",
+                                        (json_int_t)n.stale, "replicas", (json_int_t)a->replicas,
+                                        "counted_ms", (json_int_t)at));
+}
+
+/* GET /v1/jobs[/N]: GET /v1/admin/jobs[/N] for the cluster key, which may
+ * read the jobs but neither start nor stop one. */
+static enum MHD_Result serve_jobs_read(struct cf_app *a, struct MHD_Connection *c,
+                                       const char *method, const char *rest)
+{
+    char url[64];
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD,
+                                   "use GET; starting and stopping jobs is /v1/admin/jobs");
+    if (strlen(rest) > 24)
+        return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+    (void)snprintf(url, sizeof(url), "/v1/admin/jobs%s", rest);
+    return cf_jobs_serve(a->jobs, c, method, url, NULL, 0);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -994,6 +1038,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return cf_jobs_serve(a->jobs, c, method, url, NULL, 0);
         return jobs_begin(c, req_cls);
+    }
+    if (strncmp(url, "/v1/jobs", 8) == 0 && (url[8] == '\0' || url[8] == '/'))
+        return serve_jobs_read(a, c, method, url + 8);
+    if (strcmp(url, "/v1/stats") == 0) {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+            return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+        return serve_stats(a, c);
     }
     if (strcmp(url, REPAIR) == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -1051,7 +1102,8 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
 /* What a request needs (http.h): /status is liveness for anyone; the
  * admin routes (purge, jobs) need the operator key; the rest, any key
  * (POST /v1/repair included: the active monitor's automatic rebuilds and
- * audits, which only restore replicas). */
+ * audits, which only restore replicas; GET /v1/jobs and /v1/stats, which
+ * only read). */
 static int access_of(void *cls, const char *method, const char *url)
 {
     (void)cls;

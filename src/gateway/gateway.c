@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,15 @@
 #include "coffer/sigv4.h"
 #include "coffer/upstream.h"
 #include "gateway_int.h"
+#include "admin.h"
+#include "web.h"
 
 #define API        "/api/v1"
 #define FS         API "/fs"
 #define VERSIONS   API "/versions"
 #define TRASH      API "/trash"
 #define LOGIN      API "/login"
+#define ADMIN      API "/admin"
 #define KEYS       API "/keys"
 #define URL_MAX    600
 #define READ_BLOCK (64 * 1024)
@@ -94,6 +98,8 @@ struct cf_gateway {
     struct cf_upstream *app;    /* the upload services (--app, a comma list) */
     struct cf_upstream *objsrv; /* the download services (--objsrv, a comma list) */
     char *proxies;              /* ",ADDR,ADDR," of trusted proxies; NULL: none */
+    char *monitors;             /* --monitor, for /api/v1/admin/ (admin.h); NULL: none */
+    char *operator_client;      /* --operator-client; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     uint64_t redirect_min, redirect_ttl_s; /* gateway.h */
@@ -110,6 +116,10 @@ struct cf_gateway {
     struct cf_lease *trash_lease;
     struct cf__s3 *s3; /* the S3 listener (s3.c); NULL: none */
     uint16_t s3_port;
+    /* What GET /api/v1/keys tells the page: the S3 listener's port (0 until
+     * it listens, written after the API listens) and region. */
+    _Atomic unsigned s3_port_seen;
+    char *s3_region;
     bool sync_init; /* stop_mu and stop_cv exist */
     bool stop;      /* guarded by stop_mu */
     pthread_mutex_t stop_mu;
@@ -154,6 +164,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "milliseconds a login waits for a hashing slot before 503", false},
     {"trusted-proxies", CF_CONF_STR, NULL, 0, 0, OFF(trusted_proxies),
      "comma-separated addresses of proxies whose X-Forwarded-For names the client", false},
+    {"operator-client", CF_CONF_STR, NULL, 0, 0, OFF(operator_client),
+     "the client whose admin users see the operator's view (the monitor's filers, instances "
+     "and events) on /api/v1/admin/",
+     false},
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_gateway_conf),
     {"redirect-min", CF_CONF_SIZE, "1M", 0, UINT64_MAX, OFF(redirect_min),
      "files of at least this size are read through a redirect to a signed filer URL when the "
@@ -797,8 +811,10 @@ static enum MHD_Result login_finish(struct cf_gateway *g, struct MHD_Connection 
         res = cf_http_reply_error(c, rc, "cannot issue a token");
         goto out;
     }
-    out = json_pack("{s:s,s:I,s:I,s:I}", "token", token, "expires_s", (json_int_t)g->ttl_s,
-                    "client_id", (json_int_t)cl.id, "user_id", (json_int_t)u.id);
+    out = json_pack(
+        "{s:s,s:I,s:I,s:I,s:b,s:b}", "token", token, "expires_s", (json_int_t)g->ttl_s, "client_id",
+        (json_int_t)cl.id, "user_id", (json_int_t)u.id, "admin", u.admin, "operator",
+        g->operator_client != NULL && strcmp(cl.name, g->operator_client) == 0 && u.admin);
     res = out != NULL ? cf_http_reply_json(c, MHD_HTTP_OK, out)
                       : cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
 out:
@@ -1740,10 +1756,59 @@ out:
     return res;
 }
 
+/* ---- /api/v1/admin ---- */
+
+/* Is the caller an admin user of the operator client? 0, CF_EPERM, or an
+ * fsdb error. */
+static int need_operator(struct cf_gateway *g, const struct who *w)
+{
+    struct cf_fsdb_client cl;
+    struct cf_fsdb_user *u = NULL;
+    size_t n = 0;
+    bool ok = false;
+    int rc;
+
+    if (g->operator_client == NULL)
+        return CF_EPERM;
+    rc = cf_fsdb_client_get(g->fs, w->client, &cl, NULL);
+    if (rc < 0)
+        return rc == CF_ENOTFOUND ? CF_EPERM : rc;
+    if (strcmp(cl.name, g->operator_client) != 0)
+        return CF_EPERM;
+    rc = cf_fsdb_user_list(g->fs, w->client, &u, &n, NULL);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (u[i].id == w->user)
+            ok = u[i].admin && !u[i].disabled;
+    free(u);
+    if (rc < 0)
+        return rc;
+    return ok ? 0 : CF_EPERM;
+}
+
+static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                             const struct who *w, const char *rest)
+{
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "the admin API is read-only: use GET");
+    if (strcmp(rest, "/users") == 0)
+        return cf__admin_users(c, g->fs, w->client, w->user);
+    if (strncmp(rest, "/perms", 6) == 0 && (rest[6] == '\0' || rest[6] == '/'))
+        return cf__admin_perms(c, g->fs, w->client, w->user, rest + 6);
+    rc = need_operator(g, w);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s",
+                                   rc == CF_EPERM ? "only the operator's admins see this" : "");
+    return cf__admin_serve(c, rest, g->monitors, g->app);
+}
+
 /* ---- /api/v1/keys: the caller's S3 access keys ---- */
 
 /* POST makes one (its secret is in this reply only), GET lists them (ids,
- * never secrets), DELETE /api/v1/keys/<id> revokes one of the caller's. */
+ * never secrets) with where the S3 API listens (its port, 0: none, and
+ * region; for the web page), DELETE /api/v1/keys/<id> revokes one of the
+ * caller's. */
 static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                                 const struct who *w, const char *rest)
 {
@@ -1781,7 +1846,10 @@ static enum MHD_Result keys_api(struct cf_gateway *g, struct MHD_Connection *c, 
         if (v != NULL)
             explicit_bzero(v, n * sizeof(*v));
         free(v);
-        return cf_http_reply_json(c, MHD_HTTP_OK, json_pack("{s:o}", "keys", arr));
+        return cf_http_reply_json(c, MHD_HTTP_OK,
+                                  json_pack("{s:o,s:{s:I,s:s}}", "keys", arr, "s3", "port",
+                                            (json_int_t)atomic_load(&g->s3_port_seen), "region",
+                                            g->s3_region));
     }
     if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0 && rest[0] == '/' && rest[1] != '\0') {
         rc = cf_fsdb_s3key_remove(g->fs, w->client, w->user, rest + 1, err);
@@ -1829,16 +1897,20 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
                               (json_int_t)cf_http_server_in_flight(g->http));
         return cf_http_reply_json(c, MHD_HTTP_OK, j);
     }
+    if (cf__web_owns(url))
+        return cf__web_serve(c, method, url, req_cls);
     rest = under(url, FS);
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
     if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
-        under(url, KEYS) == NULL)
+        under(url, ADMIN) == NULL && under(url, KEYS) == NULL)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     rc = authenticate(g, c, &w);
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "%s",
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
+    if (under(url, ADMIN) != NULL)
+        return admin(g, c, method, &w, under(url, ADMIN));
     if (rest == NULL && under(url, KEYS) != NULL)
         return keys_api(g, c, method, &w, under(url, KEYS));
     if (rest == NULL) {
@@ -1994,6 +2066,11 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                 g->proxies[k++] = conf->trusted_proxies[i];
         g->proxies[strlen(g->proxies)] = ',';
     }
+    if (conf->beat.monitor != NULL && conf->beat.monitor[0] != '\0')
+        g->monitors = cf_xstrdup(conf->beat.monitor);
+    if (conf->operator_client != NULL && conf->operator_client[0] != '\0')
+        g->operator_client = cf_xstrdup(conf->operator_client);
+    g->s3_region = cf_xstrdup(conf->s3_region != NULL ? conf->s3_region : "us-east-1");
     pthread_mutex_init(&g->hash_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -2052,6 +2129,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         rc = cf__s3_start(g, conf, &g->s3, &g->s3_port, err);
         if (rc < 0)
             goto out;
+        atomic_store(&g->s3_port_seen, g->s3_port);
     }
     if (g->trash_interval_ms > 0) {
         rc = cf_lease_open(conf->db, "gateway.trash", conf->listen, 0, &g->trash_lease, err);
@@ -2111,6 +2189,9 @@ void cf_gateway_free(struct cf_gateway *g)
     cf_upstream_free(g->app);
     cf_upstream_free(g->objsrv);
     free(g->proxies);
+    free(g->monitors);
+    free(g->s3_region);
+    free(g->operator_client);
     if (g->sync_init) {
         pthread_mutex_destroy(&g->stop_mu);
         pthread_cond_destroy(&g->stop_cv);

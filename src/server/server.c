@@ -641,6 +641,11 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "s3-region", conf->s3_region);
     if (rc == 0 && conf->s3_domain != NULL)
         rc = SET(gateway, &s->gc, "s3-domain", conf->s3_domain);
+    /* The web page's Admin view: the first client's admins are operators. */
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "operator-client", "demo");
+    if (rc == 0)
+        rc = SET(gateway, &s->gc, "monitor", monitor_url);
     cf_http_limits_copy(&s->gc.http, &conf->http);
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);

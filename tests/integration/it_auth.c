@@ -128,6 +128,23 @@ static void t_refused(void *arg)
         IT_CHECKF(send_as(&t[i], line) == 403, "%s %s with the cluster key", t[i].method,
                   t[i].path);
     }
+    /* The cluster key may read the app's jobs and counts (the gateway's
+     * Admin view), not the admin routes that start or stop jobs. */
+    {
+        struct target r[] = {{"GET", c.app.base, "/v1/jobs", NULL},
+                             {"GET", c.app.base, "/v1/stats", NULL},
+                             {"GET", c.app.base, "/v1/admin/jobs", NULL},
+                             {"POST", c.app.base, "/v1/jobs", NULL}};
+        const long want[] = {200, 200, 403, 405};
+        for (size_t i = 0; i < CF_ARRAY_LEN(r); i++) {
+            char nonce[24];
+            it_fmt(nonce, sizeof(nonce), "000000000000000001%02zu", i);
+            IT_EQ(send_as(&r[i], "Authorization:"), 401);
+            sign_for(line, cluster, &r[i], 0, NULL, nonce);
+            IT_CHECKF(send_as(&r[i], line) == want[i], "%s %s with the cluster key", r[i].method,
+                      r[i].path);
+        }
+    }
     /* Replay: once accepted, a signature is never accepted again. */
     sign_for(line, cluster, &t[0], 0, NULL, "00000000000000000006");
     IT_EQ(send_as(&t[0], line), 200);

@@ -1,0 +1,62 @@
+/*
+ * admin.h -- private to src/gateway: the operator's view of the system on
+ * the gateway, for the web page's Admin view.
+ *
+ * Role: read-only JSON from the monitor (monitor.h), passed through as the
+ * monitor answered it, for callers gateway.c has already found to be
+ * operators (admin users of the --operator-client):
+ *   GET /api/v1/admin/filers     the monitor's GET /v1/filers
+ *   GET /api/v1/admin/instances  the monitor's GET /v1/instances
+ *   GET /api/v1/admin/events     the monitor's GET /v1/log, with only its
+ *        arguments since, until, filer, after, limit (decimal numbers) and
+ *        kind (a scribe kind) passed on; anything else is 400
+ * and from the app (app.h), its read-only views:
+ *   GET /api/v1/admin/jobs       the app's GET /v1/jobs: the 50 most recent
+ *        maintenance jobs with their progress (job.h); read-only, starting
+ *        and stopping jobs stays with the operator key (coffer jobs)
+ *   GET /api/v1/admin/jobs/N     the app's GET /v1/jobs/N
+ *   GET /api/v1/admin/stats      the app's GET /v1/stats: records, aliases,
+ *        replica_deficit, stale_replicas, replicas, counted_ms
+ * The requests are signed with the gateway's cluster key (httpc.h); each
+ * monitor of the comma list is tried in turn until one answers, the app's
+ * instances as upstream.h does; none: 503.
+ * And, from the file system database, for the admin users of any client
+ * (cf__admin_users checks):
+ *   GET /api/v1/admin/users      {"users":[{id, name, admin, disabled,
+ *        created_ms, groups:[{id, name}]}]}: the caller's client's users
+ *        and the groups each belongs to
+ *   GET /api/v1/admin/perms/PATH {"path", "folder", "entries":[{kind
+ *        ("user" or "group"), id, level ("none", "read", "read-write")}]}:
+ *        the permission entries set on the folder PATH itself (fsdb.h
+ *        cf_fsdb_perm_list); 404 no such folder
+ *
+ * Threads: any; nothing is shared.
+ */
+#ifndef COFFER_GATEWAY_ADMIN_H
+#define COFFER_GATEWAY_ADMIN_H
+
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+struct cf_fsdb;
+struct cf_upstream;
+
+/* Answer GET /api/v1/admin<rest> from monitors (the --monitor list; NULL or
+ * "": none) or app (the --app instances, borrowed). Returns what the
+ * handler should return. */
+enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors,
+                                struct cf_upstream *app);
+
+/* Answer GET /api/v1/admin/users for user of client (from a verified
+ * token): 403 unless that user is an admin of client, else the listing
+ * above, or the database's error. fs is borrowed. */
+enum MHD_Result cf__admin_users(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user);
+
+/* Answer GET /api/v1/admin/perms<path> (path "" or "/...", decoded) for
+ * user of client likewise. */
+enum MHD_Result cf__admin_perms(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                uint64_t user, const char *path);
+
+#endif
