@@ -234,7 +234,7 @@ static int perm_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **po
 
     (void)pos;
     if (c->path == NULL || c->level == NULL || (c->user == NULL) == (c->group == NULL)) {
-        cf_err_set(err, "give --path /FOLDER, --user U or --group ID, and --level");
+        cf_err_set(err, "give --path /FOLDER, --user U or --group NAME, and --level");
         goto out;
     }
     if (strcmp(c->level, "none") == 0) {
@@ -364,7 +364,7 @@ int cf__cli_admin_accounts(int argc, char **argv)
         "                [--password P | --password-file FILE | --password-prompt]\n"
         "       coffer admin group add --client C NAME\n"
         "       coffer admin group member --client C GROUP USER\n"
-        "       coffer admin perm set --client C --path /FOLDER (--user U | --group ID)\n"
+        "       coffer admin perm set --client C --path /FOLDER (--user U | --group NAME)\n"
         "                             --level none|read|read-write\n"
         "       coffer admin fs-shard add [--shard-location URI] | fs-shard list\n"
         "       coffer admin s3-key add --client C --user U\n"
