@@ -589,6 +589,18 @@ static int plain_exists(struct cf_store *s, uint32_t bucket, const char *name)
     return rc;
 }
 
+/* A put's bytes become the store's: its reservation turns into use. */
+static void count_committed(struct cf_store *s, struct cf_store_put *p)
+{
+    pthread_mutex_lock(&s->mu);
+    cf_assert(s->reserved >= p->reserved);
+    s->reserved -= p->reserved;
+    p->reserved = 0;
+    s->used += p->written;
+    s->objects++;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Reserve a declared size against the capacity (a quota) and check that the
  * filesystem under fd, which may be fuller still, has room for it and
  * overhead bytes more. A size not declared (< 1) reserves nothing. The
@@ -666,13 +678,7 @@ static int small_commit(struct cf_store_put *p, const uint8_t sha[CF_SHA512_LEN]
         cf_err_set(err, "the volume write failed");
         return rc;
     }
-    pthread_mutex_lock(&s->mu);
-    cf_assert(s->reserved >= p->reserved);
-    s->reserved -= p->reserved;
-    p->reserved = 0;
-    s->used += p->written;
-    s->objects++;
-    pthread_mutex_unlock(&s->mu);
+    count_committed(s, p);
     return 0;
 }
 
@@ -1006,13 +1012,7 @@ int cf_store_put_commit(struct cf_store_put *p, uint8_t sha[CF_SHA512_LEN], uint
         rc = CF_EIO;
         goto out;
     }
-    pthread_mutex_lock(&s->mu);
-    cf_assert(s->reserved >= p->reserved);
-    s->reserved -= p->reserved;
-    p->reserved = 0;
-    s->used += p->written;
-    s->objects++;
-    pthread_mutex_unlock(&s->mu);
+    count_committed(s, p);
     pthread_mutex_unlock(stripe);
 done:
     if (sha != NULL)
