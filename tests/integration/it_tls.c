@@ -163,8 +163,12 @@ static void t_server(void *arg)
     IT_CHECKF(strncmp(s.filers[0], "https://", 8) == 0, "filer at %s", s.filers[0]);
     gateway_lines(&s, gw, ca, pw);
     port = (unsigned)strtoul(strrchr(gw, ':') + 1, NULL, 10);
-    it_proc_read_line(&s.p, exports, sizeof(exports), LINE_MS); /* the keys */
-    it_proc_read_line(&s.p, exports, sizeof(exports), LINE_MS);
+    /* The lines after the login (S3, keys), then the export line. */
+    for (int i = 0; i < 4; i++) {
+        it_proc_read_line(&s.p, exports, sizeof(exports), LINE_MS);
+        if (strncmp(exports, "export ", 7) == 0)
+            break;
+    }
     it_case_path(tok, "admin.token");
     it_case_path(tok2, "nope.token");
     it_case_path(got, "got");
