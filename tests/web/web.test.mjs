@@ -330,6 +330,9 @@ async function desktop(url, password, srv) {
   check(await page.evaluate(() => navigator.clipboard.readText()) === secret, 'the secret is on the clipboard');
   await page.screenshot({ path: path.join(shots, 'newkey-desktop.png') });
   await page.click('#newkey-close');
+  // The dialog's close event, which clears the secret, is dispatched as a task of its own.
+  await page.waitForFunction(() => document.querySelector('#newkey-secret').textContent === '',
+    null, { timeout: 5000 }).catch(() => {});
   check((await page.textContent('#newkey-secret')) === '', 'the secret leaves the page with the dialog');
   const keyRow = page.locator(`#key-rows tr[data-key="${keyId}"]`);
   await keyRow.waitFor();
