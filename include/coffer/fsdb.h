@@ -578,14 +578,16 @@ CF_MUST_CHECK int cf_fsdb_s3key_remove(struct cf_fsdb *fs, uint64_t client, uint
                                        const char *id, char *err);
 
 /* What S3 keeps beside a file version (shard table s3_attrs): the ETag
- * (MD5 of the bytes, 32 hex), the Content-Type and the x-amz-meta-*
+ * (MD5 of the bytes, 32 hex; of a multipart upload, the MD5 of its parts'
+ * MD5s, '-' and the number of parts), the Content-Type and the x-amz-meta-*
  * headers as a JSON object. Deleted with the file when its trash entry is
  * emptied (cf_fsdb_trash_empty). */
 #define CF_FSDB_S3_CTYPE_MAX 255
 #define CF_FSDB_S3_META_MAX  4096
+#define CF_FSDB_S3_ETAG_MAX  47
 
 struct cf_fsdb_s3attrs {
-    char etag[33];
+    char etag[CF_FSDB_S3_ETAG_MAX + 1];
     char content_type[CF_FSDB_S3_CTYPE_MAX + 1];
     char meta[CF_FSDB_S3_META_MAX + 1]; /* JSON object text, "{}" when none */
 };
@@ -602,8 +604,8 @@ CF_MUST_CHECK int cf_fsdb_s3attrs_get(struct cf_fsdb *fs, uint64_t client, uint6
 
 /* One child of a folder in S3 key order (cf_fsdb_s3_page). */
 struct cf_fsdb_s3_item {
-    struct cf_fsdb_entry e; /* a folder's or a file's (current version) */
-    char etag[33];          /* a file's recorded ETag; "" if none */
+    struct cf_fsdb_entry e;             /* a folder's or a file's (current version) */
+    char etag[CF_FSDB_S3_ETAG_MAX + 1]; /* a file's recorded ETag; "" if none */
 };
 
 /* Up to limit (1..CF_FSDB_LIST_MAX) children of client's folder in S3 key
@@ -617,5 +619,80 @@ struct cf_fsdb_s3_item {
 CF_MUST_CHECK int cf_fsdb_s3_page(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
                                   const char *after, size_t limit, struct cf_fsdb_s3_item **out,
                                   size_t *n, bool *more, char *err);
+
+/* Multipart uploads in progress (shard tables s3_uploads and s3_parts).
+ * An upload names its bucket and key (checked when it completes), the
+ * Content-Type and metadata its object will get, and who started it. A
+ * part is a stored object of its own that no file names: its uuid, size,
+ * MD5 (the part's ETag) and SHA-512 (to read it back verified). Removing
+ * an upload, or replacing a part, records the objects let go as pending
+ * release (cf_fsdb_release_pending) in the same transaction, so none is
+ * lost if the caller dies before handing them to the delete service. */
+#define CF_FSDB_S3_UPLOAD_ID_LEN 32
+#define CF_FSDB_S3_PARTS_MAX     10000
+
+struct cf_fsdb_s3upload {
+    char id[CF_FSDB_S3_UPLOAD_ID_LEN + 1];
+    uint64_t user;
+    char bucket[CF_FSDB_NAME_MAX + 1];
+    char key[CF_FSDB_PATH_MAX + 1];
+    struct cf_fsdb_s3attrs attrs; /* etag unused */
+    uint64_t created_ms;
+};
+
+struct cf_fsdb_s3part {
+    uint32_t number; /* 1..CF_FSDB_S3_PARTS_MAX */
+    char uuid[CF_FSDB_UUID_LEN + 1];
+    uint64_t size;
+    char md5[33];
+    uint8_t sha512[64];
+    uint64_t created_ms;
+};
+
+/* Record upload u (borrowed; created_ms is set here) of client. Returns 0,
+ * CF_EINVAL (id not 32 hex digits), CF_EEXIST or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3upload_add(struct cf_fsdb *fs, uint64_t client,
+                                       const struct cf_fsdb_s3upload *u, char *err);
+
+/* Client's upload id (borrowed). Returns 0, CF_ENOTFOUND or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3upload_get(struct cf_fsdb *fs, uint64_t client, const char *id,
+                                       struct cf_fsdb_s3upload *out, char *err);
+
+/* Up to limit (1..CF_FSDB_LIST_MAX) uploads of client's bucket whose key
+ * starts with prefix, in (key, id) order after (after_key, after_id)
+ * (after_id "" : after every upload of after_key; after_key "": from the
+ * first); created_before_ms > 0 instead lists the uploads of every bucket
+ * started before it (bucket and prefix ignored), oldest first. *out: array
+ * of *n (caller owns; free(); NULL when *n is 0); *more: whether more
+ * follow. Returns 0, CF_EINVAL (limit) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3upload_list(struct cf_fsdb *fs, uint64_t client, const char *bucket,
+                                        const char *prefix, const char *after_key,
+                                        const char *after_id, uint64_t created_before_ms,
+                                        size_t limit, struct cf_fsdb_s3upload **out, size_t *n,
+                                        bool *more, char *err);
+
+/* Delete client's upload id and its parts; the parts' objects are recorded
+ * as pending release and returned in *gone (array of *ngone; caller owns;
+ * free(); NULL when none) for the caller to hand to the delete service.
+ * Returns 0, CF_ENOTFOUND or a db.h error (nothing changed). */
+CF_MUST_CHECK int cf_fsdb_s3upload_remove(struct cf_fsdb *fs, uint64_t client, const char *id,
+                                          struct cf_fsdb_uuid **gone, size_t *ngone, char *err);
+
+/* Record part p (borrowed; created_ms is set here) of client's upload id,
+ * replacing the part of that number: *old is then the replaced part's
+ * object, recorded as pending release (old->text "" when none). Returns 0,
+ * CF_ENOTFOUND (no such upload: the caller still owns p's object),
+ * CF_EINVAL (number) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3part_put(struct cf_fsdb *fs, uint64_t client, const char *id,
+                                     const struct cf_fsdb_s3part *p, struct cf_fsdb_uuid *old,
+                                     char *err);
+
+/* Up to limit (1..CF_FSDB_S3_PARTS_MAX) parts of client's upload id with
+ * numbers above after, in order. *out: array of *n (caller owns; free();
+ * NULL when *n is 0); *more: whether more follow. Returns 0, CF_EINVAL
+ * (limit) or a db.h error (an unknown upload has no parts). */
+CF_MUST_CHECK int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id,
+                                      uint32_t after, size_t limit, struct cf_fsdb_s3part **out,
+                                      size_t *n, bool *more, char *err);
 
 #endif

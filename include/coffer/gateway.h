@@ -134,6 +134,10 @@ struct cf_gateway_conf {
     char *s3_listen;
     char *s3_domain;
     char *s3_region;
+    /* Multipart uploads neither completed nor aborted this long are
+     * aborted by the trash retention passes (their parts released); 0:
+     * never. */
+    uint64_t s3_upload_expiry_s;
     struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };

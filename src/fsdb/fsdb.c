@@ -129,7 +129,8 @@ static const char shard_schema[] =
 
 /* Tables added after version 1 of a shard, made when missing each time a
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
- * the S3 attributes of file versions (fsdb.h). The catalog's are in
+ * the S3 attributes of file versions and the multipart uploads in
+ * progress with their parts (fsdb.h). The catalog's are in
  * catalog_schema, which runs at every open. */
 static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " file_id BIGINT NOT NULL,"
@@ -138,7 +139,30 @@ static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " etag TEXT NOT NULL,"
                                   " content_type TEXT NOT NULL,"
                                   " meta TEXT NOT NULL,"
-                                  " PRIMARY KEY (file_id, version));";
+                                  " PRIMARY KEY (file_id, version));"
+                                  "CREATE TABLE IF NOT EXISTS s3_uploads ("
+                                  " upload_id TEXT PRIMARY KEY,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " user_id BIGINT NOT NULL,"
+                                  " bucket TEXT NOT NULL,"
+                                  " obj_key TEXT NOT NULL,"
+                                  " content_type TEXT NOT NULL,"
+                                  " meta TEXT NOT NULL,"
+                                  " created BIGINT NOT NULL);"
+                                  "CREATE INDEX IF NOT EXISTS s3_uploads_by_key"
+                                  " ON s3_uploads (client_id, bucket, obj_key, upload_id);"
+                                  "CREATE INDEX IF NOT EXISTS s3_uploads_by_age"
+                                  " ON s3_uploads (client_id, created);"
+                                  "CREATE TABLE IF NOT EXISTS s3_parts ("
+                                  " upload_id TEXT NOT NULL,"
+                                  " part_no INTEGER NOT NULL,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " uuid TEXT NOT NULL,"
+                                  " size BIGINT NOT NULL,"
+                                  " md5 TEXT NOT NULL,"
+                                  " sha512 TEXT NOT NULL,"
+                                  " created BIGINT NOT NULL,"
+                                  " PRIMARY KEY (upload_id, part_no));";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 

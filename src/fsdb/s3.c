@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/sha512.h"
 
 static int check_token(const char *s, size_t max, const char *what, char *err)
 {
@@ -330,4 +331,358 @@ out:
     *out = v;
     *n = cnt;
     return 0;
+}
+
+/* ---- multipart uploads ---- */
+
+static bool upload_id_ok(const char *id)
+{
+    if (strlen(id) != CF_FSDB_S3_UPLOAD_ID_LEN)
+        return false;
+    for (size_t i = 0; i < CF_FSDB_S3_UPLOAD_ID_LEN; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int cf_fsdb_s3upload_add(struct cf_fsdb *fs, uint64_t client, const struct cf_fsdb_s3upload *u,
+                         char *err)
+{
+    static const char sql[] = "INSERT INTO s3_uploads (upload_id, client_id, user_id, bucket,"
+                              " obj_key, content_type, meta, created)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    if (!upload_id_ok(u->id)) {
+        cf_err_set(err, "an upload id is %d lowercase hex digits", CF_FSDB_S3_UPLOAD_ID_LEN);
+        return CF_EINVAL;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_run(c.db, NULL, 0, err, sql, "tiitttti", u->id, (int64_t)client,
+                       (int64_t)u->user, u->bucket, u->key, u->attrs.content_type, u->attrs.meta,
+                       (int64_t)cf_wall_ms());
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
+#define UPLOAD_COLS "upload_id, user_id, bucket, obj_key, content_type, meta, created"
+
+static int upload_row(struct cf_db_stmt *s, struct cf_fsdb_s3upload *u)
+{
+    int rc;
+
+    memset(u, 0, sizeof(*u));
+    rc = cf_db_column_copy_text(s, 0, u->id, sizeof(u->id));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 2, u->bucket, sizeof(u->bucket));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 3, u->key, sizeof(u->key));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 4, u->attrs.content_type, sizeof(u->attrs.content_type));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 5, u->attrs.meta, sizeof(u->attrs.meta));
+    u->user = (uint64_t)cf_db_column_int64(s, 1);
+    u->created_ms = (uint64_t)cf_db_column_int64(s, 6);
+    return rc;
+}
+
+int cf_fsdb_s3upload_get(struct cf_fsdb *fs, uint64_t client, const char *id,
+                         struct cf_fsdb_s3upload *out, char *err)
+{
+    static const char sql[] = "SELECT " UPLOAD_COLS " FROM s3_uploads"
+                              " WHERE upload_id = ?1 AND client_id = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    if (!upload_id_ok(id)) {
+        cf_err_set(err, "no such upload");
+        return CF_ENOTFOUND;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_query(c.db, &s, err, sql, "ti", id, (int64_t)client);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such upload");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_DB_ROW)
+        rc = upload_row(s, out);
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_s3upload_list(struct cf_fsdb *fs, uint64_t client, const char *bucket,
+                          const char *prefix, const char *after_key, const char *after_id,
+                          uint64_t created_before_ms, size_t limit, struct cf_fsdb_s3upload **out,
+                          size_t *n, bool *more, char *err)
+{
+    static const char by_key[] =
+        "SELECT " UPLOAD_COLS " FROM s3_uploads WHERE client_id = ?1 AND bucket = ?2"
+        " AND substr(obj_key, 1, length(?3)) = ?3"
+        " AND (obj_key > ?4 OR (obj_key = ?4 AND ?5 <> '' AND upload_id > ?5))"
+        " ORDER BY obj_key, upload_id LIMIT ?6";
+    static const char by_age[] = "SELECT " UPLOAD_COLS " FROM s3_uploads WHERE client_id = ?1"
+                                 " AND created < ?2 ORDER BY created, upload_id LIMIT ?3";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_s3upload *v = NULL;
+    size_t cnt = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "limit is 1 to %d", CF_FSDB_LIST_MAX);
+        return CF_EINVAL;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    if (created_before_ms > 0)
+        rc = cf_db_query(c.db, &s, err, by_age, "iii", (int64_t)client, (int64_t)created_before_ms,
+                         (int64_t)limit + 1);
+    else
+        rc = cf_db_query(c.db, &s, err, by_key, "itttti", (int64_t)client, bucket, prefix,
+                         after_key, after_id, (int64_t)limit + 1);
+    if (rc < 0)
+        goto out;
+    v = cf_xcalloc(limit, sizeof(*v));
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        if (cnt == limit) {
+            *more = true;
+            rc = 0;
+            break;
+        }
+        rc = upload_row(s, &v[cnt]);
+        if (rc < 0)
+            break;
+        cnt++;
+    }
+    if (rc == CF_DB_DONE)
+        rc = 0;
+    if (rc == 0 && cnt > 0) {
+        *out = v;
+        *n = cnt;
+        v = NULL;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    free(v);
+    return rc;
+}
+
+int cf_fsdb_s3upload_remove(struct cf_fsdb *fs, uint64_t client, const char *id,
+                            struct cf_fsdb_uuid **gone, size_t *ngone, char *err)
+{
+    static const char sel[] = "SELECT uuid FROM s3_parts WHERE upload_id = ?1 AND client_id = ?2"
+                              " ORDER BY part_no";
+    static const char pend[] =
+        "INSERT INTO pending_release (client_id, uuid, since)"
+        " SELECT client_id, uuid, ?3 FROM s3_parts WHERE upload_id = ?1 AND client_id = ?2"
+        " ON CONFLICT DO NOTHING";
+    static const char del_parts[] = "DELETE FROM s3_parts WHERE upload_id = ?1 AND client_id = ?2";
+    static const char del_up[] = "DELETE FROM s3_uploads WHERE upload_id = ?1 AND client_id = ?2"
+                                 " RETURNING upload_id";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_uuid *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+
+    *gone = NULL;
+    *ngone = 0;
+    if (!upload_id_ok(id)) {
+        cf_err_set(err, "no such upload");
+        return CF_ENOTFOUND;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        return rc;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, del_up, "ti", id, (int64_t)client);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such upload");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_query(c.db, &s, err, sel, "ti", id, (int64_t)client);
+    while (rc == 0) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        if (cnt == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            v = cf_xrealloc(v, cap * sizeof(*v));
+        }
+        rc = cf_db_column_copy_text(s, 0, v[cnt].text, sizeof(v[cnt].text));
+        if (rc == 0)
+            cnt++;
+    }
+    cf_db_finalize(s);
+    s = NULL;
+    if (rc == CF_DB_DONE)
+        rc = 0;
+    if (rc == 0)
+        rc = cf_db_run(c.db, NULL, 0, err, pend, "tii", id, (int64_t)client, (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_run(c.db, NULL, 0, err, del_parts, "ti", id, (int64_t)client);
+    if (rc >= 0)
+        rc = cf_db_commit(c.db, err);
+    if (rc == 0) {
+        *gone = v;
+        *ngone = cnt;
+        v = NULL;
+    }
+out:
+    cf_db_rollback(c.db);
+    cf__fsdb_release(&c);
+    free(v);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_s3part_put(struct cf_fsdb *fs, uint64_t client, const char *id,
+                       const struct cf_fsdb_s3part *p, struct cf_fsdb_uuid *old, char *err)
+{
+    static const char has[] = "SELECT created FROM s3_uploads WHERE upload_id = ?1"
+                              " AND client_id = ?2";
+    static const char sel[] = "SELECT uuid FROM s3_parts WHERE upload_id = ?1 AND client_id = ?2"
+                              " AND part_no = ?3";
+    static const char pend[] = "INSERT INTO pending_release (client_id, uuid, since)"
+                               " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+    static const char ins[] =
+        "INSERT INTO s3_parts (upload_id, part_no, client_id, uuid, size, md5, sha512, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (upload_id, part_no) DO UPDATE"
+        " SET uuid = excluded.uuid, size = excluded.size, md5 = excluded.md5,"
+        " sha512 = excluded.sha512, created = excluded.created";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    char sha[CF_SHA512_HEX_LEN + 1];
+    int rc;
+
+    old->text[0] = '\0';
+    if (p->number < 1 || p->number > CF_FSDB_S3_PARTS_MAX) {
+        cf_err_set(err, "a part number is 1 to %d", CF_FSDB_S3_PARTS_MAX);
+        return CF_EINVAL;
+    }
+    if (!upload_id_ok(id)) {
+        cf_err_set(err, "no such upload");
+        return CF_ENOTFOUND;
+    }
+    cf_sha512_hex(p->sha512, sha);
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        return rc;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, has, "ti", id, (int64_t)client);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such upload");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_query(c.db, &s, err, sel, "tii", id, (int64_t)client, (int64_t)p->number);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_ROW)
+        rc = cf_db_column_copy_text(s, 0, old->text, sizeof(old->text));
+    cf_db_finalize(s);
+    if (rc < 0)
+        goto out;
+    if (old->text[0] != '\0' && strcmp(old->text, p->uuid) == 0)
+        old->text[0] = '\0'; /* the same object again: nothing let go */
+    if (old->text[0] != '\0')
+        rc = cf_db_run(c.db, NULL, 0, err, pend, "iti", (int64_t)client, old->text,
+                       (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_run(c.db, NULL, 0, err, ins, "tiititti", id, (int64_t)p->number, (int64_t)client,
+                       p->uuid, (int64_t)p->size, p->md5, sha, (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_commit(c.db, err);
+out:
+    if (rc < 0)
+        old->text[0] = '\0';
+    cf_db_rollback(c.db);
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id, uint32_t after,
+                        size_t limit, struct cf_fsdb_s3part **out, size_t *n, bool *more, char *err)
+{
+    static const char sql[] = "SELECT part_no, uuid, size, md5, sha512, created FROM s3_parts"
+                              " WHERE upload_id = ?1 AND client_id = ?2 AND part_no > ?3"
+                              " ORDER BY part_no LIMIT ?4";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    struct cf_fsdb_s3part *v = NULL;
+    size_t cnt = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_S3_PARTS_MAX) {
+        cf_err_set(err, "limit is 1 to %d", CF_FSDB_S3_PARTS_MAX);
+        return CF_EINVAL;
+    }
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_query(c.db, &s, err, sql, "tiii", id, (int64_t)client, (int64_t)after,
+                         (int64_t)limit + 1);
+    if (rc < 0)
+        goto out;
+    v = cf_xcalloc(limit, sizeof(*v));
+    for (;;) {
+        size_t hl = 0;
+        const char *h;
+
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        if (cnt == limit) {
+            *more = true;
+            rc = 0;
+            break;
+        }
+        v[cnt].number = (uint32_t)cf_db_column_int64(s, 0);
+        rc = cf_db_column_copy_text(s, 1, v[cnt].uuid, sizeof(v[cnt].uuid));
+        if (rc == 0)
+            rc = cf_db_column_copy_text(s, 3, v[cnt].md5, sizeof(v[cnt].md5));
+        h = cf_db_column_text(s, 4, &hl);
+        if (rc == 0 && (h == NULL || cf_sha512_parse_hex(h, hl, v[cnt].sha512) < 0))
+            rc = CF_ECORRUPT;
+        if (rc < 0)
+            break;
+        v[cnt].size = (uint64_t)cf_db_column_int64(s, 2);
+        v[cnt].created_ms = (uint64_t)cf_db_column_int64(s, 5);
+        cnt++;
+    }
+    if (rc == CF_DB_DONE)
+        rc = 0;
+    if (rc == 0 && cnt > 0) {
+        *out = v;
+        *n = cnt;
+        v = NULL;
+    }
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    free(v);
+    return rc;
 }

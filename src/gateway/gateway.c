@@ -108,7 +108,8 @@ struct cf_gateway {
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
     /* A thread empties old trash entries. */
     uint64_t trash_retention_ms, trash_interval_ms;
-    struct cf_clockguard *clock; /* "now" of trash retention */
+    uint64_t s3_upload_expiry_ms; /* 0: never */
+    struct cf_clockguard *clock;  /* "now" of trash retention */
     pthread_t trasher;
     bool trasher_started;
     /* Lease "gateway.trash": of several gateways on one catalog, only its
@@ -181,6 +182,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "DOMAIN of virtual-hosted S3 requests (Host: BUCKET.DOMAIN); unset: path style only", false},
     {"s3-region", CF_CONF_STR, "us-east-1", 0, 0, OFF(s3_region),
      "the S3 region: signatures' scope and GetBucketLocation", false},
+    {"s3-upload-expiry-s", CF_CONF_U64, "604800", 0, TRASH_RETENTION_MAX, OFF(s3_upload_expiry_s),
+     "seconds an S3 multipart upload may stay neither completed nor aborted before the trash "
+     "retention passes abort it; 0: never",
+     false},
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
     CF_ROLE_BEAT_OPTS(OFF),
@@ -1012,15 +1017,65 @@ static int settle_put(struct cf_gateway *g, uint64_t client, const char *uuid, c
  * (keep), or hand the stored object straight back to the delete service
  * (!keep: the body failed a check only its end could tell). Returns 0 with
  * *e the file, or an error with err. */
+static int upload_stored(struct cf_gateway *g, struct req *r, struct cf_fsdb_put *put, char *err);
+
 static int upload_record(struct cf_gateway *g, struct req *r, bool keep, struct cf_fsdb_entry *e,
                          char *err)
 {
     struct cf_fsdb_put put;
+    const char *uuid = put.uuid;
+    int rc;
+
+    rc = upload_stored(g, r, &put, err);
+    if (rc < 0)
+        return rc;
+    if (!keep) {
+        struct cf_fsdb_uuid orphan;
+        memcpy(orphan.text, uuid, sizeof(orphan.text));
+        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
+            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
+        release_objects(g, r->who.client, &orphan, 1);
+        return 0;
+    }
+    rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, e, err);
+    if (rc == CF_EINDOUBT)
+        rc = settle_put(g, r->who.client, uuid, err);
+    if (rc == CF_EINDOUBT) {
+        /* A file may name the object: never release it on a guess. An
+         * object no file names costs space only (the orphan pass). */
+        cf_log(CF_LOG_WARN, "upload %s: its file record may or may not be committed: object kept",
+               uuid);
+        return rc;
+    }
+    if (rc < 0) {
+        /* Stored but named by nothing (say a folder took the name meanwhile):
+         * the new object is handed straight to the delete service. */
+        struct cf_fsdb_uuid orphan;
+        memcpy(orphan.text, uuid, sizeof(orphan.text));
+        cf_log(CF_LOG_WARN, "upload %s stored but not recorded (%s): releasing it", uuid,
+               cf_strerror(rc));
+        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
+            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
+        release_objects(g, r->who.client, &orphan, 1);
+        return rc;
+    }
+    cf_log(CF_LOG_DEBUG,
+           "put client=%" PRIu64 " file=%" PRIu64 " v=%" PRIu32 " uuid=%s bytes=%" PRIu64
+           " ms=%.1f",
+           r->who.client, e->id, e->version_no, uuid, r->size, (double)(cf_now_ns() - r->t0) / 1e6);
+    return 0;
+}
+
+/* End r's upload and read the app's record of the stored object into put
+ * (uuid, size, sha512; by_user set). Returns 0, or an error with err. */
+static int upload_stored(struct cf_gateway *g, struct req *r, struct cf_fsdb_put *put, char *err)
+{
     json_t *reply = NULL;
     const char *uuid, *sha, *msg;
     long status = 0;
     int rc;
 
+    memset(put, 0, sizeof(*put));
     rc = put_close(r, &status, &reply, err);
     if (rc < 0 || cf_upstream_retry_status(status))
         cf_upstream_failed(g->app, r->app_i);
@@ -1037,9 +1092,8 @@ static int upload_record(struct cf_gateway *g, struct req *r, bool keep, struct 
         goto out;
     uuid = json_string_value(json_object_get(reply, "uuid"));
     sha = json_string_value(json_object_get(reply, "sha512"));
-    memset(&put, 0, sizeof(put));
     if (uuid == NULL || strlen(uuid) != CF_FSDB_UUID_LEN || sha == NULL ||
-        cf_sha512_parse_hex(sha, strlen(sha), put.sha512) < 0 ||
+        cf_sha512_parse_hex(sha, strlen(sha), put->sha512) < 0 ||
         !json_is_integer(json_object_get(reply, "size")) ||
         (uint64_t)json_integer_value(json_object_get(reply, "size")) != r->size) {
         cf_log(CF_LOG_ERROR, "the upload service sent a malformed record");
@@ -1047,44 +1101,9 @@ static int upload_record(struct cf_gateway *g, struct req *r, bool keep, struct 
         rc = CF_EINTERNAL;
         goto out;
     }
-    if (!keep) {
-        struct cf_fsdb_uuid orphan;
-        memcpy(orphan.text, uuid, sizeof(orphan.text));
-        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
-            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
-        release_objects(g, r->who.client, &orphan, 1);
-        rc = 0;
-        goto out;
-    }
-    memcpy(put.uuid, uuid, CF_FSDB_UUID_LEN + 1);
-    put.size = r->size;
-    put.by_user = r->who.user;
-    rc = cf_fsdb_file_put(g->fs, r->who.client, r->folder, r->name, &put, e, err);
-    if (rc == CF_EINDOUBT)
-        rc = settle_put(g, r->who.client, uuid, err);
-    if (rc == CF_EINDOUBT) {
-        /* A file may name the object: never release it on a guess. An
-         * object no file names costs space only (the orphan pass). */
-        cf_log(CF_LOG_WARN, "upload %s: its file record may or may not be committed: object kept",
-               uuid);
-        goto out;
-    }
-    if (rc < 0) {
-        /* Stored but named by nothing (say a folder took the name meanwhile):
-         * the new object is handed straight to the delete service. */
-        struct cf_fsdb_uuid orphan;
-        memcpy(orphan.text, uuid, sizeof(orphan.text));
-        cf_log(CF_LOG_WARN, "upload %s stored but not recorded (%s): releasing it", uuid,
-               cf_strerror(rc));
-        if (cf_fsdb_release_add(g->fs, r->who.client, uuid, NULL) < 0)
-            cf_log(CF_LOG_WARN, "upload %s could not be recorded as pending release", uuid);
-        release_objects(g, r->who.client, &orphan, 1);
-        goto out;
-    }
-    cf_log(CF_LOG_DEBUG,
-           "put client=%" PRIu64 " file=%" PRIu64 " v=%" PRIu32 " uuid=%s bytes=%" PRIu64
-           " ms=%.1f",
-           r->who.client, e->id, e->version_no, uuid, r->size, (double)(cf_now_ns() - r->t0) / 1e6);
+    memcpy(put->uuid, uuid, CF_FSDB_UUID_LEN + 1);
+    put->size = r->size;
+    put->by_user = r->who.user;
 out:
     json_decref(reply);
     return rc;
@@ -1157,6 +1176,84 @@ void cf__gateway_put_free(struct cf__gateway_put *p)
     cf_buf_fini(&p->r.reply);
     cf_buf_fini(&p->r.body);
     free(p);
+}
+
+int cf__gateway_put_object(struct cf_gateway *g, struct cf__gateway_put *p, struct cf_fsdb_put *out,
+                           char *err)
+{
+    if (p->r.err < 0) {
+        cf_err_set(err, "the upload service failed");
+        return p->r.err;
+    }
+    return upload_stored(g, &p->r, out, err);
+}
+
+int cf__gateway_put_copy(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
+                         uint64_t size, const uint8_t *sha512, char *err)
+{
+    char url[CF_UPSTREAM_MAX][URL_MAX];
+    const char *urls[CF_UPSTREAM_MAX];
+    size_t inst[CF_UPSTREAM_MAX], n;
+    struct cf_fetch_opts fo;
+    struct stream s;
+    char *buf = NULL;
+    ssize_t got;
+    int w;
+
+    if (size == 0)
+        return 0;
+    memset(&s, 0, sizeof(s));
+    n = cf_upstream_order(g->objsrv, inst);
+    for (size_t i = 0; i < n; i++) {
+        w = snprintf(url[i], sizeof(url[i]), "%s/v1/objects/%s",
+                     cf_upstream_url(g->objsrv, inst[i]), uuid);
+        if (w < 0 || (size_t)w >= sizeof(url[i])) {
+            cf_err_set(err, "the objsrv URL is too long");
+            return CF_EINTERNAL;
+        }
+        urls[i] = url[i];
+    }
+    (void)snprintf(s.uuid, sizeof(s.uuid), "%s", uuid);
+    s.objsrv = g->objsrv;
+    memcpy(s.inst, inst, sizeof(inst));
+    /* The whole object, verified against its SHA-512 before the end is
+     * reported. */
+    fo = (struct cf_fetch_opts){.urls = urls,
+                                .n = n,
+                                .first = 0,
+                                .len = size,
+                                .sha = sha512,
+                                .stall_s = g->stall_s,
+                                .on_fail = stream_fail,
+                                .ctx = &s};
+    if (cf_fetch_new(&fo, &s.f) < 0) {
+        cf_err_set(err, "cannot start the transfer");
+        return CF_EINTERNAL;
+    }
+    buf = cf_xmalloc(READ_BLOCK);
+    for (;;) {
+        got = cf_fetch_read(s.f, buf, READ_BLOCK);
+        if (got <= 0 || p->r.err < 0)
+            break;
+        put_body(&p->r, buf, (size_t)got);
+    }
+    free(buf);
+    cf_fetch_free(s.f);
+    if (got < 0) {
+        cf_err_set(err, "reading object %s failed: %s", uuid, cf_strerror((int)got));
+        return (int)got == CF_ECORRUPT ? CF_ECORRUPT : CF_EUNAVAIL;
+    }
+    if (p->r.err < 0) {
+        cf_err_set(err, "the upload service failed");
+        return p->r.err;
+    }
+    return 0;
+}
+
+void cf__gateway_release(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *gone,
+                         size_t n)
+{
+    release_objects(g, client, gone, n);
 }
 
 enum MHD_Result cf__gateway_serve(struct cf_gateway *g, struct MHD_Connection *c,
@@ -1525,6 +1622,41 @@ static void release_objects(struct cf_gateway *g, uint64_t client, const struct 
  * their objects as pending in one transaction, and forgets one only after
  * the app took it, so a pass killed anywhere (or an app that was down)
  * leaves work the next pass finishes (DESIGN §4). */
+/* Abort client's S3 multipart uploads started more than the expiry ago:
+ * their parts' objects are released. */
+static void expire_uploads(struct cf_gateway *g, uint64_t client, uint64_t now)
+{
+    struct cf_fsdb_s3upload *u = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+    bool more = false;
+
+    if (g->s3_upload_expiry_ms == 0 || now <= g->s3_upload_expiry_ms)
+        return;
+    if (cf_fsdb_s3upload_list(g->fs, client, "", "", "", "", now - g->s3_upload_expiry_ms,
+                              CF_LIST_MAX, &u, &n, &more, err) < 0) {
+        cf_log(CF_LOG_WARN, "s3 upload expiry: client %" PRIu64 ": %s", client, err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cf_fsdb_uuid *gone = NULL;
+        size_t ngone = 0;
+
+        err[0] = '\0';
+        if (cf_fsdb_s3upload_remove(g->fs, client, u[i].id, &gone, &ngone, err) < 0) {
+            cf_log(CF_LOG_WARN, "s3 upload expiry: client %" PRIu64 ": upload %s: %s", client,
+                   u[i].id, err);
+            continue;
+        }
+        cf_log(CF_LOG_INFO,
+               "s3 upload expiry: client %" PRIu64 ": upload %s of %s/%s aborted (%zu parts)",
+               client, u[i].id, u[i].bucket, u[i].key, ngone);
+        release_objects(g, client, gone, ngone);
+        free(gone);
+    }
+    free(u);
+}
+
 static void trash_pass(struct cf_gateway *g)
 {
     struct cf_fsdb_client *cl = NULL;
@@ -1568,6 +1700,7 @@ static void trash_pass(struct cf_gateway *g)
         if (rc == 0)
             release_objects(g, cl[i].id, gone, ngone);
         free(gone);
+        expire_uploads(g, cl[i].id, now);
     }
 out:
     free(cl);
@@ -2044,6 +2177,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     g->redirect_ttl_s = conf->redirect_ttl_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;
     g->trash_interval_ms = conf->trash_interval_ms;
+    g->s3_upload_expiry_ms = conf->s3_upload_expiry_s * 1000u;
     if (conf->trash_retention_s > TRASH_RETENTION_MAX) {
         rc = CF_EINVAL;
         cf_err_set(err, "trash-retention-s is at most %llu", TRASH_RETENTION_MAX);

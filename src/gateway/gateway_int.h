@@ -52,6 +52,27 @@ void cf__gateway_put_write(struct cf__gateway_put *p, const char *buf, size_t n)
 int cf__gateway_put_end(struct cf_gateway *g, struct cf__gateway_put *p, bool keep,
                         struct cf_fsdb_entry *e, char *err);
 
+/* End the body and keep the stored object without naming it by any file
+ * (an S3 part): *out its uuid, size and SHA-512 (by_user set). The caller
+ * records it and releases it when done (cf__gateway_release). Returns 0
+ * or an error with err (CF_EUNAVAIL: the app failed). */
+int cf__gateway_put_object(struct cf_gateway *g, struct cf__gateway_put *p, struct cf_fsdb_put *out,
+                           char *err);
+
+/* Pass the bytes of the stored object uuid (size, sha512; borrowed) on to
+ * p, read from objsrv as downloads are (the next objsrv on a failure; the
+ * whole object verified against sha512), one block in memory. Blocks while
+ * the app is slow. Returns 0, CF_ECORRUPT, CF_EUNAVAIL or CF_EINTERNAL with
+ * err; p must then be ended with keep false. */
+int cf__gateway_put_copy(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
+                         uint64_t size, const uint8_t *sha512, char *err);
+
+/* Hand client's objects gone (borrowed; already recorded as pending
+ * release in fsdb) to the app's delete service now; those it does not
+ * take stay pending for the trash retention pass. */
+void cf__gateway_release(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *gone,
+                         size_t n);
+
 /* Release. NULL is a no-op. */
 void cf__gateway_put_free(struct cf__gateway_put *p);
 

@@ -12,7 +12,12 @@
  * on the way; a body that fails its check is not recorded. Downloads are
  * gateway.c's verified stream. Errors are S3's XML.
  *
- * Not built yet, answered NotImplemented: multipart uploads, versioning,
+ * Multipart uploads keep each part as a stored object of its own, named
+ * by fsdb's upload tables and by no file; completing one streams the parts
+ * in order (each read back verified) into one new object, recorded as
+ * PutObject records one, then releases the parts.
+ *
+ * Not built yet, answered NotImplemented: UploadPartCopy, versioning,
  * ACLs, policies and the other bucket sub-resources.
  */
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "coffer/buf.h"
 #include "coffer/cred.h"
@@ -113,7 +119,12 @@ struct s3req {
     struct cf_buf body;
     bool too_big;
     char bucket[CF_FSDB_NAME_MAX + 1];
-    int op; /* K_BODY: 'C' create bucket, 'D' multi-object delete */
+    int op; /* K_BODY: 'C' create bucket, 'D' multi-object delete, 'M' complete an upload */
+    char key[KEY_MAX + 1]; /* 'M' */
+    /* K_PUT of a part (UploadPart): its upload and number; part_no 0: an
+     * object (PutObject). */
+    char upload_id[CF_FSDB_S3_UPLOAD_ID_LEN + 1];
+    uint32_t part_no;
 };
 
 /* ---- replies ---- */
@@ -1254,13 +1265,21 @@ static enum MHD_Result fail(struct MHD_Connection *c, void **req_cls, const stru
     return MHD_YES;
 }
 
+static void put_setup(struct MHD_Connection *c, struct s3req *r, const struct who *w,
+                      const char *payload, const struct chunked *ch);
+static int mpu_get(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                   const char *bucket, const char *key, struct cf_fsdb_s3upload *u,
+                   struct s3err *e);
+static uint32_t part_number(struct MHD_Connection *c);
+static enum MHD_Result part_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r,
+                                const char *md5);
+
 static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection *c,
                                         const struct who *w, const char *bucket, const char *key,
                                         const char *payload, const struct chunked *ch,
                                         void **req_cls)
 {
     char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
-    const char *md5h = cf_http_header(c, "Content-MD5");
     struct cf_fsdb_entry fe;
     enum cf_fsdb_level have = CF_FSDB_NONE;
     struct s3req *r = NULL;
@@ -1304,6 +1323,21 @@ static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection 
         from_rc(&e, rc, "NoSuchBucket", err);
         goto refuse;
     }
+    put_setup(c, r, w, payload, ch);
+    (void)snprintf(r->resource, sizeof(r->resource), "/%s/%s", bucket, key);
+    *req_cls = r;
+    return MHD_YES;
+refuse:
+    free(r);
+    return fail(c, req_cls, &e, key);
+}
+
+/* r's digests and decoding for a body being stored (r->put started). */
+static void put_setup(struct MHD_Connection *c, struct s3req *r, const struct who *w,
+                      const char *payload, const struct chunked *ch)
+{
+    const char *md5h = cf_http_header(c, "Content-MD5");
+
     r->kind = K_PUT;
     r->who = *w;
     r->md5 = EVP_MD_CTX_new();
@@ -1330,12 +1364,49 @@ static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection 
         r->ch.sha = EVP_MD_CTX_new();
         (void)EVP_DigestInit_ex(r->ch.sha, EVP_sha256(), NULL);
     }
+}
+
+/* UploadPart: the body streams as PutObject's does (same checks), to an
+ * object of its own (part_end). */
+static enum MHD_Result part_begin(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                  const char *bucket, const char *key, const char *payload,
+                                  const struct chunked *ch, void **req_cls)
+{
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3upload u;
+    uint32_t no = part_number(c);
+    struct s3err e;
+    struct s3req *r;
+    int rc;
+
+    if (no == 0) {
+        seterr(&e, 400, "InvalidArgument", "partNumber is 1 to %d", CF_FSDB_S3_PARTS_MAX);
+        return fail(c, req_cls, &e, key);
+    }
+    if (strcmp(payload, CF_SIGV4_UNSIGNED) != 0 && strcmp(payload, CF_SIGV4_STREAMING) != 0 &&
+        !is_hex64(payload)) {
+        seterr(&e, 501, "NotImplemented", "x-amz-content-sha256 %.64s is not supported", payload);
+        return fail(c, req_cls, &e, key);
+    }
+    if (cf_http_header(c, "x-amz-copy-source") != NULL) {
+        seterr(&e, 501, "NotImplemented", "UploadPartCopy is not implemented by coffer yet");
+        return fail(c, req_cls, &e, key);
+    }
+    if (mpu_get(s, c, w, bucket, key, &u, &e) < 0)
+        return fail(c, req_cls, &e, key);
+    r = cf_xcalloc(1, sizeof(*r));
+    rc = cf__gateway_put_new(s->g, w->client, w->user, 0, "", &r->put, err);
+    if (rc < 0) {
+        free(r);
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return fail(c, req_cls, &e, key);
+    }
+    put_setup(c, r, w, payload, ch);
+    memcpy(r->upload_id, u.id, sizeof(r->upload_id));
+    r->part_no = no;
     (void)snprintf(r->resource, sizeof(r->resource), "/%s/%s", bucket, key);
     *req_cls = r;
     return MHD_YES;
-refuse:
-    free(r);
-    return fail(c, req_cls, &e, key);
 }
 
 static void put_data(struct s3req *r, const char *p, size_t n)
@@ -1471,6 +1542,8 @@ static enum MHD_Result put_object_end(struct cf__s3 *s, struct MHD_Connection *c
                    "the Content-MD5 you specified did not match what we received");
         }
     }
+    if (keep && r->part_no > 0)
+        return part_end(s, c, r, md5);
     rc = cf__gateway_put_end(s->g, r->put, keep, &fe, err);
     if (rc < 0) {
         from_rc(&e, rc, "NoSuchBucket", err);
@@ -1555,7 +1628,7 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     struct cf_fsdb_entry fe;
     struct cf_range range;
     struct s3err e;
-    char etag[40], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
+    char etag[CF_FSDB_S3_ETAG_MAX + 3], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
     const char *hdrs[2 * 40 + 1];
     size_t k = 0;
     int64_t mod_s;
@@ -1846,11 +1919,11 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         memcpy(a.meta, "{}", 3);
     }
     if (replace) {
-        char etag[33];
-        memcpy(etag, a.etag, 33);
+        char etag[sizeof(a.etag)];
+        memcpy(etag, a.etag, sizeof(etag));
         if (attrs_from(c, &a, &e) < 0)
             return reply_error(c, &e, key, NULL);
-        memcpy(a.etag, etag, 33);
+        memcpy(a.etag, etag, sizeof(etag));
     }
     if (key_path(bucket, key, path, sizeof(path), &dir, &e) < 0 || dir)
         return reply_error(c, &e, key, NULL);
@@ -1883,15 +1956,529 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
     return reply_xml(c, 200, &b, NULL);
 }
 
+/* ---- multipart uploads ---- */
+
+/* The smallest part but the last (S3's). */
+#define PART_MIN (5u * 1024 * 1024)
+/* Parts or uploads per listing page at most, and by default (S3's). */
+#define MPU_PAGE 1000
+
+/* The folder a new object at key goes in, made as needed, where the user
+ * may write and no folder has the key (PutObject's checks). */
+static int mpu_target(struct cf__s3 *s, const struct who *w, const char *bucket, const char *key,
+                      char *path, size_t cap, uint64_t *folder, struct s3err *e)
+{
+    char err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct cf_fsdb_entry fe;
+    bool dir = false;
+    int rc;
+
+    if (key_path(bucket, key, path, cap, &dir, e) < 0)
+        return CF_EINVAL;
+    if (dir) {
+        seterr(e, 400, "InvalidArgument", "a key ending in '/' names a folder");
+        return CF_EINVAL;
+    }
+    if (make_parents(s, w, path, false, folder, e) < 0)
+        return CF_ENOTFOUND;
+    rc = cf_fsdb_perm_effective(s->fs, w->client, w->user, *folder, &have, err);
+    if (rc == 0 && have < CF_FSDB_READ_WRITE) {
+        seterr(e, 403, "AccessDenied", "you may not write here");
+        return CF_EPERM;
+    }
+    if (rc < 0) {
+        from_rc(e, rc, "NoSuchBucket", err);
+        return rc;
+    }
+    if (cf_fsdb_lookup(s->fs, w->client, path, &fe, NULL) == 0 && fe.kind == CF_FSDB_FOLDER) {
+        seterr(e, 409, "InvalidRequest", "a folder has that key; delete it first");
+        return CF_EEXIST;
+    }
+    return 0;
+}
+
+/* The upload named by ?uploadId for bucket/key, started by the user: only
+ * its starter may add parts, list, complete or abort it. */
+static int mpu_get(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                   const char *bucket, const char *key, struct cf_fsdb_s3upload *u, struct s3err *e)
+{
+    const char *id = cf_http_query(c, "uploadId");
+    char err[CF_ERR_LEN] = "";
+    int rc;
+
+    rc = cf_fsdb_s3upload_get(s->fs, w->client, id != NULL ? id : "", u, err);
+    if (rc == CF_ENOTFOUND ||
+        (rc == 0 && (strcmp(u->bucket, bucket) != 0 || strcmp(u->key, key) != 0))) {
+        seterr(e, 404, "NoSuchUpload",
+               "the specified upload does not exist: it may have been aborted or completed");
+        return CF_ENOTFOUND;
+    }
+    if (rc == 0 && u->user != w->user) {
+        seterr(e, 403, "AccessDenied", "another user started this upload");
+        return CF_EPERM;
+    }
+    if (rc < 0)
+        from_rc(e, rc, "NoSuchUpload", err);
+    return rc;
+}
+
+static enum MHD_Result mpu_create(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                  const char *bucket, const char *key)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3upload u;
+    unsigned char raw[CF_FSDB_S3_UPLOAD_ID_LEN / 2];
+    uint64_t folder = 0;
+    struct s3err e;
+    struct cf_buf b;
+    int rc;
+
+    memset(&u, 0, sizeof(u));
+    if (mpu_target(s, w, bucket, key, path, sizeof(path), &folder, &e) < 0 ||
+        attrs_from(c, &u.attrs, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        seterr(&e, 500, "InternalError", "no random bytes for an upload id");
+        return reply_error(c, &e, key, NULL);
+    }
+    cf_hex_encode(raw, sizeof(raw), u.id);
+    u.user = w->user;
+    (void)snprintf(u.bucket, sizeof(u.bucket), "%s", bucket);
+    (void)snprintf(u.key, sizeof(u.key), "%s", key);
+    rc = cf_fsdb_s3upload_add(s->fs, w->client, &u, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, key, NULL);
+    }
+    cf_buf_init(&b, 64 * 1024);
+    bprintf(&b, XML_HEAD "<InitiateMultipartUploadResult xmlns=\"" XMLNS "\"><Bucket>");
+    xml_esc(&b, bucket);
+    bprintf(&b, "</Bucket><Key>");
+    xml_esc(&b, key);
+    bprintf(&b, "</Key><UploadId>%s</UploadId></InitiateMultipartUploadResult>", u.id);
+    return reply_xml(c, 200, &b, NULL);
+}
+
+/* ?partNumber=N: 1..CF_FSDB_S3_PARTS_MAX, or 0. */
+static uint32_t part_number(struct MHD_Connection *c)
+{
+    const char *q = cf_http_query(c, "partNumber");
+    char *end = NULL;
+    unsigned long v;
+
+    if (q == NULL || q[0] < '1' || q[0] > '9')
+        return 0;
+    errno = 0;
+    v = strtoul(q, &end, 10);
+    return errno != 0 || *end != '\0' || v > CF_FSDB_S3_PARTS_MAX ? 0 : (uint32_t)v;
+}
+
+/* UploadPart's end: the part is stored as an object of its own, recorded
+ * with its upload; the part it replaces is released. */
+static enum MHD_Result part_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r,
+                                const char *md5)
+{
+    char err[CF_ERR_LEN] = "", etag[40];
+    const char *hdrs[] = {"ETag", etag, NULL};
+    struct cf_fsdb_s3part p;
+    struct cf_fsdb_uuid old, mine;
+    struct cf_fsdb_put put;
+    struct s3err e;
+    int rc;
+
+    rc = cf__gateway_put_object(s->g, r->put, &put, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, r->resource, NULL);
+    }
+    memset(&p, 0, sizeof(p));
+    p.number = r->part_no;
+    memcpy(p.uuid, put.uuid, sizeof(p.uuid));
+    p.size = put.size;
+    memcpy(p.md5, md5, 33);
+    memcpy(p.sha512, put.sha512, sizeof(p.sha512));
+    rc = cf_fsdb_s3part_put(s->fs, r->who.client, r->upload_id, &p, &old, err);
+    if (rc < 0) {
+        /* Named by nothing: handed straight to the delete service. */
+        memcpy(mine.text, put.uuid, sizeof(mine.text));
+        if (cf_fsdb_release_add(s->fs, r->who.client, mine.text, NULL) == 0)
+            cf__gateway_release(s->g, r->who.client, &mine, 1);
+        if (rc == CF_ENOTFOUND)
+            seterr(&e, 404, "NoSuchUpload", "the upload was aborted or completed meanwhile");
+        else
+            from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, r->resource, NULL);
+    }
+    if (old.text[0] != '\0')
+        cf__gateway_release(s->g, r->who.client, &old, 1);
+    (void)snprintf(etag, sizeof(etag), "\"%s\"", md5);
+    return reply_xml(c, 200, NULL, hdrs);
+}
+
+static void owner_xml(struct cf_buf *b, const char *tag, uint64_t user)
+{
+    bprintf(b, "<%s><ID>%" PRIu64 "</ID><DisplayName>%" PRIu64 "</DisplayName></%s>", tag, user,
+            user, tag);
+}
+
+static enum MHD_Result mpu_list_parts(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, const char *bucket, const char *key)
+{
+    const char *mp = cf_http_query(c, "max-parts"), *pm = cf_http_query(c, "part-number-marker");
+    char err[CF_ERR_LEN] = "", when[32];
+    struct cf_fsdb_s3upload u;
+    struct cf_fsdb_s3part *v = NULL;
+    size_t max = MPU_PAGE, n = 0;
+    unsigned long marker = 0;
+    bool more = false;
+    struct s3err e;
+    struct cf_buf b;
+    int rc;
+
+    if (mp != NULL) {
+        char *end = NULL;
+        unsigned long x;
+        errno = 0;
+        x = strtoul(mp, &end, 10);
+        if (mp[0] < '0' || mp[0] > '9' || errno != 0 || *end != '\0') {
+            seterr(&e, 400, "InvalidArgument", "max-parts is a number");
+            return reply_error(c, &e, key, NULL);
+        }
+        max = x < 1 ? 1 : x > MPU_PAGE ? MPU_PAGE : x;
+    }
+    if (pm != NULL) {
+        char *end = NULL;
+        errno = 0;
+        marker = strtoul(pm, &end, 10);
+        if (pm[0] < '0' || pm[0] > '9' || errno != 0 || *end != '\0' ||
+            marker > CF_FSDB_S3_PARTS_MAX) {
+            seterr(&e, 400, "InvalidArgument", "part-number-marker is a part number");
+            return reply_error(c, &e, key, NULL);
+        }
+    }
+    if (mpu_get(s, c, w, bucket, key, &u, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    rc = cf_fsdb_s3part_list(s->fs, w->client, u.id, (uint32_t)marker, max, &v, &n, &more, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, key, NULL);
+    }
+    cf_buf_init(&b, 16 * 1024 * 1024);
+    bprintf(&b, XML_HEAD "<ListPartsResult xmlns=\"" XMLNS "\"><Bucket>");
+    xml_esc(&b, bucket);
+    bprintf(&b, "</Bucket><Key>");
+    xml_esc(&b, key);
+    bprintf(&b, "</Key><UploadId>%s</UploadId>", u.id);
+    owner_xml(&b, "Initiator", u.user);
+    owner_xml(&b, "Owner", u.user);
+    bprintf(&b,
+            "<StorageClass>STANDARD</StorageClass><PartNumberMarker>%lu</PartNumberMarker>"
+            "<NextPartNumberMarker>%" PRIu32 "</NextPartNumberMarker><MaxParts>%zu</MaxParts>"
+            "<IsTruncated>%s</IsTruncated>",
+            marker, n > 0 ? v[n - 1].number : 0, max, more ? "true" : "false");
+    for (size_t i = 0; i < n; i++) {
+        iso_time(v[i].created_ms, when);
+        bprintf(&b,
+                "<Part><PartNumber>%" PRIu32 "</PartNumber><LastModified>%s</LastModified>"
+                "<ETag>&quot;%s&quot;</ETag><Size>%" PRIu64 "</Size></Part>",
+                v[i].number, when, v[i].md5, v[i].size);
+    }
+    bprintf(&b, "</ListPartsResult>");
+    free(v);
+    return reply_xml(c, 200, &b, NULL);
+}
+
+static enum MHD_Result mpu_list_uploads(struct cf__s3 *s, struct MHD_Connection *c,
+                                        const struct who *w, const char *bucket)
+{
+    const char *prefix = cf_http_query(c, "prefix"), *km = cf_http_query(c, "key-marker");
+    const char *im = cf_http_query(c, "upload-id-marker"), *mu = cf_http_query(c, "max-uploads");
+    const char *delim = cf_http_query(c, "delimiter");
+    char err[CF_ERR_LEN] = "", when[32];
+    struct cf_fsdb_s3upload *v = NULL;
+    struct cf_fsdb_entry be;
+    size_t max = MPU_PAGE, n = 0;
+    bool more = false;
+    struct s3err e;
+    struct cf_buf b;
+    int rc;
+
+    if (delim != NULL && delim[0] != '\0') {
+        seterr(&e, 501, "NotImplemented", "listing uploads with a delimiter is not supported");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (mu != NULL) {
+        char *end = NULL;
+        unsigned long x;
+        errno = 0;
+        x = strtoul(mu, &end, 10);
+        if (mu[0] < '0' || mu[0] > '9' || errno != 0 || *end != '\0') {
+            seterr(&e, 400, "InvalidArgument", "max-uploads is a number");
+            return reply_error(c, &e, bucket, NULL);
+        }
+        max = x < 1 ? 1 : x > MPU_PAGE ? MPU_PAGE : x;
+    }
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &be, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    /* An upload-id-marker counts only with a key-marker (S3's). */
+    rc = cf_fsdb_s3upload_list(s->fs, w->client, bucket, prefix != NULL ? prefix : "",
+                               km != NULL ? km : "", km != NULL && im != NULL ? im : "", 0, max, &v,
+                               &n, &more, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchBucket", err);
+        return reply_error(c, &e, bucket, NULL);
+    }
+    cf_buf_init(&b, 64 * 1024 * 1024);
+    bprintf(&b, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" XMLNS "\"><Bucket>");
+    xml_esc(&b, bucket);
+    bprintf(&b, "</Bucket><KeyMarker>");
+    xml_esc(&b, km != NULL ? km : "");
+    bprintf(&b, "</KeyMarker><UploadIdMarker>");
+    xml_esc(&b, km != NULL && im != NULL ? im : "");
+    bprintf(&b, "</UploadIdMarker><NextKeyMarker>");
+    xml_esc(&b, n > 0 ? v[n - 1].key : "");
+    bprintf(&b, "</NextKeyMarker><NextUploadIdMarker>%s</NextUploadIdMarker><Prefix>",
+            n > 0 ? v[n - 1].id : "");
+    xml_esc(&b, prefix != NULL ? prefix : "");
+    bprintf(&b, "</Prefix><MaxUploads>%zu</MaxUploads><IsTruncated>%s</IsTruncated>", max,
+            more ? "true" : "false");
+    for (size_t i = 0; i < n; i++) {
+        iso_time(v[i].created_ms, when);
+        bprintf(&b, "<Upload><Key>");
+        xml_esc(&b, v[i].key);
+        bprintf(&b, "</Key><UploadId>%s</UploadId>", v[i].id);
+        owner_xml(&b, "Initiator", v[i].user);
+        owner_xml(&b, "Owner", v[i].user);
+        bprintf(&b, "<StorageClass>STANDARD</StorageClass><Initiated>%s</Initiated></Upload>",
+                when);
+    }
+    bprintf(&b, "</ListMultipartUploadsResult>");
+    free(v);
+    return reply_xml(c, 200, &b, NULL);
+}
+
+static enum MHD_Result mpu_abort(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                 const char *bucket, const char *key)
+{
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3upload u;
+    struct cf_fsdb_uuid *gone = NULL;
+    size_t ngone = 0;
+    struct s3err e;
+    int rc;
+
+    if (mpu_get(s, c, w, bucket, key, &u, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    rc = cf_fsdb_s3upload_remove(s->fs, w->client, u.id, &gone, &ngone, err);
+    if (rc == CF_ENOTFOUND) {
+        seterr(&e, 404, "NoSuchUpload", "the upload was aborted or completed meanwhile");
+        return reply_error(c, &e, key, NULL);
+    }
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, key, NULL);
+    }
+    cf__gateway_release(s->g, w->client, gone, ngone);
+    free(gone);
+    return reply_xml(c, 204, NULL, NULL);
+}
+
+/* The text of the first <tag>...</tag> in [p, end) into out (cap),
+ * unescaped. Returns false if it is missing or malformed. */
+static bool xml_field(const char *p, const char *end, const char *tag, char *out, size_t cap)
+{
+    char open[32], close[32];
+    const char *a, *z;
+    size_t ol;
+
+    (void)snprintf(open, sizeof(open), "<%s>", tag);
+    (void)snprintf(close, sizeof(close), "</%s>", tag);
+    ol = strlen(open);
+    a = strstr(p, open);
+    if (a == NULL || a >= end)
+        return false;
+    a += ol;
+    z = strstr(a, close);
+    if (z == NULL || z > end)
+        return false;
+    return xml_text(a, (size_t)(z - a), out, cap);
+}
+
+/* CompleteMultipartUpload: the listed parts, checked, are streamed in
+ * order into one new stored object, recorded as PutObject records one;
+ * then the upload and its parts' objects go. */
+static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                    struct s3req *r)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "", num[16], tag[80];
+    char etag[CF_FSDB_S3_ETAG_MAX + 3];
+    const char *hdrs[] = {"ETag", etag, NULL};
+    struct cf_fsdb_s3upload u;
+    struct cf_fsdb_s3part *have = NULL;
+    uint32_t *want = NULL;
+    size_t nhave = 0, nwant = 0, k = 0;
+    struct cf_fsdb_uuid *gone = NULL;
+    size_t ngone = 0;
+    struct cf__gateway_put *put = NULL;
+    struct cf_fsdb_entry fe;
+    EVP_MD_CTX *md5 = NULL;
+    uint64_t folder = 0;
+    bool more = false;
+    const char *p, *q;
+    struct s3err e;
+    struct cf_buf b;
+    int rc;
+
+    memset(&e, 0, sizeof(e));
+    if (mpu_get(s, c, w, r->bucket, r->key, &u, &e) < 0)
+        return reply_error(c, &e, r->key, NULL);
+    if (r->too_big || r->body.base == NULL ||
+        strstr(r->body.base, "<CompleteMultipartUpload") == NULL) {
+        seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+        return reply_error(c, &e, r->key, NULL);
+    }
+    rc = cf_fsdb_s3part_list(s->fs, w->client, u.id, 0, CF_FSDB_S3_PARTS_MAX, &have, &nhave, &more,
+                             err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, r->key, NULL);
+    }
+    want = cf_xcalloc(CF_FSDB_S3_PARTS_MAX, sizeof(*want));
+    /* The parts asked for: ascending numbers, each with its ETag. */
+    for (p = strstr(r->body.base, "<Part>"); p != NULL; p = strstr(q, "<Part>")) {
+        char *end = NULL;
+        unsigned long v;
+        const char *t;
+        size_t tl;
+        struct cf_fsdb_s3part *hp = NULL;
+
+        q = strstr(p, "</Part>");
+        if (q == NULL || nwant == CF_FSDB_S3_PARTS_MAX ||
+            !xml_field(p, q, "PartNumber", num, sizeof(num)) ||
+            !xml_field(p, q, "ETag", tag, sizeof(tag))) {
+            seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+            goto fail;
+        }
+        errno = 0;
+        v = strtoul(num, &end, 10);
+        if (num[0] < '1' || num[0] > '9' || errno != 0 || *end != '\0' ||
+            v > CF_FSDB_S3_PARTS_MAX) {
+            seterr(&e, 400, "InvalidPart", "part number %.15s is not 1 to %d", num,
+                   CF_FSDB_S3_PARTS_MAX);
+            goto fail;
+        }
+        if (nwant > 0 && v <= want[nwant - 1]) {
+            seterr(&e, 400, "InvalidPartOrder",
+                   "the list of parts was not in ascending order: part numbers must rise");
+            goto fail;
+        }
+        want[nwant++] = (uint32_t)v;
+        while (k < nhave && have[k].number < v)
+            k++;
+        if (k < nhave && have[k].number == v)
+            hp = &have[k];
+        t = tag;
+        tl = strlen(tag);
+        if (tl >= 2 && t[0] == '"' && t[tl - 1] == '"') {
+            t++;
+            tl -= 2;
+        }
+        if (hp == NULL || tl != 32 || strncasecmp(t, hp->md5, 32) != 0) {
+            seterr(&e, 400, "InvalidPart",
+                   "part %lu was not uploaded, or its ETag does not match the part's", v);
+            goto fail;
+        }
+        q += 7;
+    }
+    if (nwant == 0) {
+        seterr(&e, 400, "MalformedXML", "the upload lists no part");
+        goto fail;
+    }
+    /* Keep only the parts asked for, in order: have[] is ascending, so a
+     * merge. */
+    k = 0;
+    for (size_t i = 0, j = 0; i < nwant; i++) {
+        while (have[j].number != want[i])
+            j++;
+        have[k++] = have[j];
+    }
+    for (size_t i = 0; i + 1 < k; i++)
+        if (have[i].size < PART_MIN) {
+            seterr(&e, 400, "EntityTooSmall",
+                   "part %" PRIu32 " is smaller than the minimum allowed size (5 MiB)",
+                   have[i].number);
+            goto fail;
+        }
+    if (mpu_target(s, w, r->bucket, r->key, path, sizeof(path), &folder, &e) < 0)
+        goto fail;
+    rc = cf__gateway_put_new(s->g, w->client, w->user, folder, strrchr(path, '/') + 1, &put, err);
+    md5 = EVP_MD_CTX_new();
+    (void)EVP_DigestInit_ex(md5, EVP_md5(), NULL);
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        unsigned char raw[16];
+        rc = cf__gateway_put_copy(s->g, put, have[i].uuid, have[i].size, have[i].sha512, err);
+        if (rc == 0 && cf_hex_decode(have[i].md5, 16, raw, false) == 0)
+            (void)EVP_DigestUpdate(md5, raw, 16);
+    }
+    if (rc < 0) {
+        if (put != NULL) {
+            char e2[CF_ERR_LEN] = "";
+            (void)cf__gateway_put_end(s->g, put, false, &fe, e2);
+        }
+        from_rc(&e, rc, "NoSuchUpload", err);
+        goto fail;
+    }
+    rc = cf__gateway_put_end(s->g, put, true, &fe, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        goto fail;
+    }
+    digest_hex(md5, u.attrs.etag);
+    /* k <= CF_FSDB_S3_PARTS_MAX: the mask only tells the compiler it fits. */
+    (void)snprintf(u.attrs.etag + 32, sizeof(u.attrs.etag) - 32, "-%u", (unsigned)k & 0xffffu);
+    rc = cf_fsdb_s3attrs_set(s->fs, w->client, fe.id, fe.version_no, &u.attrs, err);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               fe.id, fe.version_no, err);
+    /* The object is recorded: the upload and its parts go. If this fails,
+     * the expiry pass removes them later. */
+    rc = cf_fsdb_s3upload_remove(s->fs, w->client, u.id, &gone, &ngone, err);
+    if (rc == 0)
+        cf__gateway_release(s->g, w->client, gone, ngone);
+    else
+        cf_log(CF_LOG_WARN, "s3: upload %s completed but not removed: %s", u.id, err);
+    free(gone);
+    (void)snprintf(etag, sizeof(etag), "\"%s\"", u.attrs.etag);
+    cf_buf_init(&b, 64 * 1024);
+    bprintf(&b, XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" XMLNS "\"><Location>/");
+    xml_esc(&b, r->bucket);
+    bprintf(&b, "/");
+    xml_esc(&b, r->key);
+    bprintf(&b, "</Location><Bucket>");
+    xml_esc(&b, r->bucket);
+    bprintf(&b, "</Bucket><Key>");
+    xml_esc(&b, r->key);
+    bprintf(&b, "</Key><ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>", u.attrs.etag);
+    cf__gateway_put_free(put);
+    EVP_MD_CTX_free(md5);
+    free(have);
+    free(want);
+    return reply_xml(c, 200, &b, hdrs);
+fail:
+    cf__gateway_put_free(put);
+    EVP_MD_CTX_free(md5);
+    free(have);
+    free(want);
+    return reply_error(c, &e, r->key, NULL);
+}
+
 /* ---- routing ---- */
 
 /* Sub-resources S3 has that coffer does not (yet). */
 static const char *unsupported(struct MHD_Connection *c)
 {
-    static const char *const subs[] = {"uploads",
-                                       "uploadId",
-                                       "partNumber",
-                                       "versioning",
+    static const char *const subs[] = {"versioning",
                                        "versions",
                                        "versionId",
                                        "acl",
@@ -1966,6 +2553,8 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         return reply_xml(c, 200, &b, NULL);
     }
     sub = unsupported(c);
+    if (sub == NULL && key[0] != '\0' && has_arg(c, "partNumber") && !has_arg(c, "uploadId"))
+        sub = "partNumber";
     if (sub != NULL) {
         seterr(&e, 501, "NotImplemented", "%s is not implemented by coffer yet", sub);
         return fail(c, req_cls, &e, url);
@@ -1989,6 +2578,8 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
                     strcmp(s->region, "us-east-1") == 0 ? "" : s->region);
             return reply_xml(c, 200, &b, NULL);
         }
+        if (get && has_arg(c, "uploads"))
+            return mpu_list_uploads(s, c, &w, bucket);
         if (get)
             return list_objects(s, c, &w, bucket,
                                 cf_http_query(c, "list-type") != NULL &&
@@ -2012,6 +2603,27 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         }
         seterr(&e, 405, "MethodNotAllowed", "the method is not allowed on a bucket");
         return fail(c, req_cls, &e, url);
+    }
+    if (post && has_arg(c, "uploads"))
+        return mpu_create(s, c, &w, bucket, key);
+    if (has_arg(c, "uploadId")) {
+        if (put)
+            return part_begin(s, c, &w, bucket, key, payload, &ch, req_cls);
+        if (get)
+            return mpu_list_parts(s, c, &w, bucket, key);
+        if (del)
+            return mpu_abort(s, c, &w, bucket, key);
+        if (post) {
+            struct s3req *r = cf_xcalloc(1, sizeof(*r));
+            r->kind = K_BODY;
+            r->op = 'M';
+            r->who = w;
+            memcpy(r->bucket, bucket, sizeof(r->bucket));
+            memcpy(r->key, key, sizeof(r->key));
+            cf_buf_init(&r->body, SMALL_BODY_MAX);
+            *req_cls = r;
+            return MHD_YES;
+        }
     }
     if (get || head)
         return get_object(s, c, &w, bucket, key);
@@ -2056,6 +2668,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     case K_BODY:
         if (r->op == 'C')
             return create_bucket(s, c, &r->who, r->bucket);
+        if (r->op == 'M')
+            return mpu_complete(s, c, &r->who, r);
         return delete_objects(s, c, &r->who, r->bucket, r);
     default:
         return reply_error(c, &r->e, r->resource, NULL);

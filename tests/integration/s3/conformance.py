@@ -5,7 +5,9 @@ and hand-signed requests, run by it_s3.
 boto3: a put with metadata and Content-Type, head, a range get, conditional
 gets (304, 412), ListObjectsV2 with a delimiter and in pages, ListObjects
 v1 with markers, url encoding, multi-object delete, CopyObject, presigned
-GET. Every error code, each from a request made to cause it. A small
+GET, multipart uploads (parts replaced, listed in pages, the uploads
+listed, completed with the "-N" ETag checked against MD5s computed here,
+aborted, and InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload). Every error code, each from a request made to cause it. A small
 SigV4 signer of its own (hmac, hashlib) makes what boto3 will not: skewed
 clocks, a payload hash that lies, aws-chunked bodies with good and bad chunk
 signatures, virtual-hosted requests.
@@ -360,7 +362,6 @@ expect(code_of(other.create_bucket, Bucket="theirs"), ("AccessDenied", 403))
 
 step("other error codes")
 expect(code_of(s3.delete_bucket, Bucket="conf"), ("BucketNotEmpty", 409))
-expect(code_of(s3.create_multipart_upload, Bucket="conf", Key="mp"), ("NotImplemented", 501))
 expect(code_of(s3.put_bucket_versioning, Bucket="conf",
                VersioningConfiguration={"Status": "Enabled"}), ("NotImplemented", 501))
 expect(s3.get_bucket_versioning(Bucket="conf").get("Status"), None)
@@ -378,6 +379,96 @@ expect((st, body), (200, data))
 st, _, body = signed("GET", "/", {"list-type": "2", "prefix": "L/a/"},
                      hosthdr=f"conf.{domain}")
 assert st == 200 and b"<Key>L/a/1</Key>" in body, body
+
+step("multipart upload")
+MiB = 1024 * 1024
+parts = [bytes([65 + i]) * (5 * MiB) if i < 2 else b"tail" * 1000 for i in range(3)]
+up = s3.create_multipart_upload(Bucket="conf", Key="mp/big.bin", ContentType="text/x-mp",
+                                Metadata={"k": "v"})
+uid = up["UploadId"]
+expect(up["Key"], "mp/big.bin")
+# A part sent twice: the second replaces the first.
+s3.upload_part(Bucket="conf", Key="mp/big.bin", UploadId=uid, PartNumber=1, Body=b"early")
+etags = []
+for i, body in enumerate(parts):
+    r = s3.upload_part(Bucket="conf", Key="mp/big.bin", UploadId=uid, PartNumber=i + 1, Body=body)
+    expect(r["ETag"], '"%s"' % hashlib.md5(body).hexdigest())
+    etags.append(r["ETag"])
+lp = s3.list_parts(Bucket="conf", Key="mp/big.bin", UploadId=uid)
+expect([(p["PartNumber"], p["ETag"], p["Size"]) for p in lp["Parts"]],
+       [(i + 1, etags[i], len(parts[i])) for i in range(3)])
+lp = s3.list_parts(Bucket="conf", Key="mp/big.bin", UploadId=uid, MaxParts=2)
+expect(([p["PartNumber"] for p in lp["Parts"]], lp["IsTruncated"]), ([1, 2], True))
+lp = s3.list_parts(Bucket="conf", Key="mp/big.bin", UploadId=uid,
+                   PartNumberMarker=lp["NextPartNumberMarker"])
+expect(([p["PartNumber"] for p in lp["Parts"]], lp["IsTruncated"]), ([3], False))
+up2 = s3.create_multipart_upload(Bucket="conf", Key="mp/other.bin")["UploadId"]
+up3 = s3.create_multipart_upload(Bucket="conf", Key="mp/big.bin")["UploadId"]
+lu = s3.list_multipart_uploads(Bucket="conf")
+expect(sorted((u["Key"], u["UploadId"]) for u in lu["Uploads"]),
+       sorted([("mp/big.bin", uid), ("mp/big.bin", up3), ("mp/other.bin", up2)]))
+expect([u["Key"] for u in lu["Uploads"]], ["mp/big.bin", "mp/big.bin", "mp/other.bin"])
+lu = s3.list_multipart_uploads(Bucket="conf", MaxUploads=1)
+expect((len(lu["Uploads"]), lu["IsTruncated"]), (1, True))
+lu = s3.list_multipart_uploads(Bucket="conf", KeyMarker=lu["NextKeyMarker"],
+                               UploadIdMarker=lu["NextUploadIdMarker"])
+expect(len(lu["Uploads"]), 2)
+expect([u["Key"] for u in s3.list_multipart_uploads(Bucket="conf", Prefix="mp/o")["Uploads"]],
+       ["mp/other.bin"])
+expect([u["Key"] for u in s3.list_multipart_uploads(Bucket="conf", KeyMarker="mp/big.bin")
+        .get("Uploads", [])], ["mp/other.bin"])
+# Nothing of an upload in progress lists as an object.
+expect([o["Key"] for o in s3.list_objects_v2(Bucket="conf", Prefix="mp/").get("Contents", [])], [])
+
+
+def complete(upload, plist, key="mp/big.bin"):
+    return s3.complete_multipart_upload(Bucket="conf", Key=key, UploadId=upload,
+                                        MultipartUpload={"Parts": plist})
+
+
+good = [{"PartNumber": i + 1, "ETag": etags[i]} for i in range(3)]
+bad_tag = [dict(p) for p in good]
+bad_tag[1]["ETag"] = '"%s"' % ("0" * 32)
+expect(code_of(complete, uid, bad_tag), ("InvalidPart", 400))
+expect(code_of(complete, uid, good[:2] + [{"PartNumber": 4, "ETag": etags[2]}]),
+       ("InvalidPart", 400))
+expect(code_of(complete, uid, [good[1], good[0], good[2]]), ("InvalidPartOrder", 400))
+expect(code_of(other.create_multipart_upload, Bucket="conf", Key="mp/x"), ("AccessDenied", 403))
+done = complete(uid, good)
+whole = b"".join(parts)
+mp_etag = '"%s-3"' % hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+expect(done["ETag"], mp_etag)
+got = s3.get_object(Bucket="conf", Key="mp/big.bin")
+expect((got["ETag"], got["ContentLength"], got["ContentType"], got["Metadata"]),
+       (mp_etag, len(whole), "text/x-mp", {"k": "v"}))
+assert got["Body"].read() == whole
+lo = s3.list_objects_v2(Bucket="conf", Prefix="mp/")["Contents"]
+expect([(o["Key"], o["ETag"], o["Size"]) for o in lo], [("mp/big.bin", mp_etag, len(whole))])
+# Completed: the upload is gone.
+expect(code_of(s3.list_parts, Bucket="conf", Key="mp/big.bin", UploadId=uid),
+       ("NoSuchUpload", 404))
+expect(code_of(complete, uid, good), ("NoSuchUpload", 404))
+# Parts under 5 MiB but the last: EntityTooSmall.
+for n in (1, 2):
+    s3.upload_part(Bucket="conf", Key="mp/other.bin", UploadId=up2, PartNumber=n, Body=b"x" * 100)
+small = [{"PartNumber": n, "ETag": '"%s"' % hashlib.md5(b"x" * 100).hexdigest()} for n in (1, 2)]
+expect(code_of(complete, up2, small, "mp/other.bin"), ("EntityTooSmall", 400))
+# One small part alone is the last: allowed.
+done = complete(up2, small[:1], "mp/other.bin")
+assert s3.get_object(Bucket="conf", Key="mp/other.bin")["Body"].read() == b"x" * 100
+# Abort: the parts go, the id is unknown afterwards.
+s3.upload_part(Bucket="conf", Key="mp/big.bin", UploadId=up3, PartNumber=1, Body=b"gone")
+s3.abort_multipart_upload(Bucket="conf", Key="mp/big.bin", UploadId=up3)
+expect(code_of(s3.abort_multipart_upload, Bucket="conf", Key="mp/big.bin", UploadId=up3),
+       ("NoSuchUpload", 404))
+expect(code_of(s3.upload_part, Bucket="conf", Key="mp/big.bin", UploadId=up3, PartNumber=2,
+               Body=b"late"), ("NoSuchUpload", 404))
+expect(code_of(s3.list_parts, Bucket="conf", Key="mp/big.bin", UploadId="f" * 32),
+       ("NoSuchUpload", 404))
+expect(code_of(s3.abort_multipart_upload, Bucket="conf", Key="mp/big.bin", UploadId="nonsense"),
+       ("NoSuchUpload", 404))
+expect(s3.list_multipart_uploads(Bucket="conf").get("Uploads", []), [])
+expect(s3.get_object(Bucket="conf", Key="mp/big.bin")["ETag"], mp_etag)
 
 step("keys through the gateway's JSON API")
 
