@@ -1,8 +1,9 @@
 #!/bin/sh
 # clients.sh -- the S3 clients people use, unchanged, against coffer's S3 API
 # (run by it_s3): aws-cli (s3 cp/ls/sync/rm/rb, s3api, presign + curl),
-# s3cmd (mb/put/get/ls/del) and rclone (copy, sync, ls, check). Every file
-# is under the clients' multipart thresholds (multipart is not built yet).
+# s3cmd (mb/put/get/ls/del) and rclone (copy, sync, ls, check), each also
+# with a file over its multipart threshold (aws-cli: 100 MiB in 16 MiB
+# parts; s3cmd and rclone: 12 MB in 5 MiB parts).
 #
 # usage: clients.sh ENDPOINT ACCESS_KEY SECRET_KEY WORKDIR
 # Exit 0 when every step worked and every byte came back the same.
@@ -43,6 +44,18 @@ url=$($aws s3 presign 's3://awsb/tree/sub dir/a b+c.txt' --expires-in 120)
 curl -sf "$url" -o presigned.txt
 cmp presigned.txt "up/sub dir/a b+c.txt"
 $aws s3 sync up s3://awsb/tree --only-show-errors --delete
+# Multipart: 100 MiB in 16 MiB parts (7), read back whole.
+head -c 104857600 /dev/urandom >mp100.bin
+printf '[default]\ns3 =\n  multipart_chunksize = 16MB\n' >awsmp.conf
+AWS_CONFIG_FILE=awsmp.conf $aws s3 cp mp100.bin s3://awsb/mp/100.bin --only-show-errors
+$aws s3api head-object --bucket awsb --key mp/100.bin >head.json
+grep -q '"ContentLength": 104857600' head.json
+grep -q -- '-7\\"' head.json
+$aws s3 cp s3://awsb/mp/100.bin got100.bin --only-show-errors
+cmp got100.bin mp100.bin
+rm got100.bin mp100.bin
+$aws s3api list-multipart-uploads --bucket awsb >uploads.json
+! grep -q UploadId uploads.json
 rm up/two.txt
 $aws s3 sync up s3://awsb/tree --only-show-errors --delete
 test "$($aws s3 ls --recursive s3://awsb/tree/ | wc -l)" -eq 2
@@ -73,6 +86,14 @@ $s3cmd ls -r s3://cmdb | grep -q 'dir/big.bin'
 $s3cmd get --force s3://cmdb/dir/big.bin got2.bin
 cmp got2.bin up/big.bin
 $s3cmd info s3://cmdb/dir/big.bin | grep -q "MD5 sum:   $(md5sum up/big.bin | cut -d' ' -f1)"
+# Multipart: 12 MB in 5 MiB parts (3).
+head -c 12000000 /dev/urandom >mp12.bin
+$s3cmd put --multipart-chunk-size-mb=5 mp12.bin s3://cmdb/dir/mp12.bin
+$aws s3api head-object --bucket cmdb --key dir/mp12.bin >head.json
+grep -q -- '-3\\"' head.json
+$s3cmd get --force s3://cmdb/dir/mp12.bin got12.bin
+cmp got12.bin mp12.bin
+$s3cmd del s3://cmdb/dir/mp12.bin
 $s3cmd del s3://cmdb/dir/big.bin "s3://cmdb/dir/a b+c.txt"
 test -z "$($s3cmd ls -r s3://cmdb)"
 $s3cmd rb s3://cmdb
@@ -99,5 +120,10 @@ rm up/two.txt
 $rclone sync up coffer:rcb/up
 test "$($rclone lsf -R --files-only coffer:rcb/up | sort | tr '\n' ' ')" = "big.bin new.txt sub dir/a b+c.txt "
 $rclone check --download up coffer:rcb/up
+# Multipart: 12 MB in 5 MiB parts.
+mkdir mpdir
+mv mp12.bin mpdir/
+$rclone copy --s3-upload-cutoff 5Mi --s3-chunk-size 5Mi mpdir coffer:rcb/mp
+$rclone check --download mpdir coffer:rcb/mp
 $rclone purge coffer:rcb
 echo "all clients passed"
