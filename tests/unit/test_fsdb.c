@@ -181,6 +181,29 @@ static void empty_expect(struct fixture *fx, uint64_t client, uint64_t tid, cons
     free(v);
 }
 
+/* The objects pending release of client are exactly want[0..nwant), in
+ * any order. */
+static void expect_pending(struct fixture *fx, uint64_t client, const unsigned *want, size_t nwant)
+{
+    struct cf_fsdb_uuid *v = NULL;
+    char u[CF_FSDB_UUID_LEN + 1];
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    if (cf_fsdb_release_pending(fx->fs, client, &v, &n, err) != 0)
+        fail_msg("release_pending: %s", err);
+    assert_int_equal(n, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        bool found = false;
+        uuid_of(want[i], u);
+        for (size_t j = 0; j < n; j++)
+            found = found || strcmp(v[j].text, u) == 0;
+        if (!found)
+            fail_msg("%s is not pending release", u);
+    }
+    free(v);
+}
+
 /* ---- clients and isolation ---------------------------------------------------- */
 
 static void test_clients_and_shards(void **state)
@@ -1340,6 +1363,134 @@ static void test_s3_page(void **state)
                      CF_ENOTFOUND);
 }
 
+/* Multipart uploads: parts replaced and listed in pages, uploads listed by
+ * key and by age, removal; every object let go is pending release. */
+static void test_s3_uploads(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3upload u, back, *uv = NULL;
+    struct cf_fsdb_s3part p, *pv = NULL;
+    struct cf_fsdb_uuid old, *gone = NULL;
+    char ub[CF_FSDB_UUID_LEN + 1];
+    size_t n = 0, ngone = 0;
+    bool more = false;
+    static const char *const ids[] = {"0000000000000000000000000000000a",
+                                      "0000000000000000000000000000000b",
+                                      "0000000000000000000000000000000c"};
+    static const char *const keys[] = {"k/b", "k/a", "k/b"};
+
+    for (size_t i = 0; i < 3; i++) {
+        memset(&u, 0, sizeof(u));
+        memcpy(u.id, ids[i], 33);
+        u.user = 7;
+        memcpy(u.bucket, "bk", 3);
+        (void)snprintf(u.key, sizeof(u.key), "%s", keys[i]);
+        memcpy(u.attrs.content_type, "text/plain", 11);
+        memcpy(u.attrs.meta, "{}", 3);
+        assert_int_equal(cf_fsdb_s3upload_add(fx->fs, fx->a, &u, err), 0);
+    }
+    assert_int_equal(cf_fsdb_s3upload_add(fx->fs, fx->a, &u, err), CF_EEXIST);
+    memcpy(u.id, "not-hex", 8);
+    assert_int_equal(cf_fsdb_s3upload_add(fx->fs, fx->a, &u, err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_s3upload_get(fx->fs, fx->a, ids[1], &back, err), 0);
+    assert_string_equal(back.key, "k/a");
+    assert_string_equal(back.attrs.content_type, "text/plain");
+    assert_int_equal(back.user, 7);
+    assert_int_equal(cf_fsdb_s3upload_get(fx->fs, fx->b, ids[1], &back, err), CF_ENOTFOUND);
+
+    /* By key, then id; in pages; with a prefix; after a key. */
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "bk", "", "", "", 0, 10, &uv, &n, &more, err), 0);
+    assert_int_equal(n, 3);
+    assert_false(more);
+    assert_string_equal(uv[0].id, ids[1]);
+    assert_string_equal(uv[1].id, ids[0]);
+    assert_string_equal(uv[2].id, ids[2]);
+    free(uv);
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "bk", "", "k/b", ids[0], 0, 1, &uv, &n, &more, err),
+        0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_string_equal(uv[0].id, ids[2]);
+    free(uv);
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "bk", "", "k/a", "", 0, 1, &uv, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    assert_true(more);
+    assert_string_equal(uv[0].id, ids[0]);
+    free(uv);
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "bk", "k/a", "", "", 0, 10, &uv, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    free(uv);
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "other", "", "", "", 0, 10, &uv, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+    /* By age: all started before a moment from now. */
+    assert_int_equal(cf_fsdb_s3upload_list(fx->fs, fx->a, "", "", "", "", cf_wall_ms() + 1000, 10,
+                                           &uv, &n, &more, err),
+                     0);
+    assert_int_equal(n, 3);
+    free(uv);
+    assert_int_equal(
+        cf_fsdb_s3upload_list(fx->fs, fx->a, "", "", "", "", 1, 10, &uv, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+
+    /* Parts: one replaced (the old object pending release), listed. */
+    memset(&p, 0, sizeof(p));
+    memcpy(p.md5, "0123456789abcdef0123456789abcdef", 33);
+    p.sha512[0] = 0xab;
+    for (unsigned i = 1; i <= 3; i++) {
+        p.number = i;
+        p.size = i * 100;
+        uuid_of(100 + i, p.uuid);
+        assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->a, ids[0], &p, &old, err), 0);
+        assert_string_equal(old.text, "");
+    }
+    p.number = 2;
+    p.size = 200;
+    uuid_of(200, p.uuid);
+    assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->a, ids[0], &p, &old, err), 0);
+    uuid_of(102, ub);
+    assert_string_equal(old.text, ub);
+    expect_pending(fx, fx->a, (const unsigned[]){102}, 1);
+    assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->b, ids[0], &p, &old, err), CF_ENOTFOUND);
+    p.number = 0;
+    assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->a, ids[0], &p, &old, err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_s3part_list(fx->fs, fx->a, ids[0], 0, 2, &pv, &n, &more, err), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_int_equal(pv[0].number, 1);
+    assert_int_equal(pv[1].number, 2);
+    assert_int_equal(pv[1].size, 200);
+    assert_int_equal(pv[1].sha512[0], 0xab);
+    uuid_of(200, ub);
+    assert_string_equal(pv[1].uuid, ub);
+    free(pv);
+    assert_int_equal(cf_fsdb_s3part_list(fx->fs, fx->a, ids[0], 2, 10, &pv, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(pv[0].number, 3);
+    free(pv);
+
+    /* Removal: the upload and its parts go, their objects pending. */
+    assert_int_equal(cf_fsdb_s3upload_remove(fx->fs, fx->b, ids[0], &gone, &ngone, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3upload_remove(fx->fs, fx->a, ids[0], &gone, &ngone, err), 0);
+    assert_int_equal(ngone, 3);
+    free(gone);
+    expect_pending(fx, fx->a, (const unsigned[]){101, 102, 103, 200}, 4);
+    assert_int_equal(cf_fsdb_s3upload_remove(fx->fs, fx->a, ids[0], &gone, &ngone, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3upload_get(fx->fs, fx->a, ids[0], &back, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_s3part_list(fx->fs, fx->a, ids[0], 0, 10, &pv, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+    p.number = 1;
+    assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->a, ids[0], &p, &old, err), CF_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1359,6 +1510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_uploads, setup, teardown),
     };
 
     cf_log_init("test_fsdb", CF_LOG_ERROR);
