@@ -3,7 +3,8 @@
  * real clients (Debian's awscli, s3cmd, rclone and python3-boto3, which
  * scripts/deps.sh installs): tests/integration/s3/clients.sh runs aws-cli,
  * s3cmd and rclone unchanged (put, get byte for byte, ls, sync, rm,
- * presign + curl); tests/integration/s3/conformance.py runs boto3 and
+ * presign + curl, multipart uploads over each client's threshold);
+ * tests/integration/s3/conformance.py runs boto3 and
  * hand-signed requests through every feature and error code. Access keys
  * come from `coffer admin s3-key add`, as an operator makes them.
  *
