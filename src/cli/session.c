@@ -347,8 +347,9 @@ static bool reply_from_coffer(const struct cf__cli_gwreq *x)
  *   its whole body was sent, or was answered 503 by the gateway other than
  *   "in doubt": the gateway records a version only after the whole body
  *   was stored, and every 503 of its upload but that one means it did not;
- *   one that sent its whole body and got no reply is marked x->doubt, and
- *   put_settle asks the gateway whether it took before sending it again.
+ *   one that sent its whole body and got no reply, or a balancer's 502/504
+ *   without coffer's JSON, is marked x->doubt, and put_settle asks the
+ *   gateway whether it took before sending it again.
  * Nothing else: a reply after a mkdir, mv, cp, rm or restore broke may
  * have come after the change was made. */
 static bool gwreq_again(struct cf__cli_gwreq *x, const char *method, CURLcode cc, int64_t in_size)
@@ -356,6 +357,7 @@ static bool gwreq_again(struct cf__cli_gwreq *x, const char *method, CURLcode cc
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool put = x->in.f != NULL && in_size >= 0 && x->in.err == 0;
     curl_off_t sent = 0;
+    bool lost;
 
     /* A local failure (the file written, a reply over its cap) or a
      * transfer ended on purpose is not the gateway's. */
@@ -371,11 +373,15 @@ static bool gwreq_again(struct cf__cli_gwreq *x, const char *method, CURLcode cc
     if (!put)
         return false;
     (void)curl_easy_getinfo(x->h, CURLINFO_SIZE_UPLOAD_T, &sent);
-    if (cc != CURLE_OK && x->status == 0 && sent < (curl_off_t)in_size)
+    /* No reply, or a balancer's own 502/504 (the gateway's reply was lost
+     * on its way: the connection closed or timed out behind the balancer). */
+    lost = (cc != CURLE_OK && x->status == 0) ||
+           ((x->status == 502 || x->status == 504) && !reply_from_coffer(x));
+    if (lost && sent < (curl_off_t)in_size)
         return true;
-    if (cc != CURLE_OK && x->status == 0) {
-        /* The whole body went and no reply came: the gateway may have
-         * recorded it. put_settle asks before it is sent again. */
+    if (lost) {
+        /* The whole body went and the reply was lost: the gateway may
+         * have recorded it. put_settle asks before it is sent again. */
         x->doubt = true;
         return true;
     }
