@@ -417,6 +417,37 @@ int cf_fsdb_s3upload_get(struct cf_fsdb *fs, uint64_t client, const char *id,
     return rc;
 }
 
+/* The statement of a cf_fsdb_s3upload_list page (cf__fsdb_page's query). */
+struct upload_q {
+    uint64_t client;
+    const char *by_key, *by_age;
+    const char *bucket, *prefix, *after_key, *after_id;
+    uint64_t created_before_ms;
+};
+
+static int upload_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                        struct cf_db_stmt **s, char *err)
+{
+    const struct upload_q *q = arg;
+
+    (void)got;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    if (q->created_before_ms > 0)
+        return cf_db_query(db, s, err, q->by_age, "iii", (int64_t)q->client,
+                           (int64_t)q->created_before_ms, (int64_t)want);
+    return cf_db_query(db, s, err, q->by_key, "itttti", (int64_t)q->client, q->bucket, q->prefix,
+                       q->after_key, q->after_id, (int64_t)want);
+}
+
+static int upload_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    (void)arg;
+    (void)i;
+    return upload_row(s, elem);
+}
+
 int cf_fsdb_s3upload_list(struct cf_fsdb *fs, uint64_t client, const char *bucket,
                           const char *prefix, const char *after_key, const char *after_id,
                           uint64_t created_before_ms, size_t limit, struct cf_fsdb_s3upload **out,
@@ -429,57 +460,13 @@ int cf_fsdb_s3upload_list(struct cf_fsdb *fs, uint64_t client, const char *bucke
         " ORDER BY obj_key, upload_id LIMIT ?6";
     static const char by_age[] = "SELECT " UPLOAD_COLS " FROM s3_uploads WHERE client_id = ?1"
                                  " AND created < ?2 ORDER BY created, upload_id LIMIT ?3";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_s3upload *v = NULL;
-    size_t cnt = 0;
-    int rc;
+    struct upload_q q = {client, by_key,    by_age,   bucket,
+                         prefix, after_key, after_id, created_before_ms};
+    const struct cf__fsdb_page p = {sizeof(struct cf_fsdb_s3upload), "uploads", upload_query,
+                                    upload_page_row, &q};
 
     *out = NULL;
-    *n = 0;
-    *more = false;
-    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
-        cf_err_set(err, "limit is 1 to %d", CF_FSDB_LIST_MAX);
-        return CF_EINVAL;
-    }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    if (created_before_ms > 0)
-        rc = cf_db_query(c.db, &s, err, by_age, "iii", (int64_t)client, (int64_t)created_before_ms,
-                         (int64_t)limit + 1);
-    else
-        rc = cf_db_query(c.db, &s, err, by_key, "itttti", (int64_t)client, bucket, prefix,
-                         after_key, after_id, (int64_t)limit + 1);
-    if (rc < 0)
-        goto out;
-    v = cf_xcalloc(limit, sizeof(*v));
-    for (;;) {
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        if (cnt == limit) {
-            *more = true;
-            rc = 0;
-            break;
-        }
-        rc = upload_row(s, &v[cnt]);
-        if (rc < 0)
-            break;
-        cnt++;
-    }
-    if (rc == CF_DB_DONE)
-        rc = 0;
-    if (rc == 0 && cnt > 0) {
-        *out = v;
-        *n = cnt;
-        v = NULL;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    free(v);
-    return rc;
+    return cf__fsdb_page(fs, client, limit, &p, (void **)out, n, more, err);
 }
 
 int cf_fsdb_s3upload_remove(struct cf_fsdb *fs, uint64_t client, const char *id,
@@ -622,17 +609,56 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id, uint32_t after,
-                        size_t limit, struct cf_fsdb_s3part **out, size_t *n, bool *more, char *err)
+/* The statement of a cf_fsdb_s3part_list page (cf__fsdb_page's query). */
+struct part_q {
+    uint64_t client;
+    const char *id;
+    uint32_t after;
+};
+
+static int part_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                      struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT part_no, uuid, size, md5, sha512, created FROM s3_parts"
                               " WHERE upload_id = ?1 AND client_id = ?2 AND part_no > ?3"
                               " ORDER BY part_no LIMIT ?4";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_db_stmt *s = NULL;
-    struct cf_fsdb_s3part *v = NULL;
-    size_t cnt = 0;
+    const struct part_q *q = arg;
+
+    (void)got;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    return cf_db_query(db, s, err, sql, "tiii", q->id, (int64_t)q->client, (int64_t)q->after,
+                       (int64_t)want);
+}
+
+static int part_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    struct cf_fsdb_s3part *v = elem;
+    size_t hl = 0;
+    const char *h;
     int rc;
+
+    (void)arg;
+    (void)i;
+    v->number = (uint32_t)cf_db_column_int64(s, 0);
+    rc = cf_db_column_copy_text(s, 1, v->uuid, sizeof(v->uuid));
+    if (rc == 0)
+        rc = cf_db_column_copy_text(s, 3, v->md5, sizeof(v->md5));
+    h = cf_db_column_text(s, 4, &hl);
+    if (rc == 0 && (h == NULL || cf_sha512_parse_hex(h, hl, v->sha512) < 0))
+        rc = CF_ECORRUPT;
+    v->size = (uint64_t)cf_db_column_int64(s, 2);
+    v->created_ms = (uint64_t)cf_db_column_int64(s, 5);
+    return rc;
+}
+
+int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id, uint32_t after,
+                        size_t limit, struct cf_fsdb_s3part **out, size_t *n, bool *more, char *err)
+{
+    struct part_q q = {client, id, after};
+    const struct cf__fsdb_page p = {sizeof(struct cf_fsdb_s3part), "parts", part_query, part_row,
+                                    &q};
 
     *out = NULL;
     *n = 0;
@@ -641,48 +667,5 @@ int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id, uin
         cf_err_set(err, "limit is 1 to %d", CF_FSDB_S3_PARTS_MAX);
         return CF_EINVAL;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc == 0)
-        rc = cf_db_query(c.db, &s, err, sql, "tiii", id, (int64_t)client, (int64_t)after,
-                         (int64_t)limit + 1);
-    if (rc < 0)
-        goto out;
-    v = cf_xcalloc(limit, sizeof(*v));
-    for (;;) {
-        size_t hl = 0;
-        const char *h;
-
-        rc = cf_db_step(s, err);
-        if (rc != CF_DB_ROW)
-            break;
-        if (cnt == limit) {
-            *more = true;
-            rc = 0;
-            break;
-        }
-        v[cnt].number = (uint32_t)cf_db_column_int64(s, 0);
-        rc = cf_db_column_copy_text(s, 1, v[cnt].uuid, sizeof(v[cnt].uuid));
-        if (rc == 0)
-            rc = cf_db_column_copy_text(s, 3, v[cnt].md5, sizeof(v[cnt].md5));
-        h = cf_db_column_text(s, 4, &hl);
-        if (rc == 0 && (h == NULL || cf_sha512_parse_hex(h, hl, v[cnt].sha512) < 0))
-            rc = CF_ECORRUPT;
-        if (rc < 0)
-            break;
-        v[cnt].size = (uint64_t)cf_db_column_int64(s, 2);
-        v[cnt].created_ms = (uint64_t)cf_db_column_int64(s, 5);
-        cnt++;
-    }
-    if (rc == CF_DB_DONE)
-        rc = 0;
-    if (rc == 0 && cnt > 0) {
-        *out = v;
-        *n = cnt;
-        v = NULL;
-    }
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
-    free(v);
-    return rc;
+    return cf__fsdb_page(fs, client, limit, &p, (void **)out, n, more, err);
 }
