@@ -122,7 +122,73 @@ static void iso_time(uint64_t ms, char *out, size_t cap)
     (void)snprintf(out + strlen(out), cap - strlen(out), ".%03uZ", (unsigned)(ms % 1000));
 }
 
-/* ---- admin filers ---- */
+/* ---- monitor tables: admin filers, admin cluster ---- */
+
+/* A table printed from one GET of the monitor: a heading, then a line per
+ * element of the reply's array `key`; now is the monitor's clock (the
+ * reply's now_ms), for ages. */
+struct mon_table {
+    const char *path;
+    const char *key;
+    void (*head)(void);
+    void (*row)(const json_t *e, uint64_t now);
+};
+
+/* Loads args's options (only --monitor), GETs t->path and prints t.
+ * Returns the command's exit status. */
+static int mon_table_print(const struct cf__cli_args *args, const struct mon_table *t, int argc,
+                           char **argv)
+{
+    struct mon_conf c = {0};
+    json_t *j = NULL, *arr;
+    uint64_t now;
+    int rc;
+
+    rc = cf__cli_load(args, &c, argc, argv, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = call(args->cmd, "GET", c.monitor, t->path, NULL, &j);
+    if (rc != 0)
+        goto out;
+    arr = json_object_get(j, t->key);
+    now = jint(j, "now_ms");
+    t->head();
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        t->row(json_array_get(arr, i), now);
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(filers_opts, CF_ARRAY_LEN(filers_opts), &c);
+    return rc;
+}
+
+static void filers_head(void)
+{
+    printf("%-4s %-28s %-10s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "dc", "status",
+           "weight", "used / total", "used", "objects", "latency", "last seen");
+}
+
+static void filers_row(const json_t *f, uint64_t now)
+{
+    const json_t *lat = json_object_get(f, "latency_ms");
+    uint64_t used = jint(f, "used_bytes"), total = jint(f, "total_bytes");
+    uint64_t seen = jint(f, "last_seen_ms");
+    char u[16], t[16], pct[8] = "-", l[16] = "-", s[32] = "never", ut[40];
+    const char *dc = jstr(f, "dc");
+
+    human(used, u, sizeof(u));
+    human(total, t, sizeof(t));
+    (void)snprintf(ut, sizeof(ut), "%s / %s", u, t);
+    if (total > 0)
+        (void)snprintf(pct, sizeof(pct), "%.0f%%", 100.0 * (double)used / (double)total);
+    if (json_is_number(lat))
+        (void)snprintf(l, sizeof(l), "%.1fms", json_number_value(lat));
+    if (seen > 0)
+        (void)snprintf(s, sizeof(s), "%.1fs ago", now > seen ? (double)(now - seen) / 1000.0 : 0.0);
+    printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
+           jint(f, "id"), jstr(f, "url"), dc[0] ? dc : "-", jstr(f, "status"), jint(f, "weight"),
+           ut, pct, jint(f, "objects"), l, s);
+}
 
 static int admin_filers(int argc, char **argv)
 {
@@ -133,52 +199,10 @@ static int admin_filers(int argc, char **argv)
                                              .opts = filers_opts,
                                              .nopts = CF_ARRAY_LEN(filers_opts),
                                              .key_file = true};
-    struct mon_conf c = {0};
-    json_t *j = NULL, *arr;
-    uint64_t now;
-    int rc;
+    static const struct mon_table t = {"/v1/filers", "filers", filers_head, filers_row};
 
-    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
-    if (rc >= 0)
-        goto out;
-    rc = call("admin filers", "GET", c.monitor, "/v1/filers", NULL, &j);
-    if (rc != 0)
-        goto out;
-    arr = json_object_get(j, "filers");
-    now = jint(j, "now_ms");
-    printf("%-4s %-28s %-10s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "dc", "status",
-           "weight", "used / total", "used", "objects", "latency", "last seen");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        const json_t *f = json_array_get(arr, i);
-        const json_t *lat = json_object_get(f, "latency_ms");
-        uint64_t used = jint(f, "used_bytes"), total = jint(f, "total_bytes");
-        uint64_t seen = jint(f, "last_seen_ms");
-        char u[16], t[16], pct[8] = "-", l[16] = "-", s[32] = "never", ut[40];
-
-        human(used, u, sizeof(u));
-        human(total, t, sizeof(t));
-        (void)snprintf(ut, sizeof(ut), "%s / %s", u, t);
-        if (total > 0)
-            (void)snprintf(pct, sizeof(pct), "%.0f%%", 100.0 * (double)used / (double)total);
-        if (json_is_number(lat))
-            (void)snprintf(l, sizeof(l), "%.1fms", json_number_value(lat));
-        if (seen > 0)
-            (void)snprintf(s, sizeof(s), "%.1fs ago",
-                           now > seen ? (double)(now - seen) / 1000.0 : 0.0);
-        const char *dc = jstr(f, "dc");
-
-        printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
-               jint(f, "id"), jstr(f, "url"), dc[0] ? dc : "-", jstr(f, "status"),
-               jint(f, "weight"), ut, pct, jint(f, "objects"), l, s);
-    }
-    rc = 0;
-out:
-    json_decref(j);
-    cf_conf_fini(filers_opts, CF_ARRAY_LEN(filers_opts), &c);
-    return rc;
+    return mon_table_print(&args, &t, argc, argv);
 }
-
-/* ---- admin cluster ---- */
 
 /* "3.2s", "5m", "2h", "4d": a short age. */
 static void age(uint64_t ms, char *out, size_t cap)
@@ -191,6 +215,23 @@ static void age(uint64_t ms, char *out, size_t cap)
         (void)snprintf(out, cap, "%" PRIu64 "h", ms / 3600000);
     else
         (void)snprintf(out, cap, "%" PRIu64 "d", ms / 86400000);
+}
+
+static void cluster_head(void)
+{
+    printf("%-8s %-32s %-10s %-8s %-6s %s\n", "role", "url", "dc", "version", "status",
+           "last heartbeat");
+}
+
+static void cluster_row(const json_t *in, uint64_t now)
+{
+    uint64_t seen = jint(in, "last_heartbeat_ms");
+    char a[32];
+
+    age(now > seen ? now - seen : 0, a, sizeof(a));
+    printf("%-8s %-32s %-10s %-8s %-6s %s ago\n", jstr(in, "role"), jstr(in, "url"),
+           jstr(in, "dc")[0] != '\0' ? jstr(in, "dc") : "-", jstr(in, "version"),
+           jstr(in, "status"), a);
 }
 
 static int admin_cluster(int argc, char **argv)
@@ -207,36 +248,9 @@ static int admin_cluster(int argc, char **argv)
                                              .opts = filers_opts,
                                              .nopts = CF_ARRAY_LEN(filers_opts),
                                              .key_file = true};
-    struct mon_conf c = {0};
-    json_t *j = NULL, *arr;
-    uint64_t now;
-    int rc;
+    static const struct mon_table t = {"/v1/instances", "instances", cluster_head, cluster_row};
 
-    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
-    if (rc >= 0)
-        goto out;
-    rc = call("admin cluster", "GET", c.monitor, "/v1/instances", NULL, &j);
-    if (rc != 0)
-        goto out;
-    arr = json_object_get(j, "instances");
-    now = jint(j, "now_ms");
-    printf("%-8s %-32s %-10s %-8s %-6s %s\n", "role", "url", "dc", "version", "status",
-           "last heartbeat");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        const json_t *in = json_array_get(arr, i);
-        uint64_t seen = jint(in, "last_heartbeat_ms");
-        char a[32];
-
-        age(now > seen ? now - seen : 0, a, sizeof(a));
-        printf("%-8s %-32s %-10s %-8s %-6s %s ago\n", jstr(in, "role"), jstr(in, "url"),
-               jstr(in, "dc")[0] != '\0' ? jstr(in, "dc") : "-", jstr(in, "version"),
-               jstr(in, "status"), a);
-    }
-    rc = 0;
-out:
-    json_decref(j);
-    cf_conf_fini(filers_opts, CF_ARRAY_LEN(filers_opts), &c);
-    return rc;
+    return mon_table_print(&args, &t, argc, argv);
 }
 
 /* ---- admin log ---- */
