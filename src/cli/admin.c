@@ -34,6 +34,8 @@ struct admin_conf {
     char *data;
     char *host;
     bool renew;
+    char *read_only;
+    char *obsolete;
 };
 
 #define OFF(f) offsetof(struct admin_conf, f)
@@ -46,6 +48,10 @@ static const struct cf_conf_opt admin_opts[] = {
     {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
     {"dc", CF_CONF_STR, NULL, 0, 0, OFF(dc), "data center of the filer or shard ([A-Za-z0-9._-])",
      false},
+    {"read-only", CF_CONF_STR, NULL, 0, 0, OFF(read_only),
+     "shard set: yes (the shard takes no new objects) or no", false},
+    {"obsolete", CF_CONF_STR, NULL, 0, 0, OFF(obsolete),
+     "shard set: yes (being retired: no new objects) or no", false},
 };
 
 static const struct cf_conf_opt purge_opts[] = {
@@ -69,7 +75,8 @@ static const char admin_usage[] =
     "       coffer admin filer set --id N --dc NAME [--db URI]\n"
     "       coffer admin filer list [--db URI]\n"
     "       coffer admin shard add [--id N] [--location URI] [--dc NAME] [--db URI]\n"
-    "       coffer admin shard set --id N --dc NAME [--db URI]\n"
+    "       coffer admin shard set --id N [--dc NAME] [--read-only yes|no] [--obsolete yes|no]\n"
+    "                              [--db URI]\n"
     "       coffer admin shard list [--db URI]\n"
     "       coffer admin purge --now [--app URL]\n"
     "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
@@ -132,6 +139,65 @@ out:
     return rc;
 }
 
+/* "yes"/"no" (or "true"/"false") of option name into *out; NULL leaves
+ * *out as it is. Returns 0 or CF_EINVAL. */
+static int yes_no(const char *name, const char *v, bool *out, char *err)
+{
+    if (v == NULL)
+        return 0;
+    if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+        *out = false;
+    else {
+        cf_err_set(err, "--%s takes yes or no, not \"%.32s\"", name, v);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+/* `shard set`: the data-center label and the flags given, the others kept.
+ * A read-only or obsolete shard takes no new objects (apps re-read the
+ * flags within their poll interval); its records stay readable. */
+static int shard_set(struct cf_objdb *odb, const struct admin_conf *c, char *err)
+{
+    struct cf_objdb_shard *sl = NULL;
+    bool found = false, ro = false, obs = false;
+    size_t n = 0;
+    int rc;
+
+    if (c->id == 0 || c->id > UINT16_MAX ||
+        (c->dc == NULL && c->read_only == NULL && c->obsolete == NULL)) {
+        cf_err_set(err, "shard set needs --id N (a shard id) and one of --dc NAME, "
+                        "--read-only yes|no, --obsolete yes|no");
+        return CF_EINVAL;
+    }
+    cf_objdb_shard_list(odb, &sl, &n);
+    for (size_t i = 0; i < n && !found; i++) {
+        if (sl[i].id == c->id) {
+            found = true;
+            ro = sl[i].read_only;
+            obs = sl[i].obsolete;
+        }
+    }
+    free(sl);
+    if (!found) {
+        cf_err_set(err, "no shard %" PRIu64, c->id);
+        return CF_ENOTFOUND;
+    }
+    rc = yes_no("read-only", c->read_only, &ro, err);
+    if (rc == 0)
+        rc = yes_no("obsolete", c->obsolete, &obs, err);
+    if (rc == 0 && c->dc != NULL)
+        rc = cf_objdb_shard_set_dc(odb, (uint16_t)c->id, c->dc, err);
+    if (rc == 0 && (c->read_only != NULL || c->obsolete != NULL))
+        rc = cf_objdb_shard_set(odb, (uint16_t)c->id, ro, obs, err);
+    if (rc == 0)
+        printf("shard %" PRIu64 ": read-only %s, obsolete %s\n", c->id, ro ? "yes" : "no",
+               obs ? "yes" : "no");
+    return rc;
+}
+
 static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admin_conf *c,
                        char *err)
 {
@@ -151,11 +217,7 @@ static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admi
         if (rc == 0)
             printf("shard %u added\n", (unsigned)id);
     } else if (strcmp(verb, "set") == 0) {
-        if (c->id == 0 || c->id > UINT16_MAX || c->dc == NULL) {
-            cf_err_set(err, "shard set needs --id N (a shard id) and --dc NAME");
-            return CF_EINVAL;
-        }
-        rc = cf_objdb_shard_set_dc(odb, (uint16_t)c->id, c->dc, err);
+        rc = shard_set(odb, c, err);
     } else if (strcmp(verb, "list") == 0) {
         cf_objdb_shard_list(odb, &sl, &n);
         printf("%-6s %-40s %-10s %-9s %s\n", "id", "location", "dc", "read-only", "obsolete");

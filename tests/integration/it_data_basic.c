@@ -3,7 +3,8 @@
  * app` and `coffer objsrv` on 127.0.0.1 (DESIGN §2-4). Round trips
  * of small objects, placement on exactly r filers (checked on disk), the
  * replica count (?replicas= and the app's --replicas), read-only filers, malformed and unknown
- * UUIDs, 100 concurrent uploads and downloads, and records surviving a restart.
+ * UUIDs, shards flagged read-only or obsolete, 100 concurrent uploads and
+ * downloads, and records surviving a restart.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +353,98 @@ static void t_uuids(void *arg)
     it_cluster_stop(&c);
 }
 
+/* Shard of a UUID: its first 8 hex digits. */
+static unsigned uuid_shard(const char *uuid)
+{
+    return (unsigned)strtoul(uuid, NULL, 16) >> 16;
+}
+
+static int shard_set(const struct it_cluster *c, const char *id, const char *flag,
+                     const char *value, char *out, size_t cap)
+{
+    return it_exit_code(it_coffer_cmd(out, cap, NULL, "admin", "shard", "set", "--db", c->db,
+                                      "--id", id, flag, value, NULL));
+}
+
+/* "READ-ONLY OBSOLETE" of shard id in `coffer admin shard list`'s output
+ * (lines "ID LOCATION DC READ-ONLY OBSOLETE"), "" when it is not listed. */
+static const char *shard_flags(const char *list, unsigned id)
+{
+    static char flags[16];
+    char ro[8], obs[8];
+    unsigned n;
+
+    flags[0] = '\0';
+    for (const char *l = list; l != NULL && *l != '\0'; l = strchr(l, '\n'), l = l ? l + 1 : l)
+        if (sscanf(l, "%u %*s %*s %7s %7s", &n, ro, obs) == 3 && n == id)
+            it_fmt(flags, sizeof(flags), "%s %s", ro, obs);
+    return flags;
+}
+
+struct lands_arg {
+    const struct it_cluster *c;
+    uint64_t seed;
+    unsigned shard; /* 0: the upload must be refused with 503 */
+};
+
+/* One upload lands where a->shard says (the app re-reads shard flags
+ * every poll). */
+static bool upload_lands(void *arg)
+{
+    struct lands_arg *a = arg;
+    struct it_record rec;
+    long st = it_upload(NULL, a->c->app.base, a->seed++, 3000, 0, false, &rec);
+
+    if (a->shard == 0)
+        return st == 503;
+    return st == 201 && uuid_shard(rec.uuid) == a->shard;
+}
+
+/* `coffer admin shard set --read-only/--obsolete`: a flagged shard takes no
+ * new objects while its records stay readable; none writable answers 503;
+ * clearing the flag brings it back; bad values are usage errors. */
+static void t_shard_flags(void *arg)
+{
+    struct it_record old;
+    struct it_cluster c;
+    struct lands_arg la;
+    char out[512], log[IT_PATH_MAX];
+
+    (void)arg;
+    it_cluster_start(&c, 3, NULL, 0, 3);
+    it_admin_shard_add(c.db);
+    it_upload_ok(NULL, c.app.base, 700, 4000, 0, false, &old);
+    it_case_path(log, "cmd.log");
+    IT_EQ(shard_set(&c, "1", "--read-only", "maybe", out, sizeof(out)), 2);
+    IT_CHECK(it_file_contains(log, "--read-only takes yes or no"));
+    IT_EQ(shard_set(&c, "9", "--read-only", "yes", out, sizeof(out)), 1);
+    IT_CHECK(it_file_contains(log, "no shard 9"));
+    IT_EQ(shard_set(&c, "1", "--read-only", "yes", out, sizeof(out)), 0);
+    IT_CHECKF(strstr(out, "read-only yes, obsolete no") != NULL, "%s", out);
+    la = (struct lands_arg){&c, 710, 2};
+    IT_CHECK(it_wait_for(upload_lands, &la, 50, 100));
+    for (unsigned i = 0; i < 10; i++)
+        IT_CHECK(upload_lands(&la));
+    it_download_ok(NULL, c.objsrv.base, &old);
+    IT_EQ(shard_set(&c, "2", "--obsolete", "yes", out, sizeof(out)), 0);
+    la.shard = 0;
+    IT_CHECK(it_wait_for(upload_lands, &la, 50, 100));
+    it_download_ok(NULL, c.objsrv.base, &old);
+    /* The other flag is kept: shard 1 stays read-only while its obsolete
+     * flag is cleared, so nothing is writable yet. */
+    IT_EQ(shard_set(&c, "1", "--obsolete", "no", out, sizeof(out)), 0);
+    IT_CHECKF(strstr(out, "read-only yes, obsolete no") != NULL, "%s", out);
+    IT_EQ(shard_set(&c, "1", "--read-only", "no", out, sizeof(out)), 0);
+    la.shard = 1;
+    IT_CHECK(it_wait_for(upload_lands, &la, 50, 100));
+    IT_EQ(it_exit_code(
+              it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "list", "--db", c.db, NULL)),
+          0);
+    IT_STREQ(shard_flags(out, 1), "no no");
+    IT_STREQ(shard_flags(out, 2), "no yes");
+    it_cluster_stop(&c);
+}
+
 #define N_CONC 100
 
 /* 100 uploads at once, then 100 downloads at once, all byte-exact. */
@@ -452,6 +545,7 @@ int main(int argc, char **argv)
         {"app_replicas", t_app_replicas, NULL, 40},
         {"read_only_never_chosen", t_read_only_never_chosen, NULL, 40},
         {"uuids", t_uuids, NULL, 40},
+        {"shard_flags", t_shard_flags, NULL, 60},
         {"concurrent", t_concurrent, NULL, 90},
         {"restart", t_restart, NULL, 40},
     };
