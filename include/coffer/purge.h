@@ -22,6 +22,8 @@
  *           is skipped and retried by a later pass; the others go on. When
  *           every replica is DONE the record is removed.
  * Undelete (cf_objdb_undelete) works until the first DELETE is sent.
+ * cf_purge_one does both for one named object at once (an operator's
+ * purge that skips the retention).
  *
  * Safety (DESIGN §4): a pass may be killed at any moment and run again:
  * every step is one shard transaction or an idempotent DELETE, and SENT is
@@ -78,5 +80,18 @@ struct cf_purge_stats {
  * next pass resumes. */
 CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms,
                                long timeout_ms, struct cf_purge_stats *st, char *err);
+
+/* Delete and purge the one object uuid (borrowed) now, whatever the
+ * retention, as a pass would: a record marked deleted is moved to the
+ * deleted-object map, then each replica not yet purged is removed (a
+ * record already in the map, whose purge a pass began, is finished). The
+ * undelete window of this object ends here. Fills *st as cf_purge_run
+ * does (pending 1: a filer was down or failed; a later pass, or this call
+ * again, finishes). Returns 0; CF_ENOTFOUND (no such object, or purged
+ * already); CF_EEXIST (the object is not marked deleted, or is a holder
+ * whose bytes live aliases still use: they go with the last alias); or a
+ * db.h error; err (may be NULL) says which. Threads as cf_purge_run. */
+CF_MUST_CHECK int cf_purge_one(struct cf_objdb *odb, const struct cf_uuid *uuid, long timeout_ms,
+                               struct cf_purge_stats *st, char *err);
 
 #endif

@@ -343,14 +343,32 @@ static void *purger_main(void *arg)
     return NULL;
 }
 
+/* POST /v1/admin/purge: a pass now; with ?uuid=UUID, that one object
+ * only, deleted and purged at once whatever the retention. */
 static enum MHD_Result serve_purge_now(struct cf_app *a, struct MHD_Connection *c)
 {
+    const char *id = cf_http_query(c, "uuid");
     struct cf_purge_stats st;
     char err[CF_ERR_LEN] = "";
     json_t *j;
+    int rc;
 
-    if (purge_pass(a, &st, err) < 0)
+    if (id != NULL) {
+        struct cf_uuid uuid;
+        rc = cf_uuid_parse(id, strlen(id), &uuid, err);
+        if (rc < 0)
+            return cf_http_reply_error(c, CF_EBADREQ, "uuid: %s", err);
+        pthread_mutex_lock(&a->purge_mu);
+        rc = cf_purge_one(a->odb, &uuid, CF_PURGE_TIMEOUT_MS, &st, err);
+        pthread_mutex_unlock(&a->purge_mu);
+        if (rc < 0)
+            return cf_http_reply_error(c, rc, "%s", err);
+        cf_log(CF_LOG_INFO,
+               "purge of object %s now: purged=%" PRIu64 " removed=%" PRIu64 " pending=%" PRIu64,
+               id, st.purged, st.removed, st.pending);
+    } else if (purge_pass(a, &st, err) < 0) {
         return cf_http_reply_error(c, CF_EUNAVAIL, "the pass stopped part way: %s", err);
+    }
     j = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "moved", (json_int_t)st.moved, "purged",
                   (json_int_t)st.purged, "failed", (json_int_t)st.failed, "skipped",
                   (json_int_t)st.skipped, "removed", (json_int_t)st.removed, "pending",

@@ -20,6 +20,7 @@
 #include "coffer/maint.h"
 #include "coffer/objdb.h"
 #include "coffer/tls.h"
+#include "coffer/uuid.h"
 #include "cli_int.h"
 
 struct admin_conf {
@@ -36,6 +37,7 @@ struct admin_conf {
     bool renew;
     char *read_only;
     char *obsolete;
+    char *uuid;
 };
 
 #define OFF(f) offsetof(struct admin_conf, f)
@@ -57,6 +59,9 @@ static const struct cf_conf_opt admin_opts[] = {
 static const struct cf_conf_opt purge_opts[] = {
     {"app", CF_CONF_STR, "http://127.0.0.1:8200", 0, 0, OFF(app), "URL of the app role", false},
     {"now", CF_CONF_BOOL, "false", 0, 0, OFF(now), "run the delete and purge pass now", false},
+    {"uuid", CF_CONF_STR, NULL, 0, 0, OFF(uuid),
+     "delete and purge this one object now, whatever the retention (it must be marked deleted)",
+     false},
 };
 
 static const struct cf_conf_opt tls_opts[] = {
@@ -78,7 +83,7 @@ static const char admin_usage[] =
     "       coffer admin shard set --id N [--dc NAME] [--read-only yes|no] [--obsolete yes|no]\n"
     "                              [--db URI]\n"
     "       coffer admin shard list [--db URI]\n"
-    "       coffer admin purge --now [--app URL]\n"
+    "       coffer admin purge --now | --uuid UUID [--app URL]\n"
     "       coffer admin tls init [--data DIR] [--host NAME[,NAME...]] [--renew]\n"
     "       coffer admin keys init --data DIR\n"
     "       coffer admin filers [--monitor URL]\n"
@@ -336,11 +341,14 @@ out:
 
 /* ---- purge, on the app ---- */
 
-/* `coffer admin purge --now [--app URL]`: POST {app}/v1/admin/purge. */
+/* `coffer admin purge --now | --uuid UUID [--app URL]`: POST
+ * {app}/v1/admin/purge[?uuid=UUID]. */
 static int admin_purge(int argc, char **argv)
 {
-    static const char usage[] = "usage: coffer admin purge --now [--app URL]\n"
-                                "Runs the app's delete and purge pass now and prints its counts.\n";
+    static const char usage[] =
+        "usage: coffer admin purge --now | --uuid UUID [--app URL]\n"
+        "--now runs the app's delete and purge pass now; --uuid deletes and purges one\n"
+        "object marked deleted now, ending its undelete window early. Prints the counts.\n";
     static const struct cf__cli_args args = {.cmd = "admin purge",
                                              .usage = usage,
                                              .opts = purge_opts,
@@ -353,6 +361,7 @@ static int admin_purge(int argc, char **argv)
                             .path = "/v1/admin/purge",
                             .timeout_ms = 600000L};
     json_t *j = NULL;
+    char path[96];
     long status = 0;
     int rc;
 
@@ -360,9 +369,17 @@ static int admin_purge(int argc, char **argv)
     if (rc >= 0)
         goto out;
     rc = 2;
-    if (!c.now) {
+    if (c.now == (c.uuid != NULL)) {
         fprintf(stderr, "%s", usage);
         goto out;
+    }
+    if (c.uuid != NULL) {
+        if (!cf_uuid_is_valid(c.uuid, strlen(c.uuid))) {
+            fprintf(stderr, "coffer admin purge: --uuid: not a UUID: \"%.64s\"\n", c.uuid);
+            goto out;
+        }
+        (void)snprintf(path, sizeof(path), "/v1/admin/purge?uuid=%s", c.uuid);
+        r.path = path;
     }
     rc = 1;
     r.base = c.app;

@@ -205,3 +205,57 @@ out:
     free(fl);
     return rc;
 }
+
+int cf_purge_one(struct cf_objdb *odb, const struct cf_uuid *uuid, long timeout_ms,
+                 struct cf_purge_stats *st, char *err)
+{
+    struct cf_objdb_record rec;
+    struct cf_objdb_deleted d;
+    struct cf_objdb_filer *fl = NULL;
+    char text[CF_UUID_SIZE];
+    size_t nfl = 0;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    cf_uuid_format(uuid, text);
+    rc = cf_objdb_get(odb, uuid, CF_OBJDB_GET_DELETED, &rec, err);
+    if (rc < 0 && rc != CF_ENOTFOUND)
+        return rc;
+    if (rc == 0) {
+        rc = rec.deleted ? cf_objdb_move_deleted(odb, uuid, err) : CF_EINVAL;
+        if (rc == CF_EINVAL) {
+            cf_err_set(err, "object %s is not deleted: DELETE it first", text);
+            return CF_EEXIST;
+        }
+        if (rc == CF_EBUSY) {
+            cf_err_set(err,
+                       "object %s holds bytes that live aliases (dedupe) still use: they are "
+                       "purged with the last alias",
+                       text);
+            return CF_EEXIST;
+        }
+        if (rc < 0 && rc != CF_ENOTFOUND)
+            return rc;
+        if (rc == 0) {
+            st->moved++;
+            cf_log(CF_LOG_INFO, "delete: object %s moved to the deleted-object map (purge now)",
+                   text);
+        }
+    }
+    rc = cf_objdb_get_deleted(odb, uuid, &d, err);
+    if (rc == CF_ENOTFOUND) {
+        /* An alias is removed by its move: nothing else to do. */
+        if (st->moved > 0)
+            return 0;
+        cf_err_set(err, "no object %s (unknown, or purged already)", text);
+        return CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        return rc;
+    rc = cf_objdb_filer_list(odb, &fl, &nfl, err);
+    if (rc < 0)
+        return rc;
+    purge_record(odb, &d, fl, nfl, timeout_ms, st);
+    free(fl);
+    return 0;
+}

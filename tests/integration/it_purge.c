@@ -10,6 +10,9 @@
  *                     finishes.
  *   purge_filer_killed  a filer killed (-9) before the app noticed: its
  *                     DELETE fails and is retried once it is back.
+ *   purge_one         `coffer admin purge --uuid`: one object purged at once
+ *                     inside the retention, the others left; a live or
+ *                     unknown object refused.
  *   undelete          an object marked deleted but not purged comes back and
  *                     downloads with its bytes; within the retention a pass
  *                     leaves it alone.
@@ -202,6 +205,65 @@ static void t_purge_filer_killed(void *arg)
     it_cluster_stop(&c);
 }
 
+/* `coffer admin purge --uuid UUID ...` (NULL-terminated extra arguments):
+ * its exit code, stdout in out. */
+static int purge_uuid(const struct it_cluster *c, const char *uuid, char *out, size_t cap)
+{
+    return it_exit_code(it_coffer_cmd(out, cap, NULL, "admin", "purge", "--uuid", uuid, "--app",
+                                      c->app.base, NULL));
+}
+
+/* One object purged now by name, inside a retention of a day: its bytes
+ * and record go, and it can no longer be undeleted; another deleted object
+ * stays undeletable; a live object, an unknown one and bad arguments are
+ * refused with a reason. */
+static void t_purge_one(void *arg)
+{
+    struct it_cluster c;
+    struct it_record gone, kept, live, info;
+    struct cf_objdb_deleted d;
+    struct it_purge_counts k;
+    char out[512], log[IT_PATH_MAX], unknown[40];
+
+    (void)arg;
+    start(&c, 3, "86400", "0");
+    it_case_path(log, "cmd.log");
+    it_upload_ok(NULL, c.app.base, 41, 200000, 2, false, &gone);
+    it_upload_ok(NULL, c.app.base, 42, 3000, 2, false, &kept);
+    it_upload_ok(NULL, c.app.base, 43, 3000, 2, false, &live);
+    IT_EQ(it_object_delete(c.app.base, gone.uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, kept.uuid), 204);
+
+    IT_EQ(purge_uuid(&c, gone.uuid, out, sizeof(out)), 0);
+    IT_CHECKF(strstr(out, "moved 1, purged 2, failed 0, skipped 0, removed 1, pending 0") != NULL,
+              "admin purge --uuid printed \"%s\"", out);
+    IT_EQ(it_cluster_copies(&c, gone.path), 0);
+    IT_EQ(deleted_row(&c, gone.uuid, &d), CF_ENOTFOUND);
+    IT_EQ(it_object_undelete(c.app.base, gone.uuid), 404);
+    IT_EQ(purge_uuid(&c, gone.uuid, out, sizeof(out)), 1);
+    IT_CHECK(it_file_contains(log, "purged already"));
+
+    /* A live object is not purged: delete it first. */
+    IT_EQ(purge_uuid(&c, live.uuid, out, sizeof(out)), 1);
+    IT_CHECK(it_file_contains(log, "is not deleted: DELETE it first"));
+    it_download_ok(NULL, c.objsrv.base, &live);
+    it_fmt(unknown, sizeof(unknown), "%.35s%c", live.uuid, live.uuid[35] == '0' ? '1' : '0');
+    IT_EQ(purge_uuid(&c, unknown, out, sizeof(out)), 1);
+    IT_EQ(purge_uuid(&c, "not-a-uuid", out, sizeof(out)), 2);
+    IT_EQ(it_exit_code(it_coffer_cmd(out, sizeof(out), NULL, "admin", "purge", "--now", "--uuid",
+                                     live.uuid, "--app", c.app.base, NULL)),
+          2);
+
+    /* The other deleted object is still within its retention. */
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved + k.purged + k.removed + k.pending, 0);
+    IT_EQ(it_cluster_copies(&c, kept.path), 2);
+    IT_EQ(it_object_undelete(c.app.base, kept.uuid), 204);
+    IT_EQ(it_info(c.app.base, kept.uuid, &info), 200);
+    it_download_ok(NULL, c.objsrv.base, &kept);
+    it_cluster_stop(&c);
+}
+
 static void t_undelete(void *arg)
 {
     struct it_cluster c;
@@ -268,6 +330,7 @@ int main(int argc, char **argv)
         {"purge_now", t_purge_now, NULL, 40},
         {"purge_filer_down", t_purge_filer_down, NULL, 60},
         {"purge_filer_killed", t_purge_filer_killed, NULL, 40},
+        {"purge_one", t_purge_one, NULL, 40},
         {"undelete", t_undelete, NULL, 40},
         {"periodic", t_periodic, NULL, 40},
     };
