@@ -448,6 +448,17 @@ static long post_log(const struct mon *m, json_t *body)
     return status;
 }
 
+/* Filer 2's events say it went offline, then came back online. */
+static bool back_online_logged(void *arg)
+{
+    json_t *ev = log_events(arg, "filer=2&kind=filer.status");
+    int off = find_event(ev, 0, "-> offline");
+    bool ok = off >= 0 && find_event(ev, (size_t)off, "offline -> online") > off;
+
+    json_decref(ev);
+    return ok;
+}
+
 static void t_scribe(void *arg)
 {
     struct mon m;
@@ -466,11 +477,13 @@ static void t_scribe(void *arg)
     it_filer_signal(&m.f[1], SIGCONT);
     wait_status(&m, 2, "online");
 
+    /* The table is written before the event (two commits): wait for it. */
+    IT_CHECKF(it_wait_for(back_online_logged, &m, 150, 100),
+              "no \"-> offline\" then \"offline -> online\" event of filer 2");
     ev = log_events(&m, "filer=2&kind=filer.status");
     off = find_event(ev, 0, "-> offline");
-    IT_CHECKF(off >= 0, "no \"-> offline\" event of filer 2");
     on = find_event(ev, (size_t)off, "offline -> online");
-    IT_CHECKF(on > off, "no \"offline -> online\" after it");
+    IT_CHECK(off >= 0 && on > off);
     for (size_t i = 0; i < json_array_size(ev); i++) {
         IT_EQ(it_json_int(json_array_get(ev, i), "filer"), 2);
         IT_STREQ(it_json_str(json_array_get(ev, i), "kind"), "filer.status");
