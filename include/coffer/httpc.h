@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "coffer/buf.h"
 #include "coffer/common.h"
 #include "coffer/sha512.h"
 
@@ -94,6 +95,17 @@ CF_MUST_CHECK int cf_httpc_json(const char *method, const char *url, const json_
 CF_MUST_CHECK int cf_httpc_json_ex(const char *method, const char *url, const json_t *body,
                                    long timeout_ms, long *status, json_t **out, bool *unsent,
                                    char *err);
+
+/* The request method url (both borrowed) with body (len bytes, borrowed;
+ * NULL: no body) and the extra header lines headers (a NULL-terminated
+ * array of "Name: value", borrowed; may be NULL), signed as every request
+ * (cf_httpc_sign), waiting up to timeout_ms. The reply's body is appended
+ * to reply (caller's, initialised; its limit caps the body) and its status
+ * goes to *status. Returns and sets *unsent (may be NULL) as
+ * cf_httpc_json_ex does; CF_ETOOLARGE when the body passed reply's limit. */
+CF_MUST_CHECK int cf_httpc_bytes(const char *method, const char *url, const void *body, size_t len,
+                                 const char *const *headers, long timeout_ms, long *status,
+                                 struct cf_buf *reply, bool *unsent, char *err);
 
 /* Whether curl code cc (a CURLcode) means no connection was made (the
  * name did not resolve, the connection was refused or timed out), so no

@@ -228,34 +228,58 @@ int cf_httpc_json(const char *method, const char *url, const json_t *body, long 
 int cf_httpc_json_ex(const char *method, const char *url, const json_t *body, long timeout_ms,
                      long *status, json_t **out, bool *unsent, char *err)
 {
-    struct curl_slist *hdrs = NULL;
+    static const char *const json_type[] = {"Content-Type: application/json", NULL};
     struct cf_buf b;
     char *text = NULL;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (body != NULL)
+        text = json_dumps(body, JSON_COMPACT);
+    cf_buf_init(&b, CF_HTTPC_BODY_MAX);
+    rc = cf_httpc_bytes(method, url, body != NULL ? (text ? text : "null") : NULL,
+                        body != NULL ? strlen(text ? text : "null") : 0,
+                        body != NULL ? json_type : NULL, timeout_ms, status, &b, unsent, err);
+    if (rc == 0 && out != NULL && b.len > 0)
+        *out = json_loadb(b.base, b.len, 0, NULL);
+    free(text);
+    cf_buf_fini(&b);
+    return rc;
+}
+
+int cf_httpc_bytes(const char *method, const char *url, const void *body, size_t len,
+                   const char *const *headers, long timeout_ms, long *status, struct cf_buf *reply,
+                   bool *unsent, char *err)
+{
+    struct curl_slist *hdrs = NULL;
     CURL *h = NULL;
     CURLcode cc;
     int rc = 0;
 
-    cf_buf_init(&b, CF_HTTPC_BODY_MAX);
-    if (out != NULL)
-        *out = NULL;
     if (unsent != NULL)
         *unsent = false;
     h = cf_httpc_easy_take();
-    if (h == NULL) {
-        rc = CF_EINTERNAL;
-        goto out;
-    }
+    if (h == NULL)
+        return CF_EINTERNAL;
     cf_httpc_tls(h);
     (void)curl_easy_setopt(h, CURLOPT_URL, url);
     (void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     (void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        struct curl_slist *l = curl_slist_append(hdrs, headers[i]);
+        if (l == NULL) {
+            rc = CF_EINTERNAL;
+            goto out;
+        }
+        hdrs = l;
+    }
     if (body != NULL) {
-        text = json_dumps(body, JSON_COMPACT);
-        hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "null");
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     }
     rc = cf_httpc_sign(h, method, url, (void **)&hdrs);
     if (rc < 0) {
@@ -264,7 +288,7 @@ int cf_httpc_json_ex(const char *method, const char *url, const json_t *body, lo
     }
     cc = curl_easy_perform(h);
     if (cc == CURLE_WRITE_ERROR) {
-        cf_err_set(err, "%s: reply body over %d bytes", url, CF_HTTPC_BODY_MAX);
+        cf_err_set(err, "%s: reply body over %zu bytes", url, reply->limit);
         rc = CF_ETOOLARGE;
         goto out;
     }
@@ -276,12 +300,8 @@ int cf_httpc_json_ex(const char *method, const char *url, const json_t *body, lo
         goto out;
     }
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    if (out != NULL && b.len > 0)
-        *out = json_loadb(b.base, b.len, 0, NULL);
 out:
     curl_slist_free_all(hdrs);
-    free(text);
-    cf_buf_fini(&b);
     cf_httpc_easy_give(h);
     return rc;
 }
