@@ -80,7 +80,7 @@ for my $pair (
     [app     => [qw(app)]],
     [objsrv  => [qw(objsrv)]],
     [gateway => [qw(gateway auth sigv4)]],
-    [monitor => [qw(monitor)]],
+    [monitor => [qw(monitor probe)]],
     [server  => [qw(server)]],
     [cli     => [qw(cli)]],
 ) {

@@ -110,11 +110,13 @@ struct cf_monitor_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * retention (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
-    struct cf_role_beat beat; /* beat.h: --advertise, --dc (a monitor registers itself) */
-    struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
-    uint64_t lease_ms;        /* the lease "monitor" (lease.h); 0: its default */
-    char *apps;               /* "URL[,URL...]" of apps for automatic repairs; NULL: none */
-    uint64_t rebuild_after_s; /* offline this long: rebuild; 0: never */
+    struct cf_role_beat beat;  /* beat.h: --advertise, --dc (a monitor registers itself) */
+    struct cf_role_auth auth;  /* role.h: keys, --insecure-no-auth */
+    uint64_t lease_ms;         /* the lease "monitor" (lease.h); 0: its default */
+    char *apps;                /* "URL[,URL...]" of apps for automatic repairs; NULL: none */
+    uint64_t rebuild_after_s;  /* offline this long: rebuild; 0: never */
+    char *probe_objsrv;        /* objsrv URL the probes download from; NULL: none yet */
+    uint64_t probe_interval_s; /* between synthetic probes (probe.h); 0: none */
 };
 
 extern const struct cf_conf_opt cf_monitor_conf_opts[];
@@ -135,6 +137,12 @@ CF_MUST_CHECK int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf
  * Thread-safe; the next repair uses the new list. Returns 0 or CF_EINVAL
  * (a bad URL, named in err; the list is unchanged). */
 CF_MUST_CHECK int cf_monitor_set_apps(struct cf_monitor *m, const char *apps, char *err);
+
+/* Replace the objsrv the synthetic probes download from (--probe-objsrv)
+ * with objsrv (borrowed; NULL or "": none, no probes), for a monitor
+ * started before its objsrv. Thread-safe. Returns 0 or CF_EINVAL (a bad
+ * URL, or more than one; unchanged). */
+CF_MUST_CHECK int cf_monitor_set_objsrv(struct cf_monitor *m, const char *objsrv, char *err);
 
 /* Stop accepting, let requests in flight finish (up to timeout_s). */
 void cf_monitor_drain(struct cf_monitor *m, unsigned timeout_s);

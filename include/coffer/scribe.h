@@ -54,6 +54,7 @@
 #define CF_SCRIBE_ORPHAN       "orphan"       /* a file no record lists was deleted */
 #define CF_SCRIBE_CLOCK        "clock"        /* the wall clock jumped ahead (clockguard.h) */
 #define CF_SCRIBE_INSTANCE     "instance" /* a role instance went down or came back (registry.h) */
+#define CF_SCRIBE_PROBE        "probe"    /* a synthetic probe failed, or succeeded again */
 
 struct cf_scribe;
 struct cf_clockguard;

@@ -24,6 +24,7 @@
 #include "coffer/metrics.h"
 #include "coffer/net.h"
 #include "coffer/objdb.h"
+#include "coffer/probe.h"
 #include "coffer/registry.h"
 #include "coffer/role.h"
 #include "coffer/scribe.h"
@@ -39,6 +40,8 @@
 #define REPAIR_CALL_MIN_MS 100
 /* Longest app URL of --app. */
 #define APP_URL_MAX 512
+/* The longest a probe's step may take. */
+#define PROBE_TIMEOUT_MS 10000
 
 /* What the active monitor knows of one filer's outage (duty thread only). */
 struct outage {
@@ -88,6 +91,15 @@ struct cf_monitor {
     struct cf_instance self;
     pthread_t registrar;
     bool registrar_started;
+    /* Synthetic probes (probe.h), run by the active monitor every probe_ms
+     * through the first of apps and probe_objsrv (set under apps_mu; NULL:
+     * no probes until cf_monitor_set_objsrv). */
+    char *probe_objsrv;
+    uint64_t probe_ms;
+    pthread_t prober;
+    bool prober_started;
+    unsigned probe_failed; /* failed rounds in a row (prober thread only) */
+    struct cf_metric *m_probe_s[CF_PROBE_OPS], *m_probe_up, *m_probe_rounds[2];
 };
 
 /* A POST being read. */
@@ -138,6 +150,12 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
      "URL[,URL...] of apps the active monitor starts automatic rebuilds and audits on", false},
     {"rebuild-after-s", CF_CONF_U64, "300", 0, 30u * 86400, OFF(rebuild_after_s),
      "seconds offline after which a filer's replicas are rebuilt elsewhere (0: never)", false},
+    {"probe-objsrv", CF_CONF_STR, NULL, 0, 0, OFF(probe_objsrv),
+     "URL of an objsrv: the active monitor then probes (uploads through the first --app, "
+     "downloads, deletes) every --probe-interval-s",
+     false},
+    {"probe-interval-s", CF_CONF_U64, "60", 0, 86400, OFF(probe_interval_s),
+     "seconds between synthetic probes (0: none)", false},
 };
 const size_t cf_monitor_conf_nopts = CF_ARRAY_LEN(cf_monitor_conf_opts);
 
@@ -1132,6 +1150,139 @@ static void duty_stop(struct cf_monitor *m)
     deactivate(m, false);
 }
 
+/* ---- synthetic probes -------------------------------------------------------------------- */
+
+/* One round, if this monitor is active and knows where to probe: its
+ * times go to coffer_probe_seconds{op}, its outcome to
+ * coffer_probe_rounds_total{result} and coffer_probe_up; the first failed
+ * round of a run, and the first good one after, to the scribe. */
+static void probe_once(struct cf_monitor *m)
+{
+    char app[APP_URL_MAX + 1] = "", objsrv[APP_URL_MAX + 1] = "";
+    struct cf_probe_result r;
+
+    if (!cf_lease_held(m->lease))
+        return;
+    pthread_mutex_lock(&m->apps_mu);
+    if (m->apps != NULL && m->apps[0] != NULL && m->probe_objsrv != NULL) {
+        (void)snprintf(app, sizeof(app), "%s", m->apps[0]);
+        (void)snprintf(objsrv, sizeof(objsrv), "%s", m->probe_objsrv);
+    }
+    pthread_mutex_unlock(&m->apps_mu);
+    if (app[0] == '\0' || cf_probe_round(app, objsrv, (long)PROBE_TIMEOUT_MS, &r) < 0)
+        return;
+    for (int i = 0; i < CF_PROBE_OPS; i++)
+        if (r.seconds[i] >= 0 && (r.ok || (int)r.failed != i))
+            cf_metric_observe(m->m_probe_s[i], r.seconds[i]);
+    cf_metric_set(m->m_probe_up, r.ok ? 1 : 0);
+    cf_metric_add(m->m_probe_rounds[r.ok ? 0 : 1], 1);
+    if (!r.ok) {
+        cf_log(CF_LOG_WARN, "probe: %s failed: %s", cf_probe_op_name(r.failed), r.err);
+        if (m->probe_failed++ == 0)
+            (void)cf_scribe_event(m->scribe, CF_SCRIBE_PROBE, 0, r.uuid[0] ? r.uuid : NULL,
+                                  "probe %s failed: %s", cf_probe_op_name(r.failed), r.err);
+        return;
+    }
+    if (m->probe_failed > 0) {
+        cf_log(CF_LOG_INFO, "probe: ok again after %u failed rounds", m->probe_failed);
+        (void)cf_scribe_event(m->scribe, CF_SCRIBE_PROBE, 0, r.uuid,
+                              "probe ok again after %u failed rounds (put %.1f ms, get %.1f ms, "
+                              "delete %.1f ms)",
+                              m->probe_failed, r.seconds[CF_PROBE_PUT] * 1e3,
+                              r.seconds[CF_PROBE_GET] * 1e3, r.seconds[CF_PROBE_DELETE] * 1e3);
+    }
+    m->probe_failed = 0;
+}
+
+static void *prober_main(void *arg)
+{
+    struct cf_monitor *m = arg;
+    struct timespec at;
+
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        at = cf_deadline_mono_in(m->probe_ms);
+        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &at) != ETIMEDOUT)
+            ;
+        if (m->stop)
+            break;
+        pthread_mutex_unlock(&m->mu);
+        probe_once(m);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static int prober_start(struct cf_monitor *m, const struct cf_monitor_conf *conf, char *err)
+{
+    static const char help[] = "Time of each step of the synthetic probe (upload through the "
+                               "app, download through objsrv, delete).";
+    char labels[32];
+    int rc;
+
+    m->probe_ms = conf->probe_interval_s * 1000;
+    if (m->probe_ms == 0)
+        return 0;
+    if (conf->probe_objsrv != NULL) {
+        rc = cf_monitor_set_objsrv(m, conf->probe_objsrv, err);
+        if (rc < 0)
+            return rc;
+    }
+    for (int i = 0; i < CF_PROBE_OPS; i++) {
+        (void)snprintf(labels, sizeof(labels), "op=\"%s\"", cf_probe_op_name((enum cf_probe_op)i));
+        m->m_probe_s[i] = cf_metric_histogram("coffer_probe_seconds", help, labels, NULL, 0);
+    }
+    m->m_probe_up = cf_metric_gauge(
+        "coffer_probe_up", "1 when the last synthetic probe succeeded, 0 when it failed", NULL);
+    m->m_probe_rounds[0] = cf_metric_counter("coffer_probe_rounds_total",
+                                             "Synthetic probe rounds, by outcome", "result=\"ok\"");
+    m->m_probe_rounds[1] = cf_metric_counter(
+        "coffer_probe_rounds_total", "Synthetic probe rounds, by outcome", "result=\"failed\"");
+    if (pthread_create(&m->prober, NULL, prober_main, m) != 0) {
+        cf_err_set(err, "cannot start the probe thread");
+        return CF_EINTERNAL;
+    }
+    m->prober_started = true;
+    return 0;
+}
+
+static void prober_stop(struct cf_monitor *m)
+{
+    if (!m->prober_started)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->prober, NULL);
+    m->prober_started = false;
+}
+
+int cf_monitor_set_objsrv(struct cf_monitor *m, const char *objsrv, char *err)
+{
+    char **list = NULL;
+    char *url = NULL, *old;
+    int rc = parse_apps(objsrv, &list, err);
+
+    if (rc < 0)
+        return rc;
+    if (list != NULL && list[0] != NULL && list[1] != NULL) {
+        free_apps(list);
+        cf_err_set(err, "--probe-objsrv takes one URL");
+        return CF_EINVAL;
+    }
+    if (list != NULL && list[0] != NULL)
+        url = cf_xstrdup(list[0]);
+    free_apps(list);
+    pthread_mutex_lock(&m->apps_mu);
+    old = m->probe_objsrv;
+    m->probe_objsrv = url;
+    pthread_mutex_unlock(&m->apps_mu);
+    free(old);
+    return 0;
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 /* What a request needs (http.h): /status is liveness for anyone; taking
@@ -1199,6 +1350,8 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     rc = cf_clockguard_open(conf->db, "monitor", conf->test_clock_offset_file, &m->clock, err);
     if (rc == 0)
         rc = pruner_start(m, conf, err);
+    if (rc == 0)
+        rc = prober_start(m, conf, err);
     if (rc < 0)
         goto out;
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
@@ -1227,10 +1380,12 @@ void cf_monitor_free(struct cf_monitor *m)
         return;
     cf_http_server_free(m->http);
     registrar_stop(m);
+    prober_stop(m);
     pruner_stop(m);
     duty_stop(m);
     cf_lease_close(m->lease);
     free_apps(m->apps);
+    free(m->probe_objsrv);
     cf_clockguard_close(m->clock);
     cf_role_auth_close(m->cred);
     cf_scribe_close(m->scribe);
@@ -1257,7 +1412,9 @@ static const char usage[] =
     "than --log-retention-days and the oldest past --log-max-rows.\n"
     "Of several monitors on one catalog one is active (the lease \"monitor\",\n"
     "--lease-ms); with --app URL[,URL], the active one starts a rebuild of a filer\n"
-    "offline past --rebuild-after-s and an audit of one back from a shorter outage.\n";
+    "offline past --rebuild-after-s and an audit of one back from a shorter outage;\n"
+    "with --probe-objsrv URL too, it uploads, downloads and deletes a small object\n"
+    "every --probe-interval-s (metrics coffer_probe_*, scribe events of kind probe).\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

@@ -615,6 +615,10 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     (void)snprintf(objsrv_url, sizeof(objsrv_url), "%s://%s:%u", scheme, conf->host,
                    (unsigned)objsrv_port);
+    /* And the monitor's synthetic probes download through it. */
+    rc = cf_monitor_set_objsrv(s->monitor, objsrv_url, err);
+    if (rc < 0)
+        return rc;
     (void)snprintf(key, sizeof(key), "%s/gateway.key", conf->data);
     rc = prepare_fsdb(u->fs, u->pg ? u->fs_shard : NULL, (unsigned)conf->replicas, pw, err);
     if (rc < 0)

@@ -21,6 +21,9 @@
  *                admin log`; POST /v1/log appends and refuses what is bad
  *   maintenance  `coffer admin filer maintenance --id N on|off`: kept by the
  *                tracker while on (uploads avoid it), tracked again after off
+ *   probe        the synthetic probe (--probe-objsrv): timed good rounds;
+ *                an upload failing with two filers stopped is one event,
+ *                their return another; probe objects are deleted
  *   server       `coffer server` runs a monitor and prints its URL; a filer
  *                added to it and killed is rebuilt by itself past
  *                `coffer server --rebuild-after-s`
@@ -657,6 +660,75 @@ static bool server_all_online(void *arg)
     return ok;
 }
 
+struct probe_wait {
+    const struct mon *m;
+    const char *needle; /* an event of kind probe saying this */
+    char uuid[64];      /* its object */
+};
+
+static bool probe_event(void *arg)
+{
+    struct probe_wait *w = arg;
+    json_t *ev = log_events(w->m, "kind=probe&limit=1000");
+    int i = find_event(ev, 0, w->needle);
+
+    if (i >= 0) {
+        const char *o = json_string_value(json_object_get(json_array_get(ev, (size_t)i), "object"));
+        it_fmt(w->uuid, sizeof(w->uuid), "%s", o != NULL ? o : "");
+    }
+    json_decref(ev);
+    return i >= 0;
+}
+
+static bool probe_ok_rounds(void *arg)
+{
+    const struct mon *m = arg;
+
+    return it_metric(m->monitor.base, "coffer_probe_rounds_total{result=\"ok\"}") >= 2;
+}
+
+/* Synthetic probes: rounds succeed and are timed; with two of three
+ * filers stopped the upload fails (one event, with the reason); when they
+ * are back the probe says so; each probe's object is deleted. */
+static void t_probe(void *arg)
+{
+    struct mon m;
+    struct it_proc objsrv;
+    struct it_record rec;
+    struct probe_wait w = {0};
+
+    (void)arg;
+    mon_start(&m, NULL, NULL);
+    it_objsrv_start_ok(&objsrv, m.app.base, NULL);
+    it_proc_stop_ok(&m.monitor);
+    it_monitor_start_ok(&m.monitor, m.db, "--busy-ms", BUSY_MS_TEXT, "--app", m.app.base,
+                        "--probe-objsrv", objsrv.base, "--probe-interval-s", "1", NULL);
+    wait_all_online(&m);
+    IT_CHECKF(it_wait_for(probe_ok_rounds, &m, 150, 100), "no two good probe rounds");
+    IT_EQ(it_metric(m.monitor.base, "coffer_probe_up"), 1);
+    IT_CHECK(it_metric(m.monitor.base, "coffer_probe_seconds_count{op=\"get\"}") >= 2);
+
+    it_filer_signal(&m.f[1], SIGSTOP);
+    it_filer_signal(&m.f[2], SIGSTOP);
+    wait_status(&m, 2, "offline");
+    wait_status(&m, 3, "offline");
+    w.m = &m;
+    w.needle = "probe put failed: ";
+    IT_CHECKF(it_wait_for(probe_event, &w, 300, 100), "no \"probe put failed\" event");
+    it_wait_metric(m.monitor.base, "coffer_probe_up", 0);
+
+    it_filer_signal(&m.f[1], SIGCONT);
+    it_filer_signal(&m.f[2], SIGCONT);
+    w.needle = "probe ok again after ";
+    IT_CHECKF(it_wait_for(probe_event, &w, 300, 100), "no \"probe ok again\" event");
+    it_wait_metric(m.monitor.base, "coffer_probe_up", 1);
+    /* The round that said so deleted its object. */
+    IT_CHECKF(strlen(w.uuid) == 36, "the event names no object: \"%s\"", w.uuid);
+    IT_EQ(it_info(m.app.base, w.uuid, &rec), 404);
+    it_proc_stop_ok(&objsrv);
+    mon_stop(&m);
+}
+
 static void t_server(void *arg)
 {
     struct it_server s;
@@ -683,10 +755,14 @@ static void t_server(void *arg)
                                      f4.base, "--db", db, NULL)),
           0);
     it_wait_filer_table(db, 4, "online");
+    /* The app re-reads the table every --poll-ms (a second): uploads
+     * 50 ms apart until one lands there, 10 s at most. */
     for (unsigned i = 0; i < 12 || on4 == 0; i++) {
-        IT_CHECKF(i < 60, "no upload landed on filer 4");
+        IT_CHECKF(i < 200, "no upload landed on filer 4");
         it_upload_ok(NULL, s.p.base, 10 + i, 2000 + i, 2, false, &rec);
         on4 += it_record_has(&rec, 4);
+        if (on4 == 0)
+            usleep(50 * 1000);
     }
     it_filer_kill9(&f4);
     it_wait_filer_table(db, 4, "offline");
@@ -717,6 +793,7 @@ int main(int argc, char **argv)
         {"readonly", t_readonly, NULL, 60},
         {"scribe", t_scribe, NULL, 90},
         {"maintenance", t_maintenance, NULL, 60},
+        {"probe", t_probe, NULL, 90},
         {"server", t_server, NULL, 120},
     };
 
