@@ -1006,6 +1006,19 @@ static void t_admin_api(void *arg)
     IT_EQ(json_array_size(json_object_get(j, "groups")), 0);
     json_decref(j);
     IT_EQ(jst(s, boss, "POST", "/api/v1/admin/groups", "{\"name\":\"team\"}"), 201);
+    /* The CLI's groups trash, on the same database. */
+    {
+        char out[4096];
+        admin_ok(s, out, sizeof(out), "group", "rm", "--client", "acme", "team", NULL, NULL, NULL);
+        members_of(s, "team", names, sizeof(names));
+        IT_CHECKF(strcmp(names, "-") == 0, "team after group rm: %s", names);
+        admin_ok(s, out, sizeof(out), "group", "trash", "--client", "acme", NULL, NULL, NULL, NULL);
+        IT_CHECKF(strstr(out, "team") != NULL, "group trash: %s", out);
+        admin_ok(s, out, sizeof(out), "group", "restore", "--client", "acme", "team", NULL, NULL,
+                 NULL);
+        members_of(s, "team", names, sizeof(names));
+        IT_CHECKF(strcmp(names, "") == 0, "team after group restore: %s", names);
+    }
 
     /* Disabled users get nothing; an admin cannot disable itself; a new
      * password takes effect. */
