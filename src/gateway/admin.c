@@ -1,7 +1,8 @@
 /*
  * admin.c -- the operator's view: the monitor's filer table, instances and
- * event log, and the app's jobs and counts, passed through to operators
- * (admin.h).
+ * event log, and the app's jobs and counts, passed through to operators;
+ * and the client's admins' users, groups, groups trash and folder
+ * permissions, read and changed in the file system database (admin.h).
  */
 #include "admin.h"
 
