@@ -777,6 +777,44 @@ static void test_group_trash(void **state)
     assert_int_equal(eff(fx, alice, a), CF_FSDB_NONE);
 }
 
+/* A shard made before the groups trash gains it on open, its groups and
+ * permissions unchanged. */
+static void test_group_trash_upgrade(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1];
+    uint64_t ra = root(fx, fx->a), alice = 0, staff = 0;
+    struct cf_fsdb_shard *shards = NULL;
+    struct cf_db *db = NULL;
+    size_t n = 0;
+
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "staff", &staff, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, staff, alice, err), 0);
+    set_perm(fx, ra, CF_FSDB_GROUP, staff, CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_shard_list(fx->fs, &shards, &n, err), 0);
+    assert_true(n >= 1);
+    if (strncmp(shards[0].location, "sqlite:", 7) == 0 && shards[0].location[7] != '/')
+        (void)snprintf(uri, sizeof(uri), "sqlite:%s/%s", fx->dir, shards[0].location + 7);
+    else
+        (void)snprintf(uri, sizeof(uri), "%s", shards[0].location);
+    free(shards);
+    cf_fsdb_close(fx->fs);
+    fx->fs = NULL;
+
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(
+        cf_db_exec(db, "DROP INDEX group_trash_by_client; DROP TABLE group_trash", err), 0);
+    cf_db_close(db);
+
+    open_fs(fx);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, staff, 0, err), 0);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, staff, err), 0);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_READ);
+}
+
 /* The entry and the level on its governing folder, in one read, agree with
  * cf_fsdb_lookup and cf_fsdb_perm_effective. */
 static void test_lookup_access(void **state)
@@ -1593,6 +1631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_users_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_trash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
