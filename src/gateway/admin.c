@@ -592,6 +592,16 @@ static int accounts(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t clien
         if (j == NULL)
             return CF_EBADREQ;
     }
+    for (const char *p = rest + 1; *p != '\0';) {
+        const char *end = strchr(p, '/');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n > CF_FSDB_NAME_MAX) {
+            json_decref(j);
+            cf_err_set(err, "a name has at most %d bytes", CF_FSDB_NAME_MAX);
+            return CF_EINVAL;
+        }
+        p += n + (end != NULL);
+    }
     rc = CF_EMETHOD;
     cf_err_set(err, "no such method on this admin endpoint");
     if (strcmp(rest, "/users") == 0 && post) {

@@ -892,7 +892,7 @@ static void t_admin_api(void *arg)
         "{\"name\":\"newbie\",\"password\":\"" TEST_PW "\",\"admin\":false}";
     struct sys sys, *s = &sys;
     const char *boss;
-    char hdr[HDR_MAX], target[128], names[256], big[10 * 1024];
+    char hdr[HDR_MAX], target[512], names[256], big[10 * 1024];
     json_t *j = NULL, *e;
     uint64_t team = 0;
     size_t i;
@@ -1025,6 +1025,10 @@ static void t_admin_api(void *arg)
     IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/boss", "{\"disabled\":true}"), 400);
     IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/ghost", "{\"disabled\":true}"), 404);
     IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie", "{}"), 400);
+    memset(big, 'x', 300);
+    big[300] = '\0';
+    it_fmt(target, sizeof(target), "/api/v1/admin/users/%s", big);
+    IT_EQ(jst(s, boss, "PATCH", target, "{\"disabled\":true}"), 400);
     IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie", "{\"disabled\":true}"), 204);
     IT_CHECK(st(s, hdr, "GET", FS "/proj") != 200);
     IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie",
