@@ -101,6 +101,26 @@ async function call(method, url) {
   return resp;
 }
 
+// A call with a JSON body (body undefined: none).
+async function send(method, url, body) {
+  let resp;
+  try {
+    resp = await fetch(url, {
+      method,
+      headers: authHeaders({ 'Content-Type': 'application/json' }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', `The gateway cannot be reached (${e.message}).`);
+  }
+  if (!resp.ok) {
+    expired(resp.status);
+    throw await errorOf(resp);
+  }
+  return resp.status === 204 ? null : resp.json();
+}
+
 async function json(method, url) {
   const resp = await call(method, url);
   return resp.status === 204 ? null : resp.json();
@@ -283,4 +303,59 @@ export function adminUsers() {
 // The permission entries set on the folder at path (the client's admins).
 export function adminPerms(path) {
   return json('GET', `/api/v1/admin/perms/${encodePath(path)}`);
+}
+
+// Users, groups and permissions, changed by the client's admins.
+const A = '/api/v1/admin';
+const enc = encodeURIComponent;
+
+export function adminGroups() {
+  return json('GET', `${A}/groups`);
+}
+
+export function adminGroupTrash() {
+  return json('GET', `${A}/group-trash`);
+}
+
+export function addUser(name, password, admin) {
+  return send('POST', `${A}/users`, { name, password, admin });
+}
+
+// fields: {disabled: bool} and/or {password: string}.
+export function changeUser(name, fields) {
+  return send('PATCH', `${A}/users/${enc(name)}`, fields);
+}
+
+export function addGroup(name) {
+  return send('POST', `${A}/groups`, { name });
+}
+
+// To the groups trash.
+export function deleteGroup(name) {
+  return send('DELETE', `${A}/groups/${enc(name)}`);
+}
+
+export function addMember(group, user) {
+  return send('PUT', `${A}/groups/${enc(group)}/members/${enc(user)}`);
+}
+
+export function removeMember(group, user) {
+  return send('DELETE', `${A}/groups/${enc(group)}/members/${enc(user)}`);
+}
+
+export function restoreGroup(id) {
+  return send('POST', `${A}/group-trash/${enc(id)}`);
+}
+
+export function purgeGroup(id) {
+  return send('DELETE', `${A}/group-trash/${enc(id)}`);
+}
+
+// kind: 'user' or 'group'; level: 'none', 'read' or 'read-write'.
+export function setPerm(path, kind, name, level) {
+  return send('PUT', `${A}/perms/${encodePath(path)}`, { [kind]: name, level });
+}
+
+export function removePerm(path, kind, name) {
+  return send('DELETE', `${A}/perms/${encodePath(path)}?${kind}=${enc(name)}`);
 }

@@ -1,6 +1,7 @@
 // app.js -- the web page: log in, browse folders, upload and download,
 // rename, move, copy, the trash and a file's versions, S3 access keys, and
-// the Admin view. The views are sections of index.html shown one at a time;
+// the Admin view (for the client's admins: users, groups, the groups trash
+// and folder permissions). The views are sections of index.html shown one at a time;
 // the location's hash says which ("#/files/PATH" with each name
 // percent-encoded, "#/trash", "#/keys", "#/admin"), so the browser's back
 // button and bookmarks work.
@@ -38,7 +39,9 @@ function fail(e) {
 // Ask for a value (input true) or a confirmation; act(value) runs on OK and
 // may throw: its error is shown in the dialog, which stays open. Resolves
 // true once act succeeded, false if cancelled.
-function ask({ title, text = '', value = null, ok = 'OK', danger = false, act }) {
+// type is the input's type ('text', 'password'); choices (names) are
+// offered as the input is typed.
+function ask({ title, text = '', value = null, ok = 'OK', danger = false, type = 'text', choices = null, act }) {
   const dlg = $('ask');
   const input = $('ask-input');
   const err = $('ask-error');
@@ -47,6 +50,10 @@ function ask({ title, text = '', value = null, ok = 'OK', danger = false, act })
   $('ask-text').textContent = text;
   input.hidden = value === null;
   input.value = value ?? '';
+  input.type = type;
+  $('ask-list').replaceChildren(...(choices || []).map((c) => h('option', { value: c })));
+  if (choices) input.setAttribute('list', 'ask-list');
+  else input.removeAttribute('list');
   err.hidden = true;
   okBtn.textContent = ok;
   okBtn.className = danger ? 'danger' : 'primary';
@@ -67,7 +74,7 @@ function ask({ title, text = '', value = null, ok = 'OK', danger = false, act })
       e.preventDefault();
       okBtn.disabled = true;
       try {
-        await act(input.value.trim());
+        await act(type === 'password' ? input.value : input.value.trim());
         finish(true);
       } catch (x) {
         if (x instanceof api.ApiError && x.status === 401) {
@@ -501,25 +508,86 @@ function openVersions(path, name) {
 
 // ---- permissions (the client's admins) ----
 
+const perm = { path: '/', users: [], groups: [] };
+
+function permRow(e) {
+  const remove = h('button', {
+    type: 'button',
+    class: 'quiet',
+    'aria-label': `Remove the entry of ${e.kind} ${e.name}`,
+    onclick: async () => {
+      try {
+        await api.removePerm(perm.path, e.kind, e.name);
+        toast(`Entry of ${e.kind} ${e.name} removed`);
+        await loadPerms();
+      } catch (x) {
+        permError(x);
+      }
+    },
+  }, 'Remove');
+  return h('tr', { dataset: { kind: e.kind, who: e.name || String(e.id) } },
+    h('td', {}, `${e.kind} `, h('strong', {}, e.name || `#${e.id}`)),
+    h('td', {}, h('span', { class: `chip ${e.level === 'none' ? 'bad' : e.level === 'read' ? 'warn' : 'ok'}` }, e.level)),
+    h('td', { class: 'c-act' }, remove));
+}
+
+function permError(x) {
+  if (x instanceof api.ApiError && x.status === 401) {
+    $('perms').close();
+    return;
+  }
+  $('perms-error').textContent = x.message || String(x);
+  $('perms-error').hidden = false;
+}
+
+// The names offered for the kind chosen.
+function permChoices() {
+  const names = $('pf-kind').value === 'user' ? perm.users : perm.groups;
+  const was = $('pf-who').value;
+  $('pf-who').replaceChildren(...names.map((n) => h('option', { value: n }, n)));
+  if (names.includes(was)) $('pf-who').value = was;
+}
+
+async function loadPerms() {
+  const [p, u, g] = await Promise.all([api.adminPerms(perm.path), api.adminUsers(), api.adminGroups()]);
+  perm.users = u.users.map((x) => x.name);
+  perm.groups = g.groups.map((x) => x.name);
+  permChoices();
+  $('perms-rows').replaceChildren(...p.entries.map(permRow));
+  $('perms-none').hidden = p.entries.length > 0;
+}
+
 async function openPerms(path, name) {
+  perm.path = path;
   $('perms-title').textContent = `Permissions of ${name}`;
   $('perms-rows').replaceChildren();
   $('perms-none').hidden = true;
+  $('perms-error').hidden = true;
   $('perms').showModal();
   try {
-    const [p, u] = await Promise.all([api.adminPerms(path), api.adminUsers()]);
-    const users = new Map(u.users.map((x) => [x.id, x.name]));
-    const groups = new Map(u.users.flatMap((x) => x.groups.map((g) => [g.id, g.name])));
-    $('perms-rows').replaceChildren(...p.entries.map((e) => {
-      const known = e.kind === 'user' ? users.get(e.id) : groups.get(e.id);
-      return h('tr', { dataset: { kind: e.kind, who: known ?? String(e.id) } },
-        h('td', {}, `${e.kind} `, h('strong', {}, known ?? `#${e.id}`)),
-        h('td', {}, h('span', { class: `chip ${e.level === 'none' ? 'bad' : e.level === 'read' ? 'warn' : 'ok'}` }, e.level)));
-    }));
-    $('perms-none').hidden = p.entries.length > 0;
+    await loadPerms();
   } catch (e) {
     $('perms').close();
     fail(e);
+  }
+}
+
+async function setPerm(ev) {
+  ev.preventDefault();
+  const kind = $('pf-kind').value;
+  const who = $('pf-who').value;
+  const level = $('pf-level').value;
+  $('perms-error').hidden = true;
+  if (!who) {
+    permError(new Error(`There is no ${kind} to choose.`));
+    return;
+  }
+  try {
+    await api.setPerm(perm.path, kind, who, level);
+    toast(`${kind} ${who}: ${level}`);
+    await loadPerms();
+  } catch (x) {
+    permError(x);
   }
 }
 
@@ -842,25 +910,191 @@ function eventFilters() {
   return f;
 }
 
-function userRow(u) {
-  const role = u.disabled ? statusChip('disabled') : u.admin ? h('span', { class: 'chip ok' }, 'admin') : 'user';
-  return h('tr', { dataset: { user: u.name } },
-    h('td', {}, h('strong', {}, u.name), h('span', { class: 'sub-dc' }, ` #${u.id}`)),
-    h('td', {}, role),
-    h('td', { class: 'groups' }, u.groups.length ? u.groups.map((g) => g.name).join(', ') : '—'),
-    h('td', { class: 'c-date' }, date(u.created_ms)));
+// ---- users and groups (the client's admins) ----
+
+const people = { users: [] };
+
+// Run a change, say so, and show the lists again; errors are toasts.
+async function change(what, fn) {
+  try {
+    await fn();
+    toast(what);
+  } catch (e) {
+    fail(e);
+  }
+  loadPeople();
 }
 
-async function loadUsers() {
+function userActions(u) {
+  const s = api.session();
+  const items = [];
+  if (u.disabled) items.push({ label: 'Enable', act: () => change(`${u.name} enabled`, () => api.changeUser(u.name, { disabled: false })) });
+  else if (!s || s.userId !== u.id)
+    items.push({ label: 'Disable', danger: true, act: () => change(`${u.name} disabled`, () => api.changeUser(u.name, { disabled: true })) });
+  items.push({
+    label: 'Set password…',
+    act: () => ask({
+      title: `New password for ${u.name}`,
+      text: 'At least 12 characters.',
+      value: '',
+      type: 'password',
+      ok: 'Set password',
+      act: async (pw) => {
+        await api.changeUser(u.name, { password: pw });
+        toast(`${u.name}'s password changed`);
+      },
+    }),
+  });
+  return items;
+}
+
+function userRow(u) {
+  const role = u.disabled ? statusChip('disabled') : u.admin ? h('span', { class: 'chip ok' }, 'admin') : 'user';
+  return h('tr', { dataset: { user: u.name, disabled: String(u.disabled) } },
+    h('td', {}, h('strong', {}, u.name), h('span', { class: 'sub-dc' }, ` #${u.id}`)),
+    h('td', {}, role),
+    h('td', { class: 'groups c-groups' }, u.groups.length ? u.groups.map((g) => g.name).join(', ') : '—'),
+    h('td', { class: 'c-date' }, date(u.created_ms)),
+    h('td', { class: 'c-act' }, h('button', {
+      type: 'button',
+      class: 'quiet act',
+      'aria-label': `Actions for ${u.name}`,
+      onclick: () => menu(u.name, userActions(u)),
+    }, '⋯')));
+}
+
+function groupActions(g) {
+  const members = new Set(g.members.map((m) => m.name));
+  const items = [{
+    label: 'Add member…',
+    act: () => ask({
+      title: `Add a member to ${g.name}`,
+      text: 'The user\'s name:',
+      value: '',
+      choices: people.users.map((u) => u.name).filter((n) => !members.has(n)),
+      ok: 'Add',
+      act: async (name) => {
+        await api.addMember(g.name, checkName(name));
+        toast(`${name} is in ${g.name}`);
+        loadPeople();
+      },
+    }),
+  }];
+  for (const m of g.members)
+    items.push({ label: `Remove ${m.name}`, act: () => change(`${m.name} left ${g.name}`, () => api.removeMember(g.name, m.name)) });
+  items.push({
+    label: 'Delete group',
+    danger: true,
+    act: () => ask({
+      title: `Delete group ${g.name}?`,
+      text: 'It goes to the groups trash and grants nothing while there; restoring it brings back its members and permissions.',
+      ok: 'Delete',
+      danger: true,
+      act: async () => {
+        await api.deleteGroup(g.name);
+        toast(`${g.name} is in the groups trash`);
+        loadPeople();
+      },
+    }),
+  });
+  return items;
+}
+
+function groupRow(g) {
+  return h('tr', { dataset: { group: g.name } },
+    h('td', {}, h('strong', {}, g.name), h('span', { class: 'sub-dc' }, ` #${g.id}`)),
+    h('td', { class: 'members' }, g.members.length ? g.members.map((m) => m.name).join(', ') : '—'),
+    h('td', { class: 'c-act' }, h('button', {
+      type: 'button',
+      class: 'quiet act',
+      'aria-label': `Actions for group ${g.name}`,
+      onclick: () => menu(`Group ${g.name}`, groupActions(g)),
+    }, '⋯')));
+}
+
+function deletedGroupRow(g) {
+  return h('tr', { dataset: { group: g.name, id: g.id } },
+    h('td', {}, h('strong', {}, g.name), h('span', { class: 'sub' }, `deleted ${date(g.deleted_ms)}`)),
+    h('td', { class: 'c-date' }, date(g.deleted_ms)),
+    h('td', { class: 'c-act' },
+      h('button', { type: 'button', onclick: () => change(`${g.name} restored`, () => api.restoreGroup(g.id)) }, 'Restore'),
+      h('button', {
+        type: 'button',
+        class: 'danger',
+        onclick: () => ask({
+          title: `Purge group ${g.name}?`,
+          text: 'Its members and permissions go with it, for good.',
+          ok: 'Purge',
+          danger: true,
+          act: async () => {
+            await api.purgeGroup(g.id);
+            toast(`${g.name} purged`);
+            loadPeople();
+          },
+        }),
+      }, 'Purge')));
+}
+
+async function loadPeople() {
   try {
-    const j = await api.adminUsers();
+    const [j, g, t] = await Promise.all([api.adminUsers(), api.adminGroups(), api.adminGroupTrash()]);
+    people.users = j.users;
     $('user-rows').replaceChildren(...j.users.map(userRow));
     const admins = j.users.filter((u) => u.admin).length;
     const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
     $('users-summary').textContent = `${plural(j.users.length, 'user')}, ${plural(admins, 'admin')}`;
+    $('group-rows').replaceChildren(...g.groups.map(groupRow));
+    $('groups-none').hidden = g.groups.length > 0;
+    $('gtrash-rows').replaceChildren(...t.groups.map(deletedGroupRow));
+    $('gtrash-none').hidden = t.groups.length > 0;
   } catch (e) {
     fail(e);
   }
+}
+
+function newUser() {
+  const dlg = $('userform');
+  $('uf-form').reset();
+  $('uf-error').hidden = true;
+  $('uf-ok').disabled = false;
+  dlg.showModal();
+  $('uf-name').focus();
+}
+
+async function onNewUser(e) {
+  e.preventDefault();
+  const name = $('uf-name').value.trim();
+  $('uf-ok').disabled = true;
+  try {
+    await api.addUser(checkName(name), $('uf-password').value, $('uf-admin').checked);
+    $('userform').close();
+    $('uf-form').reset();
+    toast(`User ${name} added`);
+    loadPeople();
+  } catch (x) {
+    if (x instanceof api.ApiError && x.status === 401) {
+      $('userform').close();
+      return;
+    }
+    $('uf-error').textContent = x.message || String(x);
+    $('uf-error').hidden = false;
+  } finally {
+    $('uf-ok').disabled = false;
+  }
+}
+
+function newGroup() {
+  ask({
+    title: 'New group',
+    text: 'Its name:',
+    value: '',
+    ok: 'Add group',
+    act: async (name) => {
+      await api.addGroup(checkName(name));
+      toast(`Group ${name} added`);
+      loadPeople();
+    },
+  });
 }
 
 function loadAdmin() {
@@ -871,7 +1105,7 @@ function loadAdmin() {
     loadJobs();
     loadEvents();
   }
-  if (s.admin) loadUsers();
+  if (s.admin) loadPeople();
 }
 
 function showAdmin() {
@@ -979,6 +1213,12 @@ function init() {
   $('versions-close').addEventListener('click', () => $('versions').close());
   $('menu-close').addEventListener('click', () => $('menu').close());
   $('perms-close').addEventListener('click', () => $('perms').close());
+  $('perms-form').addEventListener('submit', setPerm);
+  $('pf-kind').addEventListener('change', permChoices);
+  $('user-new').addEventListener('click', newUser);
+  $('uf-form').addEventListener('submit', onNewUser);
+  $('uf-cancel').addEventListener('click', () => $('userform').close());
+  $('group-new').addEventListener('click', newGroup);
   $('perms-here').addEventListener('click', () => {
     const names = files.path.split('/').filter((n) => n !== '');
     openPerms(files.path, names.length ? names[names.length - 1] : 'Home');

@@ -13,6 +13,7 @@
  *   shard N (one database per shard): all of one client's rows live in its
  *   shard, and every row carries its client id
  *     users, usergroups, group_members
+ *     group_trash   (group, deleted time, by user): the groups trash
  *     folders       (id, client, parent NULL for the root, name, created,
  *                   modified); a name is unique among the live folders and
  *                   files of one parent
@@ -151,6 +152,14 @@ struct cf_fsdb_user {
 struct cf_fsdb_group {
     uint64_t id;
     char name[CF_FSDB_NAME_MAX + 1];
+};
+
+/* A group in the groups trash (cf_fsdb_group_delete). */
+struct cf_fsdb_group_trash {
+    uint64_t id;
+    char name[CF_FSDB_NAME_MAX + 1];
+    uint64_t deleted_ms;
+    uint64_t by_user; /* 0: not recorded */
 };
 
 struct cf_fsdb_perm {
@@ -296,13 +305,19 @@ CF_MUST_CHECK int cf_fsdb_user_list(struct cf_fsdb *fs, uint64_t client, struct 
 CF_MUST_CHECK int cf_fsdb_user_set_disabled(struct cf_fsdb *fs, uint64_t client, uint64_t user,
                                             bool disabled, char *err);
 
+/* Replace a user's password hash (pw_hash borrowed, as cf_fsdb_user_add).
+ * Returns 0, CF_EINVAL, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_user_set_password(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                            const char *pw_hash, char *err);
+
 /* Add a group. Returns 0 (*id_out, may be NULL, gets the id), CF_EEXIST,
  * CF_EINVAL, CF_ENOTFOUND (client), or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_group_add(struct cf_fsdb *fs, uint64_t client, const char *name,
                                     uint64_t *id_out, char *err);
 
 /* The id of client's group called name (borrowed). Returns 0 (*id_out set),
- * CF_ENOTFOUND, CF_EINVAL (bad name), or a db.h error. */
+ * CF_ENOTFOUND (also for a group in the groups trash), CF_EINVAL (bad
+ * name), or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_group_find(struct cf_fsdb *fs, uint64_t client, const char *name,
                                      uint64_t *id_out, char *err);
 
@@ -312,6 +327,39 @@ CF_MUST_CHECK int cf_fsdb_group_member_add(struct cf_fsdb *fs, uint64_t client, 
                                            uint64_t user, char *err);
 CF_MUST_CHECK int cf_fsdb_group_member_remove(struct cf_fsdb *fs, uint64_t client, uint64_t group,
                                               uint64_t user, char *err);
+
+/* The client's groups (not those in the groups trash) in id order. *out:
+ * array of *n (caller owns; free(); NULL when *n is 0). Returns 0,
+ * CF_ENOTFOUND (client), CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_list(struct cf_fsdb *fs, uint64_t client,
+                                     struct cf_fsdb_group **out, size_t *n, char *err);
+
+/* Groups trash. Deleting a group moves it to the groups trash: its members
+ * and its permission entries are kept with it, but while it is there the
+ * group grants nothing (cf_fsdb_perm_effective skips it), is not listed
+ * (cf_fsdb_group_list, cf_fsdb_user_groups, cf_fsdb_perm_list), takes no
+ * members or entries, and still holds its name (cf_fsdb_group_add of that
+ * name is CF_EEXIST). Restoring brings it back with its members and
+ * entries; purging removes it, its memberships and its entries for good.
+ *
+ * cf_fsdb_group_delete: by_user (0: not recorded) is who deleted it.
+ * Returns 0, CF_ENOTFOUND (no such live group), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_delete(struct cf_fsdb *fs, uint64_t client, uint64_t group,
+                                       uint64_t by_user, char *err);
+
+/* The groups in client's groups trash, in id order. *out: array of *n
+ * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND
+ * (client), CF_ETOOLARGE, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_trash_list(struct cf_fsdb *fs, uint64_t client,
+                                           struct cf_fsdb_group_trash **out, size_t *n, char *err);
+
+/* Take group out of the groups trash (cf_fsdb_group_restore) or remove it
+ * for good (cf_fsdb_group_purge). Returns 0, CF_ENOTFOUND (not in client's
+ * groups trash), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_group_restore(struct cf_fsdb *fs, uint64_t client, uint64_t group,
+                                        char *err);
+CF_MUST_CHECK int cf_fsdb_group_purge(struct cf_fsdb *fs, uint64_t client, uint64_t group,
+                                      char *err);
 
 /* The groups user belongs to, in id order. *out: array of *n (caller owns;
  * free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (user), CF_ETOOLARGE,

@@ -33,6 +33,13 @@
  *          maintenance jobs with progress and its counts (replica deficit)
  *   GET    /api/v1/admin/users           a client's admins: its users and groups
  *   GET    /api/v1/admin/perms/<path>    a client's admins: a folder's entries
+ *   GET    /api/v1/admin/groups|group-trash   a client's admins: its groups
+ *          with their members, its deleted groups
+ *   POST|PATCH|PUT|DELETE /api/v1/admin/users|groups|group-trash|perms/...
+ *          a client's admins: add users, disable them, set passwords; add
+ *          groups and members, delete groups to the groups trash, restore
+ *          or purge them; set and remove folder permissions (JSON bodies of
+ *          at most 8 KiB; src/gateway/admin.h lists them)
  *
  * Login limits: failed logins slow down the source address that makes them
  * (per address, and per address and account: a few free tries, then

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coffer/auth.h"
 #include "coffer/common.h"
@@ -224,6 +225,87 @@ static int group_member(struct cf_fsdb *fs, const struct accounts_conf *c, char 
     return rc;
 }
 
+/* `group rm NAME --client C`: to the groups trash (fsdb.h). */
+static int group_rm(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint64_t client = 0, group = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc == 0)
+        rc = cf_fsdb_group_find(fs, client, pos[2], &group, err);
+    if (rc == CF_ENOTFOUND)
+        cf_err_set(err, "no group \"%.64s\"", pos[2]);
+    if (rc == 0)
+        rc = cf_fsdb_group_delete(fs, client, group, 0, err);
+    if (rc == 0)
+        printf("group %s (id %" PRIu64 ") is in the groups trash of client %s\n", pos[2], group,
+               c->client);
+    return rc;
+}
+
+/* `group trash --client C`: the deleted groups. */
+static int group_trash(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_group_trash *t = NULL;
+    uint64_t client = 0;
+    size_t n = 0;
+    int rc = find_client(fs, c, &client, err);
+
+    (void)pos;
+    if (rc == 0)
+        rc = cf_fsdb_group_trash_list(fs, client, &t, &n, err);
+    if (rc == 0)
+        printf("%-10s %-24s %-20s %s\n", "id", "name", "deleted (UTC)", "by user");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char when[32] = "?";
+        time_t sec = (time_t)(t[i].deleted_ms / 1000);
+        struct tm tm;
+        if (gmtime_r(&sec, &tm) != NULL)
+            (void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("%-10" PRIu64 " %-24s %-20s %" PRIu64 "\n", t[i].id, t[i].name, when, t[i].by_user);
+    }
+    free(t);
+    return rc;
+}
+
+/* The id of the group called name in client's groups trash. */
+static int trashed_group(struct cf_fsdb *fs, uint64_t client, const char *name, uint64_t *id,
+                         char *err)
+{
+    struct cf_fsdb_group_trash *t = NULL;
+    size_t n = 0;
+    int rc = cf_fsdb_group_trash_list(fs, client, &t, &n, err);
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            *id = t[i].id;
+    free(t);
+    if (rc == 0 && *id == 0) {
+        cf_err_set(err, "no group \"%.64s\" in the groups trash", name);
+        rc = CF_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* `group restore NAME --client C` and `group purge NAME --client C`. */
+static int group_restore(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    uint64_t client = 0, group = 0;
+    bool purge = strcmp(pos[1], "purge") == 0;
+    int rc = find_client(fs, c, &client, err);
+
+    if (rc == 0)
+        rc = trashed_group(fs, client, pos[2], &group, err);
+    if (rc == 0)
+        rc = purge ? cf_fsdb_group_purge(fs, client, group, err)
+                   : cf_fsdb_group_restore(fs, client, group, err);
+    if (rc == 0)
+        printf("group %s (id %" PRIu64 ") %s\n", pos[2], group,
+               purge ? "purged with its members and permissions"
+                     : "restored with its members and permissions");
+    return rc;
+}
+
 /* `perm set --client C --path /FOLDER (--user U | --group G) --level L`. */
 static int perm_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
 {
@@ -351,6 +433,8 @@ struct account_cmd {
 static const struct account_cmd account_cmds[] = {
     {"client", "add", 3, client_add},       {"user", "add", 3, user_add},
     {"group", "add", 3, group_add},         {"group", "member", 4, group_member},
+    {"group", "rm", 3, group_rm},           {"group", "trash", 2, group_trash},
+    {"group", "restore", 3, group_restore}, {"group", "purge", 3, group_restore},
     {"perm", "set", 2, perm_set},           {"fs-shard", "add", 2, fs_shard_add},
     {"fs-shard", "list", 2, fs_shard_list}, {"s3-key", "add", 2, s3key_add},
     {"s3-key", "list", 2, s3key_list},      {"s3-key", "revoke", 3, s3key_revoke},
@@ -364,6 +448,9 @@ int cf__cli_admin_accounts(int argc, char **argv)
         "                [--password P | --password-file FILE | --password-prompt]\n"
         "       coffer admin group add --client C NAME\n"
         "       coffer admin group member --client C GROUP USER\n"
+        "       coffer admin group rm --client C NAME   (to the groups trash)\n"
+        "       coffer admin group trash --client C\n"
+        "       coffer admin group restore|purge --client C NAME\n"
         "       coffer admin perm set --client C --path /FOLDER (--user U | --group NAME)\n"
         "                             --level none|read|read-write\n"
         "       coffer admin fs-shard add [--shard-location URI] | fs-shard list\n"

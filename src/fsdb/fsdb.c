@@ -129,8 +129,8 @@ static const char shard_schema[] =
 
 /* Tables added after version 1 of a shard, made when missing each time a
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
- * the S3 attributes of file versions and the multipart uploads in
- * progress with their parts (fsdb.h). The catalog's are in
+ * the S3 attributes of file versions, the multipart uploads in
+ * progress with their parts, and the groups trash (fsdb.h). The catalog's are in
  * catalog_schema, which runs at every open. */
 static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " file_id BIGINT NOT NULL,"
@@ -162,7 +162,14 @@ static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " md5 TEXT NOT NULL,"
                                   " sha512 TEXT NOT NULL,"
                                   " created BIGINT NOT NULL,"
-                                  " PRIMARY KEY (upload_id, part_no));";
+                                  " PRIMARY KEY (upload_id, part_no));"
+                                  "CREATE TABLE IF NOT EXISTS group_trash ("
+                                  " group_id BIGINT PRIMARY KEY REFERENCES usergroups (id),"
+                                  " client_id BIGINT NOT NULL,"
+                                  " deleted BIGINT NOT NULL,"
+                                  " by_user BIGINT NOT NULL);"
+                                  "CREATE INDEX IF NOT EXISTS group_trash_by_client"
+                                  " ON group_trash (client_id, group_id);";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 

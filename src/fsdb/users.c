@@ -19,6 +19,9 @@
     " UNION ALL SELECT f.id, f.parent_id, f.is_root, up.depth + 1 FROM folders f"                  \
     " JOIN up ON f.id = up.parent_id WHERE up.depth < 100000) "
 
+/* The group g (an alias of usergroups) is not in the groups trash. */
+#define LIVE_GROUP " NOT EXISTS (SELECT 1 FROM group_trash t WHERE t.group_id = g.id)"
+
 /* Printable ASCII: hashes are stored and compared as text (PHC strings). */
 static int check_hash(const char *h, char *err)
 {
@@ -72,7 +75,8 @@ static int principal_add(struct cf_fsdb *fs, uint64_t client, const char *name, 
     else
         rc = cf_db_run(c.db, NULL, 0, err, sql_group, "iiti", id, (int64_t)client, name, now);
     if (rc == CF_EEXIST)
-        cf_err_set(err, "%s \"%s\" exists", pw_hash != NULL ? "user" : "group", name);
+        cf_err_set(err, "%s \"%s\" exists%s", pw_hash != NULL ? "user" : "group", name,
+                   pw_hash != NULL ? "" : " (perhaps in the groups trash)");
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
@@ -104,7 +108,8 @@ int cf_fsdb_group_add(struct cf_fsdb *fs, uint64_t client, const char *name, uin
 int cf_fsdb_group_find(struct cf_fsdb *fs, uint64_t client, const char *name, uint64_t *id_out,
                        char *err)
 {
-    static const char sql[] = "SELECT id FROM usergroups WHERE client_id = ?1 AND name = ?2";
+    static const char sql[] = "SELECT id FROM usergroups g WHERE client_id = ?1 AND name = ?2"
+                              " AND" LIVE_GROUP;
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_db_stmt *s = NULL;
     int rc;
@@ -238,11 +243,34 @@ out:
     return rc < 0 ? rc : 0;
 }
 
+int cf_fsdb_user_set_password(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                              const char *pw_hash, char *err)
+{
+    static const char sql[] = "UPDATE users SET pw_hash = ?3 WHERE client_id = ?1 AND id = ?2"
+                              " RETURNING id";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc = check_hash(pw_hash, err);
+
+    if (rc < 0)
+        return rc;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, sql, "iit", (int64_t)client, (int64_t)user, pw_hash);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such user");
+        rc = CF_ENOTFOUND;
+    }
+out:
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
 /* Both the group and the user are client's. Returns 0 or CF_ENOTFOUND. */
 static int check_member(struct cf_db *db, uint64_t client, uint64_t group, uint64_t user, char *err)
 {
     static const char sql[] = "SELECT count(*) FROM usergroups g, users u WHERE g.client_id = ?1"
-                              " AND g.id = ?2 AND u.client_id = ?1 AND u.id = ?3";
+                              " AND g.id = ?2 AND u.client_id = ?1 AND u.id = ?3 AND" LIVE_GROUP;
     int64_t n = 0;
     int rc;
 
@@ -327,7 +355,7 @@ static int user_groups_query(struct cf_db *db, void *arg, int i, size_t got, siz
 {
     static const char sql[] = "SELECT g.id, g.name FROM group_members m JOIN usergroups g"
                               " ON g.id = m.group_id WHERE m.user_id = ?2 AND g.client_id = ?1"
-                              " ORDER BY g.id";
+                              " AND" LIVE_GROUP " ORDER BY g.id";
     const struct of_item *a = arg;
     int rc;
 
@@ -366,6 +394,165 @@ int cf_fsdb_user_groups(struct cf_fsdb *fs, uint64_t client, uint64_t user,
     return rc;
 }
 
+/* ---- the groups trash --------------------------------------------------------- */
+
+static int group_list_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                            struct cf_db_stmt **s, char *err)
+{
+    static const char sql[] = "SELECT g.id, g.name FROM usergroups g WHERE g.client_id = ?1"
+                              " AND" LIVE_GROUP " ORDER BY g.id";
+    const uint64_t *client = arg;
+
+    (void)got;
+    (void)want;
+    *s = NULL;
+    return i > 0 ? 0 : cf_db_query(db, s, err, sql, "i", (int64_t)*client);
+}
+
+int cf_fsdb_group_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_group **out, size_t *n,
+                       char *err)
+{
+    const struct cf__fsdb_page p = {sizeof(**out), "groups", group_list_query, group_row, &client};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
+    *out = v;
+    return rc;
+}
+
+int cf_fsdb_group_delete(struct cf_fsdb *fs, uint64_t client, uint64_t group, uint64_t by_user,
+                         char *err)
+{
+    static const char sql_live[] = "SELECT count(*) FROM usergroups g"
+                                   " WHERE client_id = ?1 AND id = ?2 AND" LIVE_GROUP;
+    static const char sql_add[] = "INSERT INTO group_trash (group_id, client_id, deleted, by_user)"
+                                  " VALUES (?1, ?2, ?3, ?4)";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int64_t n = 0;
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, &n, 1, err, sql_live, "ii", (int64_t)client, (int64_t)group);
+    if (rc >= 0 && n != 1) {
+        cf_err_set(err, "no such group");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, sql_add, "iiii", (int64_t)group, (int64_t)client,
+                   (int64_t)cf_wall_ms(), (int64_t)by_user);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+out:
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
+static int group_trash_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                             struct cf_db_stmt **s, char *err)
+{
+    static const char sql[] = "SELECT g.id, g.name, t.deleted, t.by_user FROM group_trash t"
+                              " JOIN usergroups g ON g.id = t.group_id"
+                              " WHERE t.client_id = ?1 AND g.client_id = ?1 ORDER BY g.id";
+    const uint64_t *client = arg;
+
+    (void)got;
+    (void)want;
+    *s = NULL;
+    return i > 0 ? 0 : cf_db_query(db, s, err, sql, "i", (int64_t)*client);
+}
+
+static int group_trash_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    struct cf_fsdb_group_trash *g = elem;
+
+    (void)arg;
+    (void)i;
+    g->id = (uint64_t)cf_db_column_int64(s, 0);
+    g->deleted_ms = (uint64_t)cf_db_column_int64(s, 2);
+    g->by_user = (uint64_t)cf_db_column_int64(s, 3);
+    return cf_db_column_copy_text(s, 1, g->name, sizeof(g->name));
+}
+
+int cf_fsdb_group_trash_list(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_group_trash **out,
+                             size_t *n, char *err)
+{
+    const struct cf__fsdb_page p = {sizeof(**out), "deleted groups", group_trash_query,
+                                    group_trash_row, &client};
+    void *v = NULL;
+    bool more;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, CF_FSDB_LIST_MAX, &p, &v, n, &more, err);
+    *out = v;
+    return rc;
+}
+
+int cf_fsdb_group_restore(struct cf_fsdb *fs, uint64_t client, uint64_t group, char *err)
+{
+    static const char sql[] = "DELETE FROM group_trash WHERE client_id = ?1 AND group_id = ?2"
+                              " RETURNING group_id";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, sql, "ii", (int64_t)client, (int64_t)group);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such group in the groups trash");
+        rc = CF_ENOTFOUND;
+    }
+out:
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_group_purge(struct cf_fsdb *fs, uint64_t client, uint64_t group, char *err)
+{
+    /* Ids come from one counter per shard, so principal_id with kind 1
+     * names this group only. */
+    static const char *const sql[] = {
+        "DELETE FROM group_members WHERE group_id = ?1",
+        "DELETE FROM folder_perms WHERE kind = 1 AND principal_id = ?1",
+        "DELETE FROM group_trash WHERE group_id = ?1",
+        "DELETE FROM usergroups WHERE id = ?1",
+    };
+    static const char sql_in[] = "SELECT count(*) FROM group_trash"
+                                 " WHERE client_id = ?1 AND group_id = ?2";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int64_t n = 0;
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, &n, 1, err, sql_in, "ii", (int64_t)client, (int64_t)group);
+    if (rc >= 0 && n != 1) {
+        cf_err_set(err, "no such group in the groups trash");
+        rc = CF_ENOTFOUND;
+    }
+    for (size_t i = 0; rc >= 0 && i < sizeof(sql) / sizeof(sql[0]); i++)
+        rc = cf_db_run(c.db, NULL, 0, err, sql[i], "i", (int64_t)group);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_commit(c.db, err);
+out:
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}
+
 /* ---- permissions ------------------------------------------------------------- */
 
 int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, char *err)
@@ -396,8 +583,8 @@ int cf__fsdb_is_within(struct cf_db *db, uint64_t client, uint64_t folder, uint6
 static int check_principal(struct cf_db *db, uint64_t client, enum cf_fsdb_principal kind,
                            uint64_t principal, char *err)
 {
-    static const char sql_group[] = "SELECT count(*) FROM usergroups"
-                                    " WHERE client_id = ?1 AND id = ?2";
+    static const char sql_group[] = "SELECT count(*) FROM usergroups g"
+                                    " WHERE client_id = ?1 AND id = ?2 AND" LIVE_GROUP;
     int64_t n = 0;
     int rc;
 
@@ -481,7 +668,8 @@ static int perm_list_query(struct cf_db *db, void *arg, int i, size_t got, size_
                            struct cf_db_stmt **s, char *err)
 {
     static const char sql[] = "SELECT kind, principal_id, level FROM folder_perms"
-                              " WHERE folder_id = ?1 ORDER BY kind, principal_id";
+                              " WHERE folder_id = ?1 AND NOT (kind = 1 AND principal_id IN"
+                              " (SELECT group_id FROM group_trash)) ORDER BY kind, principal_id";
     const struct of_item *a = arg;
     int rc;
 
@@ -530,7 +718,8 @@ int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64
     static const char sql[] =
         UP_CTE "SELECT p.level FROM up JOIN folder_perms p ON p.folder_id = up.id"
                " WHERE (p.kind = 0 AND p.principal_id = ?3) OR (p.kind = 1 AND p.principal_id IN"
-               " (SELECT group_id FROM group_members WHERE user_id = ?3))"
+               " (SELECT group_id FROM group_members WHERE user_id = ?3"
+               " AND group_id NOT IN (SELECT group_id FROM group_trash)))"
                " ORDER BY up.depth, p.kind, p.level DESC LIMIT 1";
     bool admin = false, disabled = false;
     int64_t level = CF_FSDB_NONE;

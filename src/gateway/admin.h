@@ -26,15 +26,36 @@
  *        created_ms, groups:[{id, name}]}]}: the caller's client's users
  *        and the groups each belongs to
  *   GET /api/v1/admin/perms/PATH {"path", "folder", "entries":[{kind
- *        ("user" or "group"), id, level ("none", "read", "read-write")}]}:
- *        the permission entries set on the folder PATH itself (fsdb.h
- *        cf_fsdb_perm_list); 404 no such folder
+ *        ("user" or "group"), id, name, level ("none", "read",
+ *        "read-write")}]}: the permission entries set on the folder PATH
+ *        itself (fsdb.h cf_fsdb_perm_list); 404 no such folder
+ *   GET /api/v1/admin/groups     {"groups":[{id, name, members:[{id,
+ *        name}]}]}: the groups not in the groups trash
+ *   GET /api/v1/admin/group-trash {"groups":[{id, name, deleted_ms,
+ *        by_user}]}: the groups trash (fsdb.h cf_fsdb_group_delete)
+ * and the writes, each 204 with no body unless said:
+ *   POST /users {"name", "password", "admin": bool (optional)}: 201 {id,
+ *        name, admin}; the password has CF_AUTH_PASSWORD_MIN..MAX bytes and
+ *        is stored hashed as the CLI does (auth.h)
+ *   PATCH /users/NAME {"disabled": bool, "password"}: either or both; an
+ *        admin cannot disable itself (400)
+ *   POST /groups {"name"}: 201 {id, name}
+ *   DELETE /groups/NAME: to the groups trash
+ *   PUT|DELETE /groups/NAME/members/USER: add or remove a member
+ *   POST /group-trash/ID: restore; DELETE /group-trash/ID: purge for good
+ *   PUT /perms/PATH {"user"|"group": NAME, "level"}: set an entry
+ *   DELETE /perms/PATH?user=NAME|group=NAME: remove one
+ * Bodies are JSON objects with only the members named (else 400); unknown
+ * user or group 404, a name taken 409, a bad name or level 400, a caller
+ * that is not an admin of its client 403.
  *
  * Threads: any; nothing is shared.
  */
 #ifndef COFFER_GATEWAY_ADMIN_H
 #define COFFER_GATEWAY_ADMIN_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <microhttpd.h>
@@ -47,6 +68,18 @@ struct cf_upstream;
  * handler should return. */
 enum MHD_Result cf__admin_serve(struct MHD_Connection *c, const char *rest, const char *monitors,
                                 struct cf_upstream *app);
+
+/* Whether rest (after /api/v1/admin) is one of the user, group and
+ * permission endpoints above, answered by cf__admin_accounts. */
+bool cf__admin_is_accounts(const char *rest);
+
+/* Answer method (any; GET and HEAD need no body) on /api/v1/admin<rest>
+ * (cf__admin_is_accounts, decoded) for user of client (from a verified
+ * token), with the request body (borrowed, len bytes; the caller bounds
+ * it). fs is borrowed. Returns what the handler should return. */
+enum MHD_Result cf__admin_accounts(struct MHD_Connection *c, struct cf_fsdb *fs, uint64_t client,
+                                   uint64_t user, const char *method, const char *rest,
+                                   const char *body, size_t len);
 
 /* Answer GET /api/v1/admin/users for user of client (from a verified
  * token): 403 unless that user is an admin of client, else the listing

@@ -55,6 +55,8 @@
 #define REDIRECT_HEADER "X-Coffer-Redirect"
 /* A login body is three short strings; anything bigger is not one. */
 #define LOGIN_BODY_MAX (8 * 1024)
+/* An admin write's body holds a few names and a password. */
+#define ADMIN_BODY_MAX (8 * 1024)
 /* Failed logins slow down, never lock (gateway.h). Per (address, account):
  * three free tries, then 1 s, 2 s, 4 s... up to a minute. Per address over
  * every account: twenty free, then the same (a spray of names). Per
@@ -211,12 +213,15 @@ struct target {
 enum req_kind {
     REQ_LOGIN = 0,
     REQ_PUT = 1,
+    REQ_ADMIN = 2, /* a write on the admin accounts endpoints (admin.h) */
 };
 
 /* State of a request that has a body. */
 struct req {
     enum req_kind kind;
-    struct cf_buf body; /* login */
+    struct cf_buf body; /* login, admin */
+    char *admin_rest;   /* admin: the URL after /api/v1/admin (owned) */
+    char method[16];    /* admin */
     bool body_too_big;
     struct cf_pump *pump; /* upload: the body on its way to the app */
     struct cf_buf reply;  /* upload: the app's reply */
@@ -1923,12 +1928,10 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
 {
     int rc;
 
+    if (cf__admin_is_accounts(rest))
+        return cf__admin_accounts(c, g->fs, w->client, w->user, method, rest, NULL, 0);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return cf_http_reply_error(c, CF_EMETHOD, "the admin API is read-only: use GET");
-    if (strcmp(rest, "/users") == 0)
-        return cf__admin_users(c, g->fs, w->client, w->user);
-    if (strncmp(rest, "/perms", 6) == 0 && (rest[6] == '\0' || rest[6] == '/'))
-        return cf__admin_perms(c, g->fs, w->client, w->user, rest + 6);
+        return cf_http_reply_error(c, CF_EMETHOD, "the operator's view is read-only: use GET");
     rc = need_operator(g, w);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s",
@@ -2042,8 +2045,24 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "%s",
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
-    if (under(url, ADMIN) != NULL)
-        return admin(g, c, method, &w, under(url, ADMIN));
+    rest = under(url, ADMIN);
+    if (rest != NULL && cf__admin_is_accounts(rest) && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        struct req *r;
+        if (strlen(method) >= sizeof(r->method))
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "no such method");
+        r = cf_xcalloc(1, sizeof(*r));
+        r->kind = REQ_ADMIN;
+        r->who = w;
+        r->admin_rest = cf_xstrdup(rest);
+        (void)snprintf(r->method, sizeof(r->method), "%s", method);
+        cf_buf_init(&r->body, ADMIN_BODY_MAX);
+        *req_cls = r;
+        return MHD_YES;
+    }
+    if (rest != NULL)
+        return admin(g, c, method, &w, rest);
+    rest = under(url, FS);
     if (rest == NULL && under(url, KEYS) != NULL)
         return keys_api(g, c, method, &w, under(url, KEYS));
     if (rest == NULL) {
@@ -2072,7 +2091,11 @@ static void req_free(struct req *r)
         return;
     cf_pump_free(r->pump);
     cf_buf_fini(&r->reply);
+    /* Login and admin bodies may hold a password. */
+    if (r->body.base != NULL)
+        explicit_bzero(r->body.base, r->body.len);
     cf_buf_fini(&r->body);
+    free(r->admin_rest);
     free(r);
 }
 
@@ -2098,6 +2121,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (r->err < 0)
             return cf_http_reply_error(c, r->err, "the upload service failed");
         return put_finish(g, c, r);
+    }
+    if (r->kind == REQ_ADMIN) {
+        if (r->body_too_big)
+            return cf_http_reply_error(c, CF_ETOOLARGE, "an admin body is at most %d bytes",
+                                       ADMIN_BODY_MAX);
+        return cf__admin_accounts(c, g->fs, r->who.client, r->who.user, r->method, r->admin_rest,
+                                  r->body.base, r->body.len);
     }
     return login_finish(g, c, r);
 }

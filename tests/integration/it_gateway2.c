@@ -4,7 +4,9 @@
  * gateway`): the permission matrix, concurrent uploads to one path, delete
  * then purge end to end, the gateway's trash retention (also with its wall
  * clock jumped a year ahead), two clients on two shards, and per-client
- * replicas (three filers, clients made with `coffer admin client add`).
+ * replicas (three filers, clients made with `coffer admin client add`), and
+ * the admin API's users, groups, groups trash and permissions, as they
+ * take effect on /api/v1/fs.
  *
  * Before the gateway starts, each case makes the file system catalog itself
  * (the real fsdb, SQLite): shard 1 with client "acme" (admin "boss", "ro" in
@@ -22,7 +24,10 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "coffer/auth.h"
+#include "coffer/buf.h"
 #include "coffer/err.h"
 #include "coffer/fsdb.h"
 #include "coffer/httpc.h"
@@ -803,6 +808,253 @@ static void t_retention_clock(void *arg)
     stop(&s);
 }
 
+/* ---- user, group and permission administration ---- */
+
+static size_t sink(char *p, size_t size, size_t n, void *arg)
+{
+    struct cf_buf *b = arg;
+
+    return cf_buf_append(b, p, size * n) == 0 ? size * n : 0;
+}
+
+/* method target on the gateway with the raw body (NULL: none) and auth
+ * ("" or NULL: no token); *out (may be NULL) gets the reply's JSON if it is
+ * JSON. Returns the status. */
+static long jreq(const struct sys *s, const char *auth, const char *method, const char *target,
+                 const char *body, json_t **out)
+{
+    char url[IT_URL_MAX + 512];
+    struct curl_slist *h = NULL;
+    struct cf_buf b;
+    CURL *e = curl_easy_init();
+    long status = 0;
+    CURLcode cc;
+
+    IT_CHECK(e != NULL);
+    cf_buf_init(&b, 1 << 20);
+    it_fmt(url, sizeof(url), "%s%s", s->gw.base, target);
+    if (auth != NULL && auth[0] != '\0')
+        h = curl_slist_append(h, auth);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    (void)curl_easy_setopt(e, CURLOPT_URL, url);
+    (void)curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    (void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    (void)curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    (void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+    (void)curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    if (body != NULL) {
+        (void)curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        (void)curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    cc = curl_easy_perform(e);
+    IT_CHECKF(cc == CURLE_OK, "%s %s: %s", method, target, curl_easy_strerror(cc));
+    (void)curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (out != NULL)
+        *out = b.len > 0 ? json_loadb(b.base, b.len, 0, NULL) : NULL;
+    cf_buf_fini(&b);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return status;
+}
+
+static long jst(const struct sys *s, const char *auth, const char *method, const char *target,
+                const char *body)
+{
+    return jreq(s, auth, method, target, body, NULL);
+}
+
+/* The member names of group name in GET /api/v1/admin/groups, joined by
+ * ','; "-" when the group is not listed. */
+static void members_of(const struct sys *s, const char *name, char *out, size_t cap)
+{
+    json_t *j = NULL, *g, *m;
+    size_t i, k;
+
+    IT_EQ(jreq(s, s->hdr[BOSS], "GET", "/api/v1/admin/groups", NULL, &j), 200);
+    it_fmt(out, cap, "-");
+    json_array_foreach(json_object_get(j, "groups"), i, g)
+    {
+        if (strcmp(it_json_str(g, "name"), name) != 0)
+            continue;
+        out[0] = '\0';
+        json_array_foreach(json_object_get(g, "members"), k, m)
+        {
+            size_t len = strlen(out);
+            it_fmt(out + len, cap - len, "%s%s", len > 0 ? "," : "", it_json_str(m, "name"));
+        }
+    }
+    json_decref(j);
+}
+
+static void t_admin_api(void *arg)
+{
+    static const char user_body[] =
+        "{\"name\":\"newbie\",\"password\":\"" TEST_PW "\",\"admin\":false}";
+    struct sys sys, *s = &sys;
+    const char *boss;
+    char hdr[HDR_MAX], target[512], names[256], big[10 * 1024];
+    json_t *j = NULL, *e;
+    uint64_t team = 0;
+    size_t i;
+
+    (void)arg;
+    start(s, NULL, 0);
+    boss = s->hdr[BOSS];
+
+    /* Only the client's admins; a token first. */
+    IT_EQ(jst(s, s->hdr[RO], "GET", "/api/v1/admin/groups", NULL), 403);
+    IT_EQ(jst(s, s->hdr[RO], "POST", "/api/v1/admin/users", user_body), 403);
+    IT_EQ(jst(s, s->hdr[RW], "PUT", "/api/v1/admin/perms/proj",
+              "{\"user\":\"rw\",\"level\":\"read-write\"}"),
+          403);
+    IT_EQ(jst(s, NULL, "POST", "/api/v1/admin/groups", "{\"name\":\"x\"}"), 401);
+
+    /* A user: made once, then refused; bad bodies are 400, big ones 413. */
+    IT_EQ(jreq(s, boss, "POST", "/api/v1/admin/users", user_body, &j), 201);
+    IT_CHECK(strcmp(it_json_str(j, "name"), "newbie") == 0);
+    json_decref(j);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users", user_body), 409);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users",
+              "{\"name\":\"a/b\",\"password\":\"" TEST_PW "\"}"),
+          400);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users", "{\"name\":\"shorty\",\"password\":\"x\"}"),
+          400);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users", "{\"name\":"), 400);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users", "[1]"), 400);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users",
+              "{\"name\":\"x\",\"password\":\"" TEST_PW "\",\"root\":true}"),
+          400);
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/users", big), 413);
+    login(s, "acme", "newbie", hdr);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 403);
+
+    /* A group with the new user, granted read on /proj. */
+    IT_EQ(jreq(s, boss, "POST", "/api/v1/admin/groups", "{\"name\":\"team\"}", &j), 201);
+    team = (uint64_t)it_json_int(j, "id");
+    json_decref(j);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/groups", "{\"name\":\"team\"}"), 409);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/groups/team/members/newbie", NULL), 204);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/groups/team/members/ghost", NULL), 404);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/groups/ghost/members/newbie", NULL), 404);
+    members_of(s, "team", names, sizeof(names));
+    IT_CHECKF(strcmp(names, "newbie") == 0, "team: %s", names);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/perms/proj", "{\"group\":\"team\",\"level\":\"all\"}"),
+          400);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/perms/proj",
+              "{\"group\":\"team\",\"user\":\"newbie\",\"level\":\"read\"}"),
+          400);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/perms/nowhere",
+              "{\"group\":\"team\",\"level\":\"read\"}"),
+          404);
+    IT_EQ(
+        jst(s, boss, "PUT", "/api/v1/admin/perms/proj", "{\"group\":\"team\",\"level\":\"read\"}"),
+        204);
+    IT_EQ(jreq(s, boss, "GET", "/api/v1/admin/perms/proj", NULL, &j), 200);
+    names[0] = '\0';
+    json_array_foreach(json_object_get(j, "entries"), i, e)
+    {
+        size_t len = strlen(names);
+        it_fmt(names + len, sizeof(names) - len, "%s:%s:%s;", it_json_str(e, "kind"),
+               it_json_str(e, "name"), it_json_str(e, "level"));
+    }
+    json_decref(j);
+    IT_CHECKF(strstr(names, "group:team:read;") != NULL, "entries: %s", names);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 200);
+    IT_EQ(st(s, hdr, "GET", FS "/proj/sub"), 200);
+    IT_EQ(put_status(s, hdr, FS "/proj/new.bin", 7, 100), 403);
+
+    /* Deleted, the group grants nothing; restored, it does again. */
+    IT_EQ(jst(s, boss, "DELETE", "/api/v1/admin/groups/team", NULL), 204);
+    IT_EQ(jst(s, boss, "DELETE", "/api/v1/admin/groups/team", NULL), 404);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 403);
+    members_of(s, "team", names, sizeof(names));
+    IT_CHECKF(strcmp(names, "-") == 0, "a deleted group is listed: %s", names);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/groups", "{\"name\":\"team\"}"), 409);
+    IT_EQ(jreq(s, boss, "GET", "/api/v1/admin/group-trash", NULL, &j), 200);
+    IT_EQ(json_array_size(json_object_get(j, "groups")), 1);
+    e = json_array_get(json_object_get(j, "groups"), 0);
+    IT_EQ((uint64_t)it_json_int(e, "id"), team);
+    IT_CHECK(strcmp(it_json_str(e, "name"), "team") == 0);
+    json_decref(j);
+    IT_EQ(jst(s, s->hdr[EVE], "POST", "/api/v1/admin/group-trash/1", NULL), 404);
+    it_fmt(target, sizeof(target), "/api/v1/admin/group-trash/%" PRIu64, team);
+    IT_EQ(jst(s, s->hdr[EVE], "POST", target, NULL), 404);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/group-trash/abc", NULL), 400);
+    IT_EQ(jst(s, boss, "POST", target, NULL), 204);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 200);
+    members_of(s, "team", names, sizeof(names));
+    IT_CHECKF(strcmp(names, "newbie") == 0, "restored team: %s", names);
+
+    /* Members leave; entries go; purged groups are gone for good. */
+    IT_EQ(jst(s, boss, "DELETE", "/api/v1/admin/groups/team/members/newbie", NULL), 204);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 403);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/groups/team/members/newbie", NULL), 204);
+    IT_EQ(jst(s, boss, "DELETE", "/api/v1/admin/perms/proj?group=team", NULL), 204);
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 403);
+    IT_EQ(jst(s, boss, "PUT", "/api/v1/admin/perms/proj",
+              "{\"user\":\"newbie\",\"level\":\"read-write\"}"),
+          204);
+    IT_EQ(put_status(s, hdr, FS "/proj/new.bin", 7, 100), 201);
+    IT_EQ(jst(s, boss, "DELETE", "/api/v1/admin/groups/team", NULL), 204);
+    IT_EQ(jst(s, boss, "DELETE", target, NULL), 204);
+    IT_EQ(jst(s, boss, "DELETE", target, NULL), 404);
+    IT_EQ(jreq(s, boss, "GET", "/api/v1/admin/group-trash", NULL, &j), 200);
+    IT_EQ(json_array_size(json_object_get(j, "groups")), 0);
+    json_decref(j);
+    IT_EQ(jst(s, boss, "POST", "/api/v1/admin/groups", "{\"name\":\"team\"}"), 201);
+    /* The CLI's groups trash, on the same database. */
+    {
+        char out[4096];
+        admin_ok(s, out, sizeof(out), "group", "rm", "--client", "acme", "team", NULL, NULL, NULL);
+        members_of(s, "team", names, sizeof(names));
+        IT_CHECKF(strcmp(names, "-") == 0, "team after group rm: %s", names);
+        admin_ok(s, out, sizeof(out), "group", "trash", "--client", "acme", NULL, NULL, NULL, NULL);
+        IT_CHECKF(strstr(out, "team") != NULL, "group trash: %s", out);
+        admin_ok(s, out, sizeof(out), "group", "restore", "--client", "acme", "team", NULL, NULL,
+                 NULL);
+        members_of(s, "team", names, sizeof(names));
+        IT_CHECKF(strcmp(names, "") == 0, "team after group restore: %s", names);
+    }
+
+    /* Disabled users get nothing; an admin cannot disable itself; a new
+     * password takes effect. */
+    IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/boss", "{\"disabled\":true}"), 400);
+    IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/ghost", "{\"disabled\":true}"), 404);
+    IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie", "{}"), 400);
+    memset(big, 'x', 300);
+    big[300] = '\0';
+    it_fmt(target, sizeof(target), "/api/v1/admin/users/%s", big);
+    IT_EQ(jst(s, boss, "PATCH", target, "{\"disabled\":true}"), 400);
+    IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie", "{\"disabled\":true}"), 204);
+    IT_CHECK(st(s, hdr, "GET", FS "/proj") != 200);
+    IT_EQ(jst(s, boss, "PATCH", "/api/v1/admin/users/newbie",
+              "{\"disabled\":false,\"password\":\"another long secret\"}"),
+          204);
+    {
+        char url[IT_URL_MAX + 32];
+        json_t *body = json_pack("{s:s,s:s,s:s}", "client", "acme", "user", "newbie", "password",
+                                 "another long secret");
+        long status = 0;
+        it_fmt(url, sizeof(url), "%s/api/v1/login", s->gw.base);
+        IT_EQ(cf_httpc_json("POST", url, body, 20000, &status, NULL, NULL), 0);
+        IT_EQ(status, 200);
+        json_decref(body);
+    }
+    IT_EQ(st(s, hdr, "GET", FS "/proj"), 200);
+
+    /* Another client's admin sees and changes only its own client. */
+    IT_EQ(jreq(s, s->hdr[EVE], "GET", "/api/v1/admin/users", NULL, &j), 200);
+    IT_EQ(json_array_size(json_object_get(j, "users")), 1);
+    json_decref(j);
+    IT_EQ(jst(s, s->hdr[EVE], "DELETE", "/api/v1/admin/groups/team", NULL), 404);
+    IT_EQ(jst(s, s->hdr[EVE], "PATCH", "/api/v1/admin/users/newbie", "{\"disabled\":true}"), 404);
+    stop(s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -810,6 +1062,7 @@ int main(int argc, char **argv)
         {"concurrent", t_concurrent, NULL, 60}, {"delete_purge", t_delete_purge, NULL, 60},
         {"retention", t_retention, NULL, 60},   {"retention_clock", t_retention_clock, NULL, 60},
         {"shards", t_shards, NULL, 60},         {"client_replicas", t_client_replicas, NULL, 90},
+        {"admin_api", t_admin_api, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -686,6 +686,135 @@ static void test_permissions(void **state)
                      CF_ENOTFOUND);
 }
 
+/* A deleted group grants nothing, keeps its members and entries for a
+ * restore, holds its name, and a purge removes it for good. */
+static void test_group_trash(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, alice, admin, readers, staff, found = 0;
+    struct cf_fsdb_group *gv = NULL;
+    struct cf_fsdb_group_trash *tv = NULL;
+    struct cf_fsdb_perm *pv = NULL;
+    struct cf_fsdb_user u;
+    size_t n = 0;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "admin", "h", true, &admin, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "readers", &readers, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "staff", &staff, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, alice, err), 0);
+    set_perm(fx, a, CF_FSDB_GROUP, readers, CF_FSDB_READ);
+    assert_int_equal(eff(fx, alice, a), CF_FSDB_READ);
+
+    /* Passwords are replaced, checked like new ones. */
+    assert_int_equal(cf_fsdb_user_set_password(fx->fs, fx->a, alice, "$new$hash", err), 0);
+    assert_int_equal(cf_fsdb_user_get(fx->fs, fx->a, "alice", &u, err), 0);
+    assert_string_equal(u.pw_hash, "$new$hash");
+    assert_int_equal(cf_fsdb_user_set_password(fx->fs, fx->a, alice, "has space", err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_user_set_password(fx->fs, fx->a, readers, "$x", err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_user_set_password(fx->fs, fx->b, alice, "$x", err), CF_ENOTFOUND);
+
+    assert_int_equal(cf_fsdb_group_list(fx->fs, fx->a, &gv, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(gv[0].name, "readers");
+    free(gv);
+
+    /* Deleted: no rights, not listed, not found, name still taken. */
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, readers, admin, err), 0);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, readers, admin, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->b, staff, admin, err), CF_ENOTFOUND);
+    assert_int_equal(eff(fx, alice, a), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_list(fx->fs, fx->a, &gv, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(gv[0].id, staff);
+    free(gv);
+    assert_int_equal(cf_fsdb_user_groups(fx->fs, fx->a, alice, &gv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(gv);
+    assert_int_equal(cf_fsdb_perm_list(fx->fs, fx->a, a, &pv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(pv);
+    assert_int_equal(cf_fsdb_group_find(fx->fs, fx->a, "readers", &found, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "readers", NULL, err), CF_EEXIST);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, admin, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_perm_set(fx->fs, fx->a, ra, CF_FSDB_GROUP, readers, CF_FSDB_READ, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_trash_list(fx->fs, fx->a, &tv, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(tv[0].id, readers);
+    assert_string_equal(tv[0].name, "readers");
+    assert_int_equal(tv[0].by_user, admin);
+    assert_true(tv[0].deleted_ms > 0);
+    free(tv);
+    assert_int_equal(cf_fsdb_group_trash_list(fx->fs, fx->b, &tv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(tv);
+
+    /* Restored: members and entries are back. */
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->b, readers, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, readers, err), 0);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, readers, err), CF_ENOTFOUND);
+    assert_int_equal(eff(fx, alice, a), CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_group_find(fx->fs, fx->a, "readers", &found, err), 0);
+    assert_int_equal(found, readers);
+
+    /* Purged: gone with its members and entries; the name is free. */
+    assert_int_equal(cf_fsdb_group_purge(fx->fs, fx->a, readers, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, readers, 0, err), 0);
+    assert_int_equal(cf_fsdb_group_purge(fx->fs, fx->b, readers, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_purge(fx->fs, fx->a, readers, err), 0);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, readers, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_group_trash_list(fx->fs, fx->a, &tv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(tv);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "readers", &found, err), 0);
+    assert_true(found != readers);
+    assert_int_equal(cf_fsdb_user_groups(fx->fs, fx->a, alice, &gv, &n, err), 0);
+    assert_int_equal(n, 0);
+    free(gv);
+    assert_int_equal(eff(fx, alice, a), CF_FSDB_NONE);
+}
+
+/* A shard made before the groups trash gains it on open, its groups and
+ * permissions unchanged. */
+static void test_group_trash_upgrade(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1];
+    uint64_t ra = root(fx, fx->a), alice = 0, staff = 0;
+    struct cf_fsdb_shard *shards = NULL;
+    struct cf_db *db = NULL;
+    size_t n = 0;
+
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "staff", &staff, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, staff, alice, err), 0);
+    set_perm(fx, ra, CF_FSDB_GROUP, staff, CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_shard_list(fx->fs, &shards, &n, err), 0);
+    assert_true(n >= 1);
+    if (strncmp(shards[0].location, "sqlite:", 7) == 0 && shards[0].location[7] != '/')
+        (void)snprintf(uri, sizeof(uri), "sqlite:%s/%s", fx->dir, shards[0].location + 7);
+    else
+        (void)snprintf(uri, sizeof(uri), "%s", shards[0].location);
+    free(shards);
+    cf_fsdb_close(fx->fs);
+    fx->fs = NULL;
+
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(
+        cf_db_exec(db, "DROP INDEX group_trash_by_client; DROP TABLE group_trash", err), 0);
+    cf_db_close(db);
+
+    open_fs(fx);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, staff, 0, err), 0);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, staff, err), 0);
+    assert_int_equal(eff(fx, alice, ra), CF_FSDB_READ);
+}
+
 /* The entry and the level on its governing folder, in one read, agree with
  * cf_fsdb_lookup and cf_fsdb_perm_effective. */
 static void test_lookup_access(void **state)
@@ -1501,6 +1630,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_trash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
