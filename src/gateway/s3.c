@@ -1843,7 +1843,7 @@ static enum MHD_Result delete_objects(struct cf__s3 *s, struct MHD_Connection *c
     const char *p, *end;
     struct cf_buf b;
     struct s3err e;
-    char *key = NULL, vid[VID_MAX];
+    char *key = NULL, vid[128]; /* longer than ours: refused per key */
     uint64_t mark = 0;
     bool quiet, vmark = false;
     size_t count = 0;
