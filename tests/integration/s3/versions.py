@@ -225,6 +225,9 @@ expect(r.get("Errors", []), [])
 expect(s3.get_object(Bucket=B, Key="p/a")["Body"].read(), b"1")
 expect(s3.get_object(Bucket=B, Key="p/b")["Body"].read(), b"22")
 expect(code_of(s3.head_object, Bucket=B, Key="p/c"), ("404", 404))
+r = s3.delete_objects(Bucket=B, Delete={"Objects": [{"Key": "p/a", "VersionId": "bogus"}]})
+expect([(x["Key"], x["Code"]) for x in r.get("Errors", [])], [("p/a", "InvalidArgument")])
+expect(s3.get_object(Bucket=B, Key="p/a")["Body"].read(), b"1")
 
 step("cleanup: every version deleted, nothing is left")
 for ents, _ in history():
