@@ -489,6 +489,32 @@ CF_MUST_CHECK int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uin
                                         struct cf_fsdb_version **out, size_t *n, bool *more,
                                         char *err);
 
+/* cf_fsdb_versions_page newest first: up to limit versions numbered below
+ * before_number (0: from the newest). */
+CF_MUST_CHECK int cf_fsdb_versions_page_desc(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                             uint32_t before_number, size_t limit,
+                                             struct cf_fsdb_version **out, size_t *n, bool *more,
+                                             char *err);
+
+/* Version `version` (an id) of the file named name (borrowed) in folder:
+ * the live file there, or a trashed file deleted from there (*trashed, may
+ * be NULL, tells which). *out->file is the file's id. Returns 0,
+ * CF_ENOTFOUND (no such version of a file at that place), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_version_at(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                     const char *name, uint64_t version,
+                                     struct cf_fsdb_version *out, bool *trashed, char *err);
+
+/* Delete version `version` (an id) of a live or trashed file for good,
+ * with its S3 attributes. If it was current, the newest remaining version
+ * becomes current; if it was the only one, the file goes too, with its
+ * trash entry if it is trashed (*file_gone). When no version of the shard
+ * names its UUID any more, the UUID is recorded as pending release in the
+ * same transaction and copied to gone->text for the caller to hand to the
+ * delete service (else gone->text is ""). Returns 0, CF_ENOTFOUND, or a
+ * db.h error (nothing changed). */
+CF_MUST_CHECK int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version,
+                                         struct cf_fsdb_uuid *gone, bool *file_gone, char *err);
+
 /* Make a new current version of the live file `file` that names the UUID,
  * size and checksum of its version `version`. *out (may be NULL) gets the
  * file. Returns 0, CF_ENOTFOUND, or a db.h error. */
@@ -537,6 +563,18 @@ CF_MUST_CHECK int cf_fsdb_trash_get(struct cf_fsdb *fs, uint64_t client, uint64_
 CF_MUST_CHECK int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms,
                                      uint64_t after_id, size_t limit, struct cf_fsdb_trash **out,
                                      size_t *n, bool *more, char *err);
+
+/* One page of the files trashed from folder (whatever became of the folder
+ * since), in S3 key order: by original name (bytewise), then newest
+ * deletion first (by id, descending); up to limit (1..CF_FSDB_LIST_MAX)
+ * entries after (after_name, after_id): names above after_name (borrowed;
+ * NULL: ""), or that name with an id below after_id (0: none of that
+ * name). *more as for cf_fsdb_list_page. Returns 0, CF_EINVAL (limit),
+ * CF_ENOTFOUND (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_trash_page_from(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                                          const char *after_name, uint64_t after_id, size_t limit,
+                                          struct cf_fsdb_trash **out, size_t *n, bool *more,
+                                          char *err);
 
 /* Put trash entry trash_id back into folder parent (0: its original parent)
  * as name (borrowed; NULL: its original name). Returns 0, CF_EEXIST (the

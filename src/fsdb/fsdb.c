@@ -129,10 +129,13 @@ static const char shard_schema[] =
 
 /* Tables added after version 1 of a shard, made when missing each time a
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
- * the S3 attributes of file versions, the multipart uploads in
- * progress with their parts, and the groups trash (fsdb.h). The catalog's are in
+ * the index of trashed items by where they were (S3's version listing),
+ * the S3 attributes of file versions, the multipart uploads in progress
+ * with their parts, and the groups trash (fsdb.h). The catalog's are in
  * catalog_schema, which runs at every open. */
-static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
+static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
+                                  " ON trash (client_id, orig_parent, orig_name);"
+                                  "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " file_id BIGINT NOT NULL,"
                                   " version INTEGER NOT NULL,"
                                   " client_id BIGINT NOT NULL,"

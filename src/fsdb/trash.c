@@ -239,6 +239,46 @@ int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, u
     return rc;
 }
 
+/* The keyset of a page of files trashed from one folder, for gone_page_query. */
+struct gone_after {
+    uint64_t client, folder;
+    const char *after_name;
+    uint64_t after_id;
+};
+
+static int gone_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
+{
+    /* Keyset on (orig_name, id descending), which trash_by_parent orders
+     * by name. */
+    static const char sql[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
+                              " by_user FROM trash WHERE client_id = ?1 AND kind = 1"
+                              " AND orig_parent = ?2 AND (orig_name > ?3 OR (orig_name = ?3"
+                              " AND id < ?4)) ORDER BY orig_name, id DESC LIMIT ?5";
+    const struct gone_after *a = arg;
+
+    (void)got;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    return cf_db_query(db, s, err, sql, "iitii", (int64_t)a->client, (int64_t)a->folder,
+                       a->after_name, (int64_t)a->after_id, (int64_t)want);
+}
+
+int cf_fsdb_trash_page_from(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
+                            const char *after_name, uint64_t after_id, size_t limit,
+                            struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
+{
+    struct gone_after a = {client, folder, after_name != NULL ? after_name : "", after_id};
+    const struct cf__fsdb_page p = {sizeof(**out), "entries", gone_page_query, trash_page_row, &a};
+    void *v = NULL;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
+    *out = v;
+    return rc;
+}
+
 int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t parent,
                           const char *name, char *err)
 {

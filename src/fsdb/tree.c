@@ -720,8 +720,9 @@ static int version_row(struct cf_db_stmt *s, uint64_t file, struct cf_fsdb_versi
 /* The file of a versions page, for versions_page_query. */
 struct versions_after {
     uint64_t client, file;
-    uint32_t after_number;
-    bool all; /* cf_fsdb_versions: every version, none is no file */
+    uint32_t after_number; /* desc: before this number (0: from the newest) */
+    bool all;              /* cf_fsdb_versions: every version, none is no file */
+    bool desc;             /* newest first */
 };
 
 /* Statement 0 reads the versions; an empty page then checks that the file
@@ -734,11 +735,20 @@ static int versions_page_query(struct cf_db *db, void *arg, int i, size_t got, s
         "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
         " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
         " WHERE o.client_id = ?1 AND o.id = ?2 AND v.number > ?3 ORDER BY v.number LIMIT ?4";
+    static const char sql_desc[] =
+        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
+        " o.current_version FROM versions v JOIN objects o ON o.id = v.object_id"
+        " WHERE o.client_id = ?1 AND o.id = ?2 AND v.number < ?3 ORDER BY v.number DESC"
+        " LIMIT ?4";
     static const char sql_file[] = "SELECT id FROM objects WHERE client_id = ?1 AND id = ?2";
     const struct versions_after *a = arg;
     int rc;
 
     *s = NULL;
+    if (i == 0 && a->desc)
+        return cf_db_query(db, s, err, sql_desc, "iiii", (int64_t)a->client, (int64_t)a->file,
+                           a->after_number == 0 ? INT64_MAX : (int64_t)a->after_number,
+                           (int64_t)want);
     if (i == 0)
         return cf_db_query(db, s, err, sql, "iiii", (int64_t)a->client, (int64_t)a->file,
                            (int64_t)a->after_number, (int64_t)want);
@@ -768,7 +778,22 @@ int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, ui
                           size_t limit, struct cf_fsdb_version **out, size_t *n, bool *more,
                           char *err)
 {
-    struct versions_after a = {client, file, after_number, false};
+    struct versions_after a = {client, file, after_number, false, false};
+    const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
+                                    versions_page_row, &a};
+    void *v = NULL;
+    int rc;
+
+    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
+    *out = v;
+    return rc;
+}
+
+int cf_fsdb_versions_page_desc(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                               uint32_t before_number, size_t limit, struct cf_fsdb_version **out,
+                               size_t *n, bool *more, char *err)
+{
+    struct versions_after a = {client, file, before_number, false, true};
     const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
                                     versions_page_row, &a};
     void *v = NULL;
@@ -782,7 +807,7 @@ int cf_fsdb_versions_page(struct cf_fsdb *fs, uint64_t client, uint64_t file, ui
 int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                      struct cf_fsdb_version **out, size_t *n, char *err)
 {
-    struct versions_after a = {client, file, 0, true};
+    struct versions_after a = {client, file, 0, true, false};
     const struct cf__fsdb_page p = {sizeof(**out), "versions", versions_page_query,
                                     versions_page_row, &a};
     void *v = NULL;
@@ -844,6 +869,132 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     if (rc == 0 && out != NULL)
         *out = e;
 out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_version_at(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
+                       uint64_t version, struct cf_fsdb_version *out, bool *trashed, char *err)
+{
+    /* The file lives at (folder, name), or was trashed from there. */
+    static const char sql[] =
+        "SELECT v.id, v.number, v.uuid, v.size, v.sha512, v.created, v.by_user,"
+        " o.current_version, o.id, o.folder_id FROM versions v JOIN objects o"
+        " ON o.id = v.object_id WHERE o.client_id = ?1 AND v.id = ?2 AND ((o.folder_id = ?3"
+        " AND o.name = ?4) OR (o.folder_id IS NULL AND EXISTS (SELECT 1 FROM trash t"
+        " WHERE t.client_id = ?1 AND t.kind = 1 AND t.item_id = o.id AND t.orig_parent = ?3"
+        " AND t.orig_name = ?4)))";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_query(c.db, &s, err, sql, "iiit", (int64_t)client, (int64_t)version, (int64_t)folder,
+                     name);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no version %llu of this file", (unsigned long long)version);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = version_row(s, (uint64_t)cf_db_column_int64(s, 8), out);
+    if (trashed != NULL)
+        *trashed = cf_db_column_int64(s, 9) == 0;
+out:
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
+int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version,
+                           struct cf_fsdb_uuid *gone, bool *file_gone, char *err)
+{
+    static const char sel[] = "SELECT v.object_id, v.number, o.current_version FROM versions v"
+                              " JOIN objects o ON o.id = v.object_id"
+                              " WHERE o.client_id = ?1 AND v.id = ?2";
+    static const char uuid_sql[] = "SELECT uuid FROM versions WHERE id = ?1";
+    static const char count[] = "SELECT count(*) FROM versions WHERE object_id = ?1";
+    static const char del_attrs[] = "DELETE FROM s3_attrs WHERE file_id = ?1 AND version = ?2";
+    static const char del_version[] = "DELETE FROM versions WHERE id = ?1";
+    static const char del_trash[] = "DELETE FROM trash WHERE client_id = ?1 AND kind = 1"
+                                    " AND item_id = ?2";
+    static const char del_object[] = "DELETE FROM objects WHERE id = ?1";
+    static const char new_current[] =
+        "UPDATE objects SET current_version = (SELECT id FROM versions WHERE object_id = ?1"
+        " ORDER BY number DESC LIMIT 1), modified = ?2 WHERE id = ?1";
+    /* Shard-wide, as cf_fsdb_trash_empty counts (trash.c, BATCH_UNUSED). */
+    static const char refs[] = "SELECT count(*) FROM versions WHERE uuid = ?1";
+    static const char pending[] = "INSERT INTO pending_release (client_id, uuid, since)"
+                                  " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    char uuid[CF_FSDB_UUID_LEN + 1] = "";
+    int64_t row[3] = {0, 0, 0}, n = 0;
+    int rc;
+
+    gone->text[0] = '\0';
+    *file_gone = false;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, row, 3, err, sel, "ii", (int64_t)client, (int64_t)version);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no version %llu", (unsigned long long)version);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        goto out;
+    rc = cf_db_query(c.db, &s, err, uuid_sql, "i", (int64_t)version);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_ROW)
+        rc = cf_db_column_copy_text(s, 0, uuid, sizeof(uuid));
+    else if (rc == CF_DB_DONE)
+        rc = CF_ECORRUPT;
+    cf_db_finalize(s);
+    s = NULL;
+    if (rc == 0)
+        rc = cf_db_run(c.db, &n, 1, err, count, "i", row[0]);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(c.db, NULL, 0, err, del_attrs, "ii", row[0], row[1]);
+    if (rc >= 0)
+        rc = cf_db_run(c.db, NULL, 0, err, del_version, "i", (int64_t)version);
+    if (rc >= 0 && n <= 1) {
+        /* The file's only version: the file goes, and its trash entry if any. */
+        rc = cf_db_run(c.db, NULL, 0, err, del_trash, "ii", (int64_t)client, row[0]);
+        if (rc >= 0)
+            rc = cf_db_run(c.db, NULL, 0, err, del_object, "i", row[0]);
+        *file_gone = true;
+    } else if (rc >= 0 && row[2] == (int64_t)version) {
+        rc = cf_db_run(c.db, NULL, 0, err, new_current, "ii", row[0], (int64_t)cf_wall_ms());
+    }
+    if (rc >= 0)
+        rc = cf_db_run(c.db, &n, 1, err, refs, "t", uuid);
+    if (rc < 0)
+        goto out;
+    /* DESIGN §4: an object nothing names is recorded in the same transaction. */
+    if (n == 0) {
+        rc = cf_db_run(c.db, NULL, 0, err, pending, "iti", (int64_t)client, uuid,
+                       (int64_t)cf_wall_ms());
+        if (rc < 0)
+            goto out;
+    }
+    rc = cf_db_commit(c.db, err);
+    if (rc == 0 && n == 0)
+        memcpy(gone->text, uuid, sizeof(gone->text));
+out:
+    if (rc < 0)
+        *file_gone = false;
     cf_db_finalize(s);
     cf__fsdb_release(&c);
     return rc;

@@ -17,8 +17,12 @@
  * in order (each read back verified) into one new object, recorded as
  * PutObject records one, then releases the parts.
  *
- * Not built yet, answered NotImplemented: UploadPartCopy, versioning,
- * ACLs, policies and the other bucket sub-resources.
+ * Versioning (section "versioning") exposes fsdb's file versions and
+ * trash: every bucket is versioned, a version id is an fsdb version id, a
+ * delete marker a trash entry.
+ *
+ * Not built yet, answered NotImplemented: UploadPartCopy, ACLs, policies
+ * and the other bucket sub-resources.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -59,6 +63,9 @@
 #define QUERY_MAX      128
 #define KEY_MAX        CF_FSDB_PATH_MAX
 #define EMPTY_MD5      "d41d8cd98f00b204e9800998ecf8427e"
+/* Bytes of a version id we give (section "versioning"): "t" and a decimal
+ * uint64_t, with the NUL. */
+#define VID_MAX 24
 
 struct cf__s3 {
     struct cf_gateway *g;
@@ -119,7 +126,8 @@ struct s3req {
     struct cf_buf body;
     bool too_big;
     char bucket[CF_FSDB_NAME_MAX + 1];
-    int op; /* K_BODY: 'C' create bucket, 'D' multi-object delete, 'M' complete an upload */
+    int op; /* K_BODY: 'C' create bucket, 'D' multi-object delete, 'M' complete an upload,
+             * 'V' set versioning */
     char key[KEY_MAX + 1]; /* 'M' */
     /* K_PUT of a part (UploadPart): its upload and number; part_no 0: an
      * object (PutObject). */
@@ -1271,6 +1279,8 @@ static int mpu_get(struct cf__s3 *s, struct MHD_Connection *c, const struct who 
                    const char *bucket, const char *key, struct cf_fsdb_s3upload *u,
                    struct s3err *e);
 static uint32_t part_number(struct MHD_Connection *c);
+static int version_delete(struct cf__s3 *s, const struct who *w, const char *bucket,
+                          const char *key, const char *vid, bool *marker, struct s3err *e);
 static enum MHD_Result part_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r,
                                 const char *md5);
 
@@ -1504,8 +1514,8 @@ static void chunked_feed(struct s3req *r, const char *p, size_t n)
 
 static enum MHD_Result put_object_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r)
 {
-    char md5[33], sha[CF_SIGV4_HEX_SIZE], err[CF_ERR_LEN] = "", etag[40];
-    const char *hdrs[] = {"ETag", etag, NULL};
+    char md5[33], sha[CF_SIGV4_HEX_SIZE], err[CF_ERR_LEN] = "", etag[40], vid[24];
+    const char *hdrs[] = {"ETag", etag, "x-amz-version-id", vid, NULL};
     struct cf_fsdb_entry fe;
     struct s3err e;
     bool keep = true;
@@ -1557,6 +1567,7 @@ static enum MHD_Result put_object_end(struct cf__s3 *s, struct MHD_Connection *c
         cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
                fe.id, fe.version_no, err);
     (void)snprintf(etag, sizeof(etag), "\"%s\"", md5);
+    (void)snprintf(vid, sizeof(vid), "%" PRIu64, fe.version);
     return reply_xml(c, 200, NULL, hdrs);
 }
 
@@ -1618,8 +1629,11 @@ static bool etag_match(const char *list, const char *etag)
     return false;
 }
 
+/* GetObject and HeadObject of key's current version, or of version ver
+ * (borrowed; NULL: the current one) that the caller found readable. */
 static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
-                                  const char *bucket, const char *key)
+                                  const char *bucket, const char *key,
+                                  const struct cf_fsdb_entry *ver)
 {
     const char *im = cf_http_header(c, "If-Match"), *inm = cf_http_header(c, "If-None-Match");
     const char *ims = cf_http_header(c, "If-Modified-Since");
@@ -1629,6 +1643,7 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     struct cf_range range;
     struct s3err e;
     char etag[CF_FSDB_S3_ETAG_MAX + 3], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
+    char vid[VID_MAX];
     const char *hdrs[2 * 40 + 1];
     size_t k = 0;
     int64_t mod_s;
@@ -1637,7 +1652,9 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     int rc;
 
     (void)snprintf(res, sizeof(res), "/%s/%s", bucket, key);
-    if (object_get(s, w, bucket, key, &fe, &e) < 0)
+    if (ver != NULL)
+        fe = *ver;
+    else if (object_get(s, w, bucket, key, &fe, &e) < 0)
         return reply_error(c, &e, res, NULL);
     rc = cf_fsdb_s3attrs_get(s->fs, w->client, fe.id, fe.version_no, &a, NULL);
     if (rc < 0) {
@@ -1656,6 +1673,9 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     hdrs[k++] = etag;
     hdrs[k++] = "Last-Modified";
     hdrs[k++] = lm;
+    (void)snprintf(vid, sizeof(vid), "%" PRIu64, fe.version);
+    hdrs[k++] = "x-amz-version-id";
+    hdrs[k++] = vid;
     /* RFC 9110 13.2.2: If-Match, else If-Unmodified-Since; then
      * If-None-Match, else If-Modified-Since. */
     if ((im != NULL && !etag_match(im, a.etag)) ||
@@ -1707,11 +1727,16 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     return r;
 }
 
+/* DeleteObject: the file goes to the trash, whose entry is its delete
+ * marker. With eout, for DeleteObjects: the outcome goes there (status 0:
+ * deleted) and *marker (may be NULL) gets the marker's trash entry (0:
+ * none made). */
 static enum MHD_Result delete_object(struct cf__s3 *s, struct MHD_Connection *c,
                                      const struct who *w, const char *bucket, const char *key,
-                                     struct s3err *eout)
+                                     struct s3err *eout, uint64_t *marker)
 {
-    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "", vid[VID_MAX];
+    const char *hdrs[] = {"x-amz-delete-marker", "true", "x-amz-version-id", vid, NULL};
     enum cf_fsdb_level have = CF_FSDB_NONE;
     struct cf_fsdb_entry fe, be, *v = NULL;
     struct s3err e;
@@ -1748,11 +1773,16 @@ static enum MHD_Result delete_object(struct cf__s3 *s, struct MHD_Connection *c,
         goto fail;
     }
 done:
+    if (tid != 0 && fe.kind != CF_FSDB_FILE)
+        tid = 0; /* a folder marker's entry is no version of a key */
     if (eout != NULL) {
         eout->status = 0;
+        if (marker != NULL)
+            *marker = tid;
         return MHD_YES;
     }
-    return reply_xml(c, 204, NULL, NULL);
+    (void)snprintf(vid, sizeof(vid), "t%" PRIu64, tid);
+    return reply_xml(c, 204, NULL, tid != 0 ? hdrs : NULL);
 fail:
     if (eout != NULL) {
         *eout = e;
@@ -1813,8 +1843,9 @@ static enum MHD_Result delete_objects(struct cf__s3 *s, struct MHD_Connection *c
     const char *p, *end;
     struct cf_buf b;
     struct s3err e;
-    char *key = NULL;
-    bool quiet;
+    char *key = NULL, vid[128]; /* longer than ours: refused per key */
+    uint64_t mark = 0;
+    bool quiet, vmark = false;
     size_t count = 0;
 
     if (r->too_big || r->body.base == NULL || strstr(r->body.base, "<Delete") == NULL) {
@@ -1839,11 +1870,44 @@ static enum MHD_Result delete_objects(struct cf__s3 *s, struct MHD_Connection *c
         }
         p = end + 6;
         memset(&e, 0, sizeof(e));
-        (void)delete_object(s, c, w, bucket, key, &e);
+        vid[0] = '\0';
+        {
+            /* The object's VersionId, after its Key. */
+            const char *oe = strstr(p, "</Object>"), *vp = strstr(p, "<VersionId>"), *ve;
+            if (vp != NULL && (oe == NULL || vp < oe)) {
+                vp += 11;
+                ve = strstr(vp, "</VersionId>");
+                if (ve == NULL || !xml_text(vp, (size_t)(ve - vp), vid, sizeof(vid))) {
+                    cf_buf_fini(&b);
+                    free(key);
+                    seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+                    return reply_error(c, &e, bucket, NULL);
+                }
+            }
+        }
+        mark = 0;
+        vmark = false;
+        if (vid[0] != '\0')
+            (void)version_delete(s, w, bucket, key, vid, &vmark, &e);
+        else
+            (void)delete_object(s, c, w, bucket, key, &e, &mark);
         if (e.status == 0 && !quiet) {
             bprintf(&b, "<Deleted><Key>");
             xml_esc(&b, key);
-            bprintf(&b, "</Key></Deleted>");
+            bprintf(&b, "</Key>");
+            if (vid[0] != '\0')
+                bprintf(&b, "<VersionId>%s</VersionId>", vid);
+            if (vmark)
+                bprintf(&b,
+                        "<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>%s"
+                        "</DeleteMarkerVersionId>",
+                        vid);
+            if (mark != 0)
+                bprintf(&b,
+                        "<DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>t%" PRIu64
+                        "</DeleteMarkerVersionId>",
+                        mark);
+            bprintf(&b, "</Deleted>");
         } else if (e.status != 0) {
             bprintf(&b, "<Error><Key>");
             xml_esc(&b, key);
@@ -1870,7 +1934,8 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
     enum cf_fsdb_level have = CF_FSDB_NONE;
     struct s3err e;
     struct cf_buf b;
-    char when[32];
+    char when[32], vid[24];
+    const char *hdrs[] = {"x-amz-version-id", vid, NULL};
     uint64_t folder = 0;
     bool dir = false, replace = directive != NULL && strcasecmp(directive, "REPLACE") == 0;
     size_t bl;
@@ -1948,12 +2013,13 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         return reply_error(c, &e, key, NULL);
     }
     iso_time(out.modified_ms, when);
+    (void)snprintf(vid, sizeof(vid), "%" PRIu64, out.version);
     cf_buf_init(&b, 4096);
     bprintf(&b,
             XML_HEAD "<CopyObjectResult xmlns=\"" XMLNS "\"><LastModified>%s"
                      "</LastModified><ETag>&quot;%s&quot;</ETag></CopyObjectResult>",
             when, a.etag);
-    return reply_xml(c, 200, &b, NULL);
+    return reply_xml(c, 200, &b, hdrs);
 }
 
 /* ---- multipart uploads ---- */
@@ -2312,8 +2378,8 @@ static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, 
                                     struct s3req *r)
 {
     char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "", num[16], tag[80];
-    char etag[CF_FSDB_S3_ETAG_MAX + 3];
-    const char *hdrs[] = {"ETag", etag, NULL};
+    char etag[CF_FSDB_S3_ETAG_MAX + 3], vid[VID_MAX] = "";
+    const char *hdrs[] = {"ETag", etag, "x-amz-version-id", vid, NULL};
     struct cf_fsdb_s3upload u;
     struct cf_fsdb_s3part *have = NULL;
     uint32_t *want = NULL;
@@ -2434,6 +2500,7 @@ static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, 
         from_rc(&e, rc, "NoSuchUpload", err);
         goto fail;
     }
+    (void)snprintf(vid, sizeof(vid), "%" PRIu64, fe.version);
     digest_hex(md5, u.attrs.etag);
     /* k <= CF_FSDB_S3_PARTS_MAX: the mask only tells the compiler it fits. */
     (void)snprintf(u.attrs.etag + 32, sizeof(u.attrs.etag) - 32, "-%u", (unsigned)k & 0xffffu);
@@ -2473,15 +2540,717 @@ fail:
     return reply_error(c, &e, r->key, NULL);
 }
 
+/* ---- versioning ---- */
+
+/*
+ * coffer keeps every version of every file, so every bucket is versioned
+ * and stays so. A version's id is its fsdb version id in decimal; a delete
+ * marker is the trash entry of a deleted file, named "t" and the entry's id.
+ * A key's history, newest first, is the live file's versions, then each
+ * file deleted from that key (newest deletion first): its marker, then its
+ * versions. Removing a marker restores its file from the trash; removing a
+ * version deletes it for good.
+ */
+
+/* A versionId: a version (*marker false) or a delete marker. */
+static int parse_version_id(const char *v, uint64_t *id, bool *marker)
+{
+    const char *p = v;
+    char *end = NULL;
+    unsigned long long n;
+
+    *marker = false;
+    if (*p == 't') {
+        *marker = true;
+        p++;
+    }
+    if (*p < '1' || *p > '9')
+        return CF_EINVAL;
+    errno = 0;
+    n = strtoull(p, &end, 10);
+    if (errno != 0 || *end != '\0' || n > INT64_MAX)
+        return CF_EINVAL;
+    *id = n;
+    return 0;
+}
+
+/* Where key's versions are: the folder it is in, on which the user has at
+ * least want, and its name. Returns 0, CF_ENOTFOUND (e: NoSuchBucket, or
+ * NoSuchKey for a folder that is not there) or another error with e set. */
+static int key_place(struct cf__s3 *s, const struct who *w, const char *bucket, const char *key,
+                     enum cf_fsdb_level want, uint64_t *folder, char name[CF_FSDB_NAME_MAX + 1],
+                     struct s3err *e)
+{
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct cf_fsdb_entry fe;
+    bool dir = false;
+    char *slash;
+    int rc;
+
+    if (key_path(bucket, key, path, sizeof(path), &dir, e) < 0)
+        return CF_EINVAL;
+    rc = bucket_get(s, w, bucket, CF_FSDB_READ, &fe, e);
+    if (rc < 0)
+        return rc;
+    if (dir) {
+        seterr(e, 404, "NoSuchKey", "a folder has no versions");
+        return CF_ENOTFOUND;
+    }
+    slash = strrchr(path, '/');
+    (void)snprintf(name, CF_FSDB_NAME_MAX + 1, "%s", slash + 1);
+    *slash = '\0';
+    rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, &fe, &have, err);
+    if (rc == 0 && fe.kind != CF_FSDB_FOLDER)
+        rc = CF_ENOTFOUND;
+    if (rc == CF_ENOTFOUND) {
+        seterr(e, 404, "NoSuchKey", "the specified key does not exist");
+        return rc;
+    }
+    if (rc == 0 && have < want) {
+        seterr(e, 403, "AccessDenied", "you may not %s this object",
+               want == CF_FSDB_READ ? "read" : "delete");
+        return CF_EPERM;
+    }
+    if (rc < 0) {
+        from_rc(e, rc, "NoSuchKey", err);
+        return rc;
+    }
+    *folder = fe.id;
+    return 0;
+}
+
+/* The trash entry id is a file deleted from name in folder. */
+static int marker_at(struct cf__s3 *s, const struct who *w, uint64_t folder, const char *name,
+                     uint64_t id, char *err)
+{
+    struct cf_fsdb_trash t;
+    int rc = cf_fsdb_trash_get(s->fs, w->client, id, &t, err);
+
+    if (rc == 0 &&
+        (t.kind != CF_FSDB_FILE || t.orig_parent != folder || strcmp(t.orig_name, name) != 0))
+        rc = CF_ENOTFOUND;
+    return rc;
+}
+
+/* GetObject and HeadObject of one version (vid, from the query). */
+static enum MHD_Result get_version(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                   const char *bucket, const char *key, const char *vid)
+{
+    char res[KEY_MAX + CF_FSDB_NAME_MAX + 4], name[CF_FSDB_NAME_MAX + 1], err[CF_ERR_LEN] = "";
+    const char *marker_hdrs[] = {
+        "x-amz-delete-marker", "true", "x-amz-version-id", vid, "Allow", "DELETE", NULL};
+    struct cf_fsdb_version ver;
+    struct cf_fsdb_entry fe;
+    struct s3err e;
+    uint64_t folder = 0, id = 0;
+    bool marker = false;
+    int rc;
+
+    (void)snprintf(res, sizeof(res), "/%s/%s", bucket, key);
+    if (parse_version_id(vid, &id, &marker) < 0) {
+        seterr(&e, 400, "InvalidArgument", "invalid version id specified");
+        return reply_error(c, &e, res, NULL);
+    }
+    if (key_place(s, w, bucket, key, CF_FSDB_READ, &folder, name, &e) < 0)
+        return reply_error(c, &e, res, NULL);
+    if (marker) {
+        rc = marker_at(s, w, folder, name, id, err);
+        if (rc == 0) {
+            seterr(&e, 405, "MethodNotAllowed",
+                   "the specified method is not allowed against a delete marker");
+            return reply_error(c, &e, res, marker_hdrs);
+        }
+    } else {
+        rc = cf_fsdb_version_at(s->fs, w->client, folder, name, id, &ver, NULL, err);
+        if (rc == 0) {
+            memset(&fe, 0, sizeof(fe));
+            fe.kind = CF_FSDB_FILE;
+            fe.id = ver.file;
+            fe.parent = folder;
+            memcpy(fe.name, name, sizeof(fe.name));
+            fe.created_ms = ver.created_ms;
+            fe.modified_ms = ver.created_ms;
+            fe.version = ver.id;
+            fe.version_no = ver.number;
+            memcpy(fe.uuid, ver.uuid, sizeof(fe.uuid));
+            fe.size = ver.size;
+            memcpy(fe.sha512, ver.sha512, sizeof(fe.sha512));
+            return get_object(s, c, w, bucket, key, &fe);
+        }
+    }
+    if (rc == CF_ENOTFOUND)
+        seterr(&e, 404, "NoSuchVersion", "the specified version does not exist");
+    else
+        from_rc(&e, rc, "NoSuchVersion", err);
+    return reply_error(c, &e, res, NULL);
+}
+
+/* Delete version vid of key: a delete marker's file comes back from the
+ * trash (*marker); a version goes for good. A version or key that is not
+ * there is deleted already (0). Returns 0 or an error with e set. */
+static int version_delete(struct cf__s3 *s, const struct who *w, const char *bucket,
+                          const char *key, const char *vid, bool *marker, struct s3err *e)
+{
+    char name[CF_FSDB_NAME_MAX + 1], err[CF_ERR_LEN] = "";
+    struct cf_fsdb_version ver;
+    struct cf_fsdb_uuid gone;
+    uint64_t folder = 0, id = 0;
+    bool file_gone = false;
+    int rc;
+
+    if (parse_version_id(vid, &id, marker) < 0) {
+        seterr(e, 400, "InvalidArgument", "invalid version id specified");
+        return CF_EINVAL;
+    }
+    rc = key_place(s, w, bucket, key, CF_FSDB_READ_WRITE, &folder, name, e);
+    if (rc == CF_ENOTFOUND && strcmp(e->code, "NoSuchKey") == 0)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (*marker) {
+        rc = marker_at(s, w, folder, name, id, err);
+        if (rc == 0)
+            rc = cf_fsdb_trash_restore(s->fs, w->client, id, 0, NULL, err);
+        if (rc == CF_EEXIST) {
+            seterr(e, 409, "OperationAborted",
+                   "an object was put at this key after the deletion, and coffer keeps the"
+                   " two histories apart: delete the newer object first");
+            return rc;
+        }
+    } else {
+        rc = cf_fsdb_version_at(s->fs, w->client, folder, name, id, &ver, NULL, err);
+        if (rc == 0)
+            rc = cf_fsdb_version_remove(s->fs, w->client, id, &gone, &file_gone, err);
+        if (rc == 0 && gone.text[0] != '\0')
+            cf__gateway_release(s->g, w->client, &gone, 1);
+    }
+    if (rc == CF_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        from_rc(e, rc, "NoSuchVersion", err);
+    return rc;
+}
+
+static enum MHD_Result delete_version(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, const char *bucket, const char *key,
+                                      const char *vid)
+{
+    const char *hdrs[] = {"x-amz-version-id", vid, NULL, NULL, NULL};
+    struct s3err e;
+    bool marker = false;
+
+    memset(&e, 0, sizeof(e));
+    if (version_delete(s, w, bucket, key, vid, &marker, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    if (marker) {
+        hdrs[2] = "x-amz-delete-marker";
+        hdrs[3] = "true";
+    }
+    return reply_xml(c, 204, NULL, hdrs);
+}
+
+static enum MHD_Result get_versioning(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, const char *bucket)
+{
+    struct cf_fsdb_entry fe;
+    struct cf_buf b;
+    struct s3err e;
+
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    cf_buf_init(&b, 4096);
+    bprintf(&b, XML_HEAD "<VersioningConfiguration xmlns=\"" XMLNS "\"><Status>Enabled</Status>"
+                         "</VersioningConfiguration>");
+    return reply_xml(c, 200, &b, NULL);
+}
+
+/* PutBucketVersioning: Enabled is what every bucket is; coffer cannot stop
+ * keeping versions, nor ask for MFA. */
+static enum MHD_Result put_versioning(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, struct s3req *r)
+{
+    const char *body = r->body.base;
+    struct cf_fsdb_entry fe;
+    char status[32] = "", mfa[32] = "";
+    struct s3err e;
+
+    if (bucket_get(s, w, r->bucket, CF_FSDB_READ_WRITE, &fe, &e) < 0)
+        return reply_error(c, &e, r->bucket, NULL);
+    if (r->too_big || body == NULL || strstr(body, "<VersioningConfiguration") == NULL ||
+        (strstr(body, "<Status>") != NULL &&
+         !xml_field(body, body + r->body.len, "Status", status, sizeof(status))) ||
+        (strstr(body, "<MfaDelete>") != NULL &&
+         !xml_field(body, body + r->body.len, "MfaDelete", mfa, sizeof(mfa)))) {
+        seterr(&e, 400, "MalformedXML", "the XML you provided was not well-formed");
+        return reply_error(c, &e, r->bucket, NULL);
+    }
+    if (strcmp(mfa, "Enabled") == 0) {
+        seterr(&e, 501, "NotImplemented", "coffer does not do MFA delete");
+        return reply_error(c, &e, r->bucket, NULL);
+    }
+    if (strcmp(status, "Suspended") == 0) {
+        seterr(&e, 501, "NotImplemented",
+               "coffer keeps every version of every object: versioning cannot be suspended");
+        return reply_error(c, &e, r->bucket, NULL);
+    }
+    if (status[0] != '\0' && strcmp(status, "Enabled") != 0) {
+        seterr(&e, 400, "IllegalVersioningConfigurationException",
+               "the Status is Enabled or Suspended");
+        return reply_error(c, &e, r->bucket, NULL);
+    }
+    return reply_xml(c, 200, NULL, NULL);
+}
+
+/* ListObjectVersions: lister's walk, each key giving its history. */
+struct vlister {
+    struct lister l; /* contents holds the versions and delete markers */
+    char last_vid[VID_MAX];
+    const char *skip_vid; /* resuming: the first key's entries up to this one are skipped */
+    struct cf_fsdb_s3attrs a;
+};
+
+/* Add a version (ver) or a delete marker (ver NULL) of key; false when the
+ * page is full. */
+static bool vemit(struct vlister *v, const char *key, const char *vid, bool latest, uint64_t ms,
+                  const struct cf_fsdb_version *ver)
+{
+    struct lister *l = &v->l;
+    char when[32];
+
+    if (v->skip_vid != NULL) {
+        if (strcmp(vid, v->skip_vid) == 0)
+            v->skip_vid = NULL;
+        return true;
+    }
+    if (l->count == l->max) {
+        l->truncated = true;
+        l->stop = true;
+        return false;
+    }
+    iso_time(ms, when);
+    bprintf(&l->contents, ver != NULL ? "<Version>" : "<DeleteMarker>");
+    put_key(l, &l->contents, "Key", key);
+    bprintf(&l->contents,
+            "<VersionId>%s</VersionId><IsLatest>%s</IsLatest><LastModified>%s</LastModified>", vid,
+            latest ? "true" : "false", when);
+    if (ver != NULL) {
+        if (cf_fsdb_s3attrs_get(l->s->fs, l->w->client, ver->file, ver->number, &v->a, NULL) < 0) {
+            char hex[129];
+            cf_hex_encode(ver->sha512, 16, hex);
+            memcpy(v->a.etag, hex, 33);
+        }
+        bprintf(&l->contents, "<ETag>&quot;%s&quot;</ETag><Size>%" PRIu64 "</Size>", v->a.etag,
+                ver->size);
+    }
+    owner_xml(&l->contents, "Owner", l->w->user);
+    bprintf(&l->contents,
+            ver != NULL ? "<StorageClass>STANDARD</StorageClass></Version>" : "</DeleteMarker>");
+    l->count++;
+    (void)snprintf(l->last, sizeof(l->last), "%s", key);
+    l->last_cp = false;
+    (void)snprintf(v->last_vid, sizeof(v->last_vid), "%s", vid);
+    return true;
+}
+
+/* The versions of file, newest first; latest marks the current one. */
+static void file_versions(struct vlister *v, const char *key, uint64_t file, bool latest)
+{
+    struct lister *l = &v->l;
+    struct cf_fsdb_version *vv = NULL;
+    uint32_t before = 0;
+    bool more = true;
+    size_t n = 0;
+    char vid[VID_MAX];
+
+    while (more && !l->stop && l->rc == 0) {
+        l->rc = cf_fsdb_versions_page_desc(l->s->fs, l->w->client, file, before, LIST_PAGE, &vv, &n,
+                                           &more, l->err);
+        if (l->rc == CF_ENOTFOUND)
+            l->rc = 0; /* gone meanwhile */
+        for (size_t i = 0; l->rc == 0 && i < n; i++) {
+            (void)snprintf(vid, sizeof(vid), "%" PRIu64, vv[i].id);
+            if (!vemit(v, key, vid, latest && vv[i].current, vv[i].created_ms, &vv[i]))
+                break;
+            before = vv[i].number;
+        }
+        free(vv);
+        vv = NULL;
+    }
+}
+
+/* Key's history: the live file's versions (live: its id, 0 if none), then
+ * each file deleted from name in folder, newest deletion first. */
+static void key_history(struct vlister *v, uint64_t folder, const char *name, const char *key,
+                        uint64_t live)
+{
+    struct lister *l = &v->l;
+    struct cf_fsdb_trash *tv = NULL;
+    uint64_t after_id = INT64_MAX;
+    bool more = true, first = true;
+    size_t n = 0;
+    char vid[VID_MAX];
+
+    if (live != 0)
+        file_versions(v, key, live, true);
+    while (more && !l->stop && l->rc == 0) {
+        l->rc = cf_fsdb_trash_page_from(l->s->fs, l->w->client, folder, name, after_id, LIST_PAGE,
+                                        &tv, &n, &more, l->err);
+        for (size_t i = 0; l->rc == 0 && !l->stop && i < n; i++) {
+            if (strcmp(tv[i].orig_name, name) != 0) {
+                more = false;
+                break;
+            }
+            (void)snprintf(vid, sizeof(vid), "t%" PRIu64, tv[i].id);
+            if (!vemit(v, key, vid, live == 0 && first, tv[i].deleted_ms, NULL))
+                break;
+            first = false;
+            file_versions(v, key, tv[i].item, false);
+            after_id = tv[i].id;
+        }
+        free(tv);
+        tv = NULL;
+    }
+}
+
+/* The first name of a file deleted from folder that is above after
+ * (NULL: any) into out; false if none (or on an error, in l->rc). */
+static bool next_gone(struct vlister *v, uint64_t folder, const char *after,
+                      char out[CF_FSDB_NAME_MAX + 1])
+{
+    struct lister *l = &v->l;
+    struct cf_fsdb_trash *tv = NULL;
+    bool more = false, found = false;
+    size_t n = 0;
+
+    if (l->rc == 0)
+        l->rc = cf_fsdb_trash_page_from(l->s->fs, l->w->client, folder, after, 0, 1, &tv, &n, &more,
+                                        l->err);
+    if (l->rc == 0 && n == 1) {
+        memcpy(out, tv[0].orig_name, CF_FSDB_NAME_MAX + 1);
+        found = true;
+    }
+    free(tv);
+    return found;
+}
+
+static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char *S);
+
+/* One key of folder (keys starting with fp): a live child (it) or a name
+ * only deleted files had. Returns true once past the prefix. */
+static bool vitem(struct vlister *v, uint64_t folder, const char *fp, const char *pp, const char *S,
+                  const char *name, bool dir, const struct cf_fsdb_s3_item *it)
+{
+    struct lister *l = &v->l;
+    char ak[CF_FSDB_NAME_MAX + 2];
+    const char *d;
+    int w;
+
+    w = snprintf(l->full, sizeof(l->full), "%s%s%s", fp, name, dir ? "/" : "");
+    (void)snprintf(ak, sizeof(ak), "%s%s", name, dir ? "/" : "");
+    if (w < 0 || (size_t)w >= sizeof(l->full))
+        return false;
+    if (pp[0] != '\0' && !starts(ak, pp))
+        return strcmp(ak, pp) > 0;
+    d = l->delim != NULL && strlen(l->full) > l->plen ? strstr(l->full + l->plen, l->delim) : NULL;
+    if (d != NULL) {
+        char cp[KEY_MAX + 2], gone[CF_FSDB_NAME_MAX + 1];
+        (void)snprintf(cp, sizeof(cp), "%.*s", (int)(d - l->full) + (int)l->dlen, l->full);
+        if (dir && has_key(l->s, l->w, it->e.id, 0) != 1 && !next_gone(v, it->e.id, NULL, gone))
+            return false; /* nothing was ever kept below */
+        if (!starts(S, cp) && strcmp(cp, S) > 0 && emit(l, cp, true, NULL))
+            v->last_vid[0] = '\0';
+        return false;
+    }
+    if (dir) {
+        enum cf_fsdb_level have = CF_FSDB_NONE;
+        char sub[KEY_MAX + 2];
+        if (cf_fsdb_perm_effective(l->s->fs, l->w->client, l->w->user, it->e.id, &have, NULL) < 0 ||
+            have < CF_FSDB_READ)
+            return false;
+        memcpy(sub, l->full, strlen(l->full) + 1);
+        vwalk(v, it->e.id, sub, S);
+        return false;
+    }
+    if (strcmp(l->full, S) > 0)
+        key_history(v, folder, name, l->full, it != NULL ? it->e.id : 0);
+    return false;
+}
+
+/* walk() for versions: the folder's live children merged in key order with
+ * the names of the files deleted from it. */
+static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char *S)
+{
+    struct lister *l = &v->l;
+    size_t fl = strlen(fp);
+    const char *pp = l->plen > fl ? l->prefix + fl : "";
+    char after[CF_FSDB_NAME_MAX + 2] = "", gone[CF_FSDB_NAME_MAX + 1];
+    bool have_after = false, more = true, has_gone, past = false;
+    struct cf_fsdb_s3_item *vv = NULL;
+    size_t n = 0;
+
+    if (starts(S, fp)) {
+        const char *rest = S + fl, *slash = strchr(rest, '/');
+        if (slash != NULL) {
+            size_t cl = (size_t)(slash - rest);
+            char path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+            struct cf_fsdb_entry fe;
+            enum cf_fsdb_level have = CF_FSDB_NONE;
+            if (cl == 0 || cl > CF_FSDB_NAME_MAX)
+                return;
+            (void)snprintf(path, sizeof(path), "/%s/%s%.*s", l->bucket, fp, (int)cl, rest);
+            if (cf_fsdb_lookup_access(l->s->fs, l->w->client, l->w->user, path, false, &fe, &have,
+                                      NULL) == 0 &&
+                fe.kind == CF_FSDB_FOLDER && have >= CF_FSDB_READ &&
+                (pp[0] == '\0' || starts(rest, pp))) {
+                char sub[KEY_MAX + 2];
+                (void)snprintf(sub, sizeof(sub), "%s%.*s/", fp, (int)cl, rest);
+                if (l->delim == NULL || strlen(sub) <= l->plen ||
+                    strstr(sub + l->plen, l->delim) == NULL)
+                    vwalk(v, fe.id, sub, S);
+                if (l->stop || l->rc < 0)
+                    return;
+            }
+            (void)snprintf(after, sizeof(after), "%.*s/", (int)cl, rest);
+        } else {
+            if (strlen(rest) > CF_FSDB_NAME_MAX + 1)
+                return;
+            (void)snprintf(after, sizeof(after), "%s", rest);
+        }
+        have_after = true;
+    } else if (strcmp(S, fp) > 0) {
+        return;
+    }
+    if (pp[0] != '\0' && strlen(pp) <= CF_FSDB_NAME_MAX + 1) {
+        char seek[CF_FSDB_NAME_MAX + 2];
+        (void)snprintf(seek, sizeof(seek), "%.*s", (int)strlen(pp) - 1, pp);
+        if (!have_after || strcmp(seek, after) > 0) {
+            memcpy(after, seek, strlen(seek) + 1);
+            have_after = true;
+        }
+    }
+    has_gone = next_gone(v, folder, have_after ? after : NULL, gone);
+    while (more && !past && !l->stop && l->rc == 0) {
+        l->rc = cf_fsdb_s3_page(l->s->fs, l->w->client, folder, have_after ? after : NULL,
+                                LIST_PAGE, &vv, &n, &more, l->err);
+        for (size_t i = 0; l->rc == 0 && !l->stop && !past && i < n; i++) {
+            const struct cf_fsdb_s3_item *it = &vv[i];
+            bool dir = it->e.kind == CF_FSDB_FOLDER;
+            char ak[CF_FSDB_NAME_MAX + 2];
+
+            (void)snprintf(ak, sizeof(ak), "%s%s", it->e.name, dir ? "/" : "");
+            /* Names only deleted files had, before this child. */
+            while (has_gone && strcmp(gone, ak) < 0 && !past && !l->stop && l->rc == 0) {
+                char g[CF_FSDB_NAME_MAX + 1];
+                memcpy(g, gone, sizeof(g));
+                past = vitem(v, folder, fp, pp, S, g, false, NULL);
+                has_gone = next_gone(v, folder, g, gone);
+            }
+            if (past || l->stop || l->rc < 0)
+                break;
+            /* A live file's history covers the deleted ones of its name. */
+            if (has_gone && strcmp(gone, ak) == 0)
+                has_gone = next_gone(v, folder, ak, gone);
+            memcpy(after, ak, sizeof(ak));
+            have_after = true;
+            past = vitem(v, folder, fp, pp, S, it->e.name, dir, it);
+        }
+        free(vv);
+        vv = NULL;
+    }
+    while (has_gone && !past && !l->stop && l->rc == 0) {
+        char g[CF_FSDB_NAME_MAX + 1];
+        memcpy(g, gone, sizeof(g));
+        past = vitem(v, folder, fp, pp, S, g, false, NULL);
+        has_gone = next_gone(v, folder, g, gone);
+    }
+}
+
+static enum MHD_Result list_versions(struct cf__s3 *s, struct MHD_Connection *c,
+                                     const struct who *w, const char *bucket)
+{
+    const char *prefix = cf_http_query(c, "prefix"), *delim = cf_http_query(c, "delimiter");
+    const char *kmarker = cf_http_query(c, "key-marker");
+    const char *vmarker = cf_http_query(c, "version-id-marker");
+    const char *enc = cf_http_query(c, "encoding-type");
+    struct vlister *v = NULL;
+    struct lister *l;
+    struct cf_fsdb_entry fe;
+    struct cf_buf b;
+    struct s3err e;
+    char S[KEY_MAX + 3] = "", base[KEY_MAX + 2] = "", path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    enum MHD_Result res;
+    uint64_t vm = 0;
+    bool vm_marker = false;
+    size_t max = 0;
+    int rc;
+
+    if (prefix == NULL)
+        prefix = "";
+    if (delim != NULL && delim[0] == '\0')
+        delim = NULL;
+    if (kmarker == NULL)
+        kmarker = "";
+    if (vmarker != NULL && vmarker[0] == '\0')
+        vmarker = NULL;
+    if (parse_max_keys(cf_http_query(c, "max-keys"), &max) < 0) {
+        seterr(&e, 400, "InvalidArgument", "max-keys is a number");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (enc != NULL && strcmp(enc, "url") != 0) {
+        seterr(&e, 400, "InvalidArgument", "encoding-type is url");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (strlen(prefix) > KEY_MAX || strlen(kmarker) > KEY_MAX ||
+        (delim != NULL && strlen(delim) > 16)) {
+        seterr(&e, 400, "InvalidArgument", "the prefix, key-marker or delimiter is too long");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    if (vmarker != NULL && (kmarker[0] == '\0' || parse_version_id(vmarker, &vm, &vm_marker) < 0)) {
+        seterr(&e, 400, "InvalidArgument",
+               "a version-id-marker is a version id we gave, with its key-marker");
+        return reply_error(c, &e, bucket, NULL);
+    }
+    memcpy(S, kmarker, strlen(kmarker) + 1);
+    /* A common prefix given back as the marker: past all its keys. */
+    if (vmarker == NULL && delim != NULL && starts(kmarker, prefix) &&
+        strlen(kmarker) >= strlen(delim) &&
+        strcmp(kmarker + strlen(kmarker) - strlen(delim), delim) == 0)
+        (void)strncat(S, "\xff", 2);
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0)
+        return reply_error(c, &e, bucket, NULL);
+    {
+        const char *slash = strrchr(prefix, '/');
+        size_t bl = slash != NULL ? (size_t)(slash - prefix) + 1 : 0;
+        memcpy(base, prefix, bl);
+        base[bl] = '\0';
+    }
+    v = cf_xcalloc(1, sizeof(*v));
+    l = &v->l;
+    l->s = s;
+    l->w = w;
+    l->bucket = bucket;
+    l->prefix = prefix;
+    l->plen = strlen(prefix);
+    l->delim = delim;
+    l->dlen = delim != NULL ? strlen(delim) : 0;
+    l->max = max;
+    l->url = enc != NULL;
+    cf_buf_init(&l->contents, 64 * 1024 * 1024);
+    cf_buf_init(&l->prefixes, 64 * 1024 * 1024);
+    rc = 0;
+    if (max > 0 && vmarker != NULL && starts(kmarker, prefix) &&
+        (delim == NULL || strstr(kmarker + strlen(prefix), delim) == NULL)) {
+        /* The rest of the marker key's history first: it precedes every
+         * later key. */
+        uint64_t folder = 0;
+        char name[CF_FSDB_NAME_MAX + 1];
+        struct s3err e2;
+        if (key_place(s, w, bucket, kmarker, CF_FSDB_READ, &folder, name, &e2) == 0) {
+            struct cf_fsdb_entry live;
+            uint64_t id = 0;
+            (void)snprintf(path, sizeof(path), "/%s/%s", bucket, kmarker);
+            if (cf_fsdb_lookup(s->fs, w->client, path, &live, NULL) == 0 &&
+                live.kind == CF_FSDB_FILE)
+                id = live.id;
+            v->skip_vid = vmarker;
+            key_history(v, folder, name, kmarker, id);
+            v->skip_vid = NULL;
+        }
+    }
+    if (base[0] != '\0') {
+        (void)snprintf(path, sizeof(path), "/%s/%.*s", bucket, (int)strlen(base) - 1, base);
+        rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, &fe, &have, NULL);
+        if (rc == 0 && (fe.kind != CF_FSDB_FOLDER || have < CF_FSDB_READ))
+            rc = CF_ENOTFOUND;
+    }
+    if (max > 0 && rc == 0 && !l->stop && l->rc == 0)
+        vwalk(v, fe.id, base, S);
+    if (l->rc < 0) {
+        from_rc(&e, l->rc, "NoSuchBucket", l->err);
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
+    }
+    cf_buf_init(&b, 128 * 1024 * 1024);
+    bprintf(&b, XML_HEAD "<ListVersionsResult xmlns=\"" XMLNS "\"><Name>");
+    xml_esc(&b, bucket);
+    bprintf(&b, "</Name>");
+    put_key(l, &b, "Prefix", prefix);
+    put_key(l, &b, "KeyMarker", kmarker);
+    bprintf(&b, "<VersionIdMarker>%s</VersionIdMarker><MaxKeys>%zu</MaxKeys>",
+            vmarker != NULL ? vmarker : "", max);
+    if (delim != NULL)
+        put_key(l, &b, "Delimiter", delim);
+    if (l->url)
+        bprintf(&b, "<EncodingType>url</EncodingType>");
+    bprintf(&b, "<IsTruncated>%s</IsTruncated>", l->truncated ? "true" : "false");
+    if (l->truncated) {
+        put_key(l, &b, "NextKeyMarker", l->last);
+        if (v->last_vid[0] != '\0')
+            bprintf(&b, "<NextVersionIdMarker>%s</NextVersionIdMarker>", v->last_vid);
+    }
+    if (l->contents.len > 0)
+        bappend(&b, l->contents.base, l->contents.len);
+    if (l->prefixes.len > 0)
+        bappend(&b, l->prefixes.base, l->prefixes.len);
+    bprintf(&b, "</ListVersionsResult>");
+    res = reply_xml(c, 200, &b, NULL);
+out:
+    cf_buf_fini(&l->contents);
+    cf_buf_fini(&l->prefixes);
+    free(v);
+    return res;
+}
+
+/* Requests naming versioning, versions or a versionId. */
+static enum MHD_Result version_route(struct cf__s3 *s, struct MHD_Connection *c,
+                                     const struct who *w, const char *bucket, const char *key,
+                                     const char *method, const char *url, void **req_cls)
+{
+    const char *vid = cf_http_query(c, "versionId");
+    bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+    bool put = strcmp(method, "PUT") == 0, del = strcmp(method, "DELETE") == 0;
+    struct s3err e;
+
+    if (key[0] == '\0' && has_arg(c, "versioning")) {
+        if (get)
+            return get_versioning(s, c, w, bucket);
+        if (put) {
+            struct s3req *r = cf_xcalloc(1, sizeof(*r));
+            r->kind = K_BODY;
+            r->op = 'V';
+            r->who = *w;
+            memcpy(r->bucket, bucket, sizeof(r->bucket));
+            cf_buf_init(&r->body, SMALL_BODY_MAX);
+            *req_cls = r;
+            return MHD_YES;
+        }
+    } else if (key[0] == '\0' && has_arg(c, "versions")) {
+        if (get)
+            return list_versions(s, c, w, bucket);
+    } else if (key[0] != '\0' && !has_arg(c, "versioning") && !has_arg(c, "versions")) {
+        if (vid == NULL)
+            vid = "";
+        if (get || head)
+            return get_version(s, c, w, bucket, key, vid);
+        if (del)
+            return delete_version(s, c, w, bucket, key, vid);
+    } else {
+        seterr(&e, 400, "InvalidRequest",
+               "versioning and versions are a bucket's, versionId an object's");
+        return fail(c, req_cls, &e, url);
+    }
+    seterr(&e, 405, "MethodNotAllowed", "the method is not allowed with versioning");
+    return fail(c, req_cls, &e, url);
+}
+
 /* ---- routing ---- */
 
 /* Sub-resources S3 has that coffer does not (yet). */
 static const char *unsupported(struct MHD_Connection *c)
 {
-    static const char *const subs[] = {"versioning",
-                                       "versions",
-                                       "versionId",
-                                       "acl",
+    static const char *const subs[] = {"acl",
                                        "policy",
                                        "cors",
                                        "lifecycle",
@@ -2537,21 +3306,6 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         seterr(&e, 501, "NotImplemented", "aws-chunked is for PUT only");
         return fail(c, req_cls, &e, url);
     }
-    if (get && key[0] != '\0' && has_arg(c, "versioning")) {
-        seterr(&e, 501, "NotImplemented", "versioning is a bucket's");
-        return fail(c, req_cls, &e, url);
-    }
-    if (get && bucket[0] != '\0' && key[0] == '\0' && has_arg(c, "versioning")) {
-        /* Versioning was never enabled on a bucket: S3's answer is an
-         * empty configuration. */
-        struct cf_fsdb_entry fe;
-        struct cf_buf b;
-        if (bucket_get(s, &w, bucket, CF_FSDB_READ, &fe, &e) < 0)
-            return reply_error(c, &e, bucket, NULL);
-        cf_buf_init(&b, 4096);
-        bprintf(&b, XML_HEAD "<VersioningConfiguration xmlns=\"" XMLNS "\"/>");
-        return reply_xml(c, 200, &b, NULL);
-    }
     sub = unsupported(c);
     if (sub == NULL && key[0] != '\0' && has_arg(c, "partNumber") && !has_arg(c, "uploadId"))
         sub = "partNumber";
@@ -2559,6 +3313,9 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         seterr(&e, 501, "NotImplemented", "%s is not implemented by coffer yet", sub);
         return fail(c, req_cls, &e, url);
     }
+    if (bucket[0] != '\0' &&
+        (has_arg(c, "versioning") || has_arg(c, "versions") || has_arg(c, "versionId")))
+        return version_route(s, c, &w, bucket, key, method, url, req_cls);
     if (bucket[0] == '\0') {
         if (get)
             return list_buckets(s, c, &w);
@@ -2626,9 +3383,9 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         }
     }
     if (get || head)
-        return get_object(s, c, &w, bucket, key);
+        return get_object(s, c, &w, bucket, key, NULL);
     if (del)
-        return delete_object(s, c, &w, bucket, key, NULL);
+        return delete_object(s, c, &w, bucket, key, NULL, NULL);
     if (put) {
         const char *src = cf_http_header(c, "x-amz-copy-source");
         if (src != NULL)
@@ -2670,6 +3427,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return create_bucket(s, c, &r->who, r->bucket);
         if (r->op == 'M')
             return mpu_complete(s, c, &r->who, r);
+        if (r->op == 'V')
+            return put_versioning(s, c, &r->who, r);
         return delete_objects(s, c, &r->who, r->bucket, r);
     default:
         return reply_error(c, &r->e, r->resource, NULL);

@@ -5,7 +5,8 @@
  * s3cmd and rclone unchanged (put, get byte for byte, ls, sync, rm,
  * presign + curl, multipart uploads over each client's threshold);
  * tests/integration/s3/conformance.py runs boto3 and
- * hand-signed requests through every feature and error code. Access keys
+ * hand-signed requests through every feature and error code;
+ * tests/integration/s3/versions.py runs boto3 through versioning. Access keys
  * come from `coffer admin s3-key add`, as an operator makes them.
  *
  * usage: it_s3 COFFER TMPDIR SCRIPTS_DIR [CASE...]
@@ -185,11 +186,36 @@ static void t_conformance(void *arg)
     free(e);
 }
 
+/* S3 versioning on coffer's file versions, with boto3 (s3/versions.py). */
+static void t_versions(void *arg)
+{
+    struct s3env *e = calloc(1, sizeof(*e));
+    char script[IT_PATH_MAX], ak2[64], sk2[128], out[OUT_MAX];
+    int rc;
+
+    (void)arg;
+    need("/usr/bin/python3");
+    start(e);
+    rc = it_coffer_cmd(out, sizeof(out), NULL, "admin", "user", "add", "--fs-db", e->fsdb,
+                       "--client", "demo", "nobody", NULL);
+    IT_EQ(it_exit_code(rc), 0);
+    key_add(e, "nobody", ak2, sk2);
+    it_fmt(script, sizeof(script), "%s/versions.py", scripts);
+    {
+        char *const argv[] = {
+            "/usr/bin/python3", script, e->endpoint, e->ak, e->sk, ak2, sk2, NULL};
+        run_script(argv, "versions.log");
+    }
+    stop(e);
+    free(e);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"clients", t_clients, NULL, 150},
         {"conformance", t_conformance, NULL, 90},
+        {"versions", t_versions, NULL, 60},
     };
 
     if (argc < 4) {

@@ -920,6 +920,103 @@ static void test_versions(void **state)
     free(v);
 }
 
+/* S3 versioning: versions by place, newest first, one removed for good,
+ * and the files trashed from a folder in key order. */
+static void test_version_remove(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_version *v = NULL, one;
+    struct cf_fsdb_trash *tv = NULL;
+    struct cf_fsdb_uuid gone, *pv = NULL;
+    struct cf_fsdb_entry e, g;
+    char err[CF_ERR_LEN] = "", u[CF_FSDB_UUID_LEN + 1];
+    uint64_t ra = root(fx, fx->a), d = mkdir_at(fx, fx->a, ra, "d"), tid = 0, tid2 = 0;
+    bool more = true, trashed = true, file_gone = true;
+    size_t n = 0;
+
+    (void)put(fx, fx->a, d, "k", 11);
+    (void)put(fx, fx->a, d, "k", 12);
+    e = put(fx, fx->a, d, "k", 13);
+    /* Newest first, in pages. */
+    assert_int_equal(cf_fsdb_versions_page_desc(fx->fs, fx->a, e.id, 0, 2, &v, &n, &more, err), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_int_equal(v[0].number, 3);
+    assert_true(v[0].current);
+    assert_int_equal(v[1].number, 2);
+    free(v);
+    assert_int_equal(cf_fsdb_versions_page_desc(fx->fs, fx->a, e.id, 2, 2, &v, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(v[0].number, 1);
+    one = v[0];
+    free(v);
+    /* By place: right folder and name only. */
+    assert_int_equal(cf_fsdb_version_at(fx->fs, fx->a, d, "k", one.id, &one, &trashed, err), 0);
+    assert_int_equal(one.file, e.id);
+    assert_false(trashed);
+    assert_int_equal(cf_fsdb_version_at(fx->fs, fx->a, ra, "k", one.id, &one, NULL, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_version_at(fx->fs, fx->b, d, "k", one.id, &one, NULL, err),
+                     CF_ENOTFOUND);
+    /* Another file shares version 1's object: removing it frees nothing. */
+    (void)put(fx, fx->a, ra, "share", 11);
+    assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, one.id, &gone, &file_gone, err), 0);
+    assert_string_equal(gone.text, "");
+    assert_false(file_gone);
+    assert_int_equal(refs(fx, fx->a, 11), 1);
+    assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, one.id, &gone, &file_gone, err),
+                     CF_ENOTFOUND);
+    /* The current version goes: the one before becomes current. */
+    assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, e.version, &gone, &file_gone, err), 0);
+    uuid_of(13, u);
+    assert_string_equal(gone.text, u);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/d/k", &g, err), 0);
+    assert_int_equal(g.version_no, 2);
+    assert_int_equal(g.size, 1200);
+    assert_int_equal(cf_fsdb_release_pending(fx->fs, fx->a, &pv, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(pv[0].text, u);
+    free(pv);
+    assert_int_equal(cf_fsdb_release_done(fx->fs, fx->a, u, err), 0);
+
+    /* Trashed from d: two deletions of "k" (newest first), one of "j". */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, g.id, 0, &tid, err), 0);
+    e = put(fx, fx->a, d, "k", 14);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, &tid2, err), 0);
+    e = put(fx, fx->a, d, "j", 15);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_version_at(fx->fs, fx->a, d, "k", g.version, &one, &trashed, err), 0);
+    assert_true(trashed);
+    assert_int_equal(cf_fsdb_trash_page_from(fx->fs, fx->a, d, NULL, 0, 2, &tv, &n, &more, err), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_string_equal(tv[0].orig_name, "j");
+    assert_int_equal(tv[1].id, tid2);
+    free(tv);
+    assert_int_equal(cf_fsdb_trash_page_from(fx->fs, fx->a, d, "k", tid2, 10, &tv, &n, &more, err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(tv[0].id, tid);
+    free(tv);
+    assert_int_equal(cf_fsdb_trash_page_from(fx->fs, fx->a, d, "k", 0, 10, &tv, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+    free(tv);
+    /* The trashed file's only version: the file and its trash entry go. */
+    assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, e.version, &gone, &file_gone, err), 0);
+    assert_true(file_gone);
+    uuid_of(15, u);
+    assert_string_equal(gone.text, u);
+    assert_int_equal(cf_fsdb_trash_page_from(fx->fs, fx->a, d, NULL, 0, 10, &tv, &n, &more, err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_string_equal(tv[0].orig_name, "k");
+    free(tv);
+    assert_int_equal(cf_fsdb_versions(fx->fs, fx->a, e.id, &v, &n, err), CF_ENOTFOUND);
+    free(v);
+}
+
 static void test_copy_and_trash(void **state)
 {
     struct fixture *fx = *state;
@@ -1634,6 +1731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trash_empty_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
