@@ -129,9 +129,9 @@ static const char shard_schema[] =
 
 /* Tables added after version 1 of a shard, made when missing each time a
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
- * the S3 attributes of file versions and the multipart uploads in
- * progress with their parts (fsdb.h). The catalog's are in
- * catalog_schema, which runs at every open. */
+ * the S3 attributes of file versions, the multipart uploads in progress
+ * with their parts, and the part sizes of completed ones (fsdb.h). The
+ * catalog's are in catalog_schema, which runs at every open. */
 static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " file_id BIGINT NOT NULL,"
                                   " version INTEGER NOT NULL,"
@@ -162,7 +162,13 @@ static const char shard_added[] = "CREATE TABLE IF NOT EXISTS s3_attrs ("
                                   " md5 TEXT NOT NULL,"
                                   " sha512 TEXT NOT NULL,"
                                   " created BIGINT NOT NULL,"
-                                  " PRIMARY KEY (upload_id, part_no));";
+                                  " PRIMARY KEY (upload_id, part_no));"
+                                  "CREATE TABLE IF NOT EXISTS s3_part_sizes ("
+                                  " file_id BIGINT NOT NULL,"
+                                  " version INTEGER NOT NULL,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " sizes TEXT NOT NULL,"
+                                  " PRIMARY KEY (file_id, version));";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 
