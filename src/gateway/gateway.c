@@ -522,11 +522,11 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
     return 0;
 }
 
-/* Stream the object uuid of (size, sha) from objsrv, honouring Range; or,
- * when the client asks, redirect it to a filer (redirect_bytes). */
-/* Reply with the bytes of object uuid (size, sha), honouring Range, or
+/* Stream the object uuid of (size, sha) from objsrv, honouring Range, or
  * only the window `part` (NULL: none; part->last < size) as a 206 whatever
- * Range says; a window of the whole object is verified as a whole read. */
+ * Range says (a window of the whole object is verified as a whole read);
+ * or, when the client asks and no window is given, redirect it to a filer
+ * (redirect_bytes). */
 static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection *c,
                                     const char *uuid, uint64_t size, const uint8_t *sha,
                                     uint32_t version_no, const char *const *extra,
