@@ -1280,6 +1280,8 @@ static enum MHD_Result part_copy(struct cf__s3 *s, struct MHD_Connection *c, con
 static int part_window(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
                        const struct cf_fsdb_entry *fe, const char *etag, uint64_t *first,
                        uint64_t *last, size_t *count, struct s3err *e);
+static int copy_conditions(struct MHD_Connection *c, const struct cf_fsdb_entry *fe,
+                           const char *etag, struct s3err *e);
 
 static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection *c,
                                         const struct who *w, const char *bucket, const char *key,
@@ -1945,6 +1947,8 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         memcpy(a.content_type, "binary/octet-stream", 20);
         memcpy(a.meta, "{}", 3);
     }
+    if (copy_conditions(c, &fe, a.etag, &e) < 0)
+        return reply_error(c, &e, key, NULL);
     if (replace) {
         char etag[sizeof(a.etag)];
         memcpy(etag, a.etag, sizeof(etag));

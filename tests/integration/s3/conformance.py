@@ -296,6 +296,14 @@ s3.copy_object(Bucket="conf", Key="copy/of.bin", MetadataDirective="REPLACE",
                CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
 h2 = s3.head_object(Bucket="conf", Key="copy/of.bin")
 expect((h2["Metadata"], h2["ContentType"]), ({"k": "v"}, "text/x-new"))
+# The copy-source conditions are checked against the source.
+s3.copy_object(Bucket="conf", Key="copy/of.bin", CopySourceIfMatch=etag,
+               CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
+for cond in ({"CopySourceIfMatch": '"%s"' % ("0" * 32)}, {"CopySourceIfNoneMatch": etag},
+             {"CopySourceIfUnmodifiedSince": datetime.datetime(2001, 1, 1)}):
+    expect(code_of(s3.copy_object, Bucket="conf", Key="copy/of.bin",
+                   CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"}, **cond),
+           ("PreconditionFailed", 412))
 r = s3.delete_objects(Bucket="conf", Delete={"Objects": [{"Key": "copy/of.bin"},
                                                          {"Key": "never/was"}]})
 expect(sorted(d["Key"] for d in r["Deleted"]), ["copy/of.bin", "never/was"])
