@@ -1282,6 +1282,8 @@ static int part_window(struct cf__s3 *s, struct MHD_Connection *c, const struct 
                        uint64_t *last, size_t *count, struct s3err *e);
 static int copy_conditions(struct MHD_Connection *c, const struct cf_fsdb_entry *fe,
                            const char *etag, struct s3err *e);
+static void copy_part_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fsdb_entry *from,
+                            const struct cf_fsdb_entry *to);
 
 static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection *c,
                                         const struct who *w, const char *bucket, const char *key,
@@ -1978,6 +1980,7 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         from_rc(&e, rc, "NoSuchKey", err);
         return reply_error(c, &e, key, NULL);
     }
+    copy_part_sizes(s, w->client, &fe, &out);
     iso_time(out.modified_ms, when);
     cf_buf_init(&b, 4096);
     bprintf(&b,
@@ -2537,6 +2540,26 @@ fail:
 
 /* ---- UploadPartCopy and ?partNumber ---- */
 
+/* CopyObject keeps the source's ETag, so a copy of an object completed
+ * from parts keeps its part sizes too (from's, if any, go to to). A
+ * failure is only logged: ?partNumber on the copy is then refused. */
+static void copy_part_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fsdb_entry *from,
+                            const struct cf_fsdb_entry *to)
+{
+    char err[CF_ERR_LEN] = "";
+    uint64_t *sizes = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_fsdb_s3partsizes_get(s->fs, client, from->id, from->version_no, &sizes, &n, err);
+    if (rc == 0)
+        rc = cf_fsdb_s3partsizes_set(s->fs, client, to->id, to->version_no, sizes, n, err);
+    if (rc < 0 && rc != CF_ENOTFOUND)
+        cf_log(CF_LOG_WARN, "s3: the part sizes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               to->id, to->version_no, err);
+    free(sizes);
+}
+
 /* Percent-decode s in place (never longer); "%00" is kept as it is. */
 static void pct_decode(char *s)
 {
@@ -2746,6 +2769,13 @@ static int part_window(struct cf__s3 *s, struct MHD_Connection *c, const struct 
         return CF_EINVAL;
     }
     rc = cf_fsdb_s3partsizes_get(s->fs, w->client, fe->id, fe->version_no, &sizes, &n, err);
+    if (rc == 0 && (strchr(etag, '-') == NULL || strtoull(strchr(etag, '-') + 1, NULL, 10) != n)) {
+        /* Sizes left by a version of that number no longer there (the
+         * ETag, "MD5-N", tells the version's own count): not this one's. */
+        free(sizes);
+        sizes = NULL;
+        rc = CF_ENOTFOUND;
+    }
     if (rc == CF_ENOTFOUND && strchr(etag, '-') != NULL) {
         seterr(e, 501, "NotImplemented",
                "the part sizes of this object were not kept (it was completed before coffer "

@@ -559,6 +559,11 @@ expect(code_of(s3.get_object, Bucket="conf", Key="pc/dst.bin", PartNumber=1, Ran
        ("InvalidRequest", 400))
 st, _, body = signed("GET", "/conf/pc/dst.bin", {"partNumber": "0"})
 expect((st, err_code(body)), (400, "InvalidArgument"))
+# A copy keeps the ETag, and so the parts.
+s3.copy_object(Bucket="conf", Key="pc/dst2.bin", CopySource="conf/pc/dst.bin")
+g = s3.get_object(Bucket="conf", Key="pc/dst2.bin", PartNumber=2)
+expect((g["Body"].read(), g["PartsCount"], g["ETag"]), (cp[1], 3, pc_etag))
+s3.delete_object(Bucket="conf", Key="pc/dst2.bin")
 # The earlier multipart object too (its parts: 5 MiB, 5 MiB, the tail).
 g = s3.get_object(Bucket="conf", Key="mp/big.bin", PartNumber=3)
 expect((g["Body"].read(), g["PartsCount"]), (parts[2], 3))
