@@ -781,4 +781,23 @@ CF_MUST_CHECK int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const
                                       uint32_t after, size_t limit, struct cf_fsdb_s3part **out,
                                       size_t *n, bool *more, char *err);
 
+/* The sizes of the parts a file version was completed from (shard table
+ * s3_part_sizes), in part order, so that GetObject ?partNumber=N finds
+ * part N's bytes. Versions written otherwise, or completed before the
+ * table existed, have none. Deleted with the file when its trash entry is
+ * emptied (cf_fsdb_trash_empty). */
+
+/* Record the n (1..CF_FSDB_S3_PARTS_MAX) sizes (borrowed) of version number
+ * `version` of client's file, replacing any. Returns 0, CF_EINVAL (n) or a
+ * db.h error. */
+CF_MUST_CHECK int cf_fsdb_s3partsizes_set(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                          uint32_t version, const uint64_t *sizes, size_t n,
+                                          char *err);
+
+/* The part sizes of a version: *sizes an array of *n (caller owns; free()).
+ * Returns 0, CF_ENOTFOUND (none recorded), CF_ECORRUPT (the row is
+ * malformed) or a db.h error; *sizes is NULL and *n 0 on failure. */
+CF_MUST_CHECK int cf_fsdb_s3partsizes_get(struct cf_fsdb *fs, uint64_t client, uint64_t file,
+                                          uint32_t version, uint64_t **sizes, size_t *n, char *err);
+
 #endif

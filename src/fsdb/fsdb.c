@@ -131,8 +131,8 @@ static const char shard_schema[] =
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
  * the index of trashed items by where they were (S3's version listing),
  * the S3 attributes of file versions, the multipart uploads in progress
- * with their parts, and the groups trash (fsdb.h). The catalog's are in
- * catalog_schema, which runs at every open. */
+ * with their parts, the part sizes of completed ones, and the groups trash
+ * (fsdb.h). The catalog's are in catalog_schema, which runs at every open. */
 static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " ON trash (client_id, orig_parent, orig_name);"
                                   "CREATE TABLE IF NOT EXISTS s3_attrs ("
@@ -166,6 +166,12 @@ static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " sha512 TEXT NOT NULL,"
                                   " created BIGINT NOT NULL,"
                                   " PRIMARY KEY (upload_id, part_no));"
+                                  "CREATE TABLE IF NOT EXISTS s3_part_sizes ("
+                                  " file_id BIGINT NOT NULL,"
+                                  " version INTEGER NOT NULL,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " sizes TEXT NOT NULL,"
+                                  " PRIMARY KEY (file_id, version));"
                                   "CREATE TABLE IF NOT EXISTS group_trash ("
                                   " group_id BIGINT PRIMARY KEY REFERENCES usergroups (id),"
                                   " client_id BIGINT NOT NULL,"

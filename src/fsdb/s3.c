@@ -669,3 +669,100 @@ int cf_fsdb_s3part_list(struct cf_fsdb *fs, uint64_t client, const char *id, uin
     }
     return cf__fsdb_page(fs, client, limit, &p, (void **)out, n, more, err);
 }
+
+/* ---- part sizes of completed uploads ---- */
+
+int cf_fsdb_s3partsizes_set(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t version,
+                            const uint64_t *sizes, size_t n, char *err)
+{
+    static const char sql[] = "INSERT INTO s3_part_sizes (file_id, version, client_id, sizes)"
+                              " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (file_id, version)"
+                              " DO UPDATE SET sizes = excluded.sizes";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (n < 1 || n > CF_FSDB_S3_PARTS_MAX) {
+        cf_err_set(err, "an upload has 1 to %d parts", CF_FSDB_S3_PARTS_MAX);
+        return CF_EINVAL;
+    }
+    /* Decimal sizes joined by ',': 20 digits and a separator each at most. */
+    text = cf_xmalloc(n * 21 + 1);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, 22, "%s%llu", i > 0 ? "," : "",
+                                (unsigned long long)sizes[i]);
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_run(c.db, NULL, 0, err, sql, "iiit", (int64_t)file, (int64_t)version,
+                       (int64_t)client, text);
+    cf__fsdb_release(&c);
+    free(text);
+    return rc < 0 ? rc : 0;
+}
+
+/* Parse the sizes column (len bytes at t) into a new array. */
+static int parse_sizes(const char *t, size_t len, uint64_t **out, size_t *n, char *err)
+{
+    uint64_t *v = NULL;
+    size_t cnt = 1, k = 0, i = 0;
+
+    for (size_t j = 0; j < len; j++)
+        cnt += t[j] == ',';
+    if (len == 0 || cnt > CF_FSDB_S3_PARTS_MAX)
+        goto bad;
+    v = cf_xcalloc(cnt, sizeof(*v));
+    while (i < len) {
+        uint64_t x = 0;
+        size_t d = 0;
+        for (; i < len && t[i] >= '0' && t[i] <= '9'; i++, d++) {
+            uint64_t digit = (uint64_t)(t[i] - '0');
+            if (x > UINT64_MAX / 10 || (x == UINT64_MAX / 10 && digit > UINT64_MAX % 10))
+                goto bad;
+            x = x * 10 + digit;
+        }
+        if (d == 0 || (i < len && (t[i] != ',' || i + 1 == len)))
+            goto bad;
+        v[k++] = x;
+        i++; /* the ',' */
+    }
+    *out = v;
+    *n = k;
+    return 0;
+bad:
+    free(v);
+    cf_err_set(err, "the part sizes recorded are malformed");
+    return CF_ECORRUPT;
+}
+
+int cf_fsdb_s3partsizes_get(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint32_t version,
+                            uint64_t **sizes, size_t *n, char *err)
+{
+    static const char sql[] = "SELECT sizes FROM s3_part_sizes"
+                              " WHERE file_id = ?1 AND version = ?2 AND client_id = ?3";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_db_stmt *s = NULL;
+    const char *t;
+    size_t len = 0;
+    int rc;
+
+    *sizes = NULL;
+    *n = 0;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf_db_query(c.db, &s, err, sql, "iii", (int64_t)file, (int64_t)version,
+                         (int64_t)client);
+    if (rc == 0)
+        rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no part sizes recorded");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_DB_ROW) {
+        t = cf_db_column_text(s, 0, &len);
+        rc = parse_sizes(t != NULL ? t : "", t != NULL ? len : 0, sizes, n, err);
+    }
+    cf_db_finalize(s);
+    cf__fsdb_release(&c);
+    return rc < 0 ? rc : 0;
+}

@@ -428,6 +428,7 @@ static int purge_batch(struct cf_db *db, uint64_t client, uint64_t before_ms,
      * end, so order inside it is free), then the entries. */
     static const char *const del_sql[] = {
         BATCH_FILES "DELETE FROM s3_attrs WHERE file_id IN (SELECT id FROM files)",
+        BATCH_FILES "DELETE FROM s3_part_sizes WHERE file_id IN (SELECT id FROM files)",
         BATCH_FILES "DELETE FROM versions WHERE object_id IN (SELECT id FROM files)",
         BATCH_FILES "DELETE FROM objects WHERE id IN (SELECT id FROM files)",
         BATCH_SUB " DELETE FROM folder_perms WHERE folder_id IN (SELECT id FROM sub)",

@@ -527,11 +527,15 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
     return 0;
 }
 
-/* Stream the object uuid of (size, sha) from objsrv, honouring Range; or,
- * when the client asks, redirect it to a filer (redirect_bytes). */
-static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
-                                   uint64_t size, const uint8_t *sha, uint32_t version_no,
-                                   const char *const *extra)
+/* Stream the object uuid of (size, sha) from objsrv, honouring Range, or
+ * only the window `part` (NULL: none; part->last < size) as a 206 whatever
+ * Range says (a window of the whole object is verified as a whole read);
+ * or, when the client asks and no window is given, redirect it to a filer
+ * (redirect_bytes). */
+static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection *c,
+                                    const char *uuid, uint64_t size, const uint8_t *sha,
+                                    uint32_t version_no, const char *const *extra,
+                                    const struct cf_range *part)
 {
     bool own_type = false;
     struct cf_range range = {0, 0};
@@ -546,7 +550,12 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
     unsigned status = MHD_HTTP_OK;
     int w;
 
-    rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), size, &range);
+    if (part != NULL) {
+        range = *part;
+        rr = CF_RANGE_OK;
+    } else {
+        rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), size, &range);
+    }
     if (rr == CF_RANGE_UNSATISFIABLE) {
         const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
         (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
@@ -556,7 +565,8 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
         range.first = 0;
         range.last = size - 1; /* unused when size == 0 */
     }
-    if (wants_redirect(g, c, size) && redirect_bytes(g, c, uuid, size, sha, version_no, &r) == 0)
+    if (part == NULL && wants_redirect(g, c, size) &&
+        redirect_bytes(g, c, uuid, size, sha, version_no, &r) == 0)
         return r;
     /* Every objsrv, healthy ones first: a fetch that fails on one goes on
      * from the byte it reached on the next. */
@@ -577,14 +587,18 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
         memcpy(s->inst, inst, sizeof(inst));
         /* Whole reads are verified against the SHA-512 fsdb recorded, so
          * the client never gets a complete wrong file. */
-        fo = (struct cf_fetch_opts){.urls = urls,
-                                    .n = n,
-                                    .first = range.first,
-                                    .len = range.last - range.first + 1,
-                                    .sha = rr == CF_RANGE_NONE ? sha : NULL,
-                                    .stall_s = g->stall_s,
-                                    .on_fail = stream_fail,
-                                    .ctx = s};
+        fo = (struct cf_fetch_opts){
+            .urls = urls,
+            .n = n,
+            .first = range.first,
+            .len = range.last - range.first + 1,
+            .sha =
+                rr == CF_RANGE_NONE || (part != NULL && range.first == 0 && range.last + 1 == size)
+                    ? sha
+                    : NULL,
+            .stall_s = g->stall_s,
+            .on_fail = stream_fail,
+            .ctx = s};
         if (cf_fetch_new(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
@@ -618,6 +632,13 @@ static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *
     r = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return r;
+}
+
+static enum MHD_Result serve_bytes(struct cf_gateway *g, struct MHD_Connection *c, const char *uuid,
+                                   uint64_t size, const uint8_t *sha, uint32_t version_no,
+                                   const char *const *extra)
+{
+    return serve_window(g, c, uuid, size, sha, version_no, extra, NULL);
 }
 
 /* ---- login ---- */
@@ -1196,16 +1217,29 @@ int cf__gateway_put_object(struct cf_gateway *g, struct cf__gateway_put *p, stru
 int cf__gateway_put_copy(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
                          uint64_t size, const uint8_t *sha512, char *err)
 {
+    return cf__gateway_put_copy_range(g, p, uuid, size, sha512, 0, size, NULL, NULL, err);
+}
+
+int cf__gateway_put_copy_range(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
+                               uint64_t size, const uint8_t *sha512, uint64_t first, uint64_t len,
+                               void (*seen)(void *ctx, const char *buf, size_t n), void *ctx,
+                               char *err)
+{
     char url[CF_UPSTREAM_MAX][URL_MAX];
     const char *urls[CF_UPSTREAM_MAX];
     size_t inst[CF_UPSTREAM_MAX], n;
     struct cf_fetch_opts fo;
     struct stream s;
     char *buf = NULL;
+    uint64_t at = 0; /* offset in the object of the next byte read */
     ssize_t got;
     int w;
 
-    if (size == 0)
+    if (first > size || len > size - first) {
+        cf_err_set(err, "the range is outside the object");
+        return CF_EINVAL;
+    }
+    if (len == 0)
         return 0;
     memset(&s, 0, sizeof(s));
     n = cf_upstream_order(g->objsrv, inst);
@@ -1236,11 +1270,21 @@ int cf__gateway_put_copy(struct cf_gateway *g, struct cf__gateway_put *p, const 
         return CF_EINTERNAL;
     }
     buf = cf_xmalloc(READ_BLOCK);
+    /* Only [first, first + len) is passed on; the rest is read for the
+     * digest. */
     for (;;) {
+        uint64_t a, z;
         got = cf_fetch_read(s.f, buf, READ_BLOCK);
         if (got <= 0 || p->r.err < 0)
             break;
-        put_body(&p->r, buf, (size_t)got);
+        a = at > first ? at : first;
+        z = at + (uint64_t)got < first + len ? at + (uint64_t)got : first + len;
+        if (a < z) {
+            put_body(&p->r, buf + (a - at), (size_t)(z - a));
+            if (seen != NULL)
+                seen(ctx, buf + (a - at), (size_t)(z - a));
+        }
+        at += (uint64_t)got;
     }
     free(buf);
     cf_fetch_free(s.f);
@@ -1265,6 +1309,17 @@ enum MHD_Result cf__gateway_serve(struct cf_gateway *g, struct MHD_Connection *c
                                   const struct cf_fsdb_entry *e, const char *const *headers)
 {
     return serve_bytes(g, c, e->uuid, e->size, e->sha512, e->version_no, headers);
+}
+
+enum MHD_Result cf__gateway_serve_window(struct cf_gateway *g, struct MHD_Connection *c,
+                                         const struct cf_fsdb_entry *e, uint64_t first,
+                                         uint64_t last, const char *const *headers)
+{
+    struct cf_range w = {first, last};
+
+    if (e->size == 0 || first > last || last >= e->size)
+        return cf_http_reply_error(c, CF_EINTERNAL, "a window outside the object");
+    return serve_window(g, c, e->uuid, e->size, e->sha512, e->version_no, headers, &w);
 }
 
 struct cf_fsdb *cf__gateway_fs(struct cf_gateway *g)

@@ -67,6 +67,16 @@ int cf__gateway_put_object(struct cf_gateway *g, struct cf__gateway_put *p, stru
 int cf__gateway_put_copy(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
                          uint64_t size, const uint8_t *sha512, char *err);
 
+/* As cf__gateway_put_copy, but only the bytes [first, first + len) of the
+ * object are passed on to p, and to seen(ctx, ...) (may be NULL) as they
+ * go; the whole object is still read, to verify it against sha512, so a
+ * corrupt source fails the copy. Returns as cf__gateway_put_copy, or
+ * CF_EINVAL when the range is not inside the object (nothing read). */
+int cf__gateway_put_copy_range(struct cf_gateway *g, struct cf__gateway_put *p, const char *uuid,
+                               uint64_t size, const uint8_t *sha512, uint64_t first, uint64_t len,
+                               void (*seen)(void *ctx, const char *buf, size_t n), void *ctx,
+                               char *err);
+
 /* Hand client's objects gone (borrowed; already recorded as pending
  * release in fsdb) to the app's delete service now; those it does not
  * take stay pending for the trash retention pass. */
@@ -82,6 +92,14 @@ void cf__gateway_put_free(struct cf__gateway_put *p);
  * Content-Type among them replaces the default). */
 enum MHD_Result cf__gateway_serve(struct cf_gateway *g, struct MHD_Connection *c,
                                   const struct cf_fsdb_entry *e, const char *const *headers);
+
+/* As cf__gateway_serve, but only the bytes first..last (inclusive;
+ * last < e->size) of the version, as 206 Partial Content with its
+ * Content-Range, whatever the request's Range says; the whole object's
+ * window is read verified. */
+enum MHD_Result cf__gateway_serve_window(struct cf_gateway *g, struct MHD_Connection *c,
+                                         const struct cf_fsdb_entry *e, uint64_t first,
+                                         uint64_t last, const char *const *headers);
 
 /* ---- s3.c: the S3 listener ---- */
 

@@ -15,13 +15,16 @@
  * Multipart uploads keep each part as a stored object of its own, named
  * by fsdb's upload tables and by no file; completing one streams the parts
  * in order (each read back verified) into one new object, recorded as
- * PutObject records one, then releases the parts.
+ * PutObject records one (with its part sizes, for GetObject ?partNumber),
+ * then releases the parts. UploadPartCopy streams a source object's bytes
+ * (a range of them) into a new part object the same way.
  *
  * Versioning (section "versioning") exposes fsdb's file versions and
  * trash: every bucket is versioned, a version id is an fsdb version id, a
  * delete marker a trash entry.
  *
- * Not built yet, answered NotImplemented: UploadPartCopy, ACLs, policies
+ * Not built yet, answered NotImplemented: copying a given version, tags,
+ * ACLs, policies
  * and the other bucket sub-resources.
  */
 #include <errno.h>
@@ -1283,6 +1286,15 @@ static int version_delete(struct cf__s3 *s, const struct who *w, const char *buc
                           const char *key, const char *vid, bool *marker, struct s3err *e);
 static enum MHD_Result part_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r,
                                 const char *md5);
+static enum MHD_Result part_copy(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                 const char *bucket, const char *key, uint32_t no);
+static int part_window(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                       const struct cf_fsdb_entry *fe, const char *etag, uint64_t *first,
+                       uint64_t *last, size_t *count, struct s3err *e);
+static int copy_conditions(struct MHD_Connection *c, const struct cf_fsdb_entry *fe,
+                           const char *etag, struct s3err *e);
+static void copy_part_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fsdb_entry *from,
+                            const struct cf_fsdb_entry *to);
 
 static enum MHD_Result put_object_begin(struct cf__s3 *s, struct MHD_Connection *c,
                                         const struct who *w, const char *bucket, const char *key,
@@ -1398,10 +1410,8 @@ static enum MHD_Result part_begin(struct cf__s3 *s, struct MHD_Connection *c, co
         seterr(&e, 501, "NotImplemented", "x-amz-content-sha256 %.64s is not supported", payload);
         return fail(c, req_cls, &e, key);
     }
-    if (cf_http_header(c, "x-amz-copy-source") != NULL) {
-        seterr(&e, 501, "NotImplemented", "UploadPartCopy is not implemented by coffer yet");
-        return fail(c, req_cls, &e, key);
-    }
+    if (cf_http_header(c, "x-amz-copy-source") != NULL)
+        return part_copy(s, c, w, bucket, key, no);
     if (mpu_get(s, c, w, bucket, key, &u, &e) < 0)
         return fail(c, req_cls, &e, key);
     r = cf_xcalloc(1, sizeof(*r));
@@ -1643,9 +1653,11 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
     struct cf_range range;
     struct s3err e;
     char etag[CF_FSDB_S3_ETAG_MAX + 3], lm[40], res[KEY_MAX + CF_FSDB_NAME_MAX + 4], cr[96];
-    char vid[VID_MAX];
-    const char *hdrs[2 * 40 + 1];
-    size_t k = 0;
+    char vid[VID_MAX], pc[24];
+    const char *hdrs[2 * 42 + 1];
+    uint64_t pfirst = 0, plast = 0;
+    size_t k = 0, pcount = 0;
+    bool part = false;
     int64_t mod_s;
     json_t *meta = NULL;
     enum MHD_Result r;
@@ -1690,8 +1702,26 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
         hdrs[k] = NULL;
         return reply_xml(c, 304, NULL, hdrs);
     }
-    if (cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), fe.size, &range) ==
-        CF_RANGE_UNSATISFIABLE) {
+    if (has_arg(c, "partNumber")) {
+        /* One part's bytes: a window of the object (part_window). */
+        int pw = part_window(s, c, w, &fe, a.etag, &pfirst, &plast, &pcount, &e);
+        if (pw < 0) {
+            hdrs[k] = NULL;
+            return reply_error(c, &e, res, hdrs);
+        }
+        part = pw == 0;
+        if (pcount > 0) {
+            (void)snprintf(pc, sizeof(pc), "%zu", pcount);
+            hdrs[k++] = "x-amz-mp-parts-count";
+            hdrs[k++] = pc;
+        }
+        if (pw == 1 && fe.size > 0) {
+            /* An empty part of an object that is not: no window to serve. */
+            hdrs[k] = NULL;
+            return reply_xml(c, 200, NULL, hdrs);
+        }
+    } else if (cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), fe.size, &range) ==
+               CF_RANGE_UNSATISFIABLE) {
         (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, fe.size);
         hdrs[k++] = "Content-Range";
         hdrs[k++] = cr;
@@ -1719,7 +1749,8 @@ static enum MHD_Result get_object(struct cf__s3 *s, struct MHD_Connection *c, co
             hdrs[k++] = json_string_value(v);
         }
         hdrs[k] = NULL;
-        r = cf__gateway_serve(s->g, c, &fe, hdrs);
+        r = part ? cf__gateway_serve_window(s->g, c, &fe, pfirst, plast, hdrs)
+                 : cf__gateway_serve(s->g, c, &fe, hdrs);
         for (size_t i = 0; i < nf; i++)
             free(full[i]);
     }
@@ -1983,6 +2014,8 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         memcpy(a.content_type, "binary/octet-stream", 20);
         memcpy(a.meta, "{}", 3);
     }
+    if (copy_conditions(c, &fe, a.etag, &e) < 0)
+        return reply_error(c, &e, key, NULL);
     if (replace) {
         char etag[sizeof(a.etag)];
         memcpy(etag, a.etag, sizeof(etag));
@@ -2012,6 +2045,7 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
         from_rc(&e, rc, "NoSuchKey", err);
         return reply_error(c, &e, key, NULL);
     }
+    copy_part_sizes(s, w->client, &fe, &out);
     iso_time(out.modified_ms, when);
     (void)snprintf(vid, sizeof(vid), "%" PRIu64, out.version);
     cf_buf_init(&b, 4096);
@@ -2140,44 +2174,57 @@ static uint32_t part_number(struct MHD_Connection *c)
     return errno != 0 || *end != '\0' || v > CF_FSDB_S3_PARTS_MAX ? 0 : (uint32_t)v;
 }
 
+/* The object put (ended here) becomes part no of client's upload id, with
+ * its MD5 md5; the part it replaces is released. On a failure the new
+ * object is released and *e says why. Returns 0 or a CF_E* code. */
+static int part_store(struct cf__s3 *s, uint64_t client, const char *upload_id, uint32_t no,
+                      struct cf__gateway_put *put, const char *md5, struct s3err *e)
+{
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_s3part p;
+    struct cf_fsdb_uuid old, mine;
+    struct cf_fsdb_put fp;
+    int rc;
+
+    rc = cf__gateway_put_object(s->g, put, &fp, err);
+    if (rc < 0) {
+        from_rc(e, rc, "NoSuchUpload", err);
+        return rc;
+    }
+    memset(&p, 0, sizeof(p));
+    p.number = no;
+    memcpy(p.uuid, fp.uuid, sizeof(p.uuid));
+    p.size = fp.size;
+    memcpy(p.md5, md5, 33);
+    memcpy(p.sha512, fp.sha512, sizeof(p.sha512));
+    rc = cf_fsdb_s3part_put(s->fs, client, upload_id, &p, &old, err);
+    if (rc < 0) {
+        /* Named by nothing: handed straight to the delete service. */
+        memcpy(mine.text, fp.uuid, sizeof(mine.text));
+        if (cf_fsdb_release_add(s->fs, client, mine.text, NULL) == 0)
+            cf__gateway_release(s->g, client, &mine, 1);
+        if (rc == CF_ENOTFOUND)
+            seterr(e, 404, "NoSuchUpload", "the upload was aborted or completed meanwhile");
+        else
+            from_rc(e, rc, "NoSuchUpload", err);
+        return rc;
+    }
+    if (old.text[0] != '\0')
+        cf__gateway_release(s->g, client, &old, 1);
+    return 0;
+}
+
 /* UploadPart's end: the part is stored as an object of its own, recorded
- * with its upload; the part it replaces is released. */
+ * with its upload (part_store). */
 static enum MHD_Result part_end(struct cf__s3 *s, struct MHD_Connection *c, struct s3req *r,
                                 const char *md5)
 {
-    char err[CF_ERR_LEN] = "", etag[40];
+    char etag[40];
     const char *hdrs[] = {"ETag", etag, NULL};
-    struct cf_fsdb_s3part p;
-    struct cf_fsdb_uuid old, mine;
-    struct cf_fsdb_put put;
     struct s3err e;
-    int rc;
 
-    rc = cf__gateway_put_object(s->g, r->put, &put, err);
-    if (rc < 0) {
-        from_rc(&e, rc, "NoSuchUpload", err);
+    if (part_store(s, r->who.client, r->upload_id, r->part_no, r->put, md5, &e) < 0)
         return reply_error(c, &e, r->resource, NULL);
-    }
-    memset(&p, 0, sizeof(p));
-    p.number = r->part_no;
-    memcpy(p.uuid, put.uuid, sizeof(p.uuid));
-    p.size = put.size;
-    memcpy(p.md5, md5, 33);
-    memcpy(p.sha512, put.sha512, sizeof(p.sha512));
-    rc = cf_fsdb_s3part_put(s->fs, r->who.client, r->upload_id, &p, &old, err);
-    if (rc < 0) {
-        /* Named by nothing: handed straight to the delete service. */
-        memcpy(mine.text, put.uuid, sizeof(mine.text));
-        if (cf_fsdb_release_add(s->fs, r->who.client, mine.text, NULL) == 0)
-            cf__gateway_release(s->g, r->who.client, &mine, 1);
-        if (rc == CF_ENOTFOUND)
-            seterr(&e, 404, "NoSuchUpload", "the upload was aborted or completed meanwhile");
-        else
-            from_rc(&e, rc, "NoSuchUpload", err);
-        return reply_error(c, &e, r->resource, NULL);
-    }
-    if (old.text[0] != '\0')
-        cf__gateway_release(s->g, r->who.client, &old, 1);
     (void)snprintf(etag, sizeof(etag), "\"%s\"", md5);
     return reply_xml(c, 200, NULL, hdrs);
 }
@@ -2371,6 +2418,23 @@ static bool xml_field(const char *p, const char *end, const char *tag, char *out
     return xml_text(a, (size_t)(z - a), out, cap);
 }
 
+/* Record the sizes of the k parts (in order) fe was completed from, for
+ * GetObject ?partNumber; without them such a read is refused, so a
+ * failure is only logged. */
+static void mpu_keep_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fsdb_entry *fe,
+                           const struct cf_fsdb_s3part *parts, size_t k)
+{
+    char err[CF_ERR_LEN] = "";
+    uint64_t *sizes = cf_xcalloc(k, sizeof(*sizes));
+
+    for (size_t i = 0; i < k; i++)
+        sizes[i] = parts[i].size;
+    if (cf_fsdb_s3partsizes_set(s->fs, client, fe->id, fe->version_no, sizes, k, err) < 0)
+        cf_log(CF_LOG_WARN, "s3: the part sizes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               fe->id, fe->version_no, err);
+    free(sizes);
+}
+
 /* CompleteMultipartUpload: the listed parts, checked, are streamed in
  * order into one new stored object, recorded as PutObject records one;
  * then the upload and its parts' objects go. */
@@ -2508,6 +2572,7 @@ static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, 
     if (rc < 0)
         cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
                fe.id, fe.version_no, err);
+    mpu_keep_sizes(s, w->client, &fe, have, k);
     /* The object is recorded: the upload and its parts go. If this fails,
      * the expiry pass removes them later. */
     rc = cf_fsdb_s3upload_remove(s->fs, w->client, u.id, &gone, &ngone, err);
@@ -3245,6 +3310,309 @@ static enum MHD_Result version_route(struct cf__s3 *s, struct MHD_Connection *c,
     return fail(c, req_cls, &e, url);
 }
 
+/* ---- UploadPartCopy and ?partNumber ---- */
+
+/* CopyObject keeps the source's ETag, so a copy of an object completed
+ * from parts keeps its part sizes too (from's, if any, go to to). A
+ * failure is only logged: ?partNumber on the copy is then refused. */
+static void copy_part_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fsdb_entry *from,
+                            const struct cf_fsdb_entry *to)
+{
+    char err[CF_ERR_LEN] = "";
+    uint64_t *sizes = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = cf_fsdb_s3partsizes_get(s->fs, client, from->id, from->version_no, &sizes, &n, err);
+    if (rc == 0)
+        rc = cf_fsdb_s3partsizes_set(s->fs, client, to->id, to->version_no, sizes, n, err);
+    if (rc < 0 && rc != CF_ENOTFOUND)
+        cf_log(CF_LOG_WARN, "s3: the part sizes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               to->id, to->version_no, err);
+    free(sizes);
+}
+
+/* Percent-decode s in place (never longer); "%00" is kept as it is. */
+static void pct_decode(char *s)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        int hi = s[i] == '%' ? cf_hex_value(s[i + 1], true) : -1;
+        int lo = hi >= 0 ? cf_hex_value(s[i + 2], true) : -1;
+        if (lo >= 0 && (hi || lo)) {
+            s[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            s[k++] = s[i];
+        }
+    }
+    s[k] = '\0';
+}
+
+/* The x-amz-copy-source-if-* conditions against the source fe (etag its
+ * ETag), as RFC 9110 orders If-*: -if-match, else -if-unmodified-since;
+ * then -if-none-match, else -if-modified-since. Any that fails: 412. */
+static int copy_conditions(struct MHD_Connection *c, const struct cf_fsdb_entry *fe,
+                           const char *etag, struct s3err *e)
+{
+    const char *im = cf_http_header(c, "x-amz-copy-source-if-match");
+    const char *inm = cf_http_header(c, "x-amz-copy-source-if-none-match");
+    const char *ims = cf_http_header(c, "x-amz-copy-source-if-modified-since");
+    const char *ius = cf_http_header(c, "x-amz-copy-source-if-unmodified-since");
+    int64_t mod_s = (int64_t)(fe->modified_ms / 1000);
+    int64_t ims_s = ims != NULL ? parse_http_time(ims) : 0;
+    int64_t ius_s = ius != NULL ? parse_http_time(ius) : 0;
+
+    if (ims_s < 0 || ius_s < 0) {
+        seterr(e, 400, "InvalidArgument", "x-amz-copy-source-if-%s-since is not an HTTP date",
+               ims_s < 0 ? "modified" : "unmodified");
+        return CF_EINVAL;
+    }
+    if ((im != NULL && !etag_match(im, etag)) || (im == NULL && ius != NULL && mod_s > ius_s) ||
+        (inm != NULL && etag_match(inm, etag)) || (inm == NULL && ims != NULL && mod_s <= ims_s)) {
+        seterr(e, 412, "PreconditionFailed", "at least one of the preconditions did not hold");
+        return CF_EPERM;
+    }
+    return 0;
+}
+
+/* The object x-amz-copy-source (src: "/bucket/key" or "bucket/key",
+ * percent-encoded) names, readable by the user, with its ETag, passing
+ * the copy-source conditions. Returns 0 or a CF_E* code with *e. */
+static int copy_source(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                       const char *src, struct cf_fsdb_entry *fe, char *etag, size_t cap,
+                       struct s3err *e)
+{
+    char sb[CF_FSDB_NAME_MAX + 1], *sk;
+    struct cf_fsdb_s3attrs a;
+    size_t bl;
+    int rc;
+
+    while (*src == '/')
+        src++;
+    if (strchr(src, '?') != NULL) {
+        seterr(e, 501, "NotImplemented", "copying a part from a version is not supported");
+        return CF_EINVAL;
+    }
+    bl = strcspn(src, "/");
+    if (bl == 0 || bl > CF_FSDB_NAME_MAX || src[bl] != '/' || src[bl + 1] == '\0') {
+        seterr(e, 400, "InvalidArgument", "x-amz-copy-source is /bucket/key");
+        return CF_EINVAL;
+    }
+    memcpy(sb, src, bl);
+    sb[bl] = '\0';
+    sk = cf_xstrdup(src + bl + 1);
+    pct_decode(sk);
+    rc = object_get(s, w, sb, sk, fe, e);
+    free(sk);
+    if (rc < 0)
+        return rc;
+    if (cf_fsdb_s3attrs_get(s->fs, w->client, fe->id, fe->version_no, &a, NULL) == 0) {
+        (void)snprintf(etag, cap, "%s", a.etag);
+    } else {
+        /* Written through /api/v1/fs: the ETag GetObject gives it. */
+        char hex[129];
+        cf_hex_encode(fe->sha512, 16, hex);
+        (void)snprintf(etag, cap, "%.32s", hex);
+    }
+    return copy_conditions(c, fe, etag, e);
+}
+
+/* x-amz-copy-source-range (h; NULL: the whole source), "bytes=first-last"
+ * of a source of size bytes, into *first and *len. Returns 0 or a CF_E*
+ * code with *e. */
+static int copy_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len, struct s3err *e)
+{
+    unsigned long long a, z;
+    char *end = NULL;
+    const char *p;
+
+    *first = 0;
+    *len = size;
+    if (h == NULL)
+        return 0;
+    if (strncmp(h, "bytes=", 6) != 0 || h[6] < '0' || h[6] > '9')
+        goto bad;
+    errno = 0;
+    a = strtoull(h + 6, &end, 10);
+    if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
+        goto bad;
+    p = end + 1;
+    z = strtoull(p, &end, 10);
+    if (errno != 0 || *end != '\0' || a > z)
+        goto bad;
+    if (z >= size) {
+        seterr(e, 416, "InvalidRange",
+               "the range bytes=%llu-%llu is outside the source (%" PRIu64 " bytes)", a, z, size);
+        return CF_EINVAL;
+    }
+    *first = (uint64_t)a;
+    *len = (uint64_t)(z - a + 1);
+    return 0;
+bad:
+    seterr(e, 400, "InvalidArgument",
+           "x-amz-copy-source-range is bytes=first-last, first <= last, zero-based");
+    return CF_EINVAL;
+}
+
+static void md5_seen(void *ctx, const char *buf, size_t n)
+{
+    (void)EVP_DigestUpdate(ctx, buf, n);
+}
+
+/* UploadPartCopy: part no of the upload named by ?uploadId gets the
+ * source's bytes (x-amz-copy-source-range of them, or all), streamed from
+ * the source's stored object (read whole and verified) into a new object
+ * of its own, one block in memory; its MD5 is the part's ETag. The part
+ * never shares the source's object: an upload's parts are released when
+ * it ends, whoever else names them. */
+static enum MHD_Result part_copy(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                 const char *bucket, const char *key, uint32_t no)
+{
+    char err[CF_ERR_LEN] = "", md5[33], when[32], setag[CF_FSDB_S3_ETAG_MAX + 1];
+    struct cf_fsdb_s3upload u;
+    struct cf_fsdb_entry fe;
+    struct cf__gateway_put *put = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    uint64_t first = 0, len = 0;
+    struct s3err e;
+    struct cf_buf b;
+    int rc;
+
+    if (mpu_get(s, c, w, bucket, key, &u, &e) < 0 ||
+        copy_source(s, c, w, cf_http_header(c, "x-amz-copy-source"), &fe, setag, sizeof(setag),
+                    &e) < 0 ||
+        copy_range(cf_http_header(c, "x-amz-copy-source-range"), fe.size, &first, &len, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    rc = cf__gateway_put_new(s->g, w->client, w->user, 0, "", &put, err);
+    if (rc < 0) {
+        from_rc(&e, rc, "NoSuchUpload", err);
+        return reply_error(c, &e, key, NULL);
+    }
+    ctx = EVP_MD_CTX_new();
+    (void)EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+    rc = cf__gateway_put_copy_range(s->g, put, fe.uuid, fe.size, fe.sha512, first, len, md5_seen,
+                                    ctx, err);
+    if (rc < 0) {
+        char e2[CF_ERR_LEN] = "";
+        struct cf_fsdb_entry none;
+        from_rc(&e, rc, "NoSuchKey", err);
+        (void)cf__gateway_put_end(s->g, put, false, &none, e2);
+        goto out;
+    }
+    digest_hex(ctx, md5);
+    rc = part_store(s, w->client, u.id, no, put, md5, &e);
+out:
+    cf__gateway_put_free(put);
+    EVP_MD_CTX_free(ctx);
+    if (rc < 0)
+        return reply_error(c, &e, key, NULL);
+    iso_time(cf_wall_ms(), when);
+    cf_buf_init(&b, 4096);
+    bprintf(&b,
+            XML_HEAD "<CopyPartResult xmlns=\"" XMLNS "\"><LastModified>%s</LastModified>"
+                     "<ETag>&quot;%s&quot;</ETag></CopyPartResult>",
+            when, md5);
+    return reply_xml(c, 200, &b, NULL);
+}
+
+/* GetObject ?partNumber=N of fe (etag its ETag): part N's bytes
+ * first..last, and *count the object's parts (0: not from a multipart
+ * upload). An object not from one is its own part 1 (S3's). Returns 0 (a
+ * window), 1 (the part is empty: no window) or a CF_E* code with *e. */
+static int part_window(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                       const struct cf_fsdb_entry *fe, const char *etag, uint64_t *first,
+                       uint64_t *last, size_t *count, struct s3err *e)
+{
+    char err[CF_ERR_LEN] = "";
+    uint32_t no = part_number(c);
+    uint64_t *sizes = NULL, at = 0, sum = 0;
+    size_t n = 0;
+    int rc;
+
+    *count = 0;
+    if (no == 0) {
+        seterr(e, 400, "InvalidArgument", "partNumber is 1 to %d", CF_FSDB_S3_PARTS_MAX);
+        return CF_EINVAL;
+    }
+    if (cf_http_header(c, MHD_HTTP_HEADER_RANGE) != NULL) {
+        seterr(e, 400, "InvalidRequest", "cannot specify both Range and partNumber");
+        return CF_EINVAL;
+    }
+    rc = cf_fsdb_s3partsizes_get(s->fs, w->client, fe->id, fe->version_no, &sizes, &n, err);
+    if (rc == 0 && (strchr(etag, '-') == NULL || strtoull(strchr(etag, '-') + 1, NULL, 10) != n)) {
+        /* Sizes left by a version of that number no longer there (the
+         * ETag, "MD5-N", tells the version's own count): not this one's. */
+        free(sizes);
+        sizes = NULL;
+        rc = CF_ENOTFOUND;
+    }
+    if (rc == CF_ENOTFOUND && strchr(etag, '-') != NULL) {
+        seterr(e, 501, "NotImplemented",
+               "the part sizes of this object were not kept (it was completed before coffer "
+               "kept them): read it with Range instead");
+        return CF_EINVAL;
+    }
+    if (rc == CF_ENOTFOUND) {
+        if (no > 1) {
+            seterr(e, 416, "InvalidPartNumber", "the requested partnumber is not satisfiable");
+            return CF_EINVAL;
+        }
+        if (fe->size == 0)
+            return 1;
+        *first = 0;
+        *last = fe->size - 1;
+        return 0;
+    }
+    if (rc < 0) {
+        from_rc(e, rc, "NoSuchKey", err);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < no)
+            at += sizes[i];
+        sum += sizes[i];
+    }
+    *count = n;
+    if (no > n) {
+        free(sizes);
+        seterr(e, 416, "InvalidPartNumber", "the requested partnumber is not satisfiable");
+        return CF_EINVAL;
+    }
+    if (sum != fe->size) {
+        free(sizes);
+        cf_log(CF_LOG_ERROR,
+               "s3: file %" PRIu64 " v%" PRIu32 " has %" PRIu64
+               " bytes but its part sizes add up to %" PRIu64,
+               fe->id, fe->version_no, fe->size, sum);
+        seterr(e, 500, "InternalError", "the part sizes recorded do not match the object");
+        return CF_ECORRUPT;
+    }
+    rc = sizes[no - 1] == 0 ? 1 : 0;
+    *first = at;
+    *last = at + sizes[no - 1] - 1;
+    free(sizes);
+    return rc;
+}
+
+/* GetObjectTagging: coffer keeps no tags (PutObjectTagging is not
+ * implemented), so a readable object's set is empty. aws-cli asks for it
+ * before copying an object in parts. */
+static enum MHD_Result object_tagging(struct cf__s3 *s, struct MHD_Connection *c,
+                                      const struct who *w, const char *bucket, const char *key)
+{
+    struct cf_fsdb_entry fe;
+    struct s3err e;
+    struct cf_buf b;
+
+    if (object_get(s, w, bucket, key, &fe, &e) < 0)
+        return reply_error(c, &e, key, NULL);
+    cf_buf_init(&b, 4096);
+    bprintf(&b, XML_HEAD "<Tagging xmlns=\"" XMLNS "\"><TagSet></TagSet></Tagging>");
+    return reply_xml(c, 200, &b, NULL);
+}
+
 /* ---- routing ---- */
 
 /* Sub-resources S3 has that coffer does not (yet). */
@@ -3306,8 +3674,11 @@ static enum MHD_Result route(struct cf__s3 *s, struct MHD_Connection *c, const c
         seterr(&e, 501, "NotImplemented", "aws-chunked is for PUT only");
         return fail(c, req_cls, &e, url);
     }
+    if (get && key[0] != '\0' && has_arg(c, "tagging"))
+        return object_tagging(s, c, &w, bucket, key);
     sub = unsupported(c);
-    if (sub == NULL && key[0] != '\0' && has_arg(c, "partNumber") && !has_arg(c, "uploadId"))
+    if (sub == NULL && key[0] != '\0' && has_arg(c, "partNumber") && !has_arg(c, "uploadId") &&
+        !get && !head)
         sub = "partNumber";
     if (sub != NULL) {
         seterr(&e, 501, "NotImplemented", "%s is not implemented by coffer yet", sub);

@@ -3,7 +3,8 @@
 # (run by it_s3): aws-cli (s3 cp/ls/sync/rm/rb, s3api, presign + curl),
 # s3cmd (mb/put/get/ls/del) and rclone (copy, sync, ls, check), each also
 # with a file over its multipart threshold (aws-cli: 100 MiB in 16 MiB
-# parts; s3cmd and rclone: 12 MB in 5 MiB parts).
+# parts, and a 20 MiB object copied by the server in parts; s3cmd and
+# rclone: 12 MB in 5 MiB parts).
 #
 # usage: clients.sh ENDPOINT ACCESS_KEY SECRET_KEY WORKDIR
 # Exit 0 when every step worked and every byte came back the same.
@@ -54,6 +55,20 @@ grep -q -- '-7\\"' head.json
 $aws s3 cp s3://awsb/mp/100.bin got100.bin --only-show-errors
 cmp got100.bin mp100.bin
 rm got100.bin mp100.bin
+# A copy over aws-cli's multipart threshold (8 MiB) is made of parts copied
+# by the server (UploadPartCopy with ranges): 20 MiB, stored in 2 parts of
+# 16 MiB, copied in 3 of 8 MiB (so the copy's ETag is its own: "-3").
+head -c 20971520 /dev/urandom >mp20.bin
+AWS_CONFIG_FILE=awsmp.conf $aws s3 cp mp20.bin s3://awsb/c/20.bin --only-show-errors
+$aws s3api head-object --bucket awsb --key c/20.bin >head.json
+grep -q -- '-2\\"' head.json
+$aws s3 cp s3://awsb/c/20.bin s3://awsb/c/copy.bin --only-show-errors
+$aws s3api head-object --bucket awsb --key c/copy.bin >head.json
+grep -q '"ContentLength": 20971520' head.json
+grep -q -- '-3\\"' head.json
+$aws s3 cp s3://awsb/c/copy.bin got20.bin --only-show-errors
+cmp got20.bin mp20.bin
+rm got20.bin mp20.bin
 $aws s3api list-multipart-uploads --bucket awsb >uploads.json
 ! grep -q UploadId uploads.json
 rm up/two.txt

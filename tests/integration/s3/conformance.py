@@ -7,7 +7,9 @@ gets (304, 412), ListObjectsV2 with a delimiter and in pages, ListObjects
 v1 with markers, url encoding, multi-object delete, CopyObject, presigned
 GET, multipart uploads (parts replaced, listed in pages, the uploads
 listed, completed with the "-N" ETag checked against MD5s computed here,
-aborted, and InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload). Every error code, each from a request made to cause it. A small
+aborted, and InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload),
+UploadPartCopy (whole, ranges, copy-source conditions, its errors),
+GetObject/HeadObject ?partNumber, GetObjectTagging (always empty). Every error code, each from a request made to cause it. A small
 SigV4 signer of its own (hmac, hashlib) makes what boto3 will not: skewed
 clocks, a payload hash that lies, aws-chunked bodies with good and bad chunk
 signatures, virtual-hosted requests.
@@ -25,6 +27,7 @@ import json
 import hashlib
 import hmac
 import http.client
+import os
 import sys
 import urllib.parse
 import urllib.request
@@ -293,6 +296,14 @@ s3.copy_object(Bucket="conf", Key="copy/of.bin", MetadataDirective="REPLACE",
                CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
 h2 = s3.head_object(Bucket="conf", Key="copy/of.bin")
 expect((h2["Metadata"], h2["ContentType"]), ({"k": "v"}, "text/x-new"))
+# The copy-source conditions are checked against the source.
+s3.copy_object(Bucket="conf", Key="copy/of.bin", CopySourceIfMatch=etag,
+               CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"})
+for cond in ({"CopySourceIfMatch": '"%s"' % ("0" * 32)}, {"CopySourceIfNoneMatch": etag},
+             {"CopySourceIfUnmodifiedSince": datetime.datetime(2001, 1, 1)}):
+    expect(code_of(s3.copy_object, Bucket="conf", Key="copy/of.bin",
+                   CopySource={"Bucket": "conf", "Key": "d1/d2/obj.bin"}, **cond),
+           ("PreconditionFailed", 412))
 r = s3.delete_objects(Bucket="conf", Delete={"Objects": [{"Key": "copy/of.bin"},
                                                          {"Key": "never/was"}]})
 expect(sorted(d["Key"] for d in r["Deleted"]), ["copy/of.bin", "never/was"])
@@ -469,6 +480,116 @@ expect(code_of(s3.abort_multipart_upload, Bucket="conf", Key="mp/big.bin", Uploa
        ("NoSuchUpload", 404))
 expect(s3.list_multipart_uploads(Bucket="conf").get("Uploads", []), [])
 expect(s3.get_object(Bucket="conf", Key="mp/big.bin")["ETag"], mp_etag)
+
+step("UploadPartCopy, and GetObject/HeadObject ?partNumber")
+src = os.urandom(6 * MiB + 777)
+s3.put_object(Bucket="conf", Key="pc/src.bin", Body=src)
+src_tag = '"%s"' % hashlib.md5(src).hexdigest()
+pu = s3.create_multipart_upload(Bucket="conf", Key="pc/dst.bin")["UploadId"]
+SRC = {"Bucket": "conf", "Key": "pc/src.bin"}
+
+
+def copy_part(n, **kw):
+    return s3.upload_part_copy(Bucket="conf", Key="pc/dst.bin", UploadId=pu, PartNumber=n,
+                               **{"CopySource": SRC, **kw})
+
+
+future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+past = datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+# Part 1: the whole source, its conditions holding.
+r = copy_part(1, CopySourceIfMatch=src_tag, CopySourceIfUnmodifiedSince=future)
+expect(r["CopyPartResult"]["ETag"], src_tag)
+assert abs((future - r["CopyPartResult"]["LastModified"]).total_seconds() - 86400) < 300, r
+# Part 2: a range; part 3: a small range (the last part may be small).
+cp = [src, src[100:100 + 5 * MiB], src[5:1005]]
+r = copy_part(2, CopySourceRange="bytes=100-%d" % (100 + 5 * MiB - 1))
+expect(r["CopyPartResult"]["ETag"], '"%s"' % hashlib.md5(cp[1]).hexdigest())
+r = copy_part(3, CopySourceRange="bytes=5-1004")
+expect(r["CopyPartResult"]["ETag"], '"%s"' % hashlib.md5(cp[2]).hexdigest())
+lp = s3.list_parts(Bucket="conf", Key="pc/dst.bin", UploadId=pu)["Parts"]
+expect([(p["PartNumber"], p["Size"]) for p in lp], [(i + 1, len(cp[i])) for i in range(3)])
+# Errors: a range outside the source, malformed ranges, conditions that fail,
+# a missing source, another user's upload, an unknown upload, a version.
+expect(code_of(copy_part, 4, CopySourceRange="bytes=0-%d" % len(src)), ("InvalidRange", 416))
+for bad in ("bytes=5-", "bytes=9-3", "bits=0-1", "bytes=-5", "bytes=1-2,4-5"):
+    expect((bad, code_of(copy_part, 4, CopySourceRange=bad)), (bad, ("InvalidArgument", 400)))
+expect(code_of(copy_part, 4, CopySourceIfMatch='"%s"' % ("0" * 32)), ("PreconditionFailed", 412))
+expect(code_of(copy_part, 4, CopySourceIfNoneMatch=src_tag), ("PreconditionFailed", 412))
+expect(code_of(copy_part, 4, CopySourceIfModifiedSince=future), ("PreconditionFailed", 412))
+expect(code_of(copy_part, 4, CopySourceIfUnmodifiedSince=past), ("PreconditionFailed", 412))
+expect(code_of(copy_part, 4, CopySource={"Bucket": "conf", "Key": "pc/nope"}), ("NoSuchKey", 404))
+expect(code_of(copy_part, 4, CopySource={"Bucket": "nobucket", "Key": "x"}),
+       ("NoSuchBucket", 404))
+expect(code_of(copy_part, 4, CopySource={"Bucket": "conf", "Key": "pc/src.bin", "VersionId": "1"}),
+       ("NotImplemented", 501))
+expect(code_of(other.upload_part_copy, Bucket="conf", Key="pc/dst.bin", UploadId=pu, PartNumber=4,
+               CopySource=SRC), ("AccessDenied", 403))
+expect(code_of(s3.upload_part_copy, Bucket="conf", Key="pc/dst.bin", UploadId="f" * 32,
+               PartNumber=4, CopySource=SRC), ("NoSuchUpload", 404))
+st, _, body = signed("PUT", "/conf/pc/dst.bin", {"partNumber": "4", "uploadId": pu},
+                     headers={"x-amz-copy-source": "conf"})
+expect((st, err_code(body)), (400, "InvalidArgument"))
+st, _, body = signed("PUT", "/conf/pc/dst.bin", {"partNumber": "4", "uploadId": pu},
+                     headers={"x-amz-copy-source": "/conf/pc/src.bin",
+                              "x-amz-copy-source-if-modified-since": "yesterday"})
+expect((st, err_code(body)), (400, "InvalidArgument"))
+# Completed from the copied parts: the bytes read back equal.
+r = complete(pu, [{"PartNumber": i + 1, "ETag": '"%s"' % hashlib.md5(cp[i]).hexdigest()}
+                  for i in range(3)], "pc/dst.bin")
+pc_etag = '"%s-3"' % hashlib.md5(b"".join(hashlib.md5(p).digest() for p in cp)).hexdigest()
+expect(r["ETag"], pc_etag)
+whole = b"".join(cp)
+assert s3.get_object(Bucket="conf", Key="pc/dst.bin")["Body"].read() == whole
+# ?partNumber of the multipart object: each part's bytes, 206, the count.
+at = 0
+for i, want in enumerate(cp):
+    g = s3.get_object(Bucket="conf", Key="pc/dst.bin", PartNumber=i + 1)
+    expect((g["ResponseMetadata"]["HTTPStatusCode"], g["ContentRange"], g["PartsCount"],
+            g["ContentLength"], g["ETag"]),
+           (206, "bytes %d-%d/%d" % (at, at + len(want) - 1, len(whole)), 3, len(want), pc_etag))
+    assert g["Body"].read() == want, i
+    h = s3.head_object(Bucket="conf", Key="pc/dst.bin", PartNumber=i + 1)
+    expect((h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"], h["PartsCount"]),
+           (206, len(want), 3))
+    at += len(want)
+expect(code_of(s3.get_object, Bucket="conf", Key="pc/dst.bin", PartNumber=4),
+       ("InvalidPartNumber", 416))
+expect(code_of(s3.head_object, Bucket="conf", Key="pc/dst.bin", PartNumber=4), ("416", 416))
+expect(code_of(s3.get_object, Bucket="conf", Key="pc/dst.bin", PartNumber=1, Range="bytes=0-1"),
+       ("InvalidRequest", 400))
+st, _, body = signed("GET", "/conf/pc/dst.bin", {"partNumber": "0"})
+expect((st, err_code(body)), (400, "InvalidArgument"))
+# A copy keeps the ETag, and so the parts.
+s3.copy_object(Bucket="conf", Key="pc/dst2.bin", CopySource="conf/pc/dst.bin")
+g = s3.get_object(Bucket="conf", Key="pc/dst2.bin", PartNumber=2)
+expect((g["Body"].read(), g["PartsCount"], g["ETag"]), (cp[1], 3, pc_etag))
+s3.delete_object(Bucket="conf", Key="pc/dst2.bin")
+# The earlier multipart object too (its parts: 5 MiB, 5 MiB, the tail).
+g = s3.get_object(Bucket="conf", Key="mp/big.bin", PartNumber=3)
+expect((g["Body"].read(), g["PartsCount"]), (parts[2], 3))
+# An object not from a multipart upload is its own part 1, and has no other.
+g = s3.get_object(Bucket="conf", Key="pc/src.bin", PartNumber=1)
+expect((g["ResponseMetadata"]["HTTPStatusCode"], g["ContentLength"], g.get("PartsCount")),
+       (206, len(src), None))
+assert g["Body"].read() == src
+expect(s3.head_object(Bucket="conf", Key="pc/src.bin", PartNumber=1)["ContentLength"], len(src))
+expect(code_of(s3.get_object, Bucket="conf", Key="pc/src.bin", PartNumber=2),
+       ("InvalidPartNumber", 416))
+# A part copied from a multipart object, across its part boundary.
+pu2 = s3.create_multipart_upload(Bucket="conf", Key="pc/two.bin")["UploadId"]
+r = s3.upload_part_copy(Bucket="conf", Key="pc/two.bin", UploadId=pu2, PartNumber=1,
+                        CopySource="conf/pc/dst.bin", CopySourceRange="bytes=%d-%d" % (
+                            len(src) - 10, len(src) + 9))
+expect(r["CopyPartResult"]["ETag"], '"%s"' % hashlib.md5(whole[len(src) - 10:len(src) + 10])
+       .hexdigest())
+s3.abort_multipart_upload(Bucket="conf", Key="pc/two.bin", UploadId=pu2)
+# No tags are kept: an object's set is empty (aws-cli asks before copying in parts).
+expect(s3.get_object_tagging(Bucket="conf", Key="pc/src.bin")["TagSet"], [])
+expect(code_of(s3.get_object_tagging, Bucket="conf", Key="pc/nope"), ("NoSuchKey", 404))
+expect(code_of(s3.put_object_tagging, Bucket="conf", Key="pc/src.bin",
+               Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}), ("NotImplemented", 501))
+s3.delete_objects(Bucket="conf", Delete={"Objects": [{"Key": "pc/src.bin"},
+                                                     {"Key": "pc/dst.bin"}]})
 
 step("keys through the gateway's JSON API")
 
