@@ -921,6 +921,8 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
     static const char uuid_sql[] = "SELECT uuid FROM versions WHERE id = ?1";
     static const char count[] = "SELECT count(*) FROM versions WHERE object_id = ?1";
     static const char del_attrs[] = "DELETE FROM s3_attrs WHERE file_id = ?1 AND version = ?2";
+    /* A later version may get this number again: nothing of this one stays. */
+    static const char del_sizes[] = "DELETE FROM s3_part_sizes WHERE file_id = ?1 AND version = ?2";
     static const char del_version[] = "DELETE FROM versions WHERE id = ?1";
     static const char del_trash[] = "DELETE FROM trash WHERE client_id = ?1 AND kind = 1"
                                     " AND item_id = ?2";
@@ -967,6 +969,8 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, NULL, 0, err, del_attrs, "ii", row[0], row[1]);
+    if (rc >= 0)
+        rc = cf_db_run(c.db, NULL, 0, err, del_sizes, "ii", row[0], row[1]);
     if (rc >= 0)
         rc = cf_db_run(c.db, NULL, 0, err, del_version, "i", (int64_t)version);
     if (rc >= 0 && n <= 1) {

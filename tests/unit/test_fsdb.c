@@ -931,6 +931,7 @@ static void test_version_remove(void **state)
     struct cf_fsdb_entry e, g;
     char err[CF_ERR_LEN] = "", u[CF_FSDB_UUID_LEN + 1];
     uint64_t ra = root(fx, fx->a), d = mkdir_at(fx, fx->a, ra, "d"), tid = 0, tid2 = 0;
+    uint64_t sizes[2] = {5 << 20, 7}, *got = NULL;
     bool more = true, trashed = true, file_gone = true;
     size_t n = 0;
 
@@ -967,8 +968,11 @@ static void test_version_remove(void **state)
     assert_int_equal(refs(fx, fx->a, 11), 1);
     assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, one.id, &gone, &file_gone, err),
                      CF_ENOTFOUND);
-    /* The current version goes: the one before becomes current. */
+    /* The current version goes: the one before becomes current. Its part
+     * sizes go with it, so a later version 3 does not inherit them. */
+    assert_int_equal(cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, 3, sizes, 2, err), 0);
     assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, e.version, &gone, &file_gone, err), 0);
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, 3, &got, &n, err), CF_ENOTFOUND);
     uuid_of(13, u);
     assert_string_equal(gone.text, u);
     assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/d/k", &g, err), 0);
@@ -1528,6 +1532,65 @@ static void test_s3(void **state)
     }
 }
 
+/* The part sizes of a completed upload: kept per version, replaced,
+ * scoped by client, bounded, and deleted with the file. */
+static void test_s3_part_sizes(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t sizes[3] = {5242880, 5242880, 0}, *back = NULL, *many;
+    struct cf_fsdb_entry e;
+    size_t n = 7;
+
+    e = put(fx, fx->a, root(fx, fx->a), "mp", 10485760);
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err),
+                     CF_ENOTFOUND);
+    assert_null(back);
+    assert_int_equal(n, 0);
+    assert_int_equal(cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, e.version_no, sizes, 0, err),
+                     CF_EINVAL);
+    assert_int_equal(cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, e.version_no, sizes, 3, err), 0);
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(back, sizes, sizeof(sizes));
+    free(back);
+    /* Replaced whole; the most parts an upload has, with the largest sizes. */
+    many = calloc(CF_FSDB_S3_PARTS_MAX + 1, sizeof(*many));
+    assert_non_null(many);
+    for (size_t i = 0; i <= CF_FSDB_S3_PARTS_MAX; i++)
+        many[i] = UINT64_MAX - i;
+    assert_int_equal(cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, e.version_no, many,
+                                             CF_FSDB_S3_PARTS_MAX + 1, err),
+                     CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, e.version_no, many, CF_FSDB_S3_PARTS_MAX, err),
+        0);
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err), 0);
+    assert_int_equal(n, CF_FSDB_S3_PARTS_MAX);
+    assert_memory_equal(back, many, CF_FSDB_S3_PARTS_MAX * sizeof(*many));
+    free(back);
+    free(many);
+    assert_int_equal(cf_fsdb_s3partsizes_set(fx->fs, fx->a, e.id, e.version_no, sizes, 1, err), 0);
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_true(back[0] == sizes[0]);
+    free(back);
+    /* Another client sees nothing of it. */
+    assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->b, e.id, e.version_no, &back, &n, err),
+                     CF_ENOTFOUND);
+    /* Deleted for good, the file takes its part sizes along. */
+    {
+        struct cf_fsdb_uuid *gone = NULL;
+        uint64_t tid = 0;
+        size_t ng = 0;
+        assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        free(gone);
+        assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err),
+                         CF_ENOTFOUND);
+    }
+}
+
 /* S3 key order: a folder sorts as its name and '/', so "a b/" and "a-"
  * come before "a/", which name order puts first; every page size gives the
  * same sequence. */
@@ -1739,6 +1802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_part_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_uploads, setup, teardown),
     };
 
