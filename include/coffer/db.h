@@ -279,6 +279,16 @@ CF_MUST_CHECK int cf_db_query(struct cf_db *db, struct cf_db_stmt **out, char *e
 CF_MUST_CHECK int cf_db_run(struct cf_db *db, int64_t *vals, int nvals, char *err, const char *sql,
                             const char *types, ...);
 
+/* Read every row of s (prepared and bound; borrowed, not finalized) into a
+ * new array of elements of elem_size bytes: read(s, elem) fills one from
+ * the current row and returns 0, or CF_ECORRUPT for a row out of bounds
+ * (which stops the walk). On success *out is the array (caller frees;
+ * NULL when *n is 0) and *n its length. Returns 0, CF_ECORRUPT, or a
+ * cf_db_step error with err; *out is NULL and *n 0 on failure. */
+CF_MUST_CHECK int cf_db_collect(struct cf_db_stmt *s, size_t elem_size,
+                                int (*read)(struct cf_db_stmt *s, void *elem), void **out,
+                                size_t *n, char *err);
+
 /* Check a database's identity row (coffer_meta id 1: kind, version,
  * shard_id), as objdb and fsdb stamp it: it must say `kind`, `version` and
  * shard_id (0 for a catalog). uri (borrowed) names the database in messages

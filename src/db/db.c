@@ -448,6 +448,39 @@ out:
     return rc;
 }
 
+int cf_db_collect(struct cf_db_stmt *s, size_t elem_size,
+                  int (*read)(struct cf_db_stmt *s, void *elem), void **out, size_t *n, char *err)
+{
+    char *v = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    for (;;) {
+        rc = cf_db_step(s, err);
+        if (rc <= 0)
+            break;
+        if (len == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            v = cf_xrealloc(v, cap * elem_size);
+        }
+        rc = read(s, v + len * elem_size);
+        if (rc < 0) {
+            cf_err_set(err, "a row is out of bounds");
+            break;
+        }
+        len++;
+    }
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 int64_t cf_db_column_int64(struct cf_db_stmt *s, int i)
 {
     return s->db->ops->column_int64(s, i);

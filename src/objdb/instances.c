@@ -180,44 +180,30 @@ static int read_instance(struct cf_db_stmt *s, struct cf_instance *in)
     return 0;
 }
 
+static int read_instance_row(struct cf_db_stmt *s, void *elem)
+{
+    return read_instance(s, elem);
+}
+
 int cf_registry_list(struct cf_objdb *odb, struct cf_instance **out, size_t *n, char *err)
 {
     static const char sql[] = "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY role, url";
     struct cf_db *db = cf_db_pool_acquire(odb->catalog);
     struct cf_db_stmt *s = NULL;
-    struct cf_instance *v = NULL;
-    size_t len = 0, cap = 0;
+    void *v = NULL;
     int rc;
 
     *out = NULL;
     *n = 0;
     rc = cf_db_prepare(db, sql, &s, err);
-    while (rc == 0) {
-        rc = cf_db_step(s, err);
-        if (rc <= 0)
-            break;
-        if (len == cap) {
-            cap = cap == 0 ? 16 : cap * 2;
-            v = cf_xrealloc(v, cap * sizeof(*v));
-        }
-        rc = read_instance(s, &v[len]);
-        if (rc < 0) {
-            cf_err_set(err, "an instances row is out of bounds");
-            cf_log(CF_LOG_ERROR, "objdb \"%s\": an instances row is out of bounds",
-                   odb->catalog_uri);
-            break;
-        }
-        len++;
-    }
+    if (rc == 0)
+        rc = cf_db_collect(s, sizeof(struct cf_instance), read_instance_row, &v, n, err);
+    if (rc == CF_ECORRUPT)
+        cf_log(CF_LOG_ERROR, "objdb \"%s\": an instances row is out of bounds", odb->catalog_uri);
     cf_db_finalize(s);
     cf_db_pool_release(odb->catalog, db);
-    if (rc < 0) {
-        free(v);
-        return rc;
-    }
     *out = v;
-    *n = len;
-    return 0;
+    return rc;
 }
 
 /* ---- the change feed ---- */
