@@ -115,6 +115,7 @@ struct cf_monitor_conf {
     uint64_t lease_ms;         /* the lease "monitor" (lease.h); 0: its default */
     char *apps;                /* "URL[,URL...]" of apps for automatic repairs; NULL: none */
     uint64_t rebuild_after_s;  /* offline this long: rebuild; 0: never */
+    uint64_t history_period_s; /* of the filer history rows (objdb.h); 0: none */
     char *probe_objsrv;        /* objsrv URL the probes download from; NULL: none yet */
     uint64_t probe_interval_s; /* between synthetic probes (probe.h); 0: none */
 };

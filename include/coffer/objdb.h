@@ -435,6 +435,44 @@ CF_MUST_CHECK int cf_objdb_remove_deleted(struct cf_objdb *odb, const struct cf_
  * gone); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err);
 
+/* ---- filer history ---------------------------------------------------------
+ *
+ * The filer logs of the patent (956): one row per filer and period of the
+ * active monitor's tracker (tracker.h), in the catalog's table
+ * filer_history, kept as long as the scribe's events. Functions in
+ * history.c. */
+
+/* What one filer did and suffered in [start_ms, end_ms). */
+struct cf_objdb_history {
+    uint32_t filer;
+    uint64_t start_ms, end_ms;
+    uint64_t bytes_in, bytes_out;     /* request and reply bytes it served */
+    uint64_t io_errors;               /* I/O errors it reported newly */
+    uint32_t polls, failures;         /* polls, and those it did not answer well */
+    uint64_t used_bytes, total_bytes; /* at its last answer in the period */
+    uint64_t latency_us;              /* mean answer time of the answered polls */
+};
+
+/* Write h (borrowed), replacing the row of the same filer and start_ms.
+ * Returns 0, CF_EINVAL (filer 0, end before start, a number past
+ * INT64_MAX), or a db.h error. */
+CF_MUST_CHECK int cf_objdb_history_add(struct cf_objdb *odb, const struct cf_objdb_history *h,
+                                       char *err);
+
+/* The rows of filer (0: every filer) that end after since_ms and start
+ * before until_ms (0: no bound), oldest first, at most limit (1..
+ * CF_OBJDB_HISTORY_MAX). *out: array of *n (caller frees; NULL when *n is
+ * 0). Returns 0, CF_EINVAL (bad limit), CF_ECORRUPT, or a db.h error. */
+#define CF_OBJDB_HISTORY_MAX 10000
+CF_MUST_CHECK int cf_objdb_history_list(struct cf_objdb *odb, uint32_t filer, uint64_t since_ms,
+                                        uint64_t until_ms, size_t limit,
+                                        struct cf_objdb_history **out, size_t *n, char *err);
+
+/* Delete the rows that ended before before_ms, in one statement. *deleted
+ * (may be NULL) gets how many. Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_objdb_history_prune(struct cf_objdb *odb, uint64_t before_ms,
+                                         uint64_t *deleted, char *err);
+
 /* ---- maintenance: rebuild, rebalance, audit, dedupe ---------------
  *
  * Functions in maint.c. Replicas change only by these, each one shard

@@ -38,7 +38,9 @@
  * a filer's io_errors counter is a CF_SCRIBE_FILER_ERROR event; gauges per
  * filer (label filer="ID"): coffer_filer_up, coffer_filer_used_bytes,
  * coffer_filer_total_bytes, coffer_filer_objects,
- * coffer_filer_latency_seconds.
+ * coffer_filer_latency_seconds. With history_ms, each filer's history
+ * (bytes in and out, new I/O errors, polls and failed polls, fill, mean
+ * latency) is written to the catalog once per period (objdb.h).
  *
  * Errors: a failed table read or write is logged (WARN) and retried at the
  * next poll; polling never stops for it.
@@ -74,6 +76,7 @@ struct cf_tracker_opts {
     unsigned busy_ms;       /* latency EWMA over this is "busy" */
     double high_water;      /* used/total at which a filer turns read-only, (0, 1] */
     double low_water;       /* used/total under which it turns writable again, < high_water */
+    uint64_t history_ms;    /* period of the filer history rows (objdb.h); 0: none kept */
 };
 
 /* What the tracker measured of one filer (beyond the table). */
@@ -99,6 +102,7 @@ struct cf_tracker_answer {
     bool draining;                            /* 503: it answers but takes nothing new */
     double latency_ms;                        /* how long the answer took */
     uint64_t total, used, objects, io_errors; /* from the status, when ok */
+    uint64_t bytes_in, bytes_out;             /* the filer's counters since it started (0: none) */
     bool read_only;                           /* the filer says so, when ok */
     char err[CF_ERR_LEN];                     /* why it is not ok */
 };
@@ -120,6 +124,25 @@ struct cf_tracker_state {
 void cf_tracker_decide(const struct cf_tracker_opts *o, struct cf_tracker_state *st,
                        const struct cf_objdb_filer *row, const struct cf_tracker_answer *a,
                        uint64_t now_ms, struct cf_objdb_filer *next, char *why, size_t cap);
+
+/* One filer's history row being summed over the current period. Zero it
+ * to start. */
+struct cf_tracker_hist {
+    uint64_t start_ms;                   /* the period being summed; 0: none yet */
+    bool counters;                       /* last_* hold an answer's counters */
+    uint64_t last_in, last_out, last_io; /* the filer's counters at its last answer */
+    uint64_t latency_sum_us;
+    struct cf_objdb_history row; /* the sums so far */
+};
+
+/* Add answer a of filer id, at now_ms, to h: periods of period_ms (> 0)
+ * aligned on the epoch. Counters are summed as increases between
+ * answers; one that went down (the filer restarted) counts from 0. When
+ * now_ms is past h's period, that period's row goes to *done (end_ms its
+ * end) and the function returns true; the answer then opens the next
+ * period. Pure. */
+bool cf_tracker_hist_add(struct cf_tracker_hist *h, uint32_t id, const struct cf_tracker_answer *a,
+                         uint64_t now_ms, uint64_t period_ms, struct cf_objdb_history *done);
 
 /* The weight rule above: base scaled by the free tenths of used_fraction
  * (1..10) and the latency factor; 0 when base is 0, else at least 1. */

@@ -88,6 +88,7 @@ static const char admin_usage[] =
     "       coffer admin keys init --data DIR\n"
     "       coffer admin filers [--monitor URL]\n"
     "       coffer admin cluster [--monitor URL]\n"
+    "       coffer admin history [--filer ID] [--since 24h] [--monitor URL]\n"
     "       coffer admin log [--since 1h] [--kind K] [--filer ID] [--monitor URL]\n"
     "       coffer admin filer maintenance --id N on|off [--monitor URL]\n"
     "       coffer admin rebuild|rebalance|audit|dedupe|jobs|job ...   (coffer admin jobs "
@@ -494,7 +495,7 @@ static bool is_job_kind(const char *w)
 int cf_cli_admin(int argc, char **argv)
 {
     static const char *const jobs[] = {"jobs", "job", NULL};
-    static const char *const monitor[] = {"filers", "log", "cluster", NULL};
+    static const char *const monitor[] = {"filers", "log", "cluster", "history", NULL};
     static const char *const accounts[] = {"client",   "user",   "group", "perm",
                                            "fs-shard", "s3-key", NULL};
     const char *noun = argc >= 1 ? argv[0] : "";

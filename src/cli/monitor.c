@@ -1,7 +1,7 @@
 /*
  * monitor.c -- `coffer admin filers`, `coffer admin log`, `coffer admin
- * cluster` and `coffer admin filer maintenance`, against the monitor's HTTP
- * API (monitor.h).
+ * cluster`, `coffer admin history` and `coffer admin filer maintenance`,
+ * against the monitor's HTTP API (monitor.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +46,15 @@ static const struct cf_conf_opt log_opts[] = {
     {"kind", CF_CONF_STR, NULL, 0, 0, OFF(kind), "only this kind (filer.status, job, ...)", false},
     {"filer", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(filer), "only this filer (0: any)", false},
     {"limit", CF_CONF_U64, "100", 1, LOG_LIMIT_MAX, OFF(limit), "events to print at most", false},
+};
+static const struct cf_conf_opt history_opts[] = {
+    MONITOR_OPT,
+    {"since", CF_CONF_STR, "24h", 0, 0, OFF(since), "from (same forms as admin log's --since)",
+     false},
+    {"until", CF_CONF_STR, NULL, 0, 0, OFF(until), "to (same forms)", false},
+    {"filer", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(filer), "only this filer (0: every filer)",
+     false},
+    {"limit", CF_CONF_U64, "1000", 1, 10000, OFF(limit), "rows to print at most", false},
 };
 static const struct cf_conf_opt maint_opts[] = {
     MONITOR_OPT,
@@ -393,6 +402,69 @@ out:
     return rc;
 }
 
+/* ---- admin history ---- */
+
+static int admin_history(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: coffer admin history [--filer ID] [--since 24h|ISO|MS] [--until ...]\n"
+        "                            [--limit N] [--monitor URL]\n"
+        "Prints the filer history the active monitor keeps, one row per filer and\n"
+        "period (--history-period-s of the monitor): bytes the filer took in and\n"
+        "sent out, new I/O errors, polls and failed polls, fill and mean latency.\n";
+    static const struct cf__cli_args args = {.cmd = "admin history",
+                                             .usage = usage,
+                                             .opts = history_opts,
+                                             .nopts = CF_ARRAY_LEN(history_opts),
+                                             .key_file = true};
+    struct mon_conf c = {0};
+    uint64_t now = cf_wall_ms(), since = 0, until = 0;
+    json_t *j = NULL, *arr;
+    char path[160];
+    int rc;
+
+    rc = cf__cli_load(&args, &c, argc, argv, NULL, NULL);
+    if (rc >= 0)
+        goto out;
+    rc = 2;
+    if ((c.since != NULL && parse_when(c.since, now, &since) < 0) ||
+        (c.until != NULL && parse_when(c.until, now, &until) < 0)) {
+        fprintf(stderr, "coffer admin history: --since/--until must be like 90s, 15m, 1h, 2d, "
+                        "2026-01-02T03:04:05Z or milliseconds since the epoch\n");
+        goto out;
+    }
+    (void)snprintf(path, sizeof(path),
+                   "/v1/history?filer=%" PRIu64 "&since=%" PRIu64 "&until=%" PRIu64
+                   "&limit=%" PRIu64,
+                   c.filer, since, until, c.limit);
+    rc = call("admin history", "GET", c.monitor, path, NULL, &j);
+    if (rc != 0)
+        goto out;
+    arr = json_object_get(j, "history");
+    printf("%-24s %-5s %10s %10s %6s %5s %5s %23s %9s\n", "period start", "filer", "in", "out",
+           "io-err", "polls", "fail", "used / total", "latency");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *h = json_array_get(arr, i);
+        const json_t *lat = json_object_get(h, "latency_ms");
+        char when[40], in[16], out_b[16], u[16], t[16], ut[40];
+        iso_time(jint(h, "start_ms"), when, sizeof(when));
+        human(jint(h, "bytes_in"), in, sizeof(in));
+        human(jint(h, "bytes_out"), out_b, sizeof(out_b));
+        human(jint(h, "used_bytes"), u, sizeof(u));
+        human(jint(h, "total_bytes"), t, sizeof(t));
+        (void)snprintf(ut, sizeof(ut), "%s / %s", u, t);
+        printf("%-24s %-5" PRIu64 " %10s %10s %6" PRIu64 " %5" PRIu64 " %5" PRIu64
+               " %23s %7.1fms\n",
+               when, jint(h, "filer"), in, out_b, jint(h, "io_errors"), jint(h, "polls"),
+               jint(h, "failures"), ut, json_is_number(lat) ? json_number_value(lat) : 0.0);
+    }
+    rc = 0;
+out:
+    json_decref(j);
+    cf_conf_fini(history_opts, CF_ARRAY_LEN(history_opts), &c);
+    return rc;
+}
+
 /* ---- admin filer maintenance ---- */
 
 static int admin_maintenance(int argc, char **argv)
@@ -448,6 +520,8 @@ int cf__cli_admin_monitor(int argc, char **argv)
         return admin_log(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "cluster") == 0)
         return admin_cluster(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "history") == 0)
+        return admin_history(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[0], "filer") == 0 && strcmp(argv[1], "maintenance") == 0)
         return admin_maintenance(argc - 2, argv + 2);
     fprintf(stderr, "coffer admin: not a monitor command\n");

@@ -32,6 +32,7 @@ struct track {
     bool present; /* in the table at the last poll */
     bool io_init;
     uint64_t io_errors; /* the filer's counter at the last answer */
+    struct cf_tracker_hist hist;
     struct cf_metric *up, *used, *total, *objects, *latency;
 };
 
@@ -235,10 +236,61 @@ static void read_answer(struct xfer *x, CURLcode cc, struct cf_tracker_answer *a
     }
     if (!get_u64(j, "io_errors", &a->io_errors))
         a->io_errors = 0;
+    if (!get_u64(j, "bytes_in", &a->bytes_in))
+        a->bytes_in = 0;
+    if (!get_u64(j, "bytes_out", &a->bytes_out))
+        a->bytes_out = 0;
     a->read_only = json_is_true(json_object_get(j, "read_only"));
     a->ok = true;
 out:
     json_decref(j);
+}
+
+/* What counter c rose by since last (a restart, c below last, counts from 0). */
+static uint64_t rise(uint64_t c, uint64_t last)
+{
+    return c >= last ? c - last : c;
+}
+
+bool cf_tracker_hist_add(struct cf_tracker_hist *h, uint32_t id, const struct cf_tracker_answer *a,
+                         uint64_t now_ms, uint64_t period_ms, struct cf_objdb_history *done)
+{
+    uint64_t start = now_ms - now_ms % period_ms;
+    bool closed = false;
+
+    if (h->start_ms != 0 && start != h->start_ms) {
+        *done = h->row;
+        done->end_ms = h->start_ms + period_ms;
+        done->latency_us = h->row.polls > h->row.failures
+                               ? h->latency_sum_us / (h->row.polls - h->row.failures)
+                               : 0;
+        closed = true;
+    }
+    if (h->start_ms != start) {
+        memset(&h->row, 0, sizeof(h->row));
+        h->latency_sum_us = 0;
+        h->start_ms = start;
+        h->row.filer = id;
+        h->row.start_ms = start;
+    }
+    h->row.polls++;
+    if (!a->ok) {
+        h->row.failures++;
+        return closed;
+    }
+    if (h->counters) {
+        h->row.bytes_in += rise(a->bytes_in, h->last_in);
+        h->row.bytes_out += rise(a->bytes_out, h->last_out);
+        h->row.io_errors += rise(a->io_errors, h->last_io);
+    }
+    h->counters = true;
+    h->last_in = a->bytes_in;
+    h->last_out = a->bytes_out;
+    h->last_io = a->io_errors;
+    h->row.used_bytes = a->used;
+    h->row.total_bytes = a->total;
+    h->latency_sum_us += (uint64_t)(a->latency_ms * 1000.0);
+    return closed;
 }
 
 uint32_t cf_tracker_weight(uint32_t base, double u, double latency_ms, unsigned busy_ms, bool busy)
@@ -343,18 +395,21 @@ void cf_tracker_decide(const struct cf_tracker_opts *o, struct cf_tracker_state 
 static void settle(struct cf_tracker *t, struct xfer *x, CURLcode cc)
 {
     struct cf_objdb_filer next, stored;
+    struct cf_objdb_history done;
     struct cf_tracker_answer a;
     struct track *tr;
     char why[WHY_MAX], err[CF_ERR_LEN] = "";
-    uint64_t new_io = 0;
-    bool io_rise = false;
+    uint64_t new_io = 0, now = cf_wall_ms();
+    bool io_rise = false, closed = false;
     int rc;
 
     read_answer(x, cc, &a);
     pthread_mutex_lock(&t->mu);
     tr = track_of(t, x->row.id);
     tr->present = true;
-    cf_tracker_decide(&t->o, &tr->st, &x->row, &a, cf_wall_ms(), &next, why, sizeof(why));
+    cf_tracker_decide(&t->o, &tr->st, &x->row, &a, now, &next, why, sizeof(why));
+    if (t->o.history_ms > 0)
+        closed = cf_tracker_hist_add(&tr->hist, x->row.id, &a, now, t->o.history_ms, &done);
     if (a.ok) {
         io_rise = tr->io_init && a.io_errors > tr->io_errors;
         new_io = io_rise ? a.io_errors - tr->io_errors : 0;
@@ -369,6 +424,8 @@ static void settle(struct cf_tracker *t, struct xfer *x, CURLcode cc)
     cf_metric_set(tr->up, a.ok || a.draining ? 1 : 0);
     pthread_mutex_unlock(&t->mu);
 
+    if (closed && cf_objdb_history_add(t->odb, &done, err) < 0)
+        cf_log(CF_LOG_WARN, "cannot record filer %" PRIu32 "'s history: %s", done.filer, err);
     rc = cf_objdb_filer_track(t->odb, &next, &stored, err);
     if (rc < 0) {
         if (rc != CF_ENOTFOUND) /* removed while polled: nothing to record */

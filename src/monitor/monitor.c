@@ -150,6 +150,10 @@ const struct cf_conf_opt cf_monitor_conf_opts[] = {
      "URL[,URL...] of apps the active monitor starts automatic rebuilds and audits on", false},
     {"rebuild-after-s", CF_CONF_U64, "300", 0, 30u * 86400, OFF(rebuild_after_s),
      "seconds offline after which a filer's replicas are rebuilt elsewhere (0: never)", false},
+    {"history-period-s", CF_CONF_U64, "3600", 0, 86400, OFF(history_period_s),
+     "seconds of each filer history row (bytes in and out, I/O errors, failed polls, fill; "
+     "GET /v1/history), kept as long as the events (0: none)",
+     false},
     {"probe-objsrv", CF_CONF_STR, NULL, 0, 0, OFF(probe_objsrv),
      "URL of an objsrv: the active monitor then probes (uploads through the first --app, "
      "downloads, deletes) every --probe-interval-s",
@@ -334,6 +338,49 @@ static enum MHD_Result serve_log(struct cf_monitor *m, struct MHD_Connection *c)
     j = json_pack("{s:o,s:I}", "events", arr, "next_after",
                   (json_int_t)(n > 0 ? ev[n - 1].id : q.after_id));
     free(ev);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* GET /v1/history?filer=ID&since=MS&until=MS&limit=N: the filer history
+ * rows (objdb.h), oldest first; limit default 1000. */
+static enum MHD_Result serve_history(struct cf_monitor *m, struct MHD_Connection *c)
+{
+    static const char *const names[] = {"filer", "since", "until", "limit"};
+    static const uint64_t max[] = {UINT32_MAX, INT64_MAX, INT64_MAX, CF_OBJDB_HISTORY_MAX};
+    struct cf_objdb_history *h = NULL;
+    uint64_t v[CF_ARRAY_LEN(names)] = {0, 0, 0, 1000};
+    char err[CF_ERR_LEN] = "";
+    json_t *arr, *j;
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < CF_ARRAY_LEN(names); i++) {
+        const char *q = cf_http_query(c, names[i]);
+        if (q != NULL && (!parse_u64(q, max[i], &v[i]) || (i == 3 && v[i] == 0)))
+            return cf_http_reply_error(c, CF_EBADREQ, "%s must be a decimal number up to %" PRIu64,
+                                       names[i], max[i]);
+    }
+    rc = cf_objdb_history_list(m->odb, (uint32_t)v[0], v[1], v[2], (size_t)v[3], &h, &n, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc == CF_EINVAL ? CF_EBADREQ : rc, "%s", err);
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *e = json_pack(
+            "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "filer", (json_int_t)h[i].filer,
+            "start_ms", (json_int_t)h[i].start_ms, "end_ms", (json_int_t)h[i].end_ms, "bytes_in",
+            (json_int_t)h[i].bytes_in, "bytes_out", (json_int_t)h[i].bytes_out, "io_errors",
+            (json_int_t)h[i].io_errors, "polls", (json_int_t)h[i].polls, "failures",
+            (json_int_t)h[i].failures, "used_bytes", (json_int_t)h[i].used_bytes, "total_bytes",
+            (json_int_t)h[i].total_bytes, "latency_ms", (double)h[i].latency_us / 1000.0);
+        if (json_array_append_new(arr, e) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    free(h);
+    j = json_pack("{s:o,s:I}", "history", arr, "period_ms", (json_int_t)m->topts.history_ms);
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the reply");
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
@@ -605,6 +652,11 @@ static enum MHD_Result route(struct cf_monitor *m, struct MHD_Connection *c, con
             return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET");
         return serve_filers(m, c);
     }
+    if (strcmp(url, "/v1/history") == 0) {
+        if (!get)
+            return cf_http_refuse(c, req_cls, CF_EMETHOD, "use GET");
+        return serve_history(m, c);
+    }
     if (strcmp(url, "/v1/instances") == 0) {
         if (get)
             return serve_instances(m, c);
@@ -715,6 +767,9 @@ static void prune_pass(struct cf_monitor *m)
     } while (n == CF_SCRIBE_PRUNE_BATCH && !stop && cf_lease_held(m->lease));
     if (n < 0)
         cf_log(CF_LOG_WARN, "scribe retention stopped: %s", err);
+    /* The filer history is kept as long as the events. */
+    if (before > 0 && cf_objdb_history_prune(m->odb, before, NULL, err) < 0)
+        cf_log(CF_LOG_WARN, "filer history retention: %s", err);
     if (total > 0)
         cf_log(CF_LOG_INFO,
                "scribe retention: %" PRIu64 " events deleted (older than %" PRIu64
@@ -1324,6 +1379,7 @@ int cf_monitor_start(const struct cf_monitor_conf *conf, struct cf_monitor **out
     m->topts.timeout_ms = (unsigned)conf->timeout_ms;
     m->topts.offline_after = (unsigned)conf->offline_after;
     m->topts.busy_ms = (unsigned)conf->busy_ms;
+    m->topts.history_ms = conf->history_period_s * 1000;
     /* First: the tracker's polls are signed (a filer tells its figures
      * only to the cluster). */
     rc = cf_role_auth_serve("monitor", &conf->auth, access_of, &ho, &m->cred, err);
@@ -1406,7 +1462,8 @@ static const char usage[] =
     "keeps the filer summary table true: online, busy, read-only (past\n"
     "--high-water until below --low-water), offline (--offline-after polls\n"
     "without an answer within --timeout-ms) or maintenance (set by the operator).\n"
-    "Serves GET /v1/filers, GET and POST /v1/log (the scribe), POST\n"
+    "Serves GET /v1/filers, GET and POST /v1/log (the scribe), GET /v1/history\n"
+    "(per filer and --history-period-s: bytes, I/O errors, failed polls), POST\n"
     "/v1/filers/ID/maintenance and /metrics. See `coffer admin filers` and\n"
     "`coffer admin log`. Every --log-prune-ms the scribe loses the events older\n"
     "than --log-retention-days and the oldest past --log-max-rows.\n"

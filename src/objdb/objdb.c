@@ -44,8 +44,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " base_weight BIGINT NOT NULL DEFAULT 0,"
                                      " dc TEXT NOT NULL DEFAULT '');";
 
-/* The instance registry and the change feed (registry.h): created in every
- * catalog, new or old, at open. */
+/* The instance registry and the change feed (registry.h), and the filer
+ * history (objdb.h): created in every catalog, new or old, at open. */
 static const char registry_schema[] = "CREATE TABLE IF NOT EXISTS instances ("
                                       " id INTEGER PRIMARY KEY,"
                                       " role TEXT NOT NULL,"
@@ -61,7 +61,22 @@ static const char registry_schema[] = "CREATE TABLE IF NOT EXISTS instances ("
                                       " uuid TEXT NOT NULL,"
                                       " at_ms BIGINT NOT NULL);"
                                       "CREATE INDEX IF NOT EXISTS changes_by_time"
-                                      " ON changes (at_ms);";
+                                      " ON changes (at_ms);"
+                                      "CREATE TABLE IF NOT EXISTS filer_history ("
+                                      " filer BIGINT NOT NULL,"
+                                      " start_ms BIGINT NOT NULL,"
+                                      " end_ms BIGINT NOT NULL,"
+                                      " bytes_in BIGINT NOT NULL,"
+                                      " bytes_out BIGINT NOT NULL,"
+                                      " io_errors BIGINT NOT NULL,"
+                                      " polls BIGINT NOT NULL,"
+                                      " failures BIGINT NOT NULL,"
+                                      " used_bytes BIGINT NOT NULL,"
+                                      " total_bytes BIGINT NOT NULL,"
+                                      " latency_us BIGINT NOT NULL,"
+                                      " PRIMARY KEY (filer, start_ms));"
+                                      "CREATE INDEX IF NOT EXISTS filer_history_by_end"
+                                      " ON filer_history (end_ms);";
 
 /* object_filers' primary key serves the look-up by object; its second index
  * (filer_id, object_id) is the per-filer rebuild index (500D). Child rows are

@@ -24,6 +24,8 @@
  *   probe        the synthetic probe (--probe-objsrv): timed good rounds;
  *                an upload failing with two filers stopped is one event,
  *                their return another; probe objects are deleted
+ *   history      the filer history (--history-period-s 1): bytes a filer
+ *                took, failed polls of a stopped one; `coffer admin history`
  *   server       `coffer server` runs a monitor and prints its URL; a filer
  *                added to it and killed is rebuilt by itself past
  *                `coffer server --rebuild-after-s`
@@ -729,6 +731,80 @@ static void t_probe(void *arg)
     mon_stop(&m);
 }
 
+struct history_wait {
+    const struct mon *m;
+    unsigned filer;
+    bool failures; /* wait for a row with failed polls, else one with bytes in */
+};
+
+/* A history row of w->filer shows what w asks for. */
+static bool history_shows(void *arg)
+{
+    struct history_wait *w = arg;
+    char target[96];
+    struct it_resp r;
+    json_t *j, *arr;
+    bool found = false;
+
+    it_fmt(target, sizeof(target), "/v1/history?filer=%u&limit=1000", w->filer);
+    IT_EQ(it_http_to(NULL, w->m->monitor.base, "GET", target, NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    it_resp_fini(&r);
+    arr = json_object_get(j, "history");
+    for (size_t i = 0; i < json_array_size(arr) && !found; i++) {
+        const json_t *h = json_array_get(arr, i);
+        IT_EQ(it_json_int(h, "filer"), w->filer);
+        IT_EQ(it_json_int(h, "end_ms") - it_json_int(h, "start_ms"), 1000);
+        found = w->failures
+                    ? it_json_int(h, "failures") > 0
+                    : it_json_int(h, "bytes_in") >= 300000 && it_json_int(h, "total_bytes") > 0 &&
+                          it_json_int(h, "polls") > it_json_int(h, "failures");
+    }
+    json_decref(j);
+    return found;
+}
+
+/* The filer history (--history-period-s 1): a filer that took 300 kB has
+ * a row saying so; a stopped one has rows with failed polls; `coffer
+ * admin history` prints them; bad parameters are 400. */
+static void t_history(void *arg)
+{
+    struct mon m;
+    struct it_record rec;
+    struct it_resp r;
+    struct history_wait w;
+    char *out = malloc(OUT_MAX);
+
+    (void)arg;
+    IT_CHECK(out != NULL);
+    mon_start(&m, NULL, NULL);
+    it_proc_stop_ok(&m.monitor);
+    it_monitor_start_ok(&m.monitor, m.db, "--busy-ms", BUSY_MS_TEXT, "--history-period-s", "1",
+                        NULL);
+    wait_all_online(&m);
+    it_upload_ok(NULL, m.app.base, 7, 400000, 3, false, &rec);
+    w = (struct history_wait){&m, 1, false};
+    IT_CHECKF(it_wait_for(history_shows, &w, 100, 100), "no history row of filer 1 with its bytes");
+
+    it_filer_signal(&m.f[2], SIGSTOP);
+    w = (struct history_wait){&m, 3, true};
+    IT_CHECKF(it_wait_for(history_shows, &w, 100, 100), "no history row of filer 3 with failures");
+    it_filer_signal(&m.f[2], SIGCONT);
+
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "history", "--monitor",
+                                     m.monitor.base, "--filer", "1", "--since", "1h", NULL)),
+          0);
+    IT_CHECKF(strstr(out, "period start") != NULL && strstr(out, " 1 ") != NULL &&
+                  strstr(out, "KiB") != NULL,
+              "coffer admin history printed:\n%s", out);
+    IT_EQ(it_http_to(NULL, m.monitor.base, "GET", "/v1/history?limit=0", NULL, &r, NULL), 400);
+    it_resp_fini(&r);
+    IT_EQ(it_http_to(NULL, m.monitor.base, "GET", "/v1/history?filer=x", NULL, &r, NULL), 400);
+    it_resp_fini(&r);
+    free(out);
+    mon_stop(&m);
+}
+
 static void t_server(void *arg)
 {
     struct it_server s;
@@ -794,6 +870,7 @@ int main(int argc, char **argv)
         {"scribe", t_scribe, NULL, 90},
         {"maintenance", t_maintenance, NULL, 60},
         {"probe", t_probe, NULL, 90},
+        {"history", t_history, NULL, 60},
         {"server", t_server, NULL, 120},
     };
 

@@ -1038,6 +1038,49 @@ static void test_changes(void **state)
     assert_true(c[0].seq > last);
 }
 
+/* The filer history: written (replacing a row of the same start), listed
+ * by filer and time, pruned by end; bad rows refused. */
+static void test_history(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_history h = {.filer = 3, .start_ms = 1000, .end_ms = 2000, .bytes_in = 5},
+                            *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    uint64_t gone = 0;
+    size_t n = 0;
+
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), 0);
+    h.bytes_in = 6;
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), 0);
+    h.start_ms = 2000;
+    h.end_ms = 3000;
+    h.polls = 4;
+    h.failures = 1;
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), 0);
+    h.filer = 4;
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), 0);
+    assert_int_equal(cf_objdb_history_list(fx->odb, 3, 0, 0, 100, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].bytes_in, 6);
+    assert_int_equal(v[1].polls, 4);
+    assert_int_equal(v[1].failures, 1);
+    free(v);
+    assert_int_equal(cf_objdb_history_list(fx->odb, 0, 2000, 0, 100, &v, &n, err), 0);
+    assert_int_equal(n, 2); /* rows ending after 2000: filer 3's second and filer 4's */
+    free(v);
+    assert_int_equal(cf_objdb_history_list(fx->odb, 0, 0, 0, 0, &v, &n, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_history_prune(fx->odb, 2500, &gone, err), 0);
+    assert_int_equal(gone, 1);
+    assert_int_equal(cf_objdb_history_list(fx->odb, 0, 0, 0, 100, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    free(v);
+    h.filer = 0;
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), CF_EINVAL);
+    h.filer = 3;
+    h.end_ms = 1;
+    assert_int_equal(cf_objdb_history_add(fx->odb, &h, err), CF_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1099,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filer_track_and_maintenance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history, setup, teardown),
     };
 
     cf_log_init("test_objdb", CF_LOG_ERROR);

@@ -202,6 +202,55 @@ static void test_weight_monotonic(void **state)
     }
 }
 
+/* History rows: counter rises summed, a restart counted from 0, failed
+ * polls counted, a row closed when a poll falls in the next period. */
+static void test_history(void **state)
+{
+    struct cf_tracker_hist h;
+    struct cf_objdb_history done;
+    struct cf_tracker_answer a;
+
+    (void)state;
+    memset(&h, 0, sizeof(h));
+    memset(&a, 0, sizeof(a));
+    a.ok = true;
+    a.bytes_in = 1000;
+    a.bytes_out = 50;
+    a.total = 10000;
+    a.used = 10;
+    a.latency_ms = 2.0;
+    assert_false(cf_tracker_hist_add(&h, 7, &a, 60500, 60000, &done));
+    a.bytes_in = 1600; /* +600 */
+    a.used = 20;
+    a.latency_ms = 4.0;
+    assert_false(cf_tracker_hist_add(&h, 7, &a, 61000, 60000, &done));
+    a.ok = false;
+    assert_false(cf_tracker_hist_add(&h, 7, &a, 62000, 60000, &done));
+    a.ok = true;
+    a.bytes_in = 100; /* restarted: +100 */
+    a.bytes_out = 10; /* restarted: +10 */
+    a.io_errors = 2;
+    a.latency_ms = 6.0;
+    assert_false(cf_tracker_hist_add(&h, 7, &a, 119999, 60000, &done));
+    a.bytes_in = 150;
+    assert_true(cf_tracker_hist_add(&h, 7, &a, 120000, 60000, &done));
+    assert_int_equal(done.filer, 7);
+    assert_int_equal(done.start_ms, 60000);
+    assert_int_equal(done.end_ms, 120000);
+    assert_int_equal(done.bytes_in, 700);
+    assert_int_equal(done.bytes_out, 10);
+    assert_int_equal(done.io_errors, 2);
+    assert_int_equal(done.polls, 4);
+    assert_int_equal(done.failures, 1);
+    assert_int_equal(done.used_bytes, 20);
+    assert_int_equal(done.total_bytes, 10000);
+    assert_int_equal(done.latency_us, 4000);
+    /* The poll that closed it opened the next one. */
+    assert_int_equal(h.row.start_ms, 120000);
+    assert_int_equal(h.row.polls, 1);
+    assert_int_equal(h.row.bytes_in, 50);
+}
+
 static void test_opts_fill(void **state)
 {
     struct cf_tracker_opts o = {0};
@@ -223,10 +272,9 @@ static void test_opts_fill(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scenarios),
-        cmocka_unit_test(test_weight_edges),
-        cmocka_unit_test(test_weight_monotonic),
-        cmocka_unit_test(test_opts_fill),
+        cmocka_unit_test(test_scenarios),        cmocka_unit_test(test_weight_edges),
+        cmocka_unit_test(test_weight_monotonic), cmocka_unit_test(test_opts_fill),
+        cmocka_unit_test(test_history),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
