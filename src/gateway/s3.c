@@ -1952,12 +1952,16 @@ static enum MHD_Result delete_objects(struct cf__s3 *s, struct MHD_Connection *c
     return reply_xml(c, 200, &b, NULL);
 }
 
+static int copy_source(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                       const char *src, struct cf_fsdb_entry *fe, char *etag, size_t cap,
+                       struct s3err *e);
+
 /* CopyObject: the destination's new version names the source's stored
  * object (no bytes are copied), with its attributes unless REPLACE. */
 static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
                                    const char *bucket, const char *key, const char *src)
 {
-    char sb[CF_FSDB_NAME_MAX + 1], *sk = NULL, path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "";
+    char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "", setag[CF_FSDB_S3_ETAG_MAX + 1];
     const char *directive = cf_http_header(c, "x-amz-metadata-directive");
     struct cf_fsdb_entry fe, out;
     struct cf_fsdb_s3attrs a;
@@ -1969,53 +1973,17 @@ static enum MHD_Result copy_object(struct cf__s3 *s, struct MHD_Connection *c, c
     const char *hdrs[] = {"x-amz-version-id", vid, NULL};
     uint64_t folder = 0;
     bool dir = false, replace = directive != NULL && strcasecmp(directive, "REPLACE") == 0;
-    size_t bl;
     int rc;
 
-    /* "/bucket/key" or "bucket/key", percent-encoded; "?versionId=" not supported. */
-    while (*src == '/')
-        src++;
-    if (strchr(src, '?') != NULL) {
-        seterr(&e, 501, "NotImplemented", "copying a version is not supported");
-        return reply_error(c, &e, key, NULL);
-    }
-    bl = strcspn(src, "/");
-    if (bl == 0 || bl > CF_FSDB_NAME_MAX || src[bl] != '/') {
-        seterr(&e, 400, "InvalidArgument", "x-amz-copy-source is /bucket/key");
-        return reply_error(c, &e, key, NULL);
-    }
-    memcpy(sb, src, bl);
-    sb[bl] = '\0';
-    sk = cf_xstrdup(src + bl + 1);
-    {
-        /* Percent-decoding in place (the decoded key is never longer). */
-        size_t k = 0;
-        for (size_t i = 0; sk[i] != '\0'; i++) {
-            int hi = sk[i] == '%' ? cf_hex_value(sk[i + 1], true) : -1;
-            int lo = hi >= 0 ? cf_hex_value(sk[i + 2], true) : -1;
-            if (lo >= 0 && (hi || lo)) {
-                sk[k++] = (char)(hi * 16 + lo);
-                i += 2;
-            } else {
-                sk[k++] = sk[i];
-            }
-        }
-        sk[k] = '\0';
-    }
-    rc = object_get(s, w, sb, sk, &fe, &e);
-    free(sk);
-    if (rc < 0)
+    if (copy_source(s, c, w, src, &fe, setag, sizeof(setag), &e) < 0)
         return reply_error(c, &e, key, NULL);
     if (cf_fsdb_s3attrs_get(s->fs, w->client, fe.id, fe.version_no, &a, NULL) < 0) {
-        char hex[129];
+        /* Written through /api/v1/fs: the ETag copy_source gave. */
         memset(&a, 0, sizeof(a));
-        cf_hex_encode(fe.sha512, 16, hex);
-        memcpy(a.etag, hex, 33);
+        (void)snprintf(a.etag, sizeof(a.etag), "%s", setag);
         memcpy(a.content_type, "binary/octet-stream", 20);
         memcpy(a.meta, "{}", 3);
     }
-    if (copy_conditions(c, &fe, a.etag, &e) < 0)
-        return reply_error(c, &e, key, NULL);
     if (replace) {
         char etag[sizeof(a.etag)];
         memcpy(etag, a.etag, sizeof(etag));
@@ -2698,6 +2666,32 @@ static int marker_at(struct cf__s3 *s, const struct who *w, uint64_t folder, con
     return rc;
 }
 
+/* The entry of version id of the file name in folder (live there, or
+ * deleted from there), as GetObject serves it. Returns 0, CF_ENOTFOUND,
+ * or an fsdb error with err. */
+static int version_entry(struct cf__s3 *s, const struct who *w, uint64_t folder, const char *name,
+                         uint64_t id, struct cf_fsdb_entry *fe, char *err)
+{
+    struct cf_fsdb_version ver;
+    int rc = cf_fsdb_version_at(s->fs, w->client, folder, name, id, &ver, NULL, err);
+
+    if (rc < 0)
+        return rc;
+    memset(fe, 0, sizeof(*fe));
+    fe->kind = CF_FSDB_FILE;
+    fe->id = ver.file;
+    fe->parent = folder;
+    (void)snprintf(fe->name, sizeof(fe->name), "%s", name);
+    fe->created_ms = ver.created_ms;
+    fe->modified_ms = ver.created_ms;
+    fe->version = ver.id;
+    fe->version_no = ver.number;
+    memcpy(fe->uuid, ver.uuid, sizeof(fe->uuid));
+    fe->size = ver.size;
+    memcpy(fe->sha512, ver.sha512, sizeof(fe->sha512));
+    return 0;
+}
+
 /* GetObject and HeadObject of one version (vid, from the query). */
 static enum MHD_Result get_version(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
                                    const char *bucket, const char *key, const char *vid)
@@ -2705,7 +2699,6 @@ static enum MHD_Result get_version(struct cf__s3 *s, struct MHD_Connection *c, c
     char res[KEY_MAX + CF_FSDB_NAME_MAX + 4], name[CF_FSDB_NAME_MAX + 1], err[CF_ERR_LEN] = "";
     const char *marker_hdrs[] = {
         "x-amz-delete-marker", "true", "x-amz-version-id", vid, "Allow", "DELETE", NULL};
-    struct cf_fsdb_version ver;
     struct cf_fsdb_entry fe;
     struct s3err e;
     uint64_t folder = 0, id = 0;
@@ -2727,22 +2720,9 @@ static enum MHD_Result get_version(struct cf__s3 *s, struct MHD_Connection *c, c
             return reply_error(c, &e, res, marker_hdrs);
         }
     } else {
-        rc = cf_fsdb_version_at(s->fs, w->client, folder, name, id, &ver, NULL, err);
-        if (rc == 0) {
-            memset(&fe, 0, sizeof(fe));
-            fe.kind = CF_FSDB_FILE;
-            fe.id = ver.file;
-            fe.parent = folder;
-            memcpy(fe.name, name, sizeof(fe.name));
-            fe.created_ms = ver.created_ms;
-            fe.modified_ms = ver.created_ms;
-            fe.version = ver.id;
-            fe.version_no = ver.number;
-            memcpy(fe.uuid, ver.uuid, sizeof(fe.uuid));
-            fe.size = ver.size;
-            memcpy(fe.sha512, ver.sha512, sizeof(fe.sha512));
+        rc = version_entry(s, w, folder, name, id, &fe, err);
+        if (rc == 0)
             return get_object(s, c, w, bucket, key, &fe);
-        }
     }
     if (rc == CF_ENOTFOUND)
         seterr(&e, 404, "NoSuchVersion", "the specified version does not exist");
@@ -3384,27 +3364,51 @@ static int copy_source(struct cf__s3 *s, struct MHD_Connection *c, const struct 
                        const char *src, struct cf_fsdb_entry *fe, char *etag, size_t cap,
                        struct s3err *e)
 {
-    char sb[CF_FSDB_NAME_MAX + 1], *sk;
+    char sb[CF_FSDB_NAME_MAX + 1], *sk, name[CF_FSDB_NAME_MAX + 1], err[CF_ERR_LEN] = "";
+    const char *q;
     struct cf_fsdb_s3attrs a;
+    uint64_t folder = 0, id = 0;
+    bool marker = false;
     size_t bl;
     int rc;
 
     while (*src == '/')
         src++;
-    if (strchr(src, '?') != NULL) {
-        seterr(e, 501, "NotImplemented", "copying a part from a version is not supported");
-        return CF_EINVAL;
-    }
     bl = strcspn(src, "/");
     if (bl == 0 || bl > CF_FSDB_NAME_MAX || src[bl] != '/' || src[bl + 1] == '\0') {
-        seterr(e, 400, "InvalidArgument", "x-amz-copy-source is /bucket/key");
+        seterr(e, 400, "InvalidArgument", "x-amz-copy-source is /bucket/key[?versionId=ID]");
         return CF_EINVAL;
     }
     memcpy(sb, src, bl);
     sb[bl] = '\0';
     sk = cf_xstrdup(src + bl + 1);
+    /* "?versionId=ID" after the (encoded) key; S3 takes nothing else there. */
+    q = strchr(src + bl + 1, '?');
+    if (q != NULL) {
+        sk[q - (src + bl + 1)] = '\0';
+        if (strncmp(q, "?versionId=", 11) != 0 || parse_version_id(q + 11, &id, &marker) < 0) {
+            free(sk);
+            seterr(e, 400, "InvalidArgument", "x-amz-copy-source: a bad versionId");
+            return CF_EINVAL;
+        }
+    }
     pct_decode(sk);
-    rc = object_get(s, w, sb, sk, fe, e);
+    if (q == NULL) {
+        rc = object_get(s, w, sb, sk, fe, e);
+    } else if (marker) {
+        seterr(e, 400, "InvalidRequest",
+               "the source of a copy request may not specifically refer to a delete marker by "
+               "version id");
+        rc = CF_EINVAL;
+    } else {
+        rc = key_place(s, w, sb, sk, CF_FSDB_READ, &folder, name, e);
+        if (rc == 0)
+            rc = version_entry(s, w, folder, name, id, fe, err);
+        if (rc == CF_ENOTFOUND && folder != 0)
+            seterr(e, 404, "NoSuchVersion", "the specified version does not exist");
+        else if (rc < 0 && folder != 0)
+            from_rc(e, rc, "NoSuchVersion", err);
+    }
     free(sk);
     if (rc < 0)
         return rc;

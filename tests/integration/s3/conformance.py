@@ -520,8 +520,11 @@ expect(code_of(copy_part, 4, CopySourceIfUnmodifiedSince=past), ("PreconditionFa
 expect(code_of(copy_part, 4, CopySource={"Bucket": "conf", "Key": "pc/nope"}), ("NoSuchKey", 404))
 expect(code_of(copy_part, 4, CopySource={"Bucket": "nobucket", "Key": "x"}),
        ("NoSuchBucket", 404))
-expect(code_of(copy_part, 4, CopySource={"Bucket": "conf", "Key": "pc/src.bin", "VersionId": "1"}),
-       ("NotImplemented", 501))
+expect(code_of(copy_part, 4,
+               CopySource={"Bucket": "conf", "Key": "pc/src.bin", "VersionId": "999999999"}),
+       ("NoSuchVersion", 404))
+expect(code_of(copy_part, 4, CopySource={"Bucket": "conf", "Key": "pc/src.bin", "VersionId": "t1"}),
+       ("InvalidRequest", 400))
 expect(code_of(other.upload_part_copy, Bucket="conf", Key="pc/dst.bin", UploadId=pu, PartNumber=4,
                CopySource=SRC), ("AccessDenied", 403))
 expect(code_of(s3.upload_part_copy, Bucket="conf", Key="pc/dst.bin", UploadId="f" * 32,

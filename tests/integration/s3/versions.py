@@ -127,6 +127,21 @@ r = s3.copy_object(Bucket=B, Key="d/copy.txt", CopySource={"Bucket": B, "Key": "
 assert r["VersionId"].isdigit(), r
 expect(s3.get_object(Bucket=B, Key="d/copy.txt", VersionId=r["VersionId"])["Body"].read(),
        bodies[2])
+# A given version as the source: its bytes, ETag and Content-Type.
+r = s3.copy_object(Bucket=B, Key="d/old.txt",
+                   CopySource={"Bucket": B, "Key": "d/k.txt", "VersionId": vids[0]})
+expect(r["CopyObjectResult"]["ETag"], '"%s"' % hashlib.md5(bodies[0]).hexdigest())
+r = s3.get_object(Bucket=B, Key="d/old.txt")
+expect((r["Body"].read(), r["ContentType"]), (bodies[0], "text/x-v1"))
+expect(code_of(s3.copy_object, Bucket=B, Key="d/x.txt",
+               CopySource={"Bucket": B, "Key": "d/k.txt", "VersionId": "999999999"}),
+       ("NoSuchVersion", 404))
+expect(code_of(s3.copy_object, Bucket=B, Key="d/x.txt",
+               CopySource={"Bucket": B, "Key": "d/k.txt", "VersionId": "bad"}),
+       ("InvalidArgument", 400))
+expect(code_of(other.copy_object, Bucket=B, Key="d/x.txt",
+               CopySource={"Bucket": B, "Key": "d/k.txt", "VersionId": vids[0]}),
+       ("AccessDenied", 403))
 
 step("delete: a delete marker")
 r = s3.delete_object(Bucket=B, Key="d/k.txt")
