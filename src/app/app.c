@@ -273,13 +273,59 @@ static uint64_t retention_now(struct cf_app *a)
     return cf_scribe_guarded_now(a->clock_scribe, a->clock, "the purge and stale expiry use");
 }
 
+/* The gate of filer (under find_mu), taken over if another filer had it. */
+static struct finding_gate *gate_of(struct cf_app *a, uint32_t filer)
+{
+    struct finding_gate *g = &a->gates[filer % FINDING_GATES];
+
+    if (g->filer != filer)
+        *g = (struct finding_gate){.filer = filer};
+    return g;
+}
+
+/* Write what a filer did wrong (kind: a CF_SCRIBE_* kind; uuid: the
+ * object, may be NULL; what: "download", "upload"; msg: the detail) to the
+ * scribe, unless FINDING_EVENTS_PER_MIN events of that filer went there
+ * this minute already: then it is only counted, and the next event that
+ * goes says how many were left out. Returns whether it was written. */
+static bool filer_event(struct cf_app *a, uint32_t filer, const char *kind, const char *uuid,
+                        const char *what, const char *msg)
+{
+    struct finding_gate *g;
+    uint64_t now = cf_wall_ms(), dropped = 0;
+    bool log_it;
+
+    pthread_mutex_lock(&a->find_mu);
+    g = gate_of(a, filer);
+    if (now - g->window_ms >= 60000) {
+        g->window_ms = now;
+        g->events = 0;
+    }
+    log_it = g->events < FINDING_EVENTS_PER_MIN;
+    if (log_it) {
+        g->events++;
+        dropped = g->dropped;
+        g->dropped = 0;
+    } else {
+        g->dropped++;
+    }
+    pthread_mutex_unlock(&a->find_mu);
+    if (log_it && dropped == 0)
+        (void)cf_scribe_event(a->jobs_scribe, kind, filer, uuid, "%s: %s", what, msg);
+    else if (log_it)
+        (void)cf_scribe_event(a->jobs_scribe, kind, filer, uuid,
+                              "%s: %s (and %" PRIu64 " events of this filer not logged before)",
+                              what, msg, dropped);
+    return log_it;
+}
+
 static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
 {
     int rc;
 
     pthread_mutex_lock(&a->purge_mu);
-    rc =
-        cf_purge_run(a->odb, retention_now(a), a->purge_retention_ms, CF_PURGE_TIMEOUT_MS, st, err);
+    rc = cf_purge_run(a->odb, a->jobs_scribe, retention_now(a), a->purge_retention_ms,
+                      CF_PURGE_TIMEOUT_MS, st, err);
     pthread_mutex_unlock(&a->purge_mu);
     if (rc < 0)
         cf_log(CF_LOG_WARN, "delete/purge pass stopped: %s", err);
@@ -675,6 +721,9 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         } else if (rc == 0) {
             cf_log(CF_LOG_WARN, "upload %s: filer %" PRIu32 " failed: %s", u->uuid_text, u->ids[i],
                    why);
+            /* Its bytes are not listed (the stale pass deletes them): no
+             * replica to check, but the operator should see the failure. */
+            (void)filer_event(a, u->ids[i], CF_SCRIBE_FILER_ERROR, u->uuid_text, "upload", why);
             view_mark_offline(a, u->ids[i]);
         }
     }
@@ -937,7 +986,7 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
     char err[CF_ERR_LEN] = "";
     struct cf_uuid u;
     struct finding_gate *g;
-    uint64_t now = cf_wall_ms(), dropped = 0, id = 0;
+    uint64_t now = cf_wall_ms(), id = 0;
     bool log_it, audit = false;
     enum MHD_Result r;
     int rc;
@@ -953,35 +1002,16 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
                                    "%d bytes)",
                                    FINDING_MSG_MAX);
     }
+    cf_log(CF_LOG_WARN, "a read found replica of %s on filer %" PRIu32 " bad (%s): %s", uuid,
+           (uint32_t)filer, kind, msg);
+    log_it = filer_event(a, (uint32_t)filer, kind, uuid, "download", msg);
     pthread_mutex_lock(&a->find_mu);
-    g = &a->gates[(uint32_t)filer % FINDING_GATES];
-    if (g->filer != (uint32_t)filer)
-        *g = (struct finding_gate){.filer = (uint32_t)filer};
-    if (now - g->window_ms >= 60000) {
-        g->window_ms = now;
-        g->events = 0;
-    }
-    log_it = g->events < FINDING_EVENTS_PER_MIN;
-    if (log_it) {
-        g->events++;
-        dropped = g->dropped;
-        g->dropped = 0;
-    } else {
-        g->dropped++;
-    }
+    g = gate_of(a, (uint32_t)filer);
     if (a->finding_audit_ms > 0 && (g->audit_ms == 0 || now - g->audit_ms >= a->finding_audit_ms)) {
         audit = true;
         g->audit_ms = now; /* taken now, so two findings at once start one audit */
     }
     pthread_mutex_unlock(&a->find_mu);
-    cf_log(CF_LOG_WARN, "a read found replica of %s on filer %" PRIu32 " bad (%s): %s", uuid,
-           (uint32_t)filer, kind, msg);
-    if (log_it && dropped == 0)
-        (void)cf_scribe_event(a->jobs_scribe, kind, (uint32_t)filer, uuid, "download: %s", msg);
-    else if (log_it)
-        (void)cf_scribe_event(a->jobs_scribe, kind, (uint32_t)filer, uuid,
-                              "download: %s (and %" PRIu64 " findings on this filer not logged)",
-                              msg, dropped);
     if (audit) {
         json_t *args = json_pack("{s:I}", "filer", filer);
         rc = args != NULL ? cf_jobs_start(a->jobs, "audit", args, &id, err) : CF_EINTERNAL;

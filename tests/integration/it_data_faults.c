@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "coffer/scribe.h"
 #include "harness.h"
 
 #define BIG (64ull * 1024 * 1024)
@@ -117,6 +118,8 @@ static void t_filer_killed_mid_upload(void *arg)
               rec.filers[0], rec.filers[1]);
     check_replaced(&c, 2, 3, BIG, 0);
     it_check_placement(c.f, c.n, &rec);
+    /* The failure is in the scribe, not only in the app's log. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_FILER_ERROR, "upload: "), 1);
     it_download_ok(NULL, c.objsrv.base, &rec);
 
     /* The killed filer left a temporary; on restart it is swept. */
