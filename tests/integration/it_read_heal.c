@@ -9,7 +9,9 @@
  * must be rewritten on its filer without an operator (the audit the
  * finding starts). A file too large to be verified before its first byte
  * leaves: the first plain GET may break off, but never ends as a clean
- * complete response with wrong bytes, and the next one is right.
+ * complete response with wrong bytes, and the next one is right. Last,
+ * the app's POST /v1/findings refuses malformed findings (400) and starts
+ * one audit per filer however many findings come at once.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -321,6 +323,88 @@ static void t_large_stream(void *arg)
     it_proc_stop_ok(&y.s.p);
 }
 
+/* POST /v1/findings with body (a JSON reference, taken; NULL: 100 random
+ * bytes): the status. */
+static long post_finding(const struct sys *y, json_t *body)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    json_t *out = NULL;
+    long status = 0;
+
+    if (body == NULL) {
+        struct it_body b = {.chunked = false};
+        struct it_resp r;
+        it_gen_init(&b.gen, 17, 100);
+        status = it_http_to(NULL, y->s.p.base, "POST", "/v1/findings", &b, &r, NULL);
+        it_gen_fini(&b.gen);
+        it_resp_fini(&r);
+        return status;
+    }
+    it_fmt(url, sizeof(url), "%s/v1/findings", y->s.p.base);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 10000, &status, &out, err) == 0, "%s", err);
+    json_decref(body);
+    json_decref(out);
+    return status;
+}
+
+/* The app's findings endpoint: bad bodies get 400; a good one is logged
+ * and starts one audit of its filer, a second one right after none. */
+static void t_findings_api(void *arg)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "", big[600];
+    json_t *bad[8], *j, *out = NULL;
+    struct replica rp;
+    struct sys y;
+    long status = 0;
+    size_t n = 0;
+
+    (void)arg;
+    start(&y);
+    put_ok(&y, FS "/e.bin", 16, 1000);
+    first_replica(&y, "e.bin", &rp);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    bad[n++] = json_object();
+    bad[n++] = json_pack("{s:s,s:i,s:s,s:s}", "uuid", "nope", "filer", 1, "kind", "checksum",
+                         "message", "x");
+    bad[n++] = json_pack("{s:s,s:i,s:s,s:s}", "uuid", rp.uuid, "filer", 0, "kind", "checksum",
+                         "message", "x");
+    bad[n++] = json_pack("{s:s,s:i,s:s,s:s}", "uuid", rp.uuid, "filer", 1, "kind", "repair",
+                         "message", "x");
+    bad[n++] = json_pack("{s:s,s:i,s:s}", "uuid", rp.uuid, "filer", 1, "kind", "checksum");
+    bad[n++] = json_pack("{s:s,s:I,s:s,s:s}", "uuid", rp.uuid, "filer", (json_int_t)1 << 32, "kind",
+                         "missing", "message", "x");
+    bad[n++] = json_pack("{s:s,s:i,s:s,s:s}", "uuid", rp.uuid, "filer", 1, "kind", "missing",
+                         "message", big);
+    IT_EQ(post_finding(&y, NULL), 400);
+    for (size_t i = 0; i < n; i++) {
+        char *text = json_dumps(bad[i], JSON_COMPACT);
+        long st = post_finding(&y, bad[i]);
+        IT_CHECKF(st == 400, "%.200s: %ld", text, st);
+        free(text);
+    }
+
+    /* A good one: logged, and an audit of the filer starts. */
+    it_fmt(url, sizeof(url), "%s/v1/findings", y.s.p.base);
+    j = json_pack("{s:s,s:I,s:s,s:s}", "uuid", rp.uuid, "filer", (json_int_t)(rp.idx + 1), "kind",
+                  "missing", "message", "HTTP status 404");
+    IT_CHECKF(cf_httpc_json("POST", url, j, 10000, &status, &out, err) == 0, "%s", err);
+    IT_EQ(status, 202);
+    IT_CHECK(json_is_true(json_object_get(out, "logged")));
+    IT_CHECK(json_is_integer(json_object_get(out, "audit")));
+    json_decref(out);
+    out = NULL;
+    event_ok(&y, &rp, "missing");
+    /* Right after: logged, but no second audit of that filer. */
+    IT_CHECKF(cf_httpc_json("POST", url, j, 10000, &status, &out, err) == 0, "%s", err);
+    IT_EQ(status, 202);
+    IT_CHECK(json_is_true(json_object_get(out, "logged")));
+    IT_CHECK(json_is_null(json_object_get(out, "audit")));
+    json_decref(out);
+    json_decref(j);
+    it_proc_stop_ok(&y.s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -328,6 +412,7 @@ int main(int argc, char **argv)
         {"gateway_missing", t_gateway_missing, NULL, 90},
         {"cli", t_cli, NULL, 90},
         {"large_stream", t_large_stream, NULL, 90},
+        {"findings_api", t_findings_api, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
