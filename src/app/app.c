@@ -99,6 +99,7 @@ struct cf_app {
     bool stop;
     /* Findings (serve_findings). */
     uint64_t finding_audit_ms; /* 0: findings start no audit */
+    uint64_t audit_bw_mbps;    /* their bandwidth limit, as the background audit's */
     pthread_mutex_t find_mu;
     struct finding_gate gates[FINDING_GATES];
 };
@@ -1013,7 +1014,8 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
     }
     pthread_mutex_unlock(&a->find_mu);
     if (audit) {
-        json_t *args = json_pack("{s:I}", "filer", filer);
+        json_t *args =
+            json_pack("{s:I,s:I}", "filer", filer, "bw_mbps", (json_int_t)a->audit_bw_mbps);
         rc = args != NULL ? cf_jobs_start(a->jobs, "audit", args, &id, err) : CF_EINTERNAL;
         json_decref(args);
         if (rc == 0) {
@@ -1285,6 +1287,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_mutex_init(&a->find_mu, NULL);
     a->finding_audit_ms = conf->finding_audit_s * 1000;
+    a->audit_bw_mbps = conf->audit_bw_mbps;
     pthread_cond_init(&a->stop_cv, NULL);
     /* First: the jobs resumed below already sign their requests. */
     rc = cf_role_auth_serve("app", &conf->auth, access_of, &ho, &a->cred, err);

@@ -873,7 +873,8 @@ static const char usage[] =
     "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
     "\n"
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
-    "best replica, failing over to the others, and verifies its SHA-512;\n"
+    "best replica, failing over to the others, and verifies its SHA-512 (replicas\n"
+    "that fail are reported to the app, POST /v1/findings);\n"
     "GET /v1/objects/UUID/urls gives signed URLs reading it from its filers.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
