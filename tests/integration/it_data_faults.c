@@ -323,6 +323,15 @@ static void no_finding_audits(struct it_cluster *c)
     it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
 }
 
+/* objsrv reported a download's failed replica: the app logged it as a
+ * filer.error event (the report travels on objsrv's reporter thread). */
+static bool download_error_logged(void *arg)
+{
+    const struct it_cluster *c = arg;
+
+    return it_scribe_count_msg(c->db, CF_SCRIBE_FILER_ERROR, "download: ") >= 1;
+}
+
 /* The first replica's filer is down while the app still reports it online
  * (it polls once, at start): objsrv fails over to the next replica. Once
  * the app reports it offline, objsrv reads the other replica directly. */
@@ -344,6 +353,9 @@ static void t_download_first_down(void *arg)
      * bytes sent); filer 3 holds neither. */
     IT_EQ(it_status_int(&c.f[1], "bytes_out"), (int64_t)(rec.size + small.size));
     IT_EQ(it_status_int(&c.f[2], "bytes_out"), 0);
+    /* The refused connections reached the scribe, not only objsrv's log. */
+    IT_CHECKF(it_wait_for(download_error_logged, &c, 100, 100),
+              "no filer.error event for the replica that failed");
 
     restart_roles(&c, "200");
     it_wait_filer_status(&c, rec.uuid, 1, "offline");
