@@ -5,8 +5,14 @@
  * from the first replica; if it refuses, stalls or breaks mid-stream, the
  * next replica is asked for the rest (Range from the byte already received),
  * so the reader sees one correct stream. For a whole-object read with a
- * known SHA-512, the last byte is held back until the digest of everything
- * matches: a mismatch fails the read instead of finishing with wrong bytes.
+ * known SHA-512, the digest is checked once every byte is received and
+ * before the last one is handed out, so a mismatch fails the read instead
+ * of finishing with wrong bytes. A range that fits in the buffer (up to
+ * CF_FETCH_BUF bytes) is received whole before any byte is handed out: a
+ * mismatch there hands out nothing, and the whole range is read again from
+ * the next replica (the reader never notices). A larger range whose bytes
+ * do not match has already handed out bytes that cannot be proven good, so
+ * its read fails (the caller breaks the transfer off).
  * Memory is bounded by CF_FETCH_BUF whatever the object size.
  *
  * Logging: a replica that fails is logged at WARN (and passed to on_fail);
@@ -31,8 +37,12 @@
 
 struct cf_fetch;
 
-/* Called when a replica fails, with its index in urls and why (borrowed). */
-typedef void (*cf_fetch_fail_cb)(void *ctx, size_t replica, const char *why);
+/* Called when a replica fails, with its index in urls, what it did (err)
+ * and why in words (borrowed): err is CF_ENOTFOUND when it answered 404,
+ * CF_ECORRUPT when the bytes it alone supplied do not match the SHA-512,
+ * CF_EUNAVAIL otherwise (another status, a timeout, a broken connection).
+ * Called on the reading thread, from cf_fetch_read. */
+typedef void (*cf_fetch_fail_cb)(void *ctx, size_t replica, int err, const char *why);
 
 struct cf_fetch_opts {
     const char *const *urls;  /* replicas in preference order; copied */

@@ -6,9 +6,16 @@
  * for cache_ms; records are immutable except for their filer list), orders
  * the replicas by status and weight, and streams the bytes from the first
  * that works, failing over to the next at the byte reached (fetch.h).
- * Whole-object reads are verified against the record's SHA-512; a mismatch
- * fails the connection before the last byte, so a client never receives a
- * complete wrong object.
+ * Whole-object reads are verified against the record's SHA-512: an object
+ * that fits the fetch buffer (CF_FETCH_BUF) and does not match is read
+ * again from the next replica before a byte is sent; a larger one fails
+ * the connection before the last byte, so a client never receives a
+ * complete wrong object, and its bad replica is read last for a while.
+ *
+ * Findings: every replica that fails a read (404, another error, a
+ * timeout, a SHA-512 mismatch) is queued (at most 64; the same object,
+ * filer and kind once a minute) for a thread that reports it to the app,
+ * POST /v1/findings (app.h), which logs it and has the replica checked.
  *
  * Deletes: a thread reads the app's change feed (GET /v1/changes, registry.h)
  * every changes_ms and drops the objects marked deleted from the cache; a

@@ -35,7 +35,10 @@
  * happens to one object is logged once, by the pass, with its UUID: each
  * move, purge and removal at INFO, a replica left on a filer that is down
  * at INFO, a DELETE or a record update that failed at WARN (ERROR for a
- * filer URL too long to use); none of these stops the pass.
+ * filer URL too long to use); none of these stops the pass. A DELETE a
+ * filer failed (an error status, a timeout) also goes to the scribe as a
+ * "filer.error" event naming the filer and the object, at most
+ * CF_PURGE_EVENTS_MAX a pass (then one event counts the rest).
  *
  * Threads: cf_purge_run may run in several threads or processes at once
  * (the states make that safe, if wasteful); the app serializes its own. It
@@ -51,11 +54,14 @@
 
 #include "coffer/common.h"
 #include "coffer/objdb.h"
+#include "coffer/scribe.h"
 
 /* Records fetched from a shard per query in a pass. */
 #define CF_PURGE_BATCH 64
 /* Default time a filer may take to answer a DELETE. */
 #define CF_PURGE_TIMEOUT_MS 5000
+/* Failed DELETEs written to the scribe per pass, at most. */
+#define CF_PURGE_EVENTS_MAX 20
 
 /* What one pass did. */
 struct cf_purge_stats {
@@ -73,13 +79,14 @@ struct cf_purge_stats {
 /* Run one delete + purge pass over every shard of odb (borrowed): records
  * marked deleted at or before now_ms - retention_ms (now_ms: the retention
  * clock, clockguard.h; 0: the wall clock). Each DELETE may take up to
- * timeout_ms. Fills *st (caller's storage, zeroed first, written on every
- * return). Returns 0 when the pass went over every shard (replicas it
- * could not purge are counted, not errors), or a db.h error with err (may
+ * timeout_ms. Failed DELETEs go to scribe (borrowed; NULL: none). Fills
+ * *st (caller's storage, zeroed first, written on every return). Returns 0 when the pass went over
+ * every shard (replicas it could not purge are counted, not errors), or a db.h error with err (may
  * be NULL) that stopped it part way: what was done stays done, and the
  * next pass resumes. */
-CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms,
-                               long timeout_ms, struct cf_purge_stats *st, char *err);
+CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, struct cf_scribe *scribe, uint64_t now_ms,
+                               uint64_t retention_ms, long timeout_ms, struct cf_purge_stats *st,
+                               char *err);
 
 /* Delete and purge the one object uuid (borrowed) now, whatever the
  * retention, as a pass would: a record marked deleted is moved to the
@@ -87,11 +94,13 @@ CF_MUST_CHECK int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t r
  * record already in the map, whose purge a pass began, is finished). The
  * undelete window of this object ends here. Fills *st as cf_purge_run
  * does (pending 1: a filer was down or failed; a later pass, or this call
- * again, finishes). Returns 0; CF_ENOTFOUND (no such object, or purged
+ * again, finishes; a failed DELETE is an event in scribe, may be NULL,
+ * as in a pass). Returns 0; CF_ENOTFOUND (no such object, or purged
  * already); CF_EEXIST (the object is not marked deleted, or is a holder
  * whose bytes live aliases still use: they go with the last alias); or a
  * db.h error; err (may be NULL) says which. Threads as cf_purge_run. */
-CF_MUST_CHECK int cf_purge_one(struct cf_objdb *odb, const struct cf_uuid *uuid, long timeout_ms,
+CF_MUST_CHECK int cf_purge_one(struct cf_objdb *odb, struct cf_scribe *scribe,
+                               const struct cf_uuid *uuid, long timeout_ms,
                                struct cf_purge_stats *st, char *err);
 
 #endif

@@ -39,6 +39,23 @@
 #define OBJECTS "/v1/objects"
 /* A repair job asked for by the active monitor (job.h cf_jobs_serve_repair). */
 #define REPAIR "/v1/repair"
+/* A replica a read found bad, reported by objsrv (serve_findings). */
+#define FINDINGS "/v1/findings"
+/* Scribe events of findings per filer and minute, at most; the rest are
+ * counted in the app's log only, so a broken filer cannot flood the scribe. */
+#define FINDING_EVENTS_PER_MIN 30
+#define FINDING_GATES          64
+#define FINDING_MSG_MAX        512
+
+/* What the findings of one filer did lately (a slot per filer id modulo
+ * FINDING_GATES; a slot taken by another filer starts over). */
+struct finding_gate {
+    uint32_t filer;
+    uint64_t window_ms; /* start of the current minute of events */
+    unsigned events;    /* events written in it */
+    uint64_t dropped;   /* events not written since the last one that was */
+    uint64_t audit_ms;  /* when a finding last started an audit of it; 0: never */
+};
 
 struct cf_app {
     struct cf_objdb *odb;
@@ -80,6 +97,11 @@ struct cf_app {
     pthread_cond_t stop_cv;
     uint64_t changes_pruned_ns; /* last prune of the change feed; the tracker thread's */
     bool stop;
+    /* Findings (serve_findings). */
+    uint64_t finding_audit_ms; /* 0: findings start no audit */
+    uint64_t audit_bw_mbps;    /* their bandwidth limit, as the background audit's */
+    pthread_mutex_t find_mu;
+    struct finding_gate gates[FINDING_GATES];
 };
 
 /* One upload in progress. */
@@ -145,6 +167,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "bandwidth limit of the background audit, MB/s (0: none)", true},
     {"dedupe-interval-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(dedupe_interval_s),
      "period of the dedupe job (0: only on demand)", true},
+    {"finding-audit-s", CF_CONF_U64, "600", 0, 10u * 365 * 86400, OFF(finding_audit_s),
+     "a replica a download found missing, corrupt or failing starts an audit of its filer's "
+     "replicas, at most once in this many seconds per filer (0: never)",
+     true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
      "database connections per pool (catalog, each shard); 0: 4", false},
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
@@ -248,13 +274,59 @@ static uint64_t retention_now(struct cf_app *a)
     return cf_scribe_guarded_now(a->clock_scribe, a->clock, "the purge and stale expiry use");
 }
 
+/* The gate of filer (under find_mu), taken over if another filer had it. */
+static struct finding_gate *gate_of(struct cf_app *a, uint32_t filer)
+{
+    struct finding_gate *g = &a->gates[filer % FINDING_GATES];
+
+    if (g->filer != filer)
+        *g = (struct finding_gate){.filer = filer};
+    return g;
+}
+
+/* Write what a filer did wrong (kind: a CF_SCRIBE_* kind; uuid: the
+ * object, may be NULL; what: "download", "upload"; msg: the detail) to the
+ * scribe, unless FINDING_EVENTS_PER_MIN events of that filer went there
+ * this minute already: then it is only counted, and the next event that
+ * goes says how many were left out. Returns whether it was written. */
+static bool filer_event(struct cf_app *a, uint32_t filer, const char *kind, const char *uuid,
+                        const char *what, const char *msg)
+{
+    struct finding_gate *g;
+    uint64_t now = cf_wall_ms(), dropped = 0;
+    bool log_it;
+
+    pthread_mutex_lock(&a->find_mu);
+    g = gate_of(a, filer);
+    if (now - g->window_ms >= 60000) {
+        g->window_ms = now;
+        g->events = 0;
+    }
+    log_it = g->events < FINDING_EVENTS_PER_MIN;
+    if (log_it) {
+        g->events++;
+        dropped = g->dropped;
+        g->dropped = 0;
+    } else {
+        g->dropped++;
+    }
+    pthread_mutex_unlock(&a->find_mu);
+    if (log_it && dropped == 0)
+        (void)cf_scribe_event(a->jobs_scribe, kind, filer, uuid, "%s: %s", what, msg);
+    else if (log_it)
+        (void)cf_scribe_event(a->jobs_scribe, kind, filer, uuid,
+                              "%s: %s (and %" PRIu64 " events of this filer not logged before)",
+                              what, msg, dropped);
+    return log_it;
+}
+
 static int purge_pass(struct cf_app *a, struct cf_purge_stats *st, char *err)
 {
     int rc;
 
     pthread_mutex_lock(&a->purge_mu);
-    rc =
-        cf_purge_run(a->odb, retention_now(a), a->purge_retention_ms, CF_PURGE_TIMEOUT_MS, st, err);
+    rc = cf_purge_run(a->odb, a->jobs_scribe, retention_now(a), a->purge_retention_ms,
+                      CF_PURGE_TIMEOUT_MS, st, err);
     pthread_mutex_unlock(&a->purge_mu);
     if (rc < 0)
         cf_log(CF_LOG_WARN, "delete/purge pass stopped: %s", err);
@@ -359,7 +431,7 @@ static enum MHD_Result serve_purge_now(struct cf_app *a, struct MHD_Connection *
         if (rc < 0)
             return cf_http_reply_error(c, CF_EBADREQ, "uuid: %s", err);
         pthread_mutex_lock(&a->purge_mu);
-        rc = cf_purge_one(a->odb, &uuid, CF_PURGE_TIMEOUT_MS, &st, err);
+        rc = cf_purge_one(a->odb, a->jobs_scribe, &uuid, CF_PURGE_TIMEOUT_MS, &st, err);
         pthread_mutex_unlock(&a->purge_mu);
         if (rc < 0)
             return cf_http_reply_error(c, rc, "%s", err);
@@ -668,6 +740,9 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         } else if (rc == 0) {
             cf_log(CF_LOG_WARN, "upload %s: filer %" PRIu32 " failed: %s", u->uuid_text, u->ids[i],
                    why);
+            /* Its bytes are not listed (the stale pass deletes them): no
+             * replica to check, but the operator should see the failure. */
+            (void)filer_event(a, u->ids[i], CF_SCRIBE_FILER_ERROR, u->uuid_text, "upload", why);
             view_mark_offline(a, u->ids[i]);
         }
     }
@@ -912,6 +987,76 @@ static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
     return MHD_YES;
 }
 
+/* POST /v1/findings {"uuid","filer","kind","message"}: a replica a read
+ * found bad (objsrv, fetch.h). The finding goes to the scribe (at most
+ * FINDING_EVENTS_PER_MIN per filer and minute) and, at most once per
+ * finding_audit_ms per filer, starts an audit of that filer's replicas
+ * (job.h), which rewrites a missing or corrupt replica from a good one.
+ * 202 {"logged","audit"} (audit: the job's id, or null when none was
+ * started: too soon, or an audit already running); 400 a malformed body. */
+static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c, const char *body,
+                                      size_t len)
+{
+    json_t *req = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *uuid = json_string_value(json_object_get(req, "uuid"));
+    const char *kind = json_string_value(json_object_get(req, "kind"));
+    const char *msg = json_string_value(json_object_get(req, "message"));
+    json_int_t filer = json_integer_value(json_object_get(req, "filer"));
+    char err[CF_ERR_LEN] = "";
+    struct cf_uuid u;
+    struct finding_gate *g;
+    uint64_t now = cf_wall_ms(), id = 0;
+    bool log_it, audit = false;
+    enum MHD_Result r;
+    int rc;
+
+    if (uuid == NULL || cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0 || kind == NULL ||
+        (strcmp(kind, CF_SCRIBE_CHECKSUM) != 0 && strcmp(kind, CF_SCRIBE_MISSING) != 0 &&
+         strcmp(kind, CF_SCRIBE_FILER_ERROR) != 0) ||
+        msg == NULL || strlen(msg) > FINDING_MSG_MAX || filer < 1 || filer > UINT32_MAX) {
+        json_decref(req);
+        return cf_http_reply_error(c, CF_EBADREQ,
+                                   "a finding is {\"uuid\",\"filer\":ID,\"kind\":\"checksum\"|"
+                                   "\"missing\"|\"filer.error\",\"message\"} (message at most "
+                                   "%d bytes)",
+                                   FINDING_MSG_MAX);
+    }
+    cf_log(CF_LOG_WARN, "a read found replica of %s on filer %" PRIu32 " bad (%s): %s", uuid,
+           (uint32_t)filer, kind, msg);
+    log_it = filer_event(a, (uint32_t)filer, kind, uuid, "download", msg);
+    pthread_mutex_lock(&a->find_mu);
+    g = gate_of(a, (uint32_t)filer);
+    if (a->finding_audit_ms > 0 && (g->audit_ms == 0 || now - g->audit_ms >= a->finding_audit_ms)) {
+        audit = true;
+        g->audit_ms = now; /* taken now, so two findings at once start one audit */
+    }
+    pthread_mutex_unlock(&a->find_mu);
+    if (audit) {
+        json_t *args =
+            json_pack("{s:I,s:I}", "filer", filer, "bw_mbps", (json_int_t)a->audit_bw_mbps);
+        rc = args != NULL ? cf_jobs_start(a->jobs, "audit", args, &id, err) : CF_EINTERNAL;
+        json_decref(args);
+        if (rc == 0) {
+            cf_log(CF_LOG_INFO, "audit job %" PRIu64 " of filer %" PRIu32 " started by a finding",
+                   id, (uint32_t)filer);
+        } else {
+            /* Not started (an audit is running, say): the next finding tries again. */
+            cf_log(CF_LOG_WARN, "no audit of filer %" PRIu32 " after a finding: %s",
+                   (uint32_t)filer, err);
+            pthread_mutex_lock(&a->find_mu);
+            if (g->filer == (uint32_t)filer && g->audit_ms == now)
+                g->audit_ms = 0;
+            pthread_mutex_unlock(&a->find_mu);
+            audit = false;
+        }
+    }
+    json_decref(req);
+    r = cf_http_reply_json(c, MHD_HTTP_ACCEPTED,
+                           json_pack("{s:b,s:o}", "logged", log_it, "audit",
+                                     audit ? json_integer((json_int_t)id) : json_null()));
+    return r;
+}
+
 static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *data, size_t *size,
                                     struct upload *u)
@@ -926,6 +1071,8 @@ static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, 
         return cf_http_reply_error(c, u->err, "a job request is at most %d bytes", JOBS_BODY_MAX);
     if (strcmp(url, REPAIR) == 0)
         return cf_jobs_serve_repair(a->jobs, c, u->jobs_body->base, u->jobs_body->len);
+    if (strcmp(url, FINDINGS) == 0)
+        return serve_findings(a, c, u->jobs_body->base, u->jobs_body->len);
     return cf_jobs_serve(a->jobs, c, method, url, u->jobs_body->base, u->jobs_body->len);
 }
 
@@ -1064,7 +1211,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return cf_http_reply_error(c, CF_EMETHOD, "use GET");
         return serve_stats(a, c);
     }
-    if (strcmp(url, REPAIR) == 0) {
+    if (strcmp(url, REPAIR) == 0 || strcmp(url, FINDINGS) == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
             return cf_http_reply_error(c, CF_EMETHOD, "use POST");
         return jobs_begin(c, req_cls);
@@ -1156,6 +1303,9 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
+    pthread_mutex_init(&a->find_mu, NULL);
+    a->finding_audit_ms = conf->finding_audit_s * 1000;
+    a->audit_bw_mbps = conf->audit_bw_mbps;
     pthread_cond_init(&a->stop_cv, NULL);
     /* First: the jobs resumed below already sign their requests. */
     rc = cf_role_auth_serve("app", &conf->auth, access_of, &ho, &a->cred, err);
@@ -1251,6 +1401,7 @@ void cf_app_free(struct cf_app *a)
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->purge_mu);
     pthread_mutex_destroy(&a->stop_mu);
+    pthread_mutex_destroy(&a->find_mu);
     pthread_cond_destroy(&a->stop_cv);
     free(a);
 }

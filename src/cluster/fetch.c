@@ -22,6 +22,7 @@ struct cf_fetch {
     uint64_t delivered; /* bytes handed to the reader */
     uint32_t sources;   /* bit i: replica i supplied bytes */
     bool verify;
+    bool checked; /* the digest of the whole range matched */
     uint8_t sha[CF_SHA512_LEN];
     struct cf_sha512 h;
     unsigned stall_s;
@@ -33,6 +34,7 @@ struct cf_fetch {
     struct curl_slist *e_hdrs;   /* its headers (the signature); NULL with e */
     bool paused;                 /* the write callback paused it: the buffer was full */
     bool e_bad;                  /* it sent a wrong status or too many bytes */
+    long e_status;               /* the status it answered with (0: none yet) */
     char e_why[96];
     int err; /* sticky */
 
@@ -41,12 +43,12 @@ struct cf_fetch {
     size_t start, end;
 };
 
-static void replica_failed(struct cf_fetch *f, const char *why)
+static void replica_failed(struct cf_fetch *f, int err, const char *why)
 {
     cf_log(CF_LOG_WARN, "replica %s failed at byte %" PRIu64 " of %" PRIu64 ": %s", f->urls[f->cur],
            f->got, f->len, why);
     if (f->on_fail != NULL)
-        f->on_fail(f->ctx, f->cur, why);
+        f->on_fail(f->ctx, f->cur, err, why);
 }
 
 static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
@@ -56,6 +58,7 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     long status = 0;
 
     (void)curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
+    f->e_status = status;
     if (status != 206) {
         (void)snprintf(f->e_why, sizeof(f->e_why), "HTTP status %ld", status);
         f->e_bad = true;
@@ -141,6 +144,7 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
     if (f->e == NULL)
         return CF_EINTERNAL;
     f->e_bad = false;
+    f->e_status = 0;
     f->e_why[0] = '\0';
     (void)snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, f->first + f->got,
                    f->first + f->len - 1);
@@ -193,7 +197,7 @@ static void transfer_done(void *ctx, CURL *e, CURLcode rc)
         (void)snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
     else
         (void)snprintf(why, sizeof(why), "the body ended early");
-    replica_failed(f, why);
+    replica_failed(f, f->e_bad && f->e_status == 404 ? CF_ENOTFOUND : CF_EUNAVAIL, why);
     drop_transfer(f);
     f->cur++;
     if (f->cur == f->n) {
@@ -233,6 +237,48 @@ static void fill(struct cf_fetch *f)
     }
 }
 
+/* Every byte of the range is received (got == len): compare the digest.
+ * Returns true when the read may go on: the digest matched (checked), or
+ * it did not but nothing was handed out yet and another replica is left,
+ * so the range is read again from scratch from the next one. Else sets
+ * f->err. */
+static bool check_digest(struct cf_fetch *f)
+{
+    uint8_t got[CF_SHA512_LEN];
+    uint32_t src = f->sources;
+    size_t bad = f->cur < f->n ? f->cur : f->n - 1;
+
+    if (cf_sha512_final(&f->h, got) < 0) {
+        f->err = CF_EINTERNAL;
+        return false;
+    }
+    if (memcmp(got, f->sha, sizeof(got)) == 0) {
+        f->checked = true;
+        return true;
+    }
+    cf_log(CF_LOG_ERROR, "SHA-512 mismatch reading %" PRIu64 " bytes from %s", f->len,
+           f->urls[bad]);
+    /* With a single source the culprit is known; bytes mixed from several
+     * replicas (a fail-over mid-range) cannot be pinned on one. */
+    if (src != 0 && (src & (src - 1)) == 0) {
+        bad = (size_t)__builtin_ctz(src);
+        f->cur = bad;
+        replica_failed(f, CF_ECORRUPT, "its bytes do not match the SHA-512");
+    }
+    cf_sha512_fini(&f->h);
+    if (f->delivered > 0 || f->cur + 1 >= f->n || cf_sha512_init(&f->h) < 0) {
+        f->err = CF_ECORRUPT;
+        return false;
+    }
+    /* Nothing handed out yet: drop every byte and begin again. */
+    drop_transfer(f);
+    f->cur++;
+    f->got = 0;
+    f->start = f->end = 0;
+    f->sources = 0;
+    return true;
+}
+
 ssize_t cf_fetch_read(struct cf_fetch *f, char *out, size_t max)
 {
     size_t n;
@@ -241,22 +287,22 @@ ssize_t cf_fetch_read(struct cf_fetch *f, char *out, size_t max)
         return f->err;
     if (f->delivered == f->len)
         return 0;
-    fill(f);
-    if (f->err < 0)
-        return f->err;
+    for (;;) {
+        fill(f);
+        if (f->err < 0)
+            return f->err;
+        /* The digest is checked as soon as the last byte is in: before any
+         * byte is handed out when the range fits in the buffer, and in any
+         * case before the last one is. */
+        if (!f->verify || f->checked || f->got < f->len)
+            break;
+        if (!check_digest(f))
+            return f->err;
+    }
     n = f->end - f->start;
     if (n > max)
         n = max;
-    if (f->verify && f->delivered + n == f->len) {
-        /* The last byte waits for the whole digest. */
-        uint8_t got[CF_SHA512_LEN];
-        if (cf_sha512_final(&f->h, got) < 0 || memcmp(got, f->sha, sizeof(got)) != 0) {
-            cf_log(CF_LOG_ERROR, "SHA-512 mismatch reading %" PRIu64 " bytes from %s", f->len,
-                   f->urls[f->cur < f->n ? f->cur : f->n - 1]);
-            f->err = CF_ECORRUPT;
-            return f->err;
-        }
-    }
+    cf_assert(!f->verify || f->delivered + n < f->len || f->checked);
     memcpy(out, f->buf + f->start, n);
     f->start += n;
     f->delivered += n;

@@ -424,10 +424,11 @@ struct stream {
 
 /* An objsrv failed during a download: the fetch goes on from the next one,
  * and later downloads try that one last for a while. */
-static void stream_fail(void *ctx, size_t replica, const char *why)
+static void stream_fail(void *ctx, size_t replica, int err, const char *why)
 {
     struct stream *s = ctx;
 
+    (void)err;
     cf_log(CF_LOG_WARN, "download of %s: objsrv %s failed: %s; trying the next", s->uuid,
            cf_upstream_url(s->objsrv, s->inst[replica]), why);
     cf_upstream_failed(s->objsrv, s->inst[replica]);

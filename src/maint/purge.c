@@ -78,10 +78,16 @@ out:
     return rc;
 }
 
+/* Where a pass reports the DELETEs filers failed. */
+struct events {
+    struct cf_scribe *scribe; /* may be NULL */
+    uint64_t failed;          /* DELETEs failed in this pass */
+};
+
 /* Remove one replica. Returns true when the filer's replica is known gone. */
 static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
                           const struct cf_objdb_filer *f, long timeout_ms, const char *text,
-                          struct cf_purge_stats *st, bool *restored)
+                          struct cf_purge_stats *st, struct events *ev, bool *restored)
 {
     char url[CF_REPLICA_URL_MAX], why[CF_ERR_LEN] = "";
     int rc, gone;
@@ -110,6 +116,9 @@ static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d
         st->failed++;
         cf_log(CF_LOG_WARN, "purge: object %s on filer %" PRIu32 " not purged: %s", text, f->id,
                why);
+        if (ev->failed++ < CF_PURGE_EVENTS_MAX)
+            (void)cf_scribe_event(ev->scribe, CF_SCRIBE_FILER_ERROR, f->id, text,
+                                  "purge: DELETE failed (retried by the next pass): %s", why);
         return false;
     }
     rc = cf_objdb_set_purge_state(odb, &d->uuid, f->id, CF_OBJDB_PURGE_DONE, why);
@@ -129,7 +138,7 @@ static bool purge_replica(struct cf_objdb *odb, const struct cf_objdb_deleted *d
 
 static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
                          const struct cf_objdb_filer *fl, size_t nfl, long timeout_ms,
-                         struct cf_purge_stats *st)
+                         struct cf_purge_stats *st, struct events *ev)
 {
     char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
     bool restored = false;
@@ -149,7 +158,7 @@ static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
                    d->filers[i], f == NULL ? "not registered" : f->status);
             continue;
         }
-        if (!purge_replica(odb, d, f, timeout_ms, text, st, &restored))
+        if (!purge_replica(odb, d, f, timeout_ms, text, st, ev, &restored))
             left++;
     }
     if (restored) {
@@ -171,9 +180,10 @@ static void purge_record(struct cf_objdb *odb, const struct cf_objdb_deleted *d,
     }
 }
 
-int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms, long timeout_ms,
-                 struct cf_purge_stats *st, char *err)
+int cf_purge_run(struct cf_objdb *odb, struct cf_scribe *scribe, uint64_t now_ms,
+                 uint64_t retention_ms, long timeout_ms, struct cf_purge_stats *st, char *err)
 {
+    struct events ev = {.scribe = scribe};
     struct cf_objdb_cursor cur = {0};
     struct cf_objdb_deleted *batch = NULL;
     struct cf_objdb_filer *fl = NULL;
@@ -197,18 +207,23 @@ int cf_purge_run(struct cf_objdb *odb, uint64_t now_ms, uint64_t retention_ms, l
         if (rc < 0)
             goto out;
         for (int i = 0; i < rc; i++)
-            purge_record(odb, &batch[i], fl, nfl, timeout_ms, st);
+            purge_record(odb, &batch[i], fl, nfl, timeout_ms, st, &ev);
     }
     rc = 0;
 out:
+    if (ev.failed > CF_PURGE_EVENTS_MAX)
+        (void)cf_scribe_event(scribe, CF_SCRIBE_FILER_ERROR, 0, NULL,
+                              "purge: %" PRIu64 " more DELETEs failed in this pass (see the log)",
+                              ev.failed - CF_PURGE_EVENTS_MAX);
     free(batch);
     free(fl);
     return rc;
 }
 
-int cf_purge_one(struct cf_objdb *odb, const struct cf_uuid *uuid, long timeout_ms,
-                 struct cf_purge_stats *st, char *err)
+int cf_purge_one(struct cf_objdb *odb, struct cf_scribe *scribe, const struct cf_uuid *uuid,
+                 long timeout_ms, struct cf_purge_stats *st, char *err)
 {
+    struct events ev = {.scribe = scribe};
     struct cf_objdb_record rec;
     struct cf_objdb_deleted d;
     struct cf_objdb_filer *fl = NULL;
@@ -255,7 +270,7 @@ int cf_purge_one(struct cf_objdb *odb, const struct cf_uuid *uuid, long timeout_
     rc = cf_objdb_filer_list(odb, &fl, &nfl, err);
     if (rc < 0)
         return rc;
-    purge_record(odb, &d, fl, nfl, timeout_ms, st);
+    purge_record(odb, &d, fl, nfl, timeout_ms, st, &ev);
     free(fl);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "coffer/range.h"
 #include "coffer/replica.h"
 #include "coffer/role.h"
+#include "coffer/scribe.h"
 #include "coffer/sha512.h"
 #include "coffer/tracker.h"
 #include "coffer/upstream.h"
@@ -43,6 +44,7 @@ struct record {
     char path[CF_PATH_MAX + 1];                           /* the object's path on its filers */
     size_t n;                                             /* replicas, best first */
     char urls[CF_FETCH_MAX_REPLICAS][CF_REPLICA_URL_MAX]; /* GET URLs of the bytes */
+    uint32_t ids[CF_FETCH_MAX_REPLICAS];                  /* the filer of each URL */
 };
 
 struct slot {
@@ -63,6 +65,32 @@ struct suspect {
 
 #define SUSPECT_NS (600ull * 1000000000ull)
 
+/* A replica that failed a read (fetch.h: 404, another error, or bytes
+ * not matching the SHA-512), on its way to the app (POST /v1/findings),
+ * which logs it in the scribe and has the replica checked. */
+struct finding {
+    char uuid[CF_UUID_SIZE];
+    uint32_t filer;
+    const char *kind; /* a CF_SCRIBE_* kind (static) */
+    char why[160];
+};
+
+/* Findings waiting for the reporter thread; more are dropped (the app
+ * rate-limits what it does with them anyway). */
+#define FINDINGS_MAX 64
+/* The same (object, filer, kind) is reported at most once in this time. */
+#define FINDING_AGAIN_NS (60ull * 1000000000ull)
+/* How long the reporter waits for the app. */
+#define FINDING_TIMEOUT_MS 3000
+
+/* The last finding reported for the objects of one cache slot. */
+struct reported {
+    uint64_t at_ns; /* 0: none */
+    char uuid[CF_UUID_SIZE];
+    uint32_t filer;
+    const char *kind;
+};
+
 struct cf_objsrv {
     struct cf_http_server *http;
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
@@ -82,6 +110,14 @@ struct cf_objsrv {
     bool stop; /* under stop_mu */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv; /* CLOCK_MONOTONIC */
+    /* The findings queue (under stop_mu; the reporter waits on find_cv). */
+    struct finding findings[FINDINGS_MAX];
+    size_t nfindings;
+    uint64_t dropped_findings;
+    struct reported *reported; /* CACHE_SLOTS, by slot_of; under stop_mu */
+    pthread_cond_t find_cv;
+    pthread_t reporter;
+    bool reporter_started;
 };
 
 #define OFF(f) offsetof(struct cf_objsrv_conf, f)
@@ -207,8 +243,11 @@ static void demote_suspect(struct cf_objsrv *o, struct record *r)
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; url[0] != '\0' && i + 1 < r->n; i++) {
         if (strcmp(r->urls[i], url) == 0) {
+            uint32_t id = r->ids[i];
             memmove(r->urls[i], r->urls[i + 1], (r->n - i - 1) * sizeof(r->urls[0]));
+            memmove(&r->ids[i], &r->ids[i + 1], (r->n - i - 1) * sizeof(r->ids[0]));
             memcpy(r->urls[r->n - 1], url, sizeof(url));
+            r->ids[r->n - 1] = id;
             break;
         }
     }
@@ -257,8 +296,11 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
         const char *url = json_string_value(json_object_get(sorted[i], "url"));
-        if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0)
+        json_int_t id = json_integer_value(json_object_get(sorted[i], "id"));
+        if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0) {
+            r->ids[r->n] = id > 0 && id <= (json_int_t)UINT32_MAX ? (uint32_t)id : 0;
             r->n++;
+        }
     }
     if (r->n == 0) {
         cf_err_set(err, "no replica of the object is registered");
@@ -323,16 +365,6 @@ static ssize_t read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_OF_STREAM;
     cf_log(CF_LOG_ERROR, "download of %s failed: %s; closing the connection", s->rec.uuid,
            cf_strerror((int)n));
-    if (n == CF_ECORRUPT) {
-        uint32_t src = cf_fetch_sources(s->f);
-        /* One source: it is the corrupt one. Serve the others first. */
-        if (src != 0 && (src & (src - 1)) == 0) {
-            const char *url = s->rec.urls[__builtin_ctz(src)];
-            cf_log(CF_LOG_ERROR, "replica %s of %s does not match its SHA-512; reading it last",
-                   url, s->rec.uuid);
-            suspect_put(s->o, s->rec.uuid, url);
-        }
-    }
     /* The replica list may be stale (a rebuild moved it): ask again next time. */
     cache_drop(s->o, s->rec.uuid);
     return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -346,12 +378,61 @@ static void free_cb(void *cls)
     free(s);
 }
 
-static void replica_failed(void *ctx, size_t replica, const char *why)
+/* Queue a finding for the reporter, unless the same one went out within
+ * FINDING_AGAIN_NS or the queue is full. */
+static void finding_put(struct cf_objsrv *o, const char *uuid, uint32_t filer, const char *kind,
+                        const char *why)
+{
+    struct reported *r = &o->reported[slot_of(o, uuid) - o->cache];
+    uint64_t now = cf_now_ns();
+
+    if (filer == 0)
+        return; /* a record without filer ids (an older app): nothing to name */
+    pthread_mutex_lock(&o->stop_mu);
+    if (r->at_ns != 0 && now - r->at_ns < FINDING_AGAIN_NS && r->filer == filer &&
+        r->kind == kind && strcmp(r->uuid, uuid) == 0) {
+        pthread_mutex_unlock(&o->stop_mu);
+        return;
+    }
+    if (o->nfindings == FINDINGS_MAX || !o->reporter_started) {
+        o->dropped_findings++;
+        pthread_mutex_unlock(&o->stop_mu);
+        return;
+    }
+    r->at_ns = now;
+    r->filer = filer;
+    r->kind = kind;
+    (void)snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
+    {
+        struct finding *f = &o->findings[o->nfindings++];
+        (void)snprintf(f->uuid, sizeof(f->uuid), "%s", uuid);
+        f->filer = filer;
+        f->kind = kind;
+        (void)snprintf(f->why, sizeof(f->why), "%s", why);
+    }
+    pthread_cond_signal(&o->find_cv);
+    pthread_mutex_unlock(&o->stop_mu);
+}
+
+/* A replica failed during a read (fetch.h): a corrupt one is read last by
+ * the next downloads, and every failure is reported to the app. */
+static void replica_failed(void *ctx, size_t replica, int err, const char *why)
 {
     struct stream *s = ctx;
+    const char *kind = err == CF_ECORRUPT    ? CF_SCRIBE_CHECKSUM
+                       : err == CF_ENOTFOUND ? CF_SCRIBE_MISSING
+                                             : CF_SCRIBE_FILER_ERROR;
 
-    cf_log(CF_LOG_WARN, "download of %s: replica %zu failed (%s); trying the next", s->rec.uuid,
-           replica, why);
+    if (replica >= s->rec.n)
+        return;
+    cf_log(CF_LOG_WARN, "download of %s: replica %s failed (%s); trying the next", s->rec.uuid,
+           s->rec.urls[replica], why);
+    if (err == CF_ECORRUPT) {
+        cf_log(CF_LOG_ERROR, "replica %s of %s does not match its SHA-512; reading it last",
+               s->rec.urls[replica], s->rec.uuid);
+        suspect_put(s->o, s->rec.uuid, s->rec.urls[replica]);
+    }
+    finding_put(s->o, s->rec.uuid, s->rec.ids[replica], kind, why);
 }
 
 static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
@@ -616,6 +697,55 @@ static void *feeder_main(void *arg)
     return NULL;
 }
 
+/* ---- findings, to the app ---- */
+
+/* Send the queued findings to the app, one at a time, until stopped. A
+ * finding the app does not take is logged and dropped: the next read that
+ * meets the replica reports it again. */
+static void *reporter_main(void *arg)
+{
+    struct cf_objsrv *o = arg;
+    uint64_t dropped = 0;
+
+    pthread_mutex_lock(&o->stop_mu);
+    while (!o->stop) {
+        struct finding f;
+        char err[CF_ERR_LEN] = "";
+        json_t *body, *reply = NULL;
+        long status = 0;
+        int rc;
+
+        if (o->dropped_findings != dropped) {
+            cf_log(CF_LOG_WARN, "%" PRIu64 " replica findings were not reported (too many at once)",
+                   o->dropped_findings - dropped);
+            dropped = o->dropped_findings;
+        }
+        if (o->nfindings == 0) {
+            pthread_cond_wait(&o->find_cv, &o->stop_mu);
+            continue;
+        }
+        f = o->findings[0];
+        o->nfindings--;
+        memmove(&o->findings[0], &o->findings[1], o->nfindings * sizeof(o->findings[0]));
+        pthread_mutex_unlock(&o->stop_mu);
+        body = json_pack("{s:s,s:I,s:s,s:s}", "uuid", f.uuid, "filer", (json_int_t)f.filer, "kind",
+                         f.kind, "message", f.why);
+        rc = body != NULL ? cf_upstream_json(o->app, "POST", "/v1/findings", body,
+                                             FINDING_TIMEOUT_MS, true, &status, &reply, err)
+                          : CF_EINTERNAL;
+        if (rc == 0 && status != 202)
+            cf_err_set(err, "the app answered %ld", status);
+        if (rc < 0 || status != 202)
+            cf_log(CF_LOG_WARN, "cannot report %s of %s on filer %" PRIu32 " to the app: %s",
+                   f.kind, f.uuid, f.filer, err);
+        json_decref(body);
+        json_decref(reply);
+        pthread_mutex_lock(&o->stop_mu);
+    }
+    pthread_mutex_unlock(&o->stop_mu);
+    return NULL;
+}
+
 /* ---- life cycle ---- */
 
 /* What a request needs (http.h): /status is liveness for anyone; the
@@ -659,6 +789,8 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         pthread_cond_init(&o->stop_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
+    pthread_cond_init(&o->find_cv, NULL);
+    o->reported = cf_xcalloc(CACHE_SLOTS, sizeof(*o->reported));
     o->suspects = cf_xcalloc(CACHE_SLOTS, sizeof(*o->suspects));
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_init(&o->cache[i].mu, NULL);
@@ -681,6 +813,14 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         }
         o->feeder_started = true;
     }
+    if (pthread_create(&o->reporter, NULL, reporter_main, o) != 0) {
+        cf_err_set(err, "cannot start the findings thread");
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    pthread_mutex_lock(&o->stop_mu);
+    o->reporter_started = true;
+    pthread_mutex_unlock(&o->stop_mu);
     *out = o;
     o = NULL;
 out:
@@ -704,9 +844,20 @@ void cf_objsrv_free(struct cf_objsrv *o)
         pthread_mutex_unlock(&o->stop_mu);
         pthread_join(o->feeder, NULL);
     }
+    /* The server first: no download queues a finding after this. */
+    cf_http_server_free(o->http);
+    o->http = NULL;
+    if (o->reporter_started) {
+        pthread_mutex_lock(&o->stop_mu);
+        o->stop = true;
+        pthread_cond_signal(&o->find_cv);
+        pthread_mutex_unlock(&o->stop_mu);
+        pthread_join(o->reporter, NULL);
+    }
     pthread_mutex_destroy(&o->stop_mu);
     pthread_cond_destroy(&o->stop_cv);
-    cf_http_server_free(o->http);
+    pthread_cond_destroy(&o->find_cv);
+    free(o->reported);
     cf_role_auth_close(o->cred);
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
         pthread_mutex_destroy(&o->cache[i].mu);
@@ -722,7 +873,8 @@ static const char usage[] =
     "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
     "\n"
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
-    "best replica, failing over to the others, and verifies its SHA-512;\n"
+    "best replica, failing over to the others, and verifies its SHA-512 (replicas\n"
+    "that fail are reported to the app, POST /v1/findings);\n"
     "GET /v1/objects/UUID/urls gives signed URLs reading it from its filers.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "coffer/scribe.h"
 #include "harness.h"
 
 #define BIG (64ull * 1024 * 1024)
@@ -117,6 +118,8 @@ static void t_filer_killed_mid_upload(void *arg)
               rec.filers[0], rec.filers[1]);
     check_replaced(&c, 2, 3, BIG, 0);
     it_check_placement(c.f, c.n, &rec);
+    /* The failure is in the scribe, not only in the app's log. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_FILER_ERROR, "upload: "), 1);
     it_download_ok(NULL, c.objsrv.base, &rec);
 
     /* The killed filer left a temporary; on restart it is swept. */
@@ -308,6 +311,27 @@ static void restart_roles(struct it_cluster *c, const char *poll_ms)
     it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
 }
 
+/* Restart the app so that a replica a download finds bad starts no audit
+ * (--finding-audit-s 0), and objsrv with it: the cases that count which
+ * filer sent a download's bytes (bytes_out) would count the audit's reads
+ * too. The audit a finding starts is it_read_heal's. */
+static void no_finding_audits(struct it_cluster *c)
+{
+    it_proc_stop_ok(&c->objsrv);
+    it_proc_stop_ok(&c->app);
+    it_app_start_ok(&c->app, c->db, "--finding-audit-s", "0", NULL);
+    it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
+}
+
+/* objsrv reported a download's failed replica: the app logged it as a
+ * filer.error event (the report travels on objsrv's reporter thread). */
+static bool download_error_logged(void *arg)
+{
+    const struct it_cluster *c = arg;
+
+    return it_scribe_count_msg(c->db, CF_SCRIBE_FILER_ERROR, "download: ") >= 1;
+}
+
 /* The first replica's filer is down while the app still reports it online
  * (it polls once, at start): objsrv fails over to the next replica. Once
  * the app reports it offline, objsrv reads the other replica directly. */
@@ -329,6 +353,9 @@ static void t_download_first_down(void *arg)
      * bytes sent); filer 3 holds neither. */
     IT_EQ(it_status_int(&c.f[1], "bytes_out"), (int64_t)(rec.size + small.size));
     IT_EQ(it_status_int(&c.f[2], "bytes_out"), 0);
+    /* The refused connections reached the scribe, not only objsrv's log. */
+    IT_CHECKF(it_wait_for(download_error_logged, &c, 100, 100),
+              "no filer.error event for the replica that failed");
 
     restart_roles(&c, "200");
     it_wait_filer_status(&c, rec.uuid, 1, "offline");
@@ -423,6 +450,7 @@ static void t_corrupt_replica(void *arg)
 
     (void)arg;
     it_cluster_start(&c, 3, dl_weights, 0, 3);
+    no_finding_audits(&c);
     it_upload_ok(NULL, c.app.base, 90, size, 0, false, &rec);
     IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
     it_download_ok(NULL, c.objsrv.base, &rec);
@@ -465,6 +493,7 @@ static void t_truncated_replica(void *arg)
 
     (void)arg;
     it_cluster_start(&c, 3, dl_weights, 0, 3);
+    no_finding_audits(&c);
     it_upload_ok(NULL, c.app.base, 95, size, 0, false, &rec);
     IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
     it_truncate_object(&c.f[0], rec.path, size / 2 + 3);

@@ -272,7 +272,7 @@ static bool filer_errors_are(void *arg)
 {
     struct scribe_wait *w = arg;
 
-    w->last = it_scribe_count(w->db, CF_SCRIBE_FILER_ERROR);
+    w->last = it_scribe_count_msg(w->db, CF_SCRIBE_FILER_ERROR, "new I/O errors");
     return w->last == w->want;
 }
 
@@ -318,10 +318,12 @@ static void t_via_app(void *arg)
     it_wait_metric(c.f[2].base,
                    "coffer_http_requests_total{role=\"filer\",method=\"PUT\",code=\"2xx\"}", 1);
     it_download_ok(NULL, c.objsrv.base, &rec);
-    /* The app's tracker saw the new I/O error. */
+    /* The app's tracker saw the new I/O error, and the upload's failure on
+     * filer 1 is an event of its own. */
     sw = (struct scribe_wait){c.db, 1, 0};
     IT_CHECKF(it_wait_for(filer_errors_are, &sw, 100, 100),
-              "%lld filer.error events in the scribe, not 1", (long long)sw.last);
+              "%lld I/O error events in the scribe, not 1", (long long)sw.last);
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_FILER_ERROR, "upload: "), 1);
 
     /* Cleared: filer 1 takes uploads again once the app sees it online. */
     clear(&c.f[0]);

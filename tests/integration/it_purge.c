@@ -28,6 +28,7 @@
 
 #include "coffer/err.h"
 #include "coffer/objdb.h"
+#include "coffer/scribe.h"
 #include "coffer/uuid.h"
 
 /* The DELETEs a filer answered 2xx (its own /metrics, metrics.h). */
@@ -189,6 +190,8 @@ static void t_purge_filer_killed(void *arg)
     IT_EQ(deleted_row(&c, gone.uuid, &d), 0);
     IT_EQ(d.state[2], CF_OBJDB_PURGE_SENT);
     IT_EQ(it_object_undelete(c.app.base, gone.uuid), 404);
+    /* The failed DELETE is in the scribe, not only in the app's log. */
+    IT_EQ(it_scribe_count_msg(c.db, CF_SCRIBE_FILER_ERROR, "purge: DELETE failed"), 1);
 
     it_fmt(listen, sizeof(listen), "127.0.0.1:%u", c.f[2].port);
     it_filer_start_ok(&c.f[2], "--listen", listen, NULL);
