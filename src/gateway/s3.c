@@ -835,15 +835,19 @@ static bool starts(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-/* List folder (whose keys start with fp) after key S (exclusive). */
-static void walk(struct lister *l, uint64_t folder, const char *fp, const char *S)
+/* Where the walk of a folder whose keys start with fp resumes after key S
+ * (exclusive) and with l's prefix: the child name to list after goes to
+ * after (CF_FSDB_NAME_MAX + 2 bytes), *have_after saying whether there is
+ * one. When S falls inside a subfolder the user may read, descend(ctx,
+ * its id, its key prefix, S) walks it first. Returns false when nothing
+ * more of this folder is to be listed. */
+static bool walk_from(struct lister *l, const char *fp, const char *S, char *after,
+                      bool *have_after,
+                      void (*descend)(void *ctx, uint64_t folder, const char *sub, const char *S),
+                      void *ctx)
 {
     size_t fl = strlen(fp);
     const char *pp = l->plen > fl ? l->prefix + fl : "";
-    char after[CF_FSDB_NAME_MAX + 2] = "";
-    bool have_after = false, more = true;
-    struct cf_fsdb_s3_item *v = NULL;
-    size_t n = 0;
 
     if (starts(S, fp)) {
         const char *rest = S + fl, *slash = strchr(rest, '/');
@@ -854,7 +858,7 @@ static void walk(struct lister *l, uint64_t folder, const char *fp, const char *
             struct cf_fsdb_entry fe;
             enum cf_fsdb_level have = CF_FSDB_NONE;
             if (cl == 0 || cl > CF_FSDB_NAME_MAX)
-                return;
+                return false;
             (void)snprintf(path, sizeof(path), "/%s/%s%.*s", l->bucket, fp, (int)cl, rest);
             if (cf_fsdb_lookup_access(l->s->fs, l->w->client, l->w->user, path, false, &fe, &have,
                                       NULL) == 0 &&
@@ -864,29 +868,51 @@ static void walk(struct lister *l, uint64_t folder, const char *fp, const char *
                 (void)snprintf(sub, sizeof(sub), "%s%.*s/", fp, (int)cl, rest);
                 if (l->delim == NULL || strlen(sub) <= l->plen ||
                     strstr(sub + l->plen, l->delim) == NULL)
-                    walk(l, fe.id, sub, S);
+                    descend(ctx, fe.id, sub, S);
                 if (l->stop || l->rc < 0)
-                    return;
+                    return false;
             }
-            (void)snprintf(after, sizeof(after), "%.*s/", (int)cl, rest);
+            (void)snprintf(after, CF_FSDB_NAME_MAX + 2, "%.*s/", (int)cl, rest);
         } else {
             if (strlen(rest) > CF_FSDB_NAME_MAX + 1)
-                return;
-            (void)snprintf(after, sizeof(after), "%s", rest);
+                return false;
+            (void)snprintf(after, CF_FSDB_NAME_MAX + 2, "%s", rest);
         }
-        have_after = true;
+        *have_after = true;
     } else if (strcmp(S, fp) > 0) {
-        return;
+        return false;
     }
     /* Seek to the prefix: every key starting with pp is after pp less its last byte. */
     if (pp[0] != '\0' && strlen(pp) <= CF_FSDB_NAME_MAX + 1) {
         char seek[CF_FSDB_NAME_MAX + 2];
         (void)snprintf(seek, sizeof(seek), "%.*s", (int)strlen(pp) - 1, pp);
-        if (!have_after || strcmp(seek, after) > 0) {
+        if (!*have_after || strcmp(seek, after) > 0) {
             memcpy(after, seek, strlen(seek) + 1);
-            have_after = true;
+            *have_after = true;
         }
     }
+    return true;
+}
+
+static void walk(struct lister *l, uint64_t folder, const char *fp, const char *S);
+
+static void walk_descend(void *ctx, uint64_t folder, const char *sub, const char *S)
+{
+    walk(ctx, folder, sub, S);
+}
+
+/* List folder (whose keys start with fp) after key S (exclusive). */
+static void walk(struct lister *l, uint64_t folder, const char *fp, const char *S)
+{
+    size_t fl = strlen(fp);
+    const char *pp = l->plen > fl ? l->prefix + fl : "";
+    char after[CF_FSDB_NAME_MAX + 2] = "";
+    bool have_after = false, more = true;
+    struct cf_fsdb_s3_item *v = NULL;
+    size_t n = 0;
+
+    if (!walk_from(l, fp, S, after, &have_after, walk_descend, l))
+        return;
     while (more && !l->stop && l->rc == 0) {
         l->rc = cf_fsdb_s3_page(l->s->fs, l->w->client, folder, have_after ? after : NULL,
                                 LIST_PAGE, &v, &n, &more, l->err);
@@ -3022,6 +3048,13 @@ static bool vitem(struct vlister *v, uint64_t folder, const char *fp, const char
     return false;
 }
 
+static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char *S);
+
+static void vwalk_descend(void *ctx, uint64_t folder, const char *sub, const char *S)
+{
+    vwalk(ctx, folder, sub, S);
+}
+
 /* walk() for versions: the folder's live children merged in key order with
  * the names of the files deleted from it. */
 static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char *S)
@@ -3034,46 +3067,8 @@ static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char
     struct cf_fsdb_s3_item *vv = NULL;
     size_t n = 0;
 
-    if (starts(S, fp)) {
-        const char *rest = S + fl, *slash = strchr(rest, '/');
-        if (slash != NULL) {
-            size_t cl = (size_t)(slash - rest);
-            char path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
-            struct cf_fsdb_entry fe;
-            enum cf_fsdb_level have = CF_FSDB_NONE;
-            if (cl == 0 || cl > CF_FSDB_NAME_MAX)
-                return;
-            (void)snprintf(path, sizeof(path), "/%s/%s%.*s", l->bucket, fp, (int)cl, rest);
-            if (cf_fsdb_lookup_access(l->s->fs, l->w->client, l->w->user, path, false, &fe, &have,
-                                      NULL) == 0 &&
-                fe.kind == CF_FSDB_FOLDER && have >= CF_FSDB_READ &&
-                (pp[0] == '\0' || starts(rest, pp))) {
-                char sub[KEY_MAX + 2];
-                (void)snprintf(sub, sizeof(sub), "%s%.*s/", fp, (int)cl, rest);
-                if (l->delim == NULL || strlen(sub) <= l->plen ||
-                    strstr(sub + l->plen, l->delim) == NULL)
-                    vwalk(v, fe.id, sub, S);
-                if (l->stop || l->rc < 0)
-                    return;
-            }
-            (void)snprintf(after, sizeof(after), "%.*s/", (int)cl, rest);
-        } else {
-            if (strlen(rest) > CF_FSDB_NAME_MAX + 1)
-                return;
-            (void)snprintf(after, sizeof(after), "%s", rest);
-        }
-        have_after = true;
-    } else if (strcmp(S, fp) > 0) {
+    if (!walk_from(l, fp, S, after, &have_after, vwalk_descend, v))
         return;
-    }
-    if (pp[0] != '\0' && strlen(pp) <= CF_FSDB_NAME_MAX + 1) {
-        char seek[CF_FSDB_NAME_MAX + 2];
-        (void)snprintf(seek, sizeof(seek), "%.*s", (int)strlen(pp) - 1, pp);
-        if (!have_after || strcmp(seek, after) > 0) {
-            memcpy(after, seek, strlen(seek) + 1);
-            have_after = true;
-        }
-    }
     has_gone = next_gone(v, folder, have_after ? after : NULL, gone);
     while (more && !past && !l->stop && l->rc == 0) {
         l->rc = cf_fsdb_s3_page(l->s->fs, l->w->client, folder, have_after ? after : NULL,
