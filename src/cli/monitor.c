@@ -315,6 +315,25 @@ static int parse_when(const char *s, uint64_t now_ms, uint64_t *out)
     return CF_EINVAL;
 }
 
+/* --since and --until of c (either may be unset: 0) into *since and
+ * *until. Returns 0, or CF_EINVAL with the reason printed for cmd. */
+static int parse_span(const char *cmd, const struct mon_conf *c, uint64_t *since, uint64_t *until)
+{
+    uint64_t now = cf_wall_ms();
+
+    *since = 0;
+    *until = 0;
+    if ((c->since != NULL && parse_when(c->since, now, since) < 0) ||
+        (c->until != NULL && parse_when(c->until, now, until) < 0)) {
+        fprintf(stderr,
+                "coffer %s: --since/--until must be like 90s, 15m, 1h, 2d, "
+                "2026-01-02T03:04:05Z or milliseconds since the epoch\n",
+                cmd);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
 static int print_events(const json_t *arr, uint64_t *printed, uint64_t limit)
 {
     for (size_t i = 0; i < json_array_size(arr) && *printed < limit; i++) {
@@ -347,7 +366,7 @@ static int admin_log(int argc, char **argv)
                                              .nopts = CF_ARRAY_LEN(log_opts),
                                              .key_file = true};
     struct mon_conf c = {0};
-    uint64_t now = cf_wall_ms(), since = 0, until = 0, after = 0, printed = 0;
+    uint64_t since = 0, until = 0, after = 0, printed = 0;
     json_t *j = NULL;
     int rc;
 
@@ -355,12 +374,8 @@ static int admin_log(int argc, char **argv)
     if (rc >= 0)
         goto out;
     rc = 2;
-    if ((c.since != NULL && parse_when(c.since, now, &since) < 0) ||
-        (c.until != NULL && parse_when(c.until, now, &until) < 0)) {
-        fprintf(stderr, "coffer admin log: --since/--until must be like 90s, 15m, 1h, 2d, "
-                        "2026-01-02T03:04:05Z or milliseconds since the epoch\n");
+    if (parse_span("admin log", &c, &since, &until) < 0)
         goto out;
-    }
     for (;;) {
         struct cf_buf path;
         size_t got;
@@ -418,7 +433,7 @@ static int admin_history(int argc, char **argv)
                                              .nopts = CF_ARRAY_LEN(history_opts),
                                              .key_file = true};
     struct mon_conf c = {0};
-    uint64_t now = cf_wall_ms(), since = 0, until = 0;
+    uint64_t since = 0, until = 0;
     json_t *j = NULL, *arr;
     char path[160];
     int rc;
@@ -427,12 +442,8 @@ static int admin_history(int argc, char **argv)
     if (rc >= 0)
         goto out;
     rc = 2;
-    if ((c.since != NULL && parse_when(c.since, now, &since) < 0) ||
-        (c.until != NULL && parse_when(c.until, now, &until) < 0)) {
-        fprintf(stderr, "coffer admin history: --since/--until must be like 90s, 15m, 1h, 2d, "
-                        "2026-01-02T03:04:05Z or milliseconds since the epoch\n");
+    if (parse_span("admin history", &c, &since, &until) < 0)
         goto out;
-    }
     (void)snprintf(path, sizeof(path),
                    "/v1/history?filer=%" PRIu64 "&since=%" PRIu64 "&until=%" PRIu64
                    "&limit=%" PRIu64,
