@@ -210,13 +210,13 @@ export function emptyTrash() {
   return json('DELETE', '/api/v1/trash');
 }
 
-// A file's bytes (its current version, or version id) as a Blob.
-export async function download(path, versionId) {
-  let url = `/api/v1/fs/${encodePath(path)}`;
-  if (versionId !== undefined)
-    url = `/api/v1/versions/${encodePath(path)}?download=${encodeURIComponent(versionId)}`;
-  const resp = await call('GET', url);
-  return resp.blob();
+// A short-lived link (a minute) that downloads the file (its current
+// version, or version id) by plain navigation, so the browser streams it
+// to disk instead of holding it in memory: {url, expires_ms}.
+export function link(path, versionId) {
+  let url = `/api/v1/link/${encodePath(path)}`;
+  if (versionId !== undefined) url += `?version=${encodeURIComponent(versionId)}`;
+  return json('GET', url);
 }
 
 // Upload file (a File or Blob) to path with XMLHttpRequest, whose upload

@@ -131,18 +131,16 @@ function menu(title, items) {
 
 // ---- download ----
 
-function save(blob, name) {
-  const url = URL.createObjectURL(blob);
-  const a = h('a', { href: url, download: name, hidden: true });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
-}
-
+// Downloads go through a short-lived link the gateway signs, followed as
+// a plain link: the browser streams the bytes to disk (any size) and shows
+// its own progress, and the gateway sends them as an attachment.
 async function download(path, name, versionId) {
   try {
-    save(await api.download(path, versionId), name);
+    const { url } = await api.link(path, versionId);
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
   } catch (e) {
     fail(e);
   }

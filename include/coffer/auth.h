@@ -200,6 +200,35 @@ CF_MUST_CHECK int cf_auth_token_issue(const struct cf_auth_key *k, uint64_t clie
 CF_MUST_CHECK int cf_auth_token_verify(const struct cf_auth_key *k, const char *token, size_t len,
                                        uint64_t now_s, struct cf_auth_token_info *info);
 
+/* ---- Download links ------------------------------------------------------ */
+
+/* A download link lets a browser fetch one file by plain navigation (no
+ * Authorization header, so the bytes stream to disk instead of memory): a
+ * short-lived signature, "CLIENT.USER.EXPIRES.MAC" (decimal numbers, MAC
+ * 32 bytes in hex), over the user and what the request fetches (the
+ * caller's canonical text, e.g. "GET /docs/a.bin"). The permission is
+ * checked again when it is used. */
+#define CF_AUTH_LINK_MAC_LEN 32
+#define CF_AUTH_LINK_SIZE    (3 * 21 + 2 * CF_AUTH_LINK_MAC_LEN + 1)
+/* Longest lifetime of a link. */
+#define CF_AUTH_LINK_TTL_MAX 600u
+
+/* Make a link for (client_id, user_id) to what (borrowed, NUL-terminated),
+ * valid from now_s for ttl_s seconds (1..CF_AUTH_LINK_TTL_MAX), into out.
+ * Returns 0, CF_EINVAL (bad ttl or key), or CF_EINTERNAL; out is "" on
+ * error. */
+CF_MUST_CHECK int cf_auth_link_issue(const struct cf_auth_key *k, uint64_t client_id,
+                                     uint64_t user_id, uint64_t now_s, uint64_t ttl_s,
+                                     const char *what, char out[CF_AUTH_LINK_SIZE]);
+
+/* Check link (borrowed, NUL-terminated; untrusted) for what at now_s: the
+ * MAC compared in constant time, then the expiry (and a lifetime left over
+ * CF_AUTH_LINK_TTL_MAX is refused). Returns 0 with *info (may be NULL;
+ * client_id, user_id, expires_at) filled, CF_EAUTH (malformed, forged,
+ * for something else, or expired), or CF_EINTERNAL. */
+CF_MUST_CHECK int cf_auth_link_verify(const struct cf_auth_key *k, const char *link, uint64_t now_s,
+                                      const char *what, struct cf_auth_token_info *info);
+
 /* ---- The Authorization header ------------------------------------------- */
 
 /* Longest Authorization value looked at; longer is refused before parsing. */

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -414,6 +415,105 @@ int cf_auth_token_verify(const struct cf_auth_key *k, const char *token, size_t 
         return CF_EAUTH;
     if (info != NULL)
         *info = t;
+    return 0;
+}
+
+/* ---- download links ------------------------------------------------------ */
+
+/* The MAC of a link: HMAC-SHA512 over a domain tag (so a link's MAC can
+ * never pass as a token's), the three numbers and what, cut to
+ * CF_AUTH_LINK_MAC_LEN bytes. */
+static int link_mac(const struct cf_auth_key *k, uint64_t client_id, uint64_t user_id,
+                    uint64_t expires_s, const char *what, uint8_t out[CF_AUTH_LINK_MAC_LEN])
+{
+    static const char tag[] = "coffer download link v1";
+    size_t wl = strlen(what), n = sizeof(tag) + 24 + wl;
+    uint8_t mac[CF_AUTH_HASH_LEN], *msg = cf_xmalloc(n);
+    unsigned int ml = 0;
+    int rc = CF_EINTERNAL;
+
+    memcpy(msg, tag, sizeof(tag));
+    for (int i = 0; i < 8; i++) {
+        msg[sizeof(tag) + i] = (uint8_t)(client_id >> (56 - 8 * i));
+        msg[sizeof(tag) + 8 + i] = (uint8_t)(user_id >> (56 - 8 * i));
+        msg[sizeof(tag) + 16 + i] = (uint8_t)(expires_s >> (56 - 8 * i));
+    }
+    memcpy(msg + sizeof(tag) + 24, what, wl);
+    if (HMAC(EVP_sha512(), k->bytes, (int)k->len, msg, n, mac, &ml) != NULL &&
+        ml == CF_AUTH_HASH_LEN) {
+        memcpy(out, mac, CF_AUTH_LINK_MAC_LEN);
+        rc = 0;
+    }
+    free(msg);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return rc;
+}
+
+int cf_auth_link_issue(const struct cf_auth_key *k, uint64_t client_id, uint64_t user_id,
+                       uint64_t now_s, uint64_t ttl_s, const char *what,
+                       char out[CF_AUTH_LINK_SIZE])
+{
+    uint8_t mac[CF_AUTH_LINK_MAC_LEN];
+    char hex[2 * CF_AUTH_LINK_MAC_LEN + 1];
+    uint64_t exp = now_s + ttl_s;
+
+    out[0] = '\0';
+    if (!key_ok(k) || ttl_s == 0 || ttl_s > CF_AUTH_LINK_TTL_MAX || now_s > UINT64_MAX - ttl_s)
+        return CF_EINVAL;
+    if (link_mac(k, client_id, user_id, exp, what, mac) < 0)
+        return CF_EINTERNAL;
+    cf_hex_encode(mac, sizeof(mac), hex);
+    (void)snprintf(out, CF_AUTH_LINK_SIZE, "%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%s", client_id,
+                   user_id, exp, hex);
+    return 0;
+}
+
+/* A decimal number of 1..20 digits, no sign or leading zero, ending at
+ * the '.' after it; *p moves past the '.'. */
+static bool link_number(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    size_t n = 0;
+
+    while (s[n] >= '0' && s[n] <= '9' && n < 20) {
+        if (v > (UINT64_MAX - (uint64_t)(s[n] - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(s[n] - '0');
+        n++;
+    }
+    if (n == 0 || s[n] != '.' || (n > 1 && s[0] == '0'))
+        return false;
+    *out = v;
+    *p = s + n + 1;
+    return true;
+}
+
+int cf_auth_link_verify(const struct cf_auth_key *k, const char *link, uint64_t now_s,
+                        const char *what, struct cf_auth_token_info *info)
+{
+    uint8_t want[CF_AUTH_LINK_MAC_LEN], got[CF_AUTH_LINK_MAC_LEN];
+    uint64_t client = 0, user = 0, exp = 0;
+    const char *p = link;
+    int rc;
+
+    if (!key_ok(k) || strnlen(link, CF_AUTH_LINK_SIZE) >= CF_AUTH_LINK_SIZE ||
+        !link_number(&p, &client) || !link_number(&p, &user) || !link_number(&p, &exp) ||
+        strlen(p) != 2 * CF_AUTH_LINK_MAC_LEN ||
+        cf_hex_decode(p, CF_AUTH_LINK_MAC_LEN, got, false) < 0)
+        return CF_EAUTH;
+    rc = link_mac(k, client, user, exp, what, want);
+    if (rc < 0)
+        return rc;
+    if (CRYPTO_memcmp(want, got, sizeof(want)) != 0 || now_s >= exp ||
+        exp - now_s > CF_AUTH_LINK_TTL_MAX)
+        return CF_EAUTH;
+    if (info != NULL) {
+        info->client_id = client;
+        info->user_id = user;
+        info->issued_at = exp - CF_AUTH_LINK_TTL_MAX;
+        info->expires_at = exp;
+    }
     return 0;
 }
 

@@ -42,15 +42,18 @@
 #include "admin.h"
 #include "web.h"
 
-#define API        "/api/v1"
-#define FS         API "/fs"
-#define VERSIONS   API "/versions"
-#define TRASH      API "/trash"
-#define LOGIN      API "/login"
-#define ADMIN      API "/admin"
-#define KEYS       API "/keys"
-#define URL_MAX    600
-#define READ_BLOCK (64 * 1024)
+#define API      "/api/v1"
+#define FS       API "/fs"
+#define VERSIONS API "/versions"
+#define TRASH    API "/trash"
+#define LOGIN    API "/login"
+#define ADMIN    API "/admin"
+#define KEYS     API "/keys"
+#define LINK     API "/link"
+/* A download link's lifetime by default (auth.h bounds it). */
+#define LINK_TTL_DEFAULT_S 60
+#define URL_MAX            600
+#define READ_BLOCK         (64 * 1024)
 /* A client that checks the SHA-512 itself asks for a redirect with it. */
 #define REDIRECT_HEADER "X-Coffer-Redirect"
 /* A login body is three short strings; anything bigger is not one. */
@@ -200,6 +203,7 @@ struct who {
     uint64_t client;
     uint64_t user;
     uint64_t root; /* the client's root folder */
+    bool link;     /* came with a download link: a file is sent as an attachment */
 };
 
 /* A path split into its folder and last name. */
@@ -300,23 +304,72 @@ static int split_path(const char *path, struct target *t, char *err)
 
 /* Check the bearer token. Returns 0 and fills *w, CF_EAUTH, or the
  * database's error (a database that is away is no reason to log in again). */
+/* *w for the client and user info names, if the client still exists.
+ * Returns 0, CF_EAUTH (it has gone since), or an fsdb error. */
+static int who_of(struct cf_gateway *g, const struct cf_auth_token_info *info, struct who *w)
+{
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    w->client = info->client_id;
+    w->user = info->user_id;
+    rc = cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL);
+    if (rc == CF_ENOTFOUND || rc == CF_EINVAL)
+        return CF_EAUTH;
+    return rc < 0 ? rc : 0;
+}
+
 static int authenticate(struct cf_gateway *g, struct MHD_Connection *c, struct who *w)
 {
     const char *h = cf_http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     struct cf_auth_token_info info;
     struct cf_span tok;
-    int rc;
 
     if (h == NULL || cf_auth_bearer_parse(h, strlen(h), &tok) < 0 ||
         cf_auth_token_verify(&g->key, tok.ptr, tok.len, cf_wall_ms() / 1000, &info) < 0)
         return CF_EAUTH;
-    w->client = info.client_id;
-    w->user = info.user_id;
-    /* The client may have gone since the token was made. */
-    rc = cf_fsdb_resolve(g->fs, w->client, "/", &w->root, NULL);
-    if (rc == CF_ENOTFOUND || rc == CF_EINVAL)
+    return who_of(g, &info, w);
+}
+
+static const char *under(const char *url, const char *prefix);
+static int parse_id(const char *s, uint64_t *out);
+
+/* What a download link signs for the file at path (borrowed) under api
+ * (FS or VERSIONS), and version id (0: none), into out (cap bytes).
+ * Returns 0, or CF_EINVAL when it does not fit. */
+static int link_what(const char *api, const char *path, uint64_t version, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "GET %s%s %" PRIu64, api, path, version);
+
+    return n < 0 || (size_t)n >= cap ? CF_EINVAL : 0;
+}
+
+/* The caller of a GET or HEAD that carries a download link (?dl=) instead
+ * of a bearer token: the link must sign exactly this file (url, as
+ * libmicrohttpd decoded it) and version (?download=, under VERSIONS).
+ * Returns 0 with *w (w->link set), or CF_EAUTH, or an fsdb error. */
+static int link_auth(struct cf_gateway *g, struct MHD_Connection *c, const char *url,
+                     const char *method, const char *link, struct who *w)
+{
+    bool fs = under(url, FS) != NULL;
+    const char *api = fs ? FS : VERSIONS, *dl = cf_http_query(c, "download");
+    struct cf_auth_token_info info;
+    char what[CF_FSDB_PATH_MAX + 96];
+    struct target t;
+    uint64_t version = 0;
+    int rc;
+
+    if ((strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) ||
+        (under(url, FS) == NULL && under(url, VERSIONS) == NULL) ||
+        (!fs && (dl == NULL || parse_id(dl, &version) < 0)) || (fs && dl != NULL) ||
+        split_path(under(url, api), &t, NULL) < 0 ||
+        link_what(api, t.path, version, what, sizeof(what)) < 0 ||
+        cf_auth_link_verify(&g->key, link, cf_wall_ms() / 1000, what, &info) < 0)
         return CF_EAUTH;
-    return rc < 0 ? rc : 0;
+    rc = who_of(g, &info, w);
+    if (rc == 0)
+        w->link = true;
+    return rc;
 }
 
 /* Does the user have at least `want` on folder? Returns 0, CF_EPERM, or an
@@ -1399,6 +1452,37 @@ static int cursor_to_pos(const char *s, struct cf_fsdb_list_pos *pos, char *err)
 
 /* ---- /api/v1/fs ---- */
 
+/* Content-Disposition for a file called name sent as an attachment (RFC
+ * 6266): an ASCII fallback with anything unsafe as '_', and the UTF-8
+ * name percent-encoded (RFC 8187), into out (cap bytes). */
+static void disposition(const char *name, char *out, size_t cap)
+{
+    static const char keep[] = "!#$&+-.^_`|~";
+    size_t k = 0;
+    int n;
+
+    n = snprintf(out, cap, "attachment; filename=\"");
+    k = n > 0 ? (size_t)n : 0;
+    for (const char *p = name; *p != '\0' && k + 2 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        out[k++] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '_';
+    }
+    if (k + 1 < cap)
+        k += (size_t)snprintf(out + k, cap - k, "\"; filename*=UTF-8''");
+    for (const char *p = name; *p != '\0' && k + 4 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            strchr(keep, ch) != NULL) {
+            out[k++] = (char)ch;
+        } else {
+            out[k++] = '%';
+            out[k++] = cf_hex_digit(ch >> 4);
+            out[k++] = cf_hex_digit(ch & 15u);
+        }
+    }
+    out[k < cap ? k : cap - 1] = '\0';
+}
+
 static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, const struct who *w,
                               const struct target *t)
 {
@@ -1417,8 +1501,16 @@ static enum MHD_Result fs_get(struct cf_gateway *g, struct MHD_Connection *c, co
         rc = allowed(have, CF_FSDB_READ, err);
     if (rc < 0)
         return reply_err(c, rc, err);
+    if (e.kind == CF_FSDB_FILE && w->link) {
+        char disp[3 * CF_FSDB_NAME_MAX + 64];
+        const char *hdrs[] = {"Content-Disposition", disp, NULL};
+        disposition(e.name, disp, sizeof(disp));
+        return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no, hdrs);
+    }
     if (e.kind == CF_FSDB_FILE)
         return serve_bytes(g, c, e.uuid, e.size, e.sha512, e.version_no, NULL);
+    if (w->link)
+        return cf_http_reply_error(c, CF_EAUTH, "a download link is for a file");
     rc = page_limit(c, &limit, err);
     if (rc == 0 && after != NULL)
         rc = cursor_to_pos(after, &pos, err);
@@ -1633,10 +1725,14 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
         size_t i = 0;
         while (i < n && v[i].id != id)
             i++;
+        char disp[3 * CF_FSDB_NAME_MAX + 64];
+        const char *hdrs[] = {"Content-Disposition", disp, NULL};
+        disposition(e.name, disp, sizeof(disp));
         if (i == n)
             res = cf_http_reply_error(c, CF_ENOTFOUND, "the file has no version %" PRIu64, id);
         else
-            res = serve_bytes(g, c, v[i].uuid, v[i].size, v[i].sha512, v[i].number, NULL);
+            res = serve_bytes(g, c, v[i].uuid, v[i].size, v[i].sha512, v[i].number,
+                              w->link ? hdrs : NULL);
         free(v);
         return res;
     }
@@ -1995,6 +2091,77 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
     return cf__admin_serve(c, rest, g->monitors, g->app);
 }
 
+/* ---- /api/v1/link: download links ---- */
+
+/* Append path (borrowed) to b percent-encoded but for its slashes and
+ * RFC 3986's unreserved bytes. Returns 0 or CF_ETOOLARGE. */
+static int append_path(struct cf_buf *b, const char *path)
+{
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
+        int rc = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                         strchr("-._~/", *p) != NULL
+                     ? cf_buf_append(b, p, 1)
+                     : cf_buf_printf(b, "%%%02X", *p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* GET /api/v1/link/PATH[?version=ID][&ttl_s=N]: a link that downloads the
+ * file (or that version of it) by plain navigation for ttl_s seconds
+ * (default LINK_TTL_DEFAULT_S, at most CF_AUTH_LINK_TTL_MAX), as the
+ * caller, whose read permission is checked now and again when it is used. */
+static enum MHD_Result link_api(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
+                                const struct who *w, const char *rest)
+{
+    const char *ver = cf_http_query(c, "version"), *ttl = cf_http_query(c, "ttl_s");
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    char err[CF_ERR_LEN] = "", what[CF_FSDB_PATH_MAX + 96], link[CF_AUTH_LINK_SIZE];
+    uint64_t version = 0, ttl_s = LINK_TTL_DEFAULT_S, now = cf_wall_ms() / 1000;
+    struct cf_fsdb_entry e;
+    struct target t;
+    struct cf_buf url;
+    enum MHD_Result r;
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+    if ((ver != NULL && parse_id(ver, &version) < 0) ||
+        (ttl != NULL && (parse_id(ttl, &ttl_s) < 0 || ttl_s > CF_AUTH_LINK_TTL_MAX)))
+        return cf_http_reply_error(c, CF_EINVAL, "version is a version id, ttl_s 1..%u",
+                                   CF_AUTH_LINK_TTL_MAX);
+    rc = split_path(rest, &t, err);
+    if (rc == 0)
+        rc = cf_fsdb_lookup_access(g->fs, w->client, w->user, t.path, false, &e, &have, err);
+    if (rc == 0)
+        rc = allowed(have, CF_FSDB_READ, err);
+    if (rc == 0 && e.kind != CF_FSDB_FILE) {
+        cf_err_set(err, "links are for files");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = link_what(version != 0 ? VERSIONS : FS, t.path, version, what, sizeof(what));
+    if (rc == 0)
+        rc = cf_auth_link_issue(&g->key, w->client, w->user, now, ttl_s, what, link);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    cf_buf_init(&url, 4 * CF_FSDB_PATH_MAX + 256);
+    rc = cf_buf_printf(&url, "%s", version != 0 ? VERSIONS : FS);
+    if (rc == 0)
+        rc = append_path(&url, t.path);
+    if (rc == 0 && version != 0)
+        rc = cf_buf_printf(&url, "?download=%" PRIu64 "&dl=%s", version, link);
+    else if (rc == 0)
+        rc = cf_buf_printf(&url, "?dl=%s", link);
+    r = rc < 0 ? cf_http_reply_error(c, CF_EINTERNAL, "the link does not fit")
+               : cf_http_reply_json(c, MHD_HTTP_OK,
+                                    json_pack("{s:s,s:I}", "url", url.base, "expires_ms",
+                                              (json_int_t)((now + ttl_s) * 1000)));
+    cf_buf_fini(&url);
+    return r;
+}
+
 /* ---- /api/v1/keys: the caller's S3 access keys ---- */
 
 /* POST makes one (its secret is in this reply only), GET lists them (ids,
@@ -2095,9 +2262,12 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
     if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
-        under(url, ADMIN) == NULL && under(url, KEYS) == NULL)
+        under(url, ADMIN) == NULL && under(url, KEYS) == NULL && under(url, LINK) == NULL)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
-    rc = authenticate(g, c, &w);
+    if (cf_http_query(c, "dl") != NULL)
+        rc = link_auth(g, c, url, method, cf_http_query(c, "dl"), &w);
+    else
+        rc = authenticate(g, c, &w);
     if (rc < 0)
         return cf_http_refuse(c, req_cls, rc, "%s",
                               rc == CF_EAUTH ? "log in first (POST " LOGIN ")" : "");
@@ -2121,6 +2291,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     rest = under(url, FS);
     if (rest == NULL && under(url, KEYS) != NULL)
         return keys_api(g, c, method, &w, under(url, KEYS));
+    if (rest == NULL && under(url, LINK) != NULL)
+        return link_api(g, c, method, &w, under(url, LINK));
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)

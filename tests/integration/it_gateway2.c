@@ -6,7 +6,7 @@
  * clock jumped a year ahead), two clients on two shards, and per-client
  * replicas (three filers, clients made with `coffer admin client add`), and
  * the admin API's users, groups, groups trash and permissions, as they
- * take effect on /api/v1/fs.
+ * take effect on /api/v1/fs, and download links.
  *
  * Before the gateway starts, each case makes the file system catalog itself
  * (the real fsdb, SQLite): shard 1 with client "acme" (admin "boss", "ro" in
@@ -863,6 +863,80 @@ static long jst(const struct sys *s, const char *auth, const char *method, const
     return jreq(s, auth, method, target, body, NULL);
 }
 
+/* GET /api/v1/link/PATH as auth: the link's URL, which must be 200. */
+static void make_link(const struct sys *s, const char *auth, const char *target, char *url,
+                      size_t cap)
+{
+    struct it_resp r;
+    json_t *j;
+
+    IT_EQ(req(s, auth, "GET", target, &r), 200);
+    j = it_resp_json(&r);
+    it_resp_fini(&r);
+    IT_CHECK(it_json_int(j, "expires_ms") > 0);
+    it_fmt(url, cap, "%s", it_json_str(j, "url"));
+    json_decref(j);
+}
+
+/* Download links: a file (and an old version) fetched with no token but
+ * the link, as an attachment; the link is bound to its file and version,
+ * refused when changed, for another method, or once expired; made only
+ * for a file the caller may read. */
+static void t_links(void *arg)
+{
+    struct sys s;
+    struct it_resp r;
+    json_t *v;
+    char url[1024], bad[1024], disp[256], target[256];
+
+    (void)arg;
+    start(&s, NULL, 0);
+    put_ok(&s, s.hdr[BOSS], FS "/proj/a%20b.bin", 81, 5000);
+    put_ok(&s, s.hdr[BOSS], FS "/proj/a%20b.bin", 82, 7000);
+    put_ok(&s, s.hdr[BOSS], FS "/proj/other.bin", 83, 100);
+
+    make_link(&s, s.hdr[RO], "/api/v1/link/proj/a%20b.bin", url, sizeof(url));
+    IT_CHECKF(strncmp(url, FS "/proj/a%20b.bin?dl=", strlen(FS "/proj/a%20b.bin?dl=")) == 0, "%s",
+              url);
+    get_ok(&s, NULL, url, 82, 7000);
+    IT_EQ(req(&s, NULL, "GET", url, &r), 200);
+    IT_CHECK(it_resp_header(&r, "Content-Disposition", disp, sizeof(disp)));
+    IT_STREQ(disp, "attachment; filename=\"a b.bin\"; filename*=UTF-8''a%20b.bin");
+    it_resp_fini(&r);
+    /* Bound to its file, method and bytes. */
+    it_fmt(bad, sizeof(bad), FS "/proj/other.bin%s", strchr(url, '?'));
+    IT_EQ(st(&s, NULL, "GET", bad), 401);
+    IT_EQ(st(&s, NULL, "DELETE", url), 401);
+    memcpy(bad, url, strlen(url) + 1);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+    IT_EQ(st(&s, NULL, "GET", bad), 401);
+    /* An older version, through /api/v1/versions. */
+    v = versions(&s, s.hdr[BOSS], "/proj/a%20b.bin"); /* oldest first */
+    IT_EQ(json_array_size(v), 2);
+    IT_CHECK(!it_json_bool(json_array_get(v, 0), "current"));
+    it_fmt(target, sizeof(target), "/api/v1/link/proj/a%%20b.bin?version=%" PRId64,
+           it_json_int(json_array_get(v, 0), "id"));
+    json_decref(v);
+    make_link(&s, s.hdr[RO], target, url, sizeof(url));
+    IT_CHECKF(strstr(url, "/api/v1/versions/proj/a%20b.bin?download=") == url, "%s", url);
+    get_ok(&s, NULL, url, 81, 5000);
+    /* Made only for a readable file, with a sane lifetime. */
+    IT_EQ(st(&s, s.hdr[NOBODY], "GET", "/api/v1/link/proj/a%20b.bin"), 403);
+    IT_EQ(st(&s, s.hdr[RO], "GET", "/api/v1/link/proj"), 400);
+    IT_EQ(st(&s, s.hdr[NOTOKEN], "GET", "/api/v1/link/proj/a%20b.bin"), 401);
+    IT_EQ(st(&s, s.hdr[RO], "GET", "/api/v1/link/proj/a%20b.bin?ttl_s=601"), 400);
+    IT_EQ(st(&s, s.hdr[RO], "POST", "/api/v1/link/proj/a%20b.bin"), 405);
+    /* Expired: a one-second link, two seconds later. */
+    make_link(&s, s.hdr[RO], "/api/v1/link/proj/other.bin?ttl_s=1", url, sizeof(url));
+    get_ok(&s, NULL, url, 83, 100);
+    {
+        struct timespec ts = {2, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    IT_EQ(st(&s, NULL, "GET", url), 401);
+    stop(&s);
+}
+
 /* The member names of group name in GET /api/v1/admin/groups, joined by
  * ','; "-" when the group is not listed. */
 static void members_of(const struct sys *s, const char *name, char *out, size_t cap)
@@ -1062,7 +1136,7 @@ int main(int argc, char **argv)
         {"concurrent", t_concurrent, NULL, 60}, {"delete_purge", t_delete_purge, NULL, 60},
         {"retention", t_retention, NULL, 60},   {"retention_clock", t_retention_clock, NULL, 60},
         {"shards", t_shards, NULL, 60},         {"client_replicas", t_client_replicas, NULL, 90},
-        {"admin_api", t_admin_api, NULL, 90},
+        {"admin_api", t_admin_api, NULL, 90},   {"links", t_links, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -699,6 +699,53 @@ struct hdr_case {
     const char *token; /* NULL: refused */
 };
 
+/* Download links: round trip; bound to the user and to what they fetch;
+ * expiry; a changed byte anywhere, a token, junk and over-long input are
+ * refused; a lifetime over the maximum is refused at issue and verify. */
+static void test_link(void **state)
+{
+    struct cf_auth_key k, other;
+    struct cf_auth_token_info info = {0, 0, 0, 0};
+    char l[CF_AUTH_LINK_SIZE], bad[CF_AUTH_LINK_SIZE + 8], t[CF_AUTH_TOKEN_SIZE];
+    char longer[2 * CF_AUTH_LINK_SIZE];
+
+    (void)state;
+    test_key(&k);
+    test_key(&other);
+    other.bytes[0] ^= 1;
+    assert_int_equal(cf_auth_link_issue(&k, 42, 7, T0, 60, "GET /docs/a.bin", l), 0);
+    assert_int_equal(cf_auth_link_verify(&k, l, T0, "GET /docs/a.bin", &info), 0);
+    assert_int_equal(info.client_id, 42);
+    assert_int_equal(info.user_id, 7);
+    assert_int_equal(info.expires_at, T0 + 60);
+    assert_int_equal(cf_auth_link_verify(&k, l, T0 + 59, "GET /docs/a.bin", NULL), 0);
+    assert_int_equal(cf_auth_link_verify(&k, l, T0 + 60, "GET /docs/a.bin", NULL), CF_EAUTH);
+    assert_int_equal(cf_auth_link_verify(&k, l, T0, "GET /docs/b.bin", NULL), CF_EAUTH);
+    assert_int_equal(cf_auth_link_verify(&other, l, T0, "GET /docs/a.bin", NULL), CF_EAUTH);
+    /* Each byte changed: another user, client, time or MAC. */
+    for (size_t i = 0; l[i] != '\0'; i++) {
+        memcpy(bad, l, sizeof(l));
+        bad[i] = bad[i] == '1' ? '2' : bad[i] == '.' ? '0' : '1';
+        assert_int_equal(cf_auth_link_verify(&k, bad, T0, "GET /docs/a.bin", NULL), CF_EAUTH);
+    }
+    assert_int_equal(cf_auth_token_issue(&k, 42, 7, T0, 60, t), 0);
+    assert_int_equal(cf_auth_link_verify(&k, t, T0, "GET /docs/a.bin", NULL), CF_EAUTH);
+    assert_int_equal(cf_auth_link_verify(&k, "", T0, "x", NULL), CF_EAUTH);
+    assert_int_equal(cf_auth_link_verify(&k, "1.2.3.", T0, "x", NULL), CF_EAUTH);
+    memset(longer, '1', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    assert_int_equal(cf_auth_link_verify(&k, longer, T0, "x", NULL), CF_EAUTH);
+    assert_int_equal(cf_auth_link_issue(&k, 42, 7, T0, CF_AUTH_LINK_TTL_MAX + 1, "x", l),
+                     CF_EINVAL);
+    assert_int_equal(cf_auth_link_issue(&k, 42, 7, T0, 0, "x", l), CF_EINVAL);
+    assert_string_equal(l, "");
+    /* Issued for the maximum, then seen from before its issue: refused. */
+    assert_int_equal(cf_auth_link_issue(&k, 1, 1, T0, CF_AUTH_LINK_TTL_MAX, "x", l), 0);
+    assert_int_equal(cf_auth_link_verify(&k, l, T0 - 1, "x", NULL), CF_EAUTH);
+    cf_auth_key_fini(&k);
+    cf_auth_key_fini(&other);
+}
+
 static void test_bearer_parse(void **state)
 {
     static const struct hdr_case cases[] = {
@@ -1060,6 +1107,7 @@ int main(void)
         cmocka_unit_test(test_token_expiry),
         cmocka_unit_test(test_token_known_answer),
         cmocka_unit_test(test_token_forged),
+        cmocka_unit_test(test_link),
         cmocka_unit_test(test_token_lengths),
         cmocka_unit_test(test_bearer_parse),
         cmocka_unit_test(test_bearer_lengths),
