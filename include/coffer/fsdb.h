@@ -9,7 +9,8 @@
  *
  *   catalog (one database, its URI given to cf_fsdb_open; not the objdb one)
  *     shards   id, location (a db.h URI), read_only, created
- *     clients  id, name UNIQUE, shard_id, info, replicas, created
+ *     clients  id, name UNIQUE, shard_id, info, replicas, created,
+ *              keep_versions, keep_days (the version expiry policy)
  *   shard N (one database per shard): all of one client's rows live in its
  *   shard, and every row carries its client id
  *     users, usergroups, group_members
@@ -98,6 +99,11 @@
 /* Replicas a client may ask for, and the default (0 at cf_fsdb_client_add). */
 #define CF_FSDB_REPLICAS_MAX     16
 #define CF_FSDB_REPLICAS_DEFAULT 2
+/* Bounds of a client's version expiry policy (cf_fsdb_client_set_keep). */
+#define CF_FSDB_KEEP_VERSIONS_MAX 1000000
+#define CF_FSDB_KEEP_DAYS_MAX     36500
+/* Versions one call of cf_fsdb_versions_expire removes at most. */
+#define CF_FSDB_EXPIRE_BATCH 256
 /* Rows one listing may return; a folder, version history, trash or member
  * list longer than this gives CF_ETOOLARGE rather than unbounded memory. */
 #define CF_FSDB_LIST_MAX 100000
@@ -136,7 +142,9 @@ struct cf_fsdb_client {
     char name[CF_FSDB_NAME_MAX + 1];
     uint32_t shard;
     char info[CF_FSDB_INFO_MAX + 1];
-    unsigned replicas; /* wanted copies of each stored object */
+    unsigned replicas;      /* wanted copies of each stored object */
+    unsigned keep_versions; /* version expiry: the newest N kept; 0: all */
+    unsigned keep_days;     /* version expiry: kept D days; 0: forever */
     uint64_t created_ms;
 };
 
@@ -281,6 +289,38 @@ CF_MUST_CHECK int cf_fsdb_client_find(struct cf_fsdb *fs, const char *name,
  * when *n is 0). Returns 0, CF_ETOOLARGE, or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_client_list(struct cf_fsdb *fs, struct cf_fsdb_client **out, size_t *n,
                                       char *err);
+
+/*
+ * Version expiry. A client's policy (both 0 at cf_fsdb_client_add: every
+ * version is kept) says which non-current versions of its live files
+ * expire; the current version never does. A non-current version expires
+ * when keep_versions is N >= 1 and the file has N newer versions (the N
+ * newest are kept), or when keep_days is D >= 1 and it stopped being
+ * current (the creation time of the next version of the file) more than
+ * D days ago: so any version that was current at some moment of the last
+ * D days is kept. Both set: either rule expires a version. Files in the
+ * trash, also inside a trashed folder, keep every version: the trash's own
+ * retention decides their fate (cf_fsdb_trash_empty).
+ */
+
+/* Set client's version expiry policy (0: that rule is off). Returns 0,
+ * CF_EINVAL (keep_versions over CF_FSDB_KEEP_VERSIONS_MAX, keep_days over
+ * CF_FSDB_KEEP_DAYS_MAX), CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_set_keep(struct cf_fsdb *fs, uint64_t client,
+                                          unsigned keep_versions, unsigned keep_days, char *err);
+
+/* Delete for good up to CF_FSDB_EXPIRE_BATCH versions of client that its
+ * policy (read from the catalog) expires at now_ms, in one transaction,
+ * with their S3 attributes and part sizes; call again while *removed is
+ * CF_FSDB_EXPIRE_BATCH. *removed gets the count. The UUIDs that no version
+ * of the shard names any more are recorded as pending release in the same
+ * transaction and listed, once each and sorted, in *out (array of *n;
+ * caller owns; free(); NULL when *n is 0) for the caller to hand to the
+ * delete service. Returns 0 (also when the policy keeps everything),
+ * CF_ENOTFOUND (client), or a db.h error (nothing changed). */
+CF_MUST_CHECK int cf_fsdb_versions_expire(struct cf_fsdb *fs, uint64_t client, uint64_t now_ms,
+                                          size_t *removed, struct cf_fsdb_uuid **out, size_t *n,
+                                          char *err);
 
 /* ---- users and groups ------------------------------------------------------ */
 

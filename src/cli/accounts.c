@@ -1,9 +1,10 @@
 /*
  * accounts.c -- `coffer admin client|user|group|perm|fs-shard|s3-key`:
- * clients, users, groups, folder permissions, shards and S3 access keys, written straight into the
- * file system database (--fs-db URI, COFFER_FS_DB, default sqlite:./data/fs-catalog.db), as an
- * operator does before anyone can log in.
+ * clients (and their version expiry policy), users, groups, folder permissions, shards and S3
+ * access keys, written straight into the file system database (--fs-db URI, COFFER_FS_DB, default
+ * sqlite:./data/fs-catalog.db), as an operator does before anyone can log in.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ struct accounts_conf {
     char *user;
     char *group;
     char *level;
+    char *keep_versions; /* NULL: not given */
+    char *keep_days;
 };
 
 #define OFF(f) offsetof(struct accounts_conf, f)
@@ -57,6 +60,10 @@ static const struct cf_conf_opt accounts_opts[] = {
     {"user", CF_CONF_STR, NULL, 0, 0, OFF(user), "perm set, s3-key add and list: the user", false},
     {"group", CF_CONF_STR, NULL, 0, 0, OFF(group), "perm set: the group name", false},
     {"level", CF_CONF_STR, NULL, 0, 0, OFF(level), "perm set: none, read or read-write", false},
+    {"keep-versions", CF_CONF_STR, NULL, 0, 0, OFF(keep_versions),
+     "client set: keep the newest N versions of each file (0: all; default: unchanged)", false},
+    {"keep-days", CF_CONF_STR, NULL, 0, 0, OFF(keep_days),
+     "client set: keep a replaced version D days (0: forever; default: unchanged)", false},
 };
 
 /* The user's id in client, or "no user" in err. */
@@ -110,6 +117,77 @@ static int client_add(struct cf_fsdb *fs, const struct accounts_conf *c, char **
     if (rc == 0)
         printf("client %s (id %" PRIu64 ", shard %" PRIu32 ", %u replicas) added\n", cl.name, cl.id,
                cl.shard, cl.replicas);
+    return rc;
+}
+
+/* The decimal number text (may be NULL: keep *out) of option opt into
+ * *out, at most max. */
+static int parse_keep(const char *text, const char *opt, unsigned max, unsigned *out, char *err)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (text == NULL)
+        return 0;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v > max) {
+        cf_err_set(err, "--%s wants a number from 0 to %u, not \"%.32s\"", opt, max, text);
+        return CF_EINVAL;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* `client set --client C [--keep-versions N] [--keep-days D]`: the client's
+ * version expiry policy (fsdb.h "Version expiry"); an option not given
+ * stays as it was. */
+static int client_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_client cl;
+    uint64_t id = 0;
+    unsigned kv, kd;
+    int rc;
+
+    (void)pos;
+    if (c->keep_versions == NULL && c->keep_days == NULL) {
+        cf_err_set(err, "give --keep-versions N and/or --keep-days D");
+        return CF_EINVAL;
+    }
+    rc = find_client(fs, c, &id, err);
+    if (rc == 0)
+        rc = cf_fsdb_client_get(fs, id, &cl, err);
+    if (rc < 0)
+        return rc;
+    kv = cl.keep_versions;
+    kd = cl.keep_days;
+    rc = parse_keep(c->keep_versions, "keep-versions", CF_FSDB_KEEP_VERSIONS_MAX, &kv, err);
+    if (rc == 0)
+        rc = parse_keep(c->keep_days, "keep-days", CF_FSDB_KEEP_DAYS_MAX, &kd, err);
+    if (rc == 0)
+        rc = cf_fsdb_client_set_keep(fs, id, kv, kd, err);
+    if (rc == 0)
+        printf("client %s: keep versions %u (0: all), keep days %u (0: forever)\n", cl.name, kv,
+               kd);
+    return rc;
+}
+
+/* `client list`: every client with its shard, replicas and version policy. */
+static int client_list(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
+{
+    struct cf_fsdb_client *v = NULL;
+    size_t n = 0;
+    int rc = cf_fsdb_client_list(fs, &v, &n, err);
+
+    (void)c;
+    (void)pos;
+    if (rc == 0)
+        printf("%-8s %-24s %-6s %-9s %-14s %s\n", "id", "name", "shard", "replicas",
+               "keep-versions", "keep-days");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        printf("%-8" PRIu64 " %-24s %-6" PRIu32 " %-9u %-14u %u\n", v[i].id, v[i].name, v[i].shard,
+               v[i].replicas, v[i].keep_versions, v[i].keep_days);
+    free(v);
     return rc;
 }
 
@@ -431,7 +509,8 @@ struct account_cmd {
 };
 
 static const struct account_cmd account_cmds[] = {
-    {"client", "add", 3, client_add},       {"user", "add", 3, user_add},
+    {"client", "add", 3, client_add},       {"client", "set", 2, client_set},
+    {"client", "list", 2, client_list},     {"user", "add", 3, user_add},
     {"group", "add", 3, group_add},         {"group", "member", 4, group_member},
     {"group", "rm", 3, group_rm},           {"group", "trash", 2, group_trash},
     {"group", "restore", 3, group_restore}, {"group", "purge", 3, group_restore},
@@ -444,6 +523,8 @@ int cf__cli_admin_accounts(int argc, char **argv)
 {
     static const char usage[] =
         "usage: coffer admin client add NAME [--replicas R] [--shard-location URI]\n"
+        "       coffer admin client set --client C [--keep-versions N] [--keep-days D]\n"
+        "       coffer admin client list\n"
         "       coffer admin user add --client C NAME [--admin]\n"
         "                [--password P | --password-file FILE | --password-prompt]\n"
         "       coffer admin group add --client C NAME\n"

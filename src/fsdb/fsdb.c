@@ -340,6 +340,47 @@ int cf__fsdb_check_name(const char *name, char *err)
     return cf_fsdb_name_validate(name, strnlen(name, CF_FSDB_NAME_MAX + 1), err);
 }
 
+/* Inside the caller's transaction: whether table has column. */
+static int has_column(struct cf_db *db, const char *table, const char *column, bool *has, char *err)
+{
+    static const char sql_sqlite[] = "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2";
+    static const char sql_pg[] =
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = ?1 AND column_name = ?2";
+    bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
+    int64_t n = 0;
+    int rc;
+
+    rc = cf_db_run(db, &n, 1, err, pg ? sql_pg : sql_sqlite, "tt", table, column);
+    *has = n > 0;
+    return rc < 0 ? rc : 0;
+}
+
+/* Inside the caller's transaction, give a catalog made by an older coffer
+ * the columns added since: the clients' version expiry policy (fsdb.h),
+ * starting with every version kept. */
+static int catalog_migrate(struct cf_db *db, char *err)
+{
+    static const struct {
+        const char *table, *column, *sql;
+    } cols[] = {
+        {"clients", "keep_versions",
+         "ALTER TABLE clients ADD COLUMN keep_versions INTEGER NOT NULL DEFAULT 0;"},
+        {"clients", "keep_days",
+         "ALTER TABLE clients ADD COLUMN keep_days INTEGER NOT NULL DEFAULT 0;"},
+    };
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < CF_ARRAY_LEN(cols); i++) {
+        bool has = false;
+
+        rc = has_column(db, cols[i].table, cols[i].column, &has, err);
+        if (rc == 0 && !has)
+            rc = cf_db_exec(db, cols[i].sql, err);
+    }
+    return rc;
+}
+
 /* Create the tables of the catalog (shard_id 0) or a shard if missing and
  * stamp coffer_meta, in one transaction, checking the stamp before the rest
  * so a wrong file gets no extra tables. */
@@ -364,6 +405,8 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     if (rc < 0)
         goto out;
     rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
+    if (rc == 0 && shard_id == 0)
+        rc = catalog_migrate(db, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
@@ -574,7 +617,8 @@ out:
 
 /* ---- clients -------------------------------------------------------------------- */
 
-static const char client_cols[] = "SELECT id, name, shard_id, info, replicas, created FROM clients";
+#define CLIENT_COLS                                                                                \
+    "SELECT id, name, shard_id, info, replicas, created, keep_versions, keep_days FROM clients"
 
 static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
 {
@@ -588,6 +632,8 @@ static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
     c->shard = (uint32_t)cf_db_column_int64(s, 2);
     c->replicas = (unsigned)cf_db_column_int64(s, 4);
     c->created_ms = (uint64_t)cf_db_column_int64(s, 5);
+    c->keep_versions = (unsigned)cf_db_column_int64(s, 6);
+    c->keep_days = (unsigned)cf_db_column_int64(s, 7);
     return rc;
 }
 
@@ -595,10 +641,8 @@ static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
 static int client_get(struct cf_fsdb *fs, uint64_t id, const char *name, struct cf_fsdb_client *out,
                       char *err)
 {
-    static const char by_id[] = "SELECT id, name, shard_id, info, replicas, created FROM clients"
-                                " WHERE id = ?1";
-    static const char by_name[] = "SELECT id, name, shard_id, info, replicas, created FROM clients"
-                                  " WHERE name = ?1";
+    static const char by_id[] = CLIENT_COLS " WHERE id = ?1";
+    static const char by_name[] = CLIENT_COLS " WHERE name = ?1";
     struct cf_db *db = cf_db_pool_acquire(fs->catalog);
     struct cf_db_stmt *s = NULL;
     int rc;
@@ -644,10 +688,9 @@ int cf_fsdb_client_list(struct cf_fsdb *fs, struct cf_fsdb_client **out, size_t 
     struct cf_db_stmt *s = NULL;
     struct cf_fsdb_client *v = NULL;
     size_t cnt = 0, cap = 0;
-    char sql[128];
+    static const char sql[] = CLIENT_COLS " ORDER BY id";
     int rc;
 
-    (void)snprintf(sql, sizeof(sql), "%s ORDER BY id", client_cols);
     rc = cf_db_prepare(db, sql, &s, err);
     if (rc < 0)
         goto out;
@@ -778,6 +821,31 @@ out:
         cf_db_pool_release(fs->catalog, db);
     }
     return rc;
+}
+
+int cf_fsdb_client_set_keep(struct cf_fsdb *fs, uint64_t client, unsigned keep_versions,
+                            unsigned keep_days, char *err)
+{
+    static const char sql[] =
+        "UPDATE clients SET keep_versions = ?2, keep_days = ?3 WHERE id = ?1 RETURNING id";
+    struct cf_db *db;
+    int64_t id = 0;
+    int rc;
+
+    if (keep_versions > CF_FSDB_KEEP_VERSIONS_MAX || keep_days > CF_FSDB_KEEP_DAYS_MAX) {
+        cf_err_set(err, "keep versions is at most %d, keep days at most %d",
+                   CF_FSDB_KEEP_VERSIONS_MAX, CF_FSDB_KEEP_DAYS_MAX);
+        return CF_EINVAL;
+    }
+    db = cf_db_pool_acquire(fs->catalog);
+    rc = cf_db_run(db, &id, 1, err, sql, "iii", (int64_t)client, (int64_t)keep_versions,
+                   (int64_t)keep_days);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such client");
+        rc = CF_ENOTFOUND;
+    }
+    return rc < 0 ? rc : 0;
 }
 
 /* The client's shard: from memory, else from the catalog (and then kept).

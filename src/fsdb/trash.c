@@ -516,6 +516,158 @@ out:
     return rc;
 }
 
+/* ---- version expiry (fsdb.h) ------------------------------------------------------ */
+
+/* One expired version, as read before any is deleted. */
+struct expired {
+    int64_t id, object, number;
+    char uuid[CF_FSDB_UUID_LEN + 1];
+};
+
+/* The client's ?1 expired versions, oldest id first, at most ?4: of live
+ * files only (a trashed file has no folder; a file in a trashed folder has
+ * one in the subtree of a trashed folder), never the current one, and
+ * either with ?2 (> 0) newer versions of its file or superseded (the next
+ * version of its file made) before ?3 (> 0). The set is read whole before
+ * anything is deleted: deleting an old version first would change the
+ * count of newer versions of those left. */
+static const char expire_sel[] =
+    "WITH RECURSIVE trashed (id) AS (SELECT item_id FROM trash WHERE client_id = ?1 AND kind = 0"
+    " UNION ALL SELECT f.id FROM folders f JOIN trashed t ON f.parent_id = t.id)"
+    " SELECT v.id, v.object_id, v.number, v.uuid FROM versions v JOIN objects o"
+    " ON o.id = v.object_id WHERE o.client_id = ?1 AND o.folder_id IS NOT NULL"
+    " AND v.id <> o.current_version AND o.folder_id NOT IN (SELECT id FROM trashed)"
+    " AND ((?2 > 0 AND (SELECT count(*) FROM versions w WHERE w.object_id = v.object_id"
+    " AND w.number > v.number) >= ?2) OR (?3 > 0 AND (SELECT w.created FROM versions w"
+    " WHERE w.object_id = v.object_id AND w.number > v.number ORDER BY w.number LIMIT 1) < ?3))"
+    " ORDER BY v.id LIMIT ?4";
+
+static int expire_read(struct cf_db *db, uint64_t client, unsigned keep_versions, uint64_t cut_ms,
+                       struct expired **out, size_t *n, char *err)
+{
+    struct cf_db_stmt *s = NULL;
+    struct expired *v = cf_xcalloc(CF_FSDB_EXPIRE_BATCH, sizeof(*v));
+    size_t cnt = 0;
+    int rc;
+
+    rc = cf_db_query(db, &s, err, expire_sel, "iiii", (int64_t)client, (int64_t)keep_versions,
+                     (int64_t)cut_ms, (int64_t)CF_FSDB_EXPIRE_BATCH);
+    while (rc == 0 && cnt < CF_FSDB_EXPIRE_BATCH) {
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        v[cnt].id = cf_db_column_int64(s, 0);
+        v[cnt].object = cf_db_column_int64(s, 1);
+        v[cnt].number = cf_db_column_int64(s, 2);
+        rc = cf_db_column_copy_text(s, 3, v[cnt].uuid, sizeof(v[cnt].uuid));
+        if (rc == 0)
+            cnt++;
+    }
+    cf_db_finalize(s);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static int expired_by_uuid(const void *a, const void *b)
+{
+    return strcmp(((const struct expired *)a)->uuid, ((const struct expired *)b)->uuid);
+}
+
+int cf_fsdb_versions_expire(struct cf_fsdb *fs, uint64_t client, uint64_t now_ms, size_t *removed,
+                            struct cf_fsdb_uuid **out, size_t *n, char *err)
+{
+    static const char del_attrs[] = "DELETE FROM s3_attrs WHERE file_id = ?1 AND version = ?2";
+    static const char del_sizes[] = "DELETE FROM s3_part_sizes WHERE file_id = ?1 AND version = ?2";
+    static const char del_version[] = "DELETE FROM versions WHERE id = ?1";
+    /* Shard-wide, as cf_fsdb_trash_empty counts (BATCH_UNUSED). */
+    static const char refs[] = "SELECT count(*) FROM versions WHERE uuid = ?1";
+    static const char pending[] = "INSERT INTO pending_release (client_id, uuid, since)"
+                                  " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+    struct cf__fsdb_conn c = {NULL, NULL};
+    struct cf_fsdb_client cl;
+    struct expired *v = NULL;
+    struct uuid_set set = {NULL, 0, 0};
+    uint64_t cut = 0, span;
+    size_t nv = 0;
+    int rc;
+
+    *removed = 0;
+    *out = NULL;
+    *n = 0;
+    /* The catalog first, released before the shard is taken (fsdb_int.h). */
+    rc = cf_fsdb_client_get(fs, client, &cl, err);
+    if (rc < 0)
+        goto out;
+    span = (uint64_t)cl.keep_days * 86400000u;
+    if (cl.keep_days > 0 && now_ms > span)
+        cut = now_ms - span;
+    if (cl.keep_versions == 0 && cut == 0)
+        goto out;
+    rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_begin(c.db, err);
+    if (rc < 0)
+        goto out;
+    rc = expire_read(c.db, client, cl.keep_versions, cut, &v, &nv, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; rc >= 0 && i < nv; i++) {
+        rc = cf_db_run(c.db, NULL, 0, err, del_attrs, "ii", v[i].object, v[i].number);
+        if (rc >= 0)
+            rc = cf_db_run(c.db, NULL, 0, err, del_sizes, "ii", v[i].object, v[i].number);
+        if (rc >= 0)
+            rc = cf_db_run(c.db, NULL, 0, err, del_version, "i", v[i].id);
+    }
+    if (rc < 0)
+        goto out;
+    /* Each UUID once, in order: those no version names any more. */
+    if (nv > 1)
+        qsort(v, nv, sizeof(*v), expired_by_uuid);
+    for (size_t i = 0; i < nv; i++) {
+        int64_t cnt = 0;
+
+        if (i > 0 && strcmp(v[i].uuid, v[i - 1].uuid) == 0)
+            continue;
+        rc = cf_db_run(c.db, &cnt, 1, err, refs, "t", v[i].uuid);
+        if (rc < 0)
+            goto out;
+        if (cnt > 0)
+            continue;
+        /* DESIGN §4: an object nothing names is recorded in the same transaction. */
+        rc = cf_db_run(c.db, NULL, 0, err, pending, "iti", (int64_t)client, v[i].uuid,
+                       (int64_t)cf_wall_ms());
+        if (rc < 0)
+            goto out;
+        if (set.n == set.cap) {
+            set.cap = set.cap == 0 ? 16 : set.cap * 2;
+            set.v = cf_xrealloc(set.v, set.cap * sizeof(*set.v));
+        }
+        memcpy(set.v[set.n].text, v[i].uuid, sizeof(set.v[set.n].text));
+        set.n++;
+    }
+    rc = cf_db_commit(c.db, err);
+    if (rc < 0)
+        goto out;
+    if (nv > 0)
+        cf_log(CF_LOG_INFO, "fsdb: client %llu: %zu versions expired, %zu objects unused",
+               (unsigned long long)client, nv, set.n);
+    *removed = nv;
+    *out = set.v;
+    *n = set.n;
+    set.v = NULL;
+out:
+    cf__fsdb_release(&c);
+    free(set.v);
+    free(v);
+    return rc < 0 ? rc : 0;
+}
+
 int cf_fsdb_release_pending(struct cf_fsdb *fs, uint64_t client, struct cf_fsdb_uuid **out,
                             size_t *n, char *err)
 {

@@ -153,7 +153,7 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-retention-s", CF_CONF_U64, "2592000", 0, TRASH_RETENTION_MAX, OFF(trash_retention_s),
      "seconds a trash entry stays before it is deleted for good", false},
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
-     "milliseconds between trash retention passes; 0: none", false},
+     "milliseconds between retention passes (trash, version expiry); 0: none", false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
      "database connections per pool (catalog, each shard); 0: 4", false},
@@ -1814,6 +1814,43 @@ static void expire_uploads(struct cf_gateway *g, uint64_t client, uint64_t now)
     free(u);
 }
 
+/* Batches of version expiry one client gets per pass at most, so that one
+ * client with a long backlog does not hold up the others' trash. */
+#define EXPIRE_BATCHES_PER_PASS 64
+
+/* Delete the versions client's policy expires at now (fsdb.h "Version
+ * expiry") and release their objects, a batch at a time while the lease
+ * holds. */
+static void expire_versions(struct cf_gateway *g, uint64_t client, uint64_t now)
+{
+    size_t total = 0, released = 0;
+    char err[CF_ERR_LEN] = "";
+
+    for (int b = 0; b < EXPIRE_BATCHES_PER_PASS && cf_lease_held(g->trash_lease); b++) {
+        struct cf_fsdb_uuid *gone = NULL;
+        size_t removed = 0, ngone = 0;
+        int rc;
+
+        err[0] = '\0';
+        rc = cf_fsdb_versions_expire(g->fs, client, now, &removed, &gone, &ngone, err);
+        if (rc < 0) {
+            if (rc != CF_ENOTFOUND) /* the client went meanwhile */
+                cf_log(CF_LOG_WARN, "version expiry: client %" PRIu64 ": %s", client, err);
+            break;
+        }
+        release_objects(g, client, gone, ngone);
+        free(gone);
+        total += removed;
+        released += ngone;
+        if (removed < CF_FSDB_EXPIRE_BATCH)
+            break;
+    }
+    if (total > 0)
+        cf_log(CF_LOG_INFO,
+               "version expiry: client %" PRIu64 ": %zu versions expired, %zu objects released",
+               client, total, released);
+}
+
 static void trash_pass(struct cf_gateway *g)
 {
     struct cf_fsdb_client *cl = NULL;
@@ -1858,6 +1895,7 @@ static void trash_pass(struct cf_gateway *g)
             release_objects(g, cl[i].id, gone, ngone);
         free(gone);
         expire_uploads(g, cl[i].id, now);
+        expire_versions(g, cl[i].id, now);
     }
 out:
     free(cl);
@@ -2600,7 +2638,9 @@ static const char usage[] =
     "/api/v1/trash): users, folders, files, versions and the trash, over the\n"
     "upload service (app) and the download service (objsrv). Every\n"
     "--trash-interval-ms it deletes for good the trash entries older than\n"
-    "--trash-retention-s and hands their unreferenced objects to the app.\n";
+    "--trash-retention-s, and the file versions each client's policy expires\n"
+    "(`coffer admin client set --keep-versions N --keep-days D`), and hands their\n"
+    "unreferenced objects to the app.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

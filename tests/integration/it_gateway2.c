@@ -4,9 +4,10 @@
  * gateway`): the permission matrix, concurrent uploads to one path, delete
  * then purge end to end, the gateway's trash retention (also with its wall
  * clock jumped a year ahead), two clients on two shards, and per-client
- * replicas (three filers, clients made with `coffer admin client add`), and
- * the admin API's users, groups, groups trash and permissions, as they
- * take effect on /api/v1/fs, and download links.
+ * replicas (three filers, clients made with `coffer admin client add`),
+ * per-client version expiry (`coffer admin client set`), the admin API's
+ * users, groups, groups trash and permissions, as they take effect on
+ * /api/v1/fs, and download links.
  *
  * Before the gateway starts, each case makes the file system catalog itself
  * (the real fsdb, SQLite): shard 1 with client "acme" (admin "boss", "ro" in
@@ -808,6 +809,118 @@ static void t_retention_clock(void *arg)
     stop(&s);
 }
 
+/* ---- version expiry ---- */
+
+/* The versions of path with their UUIDs, oldest first (at most 8); the count. */
+static size_t version_uuids(const struct sys *s, const char *auth, const char *path,
+                            char out[8][40])
+{
+    json_t *v = versions(s, auth, path), *e;
+    size_t i, n = json_array_size(v);
+
+    IT_CHECK(n <= 8);
+    json_array_foreach(v, i, e)
+    {
+        it_fmt(out[i], 40, "%s", it_json_str(e, "uuid"));
+        IT_EQ(it_json_bool(e, "current"), i == n - 1);
+    }
+    json_decref(v);
+    return n;
+}
+
+struct expiry_wait {
+    const struct sys *s;
+    const char *auth, *path;
+    size_t want;         /* versions left */
+    const char *gone[4]; /* UUIDs the app must have taken (NULL: none) */
+};
+
+static bool expired(void *arg)
+{
+    const struct expiry_wait *w = arg;
+    char u[8][40];
+
+    if (version_uuids(w->s, w->auth, w->path, u) != w->want)
+        return false;
+    for (size_t i = 0; i < CF_ARRAY_LEN(w->gone) && w->gone[i] != NULL; i++)
+        if (info_status(w->s, w->gone[i]) != 404)
+            return false;
+    return true;
+}
+
+/* The gateway's retention passes apply each client's version policy, set
+ * with `coffer admin client set`: acme keeps 2 versions, so of 4 uploads
+ * the 2 oldest go and their objects are handed to the app; with the
+ * gateway's clock 2 days ahead (from its first start, so its clock guard
+ * takes it as it is), beta's "keep 1 day" expires each replaced version,
+ * while other's "keep 3 days" keeps them. */
+static void t_version_expiry(void *arg)
+{
+    char off[IT_PATH_MAX], log[IT_PATH_MAX], out[1024], u[4][40], v[8][40], e[8][40];
+    struct expiry_wait w;
+    const char *const args[4] = {"--trash-interval-ms", "200", "--test-clock-offset-file", off};
+    struct sys s;
+    FILE *f;
+
+    (void)arg;
+    it_case_path(off, "clock-offset");
+    it_case_path(log, "gateway.log");
+    f = fopen(off, "w");
+    IT_CHECK(f != NULL && fputs("172800000", f) >= 0 && fclose(f) == 0);
+    start(&s, args, 4);
+    admin_ok(&s, out, sizeof(out), "client", "set", "--client", "acme", "--keep-versions", "2",
+             NULL, NULL);
+    IT_CHECKF(strstr(out, "keep versions 2") != NULL, "client set printed: %s", out);
+    admin_ok(&s, out, sizeof(out), "client", "set", "--client", "beta", "--keep-days", "1", NULL,
+             NULL);
+    admin_ok(&s, out, sizeof(out), "client", "set", "--client", "other", "--keep-days", "3", NULL,
+             NULL);
+    admin_ok(&s, out, sizeof(out), "client", "list", NULL, NULL, NULL, NULL, NULL, NULL);
+    IT_CHECKF(strstr(out, "acme") != NULL && strstr(out, "keep-versions") != NULL,
+              "client list printed: %s", out);
+    {
+        /* Bad input: a clear refusal, exit status 2. */
+        int st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "client", "set", "--fs-db", s.fsdb,
+                               "--client", "acme", "--keep-versions", "1000001", NULL);
+        IT_EQ(it_exit_code(st), 2);
+    }
+
+    for (int i = 0; i < 4; i++) {
+        put_ok(&s, s.hdr[BOSS], FS "/proj/v.bin", 901 + (uint64_t)i, 5000);
+        current_uuid(&s, s.hdr[BOSS], "/proj/v.bin", u[i]);
+    }
+    w = (struct expiry_wait){&s, s.hdr[BOSS], "/proj/v.bin", 2, {u[0], u[1], NULL, NULL}};
+    IT_CHECKF(it_wait_for(expired, &w, 100, 100), "acme's old versions never expired");
+    IT_EQ(version_uuids(&s, s.hdr[BOSS], "/proj/v.bin", v), 2);
+    IT_CHECK(strcmp(v[0], u[2]) == 0 && strcmp(v[1], u[3]) == 0);
+    get_ok(&s, s.hdr[BOSS], FS "/proj/v.bin", 904, 5000);
+    IT_EQ(info_status(&s, u[2]), 200);
+    IT_EQ(info_status(&s, u[3]), 200);
+    IT_CHECKF(it_file_contains(log, "version expiry: client 1: 1 versions expired, 1 objects") ||
+                  it_file_contains(log, "version expiry: client 1: 2 versions expired, 2 objects"),
+              "no log line of the expiry");
+
+    /* By age: other's replaced version stays, beta's goes (twice, so a
+     * whole pass ran after other's uploads). */
+    put_ok(&s, s.hdr[EVE], FS "/e.bin", 911, 3000);
+    put_ok(&s, s.hdr[EVE], FS "/e.bin", 912, 3000);
+    IT_EQ(version_uuids(&s, s.hdr[EVE], "/e.bin", e), 2);
+    put_ok(&s, s.bea, FS "/d.bin", 921, 3000);
+    current_uuid(&s, s.bea, "/d.bin", u[0]);
+    put_ok(&s, s.bea, FS "/d.bin", 922, 3000);
+    w = (struct expiry_wait){&s, s.bea, "/d.bin", 1, {u[0], NULL, NULL, NULL}};
+    IT_CHECKF(it_wait_for(expired, &w, 100, 100), "beta's replaced version never expired");
+    current_uuid(&s, s.bea, "/d.bin", u[1]);
+    put_ok(&s, s.bea, FS "/d.bin", 923, 3000);
+    w = (struct expiry_wait){&s, s.bea, "/d.bin", 1, {u[1], NULL, NULL, NULL}};
+    IT_CHECKF(it_wait_for(expired, &w, 100, 100), "beta's second version never expired");
+    get_ok(&s, s.bea, FS "/d.bin", 923, 3000);
+    IT_EQ(version_uuids(&s, s.hdr[EVE], "/e.bin", v), 2);
+    IT_EQ(info_status(&s, e[0]), 200);
+    get_ok(&s, s.hdr[EVE], FS "/e.bin", 912, 3000);
+    stop(&s);
+}
+
 /* ---- user, group and permission administration ---- */
 
 static size_t sink(char *p, size_t size, size_t n, void *arg)
@@ -1132,11 +1245,17 @@ static void t_admin_api(void *arg)
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"corrupt", t_corrupt, NULL, 60},       {"matrix", t_matrix, NULL, 120},
-        {"concurrent", t_concurrent, NULL, 60}, {"delete_purge", t_delete_purge, NULL, 60},
-        {"retention", t_retention, NULL, 60},   {"retention_clock", t_retention_clock, NULL, 60},
-        {"shards", t_shards, NULL, 60},         {"client_replicas", t_client_replicas, NULL, 90},
-        {"admin_api", t_admin_api, NULL, 90},   {"links", t_links, NULL, 60},
+        {"corrupt", t_corrupt, NULL, 60},
+        {"matrix", t_matrix, NULL, 120},
+        {"concurrent", t_concurrent, NULL, 60},
+        {"delete_purge", t_delete_purge, NULL, 60},
+        {"retention", t_retention, NULL, 60},
+        {"retention_clock", t_retention_clock, NULL, 60},
+        {"shards", t_shards, NULL, 60},
+        {"client_replicas", t_client_replicas, NULL, 90},
+        {"admin_api", t_admin_api, NULL, 90},
+        {"links", t_links, NULL, 60},
+        {"version_expiry", t_version_expiry, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

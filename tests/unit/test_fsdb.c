@@ -161,6 +161,67 @@ static uint64_t refs(struct fixture *fx, uint64_t client, unsigned n)
     return count;
 }
 
+/* Open shard 1's database (client a's) directly, for what the API cannot
+ * do: set explicit times, or take an old schema's shape. */
+static struct cf_db *shard1_db(struct fixture *fx)
+{
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1];
+    struct cf_fsdb_shard *shards = NULL;
+    struct cf_db *db = NULL;
+    size_t n = 0;
+
+    assert_int_equal(cf_fsdb_shard_list(fx->fs, &shards, &n, err), 0);
+    assert_true(n >= 1);
+    if (strncmp(shards[0].location, "sqlite:", 7) == 0 && shards[0].location[7] != '/')
+        (void)snprintf(uri, sizeof(uri), "sqlite:%s/%s", fx->dir, shards[0].location + 7);
+    else
+        (void)snprintf(uri, sizeof(uri), "%s", shards[0].location);
+    free(shards);
+    if (cf_db_open(uri, &db, err) != 0)
+        fail_msg("open %s: %s", uri, err);
+    return db;
+}
+
+/* Run the version expiry of client at now; check it removed `removed`
+ * versions and released exactly want[0..nwant) (ascending numbers give
+ * ascending texts). */
+static void expire_expect(struct fixture *fx, uint64_t client, uint64_t now, size_t removed,
+                          const unsigned *want, size_t nwant)
+{
+    struct cf_fsdb_uuid *v = NULL;
+    char u[CF_FSDB_UUID_LEN + 1];
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0, got = 99;
+
+    if (cf_fsdb_versions_expire(fx->fs, client, now, &got, &v, &n, err) != 0)
+        fail_msg("versions_expire: %s", err);
+    assert_int_equal(got, removed);
+    assert_int_equal(n, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        uuid_of(want[i], u);
+        assert_string_equal(v[i].text, u);
+    }
+    free(v);
+}
+
+/* The version numbers of file, oldest first, into out (at most 16); their count. */
+static size_t version_numbers(struct fixture *fx, uint64_t client, uint64_t file, unsigned out[16])
+{
+    struct cf_fsdb_version *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    if (cf_fsdb_versions(fx->fs, client, file, &v, &n, err) != 0)
+        fail_msg("versions: %s", err);
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = v[i].number;
+        assert_int_equal(v[i].current, i == n - 1);
+    }
+    free(v);
+    return n;
+}
+
 /* Empty the trash (entry tid, or all) and check the UUIDs returned are
  * exactly want[0..nwant) (ascending numbers give ascending texts). */
 static void empty_expect(struct fixture *fx, uint64_t client, uint64_t tid, const unsigned *want,
@@ -813,6 +874,203 @@ static void test_group_trash_upgrade(void **state)
     assert_int_equal(eff(fx, alice, ra), CF_FSDB_NONE);
     assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, staff, err), 0);
     assert_int_equal(eff(fx, alice, ra), CF_FSDB_READ);
+}
+
+/* Version expiry by count (keep N): only non-current versions of live
+ * files beyond the N newest go; a UUID another file still names is kept;
+ * trashed files (also inside a trashed folder) and other clients keep
+ * everything; bad policies are refused. */
+static void test_version_expire_count(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_client c;
+    struct cf_fsdb_entry f, t, x, bf;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), rb = root(fx, fx->b), d, now = cf_wall_ms();
+    unsigned nums[16];
+    struct cf_fsdb_uuid *v = NULL;
+    size_t removed = 0, n = 0;
+    static const unsigned gone[] = {2, 3};
+
+    /* Every version is kept by default. */
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_int_equal(c.keep_versions, 0);
+    assert_int_equal(c.keep_days, 0);
+    f = put(fx, fx->a, ra, "f.txt", 1);
+    assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, f.id, ra, "copy.txt", 0, NULL, err), 0);
+    for (unsigned i = 2; i <= 5; i++)
+        f = put(fx, fx->a, ra, "f.txt", i);
+    for (unsigned i = 10; i <= 12; i++)
+        t = put(fx, fx->a, ra, "t.txt", i);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, t.id, 0, NULL, err), 0);
+    d = mkdir_at(fx, fx->a, ra, "d");
+    for (unsigned i = 20; i <= 22; i++)
+        x = put(fx, fx->a, d, "x.txt", i);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, d, 0, NULL, err), 0);
+    for (unsigned i = 30; i <= 32; i++)
+        bf = put(fx, fx->b, rb, "b.txt", i);
+    expire_expect(fx, fx->a, now, 0, NULL, 0);
+
+    /* Bad policies and unknown clients. */
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, CF_FSDB_KEEP_VERSIONS_MAX + 1, 0, err),
+                     CF_EINVAL);
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 0, CF_FSDB_KEEP_DAYS_MAX + 1, err),
+                     CF_EINVAL);
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, 999, 2, 0, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_versions_expire(fx->fs, 999, now, &removed, &v, &n, err),
+                     CF_ENOTFOUND);
+    assert_null(v);
+
+    /* Keep 2: f's versions 1, 2 and 3 go; 1's object is the copy's too. */
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 2, 0, err), 0);
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_int_equal(c.keep_versions, 2);
+    expire_expect(fx, fx->a, now, 3, gone, CF_ARRAY_LEN(gone));
+    assert_int_equal(version_numbers(fx, fx->a, f.id, nums), 2);
+    assert_int_equal(nums[0], 4);
+    assert_int_equal(nums[1], 5);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/f.txt", &f, err), 0);
+    assert_int_equal(f.version_no, 5);
+    assert_int_equal(f.size, 500);
+    expect_pending(fx, fx->a, gone, CF_ARRAY_LEN(gone));
+    assert_int_equal(refs(fx, fx->a, 1), 1);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/copy.txt", &x, err), 0);
+    assert_int_equal(x.size, 100);
+    /* The trash keeps its files' versions; another client is untouched. */
+    assert_int_equal(version_numbers(fx, fx->a, t.id, nums), 3);
+    assert_int_equal(refs(fx, fx->a, 20), 1);
+    assert_int_equal(refs(fx, fx->a, 21), 1);
+    assert_int_equal(version_numbers(fx, fx->b, bf.id, nums), 3);
+    /* Nothing more to do; keep 1 takes version 4. */
+    expire_expect(fx, fx->a, now, 0, NULL, 0);
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 1, 0, err), 0);
+    expire_expect(fx, fx->a, now, 1, (const unsigned[]){4}, 1);
+    assert_int_equal(version_numbers(fx, fx->a, f.id, nums), 1);
+    assert_int_equal(nums[0], 5);
+    /* A file restored from the trash follows the policy again. */
+    {
+        struct cf_fsdb_trash *tr = NULL;
+        size_t nt = 0;
+
+        assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &tr, &nt, err), 0);
+        assert_int_equal(nt, 2);
+        for (size_t i = 0; i < nt; i++)
+            if (tr[i].kind == CF_FSDB_FILE)
+                assert_int_equal(cf_fsdb_trash_restore(fx->fs, fx->a, tr[i].id, 0, NULL, err), 0);
+        free(tr);
+    }
+    expire_expect(fx, fx->a, now, 2, (const unsigned[]){10, 11}, 2);
+    assert_int_equal(refs(fx, fx->a, 20), 1);
+}
+
+/* Version expiry by age (keep D days), at explicit times: a version goes
+ * once the version that replaced it is more than D days old, not before;
+ * with both rules, either one expires. */
+static void test_version_expire_days(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_version *vv = NULL;
+    struct cf_fsdb_entry g;
+    char err[CF_ERR_LEN] = "";
+    const uint64_t day = 86400000u, hour = 3600000u;
+    uint64_t ra = root(fx, fx->a), base = cf_wall_ms() - 30 * day;
+    struct cf_db *db;
+    unsigned nums[16];
+    size_t n = 0;
+
+    for (unsigned i = 40; i <= 43; i++)
+        g = put(fx, fx->a, ra, "g.txt", i);
+    /* Versions 1..4 made at base, base + 1 h, base + 3 d, base + 3 d + 1 h. */
+    assert_int_equal(cf_fsdb_versions(fx->fs, fx->a, g.id, &vv, &n, err), 0);
+    assert_int_equal(n, 4);
+    db = shard1_db(fx);
+    {
+        const uint64_t at[4] = {base, base + hour, base + 3 * day, base + 3 * day + hour};
+
+        for (size_t i = 0; i < 4; i++)
+            assert_true(cf_db_run(db, NULL, 0, err,
+                                  "UPDATE versions SET created = ?2 WHERE id = ?1", "ii",
+                                  (int64_t)vv[i].id, (int64_t)at[i]) >= 0);
+    }
+    cf_db_close(db);
+    free(vv);
+
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 0, 1, err), 0);
+    /* Version 1 was replaced at base + 1 h: exactly a day later it stays. */
+    expire_expect(fx, fx->a, base + day + hour, 0, NULL, 0);
+    expire_expect(fx, fx->a, base + day + hour + 1, 1, (const unsigned[]){40}, 1);
+    /* Version 2 was replaced at base + 3 d; version 3 an hour later. */
+    expire_expect(fx, fx->a, base + 4 * day, 0, NULL, 0);
+    expire_expect(fx, fx->a, base + 4 * day + 1, 1, (const unsigned[]){41}, 1);
+    assert_int_equal(version_numbers(fx, fx->a, g.id, nums), 2);
+    assert_int_equal(nums[0], 3);
+    /* Keep 1 version or 30 days: the count rule takes version 3 now. */
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 1, 30, err), 0);
+    expire_expect(fx, fx->a, base + 4 * day + 1, 1, (const unsigned[]){42}, 1);
+    assert_int_equal(version_numbers(fx, fx->a, g.id, nums), 1);
+    assert_int_equal(nums[0], 4);
+    expect_pending(fx, fx->a, (const unsigned[]){40, 41, 42}, 3);
+}
+
+/* More expired versions than a batch: one call removes CF_FSDB_EXPIRE_BATCH,
+ * the next the rest. */
+static void test_version_expire_batches(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_uuid *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a);
+    size_t removed = 0, n = 0;
+    const unsigned total = CF_FSDB_EXPIRE_BATCH + 20;
+
+    for (unsigned i = 1; i <= total; i++)
+        (void)put(fx, fx->a, ra, "h.txt", 1000 + i);
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 1, 0, err), 0);
+    assert_int_equal(cf_fsdb_versions_expire(fx->fs, fx->a, cf_wall_ms(), &removed, &v, &n, err),
+                     0);
+    assert_int_equal(removed, CF_FSDB_EXPIRE_BATCH);
+    assert_int_equal(n, CF_FSDB_EXPIRE_BATCH);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(v[i - 1].text, v[i].text) < 0);
+    free(v);
+    assert_int_equal(cf_fsdb_versions_expire(fx->fs, fx->a, cf_wall_ms(), &removed, &v, &n, err),
+                     0);
+    assert_int_equal(removed, total - 1 - CF_FSDB_EXPIRE_BATCH);
+    assert_int_equal(n, removed);
+    free(v);
+    assert_int_equal(cf_fsdb_versions_expire(fx->fs, fx->a, cf_wall_ms(), &removed, &v, &n, err),
+                     0);
+    assert_int_equal(removed, 0);
+    assert_null(v);
+}
+
+/* A catalog made before the expiry policy gains its columns when opened,
+ * every version kept. */
+static void test_version_expire_upgrade(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_client c;
+    char err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+
+    cf_fsdb_close(fx->fs);
+    fx->fs = NULL;
+    assert_int_equal(cf_db_open(fx->catalog, &db, err), 0);
+    assert_int_equal(cf_db_exec(db,
+                                "ALTER TABLE clients DROP COLUMN keep_versions;"
+                                " ALTER TABLE clients DROP COLUMN keep_days",
+                                err),
+                     0);
+    cf_db_close(db);
+    open_fs(fx);
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_int_equal(c.keep_versions, 0);
+    assert_int_equal(c.keep_days, 0);
+    assert_string_equal(c.name, "acme");
+    assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 3, 7, err), 0);
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_int_equal(c.keep_versions, 3);
+    assert_int_equal(c.keep_days, 7);
 }
 
 /* The entry and the level on its governing folder, in one read, agree with
@@ -1793,6 +2051,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_expire_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_expire_days, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_expire_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_expire_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
