@@ -171,7 +171,7 @@ static void empty_expect(struct fixture *fx, uint64_t client, uint64_t tid, cons
     char err[CF_ERR_LEN] = "";
     size_t n = 0;
 
-    if (cf_fsdb_trash_empty(fx->fs, client, tid, 0, &v, &n, err) != 0)
+    if (cf_fsdb_trash_empty(fx->fs, client, tid, 0, 0, &v, &n, err) != 0)
         fail_msg("trash_empty: %s", err);
     assert_int_equal(n, nwant);
     for (size_t i = 0; i < nwant; i++) {
@@ -1076,7 +1076,7 @@ static void test_copy_and_trash(void **state)
     empty_expect(fx, fx->a, tid, (const unsigned[]){2}, 1);
     empty_expect(fx, fx->a, 0, NULL, 0);
     assert_int_equal(
-        cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &(struct cf_fsdb_uuid *){NULL}, &n, err),
+        cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &(struct cf_fsdb_uuid *){NULL}, &n, err),
         CF_ENOTFOUND);
 
     /* A folder goes to the trash with its contents. */
@@ -1228,7 +1228,7 @@ static void test_retention(void **state)
     assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &tv, &n, err), 0);
     assert_int_equal(n, 2);
     free(tv);
-    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, cut, &uv, &n, err), 0);
+    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, cut, 0, &uv, &n, err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(refs(fx, fx->a, 1), 0);
     assert_int_equal(refs(fx, fx->a, 2), 1);
@@ -1525,7 +1525,7 @@ static void test_s3(void **state)
         size_t ng = 0;
         assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
         assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err), 0);
-        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &gone, &ng, err), 0);
         free(gone);
         assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err),
                          CF_ENOTFOUND);
@@ -1584,7 +1584,7 @@ static void test_s3_part_sizes(void **state)
         uint64_t tid = 0;
         size_t ng = 0;
         assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
-        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &gone, &ng, err), 0);
         free(gone);
         assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err),
                          CF_ENOTFOUND);
