@@ -22,6 +22,8 @@
  *     versions      (id, object, number, uuid, size, sha512, created, by user)
  *     trash         one row per deleted folder or file: kind, item, original
  *                   parent and name, deleted time, by user
+ *     emptied, emptied_versions   files emptied from the trash, with their
+ *                   versions, while they can come back ("Emptied files")
  *
  * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
  * against the catalog's directory. The shards table is read at open and
@@ -44,7 +46,8 @@
  * becomes NULL in the database) and adds a trash row; a folder's contents
  * stay inside it. Trashed items are invisible to path look-ups and listings
  * but keep their versions, so they can be restored. Emptying the trash
- * deletes their rows for good.
+ * deletes their rows for good, keeping a record of each file trashed on its
+ * own for as long as the delete service may still undelete its objects.
  *
  * Reference count: the number of versions (of live and of trashed files)
  * naming a UUID is derived by query (cf_fsdb_uuid_refs, and inside

@@ -2675,12 +2675,15 @@ static const char usage[] =
     "usage: coffer gateway [--listen HOST:PORT] [--db sqlite:FS-CATALOG] [--app URL]\n"
     "                      [--objsrv URL] [--key-file PATH] [--token-ttl-s N]\n"
     "                      [--trash-retention-s N] [--trash-interval-ms MS]\n"
+    "                      [--emptied-retention-s N]\n"
     "\n"
     "Runs the client API (/api/v1/login, /api/v1/fs/PATH, /api/v1/versions/PATH,\n"
     "/api/v1/trash): users, folders, files, versions and the trash, over the\n"
     "upload service (app) and the download service (objsrv). Every\n"
     "--trash-interval-ms it deletes for good the trash entries older than\n"
-    "--trash-retention-s and hands their unreferenced objects to the app.\n";
+    "--trash-retention-s and hands their unreferenced objects to the app; a\n"
+    "file emptied from the trash can come back (/api/v1/trash/emptied) for\n"
+    "--emptied-retention-s, while the app keeps its objects.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {
