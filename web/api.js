@@ -210,6 +210,17 @@ export function emptyTrash() {
   return json('DELETE', '/api/v1/trash');
 }
 
+// Files emptied from the trash that the app still keeps.
+export function emptied(after) {
+  return json('GET', page('/api/v1/trash/emptied', after));
+}
+
+export function restoreEmptied(id, to) {
+  let url = `/api/v1/trash/emptied/${encodeURIComponent(id)}/restore`;
+  if (to) url += `?to=${encodeURIComponent(to)}`;
+  return json('POST', url);
+}
+
 // A short-lived link (a minute) that downloads the file (its current
 // version, or version id) by plain navigation, so the browser streams it
 // to disk instead of holding it in memory: {url, expires_ms}.

@@ -643,6 +643,64 @@ async function loadTrash(after = null) {
   }
 }
 
+// Files emptied from the trash that may still come back.
+const gone = { next: null };
+
+function emptiedRow(t) {
+  const restore = async (to) => {
+    await api.restoreEmptied(t.id, to);
+    toast(`${t.name} restored with ${t.versions} version${t.versions === 1 ? '' : 's'}`);
+    loadEmptied();
+  };
+  return h('tr', { dataset: { name: t.name, id: t.id } },
+    h('td', { class: 'c-name' },
+      h('span', { class: 'name' },
+        h('img', { src: '/ui/file.svg', alt: '', class: 'icon', width: 20, height: 20 }),
+        h('span', {}, t.name)),
+      h('span', { class: 'sub' }, `${size(t.size)} · emptied ${date(t.emptied_ms)}`)),
+    h('td', { class: 'c-type' }, String(t.versions)),
+    h('td', { class: 'c-date' }, date(t.emptied_ms)),
+    h('td', { class: 'c-act' }, h('button', {
+      type: 'button',
+      onclick: async () => {
+        try {
+          await restore(null);
+        } catch (e) {
+          if (e.status === 404) {
+            fail(e);
+            loadEmptied();
+            return;
+          }
+          if (e.status !== 409) {
+            fail(e);
+            return;
+          }
+          ask({
+            title: `Restore ${t.name}`,
+            text: 'Its name is taken where it was. Restore it to this full path:',
+            value: `/${t.name} (restored)`,
+            ok: 'Restore',
+            act: async (to) => restore(checkPath(to)),
+          });
+        }
+      },
+    }, 'Restore')));
+}
+
+async function loadEmptied(after = null) {
+  try {
+    const page = await api.emptied(after);
+    const rows = page.entries.map(emptiedRow);
+    if (after) $('emptied-rows').append(...rows);
+    else $('emptied-rows').replaceChildren(...rows);
+    gone.next = page.next;
+    $('emptied-more').hidden = gone.next === null;
+    $('emptied-none').hidden = $('emptied-rows').children.length > 0;
+  } catch (e) {
+    fail(e);
+  }
+}
+
 function emptyTrash() {
   ask({
     title: 'Empty the trash?',
@@ -653,6 +711,7 @@ function emptyTrash() {
       await api.emptyTrash();
       toast('The trash is empty');
       loadTrash();
+      loadEmptied();
     },
   });
 }
@@ -1176,6 +1235,7 @@ function route() {
   if (hash === '#/trash') {
     show('trash');
     loadTrash();
+    loadEmptied();
   } else if (hash === '#/keys') {
     show('keys');
     loadKeys();
@@ -1207,6 +1267,7 @@ function init() {
   });
   $('more').addEventListener('click', moreFiles);
   $('trash-more').addEventListener('click', () => loadTrash(bin.next));
+  $('emptied-more').addEventListener('click', () => loadEmptied(gone.next));
   $('versions-more').addEventListener('click', () => loadVersions(vers.next));
   $('versions-close').addEventListener('click', () => $('versions').close());
   $('menu-close').addEventListener('click', () => $('menu').close());

@@ -23,6 +23,8 @@
  *     versions      (id, object, number, uuid, size, sha512, created, by user)
  *     trash         one row per deleted folder or file: kind, item, original
  *                   parent and name, deleted time, by user
+ *     emptied, emptied_versions   files emptied from the trash, with their
+ *                   versions, while they can come back ("Emptied files")
  *
  * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
  * against the catalog's directory. The shards table is read at open and
@@ -45,7 +47,8 @@
  * becomes NULL in the database) and adds a trash row; a folder's contents
  * stay inside it. Trashed items are invisible to path look-ups and listings
  * but keep their versions, so they can be restored. Emptying the trash
- * deletes their rows for good.
+ * deletes their rows for good, keeping a record of each file trashed on its
+ * own for as long as the delete service may still undelete its objects.
  *
  * Reference count: the number of versions (of live and of trashed files)
  * naming a UUID is derived by query (cf_fsdb_uuid_refs, and inside
@@ -220,6 +223,20 @@ struct cf_fsdb_trash {
     char orig_name[CF_FSDB_NAME_MAX + 1];
     uint64_t deleted_ms;
     uint64_t by_user;
+};
+
+/* A file emptied from the trash (cf_fsdb_trash_empty), as the emptied list
+ * shows it. */
+struct cf_fsdb_emptied {
+    uint64_t id;          /* the file's id when it was live, kept by a restore */
+    uint64_t orig_parent; /* the folder it was deleted from */
+    char orig_name[CF_FSDB_NAME_MAX + 1];
+    uint64_t size;       /* of its current version */
+    uint32_t versions;   /* how many it had */
+    uint64_t deleted_ms; /* when it went to the trash */
+    uint64_t deleted_by; /* who put it there */
+    uint64_t emptied_ms; /* when it left the trash */
+    uint64_t emptied_by; /* 0: the retention pass */
 };
 
 /* A UUID whose last reference is gone (cf_fsdb_trash_empty). */
@@ -628,13 +645,75 @@ CF_MUST_CHECK int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uin
  * entries deleted before before_ms, or of all when before_ms is 0: call
  * again while entries remain), with all their folders, files and
  * versions, in one transaction of a few statements whatever the number of
- * entries. On success *out lists, once each and sorted, the UUIDs
- * that no version of the client names any more, for the delete service
- * (caller owns; free(); NULL when *n is 0). Returns 0, CF_ENOTFOUND (client,
- * or a nonzero trash_id that is not in its trash), or a db.h error. */
+ * entries. Every file trashed on its own (not the files of a trashed
+ * folder) is recorded as emptied by by_user (0: the retention pass) in
+ * the same transaction (see "Emptied files" below). On success *out lists,
+ * once each and sorted, the UUIDs that no version of the client names any
+ * more, for the delete service (caller owns; free(); NULL when *n is 0).
+ * Returns 0, CF_ENOTFOUND (client, or a nonzero trash_id that is not in
+ * its trash), or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
-                                      uint64_t before_ms, struct cf_fsdb_uuid **out, size_t *n,
-                                      char *err);
+                                      uint64_t before_ms, uint64_t by_user,
+                                      struct cf_fsdb_uuid **out, size_t *n, char *err);
+
+/* ---- emptied files ------------------------------------------------------------ */
+
+/* Emptied files. The delete service keeps an object's bytes for its
+ * retention after the gateway hands it over (undelete works until the purge
+ * begins), so cf_fsdb_trash_empty keeps, for each file trashed on its own,
+ * a record of its place, name and versions (ids, numbers, UUIDs, sizes,
+ * checksums). The files of an emptied folder are not recorded and cannot
+ * come back. A restore recreates the file under its old file and version
+ * ids (the shard's counter never gives them out again); the caller must
+ * have brought every UUID back from the delete service first (DESIGN §2:
+ * nothing may name an object the purge may take). Records are dropped by a
+ * restore, by cf_fsdb_emptied_drop, and after a retention by
+ * cf_fsdb_emptied_expire. S3 attributes (content type, metadata) are not
+ * kept. */
+
+/* One page of client's emptied files, oldest emptied first (by emptied
+ * time, then id), after the record (after_ms, after_id) ((0, 0): from the
+ * first); limit and *more as for cf_fsdb_list_page. *out: array of *n
+ * (caller owns; free(); NULL when *n is 0). Returns 0, CF_EINVAL (limit),
+ * CF_ENOTFOUND (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_emptied_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms,
+                                       uint64_t after_id, size_t limit,
+                                       struct cf_fsdb_emptied **out, size_t *n, bool *more,
+                                       char *err);
+
+/* Emptied file id of client into *out, and the distinct UUIDs its versions
+ * name into *uuids (array of *nuuids, caller owns; free()). Returns 0,
+ * CF_ENOTFOUND (no such record), or a db.h error; *uuids is NULL on
+ * failure. */
+CF_MUST_CHECK int cf_fsdb_emptied_get(struct cf_fsdb *fs, uint64_t client, uint64_t id,
+                                      struct cf_fsdb_emptied *out, struct cf_fsdb_uuid **uuids,
+                                      size_t *nuuids, char *err);
+
+/* Recreate emptied file id of client with all its versions in folder
+ * parent (0: its original folder) as name (borrowed; NULL: its original
+ * name), drop the record, and forget its UUIDs as pending release (a file
+ * names them again), in one transaction. With check_only, make every check
+ * and change nothing. Returns 0, CF_ENOTFOUND (no such record, or the
+ * destination folder is gone or in the trash), CF_EEXIST (the name is
+ * taken), CF_EINVAL (bad name), or a db.h error (nothing changed). */
+CF_MUST_CHECK int cf_fsdb_emptied_restore(struct cf_fsdb *fs, uint64_t client, uint64_t id,
+                                          uint64_t parent, const char *name, bool check_only,
+                                          char *err);
+
+/* Drop the record of emptied file id of client (its objects are gone for
+ * good). Returns 0 (also when there was none) or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_emptied_drop(struct cf_fsdb *fs, uint64_t client, uint64_t id, char *err);
+
+/* Whether any version in client's shard (of any client there, live or
+ * trashed) names uuid (borrowed), into *named (true on failure). Returns 0,
+ * CF_EINVAL (not a UUID), CF_ENOTFOUND (client), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_uuid_named(struct cf_fsdb *fs, uint64_t client, const char *uuid,
+                                     bool *named, char *err);
+
+/* Drop client's records of files emptied before before_ms (> 0). Returns 0
+ * or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_emptied_expire(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
+                                         char *err);
 
 /* Objects to hand to the delete service. cf_fsdb_trash_empty records the
  * UUIDs it returns here in the same transaction as the deletion, so a caller

@@ -92,6 +92,10 @@ struct cf_gateway_conf {
      * the trash by hand does. */
     uint64_t trash_retention_s;
     uint64_t trash_interval_ms;
+    /* The same passes drop the records of emptied files (fsdb.h "Emptied
+     * files") older than emptied_retention_s: past the app's purge
+     * retention their objects are gone, and a restore could only fail. */
+    uint64_t emptied_retention_s;
     char *log_level;
     /* Database connections (db.h): per pool (0: CF_FSDB_POOL_DEFAULT), and
      * how long a request waits for one before it gets 503 (0:

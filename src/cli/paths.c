@@ -38,6 +38,7 @@ struct path_conf {
     char *to;
     char *restore;
     bool empty;
+    bool emptied;
     char *client;
     char *user;
     char *password;
@@ -57,6 +58,9 @@ static const struct cf_conf_opt path_opts[] = {
     {"to", CF_CONF_STR, NULL, 0, 0, OFF(to), "restore: put the entry at this path", false},
     {"restore", CF_CONF_STR, NULL, 0, 0, OFF(restore), "versions: restore this version id", false},
     {"empty", CF_CONF_BOOL, "false", 0, 0, OFF(empty), "trash: delete everything in it for good",
+     false},
+    {"emptied", CF_CONF_BOOL, "false", 0, 0, OFF(emptied),
+     "trash: list the files emptied from it that can still come back; restore: ID is one of them",
      false},
     {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca),
      "CA certificate (PEM) of an https:// gateway (default: the one coffer login used)", false},
@@ -665,9 +669,14 @@ int cf_cli_cp(int argc, char **argv)
 
 int cf_cli_trash(int argc, char **argv)
 {
-    static const char usage[] = "usage: coffer trash [--empty]\n"
-                                "Lists the trash: id, type, deleted, name (coffer restore ID\n"
-                                "puts one back); --empty deletes everything in it for good.\n";
+    static const char usage[] =
+        "usage: coffer trash [--empty | --emptied]\n"
+        "Lists the trash: id, type, deleted, name (coffer restore ID\n"
+        "puts one back); --empty deletes everything in it for good.\n"
+        "--emptied lists the files emptied from it whose objects the app still\n"
+        "keeps: id, size, versions, emptied, name (coffer restore --emptied ID\n"
+        "brings one back with its versions).\n";
+    const char *prefix;
     struct path_conf c = {0};
     struct cf__cli_sess s;
     struct cf__cli_gwreq x;
@@ -680,8 +689,14 @@ int cf_cli_trash(int argc, char **argv)
     rc = begin("trash", &c, &s, argc, argv, usage, NULL, 0, 0, NULL);
     if (rc >= 0)
         goto out;
+    rc = 2;
+    if (c.empty && c.emptied) {
+        fprintf(stderr, "coffer trash: --empty and --emptied do not go together\n");
+        goto out;
+    }
     rc = 1;
-    if (cf__cli_gw_url(&u, &s, "/api/v1/trash", NULL, NULL) < 0 ||
+    prefix = c.emptied ? "/api/v1/trash/emptied" : "/api/v1/trash";
+    if (cf__cli_gw_url(&u, &s, prefix, NULL, NULL) < 0 ||
         cf__cli_gwreq_run(&x, &s, c.empty ? "DELETE" : "GET", u.base, -1) != 0)
         goto out;
     if (c.empty) {
@@ -701,13 +716,22 @@ int cf_cli_trash(int argc, char **argv)
             const char *type = json_string_value(json_object_get(e, "type"));
             const char *name = json_string_value(json_object_get(e, "name"));
             char when[32], shown[CF__CLI_SHOWN_MAX], tshown[32];
+            if (c.emptied) {
+                fmt_time((int64_t)json_integer_value(json_object_get(e, "emptied_ms")), when);
+                printf("%-10" PRId64 " %12" PRId64 " %3" PRId64 "v %s  %s\n",
+                       (int64_t)json_integer_value(json_object_get(e, "id")),
+                       (int64_t)json_integer_value(json_object_get(e, "size")),
+                       (int64_t)json_integer_value(json_object_get(e, "versions")), when,
+                       cf__cli_shown(shown, name));
+                continue;
+            }
             fmt_time((int64_t)json_integer_value(json_object_get(e, "deleted_ms")), when);
             printf("%-10" PRId64 " %-6s %s  %s\n",
                    (int64_t)json_integer_value(json_object_get(e, "id")),
                    cf_term_escape(tshown, sizeof(tshown), type ? type : "?"), when,
                    cf__cli_shown(shown, name));
         }
-        np = next_page(&x, &s, &u, "trash", "/api/v1/trash", NULL);
+        np = next_page(&x, &s, &u, "trash", prefix, NULL);
     } while (np > 0);
     if (np < 0)
         goto out;
@@ -732,9 +756,11 @@ static bool id_ok(const char *cmd, const char *s)
 
 int cf_cli_restore(int argc, char **argv)
 {
-    static const char usage[] = "usage: coffer restore ID [--to /PATH]\n"
+    static const char usage[] = "usage: coffer restore [--emptied] ID [--to /PATH]\n"
                                 "Puts trash entry ID (see coffer trash) back where it was, or\n"
-                                "at /PATH.\n";
+                                "at /PATH. With --emptied, ID is a file emptied from the trash\n"
+                                "(see coffer trash --emptied): the app undeletes its objects\n"
+                                "and the file comes back with all its versions.\n";
     const struct cf__cli_args args = path_args("restore", usage, 1, 1);
     struct path_conf c = {0};
     struct cf__cli_sess s;
@@ -754,7 +780,15 @@ int cf_cli_restore(int argc, char **argv)
     rc = 1;
     if (cf__cli_sess_load("restore", c.token_file, c.token, c.gateway, c.ca, &s) != 0)
         goto out;
-    {
+    if (c.emptied) {
+        const char *q[] = {"to", c.to, NULL};
+        char path[48];
+
+        (void)snprintf(path, sizeof(path), "%s/restore", pos[0]);
+        if (cf__cli_gw_url(&u, &s, "/api/v1/trash/emptied/", path, q) < 0 ||
+            cf__cli_gwreq_run(&x, &s, "POST", u.base, -1) != 0)
+            goto out;
+    } else {
         const char *q[] = {"op", "restore", "to", c.to, NULL};
         if (cf__cli_gw_url(&u, &s, "/api/v1/trash/", pos[0], q) < 0 ||
             cf__cli_gwreq_run(&x, &s, "POST", u.base, -1) != 0)

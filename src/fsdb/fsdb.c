@@ -131,8 +131,9 @@ static const char shard_schema[] =
  * shard is opened (CREATE ... IF NOT EXISTS), so older shards gain them:
  * the index of trashed items by where they were (S3's version listing),
  * the S3 attributes of file versions, the multipart uploads in progress
- * with their parts, the part sizes of completed ones, and the groups trash
- * (fsdb.h). The catalog's are in catalog_schema, which runs at every open. */
+ * with their parts, the part sizes of completed ones, the groups trash, and
+ * the records of emptied files with their versions (fsdb.h). The catalog's are in catalog_schema,
+ * which runs at every open. */
 static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " ON trash (client_id, orig_parent, orig_name);"
                                   "CREATE TABLE IF NOT EXISTS s3_attrs ("
@@ -178,7 +179,31 @@ static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " deleted BIGINT NOT NULL,"
                                   " by_user BIGINT NOT NULL);"
                                   "CREATE INDEX IF NOT EXISTS group_trash_by_client"
-                                  " ON group_trash (client_id, group_id);";
+                                  " ON group_trash (client_id, group_id);"
+                                  "CREATE TABLE IF NOT EXISTS emptied ("
+                                  " id INTEGER PRIMARY KEY,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " orig_parent BIGINT NOT NULL,"
+                                  " orig_name TEXT NOT NULL,"
+                                  " current_version BIGINT NOT NULL,"
+                                  " created BIGINT NOT NULL,"
+                                  " deleted_at BIGINT NOT NULL,"
+                                  " deleted_by BIGINT NOT NULL,"
+                                  " emptied_at BIGINT NOT NULL,"
+                                  " emptied_by BIGINT NOT NULL);"
+                                  "CREATE INDEX IF NOT EXISTS emptied_by_client"
+                                  " ON emptied (client_id, emptied_at);"
+                                  "CREATE TABLE IF NOT EXISTS emptied_versions ("
+                                  " id INTEGER PRIMARY KEY,"
+                                  " emptied_id BIGINT NOT NULL,"
+                                  " number INTEGER NOT NULL,"
+                                  " uuid TEXT NOT NULL,"
+                                  " size BIGINT NOT NULL,"
+                                  " sha512 BLOB NOT NULL,"
+                                  " created BIGINT NOT NULL,"
+                                  " by_user BIGINT NOT NULL);"
+                                  "CREATE INDEX IF NOT EXISTS emptied_versions_by_file"
+                                  " ON emptied_versions (emptied_id);";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 

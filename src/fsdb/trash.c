@@ -412,11 +412,27 @@ static int collect_uuids(struct cf_db_stmt *s, struct uuid_set *set, char *err)
 
 /* Delete the batch of trash entries first..last (see above) with everything
  * under them; add the UUIDs nothing names any more to set, and record them
- * as pending release. */
+ * as pending release. Each file trashed on its own is recorded as emptied by
+ * by_user, with its versions, so that it can come back while the delete
+ * service keeps its objects (cf_fsdb_emptied_restore). */
 static int purge_batch(struct cf_db *db, uint64_t client, uint64_t before_ms,
                        const struct cf_fsdb_trash *first, const struct cf_fsdb_trash *last,
-                       struct uuid_set *set, char *err)
+                       uint64_t by_user, struct uuid_set *set, char *err)
 {
+    /* The file and version ids stay the row ids: the shard's counter never
+     * gives them out again, and a restore brings the file back under them. */
+    static const char sql_emptied[] =
+        "INSERT INTO emptied (id, client_id, orig_parent, orig_name, current_version, created,"
+        " deleted_at, deleted_by, emptied_at, emptied_by) SELECT o.id, o.client_id,"
+        " t.orig_parent, t.orig_name, o.current_version, o.created, t.deleted_at, t.by_user,"
+        " CAST(?7 AS BIGINT), CAST(?8 AS BIGINT) FROM (SELECT item_id, orig_parent, orig_name,"
+        " deleted_at, by_user FROM trash WHERE " BATCH_WHERE " AND kind = 1) t"
+        " JOIN objects o ON o.id = t.item_id AND o.client_id = ?1";
+    static const char sql_emptied_versions[] =
+        "INSERT INTO emptied_versions (id, emptied_id, number, uuid, size, sha512, created,"
+        " by_user) SELECT v.id, v.object_id, v.number, v.uuid, v.size, v.sha512, v.created,"
+        " v.by_user FROM versions v WHERE v.object_id IN (SELECT item_id FROM trash "
+        "WHERE " BATCH_WHERE " AND kind = 1)";
     static const char sql_unused[] = BATCH_FILES "SELECT DISTINCT v.uuid" BATCH_UNUSED;
     /* DESIGN §4: what the delete service must still be told survives a crash
      * of the caller, in the same transaction as the deletion. */
@@ -453,6 +469,13 @@ static int purge_batch(struct cf_db *db, uint64_t client, uint64_t before_ms,
                    (int64_t)cf_wall_ms());
     if (rc < 0)
         goto out;
+    rc = cf_db_run(db, NULL, 0, err, sql_emptied, "iiiiiiii", c, b, d0, i0, d1, i1,
+                   (int64_t)cf_wall_ms(), (int64_t)by_user);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_run(db, NULL, 0, err, sql_emptied_versions, "iiiiii", c, b, d0, i0, d1, i1);
+    if (rc < 0)
+        goto out;
     for (size_t i = 0; i < CF_ARRAY_LEN(del_sql); i++) {
         rc = cf_db_run(db, NULL, 0, err, del_sql[i], "iiiiii", c, b, d0, i0, d1, i1);
         if (rc < 0)
@@ -469,7 +492,7 @@ static int uuid_cmp(const void *a, const void *b)
 }
 
 int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, uint64_t before_ms,
-                        struct cf_fsdb_uuid **out, size_t *n, char *err)
+                        uint64_t by_user, struct cf_fsdb_uuid **out, size_t *n, char *err)
 {
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_fsdb_trash *t = NULL;
@@ -490,7 +513,8 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
         goto out;
     /* One entry asked for by id is a batch of one, whatever its age. */
     if (nt > 0) {
-        rc = purge_batch(c.db, client, trash_id != 0 ? 0 : before_ms, &t[0], &t[nt - 1], &set, err);
+        rc = purge_batch(c.db, client, trash_id != 0 ? 0 : before_ms, &t[0], &t[nt - 1], by_user,
+                         &set, err);
         if (rc < 0)
             goto out;
     }

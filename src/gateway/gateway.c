@@ -113,8 +113,9 @@ struct cf_gateway {
     char dummy_hash[CF_AUTH_PWHASH_SIZE];
     /* A thread empties old trash entries. */
     uint64_t trash_retention_ms, trash_interval_ms;
-    uint64_t s3_upload_expiry_ms; /* 0: never */
-    struct cf_clockguard *clock;  /* "now" of trash retention */
+    uint64_t emptied_retention_ms; /* records of emptied files are kept this long */
+    uint64_t s3_upload_expiry_ms;  /* 0: never */
+    struct cf_clockguard *clock;   /* "now" of trash retention */
     pthread_t trasher;
     bool trasher_started;
     /* Lease "gateway.trash": of several gateways on one catalog, only its
@@ -153,7 +154,12 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"trash-retention-s", CF_CONF_U64, "2592000", 0, TRASH_RETENTION_MAX, OFF(trash_retention_s),
      "seconds a trash entry stays before it is deleted for good", false},
     {"trash-interval-ms", CF_CONF_U64, "60000", 0, 86400000, OFF(trash_interval_ms),
-     "milliseconds between retention passes (trash, version expiry); 0: none", false},
+     "milliseconds between retention passes (trash, version expiry, emptied files); 0: none",
+     false},
+    {"emptied-retention-s", CF_CONF_U64, "86400", 0, TRASH_RETENTION_MAX, OFF(emptied_retention_s),
+     "seconds a file emptied from the trash stays restorable (GET /api/v1/trash/emptied); "
+     "match the app's --purge-retention-s",
+     false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
      "database connections per pool (catalog, each shard); 0: 4", false},
@@ -1751,7 +1757,24 @@ static void release_objects(struct cf_gateway *g, uint64_t client, const struct 
     for (size_t i = 0; i < n; i++) {
         char path[64], derr[CF_ERR_LEN] = "";
         long status = 0;
+        bool named = true;
 
+        /* A file may name it again since it was found unused (a restore of
+         * an emptied file): then it must not be deleted, and is no longer
+         * pending. */
+        if (cf_fsdb_uuid_named(g->fs, client, gone[i].text, &named, derr) < 0) {
+            cf_log(CF_LOG_WARN, "client %" PRIu64 ": object %s stays pending: %s", client,
+                   gone[i].text, derr);
+            continue;
+        }
+        if (named) {
+            cf_log(CF_LOG_INFO, "client %" PRIu64 ": object %s is named again; kept", client,
+                   gone[i].text);
+            if (cf_fsdb_release_done(g->fs, client, gone[i].text, derr) < 0)
+                cf_log(CF_LOG_WARN, "client %" PRIu64 ": object %s stays pending: %s", client,
+                       gone[i].text, derr);
+            continue;
+        }
         /* Idempotent (a repeat is answered 404): any app may take it. */
         (void)snprintf(path, sizeof(path), "/v1/objects/%s", gone[i].text);
         if (cf_upstream_json(g->app, "DELETE", path, NULL, DELETE_TIMEOUT_MS, true, &status, NULL,
@@ -1884,7 +1907,7 @@ static void trash_pass(struct cf_gateway *g)
         gone = NULL;
         ngone = 0;
         err[0] = '\0';
-        rc = cf_fsdb_trash_empty(g->fs, cl[i].id, 0, now - g->trash_retention_ms, &gone, &ngone,
+        rc = cf_fsdb_trash_empty(g->fs, cl[i].id, 0, now - g->trash_retention_ms, 0, &gone, &ngone,
                                  err);
         if (rc < 0 && rc != CF_ENOTFOUND) /* ENOTFOUND: the client went meanwhile */
             cf_log(CF_LOG_WARN, "trash retention: client %" PRIu64 ": %s", cl[i].id, err);
@@ -1896,6 +1919,12 @@ static void trash_pass(struct cf_gateway *g)
         free(gone);
         expire_uploads(g, cl[i].id, now);
         expire_versions(g, cl[i].id, now);
+        /* Past the app's purge retention an emptied file cannot come back. */
+        err[0] = '\0';
+        if (now > g->emptied_retention_ms &&
+            cf_fsdb_emptied_expire(g->fs, cl[i].id, now - g->emptied_retention_ms, err) < 0)
+            cf_log(CF_LOG_WARN, "trash retention: client %" PRIu64 ": emptied files: %s", cl[i].id,
+                   err);
     }
 out:
     free(cl);
@@ -1988,6 +2017,222 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
         json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
 }
 
+/* ---- /api/v1/trash/emptied ---- */
+
+/* An emptied file is judged as its trash entry was (need_trash). */
+static int need_emptied(struct cf_gateway *g, const struct who *w, const struct cf_fsdb_emptied *e,
+                        enum cf_fsdb_level want, char *err)
+{
+    struct cf_fsdb_trash t;
+
+    memset(&t, 0, sizeof(t));
+    t.kind = CF_FSDB_FILE;
+    t.orig_parent = e->orig_parent;
+    t.by_user = e->deleted_by;
+    return need_trash(g, w, &t, want, err);
+}
+
+static json_t *emptied_json(const struct cf_fsdb_emptied *e)
+{
+    return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)e->id, "type",
+                     "file", "name", e->orig_name, "orig_parent", (json_int_t)e->orig_parent,
+                     "size", (json_int_t)e->size, "versions", (json_int_t)e->versions, "deleted_ms",
+                     (json_int_t)e->deleted_ms, "by_user", (json_int_t)e->deleted_by, "emptied_ms",
+                     (json_int_t)e->emptied_ms, "emptied_by", (json_int_t)e->emptied_by);
+}
+
+/* GET /api/v1/trash/emptied: one page of the files emptied from the trash
+ * that may still come back, of which those whose original folder the caller
+ * may read; the cursor is as the trash's ('t' emptied time '.' id). */
+static enum MHD_Result emptied_page(struct cf_gateway *g, struct MHD_Connection *c,
+                                    const struct who *w)
+{
+    const char *after = cf_http_query(c, "after"), *end = NULL;
+    struct cf_fsdb_emptied *list = NULL;
+    char err[CF_ERR_LEN] = "", next[48];
+    uint64_t at = 0, eid = 0;
+    size_t n = 0, limit = 0;
+    bool more = false;
+    json_t *arr;
+    int rc;
+
+    rc = page_limit(c, &limit, err);
+    if (rc == 0 && after != NULL &&
+        (after[0] != 't' || cursor_num(after + 1, INT64_MAX, &at, &end) < 0 || *end != '.' ||
+         cursor_num(end + 1, INT64_MAX, &eid, &end) < 0 || *end != '\0')) {
+        cf_err_set(err, "after is not a cursor this listing gave");
+        rc = CF_EINVAL;
+    }
+    if (rc == 0)
+        rc = cf_fsdb_emptied_page(g->fs, w->client, at, eid, limit, &list, &n, &more, err);
+    if (rc < 0)
+        return reply_err(c, rc, err);
+    arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || list[i].orig_parent != list[i - 1].orig_parent ||
+            list[i].deleted_by != list[i - 1].deleted_by)
+            rc = need_emptied(g, w, &list[i], CF_FSDB_READ, NULL);
+        if (rc == 0)
+            (void)json_array_append_new(arr, emptied_json(&list[i]));
+    }
+    if (more)
+        (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, list[n - 1].emptied_ms,
+                       list[n - 1].id);
+    free(list);
+    return cf_http_reply_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
+}
+
+/* Ask the app to undelete each of the n objects. Returns how many it
+ * brought back before the first refusal (all n on success) and sets *rc:
+ * 0, CF_ENOTFOUND (the app says the object's purge has begun, or it is
+ * unknown) or CF_EUNAVAIL, with err. */
+static size_t undelete_objects(struct cf_gateway *g, const struct cf_fsdb_uuid *v, size_t n,
+                               int *rc, char *err)
+{
+    size_t i;
+
+    *rc = 0;
+    for (i = 0; i < n; i++) {
+        char path[80], derr[CF_ERR_LEN] = "";
+        long status = 0;
+
+        (void)snprintf(path, sizeof(path), "/v1/objects/%s/undelete", v[i].text);
+        /* Idempotent: a live object is answered 204 too. */
+        if (cf_upstream_json(g->app, "POST", path, NULL, DELETE_TIMEOUT_MS, true, &status, NULL,
+                             derr) == 0 &&
+            status == 204)
+            continue;
+        if (status == 404) {
+            cf_err_set(err,
+                       "the file's object %s is gone (its purge has begun): the file cannot "
+                       "come back",
+                       v[i].text);
+            *rc = CF_ENOTFOUND;
+        } else {
+            cf_err_set(err, "the app did not undelete object %s (status %ld%s%s)", v[i].text,
+                       status, derr[0] ? ", " : "", derr);
+            *rc = CF_EUNAVAIL;
+        }
+        break;
+    }
+    return i;
+}
+
+/* Objects undeleted for a restore that did not happen: hand those nothing
+ * names back to the delete service (pending first, so a failure here is
+ * retried by the retention passes). */
+static void undo_undelete(struct cf_gateway *g, uint64_t client, const struct cf_fsdb_uuid *v,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char derr[CF_ERR_LEN] = "";
+        bool named = true;
+
+        if (cf_fsdb_uuid_named(g->fs, client, v[i].text, &named, derr) < 0 || named)
+            continue;
+        if (cf_fsdb_release_add(g->fs, client, v[i].text, derr) < 0)
+            cf_log(CF_LOG_WARN, "client %" PRIu64 ": object %s undeleted for nothing: %s", client,
+                   v[i].text, derr);
+    }
+    release_objects(g, client, v, n);
+}
+
+/* POST /api/v1/trash/emptied/<id>/restore[?to=<path>]: bring an emptied
+ * file back with all its versions. The app undeletes every object first and
+ * only then does fsdb name them again, so fsdb never names an object the
+ * purge may take (DESIGN §2). */
+static enum MHD_Result emptied_restore(struct cf_gateway *g, struct MHD_Connection *c,
+                                       const struct who *w, uint64_t id)
+{
+    const char *to = cf_http_query(c, "to");
+    struct cf_fsdb_emptied e;
+    struct cf_fsdb_uuid *uuids = NULL;
+    struct target dt;
+    char err[CF_ERR_LEN] = "";
+    const char *name = NULL;
+    uint64_t folder = 0;
+    size_t nu = 0, done = 0;
+    enum MHD_Result res;
+    int rc;
+
+    rc = cf_fsdb_emptied_get(g->fs, w->client, id, &e, &uuids, &nu, err);
+    if (rc == CF_ENOTFOUND) {
+        res = cf_http_reply_error(c, CF_ENOTFOUND, "no such emptied file");
+        goto out;
+    }
+    /* As a restore from the trash: a write where it was. */
+    if (rc == 0)
+        rc = need_emptied(g, w, &e, CF_FSDB_READ_WRITE, err);
+    if (rc == 0 && to != NULL) {
+        rc = dest(g, w, to, &dt, &folder, err);
+        name = dt.name;
+    }
+    /* Refuse a taken name before the app is asked anything. */
+    if (rc == 0)
+        rc = cf_fsdb_emptied_restore(g->fs, w->client, id, folder, name, true, err);
+    if (rc == 0) {
+        done = undelete_objects(g, uuids, nu, &rc, err);
+        if (rc == CF_ENOTFOUND) {
+            char derr[CF_ERR_LEN] = "";
+
+            /* Gone for good: the record can only mislead. */
+            if (cf_fsdb_emptied_drop(g->fs, w->client, id, derr) < 0)
+                cf_log(CF_LOG_WARN, "client %" PRIu64 ": emptied file %" PRIu64 " stays: %s",
+                       w->client, id, derr);
+        }
+    }
+    if (rc == 0)
+        rc = cf_fsdb_emptied_restore(g->fs, w->client, id, folder, name, false, err);
+    if (rc < 0) {
+        undo_undelete(g, w->client, uuids, done);
+        res = reply_err(c, rc, err);
+        goto out;
+    }
+    /* A hand-over that found an object unused before the restore may have
+     * marked it since; fsdb names it now, so later hand-overs skip it
+     * (release_objects), and this undoes an earlier one. */
+    (void)undelete_objects(g, uuids, nu, &rc, err);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "client %" PRIu64 ": emptied file %" PRIu64 " restored, but %s",
+               w->client, id, err);
+    cf_log(CF_LOG_INFO, "client %" PRIu64 ": emptied file %" PRIu64 " restored by user %" PRIu64,
+           w->client, id, w->user);
+    res = reply_empty(c, MHD_HTTP_NO_CONTENT);
+out:
+    free(uuids);
+    return res;
+}
+
+/* /api/v1/trash/emptied[/<id>/restore]; rest is what follows "emptied". */
+static enum MHD_Result emptied_api(struct cf_gateway *g, struct MHD_Connection *c,
+                                   const char *method, const struct who *w, const char *rest)
+{
+    char idtext[24];
+    const char *slash;
+    uint64_t id = 0;
+    size_t len;
+
+    if (rest[0] == '\0') {
+        if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+            return emptied_page(g, c, w);
+        return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+    }
+    slash = strchr(rest + 1, '/');
+    len = slash != NULL ? (size_t)(slash - rest - 1) : 0;
+    if (rest[0] != '/' || slash == NULL || strcmp(slash, "/restore") != 0 || len == 0 ||
+        len >= sizeof(idtext))
+        return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
+    memcpy(idtext, rest + 1, len);
+    idtext[len] = '\0';
+    if (parse_id(idtext, &id) < 0)
+        return cf_http_reply_error(c, CF_ENOTFOUND, "no such emptied file");
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "use POST");
+    return emptied_restore(g, c, w, id);
+}
+
 static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, const char *method,
                              const struct who *w, const char *rest)
 {
@@ -2000,6 +2245,8 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
     json_t *arr = NULL;
     int rc;
 
+    if (strncmp(rest, "/emptied", 8) == 0 && (rest[8] == '\0' || rest[8] == '/'))
+        return emptied_api(g, c, method, w, rest + 8);
     if (rest[0] == '/' && rest[1] != '\0' && parse_id(rest + 1, &id) < 0)
         return cf_http_reply_error(c, CF_ENOTFOUND, "no such trash entry");
     if (rest[0] != '\0' && rest[0] != '/')
@@ -2060,7 +2307,7 @@ static enum MHD_Result trash(struct cf_gateway *g, struct MHD_Connection *c, con
         size_t np = 0;
         bool more = false;
 
-        rc = cf_fsdb_trash_empty(g->fs, w->client, id, 0, &gone, &ngone, err);
+        rc = cf_fsdb_trash_empty(g->fs, w->client, id, 0, w->user, &gone, &ngone, err);
         if (rc < 0)
             break;
         release_objects(g, w->client, gone, ngone);
@@ -2473,10 +2720,16 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     g->redirect_ttl_s = conf->redirect_ttl_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;
     g->trash_interval_ms = conf->trash_interval_ms;
+    g->emptied_retention_ms = conf->emptied_retention_s * 1000u;
     g->s3_upload_expiry_ms = conf->s3_upload_expiry_s * 1000u;
     if (conf->trash_retention_s > TRASH_RETENTION_MAX) {
         rc = CF_EINVAL;
         cf_err_set(err, "trash-retention-s is at most %llu", TRASH_RETENTION_MAX);
+        goto out;
+    }
+    if (conf->emptied_retention_s > TRASH_RETENTION_MAX) {
+        rc = CF_EINVAL;
+        cf_err_set(err, "emptied-retention-s is at most %llu", TRASH_RETENTION_MAX);
         goto out;
     }
     pthread_mutex_init(&g->stop_mu, NULL);
@@ -2633,6 +2886,7 @@ static const char usage[] =
     "usage: coffer gateway [--listen HOST:PORT] [--db sqlite:FS-CATALOG] [--app URL]\n"
     "                      [--objsrv URL] [--key-file PATH] [--token-ttl-s N]\n"
     "                      [--trash-retention-s N] [--trash-interval-ms MS]\n"
+    "                      [--emptied-retention-s N]\n"
     "\n"
     "Runs the client API (/api/v1/login, /api/v1/fs/PATH, /api/v1/versions/PATH,\n"
     "/api/v1/trash): users, folders, files, versions and the trash, over the\n"
@@ -2640,7 +2894,8 @@ static const char usage[] =
     "--trash-interval-ms it deletes for good the trash entries older than\n"
     "--trash-retention-s, and the file versions each client's policy expires\n"
     "(`coffer admin client set --keep-versions N --keep-days D`), and hands their\n"
-    "unreferenced objects to the app.\n";
+    "unreferenced objects to the app; a file emptied from the trash can come back\n"
+    "(/api/v1/trash/emptied) for --emptied-retention-s, while the app keeps its objects.\n";
 
 static int role_start(const void *conf, void **svc, uint16_t *port, char *err)
 {

@@ -4,8 +4,9 @@
  * (wrong password, the default token file), mkdir, put (1 MiB; a name with
  * spaces and non-ASCII), ls, get byte for byte, mv, cp, rm, trash, restore,
  * versions and a restore of one, `coffer admin user add` + `perm set`
- * giving a user read (that user can get, and a put fails with 403), and
- * emptying the trash.
+ * giving a user read (that user can get, and a put fails with 403),
+ * emptying the trash, and bringing an emptied file back (trash --emptied,
+ * restore --emptied).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,16 @@ static void t_tour(void *arg)
     run_ok(out, tok, "trash", NULL, NULL, NULL, NULL);
     IT_STREQ(out, "");
     IT_EQ(run(NULL, tok, "get", "/docs/small.txt", "-o", big, NULL), 1);
+
+    /* While the app keeps its object, the emptied file comes back. */
+    run_ok(out, tok, "trash", "--emptied", NULL, NULL, NULL);
+    it_fmt(id, sizeof(id), "%" PRIu64, id_of_line(out, "  small.txt\n"));
+    run_ok(NULL, tok, "restore", "--emptied", id, "--to", "/docs/back.txt");
+    get_same(tok, "/docs/back.txt", small);
+    run_ok(out, tok, "trash", "--emptied", NULL, NULL, NULL);
+    IT_STREQ(out, "");
+    IT_EQ(run(NULL, tok, "restore", "--emptied", id, NULL, NULL), 1);
+    IT_CHECK(it_file_contains(log, "no such emptied file"));
 
     /* A bad usage is exit 2. */
     IT_EQ(run(NULL, tok, "mv", "/docs/moved.bin", NULL, NULL, NULL), 2);

@@ -616,6 +616,169 @@ static void t_retention(void *arg)
     stop(&s);
 }
 
+/* ---- files emptied from the trash, restored while the app keeps them ---- */
+
+/* The caller's emptied files: the entries array (caller owns). */
+static json_t *emptied_list(const struct sys *s, const char *auth)
+{
+    struct it_resp r;
+    json_t *j, *v;
+
+    IT_EQ(req(s, auth, "GET", "/api/v1/trash/emptied", &r), 200);
+    j = it_resp_json(&r);
+    v = json_incref(json_object_get(j, "entries"));
+    IT_CHECK(json_is_array(v));
+    json_decref(j);
+    it_resp_fini(&r);
+    return v;
+}
+
+/* The id of the one emptied file called name, with its size and versions. */
+static int64_t emptied_id(const struct sys *s, const char *name, int64_t size, int64_t nversions)
+{
+    json_t *v = emptied_list(s, s->hdr[BOSS]), *e;
+    int64_t id = 0;
+    size_t i;
+
+    json_array_foreach(v, i, e)
+    {
+        if (strcmp(it_json_str(e, "name"), name) != 0)
+            continue;
+        IT_EQ(id, 0);
+        id = it_json_int(e, "id");
+        IT_EQ(it_json_int(e, "size"), size);
+        IT_EQ(it_json_int(e, "versions"), nversions);
+        IT_CHECK(it_json_int(e, "emptied_ms") >= it_json_int(e, "deleted_ms"));
+    }
+    json_decref(v);
+    IT_CHECKF(id > 0, "%s is not among the emptied files", name);
+    return id;
+}
+
+static bool emptied_none(void *arg)
+{
+    const struct sys *s = arg;
+    json_t *v = emptied_list(s, s->hdr[BOSS]);
+    bool none = json_array_size(v) == 0;
+
+    json_decref(v);
+    return none;
+}
+
+/* rm path, then empty the whole trash. */
+static void rm_and_empty(const struct sys *s, const char *path)
+{
+    char target[256];
+
+    it_fmt(target, sizeof(target), FS "%s", path);
+    IT_EQ(st(s, s->hdr[BOSS], "DELETE", target), 204);
+    IT_EQ(st(s, s->hdr[BOSS], "DELETE", "/api/v1/trash"), 200);
+    IT_EQ(st(s, s->hdr[BOSS], "GET", target), 404);
+}
+
+static void t_emptied(void *arg)
+{
+    struct sys s;
+    struct it_record rec;
+    struct purge_wait pw = {&s, &rec};
+    struct it_resp r;
+    char target[256], uuid[40];
+    int64_t id, first = 0;
+    long status = 0;
+    json_t *v;
+
+    (void)arg;
+    start(&s, NULL, 0);
+    /* Two versions, emptied from the trash: both come back. */
+    put_ok(&s, s.hdr[BOSS], FS "/proj/e.bin", 81, 7000);
+    put_ok(&s, s.hdr[BOSS], FS "/proj/e.bin", 82, 9000);
+    current_uuid(&s, s.hdr[BOSS], "/proj/e.bin", uuid);
+    rm_and_empty(&s, "/proj/e.bin");
+    IT_EQ(trash_count(&s, s.hdr[BOSS]), 0);
+    id = emptied_id(&s, "e.bin", 9000, 2);
+    /* As the trash: listed for who may read the original folder, restored
+     * by who may write there. */
+    v = emptied_list(&s, s.hdr[NOBODY]);
+    IT_EQ(json_array_size(v), 0);
+    json_decref(v);
+    it_fmt(target, sizeof(target), "/api/v1/trash/emptied/%" PRId64 "/restore", id);
+    IT_EQ(st(&s, s.hdr[RO], "POST", target), 403);
+    IT_EQ(st(&s, s.hdr[EVE], "POST", target), 404);
+    IT_EQ(st(&s, s.hdr[BOSS], "GET", target), 405);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", "/api/v1/trash/emptied/abc/restore"), 404);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", "/api/v1/trash/emptied/999999/restore"), 404);
+    IT_EQ(st(&s, s.hdr[RW], "POST", target), 204);
+    get_ok(&s, s.hdr[BOSS], FS "/proj/e.bin", 82, 9000);
+    v = versions(&s, s.hdr[BOSS], "/proj/e.bin");
+    IT_EQ(json_array_size(v), 2);
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (it_json_int(json_array_get(v, i), "number") == 1)
+            first = it_json_int(json_array_get(v, i), "id");
+    json_decref(v);
+    IT_CHECK(first > 0);
+    it_fmt(target, sizeof(target), "/api/v1/versions/proj/e.bin?download=%" PRId64, first);
+    get_ok(&s, s.hdr[BOSS], target, 81, 7000);
+    /* The app keeps the object live: a purge pass leaves it alone. */
+    IT_EQ(it_info(s.c.app.base, uuid, &rec), 200);
+    it_fmt(target, sizeof(target), "%s/v1/admin/purge", s.c.app.base);
+    IT_EQ(cf_httpc_json("POST", target, NULL, 20000, &status, NULL, NULL), 0);
+    IT_EQ(status, 200);
+    get_ok(&s, s.hdr[BOSS], FS "/proj/e.bin", 82, 9000);
+    v = emptied_list(&s, s.hdr[BOSS]);
+    IT_EQ(json_array_size(v), 0);
+    json_decref(v);
+    it_fmt(target, sizeof(target), "/api/v1/trash/emptied/%" PRId64 "/restore", id);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", target), 404);
+
+    /* Its name taken meanwhile: 409, and elsewhere with to=. */
+    put_ok(&s, s.hdr[BOSS], FS "/n.bin", 83, 3000);
+    rm_and_empty(&s, "/n.bin");
+    put_ok(&s, s.hdr[BOSS], FS "/n.bin", 84, 100);
+    id = emptied_id(&s, "n.bin", 3000, 1);
+    it_fmt(target, sizeof(target), "/api/v1/trash/emptied/%" PRId64 "/restore", id);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", target), 409);
+    it_fmt(target, sizeof(target),
+           "/api/v1/trash/emptied/%" PRId64 "/restore?to=/proj/closed/n3.bin", id);
+    IT_EQ(st(&s, s.hdr[RW], "POST", target), 403);
+    it_fmt(target, sizeof(target), "/api/v1/trash/emptied/%" PRId64 "/restore?to=/proj/n2.bin", id);
+    IT_EQ(st(&s, s.hdr[BOSS], "POST", target), 204);
+    get_ok(&s, s.hdr[BOSS], FS "/proj/n2.bin", 83, 3000);
+    get_ok(&s, s.hdr[BOSS], FS "/n.bin", 84, 100);
+
+    /* Purged by the app first (retention 0): gone for good, and said so. */
+    put_ok(&s, s.hdr[BOSS], FS "/p.bin", 85, 4000);
+    current_uuid(&s, s.hdr[BOSS], "/p.bin", uuid);
+    IT_EQ(it_info(s.c.app.base, uuid, &rec), 200);
+    rm_and_empty(&s, "/p.bin");
+    id = emptied_id(&s, "p.bin", 4000, 1);
+    IT_CHECKF(it_wait_for(purged, &pw, 50, 100), "object %s was never purged", uuid);
+    it_fmt(target, sizeof(target), "/api/v1/trash/emptied/%" PRId64 "/restore", id);
+    IT_EQ(req(&s, s.hdr[BOSS], "POST", target, &r), 404);
+    IT_CHECKF(r.body != NULL && strstr(r.body, "gone") != NULL, "no clear message: %s",
+              r.body != NULL ? r.body : "");
+    it_resp_fini(&r);
+    IT_EQ(st(&s, s.hdr[BOSS], "GET", FS "/p.bin"), 404);
+    /* The record went with it. */
+    v = emptied_list(&s, s.hdr[BOSS]);
+    IT_EQ(json_array_size(v), 0);
+    json_decref(v);
+    stop(&s);
+}
+
+/* The retention passes drop the records past --emptied-retention-s. */
+static void t_emptied_retention(void *arg)
+{
+    static const char *const args[] = {"--emptied-retention-s", "0", "--trash-interval-ms", "200"};
+    struct sys s;
+
+    (void)arg;
+    start(&s, args, 4);
+    put_ok(&s, s.hdr[BOSS], FS "/x.bin", 86, 100);
+    rm_and_empty(&s, "/x.bin");
+    IT_CHECKF(it_wait_for(emptied_none, &s, 100, 100), "the emptied record was never dropped");
+    stop(&s);
+}
+
 /* ---- two clients on two shards ---- */
 
 static void t_shards(void *arg)
@@ -1256,6 +1419,8 @@ int main(int argc, char **argv)
         {"admin_api", t_admin_api, NULL, 90},
         {"links", t_links, NULL, 60},
         {"version_expiry", t_version_expiry, NULL, 90},
+        {"emptied", t_emptied, NULL, 90},
+        {"emptied_retention", t_emptied_retention, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

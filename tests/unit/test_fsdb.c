@@ -232,7 +232,7 @@ static void empty_expect(struct fixture *fx, uint64_t client, uint64_t tid, cons
     char err[CF_ERR_LEN] = "";
     size_t n = 0;
 
-    if (cf_fsdb_trash_empty(fx->fs, client, tid, 0, &v, &n, err) != 0)
+    if (cf_fsdb_trash_empty(fx->fs, client, tid, 0, 0, &v, &n, err) != 0)
         fail_msg("trash_empty: %s", err);
     assert_int_equal(n, nwant);
     for (size_t i = 0; i < nwant; i++) {
@@ -1334,7 +1334,7 @@ static void test_copy_and_trash(void **state)
     empty_expect(fx, fx->a, tid, (const unsigned[]){2}, 1);
     empty_expect(fx, fx->a, 0, NULL, 0);
     assert_int_equal(
-        cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &(struct cf_fsdb_uuid *){NULL}, &n, err),
+        cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &(struct cf_fsdb_uuid *){NULL}, &n, err),
         CF_ENOTFOUND);
 
     /* A folder goes to the trash with its contents. */
@@ -1486,7 +1486,7 @@ static void test_retention(void **state)
     assert_int_equal(cf_fsdb_trash_list(fx->fs, fx->a, 0, &tv, &n, err), 0);
     assert_int_equal(n, 2);
     free(tv);
-    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, cut, &uv, &n, err), 0);
+    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, cut, 0, &uv, &n, err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(refs(fx, fx->a, 1), 0);
     assert_int_equal(refs(fx, fx->a, 2), 1);
@@ -1783,11 +1783,96 @@ static void test_s3(void **state)
         size_t ng = 0;
         assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
         assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err), 0);
-        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &gone, &ng, err), 0);
         free(gone);
         assert_int_equal(cf_fsdb_s3attrs_get(fx->fs, fx->a, e.id, e.version_no, &back, err),
                          CF_ENOTFOUND);
     }
+}
+
+/* A file emptied from the trash is recorded with its versions (a folder's
+ * files are not), comes back under its ids, named again (so no longer
+ * pending release), once; the records expire. */
+static void test_emptied(void **state)
+{
+    static const unsigned gone[] = {501, 502, 503}, left[] = {503};
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "", u[CF_FSDB_UUID_LEN + 1];
+    struct cf_fsdb_emptied *list = NULL, one;
+    struct cf_fsdb_uuid *uv = NULL;
+    struct cf_fsdb_version *vs = NULL;
+    struct cf_fsdb_entry e, back;
+    uint64_t r = root(fx, fx->a), d, g, tid = 0;
+    size_t n = 9;
+    bool more = true, named = false;
+
+    d = mkdir_at(fx, fx->a, r, "d");
+    g = mkdir_at(fx, fx->a, r, "g");
+    (void)put(fx, fx->a, d, "f", 501);
+    e = put(fx, fx->a, d, "f", 502);
+    (void)put(fx, fx->a, g, "h", 503);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, g, 7, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, 0, 9, &uv, &n, err), 0);
+    assert_int_equal(n, 3);
+    free(uv);
+    expect_pending(fx, fx->a, gone, 3);
+    assert_int_equal(cf_fsdb_emptied_page(fx->fs, fx->b, 0, 0, 10, &list, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(cf_fsdb_emptied_page(fx->fs, fx->a, 0, 0, 10, &list, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(list[0].id, e.id);
+    assert_string_equal(list[0].orig_name, "f");
+    assert_int_equal(list[0].orig_parent, d);
+    assert_int_equal(list[0].size, 50200);
+    assert_int_equal(list[0].versions, 2);
+    assert_int_equal(list[0].deleted_by, 7);
+    assert_int_equal(list[0].emptied_by, 9);
+    free(list);
+    assert_int_equal(cf_fsdb_emptied_get(fx->fs, fx->a, e.id, &one, &uv, &n, err), 0);
+    assert_int_equal(n, 2);
+    uuid_of(501, u);
+    assert_string_equal(uv[0].text, u);
+    free(uv);
+    assert_int_equal(cf_fsdb_emptied_get(fx->fs, fx->b, e.id, &one, &uv, &n, err), CF_ENOTFOUND);
+    assert_null(uv);
+    /* A taken name refuses, and changes nothing. */
+    (void)put(fx, fx->a, d, "f", 504);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, 0, NULL, true, err), CF_EEXIST);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, 0, NULL, false, err), CF_EEXIST);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, g, NULL, false, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, r, "f2", true, err), 0);
+    assert_int_equal(cf_fsdb_file_get(fx->fs, fx->a, r, "f2", &back, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, r, "f2", false, err), 0);
+    assert_int_equal(cf_fsdb_file_get(fx->fs, fx->a, r, "f2", &back, err), 0);
+    assert_int_equal(back.id, e.id);
+    assert_int_equal(back.version, e.version);
+    assert_string_equal(back.uuid, e.uuid);
+    assert_int_equal(cf_fsdb_versions(fx->fs, fx->a, e.id, &vs, &n, err), 0);
+    assert_int_equal(n, 2);
+    free(vs);
+    expect_pending(fx, fx->a, left, 1);
+    assert_int_equal(cf_fsdb_uuid_named(fx->fs, fx->a, e.uuid, &named, err), 0);
+    assert_true(named);
+    uuid_of(503, u);
+    assert_int_equal(cf_fsdb_uuid_named(fx->fs, fx->a, u, &named, err), 0);
+    assert_false(named);
+    assert_int_equal(cf_fsdb_emptied_restore(fx->fs, fx->a, e.id, r, "f3", false, err),
+                     CF_ENOTFOUND);
+    /* Expiry and drop. */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, NULL, err), 0);
+    assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, 0, 0, 9, &uv, &n, err), 0);
+    free(uv);
+    assert_int_equal(cf_fsdb_emptied_expire(fx->fs, fx->a, 1, err), 0);
+    assert_int_equal(cf_fsdb_emptied_page(fx->fs, fx->a, 0, 0, 10, &list, &n, &more, err), 0);
+    assert_int_equal(n, 1);
+    free(list);
+    assert_int_equal(cf_fsdb_emptied_expire(fx->fs, fx->a, cf_wall_ms() + 1000, err), 0);
+    assert_int_equal(cf_fsdb_emptied_page(fx->fs, fx->a, 0, 0, 10, &list, &n, &more, err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(cf_fsdb_emptied_drop(fx->fs, fx->a, e.id, err), 0);
 }
 
 /* The part sizes of a completed upload: kept per version, replaced,
@@ -1842,7 +1927,7 @@ static void test_s3_part_sizes(void **state)
         uint64_t tid = 0;
         size_t ng = 0;
         assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, e.id, 7, &tid, err), 0);
-        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, &gone, &ng, err), 0);
+        assert_int_equal(cf_fsdb_trash_empty(fx->fs, fx->a, tid, 0, 0, &gone, &ng, err), 0);
         free(gone);
         assert_int_equal(cf_fsdb_s3partsizes_get(fx->fs, fx->a, e.id, e.version_no, &back, &n, err),
                          CF_ENOTFOUND);
@@ -2065,6 +2150,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_s3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_part_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emptied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_uploads, setup, teardown),
     };
 

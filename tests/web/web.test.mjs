@@ -6,7 +6,8 @@
 // It logs in (a wrong password first), makes a folder, uploads a file with
 // the file picker and one by drag and drop, sorts, renames, moves, deletes
 // and restores from the trash, downloads and compares the bytes, uploads a
-// second version and restores the first, empties the trash, makes an S3
+// second version and restores the first, empties the trash and brings the
+// emptied file back from Recently emptied, makes an S3
 // access key (used for a signed S3 request, then revoked), sees the Admin
 // view (filers, the replica deficit, a finished audit job, events, users),
 // administers users and groups there (a new user and group, the groups
@@ -313,6 +314,25 @@ async function desktop(url, password, srv) {
   await page.click('#empty-trash');
   await answer(page, null);
   await page.locator('#trash-none').waitFor();
+
+  step('bring the emptied copy back from Recently emptied');
+  const emptied = page.locator('#emptied-rows tr[data-name="copy.bin"]');
+  await emptied.waitFor();
+  await page.screenshot({ path: path.join(shots, 'emptied-desktop.png') });
+  await emptied.locator('button', { hasText: 'Restore' }).click();
+  await page.locator('.toast', { hasText: 'copy.bin restored' }).waitFor();
+  await page.locator('#emptied-none').waitFor();
+  // Back in /docs; deleted and emptied again, out of the phone's pages.
+  await page.click('#nav-files');
+  await row(page, 'docs').locator('a.name').click();
+  await action(page, 'copy.bin', 'Delete');
+  await answer(page, null);
+  await page.click('#nav-trash');
+  await page.locator('#trash-rows tr[data-name="copy.bin"]').waitFor();
+  await page.click('#empty-trash');
+  await answer(page, null);
+  await page.locator('#trash-none').waitFor();
+  await emptied.waitFor();
 
   step('S3 access keys: make one, its secret shown once with the endpoint, copy it');
   await page.click('#nav-keys');
