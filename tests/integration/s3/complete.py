@@ -10,7 +10,8 @@ back whole. boto3 completes an upload through the same reply. A part whose
 stored object is gone from every filer (removed from the filers' directories
 behind their back) fails assembly after the 200: the body is an <Error>
 document, boto3 raises (botocore treats such a 200 as a 500), no object is recorded and the upload keeps its
-parts.
+parts. A client that leaves after the first bytes leaves the object whole or
+absent, never half-recorded.
 
 usage: complete.py ENDPOINT ACCESS_KEY SECRET_KEY DATA_DIR
 (DATA_DIR: the server's --data, whose filers' object files the last step
@@ -54,8 +55,8 @@ def quote(s, safe="/"):
     return urllib.parse.quote(s, safe=safe + "~")
 
 
-def signed_post(path, query, body):
-    """A header-signed POST read raw: (status, headers, body)."""
+def sign_headers(path, query, body):
+    """The headers of a header-signed POST."""
     amz = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ")
     date = amz[:8]
     headers = {"host": host, "x-amz-date": amz,
@@ -73,6 +74,12 @@ def signed_post(path, query, body):
     sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={ak}/{scope}, "
                                 f"SignedHeaders={';'.join(names)}, Signature={sig}")
+    return headers
+
+
+def signed_post(path, query, body):
+    """A header-signed POST read raw: (status, headers, body)."""
+    headers = sign_headers(path, query, body)
     conn = http.client.HTTPConnection(host, timeout=60)
     conn.putrequest("POST", quote(path) + "?" + urllib.parse.urlencode(query),
                     skip_host=True, skip_accept_encoding=True)
@@ -135,6 +142,38 @@ done = s3.complete_multipart_upload(
 expect((done["ETag"], done["Key"], done["Bucket"]), (tag, "b/boto.bin", "kc"))
 assert s3.get_object(Bucket="kc", Key="b/boto.bin")["Body"].read() == b"".join(parts)
 
+step("the client goes away mid-way: the object is whole or absent, the upload consistent")
+parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(7)]
+uid, xml, tag = upload("d/gone.bin", parts)
+hdrs = sign_headers("/kc/d/gone.bin", {"uploadId": uid}, xml)
+conn = http.client.HTTPConnection(host, timeout=60)
+conn.putrequest("POST", "/kc/d/gone.bin?uploadId=" + uid, skip_host=True,
+                skip_accept_encoding=True)
+for name, v in hdrs.items():
+    conn.putheader(name, v)
+conn.putheader("Content-Length", str(len(xml)))
+conn.endheaders(xml)
+r = conn.getresponse()
+expect(r.status, 200)
+expect(r.read(len(XML_HEAD)), XML_HEAD)
+conn.sock.shutdown(2)
+conn.close()
+# The worker stops before its next part (nothing recorded, the parts stay)
+# or has recorded the object (the upload gone); completing again tells which.
+try:
+    s3.complete_multipart_upload(
+        Bucket="kc", Key="d/gone.bin", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": i + 1,
+                                    "ETag": '"%s"' % hashlib.md5(p).hexdigest()}
+                                   for i, p in enumerate(parts)]})
+    print("   abandoned, completed again", flush=True)
+except botocore.exceptions.ClientError as e:
+    expect(e.response["Error"]["Code"], "NoSuchUpload")
+    print("   completed before the client left", flush=True)
+got = s3.get_object(Bucket="kc", Key="d/gone.bin")
+expect(got["ETag"], tag)
+assert got["Body"].read() == b"".join(parts)
+
 step("a part lost on every filer: 200 with <Error>, nothing recorded, the parts stay")
 # The second part's size is unlike any other object's, so its files on the
 # filers are the files of that size (too big for a volume record).
@@ -177,6 +216,7 @@ s3.abort_multipart_upload(Bucket="kc", Key="c/lost.bin", UploadId=uid)
 
 step("cleanup")
 s3.delete_objects(Bucket="kc", Delete={"Objects": [{"Key": "a/whole.bin"},
-                                                   {"Key": "b/boto.bin"}]})
+                                                   {"Key": "b/boto.bin"},
+                                                   {"Key": "d/gone.bin"}]})
 s3.delete_bucket(Bucket="kc")
 print("complete passed")
