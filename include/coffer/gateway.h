@@ -149,6 +149,10 @@ struct cf_gateway_conf {
      * aborted by the trash retention passes (their parts released); 0:
      * never. */
     uint64_t s3_upload_expiry_s;
+    /* CompleteMultipartUpload answers 200 at once and sends a space every
+     * this many milliseconds while it assembles the object (s3.c); 0: the
+     * default, 5000. At most half of http.idle_timeout_s is used. */
+    uint64_t s3_complete_keepalive_ms;
     struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };

@@ -197,6 +197,10 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      "seconds an S3 multipart upload may stay neither completed nor aborted before the trash "
      "retention passes abort it; 0: never",
      false},
+    {"s3-complete-keepalive-ms", CF_CONF_U64, "5000", 10, 60000, OFF(s3_complete_keepalive_ms),
+     "milliseconds between the spaces an S3 CompleteMultipartUpload reply sends while the "
+     "object is assembled (clients time out after 60 s of silence)",
+     false},
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of trash retention", false},
     CF_ROLE_BEAT_OPTS(OFF),

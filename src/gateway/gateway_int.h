@@ -4,8 +4,10 @@
  * over the same files): uploads streamed to the app and recorded in fsdb,
  * verified downloads from objsrv.
  *
- * Threads: the functions are called on connection threads, concurrently;
- * a struct cf__gateway_put belongs to one request.
+ * Threads: the functions are called on connection threads and on s3.c's
+ * assembly workers, concurrently; a struct cf__gateway_put belongs to one
+ * request and is used by one thread at a time (handed over by thread
+ * creation and join).
  */
 #ifndef COFFER_GATEWAY_INT_H
 #define COFFER_GATEWAY_INT_H

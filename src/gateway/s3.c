@@ -16,8 +16,10 @@
  * by fsdb's upload tables and by no file; completing one streams the parts
  * in order (each read back verified) into one new object, recorded as
  * PutObject records one (with its part sizes, for GetObject ?partNumber),
- * then releases the parts. UploadPartCopy streams a source object's bytes
- * (a range of them) into a new part object the same way.
+ * then releases the parts; the reply starts at once and keeps the
+ * connection alive with spaces while that runs (struct mpu_job).
+ * UploadPartCopy streams a source object's bytes (a range of them) into a
+ * new part object the same way.
  *
  * Versioning (section "versioning") exposes fsdb's file versions and
  * trash: every bucket is versioned, a version id is an fsdb version id, a
@@ -28,6 +30,7 @@
  * and the other bucket sub-resources.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,6 +62,9 @@
 #define SMALL_BODY_MAX (1024 * 1024)
 /* Keys of one multi-object delete at most (S3's). */
 #define DELETE_KEYS_MAX 1000
+/* A CompleteMultipartUpload reply sends a space this often (ms) while its
+ * object is assembled, so that clients (60 s read timeouts) wait for it. */
+#define S3_KEEPALIVE_MS 5000
 /* Children read from fsdb per page while listing. */
 #define LIST_PAGE 128
 /* An aws-chunked chunk header ("hex;chunk-signature=<64 hex>\r\n"). */
@@ -76,6 +82,9 @@ struct cf__s3 {
     struct cf_http_server *http;
     char *domain; /* lowercase; NULL: path style only */
     char region[64];
+    /* Milliseconds between the spaces of a CompleteMultipartUpload reply
+     * while its object is assembled (struct mpu_job). */
+    uint64_t complete_keepalive_ms;
 };
 
 /* Who signed the request. */
@@ -2429,29 +2438,301 @@ static void mpu_keep_sizes(struct cf__s3 *s, uint64_t client, const struct cf_fs
     free(sizes);
 }
 
-/* CompleteMultipartUpload: the listed parts, checked, are streamed in
- * order into one new stored object, recorded as PutObject records one;
- * then the upload and its parts' objects go. */
+/*
+ * Completing an upload. Assembly runs at the copy rate (a 20 GB object
+ * takes minutes), longer than clients wait for a reply's first byte, so
+ * the reply is S3's: 200 with the headers at once, a space every
+ * complete_keepalive_ms while a worker thread assembles, then the
+ * CompleteMultipartUploadResult, or an <Error> document if assembly failed
+ * (clients look for one in a 200 Complete body). The result's ETag and
+ * version are known only at the end, so they are in the document, not in
+ * headers.
+ *
+ * The reply's reader runs on the request's connection thread (a thread per
+ * connection: it may block) and waits on the job for at most the interval.
+ * If the connection ends first, the job is abandoned: the worker stops
+ * before its next part, ends the new object unrecorded (the upload and its
+ * parts stay, so the client may complete again), and the reply's release
+ * waits for the worker, so none outlives its connection (nor the server).
+ */
+struct mpu_job {
+    struct cf__s3 *s;
+    struct who w;
+    char bucket[CF_FSDB_NAME_MAX + 1];
+    char key[KEY_MAX + 1];
+    struct cf_fsdb_s3upload u; /* attrs.etag: the object's, computed before */
+    struct cf_fsdb_s3part *parts;
+    size_t k;
+    struct cf__gateway_put *put;
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC; done set */
+    bool done;         /* guarded by mu; then out is final */
+    bool abandoned;    /* guarded by mu: the connection is gone */
+    struct cf_buf out; /* the root element, written by the worker before done */
+    size_t head_sent;  /* bytes of XML_HEAD given to MHD (its thread only) */
+    size_t sent;       /* bytes of out given to MHD (its thread only) */
+};
+
+static void mpu_job_free(struct mpu_job *j)
+{
+    cf__gateway_put_free(j->put);
+    free(j->parts);
+    cf_buf_fini(&j->out);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+/* The <Error> document of e into j->out. */
+static void mpu_error_doc(struct mpu_job *j, const struct s3err *e)
+{
+    char rid[17];
+
+    request_id(rid);
+    bprintf(&j->out, "<Error><Code>%s</Code><Message>", e->code);
+    xml_esc(&j->out, e->msg);
+    bprintf(&j->out, "</Message><Resource>");
+    xml_esc(&j->out, j->key);
+    bprintf(&j->out, "</Resource><RequestId>%s</RequestId></Error>", rid);
+}
+
+/* Assemble: the parts in order into j->put, recorded as PutObject records
+ * an object, then the upload and its parts go. Writes j->out. */
+static int mpu_assemble(struct mpu_job *j, struct s3err *e)
+{
+    struct cf__s3 *s = j->s;
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_uuid *gone = NULL;
+    struct cf_fsdb_entry fe;
+    size_t ngone = 0;
+    bool stop;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < j->k; i++) {
+        pthread_mutex_lock(&j->mu);
+        stop = j->abandoned;
+        pthread_mutex_unlock(&j->mu);
+        if (stop) {
+            cf_err_set(err, "the client went away");
+            rc = CF_ECANCELED;
+            break;
+        }
+        rc = cf__gateway_put_copy(s->g, j->put, j->parts[i].uuid, j->parts[i].size,
+                                  j->parts[i].sha512, err);
+    }
+    if (rc < 0) {
+        char e2[CF_ERR_LEN] = "";
+        (void)cf__gateway_put_end(s->g, j->put, false, &fe, e2);
+        from_rc(e, rc, "NoSuchUpload", err);
+        return rc;
+    }
+    rc = cf__gateway_put_end(s->g, j->put, true, &fe, err);
+    if (rc < 0) {
+        from_rc(e, rc, "NoSuchUpload", err);
+        return rc;
+    }
+    rc = cf_fsdb_s3attrs_set(s->fs, j->w.client, fe.id, fe.version_no, &j->u.attrs, err);
+    if (rc < 0)
+        cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
+               fe.id, fe.version_no, err);
+    mpu_keep_sizes(s, j->w.client, &fe, j->parts, j->k);
+    /* The object is recorded: the upload and its parts go. If this fails,
+     * the expiry pass removes them later. */
+    rc = cf_fsdb_s3upload_remove(s->fs, j->w.client, j->u.id, &gone, &ngone, err);
+    if (rc == 0)
+        cf__gateway_release(s->g, j->w.client, gone, ngone);
+    else
+        cf_log(CF_LOG_WARN, "s3: upload %s completed but not removed: %s", j->u.id, err);
+    free(gone);
+    bprintf(&j->out, "<CompleteMultipartUploadResult xmlns=\"" XMLNS "\"><Location>/");
+    xml_esc(&j->out, j->bucket);
+    bprintf(&j->out, "/");
+    xml_esc(&j->out, j->key);
+    bprintf(&j->out, "</Location><Bucket>");
+    xml_esc(&j->out, j->bucket);
+    bprintf(&j->out, "</Bucket><Key>");
+    xml_esc(&j->out, j->key);
+    bprintf(&j->out, "</Key><ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>",
+            j->u.attrs.etag);
+    return 0;
+}
+
+static void *mpu_worker(void *arg)
+{
+    struct mpu_job *j = arg;
+    struct s3err e;
+
+    memset(&e, 0, sizeof(e));
+    if (mpu_assemble(j, &e) < 0) {
+        cf_log(CF_LOG_WARN, "s3: completing upload %s failed: %s", j->u.id, e.msg);
+        mpu_error_doc(j, &e);
+    }
+    pthread_mutex_lock(&j->mu);
+    j->done = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* MHD's reader of the reply: the XML declaration at once, a space each
+ * interval until the worker is done, then its document's root element
+ * (whitespace may stand between the two, not before the declaration). */
+static ssize_t mpu_reply_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct mpu_job *j = cls;
+    struct timespec until;
+    size_t n;
+
+    (void)pos;
+    if (j->head_sent < sizeof(XML_HEAD) - 1) {
+        n = sizeof(XML_HEAD) - 1 - j->head_sent;
+        n = n < max ? n : max;
+        memcpy(buf, XML_HEAD + j->head_sent, n);
+        j->head_sent += n;
+        return (ssize_t)n;
+    }
+    until = cf_deadline_mono_in(j->s->complete_keepalive_ms);
+    pthread_mutex_lock(&j->mu);
+    while (!j->done) {
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    if (!j->done) {
+        pthread_mutex_unlock(&j->mu);
+        buf[0] = ' ';
+        return 1;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (j->out.limit == 0 && j->sent == 0) {
+        /* The document outgrew its buffer: say so rather than cut it. */
+        cf_buf_fini(&j->out);
+        cf_buf_init(&j->out, 4096);
+        bprintf(&j->out, "<Error><Code>InternalError</Code><Message>the reply is too "
+                         "long</Message></Error>");
+    }
+    if (j->sent >= j->out.len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    n = j->out.len - j->sent < max ? j->out.len - j->sent : max;
+    memcpy(buf, j->out.base + j->sent, n);
+    j->sent += n;
+    return (ssize_t)n;
+}
+
+/* MHD is done with the reply (sent, or the connection ended): stop the
+ * worker at its next part if it still runs, wait for it, release. */
+static void mpu_reply_free(void *cls)
+{
+    struct mpu_job *j = cls;
+
+    pthread_mutex_lock(&j->mu);
+    j->abandoned = true;
+    pthread_mutex_unlock(&j->mu);
+    if (j->started) {
+        pthread_join(j->th, NULL);
+    } else if (!j->done) {
+        char err[CF_ERR_LEN] = "";
+        struct cf_fsdb_entry fe;
+        (void)cf__gateway_put_end(j->s->g, j->put, false, &fe, err);
+    }
+    mpu_job_free(j);
+}
+
+/* Start completing upload u (borrowed) from its k checked parts (taken,
+ * in order) into put (taken): queue the 200 reply, then start the worker. */
+static enum MHD_Result mpu_start(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                 const struct s3req *r, const struct cf_fsdb_s3upload *u,
+                                 struct cf_fsdb_s3part *parts, size_t k,
+                                 struct cf__gateway_put *put)
+{
+    struct mpu_job *j = cf_xcalloc(1, sizeof(*j));
+    struct MHD_Response *resp;
+    pthread_condattr_t ca;
+    EVP_MD_CTX *md5;
+    enum MHD_Result ret;
+    char rid[17];
+    struct s3err e;
+
+    j->s = s;
+    j->w = *w;
+    memcpy(j->bucket, r->bucket, sizeof(j->bucket));
+    memcpy(j->key, r->key, sizeof(j->key));
+    j->u = *u;
+    j->parts = parts;
+    j->k = k;
+    j->put = put;
+    cf_buf_init(&j->out, 64 * 1024);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* The ETag: the MD5 of the parts' MD5s, and "-k". */
+    md5 = EVP_MD_CTX_new();
+    (void)EVP_DigestInit_ex(md5, EVP_md5(), NULL);
+    for (size_t i = 0; i < k; i++) {
+        unsigned char raw[16];
+        if (cf_hex_decode(parts[i].md5, 16, raw, false) == 0)
+            (void)EVP_DigestUpdate(md5, raw, 16);
+    }
+    digest_hex(md5, j->u.attrs.etag);
+    EVP_MD_CTX_free(md5);
+    /* k <= CF_FSDB_S3_PARTS_MAX: the mask only tells the compiler it fits. */
+    (void)snprintf(j->u.attrs.etag + 32, sizeof(j->u.attrs.etag) - 32, "-%u",
+                   (unsigned)k & 0xffffu);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, mpu_reply_read, j,
+                                             mpu_reply_free);
+    if (resp == NULL) {
+        char e2[CF_ERR_LEN] = "";
+        struct cf_fsdb_entry fe;
+        (void)cf__gateway_put_end(s->g, put, false, &fe, e2);
+        mpu_job_free(j);
+        seterr(&e, 500, "InternalError", "cannot create the response");
+        return reply_error(c, &e, r->key, NULL);
+    }
+    request_id(rid);
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/xml");
+    (void)MHD_add_response_header(resp, "x-amz-request-id", rid);
+    ret = MHD_queue_response(c, 200, resp);
+    if (ret == MHD_YES) {
+        /* Before the worker runs, so that it never races the queueing;
+         * a failed start answers InternalError in the document. */
+        if (pthread_create(&j->th, NULL, mpu_worker, j) == 0) {
+            j->started = true;
+        } else {
+            char e2[CF_ERR_LEN] = "";
+            struct cf_fsdb_entry fe;
+            memset(&e, 0, sizeof(e));
+            (void)cf__gateway_put_end(s->g, put, false, &fe, e2);
+            seterr(&e, 500, "InternalError", "cannot start assembling the object");
+            mpu_error_doc(j, &e);
+            j->done = true;
+        }
+    }
+    /* If queueing failed, this ends the job (mpu_reply_free) before any
+     * part was copied, the object unrecorded. */
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* CompleteMultipartUpload: the listed parts are checked (a 4xx for a
+ * missing upload, a bad list, a key that cannot be made), then the reply
+ * starts, 200 at once, and a worker streams the parts into the new object
+ * while the reply keeps the connection alive (mpu_job). */
 static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
                                     struct s3req *r)
 {
     char path[CF_FSDB_PATH_MAX + 8], err[CF_ERR_LEN] = "", num[16], tag[80];
-    char etag[CF_FSDB_S3_ETAG_MAX + 3], vid[VID_MAX] = "";
-    const char *hdrs[] = {"ETag", etag, "x-amz-version-id", vid, NULL};
     struct cf_fsdb_s3upload u;
     struct cf_fsdb_s3part *have = NULL;
     uint32_t *want = NULL;
     size_t nhave = 0, nwant = 0, k = 0;
-    struct cf_fsdb_uuid *gone = NULL;
-    size_t ngone = 0;
     struct cf__gateway_put *put = NULL;
-    struct cf_fsdb_entry fe;
-    EVP_MD_CTX *md5 = NULL;
     uint64_t folder = 0;
     bool more = false;
     const char *p, *q;
     struct s3err e;
-    struct cf_buf b;
     int rc;
 
     memset(&e, 0, sizeof(e));
@@ -2537,63 +2818,15 @@ static enum MHD_Result mpu_complete(struct cf__s3 *s, struct MHD_Connection *c, 
     if (mpu_target(s, w, r->bucket, r->key, path, sizeof(path), &folder, &e) < 0)
         goto fail;
     rc = cf__gateway_put_new(s->g, w->client, w->user, folder, strrchr(path, '/') + 1, &put, err);
-    md5 = EVP_MD_CTX_new();
-    (void)EVP_DigestInit_ex(md5, EVP_md5(), NULL);
-    for (size_t i = 0; rc == 0 && i < k; i++) {
-        unsigned char raw[16];
-        rc = cf__gateway_put_copy(s->g, put, have[i].uuid, have[i].size, have[i].sha512, err);
-        if (rc == 0 && cf_hex_decode(have[i].md5, 16, raw, false) == 0)
-            (void)EVP_DigestUpdate(md5, raw, 16);
-    }
-    if (rc < 0) {
-        if (put != NULL) {
-            char e2[CF_ERR_LEN] = "";
-            (void)cf__gateway_put_end(s->g, put, false, &fe, e2);
-        }
-        from_rc(&e, rc, "NoSuchUpload", err);
-        goto fail;
-    }
-    rc = cf__gateway_put_end(s->g, put, true, &fe, err);
     if (rc < 0) {
         from_rc(&e, rc, "NoSuchUpload", err);
         goto fail;
     }
-    (void)snprintf(vid, sizeof(vid), "%" PRIu64, fe.version);
-    digest_hex(md5, u.attrs.etag);
-    /* k <= CF_FSDB_S3_PARTS_MAX: the mask only tells the compiler it fits. */
-    (void)snprintf(u.attrs.etag + 32, sizeof(u.attrs.etag) - 32, "-%u", (unsigned)k & 0xffffu);
-    rc = cf_fsdb_s3attrs_set(s->fs, w->client, fe.id, fe.version_no, &u.attrs, err);
-    if (rc < 0)
-        cf_log(CF_LOG_WARN, "s3: the attributes of file %" PRIu64 " v%" PRIu32 " were not kept: %s",
-               fe.id, fe.version_no, err);
-    mpu_keep_sizes(s, w->client, &fe, have, k);
-    /* The object is recorded: the upload and its parts go. If this fails,
-     * the expiry pass removes them later. */
-    rc = cf_fsdb_s3upload_remove(s->fs, w->client, u.id, &gone, &ngone, err);
-    if (rc == 0)
-        cf__gateway_release(s->g, w->client, gone, ngone);
-    else
-        cf_log(CF_LOG_WARN, "s3: upload %s completed but not removed: %s", u.id, err);
-    free(gone);
-    (void)snprintf(etag, sizeof(etag), "\"%s\"", u.attrs.etag);
-    cf_buf_init(&b, 64 * 1024);
-    bprintf(&b, XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" XMLNS "\"><Location>/");
-    xml_esc(&b, r->bucket);
-    bprintf(&b, "/");
-    xml_esc(&b, r->key);
-    bprintf(&b, "</Location><Bucket>");
-    xml_esc(&b, r->bucket);
-    bprintf(&b, "</Bucket><Key>");
-    xml_esc(&b, r->key);
-    bprintf(&b, "</Key><ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>", u.attrs.etag);
-    cf__gateway_put_free(put);
-    EVP_MD_CTX_free(md5);
-    free(have);
     free(want);
-    return reply_xml(c, 200, &b, hdrs);
+    /* The job takes have and put, whatever happens. */
+    return mpu_start(s, c, w, r, &u, have, k, put);
 fail:
     cf__gateway_put_free(put);
-    EVP_MD_CTX_free(md5);
     free(have);
     free(want);
     return reply_error(c, &e, r->key, NULL);
@@ -3842,11 +4075,19 @@ int cf__s3_start(struct cf_gateway *g, const struct cf_gateway_conf *conf, struc
                                      .metrics_public = conf->auth.metrics_public,
                                      .authorities = conf->auth.authority};
     const char *region = conf->s3_region != NULL ? conf->s3_region : "us-east-1";
+    uint64_t idle_ms;
     int rc;
 
     *out = NULL;
     s->g = g;
     s->fs = cf__gateway_fs(g);
+    s->complete_keepalive_ms =
+        conf->s3_complete_keepalive_ms > 0 ? conf->s3_complete_keepalive_ms : S3_KEEPALIVE_MS;
+    /* The reply's reader blocks between spaces, when the connection's idle
+     * timeout is not watched: keep well under it. */
+    idle_ms = (conf->http.idle_timeout_s > 0 ? conf->http.idle_timeout_s : CF_HTTP_IDLE_S) * 1000;
+    if (s->complete_keepalive_ms > idle_ms / 2)
+        s->complete_keepalive_ms = idle_ms / 2;
     if (strlen(region) == 0 || strlen(region) >= sizeof(s->region) ||
         strcspn(region, "/ ") != strlen(region)) {
         cf_err_set(err, "s3-region is 1 to %zu characters without '/' or spaces",

@@ -51,6 +51,7 @@ struct server_conf {
     bool metrics_public;
     char *s3_region;
     char *s3_domain;
+    uint64_t s3_complete_keepalive_ms;
 };
 
 #define OFF(f) offsetof(struct server_conf, f)
@@ -95,6 +96,10 @@ static const struct cf_conf_opt opts[] = {
      "the S3 API's region (signatures' scope, GetBucketLocation)", false},
     {"s3-domain", CF_CONF_STR, NULL, 0, 0, OFF(s3_domain),
      "DOMAIN of virtual-hosted S3 requests (Host: BUCKET.DOMAIN); unset: path style only", false},
+    {"s3-complete-keepalive-ms", CF_CONF_U64, "5000", 10, 60000, OFF(s3_complete_keepalive_ms),
+     "milliseconds between the spaces an S3 CompleteMultipartUpload reply sends while the "
+     "object is assembled",
+     false},
 };
 
 static const char usage[] =
@@ -651,6 +656,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     if (rc == 0)
         rc = SET(gateway, &s->gc, "monitor", monitor_url);
     cf_http_limits_copy(&s->gc.http, &conf->http);
+    s->gc.s3_complete_keepalive_ms = conf->s3_complete_keepalive_ms;
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
     if (rc == 0)

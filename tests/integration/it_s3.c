@@ -6,7 +6,9 @@
  * presign + curl, multipart uploads over each client's threshold);
  * tests/integration/s3/conformance.py runs boto3 and
  * hand-signed requests through every feature and error code;
- * tests/integration/s3/versions.py runs boto3 through versioning. Access keys
+ * tests/integration/s3/versions.py runs boto3 through versioning;
+ * tests/integration/s3/complete.py reads CompleteMultipartUpload's kept-alive
+ * reply raw and makes assembly fail after the 200. Access keys
  * come from `coffer admin s3-key add`, as an operator makes them.
  *
  * usage: it_s3 COFFER TMPDIR SCRIPTS_DIR [CASE...]
@@ -67,11 +69,17 @@ static void key_add(struct s3env *e, const char *user, char *ak, char *sk)
     field(out, "secret key:", sk, 128);
 }
 
-static void start(struct s3env *e)
+/* Start `coffer server` with the S3 API on DOMAIN; keepalive_ms (NULL:
+ * the default) is its --s3-complete-keepalive-ms. */
+static void start_with(struct s3env *e, const char *keepalive_ms)
 {
     char line[256];
 
-    it_server_start_ok(&e->s, "data", 3, "--s3-domain", DOMAIN, NULL);
+    if (keepalive_ms != NULL)
+        it_server_start_ok(&e->s, "data", 3, "--s3-domain", DOMAIN, "--s3-complete-keepalive-ms",
+                           keepalive_ms, NULL);
+    else
+        it_server_start_ok(&e->s, "data", 3, "--s3-domain", DOMAIN, NULL);
     it_proc_expect_line(&e->s.p, "coffer gateway listening on ", e->gateway, sizeof(e->gateway),
                         LINE_MS);
     it_proc_expect_line(&e->s.p, "coffer gateway login: client demo user admin password ", e->pw,
@@ -83,6 +91,11 @@ static void start(struct s3env *e)
               e->endpoint);
     it_server_db_uri(e->fsdb, "data", "fs");
     key_add(e, "admin", e->ak, e->sk);
+}
+
+static void start(struct s3env *e)
+{
+    start_with(e, NULL);
 }
 
 /* Run argv (NULL-terminated) with stdout and stderr into <case>/log_name,
@@ -210,12 +223,33 @@ static void t_versions(void *arg)
     free(e);
 }
 
+/* CompleteMultipartUpload's reply kept alive with spaces every 10 ms while
+ * the object is assembled, and a failure after the 200 (s3/complete.py). */
+static void t_complete(void *arg)
+{
+    struct s3env *e = calloc(1, sizeof(*e));
+    char script[IT_PATH_MAX], data[IT_PATH_MAX];
+
+    (void)arg;
+    need("/usr/bin/python3");
+    start_with(e, "10");
+    it_fmt(script, sizeof(script), "%s/complete.py", scripts);
+    it_case_path(data, "data");
+    {
+        char *const argv[] = {"/usr/bin/python3", script, e->endpoint, e->ak, e->sk, data, NULL};
+        run_script(argv, "complete.log");
+    }
+    stop(e);
+    free(e);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"clients", t_clients, NULL, 150},
         {"conformance", t_conformance, NULL, 90},
         {"versions", t_versions, NULL, 60},
+        {"complete", t_complete, NULL, 90},
     };
 
     if (argc < 4) {
