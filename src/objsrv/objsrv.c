@@ -519,9 +519,10 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
 }
 
 /* GET /v1/objects/UUID/urls?ttl_s=N: signed URLs (cred.h) reading the
- * object from each of its filers, in read order (order_replicas), valid for N seconds (1 to
- * URL_TTL_MAX_S; default URL_TTL_DEFAULT_S), for a client sent there
- * instead of being streamed the bytes (the gateway's redirect). The reply
+ * object from each of its filers, in read order (order_replicas), valid
+ * for N seconds (1 to URL_TTL_MAX_S; default URL_TTL_DEFAULT_S), for a
+ * client sent there instead of being streamed the bytes (the gateway's
+ * redirect). The reply
  * holds the record's size and SHA-512, which that client must check. */
 static enum MHD_Result serve_urls(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
 {
@@ -878,7 +879,8 @@ static const char usage[] =
     "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
     "\n"
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
-    "best replica, failing over to the others, and verifies its SHA-512 (replicas\n"
+    "replicas in read order (the filers' read weights, equal ones shuffled),\n"
+    "failing over to the others, and verifies its SHA-512 (replicas\n"
     "that fail are reported to the app, POST /v1/findings);\n"
     "GET /v1/objects/UUID/urls gives signed URLs reading it from its filers.\n";
 
