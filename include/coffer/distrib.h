@@ -76,6 +76,37 @@ CF_MUST_CHECK int cf_distrib_choose_spread(const struct cf_objdb_filer *v, size_
 /* Number of filers that are candidates (online, writable, weight > 0). */
 size_t cf_distrib_writable(const struct cf_distrib_filer *f, size_t n);
 
+/* ---- reads ----
+ *
+ * Which replica of an object a reader (objsrv's download, its signed-URL
+ * list) tries first. Ranks, best first:
+ *   1. filers that answer (cf_objdb_status_up) with a read weight > 0,
+ *      heavier first; the read weight is the operator's, scaled by the
+ *      tracker's status the way writes are: a busy filer (slow, or
+ *      draining) counts a quarter of it (at least 1);
+ *   2. filers that answer with read weight 0 (read only when no replica
+ *      above does);
+ *   3. filers that do not answer (offline, unknown, not in the table);
+ *   4. replicas found bad (a reader saw wrong bytes from them), whatever
+ *      their filer.
+ * Replicas of equal rank (same class and same scaled read weight) are
+ * shuffled per call (Fisher-Yates), so their reads spread evenly. */
+struct cf_distrib_replica {
+    uint32_t read_weight; /* the operator's (objdb.h) */
+    bool up;              /* its filer answers requests */
+    bool busy;            /* its filer's status is CF_OBJDB_BUSY */
+    bool bad;             /* found bad by this reader: read last */
+};
+
+/* The rank key of r: higher is read first. Pure. */
+uint64_t cf_distrib_read_rank(const struct cf_distrib_replica *r);
+
+/* Order r[0..n) (borrowed) for a read: writes the indexes into r, best
+ * first, to out[0..n). Ties are broken by rng (cf_distrib_rng_os when
+ * NULL). Cannot fail; n may be 0. Thread-safe given a thread-safe rng. */
+void cf_distrib_read_order(const struct cf_distrib_replica *r, size_t n, cf_distrib_rng_cb rng,
+                           void *rng_ctx, size_t *out);
+
 /* A thread-safe rng for cf_distrib_choose, from getrandom(2). ctx is unused. */
 uint64_t cf_distrib_rng_os(void *ctx);
 

@@ -7,8 +7,8 @@
  *
  *   catalog (one database, its URI given to cf_objdb_open)
  *     shards  (500C)  id, location (a db.h URI), read_only, obsolete, created
- *     filers  (700)   id, url, weight, total/used bytes, objects, read_only,
- *                     status, last_seen: the filer summary table
+ *     filers  (700)   id, url, weight, read_weight, total/used bytes, objects,
+ *                     read_only, status, last_seen: the filer summary table
  *   shard N (one database per shard, at its location)
  *     objects          (500A)  the object-filer map: id, rnd, replicas, key,
  *                              deleted flag and time, path, size, sha512, created
@@ -82,6 +82,10 @@
 /* A data-center label, in bytes without the NUL: [A-Za-z0-9._-], "" for a
  * filer or shard given none (all unlabelled ones count as one data center). */
 #define CF_OBJDB_DC_MAX 32
+/* A filer's read weight when the operator gives none (cf_objdb_filer.read_weight). */
+#define CF_OBJDB_READ_WEIGHT_DEFAULT 100
+/* The largest weight or read weight the operator may give. */
+#define CF_OBJDB_WEIGHT_MAX 1000000
 /* Object ids a shard reserves durably at a time (see "Record life cycle"):
  * one commit per 1024 uploads; a crash loses at most this many ids of 2^48. */
 #define CF_OBJDB_ID_BLOCK 1024
@@ -125,6 +129,10 @@ struct cf_objdb_filer {
     char url[CF_OBJDB_URL_MAX + 1];
     uint32_t weight;      /* the distributor's: base_weight scaled by fullness and latency */
     uint32_t base_weight; /* the operator's (filer add/update); read only, set from weight */
+    /* The operator's weight for reads (filer add/set): among the replicas of an
+     * object, readers try filers of higher read weight first (distrib.h,
+     * cf_distrib_read_order); 0: only when no other replica answers. */
+    uint32_t read_weight;
     uint64_t total_bytes;
     uint64_t used_bytes;
     uint64_t objects;
@@ -262,8 +270,8 @@ CF_MUST_CHECK int cf_objdb_list_by_filer(struct cf_objdb *odb, uint32_t filer_id
 
 /* Register filer f (borrowed): id >= 1, url 1..CF_OBJDB_URL_MAX bytes,
  * status at most CF_OBJDB_STATUS_MAX, dc a label (cf_objdb_dc_valid); f->weight becomes both its
- * weight and its base_weight (f->base_weight is ignored). Returns 0, CF_EEXIST (id or url taken),
- * CF_EINVAL, or a db.h error. */
+ * weight and its base_weight (f->base_weight is ignored), f->read_weight its read weight (at
+ * most CF_OBJDB_WEIGHT_MAX). Returns 0, CF_EEXIST (id or url taken), CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f,
                                           char *err);
 
@@ -272,6 +280,12 @@ CF_MUST_CHECK int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_
  * Returns 0, CF_ENOTFOUND, CF_EEXIST (url taken), CF_EINVAL, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url,
                                         uint32_t weight, char *err);
+
+/* Set filer id's read weight (admin; 0..CF_OBJDB_WEIGHT_MAX). Readers follow
+ * at their next read of the table (the app's filer poll, then objsrv's
+ * record cache). Returns 0, CF_ENOTFOUND, CF_EINVAL, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_filer_set_read_weight(struct cf_objdb *odb, uint32_t id,
+                                                 uint32_t read_weight, char *err);
 
 /* Move filer id to data center dc (borrowed; cf_objdb_dc_valid). Placement
  * follows at the next read of the table; replicas already placed stay where

@@ -875,9 +875,10 @@ static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
         const struct cf_objdb_filer *f = cf_objdb_filer_find(v, nv, rec->filers[i]);
         (void)json_array_append_new(
             filers,
-            json_pack("{s:I,s:s,s:s,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",
+            json_pack("{s:I,s:s,s:s,s:I,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",
                       f ? f->url : "", "status", f ? f->status : "unknown", "weight",
-                      (json_int_t)(f ? f->weight : 0), "read_only", f ? f->read_only : false));
+                      (json_int_t)(f ? f->weight : 0), "read_weight",
+                      (json_int_t)(f ? f->read_weight : 0), "read_only", f ? f->read_only : false));
     }
     j = json_pack("{s:s,s:I,s:s,s:I,s:s,s:o,s:I,s:b}", "uuid", uuid, "size", (json_int_t)rec->size,
                   "sha512", hex, "replicas", (json_int_t)rec->replicas, "path", rec->path, "filers",

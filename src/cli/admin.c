@@ -6,6 +6,7 @@
 #include "coffer/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct admin_conf {
     uint64_t weight;
     char *location;
     char *dc;
+    char *read_weight;
     char *app;
     bool now;
     char *data;
@@ -46,7 +48,12 @@ static const struct cf_conf_opt admin_opts[] = {
      false},
     {"id", CF_CONF_U64, "0", 0, UINT32_MAX, OFF(id), "filer or shard id", false},
     {"url", CF_CONF_STR, NULL, 0, 0, OFF(url), "filer base URL, http://HOST:PORT", false},
-    {"weight", CF_CONF_U64, "100", 0, 1000000, OFF(weight), "filer weight", false},
+    {"weight", CF_CONF_U64, "100", 0, CF_OBJDB_WEIGHT_MAX, OFF(weight),
+     "filer (write) weight: the distributor places new objects on heavier filers first", false},
+    {"read-weight", CF_CONF_STR, NULL, 0, 0, OFF(read_weight),
+     "filer read weight, 0..1000000 (add: default 100): downloads read the replica on the "
+     "filer of highest read weight first; 0: only when no other replica answers",
+     false},
     {"location", CF_CONF_STR, NULL, 0, 0, OFF(location), "shard database URI", false},
     {"dc", CF_CONF_STR, NULL, 0, 0, OFF(dc), "data center of the filer or shard ([A-Za-z0-9._-])",
      false},
@@ -75,9 +82,9 @@ static const struct cf_conf_opt tls_opts[] = {
 
 /* What `coffer admin` does, printed when it cannot tell which command. */
 static const char admin_usage[] =
-    "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--dc NAME] [--db "
-    "URI]\n"
-    "       coffer admin filer set --id N --dc NAME [--db URI]\n"
+    "usage: coffer admin filer add --id N --url http://HOST:PORT [--weight W] [--read-weight W]\n"
+    "                              [--dc NAME] [--db URI]\n"
+    "       coffer admin filer set --id N [--dc NAME] [--read-weight W] [--db URI]\n"
     "       coffer admin filer list [--db URI]\n"
     "       coffer admin shard add [--id N] [--location URI] [--dc NAME] [--db URI]\n"
     "       coffer admin shard set --id N [--dc NAME] [--read-only yes|no] [--obsolete yes|no]\n"
@@ -96,6 +103,24 @@ static const char admin_usage[] =
     "       coffer admin client|user|group|perm|fs-shard ...   (coffer admin user --help)\n";
 
 /* ---- filer and shard, on the object database ---- */
+
+/* --read-weight's text v into *out (0..CF_OBJDB_WEIGHT_MAX). Returns 0 or
+ * CF_EINVAL. */
+static int parse_read_weight(const char *v, uint32_t *out, char *err)
+{
+    char *end = NULL;
+    unsigned long w;
+
+    errno = 0;
+    w = v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : ULONG_MAX;
+    if (end == NULL || *end != '\0' || errno != 0 || w > CF_OBJDB_WEIGHT_MAX) {
+        cf_err_set(err, "--read-weight takes a number from 0 to %d, not \"%.32s\"",
+                   CF_OBJDB_WEIGHT_MAX, v);
+        return CF_EINVAL;
+    }
+    *out = (uint32_t)w;
+    return 0;
+}
 
 static int admin_filer(struct cf_objdb *odb, const char *verb, const struct admin_conf *c,
                        char *err)
@@ -118,25 +143,35 @@ static int admin_filer(struct cf_objdb *odb, const char *verb, const struct admi
             goto out;
         }
         (void)snprintf(f.dc, sizeof(f.dc), "%s", c->dc != NULL ? c->dc : "");
+        f.read_weight = CF_OBJDB_READ_WEIGHT_DEFAULT;
+        if (c->read_weight != NULL && parse_read_weight(c->read_weight, &f.read_weight, err) < 0)
+            goto out;
         rc = cf_objdb_filer_register(odb, &f, err);
     } else if (strcmp(verb, "set") == 0) {
-        if (c->id == 0 || c->dc == NULL) {
-            cf_err_set(err, "filer set needs --id N and --dc NAME");
+        uint32_t rw = 0;
+        if (c->id == 0 || (c->dc == NULL && c->read_weight == NULL)) {
+            cf_err_set(err, "filer set needs --id N and --dc NAME or --read-weight W");
             goto out;
         }
-        rc = cf_objdb_filer_set_dc(odb, (uint32_t)c->id, c->dc, err);
+        if (c->read_weight != NULL && parse_read_weight(c->read_weight, &rw, err) < 0)
+            goto out;
+        rc = 0;
+        if (c->dc != NULL)
+            rc = cf_objdb_filer_set_dc(odb, (uint32_t)c->id, c->dc, err);
+        if (rc == 0 && c->read_weight != NULL)
+            rc = cf_objdb_filer_set_read_weight(odb, (uint32_t)c->id, rw, err);
     } else if (strcmp(verb, "list") == 0) {
         rc = cf_objdb_filer_list(odb, &fl, &n, err);
         if (rc < 0)
             goto out;
-        printf("%-4s %-28s %-10s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "dc", "weight",
-               "status", "used", "total", "objects", "ro");
+        printf("%-4s %-28s %-10s %-7s %-7s %-8s %14s %14s %10s %s\n", "id", "url", "dc", "weight",
+               "read", "status", "used", "total", "objects", "ro");
         for (size_t i = 0; i < n; i++)
-            printf("%-4" PRIu32 " %-28s %-10s %-7" PRIu32 " %-8s %14" PRIu64 " %14" PRIu64
-                   " %10" PRIu64 " %s\n",
-                   fl[i].id, fl[i].url, fl[i].dc[0] ? fl[i].dc : "-", fl[i].weight, fl[i].status,
-                   fl[i].used_bytes, fl[i].total_bytes, fl[i].objects,
-                   fl[i].read_only ? "yes" : "no");
+            printf("%-4" PRIu32 " %-28s %-10s %-7" PRIu32 " %-7" PRIu32 " %-8s %14" PRIu64
+                   " %14" PRIu64 " %10" PRIu64 " %s\n",
+                   fl[i].id, fl[i].url, fl[i].dc[0] ? fl[i].dc : "-", fl[i].weight,
+                   fl[i].read_weight, fl[i].status, fl[i].used_bytes, fl[i].total_bytes,
+                   fl[i].objects, fl[i].read_only ? "yes" : "no");
     } else {
         cf_err_set(err, "unknown verb \"filer %.32s\" (add, set, list)", verb);
     }

@@ -173,8 +173,8 @@ out:
 
 static void filers_head(void)
 {
-    printf("%-4s %-28s %-10s %-11s %6s %23s %5s %9s %9s %s\n", "id", "url", "dc", "status",
-           "weight", "used / total", "used", "objects", "latency", "last seen");
+    printf("%-4s %-28s %-10s %-11s %6s %6s %23s %5s %9s %9s %s\n", "id", "url", "dc", "status",
+           "weight", "read", "used / total", "used", "objects", "latency", "last seen");
 }
 
 static void filers_row(const json_t *f, uint64_t now)
@@ -194,9 +194,10 @@ static void filers_row(const json_t *f, uint64_t now)
         (void)snprintf(l, sizeof(l), "%.1fms", json_number_value(lat));
     if (seen > 0)
         (void)snprintf(s, sizeof(s), "%.1fs ago", now > seen ? (double)(now - seen) / 1000.0 : 0.0);
-    printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %23s %5s %9" PRIu64 " %9s %s\n",
+    printf("%-4" PRIu64 " %-28s %-10s %-11s %6" PRIu64 " %6" PRIu64 " %23s %5s %9" PRIu64
+           " %9s %s\n",
            jint(f, "id"), jstr(f, "url"), dc[0] ? dc : "-", jstr(f, "status"), jint(f, "weight"),
-           ut, pct, jint(f, "objects"), l, s);
+           jint(f, "read_weight"), ut, pct, jint(f, "objects"), l, s);
 }
 
 static int admin_filers(int argc, char **argv)

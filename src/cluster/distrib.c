@@ -119,6 +119,48 @@ int cf_distrib_choose(const struct cf_distrib_filer *f, size_t n, size_t r, cons
     return cf_distrib_choose_dc(f, n, r, exclude, nex, NULL, 0, rng, rng_ctx, out);
 }
 
+uint64_t cf_distrib_read_rank(const struct cf_distrib_replica *r)
+{
+    /* Classes as distrib.h, "reads": the class in the high bits, the
+     * scaled read weight (< 2^32) below it. */
+    uint64_t w = r->read_weight;
+
+    if (r->bad)
+        return 0;
+    if (!r->up)
+        return 1ull << 32;
+    if (w == 0)
+        return 2ull << 32;
+    if (r->busy)
+        w = w / 4 > 0 ? w / 4 : 1;
+    return (3ull << 32) + w;
+}
+
+void cf_distrib_read_order(const struct cf_distrib_replica *r, size_t n, cf_distrib_rng_cb rng,
+                           void *rng_ctx, size_t *out)
+{
+    if (rng == NULL)
+        rng = cf_distrib_rng_os;
+    for (size_t i = 0; i < n; i++)
+        out[i] = i;
+    /* As the distributor: shuffle, then a stable insertion sort by rank,
+     * so equal ranks keep their shuffled order. n is a handful of replicas. */
+    for (size_t i = n > 0 ? n - 1 : 0; i > 0; i--) {
+        size_t j = uniform(rng, rng_ctx, i + 1), t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t v = out[i], j = i;
+        uint64_t key = cf_distrib_read_rank(&r[v]);
+        while (j > 0 && cf_distrib_read_rank(&r[out[j - 1]]) < key) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = v;
+    }
+}
+
 uint64_t cf_distrib_rng_os(void *ctx)
 {
     uint64_t x = 0;

@@ -531,7 +531,7 @@ static bool wants_redirect(struct cf_gateway *g, struct MHD_Connection *c, uint6
 }
 
 /* Answer 307 to a signed URL on a filer holding the object uuid of (size,
- * sha) (objsrv signs them, best replica first), with the SHA-512 the
+ * sha) (objsrv signs them, in read order), with the SHA-512 the
  * client must check and every replica's URL in the JSON body for it to
  * try the next on a mismatch. Returns 0 with *res set, or an error (logged)
  * when no redirect can be given: the caller streams instead. */

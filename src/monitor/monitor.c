@@ -222,6 +222,8 @@ static json_t *filer_json(struct cf_monitor *m, const struct cf_objdb_filer *f)
     if (j != NULL)
         (void)json_object_set_new(j, "dc", json_string(f->dc));
     if (j != NULL)
+        (void)json_object_set_new(j, "read_weight", json_integer((json_int_t)f->read_weight));
+    if (j != NULL)
         (void)json_object_set_new(j, "latency_ms",
                                   measured ? json_real(ti.latency_ms) : json_null());
     return j;

@@ -11,8 +11,7 @@
 
 #define FILER_COLUMNS                                                                              \
     "id, url, weight, total_bytes, used_bytes, objects, read_only, status, last_seen, "            \
-    "base_weight,"                                                                                 \
-    " dc"
+    "base_weight, dc, read_weight"
 
 static int check_text(const char *what, const char *s, size_t min, size_t max, char *err)
 {
@@ -50,19 +49,28 @@ static int check_dc(const char *dc, char *err)
     return CF_EINVAL;
 }
 
+static int check_weight(const char *what, uint32_t w, char *err)
+{
+    if (w <= CF_OBJDB_WEIGHT_MAX)
+        return 0;
+    cf_err_set(err, "a filer's %s is 0..%d", what, CF_OBJDB_WEIGHT_MAX);
+    return CF_EINVAL;
+}
+
 /* Columns in FILER_COLUMNS order into *f. */
 static int read_filer(struct cf_db_stmt *s, struct cf_objdb_filer *f)
 {
     int64_t id = cf_db_column_int64(s, 0), weight = cf_db_column_int64(s, 2);
-    int64_t base = cf_db_column_int64(s, 9);
+    int64_t base = cf_db_column_int64(s, 9), rw = cf_db_column_int64(s, 11);
 
     memset(f, 0, sizeof(*f));
     if (id < 1 || id > UINT32_MAX || weight < 0 || weight > UINT32_MAX || base < 0 ||
-        base > UINT32_MAX)
+        base > UINT32_MAX || rw < 0 || rw > UINT32_MAX)
         return CF_ECORRUPT;
     f->id = (uint32_t)id;
     f->weight = (uint32_t)weight;
     f->base_weight = (uint32_t)base;
+    f->read_weight = (uint32_t)rw;
     f->total_bytes = (uint64_t)cf_db_column_int64(s, 3);
     f->used_bytes = (uint64_t)cf_db_column_int64(s, 4);
     f->objects = (uint64_t)cf_db_column_int64(s, 5);
@@ -96,7 +104,7 @@ static int changed(int rc, uint32_t id, char *err)
 int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f, char *err)
 {
     static const char sql[] = "INSERT INTO filers (" FILER_COLUMNS ")"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3, ?10)";
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3, ?10, ?11)";
     struct cf_db *db = NULL;
     int rc;
 
@@ -109,10 +117,14 @@ int cf_objdb_filer_register(struct cf_objdb *odb, const struct cf_objdb_filer *f
     rc = check_dc(f->dc, err);
     if (rc < 0)
         goto out;
+    rc = check_weight("read weight", f->read_weight, err);
+    if (rc < 0)
+        goto out;
     db = cf_db_pool_acquire(odb->catalog);
-    rc = cf_db_run(db, NULL, 0, err, sql, "itiiiiitit", (int64_t)f->id, f->url, (int64_t)f->weight,
+    rc = cf_db_run(db, NULL, 0, err, sql, "itiiiiititi", (int64_t)f->id, f->url, (int64_t)f->weight,
                    (int64_t)f->total_bytes, (int64_t)f->used_bytes, (int64_t)f->objects,
-                   (int64_t)f->read_only, f->status, (int64_t)f->last_seen_ms, f->dc);
+                   (int64_t)f->read_only, f->status, (int64_t)f->last_seen_ms, f->dc,
+                   (int64_t)f->read_weight);
     if (rc == CF_EEXIST)
         cf_err_set(err, "filer %u or url \"%s\" is already registered", (unsigned)f->id, f->url);
     if (rc > 0)
@@ -142,6 +154,23 @@ int cf_objdb_filer_update(struct cf_objdb *odb, uint32_t id, const char *url, ui
 out:
     if (db != NULL)
         cf_db_pool_release(odb->catalog, db);
+    return rc;
+}
+
+int cf_objdb_filer_set_read_weight(struct cf_objdb *odb, uint32_t id, uint32_t read_weight,
+                                   char *err)
+{
+    static const char sql[] = "UPDATE filers SET read_weight = ?2 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    int rc;
+
+    rc = check_weight("read weight", read_weight, err);
+    if (rc < 0)
+        return rc;
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)read_weight);
+    rc = changed(rc, id, err);
+    cf_db_pool_release(odb->catalog, db);
     return rc;
 }
 

@@ -42,7 +42,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " status TEXT NOT NULL,"
                                      " last_seen BIGINT NOT NULL,"
                                      " base_weight BIGINT NOT NULL DEFAULT 0,"
-                                     " dc TEXT NOT NULL DEFAULT '');";
+                                     " dc TEXT NOT NULL DEFAULT '',"
+                                     " read_weight BIGINT NOT NULL DEFAULT 100);";
 
 /* The instance registry and the change feed (registry.h), and the filer
  * history (objdb.h): created in every catalog, new or old, at open. */
@@ -192,7 +193,9 @@ static int has_column(struct cf_db *db, const char *table, const char *column, b
 /* Inside the caller's transaction, bring a catalog made by an older coffer
  * up to the current columns: filers.base_weight (the operator's weight,
  * which the tracker scales into weight), starting equal to weight; and the
- * data-center labels filers.dc and shards.dc, starting empty. */
+ * data-center labels filers.dc and shards.dc, starting empty; and
+ * filers.read_weight (the operator's weight for reads), starting at
+ * CF_OBJDB_READ_WEIGHT_DEFAULT. */
 static int catalog_migrate(struct cf_db *db, char *err)
 {
     static const struct {
@@ -203,6 +206,8 @@ static int catalog_migrate(struct cf_db *db, char *err)
          "UPDATE filers SET base_weight = weight;"},
         {"filers", "dc", "ALTER TABLE filers ADD COLUMN dc TEXT NOT NULL DEFAULT '';"},
         {"shards", "dc", "ALTER TABLE shards ADD COLUMN dc TEXT NOT NULL DEFAULT '';"},
+        {"filers", "read_weight",
+         "ALTER TABLE filers ADD COLUMN read_weight BIGINT NOT NULL DEFAULT 100;"},
     };
     int rc = 0;
 

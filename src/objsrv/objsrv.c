@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "coffer/cred.h"
+#include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fetch.h"
 #include "coffer/http.h"
@@ -42,9 +43,12 @@ struct record {
     uint64_t size;
     uint8_t sha[CF_SHA512_LEN];
     char path[CF_PATH_MAX + 1];                           /* the object's path on its filers */
-    size_t n;                                             /* replicas, best first */
+    size_t n;                                             /* replicas */
     char urls[CF_FETCH_MAX_REPLICAS][CF_REPLICA_URL_MAX]; /* GET URLs of the bytes */
     uint32_t ids[CF_FETCH_MAX_REPLICAS];                  /* the filer of each URL */
+    /* What orders the replicas for a read (order_replicas): in the cache
+     * they are in the app's order; each request orders its own copy. */
+    struct cf_distrib_replica rank[CF_FETCH_MAX_REPLICAS];
 };
 
 struct slot {
@@ -231,36 +235,46 @@ static void suspect_put(struct cf_objsrv *o, const char *uuid, const char *url)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Move a suspect replica of r to the end of its list. */
-static void demote_suspect(struct cf_objsrv *o, struct record *r)
+/* Order r's replicas for one read (distrib.h, "reads"): filers that
+ * answer by read weight, equal ones shuffled per request, then read weight
+ * 0, then filers down, and the replica found bad (suspect_put) last. */
+static void order_replicas(struct cf_objsrv *o, struct record *r)
 {
     struct suspect *s = suspect_of(o, r->uuid);
+    struct record in = *r;
+    size_t idx[CF_FETCH_MAX_REPLICAS];
     char url[URL_MAX] = "";
 
     pthread_mutex_lock(&s->mu);
     if (s->expires_ns > cf_now_ns() && strcmp(s->uuid, r->uuid) == 0)
         memcpy(url, s->url, sizeof(url));
     pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; url[0] != '\0' && i + 1 < r->n; i++) {
-        if (strcmp(r->urls[i], url) == 0) {
-            uint32_t id = r->ids[i];
-            memmove(r->urls[i], r->urls[i + 1], (r->n - i - 1) * sizeof(r->urls[0]));
-            memmove(&r->ids[i], &r->ids[i + 1], (r->n - i - 1) * sizeof(r->ids[0]));
-            memcpy(r->urls[r->n - 1], url, sizeof(url));
-            r->ids[r->n - 1] = id;
-            break;
-        }
+    for (size_t i = 0; i < in.n; i++)
+        in.rank[i].bad = url[0] != '\0' && strcmp(in.urls[i], url) == 0;
+    cf_distrib_read_order(in.rank, in.n, NULL, NULL, idx);
+    for (size_t i = 0; i < in.n; i++) {
+        memcpy(r->urls[i], in.urls[idx[i]], sizeof(r->urls[i]));
+        r->ids[i] = in.ids[idx[i]];
+        r->rank[i] = in.rank[idx[i]];
     }
 }
 
-/* Replica order: filers that answer (online, busy, read-only, maintenance:
- * cf_objdb_status_up) before the others, then heavier first. */
-static int rank(json_t *f)
+/* A replica's filer as the app describes it ({"status", "read_weight"}):
+ * what order_replicas needs. A record from an app that sends no read
+ * weight reads as CF_OBJDB_READ_WEIGHT_DEFAULT. */
+static struct cf_distrib_replica replica_rank(json_t *f)
 {
     const char *st = json_string_value(json_object_get(f, "status"));
-    int w = (int)json_integer_value(json_object_get(f, "weight"));
+    json_t *rw = json_object_get(f, "read_weight");
+    json_int_t w = json_is_integer(rw) ? json_integer_value(rw) : CF_OBJDB_READ_WEIGHT_DEFAULT;
 
-    return (st != NULL && cf_objdb_status_up(st) ? 1 << 20 : 0) + (w > 0xfffff ? 0xfffff : w);
+    return (struct cf_distrib_replica){.read_weight = w < 0 ? 0
+                                                      : w > CF_OBJDB_WEIGHT_MAX
+                                                          ? CF_OBJDB_WEIGHT_MAX
+                                                          : (uint32_t)w,
+                                       .up = st != NULL && cf_objdb_status_up(st),
+                                       .busy = st != NULL && strcmp(st, CF_OBJDB_BUSY) == 0,
+                                       .bad = false};
 }
 
 /* Turn the app's JSON record into a struct record. */
@@ -269,7 +283,6 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     json_t *filers = json_object_get(j, "filers");
     const char *sha = json_string_value(json_object_get(j, "sha512"));
     const char *path = json_string_value(json_object_get(j, "path"));
-    json_t *sorted[CF_FETCH_MAX_REPLICAS];
     size_t n = json_array_size(filers);
 
     if (sha == NULL || path == NULL || !json_is_integer(json_object_get(j, "size")) || n == 0 ||
@@ -283,22 +296,14 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
         return CF_EINTERNAL;
     }
     r->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
-    for (size_t i = 0; i < n; i++) {
-        size_t k = i;
-        sorted[i] = json_array_get(filers, i);
-        while (k > 0 && rank(sorted[k - 1]) < rank(sorted[k])) {
-            json_t *t = sorted[k];
-            sorted[k] = sorted[k - 1];
-            sorted[k - 1] = t;
-            k--;
-        }
-    }
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *url = json_string_value(json_object_get(sorted[i], "url"));
-        json_int_t id = json_integer_value(json_object_get(sorted[i], "id"));
+        json_t *f = json_array_get(filers, i);
+        const char *url = json_string_value(json_object_get(f, "url"));
+        json_int_t id = json_integer_value(json_object_get(f, "id"));
         if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0) {
             r->ids[r->n] = id > 0 && id <= (json_int_t)UINT32_MAX ? (uint32_t)id : 0;
+            r->rank[r->n] = replica_rank(f);
             r->n++;
         }
     }
@@ -456,7 +461,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
-    demote_suspect(o, &rec);
+    order_replicas(o, &rec);
     rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), rec.size, &range);
     if (rr == CF_RANGE_UNSATISFIABLE) {
         const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
@@ -514,9 +519,10 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
 }
 
 /* GET /v1/objects/UUID/urls?ttl_s=N: signed URLs (cred.h) reading the
- * object from each of its filers, best first, valid for N seconds (1 to
- * URL_TTL_MAX_S; default URL_TTL_DEFAULT_S), for a client sent there
- * instead of being streamed the bytes (the gateway's redirect). The reply
+ * object from each of its filers, in read order (order_replicas), valid
+ * for N seconds (1 to URL_TTL_MAX_S; default URL_TTL_DEFAULT_S), for a
+ * client sent there instead of being streamed the bytes (the gateway's
+ * redirect). The reply
  * holds the record's size and SHA-512, which that client must check. */
 static enum MHD_Result serve_urls(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
 {
@@ -544,7 +550,7 @@ static enum MHD_Result serve_urls(struct cf_objsrv *o, struct MHD_Connection *c,
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
-    demote_suspect(o, &rec);
+    order_replicas(o, &rec);
     exp = cf_wall_ms() + (uint64_t)ttl * 1000u;
     if (cf_cred_url_sign(o->cred, rec.path, exp, sq) < 0)
         return cf_http_reply_error(c, CF_EUNAVAIL, "no cluster key to sign URLs with");
@@ -873,7 +879,8 @@ static const char usage[] =
     "usage: coffer objsrv [--listen HOST:PORT] [--app URL]\n"
     "\n"
     "Runs the download service: GET /v1/objects/UUID streams the object from its\n"
-    "best replica, failing over to the others, and verifies its SHA-512 (replicas\n"
+    "replicas in read order (the filers' read weights, equal ones shuffled),\n"
+    "failing over to the others, and verifies its SHA-512 (replicas\n"
     "that fail are reported to the app, POST /v1/findings);\n"
     "GET /v1/objects/UUID/urls gives signed URLs reading it from its filers.\n";
 

@@ -336,6 +336,7 @@ static int prepare_db(const char *uri, const char *shard, const struct server_co
             f.id = id;
             (void)snprintf(f.url, sizeof(f.url), "%s", url);
             f.weight = 100;
+            f.read_weight = CF_OBJDB_READ_WEIGHT_DEFAULT;
             (void)snprintf(f.status, sizeof(f.status), "unknown");
             rc = cf_objdb_filer_register(odb, &f, err);
         } else if (rc == 0 && strcmp(f.url, url) != 0) {

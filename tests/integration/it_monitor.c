@@ -6,8 +6,10 @@
  * Cases:
  *   table        every filer online in GET /v1/filers with used/total/objects
  *                equal to the filer's own /status and the weight the rule
- *                gives them; `coffer admin filers` prints them; the
- *                per-filer gauges are on /metrics
+ *                gives them; `coffer admin filers` prints them; a read
+ *                weight set with `coffer admin filer set --read-weight`
+ *                shows there (write weight unchanged); the per-filer
+ *                gauges are on /metrics
  *   offline      a SIGSTOPped filer turns offline within a bounded wait and
  *                uploads avoid it (r=2 lands on the other two, r=3 is 503);
  *                after SIGCONT it is online and an r=3 upload uses it; a
@@ -223,6 +225,17 @@ static void check_weight(const json_t *e, int64_t want)
     IT_EQ(it_json_int(e, "weight"), want);
 }
 
+/* The monitor's /v1/filers gives filer 2 read weight 7, and its write
+ * weight is unchanged. */
+static bool read_weight_is_7(void *arg)
+{
+    json_t *e = filer_entry(arg, 2);
+    bool ok = it_json_int(e, "read_weight") == 7 && it_json_int(e, "base_weight") == 100;
+
+    json_decref(e);
+    return ok;
+}
+
 /* ---- cases ---- */
 
 static void t_table(void *arg)
@@ -246,6 +259,7 @@ static void t_table(void *arg)
         IT_STREQ(it_json_str(e, "status"), "online");
         IT_CHECK(!it_json_bool(e, "read_only"));
         IT_EQ(it_json_int(e, "base_weight"), 100);
+        IT_EQ(it_json_int(e, "read_weight"), 100);
         /* A few KB on a whole filesystem: every tenth free, the full weight. */
         IT_CHECK(it_json_int(e, "used_bytes") * 10 < it_json_int(e, "total_bytes"));
         check_weight(e, 100);
@@ -268,6 +282,13 @@ static void t_table(void *arg)
     for (unsigned i = 0; i < NFILERS; i++)
         IT_CHECKF(strstr(out, m.f[i].base) != NULL, "%s not in:\n%s", m.f[i].base, out);
     IT_CHECKF(strstr(out, "online") != NULL, "no online filer in:\n%s", out);
+    IT_CHECKF(strstr(out, " read ") != NULL, "no read weight column in:\n%s", out);
+    /* The operator's read weight, as stored; the tracker's polls keep it. */
+    IT_EQ(it_exit_code(it_coffer_cmd(out, OUT_MAX, NULL, "admin", "filer", "set", "--db", m.db,
+                                     "--id", "2", "--read-weight", "7", NULL)),
+          0);
+    IT_CHECKF(it_wait_for(read_weight_is_7, &m, 100, 100),
+              "the monitor never showed filer 2's read weight 7");
     /* The per-filer gauges. */
     IT_EQ(it_http_to(NULL, m.monitor.base, "GET", "/metrics", NULL, &r, NULL), 200);
     IT_CHECKF(strstr(r.body, "coffer_filer_up{filer=\"1\"} 1") != NULL, "metrics:\n%s", r.body);

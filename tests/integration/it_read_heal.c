@@ -1,17 +1,15 @@
 /*
  * it_read_heal.c -- a download that meets a bad replica, against `coffer
  * server` with three filers and two replicas: the replica objsrv reads
- * first is corrupted on its filer's disk (same length, one byte inverted
- * in the middle) or its file deleted. The first GET through the gateway,
- * and the first `coffer get`, must still give the whole file with the
- * right bytes; the finding must be in the scribe (GET /v1/log on the
- * monitor) with the filer, the object and its kind; and the bad replica
- * must be rewritten on its filer without an operator (the audit the
- * finding starts). A file too large to be verified before its first byte
- * leaves: the first plain GET may break off, but never ends as a clean
- * complete response with wrong bytes, and the next one is right. Last,
- * the app's POST /v1/findings refuses malformed findings (400) and starts
- * one audit per filer however many findings come at once.
+ * first (the filers have distinct read weights) is corrupted on its filer's disk (same length, one
+ * byte inverted in the middle) or its file deleted. The first GET through the gateway, and the
+ * first `coffer get`, must still give the whole file with the right bytes; the finding must be in
+ * the scribe (GET /v1/log on the monitor) with the filer, the object and its kind; and the bad
+ * replica must be rewritten on its filer without an operator (the audit the finding starts). A file
+ * too large to be verified before its first byte leaves: the first plain GET may break off, but
+ * never ends as a clean complete response with wrong bytes, and the next one is right. Last, the
+ * app's POST /v1/findings refuses malformed findings (400) and starts one audit per filer however
+ * many findings come at once.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,9 +45,15 @@ struct replica {
     struct it_filer f;
 };
 
+/* The read weight start gives filer id: filer 1 is read first. */
+static int64_t read_weight_of(unsigned id)
+{
+    return 400 - 100 * (int64_t)id;
+}
+
 static void start(struct sys *y)
 {
-    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "", db[IT_PATH_MAX + 32];
     json_t *body, *out = NULL;
     long status = 0;
 
@@ -66,6 +70,50 @@ static void start(struct sys *y)
     it_fmt(y->auth, sizeof(y->auth), "Authorization: Bearer %s", it_json_str(out, "token"));
     json_decref(body);
     json_decref(out);
+    /* Distinct read weights, so that objsrv reads the replicas of an
+     * object in one known order (distrib.h, "reads"), the one its signed
+     * URLs give (first_replica). */
+    it_fmt(db, sizeof(db), "sqlite:%s/data/catalog.db", it_case_dir());
+    for (unsigned i = 1; i <= y->s.nfilers; i++) {
+        char id[16], w[16];
+        int st;
+        it_fmt(id, sizeof(id), "%u", i);
+        it_fmt(w, sizeof(w), "%" PRId64, read_weight_of(i));
+        st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "set", "--db", db, "--id", id,
+                           "--read-weight", w, NULL);
+        IT_CHECKF(it_exit_code(st) == 0, "admin filer set --id %s --read-weight %s: 0x%x", id, w,
+                  (unsigned)st);
+    }
+}
+
+/* The app gives the filers of uuid the read weights start set. */
+struct weighed {
+    const struct sys *y;
+    const char *uuid;
+};
+
+static bool app_has_read_weights(void *arg)
+{
+    const struct weighed *w = arg;
+    char target[256];
+    struct it_resp r;
+    bool all = false;
+    json_t *j, *fl;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", w->uuid);
+    if (it_http_to(NULL, w->y->s.p.base, "GET", target, NULL, &r, NULL) == 200) {
+        j = it_resp_json(&r);
+        fl = json_object_get(j, "filers");
+        all = json_array_size(fl) > 0;
+        for (size_t i = 0; i < json_array_size(fl); i++) {
+            json_t *f = json_array_get(fl, i);
+            if (it_json_int(f, "read_weight") != read_weight_of((unsigned)it_json_int(f, "id")))
+                all = false;
+        }
+        json_decref(j);
+    }
+    it_resp_fini(&r);
+    return all;
 }
 
 static void put_ok(const struct sys *y, const char *target, uint64_t seed, uint64_t size)
@@ -97,6 +145,9 @@ static void first_replica(const struct sys *y, const char *name, struct replica 
     it_fmt(rp->uuid, sizeof(rp->uuid), "%s", it_json_str(v, "uuid"));
     json_decref(j);
     it_resp_fini(&r);
+    /* Before objsrv first asks the app for the record (and caches it). */
+    IT_CHECKF(it_wait_for(app_has_read_weights, &(struct weighed){y, rp->uuid}, 100, 100),
+              "the app never gave the filers of %s their read weights", rp->uuid);
 
     it_fmt(target, sizeof(target), "/v1/objects/%s/urls", rp->uuid);
     IT_EQ(it_http_to(NULL, y->s.objsrv, "GET", target, NULL, &r, NULL), 200);

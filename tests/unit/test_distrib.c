@@ -1,6 +1,7 @@
 /*
  * test_distrib.c -- the distributor's choice against a brute-force model,
- * and its data-center spread against a step-by-step model and a table.
+ * and its data-center spread against a step-by-step model and a table;
+ * the read order of an object's replicas.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -373,6 +374,69 @@ static void test_spread_on_filer_rows(void **state)
     }
 }
 
+/* ---- reads ---- */
+
+static struct cf_distrib_replica rep(uint32_t rw, bool up, bool busy, bool bad)
+{
+    return (struct cf_distrib_replica){.read_weight = rw, .up = up, .busy = busy, .bad = bad};
+}
+
+/* Replicas of equal rank: each is read first about as often as the other,
+ * with the given rng or the kernel's; the rest stay behind them. */
+static void test_read_equal_rank_spreads(void **state)
+{
+    struct cf_distrib_replica r[4] = {rep(100, true, false, false), rep(0, true, false, false),
+                                      rep(100, true, false, false), rep(100, false, false, false)};
+    unsigned first[4] = {0}, os_first[4] = {0};
+    uint64_t seed = 11;
+    const unsigned trials = 4000;
+
+    (void)state;
+    for (unsigned t = 0; t < trials; t++) {
+        size_t out[4];
+        cf_distrib_read_order(r, 4, splitmix, &seed, out);
+        first[out[0]]++;
+        assert_true(out[1] == 0 || out[1] == 2);
+        assert_int_equal(out[2], 1); /* read weight 0: after those that weigh */
+        assert_int_equal(out[3], 3); /* down: after every filer that answers */
+        cf_distrib_read_order(r, 4, NULL, NULL, out);
+        os_first[out[0]]++;
+    }
+    /* Half each, within 5 standard deviations (sqrt(4000 / 4) ~ 32). */
+    assert_in_range(first[0], trials / 2 - 160, trials / 2 + 160);
+    assert_in_range(first[2], trials / 2 - 160, trials / 2 + 160);
+    assert_in_range(os_first[0], trials / 2 - 160, trials / 2 + 160);
+    assert_in_range(os_first[2], trials / 2 - 160, trials / 2 + 160);
+    assert_int_equal(first[1] + first[3] + os_first[1] + os_first[3], 0);
+}
+
+static void test_read_rank_rules(void **state)
+{
+    /* Heavier first; a busy filer counts a quarter; weight 0 after any
+     * weight; down after up whatever its weight; bad last whatever it is. */
+    struct cf_distrib_replica r[7] = {
+        rep(0, true, false, false),  rep(1000, true, false, true),  rep(50, true, false, false),
+        rep(300, true, true, false), rep(900, false, false, false), rep(80, true, false, false),
+        rep(2, true, true, false),
+    };
+    const size_t want[7] = {5, 3, 2, 6, 0, 4, 1};
+    uint64_t seed = 3;
+    size_t out[7];
+
+    (void)state;
+    for (int t = 0; t < 50; t++) {
+        cf_distrib_read_order(r, 7, splitmix, &seed, out);
+        for (size_t i = 0; i < 7; i++)
+            assert_int_equal(out[i], want[i]);
+    }
+    /* A busy filer of weight 2 still weighs (1), above weight 0. */
+    assert_true(cf_distrib_read_rank(&r[6]) > cf_distrib_read_rank(&r[0]));
+    /* Edges: nothing to order; one replica. */
+    cf_distrib_read_order(r, 0, NULL, NULL, out);
+    cf_distrib_read_order(r, 1, NULL, NULL, out);
+    assert_int_equal(out[0], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_spread_random_against_model),
         cmocka_unit_test(test_spread_table),
         cmocka_unit_test(test_spread_on_filer_rows),
+        cmocka_unit_test(test_read_equal_rank_spreads),
+        cmocka_unit_test(test_read_rank_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

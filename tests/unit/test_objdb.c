@@ -848,6 +848,74 @@ static void test_dc_labels(void **state)
     assert_string_equal(got.dc, "a");
 }
 
+/* Read weights: given at registration, changed by the operator, checked,
+ * left alone by the tracker, and added (at the default) by the upgrade of a
+ * catalog made before them. */
+static void test_read_weight(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_filer f, got, *v = NULL;
+    struct cf_db *db = NULL;
+    char err[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    memset(&f, 0, sizeof(f));
+    f.id = 1;
+    (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8301");
+    f.weight = 100;
+    f.read_weight = 250;
+    (void)snprintf(f.status, sizeof(f.status), "unknown");
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    f.id = 2;
+    (void)snprintf(f.url, sizeof(f.url), "http://127.0.0.1:8302");
+    f.read_weight = CF_OBJDB_WEIGHT_MAX + 1;
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), CF_EINVAL);
+    f.read_weight = 0;
+    assert_int_equal(cf_objdb_filer_register(fx->odb, &f, err), 0);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_int_equal(got.read_weight, 250);
+    assert_int_equal(got.weight, 100);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 2, &got, err), 0);
+    assert_int_equal(got.read_weight, 0);
+
+    assert_int_equal(cf_objdb_filer_set_read_weight(fx->odb, 2, 40, err), 0);
+    assert_int_equal(cf_objdb_filer_set_read_weight(fx->odb, 2, CF_OBJDB_WEIGHT_MAX + 1, err),
+                     CF_EINVAL);
+    assert_int_equal(cf_objdb_filer_set_read_weight(fx->odb, 9, 40, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 2, &got, err), 0);
+    assert_int_equal(got.read_weight, 40);
+    assert_int_equal(got.weight, 100); /* the write weight is another thing */
+
+    /* The tracker's write keeps it (and returns it). */
+    f.id = 2;
+    f.weight = 30;
+    f.read_weight = 0;
+    (void)snprintf(f.status, sizeof(f.status), "%s", CF_OBJDB_BUSY);
+    assert_int_equal(cf_objdb_filer_track(fx->odb, &f, &got, err), 0);
+    assert_int_equal(got.read_weight, 40);
+    assert_int_equal(got.weight, 30);
+    assert_int_equal(cf_objdb_filer_list(fx->odb, &v, &n, err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].read_weight, 250);
+    assert_int_equal(v[1].read_weight, 40);
+    free(v);
+
+    /* A catalog from before read weights: every filer gets the default. */
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    assert_int_equal(cf_db_open(fx->catalog, &db, err), 0);
+    assert_int_equal(cf_db_exec(db, "ALTER TABLE filers DROP COLUMN read_weight", err), 0);
+    cf_db_close(db);
+    open_odb(fx);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_int_equal(got.read_weight, CF_OBJDB_READ_WEIGHT_DEFAULT);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 2, &got, err), 0);
+    assert_int_equal(got.read_weight, CF_OBJDB_READ_WEIGHT_DEFAULT);
+    assert_int_equal(cf_objdb_filer_set_read_weight(fx->odb, 1, 0, err), 0);
+    assert_int_equal(cf_objdb_filer_get(fx->odb, 1, &got, err), 0);
+    assert_int_equal(got.read_weight, 0);
+}
+
 /* The tracker and the operator's maintenance switch, interleaved as a poll
  * in flight sees them: neither direction of the switch is undone. */
 static void test_filer_track_and_maintenance(void **state)
@@ -1096,6 +1164,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dc_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_weight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filer_track_and_maintenance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),

@@ -35,7 +35,7 @@ void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weigh
     it_fmt(id, sizeof(id), "%u", f->id);
     it_fmt(w, sizeof(w), "%u", weight);
     st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "add", "--db", db, "--id", id, "--url",
-                       f->base, "--weight", w, NULL);
+                       f->base, "--weight", w, "--read-weight", w, NULL);
     IT_CHECKF(it_exit_code(st) == 0, "coffer admin filer add --id %s: status 0x%x (see cmd.log)",
               id, (unsigned)st);
 }

@@ -41,7 +41,10 @@
 /* The case's object database catalog: it_case_db_uri(out, "catalog"), so
  * "sqlite:<case dir>/catalog.db" or a new PostgreSQL database. */
 void it_case_db(char out[IT_PATH_MAX]);
-/* `coffer admin filer add --db DB --id ID --url BASE --weight W`; must exit 0. */
+/* `coffer admin filer add --db DB --id ID --url BASE --weight W --read-weight W`;
+ * must exit 0. The read weight is the write weight, so a case that weights
+ * its filers differently reads replicas in that order too (distrib.h,
+ * "reads"), and filers of equal weight share the reads. */
 void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weight);
 /* `coffer admin shard add --db DB`; must exit 0 and say so. On PostgreSQL
  * with --location a new database (it_shard_location), on SQLite without
