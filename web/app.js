@@ -809,7 +809,7 @@ function revokeKey(id) {
 
 // ---- the operator's view ----
 
-const events = { next: null, filters: {} };
+const events = { next: null, filters: {}, seq: 0 };
 
 function statusChip(status, extra) {
   const cls = status === 'online' || status === 'up' ? 'ok' : status === 'unknown' ? 'warn' : 'bad';
@@ -935,10 +935,13 @@ async function loadJobs() {
 }
 
 async function loadEvents(more = false) {
+  // A newer load (new filters, a refresh) wins over one still in flight.
+  const seq = ++events.seq;
   try {
     const q = { ...events.filters, limit: 100 };
     if (more) q.after = events.next;
     const page = await api.adminEvents(q);
+    if (seq !== events.seq) return;
     const list = page.events || [];
     const rows = list.map(eventRow);
     if (more) $('event-rows').append(...rows);

@@ -391,9 +391,14 @@ async function desktop(url, password, srv) {
   await page.locator('#event-rows tr').first().waitFor();
   await page.fill('#ev-kind', 'filer.status');
   await page.click('#event-filters button[type="submit"]');
-  await page.locator('#event-rows tr[data-kind="filer.status"]').first().waitFor();
+  // The unfiltered rows stay until the filtered answer replaces them: wait
+  // (bounded) for a list of filer.status rows only.
+  const filtered = await page.waitForFunction(() => {
+    const trs = [...document.querySelectorAll('#event-rows tr')];
+    return trs.length > 0 && trs.every((t) => t.dataset.kind === 'filer.status');
+  }, null, { timeout: 15000 }).then(() => true, () => false);
   const kinds = await page.locator('#event-rows tr').evaluateAll((trs) => trs.map((t) => t.dataset.kind));
-  check(kinds.length > 0 && kinds.every((k) => k === 'filer.status'), `only filer.status: ${kinds}`);
+  check(filtered, `only filer.status: ${kinds}`);
   await page.screenshot({ path: path.join(shots, 'admin-desktop.png'), fullPage: true });
   await page.locator('#user-rows tr[data-user="admin"] .chip', { hasText: 'admin' }).waitFor();
   await page.locator('#user-rows tr[data-user="reader"] td.groups', { hasText: 'staff' }).waitFor();
