@@ -1379,7 +1379,7 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->dedupe = conf->dedupe;
     a->stale_delay_ms = conf->stale_delay_ms;
     a->upload_hold_ms = (conf->upload_hold_s ? conf->upload_hold_s : CF_APP_UPLOAD_HOLD_S) * 1000;
-    a->auto_shard = conf->auto_shard && strncmp(conf->db, "sqlite:", 7) == 0;
+    a->auto_shard = conf->auto_shard && conf->db != NULL && strncmp(conf->db, "sqlite:", 7) == 0;
     if (conf->auto_shard && !a->auto_shard)
         cf_log(CF_LOG_WARN, "--auto-shard is ignored: it needs a SQLite catalog (add shards with "
                             "`coffer admin shard add --location URI`)");
