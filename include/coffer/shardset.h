@@ -4,8 +4,9 @@
  *
  * Role: both sharded databases of coffer (DESIGN §3) keep one catalog
  * database whose "shards" table lists the shards (id, location, created,
- * flags) and one database per shard. A struct cf_shardset holds what they
- * share: the catalog's URI, directory and connection pool; a cache of the
+ * flags, optionally a limit) and one database per shard. A struct
+ * cf_shardset holds what they share: the catalog's URI, directory and
+ * connection pool; a cache of the
  * shards table, sorted by id, each entry with its own connection pool;
  * look-up by binary search; re-reading the table, on demand or on a miss
  * (rate limited); resolution of relative "sqlite:" locations; and the order
@@ -20,7 +21,8 @@
  * Entries are never removed or freed before cf_shardset_close, so a pointer
  * from any call here stays valid, without a lock, until then. id, location,
  * created_ms and pool never change once an entry is published; only the
- * flags do, and they are read with cf_shardset_flags.
+ * flags and the limit do, and they are read with cf_shardset_flags and
+ * cf_shardset_limit.
  *
  * Locations. A shard's location is a db.h URI, kept as stored in the
  * catalog. When the catalog is itself a SQLite file, a "sqlite:" location
