@@ -26,6 +26,13 @@
  * last periodic pass (the coffer_objects, coffer_object_aliases,
  * coffer_replica_deficit_objects and coffer_stale_replicas gauges;
  * counted_ms 0: not counted yet).
+ * Full shards (objdb.h): the periodic pass of the app holding the purge
+ * lease checks every writable shard; one crossing 90% of its max objects
+ * (or of the 48-bit id space) goes to the scribe once ("shard N is 90%
+ * full: add a shard", kind "shard"; again only after it fell below), and
+ * with auto_shard a new shard is added next to a SQLite catalog unless
+ * another writable shard is below 90%. Without a periodic pass
+ * (purge_interval_ms 0) nothing is checked.
  * POST /v1/findings {"uuid","filer","kind","message"} (cluster key): a
  * replica a download found bad (objsrv.h); it goes to the scribe as an
  * event of that kind (at most 30 a minute per filer) and starts an audit
@@ -90,6 +97,11 @@ struct cf_app_conf {
      * killed mid-upload leaves bytes the stale drain deletes after this.
      * 0 (a zeroed struct) means CF_APP_UPLOAD_HOLD_S. */
     uint64_t upload_hold_s;
+    /* When the periodic pass finds a writable shard 90% full and no other
+     * writable shard below 90%, add a shard next to the catalog (a SQLite
+     * catalog only; ignored with a warning otherwise). A zeroed struct
+     * means off; `coffer server` turns it on. */
+    bool auto_shard;
 
     struct cf_http_limits http; /* slow clients (http.h) */
     /* Tests only: a file whose number of ms is added to the wall clock of

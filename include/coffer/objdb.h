@@ -6,7 +6,8 @@
  * it per filer. Layout:
  *
  *   catalog (one database, its URI given to cf_objdb_open)
- *     shards  (500C)  id, location (a db.h URI), read_only, obsolete, created
+ *     shards  (500C)  id, location (a db.h URI), read_only, obsolete, created,
+ *                     dc, max_objects (0: no limit but the 48-bit id space)
  *     filers  (700)   id, url, weight, read_weight, total/used bytes, objects,
  *                     read_only, status, last_seen: the filer summary table
  *   shard N (one database per shard, at its location)
@@ -43,6 +44,13 @@
  *   cf_objdb_set_deleted  marks (or unmarks) the record deleted.
  *   cf_objdb_move_deleted moves a marked record to the deleted-object map;
  *                     from then on look-ups do not find it.
+ *
+ * Full shards: a shard takes object ids up to its max_objects (0: up to
+ * CF_UUID_OID_MAX). The limit counts ids handed out, not records: ids of
+ * failed uploads and the rest of a process's block at exit (at most
+ * CF_OBJDB_ID_BLOCK per process start) count too, so set it well above
+ * CF_OBJDB_ID_BLOCK outside tests. A full shard takes no new objects, like
+ * a read-only one, until its max is raised.
  *
  * Look-up: cf_objdb_get finds a record with one indexed query on one shard
  * (objects by primary key joined with its object_filers rows), and the UUID's
@@ -122,6 +130,7 @@ struct cf_objdb_shard {
     bool obsolete;
     uint64_t created_ms;
     char dc[CF_OBJDB_DC_MAX + 1]; /* the data center the database lives in */
+    uint64_t max_objects;         /* object ids it may hand out; 0: no limit */
 };
 
 struct cf_objdb_filer {
@@ -186,6 +195,18 @@ CF_MUST_CHECK int cf_objdb_shard_add(struct cf_objdb *odb, uint16_t id, const ch
 CF_MUST_CHECK int cf_objdb_shard_set(struct cf_objdb *odb, uint16_t id, bool read_only,
                                      bool obsolete, char *err);
 
+/* Set the most object ids shard id hands out (0: no limit but the id
+ * space; see "Full shards"). Takes effect in this process at once and in
+ * others at their next cf_objdb_refresh. Returns 0, CF_ENOTFOUND, CF_EINVAL
+ * (max above CF_UUID_OID_MAX), or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_set_max(struct cf_objdb *odb, uint16_t id, uint64_t max,
+                                         char *err);
+
+/* The object ids of shard id used so far: the highest of the ids this
+ * process handed out and those recorded in the shard (live or deleted), so
+ * one indexed read of the shard. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_objdb_shard_used(struct cf_objdb *odb, uint16_t id, uint64_t *used, char *err);
+
 /* A snapshot of the cached shards table, in id order. On success *out is an
  * array of *n entries (caller owns; free() it; NULL when *n is 0). Cannot
  * fail. The entries' dc is left empty (cf_objdb_shard_dc reads it). */
@@ -208,11 +229,13 @@ bool cf_objdb_dc_valid(const char *dc);
 /* ---- records ------------------------------------------------------------- */
 
 /* Reserve a UUID for a new object in a writable shard (round robin among
- * shards neither read-only nor obsolete), or in shard `shard` when it is
- * not 0. Writes nothing per object (see "Record life cycle"). Returns 0;
- * CF_EUNAVAIL if no shard is writable; CF_ENOTFOUND for an unknown shard;
- * CF_EREADONLY for a named shard that takes no new objects; CF_ENOSPC if the
- * shard has used every object id; or a db.h error. */
+ * shards neither read-only nor obsolete; a full one is passed over for the
+ * next), or in shard `shard` when it is not 0. Writes nothing per object
+ * (see "Record life cycle"). Returns 0; CF_EUNAVAIL if no shard is writable
+ * or every writable one is full (err names one); CF_ENOTFOUND for an
+ * unknown shard; CF_EREADONLY for a named shard that takes no new objects;
+ * CF_ENOSPC if the named shard is full (its max_objects or every object
+ * id); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct cf_uuid *out,
                                    char *err);
 

@@ -55,6 +55,7 @@
 #define CF_SCRIBE_CLOCK        "clock"        /* the wall clock jumped ahead (clockguard.h) */
 #define CF_SCRIBE_INSTANCE     "instance" /* a role instance went down or came back (registry.h) */
 #define CF_SCRIBE_PROBE        "probe"    /* a synthetic probe failed, or succeeded again */
+#define CF_SCRIBE_SHARD        "shard"    /* a shard is 90% full, or one was added (app.h) */
 
 struct cf_scribe;
 struct cf_clockguard;

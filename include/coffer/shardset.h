@@ -4,8 +4,9 @@
  *
  * Role: both sharded databases of coffer (DESIGN §3) keep one catalog
  * database whose "shards" table lists the shards (id, location, created,
- * flags) and one database per shard. A struct cf_shardset holds what they
- * share: the catalog's URI, directory and connection pool; a cache of the
+ * flags, optionally a limit) and one database per shard. A struct
+ * cf_shardset holds what they share: the catalog's URI, directory and
+ * connection pool; a cache of the
  * shards table, sorted by id, each entry with its own connection pool;
  * look-up by binary search; re-reading the table, on demand or on a miss
  * (rate limited); resolution of relative "sqlite:" locations; and the order
@@ -20,7 +21,8 @@
  * Entries are never removed or freed before cf_shardset_close, so a pointer
  * from any call here stays valid, without a lock, until then. id, location,
  * created_ms and pool never change once an entry is published; only the
- * flags do, and they are read with cf_shardset_flags.
+ * flags and the limit do, and they are read with cf_shardset_flags and
+ * cf_shardset_limit.
  *
  * Locations. A shard's location is a db.h URI, kept as stored in the
  * catalog. When the catalog is itself a SQLite file, a "sqlite:" location
@@ -79,6 +81,7 @@ struct cf_shardset_shard {
     uint64_t created_ms;     /* the catalog row's created time */
     struct cf_db_pool *pool; /* the shard's connections; owned by the set */
     unsigned flags;          /* under the set's rwlock: use cf_shardset_flags */
+    uint64_t limit;          /* under the set's rwlock: use cf_shardset_limit */
 };
 
 /* What an owner (objdb, fsdb) tells the set. Static storage: the set keeps a
@@ -96,6 +99,10 @@ struct cf_shardset_ops {
      * which become flag bits 0, 1, ... of the entry. */
     const char *select_sql;
     unsigned nflags;
+    /* true: select_sql has one more column after the flags, an integer
+     * >= 0 the owner gives a meaning to (objdb: the most objects a shard
+     * takes, 0 for no limit), kept as the entry's limit. */
+    bool has_limit;
     /* Minimum spacing of miss-driven re-reads that find nothing (see
      * "Misses"); 0 re-reads on every miss. */
     unsigned reload_min_ms;
@@ -172,10 +179,18 @@ unsigned cf_shardset_flags(struct cf_shardset *set, const struct cf_shardset_sha
  * catalog); a no-op if it is not cached, since the next re-read brings it. */
 void cf_shardset_set_flags(struct cf_shardset *set, uint32_t id, unsigned flags);
 
-/* One cached shard and its flags, as cf_shardset_snapshot copies them. */
+/* sh's limit now (sh from this set; 0 unless ops->has_limit). */
+uint64_t cf_shardset_limit(struct cf_shardset *set, const struct cf_shardset_shard *sh);
+
+/* Set the limit of cached shard `id` (after the owner wrote it to the
+ * catalog); a no-op if it is not cached. */
+void cf_shardset_set_limit(struct cf_shardset *set, uint32_t id, uint64_t limit);
+
+/* One cached shard, its flags and limit, as cf_shardset_snapshot copies them. */
 struct cf_shardset_item {
     struct cf_shardset_shard *shard; /* valid until cf_shardset_close */
     unsigned flags;
+    uint64_t limit;
 };
 
 /* A consistent copy of the cache, in id order: *out is an array of the
@@ -183,7 +198,7 @@ struct cf_shardset_item {
 size_t cf_shardset_snapshot(struct cf_shardset *set, struct cf_shardset_item **out);
 
 /* Re-read the shards table now: open the shards not cached yet and refresh
- * every entry's flags. Returns 0, CF_ECORRUPT (a row out of bounds,
+ * every entry's flags and limit. Returns 0, CF_ECORRUPT (a row out of bounds,
  * logged), CF_EINVAL (a shard's database refused), or a db.h error; entries
  * published before the failure stay. */
 CF_MUST_CHECK int cf_shardset_reload(struct cf_shardset *set, char *err);

@@ -91,11 +91,15 @@ struct cf_app {
     uint64_t stale_delay_ms;
     uint64_t upload_hold_ms;
     struct cf_clockguard *clock;    /* "now" of the purge and stale expiry */
-    struct cf_scribe *clock_scribe; /* where it reports a jump */
+    struct cf_scribe *clock_scribe; /* where it reports a jump, and shards_pass's events */
     pthread_mutex_t purge_mu;       /* one pass at a time in this process */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     uint64_t changes_pruned_ns; /* last prune of the change feed; the tracker thread's */
+    /* Full shards (shards_pass, the purger thread's only): add one when
+     * needed, and which shards were last seen 90% full, a bit per id. */
+    bool auto_shard;
+    uint8_t shard_high[(CF_UUID_SHARD_MAX + 1) / 8];
     bool stop;
     /* Findings (serve_findings). */
     uint64_t finding_audit_ms; /* 0: findings start no audit */
@@ -180,6 +184,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "period of the orphans job, which deletes files no record lists, older than an hour "
      "(0: only on demand)",
      true},
+    {"auto-shard", CF_CONF_BOOL, "false", 0, 0, OFF(auto_shard),
+     "when a shard is 90% full and no other writable shard is below 90%, add one next to the "
+     "catalog (SQLite catalogs only)",
+     false},
     {"upload-hold-s", CF_CONF_U64, "3600", 1, 7u * 86400, OFF(upload_hold_s),
      "an upload's target paths are held this long (renewed while the body flows); an app killed "
      "mid-upload leaves bytes the stale pass deletes once the hold is over",
@@ -385,6 +393,75 @@ static void counts_pass(struct cf_app *a)
                   (int64_t)n.stale);
 }
 
+/* A shard is reported (and with auto_shard, followed by a new one) once
+ * this many tenths of its object ids are used. */
+#define SHARD_HIGH_TENTHS 9
+
+/* Check every writable shard's fill (objdb.h "Full shards"): one scribe
+ * event when one crosses 90% of its max objects (or of the id space), and
+ * again only after it fell below (its max raised); with auto_shard, a new
+ * shard next to the SQLite catalog when one crossed and no other writable
+ * shard is below 90%. Runs in the lease holder's periodic pass, so apps
+ * sharing a catalog warn and add once. */
+static void shards_pass(struct cf_app *a)
+{
+    struct cf_objdb_shard *sl = NULL;
+    size_t n = 0, roomy = 0;
+    unsigned crossed = 0;
+    uint16_t added = 0;
+    char err[CF_ERR_LEN] = "";
+
+    cf_objdb_shard_list(a->odb, &sl, &n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned id = sl[i].id;
+        uint64_t used = 0, cap = sl[i].max_objects > 0 ? sl[i].max_objects : CF_UUID_OID_MAX;
+        uint8_t bit = (uint8_t)(1u << (id % 8));
+        bool high, was;
+
+        if (sl[i].read_only || sl[i].obsolete)
+            continue;
+        if (cf_objdb_shard_used(a->odb, sl[i].id, &used, err) < 0) {
+            cf_log(CF_LOG_WARN, "shard %u: cannot read how many object ids it used: %s", id, err);
+            roomy++; /* unknown: no shard is added on a failed read */
+            continue;
+        }
+        /* Both sides below 2^52: no overflow. */
+        high = used * 10 >= cap * SHARD_HIGH_TENTHS;
+        was = (a->shard_high[id / 8] & bit) != 0;
+        if (!high) {
+            roomy++;
+            a->shard_high[id / 8] &= (uint8_t)~bit;
+            continue;
+        }
+        if (crossed == 0)
+            crossed = id;
+        if (was)
+            continue;
+        a->shard_high[id / 8] |= bit;
+        cf_log(CF_LOG_WARN,
+               "shard %u is 90%% full: add a shard (%" PRIu64 " of %" PRIu64 " object ids used)",
+               id, used, cap);
+        (void)cf_scribe_event(a->clock_scribe, CF_SCRIBE_SHARD, 0, NULL,
+                              "shard %u is 90%% full: add a shard (%" PRIu64 " of %" PRIu64
+                              " object ids used)",
+                              id, used, cap);
+    }
+    free(sl);
+    if (!a->auto_shard || crossed == 0 || roomy > 0)
+        return;
+    if (cf_objdb_shard_add(a->odb, 0, NULL, &added, err) < 0) {
+        cf_log(CF_LOG_WARN,
+               "shard %u is 90%% full and no other shard has room; adding one failed: %s", crossed,
+               err);
+        return;
+    }
+    cf_log(CF_LOG_INFO, "added shard %u next to the catalog: shard %u is 90%% full",
+           (unsigned)added, crossed);
+    (void)cf_scribe_event(a->clock_scribe, CF_SCRIBE_SHARD, 0, NULL,
+                          "added shard %u next to the catalog: shard %u is 90%% full",
+                          (unsigned)added, crossed);
+}
+
 /* Its own thread, so a long pass never delays the tracker's polling. */
 static void *purger_main(void *arg)
 {
@@ -405,6 +482,8 @@ static void *purger_main(void *arg)
                 (void)purge_pass(a, &st, err);
                 if (cf_lease_held(a->purge_lease))
                     stale_pass(a);
+                if (cf_lease_held(a->purge_lease))
+                    shards_pass(a);
                 cf_metric_add(a->m_purge_passes, 1);
             }
             counts_pass(a);
@@ -1301,6 +1380,13 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     a->dedupe = conf->dedupe;
     a->stale_delay_ms = conf->stale_delay_ms;
     a->upload_hold_ms = (conf->upload_hold_s ? conf->upload_hold_s : CF_APP_UPLOAD_HOLD_S) * 1000;
+    a->auto_shard = conf->auto_shard && conf->db != NULL && strncmp(conf->db, "sqlite:", 7) == 0;
+    if (conf->auto_shard && !a->auto_shard)
+        cf_log(CF_LOG_WARN, "--auto-shard is ignored: it needs a SQLite catalog (add shards with "
+                            "`coffer admin shard add --location URI`)");
+    else if (a->auto_shard && conf->purge_interval_ms == 0)
+        cf_log(CF_LOG_WARN, "--auto-shard does nothing with --purge-interval-ms 0 (no periodic "
+                            "pass checks the shards)");
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);

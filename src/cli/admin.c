@@ -39,6 +39,7 @@ struct admin_conf {
     bool renew;
     char *read_only;
     char *obsolete;
+    char *max_objects;
     char *uuid;
 };
 
@@ -61,6 +62,8 @@ static const struct cf_conf_opt admin_opts[] = {
      "shard set: yes (the shard takes no new objects) or no", false},
     {"obsolete", CF_CONF_STR, NULL, 0, 0, OFF(obsolete),
      "shard set: yes (being retired: no new objects) or no", false},
+    {"max-objects", CF_CONF_STR, NULL, 0, 0, OFF(max_objects),
+     "shard set: the most object ids the shard hands out, then it is full (0: no limit)", false},
 };
 
 static const struct cf_conf_opt purge_opts[] = {
@@ -88,6 +91,7 @@ static const char admin_usage[] =
     "       coffer admin filer list [--db URI]\n"
     "       coffer admin shard add [--id N] [--location URI] [--dc NAME] [--db URI]\n"
     "       coffer admin shard set --id N [--dc NAME] [--read-only yes|no] [--obsolete yes|no]\n"
+    "                              [--max-objects M]\n"
     "                              [--db URI]\n"
     "       coffer admin shard list [--db URI]\n"
     "       coffer admin purge --now | --uuid UUID [--app URL]\n"
@@ -197,6 +201,27 @@ static int yes_no(const char *name, const char *v, bool *out, char *err)
     return 0;
 }
 
+/* --max-objects: decimal digits, 0..CF_UUID_OID_MAX. Returns 0 or CF_EINVAL. */
+static int max_objects(const char *v, uint64_t *out, char *err)
+{
+    uint64_t n = 0;
+
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || n > CF_UUID_OID_MAX / 10) {
+            n = CF_UUID_OID_MAX + 1;
+            break;
+        }
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (v[0] == '\0' || n > CF_UUID_OID_MAX) {
+        cf_err_set(err, "--max-objects takes 0..%llu (0: no limit), not \"%.32s\"",
+                   (unsigned long long)CF_UUID_OID_MAX, v);
+        return CF_EINVAL;
+    }
+    *out = n;
+    return 0;
+}
+
 /* `shard set`: the data-center label and the flags given, the others kept.
  * A read-only or obsolete shard takes no new objects (apps re-read the
  * flags within their poll interval); its records stay readable. */
@@ -204,13 +229,14 @@ static int shard_set(struct cf_objdb *odb, const struct admin_conf *c, char *err
 {
     struct cf_objdb_shard *sl = NULL;
     bool found = false, ro = false, obs = false;
+    uint64_t max = 0;
     size_t n = 0;
     int rc;
 
     if (c->id == 0 || c->id > UINT16_MAX ||
-        (c->dc == NULL && c->read_only == NULL && c->obsolete == NULL)) {
+        (c->dc == NULL && c->read_only == NULL && c->obsolete == NULL && c->max_objects == NULL)) {
         cf_err_set(err, "shard set needs --id N (a shard id) and one of --dc NAME, "
-                        "--read-only yes|no, --obsolete yes|no");
+                        "--read-only yes|no, --obsolete yes|no, --max-objects M");
         return CF_EINVAL;
     }
     cf_objdb_shard_list(odb, &sl, &n);
@@ -219,6 +245,7 @@ static int shard_set(struct cf_objdb *odb, const struct admin_conf *c, char *err
             found = true;
             ro = sl[i].read_only;
             obs = sl[i].obsolete;
+            max = sl[i].max_objects;
         }
     }
     free(sl);
@@ -229,13 +256,17 @@ static int shard_set(struct cf_objdb *odb, const struct admin_conf *c, char *err
     rc = yes_no("read-only", c->read_only, &ro, err);
     if (rc == 0)
         rc = yes_no("obsolete", c->obsolete, &obs, err);
+    if (rc == 0 && c->max_objects != NULL)
+        rc = max_objects(c->max_objects, &max, err);
+    if (rc == 0 && c->max_objects != NULL)
+        rc = cf_objdb_shard_set_max(odb, (uint16_t)c->id, max, err);
     if (rc == 0 && c->dc != NULL)
         rc = cf_objdb_shard_set_dc(odb, (uint16_t)c->id, c->dc, err);
     if (rc == 0 && (c->read_only != NULL || c->obsolete != NULL))
         rc = cf_objdb_shard_set(odb, (uint16_t)c->id, ro, obs, err);
     if (rc == 0)
-        printf("shard %" PRIu64 ": read-only %s, obsolete %s\n", c->id, ro ? "yes" : "no",
-               obs ? "yes" : "no");
+        printf("shard %" PRIu64 ": read-only %s, obsolete %s, max objects %" PRIu64 "%s\n", c->id,
+               ro ? "yes" : "no", obs ? "yes" : "no", max, max == 0 ? " (no limit)" : "");
     return rc;
 }
 
@@ -261,15 +292,22 @@ static int admin_shard(struct cf_objdb *odb, const char *verb, const struct admi
         rc = shard_set(odb, c, err);
     } else if (strcmp(verb, "list") == 0) {
         cf_objdb_shard_list(odb, &sl, &n);
-        printf("%-6s %-40s %-10s %-9s %s\n", "id", "location", "dc", "read-only", "obsolete");
+        /* The flags stay the last two words (scripts read them so). */
+        printf("%-6s %-40s %-10s %-12s %-12s %-9s %s\n", "id", "location", "dc", "max-objects",
+               "used", "read-only", "obsolete");
         rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
+            uint64_t used = 0;
             rc = cf_objdb_shard_dc(odb, sl[i].id, sl[i].dc, err);
+            if (rc == 0)
+                rc = cf_objdb_shard_used(odb, sl[i].id, &used, err);
             if (rc == 0) {
                 char *shown = cf_db_uri_redact(sl[i].location);
-                printf("%-6u %-40s %-10s %-9s %s\n", (unsigned)sl[i].id, shown,
-                       sl[i].dc[0] ? sl[i].dc : "-", sl[i].read_only ? "yes" : "no",
-                       sl[i].obsolete ? "yes" : "no");
+                char max[24];
+                (void)snprintf(max, sizeof(max), "%" PRIu64, sl[i].max_objects);
+                printf("%-6u %-40s %-10s %-12s %-12" PRIu64 " %-9s %s\n", (unsigned)sl[i].id, shown,
+                       sl[i].dc[0] ? sl[i].dc : "-", sl[i].max_objects == 0 ? "-" : max, used,
+                       sl[i].read_only ? "yes" : "no", sl[i].obsolete ? "yes" : "no");
                 free(shown);
             }
         }

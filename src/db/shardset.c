@@ -195,6 +195,27 @@ unsigned cf_shardset_flags(struct cf_shardset *set, const struct cf_shardset_sha
     return flags;
 }
 
+uint64_t cf_shardset_limit(struct cf_shardset *set, const struct cf_shardset_shard *sh)
+{
+    uint64_t limit;
+
+    pthread_rwlock_rdlock(&set->lock);
+    limit = sh->limit;
+    pthread_rwlock_unlock(&set->lock);
+    return limit;
+}
+
+void cf_shardset_set_limit(struct cf_shardset *set, uint32_t id, uint64_t limit)
+{
+    struct cf_shardset_shard *sh = cf_shardset_get(set, id);
+
+    if (sh == NULL)
+        return;
+    pthread_rwlock_wrlock(&set->lock);
+    sh->limit = limit;
+    pthread_rwlock_unlock(&set->lock);
+}
+
 void cf_shardset_set_flags(struct cf_shardset *set, uint32_t id, unsigned flags)
 {
     struct cf_shardset_shard *sh = cf_shardset_get(set, id);
@@ -218,6 +239,7 @@ size_t cf_shardset_snapshot(struct cf_shardset *set, struct cf_shardset_item **o
     for (size_t i = 0; i < n; i++) {
         v[i].shard = set->shards[i];
         v[i].flags = set->shards[i]->flags;
+        v[i].limit = set->shards[i]->limit;
     }
     pthread_rwlock_unlock(&set->lock);
     *out = v;
@@ -227,7 +249,7 @@ size_t cf_shardset_snapshot(struct cf_shardset *set, struct cf_shardset_item **o
 /* ---- re-reading the shards table ------------------------------------------ */
 
 /* Read the shards table; open the shards not cached yet and refresh the
- * flags of the others. Caller holds change_mu. */
+ * flags and limits of the others. Caller holds change_mu. */
 static int reload_locked(struct cf_shardset *set, char *err)
 {
     const struct cf_shardset_ops *ops = set->ops;
@@ -242,6 +264,7 @@ static int reload_locked(struct cf_shardset *set, char *err)
     for (;;) {
         struct cf_shardset_shard *sh;
         unsigned flags = 0;
+        uint64_t limit = 0;
         int64_t id;
 
         rc = cf_db_step(s, err);
@@ -260,6 +283,10 @@ static int reload_locked(struct cf_shardset *set, char *err)
         for (unsigned i = 0; i < ops->nflags; i++)
             if (cf_db_column_int64(s, 3 + (int)i) != 0)
                 flags |= 1u << i;
+        if (ops->has_limit) {
+            int64_t v = cf_db_column_int64(s, 3 + (int)ops->nflags);
+            limit = v > 0 ? (uint64_t)v : 0;
+        }
         sh = cf_shardset_get(set, (uint32_t)id);
         if (sh == NULL) {
             rc = entry_open(set, (uint32_t)id, location, false, &sh, err);
@@ -267,6 +294,7 @@ static int reload_locked(struct cf_shardset *set, char *err)
                 goto out;
             sh->created_ms = (uint64_t)cf_db_column_int64(s, 2);
             sh->flags = flags;
+            sh->limit = limit;
             insert(set, sh);
             shown = cf_db_uri_redact(sh->location);
             cf_log(CF_LOG_INFO, "%s: shard %u at \"%s\"", ops->name, (unsigned)sh->id, shown);
@@ -274,6 +302,7 @@ static int reload_locked(struct cf_shardset *set, char *err)
         } else {
             pthread_rwlock_wrlock(&set->lock);
             sh->flags = flags;
+            sh->limit = limit;
             pthread_rwlock_unlock(&set->lock);
         }
     }

@@ -30,7 +30,8 @@ static const char catalog_schema[] = "CREATE TABLE IF NOT EXISTS shards ("
                                      " read_only INTEGER NOT NULL DEFAULT 0,"
                                      " obsolete INTEGER NOT NULL DEFAULT 0,"
                                      " created BIGINT NOT NULL,"
-                                     " dc TEXT NOT NULL DEFAULT '');"
+                                     " dc TEXT NOT NULL DEFAULT '',"
+                                     " max_objects BIGINT NOT NULL DEFAULT 0);"
                                      "CREATE TABLE IF NOT EXISTS filers ("
                                      " id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 4294967295),"
                                      " url TEXT NOT NULL UNIQUE,"
@@ -192,10 +193,11 @@ static int has_column(struct cf_db *db, const char *table, const char *column, b
 
 /* Inside the caller's transaction, bring a catalog made by an older coffer
  * up to the current columns: filers.base_weight (the operator's weight,
- * which the tracker scales into weight), starting equal to weight; and the
- * data-center labels filers.dc and shards.dc, starting empty; and
+ * which the tracker scales into weight), starting equal to weight; the
+ * data-center labels filers.dc and shards.dc, starting empty;
  * filers.read_weight (the operator's weight for reads), starting at
- * CF_OBJDB_READ_WEIGHT_DEFAULT. */
+ * CF_OBJDB_READ_WEIGHT_DEFAULT; and shards.max_objects, starting at 0 (no
+ * limit). */
 static int catalog_migrate(struct cf_db *db, char *err)
 {
     static const struct {
@@ -208,6 +210,8 @@ static int catalog_migrate(struct cf_db *db, char *err)
         {"shards", "dc", "ALTER TABLE shards ADD COLUMN dc TEXT NOT NULL DEFAULT '';"},
         {"filers", "read_weight",
          "ALTER TABLE filers ADD COLUMN read_weight BIGINT NOT NULL DEFAULT 100;"},
+        {"shards", "max_objects",
+         "ALTER TABLE shards ADD COLUMN max_objects BIGINT NOT NULL DEFAULT 0;"},
     };
     int rc = 0;
 
@@ -311,9 +315,12 @@ static const struct cf_shardset_ops shard_ops = {
     .name = "objdb",
     .shard_word = "shard",
     .shard_size = sizeof(struct objdb_shard),
-    /* The flag columns in CF__OBJDB_READ_ONLY, CF__OBJDB_OBSOLETE order. */
-    .select_sql = "SELECT id, location, created, read_only, obsolete FROM shards ORDER BY id",
+    /* The flag columns in CF__OBJDB_READ_ONLY, CF__OBJDB_OBSOLETE order,
+     * then the limit: max_objects. */
+    .select_sql =
+        "SELECT id, location, created, read_only, obsolete, max_objects FROM shards ORDER BY id",
     .nflags = 2,
+    .has_limit = true,
     .reload_min_ms = CF_OBJDB_RELOAD_MIN_MS,
     .open_db = open_db,
     .shard_init = shard_init,
@@ -545,6 +552,63 @@ out:
     return rc;
 }
 
+int cf_objdb_shard_set_max(struct cf_objdb *odb, uint16_t id, uint64_t max, char *err)
+{
+    static const char sql[] = "UPDATE shards SET max_objects = ?2 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = NULL;
+    int rc;
+
+    if (max > CF_UUID_OID_MAX) {
+        cf_err_set(err, "a shard's max objects is 0..%llu", (unsigned long long)CF_UUID_OID_MAX);
+        return CF_EINVAL;
+    }
+    db = cf_db_pool_acquire(odb->catalog);
+    rc = cf_db_run(db, NULL, 0, err, sql, "ii", (int64_t)id, (int64_t)max);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no shard %u", (unsigned)id);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc >= 0)
+        cf_shardset_set_limit(odb->set, id, max);
+    cf_db_pool_release(odb->catalog, db);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_objdb_shard_used(struct cf_objdb *odb, uint16_t id, uint64_t *used, char *err)
+{
+    /* Two reads of a primary key's last entry each. */
+    static const char sql_live[] = "SELECT coalesce(max(id), 0) FROM objects";
+    static const char sql_deleted[] = "SELECT coalesce(max(id), 0) FROM deleted_objects";
+    struct cf_shardset_shard *sh = NULL;
+    struct objdb_shard *os;
+    struct cf_db *db;
+    int64_t live = 0, deleted = 0;
+    uint64_t mem, n;
+    int rc;
+
+    rc = find_shard(odb, id, &sh, err);
+    if (rc < 0)
+        return rc;
+    os = (struct objdb_shard *)sh;
+    db = cf_db_pool_acquire(sh->pool);
+    rc = cf_db_run(db, &live, 1, err, sql_live, "");
+    if (rc >= 0)
+        rc = cf_db_run(db, &deleted, 1, err, sql_deleted, "");
+    cf_db_pool_release(sh->pool, db);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&os->id_mu);
+    mem = os->next_oid > 0 ? os->next_oid - 1 : 0;
+    pthread_mutex_unlock(&os->id_mu);
+    n = mem;
+    if (live > 0 && (uint64_t)live > n)
+        n = (uint64_t)live;
+    if (deleted > 0 && (uint64_t)deleted > n)
+        n = (uint64_t)deleted;
+    *used = n;
+    return 0;
+}
+
 void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size_t *n)
 {
     struct cf_shardset_item *items = NULL;
@@ -562,6 +626,7 @@ void cf_objdb_shard_list(struct cf_objdb *odb, struct cf_objdb_shard **out, size
         v[i].read_only = (items[i].flags & CF__OBJDB_READ_ONLY) != 0;
         v[i].obsolete = (items[i].flags & CF__OBJDB_OBSOLETE) != 0;
         v[i].created_ms = sh->created_ms;
+        v[i].max_objects = items[i].limit;
     }
     free(items);
     *n = count;
@@ -664,15 +729,29 @@ out:
     return rc;
 }
 
-static int take_oid(struct objdb_shard *sh, uint64_t *out, char *err)
+/* Whether the next id of sh would pass max (0: none). Caller holds id_mu. */
+static bool over_max(const struct objdb_shard *sh, uint64_t max)
+{
+    return max > 0 && sh->next_oid > max;
+}
+
+/* The next object id of sh, at most max (0: no limit). A full shard answers
+ * CF_ENOSPC without writing: no block is reserved past an id over max. */
+static int take_oid(struct objdb_shard *sh, uint64_t max, uint64_t *out, char *err)
 {
     int rc = 0;
 
     pthread_mutex_lock(&sh->id_mu);
-    if (sh->next_oid >= sh->end_oid) {
+    if (!over_max(sh, max) && sh->next_oid >= sh->end_oid) {
         rc = reserve_block(sh, err);
         if (rc < 0)
             goto out;
+    }
+    if (over_max(sh, max)) {
+        cf_err_set(err, "shard %u is full (its max of %llu objects reached)", (unsigned)sh->base.id,
+                   (unsigned long long)max);
+        rc = CF_ENOSPC;
+        goto out;
     }
     if (sh->next_oid >= sh->end_oid) {
         cf_err_set(err, "shard %u has used every object id", (unsigned)sh->base.id);
@@ -682,6 +761,33 @@ static int take_oid(struct objdb_shard *sh, uint64_t *out, char *err)
     *out = sh->next_oid++;
 out:
     pthread_mutex_unlock(&sh->id_mu);
+    return rc;
+}
+
+/* *sh is full: take an id of the first other writable shard that is not.
+ * On success *sh is that shard. Returns 0, CF_EUNAVAIL (err names the
+ * first full shard, as it came in), or a db.h error. */
+static int reserve_other(struct cf_objdb *odb, struct cf_shardset_shard **sh, uint64_t *oid,
+                         char *err)
+{
+    struct cf_shardset_item *items = NULL;
+    size_t n = cf_shardset_snapshot(odb->set, &items);
+    char full[CF_ERR_LEN];
+    int rc = CF_ENOSPC;
+
+    (void)snprintf(full, sizeof(full), "%s", err != NULL ? err : "");
+    for (size_t i = 0; i < n && rc == CF_ENOSPC; i++) {
+        if (items[i].shard == *sh || (items[i].flags & CF__OBJDB_UNWRITABLE) != 0)
+            continue;
+        rc = take_oid((struct objdb_shard *)items[i].shard, items[i].limit, oid, err);
+        if (rc == 0)
+            *sh = items[i].shard;
+    }
+    free(items);
+    if (rc == CF_ENOSPC) {
+        cf_err_set(err, "every writable shard is full (%s): add a shard or raise its max", full);
+        rc = CF_EUNAVAIL;
+    }
     return rc;
 }
 
@@ -710,10 +816,12 @@ int cf_objdb_reserve(struct cf_objdb *odb, uint16_t shard, struct cf_uuid *out, 
             goto out;
         }
     }
-    u.shard = (uint16_t)sh->id;
-    rc = take_oid((struct objdb_shard *)sh, &u.oid, err);
+    rc = take_oid((struct objdb_shard *)sh, cf_shardset_limit(odb->set, sh), &u.oid, err);
+    if (rc == CF_ENOSPC && shard == 0)
+        rc = reserve_other(odb, &sh, &u.oid, err);
     if (rc < 0)
         goto out;
+    u.shard = (uint16_t)sh->id;
     rc = cf_uuid_random(&u.rnd);
     if (rc < 0) {
         cf_err_set(err, "no random bits from the kernel");

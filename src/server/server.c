@@ -590,6 +590,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         return rc;
     s->ac.replicas = conf->replicas;
     s->ac.track_filers = false; /* the monitor tracks, the app re-reads its table */
+    /* One machine, one catalog file: shards grow next to it as they fill. */
+    s->ac.auto_shard = strncmp(u->catalog, "sqlite:", 7) == 0;
     cf_http_limits_copy(&s->ac.http, &conf->http);
     rc = cf_app_start(&s->ac, &s->app, &app_port, err);
     if (rc == 0)

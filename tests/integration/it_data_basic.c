@@ -3,7 +3,8 @@
  * app` and `coffer objsrv` on 127.0.0.1 (DESIGN §2-4). Round trips
  * of small objects, placement on exactly r filers (checked on disk), the
  * replica count (?replicas= and the app's --replicas), read-only filers, malformed and unknown
- * UUIDs, shards flagged read-only or obsolete, 100 concurrent uploads and
+ * UUIDs, shards flagged read-only or obsolete, full shards (max objects, the
+ * 90% warning, --auto-shard), 100 concurrent uploads and
  * downloads, and records surviving a restart.
  */
 #include <stdio.h>
@@ -462,6 +463,103 @@ static void t_shard_flags(void *arg)
     it_cluster_stop(&c);
 }
 
+/* Scribe events (kind "shard") whose message has the needle in it. */
+struct shard_event {
+    const char *db, *needle;
+};
+
+static bool shard_event_seen(void *arg)
+{
+    const struct shard_event *e = arg;
+
+    return it_scribe_count_msg(e->db, "shard", e->needle) > 0;
+}
+
+/* Shard 1 with --max-objects 10 and an app with a 100 ms periodic pass
+ * (extra app arguments in extra, may be NULL): nine uploads land in shard
+ * 1, which the pass then reports 90% full, once. */
+static void shard_nine(struct it_cluster *c, const char *extra)
+{
+    struct shard_event e = {c->db, "shard 1 is 90% full: add a shard"};
+    struct it_record rec;
+    char out[512];
+
+    it_cluster_start_filers(c, 3);
+    IT_EQ(shard_set(c, "1", "--max-objects", "ten", out, sizeof(out)), 2);
+    IT_EQ(shard_set(c, "1", "--max-objects", "10", out, sizeof(out)), 0);
+    IT_CHECKF(strstr(out, "max objects 10") != NULL, "%s", out);
+    it_app_start_ok(&c->app, c->db, "--purge-interval-ms", "100", extra, NULL);
+    for (unsigned i = 0; i < 8; i++) {
+        it_upload_ok(NULL, c->app.base, 800 + i, 2000, 0, false, &rec);
+        IT_EQ(uuid_shard(rec.uuid), 1);
+    }
+    /* 8 of 10 is below 90%: passes go by without a word. */
+    IT_CHECK(!it_wait_for(shard_event_seen, &e, 5, 100));
+    it_upload_ok(NULL, c->app.base, 808, 2000, 0, false, &rec);
+    IT_EQ(uuid_shard(rec.uuid), 1);
+    IT_CHECK(it_wait_for(shard_event_seen, &e, 50, 100));
+}
+
+/* `coffer admin shard set --max-objects`: the 10th object fills shard 1,
+ * whose 90% the app reported once; with no other shard (and no
+ * --auto-shard) the 11th upload gets 503 naming the full shard. */
+static void t_shard_full(void *arg)
+{
+    struct it_body b = {.chunked = false};
+    struct it_cluster c;
+    struct it_record rec;
+    struct it_resp r;
+    char out[1024];
+
+    (void)arg;
+    shard_nine(&c, NULL);
+    it_upload_ok(NULL, c.app.base, 809, 2000, 0, false, &rec);
+    IT_EQ(uuid_shard(rec.uuid), 1);
+    it_gen_init(&b.gen, 810, 2000);
+    IT_EQ(it_http_to(NULL, c.app.base, "POST", "/v1/objects", &b, &r, NULL), 503);
+    IT_CHECKF(r.body != NULL && strstr(r.body, "shard 1 is full") != NULL, "%s",
+              r.body != NULL ? r.body : "");
+    it_gen_fini(&b.gen);
+    it_resp_fini(&r);
+    IT_EQ(it_scribe_count_msg(c.db, "shard", "shard 1 is 90% full"), 1);
+    IT_EQ(it_scribe_count_msg(c.db, "shard", "added shard"), 0);
+    IT_EQ(it_exit_code(
+              it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "list", "--db", c.db, NULL)),
+          0);
+    IT_CHECKF(strstr(out, " 10 ") != NULL && strstr(out, "max-objects") != NULL, "%s", out);
+    IT_STREQ(shard_flags(out, 1), "no no");
+    it_cluster_stop(&c);
+}
+
+/* With --auto-shard on a SQLite catalog, shard 1 at 90% makes the app add
+ * shard 2 next to the catalog; shard 1 takes its 10th object and no more,
+ * every further upload lands in shard 2. */
+static void t_shard_grow(void *arg)
+{
+    struct it_cluster c;
+    struct it_record rec;
+    struct shard_event e;
+    unsigned on[3] = {0, 9, 0};
+
+    (void)arg;
+    it_skip_on_pg("--auto-shard adds shards next to a SQLite catalog only");
+    shard_nine(&c, "--auto-shard=true");
+    e = (struct shard_event){c.db, "added shard 2 next to the catalog: shard 1 is 90% full"};
+    IT_CHECK(it_wait_for(shard_event_seen, &e, 50, 100));
+    for (unsigned i = 0; i < 5; i++) {
+        unsigned s;
+        it_upload_ok(NULL, c.app.base, 820 + i, 2000, 0, false, &rec);
+        s = uuid_shard(rec.uuid);
+        IT_CHECKF(s == 1 || s == 2, "%s", rec.uuid);
+        on[s < 3 ? s : 0]++;
+        IT_EQ(it_info(c.app.base, rec.uuid, &rec), 200);
+    }
+    IT_EQ(on[1], 10);
+    IT_EQ(on[2], 4);
+    IT_EQ(it_scribe_count_msg(c.db, "shard", "added shard"), 1);
+    it_cluster_stop(&c);
+}
+
 #define N_CONC 100
 
 /* 100 uploads at once, then 100 downloads at once, all byte-exact. */
@@ -563,6 +661,8 @@ int main(int argc, char **argv)
         {"read_only_never_chosen", t_read_only_never_chosen, NULL, 40},
         {"uuids", t_uuids, NULL, 40},
         {"shard_flags", t_shard_flags, NULL, 60},
+        {"shard_full", t_shard_full, NULL, 60},
+        {"shard_grow", t_shard_grow, NULL, 60},
         {"concurrent", t_concurrent, NULL, 90},
         {"restart", t_restart, NULL, 40},
     };

@@ -7,7 +7,7 @@
  * UUID can miss (unknown shard, unknown id, wrong random part, uncommitted,
  * deleted, moved), commit validation leaving nothing behind, the per-filer
  * listing against a reference model at several page sizes, shard flags and
- * writable-shard choice, ids never reused across a reopen, concurrent
+ * writable-shard choice, full shards (max objects), ids never reused across a reopen, concurrent
  * uploads through the pools, the filer summary table, the instance
  * registry and the change feed (registry.h).
  */
@@ -565,6 +565,83 @@ static void test_shard_flags(void **state)
     assert_int_equal(cf_objdb_shard_set(fx->odb, 1, false, false, err), 0);
     assert_int_equal(cf_objdb_reserve(fx->odb, 0, &u, err), 0);
     assert_int_equal(u.shard, 1);
+}
+
+/* A shard with a max of objects hands out ids up to it, then is full:
+ * reserve passes it over for another writable shard, or answers
+ * CF_EUNAVAIL naming it (CF_ENOSPC when it is named); raising the max opens
+ * it again; the max is stored; a catalog made before the column gets it,
+ * at 0 (no limit), when opened. */
+static void test_shard_max_objects(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_objdb_shard *v = NULL;
+    struct cf_db *db = NULL;
+    struct cf_uuid u;
+    uint64_t used = 0;
+    size_t n = 0;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_objdb_shard_set_max(fx->odb, 1, 3, err), 0);
+    assert_int_equal(cf_objdb_shard_set_max(fx->odb, 9, 3, err), CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_shard_set_max(fx->odb, 1, CF_UUID_OID_MAX + 1, err), CF_EINVAL);
+    for (uint64_t i = 1; i <= 3; i++) {
+        assert_int_equal(cf_objdb_reserve(fx->odb, 0, &u, err), 0);
+        assert_int_equal(u.shard, 1);
+        assert_int_equal(u.oid, i);
+    }
+    assert_int_equal(cf_objdb_shard_used(fx->odb, 1, &used, err), 0);
+    assert_int_equal(used, 3);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 0, &u, err), CF_EUNAVAIL);
+    assert_non_null(strstr(err, "shard 1 is full"));
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), CF_ENOSPC);
+    assert_non_null(strstr(err, "shard 1 is full"));
+
+    /* Another writable shard takes every new object, whichever the round
+     * robin picks first. */
+    add_shard(fx, 2, NULL);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cf_objdb_reserve(fx->odb, 0, &u, err), 0);
+        assert_int_equal(u.shard, 2);
+    }
+    assert_int_equal(cf_objdb_shard_used(fx->odb, 2, &used, err), 0);
+    assert_int_equal(used, 4);
+
+    assert_int_equal(cf_objdb_shard_set_max(fx->odb, 1, 4, err), 0);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), 0);
+    assert_int_equal(u.oid, 4);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), CF_ENOSPC);
+
+    /* Stored; after a restart the rest of the old block counts as used. */
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    open_odb(fx);
+    cf_objdb_shard_list(fx->odb, &v, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].max_objects, 4);
+    assert_int_equal(v[1].max_objects, 0);
+    free(v);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), CF_ENOSPC);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 0, &u, err), 0);
+    assert_int_equal(u.shard, 2);
+
+    /* An older catalog: the column is added at open. */
+    cf_objdb_close(fx->odb);
+    fx->odb = NULL;
+    if (cf_db_open(fx->catalog, &db, err) != 0)
+        fail_msg("open %s: %s", fx->catalog, err);
+    assert_int_equal(cf_db_exec(db, "ALTER TABLE shards DROP COLUMN max_objects", err), 0);
+    cf_db_close(db);
+    open_odb(fx);
+    cf_objdb_shard_list(fx->odb, &v, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].max_objects, 0);
+    free(v);
+    assert_int_equal(cf_objdb_shard_set_max(fx->odb, 2, 7, err), 0);
+    cf_objdb_shard_list(fx->odb, &v, &n);
+    assert_int_equal(v[1].max_objects, 7);
+    free(v);
 }
 
 /* Object ids are never handed out twice, even across a restart. */
@@ -1160,6 +1237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_by_filer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shard_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_not_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shard_max_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shard_added_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
