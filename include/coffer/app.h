@@ -35,9 +35,11 @@
  * (purge_interval_ms 0) nothing is checked.
  * POST /v1/findings {"uuid","filer","kind","message"} (cluster key): a
  * replica a download found bad (objsrv.h); it goes to the scribe as an
- * event of that kind (at most 30 a minute per filer) and starts an audit
- * job of that filer (job.h) at most once per finding_audit_s per filer;
- * 202 {"logged","audit"}, 400 for a malformed body.
+ * event of that kind (at most 30 a minute per filer) and, with
+ * finding_checks, that replica is queued (at most 64, each once) for a
+ * check of that object alone on a thread of its own (maint.h
+ * cf_audit_object); 202 {"logged","check":"queued"|"pending"|"full"|"off"}
+ * at once, 400 for a malformed body.
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
@@ -84,9 +86,10 @@ struct cf_app_conf {
     uint64_t audit_bw_mbps;      /* its bandwidth limit, MB/s; 0: none */
     uint64_t dedupe_interval_s;  /* period of the dedupe job; 0: none */
     uint64_t orphans_interval_s; /* period of the orphans job (its defaults); 0: none */
-    /* A replica a read found bad (POST /v1/findings) starts an audit of
-     * its filer at most this often per filer, in seconds; 0: never. */
-    uint64_t finding_audit_s;
+    /* A replica a read found bad (POST /v1/findings) is checked and
+     * repaired, that object alone (maint.h cf_audit_object); false (a
+     * zeroed struct): findings are only logged. */
+    bool finding_checks;
     /* Database connections (db.h): per pool (catalog, each shard; 0:
      * CF_OBJDB_POOL_DEFAULT), and how long a request waits for one before
      * it gets 503 (0: CF_DB_POOL_WAIT_MS). */

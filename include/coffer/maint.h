@@ -80,6 +80,41 @@ extern const struct cf_job_kind cf_job_orphans;
 #define CF_MAINT_NKINDS 5
 extern const struct cf_job_kind *const cf_maint_kinds[CF_MAINT_NKINDS];
 
+/* What cf_audit_object found and did (the audit's counters of the same
+ * names, above; always written). */
+struct cf_audit_result {
+    uint64_t replicas_checked; /* replicas read back: ok + missing + corrupt */
+    uint64_t ok, missing, corrupt;
+    uint64_t unreachable; /* filer down or no usable answer: nothing done */
+    uint64_t repaired;    /* missing or corrupt replicas rewritten and verified */
+    uint64_t lost;        /* 1: no replica of the object verifies (left as is) */
+    uint64_t failed;      /* a rewrite that did not succeed */
+};
+
+/* Check the replica of the object uuid (borrowed) on filer (nonzero) with
+ * the audit's rules (audit.c) and repair it: read back and compared with
+ * the record's size and SHA-512; missing or corrupt, the other replicas are
+ * read one after the other until one verifies, and the bad one is deleted
+ * (if corrupt) and rewritten from it. Only that object's replicas are read,
+ * the named one first, the others only while none has verified. The last
+ * good copy is never touched (no verified replica: nothing is deleted,
+ * "lost" if every replica was read bad); other filers of the record and
+ * its replica count are left to the audit job. view[0..nview) (borrowed)
+ * is the filer summary table; stall_s bounds each transfer. Each finding
+ * and repair is logged and written to scribe (may be NULL), as "finding
+ * check: audit: ..." events. A rewritten copy of an object deleted and
+ * purged meanwhile is kept (the orphans job removes files no record
+ * lists). Fills *res. Returns 0 when the replica was looked at (what was
+ * found in *res), CF_EINVAL for filer 0, CF_ENOTFOUND when there is no
+ * such record (purged, never committed) or it does not list filer, or a
+ * db.h error. Thread-safe; safe to run beside an audit job (each step is
+ * the audit's, idempotent). Blocks on the network for up to the record's
+ * replica count of reads and one copy. */
+CF_MUST_CHECK int cf_audit_object(struct cf_objdb *odb, struct cf_scribe *scribe,
+                                  const struct cf_objdb_filer *view, size_t nview, unsigned stall_s,
+                                  const struct cf_uuid *uuid, uint32_t filer,
+                                  struct cf_audit_result *res, char *err);
+
 /* What one stale-replica drain did. */
 struct cf_stale_stats {
     uint64_t deleted; /* replicas deleted from their filer (or found gone) */

@@ -46,6 +46,9 @@
 #define FINDING_EVENTS_PER_MIN 30
 #define FINDING_GATES          64
 #define FINDING_MSG_MAX        512
+/* Findings waiting for their check (check_main); one more is dropped with
+ * a log line (the next read of that replica reports it again). */
+#define CHECK_QUEUE_MAX 64
 
 /* What the findings of one filer did lately (a slot per filer id modulo
  * FINDING_GATES; a slot taken by another filer starts over). */
@@ -54,7 +57,13 @@ struct finding_gate {
     uint64_t window_ms; /* start of the current minute of events */
     unsigned events;    /* events written in it */
     uint64_t dropped;   /* events not written since the last one that was */
-    uint64_t audit_ms;  /* when a finding last started an audit of it; 0: never */
+};
+
+/* A replica a finding named, waiting for its check (maint.h
+ * cf_audit_object). */
+struct finding_check {
+    struct cf_uuid uuid;
+    uint32_t filer;
 };
 
 struct cf_app {
@@ -101,11 +110,18 @@ struct cf_app {
     bool auto_shard;
     uint8_t shard_high[(CF_UUID_SHARD_MAX + 1) / 8];
     bool stop;
-    /* Findings (serve_findings). */
-    uint64_t finding_audit_ms; /* 0: findings start no audit */
-    uint64_t audit_bw_mbps;    /* their bandwidth limit, as the background audit's */
+    /* Findings (serve_findings) and their checks, one at a time on the
+     * checker thread (check_main). find_mu guards the gates and the queue,
+     * a ring of nchecks entries from checks[check_head]. */
+    bool finding_checks; /* false: findings are only logged */
     pthread_mutex_t find_mu;
+    pthread_cond_t check_cv; /* a check queued, or check_stop */
     struct finding_gate gates[FINDING_GATES];
+    struct finding_check checks[CHECK_QUEUE_MAX];
+    size_t check_head, nchecks;
+    bool check_stop;
+    pthread_t checker;
+    bool checker_started;
 };
 
 /* One upload in progress. */
@@ -171,9 +187,9 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "bandwidth limit of the background audit, MB/s (0: none)", true},
     {"dedupe-interval-s", CF_CONF_U64, "86400", 0, 10u * 365 * 86400, OFF(dedupe_interval_s),
      "period of the dedupe job (0: only on demand)", true},
-    {"finding-audit-s", CF_CONF_U64, "600", 0, 10u * 365 * 86400, OFF(finding_audit_s),
-     "a replica a download found missing, corrupt or failing starts an audit of its filer's "
-     "replicas, at most once in this many seconds per filer (0: never)",
+    {"finding-checks", CF_CONF_BOOL, "true", 0, 0, OFF(finding_checks),
+     "a replica a download found missing, corrupt or failing is read back and, if bad, "
+     "rewritten from a good one (that object only, in the background)",
      true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
      "database connections per pool (catalog, each shard); 0: 4", false},
@@ -1067,13 +1083,97 @@ static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
     return MHD_YES;
 }
 
+/* Check the replica a finding named, with the audit's rules (maint.h
+ * cf_audit_object), and log what it found and did. */
+static void check_finding(struct cf_app *a, const struct finding_check *fc)
+{
+    struct cf_objdb_filer *view = NULL;
+    struct cf_audit_result res;
+    char err[CF_ERR_LEN] = "", text[CF_UUID_SIZE];
+    size_t n = 0;
+    int rc;
+
+    cf_uuid_format(&fc->uuid, text);
+    view_snapshot(a, &view, &n);
+    rc = cf_audit_object(a->odb, a->jobs_scribe, view, n, a->stall_s, &fc->uuid, fc->filer, &res,
+                         err);
+    free(view);
+    if (rc < 0) {
+        cf_log(rc == CF_ENOTFOUND ? CF_LOG_INFO : CF_LOG_WARN,
+               "finding check of %s on filer %" PRIu32 " not done: %s", text, fc->filer,
+               err[0] ? err : cf_strerror(rc));
+        return;
+    }
+    cf_log(CF_LOG_INFO,
+           "finding check of %s on filer %" PRIu32 ": read %" PRIu64 " ok %" PRIu64
+           " missing %" PRIu64 " corrupt %" PRIu64 " repaired %" PRIu64 " unreachable %" PRIu64
+           " lost %" PRIu64 " failed %" PRIu64,
+           text, fc->filer, res.replicas_checked, res.ok, res.missing, res.corrupt, res.repaired,
+           res.unreachable, res.lost, res.failed);
+}
+
+/* The checker thread: the queued findings, oldest first, until stopped. */
+static void *check_main(void *arg)
+{
+    struct cf_app *a = arg;
+    struct finding_check fc;
+
+    pthread_mutex_lock(&a->find_mu);
+    for (;;) {
+        while (!a->check_stop && a->nchecks == 0)
+            pthread_cond_wait(&a->check_cv, &a->find_mu);
+        if (a->check_stop)
+            break;
+        fc = a->checks[a->check_head];
+        a->check_head = (a->check_head + 1) % CHECK_QUEUE_MAX;
+        a->nchecks--;
+        pthread_mutex_unlock(&a->find_mu);
+        check_finding(a, &fc);
+        pthread_mutex_lock(&a->find_mu);
+    }
+    pthread_mutex_unlock(&a->find_mu);
+    return NULL;
+}
+
+/* Queue the check of uuid's replica on filer: "queued", "pending" (the
+ * same one waits already), "full" (dropped, logged) or "off". */
+static const char *check_queue(struct cf_app *a, const struct cf_uuid *uuid, uint32_t filer,
+                               const char *text)
+{
+    const char *what = "queued";
+
+    if (!a->finding_checks)
+        return "off";
+    pthread_mutex_lock(&a->find_mu);
+    for (size_t i = 0; i < a->nchecks; i++) {
+        const struct finding_check *q = &a->checks[(a->check_head + i) % CHECK_QUEUE_MAX];
+        if (q->filer == filer && q->uuid.shard == uuid->shard && q->uuid.oid == uuid->oid &&
+            q->uuid.rnd == uuid->rnd)
+            what = "pending";
+    }
+    if (strcmp(what, "queued") == 0 && a->nchecks == CHECK_QUEUE_MAX) {
+        what = "full";
+    } else if (strcmp(what, "queued") == 0) {
+        a->checks[(a->check_head + a->nchecks) % CHECK_QUEUE_MAX] =
+            (struct finding_check){.uuid = *uuid, .filer = filer};
+        a->nchecks++;
+        pthread_cond_signal(&a->check_cv);
+    }
+    pthread_mutex_unlock(&a->find_mu);
+    if (strcmp(what, "full") == 0)
+        cf_log(CF_LOG_WARN,
+               "finding on %s on filer %" PRIu32 " not checked: %d checks wait already; the "
+               "next read that meets it reports it again",
+               text, filer, CHECK_QUEUE_MAX);
+    return what;
+}
+
 /* POST /v1/findings {"uuid","filer","kind","message"}: a replica a read
  * found bad (objsrv, fetch.h). The finding goes to the scribe (at most
- * FINDING_EVENTS_PER_MIN per filer and minute) and, at most once per
- * finding_audit_ms per filer, starts an audit of that filer's replicas
- * (job.h), which rewrites a missing or corrupt replica from a good one.
- * 202 {"logged","audit"} (audit: the job's id, or null when none was
- * started: too soon, or an audit already running); 400 a malformed body. */
+ * FINDING_EVENTS_PER_MIN per filer and minute) and its replica is queued
+ * for a check of that object alone (check_main), which rewrites it from a
+ * good replica if it is missing or corrupt. 202 {"logged","check"} (check:
+ * check_queue's answer) at once; 400 a malformed body. */
 static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c, const char *body,
                                       size_t len)
 {
@@ -1084,11 +1184,8 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
     json_int_t filer = json_integer_value(json_object_get(req, "filer"));
     char err[CF_ERR_LEN] = "";
     struct cf_uuid u;
-    struct finding_gate *g;
-    uint64_t now = cf_wall_ms(), id = 0;
-    bool log_it, audit = false;
-    enum MHD_Result r;
-    int rc;
+    const char *check;
+    bool log_it;
 
     if (uuid == NULL || cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0 || kind == NULL ||
         (strcmp(kind, CF_SCRIBE_CHECKSUM) != 0 && strcmp(kind, CF_SCRIBE_MISSING) != 0 &&
@@ -1104,37 +1201,10 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
     cf_log(CF_LOG_WARN, "a read found replica of %s on filer %" PRIu32 " bad (%s): %s", uuid,
            (uint32_t)filer, kind, msg);
     log_it = filer_event(a, (uint32_t)filer, kind, uuid, "download", msg);
-    pthread_mutex_lock(&a->find_mu);
-    g = gate_of(a, (uint32_t)filer);
-    if (a->finding_audit_ms > 0 && (g->audit_ms == 0 || now - g->audit_ms >= a->finding_audit_ms)) {
-        audit = true;
-        g->audit_ms = now; /* taken now, so two findings at once start one audit */
-    }
-    pthread_mutex_unlock(&a->find_mu);
-    if (audit) {
-        json_t *args =
-            json_pack("{s:I,s:I}", "filer", filer, "bw_mbps", (json_int_t)a->audit_bw_mbps);
-        rc = args != NULL ? cf_jobs_start(a->jobs, "audit", args, &id, err) : CF_EINTERNAL;
-        json_decref(args);
-        if (rc == 0) {
-            cf_log(CF_LOG_INFO, "audit job %" PRIu64 " of filer %" PRIu32 " started by a finding",
-                   id, (uint32_t)filer);
-        } else {
-            /* Not started (an audit is running, say): the next finding tries again. */
-            cf_log(CF_LOG_WARN, "no audit of filer %" PRIu32 " after a finding: %s",
-                   (uint32_t)filer, err);
-            pthread_mutex_lock(&a->find_mu);
-            if (g->filer == (uint32_t)filer && g->audit_ms == now)
-                g->audit_ms = 0;
-            pthread_mutex_unlock(&a->find_mu);
-            audit = false;
-        }
-    }
+    check = check_queue(a, &u, (uint32_t)filer, uuid);
     json_decref(req);
-    r = cf_http_reply_json(c, MHD_HTTP_ACCEPTED,
-                           json_pack("{s:b,s:o}", "logged", log_it, "audit",
-                                     audit ? json_integer((json_int_t)id) : json_null()));
-    return r;
+    return cf_http_reply_json(c, MHD_HTTP_ACCEPTED,
+                              json_pack("{s:b,s:s}", "logged", log_it, "check", check));
 }
 
 static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, const char *url,
@@ -1391,8 +1461,8 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     pthread_mutex_init(&a->purge_mu, NULL);
     pthread_mutex_init(&a->stop_mu, NULL);
     pthread_mutex_init(&a->find_mu, NULL);
-    a->finding_audit_ms = conf->finding_audit_s * 1000;
-    a->audit_bw_mbps = conf->audit_bw_mbps;
+    pthread_cond_init(&a->check_cv, NULL);
+    a->finding_checks = conf->finding_checks;
     pthread_cond_init(&a->stop_cv, NULL);
     /* First: the jobs resumed below already sign their requests. */
     rc = cf_role_auth_serve("app", &conf->auth, access_of, &ho, &a->cred, err);
@@ -1443,6 +1513,12 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = jobs_open(a, conf, err);
     if (rc < 0)
         goto out;
+    if (pthread_create(&a->checker, NULL, check_main, a) != 0) {
+        cf_err_set(err, "cannot start the findings checker thread");
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    a->checker_started = true;
     counts_pass(a);
     rc = cf_net_listen(conf->listen, 1024, &ho.listen_fd, port_out, err);
     if (rc < 0)
@@ -1476,6 +1552,13 @@ void cf_app_free(struct cf_app *a)
         pthread_join(a->tracker, NULL);
     if (a->purger_started)
         pthread_join(a->purger, NULL);
+    /* Waits for a check under way (each read and copy bounded by stall_s). */
+    pthread_mutex_lock(&a->find_mu);
+    a->check_stop = true;
+    pthread_cond_broadcast(&a->check_cv);
+    pthread_mutex_unlock(&a->find_mu);
+    if (a->checker_started)
+        pthread_join(a->checker, NULL);
     cf_lease_close(a->purge_lease);
     cf_jobs_close(a->jobs);
     cf_scribe_close(a->jobs_scribe);
@@ -1489,6 +1572,7 @@ void cf_app_free(struct cf_app *a)
     pthread_mutex_destroy(&a->purge_mu);
     pthread_mutex_destroy(&a->stop_mu);
     pthread_mutex_destroy(&a->find_mu);
+    pthread_cond_destroy(&a->check_cv);
     pthread_cond_destroy(&a->stop_cv);
     free(a);
 }

@@ -3,7 +3,10 @@
  * filer and its SHA-512 compared with the record's; a replica that is
  * missing or bad is rewritten from one that verified, a filer no longer
  * registered is dropped, and a record with fewer good replicas than it
- * wants gets new ones on filers the distributor picks.
+ * wants gets new ones on filers the distributor picks. cf_audit_object
+ * runs the same per-record code on one record and one filer without a job
+ * (a finding's check, app.c): its counts go to a struct cf_audit_result,
+ * its events straight to the scribe, and it is not throttled.
  *
  * Safety (DESIGN §4): nothing is deleted or rewritten unless another
  * replica of the object verified in this same pass, so the last good copy
@@ -37,6 +40,8 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +74,10 @@ enum verdict {
 };
 
 struct audit {
-    struct cf_job *j;
+    struct cf_job *j; /* NULL in cf_audit_object: then scribe and res instead */
     const struct cf_job_env *env;
+    struct cf_scribe *scribe;
+    struct cf_audit_result *res;
     uint32_t only;             /* "filer": check only this one; 0: every filer */
     uint64_t sample_bp;        /* records sampled, in 1/100 of a percent (10000: all) */
     struct cf_objdb_filer *fl; /* the summary table, fresh for each batch */
@@ -97,6 +104,56 @@ static const char *const counter_names[] = {
     "objects", "replicas_checked", "ok",   "missing", "corrupt", "unreachable", "repaired",
     "added",   "dropped",          "lost", "failed",
 };
+
+/* Where each counter goes in a struct cf_audit_result (cf_audit_object);
+ * the others stay with a job only. */
+static const struct {
+    const char *name;
+    size_t off;
+} result_fields[] = {
+    {"replicas_checked", offsetof(struct cf_audit_result, replicas_checked)},
+    {"ok", offsetof(struct cf_audit_result, ok)},
+    {"missing", offsetof(struct cf_audit_result, missing)},
+    {"corrupt", offsetof(struct cf_audit_result, corrupt)},
+    {"unreachable", offsetof(struct cf_audit_result, unreachable)},
+    {"repaired", offsetof(struct cf_audit_result, repaired)},
+    {"lost", offsetof(struct cf_audit_result, lost)},
+    {"failed", offsetof(struct cf_audit_result, failed)},
+};
+
+/* Count n on counter name: the job's, or the result's without a job. */
+static void au_count(struct audit *au, const char *name, uint64_t n)
+{
+    if (au->j != NULL) {
+        cf_job_count(au->j, name, n);
+        return;
+    }
+    for (size_t i = 0; i < CF_ARRAY_LEN(result_fields); i++)
+        if (strcmp(result_fields[i].name, name) == 0)
+            *(uint64_t *)(void *)((char *)au->res + result_fields[i].off) += n;
+}
+
+/* An event: the job's (job.h cf_job_log), or, without a job, the app's log
+ * and the scribe, marked as the check of one finding. */
+static void au_log(struct audit *au, const char *kind, uint32_t filer, const char *object,
+                   const char *fmt, ...) CF_PRINTF(5, 6);
+static void au_log(struct audit *au, const char *kind, uint32_t filer, const char *object,
+                   const char *fmt, ...)
+{
+    char msg[CF_SCRIBE_MSG_MAX + 1];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (au->j != NULL) {
+        cf_job_log(au->j, kind, filer, object, "%s", msg);
+        return;
+    }
+    cf_log(CF_LOG_INFO, "finding check of %s on filer %" PRIu32 ": %s", object ? object : "-",
+           filer, msg);
+    (void)cf_scribe_event(au->scribe, kind, filer, object, "finding check: %s", msg);
+}
 
 /* ---- arguments ---- */
 
@@ -158,7 +215,7 @@ static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
     }
     rb->got += n;
     rb->unthrottled += n;
-    if (rb->unthrottled >= THROTTLE_STEP) {
+    if (rb->j != NULL && rb->unthrottled >= THROTTLE_STEP) {
         cf_job_throttle(rb->j, rb->unthrottled);
         cf_job_done(rb->j, 0, rb->unthrottled);
         rb->unthrottled = 0;
@@ -234,7 +291,7 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
         v = V_OK;
     }
 out:
-    if (rb.unthrottled > 0) {
+    if (rb.j != NULL && rb.unthrottled > 0) {
         cf_job_throttle(au->j, rb.unthrottled);
         cf_job_done(au->j, 0, rb.unthrottled);
     }
@@ -373,26 +430,25 @@ static void report_one(struct audit *au, const struct rstate *s, unsigned i)
 {
     switch (s->v[i]) {
     case V_OK:
-        cf_job_count(au->j, "replicas_checked", 1);
-        cf_job_count(au->j, "ok", 1);
+        au_count(au, "replicas_checked", 1);
+        au_count(au, "ok", 1);
         break;
     case V_MISSING:
-        cf_job_count(au->j, "replicas_checked", 1);
-        cf_job_count(au->j, "missing", 1);
-        cf_job_log(au->j, CF_SCRIBE_MISSING, s->ids[i], s->text, "audit: replica missing");
+        au_count(au, "replicas_checked", 1);
+        au_count(au, "missing", 1);
+        au_log(au, CF_SCRIBE_MISSING, s->ids[i], s->text, "audit: replica missing");
         break;
     case V_CORRUPT:
-        cf_job_count(au->j, "replicas_checked", 1);
-        cf_job_count(au->j, "corrupt", 1);
-        cf_job_log(au->j, CF_SCRIBE_CHECKSUM, s->ids[i], s->text, "audit: replica corrupt: %s",
-                   s->why[i]);
+        au_count(au, "replicas_checked", 1);
+        au_count(au, "corrupt", 1);
+        au_log(au, CF_SCRIBE_CHECKSUM, s->ids[i], s->text, "audit: replica corrupt: %s", s->why[i]);
         break;
     case V_UNREGISTERED:
         cf_log(CF_LOG_WARN, "audit: object %s lists filer %" PRIu32 ", which is not registered",
                s->text, s->ids[i]);
         break;
     case V_UNREACHABLE:
-        cf_job_count(au->j, "unreachable", 1);
+        au_count(au, "unreachable", 1);
         cf_log(CF_LOG_INFO, "audit: object %s on filer %" PRIu32 " not checked: %s", s->text,
                s->ids[i], s->why[i]);
         break;
@@ -413,7 +469,7 @@ static void repair_one(struct audit *au, struct rstate *s, unsigned i)
     /* The bad bytes go first: the filer refuses a PUT over an existing
      * object, and its HEAD would show the digest it was written with. */
     if (s->v[i] == V_CORRUPT && !delete_replica(s->urls[i], why, sizeof(why))) {
-        cf_job_count(au->j, "failed", 1);
+        au_count(au, "failed", 1);
         cf_log(CF_LOG_WARN, "audit: cannot remove corrupt object %s from filer %" PRIu32 ": %s",
                s->text, s->ids[i], why);
         return;
@@ -421,17 +477,21 @@ static void repair_one(struct audit *au, struct rstate *s, unsigned i)
     rc = cf_replica_ensure(srcs, ns, s->urls[i], s->rec->size, s->rec->sha512, au->env->stall_s,
                            &copied, why);
     if (rc < 0) {
-        cf_job_count(au->j, "failed", 1);
+        au_count(au, "failed", 1);
         cf_log(CF_LOG_WARN, "audit: cannot rewrite object %s on filer %" PRIu32 ": %s%s%s", s->text,
                s->ids[i], cf_strerror(rc), why[0] ? ": " : "", why);
         return;
     }
-    cf_job_count(au->j, "repaired", 1);
-    cf_job_log(au->j, CF_SCRIBE_REPAIR, s->ids[i], s->text,
-               "audit: %s replica rewritten from a verified copy",
-               s->v[i] == V_CORRUPT ? "corrupt" : "missing");
+    au_count(au, "repaired", 1);
+    au_log(au, CF_SCRIBE_REPAIR, s->ids[i], s->text,
+           "audit: %s replica rewritten from a verified copy",
+           s->v[i] == V_CORRUPT ? "corrupt" : "missing");
     s->v[i] = V_OK;
-    undo_if_orphan(au, s->rec, s->ids[i], s->urls[i], s->text);
+    /* cf_audit_object may have an alias's record, whose uuid leaving the
+     * map says nothing of its holder's bytes: it keeps the copy (the safe
+     * side; the orphans job finds a copy no record lists). */
+    if (au->j != NULL)
+        undo_if_orphan(au, s->rec, s->ids[i], s->urls[i], s->text);
 }
 
 /* Drop the unregistered filers of a record that has a verified replica. */
@@ -447,15 +507,15 @@ static void drop_unregistered(struct audit *au, struct rstate *s)
         }
         rc = cf_objdb_replica_move(au->env->odb, &s->rec->uuid, s->ids[i], 0, false, err);
         if (rc < 0) {
-            cf_job_count(au->j, "failed", 1);
+            au_count(au, "failed", 1);
             cf_log(CF_LOG_WARN, "audit: cannot drop filer %" PRIu32 " from object %s: %s",
                    s->ids[i], s->text, err);
             i++;
             continue;
         }
-        cf_job_count(au->j, "dropped", 1);
-        cf_job_log(au->j, CF_SCRIBE_REPAIR, s->ids[i], s->text,
-                   "audit: unregistered filer dropped from the record");
+        au_count(au, "dropped", 1);
+        au_log(au, CF_SCRIBE_REPAIR, s->ids[i], s->text,
+               "audit: unregistered filer dropped from the record");
         s->n--;
         memmove(&s->ids[i], &s->ids[i + 1], (s->n - i) * sizeof(s->ids[0]));
         memmove(&s->v[i], &s->v[i + 1], (s->n - i) * sizeof(s->v[0]));
@@ -484,7 +544,7 @@ static void restore_count(struct audit *au, struct rstate *s)
         want = CF_OBJDB_REPLICAS_MAX - s->n;
     got = pick_filers(au, want, s->ids, s->n, held, have, add);
     if (got < want) {
-        cf_job_count(au->j, "failed", want - got);
+        au_count(au, "failed", want - got);
         cf_log(CF_LOG_WARN,
                "audit: object %s wants %u replicas, has %u, and only %zu other "
                "filers can take one",
@@ -503,7 +563,7 @@ static void restore_count(struct audit *au, struct rstate *s)
         rc = cf__maint_place(au->env->odb, s->rec, add[k], url, srcs, ns, au->env->stall_s, &copied,
                              &hold, why);
         if (rc < 0) {
-            cf_job_count(au->j, "failed", 1);
+            au_count(au, "failed", 1);
             cf_log(CF_LOG_WARN, "audit: cannot copy object %s to filer %" PRIu32 ": %s%s%s",
                    s->text, add[k], cf_strerror(rc), why[0] ? ": " : "", why);
             continue;
@@ -513,13 +573,13 @@ static void restore_count(struct audit *au, struct rstate *s)
         if (rc == 0)
             rc = cf_objdb_replica_add(au->env->odb, &s->rec->uuid, add[k], why);
         if (rc == 0 || rc == CF_EEXIST) {
-            cf_job_count(au->j, "added", 1);
-            cf_job_log(au->j, CF_SCRIBE_REPAIR, add[k], s->text,
-                       "audit: replica added (the record had %u of %u)", have, s->rec->replicas);
+            au_count(au, "added", 1);
+            au_log(au, CF_SCRIBE_REPAIR, add[k], s->text,
+                   "audit: replica added (the record had %u of %u)", have, s->rec->replicas);
             have++;
             continue;
         }
-        cf_job_count(au->j, "failed", 1);
+        au_count(au, "failed", 1);
         cf_log(CF_LOG_WARN, "audit: object %s copied to filer %" PRIu32 " but not recorded: %s",
                s->text, add[k], why);
         /* The stale drain deletes the copy unless a record lists it. */
@@ -576,11 +636,11 @@ static int audit_record(struct audit *au, const struct cf_objdb_record *rec)
     if (ngood == 0) {
         if (nbad > 0 && nunsure == 0) {
             /* DESIGN §4: with no verified copy nothing is deleted. */
-            cf_job_count(au->j, "lost", 1);
+            au_count(au, "lost", 1);
             cf_log(CF_LOG_ERROR, "audit: object %s has no good replica (%u bad of %u); left as is",
                    s.text, nbad, s.n);
-            cf_job_log(au->j, CF_SCRIBE_CHECKSUM, 0, s.text,
-                       "audit: no good replica (%u bad of %u); left as is", nbad, s.n);
+            au_log(au, CF_SCRIBE_CHECKSUM, 0, s.text,
+                   "audit: no good replica (%u bad of %u); left as is", nbad, s.n);
         } else if (nbad > 0) {
             cf_log(CF_LOG_WARN,
                    "audit: object %s: no replica verified, %u not reachable; left "
@@ -613,7 +673,7 @@ static void audit_item(void *ctx, size_t i)
     }
     au->rcs[i] = audit_record(au, &au->page[i]);
     if (au->rcs[i] == 0) {
-        cf_job_count(au->j, "objects", 1);
+        au_count(au, "objects", 1);
         cf_job_done(au->j, 1, 0);
     }
 }
@@ -712,6 +772,45 @@ out:
     free(au.page);
     cf__maint_pool_free(au.pool);
     free(au.rcs);
+    free(au.fl);
+    return rc;
+}
+
+/* ---- one object, without a job ---- */
+
+int cf_audit_object(struct cf_objdb *odb, struct cf_scribe *scribe,
+                    const struct cf_objdb_filer *view, size_t nview, unsigned stall_s,
+                    const struct cf_uuid *uuid, uint32_t filer, struct cf_audit_result *res,
+                    char *err)
+{
+    struct cf_job_env env = {.odb = odb, .scribe = scribe, .stall_s = stall_s};
+    struct audit au = {.env = &env, .only = filer, .sample_bp = 10000, .scribe = scribe};
+    struct cf_objdb_record rec;
+    bool listed = false;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    au.res = res;
+    if (filer == 0) {
+        cf_err_set(err, "a filer must be named");
+        return CF_EINVAL;
+    }
+    /* Marked deleted but not purged: its replicas are kept for an
+     * undelete, as the audit's walk keeps them. */
+    rc = cf_objdb_get(odb, uuid, CF_OBJDB_GET_DELETED, &rec, err);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < rec.nfilers; i++)
+        listed = listed || rec.filers[i] == filer;
+    if (!listed) {
+        cf_err_set(err, "the record does not list filer %" PRIu32, filer);
+        return CF_ENOTFOUND;
+    }
+    au.nfl = nview;
+    au.fl = cf_xcalloc(nview > 0 ? nview : 1, sizeof(*au.fl));
+    if (nview > 0)
+        memcpy(au.fl, view, nview * sizeof(*au.fl));
+    rc = audit_record(&au, &rec);
     free(au.fl);
     return rc;
 }

@@ -311,15 +311,15 @@ static void restart_roles(struct it_cluster *c, const char *poll_ms)
     it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
 }
 
-/* Restart the app so that a replica a download finds bad starts no audit
- * (--finding-audit-s 0), and objsrv with it: the cases that count which
- * filer sent a download's bytes (bytes_out) would count the audit's reads
- * too. The audit a finding starts is it_read_heal's. */
-static void no_finding_audits(struct it_cluster *c)
+/* Restart the app so that a replica a download finds bad is not checked
+ * (--finding-checks=false), and objsrv with it: the cases that count which
+ * filer sent a download's bytes (bytes_out) would count the check's reads
+ * too. The check a finding queues is it_read_heal's. */
+static void no_finding_checks(struct it_cluster *c)
 {
     it_proc_stop_ok(&c->objsrv);
     it_proc_stop_ok(&c->app);
-    it_app_start_ok(&c->app, c->db, "--finding-audit-s", "0", NULL);
+    it_app_start_ok(&c->app, c->db, "--finding-checks=false", NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, NULL);
 }
 
@@ -450,7 +450,7 @@ static void t_corrupt_replica(void *arg)
 
     (void)arg;
     it_cluster_start(&c, 3, dl_weights, 0, 3);
-    no_finding_audits(&c);
+    no_finding_checks(&c);
     it_upload_ok(NULL, c.app.base, 90, size, 0, false, &rec);
     IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
     it_download_ok(NULL, c.objsrv.base, &rec);
@@ -493,7 +493,7 @@ static void t_truncated_replica(void *arg)
 
     (void)arg;
     it_cluster_start(&c, 3, dl_weights, 0, 3);
-    no_finding_audits(&c);
+    no_finding_checks(&c);
     it_upload_ok(NULL, c.app.base, 95, size, 0, false, &rec);
     IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
     it_truncate_object(&c.f[0], rec.path, size / 2 + 3);

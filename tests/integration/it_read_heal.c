@@ -5,11 +5,12 @@
  * byte inverted in the middle) or its file deleted. The first GET through the gateway, and the
  * first `coffer get`, must still give the whole file with the right bytes; the finding must be in
  * the scribe (GET /v1/log on the monitor) with the filer, the object and its kind; and the bad
- * replica must be rewritten on its filer without an operator (the audit the finding starts). A file
- * too large to be verified before its first byte leaves: the first plain GET may break off, but
- * never ends as a clean complete response with wrong bytes, and the next one is right. Last, the
- * app's POST /v1/findings refuses malformed findings (400) and starts one audit per filer however
- * many findings come at once.
+ * replica must be rewritten on its filer without an operator (the check of that one object the
+ * finding queues), reading back only that object: a filer holding many other objects sends a few
+ * times its size, not all of them. A file too large to be verified before its first byte leaves:
+ * the first plain GET may break off, but never ends as a clean complete response with wrong bytes,
+ * and the next one is right. Two findings on two filers in quick succession are both repaired.
+ * Last, the app's POST /v1/findings refuses malformed findings (400) and queues a good one.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -128,8 +129,10 @@ static void put_ok(const struct sys *y, const char *target, uint64_t seed, uint6
 }
 
 /* The object of /name's current version and the replica objsrv reads
- * first (its signed URLs come best first, in the order it reads them). */
-static void first_replica(const struct sys *y, const char *name, struct replica *rp)
+ * first (its signed URLs come best first, in the order it reads them)
+ * that is not on filer index avoid (avoid >= nfilers: none avoided). */
+static void replica_not_on(const struct sys *y, const char *name, unsigned avoid,
+                           struct replica *rp)
 {
     char target[512], fdir[64];
     struct it_resp r;
@@ -152,8 +155,13 @@ static void first_replica(const struct sys *y, const char *name, struct replica 
     it_fmt(target, sizeof(target), "/v1/objects/%s/urls", rp->uuid);
     IT_EQ(it_http_to(NULL, y->s.objsrv, "GET", target, NULL, &r, NULL), 200);
     j = it_resp_json(&r);
-    url = json_string_value(json_array_get(json_object_get(j, "urls"), 0));
-    IT_CHECK(url != NULL);
+    for (size_t k = 0;; k++) {
+        url = json_string_value(json_array_get(json_object_get(j, "urls"), k));
+        IT_CHECKF(url != NULL, "no replica of %s off filer %u", rp->uuid, avoid + 1);
+        size_t n = avoid < y->s.nfilers ? strlen(y->s.filers[avoid]) : 0;
+        if (n == 0 || strncmp(url, y->s.filers[avoid], n) != 0 || url[n] != '/')
+            break;
+    }
     p = strstr(url, "/s/");
     IT_CHECK(p != NULL);
     q = strchr(p + 3, '?');
@@ -170,6 +178,11 @@ static void first_replica(const struct sys *y, const char *name, struct replica 
     it_resp_fini(&r);
     it_fmt(fdir, sizeof(fdir), "data/filer%u", rp->idx + 1);
     it_filer_init(&rp->f, rp->idx + 1, fdir);
+}
+
+static void first_replica(const struct sys *y, const char *name, struct replica *rp)
+{
+    replica_not_on(y, name, y->s.nfilers, rp);
 }
 
 /* GET of target through the gateway: 200 and exactly the payload. */
@@ -319,9 +332,8 @@ static void t_cli(void *arg)
     rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--gateway", y.gw, "--client", "demo",
                                     "--user", "admin", "--password", y.pw, NULL));
     IT_EQ(rc, 0);
-    /* Both corrupt before either is read: the audit the first read starts
-     * may repair the second file's replica too, so the second command
-     * may find it good already; each must succeed either way. */
+    /* Both corrupt before either is read: each command must succeed
+     * whether its replica was repaired already or not. */
     for (size_t i = 0; i < CF_ARRAY_LEN(files); i++) {
         it_write_payload(src, files[i].name, files[i].seed, files[i].size, NULL);
         it_fmt(remote, sizeof(remote), "/%s", files[i].name);
@@ -374,6 +386,95 @@ static void t_large_stream(void *arg)
     it_proc_stop_ok(&y.s.p);
 }
 
+/* Object bytes filer idx has sent (its /status bytes_out). */
+static int64_t bytes_out(const struct sys *y, unsigned idx)
+{
+    struct it_resp r;
+    json_t *j;
+    int64_t v;
+
+    IT_EQ(it_http_to(NULL, y->s.filers[idx], "GET", "/status", NULL, &r, NULL), 200);
+    j = it_resp_json(&r);
+    IT_CHECK(json_is_integer(json_object_get(j, "bytes_out")));
+    v = (int64_t)json_integer_value(json_object_get(j, "bytes_out"));
+    json_decref(j);
+    it_resp_fini(&r);
+    return v;
+}
+
+/* Other objects on every filer (30 files, 2 replicas on 3 filers: about
+ * 20 a filer). */
+#define OTHERS 30
+
+/* A corrupt replica found by a read is repaired by reading back that
+ * object only: the filers together send the download, the check's read of
+ * each replica and the copy (a few times the object), never the other
+ * objects they hold (a whole-filer audit would send about 20 of them). */
+static void t_only_that_object(void *arg)
+{
+    char target[64];
+    int64_t before[IT_SERVER_FILERS], sent = 0;
+    struct replica rp;
+    struct sys y;
+
+    (void)arg;
+    start(&y);
+    for (unsigned i = 0; i < OTHERS; i++) {
+        it_fmt(target, sizeof(target), FS "/o%u.bin", i);
+        put_ok(&y, target, 100 + i, SMALL);
+    }
+    put_ok(&y, FS "/f.bin", 18, SMALL);
+    first_replica(&y, "f.bin", &rp);
+    it_flip_object_byte(&rp.f, rp.path, SMALL / 2);
+    for (unsigned i = 0; i < y.s.nfilers; i++)
+        before[i] = bytes_out(&y, i);
+    get_right(&y, FS "/f.bin", 18, SMALL);
+    /* The check's own event: its repair is done and recorded. */
+    event_ok(&y, &rp, "repair");
+    for (unsigned i = 0; i < y.s.nfilers; i++)
+        sent += bytes_out(&y, i) - before[i];
+    IT_CHECKF(sent <= 8 * (int64_t)SMALL,
+              "the filers sent %" PRId64 " bytes for one %d-byte object's read and repair", sent,
+              SMALL);
+    healed_ok(&y, &rp, 18, SMALL);
+    it_proc_stop_ok(&y.s.p);
+}
+
+/* Two findings on two filers right after each other: both replicas are
+ * rewritten (one check does not keep the other from running). */
+static void t_two_filers(void *arg)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    struct replica rp[2];
+    json_t *j, *out = NULL;
+    struct sys y;
+    long status = 0;
+
+    (void)arg;
+    start(&y);
+    put_ok(&y, FS "/g.bin", 19, SMALL);
+    put_ok(&y, FS "/h.bin", 20, SMALL);
+    first_replica(&y, "g.bin", &rp[0]);
+    replica_not_on(&y, "h.bin", rp[0].idx, &rp[1]);
+    IT_CHECK(rp[0].idx != rp[1].idx);
+    it_flip_object_byte(&rp[0].f, rp[0].path, SMALL / 2);
+    it_object_file_remove(&rp[1].f, rp[1].path);
+    it_fmt(url, sizeof(url), "%s/v1/findings", y.s.p.base);
+    for (size_t i = 0; i < 2; i++) {
+        j = json_pack("{s:s,s:I,s:s,s:s}", "uuid", rp[i].uuid, "filer", (json_int_t)(rp[i].idx + 1),
+                      "kind", i == 0 ? "checksum" : "missing", "message", "test");
+        IT_CHECKF(cf_httpc_json("POST", url, j, 10000, &status, &out, err) == 0, "%s", err);
+        IT_EQ(status, 202);
+        IT_CHECK(strcmp(it_json_str(out, "check"), "queued") == 0);
+        json_decref(out);
+        json_decref(j);
+        out = NULL;
+    }
+    healed_ok(&y, &rp[0], 19, SMALL);
+    healed_ok(&y, &rp[1], 20, SMALL);
+    it_proc_stop_ok(&y.s.p);
+}
+
 /* POST /v1/findings with body (a JSON reference, taken; NULL: 100 random
  * bytes): the status. */
 static long post_finding(const struct sys *y, json_t *body)
@@ -399,7 +500,7 @@ static long post_finding(const struct sys *y, json_t *body)
 }
 
 /* The app's findings endpoint: bad bodies get 400; a good one is logged
- * and starts one audit of its filer, a second one right after none. */
+ * and its check queued, the same one right after is queued at most once. */
 static void t_findings_api(void *arg)
 {
     char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "", big[600];
@@ -435,22 +536,23 @@ static void t_findings_api(void *arg)
         free(text);
     }
 
-    /* A good one: logged, and an audit of the filer starts. */
+    /* A good one: logged, and its check queued. */
     it_fmt(url, sizeof(url), "%s/v1/findings", y.s.p.base);
     j = json_pack("{s:s,s:I,s:s,s:s}", "uuid", rp.uuid, "filer", (json_int_t)(rp.idx + 1), "kind",
                   "missing", "message", "HTTP status 404");
     IT_CHECKF(cf_httpc_json("POST", url, j, 10000, &status, &out, err) == 0, "%s", err);
     IT_EQ(status, 202);
     IT_CHECK(json_is_true(json_object_get(out, "logged")));
-    IT_CHECK(json_is_integer(json_object_get(out, "audit")));
+    IT_CHECK(strcmp(it_json_str(out, "check"), "queued") == 0);
     json_decref(out);
     out = NULL;
     event_ok(&y, &rp, "missing");
-    /* Right after: logged, but no second audit of that filer. */
+    /* Right after: logged; queued again only if the first was taken. */
     IT_CHECKF(cf_httpc_json("POST", url, j, 10000, &status, &out, err) == 0, "%s", err);
     IT_EQ(status, 202);
     IT_CHECK(json_is_true(json_object_get(out, "logged")));
-    IT_CHECK(json_is_null(json_object_get(out, "audit")));
+    IT_CHECK(strcmp(it_json_str(out, "check"), "pending") == 0 ||
+             strcmp(it_json_str(out, "check"), "queued") == 0);
     json_decref(out);
     json_decref(j);
     it_proc_stop_ok(&y.s.p);
@@ -463,6 +565,8 @@ int main(int argc, char **argv)
         {"gateway_missing", t_gateway_missing, NULL, 90},
         {"cli", t_cli, NULL, 90},
         {"large_stream", t_large_stream, NULL, 90},
+        {"only_that_object", t_only_that_object, NULL, 120},
+        {"two_filers", t_two_filers, NULL, 90},
         {"findings_api", t_findings_api, NULL, 60},
     };
 
