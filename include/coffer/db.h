@@ -289,6 +289,22 @@ CF_MUST_CHECK int cf_db_collect(struct cf_db_stmt *s, size_t elem_size,
                                 int (*read)(struct cf_db_stmt *s, void *elem), void **out,
                                 size_t *n, char *err);
 
+/* A column added to a table after its first version: the statement(s)
+ * that add it (ALTER TABLE ... ADD COLUMN, and any UPDATE that fills it). */
+struct cf_db_column {
+    const char *table;
+    const char *column;
+    const char *sql;
+};
+
+/* Inside the caller's write transaction, run the sql of each of the n
+ * columns that table lacks, in order, so a database made by an older
+ * coffer gains them (both engines: SQLite's table_info, PostgreSQL's
+ * information_schema in the current schema). Returns 0 or a db.h error
+ * with err. */
+CF_MUST_CHECK int cf_db_add_columns(struct cf_db *db, const struct cf_db_column *cols, size_t n,
+                                    char *err);
+
 /* Check a database's identity row (coffer_meta id 1: kind, version,
  * shard_id), as objdb and fsdb stamp it: it must say `kind`, `version` and
  * shard_id (0 for a catalog). uri (borrowed) names the database in messages

@@ -448,6 +448,25 @@ out:
     return rc;
 }
 
+int cf_db_add_columns(struct cf_db *db, const struct cf_db_column *cols, size_t n, char *err)
+{
+    static const char sql_sqlite[] = "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2";
+    static const char sql_pg[] =
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = ?1 AND column_name = ?2";
+    bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
+    int rc = 0;
+
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        int64_t has = 0;
+        rc = cf_db_run(db, &has, 1, err, pg ? sql_pg : sql_sqlite, "tt", cols[i].table,
+                       cols[i].column);
+        if (rc >= 0 && has == 0)
+            rc = cf_db_exec(db, cols[i].sql, err);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 int cf_db_collect(struct cf_db_stmt *s, size_t elem_size,
                   int (*read)(struct cf_db_stmt *s, void *elem), void **out, size_t *n, char *err)
 {

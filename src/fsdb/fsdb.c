@@ -365,45 +365,19 @@ int cf__fsdb_check_name(const char *name, char *err)
     return cf_fsdb_name_validate(name, strnlen(name, CF_FSDB_NAME_MAX + 1), err);
 }
 
-/* Inside the caller's transaction: whether table has column. */
-static int has_column(struct cf_db *db, const char *table, const char *column, bool *has, char *err)
-{
-    static const char sql_sqlite[] = "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2";
-    static const char sql_pg[] =
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-        " AND table_name = ?1 AND column_name = ?2";
-    bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
-    int64_t n = 0;
-    int rc;
-
-    rc = cf_db_run(db, &n, 1, err, pg ? sql_pg : sql_sqlite, "tt", table, column);
-    *has = n > 0;
-    return rc < 0 ? rc : 0;
-}
-
 /* Inside the caller's transaction, give a catalog made by an older coffer
  * the columns added since: the clients' version expiry policy (fsdb.h),
  * starting with every version kept. */
 static int catalog_migrate(struct cf_db *db, char *err)
 {
-    static const struct {
-        const char *table, *column, *sql;
-    } cols[] = {
+    static const struct cf_db_column cols[] = {
         {"clients", "keep_versions",
          "ALTER TABLE clients ADD COLUMN keep_versions INTEGER NOT NULL DEFAULT 0;"},
         {"clients", "keep_days",
          "ALTER TABLE clients ADD COLUMN keep_days INTEGER NOT NULL DEFAULT 0;"},
     };
-    int rc = 0;
 
-    for (size_t i = 0; rc == 0 && i < CF_ARRAY_LEN(cols); i++) {
-        bool has = false;
-
-        rc = has_column(db, cols[i].table, cols[i].column, &has, err);
-        if (rc == 0 && !has)
-            rc = cf_db_exec(db, cols[i].sql, err);
-    }
-    return rc;
+    return cf_db_add_columns(db, cols, CF_ARRAY_LEN(cols), err);
 }
 
 /* Create the tables of the catalog (shard_id 0) or a shard if missing and

@@ -1975,6 +1975,20 @@ static json_t *trash_json(const struct cf_fsdb_trash *t)
                      (json_int_t)t->deleted_ms, "by_user", (json_int_t)t->by_user);
 }
 
+/* A cursor "t<ms>.<id>" that the trash and emptied listings give, into
+ * *at and *id. Returns 0, or CF_EINVAL with err. */
+static int time_cursor(const char *after, uint64_t *at, uint64_t *id, char *err)
+{
+    const char *end = NULL;
+
+    if (after[0] != 't' || cursor_num(after + 1, INT64_MAX, at, &end) < 0 || *end != '.' ||
+        cursor_num(end + 1, INT64_MAX, id, &end) < 0 || *end != '\0') {
+        cf_err_set(err, "after is not a cursor this listing gave");
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
 /* GET /api/v1/trash: one page of the trash, of which the entries whose
  * original folder the caller may read (so a page may hold fewer than its
  * limit and still be followed by more). The cursor is 't', the last
@@ -1982,7 +1996,7 @@ static json_t *trash_json(const struct cf_fsdb_trash *t)
 static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c,
                                   const struct who *w)
 {
-    const char *after = cf_http_query(c, "after"), *end = NULL;
+    const char *after = cf_http_query(c, "after");
     struct cf_fsdb_trash *list = NULL;
     char err[CF_ERR_LEN] = "", next[48];
     uint64_t at = 0, tid = 0;
@@ -1992,12 +2006,8 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
     int rc;
 
     rc = page_limit(c, &limit, err);
-    if (rc == 0 && after != NULL &&
-        (after[0] != 't' || cursor_num(after + 1, INT64_MAX, &at, &end) < 0 || *end != '.' ||
-         cursor_num(end + 1, INT64_MAX, &tid, &end) < 0 || *end != '\0')) {
-        cf_err_set(err, "after is not a cursor this listing gave");
-        rc = CF_EINVAL;
-    }
+    if (rc == 0 && after != NULL)
+        rc = time_cursor(after, &at, &tid, err);
     if (rc == 0)
         rc = cf_fsdb_trash_page(g->fs, w->client, at, tid, limit, &list, &n, &more, err);
     if (rc < 0)
@@ -2051,7 +2061,7 @@ static json_t *emptied_json(const struct cf_fsdb_emptied *e)
 static enum MHD_Result emptied_page(struct cf_gateway *g, struct MHD_Connection *c,
                                     const struct who *w)
 {
-    const char *after = cf_http_query(c, "after"), *end = NULL;
+    const char *after = cf_http_query(c, "after");
     struct cf_fsdb_emptied *list = NULL;
     char err[CF_ERR_LEN] = "", next[48];
     uint64_t at = 0, eid = 0;
@@ -2061,12 +2071,8 @@ static enum MHD_Result emptied_page(struct cf_gateway *g, struct MHD_Connection 
     int rc;
 
     rc = page_limit(c, &limit, err);
-    if (rc == 0 && after != NULL &&
-        (after[0] != 't' || cursor_num(after + 1, INT64_MAX, &at, &end) < 0 || *end != '.' ||
-         cursor_num(end + 1, INT64_MAX, &eid, &end) < 0 || *end != '\0')) {
-        cf_err_set(err, "after is not a cursor this listing gave");
-        rc = CF_EINVAL;
-    }
+    if (rc == 0 && after != NULL)
+        rc = time_cursor(after, &at, &eid, err);
     if (rc == 0)
         rc = cf_fsdb_emptied_page(g->fs, w->client, at, eid, limit, &list, &n, &more, err);
     if (rc < 0)
