@@ -989,71 +989,43 @@ static int parse_max_keys(const char *q, size_t *out)
     return 0;
 }
 
-static enum MHD_Result list_objects(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
-                                    const char *bucket, bool v2)
+/* Whether a listing's marker is a common prefix it gave back (under the
+ * prefix, ending with the delimiter): the listing then starts past all its
+ * keys. */
+static bool marker_is_prefix(const char *marker, const char *prefix, const char *delim)
+{
+    size_t ml = strlen(marker), dl = delim != NULL ? strlen(delim) : 0;
+
+    return delim != NULL && starts(marker, prefix) && ml >= dl &&
+           strcmp(marker + ml - dl, delim) == 0;
+}
+
+/* Set up l (zeroed) to list bucket for w with the query's prefix,
+ * delimiter, max-keys and encoding-type. Returns 0, or CF_EINVAL with e
+ * (l then holds nothing to release). */
+static int lister_open(struct lister *l, struct cf__s3 *s, struct MHD_Connection *c,
+                       const struct who *w, const char *bucket, struct s3err *e)
 {
     const char *prefix = cf_http_query(c, "prefix"), *delim = cf_http_query(c, "delimiter");
-    const char *token = v2 ? cf_http_query(c, "continuation-token") : NULL;
-    const char *start = cf_http_query(c, v2 ? "start-after" : "marker");
     const char *enc = cf_http_query(c, "encoding-type");
-    struct lister *l = NULL;
-    struct cf_fsdb_entry fe;
-    struct cf_buf b;
-    struct s3err e;
-    char S[KEY_MAX + 3] = "", base[KEY_MAX + 2] = "", path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
-    enum cf_fsdb_level have = CF_FSDB_NONE;
-    enum MHD_Result res;
     size_t max = 0;
-    int rc;
 
     if (prefix == NULL)
         prefix = "";
     if (delim != NULL && delim[0] == '\0')
         delim = NULL;
     if (parse_max_keys(cf_http_query(c, "max-keys"), &max) < 0) {
-        seterr(&e, 400, "InvalidArgument", "max-keys is a number");
-        return reply_error(c, &e, bucket, NULL);
+        seterr(e, 400, "InvalidArgument", "max-keys is a number");
+        return CF_EINVAL;
     }
     if (enc != NULL && strcmp(enc, "url") != 0) {
-        seterr(&e, 400, "InvalidArgument", "encoding-type is url");
-        return reply_error(c, &e, bucket, NULL);
+        seterr(e, 400, "InvalidArgument", "encoding-type is url");
+        return CF_EINVAL;
     }
     if (strlen(prefix) > KEY_MAX || (delim != NULL && strlen(delim) > 16)) {
-        seterr(&e, 400, "InvalidArgument", "the prefix or delimiter is too long");
-        return reply_error(c, &e, bucket, NULL);
+        seterr(e, 400, "InvalidArgument", "the prefix or delimiter is too long");
+        return CF_EINVAL;
     }
-    if (token != NULL) {
-        size_t tl = strlen(token);
-        if (tl < 1 || tl % 2 == 0 || (token[0] != 'k' && token[0] != 'c') ||
-            (tl - 1) / 2 > KEY_MAX || cf_hex_decode(token + 1, (tl - 1) / 2, S, false) < 0 ||
-            memchr(S, '\0', (tl - 1) / 2) != NULL) {
-            seterr(&e, 400, "InvalidArgument", "the continuation token is not one we gave");
-            return reply_error(c, &e, bucket, NULL);
-        }
-        S[(tl - 1) / 2] = '\0';
-        if (token[0] == 'c')
-            (void)strncat(S, "\xff", 2);
-    } else if (start != NULL) {
-        if (strlen(start) > KEY_MAX) {
-            seterr(&e, 400, "InvalidArgument", "the marker is too long");
-            return reply_error(c, &e, bucket, NULL);
-        }
-        memcpy(S, start, strlen(start) + 1);
-        /* A common prefix given back as the marker: past all its keys. */
-        if (delim != NULL && starts(start, prefix) && strlen(start) >= strlen(delim) &&
-            strcmp(start + strlen(start) - strlen(delim), delim) == 0)
-            (void)strncat(S, "\xff", 2);
-    }
-    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0)
-        return reply_error(c, &e, bucket, NULL);
-    /* The deepest folder the prefix names whole. */
-    {
-        const char *slash = strrchr(prefix, '/');
-        size_t bl = slash != NULL ? (size_t)(slash - prefix) + 1 : 0;
-        memcpy(base, prefix, bl);
-        base[bl] = '\0';
-    }
-    l = cf_xcalloc(1, sizeof(*l));
     l->s = s;
     l->w = w;
     l->bucket = bucket;
@@ -1065,18 +1037,86 @@ static enum MHD_Result list_objects(struct cf__s3 *s, struct MHD_Connection *c, 
     l->url = enc != NULL;
     cf_buf_init(&l->contents, 64 * 1024 * 1024);
     cf_buf_init(&l->prefixes, 64 * 1024 * 1024);
-    rc = 0;
-    if (base[0] != '\0') {
-        (void)snprintf(path, sizeof(path), "/%s/%.*s", bucket, (int)strlen(base) - 1, base);
-        rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, &fe, &have, NULL);
-        if (rc == 0 && (fe.kind != CF_FSDB_FOLDER || have < CF_FSDB_READ))
-            rc = CF_ENOTFOUND;
+    return 0;
+}
+
+/* The folder a listing of l walks: the deepest one its prefix names whole
+ * (its key prefix into base, KEY_MAX + 2 bytes), below the bucket's folder
+ * bucket_folder. Returns its id, or 0 when it is not there or the user may
+ * not read it (nothing to list). */
+static uint64_t list_base(const struct lister *l, uint64_t bucket_folder, char *base)
+{
+    const char *slash = strrchr(l->prefix, '/');
+    size_t bl = slash != NULL ? (size_t)(slash - l->prefix) + 1 : 0;
+    char path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    struct cf_fsdb_entry fe;
+
+    memcpy(base, l->prefix, bl);
+    base[bl] = '\0';
+    if (bl == 0)
+        return bucket_folder;
+    (void)snprintf(path, sizeof(path), "/%s/%.*s", l->bucket, (int)bl - 1, base);
+    if (cf_fsdb_lookup_access(l->s->fs, l->w->client, l->w->user, path, false, &fe, &have, NULL) <
+            0 ||
+        fe.kind != CF_FSDB_FOLDER || have < CF_FSDB_READ)
+        return 0;
+    return fe.id;
+}
+
+static enum MHD_Result list_objects(struct cf__s3 *s, struct MHD_Connection *c, const struct who *w,
+                                    const char *bucket, bool v2)
+{
+    const char *token = v2 ? cf_http_query(c, "continuation-token") : NULL;
+    const char *start = cf_http_query(c, v2 ? "start-after" : "marker");
+    struct lister *l = cf_xcalloc(1, sizeof(*l));
+    struct cf_fsdb_entry fe;
+    struct cf_buf b;
+    struct s3err e;
+    char S[KEY_MAX + 3] = "", base[KEY_MAX + 2] = "";
+    const char *prefix, *delim;
+    enum MHD_Result res;
+    uint64_t folder;
+    size_t max;
+
+    if (lister_open(l, s, c, w, bucket, &e) < 0) {
+        free(l);
+        return reply_error(c, &e, bucket, NULL);
     }
-    if (max > 0 && rc == 0) {
-        /* Keys at the base that the delimiter folds before the prefix's end
-         * cannot happen: the base is the prefix's own folder. */
-        walk(l, fe.id, base, S);
+    prefix = l->prefix;
+    delim = l->delim;
+    max = l->max;
+    if (token != NULL) {
+        size_t tl = strlen(token);
+        if (tl < 1 || tl % 2 == 0 || (token[0] != 'k' && token[0] != 'c') ||
+            (tl - 1) / 2 > KEY_MAX || cf_hex_decode(token + 1, (tl - 1) / 2, S, false) < 0 ||
+            memchr(S, '\0', (tl - 1) / 2) != NULL) {
+            seterr(&e, 400, "InvalidArgument", "the continuation token is not one we gave");
+            res = reply_error(c, &e, bucket, NULL);
+            goto out;
+        }
+        S[(tl - 1) / 2] = '\0';
+        if (token[0] == 'c')
+            (void)strncat(S, "\xff", 2);
+    } else if (start != NULL) {
+        if (strlen(start) > KEY_MAX) {
+            seterr(&e, 400, "InvalidArgument", "the marker is too long");
+            res = reply_error(c, &e, bucket, NULL);
+            goto out;
+        }
+        memcpy(S, start, strlen(start) + 1);
+        if (marker_is_prefix(start, prefix, delim))
+            (void)strncat(S, "\xff", 2);
     }
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0) {
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
+    }
+    folder = list_base(l, fe.id, base);
+    /* Keys at the base that the delimiter folds before the prefix's end
+     * cannot happen: the base is the prefix's own folder. */
+    if (max > 0 && folder != 0)
+        walk(l, folder, base, S);
     if (l->rc < 0) {
         from_rc(&e, l->rc, "NoSuchBucket", l->err);
         res = reply_error(c, &e, bucket, NULL);
@@ -3342,85 +3382,58 @@ static void vwalk(struct vlister *v, uint64_t folder, const char *fp, const char
 static enum MHD_Result list_versions(struct cf__s3 *s, struct MHD_Connection *c,
                                      const struct who *w, const char *bucket)
 {
-    const char *prefix = cf_http_query(c, "prefix"), *delim = cf_http_query(c, "delimiter");
     const char *kmarker = cf_http_query(c, "key-marker");
     const char *vmarker = cf_http_query(c, "version-id-marker");
-    const char *enc = cf_http_query(c, "encoding-type");
-    struct vlister *v = NULL;
-    struct lister *l;
+    struct vlister *v = cf_xcalloc(1, sizeof(*v));
+    struct lister *l = &v->l;
     struct cf_fsdb_entry fe;
     struct cf_buf b;
     struct s3err e;
     char S[KEY_MAX + 3] = "", base[KEY_MAX + 2] = "", path[KEY_MAX + CF_FSDB_NAME_MAX + 4];
-    enum cf_fsdb_level have = CF_FSDB_NONE;
+    const char *prefix, *delim;
     enum MHD_Result res;
-    uint64_t vm = 0;
+    uint64_t vm = 0, folder;
     bool vm_marker = false;
-    size_t max = 0;
-    int rc;
+    size_t max;
 
-    if (prefix == NULL)
-        prefix = "";
-    if (delim != NULL && delim[0] == '\0')
-        delim = NULL;
+    if (lister_open(l, s, c, w, bucket, &e) < 0) {
+        free(v);
+        return reply_error(c, &e, bucket, NULL);
+    }
+    prefix = l->prefix;
+    delim = l->delim;
+    max = l->max;
     if (kmarker == NULL)
         kmarker = "";
     if (vmarker != NULL && vmarker[0] == '\0')
         vmarker = NULL;
-    if (parse_max_keys(cf_http_query(c, "max-keys"), &max) < 0) {
-        seterr(&e, 400, "InvalidArgument", "max-keys is a number");
-        return reply_error(c, &e, bucket, NULL);
-    }
-    if (enc != NULL && strcmp(enc, "url") != 0) {
-        seterr(&e, 400, "InvalidArgument", "encoding-type is url");
-        return reply_error(c, &e, bucket, NULL);
-    }
-    if (strlen(prefix) > KEY_MAX || strlen(kmarker) > KEY_MAX ||
-        (delim != NULL && strlen(delim) > 16)) {
-        seterr(&e, 400, "InvalidArgument", "the prefix, key-marker or delimiter is too long");
-        return reply_error(c, &e, bucket, NULL);
+    if (strlen(kmarker) > KEY_MAX) {
+        seterr(&e, 400, "InvalidArgument", "the key-marker is too long");
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
     }
     if (vmarker != NULL && (kmarker[0] == '\0' || parse_version_id(vmarker, &vm, &vm_marker) < 0)) {
         seterr(&e, 400, "InvalidArgument",
                "a version-id-marker is a version id we gave, with its key-marker");
-        return reply_error(c, &e, bucket, NULL);
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
     }
     memcpy(S, kmarker, strlen(kmarker) + 1);
-    /* A common prefix given back as the marker: past all its keys. */
-    if (vmarker == NULL && delim != NULL && starts(kmarker, prefix) &&
-        strlen(kmarker) >= strlen(delim) &&
-        strcmp(kmarker + strlen(kmarker) - strlen(delim), delim) == 0)
+    if (vmarker == NULL && marker_is_prefix(kmarker, prefix, delim))
         (void)strncat(S, "\xff", 2);
-    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0)
-        return reply_error(c, &e, bucket, NULL);
-    {
-        const char *slash = strrchr(prefix, '/');
-        size_t bl = slash != NULL ? (size_t)(slash - prefix) + 1 : 0;
-        memcpy(base, prefix, bl);
-        base[bl] = '\0';
+    if (bucket_get(s, w, bucket, CF_FSDB_READ, &fe, &e) < 0) {
+        res = reply_error(c, &e, bucket, NULL);
+        goto out;
     }
-    v = cf_xcalloc(1, sizeof(*v));
-    l = &v->l;
-    l->s = s;
-    l->w = w;
-    l->bucket = bucket;
-    l->prefix = prefix;
-    l->plen = strlen(prefix);
-    l->delim = delim;
-    l->dlen = delim != NULL ? strlen(delim) : 0;
-    l->max = max;
-    l->url = enc != NULL;
-    cf_buf_init(&l->contents, 64 * 1024 * 1024);
-    cf_buf_init(&l->prefixes, 64 * 1024 * 1024);
-    rc = 0;
+    folder = list_base(l, fe.id, base);
     if (max > 0 && vmarker != NULL && starts(kmarker, prefix) &&
         (delim == NULL || strstr(kmarker + strlen(prefix), delim) == NULL)) {
         /* The rest of the marker key's history first: it precedes every
          * later key. */
-        uint64_t folder = 0;
+        uint64_t at = 0;
         char name[CF_FSDB_NAME_MAX + 1];
         struct s3err e2;
-        if (key_place(s, w, bucket, kmarker, CF_FSDB_READ, &folder, name, &e2) == 0) {
+        if (key_place(s, w, bucket, kmarker, CF_FSDB_READ, &at, name, &e2) == 0) {
             struct cf_fsdb_entry live;
             uint64_t id = 0;
             (void)snprintf(path, sizeof(path), "/%s/%s", bucket, kmarker);
@@ -3428,18 +3441,12 @@ static enum MHD_Result list_versions(struct cf__s3 *s, struct MHD_Connection *c,
                 live.kind == CF_FSDB_FILE)
                 id = live.id;
             v->skip_vid = vmarker;
-            key_history(v, folder, name, kmarker, id);
+            key_history(v, at, name, kmarker, id);
             v->skip_vid = NULL;
         }
     }
-    if (base[0] != '\0') {
-        (void)snprintf(path, sizeof(path), "/%s/%.*s", bucket, (int)strlen(base) - 1, base);
-        rc = cf_fsdb_lookup_access(s->fs, w->client, w->user, path, false, &fe, &have, NULL);
-        if (rc == 0 && (fe.kind != CF_FSDB_FOLDER || have < CF_FSDB_READ))
-            rc = CF_ENOTFOUND;
-    }
-    if (max > 0 && rc == 0 && !l->stop && l->rc == 0)
-        vwalk(v, fe.id, base, S);
+    if (max > 0 && folder != 0 && !l->stop && l->rc == 0)
+        vwalk(v, folder, base, S);
     if (l->rc < 0) {
         from_rc(&e, l->rc, "NoSuchBucket", l->err);
         res = reply_error(c, &e, bucket, NULL);
