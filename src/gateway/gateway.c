@@ -1989,6 +1989,20 @@ static int time_cursor(const char *after, uint64_t *at, uint64_t *id, char *err)
     return 0;
 }
 
+/* The reply of the trash and emptied listings: the entries arr (taken) and,
+ * when more follow, the cursor after the last one (its time at, its id). */
+static enum MHD_Result reply_time_page(struct MHD_Connection *c, json_t *arr, bool more,
+                                       uint64_t at, uint64_t id)
+{
+    char next[48];
+
+    if (more)
+        (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, at, id);
+    return cf_http_reply_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
+}
+
 /* GET /api/v1/trash: one page of the trash, of which the entries whose
  * original folder the caller may read (so a page may hold fewer than its
  * limit and still be followed by more). The cursor is 't', the last
@@ -1998,7 +2012,7 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
 {
     const char *after = cf_http_query(c, "after");
     struct cf_fsdb_trash *list = NULL;
-    char err[CF_ERR_LEN] = "", next[48];
+    char err[CF_ERR_LEN] = "";
     uint64_t at = 0, tid = 0;
     size_t n = 0, limit = 0;
     bool more = false;
@@ -2022,13 +2036,12 @@ static enum MHD_Result trash_page(struct cf_gateway *g, struct MHD_Connection *c
         if (rc == 0)
             (void)json_array_append_new(arr, trash_json(&list[i]));
     }
-    if (more)
-        (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, list[n - 1].deleted_ms,
-                       list[n - 1].id);
+    if (more) {
+        at = list[n - 1].deleted_ms;
+        tid = list[n - 1].id;
+    }
     free(list);
-    return cf_http_reply_json(
-        c, MHD_HTTP_OK,
-        json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
+    return reply_time_page(c, arr, more, at, tid);
 }
 
 /* ---- /api/v1/trash/emptied ---- */
@@ -2063,7 +2076,7 @@ static enum MHD_Result emptied_page(struct cf_gateway *g, struct MHD_Connection 
 {
     const char *after = cf_http_query(c, "after");
     struct cf_fsdb_emptied *list = NULL;
-    char err[CF_ERR_LEN] = "", next[48];
+    char err[CF_ERR_LEN] = "";
     uint64_t at = 0, eid = 0;
     size_t n = 0, limit = 0;
     bool more = false;
@@ -2085,13 +2098,12 @@ static enum MHD_Result emptied_page(struct cf_gateway *g, struct MHD_Connection 
         if (rc == 0)
             (void)json_array_append_new(arr, emptied_json(&list[i]));
     }
-    if (more)
-        (void)snprintf(next, sizeof(next), "t%" PRIu64 ".%" PRIu64, list[n - 1].emptied_ms,
-                       list[n - 1].id);
+    if (more) {
+        at = list[n - 1].emptied_ms;
+        eid = list[n - 1].id;
+    }
     free(list);
-    return cf_http_reply_json(
-        c, MHD_HTTP_OK,
-        json_pack("{s:o,s:o}", "entries", arr, "next", more ? json_string(next) : json_null()));
+    return reply_time_page(c, arr, more, at, eid);
 }
 
 /* Ask the app to undelete each of the n objects. Returns how many it
