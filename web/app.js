@@ -591,6 +591,54 @@ async function setPerm(ev) {
 
 // ---- the trash ----
 
+// The Restore button of an entry called name: restore(null) puts it back
+// where it was; when that name is taken there (409) it asks for another
+// full path. A 404 (it can no longer come back) runs onGone, if given.
+function restoreButton(name, restore, onGone) {
+  return h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        await restore(null);
+      } catch (e) {
+        if (e.status === 404 && onGone) {
+          fail(e);
+          onGone();
+          return;
+        }
+        if (e.status !== 409) {
+          fail(e);
+          return;
+        }
+        ask({
+          title: `Restore ${name}`,
+          text: 'Its name is taken where it was. Restore it to this full path:',
+          value: `/${name} (restored)`,
+          ok: 'Restore',
+          act: async (to) => restore(checkPath(to)),
+        });
+      }
+    },
+  }, 'Restore');
+}
+
+// One page of a listing into the table tbody (`${id}-rows`), its "more"
+// button and "none" line: fetch(after) gives {entries, next}, rowOf makes
+// a row, state keeps the cursor.
+async function loadPage(id, fetch, rowOf, state, after) {
+  try {
+    const page = await fetch(after);
+    const rows = page.entries.map(rowOf);
+    if (after) $(`${id}-rows`).append(...rows);
+    else $(`${id}-rows`).replaceChildren(...rows);
+    state.next = page.next;
+    $(`${id}-more`).hidden = state.next === null;
+    $(`${id}-none`).hidden = $(`${id}-rows`).children.length > 0;
+  } catch (e) {
+    fail(e);
+  }
+}
+
 const bin = { next: null };
 
 function trashRow(t) {
@@ -607,40 +655,11 @@ function trashRow(t) {
       h('span', { class: 'sub' }, `${t.type} · deleted ${date(t.deleted_ms)}`)),
     h('td', { class: 'c-type' }, t.type),
     h('td', { class: 'c-date' }, date(t.deleted_ms)),
-    h('td', { class: 'c-act' }, h('button', {
-      type: 'button',
-      onclick: async () => {
-        try {
-          await restore(null);
-        } catch (e) {
-          if (e.status !== 409) {
-            fail(e);
-            return;
-          }
-          ask({
-            title: `Restore ${t.name}`,
-            text: 'Its name is taken where it was. Restore it to this full path:',
-            value: `/${t.name} (restored)`,
-            ok: 'Restore',
-            act: async (to) => restore(checkPath(to)),
-          });
-        }
-      },
-    }, 'Restore')));
+    h('td', { class: 'c-act' }, restoreButton(t.name, restore, null)));
 }
 
-async function loadTrash(after = null) {
-  try {
-    const page = await api.trash(after);
-    const rows = page.entries.map(trashRow);
-    if (after) $('trash-rows').append(...rows);
-    else $('trash-rows').replaceChildren(...rows);
-    bin.next = page.next;
-    $('trash-more').hidden = bin.next === null;
-    $('trash-none').hidden = $('trash-rows').children.length > 0;
-  } catch (e) {
-    fail(e);
-  }
+function loadTrash(after = null) {
+  return loadPage('trash', api.trash, trashRow, bin, after);
 }
 
 // Files emptied from the trash that may still come back.
@@ -660,45 +679,11 @@ function emptiedRow(t) {
       h('span', { class: 'sub' }, `${size(t.size)} · emptied ${date(t.emptied_ms)}`)),
     h('td', { class: 'c-type' }, String(t.versions)),
     h('td', { class: 'c-date' }, date(t.emptied_ms)),
-    h('td', { class: 'c-act' }, h('button', {
-      type: 'button',
-      onclick: async () => {
-        try {
-          await restore(null);
-        } catch (e) {
-          if (e.status === 404) {
-            fail(e);
-            loadEmptied();
-            return;
-          }
-          if (e.status !== 409) {
-            fail(e);
-            return;
-          }
-          ask({
-            title: `Restore ${t.name}`,
-            text: 'Its name is taken where it was. Restore it to this full path:',
-            value: `/${t.name} (restored)`,
-            ok: 'Restore',
-            act: async (to) => restore(checkPath(to)),
-          });
-        }
-      },
-    }, 'Restore')));
+    h('td', { class: 'c-act' }, restoreButton(t.name, restore, () => loadEmptied())));
 }
 
-async function loadEmptied(after = null) {
-  try {
-    const page = await api.emptied(after);
-    const rows = page.entries.map(emptiedRow);
-    if (after) $('emptied-rows').append(...rows);
-    else $('emptied-rows').replaceChildren(...rows);
-    gone.next = page.next;
-    $('emptied-more').hidden = gone.next === null;
-    $('emptied-none').hidden = $('emptied-rows').children.length > 0;
-  } catch (e) {
-    fail(e);
-  }
+function loadEmptied(after = null) {
+  return loadPage('emptied', api.emptied, emptiedRow, gone, after);
 }
 
 function emptyTrash() {
