@@ -829,33 +829,6 @@ static void t_shards(void *arg)
 /* A corrupt replica read through the gateway, whose reads are whole-object
  * ranges: the first read breaks off instead of delivering wrong bytes,
  * objsrv then reads that replica last, and the next read is whole and right. */
-struct first_wait {
-    const struct sys *s;
-    const char *uuid;
-};
-
-/* The app's record of w->uuid gives filer 1 read weight 1000. */
-static bool reads_filer1_first(void *arg)
-{
-    const struct first_wait *w = arg;
-    char target[128];
-    struct it_resp r;
-    json_t *j, *fl;
-    bool yes = false;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/info", w->uuid);
-    if (it_http_to(NULL, w->s->c.app.base, "GET", target, NULL, &r, NULL) == 200) {
-        j = it_resp_json(&r);
-        fl = json_object_get(j, "filers");
-        for (size_t i = 0; i < json_array_size(fl); i++)
-            if (it_json_int(json_array_get(fl, i), "id") == 1)
-                yes = it_json_int(json_array_get(fl, i), "read_weight") == 1000;
-        json_decref(j);
-    }
-    it_resp_fini(&r);
-    return yes;
-}
-
 static void t_corrupt(void *arg)
 {
     struct sys s;
@@ -873,11 +846,8 @@ static void t_corrupt(void *arg)
     IT_EQ(rec.nfilers, 2);
     /* Equal read weights share the reads at random: make objsrv read the
      * replica on filer 1 first, once the app's records say so. */
-    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "set", "--db", s.c.db, "--id",
-                                     "1", "--read-weight", "1000", NULL)),
-          0);
-    IT_CHECKF(it_wait_for(reads_filer1_first, &(struct first_wait){&s, uuid}, 100, 100),
-              "the app never showed filer 1's read weight");
+    it_set_read_weights(s.c.db, (const int64_t[]){1000}, 1);
+    it_wait_read_weights(s.c.app.base, uuid, (const int64_t[]){1000}, 1);
     it_flip_object_byte(&s.c.f[0], rec.path, 250000);
     it_prng_sha512(71, 300000, sha);
     (void)req(&s, s.hdr[BOSS], "GET", FS "/c.bin", &r);

@@ -46,11 +46,8 @@ struct replica {
     struct it_filer f;
 };
 
-/* The read weight start gives filer id: filer 1 is read first. */
-static int64_t read_weight_of(unsigned id)
-{
-    return 400 - 100 * (int64_t)id;
-}
+/* The read weights start gives filers 1, 2, 3: filer 1 is read first. */
+static const int64_t read_weights[] = {300, 200, 100};
 
 static void start(struct sys *y)
 {
@@ -75,46 +72,8 @@ static void start(struct sys *y)
      * object in one known order (distrib.h, "reads"), the one its signed
      * URLs give (first_replica). */
     it_fmt(db, sizeof(db), "sqlite:%s/data/catalog.db", it_case_dir());
-    for (unsigned i = 1; i <= y->s.nfilers; i++) {
-        char id[16], w[16];
-        int st;
-        it_fmt(id, sizeof(id), "%u", i);
-        it_fmt(w, sizeof(w), "%" PRId64, read_weight_of(i));
-        st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "set", "--db", db, "--id", id,
-                           "--read-weight", w, NULL);
-        IT_CHECKF(it_exit_code(st) == 0, "admin filer set --id %s --read-weight %s: 0x%x", id, w,
-                  (unsigned)st);
-    }
-}
-
-/* The app gives the filers of uuid the read weights start set. */
-struct weighed {
-    const struct sys *y;
-    const char *uuid;
-};
-
-static bool app_has_read_weights(void *arg)
-{
-    const struct weighed *w = arg;
-    char target[256];
-    struct it_resp r;
-    bool all = false;
-    json_t *j, *fl;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/info", w->uuid);
-    if (it_http_to(NULL, w->y->s.p.base, "GET", target, NULL, &r, NULL) == 200) {
-        j = it_resp_json(&r);
-        fl = json_object_get(j, "filers");
-        all = json_array_size(fl) > 0;
-        for (size_t i = 0; i < json_array_size(fl); i++) {
-            json_t *f = json_array_get(fl, i);
-            if (it_json_int(f, "read_weight") != read_weight_of((unsigned)it_json_int(f, "id")))
-                all = false;
-        }
-        json_decref(j);
-    }
-    it_resp_fini(&r);
-    return all;
+    IT_EQ(y->s.nfilers, CF_ARRAY_LEN(read_weights));
+    it_set_read_weights(db, read_weights, CF_ARRAY_LEN(read_weights));
 }
 
 static void put_ok(const struct sys *y, const char *target, uint64_t seed, uint64_t size)
@@ -149,8 +108,7 @@ static void replica_not_on(const struct sys *y, const char *name, unsigned avoid
     json_decref(j);
     it_resp_fini(&r);
     /* Before objsrv first asks the app for the record (and caches it). */
-    IT_CHECKF(it_wait_for(app_has_read_weights, &(struct weighed){y, rp->uuid}, 100, 100),
-              "the app never gave the filers of %s their read weights", rp->uuid);
+    it_wait_read_weights(y->s.p.base, rp->uuid, read_weights, CF_ARRAY_LEN(read_weights));
 
     it_fmt(target, sizeof(target), "/v1/objects/%s/urls", rp->uuid);
     IT_EQ(it_http_to(NULL, y->s.objsrv, "GET", target, NULL, &r, NULL), 200);

@@ -38,39 +38,6 @@ static void downloads(const struct it_cluster *c, const struct it_record *rec, u
         d[i] = sent(&c->f[i]) - before[i];
 }
 
-/* The read weight the app gives filer id in rec's record (GET info). */
-static int64_t info_read_weight(const struct it_cluster *c, const char *uuid, unsigned id)
-{
-    char target[128];
-    struct it_resp r;
-    int64_t w = -1;
-    json_t *j, *fl;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/info", uuid);
-    IT_EQ(it_http_to(NULL, c->app.base, "GET", target, NULL, &r, NULL), 200);
-    j = it_resp_json(&r);
-    fl = json_object_get(j, "filers");
-    for (size_t i = 0; i < json_array_size(fl); i++)
-        if (it_json_int(json_array_get(fl, i), "id") == (int64_t)id)
-            w = it_json_int(json_array_get(fl, i), "read_weight");
-    json_decref(j);
-    it_resp_fini(&r);
-    return w;
-}
-
-struct rw_wait {
-    const struct it_cluster *c;
-    const char *uuid;
-};
-
-/* The app gives filer 1 read weight 0. */
-static bool filer1_read_last(void *arg)
-{
-    const struct rw_wait *w = arg;
-
-    return info_read_weight(w->c, w->uuid, 1) == 0;
-}
-
 static void t_spread(void *arg)
 {
     struct it_cluster c;
@@ -88,8 +55,8 @@ static void t_spread(void *arg)
     it_upload_ok(NULL, c.app.base, 71, SIZE, 2, false, &rec);
     it_wait_filer_status(&c, rec.uuid, 1, "online");
     it_wait_filer_status(&c, rec.uuid, 2, "online");
-    IT_EQ(info_read_weight(&c, rec.uuid, 1), 100);
-    IT_EQ(info_read_weight(&c, rec.uuid, 2), 100);
+    IT_EQ(it_info_read_weight(c.app.base, rec.uuid, 1), 100);
+    IT_EQ(it_info_read_weight(c.app.base, rec.uuid, 2), 100);
 
     /* Equal read weights: both filers serve reads. With a fair choice,
      * fewer than 5 of 40 on one filer has a chance of about 1e-7. */
@@ -117,9 +84,8 @@ static void t_spread(void *arg)
     IT_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, " read ") != NULL,
               "admin filer list: %d: %s", st, out);
     /* Bounded wait (10 s) for the app's next read of the table. */
-    IT_CHECKF(it_wait_for(filer1_read_last, &(struct rw_wait){&c, rec.uuid}, 100, 100),
-              "the app never gave filer 1 read weight 0");
-    IT_EQ(info_read_weight(&c, rec.uuid, 2), 100);
+    it_wait_read_weights(c.app.base, rec.uuid, (const int64_t[]){0}, 1);
+    IT_EQ(it_info_read_weight(c.app.base, rec.uuid, 2), 100);
     downloads(&c, &rec, 20, d);
     IT_EQ(d[0], 0);
     IT_EQ(d[1], 20 * (int64_t)SIZE);

@@ -268,44 +268,11 @@ static void same_file(const char *a, const char *b)
     free(z);
 }
 
-/* Filer i (1..3) gets read weight 400 - 100 i, so objsrv orders the
- * replicas, and the redirect names them, the same way every time. */
-static int64_t read_weight_of(unsigned id)
-{
-    return 400 - 100 * (int64_t)id;
-}
+/* Distinct read weights for filers 1, 2, 3, so objsrv orders the replicas,
+ * and the redirect names them, the same way every time. */
+static const int64_t read_weights[] = {300, 200, 100};
 
-struct weighed {
-    const struct sys *y;
-    const char *uuid;
-};
-
-/* The app's record of w->uuid gives each filer its read_weight_of. */
-static bool app_has_read_weights(void *arg)
-{
-    const struct weighed *w = arg;
-    char target[256];
-    struct it_resp r;
-    bool all = false;
-    json_t *j, *fl;
-
-    it_fmt(target, sizeof(target), "/v1/objects/%s/info", w->uuid);
-    if (it_http_to(NULL, w->y->s.p.base, "GET", target, NULL, &r, NULL) == 200) {
-        j = it_resp_json(&r);
-        fl = json_object_get(j, "filers");
-        all = json_array_size(fl) > 0;
-        for (size_t i = 0; i < json_array_size(fl); i++) {
-            json_t *f = json_array_get(fl, i);
-            if (it_json_int(f, "read_weight") != read_weight_of((unsigned)it_json_int(f, "id")))
-                all = false;
-        }
-        json_decref(j);
-    }
-    it_resp_fini(&r);
-    return all;
-}
-
-/* Give the server's filers distinct read weights and wait until the app's
+/* Give the server's filers those read weights and wait until the app's
  * record of the file at name (a path under FS) has them, before objsrv
  * first reads it (it keeps the record it reads). */
 static void order_reads(const struct sys *y, const char *name)
@@ -315,14 +282,8 @@ static void order_reads(const struct sys *y, const char *name)
     json_t *j;
 
     it_fmt(db, sizeof(db), "sqlite:%s/data/catalog.db", it_case_dir());
-    for (unsigned i = 1; i <= y->s.nfilers; i++) {
-        char id[16], w[16];
-        it_fmt(id, sizeof(id), "%u", i);
-        it_fmt(w, sizeof(w), "%" PRId64, read_weight_of(i));
-        IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "set", "--db", db, "--id",
-                                         id, "--read-weight", w, NULL)),
-              0);
-    }
+    IT_EQ(y->s.nfilers, CF_ARRAY_LEN(read_weights));
+    it_set_read_weights(db, read_weights, CF_ARRAY_LEN(read_weights));
     it_fmt(target, sizeof(target), "/api/v1/versions%s", name);
     IT_EQ(it_http_to(NULL, y->gw, "GET", target, NULL, &r, y->auth, NULL), 200);
     j = it_resp_json(&r);
@@ -330,8 +291,7 @@ static void order_reads(const struct sys *y, const char *name)
            it_json_str(json_array_get(json_object_get(j, "versions"), 0), "uuid"));
     json_decref(j);
     it_resp_fini(&r);
-    IT_CHECKF(it_wait_for(app_has_read_weights, &(struct weighed){y, uuid}, 100, 100),
-              "the app never gave the filers their read weights");
+    it_wait_read_weights(y->s.p.base, uuid, read_weights, CF_ARRAY_LEN(read_weights));
 }
 
 static void t_cli(void *arg)

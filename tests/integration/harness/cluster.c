@@ -4,6 +4,7 @@
  */
 #include "harness/cluster.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,75 @@ void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weigh
                        f->base, "--weight", w, "--read-weight", w, NULL);
     IT_CHECKF(it_exit_code(st) == 0, "coffer admin filer add --id %s: status 0x%x (see cmd.log)",
               id, (unsigned)st);
+}
+
+void it_set_read_weights(const char *db, const int64_t *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char id[16], w[24];
+        int st;
+        it_fmt(id, sizeof(id), "%zu", i + 1);
+        it_fmt(w, sizeof(w), "%" PRId64, want[i]);
+        st = it_coffer_cmd(NULL, 0, NULL, "admin", "filer", "set", "--db", db, "--id", id,
+                           "--read-weight", w, NULL);
+        IT_CHECKF(it_exit_code(st) == 0, "admin filer set --id %s --read-weight %s: 0x%x", id, w,
+                  (unsigned)st);
+    }
+}
+
+int64_t it_info_read_weight(const char *app, const char *uuid, unsigned id)
+{
+    char target[128];
+    struct it_resp r;
+    int64_t w = -1;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", uuid);
+    if (it_http_to(NULL, app, "GET", target, NULL, &r, NULL) == 200) {
+        json_t *j = it_resp_json(&r), *fl = json_object_get(j, "filers");
+        for (size_t i = 0; i < json_array_size(fl); i++)
+            if (it_json_int(json_array_get(fl, i), "id") == (int64_t)id)
+                w = it_json_int(json_array_get(fl, i), "read_weight");
+        json_decref(j);
+    }
+    it_resp_fini(&r);
+    return w;
+}
+
+struct read_weights_wait {
+    const char *app, *uuid;
+    const int64_t *want;
+    size_t n;
+};
+
+static bool has_read_weights(void *arg)
+{
+    const struct read_weights_wait *w = arg;
+    char target[128];
+    struct it_resp r;
+    bool all = false;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", w->uuid);
+    if (it_http_to(NULL, w->app, "GET", target, NULL, &r, NULL) == 200) {
+        json_t *j = it_resp_json(&r), *fl = json_object_get(j, "filers");
+        all = json_array_size(fl) > 0;
+        for (size_t i = 0; i < json_array_size(fl); i++) {
+            json_t *f = json_array_get(fl, i);
+            int64_t id = it_json_int(f, "id");
+            if (id >= 1 && (size_t)id <= w->n && it_json_int(f, "read_weight") != w->want[id - 1])
+                all = false;
+        }
+        json_decref(j);
+    }
+    it_resp_fini(&r);
+    return all;
+}
+
+void it_wait_read_weights(const char *app, const char *uuid, const int64_t *want, size_t n)
+{
+    struct read_weights_wait w = {app, uuid, want, n};
+
+    IT_CHECKF(it_wait_for(has_read_weights, &w, 100, 100),
+              "the app never gave the filers of %s their read weights", uuid);
 }
 
 void it_admin_shard_add(const char *db)

@@ -50,6 +50,21 @@ void it_admin_filer_add(const char *db, const struct it_filer *f, unsigned weigh
  * with --location a new database (it_shard_location), on SQLite without
  * (the file next to the catalog). */
 void it_admin_shard_add(const char *db);
+
+/* `coffer admin filer set --db DB --id I --read-weight want[I - 1]` for
+ * the filers 1..n (must exit 0). */
+void it_set_read_weights(const char *db, const int64_t *want, size_t n);
+
+/* The read weight the app's record of uuid (GET app/v1/objects/UUID/info)
+ * gives filer id, or -1 when the record does not list it or there is no
+ * record. */
+int64_t it_info_read_weight(const char *app, const char *uuid, unsigned id);
+
+/* Wait (bounded: 100 polls 100 ms apart, times the multiplier) until the
+ * app's record of uuid gives each of its filers numbered 1..n the read
+ * weight want[id - 1], before objsrv first reads the record (it keeps
+ * what it read); fails the case if it never does. */
+void it_wait_read_weights(const char *app, const char *uuid, const int64_t *want, size_t n);
 /* Distinct objects the object database at db lists for filers 1..max_id
  * (through its per-filer index, every shard). */
 unsigned it_objdb_count(const char *db, unsigned max_id);
