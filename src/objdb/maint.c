@@ -627,8 +627,9 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
                           uint64_t after_oid, struct dup_cand *c, size_t want, char *err)
 {
     /* For each live holder d, the lowest-numbered live holder h with the
-     * same content: d is listed if h is not d and wants and lists at least
-     * as many replicas as d, or (cross) if h is d, d is at least min_size
+     * same content: d is listed if h is not d, no ref names d (aliases in
+     * other shards: it stays a holder) and h wants and lists at least as
+     * many replicas as d, or (cross) if h is d, d is at least min_size
      * and nothing names d as holder (it may have a twin in a lower shard). */
     static const char sql[] =
         "SELECT d.id, d.rnd, h.id, h.rnd, d.size, d.sha512, d.replicas,"
@@ -637,6 +638,7 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
         " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
         "  AND x.alias IS NULL AND x.deleted = 0)"
         " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND ((h.id < d.id"
+        " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
         " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f"
         " WHERE f.object_id = h.id) >= (SELECT count(*) FROM object_filers f"
         " WHERE f.object_id = d.id))"
