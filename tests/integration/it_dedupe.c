@@ -32,7 +32,8 @@
  *                      the alias deleted too, one pass purges them.
  *   shards_job         --dedupe=false, the same content uploaded into each
  *                      of two shards: the dedupe job makes the one in shard
- *                      2 an alias of the one in shard 1, dropping its files.
+ *                      2 an alias of the one in shard 1, dropping its files;
+ *                      the orphans job and the audit leave the holder's be.
  *                      Then a ref left in shard 1 without its alias (as a
  *                      crash between the two steps leaves it) holds the
  *                      holder after both names are purged, and the next
@@ -584,6 +585,17 @@ static void t_shards_job(void *arg)
     job = it_job_run(c.app.base, "dedupe", "{}");
     IT_EQ(it_job_counter(job, "pairs"), 0);
     json_decref(job);
+    /* The holder's files are its record's: the orphans job keeps them, and
+     * the audit finds them whole. */
+    job = it_job_run(c.app.base, "orphans", "{\"grace_s\":0}");
+    IT_EQ(it_job_counter(job, "reclaimed"), 0);
+    json_decref(job);
+    job = it_job_run(c.app.base, "audit", "{}");
+    IT_EQ(it_job_counter(job, "missing"), 0);
+    IT_EQ(it_job_counter(job, "repaired"), 0);
+    json_decref(job);
+    IT_EQ(it_cluster_copies(&c, h->path), 2);
+    it_download_ok(NULL, c.objsrv.base, d);
 
     /* A ref whose alias never committed holds the holder past both names. */
     leave_ref(&c, h->uuid, 2);
