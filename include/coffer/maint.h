@@ -31,9 +31,12 @@
  *                            on every run), verifies size and SHA-512,
  *                            rewrites bad or missing ones from a good one,
  *                            restores replica counts; reports counts.
- *   dedupe     (dedupe.c)    {}: records of one shard with the same content
- *                            become aliases of one holder; the duplicates'
- *                            bytes go to the stale list.
+ *   dedupe     (dedupe.c)    {}: records with the same content, in one
+ *                            shard or across shards, become aliases of one
+ *                            holder; the duplicates' bytes go to the stale
+ *                            list; refs of aliases in other shards that
+ *                            never came or are gone are swept (objdb.h
+ *                            "Dedupe").
  *   orphans    (orphans.c)   {"grace_s":N? (default 3600), "dry_run":B?,
  *                            "filer":F?}: files on the filers (F only, if
  *                            named) older than grace_s on the filer's clock
@@ -143,16 +146,17 @@ CF_MUST_CHECK int cf_stale_drain(struct cf_objdb *odb, uint64_t now_ms, uint64_t
  * upload's record that is NOT committed yet, its replicas durable. Objects
  * under 4 KiB (one file system block) are never shared. If a holder with
  * the same content and key, wanting at least rec->replicas replicas,
- * exists in a writable shard, and at least rec->nfilers of its filers (as
+ * exists in a shard that is not obsolete, and at least rec->nfilers of its filers (as
  * view[0..nview) shows them, borrowed) answer HEAD with its size and
  * SHA-512 within stall_s and their bytes, read back whole, match it (so no
  * upload is ever folded into bytes that are not there or not right: a
  * wiped filer waiting for its rebuild, a bit-rotted file): reserves a UUID
- * in the holder's shard, commits an alias of the holder there, and returns
+ * in the holder's shard, or if that takes no new record now in rec's own
+ * shard, commits an alias of the holder there, and returns
  * 1 with *alias (caller's storage) the record to report: the alias's UUID
  * with the holder's path and filers. The caller then deletes its own fresh
  * replicas and must not commit rec. Returns 0 when there is no such holder,
- * or its shard takes no new record now, or it was deleted meanwhile
+ * or neither shard takes a new record now, or it was deleted meanwhile
  * (commit rec as usual; *alias untouched), or a db.h error with err
  * (commit rec as usual: dedupe is an optimisation, never a reason to fail
  * an upload). Logs nothing; the caller reports. Blocks for the HEADs, up

@@ -273,9 +273,12 @@ CF_MUST_CHECK int cf_objdb_set_deleted(struct cf_objdb *odb, const struct cf_uui
 
 /* Move a record marked deleted, with its filers, to the deleted-object map,
  * in one transaction. An alias (see "maintenance" below) has no bytes: its
- * row is simply removed. Returns 0, CF_ENOTFOUND as cf_objdb_get, CF_EINVAL
- * if the record is not marked deleted, CF_EBUSY for a holder that still has
- * an alias in the object map (it stays, marked), or a db.h error. */
+ * row is simply removed (then, for a holder in another shard, its ref
+ * there is dropped; a failure is logged and left to cf_objdb_ref_sweep).
+ * Returns 0, CF_ENOTFOUND as cf_objdb_get, CF_EINVAL if the record is not
+ * marked deleted, CF_EBUSY for a holder that still has an alias in the
+ * object map or a ref of one in another shard (it stays, marked), or a
+ * db.h error. */
 CF_MUST_CHECK int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                         char *err);
 
@@ -528,15 +531,49 @@ CF_MUST_CHECK int cf_objdb_history_prune(struct cf_objdb *odb, uint64_t before_m
  *   list that filer; cf_objdb_replica_add refuses (CF_EBUSY) to list a filer
  *   whose stale row for that object is SENT, since its bytes may be going.
  *
- * Dedupe: a record may be an alias of another record of the same shard
- * (its "holder"): it has its own UUID, name, delete mark and life, but no
- * filers and no bytes of its own; cf_objdb_get of an alias returns the
- * holder's path, size, sha512, filers and key with the alias's own uuid,
- * deleted mark and times, in one statement on one shard. A holder with a
- * live alias (any alias still in the object map, marked deleted or not) is
- * never moved to the deleted map: cf_objdb_move_deleted returns CF_EBUSY.
- * Maintenance walks (cf_objdb_list_records, cf_objdb_list_by_filer) see
- * holders and plain records only.
+ * Dedupe: a record may be an alias of another record (its "holder"): it
+ * has its own UUID, name, delete mark and life, but no filers and no bytes
+ * of its own; cf_objdb_get of an alias returns the holder's path, size,
+ * sha512, filers and key with the alias's own uuid, deleted mark and
+ * times. A holder with a live alias (any alias still in the object map,
+ * marked deleted or not) is never moved to the deleted map:
+ * cf_objdb_move_deleted returns CF_EBUSY. Maintenance walks
+ * (cf_objdb_list_records, cf_objdb_list_by_filer) see holders and plain
+ * records only: an alias has no replicas to rebuild, audit or move, and the
+ * orphans job keeps the holder's files because the holder's record lists
+ * them. An alias never names another alias.
+ *
+ *   In the holder's shard (objects.alias = the holder's id): read in one
+ *   statement on one shard; the holder's purge counts these aliases in the
+ *   same transaction.
+ *
+ *   In another shard (objects.alias = 0, alias_shard/alias_oid/alias_rnd
+ *   name the holder): when the holder's shard takes no new records (full,
+ *   read-only: --auto-shard added the next one), or when the job finds the
+ *   same content in two shards (the holder is the one in the lower shard
+ *   id). Read with one more access, to the holder's shard. Two shards have
+ *   no common transaction, so the holder's shard keeps a ref of each such
+ *   alias (table alias_refs: holder id, alias shard, id and random part,
+ *   since), and every step is one transaction of one shard, in this order:
+ *     make:   1. holder's shard: check the holder (a holder, not marked
+ *                deleted, the content) and write the ref, since = now;
+ *             2. alias's shard: check the record is not voided (below) and
+ *                commit the alias row (or turn the duplicate into one);
+ *                if this fails the ref is settled as the sweep does.
+ *     purge:  1. alias's shard: remove the alias row (cf_objdb_move_deleted);
+ *             2. holder's shard: drop the ref.
+ *   The holder's cf_objdb_move_deleted counts its refs like its aliases, so
+ *   from before the alias exists until after it is gone, the holder (and
+ *   its bytes) stay, whatever step a crash interrupts. A ref left without
+ *   its alias (a crash between the steps, a failed drop) is dropped by
+ *   cf_objdb_ref_sweep once older than a grace time, after it checked the
+ *   alias's shard and, in the same transaction there, recorded the commit
+ *   as void (alias_voids: alias id, the ref's since): a step 2 still under
+ *   way then fails, so no alias can appear after its ref is gone. A ref
+ *   is renewed (new since) by each attempt, so the sweep only ever voids
+ *   the attempt it checked.
+ *   A record named by such a ref does not become an alias itself, nor does
+ *   one that holds aliases of its own shard (the job leaves that pair).
  */
 
 /* Add filer_id to the record of uuid, after its copy there is durable.
@@ -671,46 +708,65 @@ CF_MUST_CHECK int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uu
 
 /* Find a holder record, not marked deleted, with this content: sha512 and
  * size equal, wanting and listing at least min_replicas replicas (an alias
- * takes its holder's wanted count, which must not fall), in a shard that takes new
- * objects (so an alias can be made there). Shards are searched in id order
- * through an index on sha512. On success fills *out and returns 1; returns
- * 0 if there is none, or a db.h error. */
+ * takes its holder's wanted count, which must not fall), in a shard that is
+ * not obsolete (a read-only or full one counts: the alias then goes to
+ * another shard). Shards are searched in id order through an index on
+ * sha512, one query each. On success fills *out and returns 1; returns 0
+ * if there is none, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64],
                                         uint64_t size, unsigned min_replicas,
                                         struct cf_objdb_record *out, char *err);
 
-/* Commit a new alias record: alias (reserved with cf_objdb_reserve in the
- * holder's shard) of holder, in one transaction that checks the holder is
- * still a holder, in the object map and not marked deleted. created_ms 0:
- * now. Returns 0; CF_ENOTFOUND if the holder is gone or marked deleted (the
- * caller commits its own record instead); CF_EINVAL if the shards differ
- * or the UUID was never reserved; CF_EEXIST; or a db.h error. */
+/* Commit a new alias record: alias (reserved with cf_objdb_reserve) of
+ * holder, checking the holder is still a holder, in the object map and not
+ * marked deleted. In the holder's shard: one transaction. In another shard:
+ * the two steps of "Dedupe" (ref, then alias row; if the row is not
+ * committed, the ref is settled at once as cf_objdb_ref_sweep would). created_ms 0: now. Returns 0;
+ * CF_ENOTFOUND if the holder is gone or marked deleted, or the sweep voided this commit (the caller
+ * commits its own record instead); CF_EINVAL if alias is holder or the UUID was never reserved;
+ * CF_EEXIST; or a db.h error. */
 CF_MUST_CHECK int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
                                         const struct cf_uuid *holder, uint64_t created_ms,
                                         char *err);
 
-/* A pair of records of one shard with the same content (dedupe job). */
+/* A pair of records with the same content (dedupe job). */
 struct cf_objdb_dup {
-    struct cf_uuid holder; /* the record that keeps its replicas (lowest id) */
+    struct cf_uuid holder; /* the record that keeps its replicas (lowest shard, then id) */
     struct cf_uuid dup;    /* a record that becomes its alias */
 };
 
 /* Walk the shards for holder records (not marked deleted) with the same
- * sha512 and size as a lower-numbered one in the same shard, wanting at
- * least as many replicas and listing at least as many filers as the
- * duplicate. Writes up to cap pairs, advances *cur
- * (whose after_oid is the duplicate's object id). Returns as
+ * sha512 and size as a holder wanting at least as many replicas and
+ * listing at least as many filers: a lower-numbered one in the same shard,
+ * or else (records of at least min_size bytes that nothing names as
+ * holder) one in a lower-numbered shard, found by one look-up per lower
+ * shard through its content index. Writes up to cap pairs, advances *cur
+ * (whose after_oid is the last duplicate read). Returns as
  * cf_objdb_list_marked. */
-CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
-                                     struct cf_objdb_dup *out, size_t cap, char *err);
+CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, uint64_t min_size,
+                                     struct cf_objdb_cursor *cur, struct cf_objdb_dup *out,
+                                     size_t cap, char *err);
 
-/* Turn record d->dup into an alias of d->holder, in one transaction that
- * checks both are still holders with equal content, neither marked deleted,
- * the holder wanting and listing at least as many replicas as d->dup:
- * dup's filers go to the stale-replica list (its bytes are deleted later).
- * Returns 0; CF_ENOTFOUND if something changed (skip it); or a db.h error. */
+/* Turn record d->dup into an alias of d->holder, checking both are still
+ * holders with equal content, neither marked deleted, the holder wanting
+ * and listing at least as many replicas as d->dup: dup's filers go to the
+ * stale-replica list (its bytes are deleted later). Same shard: one
+ * transaction, and dup's own aliases follow it to the holder (dup must not
+ * be named by refs). Different shards: the two steps of "Dedupe"; dup must
+ * not hold aliases or refs. Returns 0; CF_ENOTFOUND if something changed
+ * or does not qualify (skip it); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d,
                                       char *err);
+
+/* The ref sweep (see "Dedupe"): check every ref written at or before
+ * before_ms (a grace time ago) against its alias's shard; keep it if the
+ * alias row is there and names the holder; else void that commit there
+ * and drop the ref. *kept and *dropped get the counts (a ref whose alias
+ * shard fails to answer is kept and logged). Work: one indexed read per
+ * old ref, pages of a fixed size per shard. Returns 0 or a db.h error
+ * reading a shard's refs. */
+CF_MUST_CHECK int cf_objdb_ref_sweep(struct cf_objdb *odb, uint64_t before_ms, uint64_t *kept,
+                                     uint64_t *dropped, char *err);
 
 /* Count records per state for metrics and reports, over every shard:
  * holders with fewer filers than wanted replicas ("deficit"), all records,

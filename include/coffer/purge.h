@@ -9,7 +9,8 @@
  *           deleted-object map (cf_objdb_move_deleted). Until then an
  *           undelete is a plain unmark. An alias (dedupe, maint.h) has no
  *           bytes: moving it removes its row. A holder whose aliases are
- *           still in the object map stays marked ("held"): its shared
+ *           still in the object map, of its shard or (through their refs,
+ *           objdb.h "Dedupe") of another, stays marked ("held"): its shared
  *           bytes go only with the last name for them. Holders held during
  *           the walk are tried again at its end, so deleting a holder and
  *           its last alias together is purged by one pass.

@@ -4,17 +4,20 @@
  * records already stored (cf_job_dedupe).
  *
  * Model (objdb.h "Dedupe"): the first record of some content is the holder
- * and keeps its replicas; later records with the same SHA-512 and size in
- * the same shard become aliases of it, with their own UUID, delete mark and
- * life but no bytes. The purge removes an alias's row without touching any
- * filer, and moves the holder only once no alias is left (purge.c), so the
- * shared bytes go when the last name for them is deleted.
+ * and keeps its replicas; later records with the same SHA-512 and size, in
+ * the same shard or in a higher-numbered one, become aliases of it, with
+ * their own UUID, delete mark and life but no bytes. The purge removes an
+ * alias's row without touching any filer, and moves the holder only once
+ * no alias is left, in its shard or any other (purge.c), so the shared
+ * bytes go when the last name for them is deleted.
  *
  * Job report (counters): pairs (duplicates found), aliased (turned into
  * aliases), skipped (changed since they were listed, or under
  * DEDUPE_MIN_SIZE), bytes_saved (size
- * times the duplicate's replicas), then the stale drain's stale_deleted,
- * stale_kept, stale_skipped, stale_failed.
+ * times the duplicate's replicas), then the ref sweep's refs_kept and
+ * refs_dropped (refs of aliases in other shards checked, and dropped as
+ * their alias is gone or never came), then the stale drain's
+ * stale_deleted, stale_kept, stale_skipped, stale_failed.
  */
 #include "coffer/maint.h"
 
@@ -61,9 +64,15 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, si
      * back whole, so a bit-rotted holder never replaces good fresh bytes. */
     if (cf__maint_present(view, nview, &holder, stall_s, rec->nfilers) < rec->nfilers)
         return 0;
+    /* The alias goes in the holder's shard (one shard to read it), or, if
+     * that takes no new records now, in the upload's own shard with a ref
+     * in the holder's (objdb.h "Dedupe"). */
     rc = cf_objdb_reserve(odb, holder.uuid.shard, &au, err);
+    if ((rc == CF_EREADONLY || rc == CF_ENOSPC || rc == CF_ENOTFOUND) &&
+        holder.uuid.shard != rec->uuid.shard)
+        rc = cf_objdb_reserve(odb, rec->uuid.shard, &au, err);
     if (rc == CF_EREADONLY || rc == CF_ENOSPC || rc == CF_ENOTFOUND)
-        return 0; /* the holder's shard takes no new records now */
+        return 0; /* no shard to put the alias in */
     if (rc < 0)
         return rc;
     rc = cf_objdb_commit_alias(odb, &au, &holder.uuid, rec->created_ms, err);
@@ -156,7 +165,7 @@ static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, s
                      char *err)
 {
     struct dedupe *dd = ctx;
-    int n = cf_objdb_list_dups(cf_job_env(dd->j)->odb, c, dd->page, max, err);
+    int n = cf_objdb_list_dups(cf_job_env(dd->j)->odb, DEDUPE_MIN_SIZE, c, dd->page, max, err);
 
     for (int i = 0; i < n; i++)
         at[i] = dd->page[i].dup;
@@ -180,14 +189,15 @@ static int handle_page(void *ctx, struct cf__maint_page *pg, char *err)
 
 static int dedupe_run(struct cf_job *j, char *err)
 {
-    static const char *const names[] = {"pairs",         "aliased",       "skipped",
-                                        "bytes_saved",   "stale_deleted", "stale_kept",
-                                        "stale_skipped", "stale_failed"};
+    static const char *const names[] = {
+        "pairs",        "aliased",       "skipped",    "bytes_saved",   "refs_kept",
+        "refs_dropped", "stale_deleted", "stale_kept", "stale_skipped", "stale_failed"};
     const struct cf_job_env *env = cf_job_env(j);
     struct dedupe dd = {.j = j};
     struct cf__maint_walk w = {
         .j = j, .batch = BATCH, .list = list_page, .handle = handle_page, .ctx = &dd};
     struct cf_stale_stats st = {0};
+    uint64_t kept = 0, dropped = 0;
     int rc;
 
     rc = cf__maint_walk_resume(&w, err);
@@ -197,6 +207,15 @@ static int dedupe_run(struct cf_job *j, char *err)
         cf_job_count(j, names[i], 0);
     dd.page = cf_xcalloc(BATCH, sizeof(*dd.page));
     rc = cf__maint_walk_run(&w, err);
+    if (rc < 0)
+        goto out;
+    /* Refs of aliases in other shards that did not commit, or whose
+     * alias is gone (a crash between two steps), once they are older than
+     * the stale delay: their holders may then be purged. */
+    rc = cf_objdb_ref_sweep(env->odb, cf_clockguard_now(env->clock, NULL) - env->stale_delay_ms,
+                            &kept, &dropped, err);
+    cf_job_count(j, "refs_kept", kept);
+    cf_job_count(j, "refs_dropped", dropped);
     if (rc < 0)
         goto out;
     /* The duplicates' replicas are on the stale list: delete those whose

@@ -529,39 +529,25 @@ int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st, c
 int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64_t size,
                           unsigned min_replicas, struct cf_objdb_record *out, char *err)
 {
-    static const char sql[] =
-        "SELECT o.id, o.rnd FROM objects o WHERE o.sha512 = ?1 AND o.size = ?2"
-        " AND o.alias IS NULL AND o.deleted = 0 AND o.replicas >= ?3"
-        " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = o.id) >= ?3"
-        " ORDER BY o.id LIMIT 1";
     uint32_t next = 1;
 
-    if (size > INT64_MAX)
-        return 0;
     for (;;) {
         struct cf_shardset_shard *sh = cf_shardset_from(odb->set, next);
         struct cf_uuid uuid = {0};
-        int64_t v[2] = {0, 0};
-        struct cf_db *db;
-        bool writable;
         int rc;
 
         if (sh == NULL)
             return 0;
         next = sh->id + 1;
-        writable = (cf_shardset_flags(odb->set, sh) & CF__OBJDB_UNWRITABLE) == 0;
-        if (!writable)
+        /* An obsolete shard is on its way out: no new names for its
+         * records. A read-only one keeps its records: an alias of one goes
+         * to another shard. */
+        if ((cf_shardset_flags(odb->set, sh) & CF__OBJDB_OBSOLETE) != 0)
             continue;
-        db = cf_db_pool_acquire(sh->pool);
-        rc = cf_db_run(db, v, 2, err, sql, "bii", (const void *)sha512, (size_t)64, (int64_t)size,
-                       (int64_t)min_replicas);
-        cf_db_pool_release(sh->pool, db);
+        rc = cf__objdb_content_in(sh, sha512, size, min_replicas, min_replicas, &uuid, err);
         if (rc < 0)
             return rc;
-        if (rc == CF_DB_ROW) {
-            uuid.shard = (uint16_t)sh->id;
-            uuid.oid = (uint64_t)v[0];
-            uuid.rnd = cf__objdb_u64(v[1]);
+        if (rc == 1) {
             rc = cf_objdb_get(odb, &uuid, 0, out, err);
             if (rc == 0)
                 return 1;
@@ -586,8 +572,10 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     struct txn t;
     int rc;
 
-    if (alias->shard != holder->shard || alias->oid == holder->oid) {
-        cf_err_set(err, "an alias must be in its holder's shard");
+    if (alias->shard != holder->shard)
+        return cf__objdb_commit_xalias(odb, alias, holder, created_ms, err);
+    if (alias->oid == holder->oid) {
+        cf_err_set(err, "a record cannot be its own alias");
         return CF_EINVAL;
     }
     rc = txn_begin(odb, alias, &t, err);
@@ -618,62 +606,149 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     return rc < 0 ? rc : 0;
 }
 
-static int list_dups_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
-                           void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+/* What cf_objdb_list_dups passes its shard callback. */
+struct dups_arg {
+    struct cf_objdb *odb;
+    uint64_t min_size;
+};
+
+/* A holder of the shard being listed, and the holder it may become an
+ * alias of (itself: look in the lower shards). */
+struct dup_cand {
+    struct cf_objdb_dup pair;
+    uint64_t size;
+    uint8_t sha512[64];
+    unsigned replicas, nfilers;
+};
+
+/* Read the candidates of shard sh after after_oid (at most want) into c.
+ * Returns how many, or an error. */
+static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min_size,
+                          uint64_t after_oid, struct dup_cand *c, size_t want, char *err)
 {
-    (void)more;
     /* For each live holder d, the lowest-numbered live holder h with the
-     * same content, if it is not d and wants and lists at least as many
-     * replicas as d. */
+     * same content: d is listed if h is not d, no ref names d (aliases in
+     * other shards: it stays a holder) and h wants and lists at least as
+     * many replicas as d, or (cross) if h is d, d is at least min_size
+     * and nothing names d as holder (it may have a twin in a lower shard). */
     static const char sql[] =
-        "SELECT d.id, d.rnd, h.id, h.rnd FROM objects d JOIN objects h ON h.id ="
+        "SELECT d.id, d.rnd, h.id, h.rnd, d.size, d.sha512, d.replicas,"
+        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)"
+        " FROM objects d JOIN objects h ON h.id ="
         " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
         "  AND x.alias IS NULL AND x.deleted = 0)"
-        " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND h.id < d.id"
-        " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f WHERE f.object_id "
-        "= h.id) >="
-        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)"
+        " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND ((h.id < d.id"
+        " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
+        " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f"
+        " WHERE f.object_id = h.id) >= (SELECT count(*) FROM object_filers f"
+        " WHERE f.object_id = d.id))"
+        " OR (?3 <> 0 AND h.id = d.id AND d.size >= ?4"
+        " AND NOT EXISTS (SELECT 1 FROM objects a WHERE a.alias = d.id)"
+        " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)))"
         " ORDER BY d.id LIMIT ?2";
-    struct cf_objdb_dup *out = vout;
     struct cf_db *db = cf_db_pool_acquire(sh->pool);
     struct cf_db_stmt *s = NULL;
     size_t n = 0;
     int rc;
 
-    (void)varg;
-    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)after_oid, (int64_t)want);
-    if (rc < 0)
-        goto out;
-    for (;;) {
+    rc = cf_db_query(db, &s, err, sql, "iiii", (int64_t)after_oid, (int64_t)want,
+                     (int64_t)(cross ? 1 : 0),
+                     (int64_t)(min_size > INT64_MAX ? INT64_MAX : min_size));
+    while (rc >= 0) {
+        const void *sha;
+        size_t len = 0;
+        int64_t d, h, size, rep, nf;
+
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
             break;
-        int64_t d = cf_db_column_int64(s, 0), h = cf_db_column_int64(s, 2);
-
-        if (n >= want || d < 1 || (uint64_t)d > CF_UUID_OID_MAX || h < 1) {
+        d = cf_db_column_int64(s, 0);
+        h = cf_db_column_int64(s, 2);
+        size = cf_db_column_int64(s, 4);
+        rep = cf_db_column_int64(s, 6);
+        nf = cf_db_column_int64(s, 7);
+        sha = cf_db_column_blob(s, 5, &len);
+        if (n >= want || d < 1 || (uint64_t)d > CF_UUID_OID_MAX || h < 1 || size < 0 || len != 64 ||
+            rep < 0 || rep > CF_OBJDB_REPLICAS_MAX || nf < 0 || nf > CF_OBJDB_REPLICAS_MAX) {
             rc = cf__objdb_oid_out_of_bounds(sh, d, err);
-            goto out;
+            break;
         }
-        out[n].dup.shard = out[n].holder.shard = (uint16_t)sh->id;
-        out[n].dup.oid = (uint64_t)d;
-        out[n].dup.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
-        out[n].holder.oid = (uint64_t)h;
-        out[n].holder.rnd = cf__objdb_u64(cf_db_column_int64(s, 3));
-        *last_oid = (uint64_t)d;
+        c[n].pair.dup.shard = c[n].pair.holder.shard = (uint16_t)sh->id;
+        c[n].pair.dup.oid = (uint64_t)d;
+        c[n].pair.dup.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
+        c[n].pair.holder.oid = (uint64_t)h;
+        c[n].pair.holder.rnd = cf__objdb_u64(cf_db_column_int64(s, 3));
+        c[n].size = (uint64_t)size;
+        memcpy(c[n].sha512, sha, 64);
+        c[n].replicas = (unsigned)rep;
+        c[n].nfilers = (unsigned)nf;
         n++;
     }
-    if (rc >= 0)
-        rc = (int)n;
-out:
     cf_db_finalize(s);
     cf_db_pool_release(sh->pool, db);
-    return rc;
+    return rc < 0 ? rc : (int)n;
 }
 
-int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_cursor *cur, struct cf_objdb_dup *out,
-                       size_t cap, char *err)
+/* The holder in a shard below sh's for candidate c (the lowest shard id,
+ * then object id, among shards not obsolete): 1 and c->pair.holder set, 0
+ * if none, or an error. One query per shard, through its content index. */
+static int lower_twin(struct cf_objdb *odb, const struct cf_shardset_shard *sh, struct dup_cand *c,
+                      char *err)
 {
-    return cf__objdb_walk(odb, NULL, cur, out, sizeof(*out), cap, list_dups_shard, err);
+    uint32_t next = 1;
+
+    for (;;) {
+        struct cf_shardset_shard *lo = cf_shardset_from(odb->set, next);
+        int rc;
+
+        if (lo == NULL || lo->id >= sh->id)
+            return 0;
+        next = lo->id + 1;
+        if ((cf_shardset_flags(odb->set, lo) & CF__OBJDB_OBSOLETE) != 0)
+            continue;
+        rc = cf__objdb_content_in(lo, c->sha512, c->size, c->replicas, c->nfilers, &c->pair.holder,
+                                  err);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int list_dups_shard(struct cf_shardset_shard *sh, const void *varg, uint64_t after_oid,
+                           void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+{
+    const struct dups_arg *arg = varg;
+    struct cf_objdb_dup *out = vout;
+    struct cf_shardset_shard *first = cf_shardset_from(arg->odb->set, 1);
+    bool cross = first != NULL && first->id < sh->id;
+    struct dup_cand *c = cf_xcalloc(want, sizeof(*c));
+    size_t n = 0;
+    int rc, k;
+
+    rc = k = dup_candidates(sh, cross, arg->min_size, after_oid, c, want, err);
+    for (int i = 0; rc >= 0 && i < k; i++) {
+        if (c[i].pair.holder.oid == c[i].pair.dup.oid) {
+            rc = lower_twin(arg->odb, sh, &c[i], err);
+            if (rc <= 0)
+                continue;
+        }
+        out[n++] = c[i].pair;
+    }
+    if (rc >= 0 && k > 0) {
+        /* The cursor moves past every row read, listed or not. */
+        *last_oid = c[k - 1].pair.dup.oid;
+        *more = (size_t)k == want && n < want;
+        rc = (int)n;
+    }
+    free(c);
+    return rc < 0 ? rc : (int)n;
+}
+
+int cf_objdb_list_dups(struct cf_objdb *odb, uint64_t min_size, struct cf_objdb_cursor *cur,
+                       struct cf_objdb_dup *out, size_t cap, char *err)
+{
+    const struct dups_arg arg = {odb, min_size};
+
+    return cf__objdb_walk(odb, &arg, cur, out, sizeof(*out), cap, list_dups_shard, err);
 }
 
 int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char *err)
@@ -683,6 +758,7 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
         " WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
         " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0"
         " AND h.replicas >= d.replicas"
+        " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="
         " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)";
     static const char sql_stale[] =
@@ -696,8 +772,10 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
     struct txn t;
     int rc;
 
-    if (d->dup.shard != d->holder.shard || d->dup.oid == d->holder.oid) {
-        cf_err_set(err, "a duplicate and its holder must be distinct records of one shard");
+    if (d->dup.shard != d->holder.shard)
+        return cf__objdb_make_xalias(odb, d, err);
+    if (d->dup.oid == d->holder.oid) {
+        cf_err_set(err, "a duplicate and its holder must be distinct records");
         return CF_EINVAL;
     }
     rc = txn_begin(odb, &d->dup, &t, err);

@@ -144,9 +144,35 @@ static const char shard_v2[] =
 static const char shard_v3[] =
     "CREATE INDEX IF NOT EXISTS objects_marked ON objects (id) WHERE deleted = 1;";
 
+/* Version 4: dedupe across shards (objdb.h "Dedupe"). An alias whose holder
+ * is in another shard has objects.alias 0 and names the holder by
+ * alias_shard, alias_oid and alias_rnd (columns added by shard_v4_columns);
+ * the holder's shard lists it in alias_refs, which the purge of the holder
+ * reads; alias_voids lists the alias commits the ref sweep gave up on (an
+ * alias object id and the since of its ref), which may then never commit. */
+static const char shard_v4[] =
+    "CREATE TABLE IF NOT EXISTS alias_refs ("
+    " object_id BIGINT NOT NULL,"
+    " alias_shard BIGINT NOT NULL,"
+    " alias_oid BIGINT NOT NULL,"
+    " alias_rnd BIGINT NOT NULL,"
+    " since BIGINT NOT NULL,"
+    " PRIMARY KEY (object_id, alias_shard, alias_oid));"
+    "CREATE INDEX IF NOT EXISTS alias_refs_by_time ON alias_refs (since);"
+    "CREATE TABLE IF NOT EXISTS alias_voids ("
+    " object_id BIGINT NOT NULL,"
+    " since BIGINT NOT NULL,"
+    " PRIMARY KEY (object_id, since));";
+
+static const struct cf_db_column shard_v4_columns[] = {
+    {"objects", "alias_shard", "ALTER TABLE objects ADD COLUMN alias_shard BIGINT;"},
+    {"objects", "alias_oid", "ALTER TABLE objects ADD COLUMN alias_oid BIGINT;"},
+    {"objects", "alias_rnd", "ALTER TABLE objects ADD COLUMN alias_rnd BIGINT;"},
+};
+
 /* ---- schema ---------------------------------------------------------------- */
 
-/* Inside the caller's transaction: if db is a version 1 or 2 shard, create
+/* Inside the caller's transaction: if db is a version 1, 2 or 3 shard, create
  * what that version lacks (a fresh shard is stamped 1 and comes through here
  * too) and stamp it with the current version. Anything else is left for
  * cf_db_meta_check. */
@@ -168,6 +194,10 @@ static int shard_upgrade(struct cf_db *db, char *err)
         rc = cf_db_exec(db, shard_v2, err);
     if (rc == 0)
         rc = cf_db_exec(db, shard_v3, err);
+    if (rc == 0)
+        rc = cf_db_exec(db, shard_v4, err);
+    if (rc == 0)
+        rc = cf_db_add_columns(db, shard_v4_columns, CF_ARRAY_LEN(shard_v4_columns), err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(db, NULL, 0, err, sql_stamp, "i", (int64_t)CF__OBJDB_SHARD_VERSION);
@@ -366,6 +396,10 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
         if (more) {
             if (n > 0)
                 break;
+            if (last > c.after_oid) {
+                c.after_oid = last; /* rows read, none listed: read on */
+                continue;
+            }
             cf_err_set(err, "shard %u: one object's rows do not fit in a page of %zu",
                        (unsigned)sh->id, cap);
             rc = CF_EINVAL;

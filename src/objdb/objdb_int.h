@@ -24,9 +24,10 @@
 /* Schema versions written in coffer_meta; a database of another version is
  * refused, except that an older shard is upgraded in place when opened
  * (objdb.c, shard_upgrade): version 2 added aliases (dedupe) and the
- * stale-replica list, version 3 the index of records marked deleted. */
+ * stale-replica list, version 3 the index of records marked deleted,
+ * version 4 aliases across shards (alias_refs, alias_voids). */
 #define CF__OBJDB_CATALOG_VERSION 1
-#define CF__OBJDB_SHARD_VERSION   3
+#define CF__OBJDB_SHARD_VERSION   4
 
 /* A shard's flags (struct cf_shardset_shard.flags): the shards table's
  * read_only and obsolete columns. A shard with either takes no new objects. */
@@ -56,7 +57,9 @@ int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid,
  * than want means the shard is exhausted, unless the callback sets *more
  * (it stopped early, not to split one object's rows over two pages): then
  * the walk returns the page as it is and the next call resumes after
- * *last_oid; if the page is still empty, it fails with CF_EINVAL. */
+ * *last_oid; if the page is still empty, the walk goes on after *last_oid
+ * when the callback moved it past after_oid (it read rows but listed none
+ * of them), and else fails with CF_EINVAL. */
 typedef int (*cf__objdb_list_cb)(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
                                  void *out, size_t want, uint64_t *last_oid, bool *more, char *err);
 
@@ -71,6 +74,28 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
  * starting at column 0. Fills those fields of out; CF_ECORRUPT if out of
  * bounds. */
 int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *out);
+
+/* ---- aliases across shards (xalias.c; objdb.h "Dedupe") ---- */
+
+/* Drop the ref of alias from holder's shard; since != 0: only the ref
+ * written at that time (a renewed ref belongs to a newer attempt). Returns
+ * 0 (also if there is none) or a db.h error. */
+int cf__objdb_ref_drop(struct cf_objdb *odb, const struct cf_uuid *holder,
+                       const struct cf_uuid *alias, uint64_t since, char *err);
+
+/* cf_objdb_commit_alias and cf_objdb_make_alias when the two records are
+ * in different shards: the ref in the holder's shard first, then the alias
+ * row; after a failed second step the ref is settled as the sweep does. */
+int cf__objdb_commit_xalias(struct cf_objdb *odb, const struct cf_uuid *alias,
+                            const struct cf_uuid *holder, uint64_t created_ms, char *err);
+int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char *err);
+
+/* The lowest-numbered holder of shard sh, not marked deleted, with this
+ * content, wanting at least min_replicas and listing at least min_filers:
+ * 1 and *out, 0 if none, or an error. One query through the content index. */
+int cf__objdb_content_in(struct cf_shardset_shard *sh, const uint8_t sha512[64], uint64_t size,
+                         unsigned min_replicas, unsigned min_filers, struct cf_uuid *out,
+                         char *err);
 
 /* Database integers are signed 64-bit: these move the bits of an unsigned
  * value (the random part) in and out unchanged. */

@@ -169,6 +169,9 @@ enum {
     COL_SHA512,
     COL_CREATED,
     COL_FILER,
+    COL_XSHARD, /* an alias whose holder is in another shard: its shard, */
+    COL_XOID,   /* object id */
+    COL_XRND,   /* and random part */
 };
 
 int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *out)
@@ -200,18 +203,61 @@ int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *
     return 0;
 }
 
+static int get_record(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flags, bool follow,
+                      struct cf_objdb_record *out, char *err);
+
+/* The second half of the look-up of an alias whose holder is in another
+ * shard: out has the alias's own marks and times; fill in the holder's
+ * content and filers (a holder marked deleted still backs its aliases).
+ * The holder is never purged or made an alias while the alias exists
+ * (objdb.h "Dedupe"), so its absence is corruption. */
+static int get_cross(struct cf_objdb *odb, const struct cf_uuid *uuid, const struct cf_uuid *holder,
+                     struct cf_objdb_record *out, char *err)
+{
+    struct cf_objdb_record h;
+    char text[CF_UUID_SIZE], ht[CF_UUID_SIZE];
+    int rc = get_record(odb, holder, CF_OBJDB_GET_DELETED, false, &h, err);
+
+    if (rc == 0) {
+        h.uuid = *uuid;
+        h.deleted = out->deleted;
+        h.deleted_ms = out->deleted_ms;
+        h.created_ms = out->created_ms;
+        *out = h;
+        return 0;
+    }
+    if (rc == CF_ENOTFOUND) {
+        cf_uuid_format(uuid, text);
+        cf_uuid_format(holder, ht);
+        cf_err_set(err, "alias %s: its holder %s is missing", text, ht);
+        cf_log(CF_LOG_ERROR, "objdb: alias %s: its holder %s is missing", text, ht);
+        rc = CF_ECORRUPT;
+    }
+    return rc;
+}
+
 int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flags,
                  struct cf_objdb_record *out, char *err)
+{
+    return get_record(odb, uuid, flags, true, out, err);
+}
+
+/* cf_objdb_get; follow: an alias of a holder in another shard is read
+ * through to it (the holder itself is never such an alias: corruption). */
+static int get_record(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flags, bool follow,
+                      struct cf_objdb_record *out, char *err)
 {
     /* DESIGN §3: one indexed access to one shard. The object by primary key
      * and its filers by the (object_id, filer_id) key, in one statement: one
      * row per filer, in filer order straight from that index. */
     /* An alias (objdb.h "maintenance") reads its holder's content and
-     * filers, in the same statement: h is o itself for any other record. */
+     * filers, in the same statement: h is o itself for any other record.
+     * An alias of a holder in another shard (alias 0) has no h here: its
+     * one row names the holder, read next from that shard. */
     static const char sql[] =
         "SELECT h.replicas, h.enc_key, o.deleted, o.deleted_at, h.path, h.size, h.sha512,"
-        " o.created, f.filer_id"
-        " FROM objects o JOIN objects h ON h.id = coalesce(o.alias, o.id)"
+        " o.created, f.filer_id, o.alias_shard, o.alias_oid, o.alias_rnd"
+        " FROM objects o LEFT JOIN objects h ON h.id = coalesce(o.alias, o.id)"
         " LEFT JOIN object_filers f ON f.object_id = h.id"
         " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
     struct cf_shardset_shard *sh = NULL;
@@ -219,6 +265,8 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
     unsigned rows = 0;
+    bool cross = false;
+    struct cf_uuid holder = {0};
     int rc;
 
     rc = cf__objdb_find_shard(odb, uuid, &sh, err);
@@ -239,7 +287,24 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
             goto out;
         if (rc == CF_DB_DONE)
             break;
-        if (rows++ == 0) {
+        if (rows++ == 0 && !cf_db_column_is_null(s, COL_XSHARD)) {
+            int64_t xs = cf_db_column_int64(s, COL_XSHARD), xo = cf_db_column_int64(s, COL_XOID);
+
+            if (!follow || xs < 1 || xs > CF_UUID_SHARD_MAX || xs == (int64_t)uuid->shard ||
+                xo < 1 || (uint64_t)xo > CF_UUID_OID_MAX)
+                goto corrupt;
+            cross = true;
+            holder.shard = (uint16_t)xs;
+            holder.oid = (uint64_t)xo;
+            holder.rnd = cf__objdb_u64(cf_db_column_int64(s, COL_XRND));
+            out->deleted = cf_db_column_int64(s, COL_DELETED) != 0;
+            out->deleted_ms = (uint64_t)cf_db_column_int64(s, COL_DELETED_AT);
+            out->created_ms = (uint64_t)cf_db_column_int64(s, COL_CREATED);
+            continue;
+        }
+        if (cross)
+            goto corrupt; /* one row only */
+        if (rows == 1) {
             rc = cf__objdb_read_record_columns(s, out);
             if (rc < 0)
                 goto corrupt;
@@ -256,7 +321,7 @@ int cf_objdb_get(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned flag
         rc = CF_ENOTFOUND;
         goto out;
     }
-    if (out->nfilers == 0)
+    if (!cross && out->nfilers == 0)
         goto corrupt;
     if (out->deleted && (flags & CF_OBJDB_GET_DELETED) == 0) {
         cf_err_set(err, "object %s is deleted", text);
@@ -274,6 +339,8 @@ out:
     cf_db_finalize(s);
     if (db != NULL)
         cf_db_pool_release(sh->pool, db);
+    if (rc == 0 && cross)
+        rc = get_cross(odb, uuid, &holder, out, err);
     return rc;
 }
 
@@ -323,8 +390,11 @@ out:
 int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)
 {
     static const char sql_check[] =
-        "SELECT deleted, alias IS NOT NULL FROM objects WHERE id = ?1 AND rnd = ?2";
-    static const char sql_aliased[] = "SELECT count(*) FROM objects WHERE alias = ?1";
+        "SELECT deleted, alias IS NOT NULL, coalesce(alias_shard, 0), coalesce(alias_oid, 0),"
+        " coalesce(alias_rnd, 0) FROM objects WHERE id = ?1 AND rnd = ?2";
+    /* Aliases in this shard, and refs of aliases in other shards. */
+    static const char sql_aliased[] = "SELECT (SELECT count(*) FROM objects WHERE alias = ?1)"
+                                      " + (SELECT count(*) FROM alias_refs WHERE object_id = ?1)";
     static const char sql_copy[] =
         "INSERT INTO deleted_objects (id, rnd, replicas, enc_key, deleted_at, path, size,"
         " sha512, created) SELECT id, rnd, replicas, enc_key, deleted_at, path, size, sha512,"
@@ -337,7 +407,7 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
     struct cf_shardset_shard *sh = NULL;
     struct cf_db *db = NULL;
     char text[CF_UUID_SIZE];
-    int64_t row[2] = {0, 0}, aliases = 0;
+    int64_t row[5] = {0, 0, 0, 0, 0}, aliases = 0;
     int rc;
 
     rc = cf__objdb_find_shard(odb, uuid, &sh, err);
@@ -348,7 +418,7 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_run(db, row, 2, err, sql_check, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
+    rc = cf_db_run(db, row, 5, err, sql_check, "ii", (int64_t)uuid->oid, cf__objdb_i64(uuid->rnd));
     if (rc < 0)
         goto out;
     if (rc == CF_DB_DONE) {
@@ -365,6 +435,20 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
         rc = cf_db_run(db, NULL, 0, err, sql_del, "i", (int64_t)uuid->oid);
         if (rc == 0)
             rc = cf_db_commit(db, err);
+        if (rc == 0 && row[2] != 0) {
+            /* Its holder is in another shard: drop the ref there now that
+             * the row is gone (objdb.h "Dedupe"); if this fails, the ref
+             * sweep drops it later. */
+            struct cf_uuid holder = {
+                .shard = (uint16_t)row[2], .oid = (uint64_t)row[3], .rnd = cf__objdb_u64(row[4])};
+            char why[CF_ERR_LEN] = "";
+
+            cf_db_pool_release(sh->pool, db);
+            db = NULL;
+            if (cf__objdb_ref_drop(odb, &holder, uuid, 0, why) < 0)
+                cf_log(CF_LOG_WARN, "objdb: alias %s is gone, its ref stays for the sweep: %s",
+                       text, why);
+        }
         goto out;
     }
     rc = cf_db_run(db, &aliases, 1, err, sql_aliased, "i", (int64_t)uuid->oid);

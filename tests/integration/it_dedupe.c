@@ -25,6 +25,19 @@
  *                      keeps its own replicas and downloads with the right
  *                      bytes; the dedupe job does not fold it into the
  *                      holder either.
+ *   shards_inline      two shards, the holder's made read-only: the same
+ *                      content uploaded again becomes an alias in the other
+ *                      shard (one set of files); the holder deleted and
+ *                      purged keeps its bytes for the alias, which reads;
+ *                      the alias deleted too, one pass purges them.
+ *   shards_job         --dedupe=false, the same content uploaded into each
+ *                      of two shards: the dedupe job makes the one in shard
+ *                      2 an alias of the one in shard 1, dropping its files;
+ *                      the orphans job and the audit leave the holder's be.
+ *                      Then a ref left in shard 1 without its alias (as a
+ *                      crash between the two steps leaves it) holds the
+ *                      holder after both names are purged, and the next
+ *                      dedupe run drops it; then the bytes go.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +45,7 @@
 
 #include "harness.h"
 
+#include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/objdb.h"
@@ -385,6 +399,228 @@ static void t_holder_rotten(void *arg)
     it_cluster_stop(&c);
 }
 
+/* ---- across shards ---- */
+
+/* The shard of a UUID in text. */
+static unsigned shard_of(const char *uuid)
+{
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+
+    IT_EQ(cf_uuid_parse(uuid, strlen(uuid), &u, err), 0);
+    return u.shard;
+}
+
+/* The path a UUID's own bytes would have on a filer. */
+static void own_path(const char *uuid, char out[CF_UUID_PATH_SIZE])
+{
+    struct cf_uuid u;
+    char err[CF_ERR_LEN] = "";
+
+    IT_EQ(cf_uuid_parse(uuid, strlen(uuid), &u, err), 0);
+    cf_uuid_filer_path(&u, out);
+}
+
+/* `coffer admin shard set --id id --read-only yes|no`. */
+static void shard_read_only(const struct it_cluster *c, unsigned id, bool ro)
+{
+    char out[256], ids[16];
+    int st;
+
+    (void)snprintf(ids, sizeof(ids), "%u", id);
+    st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "shard", "set", "--db", c->db, "--id", ids,
+                       "--read-only", ro ? "yes" : "no", NULL);
+    IT_CHECKF(it_exit_code(st) == 0, "coffer admin shard set: status 0x%x (see cmd.log)",
+              (unsigned)st);
+}
+
+struct probe {
+    const struct it_cluster *c;
+    unsigned shard;
+    uint64_t seed;
+};
+
+/* Two uploads of small new content in a row land in shard p->shard: the
+ * app has re-read the shards table since both changes (one read between
+ * them, with two writable shards, would take turns between them). */
+static bool lands_in(void *arg)
+{
+    struct probe *p = arg;
+    struct it_record r;
+
+    for (int i = 0; i < 2; i++) {
+        it_upload_ok(NULL, p->c->app.base, p->seed++, 1000, 2, false, &r);
+        if (shard_of(r.uuid) != p->shard)
+            return false;
+    }
+    return true;
+}
+
+static void t_shards_inline(void *arg)
+{
+    static const char *const args[] = {"--poll-ms", "100", NULL};
+    struct it_cluster c;
+    struct it_record a, b, info;
+    struct it_purge_counts k;
+    struct probe pr;
+    char bown[CF_UUID_PATH_SIZE];
+
+    (void)arg;
+    start(&c, 3, args);
+    it_upload_ok(NULL, c.app.base, 31, 300000, 2, false, &a);
+    IT_EQ(shard_of(a.uuid), 1);
+    /* Shard 1 takes no new records: the next ones go to shard 2. */
+    it_admin_shard_add(c.db);
+    shard_read_only(&c, 1, true);
+    pr = (struct probe){&c, 2, 5000};
+    IT_CHECKF(it_wait_for(lands_in, &pr, 100, 100), "the app does not use shard 2");
+
+    it_upload_ok(NULL, c.app.base, 31, 300000, 2, false, &b);
+    IT_EQ(shard_of(b.uuid), 2);
+    IT_STREQ(b.path, a.path);
+    own_path(b.uuid, bown);
+    IT_EQ(it_cluster_copies(&c, bown), 0);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
+    it_download_ok(NULL, c.objsrv.base, &a);
+    it_download_ok(NULL, c.objsrv.base, &b);
+
+    /* The holder deleted and purged: held for the alias in shard 2. */
+    IT_EQ(it_object_delete(c.app.base, a.uuid), 204);
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved, 0);
+    IT_EQ(k.held, 1);
+    IT_EQ(k.purged, 0);
+    IT_EQ(it_cluster_copies(&c, a.path), 2);
+    IT_EQ(it_info(c.app.base, b.uuid, &info), 200);
+    IT_STREQ(info.path, a.path);
+    it_download_ok(NULL, c.objsrv.base, &b);
+
+    /* The alias deleted too: one pass moves both and purges the bytes. */
+    IT_EQ(it_object_delete(c.app.base, b.uuid), 204);
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved, 2);
+    IT_EQ(k.held, 0);
+    IT_EQ(k.purged, 2);
+    IT_EQ(it_cluster_copies(&c, a.path), 0);
+    IT_CHECK(!record_exists(&c, a.uuid));
+    IT_CHECK(!record_exists(&c, b.uuid));
+    it_cluster_stop(&c);
+}
+
+/* Leave in holder's shard a ref of a new alias UUID of shard alias_shard
+ * that never commits: what a crash between the two steps of an alias
+ * commit leaves (objdb.h "Dedupe"). Written with the database's own SQL. */
+static void leave_ref(const struct it_cluster *c, const char *holder, unsigned alias_shard)
+{
+    struct cf_objdb *odb = NULL;
+    struct cf_objdb_shard *sl = NULL;
+    struct cf_db *db = NULL;
+    struct cf_uuid h, x;
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1] = "";
+    size_t n = 0;
+
+    cf_log_init("it", CF_LOG_WARN);
+    IT_EQ(cf_uuid_parse(holder, strlen(holder), &h, err), 0);
+    IT_CHECKF(cf_objdb_open(c->db, 1, &odb, err) == 0, "open %s: %s", c->db, err);
+    IT_CHECKF(cf_objdb_reserve(odb, (uint16_t)alias_shard, &x, err) == 0, "reserve: %s", err);
+    cf_objdb_shard_list(odb, &sl, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *loc = sl[i].location, *slash = strrchr(c->db, '/');
+        if (sl[i].id != h.shard)
+            continue;
+        if (strncmp(loc, "sqlite:", 7) == 0 && loc[7] != '/' && slash != NULL)
+            (void)snprintf(uri, sizeof(uri), "%.*s/%s", (int)(slash - c->db), c->db, loc + 7);
+        else
+            (void)snprintf(uri, sizeof(uri), "%s", loc);
+    }
+    free(sl);
+    cf_objdb_close(odb);
+    IT_CHECKF(cf_db_open(uri, &db, err) == 0, "open %s: %s", uri, err);
+    IT_CHECKF(cf_db_run(db, NULL, 0, err,
+                        "INSERT INTO alias_refs (object_id, alias_shard, alias_oid, alias_rnd,"
+                        " since) VALUES (?1, ?2, ?3, 7, ?4)",
+                        "iiii", (int64_t)h.oid, (int64_t)alias_shard, (int64_t)x.oid,
+                        (int64_t)cf_wall_ms()) == CF_DB_DONE,
+              "insert a ref: %s", err);
+    cf_db_close(db);
+}
+
+static void t_shards_job(void *arg)
+{
+    static const char *const args[] = {"--dedupe=false", "--stale-delay-ms", "0", NULL};
+    const char *const *a = args;
+    struct it_cluster c;
+    struct it_record x, y, info;
+    const struct it_record *h, *d;
+    struct it_purge_counts k;
+    json_t *job;
+
+    (void)arg;
+    it_cluster_start_filers(&c, 3);
+    it_admin_shard_add(c.db);
+    it_app_start_ok(&c.app, c.db, "--stall-s", "3", "--purge-retention-s", "0",
+                    "--purge-interval-ms", "0", a[0], a[1], a[2], NULL);
+    it_objsrv_start_ok(&c.objsrv, c.app.base, "--stall-s", "3", NULL);
+    /* Two writable shards take new records in turn: one copy in each. */
+    it_upload_ok(NULL, c.app.base, 41, 300000, 2, false, &x);
+    it_upload_ok(NULL, c.app.base, 41, 300000, 2, false, &y);
+    IT_CHECKF(shard_of(x.uuid) != shard_of(y.uuid), "both copies in shard %u", shard_of(x.uuid));
+    h = shard_of(x.uuid) == 1 ? &x : &y;
+    d = h == &x ? &y : &x;
+    IT_EQ(it_cluster_copies(&c, d->path), 2);
+
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "pairs"), 1);
+    IT_EQ(it_job_counter(job, "aliased"), 1);
+    IT_EQ(it_job_counter(job, "stale_deleted"), 2);
+    IT_EQ(it_job_counter(job, "refs_kept"), 1);
+    IT_EQ(it_job_counter(job, "refs_dropped"), 0);
+    json_decref(job);
+    IT_EQ(it_cluster_copies(&c, d->path), 0);
+    IT_EQ(it_cluster_copies(&c, h->path), 2);
+    IT_EQ(it_info(c.app.base, d->uuid, &info), 200);
+    IT_STREQ(info.path, h->path);
+    it_download_ok(NULL, c.objsrv.base, h);
+    it_download_ok(NULL, c.objsrv.base, d);
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "pairs"), 0);
+    json_decref(job);
+    /* The holder's files are its record's: the orphans job keeps them, and
+     * the audit finds them whole. */
+    job = it_job_run(c.app.base, "orphans", "{\"grace_s\":0}");
+    IT_EQ(it_job_counter(job, "reclaimed"), 0);
+    json_decref(job);
+    job = it_job_run(c.app.base, "audit", "{}");
+    IT_EQ(it_job_counter(job, "missing"), 0);
+    IT_EQ(it_job_counter(job, "repaired"), 0);
+    json_decref(job);
+    IT_EQ(it_cluster_copies(&c, h->path), 2);
+    it_download_ok(NULL, c.objsrv.base, d);
+
+    /* A ref whose alias never committed holds the holder past both names. */
+    leave_ref(&c, h->uuid, 2);
+    IT_EQ(it_object_delete(c.app.base, h->uuid), 204);
+    IT_EQ(it_object_delete(c.app.base, d->uuid), 204);
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved, 1); /* the alias */
+    IT_EQ(k.held, 1);
+    IT_EQ(k.purged, 0);
+    IT_EQ(it_cluster_copies(&c, h->path), 2);
+    /* The next dedupe run finds the alias missing and drops the ref. */
+    job = it_job_run(c.app.base, "dedupe", "{}");
+    IT_EQ(it_job_counter(job, "refs_dropped"), 1);
+    IT_EQ(it_job_counter(job, "refs_kept"), 0);
+    json_decref(job);
+    k = it_purge_now(c.app.base);
+    IT_EQ(k.moved, 1);
+    IT_EQ(k.held, 0);
+    IT_EQ(k.purged, 2);
+    IT_EQ(it_cluster_copies(&c, h->path), 0);
+    IT_CHECK(!record_exists(&c, h->uuid));
+    IT_CHECK(!record_exists(&c, d->uuid));
+    it_cluster_stop(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
@@ -395,6 +631,8 @@ int main(int argc, char **argv)
         {"holder_missing", t_holder_missing, NULL, 60},
         {"scheduled", t_scheduled, NULL, 60},
         {"holder_rotten", t_holder_rotten, NULL, 60},
+        {"shards_inline", t_shards_inline, NULL, 60},
+        {"shards_job", t_shards_job, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

@@ -438,9 +438,8 @@ static void test_alias(void **state)
     assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size + 1, 1, &found, err),
                      0);
 
-    /* An alias must be reserved in the holder's shard. */
-    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &other, err), 0);
-    assert_int_equal(cf_objdb_commit_alias(fx->odb, &other, &h, 0, err), CF_EINVAL);
+    /* A record is not its own alias. */
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &h, &h, 0, err), CF_EINVAL);
     assert_int_equal(cf_objdb_reserve(fx->odb, 2, &a, err), 0);
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), 0);
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), CF_EEXIST);
@@ -530,12 +529,12 @@ static void test_dups(void **state)
     assert_int_equal(cf_objdb_reserve(fx->odb, 1, &inline_alias, err), 0);
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &inline_alias, &d1, 0, err), 0);
 
-    n = cf_objdb_list_dups(fx->odb, &cur, dups, 8, err);
+    n = cf_objdb_list_dups(fx->odb, 0, &cur, dups, 8, err);
     assert_int_equal(n, 2);
     assert_same_uuid(&dups[0].holder, &hu);
     assert_same_uuid(&dups[0].dup, &d1);
     assert_same_uuid(&dups[1].dup, &d2);
-    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 8, err), 0);
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 8, err), 0);
 
     for (int i = 0; i < 2; i++)
         assert_int_equal(cf_objdb_make_alias(fx->odb, &dups[i], err), 0);
@@ -554,7 +553,7 @@ static void test_dups(void **state)
     assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
     assert_true(counts.records == 5 && counts.aliases == 3 && counts.stale == 3);
     memset(&cur, 0, sizeof(cur));
-    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 8, err), 0);
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 8, err), 0);
 }
 
 /* A version 1 shard (no alias column, no stale list) is upgraded on open. */
@@ -670,7 +669,7 @@ static void test_upgrade_v2(void **state)
     shard_uri(fx, uri, sizeof(uri));
     shard_state(uri, &has, &version);
     assert_true(has);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
     assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[1], true, err), 0);
     cf_objdb_close(fx->odb);
     fx->odb = NULL;
@@ -683,11 +682,162 @@ static void test_upgrade_v2(void **state)
     open_odb(fx);
     shard_state(uri, &has, &version);
     assert_true(has);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
     assert_int_equal(cf_objdb_set_deleted(fx->odb, &u[2], true, err), 0);
     assert_int_equal(cf_objdb_list_marked(fx->odb, cf_wall_ms(), &cur, out, 4, err), 2);
     assert_same_uuid(&out[0], &u[1]);
     assert_same_uuid(&out[1], &u[2]);
+}
+
+/* The URI of shard id of the fixture, to open it beside objdb. */
+static void shard_uri_of(struct fixture *fx, uint16_t id, char *uri, size_t cap)
+{
+    struct cf_objdb_shard *shards = NULL;
+    size_t n = 0;
+
+    cf_objdb_shard_list(fx->odb, &shards, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (shards[i].id != id)
+            continue;
+        if (strncmp(shards[i].location, "sqlite:", 7) == 0 && shards[i].location[7] != '/')
+            (void)snprintf(uri, cap, "sqlite:%s/%s", fx->dir, shards[i].location + 7);
+        else
+            (void)snprintf(uri, cap, "%s", shards[i].location);
+    }
+    free(shards);
+}
+
+/* Count rows of `sql` (a count query) in shard id. */
+static int64_t shard_count(struct fixture *fx, uint16_t id, const char *sql)
+{
+    char err[CF_ERR_LEN] = "", uri[CF_DB_URI_MAX + 1] = "";
+    struct cf_db *db = NULL;
+    int64_t n = -1;
+
+    shard_uri_of(fx, id, uri, sizeof(uri));
+    assert_int_equal(cf_db_open(uri, &db, err), 0);
+    assert_int_equal(cf_db_run(db, &n, 1, err, sql, ""), CF_DB_ROW);
+    cf_db_close(db);
+    return n;
+}
+
+/* An alias in another shard than its holder (objdb.h "Dedupe"): reads
+ * through to the holder, keeps it from the purge through the ref in the
+ * holder's shard, and drops the ref when it goes; a ref left without its
+ * alias (a crash between the two steps) holds the holder until the sweep
+ * drops it; the job's listing pairs content across shards. */
+static void test_cross_alias(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {4, 6}, f7[1] = {7};
+    struct cf_objdb_record holder, ar;
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_counts counts;
+    struct cf_objdb_dup dups[4];
+    struct cf_uuid h, a, h2, d;
+    uint64_t kept = 0, dropped = 0;
+    char err[CF_ERR_LEN] = "", sql[256];
+    struct cf_db *db = NULL;
+
+    add_shard(fx, 1, NULL);
+    add_shard(fx, 2, NULL);
+    h = put(fx, 1, f, 2);
+    get_ok(fx, &h, &holder);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 2, &a, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &h, 0, err), CF_EEXIST);
+    assert_int_equal(shard_count(fx, 1, "SELECT count(*) FROM alias_refs"), 1);
+
+    get_ok(fx, &a, &ar);
+    assert_same_uuid(&ar.uuid, &a);
+    assert_string_equal(ar.path, holder.path);
+    assert_int_equal(ar.nfilers, 2);
+    assert_int_equal(ar.filers[1], 6);
+    assert_memory_equal(ar.sha512, holder.sha512, 64);
+    assert_int_equal(cf_objdb_replica_add(fx->odb, &a, 9, err), CF_EINVAL);
+    {
+        struct cf_objdb_record recs[4];
+        assert_int_equal(cf_objdb_list_records(fx->odb, 0, &cur, recs, 4, err), 1);
+        assert_same_uuid(&recs[0].uuid, &h);
+    }
+    assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
+    assert_true(counts.records == 2 && counts.aliases == 1 && counts.deficit == 0);
+
+    /* The holder deleted keeps its bytes for the alias in the other shard,
+     * and the sweep keeps a ref whose alias is there. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &h, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_ref_sweep(fx->odb, cf_wall_ms(), &kept, &dropped, err), 0);
+    assert_true(kept == 1 && dropped == 0);
+    get_ok(fx, &a, &ar);
+    assert_false(ar.deleted);
+    assert_string_equal(ar.path, holder.path);
+    /* No new alias of a deleted holder, in any shard. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 2, &d, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &d, &h, 0, err), CF_ENOTFOUND);
+    assert_int_equal(shard_count(fx, 1, "SELECT count(*) FROM alias_refs"), 1);
+
+    /* The alias goes, and its ref with it; then the holder can. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &a, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &a, err), 0);
+    assert_int_equal(cf_objdb_get(fx->odb, &a, CF_OBJDB_GET_DELETED, &ar, err), CF_ENOTFOUND);
+    assert_int_equal(shard_count(fx, 1, "SELECT count(*) FROM alias_refs"), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h, err), 0);
+
+    /* A crash after step 1: a ref, no alias. The holder is held until the
+     * sweep (past the grace time) voids that commit and drops the ref. */
+    h2 = put(fx, 1, f, 2);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 2, &d, err), 0);
+    shard_uri_of(fx, 1, sql, sizeof(sql));
+    assert_int_equal(cf_db_open(sql, &db, err), 0);
+    assert_int_equal(cf_db_run(db, NULL, 0, err,
+                               "INSERT INTO alias_refs (object_id, alias_shard, alias_oid,"
+                               " alias_rnd, since) VALUES (?1, 2, ?2, ?3, ?4)",
+                               "iiii", (int64_t)h2.oid, (int64_t)d.oid, (int64_t)1,
+                               (int64_t)(cf_wall_ms() - 5000)),
+                     CF_DB_DONE);
+    cf_db_close(db);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &h2, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h2, err), CF_EBUSY);
+    assert_int_equal(cf_objdb_ref_sweep(fx->odb, cf_wall_ms() - 60000, &kept, &dropped, err), 0);
+    assert_true(kept == 0 && dropped == 0); /* within the grace time */
+    assert_int_equal(cf_objdb_ref_sweep(fx->odb, cf_wall_ms(), &kept, &dropped, err), 0);
+    assert_true(kept == 0 && dropped == 1);
+    assert_int_equal(shard_count(fx, 2, "SELECT count(*) FROM alias_voids"), 1);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &h2, err), 0);
+
+    /* The job's listing: the same content in shard 1 and shard 2 pairs the
+     * higher shard's record with the lower's; turning it into an alias
+     * sends its own replica to the stale list. */
+    h = put(fx, 1, f, 2);
+    get_ok(fx, &h, &holder);
+    d = put_same(fx, 2, &holder, f7, 1);
+    (void)put(fx, 2, f7, 1); /* other content: no pair */
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_dups(fx->odb, holder.size + 1, &cur, dups, 4, err), 0);
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 1);
+    assert_same_uuid(&dups[0].holder, &h);
+    assert_same_uuid(&dups[0].dup, &d);
+    assert_int_equal(cf_objdb_make_alias(fx->odb, &dups[0], err), 0);
+    assert_int_equal(cf_objdb_make_alias(fx->odb, &dups[0], err), CF_ENOTFOUND);
+    get_ok(fx, &d, &ar);
+    assert_string_equal(ar.path, holder.path);
+    assert_int_equal(ar.nfilers, 2);
+    {
+        struct cf_objdb_stale st[4];
+        assert_int_equal(stale_all(fx, st, 4), 1);
+        assert_int_equal(st[0].filer, 7);
+        assert_int_equal(st[0].uuid.shard, 2);
+    }
+    memset(&cur, 0, sizeof(cur));
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 0);
+    assert_int_equal(shard_count(fx, 1, "SELECT count(*) FROM alias_refs"), 1);
+    /* The holder cannot become an alias of its own shard while a ref names it. */
+    {
+        struct cf_objdb_dup same = {.holder = put_same(fx, 1, &holder, f, 2), .dup = h};
+        assert_int_equal(cf_objdb_make_alias(fx->odb, &same, err), CF_ENOTFOUND);
+    }
 }
 
 int main(void)
@@ -702,6 +852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_cross_alias, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v2, objdbtest_setup, objdbtest_teardown),
     };

@@ -201,12 +201,13 @@ void it_record_from_json(const json_t *j, struct it_record *rec)
     copy_str(rec->path, sizeof(rec->path), it_json_str(j, "path"), "path");
     cf_uuid_filer_path(&u, path);
     if (strcmp(rec->path, path) != 0) {
-        /* An alias (dedupe) has its holder's path: a record of its shard. */
+        /* An alias (dedupe) has its holder's path: another record's, of
+         * its shard or of another one. */
         struct cf_uuid h;
         IT_CHECKF(cf_uuid_parse_filer_path(rec->path, strlen(rec->path), &h, err) == 0,
                   "record %s: path \"%s\": %s", uuid, rec->path, err);
-        IT_CHECKF(h.shard == u.shard && h.oid != u.oid,
-                  "record %s: path \"%s\" is neither its own nor another of its shard", uuid,
+        IT_CHECKF(h.shard != u.shard || h.oid != u.oid,
+                  "record %s: path \"%s\" is neither its own nor another record's", uuid,
                   rec->path);
     }
     IT_CHECK(it_json_int(j, "size") >= 0);

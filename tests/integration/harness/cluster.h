@@ -86,7 +86,7 @@ struct it_record {
 
 /* Parse a record, failing the case if it is malformed: uuid canonical,
  * "path" its own filer path or (an alias, dedupe) the filer path of another
- * object of its shard, distinct filer ids, deleted false. */
+ * object (of any shard), distinct filer ids, deleted false. */
 void it_record_from_json(const json_t *j, struct it_record *rec);
 /* Whether filer id is one of rec's. */
 bool it_record_has(const struct it_record *rec, unsigned id);
