@@ -121,7 +121,7 @@ struct side {
     struct cf__cli_sess sess;
     bool rescan;                 /* the next refresh lists everything */
     bool root_gone;              /* the remote folder was deleted or moved away */
-    _Atomic uint64_t cursor_pub; /* --watch: the cursor of the last refresh */
+    _Atomic uint64_t cursor_pub; /* --watch: 1 + the cursor of the last refresh; 0: none yet */
     int wake_fd;                 /* --watch: the poller writes here */
     uint64_t max_rate;
 };
@@ -448,6 +448,8 @@ static void remote_fail(const struct side *sd, const char *what, const char *rel
 {
     const char *msg = json_string_value(json_object_get(x->json, "error"));
 
+    if (rel[0] == '\0')
+        rel = "/";
     if (x->status == 0)
         fprintf(stderr, "coffer sync: %s: %s %s: no answer (unreachable?)\n", sd->label, what, rel);
     else
@@ -675,7 +677,7 @@ static int save_cursor(struct sync *sy, struct side *sd, uint64_t cursor)
 
     (void)snprintf(k, sizeof(k), "cursor%d", sd->id);
     (void)snprintf(v, sizeof(v), "%" PRIu64, cursor);
-    atomic_store(&sd->cursor_pub, cursor);
+    atomic_store(&sd->cursor_pub, cursor + 1);
     return meta_set(sy, k, v);
 }
 
@@ -1446,7 +1448,7 @@ static void *poller_main(void *arg)
             (void)usleep(500000);
             continue;
         }
-        (void)snprintf(cur, sizeof(cur), "%" PRIu64, c);
+        (void)snprintf(cur, sizeof(cur), "%" PRIu64, c - 1);
         cf__cli_gwreq_init(&x, CMD);
         x.quiet = true;
         {
@@ -1611,9 +1613,8 @@ static int state_open(struct sync *sy, int *lock_fd)
     (void)snprintf(uri, sizeof(uri), "sqlite:%s/state.db", sy->state);
     if (cf_db_open(uri, &sy->db, err) < 0 || cf_db_exec(sy->db, state_schema, err) < 0)
         return db_fail("open", err);
-    n = snprintf(pair, sizeof(pair), "%s %s%s | %s %s%s", sy->s[0].label,
-                 sy->s[0].kind == SIDE_REMOTE ? sy->s[0].sess.gateway : "", sy->s[0].root,
-                 sy->s[1].label, sy->s[1].kind == SIDE_REMOTE ? sy->s[1].sess.gateway : "",
+    /* Not the gateway URLs: a system may move to another address. */
+    n = snprintf(pair, sizeof(pair), "%s %s | %s %s", sy->s[0].label, sy->s[0].root, sy->s[1].label,
                  sy->s[1].root);
     if (n < 0 || (size_t)n >= sizeof(pair))
         return 1;
