@@ -2531,7 +2531,7 @@ static enum MHD_Result changes_api(struct cf_gateway *g, struct MHD_Connection *
             return cf_http_reply_json(
                 c, MHD_HTTP_GONE,
                 json_pack(
-                    "{s:s,s:I}", "error",
+                    "{s:s,s:s,s:I}", "error", "gone", "message",
                     "the journal no longer holds these changes: rescan, then poll from cursor",
                     "cursor", (json_int_t)latest));
         }

@@ -5,8 +5,7 @@
  * changes both ways, a conflict (both copies kept, the local one under its
  * conflict name on both sides), a delete each way (the remote one in the
  * gateway's trash, the local one in .coffer-sync/trash), a rename each way
- * (carried as a move: nothing goes to the trash), and the change journal's
- * long-poll and 410 answered by the gateway.
+ * (carried as a move: nothing goes to the trash).
  * kill: `coffer sync` SIGKILLed in the middle of a 32 MiB download (slowed
  * by --max-rate) resumes from the partial file and ends with the right bytes.
  * two: two systems' folders kept in step; the second system is stopped (the
@@ -14,6 +13,8 @@
  * back and one pass catches up.
  * watch: `coffer sync --watch` carries a remote and a local change without
  * being run again, and ends on SIGTERM.
+ * journal: GET /api/v1/changes: its arguments, the path filter, a long-poll
+ * that waits its wait_s when nothing comes and one woken by a change.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -484,13 +485,98 @@ static void t_watch(void *arg)
     stop_server(&s);
 }
 
+/* ---- journal: GET /api/v1/changes ---- */
+
+/* GET target with the token of tok (a login's file); the JSON reply into
+ * *j (caller frees) when 2xx. Returns the status. */
+static long changes_get(const char *gw, const char *tok, const char *target, json_t **j)
+{
+    char auth[700];
+    struct it_resp r;
+    json_t *t;
+    size_t n;
+    char *text = it_read_file(tok, &n);
+    long st;
+
+    t = json_loadb(text, n, 0, NULL);
+    free(text);
+    IT_CHECK(t != NULL);
+    it_fmt(auth, sizeof(auth), "Authorization: Bearer %s", it_json_str(t, "token"));
+    json_decref(t);
+    st = it_http_to(NULL, gw, "GET", target, NULL, &r, auth, NULL);
+    *j = st / 100 == 2 ? it_resp_json(&r) : NULL;
+    it_resp_fini(&r);
+    return st;
+}
+
+static void t_journal(void *arg)
+{
+    char gw[IT_URL_MAX], tok[IT_PATH_MAX], target[256];
+    struct it_server s;
+    const json_t *ch;
+    uint64_t t0, cur;
+    json_t *j = NULL;
+    int st = 0;
+    pid_t pid;
+
+    (void)arg;
+    it_case_path(tok, "tok");
+    start_login(&s, "data", tok, gw, sizeof(gw));
+    IT_EQ(changes_get(gw, tok, "/api/v1/changes", &j), 400);
+    IT_EQ(changes_get(gw, tok, "/api/v1/changes?cursor=1&wait_s=61", &j), 400);
+    IT_EQ(changes_get(gw, tok, "/api/v1/changes?cursor=latest", &j), 200);
+    cur = (uint64_t)it_json_int(j, "cursor");
+    json_decref(j);
+    cmd_ok(NULL, tok, "mkdir", "/j", NULL);
+    rput(tok, "/j/x.txt", "x1");
+    rput(tok, "/outside.txt", "o1");
+    it_fmt(target, sizeof(target), "/api/v1/changes?cursor=%" PRIu64 "&path=/j", cur);
+    IT_EQ(changes_get(gw, tok, target, &j), 200);
+    ch = json_object_get(j, "changes");
+    IT_EQ(json_array_size(ch), 2);
+    IT_STREQ(it_json_str(json_array_get(ch, 0), "kind"), "mkdir");
+    IT_STREQ(it_json_str(json_array_get(ch, 1), "kind"), "put");
+    IT_STREQ(it_json_str(json_array_get(ch, 1), "path"), "/j/x.txt");
+    IT_EQ(it_json_int(json_array_get(ch, 1), "size"), 2);
+    cur = (uint64_t)it_json_int(j, "cursor"); /* past /outside.txt, not shown */
+    json_decref(j);
+
+    /* Nothing new: the long-poll waits its wait_s, then answers empty. */
+    it_fmt(target, sizeof(target), "/api/v1/changes?cursor=%" PRIu64 "&path=/j&wait_s=1", cur);
+    t0 = cf_now_ns();
+    IT_EQ(changes_get(gw, tok, target, &j), 200);
+    IT_CHECK(cf_now_ns() - t0 >= 900000000u);
+    IT_EQ(json_array_size(json_object_get(j, "changes")), 0);
+    json_decref(j);
+
+    /* A change while it waits wakes it at once. */
+    pid = fork();
+    IT_CHECK(pid >= 0);
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        (void)usleep(300000);
+        execl(it_coffer_bin(), it_coffer_bin(), "cp", "--token-file", tok, "/j/x.txt", "/j/y.txt",
+              (char *)NULL);
+        _exit(127);
+    }
+    it_fmt(target, sizeof(target), "/api/v1/changes?cursor=%" PRIu64 "&path=/j&wait_s=30", cur);
+    t0 = cf_now_ns();
+    IT_EQ(changes_get(gw, tok, target, &j), 200);
+    IT_CHECKF(cf_now_ns() - t0 < 20000000000u, "the long-poll was not woken");
+    ch = json_object_get(j, "changes");
+    IT_EQ(json_array_size(ch), 1);
+    IT_STREQ(it_json_str(json_array_get(ch, 0), "path"), "/j/y.txt");
+    json_decref(j);
+    IT_EQ(waitpid(pid, &st, 0), pid);
+    IT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    stop_server(&s);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"local", t_local, NULL, 120},
-        {"kill", t_kill, NULL, 120},
-        {"two", t_two, NULL, 120},
-        {"watch", t_watch, NULL, 120},
+        {"local", t_local, NULL, 120}, {"kill", t_kill, NULL, 120},       {"two", t_two, NULL, 120},
+        {"watch", t_watch, NULL, 120}, {"journal", t_journal, NULL, 120},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
