@@ -119,6 +119,10 @@ struct side {
      * path, no trailing '/' ("" for the root) */
     char root[CF__CLI_PATH_MAX];
     struct cf__cli_sess sess;
+    /* Where the session came from (borrowed options), to read it again
+     * before each --watch pass: a new coffer login is picked up. */
+    const char *token_file, *token, *gateway, *ca;
+    pthread_mutex_t sess_mu;     /* guards sess: written by the main thread, copied by the poller */
     bool rescan;                 /* the next refresh lists everything */
     bool root_gone;              /* the remote folder was deleted or moved away */
     _Atomic uint64_t cursor_pub; /* --watch: 1 + the cursor of the last refresh; 0: none yet */
@@ -415,6 +419,48 @@ static void progress(struct sync *sy, const char *what, const char *path)
     fprintf(stderr, "coffer sync: [%zu/%zu files, %.1f/%.1f MiB] %s %s\n", sy->files_done,
             sy->files_total, (double)sy->bytes_done / 1048576.0,
             (double)sy->bytes_total / 1048576.0, what, path);
+}
+
+/* Rename src to dst; across file systems (a --state elsewhere), copy to a
+ * temporary beside dst, then rename it. Returns 0 or -1 (errno). */
+static int move_into_place(const char *src, const char *dst)
+{
+    char tmp[PATHBUF + 32], buf[65536];
+    FILE *in, *out;
+    size_t n;
+    int rc = 0;
+
+    if (rename(src, dst) == 0)
+        return 0;
+    if (errno != EXDEV)
+        return -1;
+    (void)snprintf(tmp, sizeof(tmp), "%s.coffer-sync-tmp", dst);
+    in = fopen(src, "rb");
+    out = in != NULL ? fopen(tmp, "wb") : NULL;
+    if (in == NULL || out == NULL)
+        rc = -1;
+    while (rc == 0) {
+        n = fread(buf, 1, sizeof(buf), in);
+        if (n == 0)
+            break;
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    }
+    if (in != NULL && ferror(in))
+        rc = -1;
+    if (out != NULL && (fflush(out) != 0 || fsync(fileno(out)) != 0))
+        rc = -1;
+    if (out != NULL && fclose(out) != 0)
+        rc = -1;
+    if (in != NULL)
+        (void)fclose(in);
+    if (rc == 0)
+        rc = rename(tmp, dst);
+    if (rc != 0)
+        (void)unlink(tmp);
+    else
+        (void)unlink(src);
+    return rc;
 }
 
 /* ---- remote requests ---- */
@@ -1148,7 +1194,7 @@ static int do_copy(struct sync *sy, int from, int to, const char *rel, const cha
             fprintf(stderr, "coffer sync: %s changed while syncing; the next pass takes it\n", dst);
             return 1;
         }
-        if (mkdirs_for(dst) != 0 || rename(src, dst) != 0 || lstat(dst, &st) != 0) {
+        if (mkdirs_for(dst) != 0 || move_into_place(src, dst) != 0 || lstat(dst, &st) != 0) {
             fprintf(stderr, "coffer sync: cannot write %s: %s\n", dst, strerror(errno));
             return 1;
         }
@@ -1221,7 +1267,7 @@ static int do_delete(struct sync *sy, int to, const char *rel)
         (void)snprintf(dst, sizeof(dst), "%s/trash%s", sy->state, rel);
         for (int i = 1; access(dst, F_OK) == 0 && i < 1000; i++)
             (void)snprintf(dst, sizeof(dst), "%s/trash%s.%d", sy->state, rel, i);
-        if (mkdirs_for(dst) != 0 || (rename(abs, dst) != 0 && errno != ENOENT)) {
+        if (mkdirs_for(dst) != 0 || (move_into_place(abs, dst) != 0 && errno != ENOENT)) {
             fprintf(stderr, "coffer sync: cannot move %s to %s: %s\n", abs, dst, strerror(errno));
             return 1;
         }
@@ -1428,6 +1474,19 @@ static int pass(struct sync *sy)
 
 /* ---- --watch ---- */
 
+/* Read side's session again (a new token after coffer login); keeps the
+ * old one if that fails. */
+static void sess_reload(struct side *sd)
+{
+    struct cf__cli_sess fresh;
+
+    if (cf__cli_sess_load(CMD, sd->token_file, sd->token, sd->gateway, sd->ca, &fresh) != 0)
+        return;
+    pthread_mutex_lock(&sd->sess_mu);
+    sd->sess = fresh;
+    pthread_mutex_unlock(&sd->sess_mu);
+}
+
 /* Long-polls a remote side's journal from the published cursor and wakes
  * the main loop when something came (or the journal says rescan). */
 static void *poller_main(void *arg)
@@ -1436,6 +1495,7 @@ static void *poller_main(void *arg)
 
     while (!g_stop) {
         uint64_t c = atomic_load(&sd->cursor_pub);
+        struct cf__cli_sess sess;
         struct cf__cli_gwreq x;
         char cur[32];
         const char *q[] = {"cursor", cur,          "limit", "1",
@@ -1454,9 +1514,12 @@ static void *poller_main(void *arg)
         {
             struct cf_buf u;
             cf_buf_init(&u, CF__CLI_GW_URL_MAX);
-            rc = cf__cli_gw_url(&u, &sd->sess, CHANGES_PREFIX, NULL, q) < 0
+            pthread_mutex_lock(&sd->sess_mu);
+            sess = sd->sess;
+            pthread_mutex_unlock(&sd->sess_mu);
+            rc = cf__cli_gw_url(&u, &sess, CHANGES_PREFIX, NULL, q) < 0
                      ? 1
-                     : cf__cli_gwreq_run(&x, &sd->sess, "GET", u.base, -1);
+                     : cf__cli_gwreq_run(&x, &sess, "GET", u.base, -1);
             cf_buf_fini(&u);
         }
         wake = (rc == 0 && (json_array_size(json_object_get(x.json, "changes")) > 0 ||
@@ -1509,11 +1572,14 @@ static int watch_loop(struct sync *sy, uint64_t debounce_ms)
             (void)pthread_detach(th);
     }
     fprintf(stderr, "coffer sync: watching (Ctrl-C stops)\n");
-    while (!g_stop) {
+    for (bool first = true; !g_stop; first = false) {
         struct pollfd p[2] = {{pipefd[0], POLLIN, 0}, {sy->inotify_fd, POLLIN, 0}};
         char buf[256];
         int n;
 
+        for (int i = 0; i < 2 && !first; i++)
+            if (sy->s[i].kind == SIDE_REMOTE)
+                sess_reload(&sy->s[i]);
         rc = pass(sy);
         if (rc != 0) {
             fprintf(stderr, "coffer sync: pass incomplete; trying again in %" PRIu64 " ms\n",
@@ -1556,6 +1622,11 @@ static int side_remote(struct side *sd, int id, const char *label, const char *p
     memcpy(sd->root, path, n + 1);
     while (n > 0 && sd->root[n - 1] == '/')
         sd->root[--n] = '\0';
+    sd->token_file = token_file;
+    sd->token = token;
+    sd->gateway = gateway;
+    sd->ca = ca;
+    pthread_mutex_init(&sd->sess_mu, NULL);
     if (cf__cli_sess_load(CMD, token_file, token, gateway, ca, &sd->sess) != 0)
         return 1;
     return 0;
