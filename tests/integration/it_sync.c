@@ -9,12 +9,14 @@
  * kill: `coffer sync` SIGKILLed in the middle of a 32 MiB download (slowed
  * by --max-rate) resumes from the partial file and ends with the right bytes.
  * two: two systems' folders kept in step; the second system is stopped (the
- * link cut), the sync fails and says so, both sides change, the second comes
- * back and one pass catches up.
+ * link cut), the sync fails and says so, both sides change (one file on
+ * both), the second comes back at another address and one pass catches up,
+ * the file changed on both kept twice.
  * watch: `coffer sync --watch` carries a remote and a local change without
  * being run again, and ends on SIGTERM.
  * journal: GET /api/v1/changes: its arguments, the path filter, a long-poll
- * that waits its wait_s when nothing comes and one woken by a change.
+ * that waits its wait_s when nothing comes and one woken by a change, and a
+ * user who may read one folder seeing only its changes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -397,8 +399,32 @@ static void t_two(void *arg)
                                         gw2, f, "/cloud/report.txt", NULL));
         IT_EQ(rc, 0);
     }
+    {
+        char f[IT_PATH_MAX];
+        it_case_path(f, "upload.tmp");
+        write_text(f, "plan-cloud");
+        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok2, "--gateway",
+                                        gw2, f, "/cloud/plan.txt", NULL));
+        IT_EQ(rc, 0);
+    }
     IT_EQ(sync_two(tok1, tok2, gw2, st), 0);
     rcheck_text(tok1, "/site/report.txt", "report2");
+    /* plan.txt changed on both: the cloud's keeps the name, the site's is
+     * kept on both under its conflict name. */
+    rcheck_text(tok1, "/site/plan.txt", "plan-cloud");
+    {
+        char out[OUT_MAX], name[300];
+        const char *c;
+        size_t n;
+
+        cmd_ok(out, tok1, "ls", "/site", NULL);
+        c = strstr(out, "plan (conflict ");
+        IT_CHECKF(c != NULL, "no conflict copy: \"%s\"", out);
+        n = strcspn(c, "\n");
+        IT_CHECK(n < 200);
+        it_fmt(name, sizeof(name), "/site/%.*s", (int)n, c);
+        rcheck_text(tok1, name, "plan2");
+    }
     {
         char f[IT_PATH_MAX];
         it_case_path(f, "download.tmp");
@@ -406,7 +432,7 @@ static void t_two(void *arg)
         rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
                                         gw2, "/cloud/plan.txt", "-o", f, NULL));
         IT_EQ(rc, 0);
-        check_text(f, "plan2");
+        check_text(f, "plan-cloud");
         (void)unlink(f);
         rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
                                         gw2, "/cloud/new.txt", "-o", f, NULL));
@@ -569,6 +595,38 @@ static void t_journal(void *arg)
     json_decref(j);
     IT_EQ(waitpid(pid, &st, 0), pid);
     IT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* A user who may read only /j sees only the changes there. */
+    {
+        char fsdb[IT_PATH_MAX + 16], tok2[IT_PATH_MAX];
+        bool x = false;
+        int rc;
+
+        it_server_db_uri(fsdb, "data", "fs");
+        it_case_path(tok2, "reader.tok");
+        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "user", "add", "--fs-db", fsdb,
+                                        "--client", "demo", "reader", "--password",
+                                        "reader pw 2026", NULL));
+        IT_EQ(rc, 0);
+        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "admin", "perm", "set", "--fs-db", fsdb,
+                                        "--client", "demo", "--path", "/j", "--user", "reader",
+                                        "--level", "read", NULL));
+        IT_EQ(rc, 0);
+        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "login", "--token-file", tok2, "--gateway",
+                                        gw, "--client", "demo", "--user", "reader", "--password",
+                                        "reader pw 2026", NULL));
+        IT_EQ(rc, 0);
+        IT_EQ(changes_get(gw, tok2, "/api/v1/changes?cursor=0", &j), 200);
+        ch = json_object_get(j, "changes");
+        IT_CHECK(json_array_size(ch) >= 2);
+        for (size_t i = 0; i < json_array_size(ch); i++) {
+            const char *path = it_json_str(json_array_get(ch, i), "path");
+            IT_CHECKF(strncmp(path, "/j/", 3) == 0, "the reader sees %s", path);
+            x = x || strcmp(path, "/j/x.txt") == 0;
+        }
+        IT_CHECK(x);
+        json_decref(j);
+    }
     stop_server(&s);
 }
 
