@@ -5,7 +5,8 @@
  * changes both ways, a conflict (both copies kept, the local one under its
  * conflict name on both sides), a delete each way (the remote one in the
  * gateway's trash, the local one in .coffer-sync/trash), a rename each way
- * (carried as a move: nothing goes to the trash).
+ * (carried as a move: nothing goes to the trash), and the journal pruned
+ * past the sync's cursor (410: the sync lists everything again).
  * kill: `coffer sync` SIGKILLed in the middle of a 32 MiB download (slowed
  * by --max-rate) resumes from the partial file and ends with the right bytes.
  * two: two systems' folders kept in step; the second system is stopped (the
@@ -30,6 +31,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "coffer/db.h"
+#include "coffer/err.h"
 #include "harness.h"
 
 #define LINE_MS 20000
@@ -279,6 +282,36 @@ static void t_local(void *arg)
     IT_CHECK(it_file_contains(log, "move /sub/b.txt -> /sub/b2.txt"));
     it_fmt(p, sizeof(p), "%s/.coffer-sync/trash/a.txt", L);
     gone(p);
+
+    /* The journal pruned past the sync's cursor (as the retention pass
+     * does, done here on the shard's file): the gateway answers 410 and
+     * the sync lists everything again. */
+    if (!it_backend_pg()) {
+        char uri[IT_PATH_MAX + 16], err[CF_ERR_LEN] = "";
+        struct cf_db *db = NULL;
+
+        rput(tok, "/docs/late.txt", "late1");
+        it_fmt(uri, sizeof(uri), "sqlite:%s/data/fsshard-0001.db", it_case_dir());
+        IT_CHECKF(cf_db_open(uri, &db, err) == 0, "open %s: %s", uri, err);
+        IT_CHECKF(cf_db_exec(db,
+                             "INSERT INTO changes_floor (client_id, seq)"
+                             " SELECT client_id, max(seq) FROM changes GROUP BY client_id;"
+                             "DELETE FROM changes;",
+                             err) == 0,
+                  "prune: %s", err);
+        cf_db_close(db);
+        sync_ok(tok, L, "/docs");
+        IT_CHECK(it_file_contains(log, "the journal was pruned past our cursor; rescanning"));
+        it_fmt(p, sizeof(p), "%s/late.txt", L);
+        check_text(p, "late1");
+        it_fmt(p, sizeof(p), "%s/sub/moved.txt", L);
+        check_text(p, "a3-remote");
+        /* And from the new cursor on, the journal again. */
+        rput(tok, "/docs/later.txt", "later1");
+        sync_ok(tok, L, "/docs");
+        it_fmt(p, sizeof(p), "%s/later.txt", L);
+        check_text(p, "later1");
+    }
     stop_server(&s);
 }
 
