@@ -25,6 +25,8 @@
  *                   parent and name, deleted time, by user
  *     emptied, emptied_versions   files emptied from the trash, with their
  *                   versions, while they can come back ("Emptied files")
+ *     changes, changes_floor      the change journal and each client's
+ *                   pruned-up-to mark ("change journal" below)
  *
  * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
  * against the catalog's directory. The shards table is read at open and

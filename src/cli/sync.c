@@ -1637,6 +1637,10 @@ static int side_local(struct side *sd, int id, const char *dir)
     char *abs = realpath(dir, NULL);
     size_t n;
 
+    /* A first sync may start from nothing here: the folder is made. */
+    if (abs == NULL && errno == ENOENT && mkdir(dir, 0700) == 0)
+        abs = realpath(dir, NULL);
+
     memset(sd, 0, sizeof(*sd));
     sd->kind = SIDE_LOCAL;
     sd->id = id;
@@ -1746,10 +1750,11 @@ int cf_cli_sync(int argc, char **argv)
             rc = side_remote(&sy->s[1], 1, "peer", pos[1], c.peer_token_file, NULL, c.peer_gateway,
                              c.peer_ca, c.max_rate);
     } else {
-        rc = side_local(&sy->s[0], 0, pos[0]);
+        /* The login first: a local folder is made only for a usable one. */
+        rc = side_remote(&sy->s[1], 1, "remote", pos[1], c.token_file, c.token, c.gateway, c.ca,
+                         c.max_rate);
         if (rc == 0)
-            rc = side_remote(&sy->s[1], 1, "remote", pos[1], c.token_file, c.token, c.gateway, c.ca,
-                             c.max_rate);
+            rc = side_local(&sy->s[0], 0, pos[0]);
     }
     if (rc != 0)
         goto out;
