@@ -15,6 +15,9 @@
  * the file changed on both kept twice.
  * watch: `coffer sync --watch` carries a remote and a local change without
  * being run again, and ends on SIGTERM.
+ * cut: `coffer sync --watch` between two systems: the second stops, the
+ * sync reports it and tries again, and when it is back (at another address,
+ * logged in again) catches up both ways without being restarted.
  * journal: GET /api/v1/changes: its arguments, the path filter, a long-poll
  * that waits its wait_s when nothing comes and one woken by a change, and a
  * user who may read one folder seeing only its changes.
@@ -544,6 +547,92 @@ static void t_watch(void *arg)
     stop_server(&s);
 }
 
+/* ---- cut: --watch between two systems rides out an outage ---- */
+
+/* Point the login kept in tok at gw, as a new coffer login there would. */
+static void retarget(const char *tok, const char *gw)
+{
+    size_t n = 0;
+    char *text = it_read_file(tok, &n), *out;
+    json_t *j = json_loadb(text, n, 0, NULL);
+
+    free(text);
+    IT_CHECK(j != NULL);
+    IT_EQ(json_object_set_new(j, "gateway", json_string(gw)), 0);
+    out = json_dumps(j, JSON_COMPACT);
+    IT_CHECK(out != NULL);
+    write_text(tok, out);
+    free(out);
+    json_decref(j);
+}
+
+struct log_wait {
+    const char *path, *needle;
+};
+
+static bool log_has(void *arg)
+{
+    const struct log_wait *w = arg;
+
+    return access(w->path, F_OK) == 0 && it_file_contains(w->path, w->needle);
+}
+
+static void t_cut(void *arg)
+{
+    char gw1[IT_URL_MAX], gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char st[IT_PATH_MAX], slog[IT_PATH_MAX];
+    struct it_server s1, s2;
+    int status = 0;
+    pid_t pid;
+
+    (void)arg;
+    it_case_path(tok1, "tok1");
+    it_case_path(tok2, "tok2");
+    it_case_path(st, "state");
+    it_case_path(slog, "sync.log");
+    start_login(&s1, "data1", tok1, gw1, sizeof(gw1));
+    start_login(&s2, "data2", tok2, gw2, sizeof(gw2));
+    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
+    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+    {
+        const char *args[] = {"--token-file", tok1, "--peer-token-file", tok2,    "--state", st,
+                              "--attempts",   "1",  "--watch",           "/site", "/cloud",  NULL};
+        pid = sync_spawn(args);
+    }
+    rput(tok1, "/site/a.txt", "a1");
+    {
+        struct remote_wait w = {tok2, "/cloud/a.txt", "a1"};
+        IT_CHECKF(it_wait_for(remote_has, &w, 50, 200), "a.txt did not reach the cloud");
+    }
+    /* The link goes down: the site keeps working, the sync says so and waits. */
+    stop_server(&s2);
+    rput(tok1, "/site/b.txt", "b1");
+    {
+        struct log_wait w = {slog, "pass incomplete; trying again"};
+        IT_CHECKF(it_wait_for(log_has, &w, 50, 200), "the sync did not report the cut");
+    }
+    IT_CHECK(it_file_contains(slog, "no answer (unreachable?)"));
+    /* Back at another address (a new login there): it catches up both ways. */
+    it_server_start_ok(&s2, "data2", 3, NULL);
+    it_proc_expect_line(&s2.p, "coffer gateway listening on ", gw2, sizeof(gw2), LINE_MS);
+    retarget(tok2, gw2);
+    rput(tok2, "/cloud/c.txt", "c1");
+    {
+        struct remote_wait w = {tok2, "/cloud/b.txt", "b1"};
+        IT_CHECKF(it_wait_for(remote_has, &w, 100, 200), "b.txt did not reach the cloud");
+    }
+    {
+        struct remote_wait w = {tok1, "/site/c.txt", "c1"};
+        IT_CHECKF(it_wait_for(remote_has, &w, 100, 200), "c.txt did not reach the site");
+    }
+    IT_EQ(kill(pid, SIGTERM), 0);
+    IT_EQ(waitpid(pid, &status, 0), pid);
+    IT_CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "coffer sync --watch: status %d",
+              status);
+    stop_server(&s2);
+    stop_server(&s1);
+}
+
 /* ---- journal: GET /api/v1/changes ---- */
 
 /* GET target with the token of tok (a login's file); the JSON reply into
@@ -667,7 +756,7 @@ int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"local", t_local, NULL, 120}, {"kill", t_kill, NULL, 120},       {"two", t_two, NULL, 120},
-        {"watch", t_watch, NULL, 120}, {"journal", t_journal, NULL, 120},
+        {"watch", t_watch, NULL, 120}, {"journal", t_journal, NULL, 120}, {"cut", t_cut, NULL, 120},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
