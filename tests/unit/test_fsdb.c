@@ -2229,6 +2229,43 @@ static void test_changes(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(v[0].path, "/after");
     free(v);
+    /* A copy and a version restore are new versions; removing the current
+     * version makes the previous one current (a put); removing the only
+     * version of a live file removes it (a delete). */
+    {
+        struct cf_fsdb_entry g, h, r;
+        struct cf_fsdb_uuid gone1;
+        bool file_gone = false;
+        uint64_t mark = 0;
+
+        v = changes(fx, fx->a, latest, &n, &mark);
+        free(v);
+        g = put(fx, fx->a, ra, "g", 5);
+        h = put(fx, fx->a, ra, "g", 6);
+        assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, g.id, ra, "g2", 0, NULL, err), 0);
+        assert_int_equal(cf_fsdb_version_restore(fx->fs, fx->a, g.id, g.version, 0, &r, err), 0);
+        assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, r.version, &gone1, &file_gone, err),
+                         0);
+        assert_false(file_gone);
+        v = changes(fx, fx->a, mark, &n, NULL);
+        assert_int_equal(n, 5);
+        assert_string_equal(v[2].path, "/g2");
+        assert_int_equal(v[2].kind, CF_FSDB_CH_PUT);
+        assert_int_equal(v[3].version, r.version);
+        assert_int_equal(v[4].kind, CF_FSDB_CH_PUT);
+        assert_int_equal(v[4].version, h.version);
+        mark = v[4].seq;
+        free(v);
+        e = put(fx, fx->a, ra, "solo", 7);
+        assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, e.version, &gone1, &file_gone, err),
+                         0);
+        assert_true(file_gone);
+        v = changes(fx, fx->a, mark, &n, NULL);
+        assert_int_equal(n, 2);
+        assert_int_equal(v[1].kind, CF_FSDB_CH_DELETE);
+        assert_string_equal(v[1].path, "/solo");
+        free(v);
+    }
     /* The other client's journal is untouched. */
     v = changes(fx, fx->b, 0, &n, NULL);
     assert_int_equal(n, 1);
