@@ -1396,6 +1396,28 @@ static int do_conflict(struct sync *sy, const char *rel)
 
 /* ---- a pass ---- */
 
+static void clear_partial(const struct sync *sy)
+{
+    char dir[PATHBUF], p[PATHBUF + 256];
+    struct dirent *de;
+    DIR *d;
+
+    (void)snprintf(dir, sizeof(dir), "%s/partial", sy->state);
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    for (;;) {
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (de->d_name[0] == '.')
+            continue;
+        (void)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        (void)unlink(p);
+    }
+    (void)closedir(d);
+}
+
 static int pass(struct sync *sy)
 {
     struct acts a = {NULL, 0, 0};
@@ -1462,6 +1484,10 @@ static int pass(struct sync *sy)
     acts_free(&a);
     if (rc == 0 && meta_set(sy, "synced", "1") != 0)
         rc = 1;
+    /* Every file went through: what partial/ still holds is of contents no
+     * longer wanted (changed meanwhile). */
+    if (rc == 0 && sy->n_fail == 0 && !g_stop)
+        clear_partial(sy);
     if (rc == 0 && (sy->n_up || sy->n_down || sy->n_del || sy->n_move || sy->n_fail))
         fprintf(stderr,
                 "coffer sync: pass done: %u up, %u down, %u deleted, %u moved, %u conflicts, %u "

@@ -22,6 +22,7 @@
  * that waits its wait_s when nothing comes and one woken by a change, and a
  * user who may read one folder seeing only its changes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -380,6 +381,17 @@ static void t_kill(void *arg)
     it_file_sha512(got, &size, have);
     IT_EQ(size, 32 * IT_MIB);
     IT_CHECK(memcmp(want, have, sizeof(want)) == 0);
+    {
+        DIR *d = opendir(w.dir);
+        struct dirent *de;
+        int left = 0;
+
+        IT_CHECK(d != NULL);
+        for (de = readdir(d); de != NULL; de = readdir(d))
+            left += de->d_name[0] != '.';
+        (void)closedir(d);
+        IT_EQ(left, 0); /* partial/ emptied once every file went through */
+    }
     sync_ok(tok, L, "/docs");
     stop_server(&s);
 }
