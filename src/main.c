@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"trash", cf_cli_trash, "list the trash, or empty it (--empty)"},
     {"restore", cf_cli_restore, "put a trash entry back: restore ID [--to /PATH]"},
     {"versions", cf_cli_versions, "list a file's versions, or --restore ID"},
+    {"sync", cf_cli_sync, "keep a local folder and a remote one in step: sync DIR /PATH [--watch]"},
     {"stat", cf_cli_stat, "show an object's record"},
     {"admin", cf_cli_admin,
      "filer add|list|maintenance, filers, log, shard add|list, purge, client add, user add, "

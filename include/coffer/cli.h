@@ -42,5 +42,6 @@ int cf_cli_mkdir(int argc, char **argv);
 int cf_cli_trash(int argc, char **argv);
 int cf_cli_restore(int argc, char **argv);
 int cf_cli_versions(int argc, char **argv);
+int cf_cli_sync(int argc, char **argv);
 
 #endif

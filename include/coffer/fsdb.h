@@ -25,6 +25,8 @@
  *                   parent and name, deleted time, by user
  *     emptied, emptied_versions   files emptied from the trash, with their
  *                   versions, while they can come back ("Emptied files")
+ *     changes, changes_floor      the change journal and each client's
+ *                   pruned-up-to mark ("change journal" below)
  *
  * A shard's location is a db.h URI; a relative "sqlite:" path is resolved
  * against the catalog's directory. The shards table is read at open and
@@ -918,5 +920,79 @@ CF_MUST_CHECK int cf_fsdb_s3partsizes_set(struct cf_fsdb *fs, uint64_t client, u
  * malformed) or a db.h error; *sizes is NULL and *n 0 on failure. */
 CF_MUST_CHECK int cf_fsdb_s3partsizes_get(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                                           uint32_t version, uint64_t **sizes, size_t *n, char *err);
+
+/* ---- change journal ---------------------------------------------------------- */
+
+/*
+ * Every change to a client's tree appends one row to the shard's journal
+ * (table changes) in the same transaction as the change, so the journal
+ * never misses one nor records one that did not happen: a new version of a
+ * file (a PUT, a copy, a version restore), an item sent to the trash, an
+ * item restored from the trash (or an emptied file brought back), a move or
+ * rename, a new folder. Each row has a sequence number taken from the
+ * shard's id counter (so it grows in commit order: every writer of a shard
+ * takes that counter's row lock first-come, and holds it to its commit),
+ * the path the item has after the change (for a move also the one before),
+ * the folder holding it (to check read permission on), and for a file its
+ * current version, size and SHA-512. Sequence numbers of one client have
+ * gaps (the counter is shared with every id of the shard).
+ *
+ * Rows older than a retention are pruned (cf_fsdb_changes_prune); the
+ * highest pruned number is kept as the client's floor, and a reader whose
+ * cursor is below it is told so (it must rescan: changes were lost to it).
+ */
+#define CF_FSDB_CHANGES_MAX 1000
+
+enum cf_fsdb_change_kind {
+    CF_FSDB_CH_PUT = 0,     /* a file got a new current version (or was created) */
+    CF_FSDB_CH_DELETE = 1,  /* a file or folder went to the trash */
+    CF_FSDB_CH_RESTORE = 2, /* a file or folder came back from the trash */
+    CF_FSDB_CH_MOVE = 3,    /* a file or folder moved from old_path to path */
+    CF_FSDB_CH_MKDIR = 4,   /* a new folder */
+};
+
+struct cf_fsdb_change {
+    uint64_t seq;
+    enum cf_fsdb_change_kind kind;
+    enum cf_fsdb_kind type;              /* file or folder */
+    char path[CF_FSDB_PATH_MAX + 1];     /* after the change */
+    char old_path[CF_FSDB_PATH_MAX + 1]; /* a move's source; "" otherwise */
+    uint64_t folder;                     /* the folder holding path */
+    uint64_t item;                       /* the file or folder id */
+    uint64_t version;                    /* a file's current version id; 0 for a folder */
+    uint64_t size;
+    uint8_t sha512[64]; /* zero for a folder */
+    uint64_t time_ms;
+};
+
+/* The name of a change kind ("put", "delete", "restore", "move", "mkdir"). */
+const char *cf_fsdb_change_kind_name(enum cf_fsdb_change_kind k);
+
+/* Up to limit (1..CF_FSDB_CHANGES_MAX) changes of client with seq above
+ * after, in seq order. *out: array of *n (caller owns; free(); NULL when
+ * *n is 0); *more: whether more follow; *gone: after is below the client's
+ * floor (rows it would have needed were pruned; *n is then 0). *latest (may
+ * be NULL) gets the client's latest seq (the floor when it has no rows),
+ * the cursor to poll from when nothing came. Returns 0, CF_EINVAL (limit)
+ * or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_changes_page(struct cf_fsdb *fs, uint64_t client, uint64_t after,
+                                       size_t limit, struct cf_fsdb_change **out, size_t *n,
+                                       bool *more, bool *gone, uint64_t *latest, char *err);
+
+/* Delete client's changes made before before_ms, raising its floor to the
+ * highest seq deleted; *removed (may be NULL) gets how many. One
+ * transaction. Returns 0 or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_changes_prune(struct cf_fsdb *fs, uint64_t client, uint64_t before_ms,
+                                        size_t *removed, char *err);
+
+/* A counter that grows after each journaled change this process commits
+ * (any client): a long-poll reads it, reads the journal, and if nothing
+ * came waits with cf_fsdb_changes_wait. Changes committed by other
+ * processes do not move it: a waiter should also re-read every second or so. */
+uint64_t cf_fsdb_changes_gen(struct cf_fsdb *fs);
+
+/* Wait until the counter differs from gen or timeout_ms passes, without
+ * holding any connection. Returns true if it moved. */
+bool cf_fsdb_changes_wait(struct cf_fsdb *fs, uint64_t gen, uint64_t timeout_ms);
 
 #endif

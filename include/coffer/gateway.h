@@ -96,6 +96,10 @@ struct cf_gateway_conf {
      * files") older than emptied_retention_s: past the app's purge
      * retention their objects are gone, and a restore could only fail. */
     uint64_t emptied_retention_s;
+    /* The same passes prune the change journal (fsdb.h; GET /api/v1/changes)
+     * of rows older than changes_retention_s; a client whose cursor is older
+     * gets 410 and rescans. */
+    uint64_t changes_retention_s;
     char *log_level;
     /* Database connections (db.h): per pool (0: CF_FSDB_POOL_DEFAULT), and
      * how long a request waits for one before it gets 503 (0:

@@ -356,6 +356,11 @@ struct cf__cli_gwreq {
     /* Download: ask for a redirect to a filer (X-Coffer-Redirect: 1); a
      * 307 reply is then a result, its JSON body in json. */
     bool redirect;
+    /* A non-2xx reply (but 401) is not printed: the caller reads status
+     * and decides (coffer sync: 404 and 409 are answers, not failures). */
+    bool quiet;
+    /* Bytes per second the transfer may move at most, each way; 0: no cap. */
+    uint64_t max_rate;
     /* results */
     long status;                /* HTTP status of the reply, 0 if none came */
     bool is_file;               /* the reply is a file's bytes (it has X-Coffer-SHA512) */

@@ -301,6 +301,10 @@ static CURLcode gwreq_once(struct cf__cli_gwreq *x, const struct cf__cli_sess *s
     }
     if (x->redirect)
         hdrs = curl_slist_append(hdrs, "X-Coffer-Redirect: 1");
+    if (x->max_rate > 0) {
+        (void)curl_easy_setopt(x->h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)x->max_rate);
+        (void)curl_easy_setopt(x->h, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)x->max_rate);
+    }
     if (x->from > 0) {
         (void)snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", x->from);
         hdrs = curl_slist_append(hdrs, range);
@@ -579,7 +583,10 @@ int cf__cli_gwreq_run(struct cf__cli_gwreq *x, const struct cf__cli_sess *s, con
     }
     if (x->status != 0 && (x->status < 200 || x->status > 299) &&
         !(x->redirect && x->status == 307)) {
-        cf__cli_print_error(x->cmd, x->status, &x->body);
+        if (!x->quiet)
+            cf__cli_print_error(x->cmd, x->status, &x->body);
+        else if (x->body.len > 0)
+            x->json = json_loadb(x->body.base, x->body.len, 0, NULL);
         goto out;
     }
     if (cc != CURLE_OK && cf_httpc_cert_error((int)cc)) {

@@ -168,6 +168,7 @@ int cf_fsdb_emptied_restore(struct cf_fsdb *fs, uint64_t client, uint64_t id, ui
     static const char touch[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_fsdb_emptied e;
+    struct cf_fsdb_entry fe;
     int64_t now = (int64_t)cf_wall_ms();
     int rc;
 
@@ -217,7 +218,15 @@ int cf_fsdb_emptied_restore(struct cf_fsdb *fs, uint64_t client, uint64_t id, ui
     rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", (int64_t)parent, now);
     if (rc < 0)
         goto out;
+    rc = cf__fsdb_file_entry(c.db, client, id, &fe, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_RESTORE, CF_FSDB_FILE, parent, name, 0, NULL,
+                              id, &fe, now, err);
+    if (rc < 0)
+        goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if (rc == 0)
         cf_log(CF_LOG_INFO, "fsdb: client %llu: emptied file %llu restored (%u versions)",
                (unsigned long long)client, (unsigned long long)id, e.versions);

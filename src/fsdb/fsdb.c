@@ -132,7 +132,8 @@ static const char shard_schema[] =
  * the index of trashed items by where they were (S3's version listing),
  * the S3 attributes of file versions, the multipart uploads in progress
  * with their parts, the part sizes of completed ones, the groups trash, and
- * the records of emptied files with their versions (fsdb.h). The catalog's are in catalog_schema,
+ * the records of emptied files with their versions, and the change journal
+ * with each client's floor (fsdb.h). The catalog's are in catalog_schema,
  * which runs at every open. */
 static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " ON trash (client_id, orig_parent, orig_name);"
@@ -203,7 +204,25 @@ static const char shard_added[] = "CREATE INDEX IF NOT EXISTS trash_by_parent"
                                   " created BIGINT NOT NULL,"
                                   " by_user BIGINT NOT NULL);"
                                   "CREATE INDEX IF NOT EXISTS emptied_versions_by_file"
-                                  " ON emptied_versions (emptied_id);";
+                                  " ON emptied_versions (emptied_id);"
+                                  "CREATE TABLE IF NOT EXISTS changes ("
+                                  " seq BIGINT PRIMARY KEY,"
+                                  " client_id BIGINT NOT NULL,"
+                                  " kind INTEGER NOT NULL,"
+                                  " type INTEGER NOT NULL,"
+                                  " path TEXT NOT NULL,"
+                                  " old_path TEXT NOT NULL,"
+                                  " folder_id BIGINT NOT NULL,"
+                                  " item_id BIGINT NOT NULL,"
+                                  " version_id BIGINT NOT NULL,"
+                                  " size BIGINT NOT NULL,"
+                                  " sha512 BLOB NOT NULL,"
+                                  " created BIGINT NOT NULL);"
+                                  "CREATE INDEX IF NOT EXISTS changes_by_client"
+                                  " ON changes (client_id, seq);"
+                                  "CREATE TABLE IF NOT EXISTS changes_floor ("
+                                  " client_id BIGINT PRIMARY KEY,"
+                                  " seq BIGINT NOT NULL);";
 
 /* ---- helpers (fsdb_int.h) ---------------------------------------------------- */
 
@@ -467,6 +486,7 @@ int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **o
     *out = NULL;
     fs = cf_xcalloc(1, sizeof(*fs));
     pthread_mutex_init(&fs->shard_mu, NULL);
+    cf__fsdb_changes_init(fs);
     rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size,
                           &shard_ops, &fs->set, err);
     if (rc < 0)
@@ -485,6 +505,7 @@ void cf_fsdb_close(struct cf_fsdb *fs)
         return;
     cf_shardset_close(fs->set);
     pthread_mutex_destroy(&fs->shard_mu);
+    cf__fsdb_changes_fini(fs);
     free(fs);
 }
 

@@ -57,6 +57,9 @@ struct cf_fsdb {
     struct cf_db_pool *catalog; /* the set's catalog (shards and clients tables); borrowed */
     pthread_mutex_t shard_mu;   /* guards shard_of */
     struct cf__fsdb_shard_of shard_of[CF__FSDB_SHARD_CACHE]; /* by client id, direct-mapped */
+    pthread_mutex_t chg_mu;                                  /* guards chg_gen */
+    pthread_cond_t chg_cv; /* broadcast when chg_gen grows (CLOCK_MONOTONIC) */
+    uint64_t chg_gen;      /* journaled changes committed by this process */
 };
 
 /* A connection to one client's shard, from cf__fsdb_acquire. */
@@ -136,5 +139,24 @@ int cf__fsdb_is_within(struct cf_db *db, uint64_t client, uint64_t folder, uint6
  * version. Returns 0, CF_ENOTFOUND, CF_ECORRUPT, or a db.h error. */
 int cf__fsdb_file_entry(struct cf_db *db, uint64_t client, uint64_t file, struct cf_fsdb_entry *out,
                         char *err);
+
+/* Append a change to the journal (journal.c) inside the caller's write
+ * transaction: the item now at folder/name (name NULL: the folder `folder`
+ * itself), for a move also the place it left (old_folder/old_name; old_name
+ * NULL otherwise), the item id, and for a file its entry (current version,
+ * size, SHA-512; NULL for a folder). Returns 0, CF_ETOOLARGE (the path is
+ * too long), CF_ENOTFOUND or a db.h error. */
+int cf__fsdb_journal(struct cf_db *db, uint64_t client, enum cf_fsdb_change_kind kind,
+                     enum cf_fsdb_kind type, uint64_t folder, const char *name, uint64_t old_folder,
+                     const char *old_name, uint64_t item, const struct cf_fsdb_entry *file,
+                     int64_t now, char *err);
+
+/* After a journaled change committed: wake the waiters of
+ * cf_fsdb_changes_wait. */
+void cf__fsdb_changed(struct cf_fsdb *fs);
+
+/* Set up and tear down chg_mu and chg_cv (cf_fsdb_open, cf_fsdb_close). */
+void cf__fsdb_changes_init(struct cf_fsdb *fs);
+void cf__fsdb_changes_fini(struct cf_fsdb *fs);
 
 #endif

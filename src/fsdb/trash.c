@@ -85,7 +85,13 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", parent, now);
     if (rc < 0)
         goto out;
+    rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_DELETE, kind, (uint64_t)parent, name, 0, NULL,
+                          id, NULL, now, err);
+    if (rc < 0)
+        goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if (rc == 0 && trash_id != NULL)
         *trash_id = (uint64_t)tid;
 out:
@@ -290,6 +296,7 @@ int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id
     static const char touch[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
     struct cf__fsdb_conn c = {NULL, NULL};
     struct cf_fsdb_trash *t = NULL;
+    struct cf_fsdb_entry fe;
     int64_t now = (int64_t)cf_wall_ms();
     size_t n = 0;
     int rc;
@@ -343,7 +350,16 @@ int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id
     rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", (int64_t)parent, now);
     if (rc < 0)
         goto out;
+    if (t->kind == CF_FSDB_FILE)
+        rc = cf__fsdb_file_entry(c.db, client, t->item, &fe, err);
+    if (rc >= 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_RESTORE, t->kind, parent, name, 0, NULL,
+                              t->item, t->kind == CF_FSDB_FILE ? &fe : NULL, now, err);
+    if (rc < 0)
+        goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
 out:
     cf__fsdb_release(&c);
     free(t);

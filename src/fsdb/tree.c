@@ -352,7 +352,13 @@ int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t parent, const ch
     rc = touch_folder(c.db, parent, now, err);
     if (rc < 0)
         goto out;
+    rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_MKDIR, CF_FSDB_FOLDER, parent, name, 0, NULL,
+                          (uint64_t)id, NULL, now, err);
+    if (rc < 0)
+        goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if (rc == 0 && id_out != NULL)
         *id_out = (uint64_t)id;
 out:
@@ -551,9 +557,14 @@ int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, ui
     rc = touch_folder(c.db, e.parent, now, err);
     if (rc == 0)
         rc = touch_folder(c.db, new_parent, now, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_MOVE, kind, new_parent, name, e.parent,
+                              e.name, id, kind == CF_FSDB_FILE ? &e : NULL, now, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
 out:
     cf__fsdb_release(&c);
     return rc;
@@ -666,9 +677,14 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
     if (rc < 0)
         goto out;
     rc = cf__fsdb_file_entry(c.db, client, (uint64_t)id, &e, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_PUT, CF_FSDB_FILE, folder, name, 0, NULL,
+                              (uint64_t)id, &e, now, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if ((rc == 0 || rc == CF_EINDOUBT) && out != NULL)
         *out = e;
 out:
@@ -863,9 +879,14 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     if (rc < 0)
         goto out;
     rc = cf__fsdb_file_entry(c.db, client, file, &e, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_PUT, CF_FSDB_FILE, e.parent, e.name, 0, NULL,
+                              file, &e, (int64_t)cf_wall_ms(), err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if (rc == 0 && out != NULL)
         *out = e;
 out:
@@ -938,6 +959,8 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
     struct cf_db_stmt *s = NULL;
     char uuid[CF_FSDB_UUID_LEN + 1] = "";
     int64_t row[3] = {0, 0, 0}, n = 0;
+    struct cf_fsdb_entry e;
+    bool live = false, journaled = false;
     int rc;
 
     gone->text[0] = '\0';
@@ -968,6 +991,11 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
         rc = cf_db_run(c.db, &n, 1, err, count, "i", row[0]);
     if (rc < 0)
         goto out;
+    /* A live file whose current version changes or which goes is journaled. */
+    rc = live_file(c.db, client, (uint64_t)row[0], &e, err);
+    if (rc < 0 && rc != CF_ENOTFOUND)
+        goto out;
+    live = rc == 0;
     rc = cf_db_run(c.db, NULL, 0, err, del_attrs, "ii", row[0], row[1]);
     if (rc >= 0)
         rc = cf_db_run(c.db, NULL, 0, err, del_sizes, "ii", row[0], row[1]);
@@ -978,9 +1006,21 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
         rc = cf_db_run(c.db, NULL, 0, err, del_trash, "ii", (int64_t)client, row[0]);
         if (rc >= 0)
             rc = cf_db_run(c.db, NULL, 0, err, del_object, "i", row[0]);
+        if (rc >= 0 && live) {
+            rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_DELETE, CF_FSDB_FILE, e.parent, e.name,
+                                  0, NULL, (uint64_t)row[0], NULL, (int64_t)cf_wall_ms(), err);
+            journaled = true;
+        }
         *file_gone = true;
     } else if (rc >= 0 && row[2] == (int64_t)version) {
         rc = cf_db_run(c.db, NULL, 0, err, new_current, "ii", row[0], (int64_t)cf_wall_ms());
+        if (rc >= 0 && live) {
+            rc = cf__fsdb_file_entry(c.db, client, (uint64_t)row[0], &e, err);
+            if (rc >= 0)
+                rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_PUT, CF_FSDB_FILE, e.parent, e.name,
+                                      0, NULL, (uint64_t)row[0], &e, (int64_t)cf_wall_ms(), err);
+            journaled = true;
+        }
     }
     if (rc >= 0)
         rc = cf_db_run(c.db, &n, 1, err, refs, "t", uuid);
@@ -994,6 +1034,8 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
             goto out;
     }
     rc = cf_db_commit(c.db, err);
+    if ((rc == 0 || rc == CF_EINDOUBT) && journaled)
+        cf__fsdb_changed(fs);
     if (rc == 0 && n == 0)
         memcpy(gone->text, uuid, sizeof(gone->text));
 out:
@@ -1040,9 +1082,14 @@ int cf_fsdb_file_copy(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64
     if (rc < 0)
         goto out;
     rc = cf__fsdb_file_entry(c.db, client, (uint64_t)id, &e, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_PUT, CF_FSDB_FILE, dst_folder, dst_name, 0,
+                              NULL, (uint64_t)id, &e, now, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(c.db, err);
+    if (rc == 0 || rc == CF_EINDOUBT)
+        cf__fsdb_changed(fs);
     if (rc == 0 && out != NULL)
         *out = e;
 out:

@@ -50,6 +50,12 @@
 #define ADMIN    API "/admin"
 #define KEYS     API "/keys"
 #define LINK     API "/link"
+#define CHANGES  API "/changes"
+/* GET /api/v1/changes: the longest wait_s, and how often a long-poll reads
+ * the journal again for changes other gateways committed. */
+#define CHANGES_WAIT_MAX_S 60
+#define CHANGES_POLL_MS    1000
+#define CHANGES_LIMIT_DEF  1000
 /* A download link's lifetime by default (auth.h bounds it). */
 #define LINK_TTL_DEFAULT_S 60
 #define URL_MAX            600
@@ -114,6 +120,8 @@ struct cf_gateway {
     /* A thread empties old trash entries. */
     uint64_t trash_retention_ms, trash_interval_ms;
     uint64_t emptied_retention_ms; /* records of emptied files are kept this long */
+    uint64_t changes_retention_ms; /* the change journal keeps its rows this long */
+    atomic_bool draining;          /* long-polls of the change journal end */
     uint64_t s3_upload_expiry_ms;  /* 0: never */
     struct cf_clockguard *clock;   /* "now" of trash retention */
     pthread_t trasher;
@@ -159,6 +167,9 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
     {"emptied-retention-s", CF_CONF_U64, "86400", 0, TRASH_RETENTION_MAX, OFF(emptied_retention_s),
      "seconds a file emptied from the trash stays restorable (GET /api/v1/trash/emptied); "
      "match the app's --purge-retention-s",
+     false},
+    {"changes-retention-s", CF_CONF_U64, "604800", 1, TRASH_RETENTION_MAX, OFF(changes_retention_s),
+     "seconds the change journal (GET /api/v1/changes) keeps a change; an older cursor gets 410",
      false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
@@ -1929,6 +1940,11 @@ static void trash_pass(struct cf_gateway *g)
             cf_fsdb_emptied_expire(g->fs, cl[i].id, now - g->emptied_retention_ms, err) < 0)
             cf_log(CF_LOG_WARN, "trash retention: client %" PRIu64 ": emptied files: %s", cl[i].id,
                    err);
+        err[0] = '\0';
+        if (now > g->changes_retention_ms &&
+            cf_fsdb_changes_prune(g->fs, cl[i].id, now - g->changes_retention_ms, NULL, err) < 0)
+            cf_log(CF_LOG_WARN, "trash retention: client %" PRIu64 ": change journal: %s", cl[i].id,
+                   err);
     }
 out:
     free(cl);
@@ -2398,6 +2414,154 @@ static enum MHD_Result admin(struct cf_gateway *g, struct MHD_Connection *c, con
     return cf__admin_serve(c, rest, g->monitors, g->app);
 }
 
+/* ---- /api/v1/changes: the change journal ---- */
+
+/* A decimal number of 0..INT64_MAX, nothing else (untrusted). */
+static int parse_num(const char *s, uint64_t *out)
+{
+    const char *end = NULL;
+
+    if (cursor_num(s, INT64_MAX, out, &end) < 0 || *end != '\0')
+        return CF_EINVAL;
+    return 0;
+}
+
+/* path equals prefix or is below it ("/" is above everything). */
+static bool path_under(const char *path, const char *prefix, size_t plen)
+{
+    if (plen <= 1)
+        return true;
+    return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
+}
+
+static json_t *change_json(const struct cf_fsdb_change *ch)
+{
+    char hex[CF_SHA512_HEX_LEN + 1];
+    json_t *j;
+
+    j = json_pack("{s:I,s:s,s:s,s:s,s:I,s:I}", "seq", (json_int_t)ch->seq, "kind",
+                  cf_fsdb_change_kind_name(ch->kind), "type",
+                  ch->type == CF_FSDB_FOLDER ? "folder" : "file", "path", ch->path, "id",
+                  (json_int_t)ch->item, "time_ms", (json_int_t)ch->time_ms);
+    if (ch->old_path[0] != '\0')
+        (void)json_object_set_new(j, "old_path", json_string(ch->old_path));
+    if (ch->type == CF_FSDB_FILE && ch->version != 0) {
+        cf_sha512_hex(ch->sha512, hex);
+        (void)json_object_set_new(j, "version", json_integer((json_int_t)ch->version));
+        (void)json_object_set_new(j, "size", json_integer((json_int_t)ch->size));
+        (void)json_object_set_new(j, "sha512", json_string(hex));
+    }
+    return j;
+}
+
+/* May the caller read what change ch names? Judged on the folder holding
+ * it; a folder gone since (deleted or moved into the trash) is judged as a
+ * trash entry is (need_trash): only read-write on the root sees it. The
+ * last folder judged and its answer are kept in *last_folder, *last_ok. */
+static bool change_readable(struct cf_gateway *g, const struct who *w,
+                            const struct cf_fsdb_change *ch, uint64_t *last_folder, bool *last_ok)
+{
+    struct cf_fsdb_trash t;
+
+    if (*last_folder != ch->folder) {
+        memset(&t, 0, sizeof(t));
+        t.orig_parent = ch->folder;
+        t.by_user = 0;
+        *last_folder = ch->folder;
+        *last_ok = need_trash(g, w, &t, CF_FSDB_READ, NULL) == 0;
+    }
+    return *last_ok;
+}
+
+/* GET /api/v1/changes?cursor=N|latest[&path=/P][&wait_s=S][&limit=L]: the
+ * changes after cursor N under P that the caller may read, and the cursor
+ * to ask with next. With wait_s, a poll that finds nothing waits up to S
+ * seconds for a change (woken by this gateway's commits, and reading the
+ * journal again every CHANGES_POLL_MS for other gateways'), holding no
+ * database connection while it waits. 410: the journal no longer holds the
+ * changes after N (pruned): rescan, then poll from the "cursor" given. */
+static enum MHD_Result changes_api(struct cf_gateway *g, struct MHD_Connection *c,
+                                   const char *method, const struct who *w)
+{
+    const char *qc = cf_http_query(c, "cursor"), *qp = cf_http_query(c, "path");
+    const char *qw = cf_http_query(c, "wait_s"), *ql = cf_http_query(c, "limit");
+    struct cf_fsdb_change *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    uint64_t cursor = 0, wait_s = 0, limit = CHANGES_LIMIT_DEF, latest = 0, deadline, gen;
+    uint64_t last_folder = 0;
+    bool last_ok = false, more = false, gone = false;
+    size_t plen = 0, n = 0;
+    json_t *arr;
+    int rc;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return cf_http_reply_error(c, CF_EMETHOD, "use GET");
+    if (qc == NULL || (strcmp(qc, "latest") != 0 && parse_num(qc, &cursor) < 0) ||
+        (qw != NULL && (parse_num(qw, &wait_s) < 0 || wait_s > CHANGES_WAIT_MAX_S)) ||
+        (ql != NULL && (parse_num(ql, &limit) < 0 || limit < 1 || limit > CF_FSDB_CHANGES_MAX)))
+        return cf_http_reply_error(c, CF_EINVAL,
+                                   "cursor is a number or \"latest\", wait_s 0..%d, limit 1..%d",
+                                   CHANGES_WAIT_MAX_S, CF_FSDB_CHANGES_MAX);
+    if (qp != NULL) {
+        plen = strlen(qp);
+        if (qp[0] != '/' || plen > CF_FSDB_PATH_MAX)
+            return cf_http_reply_error(c, CF_EINVAL, "path is a full path (\"/...\")");
+        while (plen > 1 && qp[plen - 1] == '/')
+            plen--;
+    }
+    if (strcmp(qc, "latest") == 0) {
+        rc = cf_fsdb_changes_page(g->fs, w->client, UINT64_MAX >> 1, 1, &v, &n, &more, &gone,
+                                  &latest, err);
+        free(v);
+        if (rc < 0)
+            return reply_err(c, rc, err);
+        return cf_http_reply_json(c, MHD_HTTP_OK,
+                                  json_pack("{s:[],s:I}", "changes", "cursor", (json_int_t)latest));
+    }
+    deadline = (cf_now_ns() / 1000000u) + wait_s * 1000u;
+    arr = json_array();
+    for (;;) {
+        gen = cf_fsdb_changes_gen(g->fs);
+        rc = cf_fsdb_changes_page(g->fs, w->client, cursor, (size_t)limit, &v, &n, &more, &gone,
+                                  &latest, err);
+        if (rc < 0 || gone) {
+            json_decref(arr);
+            if (rc < 0)
+                return reply_err(c, rc, err);
+            return cf_http_reply_json(
+                c, MHD_HTTP_GONE,
+                json_pack(
+                    "{s:s,s:s,s:I}", "error", "gone", "message",
+                    "the journal no longer holds these changes: rescan, then poll from cursor",
+                    "cursor", (json_int_t)latest));
+        }
+        for (size_t i = 0; i < n; i++) {
+            const struct cf_fsdb_change *ch = &v[i];
+
+            cursor = ch->seq;
+            if (qp != NULL && !path_under(ch->path, qp, plen) &&
+                !(ch->old_path[0] != '\0' && path_under(ch->old_path, qp, plen)))
+                continue;
+            if (change_readable(g, w, ch, &last_folder, &last_ok))
+                (void)json_array_append_new(arr, change_json(ch));
+        }
+        free(v);
+        v = NULL;
+        if (json_array_size(arr) > 0 || more || atomic_load(&g->draining))
+            break;
+        {
+            uint64_t now = (cf_now_ns() / 1000000u);
+            if (now >= deadline)
+                break;
+            (void)cf_fsdb_changes_wait(
+                g->fs, gen, deadline - now < CHANGES_POLL_MS ? deadline - now : CHANGES_POLL_MS);
+        }
+    }
+    return cf_http_reply_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:o,s:I,s:b}", "changes", arr, "cursor", (json_int_t)cursor, "more", more));
+}
+
 /* ---- /api/v1/link: download links ---- */
 
 /* Append path (borrowed) to b percent-encoded but for its slashes and
@@ -2569,7 +2733,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
     if (rest != NULL && strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return put_begin(g, c, rest, req_cls);
     if (rest == NULL && under(url, VERSIONS) == NULL && under(url, TRASH) == NULL &&
-        under(url, ADMIN) == NULL && under(url, KEYS) == NULL && under(url, LINK) == NULL)
+        under(url, ADMIN) == NULL && under(url, KEYS) == NULL && under(url, LINK) == NULL &&
+        strcmp(url, CHANGES) != 0)
         return cf_http_refuse(c, req_cls, CF_ENOTFOUND, "no such endpoint");
     if (cf_http_query(c, "dl") != NULL)
         rc = link_auth(g, c, url, method, cf_http_query(c, "dl"), &w);
@@ -2600,6 +2765,8 @@ static enum MHD_Result route(struct cf_gateway *g, struct MHD_Connection *c, con
         return keys_api(g, c, method, &w, under(url, KEYS));
     if (rest == NULL && under(url, LINK) != NULL)
         return link_api(g, c, method, &w, under(url, LINK));
+    if (rest == NULL && strcmp(url, CHANGES) == 0)
+        return changes_api(g, c, method, &w);
     if (rest == NULL) {
         rest = under(url, TRASH);
         if (rest != NULL)
@@ -2743,6 +2910,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     g->trash_retention_ms = conf->trash_retention_s * 1000u;
     g->trash_interval_ms = conf->trash_interval_ms;
     g->emptied_retention_ms = conf->emptied_retention_s * 1000u;
+    g->changes_retention_ms = conf->changes_retention_s * 1000u;
     g->s3_upload_expiry_ms = conf->s3_upload_expiry_s * 1000u;
     if (conf->trash_retention_s > TRASH_RETENTION_MAX) {
         rc = CF_EINVAL;
@@ -2860,6 +3028,7 @@ out:
 
 void cf_gateway_drain(struct cf_gateway *g, unsigned timeout_s)
 {
+    atomic_store(&g->draining, true);
     trasher_stop(g);
     if (g->s3 != NULL)
         cf__s3_drain(g->s3, timeout_s);

@@ -8,7 +8,7 @@
  * mkdir, list, move and rename, including a folder into its own subtree; users, groups and the
  * permission inheritance matrix; versions and restore; copy sharing a UUID and the reference count;
  * trash, restore and empty returning exactly the UUIDs nothing names any more; retention;
- * concurrent uploads to one path from 4 threads.
+ * concurrent uploads to one path from 4 threads; the change journal.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -2123,6 +2123,156 @@ static void test_s3_uploads(void **state)
     assert_int_equal(cf_fsdb_s3part_put(fx->fs, fx->a, ids[0], &p, &old, err), CF_ENOTFOUND);
 }
 
+/* Read client's changes after `after` (all of them, one page). */
+static struct cf_fsdb_change *changes(struct fixture *fx, uint64_t client, uint64_t after,
+                                      size_t *n, uint64_t *latest)
+{
+    struct cf_fsdb_change *v = NULL;
+    char err[CF_ERR_LEN] = "";
+    bool more = true, gone = true;
+
+    if (cf_fsdb_changes_page(fx->fs, client, after, CF_FSDB_CHANGES_MAX, &v, n, &more, &gone,
+                             latest, err) != 0)
+        fail_msg("changes: %s", err);
+    assert_false(more);
+    assert_false(gone);
+    return v;
+}
+
+/* The journal: one row per change, in order, with its paths; none for a
+ * change that failed; another client's unseen; a page cut by limit; the
+ * waiters woken; pruning raises the floor, below which a cursor is gone. */
+static void test_changes(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_fsdb_change *v = NULL;
+    struct cf_fsdb_entry f, e;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), d, d2, tid = 0, latest = 0, start, gen, after;
+    size_t n = 0, removed = 0;
+    bool more = false, gone = false;
+
+    v = changes(fx, fx->a, 0, &n, &start);
+    assert_int_equal(n, 0);
+    assert_int_equal(start, 0);
+    gen = cf_fsdb_changes_gen(fx->fs);
+    d = mkdir_at(fx, fx->a, ra, "docs");
+    assert_true(cf_fsdb_changes_wait(fx->fs, gen, 0));
+    f = put(fx, fx->a, d, "a.txt", 1);
+    put(fx, fx->a, d, "a.txt", 2);
+    d2 = mkdir_at(fx, fx->a, ra, "old");
+    assert_int_equal(cf_fsdb_move(fx->fs, fx->a, CF_FSDB_FILE, f.id, d2, "b.txt", err), 0);
+    assert_int_equal(cf_fsdb_move(fx->fs, fx->a, CF_FSDB_FOLDER, d2, ra, "new", err), 0);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, f.id, 0, &tid, err), 0);
+    assert_int_equal(cf_fsdb_trash_restore(fx->fs, fx->a, tid, d, NULL, err), 0);
+    /* Failed changes leave no row. */
+    assert_int_equal(cf_fsdb_mkdir(fx->fs, fx->a, ra, "docs", NULL, err), CF_EEXIST);
+    put(fx, fx->b, root(fx, fx->b), "other", 3);
+
+    v = changes(fx, fx->a, 0, &n, &latest);
+    assert_int_equal(n, 8);
+    assert_int_equal(latest, v[7].seq);
+    assert_int_equal(v[0].kind, CF_FSDB_CH_MKDIR);
+    assert_int_equal(v[0].type, CF_FSDB_FOLDER);
+    assert_string_equal(v[0].path, "/docs");
+    assert_int_equal(v[1].kind, CF_FSDB_CH_PUT);
+    assert_string_equal(v[1].path, "/docs/a.txt");
+    assert_int_equal(v[1].size, 100);
+    assert_int_equal(v[2].size, 200);
+    assert_int_equal(v[2].sha512[0], 2);
+    assert_int_equal(v[2].item, f.id);
+    assert_int_equal(v[4].kind, CF_FSDB_CH_MOVE);
+    assert_string_equal(v[4].path, "/old/b.txt");
+    assert_string_equal(v[4].old_path, "/docs/a.txt");
+    assert_int_equal(v[4].size, 200);
+    assert_string_equal(v[5].path, "/new");
+    assert_string_equal(v[5].old_path, "/old");
+    assert_int_equal(v[6].kind, CF_FSDB_CH_DELETE);
+    assert_string_equal(v[6].path, "/new/b.txt");
+    assert_int_equal(v[6].folder, d2);
+    for (size_t i = 1; i < n; i++)
+        assert_true(v[i].seq > v[i - 1].seq);
+    after = v[6].seq;
+    free(v);
+    assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, "/docs/b.txt", &e, err), 0);
+    v = changes(fx, fx->a, after, &n, &start);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].kind, CF_FSDB_CH_RESTORE);
+    assert_string_equal(v[0].path, "/docs/b.txt");
+    assert_int_equal(v[0].version, e.version);
+    latest = v[0].seq;
+    assert_int_equal(start, latest);
+    free(v);
+    /* A page of two, and more follow. */
+    assert_int_equal(cf_fsdb_changes_page(fx->fs, fx->a, 0, 2, &v, &n, &more, &gone, NULL, err), 0);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    free(v);
+    assert_int_equal(cf_fsdb_changes_page(fx->fs, fx->a, 0, 0, &v, &n, &more, &gone, NULL, err),
+                     CF_EINVAL);
+    /* Nothing comes: the wait times out. */
+    gen = cf_fsdb_changes_gen(fx->fs);
+    assert_false(cf_fsdb_changes_wait(fx->fs, gen, 20));
+
+    /* Prune all: the floor is the last one; a cursor below it is gone. */
+    assert_int_equal(cf_fsdb_changes_prune(fx->fs, fx->a, cf_wall_ms() + 1000, &removed, err), 0);
+    assert_int_equal(removed, 8);
+    assert_int_equal(cf_fsdb_changes_page(fx->fs, fx->a, 0, 10, &v, &n, &more, &gone, &start, err),
+                     0);
+    assert_true(gone);
+    assert_int_equal(n, 0);
+    assert_int_equal(start, latest);
+    v = changes(fx, fx->a, latest, &n, &start);
+    assert_int_equal(n, 0);
+    put(fx, fx->a, ra, "after", 4);
+    v = changes(fx, fx->a, latest, &n, NULL);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].path, "/after");
+    free(v);
+    /* A copy and a version restore are new versions; removing the current
+     * version makes the previous one current (a put); removing the only
+     * version of a live file removes it (a delete). */
+    {
+        struct cf_fsdb_entry g, h, r;
+        struct cf_fsdb_uuid gone1;
+        bool file_gone = false;
+        uint64_t mark = 0;
+
+        v = changes(fx, fx->a, latest, &n, &mark);
+        free(v);
+        g = put(fx, fx->a, ra, "g", 5);
+        h = put(fx, fx->a, ra, "g", 6);
+        assert_int_equal(cf_fsdb_file_copy(fx->fs, fx->a, g.id, ra, "g2", 0, NULL, err), 0);
+        assert_int_equal(cf_fsdb_version_restore(fx->fs, fx->a, g.id, g.version, 0, &r, err), 0);
+        assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, r.version, &gone1, &file_gone, err),
+                         0);
+        assert_false(file_gone);
+        v = changes(fx, fx->a, mark, &n, NULL);
+        assert_int_equal(n, 5);
+        assert_string_equal(v[2].path, "/g2");
+        assert_int_equal(v[2].kind, CF_FSDB_CH_PUT);
+        assert_int_equal(v[3].version, r.version);
+        assert_int_equal(v[4].kind, CF_FSDB_CH_PUT);
+        assert_int_equal(v[4].version, h.version);
+        mark = v[4].seq;
+        free(v);
+        e = put(fx, fx->a, ra, "solo", 7);
+        assert_int_equal(cf_fsdb_version_remove(fx->fs, fx->a, e.version, &gone1, &file_gone, err),
+                         0);
+        assert_true(file_gone);
+        v = changes(fx, fx->a, mark, &n, NULL);
+        assert_int_equal(n, 2);
+        assert_int_equal(v[1].kind, CF_FSDB_CH_DELETE);
+        assert_string_equal(v[1].path, "/solo");
+        free(v);
+    }
+    /* The other client's journal is untouched. */
+    v = changes(fx, fx->b, 0, &n, NULL);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].path, "/other");
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2152,6 +2302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_s3_part_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emptied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_uploads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
     };
 
     cf_log_init("test_fsdb", CF_LOG_ERROR);
