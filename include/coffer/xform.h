@@ -62,6 +62,9 @@
 /* The HTTP headers naming the transform and carrying the object key. */
 #define CF_XFORM_HEADER     "X-Coffer-Transform"
 #define CF_XFORM_KEY_HEADER "X-Coffer-Key"
+/* The size and SHA-512 of the stored form, in a filer's replies. */
+#define CF_XFORM_STORED_SIZE_HEADER "X-Coffer-Stored-Size"
+#define CF_XFORM_STORED_SHA_HEADER  "X-Coffer-Stored-SHA512"
 
 /* Parse a transform ("z", "e" or "ze") and, when it has "e", its key (64
  * hex digits); both borrowed, keyhex may be NULL. On success *flags holds
