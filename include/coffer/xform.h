@@ -38,8 +38,9 @@
  * Errors: CF_EINVAL for bad arguments, CF_ECHECKSUM for bytes that are not
  * in the format, a wrong key, or a frame that fails to authenticate or to
  * decode; the reader's code (e.g. CF_EIO) passed through.
- * Memory: an encoder or decoder holds about two frames, whatever the size
- * of the object, plus 12 bytes per frame of index for a decoder.
+ * Memory: an encoder or decoder holds at most about two frames (less for
+ * an object smaller than a frame), whatever the size of the object, plus
+ * 12 bytes per frame of index for a decoder and 4 for an encoder.
  * Threads: an encoder or decoder is used by one thread at a time.
  */
 #ifndef COFFER_XFORM_H
