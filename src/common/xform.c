@@ -177,10 +177,13 @@ struct cf_xform_enc {
 
 uint64_t cf_xform_bound(uint64_t size, unsigned flags)
 {
-    uint64_t n = (size + CF_XFORM_FRAME - 1) / CF_XFORM_FRAME;
+    uint64_t n = (size + CF_XFORM_FRAME - 1) / CF_XFORM_FRAME, full = size / CF_XFORM_FRAME;
+    uint64_t rest = size % CF_XFORM_FRAME, body = size;
 
-    /* A frame is never stored larger than it is plain (raw flag). */
-    return size + n * (4 + ((flags & CF_XFORM_E) ? TAG_LEN : 0)) + TRAILER_FIXED + TAG_LEN +
+    /* A frame is stored as zstd made it (at most its bound) or as it is. */
+    if (flags & CF_XFORM_Z)
+        body = full * ZSTD_compressBound(CF_XFORM_FRAME) + (rest ? ZSTD_compressBound(rest) : 0);
+    return body + n * (4 + ((flags & CF_XFORM_E) ? TAG_LEN : 0)) + TRAILER_FIXED + TAG_LEN +
            FOOTER_LEN;
 }
 
@@ -237,7 +240,9 @@ static int enc_frame(struct cf_xform_enc *e, bool last)
         size_t r = ZSTD_compress2(e->zc, e->out, e->out_cap - TAG_LEN, e->in, e->in_len);
         if (ZSTD_isError(r))
             return CF_EINTERNAL;
-        if (r < e->in_len) {
+        /* Alone, z always keeps zstd's frame: zstd stores what does not
+         * compress as raw blocks, and its checksum covers every frame. */
+        if (r < e->in_len || !(e->flags & CF_XFORM_E)) {
             body = e->out;
             blen = r;
             raw = false;
@@ -427,7 +432,6 @@ static int dec_index(struct cf_xform_dec *d, const uint8_t *t, uint64_t tlen, ui
                      char *err)
 {
     uint64_t n = (tlen - TRAILER_FIXED - TAG_LEN) / 4, pos = 0, smax = 0;
-    uint64_t zmax = ZSTD_compressBound(CF_XFORM_FRAME);
     size_t extra = (d->flags & CF_XFORM_E) ? TAG_LEN : 0;
 
     d->size = get_u64(t);
@@ -444,11 +448,12 @@ static int dec_index(struct cf_xform_dec *d, const uint8_t *t, uint64_t tlen, ui
         uint32_t v = get_u32(t + TRAILER_FIXED + 4 * i), len = v & ~RAW_BIT;
         uint64_t plen = i + 1 < n ? CF_XFORM_FRAME : d->size - i * (uint64_t)CF_XFORM_FRAME;
         bool raw = (v & RAW_BIT) != 0, ok;
-        if (raw)
+        if (!(d->flags & CF_XFORM_E))
+            ok = !raw && len > 0 && len <= ZSTD_compressBound(plen); /* z alone: all zstd */
+        else if (raw)
             ok = len == plen + extra;
         else
-            ok =
-                (d->flags & CF_XFORM_Z) && len > extra && len - extra < plen && len - extra <= zmax;
+            ok = (d->flags & CF_XFORM_Z) && len > extra && len - extra < plen;
         if (!ok) {
             cf_err_set(err, "frame %llu has an impossible stored length", (unsigned long long)i);
             return CF_ECHECKSUM;
@@ -582,9 +587,6 @@ static int dec_frame(struct cf_xform_dec *d, uint64_t i, char *err)
     int rc;
 
     d->cur = UINT64_MAX;
-    /* A raw frame without encryption is read straight into place. */
-    if (raw && !(d->flags & CF_XFORM_E))
-        body = d->plain;
     rc = d->read(d->ctx, d->off[i], body, slen);
     if (rc < 0)
         return rc;
