@@ -251,6 +251,13 @@ static void t_refusals(void *arg)
     IT_EQ(status_with(&f, "GET", "r/plain", "X-Coffer-Transform: z", NULL), 422);
     IT_EQ(status_with(&f, "GET", "r/plain", "X-Coffer-Transform: e", "X-Coffer-Key: " KEY), 422);
     IT_EQ(status_with(&f, "GET", "r/none", "X-Coffer-Transform: z", NULL), 404);
+    /* A range past the plain end: 416 with the plain size. */
+    IT_EQ(it_http(NULL, &f, "GET", "/o/r/e", NULL, &r, "Range: bytes=5000-6000", xe.hdr[0],
+                  xe.hdr[1], NULL),
+          416);
+    IT_CHECK(it_resp_header(&r, "Content-Range", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, "bytes */5000");
+    it_resp_fini(&r);
     /* Immutable as any object: the second PUT is refused before its body. */
     it_gen_init(&b.gen, 8, 4000);
     IT_EQ(it_http(NULL, &f, "PUT", "/o/r/e", &b, &r, xze.hdr[0], xze.hdr[1], NULL), 409);
