@@ -106,6 +106,16 @@
 
 struct cf_objdb;
 
+/* A record's transform (its xform field): the filers hold the client's bytes
+ * compressed (zstd) and/or encrypted (AES-256-GCM under the record's key,
+ * unwrapped with the operator's master key), in the filer's framing. size
+ * and sha512 are always those of the client's bytes; stored_size and
+ * stored_sha512 those of what the filers hold, which rebuild, rebalance and
+ * audit copy and check. */
+#define CF_OBJDB_XFORM_Z   1u /* compressed */
+#define CF_OBJDB_XFORM_E   2u /* encrypted: key_len > 0 */
+#define CF_OBJDB_XFORM_ALL 3u
+
 /* An object record. Fixed size, caller-owned, no pointers: filled by
  * cf_objdb_get, read by cf_objdb_commit. */
 struct cf_objdb_record {
@@ -117,7 +127,10 @@ struct cf_objdb_record {
     unsigned nfilers;                       /* filers holding a copy, 1..CF_OBJDB_REPLICAS_MAX */
     uint32_t filers[CF_OBJDB_REPLICAS_MAX]; /* ascending in a record from cf_objdb_get */
     size_t key_len;                         /* 0: no encryption key */
-    uint8_t key[CF_OBJDB_KEY_MAX];
+    uint8_t key[CF_OBJDB_KEY_MAX];          /* the object key wrapped (keyring.h) */
+    unsigned xform;                         /* CF_OBJDB_XFORM_* bits; 0: stored as sent */
+    uint64_t stored_size;      /* bytes each filer holds; equals size when xform is 0 */
+    uint8_t stored_sha512[64]; /* their SHA-512; equals sha512 when xform is 0 */
     bool deleted;
     uint64_t deleted_ms; /* when marked deleted (ms since the epoch); 0 if not deleted */
     uint64_t created_ms; /* ms since the epoch; cf_objdb_commit uses now when 0 */
@@ -711,6 +724,17 @@ CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_curso
  * Returns 0; CF_ENOTFOUND if something changed (skip it); or a db.h error. */
 CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d,
                                       char *err);
+
+/* Key rotation: replace the wrapped key of the record of uuid (a holder or
+ * a plain record in the object map) by new_key, and the copies its aliases
+ * keep, only while it still holds old_key (a compare and swap: of two
+ * rewraps racing, the second finds the key changed and leaves it). Both
+ * keys are 1..CF_OBJDB_KEY_MAX bytes. Returns 0; CF_ENOTFOUND if the record
+ * is gone, an alias, or no longer holds old_key; CF_EINVAL for a length out
+ * of range; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                   const uint8_t *old_key, size_t old_len, const uint8_t *new_key,
+                                   size_t new_len, char *err);
 
 /* Count records per state for metrics and reports, over every shard:
  * holders with fewer filers than wanted replicas ("deficit"), all records,

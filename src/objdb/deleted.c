@@ -338,8 +338,9 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
                                      " WHERE id = ?1 AND rnd = ?2 RETURNING id";
     static const char sql_copy[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
-        " sha512, created) SELECT id, rnd, replicas, enc_key, 0, NULL, path, size, sha512,"
-        " created FROM deleted_objects WHERE id = ?1";
+        " sha512, created, xform, stored_size, stored_sha512) SELECT id, rnd, replicas,"
+        " enc_key, 0, NULL, path, size, sha512, created, xform, stored_size, stored_sha512"
+        " FROM deleted_objects WHERE id = ?1";
     static const char sql_copy_filers[] =
         "INSERT INTO object_filers (object_id, filer_id)"
         " SELECT object_id, filer_id FROM deleted_object_filers WHERE object_id = ?1";

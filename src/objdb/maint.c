@@ -237,11 +237,13 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
 {
     (void)more;
     static const char sql_all[] =
-        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, xform,"
+        " stored_size, stored_sha512, id, rnd"
         " FROM objects WHERE id > ?1 AND alias IS NULL ORDER BY id LIMIT ?2";
     /* The first rebuild method: scan the records, test each one's filers. */
     static const char sql_filer[] =
-        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, xform,"
+        " stored_size, stored_sha512, id, rnd"
         " FROM objects o WHERE id > ?1 AND alias IS NULL AND EXISTS (SELECT 1 FROM"
         " object_filers f WHERE f.object_id = o.id AND f.filer_id = ?3) ORDER BY id LIMIT ?2";
     const struct records_arg *arg = varg;
@@ -262,7 +264,7 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
             break;
-        int64_t oid = cf_db_column_int64(s, 8);
+        int64_t oid = cf_db_column_int64(s, 11);
 
         if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
@@ -271,7 +273,7 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
         memset(&out[n], 0, sizeof(out[n]));
         out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
-        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 9));
+        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 12));
         if (cf__objdb_read_record_columns(s, &out[n]) < 0) {
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
             goto out;
@@ -580,8 +582,9 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
         " WHERE id = ?1 AND rnd = ?2 AND alias IS NULL AND deleted = 0";
     static const char sql_insert[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
-        " sha512, created, alias) SELECT ?1, ?2, replicas, enc_key, 0, NULL, path, size,"
-        " sha512, ?3, id FROM objects WHERE id = ?4";
+        " sha512, created, alias, xform, stored_size, stored_sha512) SELECT ?1, ?2, replicas,"
+        " enc_key, 0, NULL, path, size, sha512, ?3, id, xform, stored_size, stored_sha512"
+        " FROM objects WHERE id = ?4";
     int64_t next_oid = 0;
     struct txn t;
     int rc;
@@ -817,4 +820,38 @@ out:
     out->since_ms = had ? (uint64_t)row[1] : now;
     out->sent = true;
     return 0;
+}
+
+/* ---- key rotation ----------------------------------------------------------------- */
+
+int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uint8_t *old_key,
+                     size_t old_len, const uint8_t *new_key, size_t new_len, char *err)
+{
+    static const char sql_set[] =
+        "UPDATE objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND alias IS NULL"
+        " AND enc_key = ?4 RETURNING id";
+    static const char sql_aliases[] = "UPDATE objects SET enc_key = ?2 WHERE alias = ?1";
+    struct txn t;
+    int rc;
+
+    if (old_len < 1 || old_len > CF_OBJDB_KEY_MAX || new_len < 1 || new_len > CF_OBJDB_KEY_MAX) {
+        cf_err_set(err, "key length out of range");
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_set, "iibb", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
+                       (const void *)old_key, old_len);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "%s is gone or its key changed", t.text);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc >= 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_aliases, "ib", (int64_t)uuid->oid,
+                       (const void *)new_key, new_len);
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : 0;
 }

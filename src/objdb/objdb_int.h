@@ -67,9 +67,9 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
                    size_t size, size_t cap, cf__objdb_list_cb cb, char *err);
 
 /* Columns of a record as read by record.c: the object's row in this order,
- * "replicas, enc_key, deleted, deleted_at, path, size, sha512, created"
- * starting at column 0. Fills those fields of out; CF_ECORRUPT if out of
- * bounds. */
+ * "replicas, enc_key, deleted, deleted_at, path, size, sha512, created,
+ * xform, stored_size, stored_sha512" starting at column 0. Fills those fields of out; CF_ECORRUPT
+ * if out of bounds. */
 int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *out);
 
 /* Database integers are signed 64-bit: these move the bits of an unsigned

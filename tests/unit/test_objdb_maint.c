@@ -9,7 +9,8 @@
  * the orphan claim),
  * the two walks per filer (scan and index) giving the same objects, aliases
  * (look-up through the holder, no purge of a holder with a live alias, no
- * alias of a deleted holder), the dedupe listing and conversion, counts,
+ * alias of a deleted holder), transformed records and their keys' rewrap,
+ * the dedupe listing and conversion, counts,
  * and the upgrade of a version 1 or 2 shard.
  */
 #include <stdarg.h>
@@ -487,6 +488,92 @@ static void test_alias(void **state)
     assert_true(counts.records == 0 && counts.aliases == 0);
 }
 
+/* A transformed record keeps its transform, stored size and SHA and key
+ * through the look-up, the walk, an alias, the deleted map and back; its
+ * key is replaced only while it still holds the old one. */
+static void test_xform(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {3, 5};
+    struct cf_objdb_record r, got;
+    struct cf_uuid u, a;
+    uint8_t k2[CF_OBJDB_KEY_MAX];
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), 0);
+    make_record(&r, &u, f, 2);
+    r.xform = CF_OBJDB_XFORM_Z | CF_OBJDB_XFORM_E;
+    r.stored_size = r.size / 2 + 40;
+    memset(r.stored_sha512, 0x5a, sizeof(r.stored_sha512));
+    r.key_len = CF_OBJDB_KEY_MAX;
+    memset(r.key, 0x11, sizeof(r.key));
+    /* Encrypted without a key, or an unknown bit: refused. */
+    r.key_len = 0;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), CF_EINVAL);
+    r.key_len = CF_OBJDB_KEY_MAX;
+    r.xform = 4;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), CF_EINVAL);
+    r.xform = CF_OBJDB_XFORM_Z | CF_OBJDB_XFORM_E;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    get_ok(fx, &u, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+    assert_int_equal(got.size, r.size);
+    assert_memory_equal(got.stored_sha512, r.stored_sha512, 64);
+    assert_memory_equal(got.sha512, r.sha512, 64);
+    assert_memory_equal(got.key, r.key, CF_OBJDB_KEY_MAX);
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[2];
+        assert_int_equal(cf_objdb_list_records(fx->odb, 0, &c, recs, 2, err), 1);
+        assert_int_equal(recs[0].xform, r.xform);
+        assert_int_equal(recs[0].stored_size, r.stored_size);
+        assert_memory_equal(recs[0].stored_sha512, r.stored_sha512, 64);
+    }
+
+    /* A plain record reads its own size and SHA as the stored ones. */
+    {
+        struct cf_uuid p = put(fx, 1, f, 2);
+        get_ok(fx, &p, &got);
+        assert_int_equal(got.xform, 0);
+        assert_int_equal(got.stored_size, got.size);
+        assert_memory_equal(got.stored_sha512, got.sha512, 64);
+    }
+
+    /* An alias reads the holder's transform and key. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &a, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &u, 0, err), 0);
+    get_ok(fx, &a, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+
+    /* Rewrap: a compare and swap on the key, aliases follow. */
+    memset(k2, 0x22, sizeof(k2));
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, k2, sizeof(k2), k2, sizeof(k2), err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &a, r.key, r.key_len, k2, sizeof(k2), err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k2, 0, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k2, sizeof(k2), err), 0);
+    get_ok(fx, &u, &got);
+    assert_memory_equal(got.key, k2, sizeof(k2));
+    get_ok(fx, &a, &got);
+    assert_memory_equal(got.key, k2, sizeof(k2));
+
+    /* Through the deleted map and back. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &a, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &a, err), 0);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &u, err), 0);
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), 0);
+    get_ok(fx, &u, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+    assert_memory_equal(got.stored_sha512, r.stored_sha512, 64);
+    assert_memory_equal(got.key, k2, sizeof(k2));
+}
+
 /* Commit a record with the content of `like` on the given filers. */
 static struct cf_uuid put_same(struct fixture *fx, uint16_t shard,
                                const struct cf_objdb_record *like, const uint32_t *filers,
@@ -701,6 +788,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_xform, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v2, objdbtest_setup, objdbtest_teardown),
