@@ -73,11 +73,12 @@ extern const struct cf_job_kind cf_job_rebalance;
 extern const struct cf_job_kind cf_job_audit;
 extern const struct cf_job_kind cf_job_dedupe;
 extern const struct cf_job_kind cf_job_orphans;
+extern const struct cf_job_kind cf_job_rewrap;
 
 /* The kinds above, in that order: the app registers them all
  * (cf_jobs_open), the command line makes one `coffer admin KIND` of each.
  * In kinds.c. */
-#define CF_MAINT_NKINDS 5
+#define CF_MAINT_NKINDS 6
 extern const struct cf_job_kind *const cf_maint_kinds[CF_MAINT_NKINDS];
 
 /* What cf_audit_object found and did (the audit's counters of the same
