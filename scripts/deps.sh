@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libzstd-dev
       libcmocka-dev libsqlite3-dev libpq-dev postgresql
       awscli s3cmd rclone python3-boto3 curl  # the S3 clients of it_s3
       chromium nodejs)   # the web page's browser test (tests/web)

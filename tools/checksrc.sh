@@ -70,7 +70,7 @@ my $banned = join "|", sort keys %advice;
 my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred keyring net role metrics sha512 hex
-                    objpath range uuid tls beat upstream)]],
+                    objpath range uuid tls beat upstream xform)]],
     [db      => [qw(db shardset clockguard lease)]],
     [objdb   => [qw(objdb scribe registry)]],
     [fsdb    => [qw(fsdb)]],

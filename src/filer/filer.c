@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "coffer/buf.h"
 #include "coffer/cred.h"
 #include "coffer/err.h"
@@ -23,6 +25,7 @@
 #include "coffer/role.h"
 #include "coffer/sha512.h"
 #include "coffer/store.h"
+#include "coffer/xform.h"
 #include "faults_int.h"
 
 #define OBJ_PREFIX "/o/"
@@ -35,7 +38,8 @@ struct cf_filer {
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     uint32_t id;
     uint64_t started_ns;
-    bool faults; /* holds the process's fault injector (faults_int.h) */
+    uint64_t small_max; /* the store's: a transformed upload this small is encoded in memory */
+    bool faults;        /* holds the process's fault injector (faults_int.h) */
 };
 
 /* State of one request that carries a body: an object PUT, or (fault
@@ -44,6 +48,15 @@ struct put_req {
     bool fault_post;
     struct cf_buf body; /* the fault's JSON, up to CF__FILER_FAULTS_BODY_MAX */
     struct cf_store_put *put;
+    /* A PUT with X-Coffer-Transform: its plain bytes go through xf, which
+     * writes the stored form to put, or, for a small object, to mem, stored
+     * at the end once its exact size is known (so that it can go to a volume). */
+    struct cf_xform_enc *xf;
+    bool xf_mem;
+    struct cf_buf mem;
+    int64_t plain_size; /* declared; -1 unknown */
+    bool has_expect;
+    uint8_t expect[CF_SHA512_LEN]; /* the plain SHA-512 the sender gave */
     int err; /* first error; replied at the end of the body (MHD cannot reply mid-body) */
     char msg[CF_ERR_LEN]; /* its detail */
     char path[CF_PATH_MAX + 1];
@@ -78,8 +91,13 @@ const size_t cf_filer_conf_nopts = CF_ARRAY_LEN(cf_filer_conf_opts);
 
 /* ---- object requests ---- */
 
+static enum MHD_Result serve_decoded(struct cf_filer *f, struct MHD_Connection *c, const char *path,
+                                     bool head, struct cf_store_obj *obj);
+
+/* GET or HEAD of an object: its stored bytes, or with X-Coffer-Transform
+ * (when xform, not for signed URLs) its decoded plain bytes. */
 static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, const char *path,
-                                 bool head)
+                                 bool head, bool xform)
 {
     static const char *const no_range[] = {"Accept-Ranges", "bytes", NULL};
     struct cf_store_obj obj;
@@ -95,6 +113,8 @@ static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, c
     rc = cf_store_get(f->store, path, strlen(path), &obj);
     if (rc < 0)
         return cf_http_reply_error(c, rc, NULL);
+    if (xform && cf_http_header(c, CF_XFORM_HEADER) != NULL)
+        return serve_decoded(f, c, path, head, &obj);
     rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), obj.size, &range);
     if (rr == CF_RANGE_UNSATISFIABLE) {
         const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
@@ -138,6 +158,164 @@ static enum MHD_Result serve_get(struct cf_filer *f, struct MHD_Connection *c, c
     return r;
 }
 
+/* A decoded read in flight: the stored object's fd and its decoder. */
+struct dec_read {
+    struct cf_filer *f;
+    int fd;
+    uint64_t base;  /* where the stored bytes start in fd */
+    uint64_t first; /* the plain offset of the reply's first byte */
+    uint64_t len;   /* plain bytes in the reply */
+    struct cf_xform_dec *d;
+    char path[CF_PATH_MAX + 1];
+};
+
+/* cf_xform_read_fn over the stored object's slice of its fd. */
+static int dec_pread(void *ctx, uint64_t off, void *buf, size_t n)
+{
+    const struct dec_read *r = ctx;
+    char *p = buf;
+
+    while (n > 0) {
+        ssize_t k = pread(r->fd, p, n, (off_t)(r->base + off));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return CF_EIO;
+        if (k == 0)
+            return CF_ECHECKSUM; /* shorter than its own index says */
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static void dec_read_free(void *cls)
+{
+    struct dec_read *r = cls;
+
+    cf_xform_dec_free(r->d);
+    close(r->fd);
+    free(r);
+}
+
+/* MHD's content reader: the next plain bytes. A frame that fails to
+ * decode here, after the status went out, cuts the connection, so the
+ * reader never gets the whole reply. */
+static ssize_t dec_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct dec_read *r = cls;
+    char err[CF_ERR_LEN] = "";
+    size_t got = 0;
+    int rc;
+
+    if (pos >= r->len)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > r->len - pos)
+        max = (size_t)(r->len - pos);
+    rc = cf_xform_dec_read(r->d, r->first + pos, buf, max, &got, err);
+    if (rc < 0 || got == 0) {
+        cf_log(CF_LOG_ERROR, "decoded read of %s cut at plain byte %" PRIu64 ": %s%s%s", r->path,
+               r->first + pos, cf_strerror(rc), err[0] ? ": " : "", err);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return (ssize_t)got;
+}
+
+/* GET or HEAD with X-Coffer-Transform: the plain bytes of obj (taken;
+ * its fd is closed here or by the response), decoded as the transform and
+ * key of the request say; a single Range is over plain offsets. */
+static enum MHD_Result serve_decoded(struct cf_filer *f, struct MHD_Connection *c, const char *path,
+                                     bool head, struct cf_store_obj *obj)
+{
+    uint8_t key[CF_XFORM_KEY_LEN];
+    char err[CF_ERR_LEN] = "", hex[CF_SHA512_HEX_LEN + 1], shex[CF_SHA512_HEX_LEN + 1];
+    char cr[96], ssize[24];
+    struct dec_read *r;
+    struct MHD_Response *resp;
+    struct cf_range range;
+    enum cf_range_result rr;
+    enum MHD_Result res;
+    unsigned flags, status = MHD_HTTP_OK;
+    uint64_t size;
+    int rc;
+
+    rc = cf_xform_parse(cf_http_header(c, CF_XFORM_HEADER), cf_http_header(c, CF_XFORM_KEY_HEADER),
+                        &flags, key, err);
+    if (rc < 0) {
+        close(obj->fd);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
+    r = cf_xcalloc(1, sizeof(*r));
+    r->f = f;
+    r->fd = obj->fd;
+    r->base = obj->offset;
+    (void)snprintf(r->path, sizeof(r->path), "%s", path);
+    rc = cf_xform_dec_open(flags, key, obj->size, dec_pread, r, &r->d, err);
+    OPENSSL_cleanse(key, sizeof(key));
+    if (rc < 0)
+        goto fail;
+    size = cf_xform_dec_size(r->d);
+    rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), size, &range);
+    if (rr == CF_RANGE_UNSATISFIABLE) {
+        const char *hdrs[] = {"Content-Range", cr, "Accept-Ranges", "bytes", NULL};
+        dec_read_free(r);
+        (void)snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
+        return cf_http_reply(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, NULL, NULL, 0, hdrs);
+    }
+    r->first = 0;
+    r->len = size;
+    if (rr == CF_RANGE_OK) {
+        r->first = range.first;
+        r->len = range.last - range.first + 1;
+        (void)snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, range.first,
+                       range.last, size);
+        status = MHD_HTTP_PARTIAL_CONTENT;
+    }
+    if (!head && r->len > 0) {
+        /* Decode the first frame now: a damaged object or a wrong key is
+         * then a 422 rather than a cut stream. */
+        char one;
+        size_t got;
+        rc = cf_xform_dec_read(r->d, r->first, &one, 1, &got, err);
+        if (rc < 0)
+            goto fail;
+    }
+    cf_sha512_hex(cf_xform_dec_sha(r->d), hex);
+    if (r->len == 0) {
+        dec_read_free(r);
+        resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* For a HEAD, MHD sends the length and never calls the reader. */
+        resp = MHD_create_response_from_callback(r->len, 64 * 1024, dec_read_cb, r, dec_read_free);
+        if (resp == NULL)
+            dec_read_free(r);
+    }
+    if (resp == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    (void)MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    if (status == MHD_HTTP_PARTIAL_CONTENT)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    (void)MHD_add_response_header(resp, CF_SHA512_HEADER, hex);
+    (void)snprintf(ssize, sizeof(ssize), "%" PRIu64, obj->size);
+    (void)MHD_add_response_header(resp, CF_XFORM_STORED_SIZE_HEADER, ssize);
+    if (obj->has_sha) {
+        cf_sha512_hex(obj->sha, shex);
+        (void)MHD_add_response_header(resp, CF_XFORM_STORED_SHA_HEADER, shex);
+    }
+    res = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    if (!head)
+        cf_store_count_out(f->store, rr == CF_RANGE_OK ? range.last - range.first + 1 : size);
+    return res;
+fail:
+    cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "decoded read of %s refused: %s: %s", path,
+           cf_strerror(rc), err);
+    dec_read_free(r);
+    return cf_http_reply_error(c, rc, "%s", err);
+}
+
 /* GET or HEAD of /s/PATH?exp=..&kid=..&sig=..: the object, to anyone whose
  * URL a role holding the cluster key signed for PATH and that has not
  * expired (cred.h). Without a cluster key (auth off) nothing is served. */
@@ -157,7 +335,7 @@ static enum MHD_Result serve_signed(struct cf_filer *f, struct MHD_Connection *c
         cf_log(CF_LOG_INFO, "signed read of %s refused: %s", path, err);
         return cf_http_reply_error(c, rc, "%s", err);
     }
-    return serve_get(f, c, path, head);
+    return serve_get(f, c, path, head, false);
 }
 
 static enum MHD_Result serve_delete(struct cf_filer *f, struct MHD_Connection *c, const char *path)
@@ -192,6 +370,66 @@ static int content_length(struct MHD_Connection *c, int64_t *out)
     return 0;
 }
 
+/* cf_xform_sink_fn: the stored bytes of a transformed PUT, to the store
+ * or, for a small object, to memory. */
+static int put_sink(void *ctx, const void *data, size_t n)
+{
+    struct put_req *req = ctx;
+
+    if (req->xf_mem)
+        return cf_buf_append(&req->mem, data, n);
+    return cf_store_put_write(req->put, data, n);
+}
+
+/* A PUT with X-Coffer-Transform: the body is the plain bytes, expect (may
+ * be NULL) their SHA-512; the filer stores what the encoder makes of them. */
+static enum MHD_Result put_begin_xform(struct cf_filer *f, struct MHD_Connection *c,
+                                       const char *path, int64_t size, const uint8_t *expect,
+                                       void **req_cls)
+{
+    uint8_t key[CF_XFORM_KEY_LEN];
+    char err[CF_ERR_LEN] = "";
+    struct put_req *req;
+    unsigned flags;
+    int rc;
+
+    rc = cf_xform_parse(cf_http_header(c, CF_XFORM_HEADER), cf_http_header(c, CF_XFORM_KEY_HEADER),
+                        &flags, key, err);
+    if (rc < 0)
+        return cf_http_refuse(c, req_cls, rc, "%s", err);
+    req = cf_xcalloc(1, sizeof(*req));
+    req->t0 = cf_now_ns();
+    req->plain_size = size;
+    if (expect != NULL) {
+        req->has_expect = true;
+        memcpy(req->expect, expect, CF_SHA512_LEN);
+    }
+    (void)snprintf(req->path, sizeof(req->path), "%s", path);
+    rc = cf_xform_enc_new(flags, key, put_sink, req, &req->xf);
+    OPENSSL_cleanse(key, sizeof(key));
+    if (rc < 0) {
+        free(req);
+        return cf_http_refuse(c, req_cls, rc, "cannot start the transform");
+    }
+    if (size >= 0 && (uint64_t)size <= f->small_max) {
+        /* Small: the stored size is known only at the end; the store takes
+         * it then, so that it can go to a volume like any small object. */
+        req->xf_mem = true;
+        cf_buf_init(&req->mem, (size_t)cf_xform_bound((uint64_t)size, flags));
+    } else {
+        rc = cf_store_put_begin(f->store, path, strlen(path), -1, NULL, &req->put, err);
+        if (rc < 0) {
+            cf_xform_enc_free(req->xf);
+            free(req);
+            cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
+                   cf_strerror(rc), err);
+            return cf_http_refuse(c, req_cls, rc, "%s", err);
+        }
+    }
+    *req_cls = req;
+    return MHD_YES;
+}
+
 static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, const char *path,
                                  void **req_cls)
 {
@@ -208,6 +446,8 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
     if (want != NULL && cf_sha512_parse_hex(want, strlen(want), expect) < 0)
         return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s must be 128 hex digits",
                               CF_SHA512_HEADER);
+    if (cf_http_header(c, CF_XFORM_HEADER) != NULL)
+        return put_begin_xform(f, c, path, size, want ? expect : NULL, req_cls);
     req = cf_xcalloc(1, sizeof(*req));
     req->t0 = cf_now_ns();
     (void)snprintf(req->path, sizeof(req->path), "%s", path);
@@ -223,6 +463,89 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
     return MHD_YES;
 }
 
+/* End of a transformed PUT's body: finish the stored form (checking the
+ * plain SHA-512), store it, and reply with both forms' size and SHA-512. */
+static enum MHD_Result put_finish_xform(struct cf_filer *f, struct MHD_Connection *c,
+                                        struct put_req *req)
+{
+    uint8_t sha[CF_SHA512_LEN], ssha[CF_SHA512_LEN];
+    char hex[CF_SHA512_HEX_LEN + 1], shex[CF_SHA512_HEX_LEN + 1], ssize[24];
+    char err[CF_ERR_LEN] = "";
+    uint64_t size = 0, stored = 0;
+    const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, CF_SHA512_HEADER);
+    json_t *j;
+    int rc = req->err;
+
+    if (rc < 0) {
+        (void)snprintf(err, sizeof(err), "%s", req->msg);
+        goto fail;
+    }
+    if (trailer != NULL) {
+        if (cf_sha512_parse_hex(trailer, strlen(trailer), sha) < 0) {
+            (void)snprintf(err, sizeof(err), "trailer %s must be 128 hex digits", CF_SHA512_HEADER);
+            rc = CF_EBADREQ;
+            goto fail;
+        }
+        if (req->has_expect && memcmp(sha, req->expect, CF_SHA512_LEN) != 0) {
+            rc = CF_ECHECKSUM;
+            goto fail;
+        }
+        req->has_expect = true;
+        memcpy(req->expect, sha, CF_SHA512_LEN);
+    }
+    rc = cf_xform_enc_finish(req->xf, req->has_expect ? req->expect : NULL, sha, &size);
+    if (rc < 0)
+        goto fail;
+    if (req->plain_size >= 0 && size != (uint64_t)req->plain_size) {
+        (void)snprintf(err, sizeof(err), "fewer bytes than declared");
+        rc = CF_EBADREQ;
+        goto fail;
+    }
+    if (req->xf_mem) {
+        rc = cf_store_put_begin(f->store, req->path, strlen(req->path), (int64_t)req->mem.len, NULL,
+                                &req->put, err);
+        if (rc < 0)
+            goto fail;
+        rc = cf_store_put_write(req->put, req->mem.base, req->mem.len);
+        if (rc < 0)
+            goto fail;
+    }
+    rc = cf_store_put_commit(req->put, ssha, &stored, err);
+    req->put = NULL;
+    if (rc < 0)
+        goto fail;
+    cf_sha512_hex(sha, hex);
+    cf_sha512_hex(ssha, shex);
+    (void)snprintf(ssize, sizeof(ssize), "%" PRIu64, stored);
+    cf_log(CF_LOG_DEBUG, "put %s bytes=%" PRIu64 " stored=%" PRIu64 " ms=%.1f", req->path, size,
+           stored, (double)(cf_now_ns() - req->t0) / 1e6);
+    j = json_pack("{s:s,s:I,s:s,s:I,s:s}", "path", req->path, "size", (json_int_t)size, "sha512",
+                  hex, "stored_size", (json_int_t)stored, "stored_sha512", shex);
+    {
+        const char *hdrs[] = {CF_SHA512_HEADER,
+                              hex,
+                              CF_XFORM_STORED_SIZE_HEADER,
+                              ssize,
+                              CF_XFORM_STORED_SHA_HEADER,
+                              shex,
+                              NULL};
+        char *text = json_dumps(j, JSON_COMPACT);
+        enum MHD_Result r;
+        json_decref(j);
+        if (text == NULL)
+            return MHD_NO;
+        r = cf_http_reply(c, MHD_HTTP_CREATED, "application/json", text, strlen(text), hdrs);
+        free(text);
+        return r;
+    }
+fail:
+    cf_store_put_abort(req->put);
+    req->put = NULL;
+    cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s failed: %s%s%s", req->path,
+           cf_strerror(rc), err[0] ? ": " : "", err);
+    return cf_http_reply_error(c, rc, "%s", err);
+}
+
 static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, struct put_req *req)
 {
     uint8_t sha[CF_SHA512_LEN];
@@ -232,6 +555,8 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     const char *trailer = MHD_lookup_connection_value(c, MHD_FOOTER_KIND, CF_SHA512_HEADER);
     int rc = req->err;
 
+    if (req->xf != NULL)
+        return put_finish_xform(f, c, req);
     if (rc < 0) {
         (void)snprintf(err, sizeof(err), "%s", req->msg);
         goto done;
@@ -400,7 +725,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         /* The body of a PUT, in pieces; then one last call with none. */
         if (*upload_data_size > 0) {
             if (req->err == 0) {
-                req->err = cf_store_put_write(req->put, upload_data, *upload_data_size);
+                req->err = req->xf != NULL
+                               ? cf_xform_enc_write(req->xf, upload_data, *upload_data_size)
+                               : cf_store_put_write(req->put, upload_data, *upload_data_size);
                 if (req->err < 0) {
                     /* Release the temporary and the reservation now; the rest
                      * of the body is read and dropped. */
@@ -431,7 +758,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return put_begin(f, c, path, req_cls);
         if (del)
             return serve_delete(f, c, path);
-        return serve_get(f, c, path, head);
+        return serve_get(f, c, path, head, true);
     }
     if (strncmp(url, SIGNED_PREFIX, sizeof(SIGNED_PREFIX) - 1) == 0)
         return get || head ? serve_signed(f, c, url + sizeof(SIGNED_PREFIX) - 1, head)
@@ -469,6 +796,8 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
                (int)why);
         cf_store_put_abort(req->put);
     }
+    cf_xform_enc_free(req->xf);
+    cf_buf_fini(&req->mem);
     cf_buf_fini(&req->body);
     free(req);
 }
@@ -511,6 +840,7 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
     int rc;
 
     f->id = (uint32_t)conf->id;
+    f->small_max = conf->small_max;
     f->started_ns = cf_now_ns();
     if (conf->fault_injection) {
         rc = cf__filer_faults_open(io, &so.io, err);

@@ -27,6 +27,14 @@ void it_prng_fill(uint64_t seed, uint64_t off, void *buf, size_t n)
     uint64_t word = off / 8;
     unsigned skip = (unsigned)(off % 8);
 
+    if (seed & IT_SEED_TEXT) {
+        /* Runs of IT_TEXT_RUN equal letters: compresses well. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t run = (off + i) / IT_TEXT_RUN;
+            *p++ = (unsigned char)('a' + splitmix64(seed + run * IT_GOLDEN_GAMMA) % 26);
+        }
+        return;
+    }
     while (n > 0) {
         uint64_t w = splitmix64(seed + word * IT_GOLDEN_GAMMA);
         for (unsigned i = skip; i < 8 && n > 0; i++, n--)

@@ -7,6 +7,9 @@
  * splitmix64(seed + (p / 8) * golden gamma). Any range of it can be
  * recomputed without the rest, so a test checks what comes back (a whole
  * object by its SHA-512, a range byte for byte) without keeping it.
+ * A seed with IT_SEED_TEXT set is a compressible payload instead: runs of
+ * IT_TEXT_RUN equal letters, the letter of run r from splitmix64(seed + r *
+ * golden gamma).
  * Failing: a hashing or file error fails the case (runner.h).
  * Threads: any thread, each with its own struct it_gen.
  */
@@ -18,6 +21,9 @@
 
 #include "coffer/sha512.h"
 #include "harness/runner.h"
+
+#define IT_SEED_TEXT (1ull << 63)
+#define IT_TEXT_RUN  64
 
 /* Write the n bytes of payload seed from offset off into buf. */
 void it_prng_fill(uint64_t seed, uint64_t off, void *buf, size_t n);
