@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/xform.h"
 
 struct target {
     enum cf_fanout_state state;
@@ -145,13 +146,13 @@ int cf_fanout_stored(const struct cf_fanout *f, size_t i, uint64_t *size,
     unsigned long long n;
 
     if (f->t[i].state != CF_FANOUT_OK ||
-        cf_pump_reply_header(f->p, i, "X-Coffer-Stored-Size", v, sizeof(v)) < 0)
+        cf_pump_reply_header(f->p, i, CF_XFORM_STORED_SIZE_HEADER, v, sizeof(v)) < 0)
         return CF_ENOTFOUND;
     errno = 0;
     n = strtoull(v, &end, 10);
     if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0)
         return CF_ENOTFOUND;
-    if (cf_pump_reply_header(f->p, i, "X-Coffer-Stored-SHA512", v, sizeof(v)) < 0 ||
+    if (cf_pump_reply_header(f->p, i, CF_XFORM_STORED_SHA_HEADER, v, sizeof(v)) < 0 ||
         cf_sha512_parse_hex(v, strlen(v), sha) < 0)
         return CF_ENOTFOUND;
     *size = (uint64_t)n;
