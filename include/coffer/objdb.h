@@ -709,7 +709,7 @@ struct cf_objdb_dup {
 };
 
 /* Walk the shards for holder records (not marked deleted) with the same
- * sha512 and size as a lower-numbered one in the same shard, wanting at
+ * sha512, size and xform as a lower-numbered one in the same shard, wanting at
  * least as many replicas and listing at least as many filers as the
  * duplicate. Writes up to cap pairs, advances *cur
  * (whose after_oid is the duplicate's object id). Returns as
@@ -718,7 +718,7 @@ CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, struct cf_objdb_curso
                                      struct cf_objdb_dup *out, size_t cap, char *err);
 
 /* Turn record d->dup into an alias of d->holder, in one transaction that
- * checks both are still holders with equal content, neither marked deleted,
+ * checks both are still holders with equal content and xform, neither marked deleted,
  * the holder wanting and listing at least as many replicas as d->dup:
  * dup's filers go to the stale-replica list (its bytes are deleted later).
  * Returns 0; CF_ENOTFOUND if something changed (skip it); or a db.h error. */

@@ -626,12 +626,13 @@ static int list_dups_shard(struct cf_shardset_shard *sh, const void *varg, uint6
 {
     (void)more;
     /* For each live holder d, the lowest-numbered live holder h with the
-     * same content, if it is not d and wants and lists at least as many
-     * replicas as d. */
+     * same content stored the same way (xform: an object its client wanted
+     * encrypted is never folded into plain bytes), if it is not d and wants
+     * and lists at least as many replicas as d. */
     static const char sql[] =
         "SELECT d.id, d.rnd, h.id, h.rnd FROM objects d JOIN objects h ON h.id ="
         " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
-        "  AND x.alias IS NULL AND x.deleted = 0)"
+        "  AND x.xform = d.xform AND x.alias IS NULL AND x.deleted = 0)"
         " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND h.id < d.id"
         " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f WHERE f.object_id "
         "= h.id) >="
@@ -683,7 +684,7 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
 {
     static const char sql_check[] =
         "SELECT 1 FROM objects d JOIN objects h ON h.sha512 = d.sha512 AND h.size = d.size"
-        " WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
+        " AND h.xform = d.xform WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
         " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0"
         " AND h.replicas >= d.replicas"
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="

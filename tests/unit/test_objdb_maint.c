@@ -593,6 +593,41 @@ static struct cf_uuid put_same(struct fixture *fx, uint16_t shard,
     return u;
 }
 
+/* The dedupe listing pairs records stored the same way only: a plain copy
+ * of encrypted content is not folded into it (nor the reverse), another
+ * encrypted one is. */
+static void test_dups_xform(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f12[2] = {1, 2}, f34[2] = {3, 4};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_record r;
+    struct cf_objdb_dup dups[4];
+    struct cf_uuid e1, e2;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &e1, err), 0);
+    make_record(&r, &e1, f12, 2);
+    r.xform = CF_OBJDB_XFORM_E;
+    r.stored_size = r.size + 100;
+    r.key_len = 8;
+    memset(r.key, 1, 8);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    (void)put_same(fx, 1, &r, f34, 2); /* plain */
+    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 4, err), 0);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &e2, err), 0);
+    r.uuid = e2;
+    cf_uuid_filer_path(&e2, r.path);
+    memcpy(r.filers, f34, sizeof(f34));
+    memset(r.key, 2, 8);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    cur = (struct cf_objdb_cursor){0, 0, false};
+    assert_int_equal(cf_objdb_list_dups(fx->odb, &cur, dups, 4, err), 1);
+    assert_same_uuid(&dups[0].dup, &e2);
+    assert_same_uuid(&dups[0].holder, &e1);
+}
+
 static void test_dups(void **state)
 {
     struct fixture *fx = *state;
@@ -789,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_xform, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_dups_xform, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v2, objdbtest_setup, objdbtest_teardown),
