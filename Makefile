@@ -15,7 +15,7 @@ FUZZ     := $(BUILD)/fuzz
 FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G "Unix Makefiles"
 
-.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-cluster bench-maint bench-scale \
+.PHONY: all deps build build-asan run test test-release test-asan lint fuzz fuzz-run bench bench-cluster bench-maint bench-scale bench-xform \
         cluster cluster-down clean
 
 all: build
@@ -67,6 +67,7 @@ bench: build
 	@bench/gateway.sh $(REL)
 	@bench/maint.sh $(REL)
 	@bench/tls.sh $(REL)
+	@bench/xform.sh $(REL)
 	@bench/cluster.sh $(REL)
 
 # Only the cluster path against one instance direct, and the fail-over time.
@@ -81,6 +82,11 @@ bench-scale: build
 	@scripts/deps.sh scale
 	@cmake --build $(REL) -j $(JOBS) --target coffer-scale
 	@bench/scale.sh $(REL)
+
+# Only what compression and encryption cost in a filer (bench/xform.sh).
+bench-xform: build
+	@cmake --build $(REL) -j $(JOBS) --target coffer-bench
+	@bench/xform.sh $(REL)
 
 # Only the maintenance figures (rebuild and audit throughput).
 bench-maint: build

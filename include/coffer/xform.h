@@ -9,10 +9,13 @@
  * Stored format (all integers little-endian; F = CF_XFORM_FRAME):
  *   frame 0 | frame 1 | ... | frame n-1 | trailer | footer
  * - The plain bytes are cut into n = ceil(size / F) frames of F bytes (the
- *   last one shorter). Each frame is compressed with zstd at level
- *   CF_XFORM_ZSTD_LEVEL with its content checksum ("z"), and kept as it
- *   is, with a "raw" flag, when that does not make it smaller (or without
- *   "z"). With "e" the result is sealed with AES-256-GCM: nonce = 0u32 ||
+ *   last one shorter). With "z" each frame is compressed into a zstd frame
+ *   at level CF_XFORM_ZSTD_LEVEL with its content checksum; with "ze" a
+ *   frame that this does not make smaller is kept as it is instead, with a
+ *   "raw" flag (as is every frame of "e"; "z" alone always keeps the zstd
+ *   frame, where zstd stores incompressible blocks raw, so that its
+ *   checksum covers every frame). With "e" the result is sealed with
+ *   AES-256-GCM: nonce = 0u32 ||
  *   index u64, AAD = "CFX1" || index u64 || plain length u32 || last u8 ||
  *   raw u8, 16-byte tag appended. Moving, dropping or splicing a frame
  *   therefore fails authentication.
@@ -29,17 +32,18 @@
  * never encrypt two different objects.
  *
  * Integrity: with "e" every frame and the trailer are authenticated. With
- * "z" alone, compressed frames carry zstd's checksum and the trailer its
- * hash; a decoder that has decoded every frame in order checks the plain
- * SHA-512 before it hands out any byte of the last frame, so a full read
- * never returns a complete wrong object (a range that skips frames relies
- * on the per-frame checks only).
+ * "z" alone, every frame carries zstd's checksum (XXH64, not a MAC) and the
+ * trailer its hash. Besides, a decoder that has decoded every frame in
+ * order checks the plain SHA-512 before it hands out any byte of the last
+ * frame, so a full read never returns a complete wrong object (a range
+ * that skips frames relies on the per-frame checks).
  *
  * Errors: CF_EINVAL for bad arguments, CF_ECHECKSUM for bytes that are not
  * in the format, a wrong key, or a frame that fails to authenticate or to
  * decode; the reader's code (e.g. CF_EIO) passed through.
- * Memory: an encoder or decoder holds about two frames, whatever the size
- * of the object, plus 12 bytes per frame of index for a decoder.
+ * Memory: an encoder or decoder holds at most about two frames (less for
+ * an object smaller than a frame), whatever the size of the object, plus
+ * 12 bytes per frame of index for a decoder and 4 for an encoder.
  * Threads: an encoder or decoder is used by one thread at a time.
  */
 #ifndef COFFER_XFORM_H

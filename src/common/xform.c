@@ -161,9 +161,12 @@ struct cf_xform_enc {
     void *ctx;
     ZSTD_CCtx *zc;
     EVP_CIPHER_CTX *cc;
-    uint8_t *in; /* the frame being filled: CF_XFORM_FRAME bytes */
-    size_t in_len;
-    uint8_t *out; /* a stored frame: compress bound plus the tag */
+    /* The frame being filled, and a stored frame (compress bound plus the
+     * tag): both grow to what the object needs, up to a frame, so that a
+     * small object costs little memory. */
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
     size_t out_cap;
     uint32_t *ent; /* index entries so far */
     size_t nent, ent_cap;
@@ -174,10 +177,13 @@ struct cf_xform_enc {
 
 uint64_t cf_xform_bound(uint64_t size, unsigned flags)
 {
-    uint64_t n = (size + CF_XFORM_FRAME - 1) / CF_XFORM_FRAME;
+    uint64_t n = (size + CF_XFORM_FRAME - 1) / CF_XFORM_FRAME, full = size / CF_XFORM_FRAME;
+    uint64_t rest = size % CF_XFORM_FRAME, body = size;
 
-    /* A frame is never stored larger than it is plain (raw flag). */
-    return size + n * (4 + ((flags & CF_XFORM_E) ? TAG_LEN : 0)) + TRAILER_FIXED + TAG_LEN +
+    /* A frame is stored as zstd made it (at most its bound) or as it is. */
+    if (flags & CF_XFORM_Z)
+        body = full * ZSTD_compressBound(CF_XFORM_FRAME) + (rest ? ZSTD_compressBound(rest) : 0);
+    return body + n * (4 + ((flags & CF_XFORM_E) ? TAG_LEN : 0)) + TRAILER_FIXED + TAG_LEN +
            FOOTER_LEN;
 }
 
@@ -194,9 +200,6 @@ int cf_xform_enc_new(unsigned flags, const uint8_t *key, cf_xform_sink_fn sink, 
     e->flags = flags;
     e->sink = sink;
     e->ctx = ctx;
-    e->in = cf_xmalloc(CF_XFORM_FRAME);
-    e->out_cap = ZSTD_compressBound(CF_XFORM_FRAME) + TAG_LEN;
-    e->out = cf_xmalloc(e->out_cap);
     if (cf_sha512_init(&e->sha) < 0)
         goto fail;
     if (flags & CF_XFORM_Z) {
@@ -225,13 +228,21 @@ static int enc_frame(struct cf_xform_enc *e, bool last)
     const uint8_t *body = e->in;
     size_t blen = e->in_len, total;
     bool raw = true;
+    size_t need = ZSTD_compressBound(e->in_len) + TAG_LEN;
     int rc;
 
+    if (e->out_cap < need) {
+        free(e->out);
+        e->out = cf_xmalloc(need);
+        e->out_cap = need;
+    }
     if (e->flags & CF_XFORM_Z) {
         size_t r = ZSTD_compress2(e->zc, e->out, e->out_cap - TAG_LEN, e->in, e->in_len);
         if (ZSTD_isError(r))
             return CF_EINTERNAL;
-        if (r < e->in_len) {
+        /* Alone, z always keeps zstd's frame: zstd stores what does not
+         * compress as raw blocks, and its checksum covers every frame. */
+        if (r < e->in_len || !(e->flags & CF_XFORM_E)) {
             body = e->out;
             blen = r;
             raw = false;
@@ -281,6 +292,15 @@ int cf_xform_enc_write(struct cf_xform_enc *e, const void *data, size_t n)
         k = CF_XFORM_FRAME - e->in_len;
         if (k > n)
             k = n;
+        if (e->in_len + k > e->in_cap) {
+            size_t cap = e->in_cap ? 2 * e->in_cap : 4096;
+            while (cap < e->in_len + k)
+                cap *= 2;
+            if (cap > CF_XFORM_FRAME)
+                cap = CF_XFORM_FRAME;
+            e->in = cf_xrealloc(e->in, cap);
+            e->in_cap = cap;
+        }
         memcpy(e->in + e->in_len, p, k);
         e->in_len += k;
         p += k;
@@ -355,7 +375,7 @@ void cf_xform_enc_free(struct cf_xform_enc *e)
     EVP_CIPHER_CTX_free(e->cc);
     cf_sha512_fini(&e->sha);
     if (e->in != NULL)
-        OPENSSL_cleanse(e->in, CF_XFORM_FRAME);
+        OPENSSL_cleanse(e->in, e->in_cap);
     free(e->in);
     free(e->out);
     free(e->ent);
@@ -375,8 +395,8 @@ struct cf_xform_dec {
     uint32_t *ent;  /* n index entries */
     uint64_t *off;  /* stored offset of each frame */
     uint8_t *sbuf;  /* a stored frame */
-    uint8_t *plain; /* the frame decoded last */
-    size_t plain_len;
+    uint8_t *plain; /* the frame decoded last; plain_cap bytes */
+    size_t plain_len, plain_cap;
     uint64_t cur;       /* its index; UINT64_MAX: none */
     uint64_t hash_next; /* frames 0..hash_next-1 went into hs, in order */
     struct cf_sha512 hs;
@@ -412,7 +432,6 @@ static int dec_index(struct cf_xform_dec *d, const uint8_t *t, uint64_t tlen, ui
                      char *err)
 {
     uint64_t n = (tlen - TRAILER_FIXED - TAG_LEN) / 4, pos = 0, smax = 0;
-    uint64_t zmax = ZSTD_compressBound(CF_XFORM_FRAME);
     size_t extra = (d->flags & CF_XFORM_E) ? TAG_LEN : 0;
 
     d->size = get_u64(t);
@@ -429,11 +448,12 @@ static int dec_index(struct cf_xform_dec *d, const uint8_t *t, uint64_t tlen, ui
         uint32_t v = get_u32(t + TRAILER_FIXED + 4 * i), len = v & ~RAW_BIT;
         uint64_t plen = i + 1 < n ? CF_XFORM_FRAME : d->size - i * (uint64_t)CF_XFORM_FRAME;
         bool raw = (v & RAW_BIT) != 0, ok;
-        if (raw)
+        if (!(d->flags & CF_XFORM_E))
+            ok = !raw && len > 0 && len <= ZSTD_compressBound(plen); /* z alone: all zstd */
+        else if (raw)
             ok = len == plen + extra;
         else
-            ok =
-                (d->flags & CF_XFORM_Z) && len > extra && len - extra < plen && len - extra <= zmax;
+            ok = (d->flags & CF_XFORM_Z) && len > extra && len - extra < plen;
         if (!ok) {
             cf_err_set(err, "frame %llu has an impossible stored length", (unsigned long long)i);
             return CF_ECHECKSUM;
@@ -449,6 +469,8 @@ static int dec_index(struct cf_xform_dec *d, const uint8_t *t, uint64_t tlen, ui
         return CF_ECHECKSUM;
     }
     d->sbuf = cf_xmalloc(smax ? smax : 1);
+    d->plain_cap = d->size < CF_XFORM_FRAME ? (size_t)d->size : CF_XFORM_FRAME;
+    d->plain = cf_xmalloc(d->plain_cap ? d->plain_cap : 1);
     return 0;
 }
 
@@ -495,7 +517,6 @@ int cf_xform_dec_open(unsigned flags, const uint8_t *key, uint64_t stored_size,
     rc = CF_EINTERNAL;
     if (cf_sha512_init(&d->hs) < 0)
         goto fail;
-    d->plain = cf_xmalloc(CF_XFORM_FRAME);
     if (flags & CF_XFORM_Z) {
         d->zd = ZSTD_createDCtx();
         if (d->zd == NULL)
@@ -566,9 +587,6 @@ static int dec_frame(struct cf_xform_dec *d, uint64_t i, char *err)
     int rc;
 
     d->cur = UINT64_MAX;
-    /* A raw frame without encryption is read straight into place. */
-    if (raw && !(d->flags & CF_XFORM_E))
-        body = d->plain;
     rc = d->read(d->ctx, d->off[i], body, slen);
     if (rc < 0)
         return rc;
@@ -584,7 +602,7 @@ static int dec_frame(struct cf_xform_dec *d, uint64_t i, char *err)
         blen = slen - TAG_LEN;
     }
     if (!raw) {
-        size_t r = ZSTD_decompressDCtx(d->zd, d->plain, CF_XFORM_FRAME, d->sbuf, blen);
+        size_t r = ZSTD_decompressDCtx(d->zd, d->plain, plen, d->sbuf, blen);
         if (ZSTD_isError(r) || r != plen) {
             cf_err_set(err, "frame %llu does not decompress", (unsigned long long)i);
             return CF_ECHECKSUM;
@@ -642,7 +660,7 @@ void cf_xform_dec_free(struct cf_xform_dec *d)
     EVP_CIPHER_CTX_free(d->cc);
     cf_sha512_fini(&d->hs);
     if (d->plain != NULL)
-        OPENSSL_cleanse(d->plain, CF_XFORM_FRAME);
+        OPENSSL_cleanse(d->plain, d->plain_cap);
     free(d->plain);
     free(d->sbuf);
     free(d->ent);

@@ -101,6 +101,7 @@ static void encode(unsigned flags, const uint8_t *key, const uint8_t *p, size_t 
     assert_int_equal(cf_sha512_init(&h), 0);
     assert_int_equal(cf_sha512_update(&h, p, n), 0);
     assert_int_equal(cf_sha512_final(&h, want), 0);
+    cf_sha512_fini(&h);
     assert_int_equal(cf_xform_enc_finish(e, want, sha, &size), 0);
     assert_memory_equal(sha, want, CF_SHA512_LEN);
     assert_int_equal(size, n);
@@ -163,7 +164,7 @@ static void test_round_trips(void **state)
                 if ((flags & CF_XFORM_Z) && text && n > 1000)
                     assert_true(s.len < n / 4); /* compressible: smaller */
                 if (!text)                      /* incompressible: raw frames, small overhead */
-                    assert_true(s.len <= n + 200 + n / F * 20);
+                    assert_true(s.len <= n + 200 + n / F * 48);
                 if ((flags & CF_XFORM_E) && text && n >= 44)
                     assert_null(memmem(s.base, s.len, "quick brown fox", 15));
                 free(back);
@@ -217,12 +218,13 @@ static void test_ranges(void **state)
  * not see may also decode to the right bytes, never to wrong ones. */
 static void expect_caught(unsigned flags, int rc, uint8_t *back, const uint8_t *p, size_t n)
 {
-    if (rc == 0 && !(flags & CF_XFORM_E))
-        assert_memory_equal(back, p, n);
-    else
+    if (rc != 0 || (flags & CF_XFORM_E)) {
         assert_int_equal(rc, CF_ECHECKSUM);
-    if (rc == 0)
-        free(back);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_true(back[i] == p[i]);
+    free(back);
 }
 
 /* Any changed byte of a small encrypted object fails; so do truncation,
@@ -240,8 +242,10 @@ static void test_tamper(void **state)
             uint8_t *t = malloc(s.len);
             memcpy(t, s.base, s.len);
             t[i] ^= 0x20;
+            int rc;
             back = NULL;
-            expect_caught(flags, decode_all(flags, key1, t, s.len, 100, &back, &pn), back, p, n);
+            rc = decode_all(flags, key1, t, s.len, 100, &back, &pn);
+            expect_caught(flags, rc, back, p, n);
             free(t);
         }
         for (size_t cut = 0; cut < s.len; cut += 7)
@@ -277,9 +281,10 @@ static void test_tamper_frames(void **state)
             uint8_t *t = malloc(s.len);
             memcpy(t, s.base, s.len);
             t[i] ^= 1;
+            int rc;
             back = NULL;
-            expect_caught(all_flags[fi], decode_all(all_flags[fi], key1, t, s.len, F, &back, &pn),
-                          back, p, n);
+            rc = decode_all(all_flags[fi], key1, t, s.len, F, &back, &pn);
+            expect_caught(all_flags[fi], rc, back, p, n);
             free(t);
         }
         cf_buf_fini(&s);
