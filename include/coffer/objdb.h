@@ -453,6 +453,14 @@ CF_MUST_CHECK int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms
                                         struct cf_objdb_cursor *cur, struct cf_objdb_deleted *out,
                                         size_t cap, char *err);
 
+/* Key rotation's walk of the deleted map (a record there may still be
+ * undeleted): its records that keep a key, in the order and with the
+ * cursor and returns of cf_objdb_list_deleted. Fills the uuid, xform,
+ * key_len and key of each out[i], the rest zero; CF_ECORRUPT for a key
+ * over CF_OBJDB_KEY_MAX. */
+CF_MUST_CHECK int cf_objdb_list_deleted_keys(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
+                                             struct cf_objdb_record *out, size_t cap, char *err);
+
 /* Fill *out with the deleted-map record of uuid (borrowed). Returns 0,
  * CF_ENOTFOUND (unknown shard, no such row, or the random part differs),
  * CF_ECORRUPT, or a db.h error. */
@@ -726,12 +734,11 @@ CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objd
                                       char *err);
 
 /* Key rotation: replace the wrapped key of the record of uuid (a holder or
- * a plain record in the object map) by new_key, and the copies its aliases
- * keep, only while it still holds old_key (a compare and swap: of two
- * rewraps racing, the second finds the key changed and leaves it). Both
- * keys are 1..CF_OBJDB_KEY_MAX bytes. Returns 0; CF_ENOTFOUND if the record
- * is gone, an alias, or no longer holds old_key; CF_EINVAL for a length out
- * of range; or a db.h error. */
+ * a plain record in the object map, or a record of the deleted map) by
+ * new_key, and the copies its aliases keep, only while it still holds old_key (a compare and swap:
+ * of two rewraps racing, the second finds the key changed and leaves it). Both keys
+ * are 1..CF_OBJDB_KEY_MAX bytes. Returns 0; CF_ENOTFOUND if the record is gone, an alias, or no
+ * longer holds old_key; CF_EINVAL for a length out of range; or a db.h error. */
 CF_MUST_CHECK int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid,
                                    const uint8_t *old_key, size_t old_len, const uint8_t *new_key,
                                    size_t new_len, char *err);

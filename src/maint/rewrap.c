@@ -1,15 +1,19 @@
 /*
  * rewrap.c -- the rewrap job (maint.h): key rotation of encrypted objects.
  *
- * Every record of the object map whose key is wrapped under a master key
- * other than the newest of the app's --master-key-file (keyring.h) gets its
+ * Every record of the object map, then of the deleted map (whose records
+ * may still be undeleted), whose key is wrapped under a master key other
+ * than the newest of the app's --master-key-file (keyring.h) gets its
  * key unwrapped and wrapped again under the newest, written as a compare
  * and swap (objdb.h cf_objdb_set_key): a record changed meanwhile is left
  * for the next run. The object's bytes do not change: only the record.
  * Safe to stop and start again: the walk resumes from its checkpoint, and
  * a record already under the newest key is counted "current" and skipped.
  *
- * Job report (counters): records (seen), encrypted, rewrapped, current
+ * The cursor is keyed (maint_int.h): 0 the object map, 1 the deleted map.
+ *
+ * Job report (counters): records (seen in the object map), deleted_map
+ * (records of the deleted map that keep a key), encrypted, rewrapped, current
  * (already under the newest key), failed (the key could not be unwrapped:
  * its master key is not in the file, or it does not match; logged).
  */
@@ -29,8 +33,13 @@
 #include "coffer/uuid.h"
 #include "maint_int.h"
 
+/* The walk's keys: which map it is in. */
+#define PHASE_OBJECTS 0u
+#define PHASE_DELETED 1u
+
 struct rewrap {
     struct cf_job *j;
+    uint32_t phase;
     const struct cf_keyring *kr;
     struct cf_objdb_record *page; /* CF__MAINT_BATCH */
 };
@@ -43,8 +52,12 @@ static int rewrap_one(struct rewrap *rw, const struct cf_objdb_record *rec, char
     char text[CF_UUID_SIZE], why[CF_ERR_LEN] = "";
     int rc;
 
-    cf_job_count(rw->j, "records", 1);
-    cf_job_done(rw->j, 1, 0);
+    if (rw->phase == PHASE_OBJECTS) {
+        cf_job_count(rw->j, "records", 1);
+        cf_job_done(rw->j, 1, 0);
+    } else {
+        cf_job_count(rw->j, "deleted_map", 1);
+    }
     if ((rec->xform & CF_OBJDB_XFORM_E) == 0 || rec->key_len == 0)
         return 0;
     cf_job_count(rw->j, "encrypted", 1);
@@ -81,7 +94,9 @@ static int list_page(void *ctx, struct cf_objdb_cursor *c, struct cf_uuid *at, s
                      char *err)
 {
     struct rewrap *rw = ctx;
-    int n = cf_objdb_list_records(cf_job_env(rw->j)->odb, 0, c, rw->page, max, err);
+    struct cf_objdb *odb = cf_job_env(rw->j)->odb;
+    int n = rw->phase == PHASE_OBJECTS ? cf_objdb_list_records(odb, 0, c, rw->page, max, err)
+                                       : cf_objdb_list_deleted_keys(odb, c, rw->page, max, err);
 
     for (int i = 0; i < n; i++)
         at[i] = rw->page[i].uuid;
@@ -116,11 +131,16 @@ static int rewrap_check(const struct cf_job_env *env, json_t *args, char *err)
 
 static int rewrap_run(struct cf_job *j, char *err)
 {
-    static const char *const names[] = {"records", "encrypted", "rewrapped", "current", "failed"};
+    static const char *const names[] = {"records",   "deleted_map", "encrypted",
+                                        "rewrapped", "current",     "failed"};
     const struct cf_job_env *env = cf_job_env(j);
     struct rewrap rw = {.j = j, .kr = env->keyring};
-    struct cf__maint_walk w = {
-        .j = j, .batch = CF__MAINT_BATCH, .list = list_page, .handle = handle_page, .ctx = &rw};
+    struct cf__maint_walk w = {.j = j,
+                               .batch = CF__MAINT_BATCH,
+                               .keyed = true,
+                               .list = list_page,
+                               .handle = handle_page,
+                               .ctx = &rw};
     struct cf_objdb_counts k;
     char cerr[CF_ERR_LEN];
     int rc;
@@ -134,8 +154,18 @@ static int rewrap_run(struct cf_job *j, char *err)
         cf_job_count(j, names[i], 0);
     if (cf_objdb_count(env->odb, &k, cerr) == 0)
         cf_job_set_total(j, k.records > k.aliases ? k.records - k.aliases : 0, 0);
+    if (w.key > PHASE_DELETED) {
+        cf_err_set(err, "bad saved cursor: map %" PRIu32, w.key);
+        return CF_EINVAL;
+    }
     rw.page = cf_xcalloc(CF__MAINT_BATCH, sizeof(*rw.page));
+    rw.phase = w.key;
     rc = cf__maint_walk_run(&w, err);
+    if (rc == 0 && rw.phase == PHASE_OBJECTS && w.cur.done) {
+        rw.phase = w.key = PHASE_DELETED;
+        memset(&w.cur, 0, sizeof(w.cur));
+        rc = cf__maint_walk_run(&w, err);
+    }
     free(rw.page);
     if (rc < 0)
         return rc;

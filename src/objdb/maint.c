@@ -832,6 +832,9 @@ int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uin
         "UPDATE objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND alias IS NULL"
         " AND enc_key = ?4 RETURNING id";
     static const char sql_aliases[] = "UPDATE objects SET enc_key = ?2 WHERE alias = ?1";
+    static const char sql_deleted[] =
+        "UPDATE deleted_objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND enc_key = ?4"
+        " RETURNING id";
     struct txn t;
     int rc;
 
@@ -842,6 +845,10 @@ int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uin
     rc = txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql_set, "iibb", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
+                       (const void *)old_key, old_len);
+    if (rc == CF_DB_DONE) /* moved to the deleted map? */
+        rc = cf_db_run(t.db, NULL, 0, err, sql_deleted, "iibb", (int64_t)uuid->oid,
                        cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
                        (const void *)old_key, old_len);
     if (rc == CF_DB_DONE) {

@@ -566,6 +566,24 @@ static void test_xform(void **state)
     assert_int_equal(cf_objdb_move_deleted(fx->odb, &a, err), 0);
     assert_int_equal(cf_objdb_set_deleted(fx->odb, &u, true, err), 0);
     assert_int_equal(cf_objdb_move_deleted(fx->odb, &u, err), 0);
+    /* In the deleted map: listed with its key, and rewrapped there too. */
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[4];
+        uint8_t k3[CF_OBJDB_KEY_MAX];
+        assert_int_equal(cf_objdb_list_deleted_keys(fx->odb, &c, recs, 4, err), 1);
+        assert_same_uuid(&recs[0].uuid, &u);
+        assert_int_equal(recs[0].xform, r.xform);
+        assert_int_equal(recs[0].key_len, sizeof(k2));
+        assert_memory_equal(recs[0].key, k2, sizeof(k2));
+        assert_int_equal(cf_objdb_list_deleted_keys(fx->odb, &c, recs, 4, err), 0);
+        assert_true(c.done);
+        memset(k3, 0x33, sizeof(k3));
+        assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k3, sizeof(k3), err),
+                         CF_ENOTFOUND);
+        assert_int_equal(cf_objdb_set_key(fx->odb, &u, k2, sizeof(k2), k3, sizeof(k3), err), 0);
+        memcpy(k2, k3, sizeof(k2));
+    }
     assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), 0);
     get_ok(fx, &u, &got);
     assert_int_equal(got.xform, r.xform);
