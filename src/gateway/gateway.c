@@ -559,7 +559,10 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
         rc = CF_EUNAVAIL;
     }
     if (rc < 0) {
-        cf_log(CF_LOG_WARN, "no redirect for %s (%s): streaming it", uuid, err);
+        /* 409: stored compressed or encrypted, which no filer URL serves
+         * (objsrv.c serve_urls): streaming it is the normal course. */
+        cf_log(status == 409 ? CF_LOG_DEBUG : CF_LOG_WARN, "no redirect for %s (%s): streaming it",
+               uuid, err);
         json_decref(j);
         return rc;
     }

@@ -19,7 +19,8 @@
  *                an objsrv with only an unrelated key answers 503.
  *   gateway      a client set to --compress yes --encrypt yes uploads
  *                through the gateway: its objects are stored "ze", read
- *                back whole and by Range through the gateway.
+ *                back whole and by Range through the gateway, and streamed
+ *                when the client asks for a redirect.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,7 +399,7 @@ static void t_gateway(void *arg)
     IT_CHECKF(strstr(out, "compress yes, encrypt yes") != NULL, "client set printed: %s", out);
     admin_ok(fsdb, out, sizeof(out), "client", "list", NULL, NULL, NULL, NULL, NULL, NULL);
     IT_CHECKF(strstr(out, "compressed,encrypted") != NULL, "client list printed: %s", out);
-    it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, NULL);
+    it_gateway_start_ok(&gw, fsdb, c.app.base, c.objsrv.base, "--redirect-min", "1000", NULL);
     login(gw.base, "acme", "u", auth, sizeof(auth));
 
     it_gen_init(&b.gen, seed, BIG);
@@ -420,11 +421,18 @@ static void t_gateway(void *arg)
     check_no_plain(&c, &rec, seed);
 
     /* Read back through the gateway, whole and by Range. */
-    IT_EQ(it_http_to(NULL, gw.base, "GET", "/api/v1/fs/doc.txt", NULL, &r, auth, NULL), 200);
     it_prng_sha512(seed, BIG, sha);
-    IT_EQ(r.total, BIG);
-    IT_CHECK(memcmp(r.sha, sha, CF_SHA512_LEN) == 0);
-    it_resp_fini(&r);
+    for (int redirect = 0; redirect < 2; redirect++) {
+        /* Asked for a redirect, it streams: no filer URL serves the plain
+         * bytes of a transformed object. */
+        IT_EQ(it_http_to(NULL, gw.base, "GET",
+                         redirect ? "/api/v1/fs/doc.txt?redirect=1" : "/api/v1/fs/doc.txt", NULL,
+                         &r, auth, NULL),
+              200);
+        IT_EQ(r.total, BIG);
+        IT_CHECK(memcmp(r.sha, sha, CF_SHA512_LEN) == 0);
+        it_resp_fini(&r);
+    }
     {
         enum { FIRST = 300000, LAST = 600000 };
         unsigned char *want = malloc(LAST - FIRST + 1);
