@@ -51,8 +51,8 @@ struct record {
     uint64_t size;
     uint8_t sha[CF_SHA512_LEN];
     char path[CF_PATH_MAX + 1]; /* the object's path on its filers */
-    /* The filers hold a transform of the bytes (XFORM_*):
-     * they decode it when asked with the transform (and the key). */
+    /* The filers hold a transform of the bytes (XFORM_*): they decode it
+     * when asked with the transform (and the key). */
     unsigned xform;
     uint8_t wrapped[CF_KEYRING_WRAPPED_LEN];              /* with E: the object key, wrapped */
     size_t n;                                             /* replicas */
@@ -528,11 +528,11 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     if (cf_uuid_parse(id, strlen(id), &u, err) < 0)
         return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
     rc = get_record(o, id, &rec, err);
-    if (rc == 0)
-        rc = xform_headers(o, &rec, hline, xhdrs, err);
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    rc = xform_headers(o, &rec, hline, xhdrs, err);
     if (rc < 0) {
-        if (rc == CF_EUNAVAIL && rec.xform != 0)
-            cf_log(CF_LOG_ERROR, "download of %s: %s", id, err);
+        cf_log(CF_LOG_ERROR, "download of %s: %s", id, err);
         return cf_http_reply_error(c, rc, "%s", err);
     }
     order_replicas(o, &rec);
