@@ -9,18 +9,15 @@
  *                URL; a bad ?xform= is 400; an app without a master key
  *                refuses "e" (503, nothing recorded), an objsrv without one
  *                refuses to serve it (503) but serves "z".
- *   repair       a flipped stored byte and a deleted replica are found by
- *                the audit (against the stored SHA-512) and rewritten from a
- *                good replica; a dead filer's objects are rebuilt elsewhere;
- *                every replica then holds the stored bytes and reads back.
- *   rotate       a second master key, a restart and the rewrap job: every
- *                key is wrapped under the new one; the old key removed, the
- *                objects still read; the rewrap again finds nothing to do;
- *                an objsrv with only an unrelated key answers 503.
- *   gateway      a client set to --compress yes --encrypt yes uploads
- *                through the gateway: its objects are stored "ze", read
- *                back whole and by Range through the gateway, and streamed
- *                when the client asks for a redirect.
+ *   repair       a flipped stored byte and a deleted replica: reads go on
+ *                from the good replica; both are found by the audit (against the stored SHA-512)
+ * and rewritten from a good replica; a dead filer's objects are rebuilt elsewhere; every replica
+ * then holds the stored bytes and reads back. rotate       a second master key, a restart and the
+ * rewrap job: every key is wrapped under the new one; the old key removed, the objects still read;
+ * the rewrap again finds nothing to do; an objsrv with only an unrelated key answers 503. gateway
+ * a client set to --compress yes --encrypt yes uploads through the gateway: its objects are stored
+ * "ze", read back whole and by Range through the gateway, and streamed when the client asks for a
+ * redirect.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,8 +153,11 @@ static void start(struct it_cluster *c, size_t n, const char *keys)
     for (size_t i = 0; i < n; i++)
         it_cluster_add_filer(c, 100, "--small-max", "0", NULL);
     it_admin_shard_add(c->db);
+    /* No finding checks: a read that meets a damaged replica leaves it for
+     * the audit to find. */
     it_app_start_ok(&c->app, c->db, "--purge-interval-ms", "0", "--stale-delay-ms", "0",
-                    "--audit-interval-s", "0", "--master-key-file", keys, NULL);
+                    "--audit-interval-s", "0", "--finding-checks=false", "--master-key-file", keys,
+                    NULL);
     it_objsrv_start_ok(&c->objsrv, c->app.base, "--master-key-file", keys, NULL);
 }
 
@@ -243,6 +243,11 @@ static void t_repair(void *arg)
      * bytes, finds both and repairs them from the other replica. */
     it_flip_object_byte(filer_of(&c, rec[0].filers[0]), rec[0].path, h[0].size / 2);
     it_object_file_remove(filer_of(&c, rec[1].filers[1]), rec[1].path);
+    /* Reads go on from the good replica meanwhile. */
+    for (int k = 0; k < 3; k++) {
+        it_download_ok(NULL, c.objsrv.base, &rec[0]);
+        it_download_ok(NULL, c.objsrv.base, &rec[1]);
+    }
     job = it_job_run(c.app.base, "audit", "{}");
     IT_EQ(it_job_counter(job, "corrupt"), 1);
     IT_EQ(it_job_counter(job, "missing"), 1);
