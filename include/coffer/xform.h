@@ -26,8 +26,10 @@
  *   of SHA-512(footer || trailer).
  * - footer (16 bytes, last) = "CFX1" | flags u8 (1 z, 2 e) | 0 u8 | 0 u16 |
  *   stored length of the trailer with its tag u64.
- * The output is a function of (plain bytes, flags, key) only: replicas
- * that encode the same object store byte-identical files. Reusing a nonce
+ * The output is a function of (plain bytes, flags, key) only, for one
+ * version of libzstd (another version may compress differently; it still
+ * decodes): replicas that encode the same object store byte-identical
+ * files. Reusing a nonce
  * is safe only because every object has its own random key: a key must
  * never encrypt two different objects.
  *

@@ -38,8 +38,7 @@ struct cf_filer {
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     uint32_t id;
     uint64_t started_ns;
-    uint64_t small_max; /* the store's: a transformed upload this small is encoded in memory */
-    bool faults;        /* holds the process's fault injector (faults_int.h) */
+    bool faults; /* holds the process's fault injector (faults_int.h) */
 };
 
 /* State of one request that carries a body: an object PUT, or (fault
@@ -49,11 +48,9 @@ struct put_req {
     struct cf_buf body; /* the fault's JSON, up to CF__FILER_FAULTS_BODY_MAX */
     struct cf_store_put *put;
     /* A PUT with X-Coffer-Transform: its plain bytes go through xf, which
-     * writes the stored form to put, or, for a small object, to mem, stored
-     * at the end once its exact size is known (so that it can go to a volume). */
+     * writes the stored form to put (begun with an unknown size: the store
+     * keeps it in a volume if it stays within --small-max). */
     struct cf_xform_enc *xf;
-    bool xf_mem;
-    struct cf_buf mem;
     int64_t plain_size; /* declared; -1 unknown */
     bool has_expect;
     uint8_t expect[CF_SHA512_LEN]; /* the plain SHA-512 the sender gave */
@@ -370,14 +367,11 @@ static int content_length(struct MHD_Connection *c, int64_t *out)
     return 0;
 }
 
-/* cf_xform_sink_fn: the stored bytes of a transformed PUT, to the store
- * or, for a small object, to memory. */
+/* cf_xform_sink_fn: the stored bytes of a transformed PUT, to the store. */
 static int put_sink(void *ctx, const void *data, size_t n)
 {
     struct put_req *req = ctx;
 
-    if (req->xf_mem)
-        return cf_buf_append(&req->mem, data, n);
     return cf_store_put_write(req->put, data, n);
 }
 
@@ -411,20 +405,13 @@ static enum MHD_Result put_begin_xform(struct cf_filer *f, struct MHD_Connection
         free(req);
         return cf_http_refuse(c, req_cls, rc, "cannot start the transform");
     }
-    if (size >= 0 && (uint64_t)size <= f->small_max) {
-        /* Small: the stored size is known only at the end; the store takes
-         * it then, so that it can go to a volume like any small object. */
-        req->xf_mem = true;
-        cf_buf_init(&req->mem, (size_t)cf_xform_bound((uint64_t)size, flags));
-    } else {
-        rc = cf_store_put_begin(f->store, path, strlen(path), -1, NULL, &req->put, err);
-        if (rc < 0) {
-            cf_xform_enc_free(req->xf);
-            free(req);
-            cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
-                   cf_strerror(rc), err);
-            return cf_http_refuse(c, req_cls, rc, "%s", err);
-        }
+    rc = cf_store_put_begin(f->store, path, strlen(path), -1, NULL, &req->put, err);
+    if (rc < 0) {
+        cf_xform_enc_free(req->xf);
+        free(req);
+        cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s refused: %s: %s", path,
+               cf_strerror(rc), err);
+        return cf_http_refuse(c, req_cls, rc, "%s", err);
     }
     *req_cls = req;
     return MHD_YES;
@@ -465,8 +452,7 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
 
 /* End of a transformed PUT's body: finish the stored form (checking the
  * plain SHA-512), store it, and reply with both forms' size and SHA-512. */
-static enum MHD_Result put_finish_xform(struct cf_filer *f, struct MHD_Connection *c,
-                                        struct put_req *req)
+static enum MHD_Result put_finish_xform(struct MHD_Connection *c, struct put_req *req)
 {
     uint8_t sha[CF_SHA512_LEN], ssha[CF_SHA512_LEN];
     char hex[CF_SHA512_HEX_LEN + 1], shex[CF_SHA512_HEX_LEN + 1], ssize[24];
@@ -500,15 +486,6 @@ static enum MHD_Result put_finish_xform(struct cf_filer *f, struct MHD_Connectio
         (void)snprintf(err, sizeof(err), "fewer bytes than declared");
         rc = CF_EBADREQ;
         goto fail;
-    }
-    if (req->xf_mem) {
-        rc = cf_store_put_begin(f->store, req->path, strlen(req->path), (int64_t)req->mem.len, NULL,
-                                &req->put, err);
-        if (rc < 0)
-            goto fail;
-        rc = cf_store_put_write(req->put, req->mem.base, req->mem.len);
-        if (rc < 0)
-            goto fail;
     }
     rc = cf_store_put_commit(req->put, ssha, &stored, err);
     req->put = NULL;
@@ -556,7 +533,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     int rc = req->err;
 
     if (req->xf != NULL)
-        return put_finish_xform(f, c, req);
+        return put_finish_xform(c, req);
     if (rc < 0) {
         (void)snprintf(err, sizeof(err), "%s", req->msg);
         goto done;
@@ -797,7 +774,6 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
         cf_store_put_abort(req->put);
     }
     cf_xform_enc_free(req->xf);
-    cf_buf_fini(&req->mem);
     cf_buf_fini(&req->body);
     free(req);
 }
@@ -840,7 +816,6 @@ int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
     int rc;
 
     f->id = (uint32_t)conf->id;
-    f->small_max = conf->small_max;
     f->started_ns = cf_now_ns();
     if (conf->fault_injection) {
         rc = cf__filer_faults_open(io, &so.io, err);

@@ -6,6 +6,7 @@
  * stored bytes to a third that decodes them, damaged objects never served
  * whole, and small objects in volumes.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,19 @@ static void t_refusals(void *arg)
     IT_EQ(status_with(&f, "GET", "r/plain", "X-Coffer-Transform: z", NULL), 422);
     IT_EQ(status_with(&f, "GET", "r/plain", "X-Coffer-Transform: e", "X-Coffer-Key: " KEY), 422);
     IT_EQ(status_with(&f, "GET", "r/none", "X-Coffer-Transform: z", NULL), 404);
+    /* A range past the plain end: 416 with the plain size. */
+    IT_EQ(it_http(NULL, &f, "GET", "/o/r/e", NULL, &r, "Range: bytes=5000-6000", xe.hdr[0],
+                  xe.hdr[1], NULL),
+          416);
+    IT_CHECK(it_resp_header(&r, "Content-Range", hdr, sizeof(hdr)));
+    IT_STREQ(hdr, "bytes */5000");
+    it_resp_fini(&r);
+    /* Immutable as any object: the second PUT is refused before its body. */
+    it_gen_init(&b.gen, 8, 4000);
+    IT_EQ(it_http(NULL, &f, "PUT", "/o/r/e", &b, &r, xze.hdr[0], xze.hdr[1], NULL), 409);
+    it_gen_fini(&b.gen);
+    it_check_error_body(&r, "EEXIST");
+    it_resp_fini(&r);
     /* A wrong plain checksum: 422, nothing kept. */
     it_prng_sha512(99, 4000, other);
     it_hex(other, hex);
@@ -452,12 +466,61 @@ static void t_trailer_signed(void *arg)
     it_filer_stop_ok(&f);
 }
 
+#define CONC_N 12
+
+struct conc_job {
+    const struct it_filer *f;
+    unsigned i;
+};
+
+static uint64_t conc_size(unsigned i)
+{
+    return 100000 + (uint64_t)i * 61417;
+}
+
+static void *conc_thread(void *arg)
+{
+    static const struct xf *const xs[] = {&xz, &xe, &xze};
+    const struct conc_job *j = arg;
+    const struct xf *x = xs[j->i % 3];
+    uint64_t seed = 500 + j->i + (j->i % 2 ? IT_SEED_TEXT : 0), size = conc_size(j->i);
+    struct stored st;
+    char path[64];
+
+    it_fmt(path, sizeof(path), "conc/%02u", j->i);
+    put_xf(j->f, path, x, seed, size, &st);
+    get_xf_ok(j->f, path, x, seed, size);
+    range_xf_ok(j->f, path, x, seed, size / 3, size / 2, size);
+    return NULL;
+}
+
+/* Transformed PUTs and decoded GETs of every kind, several at once. */
+static void t_concurrent(void *arg)
+{
+    struct conc_job jobs[CONC_N];
+    pthread_t th[CONC_N];
+    struct it_filer f;
+
+    (void)arg;
+    start_one(&f, 1, "f1");
+    for (unsigned i = 0; i < CONC_N; i++) {
+        jobs[i].f = &f;
+        jobs[i].i = i;
+        IT_EQ(pthread_create(&th[i], NULL, conc_thread, &jobs[i]), 0);
+    }
+    for (unsigned i = 0; i < CONC_N; i++)
+        IT_EQ(pthread_join(th[i], NULL), 0);
+    IT_EQ(it_status_int(&f, "objects"), CONC_N);
+    it_filer_stop_ok(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"roundtrip", t_roundtrip, NULL, 60}, {"refusals", t_refusals, NULL, 30},
-        {"replicas", t_replicas, NULL, 60},   {"damage", t_damage, NULL, 60},
-        {"volume", t_volume, NULL, 60},       {"trailer_signed", t_trailer_signed, NULL, 30},
+        {"roundtrip", t_roundtrip, NULL, 60},   {"refusals", t_refusals, NULL, 30},
+        {"replicas", t_replicas, NULL, 60},     {"damage", t_damage, NULL, 60},
+        {"volume", t_volume, NULL, 60},         {"trailer_signed", t_trailer_signed, NULL, 30},
+        {"concurrent", t_concurrent, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
