@@ -19,6 +19,7 @@
  * "ze", read back whole and by Range through the gateway, and streamed when the client asks for a
  * redirect.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/io.h"
+#include "coffer/keyring.h"
 #include "harness.h"
 
 #define K1      "1 1111111111111111111111111111111111111111111111111111111111111111\n"
@@ -459,13 +461,38 @@ static void t_gateway(void *arg)
     it_cluster_stop(&c);
 }
 
+/* `coffer server` makes DATA/master.key (0600) and gives it to its app
+ * and objsrv, which store and serve an encrypted object. */
+static void t_server(void *arg)
+{
+    const uint64_t seed = IT_SEED_TEXT | 400;
+    char path[IT_PATH_MAX];
+    struct it_record rec;
+    struct it_server s;
+    struct held h;
+    struct stat sb;
+    int st;
+
+    (void)arg;
+    it_server_start_ok(&s, "data", 2, NULL);
+    it_case_path(path, "data/" CF_KEYRING_FILE);
+    IT_EQ(stat(path, &sb), 0);
+    IT_EQ(sb.st_mode & 0777, 0600);
+    IT_EQ(upload_x(s.p.base, "ze", seed, 100000, &rec, &h), 201);
+    IT_EQ(h.master_key, 1);
+    IT_CHECK(h.size < 100000 / 10);
+    it_download_ok(NULL, s.objsrv, &rec);
+    it_proc_signal(&s.p, SIGINT);
+    IT_CHECKF(it_proc_wait_exit(&s.p, 20000, &st), "coffer server ignored SIGINT");
+    IT_EQ(it_exit_code(st), 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"upload_read", t_upload_read, NULL, 60},
-        {"repair", t_repair, NULL, 90},
-        {"rotate", t_rotate, NULL, 60},
-        {"gateway", t_gateway, NULL, 60},
+        {"upload_read", t_upload_read, NULL, 60}, {"repair", t_repair, NULL, 90},
+        {"rotate", t_rotate, NULL, 60},           {"gateway", t_gateway, NULL, 60},
+        {"server", t_server, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
