@@ -33,9 +33,10 @@
  * is safe only because every object has its own random key: a key must
  * never encrypt two different objects.
  *
- * Integrity: with "e" every frame and the trailer are authenticated. With
+ * Integrity: with "e" every frame and the trailer are authenticated,
+ * which binds each frame to its index, its length and the object's end. With
  * "z" alone, every frame carries zstd's checksum (XXH64, not a MAC) and the
- * trailer its hash. Besides, a decoder that has decoded every frame in
+ * trailer its hash; besides, a decoder that has decoded every frame in
  * order checks the plain SHA-512 before it hands out any byte of the last
  * frame, so a full read never returns a complete wrong object (a range
  * that skips frames relies on the per-frame checks).

@@ -397,8 +397,11 @@ struct cf_xform_dec {
     uint8_t *sbuf;  /* a stored frame */
     uint8_t *plain; /* the frame decoded last; plain_cap bytes */
     size_t plain_len, plain_cap;
-    uint64_t cur;       /* its index; UINT64_MAX: none */
-    uint64_t hash_next; /* frames 0..hash_next-1 went into hs, in order */
+    uint64_t cur; /* its index; UINT64_MAX: none */
+    /* Frames 0..hash_next-1 went into hs, in order. With "e" nothing
+     * does: authentication already binds every frame to its place and the
+     * trailer, so the SHA-512 would only cost time. */
+    uint64_t hash_next;
     struct cf_sha512 hs;
 };
 
@@ -514,6 +517,7 @@ int cf_xform_dec_open(unsigned flags, const uint8_t *key, uint64_t stored_size,
     d->read = read;
     d->ctx = ctx;
     d->cur = UINT64_MAX;
+    d->hash_next = (flags & CF_XFORM_E) ? UINT64_MAX : 0;
     rc = CF_EINTERNAL;
     if (cf_sha512_init(&d->hs) < 0)
         goto fail;
