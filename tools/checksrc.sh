@@ -69,7 +69,7 @@ my $banned = join "|", sort keys %advice;
 # Which part of the system each public header belongs to.
 my %owner;
 for my $pair (
-    [common  => [qw(common err log buf conf limits io http httpc cred net role metrics sha512 hex
+    [common  => [qw(common err log buf conf limits io http httpc cred keyring net role metrics sha512 hex
                     objpath range uuid tls beat upstream xform)]],
     [db      => [qw(db shardset clockguard lease)]],
     [objdb   => [qw(objdb scribe registry)]],

@@ -110,6 +110,9 @@ struct cf_app_conf {
     /* Tests only: a file whose number of ms is added to the wall clock of
      * the retention decisions (clockguard.h); NULL: none. */
     char *test_clock_offset_file;
+    /* The operator's master keys (keyring.h); NULL: none, and an upload
+     * asking for encryption is refused. */
+    char *master_key_file;
     struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
 };

@@ -50,6 +50,12 @@ struct cf_fanout;
 CF_MUST_CHECK int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s,
                                 struct cf_fanout **out);
 
+/* As cf_fanout_new, each request also carrying the header lines headers
+ * ("Name: value", NULL-ended; borrowed during the call), e.g. a transform
+ * (xform.h) the filers apply to the body before they store it. */
+CF_MUST_CHECK int cf_fanout_new_with(const char *const *urls, size_t n, unsigned stall_s,
+                                     const char *const *headers, struct cf_fanout **out);
+
 /* Hand n bytes (borrowed; not kept after return) to every live target and
  * wait until each has taken them or failed. Returns the number of targets
  * still live (0 means every one failed). */
@@ -63,6 +69,12 @@ CF_MUST_CHECK int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA
 /* The state of target i (< n), and in *reason (may be NULL) a one-line
  * reason when failed, "" otherwise (valid until cf_fanout_free). */
 enum cf_fanout_state cf_fanout_state(const struct cf_fanout *f, size_t i, const char **reason);
+
+/* What target i (CF_FANOUT_OK) stored, from its reply's
+ * X-Coffer-Stored-Size and X-Coffer-Stored-SHA512 (a transformed PUT).
+ * Returns 0, or CF_ENOTFOUND when the reply does not have both. */
+CF_MUST_CHECK int cf_fanout_stored(const struct cf_fanout *f, size_t i, uint64_t *size,
+                                   uint8_t sha[CF_SHA512_LEN]);
 
 /* Abort what is still running and release. NULL is a no-op. */
 void cf_fanout_free(struct cf_fanout *f);

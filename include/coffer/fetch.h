@@ -53,7 +53,13 @@ struct cf_fetch_opts {
     unsigned stall_s;         /* a replica sending nothing this long is abandoned */
     cf_fetch_fail_cb on_fail; /* may be NULL */
     void *ctx;
+    /* More request header lines ("Name: value"), NULL-ended, at most
+     * CF_FETCH_HEADERS_MAX; copied (and wiped at cf_fetch_free: they may
+     * carry an object key, xform.h). NULL: none. */
+    const char *const *headers;
 };
+
+#define CF_FETCH_HEADERS_MAX 4
 
 /* Prepare a read (no I/O yet). On success *out is the fetch (caller owns;
  * release with cf_fetch_free). Returns 0, CF_EINVAL, or CF_EINTERNAL. */

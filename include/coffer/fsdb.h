@@ -150,6 +150,8 @@ struct cf_fsdb_client {
     unsigned replicas;      /* wanted copies of each stored object */
     unsigned keep_versions; /* version expiry: the newest N kept; 0: all */
     unsigned keep_days;     /* version expiry: kept D days; 0: forever */
+    bool compress;          /* storage policy: new objects stored compressed (zstd) */
+    bool encrypt;           /* storage policy: new objects stored encrypted (AES-256-GCM) */
     uint64_t created_ms;
 };
 
@@ -327,6 +329,13 @@ CF_MUST_CHECK int cf_fsdb_client_list(struct cf_fsdb *fs, struct cf_fsdb_client 
  * CF_FSDB_KEEP_DAYS_MAX), CF_ENOTFOUND, or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_client_set_keep(struct cf_fsdb *fs, uint64_t client,
                                           unsigned keep_versions, unsigned keep_days, char *err);
+
+/* Set client's storage policy: whether the objects of its later uploads
+ * are stored compressed and/or encrypted (objdb.h CF_OBJDB_XFORM_*; the
+ * gateway asks the app for it on each upload). Objects already stored stay
+ * as they are. Returns 0, CF_ENOTFOUND, or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_client_set_xform(struct cf_fsdb *fs, uint64_t client, bool compress,
+                                           bool encrypt, char *err);
 
 /* Delete for good up to CF_FSDB_EXPIRE_BATCH versions of client that its
  * policy (read from the catalog) expires at now_ms, in one transaction,

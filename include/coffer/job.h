@@ -72,6 +72,8 @@
 
 /* What every job may use (all borrowed from the app, valid until
  * cf_jobs_close returns). */
+struct cf_keyring;
+
 struct cf_job_env {
     struct cf_objdb *odb;
     /* The catalog's db.h URI (the jobs table lives there; cf_jobs_open
@@ -90,6 +92,8 @@ struct cf_job_env {
      * read by cf_jobs_open only): added to the owner of its jobs' rows, so
      * a 409 names it. */
     const char *instance;
+    /* The master keys (keyring.h) of the rewrap job; NULL: none. */
+    const struct cf_keyring *keyring;
 };
 
 struct cf_job;

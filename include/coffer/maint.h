@@ -43,6 +43,14 @@
  *                            that no record lists and no hold covers are
  *                            deleted (objdb.h cf_objdb_orphan_claim);
  *                            dry_run only counts them.
+ *   rewrap     (rewrap.c)    {}: the key of every encrypted record (object
+ *                            map, then deleted map) not wrapped under the
+ *                            newest master key of the app's
+ *                            --master-key-file (keyring.h) is rewrapped
+ *                            under it; no byte on a filer changes.
+ * Of a compressed or encrypted record (objdb.h CF_OBJDB_XFORM_*), every
+ * kind copies and checks the bytes the filers hold (stored_size,
+ * stored_sha512), never the client's.
  * They share the worker pool, the walk and the placement of a new replica
  * (src/maint/maint_int.h). A job reports in its counters and the scribe;
  * see each file for the counters it keeps.
@@ -76,11 +84,12 @@ extern const struct cf_job_kind cf_job_rebalance;
 extern const struct cf_job_kind cf_job_audit;
 extern const struct cf_job_kind cf_job_dedupe;
 extern const struct cf_job_kind cf_job_orphans;
+extern const struct cf_job_kind cf_job_rewrap;
 
 /* The kinds above, in that order: the app registers them all
  * (cf_jobs_open), the command line makes one `coffer admin KIND` of each.
  * In kinds.c. */
-#define CF_MAINT_NKINDS 5
+#define CF_MAINT_NKINDS 6
 extern const struct cf_job_kind *const cf_maint_kinds[CF_MAINT_NKINDS];
 
 /* What cf_audit_object found and did (the audit's counters of the same

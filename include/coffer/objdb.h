@@ -106,6 +106,16 @@
 
 struct cf_objdb;
 
+/* A record's transform (its xform field): the filers hold the client's bytes
+ * compressed (zstd) and/or encrypted (AES-256-GCM under the record's key,
+ * unwrapped with the operator's master key), in the filer's framing. size
+ * and sha512 are always those of the client's bytes; stored_size and
+ * stored_sha512 those of what the filers hold, which rebuild, rebalance and
+ * audit copy and check. */
+#define CF_OBJDB_XFORM_Z   1u /* compressed */
+#define CF_OBJDB_XFORM_E   2u /* encrypted: key_len > 0 */
+#define CF_OBJDB_XFORM_ALL 3u
+
 /* An object record. Fixed size, caller-owned, no pointers: filled by
  * cf_objdb_get, read by cf_objdb_commit. */
 struct cf_objdb_record {
@@ -117,7 +127,10 @@ struct cf_objdb_record {
     unsigned nfilers;                       /* filers holding a copy, 1..CF_OBJDB_REPLICAS_MAX */
     uint32_t filers[CF_OBJDB_REPLICAS_MAX]; /* ascending in a record from cf_objdb_get */
     size_t key_len;                         /* 0: no encryption key */
-    uint8_t key[CF_OBJDB_KEY_MAX];
+    uint8_t key[CF_OBJDB_KEY_MAX];          /* the object key wrapped (keyring.h) */
+    unsigned xform;                         /* CF_OBJDB_XFORM_* bits; 0: stored as sent */
+    uint64_t stored_size;      /* bytes each filer holds; equals size when xform is 0 */
+    uint8_t stored_sha512[64]; /* their SHA-512; equals sha512 when xform is 0 */
     bool deleted;
     uint64_t deleted_ms; /* when marked deleted (ms since the epoch); 0 if not deleted */
     uint64_t created_ms; /* ms since the epoch; cf_objdb_commit uses now when 0 */
@@ -443,6 +456,14 @@ CF_MUST_CHECK int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms
                                         struct cf_objdb_cursor *cur, struct cf_objdb_deleted *out,
                                         size_t cap, char *err);
 
+/* Key rotation's walk of the deleted map (a record there may still be
+ * undeleted): its records that keep a key, in the order and with the
+ * cursor and returns of cf_objdb_list_deleted. Fills the uuid, xform,
+ * key_len and key of each out[i], the rest zero; CF_ECORRUPT for a key
+ * over CF_OBJDB_KEY_MAX. */
+CF_MUST_CHECK int cf_objdb_list_deleted_keys(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
+                                             struct cf_objdb_record *out, size_t cap, char *err);
+
 /* Fill *out with the deleted-map record of uuid (borrowed). Returns 0,
  * CF_ENOTFOUND (unknown shard, no such row, or the random part differs),
  * CF_ECORRUPT, or a db.h error. */
@@ -706,15 +727,15 @@ CF_MUST_CHECK int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uu
                                         uint32_t filer_id, const char *path, uint64_t before_ms,
                                         bool dry_run, struct cf_objdb_stale *out, char *err);
 
-/* Find a holder record, not marked deleted, with this content: sha512 and
- * size equal, wanting and listing at least min_replicas replicas (an alias
+/* Find a holder record, not marked deleted, with this content stored this
+ * way: sha512, size and xform equal, wanting and listing at least min_replicas replicas (an alias
  * takes its holder's wanted count, which must not fall), in a shard that is
  * not obsolete (a read-only or full one counts: the alias then goes to
  * another shard). Shards are searched in id order through an index on
  * sha512, one query each. On success fills *out and returns 1; returns 0
  * if there is none, or a db.h error. */
 CF_MUST_CHECK int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64],
-                                        uint64_t size, unsigned min_replicas,
+                                        uint64_t size, unsigned xform, unsigned min_replicas,
                                         struct cf_objdb_record *out, char *err);
 
 /* Commit a new alias record: alias (reserved with cf_objdb_reserve) of
@@ -736,7 +757,7 @@ struct cf_objdb_dup {
 };
 
 /* Walk the shards for holder records (not marked deleted) with the same
- * sha512 and size as a holder wanting at least as many replicas and
+ * sha512, size and xform as a holder wanting at least as many replicas and
  * listing at least as many filers: a lower-numbered one in the same shard,
  * or else (records of at least min_size bytes that nothing names as
  * holder) one in a lower-numbered shard, found by one look-up per lower
@@ -748,7 +769,7 @@ CF_MUST_CHECK int cf_objdb_list_dups(struct cf_objdb *odb, uint64_t min_size,
                                      size_t cap, char *err);
 
 /* Turn record d->dup into an alias of d->holder, checking both are still
- * holders with equal content, neither marked deleted, the holder wanting
+ * holders with equal content and xform, neither marked deleted, the holder wanting
  * and listing at least as many replicas as d->dup: dup's filers go to the
  * stale-replica list (its bytes are deleted later). Same shard: one
  * transaction, and dup's own aliases follow it to the holder (dup must not
@@ -767,6 +788,16 @@ CF_MUST_CHECK int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objd
  * reading a shard's refs. */
 CF_MUST_CHECK int cf_objdb_ref_sweep(struct cf_objdb *odb, uint64_t before_ms, uint64_t *kept,
                                      uint64_t *dropped, char *err);
+
+/* Key rotation: replace the wrapped key of the record of uuid (a holder or
+ * a plain record in the object map, or a record of the deleted map) by
+ * new_key, and the copies its aliases keep, only while it still holds old_key (a compare and swap:
+ * of two rewraps racing, the second finds the key changed and leaves it). Both keys
+ * are 1..CF_OBJDB_KEY_MAX bytes. Returns 0; CF_ENOTFOUND if the record is gone, an alias, or no
+ * longer holds old_key; CF_EINVAL for a length out of range; or a db.h error. */
+CF_MUST_CHECK int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid,
+                                   const uint8_t *old_key, size_t old_len, const uint8_t *new_key,
+                                   size_t new_len, char *err);
 
 /* Count records per state for metrics and reports, over every shard:
  * holders with fewer filers than wanted replicas ("deficit"), all records,

@@ -51,6 +51,9 @@ struct cf_objsrv_conf {
     char *tls_key;
     /* The CA file to verify the https:// services it calls (httpc.h). */
     char *tls_ca;
+    /* The operator's master keys (keyring.h), to unwrap the keys of
+     * encrypted objects; NULL: they are not served (503). */
+    char *master_key_file;
 
     struct cf_http_limits http; /* slow clients (http.h) */
     struct cf_role_beat beat;   /* beat.h: --monitor, --advertise, --dc */

@@ -58,14 +58,16 @@ struct cf_pump;
 typedef void (*cf_pump_reply_cb)(void *ctx, size_t target, const char *p, size_t n);
 
 struct cf_pump_opts {
-    const char *method;        /* "PUT", "POST", ...; borrowed during cf_pump_new */
-    const char *const *urls;   /* n URLs; borrowed during cf_pump_new */
-    size_t n;                  /* 1..CF_PUMP_MAX targets */
-    unsigned stall_s;          /* see Stalls above; > 0 */
-    unsigned reply_s;          /* see Stalls above; > 0 */
-    bool sha_trailer;          /* end the body with the X-Coffer-SHA512 trailer */
-    cf_pump_reply_cb on_reply; /* may be NULL: reply bodies are dropped */
-    void *ctx;                 /* passed to on_reply; kept until cf_pump_free */
+    const char *method;         /* "PUT", "POST", ...; borrowed during cf_pump_new */
+    const char *const *urls;    /* n URLs; borrowed during cf_pump_new */
+    size_t n;                   /* 1..CF_PUMP_MAX targets */
+    unsigned stall_s;           /* see Stalls above; > 0 */
+    unsigned reply_s;           /* see Stalls above; > 0 */
+    bool sha_trailer;           /* end the body with the X-Coffer-SHA512 trailer */
+    const char *const *headers; /* more "Name: value" lines, NULL-ended; may be NULL;
+                                   borrowed during cf_pump_new */
+    cf_pump_reply_cb on_reply;  /* may be NULL: reply bodies are dropped */
+    void *ctx;                  /* passed to on_reply; kept until cf_pump_free */
 };
 
 enum cf_pump_state {
@@ -104,6 +106,12 @@ enum cf_pump_state cf_pump_state(const struct cf_pump *p, size_t i, long *status
  * cf_httpc_reply_sha512: 0 with out filled, CF_ENOTFOUND or CF_EINVAL. */
 CF_MUST_CHECK int cf_pump_reply_sha512(const struct cf_pump *p, size_t i,
                                        uint8_t out[CF_SHA512_LEN]);
+
+/* The value of header name (borrowed) in target i's reply (i < n;
+ * CF_PUMP_REPLIED), copied into buf (cap bytes, NUL-terminated). Returns 0,
+ * CF_ENOTFOUND (no such header) or CF_ETOOLARGE (over cap - 1 bytes). */
+CF_MUST_CHECK int cf_pump_reply_header(const struct cf_pump *p, size_t i, const char *name,
+                                       char *buf, size_t cap);
 
 /* Abort the transfers still running and release. NULL is a no-op. */
 void cf_pump_free(struct cf_pump *p);

@@ -12,15 +12,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "coffer/buf.h"
 #include "coffer/clockguard.h"
 #include "coffer/cred.h"
 #include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fanout.h"
+#include "coffer/hex.h"
 #include "coffer/http.h"
 #include "coffer/httpc.h"
 #include "coffer/job.h"
+#include "coffer/keyring.h"
 #include "coffer/lease.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
@@ -94,6 +99,8 @@ struct cf_app {
     uint64_t purge_retention_ms, purge_interval_ms;
     /* inline dedupe at upload (dedupe.c) */
     bool dedupe;
+    /* the master keys that wrap object keys; NULL: no encrypted uploads */
+    struct cf_keyring *keyring;
     /* rebuild, rebalance, audit, dedupe (job.h) */
     struct cf_jobs *jobs;
     struct cf_scribe *jobs_scribe;
@@ -139,6 +146,10 @@ struct upload {
     uint64_t size;
     bool has_expect;
     uint8_t expect[CF_SHA512_LEN];
+    /* ?xform= (CF_OBJDB_XFORM_*): the filers store the body transformed;
+     * with E, wrapped is the object key under the newest master key. */
+    unsigned xform;
+    uint8_t wrapped[CF_KEYRING_WRAPPED_LEN];
     int err;
     uint64_t t0;
     /* The targets are held (cf_objdb_upload_hold) until hold_until_ms; the
@@ -211,6 +222,10 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_app_conf),
     {"test-clock-offset-file", CF_CONF_STR, NULL, 0, 0, OFF(test_clock_offset_file),
      "TESTS ONLY: add the milliseconds in this file to the clock of retention decisions", false},
+    {"master-key-file", CF_CONF_STR, NULL, 0, 0, OFF(master_key_file),
+     "the operator's master keys (lines \"KID HEX64\", mode 0600), which wrap the keys of "
+     "encrypted objects (?xform=e); none: encrypted uploads are refused",
+     false},
 };
 const size_t cf_app_conf_nopts = CF_ARRAY_LEN(cf_app_conf_opts);
 
@@ -706,13 +721,47 @@ static void hold_replicas(const struct cf_app *a, const struct upload *u, const 
     }
 }
 
+/* The transform text ("z", "e", "ze", or "" for none) as CF_OBJDB_XFORM_*
+ * bits, or -1. */
+static int xform_parse(const char *t)
+{
+    if (t == NULL || strcmp(t, "") == 0)
+        return 0;
+    if (strcmp(t, "z") == 0)
+        return CF_OBJDB_XFORM_Z;
+    if (strcmp(t, "e") == 0)
+        return CF_OBJDB_XFORM_E;
+    if (strcmp(t, "ze") == 0)
+        return CF_OBJDB_XFORM_Z | CF_OBJDB_XFORM_E;
+    return -1;
+}
+
+/* The filer headers of a transformed upload (xform.h): the transform and,
+ * with E, the object key in hex. hdrs gets up to 2 lines and a NULL. */
+static void xform_headers(unsigned xform, const uint8_t key[CF_KEYRING_KEY_LEN], char line[2][160],
+                          const char *hdrs[3])
+{
+    size_t n = 0;
+
+    (void)snprintf(line[0], sizeof(line[0]), "X-Coffer-Transform: %s%s",
+                   (xform & CF_OBJDB_XFORM_Z) ? "z" : "", (xform & CF_OBJDB_XFORM_E) ? "e" : "");
+    hdrs[n++] = line[0];
+    if (xform & CF_OBJDB_XFORM_E) {
+        memcpy(line[1], "X-Coffer-Key: ", 14);
+        cf_hex_encode(key, CF_KEYRING_KEY_LEN, line[1] + 14);
+        hdrs[n++] = line[1];
+    }
+    hdrs[n] = NULL;
+}
+
 static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
 {
     const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, CF_SHA512_HEADER);
-    const char *urls[CF_FANOUT_MAX];
-    char err[CF_ERR_LEN] = "", msg[CF_ERR_LEN + 64] = "";
+    const char *urls[CF_FANOUT_MAX], *hdrs[3] = {NULL};
+    char err[CF_ERR_LEN] = "", msg[CF_ERR_LEN + 64] = "", hline[2][160];
+    uint8_t key[CF_KEYRING_KEY_LEN];
     struct upload *u = cf_xcalloc(1, sizeof(*u));
-    int rc = CF_EBADREQ;
+    int rc = CF_EBADREQ, xf = xform_parse(cf_http_query(c, "xform"));
 
     u->t0 = cf_now_ns();
     u->r = a->replicas;
@@ -737,6 +786,35 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
         }
         u->has_expect = true;
     }
+    if (xf < 0) {
+        (void)snprintf(msg, sizeof(msg), "xform must be z, e or ze");
+        goto fail;
+    }
+    u->xform = (unsigned)xf;
+    if ((u->xform & CF_OBJDB_XFORM_E) && a->keyring == NULL) {
+        rc = CF_EUNAVAIL;
+        (void)snprintf(msg, sizeof(msg),
+                       "this app has no --master-key-file: it cannot store encrypted objects");
+        goto fail;
+    }
+    /* A key of its own for every object (xform.h: a key never encrypts two
+     * objects), kept only wrapped. */
+    if (u->xform & CF_OBJDB_XFORM_E) {
+        if (RAND_bytes(key, sizeof(key)) != 1) {
+            rc = CF_EINTERNAL;
+            (void)snprintf(msg, sizeof(msg), "no random bytes for the object key");
+            goto fail;
+        }
+        rc = cf_keyring_wrap(a->keyring, key, u->wrapped, err);
+        if (rc < 0) {
+            OPENSSL_cleanse(key, sizeof(key));
+            (void)snprintf(msg, sizeof(msg), "%s", err);
+            goto fail;
+        }
+    }
+    if (u->xform != 0)
+        xform_headers(u->xform, key, hline, hdrs);
+    OPENSSL_cleanse(key, sizeof(key));
     rc = cf_objdb_reserve(a->odb, 0, &u->uuid, err);
     if (rc < 0) {
         (void)snprintf(msg, sizeof(msg), "cannot reserve an object id: %s", err);
@@ -760,7 +838,10 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     }
     for (size_t i = 0; i < u->n; i++)
         urls[i] = u->urls[i];
-    if (cf_sha512_init(&u->h) < 0 || cf_fanout_new(urls, u->n, a->stall_s, &u->fo) < 0) {
+    rc = cf_sha512_init(&u->h) < 0 ? CF_EINTERNAL
+                                   : cf_fanout_new_with(urls, u->n, a->stall_s, hdrs, &u->fo);
+    OPENSSL_cleanse(hline, sizeof(hline));
+    if (rc < 0) {
         rc = CF_EINTERNAL;
         (void)snprintf(msg, sizeof(msg), "cannot start the transfers");
         goto fail;
@@ -768,6 +849,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     *req_cls = u;
     return MHD_YES;
 fail:
+    OPENSSL_cleanse(hline, sizeof(hline));
     if (u->held) {
         char rerr[CF_ERR_LEN] = "";
         if (cf_objdb_upload_release(a->odb, &u->uuid, rerr) < 0)
@@ -813,6 +895,9 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     bool ok[CF_FANOUT_MAX] = {false};
     char err[CF_ERR_LEN] = "";
     size_t nv = 0, good = 0;
+    /* What each filer holds: the body itself, or its transformed form. */
+    uint8_t ssha[CF_SHA512_LEN] = {0};
+    uint64_t ssize = 0;
     enum MHD_Result r;
     int rc = u->err;
 
@@ -839,6 +924,32 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
              * replica to check, but the operator should see the failure. */
             (void)filer_event(a, u->ids[i], CF_SCRIBE_FILER_ERROR, u->uuid_text, "upload", why);
             view_mark_offline(a, u->ids[i]);
+        }
+    }
+    /* A transformed body is stored the same on every filer (xform.h); a
+     * filer that says otherwise fails the upload rather than leave replicas
+     * that audit would take for corrupt. */
+    if (u->xform == 0) {
+        ssize = u->size;
+        memcpy(ssha, sha, sizeof(ssha));
+    }
+    for (size_t i = 0, first = 1; rc == 0 && u->xform != 0 && i < u->n; i++) {
+        uint8_t s2[CF_SHA512_LEN];
+        uint64_t z2 = 0;
+        if (!ok[i])
+            continue;
+        if (cf_fanout_stored(u->fo, i, &z2, s2) < 0) {
+            rc = CF_EUNAVAIL;
+            (void)snprintf(err, sizeof(err),
+                           "filer %" PRIu32 " did not say what it stored (no transform support?)",
+                           u->ids[i]);
+        } else if (first) {
+            ssize = z2;
+            memcpy(ssha, s2, sizeof(ssha));
+            first = 0;
+        } else if (z2 != ssize || memcmp(s2, ssha, sizeof(ssha)) != 0) {
+            rc = CF_EINTERNAL;
+            (void)snprintf(err, sizeof(err), "the filers stored different bytes for one body");
         }
     }
     /* DESIGN §2: a filer that failed is replaced by a copy from a finished
@@ -868,7 +979,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             cf_log(CF_LOG_WARN, "upload %s: cannot hold filer %" PRIu32 " for a copy: %s",
                    u->uuid_text, u->ids[k], err);
             err[0] = '\0';
-        } else if (cf_replica_copy(srcs, ns, u->urls[k], u->size, sha, a->stall_s, err) == 0) {
+        } else if (cf_replica_copy(srcs, ns, u->urls[k], ssize, ssha, a->stall_s, err) == 0) {
             ok[k] = true;
             good++;
             cf_log(CF_LOG_INFO, "upload %s: replaced a failed filer with filer %" PRIu32,
@@ -888,6 +999,13 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     memcpy(rec.sha512, sha, sizeof(sha));
     rec.replicas = u->r;
     rec.created_ms = cf_wall_ms();
+    rec.xform = u->xform;
+    rec.stored_size = ssize;
+    memcpy(rec.stored_sha512, ssha, sizeof(ssha));
+    if (u->xform & CF_OBJDB_XFORM_E) {
+        rec.key_len = sizeof(u->wrapped);
+        memcpy(rec.key, u->wrapped, sizeof(u->wrapped));
+    }
     for (size_t i = 0; i < u->n; i++)
         if (ok[i])
             rec.filers[rec.nfilers++] = u->ids[i];
@@ -978,6 +1096,27 @@ static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
     j = json_pack("{s:s,s:I,s:s,s:I,s:s,s:o,s:I,s:b}", "uuid", uuid, "size", (json_int_t)rec->size,
                   "sha512", hex, "replicas", (json_int_t)rec->replicas, "path", rec->path, "filers",
                   filers, "created_ms", (json_int_t)rec->created_ms, "deleted", rec->deleted);
+    /* What the filers hold, and for an encrypted object its key wrapped
+     * (objsrv unwraps it with its master key file) and the master key that
+     * wraps it (the rewrap's progress). */
+    if (j != NULL) {
+        char shex[CF_SHA512_HEX_LEN + 1];
+        cf_sha512_hex(rec->stored_sha512, shex);
+        (void)json_object_set_new(j, "xform",
+                                  json_string((rec->xform & CF_OBJDB_XFORM_ALL) == 3 ? "ze"
+                                              : (rec->xform & CF_OBJDB_XFORM_Z) != 0 ? "z"
+                                              : (rec->xform & CF_OBJDB_XFORM_E) != 0 ? "e"
+                                                                                     : ""));
+        (void)json_object_set_new(j, "stored_size", json_integer((json_int_t)rec->stored_size));
+        (void)json_object_set_new(j, "stored_sha512", json_string(shex));
+        if ((rec->xform & CF_OBJDB_XFORM_E) && rec->key_len <= CF_OBJDB_KEY_MAX) {
+            char khex[2 * CF_OBJDB_KEY_MAX + 1];
+            cf_hex_encode(rec->key, rec->key_len, khex);
+            (void)json_object_set_new(j, "master_key",
+                                      json_integer(cf_keyring_kid_of(rec->key, rec->key_len)));
+            (void)json_object_set_new(j, "wrapped_key", json_string(khex));
+        }
+    }
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the record");
     return cf_http_reply_json(c, status, j);
@@ -1242,7 +1381,8 @@ static int jobs_open(struct cf_app *a, const struct cf_app_conf *conf, char *err
                              .clock = a->clock,
                              .filers = jobs_filers,
                              .filers_ctx = a,
-                             .instance = instance};
+                             .instance = instance,
+                             .keyring = a->keyring};
     int rc;
 
     (void)snprintf(instance, sizeof(instance), "app %.80s", conf->listen);
@@ -1468,6 +1608,11 @@ int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out, uint16_t *
     rc = cf_role_auth_serve("app", &conf->auth, access_of, &ho, &a->cred, err);
     if (rc < 0)
         goto out;
+    if (conf->master_key_file != NULL) {
+        rc = cf_keyring_load(conf->master_key_file, &a->keyring, err);
+        if (rc < 0)
+            goto out;
+    }
     cf_db_pool_set_default_wait((unsigned)conf->db_wait_ms);
     rc = cf_objdb_open(conf->db, (unsigned)conf->db_pool, &a->odb, err);
     if (rc < 0)
@@ -1567,6 +1712,7 @@ void cf_app_free(struct cf_app *a)
     cf_tracker_free(a->trk);
     cf_scribe_close(a->trk_scribe);
     cf_objdb_close(a->odb);
+    cf_keyring_free(a->keyring);
     free(a->view);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->purge_mu);

@@ -36,6 +36,8 @@ struct accounts_conf {
     char *level;
     char *keep_versions; /* NULL: not given */
     char *keep_days;
+    char *compress; /* NULL: not given */
+    char *encrypt;
 };
 
 #define OFF(f) offsetof(struct accounts_conf, f)
@@ -64,6 +66,12 @@ static const struct cf_conf_opt accounts_opts[] = {
      "client set: keep the newest N versions of each file (0: all; default: unchanged)", false},
     {"keep-days", CF_CONF_STR, NULL, 0, 0, OFF(keep_days),
      "client set: keep a replaced version D days (0: forever; default: unchanged)", false},
+    {"compress", CF_CONF_STR, NULL, 0, 0, OFF(compress),
+     "client set: yes or no, store later uploads compressed (zstd; default: unchanged)", false},
+    {"encrypt", CF_CONF_STR, NULL, 0, 0, OFF(encrypt),
+     "client set: yes or no, store later uploads encrypted (AES-256-GCM; the apps need "
+     "--master-key-file; default: unchanged)",
+     false},
 };
 
 /* The user's id in client, or "no user" in err. */
@@ -139,19 +147,36 @@ static int parse_keep(const char *text, const char *opt, unsigned max, unsigned 
     return 0;
 }
 
-/* `client set --client C [--keep-versions N] [--keep-days D]`: the client's
- * version expiry policy (fsdb.h "Version expiry"); an option not given
- * stays as it was. */
+/* The yes/no text (may be NULL: keep *out) of option opt into *out. */
+static int parse_yes(const char *text, const char *opt, bool *out, char *err)
+{
+    if (text == NULL)
+        return 0;
+    if (strcmp(text, "yes") == 0 || strcmp(text, "no") == 0) {
+        *out = text[0] == 'y';
+        return 0;
+    }
+    cf_err_set(err, "--%s wants yes or no, not \"%.32s\"", opt, text);
+    return CF_EINVAL;
+}
+
+/* `client set --client C [--keep-versions N] [--keep-days D] [--compress
+ * yes|no] [--encrypt yes|no]`: the client's version expiry policy (fsdb.h
+ * "Version expiry") and storage policy; an option not given stays as it
+ * was. */
 static int client_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **pos, char *err)
 {
     struct cf_fsdb_client cl;
     uint64_t id = 0;
     unsigned kv, kd;
+    bool z, e;
     int rc;
 
     (void)pos;
-    if (c->keep_versions == NULL && c->keep_days == NULL) {
-        cf_err_set(err, "give --keep-versions N and/or --keep-days D");
+    if (c->keep_versions == NULL && c->keep_days == NULL && c->compress == NULL &&
+        c->encrypt == NULL) {
+        cf_err_set(err, "give --keep-versions N, --keep-days D, --compress yes|no and/or "
+                        "--encrypt yes|no");
         return CF_EINVAL;
     }
     rc = find_client(fs, c, &id, err);
@@ -164,11 +189,20 @@ static int client_set(struct cf_fsdb *fs, const struct accounts_conf *c, char **
     rc = parse_keep(c->keep_versions, "keep-versions", CF_FSDB_KEEP_VERSIONS_MAX, &kv, err);
     if (rc == 0)
         rc = parse_keep(c->keep_days, "keep-days", CF_FSDB_KEEP_DAYS_MAX, &kd, err);
+    z = cl.compress;
+    e = cl.encrypt;
     if (rc == 0)
+        rc = parse_yes(c->compress, "compress", &z, err);
+    if (rc == 0)
+        rc = parse_yes(c->encrypt, "encrypt", &e, err);
+    if (rc == 0 && (c->keep_versions != NULL || c->keep_days != NULL))
         rc = cf_fsdb_client_set_keep(fs, id, kv, kd, err);
+    if (rc == 0 && (c->compress != NULL || c->encrypt != NULL))
+        rc = cf_fsdb_client_set_xform(fs, id, z, e, err);
     if (rc == 0)
-        printf("client %s: keep versions %u (0: all), keep days %u (0: forever)\n", cl.name, kv,
-               kd);
+        printf("client %s: keep versions %u (0: all), keep days %u (0: forever), compress %s, "
+               "encrypt %s\n",
+               cl.name, kv, kd, z ? "yes" : "no", e ? "yes" : "no");
     return rc;
 }
 
@@ -182,11 +216,15 @@ static int client_list(struct cf_fsdb *fs, const struct accounts_conf *c, char *
     (void)c;
     (void)pos;
     if (rc == 0)
-        printf("%-8s %-24s %-6s %-9s %-14s %s\n", "id", "name", "shard", "replicas",
-               "keep-versions", "keep-days");
+        printf("%-8s %-24s %-6s %-9s %-14s %-10s %s\n", "id", "name", "shard", "replicas",
+               "keep-versions", "keep-days", "store");
     for (size_t i = 0; rc == 0 && i < n; i++)
-        printf("%-8" PRIu64 " %-24s %-6" PRIu32 " %-9u %-14u %u\n", v[i].id, v[i].name, v[i].shard,
-               v[i].replicas, v[i].keep_versions, v[i].keep_days);
+        printf("%-8" PRIu64 " %-24s %-6" PRIu32 " %-9u %-14u %-10u %s\n", v[i].id, v[i].name,
+               v[i].shard, v[i].replicas, v[i].keep_versions, v[i].keep_days,
+               v[i].compress && v[i].encrypt ? "compressed,encrypted"
+               : v[i].compress               ? "compressed"
+               : v[i].encrypt                ? "encrypted"
+                                             : "plain");
     free(v);
     return rc;
 }
@@ -524,6 +562,7 @@ int cf__cli_admin_accounts(int argc, char **argv)
     static const char usage[] =
         "usage: coffer admin client add NAME [--replicas R] [--shard-location URI]\n"
         "       coffer admin client set --client C [--keep-versions N] [--keep-days D]\n"
+        "                [--compress yes|no] [--encrypt yes|no]\n"
         "       coffer admin client list\n"
         "       coffer admin user add --client C NAME [--admin]\n"
         "                [--password P | --password-file FILE | --password-prompt]\n"

@@ -4,11 +4,13 @@
  */
 #include "coffer/fanout.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coffer/err.h"
+#include "coffer/xform.h"
 
 struct target {
     enum cf_fanout_state state;
@@ -41,12 +43,19 @@ static void fail(struct target *t, const char *why)
 
 int cf_fanout_new(const char *const *urls, size_t n, unsigned stall_s, struct cf_fanout **out)
 {
+    return cf_fanout_new_with(urls, n, stall_s, NULL, out);
+}
+
+int cf_fanout_new_with(const char *const *urls, size_t n, unsigned stall_s,
+                       const char *const *headers, struct cf_fanout **out)
+{
     struct cf_pump_opts o = {.method = "PUT",
                              .urls = urls,
                              .n = n,
                              .stall_s = stall_s,
                              .reply_s = stall_s,
                              .sha_trailer = true,
+                             .headers = headers,
                              .on_reply = on_reply};
     struct cf_fanout *f = NULL;
     int rc = CF_EINVAL;
@@ -128,6 +137,26 @@ enum cf_fanout_state cf_fanout_state(const struct cf_fanout *f, size_t i, const 
     if (reason != NULL)
         *reason = f->t[i].state == CF_FANOUT_FAILED ? f->t[i].reason : "";
     return f->t[i].state;
+}
+
+int cf_fanout_stored(const struct cf_fanout *f, size_t i, uint64_t *size,
+                     uint8_t sha[CF_SHA512_LEN])
+{
+    char v[CF_SHA512_HEX_LEN + 1], *end = NULL;
+    unsigned long long n;
+
+    if (f->t[i].state != CF_FANOUT_OK ||
+        cf_pump_reply_header(f->p, i, CF_XFORM_STORED_SIZE_HEADER, v, sizeof(v)) < 0)
+        return CF_ENOTFOUND;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0)
+        return CF_ENOTFOUND;
+    if (cf_pump_reply_header(f->p, i, CF_XFORM_STORED_SHA_HEADER, v, sizeof(v)) < 0 ||
+        cf_sha512_parse_hex(v, strlen(v), sha) < 0)
+        return CF_ENOTFOUND;
+    *size = (uint64_t)n;
+    return 0;
 }
 
 void cf_fanout_free(struct cf_fanout *f)

@@ -4,6 +4,7 @@
 #include "coffer/fetch.h"
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct cf_fetch {
     unsigned stall_s;
     cf_fetch_fail_cb on_fail;
     void *ctx;
+    char *headers[CF_FETCH_HEADERS_MAX]; /* sent on every request; NULL-ended */
 
     struct cf__cluster_multi mh; /* opened at the first transfer that may pause */
     CURL *e;                     /* the transfer in progress, or NULL */
@@ -105,6 +107,13 @@ int cf_fetch_new(const struct cf_fetch_opts *o, struct cf_fetch **out)
     f->stall_s = o->stall_s;
     f->on_fail = o->on_fail;
     f->ctx = o->ctx;
+    for (size_t i = 0; o->headers != NULL && o->headers[i] != NULL; i++) {
+        if (i == CF_FETCH_HEADERS_MAX) {
+            cf_fetch_free(f);
+            return CF_EINVAL;
+        }
+        f->headers[i] = cf_xstrdup(o->headers[i]);
+    }
     if (o->sha != NULL) {
         f->verify = true;
         memcpy(f->sha, o->sha, CF_SHA512_LEN);
@@ -150,6 +159,17 @@ static int start_transfer(struct cf_fetch *f, bool blocking)
                    f->first + f->len - 1);
     cf_httpc_tls(f->e);
     (void)curl_easy_setopt(f->e, CURLOPT_URL, f->urls[f->cur]);
+    for (size_t i = 0; i < CF_FETCH_HEADERS_MAX && f->headers[i] != NULL; i++) {
+        struct curl_slist *l = curl_slist_append(f->e_hdrs, f->headers[i]);
+        if (l == NULL) {
+            cf_httpc_easy_give(f->e);
+            f->e = NULL;
+            curl_slist_free_all(f->e_hdrs);
+            f->e_hdrs = NULL;
+            return CF_EINTERNAL;
+        }
+        f->e_hdrs = l;
+    }
     if (cf_httpc_sign(f->e, "GET", f->urls[f->cur], (void **)&f->e_hdrs) < 0) {
         cf_httpc_easy_give(f->e);
         f->e = NULL;
@@ -322,6 +342,10 @@ void cf_fetch_free(struct cf_fetch *f)
     cf__cluster_multi_close(&f->mh);
     for (size_t i = 0; i < f->n; i++)
         free(f->urls[i]);
+    for (size_t i = 0; i < CF_FETCH_HEADERS_MAX && f->headers[i] != NULL; i++) {
+        OPENSSL_cleanse(f->headers[i], strlen(f->headers[i]));
+        free(f->headers[i]);
+    }
     cf_sha512_fini(&f->h);
     free(f->buf);
     free(f);

@@ -116,6 +116,8 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
         rc = header_add(&p->hdrs, "Expect:");
     if (rc == 0 && o->sha_trailer)
         rc = header_add(&p->hdrs, "Trailer: " CF_SHA512_HEADER);
+    for (size_t i = 0; rc == 0 && o->headers != NULL && o->headers[i] != NULL; i++)
+        rc = header_add(&p->hdrs, o->headers[i]);
     if (rc == 0)
         rc = cf__cluster_multi_open(&p->mh);
     if (rc < 0)
@@ -285,6 +287,21 @@ int cf_pump_reply_sha512(const struct cf_pump *p, size_t i, uint8_t out[CF_SHA51
 {
     cf_assert(i < p->n);
     return cf_httpc_reply_sha512(p->t[i].h, out);
+}
+
+int cf_pump_reply_header(const struct cf_pump *p, size_t i, const char *name, char *buf, size_t cap)
+{
+    struct curl_header *hdr = NULL;
+    size_t len;
+
+    cf_assert(i < p->n);
+    if (curl_easy_header(p->t[i].h, name, 0, CURLH_HEADER, -1, &hdr) != CURLHE_OK)
+        return CF_ENOTFOUND;
+    len = strlen(hdr->value);
+    if (len >= cap)
+        return CF_ETOOLARGE;
+    memcpy(buf, hdr->value, len + 1);
+    return 0;
 }
 
 void cf_pump_free(struct cf_pump *p)

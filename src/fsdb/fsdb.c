@@ -386,7 +386,8 @@ int cf__fsdb_check_name(const char *name, char *err)
 
 /* Inside the caller's transaction, give a catalog made by an older coffer
  * the columns added since: the clients' version expiry policy (fsdb.h),
- * starting with every version kept. */
+ * starting with every version kept, and their storage policy, starting
+ * with objects stored as sent. */
 static int catalog_migrate(struct cf_db *db, char *err)
 {
     static const struct cf_db_column cols[] = {
@@ -394,6 +395,10 @@ static int catalog_migrate(struct cf_db *db, char *err)
          "ALTER TABLE clients ADD COLUMN keep_versions INTEGER NOT NULL DEFAULT 0;"},
         {"clients", "keep_days",
          "ALTER TABLE clients ADD COLUMN keep_days INTEGER NOT NULL DEFAULT 0;"},
+        {"clients", "compress",
+         "ALTER TABLE clients ADD COLUMN compress INTEGER NOT NULL DEFAULT 0;"},
+        {"clients", "encrypt",
+         "ALTER TABLE clients ADD COLUMN encrypt INTEGER NOT NULL DEFAULT 0;"},
     };
 
     return cf_db_add_columns(db, cols, CF_ARRAY_LEN(cols), err);
@@ -638,7 +643,8 @@ out:
 /* ---- clients -------------------------------------------------------------------- */
 
 #define CLIENT_COLS                                                                                \
-    "SELECT id, name, shard_id, info, replicas, created, keep_versions, keep_days FROM clients"
+    "SELECT id, name, shard_id, info, replicas, created, keep_versions, keep_days, compress,"      \
+    " encrypt FROM clients"
 
 static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
 {
@@ -654,6 +660,8 @@ static int client_row(struct cf_db_stmt *s, struct cf_fsdb_client *c)
     c->created_ms = (uint64_t)cf_db_column_int64(s, 5);
     c->keep_versions = (unsigned)cf_db_column_int64(s, 6);
     c->keep_days = (unsigned)cf_db_column_int64(s, 7);
+    c->compress = cf_db_column_int64(s, 8) != 0;
+    c->encrypt = cf_db_column_int64(s, 9) != 0;
     return rc;
 }
 
@@ -860,6 +868,25 @@ int cf_fsdb_client_set_keep(struct cf_fsdb *fs, uint64_t client, unsigned keep_v
     db = cf_db_pool_acquire(fs->catalog);
     rc = cf_db_run(db, &id, 1, err, sql, "iii", (int64_t)client, (int64_t)keep_versions,
                    (int64_t)keep_days);
+    cf_db_pool_release(fs->catalog, db);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "no such client");
+        rc = CF_ENOTFOUND;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_client_set_xform(struct cf_fsdb *fs, uint64_t client, bool compress, bool encrypt,
+                             char *err)
+{
+    static const char sql[] =
+        "UPDATE clients SET compress = ?2, encrypt = ?3 WHERE id = ?1 RETURNING id";
+    struct cf_db *db = cf_db_pool_acquire(fs->catalog);
+    int64_t id = 0;
+    int rc;
+
+    rc = cf_db_run(db, &id, 1, err, sql, "iii", (int64_t)client, (int64_t)compress,
+                   (int64_t)encrypt);
     cf_db_pool_release(fs->catalog, db);
     if (rc == CF_DB_DONE) {
         cf_err_set(err, "no such client");

@@ -570,7 +570,10 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
         rc = CF_EUNAVAIL;
     }
     if (rc < 0) {
-        cf_log(CF_LOG_WARN, "no redirect for %s (%s): streaming it", uuid, err);
+        /* 409: stored compressed or encrypted, which no filer URL serves
+         * (objsrv.c serve_urls): streaming it is the normal course. */
+        cf_log(status == 409 ? CF_LOG_DEBUG : CF_LOG_WARN, "no redirect for %s (%s): streaming it",
+               uuid, err);
         json_decref(j);
         return rc;
     }
@@ -1007,9 +1010,13 @@ static int upload_open(struct cf_gateway *g, struct req *r, char *err)
         size_t order[CF_UPSTREAM_MAX];
         (void)cf_upstream_order(g->app, order);
         r->app_i = order[0];
-        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u",
+        /* The client's storage policy (fsdb.h cf_fsdb_client_set_xform) is
+         * the app's ?xform=: the filers store the bytes transformed. */
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u%s%s%s",
                      cf_upstream_url(g->app, r->app_i),
-                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas);
+                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas,
+                     cl.compress || cl.encrypt ? "&xform=" : "", cl.compress ? "z" : "",
+                     cl.encrypt ? "e" : "");
         if (n < 0 || (size_t)n >= sizeof(url)) {
             rc = CF_EINTERNAL;
             cf_err_set(err, "the app URL is too long");

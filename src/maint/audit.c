@@ -227,12 +227,13 @@ static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-/* GET url and compare its body with rec's size and SHA-512 as it streams
+/* GET url (the stored bytes: no transform header) and compare its body with
+ * rec's stored size and SHA-512 as it streams
  * (memory: libcurl's buffer, whatever the object's size). */
 static enum verdict read_back(struct audit *au, const char *url, const struct cf_objdb_record *rec,
                               char *why, size_t cap)
 {
-    struct readback rb = {.j = au->j, .want = rec->size};
+    struct readback rb = {.j = au->j, .want = rec->stored_size};
     uint8_t got[CF_SHA512_LEN];
     enum verdict v = V_UNREACHABLE;
     long stall = (long)au->env->stall_s;
@@ -271,7 +272,7 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
         (void)snprintf(why, cap, "digest failure");
     } else if (rb.too_long) {
         v = V_CORRUPT;
-        (void)snprintf(why, cap, "more than the record's %" PRIu64 " bytes", rec->size);
+        (void)snprintf(why, cap, "more than the record's %" PRIu64 " bytes", rec->stored_size);
     } else if (cc != CURLE_OK && rb.status != 404) {
         (void)snprintf(why, cap, "%s", curl_easy_strerror(cc));
     } else if (rb.status == 404) {
@@ -279,12 +280,13 @@ static enum verdict read_back(struct audit *au, const char *url, const struct cf
         (void)snprintf(why, cap, "not on the filer");
     } else if (rb.status != 200) {
         (void)snprintf(why, cap, "HTTP status %ld", rb.status);
-    } else if (rb.got != rec->size) {
+    } else if (rb.got != rec->stored_size) {
         v = V_CORRUPT;
-        (void)snprintf(why, cap, "%" PRIu64 " bytes, the record says %" PRIu64, rb.got, rec->size);
+        (void)snprintf(why, cap, "%" PRIu64 " bytes, the record says %" PRIu64, rb.got,
+                       rec->stored_size);
     } else if (cf_sha512_final(&rb.h, got) < 0) {
         (void)snprintf(why, cap, "digest failure");
-    } else if (memcmp(got, rec->sha512, sizeof(got)) != 0) {
+    } else if (memcmp(got, rec->stored_sha512, sizeof(got)) != 0) {
         v = V_CORRUPT;
         (void)snprintf(why, cap, "SHA-512 differs from the record's");
     } else {
@@ -474,8 +476,8 @@ static void repair_one(struct audit *au, struct rstate *s, unsigned i)
                s->text, s->ids[i], why);
         return;
     }
-    rc = cf_replica_ensure(srcs, ns, s->urls[i], s->rec->size, s->rec->sha512, au->env->stall_s,
-                           &copied, why);
+    rc = cf_replica_ensure(srcs, ns, s->urls[i], s->rec->stored_size, s->rec->stored_sha512,
+                           au->env->stall_s, &copied, why);
     if (rc < 0) {
         au_count(au, "failed", 1);
         cf_log(CF_LOG_WARN, "audit: cannot rewrite object %s on filer %" PRIu32 ": %s%s%s", s->text,

@@ -53,7 +53,8 @@ int cf_dedupe_inline(struct cf_objdb *odb, const struct cf_objdb_filer *view, si
 
     if (rec->size < DEDUPE_MIN_SIZE)
         return 0;
-    rc = cf_objdb_find_content(odb, rec->sha512, rec->size, rec->replicas, &holder, err);
+    rc =
+        cf_objdb_find_content(odb, rec->sha512, rec->size, rec->xform, rec->replicas, &holder, err);
     if (rc <= 0)
         return rc;
     /* An alias reads with its holder's key: sharing bytes written under

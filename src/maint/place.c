@@ -80,12 +80,13 @@ int cf__maint_place(struct cf_objdb *odb, const struct cf_objdb_record *rec, uin
 
     *copied = false;
     *hold = 0;
-    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path, cf_wall_ms() + copy_hold_ms(rec->size),
-                             0, hold, err);
+    rc = cf_objdb_stale_hold(odb, &rec->uuid, to, rec->path,
+                             cf_wall_ms() + copy_hold_ms(rec->stored_size), 0, hold, err);
     if (rc < 0)
         return rc;
     /* The hold stays whatever happens: if nothing lists the path, it goes. */
-    return cf_replica_ensure(srcs, ns, dst, rec->size, rec->sha512, stall_s, copied, err);
+    return cf_replica_ensure(srcs, ns, dst, rec->stored_size, rec->stored_sha512, stall_s, copied,
+                             err);
 }
 
 int cf__maint_renew(struct cf_objdb *odb, const struct cf_objdb_record *rec, uint32_t to,
@@ -116,8 +117,8 @@ unsigned cf__maint_present(const struct cf_objdb_filer *v, size_t n,
         const struct cf_objdb_filer *f = cf_objdb_filer_find(v, n, rec->filers[i]);
         char url[CF_REPLICA_URL_MAX];
         if (cf_objdb_filer_up(f) && cf_replica_url(f->url, rec->path, url) == 0 &&
-            cf_replica_holds(url, rec->size, rec->sha512, stall_s, NULL) == 1 &&
-            cf_replica_verify(url, rec->size, rec->sha512, stall_s, NULL) == 1)
+            cf_replica_holds(url, rec->stored_size, rec->stored_sha512, stall_s, NULL) == 1 &&
+            cf_replica_verify(url, rec->stored_size, rec->stored_sha512, stall_s, NULL) == 1)
             present++;
     }
     return present;

@@ -313,7 +313,7 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
         const struct cf_objdb_filer *hf = cf_objdb_filer_find(b->view, b->nview, rec.filers[h]);
         hdc[h] = hf != NULL ? hf->dc : NULL;
     }
-    r = cf__rb_receiver(b->f, b->n, d, rec.filers, hdc, rec.nfilers, rec.size);
+    r = cf__rb_receiver(b->f, b->n, d, rec.filers, hdc, rec.nfilers, rec.stored_size);
     if (r < 0)
         return false;
     to = cf_objdb_filer_find(b->view, b->nview, b->f[r].id);
@@ -334,18 +334,18 @@ static bool move_one(struct rebalance *b, size_t d, const struct cf_uuid *uuid)
         rc = cf_objdb_replica_move(b->env->odb, uuid, b->f[d].id, to->id, true, why);
     /* The limit is kept after the listing, not between copy and listing. */
     if (copied)
-        cf_job_throttle(b->j, rec.size);
+        cf_job_throttle(b->j, rec.stored_size);
     if (rc == 0) {
         if (copied) {
-            cf__rb_apply(b->f, d, (size_t)r, rec.size);
+            cf__rb_apply(b->f, d, (size_t)r, rec.stored_size);
         } else {
             /* Already there when the run read the fills (a copy made by a
              * run killed before it updated the record): counted in the
              * receiver's used bytes already. */
-            b->f[d].used -= rec.size < b->f[d].used ? rec.size : b->f[d].used;
+            b->f[d].used -= rec.stored_size < b->f[d].used ? rec.stored_size : b->f[d].used;
         }
         cf_job_count(b->j, "moved", 1);
-        cf_job_done(b->j, 1, rec.size);
+        cf_job_done(b->j, 1, rec.stored_size);
         cf_log(CF_LOG_DEBUG, "rebalance: object %s moved from filer %" PRIu32 " to %" PRIu32, text,
                b->f[d].id, to->id);
         return true;

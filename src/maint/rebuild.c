@@ -209,13 +209,13 @@ static bool settle_in_place(struct rebuild *b, struct item *it)
      * scribe keeps the anomalies and the job's start, progress and end. */
     if (it->copied) {
         cf_job_count(b->j, "copied", 1);
-        cf_job_count(b->j, "copied_bytes", it->rec.size);
+        cf_job_count(b->j, "copied_bytes", it->rec.stored_size);
         cf_log(CF_LOG_DEBUG, "rebuild: object %s: replica restored on filer %" PRIu32, text,
                it->target);
     } else {
         cf_job_count(b->j, "present", 1);
     }
-    cf_job_done(b->j, 1, it->copied ? it->rec.size : 0);
+    cf_job_done(b->j, 1, it->copied ? it->rec.stored_size : 0);
     return true;
 }
 
@@ -234,13 +234,13 @@ static void copy_item(void *ctx, size_t i)
     it->copied = false;
     it->settled = false;
     if (b->mode == IN_PLACE)
-        it->rc = cf_replica_ensure(it->srcs, it->ns, it->dst, it->rec.size, it->rec.sha512,
-                                   b->env->stall_s, &it->copied, it->why);
+        it->rc = cf_replica_ensure(it->srcs, it->ns, it->dst, it->rec.stored_size,
+                                   it->rec.stored_sha512, b->env->stall_s, &it->copied, it->why);
     else
         it->rc = cf__maint_place(b->env->odb, &it->rec, it->target, it->dst, it->srcs, it->ns,
                                  b->env->stall_s, &it->copied, &it->hold, it->why);
     if (it->rc == 0 && it->copied)
-        cf_job_throttle(b->j, it->rec.size);
+        cf_job_throttle(b->j, it->rec.stored_size);
     it->settled = settle_in_place(b, it);
 }
 
@@ -267,7 +267,7 @@ static enum outcome finish(struct rebuild *b, struct item *it)
     }
     if (it->copied) {
         cf_job_count(b->j, "copied", 1);
-        cf_job_count(b->j, "copied_bytes", rec->size);
+        cf_job_count(b->j, "copied_bytes", rec->stored_size);
     } else {
         cf_job_count(b->j, "present", 1);
     }
@@ -283,7 +283,7 @@ static enum outcome finish(struct rebuild *b, struct item *it)
         cf_log(CF_LOG_DEBUG,
                "rebuild: object %s: replica of filer %" PRIu32 " now on filer %" PRIu32, text, b->f,
                it->target);
-        cf_job_done(b->j, 1, it->copied ? rec->size : 0);
+        cf_job_done(b->j, 1, it->copied ? rec->stored_size : 0);
         return OK;
     }
     /* Not listed: the stale drain deletes the copy unless a record lists

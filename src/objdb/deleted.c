@@ -180,6 +180,58 @@ int cf_objdb_list_deleted(struct cf_objdb *odb, uint64_t before_ms, struct cf_ob
     return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_deleted_shard, err);
 }
 
+static int list_keys_shard(struct cf_shardset_shard *sh, const void *arg, uint64_t after_oid,
+                           void *vout, size_t want, uint64_t *last_oid, bool *more, char *err)
+{
+    static const char sql[] = "SELECT id, rnd, enc_key, xform FROM deleted_objects"
+                              " WHERE id > ?1 AND enc_key IS NOT NULL ORDER BY id LIMIT ?2";
+    struct cf_objdb_record *out = vout;
+    struct cf_db *db = cf_db_pool_acquire(sh->pool);
+    struct cf_db_stmt *s = NULL;
+    size_t n = 0;
+    int rc;
+
+    (void)arg;
+    (void)more;
+    rc = cf_db_query(db, &s, err, sql, "ii", (int64_t)after_oid, (int64_t)want);
+    while (rc >= 0) {
+        int64_t oid, xform;
+        const void *p;
+        size_t len = 0;
+
+        rc = cf_db_step(s, err);
+        if (rc != CF_DB_ROW)
+            break;
+        oid = cf_db_column_int64(s, 0);
+        xform = cf_db_column_int64(s, 3);
+        p = cf_db_column_blob(s, 2, &len);
+        if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX || len > CF_OBJDB_KEY_MAX ||
+            xform < 0 || xform > (int64_t)CF_OBJDB_XFORM_ALL) {
+            rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
+            break;
+        }
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].uuid.shard = (uint16_t)sh->id;
+        out[n].uuid.oid = (uint64_t)oid;
+        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 1));
+        out[n].xform = (unsigned)xform;
+        out[n].key_len = len;
+        if (len > 0)
+            memcpy(out[n].key, p, len);
+        *last_oid = (uint64_t)oid;
+        n++;
+    }
+    cf_db_finalize(s);
+    cf_db_pool_release(sh->pool, db);
+    return rc < 0 ? rc : (int)n;
+}
+
+int cf_objdb_list_deleted_keys(struct cf_objdb *odb, struct cf_objdb_cursor *cur,
+                               struct cf_objdb_record *out, size_t cap, char *err)
+{
+    return cf__objdb_walk(odb, NULL, cur, out, sizeof(*out), cap, list_keys_shard, err);
+}
+
 /* ---- one record ----------------------------------------------------------------- */
 
 /* Read the deleted-map record of uuid on db. Returns 0, CF_ENOTFOUND, or an error. */
@@ -338,8 +390,9 @@ int cf_objdb_undelete(struct cf_objdb *odb, const struct cf_uuid *uuid, char *er
                                      " WHERE id = ?1 AND rnd = ?2 RETURNING id";
     static const char sql_copy[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
-        " sha512, created) SELECT id, rnd, replicas, enc_key, 0, NULL, path, size, sha512,"
-        " created FROM deleted_objects WHERE id = ?1";
+        " sha512, created, xform, stored_size, stored_sha512) SELECT id, rnd, replicas,"
+        " enc_key, 0, NULL, path, size, sha512, created, xform, stored_size, stored_sha512"
+        " FROM deleted_objects WHERE id = ?1";
     static const char sql_copy_filers[] =
         "INSERT INTO object_filers (object_id, filer_id)"
         " SELECT object_id, filer_id FROM deleted_object_filers WHERE object_id = ?1";

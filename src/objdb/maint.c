@@ -237,11 +237,13 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
 {
     (void)more;
     static const char sql_all[] =
-        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, xform,"
+        " stored_size, stored_sha512, id, rnd"
         " FROM objects WHERE id > ?1 AND alias IS NULL ORDER BY id LIMIT ?2";
     /* The first rebuild method: scan the records, test each one's filers. */
     static const char sql_filer[] =
-        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, id, rnd"
+        "SELECT replicas, enc_key, deleted, deleted_at, path, size, sha512, created, xform,"
+        " stored_size, stored_sha512, id, rnd"
         " FROM objects o WHERE id > ?1 AND alias IS NULL AND EXISTS (SELECT 1 FROM"
         " object_filers f WHERE f.object_id = o.id AND f.filer_id = ?3) ORDER BY id LIMIT ?2";
     const struct records_arg *arg = varg;
@@ -262,7 +264,7 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
             break;
-        int64_t oid = cf_db_column_int64(s, 8);
+        int64_t oid = cf_db_column_int64(s, 11);
 
         if (n >= want || oid < 1 || (uint64_t)oid > CF_UUID_OID_MAX) {
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
@@ -271,7 +273,7 @@ static int list_records_shard(struct cf_shardset_shard *sh, const void *varg, ui
         memset(&out[n], 0, sizeof(out[n]));
         out[n].uuid.shard = (uint16_t)sh->id;
         out[n].uuid.oid = (uint64_t)oid;
-        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 9));
+        out[n].uuid.rnd = cf__objdb_u64(cf_db_column_int64(s, 12));
         if (cf__objdb_read_record_columns(s, &out[n]) < 0) {
             rc = cf__objdb_oid_out_of_bounds(sh, oid, err);
             goto out;
@@ -527,7 +529,8 @@ int cf_objdb_stale_done(struct cf_objdb *odb, const struct cf_objdb_stale *st, c
 /* ---- dedupe --------------------------------------------------------------------- */
 
 int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64_t size,
-                          unsigned min_replicas, struct cf_objdb_record *out, char *err)
+                          unsigned xform, unsigned min_replicas, struct cf_objdb_record *out,
+                          char *err)
 {
     uint32_t next = 1;
 
@@ -544,7 +547,7 @@ int cf_objdb_find_content(struct cf_objdb *odb, const uint8_t sha512[64], uint64
          * to another shard. */
         if ((cf_shardset_flags(odb->set, sh) & CF__OBJDB_OBSOLETE) != 0)
             continue;
-        rc = cf__objdb_content_in(sh, sha512, size, min_replicas, min_replicas, &uuid, err);
+        rc = cf__objdb_content_in(sh, sha512, size, xform, min_replicas, min_replicas, &uuid, err);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -566,8 +569,9 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
         " WHERE id = ?1 AND rnd = ?2 AND alias IS NULL AND deleted = 0";
     static const char sql_insert[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
-        " sha512, created, alias) SELECT ?1, ?2, replicas, enc_key, 0, NULL, path, size,"
-        " sha512, ?3, id FROM objects WHERE id = ?4";
+        " sha512, created, alias, xform, stored_size, stored_sha512) SELECT ?1, ?2, replicas,"
+        " enc_key, 0, NULL, path, size, sha512, ?3, id, xform, stored_size, stored_sha512"
+        " FROM objects WHERE id = ?4";
     int64_t next_oid = 0;
     struct txn t;
     int rc;
@@ -619,6 +623,7 @@ struct dup_cand {
     uint64_t size;
     uint8_t sha512[64];
     unsigned replicas, nfilers;
+    unsigned xform;
 };
 
 /* Read the candidates of shard sh after after_oid (at most want) into c.
@@ -627,16 +632,18 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
                           uint64_t after_oid, struct dup_cand *c, size_t want, char *err)
 {
     /* For each live holder d, the lowest-numbered live holder h with the
-     * same content: d is listed if h is not d, no ref names d (aliases in
-     * other shards: it stays a holder) and h wants and lists at least as
-     * many replicas as d, or (cross) if h is d, d is at least min_size
-     * and nothing names d as holder (it may have a twin in a lower shard). */
+     * same content stored the same way (xform: an object its client wanted
+     * encrypted is never folded into plain bytes): d is listed if h is not
+     * d, no ref names d (aliases in other shards: it stays a holder) and h
+     * wants and lists at least as many replicas as d, or (cross) if h is d,
+     * d is at least min_size and nothing names d as holder (it may have a
+     * twin in a lower shard). */
     static const char sql[] =
         "SELECT d.id, d.rnd, h.id, h.rnd, d.size, d.sha512, d.replicas,"
-        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)"
+        " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id), d.xform"
         " FROM objects d JOIN objects h ON h.id ="
         " (SELECT min(x.id) FROM objects x WHERE x.sha512 = d.sha512 AND x.size = d.size"
-        "  AND x.alias IS NULL AND x.deleted = 0)"
+        "  AND x.xform = d.xform AND x.alias IS NULL AND x.deleted = 0)"
         " WHERE d.id > ?1 AND d.alias IS NULL AND d.deleted = 0 AND ((h.id < d.id"
         " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
         " AND h.replicas >= d.replicas AND (SELECT count(*) FROM object_filers f"
@@ -657,7 +664,7 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
     while (rc >= 0) {
         const void *sha;
         size_t len = 0;
-        int64_t d, h, size, rep, nf;
+        int64_t d, h, size, rep, nf, xform;
 
         rc = cf_db_step(s, err);
         if (rc != CF_DB_ROW)
@@ -667,9 +674,11 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
         size = cf_db_column_int64(s, 4);
         rep = cf_db_column_int64(s, 6);
         nf = cf_db_column_int64(s, 7);
+        xform = cf_db_column_int64(s, 8);
         sha = cf_db_column_blob(s, 5, &len);
         if (n >= want || d < 1 || (uint64_t)d > CF_UUID_OID_MAX || h < 1 || size < 0 || len != 64 ||
-            rep < 0 || rep > CF_OBJDB_REPLICAS_MAX || nf < 0 || nf > CF_OBJDB_REPLICAS_MAX) {
+            rep < 0 || rep > CF_OBJDB_REPLICAS_MAX || nf < 0 || nf > CF_OBJDB_REPLICAS_MAX ||
+            xform < 0 || xform > (int64_t)CF_OBJDB_XFORM_ALL) {
             rc = cf__objdb_oid_out_of_bounds(sh, d, err);
             break;
         }
@@ -682,6 +691,7 @@ static int dup_candidates(struct cf_shardset_shard *sh, bool cross, uint64_t min
         memcpy(c[n].sha512, sha, 64);
         c[n].replicas = (unsigned)rep;
         c[n].nfilers = (unsigned)nf;
+        c[n].xform = (unsigned)xform;
         n++;
     }
     cf_db_finalize(s);
@@ -706,8 +716,8 @@ static int lower_twin(struct cf_objdb *odb, const struct cf_shardset_shard *sh, 
         next = lo->id + 1;
         if ((cf_shardset_flags(odb->set, lo) & CF__OBJDB_OBSOLETE) != 0)
             continue;
-        rc = cf__objdb_content_in(lo, c->sha512, c->size, c->replicas, c->nfilers, &c->pair.holder,
-                                  err);
+        rc = cf__objdb_content_in(lo, c->sha512, c->size, c->xform, c->replicas, c->nfilers,
+                                  &c->pair.holder, err);
         if (rc != 0)
             return rc;
     }
@@ -755,7 +765,7 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
 {
     static const char sql_check[] =
         "SELECT 1 FROM objects d JOIN objects h ON h.sha512 = d.sha512 AND h.size = d.size"
-        " WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
+        " AND h.xform = d.xform WHERE d.id = ?1 AND d.rnd = ?2 AND h.id = ?3 AND h.rnd = ?4"
         " AND d.alias IS NULL AND h.alias IS NULL AND d.deleted = 0 AND h.deleted = 0"
         " AND h.replicas >= d.replicas"
         " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
@@ -895,4 +905,45 @@ out:
     out->since_ms = had ? (uint64_t)row[1] : now;
     out->sent = true;
     return 0;
+}
+
+/* ---- key rotation ----------------------------------------------------------------- */
+
+int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uint8_t *old_key,
+                     size_t old_len, const uint8_t *new_key, size_t new_len, char *err)
+{
+    static const char sql_set[] =
+        "UPDATE objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND alias IS NULL"
+        " AND enc_key = ?4 RETURNING id";
+    static const char sql_aliases[] = "UPDATE objects SET enc_key = ?2 WHERE alias = ?1";
+    static const char sql_deleted[] =
+        "UPDATE deleted_objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND enc_key = ?4"
+        " RETURNING id";
+    struct txn t;
+    int rc;
+
+    if (old_len < 1 || old_len > CF_OBJDB_KEY_MAX || new_len < 1 || new_len > CF_OBJDB_KEY_MAX) {
+        cf_err_set(err, "key length out of range");
+        return CF_EINVAL;
+    }
+    rc = txn_begin(odb, uuid, &t, err);
+    if (rc == 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_set, "iibb", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
+                       (const void *)old_key, old_len);
+    if (rc == CF_DB_DONE) /* moved to the deleted map? */
+        rc = cf_db_run(t.db, NULL, 0, err, sql_deleted, "iibb", (int64_t)uuid->oid,
+                       cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
+                       (const void *)old_key, old_len);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "%s is gone or its key changed", t.text);
+        rc = CF_ENOTFOUND;
+    }
+    if (rc >= 0)
+        rc = cf_db_run(t.db, NULL, 0, err, sql_aliases, "ib", (int64_t)uuid->oid,
+                       (const void *)new_key, new_len);
+    if (rc >= 0)
+        rc = cf_db_commit(t.db, err);
+    txn_end(&t);
+    return rc < 0 ? rc : 0;
 }

@@ -170,12 +170,28 @@ static const struct cf_db_column shard_v4_columns[] = {
     {"objects", "alias_rnd", "ALTER TABLE objects ADD COLUMN alias_rnd BIGINT;"},
 };
 
+/* Columns added to a shard after version 3, on every open (cf_db_add_columns
+ * adds only the missing ones): a record's transform and what its filers hold
+ * (objdb.h CF_OBJDB_XFORM_*), in the object map and the deleted map alike.
+ * stored_size and stored_sha512 stay NULL for a record with xform 0. */
+static const struct cf_db_column shard_cols[] = {
+    {"objects", "xform", "ALTER TABLE objects ADD COLUMN xform INTEGER NOT NULL DEFAULT 0;"},
+    {"objects", "stored_size", "ALTER TABLE objects ADD COLUMN stored_size BIGINT;"},
+    {"objects", "stored_sha512", "ALTER TABLE objects ADD COLUMN stored_sha512 BLOB;"},
+    {"deleted_objects", "xform",
+     "ALTER TABLE deleted_objects ADD COLUMN xform INTEGER NOT NULL DEFAULT 0;"},
+    {"deleted_objects", "stored_size",
+     "ALTER TABLE deleted_objects ADD COLUMN stored_size BIGINT;"},
+    {"deleted_objects", "stored_sha512",
+     "ALTER TABLE deleted_objects ADD COLUMN stored_sha512 BLOB;"},
+};
+
 /* ---- schema ---------------------------------------------------------------- */
 
 /* Inside the caller's transaction: if db is a version 1, 2 or 3 shard, create
  * what that version lacks (a fresh shard is stamped 1 and comes through here
- * too) and stamp it with the current version. Anything else is left for
- * cf_db_meta_check. */
+ * too) and stamp it with the current version; then add any of shard_cols it
+ * lacks. Anything else is left for cf_db_meta_check. */
 static int shard_upgrade(struct cf_db *db, char *err)
 {
     static const char sql_version[] =
@@ -202,6 +218,8 @@ static int shard_upgrade(struct cf_db *db, char *err)
         goto out;
     rc = cf_db_run(db, NULL, 0, err, sql_stamp, "i", (int64_t)CF__OBJDB_SHARD_VERSION);
 out:
+    if (rc >= 0 && version >= 1 && version <= CF__OBJDB_SHARD_VERSION)
+        rc = cf_db_add_columns(db, shard_cols, CF_ARRAY_LEN(shard_cols), err);
     return rc < 0 ? rc : 0;
 }
 

@@ -70,9 +70,9 @@ int cf__objdb_walk(struct cf_objdb *odb, const void *arg, struct cf_objdb_cursor
                    size_t size, size_t cap, cf__objdb_list_cb cb, char *err);
 
 /* Columns of a record as read by record.c: the object's row in this order,
- * "replicas, enc_key, deleted, deleted_at, path, size, sha512, created"
- * starting at column 0. Fills those fields of out; CF_ECORRUPT if out of
- * bounds. */
+ * "replicas, enc_key, deleted, deleted_at, path, size, sha512, created,
+ * xform, stored_size, stored_sha512" starting at column 0. Fills those fields of out; CF_ECORRUPT
+ * if out of bounds. */
 int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *out);
 
 /* ---- aliases across shards (xalias.c; objdb.h "Dedupe") ---- */
@@ -91,11 +91,11 @@ int cf__objdb_commit_xalias(struct cf_objdb *odb, const struct cf_uuid *alias,
 int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char *err);
 
 /* The lowest-numbered holder of shard sh, not marked deleted, with this
- * content, wanting at least min_replicas and listing at least min_filers:
+ * content stored this way (xform), wanting at least min_replicas and listing at least min_filers:
  * 1 and *out, 0 if none, or an error. One query through the content index. */
 int cf__objdb_content_in(struct cf_shardset_shard *sh, const uint8_t sha512[64], uint64_t size,
-                         unsigned min_replicas, unsigned min_filers, struct cf_uuid *out,
-                         char *err);
+                         unsigned xform, unsigned min_replicas, unsigned min_filers,
+                         struct cf_uuid *out, char *err);
 
 /* Database integers are signed 64-bit: these move the bits of an unsigned
  * value (the random part) in and out unchanged. */

@@ -46,8 +46,14 @@ static int check_record(const struct cf_objdb_record *rec, char *err)
             }
         }
     }
-    if (rec->key_len > CF_OBJDB_KEY_MAX || rec->size > (uint64_t)INT64_MAX) {
+    if (rec->key_len > CF_OBJDB_KEY_MAX || rec->size > (uint64_t)INT64_MAX ||
+        rec->stored_size > (uint64_t)INT64_MAX) {
         cf_err_set(err, "record key or size out of range");
+        return CF_EINVAL;
+    }
+    if ((rec->xform & ~CF_OBJDB_XFORM_ALL) != 0 ||
+        ((rec->xform & CF_OBJDB_XFORM_E) != 0 && rec->key_len == 0)) {
+        cf_err_set(err, "record transform %u does not match its key", rec->xform);
         return CF_EINVAL;
     }
     return 0;
@@ -58,7 +64,8 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
     static const char sql_obj[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
-        " sha512, created) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8)";
+        " sha512, created, xform, stored_size, stored_sha512)"
+        " VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
     static const char sql_filer[] =
         "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
     static const char sql_sent[] =
@@ -111,6 +118,14 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     cf_db_bind_int64(s, 6, (int64_t)rec->size);
     cf_db_bind_blob(s, 7, rec->sha512, sizeof(rec->sha512));
     cf_db_bind_int64(s, 8, (int64_t)(rec->created_ms ? rec->created_ms : cf_wall_ms()));
+    cf_db_bind_int64(s, 9, (int64_t)rec->xform);
+    if (rec->xform != 0) {
+        cf_db_bind_int64(s, 10, (int64_t)rec->stored_size);
+        cf_db_bind_blob(s, 11, rec->stored_sha512, sizeof(rec->stored_sha512));
+    } else {
+        cf_db_bind_null(s, 10);
+        cf_db_bind_null(s, 11);
+    }
     rc = cf_db_step_one(s, NULL, 0, err);
     if (rc == CF_EEXIST)
         cf_err_set(err, "UUID %s is already committed", text);
@@ -168,6 +183,9 @@ enum {
     COL_SIZE,
     COL_SHA512,
     COL_CREATED,
+    COL_XFORM,
+    COL_STORED_SIZE,
+    COL_STORED_SHA512,
     COL_FILER,
     COL_XSHARD, /* an alias whose holder is in another shard: its shard, */
     COL_XOID,   /* object id */
@@ -180,6 +198,7 @@ int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *
     size_t len;
     int64_t replicas = cf_db_column_int64(s, COL_REPLICAS);
     int64_t size = cf_db_column_int64(s, COL_SIZE);
+    int64_t xform;
 
     if (replicas < 1 || replicas > CF_OBJDB_REPLICAS_MAX || size < 0)
         return CF_ECORRUPT;
@@ -200,6 +219,22 @@ int cf__objdb_read_record_columns(struct cf_db_stmt *s, struct cf_objdb_record *
         return CF_ECORRUPT;
     memcpy(out->sha512, p, len);
     out->created_ms = (uint64_t)cf_db_column_int64(s, COL_CREATED);
+    xform = cf_db_column_int64(s, COL_XFORM);
+    if (xform < 0 || (xform & ~(int64_t)CF_OBJDB_XFORM_ALL) != 0)
+        return CF_ECORRUPT;
+    out->xform = (unsigned)xform;
+    if (xform == 0) {
+        out->stored_size = out->size;
+        memcpy(out->stored_sha512, out->sha512, sizeof(out->stored_sha512));
+        return 0;
+    }
+    size = cf_db_column_int64(s, COL_STORED_SIZE);
+    p = cf_db_column_blob(s, COL_STORED_SHA512, &len);
+    if (size < 0 || len != sizeof(out->stored_sha512) ||
+        ((xform & CF_OBJDB_XFORM_E) != 0 && out->key_len == 0))
+        return CF_ECORRUPT;
+    out->stored_size = (uint64_t)size;
+    memcpy(out->stored_sha512, p, len);
     return 0;
 }
 
@@ -256,7 +291,8 @@ static int get_record(struct cf_objdb *odb, const struct cf_uuid *uuid, unsigned
      * one row names the holder, read next from that shard. */
     static const char sql[] =
         "SELECT h.replicas, h.enc_key, o.deleted, o.deleted_at, h.path, h.size, h.sha512,"
-        " o.created, f.filer_id, o.alias_shard, o.alias_oid, o.alias_rnd"
+        " o.created, h.xform, h.stored_size, h.stored_sha512, f.filer_id, o.alias_shard,"
+        " o.alias_oid, o.alias_rnd"
         " FROM objects o LEFT JOIN objects h ON h.id = coalesce(o.alias, o.id)"
         " LEFT JOIN object_filers f ON f.object_id = h.id"
         " WHERE o.id = ?1 AND o.rnd = ?2 ORDER BY f.filer_id";
@@ -397,8 +433,9 @@ int cf_objdb_move_deleted(struct cf_objdb *odb, const struct cf_uuid *uuid, char
                                       " + (SELECT count(*) FROM alias_refs WHERE object_id = ?1)";
     static const char sql_copy[] =
         "INSERT INTO deleted_objects (id, rnd, replicas, enc_key, deleted_at, path, size,"
-        " sha512, created) SELECT id, rnd, replicas, enc_key, deleted_at, path, size, sha512,"
-        " created FROM objects WHERE id = ?1";
+        " sha512, created, xform, stored_size, stored_sha512) SELECT id, rnd, replicas,"
+        " enc_key, deleted_at, path, size, sha512, created, xform, stored_size, stored_sha512"
+        " FROM objects WHERE id = ?1";
     static const char sql_copy_filers[] =
         "INSERT INTO deleted_object_filers (object_id, filer_id, purged)"
         " SELECT object_id, filer_id, 0 FROM object_filers WHERE object_id = ?1";

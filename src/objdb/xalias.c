@@ -229,7 +229,8 @@ int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, ch
     rc = cf_objdb_get(odb, &d->holder, 0, &h, err);
     if (rc == 0)
         rc = cf_objdb_get(odb, &d->dup, 0, &dup, err);
-    if (rc == 0 && (h.size != dup.size || memcmp(h.sha512, dup.sha512, 64) != 0)) {
+    if (rc == 0 &&
+        (h.size != dup.size || memcmp(h.sha512, dup.sha512, 64) != 0 || h.xform != dup.xform)) {
         cf_err_set(err, "the duplicate and its holder differ");
         rc = CF_ENOTFOUND;
     }
@@ -269,11 +270,12 @@ int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, ch
 }
 
 int cf__objdb_content_in(struct cf_shardset_shard *sh, const uint8_t sha512[64], uint64_t size,
-                         unsigned min_replicas, unsigned min_filers, struct cf_uuid *out, char *err)
+                         unsigned xform, unsigned min_replicas, unsigned min_filers,
+                         struct cf_uuid *out, char *err)
 {
     static const char sql[] =
         "SELECT o.id, o.rnd FROM objects o WHERE o.sha512 = ?1 AND o.size = ?2"
-        " AND o.alias IS NULL AND o.deleted = 0 AND o.replicas >= ?3"
+        " AND o.alias IS NULL AND o.deleted = 0 AND o.replicas >= ?3 AND o.xform = ?5"
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = o.id) >= ?4"
         " ORDER BY o.id LIMIT 1";
     int64_t v[2] = {0, 0};
@@ -283,8 +285,8 @@ int cf__objdb_content_in(struct cf_shardset_shard *sh, const uint8_t sha512[64],
     if (size > INT64_MAX)
         return 0;
     db = cf_db_pool_acquire(sh->pool);
-    rc = cf_db_run(db, v, 2, err, sql, "biii", (const void *)sha512, (size_t)64, (int64_t)size,
-                   (int64_t)min_replicas, (int64_t)min_filers);
+    rc = cf_db_run(db, v, 2, err, sql, "biiii", (const void *)sha512, (size_t)64, (int64_t)size,
+                   (int64_t)min_replicas, (int64_t)min_filers, (int64_t)xform);
     cf_db_pool_release(sh->pool, db);
     if (rc != CF_DB_ROW)
         return rc < 0 ? rc : 0;

@@ -11,12 +11,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "coffer/cred.h"
 #include "coffer/distrib.h"
 #include "coffer/err.h"
 #include "coffer/fetch.h"
 #include "coffer/http.h"
+#include "coffer/hex.h"
 #include "coffer/httpc.h"
+#include "coffer/keyring.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/net.h"
@@ -37,12 +41,20 @@
 /* Seconds a signed URL (serve_urls) stays valid. */
 #define URL_TTL_DEFAULT_S 30u
 #define URL_TTL_MAX_S     600u
+/* A record's transform, from the "xform" of the app's record ("z", "e",
+ * "ze"): the filers store the bytes compressed and/or encrypted. */
+#define XFORM_Z 1u
+#define XFORM_E 2u
 
 struct record {
     char uuid[CF_UUID_SIZE];
     uint64_t size;
     uint8_t sha[CF_SHA512_LEN];
-    char path[CF_PATH_MAX + 1];                           /* the object's path on its filers */
+    char path[CF_PATH_MAX + 1]; /* the object's path on its filers */
+    /* The filers hold a transform of the bytes (XFORM_*): they decode it
+     * when asked with the transform (and the key). */
+    unsigned xform;
+    uint8_t wrapped[CF_KEYRING_WRAPPED_LEN];              /* with E: the object key, wrapped */
     size_t n;                                             /* replicas */
     char urls[CF_FETCH_MAX_REPLICAS][CF_REPLICA_URL_MAX]; /* GET URLs of the bytes */
     uint32_t ids[CF_FETCH_MAX_REPLICAS];                  /* the filer of each URL */
@@ -99,7 +111,8 @@ struct cf_objsrv {
     struct cf_http_server *http;
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct suspect *suspects;
-    struct cf_upstream *app; /* the apps asked for records (--app, a comma list) */
+    struct cf_upstream *app;    /* the apps asked for records (--app, a comma list) */
+    struct cf_keyring *keyring; /* --master-key-file; NULL: none */
     uint64_t cache_ns;
     unsigned stall_s;
     struct slot *cache;
@@ -146,6 +159,10 @@ const struct cf_conf_opt cf_objsrv_conf_opts[] = {
     CF_HTTP_LIMITS_CONF_OPTS(struct cf_objsrv_conf),
     CF_ROLE_BEAT_OPTS(OFF),
     CF_ROLE_AUTH_OPTS(OFF),
+    {"master-key-file", CF_CONF_STR, NULL, 0, 0, OFF(master_key_file),
+     "the operator's master keys (lines \"KID HEX64\", mode 0600), to read encrypted objects; "
+     "none: they are refused (503)",
+     false},
 };
 const size_t cf_objsrv_conf_nopts = CF_ARRAY_LEN(cf_objsrv_conf_opts);
 
@@ -296,6 +313,20 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
         return CF_EINTERNAL;
     }
     r->size = (uint64_t)json_integer_value(json_object_get(j, "size"));
+    {
+        const char *x = json_string_value(json_object_get(j, "xform"));
+        const char *k = json_string_value(json_object_get(j, "wrapped_key"));
+        r->xform = 0;
+        if (x != NULL && strchr(x, 'z') != NULL)
+            r->xform |= XFORM_Z;
+        if (x != NULL && strchr(x, 'e') != NULL)
+            r->xform |= XFORM_E;
+        if ((r->xform & XFORM_E) && (k == NULL || strlen(k) != 2 * sizeof(r->wrapped) ||
+                                     cf_hex_decode(k, sizeof(r->wrapped), r->wrapped, true) < 0)) {
+            cf_err_set(err, "the app sent an encrypted record without its key");
+            return CF_EINTERNAL;
+        }
+    }
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *f = json_array_get(filers, i);
@@ -440,8 +471,46 @@ static void replica_failed(void *ctx, size_t replica, int err, const char *why)
     finding_put(s->o, s->rec.uuid, s->rec.ids[replica], kind, why);
 }
 
+/* The filer request headers that read rec decoded (xform.h): its
+ * transform and, when encrypted, its key unwrapped with the master keys.
+ * line holds them, hdrs points at them (NULL-ended). Returns 0, or
+ * CF_EUNAVAIL (no master key file, or not the master key the object's key
+ * is wrapped under) with err. */
+static int xform_headers(const struct cf_objsrv *o, const struct record *rec, char line[2][160],
+                         const char *hdrs[3], char *err)
+{
+    uint8_t key[CF_KEYRING_KEY_LEN];
+    char why[CF_ERR_LEN] = "";
+    size_t n = 0;
+
+    hdrs[0] = NULL;
+    if (rec->xform == 0)
+        return 0;
+    (void)snprintf(line[0], 160, "X-Coffer-Transform: %s%s", (rec->xform & XFORM_Z) ? "z" : "",
+                   (rec->xform & XFORM_E) ? "e" : "");
+    hdrs[n++] = line[0];
+    if (rec->xform & XFORM_E) {
+        if (o->keyring == NULL) {
+            cf_err_set(err, "the object is encrypted and this objsrv has no --master-key-file");
+            return CF_EUNAVAIL;
+        }
+        if (cf_keyring_unwrap(o->keyring, rec->wrapped, sizeof(rec->wrapped), key, why) < 0) {
+            cf_err_set(err, "cannot unwrap the object's key: %s", why);
+            return CF_EUNAVAIL;
+        }
+        memcpy(line[1], "X-Coffer-Key: ", 14);
+        cf_hex_encode(key, sizeof(key), line[1] + 14);
+        OPENSSL_cleanse(key, sizeof(key));
+        hdrs[n++] = line[1];
+    }
+    hdrs[n] = NULL;
+    return 0;
+}
+
 static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
 {
+    char hline[2][160];
+    const char *xhdrs[3] = {NULL};
     struct record rec;
     struct cf_range range = {0, 0};
     struct cf_fetch_opts fo;
@@ -461,6 +530,11 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
+    rc = xform_headers(o, &rec, hline, xhdrs, err);
+    if (rc < 0) {
+        cf_log(CF_LOG_ERROR, "download of %s: %s", id, err);
+        return cf_http_reply_error(c, rc, "%s", err);
+    }
     order_replicas(o, &rec);
     rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), rec.size, &range);
     if (rr == CF_RANGE_UNSATISFIABLE) {
@@ -492,8 +566,11 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
                                                                                            : NULL,
             .stall_s = o->stall_s,
             .on_fail = replica_failed,
-            .ctx = s};
-        if (cf_fetch_new(&fo, &s->f) < 0) {
+            .ctx = s,
+            .headers = xhdrs};
+        rc = cf_fetch_new(&fo, &s->f);
+        OPENSSL_cleanse(hline, sizeof(hline));
+        if (rc < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
@@ -502,6 +579,7 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
         if (resp == NULL)
             free_cb(s);
     }
+    OPENSSL_cleanse(hline, sizeof(hline));
     if (resp == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
@@ -550,6 +628,11 @@ static enum MHD_Result serve_urls(struct cf_objsrv *o, struct MHD_Connection *c,
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
+    /* A signed URL serves the stored bytes (filer /s/): of a transformed
+     * object that is not what the client asked for; it is streamed. */
+    if (rec.xform != 0)
+        return cf_http_reply_error(c, CF_EEXIST,
+                                   "the object is stored transformed: no filer URL serves it");
     order_replicas(o, &rec);
     exp = cf_wall_ms() + (uint64_t)ttl * 1000u;
     if (cf_cred_url_sign(o->cred, rec.path, exp, sq) < 0)
@@ -802,6 +885,11 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         pthread_mutex_init(&o->cache[i].mu, NULL);
         pthread_mutex_init(&o->suspects[i].mu, NULL);
     }
+    if (conf->master_key_file != NULL) {
+        rc = cf_keyring_load(conf->master_key_file, &o->keyring, err);
+        if (rc < 0)
+            goto out;
+    }
     rc = cf_role_auth_serve("objsrv", &conf->auth, access_of, &ho, &o->cred, err);
     if (rc < 0)
         goto out;
@@ -872,6 +960,7 @@ void cf_objsrv_free(struct cf_objsrv *o)
     free(o->cache);
     free(o->suspects);
     cf_upstream_free(o->app);
+    cf_keyring_free(o->keyring);
     free(o);
 }
 

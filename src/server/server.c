@@ -21,6 +21,7 @@
 #include "coffer/gateway.h"
 #include "coffer/httpc.h"
 #include "coffer/io.h"
+#include "coffer/keyring.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
 #include "coffer/monitor.h"
@@ -483,7 +484,7 @@ static void stop_beats(struct server *s)
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
     char listen[128], s3_listen[128], dir[4096], app_url[160], objsrv_url[160], key[4200];
-    char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "";
+    char monitor_url[160], pw[CF_AUTH_KEY_DEFAULT + 1] = "", mkey[4200];
     uint16_t app_port = 0, objsrv_port = 0, gateway_port = 0, monitor_port = 0;
     bool itls = conf->tls && conf->tls_internal; /* the internal roles serve HTTPS */
     const char *scheme = itls ? "https" : "http";
@@ -515,6 +516,14 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         if (made > 0)
             cf_log(CF_LOG_INFO, "made %u key file(s) in %s", made, conf->data);
     }
+    /* The master keys of encrypted objects (keyring.h), for the app and
+     * objsrv; made once, rotated by the operator (README "Encryption keys"). */
+    (void)snprintf(mkey, sizeof(mkey), "%s/%s", conf->data, CF_KEYRING_FILE);
+    rc = cf_keyring_make_file(mkey, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        cf_log(CF_LOG_INFO, "made the master key file %s", mkey);
     (void)snprintf(k.cluster, sizeof(k.cluster), "%s/%s", conf->data, CF_CRED_CLUSTER_FILE);
     (void)snprintf(k.pub, sizeof(k.pub), "%s/%s", conf->data, CF_CRED_OPERATOR_PUB);
     for (size_t i = 0; i < conf->filers; i++) {
@@ -586,6 +595,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_TLS(app, &s->ac, itls);
     if (rc == 0)
         rc = SET_AUTH(app, &s->ac, &k);
+    if (rc == 0)
+        rc = SET(app, &s->ac, "master-key-file", mkey);
     if (rc < 0)
         return rc;
     s->ac.replicas = conf->replicas;
@@ -615,6 +626,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_TLS(objsrv, &s->oc, itls);
     if (rc == 0)
         rc = SET_AUTH(objsrv, &s->oc, &k);
+    if (rc == 0)
+        rc = SET(objsrv, &s->oc, "master-key-file", mkey);
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc == 0)

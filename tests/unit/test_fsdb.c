@@ -925,6 +925,16 @@ static void test_version_expire_count(void **state)
     assert_int_equal(cf_fsdb_client_set_keep(fx->fs, fx->a, 2, 0, err), 0);
     assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
     assert_int_equal(c.keep_versions, 2);
+    /* The storage policy is set apart from the expiry policy. */
+    assert_false(c.compress || c.encrypt);
+    assert_int_equal(cf_fsdb_client_set_xform(fx->fs, fx->a, true, false, err), 0);
+    assert_int_equal(cf_fsdb_client_set_xform(fx->fs, 999, true, true, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_true(c.compress && !c.encrypt);
+    assert_int_equal(c.keep_versions, 2);
+    assert_int_equal(cf_fsdb_client_set_xform(fx->fs, fx->a, false, true, err), 0);
+    assert_int_equal(cf_fsdb_client_get(fx->fs, fx->a, &c, err), 0);
+    assert_true(!c.compress && c.encrypt);
     expire_expect(fx, fx->a, now, 3, gone, CF_ARRAY_LEN(gone));
     assert_int_equal(version_numbers(fx, fx->a, f.id, nums), 2);
     assert_int_equal(nums[0], 4);

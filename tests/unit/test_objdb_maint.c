@@ -9,7 +9,8 @@
  * the orphan claim),
  * the two walks per filer (scan and index) giving the same objects, aliases
  * (look-up through the holder, no purge of a holder with a live alias, no
- * alias of a deleted holder), the dedupe listing and conversion, counts,
+ * alias of a deleted holder), transformed records and their keys' rewrap,
+ * the dedupe listing and conversion, counts,
  * and the upgrade of a version 1 or 2 shard.
  */
 #include <stdarg.h>
@@ -432,11 +433,13 @@ static void test_alias(void **state)
     get_ok(fx, &h, &holder);
 
     /* Found by content, with enough replicas; not with more wanted. */
-    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 2, &found, err), 1);
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 0, 2, &found, err),
+                     1);
     assert_same_uuid(&found.uuid, &h);
-    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 3, &found, err), 0);
-    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size + 1, 1, &found, err),
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 0, 3, &found, err),
                      0);
+    assert_int_equal(
+        cf_objdb_find_content(fx->odb, holder.sha512, holder.size + 1, 0, 1, &found, err), 0);
 
     /* A record is not its own alias. */
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &h, &h, 0, err), CF_EINVAL);
@@ -473,7 +476,8 @@ static void test_alias(void **state)
     assert_false(ar.deleted);
     assert_int_equal(ar.nfilers, 2);
     /* No new alias of a deleted holder, and it is not found by content. */
-    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 1, &found, err), 0);
+    assert_int_equal(cf_objdb_find_content(fx->odb, holder.sha512, holder.size, 0, 1, &found, err),
+                     0);
     assert_int_equal(cf_objdb_reserve(fx->odb, 2, &other, err), 0);
     assert_int_equal(cf_objdb_commit_alias(fx->odb, &other, &h, 0, err), CF_ENOTFOUND);
 
@@ -484,6 +488,110 @@ static void test_alias(void **state)
     assert_int_equal(cf_objdb_move_deleted(fx->odb, &h, err), 0);
     assert_int_equal(cf_objdb_count(fx->odb, &counts, err), 0);
     assert_true(counts.records == 0 && counts.aliases == 0);
+}
+
+/* A transformed record keeps its transform, stored size and SHA and key
+ * through the look-up, the walk, an alias, the deleted map and back; its
+ * key is replaced only while it still holds the old one. */
+static void test_xform(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f[2] = {3, 5};
+    struct cf_objdb_record r, got;
+    struct cf_uuid u, a;
+    uint8_t k2[CF_OBJDB_KEY_MAX];
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &u, err), 0);
+    make_record(&r, &u, f, 2);
+    r.xform = CF_OBJDB_XFORM_Z | CF_OBJDB_XFORM_E;
+    r.stored_size = r.size / 2 + 40;
+    memset(r.stored_sha512, 0x5a, sizeof(r.stored_sha512));
+    r.key_len = CF_OBJDB_KEY_MAX;
+    memset(r.key, 0x11, sizeof(r.key));
+    /* Encrypted without a key, or an unknown bit: refused. */
+    r.key_len = 0;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), CF_EINVAL);
+    r.key_len = CF_OBJDB_KEY_MAX;
+    r.xform = 4;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), CF_EINVAL);
+    r.xform = CF_OBJDB_XFORM_Z | CF_OBJDB_XFORM_E;
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    get_ok(fx, &u, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+    assert_int_equal(got.size, r.size);
+    assert_memory_equal(got.stored_sha512, r.stored_sha512, 64);
+    assert_memory_equal(got.sha512, r.sha512, 64);
+    assert_memory_equal(got.key, r.key, CF_OBJDB_KEY_MAX);
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[2];
+        assert_int_equal(cf_objdb_list_records(fx->odb, 0, &c, recs, 2, err), 1);
+        assert_int_equal(recs[0].xform, r.xform);
+        assert_int_equal(recs[0].stored_size, r.stored_size);
+        assert_memory_equal(recs[0].stored_sha512, r.stored_sha512, 64);
+    }
+
+    /* A plain record reads its own size and SHA as the stored ones. */
+    {
+        struct cf_uuid p = put(fx, 1, f, 2);
+        get_ok(fx, &p, &got);
+        assert_int_equal(got.xform, 0);
+        assert_int_equal(got.stored_size, got.size);
+        assert_memory_equal(got.stored_sha512, got.sha512, 64);
+    }
+
+    /* An alias reads the holder's transform and key. */
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &a, err), 0);
+    assert_int_equal(cf_objdb_commit_alias(fx->odb, &a, &u, 0, err), 0);
+    get_ok(fx, &a, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+
+    /* Rewrap: a compare and swap on the key, aliases follow. */
+    memset(k2, 0x22, sizeof(k2));
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, k2, sizeof(k2), k2, sizeof(k2), err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &a, r.key, r.key_len, k2, sizeof(k2), err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k2, 0, err), CF_EINVAL);
+    assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k2, sizeof(k2), err), 0);
+    get_ok(fx, &u, &got);
+    assert_memory_equal(got.key, k2, sizeof(k2));
+    get_ok(fx, &a, &got);
+    assert_memory_equal(got.key, k2, sizeof(k2));
+
+    /* Through the deleted map and back. */
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &a, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &a, err), 0);
+    assert_int_equal(cf_objdb_set_deleted(fx->odb, &u, true, err), 0);
+    assert_int_equal(cf_objdb_move_deleted(fx->odb, &u, err), 0);
+    /* In the deleted map: listed with its key, and rewrapped there too. */
+    {
+        struct cf_objdb_cursor c = {0, 0, false};
+        struct cf_objdb_record recs[4];
+        uint8_t k3[CF_OBJDB_KEY_MAX];
+        assert_int_equal(cf_objdb_list_deleted_keys(fx->odb, &c, recs, 4, err), 1);
+        assert_same_uuid(&recs[0].uuid, &u);
+        assert_int_equal(recs[0].xform, r.xform);
+        assert_int_equal(recs[0].key_len, sizeof(k2));
+        assert_memory_equal(recs[0].key, k2, sizeof(k2));
+        assert_int_equal(cf_objdb_list_deleted_keys(fx->odb, &c, recs, 4, err), 0);
+        assert_true(c.done);
+        memset(k3, 0x33, sizeof(k3));
+        assert_int_equal(cf_objdb_set_key(fx->odb, &u, r.key, r.key_len, k3, sizeof(k3), err),
+                         CF_ENOTFOUND);
+        assert_int_equal(cf_objdb_set_key(fx->odb, &u, k2, sizeof(k2), k3, sizeof(k3), err), 0);
+        memcpy(k2, k3, sizeof(k2));
+    }
+    assert_int_equal(cf_objdb_undelete(fx->odb, &u, err), 0);
+    get_ok(fx, &u, &got);
+    assert_int_equal(got.xform, r.xform);
+    assert_int_equal(got.stored_size, r.stored_size);
+    assert_memory_equal(got.stored_sha512, r.stored_sha512, 64);
+    assert_memory_equal(got.key, k2, sizeof(k2));
 }
 
 /* Commit a record with the content of `like` on the given filers. */
@@ -503,6 +611,41 @@ static struct cf_uuid put_same(struct fixture *fx, uint16_t shard,
     if (cf_objdb_commit(fx->odb, &r, err) != 0)
         fail_msg("commit: %s", err);
     return u;
+}
+
+/* The dedupe listing pairs records stored the same way only: a plain copy
+ * of encrypted content is not folded into it (nor the reverse), another
+ * encrypted one is. */
+static void test_dups_xform(void **state)
+{
+    struct fixture *fx = *state;
+    const uint32_t f12[2] = {1, 2}, f34[2] = {3, 4};
+    struct cf_objdb_cursor cur = {0, 0, false};
+    struct cf_objdb_record r;
+    struct cf_objdb_dup dups[4];
+    struct cf_uuid e1, e2;
+    char err[CF_ERR_LEN] = "";
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &e1, err), 0);
+    make_record(&r, &e1, f12, 2);
+    r.xform = CF_OBJDB_XFORM_E;
+    r.stored_size = r.size + 100;
+    r.key_len = 8;
+    memset(r.key, 1, 8);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    (void)put_same(fx, 1, &r, f34, 2); /* plain */
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 0);
+    assert_int_equal(cf_objdb_reserve(fx->odb, 1, &e2, err), 0);
+    r.uuid = e2;
+    cf_uuid_filer_path(&e2, r.path);
+    memcpy(r.filers, f34, sizeof(f34));
+    memset(r.key, 2, 8);
+    assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+    cur = (struct cf_objdb_cursor){0, 0, false};
+    assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 1);
+    assert_same_uuid(&dups[0].dup, &e2);
+    assert_same_uuid(&dups[0].holder, &e1);
 }
 
 static void test_dups(void **state)
@@ -851,6 +994,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_pages, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_walks_agree, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_alias, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_xform, objdbtest_setup, objdbtest_teardown),
+        cmocka_unit_test_setup_teardown(test_dups_xform, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_dups, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_cross_alias, objdbtest_setup, objdbtest_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_v1, objdbtest_setup, objdbtest_teardown),
