@@ -646,6 +646,34 @@ static void test_dups_xform(void **state)
     assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 1);
     assert_same_uuid(&dups[0].dup, &e2);
     assert_same_uuid(&dups[0].holder, &e1);
+
+    /* Across shards the same rule: a compressed copy in shard 2 pairs with
+     * nothing, an encrypted one with e1. */
+    add_shard(fx, 2, NULL);
+    {
+        struct cf_objdb_record z = r;
+        struct cf_uuid zu, e3;
+
+        assert_int_equal(cf_objdb_reserve(fx->odb, 2, &zu, err), 0);
+        z.uuid = zu;
+        cf_uuid_filer_path(&zu, z.path);
+        z.xform = CF_OBJDB_XFORM_Z;
+        z.key_len = 0;
+        assert_int_equal(cf_objdb_commit(fx->odb, &z, err), 0);
+        cur = (struct cf_objdb_cursor){0, 0, false};
+        assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 1);
+        assert_same_uuid(&dups[0].dup, &e2);
+
+        assert_int_equal(cf_objdb_reserve(fx->odb, 2, &e3, err), 0);
+        r.uuid = e3;
+        cf_uuid_filer_path(&e3, r.path);
+        memset(r.key, 3, 8);
+        assert_int_equal(cf_objdb_commit(fx->odb, &r, err), 0);
+        cur = (struct cf_objdb_cursor){0, 0, false};
+        assert_int_equal(cf_objdb_list_dups(fx->odb, 0, &cur, dups, 4, err), 2);
+        assert_same_uuid(&dups[1].dup, &e3);
+        assert_same_uuid(&dups[1].holder, &e1);
+    }
 }
 
 static void test_dups(void **state)
