@@ -91,7 +91,7 @@ struct cf_app_conf {
      * zeroed struct): findings are only logged. */
     bool finding_checks;
     /* Database connections (db.h): per pool (catalog, each shard; 0:
-     * CF_OBJDB_POOL_DEFAULT), and how long a request waits for one before
+     * cf_db_pool_default), and how long a request waits for one before
      * it gets 503 (0: CF_DB_POOL_WAIT_MS). */
     uint64_t db_pool;
     uint64_t db_wait_ms;

@@ -109,6 +109,13 @@
 #define CF_DB_PG_RESULT_MAX (64 * 1024 * 1024)
 /* Connections in one pool. */
 #define CF_DB_POOL_MAX 64
+/* Connections per pool when the caller leaves the size to the backend
+ * (cf_db_pool_default). On SQLite a commit keeps its connection until the
+ * fsync it shares with the commits beside it (group commit), so the pool
+ * bounds how many commits one fsync covers; on PostgreSQL every connection
+ * is a server process, out of the server's max_connections. */
+#define CF_DB_POOL_SQLITE 16
+#define CF_DB_POOL_PG     4
 /* Milliseconds cf_db_pool_acquire waits for a free connection, by default. */
 #define CF_DB_POOL_WAIT_MS 5000
 /* Milliseconds a PostgreSQL statement may run, by default (statement_timeout). */
@@ -316,6 +323,10 @@ CF_MUST_CHECK int cf_db_meta_check(struct cf_db *db, const char *uri, const char
                                    char *err);
 
 /* ---- connection pool --------------------------------------------------- */
+
+/* The pool size for uri (borrowed) when none is configured:
+ * CF_DB_POOL_SQLITE for a "sqlite:" URI, else CF_DB_POOL_PG. */
+unsigned cf_db_pool_default(const char *uri);
 
 /* Open n connections (1..CF_DB_POOL_MAX) to uri (borrowed). On success *out
  * is the pool (caller owns; release with cf_db_pool_close). Its wait is the

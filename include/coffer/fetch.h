@@ -71,6 +71,17 @@ CF_MUST_CHECK int cf_fetch_new(const struct cf_fetch_opts *o, struct cf_fetch **
  * error, every later call returns the same error. */
 CF_MUST_CHECK ssize_t cf_fetch_read(struct cf_fetch *f, char *buf, size_t max);
 
+/* The whole range into buf (len bytes: the range's length, nothing read
+ * yet), verified as cf_fetch_read verifies it: for a range small enough to
+ * answer from one buffer, so the reply goes out whole, its headers with its
+ * bytes. Returns 0, or the error of cf_fetch_read (CF_EINTERNAL if len is
+ * not what the range holds); buf is then undefined. */
+CF_MUST_CHECK int cf_fetch_read_all(struct cf_fetch *f, char *buf, size_t len);
+
+/* Ranges up to this many bytes are answered from one buffer by the gateway
+ * and objsrv (cf_fetch_read_all); longer ones are streamed. */
+#define CF_FETCH_WHOLE_MAX (64 * 1024)
+
 /* Which replicas (bit i for urls[i]) supplied bytes so far: after
  * CF_ECORRUPT, a single bit names the corrupt replica. */
 uint32_t cf_fetch_sources(const struct cf_fetch *f);

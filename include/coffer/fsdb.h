@@ -112,9 +112,6 @@
 /* Rows one listing may return; a folder, version history, trash or member
  * list longer than this gives CF_ETOOLARGE rather than unbounded memory. */
 #define CF_FSDB_LIST_MAX 100000
-/* Connections per shard and for the catalog when the caller passes 0. */
-#define CF_FSDB_POOL_DEFAULT 4
-
 struct cf_fsdb;
 
 enum cf_fsdb_kind {
@@ -258,7 +255,7 @@ CF_MUST_CHECK int cf_fsdb_name_validate(const char *name, size_t len, char *err)
 
 /* Open the catalog at catalog_uri (borrowed), creating its tables if
  * missing, and every shard it lists, with pool_size connections each (0:
- * CF_FSDB_POOL_DEFAULT). On success *out is the database (caller owns;
+ * cf_db_pool_default(catalog_uri)). On success *out is the database (caller owns;
  * release with cf_fsdb_close). Returns 0, CF_EINVAL (bad URI, or a database
  * that is not a coffer fsdb catalog/shard of this version), or a db.h error;
  * nothing is left open on failure. */

@@ -101,7 +101,7 @@ struct cf_gateway_conf {
      * gets 410 and rescans. */
     uint64_t changes_retention_s;
     char *log_level;
-    /* Database connections (db.h): per pool (0: CF_FSDB_POOL_DEFAULT), and
+    /* Database connections (db.h): per pool (0: cf_db_pool_default), and
      * how long a request waits for one before it gets 503 (0:
      * CF_DB_POOL_WAIT_MS). */
     uint64_t db_pool;

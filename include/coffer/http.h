@@ -243,6 +243,10 @@ void cf_http_client_addr(struct MHD_Connection *c, char *out, size_t cap);
  * only (false elsewhere). */
 bool cf_http_signed(void);
 
+/* Whether the request whose handler runs on this thread is a HEAD (whose
+ * reply carries no body). For the handler only (false elsewhere). */
+bool cf_http_is_head(void);
+
 /* A request header's value, or NULL (valid until the request completes). */
 const char *cf_http_header(struct MHD_Connection *c, const char *name);
 

@@ -101,9 +101,6 @@
  * exist, so a client sending made-up UUIDs cannot turn each request into a
  * catalog read. */
 #define CF_OBJDB_RELOAD_MIN_MS 1000
-/* Connections per shard and for the catalog when the caller passes 0. */
-#define CF_OBJDB_POOL_DEFAULT 4
-
 struct cf_objdb;
 
 /* A record's transform (its xform field): the filers hold the client's bytes
@@ -176,7 +173,7 @@ struct cf_objdb_cursor {
 
 /* Open the catalog at catalog_uri (borrowed), creating its tables if they do
  * not exist, and every shard it lists, with pool_size connections each (0:
- * CF_OBJDB_POOL_DEFAULT). On success *out is the object database (caller
+ * cf_db_pool_default(catalog_uri)). On success *out is the object database (caller
  * owns; release with cf_objdb_close). Returns 0, CF_EINVAL (bad URI, or a
  * database that is not a coffer catalog/shard of this version), or a db.h
  * error; nothing is left open on failure. */

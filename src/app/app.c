@@ -203,7 +203,8 @@ const struct cf_conf_opt cf_app_conf_opts[] = {
      "rewritten from a good one (that object only, in the background)",
      true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
-     "database connections per pool (catalog, each shard); 0: 4", false},
+     "database connections per pool (catalog, each shard); 0: 16 on SQLite, 4 on PostgreSQL",
+     false},
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
      "how long a request waits for a free database connection before it gets 503", false},
 

@@ -329,6 +329,22 @@ ssize_t cf_fetch_read(struct cf_fetch *f, char *out, size_t max)
     return (ssize_t)n;
 }
 
+int cf_fetch_read_all(struct cf_fetch *f, char *buf, size_t len)
+{
+    size_t got = 0;
+    ssize_t n = 1;
+
+    if (len != f->len || f->delivered != 0)
+        return CF_EINTERNAL;
+    while (n > 0) {
+        n = cf_fetch_read(f, buf + got, len - got);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    /* 0 only once the whole range is in and verified. */
+    return n < 0 ? (int)n : 0;
+}
+
 uint32_t cf_fetch_sources(const struct cf_fetch *f)
 {
     return f->sources;

@@ -85,6 +85,51 @@ static void mac_fetch(void)
     mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
+/* Nonces come from a per-thread block of RAND_bytes output, drawn NONCE_BLOCK
+ * bytes at a time: one RAND_bytes call per request cost more than the
+ * request's HMAC (OpenSSL 3 takes its DRBG's lock and checks for a fork on
+ * every call). The bytes are the same CSPRNG output, each handed out once.
+ * A forked child must not hand out what its parent also will: fork bumps
+ * nonce_gen, and a thread whose block is of an older generation draws anew. */
+#define NONCE_BLOCK 1024
+struct nonce_pool {
+    uint8_t bytes[NONCE_BLOCK];
+    size_t pos; /* bytes[pos..] are unused; NONCE_BLOCK when empty */
+    unsigned gen;
+};
+static _Thread_local struct nonce_pool nonce_pool = {.pos = NONCE_BLOCK};
+static atomic_uint nonce_gen;
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+static void nonce_forked(void)
+{
+    atomic_fetch_add(&nonce_gen, 1);
+}
+
+static void nonce_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, nonce_forked);
+}
+
+/* n (<= NONCE_BLOCK) random bytes for a nonce. Returns 0 or CF_EINTERNAL. */
+static int nonce_bytes(uint8_t *out, size_t n)
+{
+    struct nonce_pool *p = &nonce_pool;
+    unsigned gen;
+
+    pthread_once(&nonce_once, nonce_atfork);
+    gen = atomic_load(&nonce_gen);
+    if (p->gen != gen || NONCE_BLOCK - p->pos < n) {
+        if (RAND_bytes(p->bytes, NONCE_BLOCK) != 1)
+            return CF_EINTERNAL;
+        p->pos = 0;
+        p->gen = gen;
+    }
+    memcpy(out, p->bytes + p->pos, n);
+    p->pos += n;
+    return 0;
+}
+
 /* A context keyed with key, ready for one message each time it is copied.
  * NULL if OpenSSL fails. */
 static EVP_MAC_CTX *mac_new(const uint8_t key[CF_CRED_KEY_LEN])
@@ -503,7 +548,7 @@ int cf_cred_sign_url(const struct cf_cred *c, const char *method, const char *ur
     if (colon != NULL && strchr(colon, ']') == NULL && strcmp(colon + 1, https ? "443" : "80") == 0)
         host[colon - host] = '\0';
     target = *end == '/' ? end : NULL;
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (nonce_bytes(rnd, sizeof(rnd)) < 0)
         return CF_EINTERNAL;
     cf_hex_encode(rnd, sizeof(rnd), nonce);
     nonce[NONCE_OUT] = '\0';

@@ -1288,6 +1288,11 @@ bool cf_http_signed(void)
     return cur_rq != NULL && cur_rq->is_signed;
 }
 
+bool cf_http_is_head(void)
+{
+    return cur_rq != NULL && cur_rq->method == M_HEAD;
+}
+
 const char *cf_http_header(struct MHD_Connection *c, const char *name)
 {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);

@@ -859,6 +859,11 @@ void cf_db_pool_release(struct cf_db_pool *p, struct cf_db *db)
     pthread_mutex_unlock(&p->mu);
 }
 
+unsigned cf_db_pool_default(const char *uri)
+{
+    return strncmp(uri, "sqlite:", 7) == 0 ? CF_DB_POOL_SQLITE : CF_DB_POOL_PG;
+}
+
 unsigned cf_db_pool_size(const struct cf_db_pool *p)
 {
     return p->n;

@@ -492,7 +492,7 @@ int cf_fsdb_open(const char *catalog_uri, unsigned pool_size, struct cf_fsdb **o
     fs = cf_xcalloc(1, sizeof(*fs));
     pthread_mutex_init(&fs->shard_mu, NULL);
     cf__fsdb_changes_init(fs);
-    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_FSDB_POOL_DEFAULT : pool_size,
+    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? cf_db_pool_default(catalog_uri) : pool_size,
                           &shard_ops, &fs->set, err);
     if (rc < 0)
         goto out;

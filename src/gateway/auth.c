@@ -29,7 +29,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "coffer/err.h"
@@ -338,16 +339,46 @@ int cf_auth_key_save(const struct cf_auth_key *k, const char *path, char *err)
 #define TOKEN_B64_BODY 66 /* b64_len(CF_AUTH_TOKEN_PAYLOAD_LEN) */
 #define TOKEN_B64_MAC  86 /* b64_len(CF_AUTH_HASH_LEN) */
 
+/* HMAC, fetched once: OpenSSL 3's one-shot HMAC() looks the algorithm up
+ * in its provider store on every call, under a lock every request thread
+ * shares (every gateway request checks a token). NULL if OpenSSL has none. */
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *mac_alg;
+
+static void mac_fetch(void)
+{
+    mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/* HMAC-SHA512 of msg (n bytes) keyed with k. Returns 0 or CF_EINTERNAL. */
+static int hmac512(const struct cf_auth_key *k, const uint8_t *msg, size_t n,
+                   uint8_t mac[CF_AUTH_HASH_LEN])
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t) "SHA512", 0),
+        OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx = NULL;
+    size_t outlen = 0;
+    int rc = CF_EINTERNAL;
+
+    pthread_once(&mac_once, mac_fetch);
+    if (mac_alg == NULL)
+        goto out;
+    ctx = EVP_MAC_CTX_new(mac_alg);
+    if (ctx == NULL || EVP_MAC_init(ctx, k->bytes, k->len, params) != 1 ||
+        EVP_MAC_update(ctx, msg, n) != 1 ||
+        EVP_MAC_final(ctx, mac, &outlen, CF_AUTH_HASH_LEN) != 1 || outlen != CF_AUTH_HASH_LEN)
+        goto out;
+    rc = 0;
+out:
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
 static int token_mac(const struct cf_auth_key *k, const uint8_t *payload,
                      uint8_t mac[CF_AUTH_HASH_LEN])
 {
-    unsigned int n = 0;
-
-    if (HMAC(EVP_sha512(), k->bytes, (int)k->len, payload, CF_AUTH_TOKEN_PAYLOAD_LEN, mac, &n) ==
-            NULL ||
-        n != CF_AUTH_HASH_LEN)
-        return CF_EINTERNAL;
-    return 0;
+    return hmac512(k, payload, CF_AUTH_TOKEN_PAYLOAD_LEN, mac);
 }
 
 static bool key_ok(const struct cf_auth_key *k)
@@ -429,7 +460,6 @@ static int link_mac(const struct cf_auth_key *k, uint64_t client_id, uint64_t us
     static const char tag[] = "coffer download link v1";
     size_t wl = strlen(what), n = sizeof(tag) + 24 + wl;
     uint8_t mac[CF_AUTH_HASH_LEN], *msg = cf_xmalloc(n);
-    unsigned int ml = 0;
     int rc = CF_EINTERNAL;
 
     memcpy(msg, tag, sizeof(tag));
@@ -439,8 +469,7 @@ static int link_mac(const struct cf_auth_key *k, uint64_t client_id, uint64_t us
         msg[sizeof(tag) + 16 + i] = (uint8_t)(expires_s >> (56 - 8 * i));
     }
     memcpy(msg + sizeof(tag) + 24, what, wl);
-    if (HMAC(EVP_sha512(), k->bytes, (int)k->len, msg, n, mac, &ml) != NULL &&
-        ml == CF_AUTH_HASH_LEN) {
+    if (hmac512(k, msg, n, mac) == 0) {
         memcpy(out, mac, CF_AUTH_LINK_MAC_LEN);
         rc = 0;
     }

@@ -173,7 +173,8 @@ const struct cf_conf_opt cf_gateway_conf_opts[] = {
      false},
     {"log-level", CF_CONF_STR, "info", 0, 0, OFF(log_level), "error, warn, info or debug", true},
     {"db-pool", CF_CONF_U64, "0", 0, CF_DB_POOL_MAX, OFF(db_pool),
-     "database connections per pool (catalog, each shard); 0: 4", false},
+     "database connections per pool (catalog, each shard); 0: 16 on SQLite, 4 on PostgreSQL",
+     false},
     {"db-wait-ms", CF_CONF_U64, "5000", 1, 3600000, OFF(db_wait_ms),
      "how long a request waits for a free database connection before it gets 503", false},
 
@@ -532,6 +533,26 @@ static void free_cb(void *cls)
     free(s);
 }
 
+/* A small range read whole from objsrv, so that its reply leaves in one
+ * piece (headers and bytes together) instead of a header write and then a
+ * body callback: a response (NULL if it cannot be made) and *rc 0, or NULL
+ * and the fetch's error in *rc (logged). s is freed either way. */
+static struct MHD_Response *read_whole(struct stream *s, size_t len, int *rc)
+{
+    struct MHD_Response *resp = NULL;
+    char *buf = cf_xmalloc(len);
+
+    *rc = cf_fetch_read_all(s->f, buf, len);
+    if (*rc < 0)
+        cf_log(CF_LOG_ERROR, "download of %s from objsrv failed: %s", s->uuid, cf_strerror(*rc));
+    else
+        resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
+        free(buf);
+    free_cb(s);
+    return resp;
+}
+
 /* Whether the client asked to be sent to a filer for the bytes. */
 static bool wants_redirect(struct cf_gateway *g, struct MHD_Connection *c, uint64_t size)
 {
@@ -681,10 +702,17 @@ static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection 
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
-        resp = MHD_create_response_from_callback(
-            fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
-        if (resp == NULL)
-            free_cb(s);
+        if (fo.len <= CF_FETCH_WHOLE_MAX && !cf_http_is_head()) {
+            int rc = 0;
+            resp = read_whole(s, (size_t)fo.len, &rc);
+            if (rc < 0)
+                return cf_http_reply_error(c, rc, "the object cannot be read now");
+        } else {
+            resp = MHD_create_response_from_callback(
+                fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
+            if (resp == NULL)
+                free_cb(s);
+        }
     }
     if (resp == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");

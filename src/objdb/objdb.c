@@ -452,7 +452,7 @@ int cf_objdb_open(const char *catalog_uri, unsigned pool_size, struct cf_objdb *
 
     *out = NULL;
     odb = cf_xcalloc(1, sizeof(*odb));
-    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? CF_OBJDB_POOL_DEFAULT : pool_size,
+    rc = cf_shardset_open(catalog_uri, pool_size == 0 ? cf_db_pool_default(catalog_uri) : pool_size,
                           &shard_ops, &odb->set, err);
     if (rc < 0)
         goto out;

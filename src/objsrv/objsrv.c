@@ -414,6 +414,29 @@ static void free_cb(void *cls)
     free(s);
 }
 
+/* A small range read whole from the filers, so that its reply leaves in one
+ * piece (headers and bytes together) instead of a header write and then a
+ * body callback: a response (NULL if it cannot be made) and *rc 0, or NULL
+ * and the fetch's error in *rc (logged; the record is dropped from the cache,
+ * as read_cb does). s is freed either way. */
+static struct MHD_Response *read_whole(struct stream *s, size_t len, int *rc)
+{
+    struct MHD_Response *resp = NULL;
+    char *buf = cf_xmalloc(len);
+
+    *rc = cf_fetch_read_all(s->f, buf, len);
+    if (*rc < 0) {
+        cf_log(CF_LOG_ERROR, "download of %s failed: %s", s->rec.uuid, cf_strerror(*rc));
+        cache_drop(s->o, s->rec.uuid);
+    } else {
+        resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    }
+    if (resp == NULL)
+        free(buf);
+    free_cb(s);
+    return resp;
+}
+
 /* Queue a finding for the reporter, unless the same one went out within
  * FINDING_AGAIN_NS or the queue is full. */
 static void finding_put(struct cf_objsrv *o, const char *uuid, uint32_t filer, const char *kind,
@@ -574,10 +597,16 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
-        resp = MHD_create_response_from_callback(
-            fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
-        if (resp == NULL)
-            free_cb(s);
+        if (fo.len <= CF_FETCH_WHOLE_MAX && !cf_http_is_head()) {
+            resp = read_whole(s, (size_t)fo.len, &rc);
+            if (rc < 0)
+                return cf_http_reply_error(c, rc, "the object cannot be read now");
+        } else {
+            resp = MHD_create_response_from_callback(
+                fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
+            if (resp == NULL)
+                free_cb(s);
+        }
     }
     OPENSSL_cleanse(hline, sizeof(hline));
     if (resp == NULL)

@@ -482,6 +482,33 @@ static void t_corrupt_replica(void *arg)
     it_cluster_stop(&c);
 }
 
+/* A small object (up to CF_FETCH_WHOLE_MAX) is read whole before objsrv
+ * answers: with one replica corrupt the other serves it all; with both
+ * corrupt the answer is a 500 without the bytes, not a 200 cut short. */
+static void t_small_corrupt(void *arg)
+{
+    const uint64_t size = 4096 + 7;
+    struct it_record rec;
+    struct it_cluster c;
+    struct it_resp r;
+
+    (void)arg;
+    it_cluster_start(&c, 3, dl_weights, 0, 3);
+    no_finding_checks(&c);
+    it_upload_ok(NULL, c.app.base, 97, size, 0, false, &rec);
+    IT_CHECK(it_record_has(&rec, 1) && it_record_has(&rec, 2));
+    it_flip_object_byte(&c.f[0], rec.path, size / 2);
+    it_download_ok(NULL, c.objsrv.base, &rec);
+    it_flip_object_byte(&c.f[1], rec.path, size / 2);
+    get_whole(&c, &rec, &r);
+    IT_EQ(r.status, 500);
+    IT_EQ(r.curl_code, 0);
+    IT_CHECKF(r.total < size, "%llu bytes of a corrupt object were served",
+              (unsigned long long)r.total);
+    it_resp_fini(&r);
+    it_cluster_stop(&c);
+}
+
 /* A replica cut short on disk ends early: objsrv goes on from the next
  * replica at the byte reached, and the client gets the whole object: filer
  * 1 sent what it had, filer 2 exactly the rest. */
@@ -557,6 +584,7 @@ int main(int argc, char **argv)
         {"filer_killed_mid_upload", t_filer_killed_mid_upload, NULL, 40},
         {"filer_stalls_mid_upload", t_filer_stalls_mid_upload, NULL, 40},
         {"filer_full", t_filer_full, NULL, 40},
+        {"small_corrupt", t_small_corrupt, NULL, 40},
         {"upload_fails_cleanly", t_upload_fails_cleanly, NULL, 40},
         {"client_vanishes", t_client_vanishes, NULL, 40},
         {"download_first_down", t_download_first_down, NULL, 40},

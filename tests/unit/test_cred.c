@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,6 +332,58 @@ static void test_sign_url(void **state)
     cf_cred_free(v);
 }
 
+/* The nonce of a signature line (32 hex digits) into out. */
+static void nonce_of(const char *line, char out[33])
+{
+    const char *p = strstr(line, "nonce=");
+
+    assert_non_null(p);
+    memcpy(out, p + 6, 32);
+    out[32] = '\0';
+    assert_int_equal(strspn(out, "0123456789abcdef"), 32);
+}
+
+/* Every signature carries a nonce of its own: through many refills of the
+ * signer's block of random bytes (the verifier's replay cache refuses a
+ * repeated one), and in a forked child, which must not repeat what its
+ * parent sends next. */
+static void test_sign_url_nonces(void **state)
+{
+    struct cf_cred *s = load(true, false, false), *v = load(true, false, false);
+    char line[CF_CRED_HEADER_MAX], err[CF_ERR_LEN], mine[33], child[33] = "";
+    int fds[2], st = 0;
+    pid_t pid;
+
+    (void)state;
+    for (unsigned i = 0; i < 500; i++) {
+        assert_int_equal(cf_cred_sign_url(s, "GET", "http://h:1/x", line), 0);
+        assert_int_equal(cf_cred_verify(v, CF_ACCESS_INTERNAL, "GET", "/x", "h:1", value_of(line),
+                                        cf_wall_ms(), err),
+                         0);
+    }
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bool ok = cf_cred_sign_url(s, "GET", "http://h:1/x", line) == 0;
+        if (ok) {
+            nonce_of(line, mine);
+            ok = write(fds[1], mine, 32) == 32;
+        }
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(cf_cred_sign_url(s, "GET", "http://h:1/x", line), 0);
+    nonce_of(line, mine);
+    assert_int_equal(read(fds[0], child, 32), 32);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_string_not_equal(mine, child);
+    close(fds[0]);
+    close(fds[1]);
+    cf_cred_free(s);
+    cf_cred_free(v);
+}
+
 /* Nonces leave the cache with their window: the same nonce is fresh
  * again for a signature made after the old one expired. */
 static void test_replay_expiry(void **state)
@@ -417,11 +470,11 @@ static void test_url_sign(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hmac_vector), cmocka_unit_test(test_sign_verify),
-        cmocka_unit_test(test_operator),    cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_rotation),    cmocka_unit_test(test_key_files),
-        cmocka_unit_test(test_sign_url),    cmocka_unit_test(test_replay_expiry),
-        cmocka_unit_test(test_url_sign),
+        cmocka_unit_test(test_hmac_vector),   cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_operator),      cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_rotation),      cmocka_unit_test(test_key_files),
+        cmocka_unit_test(test_sign_url),      cmocka_unit_test(test_sign_url_nonces),
+        cmocka_unit_test(test_replay_expiry), cmocka_unit_test(test_url_sign),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

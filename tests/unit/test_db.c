@@ -647,6 +647,13 @@ static void test_pool_threads(void **state)
     assert_int_equal(cf_db_pool_open("sqlite:/nonexistent-dir/x.db", 2, &pool, err), CF_EIO);
     assert_null(pool);
 
+    /* Left to the backend: enough SQLite connections for commits to share
+     * fsyncs, few PostgreSQL server processes. */
+    assert_int_equal(cf_db_pool_default("sqlite:/srv/coffer/x.db"), CF_DB_POOL_SQLITE);
+    assert_int_equal(cf_db_pool_default("postgres://u@h/db"), CF_DB_POOL_PG);
+    assert_int_equal(cf_db_pool_default("postgres:dbname=x"), CF_DB_POOL_PG);
+    assert_true(CF_DB_POOL_SQLITE <= CF_DB_POOL_MAX && CF_DB_POOL_PG <= CF_DB_POOL_MAX);
+
     assert_int_equal(cf_db_pool_open(fx->uri, 3, &pool, err), 0);
     assert_int_equal(cf_db_pool_size(pool), 3);
     db = cf_db_pool_acquire(pool);
