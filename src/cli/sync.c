@@ -84,12 +84,7 @@ struct sync_conf {
 
 #define OFF(f) offsetof(struct sync_conf, f)
 static const struct cf_conf_opt sync_opts[] = {
-    {"gateway", CF_CONF_STR, NULL, 0, 0, OFF(gateway),
-     "gateway URL (default: the one coffer login used)", false},
-    {"token-file", CF_CONF_STR, NULL, 0, 0, OFF(token_file),
-     "token file of coffer login (default ~/.config/coffer/token)", false},
-    {"token", CF_CONF_STR, NULL, 0, 0, OFF(token), "use this token instead of the token file",
-     false},
+    CF__CLI_SESS_OPTS(OFF),
     {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca), "CA certificate (PEM) of an https:// gateway", false},
     {"peer-token-file", CF_CONF_STR, NULL, 0, 0, OFF(peer_token_file),
      "two systems: the token file of a login to the second system (then both paths are remote)",
