@@ -398,6 +398,22 @@ static void t_kill(void *arg)
 
 /* ---- two: two systems, the link cut and restored ---- */
 
+/* Two systems, each logged in as its admin (token files tok1 and tok2 in
+ * the case's directory; gw2 gets the second one's gateway URL), with
+ * /site made on the first and /cloud on the second. */
+static void start_two(struct it_server *s1, struct it_server *s2, char tok1[IT_PATH_MAX],
+                      char tok2[IT_PATH_MAX], char gw2[IT_URL_MAX])
+{
+    char gw1[IT_URL_MAX];
+
+    it_case_path(tok1, "tok1");
+    it_case_path(tok2, "tok2");
+    start_login(s1, "data1", tok1, gw1, sizeof(gw1));
+    start_login(s2, "data2", tok2, gw2, IT_URL_MAX);
+    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
+    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+}
+
 static int sync_two(const char *tok1, const char *tok2, const char *gw2, const char *st)
 {
     return it_exit_code(it_coffer_cmd(NULL, 0, NULL, "sync", "--token-file", tok1,
@@ -407,20 +423,15 @@ static int sync_two(const char *tok1, const char *tok2, const char *gw2, const c
 
 static void t_two(void *arg)
 {
-    char gw1[IT_URL_MAX], gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char st[IT_PATH_MAX], log[IT_PATH_MAX];
     struct it_server s1, s2;
     int rc;
 
     (void)arg;
-    it_case_path(tok1, "tok1");
-    it_case_path(tok2, "tok2");
     it_case_path(st, "state");
     it_case_path(log, "cmd.log");
-    start_login(&s1, "data1", tok1, gw1, sizeof(gw1));
-    start_login(&s2, "data2", tok2, gw2, sizeof(gw2));
-    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
-    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+    start_two(&s1, &s2, tok1, tok2, gw2);
     rput(tok1, "/site/plan.txt", "plan1");
     rput(tok2, "/cloud/report.txt", "report1");
     IT_EQ(sync_two(tok1, tok2, gw2, st), 0);
@@ -591,21 +602,16 @@ static bool log_has(void *arg)
 
 static void t_cut(void *arg)
 {
-    char gw1[IT_URL_MAX], gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char st[IT_PATH_MAX], slog[IT_PATH_MAX];
     struct it_server s1, s2;
     int status = 0;
     pid_t pid;
 
     (void)arg;
-    it_case_path(tok1, "tok1");
-    it_case_path(tok2, "tok2");
     it_case_path(st, "state");
     it_case_path(slog, "sync.log");
-    start_login(&s1, "data1", tok1, gw1, sizeof(gw1));
-    start_login(&s2, "data2", tok2, gw2, sizeof(gw2));
-    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
-    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+    start_two(&s1, &s2, tok1, tok2, gw2);
     {
         const char *args[] = {"--token-file", tok1, "--peer-token-file", tok2,    "--state", st,
                               "--attempts",   "1",  "--watch",           "/site", "/cloud",  NULL};
