@@ -1,8 +1,8 @@
 /*
  * objdb_int.h -- private to src/objdb: the object database handle and the
  * helpers shared by objdb.c (open, shards, ids), record.c (records),
- * deleted.c (the deleted-object map), maint.c (maintenance) and filers.c
- * (filer summary table).
+ * deleted.c (the deleted-object map), maint.c (maintenance), xalias.c
+ * (aliases across shards) and filers.c (filer summary table).
  *
  * The catalog and the cached shards are a struct cf_shardset (shardset.h),
  * whose locking rules hold here: an entry (struct cf_shardset_shard) stays
