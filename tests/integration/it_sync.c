@@ -141,6 +141,31 @@ static void rcheck_text(const char *tok, const char *remote, const char *text)
     check_text(f, text);
 }
 
+/* rput and rcheck_text through gateway gw instead of the token file's. */
+static void rput_via(const char *tok, const char *gw, const char *remote, const char *text)
+{
+    char f[IT_PATH_MAX];
+
+    it_case_path(f, "upload.tmp");
+    write_text(f, text);
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok, "--gateway", gw, f,
+                                     remote, NULL)),
+          0);
+}
+
+static void rcheck_via(const char *tok, const char *gw, const char *remote, const char *text)
+{
+    char f[IT_PATH_MAX];
+
+    it_case_path(f, "download.tmp");
+    (void)unlink(f);
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok, "--gateway", gw,
+                                     remote, "-o", f, NULL)),
+          0);
+    check_text(f, text);
+    (void)unlink(f);
+}
+
 /* `coffer sync --token-file TOK LOCAL REMOTE`; its exit code. */
 static int sync_run(const char *tok, const char *local, const char *remote)
 {
@@ -449,23 +474,9 @@ static void t_two(void *arg)
     /* Back (at another address): the cloud changed too; one pass catches up. */
     it_server_start_ok(&s2, "data2", 3, NULL);
     it_proc_expect_line(&s2.p, "coffer gateway listening on ", gw2, sizeof(gw2), LINE_MS);
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "upload.tmp");
-        write_text(f, "report2");
-        /* The token file names the old address. */
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok2, "--gateway",
-                                        gw2, f, "/cloud/report.txt", NULL));
-        IT_EQ(rc, 0);
-    }
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "upload.tmp");
-        write_text(f, "plan-cloud");
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok2, "--gateway",
-                                        gw2, f, "/cloud/plan.txt", NULL));
-        IT_EQ(rc, 0);
-    }
+    /* The token file names the old address. */
+    rput_via(tok2, gw2, "/cloud/report.txt", "report2");
+    rput_via(tok2, gw2, "/cloud/plan.txt", "plan-cloud");
     IT_EQ(sync_two(tok1, tok2, gw2, st), 0);
     rcheck_text(tok1, "/site/report.txt", "report2");
     /* plan.txt changed on both: the cloud's keeps the name, the site's is
@@ -484,20 +495,8 @@ static void t_two(void *arg)
         it_fmt(name, sizeof(name), "/site/%.*s", (int)n, c);
         rcheck_text(tok1, name, "plan2");
     }
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "download.tmp");
-        (void)unlink(f);
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
-                                        gw2, "/cloud/plan.txt", "-o", f, NULL));
-        IT_EQ(rc, 0);
-        check_text(f, "plan-cloud");
-        (void)unlink(f);
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
-                                        gw2, "/cloud/new.txt", "-o", f, NULL));
-        IT_EQ(rc, 0);
-        check_text(f, "new1");
-    }
+    rcheck_via(tok2, gw2, "/cloud/plan.txt", "plan-cloud");
+    rcheck_via(tok2, gw2, "/cloud/new.txt", "new1");
     stop_server(&s2);
     stop_server(&s1);
 }
