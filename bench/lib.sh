@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # bench/lib.sh -- shell helpers shared by the bench scripts (run.sh, gateway.sh,
-# cluster.sh, maint.sh, scale.sh, tls.sh).
+# cluster.sh, maint.sh, scale.sh, tls.sh, xform.sh).
 # Sourced, not run. The sourcing script sets NAME (its name, for messages)
 # first, and RESULTS (a file the figures are appended to) before it calls
 # say, fail or anything that reports. The set-up checks (build_dir_arg,
@@ -71,6 +71,33 @@ port_in_use() {
     fi
 }
 
+
+# wait_line FILE REGEX PID WHAT: the first match of REGEX in FILE, waiting up
+# to 30 s while PID lives.
+wait_line() {
+    local i line
+    for ((i = 0; i < 300; i++)); do
+        line=$(grep -m1 -o "$2" "$1" || true)
+        if [ -n "$line" ]; then
+            echo "$line"
+            return 0
+        fi
+        kill -0 "$3" 2>/dev/null || fail "$4 exited before it was ready (log: ${1%.out}.log)"
+        sleep 0.1
+    done
+    fail "$4 did not get ready within 30 s"
+}
+
+# begin_run: the script's exit trap (its function cleanup; INT and TERM exit
+# 130 and 143 through it), then $TMP made afresh and $RESULTS emptied.
+begin_run() {
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    rm -rf "$TMP"
+    mkdir -p "$TMP"
+    : >"$RESULTS"
+}
 
 # build_dir_arg ARGS...: the script's one argument, an existing directory,
 # made absolute in BUILD_DIR; a usage message and exit 2 otherwise.

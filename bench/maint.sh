@@ -62,7 +62,7 @@ declare -a FILER_PID FILER_PORT
 APP_PID=
 APP_URL=
 
-# shellcheck disable=SC2317 # reached through the trap below
+# shellcheck disable=SC2317 # reached through the trap begin_run sets
 cleanup() {
     local rc=$? i
     trap - EXIT INT TERM
@@ -73,29 +73,7 @@ cleanup() {
     finish_tmp "$rc" "$TMP"/*.log
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-rm -rf "$TMP"
-mkdir -p "$TMP"
-: >"$RESULTS"
-
-# wait_line FILE REGEX PID WHAT: the first match of REGEX in FILE, waiting up
-# to 30 s while PID lives.
-wait_line() {
-    local i line
-    for ((i = 0; i < 300; i++)); do
-        line=$(grep -m1 -o "$2" "$1" || true)
-        if [ -n "$line" ]; then
-            echo "$line"
-            return 0
-        fi
-        kill -0 "$3" 2>/dev/null || fail "$4 exited before it was ready (log: ${1%.out}.log)"
-        sleep 0.1
-    done
-    fail "$4 did not get ready within 30 s"
-}
+begin_run
 
 # start_filer I [PORT]: filer I on PORT (0: any free port).
 start_filer() {

@@ -80,7 +80,7 @@ SERVER_PID=
 NOAUTH_PID=
 broken=0
 
-# shellcheck disable=SC2317 # reached through the trap below
+# shellcheck disable=SC2317 # reached through the trap begin_run sets
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -92,13 +92,7 @@ cleanup() {
         "$TMP/server.log" "$TMP/bench.log"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-rm -rf "$TMP"
-mkdir -p "$TMP"
-: >"$RESULTS"
+begin_run
 : >"$RAW"
 
 # The cluster key every coffer role of the run uses; coffer-bench signs its

@@ -51,7 +51,7 @@ broken=0
 # benchmark and never for real objects (each must have its own).
 OBJ_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 
-# shellcheck disable=SC2317 # reached through the trap below
+# shellcheck disable=SC2317 # reached through the trap begin_run sets
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -59,34 +59,21 @@ cleanup() {
     finish_tmp "$rc" "$TMP/filer.log" "$TMP/bench.log"
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-rm -rf "$TMP"
-mkdir -p "$TMP"
-: >"$RESULTS"
+begin_run
 
 "$COFFER" admin keys init --data "$TMP/keys" >/dev/null || fail "coffer admin keys init failed"
 KEY=$TMP/keys/cluster.key
 
 start_filer() {
-    local i line
+    local line
     mkdir -p "$TMP/filer"
     # shellcheck disable=SC2086 # FILER_ARGS is a list of words on purpose
     "$COFFER" filer --id 1 --dir "$TMP/filer" --listen 127.0.0.1:0 --cluster-key-file "$KEY" \
         $FILER_ARGS >"$TMP/filer.out" 2>"$TMP/filer.log" &
     FILER_PID=$!
-    for ((i = 0; i < 150; i++)); do
-        line=$(grep -m1 -o 'listening on http://127\.0\.0\.1:[0-9]*' "$TMP/filer.out" || true)
-        if [ -n "$line" ]; then
-            FILER_PORT=${line##*:}
-            return 0
-        fi
-        kill -0 "$FILER_PID" 2>/dev/null || fail "coffer filer exited (log: $TMP/filer.log)"
-        sleep 0.1
-    done
-    fail "coffer filer did not print its port within 15 s"
+    line=$(wait_line "$TMP/filer.out" 'listening on http://127\.0\.0\.1:[0-9]*' "$FILER_PID" \
+        "coffer filer")
+    FILER_PORT=${line##*:}
 }
 
 declare -A fig

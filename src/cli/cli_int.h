@@ -324,6 +324,20 @@ struct cf__cli_sess {
     char auth[sizeof("Authorization: Bearer ") + CF__CLI_TOKEN_MAX + 1];
 };
 
+/* The option rows of a command that acts as the logged-in user (read by
+ * cf__cli_sess_load): --gateway, --token-file and --token, stored at the
+ * offsets of gateway, token_file and token (char *) of the command's
+ * struct, given by off_ (as OFF(field) in each command's table). */
+/* clang-format off */
+#define CF__CLI_SESS_OPTS(off_)                                                              \
+    {"gateway", CF_CONF_STR, NULL, 0, 0, off_(gateway),                                      \
+     "gateway URL (default: the one coffer login used)", false},                             \
+    {"token-file", CF_CONF_STR, NULL, 0, 0, off_(token_file),                                \
+     "token file of coffer login (default ~/.config/coffer/token)", false},                  \
+    {"token", CF_CONF_STR, NULL, 0, 0, off_(token),                                          \
+     "use this token instead of the token file", false}
+/* clang-format on */
+
 /* Fill s with the token (token, else the token file's), the gateway URL
  * (gateway, else the token file's, else CF__CLI_GATEWAY_DEFAULT) and the CA
  * (ca, else the token file's, else none), and trust that CA (cf__cli_tls).

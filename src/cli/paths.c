@@ -48,12 +48,7 @@ struct path_conf {
 
 #define OFF(f) offsetof(struct path_conf, f)
 static const struct cf_conf_opt path_opts[] = {
-    {"gateway", CF_CONF_STR, NULL, 0, 0, OFF(gateway),
-     "gateway URL (default: the one coffer login used)", false},
-    {"token-file", CF_CONF_STR, NULL, 0, 0, OFF(token_file),
-     "token file of coffer login (default ~/.config/coffer/token)", false},
-    {"token", CF_CONF_STR, NULL, 0, 0, OFF(token), "use this token instead of the token file",
-     false},
+    CF__CLI_SESS_OPTS(OFF),
     {"o", CF_CONF_STR, NULL, 0, 0, OFF(out), "get: write to this file instead of stdout", false},
     {"to", CF_CONF_STR, NULL, 0, 0, OFF(to), "restore: put the entry at this path", false},
     {"restore", CF_CONF_STR, NULL, 0, 0, OFF(restore), "versions: restore this version id", false},

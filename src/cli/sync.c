@@ -84,12 +84,7 @@ struct sync_conf {
 
 #define OFF(f) offsetof(struct sync_conf, f)
 static const struct cf_conf_opt sync_opts[] = {
-    {"gateway", CF_CONF_STR, NULL, 0, 0, OFF(gateway),
-     "gateway URL (default: the one coffer login used)", false},
-    {"token-file", CF_CONF_STR, NULL, 0, 0, OFF(token_file),
-     "token file of coffer login (default ~/.config/coffer/token)", false},
-    {"token", CF_CONF_STR, NULL, 0, 0, OFF(token), "use this token instead of the token file",
-     false},
+    CF__CLI_SESS_OPTS(OFF),
     {"ca", CF_CONF_STR, NULL, 0, 0, OFF(ca), "CA certificate (PEM) of an https:// gateway", false},
     {"peer-token-file", CF_CONF_STR, NULL, 0, 0, OFF(peer_token_file),
      "two systems: the token file of a login to the second system (then both paths are remote)",
@@ -317,10 +312,16 @@ static int begin(struct sync *sy)
     return 0;
 }
 
-static int commit(struct sync *sy)
+/* End the transaction begin() opened: commit when rc is 0, else roll back.
+ * Returns rc, or the commit's failure. */
+static int finish(struct sync *sy, int rc)
 {
     char err[CF_ERR_LEN] = "";
 
+    if (rc != 0) {
+        cf_db_rollback(sy->db);
+        return rc;
+    }
     if (cf_db_commit(sy->db, err) < 0)
         return db_fail("commit", err);
     return 0;
@@ -627,10 +628,7 @@ static int local_refresh(struct sync *sy, struct side *sd)
         rc = local_walk(sy, sd, sd->root, "");
     if (rc == 0)
         rc = sweep_unseen(sy, sd->id);
-    if (rc == 0)
-        rc = commit(sy);
-    else
-        cf_db_rollback(sy->db);
+    rc = finish(sy, rc);
     return rc;
 }
 
@@ -746,10 +744,7 @@ static int remote_full(struct sync *sy, struct side *sd)
         rc = sweep_unseen(sy, sd->id);
     if (rc == 0)
         rc = save_cursor(sy, sd, cursor);
-    if (rc == 0)
-        rc = commit(sy);
-    else
-        cf_db_rollback(sy->db);
+    rc = finish(sy, rc);
     if (rc == 0) {
         sd->rescan = false;
         sd->root_gone = missing;
@@ -878,10 +873,7 @@ static int remote_refresh(struct sync *sy, struct side *sd)
         cursor = (uint64_t)json_integer_value(json_object_get(x.json, "cursor"));
         if (rc == 0)
             rc = save_cursor(sy, sd, cursor);
-        if (rc == 0)
-            rc = commit(sy);
-        else
-            cf_db_rollback(sy->db);
+        rc = finish(sy, rc);
         cf__cli_gwreq_fini(&x);
         if (rc != 0)
             return rc;
@@ -935,6 +927,28 @@ static bool same(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* Only side `from` changed path since the base: it now holds sha (size), or
+ * nothing when sha is NULL; the other side still holds other_sha (the base).
+ * Carry the change over: delete path there, or copy it there. */
+static void one_side_changed(struct acts *out, const char *path, int from, const char *sha,
+                             uint64_t size, const char *other_sha)
+{
+    struct act *x;
+
+    if (sha == NULL) {
+        x = act_add(out, A_DEL, path);
+        x->to = 1 - from;
+        (void)snprintf(x->sha, sizeof(x->sha), "%s", other_sha);
+        return;
+    }
+    x = act_add(out, A_COPY, path);
+    x->from = from;
+    x->to = 1 - from;
+    x->size = size;
+    x->dest_empty = other_sha == NULL;
+    (void)snprintf(x->sha, sizeof(x->sha), "%s", sha);
+}
+
 static int plan(struct sync *sy, struct acts *out)
 {
     static const char sql[] = "SELECT p.path, v0.sha, v0.size, v1.sha, v1.size, b.sha FROM"
@@ -970,33 +984,9 @@ static int plan(struct sync *sy, struct acts *out)
                 (void)snprintf(x->sha, sizeof(x->sha), "%s", a != NULL ? a : "");
             }
         } else if (same(a, base)) {
-            /* side 1 changed */
-            if (b == NULL) {
-                x = act_add(out, A_DEL, path);
-                x->to = 0;
-                (void)snprintf(x->sha, sizeof(x->sha), "%s", a);
-            } else {
-                x = act_add(out, A_COPY, path);
-                x->from = 1;
-                x->to = 0;
-                x->size = sb;
-                x->dest_empty = a == NULL;
-                (void)snprintf(x->sha, sizeof(x->sha), "%s", b);
-            }
+            one_side_changed(out, path, 1, b, sb, a);
         } else if (same(b, base)) {
-            /* side 0 changed */
-            if (a == NULL) {
-                x = act_add(out, A_DEL, path);
-                x->to = 1;
-                (void)snprintf(x->sha, sizeof(x->sha), "%s", b);
-            } else {
-                x = act_add(out, A_COPY, path);
-                x->from = 0;
-                x->to = 1;
-                x->size = sa;
-                x->dest_empty = b == NULL;
-                (void)snprintf(x->sha, sizeof(x->sha), "%s", a);
-            }
+            one_side_changed(out, path, 0, a, sa, b);
         } else if (a == NULL || b == NULL) {
             /* deleted on one side, changed on the other: the change wins */
             x = act_add(out, A_COPY, path);
@@ -1220,10 +1210,7 @@ static int do_copy(struct sync *sy, int from, int to, const char *rel, const cha
     }
     if (rc == 0 && sha != NULL)
         rc = base_set(sy, rel, sha);
-    if (rc == 0)
-        rc = commit(sy);
-    else
-        cf_db_rollback(sy->db);
+    rc = finish(sy, rc);
     json_decref(j);
     sy->files_done++;
     sy->bytes_done += size;
@@ -1289,10 +1276,7 @@ static int do_delete(struct sync *sy, int to, const char *rel)
         rc = view_del(sy, to, rel, false);
     if (rc == 0)
         rc = base_set(sy, rel, NULL);
-    if (rc == 0)
-        rc = commit(sy);
-    else
-        cf_db_rollback(sy->db);
+    rc = finish(sy, rc);
     return rc;
 }
 
@@ -1361,10 +1345,7 @@ static int do_move(struct sync *sy, int to, const char *rel, const char *rel2, c
         rc = base_set(sy, rel, NULL);
     if (rc == 0 && set_base)
         rc = base_set(sy, rel2, sha);
-    if (rc == 0)
-        rc = commit(sy);
-    else
-        cf_db_rollback(sy->db);
+    rc = finish(sy, rc);
     json_decref(j);
     return rc;
 }
@@ -1463,7 +1444,7 @@ static int pass(struct sync *sy)
             r = begin(sy);
             if (r == 0)
                 r = base_set(sy, x->path, x->sha);
-            r = r == 0 ? commit(sy) : r;
+            r = finish(sy, r);
             break;
         case A_COPY:
             r = do_copy(sy, x->from, x->to, x->path, x->sha, x->size);

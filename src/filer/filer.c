@@ -450,6 +450,21 @@ static enum MHD_Result put_begin(struct cf_filer *f, struct MHD_Connection *c, c
     return MHD_YES;
 }
 
+/* Reply 201 to a PUT with j (taken: freed here) as its body and the headers
+ * hdrs (name, value, ..., NULL). */
+static enum MHD_Result reply_created(struct MHD_Connection *c, json_t *j, const char *const *hdrs)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    enum MHD_Result r;
+
+    json_decref(j);
+    if (text == NULL)
+        return MHD_NO;
+    r = cf_http_reply(c, MHD_HTTP_CREATED, "application/json", text, strlen(text), hdrs);
+    free(text);
+    return r;
+}
+
 /* End of a transformed PUT's body: finish the stored form (checking the
  * plain SHA-512), store it, and reply with both forms' size and SHA-512. */
 static enum MHD_Result put_finish_xform(struct MHD_Connection *c, struct put_req *req)
@@ -506,14 +521,7 @@ static enum MHD_Result put_finish_xform(struct MHD_Connection *c, struct put_req
                               CF_XFORM_STORED_SHA_HEADER,
                               shex,
                               NULL};
-        char *text = json_dumps(j, JSON_COMPACT);
-        enum MHD_Result r;
-        json_decref(j);
-        if (text == NULL)
-            return MHD_NO;
-        r = cf_http_reply(c, MHD_HTTP_CREATED, "application/json", text, strlen(text), hdrs);
-        free(text);
-        return r;
+        return reply_created(c, j, hdrs);
     }
 fail:
     cf_store_put_abort(req->put);
@@ -562,14 +570,7 @@ static enum MHD_Result put_finish(struct cf_filer *f, struct MHD_Connection *c, 
     j = json_pack("{s:s,s:I,s:s}", "path", req->path, "size", (json_int_t)size, "sha512", hex);
     {
         const char *hdrs[] = {CF_SHA512_HEADER, hex, NULL};
-        char *text = json_dumps(j, JSON_COMPACT);
-        enum MHD_Result r;
-        json_decref(j);
-        if (text == NULL)
-            return MHD_NO;
-        r = cf_http_reply(c, MHD_HTTP_CREATED, "application/json", text, strlen(text), hdrs);
-        free(text);
-        return r;
+        return reply_created(c, j, hdrs);
     }
 fail:
     cf_log(rc == CF_EIO ? CF_LOG_ERROR : CF_LOG_INFO, "put %s failed: %s%s%s", req->path,

@@ -112,11 +112,8 @@ int cf_fsdb_emptied_get(struct cf_fsdb *fs, uint64_t client, uint64_t id,
 
     *uuids = NULL;
     *nuuids = 0;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
     /* The record and its versions from one snapshot. */
-    rc = cf_db_begin_read(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, false, err);
     if (rc < 0)
         goto out;
     rc = emptied_one(c.db, client, id, out, err);
@@ -177,10 +174,7 @@ int cf_fsdb_emptied_restore(struct cf_fsdb *fs, uint64_t client, uint64_t id, ui
         if (rc < 0)
             goto out;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = emptied_one(c.db, client, id, &e, err);
@@ -244,10 +238,7 @@ static int emptied_delete(struct cf_fsdb *fs, uint64_t client, const char *del_v
     struct cf__fsdb_conn c = {NULL, NULL};
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, NULL, 0, err, del_versions, "ii", (int64_t)client, (int64_t)arg);

@@ -973,6 +973,16 @@ out:
     return rc;
 }
 
+int cf__fsdb_begin(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, bool write,
+                   char *err)
+{
+    int rc = cf__fsdb_acquire(fs, client, c, err);
+
+    if (rc < 0)
+        return rc;
+    return write ? cf_db_begin(c->db, err) : cf_db_begin_read(c->db, err);
+}
+
 void cf__fsdb_release(struct cf__fsdb_conn *c)
 {
     if (c->db == NULL)

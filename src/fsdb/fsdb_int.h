@@ -73,6 +73,12 @@ struct cf__fsdb_conn {
  * client), or a db.h error; on failure c->db is NULL. */
 int cf__fsdb_acquire(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, char *err);
 
+/* cf__fsdb_acquire, then begin a transaction on the connection: a write one
+ * (cf_db_begin) when write, else a read snapshot (cf_db_begin_read). On
+ * failure c may still hold the connection: cf__fsdb_release it as always. */
+int cf__fsdb_begin(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c, bool write,
+                   char *err);
+
 /* Give c's connection back (rolling back a transaction left open). Safe on
  * a conn whose db is NULL. */
 void cf__fsdb_release(struct cf__fsdb_conn *c);

@@ -249,10 +249,7 @@ int cf_fsdb_changes_page(struct cf_fsdb *fs, uint64_t client, uint64_t after, si
         cf_err_set(err, "limit is 1 to %d", CF_FSDB_CHANGES_MAX);
         return CF_EINVAL;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin_read(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, false, err);
     if (rc < 0)
         goto out;
     rc = floor_of(c.db, client, &floor, err);
@@ -324,10 +321,7 @@ int cf_fsdb_changes_prune(struct cf_fsdb *fs, uint64_t client, uint64_t before_m
         *removed = 0;
     if (before_ms > (uint64_t)INT64_MAX)
         before_ms = (uint64_t)INT64_MAX;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, v, 2, err, sql_cut, "ii", (int64_t)client, (int64_t)before_ms);

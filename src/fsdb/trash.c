@@ -36,10 +36,7 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
         rc = CF_EINVAL;
         goto out;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     /* The root has no parent and a trashed item has none either: both miss here. */
@@ -306,10 +303,7 @@ int cf_fsdb_trash_restore(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id
         if (rc < 0)
             goto out;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = trash_select(c.db, client, trash_id, 0, &t, &n, err);
@@ -518,10 +512,7 @@ int cf_fsdb_trash_empty(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id, 
 
     *out = NULL;
     *n = 0;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = trash_select(c.db, client, trash_id, before_ms, &t, &nt, err);
@@ -648,10 +639,7 @@ int cf_fsdb_versions_expire(struct cf_fsdb *fs, uint64_t client, uint64_t now_ms
         cut = now_ms - span;
     if (cl.keep_versions == 0 && cut == 0)
         goto out;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = expire_read(c.db, client, cl.keep_versions, cut, &v, &nv, err);

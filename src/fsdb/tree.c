@@ -266,9 +266,7 @@ int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user, co
     uint64_t folder;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc == 0)
-        rc = cf_db_begin_read(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, false, err);
     if (rc == 0)
         rc = lookup(c.db, client, path, out, err);
     if (rc == 0) {
@@ -330,10 +328,7 @@ int cf_fsdb_mkdir(struct cf_fsdb *fs, uint64_t client, uint64_t parent, const ch
     rc = cf__fsdb_check_name(name, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf__fsdb_folder_live(c.db, client, parent, err);
@@ -498,10 +493,7 @@ int cf_fsdb_move(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, ui
         if (rc < 0)
             goto out;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     if (kind == CF_FSDB_FOLDER) {
@@ -648,12 +640,9 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
     }
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
     /* The write lock is taken here, so concurrent puts of one name serialise:
      * the second sees the first's file and adds a version. */
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf__fsdb_folder_live(c.db, client, folder, err);
@@ -847,10 +836,7 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     int rc;
 
     memset(&put, 0, sizeof(put));
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = live_file(c.db, client, file, &e, err);
@@ -965,10 +951,7 @@ int cf_fsdb_version_remove(struct cf_fsdb *fs, uint64_t client, uint64_t version
 
     gone->text[0] = '\0';
     *file_gone = false;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, row, 3, err, sel, "ii", (int64_t)client, (int64_t)version);
@@ -1058,10 +1041,7 @@ int cf_fsdb_file_copy(struct cf_fsdb *fs, uint64_t client, uint64_t file, uint64
     rc = cf__fsdb_check_name(dst_name, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = live_file(c.db, client, file, &e, err);

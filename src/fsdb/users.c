@@ -60,10 +60,7 @@ static int principal_add(struct cf_fsdb *fs, uint64_t client, const char *name, 
     rc = cf__fsdb_check_name(name, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf__fsdb_new_id(c.db, &id, err);
@@ -291,10 +288,7 @@ static int member_change(struct cf_fsdb *fs, uint64_t client, uint64_t group, ui
     struct cf__fsdb_conn c = {NULL, NULL};
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = check_member(c.db, client, group, user, err);
@@ -433,10 +427,7 @@ int cf_fsdb_group_delete(struct cf_fsdb *fs, uint64_t client, uint64_t group, ui
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, &n, 1, err, sql_live, "ii", (int64_t)client, (int64_t)group);
@@ -532,10 +523,7 @@ int cf_fsdb_group_purge(struct cf_fsdb *fs, uint64_t client, uint64_t group, cha
     int64_t n = 0;
     int rc;
 
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(c.db, &n, 1, err, sql_in, "ii", (int64_t)client, (int64_t)group);
@@ -619,10 +607,7 @@ static int perm_change(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
         rc = CF_EINVAL;
         goto out;
     }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_begin(c.db, err);
+    rc = cf__fsdb_begin(fs, client, &c, true, err);
     if (rc < 0)
         goto out;
     rc = cf__fsdb_folder_live(c.db, client, folder, err);

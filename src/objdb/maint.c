@@ -17,14 +17,8 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-/* A connection of uuid's shard in a write transaction. */
-struct txn {
-    struct cf_shardset_shard *sh;
-    struct cf_db *db;
-    char text[CF_UUID_SIZE];
-};
-
-static int txn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct txn *t, char *err)
+int cf__objdb_txn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct cf__objdb_txn *t,
+                        char *err)
 {
     int rc;
 
@@ -37,8 +31,7 @@ static int txn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct tx
     return cf_db_begin(t->db, err);
 }
 
-/* Roll back whatever is still open and give the connection back. */
-static void txn_end(struct txn *t)
+void cf__objdb_txn_end(struct cf__objdb_txn *t)
 {
     if (t->db == NULL)
         return;
@@ -47,10 +40,26 @@ static void txn_end(struct txn *t)
     t->db = NULL;
 }
 
+int cf__objdb_retire_replicas(struct cf__objdb_txn *t, uint64_t oid, char *err)
+{
+    static const char sql_stale[] =
+        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+        " SELECT f.object_id, f.filer_id, o.path, ?2, 0 FROM object_filers f"
+        " JOIN objects o ON o.id = f.object_id WHERE f.object_id = ?1"
+        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
+    static const char sql_drop[] = "DELETE FROM object_filers WHERE object_id = ?1";
+    int rc;
+
+    rc = cf_db_run(t->db, NULL, 0, err, sql_stale, "ii", (int64_t)oid, (int64_t)cf_wall_ms());
+    if (rc >= 0)
+        rc = cf_db_run(t->db, NULL, 0, err, sql_drop, "i", (int64_t)oid);
+    return rc;
+}
+
 /* The object row of uuid in t: whether it is an alias and how many filers
  * it lists. CF_ENOTFOUND if there is none. */
-static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, int64_t *nfilers,
-                      char *err)
+static int object_row(struct cf__objdb_txn *t, const struct cf_uuid *uuid, bool *alias,
+                      int64_t *nfilers, char *err)
 {
     static const char sql[] = "SELECT alias IS NOT NULL,"
                               " (SELECT count(*) FROM object_filers WHERE object_id = ?1)"
@@ -70,7 +79,7 @@ static int object_row(struct txn *t, const struct cf_uuid *uuid, bool *alias, in
 }
 
 /* Whether the record lists filer: 1, 0, or an error. */
-static int lists(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+static int lists(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer, char *err)
 {
     static const char sql[] = "SELECT 1 FROM object_filers WHERE object_id = ?1 AND filer_id = ?2";
     int rc = cf_db_run(t->db, NULL, 0, err, sql, "ii", (int64_t)oid, (int64_t)filer);
@@ -81,7 +90,7 @@ static int lists(struct txn *t, uint64_t oid, uint32_t filer, char *err)
 /* Before listing filer for oid: a NONE stale row of that replica is
  * dropped (the bytes stay and are wanted again); a SENT one means the
  * bytes may be going: CF_EBUSY. */
-static int clear_stale(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+static int clear_stale(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer, char *err)
 {
     static const char sql_get[] =
         "SELECT sent FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
@@ -99,7 +108,7 @@ static int clear_stale(struct txn *t, uint64_t oid, uint32_t filer, char *err)
     return cf_db_run(t->db, NULL, 0, err, sql_del, "ii", (int64_t)oid, (int64_t)filer);
 }
 
-static int insert_filer(struct txn *t, uint64_t oid, uint32_t filer, char *err)
+static int insert_filer(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer, char *err)
 {
     static const char sql[] = "INSERT INTO object_filers (object_id, filer_id) VALUES (?1, ?2)";
     int rc = cf_db_run(t->db, NULL, 0, err, sql, "ii", (int64_t)oid, (int64_t)filer);
@@ -112,7 +121,7 @@ static int insert_filer(struct txn *t, uint64_t oid, uint32_t filer, char *err)
 int cf_objdb_replica_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32_t filer_id,
                          char *err)
 {
-    struct txn t;
+    struct cf__objdb_txn t;
     bool alias = false;
     int64_t nfilers = 0;
     int rc;
@@ -121,7 +130,7 @@ int cf_objdb_replica_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint3
         cf_err_set(err, "filer id 0 is not a filer");
         return CF_EINVAL;
     }
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = object_row(&t, uuid, &alias, &nfilers, err);
     if (rc == 0 && (alias || nfilers >= CF_OBJDB_REPLICAS_MAX)) {
@@ -135,7 +144,7 @@ int cf_objdb_replica_add(struct cf_objdb *odb, const struct cf_uuid *uuid, uint3
         rc = insert_filer(&t, uuid->oid, filer_id, err);
     if (rc == 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc;
 }
 
@@ -149,7 +158,7 @@ int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
         "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
         " SELECT id, ?2, path, ?3, 0 FROM objects WHERE id = ?1"
         " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
-    struct txn t;
+    struct cf__objdb_txn t;
     bool alias = false;
     int64_t nfilers = 0;
     int rc;
@@ -158,7 +167,7 @@ int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
         cf_err_set(err, "bad filers %u -> %u", (unsigned)old_filer, (unsigned)new_filer);
         return CF_EINVAL;
     }
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = object_row(&t, uuid, &alias, &nfilers, err);
     if (rc == 0) {
@@ -186,7 +195,7 @@ int cf_objdb_replica_move(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
                        (int64_t)cf_wall_ms());
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc;
 }
 
@@ -372,7 +381,7 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
 }
 
 /* One row of cf_objdb_stale_hold in t (see objdb.h). */
-static int hold_row(struct txn *t, uint64_t oid, uint32_t filer_id, const char *path,
+static int hold_row(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer_id, const char *path,
                     uint64_t until_ms, uint64_t expect_since, uint64_t *since_out, char *err)
 {
     static const char sql_get[] =
@@ -413,10 +422,10 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
 {
     static const char sql_alias[] = "SELECT 1 FROM objects WHERE id = ?1 AND alias IS NOT NULL";
     uint64_t since = 0;
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_alias, "i", (int64_t)uuid->oid);
         if (rc == CF_DB_ROW) {
@@ -428,7 +437,7 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
         rc = hold_row(&t, uuid->oid, filer_id, path, until_ms, expect_since, &since, err);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc >= 0 && since_out != NULL)
         *since_out = since;
     return rc < 0 ? rc : 0;
@@ -438,10 +447,10 @@ int cf_objdb_upload_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, const
                          const uint32_t *filers, size_t n, uint64_t until_ms, char *err)
 {
     static const char sql_obj[] = "SELECT 1 FROM objects WHERE id = ?1";
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_obj, "i", (int64_t)uuid->oid);
         if (rc == CF_DB_ROW) {
@@ -453,7 +462,7 @@ int cf_objdb_upload_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, const
         rc = hold_row(&t, uuid->oid, filers[i], path, until_ms, 0, NULL, err);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : 0;
 }
 
@@ -462,16 +471,16 @@ int cf_objdb_upload_release(struct cf_objdb *odb, const struct cf_uuid *uuid, ch
     static const char sql[] = "UPDATE stale_replicas SET since = ?2"
                               " WHERE object_id = ?1 AND sent = 0 AND since > ?2"
                               " AND NOT EXISTS (SELECT 1 FROM objects WHERE id = ?1)";
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
     /* Under the shard's write lock, like every change of the stale list. */
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql, "ii", (int64_t)uuid->oid, (int64_t)cf_wall_ms());
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : 0;
 }
 
@@ -484,10 +493,10 @@ int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, 
     static const char sql_sent[] =
         "UPDATE stale_replicas SET sent = 1 WHERE object_id = ?1 AND filer_id = ?2";
     int64_t row[2] = {0, 0};
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc, listed = 0;
 
-    rc = txn_begin(odb, &st->uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, &st->uuid, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, row, 2, err, sql_get, "ii", (int64_t)st->uuid.oid, (int64_t)st->filer);
         if (rc == CF_DB_DONE) {
@@ -507,7 +516,7 @@ int cf_objdb_stale_claim(struct cf_objdb *odb, const struct cf_objdb_stale *st, 
                        (int64_t)st->filer);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : listed;
 }
 
@@ -573,7 +582,7 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
         " enc_key, 0, NULL, path, size, sha512, ?3, id, xform, stored_size, stored_sha512"
         " FROM objects WHERE id = ?4";
     int64_t next_oid = 0;
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
     if (alias->shard != holder->shard)
@@ -582,7 +591,7 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
         cf_err_set(err, "a record cannot be its own alias");
         return CF_EINVAL;
     }
-    rc = txn_begin(odb, alias, &t, err);
+    rc = cf__objdb_txn_begin(odb, alias, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, &next_oid, 1, err, sql_next, "");
     if (rc >= 0 && alias->oid >= (uint64_t)next_oid) {
@@ -606,7 +615,7 @@ int cf_objdb_commit_alias(struct cf_objdb *odb, const struct cf_uuid *alias,
     }
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : 0;
 }
 
@@ -771,15 +780,9 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
         " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)"
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = h.id) >="
         " (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id)";
-    static const char sql_stale[] =
-        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
-        " SELECT f.object_id, f.filer_id, o.path, ?2, 0 FROM object_filers f"
-        " JOIN objects o ON o.id = f.object_id WHERE f.object_id = ?1"
-        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
-    static const char sql_drop[] = "DELETE FROM object_filers WHERE object_id = ?1";
     /* Aliases of the duplicate follow it to the holder: no alias of an alias. */
     static const char sql_repoint[] = "UPDATE objects SET alias = ?2 WHERE alias = ?1 OR id = ?1";
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
     if (d->dup.shard != d->holder.shard)
@@ -788,7 +791,7 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
         cf_err_set(err, "a duplicate and its holder must be distinct records");
         return CF_EINVAL;
     }
-    rc = txn_begin(odb, &d->dup, &t, err);
+    rc = cf__objdb_txn_begin(odb, &d->dup, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_check, "iiii", (int64_t)d->dup.oid,
                        cf__objdb_i64(d->dup.rnd), (int64_t)d->holder.oid,
@@ -799,16 +802,13 @@ int cf_objdb_make_alias(struct cf_objdb *odb, const struct cf_objdb_dup *d, char
         }
     }
     if (rc >= 0)
-        rc = cf_db_run(t.db, NULL, 0, err, sql_stale, "ii", (int64_t)d->dup.oid,
-                       (int64_t)cf_wall_ms());
-    if (rc >= 0)
-        rc = cf_db_run(t.db, NULL, 0, err, sql_drop, "i", (int64_t)d->dup.oid);
+        rc = cf__objdb_retire_replicas(&t, d->dup.oid, err);
     if (rc >= 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql_repoint, "ii", (int64_t)d->dup.oid,
                        (int64_t)d->holder.oid);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : 0;
 }
 
@@ -863,12 +863,12 @@ int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
                                   " sent) VALUES (?1, ?2, ?3, ?4, 1)";
     int64_t row[2] = {0, 0};
     uint64_t now = cf_wall_ms();
-    struct txn t;
+    struct cf__objdb_txn t;
     bool had = false;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql_listed, "ii", (int64_t)uuid->oid, (int64_t)filer_id);
     if (rc == CF_DB_ROW) {
@@ -896,7 +896,7 @@ int cf_objdb_orphan_claim(struct cf_objdb *odb, const struct cf_uuid *uuid, uint
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
 out:
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc < 0 || rc == 1)
         return rc;
     out->uuid = *uuid;
@@ -919,14 +919,14 @@ int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uin
     static const char sql_deleted[] =
         "UPDATE deleted_objects SET enc_key = ?3 WHERE id = ?1 AND rnd = ?2 AND enc_key = ?4"
         " RETURNING id";
-    struct txn t;
+    struct cf__objdb_txn t;
     int rc;
 
     if (old_len < 1 || old_len > CF_OBJDB_KEY_MAX || new_len < 1 || new_len > CF_OBJDB_KEY_MAX) {
         cf_err_set(err, "key length out of range");
         return CF_EINVAL;
     }
-    rc = txn_begin(odb, uuid, &t, err);
+    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql_set, "iibb", (int64_t)uuid->oid,
                        cf__objdb_i64(uuid->rnd), (const void *)new_key, new_len,
@@ -944,6 +944,6 @@ int cf_objdb_set_key(struct cf_objdb *odb, const struct cf_uuid *uuid, const uin
                        (const void *)new_key, new_len);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    txn_end(&t);
+    cf__objdb_txn_end(&t);
     return rc < 0 ? rc : 0;
 }

@@ -1,8 +1,8 @@
 /*
  * objdb_int.h -- private to src/objdb: the object database handle and the
  * helpers shared by objdb.c (open, shards, ids), record.c (records),
- * deleted.c (the deleted-object map), maint.c (maintenance) and filers.c
- * (filer summary table).
+ * deleted.c (the deleted-object map), maint.c (maintenance), xalias.c
+ * (aliases across shards) and filers.c (filer summary table).
  *
  * The catalog and the cached shards are a struct cf_shardset (shardset.h),
  * whose locking rules hold here: an entry (struct cf_shardset_shard) stays
@@ -46,6 +46,29 @@ struct cf_objdb {
  * logged and answered the same way. */
 int cf__objdb_find_shard(struct cf_objdb *odb, const struct cf_uuid *uuid,
                          struct cf_shardset_shard **out, char *err);
+
+/* A connection of uuid's shard in a write transaction (maint.c, xalias.c);
+ * text is uuid formatted, for messages. */
+struct cf__objdb_txn {
+    struct cf_shardset_shard *sh;
+    struct cf_db *db; /* NULL when none is held */
+    char text[CF_UUID_SIZE];
+};
+
+/* Take a connection of uuid's shard into t and begin a transaction on it.
+ * On failure t may still hold the connection: cf__objdb_txn_end frees it
+ * either way. */
+int cf__objdb_txn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct cf__objdb_txn *t,
+                        char *err);
+
+/* Roll back whatever is still open in t and give its connection back (a
+ * no-op when t holds none). */
+void cf__objdb_txn_end(struct cf__objdb_txn *t);
+
+/* In t's transaction: list the replicas of object oid as stale (to be
+ * deleted from their filers, since now) and drop its filer rows, as when
+ * it becomes an alias. */
+int cf__objdb_retire_replicas(struct cf__objdb_txn *t, uint64_t oid, char *err);
 
 /* Log and return CF_ECORRUPT for an object id out of bounds in shard sh. */
 int cf__objdb_oid_out_of_bounds(const struct cf_shardset_shard *sh, int64_t oid, char *err);

@@ -25,33 +25,6 @@
 /* Refs read per query by the sweep. */
 #define SWEEP_BATCH 64
 
-/* A connection of shard `id` in a write transaction. */
-struct xtxn {
-    struct cf_shardset_shard *sh;
-    struct cf_db *db;
-};
-
-static int xtxn_begin(struct cf_objdb *odb, const struct cf_uuid *uuid, struct xtxn *t, char *err)
-{
-    int rc;
-
-    t->db = NULL;
-    rc = cf__objdb_find_shard(odb, uuid, &t->sh, err);
-    if (rc < 0)
-        return rc;
-    t->db = cf_db_pool_acquire(t->sh->pool);
-    return cf_db_begin(t->db, err);
-}
-
-static void xtxn_end(struct xtxn *t)
-{
-    if (t->db == NULL)
-        return;
-    cf_db_rollback(t->db);
-    cf_db_pool_release(t->sh->pool, t->db);
-    t->db = NULL;
-}
-
 int cf__objdb_ref_drop(struct cf_objdb *odb, const struct cf_uuid *holder,
                        const struct cf_uuid *alias, uint64_t since, char *err)
 {
@@ -87,13 +60,13 @@ static int ref_add(struct cf_objdb *odb, const struct cf_uuid *holder, const str
         "INSERT INTO alias_refs (object_id, alias_shard, alias_oid, alias_rnd, since)"
         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (object_id, alias_shard, alias_oid)"
         " DO UPDATE SET alias_rnd = excluded.alias_rnd, since = excluded.since";
-    struct xtxn t;
+    struct cf__objdb_txn t;
     uint64_t now = cf_wall_ms();
     int rc;
 
     if (size > INT64_MAX)
         return CF_EINVAL;
-    rc = xtxn_begin(odb, holder, &t, err);
+    rc = cf__objdb_txn_begin(odb, holder, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_check, "iibiii", (int64_t)holder->oid,
                        cf__objdb_i64(holder->rnd), (const void *)sha512, (size_t)64, (int64_t)size,
@@ -109,7 +82,7 @@ static int ref_add(struct cf_objdb *odb, const struct cf_uuid *holder, const str
                        (int64_t)now);
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    xtxn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc < 0)
         return rc;
     *since = now;
@@ -141,7 +114,7 @@ static void settle(struct cf_objdb *odb, const struct cf_uuid *holder, const str
 
 /* In t (the alias's shard): CF_ENOTFOUND if the sweep voided the alias
  * commit of this ref (alias oid, since). */
-static int not_voided(struct xtxn *t, uint64_t oid, uint64_t since, char *err)
+static int not_voided(struct cf__objdb_txn *t, uint64_t oid, uint64_t since, char *err)
 {
     static const char sql[] = "SELECT 1 FROM alias_voids WHERE object_id = ?1 AND since = ?2";
     int rc = cf_db_run(t->db, NULL, 0, err, sql, "ii", (int64_t)oid, (int64_t)since);
@@ -162,10 +135,9 @@ int cf__objdb_commit_xalias(struct cf_objdb *odb, const struct cf_uuid *alias,
         " sha512, created, alias, alias_shard, alias_oid, alias_rnd)"
         " VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)";
     struct cf_objdb_record h;
-    char text[CF_UUID_SIZE];
     int64_t next_oid = 0;
     uint64_t since = 0;
-    struct xtxn t = {0};
+    struct cf__objdb_txn t = {0};
     int rc;
 
     rc = cf_objdb_get(odb, holder, 0, &h, err);
@@ -174,12 +146,11 @@ int cf__objdb_commit_xalias(struct cf_objdb *odb, const struct cf_uuid *alias,
     rc = ref_add(odb, holder, alias, h.sha512, h.size, 1, 1, &since, err);
     if (rc < 0)
         return rc;
-    cf_uuid_format(alias, text);
-    rc = xtxn_begin(odb, alias, &t, err);
+    rc = cf__objdb_txn_begin(odb, alias, &t, err);
     if (rc == 0)
         rc = cf_db_run(t.db, &next_oid, 1, err, sql_next, "");
     if (rc >= 0 && alias->oid >= (uint64_t)next_oid) {
-        cf_err_set(err, "UUID %s was never reserved", text);
+        cf_err_set(err, "UUID %s was never reserved", t.text);
         rc = CF_EINVAL;
     }
     if (rc >= 0)
@@ -191,11 +162,11 @@ int cf__objdb_commit_xalias(struct cf_objdb *odb, const struct cf_uuid *alias,
                        (int64_t)(created_ms ? created_ms : cf_wall_ms()), (int64_t)holder->shard,
                        (int64_t)holder->oid, cf__objdb_i64(holder->rnd));
         if (rc == CF_EEXIST)
-            cf_err_set(err, "UUID %s is already committed", text);
+            cf_err_set(err, "UUID %s is already committed", t.text);
     }
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    xtxn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc < 0)
         settle(odb, holder, alias, since);
     return rc < 0 ? rc : 0;
@@ -212,18 +183,11 @@ int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, ch
         " AND (SELECT count(*) FROM object_filers f WHERE f.object_id = d.id) <= ?6"
         " AND NOT EXISTS (SELECT 1 FROM objects a WHERE a.alias = d.id)"
         " AND NOT EXISTS (SELECT 1 FROM alias_refs r WHERE r.object_id = d.id)";
-    static const char sql_stale[] =
-        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
-        " SELECT f.object_id, f.filer_id, o.path, ?2, 0 FROM object_filers f"
-        " JOIN objects o ON o.id = f.object_id WHERE f.object_id = ?1"
-        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
-    static const char sql_drop[] = "DELETE FROM object_filers WHERE object_id = ?1";
     static const char sql_alias[] = "UPDATE objects SET alias = 0, alias_shard = ?2,"
                                     " alias_oid = ?3, alias_rnd = ?4 WHERE id = ?1";
     struct cf_objdb_record h, dup;
-    char text[CF_UUID_SIZE];
     uint64_t since = 0;
-    struct xtxn t = {0};
+    struct cf__objdb_txn t = {0};
     int rc;
 
     rc = cf_objdb_get(odb, &d->holder, 0, &h, err);
@@ -239,31 +203,27 @@ int cf__objdb_make_xalias(struct cf_objdb *odb, const struct cf_objdb_dup *d, ch
                      err);
     if (rc < 0)
         return rc;
-    cf_uuid_format(&d->dup, text);
-    rc = xtxn_begin(odb, &d->dup, &t, err);
+    rc = cf__objdb_txn_begin(odb, &d->dup, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_check, "iibiii", (int64_t)d->dup.oid,
                        cf__objdb_i64(d->dup.rnd), (const void *)h.sha512, (size_t)64,
                        (int64_t)h.size, (int64_t)h.replicas, (int64_t)h.nfilers);
         if (rc == CF_DB_DONE) {
-            cf_err_set(err, "%s changed, or backs aliases of its own", text);
+            cf_err_set(err, "%s changed, or backs aliases of its own", t.text);
             rc = CF_ENOTFOUND;
         }
     }
     if (rc >= 0)
         rc = not_voided(&t, d->dup.oid, since, err);
     if (rc >= 0)
-        rc = cf_db_run(t.db, NULL, 0, err, sql_stale, "ii", (int64_t)d->dup.oid,
-                       (int64_t)cf_wall_ms());
-    if (rc >= 0)
-        rc = cf_db_run(t.db, NULL, 0, err, sql_drop, "i", (int64_t)d->dup.oid);
+        rc = cf__objdb_retire_replicas(&t, d->dup.oid, err);
     if (rc >= 0)
         rc = cf_db_run(t.db, NULL, 0, err, sql_alias, "iiii", (int64_t)d->dup.oid,
                        (int64_t)d->holder.shard, (int64_t)d->holder.oid,
                        cf__objdb_i64(d->holder.rnd));
     if (rc >= 0)
         rc = cf_db_commit(t.db, err);
-    xtxn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc < 0)
         settle(odb, &d->holder, &d->dup, since);
     return rc < 0 ? rc : 0;
@@ -309,10 +269,10 @@ static int sweep_one(struct cf_objdb *odb, const struct ref *r, char *err)
                                     " AND alias_shard = ?3 AND alias_oid = ?4";
     static const char sql_void[] = "INSERT INTO alias_voids (object_id, since) VALUES (?1, ?2)"
                                    " ON CONFLICT (object_id, since) DO NOTHING";
-    struct xtxn t = {0};
+    struct cf__objdb_txn t = {0};
     int rc, live = 0;
 
-    rc = xtxn_begin(odb, &r->alias, &t, err);
+    rc = cf__objdb_txn_begin(odb, &r->alias, &t, err);
     if (rc == 0) {
         rc = cf_db_run(t.db, NULL, 0, err, sql_alias, "iiii", (int64_t)r->alias.oid,
                        cf__objdb_i64(r->alias.rnd), (int64_t)r->holder.shard,
@@ -324,7 +284,7 @@ static int sweep_one(struct cf_objdb *odb, const struct ref *r, char *err)
             cf_db_run(t.db, NULL, 0, err, sql_void, "ii", (int64_t)r->alias.oid, (int64_t)r->since);
     if (rc >= 0 && !live)
         rc = cf_db_commit(t.db, err);
-    xtxn_end(&t);
+    cf__objdb_txn_end(&t);
     if (rc < 0)
         return rc;
     if (live)

@@ -141,6 +141,31 @@ static void rcheck_text(const char *tok, const char *remote, const char *text)
     check_text(f, text);
 }
 
+/* rput and rcheck_text through gateway gw instead of the token file's. */
+static void rput_via(const char *tok, const char *gw, const char *remote, const char *text)
+{
+    char f[IT_PATH_MAX];
+
+    it_case_path(f, "upload.tmp");
+    write_text(f, text);
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok, "--gateway", gw, f,
+                                     remote, NULL)),
+          0);
+}
+
+static void rcheck_via(const char *tok, const char *gw, const char *remote, const char *text)
+{
+    char f[IT_PATH_MAX];
+
+    it_case_path(f, "download.tmp");
+    (void)unlink(f);
+    IT_EQ(it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok, "--gateway", gw,
+                                     remote, "-o", f, NULL)),
+          0);
+    check_text(f, text);
+    (void)unlink(f);
+}
+
 /* `coffer sync --token-file TOK LOCAL REMOTE`; its exit code. */
 static int sync_run(const char *tok, const char *local, const char *remote)
 {
@@ -398,6 +423,22 @@ static void t_kill(void *arg)
 
 /* ---- two: two systems, the link cut and restored ---- */
 
+/* Two systems, each logged in as its admin (token files tok1 and tok2 in
+ * the case's directory; gw2 gets the second one's gateway URL), with
+ * /site made on the first and /cloud on the second. */
+static void start_two(struct it_server *s1, struct it_server *s2, char tok1[IT_PATH_MAX],
+                      char tok2[IT_PATH_MAX], char gw2[IT_URL_MAX])
+{
+    char gw1[IT_URL_MAX];
+
+    it_case_path(tok1, "tok1");
+    it_case_path(tok2, "tok2");
+    start_login(s1, "data1", tok1, gw1, sizeof(gw1));
+    start_login(s2, "data2", tok2, gw2, IT_URL_MAX);
+    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
+    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+}
+
 static int sync_two(const char *tok1, const char *tok2, const char *gw2, const char *st)
 {
     return it_exit_code(it_coffer_cmd(NULL, 0, NULL, "sync", "--token-file", tok1,
@@ -407,20 +448,15 @@ static int sync_two(const char *tok1, const char *tok2, const char *gw2, const c
 
 static void t_two(void *arg)
 {
-    char gw1[IT_URL_MAX], gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char st[IT_PATH_MAX], log[IT_PATH_MAX];
     struct it_server s1, s2;
     int rc;
 
     (void)arg;
-    it_case_path(tok1, "tok1");
-    it_case_path(tok2, "tok2");
     it_case_path(st, "state");
     it_case_path(log, "cmd.log");
-    start_login(&s1, "data1", tok1, gw1, sizeof(gw1));
-    start_login(&s2, "data2", tok2, gw2, sizeof(gw2));
-    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
-    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+    start_two(&s1, &s2, tok1, tok2, gw2);
     rput(tok1, "/site/plan.txt", "plan1");
     rput(tok2, "/cloud/report.txt", "report1");
     IT_EQ(sync_two(tok1, tok2, gw2, st), 0);
@@ -438,23 +474,9 @@ static void t_two(void *arg)
     /* Back (at another address): the cloud changed too; one pass catches up. */
     it_server_start_ok(&s2, "data2", 3, NULL);
     it_proc_expect_line(&s2.p, "coffer gateway listening on ", gw2, sizeof(gw2), LINE_MS);
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "upload.tmp");
-        write_text(f, "report2");
-        /* The token file names the old address. */
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok2, "--gateway",
-                                        gw2, f, "/cloud/report.txt", NULL));
-        IT_EQ(rc, 0);
-    }
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "upload.tmp");
-        write_text(f, "plan-cloud");
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "put", "--token-file", tok2, "--gateway",
-                                        gw2, f, "/cloud/plan.txt", NULL));
-        IT_EQ(rc, 0);
-    }
+    /* The token file names the old address. */
+    rput_via(tok2, gw2, "/cloud/report.txt", "report2");
+    rput_via(tok2, gw2, "/cloud/plan.txt", "plan-cloud");
     IT_EQ(sync_two(tok1, tok2, gw2, st), 0);
     rcheck_text(tok1, "/site/report.txt", "report2");
     /* plan.txt changed on both: the cloud's keeps the name, the site's is
@@ -473,20 +495,8 @@ static void t_two(void *arg)
         it_fmt(name, sizeof(name), "/site/%.*s", (int)n, c);
         rcheck_text(tok1, name, "plan2");
     }
-    {
-        char f[IT_PATH_MAX];
-        it_case_path(f, "download.tmp");
-        (void)unlink(f);
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
-                                        gw2, "/cloud/plan.txt", "-o", f, NULL));
-        IT_EQ(rc, 0);
-        check_text(f, "plan-cloud");
-        (void)unlink(f);
-        rc = it_exit_code(it_coffer_cmd(NULL, 0, NULL, "get", "--token-file", tok2, "--gateway",
-                                        gw2, "/cloud/new.txt", "-o", f, NULL));
-        IT_EQ(rc, 0);
-        check_text(f, "new1");
-    }
+    rcheck_via(tok2, gw2, "/cloud/plan.txt", "plan-cloud");
+    rcheck_via(tok2, gw2, "/cloud/new.txt", "new1");
     stop_server(&s2);
     stop_server(&s1);
 }
@@ -591,21 +601,16 @@ static bool log_has(void *arg)
 
 static void t_cut(void *arg)
 {
-    char gw1[IT_URL_MAX], gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
+    char gw2[IT_URL_MAX], tok1[IT_PATH_MAX], tok2[IT_PATH_MAX];
     char st[IT_PATH_MAX], slog[IT_PATH_MAX];
     struct it_server s1, s2;
     int status = 0;
     pid_t pid;
 
     (void)arg;
-    it_case_path(tok1, "tok1");
-    it_case_path(tok2, "tok2");
     it_case_path(st, "state");
     it_case_path(slog, "sync.log");
-    start_login(&s1, "data1", tok1, gw1, sizeof(gw1));
-    start_login(&s2, "data2", tok2, gw2, sizeof(gw2));
-    cmd_ok(NULL, tok1, "mkdir", "/site", NULL);
-    cmd_ok(NULL, tok2, "mkdir", "/cloud", NULL);
+    start_two(&s1, &s2, tok1, tok2, gw2);
     {
         const char *args[] = {"--token-file", tok1, "--peer-token-file", tok2,    "--state", st,
                               "--attempts",   "1",  "--watch",           "/site", "/cloud",  NULL};

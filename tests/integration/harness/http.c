@@ -505,29 +505,38 @@ void it_get_ok(struct it_client *c, const struct it_filer *f, const char *path, 
     it_resp_fini(&r);
 }
 
-void it_range_ok(struct it_client *c, const char *base, const char *target, uint64_t seed,
-                 uint64_t first, uint64_t last, uint64_t size)
+void it_range_check(const struct it_resp *r, const char *target, uint64_t seed, uint64_t first,
+                    uint64_t last, uint64_t size)
 {
-    char hdr[96], cr[96], want_cr[96];
+    char cr[96], want_cr[96];
     uint64_t n = last - first + 1;
     unsigned char *want;
-    struct it_resp r;
 
     IT_CHECK(first <= last && last < size && n <= IT_BODY_KEEP);
     want = cf_xmalloc((size_t)n);
     it_prng_fill(seed, first, want, (size_t)n);
-    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
-           (unsigned long long)last);
-    IT_EQ(it_http_to(c, base, "GET", target, NULL, &r, hdr, NULL), 206);
-    IT_EQ(r.curl_code, 0);
-    IT_EQ(r.total, n);
-    IT_CHECKF(memcmp(r.body, want, (size_t)n) == 0, "GET %s %s: other bytes", target, hdr);
-    IT_CHECK(it_resp_header(&r, "Content-Range", cr, sizeof(cr)));
+    IT_EQ(r->curl_code, 0);
+    IT_EQ(r->total, n);
+    IT_CHECKF(memcmp(r->body, want, (size_t)n) == 0, "GET %s bytes=%llu-%llu: other bytes", target,
+              (unsigned long long)first, (unsigned long long)last);
+    IT_CHECK(it_resp_header(r, "Content-Range", cr, sizeof(cr)));
     it_fmt(want_cr, sizeof(want_cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
            (unsigned long long)last, (unsigned long long)size);
     IT_STREQ(cr, want_cr);
-    it_resp_fini(&r);
     free(want);
+}
+
+void it_range_ok(struct it_client *c, const char *base, const char *target, uint64_t seed,
+                 uint64_t first, uint64_t last, uint64_t size)
+{
+    char hdr[96];
+    struct it_resp r;
+
+    it_fmt(hdr, sizeof(hdr), "Range: bytes=%llu-%llu", (unsigned long long)first,
+           (unsigned long long)last);
+    IT_EQ(it_http_to(c, base, "GET", target, NULL, &r, hdr, NULL), 206);
+    it_range_check(&r, target, seed, first, last, size);
+    it_resp_fini(&r);
 }
 
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,

@@ -136,6 +136,14 @@ void it_get_ok(struct it_client *c, const struct it_filer *f, const char *path, 
  * The range must be within the object and at most IT_BODY_KEEP bytes. */
 void it_range_ok(struct it_client *c, const char *base, const char *target, uint64_t seed,
                  uint64_t first, uint64_t last, uint64_t size);
+/* Check r, the reply to a GET of target with "Range: bytes=first-last" of
+ * an object of size bytes that is the payload seed (its status is the
+ * caller's to check): no transport error, exactly the payload's bytes
+ * first..last, and Content-Range "bytes first-last/size". The range must
+ * be within the object and at most IT_BODY_KEEP bytes. r stays the
+ * caller's. */
+void it_range_check(const struct it_resp *r, const char *target, uint64_t seed, uint64_t first,
+                    uint64_t last, uint64_t size);
 /* The status of a request without a body; the reply is released. */
 long it_status_of(struct it_client *c, const struct it_filer *f, const char *method,
                   const char *target);
