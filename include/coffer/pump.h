@@ -4,11 +4,16 @@
  * Role: the one upload pump of coffer (DESIGN §2: the body is streamed
  * without being staged on disk or held whole in memory). The app's fan-out
  * to r filers (fanout.h, and through it replica copies) and the gateway's
- * upload to the app both run on it. The body arrives in pieces; each piece
- * is handed to every running target before cf_pump_write returns, so memory
- * is bounded by one piece whatever the body's size, and a slow target slows
- * the writer (back-pressure) instead of growing a buffer. The pump keeps
- * no copy: each target's transfer reads straight from the caller's piece.
+ * upload to the app both run on it. The body arrives in pieces. The first
+ * is handed out at once (the targets see the request begin); later pieces
+ * smaller than CF_PUMP_PIECE are gathered (copied) in a stage of that size,
+ * which is handed to every running target once full (or at cf_pump_finish);
+ * a larger piece arriving with nothing staged is handed out as it is, each
+ * target's transfer reading straight from the caller's bytes. Either way
+ * cf_pump_write returns only once every running target has taken what was
+ * handed out, so memory is bounded by one stage and one piece whatever the
+ * body's size, and a slow target slows the writer (back-pressure) instead
+ * of growing a buffer.
  *
  * On the wire, each target gets `<method> <url>` with a chunked body and no
  * "Expect: 100-continue" round trip. With opts.sha_trailer, the request
@@ -51,6 +56,10 @@
 /* Most targets of one pump. */
 #define CF_PUMP_MAX 16
 
+/* Bytes of the stage small pieces are gathered in; also each target's
+ * libcurl upload buffer (about that much more per target). */
+#define CF_PUMP_PIECE (64 * 1024)
+
 struct cf_pump;
 
 /* Bytes p[0..n) (borrowed for the call) of target's reply body, in order,
@@ -84,8 +93,10 @@ enum cf_pump_state {
  * failure. */
 CF_MUST_CHECK int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out);
 
-/* Hand the n bytes at buf (borrowed; not kept after return) to every
- * running target and wait until each has taken them or stopped running.
+/* Give the n bytes at buf (borrowed; not kept after return) to every
+ * running target: stage them, or hand them out, and wait until each target
+ * has taken what was handed out or stopped running. Staged bytes go out
+ * when the stage fills or at cf_pump_finish.
  * Returns how many targets are still CF_PUMP_RUNNING: 0 means none will
  * take more (each state says why). Not after cf_pump_finish. */
 CF_MUST_CHECK int cf_pump_write(struct cf_pump *p, const void *buf, size_t n);

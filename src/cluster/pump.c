@@ -5,6 +5,10 @@
  * Each target's read callback hands out the rest of the current piece and
  * pauses the transfer (CURL_READFUNC_PAUSE) once it has taken all of it;
  * the next piece, or the end of the body, un-pauses it.
+ *
+ * Small pieces are gathered in a stage of CF_PUMP_PIECE bytes first: an
+ * HTTP server hands a body over in pieces of 16 to 32 KiB, and a round of
+ * un-pause, poll and send for each would cost more than the one copy.
  */
 #include "coffer/pump.h"
 
@@ -36,6 +40,9 @@ struct cf_pump {
     struct curl_slist *hdrs; /* the request headers every target sends */
     const char *piece;       /* the current piece, borrowed during cf_pump_write */
     size_t piece_len;
+    char *stage;   /* CF_PUMP_PIECE bytes, made on the first small write; NULL before */
+    size_t staged; /* bytes in stage, not yet handed out */
+    bool started;  /* a piece was handed out: the requests have begun */
     bool eof;
     uint64_t stall_ns; /* a target with bytes to take that takes none this long fails */
     uint64_t reply_ns; /* after the end, a target with no reply this long fails */
@@ -145,6 +152,9 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
             rc = cf_httpc_sign(t->h, o->method, o->urls[i], (void **)&t->hdrs);
         if (rc < 0)
             goto out;
+        /* Room for a whole piece and its chunk header, so a target takes
+         * a piece in one read and sends it in large writes. */
+        (void)curl_easy_setopt(t->h, CURLOPT_UPLOAD_BUFFERSIZE, (long)CF_PUMP_PIECE + 1024L);
         (void)curl_easy_setopt(t->h, CURLOPT_READFUNCTION, read_cb);
         (void)curl_easy_setopt(t->h, CURLOPT_READDATA, t);
         if (o->sha_trailer) {
@@ -244,23 +254,64 @@ static void hand_out(struct cf_pump *p, const void *buf, size_t n)
     }
 }
 
-int cf_pump_write(struct cf_pump *p, const void *buf, size_t n)
+/* Hand buf[0..n) to every running target and wait until each took it. */
+static void send_piece(struct cf_pump *p, const void *buf, size_t n)
 {
-    int running = 0;
-
-    cf_assert(!p->eof);
     hand_out(p, buf, n);
     run(p);
     hand_out(p, NULL, 0);
+}
+
+static int running(const struct cf_pump *p)
+{
+    int k = 0;
+
     for (size_t i = 0; i < p->n; i++)
-        running += p->t[i].state == CF_PUMP_RUNNING;
-    return running;
+        k += p->t[i].state == CF_PUMP_RUNNING;
+    return k;
+}
+
+int cf_pump_write(struct cf_pump *p, const void *buf, size_t n)
+{
+    const char *b = buf;
+
+    cf_assert(!p->eof);
+    while (n > 0 && running(p) > 0) {
+        size_t k;
+
+        /* The first piece goes out at once, so the targets see the request
+         * begin; a large piece with nothing staged goes out without a copy. */
+        if (p->staged == 0 && (n >= CF_PUMP_PIECE || !p->started)) {
+            p->started = true;
+            send_piece(p, b, n);
+            break;
+        }
+        if (p->stage == NULL)
+            p->stage = cf_xmalloc(CF_PUMP_PIECE);
+        k = CF_PUMP_PIECE - p->staged;
+        if (k > n)
+            k = n;
+        memcpy(p->stage + p->staged, b, k);
+        p->staged += k;
+        b += k;
+        n -= k;
+        if (p->staged == CF_PUMP_PIECE) {
+            p->staged = 0;
+            send_piece(p, p->stage, CF_PUMP_PIECE);
+        }
+    }
+    return running(p);
 }
 
 void cf_pump_finish(struct cf_pump *p, const uint8_t *sha)
 {
     char hex[CF_SHA512_HEX_LEN + 1];
 
+    if (p->staged > 0) {
+        size_t n = p->staged;
+        p->staged = 0;
+        send_piece(p, p->stage, n);
+    }
     if (p->sha_trailer) {
         cf_assert(sha != NULL);
         cf_sha512_hex(sha, hex);
@@ -316,5 +367,6 @@ void cf_pump_free(struct cf_pump *p)
     }
     cf__cluster_multi_close(&p->mh);
     curl_slist_free_all(p->hdrs);
+    free(p->stage);
     free(p);
 }
