@@ -1324,7 +1324,7 @@ static void *gw_main(void *arg)
             rc = cf_fsdb_file_put(t->fx->fs, t->fx->a, t->folder, name, &p, &e, err);
             if (rc != 0 || e.size != n || strcmp(e.name, name) != 0) {
                 t->bad++;
-                (void)snprintf(t->last_err, sizeof(t->last_err), "%s: %s", name, err);
+                (void)snprintf(t->last_err, sizeof(t->last_err), "%.31s: %.200s", name, err);
             }
         }
     }
