@@ -10,8 +10,16 @@
 #include "coffer/err.h"
 #include "coffer/log.h"
 
-int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, uint64_t id,
-                      uint64_t by_user, uint64_t *trash_id, char *err)
+/* cf_fsdb_trash_put's change, inside the shard's write transaction
+ * (cf__fsdb_group_write). */
+struct trash_put {
+    uint64_t client, id, by_user;
+    enum cf_fsdb_kind kind;
+    int64_t now;
+    int64_t tid; /* out */
+};
+
+static int trash_put_write(struct cf_db *db, void *arg, char *err)
 {
     static const char sql_folder[] = "SELECT parent_id, name FROM folders"
                                      " WHERE client_id = ?1 AND id = ?2 AND parent_id IS NOT NULL";
@@ -25,31 +33,24 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     static const char sql_root[] =
         "SELECT count(*) FROM folders WHERE client_id = ?1 AND id = ?2 AND is_root = 1";
     static const char touch[] = "UPDATE folders SET modified = ?2 WHERE id = ?1";
-    struct cf__fsdb_conn c = {NULL, NULL};
+    struct trash_put *t = arg;
     struct cf_db_stmt *s = NULL;
     char name[CF_FSDB_NAME_MAX + 1];
-    int64_t tid = 0, parent, now = (int64_t)cf_wall_ms();
+    int64_t tid = 0, parent;
     int rc;
 
-    if (kind != CF_FSDB_FOLDER && kind != CF_FSDB_FILE) {
-        cf_err_set(err, "bad kind %d", (int)kind);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    rc = cf__fsdb_begin(fs, client, &c, true, err);
-    if (rc < 0)
-        goto out;
     /* The root has no parent and a trashed item has none either: both miss here. */
-    rc = cf_db_query(c.db, &s, err, kind == CF_FSDB_FOLDER ? sql_folder : sql_file, "ii",
-                     (int64_t)client, (int64_t)id);
+    rc = cf_db_query(db, &s, err, t->kind == CF_FSDB_FOLDER ? sql_folder : sql_file, "ii",
+                     (int64_t)t->client, (int64_t)t->id);
     if (rc < 0)
         goto out;
     rc = cf_db_step(s, err);
     if (rc == CF_DB_DONE) {
         int64_t is_root = 0;
 
-        if (kind == CF_FSDB_FOLDER) {
-            rc = cf_db_run(c.db, &is_root, 1, err, sql_root, "ii", (int64_t)client, (int64_t)id);
+        if (t->kind == CF_FSDB_FOLDER) {
+            rc =
+                cf_db_run(db, &is_root, 1, err, sql_root, "ii", (int64_t)t->client, (int64_t)t->id);
             if (rc < 0)
                 goto out;
         }
@@ -65,35 +66,48 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
         goto out;
     cf_db_finalize(s);
     s = NULL;
-    rc = cf__fsdb_folder_live(c.db, client, (uint64_t)parent, err);
+    rc = cf__fsdb_folder_live(db, t->client, (uint64_t)parent, err);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_new_id(c.db, &tid, err);
+    rc = cf__fsdb_new_id(db, &tid, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_run(c.db, NULL, 0, err, sql_ins, "iiiiitii", tid, (int64_t)client, (int64_t)kind,
-                   (int64_t)id, parent, name, now, (int64_t)by_user);
+    rc = cf_db_run(db, NULL, 0, err, sql_ins, "iiiiitii", tid, (int64_t)t->client, (int64_t)t->kind,
+                   (int64_t)t->id, parent, name, t->now, (int64_t)t->by_user);
     if (rc < 0)
         goto out;
-    rc = cf_db_run(c.db, NULL, 0, err, kind == CF_FSDB_FOLDER ? det_folder : det_file, "i",
-                   (int64_t)id);
+    rc = cf_db_run(db, NULL, 0, err, t->kind == CF_FSDB_FOLDER ? det_folder : det_file, "i",
+                   (int64_t)t->id);
     if (rc < 0)
         goto out;
-    rc = cf_db_run(c.db, NULL, 0, err, touch, "ii", parent, now);
+    rc = cf_db_run(db, NULL, 0, err, touch, "ii", parent, t->now);
     if (rc < 0)
         goto out;
-    rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_DELETE, kind, (uint64_t)parent, name, 0, NULL,
-                          id, NULL, now, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_commit(c.db, err);
+    rc = cf__fsdb_journal(db, t->client, CF_FSDB_CH_DELETE, t->kind, (uint64_t)parent, name, 0,
+                          NULL, t->id, NULL, t->now, err);
+    if (rc == 0)
+        t->tid = tid;
+out:
+    cf_db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kind, uint64_t id,
+                      uint64_t by_user, uint64_t *trash_id, char *err)
+{
+    struct trash_put t = {client, id, by_user, kind, (int64_t)cf_wall_ms(), 0};
+    int rc;
+
+    if (kind != CF_FSDB_FOLDER && kind != CF_FSDB_FILE) {
+        cf_err_set(err, "bad kind %d", (int)kind);
+        return CF_EINVAL;
+    }
+    /* Deletes made at the same time share a transaction (group commit). */
+    rc = cf__fsdb_group_write(fs, client, trash_put_write, &t, err);
     if (rc == 0 || rc == CF_EINDOUBT)
         cf__fsdb_changed(fs);
     if (rc == 0 && trash_id != NULL)
-        *trash_id = (uint64_t)tid;
-out:
-    cf_db_finalize(s);
-    cf__fsdb_release(&c);
+        *trash_id = (uint64_t)t.tid;
     return rc;
 }
 

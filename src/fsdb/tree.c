@@ -619,16 +619,58 @@ out:
     return rc;
 }
 
-int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
-                     const struct cf_fsdb_put *put, struct cf_fsdb_entry *out, char *err)
+/* cf_fsdb_file_put's change, inside the shard's write transaction
+ * (cf__fsdb_group_write). */
+struct file_put {
+    uint64_t client, folder;
+    const char *name;
+    const struct cf_fsdb_put *put;
+    int64_t now;
+    struct cf_fsdb_entry e; /* out */
+};
+
+static int file_put_write(struct cf_db *db, void *arg, char *err)
 {
     static const char sql_dir[] = "SELECT count(*) FROM folders"
                                   " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
     static const char sql_obj[] = "SELECT id FROM objects"
                                   " WHERE client_id = ?1 AND folder_id = ?2 AND name = ?3";
-    struct cf__fsdb_conn c = {NULL, NULL};
-    struct cf_fsdb_entry e;
-    int64_t id = 0, ndirs = 0, now = (int64_t)cf_wall_ms();
+    struct file_put *f = arg;
+    int64_t id = 0, ndirs = 0;
+    int rc;
+
+    rc = cf__fsdb_folder_live(db, f->client, f->folder, err);
+    if (rc < 0)
+        return rc;
+    rc = cf_db_run(db, &ndirs, 1, err, sql_dir, "iit", (int64_t)f->client, (int64_t)f->folder,
+                   f->name);
+    if (rc < 0)
+        return rc;
+    if (ndirs > 0) {
+        cf_err_set(err, "\"%s\" is a folder", f->name);
+        return CF_EEXIST;
+    }
+    rc =
+        cf_db_run(db, &id, 1, err, sql_obj, "iit", (int64_t)f->client, (int64_t)f->folder, f->name);
+    if (rc < 0)
+        return rc;
+    if (rc == CF_DB_ROW)
+        rc = add_version(db, (uint64_t)id, f->put, f->now, err);
+    else
+        rc = new_file(db, f->client, f->folder, f->name, f->put, f->now, &id, err);
+    if (rc < 0)
+        return rc;
+    rc = cf__fsdb_file_entry(db, f->client, (uint64_t)id, &f->e, err);
+    if (rc == 0)
+        rc = cf__fsdb_journal(db, f->client, CF_FSDB_CH_PUT, CF_FSDB_FILE, f->folder, f->name, 0,
+                              NULL, (uint64_t)id, &f->e, f->now, err);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
+                     const struct cf_fsdb_put *put, struct cf_fsdb_entry *out, char *err)
+{
+    struct file_put f;
     int rc;
 
     rc = cf__fsdb_check_name(name, err);
@@ -639,45 +681,21 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
         rc = CF_EINVAL;
     }
     if (rc < 0)
-        goto out;
-    /* The write lock is taken here, so concurrent puts of one name serialise:
-     * the second sees the first's file and adds a version. */
-    rc = cf__fsdb_begin(fs, client, &c, true, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(c.db, client, folder, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_run(c.db, &ndirs, 1, err, sql_dir, "iit", (int64_t)client, (int64_t)folder, name);
-    if (rc < 0)
-        goto out;
-    if (ndirs > 0) {
-        cf_err_set(err, "\"%s\" is a folder", name);
-        rc = CF_EEXIST;
-        goto out;
-    }
-    rc = cf_db_run(c.db, &id, 1, err, sql_obj, "iit", (int64_t)client, (int64_t)folder, name);
-    if (rc < 0)
-        goto out;
-    if (rc == CF_DB_ROW)
-        rc = add_version(c.db, (uint64_t)id, put, now, err);
-    else
-        rc = new_file(c.db, client, folder, name, put, now, &id, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_file_entry(c.db, client, (uint64_t)id, &e, err);
-    if (rc == 0)
-        rc = cf__fsdb_journal(c.db, client, CF_FSDB_CH_PUT, CF_FSDB_FILE, folder, name, 0, NULL,
-                              (uint64_t)id, &e, now, err);
-    if (rc < 0)
-        goto out;
-    rc = cf_db_commit(c.db, err);
+        return rc;
+    memset(&f, 0, sizeof(f));
+    f.client = client;
+    f.folder = folder;
+    f.name = name;
+    f.put = put;
+    f.now = (int64_t)cf_wall_ms();
+    /* Under the write lock (uploads made at the same time share one
+     * transaction, in turn), so concurrent puts of one name serialise: the
+     * second sees the first's file and adds a version. */
+    rc = cf__fsdb_group_write(fs, client, file_put_write, &f, err);
     if (rc == 0 || rc == CF_EINDOUBT)
         cf__fsdb_changed(fs);
     if ((rc == 0 || rc == CF_EINDOUBT) && out != NULL)
-        *out = e;
-out:
-    cf__fsdb_release(&c);
+        *out = f.e;
     return rc;
 }
 

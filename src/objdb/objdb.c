@@ -312,13 +312,6 @@ static int shard_check(struct cf_db *db, const char *uri, uint32_t id, char *err
 /* ---- the shard set ---------------------------------------------------------- */
 
 /* An objdb shard: the set's entry, then the block of reserved object ids. */
-struct objdb_shard {
-    struct cf_shardset_shard base; /* first: shardset.h "Entries" */
-    pthread_mutex_t id_mu;         /* guards the block; never held with the set's locks */
-    uint64_t next_oid;             /* [next_oid, end_oid) reserved durably, not yet handed out */
-    uint64_t end_oid;
-};
-
 static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, char *err)
 {
     return create ? schema_init(db, uri, id, err) : shard_check(db, uri, id, err);
@@ -327,11 +320,13 @@ static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, 
 static void shard_init(struct cf_shardset_shard *sh)
 {
     pthread_mutex_init(&((struct objdb_shard *)sh)->id_mu, NULL);
+    cf__objdb_commitq_init(&((struct objdb_shard *)sh)->cq);
 }
 
 static void shard_fini(struct cf_shardset_shard *sh)
 {
     pthread_mutex_destroy(&((struct objdb_shard *)sh)->id_mu);
+    cf__objdb_commitq_fini(&((struct objdb_shard *)sh)->cq);
 }
 
 static const struct cf_shardset_ops shard_ops = {

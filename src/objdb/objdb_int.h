@@ -9,11 +9,14 @@
  * valid without a lock until cf_objdb_close, and its flags are read with
  * cf_shardset_flags. Each shard's block of reserved object ids lives in
  * objdb.c, under a mutex of its own that is never held with the set's
- * locks.
+ * locks; its queue of record commits (record.c) under another, never held
+ * with any other lock nor across a database call.
  */
 #ifndef COFFER_OBJDB_INT_H
 #define COFFER_OBJDB_INT_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -34,6 +37,31 @@
 #define CF__OBJDB_READ_ONLY  1u
 #define CF__OBJDB_OBSOLETE   2u
 #define CF__OBJDB_UNWRITABLE (CF__OBJDB_READ_ONLY | CF__OBJDB_OBSOLETE)
+
+/* The record commits waiting on one shard (record.c, cf_objdb_commit): the
+ * first caller that finds no batch running commits the waiting records in
+ * one transaction and wakes each after it is durable (group commit). */
+struct cf__objdb_commitq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;              /* an item is done, or the leader left */
+    bool busy;                      /* a leader is committing a batch */
+    struct cf__objdb_cq_item *head; /* waiting, first come first */
+    struct cf__objdb_cq_item **tail;
+};
+
+/* An object database shard: the set's entry and what objdb.c and record.c
+ * keep per shard. */
+struct objdb_shard {
+    struct cf_shardset_shard base; /* first: shardset.h "Entries" */
+    pthread_mutex_t id_mu;         /* guards the block; never held with the set's locks */
+    uint64_t next_oid;             /* [next_oid, end_oid) reserved durably, not yet handed out */
+    uint64_t end_oid;
+    struct cf__objdb_commitq cq;
+};
+
+/* Set up and release a shard's commit queue (record.c). */
+void cf__objdb_commitq_init(struct cf__objdb_commitq *q);
+void cf__objdb_commitq_fini(struct cf__objdb_commitq *q);
 
 struct cf_objdb {
     struct cf_shardset *set;    /* the catalog and the cached shards */

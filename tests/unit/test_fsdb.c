@@ -1289,6 +1289,107 @@ static void test_version_remove(void **state)
     free(v);
 }
 
+/* Changes made at the same time share transactions (group commit): each
+ * still answers as it would alone. Every round, some threads delete one
+ * shared file (exactly one wins, the others find it gone) while the others
+ * upload new files (all land). */
+#define GW_THREADS 16
+#define GW_ROUNDS  10
+
+struct gw_thread {
+    struct fixture *fx;
+    pthread_barrier_t *bar;
+    int idx;
+    uint64_t folder;
+    const uint64_t *shared; /* the file each round's deleters go for */
+    int won[GW_ROUNDS];     /* a deleter: its delete of round r succeeded */
+    int bad;                /* answers other than those expected */
+    char last_err[CF_ERR_LEN];
+};
+
+static void *gw_main(void *arg)
+{
+    struct gw_thread *t = arg;
+
+    for (int r = 0; r < GW_ROUNDS; r++) {
+        char err[CF_ERR_LEN] = "", name[32];
+        int rc;
+
+        (void)pthread_barrier_wait(t->bar);
+        if (t->idx % 4 == 0) {
+            rc = cf_fsdb_trash_put(t->fx->fs, t->fx->a, CF_FSDB_FILE, t->shared[r], 0, NULL, err);
+            if (rc == 0)
+                t->won[r] = 1;
+            else if (rc != CF_ENOTFOUND)
+                t->bad++;
+        } else {
+            struct cf_fsdb_put p;
+            struct cf_fsdb_entry e;
+            unsigned n = 1000u + (unsigned)(t->idx * GW_ROUNDS + r);
+
+            memset(&p, 0, sizeof(p));
+            uuid_of(n, p.uuid);
+            p.size = n;
+            (void)snprintf(name, sizeof(name), "n-%d-%d", t->idx, r);
+            rc = cf_fsdb_file_put(t->fx->fs, t->fx->a, t->folder, name, &p, &e, err);
+            if (rc != 0 || e.size != n || strcmp(e.name, name) != 0) {
+                t->bad++;
+                (void)snprintf(t->last_err, sizeof(t->last_err), "%.31s: %.200s", name, err);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void test_group_write(void **state)
+{
+    struct fixture *fx = *state;
+    struct gw_thread t[GW_THREADS];
+    pthread_t th[GW_THREADS];
+    pthread_barrier_t bar;
+    uint64_t ra = root(fx, fx->a), shared[GW_ROUNDS];
+    char err[CF_ERR_LEN] = "";
+
+    for (int r = 0; r < GW_ROUNDS; r++) {
+        char name[16];
+        (void)snprintf(name, sizeof(name), "s-%d", r);
+        shared[r] = put(fx, fx->a, ra, name, (unsigned)(r + 1)).id;
+    }
+    assert_int_equal(pthread_barrier_init(&bar, NULL, GW_THREADS), 0);
+    for (int i = 0; i < GW_THREADS; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        t[i].fx = fx;
+        t[i].bar = &bar;
+        t[i].idx = i;
+        t[i].folder = ra;
+        t[i].shared = shared;
+        assert_int_equal(pthread_create(&th[i], NULL, gw_main, &t[i]), 0);
+    }
+    for (int i = 0; i < GW_THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int r = 0; r < GW_ROUNDS; r++) {
+        int wins = 0;
+        char path[16];
+        struct cf_fsdb_entry e;
+        for (int i = 0; i < GW_THREADS; i += 4)
+            wins += t[i].won[r];
+        assert_int_equal(wins, 1);
+        (void)snprintf(path, sizeof(path), "/s-%d", r);
+        assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, path, &e, err), CF_ENOTFOUND);
+    }
+    for (int i = 0; i < GW_THREADS; i++) {
+        if (t[i].bad != 0)
+            fail_msg("thread %d: %d unexpected answers (%s)", i, t[i].bad, t[i].last_err);
+        for (int r = 0; i % 4 != 0 && r < GW_ROUNDS; r++) {
+            char path[32];
+            struct cf_fsdb_entry e;
+            (void)snprintf(path, sizeof(path), "/n-%d-%d", i, r);
+            assert_int_equal(cf_fsdb_lookup(fx->fs, fx->a, path, &e, err), 0);
+        }
+    }
+    assert_int_equal(pthread_barrier_destroy(&bar), 0);
+}
+
 static void test_copy_and_trash(void **state)
 {
     struct fixture *fx = *state;
@@ -2303,6 +2404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_and_trash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trash_empty_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),

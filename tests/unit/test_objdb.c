@@ -775,6 +775,94 @@ static void test_concurrent_puts(void **state)
     free(p);
 }
 
+/* Concurrent commits share transactions (group commit): a bad record among
+ * them fails alone, with its own error, and every good one is committed. */
+#define GROUP_THREADS 16
+#define GROUP_ROUNDS  20
+
+struct grouper {
+    struct cf_objdb *odb;
+    pthread_barrier_t *bar;
+    int idx;
+    struct cf_uuid dup; /* committed before: committing it again is refused */
+    int bad_wrong_rc, good_failed;
+    char last_err[CF_ERR_LEN];
+};
+
+static void *grouper_main(void *arg)
+{
+    static const uint32_t f[] = {1, 2, 3};
+    struct grouper *g = arg;
+
+    for (int i = 0; i < GROUP_ROUNDS; i++) {
+        struct cf_objdb_record r;
+        struct cf_uuid u;
+        char err[CF_ERR_LEN] = "";
+        /* Every fourth thread sends a bad record in every other round. */
+        bool bad = g->idx % 4 == 0 && i % 2 == 0;
+        int rc;
+
+        /* All threads commit at once, so their commits queue together. */
+        (void)pthread_barrier_wait(g->bar);
+        if (bad) {
+            make_record(&r, &g->dup, f, 3);
+            r.size = 7;
+        } else {
+            if (cf_objdb_reserve(g->odb, 0, &u, err) != 0) {
+                g->good_failed++;
+                continue;
+            }
+            make_record(&r, &u, f, 3);
+        }
+        rc = cf_objdb_commit(g->odb, &r, err);
+        if (bad && (rc != CF_EEXIST || strstr(err, "already committed") == NULL))
+            g->bad_wrong_rc++;
+        if (!bad && rc != 0) {
+            g->good_failed++;
+            (void)snprintf(g->last_err, sizeof(g->last_err), "%s", err);
+        }
+        if (!bad && rc == 0) {
+            struct cf_objdb_record got;
+            if (cf_objdb_get(g->odb, &u, 0, &got, NULL) != 0 || got.size != r.size)
+                g->good_failed++;
+        }
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    struct fixture *fx = *state;
+    struct grouper g[GROUP_THREADS];
+    pthread_t th[GROUP_THREADS];
+    pthread_barrier_t bar;
+
+    add_shard(fx, 1, NULL);
+    assert_int_equal(pthread_barrier_init(&bar, NULL, GROUP_THREADS), 0);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        static const uint32_t f[] = {1, 2, 3};
+        memset(&g[i], 0, sizeof(g[i]));
+        g[i].odb = fx->odb;
+        g[i].bar = &bar;
+        g[i].idx = i;
+        g[i].dup = put(fx, 0, f, 3);
+    }
+    for (int i = 0; i < GROUP_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, grouper_main, &g[i]), 0);
+    for (int i = 0; i < GROUP_THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        struct cf_objdb_record got;
+        if (g[i].good_failed != 0)
+            fail_msg("thread %d: %d good commits failed (%s)", i, g[i].good_failed, g[i].last_err);
+        assert_int_equal(g[i].bad_wrong_rc, 0);
+        /* The refused duplicates changed nothing. */
+        assert_int_equal(cf_objdb_get(fx->odb, &g[i].dup, 0, &got, NULL), 0);
+        assert_true(got.size != 7);
+    }
+    assert_int_equal(pthread_barrier_destroy(&bar), 0);
+}
+
 /* ---- filer summary table ----------------------------------------------------- */
 
 static void test_filers_table(void **state)
@@ -1240,6 +1328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shard_max_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shard_added_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filers_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dc_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_weight, setup, teardown),
