@@ -71,7 +71,7 @@ my %owner;
 for my $pair (
     [common  => [qw(common err log buf conf limits io http httpc cred keyring net role metrics sha512 hex
                     objpath range uuid tls beat upstream xform)]],
-    [db      => [qw(db shardset clockguard lease)]],
+    [db      => [qw(db dbgroup shardset clockguard lease)]],
     [objdb   => [qw(objdb scribe registry)]],
     [fsdb    => [qw(fsdb)]],
     [cluster => [qw(distrib pump fanout fetch replica tracker)]],

@@ -453,45 +453,21 @@ static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, 
     return rc;
 }
 
-/* A change waiting in a shard's queue (cf__fsdb_group_write): on its
- * caller's stack until done is set under the queue's mutex. */
-struct gw_item {
-    cf__fsdb_write_fn write;
-    void *arg;
-    char *err;
-    int rc;
-    bool done;
-    struct gw_item *next;
-};
-
-/* A file system database shard: the set's entry and its queue of changes
- * (cf__fsdb_group_write). The queue's mutex is never held with another
- * lock nor across a database call. */
+/* A file system database shard: the set's entry and its group of
+ * changes (cf__fsdb_group_write). */
 struct fsdb_shard {
     struct cf_shardset_shard base; /* first: shardset.h "Entries" */
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* an item is done, or the leader left */
-    bool busy;         /* a leader is committing a batch */
-    struct gw_item *head, **tail;
+    struct cf_db_group group;
 };
 
 static void shard_init(struct cf_shardset_shard *s)
 {
-    struct fsdb_shard *sh = (struct fsdb_shard *)s;
-
-    pthread_mutex_init(&sh->mu, NULL);
-    pthread_cond_init(&sh->cv, NULL);
-    sh->busy = false;
-    sh->head = NULL;
-    sh->tail = &sh->head;
+    cf_db_group_init(&((struct fsdb_shard *)s)->group);
 }
 
 static void shard_fini(struct cf_shardset_shard *s)
 {
-    struct fsdb_shard *sh = (struct fsdb_shard *)s;
-
-    pthread_cond_destroy(&sh->cv);
-    pthread_mutex_destroy(&sh->mu);
+    cf_db_group_fini(&((struct fsdb_shard *)s)->group);
 }
 
 static const struct cf_shardset_ops shard_ops = {
@@ -1033,83 +1009,17 @@ void cf__fsdb_release(struct cf__fsdb_conn *c)
     c->db = NULL;
 }
 
-/* Run the n changes of v in one transaction of sh, each answer in v[i].rc
- * (reason in v[i].err). A change that fails rolls the batch back, and each
- * change then runs in a transaction of its own. */
-static void group_batch(struct cf_shardset_shard *sh, struct gw_item **v, size_t n)
-{
-    char err[CF_ERR_LEN] = "";
-    struct cf_db *db = cf_db_pool_acquire(sh->pool);
-    size_t i = 0;
-    int rc;
-
-    rc = cf_db_begin(db, n > 1 ? err : v[0]->err);
-    for (; rc >= 0 && i < n; i++)
-        rc = v[i]->write(db, v[i]->arg, n > 1 ? err : v[i]->err);
-    if (rc >= 0) {
-        rc = cf_db_commit(db, n > 1 ? err : v[0]->err);
-        for (i = 0; i < n; i++) {
-            v[i]->rc = rc;
-            if (rc < 0 && n > 1)
-                cf_err_set(v[i]->err, "%s", err);
-        }
-        cf_db_pool_release(sh->pool, db);
-        return;
-    }
-    cf_db_rollback(db);
-    cf_db_pool_release(sh->pool, db);
-    if (n == 1) {
-        v[0]->rc = rc;
-        return;
-    }
-    for (i = 0; i < n; i++)
-        group_batch(sh, &v[i], 1);
-}
-
-int cf__fsdb_group_write(struct cf_fsdb *fs, uint64_t client, cf__fsdb_write_fn write, void *arg,
+int cf__fsdb_group_write(struct cf_fsdb *fs, uint64_t client, cf_db_group_fn write, void *arg,
                          char *err)
 {
-    struct gw_item me = {write, arg, err, 0, false, NULL};
-    struct fsdb_shard *sh;
+    struct cf_shardset_shard *sh = NULL;
     uint32_t shard = 0;
-    struct cf_shardset_shard *base = NULL;
     int rc;
 
     rc = shard_of(fs, client, &shard, err);
     if (rc == 0)
-        rc = shard_find(fs, shard, &base, err);
+        rc = shard_find(fs, shard, &sh, err);
     if (rc < 0)
         return rc;
-    sh = (struct fsdb_shard *)base;
-    pthread_mutex_lock(&sh->mu);
-    *sh->tail = &me;
-    sh->tail = &me.next;
-    while (!me.done && sh->busy)
-        pthread_cond_wait(&sh->cv, &sh->mu);
-    if (!me.done) {
-        sh->busy = true;
-        while (!me.done) {
-            struct gw_item *v[CF__FSDB_BATCH_MAX];
-            size_t n = 0;
-
-            while (sh->head != NULL && n < CF__FSDB_BATCH_MAX) {
-                v[n++] = sh->head;
-                sh->head = sh->head->next;
-            }
-            if (sh->head == NULL)
-                sh->tail = &sh->head;
-            pthread_mutex_unlock(&sh->mu);
-            group_batch(base, v, n);
-            pthread_mutex_lock(&sh->mu);
-            for (size_t i = 0; i < n; i++)
-                v[i]->done = true;
-            pthread_cond_broadcast(&sh->cv);
-        }
-        sh->busy = false;
-        /* Those queued meanwhile: one of them leads next. */
-        pthread_cond_broadcast(&sh->cv);
-    }
-    rc = me.rc;
-    pthread_mutex_unlock(&sh->mu);
-    return rc;
+    return cf_db_group_write(&((struct fsdb_shard *)sh)->group, sh->pool, write, arg, err);
 }

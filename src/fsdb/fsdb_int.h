@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "coffer/db.h"
+#include "coffer/dbgroup.h"
 #include "coffer/fsdb.h"
 #include "coffer/shardset.h"
 
@@ -83,27 +84,15 @@ int cf__fsdb_begin(struct cf_fsdb *fs, uint64_t client, struct cf__fsdb_conn *c,
  * a conn whose db is NULL. */
 void cf__fsdb_release(struct cf__fsdb_conn *c);
 
-/* The part of a change that runs inside the shard's write transaction:
- * reads and writes on db only (no other connection, no catalog), and
- * whatever it returns through arg is set again when it runs again. Returns
- * 0 or an error; on an error nothing of it is kept. */
-typedef int (*cf__fsdb_write_fn)(struct cf_db *db, void *arg, char *err);
-
 /* Run write(db, arg, err) in a write transaction of client's shard and
  * commit it, sharing the transaction with the changes other threads make
- * on that shard at the same time (group commit): the first caller that
- * finds no batch running commits every waiting change (up to
- * CF__FSDB_BATCH_MAX) in one transaction and wakes each once it is
- * durable. If a change fails inside a batch, the batch is rolled back and
- * each of its changes runs alone, so each answers as it would alone: its
- * own error, and nothing of it written. Returns 0 (committed), write's
- * error, CF_ENOTFOUND (no such client), or the commit's error (db.h; with
- * CF_EINDOUBT the caller reads again to know). Must be called with no
- * connection of fsdb held. */
-int cf__fsdb_group_write(struct cf_fsdb *fs, uint64_t client, cf__fsdb_write_fn write, void *arg,
+ * on that shard at the same time (group commit, dbgroup.h: each answers as
+ * it would alone). write reads and writes on db only (no other connection,
+ * no catalog). Returns 0 (committed), write's error, CF_ENOTFOUND (no such
+ * client), or the commit's error (db.h; with CF_EINDOUBT the caller reads
+ * again to know). Must be called with no connection of fsdb held. */
+int cf__fsdb_group_write(struct cf_fsdb *fs, uint64_t client, cf_db_group_fn write, void *arg,
                          char *err);
-
-#define CF__FSDB_BATCH_MAX 64
 
 /* A new id from the shard's counter (coffer_meta.last_id). Inside the
  * caller's transaction, so an id is taken only if the row using it is. */

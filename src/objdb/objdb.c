@@ -320,13 +320,13 @@ static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, 
 static void shard_init(struct cf_shardset_shard *sh)
 {
     pthread_mutex_init(&((struct objdb_shard *)sh)->id_mu, NULL);
-    cf__objdb_commitq_init(&((struct objdb_shard *)sh)->cq);
+    cf_db_group_init(&((struct objdb_shard *)sh)->group);
 }
 
 static void shard_fini(struct cf_shardset_shard *sh)
 {
     pthread_mutex_destroy(&((struct objdb_shard *)sh)->id_mu);
-    cf__objdb_commitq_fini(&((struct objdb_shard *)sh)->cq);
+    cf_db_group_fini(&((struct objdb_shard *)sh)->group);
 }
 
 static const struct cf_shardset_ops shard_ops = {

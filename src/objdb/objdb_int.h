@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "coffer/db.h"
+#include "coffer/dbgroup.h"
 #include "coffer/objdb.h"
 #include "coffer/shardset.h"
 
@@ -38,17 +39,6 @@
 #define CF__OBJDB_OBSOLETE   2u
 #define CF__OBJDB_UNWRITABLE (CF__OBJDB_READ_ONLY | CF__OBJDB_OBSOLETE)
 
-/* The record commits waiting on one shard (record.c, cf_objdb_commit): the
- * first caller that finds no batch running commits the waiting records in
- * one transaction and wakes each after it is durable (group commit). */
-struct cf__objdb_commitq {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;              /* an item is done, or the leader left */
-    bool busy;                      /* a leader is committing a batch */
-    struct cf__objdb_cq_item *head; /* waiting, first come first */
-    struct cf__objdb_cq_item **tail;
-};
-
 /* An object database shard: the set's entry and what objdb.c and record.c
  * keep per shard. */
 struct objdb_shard {
@@ -56,12 +46,8 @@ struct objdb_shard {
     pthread_mutex_t id_mu;         /* guards the block; never held with the set's locks */
     uint64_t next_oid;             /* [next_oid, end_oid) reserved durably, not yet handed out */
     uint64_t end_oid;
-    struct cf__objdb_commitq cq;
+    struct cf_db_group group; /* record commits (cf_objdb_commit) */
 };
-
-/* Set up and release a shard's commit queue (record.c). */
-void cf__objdb_commitq_init(struct cf__objdb_commitq *q);
-void cf__objdb_commitq_fini(struct cf__objdb_commitq *q);
 
 struct cf_objdb {
     struct cf_shardset *set;    /* the catalog and the cached shards */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coffer/dbgroup.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
 #include "coffer/objpath.h"
@@ -59,13 +60,13 @@ static int check_record(const struct cf_objdb_record *rec, char *err)
     return 0;
 }
 
-/* Write rec's rows inside the open write transaction of db: the record, its
- * filers, and the end of its upload's holds. next_oid is the shard's durable
- * high-water mark of reserved ids. Returns 0 or an error as cf_objdb_commit;
- * on failure the caller rolls the transaction back. */
-static int record_write(struct cf_db *db, const struct cf_objdb_record *rec, int64_t next_oid,
-                        char *err)
+/* Write the record arg's rows inside the open write transaction of db: the
+ * record, its filers, and the end of its upload's holds (a cf_db_group_fn).
+ * Returns 0 or an error as cf_objdb_commit; on failure the caller rolls the
+ * transaction back. */
+static int record_write(struct cf_db *db, void *arg, char *err)
 {
+    static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
     static const char sql_obj[] =
         "INSERT INTO objects (id, rnd, replicas, enc_key, deleted, deleted_at, path, size,"
         " sha512, created, xform, stored_size, stored_sha512)"
@@ -78,13 +79,18 @@ static int record_write(struct cf_db *db, const struct cf_objdb_record *rec, int
         "DELETE FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
     static const char sql_due[] = "UPDATE stale_replicas SET since = ?2"
                                   " WHERE object_id = ?1 AND sent = 0 AND since > ?2";
+    const struct cf_objdb_record *rec = arg;
     struct cf_db_stmt *s = NULL;
     char text[CF_UUID_SIZE];
+    int64_t next_oid = 0;
     int rc;
 
     cf_uuid_format(&rec->uuid, text);
-    /* An id above the durable high-water mark was never handed out; taking
-     * it would collide with a later reservation. */
+    rc = cf_db_run(db, &next_oid, 1, err, sql_next, "");
+    if (rc < 0)
+        goto out;
+    /* An id above the shard's durable high-water mark of reserved ids was
+     * never handed out; taking it would collide with a later reservation. */
     if (rec->uuid.oid >= (uint64_t)next_oid) {
         cf_err_set(err, "UUID %s was never reserved", text);
         rc = CF_EINVAL;
@@ -147,79 +153,9 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* A waiting commit (struct cf__objdb_commitq): borrowed from its caller's
- * stack until done is set under the queue's mutex. */
-struct cf__objdb_cq_item {
-    const struct cf_objdb_record *rec;
-    char *err;
-    int rc;
-    bool done;
-    struct cf__objdb_cq_item *next;
-};
-
-/* Records at most in one transaction: bounds the time a batch holds the
- * shard's write lock. */
-#define COMMIT_BATCH_MAX 64
-
-void cf__objdb_commitq_init(struct cf__objdb_commitq *q)
-{
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    q->busy = false;
-    q->head = NULL;
-    q->tail = &q->head;
-}
-
-void cf__objdb_commitq_fini(struct cf__objdb_commitq *q)
-{
-    pthread_cond_destroy(&q->cv);
-    pthread_mutex_destroy(&q->mu);
-}
-
-/* Commit the n records of v in one transaction of sh, each in v[i].rc (with
- * its reason in v[i].err). If any record fails, the batch is rolled back and
- * each record is committed in a transaction of its own, so one bad record
- * answers just as it would alone and fails no other. */
-static void commit_batch(struct cf_shardset_shard *sh, struct cf__objdb_cq_item **v, size_t n)
-{
-    static const char sql_next[] = "SELECT next_oid FROM coffer_meta WHERE id = 1";
-    char err[CF_ERR_LEN] = "";
-    int64_t next_oid = 0;
-    struct cf_db *db = cf_db_pool_acquire(sh->pool);
-    size_t i = 0;
-    int rc;
-
-    rc = cf_db_begin(db, n > 1 ? err : v[0]->err);
-    if (rc >= 0)
-        rc = cf_db_run(db, &next_oid, 1, n > 1 ? err : v[0]->err, sql_next, "");
-    for (; rc >= 0 && i < n; i++)
-        rc = record_write(db, v[i]->rec, next_oid, n > 1 ? err : v[i]->err);
-    if (rc >= 0) {
-        /* DESIGN §4: the records are the commit point, written after the replicas. */
-        rc = cf_db_commit(db, n > 1 ? err : v[0]->err);
-        for (i = 0; i < n; i++) {
-            v[i]->rc = rc;
-            if (rc < 0 && n > 1)
-                cf_err_set(v[i]->err, "%s", err);
-        }
-        cf_db_pool_release(sh->pool, db);
-        return;
-    }
-    cf_db_rollback(db);
-    cf_db_pool_release(sh->pool, db);
-    if (n == 1) {
-        v[0]->rc = rc;
-        return;
-    }
-    for (i = 0; i < n; i++)
-        commit_batch(sh, &v[i], 1);
-}
-
 int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, char *err)
 {
     struct cf_shardset_shard *sh = NULL;
-    struct cf__objdb_commitq *q;
-    struct cf__objdb_cq_item me = {rec, err, 0, false, NULL};
     int rc;
 
     rc = check_record(rec, err);
@@ -228,42 +164,10 @@ int cf_objdb_commit(struct cf_objdb *odb, const struct cf_objdb_record *rec, cha
     rc = cf__objdb_find_shard(odb, &rec->uuid, &sh, err);
     if (rc < 0)
         return rc;
-    q = &((struct objdb_shard *)sh)->cq;
-
-    /* Group commit: queue, and either wait until a leader has committed this
-     * record (durably) or, with no batch running, lead: commit the waiting
-     * records a batch at a time until this one is done. */
-    pthread_mutex_lock(&q->mu);
-    *q->tail = &me;
-    q->tail = &me.next;
-    while (!me.done && q->busy)
-        pthread_cond_wait(&q->cv, &q->mu);
-    if (!me.done) {
-        q->busy = true;
-        while (!me.done) {
-            struct cf__objdb_cq_item *v[COMMIT_BATCH_MAX];
-            size_t n = 0;
-
-            while (q->head != NULL && n < COMMIT_BATCH_MAX) {
-                v[n++] = q->head;
-                q->head = q->head->next;
-            }
-            if (q->head == NULL)
-                q->tail = &q->head;
-            pthread_mutex_unlock(&q->mu);
-            commit_batch(sh, v, n);
-            pthread_mutex_lock(&q->mu);
-            for (size_t i = 0; i < n; i++)
-                v[i]->done = true;
-            pthread_cond_broadcast(&q->cv);
-        }
-        q->busy = false;
-        /* Those queued meanwhile: one of them leads next. */
-        pthread_cond_broadcast(&q->cv);
-    }
-    rc = me.rc;
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    /* DESIGN §4: the record is the commit point, written after the replicas;
+     * records committed at the same time share a transaction (dbgroup.h). */
+    return cf_db_group_write(&((struct objdb_shard *)sh)->group, sh->pool, record_write,
+                             (void *)rec, err);
 }
 
 /* ---- look-up ----------------------------------------------------------------- */
