@@ -264,6 +264,20 @@ static unsigned committed(const struct it_filer *f)
     return it_count_files(d) - it_count_tmp(d);
 }
 
+/* Both filers of the killer's cluster have an upload in progress (it_wait_for). */
+static bool writing(void *arg)
+{
+    const struct killer *k = arg;
+    char d[IT_PATH_MAX + 16];
+
+    for (size_t i = 0; i < 2; i++) {
+        it_fmt(d, sizeof(d), "%s/objects", k->c->f[i].dir);
+        if (it_count_tmp(d) < 1)
+            return false;
+    }
+    return true;
+}
+
 /* Kill the app once both filers hold the upload's bytes; the app is then
  * waiting for the shard's write lock to commit the record. */
 static void *killer_main(void *arg)
@@ -291,6 +305,9 @@ static void lock_and_arm(struct it_xfer *x, void *arg)
     size_t n = 0;
 
     (void)x;
+    /* The client's bytes may still sit in socket buffers: the targets are
+     * held once both filers are writing (a temporary each). */
+    IT_CHECKF(it_wait_for(writing, k, 100, 100), "the filers never began the upload");
     cf_log_init("it", CF_LOG_WARN);
     IT_CHECKF(cf_objdb_open(k->c->db, 1, &odb, err) == 0, "open %s: %s", k->c->db, err);
     cf_objdb_shard_list(odb, &sh, &n);
