@@ -17,8 +17,10 @@
     " WHERE v.emptied_id = e.id), e.deleted_at, e.deleted_by, e.emptied_at, e.emptied_by"          \
     " FROM emptied e"
 
-static int emptied_row(struct cf_db_stmt *s, struct cf_fsdb_emptied *e)
+static int emptied_row(struct cf_db_stmt *s, void *elem)
 {
+    struct cf_fsdb_emptied *e = elem;
+
     memset(e, 0, sizeof(*e));
     e->id = (uint64_t)cf_db_column_int64(s, 0);
     e->orig_parent = (uint64_t)cf_db_column_int64(s, 1);
@@ -31,45 +33,19 @@ static int emptied_row(struct cf_db_stmt *s, struct cf_fsdb_emptied *e)
     return cf_db_column_copy_text(s, 2, e->orig_name, sizeof(e->orig_name));
 }
 
-/* The keyset of a page of emptied files, for page_query. */
-struct emptied_after {
-    uint64_t client, after_ms, after_id;
-};
-
-static int page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
-                      struct cf_db_stmt **s, char *err)
+int cf_fsdb_emptied_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
+                         size_t limit, struct cf_fsdb_emptied **out, size_t *n, bool *more,
+                         char *err)
 {
     /* Keyset on (emptied_at, id), which emptied_by_client orders. */
     static const char sql[] = EMPTIED_COLS " WHERE e.client_id = ?1 AND (e.emptied_at > ?2"
                                            " OR (e.emptied_at = ?2 AND e.id > ?3))"
                                            " ORDER BY e.emptied_at, e.id LIMIT ?4";
-    const struct emptied_after *a = arg;
-
-    (void)got;
-    *s = NULL;
-    if (i > 0)
-        return 0;
-    return cf_db_query(db, s, err, sql, "iiii", (int64_t)a->client, (int64_t)a->after_ms,
-                       (int64_t)a->after_id, (int64_t)want);
-}
-
-static int page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
-{
-    (void)arg;
-    (void)i;
-    return emptied_row(s, elem);
-}
-
-int cf_fsdb_emptied_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
-                         size_t limit, struct cf_fsdb_emptied **out, size_t *n, bool *more,
-                         char *err)
-{
-    struct emptied_after a = {client, after_ms, after_id};
-    const struct cf__fsdb_page p = {sizeof(**out), "entries", page_query, page_row, &a};
     void *v = NULL;
     int rc;
 
-    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
+    rc = cf__fsdb_time_page(fs, client, sql, after_ms, after_id, limit, sizeof(**out), emptied_row,
+                            &v, n, more, err);
     *out = v;
     return rc;
 }

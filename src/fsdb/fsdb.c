@@ -308,6 +308,45 @@ out:
     return rc < 0 ? rc : 0;
 }
 
+/* The keyset and statement of a cf__fsdb_time_page. */
+struct time_page {
+    uint64_t client, after_ms, after_id;
+    const char *sql;
+    int (*row)(struct cf_db_stmt *s, void *elem);
+};
+
+static int time_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
+                           struct cf_db_stmt **s, char *err)
+{
+    const struct time_page *t = arg;
+
+    (void)got;
+    *s = NULL;
+    if (i > 0)
+        return 0;
+    return cf_db_query(db, s, err, t->sql, "iiii", (int64_t)t->client, (int64_t)t->after_ms,
+                       (int64_t)t->after_id, (int64_t)want);
+}
+
+static int time_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
+{
+    const struct time_page *t = arg;
+
+    (void)i;
+    return t->row(s, elem);
+}
+
+int cf__fsdb_time_page(struct cf_fsdb *fs, uint64_t client, const char *sql, uint64_t after_ms,
+                       uint64_t after_id, size_t limit, size_t elem,
+                       int (*row)(struct cf_db_stmt *s, void *elem), void **out, size_t *n,
+                       bool *more, char *err)
+{
+    struct time_page t = {client, after_ms, after_id, sql, row};
+    const struct cf__fsdb_page p = {elem, "entries", time_page_query, time_page_row, &t};
+
+    return cf__fsdb_page(fs, client, limit, &p, out, n, more, err);
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0: no overlong

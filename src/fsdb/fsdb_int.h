@@ -135,6 +135,16 @@ struct cf__fsdb_page {
 int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
                   void **out, size_t *n, bool *more, char *err);
 
+/* cf__fsdb_page of a list kept in time order (the trash, the emptied
+ * files): sql takes ?1 the client, ?2 and ?3 the time and id of the last
+ * row of the previous page (0 and 0 for the first), ?4 how many rows, and
+ * orders its rows by time, then id; row fills one element of elem bytes
+ * from a row. */
+int cf__fsdb_time_page(struct cf_fsdb *fs, uint64_t client, const char *sql, uint64_t after_ms,
+                       uint64_t after_id, size_t limit, size_t elem,
+                       int (*row)(struct cf_db_stmt *s, void *elem), void **out, size_t *n,
+                       bool *more, char *err);
+
 /* The live folder `folder` of client exists (it is the root or reaches the
  * root through live parents). Returns 0, CF_ENOTFOUND, or a db.h error. */
 int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, char *err);

@@ -111,8 +111,10 @@ int cf_fsdb_trash_put(struct cf_fsdb *fs, uint64_t client, enum cf_fsdb_kind kin
     return rc;
 }
 
-static int trash_row(struct cf_db_stmt *s, struct cf_fsdb_trash *t)
+static int trash_row(struct cf_db_stmt *s, void *elem)
 {
+    struct cf_fsdb_trash *t = elem;
+
     memset(t, 0, sizeof(*t));
     t->id = (uint64_t)cf_db_column_int64(s, 0);
     t->kind = cf_db_column_int64(s, 1) == 0 ? CF_FSDB_FOLDER : CF_FSDB_FILE;
@@ -213,27 +215,21 @@ int cf_fsdb_trash_get(struct cf_fsdb *fs, uint64_t client, uint64_t trash_id,
     return rc;
 }
 
-/* The keyset of a trash page, for trash_page_query. */
-struct trash_after {
-    uint64_t client, after_ms, after_id;
-};
-
-static int trash_page_query(struct cf_db *db, void *arg, int i, size_t got, size_t want,
-                            struct cf_db_stmt **s, char *err)
+int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
+                       size_t limit, struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
 {
     /* Keyset on (deleted_at, id), which the trash_by_client index orders. */
     static const char sql[] = "SELECT id, kind, item_id, orig_parent, orig_name, deleted_at,"
                               " by_user FROM trash WHERE client_id = ?1"
                               " AND (deleted_at > ?2 OR (deleted_at = ?2 AND id > ?3))"
                               " ORDER BY deleted_at, id LIMIT ?4";
-    const struct trash_after *a = arg;
+    void *v = NULL;
+    int rc;
 
-    (void)got;
-    *s = NULL;
-    if (i > 0)
-        return 0;
-    return cf_db_query(db, s, err, sql, "iiii", (int64_t)a->client, (int64_t)a->after_ms,
-                       (int64_t)a->after_id, (int64_t)want);
+    rc = cf__fsdb_time_page(fs, client, sql, after_ms, after_id, limit, sizeof(**out), trash_row,
+                            &v, n, more, err);
+    *out = v;
+    return rc;
 }
 
 static int trash_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
@@ -241,19 +237,6 @@ static int trash_page_row(struct cf_db_stmt *s, void *arg, int i, void *elem)
     (void)arg;
     (void)i;
     return trash_row(s, elem);
-}
-
-int cf_fsdb_trash_page(struct cf_fsdb *fs, uint64_t client, uint64_t after_ms, uint64_t after_id,
-                       size_t limit, struct cf_fsdb_trash **out, size_t *n, bool *more, char *err)
-{
-    struct trash_after a = {client, after_ms, after_id};
-    const struct cf__fsdb_page p = {sizeof(**out), "entries", trash_page_query, trash_page_row, &a};
-    void *v = NULL;
-    int rc;
-
-    rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
-    *out = v;
-    return rc;
 }
 
 /* The keyset of a page of files trashed from one folder, for gone_page_query. */
