@@ -42,7 +42,7 @@
  * at once, 400 for a malformed body.
  *
  * Threads: each connection is served on its own thread; the functions below
- * are called from one controlling thread.
+ * are called from one controlling thread, except cf_app_record (any thread).
  */
 #ifndef COFFER_APP_H
 #define COFFER_APP_H
@@ -129,6 +129,21 @@ struct cf_app;
  * bound port. Returns 0 or a CF_E* code with the reason in err (may be NULL). */
 CF_MUST_CHECK int cf_app_start(const struct cf_app_conf *conf, struct cf_app **out,
                                uint16_t *port_out, char *err);
+
+/* The record of the object whose UUID is the len bytes at uuid (borrowed;
+ * need not be NUL-terminated), exactly as GET /v1/objects/<uuid>/info
+ * replies it (the same code builds both): what objsrv asks for, for an
+ * objsrv in the same process (objsrv.h record_cb; `coffer server`), with
+ * no HTTP between them. Each filer is described as the app's view has it
+ * now. On success *out is the record (caller owns; json_decref) and 0 is
+ * returned. Errors, with a detail in err (may be NULL) and *out NULL:
+ * CF_EBADREQ for a malformed UUID; CF_ENOTFOUND when there is no such
+ * object or it is marked deleted; CF_EINTERNAL if the JSON cannot be
+ * built; CF_ECORRUPT or a db.h error (CF_EBUSY, CF_EIO, ...; logged there)
+ * from the object database (objdb.h cf_objdb_get). Thread-safe: called from any thread while a is
+ * started, until cf_app_free (the caller stops its calls first). */
+CF_MUST_CHECK int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out,
+                                char *err);
 
 /* Poll every filer's /status once now (the tracker does it every poll_ms). */
 void cf_app_poll_filers(struct cf_app *a);

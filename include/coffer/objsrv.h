@@ -25,6 +25,14 @@
  * refused (404) by every objsrv, whatever --cache-ms says; one already
  * streaming finishes.
  *
+ * In process: an embedder that runs the app in the same process (`coffer
+ * server`) may give objsrv a record source (record_cb below), which is
+ * then asked instead of GET /v1/objects/<uuid>/info: no HTTP request, no
+ * JSON text either way. The cache, the change feed and the findings work
+ * as above (the feed and the findings still go to --app over HTTP). The
+ * metric coffer_objsrv_record_lookups_total{via="http"|"in_process"}
+ * counts the records asked for each way (cache misses).
+ *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
  */
@@ -38,6 +46,15 @@
 #include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
+
+/* A record source in the same process: the record of uuid (borrowed,
+ * NUL-terminated, already a well-formed UUID) as GET /v1/objects/<uuid>/info
+ * of the app replies it (app.h cf_app_record). On success it returns 0 and
+ * *out (the caller, objsrv, owns it; json_decref); else *out is NULL and
+ * it returns CF_ENOTFOUND (no such object, or deleted: objsrv answers 404)
+ * or another CF_E* code (objsrv answers 503), with a detail in err
+ * (char[CF_ERR_LEN]). Called from objsrv's connection threads at once. */
+typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, json_t **out, char *err);
 
 struct cf_objsrv_conf {
     char *listen;
@@ -58,6 +75,12 @@ struct cf_objsrv_conf {
     struct cf_http_limits http; /* slow clients (http.h) */
     struct cf_role_beat beat;   /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth;   /* role.h: keys, --insecure-no-auth */
+    /* No option: set by an embedder before cf_objsrv_start. NULL (a
+     * zeroed struct, `coffer objsrv`): records are asked of --app over
+     * HTTP. Else record_cb(record_ctx, ...) is asked instead; record_ctx
+     * is kept, and both must stay usable until cf_objsrv_free returns. */
+    cf_objsrv_record_cb record_cb;
+    void *record_ctx;
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

@@ -1076,9 +1076,11 @@ fail:
 
 /* ---- object info ---- */
 
-static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
-                                    const struct cf_objdb_record *rec,
-                                    const struct cf_objdb_filer *v, size_t nv)
+/* rec as GET /v1/objects/<uuid>/info describes it, each filer as the view
+ * v (nv filers; borrowed) has it. Returns the JSON (caller owns; json_decref),
+ * or NULL if jansson could not build it. */
+static json_t *record_json(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
+                           size_t nv)
 {
     char uuid[CF_UUID_SIZE], hex[CF_SHA512_HEX_LEN + 1];
     json_t *filers = json_array(), *j;
@@ -1118,32 +1120,60 @@ static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
             (void)json_object_set_new(j, "wrapped_key", json_string(khex));
         }
     }
+    return j;
+}
+
+static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
+                                    const struct cf_objdb_record *rec,
+                                    const struct cf_objdb_filer *v, size_t nv)
+{
+    json_t *j = record_json(rec, v, nv);
+
     if (j == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the record");
     return cf_http_reply_json(c, status, j);
 }
 
-static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, const char *id,
-                                  size_t len)
+int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out, char *err)
 {
     struct cf_objdb_record rec;
     struct cf_objdb_filer *v = NULL;
-    struct cf_uuid uuid;
-    char err[CF_ERR_LEN] = "";
-    enum MHD_Result r;
+    struct cf_uuid u;
+    char why[CF_ERR_LEN] = "";
     size_t nv = 0;
     int rc;
 
-    rc = cf_uuid_parse(id, len, &uuid, err);
+    *out = NULL;
+    rc = cf_uuid_parse(uuid, len, &u, why);
+    if (rc < 0) {
+        cf_err_set(err, "malformed UUID: %s", why);
+        return CF_EBADREQ;
+    }
+    rc = cf_objdb_get(a->odb, &u, 0, &rec, err);
+    if (rc == CF_ENOTFOUND)
+        cf_err_set(err, "no such object");
     if (rc < 0)
-        return cf_http_reply_error(c, CF_EBADREQ, "malformed UUID: %s", err);
-    rc = cf_objdb_get(a->odb, &uuid, 0, &rec, err);
-    if (rc < 0)
-        return cf_http_reply_error(c, rc, rc == CF_ENOTFOUND ? "no such object" : "%s", err);
+        return rc;
     view_snapshot(a, &v, &nv);
-    r = reply_record(c, MHD_HTTP_OK, &rec, v, nv);
+    *out = record_json(&rec, v, nv);
     free(v);
-    return r;
+    if (*out == NULL) {
+        cf_err_set(err, "cannot build the record");
+        return CF_EINTERNAL;
+    }
+    return 0;
+}
+
+static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, const char *id,
+                                  size_t len)
+{
+    char err[CF_ERR_LEN] = "";
+    json_t *j = NULL;
+    int rc = cf_app_record(a, id, len, &j, err);
+
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    return cf_http_reply_json(c, MHD_HTTP_OK, j);
 }
 
 /* ---- the change feed (registry.h) that objsrv caches follow ---- */

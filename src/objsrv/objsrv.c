@@ -23,6 +23,7 @@
 #include "coffer/keyring.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/metrics.h"
 #include "coffer/net.h"
 #include "coffer/range.h"
 #include "coffer/replica.h"
@@ -111,8 +112,12 @@ struct cf_objsrv {
     struct cf_http_server *http;
     struct cf_cred *cred; /* verifies requests (http.h); freed after http */
     struct suspect *suspects;
-    struct cf_upstream *app;    /* the apps asked for records (--app, a comma list) */
-    struct cf_keyring *keyring; /* --master-key-file; NULL: none */
+    struct cf_upstream *app; /* the apps asked for records (--app, a comma list) */
+    /* The app in this process, asked instead of app when set (objsrv.h). */
+    cf_objsrv_record_cb record_cb;
+    void *record_ctx;
+    struct cf_metric *m_lookups_http, *m_lookups_local; /* records asked for, each way */
+    struct cf_keyring *keyring;                         /* --master-key-file; NULL: none */
     uint64_t cache_ns;
     unsigned stall_s;
     struct slot *cache;
@@ -345,33 +350,62 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     return 0;
 }
 
-static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
+/* The app's record of uuid, as JSON, from the app in this process:
+ * CF_ENOTFOUND stays (404), every other failure is CF_EUNAVAIL (503), as
+ * over HTTP. */
+static int ask_local(struct cf_objsrv *o, const char *uuid, json_t **j, char *err)
+{
+    char why[CF_ERR_LEN] = "";
+    int rc;
+
+    cf_metric_add(o->m_lookups_local, 1);
+    rc = o->record_cb(o->record_ctx, uuid, j, why);
+    if (rc == CF_ENOTFOUND) {
+        cf_err_set(err, "no such object");
+        return CF_ENOTFOUND;
+    }
+    if (rc < 0) {
+        cf_err_set(err, "the app cannot give the record: %s", why);
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+/* The same from the app(s) at --app, GET /v1/objects/<uuid>/info. */
+static int ask_http(struct cf_objsrv *o, const char *uuid, json_t **j, char *err)
 {
     char path[64];
-    json_t *j = NULL;
     long status = 0;
+    int rc;
+
+    cf_metric_add(o->m_lookups_http, 1);
+    /* A look-up is idempotent: the next app answers when one cannot. */
+    (void)snprintf(path, sizeof(path), "/v1/objects/%s/info", uuid);
+    rc = cf_upstream_json(o->app, "GET", path, NULL, 10000, true, &status, j, err);
+    if (rc < 0)
+        return CF_EUNAVAIL;
+    if (status == 404) {
+        cf_err_set(err, "no such object");
+        return CF_ENOTFOUND;
+    }
+    if (status != 200) {
+        cf_err_set(err, "the app answered %ld", status);
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
+{
+    json_t *j = NULL;
     uint64_t fetched_ns = cf_now_ns();
     int rc;
 
     if (cache_get(o, uuid, r))
         return 0;
-    /* A look-up is idempotent: the next app answers when one cannot. */
-    (void)snprintf(path, sizeof(path), "/v1/objects/%s/info", uuid);
-    rc = cf_upstream_json(o->app, "GET", path, NULL, 10000, true, &status, &j, err);
-    if (rc < 0) {
-        rc = CF_EUNAVAIL;
+    rc = o->record_cb != NULL ? ask_local(o, uuid, &j, err) : ask_http(o, uuid, &j, err);
+    if (rc < 0)
         goto out;
-    }
-    if (status == 404) {
-        cf_err_set(err, "no such object");
-        rc = CF_ENOTFOUND;
-        goto out;
-    }
-    if (status != 200) {
-        cf_err_set(err, "the app answered %ld", status);
-        rc = CF_EUNAVAIL;
-        goto out;
-    }
     rc = parse_record(j, uuid, r, err);
     if (rc == 0)
         cache_put(o, r, fetched_ns);
@@ -866,6 +900,11 @@ static void *reporter_main(void *arg)
 
 /* ---- life cycle ---- */
 
+#define LOOKUPS_METRIC "coffer_objsrv_record_lookups_total"
+#define LOOKUPS_HELP                                                                               \
+    "Object records objsrv asked the app for (cache misses): over HTTP (GET "                      \
+    "/v1/objects/UUID/info) or in_process (an app in the same process, coffer server)."
+
 /* What a request needs (http.h): /status is liveness for anyone; the
  * objects and their listing, to the cluster only. */
 static int access_of(void *cls, const char *method, const char *url)
@@ -894,6 +933,10 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
         free(o);
         return rc;
     }
+    o->record_cb = conf->record_cb;
+    o->record_ctx = conf->record_ctx;
+    o->m_lookups_http = cf_metric_counter(LOOKUPS_METRIC, LOOKUPS_HELP, "via=\"http\"");
+    o->m_lookups_local = cf_metric_counter(LOOKUPS_METRIC, LOOKUPS_HELP, "via=\"in_process\"");
     o->cache_ns = conf->cache_ms * 1000000u;
     o->stall_s = (unsigned)conf->stall_s;
     o->cache = cf_xcalloc(CACHE_SLOTS, sizeof(*o->cache));

@@ -481,6 +481,12 @@ static void stop_beats(struct server *s)
         cf_beat_stop(s->beats[--s->nbeats]);
 }
 
+/* objsrv's record source (objsrv.h record_cb): the app of this process. */
+static int app_record(void *ctx, const char *uuid, json_t **out, char *err)
+{
+    return cf_app_record(ctx, uuid, strlen(uuid), out, err);
+}
+
 static int start(struct server *s, const struct server_conf *conf, char *err)
 {
     char listen[128], s3_listen[128], dir[4096], app_url[160], objsrv_url[160], key[4200];
@@ -628,6 +634,11 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET_AUTH(objsrv, &s->oc, &k);
     if (rc == 0)
         rc = SET(objsrv, &s->oc, "master-key-file", mkey);
+    /* Records straight from the app: an HTTP hop to ourselves per record
+     * was 16% of a 4 KiB download's samples. server_free frees objsrv
+     * before the app. */
+    s->oc.record_cb = app_record;
+    s->oc.record_ctx = s->app;
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc == 0)

@@ -1,0 +1,190 @@
+/*
+ * it_server_records.c -- in `coffer server` objsrv takes object records
+ * from the app in the same process (objsrv.h record_cb, app.h
+ * cf_app_record), not over HTTP: downloads through the gateway return the
+ * right bytes while objsrv's look-ups are all in process and none is an
+ * HTTP request to the app; objsrv's 404 for an object the app does not
+ * have adds no 404 to the app's request counters (a direct GET of the
+ * app's /info does: the control); and a delete is honoured as objsrv.h
+ * states: an object never read is refused at once, a cached one from
+ * --changes-ms + 1 s after the delete was acknowledged.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coffer/err.h"
+#include "coffer/httpc.h"
+#include "coffer/sha512.h"
+#include "harness.h"
+
+#define LINE_MS 20000
+#define FS      "/api/v1/fs"
+#define AUTH    (64 + 512)
+#define FILES   40   /* files read through the gateway, each once */
+#define SMALL   4096 /* the size of the benchmark's small reads */
+/* objsrv's stated bound (objsrv.h): --changes-ms (1 s) + 1 s. */
+#define DELETE_BOUND_MS 2000u
+
+#define IN_PROCESS "coffer_objsrv_record_lookups_total{via=\"in_process\"}"
+#define OVER_HTTP  "coffer_objsrv_record_lookups_total{via=\"http\"}"
+#define APP_GET4XX "coffer_http_requests_total{role=\"app\",method=\"GET\",code=\"4xx\"}"
+
+struct sys {
+    struct it_server s;
+    char gw[IT_URL_MAX];
+    char pw[64];
+    char auth[AUTH]; /* "Authorization: Bearer ..." */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sleep until the monotonic clock reads at least t. A time bound is what
+ * is under test here, not a wait for something to happen. */
+static void sleep_until(uint64_t t)
+{
+    for (uint64_t n = now_ms(); n < t; n = now_ms())
+        usleep((useconds_t)((t - n) * 1000u));
+}
+
+static void start(struct sys *y)
+{
+    char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
+    json_t *body, *out = NULL;
+    long status = 0;
+
+    memset(y, 0, sizeof(*y));
+    IT_EQ(cf_httpc_global_init(), 0);
+    it_server_start_ok(&y->s, "data", 3, "--replicas", "3", NULL);
+    it_proc_expect_line(&y->s.p, "coffer gateway listening on ", y->gw, sizeof(y->gw), LINE_MS);
+    it_proc_expect_line(&y->s.p, "coffer gateway login: client demo user admin password ", y->pw,
+                        sizeof(y->pw), LINE_MS);
+    body = json_pack("{s:s,s:s,s:s}", "client", "demo", "user", "admin", "password", y->pw);
+    it_fmt(url, sizeof(url), "%s/api/v1/login", y->gw);
+    IT_CHECKF(cf_httpc_json("POST", url, body, 20000, &status, &out, err) == 0, "login: %s", err);
+    IT_EQ(status, 200);
+    it_fmt(y->auth, sizeof(y->auth), "Authorization: Bearer %s", it_json_str(out, "token"));
+    json_decref(body);
+    json_decref(out);
+}
+
+/* GET objsrv/v1/objects/UUID; the status. */
+static long download_status(const char *objsrv, const char *uuid)
+{
+    char target[96];
+    struct it_resp r;
+    long st;
+
+    it_fmt(target, sizeof(target), "/v1/objects/%s", uuid);
+    st = it_http_to(NULL, objsrv, "GET", target, NULL, &r, NULL);
+    it_resp_fini(&r);
+    return st;
+}
+
+/* FILES files of SMALL bytes PUT and then each read once through the
+ * gateway, byte for byte: every record objsrv needed (one per file, none
+ * cached) came from the app in process, and none over HTTP. */
+static void t_downloads(void *arg)
+{
+    struct it_client cl;
+    struct sys y;
+    int64_t local0;
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    for (unsigned i = 0; i < FILES; i++) {
+        char target[64];
+        struct it_body b = {.chunked = false};
+        struct it_resp r;
+
+        it_fmt(target, sizeof(target), FS "/f%u.bin", i);
+        it_gen_init(&b.gen, 100 + i, SMALL);
+        IT_EQ(it_http_to(&cl, y.gw, "PUT", target, &b, &r, y.auth, NULL), 201);
+        it_gen_fini(&b.gen);
+        it_resp_fini(&r);
+    }
+    local0 = it_metric(y.s.p.base, IN_PROCESS);
+    for (unsigned i = 0; i < FILES; i++) {
+        char target[64];
+        uint8_t sha[CF_SHA512_LEN];
+        struct it_resp r;
+
+        it_fmt(target, sizeof(target), FS "/f%u.bin", i);
+        IT_EQ(it_http_to(&cl, y.gw, "GET", target, NULL, &r, y.auth, NULL), 200);
+        IT_EQ(r.curl_code, 0);
+        IT_EQ(r.total, SMALL);
+        it_prng_sha512(100 + i, SMALL, sha);
+        IT_CHECKF(memcmp(r.sha, sha, sizeof(sha)) == 0, "GET %s: wrong bytes", target);
+        it_resp_fini(&r);
+    }
+    it_client_fini(&cl);
+    /* objsrv counts a look-up before it replies: no wait needed. The
+     * monitor's probes may add look-ups of their own, never fewer. */
+    IT_CHECKF(it_metric(y.s.p.base, IN_PROCESS) >= local0 + FILES,
+              "%" PRId64 " look-ups in process for %u first reads",
+              it_metric(y.s.p.base, IN_PROCESS) - local0, FILES);
+    IT_EQ(it_metric(y.s.p.base, OVER_HTTP), 0);
+    it_proc_stop_ok(&y.s.p);
+}
+
+/* Deletes through the app (DELETE /v1/objects/UUID), read at objsrv. */
+static void t_delete(void *arg)
+{
+    struct it_record cached, unread, keep;
+    char target[96];
+    struct it_resp r;
+    struct sys y;
+    int64_t app4xx;
+    uint64_t t0;
+
+    (void)arg;
+    start(&y);
+    it_upload_ok(NULL, y.s.p.base, 11, 70000, 0, false, &cached);
+    it_upload_ok(NULL, y.s.p.base, 12, SMALL, 0, false, &unread);
+    it_upload_ok(NULL, y.s.p.base, 13, SMALL, 0, false, &keep);
+    it_download_ok(NULL, y.s.objsrv, &cached);
+    it_download_ok(NULL, y.s.objsrv, &keep);
+
+    /* Never read, so never cached: refused at once. */
+    IT_EQ(it_object_delete(y.s.p.base, unread.uuid), 204);
+    IT_EQ(download_status(y.s.objsrv, unread.uuid), 404);
+
+    /* Read, so cached: refused from the bound on. */
+    IT_EQ(it_object_delete(y.s.p.base, cached.uuid), 204);
+    t0 = now_ms();
+    sleep_until(t0 + DELETE_BOUND_MS);
+    IT_EQ(download_status(y.s.objsrv, cached.uuid), 404);
+    it_download_ok(NULL, y.s.objsrv, &keep);
+
+    /* objsrv's 404s did not come from GETs of the app's /info: the app's
+     * GET 4xx count stays; one such GET sent here is counted (the control:
+     * a GET of /info that finds nothing does count there). */
+    app4xx = it_metric(y.s.p.base, APP_GET4XX);
+    for (unsigned i = 0; i < 10; i++)
+        IT_EQ(download_status(y.s.objsrv, i % 2 ? unread.uuid : cached.uuid), 404);
+    it_fmt(target, sizeof(target), "/v1/objects/%s/info", unread.uuid);
+    IT_EQ(it_http_to(NULL, y.s.p.base, "GET", target, NULL, &r, NULL), 404);
+    it_resp_fini(&r);
+    it_wait_metric(y.s.p.base, APP_GET4XX, app4xx + 1);
+    IT_EQ(it_metric(y.s.p.base, OVER_HTTP), 0);
+    it_proc_stop_ok(&y.s.p);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct it_case cases[] = {
+        {"downloads", t_downloads, NULL, 60},
+        {"delete", t_delete, NULL, 60},
+    };
+
+    return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
+}
