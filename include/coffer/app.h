@@ -3,7 +3,8 @@
  * (unless a monitor does it) filer tracking.
  *
  * Role: DESIGN §2 upload. POST /v1/objects streams the body to r filers at
- * once (fanout.h) while computing its SHA-512, replaces a filer that fails
+ * once (fanout.h), takes as its SHA-512 the one the filers computed and
+ * agree on (the app does not hash it again), replaces a filer that fails
  * by copying from a finished replica (replica.h), and commits the object
  * record (objdb.h) only after r filers acknowledged a durable write.
  * GET /v1/objects/<uuid>/info returns the record. A tracker thread keeps

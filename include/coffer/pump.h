@@ -103,8 +103,9 @@ CF_MUST_CHECK int cf_pump_write(struct cf_pump *p, const void *buf, size_t n);
 
 /* End the body and wait until every target has replied or failed, so that
  * no target is CF_PUMP_RUNNING after it. sha (borrowed) is the trailer's
- * digest when the pump was made with sha_trailer (then it must not be
- * NULL); it is ignored otherwise. Call once. */
+ * digest when the pump was made with sha_trailer; NULL sends the trailer
+ * section empty (the receiver then checks nothing against it). It is
+ * ignored without sha_trailer. Call once. */
 void cf_pump_finish(struct cf_pump *p, const uint8_t *sha);
 
 /* The state of target i (< n). For CF_PUMP_REPLIED, *status (may be NULL)

@@ -142,7 +142,6 @@ struct upload {
     uint32_t ids[CF_FANOUT_MAX];                  /* their filer ids */
     char urls[CF_FANOUT_MAX][CF_REPLICA_URL_MAX]; /* their PUT/GET URLs */
     struct cf_fanout *fo;
-    struct cf_sha512 h;
     uint64_t size;
     bool has_expect;
     uint8_t expect[CF_SHA512_LEN];
@@ -619,7 +618,6 @@ static void upload_free(struct upload *u)
     if (u == NULL)
         return;
     cf_fanout_free(u->fo);
-    cf_sha512_fini(&u->h);
     if (u->jobs_body != NULL)
         cf_buf_fini(u->jobs_body);
     free(u->jobs_body);
@@ -839,8 +837,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     }
     for (size_t i = 0; i < u->n; i++)
         urls[i] = u->urls[i];
-    rc = cf_sha512_init(&u->h) < 0 ? CF_EINTERNAL
-                                   : cf_fanout_new_with(urls, u->n, a->stall_s, hdrs, &u->fo);
+    rc = cf_fanout_new_with(urls, u->n, a->stall_s, hdrs, &u->fo);
     OPENSSL_cleanse(hline, sizeof(hline));
     if (rc < 0) {
         rc = CF_EINTERNAL;
@@ -875,10 +872,6 @@ static void upload_body(const struct cf_app *a, struct upload *u, const char *p,
         }
     }
     u->size += n;
-    if (cf_sha512_update(&u->h, p, n) < 0) {
-        u->err = CF_EINTERNAL;
-        return;
-    }
     /* With every target failed there is nothing to copy from later. */
     if (cf_fanout_write(u->fo, p, n) == 0)
         u->err = CF_EUNAVAIL;
@@ -893,7 +886,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     struct cf_objdb_record rec;
     struct cf_objdb_filer *v = NULL;
     uint8_t sha[CF_SHA512_LEN] = {0};
-    bool ok[CF_FANOUT_MAX] = {false};
+    bool ok[CF_FANOUT_MAX] = {false}, stored[CF_FANOUT_MAX] = {false};
     char err[CF_ERR_LEN] = "";
     size_t nv = 0, good = 0;
     /* What each filer holds: the body itself, or its transformed form. */
@@ -902,22 +895,35 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     enum MHD_Result r;
     int rc = u->err;
 
-    if (rc == 0 && cf_sha512_final(&u->h, sha) < 0)
-        rc = CF_EINTERNAL;
-    if (rc == 0 && u->has_expect && memcmp(sha, u->expect, sizeof(sha)) != 0) {
+    /* The app does not hash the body: each of the r >= 2 filers computes
+     * the SHA-512 of what it stores, and they must agree (fanout.h); the
+     * agreed digest is the object's. A client's own checksum goes to them
+     * as the trailer, so they refuse a body that does not match rather than
+     * store it for us to delete. Finish even after an error, so the filers
+     * see the end of the body. */
+    if (cf_fanout_finish(u->fo, u->has_expect ? u->expect : NULL) < (int)u->n && rc == 0)
+        cf_log(CF_LOG_DEBUG, "upload %s: some filers failed; replacing them", u->uuid_text);
+    if (rc == 0 && cf_fanout_digest(u->fo, sha) < 0 && u->has_expect &&
+        cf_fanout_refused_checksum(u->fo)) {
         rc = CF_ECHECKSUM;
         (void)snprintf(err, sizeof(err), "the body does not match %s", CF_SHA512_HEADER);
     }
-    /* Finish even after an error, so the filers see the end of the body.
-     * On a checksum mismatch the trailer carries the client's checksum, so
-     * the filers refuse the bytes rather than store them for us to delete. */
-    if (cf_fanout_finish(u->fo, rc == CF_ECHECKSUM ? u->expect : sha) < (int)u->n && rc == 0)
-        cf_log(CF_LOG_DEBUG, "upload %s: some filers failed; replacing them", u->uuid_text);
     for (size_t i = 0; i < u->n; i++) {
         const char *why = "";
-        ok[i] = cf_fanout_state(u->fo, i, &why) == CF_FANOUT_OK;
+        enum cf_fanout_state st = cf_fanout_state(u->fo, i, &why);
+        ok[i] = st == CF_FANOUT_OK;
+        /* Bytes stored but not trusted go with the failed upload's. */
+        stored[i] = ok[i] || st == CF_FANOUT_DISAGREED;
         if (ok[i]) {
             good++;
+        } else if (st == CF_FANOUT_DISAGREED) {
+            /* Which filer saw the wrong bytes cannot be told: none is
+             * marked offline, and the client may send the body again. */
+            cf_log(CF_LOG_ERROR, "upload %s: filer %" PRIu32 ": %s", u->uuid_text, u->ids[i], why);
+            if (rc == 0) {
+                rc = CF_EUNAVAIL;
+                (void)snprintf(err, sizeof(err), "%s", why);
+            }
         } else if (rc == 0) {
             cf_log(CF_LOG_WARN, "upload %s: filer %" PRIu32 " failed: %s", u->uuid_text, u->ids[i],
                    why);
@@ -983,6 +989,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
         } else if (cf_replica_copy(srcs, ns, u->urls[k], ssize, ssha, a->stall_s, err) == 0) {
             ok[k] = true;
             good++;
+            stored[k] = true;
             cf_log(CF_LOG_INFO, "upload %s: replaced a failed filer with filer %" PRIu32,
                    u->uuid_text, u->ids[k]);
         } else {
@@ -1070,7 +1077,7 @@ fail:
     free(v);
     cf_log(rc == CF_ECHECKSUM ? CF_LOG_INFO : CF_LOG_WARN, "upload %s failed: %s%s%s", u->uuid_text,
            cf_strerror(rc), err[0] ? ": " : "", err);
-    remove_replicas(a, u, ok);
+    remove_replicas(a, u, stored);
     return cf_http_reply_error(c, rc, "%s", err);
 }
 

@@ -14,14 +14,19 @@
 
 struct target {
     enum cf_fanout_state state;
-    char reason[160]; /* while sending: the start of the reply body */
+    char reason[160];           /* while sending: the start of the reply body */
+    long status;                /* the reply's HTTP status; 0: none */
+    uint8_t sha[CF_SHA512_LEN]; /* CF_FANOUT_OK: the digest the filer computed */
 };
 
 struct cf_fanout {
     struct cf_pump *p;
     size_t n;
     bool eof;
-    uint8_t sha[CF_SHA512_LEN]; /* the body's, known at its end */
+    /* The body's digest: the sender's, given at its end, or else the one
+     * the targets that stored it agree on (has_sha once known). */
+    bool has_sha;
+    uint8_t sha[CF_SHA512_LEN];
     struct target t[CF_FANOUT_MAX];
 };
 
@@ -93,16 +98,19 @@ static void judge(struct cf_fanout *f)
             fail(t, why);
         } else if (status != 201) {
             char detail[sizeof(t->reason)], code[16];
+            t->status = status;
             memcpy(detail, t->reason, sizeof(detail));
             (void)snprintf(code, sizeof(code), "%ld", status % 1000);
             (void)snprintf(t->reason, sizeof(t->reason), "HTTP %.3s %.140s", code, detail);
             t->state = CF_FANOUT_FAILED;
         } else if (!f->eof) {
             fail(t, "replied before the body ended");
-        } else if (cf_pump_reply_sha512(f->p, i, sha) != 0 ||
-                   memcmp(sha, f->sha, CF_SHA512_LEN) != 0) {
+        } else if (cf_pump_reply_sha512(f->p, i, sha) != 0) {
+            fail(t, "the filer's reply has no SHA-512");
+        } else if (f->has_sha && memcmp(sha, f->sha, CF_SHA512_LEN) != 0) {
             fail(t, "the filer's SHA-512 differs from the one sent");
         } else {
+            memcpy(t->sha, sha, CF_SHA512_LEN);
             t->reason[0] = '\0';
             t->state = CF_FANOUT_OK;
         }
@@ -119,23 +127,80 @@ int cf_fanout_write(struct cf_fanout *f, const void *p, size_t n)
     return live;
 }
 
-int cf_fanout_finish(struct cf_fanout *f, const uint8_t sha[CF_SHA512_LEN])
+/* With no digest sent, the targets that stored the body must agree on
+ * its digest, which becomes the body's. Which of two different ones is
+ * right cannot be known, so a disagreement rejects every target. */
+static void agree(struct cf_fanout *f)
+{
+    const struct target *first = NULL;
+    bool same = true;
+
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->t[i].state != CF_FANOUT_OK)
+            continue;
+        if (first == NULL)
+            first = &f->t[i];
+        else if (memcmp(first->sha, f->t[i].sha, CF_SHA512_LEN) != 0)
+            same = false;
+    }
+    if (first == NULL)
+        return;
+    if (same) {
+        memcpy(f->sha, first->sha, CF_SHA512_LEN);
+        f->has_sha = true;
+        return;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->t[i].state == CF_FANOUT_OK) {
+            fail(&f->t[i], "the filers computed different SHA-512s for one body");
+            f->t[i].state = CF_FANOUT_DISAGREED;
+        }
+    }
+}
+
+int cf_fanout_finish(struct cf_fanout *f, const uint8_t *sha)
 {
     int ok = 0;
 
-    memcpy(f->sha, sha, CF_SHA512_LEN);
+    if (sha != NULL) {
+        memcpy(f->sha, sha, CF_SHA512_LEN);
+        f->has_sha = true;
+    }
     f->eof = true;
     cf_pump_finish(f->p, sha);
     judge(f);
+    if (!f->has_sha)
+        agree(f);
     for (size_t i = 0; i < f->n; i++)
         ok += f->t[i].state == CF_FANOUT_OK;
     return ok;
 }
 
+bool cf_fanout_refused_checksum(const struct cf_fanout *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->t[i].state == CF_FANOUT_FAILED && f->t[i].status == cf_err_http_status(CF_ECHECKSUM))
+            return true;
+    return false;
+}
+
+int cf_fanout_digest(const struct cf_fanout *f, uint8_t sha[CF_SHA512_LEN])
+{
+    for (size_t i = 0; f->has_sha && i < f->n; i++) {
+        if (f->t[i].state == CF_FANOUT_OK) {
+            memcpy(sha, f->sha, CF_SHA512_LEN);
+            return 0;
+        }
+    }
+    return CF_ENOTFOUND;
+}
+
 enum cf_fanout_state cf_fanout_state(const struct cf_fanout *f, size_t i, const char **reason)
 {
     if (reason != NULL)
-        *reason = f->t[i].state == CF_FANOUT_FAILED ? f->t[i].reason : "";
+        *reason = f->t[i].state == CF_FANOUT_FAILED || f->t[i].state == CF_FANOUT_DISAGREED
+                      ? f->t[i].reason
+                      : "";
     return f->t[i].state;
 }
 

@@ -75,8 +75,11 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
 static int trailer_cb(struct curl_slist **list, void *ud)
 {
     struct target *t = ud;
-    struct curl_slist *l = curl_slist_append(*list, t->p->trailer);
+    struct curl_slist *l;
 
+    if (t->p->trailer[0] == '\0')
+        return CURL_TRAILERFUNC_OK; /* no digest to send: an empty trailer */
+    l = curl_slist_append(*list, t->p->trailer);
     if (l == NULL)
         return CURL_TRAILERFUNC_ABORT;
     *list = l;
@@ -312,8 +315,7 @@ void cf_pump_finish(struct cf_pump *p, const uint8_t *sha)
         p->staged = 0;
         send_piece(p, p->stage, n);
     }
-    if (p->sha_trailer) {
-        cf_assert(sha != NULL);
+    if (p->sha_trailer && sha != NULL) {
         cf_sha512_hex(sha, hex);
         (void)snprintf(p->trailer, sizeof(p->trailer), CF_SHA512_HEADER ": %s", hex);
     }

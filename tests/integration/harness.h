@@ -18,6 +18,8 @@
  *                      damaged, temporaries counted
  *   harness/cluster.h  filers + app + objsrv with their catalog, records,
  *                      uploads and downloads, purge, jobs, the scribe
+ *   harness/proxy.h    a TCP proxy that sees, changes or cuts the bytes
+ *                      between two processes
  * Each part includes only parts listed before it.
  */
 #ifndef COFFER_IT_HARNESS_H
@@ -31,5 +33,6 @@
 #include "harness/raw.h"
 #include "harness/disk.h"
 #include "harness/cluster.h"
+#include "harness/proxy.h"
 
 #endif

@@ -2,14 +2,16 @@
  * it_data_faults.c -- the data path under faults (DESIGN §2, §4):
  * a filer down before an upload, killed (-9) or stopped (SIGSTOP) in the
  * middle of one, a full filer, an upload that cannot be completed, a client
- * that vanishes mid-body, a replica down, stalled or killed in the middle of
- * a download, corrupt or truncated replicas on disk, and SIGTERM with
- * transfers in flight.
+ * that vanishes mid-body, filers that stored different bytes for one body
+ * (a bit flipped on the way to one), a replica down, stalled or killed in
+ * the middle of a download, corrupt or truncated replicas on disk, and
+ * SIGTERM with transfers in flight.
  *
  * Filer weights make the choices deterministic where a case needs them:
  * the distributor takes the heaviest writable online filers, and objsrv
  * reads the heaviest online replica first.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "coffer/scribe.h"
+#include "coffer/sha512.h"
 #include "harness.h"
 
 #define BIG (64ull * 1024 * 1024)
@@ -292,6 +295,114 @@ static void t_client_vanishes(void *arg)
     it_wait_metric(c.app.base,
                    "coffer_http_requests_total{role=\"app\",method=\"POST\",code=\"none\"}", 2);
     IT_EQ(it_metric(c.app.base, "coffer_http_incomplete_total{role=\"app\"}"), 2);
+    it_cluster_stop(&c);
+}
+
+/* ---- filers that disagree --------------------------------------------------- */
+
+/* Armed, it flips one zero byte in the middle of the next large read from
+ * the app to the filer behind the proxy: inside a chunk's data, since the
+ * body is all zeros and the chunk framing has no zero byte. */
+struct flip {
+    pthread_mutex_t mu;
+    bool armed;
+    unsigned fired;
+};
+
+static bool flip_hook(void *arg, bool to_server, char *buf, size_t n)
+{
+    struct flip *fl = arg;
+    size_t m = n / 2;
+
+    if (!to_server || n < 4096 || buf[m - 1] != 0 || buf[m] != 0 || buf[m + 1] != 0)
+        return true;
+    pthread_mutex_lock(&fl->mu);
+    if (fl->armed) {
+        buf[m] = 1;
+        fl->armed = false;
+        fl->fired++;
+    }
+    pthread_mutex_unlock(&fl->mu);
+    return true;
+}
+
+/* POST size zero bytes to the app; the reply's status, its text in reply. */
+static long post_zeros(const struct it_cluster *c, size_t size, char *reply, size_t cap)
+{
+    static const char zeros[65536];
+    char req[256 + CF_CRED_HEADER_MAX];
+    size_t n;
+    long status;
+    int fd = it_raw_try_connect(c->app.port);
+
+    IT_CHECK(fd >= 0);
+    it_fmt(req, sizeof(req),
+           "POST /v1/objects HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: %zu\r\n\r\n",
+           c->app.port, size);
+    n = strlen(req);
+    it_raw_sign(req, &n, sizeof(req));
+    IT_CHECK(it_raw_send(fd, req, n));
+    for (size_t off = 0; off < size; off += sizeof(zeros))
+        IT_CHECK(it_raw_send(fd, zeros, size - off < sizeof(zeros) ? size - off : sizeof(zeros)));
+    status = it_raw_read_reply(fd, reply, cap);
+    close(fd);
+    return status;
+}
+
+/* The app does not hash a body itself: it takes the SHA-512 its filers
+ * computed, which must agree. A bit flipped on the way to one filer makes
+ * them differ: no record, both copies deleted, 503 naming the cause, and
+ * neither filer marked offline. With the path healed, the same body goes
+ * in whole, with the SHA-512 of its bytes. */
+static void t_filers_disagree(void *arg)
+{
+    static struct flip fl = {PTHREAD_MUTEX_INITIALIZER, true, 0};
+    static struct it_proxy px;
+    static const char zero_mib[IT_MIB];
+    struct it_cluster c;
+    struct it_filer via;
+    struct cf_sha512 h;
+    uint8_t sha[CF_SHA512_LEN];
+    char reply[4096], hex[CF_SHA512_HEX_LEN + 1], authority[32];
+    const size_t size = 4 * IT_MIB;
+
+    (void)arg;
+    it_cluster_init(&c);
+    it_cluster_add_filer(&c, 100, NULL);
+    /* Filer 2 is registered at the proxy, so it takes requests signed for
+     * the proxy's address. */
+    it_proxy_listen(&px, flip_hook, &fl);
+    it_fmt(authority, sizeof(authority), "127.0.0.1:%u", px.port);
+    it_filer_init(&c.f[1], 2, "f2");
+    it_filer_start_ok(&c.f[1], "--authority", authority, NULL);
+    it_proxy_relay_tcp(&px, c.f[1].port);
+    via = c.f[1];
+    it_fmt(via.base, sizeof(via.base), "http://127.0.0.1:%u", px.port);
+    it_admin_filer_add(c.db, &via, 100);
+    c.n = 2;
+    it_admin_shard_add(c.db);
+    it_app_start_ok(&c.app, c.db, "--stall-s", "3", NULL);
+
+    IT_EQ(post_zeros(&c, size, reply, sizeof(reply)), 503);
+    IT_CHECKF(strstr(reply, "different SHA-512s") != NULL, "reply: %.300s", reply);
+    IT_EQ(fl.fired, 1);
+    for (size_t i = 0; i < c.n; i++) {
+        it_wait_no_tmp(&c.f[i]);
+        IT_EQ(it_status_int(&c.f[i], "objects"), 0);
+    }
+    IT_EQ(it_objdb_count(c.db, 2), 0);
+
+    IT_EQ(post_zeros(&c, size, reply, sizeof(reply)), 201);
+    IT_CHECK(cf_sha512_init(&h) == 0);
+    for (size_t off = 0; off < size; off += IT_MIB)
+        IT_CHECK(cf_sha512_update(&h, zero_mib, IT_MIB) == 0);
+    IT_CHECK(cf_sha512_final(&h, sha) == 0);
+    cf_sha512_hex(sha, hex);
+    IT_CHECKF(strstr(reply, hex) != NULL, "reply: %.300s", reply);
+    IT_CHECKF(strstr(reply, "\"replicas\":2") != NULL, "reply: %.300s", reply);
+    for (size_t i = 0; i < c.n; i++)
+        IT_EQ(it_status_int(&c.f[i], "objects"), 1);
+    IT_EQ(it_objdb_count(c.db, 2), 1);
     it_cluster_stop(&c);
 }
 
@@ -587,6 +698,7 @@ int main(int argc, char **argv)
         {"small_corrupt", t_small_corrupt, NULL, 40},
         {"upload_fails_cleanly", t_upload_fails_cleanly, NULL, 40},
         {"client_vanishes", t_client_vanishes, NULL, 40},
+        {"filers_disagree", t_filers_disagree, NULL, 40},
         {"download_first_down", t_download_first_down, NULL, 40},
         {"download_first_stalled", t_download_first_stalled, NULL, 40},
         {"download_killed_mid_stream", t_download_killed_mid_stream, NULL, 40},

@@ -126,31 +126,27 @@ static const char commit_done[] = "C\0\0\0\x0b"
                                   "COMMIT";
 #define COMMIT_DONE_LEN 12
 
-/* TCP on 127.0.0.1 to the cluster's unix socket. Armed, it closes the
- * first connection whose server sends a COMMIT completion, before the
- * client gets it: the transaction is committed, the client cannot know. */
+/* TCP on 127.0.0.1 to the cluster's unix socket (harness/proxy.h). Armed,
+ * it closes the first connection whose server sends a COMMIT completion,
+ * before the client gets it: the transaction is committed, the client
+ * cannot know. */
 struct proxy {
-    int lfd;
+    struct it_proxy relay;
     unsigned port;
-    struct sockaddr_un server;
     pthread_mutex_t mu;
     bool armed;
     unsigned skip; /* COMMIT completions let through before the cut */
     unsigned fired;
 };
 
-struct proxy_conn {
-    struct proxy *px;
-    int cfd;
-};
-
 /* Should the connection be cut at these bytes from the server? */
-static bool proxy_cut(struct proxy *px, const char *buf, size_t n)
+static bool proxy_pass(void *arg, bool to_server, char *buf, size_t n)
 {
+    struct proxy *px = arg;
     bool cut = false;
 
-    if (memmem(buf, n, commit_done, COMMIT_DONE_LEN) == NULL)
-        return false;
+    if (to_server || memmem(buf, n, commit_done, COMMIT_DONE_LEN) == NULL)
+        return true;
     pthread_mutex_lock(&px->mu);
     cut = px->armed && px->skip == 0;
     if (px->armed && px->skip > 0)
@@ -160,72 +156,7 @@ static bool proxy_cut(struct proxy *px, const char *buf, size_t n)
         px->fired++;
     }
     pthread_mutex_unlock(&px->mu);
-    return cut;
-}
-
-static void *proxy_conn_thread(void *arg)
-{
-    struct proxy_conn *pc = arg;
-    struct proxy *px = pc->px;
-    int cfd = pc->cfd, sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    char buf[65536];
-
-    free(pc);
-    if (sfd < 0 || connect(sfd, (const struct sockaddr *)&px->server, sizeof(px->server)) < 0)
-        goto out;
-    for (;;) {
-        struct pollfd pf[2] = {{cfd, POLLIN, 0}, {sfd, POLLIN, 0}};
-        ssize_t n;
-        int from, to;
-
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        from = pf[0].revents != 0 ? cfd : sfd;
-        to = from == cfd ? sfd : cfd;
-        n = read(from, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        if (from == sfd && proxy_cut(px, buf, (size_t)n))
-            break;
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(to, buf + off, (size_t)(n - off));
-            if (w <= 0)
-                goto out;
-            off += w;
-        }
-    }
-out:
-    if (sfd >= 0)
-        close(sfd);
-    close(cfd);
-    return NULL;
-}
-
-static void *proxy_accept_thread(void *arg)
-{
-    struct proxy *px = arg;
-
-    for (;;) {
-        int cfd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
-        struct proxy_conn *pc;
-        pthread_t th;
-
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            break;
-        }
-        pc = malloc(sizeof(*pc));
-        IT_CHECK(pc != NULL);
-        pc->px = px;
-        pc->cfd = cfd;
-        IT_EQ(pthread_create(&th, NULL, proxy_conn_thread, pc), 0);
-        IT_EQ(pthread_detach(th), 0);
-    }
-    return NULL;
+    return !cut;
 }
 
 /* Start the proxy to the cluster of COFFER_TEST_PG ("host=DIR port=PORT
@@ -233,11 +164,9 @@ static void *proxy_accept_thread(void *arg)
 static void proxy_start(struct proxy *px)
 {
     const char *base = pg_base(), *h, *p;
-    struct sockaddr_in a;
-    socklen_t alen = sizeof(a);
+    struct sockaddr_un server;
     char dir[IT_PATH_MAX];
     unsigned long port;
-    pthread_t th;
 
     memset(px, 0, sizeof(*px));
     pthread_mutex_init(&px->mu, NULL);
@@ -247,19 +176,11 @@ static void proxy_start(struct proxy *px)
     IT_CHECK(h != NULL && p != NULL);
     it_fmt(dir, sizeof(dir), "%.*s", (int)strcspn(h + 5, " "), h + 5);
     port = strtoul(p + 5, NULL, 10);
-    px->server.sun_family = AF_UNIX;
-    it_fmt(px->server.sun_path, sizeof(px->server.sun_path), "%s/.s.PGSQL.%lu", dir, port);
-    px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    IT_CHECK(px->lfd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    IT_EQ(bind(px->lfd, (const struct sockaddr *)&a, sizeof(a)), 0);
-    IT_EQ(listen(px->lfd, 64), 0);
-    IT_EQ(getsockname(px->lfd, (struct sockaddr *)&a, &alen), 0);
-    px->port = ntohs(a.sin_port);
-    IT_EQ(pthread_create(&th, NULL, proxy_accept_thread, px), 0);
-    IT_EQ(pthread_detach(th), 0);
+    memset(&server, 0, sizeof(server));
+    server.sun_family = AF_UNIX;
+    it_fmt(server.sun_path, sizeof(server.sun_path), "%s/.s.PGSQL.%lu", dir, port);
+    it_proxy_start(&px->relay, (const struct sockaddr *)&server, sizeof(server), proxy_pass, px);
+    px->port = px->relay.port;
 }
 
 /* The URI of database name through the proxy. */
