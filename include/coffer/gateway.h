@@ -77,6 +77,12 @@
 #include "coffer/conf.h"
 #include "coffer/http.h"
 
+/* A download service in the same process: bytes [first, first + len) of
+ * the object uuid into buf, as objsrv.h cf_objsrv_read states (the same
+ * returns). Called from the gateway's connection threads at once. */
+typedef int (*cf_gateway_read_cb)(void *ctx, const char *uuid, uint64_t first, uint64_t len,
+                                  void *buf, char *err);
+
 struct cf_gateway_conf {
     char *listen;
     char *db;       /* the fsdb catalog's URI */
@@ -159,6 +165,14 @@ struct cf_gateway_conf {
     uint64_t s3_complete_keepalive_ms;
     struct cf_role_beat beat; /* beat.h: --monitor, --advertise, --dc */
     struct cf_role_auth auth; /* role.h: keys, --insecure-no-auth */
+    /* No option: set by an embedder before cf_gateway_start. NULL (a
+     * zeroed struct, `coffer gateway`): every download goes to --objsrv
+     * over HTTP. Else a read of at most CF_FETCH_WHOLE_MAX bytes (a small
+     * file, or a small range) is asked of read_cb(read_ctx, ...) instead;
+     * read_ctx is kept, and both must stay usable until cf_gateway_free
+     * returns. */
+    cf_gateway_read_cb read_cb;
+    void *read_ctx;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

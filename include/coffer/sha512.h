@@ -35,6 +35,10 @@ CF_MUST_CHECK int cf_sha512_update(struct cf_sha512 *ctx, const void *p, size_t 
  * Returns 0 or CF_EINTERNAL. */
 CF_MUST_CHECK int cf_sha512_final(struct cf_sha512 *ctx, uint8_t out[CF_SHA512_LEN]);
 
+/* The digest of n bytes at p (borrowed; may be NULL when n == 0) into out,
+ * in one call. Returns 0 or CF_EINTERNAL. */
+CF_MUST_CHECK int cf_sha512_once(const void *p, size_t n, uint8_t out[CF_SHA512_LEN]);
+
 /* Release the context. Idempotent; safe on a zeroed ctx. */
 void cf_sha512_fini(struct cf_sha512 *ctx);
 

@@ -39,6 +39,15 @@ int cf_sha512_final(struct cf_sha512 *ctx, uint8_t out[CF_SHA512_LEN])
     return 0;
 }
 
+int cf_sha512_once(const void *p, size_t n, uint8_t out[CF_SHA512_LEN])
+{
+    unsigned int len = 0;
+
+    if (EVP_Digest(n > 0 ? p : "", n, out, &len, EVP_sha512(), NULL) != 1 || len != CF_SHA512_LEN)
+        return CF_EINTERNAL;
+    return 0;
+}
+
 void cf_sha512_fini(struct cf_sha512 *ctx)
 {
     EVP_MD_CTX_free(ctx->md);

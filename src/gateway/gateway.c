@@ -31,6 +31,7 @@
 #include "coffer/lease.h"
 #include "coffer/limits.h"
 #include "coffer/log.h"
+#include "coffer/metrics.h"
 #include "coffer/net.h"
 #include "coffer/pump.h"
 #include "coffer/range.h"
@@ -108,9 +109,12 @@ struct cf_gateway {
     pthread_cond_t hash_cv;
     struct cf_upstream *app;    /* the upload services (--app, a comma list) */
     struct cf_upstream *objsrv; /* the download services (--objsrv, a comma list) */
-    char *proxies;              /* ",ADDR,ADDR," of trusted proxies; NULL: none */
-    char *monitors;             /* --monitor, for /api/v1/admin/ (admin.h); NULL: none */
-    char *operator_client;      /* --operator-client; NULL: none */
+    cf_gateway_read_cb read_cb; /* gateway.h: small reads in process; NULL: none */
+    void *read_ctx;
+    struct cf_metric *m_reads_http, *m_reads_local; /* small reads, each way */
+    char *proxies;         /* ",ADDR,ADDR," of trusted proxies; NULL: none */
+    char *monitors;        /* --monitor, for /api/v1/admin/ (admin.h); NULL: none */
+    char *operator_client; /* --operator-client; NULL: none */
     uint64_t ttl_s;
     unsigned stall_s;
     uint64_t redirect_min, redirect_ttl_s; /* gateway.h */
@@ -626,6 +630,41 @@ static int redirect_bytes(struct cf_gateway *g, struct MHD_Connection *c, const 
     return 0;
 }
 
+/* Small reads (files or ranges of at most CF_FETCH_WHOLE_MAX bytes, read
+ * whole before the reply), by the way they went: to objsrv over HTTP, or
+ * to the download service in this process (gateway.h read_cb). */
+#define READS_METRIC "coffer_gateway_small_reads_total"
+#define READS_HELP   "Small downloads read whole, by the way they reached the download service."
+
+/* Bytes [first, first + len) of uuid from the download service in this
+ * process (read_cb), checked against sha (NULL: a part, not checked here)
+ * as a read from objsrv would be: a response (NULL with *rc 0 if it cannot
+ * be made), or NULL and the error in *rc with err. */
+static struct MHD_Response *read_local(struct cf_gateway *g, const char *uuid, uint64_t first,
+                                       size_t len, const uint8_t *sha, int *rc, char *err)
+{
+    struct MHD_Response *resp = NULL;
+    uint8_t got[CF_SHA512_LEN];
+    char *buf = cf_xmalloc(len);
+
+    cf_metric_add(g->m_reads_local, 1);
+    *rc = g->read_cb(g->read_ctx, uuid, first, len, buf, err);
+    if (*rc == 0 && sha != NULL &&
+        (cf_sha512_once(buf, len, got) < 0 || memcmp(got, sha, sizeof(got)) != 0)) {
+        /* objsrv checked the bytes against the object's record: a file
+         * whose recorded SHA-512 differs is not served either. */
+        *rc = CF_ECORRUPT;
+        cf_err_set(err, "the bytes do not match the file's SHA-512");
+    }
+    if (*rc < 0)
+        cf_log(CF_LOG_ERROR, "download of %s failed: %s: %s", uuid, cf_strerror(*rc), err);
+    else
+        resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL)
+        free(buf);
+    return resp;
+}
+
 /* Stream the object uuid of (size, sha) from objsrv, honouring Range, or
  * only the window `part` (NULL: none; part->last < size) as a 206 whatever
  * Range says (a window of the whole object is verified as a whole read);
@@ -647,6 +686,7 @@ static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection 
     enum cf_range_result rr;
     enum MHD_Result r;
     unsigned status = MHD_HTTP_OK;
+    bool whole;
     int w;
 
     if (part != NULL) {
@@ -677,8 +717,17 @@ static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection 
             return cf_http_reply_error(c, CF_EINTERNAL, "the objsrv URL is too long");
         urls[i] = url[i];
     }
+    whole = rr == CF_RANGE_NONE || (part != NULL && range.first == 0 && range.last + 1 == size);
     if (size == 0) {
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
+    } else if (g->read_cb != NULL && range.last - range.first + 1 <= CF_FETCH_WHOLE_MAX &&
+               !cf_http_is_head()) {
+        char err[CF_ERR_LEN] = "";
+        int rc = 0;
+        resp = read_local(g, uuid, range.first, (size_t)(range.last - range.first + 1),
+                          whole ? sha : NULL, &rc, err);
+        if (rc < 0)
+            return cf_http_reply_error(c, rc, "the object cannot be read now: %s", err);
     } else {
         s = cf_xcalloc(1, sizeof(*s));
         (void)snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
@@ -686,24 +735,21 @@ static enum MHD_Result serve_window(struct cf_gateway *g, struct MHD_Connection 
         memcpy(s->inst, inst, sizeof(inst));
         /* Whole reads are verified against the SHA-512 fsdb recorded, so
          * the client never gets a complete wrong file. */
-        fo = (struct cf_fetch_opts){
-            .urls = urls,
-            .n = n,
-            .first = range.first,
-            .len = range.last - range.first + 1,
-            .sha =
-                rr == CF_RANGE_NONE || (part != NULL && range.first == 0 && range.last + 1 == size)
-                    ? sha
-                    : NULL,
-            .stall_s = g->stall_s,
-            .on_fail = stream_fail,
-            .ctx = s};
+        fo = (struct cf_fetch_opts){.urls = urls,
+                                    .n = n,
+                                    .first = range.first,
+                                    .len = range.last - range.first + 1,
+                                    .sha = whole ? sha : NULL,
+                                    .stall_s = g->stall_s,
+                                    .on_fail = stream_fail,
+                                    .ctx = s};
         if (cf_fetch_new(&fo, &s->f) < 0) {
             free(s);
             return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
         }
         if (fo.len <= CF_FETCH_WHOLE_MAX && !cf_http_is_head()) {
             int rc = 0;
+            cf_metric_add(g->m_reads_http, 1);
             resp = read_whole(s, (size_t)fo.len, &rc);
             if (rc < 0)
                 return cf_http_reply_error(c, rc, "the object cannot be read now");
@@ -2940,6 +2986,10 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
         goto out;
     g->ttl_s = conf->token_ttl_s;
     g->stall_s = (unsigned)conf->stall_s;
+    g->read_cb = conf->read_cb;
+    g->read_ctx = conf->read_ctx;
+    g->m_reads_http = cf_metric_counter(READS_METRIC, READS_HELP, "via=\"http\"");
+    g->m_reads_local = cf_metric_counter(READS_METRIC, READS_HELP, "via=\"in_process\"");
     g->redirect_min = conf->redirect_min;
     g->redirect_ttl_s = conf->redirect_ttl_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;

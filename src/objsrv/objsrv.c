@@ -564,16 +564,90 @@ static int xform_headers(const struct cf_objsrv *o, const struct record *rec, ch
     return 0;
 }
 
-static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
+/* Open the read of bytes [first, first + len) of rec (its replicas in read
+ * order; len > 0), verified against the record's SHA-512 when it covers
+ * the whole object, decoded when the object is stored transformed. Returns
+ * 0 with *out (free with free_cb), or CF_EUNAVAIL (the object's key cannot
+ * be unwrapped) or CF_EINTERNAL with err. */
+static int stream_open(struct cf_objsrv *o, const struct record *rec, uint64_t first, uint64_t len,
+                       struct stream **out, char *err)
 {
     char hline[2][160];
-    const char *xhdrs[3] = {NULL};
+    const char *xhdrs[3] = {NULL}, *urls[CF_FETCH_MAX_REPLICAS];
+    struct cf_fetch_opts fo;
+    struct stream *s;
+    int rc;
+
+    rc = xform_headers(o, rec, hline, xhdrs, err);
+    if (rc < 0) {
+        cf_log(CF_LOG_ERROR, "download of %s: %s", rec->uuid, err);
+        return rc;
+    }
+    for (size_t i = 0; i < rec->n; i++)
+        urls[i] = rec->urls[i];
+    s = cf_xcalloc(1, sizeof(*s));
+    s->o = o;
+    s->rec = *rec;
+    fo = (struct cf_fetch_opts){.urls = urls,
+                                .n = rec->n,
+                                .first = first,
+                                .len = len,
+                                .sha = first == 0 && len == rec->size ? rec->sha : NULL,
+                                .stall_s = o->stall_s,
+                                .on_fail = replica_failed,
+                                .ctx = s,
+                                .headers = xhdrs};
+    rc = cf_fetch_new(&fo, &s->f);
+    OPENSSL_cleanse(hline, sizeof(hline));
+    if (rc < 0) {
+        free(s);
+        cf_err_set(err, "cannot start the transfer");
+        return CF_EINTERNAL;
+    }
+    *out = s;
+    return 0;
+}
+
+int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64_t len, void *buf,
+                   char *err)
+{
+    struct record rec;
+    struct stream *s = NULL;
+    struct cf_uuid u;
+    int rc;
+
+    if (cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0)
+        return CF_EBADREQ;
+    rc = get_record(o, uuid, &rec, err);
+    if (rc < 0)
+        return rc;
+    if (len == 0)
+        return 0;
+    if (first > rec.size || len > rec.size - first) {
+        cf_err_set(err, "bytes %" PRIu64 "+%" PRIu64 " are beyond the object's %" PRIu64, first,
+                   len, rec.size);
+        return CF_EINVAL;
+    }
+    order_replicas(o, &rec);
+    rc = stream_open(o, &rec, first, len, &s, err);
+    if (rc < 0)
+        return rc;
+    rc = cf_fetch_read_all(s->f, buf, (size_t)len);
+    if (rc < 0) {
+        cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, cf_strerror(rc));
+        cf_err_set(err, "no replica could be read: %s", cf_strerror(rc));
+        cache_drop(o, uuid);
+    }
+    free_cb(s);
+    return rc;
+}
+
+static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)
+{
     struct record rec;
     struct cf_range range = {0, 0};
-    struct cf_fetch_opts fo;
     struct stream *s = NULL;
     struct MHD_Response *resp;
-    const char *urls[CF_FETCH_MAX_REPLICAS];
     char err[CF_ERR_LEN] = "", hex[CF_SHA512_HEX_LEN + 1], cr[96];
     enum cf_range_result rr;
     enum MHD_Result r;
@@ -587,11 +661,6 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     rc = get_record(o, id, &rec, err);
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
-    rc = xform_headers(o, &rec, hline, xhdrs, err);
-    if (rc < 0) {
-        cf_log(CF_LOG_ERROR, "download of %s: %s", id, err);
-        return cf_http_reply_error(c, rc, "%s", err);
-    }
     order_replicas(o, &rec);
     rr = cf_range_parse(cf_http_header(c, MHD_HTTP_HEADER_RANGE), rec.size, &range);
     if (rr == CF_RANGE_UNSATISFIABLE) {
@@ -607,42 +676,23 @@ static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection
     if (rec.size == 0) {
         resp = MHD_create_response_from_buffer(0, (void *)(uintptr_t) "", MHD_RESPMEM_PERSISTENT);
     } else {
-        for (size_t i = 0; i < rec.n; i++)
-            urls[i] = rec.urls[i];
-        s = cf_xcalloc(1, sizeof(*s));
-        s->o = o;
-        s->rec = rec;
-        fo = (struct cf_fetch_opts){
-            .urls = urls,
-            .n = rec.n,
-            .first = range.first,
-            .len = range.last - range.first + 1,
-            /* A range covering the whole object (the gateway always
-             * sends one) is verified like a plain GET. */
-            .sha = rr == CF_RANGE_NONE || (range.first == 0 && range.last + 1 == rec.size) ? rec.sha
-                                                                                           : NULL,
-            .stall_s = o->stall_s,
-            .on_fail = replica_failed,
-            .ctx = s,
-            .headers = xhdrs};
-        rc = cf_fetch_new(&fo, &s->f);
-        OPENSSL_cleanse(hline, sizeof(hline));
-        if (rc < 0) {
-            free(s);
-            return cf_http_reply_error(c, CF_EINTERNAL, "cannot start the transfer");
-        }
-        if (fo.len <= CF_FETCH_WHOLE_MAX && !cf_http_is_head()) {
-            resp = read_whole(s, (size_t)fo.len, &rc);
+        /* A range covering the whole object (the gateway always sends
+         * one) is verified like a plain GET. */
+        uint64_t len = range.last - range.first + 1;
+        rc = stream_open(o, &rec, range.first, len, &s, err);
+        if (rc < 0)
+            return cf_http_reply_error(c, rc, "%s", err);
+        if (len <= CF_FETCH_WHOLE_MAX && !cf_http_is_head()) {
+            resp = read_whole(s, (size_t)len, &rc);
             if (rc < 0)
                 return cf_http_reply_error(c, rc, "the object cannot be read now");
         } else {
             resp = MHD_create_response_from_callback(
-                fo.len, fo.len < READ_BLOCK ? (size_t)fo.len : READ_BLOCK, read_cb, s, free_cb);
+                len, len < READ_BLOCK ? (size_t)len : READ_BLOCK, read_cb, s, free_cb);
             if (resp == NULL)
                 free_cb(s);
         }
     }
-    OPENSSL_cleanse(hline, sizeof(hline));
     if (resp == NULL)
         return cf_http_reply_error(c, CF_EINTERNAL, "cannot create the response");
     (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");

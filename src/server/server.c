@@ -481,6 +481,13 @@ static void stop_beats(struct server *s)
         cf_beat_stop(s->beats[--s->nbeats]);
 }
 
+/* The gateway's small reads (gateway.h read_cb): the objsrv of this process. */
+static int objsrv_read(void *ctx, const char *uuid, uint64_t first, uint64_t len, void *buf,
+                       char *err)
+{
+    return cf_objsrv_read(ctx, uuid, first, len, buf, err);
+}
+
 /* objsrv's record source (objsrv.h record_cb): the app of this process. */
 static int app_record(void *ctx, const char *uuid, json_t **out, char *err)
 {
@@ -684,6 +691,12 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = SET(gateway, &s->gc, "monitor", monitor_url);
     cf_http_limits_copy(&s->gc.http, &conf->http);
     s->gc.s3_complete_keepalive_ms = conf->s3_complete_keepalive_ms;
+    /* Small reads straight from objsrv: the HTTP hop to ourselves is one of
+     * the four a 4 KiB download made. Large ones still stream over HTTP
+     * (or are redirected to a filer). server_free frees the gateway before
+     * objsrv. */
+    s->gc.read_cb = objsrv_read;
+    s->gc.read_ctx = s->objsrv;
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
     if (rc == 0)

@@ -11,6 +11,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,9 +29,11 @@
 /* objsrv's stated bound (objsrv.h): --changes-ms (1 s) + 1 s. */
 #define DELETE_BOUND_MS 2000u
 
-#define IN_PROCESS "coffer_objsrv_record_lookups_total{via=\"in_process\"}"
-#define OVER_HTTP  "coffer_objsrv_record_lookups_total{via=\"http\"}"
-#define APP_GET4XX "coffer_http_requests_total{role=\"app\",method=\"GET\",code=\"4xx\"}"
+#define IN_PROCESS  "coffer_objsrv_record_lookups_total{via=\"in_process\"}"
+#define OVER_HTTP   "coffer_objsrv_record_lookups_total{via=\"http\"}"
+#define APP_GET4XX  "coffer_http_requests_total{role=\"app\",method=\"GET\",code=\"4xx\"}"
+#define READS_LOCAL "coffer_gateway_small_reads_total{via=\"in_process\"}"
+#define READS_HTTP  "coffer_gateway_small_reads_total{via=\"http\"}"
 
 struct sys {
     struct it_server s;
@@ -179,11 +182,139 @@ static void t_delete(void *arg)
     it_proc_stop_ok(&y.s.p);
 }
 
+/* PUT seed's size bytes at FS/name through the gateway. */
+static void gw_put(const struct sys *y, struct it_client *cl, const char *name, uint64_t seed,
+                   uint64_t size)
+{
+    char target[64];
+    struct it_body b = {.chunked = false};
+    struct it_resp r;
+
+    it_fmt(target, sizeof(target), FS "/%s", name);
+    it_gen_init(&b.gen, seed, size);
+    IT_EQ(it_http_to(cl, y->gw, "PUT", target, &b, &r, y->auth, NULL), 201);
+    it_gen_fini(&b.gen);
+    it_resp_fini(&r);
+}
+
+/* The SHA-512 of bytes [first, first + len) of payload seed. */
+static void range_sha512(uint64_t seed, uint64_t first, uint64_t len, uint8_t sha[CF_SHA512_LEN])
+{
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+
+    IT_CHECK(buf != NULL);
+    it_prng_fill(seed, first, buf, len);
+    IT_EQ(cf_sha512_once(buf, len, sha), 0);
+    free(buf);
+}
+
+/* GET FS/name through the gateway (range: a Range header value, or NULL)
+ * and check that it is bytes [first, first + len) of seed's payload of
+ * size bytes; want is the status. */
+static void gw_get_ok(const struct sys *y, struct it_client *cl, const char *name, uint64_t seed,
+                      uint64_t size, const char *range, uint64_t first, uint64_t len)
+{
+    char target[64], hdr[64];
+    uint8_t sha[CF_SHA512_LEN];
+    struct it_resp r;
+
+    it_fmt(target, sizeof(target), FS "/%s", name);
+    it_fmt(hdr, sizeof(hdr), "Range: %s", range != NULL ? range : "");
+    IT_EQ(it_http_to(cl, y->gw, "GET", target, NULL, &r, y->auth, range != NULL ? hdr : NULL, NULL),
+          range != NULL ? 206 : 200);
+    IT_EQ(r.curl_code, 0);
+    IT_EQ(r.total, len);
+    IT_CHECK(first + len <= size);
+    range_sha512(seed, first, len, sha);
+    IT_CHECKF(memcmp(r.sha, sha, sizeof(sha)) == 0, "GET %s (%s): wrong bytes", target,
+              range != NULL ? range : "whole");
+    it_resp_fini(&r);
+}
+
+/* The record of the current version of FS/name, from the app. */
+static void gw_record(const struct sys *y, struct it_client *cl, const char *name,
+                      struct it_record *rec)
+{
+    char target[64];
+    struct it_resp r;
+    json_t *j, *v;
+
+    it_fmt(target, sizeof(target), "/api/v1/versions/%s", name);
+    IT_EQ(it_http_to(cl, y->gw, "GET", target, NULL, &r, y->auth, NULL), 200);
+    j = it_resp_json(&r);
+    v = json_array_get(json_object_get(j, "versions"), 0);
+    IT_CHECK(v != NULL);
+    IT_EQ(it_info(y->s.p.base, it_json_str(v, "uuid"), rec), 200);
+    json_decref(j);
+    it_resp_fini(&r);
+}
+
+/* Small reads through the gateway (a small file, a small range of a file
+ * of any size) go to objsrv in process, never over HTTP; a large one still
+ * streams over HTTP. In process, objsrv fails over from damaged replicas as
+ * it does over HTTP, and a file with no good replica is refused (5xx),
+ * never served wrong. */
+static void t_small_reads(void *arg)
+{
+    const uint64_t big = 200 * 1024;
+    struct it_client cl;
+    struct it_filer f[3];
+    struct it_record rec;
+    struct it_resp r;
+    struct sys y;
+    char name[IT_PATH_MAX];
+    int64_t local0, http0;
+    json_t *j;
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    gw_put(&y, &cl, "a.bin", 21, SMALL);
+    gw_put(&y, &cl, "b.bin", 22, big);
+    local0 = it_metric(y.s.p.base, READS_LOCAL);
+    http0 = it_metric(y.s.p.base, READS_HTTP);
+    gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
+    gw_get_ok(&y, &cl, "a.bin", 21, SMALL, "bytes=100-1099", 100, 1000);
+    gw_get_ok(&y, &cl, "b.bin", 22, big, "bytes=150000-160239", 150000, 10240);
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 3);
+    gw_get_ok(&y, &cl, "b.bin", 22, big, NULL, 0, big);
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 3);
+    IT_EQ(it_metric(y.s.p.base, READS_HTTP), http0);
+
+    /* Two of the three replicas damaged: the third serves. */
+    for (size_t i = 0; i < 3; i++) {
+        it_fmt(name, sizeof(name), "data/filer%zu", i + 1);
+        it_filer_init(&f[i], (unsigned)(i + 1), name);
+    }
+    gw_record(&y, &cl, "a.bin", &rec);
+    IT_EQ(rec.nfilers, 3);
+    it_flip_object_byte(&f[rec.filers[0] - 1], rec.path, 10);
+    it_flip_object_byte(&f[rec.filers[1] - 1], rec.path, SMALL - 1);
+    for (unsigned i = 0; i < 4; i++)
+        gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
+    /* Every replica damaged before any read (a read reports the bad ones
+     * and the app repairs them from a good one): refused, not served
+     * wrong. */
+    gw_put(&y, &cl, "c.bin", 23, SMALL);
+    gw_record(&y, &cl, "c.bin", &rec);
+    IT_EQ(rec.nfilers, 3);
+    for (size_t i = 0; i < 3; i++)
+        it_flip_object_byte(&f[rec.filers[i] - 1], rec.path, SMALL / 2);
+    IT_CHECK(it_http_to(&cl, y.gw, "GET", FS "/c.bin", NULL, &r, y.auth, NULL) >= 500);
+    j = it_resp_json(&r);
+    IT_CHECKF(json_is_string(json_object_get(j, "error")), "not an error reply: %.200s", r.body);
+    json_decref(j);
+    it_resp_fini(&r);
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"downloads", t_downloads, NULL, 60},
         {"delete", t_delete, NULL, 60},
+        {"small_reads", t_small_reads, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

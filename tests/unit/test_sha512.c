@@ -63,6 +63,24 @@ static void test_vectors(void **state)
     assert_string_equal(hex, hex_896);
 }
 
+/* cf_sha512_once gives the vectors, the empty input with p NULL included. */
+static void test_once(void **state)
+{
+    uint8_t d[CF_SHA512_LEN];
+    char hex[CF_SHA512_HEX_LEN + 1];
+
+    (void)state;
+    assert_int_equal(cf_sha512_once(NULL, 0, d), 0);
+    cf_sha512_hex(d, hex);
+    assert_string_equal(hex, hex_empty);
+    assert_int_equal(cf_sha512_once("abc", 3, d), 0);
+    cf_sha512_hex(d, hex);
+    assert_string_equal(hex, hex_abc);
+    assert_int_equal(cf_sha512_once(msg_896, strlen(msg_896), d), 0);
+    cf_sha512_hex(d, hex);
+    assert_string_equal(hex, hex_896);
+}
+
 static void test_million_a(void **state)
 {
     char *a = malloc(MILLION);
@@ -214,13 +232,10 @@ static void test_parse_hex_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_million_a),
-        cmocka_unit_test(test_streaming_chunks),
-        cmocka_unit_test(test_empty_updates),
-        cmocka_unit_test(test_fini),
-        cmocka_unit_test(test_hex_roundtrip),
-        cmocka_unit_test(test_parse_hex_rejects),
+        cmocka_unit_test(test_vectors),       cmocka_unit_test(test_once),
+        cmocka_unit_test(test_million_a),     cmocka_unit_test(test_streaming_chunks),
+        cmocka_unit_test(test_empty_updates), cmocka_unit_test(test_fini),
+        cmocka_unit_test(test_hex_roundtrip), cmocka_unit_test(test_parse_hex_rejects),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
