@@ -55,6 +55,23 @@ struct cf_filer;
 CF_MUST_CHECK int cf_filer_start(const struct cf_filer_conf *conf, const struct cf_io_ops *io,
                                  struct cf_filer **out, uint16_t *port_out, char *err);
 
+/* Read bytes [first, first + len) of the object at path (borrowed,
+ * NUL-terminated, an object path as in /o/<path>) into buf (len bytes, the
+ * caller's), as GET /o/<path> with that Range does, without HTTP, for a
+ * caller in the same process (`coffer server`'s objsrv). xform 0 reads the
+ * stored bytes; CF_XFORM_Z/E flags with key (CF_XFORM_KEY_LEN bytes,
+ * borrowed; NULL without E) read the plain bytes of a transformed object,
+ * as a GET with X-Coffer-Transform does. Nothing is checked against a
+ * SHA-512 here (the caller does, as for an HTTP read); a transformed
+ * object's frames are authenticated as they decode. The bytes count in
+ * the filer's bytes_out. Returns 0, CF_EBADPATH, CF_ENOTFOUND, CF_EINVAL
+ * (the range goes past the object's end), CF_EIO, or CF_ECHECKSUM (a
+ * transformed object that does not decode), with a detail in err
+ * (char[CF_ERR_LEN]). Thread-safe while f serves. */
+CF_MUST_CHECK int cf_filer_read(struct cf_filer *f, const char *path, unsigned xform,
+                                const uint8_t *key, uint64_t first, uint64_t len, void *buf,
+                                char *err);
+
 /* Stop accepting, let requests in flight finish (up to timeout_s), close. */
 void cf_filer_drain(struct cf_filer *f, unsigned timeout_s);
 

@@ -39,6 +39,7 @@
 #ifndef COFFER_OBJSRV_H
 #define COFFER_OBJSRV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "coffer/beat.h"
@@ -55,6 +56,14 @@
  * or another CF_E* code (objsrv answers 503), with a detail in err
  * (char[CF_ERR_LEN]). Called from objsrv's connection threads at once. */
 typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, json_t **out, char *err);
+
+/* Filers in the same process: when the replica at url (an object URL of a
+ * record, "BASE/o/PATH", borrowed) is on one of them, set *mine and read
+ * its bytes [first, first + len) into buf, decoded with xform and key as
+ * filer.h cf_filer_read states (the same returns); else leave *mine false
+ * and return 0. Called from objsrv's connection threads at once. */
+typedef int (*cf_objsrv_replica_cb)(void *ctx, const char *url, unsigned xform, const uint8_t *key,
+                                    uint64_t first, uint64_t len, void *buf, bool *mine, char *err);
 
 struct cf_objsrv_conf {
     char *listen;
@@ -81,6 +90,12 @@ struct cf_objsrv_conf {
      * is kept, and both must stay usable until cf_objsrv_free returns. */
     cf_objsrv_record_cb record_cb;
     void *record_ctx;
+    /* No option either. NULL: every replica is read over HTTP. Else
+     * cf_objsrv_read reads the replicas replica_cb(replica_ctx, ...) says
+     * are its own through it, in the same order and with the same checks,
+     * failover and findings as over HTTP; kept as record_cb is. */
+    cf_objsrv_replica_cb replica_cb;
+    void *replica_ctx;
 };
 
 extern const struct cf_conf_opt cf_objsrv_conf_opts[];

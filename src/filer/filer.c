@@ -219,6 +219,57 @@ static ssize_t dec_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)got;
 }
 
+int cf_filer_read(struct cf_filer *f, const char *path, unsigned xform, const uint8_t *key,
+                  uint64_t first, uint64_t len, void *buf, char *err)
+{
+    struct cf_store_obj obj;
+    struct dec_read r = {.f = f};
+    uint64_t size;
+    size_t got = 0;
+    int rc;
+
+    err[0] = '\0';
+    rc = cf_store_get(f->store, path, strlen(path), &obj);
+    if (rc < 0) {
+        cf_err_set(err, "%s", cf_strerror(rc));
+        return rc;
+    }
+    r.fd = obj.fd;
+    r.base = obj.offset;
+    size = obj.size;
+    if (xform != 0) {
+        rc = cf_xform_dec_open(xform, key, obj.size, dec_pread, &r, &r.d, err);
+        if (rc < 0)
+            goto out;
+        size = cf_xform_dec_size(r.d);
+    }
+    if (first > size || len > size - first) {
+        cf_err_set(err, "bytes %" PRIu64 "+%" PRIu64 " are beyond the object's %" PRIu64, first,
+                   len, size);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    for (uint64_t done = 0; rc == 0 && done < len; done += got) {
+        if (xform != 0) {
+            rc = cf_xform_dec_read(r.d, first + done, (char *)buf + done, (size_t)(len - done),
+                                   &got, err);
+            if (rc == 0 && got == 0)
+                rc = CF_ECHECKSUM;
+        } else {
+            got = (size_t)(len - done);
+            rc = dec_pread(&r, first + done, (char *)buf + done, got);
+        }
+        if (rc < 0 && err[0] == '\0')
+            cf_err_set(err, "%s", cf_strerror(rc));
+    }
+    if (rc == 0)
+        cf_store_count_out(f->store, len);
+out:
+    cf_xform_dec_free(r.d);
+    close(obj.fd);
+    return rc;
+}
+
 /* GET or HEAD with X-Coffer-Transform: the plain bytes of obj (taken;
  * its fd is closed here or by the response), decoded as the transform and
  * key of the request say; a single Range is over plain offsets. */

@@ -33,6 +33,7 @@
 #include "coffer/tracker.h"
 #include "coffer/upstream.h"
 #include "coffer/uuid.h"
+#include "coffer/xform.h"
 
 #define OBJECTS "/v1/objects/"
 #define URL_MAX 300
@@ -116,7 +117,10 @@ struct cf_objsrv {
     /* The app in this process, asked instead of app when set (objsrv.h). */
     cf_objsrv_record_cb record_cb;
     void *record_ctx;
+    cf_objsrv_replica_cb replica_cb; /* objsrv.h: filers in process; NULL: none */
+    void *replica_ctx;
     struct cf_metric *m_lookups_http, *m_lookups_local; /* records asked for, each way */
+    struct cf_metric *m_replica_local;                  /* replicas read in process */
     struct cf_keyring *keyring;                         /* --master-key-file; NULL: none */
     uint64_t cache_ns;
     unsigned stall_s;
@@ -608,12 +612,71 @@ static int stream_open(struct cf_objsrv *o, const struct record *rec, uint64_t f
     return 0;
 }
 
+/* Read [first, first + len) of rec (replicas in read order) from the
+ * replicas that are filers of this process (replica_cb), in order, each
+ * checked as a fetch checks it: a whole read against the record's SHA-512.
+ * A replica that fails is reported as a fetch reports it (replica_failed)
+ * and the next is tried. Returns 0 (buf filled); 1 with *from the first
+ * replica that is not local (that one and the rest are to be read over
+ * HTTP); or the last replica's error when every one was local and failed. */
+static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t first, uint64_t len,
+                      void *buf, size_t *from, char *err)
+{
+    struct stream st = {.o = o, .rec = *rec};
+    uint8_t key[CF_XFORM_KEY_LEN], got[CF_SHA512_LEN];
+    char why[CF_ERR_LEN] = "";
+    unsigned flags = 0;
+    int rc = CF_EUNAVAIL;
+
+    if (rec->xform & XFORM_Z)
+        flags |= CF_XFORM_Z;
+    if (rec->xform & XFORM_E) {
+        flags |= CF_XFORM_E;
+        if (o->keyring == NULL) {
+            cf_err_set(err, "the object is encrypted and this objsrv has no --master-key-file");
+            return CF_EUNAVAIL;
+        }
+        if (cf_keyring_unwrap(o->keyring, rec->wrapped, sizeof(rec->wrapped), key, why) < 0) {
+            cf_err_set(err, "cannot unwrap the object's key: %s", why);
+            return CF_EUNAVAIL;
+        }
+    }
+    for (size_t i = 0; i < rec->n; i++) {
+        bool mine = false;
+        rc = o->replica_cb(o->replica_ctx, rec->urls[i], flags, (flags & CF_XFORM_E) ? key : NULL,
+                           first, len, buf, &mine, why);
+        if (!mine) {
+            *from = i;
+            rc = 1;
+            break;
+        }
+        cf_metric_add(o->m_replica_local, 1);
+        if (rc == 0 && first == 0 && len == rec->size &&
+            (cf_sha512_once(buf, (size_t)len, got) < 0 ||
+             memcmp(got, rec->sha, sizeof(got)) != 0)) {
+            rc = CF_ECORRUPT;
+            cf_err_set(why, "its bytes do not match the SHA-512");
+        }
+        if (rc == 0)
+            break;
+        /* A transformed replica that does not decode is corrupt, as a
+         * fetch takes the filer's 422 for it. */
+        if (rc == CF_ECHECKSUM)
+            rc = CF_ECORRUPT;
+        replica_failed(&st, i, rc, why);
+        cf_err_set(err, "replica %s: %s", rec->urls[i], why);
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
 int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64_t len, void *buf,
                    char *err)
 {
     struct record rec;
     struct stream *s = NULL;
     struct cf_uuid u;
+    size_t from = 0;
     int rc;
 
     if (cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0)
@@ -629,6 +692,21 @@ int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64
         return CF_EINVAL;
     }
     order_replicas(o, &rec);
+    if (o->replica_cb != NULL) {
+        rc = read_local(o, &rec, first, len, buf, &from, err);
+        if (rc <= 0) {
+            if (rc < 0) {
+                cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, err);
+                cache_drop(o, uuid);
+            }
+            return rc;
+        }
+        /* The replicas from `from` on are not in this process. */
+        memmove(rec.urls, rec.urls + from, (rec.n - from) * sizeof(rec.urls[0]));
+        memmove(rec.ids, rec.ids + from, (rec.n - from) * sizeof(rec.ids[0]));
+        memmove(rec.rank, rec.rank + from, (rec.n - from) * sizeof(rec.rank[0]));
+        rec.n -= from;
+    }
     rc = stream_open(o, &rec, first, len, &s, err);
     if (rc < 0)
         return rc;
@@ -985,7 +1063,12 @@ int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out, u
     }
     o->record_cb = conf->record_cb;
     o->record_ctx = conf->record_ctx;
+    o->replica_cb = conf->replica_cb;
+    o->replica_ctx = conf->replica_ctx;
     o->m_lookups_http = cf_metric_counter(LOOKUPS_METRIC, LOOKUPS_HELP, "via=\"http\"");
+    o->m_replica_local =
+        cf_metric_counter("coffer_objsrv_replica_reads_in_process_total",
+                          "Replica reads from a filer of this process, without HTTP.", NULL);
     o->m_lookups_local = cf_metric_counter(LOOKUPS_METRIC, LOOKUPS_HELP, "via=\"in_process\"");
     o->cache_ns = conf->cache_ms * 1000000u;
     o->stall_s = (unsigned)conf->stall_s;

@@ -136,6 +136,9 @@ struct server {
     struct cf_monitor_conf mc;
     struct cf_filer *filers[FILERS_MAX];
     uint16_t filer_ports[FILERS_MAX];
+    /* "BASE/o/": how each filer's replicas begin in a record (objsrv.h
+     * replica_cb). */
+    char filer_objs[FILERS_MAX][CF_OBJDB_URL_MAX + 8];
     size_t nfilers;
     struct cf_app *app;
     struct cf_objsrv *objsrv;
@@ -488,6 +491,24 @@ static int objsrv_read(void *ctx, const char *uuid, uint64_t first, uint64_t len
     return cf_objsrv_read(ctx, uuid, first, len, buf, err);
 }
 
+/* objsrv's filers in process (objsrv.h replica_cb): the replicas whose URL
+ * is one of this process's filers' (as registered: BASE/o/PATH). */
+static int filer_read(void *ctx, const char *url, unsigned xform, const uint8_t *key,
+                      uint64_t first, uint64_t len, void *buf, bool *mine, char *err)
+{
+    const struct server *s = ctx;
+
+    *mine = false;
+    for (size_t i = 0; i < s->nfilers; i++) {
+        size_t n = strlen(s->filer_objs[i]);
+        if (strncmp(url, s->filer_objs[i], n) == 0) {
+            *mine = true;
+            return cf_filer_read(s->filers[i], url + n, xform, key, first, len, buf, err);
+        }
+    }
+    return 0;
+}
+
 /* objsrv's record source (objsrv.h record_cb): the app of this process. */
 static int app_record(void *ctx, const char *uuid, json_t **out, char *err)
 {
@@ -564,6 +585,8 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
         rc = cf_filer_start(fc, NULL, &s->filers[i], &s->filer_ports[i], err);
         if (rc < 0)
             return rc;
+        (void)snprintf(s->filer_objs[i], sizeof(s->filer_objs[i]), "%s://%s:%u/o/", scheme,
+                       conf->host, (unsigned)s->filer_ports[i]);
         s->nfilers++;
     }
     rc = db_uris(conf, u, err);
@@ -646,6 +669,11 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
      * before the app. */
     s->oc.record_cb = app_record;
     s->oc.record_ctx = s->app;
+    /* And its small reads from the filers of this process without HTTP:
+     * the last loopback hop of a 4 KiB download (gateway.h read_cb). The
+     * filers are freed last. */
+    s->oc.replica_cb = filer_read;
+    s->oc.replica_ctx = s;
     if (rc == 0)
         rc = cf_objsrv_start(&s->oc, &s->objsrv, &objsrv_port, err);
     if (rc == 0)

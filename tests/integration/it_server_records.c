@@ -29,11 +29,12 @@
 /* objsrv's stated bound (objsrv.h): --changes-ms (1 s) + 1 s. */
 #define DELETE_BOUND_MS 2000u
 
-#define IN_PROCESS  "coffer_objsrv_record_lookups_total{via=\"in_process\"}"
-#define OVER_HTTP   "coffer_objsrv_record_lookups_total{via=\"http\"}"
-#define APP_GET4XX  "coffer_http_requests_total{role=\"app\",method=\"GET\",code=\"4xx\"}"
-#define READS_LOCAL "coffer_gateway_small_reads_total{via=\"in_process\"}"
-#define READS_HTTP  "coffer_gateway_small_reads_total{via=\"http\"}"
+#define IN_PROCESS    "coffer_objsrv_record_lookups_total{via=\"in_process\"}"
+#define OVER_HTTP     "coffer_objsrv_record_lookups_total{via=\"http\"}"
+#define APP_GET4XX    "coffer_http_requests_total{role=\"app\",method=\"GET\",code=\"4xx\"}"
+#define READS_LOCAL   "coffer_gateway_small_reads_total{via=\"in_process\"}"
+#define READS_HTTP    "coffer_gateway_small_reads_total{via=\"http\"}"
+#define REPLICA_LOCAL "coffer_objsrv_replica_reads_in_process_total"
 
 struct sys {
     struct it_server s;
@@ -263,7 +264,7 @@ static void t_small_reads(void *arg)
     struct it_resp r;
     struct sys y;
     char name[IT_PATH_MAX];
-    int64_t local0, http0;
+    int64_t local0, http0, replica0;
     json_t *j;
 
     (void)arg;
@@ -273,13 +274,39 @@ static void t_small_reads(void *arg)
     gw_put(&y, &cl, "b.bin", 22, big);
     local0 = it_metric(y.s.p.base, READS_LOCAL);
     http0 = it_metric(y.s.p.base, READS_HTTP);
+    replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
     gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
     gw_get_ok(&y, &cl, "a.bin", 21, SMALL, "bytes=100-1099", 100, 1000);
     gw_get_ok(&y, &cl, "b.bin", 22, big, "bytes=150000-160239", 150000, 10240);
     IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 3);
+    /* Each from the first replica tried, a filer of this process. */
+    IT_EQ(it_metric(y.s.p.base, REPLICA_LOCAL), replica0 + 3);
     gw_get_ok(&y, &cl, "b.bin", 22, big, NULL, 0, big);
     IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 3);
     IT_EQ(it_metric(y.s.p.base, READS_HTTP), http0);
+
+    /* A client whose files are stored compressed and encrypted: small
+     * reads decode in process as the filer's GET does. (The policy is set
+     * in the file system database, found in the data directory only on
+     * SQLite.) */
+    if (!it_backend_pg()) {
+        char fsdb[IT_PATH_MAX + 16], out[512];
+        int st;
+        it_case_path(name, "data/fs-catalog.db");
+        it_fmt(fsdb, sizeof(fsdb), "sqlite:%s", name);
+        st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "client", "set", "--fs-db", fsdb,
+                           "--client", "demo", "--compress", "yes", "--encrypt", "yes", NULL);
+        IT_CHECKF(it_exit_code(st) == 0, "coffer admin client set: %s", out);
+        gw_put(&y, &cl, "z.txt", IT_SEED_TEXT | 24, big);
+        gw_record(&y, &cl, "z.txt", &rec);
+        replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
+        gw_get_ok(&y, &cl, "z.txt", IT_SEED_TEXT | 24, big, "bytes=1000-5095", 1000, 4096);
+        gw_get_ok(&y, &cl, "z.txt", IT_SEED_TEXT | 24, big, "bytes=190000-204799", 190000, 14800);
+        IT_EQ(it_metric(y.s.p.base, REPLICA_LOCAL), replica0 + 2);
+        gw_put(&y, &cl, "y.txt", IT_SEED_TEXT | 25, SMALL);
+        gw_get_ok(&y, &cl, "y.txt", IT_SEED_TEXT | 25, SMALL, NULL, 0, SMALL);
+        IT_EQ(it_metric(y.s.p.base, REPLICA_LOCAL), replica0 + 3);
+    }
 
     /* Two of the three replicas damaged: the third serves. */
     for (size_t i = 0; i < 3; i++) {
@@ -290,8 +317,11 @@ static void t_small_reads(void *arg)
     IT_EQ(rec.nfilers, 3);
     it_flip_object_byte(&f[rec.filers[0] - 1], rec.path, 10);
     it_flip_object_byte(&f[rec.filers[1] - 1], rec.path, SMALL - 1);
+    replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
     for (unsigned i = 0; i < 4; i++)
         gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
+    /* In process, a damaged replica tried first is passed over. */
+    IT_CHECK(it_metric(y.s.p.base, REPLICA_LOCAL) >= replica0 + 4);
     /* Every replica damaged before any read (a read reports the bad ones
      * and the app repairs them from a good one): refused, not served
      * wrong. */
