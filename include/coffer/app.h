@@ -153,15 +153,19 @@ CF_MUST_CHECK int cf_app_record(struct cf_app *a, const char *uuid, size_t len, 
  * holds alike: the targets are held before a byte goes out and the hold is
  * renewed while the body flows; a failed filer is replaced by a copy; the
  * record is committed (or the content deduplicated) only after r filers
- * acknowledged a durable write. Threads: an upload is driven by one thread
- * at a time; any number run at once, from any threads, while a is started
- * and until cf_app_free (the caller ends its uploads first). */
+ * acknowledged a durable write. Threads: any number of uploads run at once,
+ * from any threads, while a is started and until cf_app_free (the caller
+ * ends its uploads first). An upload is opened and freed on one thread
+ * (its transfers borrow that thread's libcurl handles, as fanout.h states)
+ * and written and finished by one thread at a time, that one or another
+ * while the opening thread makes no transfers of its own (S3 completion
+ * assembles on a worker while the connection thread waits). */
 struct cf_app_upload;
 
 /* Start an upload of `replicas` copies (0: the app's --replicas) stored
  * with the transform xform ("z", "e", "ze"; NULL or "": none; borrowed).
- * On success *out is the upload (caller owns; end it with
- * cf_app_upload_finish or cf_app_upload_abort) and 0 is returned. Errors,
+ * On success *out is the upload (caller owns; release it with
+ * cf_app_upload_free, after cf_app_upload_finish or not) and 0 is returned. Errors,
  * with a detail in err (may be NULL), *out NULL and nothing held, are the
  * ones POST /v1/objects replies with (cf_err_http_status gives its status):
  * CF_EBADREQ (replicas out of range, unknown xform), CF_EUNAVAIL (fewer
@@ -185,14 +189,14 @@ CF_MUST_CHECK int cf_app_upload_write(struct cf_app_upload *u, const void *p, si
  * CF_E* POST /v1/objects would reply with: CF_EUNAVAIL (filers failed and
  * no replacement, a commit found not to have taken),
  * CF_EINDOUBT (the commit could not be settled), CF_EINTERNAL, or a db.h
- * error. Frees u in every case. */
+ * error. Call it once; u is still the caller's (cf_app_upload_free). */
 CF_MUST_CHECK int cf_app_upload_finish(struct cf_app_upload *u, json_t **record, char *err);
 
-/* Give up an upload whose body will not end (its client went away), as a
- * POST /v1/objects whose request ends early: nothing is recorded, the
- * filers drop their temporaries and the holds are released. Frees u; NULL
- * is a no-op. */
-void cf_app_upload_abort(struct cf_app_upload *u);
+/* Release u. An upload not finished is given up (its client went away),
+ * as a POST /v1/objects whose request ends before its body does: nothing
+ * is recorded, the filers drop their temporaries and the holds are
+ * released. NULL is a no-op. */
+void cf_app_upload_free(struct cf_app_upload *u);
 
 /* Poll every filer's /status once now (the tracker does it every poll_ms). */
 void cf_app_poll_filers(struct cf_app *a);

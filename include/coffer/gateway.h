@@ -86,25 +86,25 @@ typedef int (*cf_gateway_read_cb)(void *ctx, const char *uuid, uint64_t first, u
 /* An upload service in the same process, what POST /v1/objects does on the
  * app (app.h cf_app_upload_*, with the same contracts): open starts an
  * upload of `replicas` copies with the transform xform ("z", "e", "ze" or
- * NULL; borrowed) into *up (kept by the gateway until finish or abort) and
- * returns 0 or the CF_E* the app would reply with, with err; write passes
- * body bytes (its failure is reported again by finish); finish ends the
- * body and returns 0 with *record the object's record as the app replies it
- * (the gateway owns it) or the app's CF_E* with err, and releases up; abort
- * releases an upload whose body will not end, recording nothing. Called
- * from the gateway's connection threads at once, each upload from one
- * thread at a time. */
+ * NULL; borrowed) into *up (kept by the gateway until free) and returns 0
+ * or the CF_E* the app would reply with, with err; write passes body bytes
+ * (its failure is reported again by finish); finish ends the body and
+ * returns 0 with *record the object's record as the app replies it (the
+ * gateway owns it) or the app's CF_E* with err; free releases up, and
+ * records nothing of an upload not finished (its client went away). Called
+ * from the gateway's connection threads at once; open and free of an
+ * upload on one thread, write and finish one thread at a time. */
 typedef int (*cf_gateway_upload_open_cb)(void *ctx, unsigned replicas, const char *xform, void **up,
                                          char *err);
 typedef int (*cf_gateway_upload_write_cb)(void *up, const void *p, size_t n);
 typedef int (*cf_gateway_upload_finish_cb)(void *up, json_t **record, char *err);
-typedef void (*cf_gateway_upload_abort_cb)(void *up);
+typedef void (*cf_gateway_upload_free_cb)(void *up);
 
 struct cf_gateway_upload_svc {
     cf_gateway_upload_open_cb open;
     cf_gateway_upload_write_cb write;
     cf_gateway_upload_finish_cb finish;
-    cf_gateway_upload_abort_cb abort;
+    cf_gateway_upload_free_cb free;
     void *ctx; /* passed to open */
 };
 

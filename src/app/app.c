@@ -134,6 +134,7 @@ struct cf_app {
 /* One upload in progress. */
 struct cf_app_upload {
     struct cf_app *a; /* NULL for a jobs body */
+    bool finished;    /* cf_app_upload_finish returned */
     bool committed;   /* the record is in the object database */
     struct cf_uuid uuid;
     char uuid_text[CF_UUID_SIZE];
@@ -1678,14 +1679,16 @@ int cf_app_upload_finish(struct cf_app_upload *u, json_t **record, char *err)
 
     if (rc < 0)
         cf_err_set(err, "%s", detail);
-    upload_close(u->a, u, true);
+    u->finished = true;
     return rc;
 }
 
-void cf_app_upload_abort(struct cf_app_upload *u)
+void cf_app_upload_free(struct cf_app_upload *u)
 {
+    /* Freed on the thread that opened it: the fan-out's transfers borrow
+     * that thread's libcurl multi handle (fanout.h). */
     if (u != NULL)
-        upload_close(u->a, u, false);
+        upload_close(u->a, u, u->finished);
 }
 
 /* ---- life cycle ---- */

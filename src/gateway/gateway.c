@@ -257,9 +257,9 @@ struct req {
     bool body_too_big;
     struct cf_pump *pump; /* upload: the body on its way to the app */
     /* upload in process (gateway.h upload): the service, or NULL (HTTP);
-     * its upload (NULL once finished, or if it could not start, then with
-     * up_rc and up_err the app's refusal, given at the end of the body as
-     * over HTTP). */
+     * its upload (NULL if it could not start, then with up_rc and up_err
+     * the app's refusal, given at the end of the body as over HTTP), freed
+     * with the request, on the thread that opened it. */
     const struct cf_gateway_upload_svc *svc;
     void *up;
     int up_rc;
@@ -1063,12 +1063,10 @@ static int put_open(struct cf_gateway *g, struct req *r, const char *url)
 static int put_close_local(struct req *r, long *status, json_t **reply)
 {
     char msg[CF_ERR_LEN + 64];
-    void *up = r->up;
     int rc = r->up_rc;
 
-    r->up = NULL;
     if (rc == 0)
-        rc = r->svc->finish(up, reply, r->up_err);
+        rc = r->svc->finish(r->up, reply, r->up_err);
     if (rc == 0) {
         *status = MHD_HTTP_CREATED;
         return 0;
@@ -1414,9 +1412,9 @@ void cf__gateway_put_free(struct cf__gateway_put *p)
     if (p == NULL)
         return;
     cf_pump_free(p->r.pump);
-    /* A body that will not end: the upload in process records nothing. */
+    /* Not finished (a body that will not end): it records nothing. */
     if (p->r.up != NULL)
-        p->r.svc->abort(p->r.up);
+        p->r.svc->free(p->r.up);
     cf_buf_fini(&p->r.reply);
     cf_buf_fini(&p->r.body);
     free(p);
@@ -2937,7 +2935,7 @@ static void req_free(struct req *r)
     cf_pump_free(r->pump);
     /* A client gone before the end of its body: nothing is recorded. */
     if (r->up != NULL)
-        r->svc->abort(r->up);
+        r->svc->free(r->up);
     cf_buf_fini(&r->reply);
     /* Login and admin bodies may hold a password. */
     if (r->body.base != NULL)

@@ -508,9 +508,9 @@ static int app_upload_finish(void *up, json_t **record, char *err)
     return cf_app_upload_finish(up, record, err);
 }
 
-static void app_upload_abort(void *up)
+static void app_upload_free(void *up)
 {
-    cf_app_upload_abort(up);
+    cf_app_upload_free(up);
 }
 
 /* objsrv's record source (objsrv.h record_cb): the app of this process. */
@@ -729,7 +729,7 @@ static int start(struct server *s, const struct server_conf *conf, char *err)
     s->gc.upload = (struct cf_gateway_upload_svc){.open = app_upload_open,
                                                   .write = app_upload_write,
                                                   .finish = app_upload_finish,
-                                                  .abort = app_upload_abort,
+                                                  .free = app_upload_free,
                                                   .ctx = s->app};
     if (rc == 0)
         rc = SET_TLS(gateway, &s->gc, conf->tls);
