@@ -1412,7 +1412,8 @@ void cf__gateway_put_free(struct cf__gateway_put *p)
     if (p == NULL)
         return;
     cf_pump_free(p->r.pump);
-    /* Not finished (a body that will not end): it records nothing. */
+    /* An upload in process not finished (a body that will not end)
+     * records nothing. */
     if (p->r.up != NULL)
         p->r.svc->free(p->r.up);
     cf_buf_fini(&p->r.reply);
@@ -2933,7 +2934,8 @@ static void req_free(struct req *r)
     if (r == NULL)
         return;
     cf_pump_free(r->pump);
-    /* A client gone before the end of its body: nothing is recorded. */
+    /* An upload in process not finished (its client went away mid-body)
+     * records nothing. */
     if (r->up != NULL)
         r->svc->free(r->up);
     cf_buf_fini(&r->reply);
