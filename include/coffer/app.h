@@ -43,7 +43,8 @@
  * at once, 400 for a malformed body.
  *
  * Threads: each connection is served on its own thread; the functions below
- * are called from one controlling thread, except cf_app_record (any thread).
+ * are called from one controlling thread, except cf_app_record and the
+ * cf_app_upload_* calls (any thread).
  */
 #ifndef COFFER_APP_H
 #define COFFER_APP_H
@@ -145,6 +146,57 @@ CF_MUST_CHECK int cf_app_start(const struct cf_app_conf *conf, struct cf_app **o
  * started, until cf_app_free (the caller stops its calls first). */
 CF_MUST_CHECK int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out,
                                 char *err);
+
+/* Uploads in process: what POST /v1/objects does, for a caller in the same
+ * process (gateway.h upload service; `coffer server`), with no HTTP between
+ * them. The HTTP handlers are wrappers over the same code, so every rule
+ * holds alike: the targets are held before a byte goes out and the hold is
+ * renewed while the body flows; a failed filer is replaced by a copy; the
+ * record is committed (or the content deduplicated) only after r filers
+ * acknowledged a durable write. Threads: any number of uploads run at once,
+ * from any threads, while a is started and until cf_app_free (the caller
+ * ends its uploads first). An upload is opened and freed on one thread
+ * (its transfers borrow that thread's libcurl handles, as fanout.h states)
+ * and written and finished by one thread at a time, that one or another
+ * while the opening thread makes no transfers of its own (S3 completion
+ * assembles on a worker while the connection thread waits). */
+struct cf_app_upload;
+
+/* Start an upload of `replicas` copies (0: the app's --replicas) stored
+ * with the transform xform ("z", "e", "ze"; NULL or "": none; borrowed).
+ * On success *out is the upload (caller owns; release it with
+ * cf_app_upload_free, after cf_app_upload_finish or not) and 0 is returned. Errors,
+ * with a detail in err (may be NULL), *out NULL and nothing held, are the
+ * ones POST /v1/objects replies with (cf_err_http_status gives its status):
+ * CF_EBADREQ (replicas out of range, unknown xform), CF_EUNAVAIL (fewer
+ * than that many writable filers, no master key for "e", the holds cannot
+ * be written), CF_EINTERNAL, or a db.h error reserving the object id. */
+CF_MUST_CHECK int cf_app_upload_open(struct cf_app *a, unsigned replicas, const char *xform,
+                                     struct cf_app_upload **out, char *err);
+
+/* Pass the next n bytes of the body at p (borrowed) to the filers; blocks
+ * while they are slower than the caller. Returns 0, or the upload's failure
+ * (CF_EUNAVAIL: every filer failed, or its hold could not be renewed) once
+ * it has one: the caller may stop writing or keep on (later bytes are
+ * dropped); cf_app_upload_finish reports the failure either way. */
+CF_MUST_CHECK int cf_app_upload_write(struct cf_app_upload *u, const void *p, size_t n);
+
+/* End the body and store it: returns 0 only once r filers have synced it
+ * and the record is committed, with *record the record as GET
+ * /v1/objects/<uuid>/info describes it (caller owns; json_decref). Errors,
+ * with *record NULL, a detail in err (may be NULL) and nothing recorded
+ * (the replicas written are deleted, or left held for the stale pass): the
+ * CF_E* POST /v1/objects would reply with: CF_EUNAVAIL (filers failed and
+ * no replacement, a commit found not to have taken),
+ * CF_EINDOUBT (the commit could not be settled), CF_EINTERNAL, or a db.h
+ * error. Call it once; u is still the caller's (cf_app_upload_free). */
+CF_MUST_CHECK int cf_app_upload_finish(struct cf_app_upload *u, json_t **record, char *err);
+
+/* Release u. An upload not finished is given up (its client went away),
+ * as a POST /v1/objects whose request ends before its body does: nothing
+ * is recorded, the filers drop their temporaries and the holds are
+ * released. NULL is a no-op. */
+void cf_app_upload_free(struct cf_app_upload *u);
 
 /* Poll every filer's /status once now (the tracker does it every poll_ms). */
 void cf_app_poll_filers(struct cf_app *a);

@@ -56,11 +56,11 @@
  *
  * Invariants: an upload is streamed to the app as it arrives (memory is one
  * piece whatever the size) and recorded in fsdb only after the app answered
- * 201. Every call but login needs a valid bearer token (auth.h) or gets 401.
- * Every call checks the user's effective permission (fsdb.h): read for GET,
- * HEAD and listings, read-write for everything that changes something; a
- * denial is 403. Another client's data cannot be named at all (tokens carry
- * the client id and every fsdb call is scoped by it), so it is 404.
+ * 201 (or, in process, its upload service returned the record). Every call but login needs a valid
+ * bearer token (auth.h) or gets 401. Every call checks the user's effective permission (fsdb.h):
+ * read for GET, HEAD and listings, read-write for everything that changes something; a denial is
+ * 403. Another client's data cannot be named at all (tokens carry the client id and every fsdb call
+ * is scoped by it), so it is 404.
  *
  * Threads: each connection is served on its own thread, and the trash
  * retention pass runs on one more; the functions below are called from one
@@ -82,6 +82,31 @@
  * returns). Called from the gateway's connection threads at once. */
 typedef int (*cf_gateway_read_cb)(void *ctx, const char *uuid, uint64_t first, uint64_t len,
                                   void *buf, char *err);
+
+/* An upload service in the same process, what POST /v1/objects does on the
+ * app (app.h cf_app_upload_*, with the same contracts): open starts an
+ * upload of `replicas` copies with the transform xform ("z", "e", "ze" or
+ * NULL; borrowed) into *up (kept by the gateway until free) and returns 0
+ * or the CF_E* the app would reply with, with err; write passes body bytes
+ * (its failure is reported again by finish); finish ends the body and
+ * returns 0 with *record the object's record as the app replies it (the
+ * gateway owns it) or the app's CF_E* with err; free releases up, and
+ * records nothing of an upload not finished (its client went away). Called
+ * from the gateway's connection threads at once; open and free of an
+ * upload on one thread, write and finish one thread at a time. */
+typedef int (*cf_gateway_upload_open_cb)(void *ctx, unsigned replicas, const char *xform, void **up,
+                                         char *err);
+typedef int (*cf_gateway_upload_write_cb)(void *up, const void *p, size_t n);
+typedef int (*cf_gateway_upload_finish_cb)(void *up, json_t **record, char *err);
+typedef void (*cf_gateway_upload_free_cb)(void *up);
+
+struct cf_gateway_upload_svc {
+    cf_gateway_upload_open_cb open;
+    cf_gateway_upload_write_cb write;
+    cf_gateway_upload_finish_cb finish;
+    cf_gateway_upload_free_cb free;
+    void *ctx; /* passed to open */
+};
 
 struct cf_gateway_conf {
     char *listen;
@@ -173,6 +198,13 @@ struct cf_gateway_conf {
      * returns. */
     cf_gateway_read_cb read_cb;
     void *read_ctx;
+    /* No option, like read_cb. upload.open NULL (a zeroed struct): every
+     * upload's body goes to --app over HTTP. Else every upload (a file
+     * PUT, S3 PutObject, UploadPart and the copies that store a new
+     * object) goes to this service instead, its reply read as the app's;
+     * upload.ctx is kept, and the service must stay usable until
+     * cf_gateway_free returns. */
+    struct cf_gateway_upload_svc upload;
 };
 
 extern const struct cf_conf_opt cf_gateway_conf_opts[];

@@ -132,8 +132,10 @@ struct cf_app {
 };
 
 /* One upload in progress. */
-struct upload {
-    bool committed; /* the record is in the object database */
+struct cf_app_upload {
+    struct cf_app *a; /* NULL for a jobs body */
+    bool finished;    /* cf_app_upload_finish returned */
+    bool committed;   /* the record is in the object database */
     struct cf_uuid uuid;
     char uuid_text[CF_UUID_SIZE];
     char path[CF_UUID_PATH_SIZE];
@@ -591,7 +593,7 @@ static enum MHD_Result serve_delete(struct cf_app *a, struct MHD_Connection *c, 
 
 /* Choose `want` filers not in exclude, preferring data centers that the
  * filers holders[0..nh) do not cover; append them to u. */
-static int choose(struct cf_app *a, struct upload *u, size_t want, const uint32_t *exclude,
+static int choose(struct cf_app *a, struct cf_app_upload *u, size_t want, const uint32_t *exclude,
                   size_t nex, const uint32_t *holders, size_t nh)
 {
     struct cf_objdb_filer *v = NULL;
@@ -613,7 +615,7 @@ static int choose(struct cf_app *a, struct upload *u, size_t want, const uint32_
 
 /* ---- upload ---- */
 
-static void upload_free(struct upload *u)
+static void upload_free(struct cf_app_upload *u)
 {
     if (u == NULL)
         return;
@@ -626,7 +628,7 @@ static void upload_free(struct upload *u)
 
 /* Hold every target of u from its index `from` on for the app's
  * upload-hold-s (objdb.h cf_objdb_upload_hold), or extend the hold. */
-static int upload_hold(const struct cf_app *a, struct upload *u, size_t from, char *err)
+static int upload_hold(const struct cf_app *a, struct cf_app_upload *u, size_t from, char *err)
 {
     uint64_t now = cf_wall_ms(), until = now + a->upload_hold_ms;
     int rc =
@@ -645,7 +647,7 @@ static int upload_hold(const struct cf_app *a, struct upload *u, size_t from, ch
  * deletes whatever is left (a DELETE that failed, a target that failed
  * after its filer committed the bytes); no record lists these bytes, so
  * nothing else would ever find them. */
-static void remove_replicas(const struct cf_app *a, struct upload *u, const bool *written)
+static void remove_replicas(const struct cf_app *a, struct cf_app_upload *u, const bool *written)
 {
     char err[CF_ERR_LEN] = "";
 
@@ -703,7 +705,8 @@ static int settle_commit(const struct cf_app *a, const struct cf_objdb_record *r
 
 /* The replicas of an upload whose commit stays in doubt: not deleted now (a
  * record may name them), but held for the stale pass. */
-static void hold_replicas(const struct cf_app *a, const struct upload *u, const bool *written)
+static void hold_replicas(const struct cf_app *a, const struct cf_app_upload *u,
+                          const bool *written)
 {
     for (size_t i = 0; i < u->n; i++) {
         char err[CF_ERR_LEN] = "";
@@ -753,46 +756,43 @@ static void xform_headers(unsigned xform, const uint8_t key[CF_KEYRING_KEY_LEN],
     hdrs[n] = NULL;
 }
 
-static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
+/* Start an upload of r replicas (0: the app's default) stored with the
+ * transform xform_text (NULL or "": none), whose body must have the
+ * SHA-512 expect (NULL: any): reserve its UUID, choose and hold its
+ * targets, open the transfers. Returns 0 with *out (caller owns; ends with
+ * upload_end), or a CF_E* with the reason in msg and nothing held. */
+static int upload_start(struct cf_app *a, unsigned r, const char *xform_text, const uint8_t *expect,
+                        struct cf_app_upload **out, char *msg, size_t msg_len)
 {
-    const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, CF_SHA512_HEADER);
     const char *urls[CF_FANOUT_MAX], *hdrs[3] = {NULL};
-    char err[CF_ERR_LEN] = "", msg[CF_ERR_LEN + 64] = "", hline[2][160];
+    char err[CF_ERR_LEN] = "", hline[2][160];
     uint8_t key[CF_KEYRING_KEY_LEN];
-    struct upload *u = cf_xcalloc(1, sizeof(*u));
-    int rc = CF_EBADREQ, xf = xform_parse(cf_http_query(c, "xform"));
+    struct cf_app_upload *u = cf_xcalloc(1, sizeof(*u));
+    int rc = CF_EBADREQ, xf = xform_parse(xform_text);
 
+    *out = NULL;
+    memset(hline, 0, sizeof(hline));
+    u->a = a;
     u->t0 = cf_now_ns();
-    u->r = a->replicas;
-    if (rs != NULL) {
-        char *end = NULL;
-        unsigned long v;
-        errno = 0;
-        v = strtoul(rs, &end, 10);
-        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || v < CF_REPLICAS_MIN ||
-            v > CF_FANOUT_MAX) {
-            (void)snprintf(msg, sizeof(msg),
-                           "replicas must be %d..%d: every object is stored on at least %d filers",
-                           CF_REPLICAS_MIN, CF_FANOUT_MAX, CF_REPLICAS_MIN);
-            goto fail;
-        }
-        u->r = (unsigned)v;
+    u->r = r != 0 ? r : a->replicas;
+    if (u->r < CF_REPLICAS_MIN || u->r > CF_FANOUT_MAX) {
+        (void)snprintf(msg, msg_len,
+                       "replicas must be %d..%d: every object is stored on at least %d filers",
+                       CF_REPLICAS_MIN, CF_FANOUT_MAX, CF_REPLICAS_MIN);
+        goto fail;
     }
-    if (want != NULL) {
-        if (cf_sha512_parse_hex(want, strlen(want), u->expect) < 0) {
-            (void)snprintf(msg, sizeof(msg), "%s must be 128 hex digits", CF_SHA512_HEADER);
-            goto fail;
-        }
+    if (expect != NULL) {
+        memcpy(u->expect, expect, sizeof(u->expect));
         u->has_expect = true;
     }
     if (xf < 0) {
-        (void)snprintf(msg, sizeof(msg), "xform must be z, e or ze");
+        (void)snprintf(msg, msg_len, "xform must be z, e or ze");
         goto fail;
     }
     u->xform = (unsigned)xf;
     if ((u->xform & CF_OBJDB_XFORM_E) && a->keyring == NULL) {
         rc = CF_EUNAVAIL;
-        (void)snprintf(msg, sizeof(msg),
+        (void)snprintf(msg, msg_len,
                        "this app has no --master-key-file: it cannot store encrypted objects");
         goto fail;
     }
@@ -801,13 +801,13 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     if (u->xform & CF_OBJDB_XFORM_E) {
         if (RAND_bytes(key, sizeof(key)) != 1) {
             rc = CF_EINTERNAL;
-            (void)snprintf(msg, sizeof(msg), "no random bytes for the object key");
+            (void)snprintf(msg, msg_len, "no random bytes for the object key");
             goto fail;
         }
         rc = cf_keyring_wrap(a->keyring, key, u->wrapped, err);
         if (rc < 0) {
             OPENSSL_cleanse(key, sizeof(key));
-            (void)snprintf(msg, sizeof(msg), "%s", err);
+            (void)snprintf(msg, msg_len, "%s", err);
             goto fail;
         }
     }
@@ -816,7 +816,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     OPENSSL_cleanse(key, sizeof(key));
     rc = cf_objdb_reserve(a->odb, 0, &u->uuid, err);
     if (rc < 0) {
-        (void)snprintf(msg, sizeof(msg), "cannot reserve an object id: %s", err);
+        (void)snprintf(msg, msg_len, "cannot reserve an object id: %s", err);
         goto fail;
     }
     cf_uuid_format(&u->uuid, u->uuid_text);
@@ -824,7 +824,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     rc = choose(a, u, u->r, NULL, 0, NULL, 0);
     if (rc < 0) {
         rc = CF_EUNAVAIL;
-        (void)snprintf(msg, sizeof(msg), "fewer than %u writable filers are online", u->r);
+        (void)snprintf(msg, msg_len, "fewer than %u writable filers are online", u->r);
         goto fail;
     }
     /* Held before a byte goes out: if this process dies, the stale drain
@@ -832,7 +832,7 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     rc = upload_hold(a, u, 0, err);
     if (rc < 0) {
         rc = CF_EUNAVAIL;
-        (void)snprintf(msg, sizeof(msg), "cannot hold the target paths: %s", err);
+        (void)snprintf(msg, msg_len, "cannot hold the target paths: %s", err);
         goto fail;
     }
     for (size_t i = 0; i < u->n; i++)
@@ -841,11 +841,11 @@ static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, 
     OPENSSL_cleanse(hline, sizeof(hline));
     if (rc < 0) {
         rc = CF_EINTERNAL;
-        (void)snprintf(msg, sizeof(msg), "cannot start the transfers");
+        (void)snprintf(msg, msg_len, "cannot start the transfers");
         goto fail;
     }
-    *req_cls = u;
-    return MHD_YES;
+    *out = u;
+    return 0;
 fail:
     OPENSSL_cleanse(hline, sizeof(hline));
     if (u->held) {
@@ -854,47 +854,90 @@ fail:
             cf_log(CF_LOG_WARN, "upload %s: its holds end at their time: %s", u->uuid_text, rerr);
     }
     upload_free(u);
-    return cf_http_refuse(c, req_cls, rc, "%s", msg);
+    return rc;
 }
 
-static void upload_body(const struct cf_app *a, struct upload *u, const char *p, size_t n)
+static enum MHD_Result upload_begin(struct cf_app *a, struct MHD_Connection *c, void **req_cls)
+{
+    const char *rs = cf_http_query(c, "replicas"), *want = cf_http_header(c, CF_SHA512_HEADER);
+    char msg[CF_ERR_LEN + 64] = "";
+    uint8_t expect[CF_SHA512_LEN];
+    struct cf_app_upload *u = NULL;
+    unsigned long r = 0;
+    int rc;
+
+    if (rs != NULL) {
+        char *end = NULL;
+        errno = 0;
+        r = strtoul(rs, &end, 10);
+        /* 0 is refused here: to upload_start it means the default. */
+        if (rs[0] < '0' || rs[0] > '9' || *end != '\0' || errno != 0 || r < CF_REPLICAS_MIN ||
+            r > CF_FANOUT_MAX) {
+            (void)snprintf(msg, sizeof(msg),
+                           "replicas must be %d..%d: every object is stored on at least %d filers",
+                           CF_REPLICAS_MIN, CF_FANOUT_MAX, CF_REPLICAS_MIN);
+            return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s", msg);
+        }
+    }
+    if (want != NULL && cf_sha512_parse_hex(want, strlen(want), expect) < 0)
+        return cf_http_refuse(c, req_cls, CF_EBADREQ, "%s must be 128 hex digits",
+                              CF_SHA512_HEADER);
+    rc = upload_start(a, (unsigned)r, cf_http_query(c, "xform"), want != NULL ? expect : NULL, &u,
+                      msg, sizeof(msg));
+    if (rc < 0)
+        return cf_http_refuse(c, req_cls, rc, "%s", msg);
+    *req_cls = u;
+    return MHD_YES;
+}
+
+/* Pass n body bytes at p (borrowed) on to the targets. Returns 0, or the
+ * upload's failure once it has one (then the rest of the body is taken and
+ * dropped; upload_end reports it). */
+static int upload_body(struct cf_app_upload *u, const char *p, size_t n)
 {
     if (u->err < 0)
-        return;
+        return u->err;
     /* A long body renews the hold, so the stale drain never takes bytes
      * still being written; a hold that cannot be renewed fails the upload. */
     if (cf_wall_ms() >= u->renew_ms) {
         char err[CF_ERR_LEN] = "";
-        if (upload_hold(a, u, 0, err) < 0) {
+        if (upload_hold(u->a, u, 0, err) < 0) {
             cf_log(CF_LOG_WARN, "upload %s: cannot renew its hold: %s", u->uuid_text, err);
             u->err = CF_EUNAVAIL;
-            return;
+            return u->err;
         }
     }
     u->size += n;
     /* With every target failed there is nothing to copy from later. */
     if (cf_fanout_write(u->fo, p, n) == 0)
         u->err = CF_EUNAVAIL;
+    return u->err;
 }
 
-static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
-                                    const struct cf_objdb_record *rec,
-                                    const struct cf_objdb_filer *v, size_t nv);
+static int record_reply(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
+                        size_t nv, json_t **out, char *err);
 
-static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c, struct upload *u)
+/* End the body of u: wait for the targets, replace failed ones, dedupe,
+ * commit the record (DESIGN §4: only after r filers synced). Returns 0 with
+ * *record the object's record as GET /v1/objects/<uuid>/info gives it
+ * (caller owns; json_decref), or a CF_E* with err (*record NULL), the
+ * unrecorded replicas removed or held for the stale pass. u stays the
+ * caller's (upload_close). */
+static int upload_end(struct cf_app_upload *u, json_t **record, char *err)
 {
+    struct cf_app *a = u->a;
     struct cf_objdb_record rec;
     struct cf_objdb_filer *v = NULL;
     uint8_t sha[CF_SHA512_LEN] = {0};
     bool ok[CF_FANOUT_MAX] = {false}, stored[CF_FANOUT_MAX] = {false};
-    char err[CF_ERR_LEN] = "";
     size_t nv = 0, good = 0;
     /* What each filer holds: the body itself, or its transformed form. */
     uint8_t ssha[CF_SHA512_LEN] = {0};
     uint64_t ssize = 0;
-    enum MHD_Result r;
     int rc = u->err;
 
+    *record = NULL;
+    err[0] = '\0';
     /* The app does not hash the body: each of the r >= 2 filers computes
      * the SHA-512 of what it stores, and they must agree (fanout.h); the
      * agreed digest is the object's. A client's own checksum goes to them
@@ -906,7 +949,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     if (rc == 0 && cf_fanout_digest(u->fo, sha) < 0 && u->has_expect &&
         cf_fanout_refused_checksum(u->fo)) {
         rc = CF_ECHECKSUM;
-        (void)snprintf(err, sizeof(err), "the body does not match %s", CF_SHA512_HEADER);
+        (void)snprintf(err, CF_ERR_LEN, "the body does not match %s", CF_SHA512_HEADER);
     }
     for (size_t i = 0; i < u->n; i++) {
         const char *why = "";
@@ -922,7 +965,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             cf_log(CF_LOG_ERROR, "upload %s: filer %" PRIu32 ": %s", u->uuid_text, u->ids[i], why);
             if (rc == 0) {
                 rc = CF_EUNAVAIL;
-                (void)snprintf(err, sizeof(err), "%s", why);
+                (void)snprintf(err, CF_ERR_LEN, "%s", why);
             }
         } else if (rc == 0) {
             cf_log(CF_LOG_WARN, "upload %s: filer %" PRIu32 " failed: %s", u->uuid_text, u->ids[i],
@@ -947,7 +990,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             continue;
         if (cf_fanout_stored(u->fo, i, &z2, s2) < 0) {
             rc = CF_EUNAVAIL;
-            (void)snprintf(err, sizeof(err),
+            (void)snprintf(err, CF_ERR_LEN,
                            "filer %" PRIu32 " did not say what it stored (no transform support?)",
                            u->ids[i]);
         } else if (first) {
@@ -956,7 +999,7 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             first = 0;
         } else if (z2 != ssize || memcmp(s2, ssha, sizeof(ssha)) != 0) {
             rc = CF_EINTERNAL;
-            (void)snprintf(err, sizeof(err), "the filers stored different bytes for one body");
+            (void)snprintf(err, CF_ERR_LEN, "the filers stored different bytes for one body");
         }
     }
     /* DESIGN §2: a filer that failed is replaced by a copy from a finished
@@ -970,12 +1013,12 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
                 held[nh++] = u->ids[i];
         if (good == 0) {
             rc = CF_EUNAVAIL;
-            (void)snprintf(err, sizeof(err), "every filer failed");
+            (void)snprintf(err, CF_ERR_LEN, "every filer failed");
             break;
         }
         if (u->n == CF_FANOUT_MAX || choose(a, u, 1, u->ids, u->n, held, nh) < 0) {
             rc = CF_EUNAVAIL;
-            (void)snprintf(err, sizeof(err), "only %zu of %u replicas written and no other filer",
+            (void)snprintf(err, CF_ERR_LEN, "only %zu of %u replicas written and no other filer",
                            good, u->r);
             break;
         }
@@ -1037,9 +1080,9 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             u->uuid = alias.uuid;
             (void)snprintf(u->uuid_text, sizeof(u->uuid_text), "%s", at);
             u->committed = true;
-            r = reply_record(c, MHD_HTTP_CREATED, &alias, v, nv);
+            rc = record_reply(&alias, v, nv, record, err);
             free(v);
-            return r;
+            return rc;
         }
         if (d < 0)
             cf_log(CF_LOG_WARN, "upload %s: dedupe skipped: %s", u->uuid_text, derr);
@@ -1058,9 +1101,9 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
             /* Even an absent record could still come from the broken session. */
             hold_replicas(a, u, ok);
             free(v);
-            return cf_http_reply_error(c, settled == 0 ? CF_EUNAVAIL : CF_EINDOUBT, "%s",
-                                       settled == 0 ? "the object record was not committed"
-                                                    : "upload again");
+            cf_err_set(err, "%s",
+                       settled == 0 ? "the object record was not committed" : "upload again");
+            return settled == 0 ? CF_EUNAVAIL : CF_EINDOUBT;
         }
         rc = 0;
     }
@@ -1070,15 +1113,26 @@ static enum MHD_Result upload_finish(struct cf_app *a, struct MHD_Connection *c,
     u->held = false; /* the commit ended the holds */
     cf_log(CF_LOG_DEBUG, "upload %s bytes=%" PRIu64 " replicas=%u ms=%.1f", u->uuid_text, u->size,
            rec.nfilers, (double)(cf_now_ns() - u->t0) / 1e6);
-    r = reply_record(c, MHD_HTTP_CREATED, &rec, v, nv);
+    rc = record_reply(&rec, v, nv, record, err);
     free(v);
-    return r;
+    return rc;
 fail:
     free(v);
     cf_log(rc == CF_ECHECKSUM ? CF_LOG_INFO : CF_LOG_WARN, "upload %s failed: %s%s%s", u->uuid_text,
            cf_strerror(rc), err[0] ? ": " : "", err);
     remove_replicas(a, u, stored);
-    return cf_http_reply_error(c, rc, "%s", err);
+    return rc;
+}
+
+static enum MHD_Result upload_finish(struct MHD_Connection *c, struct cf_app_upload *u)
+{
+    char err[CF_ERR_LEN] = "";
+    json_t *record = NULL;
+    int rc = upload_end(u, &record, err);
+
+    if (rc < 0)
+        return cf_http_reply_error(c, rc, "%s", err);
+    return cf_http_reply_json(c, MHD_HTTP_CREATED, record);
 }
 
 /* ---- object info ---- */
@@ -1130,15 +1184,17 @@ static json_t *record_json(const struct cf_objdb_record *rec, const struct cf_ob
     return j;
 }
 
-static enum MHD_Result reply_record(struct MHD_Connection *c, unsigned status,
-                                    const struct cf_objdb_record *rec,
-                                    const struct cf_objdb_filer *v, size_t nv)
+/* rec as record_json describes it into *out (caller owns; json_decref).
+ * Returns 0, or CF_EINTERNAL with err (*out NULL). */
+static int record_reply(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
+                        size_t nv, json_t **out, char *err)
 {
-    json_t *j = record_json(rec, v, nv);
-
-    if (j == NULL)
-        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the record");
-    return cf_http_reply_json(c, status, j);
+    *out = record_json(rec, v, nv);
+    if (*out == NULL) {
+        cf_err_set(err, "cannot build the record");
+        return CF_EINTERNAL;
+    }
+    return 0;
 }
 
 int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out, char *err)
@@ -1248,7 +1304,7 @@ static void changes_prune(struct cf_app *a)
 static enum MHD_Result jobs_begin(struct MHD_Connection *c, void **req_cls)
 {
     const char *cl = cf_http_header(c, "Content-Length");
-    struct upload *u;
+    struct cf_app_upload *u;
 
     if (cl != NULL && strtoull(cl, NULL, 10) > JOBS_BODY_MAX)
         return cf_http_refuse(c, req_cls, CF_ETOOLARGE, "a job request is at most %d bytes",
@@ -1386,7 +1442,7 @@ static enum MHD_Result serve_findings(struct cf_app *a, struct MHD_Connection *c
 
 static enum MHD_Result jobs_request(struct cf_app *a, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *data, size_t *size,
-                                    struct upload *u)
+                                    struct cf_app_upload *u)
 {
     if (*size > 0) {
         if (u->err == 0 && cf_buf_append(u->jobs_body, data, *size) < 0)
@@ -1492,7 +1548,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                size_t *upload_data_size, void **req_cls)
 {
     struct cf_app *a = cls;
-    struct upload *u = *req_cls;
+    struct cf_app_upload *u = *req_cls;
     size_t plen = sizeof(OBJECTS) - 1;
 
     (void)version;
@@ -1500,11 +1556,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return jobs_request(a, c, url, method, upload_data, upload_data_size, u);
     if (u != NULL) {
         if (*upload_data_size > 0) {
-            upload_body(a, u, upload_data, *upload_data_size);
+            /* A failure is kept in u and replied at the end of the body. */
+            (void)upload_body(u, upload_data, *upload_data_size);
             *upload_data_size = 0;
             return MHD_YES;
         }
-        return upload_finish(a, c, u);
+        return upload_finish(c, u);
     }
     if (strcmp(url, OBJECTS) == 0) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -1563,15 +1620,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return cf_http_reply_error(c, CF_ENOTFOUND, "no such endpoint");
 }
 
-static void done(void *cls, struct MHD_Connection *c, void *state,
-                 enum MHD_RequestTerminationCode why)
+/* The end of u's request or call: completed (its reply was given, or
+ * cf_app_upload_finish returned) or not (the client went away). Releases
+ * the holds of an upload not committed and frees u (a of u; u->a is NULL
+ * for a jobs body). */
+static void upload_close(struct cf_app *a, struct cf_app_upload *u, bool completed)
 {
-    struct cf_app *a = cls;
-    struct upload *u = state;
     char err[CF_ERR_LEN] = "";
 
-    (void)c;
-    if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->committed) {
+    if (!completed && u->committed) {
         /* Committed, and the request ended in error. The reply may still have
          * reached the client (a balancer that closes the connection right
          * after reading it looks the same from here), so the object is kept:
@@ -1581,13 +1638,57 @@ static void done(void *cls, struct MHD_Connection *c, void *state,
                "upload %s committed; the request ended in error after the commit (reply "
                "perhaps lost): kept",
                u->uuid_text);
-    } else if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && u->fo != NULL) {
+    } else if (!completed && u->fo != NULL) {
         cf_log(CF_LOG_INFO, "upload %s abandoned by the client; nothing recorded", u->uuid_text);
     }
     if (!u->committed && u->held && cf_objdb_upload_release(a->odb, &u->uuid, err) < 0)
         cf_log(CF_LOG_WARN, "upload %s: its holds end at their time: %s", u->uuid_text, err);
     /* Freeing the fan-out aborts the filers' transfers: each drops its temporary. */
     upload_free(u);
+}
+
+static void done(void *cls, struct MHD_Connection *c, void *state,
+                 enum MHD_RequestTerminationCode why)
+{
+    (void)c;
+    upload_close(cls, state, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+}
+
+/* ---- uploads in process (app.h) ---- */
+
+int cf_app_upload_open(struct cf_app *a, unsigned replicas, const char *xform,
+                       struct cf_app_upload **out, char *err)
+{
+    char msg[CF_ERR_LEN + 64] = "";
+    int rc = upload_start(a, replicas, xform, NULL, out, msg, sizeof(msg));
+
+    if (rc < 0)
+        cf_err_set(err, "%s", msg);
+    return rc;
+}
+
+int cf_app_upload_write(struct cf_app_upload *u, const void *p, size_t n)
+{
+    return upload_body(u, p, n);
+}
+
+int cf_app_upload_finish(struct cf_app_upload *u, json_t **record, char *err)
+{
+    char detail[CF_ERR_LEN] = "";
+    int rc = upload_end(u, record, detail);
+
+    if (rc < 0)
+        cf_err_set(err, "%s", detail);
+    u->finished = true;
+    return rc;
+}
+
+void cf_app_upload_free(struct cf_app_upload *u)
+{
+    /* Freed on the thread that opened it: the fan-out's transfers borrow
+     * that thread's libcurl multi handle (fanout.h). */
+    if (u != NULL)
+        upload_close(u->a, u, u->finished);
 }
 
 /* ---- life cycle ---- */

@@ -112,6 +112,8 @@ struct cf_gateway {
     cf_gateway_read_cb read_cb; /* gateway.h: small reads in process; NULL: none */
     void *read_ctx;
     struct cf_metric *m_reads_http, *m_reads_local; /* small reads, each way */
+    struct cf_gateway_upload_svc upload; /* gateway.h: uploads in process; open NULL: none */
+    struct cf_metric *m_uploads_http, *m_uploads_local; /* uploads, each way */
     char *proxies;         /* ",ADDR,ADDR," of trusted proxies; NULL: none */
     char *monitors;        /* --monitor, for /api/v1/admin/ (admin.h); NULL: none */
     char *operator_client; /* --operator-client; NULL: none */
@@ -254,7 +256,15 @@ struct req {
     char method[16];    /* admin */
     bool body_too_big;
     struct cf_pump *pump; /* upload: the body on its way to the app */
-    struct cf_buf reply;  /* upload: the app's reply */
+    /* upload in process (gateway.h upload): the service, or NULL (HTTP);
+     * its upload (NULL if it could not start, then with up_rc and up_err
+     * the app's refusal, given at the end of the body as over HTTP), freed
+     * with the request, on the thread that opened it. */
+    const struct cf_gateway_upload_svc *svc;
+    void *up;
+    int up_rc;
+    char up_err[CF_ERR_LEN];
+    struct cf_buf reply; /* upload: the app's reply */
     bool reply_too_big;
     int err; /* upload: the first failure, passed on at the end */
     struct who who;
@@ -1009,6 +1019,11 @@ out:
 
 /* ---- uploads ---- */
 
+/* Uploads by the way their body went: to the app over HTTP, or to the
+ * upload service in this process (gateway.h upload). */
+#define UPLOADS_METRIC "coffer_gateway_uploads_total"
+#define UPLOADS_HELP   "Uploads started, by the way their body reached the upload service."
+
 /* The app's reply to an upload, kept up to CF__GATEWAY_REPLY_MAX
  * (cf_pump_reply_cb). */
 static void put_reply(void *ctx, size_t target, const char *p, size_t n)
@@ -1042,6 +1057,28 @@ static int put_open(struct cf_gateway *g, struct req *r, const char *url)
     return cf_pump_new(&o, &r->pump) < 0 ? CF_EINTERNAL : 0;
 }
 
+/* put_close for an upload in process: the service's outcome as the app
+ * would have replied it over HTTP (the status of its error, and the body
+ * cf_http_reply_error would send), so it is read the same way. */
+static int put_close_local(struct req *r, long *status, json_t **reply)
+{
+    char msg[CF_ERR_LEN + 64];
+    int rc = r->up_rc;
+
+    if (rc == 0)
+        rc = r->svc->finish(r->up, reply, r->up_err);
+    if (rc == 0) {
+        *status = MHD_HTTP_CREATED;
+        return 0;
+    }
+    *reply = NULL;
+    *status = cf_err_http_status(rc);
+    (void)snprintf(msg, sizeof(msg), "%s%s%s", cf_strerror(rc), r->up_err[0] ? ": " : "",
+                   r->up_err);
+    *reply = json_pack("{s:s,s:s}", "error", cf_err_name(rc), "message", msg);
+    return 0;
+}
+
 /* End the body and wait for the app's reply. Returns 0 with *status its
  * HTTP status and *reply its JSON body (caller owns; json_decref; NULL if
  * not JSON), or CF_EUNAVAIL with a reason in err. */
@@ -1053,6 +1090,8 @@ static int put_close(struct req *r, long *status, json_t **reply, char *err)
 
     *reply = NULL;
     *status = 0;
+    if (r->svc != NULL)
+        return put_close_local(r, status, reply);
     cf_pump_finish(r->pump, NULL);
     if (cf_pump_state(r->pump, 0, &st, &why) != CF_PUMP_REPLIED) {
         cf_err_set(err, "the upload service failed: %s", why);
@@ -1082,15 +1121,25 @@ static int upload_open(struct cf_gateway *g, struct req *r, char *err)
         /* The upload goes to one app, the next healthy one; if it fails the
          * client gets 503 and may send it again, which then goes to another. */
         size_t order[CF_UPSTREAM_MAX];
-        (void)cf_upstream_order(g->app, order);
-        r->app_i = order[0];
+        unsigned replicas = cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas;
         /* The client's storage policy (fsdb.h cf_fsdb_client_set_xform) is
          * the app's ?xform=: the filers store the bytes transformed. */
-        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u%s%s%s",
-                     cf_upstream_url(g->app, r->app_i),
-                     cl.replicas < CF_REPLICAS_MIN ? CF_REPLICAS_MIN : cl.replicas,
-                     cl.compress || cl.encrypt ? "&xform=" : "", cl.compress ? "z" : "",
-                     cl.encrypt ? "e" : "");
+        char xform[3];
+        (void)snprintf(xform, sizeof(xform), "%s%s", cl.compress ? "z" : "", cl.encrypt ? "e" : "");
+        if (g->upload.open != NULL) {
+            /* A refusal waits for the end of the body, as the app's reply
+             * over HTTP does, so the client hears the same. */
+            r->svc = &g->upload;
+            cf_metric_add(g->m_uploads_local, 1);
+            r->up_rc =
+                g->upload.open(g->upload.ctx, replicas, xform[0] ? xform : NULL, &r->up, r->up_err);
+            return 0;
+        }
+        cf_metric_add(g->m_uploads_http, 1);
+        (void)cf_upstream_order(g->app, order);
+        r->app_i = order[0];
+        n = snprintf(url, sizeof(url), "%s/v1/objects?replicas=%u%s%s",
+                     cf_upstream_url(g->app, r->app_i), replicas, xform[0] ? "&xform=" : "", xform);
         if (n < 0 || (size_t)n >= sizeof(url)) {
             rc = CF_EINTERNAL;
             cf_err_set(err, "the app URL is too long");
@@ -1156,6 +1205,13 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
 static void put_body(struct req *r, const char *p, size_t n)
 {
     r->size += n;
+    if (r->svc != NULL) {
+        /* A failed upload drops the rest, and its finish says why (as the
+         * app's reply would): nothing to pass on here. */
+        if (r->up != NULL)
+            (void)r->svc->write(r->up, p, n);
+        return;
+    }
     if (r->err < 0)
         return;
     /* Ended before taking the whole body, e.g. a refusal. */
@@ -1259,9 +1315,10 @@ static int upload_stored(struct cf_gateway *g, struct req *r, struct cf_fsdb_put
 
     memset(put, 0, sizeof(*put));
     rc = put_close(r, &status, &reply, err);
-    if (rc < 0 || cf_upstream_retry_status(status))
+    /* An upload in process has no upstream to rate. */
+    if (r->svc == NULL && (rc < 0 || cf_upstream_retry_status(status)))
         cf_upstream_failed(g->app, r->app_i);
-    else
+    else if (r->svc == NULL)
         cf_upstream_ok(g->app, r->app_i);
     if (rc == 0 && status != 201) {
         msg = json_string_value(json_object_get(reply, "message"));
@@ -1355,6 +1412,10 @@ void cf__gateway_put_free(struct cf__gateway_put *p)
     if (p == NULL)
         return;
     cf_pump_free(p->r.pump);
+    /* An upload in process not finished (a body that will not end)
+     * records nothing. */
+    if (p->r.up != NULL)
+        p->r.svc->free(p->r.up);
     cf_buf_fini(&p->r.reply);
     cf_buf_fini(&p->r.body);
     free(p);
@@ -2873,6 +2934,10 @@ static void req_free(struct req *r)
     if (r == NULL)
         return;
     cf_pump_free(r->pump);
+    /* An upload in process not finished (its client went away mid-body)
+     * records nothing. */
+    if (r->up != NULL)
+        r->svc->free(r->up);
     cf_buf_fini(&r->reply);
     /* Login and admin bodies may hold a password. */
     if (r->body.base != NULL)
@@ -2990,6 +3055,9 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
     g->read_ctx = conf->read_ctx;
     g->m_reads_http = cf_metric_counter(READS_METRIC, READS_HELP, "via=\"http\"");
     g->m_reads_local = cf_metric_counter(READS_METRIC, READS_HELP, "via=\"in_process\"");
+    g->upload = conf->upload;
+    g->m_uploads_http = cf_metric_counter(UPLOADS_METRIC, UPLOADS_HELP, "via=\"http\"");
+    g->m_uploads_local = cf_metric_counter(UPLOADS_METRIC, UPLOADS_HELP, "via=\"in_process\"");
     g->redirect_min = conf->redirect_min;
     g->redirect_ttl_s = conf->redirect_ttl_s;
     g->trash_retention_ms = conf->trash_retention_s * 1000u;

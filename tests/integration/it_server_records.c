@@ -7,7 +7,10 @@
  * have adds no 404 to the app's request counters (a direct GET of the
  * app's /info does: the control); and a delete is honoured as objsrv.h
  * states: an object never read is refused at once, a cached one from
- * --changes-ms + 1 s after the delete was acknowledged.
+ * --changes-ms + 1 s after the delete was acknowledged. The gateway's
+ * small reads go to objsrv in process and objsrv's to the filers in
+ * process (with failover and refusal of damaged replicas), and the
+ * gateway's uploads go to the app in process.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,6 +38,9 @@
 #define READS_LOCAL   "coffer_gateway_small_reads_total{via=\"in_process\"}"
 #define READS_HTTP    "coffer_gateway_small_reads_total{via=\"http\"}"
 #define REPLICA_LOCAL "coffer_objsrv_replica_reads_in_process_total"
+#define UPLOADS_LOCAL "coffer_gateway_uploads_total{via=\"in_process\"}"
+#define UPLOADS_HTTP  "coffer_gateway_uploads_total{via=\"http\"}"
+#define APP_POSTS     "coffer_http_requests_total{role=\"app\",method=\"POST\",code=\"2xx\"}"
 
 struct sys {
     struct it_server s;
@@ -59,7 +65,9 @@ static void sleep_until(uint64_t t)
         usleep((useconds_t)((t - n) * 1000u));
 }
 
-static void start(struct sys *y)
+/* Start `coffer server` on "data" with nfilers filers and r replicas; pw:
+ * the admin's password (NULL: read it from the first start's lines). */
+static void start_with(struct sys *y, unsigned nfilers, const char *r, const char *pw)
 {
     char url[IT_URL_MAX + 32], err[CF_ERR_LEN] = "";
     json_t *body, *out = NULL;
@@ -67,10 +75,13 @@ static void start(struct sys *y)
 
     memset(y, 0, sizeof(*y));
     IT_EQ(cf_httpc_global_init(), 0);
-    it_server_start_ok(&y->s, "data", 3, "--replicas", "3", NULL);
+    it_server_start_ok(&y->s, "data", nfilers, "--replicas", r, NULL);
     it_proc_expect_line(&y->s.p, "coffer gateway listening on ", y->gw, sizeof(y->gw), LINE_MS);
-    it_proc_expect_line(&y->s.p, "coffer gateway login: client demo user admin password ", y->pw,
-                        sizeof(y->pw), LINE_MS);
+    if (pw == NULL)
+        it_proc_expect_line(&y->s.p, "coffer gateway login: client demo user admin password ",
+                            y->pw, sizeof(y->pw), LINE_MS);
+    else
+        it_fmt(y->pw, sizeof(y->pw), "%s", pw);
     body = json_pack("{s:s,s:s,s:s}", "client", "demo", "user", "admin", "password", y->pw);
     it_fmt(url, sizeof(url), "%s/api/v1/login", y->gw);
     IT_CHECKF(cf_httpc_json("POST", url, body, 20000, &status, &out, err) == 0, "login: %s", err);
@@ -78,6 +89,11 @@ static void start(struct sys *y)
     it_fmt(y->auth, sizeof(y->auth), "Authorization: Bearer %s", it_json_str(out, "token"));
     json_decref(body);
     json_decref(out);
+}
+
+static void start(struct sys *y)
+{
+    start_with(y, 3, "3", NULL);
 }
 
 /* GET objsrv/v1/objects/UUID; the status. */
@@ -339,12 +355,156 @@ static void t_small_reads(void *arg)
     it_proc_stop_ok(&y.s.p);
 }
 
+/* PUT seed's size bytes at FS/name through the gateway, chunked or with
+ * Content-Length; the status. */
+static long gw_put_status(const struct sys *y, struct it_client *cl, const char *name,
+                          uint64_t seed, uint64_t size, bool chunked, struct it_resp *r)
+{
+    char target[64];
+    struct it_body b = {.chunked = chunked};
+    long st;
+
+    it_fmt(target, sizeof(target), FS "/%s", name);
+    it_gen_init(&b.gen, seed, size);
+    st = it_http_to(cl, y->gw, "PUT", target, &b, r, y->auth, NULL);
+    it_gen_fini(&b.gen);
+    return st;
+}
+
+/* Whether every filer of f[3] holds a temporary: each is writing. */
+static bool all_writing(void *arg)
+{
+    const struct it_filer *f = arg;
+    unsigned n = 0;
+
+    for (size_t i = 0; i < 3; i++)
+        n += it_count_tmp(f[i].dir) > 0;
+    return n == 3;
+}
+
+/* A raw PUT of FS/gone.bin through the gateway (Content-Length or
+ * chunked) whose client goes away after 2 MiB of 8, once every filer is
+ * writing. */
+static void gw_put_vanish(const struct sys *y, const struct it_filer *f, bool chunked)
+{
+    const char *colon = strrchr(y->gw, ':');
+    unsigned port = (unsigned)strtoul(colon + 1, NULL, 10);
+    char req[256 + AUTH];
+    struct it_gen g;
+    int fd;
+
+    fd = it_raw_try_connect(port);
+    IT_CHECK(fd >= 0);
+    if (chunked)
+        it_fmt(req, sizeof(req),
+               "PUT " FS "/gone.bin HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n%x\r\n",
+               port, y->auth, (unsigned)(8 * IT_MIB));
+    else
+        it_fmt(req, sizeof(req),
+               "PUT " FS "/gone.bin HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n"
+               "Content-Length: %u\r\n\r\n",
+               port, y->auth, (unsigned)(8 * IT_MIB));
+    IT_CHECK(it_raw_send(fd, req, strlen(req)));
+    it_gen_init(&g, 60, 8 * IT_MIB);
+    IT_CHECK(it_raw_send_gen(fd, &g, 2 * IT_MIB));
+    it_gen_fini(&g);
+    IT_CHECKF(it_wait_for(all_writing, (void *)f, 50, 100), "the filers never started writing");
+    close(fd);
+}
+
+/* Uploads through the gateway of `coffer server` go to the app in process
+ * (gateway.h upload, app.h cf_app_upload_*), never over HTTP: 0 bytes, 4
+ * KiB and a few MiB, chunked and with Content-Length, come back byte for
+ * byte and are recorded with r replicas; a client that goes away mid-body
+ * leaves no file, no record and no temporary on any filer; and a refusal
+ * by the app (fewer writable filers than r) reaches the client with the
+ * status a POST to the app over HTTP gets. */
+static void t_uploads(void *arg)
+{
+    static const struct {
+        const char *name;
+        uint64_t size;
+        bool chunked;
+    } ups[] = {
+        {"zero.bin", 0, false},
+        {"small.bin", SMALL, false},
+        {"small-c.bin", SMALL, true},
+        {"mib.bin", 3 * IT_MIB + 5, false},
+        {"mib-c.bin", 3 * IT_MIB + 7, true},
+    };
+    char db[IT_PATH_MAX], log[IT_PATH_MAX], pw[64];
+    struct it_client cl;
+    struct it_filer f[3];
+    struct it_record rec;
+    struct it_resp r;
+    struct sys y;
+    unsigned records;
+    long st;
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    for (size_t i = 0; i < CF_ARRAY_LEN(ups); i++) {
+        IT_EQ(gw_put_status(&y, &cl, ups[i].name, 300 + i, ups[i].size, ups[i].chunked, &r), 201);
+        it_resp_fini(&r);
+        gw_get_ok(&y, &cl, ups[i].name, 300 + i, ups[i].size, NULL, 0, ups[i].size);
+        gw_record(&y, &cl, ups[i].name, &rec);
+        IT_EQ(rec.size, ups[i].size);
+        IT_EQ(rec.nfilers, 3);
+    }
+    IT_EQ(it_metric(y.s.p.base, UPLOADS_LOCAL), (int64_t)CF_ARRAY_LEN(ups));
+    IT_EQ(it_metric(y.s.p.base, UPLOADS_HTTP), 0);
+    /* The control: the app's HTTP server took no upload at all. */
+    IT_EQ(it_metric(y.s.p.base, APP_POSTS), 0);
+
+    /* Clients that go away mid-body: the upload is aborted in process. */
+    for (size_t i = 0; i < 3; i++) {
+        char name[32];
+        it_fmt(name, sizeof(name), "data/filer%zu", i + 1);
+        it_filer_init(&f[i], (unsigned)(i + 1), name);
+    }
+    it_server_db_uri(db, "data", "catalog");
+    records = it_objdb_count(db, 3);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        gw_put_vanish(&y, f, chunked != 0);
+        for (size_t i = 0; i < 3; i++)
+            it_wait_no_tmp(&f[i]);
+    }
+    IT_EQ(it_objdb_count(db, 3), records);
+    IT_EQ(it_http_to(&cl, y.gw, "GET", FS "/gone.bin", NULL, &r, y.auth, NULL), 404);
+    it_resp_fini(&r);
+    it_case_path(log, "server.log");
+    IT_CHECK(it_file_contains(log, "abandoned by the client; nothing recorded"));
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+
+    /* The same data with two filers: the demo client's 3 replicas cannot
+     * be written. Over HTTP the app answers 503, and so does the gateway. */
+    memcpy(pw, y.pw, sizeof(pw));
+    start_with(&y, 2, "2", pw);
+    it_client_init(&cl);
+    st = gw_put_status(&y, &cl, "refused.bin", 400, SMALL, false, &r);
+    IT_EQ(st, it_upload(NULL, y.s.p.base, 401, SMALL, 3, false, &rec));
+    IT_EQ(st, 503);
+    IT_CHECKF(r.body != NULL && strstr(r.body, "the upload service answered 503") != NULL,
+              "refusal: %.300s", r.body != NULL ? r.body : "");
+    it_resp_fini(&r);
+    IT_EQ(it_http_to(&cl, y.gw, "GET", FS "/refused.bin", NULL, &r, y.auth, NULL), 404);
+    it_resp_fini(&r);
+    IT_EQ(it_metric(y.s.p.base, UPLOADS_LOCAL), 1);
+    IT_EQ(it_metric(y.s.p.base, UPLOADS_HTTP), 0);
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"downloads", t_downloads, NULL, 60},
         {"delete", t_delete, NULL, 60},
         {"small_reads", t_small_reads, NULL, 60},
+        {"uploads", t_uploads, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
