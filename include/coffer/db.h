@@ -107,6 +107,18 @@
  * a result whole at the first step); beyond this the step fails with
  * CF_ETOOLARGE. Results in coffer are a record or a page of a listing. */
 #define CF_DB_PG_RESULT_MAX (64 * 1024 * 1024)
+/* Bytes of a SQLite database file a connection reads through a memory map
+ * (PRAGMA mmap_size) rather than with read() into its own page cache.
+ * SQLite maps no more than the file's size and clamps this to its build's
+ * limit (SQLITE_MAX_MMAP_SIZE, 2 GiB in the common builds); past the map,
+ * pages are read as before. Writes still go through write() and fsync: the
+ * map is read-only, so durability is unchanged. Why: a connection's page
+ * cache is small (2 MB by default) and private, so with millions of rows
+ * each look-up re-read the B-tree pages it crossed with a pread() of 4 KiB,
+ * while through the map every connection of the pool reads the kernel's
+ * page cache in place. The cost: an I/O error while reading the file
+ * through the map is a SIGBUS, not an error code. */
+#define CF_DB_SQLITE_MMAP_SIZE (INT64_C(64) * 1024 * 1024 * 1024)
 /* Connections in one pool. */
 #define CF_DB_POOL_MAX 64
 /* Connections per pool when the caller leaves the size to the backend

@@ -207,6 +207,24 @@ static void test_durability_settings(void **state)
     cf_db_close(db);
 }
 
+/* Every SQLite connection reads its file through a memory map (db.h
+ * CF_DB_SQLITE_MMAP_SIZE; SQLite clamps it to its build's limit), and the
+ * durability settings above stay as they were. */
+static void test_sqlite_mmap(void **state)
+{
+    struct fixture *fx = *state;
+    struct cf_db *db;
+    int64_t got = 0;
+
+    if (on_pg())
+        skip();
+    db = open_db(fx);
+    assert_int_equal(cf_db_run(db, &got, 1, NULL, "PRAGMA mmap_size", ""), CF_DB_ROW);
+    assert_true(got > 0);
+    assert_true(got <= CF_DB_SQLITE_MMAP_SIZE);
+    cf_db_close(db);
+}
+
 /* ---- types ---------------------------------------------------------------- */
 
 static void test_types_round_trip(void **state)
@@ -1119,6 +1137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_uris, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durability_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_mmap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_types_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraint_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_sql_and_binds, setup, teardown),
