@@ -532,6 +532,26 @@ static void replica_failed(void *ctx, size_t replica, int err, const char *why)
     finding_put(s->o, s->rec.uuid, s->rec.ids[replica], kind, why);
 }
 
+/* The key of rec (XFORM_E), unwrapped with the master keys into key.
+ * Returns 0, or CF_EUNAVAIL with err. */
+_Static_assert(CF_KEYRING_KEY_LEN == CF_XFORM_KEY_LEN, "an object key is an xform key");
+
+static int object_key(const struct cf_objsrv *o, const struct record *rec,
+                      uint8_t key[CF_KEYRING_KEY_LEN], char *err)
+{
+    char why[CF_ERR_LEN] = "";
+
+    if (o->keyring == NULL) {
+        cf_err_set(err, "the object is encrypted and this objsrv has no --master-key-file");
+        return CF_EUNAVAIL;
+    }
+    if (cf_keyring_unwrap(o->keyring, rec->wrapped, sizeof(rec->wrapped), key, why) < 0) {
+        cf_err_set(err, "cannot unwrap the object's key: %s", why);
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
 /* The filer request headers that read rec decoded (xform.h): its
  * transform and, when encrypted, its key unwrapped with the master keys.
  * line holds them, hdrs points at them (NULL-ended). Returns 0, or
@@ -541,7 +561,6 @@ static int xform_headers(const struct cf_objsrv *o, const struct record *rec, ch
                          const char *hdrs[3], char *err)
 {
     uint8_t key[CF_KEYRING_KEY_LEN];
-    char why[CF_ERR_LEN] = "";
     size_t n = 0;
 
     hdrs[0] = NULL;
@@ -551,14 +570,8 @@ static int xform_headers(const struct cf_objsrv *o, const struct record *rec, ch
                    (rec->xform & XFORM_E) ? "e" : "");
     hdrs[n++] = line[0];
     if (rec->xform & XFORM_E) {
-        if (o->keyring == NULL) {
-            cf_err_set(err, "the object is encrypted and this objsrv has no --master-key-file");
+        if (object_key(o, rec, key, err) < 0)
             return CF_EUNAVAIL;
-        }
-        if (cf_keyring_unwrap(o->keyring, rec->wrapped, sizeof(rec->wrapped), key, why) < 0) {
-            cf_err_set(err, "cannot unwrap the object's key: %s", why);
-            return CF_EUNAVAIL;
-        }
         memcpy(line[1], "X-Coffer-Key: ", 14);
         cf_hex_encode(key, sizeof(key), line[1] + 14);
         OPENSSL_cleanse(key, sizeof(key));
@@ -632,14 +645,8 @@ static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t fi
         flags |= CF_XFORM_Z;
     if (rec->xform & XFORM_E) {
         flags |= CF_XFORM_E;
-        if (o->keyring == NULL) {
-            cf_err_set(err, "the object is encrypted and this objsrv has no --master-key-file");
+        if (object_key(o, rec, key, err) < 0)
             return CF_EUNAVAIL;
-        }
-        if (cf_keyring_unwrap(o->keyring, rec->wrapped, sizeof(rec->wrapped), key, why) < 0) {
-            cf_err_set(err, "cannot unwrap the object's key: %s", why);
-            return CF_EUNAVAIL;
-        }
     }
     for (size_t i = 0; i < rec->n; i++) {
         bool mine = false;
