@@ -45,14 +45,6 @@
 #define TAKEOVER_BOUND_MS 6250
 #define TAKEOVER_LIMIT_MS 12000
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -102,9 +94,9 @@ static void t_monitors(void *arg)
     IT_CHECK(!is_active(m2.base));
 
     it_proc_kill9(&m1);
-    t0 = now_ms();
+    t0 = it_now_ms();
     IT_CHECKF(it_wait_for(active_cb, m2.base, 200, 50), "the passive monitor never took over");
-    took = now_ms() - t0;
+    took = it_now_ms() - t0;
     printf("monitor take-over after kill -9 of the active one: %" PRIu64
            " ms (stated bound %d ms)\n",
            took, TAKEOVER_BOUND_MS);

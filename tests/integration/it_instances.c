@@ -28,22 +28,6 @@
  * the tracker's poll of the filers in the same pass. */
 #define FILER_BOUND_MS 2500u
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Sleep until the monotonic clock reads at least t. A time bound is what
- * is under test here, not a wait for something to happen. */
-static void sleep_until(uint64_t t)
-{
-    for (uint64_t n = now_ms(); n < t; n = now_ms())
-        usleep((useconds_t)((t - n) * 1000u));
-}
-
 /* GET objsrv/v1/objects/UUID; the status. */
 static long download_status(const char *objsrv, const char *uuid)
 {
@@ -258,13 +242,13 @@ static void t_delete_bound(void *arg)
     it_download_ok(NULL, obj2.base, &keep);
 
     IT_EQ(it_object_delete(c.app.base, rec.uuid), 204);
-    t0 = now_ms();
+    t0 = it_now_ms();
     /* How soon, for the log; the bound is checked below. */
     g = (struct gone){obj2.base, rec.uuid};
     if (it_wait_for(refused, &g, 40, 50))
-        seen = now_ms() - t0;
+        seen = it_now_ms() - t0;
     fprintf(stderr, "objsrv 2 refused the deleted object %" PRIu64 " ms after the delete\n", seen);
-    sleep_until(t0 + DELETE_BOUND_MS);
+    it_sleep_until_ms(t0 + DELETE_BOUND_MS);
     IT_EQ(download_status(c.objsrv.base, rec.uuid), 404);
     IT_EQ(download_status(obj2.base, rec.uuid), 404);
     it_download_ok(NULL, obj3.base, &rec);
@@ -380,8 +364,8 @@ static void t_filers_clients(void *arg)
     st = it_coffer_cmd(out, sizeof(out), NULL, "admin", "filer", "maintenance", "--id", "4", "on",
                        "--monitor", mon.base, NULL);
     IT_CHECKF(it_exit_code(st) == 0, "filer maintenance: exit %d: %s", it_exit_code(st), out);
-    t0 = now_ms();
-    sleep_until(t0 + FILER_BOUND_MS);
+    t0 = it_now_ms();
+    it_sleep_until_ms(t0 + FILER_BOUND_MS);
     for (int i = 0; i < 4; i++) {
         IT_CHECKF(!upload_uses(c.app.base, seed++, 4), "app 1 still uses filer 4");
         IT_CHECKF(!upload_uses(app2.base, seed++, 4), "app 2 still uses filer 4");

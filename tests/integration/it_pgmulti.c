@@ -111,14 +111,6 @@ static void run_script(const char *script, const char *arg)
               it_exit_code(status));
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static unsigned shard_of(const char *uuid)
 {
     struct cf_uuid u;
@@ -300,7 +292,7 @@ static void back_off(void)
 static void count(struct load *ld, long st, uint64_t sent_ms)
 {
     if (st == 201 && ld->mark_ms != 0 && sent_ms > ld->mark_ms && ld->back_ms == 0)
-        ld->back_ms = now_ms() - ld->mark_ms;
+        ld->back_ms = it_now_ms() - ld->mark_ms;
     if (st >= 500 && st <= 599)
         ld->nfailed++;
     if (st == 503)
@@ -327,7 +319,7 @@ static void *app_load(void *arg)
 
     it_client_init(&cl);
     for (uint64_t i = 0; !ld->stop; i++) {
-        uint64_t seed = (uint64_t)lt->id * 1000000u + i, sent = now_ms();
+        uint64_t seed = (uint64_t)lt->id * 1000000u + i, sent = it_now_ms();
         long st = it_upload(&cl, ld->s->c.app.base, seed, LOAD_SIZE, 0, false, &rec);
 
         pthread_mutex_lock(&ld->mu);
@@ -352,7 +344,7 @@ static void *gw_load(void *arg)
     struct load *ld = arg;
 
     for (uint64_t seed = 5000000; !ld->stop; seed++) {
-        uint64_t sent = now_ms();
+        uint64_t sent = it_now_ms();
         unsigned u;
         long st;
 
@@ -515,7 +507,7 @@ static void t_add_shard_live(void *arg)
 
     /* Object shard 2 on server 2, while the app runs. */
     pg_new_db(loc, 2, "shard2");
-    t0 = now_ms();
+    t0 = it_now_ms();
     id = admin_shard_add(s.c.db, loc);
     IT_EQ(id, 2);
     snapshot(r.ld, &w);
@@ -523,7 +515,7 @@ static void t_add_shard_live(void *arg)
     /* The app re-reads the shards table every --poll-ms (200); the bound
      * leaves room for a loaded machine. */
     IT_CHECKF(it_wait_for(reached, &w, 200, 50), "no object on the new shard within 10 s");
-    t_obj = now_ms() - t0;
+    t_obj = it_now_ms() - t0;
 
     /* A file system shard on server 2 and a client there, while the
      * gateway runs: the gateway finds the shard on its first miss. */
@@ -612,7 +604,7 @@ static void t_failover(void *arg)
 
     run_script(failover, "stop");
     pthread_mutex_lock(&r.ld->mu);
-    r.ld->mark_ms = now_ms();
+    r.ld->mark_ms = it_now_ms();
     pthread_mutex_unlock(&r.ld->mu);
     snapshot(r.ld, &w);
     acked_before = w.acked;

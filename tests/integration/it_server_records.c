@@ -49,22 +49,6 @@ struct sys {
     char auth[AUTH]; /* "Authorization: Bearer ..." */
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Sleep until the monotonic clock reads at least t. A time bound is what
- * is under test here, not a wait for something to happen. */
-static void sleep_until(uint64_t t)
-{
-    for (uint64_t n = now_ms(); n < t; n = now_ms())
-        usleep((useconds_t)((t - n) * 1000u));
-}
-
 /* Start `coffer server` on "data" with nfilers filers and r replicas; pw:
  * the admin's password (NULL: read it from the first start's lines). */
 static void start_with(struct sys *y, unsigned nfilers, const char *r, const char *pw)
@@ -180,8 +164,8 @@ static void t_delete(void *arg)
 
     /* Read, so cached: refused from the bound on. */
     IT_EQ(it_object_delete(y.s.p.base, cached.uuid), 204);
-    t0 = now_ms();
-    sleep_until(t0 + DELETE_BOUND_MS);
+    t0 = it_now_ms();
+    it_sleep_until_ms(t0 + DELETE_BOUND_MS);
     IT_EQ(download_status(y.s.objsrv, cached.uuid), 404);
     it_download_ok(NULL, y.s.objsrv, &keep);
 

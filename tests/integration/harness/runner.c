@@ -130,6 +130,20 @@ void it_check_str(const char *file, int line, const char *what, const char *got,
         it_fail(file, line, "%s is \"%s\", expected \"%s\"", what, got ? got : "(null)", want);
 }
 
+uint64_t it_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void it_sleep_until_ms(uint64_t t)
+{
+    for (uint64_t n = it_now_ms(); n < t; n = it_now_ms())
+        usleep((useconds_t)((t - n) * 1000u));
+}
+
 bool it_wait_for(it_cond_cb cond, void *arg, unsigned tries, unsigned delay_ms)
 {
     unsigned n = tries * g_it.mult;

@@ -141,4 +141,10 @@ typedef bool (*it_cond_cb)(void *arg);
  * (the caller fails the case with a message saying what it waited for). */
 bool it_wait_for(it_cond_cb cond, void *arg, unsigned tries, unsigned delay_ms);
 
+/* The monotonic clock, in milliseconds. */
+uint64_t it_now_ms(void);
+/* Sleep until it_now_ms() reads at least t: for a case whose subject is a
+ * time bound, not a wait for something to happen (that is it_wait_for). */
+void it_sleep_until_ms(uint64_t t);
+
 #endif
