@@ -174,11 +174,29 @@ CF_MUST_CHECK int cf_db_set_busy_timeout(struct cf_db *db, unsigned ms);
  * Returns 0 or an error as listed above. */
 CF_MUST_CHECK int cf_db_exec(struct cf_db *db, const char *sql, char *err);
 
-/* cf_db_exec inside a write transaction of its own (db must not be in one):
- * for "CREATE ... IF NOT EXISTS" scripts that several processes may run at
- * the same moment, which PostgreSQL does not make safe on its own (one of two
- * sessions creating one table fails on a unique index of its catalog).
- * Returns 0 or an error as listed above; nothing is left half-made. */
+/* Whether sql (borrowed), a schema script, would create anything: *missing
+ * is false when every statement is "CREATE TABLE|INDEX IF NOT EXISTS name"
+ * (unquoted names; ';'-separated) and every name is already a table or an
+ * index of the database's schema, true otherwise (a statement of any other
+ * form counts as something to run). Returns 0 or an error as listed above.
+ *
+ * Why it matters: on PostgreSQL, "CREATE INDEX IF NOT EXISTS" locks its
+ * table in SHARE mode before it sees that the index exists, so a script run
+ * at every open would stall writers and can deadlock with a transaction
+ * that writes two of the script's tables in the other order. */
+CF_MUST_CHECK int cf_db_schema_missing(struct cf_db *db, const char *sql, bool *missing, char *err);
+
+/* cf_db_exec(sql) only when cf_db_schema_missing says it would create
+ * something; in or out of the caller's transaction. Returns 0 or an error as
+ * listed above. */
+CF_MUST_CHECK int cf_db_exec_missing(struct cf_db *db, const char *sql, char *err);
+
+/* cf_db_exec_missing inside a write transaction of its own (db must not be
+ * in one; none is begun when nothing is missing): for "CREATE ... IF NOT
+ * EXISTS" scripts that several processes may run at the same moment, which
+ * PostgreSQL does not make safe on its own (one of two sessions creating one
+ * table fails on a unique index of its catalog). Returns 0 or an error as
+ * listed above; nothing is left half-made. */
 CF_MUST_CHECK int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err);
 
 /* ---- transactions ------------------------------------------------------ */

@@ -5,6 +5,7 @@
  */
 #include "db_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -196,13 +197,97 @@ int cf_db_exec(struct cf_db *db, const char *sql, char *err)
     return rc;
 }
 
+/* The name a schema statement creates, if it is "CREATE TABLE|INDEX IF NOT
+ * EXISTS name ..." (leading blanks skipped), into name[cap]; false for any
+ * other statement or a name that does not fit. */
+static bool created_name(const char *stmt, size_t len, char *name, size_t cap)
+{
+    static const char *const forms[] = {"CREATE TABLE IF NOT EXISTS ",
+                                        "CREATE INDEX IF NOT EXISTS ",
+                                        "CREATE UNIQUE INDEX IF NOT EXISTS "};
+    const char *end = stmt + len;
+    size_t n = 0;
+
+    while (stmt < end && isspace((unsigned char)*stmt))
+        stmt++;
+    for (size_t i = 0; i < CF_ARRAY_LEN(forms); i++) {
+        size_t fl = strlen(forms[i]);
+        if ((size_t)(end - stmt) <= fl || strncmp(stmt, forms[i], fl) != 0)
+            continue;
+        for (stmt += fl; stmt < end && (isalnum((unsigned char)*stmt) || *stmt == '_'); stmt++) {
+            if (n + 1 >= cap)
+                return false;
+            /* Unquoted identifiers: PostgreSQL folds them to lower case. */
+            name[n++] = (char)tolower((unsigned char)*stmt);
+        }
+        name[n] = '\0';
+        return n > 0 && (stmt == end || isspace((unsigned char)*stmt) || *stmt == '(');
+    }
+    return false;
+}
+
+int cf_db_schema_missing(struct cf_db *db, const char *sql, bool *missing, char *err)
+{
+    static const char sql_sqlite[] = "SELECT count(*) FROM sqlite_master WHERE name = ?1";
+    static const char sql_pg[] =
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = ?1";
+    bool pg = strcmp(cf_db_backend(db), "postgres") == 0;
+    const char *p = sql;
+    int rc = 0;
+
+    *missing = false;
+    while (!*missing && *p != '\0') {
+        /* Statements end at ';' outside quoted literals. */
+        const char *q = p;
+        bool quoted = false;
+        char name[64];
+        int64_t has = 0;
+
+        for (; *q != '\0' && (quoted || *q != ';'); q++)
+            if (*q == '\'')
+                quoted = !quoted;
+        if (strspn(p, " \t\r\n") < (size_t)(q - p)) {
+            if (!created_name(p, (size_t)(q - p), name, sizeof(name))) {
+                *missing = true; /* not a statement this check understands: run it */
+                break;
+            }
+            rc = cf_db_run(db, &has, 1, err, pg ? sql_pg : sql_sqlite, "t", name);
+            if (rc < 0)
+                return rc;
+            *missing = has == 0;
+        }
+        p = *q == ';' ? q + 1 : q;
+    }
+    return 0;
+}
+
+int cf_db_exec_missing(struct cf_db *db, const char *sql, char *err)
+{
+    bool missing = true;
+    int rc = cf_db_schema_missing(db, sql, &missing, err);
+
+    if (rc == 0 && missing)
+        rc = cf_db_exec(db, sql, err);
+    return rc;
+}
+
 int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err)
 {
-    int rc = cf_db_begin(db, err);
+    bool missing = true;
+    int rc;
 
+    /* Refused in a caller's transaction, whatever is missing; that
+     * transaction is left alone. */
+    if (cf_db_in_transaction(db))
+        return cf_db_begin(db, err);
+    rc = cf_db_schema_missing(db, sql, &missing, err);
+    if (rc < 0 || !missing)
+        return rc;
+    rc = cf_db_begin(db, err);
     if (rc < 0)
-        return rc; /* a caller's transaction, if any, is left alone */
-    rc = cf_db_exec(db, sql, err);
+        return rc;
+    rc = cf_db_exec_missing(db, sql, err);
     if (rc == 0)
         rc = cf_db_commit(db, err);
     cf_db_rollback(db);

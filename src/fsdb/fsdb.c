@@ -456,7 +456,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_exec(db, meta_schema, err);
+    rc = cf_db_exec_missing(db, meta_schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_run(db, NULL, 0, err, stamp, "tii", kind, (int64_t)CF__FSDB_SCHEMA_VERSION,
@@ -466,7 +466,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     rc = cf_db_meta_check(db, uri, kind, CF__FSDB_SCHEMA_VERSION, shard_id, "fs shard", err);
     if (rc < 0)
         goto out;
-    rc = cf_db_exec(db, shard_id == 0 ? catalog_schema : shard_schema, err);
+    rc = cf_db_exec_missing(db, shard_id == 0 ? catalog_schema : shard_schema, err);
     if (rc == 0 && shard_id == 0)
         rc = catalog_migrate(db, err);
     if (rc < 0)
@@ -488,7 +488,7 @@ static int open_db(struct cf_db *db, const char *uri, uint32_t id, bool create, 
     else
         rc = cf_db_meta_check(db, uri, "fs-shard", CF__FSDB_SCHEMA_VERSION, id, "fs shard", err);
     if (rc == 0 && id != 0)
-        rc = cf_db_exec(db, shard_added, err);
+        rc = cf_db_exec_missing(db, shard_added, err);
     return rc;
 }
 

@@ -261,7 +261,7 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     rc = cf_db_begin(db, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_exec(db, meta_schema, err);
+    rc = cf_db_exec_missing(db, meta_schema, err);
     if (rc < 0)
         goto out;
     /* Check before creating the rest, so a wrong file gets no extra tables.
@@ -279,11 +279,11 @@ static int schema_init(struct cf_db *db, const char *uri, uint32_t shard_id, cha
     if (rc < 0)
         goto out;
     if (shard_id == 0)
-        rc = cf_db_exec(db, catalog_schema, err);
+        rc = cf_db_exec_missing(db, catalog_schema, err);
     if (rc == 0 && shard_id == 0)
         rc = catalog_migrate(db, err);
     if (rc == 0 && shard_id == 0)
-        rc = cf_db_exec(db, registry_schema, err);
+        rc = cf_db_exec_missing(db, registry_schema, err);
     if (rc < 0)
         goto out;
     rc = cf_db_commit(db, err);
