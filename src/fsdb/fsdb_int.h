@@ -149,9 +149,21 @@ int cf__fsdb_time_page(struct cf_fsdb *fs, uint64_t client, const char *sql, uin
  * root through live parents). Returns 0, CF_ENOTFOUND, or a db.h error. */
 int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, char *err);
 
-/* cf_fsdb_perm_effective on a connection the caller holds. */
+/* cf_fsdb_perm_effective on a connection the caller holds: checks that
+ * folder is live (cf__fsdb_folder_live), then cf__fsdb_perm_level_live. For
+ * a folder id that comes from outside the caller's transaction. */
 int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
                         enum cf_fsdb_level *out, char *err);
+
+/* The effective level of user on folder (fsdb.h "Permissions") into *out,
+ * without checking that folder is live: only for a folder that the
+ * caller's own read transaction reached by walking down from the root
+ * (tree.c, walk), which proves it. A trashed folder passed here would be
+ * judged by the entries on it and above it, not refused. Returns 0,
+ * CF_ENOTFOUND (user), CF_ECORRUPT (a stored level out of range), or a
+ * db.h error. */
+int cf__fsdb_perm_level_live(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                             enum cf_fsdb_level *out, char *err);
 
 /* 0 if no live folder or file of client named name is in parent, CF_EEXIST
  * if one is, or a db.h error. */

@@ -1140,6 +1140,107 @@ static void test_lookup_access(void **state)
     assert_int_equal(lvl, CF_FSDB_READ_WRITE);
 }
 
+/* The level cf_fsdb_lookup_access gives on the folder governing the entry
+ * at path, which must agree with cf_fsdb_perm_effective on that folder. */
+static enum cf_fsdb_level eff_path(struct fixture *fx, uint64_t user, const char *path)
+{
+    enum cf_fsdb_level l = CF_FSDB_READ_WRITE + 1;
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_entry e;
+
+    if (cf_fsdb_lookup_access(fx->fs, fx->a, user, path, false, &e, &l, err) != 0)
+        fail_msg("lookup_access %s: %s", path, err);
+    assert_int_equal(l, eff(fx, user, e.kind == CF_FSDB_FOLDER ? e.id : e.parent));
+    return l;
+}
+
+/* Every rule of fsdb.h "Permissions" through the path look-up, which
+ * judges the folders its walk reached without asking again whether they
+ * are live. */
+static void test_lookup_access_rules(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, b, c, alice, bob, admin, readers, writers;
+    const char *f = "/a/b/c/f";
+    enum cf_fsdb_level lvl = CF_FSDB_NONE;
+    struct cf_fsdb_entry e;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    b = mkdir_at(fx, fx->a, a, "b");
+    c = mkdir_at(fx, fx->a, b, "c");
+    (void)put(fx, fx->a, c, "f", 1);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "bob", "h", false, &bob, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "admin", "h", true, &admin, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "readers", &readers, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "writers", &writers, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, alice, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, writers, alice, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, bob, err), 0);
+
+    /* No entry anywhere: none; an admin: read-write. */
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, admin, f), CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, admin, "/"), CF_FSDB_READ_WRITE);
+
+    /* The nearest folder with an entry decides, above and below. */
+    set_perm(fx, ra, CF_FSDB_USER, alice, CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+    set_perm(fx, b, CF_FSDB_USER, alice, CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a/b/c"), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a/b/"), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_READ_WRITE);
+    /* A group entry nearer beats the user's own entry farther up. */
+    set_perm(fx, c, CF_FSDB_GROUP, readers, CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, "/a/b"), CF_FSDB_READ);
+    /* Among group entries at one folder the highest wins... */
+    set_perm(fx, c, CF_FSDB_GROUP, writers, CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, bob, f), CF_FSDB_NONE);
+    /* ...and the user's own entry there beats them, even when lower. */
+    set_perm(fx, c, CF_FSDB_USER, alice, CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_perm_remove(fx->fs, fx->a, c, CF_FSDB_USER, alice, err), 0);
+
+    /* A group in the groups trash grants nothing: with both gone, the
+     * farther folder's entry decides; restored, they count again. */
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, writers, admin, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, readers, admin, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, bob, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, writers, err), 0);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, readers, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+
+    /* A disabled user has none, an admin too. */
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, alice, true, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, admin, true, err), 0);
+    assert_int_equal(eff_path(fx, admin, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, alice, false, err), 0);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, admin, false, err), 0);
+
+    /* A folder on the way in the trash: nothing below it is found, by
+     * anyone; asked by id, its subfolders are not live either. */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, b, 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, f, false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, f, true, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/a/b/c", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/a/b", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, alice, c, &lvl, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, admin, b, &lvl, err), CF_ENOTFOUND);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_READ_WRITE);
+}
+
 /* ---- files, versions, copies, trash --------------------------------------------- */
 
 static void test_versions(void **state)
@@ -2397,6 +2498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_access_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_batches, setup, teardown),
