@@ -135,6 +135,11 @@ struct cf__fsdb_page {
 int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
                   void **out, size_t *n, bool *more, char *err);
 
+/* cf__fsdb_page on db, a connection of the client's shard the caller holds
+ * (and keeps: in its transaction, if one is open). */
+int cf__fsdb_page_on(struct cf_db *db, size_t limit, const struct cf__fsdb_page *p, void **out,
+                     size_t *n, bool *more, char *err);
+
 /* cf__fsdb_page of a list kept in time order (the trash, the emptied
  * files): sql takes ?1 the client, ?2 and ?3 the time and id of the last
  * row of the previous page (0 and 0 for the first), ?4 how many rows, and

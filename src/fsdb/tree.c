@@ -909,6 +909,40 @@ int cf_fsdb_versions_page_desc(struct cf_fsdb *fs, uint64_t client, uint64_t fil
     return rc;
 }
 
+int cf_fsdb_lookup_versions(struct cf_fsdb *fs, uint64_t client, uint64_t user, const char *path,
+                            uint32_t after_number, size_t limit, struct cf_fsdb_entry *out,
+                            enum cf_fsdb_level *level, struct cf_fsdb_version **v, size_t *n,
+                            bool *more, char *err)
+{
+    struct versions_after a = {client, 0, after_number, false, false};
+    const struct cf__fsdb_page p = {sizeof(**v), "versions", versions_page_query, versions_page_row,
+                                    &a};
+    struct cf__fsdb_conn c = {NULL, NULL};
+    void *got = NULL;
+    int rc;
+
+    *v = NULL;
+    *n = 0;
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d versions", CF_FSDB_LIST_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_begin(fs, client, &c, false, err);
+    if (rc < 0)
+        goto out;
+    rc = lookup_access(fs, c.db, client, user, path, false, out, level, err);
+    if (rc < 0 || out->kind != CF_FSDB_FILE || *level < CF_FSDB_READ)
+        goto out;
+    a.file = out->id;
+    rc = cf__fsdb_page_on(c.db, limit, &p, &got, n, more, err);
+    *v = got;
+out:
+    cf__fsdb_release(&c);
+    return rc;
+}
+
 int cf_fsdb_versions(struct cf_fsdb *fs, uint64_t client, uint64_t file,
                      struct cf_fsdb_version **out, size_t *n, char *err)
 {

@@ -7,7 +7,8 @@
  * another shard and in the same one); names and paths, good and bad, with spaces and non-ASCII;
  * mkdir, list, move and rename, including a folder into its own subtree; users, groups and the
  * permission inheritance matrix; versions and restore; copy sharing a UUID and the reference count;
- * trash, restore and empty returning exactly the UUIDs nothing names any more; retention;
+ * the path look-up with the access level and with a page of versions in one read; trash, restore
+ * and empty returning exactly the UUIDs nothing names any more; retention;
  * concurrent uploads to one path from 4 threads; the change journal.
  */
 #include <stdarg.h>
@@ -1239,6 +1240,125 @@ static void test_lookup_access_rules(void **state)
     assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, alice, c, &lvl, err), CF_ENOTFOUND);
     assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, admin, b, &lvl, err), CF_ENOTFOUND);
     assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_READ_WRITE);
+}
+
+/* The entry, the level and a page of versions in one read, as
+ * cf_fsdb_lookup_access and cf_fsdb_versions_page give them apart. */
+static void test_lookup_versions(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, alice, bob;
+    struct cf_fsdb_version *v = NULL, *w = NULL;
+    enum cf_fsdb_level lvl = CF_FSDB_NONE;
+    struct cf_fsdb_entry e, f;
+    size_t n = 0, wn = 0;
+    bool more = false, wmore = false;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    (void)put(fx, fx->a, a, "f", 1);
+    (void)put(fx, fx->a, a, "f", 2);
+    f = put(fx, fx->a, a, "f", 3);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "bob", "h", false, &bob, err), 0);
+    set_perm(fx, a, CF_FSDB_USER, alice, CF_FSDB_READ);
+
+    /* A reader gets the file, its level and the page asked for. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.kind, CF_FSDB_FILE);
+    assert_int_equal(e.id, f.id);
+    assert_int_equal(e.version, f.version);
+    assert_int_equal(e.version_no, 3);
+    assert_string_equal(e.uuid, f.uuid);
+    assert_memory_equal(e.sha512, f.sha512, sizeof(e.sha512));
+    assert_int_equal(lvl, CF_FSDB_READ);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_int_equal(cf_fsdb_versions_page(fx->fs, fx->a, f.id, 0, 2, &w, &wn, &wmore, err), 0);
+    assert_int_equal(wn, n);
+    assert_int_equal(wmore, more);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].id, w[i].id);
+        assert_int_equal(v[i].file, f.id);
+        assert_int_equal(v[i].number, i + 1);
+        assert_string_equal(v[i].uuid, w[i].uuid);
+        assert_false(v[i].current);
+    }
+    free(v);
+    free(w);
+    v = NULL;
+    /* The next page, and one past the last. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 2, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(v[0].number, 3);
+    assert_int_equal(v[0].id, f.version);
+    assert_true(v[0].current);
+    free(v);
+    more = true;
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 3, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_false(more);
+
+    /* No right to read, or a folder: the entry and level only. */
+    n = 9;
+    more = true;
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, bob, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.id, f.id);
+    assert_int_equal(lvl, CF_FSDB_NONE);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_false(more);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a", 0, 10, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.kind, CF_FSDB_FOLDER);
+    assert_int_equal(e.id, a);
+    assert_int_equal(lvl, CF_FSDB_READ);
+    assert_null(v);
+    assert_int_equal(n, 0);
+
+    /* Bad limits, missing entries, users and clients. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 0, &e, &lvl, &v, &n, &more, err),
+        CF_EINVAL);
+    assert_int_equal(cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, CF_FSDB_LIST_MAX + 1,
+                                             &e, &lvl, &v, &n, &more, err),
+                     CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/g", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, 999999, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, 999999, alice, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    /* In the trash, the file or its folder: not found. */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, f.id, 0, NULL, err), 0);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    (void)put(fx, fx->a, a, "g", 4);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, a, 0, NULL, err), 0);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/g", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_null(v);
 }
 
 /* ---- files, versions, copies, trash --------------------------------------------- */
@@ -2499,6 +2619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_batches, setup, teardown),
