@@ -244,9 +244,13 @@ out:
 /* Walk path down from the root to the folder holding its last component.
  * On success *folder is that folder (the root for "/") and last
  * (CF_FSDB_NAME_MAX + 1 bytes) the last component, or "" for "/". Each
- * folder of the walk is the named child of the one before, from the root,
- * so when the reads share one snapshot (cf__fsdb_begin) every folder it
- * reaches is live. */
+ * folder of the walk is the named child of the one before, from the root
+ * (a trashed folder has no parent, so nothing is reached through it): in
+ * a read transaction (cf__fsdb_begin) every folder it reaches is live.
+ * SQLite reads the whole walk in one snapshot; PostgreSQL, where
+ * cf_db_begin_read opens none, each step at its own moment, so a folder
+ * trashed after its step still counts as reached: a separate liveness
+ * check would only move that moment, not remove it. */
 static int walk(struct cf_fsdb *fs, struct cf_db *db, uint64_t client, const char *path,
                 uint64_t *folder, char *last, char *err)
 {
