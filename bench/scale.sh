@@ -230,8 +230,8 @@ SELECT id, rnd FROM objects WHERE id > ?1 AND deleted = 1 AND deleted_at <= ?2 O
 EOF
         echo "query plans (file system shard: path walk, permissions, file put, versions):"
         plans "$TMP/big/fsshard-0001.db" <<'EOF'
-SELECT id, parent_id, name, created, modified FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3
-SELECT o.id, o.folder_id, o.name, o.created, o.modified, v.id, v.number, v.uuid, v.size, v.sha512 FROM objects o JOIN versions v ON v.id = o.current_version WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name = ?3
+SELECT id FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3
+SELECT id, parent_id, name, created, modified, NULL, NULL, NULL, NULL, NULL, 0 FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3 UNION ALL SELECT o.id, o.folder_id, o.name, o.created, o.modified, v.id, v.number, v.uuid, v.size, v.sha512, 1 FROM objects o JOIN versions v ON v.id = o.current_version WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name = ?3 ORDER BY 11 LIMIT 1
 WITH RECURSIVE up (id, parent_id, is_root, depth) AS (SELECT id, parent_id, is_root, 0 FROM folders WHERE id = ?2 AND client_id = ?1 UNION ALL SELECT f.id, f.parent_id, f.is_root, up.depth + 1 FROM folders f JOIN up ON f.id = up.parent_id WHERE up.depth < 100000) SELECT p.level FROM up JOIN folder_perms p ON p.folder_id = up.id WHERE (p.kind = 0 AND p.principal_id = ?3) OR (p.kind = 1 AND p.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?3)) ORDER BY up.depth, p.kind, p.level DESC LIMIT 1
 SELECT (SELECT count(*) FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3) + (SELECT count(*) FROM objects WHERE client_id = ?1 AND folder_id = ?2 AND name = ?3)
 SELECT coalesce(max(number), 0) + 1 FROM versions WHERE object_id = ?1

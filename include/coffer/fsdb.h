@@ -456,6 +456,22 @@ CF_MUST_CHECK int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uin
                                         const char *path, bool of_parent, struct cf_fsdb_entry *out,
                                         enum cf_fsdb_level *level, char *err);
 
+/* GET /api/v1/versions/PATH in one read: cf_fsdb_lookup_access (without
+ * of_parent) and, when the entry is a file the user may read (*level at
+ * least CF_FSDB_READ on its folder), the page of its versions that
+ * cf_fsdb_versions_page gives for after_number and limit, all on one
+ * connection and in one read transaction. For a folder, or a file the user
+ * may not read, nothing more is read: *v is NULL, *n 0 and *more false, and
+ * refusing is the caller's job. *v: array of *n (caller owns; free(); NULL
+ * when *n is 0). Returns 0, CF_EINVAL (limit, checked first; bad path or
+ * name), or the errors of cf_fsdb_lookup_access and cf_fsdb_versions_page;
+ * on failure *v is NULL, *n 0 and *more false. */
+CF_MUST_CHECK int cf_fsdb_lookup_versions(struct cf_fsdb *fs, uint64_t client, uint64_t user,
+                                          const char *path, uint32_t after_number, size_t limit,
+                                          struct cf_fsdb_entry *out, enum cf_fsdb_level *level,
+                                          struct cf_fsdb_version **v, size_t *n, bool *more,
+                                          char *err);
+
 /* Create folder name (borrowed) in parent. *id_out (may be NULL) gets its id.
  * Returns 0, CF_EEXIST (a folder or file of that name is there), CF_EINVAL,
  * CF_ENOTFOUND (parent), or a db.h error. */

@@ -253,24 +253,27 @@ int cf__fsdb_grow(void **arr, size_t *cap, size_t n, size_t elem, char *err)
     return 0;
 }
 
-int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
-                  void **out, size_t *n, bool *more, char *err)
+static int check_limit(size_t limit, const struct cf__fsdb_page *p, char *err)
 {
-    struct cf__fsdb_conn c = {NULL, NULL};
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d %s", CF_FSDB_LIST_MAX, p->what);
+        return CF_EINVAL;
+    }
+    return 0;
+}
+
+int cf__fsdb_page_on(struct cf_db *db, size_t limit, const struct cf__fsdb_page *p, void **out,
+                     size_t *n, bool *more, char *err)
+{
     struct cf_db_stmt *s = NULL;
     unsigned char *v = NULL;
     size_t cnt = 0, cap = 0, want = limit + 1;
     int rc, i;
 
     *more = false;
-    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
-        cf_err_set(err, "a page holds 1 to %d %s", CF_FSDB_LIST_MAX, p->what);
-        rc = CF_EINVAL;
-        goto out;
-    }
-    rc = cf__fsdb_acquire(fs, client, &c, err);
+    rc = check_limit(limit, p, err);
     for (i = 0; rc == 0; i++) {
-        rc = p->query(c.db, p->arg, i, cnt, want, &s, err);
+        rc = p->query(db, p->arg, i, cnt, want, &s, err);
         if (rc < 0 || s == NULL)
             break;
         while (cnt < want) {
@@ -295,9 +298,7 @@ int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struc
         *more = true;
         cnt = limit;
     }
-out:
     cf_db_finalize(s);
-    cf__fsdb_release(&c);
     if (rc < 0) {
         free(v);
         v = NULL;
@@ -306,6 +307,24 @@ out:
     *out = v;
     *n = cnt;
     return rc < 0 ? rc : 0;
+}
+
+int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
+                  void **out, size_t *n, bool *more, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    rc = check_limit(limit, p, err);
+    if (rc == 0)
+        rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = cf__fsdb_page_on(c.db, limit, p, out, n, more, err);
+    cf__fsdb_release(&c);
+    return rc;
 }
 
 /* The keyset and statement of a cf__fsdb_time_page. */

@@ -135,6 +135,11 @@ struct cf__fsdb_page {
 int cf__fsdb_page(struct cf_fsdb *fs, uint64_t client, size_t limit, const struct cf__fsdb_page *p,
                   void **out, size_t *n, bool *more, char *err);
 
+/* cf__fsdb_page on db, a connection of the client's shard the caller holds
+ * (and keeps: in its transaction, if one is open). */
+int cf__fsdb_page_on(struct cf_db *db, size_t limit, const struct cf__fsdb_page *p, void **out,
+                     size_t *n, bool *more, char *err);
+
 /* cf__fsdb_page of a list kept in time order (the trash, the emptied
  * files): sql takes ?1 the client, ?2 and ?3 the time and id of the last
  * row of the previous page (0 and 0 for the first), ?4 how many rows, and
@@ -149,9 +154,21 @@ int cf__fsdb_time_page(struct cf_fsdb *fs, uint64_t client, const char *sql, uin
  * root through live parents). Returns 0, CF_ENOTFOUND, or a db.h error. */
 int cf__fsdb_folder_live(struct cf_db *db, uint64_t client, uint64_t folder, char *err);
 
-/* cf_fsdb_perm_effective on a connection the caller holds. */
+/* cf_fsdb_perm_effective on a connection the caller holds: checks that
+ * folder is live (cf__fsdb_folder_live), then cf__fsdb_perm_level_live. For
+ * a folder id that comes from outside the caller's transaction. */
 int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
                         enum cf_fsdb_level *out, char *err);
+
+/* The effective level of user on folder (fsdb.h "Permissions") into *out,
+ * without checking that folder is live: only for a folder that the
+ * caller's own read transaction reached by walking down from the root
+ * (tree.c, walk), which proves it. A trashed folder passed here would be
+ * judged by the entries on it and above it, not refused. Returns 0,
+ * CF_ENOTFOUND (user), CF_ECORRUPT (a stored level out of range), or a
+ * db.h error. */
+int cf__fsdb_perm_level_live(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                             enum cf_fsdb_level *out, char *err);
 
 /* 0 if no live folder or file of client named name is in parent, CF_EEXIST
  * if one is, or a db.h error. */

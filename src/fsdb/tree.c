@@ -126,21 +126,15 @@ static int file_by_name(struct cf_db *db, uint64_t client, uint64_t folder, cons
     return rc;
 }
 
-/* The folder name in parent, or the root when name is NULL. */
-static int folder_by_name(struct cf_db *db, uint64_t client, uint64_t parent, const char *name,
-                          struct cf_fsdb_entry *out, char *err)
+/* The client's root folder entry. */
+static int root_entry(struct cf_db *db, uint64_t client, struct cf_fsdb_entry *out, char *err)
 {
-    static const char sql_child[] = "SELECT id, parent_id, name, created, modified FROM folders"
-                                    " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
-    static const char sql_root[] = "SELECT id, parent_id, name, created, modified FROM folders"
-                                   " WHERE client_id = ?1 AND is_root = 1";
+    static const char sql[] = "SELECT id, parent_id, name, created, modified FROM folders"
+                              " WHERE client_id = ?1 AND is_root = 1";
     struct cf_db_stmt *s = NULL;
     int rc;
 
-    if (name == NULL)
-        rc = cf_db_query(db, &s, err, sql_root, "i", (int64_t)client);
-    else
-        rc = cf_db_query(db, &s, err, sql_child, "iit", (int64_t)client, (int64_t)parent, name);
+    rc = cf_db_query(db, &s, err, sql, "i", (int64_t)client);
     if (rc == 0)
         rc = one_entry(s, folder_row, out, err);
     cf_db_finalize(s);
@@ -167,13 +161,99 @@ int cf__fsdb_name_free(struct cf_db *db, uint64_t client, uint64_t parent, const
 
 /* ---- paths ------------------------------------------------------------------- */
 
-/* Walk path to the folder holding its last component. On success *folder is
- * that folder (the root for "/"), last (CF_FSDB_NAME_MAX + 1 bytes) the
- * last component, or "" for "/", and *root the root folder's entry. */
-static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *folder, char *last,
-                struct cf_fsdb_entry *root, char *err)
+/* The id of the client's root folder: from memory when fsdb keeps it (it
+ * never changes, fsdb_int.h), else read on db and kept. */
+static int root_id(struct cf_fsdb *fs, struct cf_db *db, uint64_t client, uint64_t *out, char *err)
 {
-    struct cf_fsdb_entry e;
+    static const char sql[] = "SELECT id FROM folders WHERE client_id = ?1 AND is_root = 1";
+    int64_t id = 0;
+    int rc;
+
+    *out = cf__fsdb_root_cached(fs, client);
+    if (*out != 0)
+        return 0;
+    rc = cf_db_run(db, &id, 1, err, sql, "i", (int64_t)client);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "not found");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        return rc;
+    *out = (uint64_t)id;
+    cf__fsdb_root_keep(fs, client, *out);
+    return 0;
+}
+
+/* The id of the folder name in parent: the unique (client, parent, name)
+ * index answers it alone. */
+static int folder_id_by_name(struct cf_db *db, uint64_t client, uint64_t parent, const char *name,
+                             uint64_t *out, char *err)
+{
+    static const char sql[] =
+        "SELECT id FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
+    int64_t id = 0;
+    int rc;
+
+    rc = cf_db_run(db, &id, 1, err, sql, "iit", (int64_t)client, (int64_t)parent, name);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "not found");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc < 0)
+        return rc;
+    *out = (uint64_t)id;
+    return 0;
+}
+
+/* The folder or else the live file name in folder, in one statement. A
+ * folder and a file never share a name in one folder (cf__fsdb_name_free
+ * guards every way in), and the folder would come first if they did. */
+static int entry_by_name(struct cf_db *db, uint64_t client, uint64_t folder, const char *name,
+                         struct cf_fsdb_entry *out, char *err)
+{
+    /* Both rows have file_cols' columns and then the kind, so folder_row
+     * and file_row read them as they read their own statements'. */
+    static const char sql[] =
+        "SELECT id, parent_id, name, created, modified, NULL, NULL, NULL, NULL, NULL, 0"
+        " FROM folders WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3"
+        " UNION ALL SELECT o.id, o.folder_id, o.name, o.created, o.modified, v.id, v.number,"
+        " v.uuid, v.size, v.sha512, 1 FROM objects o JOIN versions v ON v.id = o.current_version"
+        " WHERE o.client_id = ?1 AND o.folder_id = ?2 AND o.name = ?3 ORDER BY 11 LIMIT 1";
+    struct cf_db_stmt *s = NULL;
+    int rc;
+
+    rc = cf_db_query(db, &s, err, sql, "iit", (int64_t)client, (int64_t)folder, name);
+    if (rc < 0)
+        goto out;
+    rc = cf_db_step(s, err);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "not found");
+        rc = CF_ENOTFOUND;
+    }
+    if (rc != CF_DB_ROW)
+        goto out;
+    if (cf_db_column_int64(s, 10) == CF_FSDB_FOLDER)
+        rc = folder_row(s, out);
+    else
+        rc = file_row(s, out);
+out:
+    cf_db_finalize(s);
+    return rc;
+}
+
+/* Walk path down from the root to the folder holding its last component.
+ * On success *folder is that folder (the root for "/") and last
+ * (CF_FSDB_NAME_MAX + 1 bytes) the last component, or "" for "/". Each
+ * folder of the walk is the named child of the one before, from the root
+ * (a trashed folder has no parent, so nothing is reached through it): in
+ * a read transaction (cf__fsdb_begin) every folder it reaches is live.
+ * SQLite reads the whole walk in one snapshot; PostgreSQL, where
+ * cf_db_begin_read opens none, each step at its own moment, so a folder
+ * trashed after its step still counts as reached: a separate liveness
+ * check would only move that moment, not remove it. */
+static int walk(struct cf_fsdb *fs, struct cf_db *db, uint64_t client, const char *path,
+                uint64_t *folder, char *last, char *err)
+{
     const char *p, *q;
     size_t plen;
     int rc;
@@ -190,10 +270,9 @@ static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *f
         rc = CF_ETOOLARGE;
         goto out;
     }
-    rc = folder_by_name(db, client, 0, NULL, root, err);
+    rc = root_id(fs, db, client, folder, err);
     if (rc < 0)
         goto out;
-    *folder = root->id;
     p = path + 1;
     while (*p != '\0') {
         size_t len;
@@ -210,10 +289,9 @@ static int walk(struct cf_db *db, uint64_t client, const char *path, uint64_t *f
         /* The last component (one trailing '/' allowed) is the caller's. */
         if (*q == '\0' || q[1] == '\0')
             break;
-        rc = folder_by_name(db, client, *folder, last, &e, err);
+        rc = folder_id_by_name(db, client, *folder, last, folder, err);
         if (rc < 0)
             goto out;
-        *folder = e.id;
         last[0] = '\0';
         p = q + 1;
     }
@@ -223,24 +301,20 @@ out:
 }
 
 /* The entry at path, folder or file. */
-static int lookup(struct cf_db *db, uint64_t client, const char *path, struct cf_fsdb_entry *out,
-                  char *err)
+static int lookup(struct cf_fsdb *fs, struct cf_db *db, uint64_t client, const char *path,
+                  struct cf_fsdb_entry *out, char *err)
 {
     char last[CF_FSDB_NAME_MAX + 1];
-    struct cf_fsdb_entry root;
     uint64_t parent = 0;
     int rc;
 
-    rc = walk(db, client, path, &parent, last, &root, err);
+    rc = walk(fs, db, client, path, &parent, last, err);
     if (rc < 0)
         goto out;
-    if (last[0] == '\0') {
-        *out = root;
-        goto out;
-    }
-    rc = folder_by_name(db, client, parent, last, out, err);
-    if (rc == CF_ENOTFOUND)
-        rc = file_by_name(db, client, parent, last, out, err);
+    if (last[0] == '\0')
+        rc = root_entry(db, client, out, err);
+    else
+        rc = entry_by_name(db, client, parent, last, out, err);
 out:
     return rc;
 }
@@ -253,9 +327,30 @@ int cf_fsdb_lookup(struct cf_fsdb *fs, uint64_t client, const char *path, struct
 
     rc = cf__fsdb_acquire(fs, client, &c, err);
     if (rc == 0)
-        rc = lookup(c.db, client, path, out, err);
+        rc = lookup(fs, c.db, client, path, out, err);
     cf__fsdb_release(&c);
     return rc;
+}
+
+/* cf_fsdb_lookup_access on db, whose read transaction the caller has begun. */
+static int lookup_access(struct cf_fsdb *fs, struct cf_db *db, uint64_t client, uint64_t user,
+                         const char *path, bool of_parent, struct cf_fsdb_entry *out,
+                         enum cf_fsdb_level *level, char *err)
+{
+    uint64_t folder;
+    int rc;
+
+    rc = lookup(fs, db, client, path, out, err);
+    if (rc < 0)
+        return rc;
+    folder = !of_parent && out->kind == CF_FSDB_FOLDER ? out->id : out->parent;
+    /* The root's parent: no folder, nothing allowed there. */
+    if (folder == 0) {
+        *level = CF_FSDB_NONE;
+        return 0;
+    }
+    /* The walk just reached folder from the root in this transaction. */
+    return cf__fsdb_perm_level_live(db, client, user, folder, level, err);
 }
 
 int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user, const char *path,
@@ -263,20 +358,11 @@ int cf_fsdb_lookup_access(struct cf_fsdb *fs, uint64_t client, uint64_t user, co
                           char *err)
 {
     struct cf__fsdb_conn c = {NULL, NULL};
-    uint64_t folder;
     int rc;
 
     rc = cf__fsdb_begin(fs, client, &c, false, err);
     if (rc == 0)
-        rc = lookup(c.db, client, path, out, err);
-    if (rc == 0) {
-        folder = !of_parent && out->kind == CF_FSDB_FOLDER ? out->id : out->parent;
-        /* The root's parent: no folder, nothing allowed there. */
-        if (folder == 0)
-            *level = CF_FSDB_NONE;
-        else
-            rc = cf__fsdb_perm_level(c.db, client, user, folder, level, err);
-    }
+        rc = lookup_access(fs, c.db, client, user, path, of_parent, out, level, err);
     cf__fsdb_release(&c);
     return rc;
 }
@@ -824,6 +910,40 @@ int cf_fsdb_versions_page_desc(struct cf_fsdb *fs, uint64_t client, uint64_t fil
 
     rc = cf__fsdb_page(fs, client, limit, &p, &v, n, more, err);
     *out = v;
+    return rc;
+}
+
+int cf_fsdb_lookup_versions(struct cf_fsdb *fs, uint64_t client, uint64_t user, const char *path,
+                            uint32_t after_number, size_t limit, struct cf_fsdb_entry *out,
+                            enum cf_fsdb_level *level, struct cf_fsdb_version **v, size_t *n,
+                            bool *more, char *err)
+{
+    struct versions_after a = {client, 0, after_number, false, false};
+    const struct cf__fsdb_page p = {sizeof(**v), "versions", versions_page_query, versions_page_row,
+                                    &a};
+    struct cf__fsdb_conn c = {NULL, NULL};
+    void *got = NULL;
+    int rc;
+
+    *v = NULL;
+    *n = 0;
+    *more = false;
+    if (limit < 1 || limit > CF_FSDB_LIST_MAX) {
+        cf_err_set(err, "a page holds 1 to %d versions", CF_FSDB_LIST_MAX);
+        rc = CF_EINVAL;
+        goto out;
+    }
+    rc = cf__fsdb_begin(fs, client, &c, false, err);
+    if (rc < 0)
+        goto out;
+    rc = lookup_access(fs, c.db, client, user, path, false, out, level, err);
+    if (rc < 0 || out->kind != CF_FSDB_FILE || *level < CF_FSDB_READ)
+        goto out;
+    a.file = out->id;
+    rc = cf__fsdb_page_on(c.db, limit, &p, &got, n, more, err);
+    *v = got;
+out:
+    cf__fsdb_release(&c);
     return rc;
 }
 

@@ -695,8 +695,8 @@ int cf_fsdb_perm_list(struct cf_fsdb *fs, uint64_t client, uint64_t folder,
     return rc;
 }
 
-int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
-                        enum cf_fsdb_level *out, char *err)
+int cf__fsdb_perm_level_live(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                             enum cf_fsdb_level *out, char *err)
 {
     /* The first row decides: nearest folder, then the user's own entry (kind
      * 0) before group entries, then the highest level (fsdb.h "Permissions"). */
@@ -711,9 +711,6 @@ int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64
     int rc;
 
     rc = user_flags(db, client, user, &admin, &disabled, err);
-    if (rc < 0)
-        goto out;
-    rc = cf__fsdb_folder_live(db, client, folder, err);
     if (rc < 0)
         goto out;
     if (disabled) {
@@ -735,6 +732,16 @@ int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64
     *out = (enum cf_fsdb_level)level;
     rc = 0;
 out:
+    return rc;
+}
+
+int cf__fsdb_perm_level(struct cf_db *db, uint64_t client, uint64_t user, uint64_t folder,
+                        enum cf_fsdb_level *out, char *err)
+{
+    int rc = cf__fsdb_folder_live(db, client, folder, err);
+
+    if (rc == 0)
+        rc = cf__fsdb_perm_level_live(db, client, user, folder, out, err);
     return rc;
 }
 

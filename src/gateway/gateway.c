@@ -1807,37 +1807,38 @@ static json_t *version_json(const struct cf_fsdb_version *v)
                      (json_int_t)v->by_user, "current", v->current);
 }
 
-/* GET /api/v1/versions/PATH: one page of the file's versions; the cursor
- * is 'v' and the last version's number. */
-static enum MHD_Result versions_page(struct cf_gateway *g, struct MHD_Connection *c,
-                                     const struct who *w, const struct target *t, uint64_t file)
+/* The page GET /api/v1/versions/PATH asks for: *limit, and in *after the
+ * number its cursor ('v' and the last version's number) names (0: from the
+ * first). */
+static int versions_page_args(struct MHD_Connection *c, size_t *limit, uint32_t *after, char *err)
 {
-    const char *after = cf_http_query(c, "after"), *end = NULL;
-    struct cf_fsdb_version *v = NULL;
-    char err[CF_ERR_LEN] = "", next[24];
+    const char *q = cf_http_query(c, "after"), *end = NULL;
     uint64_t from = 0;
-    size_t n = 0, limit = 0;
-    bool more = false;
-    json_t *arr;
     int rc;
 
-    rc = page_limit(c, &limit, err);
-    if (rc == 0 && after != NULL &&
-        (after[0] != 'v' || cursor_num(after + 1, UINT32_MAX, &from, &end) < 0 || *end != '\0')) {
+    rc = page_limit(c, limit, err);
+    if (rc == 0 && q != NULL &&
+        (q[0] != 'v' || cursor_num(q + 1, UINT32_MAX, &from, &end) < 0 || *end != '\0')) {
         cf_err_set(err, "after is not a cursor this listing gave");
         rc = CF_EINVAL;
     }
-    if (rc == 0)
-        rc = cf_fsdb_versions_page(g->fs, w->client, file, (uint32_t)from, limit, &v, &n, &more,
-                                   err);
-    if (rc < 0)
-        return reply_err(c, rc, err);
-    arr = json_array();
+    *after = (uint32_t)from;
+    return rc;
+}
+
+/* The reply of GET /api/v1/versions/PATH: one page of the file's versions
+ * (n of v, borrowed), and the cursor of the next when more follow. */
+static enum MHD_Result versions_page(struct MHD_Connection *c, const struct target *t,
+                                     uint64_t file, const struct cf_fsdb_version *v, size_t n,
+                                     bool more)
+{
+    json_t *arr = json_array();
+    char next[24];
+
     for (size_t i = 0; i < n; i++)
         (void)json_array_append_new(arr, version_json(&v[i]));
     if (more)
         (void)snprintf(next, sizeof(next), "v%" PRIu32, v[n - 1].number);
-    free(v);
     return cf_http_reply_json(c, MHD_HTTP_OK,
                               json_pack("{s:s,s:I,s:o,s:o}", "path", t->path, "file",
                                         (json_int_t)file, "versions", arr, "next",
@@ -1848,14 +1849,16 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
                                 const struct who *w, const struct target *t)
 {
     const char *restore = cf_http_query(c, "restore"), *dl = cf_http_query(c, "download");
-    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0, list, more = false;
     struct cf_fsdb_version *v = NULL;
     struct cf_fsdb_entry e, out;
-    char err[CF_ERR_LEN] = "";
+    enum cf_fsdb_level have = CF_FSDB_NONE;
+    char err[CF_ERR_LEN] = "", page_err[CF_ERR_LEN] = "";
     enum MHD_Result res;
     uint64_t id = 0;
-    size_t n = 0;
-    int rc;
+    uint32_t after = 0;
+    size_t n = 0, limit = 0;
+    int rc, page_rc = 0;
 
     if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -1864,23 +1867,41 @@ static enum MHD_Result versions(struct cf_gateway *g, struct MHD_Connection *c, 
         return cf_http_reply_error(c, CF_EINVAL, "give restore=<version id>");
     if (!post && dl != NULL && parse_id(dl, &id) < 0)
         return cf_http_reply_error(c, CF_EINVAL, "give download=<version id>");
-    rc = cf_fsdb_lookup(g->fs, w->client, t->path, &e, err);
+    /* A listing reads the entry, the access and the page in one fsdb call;
+     * a bad page argument is answered after the path's own errors. */
+    list = !post && id == 0;
+    if (list)
+        page_rc = versions_page_args(c, &limit, &after, page_err);
+    if (list && page_rc == 0)
+        rc = cf_fsdb_lookup_versions(g->fs, w->client, w->user, t->path, after, limit, &e, &have,
+                                     &v, &n, &more, err);
+    else
+        rc = cf_fsdb_lookup_access(g->fs, w->client, w->user, t->path, false, &e, &have, err);
     if (rc == 0 && e.kind != CF_FSDB_FILE) {
         rc = CF_EINVAL;
         cf_err_set(err, "folders have no versions");
     }
     if (rc == 0)
-        rc = need(g, w, e.parent, post ? CF_FSDB_READ_WRITE : CF_FSDB_READ, err);
-    if (rc < 0)
+        rc = allowed(have, post ? CF_FSDB_READ_WRITE : CF_FSDB_READ, err);
+    if (rc == 0 && page_rc < 0) {
+        rc = page_rc;
+        cf_err_set(err, "%s", page_err);
+    }
+    if (rc < 0) {
+        free(v);
         return reply_err(c, rc, err);
+    }
     if (post) {
         rc = cf_fsdb_version_restore(g->fs, w->client, e.id, id, w->user, &out, err);
         if (rc < 0)
             return reply_err(c, rc, err);
         return reply_entry(c, MHD_HTTP_OK, &out);
     }
-    if (id == 0)
-        return versions_page(g, c, w, t, e.id);
+    if (list) {
+        res = versions_page(c, t, e.id, v, n, more);
+        free(v);
+        return res;
+    }
     rc = cf_fsdb_versions(g->fs, w->client, e.id, &v, &n, err);
     if (rc < 0)
         return reply_err(c, rc, err);

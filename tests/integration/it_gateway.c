@@ -522,6 +522,8 @@ static void t_isolation(void *arg)
     IT_EQ(st(&g, eve, "GET", FS "/private"), 404);
     IT_EQ(st(&g, eve, "DELETE", FS "/secret.txt"), 404);
     IT_EQ(st(&g, eve, "GET", "/api/v1/versions/secret.txt"), 404);
+    /* A bad page argument is answered after the path's own errors. */
+    IT_EQ(st(&g, eve, "GET", "/api/v1/versions/secret.txt?limit=0"), 404);
     IT_EQ(st(&g, eve, "POST", FS "/secret.txt?op=copy&to=/mine.txt"), 404);
     IT_EQ(put_status(&g, eve, FS "/private/x", 10), 404);
     IT_EQ(req(&g, eve, "GET", FS "/", &r), 200);
@@ -543,6 +545,7 @@ static void t_isolation(void *arg)
     get_ok(&g, reader, FS "/shared/a.bin", 43, 3000);
     IT_CHECK(listed(&g, reader, FS "/shared", "a.bin", "file"));
     IT_EQ(st(&g, reader, "GET", "/api/v1/versions/shared/a.bin"), 200);
+    IT_EQ(st(&g, reader, "POST", "/api/v1/versions/shared/a.bin?restore=1"), 403);
     IT_EQ(req(&g, reader, "PUT", FS "/shared/b.bin", &r), 403);
     it_check_error_body(&r, "EPERM");
     it_resp_fini(&r);

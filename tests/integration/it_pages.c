@@ -262,6 +262,15 @@ static void case_big_folder(void *arg)
         json_decref(j);
     } while (next != NULL);
     IT_EQ(seen, 5);
+    IT_EQ(get_json(&s, &cl, "/api/v1/versions/docs/v?after=v5", &j), 200);
+    IT_EQ(json_array_size(json_object_get(j, "versions")), 0);
+    IT_CHECK(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    IT_EQ(get_json(&s, &cl, "/api/v1/versions/docs/v?limit=0", &j), 400);
+    IT_EQ(get_json(&s, &cl, "/api/v1/versions/docs/v?after=5", &j), 400);
+    /* The path's own errors come before those of the page's arguments. */
+    IT_EQ(get_json(&s, &cl, "/api/v1/versions/docs/nothing?limit=0", &j), 404);
+    IT_EQ(get_json(&s, &cl, "/api/v1/versions/docs?after=v1", &j), 400);
     seen = 0;
     do {
         const json_t *es;

@@ -7,7 +7,8 @@
  * another shard and in the same one); names and paths, good and bad, with spaces and non-ASCII;
  * mkdir, list, move and rename, including a folder into its own subtree; users, groups and the
  * permission inheritance matrix; versions and restore; copy sharing a UUID and the reference count;
- * trash, restore and empty returning exactly the UUIDs nothing names any more; retention;
+ * the path look-up with the access level and with a page of versions in one read; trash, restore
+ * and empty returning exactly the UUIDs nothing names any more; retention;
  * concurrent uploads to one path from 4 threads; the change journal.
  */
 #include <stdarg.h>
@@ -1138,6 +1139,226 @@ static void test_lookup_access(void **state)
     assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, "/a/b/g", false, &e, &lvl, err),
                      0);
     assert_int_equal(lvl, CF_FSDB_READ_WRITE);
+}
+
+/* The level cf_fsdb_lookup_access gives on the folder governing the entry
+ * at path, which must agree with cf_fsdb_perm_effective on that folder. */
+static enum cf_fsdb_level eff_path(struct fixture *fx, uint64_t user, const char *path)
+{
+    enum cf_fsdb_level l = CF_FSDB_READ_WRITE + 1;
+    char err[CF_ERR_LEN] = "";
+    struct cf_fsdb_entry e;
+
+    if (cf_fsdb_lookup_access(fx->fs, fx->a, user, path, false, &e, &l, err) != 0)
+        fail_msg("lookup_access %s: %s", path, err);
+    assert_int_equal(l, eff(fx, user, e.kind == CF_FSDB_FOLDER ? e.id : e.parent));
+    return l;
+}
+
+/* Every rule of fsdb.h "Permissions" through the path look-up, which
+ * judges the folders its walk reached without asking again whether they
+ * are live. */
+static void test_lookup_access_rules(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, b, c, alice, bob, admin, readers, writers;
+    const char *f = "/a/b/c/f";
+    enum cf_fsdb_level lvl = CF_FSDB_NONE;
+    struct cf_fsdb_entry e;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    b = mkdir_at(fx, fx->a, a, "b");
+    c = mkdir_at(fx, fx->a, b, "c");
+    (void)put(fx, fx->a, c, "f", 1);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "bob", "h", false, &bob, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "admin", "h", true, &admin, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "readers", &readers, err), 0);
+    assert_int_equal(cf_fsdb_group_add(fx->fs, fx->a, "writers", &writers, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, alice, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, writers, alice, err), 0);
+    assert_int_equal(cf_fsdb_group_member_add(fx->fs, fx->a, readers, bob, err), 0);
+
+    /* No entry anywhere: none; an admin: read-write. */
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, admin, f), CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, admin, "/"), CF_FSDB_READ_WRITE);
+
+    /* The nearest folder with an entry decides, above and below. */
+    set_perm(fx, ra, CF_FSDB_USER, alice, CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+    set_perm(fx, b, CF_FSDB_USER, alice, CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a/b/c"), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a/b/"), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_READ_WRITE);
+    /* A group entry nearer beats the user's own entry farther up. */
+    set_perm(fx, c, CF_FSDB_GROUP, readers, CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, "/a/b"), CF_FSDB_READ);
+    /* Among group entries at one folder the highest wins... */
+    set_perm(fx, c, CF_FSDB_GROUP, writers, CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+    assert_int_equal(eff_path(fx, bob, f), CF_FSDB_NONE);
+    /* ...and the user's own entry there beats them, even when lower. */
+    set_perm(fx, c, CF_FSDB_USER, alice, CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(cf_fsdb_perm_remove(fx->fs, fx->a, c, CF_FSDB_USER, alice, err), 0);
+
+    /* A group in the groups trash grants nothing: with both gone, the
+     * farther folder's entry decides; restored, they count again. */
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, writers, admin, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_delete(fx->fs, fx->a, readers, admin, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ);
+    assert_int_equal(eff_path(fx, bob, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, writers, err), 0);
+    assert_int_equal(cf_fsdb_group_restore(fx->fs, fx->a, readers, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_READ_WRITE);
+
+    /* A disabled user has none, an admin too. */
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, alice, true, err), 0);
+    assert_int_equal(eff_path(fx, alice, f), CF_FSDB_NONE);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, admin, true, err), 0);
+    assert_int_equal(eff_path(fx, admin, f), CF_FSDB_NONE);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, alice, false, err), 0);
+    assert_int_equal(cf_fsdb_user_set_disabled(fx->fs, fx->a, admin, false, err), 0);
+
+    /* A folder on the way in the trash: nothing below it is found, by
+     * anyone; asked by id, its subfolders are not live either. */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, b, 0, NULL, err), 0);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, alice, f, false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, f, true, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/a/b/c", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_lookup_access(fx->fs, fx->a, admin, "/a/b", false, &e, &lvl, err),
+                     CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, alice, c, &lvl, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_perm_effective(fx->fs, fx->a, admin, b, &lvl, err), CF_ENOTFOUND);
+    assert_int_equal(eff_path(fx, alice, "/a"), CF_FSDB_READ_WRITE);
+}
+
+/* The entry, the level and a page of versions in one read, as
+ * cf_fsdb_lookup_access and cf_fsdb_versions_page give them apart. */
+static void test_lookup_versions(void **state)
+{
+    struct fixture *fx = *state;
+    char err[CF_ERR_LEN] = "";
+    uint64_t ra = root(fx, fx->a), a, alice, bob;
+    struct cf_fsdb_version *v = NULL, *w = NULL;
+    enum cf_fsdb_level lvl = CF_FSDB_NONE;
+    struct cf_fsdb_entry e, f;
+    size_t n = 0, wn = 0;
+    bool more = false, wmore = false;
+
+    a = mkdir_at(fx, fx->a, ra, "a");
+    (void)put(fx, fx->a, a, "f", 1);
+    (void)put(fx, fx->a, a, "f", 2);
+    f = put(fx, fx->a, a, "f", 3);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "alice", "h", false, &alice, err), 0);
+    assert_int_equal(cf_fsdb_user_add(fx->fs, fx->a, "bob", "h", false, &bob, err), 0);
+    set_perm(fx, a, CF_FSDB_USER, alice, CF_FSDB_READ);
+
+    /* A reader gets the file, its level and the page asked for. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.kind, CF_FSDB_FILE);
+    assert_int_equal(e.id, f.id);
+    assert_int_equal(e.version, f.version);
+    assert_int_equal(e.version_no, 3);
+    assert_string_equal(e.uuid, f.uuid);
+    assert_memory_equal(e.sha512, f.sha512, sizeof(e.sha512));
+    assert_int_equal(lvl, CF_FSDB_READ);
+    assert_int_equal(n, 2);
+    assert_true(more);
+    assert_int_equal(cf_fsdb_versions_page(fx->fs, fx->a, f.id, 0, 2, &w, &wn, &wmore, err), 0);
+    assert_int_equal(wn, n);
+    assert_int_equal(wmore, more);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].id, w[i].id);
+        assert_int_equal(v[i].file, f.id);
+        assert_int_equal(v[i].number, i + 1);
+        assert_string_equal(v[i].uuid, w[i].uuid);
+        assert_false(v[i].current);
+    }
+    free(v);
+    free(w);
+    v = NULL;
+    /* The next page, and one past the last. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 2, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(n, 1);
+    assert_false(more);
+    assert_int_equal(v[0].number, 3);
+    assert_int_equal(v[0].id, f.version);
+    assert_true(v[0].current);
+    free(v);
+    more = true;
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 3, 2, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_false(more);
+
+    /* No right to read, or a folder: the entry and level only. */
+    n = 9;
+    more = true;
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, bob, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.id, f.id);
+    assert_int_equal(lvl, CF_FSDB_NONE);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    assert_false(more);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a", 0, 10, &e, &lvl, &v, &n, &more, err),
+        0);
+    assert_int_equal(e.kind, CF_FSDB_FOLDER);
+    assert_int_equal(e.id, a);
+    assert_int_equal(lvl, CF_FSDB_READ);
+    assert_null(v);
+    assert_int_equal(n, 0);
+
+    /* Bad limits, missing entries, users and clients. */
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 0, &e, &lvl, &v, &n, &more, err),
+        CF_EINVAL);
+    assert_int_equal(cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, CF_FSDB_LIST_MAX + 1,
+                                             &e, &lvl, &v, &n, &more, err),
+                     CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/g", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_EINVAL);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, 999999, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, 999999, alice, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    /* In the trash, the file or its folder: not found. */
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FILE, f.id, 0, NULL, err), 0);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/f", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    (void)put(fx, fx->a, a, "g", 4);
+    assert_int_equal(cf_fsdb_trash_put(fx->fs, fx->a, CF_FSDB_FOLDER, a, 0, NULL, err), 0);
+    assert_int_equal(
+        cf_fsdb_lookup_versions(fx->fs, fx->a, alice, "/a/g", 0, 10, &e, &lvl, &v, &n, &more, err),
+        CF_ENOTFOUND);
+    assert_null(v);
 }
 
 /* ---- files, versions, copies, trash --------------------------------------------- */
@@ -2397,6 +2618,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_trash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_trash_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_access, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_access_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_expire_batches, setup, teardown),
