@@ -109,6 +109,10 @@ struct cf_objsrv;
 CF_MUST_CHECK int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out,
                                   uint16_t *port_out, char *err);
 
+/* What cf_objsrv_read returns for a read of the whole object, which it
+ * verified against the record's SHA-512 (a part returns 0). */
+#define CF_OBJSRV_READ_WHOLE 1
+
 /* Read bytes [first, first + len) of object uuid (borrowed, NUL-terminated)
  * into buf (len bytes, the caller's) as GET /v1/objects/<uuid> with that
  * Range does, without HTTP, for a caller in the same process (`coffer
@@ -116,14 +120,21 @@ CF_MUST_CHECK int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_o
  * in read order with failover, a transformed object decoded, a read of the
  * whole object verified against the record's SHA-512 before it returns.
  * The whole range is read before the call returns, so keep len small (the
- * gateway uses it up to CF_FETCH_WHOLE_MAX). Returns 0; CF_EBADREQ (a
- * malformed UUID), CF_ENOTFOUND (no such object), CF_EINVAL (the range goes
- * past the object's end), CF_EUNAVAIL (no record, or no replica could be
- * read) or another CF_E* code, with a detail in err (char[CF_ERR_LEN]).
- * Thread-safe: called from any thread while o serves (before
- * cf_objsrv_drain). */
+ * gateway uses it up to CF_FETCH_WHOLE_MAX). Returns 0 for a part of the
+ * object (its bytes are not checked against anything);
+ * CF_OBJSRV_READ_WHOLE when [first, first + len) is the whole object
+ * (first 0, len the record's size > 0): then buf holds exactly the bytes
+ * whose SHA-512 the record holds, and that SHA-512 is copied into sha_out
+ * (CF_SHA512_LEN bytes, the caller's; NULL: not wanted), so a caller that
+ * knows the object's SHA-512 checks the bytes by comparing it with sha_out
+ * instead of hashing them again. Errors: CF_EBADREQ (a malformed UUID),
+ * CF_ENOTFOUND (no such object), CF_EINVAL (the range goes past the
+ * object's end), CF_EUNAVAIL (no record, or no replica could be read) or
+ * another CF_E* code, with a detail in err (char[CF_ERR_LEN]); buf and
+ * sha_out are then undefined. Thread-safe: called from any thread while o
+ * serves (before cf_objsrv_drain). */
 CF_MUST_CHECK int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first,
-                                 uint64_t len, void *buf, char *err);
+                                 uint64_t len, void *buf, uint8_t *sha_out, char *err);
 
 /* Stop accepting, let requests in flight finish (up to timeout_s), close. */
 void cf_objsrv_drain(struct cf_objsrv *o, unsigned timeout_s);

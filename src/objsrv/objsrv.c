@@ -678,12 +678,13 @@ static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t fi
 }
 
 int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64_t len, void *buf,
-                   char *err)
+                   uint8_t *sha_out, char *err)
 {
     struct record rec;
     struct stream *s = NULL;
     struct cf_uuid u;
     size_t from = 0;
+    bool whole;
     int rc;
 
     if (cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0)
@@ -698,16 +699,19 @@ int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64
                    len, rec.size);
         return CF_EINVAL;
     }
+    /* Both ways below verify a whole read against rec.sha (read_local,
+     * and the fetch's opts.sha in stream_open) before they return it. */
+    whole = first == 0 && len == rec.size;
     order_replicas(o, &rec);
     if (o->replica_cb != NULL) {
         rc = read_local(o, &rec, first, len, buf, &from, err);
-        if (rc <= 0) {
-            if (rc < 0) {
-                cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, err);
-                cache_drop(o, uuid);
-            }
+        if (rc < 0) {
+            cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, err);
+            cache_drop(o, uuid);
             return rc;
         }
+        if (rc == 0)
+            goto done;
         /* The replicas from `from` on are not in this process. */
         memmove(rec.urls, rec.urls + from, (rec.n - from) * sizeof(rec.urls[0]));
         memmove(rec.ids, rec.ids + from, (rec.n - from) * sizeof(rec.ids[0]));
@@ -718,13 +722,19 @@ int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64
     if (rc < 0)
         return rc;
     rc = cf_fetch_read_all(s->f, buf, (size_t)len);
+    free_cb(s);
     if (rc < 0) {
         cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, cf_strerror(rc));
         cf_err_set(err, "no replica could be read: %s", cf_strerror(rc));
         cache_drop(o, uuid);
+        return rc;
     }
-    free_cb(s);
-    return rc;
+done:
+    if (!whole)
+        return 0;
+    if (sha_out != NULL)
+        memcpy(sha_out, rec.sha, sizeof(rec.sha));
+    return CF_OBJSRV_READ_WHOLE;
 }
 
 static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)

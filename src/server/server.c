@@ -486,9 +486,9 @@ static void stop_beats(struct server *s)
 
 /* The gateway's small reads (gateway.h read_cb): the objsrv of this process. */
 static int objsrv_read(void *ctx, const char *uuid, uint64_t first, uint64_t len, void *buf,
-                       char *err)
+                       uint8_t *sha_out, char *err)
 {
-    return cf_objsrv_read(ctx, uuid, first, len, buf, err);
+    return cf_objsrv_read(ctx, uuid, first, len, buf, sha_out, err);
 }
 
 /* objsrv's filers in process (objsrv.h replica_cb): the replicas whose URL
