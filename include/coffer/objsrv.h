@@ -27,11 +27,13 @@
  *
  * In process: an embedder that runs the app in the same process (`coffer
  * server`) may give objsrv a record source (record_cb below), which is
- * then asked instead of GET /v1/objects/<uuid>/info: no HTTP request, no
- * JSON text either way. The cache, the change feed and the findings work
- * as above (the feed and the findings still go to --app over HTTP). The
- * metric coffer_objsrv_record_lookups_total{via="http"|"in_process"}
- * counts the records asked for each way (cache misses).
+ * then asked instead of GET /v1/objects/<uuid>/info: no HTTP request and
+ * no JSON; the record comes as objdb.h structs, checked and used as one
+ * from the app's JSON would be. The cache, the change feed and the
+ * findings work as above (the feed and the findings still go to --app
+ * over HTTP). The metric
+ * coffer_objsrv_record_lookups_total{via="http"|"in_process"} counts the
+ * records asked for each way (cache misses).
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
@@ -47,15 +49,18 @@
 #include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
+#include "coffer/objdb.h"
 
 /* A record source in the same process: the record of uuid (borrowed,
- * NUL-terminated, already a well-formed UUID) as GET /v1/objects/<uuid>/info
- * of the app replies it (app.h cf_app_record). On success it returns 0 and
- * *out (the caller, objsrv, owns it; json_decref); else *out is NULL and
- * it returns CF_ENOTFOUND (no such object, or deleted: objsrv answers 404)
- * or another CF_E* code (objsrv answers 503), with a detail in err
- * (char[CF_ERR_LEN]). Called from objsrv's connection threads at once. */
-typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, json_t **out, char *err);
+ * NUL-terminated, already a well-formed UUID) as app.h cf_app_record gives
+ * it, which GET /v1/objects/<uuid>/info of the app replies as JSON: *rec,
+ * and filers[i] (CF_OBJDB_REPLICAS_MAX of them, objsrv's) describing
+ * rec->filers[i] for i < rec->nfilers. Returns 0; CF_ENOTFOUND (no such
+ * object, or deleted: objsrv answers 404) or another CF_E* code (objsrv
+ * answers 503), with a detail in err (char[CF_ERR_LEN]); rec and filers
+ * are then not used. Called from objsrv's connection threads at once. */
+typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, struct cf_objdb_record *rec,
+                                   struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err);
 
 /* Filers in the same process: when the replica at url (an object URL of a
  * record, "BASE/o/PATH", borrowed) is on one of them, set *mine and read

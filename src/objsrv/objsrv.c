@@ -285,22 +285,31 @@ static void order_replicas(struct cf_objsrv *o, struct record *r)
     }
 }
 
-/* A replica's filer as the app describes it ({"status", "read_weight"}):
- * what order_replicas needs. A record from an app that sends no read
- * weight reads as CF_OBJDB_READ_WEIGHT_DEFAULT. */
-static struct cf_distrib_replica replica_rank(json_t *f)
+/* A replica's filer as the app describes it (its status and read weight):
+ * what order_replicas needs. */
+static struct cf_distrib_replica replica_rank(const char *status, int64_t read_weight)
 {
-    const char *st = json_string_value(json_object_get(f, "status"));
-    json_t *rw = json_object_get(f, "read_weight");
-    json_int_t w = json_is_integer(rw) ? json_integer_value(rw) : CF_OBJDB_READ_WEIGHT_DEFAULT;
-
-    return (struct cf_distrib_replica){.read_weight = w < 0 ? 0
-                                                      : w > CF_OBJDB_WEIGHT_MAX
+    return (struct cf_distrib_replica){.read_weight = read_weight < 0 ? 0
+                                                      : read_weight > CF_OBJDB_WEIGHT_MAX
                                                           ? CF_OBJDB_WEIGHT_MAX
-                                                          : (uint32_t)w,
-                                       .up = st != NULL && cf_objdb_status_up(st),
-                                       .busy = st != NULL && strcmp(st, CF_OBJDB_BUSY) == 0,
+                                                          : (uint32_t)read_weight,
+                                       .up = status != NULL && cf_objdb_status_up(status),
+                                       .busy = status != NULL && strcmp(status, CF_OBJDB_BUSY) == 0,
                                        .bad = false};
+}
+
+/* Add to r (its path set) the replica on the filer id at base URL url (may
+ * be NULL) with that status and read weight; a filer with no URL (one the
+ * app does not know) has nothing to read and is left out. */
+static void record_add(struct record *r, const char *url, int64_t id, const char *status,
+                       int64_t read_weight)
+{
+    if (url == NULL || url[0] == '\0' || r->n == CF_FETCH_MAX_REPLICAS ||
+        cf_replica_url(url, r->path, r->urls[r->n]) < 0)
+        return;
+    r->ids[r->n] = id > 0 && id <= (int64_t)UINT32_MAX ? (uint32_t)id : 0;
+    r->rank[r->n] = replica_rank(status, read_weight);
+    r->n++;
 }
 
 /* Turn the app's JSON record into a struct record. */
@@ -339,13 +348,13 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *f = json_array_get(filers, i);
-        const char *url = json_string_value(json_object_get(f, "url"));
-        json_int_t id = json_integer_value(json_object_get(f, "id"));
-        if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0) {
-            r->ids[r->n] = id > 0 && id <= (json_int_t)UINT32_MAX ? (uint32_t)id : 0;
-            r->rank[r->n] = replica_rank(f);
-            r->n++;
-        }
+        json_t *rw = json_object_get(f, "read_weight");
+        /* A record from an app that sends no read weight reads as the
+         * default. */
+        record_add(r, json_string_value(json_object_get(f, "url")),
+                   json_integer_value(json_object_get(f, "id")),
+                   json_string_value(json_object_get(f, "status")),
+                   json_is_integer(rw) ? json_integer_value(rw) : CF_OBJDB_READ_WEIGHT_DEFAULT);
     }
     if (r->n == 0) {
         cf_err_set(err, "no replica of the object is registered");
@@ -354,16 +363,56 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     return 0;
 }
 
-/* The app's record of uuid, as JSON, from the app in this process:
- * CF_ENOTFOUND stays (404), every other failure is CF_EUNAVAIL (503), as
- * over HTTP. */
-static int ask_local(struct cf_objsrv *o, const char *uuid, json_t **j, char *err)
+_Static_assert(CF_OBJDB_REPLICAS_MAX <= CF_FETCH_MAX_REPLICAS, "a record's filers fit a fetch");
+
+/* The same from the app in this process (record_cb): in and filers as
+ * app.h cf_app_record gives them, checked as parse_record checks what
+ * the app's JSON says of them. */
+static int record_of(const struct cf_objdb_record *in, const struct cf_objdb_filer *filers,
+                     const char *uuid, struct record *r, char *err)
 {
+    if (in->nfilers == 0 || in->nfilers > CF_OBJDB_REPLICAS_MAX ||
+        snprintf(r->path, sizeof(r->path), "%s", in->path) >= (int)sizeof(r->path)) {
+        cf_err_set(err, "the app gave a malformed record");
+        return CF_EINTERNAL;
+    }
+    (void)snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
+    r->size = in->size;
+    memcpy(r->sha, in->sha512, sizeof(r->sha));
+    r->xform = 0;
+    if (in->xform & CF_OBJDB_XFORM_Z)
+        r->xform |= XFORM_Z;
+    if (in->xform & CF_OBJDB_XFORM_E) {
+        r->xform |= XFORM_E;
+        if (in->key_len != sizeof(r->wrapped)) {
+            cf_err_set(err, "the app gave an encrypted record without its key");
+            return CF_EINTERNAL;
+        }
+        memcpy(r->wrapped, in->key, sizeof(r->wrapped));
+    }
+    r->n = 0;
+    for (unsigned i = 0; i < in->nfilers; i++)
+        record_add(r, filers[i].url, in->filers[i], filers[i].status, filers[i].read_weight);
+    if (r->n == 0) {
+        cf_err_set(err, "no replica of the object is registered");
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+/* The record of uuid from the app in this process: CF_ENOTFOUND stays
+ * (404), every other failure of the app is CF_EUNAVAIL (503), as over
+ * HTTP; a record that does not check is refused as parse_record refuses
+ * one. */
+static int ask_local(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
+{
+    struct cf_objdb_record in;
+    struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX];
     char why[CF_ERR_LEN] = "";
     int rc;
 
     cf_metric_add(o->m_lookups_local, 1);
-    rc = o->record_cb(o->record_ctx, uuid, j, why);
+    rc = o->record_cb(o->record_ctx, uuid, &in, filers, why);
     if (rc == CF_ENOTFOUND) {
         cf_err_set(err, "no such object");
         return CF_ENOTFOUND;
@@ -372,7 +421,7 @@ static int ask_local(struct cf_objsrv *o, const char *uuid, json_t **j, char *er
         cf_err_set(err, "the app cannot give the record: %s", why);
         return CF_EUNAVAIL;
     }
-    return 0;
+    return record_of(&in, filers, uuid, r, err);
 }
 
 /* The same from the app(s) at --app, GET /v1/objects/<uuid>/info. */
@@ -407,13 +456,15 @@ static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, c
 
     if (cache_get(o, uuid, r))
         return 0;
-    rc = o->record_cb != NULL ? ask_local(o, uuid, &j, err) : ask_http(o, uuid, &j, err);
-    if (rc < 0)
-        goto out;
-    rc = parse_record(j, uuid, r, err);
+    if (o->record_cb != NULL) {
+        rc = ask_local(o, uuid, r, err);
+    } else {
+        rc = ask_http(o, uuid, &j, err);
+        if (rc == 0)
+            rc = parse_record(j, uuid, r, err);
+    }
     if (rc == 0)
         cache_put(o, r, fetched_ns);
-out:
     json_decref(j);
     return rc;
 }

@@ -535,9 +535,10 @@ static void app_upload_free(void *up)
 }
 
 /* objsrv's record source (objsrv.h record_cb): the app of this process. */
-static int app_record(void *ctx, const char *uuid, json_t **out, char *err)
+static int app_record(void *ctx, const char *uuid, struct cf_objdb_record *rec,
+                      struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err)
 {
-    return cf_app_record(ctx, uuid, strlen(uuid), out, err);
+    return cf_app_record(ctx, uuid, strlen(uuid), rec, filers, err);
 }
 
 static int start(struct server *s, const struct server_conf *conf, char *err)

@@ -439,6 +439,44 @@ static void t_fsdb_sha(void *arg)
     it_proc_stop_ok(&y.s.p);
 }
 
+/* The record objsrv takes from the app in process carries the filers'
+ * read weights and statuses as the app's JSON does: with read weight 0 on
+ * two of the three filers, damaged there, every small read is served by
+ * the third, the first replica tried (one replica read per download). */
+static void t_read_order(void *arg)
+{
+    static const int64_t want[3] = {0, 0, 100};
+    struct it_client cl;
+    struct it_filer f[3];
+    struct it_record rec;
+    struct sys y;
+    char name[IT_PATH_MAX], db[IT_PATH_MAX];
+    int64_t replica0;
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    gw_put(&y, &cl, "e.bin", 28, SMALL);
+    gw_record(&y, &cl, "e.bin", &rec);
+    IT_EQ(rec.nfilers, 3);
+    it_server_db_uri(db, "data", "catalog");
+    it_set_read_weights(db, want, 3);
+    /* Before objsrv reads the record (it would keep the old one). */
+    it_wait_read_weights(y.s.p.base, rec.uuid, want, 3);
+    for (size_t i = 0; i < 2; i++) {
+        it_fmt(name, sizeof(name), "data/filer%zu", i + 1);
+        it_filer_init(&f[i], (unsigned)(i + 1), name);
+        it_flip_object_byte(&f[i], rec.path, 100);
+    }
+    replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
+    for (unsigned i = 0; i < 10; i++)
+        gw_get_ok(&y, &cl, "e.bin", 28, SMALL, NULL, 0, SMALL);
+    IT_EQ(it_metric(y.s.p.base, REPLICA_LOCAL), replica0 + 10);
+    IT_EQ(it_metric(y.s.p.base, OVER_HTTP), 0);
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+}
+
 /* PUT seed's size bytes at FS/name through the gateway, chunked or with
  * Content-Length; the status. */
 static long gw_put_status(const struct sys *y, struct it_client *cl, const char *name,
@@ -587,7 +625,7 @@ int main(int argc, char **argv)
     static const struct it_case cases[] = {
         {"downloads", t_downloads, NULL, 60},     {"delete", t_delete, NULL, 60},
         {"small_reads", t_small_reads, NULL, 60}, {"fsdb_sha", t_fsdb_sha, NULL, 60},
-        {"uploads", t_uploads, NULL, 90},
+        {"read_order", t_read_order, NULL, 60},   {"uploads", t_uploads, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
