@@ -562,25 +562,34 @@ static void finding_put(struct cf_objsrv *o, const char *uuid, uint32_t filer, c
     pthread_mutex_unlock(&o->stop_mu);
 }
 
-/* A replica failed during a read (fetch.h): a corrupt one is read last by
- * the next downloads, and every failure is reported to the app. */
-static void replica_failed(void *ctx, size_t replica, int err, const char *why)
+/* Replica `replica` of rec (its replicas in read order) failed a read
+ * with err (fetch.h): a corrupt one is read last by the next downloads,
+ * and every failure is reported to the app. */
+static void replica_report(struct cf_objsrv *o, const struct record *rec, size_t replica, int err,
+                           const char *why)
 {
-    struct stream *s = ctx;
     const char *kind = err == CF_ECORRUPT    ? CF_SCRIBE_CHECKSUM
                        : err == CF_ENOTFOUND ? CF_SCRIBE_MISSING
                                              : CF_SCRIBE_FILER_ERROR;
 
-    if (replica >= s->rec.n)
+    if (replica >= rec->n)
         return;
-    cf_log(CF_LOG_WARN, "download of %s: replica %s failed (%s); trying the next", s->rec.uuid,
-           s->rec.urls[replica], why);
+    cf_log(CF_LOG_WARN, "download of %s: replica %s failed (%s); trying the next", rec->uuid,
+           rec->urls[replica], why);
     if (err == CF_ECORRUPT) {
         cf_log(CF_LOG_ERROR, "replica %s of %s does not match its SHA-512; reading it last",
-               s->rec.urls[replica], s->rec.uuid);
-        suspect_put(s->o, s->rec.uuid, s->rec.urls[replica]);
+               rec->urls[replica], rec->uuid);
+        suspect_put(o, rec->uuid, rec->urls[replica]);
     }
-    finding_put(s->o, s->rec.uuid, s->rec.ids[replica], kind, why);
+    finding_put(o, rec->uuid, rec->ids[replica], kind, why);
+}
+
+/* A replica failed during a fetch of stream ctx (fetch.h on_fail). */
+static void replica_failed(void *ctx, size_t replica, int err, const char *why)
+{
+    struct stream *s = ctx;
+
+    replica_report(s->o, &s->rec, replica, err, why);
 }
 
 /* The key of rec (XFORM_E), unwrapped with the master keys into key.
@@ -679,14 +688,13 @@ static int stream_open(struct cf_objsrv *o, const struct record *rec, uint64_t f
 /* Read [first, first + len) of rec (replicas in read order) from the
  * replicas that are filers of this process (replica_cb), in order, each
  * checked as a fetch checks it: a whole read against the record's SHA-512.
- * A replica that fails is reported as a fetch reports it (replica_failed)
+ * A replica that fails is reported as a fetch reports it (replica_report)
  * and the next is tried. Returns 0 (buf filled); 1 with *from the first
  * replica that is not local (that one and the rest are to be read over
  * HTTP); or the last replica's error when every one was local and failed. */
 static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t first, uint64_t len,
                       void *buf, size_t *from, char *err)
 {
-    struct stream st = {.o = o, .rec = *rec};
     uint8_t key[CF_XFORM_KEY_LEN], got[CF_SHA512_LEN];
     char why[CF_ERR_LEN] = "";
     unsigned flags = 0;
@@ -721,7 +729,7 @@ static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t fi
          * fetch takes the filer's 422 for it. */
         if (rc == CF_ECHECKSUM)
             rc = CF_ECORRUPT;
-        replica_failed(&st, i, rc, why);
+        replica_report(o, rec, i, rc, why);
         cf_err_set(err, "replica %s: %s", rec->urls[i], why);
     }
     OPENSSL_cleanse(key, sizeof(key));
