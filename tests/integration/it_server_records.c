@@ -321,10 +321,12 @@ static void t_small_reads(void *arg)
     it_flip_object_byte(&f[rec.filers[0] - 1], rec.path, 10);
     it_flip_object_byte(&f[rec.filers[1] - 1], rec.path, SMALL - 1);
     replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
+    local0 = it_metric(y.s.p.base, READS_LOCAL);
     for (unsigned i = 0; i < 4; i++)
         gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
     /* In process, a damaged replica tried first is passed over. */
     IT_CHECK(it_metric(y.s.p.base, REPLICA_LOCAL) >= replica0 + 4);
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 4);
     /* Every replica damaged before any read (a read reports the bad ones
      * and the app repairs them from a good one): refused, not served
      * wrong. */
@@ -338,6 +340,9 @@ static void t_small_reads(void *arg)
     IT_CHECKF(json_is_string(json_object_get(j, "error")), "not an error reply: %.200s", r.body);
     json_decref(j);
     it_resp_fini(&r);
+    /* All of them read in process, none over HTTP. */
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 5);
+    IT_EQ(it_metric(y.s.p.base, READS_HTTP), http0);
     it_client_fini(&cl);
     it_proc_stop_ok(&y.s.p);
 }
