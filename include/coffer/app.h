@@ -57,6 +57,7 @@
 #include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
+#include "coffer/objdb.h"
 
 struct cf_app_conf {
     char *listen;
@@ -133,19 +134,23 @@ CF_MUST_CHECK int cf_app_start(const struct cf_app_conf *conf, struct cf_app **o
                                uint16_t *port_out, char *err);
 
 /* The record of the object whose UUID is the len bytes at uuid (borrowed;
- * need not be NUL-terminated), exactly as GET /v1/objects/<uuid>/info
- * replies it (the same code builds both): what objsrv asks for, for an
- * objsrv in the same process (objsrv.h record_cb; `coffer server`), with
- * no HTTP between them. Each filer is described as the app's view has it
- * now. On success *out is the record (caller owns; json_decref) and 0 is
- * returned. Errors, with a detail in err (may be NULL) and *out NULL:
- * CF_EBADREQ for a malformed UUID; CF_ENOTFOUND when there is no such
- * object or it is marked deleted; CF_EINTERNAL if the JSON cannot be
- * built; CF_ECORRUPT or a db.h error (CF_EBUSY, CF_EIO, ...; logged there)
- * from the object database (objdb.h cf_objdb_get). Thread-safe: called from any thread while a is
+ * need not be NUL-terminated), as GET /v1/objects/<uuid>/info describes
+ * it, but as structs, not JSON text (that reply is built from exactly
+ * these): what objsrv asks for, for an objsrv in the same process
+ * (objsrv.h record_cb; `coffer server`), with no HTTP and no JSON between
+ * them. On success *rec is the record as objdb.h cf_objdb_get reads it,
+ * filers[i] (the caller's, CF_OBJDB_REPLICAS_MAX of them) describes the
+ * filer rec->filers[i] for each i < rec->nfilers as the app's view has it
+ * now (one the view does not have: that id, an empty url, status
+ * "unknown", weights 0), and 0 is returned. Errors, with a detail in err
+ * (may be NULL), rec and filers then undefined: CF_EBADREQ for a malformed
+ * UUID; CF_ENOTFOUND when there is no such object or it is marked deleted;
+ * CF_ECORRUPT or a db.h error (CF_EBUSY, CF_EIO, ...; logged there) from
+ * the object database (objdb.h cf_objdb_get). Thread-safe: called from any thread while a is
  * started, until cf_app_free (the caller stops its calls first). */
-CF_MUST_CHECK int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out,
-                                char *err);
+CF_MUST_CHECK int cf_app_record(struct cf_app *a, const char *uuid, size_t len,
+                                struct cf_objdb_record *rec,
+                                struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err);
 
 /* Uploads in process: what POST /v1/objects does, for a caller in the same
  * process (gateway.h upload service; `coffer server`), with no HTTP between

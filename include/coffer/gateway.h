@@ -79,9 +79,15 @@
 
 /* A download service in the same process: bytes [first, first + len) of
  * the object uuid into buf, as objsrv.h cf_objsrv_read states (the same
- * returns). Called from the gateway's connection threads at once. */
+ * returns): 0 for a part; CF_OBJSRV_READ_WHOLE (1) for the whole object,
+ * its bytes verified against the object record's SHA-512, copied into
+ * sha_out (CF_SHA512_LEN bytes; NULL: not wanted). The gateway serves such
+ * a read whole only if that SHA-512 is the one its file system database
+ * holds for the file; it hashes the bytes itself only when the service
+ * answered 0 for what the gateway took as the whole file. Called from the
+ * gateway's connection threads at once. */
 typedef int (*cf_gateway_read_cb)(void *ctx, const char *uuid, uint64_t first, uint64_t len,
-                                  void *buf, char *err);
+                                  void *buf, uint8_t *sha_out, char *err);
 
 /* An upload service in the same process, what POST /v1/objects does on the
  * app (app.h cf_app_upload_*, with the same contracts): open starts an

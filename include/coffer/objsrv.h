@@ -27,11 +27,13 @@
  *
  * In process: an embedder that runs the app in the same process (`coffer
  * server`) may give objsrv a record source (record_cb below), which is
- * then asked instead of GET /v1/objects/<uuid>/info: no HTTP request, no
- * JSON text either way. The cache, the change feed and the findings work
- * as above (the feed and the findings still go to --app over HTTP). The
- * metric coffer_objsrv_record_lookups_total{via="http"|"in_process"}
- * counts the records asked for each way (cache misses).
+ * then asked instead of GET /v1/objects/<uuid>/info: no HTTP request and
+ * no JSON; the record comes as objdb.h structs, checked and used as one
+ * from the app's JSON would be. The cache, the change feed and the
+ * findings work as above (the feed and the findings still go to --app
+ * over HTTP). The metric
+ * coffer_objsrv_record_lookups_total{via="http"|"in_process"} counts the
+ * records asked for each way (cache misses).
  *
  * Threads: each connection is served on its own thread; the functions below
  * are called from one controlling thread.
@@ -47,15 +49,18 @@
 #include "coffer/role.h"
 #include "coffer/conf.h"
 #include "coffer/http.h"
+#include "coffer/objdb.h"
 
 /* A record source in the same process: the record of uuid (borrowed,
- * NUL-terminated, already a well-formed UUID) as GET /v1/objects/<uuid>/info
- * of the app replies it (app.h cf_app_record). On success it returns 0 and
- * *out (the caller, objsrv, owns it; json_decref); else *out is NULL and
- * it returns CF_ENOTFOUND (no such object, or deleted: objsrv answers 404)
- * or another CF_E* code (objsrv answers 503), with a detail in err
- * (char[CF_ERR_LEN]). Called from objsrv's connection threads at once. */
-typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, json_t **out, char *err);
+ * NUL-terminated, already a well-formed UUID) as app.h cf_app_record gives
+ * it, which GET /v1/objects/<uuid>/info of the app replies as JSON: *rec,
+ * and filers[i] (CF_OBJDB_REPLICAS_MAX of them, objsrv's) describing
+ * rec->filers[i] for i < rec->nfilers. Returns 0; CF_ENOTFOUND (no such
+ * object, or deleted: objsrv answers 404) or another CF_E* code (objsrv
+ * answers 503), with a detail in err (char[CF_ERR_LEN]); rec and filers
+ * are then not used. Called from objsrv's connection threads at once. */
+typedef int (*cf_objsrv_record_cb)(void *ctx, const char *uuid, struct cf_objdb_record *rec,
+                                   struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err);
 
 /* Filers in the same process: when the replica at url (an object URL of a
  * record, "BASE/o/PATH", borrowed) is on one of them, set *mine and read
@@ -109,6 +114,10 @@ struct cf_objsrv;
 CF_MUST_CHECK int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_objsrv **out,
                                   uint16_t *port_out, char *err);
 
+/* What cf_objsrv_read returns for a read of the whole object, which it
+ * verified against the record's SHA-512 (a part returns 0). */
+#define CF_OBJSRV_READ_WHOLE 1
+
 /* Read bytes [first, first + len) of object uuid (borrowed, NUL-terminated)
  * into buf (len bytes, the caller's) as GET /v1/objects/<uuid> with that
  * Range does, without HTTP, for a caller in the same process (`coffer
@@ -116,14 +125,21 @@ CF_MUST_CHECK int cf_objsrv_start(const struct cf_objsrv_conf *conf, struct cf_o
  * in read order with failover, a transformed object decoded, a read of the
  * whole object verified against the record's SHA-512 before it returns.
  * The whole range is read before the call returns, so keep len small (the
- * gateway uses it up to CF_FETCH_WHOLE_MAX). Returns 0; CF_EBADREQ (a
- * malformed UUID), CF_ENOTFOUND (no such object), CF_EINVAL (the range goes
- * past the object's end), CF_EUNAVAIL (no record, or no replica could be
- * read) or another CF_E* code, with a detail in err (char[CF_ERR_LEN]).
- * Thread-safe: called from any thread while o serves (before
- * cf_objsrv_drain). */
+ * gateway uses it up to CF_FETCH_WHOLE_MAX). Returns 0 for a part of the
+ * object (its bytes are not checked against anything);
+ * CF_OBJSRV_READ_WHOLE when [first, first + len) is the whole object
+ * (first 0, len the record's size > 0): then buf holds exactly the bytes
+ * whose SHA-512 the record holds, and that SHA-512 is copied into sha_out
+ * (CF_SHA512_LEN bytes, the caller's; NULL: not wanted), so a caller that
+ * knows the object's SHA-512 checks the bytes by comparing it with sha_out
+ * instead of hashing them again. Errors: CF_EBADREQ (a malformed UUID),
+ * CF_ENOTFOUND (no such object), CF_EINVAL (the range goes past the
+ * object's end), CF_EUNAVAIL (no record, or no replica could be read) or
+ * another CF_E* code, with a detail in err (char[CF_ERR_LEN]); buf and
+ * sha_out are then undefined. Thread-safe: called from any thread while o
+ * serves (before cf_objsrv_drain). */
 CF_MUST_CHECK int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first,
-                                 uint64_t len, void *buf, char *err);
+                                 uint64_t len, void *buf, uint8_t *sha_out, char *err);
 
 /* Stop accepting, let requests in flight finish (up to timeout_s), close. */
 void cf_objsrv_drain(struct cf_objsrv *o, unsigned timeout_s);

@@ -1137,29 +1137,44 @@ static enum MHD_Result upload_finish(struct MHD_Connection *c, struct cf_app_upl
 
 /* ---- object info ---- */
 
-/* rec as GET /v1/objects/<uuid>/info describes it, each filer as the view
- * v (nv filers; borrowed) has it. Returns the JSON (caller owns; json_decref),
- * or NULL if jansson could not build it. */
-static json_t *record_json(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
-                           size_t nv)
+/* The filers of rec (rec->filers, in that order) into out as the view v
+ * (nv filers; borrowed) has them; one the view does not have is known by
+ * its id alone (no URL, status "unknown", weights 0). */
+static void record_filers(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
+                          size_t nv, struct cf_objdb_filer out[CF_OBJDB_REPLICAS_MAX])
+{
+    for (unsigned i = 0; i < rec->nfilers && i < CF_OBJDB_REPLICAS_MAX; i++) {
+        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, nv, rec->filers[i]);
+        if (f != NULL) {
+            out[i] = *f;
+        } else {
+            memset(&out[i], 0, sizeof(out[i]));
+            out[i].id = rec->filers[i];
+            (void)snprintf(out[i].status, sizeof(out[i].status), "unknown");
+        }
+    }
+}
+
+/* rec as GET /v1/objects/<uuid>/info describes it, filers[i] describing
+ * rec->filers[i] (record_filers). Returns the JSON (caller owns;
+ * json_decref), or NULL if jansson could not build it. */
+static json_t *record_json(const struct cf_objdb_record *rec, const struct cf_objdb_filer *filers)
 {
     char uuid[CF_UUID_SIZE], hex[CF_SHA512_HEX_LEN + 1];
-    json_t *filers = json_array(), *j;
+    json_t *arr = json_array(), *j;
 
     cf_uuid_format(&rec->uuid, uuid);
     cf_sha512_hex(rec->sha512, hex);
     for (unsigned i = 0; i < rec->nfilers; i++) {
-        const struct cf_objdb_filer *f = cf_objdb_filer_find(v, nv, rec->filers[i]);
+        const struct cf_objdb_filer *f = &filers[i];
         (void)json_array_append_new(
-            filers,
-            json_pack("{s:I,s:s,s:s,s:I,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",
-                      f ? f->url : "", "status", f ? f->status : "unknown", "weight",
-                      (json_int_t)(f ? f->weight : 0), "read_weight",
-                      (json_int_t)(f ? f->read_weight : 0), "read_only", f ? f->read_only : false));
+            arr, json_pack("{s:I,s:s,s:s,s:I,s:I,s:b}", "id", (json_int_t)rec->filers[i], "url",
+                           f->url, "status", f->status, "weight", (json_int_t)f->weight,
+                           "read_weight", (json_int_t)f->read_weight, "read_only", f->read_only));
     }
     j = json_pack("{s:s,s:I,s:s,s:I,s:s,s:o,s:I,s:b}", "uuid", uuid, "size", (json_int_t)rec->size,
                   "sha512", hex, "replicas", (json_int_t)rec->replicas, "path", rec->path, "filers",
-                  filers, "created_ms", (json_int_t)rec->created_ms, "deleted", rec->deleted);
+                  arr, "created_ms", (json_int_t)rec->created_ms, "deleted", rec->deleted);
     /* What the filers hold, and for an encrypted object its key wrapped
      * (objsrv unwraps it with its master key file) and the master key that
      * wraps it (the rewrap's progress). */
@@ -1184,12 +1199,16 @@ static json_t *record_json(const struct cf_objdb_record *rec, const struct cf_ob
     return j;
 }
 
-/* rec as record_json describes it into *out (caller owns; json_decref).
- * Returns 0, or CF_EINTERNAL with err (*out NULL). */
+/* rec as record_json describes it, each filer as the view v (nv filers;
+ * borrowed) has it, into *out (caller owns; json_decref). Returns 0, or
+ * CF_EINTERNAL with err (*out NULL). */
 static int record_reply(const struct cf_objdb_record *rec, const struct cf_objdb_filer *v,
                         size_t nv, json_t **out, char *err)
 {
-    *out = record_json(rec, v, nv);
+    struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX];
+
+    record_filers(rec, v, nv, filers);
+    *out = record_json(rec, filers);
     if (*out == NULL) {
         cf_err_set(err, "cannot build the record");
         return CF_EINTERNAL;
@@ -1197,45 +1216,45 @@ static int record_reply(const struct cf_objdb_record *rec, const struct cf_objdb
     return 0;
 }
 
-int cf_app_record(struct cf_app *a, const char *uuid, size_t len, json_t **out, char *err)
+int cf_app_record(struct cf_app *a, const char *uuid, size_t len, struct cf_objdb_record *rec,
+                  struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err)
 {
-    struct cf_objdb_record rec;
-    struct cf_objdb_filer *v = NULL;
     struct cf_uuid u;
     char why[CF_ERR_LEN] = "";
-    size_t nv = 0;
     int rc;
 
-    *out = NULL;
     rc = cf_uuid_parse(uuid, len, &u, why);
     if (rc < 0) {
         cf_err_set(err, "malformed UUID: %s", why);
         return CF_EBADREQ;
     }
-    rc = cf_objdb_get(a->odb, &u, 0, &rec, err);
+    rc = cf_objdb_get(a->odb, &u, 0, rec, err);
     if (rc == CF_ENOTFOUND)
         cf_err_set(err, "no such object");
     if (rc < 0)
         return rc;
-    view_snapshot(a, &v, &nv);
-    *out = record_json(&rec, v, nv);
-    free(v);
-    if (*out == NULL) {
-        cf_err_set(err, "cannot build the record");
-        return CF_EINTERNAL;
-    }
+    /* Only the record's filers are copied out of the view, under its lock
+     * (view_snapshot would copy them all, for every record asked). */
+    pthread_mutex_lock(&a->mu);
+    record_filers(rec, a->view, a->nview, filers);
+    pthread_mutex_unlock(&a->mu);
     return 0;
 }
 
 static enum MHD_Result serve_info(struct cf_app *a, struct MHD_Connection *c, const char *id,
                                   size_t len)
 {
+    struct cf_objdb_record rec;
+    struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX];
     char err[CF_ERR_LEN] = "";
     json_t *j = NULL;
-    int rc = cf_app_record(a, id, len, &j, err);
+    int rc = cf_app_record(a, id, len, &rec, filers, err);
 
     if (rc < 0)
         return cf_http_reply_error(c, rc, "%s", err);
+    j = record_json(&rec, filers);
+    if (j == NULL)
+        return cf_http_reply_error(c, CF_EINTERNAL, "cannot build the record");
     return cf_http_reply_json(c, MHD_HTTP_OK, j);
 }
 

@@ -658,14 +658,23 @@ static struct MHD_Response *read_local(struct cf_gateway *g, const char *uuid, u
     char *buf = cf_xmalloc(len);
 
     cf_metric_add(g->m_reads_local, 1);
-    *rc = g->read_cb(g->read_ctx, uuid, first, len, buf, err);
-    if (*rc == 0 && sha != NULL &&
-        (cf_sha512_once(buf, len, got) < 0 || memcmp(got, sha, sizeof(got)) != 0)) {
+    *rc = g->read_cb(g->read_ctx, uuid, first, len, buf, sha != NULL ? got : NULL, err);
+    /* A whole read comes back verified against the object record's
+     * SHA-512, in got: the bytes match the file only if that is the
+     * file's. A read the service did not take as whole (its record's size
+     * differs from the file's) is hashed here. */
+    if (*rc == 0 && sha != NULL && cf_sha512_once(buf, len, got) < 0) {
+        *rc = CF_EINTERNAL;
+        cf_err_set(err, "cannot compute the SHA-512");
+    }
+    if (*rc >= 0 && sha != NULL && memcmp(got, sha, sizeof(got)) != 0) {
         /* objsrv checked the bytes against the object's record: a file
          * whose recorded SHA-512 differs is not served either. */
         *rc = CF_ECORRUPT;
         cf_err_set(err, "the bytes do not match the file's SHA-512");
     }
+    if (*rc > 0)
+        *rc = 0;
     if (*rc < 0)
         cf_log(CF_LOG_ERROR, "download of %s failed: %s: %s", uuid, cf_strerror(*rc), err);
     else

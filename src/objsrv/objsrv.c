@@ -285,22 +285,31 @@ static void order_replicas(struct cf_objsrv *o, struct record *r)
     }
 }
 
-/* A replica's filer as the app describes it ({"status", "read_weight"}):
- * what order_replicas needs. A record from an app that sends no read
- * weight reads as CF_OBJDB_READ_WEIGHT_DEFAULT. */
-static struct cf_distrib_replica replica_rank(json_t *f)
+/* A replica's filer as the app describes it (its status and read weight):
+ * what order_replicas needs. */
+static struct cf_distrib_replica replica_rank(const char *status, int64_t read_weight)
 {
-    const char *st = json_string_value(json_object_get(f, "status"));
-    json_t *rw = json_object_get(f, "read_weight");
-    json_int_t w = json_is_integer(rw) ? json_integer_value(rw) : CF_OBJDB_READ_WEIGHT_DEFAULT;
-
-    return (struct cf_distrib_replica){.read_weight = w < 0 ? 0
-                                                      : w > CF_OBJDB_WEIGHT_MAX
+    return (struct cf_distrib_replica){.read_weight = read_weight < 0 ? 0
+                                                      : read_weight > CF_OBJDB_WEIGHT_MAX
                                                           ? CF_OBJDB_WEIGHT_MAX
-                                                          : (uint32_t)w,
-                                       .up = st != NULL && cf_objdb_status_up(st),
-                                       .busy = st != NULL && strcmp(st, CF_OBJDB_BUSY) == 0,
+                                                          : (uint32_t)read_weight,
+                                       .up = status != NULL && cf_objdb_status_up(status),
+                                       .busy = status != NULL && strcmp(status, CF_OBJDB_BUSY) == 0,
                                        .bad = false};
+}
+
+/* Add to r (its path set) the replica on the filer id at base URL url (may
+ * be NULL) with that status and read weight; a filer with no URL (one the
+ * app does not know) has nothing to read and is left out. */
+static void record_add(struct record *r, const char *url, int64_t id, const char *status,
+                       int64_t read_weight)
+{
+    if (url == NULL || url[0] == '\0' || r->n == CF_FETCH_MAX_REPLICAS ||
+        cf_replica_url(url, r->path, r->urls[r->n]) < 0)
+        return;
+    r->ids[r->n] = id > 0 && id <= (int64_t)UINT32_MAX ? (uint32_t)id : 0;
+    r->rank[r->n] = replica_rank(status, read_weight);
+    r->n++;
 }
 
 /* Turn the app's JSON record into a struct record. */
@@ -339,13 +348,13 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     r->n = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *f = json_array_get(filers, i);
-        const char *url = json_string_value(json_object_get(f, "url"));
-        json_int_t id = json_integer_value(json_object_get(f, "id"));
-        if (url != NULL && url[0] != '\0' && cf_replica_url(url, path, r->urls[r->n]) == 0) {
-            r->ids[r->n] = id > 0 && id <= (json_int_t)UINT32_MAX ? (uint32_t)id : 0;
-            r->rank[r->n] = replica_rank(f);
-            r->n++;
-        }
+        json_t *rw = json_object_get(f, "read_weight");
+        /* A record from an app that sends no read weight reads as the
+         * default. */
+        record_add(r, json_string_value(json_object_get(f, "url")),
+                   json_integer_value(json_object_get(f, "id")),
+                   json_string_value(json_object_get(f, "status")),
+                   json_is_integer(rw) ? json_integer_value(rw) : CF_OBJDB_READ_WEIGHT_DEFAULT);
     }
     if (r->n == 0) {
         cf_err_set(err, "no replica of the object is registered");
@@ -354,16 +363,56 @@ static int parse_record(json_t *j, const char *uuid, struct record *r, char *err
     return 0;
 }
 
-/* The app's record of uuid, as JSON, from the app in this process:
- * CF_ENOTFOUND stays (404), every other failure is CF_EUNAVAIL (503), as
- * over HTTP. */
-static int ask_local(struct cf_objsrv *o, const char *uuid, json_t **j, char *err)
+_Static_assert(CF_OBJDB_REPLICAS_MAX <= CF_FETCH_MAX_REPLICAS, "a record's filers fit a fetch");
+
+/* The same from the app in this process (record_cb): in and filers as
+ * app.h cf_app_record gives them, checked as parse_record checks what
+ * the app's JSON says of them. */
+static int record_of(const struct cf_objdb_record *in, const struct cf_objdb_filer *filers,
+                     const char *uuid, struct record *r, char *err)
 {
+    if (in->nfilers == 0 || in->nfilers > CF_OBJDB_REPLICAS_MAX ||
+        snprintf(r->path, sizeof(r->path), "%s", in->path) >= (int)sizeof(r->path)) {
+        cf_err_set(err, "the app gave a malformed record");
+        return CF_EINTERNAL;
+    }
+    (void)snprintf(r->uuid, sizeof(r->uuid), "%s", uuid);
+    r->size = in->size;
+    memcpy(r->sha, in->sha512, sizeof(r->sha));
+    r->xform = 0;
+    if (in->xform & CF_OBJDB_XFORM_Z)
+        r->xform |= XFORM_Z;
+    if (in->xform & CF_OBJDB_XFORM_E) {
+        r->xform |= XFORM_E;
+        if (in->key_len != sizeof(r->wrapped)) {
+            cf_err_set(err, "the app gave an encrypted record without its key");
+            return CF_EINTERNAL;
+        }
+        memcpy(r->wrapped, in->key, sizeof(r->wrapped));
+    }
+    r->n = 0;
+    for (unsigned i = 0; i < in->nfilers; i++)
+        record_add(r, filers[i].url, in->filers[i], filers[i].status, filers[i].read_weight);
+    if (r->n == 0) {
+        cf_err_set(err, "no replica of the object is registered");
+        return CF_EUNAVAIL;
+    }
+    return 0;
+}
+
+/* The record of uuid from the app in this process: CF_ENOTFOUND stays
+ * (404), every other failure of the app is CF_EUNAVAIL (503), as over
+ * HTTP; a record that does not check is refused as parse_record refuses
+ * one. */
+static int ask_local(struct cf_objsrv *o, const char *uuid, struct record *r, char *err)
+{
+    struct cf_objdb_record in;
+    struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX];
     char why[CF_ERR_LEN] = "";
     int rc;
 
     cf_metric_add(o->m_lookups_local, 1);
-    rc = o->record_cb(o->record_ctx, uuid, j, why);
+    rc = o->record_cb(o->record_ctx, uuid, &in, filers, why);
     if (rc == CF_ENOTFOUND) {
         cf_err_set(err, "no such object");
         return CF_ENOTFOUND;
@@ -372,7 +421,7 @@ static int ask_local(struct cf_objsrv *o, const char *uuid, json_t **j, char *er
         cf_err_set(err, "the app cannot give the record: %s", why);
         return CF_EUNAVAIL;
     }
-    return 0;
+    return record_of(&in, filers, uuid, r, err);
 }
 
 /* The same from the app(s) at --app, GET /v1/objects/<uuid>/info. */
@@ -407,13 +456,15 @@ static int get_record(struct cf_objsrv *o, const char *uuid, struct record *r, c
 
     if (cache_get(o, uuid, r))
         return 0;
-    rc = o->record_cb != NULL ? ask_local(o, uuid, &j, err) : ask_http(o, uuid, &j, err);
-    if (rc < 0)
-        goto out;
-    rc = parse_record(j, uuid, r, err);
+    if (o->record_cb != NULL) {
+        rc = ask_local(o, uuid, r, err);
+    } else {
+        rc = ask_http(o, uuid, &j, err);
+        if (rc == 0)
+            rc = parse_record(j, uuid, r, err);
+    }
     if (rc == 0)
         cache_put(o, r, fetched_ns);
-out:
     json_decref(j);
     return rc;
 }
@@ -511,25 +562,34 @@ static void finding_put(struct cf_objsrv *o, const char *uuid, uint32_t filer, c
     pthread_mutex_unlock(&o->stop_mu);
 }
 
-/* A replica failed during a read (fetch.h): a corrupt one is read last by
- * the next downloads, and every failure is reported to the app. */
-static void replica_failed(void *ctx, size_t replica, int err, const char *why)
+/* Replica `replica` of rec (its replicas in read order) failed a read
+ * with err (fetch.h): a corrupt one is read last by the next downloads,
+ * and every failure is reported to the app. */
+static void replica_report(struct cf_objsrv *o, const struct record *rec, size_t replica, int err,
+                           const char *why)
 {
-    struct stream *s = ctx;
     const char *kind = err == CF_ECORRUPT    ? CF_SCRIBE_CHECKSUM
                        : err == CF_ENOTFOUND ? CF_SCRIBE_MISSING
                                              : CF_SCRIBE_FILER_ERROR;
 
-    if (replica >= s->rec.n)
+    if (replica >= rec->n)
         return;
-    cf_log(CF_LOG_WARN, "download of %s: replica %s failed (%s); trying the next", s->rec.uuid,
-           s->rec.urls[replica], why);
+    cf_log(CF_LOG_WARN, "download of %s: replica %s failed (%s); trying the next", rec->uuid,
+           rec->urls[replica], why);
     if (err == CF_ECORRUPT) {
         cf_log(CF_LOG_ERROR, "replica %s of %s does not match its SHA-512; reading it last",
-               s->rec.urls[replica], s->rec.uuid);
-        suspect_put(s->o, s->rec.uuid, s->rec.urls[replica]);
+               rec->urls[replica], rec->uuid);
+        suspect_put(o, rec->uuid, rec->urls[replica]);
     }
-    finding_put(s->o, s->rec.uuid, s->rec.ids[replica], kind, why);
+    finding_put(o, rec->uuid, rec->ids[replica], kind, why);
+}
+
+/* A replica failed during a fetch of stream ctx (fetch.h on_fail). */
+static void replica_failed(void *ctx, size_t replica, int err, const char *why)
+{
+    struct stream *s = ctx;
+
+    replica_report(s->o, &s->rec, replica, err, why);
 }
 
 /* The key of rec (XFORM_E), unwrapped with the master keys into key.
@@ -628,14 +688,13 @@ static int stream_open(struct cf_objsrv *o, const struct record *rec, uint64_t f
 /* Read [first, first + len) of rec (replicas in read order) from the
  * replicas that are filers of this process (replica_cb), in order, each
  * checked as a fetch checks it: a whole read against the record's SHA-512.
- * A replica that fails is reported as a fetch reports it (replica_failed)
+ * A replica that fails is reported as a fetch reports it (replica_report)
  * and the next is tried. Returns 0 (buf filled); 1 with *from the first
  * replica that is not local (that one and the rest are to be read over
  * HTTP); or the last replica's error when every one was local and failed. */
 static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t first, uint64_t len,
                       void *buf, size_t *from, char *err)
 {
-    struct stream st = {.o = o, .rec = *rec};
     uint8_t key[CF_XFORM_KEY_LEN], got[CF_SHA512_LEN];
     char why[CF_ERR_LEN] = "";
     unsigned flags = 0;
@@ -670,7 +729,7 @@ static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t fi
          * fetch takes the filer's 422 for it. */
         if (rc == CF_ECHECKSUM)
             rc = CF_ECORRUPT;
-        replica_failed(&st, i, rc, why);
+        replica_report(o, rec, i, rc, why);
         cf_err_set(err, "replica %s: %s", rec->urls[i], why);
     }
     OPENSSL_cleanse(key, sizeof(key));
@@ -678,12 +737,13 @@ static int read_local(struct cf_objsrv *o, const struct record *rec, uint64_t fi
 }
 
 int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64_t len, void *buf,
-                   char *err)
+                   uint8_t *sha_out, char *err)
 {
     struct record rec;
     struct stream *s = NULL;
     struct cf_uuid u;
     size_t from = 0;
+    bool whole;
     int rc;
 
     if (cf_uuid_parse(uuid, strlen(uuid), &u, err) < 0)
@@ -698,16 +758,19 @@ int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64
                    len, rec.size);
         return CF_EINVAL;
     }
+    /* Both ways below verify a whole read against rec.sha (read_local,
+     * and the fetch's opts.sha in stream_open) before they return it. */
+    whole = first == 0 && len == rec.size;
     order_replicas(o, &rec);
     if (o->replica_cb != NULL) {
         rc = read_local(o, &rec, first, len, buf, &from, err);
-        if (rc <= 0) {
-            if (rc < 0) {
-                cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, err);
-                cache_drop(o, uuid);
-            }
+        if (rc < 0) {
+            cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, err);
+            cache_drop(o, uuid);
             return rc;
         }
+        if (rc == 0)
+            goto done;
         /* The replicas from `from` on are not in this process. */
         memmove(rec.urls, rec.urls + from, (rec.n - from) * sizeof(rec.urls[0]));
         memmove(rec.ids, rec.ids + from, (rec.n - from) * sizeof(rec.ids[0]));
@@ -718,13 +781,19 @@ int cf_objsrv_read(struct cf_objsrv *o, const char *uuid, uint64_t first, uint64
     if (rc < 0)
         return rc;
     rc = cf_fetch_read_all(s->f, buf, (size_t)len);
+    free_cb(s);
     if (rc < 0) {
         cf_log(CF_LOG_ERROR, "download of %s failed: %s", uuid, cf_strerror(rc));
         cf_err_set(err, "no replica could be read: %s", cf_strerror(rc));
         cache_drop(o, uuid);
+        return rc;
     }
-    free_cb(s);
-    return rc;
+done:
+    if (!whole)
+        return 0;
+    if (sha_out != NULL)
+        memcpy(sha_out, rec.sha, sizeof(rec.sha));
+    return CF_OBJSRV_READ_WHOLE;
 }
 
 static enum MHD_Result serve_download(struct cf_objsrv *o, struct MHD_Connection *c, const char *id)

@@ -486,9 +486,9 @@ static void stop_beats(struct server *s)
 
 /* The gateway's small reads (gateway.h read_cb): the objsrv of this process. */
 static int objsrv_read(void *ctx, const char *uuid, uint64_t first, uint64_t len, void *buf,
-                       char *err)
+                       uint8_t *sha_out, char *err)
 {
-    return cf_objsrv_read(ctx, uuid, first, len, buf, err);
+    return cf_objsrv_read(ctx, uuid, first, len, buf, sha_out, err);
 }
 
 /* objsrv's filers in process (objsrv.h replica_cb): the replicas whose URL
@@ -535,9 +535,10 @@ static void app_upload_free(void *up)
 }
 
 /* objsrv's record source (objsrv.h record_cb): the app of this process. */
-static int app_record(void *ctx, const char *uuid, json_t **out, char *err)
+static int app_record(void *ctx, const char *uuid, struct cf_objdb_record *rec,
+                      struct cf_objdb_filer filers[CF_OBJDB_REPLICAS_MAX], char *err)
 {
-    return cf_app_record(ctx, uuid, strlen(uuid), out, err);
+    return cf_app_record(ctx, uuid, strlen(uuid), rec, filers, err);
 }
 
 static int start(struct server *s, const struct server_conf *conf, char *err)

@@ -9,7 +9,9 @@
  * states: an object never read is refused at once, a cached one from
  * --changes-ms + 1 s after the delete was acknowledged. The gateway's
  * small reads go to objsrv in process and objsrv's to the filers in
- * process (with failover and refusal of damaged replicas), and the
+ * process (with failover and refusal of damaged replicas), a small file
+ * is served whole only if the object record's SHA-512 objsrv verified the
+ * bytes against is the one the file system database holds, and the
  * gateway's uploads go to the app in process.
  */
 #include <inttypes.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coffer/db.h"
 #include "coffer/err.h"
 #include "coffer/httpc.h"
 #include "coffer/sha512.h"
@@ -318,10 +321,12 @@ static void t_small_reads(void *arg)
     it_flip_object_byte(&f[rec.filers[0] - 1], rec.path, 10);
     it_flip_object_byte(&f[rec.filers[1] - 1], rec.path, SMALL - 1);
     replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
+    local0 = it_metric(y.s.p.base, READS_LOCAL);
     for (unsigned i = 0; i < 4; i++)
         gw_get_ok(&y, &cl, "a.bin", 21, SMALL, NULL, 0, SMALL);
     /* In process, a damaged replica tried first is passed over. */
     IT_CHECK(it_metric(y.s.p.base, REPLICA_LOCAL) >= replica0 + 4);
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 4);
     /* Every replica damaged before any read (a read reports the bad ones
      * and the app repairs them from a good one): refused, not served
      * wrong. */
@@ -335,6 +340,144 @@ static void t_small_reads(void *arg)
     IT_CHECKF(json_is_string(json_object_get(j, "error")), "not an error reply: %.200s", r.body);
     json_decref(j);
     it_resp_fini(&r);
+    /* All of them read in process, none over HTTP. */
+    IT_EQ(it_metric(y.s.p.base, READS_LOCAL), local0 + 5);
+    IT_EQ(it_metric(y.s.p.base, READS_HTTP), http0);
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+}
+
+/* Set what the file system database holds for the versions of object
+ * uuid, size and sha, directly in the server's first file system shard
+ * (the one the demo client is on), as a stale or damaged row would. */
+static void fsdb_set_version(const char *uuid, uint64_t size, const uint8_t sha[CF_SHA512_LEN])
+{
+    char uri[IT_PATH_MAX], loc[IT_PATH_MAX], shard[IT_PATH_MAX + 64], err[CF_ERR_LEN] = "";
+    struct cf_db *db = NULL;
+    struct cf_db_stmt *st = NULL;
+    int64_t changed = 0;
+
+    it_server_db_uri(uri, "data", "fs");
+    IT_CHECKF(cf_db_open(uri, &db, err) == 0, "open %s: %s", uri, err);
+    IT_CHECKF(cf_db_query(db, &st, err, "SELECT location FROM shards WHERE id = 1", "") == 0,
+              "shards: %s", err);
+    IT_EQ(cf_db_step(st, err), CF_DB_ROW);
+    IT_EQ(cf_db_column_copy_text(st, 0, loc, sizeof(loc)), 0);
+    cf_db_finalize(st);
+    cf_db_close(db);
+    /* A SQLite shard's location is relative to its catalog's directory. */
+    if (strncmp(loc, "sqlite:", 7) == 0 && loc[7] != '/')
+        it_fmt(shard, sizeof(shard), "sqlite:%s/data/%s", it_case_dir(), loc + 7);
+    else
+        it_fmt(shard, sizeof(shard), "%s", loc);
+    IT_CHECKF(cf_db_open(shard, &db, err) == 0, "open %s: %s", shard, err);
+    IT_CHECKF(cf_db_run(db, &changed, 1, err,
+                        "UPDATE versions SET size = ?1, sha512 = ?2 WHERE uuid = ?3 RETURNING 1",
+                        "ibt", (int64_t)size, sha, (size_t)CF_SHA512_LEN, uuid) >= 0,
+              "update versions: %s", err);
+    IT_EQ(changed, 1);
+    cf_db_close(db);
+}
+
+/* GET FS/name through the gateway, whole, refused: an error reply (5xx),
+ * not the file, and it went to the download service in process. */
+static void gw_get_refused(const struct sys *y, struct it_client *cl, const char *name)
+{
+    char target[64];
+    int64_t local0 = it_metric(y->s.p.base, READS_LOCAL);
+    struct it_resp r;
+    json_t *j;
+
+    it_fmt(target, sizeof(target), FS "/%s", name);
+    IT_CHECK(it_http_to(cl, y->gw, "GET", target, NULL, &r, y->auth, NULL) >= 500);
+    j = it_resp_json(&r);
+    IT_CHECKF(json_is_string(json_object_get(j, "error")), "not an error reply: %.200s", r.body);
+    json_decref(j);
+    it_resp_fini(&r);
+    IT_EQ(it_metric(y->s.p.base, READS_LOCAL), local0 + 1);
+}
+
+/* The gateway serves a small file read in process only if the bytes match
+ * the SHA-512 its file system database holds for the file. objsrv verifies
+ * the bytes against the object record's SHA-512 and the gateway compares
+ * that with its own: a file whose row disagrees with the object's record
+ * is refused though every replica is good. When the row's size differs
+ * from the record's, objsrv reads only a part of the object, verifies
+ * nothing, and the gateway hashes the bytes itself: a row matching that
+ * part is served, one holding the whole object's SHA-512 is refused. */
+static void t_fsdb_sha(void *arg)
+{
+    struct it_client cl;
+    struct it_record rec;
+    struct sys y;
+    uint8_t other[CF_SHA512_LEN], head[CF_SHA512_LEN];
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    gw_put(&y, &cl, "d.bin", 26, SMALL);
+    gw_get_ok(&y, &cl, "d.bin", 26, SMALL, NULL, 0, SMALL);
+    gw_record(&y, &cl, "d.bin", &rec);
+    IT_EQ(rec.size, SMALL);
+
+    /* Another payload's SHA-512 in the row: refused on every read. */
+    range_sha512(27, 0, SMALL, other);
+    fsdb_set_version(rec.uuid, SMALL, other);
+    gw_get_refused(&y, &cl, "d.bin");
+    gw_get_refused(&y, &cl, "d.bin");
+
+    /* A row one byte short, with the SHA-512 of those bytes: served, the
+     * gateway's own hash of a part matching it. */
+    range_sha512(26, 0, SMALL - 1, head);
+    fsdb_set_version(rec.uuid, SMALL - 1, head);
+    gw_get_ok(&y, &cl, "d.bin", 26, SMALL - 1, NULL, 0, SMALL - 1);
+    /* One byte short with the record's SHA-512 of the whole object:
+     * objsrv's digest is not the part's, refused. */
+    fsdb_set_version(rec.uuid, SMALL - 1, rec.sha);
+    gw_get_refused(&y, &cl, "d.bin");
+
+    /* The row put back: served again. */
+    fsdb_set_version(rec.uuid, SMALL, rec.sha);
+    gw_get_ok(&y, &cl, "d.bin", 26, SMALL, NULL, 0, SMALL);
+    IT_EQ(it_metric(y.s.p.base, READS_HTTP), 0);
+    it_client_fini(&cl);
+    it_proc_stop_ok(&y.s.p);
+}
+
+/* The record objsrv takes from the app in process carries the filers'
+ * read weights and statuses as the app's JSON does: with read weight 0 on
+ * two of the three filers, damaged there, every small read is served by
+ * the third, the first replica tried (one replica read per download). */
+static void t_read_order(void *arg)
+{
+    static const int64_t want[3] = {0, 0, 100};
+    struct it_client cl;
+    struct it_filer f[3];
+    struct it_record rec;
+    struct sys y;
+    char name[IT_PATH_MAX], db[IT_PATH_MAX];
+    int64_t replica0;
+
+    (void)arg;
+    start(&y);
+    it_client_init(&cl);
+    gw_put(&y, &cl, "e.bin", 28, SMALL);
+    gw_record(&y, &cl, "e.bin", &rec);
+    IT_EQ(rec.nfilers, 3);
+    it_server_db_uri(db, "data", "catalog");
+    it_set_read_weights(db, want, 3);
+    /* Before objsrv reads the record (it would keep the old one). */
+    it_wait_read_weights(y.s.p.base, rec.uuid, want, 3);
+    for (size_t i = 0; i < 2; i++) {
+        it_fmt(name, sizeof(name), "data/filer%zu", i + 1);
+        it_filer_init(&f[i], (unsigned)(i + 1), name);
+        it_flip_object_byte(&f[i], rec.path, 100);
+    }
+    replica0 = it_metric(y.s.p.base, REPLICA_LOCAL);
+    for (unsigned i = 0; i < 10; i++)
+        gw_get_ok(&y, &cl, "e.bin", 28, SMALL, NULL, 0, SMALL);
+    IT_EQ(it_metric(y.s.p.base, REPLICA_LOCAL), replica0 + 10);
+    IT_EQ(it_metric(y.s.p.base, OVER_HTTP), 0);
     it_client_fini(&cl);
     it_proc_stop_ok(&y.s.p);
 }
@@ -485,10 +628,9 @@ static void t_uploads(void *arg)
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
-        {"downloads", t_downloads, NULL, 60},
-        {"delete", t_delete, NULL, 60},
-        {"small_reads", t_small_reads, NULL, 60},
-        {"uploads", t_uploads, NULL, 90},
+        {"downloads", t_downloads, NULL, 60},     {"delete", t_delete, NULL, 60},
+        {"small_reads", t_small_reads, NULL, 60}, {"fsdb_sha", t_fsdb_sha, NULL, 60},
+        {"read_order", t_read_order, NULL, 60},   {"uploads", t_uploads, NULL, 90},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));
