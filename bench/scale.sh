@@ -29,7 +29,7 @@
 # BUILD_DIR/scale-results.txt.
 #
 # Environment overrides (defaults in brackets):
-#   SMALL_N [10000]  MID_N [1000000]  BIG_N [10000000]  ROUNDS [2]
+#   SMALL_N [10000]  MID_N [1000000]  BIG_N [10000000]  ROUNDS [3]
 #   PHASE_SECONDS [10]  CONC [16]  PER_FOLDER [1000]  SAMPLE_N [20000]
 #   LOAD_FAST [1]   load with synchronous=OFF (the loader only; the servers
 #                   run with coffer's durability)
@@ -45,7 +45,7 @@ build_dir_arg "$@"
 SMALL_N=${SMALL_N:-10000}
 MID_N=${MID_N:-1000000}
 BIG_N=${BIG_N:-10000000}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 SECONDS_PER=${PHASE_SECONDS:-10}
 CONC=${CONC:-16}
 PER_FOLDER=${PER_FOLDER:-1000}
