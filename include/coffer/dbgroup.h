@@ -7,7 +7,10 @@
  * the commit. With a group, each writer queues its write and waits; the first
  * writer that finds no batch running leads: it takes the waiting writes (up
  * to CF_DB_GROUP_MAX), runs them in one write transaction, commits, wakes
- * their callers, and goes on until its own write is done. Each caller is
+ * their callers, and goes on until its own write is done; then it wakes the
+ * first writer still waiting, which leads next. Only the caller a change
+ * concerns is woken (one condition variable per waiting write), so under
+ * load a commit costs one wake-up per write it holds. Each caller is
  * answered only after the commit that holds its write, so durability is
  * that of a commit of its own.
  *
@@ -43,8 +46,7 @@ struct cf_db_group_item; /* a waiting write, on its caller's stack */
 /* One per database. Fields are private. */
 struct cf_db_group {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a write is done, or the leader left */
-    bool busy;         /* a leader is running a batch */
+    bool busy; /* a leader is running a batch */
     struct cf_db_group_item *head, **tail;
 };
 

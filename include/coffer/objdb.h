@@ -676,6 +676,9 @@ CF_MUST_CHECK int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid
  * (borrowed) of uuid (reserved, not committed) is held on the stale-replica
  * list until until_ms, in one transaction, as cf_objdb_stale_hold with
  * expect_since 0 (a hold is never shortened; calling it again extends it).
+ * Like a record commit, that transaction is shared with the holds and
+ * records other threads write at the same time (dbgroup.h); the call
+ * returns only after the commit that holds its rows.
  * cf_objdb_commit ends the holds of the filers it lists and makes the
  * others (targets that failed) due for the stale drain; an upload that
  * will not be recorded calls cf_objdb_upload_release. If the app dies

@@ -11,13 +11,15 @@ struct cf_db_group_item {
     char *err;
     int rc;
     bool done; /* set under the group's mutex */
+    /* Signalled when done is set, or when this write is first in the
+     * queue and no leader is running: only the caller it concerns wakes. */
+    pthread_cond_t cv;
     struct cf_db_group_item *next;
 };
 
 void cf_db_group_init(struct cf_db_group *g)
 {
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
     g->busy = false;
     g->head = NULL;
     g->tail = &g->head;
@@ -25,7 +27,6 @@ void cf_db_group_init(struct cf_db_group *g)
 
 void cf_db_group_fini(struct cf_db_group *g)
 {
-    pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
 }
 
@@ -65,14 +66,15 @@ static void run_batch(struct cf_db_pool *pool, struct cf_db_group_item **v, size
 int cf_db_group_write(struct cf_db_group *g, struct cf_db_pool *pool, cf_db_group_fn write,
                       void *arg, char *err)
 {
-    struct cf_db_group_item me = {write, arg, err, 0, false, NULL};
+    struct cf_db_group_item me = {.write = write, .arg = arg, .err = err};
     int rc;
 
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&g->mu);
     *g->tail = &me;
     g->tail = &me.next;
     while (!me.done && g->busy)
-        pthread_cond_wait(&g->cv, &g->mu);
+        pthread_cond_wait(&me.cv, &g->mu);
     if (!me.done) {
         g->busy = true;
         while (!me.done) {
@@ -88,15 +90,20 @@ int cf_db_group_write(struct cf_db_group *g, struct cf_db_pool *pool, cf_db_grou
             pthread_mutex_unlock(&g->mu);
             run_batch(pool, v, n);
             pthread_mutex_lock(&g->mu);
-            for (size_t i = 0; i < n; i++)
+            /* Each caller reads its answer and leaves; v[i] lives on its
+             * stack, so it is touched no more after done is set. */
+            for (size_t i = 0; i < n; i++) {
                 v[i]->done = true;
-            pthread_cond_broadcast(&g->cv);
+                pthread_cond_signal(&v[i]->cv);
+            }
         }
         g->busy = false;
-        /* Those queued meanwhile: one of them leads next. */
-        pthread_cond_broadcast(&g->cv);
+        /* Those queued meanwhile: the first of them leads next. */
+        if (g->head != NULL)
+            pthread_cond_signal(&g->head->cv);
     }
     rc = me.rc;
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&me.cv);
     return rc;
 }

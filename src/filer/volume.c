@@ -61,6 +61,9 @@ struct waiter {
     struct waiter *next;
     int rc;
     bool done;
+    /* Signalled when done is set, or when this record is pending and no
+     * leader runs: only the writer it concerns wakes. */
+    pthread_cond_t cv;
 };
 
 struct cf_vol {
@@ -70,8 +73,8 @@ struct cf_vol {
     struct bucket *b;
     pthread_mutex_t lk[NLOCKS]; /* lk[i] guards buckets b with b % NLOCKS == i */
 
-    pthread_mutex_t wmu; /* the writer: */
-    pthread_cond_t wcv;
+    pthread_mutex_t wmu;    /* the writer: */
+    pthread_cond_t wcv;     /* nothing pending nor syncing: a roll may start */
     int wfd;                /* the volume taking records, or -1 */
     uint32_t wid;           /* its id */
     uint32_t max_id;        /* the highest id ever present */
@@ -375,6 +378,7 @@ static int append_durable(struct cf_vol *v, const uint8_t *rec, size_t len, uint
     size_t done = 0;
     int rc = 0, e;
 
+    pthread_cond_init(&w.cv, NULL);
     pthread_mutex_lock(&v->wmu);
     for (;;) {
         bool need = v->wfd < 0 || v->sealed || v->wend >= VOL_ROLL;
@@ -422,7 +426,7 @@ static int append_durable(struct cf_vol *v, const uint8_t *rec, size_t len, uint
         int fd, r;
 
         if (v->syncing) {
-            pthread_cond_wait(&v->wcv, &v->wmu);
+            pthread_cond_wait(&w.cv, &v->wmu);
             continue;
         }
         /* Lead: one fsync for everything appended so far. */
@@ -449,24 +453,34 @@ static int append_durable(struct cf_vol *v, const uint8_t *rec, size_t len, uint
             v->pending = NULL;
             cut_back(v);
         }
+        /* A waiter lives on its writer's stack: once done is set and
+         * signalled, it is touched no more. */
         for (struct waiter *p = batch; p != NULL;) {
             struct waiter *next = p->next;
             p->rc = rc;
             p->done = true;
+            pthread_cond_signal(&p->cv);
             p = next;
         }
         for (struct waiter *p = more; p != NULL;) {
             struct waiter *next = p->next;
             p->rc = rc;
             p->done = true;
+            pthread_cond_signal(&p->cv);
             p = next;
         }
         v->syncing = false;
-        pthread_cond_broadcast(&v->wcv);
+        /* One writer of those appended meanwhile leads the next fsync;
+         * with none, the volume is idle and a waiting roll may start. */
+        if (v->pending != NULL)
+            pthread_cond_signal(&v->pending->cv);
+        else
+            pthread_cond_broadcast(&v->wcv);
     }
     rc = w.rc;
 out:
     pthread_mutex_unlock(&v->wmu);
+    pthread_cond_destroy(&w.cv);
     return rc;
 }
 

@@ -650,9 +650,10 @@ out:
 
 /* ---- files and versions ---------------------------------------------------------- */
 
-/* Add the next version of object with put's content and make it current. */
-static int add_version(struct cf_db *db, uint64_t object, const struct cf_fsdb_put *put,
-                       int64_t now, char *err)
+/* Add version number num (0: the one after the object's last) of object
+ * with put's content and make it current. */
+static int add_version(struct cf_db *db, uint64_t object, int64_t num,
+                       const struct cf_fsdb_put *put, int64_t now, char *err)
 {
     static const char sql_num[] =
         "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE object_id = ?1";
@@ -661,13 +662,14 @@ static int add_version(struct cf_db *db, uint64_t object, const struct cf_fsdb_p
                                   " ?7, ?8)";
     static const char sql_cur[] =
         "UPDATE objects SET current_version = ?2, modified = ?3 WHERE id = ?1";
-    int64_t vid = 0, num = 0;
+    int64_t vid = 0;
     int rc;
 
     rc = cf__fsdb_new_id(db, &vid, err);
     if (rc < 0)
         goto out;
-    rc = cf_db_run(db, &num, 1, err, sql_num, "i", (int64_t)object);
+    if (num == 0)
+        rc = cf_db_run(db, &num, 1, err, sql_num, "i", (int64_t)object);
     if (rc < 0)
         goto out;
     rc = cf_db_run(db, NULL, 0, err, sql_ins, "iiitibii", vid, (int64_t)object, num, put->uuid,
@@ -696,7 +698,8 @@ static int new_file(struct cf_db *db, uint64_t client, uint64_t folder, const ch
     rc = cf_db_run(db, NULL, 0, err, sql, "iiiti", id, (int64_t)client, (int64_t)folder, name, now);
     if (rc < 0)
         goto out;
-    rc = add_version(db, (uint64_t)id, put, now, err);
+    /* The object was made just now: this is its first version. */
+    rc = add_version(db, (uint64_t)id, 1, put, now, err);
     if (rc < 0)
         goto out;
     rc = touch_folder(db, folder, now, err);
@@ -717,31 +720,31 @@ struct file_put {
 
 static int file_put_write(struct cf_db *db, void *arg, char *err)
 {
-    static const char sql_dir[] = "SELECT count(*) FROM folders"
-                                  " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3";
-    static const char sql_obj[] = "SELECT id FROM objects"
-                                  " WHERE client_id = ?1 AND folder_id = ?2 AND name = ?3";
+    /* What the name is in the folder, in one query: a folder (a count of
+     * 1), a file (its id; ids start at 1), or free (0, 0). Both are UNIQUE
+     * by (client, parent, name), so each sub-query has one row at most. */
+    static const char sql_name[] = "SELECT (SELECT count(*) FROM folders"
+                                   " WHERE client_id = ?1 AND parent_id = ?2 AND name = ?3),"
+                                   " coalesce((SELECT id FROM objects"
+                                   " WHERE client_id = ?1 AND folder_id = ?2 AND name = ?3), 0)";
     struct file_put *f = arg;
-    int64_t id = 0, ndirs = 0;
+    int64_t row[2] = {0, 0}, id = 0;
     int rc;
 
     rc = cf__fsdb_folder_live(db, f->client, f->folder, err);
     if (rc < 0)
         return rc;
-    rc = cf_db_run(db, &ndirs, 1, err, sql_dir, "iit", (int64_t)f->client, (int64_t)f->folder,
+    rc = cf_db_run(db, row, 2, err, sql_name, "iit", (int64_t)f->client, (int64_t)f->folder,
                    f->name);
     if (rc < 0)
         return rc;
-    if (ndirs > 0) {
+    if (row[0] > 0) {
         cf_err_set(err, "\"%s\" is a folder", f->name);
         return CF_EEXIST;
     }
-    rc =
-        cf_db_run(db, &id, 1, err, sql_obj, "iit", (int64_t)f->client, (int64_t)f->folder, f->name);
-    if (rc < 0)
-        return rc;
-    if (rc == CF_DB_ROW)
-        rc = add_version(db, (uint64_t)id, f->put, f->now, err);
+    id = row[1];
+    if (id != 0)
+        rc = add_version(db, (uint64_t)id, 0, f->put, f->now, err);
     else
         rc = new_file(db, f->client, f->folder, f->name, f->put, f->now, &id, err);
     if (rc < 0)
@@ -999,7 +1002,7 @@ int cf_fsdb_version_restore(struct cf_fsdb *fs, uint64_t client, uint64_t file, 
     put.by_user = by_user;
     cf_db_finalize(s);
     s = NULL;
-    rc = add_version(c.db, file, &put, (int64_t)cf_wall_ms(), err);
+    rc = add_version(c.db, file, 0, &put, (int64_t)cf_wall_ms(), err);
     if (rc < 0)
         goto out;
     rc = cf__fsdb_file_entry(c.db, client, file, &e, err);

@@ -443,27 +443,54 @@ int cf_objdb_stale_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, uint32
     return rc < 0 ? rc : 0;
 }
 
+/* The arguments of an upload's hold, and what hold_row needs of a
+ * transaction, for upload_hold_write. */
+struct upload_hold {
+    struct cf__objdb_txn t; /* sh and text; db is the group's connection */
+    uint64_t oid;
+    const char *path;
+    const uint32_t *filers;
+    size_t n;
+    uint64_t until_ms;
+};
+
+/* The upload's hold as one write of its shard's group (dbgroup.h): every
+ * statement reads and writes db only, and running it again after a
+ * rolled-back batch writes the same rows. */
+static int upload_hold_write(struct cf_db *db, void *arg, char *err)
+{
+    static const char sql_obj[] = "SELECT 1 FROM objects WHERE id = ?1";
+    struct upload_hold *h = arg;
+    int rc;
+
+    h->t.db = db;
+    rc = cf_db_run(db, NULL, 0, err, sql_obj, "i", (int64_t)h->oid);
+    if (rc == CF_DB_ROW) {
+        cf_err_set(err, "%s is committed already", h->t.text);
+        rc = CF_EINVAL;
+    }
+    for (size_t i = 0; rc >= 0 && i < h->n; i++)
+        rc = hold_row(&h->t, h->oid, h->filers[i], h->path, h->until_ms, 0, NULL, err);
+    h->t.db = NULL;
+    return rc < 0 ? rc : 0;
+}
+
 int cf_objdb_upload_hold(struct cf_objdb *odb, const struct cf_uuid *uuid, const char *path,
                          const uint32_t *filers, size_t n, uint64_t until_ms, char *err)
 {
-    static const char sql_obj[] = "SELECT 1 FROM objects WHERE id = ?1";
-    struct cf__objdb_txn t;
+    struct upload_hold h = {
+        .oid = uuid->oid, .path = path, .filers = filers, .n = n, .until_ms = until_ms};
     int rc;
 
-    rc = cf__objdb_txn_begin(odb, uuid, &t, err);
-    if (rc == 0) {
-        rc = cf_db_run(t.db, NULL, 0, err, sql_obj, "i", (int64_t)uuid->oid);
-        if (rc == CF_DB_ROW) {
-            cf_err_set(err, "%s is committed already", t.text);
-            rc = CF_EINVAL;
-        }
-    }
-    for (size_t i = 0; rc >= 0 && i < n; i++)
-        rc = hold_row(&t, uuid->oid, filers[i], path, until_ms, 0, NULL, err);
-    if (rc >= 0)
-        rc = cf_db_commit(t.db, err);
-    cf__objdb_txn_end(&t);
-    return rc < 0 ? rc : 0;
+    cf_uuid_format(uuid, h.t.text);
+    rc = cf__objdb_find_shard(odb, uuid, &h.t.sh, err);
+    if (rc < 0)
+        return rc;
+    /* Holds made at the same time, and the records committed then, share
+     * one transaction and its commit: each caller is answered only after
+     * the commit that holds its rows, as with a transaction of its own. */
+    return cf_db_group_write(&((struct objdb_shard *)h.t.sh)->group, h.t.sh->pool,
+                             upload_hold_write, &h, err);
 }
 
 int cf_objdb_upload_release(struct cf_objdb *odb, const struct cf_uuid *uuid, char *err)

@@ -46,7 +46,8 @@ struct objdb_shard {
     pthread_mutex_t id_mu;         /* guards the block; never held with the set's locks */
     uint64_t next_oid;             /* [next_oid, end_oid) reserved durably, not yet handed out */
     uint64_t end_oid;
-    struct cf_db_group group; /* record commits (cf_objdb_commit) */
+    struct cf_db_group group; /* record commits and upload holds (cf_objdb_commit,
+                                 cf_objdb_upload_hold) */
 };
 
 struct cf_objdb {

@@ -13,7 +13,9 @@
  * connection), RETURNING, the statement cache, the pool under threads, the
  * pool's wait (a stand-in that refuses with CF_EBUSY), the one-call binders
  * (cf_db_query, cf_db_run), many connections committing at once (all
- * succeed, all are there after reopening), a process killed while it
+ * succeed, all are there after reopening), threads writing through one
+ * group commit (dbgroup.h: each answered with its own result, a failing
+ * write fails no other), a process killed while it
  * commits (every commit it acknowledged survives), and on PostgreSQL a session terminated under
  * each kind of call (read retried, write failed once, transaction failed
  * until rolled back, COMMIT in doubt) and the statement timeout.
@@ -35,6 +37,7 @@
 #include <sys/wait.h>
 
 #include "coffer/db.h"
+#include "coffer/dbgroup.h"
 #include "coffer/err.h"
 #include "coffer/log.h"
 
@@ -900,6 +903,82 @@ static void test_group_commit(void **state)
     cf_db_close(db);
 }
 
+#define GW_THREADS 8
+#define GW_WRITES  60 /* per thread; every GW_BAD-th one fails */
+#define GW_BAD     7
+
+struct gw_shared {
+    struct cf_db_group group;
+    struct cf_db_pool *pool;
+};
+
+struct gw_thread {
+    struct gw_shared *sh;
+    int id;
+    int wrong; /* answers that were not the write's own */
+};
+
+/* Insert the key at arg: a write of the group. */
+static int gw_insert(struct cf_db *db, void *arg, char *err)
+{
+    int rc = run_int(db, "INSERT INTO t (a) VALUES (?1)", *(const int64_t *)arg, err);
+
+    return rc < 0 ? rc : 0;
+}
+
+static void *gw_run(void *arg)
+{
+    struct gw_thread *t = arg;
+
+    for (int i = 0; i < GW_WRITES; i++) {
+        char err[CF_ERR_LEN] = "";
+        bool bad = i % GW_BAD == GW_BAD - 1;
+        /* A bad write inserts the key every bad write shares: it fails. */
+        int64_t key = bad ? -1 : (int64_t)t->id * 1000 + i;
+        int rc = cf_db_group_write(&t->sh->group, t->sh->pool, gw_insert, &key, err);
+
+        if (bad ? rc >= 0 || err[0] == '\0' : rc != 0)
+            t->wrong++;
+    }
+    return NULL;
+}
+
+/* Threads writing through one group at once (dbgroup.h): each is answered
+ * once, with its own write's result; a failing write fails no other, and
+ * every write answered 0 is in the database afterwards. */
+static void test_group_write(void **state)
+{
+    struct fixture *fx = *state;
+    struct gw_shared sh;
+    struct gw_thread t[GW_THREADS];
+    pthread_t th[GW_THREADS];
+    struct cf_db *db = open_db(fx);
+    char err[CF_ERR_LEN] = "";
+    int good = 0;
+
+    exec_ok(db, "CREATE TABLE t (a BIGINT PRIMARY KEY)");
+    exec_ok(db, "INSERT INTO t (a) VALUES (-1)");
+    cf_db_close(db);
+    if (cf_db_pool_open(fx->uri, 4, &sh.pool, err) != 0)
+        fail_msg("pool %s: %s", fx->uri, err);
+    cf_db_group_init(&sh.group);
+    for (int i = 0; i < GW_THREADS; i++) {
+        t[i] = (struct gw_thread){.sh = &sh, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, gw_run, &t[i]), 0);
+    }
+    for (int i = 0; i < GW_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(t[i].wrong, 0);
+    }
+    cf_db_group_fini(&sh.group);
+    cf_db_pool_close(sh.pool);
+    for (int i = 0; i < GW_WRITES; i++)
+        good += i % GW_BAD != GW_BAD - 1;
+    db = open_db(fx);
+    assert_int_equal(count_rows(db, "t"), 1 + GW_THREADS * good);
+    cf_db_close(db);
+}
+
 #define KILL_THREADS 4
 #define KILL_WANT    200 /* acknowledged commits before the kill */
 
@@ -1198,6 +1277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_survives_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_missing, setup, teardown),
