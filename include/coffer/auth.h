@@ -27,7 +27,10 @@
  * Threads: every function is thread-safe on distinct arguments; a
  * struct cf_auth_key is read-only after it is loaded or generated and may be
  * shared by any number of threads; a struct cf_auth_limiter is internally
- * locked and may be shared too.
+ * locked and may be shared too. Each thread that makes or checks a token
+ * or a link keeps one HMAC context keyed with the last key it used (so
+ * checking every request's token with the same key does not set a key up
+ * each time); it is freed, its key wiped, when the thread ends.
  */
 #ifndef COFFER_AUTH_H
 #define COFFER_AUTH_H

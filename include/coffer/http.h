@@ -160,7 +160,12 @@ struct cf_http_server_opts {
     cf_http_done_cb done;       /* may be NULL if the handler never sets state */
     void *cls;                  /* passed to both; kept until cf_http_server_free */
     unsigned conn_limit;        /* 0: CF_HTTP_CONN_MAX */
-    const char *role;           /* metrics label (kept: a static word); NULL: "unknown" */
+    /* Each connection's memory pool (limits.h CF_HTTP_CONN_MEMORY has what
+     * it holds): it must leave room to spare around a CF_HTTP_HEADER_MAX
+     * header block, or such headers get libmicrohttpd's 431 instead of
+     * being served. 0: CF_HTTP_CONN_MEMORY. */
+    size_t conn_memory;
+    const char *role; /* metrics label (kept: a static word); NULL: "unknown" */
     /* HTTPS: PEM files of the certificate (chain) and its private key
      * (borrowed; read and checked by cf_http_server_start, tls.h). Both
      * NULL: plain HTTP. One without the other is an error. */

@@ -69,11 +69,14 @@ struct cf_store_stats {
 };
 
 struct cf_store_obj {
-    int fd;          /* open for reading; caller owns; close it */
+    int fd;          /* open for reading; caller owns; close it (unless shared) */
     uint64_t offset; /* where the object's bytes start in fd (0 for a plain file) */
     uint64_t size;
     bool has_sha; /* sha is valid */
     uint8_t sha[CF_SHA512_LEN];
+    /* From cf_store_get_shared only: fd is the store's, kept open for
+     * reads; pread it, never close it, not after cf_store_close. */
+    bool shared;
 };
 
 /* Open (creating if needed) the store: lock the directory, check or record
@@ -124,6 +127,13 @@ void cf_store_put_abort(struct cf_store_put *p);
 /* Open an object for reading. Returns 0, CF_EBADPATH, CF_ENOTFOUND or CF_EIO. */
 CF_MUST_CHECK int cf_store_get(struct cf_store *s, const char *path, size_t len,
                                struct cf_store_obj *out);
+
+/* As cf_store_get, for a read the caller finishes before it returns: an
+ * object in a volume may come with the fd the store keeps open for that
+ * volume (out->shared true) instead of one opened for this read, which
+ * saves an open and a close per read. Close out->fd only if !out->shared. */
+CF_MUST_CHECK int cf_store_get_shared(struct cf_store *s, const char *path, size_t len,
+                                      struct cf_store_obj *out);
 
 /* Remove an object durably. Returns 0, CF_EBADPATH, CF_ENOTFOUND or CF_EIO. */
 CF_MUST_CHECK int cf_store_delete(struct cf_store *s, const char *path, size_t len);

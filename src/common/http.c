@@ -1138,10 +1138,10 @@ int cf_http_server_start(const struct cf_http_server_opts *opts, struct cf_http_
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)opts->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(opts->conn_limit ? opts->conn_limit : CF_HTTP_CONN_MAX),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CF_HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
-        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        opts->conn_memory ? opts->conn_memory : (size_t)CF_HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, done_cb, s, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, s, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s,
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         cf_err_set(err, "cannot start the HTTP%s server (libmicrohttpd refused its options)",
                    tls ? "S" : "");

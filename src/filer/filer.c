@@ -229,7 +229,7 @@ int cf_filer_read(struct cf_filer *f, const char *path, unsigned xform, const ui
     int rc;
 
     err[0] = '\0';
-    rc = cf_store_get(f->store, path, strlen(path), &obj);
+    rc = cf_store_get_shared(f->store, path, strlen(path), &obj);
     if (rc < 0) {
         cf_err_set(err, "%s", cf_strerror(rc));
         return rc;
@@ -266,7 +266,8 @@ int cf_filer_read(struct cf_filer *f, const char *path, unsigned xform, const ui
         cf_store_count_out(f->store, len);
 out:
     cf_xform_dec_free(r.d);
-    close(obj.fd);
+    if (!obj.shared)
+        close(obj.fd);
     return rc;
 }
 

@@ -1044,7 +1044,9 @@ void cf_store_put_abort(struct cf_store_put *p)
 
 /* ---- reads, deletes, listings ---- */
 
-int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_store_obj *out)
+/* cf_store_get, or with shared cf_store_get_shared. */
+static int store_get(struct cf_store *s, const char *path, size_t len, bool shared,
+                     struct cf_store_obj *out)
 {
     char rel[CF_OBJPATH_REL_MAX], name[CF_PATH_MAX + 1];
     struct cf_vol_obj vo;
@@ -1055,13 +1057,16 @@ int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_sto
 
     if (cf_objpath_relpath(path, len, rel, sizeof(rel)) < 0)
         return CF_EBADPATH;
+    out->shared = false;
     if (locate(path, len, &b, name) == 0 && cf__vol_lookup(s->vol, b, name, &vo) == 0) {
-        fd = cf__vol_open_read(s->vol, vo.vol);
+        bool owned = true;
+        fd = shared ? cf__vol_read_fd(s->vol, vo.vol, &owned) : cf__vol_open_read(s->vol, vo.vol);
         if (fd < 0) {
             count_io_error(s);
             return CF_EIO;
         }
         out->fd = fd;
+        out->shared = !owned;
         out->offset = vo.off;
         out->size = vo.size;
         out->has_sha = true;
@@ -1090,6 +1095,16 @@ int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_sto
     n = fgetxattr(fd, SHA_XATTR, out->sha, sizeof(out->sha));
     out->has_sha = n == (ssize_t)sizeof(out->sha);
     return 0;
+}
+
+int cf_store_get(struct cf_store *s, const char *path, size_t len, struct cf_store_obj *out)
+{
+    return store_get(s, path, len, false, out);
+}
+
+int cf_store_get_shared(struct cf_store *s, const char *path, size_t len, struct cf_store_obj *out)
+{
+    return store_get(s, path, len, true, out);
 }
 
 int cf_store_delete(struct cf_store *s, const char *path, size_t len)

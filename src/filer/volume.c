@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,13 @@
 #define VOL_ROLL (256u << 20)
 /* A record claiming more bytes than this is taken for garbage at a scan. */
 #define REC_DATA_MAX (1u << 30)
+/* Read fds kept open (cf__vol_read_fd): volume ids below RFD_IDS, in
+ * chunks of RFD_CHUNK made on first use, at most RFD_MAX fds per store
+ * (16 GiB of full volumes; `coffer server` runs several stores in one
+ * process, under one fd limit shared with every connection). */
+#define RFD_CHUNK 256u
+#define RFD_IDS   65536u
+#define RFD_MAX   64u
 
 /* Header layout (little-endian). */
 #define H_MAGIC  0
@@ -66,6 +74,11 @@ struct waiter {
     pthread_cond_t cv;
 };
 
+/* One fd + 1 per volume id of the chunk; 0: none kept. */
+struct rfd_chunk {
+    atomic_int fd1[RFD_CHUNK];
+};
+
 struct cf_vol {
     const struct cf_io_ops *io;
     char *dir; /* DIR/volumes, for messages */
@@ -83,6 +96,10 @@ struct cf_vol {
     bool syncing;           /* a leader runs an fsync */
     bool sealed;            /* wfd takes no more records */
     struct waiter *pending; /* appended, not yet in a sync */
+
+    /* Read fds kept until close (cf__vol_read_fd); never replaced. */
+    _Atomic(struct rfd_chunk *) rfd[RFD_IDS / RFD_CHUNK];
+    atomic_uint nrfd; /* fds kept, up to RFD_MAX */
 };
 
 /* ---- encoding ---- */
@@ -285,6 +302,51 @@ int cf__vol_open_read(struct cf_vol *v, uint32_t id)
         cf_log_errno(CF_LOG_ERROR, errno, "open \"%s/%s\" failed", v->dir, name);
         return CF_EIO;
     }
+    return fd;
+}
+
+int cf__vol_read_fd(struct cf_vol *v, uint32_t id, bool *owned)
+{
+    _Atomic(struct rfd_chunk *) *cp;
+    struct rfd_chunk *c;
+    atomic_int *slot;
+    int fd, none = 0;
+
+    *owned = true;
+    if (id >= RFD_IDS)
+        return cf__vol_open_read(v, id);
+    cp = &v->rfd[id / RFD_CHUNK];
+    c = atomic_load(cp);
+    if (c == NULL) {
+        struct rfd_chunk *fresh = cf_xmalloc(sizeof(*fresh));
+        for (uint32_t i = 0; i < RFD_CHUNK; i++)
+            atomic_init(&fresh->fd1[i], 0);
+        /* On a lost race c becomes the winner's chunk. */
+        if (atomic_compare_exchange_strong(cp, &c, fresh))
+            c = fresh;
+        else
+            free(fresh);
+    }
+    slot = &c->fd1[id % RFD_CHUNK];
+    fd = atomic_load(slot);
+    if (fd > 0) {
+        *owned = false;
+        return fd - 1;
+    }
+    fd = cf__vol_open_read(v, id);
+    if (fd < 0)
+        return fd;
+    /* Past RFD_MAX, or when another reader kept an fd first, this one is
+     * the caller's, as from cf__vol_open_read. */
+    if (atomic_fetch_add(&v->nrfd, 1) >= RFD_MAX) {
+        atomic_fetch_sub(&v->nrfd, 1);
+        return fd;
+    }
+    if (!atomic_compare_exchange_strong(slot, &none, fd + 1)) {
+        atomic_fetch_sub(&v->nrfd, 1);
+        return fd;
+    }
+    *owned = false;
     return fd;
 }
 
@@ -1019,6 +1081,9 @@ int cf__vol_open(int dirfd, const char *dir, const struct cf_io_ops *io, struct 
         pthread_mutex_init(&v->lk[i], NULL);
     pthread_mutex_init(&v->wmu, NULL);
     pthread_cond_init(&v->wcv, NULL);
+    for (size_t i = 0; i < RFD_IDS / RFD_CHUNK; i++)
+        atomic_init(&v->rfd[i], NULL);
+    atomic_init(&v->nrfd, 0);
     if (mkdirat(dirfd, "volumes", 0700) == 0) {
         if (fsync(dirfd) < 0) {
             cf_err_set(err, "fsync \"%s\": %s", dir, strerror(errno));
@@ -1089,6 +1154,17 @@ void cf__vol_close(struct cf_vol *v)
         (void)v->io->close(v->wfd);
     if (v->vfd >= 0)
         close(v->vfd);
+    for (uint32_t ci = 0; ci < RFD_IDS / RFD_CHUNK; ci++) {
+        struct rfd_chunk *c = atomic_load(&v->rfd[ci]);
+        if (c == NULL)
+            continue;
+        for (uint32_t i = 0; i < RFD_CHUNK; i++) {
+            int fd1 = atomic_load(&c->fd1[i]);
+            if (fd1 > 0)
+                (void)v->io->close(fd1 - 1);
+        }
+        free(c);
+    }
     for (uint32_t bk = 0; bk < NBUCKETS; bk++) {
         for (uint32_t i = 0; i < v->b[bk].n; i++)
             free(v->b[bk].v[i]);

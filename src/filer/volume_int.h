@@ -79,6 +79,19 @@ CF_MUST_CHECK int cf__vol_lookup(struct cf_vol *v, uint32_t bucket, const char *
 /* Open volume id for reading. Returns the fd (caller owns) or CF_EIO. */
 CF_MUST_CHECK int cf__vol_open_read(struct cf_vol *v, uint32_t id);
 
+/* An fd to read volume id with pread, for a read that ends before the
+ * caller returns: the fd kept open for it (*owned false: the caller must
+ * not close it, nor use it after cf__vol_close), opened on its first read;
+ * or, past the ids and the number of fds kept, a new one as from
+ * cf__vol_open_read (*owned true: the caller closes it). Returns the fd or
+ * CF_EIO. Keeping fds is sound because a volume file is never replaced or
+ * removed while v is open (compaction and removal happen in cf__vol_open,
+ * before any reader), so an fd opened once reads the same file the index
+ * points into; whatever happens to the file in place (appends, a failed
+ * sync truncating records never indexed, damage) shows through it as
+ * through a new one. */
+CF_MUST_CHECK int cf__vol_read_fd(struct cf_vol *v, uint32_t id, bool *owned);
+
 /* Claim name for a put: an index entry no reader sees yet. Returns 0 or
  * CF_EEXIST (the name is indexed). Follow with cf__vol_put or
  * cf__vol_unclaim. */

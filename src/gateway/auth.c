@@ -71,19 +71,17 @@ static void b64_encode(const uint8_t *p, size_t n, char *out)
     }
 }
 
+/* The value of a base64url character, or -1. Without branches: a token's
+ * characters are random, so a branch per character class mispredicts
+ * about once a character. The classes are disjoint, so at most one term
+ * is not 0, and it is the value plus one. */
 static int b64_val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
+    unsigned x = c;
+    unsigned v = (x - 'A' < 26u) * (x - 'A' + 1) + (x - 'a' < 26u) * (x - 'a' + 27) +
+                 (x - '0' < 10u) * (x - '0' + 53) + (x == '-') * 63u + (x == '_') * 64u;
+
+    return (int)v - 1;
 }
 
 /* Decode s (exactly b64_len(n) characters) into n bytes. Only the canonical
@@ -341,37 +339,112 @@ int cf_auth_key_save(const struct cf_auth_key *k, const char *path, char *err)
 
 /* HMAC, fetched once: OpenSSL 3's one-shot HMAC() looks the algorithm up
  * in its provider store on every call, under a lock every request thread
- * shares (every gateway request checks a token). NULL if OpenSSL has none. */
+ * shares (every gateway request checks a token). NULL if OpenSSL has none.
+ *
+ * Each thread also keeps one context keyed with the key it last used.
+ * Keying a context fetches SHA-512 from that store again, allocates four
+ * digest contexts and hashes the key's two pads; a keyed context given
+ * EVP_MAC_init with no key restarts from its saved pads instead, without
+ * a lookup or an allocation, and the gateway checks every token with the
+ * same key. The cache is freed (its copy of the key wiped) when its thread
+ * ends; without a thread key (pthread_key_create failed) every call keys
+ * a fresh context. */
+struct mac_cache {
+    EVP_MAC_CTX *ctx;             /* NULL until first keyed */
+    size_t len;                   /* 0: ctx holds no usable key */
+    uint8_t key[CF_AUTH_KEY_MAX]; /* the key ctx is keyed with */
+};
+
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *mac_alg;
+static pthread_key_t mac_tls;
+static bool mac_tls_ok;
+
+static void mac_cache_free(void *p)
+{
+    struct mac_cache *c = p;
+
+    EVP_MAC_CTX_free(c->ctx);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
 
 static void mac_fetch(void)
 {
     mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    mac_tls_ok = pthread_key_create(&mac_tls, mac_cache_free) == 0;
+}
+
+/* This thread's cache, made on first use; NULL without a thread key. */
+static struct mac_cache *mac_cache_get(void)
+{
+    struct mac_cache *c;
+
+    if (!mac_tls_ok)
+        return NULL;
+    c = pthread_getspecific(mac_tls);
+    if (c == NULL) {
+        c = cf_xcalloc(1, sizeof(*c));
+        if (pthread_setspecific(mac_tls, c) != 0) {
+            free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+/* A context ready for data, keyed with k: the thread's cached one
+ * (restarted, or keyed anew if it holds another key), or else a fresh one
+ * returned in *fresh too, for the caller to free. NULL if libcrypto fails. */
+static EVP_MAC_CTX *mac_ctx(const struct cf_auth_key *k, EVP_MAC_CTX **fresh)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t) "SHA512", 0),
+        OSSL_PARAM_construct_end()};
+    struct mac_cache *c = mac_cache_get();
+
+    *fresh = NULL;
+    if (c == NULL) {
+        *fresh = EVP_MAC_CTX_new(mac_alg);
+        if (*fresh == NULL || EVP_MAC_init(*fresh, k->bytes, k->len, params) != 1)
+            return NULL;
+        return *fresh;
+    }
+    if (c->len != 0 && c->len == k->len && CRYPTO_memcmp(c->key, k->bytes, k->len) == 0)
+        return EVP_MAC_init(c->ctx, NULL, 0, NULL) == 1 ? c->ctx : NULL;
+    c->len = 0;
+    if (c->ctx == NULL)
+        c->ctx = EVP_MAC_CTX_new(mac_alg);
+    if (c->ctx == NULL || EVP_MAC_init(c->ctx, k->bytes, k->len, params) != 1)
+        return NULL;
+    memcpy(c->key, k->bytes, k->len);
+    c->len = k->len;
+    return c->ctx;
 }
 
 /* HMAC-SHA512 of msg (n bytes) keyed with k. Returns 0 or CF_EINTERNAL. */
 static int hmac512(const struct cf_auth_key *k, const uint8_t *msg, size_t n,
                    uint8_t mac[CF_AUTH_HASH_LEN])
 {
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t) "SHA512", 0),
-        OSSL_PARAM_construct_end()};
-    EVP_MAC_CTX *ctx = NULL;
+    EVP_MAC_CTX *ctx, *fresh = NULL;
     size_t outlen = 0;
     int rc = CF_EINTERNAL;
 
     pthread_once(&mac_once, mac_fetch);
     if (mac_alg == NULL)
+        return CF_EINTERNAL;
+    ctx = mac_ctx(k, &fresh);
+    if (ctx == NULL || EVP_MAC_update(ctx, msg, n) != 1 ||
+        EVP_MAC_final(ctx, mac, &outlen, CF_AUTH_HASH_LEN) != 1 || outlen != CF_AUTH_HASH_LEN) {
+        /* A cached context that failed midway is keyed anew next time. */
+        struct mac_cache *c = mac_tls_ok ? pthread_getspecific(mac_tls) : NULL;
+        if (c != NULL)
+            c->len = 0;
         goto out;
-    ctx = EVP_MAC_CTX_new(mac_alg);
-    if (ctx == NULL || EVP_MAC_init(ctx, k->bytes, k->len, params) != 1 ||
-        EVP_MAC_update(ctx, msg, n) != 1 ||
-        EVP_MAC_final(ctx, mac, &outlen, CF_AUTH_HASH_LEN) != 1 || outlen != CF_AUTH_HASH_LEN)
-        goto out;
+    }
     rc = 0;
 out:
-    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_CTX_free(fresh);
     return rc;
 }
 

@@ -3060,6 +3060,7 @@ int cf_gateway_start(const struct cf_gateway_conf *conf, struct cf_gateway **out
                                      .done = done,
                                      .cls = g,
                                      .role = "gateway",
+                                     .conn_memory = CF_HTTP_GATEWAY_CONN_MEMORY,
                                      .tls_cert = conf->tls_cert,
                                      .tls_key = conf->tls_key,
                                      .limits = conf->http};

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "coffer/err.h"
 #include "coffer/fsdb.h"
 #include "coffer/httpc.h"
+#include "coffer/limits.h"
 #include "harness.h"
 
 #define HDR_MAX (CF_AUTH_TOKEN_LEN + 64)
@@ -560,13 +562,78 @@ static void t_isolation(void *arg)
     stop(&g);
 }
 
+/* GET target over a fresh raw connection as demo's admin, with the header
+ * lines extra (each ending in CR LF) after the usual ones: the status. */
+static long raw_get(const struct gw *g, const char *target, const char *extra)
+{
+    unsigned port = (unsigned)strtoul(strrchr(g->base, ':') + 1, NULL, 10);
+    size_t cap = strlen(extra) + 1024;
+    char *rq = malloc(cap), reply[8192];
+    int fd = it_raw_try_connect(port), n;
+    long status;
+
+    IT_CHECK(rq != NULL && fd >= 0);
+    n = snprintf(rq, cap,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\nConnection: close\r\n%s\r\n",
+                 target, port, g->admin, extra);
+    IT_CHECK(n > 0 && (size_t)n < cap);
+    IT_CHECK(it_raw_send(fd, rq, (size_t)n));
+    status = it_raw_read_reply(fd, reply, sizeof(reply));
+    close(fd);
+    free(rq);
+    return status;
+}
+
+/* Request headers up to CF_HTTP_HEADER_MAX bytes are served, whether in one
+ * long line or in hundreds of short ones (the gateway's connections have
+ * less memory than other roles'); over it they get 431. */
+static void t_big_headers(void *arg)
+{
+    /* The server counts each line as name + value + 4 bytes; the request
+     * line, Host, Authorization and Connection take under 256. */
+    static const char big[] = "X-Big: ";
+    const size_t room = CF_HTTP_HEADER_MAX - 256, lines = room / 24, cap = CF_HTTP_HEADER_MAX + 64;
+    char *extra = malloc(cap);
+    size_t n = 0;
+    struct gw g;
+
+    (void)arg;
+    IT_CHECK(extra != NULL);
+    start(&g);
+    put_ok(&g, g.admin, FS "/h.bin", 3, 1000);
+
+    /* One line: "X-Big: " and a value, room bytes as counted. */
+    memcpy(extra, big, sizeof(big) - 1);
+    memset(extra + sizeof(big) - 1, 'a', room - 9);
+    memcpy(extra + sizeof(big) - 1 + room - 9, "\r\n", 3);
+    IT_EQ(raw_get(&g, FS "/h.bin", extra), 200);
+
+    /* Lines of a 5-byte name and a 15-byte value: 24 bytes each counted. */
+    for (size_t i = 0; i < lines; i++) {
+        int k = snprintf(extra + n, cap - n, "X%04zu: vvvvvvvvvvvvvvv\r\n", i);
+        IT_CHECK(k > 0 && (size_t)k < cap - n);
+        n += (size_t)k;
+    }
+    IT_EQ(raw_get(&g, FS "/h.bin", extra), 200);
+
+    /* Over the limit: 431. */
+    memcpy(extra, big, sizeof(big) - 1);
+    memset(extra + sizeof(big) - 1, 'a', CF_HTTP_HEADER_MAX);
+    memcpy(extra + sizeof(big) - 1 + CF_HTTP_HEADER_MAX, "\r\n", 3);
+    IT_EQ(raw_get(&g, FS "/h.bin", extra), 431);
+
+    get_ok(&g, g.admin, FS "/h.bin", 3, 1000);
+    free(extra);
+    stop(&g);
+}
+
 int main(int argc, char **argv)
 {
     static const struct it_case cases[] = {
         {"login", t_login, NULL, 60},         {"tokens", t_tokens, NULL, 60},
         {"files", t_files, NULL, 90},         {"names", t_names, NULL, 60},
         {"versions", t_versions, NULL, 60},   {"trash", t_trash, NULL, 60},
-        {"isolation", t_isolation, NULL, 60},
+        {"isolation", t_isolation, NULL, 60}, {"big_headers", t_big_headers, NULL, 60},
     };
 
     return it_run(argc, argv, 0, cases, CF_ARRAY_LEN(cases));

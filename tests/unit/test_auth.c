@@ -666,6 +666,63 @@ static void test_token_forged(void **state)
     assert_int_equal(cf_auth_token_verify(&k, u, CF_AUTH_TOKEN_LEN, T0, NULL), CF_EAUTH);
 }
 
+/* Threads checking tokens of several keys in turn: each answer is the
+ * one its own key gives, however the keys before it were, and a key that
+ * differs from the last one only in a byte or in its length is not taken
+ * for it. Threads end with their keyed state (ASan checks it is freed). */
+#define KEY_THREADS 4
+#define KEY_ROUNDS  300
+
+struct key_worker {
+    struct cf_auth_key keys[3];
+    char tokens[3][CF_AUTH_TOKEN_SIZE];
+    int bad; /* answers that were wrong */
+};
+
+static void *key_worker_main(void *arg)
+{
+    struct key_worker *w = arg;
+
+    for (int i = 0; i < KEY_ROUNDS; i++) {
+        int ki = i % 3, ti = (i / 3 + i) % 3;
+        struct cf_auth_token_info info;
+        int want = ki == ti ? 0 : CF_EAUTH;
+        if (cf_auth_token_verify(&w->keys[ki], w->tokens[ti], CF_AUTH_TOKEN_LEN, T0, &info) != want)
+            w->bad++;
+        else if (want == 0 && info.user_id != (uint64_t)ti)
+            w->bad++;
+    }
+    return NULL;
+}
+
+static void test_token_keys_threads(void **state)
+{
+    struct key_worker w[KEY_THREADS];
+    pthread_t th[KEY_THREADS];
+
+    (void)state;
+    for (int t = 0; t < KEY_THREADS; t++) {
+        test_key(&w[t].keys[0]);
+        test_key(&w[t].keys[1]);
+        w[t].keys[1].bytes[31] ^= 0x80;
+        test_key(&w[t].keys[2]);
+        w[t].keys[2].len = 63;
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(
+                cf_auth_token_issue(&w[t].keys[k], 1, (uint64_t)k, T0, 60, w[t].tokens[k]), 0);
+        w[t].bad = 0;
+        assert_int_equal(pthread_create(&th[t], NULL, key_worker_main, &w[t]), 0);
+    }
+    for (int t = 0; t < KEY_THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(w[t].bad, 0);
+    }
+    /* This thread switches keys too, and the known answer still holds. */
+    key_worker_main(&w[0]);
+    assert_int_equal(w[0].bad, 0);
+    test_token_known_answer(state);
+}
+
 static void test_token_lengths(void **state)
 {
     struct cf_auth_key k;
@@ -1107,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_token_expiry),
         cmocka_unit_test(test_token_known_answer),
         cmocka_unit_test(test_token_forged),
+        cmocka_unit_test(test_token_keys_threads),
         cmocka_unit_test(test_link),
         cmocka_unit_test(test_token_lengths),
         cmocka_unit_test(test_bearer_parse),

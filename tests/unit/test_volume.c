@@ -597,6 +597,111 @@ static void test_compaction_cut_short(void **state)
     assert_int_equal(check(fx->s, "b", 300, 2), 0);
 }
 
+/* Open fds of this process. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    assert_non_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+struct shared_reader {
+    struct cf_store *s;
+    int bad;
+};
+
+static void *shared_reader_main(void *arg)
+{
+    struct shared_reader *r = arg;
+    char want[300], got[300], path[16];
+
+    for (int i = 0; i < 400; i++) {
+        struct cf_store_obj o;
+        unsigned k = (unsigned)i % 8;
+        snprintf(path, sizeof(path), "r/%u", k);
+        fill(want, sizeof(want), 20 + k);
+        if (cf_store_get_shared(r->s, path, strlen(path), &o) != 0) {
+            r->bad++;
+            continue;
+        }
+        if (!o.shared || o.size != sizeof(want) ||
+            pread(o.fd, got, sizeof(got), (off_t)o.offset) != (ssize_t)sizeof(got) ||
+            memcmp(got, want, sizeof(want)) != 0)
+            r->bad++;
+        if (!o.shared)
+            close(o.fd);
+    }
+    return NULL;
+}
+
+/* cf_store_get_shared: a volume's object comes with the fd the store keeps
+ * for that volume, the same for every read, from any thread at once (one
+ * fd kept, however many raced to open it); what changes in the file in
+ * place shows through it; a plain file and cf_store_get still give the
+ * caller its own fd; closing the store closes the kept one. */
+static void test_shared_read_fd(void **state)
+{
+    struct fx *fx = *state;
+    struct shared_reader r[8];
+    pthread_t th[8];
+    struct cf_store_obj a, b, own;
+    char got[300], want[300];
+    int before, kept, fd;
+
+    for (unsigned k = 0; k < 8; k++) {
+        char path[16];
+        snprintf(path, sizeof(path), "r/%u", k);
+        assert_int_equal(put(fx->s, path, 300, 20 + k), 0);
+    }
+    assert_int_equal(put(fx->s, "big", SMALL_MAX + 1, 3), 0);
+    before = count_fds();
+    for (int t = 0; t < 8; t++) {
+        r[t] = (struct shared_reader){fx->s, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, shared_reader_main, &r[t]), 0);
+    }
+    for (int t = 0; t < 8; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(r[t].bad, 0);
+    }
+    assert_int_equal(count_fds(), before + 1);
+
+    assert_int_equal(cf_store_get_shared(fx->s, "r/0", 3, &a), 0);
+    assert_int_equal(cf_store_get_shared(fx->s, "r/5", 3, &b), 0);
+    assert_true(a.shared && b.shared);
+    assert_int_equal(a.fd, b.fd);
+    kept = a.fd;
+    assert_int_equal(cf_store_get(fx->s, "r/0", 3, &own), 0);
+    assert_false(own.shared);
+    assert_int_not_equal(own.fd, kept);
+    assert_int_equal(close(own.fd), 0);
+    assert_int_equal(cf_store_get_shared(fx->s, "big", 3, &own), 0);
+    assert_false(own.shared);
+    assert_int_equal(close(own.fd), 0);
+    assert_int_equal(count_fds(), before + 1);
+
+    /* A byte flipped in the volume file, through another fd. */
+    fd = open(fx->vol1, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, got, 1, (off_t)a.offset), 1);
+    got[0] = (char)~got[0];
+    assert_int_equal(pwrite(fd, got, 1, (off_t)a.offset), 1);
+    close(fd);
+    fill(want, sizeof(want), 20);
+    assert_int_equal(pread(kept, got, sizeof(got), (off_t)a.offset), (ssize_t)sizeof(got));
+    assert_int_equal((unsigned char)got[0], (unsigned char)~want[0]);
+
+    cf_store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(fcntl(kept, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(open_store(fx), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_between_append_and_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_cut_short, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_read_fd, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
