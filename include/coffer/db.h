@@ -178,7 +178,8 @@ CF_MUST_CHECK int cf_db_exec(struct cf_db *db, const char *sql, char *err);
  * is false when every statement is "CREATE TABLE|INDEX IF NOT EXISTS name"
  * (unquoted names; ';'-separated) and every name is already a table or an
  * index of the database's schema, true otherwise (a statement of any other
- * form counts as something to run). Returns 0 or an error as listed above.
+ * form, a comment or a quoted identifier anywhere counts as something to
+ * run). Returns 0 or an error as listed above.
  *
  * Why it matters: on PostgreSQL, "CREATE INDEX IF NOT EXISTS" locks its
  * table in SHARE mode before it sees that the index exists, so a script run

@@ -228,7 +228,9 @@ static bool created_name(const char *stmt, size_t len, char *name, size_t cap)
 
 int cf_db_schema_missing(struct cf_db *db, const char *sql, bool *missing, char *err)
 {
-    static const char sql_sqlite[] = "SELECT count(*) FROM sqlite_master WHERE name = ?1";
+    /* Names are compared folded to lower case, as PostgreSQL folds them and
+     * as SQLite matches them (case-insensitively). */
+    static const char sql_sqlite[] = "SELECT count(*) FROM sqlite_master WHERE lower(name) = ?1";
     static const char sql_pg[] =
         "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
         " ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = ?1";
@@ -236,7 +238,9 @@ int cf_db_schema_missing(struct cf_db *db, const char *sql, bool *missing, char 
     const char *p = sql;
     int rc = 0;
 
-    *missing = false;
+    /* Comments and quoted identifiers are beyond this splitter: a script
+     * with any of them is always run. */
+    *missing = strstr(sql, "--") != NULL || strstr(sql, "/*") != NULL || strchr(sql, '"') != NULL;
     while (!*missing && *p != '\0') {
         /* Statements end at ';' outside quoted literals. */
         const char *q = p;

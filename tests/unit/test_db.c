@@ -822,6 +822,18 @@ static void test_schema_missing(void **state)
     assert_true(missing);
     assert_int_equal(cf_db_schema_missing(a, " ; ", &missing, err), 0);
     assert_false(missing);
+    /* A comment could hide a statement from the splitter: always run. */
+    assert_int_equal(cf_db_schema_missing(a,
+                                          "-- sm_t's index\nCREATE TABLE IF NOT EXISTS sm_t (id"
+                                          " INTEGER)",
+                                          &missing, err),
+                     0);
+    assert_true(missing);
+    /* Names match whatever their case. */
+    assert_int_equal(cf_db_schema_missing(a, "CREATE INDEX IF NOT EXISTS SM_By_Note ON sm_t (note)",
+                                          &missing, err),
+                     0);
+    assert_false(missing);
 
     /* A writer's open transaction on sm_t: the script, complete, returns at
      * once on the other connection, inside a transaction or not. */
