@@ -30,9 +30,24 @@ void *cf_xmalloc(size_t n)
     return p;
 }
 
+/* Up to this many bytes, cf_xcalloc is malloc and memset: glibc's calloc
+ * skips the per-thread cache (tcache) that malloc serves small blocks from,
+ * so every small calloc took the arena's lock and its slower path. Larger
+ * blocks keep calloc, which can skip zeroing memory fresh from the kernel. */
+#define XCALLOC_SMALL 1024
+
 void *cf_xcalloc(size_t count, size_t n)
 {
-    void *p = calloc(count ? count : 1, n ? n : 1);
+    void *p;
+
+    count = count ? count : 1;
+    n = n ? n : 1;
+    if (count <= XCALLOC_SMALL / n) {
+        p = cf_xmalloc(count * n);
+        memset(p, 0, count * n);
+        return p;
+    }
+    p = calloc(count, n);
     if (p == NULL)
         oom(count * n);
     return p;

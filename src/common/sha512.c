@@ -4,9 +4,32 @@
 #include "coffer/sha512.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "coffer/err.h"
 #include "coffer/hex.h"
+
+/* OpenSSL 3's EVP_sha512() is a name that each digest looks up in the
+ * provider tables again (EVP_MD_fetch with its locks and string compares:
+ * more than the hash itself of a small object). Fetched once here, the
+ * implementation is used directly; it lives until the process exits. */
+static const EVP_MD *sha512_md;
+static pthread_once_t sha512_once = PTHREAD_ONCE_INIT;
+
+static void sha512_fetch(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    sha512_md = EVP_MD_fetch(NULL, "SHA512", NULL);
+#endif
+    if (sha512_md == NULL)
+        sha512_md = EVP_sha512();
+}
+
+static const EVP_MD *sha512(void)
+{
+    (void)pthread_once(&sha512_once, sha512_fetch);
+    return sha512_md;
+}
 
 int cf_sha512_init(struct cf_sha512 *ctx)
 {
@@ -15,7 +38,7 @@ int cf_sha512_init(struct cf_sha512 *ctx)
     ctx->md = NULL;
     if (md == NULL)
         return CF_EINTERNAL;
-    if (EVP_DigestInit_ex(md, EVP_sha512(), NULL) != 1) {
+    if (EVP_DigestInit_ex(md, sha512(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return CF_EINTERNAL;
     }
@@ -43,7 +66,7 @@ int cf_sha512_once(const void *p, size_t n, uint8_t out[CF_SHA512_LEN])
 {
     unsigned int len = 0;
 
-    if (EVP_Digest(n > 0 ? p : "", n, out, &len, EVP_sha512(), NULL) != 1 || len != CF_SHA512_LEN)
+    if (EVP_Digest(n > 0 ? p : "", n, out, &len, sha512(), NULL) != 1 || len != CF_SHA512_LEN)
         return CF_EINTERNAL;
     return 0;
 }

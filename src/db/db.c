@@ -158,14 +158,17 @@ out:
 
 void cf_db_close(struct cf_db *db)
 {
-    struct cf_db_stmt *s, *next;
+    struct cf_db_stmt *s;
+    size_t i;
 
     if (db == NULL)
         return;
     cf_assert(db->nout == 0);
     cf_db_rollback(db);
-    for (s = db->cache; s != NULL; s = next) {
-        next = s->next;
+    for (i = 0; i < CF__DB_STMT_SLOTS; i++) {
+        s = db->slots[i];
+        if (s == NULL)
+            continue;
         db->ops->finalize(s);
         free(s->sql);
         free(s);
@@ -300,7 +303,8 @@ int cf_db_exec_schema(struct cf_db *db, const char *sql, char *err)
 
 /* ---- statements ---------------------------------------------------------- */
 
-/* FNV-1a 64: a cheap filter before strcmp in the cache walk. */
+/* FNV-1a 64 of the text: where the cache's probe starts, and a cheap
+ * filter before strcmp. */
 static uint64_t sql_hash(const char *p)
 {
     uint64_t h = UINT64_C(14695981039346656037);
@@ -312,23 +316,48 @@ static uint64_t sql_hash(const char *p)
     return h;
 }
 
+_Static_assert(CF__DB_STMT_SLOTS >= 2 * CF_DB_STMT_CACHE_MAX &&
+                   (CF__DB_STMT_SLOTS & (CF__DB_STMT_SLOTS - 1)) == 0,
+               "the statement table is a power of two, at most half full");
+_Static_assert((CF__DB_STMT_MEMO & (CF__DB_STMT_MEMO - 1)) == 0, "the memo is a power of two");
+
+/* The memo entry for the address sql (its low bits are alignment). */
+static struct cf__db_memo *memo_of(struct cf_db *db, const char *sql)
+{
+    uintptr_t a = (uintptr_t)sql;
+
+    return &db->memo[((a >> 3) ^ (a >> 10)) & (CF__DB_STMT_MEMO - 1)];
+}
+
 int cf_db_prepare(struct cf_db *db, const char *sql, struct cf_db_stmt **out, char *err)
 {
     struct cf_db_stmt *s = NULL, *c;
+    struct cf__db_memo *m = memo_of(db, sql);
     char detail[CF_ERR_LEN] = "";
-    uint64_t hash = sql_hash(sql);
+    uint64_t hash;
+    size_t i;
     bool dup = false;
     int rc = 0;
 
     *out = NULL;
-    for (c = db->cache; c != NULL; c = c->next) {
+    /* The same address as last time and the same text: the cached statement. */
+    if (m->sql == sql && !m->s->in_use && strcmp(m->s->sql, sql) == 0) {
+        s = m->s;
+        goto found;
+    }
+    hash = sql_hash(sql);
+    for (i = hash & (CF__DB_STMT_SLOTS - 1); (c = db->slots[i]) != NULL;
+         i = (i + 1) & (CF__DB_STMT_SLOTS - 1)) {
         if (c->hash != hash || strcmp(c->sql, sql) != 0)
             continue;
         if (!c->in_use) {
             s = c;
+            m->sql = sql;
+            m->s = s;
             goto found;
         }
-        dup = true;
+        dup = true; /* the cache holds one statement per text */
+        break;
     }
     s = cf_xcalloc(1, sizeof(*s));
     s->db = db;
@@ -343,12 +372,14 @@ int cf_db_prepare(struct cf_db *db, const char *sql, struct cf_db_stmt **out, ch
         s = NULL;
         goto out;
     }
-    /* A second copy of an in-use statement is used once: the cache keeps one per text. */
+    /* A second copy of an in-use statement is used once: the cache keeps one
+     * per text. i is the empty slot that ended the probe. */
     if (!dup && db->ncached < CF_DB_STMT_CACHE_MAX) {
         s->cached = true;
-        s->next = db->cache;
-        db->cache = s;
+        db->slots[i] = s;
         db->ncached++;
+        m->sql = sql;
+        m->s = s;
     }
 found:
     s->in_use = true;

@@ -23,22 +23,41 @@
 
 struct cf_db_stmt {
     struct cf_db *db;
-    void *h;                 /* backend statement (sqlite3_stmt *) */
-    char *sql;               /* owned copy: the cache key and the text for messages */
-    uint64_t hash;           /* of sql */
-    bool cached;             /* on db->cache; otherwise finalized on release */
-    bool in_use;             /* handed out by cf_db_prepare, not yet released */
-    int bind_err;            /* first bind failure since the last reset, or 0 */
-    int bind_index;          /* its parameter */
-    int bind_native;         /* backend code, for the message */
-    struct cf_db_stmt *next; /* cache list */
+    void *h;         /* backend statement (sqlite3_stmt *) */
+    char *sql;       /* owned copy: the cache key and the text for messages */
+    uint64_t hash;   /* of sql */
+    bool cached;     /* in db->slots; otherwise finalized on release */
+    bool in_use;     /* handed out by cf_db_prepare, not yet released */
+    int bind_err;    /* first bind failure since the last reset, or 0 */
+    int bind_index;  /* its parameter */
+    int bind_native; /* backend code, for the message */
+};
+
+/* Slots of the statement cache's hash table: a power of two at least twice
+ * CF_DB_STMT_CACHE_MAX, so probes stay short and an empty slot always ends
+ * one. Cached statements leave only when the connection closes, so the
+ * table needs no deletion. */
+#define CF__DB_STMT_SLOTS 128
+/* Entries of the cache's memo of SQL addresses (a power of two). */
+#define CF__DB_STMT_MEMO 128
+
+/* The memo: the address a caller last passed for a cached statement's text.
+ * Callers mostly pass string literals, whose addresses are stable, so a hit
+ * skips hashing the text; the text is still compared before the statement
+ * is used, so a buffer reused for other SQL only costs a miss. */
+struct cf__db_memo {
+    const char *sql;
+    struct cf_db_stmt *s;
 };
 
 struct cf_db {
     const struct cf__db_ops *ops;
-    void *h;                  /* backend connection (sqlite3 *) */
-    char *uri;                /* owned; for messages, passwords masked */
-    struct cf_db_stmt *cache; /* cached statements, most recently prepared first */
+    void *h;   /* backend connection (sqlite3 *) */
+    char *uri; /* owned; for messages, passwords masked */
+    /* The statement cache: at most one statement per SQL text, found by
+     * hash of the text with linear probing. */
+    struct cf_db_stmt *slots[CF__DB_STMT_SLOTS];
+    struct cf__db_memo memo[CF__DB_STMT_MEMO]; /* by address of the caller's text */
     size_t ncached;
     size_t nout;             /* statements handed out and not yet released */
     struct cf_db *next_free; /* cf_db_pool's free list */

@@ -606,6 +606,31 @@ static void test_statement_cache(void **state)
         assert_true(cf_db_column_int64(s, 0) == i);
         cf_db_finalize(s);
     }
+    /* Again, from the same buffer: whether cached or not, each text gets its
+     * own statement, never the one last prepared from that address. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = CF_DB_STMT_CACHE_MAX * 2 - 1; i >= 0; i--) {
+            struct cf_db_stmt *s = NULL;
+
+            (void)snprintf(text, sizeof(text), "SELECT %d", i);
+            assert_int_equal(cf_db_prepare(db, text, &s, NULL), 0);
+            assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+            assert_true(cf_db_column_int64(s, 0) == i);
+            cf_db_finalize(s);
+        }
+    }
+    /* The same text at another address: the cached statement. */
+    (void)snprintf(text, sizeof(text), "%s", sql);
+    assert_int_equal(cf_db_prepare(db, text, &c, NULL), 0);
+    assert_ptr_equal(c, a);
+    /* In use, so the literal now gets a separate one. */
+    assert_int_equal(cf_db_prepare(db, sql, &b, NULL), 0);
+    assert_ptr_not_equal(b, a);
+    cf_db_finalize(b);
+    cf_db_finalize(c);
+    assert_int_equal(cf_db_prepare(db, sql, &c, NULL), 0);
+    assert_ptr_equal(c, a);
+    cf_db_finalize(c);
     cf_db_finalize(NULL);
     cf_db_close(db);
 }
