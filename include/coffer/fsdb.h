@@ -550,6 +550,15 @@ CF_MUST_CHECK int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t
                                    const char *name, const struct cf_fsdb_put *put,
                                    struct cf_fsdb_entry *out, char *err);
 
+/* The id of the folder name (borrowed) directly in parent, in one
+ * statement: a trashed folder has no parent, so only a live one is found.
+ * Whether parent itself is live is not checked (a caller that has just
+ * reached it, e.g. through cf_fsdb_lookup_access, asks only about the
+ * name). Returns 0 with *id_out set, CF_ENOTFOUND (no folder of that name
+ * there; a file may have it), CF_EINVAL (bad name), or a db.h error. */
+CF_MUST_CHECK int cf_fsdb_folder_find(struct cf_fsdb *fs, uint64_t client, uint64_t parent,
+                                      const char *name, uint64_t *id_out, char *err);
+
 /* The live file name (borrowed) in folder, with its current version.
  * Returns 0, CF_ENOTFOUND, CF_EINVAL (bad name), or a db.h error. */
 CF_MUST_CHECK int cf_fsdb_file_get(struct cf_fsdb *fs, uint64_t client, uint64_t folder,

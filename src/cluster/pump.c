@@ -37,8 +37,7 @@ struct cf_pump {
     struct cf__cluster_multi mh;
     size_t n;
     struct target t[CF_PUMP_MAX];
-    struct curl_slist *hdrs; /* the request headers every target sends */
-    const char *piece;       /* the current piece, borrowed during cf_pump_write */
+    const char *piece; /* the current piece, borrowed during cf_pump_write */
     size_t piece_len;
     char *stage;   /* CF_PUMP_PIECE bytes, made on the first small write; NULL before */
     size_t staged; /* bytes in stage, not yet handed out */
@@ -108,6 +107,21 @@ static int header_add(struct curl_slist **l, const char *line)
     return 0;
 }
 
+/* Append the request headers every target of o sends to *l. Returns 0 or
+ * CF_EINTERNAL; what was appended stays in *l (its owner frees it). */
+static int headers_add(const struct cf_pump_opts *o, struct curl_slist **l)
+{
+    int rc = header_add(l, "Transfer-Encoding: chunked");
+
+    if (rc == 0)
+        rc = header_add(l, "Expect:");
+    if (rc == 0 && o->sha_trailer)
+        rc = header_add(l, "Trailer: " CF_SHA512_HEADER);
+    for (size_t i = 0; rc == 0 && o->headers != NULL && o->headers[i] != NULL; i++)
+        rc = header_add(l, o->headers[i]);
+    return rc;
+}
+
 int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
 {
     struct cf_pump *p = NULL;
@@ -121,20 +135,16 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
     p->sha_trailer = o->sha_trailer;
     p->on_reply = o->on_reply;
     p->ctx = o->ctx;
-    rc = header_add(&p->hdrs, "Transfer-Encoding: chunked");
-    if (rc == 0)
-        rc = header_add(&p->hdrs, "Expect:");
-    if (rc == 0 && o->sha_trailer)
-        rc = header_add(&p->hdrs, "Trailer: " CF_SHA512_HEADER);
-    for (size_t i = 0; rc == 0 && o->headers != NULL && o->headers[i] != NULL; i++)
-        rc = header_add(&p->hdrs, o->headers[i]);
-    if (rc == 0)
-        rc = cf__cluster_multi_open(&p->mh);
+    rc = cf__cluster_multi_open(&p->mh);
     if (rc < 0)
         goto out;
     for (size_t i = 0; i < o->n; i++) {
         struct target *t = &p->t[i];
         t->p = p;
+        /* A handle of its own, never one kept from an earlier transfer:
+         * libcurl (7.88) keeps a chunked upload's trailer state after the
+         * transfer, through curl_easy_reset, and a second upload with
+         * trailers on that handle then frames its chunks wrongly. */
         t->h = curl_easy_init();
         if (t->h == NULL) {
             rc = CF_EINTERNAL;
@@ -149,8 +159,7 @@ int cf_pump_new(const struct cf_pump_opts *o, struct cf_pump **out)
         (void)curl_easy_setopt(t->h, CURLOPT_UPLOAD, 1L);
         (void)curl_easy_setopt(t->h, CURLOPT_CUSTOMREQUEST, o->method);
         /* A signature names its URL (cred.h): one header list per target. */
-        for (struct curl_slist *h = p->hdrs; h != NULL && rc == 0; h = h->next)
-            rc = header_add(&t->hdrs, h->data);
+        rc = headers_add(o, &t->hdrs);
         if (rc == 0)
             rc = cf_httpc_sign(t->h, o->method, o->urls[i], (void **)&t->hdrs);
         if (rc < 0)
@@ -368,7 +377,6 @@ void cf_pump_free(struct cf_pump *p)
         curl_slist_free_all(p->t[i].hdrs);
     }
     cf__cluster_multi_close(&p->mh);
-    curl_slist_free_all(p->hdrs);
     free(p->stage);
     free(p);
 }

@@ -788,6 +788,21 @@ int cf_fsdb_file_put(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const
     return rc;
 }
 
+int cf_fsdb_folder_find(struct cf_fsdb *fs, uint64_t client, uint64_t parent, const char *name,
+                        uint64_t *id_out, char *err)
+{
+    struct cf__fsdb_conn c = {NULL, NULL};
+    int rc;
+
+    rc = cf__fsdb_check_name(name, err);
+    if (rc == 0)
+        rc = cf__fsdb_acquire(fs, client, &c, err);
+    if (rc == 0)
+        rc = folder_id_by_name(c.db, client, parent, name, id_out, err);
+    cf__fsdb_release(&c);
+    return rc;
+}
+
 int cf_fsdb_file_get(struct cf_fsdb *fs, uint64_t client, uint64_t folder, const char *name,
                      struct cf_fsdb_entry *out, char *err)
 {

@@ -1172,6 +1172,7 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
     enum cf_fsdb_level have = CF_FSDB_NONE;
     struct req *r = NULL;
     char err[CF_ERR_LEN] = "";
+    uint64_t folder = 0;
     struct who w;
     int rc;
 
@@ -1198,8 +1199,9 @@ static enum MHD_Result put_begin(struct cf_gateway *g, struct MHD_Connection *c,
         r->folder = e.id;
         rc = allowed(have, CF_FSDB_READ_WRITE, err);
     }
-    if (rc == 0 && cf_fsdb_lookup(g->fs, w.client, t.path, &e, NULL) == 0 &&
-        e.kind == CF_FSDB_FOLDER) {
+    /* Refused before the body is streamed; cf_fsdb_file_put checks again
+     * when it records the upload. */
+    if (rc == 0 && cf_fsdb_folder_find(g->fs, w.client, r->folder, t.name, &folder, NULL) == 0) {
         rc = CF_EEXIST;
         cf_err_set(err, "a folder has that name");
     }

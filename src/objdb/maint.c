@@ -380,6 +380,38 @@ int cf_objdb_stale_list(struct cf_objdb *odb, uint64_t before_ms, struct cf_objd
     return cf__objdb_walk(odb, &before_ms, cur, out, sizeof(*out), cap, list_stale_shard, err);
 }
 
+/* One row of cf_objdb_stale_hold in t (see objdb.h) when no earlier since
+ * is expected: a single upsert that keeps the later of the two untils, so a
+ * hold is never shortened, and leaves a row being deleted (sent != 0)
+ * untouched; RETURNING then yields no row, which is how that refusal is
+ * seen. */
+static int hold_row_extend(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer_id,
+                           const char *path, uint64_t since, uint64_t *since_out, char *err)
+{
+    static const char sql[] =
+        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
+        " VALUES (?1, ?2, ?3, ?4, 0)"
+        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = CASE"
+        " WHEN stale_replicas.since > excluded.since THEN stale_replicas.since"
+        " ELSE excluded.since END WHERE stale_replicas.sent = 0"
+        " RETURNING since";
+    int64_t got = 0;
+    int rc;
+
+    rc = cf_db_run(t->db, &got, 1, err, sql, "iiti", (int64_t)oid, (int64_t)filer_id, path,
+                   (int64_t)since);
+    if (rc == CF_DB_DONE) {
+        cf_err_set(err, "the replica of %s on filer %u is being deleted", t->text,
+                   (unsigned)filer_id);
+        return CF_EBUSY;
+    }
+    if (rc < 0)
+        return rc;
+    if (since_out != NULL)
+        *since_out = (uint64_t)got;
+    return 0;
+}
+
 /* One row of cf_objdb_stale_hold in t (see objdb.h). */
 static int hold_row(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer_id, const char *path,
                     uint64_t until_ms, uint64_t expect_since, uint64_t *since_out, char *err)
@@ -395,6 +427,8 @@ static int hold_row(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer_id, co
     bool had = false;
     int rc;
 
+    if (expect_since == 0)
+        return hold_row_extend(t, oid, filer_id, path, since, since_out, err);
     rc = cf_db_run(t->db, row, 2, err, sql_get, "ii", (int64_t)oid, (int64_t)filer_id);
     had = rc == CF_DB_ROW;
     if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {

@@ -525,6 +525,19 @@ static void test_folders(void **state)
         assert_int_equal(cf_fsdb_file_put(fx->fs, fx->a, ra, "new", &p, NULL, err), CF_EINVAL);
     }
 
+    /* A folder by name in its parent: only a folder, only directly there. */
+    id = 0;
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, ra, "a", &id, err), 0);
+    assert_int_equal(id, a);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, a, "b", &id, err), 0);
+    assert_int_equal(id, b);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, ra, "b", &id, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, ra, "zeta.txt", &id, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, ra, "nothing", &id, err), CF_ENOTFOUND);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->a, ra, "a/b", &id, err), CF_EINVAL);
+    assert_int_equal(cf_fsdb_folder_find(fx->fs, fx->b, ra, "a", &id, err), CF_ENOTFOUND);
+    assert_int_equal(id, b);
+
     /* Folders by name, then files by name, with sizes. */
     assert_int_equal(cf_fsdb_list(fx->fs, fx->a, ra, &v, &n, err), 0);
     assert_int_equal(n, 4);

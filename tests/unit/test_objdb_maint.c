@@ -194,6 +194,9 @@ static void test_stale_hold(void **state)
     assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now - 10, 0, &h2, err), 0);
     assert_true(h2 == now + 60000);
     assert_int_equal(stale_all(fx, st, 8), 0);
+    /* A longer hold extends it. */
+    assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 90000, 0, &h, err), 0);
+    assert_true(h == now + 90000);
     /* Renewed by its holder (the expected time), then listed: the row goes. */
     assert_int_equal(cf_objdb_stale_hold(fx->odb, &v, 3, path, now + 120000, h, &h, err), 0);
     assert_true(h == now + 120000);
