@@ -412,38 +412,32 @@ static int hold_row_extend(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer
     return 0;
 }
 
-/* One row of cf_objdb_stale_hold in t (see objdb.h). */
+/* One row of cf_objdb_stale_hold in t (see objdb.h). Renewing a hold
+ * (expect_since != 0) needs the row still as its holder left it: unsent,
+ * with that since. */
 static int hold_row(struct cf__objdb_txn *t, uint64_t oid, uint32_t filer_id, const char *path,
                     uint64_t until_ms, uint64_t expect_since, uint64_t *since_out, char *err)
 {
     static const char sql_get[] =
         "SELECT sent, since FROM stale_replicas WHERE object_id = ?1 AND filer_id = ?2";
-    static const char sql_put[] =
-        "INSERT INTO stale_replicas (object_id, filer_id, path, since, sent)"
-        " VALUES (?1, ?2, ?3, ?4, 0)"
-        " ON CONFLICT (object_id, filer_id) DO UPDATE SET since = excluded.since";
+    static const char sql_set[] =
+        "UPDATE stale_replicas SET since = ?3 WHERE object_id = ?1 AND filer_id = ?2";
     int64_t row[2] = {0, 0};
     uint64_t since = until_ms > INT64_MAX ? INT64_MAX : until_ms;
-    bool had = false;
     int rc;
 
     if (expect_since == 0)
         return hold_row_extend(t, oid, filer_id, path, since, since_out, err);
     rc = cf_db_run(t->db, row, 2, err, sql_get, "ii", (int64_t)oid, (int64_t)filer_id);
-    had = rc == CF_DB_ROW;
-    if (rc >= 0 && expect_since != 0 && (!had || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
+    if (rc >= 0 && (rc != CF_DB_ROW || row[0] != 0 || (uint64_t)row[1] != expect_since)) {
         cf_err_set(err, "the hold on the replica of %s on filer %u was lost", t->text,
                    (unsigned)filer_id);
         rc = CF_EBUSY;
-    } else if (rc >= 0 && had && row[0] != 0) {
-        cf_err_set(err, "the replica of %s on filer %u is being deleted", t->text,
-                   (unsigned)filer_id);
-        rc = CF_EBUSY;
     }
-    if (rc >= 0 && had && (uint64_t)row[1] > since)
+    if (rc >= 0 && (uint64_t)row[1] > since)
         since = (uint64_t)row[1]; /* never shortened */
     if (rc >= 0)
-        rc = cf_db_run(t->db, NULL, 0, err, sql_put, "iiti", (int64_t)oid, (int64_t)filer_id, path,
+        rc = cf_db_run(t->db, NULL, 0, err, sql_set, "iii", (int64_t)oid, (int64_t)filer_id,
                        (int64_t)since);
     if (rc >= 0 && since_out != NULL)
         *since_out = since;
