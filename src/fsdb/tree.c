@@ -384,11 +384,8 @@ int cf_fsdb_resolve(struct cf_fsdb *fs, uint64_t client, const char *path, uint6
         cf_err_set(err, "\"%s\" is a file", e.name);
         rc = CF_ENOTFOUND;
     }
-    if (rc == 0) {
-        *folder_out = e.id;
-        if (root)
-            cf__fsdb_root_keep(fs, client, e.id);
-    }
+    if (rc == 0)
+        *folder_out = e.id; /* the walk kept the root's id (root_id) */
     return rc;
 }
 
