@@ -568,6 +568,18 @@ static void test_returning(void **state)
 
 /* ---- statement cache ------------------------------------------------------------- */
 
+/* Prepare "SELECT i" from the buffer text (cap bytes) and check its row. */
+static void select_from(struct cf_db *db, char *text, size_t cap, int i)
+{
+    struct cf_db_stmt *s = NULL;
+
+    (void)snprintf(text, cap, "SELECT %d", i);
+    assert_int_equal(cf_db_prepare(db, text, &s, NULL), 0);
+    assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
+    assert_true(cf_db_column_int64(s, 0) == i);
+    cf_db_finalize(s);
+}
+
 static void test_statement_cache(void **state)
 {
     static const char sql[] = "SELECT ?1";
@@ -597,27 +609,13 @@ static void test_statement_cache(void **state)
     cf_db_finalize(c);
 
     /* More distinct texts than the cache holds still work (the rest are finalized). */
-    for (int i = 0; i < CF_DB_STMT_CACHE_MAX * 2; i++) {
-        struct cf_db_stmt *s = NULL;
-
-        (void)snprintf(text, sizeof(text), "SELECT %d", i);
-        assert_int_equal(cf_db_prepare(db, text, &s, NULL), 0);
-        assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
-        assert_true(cf_db_column_int64(s, 0) == i);
-        cf_db_finalize(s);
-    }
+    for (int i = 0; i < CF_DB_STMT_CACHE_MAX * 2; i++)
+        select_from(db, text, sizeof(text), i);
     /* Again, from the same buffer: whether cached or not, each text gets its
      * own statement, never the one last prepared from that address. */
     for (int round = 0; round < 2; round++) {
-        for (int i = CF_DB_STMT_CACHE_MAX * 2 - 1; i >= 0; i--) {
-            struct cf_db_stmt *s = NULL;
-
-            (void)snprintf(text, sizeof(text), "SELECT %d", i);
-            assert_int_equal(cf_db_prepare(db, text, &s, NULL), 0);
-            assert_int_equal(cf_db_step(s, NULL), CF_DB_ROW);
-            assert_true(cf_db_column_int64(s, 0) == i);
-            cf_db_finalize(s);
-        }
+        for (int i = CF_DB_STMT_CACHE_MAX * 2 - 1; i >= 0; i--)
+            select_from(db, text, sizeof(text), i);
     }
     /* The same text at another address: the cached statement. */
     (void)snprintf(text, sizeof(text), "%s", sql);
